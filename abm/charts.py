@@ -1,0 +1,133 @@
+"""Charts of one run, drawn from its stored CSV files (never from a live model).
+
+* ``alignment.png``: each state's alignment across the powers over time (stacked areas);
+* ``fragmentation_integration.png``: fragmentation and integration, region and subregions;
+* ``region_map.png``: states at their capitals' coordinates coloured by main patron,
+  ties to powers as edges whose width is the alignment share, neighbour relations as
+  dashed lines (red hostile, green friendly).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**"]
+
+
+def power_colors(scenario) -> dict[str, str]:
+    cmap = plt.get_cmap("tab10")
+    return {p: spec.color or matplotlib.colors.to_hex(cmap(k % 10)) for k, (p, spec) in enumerate(scenario.powers.items())}
+
+
+def _dates(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(frame["date"])
+
+
+def alignment_chart(agents: pd.DataFrame, scenario, path: Path) -> None:
+    colors = power_colors(scenario)
+    powers = list(scenario.powers)
+    states = list(scenario.states)
+    if len(states) > 24:  # a generated world: show the first 24
+        states = states[:24]
+    cols = min(4, len(states))
+    rows = math.ceil(len(states) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), sharex=True, sharey=True, squeeze=False)
+    for ax, key in zip(axes.flat, states):
+        sub = agents[agents["state"] == key]
+        ys = [sub[f"alignment_{p}"].to_numpy() for p in powers]
+        polys = ax.stackplot(_dates(sub), *ys, colors=[colors[p] for p in powers], linewidth=0.3, edgecolor="white")
+        for poly, hatch in zip(polys, HATCHES * 3):
+            poly.set_hatch(hatch)
+        ax.set_title(scenario.states[key].name, fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(states):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of ties", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, HATCHES * 3)]
+    fig.legend(handles, [scenario.powers[p].name for p in powers], loc="lower center", ncol=min(5, len(powers)), fontsize=8, frameon=False)
+    fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(powers) / 5), 1, 0.96))
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def fragmentation_chart(model: pd.DataFrame, scenario, path: Path) -> None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    dates = _dates(model)
+    styles = ["-", "--", ":", "-."]
+    subregions = sorted({s.subregion for s in scenario.states.values()})
+    for ax, metric in ((left, "fragmentation"), (right, "integration")):
+        ax.plot(dates, model[metric], color="black", linestyle="-", linewidth=2, label="region")
+        for k, r in enumerate(subregions):
+            ax.plot(dates, model[f"{metric}_{r}"], linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
+        ax.set_title(metric.capitalize())
+        ax.set_xlabel("date")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    left.set_ylabel("index (0-1)")
+    fig.suptitle(f"Fragmentation (mean JS distance of alignments) and integration — {scenario.name}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = None) -> None:
+    colors = power_colors(scenario)
+    powers = list(scenario.powers)
+    step = int(agents["step"].max()) if step is None else step
+    now = agents[agents["step"] == step].set_index("state")
+    lat = {k: s.lat for k, s in scenario.states.items()}
+    lon = {k: s.lon for k, s in scenario.states.items()}
+    cx, cy = np.mean(list(lon.values())), np.mean(list(lat.values()))
+    radius = max(np.ptp(list(lon.values())), np.ptp(list(lat.values())), 4.0) * 0.75
+    ring = {p: (cx + radius * 1.3 * math.cos(2 * math.pi * k / len(powers) + math.pi / 2), cy + radius * math.sin(2 * math.pi * k / len(powers) + math.pi / 2)) for k, p in enumerate(powers)}
+    anchor = {p: (spec.lon, spec.lat) if spec.lat is not None and spec.lon is not None else ring[p] for p, spec in scenario.powers.items()}
+    fig, ax = plt.subplots(figsize=(10, 7))
+    for key, spec in scenario.states.items():
+        for other, rel in spec.neighbours.items():
+            colour = "tab:red" if rel.relation < 0 else "tab:green"
+            ax.plot([lon[key], lon[other]], [lat[key], lat[other]], linestyle="--", color=colour, alpha=0.6, linewidth=1)
+    for key in scenario.states:
+        if key not in now.index:
+            continue
+        shares = np.array([now.loc[key, f"alignment_{p}"] for p in powers])
+        for p, share in zip(powers, shares):
+            if share >= 0.05:
+                ax.plot([lon[key], anchor[p][0]], [lat[key], anchor[p][1]], color=colors[p], alpha=0.5, linewidth=6 * share)
+        patron = powers[int(shares.argmax())]
+        ax.scatter(lon[key], lat[key], s=300 + 30 * scenario.states[key].gdp ** 0.5, color=colors[patron], edgecolor="black", zorder=3)
+        ax.annotate(scenario.states[key].name, (lon[key], lat[key]), xytext=(0, -22), textcoords="offset points", ha="center", fontsize=8)
+    for p in powers:
+        ax.scatter(*anchor[p], marker="s", s=200, color=colors[p], edgecolor="black", zorder=3)
+        ax.annotate(scenario.powers[p].name, anchor[p], xytext=(0, 12), textcoords="offset points", ha="center", fontsize=8, weight="bold")
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
+    ax.set_title(f"Region at {scenario.date(step).isoformat()}: states coloured by main patron, ties to powers as edges — {scenario.name}", fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(alpha=0.2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def run_charts(directory: Path, scenario) -> list[Path]:
+    """Draw every chart of a run from the CSV files in ``directory``."""
+    directory = Path(directory)
+    model = pd.read_csv(directory / "model.csv")
+    agents = pd.read_csv(directory / "agents.csv")
+    paths = [directory / "alignment.png", directory / "fragmentation_integration.png", directory / "region_map.png"]
+    alignment_chart(agents, scenario, paths[0])
+    fragmentation_chart(model, scenario, paths[1])
+    region_map(agents, scenario, paths[2])
+    return paths

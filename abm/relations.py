@@ -1,0 +1,38 @@
+"""Pairs of neighbouring states and what lies between them: relation, border, trade.
+
+Kept as parallel arrays (one entry per unordered pair) so the neighbours rules update
+every pair in a few vector operations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class NeighbourPairs:
+    def __init__(self, states: dict, state_keys: list[str]):
+        index = {k: n for n, k in enumerate(state_keys)}
+        seen: dict[tuple[int, int], object] = {}
+        for key, spec in states.items():
+            for other, rel in spec.neighbours.items():
+                a, b = sorted((index[key], index[other]))
+                seen.setdefault((a, b), rel)  # declared once or on both sides: first wins
+        pairs = sorted(seen)
+        self.n = len(pairs)
+        self.i = np.array([a for a, _ in pairs], dtype=int)
+        self.j = np.array([b for _, b in pairs], dtype=int)
+        self.relation = np.array([seen[p].relation for p in pairs], dtype=float)
+        self.border_open = np.array([seen[p].border_open for p in pairs], dtype=bool)
+        self.trade = np.array([seen[p].trade for p in pairs], dtype=float)
+        gdp = np.array([states[k].gdp for k in state_keys])
+        self.gdp_i, self.gdp_j = gdp[self.i], gdp[self.j]
+        self.shared = np.zeros(self.n)
+        self.lookup = {p: k for k, p in enumerate(pairs)}
+        self.adjacency = [np.array(sorted({*self.j[self.i == s], *self.i[self.j == s]}), dtype=int) for s in range(len(state_keys))]
+
+    def find(self, a: int, b: int) -> int | None:
+        return self.lookup.get((min(a, b), max(a, b)))
+
+    def trade_by_state(self, n_states: int) -> np.ndarray:
+        """Each state's total trade with its regional neighbours (USD bn per year)."""
+        return np.bincount(self.i, self.trade, n_states) + np.bincount(self.j, self.trade, n_states)

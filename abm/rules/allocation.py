@@ -1,0 +1,93 @@
+"""How a power spreads its budget over the states: one attention weight per state.
+
+Each rule returns non-negative weights over states; the model normalises them, drops
+states below ``offers.min_weight``, keeps the ``offers.max_targets`` largest, and
+splits each domain's budget in proportion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from abm.rules.registry import Rule, RuleParams, register
+
+
+class AllocationRule(Rule):
+    family = "allocation"
+
+    def weights(self, power, model) -> np.ndarray:
+        raise NotImplementedError
+
+    def learn(self, power, state: int, accepted: bool) -> None:
+        """Hear the outcome of an offer; only learning rules use it."""
+
+
+@register
+class Interest(AllocationRule):
+    """Spend where the power's standing interests lie, ignoring rivals (the baseline)."""
+
+    name = "interest"
+
+    def weights(self, power, model):
+        return power.interests
+
+
+@register
+class Contest(AllocationRule):
+    """Spend more where rivals are present: ``interest * (1 + intensity * rival share)``."""
+
+    name = "contest"
+
+    class Params(RuleParams):
+        intensity: float = Field(2.0, ge=0.0, description="extra weight per unit of rival presence")
+
+    def weights(self, power, model):
+        rival_share = model.observed @ power.rivals  # sum_r rivalry(p, r) * alignment(s, r)
+        return power.interests * (1.0 + self.params.intensity * rival_share)
+
+
+@register
+class Consolidate(AllocationRule):
+    """Defend the existing sphere: weight by the power's own share in each state."""
+
+    name = "consolidate"
+
+    class Params(RuleParams):
+        floor: float = Field(0.05, ge=0.0, le=1.0, description="weight kept for states outside the sphere")
+
+    def weights(self, power, model):
+        return power.interests * (self.params.floor + model.observed[:, power.index])
+
+
+@register
+class Adaptive(AllocationRule):
+    """Learn where offers are accepted: weight by a Beta-Bernoulli estimate of the
+    acceptance rate, with the prior as a pseudo-count and old outcomes forgotten."""
+
+    name = "adaptive"
+
+    class Params(RuleParams):
+        prior: float = Field(0.5, gt=0.0, lt=1.0, description="prior acceptance rate")
+        strength: float = Field(2.0, gt=0.0, description="pseudo-count of the prior")
+        memory: float = Field(0.9, ge=0.0, le=1.0, description="per-offer discount of past outcomes")
+
+    def weights(self, power, model):
+        p = self.params
+        rate = (p.prior * p.strength + power.accepted_by) / (p.strength + power.offers_to)
+        return power.interests * rate
+
+    def learn(self, power, state, accepted):
+        memory = self.params.memory
+        power.offers_to[state] = memory * power.offers_to[state] + 1.0
+        power.accepted_by[state] = memory * power.accepted_by[state] + float(accepted)
+
+
+@register
+class Random(AllocationRule):
+    """Null model: attention drawn uniformly at random each step, interests ignored."""
+
+    name = "random"
+
+    def weights(self, power, model):
+        return model.rng.random(len(power.interests))

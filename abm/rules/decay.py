@@ -1,0 +1,60 @@
+"""How ties fade unless renewed. Applied to every state's 3 x M tie array each step."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from abm.rules.registry import Rule, RuleParams, register
+
+
+class DecayParams(RuleParams):
+    rate: float = Field(0.02, ge=0.0, le=1.0, description="fraction (or amount, for linear) lost per step")
+
+
+class DecayRule(Rule):
+    family = "decay"
+    Params = DecayParams
+
+    def apply(self, ties: np.ndarray, expiry: np.ndarray, step: int) -> None:
+        raise NotImplementedError
+
+
+@register
+class Exponential(DecayRule):
+    """Every tie loses ``rate`` of its strength each step; renewal adds new strength."""
+
+    name = "exponential"
+
+    def apply(self, ties, expiry, step):
+        ties *= 1.0 - self.params.rate
+
+
+@register
+class Expiry(DecayRule):
+    """A tie keeps its strength until its offer's duration runs out, then fades at ``rate``."""
+
+    name = "expiry"
+
+    def apply(self, ties, expiry, step):
+        ties[expiry < step] *= 1.0 - self.params.rate
+
+
+@register
+class Linear(DecayRule):
+    """Every tie loses a fixed ``rate`` of strength per step, down to zero."""
+
+    name = "linear"
+
+    def apply(self, ties, expiry, step):
+        np.maximum(ties - self.params.rate, 0.0, out=ties)
+
+
+@register
+class NoDecay(DecayRule):
+    """Ties never fade (for teaching and tests)."""
+
+    name = "none"
+
+    def apply(self, ties, expiry, step):
+        pass

@@ -1,0 +1,72 @@
+"""How domestic opinion toward each power moves.
+
+Opinion is pulled toward a target set by what the power did to the state this step
+(benefits it brought, harm it caused) around a long-run anchor (the initial opinion:
+history and identity), so opinion returns to its anchor when nothing happens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from abm.rules.registry import Rule, RuleParams, register
+
+
+class OpinionParams(RuleParams):
+    rate: float = Field(0.1, ge=0.0, le=1.0, description="share of the gap to the target closed per step")
+    benefit: float = Field(1.0, ge=0.0, description="target shift per unit of tie strength gained")
+    harm: float = Field(2.0, ge=0.0, description="target shift per unit of coercion suffered")
+
+
+class OpinionRule(Rule):
+    family = "opinion"
+    Params = OpinionParams
+
+    def update(self, states, model) -> None:
+        raise NotImplementedError
+
+    def target(self, state) -> np.ndarray:
+        p = self.params
+        return np.clip(state.opinion_anchor + p.benefit * state.gained - p.harm * state.harmed, -1.0, 1.0)
+
+
+@register
+class Static(OpinionRule):
+    """Opinion does not move (except through coercion backlash)."""
+
+    name = "static"
+
+    def update(self, states, model):
+        pass
+
+
+@register
+class Benefit(OpinionRule):
+    """Opinion follows benefits and harms: ``o += rate * (target - o)``."""
+
+    name = "benefit"
+
+    def update(self, states, model):
+        for state in states:
+            state.opinion += self.params.rate * (self.target(state) - state.opinion)
+
+
+@register
+class Social(OpinionRule):
+    """As ``benefit``, then a DeGroot step toward the mean opinion of the state's
+    neighbours: publics watch their neighbours (DeGroot 1974)."""
+
+    name = "social"
+
+    class Params(OpinionParams):
+        social: float = Field(0.1, ge=0.0, le=1.0, description="weight of neighbours' mean opinion")
+
+    def update(self, states, model):
+        for state in states:
+            state.opinion += self.params.rate * (self.target(state) - state.opinion)
+        current = np.array([s.opinion for s in states])
+        for state in states:
+            peers = model.neighbours_of(state.index)
+            if len(peers):
+                state.opinion += self.params.social * (current[peers].mean(axis=0) - state.opinion)

@@ -1,0 +1,74 @@
+"""Registry of named rule variants.
+
+Every behavioural rule of the model is a small class registered under a *family*
+(``allocation``, ``decision``, ``coercion``, ``decay``, ``opinion``, ``neighbours``)
+and a *name*. Scenarios pick a variant by name, so comparing rules is a matter of
+configuration, as in the Axelrod library's strategy registry. Each rule declares its
+parameters as a pydantic model, which gives defaults, ranges and clear errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours")
+
+REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in FAMILIES}
+
+
+class RuleParams(BaseModel):
+    """Base class of rule parameters: unknown keys are errors, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Rule:
+    """A named rule variant. Subclasses set ``family``, ``name`` and ``Params``."""
+
+    family: ClassVar[str]
+    name: ClassVar[str]
+    Params: ClassVar[type[RuleParams]] = RuleParams
+
+    def __init__(self, params: RuleParams | None = None):
+        self.params = params if params is not None else self.Params()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    """Class decorator: make ``cls`` selectable by ``cls.name`` in its family."""
+    family = REGISTRY[cls.family]
+    if cls.name in family:
+        raise ValueError(f"rule {cls.family}.{cls.name} registered twice")
+    family[cls.name] = cls
+    return cls
+
+
+class UnknownRuleError(KeyError):
+    """Raised for a rule name that is not registered; lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0])
+
+
+def known(family: str) -> list[str]:
+    return sorted(REGISTRY[family])
+
+
+def get(family: str, name: str) -> type[Rule]:
+    try:
+        return REGISTRY[family][name]
+    except KeyError:
+        raise UnknownRuleError(
+            f"unknown {family} rule '{name}'; known {family} rules: {', '.join(known(family))}"
+        ) from None
+
+
+def make(family: str, spec: dict[str, Any]) -> Rule:
+    """Build a rule from a scenario entry ``{name: ..., <param>: ...}``."""
+    spec = dict(spec)
+    cls = get(family, spec.pop("name"))
+    return cls(cls.Params.model_validate(spec))

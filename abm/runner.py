@@ -1,0 +1,108 @@
+"""One function from (scenario, seed) to results: the only way callers run the model.
+
+The CLI, the experiment runner, notebooks and the dashboard all go through :func:`run`,
+so a result is always reproducible from the scenario and the seed it records.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from abm.model import RegionModel
+from abm.scenario import Scenario, load
+
+PACKAGES = ("abm-caucasus", "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
+
+
+@dataclass
+class RunResult:
+    """What one run produced: per-step model metrics, per-step state data, and logs."""
+
+    scenario: Scenario
+    seed: int
+    model: pd.DataFrame  # step, date, then one column per metric
+    agents: pd.DataFrame  # step, date, state, then per-state columns
+    coercions: pd.DataFrame  # step, date, power, state, tool
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def write(self, out: str | Path, charts: bool = True) -> Path:
+        """Write every output into ``out`` atomically: all files appear, or none."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            self.model.to_csv(tmp / "model.csv", index=False)
+            self.agents.to_csv(tmp / "agents.csv", index=False)
+            self.coercions.to_csv(tmp / "coercions.csv", index=False)
+            for name, frame in self.extra.items():
+                frame.to_csv(tmp / f"{name}.csv", index=False)
+            with open(tmp / "scenario.resolved.yaml", "w", encoding="utf-8") as fh:
+                yaml.safe_dump(provenance(self.scenario, self.seed), fh, sort_keys=False, allow_unicode=True)
+            if charts:
+                from abm import charts as charting  # matplotlib only when charts are wanted
+
+                charting.run_charts(tmp, self.scenario)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def provenance(scenario: Scenario, seed: int) -> dict[str, Any]:
+    """The resolved scenario with the seed and what produced it: enough to re-run."""
+    data = scenario.to_dict()
+    data["seed"] = seed
+    data["_provenance"] = {"python": platform.python_version(), "packages": versions()}
+    return data
+
+
+def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: int | None = None, sets=()) -> RunResult:
+    """Run ``scenario`` with ``seed`` (default: the scenario's own) to its horizon."""
+    cfg = load(scenario, list(sets))
+    if steps is not None:
+        cfg = load(cfg, [f"time.steps={steps}"])
+    seed = cfg.seed if seed is None else int(seed)
+    model = RegionModel(cfg, rng=seed)
+    while model.running:
+        model.step()
+    return collect(model, seed)
+
+
+def collect(model: RegionModel, seed: int) -> RunResult:
+    """Tidy a finished (or paused) model's data into a :class:`RunResult`."""
+    cfg = model.config
+    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    steps = range(len(frame))
+    frame.insert(0, "date", [cfg.date(s).isoformat() for s in steps])
+    frame.insert(0, "step", list(steps))
+    from abm.agents import RegionalState
+
+    agents = model.datacollector.get_agenttype_vars_dataframe(RegionalState).reset_index()
+    agents = agents.drop(columns=["AgentID"]).rename(columns={"Step": "step"})
+    agents.insert(1, "date", [cfg.date(int(s)).isoformat() for s in agents["step"]])
+    coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool"])
+    coercions.insert(1, "date", [cfg.date(int(s)).isoformat() for s in coercions["step"]])
+    return RunResult(cfg, seed, frame, agents, coercions)

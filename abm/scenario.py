@@ -1,0 +1,463 @@
+"""Scenario loading: YAML (or a dict) in, a typed and validated :class:`Scenario` out.
+
+This is the only door into the model. It resolves ``extends:`` chains, applies
+``--set dotted.path=value`` overrides, expands generated worlds, and checks every
+field, reference and rule name. Problems are collected, not raised one at a time, so
+``abm validate`` can explain all of them at once; :class:`ScenarioError` carries them
+as one readable paragraph.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from abm.rules import registry
+
+DOMAINS = ("investment", "security", "trade")
+COERCION_TOOLS = ("bases", "energy", "trade_cutoff", "borderization", "diaspora", "information")
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Signed = Annotated[float, Field(ge=-1.0, le=1.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used, with every problem found (path, message)."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        where = f" in {self.source}" if self.source else ""
+        lines = [f"{len(self.problems)} problem(s){where}:"]
+        lines += [f"  - {path or '<top>'}: {msg}" for path, msg in self.problems]
+        return "\n".join(lines)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DomainValues(Strict):
+    """One value per offer domain."""
+
+    investment: NonNeg = 0.0
+    security: NonNeg = 0.0
+    trade: NonNeg = 0.0
+
+    def get(self, domain: str) -> float:
+        return getattr(self, domain)
+
+
+class Needs(DomainValues):
+    investment: Unit = 0.5
+    security: Unit = 0.5
+    trade: Unit = 0.5
+
+
+class Neighbour(Strict):
+    relation: Signed = 0.0  # -1 open conflict .. +1 close partnership
+    border_open: bool = True
+    trade: NonNeg = 0.0  # bilateral trade, USD bn per year
+
+
+class StateSpec(Strict):
+    name: str
+    subregion: str
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    gdp: Positive  # USD bn
+    population: Positive  # million
+    governance: Unit = 0.5  # 0 closed autocracy .. 1 consolidated democracy
+    autonomy: Unit = 0.5  # weight on sovereignty; scales the cost of conditions and dependence
+    threat: Unit = 0.5  # external threat perceived; raises the need for security offers
+    needs: Needs = Needs()
+    opinion: dict[str, Signed] = {}  # domestic opinion toward each power, -1 hostile .. +1 favourable
+    ties: dict[Literal["investment", "security", "trade"], dict[str, NonNeg]] = {}
+    external_trade: NonNeg = 0.0  # trade with the rest of the world, USD bn per year
+    memberships: list[str] = []
+    neighbours: dict[str, Neighbour] = {}
+
+
+class Conditions(Strict):
+    governance: Unit = 0.0  # governance level the power demands of recipients
+    exclusivity: list[str] = []  # rivals a recipient must not take offers from
+    club: str | None = None  # organisation whose membership the power asks for
+
+
+class CoercionSpec(Strict):
+    propensity: Unit = 0.0
+    tools: list[Literal[COERCION_TOOLS]] = []  # type: ignore[valid-type]
+
+
+class PowerSpec(Strict):
+    name: str
+    color: str | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    budget: DomainValues = DomainValues()  # USD bn per step and domain
+    interests: dict[str, Unit] = {}  # states not listed get default_interest
+    default_interest: Unit = 0.0
+    rivals: dict[str, Unit] = {}  # rivalry intensity with other powers
+    conditions: Conditions = Conditions()
+    credibility: Unit = 0.7  # belief that commitments are kept
+    capability: Unit = 0.5  # coercive and military reach in the region
+    coercion: CoercionSpec = CoercionSpec()
+
+
+class TimeSpec(Strict):
+    start: dt.date = dt.date(2025, 1, 1)
+    steps: Annotated[int, Field(ge=1, le=10_000)] = 60
+    step_months: Annotated[int, Field(ge=1, le=12)] = 3
+
+
+class OfferSpec(Strict):
+    duration: Annotated[int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it must be renewed
+    min_weight: Unit = 0.02  # a power makes no offer to a state with a smaller share of its attention
+    max_targets: Annotated[int, Field(ge=1)] | None = None  # cap on states a power courts per step
+    scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
+    observe: Literal["material", "declared"] = "material"  # which alignment powers react to
+
+
+class UtilitySpec(Strict):
+    """Weights of the terms in a state's evaluation of an offer (see docs/ODD.md)."""
+
+    need: NonNeg = 1.0
+    dependence: NonNeg = 1.0
+    conditions: NonNeg = 1.0
+    backlash: NonNeg = 1.0
+    opinion: NonNeg = 0.3
+
+
+class MetricsSpec(Strict):
+    blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "louvain"
+    bloc_similarity: Unit = 0.5  # similarity (1 - JS distance) above which two states are linked
+    polarization_alpha: Annotated[float, Field(ge=1.0, le=1.6)] = 1.3
+    integration_formats: list[str] = ["CMHS"]  # organisations whose shared membership counts as integration
+
+
+class GeneratedSpec(Strict):
+    n_states: Annotated[int, Field(ge=2, le=5000)] = 10
+    n_powers: Annotated[int, Field(ge=1, le=200)] = 5
+    n_subregions: Annotated[int, Field(ge=1, le=50)] = 2
+    budget: Positive = 1.0  # mean budget per power, domain and step
+    seed: int = 0  # seed of the world's layout, independent of the run's seed
+
+
+class RulesSpec(Strict):
+    allocation: dict[str, Any] = {"name": "interest"}
+    decision: dict[str, Any] = {"name": "threshold"}
+    coercion: dict[str, Any] = {"name": "punish"}
+    decay: dict[str, Any] = {"name": "exponential"}
+    opinion: dict[str, Any] = {"name": "benefit"}
+    neighbours: dict[str, Any] = {"name": "interdependence"}
+
+
+class Scenario(Strict):
+    """A complete, validated scenario. Build it with :func:`load`."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = 0
+    time: TimeSpec = TimeSpec()
+    states: dict[str, StateSpec] = {}
+    powers: dict[str, PowerSpec] = {}
+    rules: RulesSpec = RulesSpec()
+    offers: OfferSpec = OfferSpec()
+    utility: UtilitySpec = UtilitySpec()
+    metrics: MetricsSpec = MetricsSpec()
+    generated: GeneratedSpec | None = None
+
+    def date(self, step: int) -> dt.date:
+        months = self.time.start.month - 1 + step * self.time.step_months
+        return dt.date(self.time.start.year + months // 12, months % 12 + 1, self.time.start.day)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML mapping with ``yaml.safe_load``; errors become ScenarioError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([("", f"file not found: {path}")]) from None
+    except OSError as exc:
+        raise ScenarioError([("", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([("", f"YAML syntax error{where}: {problem}")], str(path)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError([("", f"a scenario must be a mapping, not {type(data).__name__}")], str(path))
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override wins; mappings merge key by key; lists and scalars are replaced."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read ``path`` and merge it over the file its ``extends:`` names (relative to it)."""
+    path = path.resolve()
+    if path in _seen:
+        chain = " -> ".join(p.name for p in (*_seen, path))
+        raise ScenarioError([("extends", f"circular extends: {chain}")], str(path))
+    data = read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError([("extends", "must be a path to another scenario file")], str(path))
+    return deep_merge(resolve_extends(path.parent / parent, (*_seen, path)), data)
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Parse ``dotted.path=value``; the value is read as YAML (``0.5``, ``true``, ``[a, b]``)."""
+    if "=" not in item:
+        raise ScenarioError([(item, "a --set override must look like dotted.path=value")])
+    path, _, text = item.partition("=")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    return path.strip(), value
+
+
+def _lookup(tree: Any, keys: list[str]) -> tuple[bool, list[str]]:
+    """Whether ``keys`` exists in ``tree``; if not, the keys available where it stopped."""
+    node = tree
+    for key in keys:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            return False, sorted(node) if isinstance(node, dict) else []
+    return True, []
+
+
+def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a raw scenario. A path must exist in the scenario
+    (with defaults filled in) or name a parameter of the rule selected for that family."""
+    if not sets:
+        return raw
+    parsed = [parse_set(s) for s in sets]
+    out = copy.deepcopy(raw)
+    reference = _defaults_view(raw)
+    problems = []
+    for path, value in parsed:
+        keys = path.split(".")
+        found, options = _lookup(reference, keys)
+        if not found and not _is_rule_param(out, parsed, keys):
+            near = difflib.get_close_matches(keys[-1], options, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            problems.append((path, f"no such setting{hint} (available here: {', '.join(options) or 'none'})"))
+            continue
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                problems.append((path, "cannot set a field inside a value that is not a mapping"))
+                break
+        else:
+            node[keys[-1]] = value
+    if problems:
+        raise ScenarioError(problems, "--set")
+    return out
+
+
+def _defaults_view(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw scenario with every schema default filled in, for checking --set paths."""
+    try:
+        return build(raw).to_dict()
+    except ScenarioError:
+        return raw
+
+
+def _is_rule_param(raw: dict[str, Any], parsed: list[tuple[str, Any]], keys: list[str]) -> bool:
+    if len(keys) != 3 or keys[0] != "rules" or keys[1] not in registry.FAMILIES:
+        return False
+    name = raw.get("rules", {}).get(keys[1], {}).get("name")
+    for path, value in parsed:
+        if path == f"rules.{keys[1]}.name":
+            name = value
+    try:
+        return keys[2] in registry.get(keys[1], str(name)).Params.model_fields
+    except registry.UnknownRuleError:
+        return False
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _describe(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """Field names allowed at ``loc`` (the parent of an unknown key), by walking the schema."""
+    current = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Optional[...] and Annotated[...] to reach the model or container type."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0]
+        else:
+            return tp
+
+
+def _pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> list[tuple[str, str]]:
+    model = model or Scenario
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path = _describe(loc)
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            problems.append((path, f"unknown key; {hint}allowed: {', '.join(allowed)}"))
+        elif err["type"] == "missing":
+            problems.append((path, "required field is missing"))
+        else:
+            got = err.get("input")
+            shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+            problems.append((path, f"{err['msg']} (got {shown})"))
+    return problems
+
+
+def _check_references(scn: Scenario) -> list[tuple[str, str]]:
+    """Cross-field checks pydantic cannot express: ids must exist, rules must be known."""
+    problems: list[tuple[str, str]] = []
+    states, powers = set(scn.states), set(scn.powers)
+
+    def check_ids(path: str, ids: Any, known: set[str], kind: str) -> None:
+        for ident in ids:
+            if ident not in known:
+                near = difflib.get_close_matches(ident, sorted(known), n=1)
+                hint = f"did you mean '{near[0]}'? " if near else ""
+                problems.append((f"{path}.{ident}", f"unknown {kind}; {hint}known: {', '.join(sorted(known)) or 'none'}"))
+
+    if not states:
+        problems.append(("states", "a scenario needs at least one regional state"))
+    if not powers:
+        problems.append(("powers", "a scenario needs at least one external power"))
+    for sid, st in scn.states.items():
+        check_ids(f"states.{sid}.opinion", st.opinion, powers, "power")
+        check_ids(f"states.{sid}.neighbours", st.neighbours, states - {sid}, "state")
+        for domain, shares in st.ties.items():
+            check_ids(f"states.{sid}.ties.{domain}", shares, powers, "power")
+    for pid, pw in scn.powers.items():
+        check_ids(f"powers.{pid}.interests", pw.interests, states, "state")
+        check_ids(f"powers.{pid}.rivals", pw.rivals, powers - {pid}, "power")
+        for rival in pw.conditions.exclusivity:
+            if rival not in powers - {pid}:
+                problems.append((f"powers.{pid}.conditions.exclusivity", f"unknown power '{rival}'; known: {', '.join(sorted(powers - {pid}))}"))
+    for family in registry.FAMILIES:
+        spec = getattr(scn.rules, family)
+        path = f"rules.{family}"
+        if "name" not in spec:
+            problems.append((f"{path}.name", f"required; known {family} rules: {', '.join(registry.known(family))}"))
+            continue
+        try:
+            rule = registry.make(family, spec)
+        except registry.UnknownRuleError as exc:
+            problems.append((f"{path}.name", str(exc)))
+            continue
+        except ValidationError as exc:
+            for p, msg in _pydantic_problems(exc, _params_holder(family, spec["name"])):
+                problems.append((f"{path}.{p}", msg))
+            continue
+        setattr(scn.rules, family, {"name": rule.name, **rule.params.model_dump(mode="json")})
+    return problems
+
+
+def _params_holder(family: str, name: str) -> type[BaseModel]:
+    return registry.get(family, name).Params
+
+
+def build(raw: dict[str, Any], source: str | None = None) -> Scenario:
+    """Validate a raw (merged) scenario mapping into a :class:`Scenario`."""
+    raw = copy.deepcopy(raw)
+    if raw.get("generated") is not None:
+        from abm.generate import expand  # generated worlds fill states and powers
+
+        try:
+            spec = GeneratedSpec.model_validate(raw["generated"])
+        except ValidationError as exc:
+            raise ScenarioError([(f"generated.{p}", m) for p, m in _pydantic_problems(exc, GeneratedSpec)], source) from None
+        raw = deep_merge(expand(spec), raw)
+    try:
+        scn = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(_pydantic_problems(exc), source) from None
+    problems = _check_references(scn)
+    if problems:
+        raise ScenarioError(problems, source)
+    return scn
+
+
+def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Load a scenario from a YAML path, a mapping or a Scenario, applying ``--set`` overrides."""
+    if isinstance(source, Scenario):
+        if not sets:
+            return source
+        raw, where = source.to_dict(), source.name
+    elif isinstance(source, dict):
+        raw, where = source, None
+    else:
+        path = Path(source)
+        raw, where = resolve_extends(path), str(path)
+    raw = apply_overrides(raw, list(sets))
+    return build(raw, where)

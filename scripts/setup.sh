@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create .venv with a Python >= 3.12 and install the project into it.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh dev      runtime + test/notebook/dashboard extras
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra="${1:-}"
+
+find_python() {
+    for cand in "${PYTHON:-}" python3.13 python3.12 python3; do
+        [ -n "$cand" ] || continue
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+            command -v "$cand"; return
+        fi
+    done
+    # pyenv installs versions that its shims hide unless selected
+    for cand in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3; do
+        [ -x "$cand" ] && { echo "$cand"; return; }
+    done
+    echo "error: Python >= 3.12 not found (Mesa 3.5 needs it). Install one or set PYTHON=/path/to/python3.12" >&2
+    exit 2
+}
+
+if [ ! -x .venv/bin/python ]; then
+    "$(find_python)" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+if [ "$extra" = "dev" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+else
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+fi

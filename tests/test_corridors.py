@@ -1,0 +1,242 @@
+"""Tests of corridors: route attributes, choice rules, capacity-restrained assignment."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from abm.corridors import (
+    Corridor,
+    SegmentState,
+    UnknownRuleError,
+    assign,
+    assign_markets,
+    get_choice_rule,
+    known_choice_rules,
+    sponsor_leverage,
+    transit_revenue,
+)
+
+
+def route(cid, cost, capacity=1e9, time=0.0, risk=0.0, market="east_west", nodes=None, sponsors=None):
+    """A corridor whose cost, time and risk sit on its first segment."""
+    nodes = nodes or [f"{cid}_a", f"{cid}_b"]
+    segs = [SegmentState(nodes[0], capacity, cost, time, risk)]
+    segs += [SegmentState(n, capacity, 0.0, 0.0, 0.0) for n in nodes[1:]]
+    return Corridor(cid, market, segs, sponsors or {})
+
+
+# --- Route attributes ----------------------------------------------------------------
+
+
+def test_route_attributes_combine_segments():
+    c = Corridor(
+        "middle",
+        "east_west",
+        [
+            SegmentState("KAZ", 30.0, 40.0, 5.0, 0.1),
+            SegmentState("caspian", 10.0, 30.0, 3.0, 0.2),
+            SegmentState("AZE", 25.0, 20.0, 2.0, 0.0),
+        ],
+        {"CHN": 0.5},
+    )
+    assert c.path == ["KAZ", "caspian", "AZE"]
+    assert c.capacity() == 10.0
+    assert c.cost() == 90.0
+    assert c.time() == 10.0
+    assert c.risk() == pytest.approx(1 - 0.9 * 0.8)
+    assert c.generalized_cost(2.0, 100.0) == pytest.approx(90 + 20 + 100 * 0.28)
+
+
+def test_events_touch_only_their_node_and_clip():
+    c = route("r", 10.0, capacity=5.0, risk=0.5, nodes=["GEO", "TUR"])
+    assert c.add_risk("GEO", 0.8) == 1
+    assert c.segments[0].risk == 1.0
+    assert c.add_risk("GEO", -3.0) == 1 and c.segments[0].risk == 0.0
+    assert c.add_risk("IRN", 0.5) == 0 and c.risk() == 0.0
+    assert c.upgrade("TUR", capacity_add=10.0) == 1 and c.capacity() == 5.0  # GEO still binds
+    c.upgrade("GEO", capacity_add=10.0, cost_factor=0.5)
+    assert c.capacity() == 15.0 and c.cost() == 5.0
+
+
+# --- Choice rules --------------------------------------------------------------------
+
+
+def test_logit_two_routes_by_hand():
+    # gc 10 and 20, beta 0.1: share_1 = e^-1 / (e^-1 + e^-2) = 1 / (1 + e^-1) = 0.7310585786...
+    expected = 1.0 / (1.0 + math.exp(-1.0))
+    assert expected == pytest.approx(0.7310585786300049, abs=1e-15)
+    s = get_choice_rule("logit", beta=0.1).shares(np.array([10.0, 20.0]))
+    assert s == pytest.approx([expected, 1 - expected], abs=1e-12)
+    # The same through assignment: uncapacitated, no time or risk cost.
+    a = assign(100.0, [route("a", 10.0), route("b", 20.0)], get_choice_rule("logit", beta=0.1), 0.0, 0.0)
+    assert a.volumes == pytest.approx([100 * expected, 100 * (1 - expected)], abs=1e-9)
+    assert a.unmet == 0.0
+
+
+def test_logit_is_stable_for_large_costs():
+    s = get_choice_rule("logit", beta=1.0).shares(np.array([1e5, 1e5 + 1.0]))
+    assert np.all(np.isfinite(s)) and s == pytest.approx([1 / (1 + math.exp(-1)), 1 / (1 + math.e)])
+
+
+def test_cheapest_and_proportional_by_hand():
+    assert list(get_choice_rule("cheapest").shares(np.array([3.0, 1.0, 1.0]))) == [0.0, 1.0, 0.0]
+    # 1/10 : 1/30 -> 3/4, 1/4
+    assert get_choice_rule("proportional").shares(np.array([10.0, 30.0])) == pytest.approx([0.75, 0.25])
+
+
+@pytest.mark.parametrize("rule", ["logit", "proportional"])
+@pytest.mark.parametrize("shock", ["risk", "cost"])
+def test_dearer_route_loses_share(rule, shock):
+    routes = [route("a", 50.0, risk=0.1), route("b", 60.0), route("c", 70.0)]
+    before = assign(100.0, routes, rule, 1.0, 200.0).volumes
+    if shock == "risk":
+        routes[0].add_risk("a_a", 0.3)
+    else:
+        routes[0].upgrade("a_a", cost_factor=1.5)
+    after = assign(100.0, routes, rule, 1.0, 200.0).volumes
+    assert after[0] < before[0]
+    assert np.all(after[1:] > before[1:])
+
+
+def test_unknown_rule_lists_known_names():
+    with pytest.raises(UnknownRuleError) as err:
+        get_choice_rule("gravity")
+    assert isinstance(err.value, KeyError)
+    msg = str(err.value)
+    assert "gravity" in msg and "cheapest, logit, proportional" in msg
+    assert known_choice_rules() == ["cheapest", "logit", "proportional"]
+    with pytest.raises(UnknownRuleError):
+        assign(1.0, [route("a", 1.0)], "gravity", 0.0, 0.0)
+
+
+def test_bad_rule_params_rejected():
+    with pytest.raises(ValueError):
+        get_choice_rule("logit", beta=0.0)
+    with pytest.raises(TypeError):
+        get_choice_rule("cheapest", beta=0.1)
+
+
+# --- Capacity-restrained assignment --------------------------------------------------
+
+
+def test_spill_over_to_next_route():
+    routes = [route("a", 10.0, capacity=10.0), route("b", 20.0, capacity=100.0), route("c", 30.0)]
+    a = assign(25.0, routes, "cheapest", 0.0, 0.0)
+    assert list(a.volumes) == [10.0, 15.0, 0.0] and a.unmet == 0.0
+
+
+def test_spill_over_uses_same_rule_among_open_routes():
+    rule = get_choice_rule("logit", beta=0.1)
+    routes = [route("a", 10.0, capacity=1.0), route("b", 20.0), route("c", 30.0)]
+    a = assign(100.0, routes, rule, 0.0, 0.0)
+    assert a.volumes[0] == 1.0
+    # Excess split between b and c in logit ratio e^-2 : e^-3.
+    assert a.volumes[1] / a.volumes[2] == pytest.approx(math.e)
+    assert a.volumes.sum() == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("rule", ["logit", "cheapest", "proportional"])
+def test_all_full_leaves_unmet(rule):
+    routes = [route("a", 10.0, capacity=10.0), route("b", 20.0, capacity=5.0)]
+    a = assign(30.0, routes, rule, 0.0, 0.0)
+    assert list(a.volumes) == [10.0, 5.0]
+    assert a.unmet == pytest.approx(30.0 - 15.0)
+
+
+@pytest.mark.parametrize("rule", ["logit", "cheapest", "proportional"])
+def test_closing_a_segment_moves_all_freight(rule):
+    routes = [route("north", 10.0, nodes=["RUS", "KAZ"]), route("middle", 30.0, nodes=["KAZ", "AZE"])]
+    assert assign(50.0, routes, rule, 0.0, 0.0).volumes[0] > 0
+    assert routes[0].close("RUS") == 1
+    assert routes[0].capacity() == 0.0
+    a = assign(50.0, routes, rule, 0.0, 0.0)
+    assert list(a.volumes) == [0.0, 50.0]
+    routes[0].open("RUS")
+    assert assign(50.0, routes, rule, 0.0, 0.0).volumes[0] > 0
+
+
+def test_zero_demand_and_no_routes():
+    a = assign(0.0, [route("a", 1.0), route("b", 2.0)], "logit", 0.0, 0.0)
+    assert list(a.volumes) == [0.0, 0.0] and a.unmet == 0.0
+    assert assign(7.0, [], "logit", 0.0, 0.0).unmet == 7.0
+    with pytest.raises(ValueError):
+        assign(-1.0, [route("a", 1.0)], "logit", 0.0, 0.0)
+
+
+rule_names = st.sampled_from(["logit", "cheapest", "proportional"])
+route_specs = st.lists(
+    st.tuples(
+        st.one_of(st.just(0.0), st.floats(0.0, 200.0)),  # capacity
+        st.floats(0.1, 300.0),  # cost
+        st.floats(0.0, 40.0),  # time
+        st.floats(0.0, 1.0),  # risk
+        st.booleans(),  # closed
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(route_specs, st.floats(0.0, 1000.0), rule_names, st.floats(0.001, 2.0))
+def test_assignment_respects_capacity_and_conserves_demand(specs, demand, name, beta):
+    routes = []
+    for i, (cap, cost, time, risk, closed) in enumerate(specs):
+        r = route(f"r{i}", cost, capacity=cap, time=time, risk=risk)
+        if closed:
+            r.close(f"r{i}_b")
+        routes.append(r)
+    rule = get_choice_rule(name, beta=beta) if name == "logit" else get_choice_rule(name)
+    a = assign(demand, routes, rule, 1.5, 50.0)
+    caps = np.array([r.capacity() for r in routes])
+    assert a.volumes.shape == (len(routes),)
+    assert np.all(a.volumes >= 0)
+    assert np.all(a.volumes <= caps + 1e-9)
+    assert a.volumes.sum() + a.unmet == pytest.approx(demand, rel=1e-9, abs=1e-9)
+    assert a.unmet >= 0
+    # Freight is unmet only when every route is full.
+    if a.unmet > 1e-9 * max(demand, 1.0):
+        assert a.volumes == pytest.approx(caps, rel=1e-9, abs=1e-9)
+        assert a.unmet == pytest.approx(demand - caps.sum(), rel=1e-9, abs=1e-9)
+
+
+def test_assign_markets_keeps_markets_apart():
+    routes = [
+        route("a", 10.0, capacity=5.0),
+        route("ns", 10.0, market="north_south"),
+        route("b", 20.0, capacity=5.0),
+    ]
+    vols, unmet = assign_markets({"east_west": 12.0, "north_south": 3.0}, routes, "cheapest", 0.0, 0.0)
+    assert list(vols) == [5.0, 3.0, 5.0]
+    assert unmet == {"east_west": 2.0, "north_south": 0.0}
+
+
+# --- Who gains -----------------------------------------------------------------------
+
+
+def test_transit_revenue_by_hand():
+    routes = [route("a", 1.0, nodes=["KAZ", "AZE", "GEO"]), route("b", 1.0, nodes=["RUS", "KAZ"])]
+    vols = np.array([10.0, 5.0])  # Mt/yr
+    rev = transit_revenue(routes, vols, {"KAZ": 4.0, "AZE": 10.0})
+    # KAZ: 15 Mt * 4 USD/t = 60 USD m = 0.06 bn; AZE: 10 Mt * 10 = 100 USD m = 0.1 bn.
+    assert rev == pytest.approx({"KAZ": 0.06, "AZE": 0.1, "GEO": 0.0, "RUS": 0.0})
+    flat = transit_revenue(routes, vols, 2.0)
+    assert flat == pytest.approx({"KAZ": 0.03, "AZE": 0.02, "GEO": 0.02, "RUS": 0.01})
+
+
+def test_sponsor_leverage_by_hand():
+    routes = [
+        route("a", 1.0, sponsors={"CHN": 0.5, "EU": 0.2}),
+        route("b", 1.0, sponsors={"RUS": 1.0}),
+        route("c", 1.0, market="north_south", sponsors={"RUS": 0.4, "IND": 0.6}),
+        route("d", 1.0, market="north_south", sponsors={"IRN": 1.0}),
+    ]
+    lev = sponsor_leverage(routes, [30.0, 10.0, 5.0, 0.0])
+    # east_west: a has 3/4, b 1/4; north_south: c has all.
+    assert lev == pytest.approx({"CHN": 0.375, "EU": 0.15, "RUS": 0.25 + 0.4, "IND": 0.6, "IRN": 0.0})
+    assert sponsor_leverage(routes, [0.0] * 4) == pytest.approx({k: 0.0 for k in lev})
