@@ -253,15 +253,15 @@ def parse_set(item: str) -> tuple[str, Any]:
     return path.strip(), value
 
 
-def _lookup(tree: Any, keys: list[str]) -> tuple[bool, list[str]]:
-    """Whether ``keys`` exists in ``tree``; if not, the keys available where it stopped."""
+def _lookup(tree: Any, keys: list[str]) -> tuple[bool, str, list[str]]:
+    """Whether ``keys`` exists in ``tree``; if not, the key that failed and those available there."""
     node = tree
     for key in keys:
         if isinstance(node, dict) and key in node:
             node = node[key]
         else:
-            return False, sorted(node) if isinstance(node, dict) else []
-    return True, []
+            return False, key, sorted(node) if isinstance(node, dict) else []
+    return True, "", []
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -275,11 +275,11 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     problems = []
     for path, value in parsed:
         keys = path.split(".")
-        found, options = _lookup(reference, keys)
+        found, missing, options = _lookup(reference, keys)
         if not found and not _is_rule_param(out, parsed, keys):
-            near = difflib.get_close_matches(keys[-1], options, n=1)
+            near = difflib.get_close_matches(missing, options, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
-            problems.append((path, f"no such setting{hint} (available here: {', '.join(options) or 'none'})"))
+            problems.append((path, f"no such setting '{missing}'{hint} (available there: {', '.join(options) or 'none'})"))
             continue
         node = out
         for key in keys[:-1]:

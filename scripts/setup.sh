@@ -27,6 +27,10 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 if [ "$extra" = "dev" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+    # The dashboard test drives Debian's Chromium; nothing may download a browser.
+    if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
 else
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 fi
