@@ -1,0 +1,144 @@
+"""Shared fixtures: paths to the shipped scenarios and a tiny hand-built world.
+
+The tiny world (3 states, 2 rival powers) is small enough that every number a rule
+produces from it can be computed by hand in the test that checks it:
+
+* states ``a`` and ``b`` in subregion ``north``, ``c`` in ``south``;
+* ``a`` has ties p 0.6 (security) and q 0.2 (trade): material alignment (0.75, 0.25);
+* ``b`` has a tie q 0.5 (investment): alignment (0, 1);
+* ``c`` has ties p 0.3 and q 0.3 (trade): alignment (0.5, 0.5);
+* neighbour pairs a-b (relation 0.2, open, trade 1.0) and b-c (relation -0.5, closed,
+  trade 0.5);
+* powers ``p`` and ``q`` are rivals (0.8 both ways); ``p`` can coerce (capability 0.8,
+  propensity 0.6, tools energy and bases), ``q`` cannot.
+
+Its default rules are the quiet ones (threshold decision without noise, no coercion,
+no decay, static opinion and neighbours) so a test switches on only what it studies.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "configs" / "baseline.yaml"
+GENERATED = ROOT / "configs" / "generated.yaml"
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "seed": 0,
+    "time": {"start": "2025-01-01", "steps": 8, "step_months": 3},
+    "states": {
+        "a": {
+            "name": "A",
+            "subregion": "north",
+            "lat": 41.0,
+            "lon": 45.0,
+            "gdp": 10.0,
+            "population": 3.0,
+            "governance": 0.5,
+            "autonomy": 0.5,
+            "threat": 0.5,
+            "opinion": {"p": 0.1, "q": -0.2},
+            "ties": {"security": {"p": 0.6}, "trade": {"q": 0.2}},
+            "neighbours": {"b": {"relation": 0.2, "border_open": True, "trade": 1.0}},
+        },
+        "b": {
+            "name": "B",
+            "subregion": "north",
+            "lat": 41.5,
+            "lon": 47.0,
+            "gdp": 20.0,
+            "population": 5.0,
+            "opinion": {"p": -0.4, "q": 0.6},
+            "ties": {"investment": {"q": 0.5}},
+            "neighbours": {"c": {"relation": -0.5, "border_open": False, "trade": 0.5}},
+        },
+        "c": {
+            "name": "C",
+            "subregion": "south",
+            "lat": 40.0,
+            "lon": 60.0,
+            "gdp": 40.0,
+            "population": 8.0,
+            "opinion": {"p": 0.3, "q": 0.3},
+            "ties": {"trade": {"p": 0.3, "q": 0.3}},
+        },
+    },
+    "powers": {
+        "p": {
+            "name": "P",
+            "budget": {"investment": 1.0, "security": 1.0, "trade": 1.0},
+            "interests": {"a": 1.0, "b": 0.5},
+            "default_interest": 0.2,
+            "rivals": {"q": 0.8},
+            "credibility": 0.8,
+            "capability": 0.8,
+            "coercion": {"propensity": 0.6, "tools": ["energy", "bases"]},
+        },
+        "q": {
+            "name": "Q",
+            "budget": {"investment": 1.0, "security": 0.5, "trade": 1.0},
+            "interests": {"a": 0.5, "b": 1.0, "c": 0.8},
+            "rivals": {"p": 0.8},
+            "credibility": 0.8,
+            "capability": 0.5,
+            "coercion": {"propensity": 0.0, "tools": []},
+        },
+    },
+    "rules": {
+        "allocation": {"name": "interest"},
+        "decision": {"name": "threshold", "noise": 0.0},
+        "coercion": {"name": "none"},
+        "decay": {"name": "none"},
+        "opinion": {"name": "static"},
+        "neighbours": {"name": "static"},
+    },
+}
+
+
+def tiny_scenario(**changes: Any) -> dict[str, Any]:
+    """A fresh copy of the tiny world; keyword arguments replace top-level sections
+    (mappings are merged one level deep, so ``rules={"decay": {...}}`` keeps the rest)."""
+    out = copy.deepcopy(TINY)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **copy.deepcopy(value)}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def tiny_model(seed: int = 0, **changes: Any):
+    """A RegionModel of the tiny world (not stepped)."""
+    from abm.model import RegionModel
+
+    return RegionModel(tiny_scenario(**changes), rng=seed)
+
+
+@pytest.fixture
+def tiny() -> dict[str, Any]:
+    return tiny_scenario()
+
+
+@pytest.fixture
+def baseline_path() -> Path:
+    return BASELINE
+
+
+@pytest.fixture
+def generated_path() -> Path:
+    return GENERATED
+
+
+@pytest.fixture
+def restore_start_method():
+    """mesa.batch_run forces the 'spawn' start method globally; put the old one back."""
+    previous = multiprocessing.get_start_method(allow_none=True)
+    yield
+    multiprocessing.set_start_method(previous, force=True)
