@@ -72,10 +72,12 @@ class RegionalState(mesa.Agent):
 
     @property
     def welfare(self) -> float:
-        """Benefit from ties (concave in strength, weighted by need) plus regional trade,
-        minus damage from coercion and conflict. An index, not money."""
+        """Benefit from ties (concave in strength, weighted by need) plus regional trade
+        and transit revenue relative to GDP, minus damage from coercion and conflict.
+        An index, not money."""
         benefit = float(self.needs @ np.log1p(self.ties.sum(axis=1)))
-        return benefit + self.model.regional_trade_of(self.index) / self.gdp - self.damage
+        earnings = self.model.regional_trade_of(self.index) + self.model.network.revenue[self.index]
+        return benefit + earnings / self.gdp - self.damage
 
     def need(self, domain: int) -> float:
         need = self.needs[domain]

@@ -26,7 +26,7 @@ def cmd_run(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     result.write(out, charts=not args.no_charts)
     first, last = result.model.iloc[0], result.model.iloc[-1]
-    print(f"wrote {out}/ (model.csv, agents.csv, coercions.csv, scenario.resolved.yaml{'' if args.no_charts else ', charts'})")
+    print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{'' if args.no_charts else ', charts'})")
     print(f"{result.scenario.name}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
     for name in SUMMARY:
         print(f"  {name:<22} {first[name]:8.3f} -> {last[name]:8.3f}")

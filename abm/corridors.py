@@ -13,15 +13,14 @@ split by a named choice rule and then capped by capacity with spill-over.
 Units: capacity and volumes in Mt per year, cost and fees in USD per tonne, time in
 days, value of time in USD per tonne-day, risk premium in USD per tonne per unit risk.
 
-Pure module: numpy only, no Mesa, no other ``abm`` modules.
+Route-choice rules are registered in :mod:`abm.rules.route_choice`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
@@ -77,14 +76,16 @@ class Corridor:
             s.risk = min(1.0, max(0.0, s.risk + amount))
         return len(segs)
 
-    def upgrade(self, node: str, capacity_add: float = 0.0, cost_factor: float = 1.0) -> int:
-        """Add capacity (Mt/yr) to the node's segments and scale their cost by ``cost_factor``."""
+    def upgrade(self, node: str, capacity_add: float = 0.0, cost_factor: float = 1.0, time_cut: float = 0.0) -> int:
+        """Add capacity (Mt/yr) to the node's segments, scale their cost by ``cost_factor``
+        and shorten their transit time by ``time_cut`` days."""
         if cost_factor < 0:
             raise ValueError("cost_factor must be >= 0")
         segs = self._at(node)
         for s in segs:
             s.capacity = max(0.0, s.capacity + capacity_add)
             s.cost *= cost_factor
+            s.time = max(0.0, s.time - time_cut)
         return len(segs)
 
     def close(self, node: str, closed: bool = True) -> int:
@@ -119,104 +120,6 @@ class Corridor:
         return self.cost() + value_of_time * self.time() + risk_premium * self.risk()
 
 
-# --- Route-choice rules ------------------------------------------------------------
-
-CHOICE_RULES: dict[str, type[ChoiceRule]] = {}
-
-
-class UnknownRuleError(KeyError):
-    """Raised for a choice-rule name that is not registered; lists the known ones."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
-
-
-class ChoiceRule:
-    """Splits demand among routes given their generalized costs."""
-
-    name: ClassVar[str]
-
-    def shares(self, gcs: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-def register_choice(name: str) -> Callable[[type[ChoiceRule]], type[ChoiceRule]]:
-    """Class decorator: make a rule selectable by ``name``."""
-
-    def deco(cls: type[ChoiceRule]) -> type[ChoiceRule]:
-        if name in CHOICE_RULES:
-            raise ValueError(f"choice rule '{name}' registered twice")
-        cls.name = name
-        CHOICE_RULES[name] = cls
-        return cls
-
-    return deco
-
-
-def known_choice_rules() -> list[str]:
-    return sorted(CHOICE_RULES)
-
-
-def get_choice_rule(name: str, **params: float) -> ChoiceRule:
-    """Build the rule registered as ``name`` with ``params``; unknown params are a TypeError."""
-    try:
-        cls = CHOICE_RULES[name]
-    except KeyError:
-        raise UnknownRuleError(
-            f"unknown choice rule '{name}'; known choice rules: {', '.join(known_choice_rules())}"
-        ) from None
-    return cls(**params)
-
-
-@register_choice("logit")
-class Logit(ChoiceRule):
-    """Multinomial logit, share_i = exp(-beta gc_i) / sum_j exp(-beta gc_j).
-
-    Random-utility route choice: shippers see gc plus i.i.d. Gumbel noise of scale
-    1/beta and pick the best, so cheaper routes get more but never all the freight
-    (Ben-Akiva & Lerman 1985, ch. 5). ``beta`` (per USD/t) is cost sensitivity.
-    """
-
-    def __init__(self, beta: float = 0.05):
-        if not (math.isfinite(beta) and beta > 0):
-            raise ValueError(f"logit beta must be finite and > 0, got {beta}")
-        self.beta = float(beta)
-
-    def shares(self, gcs: np.ndarray) -> np.ndarray:
-        gcs = np.asarray(gcs, dtype=float)
-        w = np.exp(-self.beta * (gcs - gcs.min()))  # shift by min: no overflow, same shares
-        return w / w.sum()
-
-    def __repr__(self) -> str:
-        return f"Logit(beta={self.beta})"
-
-
-@register_choice("cheapest")
-class Cheapest(ChoiceRule):
-    """All-or-nothing: all demand to the lowest-cost route, ties to the first listed."""
-
-    def shares(self, gcs: np.ndarray) -> np.ndarray:
-        gcs = np.asarray(gcs, dtype=float)
-        out = np.zeros_like(gcs)
-        out[int(np.argmin(gcs))] = 1.0
-        return out
-
-
-@register_choice("proportional")
-class Proportional(ChoiceRule):
-    """Shares proportional to 1 / gc: a gentler cost response than logit, scale-free."""
-
-    def shares(self, gcs: np.ndarray) -> np.ndarray:
-        gcs = np.asarray(gcs, dtype=float)
-        if np.any(gcs <= 0):
-            raise ValueError("proportional choice needs generalized costs > 0")
-        w = 1.0 / gcs
-        return w / w.sum()
-
-
 # --- Assignment --------------------------------------------------------------------
 
 
@@ -232,11 +135,12 @@ class Assignment:
 def assign(
     demand: float,
     corridors: list[Corridor],
-    rule: ChoiceRule | str,
+    rule,
     value_of_time: float,
     risk_premium: float,
 ) -> Assignment:
-    """Assign ``demand`` (Mt/yr) to ``corridors`` by ``rule`` within capacity.
+    """Assign ``demand`` (Mt/yr) to ``corridors`` by ``rule`` (a route-choice rule from
+    :mod:`abm.rules.route_choice`) within capacity.
 
     Capacity-restrained assignment with spill-over: split the remaining demand among
     routes with spare capacity; routes offered more than they hold are filled and the
@@ -246,8 +150,6 @@ def assign(
     """
     if not (math.isfinite(demand) and demand >= 0):
         raise ValueError(f"demand must be finite and >= 0, got {demand}")
-    if isinstance(rule, str):
-        rule = get_choice_rule(rule)
     n = len(corridors)
     volumes = np.zeros(n)
     if demand == 0 or n == 0:  # nothing to move, or nowhere to move it
@@ -273,7 +175,7 @@ def assign(
 def assign_markets(
     demands: Mapping[str, float],
     corridors: list[Corridor],
-    rule: ChoiceRule | str,
+    rule,
     value_of_time: float,
     risk_premium: float,
 ) -> tuple[np.ndarray, dict[str, float]]:
@@ -335,3 +237,123 @@ def sponsor_leverage(corridors: Iterable[Corridor], volumes: Iterable[float]) ->
         for power, stake in c.sponsors.items():
             lev[power] = lev.get(power, 0.0) + stake * share
     return lev
+
+
+# --- The network inside a model -----------------------------------------------------
+
+
+class CorridorNetwork:
+    """The scenario's corridors and freight markets as they evolve in a run.
+
+    Each step: upgrades due in the period open, closures that have run out lift, risk
+    added by shocks fades toward each segment's base risk, demand grows, and freight is
+    assigned. The results feed back into the agents: transit revenue for the states on
+    the paths (welfare) and leverage for the sponsors (a bonus on their offers to
+    those states, weighted by ``utility.corridor``).
+    """
+
+    def __init__(self, scenario, rule, state_keys: list[str], power_keys: list[str]):
+        self.freight = scenario.freight
+        self.rule = rule
+        self.ids = list(scenario.corridors)
+        self.corridors = [
+            Corridor(cid, spec.market, [SegmentState(s.node, s.capacity, s.cost, s.time, s.risk, s.closed) for s in spec.segments], dict(spec.sponsors))
+            for cid, spec in scenario.corridors.items()
+        ]
+        self.base_risk = [np.array([s.risk for s in c.segments]) for c in self.corridors]
+        self.upgrades = sorted(((u.date, cid, u) for cid, spec in scenario.corridors.items() for u in spec.upgrades), key=lambda item: (item[0], item[1]))
+        self.groups: dict[str, list[int]] = {}
+        for k, spec in enumerate(scenario.corridors.values()):
+            if spec.group:
+                self.groups.setdefault(spec.group, []).append(k)
+        self.markets = sorted({c.market for c in self.corridors})
+        self.state_index = {k: n for n, k in enumerate(state_keys)}
+        self.power_index = {k: n for n, k in enumerate(power_keys)}
+        self.closures: list[tuple[int, str, str]] = []  # (reopen at step, corridor, node)
+        self.volumes = np.zeros(len(self.corridors))
+        self.unmet: dict[str, float] = dict.fromkeys(self.markets, 0.0)
+        self.revenue = np.zeros(len(state_keys))
+        self.leverage = np.zeros((len(state_keys), len(power_keys)))
+
+    def corridor(self, cid: str) -> Corridor:
+        return self.corridors[self.ids.index(cid)]
+
+    def add_risk(self, node: str, amount: float) -> None:
+        for c in self.corridors:
+            c.add_risk(node, amount)
+
+    def demand(self, years: float) -> dict[str, float]:
+        f = self.freight
+        return {m: f.demand.get(m, 0.0) * (1.0 + f.growth.get(m, 0.0)) ** years for m in self.markets}
+
+    def invest(self, state_key: str, power_key: str, size: float) -> None:
+        """Sponsor investment accepted by a state upgrades the sponsor's segments there."""
+        mine = [c for c in self.corridors if power_key in c.sponsors and state_key in c.path]
+        for c in mine:
+            c.upgrade(state_key, capacity_add=size * self.freight.capacity_per_bn / len(mine))
+
+    def close_for(self, state_key: str, power_key: str, until: int) -> list[str]:
+        """A state closes its segments of the routes a power sponsors; returns their ids."""
+        closed = []
+        for c in self.corridors:
+            if power_key in c.sponsors and state_key in c.path and c.close(state_key):
+                self.closures.append((until, c.id, state_key))
+                closed.append(c.id)
+        return closed
+
+    def step(self, step: int, start, end, years: float) -> list[tuple[str, dict]]:
+        """Advance one period [start, end); return the upgrades and reopenings that happened."""
+        happened = []
+        while self.upgrades and self.upgrades[0][0] < end:
+            _, cid, up = self.upgrades.pop(0)
+            c = self.corridor(cid)
+            c.upgrade(up.node, capacity_add=up.capacity_add, cost_factor=up.cost_factor, time_cut=up.time_cut)
+            if up.open:
+                c.open(up.node)
+            happened.append(("corridor_upgrade", {"corridor": cid, **up.model_dump(mode="json", exclude={"date"})}))
+        for until, cid, node in [x for x in self.closures if x[0] <= step]:
+            self.corridor(cid).open(node)
+            self.closures.remove((until, cid, node))
+            happened.append(("corridor_reopen", {"corridor": cid, "node": node}))
+        recovery = self.freight.risk_recovery
+        for c, base in zip(self.corridors, self.base_risk):
+            for seg, b in zip(c.segments, base):
+                seg.risk = seg.risk + recovery * (b - seg.risk) if seg.risk > b else seg.risk
+        self.assign(years)
+        return happened
+
+    def assign(self, years: float) -> None:
+        f = self.freight
+        self.volumes, self.unmet = assign_markets(self.demand(years), self.corridors, self.rule, f.value_of_time, f.risk_premium)
+        self.revenue[:] = 0.0
+        for node, usd_bn in transit_revenue(self.corridors, self.volumes, f.transit_fee).items():
+            if node in self.state_index:
+                self.revenue[self.state_index[node]] = usd_bn
+        self.leverage[:] = 0.0
+        totals = self.market_totals()
+        for c, v in zip(self.corridors, self.volumes):
+            share = v / totals[c.market] if totals[c.market] > 0 else 0.0
+            for node in set(c.path) & self.state_index.keys():
+                for power, stake in c.sponsors.items():
+                    self.leverage[self.state_index[node], self.power_index[power]] += stake * share
+
+    def market_totals(self) -> dict[str, float]:
+        totals = dict.fromkeys(self.markets, 0.0)
+        for c, v in zip(self.corridors, self.volumes):
+            totals[c.market] += v
+        return totals
+
+    def metrics(self) -> dict[str, float]:
+        """Per-step corridor columns: volume and market share per corridor, unmet
+        demand, and each leg's share within its group (e.g. the INSTC legs)."""
+        out: dict[str, float] = {}
+        totals = self.market_totals()
+        for cid, c, v in zip(self.ids, self.corridors, self.volumes):
+            out[f"corridor_{cid}_volume"] = float(v)
+            out[f"corridor_{cid}_share"] = float(v / totals[c.market]) if totals[c.market] > 0 else 0.0
+        for group, members in sorted(self.groups.items()):
+            total = float(self.volumes[members].sum())
+            for k in members:
+                out[f"{group}_leg_share_{self.ids[k]}"] = float(self.volumes[k] / total) if total > 0 else 0.0
+        out["unmet_demand"] = float(sum(self.unmet.values()))
+        return out

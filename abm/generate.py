@@ -67,4 +67,5 @@ def expand(spec) -> dict[str, Any]:
             "capability": float(rng.uniform(0.2, 0.9)),
             "coercion": {"propensity": float(rng.uniform(0.0, 0.6)), "tools": rng.choice(TOOLS, 2, replace=False).tolist()},
         }
-    return {"states": out_states, "powers": out_powers, "metrics": {"integration_formats": formats}}
+    organisations = {f: {"name": f"Format {r}", "kind": "regional_format"} for r, f in enumerate(formats)}
+    return {"states": out_states, "powers": out_powers, "organisations": organisations}

@@ -129,14 +129,22 @@ def integration(pair_i, pair_j, trade, relation, total_trade, shared_format, mem
 # --------------------------------------------------------------------------- reporters
 
 
-def model_reporters(power_keys: list[str], subregions: list[str]) -> dict[str, Callable]:
-    """Every per-step model column, in output order. Values are computed once per step
-    by ``RegionModel.measure`` into ``model.metrics``; reporters only read them."""
-    names = ["fragmentation", *[f"fragmentation_{s}" for s in subregions]]
-    names += ["integration", *[f"integration_{s}" for s in subregions]]
-    names += ["polarization", "blocs", "mean_dependency_hhi"]
-    names += [f"influence_{p}" for p in power_keys]
-    names += ["regional_trade_share", "offers_made", "offers_accepted", "coercion_events", "conflict_events"]
+def cohesion(d: np.ndarray, pair_i, pair_j, relation, members: np.ndarray) -> float:
+    """Cohesion of a regional format: mean of the members' pairwise alignment
+    similarity (1 - JS distance) and of their neighbour relations rescaled to [0, 1]."""
+    if len(members) < 2:
+        return 1.0 if len(members) == 1 else 0.0
+    parts = [1.0 - mean_pairwise(d, members)]
+    inside = np.isin(pair_i, members) & np.isin(pair_j, members)
+    if inside.any():
+        parts.append(float(((1.0 + relation[inside]) / 2.0).mean()))
+    return float(np.mean(parts))
+
+
+def model_reporters(names: list[str]) -> dict[str, Callable]:
+    """One reporter per model column, in output order. Every value is computed once per
+    step by ``RegionModel.measure`` into ``model.metrics``; reporters only read it, so
+    the columns are declared in one place: ``measure``."""
     return {name: (lambda m, name=name: m.metrics[name]) for name in names}
 
 

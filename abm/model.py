@@ -2,13 +2,17 @@
 
 One step is one period of ``time.step_months`` months (a quarter by default):
 
-1. powers allocate their budgets and make offers (allocation rule);
-2. states evaluate the offers, in random order, and accept or reject (decision rule);
+1. dated events of the period fire, then stochastic shocks are drawn (abm.events);
+2. corridors: upgrades open, risk fades, freight is assigned to routes (abm.corridors);
+3. powers allocate their budgets and make offers (allocation rule);
+4. states evaluate the offers, in random order, and accept or reject (decision rule);
    accepted offers become ties, and accepting a rival's offer counts as a defection;
-3. powers answer defections (coercion rule);
-4. ties decay unless renewed (decay rule); domestic opinion moves (opinion rule);
-5. neighbours' relations and trade move, and clashes may happen (neighbours rule);
-6. metrics are measured and collected.
+5. powers answer defections (coercion rule); a coerced state may close its corridor
+   segments to the coercer;
+6. ties decay unless renewed (decay rule); domestic opinion moves (opinion rule);
+7. neighbours' relations and trade move, and clashes may happen (neighbours rule);
+8. states review their memberships (membership rule);
+9. metrics are measured and collected.
 
 The model takes a scenario (path, mapping or :class:`abm.scenario.Scenario`) and an
 ``rng``; everything random draws from ``self.rng`` so that (scenario, seed) fixes the run.
@@ -20,9 +24,14 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
+import json
+
 from abm import metrics
 from abm.agents import ExternalPower, RegionalState
+from abm.corridors import CorridorNetwork
+from abm.events import EventQueue
 from abm.offers import DOMAIN_INDEX, DOMAINS, Offer, evaluate
+from abm.organisations import Organisations
 from abm.relations import NeighbourPairs
 from abm.rules import make
 from abm.scenario import Scenario, load
@@ -44,7 +53,15 @@ class RegionModel(mesa.Model):
 
         self.states = [RegionalState(self, k, n, cfg.states[k], self.power_keys) for n, k in enumerate(self.state_keys)]
         self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_keys, self.power_keys) for n, k in enumerate(self.power_keys)]
+        self.state_index = {k: n for n, k in enumerate(self.state_keys)}
+        self.power_index = {k: n for n, k in enumerate(self.power_keys)}
         self.pairs = NeighbourPairs(cfg.states, self.state_keys)
+        self.organisations = Organisations(cfg, self.state_keys, self.power_keys)
+        self.organisations.refresh(self.pairs)
+        self.network = CorridorNetwork(cfg, self.rules["route_choice"], self.state_keys, self.power_keys)
+        self.network.assign(0.0)
+        self.events = EventQueue(cfg)
+        self.event_log: list[tuple[int, str, str, str, str]] = []  # (step, date, type, source, parameters)
         self.subregion_members = {r: np.array([s.subregion == r for s in self.states]) for r in self.subregions}
         self.all_members = np.ones(len(self.states), dtype=bool)
 
@@ -60,7 +77,7 @@ class RegionModel(mesa.Model):
         self.observe()
         self.measure()
         self.datacollector = mesa.DataCollector(
-            model_reporters=metrics.model_reporters(self.power_keys, self.subregions),
+            model_reporters=metrics.model_reporters(list(self.metrics)),
             agenttype_reporters={RegionalState: metrics.state_reporters(self.power_keys)},
         )
         self.datacollector.collect(self)
@@ -71,17 +88,45 @@ class RegionModel(mesa.Model):
         for state in self.states:
             state.gained[:] = 0.0
             state.harmed[:] = 0.0
+        self.fire_events()
+        self.move_freight()
         offers = self.make_offers()
         defections = self.decide_offers(offers)
         self.coerce_defectors(defections)
         self.decay_ties()
         self.rules["opinion"].update(self.states, self)
-        self.counts["conflict_events"] = self.rules["neighbours"].update(self.pairs, self)
+        self.rules["neighbours"].update(self.pairs, self)
+        self.review_memberships()
         self.observe()
         self.measure()
         self.datacollector.collect(self)
         if self.steps >= self.config.time.steps:
             self.running = False
+
+    def fire_events(self) -> None:
+        """Apply the events of this step's period: dated ones, then shocks drawn."""
+        start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
+        for source, event in self.events.due(start, end, self.rng):
+            self.log(event.name, source, event.apply(self))
+
+    def move_freight(self) -> None:
+        start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
+        years = self.steps * self.config.time.step_months / 12.0
+        for kind, params in self.network.step(self.steps, start, end, years):
+            self.log(kind, "scheduled", params)
+
+    def review_memberships(self) -> None:
+        for action, state, org in self.rules["membership"].review(self):
+            if action == "leave":
+                self.organisations.leave(state, org, self)
+                self.log("exit", "calculus", {"state": state, "organisation": org})
+            else:
+                outcome = self.organisations.apply(state, org, self)
+                kind = {"admitted": "accession", "blocked": "application_blocked", "closed": "application_refused"}[outcome]
+                self.log(kind, "calculus", {"state": state, "organisation": org, **({"by": self.organisations[org].blocker(state)} if outcome == "blocked" else {})})
+
+    def log(self, kind: str, source: str, params: dict) -> None:
+        self.event_log.append((self.steps, self.date.isoformat(), kind, source, json.dumps(params, sort_keys=True)))
 
     def make_offers(self) -> list[Offer]:
         """Each power spreads each domain's budget over its target states."""
@@ -118,6 +163,8 @@ class RegionModel(mesa.Model):
             allocation.learn(power, offer.state, offer.accepted)
             if offer.accepted:
                 state.accept(offer, offer.terms["gain"])
+                if offer.domain == DOMAIN_INDEX["investment"]:
+                    self.network.invest(state.key, power.key, offer.size)
                 self.counts["offers_accepted"] += 1
                 for p in self.rivals_of[offer.power]:
                     if state.strength[p] > 0:
@@ -130,10 +177,17 @@ class RegionModel(mesa.Model):
     def coerce_defectors(self, defections: set[tuple[int, int]]) -> None:
         rule = self.rules["coercion"]
         for s, p in sorted(defections):
-            tool = rule.respond(self.powers[p], self.states[s], self)
-            if tool is not None:
-                self.counts["coercion_events"] += 1
-                self.coercions.append((self.steps, self.power_keys[p], self.state_keys[s], tool))
+            state = self.states[s]
+            tool = rule.respond(self.powers[p], state, self)
+            if tool is None:
+                continue
+            self.counts["coercion_events"] += 1
+            self.coercions.append((self.steps, self.power_keys[p], self.state_keys[s], tool))
+            freight = self.config.freight
+            if freight.closure_steps and state.opinion[p] < freight.closure_opinion:
+                closed = self.network.close_for(state.key, self.power_keys[p], self.steps + freight.closure_steps)
+                if closed:
+                    self.log("segment_closure", "model", {"state": state.key, "against": self.power_keys[p], "corridors": closed})
 
     def decay_ties(self) -> None:
         rule = self.rules["decay"]
@@ -159,14 +213,28 @@ class RegionModel(mesa.Model):
         opinion = np.array([s.opinion for s in self.states])
         menace = self.threat_weight * (self.alignment + fear + np.maximum(0.0, -opinion))
         self.main_threat = menace.argmax(axis=1)
-        self.update_memberships()
+        if self.organisations.changed:
+            self.organisations.refresh(self.pairs)
 
-    def update_memberships(self) -> None:
-        formats = set(self.config.metrics.integration_formats)
-        in_format = np.array([[f in s.memberships for f in sorted(formats)] for s in self.states], dtype=float).reshape(len(self.states), -1)
-        self.shared_format = (in_format @ in_format.T) > 0
-        pairs = self.pairs
-        self.pairs.shared = np.array([len(self.states[a].memberships & self.states[b].memberships) for a, b in zip(pairs.i.tolist(), pairs.j.tolist())], dtype=float)
+    # ------------------------------------------------------------------ lookups and shared actions
+    def state(self, key: str) -> RegionalState:
+        return self.states[self.state_index[key]]
+
+    def power(self, key: str) -> ExternalPower:
+        return self.powers[self.power_index[key]]
+
+    def pair(self, a: str, b: str) -> int:
+        return self.pairs.find(self.state_index[a], self.state_index[b])
+
+    def clash(self, k: int, damage: float) -> None:
+        """A clash on neighbour pair ``k``: both sides suffer, feel threatened, and the
+        routes through them get riskier."""
+        self.counts["conflict_events"] += 1
+        for s in (self.pairs.i[k], self.pairs.j[k]):
+            state = self.states[s]
+            state.damage += damage
+            state.threat = min(1.0, state.threat + 0.05)
+            self.network.add_risk(state.key, self.config.freight.conflict_risk)
 
     def neighbours_of(self, s: int) -> np.ndarray:
         return self.pairs.adjacency[s]
@@ -187,9 +255,10 @@ class RegionModel(mesa.Model):
         total_trade = self._regional_trade + external + power_trade
         labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity)
         p = self.pairs
+        shared_format = self.organisations.shared_format
 
         def integration(members):
-            return metrics.integration(p.i, p.j, p.trade, p.relation, total_trade, self.shared_format, members)
+            return metrics.integration(p.i, p.j, p.trade, p.relation, total_trade, shared_format, members)
 
         m = {"fragmentation": metrics.mean_pairwise(d)}
         for r, members in self.subregion_members.items():
@@ -203,6 +272,13 @@ class RegionModel(mesa.Model):
         for k, key in enumerate(self.power_keys):
             m[f"influence_{key}"] = float(self.influence[k])
         m["regional_trade_share"] = metrics.trade_share(p.i, p.j, p.trade, total_trade, self.all_members)
+        m.update(self.network.metrics())
+        for k, key in enumerate(self.state_keys):
+            m[f"transit_revenue_{key}"] = float(self.network.revenue[k])
+        for org in self.organisations:
+            m[f"members_{org.key}"] = len(org.members)
+        for org in self.organisations.regional_formats():
+            m[f"cohesion_{org.key}"] = metrics.cohesion(d, p.i, p.j, p.relation, np.array(sorted(org.members), dtype=int))
         m.update(self.counts)
         self.metrics = m
         self.bloc_labels = labels

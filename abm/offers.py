@@ -43,17 +43,22 @@ def evaluate(state, power, offer: Offer, model) -> float:
     * conditions: the governance gap the offerer demands and joining its club, scaled by
       autonomy, plus the share of ties to rivals that exclusivity would cost;
     * backlash: the punishment the state expects from the offerer's rivals present in it;
-    * opinion: domestic opinion toward the offerer.
+    * opinion: domestic opinion toward the offerer;
+    * organisations: a club's or format's bonus raises the value of its patrons' offers
+      to members; a club's exclusion of the offerer adds an obligation cost;
+    * corridors: the offerer's leverage as sponsor of the routes crossing the state.
     """
     w = model.config.utility
     gain = power.credibility * offer.size / (state.gdp * model.config.offers.scale)
     if gain <= 0:
         offer.terms = {"gain": 0.0, "dependence": 0.0}
         return float("-inf")
-    value = state.need(offer.domain) * math.log1p(gain) / gain
+    s, p = state.index, offer.power
+    orgs = model.organisations
+    value = state.need(offer.domain) * math.log1p(gain) / gain * (1.0 + orgs.bonus[s, p, offer.domain])
     dependence = state.autonomy * state.hhi_increase(offer.power, gain) / gain
-    conditions = power.condition_cost(state)
-    backlash = model.backlash[state.index, offer.power]
+    conditions = power.condition_cost(state) + orgs.obligation[s, p]
+    backlash = model.backlash[s, p]
     opinion = state.opinion[offer.power]
     offer.terms = {"gain": gain, "dependence": dependence}
     return (
@@ -62,4 +67,5 @@ def evaluate(state, power, offer: Offer, model) -> float:
         - w.conditions * conditions
         - w.backlash * backlash
         + w.opinion * opinion
+        + w.corridor * model.network.leverage[s, p]
     )

@@ -26,7 +26,8 @@ class NeighbourPairs:
         self.trade = np.array([seen[p].trade for p in pairs], dtype=float)
         gdp = np.array([states[k].gdp for k in state_keys])
         self.gdp_i, self.gdp_j = gdp[self.i], gdp[self.j]
-        self.shared = np.zeros(self.n)
+        self.shared = np.zeros(self.n)  # organisations both belong to (set by Organisations.refresh)
+        self.spill = np.ones(self.n)  # rivalry spill-over multiplier (idem)
         self.lookup = {p: k for k, p in enumerate(pairs)}
         self.adjacency = [np.array(sorted({*self.j[self.i == s], *self.i[self.j == s]}), dtype=int) for s in range(len(state_keys))]
 

@@ -11,7 +11,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class RunResult:
     model: pd.DataFrame  # step, date, then one column per metric
     agents: pd.DataFrame  # step, date, state, then per-state columns
     coercions: pd.DataFrame  # step, date, power, state, tool
-    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+    events: pd.DataFrame  # step, date, type, source, parameters (JSON)
 
     def write(self, out: str | Path, charts: bool = True) -> Path:
         """Write every output into ``out`` atomically: all files appear, or none."""
@@ -44,8 +44,7 @@ class RunResult:
             self.model.to_csv(tmp / "model.csv", index=False)
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)
-            for name, frame in self.extra.items():
-                frame.to_csv(tmp / f"{name}.csv", index=False)
+            self.events.to_csv(tmp / "events.csv", index=False)
             with open(tmp / "scenario.resolved.yaml", "w", encoding="utf-8") as fh:
                 yaml.safe_dump(provenance(self.scenario, self.seed), fh, sort_keys=False, allow_unicode=True)
             if charts:
@@ -105,4 +104,5 @@ def collect(model: RegionModel, seed: int) -> RunResult:
     agents.insert(1, "date", [cfg.date(int(s)).isoformat() for s in agents["step"]])
     coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool"])
     coercions.insert(1, "date", [cfg.date(int(s)).isoformat() for s in coercions["step"]])
-    return RunResult(cfg, seed, frame, agents, coercions)
+    events = pd.DataFrame(model.event_log, columns=["step", "date", "type", "source", "parameters"])
+    return RunResult(cfg, seed, frame, agents, coercions, events)

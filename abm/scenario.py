@@ -138,13 +138,13 @@ class UtilitySpec(Strict):
     conditions: NonNeg = 1.0
     backlash: NonNeg = 1.0
     opinion: NonNeg = 0.3
+    corridor: NonNeg = 0.5  # weight of a sponsor's leverage over the routes crossing the state
 
 
 class MetricsSpec(Strict):
     blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "louvain"
     bloc_similarity: Unit = 0.5  # similarity (1 - JS distance) above which two states are linked
     polarization_alpha: Annotated[float, Field(ge=1.0, le=1.6)] = 1.3
-    integration_formats: list[str] = ["CMHS"]  # organisations whose shared membership counts as integration
 
 
 class GeneratedSpec(Strict):
@@ -155,6 +155,62 @@ class GeneratedSpec(Strict):
     seed: int = 0  # seed of the world's layout, independent of the run's seed
 
 
+class SegmentSpec(Strict):
+    node: str  # a state id, or a node declared in freight.nodes (sea, third country)
+    capacity: NonNeg  # Mt per year
+    cost: NonNeg  # USD per tonne
+    time: NonNeg  # days
+    risk: Unit = 0.0  # chance of disruption, priced by freight.risk_premium
+    closed: bool = False
+
+
+class UpgradeSpec(Strict):
+    date: dt.date
+    node: str
+    capacity_add: NonNeg = 0.0  # Mt per year
+    cost_factor: Positive = 1.0
+    time_cut: NonNeg = 0.0  # days
+    open: bool = False  # opens a closed segment (a new link)
+
+
+class CorridorSpec(Strict):
+    name: str
+    market: str  # freight market served, e.g. east_west, north_south
+    group: str | None = None  # corridors of one group (e.g. INSTC legs) also get leg shares
+    segments: Annotated[list[SegmentSpec], Field(min_length=1)]
+    sponsors: dict[str, Unit] = {}  # power -> stake
+    upgrades: list[UpgradeSpec] = []
+
+
+class FreightSpec(Strict):
+    demand: dict[str, NonNeg] = {}  # Mt per year at the start, per market
+    growth: dict[str, Annotated[float, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
+    nodes: list[str] = []  # route nodes that are not modelled states
+    value_of_time: NonNeg = 1.0  # USD per tonne-day
+    risk_premium: NonNeg = 100.0  # USD per tonne per unit of risk
+    transit_fee: NonNeg = 10.0  # USD per tonne earned by each state a route crosses
+    capacity_per_bn: NonNeg = 1.0  # Mt per year of capacity bought by USD 1 bn of sponsor investment
+    risk_recovery: Unit = 0.1  # share of added risk that fades each step
+    conflict_risk: Unit = 0.1  # risk a clash adds to both states' segments
+    closure_opinion: Signed = -0.5  # a coerced state closes its segments to a sponsor it views below this
+    closure_steps: Annotated[int, Field(ge=0)] = 4
+
+
+class OrganisationSpec(Strict):
+    name: str
+    kind: Literal["club", "regional_format"]
+    leader: str | None = None  # power leading a club
+    powers: list[str] = []  # external powers that are members (e.g. Russia in a regional format)
+    observers: list[str] = []  # states with observer status
+    benefits: DomainValues = DomainValues()  # value bonus, per domain, on offers from leader and member powers
+    excludes: list[str] = []  # powers whose offers members are bound to refuse
+    obligation: NonNeg = 0.3  # utility cost of an offer from an excluded power
+    membership_cost: Unit = 0.15  # sovereignty cost of membership, scaled by autonomy
+    open: bool = True  # takes applications
+    vetoes: dict[str, list[str]] = {}  # power or state -> applicants it blocks
+    rivalry_import: NonNeg = 1.0  # regional formats: extra rivalry spill-over per member power
+
+
 class RulesSpec(Strict):
     allocation: dict[str, Any] = {"name": "interest"}
     decision: dict[str, Any] = {"name": "threshold"}
@@ -162,6 +218,8 @@ class RulesSpec(Strict):
     decay: dict[str, Any] = {"name": "exponential"}
     opinion: dict[str, Any] = {"name": "benefit"}
     neighbours: dict[str, Any] = {"name": "interdependence"}
+    route_choice: dict[str, Any] = {"name": "logit"}
+    membership: dict[str, Any] = {"name": "calculus"}
 
 
 class Scenario(Strict):
@@ -178,6 +236,11 @@ class Scenario(Strict):
     utility: UtilitySpec = UtilitySpec()
     metrics: MetricsSpec = MetricsSpec()
     generated: GeneratedSpec | None = None
+    corridors: dict[str, CorridorSpec] = {}
+    freight: FreightSpec = FreightSpec()
+    organisations: dict[str, OrganisationSpec] = {}
+    events: list[dict[str, Any]] = []  # {date, type, ...parameters}
+    shocks: list[dict[str, Any]] = []  # {type, hazard, ...parameters}: fire with probability hazard per step
 
     def date(self, step: int) -> dt.date:
         months = self.time.start.month - 1 + step * self.time.step_months
@@ -404,6 +467,36 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         for rival in pw.conditions.exclusivity:
             if rival not in powers - {pid}:
                 problems.append((f"powers.{pid}.conditions.exclusivity", f"unknown power '{rival}'; known: {', '.join(sorted(powers - {pid}))}"))
+    orgs = set(scn.organisations)
+    nodes = states | set(scn.freight.nodes)
+    for sid, st in scn.states.items():
+        check_ids(f"states.{sid}.memberships", st.memberships, orgs, "organisation")
+    for oid, org in scn.organisations.items():
+        if org.leader is not None and org.leader not in powers:
+            problems.append((f"organisations.{oid}.leader", f"unknown power '{org.leader}'; known: {', '.join(sorted(powers))}"))
+        check_ids(f"organisations.{oid}.powers", org.powers, powers, "power")
+        check_ids(f"organisations.{oid}.observers", org.observers, states, "state")
+        check_ids(f"organisations.{oid}.excludes", org.excludes, powers, "power")
+        check_ids(f"organisations.{oid}.vetoes", org.vetoes, powers | states, "power or state")
+        for holder, applicants in org.vetoes.items():
+            check_ids(f"organisations.{oid}.vetoes.{holder}", applicants, states, "state")
+    for cid, cor in scn.corridors.items():
+        check_ids(f"corridors.{cid}.sponsors", cor.sponsors, powers, "power")
+        for k, seg in enumerate(cor.segments):
+            if seg.node not in nodes:
+                near = difflib.get_close_matches(seg.node, sorted(nodes), n=1)
+                hint = f"did you mean '{near[0]}'? " if near else ""
+                problems.append((f"corridors.{cid}.segments.{k}.node", f"unknown node '{seg.node}'; {hint}use a state id or declare it in freight.nodes"))
+        path = [seg.node for seg in cor.segments]
+        for k, up in enumerate(cor.upgrades):
+            if up.node not in path:
+                problems.append((f"corridors.{cid}.upgrades.{k}.node", f"'{up.node}' is not on this corridor; its path is {', '.join(path)}"))
+    markets = {c.market for c in scn.corridors.values()}
+    for key in ("demand", "growth"):
+        for market in getattr(scn.freight, key):
+            if market not in markets:
+                problems.append((f"freight.{key}.{market}", f"no corridor serves market '{market}'; markets: {', '.join(sorted(markets)) or 'none'}"))
+    problems += _check_events(scn)
     for family in registry.FAMILIES:
         spec = getattr(scn.rules, family)
         path = f"rules.{family}"
@@ -420,6 +513,39 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
                 problems.append((f"{path}.{p}", msg))
             continue
         setattr(scn.rules, family, {"name": rule.name, **rule.params.model_dump(mode="json")})
+    return problems
+
+
+def _check_events(scn: Scenario) -> list[tuple[str, str]]:
+    """Validate dated events and stochastic shocks against the event registry."""
+    from abm import events  # noqa: F401  (registers the event types)
+
+    problems = []
+    for section in ("events", "shocks"):
+        for k, spec in enumerate(getattr(scn, section)):
+            path = f"{section}.{k}"
+            spec = dict(spec)
+            if "type" not in spec:
+                problems.append((f"{path}.type", f"required; known event types: {', '.join(registry.known('event'))}"))
+                continue
+            timing_cls = events.When if section == "events" else events.Hazard
+            timing = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}
+            try:
+                timing = timing_cls.model_validate(timing)
+            except ValidationError as exc:
+                problems += [(f"{path}.{p}", m) for p, m in _pydantic_problems(exc, timing_cls)]
+                continue
+            if section == "events" and timing.date < scn.time.start:
+                problems.append((f"{path}.date", f"{timing.date} is before the scenario starts ({scn.time.start}); make it an initial condition"))
+            try:
+                event = registry.make("event", spec, key="type")
+            except registry.UnknownRuleError as exc:
+                problems.append((f"{path}.type", str(exc)))
+                continue
+            except ValidationError as exc:
+                problems += [(f"{path}.{p}", m) for p, m in _pydantic_problems(exc, registry.get("event", spec["type"]).Params)]
+                continue
+            problems += [(f"{path}.{p}", m) for p, m in event.check(scn)]
     return problems
 
 

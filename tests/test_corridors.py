@@ -9,17 +9,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abm.corridors import (
-    Corridor,
-    SegmentState,
-    UnknownRuleError,
-    assign,
-    assign_markets,
-    get_choice_rule,
-    known_choice_rules,
-    sponsor_leverage,
-    transit_revenue,
-)
+from pydantic import ValidationError
+
+from abm import corridors
+from abm.corridors import Corridor, SegmentState, sponsor_leverage, transit_revenue
+from abm.rules import UnknownRuleError, known, make
+
+
+def get_choice_rule(name, **params):
+    return make("route_choice", {"name": name, **params})
+
+
+def _rule(rule):
+    return get_choice_rule(rule) if isinstance(rule, str) else rule
+
+
+def assign(demand, routes, rule, value_of_time, risk_premium):
+    return corridors.assign(demand, routes, _rule(rule), value_of_time, risk_premium)
+
+
+def assign_markets(demands, routes, rule, value_of_time, risk_premium):
+    return corridors.assign_markets(demands, routes, _rule(rule), value_of_time, risk_premium)
 
 
 def route(cid, cost, capacity=1e9, time=0.0, risk=0.0, market="east_west", nodes=None, sponsors=None):
@@ -109,15 +119,13 @@ def test_unknown_rule_lists_known_names():
     assert isinstance(err.value, KeyError)
     msg = str(err.value)
     assert "gravity" in msg and "cheapest, logit, proportional" in msg
-    assert known_choice_rules() == ["cheapest", "logit", "proportional"]
-    with pytest.raises(UnknownRuleError):
-        assign(1.0, [route("a", 1.0)], "gravity", 0.0, 0.0)
+    assert known("route_choice") == ["cheapest", "logit", "proportional"]
 
 
 def test_bad_rule_params_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError):
         get_choice_rule("logit", beta=0.0)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValidationError):
         get_choice_rule("cheapest", beta=0.1)
 
 

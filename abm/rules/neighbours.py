@@ -19,8 +19,8 @@ from abm.rules.registry import Rule, RuleParams, register
 class NeighboursRule(Rule):
     family = "neighbours"
 
-    def update(self, pairs, model) -> int:
-        """Advance relations one step; return the number of conflict events."""
+    def update(self, pairs, model) -> None:
+        """Advance relations one step; report clashes through ``model.clash``."""
         raise NotImplementedError
 
 
@@ -31,7 +31,7 @@ class StaticNeighbours(NeighboursRule):
     name = "static"
 
     def update(self, pairs, model):
-        return 0
+        pass
 
 
 @register
@@ -53,21 +53,16 @@ class Interdependence(NeighboursRule):
     def update(self, pairs, model):
         p = self.params
         if pairs.n == 0:
-            return 0
+            return
         friendliness = (1.0 + pairs.relation) / 2.0
         growth = np.where(pairs.border_open, p.trade_growth * (1.0 + p.membership_boost * pairs.shared) * friendliness, -p.closed_decay)
         pairs.trade *= 1.0 + growth
         intensity = pairs.trade / np.minimum(pairs.gdp_i, pairs.gdp_j)
         rivalry = np.einsum("km,mn,kn->k", model.alignment[pairs.i], model.rivalry, model.alignment[pairs.j])
-        pairs.relation += p.peace_dividend * np.tanh(intensity) - p.spillover * rivalry
+        pairs.relation += p.peace_dividend * np.tanh(intensity) - p.spillover * pairs.spill * rivalry
         clashes = model.rng.random(pairs.n) < p.conflict_hazard * np.maximum(0.0, -pairs.relation)
-        if clashes.any():
-            pairs.relation[clashes] -= 0.1
-            pairs.trade[clashes] *= 0.9
-            for k in np.flatnonzero(clashes):
-                for s in (pairs.i[k], pairs.j[k]):
-                    state = model.states[s]
-                    state.damage += p.conflict_damage
-                    state.threat = min(1.0, state.threat + 0.05)
+        for k in np.flatnonzero(clashes).tolist():
+            pairs.relation[k] -= 0.1
+            pairs.trade[k] *= 0.9
+            model.clash(k, p.conflict_damage)
         np.clip(pairs.relation, -1.0, 1.0, out=pairs.relation)
-        return int(clashes.sum())

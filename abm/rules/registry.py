@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours")
+FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership")
 
-REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in FAMILIES}
+# Dated and stochastic events use the same registry under the family "event".
+REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in (*FAMILIES, "event")}
 
 
 class RuleParams(BaseModel):
@@ -62,13 +63,14 @@ def get(family: str, name: str) -> type[Rule]:
     try:
         return REGISTRY[family][name]
     except KeyError:
+        noun = "type" if family == "event" else "rule"
         raise UnknownRuleError(
-            f"unknown {family} rule '{name}'; known {family} rules: {', '.join(known(family))}"
+            f"unknown {family} {noun} '{name}'; known {family} {noun}s: {', '.join(known(family))}"
         ) from None
 
 
-def make(family: str, spec: dict[str, Any]) -> Rule:
-    """Build a rule from a scenario entry ``{name: ..., <param>: ...}``."""
+def make(family: str, spec: dict[str, Any], key: str = "name") -> Rule:
+    """Build a rule from a scenario entry ``{name: ..., <param>: ...}`` (events: ``type``)."""
     spec = dict(spec)
-    cls = get(family, spec.pop("name"))
+    cls = get(family, spec.pop(key))
     return cls(cls.Params.model_validate(spec))

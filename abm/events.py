@@ -1,0 +1,457 @@
+"""Events that change the world at a step: dated ones and stochastic shocks.
+
+Event types are registered by name, like rules (family ``event``). A scenario lists
+dated events as ``{date, type, ...parameters}``; an event fires in the step whose period
+contains its date (step k covers [date(k-1), date(k))). Shocks are ``{type, hazard, [start], [end], ...parameters}`` and
+fire in any step with probability ``hazard``, drawn from the model's generator so runs
+stay reproducible (hazard 0 never fires, 1 always does). Every event that fires is
+recorded in ``model.event_log`` and written to ``events.csv``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from abm.offers import DOMAIN_INDEX, DOMAINS
+from abm.rules.registry import Rule, RuleParams, register
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Signed = Annotated[float, Field(ge=-1.0, le=1.0)]
+Domain = Literal["investment", "security", "trade"]
+
+
+class When(BaseModel):
+    """Timing of a dated event."""
+
+    model_config = ConfigDict(extra="forbid")
+    date: dt.date
+
+
+class Hazard(BaseModel):
+    """Timing of a stochastic shock: a chance per step, optionally within a window."""
+
+    model_config = ConfigDict(extra="forbid")
+    hazard: Unit
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class Event(Rule):
+    family = "event"
+
+    def check(self, scn) -> list[tuple[str, str]]:
+        """Problems with the event's references to the scenario (ids that don't exist)."""
+        return []
+
+    def apply(self, model) -> dict:
+        """Change the model; return the parameters to record (after any random draw)."""
+        raise NotImplementedError
+
+    def record(self) -> dict:
+        return self.params.model_dump(mode="json")
+
+
+def _missing(field: str, ids, known, kind: str) -> list[tuple[str, str]]:
+    ids = [ids] if isinstance(ids, str) else ids
+    return [(field, f"unknown {kind} '{i}'; known: {', '.join(sorted(known))}") for i in ids if i not in known]
+
+
+# --------------------------------------------------------------------------- neighbours
+
+
+class PairParams(RuleParams):
+    states: Annotated[list[str], Field(min_length=2, max_length=2)]
+
+
+class TreatyParams(PairParams):
+    relation: Signed = 0.3  # relation after the treaty (never lowered by it)
+    open_border: bool = True
+    threat_relief: Unit = 0.2  # fall in both states' threat
+
+
+class Treaty(Event):
+    def check(self, scn):
+        problems = _missing("states", self.params.states, scn.states, "state")
+        a, b = self.params.states
+        if not problems and b not in scn.states[a].neighbours and a not in scn.states[b].neighbours:
+            problems.append(("states", f"{a} and {b} are not neighbours in this scenario"))
+        return problems
+
+    def apply(self, model):
+        p = self.params
+        k = model.pair(*p.states)
+        model.pairs.relation[k] = max(model.pairs.relation[k], p.relation)
+        model.pairs.border_open[k] = model.pairs.border_open[k] or p.open_border
+        for s in p.states:
+            state = model.state(s)
+            state.threat = max(0.0, state.threat - p.threat_relief)
+        return self.record()
+
+
+@register
+class PeaceTreaty(Treaty):
+    """Two neighbours make peace: relations rise, the border opens, threat falls
+    (the Armenia-Azerbaijan agreement initialled 8 Aug 2025, seeds 000 and 003)."""
+
+    name = "peace_treaty"
+    Params = TreatyParams
+
+
+@register
+class BorderTreaty(Treaty):
+    """Two neighbours settle their border (Kyrgyzstan-Tajikistan, 13 Mar 2025, seed 001)."""
+
+    name = "border_treaty"
+
+    class Params(TreatyParams):
+        relation: Signed = 0.2
+        threat_relief: Unit = 0.1
+
+
+@register
+class BorderClash(Treaty):
+    """A clash between neighbours: relations fall, both suffer and feel threatened."""
+
+    name = "border_clash"
+
+    class Params(PairParams):
+        relation: Signed = -0.3  # shift of the relation
+        damage: Annotated[float, Field(ge=0.0)] = 0.2
+
+    def apply(self, model):
+        p = self.params
+        k = model.pair(*p.states)
+        model.pairs.relation[k] = np.clip(model.pairs.relation[k] + p.relation, -1.0, 1.0)
+        model.clash(k, p.damage)
+        return self.record()
+
+
+# --------------------------------------------------------------------------- corridors
+
+
+class SegmentParams(RuleParams):
+    corridor: str
+    node: str
+
+
+class SegmentEvent(Event):
+    def check(self, scn):
+        problems = _missing("corridor", self.params.corridor, scn.corridors, "corridor")
+        if not problems:
+            path = [s.node for s in scn.corridors[self.params.corridor].segments]
+            problems += _missing("node", self.params.node, path, "node on this corridor")
+        return problems
+
+
+@register
+class CorridorOpen(SegmentEvent):
+    """A segment opens (TRIPP through Syunik; a reopened Northern route)."""
+
+    name = "corridor_open"
+    Params = SegmentParams
+
+    def apply(self, model):
+        model.network.corridor(self.params.corridor).open(self.params.node)
+        return self.record()
+
+
+@register
+class CorridorClose(SegmentEvent):
+    """A segment closes (war, sanctions, a state punishing a power)."""
+
+    name = "corridor_close"
+    Params = SegmentParams
+
+    def apply(self, model):
+        model.network.corridor(self.params.corridor).close(self.params.node)
+        return self.record()
+
+
+@register
+class Strike(Event):
+    """Strikes on a country raise the risk of every route segment there (e.g. Iran)."""
+
+    name = "strike"
+
+    class Params(RuleParams):
+        nodes: Annotated[list[str], Field(min_length=1)]
+        risk: Unit = 0.3
+
+    def check(self, scn):
+        return _missing("nodes", self.params.nodes, set(scn.states) | set(scn.freight.nodes), "node")
+
+    def apply(self, model):
+        for node in self.params.nodes:
+            model.network.add_risk(node, self.params.risk)
+        return self.record()
+
+
+@register
+class Sanctions(Event):
+    """A power sanctions a node (state or third country): route risk there rises, and
+    the sanctioned state's trade ties with the sanctioning power shrink."""
+
+    name = "sanctions"
+
+    class Params(RuleParams):
+        by: str
+        target: str
+        risk: Unit = 0.2
+        trade_cut: Unit = 0.3
+
+    def check(self, scn):
+        return _missing("by", self.params.by, scn.powers, "power") + _missing(
+            "target", self.params.target, set(scn.states) | set(scn.freight.nodes) | set(scn.powers), "target"
+        )
+
+    def apply(self, model):
+        p = self.params
+        model.network.add_risk(p.target, p.risk)
+        if p.target in model.state_keys:
+            model.state(p.target).ties[DOMAIN_INDEX["trade"], model.power_index[p.by]] *= 1.0 - p.trade_cut
+        return self.record()
+
+
+# --------------------------------------------------------------------------- organisations
+
+
+class MembershipParams(RuleParams):
+    state: str
+    organisation: str
+
+
+class MembershipEvent(Event):
+    def check(self, scn):
+        return _missing("state", self.params.state, scn.states, "state") + _missing(
+            "organisation", self.params.organisation, scn.organisations, "organisation"
+        )
+
+
+@register
+class Accession(MembershipEvent):
+    """A state joins an organisation (Azerbaijan into the C5, 16 Nov 2025, seed 002)."""
+
+    name = "accession"
+    Params = MembershipParams
+
+    def apply(self, model):
+        model.organisations.join(self.params.state, self.params.organisation, model)
+        return self.record()
+
+
+@register
+class Exit(MembershipEvent):
+    """A state leaves an organisation (or freezes its participation)."""
+
+    name = "exit"
+    Params = MembershipParams
+
+    def apply(self, model):
+        model.organisations.leave(self.params.state, self.params.organisation, model)
+        return self.record()
+
+
+@register
+class PowerJoins(Event):
+    """An external power joins an organisation, e.g. Russia the Central Asian format
+    (as it joined CACO in 2004, which then merged into EurAsEC: seed 003, Tolipov)."""
+
+    name = "power_joins"
+
+    class Params(RuleParams):
+        power: str
+        organisation: str
+
+    def check(self, scn):
+        return _missing("power", self.params.power, scn.powers, "power") + _missing(
+            "organisation", self.params.organisation, scn.organisations, "organisation"
+        )
+
+    def apply(self, model):
+        model.organisations.admit_power(self.params.power, self.params.organisation, model)
+        return self.record()
+
+
+# --------------------------------------------------------------------------- powers
+
+
+class PowerParams(RuleParams):
+    power: str
+
+
+class PowerEvent(Event):
+    def check(self, scn):
+        return _missing("power", self.params.power, scn.powers, "power")
+
+
+@register
+class BudgetChange(PowerEvent):
+    """A power multiplies its budget (all domains, or those listed), e.g. Japan's
+    ~US$19 bn pledge of Dec 2025 carried out (seed 000)."""
+
+    name = "budget_change"
+
+    class Params(PowerParams):
+        factor: Annotated[float, Field(ge=0.0, le=100.0)]
+        domains: list[Domain] = list(DOMAINS)
+
+    def apply(self, model):
+        power = model.power(self.params.power)
+        for d in self.params.domains:
+            power.budget[DOMAIN_INDEX[d]] *= self.params.factor
+        return self.record()
+
+
+@register
+class PostureChange(PowerEvent):
+    """A power's posture shifts: credibility, capability or propensity to coerce."""
+
+    name = "posture_change"
+
+    class Params(PowerParams):
+        credibility: Unit | None = None
+        capability: Unit | None = None
+        propensity: Unit | None = None
+
+    def apply(self, model):
+        power = model.power(self.params.power)
+        for key in ("credibility", "capability", "propensity"):
+            value = getattr(self.params, key)
+            if value is not None:
+                setattr(power, key, value)
+        return self.record()
+
+
+@register
+class Withdrawal(PowerEvent):
+    """A patron walks away after an election: budgets cut, stakes in corridors and
+    seats in formats given up, and its credibility falls (seed 001, DiPirro)."""
+
+    name = "withdrawal"
+
+    class Params(PowerParams):
+        budget_factor: Unit = 0.2
+        credibility_loss: Unit = 0.3
+        corridors: list[str] = []  # corridors whose sponsorship it leaves
+        organisations: list[str] = []  # organisations it leaves
+
+    def check(self, scn):
+        return (
+            super().check(scn)
+            + _missing("corridors", self.params.corridors, scn.corridors, "corridor")
+            + _missing("organisations", self.params.organisations, scn.organisations, "organisation")
+        )
+
+    def apply(self, model):
+        p = self.params
+        power = model.power(p.power)
+        power.budget *= p.budget_factor
+        power.credibility = max(0.0, power.credibility - p.credibility_loss)
+        for cid in p.corridors:
+            model.network.corridor(cid).sponsors.pop(p.power, None)
+        for oid in p.organisations:
+            model.organisations.expel_power(p.power, oid, model)
+        return self.record()
+
+
+class IncidentParams(PowerParams):
+    state: str
+    opinion: Signed = -0.4  # shift in the state's opinion of the power
+    fear: Annotated[float, Field(ge=-5.0, le=5.0)] = 0.0  # shift in the state's fear of the power
+    trade_cut: Unit = 0.0  # share of trade ties lost
+
+
+@register
+class Incident(PowerEvent):
+    """An incident between a power and a state (the AZAL downing, the Yekaterinburg
+    deaths and the raids that followed, 2024-2025: seeds 003, 004)."""
+
+    name = "incident"
+    Params = IncidentParams
+
+    def check(self, scn):
+        return super().check(scn) + _missing("state", self.params.state, scn.states, "state")
+
+    def apply(self, model):
+        p = self.params
+        state, k = model.state(p.state), model.power_index[p.power]
+        state.opinion[k] = float(np.clip(state.opinion[k] + p.opinion, -1.0, 1.0))
+        state.fear[k] = max(0.0, state.fear[k] + p.fear)
+        state.ties[DOMAIN_INDEX["trade"], k] *= 1.0 - p.trade_cut
+        return self.record()
+
+
+@register
+class Reconciliation(Incident):
+    """A power and a state make up, partly: opinion recovers (Putin's de facto apology,
+    Dushanbe, 9 Oct 2025: 'neither complete nor sincere', seed 003)."""
+
+    name = "reconciliation"
+
+    class Params(IncidentParams):
+        opinion: Signed = 0.2
+
+
+# --------------------------------------------------------------------------- states
+
+
+@register
+class Unrest(Event):
+    """Unrest in a state (``random``: one drawn by the model's generator): governance
+    and autonomy falter and threat rises, as in Kazakhstan in January 2022 (seed 002)."""
+
+    name = "unrest"
+
+    class Params(RuleParams):
+        state: str = "random"
+        threat: Unit = 0.2
+        governance: Unit = 0.05  # fall in governance
+
+    def check(self, scn):
+        return [] if self.params.state == "random" else _missing("state", self.params.state, scn.states, "state")
+
+    def apply(self, model):
+        p = self.params
+        key = model.state_keys[int(model.rng.integers(len(model.state_keys)))] if p.state == "random" else p.state
+        state = model.state(key)
+        state.threat = min(1.0, state.threat + p.threat)
+        state.governance = max(0.0, state.governance - p.governance)
+        return {**self.record(), "state": key}
+
+
+class EventQueue:
+    """The scenario's dated events and shocks, ready to fire step by step."""
+
+    def __init__(self, scenario):
+        self.dated: list[tuple[dt.date, Event]] = []
+        self.shocks: list[tuple[Hazard, Event]] = []
+        for spec in scenario.events:
+            spec = dict(spec)
+            when = When(date=spec.pop("date"))
+            self.dated.append((when.date, _make(spec)))
+        for spec in scenario.shocks:
+            spec = dict(spec)
+            timing = Hazard(**{k: spec.pop(k) for k in ("hazard", "start", "end") if k in spec})
+            self.shocks.append((timing, _make(spec)))
+        self.dated.sort(key=lambda item: item[0])
+
+    def due(self, start: dt.date, end: dt.date, rng) -> list[tuple[str, Event]]:
+        """Events of the period [start, end): dated ones in date order, then the shocks
+        that fire (one draw per active shock per step, whatever its hazard, so adding a
+        shock never shifts the random stream of the others)."""
+        fired = [("scheduled", e) for d, e in self.dated if start <= d < end]
+        for timing, event in self.shocks:
+            active = (timing.start is None or timing.start < end) and (timing.end is None or start < timing.end)
+            if active and rng.random() < timing.hazard:
+                fired.append(("shock", event))
+        return fired
+
+
+def _make(spec: dict) -> Event:
+    from abm.rules import make
+
+    return make("event", spec, key="type")

@@ -1,0 +1,79 @@
+"""How states join, leave and apply to organisations, by their own calculus.
+
+The value of membership to a state: the organisation's bonus on offers from its
+patrons, weighted by the state's needs, by its ties to those patrons and by their
+credibility (a club is worth what its guarantees are believed to be: Armenia's view
+of the CSTO, seed 003), plus its public's affinity for the patrons; minus the
+obligation to refuse excluded powers, weighted by its ties to them; minus a
+sovereignty cost scaled by autonomy; plus, for a regional format, the pull of
+neighbours already inside. Reviews happen every ``every`` steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from abm.rules.registry import Rule, RuleParams, register
+
+
+class MembershipRule(Rule):
+    family = "membership"
+
+    def review(self, model) -> list[tuple[str, str, str]]:
+        """Return the (action, state, organisation) changes the states want."""
+        raise NotImplementedError
+
+
+@register
+class Fixed(MembershipRule):
+    """Memberships change only through scenario events."""
+
+    name = "fixed"
+
+    def review(self, model):
+        return []
+
+
+@register
+class Calculus(MembershipRule):
+    """Join (apply) when membership is worth more than ``join``; leave when worth less
+    than ``leave``. The gap between the two is hysteresis: states don't flip-flop."""
+
+    name = "calculus"
+
+    class Params(RuleParams):
+        join: float = Field(0.05, description="value above which a non-member applies")
+        leave: float = Field(-0.2, description="value below which a member leaves (exit is costly)")
+        affinity: float = Field(0.1, ge=0.0, description="value per unit of mean opinion toward the patrons")
+        neighbour_pull: float = Field(0.2, ge=0.0, description="value of a regional format per share of neighbours inside")
+        every: int = Field(4, ge=1, description="steps between reviews")
+
+    def value(self, state, org, model) -> float:
+        patrons = sorted(org.patrons)
+        benefit = 0.0
+        if patrons:
+            credibility = np.mean([model.powers[p].credibility for p in patrons])
+            benefit = float(org.benefits @ state.needs) * float(state.alignment[patrons].sum()) * credibility
+            benefit += self.params.affinity * float(state.opinion[patrons].mean())
+        excluded = float(state.alignment[org.excludes].sum()) if org.excludes else 0.0
+        value = benefit - org.obligation * excluded - org.membership_cost * state.autonomy
+        if org.kind == "regional_format":
+            peers = model.neighbours_of(state.index)
+            if len(peers):
+                value += self.params.neighbour_pull * sum(1 for s in peers.tolist() if s in org.members) / len(peers)
+        return value
+
+    def review(self, model):
+        if model.steps % self.params.every:
+            return []
+        changes = []
+        for org in model.organisations:
+            for state in model.states:
+                member = state.index in org.members
+                value = self.value(state, org, model)
+                if member and value < self.params.leave:
+                    changes.append(("leave", state.key, org.key))
+                elif not member and value > self.params.join and (org.key, state.key) not in model.organisations.blocked:
+                    changes.append(("apply", state.key, org.key))
+        return changes
