@@ -114,11 +114,11 @@ def tiny_scenario(**changes: Any) -> dict[str, Any]:
     return out
 
 
-def tiny_model(seed: int = 0, **changes: Any):
-    """A RegionModel of the tiny world (not stepped)."""
+def tiny_model(seed: int = 0, scenario: dict[str, Any] | None = None, **changes: Any):
+    """A RegionModel (not stepped) of ``scenario``, or of the tiny world with ``changes``."""
     from abm.model import RegionModel
 
-    return RegionModel(tiny_scenario(**changes), rng=seed)
+    return RegionModel(scenario if scenario is not None else tiny_scenario(**changes), rng=seed)
 
 
 @pytest.fixture

@@ -1,0 +1,827 @@
+"""Unit tests of every registered rule variant, on the tiny hand-built world of conftest.
+
+Each test declares the variants it exercises with ``@covers(family, name)``; the last
+test checks that every name in the registry is covered, so a new rule without a test
+fails the suite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from abm.offers import Offer
+from abm.rules import registry
+from abm.scenario import ScenarioError, load
+from conftest import tiny_model, tiny_scenario
+
+COVERED: set[tuple[str, str]] = set()
+
+
+def covers(*pairs: tuple[str, str] | str):
+    """Record that the decorated test exercises ``family.name`` (given as "family.name")."""
+
+    def mark(fn):
+        for pair in pairs:
+            family, _, name = pair.partition(".")
+            COVERED.add((family, name))
+        return fn
+
+    return mark
+
+
+def rule(family: str, name: str, **params):
+    return registry.make(family, {"name": name, **params})
+
+
+A, B, C = 0, 1, 2  # state indices in the tiny world
+P, Q = 0, 1  # power indices
+INV, SEC, TRADE = 0, 1, 2
+
+
+def offer(power: int, state: int, gain: float = 0.1, dependence: float = 0.0) -> Offer:
+    o = Offer(power=power, state=state, domain=INV, size=1.0, duration=8)
+    o.terms = {"gain": gain, "dependence": dependence}
+    return o
+
+
+def decide(model, decision, o: Offer, utility: float, shock: float = 0.0) -> bool:
+    return bool(decision.accept(model.states[o.state], model.powers[o.power], o, utility, shock, model))
+
+
+def with_power(scn: dict, key: str, **fields) -> dict:
+    scn["powers"][key].update(fields)
+    return scn
+
+
+# =========================================================================== decision
+
+
+DECISIONS = ["threshold", "hedging", "bandwagon", "balance"]
+
+
+@covers("decision.threshold")
+def test_threshold_accepts_above_threshold_only():
+    model = tiny_model()
+    d = rule("decision", "threshold", threshold=0.5, noise=0.0)
+    assert decide(model, d, offer(Q, A), 0.6)
+    assert not decide(model, d, offer(Q, A), 0.4)
+    d0 = rule("decision", "threshold", noise=0.0)  # default threshold 0
+    assert decide(model, d0, offer(Q, A), 0.01)
+    assert not decide(model, d0, offer(Q, A), -0.01)
+
+
+@covers(*(f"decision.{n}" for n in DECISIONS))
+@pytest.mark.parametrize("name", DECISIONS)
+def test_zero_noise_makes_decisions_deterministic(name):
+    model = tiny_model()
+    d = rule("decision", name, noise=0.0)
+    for utility in (-2.0, -0.05, 0.05, 2.0):
+        o = offer(Q, C, gain=0.01)
+        outcomes = {decide(model, d, o, utility, shock) for shock in (-50.0, -1.0, 0.0, 1.0, 50.0)}
+        assert len(outcomes) == 1, (name, utility)
+
+
+@covers(*(f"decision.{n}" for n in DECISIONS))
+@pytest.mark.parametrize("name", DECISIONS)
+def test_noise_lets_shocks_flip_decisions(name):
+    model = tiny_model()
+    d = rule("decision", name, noise=0.5, **({"cap": 1.0} if name == "hedging" else {}))
+    o = offer(Q, C, gain=0.01)
+    # find the rule's own cut point with zero noise, then move around it with shocks
+    base = rule("decision", name, noise=0.0, **({"cap": 1.0} if name == "hedging" else {}))
+    cut = next(u for u in np.linspace(-3, 3, 6001) if decide(model, base, o, float(u)))
+    assert decide(model, d, o, cut + 0.1, shock=0.0)
+    assert not decide(model, d, o, cut + 0.1, shock=-1.0)  # 0.1 - 0.5 < cut
+    assert not decide(model, d, o, cut - 0.1, shock=0.0)
+    assert decide(model, d, o, cut - 0.1, shock=1.0)  # -0.1 + 0.5 > cut
+
+
+@covers("decision.threshold")
+def test_noise_gives_probit_acceptance_rate():
+    # accept iff u + noise * e > 0 with e ~ N(0, 1): P = Phi(u / noise) = Phi(1) = 0.8413
+    model = tiny_model()
+    d = rule("decision", "threshold", noise=0.1)
+    shocks = np.random.default_rng(0).standard_normal(4000)
+    rate = np.mean([decide(model, d, offer(Q, A), 0.1, float(e)) for e in shocks])
+    assert rate == pytest.approx(0.5 * (1 + math.erf(1 / math.sqrt(2))), abs=0.03)
+
+
+@covers("decision.hedging")
+def test_hedging_refuses_offers_lifting_a_patron_above_cap():
+    # state a: strength p 0.6, q 0.2 (total 0.8). An offer adding 0.1:
+    #   from p -> share (0.6 + 0.1) / 0.9 = 0.78 > cap 0.5: refused whatever its utility
+    #   from q -> share (0.2 + 0.1) / 0.9 = 0.33 <= cap: decided on utility
+    model = tiny_model()
+    hedging = rule("decision", "hedging", cap=0.5, noise=0.0)
+    threshold = rule("decision", "threshold", noise=0.0)
+    assert not decide(model, hedging, offer(P, A, gain=0.1), utility=10.0)
+    assert decide(model, threshold, offer(P, A, gain=0.1), utility=10.0)
+    assert decide(model, hedging, offer(Q, A, gain=0.1), utility=10.0)
+    assert not decide(model, hedging, offer(Q, A, gain=0.1), utility=-1.0)
+
+
+@covers("decision.hedging")
+def test_hedging_cap_is_the_limit():
+    # the same p offer (share after 0.78) passes under a cap of 0.8, fails under 0.75
+    model = tiny_model()
+    assert decide(model, rule("decision", "hedging", cap=0.8, noise=0.0), offer(P, A, gain=0.1), 1.0)
+    assert not decide(model, rule("decision", "hedging", cap=0.75, noise=0.0), offer(P, A, gain=0.1), 1.0)
+
+
+@covers("decision.hedging")
+def test_hedging_refusal_ignores_noise():
+    model = tiny_model()
+    hedging = rule("decision", "hedging", cap=0.5, noise=1.0)
+    assert not any(decide(model, hedging, offer(P, A, gain=0.1), 0.0, shock) for shock in (-3.0, 0.0, 3.0, 30.0))
+
+
+@covers("decision.bandwagon")
+def test_bandwagon_favours_the_most_influential_power():
+    # influence = mean alignment: p (0.75 + 0 + 0.5) / 3 = 1.25/3, q 1.75/3; q leads.
+    # bonus 0.5 * influence / leader's: q gets 0.5, p gets 0.5 * 1.25/1.75 = 0.357
+    model = tiny_model()
+    assert model.influence == pytest.approx([1.25 / 3, 1.75 / 3])
+    bandwagon = rule("decision", "bandwagon", bonus=0.5, noise=0.0)
+    threshold = rule("decision", "threshold", noise=0.0)
+    u = -0.4  # -0.4 + 0.5 > 0, -0.4 + 0.357 < 0
+    assert decide(model, bandwagon, offer(Q, C), u)
+    assert not decide(model, bandwagon, offer(P, C), u)
+    assert not decide(model, threshold, offer(Q, C), u)
+    # just around p's bonus
+    assert decide(model, bandwagon, offer(P, C), -0.5 * 1.25 / 1.75 + 0.01)
+    assert not decide(model, bandwagon, offer(P, C), -0.5 * 1.25 / 1.75 - 0.01)
+
+
+@covers("decision.bandwagon")
+def test_bandwagon_follows_influence_as_it_changes():
+    model = tiny_model()
+    model.influence = np.array([0.8, 0.2])  # now p leads
+    bandwagon = rule("decision", "bandwagon", bonus=0.5, noise=0.0)
+    assert decide(model, bandwagon, offer(P, C), -0.4)
+    assert not decide(model, bandwagon, offer(Q, C), -0.4)  # -0.4 + 0.5 * 0.25 < 0
+
+
+@covers("decision.bandwagon")
+def test_bandwagon_does_not_fear_dependence():
+    # utility -0.3 includes a dependence cost of 0.4 (weight 1): bandwagon adds it back
+    model = tiny_model()
+    assert model.config.utility.dependence == 1.0
+    bandwagon = rule("decision", "bandwagon", bonus=0.0, noise=0.0)
+    threshold = rule("decision", "threshold", noise=0.0)
+    o = offer(P, A, dependence=0.4)
+    assert decide(model, bandwagon, o, -0.3)
+    assert not decide(model, threshold, o, -0.3)
+
+
+@covers("decision.balance")
+def test_balance_penalises_the_main_threat_and_rewards_its_rivals():
+    # only p can coerce (capability 0.8 * propensity 0.6 > 0; q's propensity is 0), and
+    # every state has some exposure to p, so p is every state's main threat.
+    # bonus 0.5: p's offers lose 0.5; q's gain 0.5 * rivalry(p, q) = 0.5 * 0.8 = 0.4
+    model = tiny_model()
+    assert list(model.main_threat) == [P, P, P]
+    balance = rule("decision", "balance", bonus=0.5, noise=0.0)
+    threshold = rule("decision", "threshold", noise=0.0)
+    assert not decide(model, balance, offer(P, C), 0.3)
+    assert decide(model, threshold, offer(P, C), 0.3)
+    assert decide(model, balance, offer(Q, C), -0.3)
+    assert not decide(model, threshold, offer(Q, C), -0.3)
+    assert decide(model, balance, offer(Q, C), -0.39)
+    assert not decide(model, balance, offer(Q, C), -0.41)
+
+
+@covers("decision.balance")
+def test_balance_without_rivalry_gives_no_reward():
+    scn = tiny_scenario()
+    scn["powers"]["p"]["rivals"] = {}
+    scn["powers"]["q"]["rivals"] = {}
+    model = tiny_model(scenario=scn)
+    balance = rule("decision", "balance", bonus=0.5, noise=0.0)
+    assert not decide(model, balance, offer(Q, C), -0.1)
+    assert not decide(model, balance, offer(P, C), 0.4)
+
+
+# =========================================================================== coercion
+
+
+def coercion_model(propensity: float = 1.0, tools=("energy", "bases"), seed: int = 0):
+    scn = tiny_scenario(rules={"coercion": {"name": "punish"}})
+    scn["powers"]["p"]["coercion"] = {"propensity": propensity, "tools": list(tools)}
+    return tiny_model(seed=seed, scenario=scn)
+
+
+def snapshot(state):
+    return (state.damage, state.fear.copy(), state.opinion.copy(), state.harmed.copy(), state.threat)
+
+
+@covers("coercion.none")
+def test_none_never_coerces_and_leaves_the_state_alone():
+    model = coercion_model(propensity=1.0)
+    none = rule("coercion", "none")
+    state = model.states[A]
+    before = snapshot(state)
+    assert all(none.respond(model.powers[P], state, model) is None for _ in range(200))
+    after = snapshot(state)
+    assert after[0] == before[0] and after[4] == before[4]
+    for x, y in zip(before[1:4], after[1:4]):
+        assert np.array_equal(x, y)
+
+
+@covers("coercion.punish")
+def test_punish_certain_at_full_propensity_and_strength():
+    model = coercion_model(propensity=1.0)
+    punish = rule("coercion", "punish", strength=1.0)
+    tools = [punish.respond(model.powers[P], model.states[A], model) for _ in range(100)]
+    assert all(t in ("energy", "bases") for t in tools)
+    assert {"energy", "bases"} == set(tools)  # both of the power's tools get used
+
+
+@covers("coercion.punish")
+def test_punish_probability_is_propensity_times_strength():
+    model = coercion_model(propensity=0.6)
+    punish = rule("coercion", "punish", strength=0.5)
+    n = 2000
+    hits = sum(punish.respond(model.powers[P], model.states[A], model) is not None for _ in range(n))
+    # p = 0.3, sd of the count = sqrt(2000 * 0.3 * 0.7) = 20.5
+    assert abs(hits - 0.3 * n) < 4 * math.sqrt(n * 0.3 * 0.7)
+
+
+@covers("coercion.punish")
+def test_punish_strength_zero_never_coerces():
+    model = coercion_model(propensity=1.0)
+    punish = rule("coercion", "punish", strength=0.0)
+    assert all(punish.respond(model.powers[P], model.states[A], model) is None for _ in range(200))
+
+
+@covers("coercion.punish")
+def test_punish_tools_filter():
+    model = coercion_model(propensity=1.0)
+    only_bases = rule("coercion", "punish", strength=1.0, tools=["bases"])
+    assert {only_bases.respond(model.powers[P], model.states[A], model) for _ in range(50)} == {"bases"}
+    # a filter the power has no tool for: nothing to coerce with
+    info = rule("coercion", "punish", strength=1.0, tools=["information"])
+    assert all(info.respond(model.powers[P], model.states[A], model) is None for _ in range(50))
+
+
+@covers("coercion.punish")
+def test_punish_unknown_tool_is_rejected():
+    with pytest.raises(ValidationError):
+        rule("coercion", "punish", tools=["nukes"])
+
+
+@covers("coercion.punish")
+def test_punish_needs_tools_and_a_sphere():
+    model = coercion_model(propensity=1.0)
+    punish = rule("coercion", "punish", strength=1.0)
+    # q has no tools
+    assert all(punish.respond(model.powers[Q], model.states[A], model) is None for _ in range(50))
+    # state b has no ties to p (share 0 < sphere 0.2): not p's defector to punish
+    assert all(punish.respond(model.powers[P], model.states[B], model) is None for _ in range(50))
+    # a sphere threshold above a's share of p (0.75) also protects it
+    wide = rule("coercion", "punish", strength=1.0, sphere=0.8)
+    assert all(wide.respond(model.powers[P], model.states[A], model) is None for _ in range(50))
+
+
+@covers("coercion.punish")
+def test_punish_hurts_frightens_and_alienates_the_target():
+    model = coercion_model(propensity=1.0)
+    punish = rule("coercion", "punish", strength=1.0)
+    state = model.states[A]
+    damage, fear, opinion, harmed, _ = snapshot(state)
+    assert punish.respond(model.powers[P], state, model) is not None
+    assert state.damage > damage
+    assert state.fear[P] > fear[P] and state.fear[Q] == fear[Q]
+    assert state.opinion[P] < opinion[P] and state.opinion[Q] == opinion[Q]
+    assert state.harmed[P] > harmed[P] and state.harmed[Q] == harmed[Q]
+    assert state.opinion[P] >= -1.0
+
+
+@covers("coercion.punish")
+def test_punish_effects_scale_with_strength():
+    effects = {}
+    for strength in (0.5, 1.0):
+        model = coercion_model(propensity=1.0)
+        punish = rule("coercion", "punish", strength=strength, tools=["energy"])
+        state = model.states[A]
+        damage, fear, opinion, _, _ = snapshot(state)
+        # strength 0.5 coerces with probability 0.5: try until it does
+        for _ in range(100):
+            if punish.respond(model.powers[P], state, model) is not None:
+                break
+        effects[strength] = (state.damage - damage, state.fear[P] - fear[P], opinion[P] - state.opinion[P])
+    for half, full in zip(effects[0.5], effects[1.0]):
+        assert half > 0
+        assert full == pytest.approx(2 * half)
+
+
+@covers("coercion.punish")
+def test_punish_in_the_model_records_events_and_none_does_not():
+    def coercions(name):
+        total = 0
+        for seed in range(3):
+            scn = tiny_scenario(rules={"coercion": {"name": name, **({"strength": 1.0} if name == "punish" else {})}, "decision": {"name": "threshold", "noise": 0.3}})
+            scn["powers"]["p"]["coercion"]["propensity"] = 1.0
+            model = tiny_model(seed=seed, scenario=scn)
+            for _ in range(8):
+                model.step()
+            total += len(model.coercions)
+        return total
+
+    assert coercions("none") == 0
+    assert coercions("punish") > 0
+
+
+# =========================================================================== decay
+
+
+def ties():
+    return np.array([[1.0, 0.5], [0.05, 0.0], [0.2, 2.0]])
+
+
+@covers("decay.exponential")
+def test_exponential_decay_multiplies_by_one_minus_rate():
+    t = ties()
+    rule("decay", "exponential", rate=0.1).apply(t, np.zeros_like(t, dtype=int), 5)
+    assert t == pytest.approx(np.array([[0.9, 0.45], [0.045, 0.0], [0.18, 1.8]]))
+
+
+@covers("decay.exponential")
+def test_exponential_decay_compounds():
+    t = ties()
+    r = rule("decay", "exponential", rate=0.5)
+    for step in range(3):
+        r.apply(t, np.zeros_like(t, dtype=int), step)
+    assert t == pytest.approx(ties() * 0.125)
+
+
+@covers("decay.linear")
+def test_linear_decay_subtracts_rate_down_to_zero():
+    t = ties()
+    rule("decay", "linear", rate=0.1).apply(t, np.zeros_like(t, dtype=int), 5)
+    assert t == pytest.approx(np.array([[0.9, 0.4], [0.0, 0.0], [0.1, 1.9]]))
+    assert (t >= 0).all()
+
+
+@covers("decay.expiry")
+def test_expiry_keeps_strength_until_expiry_then_fades():
+    t = np.array([[1.0, 1.0, 1.0]])
+    expiry = np.array([[10, 3, 0]])
+    r = rule("decay", "expiry", rate=0.2)
+    r.apply(t, expiry, 2)  # nothing expired yet except the tie that expired at 0
+    assert t == pytest.approx(np.array([[1.0, 1.0, 0.8]]))
+    r.apply(t, expiry, 7)  # the tie expiring at 3 now fades too
+    assert t == pytest.approx(np.array([[1.0, 0.8, 0.64]]))
+    r.apply(t, expiry, 11)
+    assert t == pytest.approx(np.array([[0.8, 0.64, 0.512]]))
+
+
+@covers("decay.none")
+def test_no_decay_leaves_ties_alone():
+    t = ties()
+    rule("decay", "none").apply(t, np.zeros_like(t, dtype=int), 100)
+    assert np.array_equal(t, ties())
+
+
+@covers("decay.exponential", "decay.linear", "decay.expiry", "decay.none")
+@pytest.mark.parametrize("name", ["exponential", "linear", "expiry", "none"])
+def test_decay_rate_is_validated(name):
+    with pytest.raises(ValidationError):
+        rule("decay", name, rate=1.5)
+    with pytest.raises(ValidationError):
+        rule("decay", name, rate=-0.1)
+
+
+@covers("decay.exponential", "decay.linear", "decay.expiry")
+@pytest.mark.parametrize("name", ["exponential", "linear", "expiry"])
+def test_ties_fade_in_the_model_without_offers(name):
+    scn = tiny_scenario(rules={"decay": {"name": name, "rate": 0.05}})
+    for p in scn["powers"].values():
+        p["budget"] = {"investment": 0.0, "security": 0.0, "trade": 0.0}
+    model = tiny_model(scenario=scn)
+    start = model.states[A].ties.sum()
+    for _ in range(12):  # past the ties' initial duration (8 steps), so expiry bites too
+        model.step()
+    assert model.states[A].ties.sum() < start
+
+
+# =========================================================================== opinion
+
+
+@covers("opinion.static")
+def test_static_opinion_does_not_move():
+    model = tiny_model()
+    state = model.states[A]
+    state.gained[:] = [0.5, 0.0]
+    state.harmed[:] = [0.0, 0.5]
+    before = state.opinion.copy()
+    rule("opinion", "static").update(model.states, model)
+    assert np.array_equal(state.opinion, before)
+
+
+@covers("opinion.benefit")
+def test_benefit_opinion_moves_toward_benefits_and_away_from_harm():
+    # a: anchor (0.1, -0.2); gained 0.2 from p, harmed 0.1 by q; benefit 1, harm 2:
+    #   target = (0.1 + 0.2, -0.2 - 2 * 0.1) = (0.3, -0.4)
+    #   o += 0.5 * (target - o) -> (0.2, -0.3)
+    model = tiny_model()
+    state = model.states[A]
+    state.gained[:] = [0.2, 0.0]
+    state.harmed[:] = [0.0, 0.1]
+    rule("opinion", "benefit", rate=0.5, benefit=1.0, harm=2.0).update(model.states, model)
+    assert state.opinion == pytest.approx([0.2, -0.3])
+
+
+@covers("opinion.benefit")
+def test_benefit_opinion_target_is_clipped_and_returns_to_anchor():
+    model = tiny_model()
+    state = model.states[A]
+    state.gained[:] = [50.0, 0.0]  # target clipped to +1
+    r = rule("opinion", "benefit", rate=1.0)
+    r.update(model.states, model)
+    assert state.opinion[P] == pytest.approx(1.0)
+    state.gained[:] = 0.0  # nothing happens: back to the anchor 0.1
+    r.update(model.states, model)
+    assert state.opinion == pytest.approx([0.1, -0.2])
+
+
+@covers("opinion.social")
+def test_social_opinion_moves_toward_neighbours():
+    # no benefits or harms: the benefit step leaves opinions at their anchors;
+    # then o += social * (mean of neighbours' opinions - o), all at once:
+    #   a (neighbour b):    (0.1, -0.2) + 0.5 * ((-0.4, 0.6) - (0.1, -0.2)) = (-0.15, 0.2)
+    #   b (neighbours a, c): mean (0.2, 0.05); (-0.4, 0.6) + 0.5 * ((0.6, -0.55)) = (-0.1, 0.325)
+    #   c (neighbour b):    (0.3, 0.3) + 0.5 * ((-0.4, 0.6) - (0.3, 0.3)) = (-0.05, 0.45)
+    model = tiny_model()
+    rule("opinion", "social", rate=0.3, social=0.5).update(model.states, model)
+    assert model.states[A].opinion == pytest.approx([-0.15, 0.2])
+    assert model.states[B].opinion == pytest.approx([-0.1, 0.325])
+    assert model.states[C].opinion == pytest.approx([-0.05, 0.45])
+
+
+@covers("opinion.social")
+def test_social_with_zero_weight_is_benefit():
+    m1, m2 = tiny_model(), tiny_model()
+    for m in (m1, m2):
+        m.states[A].gained[:] = [0.3, 0.1]
+    rule("opinion", "social", rate=0.4, social=0.0).update(m1.states, m1)
+    rule("opinion", "benefit", rate=0.4).update(m2.states, m2)
+    for s1, s2 in zip(m1.states, m2.states):
+        assert s1.opinion == pytest.approx(s2.opinion)
+
+
+# =========================================================================== neighbours
+
+
+def pairs_of(model):
+    p = model.pairs
+    ab, bc = p.find(A, B), p.find(B, C)
+    assert ab is not None and bc is not None
+    return p, ab, bc
+
+
+@covers("neighbours.static")
+def test_static_neighbours_change_nothing():
+    model = tiny_model()
+    p, _, _ = pairs_of(model)
+    relation, trade = p.relation.copy(), p.trade.copy()
+    damage = [s.damage for s in model.states]
+    for _ in range(10):
+        rule("neighbours", "static").update(p, model)
+    assert np.array_equal(p.relation, relation) and np.array_equal(p.trade, trade)
+    assert [s.damage for s in model.states] == damage
+
+
+QUIET = {"peace_dividend": 0.0, "spillover": 0.0, "conflict_hazard": 0.0}
+
+
+@covers("neighbours.interdependence")
+def test_trade_grows_across_open_borders_with_shared_membership():
+    # a-b: open, relation 0.2 -> friendliness 0.6; one shared organisation:
+    #   growth = 0.1 * (1 + 0.5 * 1) * 0.6 = 0.09 -> trade 1.0 * 1.09
+    # b-c: closed -> trade 0.5 * (1 - 0.02)
+    model = tiny_model()
+    p, ab, bc = pairs_of(model)
+    p.shared[:] = 0.0
+    p.shared[ab] = 1.0
+    r = rule("neighbours", "interdependence", trade_growth=0.1, membership_boost=0.5, closed_decay=0.02, **QUIET)
+    r.update(p, model)
+    assert p.trade[ab] == pytest.approx(1.09)
+    assert p.trade[bc] == pytest.approx(0.49)
+
+
+@covers("neighbours.interdependence")
+def test_trade_grows_less_without_shared_membership():
+    model = tiny_model()
+    p, ab, _ = pairs_of(model)
+    p.shared[:] = 0.0
+    rule("neighbours", "interdependence", trade_growth=0.1, membership_boost=0.5, **QUIET).update(p, model)
+    assert p.trade[ab] == pytest.approx(1.0 * (1 + 0.1 * 0.6))
+
+
+@covers("neighbours.interdependence")
+def test_trade_breeds_peace():
+    # no spill-over: relation a-b rises by peace_dividend * tanh(trade / min GDP)
+    #   trade after growth 0 is 1.0, min GDP 10 -> 0.2 + 0.1 * tanh(0.1)
+    model = tiny_model()
+    p, ab, _ = pairs_of(model)
+    r = rule("neighbours", "interdependence", trade_growth=0.0, peace_dividend=0.1, spillover=0.0, conflict_hazard=0.0)
+    r.update(p, model)
+    assert p.relation[ab] == pytest.approx(0.2 + 0.1 * math.tanh(0.1))
+
+
+@covers("neighbours.interdependence")
+def test_patron_rivalry_spills_over():
+    # a (0.75, 0.25) and b (0, 1), rivalry p<->q 0.8:
+    #   sum_mn a_m R_mn b_n = 0.75 * 0.8 * 1 + 0.25 * 0.8 * 0 = 0.6
+    #   relation 0.2 - 0.1 * 0.6 = 0.14
+    model = tiny_model()
+    p, ab, _ = pairs_of(model)
+    r = rule("neighbours", "interdependence", trade_growth=0.0, peace_dividend=0.0, spillover=0.1, conflict_hazard=0.0)
+    r.update(p, model)
+    assert p.relation[ab] == pytest.approx(0.14)
+
+
+@covers("neighbours.interdependence")
+def test_hostile_neighbours_clash():
+    # b-c at relation -1 with hazard 1: a clash for sure; damage to both sides,
+    # relation stays clipped at -1, trade falls; a-b (friendly) never clashes
+    model = tiny_model()
+    p, ab, bc = pairs_of(model)
+    p.relation[bc] = -1.0
+    damage = [s.damage for s in model.states]
+    trade_bc = p.trade[bc]
+    r = rule("neighbours", "interdependence", trade_growth=0.0, closed_decay=0.0, peace_dividend=0.0, spillover=0.0, conflict_hazard=1.0, conflict_damage=0.2)
+    r.update(p, model)
+    assert model.states[B].damage == pytest.approx(damage[B] + 0.2)
+    assert model.states[C].damage == pytest.approx(damage[C] + 0.2)
+    assert model.states[A].damage == damage[A]
+    assert p.relation[bc] == -1.0
+    assert p.trade[bc] < trade_bc
+
+
+@covers("neighbours.interdependence")
+def test_no_hazard_no_clash():
+    model = tiny_model()
+    p, _, bc = pairs_of(model)
+    p.relation[bc] = -1.0
+    r = rule("neighbours", "interdependence", conflict_hazard=0.0)
+    for _ in range(20):
+        r.update(p, model)
+    assert all(s.damage == 0.0 for s in model.states)
+
+
+@covers("neighbours.interdependence")
+def test_relations_stay_in_range():
+    model = tiny_model()
+    p, _, _ = pairs_of(model)
+    r = rule("neighbours", "interdependence", trade_growth=1.0, peace_dividend=1.0, spillover=1.0, conflict_hazard=1.0)
+    for _ in range(30):
+        r.update(p, model)
+        assert np.all(p.relation >= -1.0) and np.all(p.relation <= 1.0)
+        assert np.all(p.trade >= 0.0)
+
+
+# =========================================================================== allocation
+
+
+@covers("allocation.interest")
+def test_interest_allocation_follows_interests():
+    # p: a 1.0, b 0.5, c the default 0.2
+    model = tiny_model()
+    w = rule("allocation", "interest").weights(model.powers[P], model)
+    assert np.asarray(w) == pytest.approx([1.0, 0.5, 0.2])
+
+
+@covers("allocation.contest")
+def test_contest_allocation_weights_rival_presence():
+    # rival share for p (rivalry with q 0.8): a 0.8 * 0.25 = 0.2, b 0.8, c 0.4
+    # intensity 2: (1.0 * 1.4, 0.5 * 2.6, 0.2 * 1.8)
+    model = tiny_model()
+    w = rule("allocation", "contest", intensity=2.0).weights(model.powers[P], model)
+    assert np.asarray(w) == pytest.approx([1.4, 1.3, 0.36])
+    w0 = rule("allocation", "contest", intensity=0.0).weights(model.powers[P], model)
+    assert np.asarray(w0) == pytest.approx([1.0, 0.5, 0.2])
+
+
+@covers("allocation.consolidate")
+def test_consolidate_allocation_defends_the_sphere():
+    # p's own shares: a 0.75, b 0, c 0.5; floor 0.05: (1.0 * 0.8, 0.5 * 0.05, 0.2 * 0.55)
+    model = tiny_model()
+    w = rule("allocation", "consolidate", floor=0.05).weights(model.powers[P], model)
+    assert np.asarray(w) == pytest.approx([0.8, 0.025, 0.11])
+
+
+@covers("allocation.adaptive")
+def test_adaptive_allocation_learns_acceptance_rates():
+    # prior 0.5 with strength 2, no forgetting:
+    #   before any offer: rate 0.5 everywhere
+    #   two refusals from a: (0.5 * 2 + 0) / (2 + 2) = 0.25
+    #   two acceptances from b: (1 + 2) / (2 + 2) = 0.75
+    model = tiny_model()
+    power = model.powers[P]
+    r = rule("allocation", "adaptive", prior=0.5, strength=2.0, memory=1.0)
+    assert np.asarray(r.weights(power, model)) == pytest.approx([0.5, 0.25, 0.1])
+    for _ in range(2):
+        r.learn(power, A, False)
+        r.learn(power, B, True)
+    assert np.asarray(r.weights(power, model)) == pytest.approx([1.0 * 0.25, 0.5 * 0.75, 0.2 * 0.5])
+
+
+@covers("allocation.adaptive")
+def test_adaptive_allocation_forgets():
+    # memory 0: only the last outcome counts: (1 + 1) / (2 + 1) after an acceptance
+    model = tiny_model()
+    power = model.powers[P]
+    r = rule("allocation", "adaptive", prior=0.5, strength=2.0, memory=0.0)
+    for _ in range(5):
+        r.learn(power, A, False)
+    r.learn(power, A, True)
+    assert r.weights(power, model)[A] == pytest.approx(2 / 3)
+
+
+@covers("allocation.interest", "allocation.contest", "allocation.consolidate", "allocation.random")
+@pytest.mark.parametrize("name", ["interest", "contest", "consolidate", "random"])
+def test_non_learning_allocations_ignore_outcomes(name):
+    model = tiny_model()
+    power = model.powers[P]
+    r = rule("allocation", name)
+    r.learn(power, A, False)  # a no-op for them
+    assert not power.offers_to.any() and not power.accepted_by.any()
+
+
+@covers("allocation.random")
+def test_random_allocation_ignores_interests_and_uses_the_model_rng():
+    scn = tiny_scenario()
+    scn["powers"]["p"]["interests"] = {"a": 0.0, "b": 0.0}
+    scn["powers"]["p"]["default_interest"] = 0.0
+    draws = []
+    for _ in range(2):
+        model = tiny_model(seed=11, scenario=scn)
+        r = rule("allocation", "random")
+        draws.append([np.asarray(r.weights(model.powers[P], model)).copy() for _ in range(20)])
+    first = np.array(draws[0])
+    assert first.shape == (20, 3)
+    assert np.all((first >= 0.0) & (first < 1.0))
+    assert first.sum(axis=0).min() > 0  # every state gets attention despite zero interest
+    assert len({tuple(row) for row in first.tolist()}) == 20  # new draws each step
+    assert np.array_equal(first, np.array(draws[1]))  # same seed, same draws
+
+
+@covers("allocation.random")
+def test_random_allocation_differs_between_seeds():
+    w = [np.asarray(rule("allocation", "random").weights(tiny_model(seed=s).powers[P], tiny_model(seed=s))) for s in (1, 2)]
+    assert not np.array_equal(w[0], w[1])
+
+
+# =========================================================================== route choice
+
+
+@covers("route_choice.logit")
+def test_logit_route_choice_hand_computed():
+    # beta 0.1, costs (10, 20): shares exp(-1), exp(-2) normalised = (1/(1+e^-1), e^-1/(1+e^-1))
+    shares = np.asarray(rule("route_choice", "logit", beta=0.1).shares(np.array([10.0, 20.0])))
+    assert shares == pytest.approx([1 / (1 + math.exp(-1)), math.exp(-1) / (1 + math.exp(-1))])
+    equal = np.asarray(rule("route_choice", "logit").shares(np.array([5.0, 5.0, 5.0])))
+    assert equal == pytest.approx([1 / 3] * 3)
+    huge = np.asarray(rule("route_choice", "logit", beta=100.0).shares(np.array([1e4, 2e4])))
+    assert np.isfinite(huge).all() and huge.sum() == pytest.approx(1.0)
+
+
+@covers("route_choice.cheapest")
+def test_cheapest_route_choice_is_all_or_nothing():
+    shares = np.asarray(rule("route_choice", "cheapest").shares(np.array([30.0, 10.0, 20.0])))
+    assert shares == pytest.approx([0.0, 1.0, 0.0])
+
+
+@covers("route_choice.proportional")
+def test_proportional_route_choice_hand_computed():
+    # 1/10 and 1/30 normalised: (0.75, 0.25)
+    shares = np.asarray(rule("route_choice", "proportional").shares(np.array([10.0, 30.0])))
+    assert shares == pytest.approx([0.75, 0.25])
+
+
+# =========================================================================== membership
+
+
+def club_world(join: float = 0.2, leave: float = -0.05, every: int = 1, name: str = "calculus"):
+    """The tiny world with a club led by p that excludes q; b and c are members."""
+    scn = tiny_scenario(rules={"membership": {"name": name, **({"join": join, "leave": leave, "every": every} if name == "calculus" else {})}})
+    scn["organisations"] = {
+        "pclub": {
+            "name": "P club",
+            "kind": "club",
+            "leader": "p",
+            "benefits": {"investment": 0.4, "security": 0.4, "trade": 0.4},
+            "excludes": ["q"],
+            "obligation": 0.3,
+            "membership_cost": 0.1,
+        }
+    }
+    scn["states"]["b"]["memberships"] = ["pclub"]
+    scn["states"]["c"]["memberships"] = ["pclub"]
+    return tiny_model(scenario=scn)
+
+
+@covers("membership.calculus")
+def test_calculus_membership_joins_leaves_and_stays():
+    # value = (benefits . needs) * share of patrons - obligation * share of excluded
+    #         - membership_cost * autonomy; needs 0.5 each, so benefits . needs = 0.6
+    #   a (outsider): 0.6 * 0.75 - 0.3 * 0.25 - 0.1 * 0.5 = 0.325 > join 0.2: applies
+    #   b (member):   0.6 * 0    - 0.3 * 1    - 0.05      = -0.35 < leave: leaves
+    #   c (member):   0.6 * 0.5  - 0.3 * 0.5  - 0.05      = 0.1, between: stays
+    model = club_world()
+    changes = set(model.rules["membership"].review(model))
+    assert changes == {("apply", "a", "pclub"), ("leave", "b", "pclub")}
+
+
+@covers("membership.calculus")
+def test_calculus_membership_hysteresis():
+    # with join 0.4, a (0.325) no longer applies; with leave -0.4, b (-0.35) stays
+    model = club_world(join=0.4, leave=-0.4)
+    assert model.rules["membership"].review(model) == []
+
+
+@covers("membership.calculus")
+def test_calculus_regional_format_pulls_in_neighbours():
+    # a format with no benefits or costs, with a and b inside: c's only neighbour (b)
+    # is in, so c's value is neighbour_pull * 1 = 0.2 > join 0.05
+    scn = tiny_scenario(rules={"membership": {"name": "calculus", "join": 0.05, "neighbour_pull": 0.2, "every": 1}})
+    scn["organisations"] = {"fmt": {"name": "Format", "kind": "regional_format", "membership_cost": 0.0, "obligation": 0.0}}
+    scn["states"]["a"]["memberships"] = ["fmt"]
+    scn["states"]["b"]["memberships"] = ["fmt"]
+    model = tiny_model(scenario=scn)
+    assert set(model.rules["membership"].review(model)) == {("apply", "c", "fmt")}
+
+
+@covers("membership.calculus")
+def test_calculus_reviews_only_every_few_steps():
+    model = club_world(every=4)
+    assert model.rules["membership"].review(model) != []  # step 0 is a review step
+    model.step()
+    assert model.rules["membership"].review(model) == []  # step 1 is not
+
+
+@covers("membership.fixed")
+def test_fixed_membership_never_changes():
+    model = club_world(name="fixed")
+    assert model.rules["membership"].review(model) == []
+    for _ in range(6):
+        model.step()
+    assert [sorted(s.memberships) for s in model.states] == [[], ["pclub"], ["pclub"]]
+
+
+# =========================================================================== registry
+
+
+def test_unknown_rule_name_lists_the_known_ones():
+    for family in registry.FAMILIES:
+        with pytest.raises(registry.UnknownRuleError) as info:
+            registry.get(family, "no_such_rule")
+        message = str(info.value)
+        assert "no_such_rule" in message
+        for name in registry.known(family):
+            assert name in message
+
+
+def test_unknown_rule_name_in_a_scenario_names_the_field():
+    with pytest.raises(ScenarioError) as info:
+        load(tiny_scenario(rules={"decision": {"name": "hedgin"}}))
+    paths = [p for p, _ in info.value.problems]
+    assert "rules.decision.name" in paths
+    message = str(info.value)
+    for name in ("balance", "bandwagon", "hedging", "threshold"):
+        assert name in message
+
+
+def test_unknown_rule_parameter_is_an_error():
+    with pytest.raises(ValidationError):
+        rule("decision", "threshold", cap=0.4)  # cap belongs to hedging
+    with pytest.raises(ScenarioError) as info:
+        load(tiny_scenario(rules={"decision": {"name": "threshold", "cap": 0.4}}))
+    assert any(p == "rules.decision.cap" for p, _ in info.value.problems)
+
+
+def test_rule_parameter_out_of_range_is_an_error():
+    with pytest.raises(ScenarioError) as info:
+        load(tiny_scenario(rules={"decision": {"name": "hedging", "cap": 1.5}}))
+    assert [p for p, _ in info.value.problems] == ["rules.decision.cap"]
+
+
+def test_registering_a_name_twice_is_refused():
+    family = registry.REGISTRY["decay"]
+    existing = family["none"]
+    with pytest.raises(ValueError, match="twice"):
+        registry.register(type("Again", (existing,), {"name": "none"}))
+    assert family["none"] is existing
+
+
+def test_every_registered_rule_has_a_test():
+    registered = {(family, name) for family in registry.FAMILIES for name in registry.REGISTRY[family]}
+    missing = sorted(f"{f}.{n}" for f, n in registered - COVERED)
+    assert not missing, f"rules without a test in tests/test_rules.py: {', '.join(missing)}"
+    stale = sorted(f"{f}.{n}" for f, n in COVERED - registered)
+    assert not stale, f"tests claim to cover rules that are not registered: {', '.join(stale)}"
