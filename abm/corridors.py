@@ -282,6 +282,12 @@ class CorridorNetwork:
         for c in self.corridors:
             c.add_risk(node, amount)
 
+    def set_base_risk(self, node: str, risk: float) -> None:
+        for c, base in zip(self.corridors, self.base_risk):
+            for k, seg in enumerate(c.segments):
+                if seg.node == node:
+                    seg.risk = base[k] = risk
+
     def demand(self, years: float) -> dict[str, float]:
         f = self.freight
         return {m: f.demand.get(m, 0.0) * (1.0 + f.growth.get(m, 0.0)) ** years for m in self.markets}

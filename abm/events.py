@@ -1,8 +1,8 @@
 """Events that change the world at a step: dated ones and stochastic shocks.
 
 Event types are registered by name, like rules (family ``event``). A scenario lists
-dated events as ``{date, type, ...parameters}``; an event fires in the step whose period
-contains its date (step k covers [date(k-1), date(k))). Shocks are ``{type, hazard, [start], [end], ...parameters}`` and
+dated events as ``id: {date, type, ...parameters}``; an event fires in the step whose period
+contains its date (step k covers [date(k-1), date(k))). Shocks are ``id: {type, hazard, [start], [end], ...parameters}`` and
 fire in any step with probability ``hazard``, drawn from the model's generator so runs
 stay reproducible (hazard 0 never fires, 1 always does). Every event that fires is
 recorded in ``model.event_log`` and written to ``events.csv``.
@@ -187,6 +187,27 @@ class Strike(Event):
     def apply(self, model):
         for node in self.params.nodes:
             model.network.add_risk(node, self.params.risk)
+        return self.record()
+
+
+@register
+class RouteRisk(Event):
+    """The lasting risk of the route segments at some nodes changes (sanctions on
+    transit through Russia lifted, a war ends): the new level becomes the base to which
+    shock risk returns."""
+
+    name = "route_risk"
+
+    class Params(RuleParams):
+        nodes: Annotated[list[str], Field(min_length=1)]
+        risk: Unit
+
+    def check(self, scn):
+        return _missing("nodes", self.params.nodes, set(scn.states) | set(scn.freight.nodes), "node")
+
+    def apply(self, model):
+        for node in self.params.nodes:
+            model.network.set_base_risk(node, self.params.risk)
         return self.record()
 
 
@@ -427,27 +448,28 @@ class EventQueue:
     """The scenario's dated events and shocks, ready to fire step by step."""
 
     def __init__(self, scenario):
-        self.dated: list[tuple[dt.date, Event]] = []
-        self.shocks: list[tuple[Hazard, Event]] = []
-        for spec in scenario.events:
-            spec = dict(spec)
-            when = When(date=spec.pop("date"))
-            self.dated.append((when.date, _make(spec)))
-        for spec in scenario.shocks:
-            spec = dict(spec)
-            timing = Hazard(**{k: spec.pop(k) for k in ("hazard", "start", "end") if k in spec})
-            self.shocks.append((timing, _make(spec)))
-        self.dated.sort(key=lambda item: item[0])
+        self.dated: list[tuple[dt.date, str, Event]] = []
+        self.shocks: list[tuple[Hazard, str, Event]] = []
+        for key, spec in scenario.events.items():
+            if spec is not None:
+                spec = dict(spec)
+                self.dated.append((When(date=spec.pop("date")).date, key, _make(spec)))
+        for key, spec in scenario.shocks.items():
+            if spec is not None:
+                spec = dict(spec)
+                timing = Hazard(**{k: spec.pop(k) for k in ("hazard", "start", "end") if k in spec})
+                self.shocks.append((timing, key, _make(spec)))
+        self.dated.sort(key=lambda item: item[0])  # stable: same-day events keep their order
 
-    def due(self, start: dt.date, end: dt.date, rng) -> list[tuple[str, Event]]:
+    def due(self, start: dt.date, end: dt.date, rng) -> list[tuple[str, str, Event]]:
         """Events of the period [start, end): dated ones in date order, then the shocks
         that fire (one draw per active shock per step, whatever its hazard, so adding a
         shock never shifts the random stream of the others)."""
-        fired = [("scheduled", e) for d, e in self.dated if start <= d < end]
-        for timing, event in self.shocks:
+        fired = [(key, "scheduled", e) for d, key, e in self.dated if start <= d < end]
+        for timing, key, event in self.shocks:
             active = (timing.start is None or timing.start < end) and (timing.end is None or start < timing.end)
             if active and rng.random() < timing.hazard:
-                fired.append(("shock", event))
+                fired.append((key, "shock", event))
         return fired
 
 

@@ -61,7 +61,7 @@ class RegionModel(mesa.Model):
         self.network = CorridorNetwork(cfg, self.rules["route_choice"], self.state_keys, self.power_keys)
         self.network.assign(0.0)
         self.events = EventQueue(cfg)
-        self.event_log: list[tuple[int, str, str, str, str]] = []  # (step, date, type, source, parameters)
+        self.event_log: list[tuple[int, str, str, str, str, str]] = []  # (step, date, id, type, source, parameters)
         self.subregion_members = {r: np.array([s.subregion == r for s in self.states]) for r in self.subregions}
         self.all_members = np.ones(len(self.states), dtype=bool)
 
@@ -106,8 +106,8 @@ class RegionModel(mesa.Model):
     def fire_events(self) -> None:
         """Apply the events of this step's period: dated ones, then shocks drawn."""
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
-        for source, event in self.events.due(start, end, self.rng):
-            self.log(event.name, source, event.apply(self))
+        for key, source, event in self.events.due(start, end, self.rng):
+            self.log(event.name, source, event.apply(self), key)
 
     def move_freight(self) -> None:
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
@@ -125,8 +125,10 @@ class RegionModel(mesa.Model):
                 kind = {"admitted": "accession", "blocked": "application_blocked", "closed": "application_refused"}[outcome]
                 self.log(kind, "calculus", {"state": state, "organisation": org, **({"by": self.organisations[org].blocker(state)} if outcome == "blocked" else {})})
 
-    def log(self, kind: str, source: str, params: dict) -> None:
-        self.event_log.append((self.steps, self.date.isoformat(), kind, source, json.dumps(params, sort_keys=True)))
+    def log(self, kind: str, source: str, params: dict, key: str = "") -> None:
+        """Record something that happened: a scenario event (its id), a shock, or a
+        change the model made itself (source 'calculus' or 'model')."""
+        self.event_log.append((self.steps, self.date.isoformat(), key, kind, source, json.dumps(params, sort_keys=True)))
 
     def make_offers(self) -> list[Offer]:
         """Each power spreads each domain's budget over its target states."""

@@ -33,7 +33,7 @@ class RunResult:
     model: pd.DataFrame  # step, date, then one column per metric
     agents: pd.DataFrame  # step, date, state, then per-state columns
     coercions: pd.DataFrame  # step, date, power, state, tool
-    events: pd.DataFrame  # step, date, type, source, parameters (JSON)
+    events: pd.DataFrame  # step, date, id, type, source, parameters (JSON)
 
     def write(self, out: str | Path, charts: bool = True) -> Path:
         """Write every output into ``out`` atomically: all files appear, or none."""
@@ -104,5 +104,5 @@ def collect(model: RegionModel, seed: int) -> RunResult:
     agents.insert(1, "date", [cfg.date(int(s)).isoformat() for s in agents["step"]])
     coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool"])
     coercions.insert(1, "date", [cfg.date(int(s)).isoformat() for s in coercions["step"]])
-    events = pd.DataFrame(model.event_log, columns=["step", "date", "type", "source", "parameters"])
+    events = pd.DataFrame(model.event_log, columns=["step", "date", "id", "type", "source", "parameters"])
     return RunResult(cfg, seed, frame, agents, coercions, events)

@@ -239,8 +239,10 @@ class Scenario(Strict):
     corridors: dict[str, CorridorSpec] = {}
     freight: FreightSpec = FreightSpec()
     organisations: dict[str, OrganisationSpec] = {}
-    events: list[dict[str, Any]] = []  # {date, type, ...parameters}
-    shocks: list[dict[str, Any]] = []  # {type, hazard, ...parameters}: fire with probability hazard per step
+    # Keyed by an id so that a scenario extending another can add, change or (with null)
+    # drop single events without restating the rest.
+    events: dict[str, dict[str, Any] | None] = {}  # id -> {date, type, ...parameters}
+    shocks: dict[str, dict[str, Any] | None] = {}  # id -> {type, hazard, [start], [end], ...parameters}
 
     def date(self, step: int) -> dt.date:
         months = self.time.start.month - 1 + step * self.time.step_months
@@ -522,7 +524,9 @@ def _check_events(scn: Scenario) -> list[tuple[str, str]]:
 
     problems = []
     for section in ("events", "shocks"):
-        for k, spec in enumerate(getattr(scn, section)):
+        for k, spec in getattr(scn, section).items():
+            if spec is None:  # dropped by an extending scenario
+                continue
             path = f"{section}.{k}"
             spec = dict(spec)
             if "type" not in spec:
