@@ -41,6 +41,20 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from abm.compare import compare
+
+    if args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    out = Path(args.out or "runs/compare")
+    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set)
+    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, compare.png, compare.svg): {len(args.configs)} scenarios x {args.seeds} seeds")
+    last = tab[tab["date"] == tab["date"].max()]
+    for _, row in last.iterrows():
+        print(f"  {row['scenario']:<30} {row['date']}  fragmentation {row['fragmentation_mean']:.3f}  integration {row['integration_mean']:.3f}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from abm.bench import main as bench_main
 
@@ -64,6 +78,16 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("config")
     v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
     v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser("compare", help="run several scenarios with the same seeds; table at chosen dates and overlay charts")
+    c.add_argument("configs", nargs="+", help="scenario YAML files")
+    c.add_argument("--seeds", type=int, default=5, help="replications per scenario (seeds 0..N-1, the same for all)")
+    c.add_argument("--dates", nargs="+", default=None, metavar="YYYY-MM-DD", help="dates of the table (default: +5 years, +10 years, end)")
+    c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the key metrics)")
+    c.add_argument("--steps", type=int, default=None)
+    c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")
+    c.add_argument("--out", default=None, help="output directory (default: runs/compare)")
+    c.set_defaults(func=cmd_compare)
 
     b = sub.add_parser("bench", help="time the model (baseline run, per-step and per-offer cost by world size)")
     b.add_argument("--repeats", type=int, default=7)
