@@ -1,0 +1,273 @@
+"""Corridors, organisations and events inside the model (issue 3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abm.model import RegionModel
+from abm.offers import DOMAIN_INDEX, Offer, evaluate
+from abm.runner import run
+from abm.scenario import ScenarioError, load, resolve_extends
+from tests.conftest import BASELINE, ROOT, tiny_scenario
+
+SEEDS = range(4)
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def baseline_with(**events) -> dict:
+    """The baseline scenario with extra dated events (new ids cannot come from --set)."""
+    raw = resolve_extends(BASELINE)
+    raw["events"].update(events)
+    return raw
+
+
+def step_all(model: RegionModel) -> RegionModel:
+    while model.running:
+        model.step()
+    return model
+
+
+# --------------------------------------------------------------------------- corridors
+
+
+def test_freight_never_exceeds_capacity_and_demand_is_conserved():
+    model = RegionModel(BASELINE, rng=1, steps=24)
+    net = model.network
+    while model.running:
+        model.step()
+        years = model.steps * model.config.time.step_months / 12.0
+        caps = np.array([c.capacity() for c in net.corridors])
+        assert np.all(net.volumes <= caps + 1e-9)
+        demand = net.demand(years)
+        for market in net.markets:
+            idx = [k for k, c in enumerate(net.corridors) if c.market == market]
+            assert net.volumes[idx].sum() + net.unmet[market] == pytest.approx(demand[market], rel=1e-9)
+
+
+def test_a_strike_on_iran_moves_freight_off_the_routes_through_iran():
+    struck = baseline_with(strike={"date": "2025-01-01", "type": "strike", "nodes": ["iran"], "risk": 0.6})
+    for seed in SEEDS:
+        base = run(BASELINE, seed=seed, steps=2).model.iloc[1]
+        hit = run(struck, seed=seed, steps=2).model.iloc[1]
+        assert hit["corridor_southern_corridor_share"] < base["corridor_southern_corridor_share"]
+        assert hit["corridor_middle_corridor_share"] > base["corridor_middle_corridor_share"]
+        # the INSTC legs both cross Iran; the Trans-Afghan route does not (it is closed
+        # until 2032 in the baseline, so north-south freight has nowhere else to go)
+        assert hit["corridor_instc_west_volume"] + hit["corridor_instc_east_volume"] <= base["corridor_instc_west_volume"] + base["corridor_instc_east_volume"] + 1e-9
+
+
+def test_instc_leg_shares_sum_to_one_and_start_near_the_2024_split():
+    row = run(BASELINE, seed=0, steps=1).model.iloc[0]
+    assert row["instc_leg_share_instc_east"] + row["instc_leg_share_instc_west"] == pytest.approx(1.0)
+    assert 0.65 <= row["instc_leg_share_instc_east"] <= 0.9  # 78% in 2024 (seed 004)
+
+
+def test_transit_revenue_goes_to_states_on_loaded_routes():
+    row = run(BASELINE, seed=0, steps=1).model.iloc[0]
+    assert row["transit_revenue_kazakhstan"] > 0  # on the Northern, Middle and INSTC east routes
+    assert row["transit_revenue_armenia"] == 0  # TRIPP is closed until 2028
+
+
+def test_closing_a_segment_by_event_empties_the_route():
+    closed = baseline_with(close={"date": "2025-01-01", "type": "corridor_close", "corridor": "middle_corridor", "node": "georgia"})
+    row = run(closed, seed=0, steps=1).model.iloc[1]
+    assert row["corridor_middle_corridor_volume"] == 0.0
+    assert row["corridor_middle_corridor_share"] == 0.0
+
+
+# --------------------------------------------------------------------------- organisations
+
+
+def club_world(**org):
+    spec = {"name": "Club", "kind": "club", "leader": "p", "benefits": {"trade": 0.5}, "excludes": ["q"], "obligation": 0.3, **org}
+    return tiny_scenario(organisations={"CLUB": spec}, rules={"membership": {"name": "fixed"}})
+
+
+def utility(model, state: str, power: str, domain: str) -> float:
+    s, p = model.state(state), model.power(power)
+    offer = Offer(p.index, s.index, DOMAIN_INDEX[domain], 0.5, 8)
+    return evaluate(s, p, offer, model)
+
+
+def test_joining_a_club_raises_the_value_of_the_leaders_offers_and_binds_against_excluded_powers():
+    outside = RegionModel(club_world(), rng=0)
+    inside_spec = club_world()
+    inside_spec["states"]["c"]["memberships"] = ["CLUB"]
+    inside = RegionModel(inside_spec, rng=0)
+    # leader's trade offer: the value term is multiplied by (1 + 0.5)
+    assert utility(inside, "c", "p", "trade") > utility(outside, "c", "p", "trade")
+    # excluded power's offer costs the obligation, 0.3 exactly (weight 1)
+    assert utility(outside, "c", "q", "trade") - utility(inside, "c", "q", "trade") == pytest.approx(0.3)
+    # domains without a benefit are unchanged for the leader
+    assert utility(inside, "c", "p", "security") == pytest.approx(utility(outside, "c", "p", "security"))
+
+
+def test_membership_changes_decisions_over_a_run():
+    """With a prohibitive obligation, members refuse the excluded power's offers."""
+    accepted = {}
+    for member in (False, True):
+        spec = club_world(obligation=5.0)
+        if member:
+            spec["states"]["c"]["memberships"] = ["CLUB"]
+        model = step_all(RegionModel(spec, rng=0))
+        accepted[member] = model.state("c").ties[:, model.power_index["q"]].sum()
+    assert accepted[True] < accepted[False]
+
+
+def test_a_vetoed_application_stays_blocked():
+    spec = club_world(benefits={"trade": 1.0, "investment": 1.0, "security": 1.0}, excludes=[], vetoes={"q": ["a"]})
+    spec["rules"]["membership"] = {"name": "calculus", "every": 1, "join": -10.0}
+    spec["time"]["steps"] = 12
+    model = step_all(RegionModel(spec, rng=0))
+    assert model.state_index["a"] not in model.organisations["CLUB"].members
+    assert "CLUB" not in model.state("a").memberships
+    blocked = [e for e in model.event_log if e[3] == "application_blocked"]
+    assert [json.loads(e[5])["state"] for e in blocked] == ["a"]  # applied once, refused, never again
+    assert model.state_index["b"] in model.organisations["CLUB"].members  # not vetoed: admitted
+
+
+def test_states_leave_a_club_worth_less_than_the_exit_threshold():
+    spec = club_world(benefits={}, membership_cost=1.0)
+    spec["states"]["a"]["memberships"] = ["CLUB"]
+    spec["rules"]["membership"] = {"name": "calculus", "every": 1, "leave": -0.2}
+    model = RegionModel(spec, rng=0)
+    model.step()
+    assert model.state_index["a"] not in model.organisations["CLUB"].members
+    assert any(e[3] == "exit" and json.loads(e[5]) == {"state": "a", "organisation": "CLUB"} for e in model.event_log)
+
+
+def test_a_power_joining_the_regional_format_is_expressible_and_lowers_its_cohesion():
+    joined = load(ROOT / "configs" / "russia_joins_regional_format.yaml")
+    assert joined.events["russia_joins_c6"]["type"] == "power_joins"
+    lower = 0
+    for seed in SEEDS:
+        base = run(BASELINE, seed=seed, steps=24).model.iloc[-1]
+        model = RegionModel(joined, rng=seed, steps=24)
+        step_all(model)
+        assert model.power_index["russia"] in model.organisations["CMHS"].powers
+        lower += model.metrics["cohesion_CMHS"] < base["cohesion_CMHS"]
+    assert lower == len(SEEDS)
+
+
+def test_members_columns_count_state_members():
+    model = RegionModel(BASELINE, rng=0)
+    states = load(BASELINE).states
+    for org in ("EAEU", "CSTO", "SCO", "OTS", "CMHS"):
+        assert model.metrics[f"members_{org}"] == sum(org in s.memberships for s in states.values())
+
+
+# --------------------------------------------------------------------------- events
+
+
+def dated_events_world():
+    events = {
+        "treaty": {"date": "2025-05-20", "type": "border_treaty", "states": ["b", "c"], "relation": 0.5},
+        "cut": {"date": "2025-09-30", "type": "budget_change", "power": "q", "factor": 0.0},
+        "spat": {"date": "2026-01-01", "type": "incident", "power": "p", "state": "a", "opinion": -0.5},
+    }
+    return tiny_scenario(events=events)
+
+
+def test_events_fire_in_the_step_containing_their_date_and_are_recorded():
+    model = step_all(RegionModel(dated_events_world(), rng=0))
+    fired = {e[2]: e[0] for e in model.event_log}
+    # quarterly steps from 2025-01-01: step k covers [start + 3(k-1) months, start + 3k months)
+    assert fired == {"treaty": 2, "cut": 3, "spat": 5}
+    k = model.pair("b", "c")
+    assert model.pairs.relation[k] == 0.5 and model.pairs.border_open[k]
+    assert model.power("q").budget.sum() == 0.0
+    assert model.state("a").opinion[model.power_index["p"]] == pytest.approx(0.1 - 0.5)
+
+
+def test_event_effects_show_in_the_run():
+    before = RegionModel(dated_events_world(), rng=0)
+    before.step()
+    before.step()
+    offers_q_before = before.powers[before.power_index["q"]].budget.sum()
+    after = step_all(RegionModel(dated_events_world(), rng=0))
+    assert offers_q_before > 0 and after.power("q").budget.sum() == 0
+
+
+def test_event_log_is_reproducible(tmp_path: Path):
+    spec = tiny_scenario(shocks={"riot": {"type": "unrest", "hazard": 0.5}})
+    a = run(spec, seed=3).events
+    b = run(spec, seed=3).events
+    assert a.equals(b) and len(a) > 0
+    different = [run(spec, seed=s).events["step"].tolist() for s in range(5)]
+    assert len({tuple(d) for d in different}) > 1
+
+
+@pytest.mark.parametrize("hazard, expected", [(0.0, 0), (1.0, 8)])
+def test_shock_rates_zero_and_one(hazard, expected):
+    spec = tiny_scenario(shocks={"riot": {"type": "unrest", "hazard": hazard, "state": "a"}})
+    events = run(spec, seed=0).events
+    assert (events["type"] == "unrest").sum() == expected
+
+
+def test_shock_window_limits_firing():
+    spec = tiny_scenario(shocks={"riot": {"type": "unrest", "hazard": 1.0, "state": "a", "start": "2025-07-01", "end": "2026-01-01"}})
+    steps = run(spec, seed=0).events["step"].tolist()
+    assert steps == [3, 4]  # periods [Jul, Oct) and [Oct, Jan)
+
+
+def test_random_unrest_draws_from_the_models_generator():
+    spec = tiny_scenario(shocks={"riot": {"type": "unrest", "hazard": 1.0}})
+    chosen = {json.loads(p)["state"] for p in run(spec, seed=0).events["parameters"]}
+    assert chosen <= {"a", "b", "c"} and len(chosen) > 1
+
+
+@pytest.mark.parametrize(
+    "event, field, words",
+    [
+        ({"date": "2025-02-01", "type": "earthquake"}, "events.x.type", ["unknown event type 'earthquake'", "peace_treaty", "strike"]),
+        ({"date": "2025-02-01", "type": "strike", "nodes": ["iran"]}, "events.x.nodes", ["unknown node 'iran'"]),
+        ({"date": "2025-02-01", "type": "strike", "nodes": ["a"], "risk": 2}, "events.x.risk", ["less than or equal to 1"]),
+        ({"date": "2025-02-01", "type": "accession", "state": "a"}, "events.x.organisation", ["missing"]),
+        ({"date": "2024-02-01", "type": "unrest"}, "events.x.date", ["before the scenario starts"]),
+        ({"type": "unrest"}, "events.x.date", ["missing"]),
+        ({"date": "2025-02-01", "type": "peace_treaty", "states": ["a", "c"]}, "events.x.states", ["not neighbours"]),
+    ],
+)
+def test_bad_events_are_clear_errors(event, field, words):
+    with pytest.raises(ScenarioError) as err:
+        load(tiny_scenario(events={"x": event}))
+    problems = dict(err.value.problems)
+    assert field in problems, problems
+    for word in words:
+        assert word in problems[field]
+
+
+def test_an_extending_scenario_can_drop_an_event():
+    no_peace = load(ROOT / "configs" / "no_peace.yaml")
+    assert no_peace.events["am_az_peace"] is None
+    events = run(no_peace, seed=0, steps=8).events
+    assert "am_az_peace" not in set(events["id"]) and "am_az_clash" in set(events["id"])
+
+
+# --------------------------------------------------------------------------- scenario library
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_scenario_validates_and_runs(path):
+    scenario = load(path)
+    result = run(scenario, seed=0, steps=6)
+    assert len(result.model) == 7
+    assert result.model["date"].iloc[-1] == scenario.date(6).isoformat()
+    text = path.read_text()
+    assert text.lstrip().startswith("#") and "Question" in text  # documented at its top
+
+
+def test_library_scenarios_extend_the_baseline():
+    for path in CONFIGS:
+        if path.stem not in ("baseline", "generated"):
+            assert "extends: baseline.yaml" in path.read_text(), path
+
+
+def test_scenario_dates_are_quarterly_to_2040():
+    scenario = load(BASELINE)
+    assert scenario.date(scenario.time.steps) == dt.date(2040, 1, 1)
