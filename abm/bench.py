@@ -1,0 +1,206 @@
+"""``abm bench``: how long the model takes, and how its cost grows with the world.
+
+Two measurements, each the median over ``repeats`` repetitions (the machine is shared
+and noisy: medians and ratios, not single timings, are what to compare):
+
+* **baseline**: one run of ``configs/baseline.yaml`` (8 states x 10 powers, 60 quarterly
+  steps to 2040) in-process. Reported three ways: loading the scenario (YAML and
+  validation), the model alone (``RegionModel`` construction and the step loop, which
+  includes Mesa's per-step data collection), and :func:`abm.runner.run` from a loaded
+  scenario, which adds the tidy DataFrames. Target: ``run()`` under 50 ms.
+* **generated worlds** from 10x5 to 200x20 states x powers (``configs/generated.yaml``),
+  a fixed number of steps timed after construction (construction is reported apart).
+  Cost per step and per offer made. Target: the cost per offer at 200x20 at most twice
+  that at 10x5, i.e. the model scales linearly in offers.
+
+  The worlds are run with ``offers.min_weight=0``, so that every power courts every
+  state and the number of offers is ``3 N M``. With the scenario's own ``0.02`` a power
+  skips states holding under 2% of its attention, which in a world of 200 states is
+  almost all of them (about 6 offers a step at 200x20): the per-step cost would then be
+  divided by a handful of offers and the per-offer figure would measure nothing.
+
+``--quick`` is a smoke version (at most 2 repeats, two small worlds, 5 steps) for tests.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.metadata
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+BASELINE = CONFIGS / "baseline.yaml"
+GENERATED = CONFIGS / "generated.yaml"
+
+SIZES = [(10, 5), (25, 10), (50, 10), (100, 20), (200, 20)]
+QUICK_SIZES = [(10, 5), (25, 10)]
+STEPS, QUICK_STEPS = 10, 5
+SEED = 0
+BASELINE_TARGET_MS = 50.0
+SCALING_TARGET = 2.0
+
+
+@dataclass
+class BaselineTimes:
+    """Medians, in seconds, of one baseline run measured three ways."""
+
+    states: int
+    powers: int
+    steps: int
+    load: float  # scenario.load(path): YAML, extends, pydantic validation
+    model: float  # RegionModel(cfg) + step loop (includes DataCollector.collect)
+    run: float  # runner.run(cfg): the above plus the tidy DataFrames
+
+
+@dataclass
+class WorldTimes:
+    """Medians for one generated world: construction, then ``steps`` timed steps."""
+
+    states: int
+    powers: int
+    steps: int
+    build: float  # seconds to construct the model
+    offers_per_step: float
+    per_step: float  # seconds
+    per_offer: float  # seconds
+
+    @property
+    def label(self) -> str:
+        return f"{self.states}x{self.powers}"
+
+
+@dataclass
+class BenchResult:
+    repeats: int
+    baseline: BaselineTimes
+    worlds: list[WorldTimes] = field(default_factory=list)
+
+    @property
+    def scaling_ratio(self) -> float:
+        """Cost per offer in the largest world over that in the smallest."""
+        return self.worlds[-1].per_offer / self.worlds[0].per_offer
+
+
+def _timed(fn) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_baseline(repeats: int, path: Path = BASELINE, seed: int = SEED) -> BaselineTimes:
+    from abm.model import RegionModel
+    from abm.runner import run
+    from abm.scenario import load
+
+    cfg = load(path)
+
+    def model_only():
+        model = RegionModel(cfg, rng=seed)
+        while model.running:
+            model.step()
+
+    run(cfg, seed=seed)  # warm imports and caches once, untimed
+    loads, models, runs = [], [], []
+    for _ in range(repeats):  # interleaved, so that drifting load hits all three alike
+        loads.append(_timed(lambda: load(path)))
+        models.append(_timed(model_only))
+        runs.append(_timed(lambda: run(cfg, seed=seed)))
+    med = statistics.median
+    return BaselineTimes(len(cfg.states), len(cfg.powers), cfg.time.steps, med(loads), med(models), med(runs))
+
+
+def bench_world(n_states: int, n_powers: int, steps: int, repeats: int, seed: int = SEED) -> WorldTimes:
+    from abm.model import RegionModel
+    from abm.scenario import load
+
+    sets = [f"generated.n_states={n_states}", f"generated.n_powers={n_powers}", "offers.min_weight=0", f"time.steps={steps}"]
+    cfg = load(GENERATED, sets)
+    builds, per_step, per_offer, offers_per_step = [], [], [], []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        model = RegionModel(cfg, rng=seed)
+        built = time.perf_counter()
+        offers = 0
+        for _ in range(steps):
+            model.step()
+            offers += model.counts["offers_made"]
+        elapsed = time.perf_counter() - built
+        builds.append(built - start)
+        per_step.append(elapsed / steps)
+        per_offer.append(elapsed / offers if offers else math.inf)
+        offers_per_step.append(offers / steps)
+    med = statistics.median
+    return WorldTimes(n_states, n_powers, steps, med(builds), med(offers_per_step), med(per_step), med(per_offer))
+
+
+def measure(repeats: int = 7, quick: bool = False) -> BenchResult:
+    repeats = max(1, min(repeats, 2) if quick else repeats)
+    sizes, steps = (QUICK_SIZES, QUICK_STEPS) if quick else (SIZES, STEPS)
+    result = BenchResult(repeats, bench_baseline(repeats))
+    bench_world(*sizes[0], steps=2, repeats=1)  # warm-up, untimed
+    for n, m in sizes:
+        result.worlds.append(bench_world(n, m, steps, repeats))
+    return result
+
+
+def _versions() -> str:
+    found = []
+    for name in ("mesa", "numpy", "networkx", "pydantic"):
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def report(result: BenchResult) -> str:
+    b = result.baseline
+    ms = 1e3
+    lines = [
+        f"abm bench: medians of {result.repeats} repeat(s); python {platform.python_version()}, {_versions()}, {os.cpu_count()} cpu(s)",
+        "",
+        f"baseline: {BASELINE.name}, {b.states} states x {b.powers} powers, {b.steps} steps, seed {SEED}",
+        f"  {'scenario load (YAML + validation)':<38}{b.load * ms:9.1f} ms",
+        f"  {f'model only (construct + {b.steps} steps)':<38}{b.model * ms:9.1f} ms  ({b.model / b.steps * ms:.2f} ms/step)",
+        f"  {'run() incl. DataFrames':<38}{b.run * ms:9.1f} ms",
+        "",
+        f"generated worlds: {GENERATED.name} with offers.min_weight=0, {result.worlds[0].steps} steps timed after construction, seed {SEED}",
+        "  world     build ms   offers/step    ms/step   us/offer",
+    ]
+    for w in result.worlds:
+        lines.append(f"  {w.label:<8}{w.build * ms:10.1f}{w.offers_per_step:14.0f}{w.per_step * ms:11.2f}{w.per_offer * 1e6:11.2f}")
+    first, last = result.worlds[0], result.worlds[-1]
+    ratio = result.scaling_ratio
+    run_ok = b.run * ms < BASELINE_TARGET_MS
+    scale_ok = ratio <= SCALING_TARGET
+    lines += [
+        "",
+        "targets",
+        f"  baseline run() < {BASELINE_TARGET_MS:.0f} ms: {'PASS' if run_ok else 'FAIL'} "
+        f"({b.run * ms:.1f} ms, {b.run * ms / BASELINE_TARGET_MS:.2f}x the target)",
+        f"  us/offer {last.label} / {first.label} <= {SCALING_TARGET:g}: {'PASS' if scale_ok else 'FAIL'} "
+        f"(ratio {ratio:.2f}: {last.per_offer * 1e6:.2f} / {first.per_offer * 1e6:.2f} us)",
+    ]
+    return "\n".join(lines)
+
+
+def main(repeats: int = 7, quick: bool = False) -> int:
+    """Run the benchmark and print its table; exit status 0 (targets are reported, not enforced)."""
+    print(report(measure(repeats, quick)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # python -m abm.bench [--repeats N] [--quick]
+    import sys
+
+    from abm.cli import main as cli_main
+
+    raise SystemExit(cli_main(["bench", *sys.argv[1:]]))
