@@ -16,7 +16,10 @@ from pydantic import ValidationError
 from abm.offers import Offer
 from abm.rules import registry
 from abm.scenario import ScenarioError, load
-from conftest import tiny_model, tiny_scenario
+try:  # tests/ on sys.path (no tests/__init__.py) ...
+    from conftest import tiny_model, tiny_scenario
+except ImportError:  # ... or tests/ is a package
+    from tests.conftest import tiny_model, tiny_scenario
 
 COVERED: set[tuple[str, str]] = set()
 
