@@ -277,15 +277,24 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Override wins; mappings merge key by key; lists and scalars are replaced."""
+def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Override wins; mappings merge key by key; lists and scalars are replaced.
+
+    A rule entry that names a different rule replaces the parent's entry whole: the
+    parent's parameters belong to the parent's rule.
+    """
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        here = (*_path, key)
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not _switches_rule(here, out[key], value):
+            out[key] = deep_merge(out[key], value, here)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _switches_rule(path: tuple[str, ...], old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return len(path) == 2 and path[0] == "rules" and "name" in new and new["name"] != old.get("name")
 
 
 def resolve_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -335,6 +344,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     if not sets:
         return raw
     parsed = [parse_set(s) for s in sets]
+    # Switching a rule comes first and starts it from its own defaults, so that its
+    # parameters can be set in the same call and the old rule's do not linger.
+    parsed.sort(key=lambda item: not _is_rule_name(item[0]))
     out = copy.deepcopy(raw)
     reference = _defaults_view(raw)
     problems = []
@@ -345,6 +357,11 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             near = difflib.get_close_matches(missing, options, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
             problems.append((path, f"no such setting '{missing}'{hint} (available there: {', '.join(options) or 'none'})"))
+            continue
+        if _is_rule_name(path):
+            rules = out.setdefault("rules", {})
+            if not isinstance(rules.get(keys[1]), dict) or rules[keys[1]].get("name") != value:
+                rules[keys[1]] = {"name": value}
             continue
         node = out
         for key in keys[:-1]:
@@ -357,6 +374,11 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     if problems:
         raise ScenarioError(problems, "--set")
     return out
+
+
+def _is_rule_name(path: str) -> bool:
+    keys = path.split(".")
+    return len(keys) == 3 and keys[0] == "rules" and keys[1] in registry.FAMILIES and keys[2] == "name"
 
 
 def _defaults_view(raw: dict[str, Any]) -> dict[str, Any]:
@@ -502,8 +524,8 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     for family in registry.FAMILIES:
         spec = getattr(scn.rules, family)
         path = f"rules.{family}"
-        if "name" not in spec:
-            problems.append((f"{path}.name", f"required; known {family} rules: {', '.join(registry.known(family))}"))
+        if not isinstance(spec.get("name"), str):
+            problems.append((f"{path}.name", f"required, a rule name; known {family} rules: {', '.join(registry.known(family))}"))
             continue
         try:
             rule = registry.make(family, spec)
@@ -529,8 +551,8 @@ def _check_events(scn: Scenario) -> list[tuple[str, str]]:
                 continue
             path = f"{section}.{k}"
             spec = dict(spec)
-            if "type" not in spec:
-                problems.append((f"{path}.type", f"required; known event types: {', '.join(registry.known('event'))}"))
+            if not isinstance(spec.get("type"), str):
+                problems.append((f"{path}.type", f"required, an event type; known event types: {', '.join(registry.known('event'))}"))
                 continue
             timing_cls = events.When if section == "events" else events.Hazard
             timing = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}
