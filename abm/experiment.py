@@ -1,0 +1,698 @@
+"""Experiment specs: a YAML file in, a validated plan of runs out.
+
+An experiment names a base scenario (or several), fixed overrides, a parameter space
+(a grid of values, ranges drawn by a named sampler, or named scenarios), replications,
+a master seed, the metrics to keep and the charts to draw. :func:`load` checks all of it
+before anything runs, with the same kind of messages as scenarios (field path, what is
+wrong, the closest valid name), because a sweep that dies on its 900th run over a typo
+wastes an afternoon. Every point of the space is turned into ``--set`` overrides and
+validated against the base scenario, so a parameter path that does not exist or a value
+out of range is caught here too.
+
+The plan is deterministic: replication ``r`` of every point gets the seed
+``SeedSequence(seed).spawn(R)[r]`` (common random numbers across points, so that
+differences between points are not masked by seed noise), and each run is keyed by a
+hash of its resolved base scenario, its parameters and its seed. The key, not a counter,
+identifies a run in the store: resuming, re-running one run alone and comparing results
+across executors all rely on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from abm import sensitivity
+from abm.scenario import Scenario, ScenarioError, _pydantic_problems, apply_overrides, build, resolve_extends
+
+SPEC_VERSION = 1
+RESERVED = {"run", "point", "replication", "seed", "scenario", "step", "date", "status"}
+MAX_PROBLEMS = 25
+
+
+class ExperimentError(ScenarioError):
+    """An experiment spec that cannot be run, with every problem found (path, message).
+
+    A subclass of :class:`ScenarioError` so that the CLI's one handler for bad input
+    (exit status 2, one readable message) covers experiments as well."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+class Summary(Strict):
+    """One number per run computed from a metric's series (see docs/experiments.md)."""
+
+    metric: str
+    stat: Literal["final", "mean", "min", "max", "at", "first_crossing"] = "final"
+    name: str | None = None
+    window: tuple[dt.date, dt.date] | None = None  # mean/min/max over the steps dated within
+    last: Annotated[int, Field(ge=1)] | None = None  # mean/min/max over the last N steps
+    date: dt.date | None = None  # at: value in force at this date
+    threshold: float | None = None  # first_crossing
+    direction: Literal["above", "below"] = "above"
+
+    @property
+    def column(self) -> str:
+        if self.name:
+            return self.name
+        m, s = self.metric, self.stat
+        if s in ("mean", "min", "max"):
+            if self.window:
+                return f"{m}_{s}_{self.window[0].year}_{self.window[1].year}"
+            return f"{m}_{s}_last{self.last}" if self.last else f"{m}_{s}"
+        if s == "at" and self.date is not None:
+            return f"{m}_{self.date.year}" if (self.date.month, self.date.day) == (1, 1) else f"{m}_{self.date.isoformat()}"
+        if s == "first_crossing" and self.threshold is not None:
+            return f"{m}_first_{self.direction}_{self.threshold:g}"
+        return f"{m}_{s}"  # final, or an incomplete spec that validation reports
+
+
+class Metrics(Strict):
+    series: list[str] | Literal["all"] = []  # metrics kept at every step
+    summaries: list[Summary] = []  # one value per run
+
+
+class Sample(Strict):
+    method: str
+    n: Annotated[int, Field(ge=1)] | None = None
+    ranges: dict[str, tuple[float, float]]
+    levels: Annotated[int, Field(ge=2, le=1000)] = 4  # factorial: values per range; morris: grid levels
+    second_order: bool = False  # sobol: also draw the points for second-order indices
+
+
+class Spec(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    scenario: str | None = None
+    scenarios: list[str] | dict[str, str] | None = None
+    set: dict[str, Any] = {}
+    grid: dict[str, Any] = {}
+    sample: Sample | None = None
+    replications: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    seed: Annotated[int, Field(ge=0)] = 0
+    metrics: Metrics = Metrics()
+    charts: list[dict[str, Any]] = []
+
+
+class Chart(Strict):
+    title: str | None = None
+    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None  # file name stem
+
+
+class TimeseriesChart(Chart):
+    """Mean of each metric over replications, with a band, one line per group."""
+
+    type: Literal["timeseries"]
+    metrics: Annotated[list[str], Field(min_length=1)]
+    by: str | None = None
+    facet: str | None = None
+    band: Literal["ci95", "sd", "range"] = "ci95"
+
+
+class PhaseChart(Chart):
+    """A summary over two swept parameters: mean and replication spread per cell."""
+
+    type: Literal["phase"]
+    x: str
+    y: str
+    metric: str
+    facet: str | None = None
+
+
+class BoxChart(Chart):
+    """Distribution of a summary over runs, one box per group."""
+
+    type: Literal["box"]
+    metrics: Annotated[list[str], Field(min_length=1)]
+    by: str | None = None
+
+
+class SobolChart(Chart):
+    type: Literal["sobol"]
+    metrics: Annotated[list[str], Field(min_length=1)]
+
+
+class MorrisChart(Chart):
+    type: Literal["morris"]
+    metrics: Annotated[list[str], Field(min_length=1)]
+
+
+CHARTS: dict[str, type[Chart]] = {"timeseries": TimeseriesChart, "phase": PhaseChart, "box": BoxChart, "sobol": SobolChart, "morris": MorrisChart}
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Base:
+    """A base scenario after ``extends`` and the experiment's fixed overrides."""
+
+    name: str
+    path: str
+    raw: dict[str, Any]
+    scenario: Scenario
+    hash: str
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the parameter space: a base scenario and parameter values."""
+
+    index: int
+    scenario: str
+    values: dict[str, Any]  # parameter path -> value set in the scenario
+    labels: dict[str, Any]  # parameter path -> what tables and charts show
+
+    @property
+    def sets(self) -> tuple[str, ...]:
+        return tuple(override(path, value) for path, value in self.values.items())
+
+
+@dataclass(frozen=True)
+class RunConfiguration:
+    """One run: a point, a replication and its seed, under its content key."""
+
+    key: str
+    point: int
+    replication: int
+    seed: int
+
+
+@dataclass
+class Experiment:
+    """A validated experiment and its plan. Build it with :func:`load`."""
+
+    spec: Spec
+    source: str | None
+    bases: dict[str, Base]
+    parameters: list[str]
+    points: list[Point]
+    seeds: list[int]
+    runs: list[RunConfiguration]
+    charts: list[Chart]
+    hashed: dict[str, Any]
+    hash: str
+    sample_matrix: np.ndarray | None = None
+    summaries: list[Summary] = field(default_factory=list)
+    series: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def distinct_runs(self) -> int:
+        return len({r.key for r in self.runs})
+
+    def describe(self) -> str:
+        space = f"{len(self.points)} point(s) x {self.spec.replications} replication(s) = {len(self.runs)} runs"
+        distinct = self.distinct_runs
+        return space + (f" ({distinct} distinct)" if distinct != len(self.runs) else "")
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything needed to re-create the plan, as plain JSON (for the manifest)."""
+        return {
+            "spec": plain(self.spec.model_dump(exclude_none=True)),
+            "source": self.source,
+            "hash": self.hash,
+            "bases": {n: {"path": b.path, "hash": b.hash, "resolved": b.scenario.to_dict()} for n, b in self.bases.items()},
+            "seeds": self.seeds,
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy: dates as ISO strings, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def canonical_hash(value: Any) -> str:
+    text = json.dumps(plain(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def override(path: str, value: Any) -> str:
+    """A ``--set`` string whose YAML value reads back exactly as ``value``."""
+    text = yaml.safe_dump(plain(value), default_flow_style=True, width=10**9, sort_keys=False)
+    return f"{path}={text.removesuffix('...' + chr(10)).strip()}"
+
+
+def run_key(base_hash: str, values: dict[str, Any], seed: int) -> str:
+    return canonical_hash({"base": base_hash, "params": values, "seed": seed})[:16]
+
+
+def replication_seeds(master: int, replications: int) -> list[int]:
+    """Seed of each replication, drawn from ``SeedSequence(master).spawn``; 63 bits so it
+    fits SQLite's integers. Child ``r`` does not depend on how many are spawned, so adding
+    replications keeps the seeds of existing ones."""
+    children = np.random.SeedSequence(master).spawn(replications)
+    return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
+
+
+def _near(name: str, options: list[str] | set[str]) -> str:
+    near = difflib.get_close_matches(name, sorted(options), n=1)
+    return f"did you mean '{near[0]}'? " if near else ""
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ExperimentError([("", f"file not found: {path}")]) from None
+    except OSError as exc:
+        raise ExperimentError([("", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ExperimentError([("", f"YAML syntax error{where}: {getattr(exc, 'problem', None) or exc}")], str(path)) from None
+    if not isinstance(data, dict):
+        raise ExperimentError([("", f"an experiment must be a mapping, not {type(data).__name__}")], str(path))
+    return data
+
+
+def _lookup(tree: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _attribute(problem_path: str, keys: list[str]) -> str | None:
+    """The override key a scenario problem comes from, if any."""
+    for key in keys:
+        if problem_path == key or problem_path.startswith(key + ".") or key.startswith(problem_path + "."):
+            return key
+    return None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path | None = None) -> Experiment:
+    """Load and validate an experiment; scenario paths are relative to the spec file
+    (or to ``base_dir`` for a mapping). Raises :class:`ExperimentError` listing every problem."""
+    if isinstance(source, Experiment):
+        return source
+    if isinstance(source, dict):
+        raw, where, root = copy.deepcopy(source), None, Path(base_dir or ".")
+    else:
+        path = Path(source)
+        raw, where, root = _read(path), str(path), Path(base_dir) if base_dir else path.parent
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise ExperimentError(_pydantic_problems(exc, Spec), where) from None
+    return _Builder(spec, root, where).build()
+
+
+class _Builder:
+    """Validation in stages: each stage needs the previous one to be sound."""
+
+    def __init__(self, spec: Spec, root: Path, where: str | None):
+        self.spec, self.root, self.where = spec, root, where
+        self.problems: list[tuple[str, str]] = []
+
+    def fail_if_problems(self) -> None:
+        if self.problems:
+            shown = self.problems[:MAX_PROBLEMS]
+            if len(self.problems) > MAX_PROBLEMS:
+                shown.append(("", f"... and {len(self.problems) - MAX_PROBLEMS} more"))
+            raise ExperimentError(shown, self.where)
+
+    def problem(self, path: str, msg: str) -> None:
+        if (path, msg) not in self.problems:
+            self.problems.append((path, msg))
+
+    def build(self) -> Experiment:
+        spec = self.spec
+        self.check_space()
+        self.fail_if_problems()
+        charts = self.check_outputs()  # problems here do not stop the checks of the space
+        bases = self.resolve_bases()
+        if len(bases) < len(self.base_names()):
+            self.fail_if_problems()
+        parameters = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
+        points, matrix = self.make_points(bases)
+        checked = self.check_points(bases, points)
+        self.fail_if_problems()
+        series = self.check_metrics(bases, checked)
+        self.check_charts(charts, parameters, series)
+        self.fail_if_problems()
+
+        seeds = replication_seeds(spec.seed, spec.replications)
+        runs = [
+            RunConfiguration(run_key(bases[p.scenario].hash, p.values, seeds[r]), p.index, r, seeds[r])
+            for p in points
+            for r in range(spec.replications)
+        ]
+        hashed = {
+            "version": SPEC_VERSION,
+            "bases": {n: b.hash for n, b in bases.items()},
+            "set": plain(spec.set),
+            "grid": plain(spec.grid),
+            "sample": plain(spec.sample.model_dump()) if spec.sample else None,
+            "replications": spec.replications,
+            "seed": spec.seed,
+            "metrics": plain(spec.metrics.model_dump()),
+        }
+        return Experiment(
+            spec=spec, source=self.where, bases=bases, parameters=parameters, points=points, seeds=seeds, runs=runs,
+            charts=charts, hashed=hashed, hash=canonical_hash(hashed), sample_matrix=matrix,
+            summaries=list(spec.metrics.summaries), series=series,
+        )  # fmt: skip
+
+    # -- stage 1: the spec's own structure
+    def check_space(self) -> None:
+        spec = self.spec
+        if (spec.scenario is None) == (spec.scenarios is None):
+            self.problem("scenario", "give exactly one of 'scenario' (a base scenario file) or 'scenarios' (named scenario files)")
+        if isinstance(spec.scenarios, list | dict) and not spec.scenarios:
+            self.problem("scenarios", "must name at least one scenario")
+        if isinstance(spec.scenarios, list):
+            stems = [Path(p).stem for p in spec.scenarios]
+            for stem in {s for s in stems if stems.count(s) > 1}:
+                self.problem("scenarios", f"two files are both named '{stem}'; give them names (scenarios: {{name: path}})")
+        for path, values in spec.grid.items():
+            if not isinstance(values, list | dict) or not values:
+                self.problem(f"grid.{path}", f"give a non-empty list of values or a mapping of label: value (got {values!r})")
+        if spec.sample is not None:
+            self.check_sample(spec.sample)
+
+    def check_outputs(self) -> list[Chart]:
+        spec = self.spec
+        names = [s.column for s in spec.metrics.summaries]
+        for name in names:
+            if names.count(name) > 1:
+                self.problem("metrics.summaries", f"two summaries are named '{name}'; give one a 'name'")
+            if name in RESERVED:
+                self.problem("metrics.summaries", f"'{name}' is reserved for a column of the results; choose another name")
+        for k, s in enumerate(spec.metrics.summaries):
+            self.check_summary(f"metrics.summaries.{k}", s)
+        charts = []
+        for k, raw in enumerate(spec.charts):
+            kind = raw.get("type")
+            model = CHARTS.get(kind) if isinstance(kind, str) else None
+            if model is None:
+                self.problem(f"charts.{k}.type", f"unknown chart type {kind!r}; {_near(str(kind), CHARTS)}known: {', '.join(CHARTS)}")
+                continue
+            try:
+                charts.append(model.model_validate(raw))
+            except ValidationError as exc:
+                for p, msg in _pydantic_problems(exc, model):
+                    self.problem(f"charts.{k}.{p}", msg)
+        return charts
+
+    def check_sample(self, s: Sample) -> None:
+        if s.method not in sensitivity.SAMPLERS:
+            self.problem("sample.method", f"unknown sampler '{s.method}'; {_near(s.method, sensitivity.SAMPLERS)}known: {', '.join(sensitivity.SAMPLERS)}")
+            return
+        if self.spec.grid:
+            self.problem("sample", "a sampled space cannot be combined with 'grid'; put every swept parameter in sample.ranges")
+        if isinstance(self.spec.scenarios, list | dict) and len(self.spec.scenarios) > 1:
+            self.problem("sample", "a sampled space needs a single base 'scenario' (sensitivity indices are per scenario)")
+        if not s.ranges:
+            self.problem("sample.ranges", "give at least one parameter range")
+        for path, (lo, hi) in s.ranges.items():
+            if not lo < hi:
+                self.problem(f"sample.ranges.{path}", f"the lower bound must be below the upper bound (got [{lo}, {hi}])")
+        sampler = sensitivity.SAMPLERS[s.method]
+        if sampler.needs_n and s.n is None:
+            self.problem("sample.n", f"required by the {s.method} sampler ({sampler.description})")
+        if s.method == "sobol" and s.n is not None and s.n & (s.n - 1):
+            up = 1 << (s.n - 1).bit_length()
+            self.problem("sample.n", f"the sobol sampler needs a power of 2 (got {s.n}; try {up // 2} or {up})")
+        if s.method == "morris" and s.levels % 2:
+            self.problem("sample.levels", f"the morris sampler needs an even number of levels (got {s.levels})")
+
+    def check_summary(self, where: str, s: Summary) -> None:
+        if s.stat in ("mean", "min", "max"):
+            if s.window and s.last:
+                self.problem(where, "give either 'window' or 'last', not both")
+            if s.window and s.window[0] > s.window[1]:
+                self.problem(f"{where}.window", f"the window ends before it starts ({s.window[0]} > {s.window[1]})")
+        elif s.window or s.last:
+            self.problem(where, f"'window' and 'last' apply to mean, min and max, not to {s.stat}")
+        if s.stat == "at" and s.date is None:
+            self.problem(f"{where}.date", "required for stat 'at' (the date whose value is kept)")
+        if s.stat != "at" and s.date is not None:
+            self.problem(f"{where}.date", f"applies to stat 'at', not to {s.stat}")
+        if s.stat == "first_crossing" and s.threshold is None:
+            self.problem(f"{where}.threshold", "required for stat 'first_crossing'")
+        if s.stat != "first_crossing" and s.threshold is not None:
+            self.problem(f"{where}.threshold", f"applies to stat 'first_crossing', not to {s.stat}")
+
+    # -- stage 2: base scenarios
+    def base_names(self) -> dict[str, tuple[str, str]]:
+        """Scenario name -> (where in the spec, path relative to the spec)."""
+        spec = self.spec
+        if spec.scenario is not None:
+            return {Path(spec.scenario).stem: ("scenario", spec.scenario)}
+        if isinstance(spec.scenarios, list):
+            return {Path(p).stem: (f"scenarios.{k}", p) for k, p in enumerate(spec.scenarios)}
+        return {name: (f"scenarios.{name}", p) for name, p in spec.scenarios.items()}
+
+    def resolve_bases(self) -> dict[str, Base]:
+        spec = self.spec
+        named = self.base_names()
+        fixed = [override(path, value) for path, value in spec.set.items()]
+        bases = {}
+        for name, (where, rel) in named.items():
+            path = self.root / rel
+            try:
+                raw = resolve_extends(path)
+            except ScenarioError as exc:
+                for p, msg in exc.problems:
+                    self.problem(where, f"{rel}: {p + ': ' if p else ''}{msg}")
+                continue
+            try:
+                raw = apply_overrides(raw, fixed)
+                scenario = build(raw, str(path))
+            except ScenarioError as exc:
+                for p, msg in exc.problems:
+                    key = _attribute(p, list(spec.set)) if exc.source != "--set" else p
+                    if key is not None:
+                        self.problem(f"set.{key}", msg if exc.source == "--set" else f"{msg} (in {rel})")
+                    else:
+                        self.problem(where, f"{rel}: {p}: {msg}")
+                continue
+            from abm.model import RegionModel  # the model names its own metrics
+
+            metrics = tuple(RegionModel(scenario, rng=0).datacollector.model_reporters)
+            bases[name] = Base(name, rel, raw, scenario, canonical_hash(scenario.to_dict()), metrics)
+        return bases
+
+    # -- stage 3: the points of the space
+    def make_points(self, bases: dict[str, Base]) -> tuple[list[Point], np.ndarray | None]:
+        spec = self.spec
+        if spec.sample is None:
+            axes = []
+            for path, values in spec.grid.items():
+                pairs = values.items() if isinstance(values, dict) else [(v if not isinstance(v, dict | list) else json.dumps(plain(v)), v) for v in values]
+                axes.append([(path, plain(label), plain(value)) for label, value in pairs])
+            combos = list(itertools.product(*axes))
+            points = []
+            for name in bases:
+                for combo in combos:
+                    points.append(Point(len(points), name, {p: v for p, _, v in combo}, {p: lb for p, lb, _ in combo}))
+            return points, None
+        s = spec.sample
+        (name, base), = bases.items()
+        matrix = sensitivity.sample(s.method, s.ranges, s.n, spec.seed, s.levels, s.second_order)
+        defaults = base.scenario.to_dict()
+        integer = [isinstance(_lookup(defaults, p), int) and not isinstance(_lookup(defaults, p), bool) for p in s.ranges]
+        for j, is_int in enumerate(integer):
+            if is_int:
+                matrix[:, j] = np.round(matrix[:, j])
+        points = []
+        for row in matrix:
+            values = {p: (int(v) if is_int else float(v)) for p, v, is_int in zip(s.ranges, row, integer)}
+            points.append(Point(len(points), name, values, values))
+        return points, matrix
+
+    def check_points(self, bases: dict[str, Base], points: list[Point]) -> list[Scenario]:
+        """Validate the points against their base; return the scenarios checked. Sampled
+        spaces are boxes, so their two extreme corners stand for every point."""
+        spec = self.spec
+        section = "grid" if spec.sample is None else "sample.ranges"
+        if spec.sample is not None:
+            (name, base), = bases.items()
+            lows = {p: lo for p, (lo, _) in spec.sample.ranges.items()}
+            highs = {p: hi for p, (_, hi) in spec.sample.ranges.items()}
+            probes = [Point(-1, name, lows, lows), Point(-1, name, highs, highs)]
+        else:
+            probes = points
+        checked = list(b.scenario for b in bases.values())
+        for point in probes:
+            base = bases[point.scenario]
+            try:
+                checked.append(build(apply_overrides(base.raw, list(point.sets)), base.path))
+            except ScenarioError as exc:
+                for p, msg in exc.problems:
+                    if exc.source == "--set":  # the parameter path itself does not exist
+                        self.problem(f"{section}.{p}", f"{msg} in {base.path}")
+                        continue
+                    key = _attribute(p, list(point.values))
+                    if key is not None:
+                        self.problem(f"{section}.{key}", f"value {point.labels[key]!r}: {msg}")
+                    else:
+                        self.problem(section, f"point {point.labels}: {p}: {msg}")
+            if len(self.problems) >= MAX_PROBLEMS:
+                break
+        return checked
+
+    # -- stage 4: metrics and charts
+    def check_metrics(self, bases: dict[str, Base], checked: list[Scenario]) -> list[str]:
+        spec = self.spec
+        known = {n: set(b.metrics) for n, b in bases.items()}
+        every = sorted(set.intersection(*known.values()))
+        ordered = [m for b in bases.values() for m in b.metrics]
+        if spec.metrics.series == "all":
+            series = list(dict.fromkeys(ordered))
+        else:
+            series = list(spec.metrics.series)
+            for k, metric in enumerate(series):
+                self.check_metric(f"metrics.series.{k}", metric, known, every)
+        for k, s in enumerate(spec.metrics.summaries):
+            self.check_metric(f"metrics.summaries.{k}.metric", s.metric, known, every)
+            self.check_horizon(f"metrics.summaries.{k}", s, checked)
+        return series
+
+    def check_metric(self, where: str, metric: str, known: dict[str, set[str]], every: list[str]) -> None:
+        lacking = [n for n, names in known.items() if metric not in names]
+        if len(lacking) == len(known):
+            self.problem(where, f"unknown metric '{metric}'; {_near(metric, every)}known: {', '.join(every)}")
+        elif lacking:
+            self.problem(where, f"metric '{metric}' is not produced by scenario(s) {', '.join(lacking)}")
+
+    def check_horizon(self, where: str, s: Summary, checked: list[Scenario]) -> None:
+        for scn in checked:
+            first, last = scn.date(0), scn.date(scn.time.steps)
+            span = f"{first} to {last}"
+            if s.date is not None and not first <= s.date <= last:
+                self.problem(f"{where}.date", f"{s.date} is outside the simulated period of {scn.name} ({span})")
+                return
+            if s.window is not None and (s.window[1] < first or s.window[0] > last):
+                self.problem(f"{where}.window", f"{s.window[0]} to {s.window[1]} is outside the simulated period of {scn.name} ({span})")
+                return
+            if s.last is not None and s.last > scn.time.steps + 1:
+                self.problem(f"{where}.last", f"{s.last} steps asked, {scn.name} records {scn.time.steps + 1}")
+                return
+
+    def check_charts(self, charts: list[Chart], parameters: list[str], series: list[str]) -> None:
+        spec = self.spec
+        summaries = [s.column for s in spec.metrics.summaries]
+        groups = ["scenario", "point", *parameters]
+        factorial = spec.sample is not None and spec.sample.method == "factorial"
+        for k, chart in enumerate(charts):
+            where = f"charts.{k}"
+            if isinstance(chart, TimeseriesChart):
+                for metric in chart.metrics:
+                    if metric not in series:
+                        self.problem(f"{where}.metrics", f"'{metric}' is not kept at every step; {_near(metric, series)}add it to metrics.series")
+            else:
+                names = [chart.metric] if isinstance(chart, PhaseChart) else chart.metrics
+                for metric in names:
+                    if metric not in summaries:
+                        self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {_near(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
+            for attr in ("by", "facet"):
+                value = getattr(chart, attr, None)
+                if value is not None and value not in groups:
+                    self.problem(f"{where}.{attr}", f"'{value}' is not swept; {_near(value, groups)}choose from {', '.join(groups)}")
+            if isinstance(chart, PhaseChart):
+                for attr in ("x", "y"):
+                    value = getattr(chart, attr)
+                    if value not in parameters or not (spec.sample is None or factorial):
+                        self.problem(f"{where}.{attr}", f"'{value}' must be a grid parameter (or a factorial range); {_near(value, parameters)}swept: {', '.join(parameters) or 'none'}")
+                if chart.x == chart.y:
+                    self.problem(where, "x and y must be different parameters")
+            for kind in ("sobol", "morris"):
+                if getattr(chart, "type") == kind and (spec.sample is None or spec.sample.method != kind):
+                    self.problem(f"{where}.type", f"a {kind} chart needs sample.method: {kind}")
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def decimal_year(iso: str) -> float:
+    day = dt.date.fromisoformat(iso)
+    start = dt.date(day.year, 1, 1)
+    return day.year + (day - start).days / (dt.date(day.year + 1, 1, 1) - start).days
+
+
+def summarise(frame: pd.DataFrame, summaries: list[Summary]) -> list[float]:
+    """One value per summary from a run's per-step frame (``date`` then metric columns).
+
+    ``at`` takes the value in force at the date (the last step dated on or before it);
+    ``first_crossing`` gives the decimal year of the first step at or beyond the
+    threshold, NaN if it is never crossed."""
+    dates = frame["date"].astype(str).to_numpy()
+    out = []
+    for s in summaries:
+        values = frame[s.metric].to_numpy(dtype=float)
+        if s.stat == "final":
+            out.append(float(values[-1]))
+        elif s.stat in ("mean", "min", "max"):
+            if s.window:
+                chosen = values[(dates >= s.window[0].isoformat()) & (dates <= s.window[1].isoformat())]
+            else:
+                chosen = values[-s.last :] if s.last else values
+            out.append(float(getattr(np, s.stat)(chosen)) if len(chosen) else float("nan"))
+        elif s.stat == "at":
+            before = np.flatnonzero(dates <= s.date.isoformat())
+            out.append(float(values[before[-1]]) if len(before) else float("nan"))
+        else:
+            hit = np.flatnonzero(values >= s.threshold if s.direction == "above" else values <= s.threshold)
+            out.append(decimal_year(dates[hit[0]]) if len(hit) else float("nan"))
+    return out
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON trees differ, with both values for leaves."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old:
+                out.append(f"{path}: added")
+            elif key not in new:
+                out.append(f"{path}: removed")
+            else:
+                out += differences(old[key], new[key], path)
+        return out
+    if old != new:
+        return [f"{prefix or '<top>'}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]}"]
+    return []

@@ -1,0 +1,479 @@
+"""Running an experiment: every run of its plan, over any ``concurrent.futures.Executor``.
+
+One code path for a laptop and a cluster: a local process pool by default, or Dask
+distributed (``Client.get_executor()``) when a scheduler is given; both are Executors,
+so the loop below cannot behave differently between them, and results do not depend on
+which one ran them (each run's seed comes from the plan, not from the worker).
+
+What the loop guarantees, and why:
+
+- *Batching.* A model run takes milliseconds and a Dask task costs a few, so runs are
+  sent in chunks sized from measured run times (about ``task_seconds`` of work each),
+  shrinking near the end so no worker idles.
+- *Flat memory.* At most two chunks per worker are in flight; each finished chunk is
+  committed to the store (:mod:`abm.store`) and dropped.
+- *Isolation.* A run that raises is recorded with its key, parameters, seed and
+  traceback, and the sweep goes on; a worker process that dies fails only the runs it
+  held, and the pool is restarted.
+- *Nothing lost.* Results are committed as they arrive; a sweep killed at any moment
+  keeps every committed run, and ``resume=True`` runs exactly the runs whose keys are
+  missing (or failed). Resuming with a different spec is refused.
+- *Provenance.* ``manifest.json`` records the spec, its hash, every run's parameters
+  and seed, the model's git commit, package versions, the machine, and each session's
+  start and end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from abm import experiment as experiments
+from abm.experiment import Experiment, Summary, summarise
+from abm.store import FILE, Outcome, Store, write_json
+
+MANIFEST = "manifest.json"
+
+
+class SweepError(Exception):
+    """A sweep that cannot start as asked (output exists, spec changed, no scheduler)."""
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@dataclass
+class Chunk:
+    """Runs sent to a worker in one task; all share one base scenario."""
+
+    raw: dict[str, Any]  # the base scenario, after extends and the fixed overrides
+    runs: list[tuple[str, tuple[str, ...], int]]  # (key, parameter overrides, seed)
+    series: list[str]
+    summaries: list[Summary]
+    runner: Callable
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def execute(chunk: Chunk) -> list[Outcome]:
+    """Run a chunk; every run ends as an Outcome, whatever it raises."""
+    from abm.scenario import load
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    outcomes = []
+    loaded: tuple[tuple[str, ...] | None, Any] = (None, None)
+    for key, sets, seed in chunk.runs:
+        start = time.perf_counter()
+        try:
+            if loaded[0] != sets:  # replications of a point share one validated scenario
+                loaded = (sets, load(chunk.raw, list(sets)))
+            frame = chunk.runner(loaded[1], seed).model
+            missing = [m for m in chunk.series if m not in frame.columns]
+            if missing:
+                raise KeyError(f"metric(s) not produced by this run: {', '.join(missing)}")
+            summaries = summarise(frame, chunk.summaries)
+            series = frame[chunk.series].to_numpy(dtype=float) if chunk.series else None
+            steps, dates = frame["step"].astype(int).tolist(), frame["date"].astype(str).tolist()
+            outcomes.append(Outcome(key, "ok", time.perf_counter() - start, worker, _now(), summaries, steps, dates, series))
+        except Exception as exc:
+            outcomes.append(Outcome(key, "failed", time.perf_counter() - start, worker, _now(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
+    return outcomes
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the main process, which stops the sweep cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class Pool:
+    """An executor, its capacity (parallel slots) and whether the sweep owns it."""
+
+    def __init__(self, make: Callable[[], cf.Executor] | None, capacity: int, description: str, executor: cf.Executor | None = None, close: Callable[[], None] | None = None):
+        self.make = make  # set for pools the sweep creates, so a broken one can be replaced
+        self.executor = executor if executor is not None else make()
+        self.capacity = max(1, capacity)
+        self.description = description
+        self.generation = 0
+        self._close = close
+
+    def restart(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self.make()
+        self.generation += 1
+
+    def shutdown(self, interrupted: bool) -> None:
+        if self.make is not None:
+            self.executor.shutdown(wait=not interrupted, cancel_futures=True)
+        if self._close is not None:
+            self._close()
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def local_pool(workers: int | None) -> Pool:
+    """A process pool. Workers are forked from a fork server that has already imported
+    the model (fast start, and no fork of a multi-threaded parent), or spawned where
+    there is no fork server."""
+    workers = workers or default_workers()
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload(["abm.sweep", "abm.runner"])
+    return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint), workers, f"local process pool, {workers} worker(s)")
+
+
+def dask_pool(scheduler: str) -> Pool:
+    """Dask distributed: ``scheduler`` is an address (tcp://host:8786) or a scheduler file."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SweepError("--scheduler needs Dask distributed; install the cluster extra: pip install 'abm-caucasus[cluster]'") from None
+    target = {"scheduler_file": scheduler} if Path(scheduler).is_file() else {"address": scheduler}
+    try:
+        client = Client(**target, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    capacity = sum(client.nthreads().values())
+    return Pool(None, capacity, f"Dask {client.scheduler.address}, {capacity} thread(s)", executor=client.get_executor(pure=False), close=client.close)
+
+
+def given_pool(executor: cf.Executor) -> Pool:
+    """An executor the caller owns (and shuts down)."""
+    capacity = getattr(executor, "_max_workers", None)
+    client = getattr(executor, "_client", None)  # distributed.ClientExecutor
+    if client is not None:
+        capacity = sum(client.nthreads().values())
+    return Pool(None, capacity or default_workers(), f"{type(executor).__name__}, {capacity or '?'} slot(s)", executor=executor)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def git_state() -> dict[str, Any]:
+    """Commit of the model's source tree, and whether tracked files differ from it."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def packages() -> dict[str, str]:
+    from abm.runner import versions
+
+    found = versions()
+    for name in ("SALib", "tqdm", "pyarrow", "dask", "distributed"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def new_manifest(exp: Experiment) -> dict[str, Any]:
+    points = {p.index: p for p in exp.points}
+    return {
+        "experiment": exp.name,
+        "description": exp.spec.description,
+        "spec_hash": exp.hash,
+        **exp.resolved(),
+        "parameters": exp.parameters,
+        "summaries": [s.column for s in exp.summaries],
+        "series": exp.series,
+        "charts": [c.model_dump(exclude_none=True) for c in exp.charts],
+        "plan": exp.describe(),
+        "runs": [
+            {"run": r.key, "point": r.point, "replication": r.replication, "seed": r.seed, "scenario": points[r.point].scenario, "params": points[r.point].values}
+            for r in exp.runs
+        ],
+        "model": git_state(),
+        "packages": packages(),
+        "machine": machine(),
+        "created": _now(),
+        "sessions": [],
+    }
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class SweepResult:
+    """How a sweep session ended."""
+
+    out: Path
+    planned: int  # distinct runs in the plan
+    already: int  # found finished in the store when the session started
+    ok: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    aborted: str | None = None  # why the executor stopped taking work, if it did
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    executor: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.already + self.ok == self.planned
+
+
+@contextlib.contextmanager
+def _lock(out: Path) -> Iterator[None]:
+    """One writer per sweep directory; the lock dies with its process (even on kill -9)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; single-writer is then the user's job
+        yield
+        return
+    with open(out / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SweepError(f"another sweep is writing to {out}; wait for it or choose another --out") from None
+        yield
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Batch schedulers stop jobs with SIGTERM: stop as cleanly as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_resumable(out: Path, exp: Experiment) -> None:
+    """Refuse to resume a sweep whose spec (or base scenarios) changed, saying what changed."""
+    if not (out / FILE).exists():
+        raise SweepError(f"{out} exists but holds no sweep results; choose another --out")
+    with Store(out) as store:
+        old_hash, old = store.meta("spec_hash"), json.loads(store.meta("hashed"))
+    if old_hash == exp.hash:
+        return
+    changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in exp.hashed.items() if k != "bases"})
+    try:
+        old_bases = json.loads((out / MANIFEST).read_text())["bases"]
+    except (OSError, ValueError, KeyError):
+        old_bases = {}
+    for name in sorted(set(old["bases"]) | set(exp.hashed["bases"])):
+        if old["bases"].get(name) == exp.hashed["bases"].get(name):
+            continue
+        if name in old_bases and name in exp.bases:
+            fields = experiments.differences(old_bases[name]["resolved"], exp.bases[name].scenario.to_dict())
+            changes.append(f"scenario '{name}' resolves differently: " + "; ".join(fields[:5]) + (" ..." if len(fields) > 5 else ""))
+        else:
+            changes.append(f"scenario '{name}': {'added' if name not in old['bases'] else 'removed'}")
+    shown = "\n  - ".join(changes[:12]) + ("\n  - ..." if len(changes) > 12 else "")
+    raise SweepError(
+        f"cannot resume {out}: the experiment changed since the sweep started, so its stored runs would not match the plan:\n  - {shown}\n"
+        "Restore the original spec and scenarios to resume, or start a new sweep with another --out."
+    )
+
+
+def _create(out: Path, exp: Experiment) -> None:
+    """Make the output directory with the store and manifest, all at once or not at all."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        Store.create(tmp, exp).close()
+        write_json(tmp / MANIFEST, new_manifest(exp))
+        if exp.source:
+            shutil.copyfile(exp.source, tmp / "experiment.yaml")
+        else:
+            (tmp / "experiment.yaml").write_text(yaml.safe_dump(experiments.plain(exp.spec.model_dump(exclude_none=True)), sort_keys=False))
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def run(
+    experiment: Experiment | str | Path | dict,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    executor: cf.Executor | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    runner: Callable | None = None,
+    task_seconds: float = 0.25,
+) -> SweepResult:
+    """Run ``experiment`` into directory ``out``.
+
+    Executor: ``executor`` if given (the caller shuts it down), else Dask at
+    ``scheduler``, else a local pool of ``workers`` processes (default: one per CPU).
+    ``runner(scenario, seed) -> RunResult`` runs one configuration (default
+    :func:`abm.runner.run`; another must be importable by workers). ``progress``: a
+    tqdm bar, by default only on a terminal."""
+    from abm.runner import run as run_model
+
+    exp = experiments.load(experiment)
+    out = Path(out)
+    if out.exists():
+        if not resume:
+            raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
+        check_resumable(out, exp)
+    if executor is not None:
+        pool = given_pool(executor)
+    elif scheduler is not None:
+        pool = dask_pool(scheduler)
+    else:
+        pool = local_pool(workers)
+    interrupted = True
+    try:
+        if not out.exists():
+            _create(out, exp)
+        with _lock(out), _sigterm_as_interrupt():
+            result = _session(exp, out, pool, runner or run_model, progress, task_seconds)
+        interrupted = result.interrupted
+        return result
+    finally:
+        pool.shutdown(interrupted)
+
+
+def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress: bool | None, task_seconds: float) -> SweepResult:
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    manifest = json.loads((out / MANIFEST).read_text())
+    session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": git_state()}
+    manifest["sessions"].append(session)
+    write_json(out / MANIFEST, manifest)
+
+    store = Store(out)
+    done = store.completed()
+    distinct = list({r.key: r for r in exp.runs}.values())
+    todo = [r for r in distinct if r.key not in done]
+    result = SweepResult(out, len(distinct), len(distinct) - len(todo), executor=pool.description)
+    points = {p.index: p for p in exp.points}
+    run_of = {r.key: r for r in distinct}
+    per_run = None  # measured seconds per run, smoothed
+    pending: dict[cf.Future, tuple[list[str], int]] = {}
+    position = 0
+
+    def next_chunk() -> Chunk:
+        nonlocal position
+        remaining = len(todo) - position
+        size = 1 if per_run is None else max(1, min(int(task_seconds / max(per_run, 1e-6)), remaining // (2 * pool.capacity)))
+        first = points[todo[position].point]
+        runs = []
+        while position < len(todo) and len(runs) < size:
+            r = todo[position]
+            point = points[r.point]
+            if point.scenario != first.scenario:
+                break
+            runs.append((r.key, point.sets, r.seed))
+            position += 1
+        return Chunk(exp.bases[first.scenario].raw, runs, exp.series, exp.summaries, runner)
+
+    bar = tqdm(total=len(todo), unit="run", disable=(None if progress is None else not progress), dynamic_ncols=True, smoothing=0.1)
+    try:
+        while position < len(todo) or pending:
+            while position < len(todo) and len(pending) < 2 * pool.capacity and result.aborted is None:
+                chunk = next_chunk()
+                try:
+                    future = pool.executor.submit(execute, chunk)
+                except BrokenProcessPool:
+                    pool.restart()
+                    future = pool.executor.submit(execute, chunk)
+                except RuntimeError as exc:  # an executor that was shut down or lost its cluster
+                    result.aborted = f"the executor stopped accepting work: {exc}"
+                    position -= len(chunk.runs)
+                    break
+                pending[future] = ([key for key, _, _ in chunk.runs], pool.generation)
+            if not pending:
+                break
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                keys, generation = pending.pop(future)
+                try:
+                    outcomes = future.result()
+                except Exception as exc:  # the task itself failed: a dead worker, an unpicklable result
+                    why = "a worker process died (killed, or out of memory) while holding this run" if isinstance(exc, BrokenProcessPool) else f"{type(exc).__name__}: {exc}"
+                    outcomes = [Outcome(k, "failed", 0.0, "", _now(), error=why, traceback="".join(traceback.format_exception(exc))) for k in keys]
+                    if isinstance(exc, BrokenProcessPool) and pool.make is not None and generation == pool.generation:
+                        pool.restart()
+                store.commit(outcomes)
+                for o in outcomes:
+                    if o.status == "ok":
+                        result.ok += 1
+                        per_run = o.seconds if per_run is None else 0.8 * per_run + 0.2 * o.seconds
+                    else:
+                        result.failed += 1
+                        r = run_of[o.key]
+                        result.failures.append({"run": o.key, "point": r.point, "replication": r.replication, "seed": r.seed, "params": points[r.point].labels, "error": o.error})
+                bar.update(len(outcomes))
+                if result.failed:
+                    bar.set_postfix(failed=result.failed, refresh=False)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        for future in pending:
+            future.cancel()
+    finally:
+        bar.close()
+        store.close()
+        result.seconds = time.perf_counter() - started
+        session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, interrupted=result.interrupted, aborted=result.aborted)
+        write_json(out / MANIFEST, manifest)
+    return result
