@@ -1,0 +1,228 @@
+"""The command line, through the installed ``abm`` entry point: what ``abm run`` writes
+and prints, and how every kind of bad input is turned away (exit 2, one message naming
+the field, no traceback, no output directory)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from abm import cli
+
+try:  # tests/ on sys.path (no tests/__init__.py) ...
+    from conftest import BASELINE, tiny_scenario
+except ImportError:  # ... or tests/ is a package
+    from tests.conftest import BASELINE, tiny_scenario
+
+ABM = Path(sys.executable).parent / "abm"
+COMMAND = [str(ABM)] if ABM.exists() else [sys.executable, "-m", "abm.cli"]
+
+TABLES = ("model.csv", "agents.csv", "coercions.csv", "scenario.resolved.yaml")
+CHARTS = ("alignment.png", "fragmentation_integration.png", "region_map.png")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def abm(*args, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the installed command in a fresh process."""
+    return subprocess.run([*COMMAND, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def abm_main(capsys, monkeypatch):
+    """Call ``abm.cli.main`` in this process (fast); same result shape as :func:`abm`.
+    An exception escaping ``main`` fails the test, as a traceback would."""
+
+    def call(*args, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            code = cli.main([str(a) for a in args])
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+    return call
+
+
+def write(path: Path, data) -> Path:
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def assert_rejected(proc: subprocess.CompletedProcess, *fields: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert proc.stderr.startswith("error:"), proc.stderr
+    for field in fields:
+        assert field in proc.stderr, (field, proc.stderr)
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+# =========================================================================== abm run
+
+
+def test_run_writes_every_documented_file_and_a_summary(tmp_path):
+    out = tmp_path / "out"
+    proc = abm("run", BASELINE, "--seed", 3, "--steps", 6, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for name in (*TABLES, *CHARTS):
+        assert (out / name).is_file(), name
+        assert (out / name).stat().st_size > 0, name
+    for name in CHARTS:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
+    assert leftovers(tmp_path) == ["out"]  # no temporary directory left behind
+    # the summary names the run and the headline metrics
+    assert "baseline" in proc.stdout and "seed 3" in proc.stdout
+    for metric in ("fragmentation", "integration", "polarization", "blocs", "mean_dependency_hhi"):
+        assert metric in proc.stdout
+    assert "influence" in proc.stdout
+    assert str(out) in proc.stdout
+    # the tables hold the requested run
+    model = (out / "model.csv").read_text().splitlines()
+    assert model[0].startswith("step,date,")
+    assert len(model) == 1 + 7  # header, steps 0..6
+    resolved = yaml.safe_load((out / "scenario.resolved.yaml").read_text())
+    assert resolved["seed"] == 3
+    assert resolved["time"]["steps"] == 6
+
+
+def test_run_with_overrides_and_no_charts(tmp_path, abm_main):
+    out = tmp_path / "o"
+    proc = abm_main("run", BASELINE, "--steps", 4, "--no-charts", "--set", "powers.china.budget.investment=4", "--set", "rules.decay.rate=0.1", "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for name in TABLES:
+        assert (out / name).is_file()
+    assert not list(out.glob("*.png"))
+    resolved = yaml.safe_load((out / "scenario.resolved.yaml").read_text())
+    assert resolved["powers"]["china"]["budget"]["investment"] == 4
+    assert resolved["rules"]["decay"]["rate"] == 0.1
+
+
+def test_run_default_output_directory(tmp_path, abm_main):
+    config = write(tmp_path / "mine.yaml", tiny_scenario())
+    proc = abm_main("run", config, "--steps", 2, "--no-charts", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "runs" / "mine" / "model.csv").is_file()
+
+
+def test_run_is_reproducible_from_the_command_line(tmp_path, abm_main):
+    for name in ("a", "b"):
+        assert abm_main("run", BASELINE, "--seed", 5, "--steps", 5, "--no-charts", "--out", tmp_path / name, cwd=tmp_path).returncode == 0
+    for table in ("model.csv", "agents.csv", "coercions.csv"):
+        assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes()
+
+
+# =========================================================================== bad input
+
+
+BAD_YAML = "name: broken\ntime: {steps: 5\n"
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, tuple[list, tuple[str, ...]]]:
+    """name -> (arguments after 'abm run', fields the message must name)."""
+    unknown_key = tiny_scenario()
+    unknown_key["powers"]["p"]["budgett"] = unknown_key["powers"]["p"].pop("budget")
+    wrong_type = tiny_scenario()
+    wrong_type["states"]["a"]["gdp"] = "big"
+    out_of_range = tiny_scenario()
+    out_of_range["states"]["b"]["governance"] = 1.5
+    unknown_rule = tiny_scenario(rules={"decision": {"name": "hedgin"}})
+    unknown_ref = tiny_scenario()
+    unknown_ref["states"]["a"]["opinion"]["r"] = 0.2
+    files = {
+        "yaml_syntax": (write(tmp_path / "syntax.yaml", BAD_YAML), ("YAML syntax error", "line")),
+        "unknown_key": (write(tmp_path / "key.yaml", unknown_key), ("powers.p.budgett", "did you mean 'budget'")),
+        "wrong_type": (write(tmp_path / "type.yaml", wrong_type), ("states.a.gdp",)),
+        "out_of_range": (write(tmp_path / "range.yaml", out_of_range), ("states.b.governance",)),
+        "unknown_rule": (write(tmp_path / "rule.yaml", unknown_rule), ("rules.decision.name", "hedging", "threshold")),
+        "unknown_reference": (write(tmp_path / "ref.yaml", unknown_ref), ("states.a.opinion.r",)),
+        "missing_file": (tmp_path / "does_not_exist.yaml", ("does_not_exist.yaml", "not found")),
+    }
+    cases = {name: ([path], fields) for name, (path, fields) in files.items()}
+    good = write(tmp_path / "good.yaml", tiny_scenario())
+    cases["set_nonexistent_path"] = ([good, "--set", "time.stpes=4"], ("time.stpes", "did you mean 'steps'"))
+    cases["set_bad_value"] = ([good, "--set", "time.steps=0"], ("time.steps",))
+    cases["set_unknown_rule"] = ([good, "--set", "rules.decision.name=hedgin"], ("rules.decision.name", "hedging"))
+    cases["set_without_equals"] = ([good, "--set", "time.steps"], ("time.steps",))
+    cases["steps_zero"] = ([good, "--steps", "0"], ("time.steps",))
+    return cases
+
+
+CASES = ["yaml_syntax", "unknown_key", "wrong_type", "out_of_range", "unknown_rule", "unknown_reference", "missing_file", "set_nonexistent_path", "set_bad_value", "set_unknown_rule", "set_without_equals", "steps_zero"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_to_run_exits_2_with_one_clear_message(tmp_path, abm_main, case):
+    args, fields = bad_inputs(tmp_path)[case]
+    before = leftovers(tmp_path)
+    out = tmp_path / "out"
+    proc = abm_main("run", *args, "--out", out, cwd=tmp_path)
+    assert_rejected(proc, *fields)
+    assert "1 problem" in proc.stderr
+    assert not out.exists()
+    assert leftovers(tmp_path) == before  # nothing written, not even a temporary directory
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("case", ["unknown_key", "set_nonexistent_path", "missing_file"])
+def test_bad_input_to_validate_exits_2(tmp_path, abm_main, case):
+    args, fields = bad_inputs(tmp_path)[case]
+    assert_rejected(abm_main("validate", *args, cwd=tmp_path), *fields)
+
+
+@pytest.mark.parametrize("case", ["yaml_syntax", "set_nonexistent_path"])
+def test_bad_input_in_a_fresh_process_has_no_traceback(tmp_path, case):
+    args, fields = bad_inputs(tmp_path)[case]
+    before = leftovers(tmp_path)
+    proc = abm("run", *args, "--out", tmp_path / "out", cwd=tmp_path)
+    assert_rejected(proc, *fields)
+    assert leftovers(tmp_path) == before
+
+
+def test_bad_input_keeps_an_existing_output_directory(tmp_path, abm_main):
+    out = tmp_path / "out"
+    assert abm_main("run", BASELINE, "--steps", 2, "--no-charts", "--out", out, cwd=tmp_path).returncode == 0
+    before = (out / "model.csv").read_bytes()
+    proc = abm_main("run", BASELINE, "--steps", 2, "--set", "time.stpes=2", "--out", out, cwd=tmp_path)
+    assert_rejected(proc, "time.stpes")
+    assert (out / "model.csv").read_bytes() == before
+
+
+def test_validate_reports_every_problem(tmp_path, abm_main):
+    scn = tiny_scenario(rules={"decay": {"name": "exponentail"}})
+    scn["states"]["a"]["gdp"] = "big"
+    scn["states"]["b"]["governance"] = 2
+    scn["powers"]["p"]["budgett"] = {}
+    scn["time"]["steps"] = -1
+    f = write(tmp_path / "many.yaml", scn)
+    proc = abm_main("validate", f, cwd=tmp_path)
+    assert_rejected(proc, "states.a.gdp", "states.b.governance", "powers.p.budgett", "time.steps")
+    assert "4 problem" in proc.stderr or "5 problem" in proc.stderr
+    reference = tiny_scenario(rules={"decay": {"name": "exponentail"}})
+    reference["states"]["a"]["opinion"]["r"] = 0.1
+    reference["powers"]["q"]["interests"]["zz"] = 0.5
+    g = write(tmp_path / "refs.yaml", reference)
+    assert_rejected(abm_main("validate", g, cwd=tmp_path), "rules.decay.name", "states.a.opinion.r", "powers.q.interests.zz", "3 problem")
+
+
+def test_validate_accepts_a_good_scenario(tmp_path, abm_main):
+    proc = abm_main("validate", BASELINE, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "valid" in proc.stdout
+    assert "8 states" in proc.stdout
+    assert not leftovers(tmp_path)
+
+
+def test_usage_errors_exit_2(tmp_path, abm_main):
+    proc = abm_main("run", BASELINE, "--seed", "abc", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--seed" in proc.stderr
+    assert abm_main("frobnicate", cwd=tmp_path).returncode == 2
