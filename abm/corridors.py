@@ -274,6 +274,19 @@ class CorridorNetwork:
         self.unmet: dict[str, float] = dict.fromkeys(self.markets, 0.0)
         self.revenue = np.zeros(len(state_keys))
         self.leverage = np.zeros((len(state_keys), len(power_keys)))
+        self.refresh_sponsors()
+
+    def refresh_sponsors(self) -> None:
+        """``sponsors_route[s, p]``: power p sponsors a route crossing state s; and the
+        segments a sponsor's investment in a state upgrades, split evenly by route."""
+        self.sponsors_route = np.zeros((len(self.state_index), len(self.power_index)), dtype=bool)
+        self.sponsored: dict[tuple[int, int], list[list[SegmentState]]] = {}
+        for c in self.corridors:
+            for node in set(c.path) & self.state_index.keys():
+                for power in c.sponsors:
+                    key = (self.state_index[node], self.power_index[power])
+                    self.sponsors_route[key] = True
+                    self.sponsored.setdefault(key, []).append([seg for seg in c.segments if seg.node == node])
 
     def corridor(self, cid: str) -> Corridor:
         return self.corridors[self.ids.index(cid)]
@@ -292,11 +305,13 @@ class CorridorNetwork:
         f = self.freight
         return {m: f.demand.get(m, 0.0) * (1.0 + f.growth.get(m, 0.0)) ** years for m in self.markets}
 
-    def invest(self, state_key: str, power_key: str, size: float) -> None:
-        """Sponsor investment accepted by a state upgrades the sponsor's segments there."""
-        mine = [c for c in self.corridors if power_key in c.sponsors and state_key in c.path]
-        for c in mine:
-            c.upgrade(state_key, capacity_add=size * self.freight.capacity_per_bn / len(mine))
+    def invest(self, state: int, power: int, size: float) -> None:
+        """Sponsor investment (USD bn) accepted by a state upgrades the capacity of the
+        sponsor's segments there, split evenly among its routes through the state."""
+        routes = self.sponsored.get((state, power), [])
+        for segments in routes:
+            for seg in segments:
+                seg.capacity += size * self.freight.capacity_per_bn / len(routes)
 
     def close_for(self, state_key: str, power_key: str, until: int) -> list[str]:
         """A state closes its segments of the routes a power sponsors; returns their ids."""

@@ -374,6 +374,7 @@ class Withdrawal(PowerEvent):
         power.credibility = max(0.0, power.credibility - p.credibility_loss)
         for cid in p.corridors:
             model.network.corridor(cid).sponsors.pop(p.power, None)
+        model.network.refresh_sponsors()
         for oid in p.organisations:
             model.organisations.expel_power(p.power, oid, model)
         return self.record()

@@ -19,6 +19,7 @@ Definitions (docs/ODD.md gives the formulas and sources in full):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import networkx as nx
@@ -28,17 +29,20 @@ from scipy.sparse.csgraph import connected_components
 _LOG2 = np.log(2.0)
 
 
-def _kl_terms(p: np.ndarray, m: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(p > 0, p * np.log(p / m), 0.0)
+def _plogp(x: np.ndarray) -> np.ndarray:
+    """x log x, with 0 log 0 = 0."""
+    return x * np.log(np.where(x > 0, x, 1.0))
 
 
 def js_distance_matrix(a: np.ndarray) -> np.ndarray:
-    """Pairwise Jensen-Shannon distances (base 2) between the rows of ``a`` (N x M)."""
-    p = a[:, None, :]
-    q = a[None, :, :]
-    m = (p + q) / 2.0
-    jsd = 0.5 * (_kl_terms(p, m) + _kl_terms(q, m)).sum(axis=2) / _LOG2
+    """Pairwise Jensen-Shannon distances (base 2) between the rows of ``a`` (N x M).
+
+    Uses JSD(P, Q) = H((P + Q) / 2) - (H(P) + H(Q)) / 2 with H the Shannon entropy,
+    one logarithm per pair and power instead of two.
+    """
+    neg_entropy = _plogp(a).sum(axis=1)  # -H of each row
+    mixture = _plogp((a[:, None, :] + a[None, :, :]) / 2.0).sum(axis=2)  # -H of each mixture
+    jsd = ((neg_entropy[:, None] + neg_entropy[None, :]) / 2.0 - mixture) / _LOG2
     return np.sqrt(np.clip(jsd, 0.0, 1.0))
 
 
@@ -60,9 +64,10 @@ def hhi(a: np.ndarray) -> np.ndarray:
 def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.ndarray:
     """Label each state with its alignment bloc.
 
-    * ``louvain``: communities maximising modularity of the graph linking states whose
-      similarity ``1 - JS distance`` is at least ``similarity``, weighted by it
-      (fixed seed, so the labels do not consume the model's random stream);
+    * ``louvain``: communities maximising the modularity of the graph linking states
+      whose similarity ``1 - JS distance`` is at least ``similarity`` (fixed seed, so
+      the labels do not consume the model's random stream; results are cached by graph,
+      which changes far less often than the alignments);
     * ``single_linkage``: connected components of that graph (cheap, for large worlds);
     * ``main_patron``: states grouped by the power holding their largest share.
     """
@@ -74,15 +79,22 @@ def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.nd
     if method == "single_linkage":
         return connected_components(adj, directed=False)[1]
     if method == "louvain":
-        g = nx.Graph()
-        g.add_nodes_from(range(n))
-        ii, jj = np.nonzero(np.triu(adj))
-        g.add_weighted_edges_from(zip(ii.tolist(), jj.tolist(), sim[ii, jj].tolist()))
-        labels = np.empty(n, dtype=int)
-        for k, community in enumerate(nx.community.louvain_communities(g, weight="weight", seed=0)):
-            labels[list(community)] = k
-        return labels
+        return _louvain(n, np.packbits(adj).tobytes()).copy()
     raise ValueError(f"unknown blocs method '{method}'")
+
+
+@functools.lru_cache(maxsize=256)
+def _louvain(n: int, packed: bytes) -> np.ndarray:
+    adj = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=n * n).reshape(n, n).astype(bool)
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    ii, jj = np.nonzero(np.triu(adj))
+    g.add_edges_from(zip(ii.tolist(), jj.tolist()))
+    labels = np.empty(n, dtype=int)
+    # communities sorted by their smallest member, so labels do not depend on set order
+    for k, community in enumerate(sorted(nx.community.louvain_communities(g, seed=0), key=min)):
+        labels[list(community)] = k
+    return labels
 
 
 def esteban_ray(a: np.ndarray, labels: np.ndarray, alpha: float) -> float:
@@ -93,11 +105,12 @@ def esteban_ray(a: np.ndarray, labels: np.ndarray, alpha: float) -> float:
     ``K = 2^(1+alpha)`` so that two equal blocs at distance 1 give 1 (the maximum for
     ``1 <= alpha <= 1.6``, Esteban & Ray 1994, Theorem 1).
     """
-    groups = np.unique(labels)
-    if len(groups) < 2:
+    counts = np.bincount(labels)  # labels are 0 .. k-1 (see blocs)
+    if np.count_nonzero(counts) < 2:
         return 0.0
-    pi = np.array([(labels == g).mean() for g in groups])
-    centres = np.array([a[labels == g].mean(axis=0) for g in groups])
+    present = counts > 0
+    centres = (np.eye(len(counts))[labels].T @ a)[present] / counts[present, None]
+    pi = counts[present] / len(labels)
     delta = js_distance_matrix(centres)
     value = 2.0 ** (1.0 + alpha) * float((pi ** (1.0 + alpha)) @ delta @ pi)
     return min(value, 1.0)
@@ -130,12 +143,14 @@ def integration(pair_i, pair_j, trade, relation, total_trade, shared_format, mem
 
 
 def cohesion(d: np.ndarray, pair_i, pair_j, relation, members: np.ndarray) -> float:
-    """Cohesion of a regional format: mean of the members' pairwise alignment
-    similarity (1 - JS distance) and of their neighbour relations rescaled to [0, 1]."""
-    if len(members) < 2:
-        return 1.0 if len(members) == 1 else 0.0
-    parts = [1.0 - mean_pairwise(d, members)]
-    inside = np.isin(pair_i, members) & np.isin(pair_j, members)
+    """Cohesion of a regional format (``members``: boolean mask over states): mean of
+    the members' pairwise alignment similarity (1 - JS distance) and of their
+    neighbour relations rescaled to [0, 1]. One member: 1; none: 0."""
+    idx = np.flatnonzero(members)
+    if len(idx) < 2:
+        return 1.0 if len(idx) == 1 else 0.0
+    parts = [1.0 - mean_pairwise(d, idx)]
+    inside = members[pair_i] & members[pair_j]
     if inside.any():
         parts.append(float(((1.0 + relation[inside]) / 2.0).mean()))
     return float(np.mean(parts))
@@ -148,15 +163,26 @@ def model_reporters(names: list[str]) -> dict[str, Callable]:
     return {name: (lambda m, name=name: m.metrics[name]) for name in names}
 
 
+def state_columns(power_keys: list[str]) -> list[str]:
+    """The per-state columns, in output order (after step and state)."""
+    return [
+        *[f"alignment_{p}" for p in power_keys],
+        *[f"declared_{p}" for p in power_keys],
+        *[f"opinion_{p}" for p in power_keys],
+        "dependency_hhi",
+        "welfare",
+    ]
+
+
+def state_rows(alignment, declared, opinion, welfare) -> list[list[float]]:
+    """Each state's values for :func:`state_columns`, computed for all states at once."""
+    return np.column_stack([alignment, declared, opinion, hhi(alignment), welfare]).tolist()
+
+
 def state_reporters(power_keys: list[str]) -> dict[str, Callable]:
-    """Every per-step column of each regional state."""
+    """One reporter per state column; each reads the row ``RegionModel.measure`` set on
+    the state this step (so the values are computed once, in vector form)."""
     reporters: dict[str, Callable] = {"state": lambda s: s.key}
-    for k, p in enumerate(power_keys):
-        reporters[f"alignment_{p}"] = lambda s, k=k: float(s.alignment[k])
-    for k, p in enumerate(power_keys):
-        reporters[f"declared_{p}"] = lambda s, k=k: float(s.declared[k])
-    for k, p in enumerate(power_keys):
-        reporters[f"opinion_{p}"] = lambda s, k=k: float(s.opinion[k])
-    reporters["dependency_hhi"] = lambda s: s.dependency_hhi
-    reporters["welfare"] = lambda s: s.welfare
+    for k, name in enumerate(state_columns(power_keys)):
+        reporters[name] = lambda s, k=k: s.row[k]
     return reporters

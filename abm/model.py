@@ -27,10 +27,10 @@ import numpy as np
 import json
 
 from abm import metrics
-from abm.agents import ExternalPower, RegionalState
+from abm.agents import STATE_ARRAYS, ExternalPower, RegionalState
 from abm.corridors import CorridorNetwork
 from abm.events import EventQueue
-from abm.offers import DOMAIN_INDEX, DOMAINS, Offer, evaluate
+from abm.offers import DOMAIN_INDEX, DOMAINS, Offers, evaluate
 from abm.organisations import Organisations
 from abm.relations import NeighbourPairs
 from abm.rules import make
@@ -51,6 +51,10 @@ class RegionModel(mesa.Model):
         self.subregions = sorted({s.subregion for s in cfg.states.values()})
         self.rules = {family: make(family, getattr(cfg.rules, family)) for family in type(cfg.rules).model_fields}
 
+        n, m = len(self.state_keys), len(self.power_keys)
+        sizes = {"domains": len(DOMAINS), "powers": m}
+        for name, shape in STATE_ARRAYS.items():  # the states' arrays, held here for vector work
+            setattr(self, name, np.zeros((n, *(sizes[d] for d in shape)), dtype=int if name == "expiry" else float))
         self.states = [RegionalState(self, k, n, cfg.states[k], self.power_keys) for n, k in enumerate(self.state_keys)]
         self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_keys, self.power_keys) for n, k in enumerate(self.power_keys)]
         self.state_index = {k: n for n, k in enumerate(self.state_keys)}
@@ -70,7 +74,15 @@ class RegionModel(mesa.Model):
         self.rivals_of = [
             [p.index for p in self.powers if p.rivals[r] >= 0.5 or r in p.exclusivity] for r in range(len(self.powers))
         ]
-        self.threat_weight = np.array([p.capability * p.propensity for p in self.powers])
+        # rival_mask[r, p]: p treats an acceptance of r's offer as a defection from itself
+        self.rival_mask = np.zeros((m, m))
+        for r, powers in enumerate(self.rivals_of):
+            self.rival_mask[r, powers] = 1.0
+        self.exclusive_mask = np.zeros((m, m))  # [p, r]: p's offers demand no ties with r
+        for p in self.powers:
+            self.exclusive_mask[p.index, p.exclusivity] = 1.0
+        self.gdp = np.array([s.gdp for s in self.states])
+        self.needs = np.array([s.needs for s in self.states])
 
         self.counts = dict.fromkeys(("offers_made", "offers_accepted", "coercion_events", "conflict_events"), 0)
         self.coercions: list[tuple[int, str, str, str]] = []  # (step, power, state, tool)
@@ -130,55 +142,75 @@ class RegionModel(mesa.Model):
         change the model made itself (source 'calculus' or 'model')."""
         self.event_log.append((self.steps, self.date.isoformat(), key, kind, source, json.dumps(params, sort_keys=True)))
 
-    def make_offers(self) -> list[Offer]:
-        """Each power spreads each domain's budget over its target states."""
+    def make_offers(self) -> Offers:
+        """Each power spreads each domain's budget over its target states: attention
+        weights from the allocation rule, normalised; states below ``min_weight``
+        dropped; at most ``max_targets`` kept; budgets split in proportion."""
         spec = self.config.offers
-        offers = []
-        for power in self.powers:
-            weights = np.asarray(self.rules["allocation"].weights(power, self), dtype=float)
-            total = weights.sum()
-            if total <= 0:
-                continue
-            weights = weights / total
-            targets = np.flatnonzero(weights >= spec.min_weight)
-            if spec.max_targets is not None and len(targets) > spec.max_targets:
-                targets = targets[np.argsort(-weights[targets], kind="stable")[: spec.max_targets]]
-            if len(targets) == 0:
-                continue
-            share = weights[targets] / weights[targets].sum()
-            for d in np.flatnonzero(power.budget > 0):
-                for s, w in zip(targets.tolist(), (power.budget[d] * share).tolist()):
-                    offers.append(Offer(power.index, s, int(d), w, spec.duration))
+        allocation = self.rules["allocation"]
+        weights = np.array([allocation.weights(power, self) for power in self.powers], dtype=float)  # M x N
+        totals = weights.sum(axis=1, keepdims=True)
+        weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
+        keep = weights >= spec.min_weight
+        if spec.max_targets is not None and spec.max_targets < weights.shape[1]:
+            order = np.argsort(-weights, axis=1, kind="stable")
+            top = np.zeros_like(keep)
+            np.put_along_axis(top, order[:, : spec.max_targets], True, axis=1)
+            keep &= top
+        kept = np.where(keep, weights, 0.0)
+        sums = kept.sum(axis=1, keepdims=True)
+        share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
+        budget = np.array([power.budget for power in self.powers])  # M x 3
+        sizes = budget[:, :, None] * share[:, None, :]  # M x 3 x N
+        p, d, s = np.nonzero(sizes > 0)
+        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration))
         self.counts["offers_made"] = len(offers)
         return offers
 
-    def decide_offers(self, offers: list[Offer]) -> set[tuple[int, int]]:
-        """States decide on offers in random order; return the (state, power) defections."""
-        decision, allocation = self.rules["decision"], self.rules["allocation"]
-        shocks = self.rng.standard_normal(len(offers))
-        defections = set()
-        for k in self.rng.permutation(len(offers)).tolist():
-            offer = offers[k]
-            state, power = self.states[offer.state], self.powers[offer.power]
-            utility = evaluate(state, power, offer, self)
-            offer.accepted = decision.accept(state, power, offer, utility, shocks[k], self)
-            allocation.learn(power, offer.state, offer.accepted)
-            if offer.accepted:
-                state.accept(offer, offer.terms["gain"])
-                if offer.domain == DOMAIN_INDEX["investment"]:
-                    self.network.invest(state.key, power.key, offer.size)
-                self.counts["offers_accepted"] += 1
-                for p in self.rivals_of[offer.power]:
-                    if state.strength[p] > 0:
-                        defections.add((offer.state, p))
-                        state.defections[p] += 1
-            else:
-                state.reject(offer)
-        return defections
+    def decide_offers(self, offers: Offers) -> list[tuple[int, int]]:
+        """States decide on the period's offers together, against the ties they had at
+        its start; accepted offers become ties. Returns the (state, power) defections:
+        a state in a power's orbit took an offer from that power's rival."""
+        n, m = len(self.states), len(self.powers)
+        utility = evaluate(offers, self)
+        accepted = self.rules["decision"].accept(offers, utility, self.rng.standard_normal(len(offers)), self)
+        offers.accepted = accepted
+        s, p, d, gain = offers.state, offers.power, offers.domain, offers.terms["gain"]
+        a = accepted
+        taken = np.where(a, gain, 0.0)
+        cell = (s * len(DOMAINS) + d) * m + p  # flat index into the N x 3 x M arrays
+        self.ties.reshape(-1)[:] += np.bincount(cell, taken, self.ties.size)
+        np.maximum.at(self.expiry.reshape(-1), cell[a], self.steps + offers.duration[a])
+        self.gained.reshape(-1)[:] += np.bincount(s * m + p, taken, n * m)
+        self.rejections.reshape(-1)[:] += np.bincount(s * m + p, ~a, n * m)
+        self.counts["offers_accepted"] = int(a.sum())
+        self.learn(offers)
+        invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p]
+        if invested.any():
+            total = np.bincount(s[invested] * m + p[invested], offers.size[invested], n * m)
+            for k in np.flatnonzero(total).tolist():
+                self.network.invest(k // m, k % m, float(total[k]))
+        took = np.zeros((n, m))
+        took[s[a], p[a]] = 1.0
+        defected = ((took @ self.rival_mask) > 0) & (self.ties.sum(axis=1) > 0)
+        self.defections += defected
+        return [tuple(x) for x in np.argwhere(defected).tolist()]
 
-    def coerce_defectors(self, defections: set[tuple[int, int]]) -> None:
+    def learn(self, offers: Offers) -> None:
+        """Tell each power how its offers fared, state by state."""
+        n, m = len(self.states), len(self.powers)
+        key = offers.power * n + offers.state
+        offered = np.bincount(key, minlength=n * m).reshape(m, n)
+        taken = np.bincount(key, offers.accepted, minlength=n * m).reshape(m, n)
+        allocation = self.rules["allocation"]
+        for power in self.powers:
+            targets = np.flatnonzero(offered[power.index])
+            if len(targets):
+                allocation.learn(power, targets, taken[power.index, targets], offered[power.index, targets])
+
+    def coerce_defectors(self, defections: list[tuple[int, int]]) -> None:
         rule = self.rules["coercion"]
-        for s, p in sorted(defections):
+        for s, p in defections:
             state = self.states[s]
             tool = rule.respond(self.powers[p], state, self)
             if tool is None:
@@ -192,31 +224,47 @@ class RegionModel(mesa.Model):
                     self.log("segment_closure", "model", {"state": state.key, "against": self.power_keys[p], "corridors": closed})
 
     def decay_ties(self) -> None:
-        rule = self.rules["decay"]
+        """Ties fade by the decay rule; fear, damage and memories fade by a tenth a step."""
+        self.rules["decay"].apply(self.ties, self.expiry, self.steps)
+        for memory in (self.fear, self.rejections, self.defections):
+            memory *= 0.9
         for state in self.states:
-            rule.apply(state.ties, state.expiry, self.steps)
-            state.fear *= 0.9
             state.damage *= 0.9
-            state.rejections *= 0.9
-            state.defections *= 0.9
 
     # ------------------------------------------------------------------ perception
     def observe(self) -> None:
         """Refresh what agents see of each other for the next round of offers."""
-        for state in self.states:
-            state.refresh()
-        self.alignment = np.array([s.alignment for s in self.states])
-        declared = np.array([s.declared for s in self.states])
-        self.observed = declared if self.config.offers.observe == "declared" else self.alignment
+        m = len(self.powers)
+        self.strength = self.ties.sum(axis=1)
+        self.total = self.strength.sum(axis=1)
+        self.sumsq = (self.strength**2).sum(axis=1)
+        has_ties = self.total > 0
+        self.alignment = np.where(has_ties[:, None], self.strength / np.where(has_ties, self.total, 1.0)[:, None], 1.0 / m)
+        self.autonomy = np.array([s.autonomy for s in self.states])
+        self.threat = np.array([s.threat for s in self.states])
+        tilt = self.alignment * np.exp(self.autonomy[:, None] * self.opinion)
+        self.declared = tilt / tilt.sum(axis=1, keepdims=True)
+        self.observed = self.declared if self.config.offers.observe == "declared" else self.alignment
         self.influence = self.alignment.mean(axis=0)
-        fear = np.array([s.fear for s in self.states])
+        self.credibility = np.array([p.credibility for p in self.powers])
+        threat_weight = np.array([p.capability * p.propensity for p in self.powers])
         # expected punishment for accepting r's offer: rivals p of r present in the state
-        self.backlash = (self.alignment * self.threat_weight + fear) @ self.rivalry
-        opinion = np.array([s.opinion for s in self.states])
-        menace = self.threat_weight * (self.alignment + fear + np.maximum(0.0, -opinion))
+        self.backlash = (self.alignment * threat_weight + self.fear) @ self.rivalry
+        menace = threat_weight * (self.alignment + self.fear + np.maximum(0.0, -self.opinion))
         self.main_threat = menace.argmax(axis=1)
+        self.conditions = self.condition_costs()
         if self.organisations.changed:
             self.organisations.refresh(self.pairs)
+
+    def condition_costs(self) -> np.ndarray:
+        """What complying with each power's conditions would cost each state (N x M):
+        the governance gap and joining the power's club, scaled by autonomy, plus the
+        share of ties to the rivals the power's exclusivity rules out."""
+        governance = np.array([s.governance for s in self.states])
+        demand = np.array([p.governance_demand for p in self.powers])
+        gap = np.maximum(0.0, demand[None, :] - governance[:, None])
+        club = np.array([[0.5 if p.club is not None and p.club not in s.memberships else 0.0 for p in self.powers] for s in self.states])
+        return self.autonomy[:, None] * (gap + club) + self.alignment @ self.exclusive_mask.T
 
     # ------------------------------------------------------------------ lookups and shared actions
     def state(self, key: str) -> RegionalState:
@@ -241,6 +289,14 @@ class RegionModel(mesa.Model):
     def neighbours_of(self, s: int) -> np.ndarray:
         return self.pairs.adjacency[s]
 
+    def neighbour_share(self, indicator: np.ndarray) -> np.ndarray:
+        """For each state, the share of its neighbours for which ``indicator`` is 1
+        (0 for a state without neighbours)."""
+        p = self.pairs
+        hits = np.bincount(p.i, indicator[p.j], len(self.states)) + np.bincount(p.j, indicator[p.i], len(self.states))
+        degree = np.bincount(p.i, minlength=len(self.states)) + np.bincount(p.j, minlength=len(self.states))
+        return np.divide(hits, degree, out=np.zeros(len(self.states)), where=degree > 0)
+
     def regional_trade_of(self, s: int) -> float:
         return float(self._regional_trade[s])
 
@@ -251,8 +307,7 @@ class RegionModel(mesa.Model):
         a = self.alignment
         d = metrics.js_distance_matrix(a)
         self._regional_trade = self.pairs.trade_by_state(len(self.states))
-        scale = np.array([s.gdp for s in self.states]) * self.config.offers.scale
-        power_trade = np.array([s.ties[DOMAIN_INDEX["trade"]].sum() for s in self.states]) * scale
+        power_trade = self.ties[:, DOMAIN_INDEX["trade"]].sum(axis=1) * self.gdp * self.config.offers.scale
         external = np.array([s.external_trade for s in self.states])
         total_trade = self._regional_trade + external + power_trade
         labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity)
@@ -280,9 +335,16 @@ class RegionModel(mesa.Model):
         for org in self.organisations:
             m[f"members_{org.key}"] = len(org.members)
         for org in self.organisations.regional_formats():
-            m[f"cohesion_{org.key}"] = metrics.cohesion(d, p.i, p.j, p.relation, np.array(sorted(org.members), dtype=int))
+            members = np.zeros(len(self.states), dtype=bool)
+            members[list(org.members)] = True
+            m[f"cohesion_{org.key}"] = metrics.cohesion(d, p.i, p.j, p.relation, members)
         m.update(self.counts)
         self.metrics = m
+        benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
+        damage = np.array([state.damage for state in self.states])
+        welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
+        for state, row in zip(self.states, metrics.state_rows(self.alignment, self.declared, self.opinion, welfare)):
+            state.row = row
         self.bloc_labels = labels
 
     @property

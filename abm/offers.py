@@ -1,33 +1,53 @@
 """Offers: one power's proposal to one state in one domain, and how a state values it.
 
 An offer carries a size (USD bn), a duration (steps the tie lasts before renewal) and
-the offerer's conditions. Its value to the recipient is decomposed into the five terms
-of the design brief (need, dependence, conditions, backlash, opinion); the decision
-rules in :mod:`abm.rules.decision` turn that utility into accept or reject.
+the offerer's conditions. A step's offers are held together in an :class:`Offers`
+batch (one array entry per offer) and valued at once by :func:`evaluate`, so that the
+cost of a step grows linearly with the number of offers. States consider the offers of
+a period together, against the ties they had at its start: no offer's fate depends on
+the order in which offers happen to be listed.
+
+The utility decomposes into the five terms of the design brief (need, dependence,
+conditions, backlash, opinion) plus the organisations' and corridors' terms; the
+decision rules in :mod:`abm.rules.decision` turn it into accept or reject.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 DOMAINS = ("investment", "security", "trade")
 DOMAIN_INDEX = {d: i for i, d in enumerate(DOMAINS)}
 
 
 @dataclass(slots=True)
-class Offer:
-    power: int  # index of the offering power
-    state: int  # index of the recipient state
-    domain: int  # index into DOMAINS
-    size: float  # USD bn
-    duration: int  # steps
-    accepted: bool = False
-    terms: dict[str, float] = field(default_factory=dict)  # utility terms, for inspection
+class Offers:
+    """A batch of offers, one entry per offer in each array."""
+
+    power: np.ndarray  # index of the offering power
+    state: np.ndarray  # index of the recipient state
+    domain: np.ndarray  # index into DOMAINS
+    size: np.ndarray  # USD bn
+    duration: np.ndarray  # steps
+    accepted: np.ndarray | None = None
+    terms: dict[str, np.ndarray] = field(default_factory=dict)  # utility terms, for inspection
+
+    def __len__(self) -> int:
+        return len(self.power)
+
+    @classmethod
+    def of(cls, power, state, domain, size, duration=8) -> Offers:
+        """Offers from scalars or sequences (e.g. one offer, to inspect its terms)."""
+        arrays = np.broadcast_arrays(*(np.atleast_1d(x) for x in (power, state, domain, size, duration)))
+        p, s, d, size_, dur = arrays
+        return cls(p.astype(int), s.astype(int), d.astype(int), size_.astype(float), dur.astype(int))
 
 
-def evaluate(state, power, offer: Offer, model) -> float:
-    """Utility of ``offer`` to ``state`` per unit of tie strength it adds.
+
+def evaluate(offers: Offers, model) -> np.ndarray:
+    """Utility of each offer to its recipient, per unit of tie strength it adds.
 
     Measuring utility per unit keeps the decision independent of how a budget happens
     to be split into offers, and keeps noise and thresholds on a fixed scale.
@@ -49,23 +69,36 @@ def evaluate(state, power, offer: Offer, model) -> float:
     * corridors: the offerer's leverage as sponsor of the routes crossing the state.
     """
     w = model.config.utility
-    gain = power.credibility * offer.size / (state.gdp * model.config.offers.scale)
-    if gain <= 0:
-        offer.terms = {"gain": 0.0, "dependence": 0.0}
-        return float("-inf")
-    s, p = state.index, offer.power
-    orgs = model.organisations
-    value = state.need(offer.domain) * math.log1p(gain) / gain * (1.0 + orgs.bonus[s, p, offer.domain])
-    dependence = state.autonomy * state.hhi_increase(offer.power, gain) / gain
-    conditions = power.condition_cost(state) + orgs.obligation[s, p]
+    s, p, d = offers.state, offers.power, offers.domain
+    gain = model.credibility[p] * offers.size / (model.gdp[s] * model.config.offers.scale)
+    valid = gain > 0
+    safe = np.where(valid, gain, 1.0)
+    need = model.needs[s, d]
+    need = np.where(d == DOMAIN_INDEX["security"], np.maximum(need, model.threat[s]), need)
+    value = need * np.log1p(safe) / safe * (1.0 + model.organisations.bonus[s, p, d])
+    strength, total, sumsq = model.strength[s, p], model.total[s], model.sumsq[s]
+    before = np.where(total > 0, sumsq / np.where(total > 0, total, 1.0) ** 2, 1.0 / len(model.powers))
+    after = (sumsq - strength**2 + (strength + safe) ** 2) / (total + safe) ** 2
+    dependence = model.autonomy[s] * (after - before) / safe
+    conditions = model.conditions[s, p] + model.organisations.obligation[s, p]
     backlash = model.backlash[s, p]
-    opinion = state.opinion[offer.power]
-    offer.terms = {"gain": gain, "dependence": dependence}
-    return (
+    opinion = model.opinion[s, p]
+    leverage = model.network.leverage[s, p]
+    utility = (
         w.need * value
         - w.dependence * dependence
         - w.conditions * conditions
         - w.backlash * backlash
         + w.opinion * opinion
-        + w.corridor * model.network.leverage[s, p]
+        + w.corridor * leverage
     )
+    offers.terms = {
+        "gain": np.where(valid, gain, 0.0),
+        "value": value,
+        "dependence": dependence,
+        "conditions": conditions,
+        "backlash": backlash,
+        "opinion": opinion,
+        "leverage": leverage,
+    }
+    return np.where(valid, utility, -np.inf)

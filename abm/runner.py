@@ -74,7 +74,7 @@ def provenance(scenario: Scenario, seed: int) -> dict[str, Any]:
     """The resolved scenario with the seed and what produced it: enough to re-run."""
     data = scenario.to_dict()
     data["seed"] = seed
-    data["_provenance"] = {"python": platform.python_version(), "packages": versions()}
+    data["provenance"] = {"python": platform.python_version(), "platform": platform.platform(), "packages": versions()}
     return data
 
 

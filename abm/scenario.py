@@ -241,6 +241,7 @@ class Scenario(Strict):
     organisations: dict[str, OrganisationSpec] = {}
     # Keyed by an id so that a scenario extending another can add, change or (with null)
     # drop single events without restating the rest.
+    provenance: dict[str, Any] | None = None  # written by `abm run` (versions, machine); not read by the model
     events: dict[str, dict[str, Any] | None] = {}  # id -> {date, type, ...parameters}
     shocks: dict[str, dict[str, Any] | None] = {}  # id -> {type, hazard, [start], [end], ...parameters}
 

@@ -282,13 +282,11 @@ def test_resolved_scenario_reruns_identically(tmp_path, config, sets):
     with open(out / "scenario.resolved.yaml", encoding="utf-8") as fh:
         resolved = yaml.safe_load(fh)
     assert resolved["seed"] == 2
-    resolved.pop("_provenance", None)
     again = run(resolved, seed=resolved["seed"]).write(tmp_path / "again", charts=False)
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 
-@pytest.mark.xfail(strict=True, reason="bug: scenario.resolved.yaml has a top-level _provenance key that the loader rejects as unknown")
 def test_resolved_scenario_file_reruns_as_written(tmp_path):
     out = run(BASELINE, seed=2, steps=4).write(tmp_path / "r", charts=False)
     again = run(out / "scenario.resolved.yaml").write(tmp_path / "again", charts=False)

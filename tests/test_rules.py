@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from abm.offers import Offer
+from abm.offers import Offers
 from abm.rules import registry
 from abm.scenario import ScenarioError, load
 try:  # tests/ on sys.path (no tests/__init__.py) ...
@@ -45,14 +45,14 @@ P, Q = 0, 1  # power indices
 INV, SEC, TRADE = 0, 1, 2
 
 
-def offer(power: int, state: int, gain: float = 0.1, dependence: float = 0.0) -> Offer:
-    o = Offer(power=power, state=state, domain=INV, size=1.0, duration=8)
-    o.terms = {"gain": gain, "dependence": dependence}
+def offer(power: int, state: int, gain: float = 0.1, dependence: float = 0.0) -> Offers:
+    o = Offers.of(power, state, INV, 1.0)
+    o.terms = {"gain": np.array([gain]), "dependence": np.array([dependence])}
     return o
 
 
-def decide(model, decision, o: Offer, utility: float, shock: float = 0.0) -> bool:
-    return bool(decision.accept(model.states[o.state], model.powers[o.power], o, utility, shock, model))
+def decide(model, decision, o: Offers, utility: float, shock: float = 0.0) -> bool:
+    return bool(decision.accept(o, np.array([utility]), np.array([shock]), model)[0])
 
 
 def with_power(scn: dict, key: str, **fields) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from abm.model import RegionModel
-from abm.offers import DOMAIN_INDEX, Offer, evaluate
+from abm.offers import DOMAIN_INDEX, Offers, evaluate
 from abm.runner import run
 from abm.scenario import ScenarioError, load, resolve_extends
 from tests.conftest import BASELINE, ROOT, tiny_scenario
@@ -89,9 +89,8 @@ def club_world(**org):
 
 
 def utility(model, state: str, power: str, domain: str) -> float:
-    s, p = model.state(state), model.power(power)
-    offer = Offer(p.index, s.index, DOMAIN_INDEX[domain], 0.5, 8)
-    return evaluate(s, p, offer, model)
+    offer = Offers.of(model.power_index[power], model.state_index[state], DOMAIN_INDEX[domain], 0.5)
+    return float(evaluate(offer, model)[0])
 
 
 def test_joining_a_club_raises_the_value_of_the_leaders_offers_and_binds_against_excluded_powers():

@@ -19,8 +19,10 @@ class AllocationRule(Rule):
     def weights(self, power, model) -> np.ndarray:
         raise NotImplementedError
 
-    def learn(self, power, state: int, accepted: bool) -> None:
-        """Hear the outcome of an offer; only learning rules use it."""
+    def learn(self, power, state, accepted, offered=1) -> None:
+        """Hear the outcomes of a step's offers to ``state`` (an index or an array of
+        distinct indices): how many were ``offered`` and how many ``accepted``. Only
+        learning rules use it."""
 
 
 @register
@@ -70,17 +72,17 @@ class Adaptive(AllocationRule):
     class Params(RuleParams):
         prior: float = Field(0.5, gt=0.0, lt=1.0, description="prior acceptance rate")
         strength: float = Field(2.0, gt=0.0, description="pseudo-count of the prior")
-        memory: float = Field(0.9, ge=0.0, le=1.0, description="per-offer discount of past outcomes")
+        memory: float = Field(0.9, ge=0.0, le=1.0, description="discount of past outcomes per step")
 
     def weights(self, power, model):
         p = self.params
         rate = (p.prior * p.strength + power.accepted_by) / (p.strength + power.offers_to)
         return power.interests * rate
 
-    def learn(self, power, state, accepted):
+    def learn(self, power, state, accepted, offered=1):
         memory = self.params.memory
-        power.offers_to[state] = memory * power.offers_to[state] + 1.0
-        power.accepted_by[state] = memory * power.accepted_by[state] + float(accepted)
+        power.offers_to[state] = memory * power.offers_to[state] + offered
+        power.accepted_by[state] = memory * power.accepted_by[state] + np.asarray(accepted, dtype=float)
 
 
 @register

@@ -7,6 +7,7 @@ what the model does not see.
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
 from abm.rules.registry import Rule, RuleParams, register
@@ -18,13 +19,16 @@ class DecisionParams(RuleParams):
 
 
 class DecisionRule(Rule):
+    """Decides a whole batch of offers (:class:`abm.offers.Offers`) at once."""
+
     family = "decision"
     Params = DecisionParams
 
-    def accept(self, state, power, offer, utility: float, shock: float, model) -> bool:
-        return self.adjust(state, power, offer, utility, model) + self.params.noise * shock > self.params.threshold
+    def accept(self, offers, utility: np.ndarray, shocks: np.ndarray, model) -> np.ndarray:
+        """Boolean array: which offers are accepted."""
+        return self.adjust(offers, utility, model) + self.params.noise * shocks > self.params.threshold
 
-    def adjust(self, state, power, offer, utility, model) -> float:
+    def adjust(self, offers, utility, model) -> np.ndarray:
         return utility
 
 
@@ -37,20 +41,23 @@ class Threshold(DecisionRule):
 
 @register
 class Hedging(DecisionRule):
-    """Multi-vector hedging: as threshold, but refuse any offer that would lift one
-    patron's share of the state's ties above ``cap`` (seed 004: diversification
-    equals resilience)."""
+    """Multi-vector hedging: as threshold, but refuse the offers of a patron whose
+    share of the state's ties would rise above ``cap`` if all it offers this period
+    were taken (seed 004: diversification equals resilience). A state with a single
+    patron cannot hedge and is exempt."""
 
     name = "hedging"
 
     class Params(DecisionParams):
         cap: float = Field(0.4, gt=0.0, le=1.0, description="largest share of ties one patron may hold")
 
-    def accept(self, state, power, offer, utility, shock, model):
-        gain = offer.terms["gain"]
-        if state.share_after(offer.power, gain) > self.params.cap and state.alignment[offer.power] < 1.0:
-            return False
-        return super().accept(state, power, offer, utility, shock, model)
+    def accept(self, offers, utility, shocks, model):
+        n, m = len(model.states), len(model.powers)
+        s, p = offers.state, offers.power
+        offered = np.bincount(s * m + p, offers.terms["gain"], n * m).reshape(n, m)[s, p]
+        share = (model.strength[s, p] + offered) / (model.total[s] + offered)
+        too_much = (share > self.params.cap) & (model.alignment[s, p] < 1.0)
+        return super().accept(offers, utility, shocks, model) & ~too_much
 
 
 @register
@@ -63,10 +70,10 @@ class Bandwagon(DecisionRule):
     class Params(DecisionParams):
         bonus: float = Field(0.5, ge=0.0, description="utility bonus for the most influential power")
 
-    def adjust(self, state, power, offer, utility, model):
+    def adjust(self, offers, utility, model):
         influence = model.influence
-        relative = influence[offer.power] / influence.max() if influence.max() > 0 else 0.0
-        dependence = model.config.utility.dependence * offer.terms["dependence"]
+        relative = influence[offers.power] / influence.max() if influence.max() > 0 else 0.0
+        dependence = model.config.utility.dependence * offers.terms["dependence"]
         return utility + dependence + self.params.bonus * relative
 
 
@@ -80,8 +87,8 @@ class Balance(DecisionRule):
     class Params(DecisionParams):
         bonus: float = Field(0.5, ge=0.0, description="utility shift toward the threat's rivals")
 
-    def adjust(self, state, power, offer, utility, model):
-        threat = model.main_threat[state.index]
-        if offer.power == threat:
-            return utility - self.params.bonus
-        return utility + self.params.bonus * model.powers[threat].rivals[offer.power]
+    def adjust(self, offers, utility, model):
+        threat = model.main_threat[offers.state]
+        is_threat = offers.power == threat
+        toward_rivals = model.rivalry[threat, offers.power]
+        return utility + np.where(is_threat, -self.params.bonus, self.params.bonus * toward_rivals)

@@ -49,19 +49,20 @@ class Calculus(MembershipRule):
         neighbour_pull: float = Field(0.2, ge=0.0, description="value of a regional format per share of neighbours inside")
         every: int = Field(4, ge=1, description="steps between reviews")
 
-    def value(self, state, org, model) -> float:
+    def value(self, org, model) -> np.ndarray:
+        """Value of membership in ``org`` to every state (an array over states)."""
         patrons = sorted(org.patrons)
-        benefit = 0.0
+        value = -org.membership_cost * model.autonomy
         if patrons:
             credibility = np.mean([model.powers[p].credibility for p in patrons])
-            benefit = float(org.benefits @ state.needs) * float(state.alignment[patrons].sum()) * credibility
-            benefit += self.params.affinity * float(state.opinion[patrons].mean())
-        excluded = float(state.alignment[org.excludes].sum()) if org.excludes else 0.0
-        value = benefit - org.obligation * excluded - org.membership_cost * state.autonomy
+            value = value + (model.needs @ org.benefits) * model.alignment[:, patrons].sum(axis=1) * credibility
+            value = value + self.params.affinity * model.opinion[:, patrons].mean(axis=1)
+        if org.excludes:
+            value = value - org.obligation * model.alignment[:, org.excludes].sum(axis=1)
         if org.kind == "regional_format":
-            peers = model.neighbours_of(state.index)
-            if len(peers):
-                value += self.params.neighbour_pull * sum(1 for s in peers.tolist() if s in org.members) / len(peers)
+            inside = np.zeros(len(model.states))
+            inside[sorted(org.members)] = 1.0
+            value = value + self.params.neighbour_pull * model.neighbour_share(inside)
         return value
 
     def review(self, model):
@@ -69,11 +70,11 @@ class Calculus(MembershipRule):
             return []
         changes = []
         for org in model.organisations:
+            value = self.value(org, model)
             for state in model.states:
                 member = state.index in org.members
-                value = self.value(state, org, model)
-                if member and value < self.params.leave:
+                if member and value[state.index] < self.params.leave:
                     changes.append(("leave", state.key, org.key))
-                elif not member and value > self.params.join and (org.key, state.key) not in model.organisations.blocked:
+                elif not member and value[state.index] > self.params.join and (org.key, state.key) not in model.organisations.blocked:
                     changes.append(("apply", state.key, org.key))
         return changes
