@@ -1,4 +1,5 @@
-"""Command line: ``abm run``, ``abm validate``, ``abm bench`` and the experiment commands.
+"""Command line: ``abm run``, ``abm validate``, ``abm compare``, ``abm bench``, ``abm dashboard``
+and the experiment commands.
 
 Bad input of any kind exits with status 2 and one readable message, never a traceback.
 """
@@ -61,6 +62,79 @@ def cmd_bench(args) -> int:
     return bench_main(repeats=args.repeats, quick=args.quick)
 
 
+def cmd_dashboard(args) -> int:
+    import subprocess
+
+    try:
+        from abm import dashboard
+    except ImportError as exc:
+        raise UsageError(f"the dashboard needs Mesa's visualization stack ({exc.name} is missing): pip install -e '.[dashboard]'") from None
+    if not args.no_fetch:
+        try:
+            dashboard.fetch_assets()
+        except RuntimeError as exc:
+            raise UsageError(f"{exc} (use --no-fetch to start anyway)") from None
+    app = [sys.executable, "-m", "solara", "run", dashboard.__file__, "--host", args.host, "--port", str(args.port)]
+    if not args.dev:
+        app.append("--production")
+    print(f"abm dashboard: open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops the server)", flush=True)
+    return subprocess.call(app)
+
+
+def cmd_sweep(args) -> int:
+    from abm import experiment, sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
+    if args.workers is not None and args.scheduler is not None:
+        raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
+    exp = experiment.load(args.experiment)
+    out = Path(args.out) if args.out else Path("runs") / exp.name
+    print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
+    if args.dry_run:
+        return 0
+    try:
+        result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume)
+    except sweep.SweepError as exc:
+        raise UsageError(str(exc)) from None
+    before = f", {result.already} were already done" if result.already else ""
+    print(f"{result.ok} ok, {result.failed} failed of {result.planned} distinct runs{before}; {result.seconds:.1f} s on {result.executor}")
+    resume = f"abm sweep {args.experiment} --out {out} --resume"
+    if result.interrupted:
+        print(f"interrupted: every finished run is stored in {out}; continue with: {resume}", file=sys.stderr)
+        return 130
+    for f in result.failures[:5]:
+        print(f"  failed: point {f['point']} {f['params']} replication {f['replication']} seed {f['seed']}: {f['error']}", file=sys.stderr)
+    if result.failed:
+        more = " (first 5 shown)" if result.failed > 5 else ""
+        print(f"{result.failed} run(s) failed{more}; tracebacks: abm.results.load('{out}').failures; re-run them with: {resume}", file=sys.stderr)
+        return 1
+    if result.aborted:
+        print(f"stopped early: {result.aborted}; continue with: {resume}", file=sys.stderr)
+        return 1
+    print(f"next: abm report {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from abm import report, results
+    from abm.store import FILE
+
+    directory = Path(args.directory)
+    if not (directory / FILE).exists():
+        raise UsageError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {directory}")
+    made = report.make(directory, args.out)
+    for fmt in args.export:
+        with results.load(directory) as res:
+            made.files += res.export(made.out / "export", fmt)
+    print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
+    if args.export:
+        print(f"exported tables to {made.out / 'export'}/ ({', '.join(args.export)})")
+    for problem in made.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 1 if made.problems else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="abm", description="Great-power competition in the South Caucasus and Central Asia (agent-based model).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -88,6 +162,28 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")
     c.add_argument("--out", default=None, help="output directory (default: runs/compare)")
     c.set_defaults(func=cmd_compare)
+
+    d = sub.add_parser("dashboard", help="start the interactive dashboard in the browser (Solara, Mesa's visualization)")
+    d.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765; 0: any free port)")
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    d.add_argument("--dev", action="store_true", help="development mode: reload when the code changes")
+    d.add_argument("--no-fetch", action="store_true", help="do not fetch missing front-end assets (npm) before starting")
+    d.set_defaults(func=cmd_dashboard)
+
+    s = sub.add_parser("sweep", help="run an experiment (parameter sweep with replications) into a resumable results store")
+    s.add_argument("experiment", help="experiment YAML file (see experiments/)")
+    s.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster: scheduler address (tcp://host:8786) or scheduler file")
+    s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>)")
+    s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs")
+    s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")
+    s.set_defaults(func=cmd_sweep)
+
+    rp = sub.add_parser("report", help="summary table and charts of a sweep directory")
+    rp.add_argument("directory", help="results directory written by abm sweep")
+    rp.add_argument("--out", default=None, help="where to write the report (default: DIRECTORY/report)")
+    rp.add_argument("--export", action="append", default=[], choices=["csv", "parquet"], help="also export the tables (params, runs, summaries, series); repeatable")
+    rp.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="time the model (baseline run, per-step and per-offer cost by world size)")
     b.add_argument("--repeats", type=int, default=7)

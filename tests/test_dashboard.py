@@ -1,0 +1,206 @@
+"""The dashboard: its model and panels in-process, then the real app in a real browser.
+
+The browser test starts ``abm dashboard`` on a free localhost port in its own process
+group, drives Debian's headless Chromium with playwright (never a downloaded browser),
+presses Step a few times and checks that the status line and the chart images change,
+presses Reset and checks the model starts again, then stops the server's process group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("solara", reason="dashboard extra not installed")
+from mesa.experimental.scenarios import Scenario as MesaScenario  # noqa: E402
+
+from abm import dashboard  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def test_model_takes_dashboard_params_and_ignores_mesa_scenario():
+    model = dashboard.DashboardModel(
+        decision="bandwagon", allocation="adaptive", coercion="none", noise=0.2, decay_rate=0.05,
+        power="china", budget_scale=2.0, seed=3, scenario=MesaScenario(),
+    )
+    cfg = model.config
+    assert cfg.rules.decision["name"] == "bandwagon" and cfg.rules.decision["noise"] == 0.2
+    assert "cap" not in cfg.rules.decision  # a hedging parameter is dropped for bandwagon
+    assert cfg.rules.allocation["name"] == "adaptive"
+    assert cfg.rules.coercion["name"] == "none"
+    assert cfg.rules.decay["rate"] == 0.05
+    base = dashboard.load(dashboard.CONFIGS / "baseline.yaml")
+    assert cfg.powers["china"].budget.investment == pytest.approx(2 * base.powers["china"].budget.investment)
+    model.step()
+    assert model.steps == 1
+
+
+def test_every_shipped_scenario_builds_and_every_panel_draws():
+    assert dashboard.config_names()[0] == "baseline"
+    for name in dashboard.config_names():
+        model = dashboard.DashboardModel(config=name)
+        model.step()
+        assert dashboard.status_text(model).startswith("Step 1 of")
+        for draw in (dashboard.draw_region, dashboard.draw_fragmentation, dashboard.draw_influence, dashboard.draw_corridors):
+            draw(model)
+
+
+def test_corridor_panel_reads_every_corridor_volume_column():
+    model = dashboard.DashboardModel()
+    columns = dashboard.corridor_columns(dashboard.model_frame(model))
+    assert columns, "the baseline has corridors"
+    assert all(re.fullmatch(r"corridor_.+_volume", c) for c in columns)
+    assert len(columns) == len(model.config.corridors)
+
+
+def test_assets_are_the_versions_solara_asks_for():
+    """If Solara is upgraded, ASSETS must follow, or the page would try a public CDN."""
+    import solara
+
+    package = Path(solara.__file__).parent
+    sources = (package / "server/templates/solara.html.j2").read_text() + (package / "widgets/vue/gridlayout_v3.vue").read_text()
+    for name, version, _ in dashboard.ASSETS:
+        if name == "font-awesome":
+            from solara.server import settings
+
+            assert f"{name}@{version}" in settings.assets.fontawesome_path
+        else:
+            assert f"{name}@{version}/" in sources, f"Solara no longer asks for {name}@{version}"
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dashboard server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``abm dashboard`` on a free port, in its own process group; stopped afterwards."""
+    try:
+        dashboard.fetch_assets(log=lambda _msg: None)
+    except RuntimeError as exc:
+        pytest.fail(f"dashboard assets unavailable: {exc}")
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch"],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(url, proc, timeout=60)
+        yield url
+    except Exception:
+        log.flush()
+        print((tmp_path / "server.log").read_text(errors="replace")[-3000:])
+        raise
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+def chart_images(page) -> list[str]:
+    return page.eval_on_selector_all("img", "els => els.map(e => e.src).filter(s => s.startsWith('data:image') || s.startsWith('blob:'))")
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server, wait_until="domcontentloaded")
+            page.get_by_text(re.compile(r"^Step 0 of \d+")).wait_for(timeout=45_000)
+            page.wait_for_function("document.querySelectorAll('img').length >= 4", timeout=30_000)
+            before = chart_images(page)
+            assert len(before) >= 4, "status and four chart panels expected"
+            status0 = page.get_by_text(re.compile(r"^Step \d+ of")).inner_text()
+
+            step = page.get_by_role("button", name=re.compile("^step$", re.I))
+            for k in range(1, 4):
+                step.click()
+                page.get_by_text(re.compile(rf"^Step {k} of \d+")).wait_for(timeout=20_000)
+            page.wait_for_function(
+                "before => { const now = Array.from(document.querySelectorAll('img')).map(e => e.src);"
+                " return now.filter(s => !before.includes(s)).length >= 3; }",
+                arg=before, timeout=20_000,
+            )
+            after = chart_images(page)
+            assert page.get_by_text(re.compile(r"^Step \d+ of")).inner_text() != status0
+            assert len(set(after) - set(before)) >= 3, "region, fragmentation and influence charts must change"
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+            page.get_by_role("button", name=re.compile("^reset$", re.I)).click()
+            page.get_by_text(re.compile(r"^Step 0 of \d+")).wait_for(timeout=20_000)
+        finally:
+            browser.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
+def test_cli_reports_missing_dashboard_extra_cleanly(monkeypatch, capsys):
+    """Without the dashboard extra, ``abm dashboard`` says what to install (exit 2)."""
+    from abm import cli
+
+    monkeypatch.setitem(sys.modules, "abm.dashboard", None)  # import fails as if solara were absent
+    import abm
+
+    monkeypatch.delattr(abm, "dashboard", raising=False)
+    assert cli.main(["dashboard", "--no-fetch"]) == 2
+    assert "pip install" in capsys.readouterr().err
+
+
+def test_screenshot_kept_in_docs():
+    shot = ROOT / "docs" / "img" / "dashboard.png"
+    assert shot.is_file() and shot.stat().st_size > 20_000
