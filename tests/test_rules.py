@@ -142,6 +142,53 @@ def test_hedging_refusal_ignores_noise():
     assert not any(decide(model, hedging, offer(P, A, gain=0.1), 0.0, shock) for shock in (-3.0, 0.0, 3.0, 30.0))
 
 
+def batch(pairs, gains, dependence=0.0) -> Offers:
+    """Several offers at once: ``pairs`` of (power, state), one gain each."""
+    power, state = zip(*pairs)
+    o = Offers.of(np.array(power), np.array(state), INV, 1.0)
+    o.terms = {"gain": np.array(gains, dtype=float), "dependence": np.full(len(gains), dependence)}
+    return o
+
+
+@covers("decision.hedging")
+def test_hedging_counts_everything_a_patron_offers_in_a_period():
+    # state c: p 0.3, q 0.3 (total 0.6), cap 0.6
+    #   one p offer of 0.1: share (0.3 + 0.1) / 0.7 = 0.571 <= 0.6: accepted
+    #   two p offers of 0.1: share (0.3 + 0.2) / 0.8 = 0.625 > 0.6: both refused
+    model = tiny_model()
+    hedging = rule("decision", "hedging", cap=0.6, noise=0.0)
+    one = hedging.accept(batch([(P, C)], [0.1]), np.array([1.0]), np.zeros(1), model)
+    assert one.tolist() == [True]
+    two = hedging.accept(batch([(P, C), (P, C), (Q, C)], [0.1, 0.1, 0.1]), np.ones(3), np.zeros(3), model)
+    assert two.tolist() == [False, False, True]  # q's offer: (0.3 + 0.1) / 0.7 = 0.571
+
+
+@covers("decision.hedging")
+def test_hedging_exempts_a_state_with_a_single_patron():
+    # b's ties are all with q (share 1): it cannot diversify by refusing q
+    model = tiny_model()
+    assert model.states[B].alignment[Q] == 1.0
+    hedging = rule("decision", "hedging", cap=0.4, noise=0.0)
+    assert decide(model, hedging, offer(Q, B, gain=5.0), 1.0)
+    assert not decide(model, hedging, offer(Q, B, gain=5.0), -1.0)
+
+
+@covers(*(f"decision.{n}" for n in DECISIONS))
+@pytest.mark.parametrize("name", DECISIONS)
+def test_decisions_do_not_depend_on_the_order_of_offers(name):
+    model = tiny_model()
+    d = rule("decision", name, noise=0.3, **({"cap": 0.6} if name == "hedging" else {}))
+    pairs = [(P, A), (Q, A), (P, B), (Q, B), (P, C), (P, C), (Q, C), (Q, A)]
+    gains = [0.05, 0.2, 0.1, 0.3, 0.1, 0.15, 0.05, 0.1]
+    rng = np.random.default_rng(5)
+    utility, shocks = rng.normal(0.3, 0.5, len(pairs)), rng.standard_normal(len(pairs))
+    forward = d.accept(batch(pairs, gains), utility, shocks, model)
+    order = rng.permutation(len(pairs))
+    permuted = d.accept(batch([pairs[k] for k in order], [gains[k] for k in order]), utility[order], shocks[order], model)
+    assert np.array_equal(permuted, forward[order])
+    assert 0 < forward.sum() < len(pairs)  # the case decides both ways
+
+
 @covers("decision.bandwagon")
 def test_bandwagon_favours_the_most_influential_power():
     # influence = mean alignment: p (0.75 + 0 + 0.5) / 3 = 1.25/3, q 1.75/3; q leads.
