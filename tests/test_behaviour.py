@@ -172,6 +172,12 @@ def check_invariants(r) -> None:
         assert (m[column] >= 0).all(), column
         assert (m[column] == m[column].round()).all(), column
     assert (m["offers_accepted"] <= m["offers_made"]).all()
+    # corridors and organisations, where the scenario has them
+    for column in m.columns:
+        if column.endswith("_share") or column.startswith("cohesion_"):
+            assert m[column].between(-1e-12, 1.0 + 1e-12).all(), column
+        if column.endswith("_volume") or column.startswith(("members_", "transit_revenue_")) or column == "unmet_demand":
+            assert (m[column] >= -1e-12).all(), column
     assert np.isfinite(m.select_dtypes("number").to_numpy()).all()
 
 
