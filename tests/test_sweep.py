@@ -1,0 +1,226 @@
+"""The sweep: same results on any executor, failures isolated, nothing lost when killed.
+
+Sweeps here are tiny (the baseline cut to a few quarters) so the suite stays fast; the
+properties checked do not depend on the horizon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from abm import experiment, results, sweep
+from abm.cli import main
+from abm.runner import run
+from abm.scenario import load as load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "configs" / "baseline.yaml"
+TIMING = ["seconds", "worker", "finished"]
+
+
+def tiny_spec(**changes) -> dict:
+    """A 2 x 2 grid with 3 replications (12 runs) of the baseline cut to 4 quarters."""
+    spec = {
+        "name": "tiny",
+        "scenario": str(BASELINE),
+        "set": {"time.steps": 4},
+        "grid": {"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": [0.4, 1.0]},
+        "replications": 3,
+        "seed": 11,
+        "metrics": {
+            "series": ["fragmentation", "integration", "offers_accepted"],
+            "summaries": [
+                {"metric": "fragmentation", "stat": "final"},
+                {"metric": "integration", "stat": "mean", "last": 2},
+                {"metric": "offers_accepted", "stat": "max"},
+            ],
+        },
+        "charts": [
+            {"type": "timeseries", "metrics": ["fragmentation", "integration"], "by": "rules.coercion.strength"},
+            {"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"},
+            {"type": "box", "metrics": ["integration_mean_last2"], "by": "rules.decision.cap"},
+        ],
+    }
+    spec.update(changes)
+    return spec
+
+
+def failing_runner(scenario, seed):
+    """Runs the model, except that coercion strength 1.0 raises: a model error that hits
+    some runs only. Module-level so that worker processes can import it."""
+    if scenario.rules.coercion.get("strength") == 1.0:
+        raise RuntimeError("injected failure for the test")
+    return run(scenario, seed)
+
+
+def stored(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What a sweep stored, without the fields that legitimately vary (timing, worker)."""
+    with results.load(directory) as res:
+        return res.runs.drop(columns=TIMING), res.summaries, res.series()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The tiny sweep, run once with one local worker."""
+    out = tmp_path_factory.mktemp("sweeps") / "one_worker"
+    result = sweep.run(tiny_spec(), out, workers=1, progress=False)
+    assert result.ok == 12 and result.failed == 0
+    return out
+
+
+def test_the_sweep_stores_every_planned_run(reference):
+    runs, summaries, series = stored(reference)
+    assert len(runs) == 12 and set(runs["status"]) == {"ok"}
+    assert len(summaries) == 12
+    assert len(series) == 12 * 5  # steps 0..4
+    assert runs.groupby("point")["seed"].apply(list).map(len).eq(3).all()
+    assert runs.groupby("replication")["seed"].nunique().eq(1).all()  # common random numbers across points
+    assert runs["seed"].nunique() == 3
+
+
+def test_two_workers_and_dask_store_the_same_results(reference, tmp_path):
+    from distributed import Client, LocalCluster
+
+    sweep.run(tiny_spec(), tmp_path / "two", workers=2, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        sweep.run(tiny_spec(), tmp_path / "dask", executor=client.get_executor(pure=False), progress=False)
+    expected = stored(reference)
+    for other in ("two", "dask"):
+        for got, want in zip(stored(tmp_path / other), expected):
+            pd.testing.assert_frame_equal(got, want)
+
+
+def test_any_stored_run_can_be_rerun_alone(reference):
+    """The manifest has what it takes to re-run one run by hand: scenario, overrides, seed."""
+    manifest = json.loads((reference / "manifest.json").read_text())
+    with results.load(reference) as res:
+        summaries = res.summaries.set_index("run")
+    entry = manifest["runs"][7]
+    sets = ["time.steps=4"] + [f"{path}={value}" for path, value in entry["params"].items()]
+    alone = run(load_scenario(BASELINE, sets), seed=entry["seed"]).model
+    assert summaries.at[entry["run"], "fragmentation_final"] == alone["fragmentation"].iloc[-1]
+    assert summaries.at[entry["run"], "offers_accepted_max"] == alone["offers_accepted"].max()
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    out = tmp_path / "failing"
+    result = sweep.run(tiny_spec(), out, workers=2, runner=failing_runner, progress=False)
+    assert (result.ok, result.failed) == (6, 6)
+    assert all(f["params"]["rules.coercion.strength"] == 1.0 and "injected failure" in f["error"] for f in result.failures)
+    with results.load(out) as res:
+        failures = res.failures
+        assert len(res.summaries) == 6
+    assert len(failures) == 6
+    assert failures["traceback"].str.contains("RuntimeError: injected failure").all()
+    assert failures["traceback"].str.contains("failing_runner").all()
+    assert set(failures["rules.coercion.strength"]) == {1.0}
+    assert failures["seed"].notna().all()
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert (session["ok"], session["failed"]) == (6, 6)
+
+    again = sweep.run(tiny_spec(), out, workers=1, resume=True, progress=False)  # failed runs are re-run
+    assert (again.already, again.ok, again.failed) == (6, 6, 0)
+
+
+def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    original = sweep.run
+    monkeypatch.setattr(sweep, "run", lambda *a, **k: original(*a, **{**k, "runner": failing_runner, "progress": False}))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "6 run(s) failed" in err and "injected failure" in err and "--resume" in err
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'ok'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
+    spec = tiny_spec(name="killed", replications=15, set={"time.steps": 6})  # 60 runs
+    path = tmp_path / "killed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "abm.cli", "sweep", str(path), "--out", str(out), "--workers", "1"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _count(out / "results.sqlite") == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the orphaned worker, if it is still there
+        except ProcessLookupError:
+            pass
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    before = results.load(out).runs
+    done_before = before[before["status"] == "ok"].set_index("run")["finished"]
+    assert 0 < len(done_before) < 60, "the sweep must be killed part-way"
+
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--resume"]) == 0
+
+    uninterrupted = tmp_path / "uninterrupted"
+    sweep.run(spec, uninterrupted, workers=2, progress=False)
+    for got, want in zip(stored(out), stored(uninterrupted)):
+        pd.testing.assert_frame_equal(got, want)
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT run) FROM runs").fetchone() == (60, 60)
+        assert conn.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 60 * 7
+    after = results.load(out).runs.set_index("run")["finished"]
+    assert (after[done_before.index] == done_before).all(), "runs finished before the kill were not run again"
+    sessions = json.loads((out / "manifest.json").read_text())["sessions"]
+    assert len(sessions) == 2 and sessions[1]["ran"] == 60 - len(done_before)
+
+
+def test_resuming_a_changed_experiment_is_refused(reference, tmp_path, capsys):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec(replications=4)))
+    assert main(["sweep", str(spec), "--out", str(reference), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "replications: 3 -> 4" in err
+
+    spec.write_text(yaml.safe_dump(tiny_spec(set={"time.steps": 5})))
+    assert main(["sweep", str(spec), "--out", str(reference), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "set.time.steps: 4 -> 5" in err and "time.steps" in err.split("resolves differently")[1]
+
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    assert main(["sweep", str(spec), "--out", str(reference)]) == 2  # exists, no --resume
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_resuming_a_complete_sweep_runs_nothing(reference):
+    result = sweep.run(tiny_spec(charts=[]), reference, workers=1, resume=True, progress=False)  # charts are not part of the hash
+    assert (result.already, result.ok, result.failed) == (12, 0, 0)
+
+
+def test_identical_points_are_run_once(tmp_path):
+    spec = tiny_spec(grid={"rules.coercion.strength": [0.5, 0.5, 0.0]}, replications=2, charts=[])
+    exp = experiment.load(spec)
+    assert len(exp.runs) == 6 and exp.distinct_runs == 4
+    result = sweep.run(exp, tmp_path / "dup", workers=1, progress=False)
+    assert result.ok == 4
+    with results.load(tmp_path / "dup") as res:
+        summaries = res.summaries
+    assert len(summaries) == 6  # both points see the shared runs
+    first, second = (summaries[summaries["point"] == p]["fragmentation_final"].to_numpy() for p in (0, 1))
+    np.testing.assert_array_equal(first, second)
