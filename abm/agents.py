@@ -96,13 +96,16 @@ class ExternalPower(mesa.Agent):
 
     def __init__(self, model, key: str, index: int, spec, state_keys: list[str], power_keys: list[str]):
         super().__init__(model)
-        n = len(state_keys)
         self.key = key
         self.index = index
         self.label = spec.name
         self.color = spec.color
         self.budget = np.array([spec.budget.get(d) for d in DOMAINS])
-        self.interests = np.full(n, spec.default_interest)
+        # views into the model's powers x states arrays
+        self.interests = model.interests[index]
+        self.offers_to = model.offers_to[index]  # offers made to each state (discounted), for adaptive allocation
+        self.accepted_by = model.accepted_by[index]  # of which accepted
+        self.interests[:] = spec.default_interest
         for s, value in spec.interests.items():
             self.interests[state_keys.index(s)] = value
         self.rivals = np.zeros(len(power_keys))
@@ -115,5 +118,3 @@ class ExternalPower(mesa.Agent):
         self.capability = spec.capability
         self.propensity = spec.coercion.propensity
         self.tools = list(spec.coercion.tools)
-        self.offers_to = np.zeros(n)  # offers made to each state (discounted), for adaptive allocation
-        self.accepted_by = np.zeros(n)  # of which accepted

@@ -19,7 +19,7 @@ Route-choice rules are registered in :mod:`abm.rules.route_choice`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,46 +197,26 @@ def assign_markets(
 # --- Who gains ----------------------------------------------------------------------
 
 
-def transit_revenue(
-    corridors: Iterable[Corridor],
-    volumes: Iterable[float],
-    fee_per_tonne: Mapping[str, float] | float,
-) -> dict[str, float]:
-    """Transit fees earned by each node, in USD bn per year.
-
-    A node earns its fee (USD/t; a dict per node, missing nodes earn 0, or one fee for
-    all) on every tonne of each corridor whose path includes it, counted once per
-    corridor. Mt * USD/t = USD m, divided by 1000 for USD bn. Every node on some path
-    is a key.
-    """
-    per_node = isinstance(fee_per_tonne, Mapping)
-    revenue: dict[str, float] = {}
-    for c, v in zip(corridors, volumes, strict=True):
-        for node in dict.fromkeys(c.path):  # once per corridor even if a node recurs
-            fee = fee_per_tonne.get(node, 0.0) if per_node else fee_per_tonne
-            revenue[node] = revenue.get(node, 0.0) + float(v) * float(fee) / 1000.0
-    return revenue
+def market_shares(markets: list[str], volumes: np.ndarray) -> np.ndarray:
+    """Each corridor's share of the freight assigned in its market (0 in an empty market)."""
+    markets = np.asarray(markets)
+    totals = {m: volumes[markets == m].sum() for m in set(markets.tolist())}
+    total = np.array([totals[m] for m in markets.tolist()], dtype=float)
+    return np.divide(volumes, total, out=np.zeros(len(volumes)), where=total > 0)
 
 
-def sponsor_leverage(corridors: Iterable[Corridor], volumes: Iterable[float]) -> dict[str, float]:
-    """Each power's sum over corridors of stake * the corridor's share of its market's volume.
+def transit_revenue(crossing: np.ndarray, volumes: np.ndarray, fee: float) -> np.ndarray:
+    """Transit fees each state earns, USD bn per year: ``fee`` USD/t on every tonne of
+    each corridor crossing it (``crossing[s, c]``; once per corridor). Mt x USD/t is
+    USD m, hence the division by 1000."""
+    return crossing @ volumes * fee / 1000.0
 
-    A power holding all of every busy route in two markets scores 2; a market with no
-    freight gives no leverage. Every sponsor is a key.
-    """
-    corridors = list(corridors)
-    vols = np.asarray(list(volumes), dtype=float)
-    if vols.shape != (len(corridors),):
-        raise ValueError("need one volume per corridor")
-    totals: dict[str, float] = {}
-    for c, v in zip(corridors, vols, strict=True):
-        totals[c.market] = totals.get(c.market, 0.0) + v
-    lev: dict[str, float] = {}
-    for c, v in zip(corridors, vols, strict=True):
-        share = v / totals[c.market] if totals[c.market] > 0 else 0.0
-        for power, stake in c.sponsors.items():
-            lev[power] = lev.get(power, 0.0) + stake * share
-    return lev
+
+def sponsor_leverage(crossing: np.ndarray, stakes: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Leverage of each power over each state (S x M): the sum, over the corridors
+    crossing the state, of the power's stake times the corridor's market share. A
+    power holding the whole of the only busy route through a state scores 1 there."""
+    return (crossing * shares[None, :]) @ stakes
 
 
 # --- The network inside a model -----------------------------------------------------
@@ -271,7 +251,9 @@ class CorridorNetwork:
         self.power_index = {k: n for n, k in enumerate(power_keys)}
         self.closures: list[tuple[int, str, str]] = []  # (reopen at step, corridor, node)
         self.volumes = np.zeros(len(self.corridors))
+        self.shares = np.zeros(len(self.corridors))
         self.unmet: dict[str, float] = dict.fromkeys(self.markets, 0.0)
+        self.crossing = np.array([[key in c.path for c in self.corridors] for key in state_keys], dtype=float).reshape(len(state_keys), len(self.corridors))
         self.revenue = np.zeros(len(state_keys))
         self.leverage = np.zeros((len(state_keys), len(power_keys)))
         self.refresh_sponsors()
@@ -279,6 +261,10 @@ class CorridorNetwork:
     def refresh_sponsors(self) -> None:
         """``sponsors_route[s, p]``: power p sponsors a route crossing state s; and the
         segments a sponsor's investment in a state upgrades, split evenly by route."""
+        self.stakes = np.zeros((len(self.corridors), len(self.power_index)))
+        for k, c in enumerate(self.corridors):
+            for power, stake in c.sponsors.items():
+                self.stakes[k, self.power_index[power]] = stake
         self.sponsors_route = np.zeros((len(self.state_index), len(self.power_index)), dtype=bool)
         self.sponsored: dict[tuple[int, int], list[list[SegmentState]]] = {}
         for c in self.corridors:
@@ -346,32 +332,17 @@ class CorridorNetwork:
     def assign(self, years: float) -> None:
         f = self.freight
         self.volumes, self.unmet = assign_markets(self.demand(years), self.corridors, self.rule, f.value_of_time, f.risk_premium)
-        self.revenue[:] = 0.0
-        for node, usd_bn in transit_revenue(self.corridors, self.volumes, f.transit_fee).items():
-            if node in self.state_index:
-                self.revenue[self.state_index[node]] = usd_bn
-        self.leverage[:] = 0.0
-        totals = self.market_totals()
-        for c, v in zip(self.corridors, self.volumes):
-            share = v / totals[c.market] if totals[c.market] > 0 else 0.0
-            for node in set(c.path) & self.state_index.keys():
-                for power, stake in c.sponsors.items():
-                    self.leverage[self.state_index[node], self.power_index[power]] += stake * share
-
-    def market_totals(self) -> dict[str, float]:
-        totals = dict.fromkeys(self.markets, 0.0)
-        for c, v in zip(self.corridors, self.volumes):
-            totals[c.market] += v
-        return totals
+        self.shares = market_shares([c.market for c in self.corridors], self.volumes)
+        self.revenue = transit_revenue(self.crossing, self.volumes, f.transit_fee)
+        self.leverage = sponsor_leverage(self.crossing, self.stakes, self.shares)
 
     def metrics(self) -> dict[str, float]:
         """Per-step corridor columns: volume and market share per corridor, unmet
         demand, and each leg's share within its group (e.g. the INSTC legs)."""
         out: dict[str, float] = {}
-        totals = self.market_totals()
-        for cid, c, v in zip(self.ids, self.corridors, self.volumes):
-            out[f"corridor_{cid}_volume"] = float(v)
-            out[f"corridor_{cid}_share"] = float(v / totals[c.market]) if totals[c.market] > 0 else 0.0
+        for cid, v, share in zip(self.ids, self.volumes.tolist(), self.shares.tolist()):
+            out[f"corridor_{cid}_volume"] = v
+            out[f"corridor_{cid}_share"] = share
         for group, members in sorted(self.groups.items()):
             total = float(self.volumes[members].sum())
             for k in members:

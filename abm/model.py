@@ -55,6 +55,8 @@ class RegionModel(mesa.Model):
         sizes = {"domains": len(DOMAINS), "powers": m}
         for name, shape in STATE_ARRAYS.items():  # the states' arrays, held here for vector work
             setattr(self, name, np.zeros((n, *(sizes[d] for d in shape)), dtype=int if name == "expiry" else float))
+        for name in ("interests", "offers_to", "accepted_by"):  # the powers' arrays, powers x states
+            setattr(self, name, np.zeros((m, n)))
         self.states = [RegionalState(self, k, n, cfg.states[k], self.power_keys) for n, k in enumerate(self.state_keys)]
         self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_keys, self.power_keys) for n, k in enumerate(self.power_keys)]
         self.state_index = {k: n for n, k in enumerate(self.state_keys)}
@@ -148,7 +150,7 @@ class RegionModel(mesa.Model):
         dropped; at most ``max_targets`` kept; budgets split in proportion."""
         spec = self.config.offers
         allocation = self.rules["allocation"]
-        weights = np.array([allocation.weights(power, self) for power in self.powers], dtype=float)  # M x N
+        weights = np.asarray(allocation.weights(self), dtype=float)  # M x N
         totals = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
         keep = weights >= spec.min_weight
@@ -184,7 +186,8 @@ class RegionModel(mesa.Model):
         self.gained.reshape(-1)[:] += np.bincount(s * m + p, taken, n * m)
         self.rejections.reshape(-1)[:] += np.bincount(s * m + p, ~a, n * m)
         self.counts["offers_accepted"] = int(a.sum())
-        self.learn(offers)
+        if self.rules["allocation"].learns:
+            self.learn(offers)
         invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p]
         if invested.any():
             total = np.bincount(s[invested] * m + p[invested], offers.size[invested], n * m)
@@ -289,13 +292,19 @@ class RegionModel(mesa.Model):
     def neighbours_of(self, s: int) -> np.ndarray:
         return self.pairs.adjacency[s]
 
-    def neighbour_share(self, indicator: np.ndarray) -> np.ndarray:
-        """For each state, the share of its neighbours for which ``indicator`` is 1
-        (0 for a state without neighbours)."""
-        p = self.pairs
-        hits = np.bincount(p.i, indicator[p.j], len(self.states)) + np.bincount(p.j, indicator[p.i], len(self.states))
-        degree = np.bincount(p.i, minlength=len(self.states)) + np.bincount(p.j, minlength=len(self.states))
-        return np.divide(hits, degree, out=np.zeros(len(self.states)), where=degree > 0)
+    def neighbour_count(self) -> np.ndarray:
+        p, n = self.pairs, len(self.states)
+        return np.bincount(p.i, minlength=n) + np.bincount(p.j, minlength=n)
+
+    def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
+        """For each state, the mean of ``values`` (one row per state) over its
+        neighbours; 0 for a state without neighbours."""
+        p, n = self.pairs, len(self.states)
+        sums = np.zeros(values.shape)
+        np.add.at(sums, p.i, values[p.j])
+        np.add.at(sums, p.j, values[p.i])
+        degree = self.neighbour_count().reshape(-1, *([1] * (values.ndim - 1)))
+        return np.divide(sums, degree, out=np.zeros(values.shape), where=degree > 0)
 
     def regional_trade_of(self, s: int) -> float:
         return float(self._regional_trade[s])

@@ -46,6 +46,16 @@ class Offers:
 
 
 
+def pair_terms(model) -> dict[str, np.ndarray]:
+    """The utility terms that depend only on (state, power), as states x powers arrays."""
+    return {
+        "conditions": model.conditions + model.organisations.obligation,
+        "backlash": model.backlash,
+        "opinion": model.opinion,
+        "leverage": model.network.leverage,
+    }
+
+
 def evaluate(offers: Offers, model) -> np.ndarray:
     """Utility of each offer to its recipient, per unit of tie strength it adds.
 
@@ -61,12 +71,15 @@ def evaluate(offers: Offers, model) -> np.ndarray:
       for offers from minor partners, which diversify ("diversification equals
       resilience", seed 004);
     * conditions: the governance gap the offerer demands and joining its club, scaled by
-      autonomy, plus the share of ties to rivals that exclusivity would cost;
+      autonomy, plus the share of ties to rivals that exclusivity would cost, plus the
+      obligation of a club the state belongs to that excludes the offerer;
     * backlash: the punishment the state expects from the offerer's rivals present in it;
     * opinion: domestic opinion toward the offerer;
-    * organisations: a club's or format's bonus raises the value of its patrons' offers
-      to members; a club's exclusion of the offerer adds an obligation cost;
-    * corridors: the offerer's leverage as sponsor of the routes crossing the state.
+    * leverage: the offerer's leverage as sponsor of the corridors crossing the state;
+    * organisations also raise the value of their patrons' offers to members (bonus).
+
+    ``offers.terms`` keeps ``gain``, ``value`` and ``dependence`` per offer; see
+    :func:`explain` for every term of a few offers.
     """
     w = model.config.utility
     s, p, d = offers.state, offers.power, offers.domain
@@ -80,25 +93,27 @@ def evaluate(offers: Offers, model) -> np.ndarray:
     before = np.where(total > 0, sumsq / np.where(total > 0, total, 1.0) ** 2, 1.0 / len(model.powers))
     after = (sumsq - strength**2 + (strength + safe) ** 2) / (total + safe) ** 2
     dependence = model.autonomy[s] * (after - before) / safe
-    conditions = model.conditions[s, p] + model.organisations.obligation[s, p]
-    backlash = model.backlash[s, p]
-    opinion = model.opinion[s, p]
-    leverage = model.network.leverage[s, p]
-    utility = (
-        w.need * value
-        - w.dependence * dependence
-        - w.conditions * conditions
-        - w.backlash * backlash
-        + w.opinion * opinion
-        + w.corridor * leverage
-    )
-    offers.terms = {
-        "gain": np.where(valid, gain, 0.0),
-        "value": value,
-        "dependence": dependence,
-        "conditions": conditions,
-        "backlash": backlash,
-        "opinion": opinion,
-        "leverage": leverage,
-    }
+    t = pair_terms(model)
+    pair = -w.conditions * t["conditions"] - w.backlash * t["backlash"] + w.opinion * t["opinion"] + w.corridor * t["leverage"]
+    utility = w.need * value - w.dependence * dependence + pair[s, p]
+    offers.terms = {"gain": np.where(valid, gain, 0.0), "value": value, "dependence": dependence}
     return np.where(valid, utility, -np.inf)
+
+
+def explain(offers: Offers, model) -> dict[str, np.ndarray]:
+    """Every term of each offer's utility, weighted as in :func:`evaluate`, and their
+    sum (``utility``): for reading a decision, not for the hot path."""
+    w = model.config.utility
+    utility = evaluate(offers, model)
+    s, p = offers.state, offers.power
+    t = pair_terms(model)
+    return {
+        "gain": offers.terms["gain"],
+        "need": w.need * offers.terms["value"],
+        "dependence": -w.dependence * offers.terms["dependence"],
+        "conditions": -w.conditions * t["conditions"][s, p],
+        "backlash": -w.backlash * t["backlash"][s, p],
+        "opinion": w.opinion * t["opinion"][s, p],
+        "leverage": w.corridor * t["leverage"][s, p],
+        "utility": utility,
+    }

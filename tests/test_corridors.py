@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from abm import corridors
-from abm.corridors import Corridor, SegmentState, sponsor_leverage, transit_revenue
+from abm.corridors import Corridor, SegmentState, market_shares, sponsor_leverage, transit_revenue
 from abm.rules import UnknownRuleError, known, make
 
 
@@ -228,23 +228,23 @@ def test_assign_markets_keeps_markets_apart():
 
 
 def test_transit_revenue_by_hand():
-    routes = [route("a", 1.0, nodes=["KAZ", "AZE", "GEO"]), route("b", 1.0, nodes=["RUS", "KAZ"])]
+    # two states, two corridors: state 0 on both, state 1 on the first only
+    crossing = np.array([[1.0, 1.0], [1.0, 0.0]])
     vols = np.array([10.0, 5.0])  # Mt/yr
-    rev = transit_revenue(routes, vols, {"KAZ": 4.0, "AZE": 10.0})
-    # KAZ: 15 Mt * 4 USD/t = 60 USD m = 0.06 bn; AZE: 10 Mt * 10 = 100 USD m = 0.1 bn.
-    assert rev == pytest.approx({"KAZ": 0.06, "AZE": 0.1, "GEO": 0.0, "RUS": 0.0})
-    flat = transit_revenue(routes, vols, 2.0)
-    assert flat == pytest.approx({"KAZ": 0.03, "AZE": 0.02, "GEO": 0.02, "RUS": 0.01})
+    # state 0: 15 Mt * 4 USD/t = 60 USD m = 0.06 bn; state 1: 10 Mt * 4 = 0.04 bn
+    assert transit_revenue(crossing, vols, 4.0) == pytest.approx([0.06, 0.04])
+
+
+def test_market_shares_by_hand():
+    shares = market_shares(["ew", "ew", "ns", "ns"], np.array([30.0, 10.0, 5.0, 0.0]))
+    assert shares == pytest.approx([0.75, 0.25, 1.0, 0.0])
+    assert market_shares(["ew", "ew"], np.zeros(2)) == pytest.approx([0.0, 0.0])
 
 
 def test_sponsor_leverage_by_hand():
-    routes = [
-        route("a", 1.0, sponsors={"CHN": 0.5, "EU": 0.2}),
-        route("b", 1.0, sponsors={"RUS": 1.0}),
-        route("c", 1.0, market="north_south", sponsors={"RUS": 0.4, "IND": 0.6}),
-        route("d", 1.0, market="north_south", sponsors={"IRN": 1.0}),
-    ]
-    lev = sponsor_leverage(routes, [30.0, 10.0, 5.0, 0.0])
-    # east_west: a has 3/4, b 1/4; north_south: c has all.
-    assert lev == pytest.approx({"CHN": 0.375, "EU": 0.15, "RUS": 0.25 + 0.4, "IND": 0.6, "IRN": 0.0})
-    assert sponsor_leverage(routes, [0.0] * 4) == pytest.approx({k: 0.0 for k in lev})
+    # corridors a (ew, 3/4 of its market), b (ew, 1/4), c (ns, all of it)
+    shares = np.array([0.75, 0.25, 1.0])
+    stakes = np.array([[0.5, 0.0], [0.0, 1.0], [0.0, 0.4]])  # powers: CHN, RUS
+    crossing = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # state 0 on a and b; state 1 on c
+    lev = sponsor_leverage(crossing, stakes, shares)
+    assert lev == pytest.approx(np.array([[0.375, 0.25], [0.0, 0.4]]))

@@ -642,7 +642,7 @@ def test_relations_stay_in_range():
 def test_interest_allocation_follows_interests():
     # p: a 1.0, b 0.5, c the default 0.2
     model = tiny_model()
-    w = rule("allocation", "interest").weights(model.powers[P], model)
+    w = rule("allocation", "interest").weights(model)[P]
     assert np.asarray(w) == pytest.approx([1.0, 0.5, 0.2])
 
 
@@ -651,9 +651,9 @@ def test_contest_allocation_weights_rival_presence():
     # rival share for p (rivalry with q 0.8): a 0.8 * 0.25 = 0.2, b 0.8, c 0.4
     # intensity 2: (1.0 * 1.4, 0.5 * 2.6, 0.2 * 1.8)
     model = tiny_model()
-    w = rule("allocation", "contest", intensity=2.0).weights(model.powers[P], model)
+    w = rule("allocation", "contest", intensity=2.0).weights(model)[P]
     assert np.asarray(w) == pytest.approx([1.4, 1.3, 0.36])
-    w0 = rule("allocation", "contest", intensity=0.0).weights(model.powers[P], model)
+    w0 = rule("allocation", "contest", intensity=0.0).weights(model)[P]
     assert np.asarray(w0) == pytest.approx([1.0, 0.5, 0.2])
 
 
@@ -661,7 +661,7 @@ def test_contest_allocation_weights_rival_presence():
 def test_consolidate_allocation_defends_the_sphere():
     # p's own shares: a 0.75, b 0, c 0.5; floor 0.05: (1.0 * 0.8, 0.5 * 0.05, 0.2 * 0.55)
     model = tiny_model()
-    w = rule("allocation", "consolidate", floor=0.05).weights(model.powers[P], model)
+    w = rule("allocation", "consolidate", floor=0.05).weights(model)[P]
     assert np.asarray(w) == pytest.approx([0.8, 0.025, 0.11])
 
 
@@ -674,11 +674,11 @@ def test_adaptive_allocation_learns_acceptance_rates():
     model = tiny_model()
     power = model.powers[P]
     r = rule("allocation", "adaptive", prior=0.5, strength=2.0, memory=1.0)
-    assert np.asarray(r.weights(power, model)) == pytest.approx([0.5, 0.25, 0.1])
+    assert np.asarray(r.weights(model)[power.index]) == pytest.approx([0.5, 0.25, 0.1])
     for _ in range(2):
         r.learn(power, A, False)
         r.learn(power, B, True)
-    assert np.asarray(r.weights(power, model)) == pytest.approx([1.0 * 0.25, 0.5 * 0.75, 0.2 * 0.5])
+    assert np.asarray(r.weights(model)[power.index]) == pytest.approx([1.0 * 0.25, 0.5 * 0.75, 0.2 * 0.5])
 
 
 @covers("allocation.adaptive")
@@ -690,7 +690,7 @@ def test_adaptive_allocation_forgets():
     for _ in range(5):
         r.learn(power, A, False)
     r.learn(power, A, True)
-    assert r.weights(power, model)[A] == pytest.approx(2 / 3)
+    assert r.weights(model)[power.index][A] == pytest.approx(2 / 3)
 
 
 @covers("allocation.interest", "allocation.contest", "allocation.consolidate", "allocation.random")
@@ -712,7 +712,7 @@ def test_random_allocation_ignores_interests_and_uses_the_model_rng():
     for _ in range(2):
         model = tiny_model(seed=11, scenario=scn)
         r = rule("allocation", "random")
-        draws.append([np.asarray(r.weights(model.powers[P], model)).copy() for _ in range(20)])
+        draws.append([np.asarray(r.weights(model)[P]).copy() for _ in range(20)])
     first = np.array(draws[0])
     assert first.shape == (20, 3)
     assert np.all((first >= 0.0) & (first < 1.0))
@@ -723,7 +723,7 @@ def test_random_allocation_ignores_interests_and_uses_the_model_rng():
 
 @covers("allocation.random")
 def test_random_allocation_differs_between_seeds():
-    w = [np.asarray(rule("allocation", "random").weights(tiny_model(seed=s).powers[P], tiny_model(seed=s))) for s in (1, 2)]
+    w = [np.asarray(rule("allocation", "random").weights(tiny_model(seed=s))[P]) for s in (1, 2)]
     assert not np.array_equal(w[0], w[1])
 
 

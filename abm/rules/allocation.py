@@ -1,6 +1,7 @@
-"""How a power spreads its budget over the states: one attention weight per state.
+"""How powers spread their budgets over the states: one attention weight per state.
 
-Each rule returns non-negative weights over states; the model normalises them, drops
+Each rule returns non-negative weights for every power and state at once (a powers x
+states array; row p is power p's attention); the model normalises each row, drops
 states below ``offers.min_weight``, keeps the ``offers.max_targets`` largest, and
 splits each domain's budget in proportion.
 """
@@ -15,8 +16,10 @@ from abm.rules.registry import Rule, RuleParams, register
 
 class AllocationRule(Rule):
     family = "allocation"
+    learns = False  # whether the model must report offers' outcomes to it
 
-    def weights(self, power, model) -> np.ndarray:
+    def weights(self, model) -> np.ndarray:
+        """Attention weights, powers x states."""
         raise NotImplementedError
 
     def learn(self, power, state, accepted, offered=1) -> None:
@@ -31,8 +34,8 @@ class Interest(AllocationRule):
 
     name = "interest"
 
-    def weights(self, power, model):
-        return power.interests
+    def weights(self, model):
+        return model.interests
 
 
 @register
@@ -44,9 +47,9 @@ class Contest(AllocationRule):
     class Params(RuleParams):
         intensity: float = Field(2.0, ge=0.0, description="extra weight per unit of rival presence")
 
-    def weights(self, power, model):
-        rival_share = model.observed @ power.rivals  # sum_r rivalry(p, r) * alignment(s, r)
-        return power.interests * (1.0 + self.params.intensity * rival_share)
+    def weights(self, model):
+        rival_share = model.rivalry @ model.observed.T  # [p, s] = sum_r rivalry(p, r) * alignment(s, r)
+        return model.interests * (1.0 + self.params.intensity * rival_share)
 
 
 @register
@@ -58,8 +61,8 @@ class Consolidate(AllocationRule):
     class Params(RuleParams):
         floor: float = Field(0.05, ge=0.0, le=1.0, description="weight kept for states outside the sphere")
 
-    def weights(self, power, model):
-        return power.interests * (self.params.floor + model.observed[:, power.index])
+    def weights(self, model):
+        return model.interests * (self.params.floor + model.observed.T)
 
 
 @register
@@ -68,16 +71,17 @@ class Adaptive(AllocationRule):
     acceptance rate, with the prior as a pseudo-count and old outcomes forgotten."""
 
     name = "adaptive"
+    learns = True
 
     class Params(RuleParams):
         prior: float = Field(0.5, gt=0.0, lt=1.0, description="prior acceptance rate")
         strength: float = Field(2.0, gt=0.0, description="pseudo-count of the prior")
         memory: float = Field(0.9, ge=0.0, le=1.0, description="discount of past outcomes per step")
 
-    def weights(self, power, model):
+    def weights(self, model):
         p = self.params
-        rate = (p.prior * p.strength + power.accepted_by) / (p.strength + power.offers_to)
-        return power.interests * rate
+        rate = (p.prior * p.strength + model.accepted_by) / (p.strength + model.offers_to)
+        return model.interests * rate
 
     def learn(self, power, state, accepted, offered=1):
         memory = self.params.memory
@@ -91,5 +95,5 @@ class Random(AllocationRule):
 
     name = "random"
 
-    def weights(self, power, model):
-        return model.rng.random(len(power.interests))
+    def weights(self, model):
+        return model.rng.random(model.interests.shape)

@@ -62,7 +62,7 @@ class Calculus(MembershipRule):
         if org.kind == "regional_format":
             inside = np.zeros(len(model.states))
             inside[sorted(org.members)] = 1.0
-            value = value + self.params.neighbour_pull * model.neighbour_share(inside)
+            value = value + self.params.neighbour_pull * model.neighbour_mean(inside)
         return value
 
     def review(self, model):

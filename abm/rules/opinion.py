@@ -24,11 +24,12 @@ class OpinionRule(Rule):
     Params = OpinionParams
 
     def update(self, states, model) -> None:
+        """Move the opinions of all states (``model.opinion``, states x powers)."""
         raise NotImplementedError
 
-    def target(self, state) -> np.ndarray:
+    def target(self, model) -> np.ndarray:
         p = self.params
-        return np.clip(state.opinion_anchor + p.benefit * state.gained - p.harm * state.harmed, -1.0, 1.0)
+        return np.clip(model.opinion_anchor + p.benefit * model.gained - p.harm * model.harmed, -1.0, 1.0)
 
 
 @register
@@ -48,8 +49,7 @@ class Benefit(OpinionRule):
     name = "benefit"
 
     def update(self, states, model):
-        for state in states:
-            state.opinion += self.params.rate * (self.target(state) - state.opinion)
+        model.opinion += self.params.rate * (self.target(model) - model.opinion)
 
 
 @register
@@ -63,10 +63,7 @@ class Social(OpinionRule):
         social: float = Field(0.1, ge=0.0, le=1.0, description="weight of neighbours' mean opinion")
 
     def update(self, states, model):
-        for state in states:
-            state.opinion += self.params.rate * (self.target(state) - state.opinion)
-        current = np.array([s.opinion for s in states])
-        for state in states:
-            peers = model.neighbours_of(state.index)
-            if len(peers):
-                state.opinion += self.params.social * (current[peers].mean(axis=0) - state.opinion)
+        model.opinion += self.params.rate * (self.target(model) - model.opinion)
+        peers = model.neighbour_mean(model.opinion)
+        has_peers = model.neighbour_count() > 0
+        model.opinion[has_peers] += self.params.social * (peers[has_peers] - model.opinion[has_peers])
