@@ -69,7 +69,9 @@ class RegionModel(mesa.Model):
         self.events = EventQueue(cfg)
         self.event_log: list[tuple[int, str, str, str, str, str]] = []  # (step, date, id, type, source, parameters)
         self.subregion_members = {r: np.array([s.subregion == r for s in self.states]) for r in self.subregions}
+        self.subregion_index = {r: np.flatnonzero(members) for r, members in self.subregion_members.items()}
         self.all_members = np.ones(len(self.states), dtype=bool)
+        self.external_trade = np.array([s.external_trade for s in self.states])
 
         self.rivalry = np.array([p.rivals for p in self.powers])  # rivalry[p, r]: p's hostility to r
         # powers that treat an acceptance of r's offer as a defection from themselves
@@ -317,8 +319,7 @@ class RegionModel(mesa.Model):
         d = metrics.js_distance_matrix(a)
         self._regional_trade = self.pairs.trade_by_state(len(self.states))
         power_trade = self.ties[:, DOMAIN_INDEX["trade"]].sum(axis=1) * self.gdp * self.config.offers.scale
-        external = np.array([s.external_trade for s in self.states])
-        total_trade = self._regional_trade + external + power_trade
+        total_trade = self._regional_trade + self.external_trade + power_trade
         labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity)
         p = self.pairs
         shared_format = self.organisations.shared_format
@@ -327,8 +328,8 @@ class RegionModel(mesa.Model):
             return metrics.integration(p.i, p.j, p.trade, p.relation, total_trade, shared_format, members)
 
         m = {"fragmentation": metrics.mean_pairwise(d)}
-        for r, members in self.subregion_members.items():
-            m[f"fragmentation_{r}"] = metrics.mean_pairwise(d, np.flatnonzero(members))
+        for r, index in self.subregion_index.items():
+            m[f"fragmentation_{r}"] = metrics.mean_pairwise(d, index)
         m["integration"] = integration(self.all_members)
         for r, members in self.subregion_members.items():
             m[f"integration_{r}"] = integration(members)

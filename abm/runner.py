@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from abm.agents import RegionalState
 from abm.model import RegionModel
 from abm.scenario import Scenario, load
 
@@ -95,14 +96,14 @@ def collect(model: RegionModel, seed: int) -> RunResult:
     cfg = model.config
     frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     steps = range(len(frame))
-    frame.insert(0, "date", [cfg.date(s).isoformat() for s in steps])
+    dates = [cfg.date(s).isoformat() for s in steps]
+    frame.insert(0, "date", dates)
     frame.insert(0, "step", list(steps))
-    from abm.agents import RegionalState
-
     agents = model.datacollector.get_agenttype_vars_dataframe(RegionalState).reset_index()
     agents = agents.drop(columns=["AgentID"]).rename(columns={"Step": "step"})
-    agents.insert(1, "date", [cfg.date(int(s)).isoformat() for s in agents["step"]])
+    agents["step"] = agents["step"].astype(int)  # Mesa records the step as a float time
+    agents.insert(1, "date", [dates[s] for s in agents["step"].tolist()])
     coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool"])
-    coercions.insert(1, "date", [cfg.date(int(s)).isoformat() for s in coercions["step"]])
+    coercions.insert(1, "date", [dates[s] for s in coercions["step"].tolist()])
     events = pd.DataFrame(model.event_log, columns=["step", "date", "id", "type", "source", "parameters"])
     return RunResult(cfg, seed, frame, agents, coercions, events)
