@@ -1,0 +1,57 @@
+"""Every notebook in notebooks/ runs top to bottom without error, and is committed clean.
+
+The notebooks are executed with nbclient in a fresh kernel, from the notebooks/
+directory, as a student would run them; a new notebook is picked up automatically.
+They write their files into temporary directories, never into the repository, which the
+last test checks.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TIMEOUT = 240  # seconds per cell; each notebook as a whole is meant to take well under a minute
+
+
+def written_files() -> set[Path]:
+    """Files where a careless notebook would write: beside it, or in runs/ and the repo root."""
+    return {*ROOT.glob("notebooks/**/*"), *ROOT.glob("runs/**/*"), *ROOT.glob("*")}
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path):
+    before = written_files()
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    start = time.monotonic()
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as exc:  # the message holds the failing cell and traceback
+        pytest.fail(f"{path.name} failed:\n{exc}", pytrace=False)
+    elapsed = time.monotonic() - start
+    assert elapsed < 120, f"{path.name} took {elapsed:.0f} s; notebooks must stay small"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    new = written_files() - before
+    assert not new, f"{path.name} wrote into the repository: {sorted(map(str, new))}"
