@@ -1,0 +1,244 @@
+"""Experiment specs: validated up front with clear messages, expanded into a deterministic plan."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from abm import experiment, sensitivity
+from abm.cli import main
+from abm.experiment import ExperimentError, Summary, summarise
+
+try:  # tests/ as a package or not
+    from tests.test_sweep import BASELINE, ROOT, tiny_spec
+except ImportError:
+    from test_sweep import BASELINE, ROOT, tiny_spec
+
+SHIPPED = sorted((ROOT / "experiments").glob("*.yaml"))
+LIBRARY = ["baseline", "no_peace", "russia_joins_regional_format", "iran_strikes", "us_withdraws", "northern_route_reopens", "japan_minerals"]
+
+
+# --------------------------------------------------------------------------- shipped experiments
+
+
+def test_the_four_experiments_are_shipped():
+    assert {p.stem for p in SHIPPED} >= {"fragmentation_phase", "sensitivity", "rules", "scenarios"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_experiment_is_valid_and_states_its_question(path):
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# ") and any(line.startswith("# Question:") for line in lines[:12])
+    exp = experiment.load(path)
+    spec = yaml.safe_load(path.read_text())
+    if "grid" in spec:
+        assert len(exp.points) == math.prod(len(v) for v in spec["grid"].values())
+    assert len(exp.runs) == len(exp.points) * spec["replications"]
+    assert len(exp.runs) <= 1500, "shipped experiments must run in minutes on a laptop"
+    assert exp.charts, "every shipped experiment draws charts"
+
+
+def test_the_scenario_library_experiment_covers_every_library_scenario():
+    exp = experiment.load(ROOT / "experiments" / "scenarios.yaml")
+    assert set(LIBRARY) <= set(exp.bases)
+    for name in LIBRARY:
+        assert (ROOT / "configs" / f"{name}.yaml").exists(), name
+
+
+def test_the_phase_experiment_sweeps_the_rivalry_and_hedging_parameters():
+    exp = experiment.load(ROOT / "experiments" / "fragmentation_phase.yaml")
+    assert set(exp.parameters) == {"rules.coercion.strength", "rules.allocation.intensity", "rules.decision.cap"}
+    base = exp.bases["baseline"].scenario.rules
+    assert base.allocation["name"] == "contest" and base.decision["name"] == "hedging"
+
+
+def test_a_shipped_experiment_runs_in_a_tiny_version(tmp_path):
+    """The rules experiment end to end, cut to 2 quarters and 1 replication."""
+    spec = yaml.safe_load((ROOT / "experiments" / "rules.yaml").read_text())
+    spec.update(replications=1, set={"time.steps": 2}, scenario=str(BASELINE))
+    spec["metrics"]["summaries"] = [s for s in spec["metrics"]["summaries"] if "last" not in s]
+    spec["charts"] = [c for c in spec["charts"] if c["type"] == "phase"][:1]  # one chart keeps the test fast
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "2"]) == 0
+    assert main(["report", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "report" / "phase_fragmentation_final.svg").exists()
+
+
+# --------------------------------------------------------------------------- bad specs
+
+
+def _write(tmp_path: Path, spec: dict | str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec))
+    return path
+
+
+def _change(**changes):
+    return tiny_spec(**changes)
+
+
+def _nested(section: str, **changes):
+    spec = tiny_spec()
+    spec[section] = {**spec[section], **changes}
+    return spec
+
+
+BAD = {
+    "unknown key": (_change(replication=3), "replication: unknown key; did you mean 'replications'?"),
+    "wrong type": (_change(replications="many"), "replications: Input should be a valid integer"),
+    "out of range": (_change(replications=0), "replications: Input should be greater than or equal to 1"),
+    "unknown sampler": (_change(grid={}, sample={"method": "sobel", "n": 8, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.method: unknown sampler 'sobel'; did you mean 'sobol'?"),
+    "sobol n": (_change(grid={}, sample={"method": "sobol", "n": 100, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: the sobol sampler needs a power of 2 (got 100; try 64 or 128)"),
+    "empty range": (_change(grid={}, sample={"method": "latin", "n": 8, "ranges": {"rules.coercion.strength": [1, 0]}}), "sample.ranges.rules.coercion.strength: the lower bound must be below the upper bound"),
+    "missing parameter path": (_change(grid={"rules.coercion.strenght": [0, 1]}), "grid.rules.coercion.strenght: no such setting 'strenght'; did you mean 'strength'?"),
+    "missing path in ranges": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"utility.dependance": [0, 1]}}), "sample.ranges.utility.dependance: no such setting 'dependance'; did you mean 'dependence'?"),
+    "grid value out of range": (_change(grid={"rules.coercion.strength": [0.5, 1.5]}), "grid.rules.coercion.strength: value 1.5: Input should be less than or equal to 1"),
+    "range out of range": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.decision.cap": [0.2, 1.2]}}), "sample.ranges.rules.decision.cap: value 1.2: Input should be less than or equal to 1"),
+    "fixed override": (_change(set={"time.stpes": 4}), "set.time.stpes: no such setting 'stpes'; did you mean 'steps'?"),
+    "unknown metric": (_nested("metrics", series=["fragmentaton"]), "metrics.series.0: unknown metric 'fragmentaton'; did you mean 'fragmentation'?"),
+    "date outside the run": (_nested("metrics", summaries=[{"metric": "integration", "stat": "at", "date": "2035-01-01"}]), "metrics.summaries.0.date: 2035-01-01 is outside the simulated period"),
+    "unknown chart": (_change(charts=[{"type": "heatmap"}]), "charts.0.type: unknown chart type 'heatmap'"),
+    "chart of an unknown summary": (_change(charts=[{"type": "box", "metrics": ["fragmentation_finl"]}]), "charts.0.metrics: 'fragmentation_finl' is not a summary; did you mean 'fragmentation_final'?"),
+    "sobol chart without sobol design": (_change(charts=[{"type": "sobol", "metrics": ["fragmentation_final"]}]), "charts.0.type: a sobol chart needs sample.method: sobol"),
+    "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),
+    "two space kinds": (_change(sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample: a sampled space cannot be combined with 'grid'"),
+    "yaml syntax": ("name: x\ngrid: [unclosed\n", "YAML syntax error at line"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_a_bad_spec_exits_2_with_a_clear_message_and_writes_nothing(case, tmp_path, capsys):
+    spec, message = BAD[case]
+    path = _write(tmp_path, spec)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert str(path) in err.splitlines()[0]
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
+def test_every_problem_is_listed_at_once():
+    spec = _change(charts=[{"type": "heatmap"}], grid={"rules.coercion.strength": [2.0], "rules.decision.cap": [0.0]})
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    paths = sorted(p for p, _ in info.value.problems)
+    assert paths == ["charts.0.type", "grid.rules.coercion.strength", "grid.rules.decision.cap"]
+
+
+# --------------------------------------------------------------------------- samplers and plan
+
+
+def _sampled(method: str, n: int | None, dims: int, **extra) -> experiment.Experiment:
+    ranges = dict(list({"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": [0.3, 1.0], "offers.duration": [4, 12]}.items())[:dims])
+    sample = {"method": method, "ranges": ranges, **extra} | ({"n": n} if n else {})
+    return experiment.load(_change(grid={}, sample=sample, replications=1, charts=[]))
+
+
+@pytest.mark.parametrize(
+    "method, n, dims, extra, points",
+    [
+        ("factorial", None, 2, {"levels": 3}, 9),  # levels ** D
+        ("latin", 7, 3, {}, 7),  # n
+        ("sobol", 8, 3, {}, 40),  # n * (D + 2)
+        ("sobol", 8, 3, {"second_order": True}, 64),  # n * (2D + 2)
+        ("morris", 5, 3, {"levels": 4}, 20),  # n * (D + 1)
+    ],
+)
+def test_samplers_draw_the_documented_number_of_points(method, n, dims, extra, points):
+    exp = _sampled(method, n, dims, **extra)
+    assert len(exp.points) == points
+    assert sensitivity.expected_points(method, n, dims, extra.get("levels", 4), extra.get("second_order", False)) == points
+    values = pd.DataFrame([p.values for p in exp.points])
+    assert values["rules.coercion.strength"].between(0.0, 1.0).all()
+    if dims == 3:  # offers.duration is an integer setting: sampled values are rounded to integers
+        assert all(isinstance(v, int) and 4 <= v <= 12 for v in values["offers.duration"])
+
+
+def test_factorial_levels_are_evenly_spaced():
+    exp = _sampled("factorial", None, 2, levels=3)
+    assert sorted({p.values["rules.coercion.strength"] for p in exp.points}) == [0.0, 0.5, 1.0]
+    assert sorted({p.values["rules.decision.cap"] for p in exp.points}) == pytest.approx([0.3, 0.65, 1.0])
+
+
+def test_the_plan_is_deterministic_and_seeds_come_from_the_master_seed():
+    a, b = experiment.load(tiny_spec()), experiment.load(tiny_spec())
+    assert [r.key for r in a.runs] == [r.key for r in b.runs] and a.hash == b.hash
+    assert len({r.key for r in a.runs}) == 12
+    children = np.random.SeedSequence(11).spawn(3)
+    assert a.seeds == [int(c.generate_state(1, dtype=np.uint64)[0]) >> 1 for c in children]
+    more = experiment.load(tiny_spec(replications=5))
+    assert more.seeds[:3] == a.seeds, "adding replications keeps the existing seeds"
+    other = experiment.load(tiny_spec(seed=12))
+    assert not set(other.seeds) & set(a.seeds)
+
+
+def test_run_keys_follow_the_resolved_scenario_not_the_spelling(tmp_path):
+    """The same resolved parameters give the same keys; a change in the base scenario changes them."""
+    plain = experiment.load(tiny_spec())
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump({"extends": str(BASELINE), "time": {"steps": 4}}))
+    via_extends = experiment.load(tiny_spec(scenario="child.yaml", set={}), base_dir=tmp_path)
+    assert [r.key for r in via_extends.runs] == [r.key for r in plain.runs]
+    changed = experiment.load(tiny_spec(set={"time.steps": 4, "rules.decay.rate": 0.05}))
+    assert not {r.key for r in changed.runs} & {r.key for r in plain.runs}
+
+
+def test_grid_values_may_be_labelled_mappings():
+    spec = _change(grid={"rules.decision": {"cautious": {"name": "hedging", "cap": 0.3}, "open": {"name": "threshold"}}}, charts=[])
+    exp = experiment.load(spec)
+    assert [p.labels["rules.decision"] for p in exp.points] == ["cautious", "open"]
+    assert exp.points[0].sets == ("rules.decision={name: hedging, cap: 0.3}",)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+FRAME = pd.DataFrame(
+    {
+        "date": ["2025-01-01", "2025-04-01", "2025-07-01", "2025-10-01", "2026-01-01"],
+        "x": [0.1, 0.4, 0.2, 0.7, 0.5],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "summary, expected",
+    [
+        ({"stat": "final"}, 0.5),
+        ({"stat": "mean"}, 0.38),
+        ({"stat": "mean", "last": 2}, 0.6),
+        ({"stat": "mean", "window": ["2025-04-01", "2025-10-01"]}, (0.4 + 0.2 + 0.7) / 3),
+        ({"stat": "max", "window": ["2025-01-01", "2025-07-01"]}, 0.4),
+        ({"stat": "min", "last": 3}, 0.2),
+        ({"stat": "at", "date": "2025-08-15"}, 0.2),  # the value in force on that date
+        ({"stat": "first_crossing", "threshold": 0.6}, 2025 + 273 / 365),  # 1 October 2025
+        ({"stat": "first_crossing", "threshold": 0.15, "direction": "below"}, 2025.0),
+        ({"stat": "first_crossing", "threshold": 0.9}, float("nan")),  # never crossed
+    ],
+)
+def test_summaries(summary, expected):
+    (value,) = summarise(FRAME, [Summary.model_validate({"metric": "x", **summary})])
+    if math.isnan(expected):
+        assert math.isnan(value)
+    else:
+        assert value == pytest.approx(expected)
+
+
+def test_summary_columns_are_named_after_metric_and_statistic():
+    names = [Summary.model_validate(s).column for s in (
+        {"metric": "integration", "stat": "at", "date": "2035-01-01"},
+        {"metric": "fragmentation", "stat": "mean", "window": ["2030-01-01", "2035-01-01"]},
+        {"metric": "fragmentation", "stat": "first_crossing", "threshold": 0.5},
+        {"metric": "x", "name": "mine"},
+    )]  # fmt: skip
+    assert names == ["integration_2035", "fragmentation_mean_2030_2035", "fragmentation_first_above_0.5", "mine"]
+    assert all(re.fullmatch(r"[\w.]+", n) for n in names)
