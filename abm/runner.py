@@ -82,9 +82,9 @@ def provenance(scenario: Scenario, seed: int) -> dict[str, Any]:
 def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: int | None = None, sets=()) -> RunResult:
     """Run ``scenario`` with ``seed`` (default: the scenario's own) to its horizon."""
     cfg = load(scenario, list(sets))
-    if steps is not None:
-        cfg = load(cfg, [f"time.steps={steps}"])
-    seed = cfg.seed if seed is None else int(seed)
+    overrides = ([f"time.steps={steps}"] if steps is not None else []) + ([f"seed={seed}"] if seed is not None else [])
+    cfg = load(cfg, overrides)  # validated like any setting: a negative seed is a clean error
+    seed = cfg.seed
     model = RegionModel(cfg, rng=seed)
     while model.running:
         model.step()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -152,7 +153,7 @@ class GeneratedSpec(Strict):
     n_powers: Annotated[int, Field(ge=1, le=200)] = 5
     n_subregions: Annotated[int, Field(ge=1, le=50)] = 2
     budget: Positive = 1.0  # mean budget per power, domain and step
-    seed: int = 0  # seed of the world's layout, independent of the run's seed
+    seed: Annotated[int, Field(ge=0)] = 0  # seed of the world's layout, independent of the run's seed
 
 
 class SegmentSpec(Strict):
@@ -227,7 +228,7 @@ class Scenario(Strict):
 
     name: str = "scenario"
     description: str = ""
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0)] = 0
     time: TimeSpec = TimeSpec()
     states: dict[str, StateSpec] = {}
     powers: dict[str, PowerSpec] = {}
@@ -266,6 +267,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError([("", f"cannot read {path}: {exc.strerror}")]) from None
     try:
         data = yaml.safe_load(text)
+    except ValueError as exc:  # the YAML parser builds dates and raises on impossible ones
+        raise ScenarioError([_bad_date(text, exc)], str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -276,6 +279,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ScenarioError([("", f"a scenario must be a mapping, not {type(data).__name__}")], str(path))
     return data
+
+
+def _bad_date(text: str, exc: ValueError) -> tuple[str, str]:
+    """Locate the impossible date that made the YAML parser fail."""
+    for number, line in enumerate(text.splitlines(), 1):
+        for match in re.finditer(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", line):
+            try:
+                dt.date(*(int(g) for g in match.groups()))
+            except ValueError:
+                return (f"line {number}", f"'{match.group(0)}' is not a valid date ({exc}); write dates as YYYY-MM-DD")
+    return ("", f"invalid value in YAML: {exc}")
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -323,7 +337,7 @@ def parse_set(item: str) -> tuple[str, Any]:
     path, _, text = item.partition("=")
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an impossible date such as 2025-02-30
         value = text
     return path.strip(), value
 

@@ -228,14 +228,12 @@ def test_usage_errors_exit_2(tmp_path, abm_main):
     assert abm_main("frobnicate", cwd=tmp_path).returncode == 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: --seed -1 reaches numpy, which raises ValueError (traceback, exit 1)")
 def test_negative_seed_exits_2(tmp_path, abm_main):
     proc = abm_main("run", BASELINE, "--seed", "-1", "--steps", 2, "--no-charts", "--out", tmp_path / "out", cwd=tmp_path)
     assert_rejected(proc, "seed")
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an impossible date in a scenario file raises ValueError from yaml.safe_load (traceback, exit 1)")
 def test_impossible_date_exits_2(tmp_path, abm_main):
     text = yaml.safe_dump(tiny_scenario()).replace("start: '2025-01-01'", "start: 2025-13-01")
     config = write(tmp_path / "date.yaml", text)

@@ -159,7 +159,6 @@ set_paths = st.one_of(
 set_values = st.one_of(st.text(max_size=15), odd_numbers.map(str), st.sampled_from(["[1, 2]", "{a: 1}", "{", "null", "~", "!!python/none", "hedging", "true", "2025-13-01"]))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an impossible YAML date in --set (e.g. name=0000-00-00) raises ValueError from yaml.safe_load")
 @SETTINGS
 @given(st.lists(st.tuples(set_paths, set_values), min_size=1, max_size=3))
 def test_any_set_override_loads_or_raises_scenario_error(overrides):
@@ -183,7 +182,6 @@ def test_edited_yaml_text_loads_or_raises_scenario_error(position, inserted, del
         loads_or_explains(path)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a negative generated.seed passes validation and numpy raises ValueError")
 @SETTINGS
 @given(st.dictionaries(st.sampled_from(["n_states", "n_powers", "n_subregions", "budget", "seed", "other"]), odd_values, max_size=4))
 def test_generated_section_loads_or_raises_scenario_error(generated):

@@ -280,7 +280,6 @@ def test_set_switch_rule_on_the_baseline_as_in_the_readme():
     assert scn.powers["china"].budget.investment == 4.0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: parse_set catches only yaml.YAMLError; an impossible date raises ValueError")
 def test_set_impossible_date(tiny):
     path, _ = only_problem(tiny, ["time.start=2025-02-30"])
     assert path == "time.start"
@@ -475,7 +474,6 @@ def test_error_message_is_readable(tiny):
     assert "Traceback" not in text
 
 
-@pytest.mark.xfail(strict=True, reason="bug: read_yaml catches only yaml.YAMLError; an impossible date raises ValueError")
 def test_impossible_date_in_a_file(tmp_path):
     text = yaml.safe_dump(tiny_scenario()).replace("start: '2025-01-01'", "start: 2025-13-01")
     assert "start: 2025-13-01" in text
@@ -483,14 +481,12 @@ def test_impossible_date_in_a_file(tmp_path):
     assert path == "time.start" or "2025-13-01" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Scenario.seed accepts negative numbers, which numpy rejects when the run starts")
 def test_negative_seed_is_a_scenario_error(tiny):
     tiny["seed"] = -1
     path, _ = only_problem(tiny)
     assert path == "seed"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: GeneratedSpec.seed accepts negative numbers; numpy raises ValueError in generate.expand")
 def test_negative_generated_seed_is_a_scenario_error():
     path, _ = only_problem(GENERATED, ["generated.seed=-1"])
     assert path == "generated.seed"
