@@ -125,8 +125,7 @@ def cmd_report(args) -> int:
         raise UsageError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {directory}")
     made = report.make(directory, args.out)
     for fmt in args.export:
-        with results.load(directory) as res:
-            made.files += res.export(made.out / "export", fmt)
+        made.files += results.load(directory).export(made.out / "export", fmt)
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
     if args.export:
         print(f"exported tables to {made.out / 'export'}/ ({', '.join(args.export)})")

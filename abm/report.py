@@ -277,12 +277,13 @@ def _design_outputs(ctx: ReportContext, metric: str) -> tuple[np.ndarray, int]:
     runs = res.runs[["point", "run", "status"]]
     values = res.summaries[["run", metric]].drop_duplicates("run")
     merged = runs.merge(values, on="run", how="left")
-    incomplete = merged.groupby("point")["status"].apply(lambda s: bool((s != "ok").any()))
-    y = merged.groupby("point")[metric].mean().reindex(res.params["point"]).to_numpy(float)
-    y[incomplete.reindex(res.params["point"]).to_numpy(bool)] = np.nan
-    has_nan_value = merged.groupby("point")[metric].apply(lambda v: bool(v.isna().any())).reindex(res.params["point"]).to_numpy(bool)
-    y[has_nan_value] = np.nan
-    return y, int(incomplete.sum())
+    by_point = merged.groupby("point").agg(
+        incomplete=("status", lambda s: bool((s != "ok").any())),
+        any_nan=(metric, lambda v: bool(v.isna().any())),
+        mean=(metric, "mean"),
+    ).reindex(res.params["point"])
+    y = np.where(by_point["incomplete"] | by_point["any_nan"], np.nan, by_point["mean"].to_numpy(dtype=float))
+    return y, int(by_point["incomplete"].sum())
 
 
 def _ranges(ctx: ReportContext) -> dict[str, tuple[float, float]]:
@@ -349,6 +350,8 @@ def morris(ctx: ReportContext, chart: MorrisChart, out: Path, stem: str) -> list
             ax.scatter(r["mu_star"], r["sigma"], marker=MARKERS[k % len(MARKERS)], color="black", label=short(r["parameter"]))
         ax.set_xlabel(f"mu* ({ctx.summary_unit(metric)} per range)")
         ax.set_ylabel("sigma (non-linearity,\ninteractions)", fontsize=9)
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.legend(fontsize=7)
     title = chart.title or f"Morris elementary effects: mu* (bars: 95% bootstrap CI) and sigma, {sample.get('n')} trajectories"
@@ -388,7 +391,8 @@ class Report:
 
 def make(directory: str | Path, out: str | Path | None = None) -> Report:
     """Write the summary table and every chart of the sweep in ``directory``."""
-    with Results(directory) as results, matplotlib.rc_context(STYLE):
+    results = Results(directory)
+    with matplotlib.rc_context(STYLE):
         out = Path(out) if out else Path(directory) / "report"
         out.mkdir(parents=True, exist_ok=True)
         report = Report(out)

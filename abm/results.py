@@ -32,8 +32,8 @@ class Results:
         path = self.directory / FILE
         if not path.exists():
             raise FileNotFoundError(f"{directory} holds no sweep results ({FILE} not found)")
-        self.conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+        self.uri = f"{path.resolve().as_uri()}?mode=ro"
+        meta = dict(self.sql("SELECT key, value FROM meta").itertuples(index=False))
         self.experiment: str = meta["experiment"]
         self.spec_hash: str = meta["spec_hash"]
         self.parameters: list[str] = json.loads(meta["parameters"])
@@ -45,7 +45,13 @@ class Results:
         return f"Results({self.experiment!r}: {len(self.params)} points, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")"
 
     def sql(self, query: str, params: tuple = ()) -> pd.DataFrame:
-        return pd.read_sql_query(query, self.conn, params=params)
+        """Run a read-only query. Each query opens its own connection, so a Results
+        object holds no file handle and sees runs committed since it was made."""
+        conn = sqlite3.connect(self.uri, uri=True)
+        try:
+            return pd.read_sql_query(query, conn, params=params)
+        finally:
+            conn.close()
 
     @cached_property
     def manifest(self) -> dict:
@@ -101,8 +107,12 @@ class Results:
             f"SELECT d.point, d.replication, d.seed, d.run, s.step, s.date{cols} FROM design d "
             "JOIN series s ON s.run = d.run ORDER BY d.point, d.replication, s.step"
         )
-        for frame in pd.read_sql_query(query, self.conn, chunksize=chunksize):
-            yield frame.astype({c: float for c in chosen})
+        conn = sqlite3.connect(self.uri, uri=True)
+        try:
+            for frame in pd.read_sql_query(query, conn, chunksize=chunksize):
+                yield frame.astype({c: float for c in chosen})
+        finally:
+            conn.close()
 
     def table(self) -> pd.DataFrame:
         """Parameters next to each successful run's summaries: the usual starting point."""
@@ -140,16 +150,6 @@ class Results:
                         writer.close()
             written.append(path)
         return written
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> Results:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 def _parquet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Parquet needs one type per column; labels mixing numbers and text become text."""

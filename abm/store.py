@@ -66,13 +66,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    else:
-        conn = sqlite3.connect(path)
-        conn.execute("PRAGMA journal_mode=WAL")  # readers (reports) never block the writer
-        conn.execute("PRAGMA synchronous=FULL")  # a committed run survives a power cut
+def connect(path: Path) -> sqlite3.Connection:
+    """The writer's connection."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")  # readers (reports) never block the writer
+    conn.execute("PRAGMA synchronous=FULL")  # a committed run survives a power cut
     return conn
 
 

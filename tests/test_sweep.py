@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sqlite3
+from contextlib import closing
 import subprocess
 import sys
 import time
@@ -67,8 +68,8 @@ def failing_runner(scenario, seed):
 
 def stored(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """What a sweep stored, without the fields that legitimately vary (timing, worker)."""
-    with results.load(directory) as res:
-        return res.runs.drop(columns=TIMING), res.summaries, res.series()
+    res = results.load(directory)
+    return res.runs.drop(columns=TIMING), res.summaries, res.series()
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +106,8 @@ def test_two_workers_and_dask_store_the_same_results(reference, tmp_path):
 def test_any_stored_run_can_be_rerun_alone(reference):
     """The manifest has what it takes to re-run one run by hand: scenario, overrides, seed."""
     manifest = json.loads((reference / "manifest.json").read_text())
-    with results.load(reference) as res:
-        summaries = res.summaries.set_index("run")
+    res = results.load(reference)
+    summaries = res.summaries.set_index("run")
     entry = manifest["runs"][7]
     sets = ["time.steps=4"] + [f"{path}={value}" for path, value in entry["params"].items()]
     alone = run(load_scenario(BASELINE, sets), seed=entry["seed"]).model
@@ -119,9 +120,9 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     result = sweep.run(tiny_spec(), out, workers=2, runner=failing_runner, progress=False)
     assert (result.ok, result.failed) == (6, 6)
     assert all(f["params"]["rules.coercion.strength"] == 1.0 and "injected failure" in f["error"] for f in result.failures)
-    with results.load(out) as res:
-        failures = res.failures
-        assert len(res.summaries) == 6
+    res = results.load(out)
+    failures = res.failures
+    assert len(res.summaries) == 6
     assert len(failures) == 6
     assert failures["traceback"].str.contains("RuntimeError: injected failure").all()
     assert failures["traceback"].str.contains("failing_runner").all()
@@ -146,7 +147,7 @@ def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
 
 def _count(db: Path) -> int:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             return conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'ok'").fetchone()[0]
     except sqlite3.Error:
         return 0
@@ -182,7 +183,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_result
     sweep.run(spec, uninterrupted, workers=2, progress=False)
     for got, want in zip(stored(out), stored(uninterrupted)):
         pd.testing.assert_frame_equal(got, want)
-    with sqlite3.connect(out / "results.sqlite") as conn:
+    with closing(sqlite3.connect(out / "results.sqlite")) as conn:
         assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT run) FROM runs").fetchone() == (60, 60)
         assert conn.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 60 * 7
     after = results.load(out).runs.set_index("run")["finished"]
@@ -219,8 +220,8 @@ def test_identical_points_are_run_once(tmp_path):
     assert len(exp.runs) == 6 and exp.distinct_runs == 4
     result = sweep.run(exp, tmp_path / "dup", workers=1, progress=False)
     assert result.ok == 4
-    with results.load(tmp_path / "dup") as res:
-        summaries = res.summaries
+    res = results.load(tmp_path / "dup")
+    summaries = res.summaries
     assert len(summaries) == 6  # both points see the shared runs
     first, second = (summaries[summaries["point"] == p]["fragmentation_final"].to_numpy() for p in (0, 1))
     np.testing.assert_array_equal(first, second)

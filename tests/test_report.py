@@ -1,0 +1,113 @@
+"""abm report: summary tables and charts that say what produced them; sensitivity
+analyses that refuse incomplete designs."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import pandas as pd
+import pytest
+
+from abm import results, sweep
+from abm.cli import main
+from abm.runner import run
+
+try:
+    from tests.test_sweep import reference, tiny_spec  # noqa: F401  (reference is a fixture)
+except ImportError:
+    from test_sweep import reference, tiny_spec  # noqa: F401
+
+
+def failing_above(scenario, seed):
+    """Raises for coercion strength above 0.7, so a sampled design has holes."""
+    if scenario.rules.coercion["strength"] > 0.7:
+        raise RuntimeError("injected failure for the test")
+    return run(scenario, seed)
+
+
+def sampled_spec(method: str, n: int, **sample) -> dict:
+    return tiny_spec(
+        name=f"tiny_{method}",
+        set={"time.steps": 2},
+        grid={},
+        sample={"method": method, "n": n, "ranges": {"rules.coercion.strength": [0.0, 1.0], "rules.decision.noise": [0.0, 0.3]}, **sample},
+        replications=1,
+        charts=[{"type": method, "metrics": ["fragmentation_final", "integration_mean_last2"]}],
+    )
+
+
+@pytest.fixture(scope="module")
+def made(reference):
+    assert main(["report", str(reference)]) == 0
+    return reference / "report"
+
+
+def test_the_report_writes_a_summary_table_and_every_chart(made):
+    names = {p.name for p in made.iterdir()}
+    for stem in ("timeseries_fragmentation_integration", "phase_fragmentation_final", "box_integration_mean_last2"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
+    assert {"summary.csv", "summary.md", "phase_fragmentation_final.csv"} <= names
+
+
+def test_the_summary_table_has_mean_and_spread_per_point(made, reference):
+    table = pd.read_csv(made / "summary.csv")
+    assert len(table) == 4 and (table["runs_ok"] == 3).all() and (table["runs_failed"] == 0).all()
+    with closing(sqlite3.connect(reference / "results.sqlite")) as conn:
+        values = pd.read_sql_query(
+            "SELECT d.point, s.fragmentation_final FROM summaries s JOIN design d ON d.run = s.run", conn
+        ).groupby("point")["fragmentation_final"]
+    pd.testing.assert_series_equal(table.set_index("point")["fragmentation_final_mean"], values.mean(), check_names=False)
+    pd.testing.assert_series_equal(table.set_index("point")["fragmentation_final_sd"], values.std(), check_names=False)
+    md = (made / "summary.md").read_text()
+    assert md.startswith("# tiny") and "| point | scenario | rules.coercion.strength |" in md and "![phase_fragmentation_final]" in md
+
+
+def test_the_phase_table_has_one_cell_per_grid_pair(made):
+    cells = pd.read_csv(made / "phase_fragmentation_final.csv")
+    assert sorted(zip(cells["rules.coercion.strength"], cells["rules.decision.cap"])) == [(0.0, 0.4), (0.0, 1.0), (1.0, 0.4), (1.0, 1.0)]
+    assert (cells["n"] == 3).all()
+
+
+def test_every_chart_says_what_produced_it(made):
+    for svg in made.glob("*.svg"):
+        text = svg.read_text()
+        assert "experiment tiny" in text and "12 runs" in text and "4 points x 3 replication(s)" in text, svg.name
+        assert "SeedSequence(11).spawn(3)" in text, svg.name
+    ts = (made / "timeseries_fragmentation_integration.svg").read_text()
+    assert "(index, 0-1)" in ts and "coercion.strength" in ts and "95% confidence interval" in ts
+
+
+def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "holds no sweep results" in capsys.readouterr().err
+
+
+def test_report_exports_parquet(reference, tmp_path):
+    assert main(["report", str(reference), "--out", str(tmp_path / "r"), "--export", "parquet"]) == 0
+    summaries = pd.read_parquet(tmp_path / "r" / "export" / "summaries.parquet")
+    assert len(summaries) == 12
+
+
+@pytest.mark.parametrize("method, n, columns", [("sobol", 4, ["S1", "S1_conf", "ST", "ST_conf"]), ("morris", 3, ["mu", "mu_star", "mu_star_conf", "sigma"])])
+def test_sensitivity_report(tmp_path, method, n, columns):
+    out = tmp_path / method
+    assert sweep.run(sampled_spec(method, n), out, workers=2, progress=False).failed == 0
+    assert main(["report", str(out)]) == 0
+    table = pd.read_csv(out / "report" / f"{method}_fragmentation_final_integration_mean_last2.csv")
+    assert sorted(table["parameter"].unique()) == ["rules.coercion.strength", "rules.decision.noise"]
+    assert len(table) == 4 and table[columns].notna().all().all()
+    assert (out / "report" / f"{method}_fragmentation_final_integration_mean_last2.svg").exists()
+
+
+def test_sobol_refuses_a_design_with_failed_runs(tmp_path, capsys):
+    out = tmp_path / "holes"
+    result = sweep.run(sampled_spec("sobol", 4), out, workers=2, runner=failing_above, progress=False)
+    res = results.load(out)
+    expected = int((res.params["rules.coercion.strength"] > 0.7).sum())
+    assert 0 < expected < 16 and result.failed == expected
+    assert main(["report", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"refused, {expected} of 16 design points have no usable value ({expected} without a finished run, 0 NaN)" in err
+    assert not list((out / "report").glob("sobol_*"))
+    assert "## Charts not made" in (out / "report" / "summary.md").read_text()

@@ -1,0 +1,110 @@
+"""The store: separate tables, atomic batches, one-call loading, CSV and Parquet export.
+
+These tests write synthetic outcomes so that every stored number is known in advance.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abm import experiment, results
+from abm.store import Outcome, Store
+
+try:
+    from tests.test_sweep import tiny_spec
+except ImportError:
+    from test_sweep import tiny_spec
+
+
+def outcome(key: str, value: float, steps: int = 3) -> Outcome:
+    """A successful run whose summaries are (value, value + 1, NaN) and series value + step."""
+    series = np.array([[value + s, 10 * value + s, s] for s in range(steps)], dtype=float)
+    dates = [f"2025-{1 + 3 * s:02d}-01" for s in range(steps)]
+    return Outcome(key, "ok", 0.5, "host:1", "2026-01-01T00:00:00", [value, value + 1, float("nan")], list(range(steps)), dates, series)
+
+
+@pytest.fixture
+def store(tmp_path):
+    exp = experiment.load(tiny_spec())
+    with Store.create(tmp_path, exp) as s:
+        yield exp, s
+
+
+def test_parameters_summaries_and_series_are_separate_tables(store, tmp_path):
+    exp, s = store
+    first = exp.runs[0]
+    s.commit([outcome(first.key, 0.25)])
+    res = results.load(tmp_path)
+    assert list(res.params.columns) == ["point", "scenario", "rules.coercion.strength", "rules.decision.cap"]
+    assert len(res.params) == 4  # one row per point, not per run or step
+    assert list(res.summaries.columns) == ["point", "replication", "seed", "run", "fragmentation_final", "integration_mean_last2", "offers_accepted_max"]
+    assert list(res.series().columns) == ["point", "replication", "seed", "run", "step", "date", "fragmentation", "integration", "offers_accepted"]
+    row = res.summaries.iloc[0]
+    assert (row["point"], row["replication"], row["seed"], row["run"]) == (first.point, first.replication, first.seed, first.key)
+    assert row["fragmentation_final"] == 0.25 and row["integration_mean_last2"] == 1.25
+    assert np.isnan(row["offers_accepted_max"])  # NaN is stored as NULL and comes back as NaN
+    assert res.series()["integration"].tolist() == [2.5, 3.5, 4.5]
+    table = res.table()
+    assert len(table) == 1 and table.loc[0, "rules.coercion.strength"] == exp.points[first.point].values["rules.coercion.strength"]
+    runs = res.runs
+    assert len(runs) == 12 and runs["status"].value_counts().to_dict() == {"missing": 11, "ok": 1}
+
+
+def test_a_batch_is_committed_whole_or_not_at_all(store, tmp_path):
+    exp, s = store
+    good, bad = outcome(exp.runs[0].key, 0.1), outcome(exp.runs[1].key, 0.2)
+    bad.summaries = bad.summaries[:2]  # one value short: the insert fails half-way through the batch
+    with pytest.raises(sqlite3.Error):
+        s.commit([good, bad])
+    with closing(sqlite3.connect(tmp_path / "results.sqlite")) as conn:
+        assert [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("runs", "summaries", "series")] == [0, 0, 0]
+    assert s.completed() == set()
+    s.commit([good])
+    assert s.completed() == {exp.runs[0].key}
+
+
+def test_a_failed_run_is_replaced_when_it_succeeds_later(store):
+    exp, s = store
+    key = exp.runs[0].key
+    s.commit([Outcome(key, "failed", 0.1, "host:1", "t", error="ValueError: boom", traceback="Traceback ...")])
+    assert s.completed() == set()
+    s.commit([outcome(key, 0.3)])
+    assert s.completed() == {key}
+    assert s.conn.execute("SELECT COUNT(*), MAX(error) FROM runs").fetchone() == (1, None)
+
+
+def test_results_can_be_read_while_the_sweep_writes(store, tmp_path):
+    exp, s = store
+    s.commit([outcome(exp.runs[0].key, 0.1)])
+    reader = results.load(tmp_path)
+    assert len(reader.summaries) == 1
+    s.commit([outcome(exp.runs[1].key, 0.2)])
+    assert len(results.load(tmp_path).summaries) == 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export(store, tmp_path, fmt):
+    exp, s = store
+    s.commit([outcome(r.key, 0.1 * k) for k, r in enumerate(exp.runs[:5])])
+    res = results.load(tmp_path)
+    written = res.export(tmp_path / "export", fmt)
+    assert sorted(p.name for p in written) == sorted(f"{n}.{fmt}" for n in ("params", "runs", "summaries", "series"))
+    read = pd.read_csv if fmt == "csv" else pd.read_parquet
+    series = read(tmp_path / "export" / f"series.{fmt}")
+    assert len(series) == 5 * 3
+    np.testing.assert_allclose(series["fragmentation"], res.series()["fragmentation"])
+    summaries = read(tmp_path / "export" / f"summaries.{fmt}")
+    np.testing.assert_allclose(summaries["fragmentation_final"], [0.0, 0.1, 0.2, 0.3, 0.4])
+    assert list(read(tmp_path / "export" / f"params.{fmt}")["rules.decision.cap"]) == list(res.params["rules.decision.cap"])
+
+
+def test_series_stream_in_chunks(store, tmp_path):
+    exp, s = store
+    s.commit([outcome(r.key, 1.0, steps=5) for r in exp.runs])
+    sizes = [len(chunk) for chunk in results.load(tmp_path).iter_series(["fragmentation"], chunksize=7)]
+    assert sum(sizes) == 12 * 5 and max(sizes) == 7
