@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from abm.outputs import atomic_directory
 from abm.runner import run
 from abm.scenario import ScenarioError, load
 
@@ -129,20 +127,11 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     unknown = [m for m in metrics if m not in series.columns]
     if unknown:
         raise ScenarioError([("--metrics", f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(c for c in series.columns if c not in ('scenario', 'seed', 'step', 'date'))}")])
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         series.to_csv(tmp / "series.csv", index=False)
         stored = pd.read_csv(tmp / "series.csv")
         tab = table(stored, dates or default_dates(stored), metrics)
         tab.to_csv(tmp / "compare.csv", index=False)
         (tmp / "compare.md").write_text(markdown(tab, metrics), encoding="utf-8")
         overlay_chart(stored, metrics, tmp / "compare")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return tab

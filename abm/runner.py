@@ -7,10 +7,7 @@ so a result is always reproducible from the scenario and the seed it records.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import platform
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import yaml
 
 from abm.agents import RegionalState
 from abm.model import RegionModel
+from abm.outputs import atomic_directory
 from abm.scenario import Scenario, load
 
 PACKAGES = ("abm-caucasus", "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
@@ -38,10 +36,7 @@ class RunResult:
 
     def write(self, out: str | Path, charts: bool = True) -> Path:
         """Write every output into ``out`` atomically: all files appear, or none."""
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with atomic_directory(out) as tmp:
             self.model.to_csv(tmp / "model.csv", index=False)
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)
@@ -52,13 +47,7 @@ class RunResult:
                 from abm import charts as charting  # matplotlib only when charts are wanted
 
                 charting.run_charts(tmp, self.scenario)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+        return Path(out)
 
 
 def versions() -> dict[str, str]:
