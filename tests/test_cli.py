@@ -238,3 +238,13 @@ def test_impossible_date_exits_2(tmp_path, abm_main):
     text = yaml.safe_dump(tiny_scenario()).replace("start: '2025-01-01'", "start: 2025-13-01")
     config = write(tmp_path / "date.yaml", text)
     assert_rejected(abm_main("validate", config, cwd=tmp_path), "2025-13-01")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: --out naming an existing file crashes in RunResult.write (NotADirectoryError traceback)")
+def test_out_that_is_a_file_exits_2(tmp_path, abm_main):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    proc = abm_main("run", BASELINE, "--steps", 2, "--no-charts", "--out", target, cwd=tmp_path)
+    assert_rejected(proc, "taken")
+    assert target.read_text() == "keep me"
+    assert leftovers(tmp_path) == ["taken"]
