@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from abm.outputs import OutputError
 from abm.scenario import ScenarioError, load
 
 SUMMARY = ["fragmentation", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head and the like

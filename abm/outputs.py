@@ -15,12 +15,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class OutputError(ValueError):
+    """The output location cannot be used (a file is in the way, no permission)."""
+
+
 @contextlib.contextmanager
 def atomic_directory(out: str | Path, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary folder to fill; on success it becomes ``out`` (replacing an
     existing ``out`` if ``replace``), on any exception it is removed."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out}: a file of that name is in the way; give a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot create {out.parent}: {exc.strerror}") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         umask = os.umask(0)  # mkdtemp makes the folder private; give it the usual mode

@@ -469,7 +469,8 @@ def _pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> l
             allowed = _allowed_keys(model, loc[:-1])
             near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            problems.append((path, f"unknown key; {hint}allowed: {', '.join(allowed)}"))
+            choices = f"allowed: {', '.join(allowed)}" if allowed else "nothing may be set here (this takes no parameters)"
+            problems.append((path, f"unknown key; {hint}{choices}"))
         elif err["type"] == "missing":
             problems.append((path, "required field is missing"))
         else:
@@ -603,7 +604,7 @@ def build(raw: dict[str, Any], source: str | None = None) -> Scenario:
         try:
             spec = GeneratedSpec.model_validate(raw["generated"])
         except ValidationError as exc:
-            raise ScenarioError([(f"generated.{p}", m) for p, m in _pydantic_problems(exc, GeneratedSpec)], source) from None
+            raise ScenarioError([(".".join(filter(None, ("generated", p))), m) for p, m in _pydantic_problems(exc, GeneratedSpec)], source) from None
         raw = deep_merge(expand(spec), raw)
     try:
         scn = Scenario.model_validate(raw)

@@ -240,7 +240,6 @@ def test_impossible_date_exits_2(tmp_path, abm_main):
     assert_rejected(abm_main("validate", config, cwd=tmp_path), "2025-13-01")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: --out naming an existing file crashes in RunResult.write (NotADirectoryError traceback)")
 def test_out_that_is_a_file_exits_2(tmp_path, abm_main):
     target = tmp_path / "taken"
     target.write_text("keep me")

@@ -492,7 +492,6 @@ def test_negative_generated_seed_is_a_scenario_error():
     assert path == "generated.seed"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an unknown parameter of a rule without parameters says 'allowed: ' followed by nothing")
 def test_unknown_parameter_of_a_rule_without_parameters(tiny):
     tiny["rules"]["allocation"] = {"name": "interest", "intensity": 1.0}
     path, msg = only_problem(tiny)
@@ -501,7 +500,6 @@ def test_unknown_parameter_of_a_rule_without_parameters(tiny):
     assert "no parameters" in msg or "none" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a non-mapping generated section is reported at path 'generated.' (trailing dot)")
 def test_generated_must_be_a_mapping(tiny):
     tiny["generated"] = "big"
     path, _ = only_problem(tiny)
