@@ -270,3 +270,68 @@ def test_library_scenarios_extend_the_baseline():
 def test_scenario_dates_are_quarterly_to_2040():
     scenario = load(BASELINE)
     assert scenario.date(scenario.time.steps) == dt.date(2040, 1, 1)
+
+
+# --------------------------------------------------------------------------- every event type
+
+
+def structured_world(events: dict) -> dict:
+    """The tiny world with a club, a regional format and two competing routes."""
+    spec = tiny_scenario(
+        organisations={
+            "CLUB": {"name": "Club", "kind": "club", "leader": "p"},
+            "FMT": {"name": "Format", "kind": "regional_format"},
+        },
+        freight={"nodes": ["x"], "demand": {"m": 10.0}},
+        corridors={
+            "ra": {"name": "via a", "market": "m", "segments": [{"node": "a", "capacity": 20, "cost": 10, "time": 1}, {"node": "x", "capacity": 20, "cost": 10, "time": 1}], "sponsors": {"p": 0.5}},
+            "rb": {"name": "via b", "market": "m", "segments": [{"node": "b", "capacity": 20, "cost": 10, "time": 1}, {"node": "x", "capacity": 20, "cost": 10, "time": 1}]},
+            "rc": {"name": "via c, not built", "market": "m", "segments": [{"node": "c", "capacity": 20, "cost": 10, "time": 1, "closed": True}]},
+        },
+        rules={"membership": {"name": "fixed"}},
+        events={k: {"date": "2025-01-01", **v} for k, v in events.items()},
+    )
+    spec["states"]["a"]["memberships"] = ["FMT"]
+    spec["states"]["b"]["memberships"] = ["CLUB", "FMT"]
+    return spec
+
+
+def after_first_step(events: dict) -> RegionModel:
+    model = RegionModel(structured_world(events), rng=0)
+    model.step()
+    return model
+
+
+EVENT_CHECKS = {
+    "peace_treaty": ({"type": "peace_treaty", "states": ["b", "c"], "relation": 0.4}, lambda m: m.pairs.relation[m.pair("b", "c")] >= 0.4 and m.pairs.border_open[m.pair("b", "c")]),
+    "border_treaty": ({"type": "border_treaty", "states": ["b", "c"]}, lambda m: m.pairs.relation[m.pair("b", "c")] >= 0.2),
+    "border_clash": ({"type": "border_clash", "states": ["a", "b"]}, lambda m: m.metrics["conflict_events"] >= 1 and m.pairs.relation[m.pair("a", "b")] < 0.2),
+    "corridor_open": ({"type": "corridor_open", "corridor": "rc", "node": "c"}, lambda m: m.metrics["corridor_rc_volume"] > 0),
+    "corridor_close": ({"type": "corridor_close", "corridor": "ra", "node": "a"}, lambda m: m.metrics["corridor_ra_volume"] == 0 and m.metrics["corridor_rb_volume"] == pytest.approx(m.network.demand(0.25)["m"])),
+    "strike": ({"type": "strike", "nodes": ["a"], "risk": 0.5}, lambda m: m.metrics["corridor_ra_share"] < 0.5),
+    "route_risk": ({"type": "route_risk", "nodes": ["b"], "risk": 0.5}, lambda m: m.network.corridor("rb").risk() == pytest.approx(0.5) and m.metrics["corridor_rb_share"] < 0.5),
+    "sanctions": ({"type": "sanctions", "by": "q", "target": "a", "risk": 0.4, "trade_cut": 1.0}, lambda m: m.metrics["corridor_ra_share"] < 0.5),
+    "accession": ({"type": "accession", "state": "a", "organisation": "CLUB"}, lambda m: m.metrics["members_CLUB"] == 2 and "CLUB" in m.state("a").memberships),
+    "exit": ({"type": "exit", "state": "b", "organisation": "CLUB"}, lambda m: m.metrics["members_CLUB"] == 0),
+    "power_joins": ({"type": "power_joins", "power": "q", "organisation": "FMT"}, lambda m: m.power_index["q"] in m.organisations["FMT"].powers and m.pairs.spill[m.pair("a", "b")] == 2.0),
+    "budget_change": ({"type": "budget_change", "power": "p", "factor": 2.0, "domains": ["trade"]}, lambda m: m.power("p").budget.tolist() == [1.0, 1.0, 2.0]),
+    "posture_change": ({"type": "posture_change", "power": "q", "credibility": 0.1}, lambda m: m.power("q").credibility == 0.1),
+    "withdrawal": ({"type": "withdrawal", "power": "p", "budget_factor": 0.5, "credibility_loss": 0.3, "corridors": ["ra"], "organisations": ["CLUB"]}, lambda m: m.power("p").budget.tolist() == [0.5, 0.5, 0.5] and m.power("p").credibility == pytest.approx(0.5) and "p" not in m.network.corridor("ra").sponsors and m.organisations["CLUB"].leader is None),
+    "incident": ({"type": "incident", "power": "p", "state": "c", "opinion": -0.5}, lambda m: m.state("c").opinion[m.power_index["p"]] == pytest.approx(-0.2)),
+    "reconciliation": ({"type": "reconciliation", "power": "p", "state": "b", "opinion": 0.3}, lambda m: m.state("b").opinion[m.power_index["p"]] == pytest.approx(-0.1)),
+    "unrest": ({"type": "unrest", "state": "c", "threat": 0.3, "governance": 0.1}, lambda m: m.state("c").threat == pytest.approx(0.8) and m.state("c").governance == pytest.approx(0.4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_CHECKS))
+def test_each_event_type_does_what_it_says(name):
+    event, check = EVENT_CHECKS[name]
+    model = after_first_step({"e": event})
+    assert [e[3] for e in model.event_log if e[2] == "e"] == [name]
+    assert check(model)
+
+
+def test_every_registered_event_type_is_tested():
+    from abm.rules import REGISTRY
+
+    assert set(REGISTRY["event"]) == set(EVENT_CHECKS)
