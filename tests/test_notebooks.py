@@ -26,8 +26,10 @@ def written_files() -> set[Path]:
     return {*ROOT.glob("notebooks/**/*"), *ROOT.glob("runs/**/*"), *ROOT.glob("*")}
 
 
-def test_there_are_notebooks():
-    assert NOTEBOOKS, "no notebooks found"
+def test_the_tour_notebooks_are_there():
+    names = {p.stem for p in NOTEBOOKS}
+    for expected in ("01_the_region", "02_offers_and_rules", "03_corridors_and_events", "04_experiments", "05_your_scenario"):
+        assert expected in names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
