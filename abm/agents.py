@@ -29,8 +29,7 @@ STATE_ARRAYS = {
     "fear": ("powers",),  # expected punishment from each power, raised by coercion
     "gained": ("powers",),  # tie strength gained from each power this step
     "harmed": ("powers",),  # coercion suffered from each power this step
-    "rejections": ("powers",),  # remembered refusals (decaying)
-    "defections": ("powers",),  # remembered defections from each power (decaying)
+    "defections": ("powers",),  # remembered defections from each power (decaying); makes coercion likelier
 }
 
 

@@ -2,7 +2,8 @@
 
 * ``alignment.png``: each state's alignment across the powers over time (stacked areas);
 * ``fragmentation_integration.png``: fragmentation and integration, region and subregions;
-* ``region_map.png``: states at their capitals' coordinates coloured by main patron,
+* ``region_map.png``: states at their capitals' coordinates (marker area grows with
+  population) coloured by main patron,
   ties to powers as edges whose width is the alignment share, neighbour relations as
   dashed lines (red hostile, green friendly).
 """
@@ -106,7 +107,7 @@ def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = No
             if share >= 0.05:
                 ax.plot([lon[key], anchor[p][0]], [lat[key], anchor[p][1]], color=colors[p], alpha=0.5, linewidth=6 * share)
         patron = powers[int(shares.argmax())]
-        ax.scatter(lon[key], lat[key], s=300 + 30 * scenario.states[key].gdp ** 0.5, color=colors[patron], edgecolor="black", zorder=3)
+        ax.scatter(lon[key], lat[key], s=200 + 40 * scenario.states[key].population ** 0.5, color=colors[patron], edgecolor="black", zorder=3)
         ax.annotate(scenario.states[key].name, (lon[key], lat[key]), xytext=(0, -22), textcoords="offset points", ha="center", fontsize=8)
     for p in powers:
         ax.scatter(*anchor[p], marker="s", s=200, color=colors[p], edgecolor="black", zorder=3)

@@ -249,7 +249,7 @@ class CorridorNetwork:
         self.markets = sorted({c.market for c in self.corridors})
         self.state_index = {k: n for n, k in enumerate(state_keys)}
         self.power_index = {k: n for n, k in enumerate(power_keys)}
-        self.closures: list[tuple[int, str, str]] = []  # (reopen at step, corridor, node)
+        self.closures: list[tuple[int, str, str, list[SegmentState]]] = []  # (reopen at step, corridor, node, segments shut)
         self.volumes = np.zeros(len(self.corridors))
         self.shares = np.zeros(len(self.corridors))
         self.unmet: dict[str, float] = dict.fromkeys(self.markets, 0.0)
@@ -300,11 +300,18 @@ class CorridorNetwork:
                 seg.capacity += size * self.freight.capacity_per_bn / len(routes)
 
     def close_for(self, state_key: str, power_key: str, until: int) -> list[str]:
-        """A state closes its segments of the routes a power sponsors; returns their ids."""
+        """A state closes its open segments of the routes a power sponsors until step
+        ``until``; returns the corridors' ids. Only the segments this closure shut are
+        reopened when it ends, so a link not yet built stays shut."""
         closed = []
         for c in self.corridors:
-            if power_key in c.sponsors and state_key in c.path and c.close(state_key):
-                self.closures.append((until, c.id, state_key))
+            if power_key not in c.sponsors:
+                continue
+            shut = [seg for seg in c.segments if seg.node == state_key and not seg.closed]
+            for seg in shut:
+                seg.closed = True
+            if shut:
+                self.closures.append((until, c.id, state_key, shut))
                 closed.append(c.id)
         return closed
 
@@ -318,9 +325,11 @@ class CorridorNetwork:
             if up.open:
                 c.open(up.node)
             happened.append(("corridor_upgrade", {"corridor": cid, **up.model_dump(mode="json", exclude={"date"})}))
-        for until, cid, node in [x for x in self.closures if x[0] <= step]:
-            self.corridor(cid).open(node)
-            self.closures.remove((until, cid, node))
+        for closure in [x for x in self.closures if x[0] <= step]:
+            _, cid, node, shut = closure
+            for seg in shut:
+                seg.closed = False
+            self.closures.remove(closure)
             happened.append(("corridor_reopen", {"corridor": cid, "node": node}))
         recovery = self.freight.risk_recovery
         for c, base in zip(self.corridors, self.base_risk):

@@ -424,7 +424,7 @@ class Reconciliation(Incident):
 @register
 class Unrest(Event):
     """Unrest in a state (``random``: one drawn by the model's generator): governance
-    and autonomy falter and threat rises, as in Kazakhstan in January 2022 (seed 002)."""
+    falls and threat rises, as in Kazakhstan in January 2022 (seed 002)."""
 
     name = "unrest"
 
@@ -464,8 +464,9 @@ class EventQueue:
 
     def due(self, start: dt.date, end: dt.date, rng) -> list[tuple[str, str, Event]]:
         """Events of the period [start, end): dated ones in date order, then the shocks
-        that fire (one draw per active shock per step, whatever its hazard, so adding a
-        shock never shifts the random stream of the others)."""
+        that fire (one draw from the model's generator per active shock per step,
+        whatever its hazard, so a run's random stream depends on which shocks are
+        declared and active, not on whether they fire)."""
         fired = [(key, "scheduled", e) for d, key, e in self.dated if start <= d < end]
         for timing, key, event in self.shocks:
             active = (timing.start is None or timing.start < end) and (timing.end is None or start < timing.end)

@@ -170,13 +170,15 @@ def state_columns(power_keys: list[str]) -> list[str]:
         *[f"declared_{p}" for p in power_keys],
         *[f"opinion_{p}" for p in power_keys],
         "dependency_hhi",
+        "defections",
         "welfare",
     ]
 
 
-def state_rows(alignment, declared, opinion, welfare) -> list[list[float]]:
-    """Each state's values for :func:`state_columns`, computed for all states at once."""
-    return np.column_stack([alignment, declared, opinion, hhi(alignment), welfare]).tolist()
+def state_rows(alignment, declared, opinion, defections, welfare) -> list[list[float]]:
+    """Each state's values for :func:`state_columns`, computed for all states at once;
+    ``defections`` is the remembered (decaying) count summed over powers."""
+    return np.column_stack([alignment, declared, opinion, hhi(alignment), defections.sum(axis=1), welfare]).tolist()
 
 
 def state_reporters(power_keys: list[str]) -> dict[str, Callable]:

@@ -5,8 +5,9 @@ One step is one period of ``time.step_months`` months (a quarter by default):
 1. dated events of the period fire, then stochastic shocks are drawn (abm.events);
 2. corridors: upgrades open, risk fades, freight is assigned to routes (abm.corridors);
 3. powers allocate their budgets and make offers (allocation rule);
-4. states evaluate the offers, in random order, and accept or reject (decision rule);
-   accepted offers become ties, and accepting a rival's offer counts as a defection;
+4. states evaluate the period's offers together, against the ties they held at its
+   start, and accept or reject (decision rule); accepted offers become ties, and
+   accepting a rival's offer counts as a defection;
 5. powers answer defections (coercion rule); a coerced state may close its corridor
    segments to the coercer;
 6. ties decay unless renewed (decay rule); domestic opinion moves (opinion rule);
@@ -186,7 +187,6 @@ class RegionModel(mesa.Model):
         self.ties.reshape(-1)[:] += np.bincount(cell, taken, self.ties.size)
         np.maximum.at(self.expiry.reshape(-1), cell[a], self.steps + offers.duration[a])
         self.gained.reshape(-1)[:] += np.bincount(s * m + p, taken, n * m)
-        self.rejections.reshape(-1)[:] += np.bincount(s * m + p, ~a, n * m)
         self.counts["offers_accepted"] = int(a.sum())
         if self.rules["allocation"].learns:
             self.learn(offers)
@@ -231,7 +231,7 @@ class RegionModel(mesa.Model):
     def decay_ties(self) -> None:
         """Ties fade by the decay rule; fear, damage and memories fade by a tenth a step."""
         self.rules["decay"].apply(self.ties, self.expiry, self.steps)
-        for memory in (self.fear, self.rejections, self.defections):
+        for memory in (self.fear, self.defections):
             memory *= 0.9
         for state in self.states:
             state.damage *= 0.9
@@ -353,7 +353,7 @@ class RegionModel(mesa.Model):
         benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
         damage = np.array([state.damage for state in self.states])
         welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
-        for state, row in zip(self.states, metrics.state_rows(self.alignment, self.declared, self.opinion, welfare)):
+        for state, row in zip(self.states, metrics.state_rows(self.alignment, self.declared, self.opinion, self.defections, welfare)):
             state.row = row
         self.bloc_labels = labels
 

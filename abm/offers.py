@@ -92,7 +92,8 @@ def evaluate(offers: Offers, model) -> np.ndarray:
     strength, total, sumsq = model.strength[s, p], model.total[s], model.sumsq[s]
     before = np.where(total > 0, sumsq / np.where(total > 0, total, 1.0) ** 2, 1.0 / len(model.powers))
     after = (sumsq - strength**2 + (strength + safe) ** 2) / (total + safe) ** 2
-    dependence = model.autonomy[s] * (after - before) / safe
+    # a state with no ties yet has no dependence to fear: its first patron is not a risk
+    dependence = np.where(total > 0, model.autonomy[s] * (after - before) / safe, 0.0)
     t = pair_terms(model)
     pair = -w.conditions * t["conditions"] - w.backlash * t["backlash"] + w.opinion * t["opinion"] + w.corridor * t["leverage"]
     utility = w.need * value - w.dependence * dependence + pair[s, p]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm.rules import registry
 
@@ -121,6 +121,13 @@ class TimeSpec(Strict):
     start: dt.date = dt.date(2025, 1, 1)
     steps: Annotated[int, Field(ge=1, le=10_000)] = 60
     step_months: Annotated[int, Field(ge=1, le=12)] = 3
+
+    @field_validator("start")
+    @classmethod
+    def _day_exists_every_month(cls, start: dt.date) -> dt.date:
+        if start.day > 28:  # steps keep the day of the month, which must exist in every month
+            raise ValueError("the start day must be 28 or earlier, so that every step's date exists")
+        return start
 
 
 class OfferSpec(Strict):
@@ -511,6 +518,11 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     nodes = states | set(scn.freight.nodes)
     for sid, st in scn.states.items():
         check_ids(f"states.{sid}.memberships", st.memberships, orgs, "organisation")
+    for pid, pw in scn.powers.items():
+        if pw.conditions.club is not None and pw.conditions.club not in orgs:
+            near = difflib.get_close_matches(pw.conditions.club, sorted(orgs), n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            problems.append((f"powers.{pid}.conditions.club", f"unknown organisation '{pw.conditions.club}'; {hint}known: {', '.join(sorted(orgs)) or 'none'}"))
     for oid, org in scn.organisations.items():
         if org.leader is not None and org.leader not in powers:
             problems.append((f"organisations.{oid}.leader", f"unknown power '{org.leader}'; known: {', '.join(sorted(powers))}"))

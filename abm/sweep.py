@@ -48,10 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from abm import experiment as experiments
 from abm.experiment import Experiment, Summary, summarise
+from abm.model import RegionModel
+from abm.scenario import Scenario
 from abm.store import FILE, Outcome, Store, write_json
 
 MANIFEST = "manifest.json"
@@ -102,6 +105,26 @@ def execute(chunk: Chunk) -> list[Outcome]:
         except Exception as exc:
             outcomes.append(Outcome(key, "failed", time.perf_counter() - start, worker, _now(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
     return outcomes
+
+
+@dataclass
+class ModelSeries:
+    """The per-step model metrics of one run: all that a sweep keeps."""
+
+    model: pd.DataFrame  # step, date, then one column per metric, as in RunResult.model
+
+
+def run_model(scenario: Scenario, seed: int) -> ModelSeries:
+    """:func:`abm.runner.run` without the per-state, coercion and event tables, which a
+    sweep does not keep and which cost as much to build as a short run. Same model, same
+    seed, same metrics: the tests check stored results against :func:`abm.runner.run`."""
+    model = RegionModel(scenario, rng=seed)
+    while model.running:
+        model.step()
+    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    frame.insert(0, "date", [scenario.date(s).isoformat() for s in range(len(frame))])
+    frame.insert(0, "step", range(len(frame)))
+    return ModelSeries(frame)
 
 
 def _ignore_sigint() -> None:
@@ -363,11 +386,10 @@ def run(
 
     Executor: ``executor`` if given (the caller shuts it down), else Dask at
     ``scheduler``, else a local pool of ``workers`` processes (default: one per CPU).
-    ``runner(scenario, seed) -> RunResult`` runs one configuration (default
-    :func:`abm.runner.run`; another must be importable by workers). ``progress``: a
-    tqdm bar, by default only on a terminal."""
-    from abm.runner import run as run_model
-
+    ``runner(scenario, seed)`` runs one configuration and returns an object whose
+    ``.model`` is the per-step frame (default :func:`run_model`; :func:`abm.runner.run`
+    or any importable function of the same shape works). ``progress``: a tqdm bar, by
+    default only on a terminal."""
     exp = experiments.load(experiment)
     out = Path(out)
     if out.exists():

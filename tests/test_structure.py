@@ -335,3 +335,59 @@ def test_every_registered_event_type_is_tested():
     from abm.rules import REGISTRY
 
     assert set(REGISTRY["event"]) == set(EVENT_CHECKS)
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+def test_a_coercion_closure_reopens_only_what_it_closed():
+    spec = structured_world({})
+    spec["corridors"]["rc"]["sponsors"] = {"p": 1.0}
+    spec["corridors"]["ra"]["sponsors"] = {"p": 1.0}
+    spec["states"]["c"]["neighbours"] = {}
+    model = RegionModel(spec, rng=0)
+    assert model.network.close_for("c", "p", until=2) == []  # the link through c is not built: nothing to close
+    assert model.network.close_for("a", "p", until=2) == ["ra"]
+    model.step()
+    assert model.network.corridor("ra").capacity() == 0
+    model.step()
+    assert model.network.corridor("ra").capacity() > 0  # reopened when the closure ran out
+    assert model.network.corridor("rc").capacity() == 0  # still not built
+
+
+def test_a_club_condition_must_name_an_organisation():
+    spec = structured_world({})
+    spec["powers"]["p"]["conditions"] = {"club": "CLBU"}
+    with pytest.raises(ScenarioError) as err:
+        load(spec)
+    assert "did you mean 'CLUB'" in dict(err.value.problems)["powers.p.conditions.club"]
+
+
+def test_a_start_day_that_some_months_lack_is_refused():
+    with pytest.raises(ScenarioError) as err:
+        load(tiny_scenario(time={"start": "2025-01-31", "steps": 4, "step_months": 1}))
+    assert "time.start" in dict(err.value.problems)
+
+
+@pytest.mark.parametrize("decision", ["threshold", "hedging", "balance", "bandwagon"])
+def test_a_state_without_ties_can_form_its_first(decision):
+    spec = tiny_scenario(rules={"decision": {"name": decision, "noise": 0.0}})
+    spec["states"]["c"]["ties"] = {}
+    spec["states"]["c"]["opinion"] = {}
+    model = step_all(RegionModel(spec, rng=0))
+    assert model.state("c").ties.sum() > 0
+
+
+def test_inherited_rivalry_does_not_depend_on_the_order_of_states():
+    """An asymmetric rivalry (p hates q more than q hates p) spills over the same way
+    whichever state of a pair the scenario lists first."""
+    relations = []
+    for order in (["a", "b", "c"], ["b", "a", "c"]):
+        spec = tiny_scenario(rules={"neighbours": {"name": "interdependence", "conflict_hazard": 0.0}})
+        spec["powers"]["p"]["rivals"] = {"q": 1.0}
+        spec["powers"]["q"]["rivals"] = {"p": 0.1}
+        spec["states"] = {k: spec["states"][k] for k in order}
+        model = RegionModel(spec, rng=0)
+        model.step()
+        relations.append(model.pairs.relation[model.pair("a", "b")])
+    assert relations[0] == pytest.approx(relations[1])

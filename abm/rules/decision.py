@@ -44,7 +44,7 @@ class Hedging(DecisionRule):
     """Multi-vector hedging: as threshold, but refuse the offers of a patron whose
     share of the state's ties would rise above ``cap`` if all it offers this period
     were taken (seed 004: diversification equals resilience). A state with a single
-    patron cannot hedge and is exempt."""
+    patron, or none yet, cannot hedge and is exempt."""
 
     name = "hedging"
 
@@ -56,7 +56,7 @@ class Hedging(DecisionRule):
         s, p = offers.state, offers.power
         offered = np.bincount(s * m + p, offers.terms["gain"], n * m).reshape(n, m)[s, p]
         share = (model.strength[s, p] + offered) / (model.total[s] + offered)
-        too_much = (share > self.params.cap) & (model.alignment[s, p] < 1.0)
+        too_much = (share > self.params.cap) & (model.alignment[s, p] < 1.0) & (model.total[s] > 0)
         return super().accept(offers, utility, shocks, model) & ~too_much
 
 

@@ -58,7 +58,8 @@ class Interdependence(NeighboursRule):
         growth = np.where(pairs.border_open, p.trade_growth * (1.0 + p.membership_boost * pairs.shared) * friendliness, -p.closed_decay)
         pairs.trade *= 1.0 + growth
         intensity = pairs.trade / np.minimum(pairs.gdp_i, pairs.gdp_j)
-        rivalry = np.einsum("km,mn,kn->k", model.alignment[pairs.i], model.rivalry, model.alignment[pairs.j])
+        hostility = (model.rivalry + model.rivalry.T) / 2.0  # a pair's inherited rivalry runs both ways
+        rivalry = np.einsum("km,mn,kn->k", model.alignment[pairs.i], hostility, model.alignment[pairs.j])
         pairs.relation += p.peace_dividend * np.tanh(intensity) - p.spillover * pairs.spill * rivalry
         clashes = model.rng.random(pairs.n) < p.conflict_hazard * np.maximum(0.0, -pairs.relation)
         for k in np.flatnonzero(clashes).tolist():

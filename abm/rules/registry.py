@@ -1,8 +1,8 @@
 """Registry of named rule variants.
 
 Every behavioural rule of the model is a small class registered under a *family*
-(``allocation``, ``decision``, ``coercion``, ``decay``, ``opinion``, ``neighbours``)
-and a *name*. Scenarios pick a variant by name, so comparing rules is a matter of
+(``allocation``, ``decision``, ``coercion``, ``decay``, ``opinion``, ``neighbours``,
+``route_choice``, ``membership``; and ``event`` for event types) and a *name*. Scenarios pick a variant by name, so comparing rules is a matter of
 configuration, as in the Axelrod library's strategy registry. Each rule declares its
 parameters as a pydantic model, which gives defaults, ranges and clear errors.
 """
