@@ -8,6 +8,8 @@ last test checks.
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -41,11 +43,25 @@ def test_notebook_is_committed_without_outputs(path):
             assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before committing"
 
 
+@pytest.fixture(scope="module")
+def kernel_name(tmp_path_factory):
+    """A kernelspec that runs this interpreter, found first on JUPYTER_PATH, so that a
+    user's or the system's own "python3" kernel (another Python, without abm) is never used."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "abm-test"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "abm tests", "language": "python"}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(root))
+        yield "abm-test"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path):
+def test_notebook_runs(path, kernel_name):
     before = written_files()
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name=kernel_name, resources={"metadata": {"path": str(path.parent)}})
     start = time.monotonic()
     try:
         client.execute()
