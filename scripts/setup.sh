@@ -24,13 +24,22 @@ find_python() {
 if [ ! -x .venv/bin/python ]; then
     "$(find_python)" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+# pip's and setuptools' chatter goes to a log, shown only if the install fails
+pip_install() {
+    if ! .venv/bin/python -m pip install --disable-pip-version-check "$@" > .venv/install.log 2>&1; then
+        cat .venv/install.log >&2
+        echo "error: pip install $* failed (log above, also in .venv/install.log)" >&2
+        exit 1
+    fi
+}
+echo "setting up .venv (log: .venv/install.log) ..."
+pip_install --upgrade pip
 if [ "$extra" = "dev" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+    pip_install -e ".[dev]"
     # The dashboard test drives Debian's Chromium; nothing may download a browser.
     if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     fi
 else
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+    pip_install -e .
 fi
