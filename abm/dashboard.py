@@ -8,7 +8,7 @@ advances one period and **▶** plays. The panels show
 * the region: states at their capitals' coordinates coloured by their main patron, ties
   to the powers as edges whose width is the tie's share, neighbour relations as dashed
   lines (red hostile, green friendly);
-* a status line (step, date, the headline metrics, offers, coercion);
+* a status line (step, date, the headline metrics, offers, coercion, the latest events);
 * fragmentation and integration over time, for the region and each subregion;
 * each power's influence share over time;
 * freight volume on each corridor over time (every ``corridor_<id>_volume`` column the
