@@ -14,17 +14,20 @@ import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+# Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
+# and the caller's backend (e.g. a notebook's inline one) is left alone.
 
 HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**"]
 
 
 def power_colors(scenario) -> dict[str, str]:
-    cmap = plt.get_cmap("tab10")
+    cmap = colormaps["tab10"]
     return {p: spec.color or matplotlib.colors.to_hex(cmap(k % 10)) for k, (p, spec) in enumerate(scenario.powers.items())}
 
 
@@ -40,7 +43,8 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path) -> None:
         states = states[:24]
     cols = min(4, len(states))
     rows = math.ceil(len(states) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), sharex=True, sharey=True, squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows))
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     for ax, key in zip(axes.flat, states):
         sub = agents[agents["state"] == key]
         ys = [sub[f"alignment_{p}"].to_numpy() for p in powers]
@@ -54,16 +58,16 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path) -> None:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("share of ties", fontsize=8)
-    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, HATCHES * 3)]
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, HATCHES * 3)]
     fig.legend(handles, [scenario.powers[p].name for p in powers], loc="lower center", ncol=min(5, len(powers)), fontsize=8, frameon=False)
     fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11)
     fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(powers) / 5), 1, 0.96))
     fig.savefig(path, dpi=130)
-    plt.close(fig)
 
 
 def fragmentation_chart(model: pd.DataFrame, scenario, path: Path) -> None:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2, sharey=True)
     dates = _dates(model)
     styles = ["-", "--", ":", "-."]
     subregions = sorted({s.subregion for s in scenario.states.values()})
@@ -80,7 +84,6 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path) -> None:
     fig.suptitle(f"Fragmentation (mean JS distance of alignments) and integration — {scenario.name}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
-    plt.close(fig)
 
 
 def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = None) -> None:
@@ -94,7 +97,8 @@ def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = No
     radius = max(np.ptp(list(lon.values())), np.ptp(list(lat.values())), 4.0) * 0.75
     ring = {p: (cx + radius * 1.3 * math.cos(2 * math.pi * k / len(powers) + math.pi / 2), cy + radius * math.sin(2 * math.pi * k / len(powers) + math.pi / 2)) for k, p in enumerate(powers)}
     anchor = {p: (spec.lon, spec.lat) if spec.lat is not None and spec.lon is not None else ring[p] for p, spec in scenario.powers.items()}
-    fig, ax = plt.subplots(figsize=(10, 7))
+    fig = Figure(figsize=(10, 7))
+    ax = fig.subplots()
     for key, spec in scenario.states.items():
         for other, rel in spec.neighbours.items():
             colour = "tab:red" if rel.relation < 0 else "tab:green"
@@ -119,7 +123,6 @@ def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = No
     ax.grid(alpha=0.2)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
-    plt.close(fig)
 
 
 def run_charts(directory: Path, scenario) -> list[Path]:

@@ -79,14 +79,12 @@ def markdown(tab: pd.DataFrame, metrics: list[str]) -> str:
 def overlay_chart(series: pd.DataFrame, metrics: list[str], path: Path) -> None:
     """Mean over seeds per scenario, with the band from the 10th to the 90th
     percentile of the seeds (stays within the metric's range, unlike mean +- sd)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # object API: no backend switching
 
     cols = 3
     rows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), sharex=True, squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
     styles = ["-", "--", ":", "-."]
     scenarios = list(dict.fromkeys(series["scenario"]))
     seeds = series["seed"].nunique()
@@ -109,7 +107,6 @@ def overlay_chart(series: pd.DataFrame, metrics: list[str], path: Path) -> None:
     fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(scenarios) / 4), 1, 0.96))
     fig.savefig(path.with_suffix(".png"), dpi=130)
     fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
 
 
 def default_dates(series: pd.DataFrame) -> list[str]:
