@@ -114,6 +114,20 @@ class Results:
         finally:
             conn.close()
 
+    def rerun(self, run: str):
+        """Re-run one stored run alone with :func:`abm.runner.run`, from the manifest: the
+        base scenario as resolved when the sweep started, the point's parameters, the
+        run's seed. Returns the full :class:`abm.runner.RunResult` (per-state tables too)."""
+        from abm.experiment import override
+        from abm.runner import run as run_model
+        from abm.scenario import load
+
+        entry = next((r for r in self.manifest["runs"] if r["run"] == run), None)
+        if entry is None:
+            raise KeyError(f"no run {run!r} in {self.directory}")
+        base = self.manifest["bases"][entry["scenario"]]["resolved"]
+        return run_model(load(base, [override(p, v) for p, v in entry["params"].items()]), seed=entry["seed"])
+
     def table(self) -> pd.DataFrame:
         """Parameters next to each successful run's summaries: the usual starting point."""
         return self.params.merge(self.summaries, on="point")

@@ -113,6 +113,19 @@ def test_any_stored_run_can_be_rerun_alone(reference):
     alone = run(load_scenario(BASELINE, sets), seed=entry["seed"]).model
     assert summaries.at[entry["run"], "fragmentation_final"] == alone["fragmentation"].iloc[-1]
     assert summaries.at[entry["run"], "offers_accepted_max"] == alone["offers_accepted"].max()
+    series = res.series()
+    series = series[series["run"] == entry["run"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(series[["step", "date", "fragmentation", "integration"]], alone[["step", "date", "fragmentation", "integration"]], check_dtype=False)
+
+
+def test_results_rerun_one_run_from_the_manifest(reference):
+    res = results.load(reference)
+    key = res.runs["run"].iloc[10]
+    alone = res.rerun(key).model
+    series = res.series()
+    stored_run = series[series["run"] == key].reset_index(drop=True)
+    np.testing.assert_array_equal(stored_run["integration"].to_numpy(), alone["integration"].to_numpy())
+    assert res.summaries.set_index("run").at[key, "fragmentation_final"] == alone["fragmentation"].iloc[-1]
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
