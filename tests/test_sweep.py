@@ -66,6 +66,13 @@ def failing_runner(scenario, seed):
     return run(scenario, seed)
 
 
+def dying_runner(scenario, seed):
+    """Kills its worker process at one point of the grid, as a segfault or the OOM killer would."""
+    if scenario.rules.coercion.get("strength") == 1.0 and scenario.rules.decision.get("cap") == 1.0:
+        os._exit(3)
+    return run(scenario, seed)
+
+
 def stored(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """What a sweep stored, without the fields that legitimately vary (timing, worker)."""
     res = results.load(directory)
@@ -146,6 +153,16 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
 
     again = sweep.run(tiny_spec(), out, workers=1, resume=True, progress=False)  # failed runs are re-run
     assert (again.already, again.ok, again.failed) == (6, 6, 0)
+
+
+def test_a_dying_worker_fails_only_its_runs_and_the_pool_is_replaced(tmp_path):
+    out = tmp_path / "dying"
+    result = sweep.run(tiny_spec(), out, workers=2, runner=dying_runner, progress=False)
+    assert result.ok + result.failed == 12 and 3 <= result.failed < 12
+    dead = [f for f in result.failures if "worker process died" in f["error"]]
+    assert {(f["params"]["rules.coercion.strength"], f["params"]["rules.decision.cap"]) for f in dead} >= {(1.0, 1.0)}
+    again = sweep.run(tiny_spec(), out, workers=2, resume=True, progress=False)
+    assert (again.ok, again.failed) == (result.failed, 0)
 
 
 def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
