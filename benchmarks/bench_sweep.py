@@ -11,7 +11,8 @@ clean timings and peak memory, and because mesa.batch_run switches the whole pro
 the 'spawn' start method:
 
 - ``loop``: the plain loop a modeller would write: validate each point once, run its
-  replications with :func:`abm.runner.run`, keep the same summaries and series in lists;
+  replications with the same run function as the sweep (:func:`abm.sweep.run_model`), keep
+  the same summaries and series in lists;
 - ``sweep1``/``sweep2``: ``abm.sweep.run`` with 1 and 2 worker processes, results
   streamed to the SQLite store;
 - ``batch1``/``batch2``: ``mesa.batch_run`` with 1 and 2 processes, collecting every
@@ -60,14 +61,14 @@ def variant(name: str, runs: int, steps: int) -> dict:
     exp = experiment.load(spec(runs, steps))
     start = time.perf_counter()
     if name == "loop":
-        from abm.runner import run
         from abm.scenario import load
+        from abm.sweep import run_model
 
         kept = []
         for point in exp.points:
             cfg = load(exp.bases[point.scenario].raw, list(point.sets))
             for seed in exp.seeds:
-                frame = run(cfg, seed).model
+                frame = run_model(cfg, seed).model
                 kept.append((frame[METRICS].iloc[-1].to_numpy(), frame[METRICS].to_numpy()))
         done = len(kept)
     elif name.startswith("sweep"):
