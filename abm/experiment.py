@@ -210,7 +210,6 @@ class Experiment:
     charts: list[Chart]
     hashed: dict[str, Any]
     hash: str
-    sample_matrix: np.ndarray | None = None
     summaries: list[Summary] = field(default_factory=list)
     series: list[str] = field(default_factory=list)
 
@@ -363,7 +362,7 @@ class _Builder:
         if len(bases) < len(self.base_names()):
             self.fail_if_problems()
         parameters = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
-        points, matrix = self.make_points(bases)
+        points = self.make_points(bases)
         checked = self.check_points(bases, points)
         self.fail_if_problems()
         series = self.check_metrics(bases, checked)
@@ -388,7 +387,7 @@ class _Builder:
         }
         return Experiment(
             spec=spec, source=self.where, bases=bases, parameters=parameters, points=points, seeds=seeds, runs=runs,
-            charts=charts, hashed=hashed, hash=canonical_hash(hashed), sample_matrix=matrix,
+            charts=charts, hashed=hashed, hash=canonical_hash(hashed),
             summaries=list(spec.metrics.summaries), series=series,
         )  # fmt: skip
 
@@ -513,7 +512,7 @@ class _Builder:
         return bases
 
     # -- stage 3: the points of the space
-    def make_points(self, bases: dict[str, Base]) -> tuple[list[Point], np.ndarray | None]:
+    def make_points(self, bases: dict[str, Base]) -> list[Point]:
         spec = self.spec
         if spec.sample is None:
             axes = []
@@ -525,7 +524,7 @@ class _Builder:
             for name in bases:
                 for combo in combos:
                     points.append(Point(len(points), name, {p: v for p, _, v in combo}, {p: lb for p, lb, _ in combo}))
-            return points, None
+            return points
         s = spec.sample
         (name, base), = bases.items()
         matrix = sensitivity.sample(s.method, s.ranges, s.n, spec.seed, s.levels, s.second_order)
@@ -538,7 +537,7 @@ class _Builder:
         for row in matrix:
             values = {p: (int(v) if is_int else float(v)) for p, v, is_int in zip(s.ranges, row, integer)}
             points.append(Point(len(points), name, values, values))
-        return points, matrix
+        return points
 
     def check_points(self, bases: dict[str, Base], points: list[Point]) -> list[Scenario]:
         """Validate the points against their base; return the scenarios checked. Sampled

@@ -284,10 +284,6 @@ class SweepResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     executor: str = ""
 
-    @property
-    def complete(self) -> bool:
-        return self.already + self.ok == self.planned
-
 
 @contextlib.contextmanager
 def _lock(out: Path) -> Iterator[None]:
