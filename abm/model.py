@@ -73,6 +73,14 @@ class RegionModel(mesa.Model):
         self.subregion_index = {r: np.flatnonzero(members) for r, members in self.subregion_members.items()}
         self.all_members = np.ones(len(self.states), dtype=bool)
         self.external_trade = np.array([s.external_trade for s in self.states])
+        self._names = {  # metric column names, built once
+            "fragmentation": [f"fragmentation_{r}" for r in self.subregions],
+            "integration": [f"integration_{r}" for r in self.subregions],
+            "influence": [f"influence_{k}" for k in self.power_keys],
+            "transit_revenue": [f"transit_revenue_{k}" for k in self.state_keys],
+            "members": [f"members_{org.key}" for org in self.organisations],
+            "cohesion": [f"cohesion_{org.key}" for org in self.organisations.regional_formats()],
+        }
 
         self.rivalry = np.array([p.rivals for p in self.powers])  # rivalry[p, r]: p's hostility to r
         # powers that treat an acceptance of r's offer as a defection from themselves
@@ -257,9 +265,9 @@ class RegionModel(mesa.Model):
         self.backlash = (self.alignment * threat_weight + self.fear) @ self.rivalry
         menace = threat_weight * (self.alignment + self.fear + np.maximum(0.0, -self.opinion))
         self.main_threat = menace.argmax(axis=1)
-        self.conditions = self.condition_costs()
         if self.organisations.changed:
             self.organisations.refresh(self.pairs)
+        self.conditions = self.condition_costs()
 
     def condition_costs(self) -> np.ndarray:
         """What complying with each power's conditions would cost each state (N x M):
@@ -268,7 +276,7 @@ class RegionModel(mesa.Model):
         governance = np.array([s.governance for s in self.states])
         demand = np.array([p.governance_demand for p in self.powers])
         gap = np.maximum(0.0, demand[None, :] - governance[:, None])
-        club = np.array([[0.5 if p.club is not None and p.club not in s.memberships else 0.0 for p in self.powers] for s in self.states])
+        club = 0.5 * self.organisations.outside_club
         return self.autonomy[:, None] * (gap + club) + self.alignment @ self.exclusive_mask.T
 
     # ------------------------------------------------------------------ lookups and shared actions
@@ -327,27 +335,26 @@ class RegionModel(mesa.Model):
         def integration(members):
             return metrics.integration(p.i, p.j, p.trade, p.relation, total_trade, shared_format, members)
 
+        names = self._names
         m = {"fragmentation": metrics.mean_pairwise(d)}
-        for r, index in self.subregion_index.items():
-            m[f"fragmentation_{r}"] = metrics.mean_pairwise(d, index)
+        for key, index in zip(names["fragmentation"], self.subregion_index.values()):
+            m[key] = metrics.mean_pairwise(d, index)
         m["integration"] = integration(self.all_members)
-        for r, members in self.subregion_members.items():
-            m[f"integration_{r}"] = integration(members)
+        for key, members in zip(names["integration"], self.subregion_members.values()):
+            m[key] = integration(members)
         m["polarization"] = metrics.esteban_ray(a, labels, cfg.polarization_alpha)
         m["blocs"] = int(labels.max()) + 1
         m["mean_dependency_hhi"] = float(metrics.hhi(a).mean())
-        for k, key in enumerate(self.power_keys):
-            m[f"influence_{key}"] = float(self.influence[k])
+        m.update(zip(names["influence"], self.influence.tolist()))
         m["regional_trade_share"] = metrics.trade_share(p.i, p.j, p.trade, total_trade, self.all_members)
         m.update(self.network.metrics())
-        for k, key in enumerate(self.state_keys):
-            m[f"transit_revenue_{key}"] = float(self.network.revenue[k])
-        for org in self.organisations:
-            m[f"members_{org.key}"] = len(org.members)
-        for org in self.organisations.regional_formats():
+        m.update(zip(names["transit_revenue"], self.network.revenue.tolist()))
+        for key, org in zip(names["members"], self.organisations):
+            m[key] = len(org.members)
+        for key, org in zip(names["cohesion"], self.organisations.regional_formats()):
             members = np.zeros(len(self.states), dtype=bool)
             members[list(org.members)] = True
-            m[f"cohesion_{org.key}"] = metrics.cohesion(d, p.i, p.j, p.relation, members)
+            m[key] = metrics.cohesion(d, p.i, p.j, p.relation, members)
         m.update(self.counts)
         self.metrics = m
         benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)

@@ -56,6 +56,7 @@ class Organisations:
         for key, spec in scenario.states.items():
             for org in spec.memberships:
                 self.by_key[org].members.add(self.state_index[key])
+        self.clubs = [spec.conditions.club for spec in scenario.powers.values()]  # club each power asks recipients to join
         self.blocked: set[tuple[str, str]] = set()  # (organisation, state) applications refused
         self.n_states, self.n_powers = len(state_keys), len(power_keys)
         self.changed = True
@@ -123,6 +124,11 @@ class Organisations:
                 inside = np.isin(pairs.i, members) & np.isin(pairs.j, members)
                 spill[inside] += org.rivalry_import * len(org.powers)
         np.fill_diagonal(self.shared_format, False)
+        self.outside_club = np.zeros((n, m))  # 1 where power p asks s to join a club s is not in
+        for p, club in enumerate(self.clubs):
+            if club is not None:
+                self.outside_club[:, p] = 1.0
+                self.outside_club[sorted(self.by_key[club].members), p] = 0.0
         pairs.spill = spill
         pairs.shared = np.array([self.shared_count(a, b) for a, b in zip(pairs.i.tolist(), pairs.j.tolist())], dtype=float)
         self.changed = False
