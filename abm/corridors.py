@@ -101,19 +101,20 @@ class Corridor:
     # Route attributes.
     def capacity(self) -> float:
         """Mt per year: the bottleneck segment, 0 if any segment is closed."""
-        if any(s.closed for s in self.segments):
+        segs = self.segments
+        if any([s.closed for s in segs]):
             return 0.0
-        return min(s.capacity for s in self.segments)
+        return min([s.capacity for s in segs])
 
     def cost(self) -> float:
-        return sum(s.cost for s in self.segments)
+        return sum([s.cost for s in self.segments])
 
     def time(self) -> float:
-        return sum(s.time for s in self.segments)
+        return sum([s.time for s in self.segments])
 
     def risk(self) -> float:
         """Probability that at least one segment is disrupted, segments independent."""
-        return 1.0 - math.prod(1.0 - s.risk for s in self.segments)
+        return 1.0 - math.prod([1.0 - s.risk for s in self.segments])
 
     def generalized_cost(self, value_of_time: float, risk_premium: float) -> float:
         """USD per tonne: cost + value_of_time * time + risk_premium * risk."""
@@ -165,6 +166,10 @@ def assign(
         offer = remaining * rule.shares(gc[open_])
         room = cap[open_] - volumes[open_]
         over = offer >= room
+        if not over.any():  # everything fits: place it and stop (the general case's numbers)
+            volumes[open_] = volumes[open_] + offer
+            remaining = 0.0
+            break
         # Filled routes are set to capacity exactly, so rounding never breaks the cap.
         volumes[open_] = np.where(over, cap[open_], volumes[open_] + offer)
         full[open_[over]] = True

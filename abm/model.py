@@ -101,7 +101,7 @@ class RegionModel(mesa.Model):
         self.coercions: list[tuple[int, str, str, str]] = []  # (step, power, state, tool)
         self.observe()
         self.measure()
-        self.datacollector = mesa.DataCollector(
+        self.datacollector = metrics.Collector(
             model_reporters=metrics.model_reporters(list(self.metrics)),
             agenttype_reporters={RegionalState: metrics.state_reporters(self.power_keys)},
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -83,15 +84,14 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
 def collect(model: RegionModel, seed: int) -> RunResult:
     """Tidy a finished (or paused) model's data into a :class:`RunResult`."""
     cfg = model.config
-    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    steps = range(len(frame))
+    collector = model.datacollector
+    # Each table is built in one DataFrame call from the collector's columns (the same
+    # values as Mesa's get_*_dataframe, without the copies that reshaping those costs).
+    steps = list(range(len(next(iter(collector.model_vars.values()), []))))
     dates = [cfg.date(s).isoformat() for s in steps]
-    frame.insert(0, "date", dates)
-    frame.insert(0, "step", list(steps))
-    agents = model.datacollector.get_agenttype_vars_dataframe(RegionalState).reset_index()
-    agents = agents.drop(columns=["AgentID"]).rename(columns={"Step": "step"})
-    agents["step"] = agents["step"].astype(int)  # Mesa records the step as a float time
-    agents.insert(1, "date", [dates[s] for s in agents["step"].tolist()])
+    frame = pd.DataFrame({"step": steps, "date": dates, **collector.model_vars})
+    step_of, columns = collector.agent_columns(RegionalState)
+    agents = pd.DataFrame({"step": np.array(step_of, dtype=int), "date": [dates[s] for s in step_of], **columns})
     coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool"])
     coercions.insert(1, "date", [dates[s] for s in coercions["step"].tolist()])
     events = pd.DataFrame(model.event_log, columns=["step", "date", "id", "type", "source", "parameters"])
