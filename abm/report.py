@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from scipy import stats as st
 
 from abm import sensitivity
 from abm.experiment import CHARTS, BoxChart, Chart, MorrisChart, PhaseChart, SobolChart, Summary, TimeseriesChart
@@ -145,12 +146,11 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart, out: Path, stem: str)
         "GROUP BY grp, facet, s.step ORDER BY facet, grp, s.step"
     )
     frame["date"] = pd.to_datetime(frame["date"])
-    groups = list(dict.fromkeys(frame["grp"]))
-    facets = list(dict.fromkeys(frame["facet"]))
+    groups = _levels(ctx, chart.by or "point", frame["grp"])
+    facets = _levels(ctx, chart.facet, frame["facet"]) if chart.facet else [None]
     names = _group_names(ctx, chart.by, groups)
     fig = Figure(layout="constrained", figsize=(4.8 * len(facets) + 1.0, 2.9 * len(chart.metrics) + 0.8))
-    axes = fig.subplots(len(chart.metrics), len(facets), squeeze=False, sharex=True)
-    from scipy import stats as st
+    axes = fig.subplots(len(chart.metrics), len(facets), squeeze=False, sharex=True, sharey="row")
 
     for row, metric in enumerate(chart.metrics):
         for col, fv in enumerate(facets):
@@ -203,9 +203,9 @@ def phase(ctx: ReportContext, chart: PhaseChart, out: Path, stem: str) -> list[P
     keys = cols
     cells = frame.groupby(keys, dropna=False)["value"].agg(mean="mean", sd="std", n="count").reset_index()
     cells.to_csv(out / f"{stem}.csv", index=False)
-    facets = sorted(cells[chart.facet].unique(), key=_sort_key) if chart.facet else [None]
-    xs = sorted(cells[chart.x].unique(), key=_sort_key)
-    ys = sorted(cells[chart.y].unique(), key=_sort_key)
+    facets = _levels(ctx, chart.facet, cells[chart.facet]) if chart.facet else [None]
+    xs = _levels(ctx, chart.x, cells[chart.x])
+    ys = _levels(ctx, chart.y, cells[chart.y])
     fig = Figure(layout="constrained", figsize=(9.5, 3.6 * len(facets) + 0.9))
     axes = fig.subplots(len(facets), 2, squeeze=False)
     what = f"{chart.metric} ({ctx.summary_unit(chart.metric)})"
@@ -243,8 +243,13 @@ def _pooled(ctx: ReportContext, shown: list[str | None]) -> str:
     return f"; pooled over {', '.join(map(short, pooled))}" if pooled else ""
 
 
-def _sort_key(value):
-    return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))
+def _levels(ctx: ReportContext, column: str, present) -> list:
+    """The values of a swept column in reading order: numbers ascending, anything else
+    (rule names, scenarios) in the order the spec lists them."""
+    order = ctx.results.params["point" if column == "point" else column]
+    present = set(present)
+    values = [v for v in dict.fromkeys(order) if v in present]
+    return sorted(values) if all(pd.api.types.is_number(v) for v in values) else values
 
 
 def box(ctx: ReportContext, chart: BoxChart, out: Path, stem: str) -> list[Path]:
@@ -254,7 +259,7 @@ def box(ctx: ReportContext, chart: BoxChart, out: Path, stem: str) -> list[Path]
     for row, metric in enumerate(chart.metrics):
         frame = _run_values(ctx, metric, [by] if by != "point" else [])
         key = "point_id" if by == "point" else by
-        groups = sorted(frame[key].unique(), key=_sort_key)
+        groups = _levels(ctx, by, frame[key])
         names = _group_names(ctx, None if by == "point" else by, groups)
         data = [frame.loc[frame[key] == g, "value"].dropna().to_numpy() for g in groups]
         ax = axes[row][0]
@@ -315,7 +320,7 @@ def sobol(ctx: ReportContext, chart: SobolChart, out: Path, stem: str) -> list[P
         ax.bar(x - 0.2, part["S1"], 0.4, yerr=part["S1_conf"], capsize=3, color="0.35", edgecolor="black", label="first order S1")
         ax.bar(x + 0.2, part["ST"], 0.4, yerr=part["ST_conf"], capsize=3, color="0.85", edgecolor="black", hatch="///", label="total ST")
         ax.set_xticks(x, [short(p) for p in part["parameter"]], rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel(f"Sobol index of\n{metric} (share of variance)", fontsize=9)
+        ax.set_ylabel(f"Sobol index of\n{metric}\n(share of variance)", fontsize=9)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
         ax.legend(fontsize=8)
@@ -404,8 +409,7 @@ def make(directory: str | Path, out: str | Path | None = None) -> Report:
         used: set[str] = set()
         sections = []
         for k, chart in enumerate(charts):
-            subject = getattr(chart, "metric", None) or "_".join(getattr(chart, "metrics", []))
-            stem = chart.file or f"{chart.type}_{subject}"[:80]
+            stem = chart.file or _stem(chart)
             stem = stem if stem not in used else f"{stem}_{k}"
             used.add(stem)
             try:
@@ -418,6 +422,17 @@ def make(directory: str | Path, out: str | Path | None = None) -> Report:
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
         report.files.insert(1, out / "summary.md")
     return report
+
+
+def _stem(chart: Chart) -> str:
+    """Default file name: chart type and metric names, shortened at a name boundary."""
+    names = [chart.metric] if isinstance(chart, PhaseChart) else list(chart.metrics)
+    stem = f"{chart.type}_{names[0]}"
+    for k, name in enumerate(names[1:], start=1):
+        if len(stem) + 1 + len(name) > 80:
+            return f"{stem}_and_{len(names) - k}_more"
+        stem += f"_{name}"
+    return stem
 
 
 def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[str], problems: list[str]) -> str:

@@ -173,7 +173,10 @@ def local_pool(workers: int | None) -> Pool:
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        ctx.set_forkserver_preload(["abm.sweep", "abm.runner"])
+        from multiprocessing import forkserver
+
+        ctx.set_forkserver_preload(["abm.sweep"])
+        forkserver.ensure_running()  # imports the model (about a second) while the store is set up
     return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint), workers, f"local process pool, {workers} worker(s)")
 
 
