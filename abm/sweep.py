@@ -54,7 +54,7 @@ import yaml
 from abm import experiment as experiments
 from abm.experiment import Experiment, Summary, summarise
 from abm.model import RegionModel
-from abm.scenario import Scenario
+from abm.scenario import Scenario, load
 from abm.store import FILE, Outcome, Store, write_json
 
 MANIFEST = "manifest.json"
@@ -84,8 +84,6 @@ def _now() -> str:
 
 def execute(chunk: Chunk) -> list[Outcome]:
     """Run a chunk; every run ends as an Outcome, whatever it raises."""
-    from abm.scenario import load
-
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcomes = []
     loaded: tuple[tuple[str, ...] | None, Any] = (None, None)

@@ -10,10 +10,11 @@ import json
 import os
 import signal
 import sqlite3
-from contextlib import closing
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +100,14 @@ def test_the_sweep_stores_every_planned_run(reference):
 
 
 def test_two_workers_and_dask_store_the_same_results(reference, tmp_path):
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     sweep.run(tiny_spec(), tmp_path / "two", workers=2, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
-        sweep.run(tiny_spec(), tmp_path / "dask", executor=client.get_executor(pure=False), progress=False)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert main(["sweep", str(spec), "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address]) == 0
+    assert "Dask" in json.loads((tmp_path / "dask" / "manifest.json").read_text())["sessions"][0]["executor"]
     expected = stored(reference)
     for other in ("two", "dask"):
         for got, want in zip(stored(tmp_path / other), expected):
@@ -184,7 +188,7 @@ def _count(db: Path) -> int:
 
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
-    spec = tiny_spec(name="killed", replications=15, set={"time.steps": 6})  # 60 runs
+    spec = tiny_spec(name="killed", replications=30, set={"time.steps": 8})  # 120 runs
     path = tmp_path / "killed.yaml"
     path.write_text(yaml.safe_dump(spec))
     out = tmp_path / "out"
@@ -205,7 +209,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_result
     assert proc.returncode == -signal.SIGKILL
     before = results.load(out).runs
     done_before = before[before["status"] == "ok"].set_index("run")["finished"]
-    assert 0 < len(done_before) < 60, "the sweep must be killed part-way"
+    assert 0 < len(done_before) < 120, "the sweep must be killed part-way"
 
     assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--resume"]) == 0
 
@@ -214,12 +218,12 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_result
     for got, want in zip(stored(out), stored(uninterrupted)):
         pd.testing.assert_frame_equal(got, want)
     with closing(sqlite3.connect(out / "results.sqlite")) as conn:
-        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT run) FROM runs").fetchone() == (60, 60)
-        assert conn.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 60 * 7
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT run) FROM runs").fetchone() == (120, 120)
+        assert conn.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 120 * 9
     after = results.load(out).runs.set_index("run")["finished"]
     assert (after[done_before.index] == done_before).all(), "runs finished before the kill were not run again"
     sessions = json.loads((out / "manifest.json").read_text())["sessions"]
-    assert len(sessions) == 2 and sessions[1]["ran"] == 60 - len(done_before)
+    assert len(sessions) == 2 and sessions[1]["ran"] == 120 - len(done_before)
 
 
 def test_resuming_a_changed_experiment_is_refused(reference, tmp_path, capsys):
@@ -248,7 +252,8 @@ def test_identical_points_are_run_once(tmp_path):
     spec = tiny_spec(grid={"rules.coercion.strength": [0.5, 0.5, 0.0]}, replications=2, charts=[])
     exp = experiment.load(spec)
     assert len(exp.runs) == 6 and exp.distinct_runs == 4
-    result = sweep.run(exp, tmp_path / "dup", workers=1, progress=False)
+    with ThreadPoolExecutor(2) as executor:  # any concurrent.futures.Executor will do
+        result = sweep.run(exp, tmp_path / "dup", executor=executor, progress=False)
     assert result.ok == 4
     res = results.load(tmp_path / "dup")
     summaries = res.summaries
