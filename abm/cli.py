@@ -173,7 +173,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="run an experiment (parameter sweep with replications) into a resumable results store")
     s.add_argument("experiment", help="experiment YAML file (see experiments/)")
     s.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
-    s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster: scheduler address (tcp://host:8786) or scheduler file")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster: scheduler address (tcp://host:8786), scheduler file, or \"config\" for the address in Dask's configuration")
     s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>)")
     s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")

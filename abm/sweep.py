@@ -179,12 +179,21 @@ def local_pool(workers: int | None) -> Pool:
 
 
 def dask_pool(scheduler: str) -> Pool:
-    """Dask distributed: ``scheduler`` is an address (tcp://host:8786) or a scheduler file."""
+    """Dask distributed: ``scheduler`` is an address (tcp://host:8786), a scheduler file,
+    or ``config`` for the ``scheduler-address`` of Dask's own configuration (its YAML
+    files or the DASK_SCHEDULER_ADDRESS variable), as cluster set-ups often provide."""
     try:
+        import dask
         from distributed import Client
     except ImportError:
         raise SweepError("--scheduler needs Dask distributed; install the cluster extra: pip install 'abm-caucasus[cluster]'") from None
-    target = {"scheduler_file": scheduler} if Path(scheduler).is_file() else {"address": scheduler}
+    if scheduler == "config":
+        address = dask.config.get("scheduler-address", None)
+        if not address:
+            raise SweepError("--scheduler config: Dask's configuration has no scheduler-address (set DASK_SCHEDULER_ADDRESS, or scheduler-address in ~/.config/dask/*.yaml)")
+        target = {"address": address}
+    else:
+        target = {"scheduler_file": scheduler} if Path(scheduler).is_file() else {"address": scheduler}
     try:
         client = Client(**target, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:

@@ -100,6 +100,7 @@ def test_the_sweep_stores_every_planned_run(reference):
 
 
 def test_two_workers_and_dask_store_the_same_results(reference, tmp_path):
+    import dask
     from distributed import LocalCluster
 
     sweep.run(tiny_spec(), tmp_path / "two", workers=2, progress=False)
@@ -107,9 +108,11 @@ def test_two_workers_and_dask_store_the_same_results(reference, tmp_path):
     spec.write_text(yaml.safe_dump(tiny_spec()))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         assert main(["sweep", str(spec), "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address]) == 0
+        with dask.config.set({"scheduler-address": cluster.scheduler_address}):
+            assert main(["sweep", str(spec), "--out", str(tmp_path / "dask_config"), "--scheduler", "config"]) == 0
     assert "Dask" in json.loads((tmp_path / "dask" / "manifest.json").read_text())["sessions"][0]["executor"]
     expected = stored(reference)
-    for other in ("two", "dask"):
+    for other in ("two", "dask", "dask_config"):
         for got, want in zip(stored(tmp_path / other), expected):
             pd.testing.assert_frame_equal(got, want)
 
