@@ -576,8 +576,8 @@ class _Builder:
         known = {n: set(b.metrics) for n, b in bases.items()}
         every = sorted(set.intersection(*known.values()))
         ordered = [m for b in bases.values() for m in b.metrics]
-        if spec.metrics.series == "all":
-            series = list(dict.fromkeys(ordered))
+        if spec.metrics.series == "all":  # every metric that every base scenario produces
+            series = [m for m in dict.fromkeys(ordered) if all(m in names for names in known.values())]
         else:
             series = list(spec.metrics.series)
             for k, metric in enumerate(series):

@@ -192,6 +192,19 @@ def test_run_keys_follow_the_resolved_scenario_not_the_spelling(tmp_path):
     assert not {r.key for r in changed.runs} & {r.key for r in plain.runs}
 
 
+def test_series_all_keeps_the_metrics_every_scenario_produces(tmp_path):
+    """A scenario with an extra subregion has extra metrics; 'all' keeps only the shared ones,
+    and naming an extra one explicitly is an error that says which scenario lacks it."""
+    (tmp_path / "caspian.yaml").write_text(yaml.safe_dump({"extends": str(BASELINE), "states": {"azerbaijan": {"subregion": "caspian"}}}))
+    spec = _change(scenario=None, scenarios={"baseline": str(BASELINE), "caspian": "caspian.yaml"}, grid={}, charts=[], metrics={"series": "all"})
+    exp = experiment.load(spec, base_dir=tmp_path)
+    assert "fragmentation_caspian" in exp.bases["caspian"].metrics
+    assert "fragmentation_caspian" not in exp.series and "fragmentation_south_caucasus" in exp.series
+    spec["metrics"] = {"series": ["fragmentation_caspian"]}
+    with pytest.raises(ExperimentError, match="metric 'fragmentation_caspian' is not produced by scenario\\(s\\) baseline"):
+        experiment.load(spec, base_dir=tmp_path)
+
+
 def test_grid_values_may_be_labelled_mappings():
     spec = _change(grid={"rules.decision": {"cautious": {"name": "hedging", "cap": 0.3}, "open": {"name": "threshold"}}}, charts=[])
     exp = experiment.load(spec)
