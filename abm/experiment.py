@@ -405,6 +405,12 @@ class _Builder:
         for path, values in spec.grid.items():
             if not isinstance(values, list | dict) or not values:
                 self.problem(f"grid.{path}", f"give a non-empty list of values or a mapping of label: value (got {values!r})")
+        for section, entries in (("set", spec.set), ("grid", spec.grid)):
+            for path, value in entries.items():
+                try:  # run keys hash the values: they must be plain, finite data
+                    json.dumps(plain(value), allow_nan=False)
+                except (TypeError, ValueError):
+                    self.problem(f"{section}.{path}", f"values must be numbers, text, lists or mappings, and finite (got {value!r})")
         if spec.sample is not None:
             self.check_sample(spec.sample)
 

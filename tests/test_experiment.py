@@ -110,6 +110,7 @@ BAD = {
     "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),
     "two space kinds": (_change(sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample: a sampled space cannot be combined with 'grid'"),
     "yaml syntax": ("name: x\ngrid: [unclosed\n", "YAML syntax error at line"),
+    "not a finite value": (_change(grid={"rules.decision.threshold": [0.0, float("nan")]}), "grid.rules.decision.threshold: values must be numbers, text, lists or mappings, and finite"),
 }
 
 
