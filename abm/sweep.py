@@ -411,7 +411,10 @@ def run(
     interrupted = True
     try:
         if not out.exists():
-            _create(out, exp)
+            try:
+                _create(out, exp)
+            except OSError as exc:
+                raise SweepError(f"cannot create {out}: {exc.strerror or exc}") from None
         with _lock(out), _sigterm_as_interrupt():
             result = _session(exp, out, pool, runner or run_model, progress, task_seconds)
         interrupted = result.interrupted
