@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import sensitivity
-from abm.scenario import Scenario, ScenarioError, _pydantic_problems, apply_overrides, build, resolve_extends
+from abm.scenario import Scenario, ScenarioError, pydantic_problems, apply_overrides, build, resolve_extends
 
 SPEC_VERSION = 1
 RESERVED = {"run", "point", "replication", "seed", "scenario", "step", "date", "status"}
@@ -331,7 +331,7 @@ def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path 
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise ExperimentError(_pydantic_problems(exc, Spec), where) from None
+        raise ExperimentError(pydantic_problems(exc, Spec), where) from None
     return _Builder(spec, root, where).build()
 
 
@@ -434,7 +434,7 @@ class _Builder:
             try:
                 charts.append(model.model_validate(raw))
             except ValidationError as exc:
-                for p, msg in _pydantic_problems(exc, model):
+                for p, msg in pydantic_problems(exc, model):
                     self.problem(f"charts.{k}.{p}", msg)
         return charts
 

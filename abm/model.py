@@ -309,7 +309,7 @@ class RegionModel(mesa.Model):
     def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
         """For each state, the mean of ``values`` (one row per state) over its
         neighbours; 0 for a state without neighbours."""
-        p, n = self.pairs, len(self.states)
+        p = self.pairs
         sums = np.zeros(values.shape)
         np.add.at(sums, p.i, values[p.j])
         np.add.at(sums, p.j, values[p.i])

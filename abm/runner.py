@@ -31,12 +31,14 @@ class RunResult:
     scenario: Scenario
     seed: int
     model: pd.DataFrame  # step, date, then one column per metric
-    agents: pd.DataFrame  # step, date, state, then per-state columns
-    coercions: pd.DataFrame  # step, date, power, state, tool
-    events: pd.DataFrame  # step, date, id, type, source, parameters (JSON)
+    agents: pd.DataFrame | None  # step, date, state, then per-state columns (None: tables=False)
+    coercions: pd.DataFrame | None  # step, date, power, state, tool
+    events: pd.DataFrame | None  # step, date, id, type, source, parameters (JSON)
 
     def write(self, out: str | Path, charts: bool = True) -> Path:
         """Write every output into ``out`` atomically: all files appear, or none."""
+        if self.agents is None:
+            raise ValueError("this result was run with tables=False: only the model table exists")
         with atomic_directory(out) as tmp:
             self.model.to_csv(tmp / "model.csv", index=False)
             self.agents.to_csv(tmp / "agents.csv", index=False)
@@ -69,8 +71,11 @@ def provenance(scenario: Scenario, seed: int) -> dict[str, Any]:
     return data
 
 
-def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: int | None = None, sets=()) -> RunResult:
-    """Run ``scenario`` with ``seed`` (default: the scenario's own) to its horizon."""
+def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: int | None = None, sets=(), tables: bool = True) -> RunResult:
+    """Run ``scenario`` with ``seed`` (default: the scenario's own) to its horizon.
+
+    ``tables=False`` builds only the per-step model table, not the per-state, coercion
+    and event tables: a sweep that keeps model metrics saves a third of a short run."""
     cfg = load(scenario, list(sets))
     overrides = ([f"time.steps={steps}"] if steps is not None else []) + ([f"seed={seed}"] if seed is not None else [])
     cfg = load(cfg, overrides)  # validated like any setting: a negative seed is a clean error
@@ -78,10 +83,10 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
     model = RegionModel(cfg, rng=seed)
     while model.running:
         model.step()
-    return collect(model, seed)
+    return collect(model, seed, tables)
 
 
-def collect(model: RegionModel, seed: int) -> RunResult:
+def collect(model: RegionModel, seed: int, tables: bool = True) -> RunResult:
     """Tidy a finished (or paused) model's data into a :class:`RunResult`."""
     cfg = model.config
     collector = model.datacollector
@@ -90,6 +95,8 @@ def collect(model: RegionModel, seed: int) -> RunResult:
     steps = list(range(len(next(iter(collector.model_vars.values()), []))))
     dates = [cfg.date(s).isoformat() for s in steps]
     frame = pd.DataFrame({"step": steps, "date": dates, **collector.model_vars})
+    if not tables:
+        return RunResult(cfg, seed, frame, None, None, None)
     step_of, columns = collector.agent_columns(RegionalState)
     agents = pd.DataFrame({"step": np.array(step_of, dtype=int), "date": [dates[s] for s in step_of], **columns})
     coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool"])

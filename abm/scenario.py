@@ -466,7 +466,7 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-def _pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> list[tuple[str, str]]:
+def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> list[tuple[str, str]]:
     model = model or Scenario
     problems = []
     for err in exc.errors(include_url=False):
@@ -561,7 +561,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
             problems.append((f"{path}.name", str(exc)))
             continue
         except ValidationError as exc:
-            for p, msg in _pydantic_problems(exc, _params_holder(family, spec["name"])):
+            for p, msg in pydantic_problems(exc, _params_holder(family, spec["name"])):
                 problems.append((f"{path}.{p}", msg))
             continue
         setattr(scn.rules, family, {"name": rule.name, **rule.params.model_dump(mode="json")})
@@ -587,7 +587,7 @@ def _check_events(scn: Scenario) -> list[tuple[str, str]]:
             try:
                 timing = timing_cls.model_validate(timing)
             except ValidationError as exc:
-                problems += [(f"{path}.{p}", m) for p, m in _pydantic_problems(exc, timing_cls)]
+                problems += [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls)]
                 continue
             if section == "events" and timing.date < scn.time.start:
                 problems.append((f"{path}.date", f"{timing.date} is before the scenario starts ({scn.time.start}); make it an initial condition"))
@@ -597,7 +597,7 @@ def _check_events(scn: Scenario) -> list[tuple[str, str]]:
                 problems.append((f"{path}.type", str(exc)))
                 continue
             except ValidationError as exc:
-                problems += [(f"{path}.{p}", m) for p, m in _pydantic_problems(exc, registry.get("event", spec["type"]).Params)]
+                problems += [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, registry.get("event", spec["type"]).Params)]
                 continue
             problems += [(f"{path}.{p}", m) for p, m in event.check(scn)]
     return problems
@@ -616,12 +616,12 @@ def build(raw: dict[str, Any], source: str | None = None) -> Scenario:
         try:
             spec = GeneratedSpec.model_validate(raw["generated"])
         except ValidationError as exc:
-            raise ScenarioError([(".".join(filter(None, ("generated", p))), m) for p, m in _pydantic_problems(exc, GeneratedSpec)], source) from None
+            raise ScenarioError([(".".join(filter(None, ("generated", p))), m) for p, m in pydantic_problems(exc, GeneratedSpec)], source) from None
         raw = deep_merge(expand(spec), raw)
     try:
         scn = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(_pydantic_problems(exc), source) from None
+        raise ScenarioError(pydantic_problems(exc), source) from None
     problems = _check_references(scn)
     if problems:
         raise ScenarioError(problems, source)

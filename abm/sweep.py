@@ -28,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import datetime as dt
+import functools
 import importlib.metadata
 import json
 import multiprocessing
@@ -38,7 +39,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -48,13 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from abm import experiment as experiments
+from abm import runner
 from abm.experiment import Experiment, Summary, summarise
-from abm.model import RegionModel
-from abm.scenario import Scenario, load
+from abm.outputs import atomic_directory
+from abm.scenario import load
 from abm.store import FILE, Outcome, Store, write_json
 
 MANIFEST = "manifest.json"
@@ -105,24 +105,8 @@ def execute(chunk: Chunk) -> list[Outcome]:
     return outcomes
 
 
-@dataclass
-class ModelSeries:
-    """The per-step model metrics of one run: all that a sweep keeps."""
-
-    model: pd.DataFrame  # step, date, then one column per metric, as in RunResult.model
-
-
-def run_model(scenario: Scenario, seed: int) -> ModelSeries:
-    """:func:`abm.runner.run` without the per-state, coercion and event tables, which a
-    sweep does not keep and which cost as much to build as a short run. Same model, same
-    seed, same metrics: the tests check stored results against :func:`abm.runner.run`."""
-    model = RegionModel(scenario, rng=seed)
-    while model.running:
-        model.step()
-    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    frame.insert(0, "date", [scenario.date(s).isoformat() for s in range(len(frame))])
-    frame.insert(0, "step", range(len(frame)))
-    return ModelSeries(frame)
+# A sweep keeps model metrics only: the reference runner without the per-state tables.
+run_model = functools.partial(runner.run, tables=False)
 
 
 def _ignore_sigint() -> None:
@@ -358,22 +342,13 @@ def check_resumable(out: Path, exp: Experiment) -> None:
 
 def _create(out: Path, exp: Experiment) -> None:
     """Make the output directory with the store and manifest, all at once or not at all."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+    with atomic_directory(out, replace=False) as tmp:
         Store.create(tmp, exp).close()
         write_json(tmp / MANIFEST, new_manifest(exp))
         if exp.source:
             shutil.copyfile(exp.source, tmp / "experiment.yaml")
         else:
             (tmp / "experiment.yaml").write_text(yaml.safe_dump(experiments.plain(exp.spec.model_dump(exclude_none=True)), sort_keys=False))
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def run(
@@ -393,8 +368,8 @@ def run(
     Executor: ``executor`` if given (the caller shuts it down), else Dask at
     ``scheduler``, else a local pool of ``workers`` processes (default: one per CPU).
     ``runner(scenario, seed)`` runs one configuration and returns an object whose
-    ``.model`` is the per-step frame (default :func:`run_model`; :func:`abm.runner.run`
-    or any importable function of the same shape works). ``progress``: a tqdm bar, by
+    ``.model`` is the per-step frame (default :func:`abm.runner.run` with
+    ``tables=False``; any importable function of the same shape works). ``progress``: a tqdm bar, by
     default only on a terminal."""
     exp = experiments.load(experiment)
     out = Path(out)

@@ -11,7 +11,7 @@ clean timings and peak memory, and because mesa.batch_run switches the whole pro
 the 'spawn' start method:
 
 - ``loop``: the plain loop a modeller would write: validate each point once, run its
-  replications with the same run function as the sweep (:func:`abm.sweep.run_model`), keep
+  replications with the same run function as the sweep (:data:`abm.sweep.run_model`, :func:`abm.runner.run` without per-state tables), keep
   the same summaries and series in lists;
 - ``sweep1``/``sweep2``: ``abm.sweep.run`` with 1 and 2 worker processes, results
   streamed to the SQLite store;
