@@ -133,14 +133,16 @@ def integration(pair_i, pair_j, trade, relation, total_trade, shared_format, mem
     parts = [trade_share(pair_i, pair_j, trade, total_trade, members)]
     inside = members[pair_i] & members[pair_j]
     if inside.any():
-        parts.append(float(((1.0 + relation[inside]) / 2.0).mean()))
+        parts.append(_relation01(relation[inside]))
     idx = np.flatnonzero(members)
     if len(idx) >= 2:
         parts.append(mean_pairwise(shared_format, idx))  # boolean: integer counts, exact without a float copy
-    return float(np.mean(parts))
+    return sum(parts) / len(parts)
 
 
-# --------------------------------------------------------------------------- reporters
+def _relation01(relations: np.ndarray) -> float:
+    """Mean relation rescaled from [-1, 1] to [0, 1]."""
+    return (1.0 + float(relations.sum()) / len(relations)) / 2.0
 
 
 def cohesion(d: np.ndarray, pair_i, pair_j, relation, members: np.ndarray) -> float:
@@ -153,8 +155,11 @@ def cohesion(d: np.ndarray, pair_i, pair_j, relation, members: np.ndarray) -> fl
     parts = [1.0 - mean_pairwise(d, idx)]
     inside = members[pair_i] & members[pair_j]
     if inside.any():
-        parts.append(float(((1.0 + relation[inside]) / 2.0).mean()))
-    return float(np.mean(parts))
+        parts.append(_relation01(relation[inside]))
+    return sum(parts) / len(parts)
+
+
+# --------------------------------------------------------------------------- reporters
 
 
 def model_reporters(names: list[str]) -> dict[str, Callable]:

@@ -35,7 +35,7 @@ from abm.offers import DOMAIN_INDEX, DOMAINS, Offers, evaluate
 from abm.organisations import Organisations
 from abm.relations import NeighbourPairs
 from abm.rules import make
-from abm.scenario import Scenario, load
+from abm.scenario import Scenario, load, with_run_settings
 
 
 class RegionModel(mesa.Model):
@@ -43,9 +43,7 @@ class RegionModel(mesa.Model):
 
     def __init__(self, scenario: str | dict | Scenario = "configs/baseline.yaml", rng=None, sets=(), steps: int | None = None):
         super().__init__(rng=rng)
-        cfg = load(scenario, list(sets))
-        if steps is not None:
-            cfg = load(cfg, [f"time.steps={steps}"])
+        cfg = with_run_settings(load(scenario, list(sets)), steps=steps)
         self.config = cfg
         self.state_keys = list(cfg.states)
         self.power_keys = list(cfg.powers)

@@ -19,7 +19,7 @@ import yaml
 from abm.agents import RegionalState
 from abm.model import RegionModel
 from abm.outputs import atomic_directory
-from abm.scenario import Scenario, load
+from abm.scenario import Scenario, load, with_run_settings
 
 PACKAGES = ("abm-caucasus", "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
 
@@ -76,9 +76,7 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
 
     ``tables=False`` builds only the per-step model table, not the per-state, coercion
     and event tables: a sweep that keeps model metrics saves a third of a short run."""
-    cfg = load(scenario, list(sets))
-    overrides = ([f"time.steps={steps}"] if steps is not None else []) + ([f"seed={seed}"] if seed is not None else [])
-    cfg = load(cfg, overrides)  # validated like any setting: a negative seed is a clean error
+    cfg = with_run_settings(load(scenario, list(sets)), seed=seed, steps=steps)  # a negative seed is a clean error
     seed = cfg.seed
     model = RegionModel(cfg, rng=seed)
     while model.running:

@@ -628,6 +628,20 @@ def build(raw: dict[str, Any], source: str | None = None) -> Scenario:
     return scn
 
 
+def with_run_settings(scn: Scenario, seed: int | None = None, steps: int | None = None) -> Scenario:
+    """A copy of ``scn`` with another seed and/or horizon, validated like any setting
+    (cheaper than a full ``--set`` reload, which matters in sweeps of short runs)."""
+    out = scn.model_copy(deep=True)
+    for holder, field, value, path in ((out, "seed", seed, "seed"), (out.time, "steps", steps, "time.steps")):
+        if value is None:
+            continue
+        try:
+            setattr(holder, field, value)  # validate_assignment: the field's own rules apply
+        except ValidationError as exc:
+            raise ScenarioError([(path, msg) for _, msg in pydantic_problems(exc, type(holder))]) from None
+    return out
+
+
 def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Load a scenario from a YAML path, a mapping or a Scenario, applying ``--set`` overrides."""
     if isinstance(source, Scenario):
