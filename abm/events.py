@@ -214,7 +214,9 @@ class RouteRisk(Event):
 @register
 class Sanctions(Event):
     """A power sanctions a node (state or third country): route risk there rises, and
-    the sanctioned state's trade ties with the sanctioning power shrink."""
+    a sanctioned state's trade ties shrink: with the sanctioning power itself, or, for
+    secondary sanctions on sanctions-evasion trade, with the power named in ``ties_with``
+    (Western pressure on re-exports to Russia through the region: seeds 001, 003)."""
 
     name = "sanctions"
 
@@ -223,17 +225,22 @@ class Sanctions(Event):
         target: str
         risk: Unit = 0.2
         trade_cut: Unit = 0.3
+        ties_with: str | None = None  # the power whose trade with the target is cut (default: ``by``)
 
     def check(self, scn):
-        return _missing("by", self.params.by, scn.powers, "power") + _missing(
+        problems = _missing("by", self.params.by, scn.powers, "power") + _missing(
             "target", self.params.target, set(scn.states) | set(scn.freight.nodes) | set(scn.powers), "target"
         )
+        if self.params.ties_with is not None:
+            problems += _missing("ties_with", self.params.ties_with, scn.powers, "power")
+        return problems
 
     def apply(self, model):
         p = self.params
         model.network.add_risk(p.target, p.risk)
         if p.target in model.state_keys:
-            model.state(p.target).ties[DOMAIN_INDEX["trade"], model.power_index[p.by]] *= 1.0 - p.trade_cut
+            partner = model.power_index[p.ties_with or p.by]
+            model.state(p.target).ties[DOMAIN_INDEX["trade"], partner] *= 1.0 - p.trade_cut
         return self.record()
 
 

@@ -331,6 +331,21 @@ def test_each_event_type_does_what_it_says(name):
     assert check(model)
 
 
+def test_secondary_sanctions_cut_the_targets_trade_with_a_third_power():
+    """Sanctions by q on a's trade with p (sanctions-evasion trade): only that tie shrinks."""
+    from abm.rules import make
+
+    spec = structured_world({})
+    spec["states"]["a"]["ties"]["trade"] = {"p": 0.4, "q": 0.2}
+    model = RegionModel(spec, rng=0)
+    trade = model.state("a").ties[DOMAIN_INDEX["trade"]].copy()
+    assert trade.min() > 0
+    make("event", {"type": "sanctions", "by": "q", "target": "a", "ties_with": "p", "trade_cut": 0.5}, key="type").apply(model)
+    after = model.state("a").ties[DOMAIN_INDEX["trade"]]
+    assert after[model.power_index["p"]] == pytest.approx(0.5 * trade[model.power_index["p"]])
+    assert after[model.power_index["q"]] == pytest.approx(trade[model.power_index["q"]])
+
+
 def test_every_registered_event_type_is_tested():
     from abm.rules import REGISTRY
 
