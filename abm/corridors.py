@@ -265,19 +265,19 @@ class CorridorNetwork:
 
     def refresh_sponsors(self) -> None:
         """``sponsors_route[s, p]``: power p sponsors a route crossing state s; and the
-        segments a sponsor's investment in a state upgrades, split evenly by route."""
+        routes a sponsor's investment in a state goes into."""
         self.stakes = np.zeros((len(self.corridors), len(self.power_index)))
         for k, c in enumerate(self.corridors):
             for power, stake in c.sponsors.items():
                 self.stakes[k, self.power_index[power]] = stake
         self.sponsors_route = np.zeros((len(self.state_index), len(self.power_index)), dtype=bool)
-        self.sponsored: dict[tuple[int, int], list[list[SegmentState]]] = {}
+        self.sponsored: dict[tuple[int, int], list[Corridor]] = {}
         for c in self.corridors:
             for node in set(c.path) & self.state_index.keys():
                 for power in c.sponsors:
                     key = (self.state_index[node], self.power_index[power])
                     self.sponsors_route[key] = True
-                    self.sponsored.setdefault(key, []).append([seg for seg in c.segments if seg.node == node])
+                    self.sponsored.setdefault(key, []).append(c)
 
     def corridor(self, cid: str) -> Corridor:
         return self.corridors[self.ids.index(cid)]
@@ -297,17 +297,27 @@ class CorridorNetwork:
         return {m: f.demand.get(m, 0.0) * (1.0 + f.growth.get(m, 0.0)) ** years for m in self.markets}
 
     def invest(self, state: int, power: int, size: float) -> None:
-        """Sponsor investment (USD bn) accepted by a state upgrades the capacity of the
-        sponsor's segments there, split evenly among its routes through the state."""
+        """Sponsor investment (USD bn) accepted by a state on the sponsor's routes goes,
+        split evenly among those routes, into each route's bottleneck: the segment with
+        the least capacity, wherever it lies (a Caspian port, a border crossing), since
+        that is what limits the route."""
         routes = self.sponsored.get((state, power), [])
-        for segments in routes:
-            for seg in segments:
-                seg.capacity += size * self.freight.capacity_per_bn / len(routes)
+        for route in routes:
+            bottleneck = min(route.segments, key=lambda seg: seg.capacity)
+            bottleneck.capacity += size * self.freight.capacity_per_bn / len(routes)
+
+    def close(self, cid: str, node: str) -> None:
+        """Close a node's segments for good (an event): no pending reopening may undo it."""
+        corridor = self.corridor(cid)
+        corridor.close(node)
+        for _, _, _, shut in self.closures:
+            shut[:] = [seg for seg in shut if seg not in corridor.segments or seg.node != node]
 
     def close_for(self, state_key: str, power_key: str, until: int) -> list[str]:
-        """A state closes its open segments of the routes a power sponsors until step
-        ``until``; returns the corridors' ids. Only the segments this closure shut are
-        reopened when it ends, so a link not yet built stays shut."""
+        """A state closes its open segments of the routes a power sponsors for the
+        periods up to and including step ``until``; returns the corridors' ids. Only the
+        segments this closure shut are reopened when it ends, so a link not yet built
+        stays shut."""
         closed = []
         for c in self.corridors:
             if power_key not in c.sponsors:
@@ -330,17 +340,18 @@ class CorridorNetwork:
             if up.open:
                 c.open(up.node)
             happened.append(("corridor_upgrade", {"corridor": cid, **up.model_dump(mode="json", exclude={"date"})}))
-        for closure in [x for x in self.closures if x[0] <= step]:
+        for closure in [x for x in self.closures if x[0] < step]:
             _, cid, node, shut = closure
             for seg in shut:
                 seg.closed = False
             self.closures.remove(closure)
             happened.append(("corridor_reopen", {"corridor": cid, "node": node}))
+        self.assign(years)
+        # added risk fades after this period's freight has priced it
         recovery = self.freight.risk_recovery
         for c, base in zip(self.corridors, self.base_risk):
             for seg, b in zip(c.segments, base):
                 seg.risk = seg.risk + recovery * (b - seg.risk) if seg.risk > b else seg.risk
-        self.assign(years)
         return happened
 
     def assign(self, years: float) -> None:

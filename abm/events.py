@@ -18,9 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from abm.offers import DOMAIN_INDEX, DOMAINS
 from abm.rules.registry import Rule, RuleParams, register
+from abm.units import Signed, Unit
 
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-Signed = Annotated[float, Field(ge=-1.0, le=1.0)]
 Domain = Literal["investment", "security", "trade"]
 
 
@@ -167,7 +166,7 @@ class CorridorClose(SegmentEvent):
     Params = SegmentParams
 
     def apply(self, model):
-        model.network.corridor(self.params.corridor).close(self.params.node)
+        model.network.close(self.params.corridor, self.params.node)
         return self.record()
 
 

@@ -136,7 +136,7 @@ class RegionModel(mesa.Model):
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
         years = self.steps * self.config.time.step_months / 12.0
         for kind, params in self.network.step(self.steps, start, end, years):
-            self.log(kind, "scheduled", params)
+            self.log(kind, "model" if kind == "corridor_reopen" else "scheduled", params)
 
     def review_memberships(self) -> None:
         for action, state, org in self.rules["membership"].review(self):
@@ -297,9 +297,6 @@ class RegionModel(mesa.Model):
             state.threat = min(1.0, state.threat + 0.05)
             self.network.add_risk(state.key, self.config.freight.conflict_risk)
 
-    def neighbours_of(self, s: int) -> np.ndarray:
-        return self.pairs.adjacency[s]
-
     def neighbour_count(self) -> np.ndarray:
         p, n = self.pairs, len(self.states)
         return np.bincount(p.i, minlength=n) + np.bincount(p.j, minlength=n)
@@ -313,9 +310,6 @@ class RegionModel(mesa.Model):
         np.add.at(sums, p.j, values[p.i])
         degree = self.neighbour_count().reshape(-1, *([1] * (values.ndim - 1)))
         return np.divide(sums, degree, out=np.zeros(values.shape), where=degree > 0)
-
-    def regional_trade_of(self, s: int) -> float:
-        return float(self._regional_trade[s])
 
     # ------------------------------------------------------------------ metrics
     def measure(self) -> None:

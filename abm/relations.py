@@ -29,7 +29,6 @@ class NeighbourPairs:
         self.shared = np.zeros(self.n)  # organisations both belong to (set by Organisations.refresh)
         self.spill = np.ones(self.n)  # rivalry spill-over multiplier (idem)
         self.lookup = {p: k for k, p in enumerate(pairs)}
-        self.adjacency = [np.array(sorted({*self.j[self.i == s], *self.i[self.j == s]}), dtype=int) for s in range(len(state_keys))]
 
     def find(self, a: int, b: int) -> int | None:
         return self.lookup.get((min(a, b), max(a, b)))

@@ -21,14 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm.rules import registry
-
-DOMAINS = ("investment", "security", "trade")
-COERCION_TOOLS = ("bases", "energy", "trade_cutoff", "borderization", "diaspora", "information")
-
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-Signed = Annotated[float, Field(ge=-1.0, le=1.0)]
-NonNeg = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
+from abm.rules.coercion import Tool
+from abm.units import NonNeg, Positive, Signed, Unit
 
 
 class ScenarioError(Exception):
@@ -99,7 +93,7 @@ class Conditions(Strict):
 
 class CoercionSpec(Strict):
     propensity: Unit = 0.0
-    tools: list[Literal[COERCION_TOOLS]] = []  # type: ignore[valid-type]
+    tools: list[Tool] = []
 
 
 class PowerSpec(Strict):
@@ -543,6 +537,10 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         for k, up in enumerate(cor.upgrades):
             if up.node not in path:
                 problems.append((f"corridors.{cid}.upgrades.{k}.node", f"'{up.node}' is not on this corridor; its path is {', '.join(path)}"))
+            if up.date < scn.time.start:
+                problems.append((f"corridors.{cid}.upgrades.{k}.date", f"{up.date} is before the scenario starts ({scn.time.start}); put it in the segment's initial figures"))
+        if scn.rules.route_choice.get("name") == "proportional" and sum(seg.cost + seg.time + seg.risk for seg in cor.segments) <= 0:
+            problems.append((f"corridors.{cid}.segments", "route choice 'proportional' needs a route with some cost, time or risk (its shares are 1 / generalized cost)"))
     markets = {c.market for c in scn.corridors.values()}
     for key in ("demand", "growth"):
         for market in getattr(scn.freight, key):

@@ -192,18 +192,18 @@ def test_decisions_do_not_depend_on_the_order_of_offers(name):
 @covers("decision.bandwagon")
 def test_bandwagon_favours_the_most_influential_power():
     # influence = mean alignment: p (0.75 + 0 + 0.5) / 3 = 1.25/3, q 1.75/3; q leads.
-    # bonus 0.5 * influence / leader's: q gets 0.5, p gets 0.5 * 1.25/1.75 = 0.357
+    # bonus 0.5 * (2 * influence / leader's - 1): q gets 0.5, p gets 0.5 * (2 * 1.25/1.75 - 1) = 0.214
     model = tiny_model()
     assert model.influence == pytest.approx([1.25 / 3, 1.75 / 3])
     bandwagon = rule("decision", "bandwagon", bonus=0.5, noise=0.0)
     threshold = rule("decision", "threshold", noise=0.0)
-    u = -0.4  # -0.4 + 0.5 > 0, -0.4 + 0.357 < 0
+    u = -0.4  # -0.4 + 0.5 > 0, -0.4 + 0.214 < 0
     assert decide(model, bandwagon, offer(Q, C), u)
     assert not decide(model, bandwagon, offer(P, C), u)
     assert not decide(model, threshold, offer(Q, C), u)
     # just around p's bonus
-    assert decide(model, bandwagon, offer(P, C), -0.5 * 1.25 / 1.75 + 0.01)
-    assert not decide(model, bandwagon, offer(P, C), -0.5 * 1.25 / 1.75 - 0.01)
+    assert decide(model, bandwagon, offer(P, C), -0.5 * (2 * 1.25 / 1.75 - 1) + 0.01)
+    assert not decide(model, bandwagon, offer(P, C), -0.5 * (2 * 1.25 / 1.75 - 1) - 0.01)
 
 
 @covers("decision.bandwagon")
@@ -550,8 +550,9 @@ QUIET = {"peace_dividend": 0.0, "spillover": 0.0, "conflict_hazard": 0.0}
 
 @covers("neighbours.interdependence")
 def test_trade_grows_across_open_borders_with_shared_membership():
-    # a-b: open, relation 0.2 -> friendliness 0.6; one shared organisation:
-    #   growth = 0.1 * (1 + 0.5 * 1) * 0.6 = 0.09 -> trade 1.0 * 1.09
+    # a-b: open, relation 0.2 -> friendliness 0.6; one shared organisation; trade 1.0
+    #   against the smaller GDP 10 is intensity 0.1, room under the 0.5 ceiling 1 - 0.1/0.5 = 0.8:
+    #   growth = 0.1 * (1 + 0.5 * 1) * 0.6 * 0.8 = 0.072 -> trade 1.0 * 1.072
     # b-c: closed -> trade 0.5 * (1 - 0.02)
     model = tiny_model()
     p, ab, bc = pairs_of(model)
@@ -559,7 +560,7 @@ def test_trade_grows_across_open_borders_with_shared_membership():
     p.shared[ab] = 1.0
     r = rule("neighbours", "interdependence", trade_growth=0.1, membership_boost=0.5, closed_decay=0.02, **QUIET)
     r.update(p, model)
-    assert p.trade[ab] == pytest.approx(1.09)
+    assert p.trade[ab] == pytest.approx(1.072)
     assert p.trade[bc] == pytest.approx(0.49)
 
 
@@ -569,7 +570,17 @@ def test_trade_grows_less_without_shared_membership():
     p, ab, _ = pairs_of(model)
     p.shared[:] = 0.0
     rule("neighbours", "interdependence", trade_growth=0.1, membership_boost=0.5, **QUIET).update(p, model)
-    assert p.trade[ab] == pytest.approx(1.0 * (1 + 0.1 * 0.6))
+    assert p.trade[ab] == pytest.approx(1.0 * (1 + 0.1 * 0.6 * 0.8))
+
+
+@covers("neighbours.interdependence")
+def test_trade_stops_growing_at_its_ceiling():
+    # a-b trade at 0.5 x the smaller GDP (10): no room left, however fast the growth rate
+    model = tiny_model()
+    p, ab, _ = pairs_of(model)
+    p.trade[ab] = 5.0
+    rule("neighbours", "interdependence", trade_growth=1.0, max_intensity=0.5, **QUIET).update(p, model)
+    assert p.trade[ab] == pytest.approx(5.0)
 
 
 @covers("neighbours.interdependence")

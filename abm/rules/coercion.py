@@ -24,7 +24,7 @@ TOOL_EFFECTS = {
     "diaspora": (0.6, 0.8, 1.2),
     "information": (0.2, 0.5, 0.5),
 }
-Tool = Literal["bases", "energy", "trade_cutoff", "borderization", "diaspora", "information"]
+Tool = Literal[tuple(TOOL_EFFECTS)]  # the coercive tools a scenario may give a power
 
 
 class CoercionRule(Rule):

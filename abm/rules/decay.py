@@ -42,9 +42,12 @@ class Expiry(DecayRule):
 
 @register
 class Linear(DecayRule):
-    """Every tie loses a fixed ``rate`` of strength per step, down to zero."""
+    """Every tie loses a fixed amount ``rate`` of strength per step, down to zero."""
 
     name = "linear"
+
+    class Params(DecayParams):
+        rate: float = Field(0.001, ge=0.0, le=1.0, description="tie strength lost per step (an amount, not a share)")
 
     def apply(self, ties, expiry, step):
         np.maximum(ties - self.params.rate, 0.0, out=ties)

@@ -62,8 +62,9 @@ class Hedging(DecisionRule):
 
 @register
 class Bandwagon(DecisionRule):
-    """Align with the strongest: a bonus in proportion to the offerer's regional
-    influence relative to the leader's, and dependence on it is not feared."""
+    """Align with the strongest: offers gain ``bonus`` from the most influential power
+    and lose it from the least, in proportion to influence relative to the leader's
+    (``bonus * (2 * relative - 1)``), and dependence on the strong is not feared."""
 
     name = "bandwagon"
 
@@ -74,7 +75,7 @@ class Bandwagon(DecisionRule):
         influence = model.influence
         relative = influence[offers.power] / influence.max() if influence.max() > 0 else 0.0
         dependence = model.config.utility.dependence * offers.terms["dependence"]
-        return utility + dependence + self.params.bonus * relative
+        return utility + dependence + self.params.bonus * (2.0 * relative - 1.0)
 
 
 @register

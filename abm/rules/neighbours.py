@@ -36,8 +36,9 @@ class StaticNeighbours(NeighboursRule):
 
 @register
 class Interdependence(NeighboursRule):
-    """Trade grows with open borders and shared membership; trade lifts relations;
-    patrons' rivalry spills over and lowers them; hostile pairs risk a clash."""
+    """Trade grows with open borders and shared membership, logistically toward a
+    ceiling relative to the smaller economy; trade lifts relations; patrons' rivalry
+    spills over and lowers them; hostile pairs risk a clash."""
 
     name = "interdependence"
 
@@ -49,18 +50,21 @@ class Interdependence(NeighboursRule):
         spillover: float = Field(0.05, ge=0.0, le=1.0, description="relation loss per step per unit of patron rivalry between the pair")
         conflict_hazard: float = Field(0.1, ge=0.0, le=1.0, description="chance of a clash per step at relation -1")
         conflict_damage: float = Field(0.2, ge=0.0, description="welfare damage to each side of a clash")
+        max_intensity: float = Field(0.5, gt=0.0, description="bilateral trade / smaller GDP at which trade stops growing")
 
     def update(self, pairs, model):
         p = self.params
         if pairs.n == 0:
             return
         friendliness = (1.0 + pairs.relation) / 2.0
-        growth = np.where(pairs.border_open, p.trade_growth * (1.0 + p.membership_boost * pairs.shared) * friendliness, -p.closed_decay)
+        room = np.maximum(0.0, 1.0 - pairs.trade / np.minimum(pairs.gdp_i, pairs.gdp_j) / p.max_intensity)  # logistic
+        growth = np.where(pairs.border_open, p.trade_growth * (1.0 + p.membership_boost * pairs.shared) * friendliness * room, -p.closed_decay)
         pairs.trade *= 1.0 + growth
         intensity = pairs.trade / np.minimum(pairs.gdp_i, pairs.gdp_j)
         hostility = (model.rivalry + model.rivalry.T) / 2.0  # a pair's inherited rivalry runs both ways
         rivalry = np.einsum("km,mn,kn->k", model.alignment[pairs.i], hostility, model.alignment[pairs.j])
         pairs.relation += p.peace_dividend * np.tanh(intensity) - p.spillover * pairs.spill * rivalry
+        np.clip(pairs.relation, -1.0, 1.0, out=pairs.relation)
         clashes = model.rng.random(pairs.n) < p.conflict_hazard * np.maximum(0.0, -pairs.relation)
         for k in np.flatnonzero(clashes).tolist():
             pairs.relation[k] -= 0.1
