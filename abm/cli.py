@@ -7,6 +7,8 @@ Bad input of any kind exits with status 2 and one readable message, never a trac
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -25,7 +27,7 @@ def cmd_run(args) -> int:
 
     scenario = load(args.config, args.set)
     result = run(scenario, seed=args.seed, steps=args.steps)
-    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    out = Path(args.out) if args.out else Path("runs") / scenario.name
     result.write(out, charts=not args.no_charts)
     first, last = result.model.iloc[0], result.model.iloc[-1]
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{'' if args.no_charts else ', charts'})")
@@ -60,6 +62,8 @@ def cmd_compare(args) -> int:
 def cmd_bench(args) -> int:
     from abm.bench import main as bench_main
 
+    if args.repeats < 1:
+        raise UsageError("--repeats must be at least 1")
     return bench_main(repeats=args.repeats, quick=args.quick)
 
 
@@ -70,6 +74,8 @@ def cmd_dashboard(args) -> int:
         from abm import dashboard
     except ImportError as exc:
         raise UsageError(f"the dashboard needs Mesa's visualization stack ({exc.name} is missing): pip install -e '.[dashboard]'") from None
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: a port is 0-65535 (0: any free port)")
     if not args.no_fetch:
         try:
             dashboard.fetch_assets()
@@ -124,7 +130,12 @@ def cmd_report(args) -> int:
     directory = Path(args.directory)
     if not (directory / FILE).exists():
         raise UsageError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {directory}")
-    made = report.make(directory, args.out)
+    from pandas.errors import DatabaseError
+
+    try:
+        made = report.make(directory, args.out)
+    except (sqlite3.DatabaseError, DatabaseError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
+        raise UsageError(f"cannot report on {directory}: {exc}; is it a complete sweep folder, and is --out a new directory?") from None
     for fmt in args.export:
         made.files += results.load(directory).export(made.out / "export", fmt)
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
@@ -135,8 +146,19 @@ def cmd_report(args) -> int:
     return 1 if made.problems else 0
 
 
+def _date(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="abm", description="Great-power competition in the South Caucasus and Central Asia (agent-based model).")
+    p = argparse.ArgumentParser(
+        prog="abm",
+        description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
+        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run one scenario and write its tables and charts")
@@ -144,21 +166,21 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's seed)")
     r.add_argument("--steps", type=int, default=None, help="number of steps (default: the scenario's time.steps)")
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
-    r.add_argument("--out", default=None, help="output directory (default: runs/<config name>)")
+    r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>); an earlier output there is replaced, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check a scenario and explain every problem found")
-    v.add_argument("config")
-    v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE")
+    v.add_argument("config", help="scenario YAML file")
+    v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting before checking (repeatable)")
     v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("compare", help="run several scenarios with the same seeds; table at chosen dates and overlay charts")
     c.add_argument("configs", nargs="+", help="scenario YAML files")
     c.add_argument("--seeds", type=int, default=5, help="replications per scenario (seeds 0..N-1, the same for all)")
-    c.add_argument("--dates", nargs="+", default=None, metavar="YYYY-MM-DD", help="dates of the table (default: +5 years, +10 years, end)")
+    c.add_argument("--dates", nargs="+", default=None, type=_date, metavar="YYYY-MM-DD", help="dates of the table: the first step on or after each (default: +5 years, +10 years, the end)")
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the key metrics)")
-    c.add_argument("--steps", type=int, default=None)
+    c.add_argument("--steps", type=int, default=None, help="number of steps (default: each scenario's time.steps)")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")
     c.add_argument("--out", default=None, help="output directory (default: runs/compare)")
     c.set_defaults(func=cmd_compare)
@@ -186,7 +208,7 @@ def parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="time the model (baseline run, per-step and per-offer cost by world size)")
-    b.add_argument("--repeats", type=int, default=7)
+    b.add_argument("--repeats", type=int, default=7, help="repeats per figure, reported as medians (default 7)")
     b.add_argument("--quick", action="store_true", help="fewer sizes and repeats, for a smoke test")
     b.set_defaults(func=cmd_bench)
     return p

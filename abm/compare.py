@@ -120,11 +120,15 @@ def default_dates(series: pd.DataFrame) -> list[str]:
 def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=()) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically)."""
     series = run_all(configs, seeds, steps, sets)
+    first, last = series["date"].min(), series["date"].max()
+    outside = [d for d in dates or [] if not first <= d <= last]
+    if outside:
+        raise ScenarioError([("--dates", f"{', '.join(outside)} outside the runs' dates ({first} to {last})")])
     metrics = metrics or [m for m in KEY_METRICS if m in series.columns]
     unknown = [m for m in metrics if m not in series.columns]
     if unknown:
         raise ScenarioError([("--metrics", f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(c for c in series.columns if c not in ('scenario', 'seed', 'step', 'date'))}")])
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, marker="series.csv") as tmp:
         series.to_csv(tmp / "series.csv", index=False)
         stored = pd.read_csv(tmp / "series.csv")
         tab = table(stored, dates or default_dates(stored), metrics)

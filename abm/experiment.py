@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import sensitivity
-from abm.scenario import Scenario, ScenarioError, pydantic_problems, apply_overrides, build, resolve_extends
+from abm.scenario import Scenario, ScenarioError, apply_overrides, build, pydantic_problems, read_yaml, resolve_extends
 
 SPEC_VERSION = 1
 RESERVED = {"run", "point", "replication", "seed", "scenario", "step", "date", "status"}
@@ -282,21 +282,11 @@ def _near(name: str, options: list[str] | set[str]) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """Read an experiment file with the scenario reader (same checks, same messages)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ExperimentError([("", f"file not found: {path}")]) from None
-    except OSError as exc:
-        raise ExperimentError([("", f"cannot read {path}: {exc.strerror}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ExperimentError([("", f"YAML syntax error{where}: {getattr(exc, 'problem', None) or exc}")], str(path)) from None
-    if not isinstance(data, dict):
-        raise ExperimentError([("", f"an experiment must be a mapping, not {type(data).__name__}")], str(path))
-    return data
+        return read_yaml(path, what="an experiment")
+    except ScenarioError as exc:
+        raise ExperimentError(exc.problems, exc.source) from None
 
 
 def _lookup(tree: Any, path: str) -> Any:

@@ -19,13 +19,29 @@ class OutputError(ValueError):
     """The output location cannot be used (a file is in the way, no permission)."""
 
 
-@contextlib.contextmanager
-def atomic_directory(out: str | Path, replace: bool = True) -> Iterator[Path]:
-    """Yield a temporary folder to fill; on success it becomes ``out`` (replacing an
-    existing ``out`` if ``replace``), on any exception it is removed."""
-    out = Path(out)
+def check_target(out: Path, marker: str | None) -> None:
+    """Refuse an output folder whose replacement could destroy someone's files: only an
+    empty folder, or an earlier output of the same command (it holds ``marker``), may be
+    replaced; never the working directory or a folder above it, nor a symbolic link."""
+    if out.is_symlink():
+        raise OutputError(f"--out {out}: a symbolic link; give a real directory")
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out}: a file of that name is in the way; give a directory")
+    if not out.exists():
+        return
+    if out.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
+        raise OutputError(f"--out {out}: the working directory or one above it; give a new folder")
+    if any(out.iterdir()) and (marker is None or not (out / marker).exists()):
+        raise OutputError(f"--out {out}: this folder holds files that are not an earlier output of this command; choose another --out (an earlier output is replaced)")
+
+
+@contextlib.contextmanager
+def atomic_directory(out: str | Path, replace: bool = True, marker: str | None = None) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it becomes ``out``, on any exception
+    it is removed. With ``replace``, an existing ``out`` is replaced if it is empty or an
+    earlier output (it contains ``marker``); anything else is refused."""
+    out = Path(out)
+    check_target(out, marker if replace else None)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -39,7 +39,7 @@ class RunResult:
         """Write every output into ``out`` atomically: all files appear, or none."""
         if self.agents is None:
             raise ValueError("this result was run with tables=False: only the model table exists")
-        with atomic_directory(out) as tmp:
+        with atomic_directory(out, marker="scenario.resolved.yaml") as tmp:
             self.model.to_csv(tmp / "model.csv", index=False)
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)

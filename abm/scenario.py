@@ -258,12 +258,14 @@ class Scenario(Strict):
 # --------------------------------------------------------------------------- reading
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, what: str = "a scenario") -> dict[str, Any]:
     """Read one YAML mapping with ``yaml.safe_load``; errors become ScenarioError."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError([("", f"file not found: {path}")]) from None
+    except UnicodeDecodeError:
+        raise ScenarioError([("", f"{path} is not a UTF-8 text file")]) from None
     except OSError as exc:
         raise ScenarioError([("", f"cannot read {path}: {exc.strerror}")]) from None
     try:
@@ -278,7 +280,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ScenarioError([("", f"a scenario must be a mapping, not {type(data).__name__}")], str(path))
+        raise ScenarioError([("", f"{what} must be a mapping, not {type(data).__name__}")], str(path))
     return data
 
 

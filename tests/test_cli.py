@@ -110,7 +110,7 @@ def test_run_default_output_directory(tmp_path, abm_main):
     config = write(tmp_path / "mine.yaml", tiny_scenario())
     proc = abm_main("run", config, "--steps", 2, "--no-charts", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "runs" / "mine" / "model.csv").is_file()
+    assert (tmp_path / "runs" / "tiny" / "model.csv").is_file()  # named after the scenario, not the file
 
 
 def test_run_is_reproducible_from_the_command_line(tmp_path, abm_main):

@@ -9,6 +9,7 @@ parameters as a pydantic model, which gives defaults, ranges and clear errors.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -64,9 +65,9 @@ def get(family: str, name: str) -> type[Rule]:
         return REGISTRY[family][name]
     except KeyError:
         noun = "type" if family == "event" else "rule"
-        raise UnknownRuleError(
-            f"unknown {family} {noun} '{name}'; known {family} {noun}s: {', '.join(known(family))}"
-        ) from None
+        near = difflib.get_close_matches(str(name), known(family), n=1)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise UnknownRuleError(f"unknown {family} {noun} '{name}'; {hint}known {family} {noun}s: {', '.join(known(family))}") from None
 
 
 def make(family: str, spec: dict[str, Any], key: str = "name") -> Rule:

@@ -1,0 +1,74 @@
+"""The CLI never destroys files it did not write, and turns bad input into exit 2."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from abm.cli import main
+from abm.scenario import ScenarioError, load
+from tests.conftest import BASELINE
+
+
+def run_tiny(out) -> int:
+    return main(["run", str(BASELINE), "--steps", "1", "--no-charts", "--out", str(out)])
+
+
+def test_an_earlier_output_is_replaced(tmp_path):
+    assert run_tiny(tmp_path / "r") == 0
+    (tmp_path / "r" / "model.csv").write_text("stale")
+    assert run_tiny(tmp_path / "r") == 0
+    assert (tmp_path / "r" / "model.csv").read_text() != "stale"
+
+
+def test_a_folder_of_other_files_is_never_replaced(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    assert run_tiny(tmp_path / "mine") == 2
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+    assert "not an earlier output" in capsys.readouterr().err
+
+
+def test_the_working_directory_is_never_an_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("x")
+    assert run_tiny(".") == 2
+    assert (tmp_path / "keep.txt").exists()
+
+
+def test_a_symlinked_output_is_refused(tmp_path):
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    assert run_tiny(tmp_path / "link") == 2
+
+
+def test_compare_rejects_bad_dates_before_writing(tmp_path):
+    args = ["compare", str(BASELINE), "--seeds", "1", "--steps", "4", "--out", str(tmp_path / "c"), "--dates"]
+    with pytest.raises(SystemExit) as err:  # argparse: not a date
+        main([*args, "2030-13-01"])
+    assert err.value.code == 2
+    assert main([*args, "2050-01-01"]) == 2  # after the horizon
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_file_that_is_not_utf8_is_a_clean_error(tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    assert main(["validate", str(bad)]) == 2
+
+
+def test_report_on_a_damaged_store_is_a_clean_error(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "results.sqlite").write_text("not a database")
+    assert main(["report", str(tmp_path / "s")]) == 2
+
+
+def test_bench_needs_at_least_one_repeat():
+    assert main(["bench", "--repeats", "0"]) == 2
+
+
+def test_an_unknown_rule_name_gets_the_closest_suggestion():
+    with pytest.raises(ScenarioError) as err:
+        load(BASELINE, ["rules.decision.name=hedgin"])
+    assert "did you mean 'hedging'" in str(err.value)
