@@ -134,10 +134,28 @@ class Pool:
         self.generation += 1
 
     def shutdown(self, interrupted: bool) -> None:
-        if self.make is not None:
-            self.executor.shutdown(wait=not interrupted, cancel_futures=True)
-        if self._close is not None:
-            self._close()
+        with _no_interrupts():  # a second Ctrl-C must not leave the workers half shut down
+            if self.make is not None:
+                if interrupted:
+                    # workers may be in the middle of a chunk: stop them rather than wait
+                    for process in list(getattr(self.executor, "_processes", {}).values()):
+                        process.terminate()
+                self.executor.shutdown(wait=True, cancel_futures=True)
+            if self._close is not None:
+                self._close()
+
+
+@contextlib.contextmanager
+def _no_interrupts():
+    """Ignore Ctrl-C for the duration (main thread only; elsewhere signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def default_workers() -> int:
@@ -158,7 +176,8 @@ def local_pool(workers: int | None) -> Pool:
         from multiprocessing import forkserver
 
         ctx.set_forkserver_preload(["abm.sweep"])
-        forkserver.ensure_running()  # imports the model (about a second) while the store is set up
+        with _no_interrupts():  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
+            forkserver.ensure_running()  # imports the model (about a second) while the store is set up
     return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint), workers, f"local process pool, {workers} worker(s)")
 
 
