@@ -28,6 +28,7 @@ from scipy import stats as st
 
 from abm import sensitivity
 from abm.experiment import CHARTS, BoxChart, Chart, MorrisChart, PhaseChart, SobolChart, Summary, TimeseriesChart
+from abm.outputs import atomic_directory
 from abm.results import Results
 from abm.store import quote
 
@@ -395,16 +396,17 @@ class Report:
 
 
 def make(directory: str | Path, out: str | Path | None = None) -> Report:
-    """Write the summary table and every chart of the sweep in ``directory``."""
+    """Write the summary table and every chart of the sweep in ``directory``, into
+    ``out`` (default ``directory/report``) all at once: an earlier report there is
+    replaced, a folder of other files is refused."""
     results = Results(directory)
-    with matplotlib.rc_context(STYLE):
-        out = Path(out) if out else Path(directory) / "report"
-        out.mkdir(parents=True, exist_ok=True)
-        report = Report(out)
+    final = Path(out) if out else Path(directory) / "report"
+    with matplotlib.rc_context(STYLE), atomic_directory(final, marker="summary.csv") as out:
+        report = Report(final)
         ctx = ReportContext(results)
         table = summary_table(results)
         table.to_csv(out / "summary.csv", index=False)
-        report.files.append(out / "summary.csv")
+        written = [out / "summary.csv"]
         charts: list[Chart] = [CHARTS[c["type"]].model_validate(c) for c in results.manifest.get("charts", [])]
         used: set[str] = set()
         sections = []
@@ -417,10 +419,11 @@ def make(directory: str | Path, out: str | Path | None = None) -> Report:
             except sensitivity.MissingValuesError as exc:
                 report.problems.append(f"chart {k} ({chart.type}): {exc}")
                 continue
-            report.files += files
+            written += files
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
-        report.files.insert(1, out / "summary.md")
+        written.insert(1, out / "summary.md")
+    report.files = [final / path.relative_to(out) for path in written]
     return report
 
 
