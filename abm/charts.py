@@ -86,41 +86,63 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path) -> None:
     fig.savefig(path, dpi=130)
 
 
-def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = None) -> None:
+def power_anchors(scenario) -> dict[str, tuple[float, float]]:
+    """Where the map draws each power: its configured position, else a ring around the region."""
+    powers = list(scenario.powers)
+    lon = np.array([s.lon for s in scenario.states.values()])
+    lat = np.array([s.lat for s in scenario.states.values()])
+    cx, cy = lon.mean(), lat.mean()
+    radius = max(np.ptp(lon), np.ptp(lat), 4.0) * 0.75
+    anchors = {}
+    for k, (p, spec) in enumerate(scenario.powers.items()):
+        angle = 2 * math.pi * k / len(powers) + math.pi / 2
+        ring = (cx + 1.3 * radius * math.cos(angle), cy + radius * math.sin(angle))
+        anchors[p] = (spec.lon, spec.lat) if spec.lat is not None and spec.lon is not None else ring
+    return anchors
+
+
+def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0) -> None:
+    """Draw the region on ``ax``: states at their coordinates (marker area grows with
+    population) coloured by main patron; ties to the powers as edges as wide as their
+    share (``alignment``: state -> shares over the powers); neighbour ``relations``
+    ((state, state, relation) triples) as dashed lines, red hostile, green friendly.
+    Used for stored runs (:func:`region_map`) and live models (the dashboard)."""
     colors = power_colors(scenario)
+    powers = list(scenario.powers)
+    anchor = power_anchors(scenario)
+    states = scenario.states
+    for a, b, rel in relations:
+        ax.plot([states[a].lon, states[b].lon], [states[a].lat, states[b].lat], linestyle="--", linewidth=1.2, color="tab:red" if rel < 0 else "tab:green", alpha=0.3 + 0.6 * min(1.0, abs(rel)), zorder=1)
+    for key, shares in alignment.items():
+        st = states[key]
+        for p, share in zip(powers, shares):
+            if share >= 0.05:
+                ax.plot([st.lon, anchor[p][0]], [st.lat, anchor[p][1]], color=colors[p], alpha=0.5, linewidth=6 * share * scale, zorder=2)
+        patron = powers[int(np.argmax(shares))]
+        ax.scatter(st.lon, st.lat, s=(200 + 40 * st.population**0.5) * scale, color=colors[patron], edgecolor="black", zorder=3)
+        if names:
+            ax.annotate(st.name, (st.lon, st.lat), xytext=(0, -22 * scale), textcoords="offset points", ha="center", fontsize=8 * scale)
+    for p in powers:
+        ax.scatter(*anchor[p], marker="s", s=200 * scale, color=colors[p], edgecolor="black", zorder=3)
+        ax.annotate(scenario.powers[p].name, anchor[p], xytext=(0, 12 * scale), textcoords="offset points", ha="center", fontsize=8 * scale, weight="bold")
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(alpha=0.2)
+
+
+def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = None) -> None:
+    """The region at ``step`` (default: the last) of a stored run, with the scenario's
+    neighbour relations."""
     powers = list(scenario.powers)
     step = int(agents["step"].max()) if step is None else step
     now = agents[agents["step"] == step].set_index("state")
-    lat = {k: s.lat for k, s in scenario.states.items()}
-    lon = {k: s.lon for k, s in scenario.states.items()}
-    cx, cy = np.mean(list(lon.values())), np.mean(list(lat.values()))
-    radius = max(np.ptp(list(lon.values())), np.ptp(list(lat.values())), 4.0) * 0.75
-    ring = {p: (cx + radius * 1.3 * math.cos(2 * math.pi * k / len(powers) + math.pi / 2), cy + radius * math.sin(2 * math.pi * k / len(powers) + math.pi / 2)) for k, p in enumerate(powers)}
-    anchor = {p: (spec.lon, spec.lat) if spec.lat is not None and spec.lon is not None else ring[p] for p, spec in scenario.powers.items()}
+    alignment = {k: now.loc[k, [f"alignment_{p}" for p in powers]].to_numpy(dtype=float) for k in scenario.states if k in now.index}
+    relations = [(key, other, rel.relation) for key, spec in scenario.states.items() for other, rel in spec.neighbours.items()]
     fig = Figure(figsize=(10, 7))
     ax = fig.subplots()
-    for key, spec in scenario.states.items():
-        for other, rel in spec.neighbours.items():
-            colour = "tab:red" if rel.relation < 0 else "tab:green"
-            ax.plot([lon[key], lon[other]], [lat[key], lat[other]], linestyle="--", color=colour, alpha=0.6, linewidth=1)
-    for key in scenario.states:
-        if key not in now.index:
-            continue
-        shares = np.array([now.loc[key, f"alignment_{p}"] for p in powers])
-        for p, share in zip(powers, shares):
-            if share >= 0.05:
-                ax.plot([lon[key], anchor[p][0]], [lat[key], anchor[p][1]], color=colors[p], alpha=0.5, linewidth=6 * share)
-        patron = powers[int(shares.argmax())]
-        ax.scatter(lon[key], lat[key], s=200 + 40 * scenario.states[key].population ** 0.5, color=colors[patron], edgecolor="black", zorder=3)
-        ax.annotate(scenario.states[key].name, (lon[key], lat[key]), xytext=(0, -22), textcoords="offset points", ha="center", fontsize=8)
-    for p in powers:
-        ax.scatter(*anchor[p], marker="s", s=200, color=colors[p], edgecolor="black", zorder=3)
-        ax.annotate(scenario.powers[p].name, anchor[p], xytext=(0, 12), textcoords="offset points", ha="center", fontsize=8, weight="bold")
-    ax.set_xlabel("longitude (°E)")
-    ax.set_ylabel("latitude (°N)")
+    plot_region(ax, scenario, alignment, relations)
     ax.set_title(f"Region at {scenario.date(step).isoformat()}: states coloured by main patron, ties to powers as edges — {scenario.name}", fontsize=10)
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.grid(alpha=0.2)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
 

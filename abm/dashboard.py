@@ -23,20 +23,19 @@ keyword through which Mesa's reset passes its own scenario holder.
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import solara  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from mesa.visualization import SolaraViz  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
+from abm import charts  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.rules import registry  # noqa: E402
 from abm.scenario import Scenario, load  # noqa: E402
@@ -121,7 +120,7 @@ class DashboardModel(RegionModel):
 
 
 def power_colors(model: RegionModel) -> dict[str, str]:
-    return {k: spec.color or TAB10[n % 10] for n, (k, spec) in enumerate(model.config.powers.items())}
+    return charts.power_colors(model.config)
 
 
 def model_frame(model: RegionModel) -> pd.DataFrame:
@@ -132,44 +131,17 @@ def model_frame(model: RegionModel) -> pd.DataFrame:
 
 
 def draw_region(model: RegionModel, fig: Figure | None = None) -> Figure:
-    """States at their coordinates coloured by main patron, ties to powers as edges."""
-    cfg = model.config
-    colors = power_colors(model)
-    keys = model.power_keys
+    """States at their coordinates coloured by main patron, ties to powers as edges,
+    neighbour relations as they stand now (the map of :mod:`abm.charts`, live)."""
     fig = fig or Figure(figsize=(6.4, 4.6))
     ax = fig.subplots()
-    lon = np.array([s.lon for s in model.states])
-    lat = np.array([s.lat for s in model.states])
-    cx, cy = lon.mean(), lat.mean()
-    radius = max(np.ptp(lon), np.ptp(lat), 4.0) * 0.75
-    anchor = {}
-    for k, (p, spec) in enumerate(cfg.powers.items()):
-        if spec.lat is not None and spec.lon is not None:
-            anchor[p] = (spec.lon, spec.lat)
-        else:
-            angle = 2 * math.pi * k / len(keys) + math.pi / 2
-            anchor[p] = (cx + 1.3 * radius * math.cos(angle), cy + radius * math.sin(angle))
-    pairs = model.pairs
-    for a, b, rel in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.relation.tolist()):
-        ax.plot([lon[a], lon[b]], [lat[a], lat[b]], linestyle="--", linewidth=1.2, color="tab:red" if rel < 0 else "tab:green", alpha=0.3 + 0.6 * abs(rel), zorder=1)
-    for s in model.states:
-        for p, share in zip(keys, s.alignment.tolist()):
-            if share >= 0.05:
-                ax.plot([s.lon, anchor[p][0]], [s.lat, anchor[p][1]], color=colors[p], alpha=0.45, linewidth=7 * share, zorder=2)
-    show_names = len(model.states) <= 30
-    for s in model.states:
-        patron = keys[int(s.alignment.argmax())]
-        ax.scatter(s.lon, s.lat, s=120 + 25 * math.sqrt(s.gdp), color=colors[patron], edgecolor="black", zorder=3)
-        if show_names:
-            ax.annotate(s.label, (s.lon, s.lat), xytext=(0, -16), textcoords="offset points", ha="center", fontsize=7)
-    for p in keys:
-        ax.scatter(*anchor[p], marker="s", s=90, color=colors[p], edgecolor="black", zorder=3)
-        ax.annotate(cfg.powers[p].name, anchor[p], xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7, weight="bold")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.set_xlabel("longitude (°E)", fontsize=8)
-    ax.set_ylabel("latitude (°N)", fontsize=8)
+    keys, pairs = model.state_keys, model.pairs
+    relations = [(keys[a], keys[b], rel) for a, b, rel in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.relation.tolist())]
+    alignment = {s.key: s.alignment for s in model.states}
+    charts.plot_region(ax, model.config, alignment, relations, names=len(model.states) <= 30, scale=0.6)
+    ax.xaxis.label.set_size(8)
+    ax.yaxis.label.set_size(8)
     ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.2)
     ax.set_title(f"The region at {model.date.isoformat()} (step {model.steps}): colour = main patron, edges = ties", fontsize=9)
     fig.tight_layout()
     return fig
