@@ -1,10 +1,14 @@
 """The two kinds of agent: regional states and the external powers that court them.
 
 States hold their ties to every power per domain (a 3 x M array of tie strengths and
-the step each tie expires), domestic opinion toward each power, memberships, and the
-memory of who coerced them. Their *material* alignment is their share of tie strength
-with each power; their *declared* alignment tilts it by opinion and autonomy, so a state
-can talk distance from a patron while keeping practical ties (seed 003, Abrahamyan).
+the step each tie expires), the share of each domain held by partners the model does
+not name ("other"), domestic opinion toward each power, memberships, and the memory of
+who coerced them. Ties are in one unit: a domain's share of the state's flows at the
+start, so the start's shares and the stock that offers build are the same quantity.
+Their *material* alignment is their share of all tie strength (other partners
+included) with each power; their *declared* alignment tilts it by opinion and
+autonomy, so a state can talk distance from a patron while keeping practical ties
+(seed 003, Abrahamyan).
 
 A state's arrays are views into the model's N x ... arrays, so the model can value and
 settle a whole step's offers at once while rules and events still act on one state.
@@ -23,7 +27,9 @@ from abm.offers import DOMAIN_INDEX, DOMAINS
 # Per-state arrays the model holds for all states at once (name -> shape after N).
 STATE_ARRAYS = {
     "ties": ("domains", "powers"),  # tie strength per domain and power
+    "other": ("domains",),  # tie strength held by partners the model does not name
     "expiry": ("domains", "powers"),  # step at which each tie's offer runs out
+    "credibility": ("powers",),  # belief that each power keeps its commitments, 0 .. 1
     "opinion": ("powers",),  # domestic opinion toward each power, -1 .. 1
     "opinion_anchor": ("powers",),  # long-run opinion (history, identity)
     "fear": ("powers",),  # expected punishment from each power, raised by coercion
@@ -44,6 +50,9 @@ class RegionalState(mesa.Agent):
         self.subregion = spec.subregion
         self.lat, self.lon = spec.lat, spec.lon
         self.gdp = spec.gdp
+        self.gdp_growth = spec.gdp_growth
+        self.borders = set(spec.borders)
+        self.bases = set(spec.bases)
         self.population = spec.population
         self.governance = spec.governance
         self.autonomy = spec.autonomy
@@ -59,6 +68,7 @@ class RegionalState(mesa.Agent):
         for domain, shares in spec.ties.items():
             for p, value in shares.items():
                 self.ties[DOMAIN_INDEX[domain], power_keys.index(p)] = value
+        self.other[:] = np.maximum(0.0, 1.0 - self.ties.sum(axis=1))  # a domain without data is all 'other'
         self.expiry[:] = np.where(self.ties > 0, model.config.offers.duration, 0)
         self.damage = 0.0  # welfare lost to coercion and conflict, decays
 
@@ -74,7 +84,8 @@ class RegionalState(mesa.Agent):
 
     @property
     def dependency_hhi(self) -> float:
-        """Herfindahl-Hirschman index of the state's ties over patrons (1/M .. 1)."""
+        """Herfindahl-Hirschman index of the state's ties over the modelled powers
+        (0 with no ties to any of them, 1 with all ties to one)."""
         a = self.alignment
         return float(a @ a)
 
@@ -99,7 +110,8 @@ class ExternalPower(mesa.Agent):
         self.index = index
         self.label = spec.name
         self.color = spec.color
-        self.budget = np.array([spec.budget.get(d) for d in DOMAINS])
+        self.budget = np.array([spec.budget.get(d) for d in DOMAINS])  # new money per step
+        self.commitment = np.ones(len(DOMAINS))  # standing offers kept, relative to the start
         # views into the model's powers x states arrays
         self.interests = model.interests[index]
         self.offers_to = model.offers_to[index]  # offers made to each state (discounted), for adaptive allocation
@@ -113,7 +125,7 @@ class ExternalPower(mesa.Agent):
         self.governance_demand = spec.conditions.governance
         self.exclusivity = [power_keys.index(r) for r in spec.conditions.exclusivity]
         self.club = spec.conditions.club
-        self.credibility = spec.credibility
+        self.credibility = spec.credibility  # base credibility; each state's belief is model.credibility
         self.capability = spec.capability
         self.propensity = spec.coercion.propensity
         self.tools = list(spec.coercion.tools)

@@ -83,8 +83,8 @@ class Treaty(Event):
     def apply(self, model):
         p = self.params
         k = model.pair(*p.states)
-        model.pairs.relation[k] = max(model.pairs.relation[k], p.relation)
         model.pairs.border_open[k] = model.pairs.border_open[k] or p.open_border
+        model.pairs.settle(k, model, max(model.pairs.relation[k], p.relation))  # the treaty is the new reference
         for s in p.states:
             state = model.state(s)
             state.threat = max(0.0, state.threat - p.threat_relief)
@@ -125,6 +125,7 @@ class BorderClash(Treaty):
         p = self.params
         k = model.pair(*p.states)
         model.pairs.relation[k] = np.clip(model.pairs.relation[k] + p.relation, -1.0, 1.0)
+        model.pairs.anchor[k] = np.clip(model.pairs.anchor[k] + p.relation / 2.0, -1.0, 1.0)  # half the shift lasts
         model.clash(k, p.damage)
         return self.record()
 
@@ -317,8 +318,9 @@ class PowerEvent(Event):
 
 @register
 class BudgetChange(PowerEvent):
-    """A power multiplies its budget (all domains, or those listed), e.g. Japan's
-    ~US$19 bn pledge of Dec 2025 carried out (seed 000)."""
+    """A power multiplies its spending (all domains, or those listed): its standing
+    offers and its new money, e.g. Japan's ~US$19 bn pledge of Dec 2025 carried out
+    (seed 000)."""
 
     name = "budget_change"
 
@@ -330,6 +332,7 @@ class BudgetChange(PowerEvent):
         power = model.power(self.params.power)
         for d in self.params.domains:
             power.budget[DOMAIN_INDEX[d]] *= self.params.factor
+            power.commitment[DOMAIN_INDEX[d]] *= self.params.factor
         return self.record()
 
 
@@ -346,7 +349,9 @@ class PostureChange(PowerEvent):
 
     def apply(self, model):
         power = model.power(self.params.power)
-        for key in ("credibility", "capability", "propensity"):
+        if self.params.credibility is not None:
+            model.shift_credibility(power.index, self.params.credibility - power.credibility)
+        for key in ("capability", "propensity"):
             value = getattr(self.params, key)
             if value is not None:
                 setattr(power, key, value)
@@ -355,8 +360,9 @@ class PostureChange(PowerEvent):
 
 @register
 class Withdrawal(PowerEvent):
-    """A patron walks away after an election: budgets cut, stakes in corridors and
-    seats in formats given up, and its credibility falls (seed 001, DiPirro)."""
+    """A patron walks away after an election: spending cut (standing offers and new
+    money), stakes in corridors and seats in formats given up, and its credibility
+    falls in every state (seed 001, DiPirro)."""
 
     name = "withdrawal"
 
@@ -377,7 +383,8 @@ class Withdrawal(PowerEvent):
         p = self.params
         power = model.power(p.power)
         power.budget *= p.budget_factor
-        power.credibility = max(0.0, power.credibility - p.credibility_loss)
+        power.commitment *= p.budget_factor
+        model.shift_credibility(power.index, -p.credibility_loss)
         for cid in p.corridors:
             model.network.corridor(cid).sponsors.pop(p.power, None)
         model.network.refresh_sponsors()

@@ -32,7 +32,9 @@ def expand(spec) -> dict[str, Any]:
     out_states = {}
     for k, key in enumerate(states):
         patrons = rng.choice(m, size=min(m, int(rng.integers(1, 4))), replace=False)
-        ties = {d: {powers[p]: round(float(rng.uniform(0.2, 1.0)), 3) for p in patrons} for d in ("investment", "security", "trade")}
+        # each domain: the patrons hold 40-90% of it between them, the rest is 'other'
+        ties = {d: dict(zip((powers[p] for p in patrons), np.floor(rng.uniform(0.4, 0.9) * rng.dirichlet(np.ones(len(patrons))) * 1000) / 1000)) for d in ("investment", "security", "trade")}
+        ties = {d: {p: float(v) for p, v in shares.items()} for d, shares in ties.items()}
         out_states[key] = {
             "name": f"State {k}",
             "subregion": f"r{region[k]}",
@@ -46,6 +48,7 @@ def expand(spec) -> dict[str, Any]:
             "opinion": {powers[p]: float(rng.uniform(-0.3, 0.5)) for p in patrons},
             "ties": ties,
             "external_trade": float(rng.uniform(5.0, 50.0)),
+            "borders": [powers[patrons[0]]],  # its first patron is a neighbour (borderization is possible)
             "memberships": [formats[region[k]]],
             "neighbours": {
                 states[j]: {"relation": float(rng.uniform(-0.3, 0.6)), "trade": float(rng.uniform(0.1, 2.0))}

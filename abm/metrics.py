@@ -1,20 +1,29 @@
 """Metrics of the region, as pure functions of arrays, and the per-step reporters.
 
-Definitions (docs/ODD.md gives the formulas and sources in full):
+Definitions (docs/ODD.md gives the formulas and sources in full). A state's alignment
+vector holds its share of ties with every modelled power and, last, the share held by
+partners the model does not name ("other"); a state without ties to any modelled power
+is aligned with "other", not evenly with every power.
 
 * fragmentation: mean pairwise Jensen-Shannon distance (base 2, in [0, 1]) between the
-  states' alignment vectors (Lin 1991; Endres & Schindelin 2003 for the metric). 0 when
-  every state has the same patrons in the same proportions, 1 when every pair of
-  states relies on disjoint patrons.
-* integration: the mean of three components in [0, 1], after composite indices of
-  regional integration such as ADB's ARCII (Huh & Park 2018): the intra-group trade
-  share, the mean neighbour relation rescaled to [0, 1], and the share of state pairs
-  that sit together in a regional format.
-* polarization: Esteban & Ray (1994) over alignment blocs, normalised so that two
-  equal blocs at maximal distance give 1.
+  states' alignment vectors (Lin 1991; Endres & Schindelin 2003 for the metric): how
+  different their portfolios of patrons are.
+* division: mean pairwise rivalry between the states' patrons, ``a_i' R a_j`` with R
+  the symmetric rivalry matrix in [0, 1]: the variant of fragmentation that counts a
+  Russia-aligned and a US-aligned pair as divided and a Russia-aligned and a
+  China-aligned pair (not rivals) as not.
+* integration: a composite of normalised indicators with documented weights, after
+  ADB's Asia-Pacific Regional Cooperation and Integration Index (Huh & Park 2018):
+  intra-group trade share over a reference ceiling, mean neighbour relation rescaled
+  to [0, 1], and institutional overlap (pairs sharing a regional format count 1,
+  pairs sharing only a power-led club count ``club_weight``).
+* polarization: Duclos, Esteban & Ray (2004) in alignment space with a triangular
+  kernel: continuous in the alignments (no thresholded groups), 0 at consensus and 1
+  for two equal camps at the largest distance.
 * blocs: number of alignment blocs, by a named method (modularity communities found by
   Louvain, Blondel et al. 2008; single-linkage components; or main patron).
-* dependency HHI: Herfindahl-Hirschman index of a state's ties over patrons.
+* dependency HHI: Herfindahl-Hirschman index of a state's ties over the modelled
+  powers (0 for a state tied only to "other").
 """
 
 from __future__ import annotations
@@ -98,46 +107,63 @@ def _louvain(n: int, packed: bytes) -> np.ndarray:
     return labels
 
 
-def esteban_ray(a: np.ndarray, labels: np.ndarray, alpha: float) -> float:
-    """Esteban-Ray polarization of states grouped by ``labels``.
+def polarization(d: np.ndarray, alpha: float, bandwidth: float) -> float:
+    """Duclos-Esteban-Ray polarization of the states in alignment space.
 
-    ``P = K * sum_g sum_h pi_g^(1+alpha) * pi_h * delta(g, h)`` with ``pi`` the bloc
-    shares, ``delta`` the JS distance between the blocs' mean alignments, and
-    ``K = 2^(1+alpha)`` so that two equal blocs at distance 1 give 1 (the maximum for
-    ``1 <= alpha <= 1.6``, Esteban & Ray 1994, Theorem 1).
+    ``P = sum_i sum_j f_i^alpha d_ij / N^2``, normalised by its value for two equal
+    camps at distance 1 (``0.5^(1 + alpha)``). ``f_i`` is the share of states within
+    reach of state i, weighted by the triangular kernel ``max(0, 1 - d / bandwidth)``:
+    the identification term of Duclos, Esteban & Ray (2004, Econometrica 72(6)),
+    made continuous so that a small move of one state moves P a little.
     """
-    counts = np.bincount(labels)  # labels are 0 .. k-1 (see blocs)
-    if np.count_nonzero(counts) < 2:
+    n = d.shape[0]
+    if n < 2:
         return 0.0
-    present = counts > 0
-    centres = (np.eye(len(counts))[labels].T @ a)[present] / counts[present, None]
-    pi = counts[present] / len(labels)
-    delta = js_distance_matrix(centres)
-    value = 2.0 ** (1.0 + alpha) * float((pi ** (1.0 + alpha)) @ delta @ pi)
+    density = np.maximum(0.0, 1.0 - d / bandwidth).sum(axis=1) / n
+    value = float((density**alpha) @ d.sum(axis=1)) / (n * n) / 0.5 ** (1.0 + alpha)
     return min(value, 1.0)
 
 
+def division(a: np.ndarray, rivalry: np.ndarray, idx: np.ndarray | None = None) -> float:
+    """Mean pairwise rivalry between the patrons of two states: ``a_i' R a_j`` averaged
+    over pairs, with ``R`` symmetric in [0, 1] (zero diagonal) and ``a`` the alignments
+    over the modelled powers. In [0, 1]; 0 when no pair leans to rival powers."""
+    if idx is not None:
+        a = a[idx]
+    n = a.shape[0]
+    if n < 2:
+        return 0.0
+    cross = a @ rivalry @ a.T
+    return float((cross.sum() - cross.trace()) / (n * (n - 1)))
+
+
 def trade_share(pair_i, pair_j, trade, total_trade, members: np.ndarray) -> float:
-    """Intra-group trade share: trade among ``members`` over their total trade (ADB ARIC)."""
+    """Intra-group trade share: trade among ``members`` over their total trade (ADB
+    ARIC), both in USD bn a year."""
     inside = members[pair_i] & members[pair_j]
     denom = float(total_trade[members].sum())
     return 2.0 * float(trade[inside].sum()) / denom if denom > 0 else 0.0
 
 
-def integration(pair_i, pair_j, trade, relation, total_trade, shared_format, members: np.ndarray) -> float:
+def integration(pair_i, pair_j, trade, relation, total_trade, overlap, members: np.ndarray, weights, trade_ceiling: float) -> float:
     """Composite integration of a group of states, in [0, 1] (see module docstring).
 
-    ``shared_format`` is an N x N boolean matrix: do states i and j sit together in a
-    regional format. Components without data (no neighbour pairs) are left out.
+    Each indicator is normalised to [0, 1] before weighting (ARCII's method):
+    the intra-group trade share divided by ``trade_ceiling`` (capped at 1); the mean
+    relation of neighbour pairs inside the group, rescaled from [-1, 1]; and the mean
+    institutional ``overlap`` of member pairs (N x N, in [0, 1]). ``weights`` are
+    (trade, relations, institutions); a component without data (no neighbour pairs
+    inside, fewer than two members) is left out and the others reweighted.
     """
-    parts = [trade_share(pair_i, pair_j, trade, total_trade, members)]
+    parts = [(weights[0], min(1.0, trade_share(pair_i, pair_j, trade, total_trade, members) / trade_ceiling))]
     inside = members[pair_i] & members[pair_j]
     if inside.any():
-        parts.append(_relation01(relation[inside]))
+        parts.append((weights[1], _relation01(relation[inside])))
     idx = np.flatnonzero(members)
     if len(idx) >= 2:
-        parts.append(mean_pairwise(shared_format, idx))  # boolean: integer counts, exact without a float copy
-    return sum(parts) / len(parts)
+        parts.append((weights[2], mean_pairwise(overlap, idx)))
+    total = sum(w for w, _ in parts)
+    return sum(w * v for w, v in parts) / total if total > 0 else 0.0
 
 
 def _relation01(relations: np.ndarray) -> float:
@@ -173,6 +199,7 @@ def state_columns(power_keys: list[str]) -> list[str]:
     """The per-state columns, in output order (after step and state)."""
     return [
         *[f"alignment_{p}" for p in power_keys],
+        "alignment_other",
         *[f"declared_{p}" for p in power_keys],
         *[f"opinion_{p}" for p in power_keys],
         "dependency_hhi",
@@ -181,10 +208,11 @@ def state_columns(power_keys: list[str]) -> list[str]:
     ]
 
 
-def state_rows(alignment, declared, opinion, defections, welfare) -> list[list[float]]:
+def state_rows(alignment, other, declared, opinion, defections, welfare) -> list[list[float]]:
     """Each state's values for :func:`state_columns`, computed for all states at once;
+    ``alignment`` is over the modelled powers, ``other`` the share of unnamed partners;
     ``defections`` is the remembered (decaying) count summed over powers."""
-    return np.column_stack([alignment, declared, opinion, hhi(alignment), defections.sum(axis=1), welfare]).tolist()
+    return np.column_stack([alignment, other, declared, opinion, hhi(alignment), defections.sum(axis=1), welfare]).tolist()
 
 
 class Collector(mesa.DataCollector):

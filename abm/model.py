@@ -3,17 +3,28 @@
 One step is one period of ``time.step_months`` months (a quarter by default):
 
 1. dated events of the period fire, then stochastic shocks are drawn (abm.events);
+   economies grow along their paths;
 2. corridors: upgrades open, risk fades, freight is assigned to routes (abm.corridors);
-3. powers allocate their budgets and make offers (allocation rule);
+3. powers make offers: standing offers that renew the ties they hold, reallocated by
+   the allocation rule, and new money split by it;
 4. states evaluate the period's offers together, against the ties they held at its
-   start, and accept or reject (decision rule); accepted offers become ties, and
-   accepting a rival's offer counts as a defection;
-5. powers answer defections (coercion rule); a coerced state may close its corridor
-   segments to the coercer;
-6. ties decay unless renewed (decay rule); domestic opinion moves (opinion rule);
-7. neighbours' relations and trade move, and clashes may happen (neighbours rule);
-8. states review their memberships (membership rule);
-9. metrics are measured and collected.
+   start, and take them in whole, in part or not at all (decision rule); what they
+   take becomes ties;
+5. ties decay unless renewed (decay rule); a state whose share of a power's rivals
+   rose beyond a tolerance has defected;
+6. powers answer defections (coercion rule): the state complies or defies; a coerced
+   state may close its corridor segments to the coercer;
+7. credibility follows delivery (credibility rule); domestic opinion moves (opinion
+   rule);
+8. neighbours' relations and trade move, and clashes may call on guarantees
+   (neighbours rule);
+9. states review their memberships (membership rule);
+10. metrics are measured and collected.
+
+The start is in balance: each tie the data gives is renewed by a standing offer sized
+so that its expected uptake equals what decay drains (:meth:`RegionModel.size_standing_offers`),
+so a world where nothing happens keeps its alignment, and change comes from mechanisms
+and events rather than from units.
 
 The model takes a scenario (path, mapping or :class:`abm.scenario.Scenario`) and an
 ``rng``; everything random draws from ``self.rng`` so that (scenario, seed) fixes the run.
@@ -22,10 +33,10 @@ The model takes a scenario (path, mapping or :class:`abm.scenario.Scenario`) and
 
 from __future__ import annotations
 
+import json
+
 import mesa
 import numpy as np
-
-import json
 
 from abm import metrics
 from abm.agents import STATE_ARRAYS, ExternalPower, RegionalState
@@ -58,6 +69,8 @@ class RegionModel(mesa.Model):
             setattr(self, name, np.zeros((m, n)))
         self.states = [RegionalState(self, k, n, cfg.states[k], self.power_keys) for n, k in enumerate(self.state_keys)]
         self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_keys, self.power_keys) for n, k in enumerate(self.power_keys)]
+        self.credibility[:] = [p.credibility for p in self.powers]  # every state starts from the power's standing
+        self.delivery = np.ones((n, m))  # standing offers made, relative to the balanced start
         self.state_index = {k: n for n, k in enumerate(self.state_keys)}
         self.power_index = {k: n for n, k in enumerate(self.power_keys)}
         self.pairs = NeighbourPairs(cfg.states, self.state_keys)
@@ -71,8 +84,12 @@ class RegionModel(mesa.Model):
         self.subregion_index = {r: np.flatnonzero(members) for r, members in self.subregion_members.items()}
         self.all_members = np.ones(len(self.states), dtype=bool)
         self.external_trade = np.array([s.external_trade for s in self.states])
+        self.gdp0 = np.array([s.gdp for s in self.states])
+        self.gdp = self.gdp0.copy()
+        self.growth = np.array([s.gdp_growth for s in self.states])
         self._names = {  # metric column names, built once
             "fragmentation": [f"fragmentation_{r}" for r in self.subregions],
+            "division": [f"division_{r}" for r in self.subregions],
             "integration": [f"integration_{r}" for r in self.subregions],
             "influence": [f"influence_{k}" for k in self.power_keys],
             "transit_revenue": [f"transit_revenue_{k}" for k in self.state_keys],
@@ -81,6 +98,7 @@ class RegionModel(mesa.Model):
         }
 
         self.rivalry = np.array([p.rivals for p in self.powers])  # rivalry[p, r]: p's hostility to r
+        self.hostility = (self.rivalry + self.rivalry.T) / 2.0  # symmetric: division between two camps
         # powers that treat an acceptance of r's offer as a defection from themselves
         self.rivals_of = [
             [p.index for p in self.powers if p.rivals[r] >= 0.5 or r in p.exclusivity] for r in range(len(self.powers))
@@ -92,12 +110,14 @@ class RegionModel(mesa.Model):
         self.exclusive_mask = np.zeros((m, m))  # [p, r]: p's offers demand no ties with r
         for p in self.powers:
             self.exclusive_mask[p.index, p.exclusivity] = 1.0
-        self.gdp = np.array([s.gdp for s in self.states])
         self.needs = np.array([s.needs for s in self.states])
 
         self.counts = dict.fromkeys(("offers_made", "offers_accepted", "coercion_events", "conflict_events"), 0)
-        self.coercions: list[tuple[int, str, str, str]] = []  # (step, power, state, tool)
+        self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
         self.observe()
+        self.size_standing_offers()
+        self.attention0 = self.rules["allocation"].reference(self)
+        self.pairs.settle(None, self)
         self.measure()
         self.datacollector = metrics.Collector(
             model_reporters=metrics.model_reporters(list(self.metrics)),
@@ -112,11 +132,13 @@ class RegionModel(mesa.Model):
             state.gained[:] = 0.0
             state.harmed[:] = 0.0
         self.fire_events()
+        self.grow_economies()
         self.move_freight()
         offers = self.make_offers()
-        defections = self.decide_offers(offers)
-        self.coerce_defectors(defections)
+        self.decide_offers(offers)
         self.decay_ties()
+        self.coerce_defectors(self.find_defections())
+        self.rules["credibility"].update(self)
         self.rules["opinion"].update(self.states, self)
         self.rules["neighbours"].update(self.pairs, self)
         self.review_memberships()
@@ -131,6 +153,13 @@ class RegionModel(mesa.Model):
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
         for key, source, event in self.events.due(start, end, self.rng):
             self.log(event.name, source, event.apply(self), key)
+
+    def grow_economies(self) -> None:
+        """GDP follows each state's growth path; offers, trade ceilings and outside
+        trade scale with it."""
+        years = self.steps * self.config.time.step_months / 12.0
+        self.gdp = self.gdp0 * (1.0 + self.growth) ** years
+        self.pairs.gdp_i, self.pairs.gdp_j = self.gdp[self.pairs.i], self.gdp[self.pairs.j]
 
     def move_freight(self) -> None:
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
@@ -154,12 +183,26 @@ class RegionModel(mesa.Model):
         self.event_log.append((self.steps, self.date.isoformat(), key, kind, source, json.dumps(params, sort_keys=True)))
 
     def make_offers(self) -> Offers:
-        """Each power spreads each domain's budget over its target states: attention
-        weights from the allocation rule, normalised; states below ``min_weight``
-        dropped; at most ``max_targets`` kept; budgets split in proportion."""
+        """Each power's offers of the period, one per state and domain it spends on.
+
+        * Standing offers renew the ties the power held at the start (their sizes from
+          :meth:`size_standing_offers`, grown with the recipient's economy and scaled by
+          the power's ``commitment``). The allocation rule moves them between states by
+          its weights relative to its reference, keeping each domain's total.
+        * New money (``budget``) is split by the weights themselves: normalised, states
+          below ``min_weight`` dropped, at most ``max_targets`` kept.
+        """
         spec = self.config.offers
-        allocation = self.rules["allocation"]
-        weights = np.asarray(allocation.weights(self), dtype=float)  # M x N
+        weights = np.asarray(self.rules["allocation"].weights(self), dtype=float)  # M x N
+        relative = np.divide(weights, self.attention0, out=np.ones_like(weights), where=self.attention0 > 0)
+        base = self.standing * (self.gdp / self.gdp0)  # M x 3 x N, what keeps the start's ties
+        moved = base * relative[:, None, :]
+        kept, now = base.sum(axis=2, keepdims=True), moved.sum(axis=2, keepdims=True)
+        standing = np.divide(moved * kept, now, out=np.zeros_like(moved), where=now > 0)
+        standing *= np.array([power.commitment for power in self.powers])[:, :, None]
+        promised, made = base.sum(axis=1).T, standing.sum(axis=1).T  # N x M
+        self.delivery = np.divide(made, promised, out=np.ones_like(made), where=promised > 0)
+
         totals = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
         keep = weights >= spec.min_weight
@@ -172,23 +215,53 @@ class RegionModel(mesa.Model):
         sums = kept.sum(axis=1, keepdims=True)
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
         budget = np.array([power.budget for power in self.powers])  # M x 3
-        sizes = budget[:, :, None] * share[:, None, :]  # M x 3 x N
+        sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
         p, d, s = np.nonzero(sizes > 0)
         offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration))
         self.counts["offers_made"] = len(offers)
         return offers
 
-    def decide_offers(self, offers: Offers) -> list[tuple[int, int]]:
+    def size_standing_offers(self) -> None:
+        """Size the standing offers so that the start is in balance.
+
+        For every tie the data gives, the offer that renews it must add, once taken,
+        what the decay rule drains from it a step (``upkeep``), in expectation: its
+        gain is ``upkeep / chance``, with ``chance`` the decision rule's probability of
+        taking it at the start (floored at ``offers.min_acceptance``). The chance
+        depends on the offer's size, so the two are solved together by a few rounds of
+        fixed-point iteration. Sizes are kept in USD bn at the start's GDP
+        (``self.standing``, powers x domains x states); ``self.start_chance`` keeps the
+        chances, states x domains x powers (NaN where there is no tie). A tie whose
+        chance sits at the floor cannot be sustained by the state's own calculus: it
+        is out of balance, and fades unless something changes.
+        """
+        n, m = len(self.states), len(self.powers)
+        upkeep = self.rules["decay"].upkeep(self.ties)
+        s, d, p = np.nonzero((upkeep > 0) & (self.credibility[:, None, :] > 0))
+        needed = upkeep[s, d, p]
+        usd_per_unit = self.gdp0[s] * self.config.offers.scale / self.credibility[s, p]
+        chance = np.ones(len(s))
+        duration = np.full(len(s), self.config.offers.duration)
+        for _ in range(4):
+            offers = Offers(p, s, d, needed / chance * usd_per_unit, duration)
+            utility = evaluate(offers, self)
+            chance = np.clip(self.rules["decision"].probability(offers, utility, self), self.config.offers.min_acceptance, 1.0)
+        self.standing = np.zeros((m, len(DOMAINS), n))
+        self.standing[p, d, s] = needed / chance * usd_per_unit
+        self.start_chance = np.full((n, len(DOMAINS), m), np.nan)
+        self.start_chance[s, d, p] = chance
+        self.usual_gain = upkeep.sum(axis=1)  # N x M: what the start's standing offers bring a step
+
+    def decide_offers(self, offers: Offers) -> None:
         """States decide on the period's offers together, against the ties they had at
-        its start; accepted offers become ties. Returns the (state, power) defections:
-        a state in a power's orbit took an offer from that power's rival."""
+        its start; what they take becomes ties."""
         n, m = len(self.states), len(self.powers)
         utility = evaluate(offers, self)
-        accepted = self.rules["decision"].accept(offers, utility, self.rng.standard_normal(len(offers)), self)
-        offers.accepted = accepted
+        taken_share = self.rules["decision"].accept(offers, utility, self.rng.standard_normal(len(offers)), self)
+        offers.accepted = taken_share
         s, p, d, gain = offers.state, offers.power, offers.domain, offers.terms["gain"]
-        a = accepted
-        taken = np.where(a, gain, 0.0)
+        a = taken_share > 0
+        taken = gain * taken_share
         cell = (s * len(DOMAINS) + d) * m + p  # flat index into the N x 3 x M arrays
         self.ties.reshape(-1)[:] += np.bincount(cell, taken, self.ties.size)
         np.maximum.at(self.expiry.reshape(-1), cell[a], self.steps + offers.duration[a])
@@ -198,12 +271,19 @@ class RegionModel(mesa.Model):
             self.learn(offers)
         invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p]
         if invested.any():
-            total = np.bincount(s[invested] * m + p[invested], offers.size[invested], n * m)
+            total = np.bincount(s[invested] * m + p[invested], (offers.size * taken_share)[invested], n * m)
             for k in np.flatnonzero(total).tolist():
                 self.network.invest(k // m, k % m, float(total[k]))
-        took = np.zeros((n, m))
-        took[s[a], p[a]] = 1.0
-        defected = ((took @ self.rival_mask) > 0) & (self.ties.sum(axis=1) > 0)
+
+    def find_defections(self) -> list[tuple[int, int]]:
+        """The (state, power) pairs where the share of the power's rivals in the state
+        rose by more than ``offers.defection_tolerance`` this step (after decay, so a
+        rival merely renewing its ties is not a defection)."""
+        strength = self.ties.sum(axis=1)
+        everything = strength.sum(axis=1) + self.other.sum(axis=1)
+        now = np.divide(strength, everything[:, None], out=np.zeros_like(strength), where=everything[:, None] > 0)
+        rise = (now - self.alignment) @ self.rival_mask  # [s, p]: change in the share of p's rivals
+        defected = rise > self.config.offers.defection_tolerance
         self.defections += defected
         return [tuple(x) for x in np.argwhere(defected).tolist()]
 
@@ -223,11 +303,12 @@ class RegionModel(mesa.Model):
         rule = self.rules["coercion"]
         for s, p in defections:
             state = self.states[s]
-            tool = rule.respond(self.powers[p], state, self)
-            if tool is None:
+            outcome = rule.respond(self.powers[p], state, self)
+            if outcome is None:
                 continue
+            tool, response = outcome
             self.counts["coercion_events"] += 1
-            self.coercions.append((self.steps, self.power_keys[p], self.state_keys[s], tool))
+            self.coercions.append((self.steps, self.power_keys[p], self.state_keys[s], tool, response))
             freight = self.config.freight
             if freight.closure_steps and state.opinion[p] < freight.closure_opinion:
                 closed = self.network.close_for(state.key, self.power_keys[p], self.steps + freight.closure_steps)
@@ -245,19 +326,25 @@ class RegionModel(mesa.Model):
     # ------------------------------------------------------------------ perception
     def observe(self) -> None:
         """Refresh what agents see of each other for the next round of offers."""
-        m = len(self.powers)
         self.strength = self.ties.sum(axis=1)
         self.total = self.strength.sum(axis=1)
+        self.other_total = self.other.sum(axis=1)
         self.sumsq = (self.strength**2).sum(axis=1)
-        has_ties = self.total > 0
-        self.alignment = np.where(has_ties[:, None], self.strength / np.where(has_ties, self.total, 1.0)[:, None], 1.0 / m)
+        everything = self.total + self.other_total
+        has_any = everything > 0
+        safe = np.where(has_any, everything, 1.0)[:, None]
+        self.alignment = self.strength / safe  # shares of all ties, other partners included
+        self.other_share = np.where(has_any, self.other_total / safe[:, 0], 1.0)
+        trade = DOMAIN_INDEX["trade"]
+        trade_all = self.ties[:, trade].sum(axis=1) + self.other[:, trade]
+        self.trade_alignment = self.ties[:, trade] / np.where(trade_all > 0, trade_all, 1.0)[:, None]
         self.autonomy = np.array([s.autonomy for s in self.states])
         self.threat = np.array([s.threat for s in self.states])
         tilt = self.alignment * np.exp(self.autonomy[:, None] * self.opinion)
-        self.declared = tilt / tilt.sum(axis=1, keepdims=True)
+        tilted = tilt.sum(axis=1, keepdims=True)  # the powers' part, redistributed; other partners' share kept
+        self.declared = np.divide(tilt * (1.0 - self.other_share)[:, None], tilted, out=np.zeros_like(tilt), where=tilted > 0)
         self.observed = self.declared if self.config.offers.observe == "declared" else self.alignment
         self.influence = self.alignment.mean(axis=0)
-        self.credibility = np.array([p.credibility for p in self.powers])
         threat_weight = np.array([p.capability * p.propensity for p in self.powers])
         # expected punishment for accepting r's offer: rivals p of r present in the state
         self.backlash = (self.alignment * threat_weight + self.fear) @ self.rivalry
@@ -288,14 +375,23 @@ class RegionModel(mesa.Model):
         return self.pairs.find(self.state_index[a], self.state_index[b])
 
     def clash(self, k: int, damage: float) -> None:
-        """A clash on neighbour pair ``k``: both sides suffer, feel threatened, and the
-        routes through them get riskier."""
+        """A clash on neighbour pair ``k``: both sides suffer, feel threatened, the
+        routes through them get riskier, and each calls on its security guarantees."""
         self.counts["conflict_events"] += 1
-        for s in (self.pairs.i[k], self.pairs.j[k]):
-            state = self.states[s]
+        i, j = int(self.pairs.i[k]), int(self.pairs.j[k])
+        for victim, attacker in ((i, j), (j, i)):
+            state = self.states[victim]
             state.damage += damage
             state.threat = min(1.0, state.threat + 0.05)
             self.network.add_risk(state.key, self.config.freight.conflict_risk)
+            for kind, params in self.rules["credibility"].guarantee_called(self, victim, attacker):
+                self.log(kind, "model", params)
+
+    def shift_credibility(self, power: int, delta: float) -> None:
+        """Move a power's base credibility and every state's belief in it by ``delta``."""
+        p = self.powers[power]
+        p.credibility = float(np.clip(p.credibility + delta, 0.0, 1.0))
+        np.clip(self.credibility[:, power] + delta, 0.0, 1.0, out=self.credibility[:, power])
 
     def neighbour_count(self) -> np.ndarray:
         p, n = self.pairs, len(self.states)
@@ -316,25 +412,30 @@ class RegionModel(mesa.Model):
         """Compute every model metric for this step into ``self.metrics``."""
         cfg = self.config.metrics
         a = self.alignment
-        d = metrics.js_distance_matrix(a)
+        d = metrics.js_distance_matrix(np.column_stack([a, self.other_share]))
         self._regional_trade = self.pairs.trade_by_state(len(self.states))
-        power_trade = self.ties[:, DOMAIN_INDEX["trade"]].sum(axis=1) * self.gdp * self.config.offers.scale
-        total_trade = self._regional_trade + self.external_trade + power_trade
+        total_trade = self.external_trade * (self.gdp / self.gdp0) + self._regional_trade  # USD bn a year
         labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity)
         p = self.pairs
-        shared_format = self.organisations.shared_format
+        orgs = self.organisations
+        overlap = np.where(orgs.shared_format, 1.0, cfg.club_overlap * orgs.shared_club)
+        w = cfg.integration_weights
+        weights = (w.trade, w.relations, w.institutions)
 
         def integration(members):
-            return metrics.integration(p.i, p.j, p.trade, p.relation, total_trade, shared_format, members)
+            return metrics.integration(p.i, p.j, p.trade, p.relation, total_trade, overlap, members, weights, cfg.trade_ceiling)
 
         names = self._names
         m = {"fragmentation": metrics.mean_pairwise(d)}
         for key, index in zip(names["fragmentation"], self.subregion_index.values()):
             m[key] = metrics.mean_pairwise(d, index)
+        m["division"] = metrics.division(a, self.hostility)
+        for key, index in zip(names["division"], self.subregion_index.values()):
+            m[key] = metrics.division(a, self.hostility, index)
         m["integration"] = integration(self.all_members)
         for key, members in zip(names["integration"], self.subregion_members.values()):
             m[key] = integration(members)
-        m["polarization"] = metrics.esteban_ray(a, labels, cfg.polarization_alpha)
+        m["polarization"] = metrics.polarization(d, cfg.polarization_alpha, cfg.polarization_bandwidth)
         m["blocs"] = int(labels.max()) + 1
         m["mean_dependency_hhi"] = float(metrics.hhi(a).mean())
         m.update(zip(names["influence"], self.influence.tolist()))
@@ -352,7 +453,8 @@ class RegionModel(mesa.Model):
         benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
         damage = np.array([state.damage for state in self.states])
         welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
-        for state, row in zip(self.states, metrics.state_rows(self.alignment, self.declared, self.opinion, self.defections, welfare)):
+        rows = metrics.state_rows(self.alignment, self.other_share, self.declared, self.opinion, self.defections, welfare)
+        for state, row in zip(self.states, rows):
             state.row = row
         self.bloc_labels = labels
 

@@ -64,12 +64,12 @@ def evaluate(offers: Offers, model) -> np.ndarray:
 
     * need: the state's need in the domain (security need rises with threat), times
       ``log(1 + gain) / gain``, the diminishing return of a large offer; ``gain`` is
-      the offer's size relative to GDP, discounted by the offerer's credibility (a
-      patron that walked away is believed less, seed 001);
-    * dependence: the marginal rise of the state's patron concentration (HHI) per unit
-      gained, scaled by the state's preference for autonomy. It is negative, a bonus,
-      for offers from minor partners, which diversify ("diversification equals
-      resilience", seed 004);
+      the offer's size relative to GDP, discounted by the state's belief in the
+      offerer's credibility (a patron that walked away is believed less, seed 001);
+    * dependence: the marginal rise of the state's patron concentration (HHI over the
+      modelled powers, in shares of all its ties) per unit gained, scaled by the
+      state's preference for autonomy. It is negative, a bonus, for offers from minor
+      partners, which diversify ("diversification equals resilience", seed 004);
     * conditions: the governance gap the offerer demands and joining its club, scaled by
       autonomy, plus the share of ties to rivals that exclusivity would cost, plus the
       obligation of a club the state belongs to that excludes the offerer;
@@ -83,17 +83,18 @@ def evaluate(offers: Offers, model) -> np.ndarray:
     """
     w = model.config.utility
     s, p, d = offers.state, offers.power, offers.domain
-    gain = model.credibility[p] * offers.size / (model.gdp[s] * model.config.offers.scale)
+    gain = model.credibility[s, p] * offers.size / (model.gdp[s] * model.config.offers.scale)
     valid = gain > 0
     safe = np.where(valid, gain, 1.0)
     need = model.needs[s, d]
     need = np.where(d == DOMAIN_INDEX["security"], np.maximum(need, model.threat[s]), need)
     value = need * np.log1p(safe) / safe * (1.0 + model.organisations.bonus[s, p, d])
-    strength, total, sumsq = model.strength[s, p], model.total[s], model.sumsq[s]
-    before = np.where(total > 0, sumsq / np.where(total > 0, total, 1.0) ** 2, 1.0 / len(model.powers))
-    after = (sumsq - strength**2 + (strength + safe) ** 2) / (total + safe) ** 2
-    # a state with no ties yet has no dependence to fear: its first patron is not a risk
-    dependence = np.where(total > 0, model.autonomy[s] * (after - before) / safe, 0.0)
+    strength, sumsq = model.strength[s, p], model.sumsq[s]
+    everything = model.total[s] + model.other_total[s]  # other partners dilute dependence too
+    before = sumsq / np.where(everything > 0, everything, 1.0) ** 2
+    after = (sumsq - strength**2 + (strength + safe) ** 2) / (everything + safe) ** 2
+    # a state with no partners at all has no dependence to fear: its first patron is not a risk
+    dependence = np.where(everything > 0, model.autonomy[s] * (after - before) / safe, 0.0)
     t = pair_terms(model)
     pair = -w.conditions * t["conditions"] - w.backlash * t["backlash"] + w.opinion * t["opinion"] + w.corridor * t["leverage"]
     utility = w.need * value - w.dependence * dependence + pair[s, p]

@@ -110,6 +110,7 @@ class Organisations:
         self.bonus = np.zeros((n, m, len(DOMAINS)))  # value bonus on offers from p to s, per domain
         self.obligation = np.zeros((n, m))  # cost of accepting an offer from p, for s
         self.shared_format = np.zeros((n, n), dtype=bool)  # s and t sit together in a regional format
+        self.shared_club = np.zeros((n, n), dtype=bool)  # s and t sit together in a power-led club
         spill = np.ones(pairs.n)  # multiplier of patron-rivalry spill-over per neighbour pair
         for org in self:
             members = np.array(sorted(org.members), dtype=int)
@@ -123,7 +124,10 @@ class Organisations:
                 self.shared_format[np.ix_(members, members)] = True
                 inside = np.isin(pairs.i, members) & np.isin(pairs.j, members)
                 spill[inside] += org.rivalry_import * len(org.powers)
+            else:
+                self.shared_club[np.ix_(members, members)] = True
         np.fill_diagonal(self.shared_format, False)
+        np.fill_diagonal(self.shared_club, False)
         self.outside_club = np.zeros((n, m))  # 1 where power p asks s to join a club s is not in
         for p, club in enumerate(self.clubs):
             if club is not None:

@@ -29,6 +29,31 @@ class NeighbourPairs:
         self.shared = np.zeros(self.n)  # organisations both belong to (set by Organisations.refresh)
         self.spill = np.ones(self.n)  # rivalry spill-over multiplier (idem)
         self.lookup = {p: k for k, p in enumerate(pairs)}
+        # the settlement relations return to, and the trade intensity and inherited
+        # rivalry it was made under (set by ``settle``: at the start and by treaties)
+        self.anchor = self.relation.copy()
+        self.settled_intensity = self.intensity()
+        self.settled_rivalry = np.zeros(self.n)
+
+    def intensity(self) -> np.ndarray:
+        """Bilateral trade over the smaller economy's GDP."""
+        return self.trade / np.minimum(self.gdp_i, self.gdp_j)
+
+    def inherited_rivalry(self, model) -> np.ndarray:
+        """Rivalry each pair inherits from its patrons: ``a_i' H a_j`` with ``H`` the
+        symmetrised rivalry, times the regional format's spill-over multiplier."""
+        hostility = (model.rivalry + model.rivalry.T) / 2.0
+        return self.spill * np.einsum("km,mn,kn->k", model.alignment[self.i], hostility, model.alignment[self.j])
+
+    def settle(self, k, model, relation: float | None = None) -> None:
+        """Make the pair's present the reference its relation returns to (all pairs
+        when ``k`` is None), optionally at a new ``relation``."""
+        k = slice(None) if k is None else k
+        if relation is not None:
+            self.relation[k] = relation
+        self.anchor[k] = self.relation[k]
+        self.settled_intensity[k] = self.intensity()[k]
+        self.settled_rivalry[k] = self.inherited_rivalry(model)[k]
 
     def find(self, a: int, b: int) -> int | None:
         return self.lookup.get((min(a, b), max(a, b)))

@@ -32,7 +32,7 @@ class RunResult:
     seed: int
     model: pd.DataFrame  # step, date, then one column per metric
     agents: pd.DataFrame | None  # step, date, state, then per-state columns (None: tables=False)
-    coercions: pd.DataFrame | None  # step, date, power, state, tool
+    coercions: pd.DataFrame | None  # step, date, power, state, tool, response
     events: pd.DataFrame | None  # step, date, id, type, source, parameters (JSON)
 
     def write(self, out: str | Path, charts: bool = True) -> Path:
@@ -97,7 +97,7 @@ def collect(model: RegionModel, seed: int, tables: bool = True) -> RunResult:
         return RunResult(cfg, seed, frame, None, None, None)
     step_of, columns = collector.agent_columns(RegionalState)
     agents = pd.DataFrame({"step": np.array(step_of, dtype=int), "date": [dates[s] for s in step_of], **columns})
-    coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool"])
+    coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool", "response"])
     coercions.insert(1, "date", [dates[s] for s in coercions["step"].tolist()])
     events = pd.DataFrame(model.event_log, columns=["step", "date", "id", "type", "source", "parameters"])
     return RunResult(cfg, seed, frame, agents, coercions, events)

@@ -79,10 +79,23 @@ class StateSpec(Strict):
     threat: Unit = 0.5  # external threat perceived; raises the need for security offers
     needs: Needs = Needs()
     opinion: dict[str, Signed] = {}  # domestic opinion toward each power, -1 hostile .. +1 favourable
-    ties: dict[Literal["investment", "security", "trade"], dict[str, NonNeg]] = {}
-    external_trade: NonNeg = 0.0  # trade with the rest of the world, USD bn per year
+    # share of the state's flows in each domain held by each power at the start; the rest
+    # of each domain (1 - sum) is held by partners the model does not name ("other")
+    ties: dict[Literal["investment", "security", "trade"], dict[str, Unit]] = {}
+    external_trade: NonNeg = 0.0  # trade with partners outside the region, USD bn per year
+    gdp_growth: Annotated[float, Field(ge=-0.2, le=0.3)] = 0.0  # real GDP growth per year; scales offers and trade
+    borders: list[str] = []  # powers with a land border or occupied territory in the state (borderization)
+    bases: list[str] = []  # powers with military bases in the state (the 'bases' coercive tool)
     memberships: list[str] = []
     neighbours: dict[str, Neighbour] = {}
+
+    @field_validator("ties")
+    @classmethod
+    def _shares_sum_to_at_most_one(cls, ties: dict) -> dict:
+        for domain, shares in ties.items():
+            if sum(shares.values()) > 1.0 + 1e-9:
+                raise ValueError(f"{domain} shares sum to {sum(shares.values()):.3f}; a domain's shares may sum to at most 1 (the rest is 'other' partners)")
+        return ties
 
 
 class Conditions(Strict):
@@ -101,7 +114,9 @@ class PowerSpec(Strict):
     color: str | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
-    budget: DomainValues = DomainValues()  # USD bn per step and domain
+    # new money per step and domain (USD bn), allocated by the allocation rule on top of
+    # the standing offers that sustain the power's ties at the start (docs/ODD.md 7.2)
+    budget: DomainValues = DomainValues()
     interests: dict[str, Unit] = {}  # states not listed get default_interest
     default_interest: Unit = 0.0
     rivals: dict[str, Unit] = {}  # rivalry intensity with other powers
@@ -130,6 +145,8 @@ class OfferSpec(Strict):
     max_targets: Annotated[int, Field(ge=1)] | None = None  # cap on states a power courts per step
     scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
     observe: Literal["material", "declared"] = "material"  # which alignment powers react to
+    min_acceptance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
+    defection_tolerance: Unit = 0.005  # rise in the share of a power's rivals, per step, that counts as defection
 
 
 class UtilitySpec(Strict):
@@ -143,10 +160,22 @@ class UtilitySpec(Strict):
     corridor: NonNeg = 0.5  # weight of a sponsor's leverage over the routes crossing the state
 
 
+class IntegrationWeights(Strict):
+    """Weights of integration's normalised components (ARCII weights its dimensions equally)."""
+
+    trade: NonNeg = 1.0
+    relations: NonNeg = 1.0
+    institutions: NonNeg = 1.0
+
+
 class MetricsSpec(Strict):
     blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "louvain"
     bloc_similarity: Unit = 0.5  # similarity (1 - JS distance) above which two states are linked
     polarization_alpha: Annotated[float, Field(ge=1.0, le=1.6)] = 1.3
+    polarization_bandwidth: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25  # kernel reach (JS distance) of a state's identification
+    integration_weights: IntegrationWeights = IntegrationWeights()
+    trade_ceiling: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # intra-group trade share that scores 1 (about the EU's own)
+    club_overlap: Unit = 0.5  # institutional overlap of a pair that shares only a power-led club
 
 
 class GeneratedSpec(Strict):
@@ -222,6 +251,7 @@ class RulesSpec(Strict):
     neighbours: dict[str, Any] = {"name": "interdependence"}
     route_choice: dict[str, Any] = {"name": "logit"}
     membership: dict[str, Any] = {"name": "calculus"}
+    credibility: dict[str, Any] = {"name": "delivery"}
 
 
 class Scenario(Strict):
@@ -502,6 +532,8 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     for sid, st in scn.states.items():
         check_ids(f"states.{sid}.opinion", st.opinion, powers, "power")
         check_ids(f"states.{sid}.neighbours", st.neighbours, states - {sid}, "state")
+        check_ids(f"states.{sid}.borders", st.borders, powers, "power")
+        check_ids(f"states.{sid}.bases", st.bases, powers, "power")
         for domain, shares in st.ties.items():
             check_ids(f"states.{sid}.ties.{domain}", shares, powers, "power")
     for pid, pw in scn.powers.items():

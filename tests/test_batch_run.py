@@ -38,7 +38,7 @@ def test_batch_run_returns_metric_rows(restore_start_method):
     for column in ("fragmentation", "integration", "polarization", "mean_dependency_hhi"):
         assert frame[column].between(0.0, 1.0).all()
     influence = frame[[f"influence_{p}" for p in scn.powers]].to_numpy()
-    assert np.allclose(influence.sum(axis=1), 1.0)
+    assert np.all(influence.sum(axis=1) <= 1.0) and np.all(influence.sum(axis=1) > 0.5)  # the rest is other partners
     assert sorted(frame.groupby("rng")["state"].apply(sorted).iloc[0]) == sorted(scn.states)
 
 
@@ -50,17 +50,21 @@ def test_batch_run_matches_the_runner(restore_start_method):
         assert row[column] == pytest.approx(reference[column]), column
 
 
+# The EU brings new money: states in Russia's orbit defect, and Russia coerces them.
+PUSH = tuple(f"powers.european_union.budget.{d}=3.0" for d in ("investment", "security", "trade"))
+
+
 def test_batch_run_sweeps_a_parameter_every_step(restore_start_method):
     frame = batch(
-        parameters={"scenario": str(BASELINE), "steps": 6, "sets": [(), ("rules.coercion.name=none",)]},
+        parameters={"scenario": str(BASELINE), "steps": 6, "sets": [PUSH, (*PUSH, "rules.coercion.name=none")]},
         rng=[0, 1],
         data_collection_period=1,
     )
     per_run = frame.drop_duplicates(["RunId", "Step"])
     assert sorted(per_run["Step"].unique()) == list(range(7))
     assert per_run["RunId"].nunique() == 4
-    quiet = per_run[per_run["sets"].map(len) == 1]
-    loud = per_run[per_run["sets"].map(len) == 0]
+    quiet = per_run[per_run["sets"].map(len) == len(PUSH) + 1]
+    loud = per_run[per_run["sets"].map(len) == len(PUSH)]
     assert (quiet["coercion_events"] == 0).all()
     assert loud["coercion_events"].sum() > 0
 

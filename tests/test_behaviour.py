@@ -67,39 +67,95 @@ def one_power_scenario() -> dict:
 # =========================================================================== levers
 
 
-def test_more_budget_buys_more_influence(baseline_runs):
-    # Turkey's budget multiplied by 4 in every domain, everything else equal
-    rich = baseline()
-    rich["powers"]["turkey"]["budget"] = {d: 4 * v for d, v in rich["powers"]["turkey"]["budget"].items()}
+def with_new_money(power: str, amount: float) -> dict:
+    """The baseline where ``power`` brings ``amount`` of new money per quarter and domain."""
+    raw = baseline()
+    raw["powers"][power]["budget"] = {d: amount for d in ("investment", "security", "trade")}
+    return raw
+
+
+@cache
+def eu_pushes_runs():
+    """The EU brings new money: states in Russia's orbit take it, which is defection."""
+    return runs(with_new_money("european_union", 1.0))
+
+
+def test_more_money_buys_more_influence(baseline_runs):
+    # Turkey brings new money in every domain, everything else equal
     before = final(baseline_runs, "influence_turkey")
-    after = final(runs(rich), "influence_turkey")
+    after = final(runs(with_new_money("turkey", 0.5)), "influence_turkey")
     assert np.all(after > before)  # in every seed (same seeds on both sides)
-    assert after.mean() > before.mean() + 0.03
+    assert after.mean() > before.mean() + 0.02
 
 
-def test_a_power_without_budget_loses_influence(baseline_runs):
+def test_a_power_that_stops_spending_loses_influence(baseline_runs):
     broke = baseline()
-    broke["powers"]["china"]["budget"] = {"investment": 0.0, "security": 0.0, "trade": 0.0}
-    assert final(runs(broke), "influence_china").mean() < final(baseline_runs, "influence_china").mean() - 0.05
+    broke["events"]["china_stops"] = {"date": "2025-01-15", "type": "budget_change", "power": "china", "factor": 0.0}
+    assert final(runs(broke), "influence_china").mean() < final(baseline_runs, "influence_china").mean() - 0.03
 
 
-def test_disabling_coercion_removes_coercion_events(baseline_runs):
-    with_punish = sum(len(r.coercions) for r in baseline_runs)
+def test_disabling_coercion_removes_coercion_events():
+    pushed = eu_pushes_runs()
+    with_punish = sum(len(r.coercions) for r in pushed)
     assert with_punish > 0
-    assert sum(r.model["coercion_events"].sum() for r in baseline_runs) == with_punish
-    quiet = runs(baseline(coercion={"name": "none"}))
-    for r in quiet:
+    assert sum(r.model["coercion_events"].sum() for r in pushed) == with_punish
+    raw = with_new_money("european_union", 1.0)
+    raw["rules"]["coercion"] = {"name": "none"}
+    for r in runs(raw):
         assert len(r.coercions) == 0
         assert (r.model["coercion_events"] == 0).all()
 
 
-def test_coercion_events_are_logged_with_known_tools(baseline_runs):
-    scn = baseline_runs[0].scenario
-    for r in baseline_runs:
+def test_coercion_events_are_logged_with_usable_tools():
+    scn = eu_pushes_runs()[0].scenario
+    for r in eu_pushes_runs():
         for row in r.coercions.itertuples():
             assert row.power in scn.powers and row.state in scn.states
             assert row.tool in scn.powers[row.power].coercion.tools
+            if row.tool == "borderization":
+                assert row.power in scn.states[row.state].borders
+            if row.tool == "bases":
+                assert row.power in scn.states[row.state].bases
+            assert row.response in ("complied", "defied")
             assert 1 <= row.step <= STEPS
+
+
+def frozen(raw: dict) -> dict:
+    """A world where nothing happens: no events, no shocks, powers keep their budgets
+    and interests (the interest rule), opinion and relations left to their own rules."""
+    raw = copy.deepcopy(raw)
+    raw["events"], raw["shocks"] = {}, {}
+    raw["rules"]["allocation"] = {"name": "interest"}
+    raw["rules"]["decision"] = {"name": "threshold", "noise": raw["rules"]["decision"].get("noise", 0.1)}
+    return raw
+
+
+def test_a_frozen_world_keeps_its_starting_alignment():
+    # Every tie that the states' own calculus renews at the start stays where the data
+    # put it, in expectation: the mean drift over 15 years and 6 seeds is small against
+    # the seed spread of single ties. Ties whose start chance sits at the floor are out of
+    # balance by design (the state would not renew them) and are left out.
+    scn = frozen(baseline())
+    model = RegionModel(scn, rng=0)
+    start = model.ties.copy()
+    in_balance = model.start_chance > model.config.offers.min_acceptance
+    assert in_balance.sum() > 50 and (~in_balance & ~np.isnan(model.start_chance)).sum() <= 6
+    ends = []
+    for seed in range(6):
+        m = RegionModel(scn, rng=seed, steps=60)
+        while m.running:
+            m.step()
+        ends.append(m.ties)
+    ends = np.array(ends)
+    drift = (ends.mean(axis=0) - start)[in_balance] / start[in_balance]
+    assert np.abs(np.median(drift)) < 0.02
+    assert np.abs(drift).mean() < 0.1
+    # without the balance (standing offers switched off) the same world drains away
+    m = RegionModel(scn, rng=0, steps=60)
+    m.standing[:] = 0.0
+    while m.running:
+        m.step()
+    assert (m.ties[in_balance] < 0.5 * start[in_balance]).all()
 
 
 def test_hedging_gives_lower_dependency_than_bandwagon():
@@ -115,21 +171,26 @@ def test_a_tighter_hedging_cap_lowers_dependency():
     assert tight.mean() < loose.mean() - 0.005
 
 
-def test_with_a_single_power_there_is_no_fragmentation():
+def test_with_a_single_power_there_is_no_division():
+    # one power and the partners the model does not name: portfolios differ (some
+    # fragmentation) but no pair leans to rival powers, so division is nil
     for r in runs(one_power_scenario(), seeds=range(3), steps=12):
         m = r.model
-        for column in ("fragmentation", "fragmentation_north", "fragmentation_south", "polarization"):
-            assert m[column].abs().max() < 1e-9, column
-        assert (m["blocs"] == 1).all()
-        assert np.allclose(m["influence_p"], 1.0)
-        assert np.allclose(r.agents["alignment_p"], 1.0)
-        assert np.allclose(r.agents["dependency_hhi"], 1.0)
+        for column in ("division", "division_north", "division_south"):
+            assert m[column].abs().max() < 1e-12, column
+        assert np.allclose(m["influence_p"], r.agents.groupby("step")["alignment_p"].mean())
+        assert np.allclose(r.agents["alignment_p"] + r.agents["alignment_other"], 1.0)
+        assert np.allclose(r.agents["dependency_hhi"], r.agents["alignment_p"] ** 2)
 
 
-def test_two_powers_splitting_the_region_fragment_it():
-    # a leans to p only and b to q only: some fragmentation from the start
+def test_two_powers_splitting_the_region_fragment_and_divide_it():
+    # a leans to p and b to q, rivals: fragmentation and division from the start
     r = run(tiny_scenario(), seed=0, steps=1)
-    assert r.model["fragmentation"].iloc[0] > 0.3
+    assert r.model["fragmentation"].iloc[0] > 0.1
+    assert r.model["division"].iloc[0] > 0.0
+    calm = tiny_scenario()
+    calm["powers"]["p"]["rivals"], calm["powers"]["q"]["rivals"] = {}, {}
+    assert run(calm, seed=0, steps=1).model["division"].iloc[0] == 0.0
 
 
 # =========================================================================== invariants
@@ -143,28 +204,30 @@ def check_invariants(r) -> None:
     assert list(m["step"]) == list(range(scn.time.steps + 1))
 
     alignment = a[[f"alignment_{p}" for p in powers]].to_numpy()
-    assert np.all(alignment >= -1e-12)
-    assert np.allclose(alignment.sum(axis=1), 1.0)
+    other = a["alignment_other"].to_numpy()
+    assert np.all(alignment >= -1e-12) and np.all(other >= -1e-12)
+    assert np.allclose(alignment.sum(axis=1) + other, 1.0)
     declared = a[[f"declared_{p}" for p in powers]].to_numpy()
     assert np.all(declared >= -1e-12)
-    assert np.allclose(declared.sum(axis=1), 1.0)
+    assert np.allclose(declared.sum(axis=1) + other, 1.0)
     opinion = a[[f"opinion_{p}" for p in powers]].to_numpy()
     assert np.all((opinion >= -1.0) & (opinion <= 1.0))
     hhi = a["dependency_hhi"].to_numpy()
-    assert np.all(hhi >= 1.0 / len(powers) - 1e-9) and np.all(hhi <= 1.0 + 1e-9)
+    assert np.all(hhi >= -1e-12) and np.all(hhi <= 1.0 + 1e-9)
     assert np.allclose(hhi, (alignment**2).sum(axis=1))
     assert np.isfinite(a["welfare"]).all()
     assert (a.groupby("step").size() == n_states).all()
 
     influence = m[[f"influence_{p}" for p in powers]].to_numpy()
     assert np.all((influence >= -1e-12) & (influence <= 1.0 + 1e-12))
-    assert np.allclose(influence.sum(axis=1), 1.0)
+    mean_other = a.groupby("step")["alignment_other"].mean().to_numpy()
+    assert np.allclose(influence.sum(axis=1) + mean_other, 1.0)
     # influence is the mean alignment over states
     mean_alignment = a.groupby("step")[[f"alignment_{p}" for p in powers]].mean().to_numpy()
     assert np.allclose(influence, mean_alignment)
 
     columns = list(UNIT_COLUMNS)
-    columns += [c for c in m.columns if c.startswith(("fragmentation_", "integration_"))]
+    columns += [c for c in m.columns if c.startswith(("fragmentation_", "integration_", "division"))]
     for column in columns:
         assert m[column].between(-1e-12, 1.0 + 1e-12).all(), column
     assert (m["blocs"] >= 1).all() and (m["blocs"] <= n_states).all()
@@ -215,17 +278,17 @@ def test_documented_output_columns(baseline_runs):
     r = baseline_runs[0]
     scn = r.scenario
     subregions = {s.subregion for s in scn.states.values()}
-    expected = ["step", "date", "fragmentation", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share", *COUNT_COLUMNS]
-    expected += [f"fragmentation_{s}" for s in subregions] + [f"integration_{s}" for s in subregions]
+    expected = ["step", "date", "fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share", *COUNT_COLUMNS]
+    expected += [f"fragmentation_{s}" for s in subregions] + [f"integration_{s}" for s in subregions] + [f"division_{s}" for s in subregions]
     expected += [f"influence_{p}" for p in scn.powers]
     assert set(expected) <= set(r.model.columns)
     assert list(r.model.columns[:2]) == ["step", "date"]
-    agents = ["step", "date", "state", "dependency_hhi", "welfare"]
+    agents = ["step", "date", "state", "dependency_hhi", "welfare", "alignment_other"]
     for kind in ("alignment", "declared", "opinion"):
         agents += [f"{kind}_{p}" for p in scn.powers]
     assert set(agents) <= set(r.agents.columns)
     assert set(r.agents["state"]) == set(scn.states)
-    assert {"step", "date", "power", "state", "tool"} <= set(r.coercions.columns)
+    assert {"step", "date", "power", "state", "tool", "response"} <= set(r.coercions.columns)
 
 
 def test_dates_advance_by_the_step_length(baseline_runs):
@@ -282,7 +345,7 @@ def test_stepping_the_model_by_hand_matches_run():
         assert np.allclose(frame[column].to_numpy(dtype=float), result.model[column].to_numpy(dtype=float), equal_nan=True), column
 
 
-@pytest.mark.parametrize(("config", "sets"), [(BASELINE, ["powers.china.budget.trade=3"]), (GENERATED, ["generated.n_states=12"])])
+@pytest.mark.parametrize(("config", "sets"), [(BASELINE, ["powers.china.budget.trade=0.3"]), (GENERATED, ["generated.n_states=12"])])
 def test_resolved_scenario_reruns_identically(tmp_path, config, sets):
     out = run(config, seed=2, steps=6, sets=sets).write(tmp_path / "r", charts=False)
     with open(out / "scenario.resolved.yaml", encoding="utf-8") as fh:

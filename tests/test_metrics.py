@@ -151,38 +151,69 @@ def test_blocs_unknown_method_raises():
         metrics.blocs(TWO_CAMPS, metrics.js_distance_matrix(TWO_CAMPS), "kmeans", 0.5)
 
 
-# --------------------------------------------------------------------------- Esteban-Ray
+# --------------------------------------------------------------------------- polarization (Duclos-Esteban-Ray)
+
+
+def polar(a, alpha=1.3, bandwidth=0.25):
+    return metrics.polarization(metrics.js_distance_matrix(np.asarray(a, dtype=float)), alpha, bandwidth)
 
 
 @pytest.mark.parametrize("alpha", [1.0, 1.3, 1.6])
-def test_esteban_ray_two_equal_blocs_at_distance_one_is_one(alpha):
-    a = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
-    assert metrics.esteban_ray(a, np.array([0, 0, 1, 1]), alpha) == pytest.approx(1.0)
+def test_polarization_two_equal_camps_at_distance_one_is_one(alpha):
+    assert polar([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], alpha) == pytest.approx(1.0)
 
 
-def test_esteban_ray_single_bloc_is_zero():
-    a = np.array([[1.0, 0.0], [0.0, 1.0]])
-    assert metrics.esteban_ray(a, np.array([0, 0]), 1.3) == 0.0
+def test_polarization_of_consensus_is_zero():
+    assert polar([[0.3, 0.7]] * 4) == 0.0
 
 
-def test_esteban_ray_unequal_blocs_hand_computed():
-    # pi = (3/4, 1/4), delta = 1, alpha = 1:
-    # 2^2 * (0.75^2 * 0.25 * 1 + 0.25^2 * 0.75 * 1) = 4 * (0.140625 + 0.046875) = 0.75
-    a = np.array([[1.0, 0.0]] * 3 + [[0.0, 1.0]])
-    assert metrics.esteban_ray(a, np.array([0, 0, 0, 1]), 1.0) == pytest.approx(0.75)
+def test_polarization_hand_computed_unequal_camps():
+    # camps of 3 and 1 at distance 1, bandwidth < 1: f = 3/4 for the three, 1/4 for the
+    # one; sum_i f_i^a sum_j d_ij = 3 * 0.75 * 1 + 0.25 * 3 = 3 (a = 1); / 16 / 0.25 = 0.75
+    assert polar([[1.0, 0.0]] * 3 + [[0.0, 1.0]], alpha=1.0) == pytest.approx(0.75)
 
 
-def test_esteban_ray_two_equal_blocs_equals_their_distance():
-    # two equal blocs: 2^(1+a) * 2 * (0.5^(1+a) * 0.5 * delta) = delta
-    a = np.array([[1.0, 0.0], [0.5, 0.5]])
-    assert metrics.esteban_ray(a, np.array([0, 1]), 1.3) == pytest.approx(JS_HALF)
+def test_polarization_is_continuous_in_the_alignments():
+    # the old thresholded form jumped from 0 to 0.53 between 0.75/0.25 and 0.80/0.20 camps
+    xs = np.linspace(0.5, 1.0, 51)
+    camps = [np.array([[x, 1 - x], [x, 1 - x], [1 - x, x], [1 - x, x]]) for x in xs]
+    values = [polar(a) for a in camps]
+    assert np.abs(np.diff(values)).max() < 0.06
+    assert values[0] == 0.0 and values[-1] == pytest.approx(1.0)
+    # once the camps are beyond each other's reach, drifting apart polarizes more
+    apart = [v for a, v in zip(camps, values) if metrics.js_distance_matrix(a)[0, 2] >= 0.25]
+    assert len(apart) > 10 and all(b > a for a, b in zip(apart, apart[1:]))
 
 
-def test_esteban_ray_uses_bloc_mean_alignment():
-    # bloc 0 = {(1,0), (0,1)} has centre (1/2, 1/2); bloc 1 = {(1,0)}; delta = JS_HALF
-    # pi = (2/3, 1/3), alpha = 1: 4 * ((2/3)^2 (1/3) + (1/3)^2 (2/3)) * delta = 8/9 * delta
-    a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
-    assert metrics.esteban_ray(a, np.array([0, 0, 1]), 1.0) == pytest.approx(8 / 9 * JS_HALF)
+def test_polarization_small_perturbations_move_it_little():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        a = rng.dirichlet(np.ones(4), size=8)
+        b = np.abs(a + rng.normal(0, 1e-4, a.shape))
+        b /= b.sum(axis=1, keepdims=True)
+        assert abs(polar(a) - polar(b)) < 0.01
+
+
+# --------------------------------------------------------------------------- division between rivals
+
+RIVALS = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # powers 0 and 1 rivals; 2 friendly to both
+
+
+def test_division_counts_rival_camps_not_friendly_difference():
+    rival_camps = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    friendly_difference = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert metrics.division(rival_camps, RIVALS) == pytest.approx(1.0)
+    assert metrics.division(friendly_difference, RIVALS) == 0.0
+    # both pairs are equally far apart for the JS-based fragmentation
+    js = metrics.js_distance_matrix
+    assert js(rival_camps)[0, 1] == pytest.approx(js(friendly_difference)[0, 1])
+
+
+def test_division_hand_computed_and_subgroup():
+    a = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    # pairs: (0,1) 0.5, (0,2) 0.5, (1,2) 1.0 -> mean 2/3; subgroup {0, 1}: 0.5
+    assert metrics.division(a, RIVALS) == pytest.approx(2 / 3)
+    assert metrics.division(a, RIVALS, np.array([0, 1])) == pytest.approx(0.5)
 
 
 # --------------------------------------------------------------------------- trade and integration
@@ -211,28 +242,42 @@ def test_trade_share_without_trade_is_zero():
     assert metrics.trade_share(PI, PJ, np.zeros(2), TOTAL, members) == 0.0
 
 
-def test_integration_is_mean_of_three_components():
+EQUAL = (1.0, 1.0, 1.0)
+
+
+def test_integration_is_weighted_mean_of_normalised_components():
     relation = np.array([0.0, 1.0])  # rescaled: 0.5 and 1.0, mean 0.75
-    shared = np.array([[True, True, False], [True, True, False], [False, False, True]])
-    # shared format: pairs (0,1) yes, (0,2) no, (1,2) no -> 1/3; trade share 0.4
+    overlap = np.array([[0, 1, 0], [1, 0, 0.5], [0, 0.5, 0]], dtype=float)
+    # institutions: pairs (0,1) 1, (0,2) 0, (1,2) 0.5 -> 1/2; trade share 0.4 over ceiling 0.5 -> 0.8
     members = np.array([True, True, True])
-    value = metrics.integration(PI, PJ, TRADE, relation, TOTAL, shared, members)
-    assert value == pytest.approx((0.4 + 0.75 + 1 / 3) / 3)
+    value = metrics.integration(PI, PJ, TRADE, relation, TOTAL, overlap, members, EQUAL, 0.5)
+    assert value == pytest.approx((0.8 + 0.75 + 0.5) / 3)
+    weighted = metrics.integration(PI, PJ, TRADE, relation, TOTAL, overlap, members, (2.0, 1.0, 1.0), 0.5)
+    assert weighted == pytest.approx((2 * 0.8 + 0.75 + 0.5) / 4)
 
 
 def test_integration_of_a_subgroup():
     relation = np.array([-1.0, 1.0])
-    shared = np.ones((3, 3), dtype=bool)
+    overlap = np.ones((3, 3))
     members = np.array([True, True, False])
-    # trade share 0.2; relation of pair 0-1 only: (1 - 1) / 2 = 0; shared format 1
-    value = metrics.integration(PI, PJ, TRADE, relation, TOTAL, shared, members)
-    assert value == pytest.approx((0.2 + 0.0 + 1.0) / 3)
+    # trade share 0.2 / ceiling 0.5 = 0.4; relation of pair 0-1 only: (1 - 1) / 2 = 0; overlap 1
+    value = metrics.integration(PI, PJ, TRADE, relation, TOTAL, overlap, members, EQUAL, 0.5)
+    assert value == pytest.approx((0.4 + 0.0 + 1.0) / 3)
 
 
 def test_integration_leaves_out_components_without_pairs():
     # states 0 and 2 are not neighbours: no relation component; trade share 0
     relation = np.array([1.0, 1.0])
-    shared = np.ones((3, 3), dtype=bool)
+    overlap = np.ones((3, 3))
     members = np.array([True, False, True])
-    value = metrics.integration(PI, PJ, TRADE, relation, TOTAL, shared, members)
+    value = metrics.integration(PI, PJ, TRADE, relation, TOTAL, overlap, members, EQUAL, 0.5)
     assert value == pytest.approx((0.0 + 1.0) / 2)
+
+
+def test_integration_reaches_the_top_of_its_scale():
+    # trade at the ceiling, best relations, full overlap: 1, for any group
+    relation = np.array([1.0, 1.0])
+    total = np.array([8.0, 8.0, 8.0])  # trade share 2 * 6 / 24 = 0.5, the ceiling
+    members = np.array([True, True, True])
+    value = metrics.integration(PI, PJ, TRADE, relation, total, np.ones((3, 3)), members, EQUAL, 0.5)
+    assert value == pytest.approx(1.0)

@@ -271,7 +271,7 @@ def test_bloc_metrics_stay_in_range(rows, alpha, method):
     labels = metrics.blocs(a, d, method, 0.5)
     assert len(labels) == len(a)
     assert 1 <= len(set(labels.tolist())) <= len(a)
-    assert 0.0 <= metrics.esteban_ray(a, labels, alpha) <= 1.0
+    assert 0.0 <= metrics.polarization(d, alpha, 0.25) <= 1.0
     h = metrics.hhi(a)
     assert np.all(h >= 1.0 / a.shape[1] - 1e-9) and np.all(h <= 1.0 + 1e-9)
     assert 0.0 <= metrics.mean_pairwise(d) <= 1.0

@@ -114,12 +114,13 @@ def test_noise_gives_probit_acceptance_rate():
 
 
 @covers("decision.hedging")
-def test_hedging_refuses_offers_lifting_a_patron_above_cap():
-    # state a: strength p 0.6, q 0.2 (total 0.8). An offer adding 0.1:
-    #   from p -> share (0.6 + 0.1) / 0.9 = 0.78 > cap 0.5: refused whatever its utility
-    #   from q -> share (0.2 + 0.1) / 0.9 = 0.33 <= cap: decided on utility
+def test_hedging_refuses_offers_to_a_patron_at_the_cap():
+    # state a: strength p 0.6, q 0.2, other partners 2.2 (3 domains, each a share of 1):
+    # p holds 0.6 / 3 = 0.2 of a's ties. Under a cap of 0.19 p has no room left:
+    #   room = (cap * 3 - 0.6) / (1 - cap) < 0; q has (0.57 - 0.2) / 0.81 = 0.46
     model = tiny_model()
-    hedging = rule("decision", "hedging", cap=0.5, noise=0.0)
+    assert model.states[A].alignment == pytest.approx([0.2, 0.2 / 3])
+    hedging = rule("decision", "hedging", cap=0.19, noise=0.0)
     threshold = rule("decision", "threshold", noise=0.0)
     assert not decide(model, hedging, offer(P, A, gain=0.1), utility=10.0)
     assert decide(model, threshold, offer(P, A, gain=0.1), utility=10.0)
@@ -128,17 +129,39 @@ def test_hedging_refuses_offers_lifting_a_patron_above_cap():
 
 
 @covers("decision.hedging")
-def test_hedging_cap_is_the_limit():
-    # the same p offer (share after 0.78) passes under a cap of 0.8, fails under 0.75
+def test_hedging_takes_offers_in_part_up_to_the_cap():
+    # cap 0.22: room for p = (0.66 - 0.6) / 0.78 = 0.0769 of the 0.1 offered; what is
+    # taken brings p's share exactly to the cap, never past it and never short of it
     model = tiny_model()
-    assert decide(model, rule("decision", "hedging", cap=0.8, noise=0.0), offer(P, A, gain=0.1), 1.0)
-    assert not decide(model, rule("decision", "hedging", cap=0.75, noise=0.0), offer(P, A, gain=0.1), 1.0)
+    hedging = rule("decision", "hedging", cap=0.22, noise=0.0)
+    taken = hedging.accept(offer(P, A, gain=0.1), np.array([1.0]), np.zeros(1), model)[0]
+    assert taken == pytest.approx(0.06 / 0.78 / 0.1)
+    assert (0.6 + 0.1 * taken) / (3.0 + 0.1 * taken) == pytest.approx(0.22)
+    # a looser cap leaves room for the whole offer
+    assert rule("decision", "hedging", cap=0.3, noise=0.0).accept(offer(P, A, gain=0.1), np.array([1.0]), np.zeros(1), model)[0] == 1.0
+
+
+@covers("decision.hedging")
+def test_hedging_in_the_model_holds_a_patron_near_the_cap_not_below_it():
+    # p pours money into c every step; a hedging c lets p's share rise to the cap and
+    # keeps it there, whereas the threshold rule lets it run past
+    def final_share(decision):
+        scn = tiny_scenario(rules={"decision": decision, "decay": {"name": "exponential", "rate": 0.05}})
+        scn["powers"]["p"]["budget"] = {"investment": 20.0, "security": 0.0, "trade": 0.0}
+        model = tiny_model(scenario=scn)
+        for _ in range(40):
+            model.step()
+        return model.states[C].alignment[P]
+
+    capped = final_share({"name": "hedging", "cap": 0.3, "noise": 0.0})
+    assert capped == pytest.approx(0.3, abs=0.02)
+    assert final_share({"name": "threshold", "noise": 0.0}) > 0.35
 
 
 @covers("decision.hedging")
 def test_hedging_refusal_ignores_noise():
     model = tiny_model()
-    hedging = rule("decision", "hedging", cap=0.5, noise=1.0)
+    hedging = rule("decision", "hedging", cap=0.19, noise=1.0)
     assert not any(decide(model, hedging, offer(P, A, gain=0.1), 0.0, shock) for shock in (-3.0, 0.0, 3.0, 30.0))
 
 
@@ -152,21 +175,24 @@ def batch(pairs, gains, dependence=0.0) -> Offers:
 
 @covers("decision.hedging")
 def test_hedging_counts_everything_a_patron_offers_in_a_period():
-    # state c: p 0.3, q 0.3 (total 0.6), cap 0.6
-    #   one p offer of 0.1: share (0.3 + 0.1) / 0.7 = 0.571 <= 0.6: accepted
-    #   two p offers of 0.1: share (0.3 + 0.2) / 0.8 = 0.625 > 0.6: both refused
+    # state c: p 0.3, q 0.3 of 3.0; cap 0.15: room for each = (0.45 - 0.3) / 0.85 = 0.1765
+    #   one p offer of 0.1: taken whole
+    #   two p offers of 0.1: 0.2 wanted, each taken 0.1765 / 0.2 = 0.882
     model = tiny_model()
-    hedging = rule("decision", "hedging", cap=0.6, noise=0.0)
+    hedging = rule("decision", "hedging", cap=0.15, noise=0.0)
     one = hedging.accept(batch([(P, C)], [0.1]), np.array([1.0]), np.zeros(1), model)
-    assert one.tolist() == [True]
+    assert one.tolist() == [1.0]
     two = hedging.accept(batch([(P, C), (P, C), (Q, C)], [0.1, 0.1, 0.1]), np.ones(3), np.zeros(3), model)
-    assert two.tolist() == [False, False, True]  # q's offer: (0.3 + 0.1) / 0.7 = 0.571
+    room = 0.15 / 0.85
+    assert two == pytest.approx([room / 0.2, room / 0.2, 1.0])
 
 
 @covers("decision.hedging")
-def test_hedging_exempts_a_state_with_a_single_patron():
-    # b's ties are all with q (share 1): it cannot diversify by refusing q
-    model = tiny_model()
+def test_hedging_exempts_a_state_with_no_other_partner():
+    # b tied to q in every domain, nothing else: it cannot diversify by refusing q
+    scn = tiny_scenario()
+    scn["states"]["b"]["ties"] = {"investment": {"q": 1.0}, "security": {"q": 1.0}, "trade": {"q": 1.0}}
+    model = tiny_model(scenario=scn)
     assert model.states[B].alignment[Q] == 1.0
     hedging = rule("decision", "hedging", cap=0.4, noise=0.0)
     assert decide(model, hedging, offer(Q, B, gain=5.0), 1.0)
@@ -191,19 +217,20 @@ def test_decisions_do_not_depend_on_the_order_of_offers(name):
 
 @covers("decision.bandwagon")
 def test_bandwagon_favours_the_most_influential_power():
-    # influence = mean alignment: p (0.75 + 0 + 0.5) / 3 = 1.25/3, q 1.75/3; q leads.
-    # bonus 0.5 * (2 * influence / leader's - 1): q gets 0.5, p gets 0.5 * (2 * 1.25/1.75 - 1) = 0.214
+    # influence = mean alignment (ties over all of a state's ties, 3 each):
+    #   p (0.2 + 0 + 0.1) / 3 = 0.1, q (0.2/3 + 0.5/3 + 0.1) / 3 = 0.1111; q leads.
+    # bonus 0.5 * (2 * influence / leader's - 1): q gets 0.5, p gets 0.5 * (2 * 0.9 - 1) = 0.4
     model = tiny_model()
-    assert model.influence == pytest.approx([1.25 / 3, 1.75 / 3])
+    assert model.influence == pytest.approx([0.1, 1 / 9])
     bandwagon = rule("decision", "bandwagon", bonus=0.5, noise=0.0)
     threshold = rule("decision", "threshold", noise=0.0)
-    u = -0.4  # -0.4 + 0.5 > 0, -0.4 + 0.214 < 0
+    u = -0.45  # -0.45 + 0.5 > 0, -0.45 + 0.4 < 0
     assert decide(model, bandwagon, offer(Q, C), u)
     assert not decide(model, bandwagon, offer(P, C), u)
     assert not decide(model, threshold, offer(Q, C), u)
     # just around p's bonus
-    assert decide(model, bandwagon, offer(P, C), -0.5 * (2 * 1.25 / 1.75 - 1) + 0.01)
-    assert not decide(model, bandwagon, offer(P, C), -0.5 * (2 * 1.25 / 1.75 - 1) - 0.01)
+    assert decide(model, bandwagon, offer(P, C), -0.4 + 0.01)
+    assert not decide(model, bandwagon, offer(P, C), -0.4 - 0.01)
 
 
 @covers("decision.bandwagon")
@@ -258,9 +285,12 @@ def test_balance_without_rivalry_gives_no_reward():
 # =========================================================================== coercion
 
 
-def coercion_model(propensity: float = 1.0, tools=("energy", "bases"), seed: int = 0):
-    scn = tiny_scenario(rules={"coercion": {"name": "punish"}})
+def coercion_model(propensity: float = 1.0, tools=("borderization", "bases"), seed: int = 0, scenario=None):
+    """The tiny world where p borders a and keeps a base there, so both default tools work."""
+    scn = scenario or tiny_scenario(rules={"coercion": {"name": "punish"}})
     scn["powers"]["p"]["coercion"] = {"propensity": propensity, "tools": list(tools)}
+    scn["states"]["a"]["borders"] = ["p"]
+    scn["states"]["a"]["bases"] = ["p"]
     return tiny_model(seed=seed, scenario=scn)
 
 
@@ -285,9 +315,9 @@ def test_none_never_coerces_and_leaves_the_state_alone():
 def test_punish_certain_at_full_propensity_and_strength():
     model = coercion_model(propensity=1.0)
     punish = rule("coercion", "punish", strength=1.0)
-    tools = [punish.respond(model.powers[P], model.states[A], model) for _ in range(100)]
-    assert all(t in ("energy", "bases") for t in tools)
-    assert {"energy", "bases"} == set(tools)  # both of the power's tools get used
+    outcomes = [punish.respond(model.powers[P], model.states[A], model) for _ in range(100)]
+    assert {tool for tool, _ in outcomes} == {"borderization", "bases"}  # both of the power's tools get used
+    assert {response for _, response in outcomes} == {"complied", "defied"}
 
 
 @covers("coercion.punish")
@@ -296,7 +326,7 @@ def test_punish_probability_is_propensity_times_strength():
     punish = rule("coercion", "punish", strength=0.5)
     n = 2000
     hits = sum(punish.respond(model.powers[P], model.states[A], model) is not None for _ in range(n))
-    # p = 0.3, sd of the count = sqrt(2000 * 0.3 * 0.7) = 20.5
+    # a has no trade ties with p (no interdependence): p = 0.3, sd of the count = 20.5
     assert abs(hits - 0.3 * n) < 4 * math.sqrt(n * 0.3 * 0.7)
 
 
@@ -311,7 +341,7 @@ def test_punish_strength_zero_never_coerces():
 def test_punish_tools_filter():
     model = coercion_model(propensity=1.0)
     only_bases = rule("coercion", "punish", strength=1.0, tools=["bases"])
-    assert {only_bases.respond(model.powers[P], model.states[A], model) for _ in range(50)} == {"bases"}
+    assert {only_bases.respond(model.powers[P], model.states[A], model)[0] for _ in range(50)} == {"bases"}
     # a filter the power has no tool for: nothing to coerce with
     info = rule("coercion", "punish", strength=1.0, tools=["information"])
     assert all(info.respond(model.powers[P], model.states[A], model) is None for _ in range(50))
@@ -324,48 +354,100 @@ def test_punish_unknown_tool_is_rejected():
 
 
 @covers("coercion.punish")
-def test_punish_needs_tools_and_a_sphere():
+def test_punish_tools_follow_geography():
+    # borderization needs a border (or occupied territory), bases a base, energy and
+    # trade cut-offs trade ties with the coercer
+    punish = rule("coercion", "punish", strength=1.0)
+    scn = tiny_scenario(rules={"coercion": {"name": "punish"}})
+    scn["powers"]["p"]["coercion"] = {"propensity": 1.0, "tools": ["borderization", "bases", "energy"]}
+    model = tiny_model(scenario=scn)  # p neither borders a nor has a base there; a trades only with q
+    assert all(punish.respond(model.powers[P], model.states[A], model) is None for _ in range(50))
+    scn["states"]["a"]["borders"] = ["p"]
+    model = tiny_model(scenario=scn)
+    assert {punish.respond(model.powers[P], model.states[A], model)[0] for _ in range(50)} == {"borderization"}
+    scn["states"]["a"]["ties"]["trade"] = {"q": 0.2, "p": 0.1}
+    model = tiny_model(scenario=scn)
+    tools = [punish.respond(model.powers[P], model.states[A], model) for _ in range(200)]
+    assert {t[0] for t in tools if t is not None} == {"borderization", "energy"}
+
+
+@covers("coercion.punish")
+def test_punish_reaches_only_where_the_power_has_stakes():
     model = coercion_model(propensity=1.0)
     punish = rule("coercion", "punish", strength=1.0)
     # q has no tools
     assert all(punish.respond(model.powers[Q], model.states[A], model) is None for _ in range(50))
-    # state b has no ties to p (share 0 < sphere 0.2): not p's defector to punish
-    assert all(punish.respond(model.powers[P], model.states[B], model) is None for _ in range(50))
-    # a sphere threshold above a's share of p (0.75) also protects it
-    wide = rule("coercion", "punish", strength=1.0, sphere=0.8)
-    assert all(wide.respond(model.powers[P], model.states[A], model) is None for _ in range(50))
+    # p's interest in c is 0.2, below the stakes threshold 0.5 (even with a border there)
+    model.states[C].borders.add("p")
+    assert all(punish.respond(model.powers[P], model.states[C], model) is None for _ in range(50))
+    # a stakes threshold above p's interest in a (1.0) protects a too
+    assert rule("coercion", "punish", strength=1.0, stakes=1.0).respond(model.powers[P], model.states[A], model) is not None
+    model.interests[P, A] = 0.9
+    assert all(rule("coercion", "punish", strength=1.0, stakes=1.0).respond(model.powers[P], model.states[A], model) is None for _ in range(50))
 
 
 @covers("coercion.punish")
-def test_punish_hurts_frightens_and_alienates_the_target():
-    model = coercion_model(propensity=1.0)
-    punish = rule("coercion", "punish", strength=1.0)
-    state = model.states[A]
-    damage, fear, opinion, harmed, _ = snapshot(state)
-    assert punish.respond(model.powers[P], state, model) is not None
-    assert state.damage > damage
-    assert state.fear[P] > fear[P] and state.fear[Q] == fear[Q]
-    assert state.opinion[P] < opinion[P] and state.opinion[Q] == opinion[Q]
-    assert state.harmed[P] > harmed[P] and state.harmed[Q] == harmed[Q]
-    assert state.opinion[P] >= -1.0
-
-
-@covers("coercion.punish")
-def test_punish_effects_scale_with_strength():
-    effects = {}
-    for strength in (0.5, 1.0):
-        model = coercion_model(propensity=1.0)
-        punish = rule("coercion", "punish", strength=strength, tools=["energy"])
+def test_punish_hurts_and_then_brings_back_or_pushes_away():
+    # complied: fear of p rises (more backlash from taking q's offers), opinion of p
+    # falls by half the backlash; defied: no fear, opinion of p and its anchor fall by
+    # the full backlash, opinion of p's rival q rises
+    seen = set()
+    for seed in range(40):
+        model = coercion_model(propensity=1.0, seed=seed)
         state = model.states[A]
-        damage, fear, opinion, _, _ = snapshot(state)
-        # strength 0.5 coerces with probability 0.5: try until it does
-        for _ in range(100):
-            if punish.respond(model.powers[P], state, model) is not None:
-                break
-        effects[strength] = (state.damage - damage, state.fear[P] - fear[P], opinion[P] - state.opinion[P])
-    for half, full in zip(effects[0.5], effects[1.0]):
-        assert half > 0
-        assert full == pytest.approx(2 * half)
+        damage, fear, opinion, harmed, _ = snapshot(state)
+        anchor = state.opinion_anchor.copy()
+        tool, response = rule("coercion", "punish", strength=1.0, backlash=0.3).respond(model.powers[P], state, model)
+        seen.add(response)
+        assert state.damage > damage and state.harmed[P] > harmed[P] and state.harmed[Q] == harmed[Q]
+        hit = {"bases": 1.0, "borderization": 1.5}[tool] * 0.3
+        if response == "complied":
+            assert state.fear[P] > fear[P]
+            assert state.opinion[P] == pytest.approx(opinion[P] - hit / 2)
+            assert state.opinion_anchor[P] == anchor[P] and state.opinion[Q] == opinion[Q]
+        else:
+            assert state.fear[P] == fear[P]
+            assert state.opinion[P] == pytest.approx(opinion[P] - hit)
+            assert state.opinion_anchor[P] == pytest.approx(anchor[P] - hit)  # no trade with p: the whole grudge lasts
+            assert state.opinion[Q] == pytest.approx(opinion[Q] + 0.5 * hit * 0.8)
+    assert seen == {"complied", "defied"}
+
+
+@covers("coercion.punish")
+def test_compliance_follows_dependence_against_alternatives_and_resolve():
+    model = coercion_model()
+    punish = rule("coercion", "punish", strength=1.0)
+    power, state = model.powers[P], model.states[A]
+    base = punish.compliance(power, state, model)
+    model.alignment[A] = [0.8, 0.0]  # dependent on p, no alternative
+    dependent = punish.compliance(power, state, model)
+    model.alignment[A] = [0.2, 0.6]  # p's rival q is there to turn to
+    with_alternatives = punish.compliance(power, state, model)
+    assert dependent > base > with_alternatives
+    model.alignment[A] = [0.8, 0.0]
+    state.opinion[P] = -1.0  # a hostile public stiffens resolve
+    assert punish.compliance(power, state, model) < dependent
+
+
+@covers("coercion.punish")
+def test_trade_interdependence_restrains_the_coercer_and_shortens_the_grudge():
+    scn = tiny_scenario(rules={"coercion": {"name": "punish"}})
+    scn["states"]["a"]["ties"]["trade"] = {"p": 0.8}  # p holds 80% of a's trade
+    model = coercion_model(propensity=1.0, tools=("bases",), scenario=scn)
+    assert model.trade_alignment[A, P] == pytest.approx(0.8)
+    punish = rule("coercion", "punish", strength=1.0, steepness=0.0)  # comply or defy by a coin toss
+    n, hits, grudges = 2000, 0, []
+    for _ in range(n):
+        state = model.states[A]
+        anchor = state.opinion_anchor[P]
+        outcome = punish.respond(model.powers[P], state, model)
+        if outcome is not None:
+            hits += 1
+            if outcome[1] == "defied":
+                grudges.append(anchor - state.opinion_anchor[P])
+        state.opinion_anchor[P] = anchor
+    assert abs(hits - 0.2 * n) < 4 * math.sqrt(n * 0.2 * 0.8)  # 1 - 0.8 of the time
+    assert grudges and max(grudges) <= 0.3 * 0.2 + 1e-12  # a fifth of the full backlash lasts
 
 
 @covers("coercion.punish")
@@ -452,6 +534,7 @@ def test_ties_fade_in_the_model_without_offers(name):
     for p in scn["powers"].values():
         p["budget"] = {"investment": 0.0, "security": 0.0, "trade": 0.0}
     model = tiny_model(scenario=scn)
+    model.standing[:] = 0.0  # no standing offers renew the start's ties either
     start = model.states[A].ties.sum()
     for _ in range(12):  # past the ties' initial duration (8 steps), so expiry bites too
         model.step()
@@ -584,26 +667,60 @@ def test_trade_stops_growing_at_its_ceiling():
 
 
 @covers("neighbours.interdependence")
+def test_a_world_where_nothing_changes_keeps_its_relations():
+    # trade at its settlement level, alignments unchanged: the target is the anchor
+    model = tiny_model()
+    p, _, _ = pairs_of(model)
+    relation = p.relation.copy()
+    r = rule("neighbours", "interdependence", trade_growth=0.0, closed_decay=0.0, conflict_hazard=0.0)
+    for _ in range(20):
+        r.update(p, model)
+    assert p.relation == pytest.approx(relation)
+
+
+@covers("neighbours.interdependence")
 def test_trade_breeds_peace():
-    # no spill-over: relation a-b rises by peace_dividend * tanh(trade / min GDP)
-    #   trade after growth 0 is 1.0, min GDP 10 -> 0.2 + 0.1 * tanh(0.1)
+    # no spill-over: a-b trade doubles from 1.0 (intensity 0.1 of GDP 10) to 2.0 (0.2):
+    #   target 0.2 + peace_dividend * (0.2 - 0.1) / max_intensity 0.5 = 0.2 + 0.5 * 0.2 = 0.3
+    #   one step closes `adjustment` 0.5 of the gap: 0.25
     model = tiny_model()
     p, ab, _ = pairs_of(model)
-    r = rule("neighbours", "interdependence", trade_growth=0.0, peace_dividend=0.1, spillover=0.0, conflict_hazard=0.0)
+    p.trade[ab] = 2.0
+    r = rule("neighbours", "interdependence", trade_growth=0.0, peace_dividend=0.5, spillover=0.0, adjustment=0.5, conflict_hazard=0.0)
     r.update(p, model)
-    assert p.relation[ab] == pytest.approx(0.2 + 0.1 * math.tanh(0.1))
+    assert p.relation[ab] == pytest.approx(0.25)
 
 
 @covers("neighbours.interdependence")
 def test_patron_rivalry_spills_over():
-    # a (0.75, 0.25) and b (0, 1), rivalry p<->q 0.8:
-    #   sum_mn a_m R_mn b_n = 0.75 * 0.8 * 1 + 0.25 * 0.8 * 0 = 0.6
-    #   relation 0.2 - 0.1 * 0.6 = 0.14
+    # b turns entirely to q, a entirely to p (rivalry 0.8 both ways): the rivalry a-b
+    # inherits rises from its settled level by 1 * 0.8 * 1 - settled; with spillover 0.5
+    # and adjustment 1 the relation drops to 0.2 - 0.5 * (0.8 - settled)
     model = tiny_model()
     p, ab, _ = pairs_of(model)
-    r = rule("neighbours", "interdependence", trade_growth=0.0, peace_dividend=0.0, spillover=0.1, conflict_hazard=0.0)
+    settled = p.settled_rivalry[ab]
+    assert settled == pytest.approx(0.2 * 0.8 * 0.5 / 3)  # a's p share (0.2) x rivalry x b's q share (0.5/3)
+    model.alignment[A] = [1.0, 0.0]
+    model.alignment[B] = [0.0, 1.0]
+    r = rule("neighbours", "interdependence", trade_growth=0.0, peace_dividend=0.0, spillover=0.5, adjustment=1.0, conflict_hazard=0.0)
     r.update(p, model)
-    assert p.relation[ab] == pytest.approx(0.14)
+    assert p.relation[ab] == pytest.approx(0.2 - 0.5 * (0.8 - settled))
+
+
+@covers("neighbours.interdependence")
+def test_peace_dividend_and_spillover_act_on_one_scale():
+    # equal weights: trade filling its ceiling exactly offsets patrons turning full rivals
+    model = tiny_model()
+    p, ab, _ = pairs_of(model)
+    p.settled_rivalry[ab] = 0.0
+    p.settled_intensity[ab] = 0.0
+    p.trade[ab] = 5.0  # intensity 0.5 = max_intensity: +1 x peace_dividend
+    model.rivalry[:] = [[0.0, 1.0], [1.0, 0.0]]
+    model.alignment[A] = [1.0, 0.0]
+    model.alignment[B] = [0.0, 1.0]  # inherited rivalry 1: -1 x spillover
+    r = rule("neighbours", "interdependence", trade_growth=0.0, peace_dividend=0.4, spillover=0.4, adjustment=1.0, conflict_hazard=0.0)
+    r.update(p, model)
+    assert p.relation[ab] == pytest.approx(0.2)
 
 
 @covers("neighbours.interdependence")
@@ -659,21 +776,21 @@ def test_interest_allocation_follows_interests():
 
 @covers("allocation.contest")
 def test_contest_allocation_weights_rival_presence():
-    # rival share for p (rivalry with q 0.8): a 0.8 * 0.25 = 0.2, b 0.8, c 0.4
-    # intensity 2: (1.0 * 1.4, 0.5 * 2.6, 0.2 * 1.8)
+    # rival share for p (rivalry with q 0.8; q's shares a 0.2/3, b 0.5/3, c 0.1):
+    #   a 0.8 / 15, b 0.4 / 3, c 0.08; intensity 2: (1 + 1.6 / 15, 0.5 * (1 + 0.8 / 3), 0.2 * 1.16)
     model = tiny_model()
     w = rule("allocation", "contest", intensity=2.0).weights(model)[P]
-    assert np.asarray(w) == pytest.approx([1.4, 1.3, 0.36])
+    assert np.asarray(w) == pytest.approx([1 + 1.6 / 15, 0.5 * (1 + 0.8 / 3), 0.2 * 1.16])
     w0 = rule("allocation", "contest", intensity=0.0).weights(model)[P]
     assert np.asarray(w0) == pytest.approx([1.0, 0.5, 0.2])
 
 
 @covers("allocation.consolidate")
 def test_consolidate_allocation_defends_the_sphere():
-    # p's own shares: a 0.75, b 0, c 0.5; floor 0.05: (1.0 * 0.8, 0.5 * 0.05, 0.2 * 0.55)
+    # p's own shares: a 0.2, b 0, c 0.1; floor 0.05: (1.0 * 0.25, 0.5 * 0.05, 0.2 * 0.15)
     model = tiny_model()
     w = rule("allocation", "consolidate", floor=0.05).weights(model)[P]
-    assert np.asarray(w) == pytest.approx([0.8, 0.025, 0.11])
+    assert np.asarray(w) == pytest.approx([0.25, 0.025, 0.03])
 
 
 @covers("allocation.adaptive")
@@ -768,7 +885,7 @@ def test_proportional_route_choice_hand_computed():
 # =========================================================================== membership
 
 
-def club_world(join: float = 0.2, leave: float = -0.05, every: int = 1, name: str = "calculus"):
+def club_world(join: float = 0.0, leave: float = -0.05, every: int = 1, name: str = "calculus"):
     """The tiny world with a club led by p that excludes q; b and c are members."""
     scn = tiny_scenario(rules={"membership": {"name": name, **({"join": join, "leave": leave, "every": every} if name == "calculus" else {})}})
     scn["organisations"] = {
@@ -789,11 +906,12 @@ def club_world(join: float = 0.2, leave: float = -0.05, every: int = 1, name: st
 
 @covers("membership.calculus")
 def test_calculus_membership_joins_leaves_and_stays():
-    # value = (benefits . needs) * share of patrons - obligation * share of excluded
-    #         - membership_cost * autonomy; needs 0.5 each, so benefits . needs = 0.6
-    #   a (outsider): 0.6 * 0.75 - 0.3 * 0.25 - 0.1 * 0.5 = 0.325 > join 0.2: applies
-    #   b (member):   0.6 * 0    - 0.3 * 1    - 0.05      = -0.35 < leave: leaves
-    #   c (member):   0.6 * 0.5  - 0.3 * 0.5  - 0.05      = 0.1, between: stays
+    # value = (benefits . needs) * share of patrons * credibility + affinity * opinion
+    #         - obligation * share of excluded - membership_cost * autonomy;
+    #   needs 0.5 each, so benefits . needs = 0.6; credibility 0.8; affinity 0.1
+    #   a (outsider): 0.6 * 0.2 * 0.8 + 0.01 - 0.3 * 0.2/3 - 0.05 = 0.036 > join 0: applies
+    #   b (member):   0          - 0.04 - 0.3 * 0.5/3 - 0.05 = -0.14 < leave: leaves
+    #   c (member):   0.6 * 0.1 * 0.8 + 0.03 - 0.3 * 0.1 - 0.05 = -0.002, between: stays
     model = club_world()
     changes = set(model.rules["membership"].review(model))
     assert changes == {("apply", "a", "pclub"), ("leave", "b", "pclub")}
@@ -801,7 +919,7 @@ def test_calculus_membership_joins_leaves_and_stays():
 
 @covers("membership.calculus")
 def test_calculus_membership_hysteresis():
-    # with join 0.4, a (0.325) no longer applies; with leave -0.4, b (-0.35) stays
+    # with join 0.4, a (0.036) no longer applies; with leave -0.4, b (-0.14) stays
     model = club_world(join=0.4, leave=-0.4)
     assert model.rules["membership"].review(model) == []
 
@@ -833,6 +951,89 @@ def test_fixed_membership_never_changes():
     for _ in range(6):
         model.step()
     assert [sorted(s.memberships) for s in model.states] == [[], ["pclub"], ["pclub"]]
+
+
+# =========================================================================== credibility
+
+
+def guarantee_world(name: str = "delivery", **params):
+    """The tiny world with a security club led by p, with a as a member; c too."""
+    scn = tiny_scenario(rules={"credibility": {"name": name, **params}, "membership": {"name": "calculus", "join": 1.0, "leave": -0.02, "every": 1}})
+    scn["organisations"] = {"pact": {"name": "Pact", "kind": "club", "leader": "p", "benefits": {"security": 0.4}, "membership_cost": 0.1}}
+    scn["states"]["a"]["memberships"] = ["pact"]
+    scn["states"]["c"]["memberships"] = ["pact"]
+    return tiny_model(scenario=scn)
+
+
+@covers("credibility.delivery")
+def test_a_guarantee_is_honoured_as_often_as_the_leader_cares_for_the_victim():
+    # a (p's interest 1.0) attacked by b (interest 0.5): honoured with chance 2/3
+    honoured = 0
+    for seed in range(300):
+        model = guarantee_world()
+        model.rng = np.random.default_rng(seed)
+        log = model.rules["credibility"].guarantee_called(model, A, B)
+        assert [params["state"] for _, params in log] == ["a"]
+        honoured += log[0][0] == "guarantee_honoured"
+    assert abs(honoured - 200) < 4 * math.sqrt(300 * 2 / 9)
+
+
+@covers("credibility.delivery")
+def test_guarantees_honoured_raise_belief_and_failed_ones_lower_it_for_the_club():
+    # honoured: a's belief rises by 0.1 of the room to 1, c learns 0.3 of that;
+    # failed: a's falls by 0.3 of its level, c's by 0.3 of that; b (outside) is untouched
+    model = guarantee_world()
+    rule_ = model.rules["credibility"]
+    model.interests[P, B] = 0.0  # p does not care for the attacker: always honoured
+    rule_.guarantee_called(model, A, B)
+    assert model.credibility[A, P] == pytest.approx(0.8 + 0.1 * 0.2)
+    assert model.credibility[C, P] == pytest.approx(0.8 + 0.3 * 0.1 * 0.2)
+    assert model.credibility[B, P] == 0.8
+    model = guarantee_world()
+    model.interests[P, A] = 0.0  # p does not care for the victim: always fails
+    model.rules["credibility"].guarantee_called(model, A, B)
+    assert model.credibility[A, P] == pytest.approx(0.8 * 0.7)
+    assert model.credibility[C, P] == pytest.approx(0.8 * (1 - 0.3 * 0.3))
+    assert model.credibility[B, P] == 0.8 and (model.credibility[:, Q] == 0.8).all()
+
+
+@covers("credibility.delivery", "credibility.fixed")
+def test_a_patron_that_cuts_its_commitments_loses_belief_where_it_cut():
+    def after_cut(name):
+        scn = tiny_scenario(rules={"credibility": {"name": name}, "decay": {"name": "exponential", "rate": 0.05}})
+        scn["events"] = {"cut": {"date": "2025-02-01", "type": "budget_change", "power": "p", "factor": 0.5}}
+        scn["time"]["steps"] = 30
+        model = tiny_model(scenario=scn)
+        for _ in range(30):
+            model.step()
+        return model.credibility
+
+    delivery = after_cut("delivery")
+    # p had standing ties with a and c, none with b; q kept its word everywhere
+    assert delivery[A, P] < 0.8 and delivery[C, P] < 0.8
+    assert delivery[B, P] == pytest.approx(0.8) and delivery[:, Q] == pytest.approx([0.8] * 3)
+    assert delivery[A, P] == pytest.approx(0.8 * 0.5 + 0.4 * 0.98**29, abs=0.01)  # moving toward base x delivery
+    assert (after_cut("fixed") == 0.8).all()
+
+
+@covers("credibility.fixed")
+def test_fixed_credibility_ignores_guarantees():
+    model = guarantee_world("fixed")
+    model.interests[P, A] = 0.0
+    assert model.rules["credibility"].guarantee_called(model, A, B) == []
+    assert (model.credibility == 0.8).all()
+
+
+@covers("credibility.delivery", "membership.calculus")
+def test_a_member_leaves_a_club_whose_guarantee_failed():
+    # a values the pact at 0.2 x 0.2 x 0.8 + 0.01 - 0.05 = -0.008 (> leave -0.02): stays;
+    # after failed calls its belief in p collapses and the value falls below -0.02: leaves
+    model = guarantee_world()
+    assert ("leave", "a", "pact") not in model.rules["membership"].review(model)
+    model.interests[P, A] = 0.0
+    for _ in range(5):
+        model.rules["credibility"].guarantee_called(model, A, B)
+    assert ("leave", "a", "pact") in model.rules["membership"].review(model)
 
 
 # =========================================================================== registry

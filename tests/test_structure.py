@@ -316,7 +316,7 @@ EVENT_CHECKS = {
     "exit": ({"type": "exit", "state": "b", "organisation": "CLUB"}, lambda m: m.metrics["members_CLUB"] == 0),
     "power_joins": ({"type": "power_joins", "power": "q", "organisation": "FMT"}, lambda m: m.power_index["q"] in m.organisations["FMT"].powers and m.pairs.spill[m.pair("a", "b")] == 2.0),
     "budget_change": ({"type": "budget_change", "power": "p", "factor": 2.0, "domains": ["trade"]}, lambda m: m.power("p").budget.tolist() == [1.0, 1.0, 2.0]),
-    "posture_change": ({"type": "posture_change", "power": "q", "credibility": 0.1}, lambda m: m.power("q").credibility == 0.1),
+    "posture_change": ({"type": "posture_change", "power": "q", "credibility": 0.1}, lambda m: m.power("q").credibility == pytest.approx(0.1) and np.allclose(m.credibility[:, m.power_index["q"]], 0.1, atol=0.01)),
     "withdrawal": ({"type": "withdrawal", "power": "p", "budget_factor": 0.5, "credibility_loss": 0.3, "corridors": ["ra"], "organisations": ["CLUB"]}, lambda m: m.power("p").budget.tolist() == [0.5, 0.5, 0.5] and m.power("p").credibility == pytest.approx(0.5) and "p" not in m.network.corridor("ra").sponsors and m.organisations["CLUB"].leader is None),
     "incident": ({"type": "incident", "power": "p", "state": "c", "opinion": -0.5}, lambda m: m.state("c").opinion[m.power_index["p"]] == pytest.approx(-0.2)),
     "reconciliation": ({"type": "reconciliation", "power": "p", "state": "b", "opinion": 0.3}, lambda m: m.state("b").opinion[m.power_index["p"]] == pytest.approx(-0.1)),

@@ -1,9 +1,16 @@
-"""How powers spread their budgets over the states: one attention weight per state.
+"""How powers spread their spending over the states: one attention weight per state.
 
 Each rule returns non-negative weights for every power and state at once (a powers x
-states array; row p is power p's attention); the model normalises each row, drops
-states below ``offers.min_weight``, keeps the ``offers.max_targets`` largest, and
-splits each domain's budget in proportion.
+states array; row p is power p's attention). They are used twice (docs/ODD.md 7.2):
+
+* standing offers, which sustain the ties a power holds at the start, are reallocated
+  by the weights *relative to the rule's reference* (its weights at the start): a
+  power moves its standing spending toward states whose attention rose since then and
+  away from those whose attention fell, keeping its total. Under a rule whose weights
+  do not move, the standing offers stay as they started;
+* new money (the scenario's ``budget``) is split by the weights themselves: the model
+  normalises each row, drops states below ``offers.min_weight``, keeps the
+  ``offers.max_targets`` largest, and splits each domain's budget in proportion.
 """
 
 from __future__ import annotations
@@ -21,6 +28,11 @@ class AllocationRule(Rule):
     def weights(self, model) -> np.ndarray:
         """Attention weights, powers x states."""
         raise NotImplementedError
+
+    def reference(self, model) -> np.ndarray:
+        """The weights against which later weights reallocate standing offers (called
+        once, when the model is built): by default the start's own."""
+        return np.asarray(self.weights(model), dtype=float)
 
     def learn(self, power, state, accepted, offered=1) -> None:
         """Hear the outcomes of a step's offers to ``state`` (an index or an array of
@@ -97,3 +109,6 @@ class Random(AllocationRule):
 
     def weights(self, model):
         return model.rng.random(model.interests.shape)
+
+    def reference(self, model):
+        return np.full(model.interests.shape, 0.5)  # the mean weight: reallocation is pure noise

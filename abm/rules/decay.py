@@ -19,6 +19,11 @@ class DecayRule(Rule):
     def apply(self, ties: np.ndarray, expiry: np.ndarray, step: int) -> None:
         raise NotImplementedError
 
+    def upkeep(self, ties: np.ndarray) -> np.ndarray:
+        """Tie strength per step that keeps ``ties`` where they are: what standing offers
+        must add, once accepted, for the start to be in balance (docs/ODD.md 7.2)."""
+        return self.params.rate * ties
+
 
 @register
 class Exponential(DecayRule):
@@ -32,7 +37,9 @@ class Exponential(DecayRule):
 
 @register
 class Expiry(DecayRule):
-    """A tie keeps its strength until its offer's duration runs out, then fades at ``rate``."""
+    """A tie keeps its strength until its offer's duration runs out, then fades at ``rate``.
+    Renewed ties do not fade, so the standing offers (sized as for exponential decay)
+    make them grow: the start is in balance under exponential and linear decay only."""
 
     name = "expiry"
 
@@ -52,6 +59,9 @@ class Linear(DecayRule):
     def apply(self, ties, expiry, step):
         np.maximum(ties - self.params.rate, 0.0, out=ties)
 
+    def upkeep(self, ties):
+        return np.minimum(ties, self.params.rate)
+
 
 @register
 class NoDecay(DecayRule):
@@ -61,3 +71,6 @@ class NoDecay(DecayRule):
 
     def apply(self, ties, expiry, step):
         pass
+
+    def upkeep(self, ties):
+        return np.zeros_like(ties)

@@ -2,13 +2,15 @@
 
 Every variant adds decision noise: ``utility + noise * e`` with ``e ~ N(0, 1)`` drawn
 from the model's generator, a random-utility choice (McFadden 1974) that stands for
-what the model does not see.
+what the model does not see. A rule returns, for each offer, the share of it taken
+(0 refused, 1 taken whole; hedging can take part of an offer).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
+from scipy.special import ndtr
 
 from abm.rules.registry import Rule, RuleParams, register
 
@@ -25,8 +27,16 @@ class DecisionRule(Rule):
     Params = DecisionParams
 
     def accept(self, offers, utility: np.ndarray, shocks: np.ndarray, model) -> np.ndarray:
-        """Boolean array: which offers are accepted."""
-        return self.adjust(offers, utility, model) + self.params.noise * shocks > self.params.threshold
+        """Share of each offer taken, in [0, 1]."""
+        return (self.adjust(offers, utility, model) + self.params.noise * shocks > self.params.threshold).astype(float)
+
+    def probability(self, offers, utility: np.ndarray, model) -> np.ndarray:
+        """Chance that each offer clears the threshold, before any cap: used to size
+        the standing offers so that the start is in balance (``RegionModel``)."""
+        margin = self.adjust(offers, utility, model) - self.params.threshold
+        if self.params.noise == 0:
+            return (margin > 0).astype(float)
+        return ndtr(margin / self.params.noise)
 
     def adjust(self, offers, utility, model) -> np.ndarray:
         return utility
@@ -41,10 +51,13 @@ class Threshold(DecisionRule):
 
 @register
 class Hedging(DecisionRule):
-    """Multi-vector hedging: as threshold, but refuse the offers of a patron whose
-    share of the state's ties would rise above ``cap`` if all it offers this period
-    were taken (seed 004: diversification equals resilience). A state with a single
-    patron, or none yet, cannot hedge and is exempt."""
+    """Multi-vector hedging: as threshold, but take from any one patron only what
+    keeps its share of the state's ties at or below ``cap`` (seed 004:
+    diversification equals resilience). Offers that would carry a patron past the cap
+    are taken in part, up to it; a patron already above the cap gets nothing until
+    its share falls back. The room is reckoned against the ties at the start of the
+    period (other patrons' offers of the same period are not counted). A state with
+    no other partner at all cannot hedge and takes what it is offered."""
 
     name = "hedging"
 
@@ -54,10 +67,14 @@ class Hedging(DecisionRule):
     def accept(self, offers, utility, shocks, model):
         n, m = len(model.states), len(model.powers)
         s, p = offers.state, offers.power
-        offered = np.bincount(s * m + p, offers.terms["gain"], n * m).reshape(n, m)[s, p]
-        share = (model.strength[s, p] + offered) / (model.total[s] + offered)
-        too_much = (share > self.params.cap) & (model.alignment[s, p] < 1.0) & (model.total[s] > 0)
-        return super().accept(offers, utility, shocks, model) & ~too_much
+        taken = super().accept(offers, utility, shocks, model)
+        wanted = np.bincount(s * m + p, offers.terms["gain"] * taken, n * m).reshape(n, m)
+        cap = self.params.cap
+        everything = (model.total + model.other_total)[:, None]
+        room = (cap * everything - model.strength) / (1.0 - cap) if cap < 1 else np.full((n, m), np.inf)
+        room = np.where(everything > model.strength, room, np.inf)  # no one else to turn to
+        fraction = np.minimum(1.0, np.maximum(0.0, room) / np.where(wanted > 0, wanted, 1.0))
+        return taken * fraction[s, p]
 
 
 @register

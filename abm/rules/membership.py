@@ -3,7 +3,8 @@
 The value of membership to a state: the organisation's bonus on offers from its
 patrons, weighted by the state's needs, by its ties to those patrons and by their
 credibility (a club is worth what its guarantees are believed to be: Armenia's view
-of the CSTO, seed 003), plus its public's affinity for the patrons; minus the
+of the CSTO, seed 003; a guarantee that failed when called on lowers it, see
+:mod:`abm.rules.credibility`), plus its public's affinity for the patrons; minus the
 obligation to refuse excluded powers, weighted by its ties to them; minus a
 sovereignty cost scaled by autonomy; plus, for a regional format, the pull of
 neighbours already inside. Reviews happen every ``every`` steps.
@@ -54,7 +55,7 @@ class Calculus(MembershipRule):
         patrons = sorted(org.patrons)
         value = -org.membership_cost * model.autonomy
         if patrons:
-            credibility = np.mean([model.powers[p].credibility for p in patrons])
+            credibility = model.credibility[:, patrons].mean(axis=1)  # each state's own belief
             value = value + (model.needs @ org.benefits) * model.alignment[:, patrons].sum(axis=1) * credibility
             value = value + self.params.affinity * model.opinion[:, patrons].mean(axis=1)
         if org.excludes:

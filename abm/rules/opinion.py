@@ -1,8 +1,10 @@
 """How domestic opinion toward each power moves.
 
 Opinion is pulled toward a target set by what the power did to the state this step
-(benefits it brought, harm it caused) around a long-run anchor (the initial opinion:
-history and identity), so opinion returns to its anchor when nothing happens.
+around a long-run anchor (the initial opinion: history and identity): benefits beyond
+the usual (ties gained above what the start's standing offers bring; a patron that
+cuts its offers brings less than usual) and harm it caused. Opinion returns to its
+anchor when nothing changes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from abm.rules.registry import Rule, RuleParams, register
 
 class OpinionParams(RuleParams):
     rate: float = Field(0.1, ge=0.0, le=1.0, description="share of the gap to the target closed per step")
-    benefit: float = Field(1.0, ge=0.0, description="target shift per unit of tie strength gained")
+    benefit: float = Field(1.0, ge=0.0, description="target shift per unit of tie strength gained beyond the usual")
     harm: float = Field(2.0, ge=0.0, description="target shift per unit of coercion suffered")
 
 
@@ -29,7 +31,7 @@ class OpinionRule(Rule):
 
     def target(self, model) -> np.ndarray:
         p = self.params
-        return np.clip(model.opinion_anchor + p.benefit * model.gained - p.harm * model.harmed, -1.0, 1.0)
+        return np.clip(model.opinion_anchor + p.benefit * (model.gained - model.usual_gain) - p.harm * model.harmed, -1.0, 1.0)
 
 
 @register

@@ -2,7 +2,7 @@
 
 Every behavioural rule of the model is a small class registered under a *family*
 (``allocation``, ``decision``, ``coercion``, ``decay``, ``opinion``, ``neighbours``,
-``route_choice``, ``membership``; and ``event`` for event types) and a *name*. Scenarios pick a variant by name, so comparing rules is a matter of
+``route_choice``, ``membership``, ``credibility``; and ``event`` for event types) and a *name*. Scenarios pick a variant by name, so comparing rules is a matter of
 configuration, as in the Axelrod library's strategy registry. Each rule declares its
 parameters as a pydantic model, which gives defaults, ranges and clear errors.
 """
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership")
+FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility")
 
 # Dated and stochastic events use the same registry under the family "event".
 REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in (*FAMILIES, "event")}
