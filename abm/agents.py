@@ -4,7 +4,7 @@ States hold their ties to every power per domain (a 3 x M array of tie strengths
 the step each tie expires), domestic opinion toward each power, memberships, and the
 memory of who coerced them. Their *material* alignment is their share of tie strength
 with each power; their *declared* alignment tilts it by opinion and autonomy, so a state
-can talk distance from a patron while keeping practical ties (seed 003, Abrahamyan).
+can talk distance from a patron while keeping practical ties (@abrahamyan2025).
 
 A state's arrays are views into the model's N x ... arrays, so the model can value and
 settle a whole step's offers at once while rules and events still act on one state.

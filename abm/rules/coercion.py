@@ -4,7 +4,7 @@ A defection is recorded when a state in a power's sphere accepts an offer from a
 rival. Coercion hurts the target (welfare damage), makes it fear the coercer (which
 raises the backlash it expects from accepting the coercer's rivals: pressure can
 bring a state back) and lowers opinion of the coercer (pressure can push it away);
-the Russia-Azerbaijan crisis of 2024-2025 shows both (seeds 003, 004).
+the Russia-Azerbaijan crisis of 2024-2025 shows both (@avdaliani2025b, @gusseinov2025).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class Threshold(DecisionRule):
 class Hedging(DecisionRule):
     """Multi-vector hedging: as threshold, but refuse the offers of a patron whose
     share of the state's ties would rise above ``cap`` if all it offers this period
-    were taken (seed 004: diversification equals resilience). A state with a single
+    were taken (@gusseinov2025: diversification equals resilience). A state with a single
     patron, or none yet, cannot hedge and is exempt."""
 
     name = "hedging"
