@@ -8,7 +8,7 @@ start, so the start's shares and the stock that offers build are the same quanti
 Their *material* alignment is their share of all tie strength (other partners
 included) with each power; their *declared* alignment tilts it by opinion and
 autonomy, so a state can talk distance from a patron while keeping practical ties
-(seed 003, Abrahamyan).
+(@abrahamyan2025).
 
 A state's arrays are views into the model's N x ... arrays, so the model can value and
 settle a whole step's offers at once while rules and events still act on one state.

@@ -94,7 +94,7 @@ class Treaty(Event):
 @register
 class PeaceTreaty(Treaty):
     """Two neighbours make peace: relations rise, the border opens, threat falls
-    (the Armenia-Azerbaijan agreement initialled 8 Aug 2025, seeds 000 and 003)."""
+    (the Armenia-Azerbaijan agreement initialled 8 Aug 2025, @gusseinov-allayarov2025, @avdaliani2025b)."""
 
     name = "peace_treaty"
     Params = TreatyParams
@@ -102,7 +102,7 @@ class PeaceTreaty(Treaty):
 
 @register
 class BorderTreaty(Treaty):
-    """Two neighbours settle their border (Kyrgyzstan-Tajikistan, 13 Mar 2025, seed 001)."""
+    """Two neighbours settle their border (Kyrgyzstan-Tajikistan, 13 Mar 2025, @turgunbaeva2025)."""
 
     name = "border_treaty"
 
@@ -216,7 +216,7 @@ class Sanctions(Event):
     """A power sanctions a node (state or third country): route risk there rises, and
     a sanctioned state's trade ties shrink: with the sanctioning power itself, or, for
     secondary sanctions on sanctions-evasion trade, with the power named in ``ties_with``
-    (Western pressure on re-exports to Russia through the region: seeds 001, 003)."""
+    (Western pressure on re-exports to Russia through the region: @dipirro2025, @abrahamyan2025)."""
 
     name = "sanctions"
 
@@ -261,7 +261,7 @@ class MembershipEvent(Event):
 
 @register
 class Accession(MembershipEvent):
-    """A state joins an organisation (Azerbaijan into the C5, 16 Nov 2025, seed 002)."""
+    """A state joins an organisation (Azerbaijan into the C5, 16 Nov 2025, @ihr2025)."""
 
     name = "accession"
     Params = MembershipParams
@@ -286,7 +286,7 @@ class Exit(MembershipEvent):
 @register
 class PowerJoins(Event):
     """An external power joins an organisation, e.g. Russia the Central Asian format
-    (as it joined CACO in 2004, which then merged into EurAsEC: seed 003, Tolipov)."""
+    (as it joined CACO in 2004, which then merged into EurAsEC: @tolipov2025)."""
 
     name = "power_joins"
 
@@ -320,7 +320,7 @@ class PowerEvent(Event):
 class BudgetChange(PowerEvent):
     """A power multiplies its spending (all domains, or those listed): its standing
     offers and its new money, e.g. Japan's ~US$19 bn pledge of Dec 2025 carried out
-    (seed 000)."""
+    (@avdaliani2025a)."""
 
     name = "budget_change"
 
@@ -362,7 +362,7 @@ class PostureChange(PowerEvent):
 class Withdrawal(PowerEvent):
     """A patron walks away after an election: spending cut (standing offers and new
     money), stakes in corridors and seats in formats given up, and its credibility
-    falls in every state (seed 001, DiPirro)."""
+    falls in every state (@dipirro2025)."""
 
     name = "withdrawal"
 
@@ -403,7 +403,7 @@ class IncidentParams(PowerParams):
 @register
 class Incident(PowerEvent):
     """An incident between a power and a state (the AZAL downing, the Yekaterinburg
-    deaths and the raids that followed, 2024-2025: seeds 003, 004)."""
+    deaths and the raids that followed, 2024-2025: @avdaliani2025b, @gusseinov2025)."""
 
     name = "incident"
     Params = IncidentParams
@@ -423,7 +423,7 @@ class Incident(PowerEvent):
 @register
 class Reconciliation(Incident):
     """A power and a state make up, partly: opinion recovers (Putin's de facto apology,
-    Dushanbe, 9 Oct 2025: 'neither complete nor sincere', seed 003)."""
+    Dushanbe, 9 Oct 2025: 'neither complete nor sincere', @avdaliani2025b)."""
 
     name = "reconciliation"
 
@@ -437,7 +437,7 @@ class Reconciliation(Incident):
 @register
 class Unrest(Event):
     """Unrest in a state (``random``: one drawn by the model's generator): governance
-    falls and threat rises, as in Kazakhstan in January 2022 (seed 002)."""
+    falls and threat rises, as in Kazakhstan in January 2022 (@ihr2025)."""
 
     name = "unrest"
 

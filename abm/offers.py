@@ -65,11 +65,11 @@ def evaluate(offers: Offers, model) -> np.ndarray:
     * need: the state's need in the domain (security need rises with threat), times
       ``log(1 + gain) / gain``, the diminishing return of a large offer; ``gain`` is
       the offer's size relative to GDP, discounted by the state's belief in the
-      offerer's credibility (a patron that walked away is believed less, seed 001);
+      offerer's credibility (a patron that walked away is believed less, @dipirro2025);
     * dependence: the marginal rise of the state's patron concentration (HHI over the
       modelled powers, in shares of all its ties) per unit gained, scaled by the
       state's preference for autonomy. It is negative, a bonus, for offers from minor
-      partners, which diversify ("diversification equals resilience", seed 004);
+      partners, which diversify ("diversification equals resilience", @gusseinov2025);
     * conditions: the governance gap the offerer demands and joining its club, scaled by
       autonomy, plus the share of ties to rivals that exclusivity would cost, plus the
       obligation of a club the state belongs to that excludes the offerer;

@@ -7,10 +7,10 @@ powers (an obligation cost). A regional format (C5, C6, a Community of Central A
 has no leader; shared membership counts toward integration, and if an external power
 joins it, the power's offers gain the format's bonus and its rivalry is imported into
 the members' relations (``rivalry_import``), the lever the seeds recall from Russia's
-entry into CACO in 2004 (seed 003, Tolipov).
+entry into CACO in 2004 (@tolipov2025).
 
 States join, leave and apply by the ``membership`` rule; vetoes block applicants (the
-SCO bids of Azerbaijan and Armenia blocked by India and Pakistan, seeds 002 and 003).
+SCO bids of Azerbaijan and Armenia blocked by India and Pakistan, @ihr2025, @abrahamyan2025).
 """
 
 from __future__ import annotations

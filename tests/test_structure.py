@@ -65,7 +65,7 @@ def test_a_strike_on_iran_moves_freight_off_the_routes_through_iran():
 def test_instc_leg_shares_sum_to_one_and_start_near_the_2024_split():
     row = run(BASELINE, seed=0, steps=1).model.iloc[0]
     assert row["instc_leg_share_instc_east"] + row["instc_leg_share_instc_west"] == pytest.approx(1.0)
-    assert 0.65 <= row["instc_leg_share_instc_east"] <= 0.9  # 78% in 2024 (seed 004)
+    assert 0.65 <= row["instc_leg_share_instc_east"] <= 0.9  # 78% in 2024 (@gusseinov2025)
 
 
 def test_transit_revenue_goes_to_states_on_loaded_routes():

@@ -17,7 +17,7 @@ trade ties). Coercion hurts the target; then the state either complies or defies
 Trade interdependence pulls both sides back part-way: a coercer that trades much with
 the state coerces it less often, and a defiant state's lasting grudge is smaller.
 The Russia-Azerbaijan crisis of 2024-2025 shows the defiant branch, and the
-reconciliation that interdependence brought (seeds 003, 004).
+reconciliation that interdependence brought (@avdaliani2025b, @gusseinov2025).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """How a power's credibility in each state rises and falls with what it delivers.
 
-A patron's offers are worth what its commitments are believed to be (seed 001,
-DiPirro). Credibility is held per state and power (``model.credibility``, states x
+A patron's offers are worth what its commitments are believed to be (@dipirro2025).
+Credibility is held per state and power (``model.credibility``, states x
 powers): Armenia's belief in Russia's guarantee need not be Kazakhstan's. It scales
 the ties an accepted offer adds (:func:`abm.offers.evaluate`) and the worth of a club's
 guarantees in the membership calculus, so a patron that fails to deliver loses ties
@@ -47,7 +47,7 @@ class Delivery(CredibilityRule):
     * Guarantees: when a member of a club with security benefits suffers a clash, the
       club's leader comes to its help with probability ``interest(victim) /
       (interest(victim) + interest(attacker))``: a patron torn between the two sides
-      hesitates (the CSTO and Armenia, 2020-2023, seed 003). Honoured, the victim's
+      hesitates (the CSTO and Armenia, 2020-2023, @abrahamyan2025). Honoured, the victim's
       belief rises by ``honoured`` of the room left; failed, it falls by ``failed`` of
       its level; the club's other members learn ``spread`` of the lesson.
     """

@@ -52,7 +52,7 @@ class Threshold(DecisionRule):
 @register
 class Hedging(DecisionRule):
     """Multi-vector hedging: as threshold, but take from any one patron only what
-    keeps its share of the state's ties at or below ``cap`` (seed 004:
+    keeps its share of the state's ties at or below ``cap`` (@gusseinov2025:
     diversification equals resilience). Offers that would carry a patron past the cap
     are taken in part, up to it; a patron already above the cap gets nothing until
     its share falls back. The room is reckoned against the ties at the start of the

@@ -5,7 +5,7 @@ or closed border, and bilateral trade. The ``interdependence`` rule is the liber
 mechanism (trade grows with open borders and shared membership, and trade breeds
 peace; Russett & Oneal 2001) set against the spill-over of the patrons' rivalry into
 the neighbours' relations (a state aligned with one power and its neighbour with that
-power's rival inherit the rivalry; seed 003 on the South Caucasus). Both forces act
+power's rival inherit the rivalry; @tolipov2025 on the South Caucasus). Both forces act
 on changes since the pair's settlement, so a world where nothing changes keeps its
 relations.
 """

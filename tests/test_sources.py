@@ -1,0 +1,66 @@
+"""Sources live inside the repository: no file points outside it, and every citation key
+resolves to an entry of docs/sources.md (and every entry there is cited)."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "docs" / "sources.md"
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".ipynb", ".toml", ".cff", ".txt", ".cfg", ".sh", ".json"}
+# A citation key: @ + lowercase name + four-digit year (+ optional letter), e.g. @blank2025.
+KEY = re.compile(r"(?<![\w.@/`])@([a-z][a-z0-9-]*\d{4}[a-z]?)\b")
+DEFINED = re.compile(r"^\| `@([a-z][a-z0-9-]*\d{4}[a-z]?)` \|", re.M)
+# Paths to material outside the repository (built from parts so this file does not match).
+OUTSIDE = re.compile("(?:" + "|".join([r"\bshared" + "/", r"\bseeds" + "/", r"\b\d{3}_[0-9a-f]{16}\.txt"]) + ")")
+
+
+def repo_text_files():
+    for path in ROOT.rglob("*"):
+        rel = path.relative_to(ROOT)
+        if any(part.startswith(".") or part == "__pycache__" or part.endswith(".egg-info") for part in rel.parts):
+            continue
+        if path.is_file() and path.suffix in TEXT_SUFFIXES and path.stat().st_size < 5_000_000:
+            yield rel, path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_no_file_refers_to_material_outside_the_repository():
+    offenders = [f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                 for rel, text in repo_text_files() for m in OUTSIDE.finditer(text)]
+    assert not offenders, "paths outside the repository:\n" + "\n".join(offenders)
+
+
+def test_every_cited_key_is_listed_and_every_listed_key_is_cited():
+    defined = DEFINED.findall(SOURCES.read_text(encoding="utf-8"))
+    assert len(defined) == len(set(defined)), "a key is listed twice in docs/sources.md"
+    cited = {}
+    for rel, text in repo_text_files():
+        if rel == Path("docs/sources.md"):
+            continue
+        for key in KEY.findall(text):
+            cited.setdefault(key, str(rel))
+    unknown = {k: f for k, f in cited.items() if k not in defined}
+    assert not unknown, f"keys not in docs/sources.md: {unknown}"
+    uncited = sorted(set(defined) - set(cited))
+    assert not uncited, f"listed in docs/sources.md but cited nowhere: {uncited}"
+    # The baseline cites its sources (guards against the keys being stripped from it).
+    assert len(KEY.findall((ROOT / "configs" / "baseline.yaml").read_text())) > 50
+
+
+def test_data_tables_load_and_cite_every_section():
+    for name in ("region_facts.yaml", "region_inputs.yaml"):
+        text = (ROOT / "data" / name).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        assert isinstance(data, dict) and data
+        for section in data:  # each top-level table names at least one source by key
+            block = text.split(f"\n{section}:", 1)[1].split("\n\n", 1)[0]
+            assert KEY.search(block) or "source not recorded" in block, f"{name}: {section} cites no source"
+
+
+def test_citation_file_is_cff_1_2_0():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0"
+    for field in ("message", "title", "authors"):
+        assert cff[field], field
+    assert all("name" in a or "family-names" in a for a in cff["authors"])
