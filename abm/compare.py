@@ -117,8 +117,9 @@ def default_dates(series: pd.DataFrame) -> list[str]:
     return sorted({d for d in picks if d <= end})
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=()) -> pd.DataFrame:
-    """Run, store and report a comparison into ``out`` (written atomically)."""
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True) -> pd.DataFrame:
+    """Run, store and report a comparison into ``out`` (written atomically; an earlier
+    comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``)."""
     series = run_all(configs, seeds, steps, sets)
     first, last = series["date"].min(), series["date"].max()
     outside = [d for d in dates or [] if not first <= d <= last]
@@ -128,7 +129,7 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     unknown = [m for m in metrics if m not in series.columns]
     if unknown:
         raise ScenarioError([("--metrics", f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(c for c in series.columns if c not in ('scenario', 'seed', 'step', 'date'))}")])
-    with atomic_directory(out, marker="series.csv") as tmp:
+    with atomic_directory(out, "compare", replace) as tmp:
         series.to_csv(tmp / "series.csv", index=False)
         stored = pd.read_csv(tmp / "series.csv")
         tab = table(stored, dates or default_dates(stored), metrics)

@@ -397,11 +397,11 @@ class Report:
 
 def make(directory: str | Path, out: str | Path | None = None) -> Report:
     """Write the summary table and every chart of the sweep in ``directory``, into
-    ``out`` (default ``directory/report``) all at once: an earlier report there is
-    replaced, a folder of other files is refused."""
+    ``out`` (default ``directory/report``) all at once, under :mod:`abm.outputs`' rule:
+    the files of an earlier report in an explicit ``out`` are replaced, nothing else."""
     results = Results(directory)
     final = Path(out) if out else Path(directory) / "report"
-    with matplotlib.rc_context(STYLE), atomic_directory(final, marker="summary.csv") as out:
+    with matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:
         report = Report(final)
         ctx = ReportContext(results)
         table = summary_table(results)

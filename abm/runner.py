@@ -35,11 +35,12 @@ class RunResult:
     coercions: pd.DataFrame | None  # step, date, power, state, tool
     events: pd.DataFrame | None  # step, date, id, type, source, parameters (JSON)
 
-    def write(self, out: str | Path, charts: bool = True) -> Path:
-        """Write every output into ``out`` atomically: all files appear, or none."""
+    def write(self, out: str | Path, charts: bool = True, replace: bool = True) -> Path:
+        """Write every output into ``out`` atomically: all files appear, or none. An
+        earlier run's output there is replaced (``replace``) under :mod:`abm.outputs`' rule."""
         if self.agents is None:
             raise ValueError("this result was run with tables=False: only the model table exists")
-        with atomic_directory(out, marker="scenario.resolved.yaml") as tmp:
+        with atomic_directory(out, "run", replace) as tmp:
             self.model.to_csv(tmp / "model.csv", index=False)
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)

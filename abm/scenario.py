@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm.rules import registry
 from abm.rules.coercion import Tool
@@ -224,10 +224,17 @@ class RulesSpec(Strict):
     membership: dict[str, Any] = {"name": "calculus"}
 
 
+def _folder_name(name: str) -> str:
+    """A scenario's name names its default output folder: it must not choose a path."""
+    if not 1 <= len(name) <= 100 or name.startswith(".") or re.search(r"[/\\\x00-\x1f\x7f]", name):
+        raise ValueError("a scenario name is also its output folder's name: 1-100 characters, no '/', '\\' or control characters, not starting with '.'")
+    return name
+
+
 class Scenario(Strict):
     """A complete, validated scenario. Build it with :func:`load`."""
 
-    name: str = "scenario"
+    name: Annotated[str, AfterValidator(_folder_name)] = "scenario"
     description: str = ""
     seed: Annotated[int, Field(ge=0)] = 0
     time: TimeSpec = TimeSpec()

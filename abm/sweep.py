@@ -361,7 +361,7 @@ def check_resumable(out: Path, exp: Experiment) -> None:
 
 def _create(out: Path, exp: Experiment) -> None:
     """Make the output directory with the store and manifest, all at once or not at all."""
-    with atomic_directory(out, replace=False) as tmp:
+    with atomic_directory(out) as tmp:
         Store.create(tmp, exp).close()
         write_json(tmp / MANIFEST, new_manifest(exp))
         if exp.source:
