@@ -91,7 +91,7 @@ def execute(chunk: Chunk) -> list[Outcome]:
         start = time.perf_counter()
         try:
             if loaded[0] != sets:  # replications of a point share one validated scenario
-                loaded = (sets, load(chunk.raw, list(sets)))
+                loaded = (sets, load(chunk.raw, list(sets), allow_large=True))  # the plan was checked before it started
             frame = chunk.runner(loaded[1], seed).model
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
@@ -195,14 +195,29 @@ def dask_pool(scheduler: str) -> Pool:
         if not address:
             raise SweepError("--scheduler config: Dask's configuration has no scheduler-address (set DASK_SCHEDULER_ADDRESS, or scheduler-address in ~/.config/dask/*.yaml)")
         target = {"address": address}
+    elif Path(scheduler).exists():
+        target = {"scheduler_file": _scheduler_file(Path(scheduler))}
     else:
-        target = {"scheduler_file": scheduler} if Path(scheduler).is_file() else {"address": scheduler}
+        target = {"address": scheduler}
     try:
         client = Client(**target, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     capacity = sum(client.nthreads().values())
     return Pool(None, capacity, f"Dask {client.scheduler.address}, {capacity} thread(s)", executor=client.get_executor(pure=False), close=client.close)
+
+
+def _scheduler_file(path: Path) -> str:
+    """``path`` if it is a Dask scheduler file (JSON naming the scheduler's address)."""
+    try:
+        if not path.is_file() or path.stat().st_size > 2**20:
+            raise ValueError
+        address = json.loads(path.read_text(encoding="utf-8")).get("address")
+        if not isinstance(address, str):
+            raise ValueError
+    except (OSError, ValueError, AttributeError):
+        raise SweepError(f"--scheduler {path}: not a Dask scheduler file (JSON with the scheduler's address, as dask-scheduler --scheduler-file writes)") from None
+    return str(path)
 
 
 def given_pool(executor: cf.Executor) -> Pool:
