@@ -136,13 +136,16 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from abm import report, results
-    from abm.store import FILE
+    from abm import report, results, store
 
     directory = Path(args.directory)
     check_target(Path(args.out) if args.out else directory / "report", "report", replace=args.out is not None)
-    if not (directory / FILE).exists():
-        raise UsageError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {directory}")
+    try:
+        incomplete = store.check(directory)
+    except store.StoreError as exc:
+        raise UsageError(f"cannot report: {exc}") from None
+    if incomplete:
+        raise UsageError(f"cannot report on {directory}: {len(incomplete)} run(s) stored as finished have lost rows (summaries or series), so averages would be wrong; run them again with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
     from pandas.errors import DatabaseError
 
     try:

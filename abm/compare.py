@@ -135,5 +135,8 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         tab = table(stored, dates or default_dates(stored), metrics)
         tab.to_csv(tmp / "compare.csv", index=False)
         (tmp / "compare.md").write_text(markdown(tab, metrics), encoding="utf-8")
-        overlay_chart(stored, metrics, tmp / "compare")
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX
+            overlay_chart(stored, metrics, tmp / "compare")
     return tab

@@ -48,9 +48,12 @@ class RunResult:
             with open(tmp / "scenario.resolved.yaml", "w", encoding="utf-8") as fh:
                 yaml.safe_dump(provenance(self.scenario, self.seed), fh, sort_keys=False, allow_unicode=True)
             if charts:
+                import matplotlib
+
                 from abm import charts as charting  # matplotlib only when charts are wanted
 
-                charting.run_charts(tmp, self.scenario)
+                with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
+                    charting.run_charts(tmp, self.scenario)
         return Path(out)
 
 

@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from abm import budget
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import Count, NonNeg, Positive, Seed, Signed, Unit
+from abm.units import Colour, Count, NonNeg, Positive, Seed, Signed, Unit
 from abm.yamlfile import YamlError, cut, parse, read_text
 
 
@@ -117,7 +117,7 @@ class CoercionSpec(Strict):
 
 class PowerSpec(Strict):
     name: str
-    color: str | None = None
+    color: Colour | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
     budget: DomainValues = DomainValues()  # USD bn per step and domain

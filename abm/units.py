@@ -5,9 +5,10 @@ quantity exceeds ``LIMIT`` in size: the model's largest real figures (GDP in USD
 freight in Mt) are below 10^5, and products of two quantities must stay far from overflow.
 """
 
+import re
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 LIMIT = 1e9
 
@@ -25,3 +26,17 @@ def within_limit(value: object) -> object:
     if isinstance(value, float) and not abs(value) <= LIMIT:
         raise ValueError(f"must be finite and at most {LIMIT:g} in size")
     return value
+
+
+def colour(value: str) -> str:
+    """A colour matplotlib can draw: '#rrggbb' (checked here) or any other form it accepts."""
+    if re.fullmatch(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?", value):
+        return value
+    from matplotlib.colors import is_color_like  # only for names and other forms
+
+    if not is_color_like(value):
+        raise ValueError("not a colour; write '#rrggbb' or a matplotlib colour name such as 'tab:blue'")
+    return value
+
+
+Colour = Annotated[str, Field(max_length=100), AfterValidator(colour)]

@@ -190,3 +190,58 @@ def test_a_scheduler_argument_naming_another_file_is_refused(tmp_path, capsys):
     pytest.importorskip("distributed")
     assert main(["sweep", str(write_experiment(tmp_path)), "--scheduler", str(BASELINE), "--out", str(tmp_path / "o")]) == 2
     assert "not a Dask scheduler file" in one_line_error(capsys)
+
+
+# --------------------------------------------------------------------------- charts and disks
+
+
+def test_a_colour_matplotlib_rejects_is_refused_before_the_run(tmp_path, capsys):
+    scn = tiny_scenario()
+    scn["powers"]["p"]["color"] = "notacolour"
+    err = validate(write(tmp_path / "c.yaml", yaml.safe_dump(scn)), capsys)
+    assert "powers.p.color" in err and "not a colour" in err
+    scn["powers"]["p"]["color"] = "tab:red"
+    assert load(scn).powers["p"].color == "tab:red"
+
+
+def test_dollar_signs_in_names_are_drawn_as_text(tmp_path):
+    scn = tiny_scenario()
+    scn["name"] = "a$x^{$b"
+    scn["powers"]["p"]["name"] = r"$\frac{$"
+    path = write(tmp_path / "d.yaml", yaml.safe_dump(scn))
+    assert main(["run", str(path), "--steps", "2", "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "alignment.png").stat().st_size > 0
+    assert main(["compare", str(path), "--seeds", "1", "--steps", "2", "--out", str(tmp_path / "c")]) == 0
+
+
+def test_a_full_disk_during_a_sweep_is_a_clean_error_that_keeps_what_was_stored(tmp_path, capsys, monkeypatch):
+    import sqlite3
+
+    from abm import store
+
+    calls = []
+    real = store.Store.commit
+
+    def commit(self, outcomes):
+        calls.append(1)
+        if len(calls) > 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, outcomes)
+
+    monkeypatch.setattr(store.Store, "commit", commit)
+    out = tmp_path / "o"
+    assert main(["sweep", str(write_experiment(tmp_path, grid={"rules.decision.noise": [0.0, 0.1, 0.2, 0.3]}, set={"time.steps": 2})), "--workers", "1", "--out", str(out)]) == 2
+    err = one_line_error(capsys)
+    assert "disk is full" in err and "--resume" in err
+    assert (out / "results.sqlite").exists()
+
+
+def test_a_sweep_into_a_read_only_place_is_a_clean_error(tmp_path, capsys, monkeypatch):
+    import errno
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr("abm.outputs.tempfile.mkdtemp", fail)
+    assert main(["sweep", str(write_experiment(tmp_path)), "--workers", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "Read-only file system" in one_line_error(capsys)
