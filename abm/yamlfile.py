@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
-MAX_BYTES = 8 * 2**20  # the largest shipped scenario is about 30 kB
-MAX_DEPTH = 64  # the deepest shipped file nests 6 levels
+MAX_BYTES = 8 * 2**20  # the largest shipped scenario is 26 kB
+MAX_DEPTH = 64  # the deepest shipped file nests 5 levels
 MAX_VALUES = 1_000_000  # values after alias expansion
 
 

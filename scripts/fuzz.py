@@ -1,7 +1,7 @@
 """Long local run of the fuzz test: mutated scenarios and experiments must give exit 0
 with finite outputs or exit 2 with one line, never a traceback or a hang.
 
-    .venv/bin/python scripts/fuzz.py --runs 2000 [--seed 1] [--full-runs 0.05]
+    .venv/bin/python scripts/fuzz.py --runs 2000 [--seed 1] [--full-runs 1]
 
 Prints the counts by kind and outcome, and the first failures; exits 1 if any case failed.
 """
