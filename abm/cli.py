@@ -12,7 +12,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from abm.outputs import OutputError
+from abm import budget
+from abm.outputs import OutputError, check_target
 from abm.scenario import ScenarioError, load
 
 SUMMARY = ["fragmentation", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -25,10 +26,11 @@ class UsageError(Exception):
 def cmd_run(args) -> int:
     from abm.runner import run
 
-    scenario = load(args.config, args.set)
-    result = run(scenario, seed=args.seed, steps=args.steps)
+    scenario = load(args.config, args.set, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    result.write(out, charts=not args.no_charts)
+    check_target(out, "run", replace=args.out is not None)  # before the run, not after it
+    result = run(scenario, seed=args.seed, steps=args.steps)
+    result.write(out, charts=not args.no_charts, replace=args.out is not None)
     first, last = result.model.iloc[0], result.model.iloc[-1]
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{'' if args.no_charts else ', charts'})")
     print(f"{result.scenario.name}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
@@ -40,7 +42,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    scenario = load(args.config, args.set)
+    try:
+        scenario = load(args.config, args.set, args.allow_large)
+    except ScenarioError as exc:  # validate explains every problem, one per line
+        print(f"error: {exc.listing()}", file=sys.stderr)
+        return 2
     print(f"{args.config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})")
     return 0
 
@@ -50,8 +56,10 @@ def cmd_compare(args) -> int:
 
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
+    budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
-    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set)
+    check_target(out, "compare", replace=args.out is not None)
+    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large)
     print(f"wrote {out}/ (series.csv, compare.csv, compare.md, compare.png, compare.svg): {len(args.configs)} scenarios x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
     for _, row in last.iterrows():
@@ -95,7 +103,11 @@ def cmd_sweep(args) -> int:
         raise UsageError(f"--workers must be at least 1 (got {args.workers})")
     if args.workers is not None and args.scheduler is not None:
         raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
-    exp = experiment.load(args.experiment)
+    if args.workers is not None:
+        budget.check_workers(args.workers, allow_large=args.allow_large)
+    exp = experiment.load(args.experiment, allow_large=args.allow_large)
+    world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers)) for b in exp.bases.values())
+    budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name
     print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
     if args.dry_run:
@@ -124,12 +136,16 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from abm import report, results
-    from abm.store import FILE
+    from abm import report, results, store
 
     directory = Path(args.directory)
-    if not (directory / FILE).exists():
-        raise UsageError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {directory}")
+    check_target(Path(args.out) if args.out else directory / "report", "report", replace=args.out is not None)
+    try:
+        incomplete = store.check(directory)
+    except store.StoreError as exc:
+        raise UsageError(f"cannot report: {exc}") from None
+    if incomplete:
+        raise UsageError(f"cannot report on {directory}: {len(incomplete)} run(s) stored as finished have lost rows (summaries or series), so averages would be wrong; run them again with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
     from pandas.errors import DatabaseError
 
     try:
@@ -153,11 +169,18 @@ def _date(text: str) -> str:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; write YYYY-MM-DD") from None
 
 
+LARGE = ("--allow-large",)
+LARGE_HELP = {"action": "store_true", "help": "lift the size budgets checked before anything starts (world memory, runs, workers; see abm/budget.py)"}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="abm",
         description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
-        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted.",
+        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted. "
+        "Output folders: a command writes into a new folder, or into its own earlier output named with --out, where it "
+        "replaces only the files it wrote (listed in .abm-output.json) and never touches other files; without --out it "
+        "never replaces anything. abm sweep never replaces a results folder (--resume completes it).",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -166,13 +189,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's seed)")
     r.add_argument("--steps", type=int, default=None, help="number of steps (default: the scenario's time.steps)")
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
-    r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>); an earlier output there is replaced, other files are never touched")
+    r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
+    r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check a scenario and explain every problem found")
     v.add_argument("config", help="scenario YAML file")
     v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting before checking (repeatable)")
+    v.add_argument(*LARGE, **LARGE_HELP)
     v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("compare", help="run several scenarios with the same seeds; table at chosen dates and overlay charts")
@@ -182,7 +207,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the key metrics)")
     c.add_argument("--steps", type=int, default=None, help="number of steps (default: each scenario's time.steps)")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")
-    c.add_argument("--out", default=None, help="output directory (default: runs/compare)")
+    c.add_argument("--out", default=None, help="output directory (default: runs/compare, which must not exist yet); naming an earlier comparison replaces the files it wrote, other files are never touched")
+    c.add_argument(*LARGE, **LARGE_HELP)
     c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("dashboard", help="start the interactive dashboard in the browser (Solara, Mesa's visualization)")
@@ -196,14 +222,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("experiment", help="experiment YAML file (see experiments/)")
     s.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster: scheduler address (tcp://host:8786), scheduler file, or \"config\" for the address in Dask's configuration")
-    s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>)")
+    s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>); an existing one is never replaced, only completed with --resume")
     s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")
+    s.add_argument(*LARGE, **LARGE_HELP)
     s.set_defaults(func=cmd_sweep)
 
     rp = sub.add_parser("report", help="summary table and charts of a sweep directory")
     rp.add_argument("directory", help="results directory written by abm sweep")
-    rp.add_argument("--out", default=None, help="where to write the report (default: DIRECTORY/report)")
+    rp.add_argument("--out", default=None, help="where to write the report (default: DIRECTORY/report, which must not exist yet); naming an earlier report replaces the files it wrote, other files are never touched")
     rp.add_argument("--export", action="append", default=[], choices=["csv", "parquet"], help="also export the tables (params, runs, summaries, series); repeatable")
     rp.set_defaults(func=cmd_report)
 
@@ -221,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (UsageError, OutputError) as exc:
+    except (UsageError, OutputError, budget.BudgetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into head and the like

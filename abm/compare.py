@@ -33,9 +33,9 @@ KEY_METRICS = [
 ]
 
 
-def run_all(configs: list[str], seeds: int, steps: int | None = None, sets=()) -> pd.DataFrame:
+def run_all(configs: list[str], seeds: int, steps: int | None = None, sets=(), allow_large: bool = False) -> pd.DataFrame:
     """Run each scenario with seeds 0..seeds-1; return the long table of every series."""
-    scenarios = [load(c, list(sets)) for c in configs]  # validate all before running any
+    scenarios = [load(c, list(sets), allow_large) for c in configs]  # validate all before running any
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):
         raise ScenarioError([("name", f"scenarios to compare need distinct names; got {', '.join(names)}")])
@@ -117,9 +117,10 @@ def default_dates(series: pd.DataFrame) -> list[str]:
     return sorted({d for d in picks if d <= end})
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=()) -> pd.DataFrame:
-    """Run, store and report a comparison into ``out`` (written atomically)."""
-    series = run_all(configs, seeds, steps, sets)
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False) -> pd.DataFrame:
+    """Run, store and report a comparison into ``out`` (written atomically; an earlier
+    comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``)."""
+    series = run_all(configs, seeds, steps, sets, allow_large)
     first, last = series["date"].min(), series["date"].max()
     outside = [d for d in dates or [] if not first <= d <= last]
     if outside:
@@ -128,11 +129,14 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     unknown = [m for m in metrics if m not in series.columns]
     if unknown:
         raise ScenarioError([("--metrics", f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(c for c in series.columns if c not in ('scenario', 'seed', 'step', 'date'))}")])
-    with atomic_directory(out, marker="series.csv") as tmp:
+    with atomic_directory(out, "compare", replace) as tmp:
         series.to_csv(tmp / "series.csv", index=False)
         stored = pd.read_csv(tmp / "series.csv")
         tab = table(stored, dates or default_dates(stored), metrics)
         tab.to_csv(tmp / "compare.csv", index=False)
         (tmp / "compare.md").write_text(markdown(tab, metrics), encoding="utf-8")
-        overlay_chart(stored, metrics, tmp / "compare")
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX
+            overlay_chart(stored, metrics, tmp / "compare")
     return tab

@@ -25,6 +25,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,8 +35,9 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from abm import sensitivity
+from abm import budget, sensitivity
 from abm.scenario import Scenario, ScenarioError, apply_overrides, build, pydantic_problems, read_yaml, resolve_extends
+from abm.units import Finite, Seed
 
 SPEC_VERSION = 1
 RESERVED = {"run", "point", "replication", "seed", "scenario", "step", "date", "status"}
@@ -50,7 +52,7 @@ class ExperimentError(ScenarioError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- the spec
@@ -63,9 +65,9 @@ class Summary(Strict):
     stat: Literal["final", "mean", "min", "max", "at", "first_crossing"] = "final"
     name: str | None = None
     window: tuple[dt.date, dt.date] | None = None  # mean/min/max over the steps dated within
-    last: Annotated[int, Field(ge=1)] | None = None  # mean/min/max over the last N steps
+    last: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # mean/min/max over the last N steps
     date: dt.date | None = None  # at: value in force at this date
-    threshold: float | None = None  # first_crossing
+    threshold: Finite | None = None  # first_crossing
     direction: Literal["above", "below"] = "above"
 
     @property
@@ -92,7 +94,7 @@ class Metrics(Strict):
 class Sample(Strict):
     method: str
     n: Annotated[int, Field(ge=1)] | None = None
-    ranges: dict[str, tuple[float, float]]
+    ranges: dict[str, tuple[Finite, Finite]]
     levels: Annotated[int, Field(ge=2, le=1000)] = 4  # factorial: values per range; morris: grid levels
     second_order: bool = False  # sobol: also draw the points for second-order indices
 
@@ -106,7 +108,7 @@ class Spec(Strict):
     grid: dict[str, Any] = {}
     sample: Sample | None = None
     replications: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
     metrics: Metrics = Metrics()
     charts: list[dict[str, Any]] = []
 
@@ -308,9 +310,10 @@ def _attribute(problem_path: str, keys: list[str]) -> str | None:
 # --------------------------------------------------------------------------- loading
 
 
-def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path | None = None) -> Experiment:
+def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path | None = None, allow_large: bool = False) -> Experiment:
     """Load and validate an experiment; scenario paths are relative to the spec file
-    (or to ``base_dir`` for a mapping). Raises :class:`ExperimentError` listing every problem."""
+    (or to ``base_dir`` for a mapping). Raises :class:`ExperimentError` listing every
+    problem. ``allow_large`` lifts the plan and world budgets (:mod:`abm.budget`)."""
     if isinstance(source, Experiment):
         return source
     if isinstance(source, dict):
@@ -322,14 +325,14 @@ def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path 
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         raise ExperimentError(pydantic_problems(exc, Spec), where) from None
-    return _Builder(spec, root, where).build()
+    return _Builder(spec, root, where, allow_large).build()
 
 
 class _Builder:
     """Validation in stages: each stage needs the previous one to be sound."""
 
-    def __init__(self, spec: Spec, root: Path, where: str | None):
-        self.spec, self.root, self.where = spec, root, where
+    def __init__(self, spec: Spec, root: Path, where: str | None, allow_large: bool = False):
+        self.spec, self.root, self.where, self.allow_large = spec, root, where, allow_large
         self.problems: list[tuple[str, str]] = []
 
     def fail_if_problems(self) -> None:
@@ -403,6 +406,21 @@ class _Builder:
                     self.problem(f"{section}.{path}", f"values must be numbers, text, lists or mappings, and finite (got {value!r})")
         if spec.sample is not None:
             self.check_sample(spec.sample)
+        if not self.problems:  # the plan's size, before a single point is made
+            try:
+                budget.check_runs(self.planned_runs(), "the plan", self.allow_large)
+            except budget.BudgetError as exc:
+                self.problem("replications" if spec.replications > 1 else "grid" if spec.sample is None else "sample", str(exc))
+
+    def planned_runs(self) -> int:
+        spec = self.spec
+        bases = 1 if spec.scenario is not None else len(spec.scenarios or ())
+        if spec.sample is None:
+            points = math.prod(len(v) for v in spec.grid.values())
+        else:
+            s = spec.sample
+            points = sensitivity.expected_points(s.method, s.n, len(s.ranges), s.levels, s.second_order)
+        return bases * points * spec.replications
 
     def check_outputs(self) -> list[Chart]:
         spec = self.spec
@@ -492,7 +510,7 @@ class _Builder:
                 continue
             try:
                 raw = apply_overrides(raw, fixed)
-                scenario = build(raw, str(path))
+                scenario = build(raw, str(path), self.allow_large)
             except ScenarioError as exc:
                 for p, msg in exc.problems:
                     key = _attribute(p, list(spec.set)) if exc.source != "--set" else p
@@ -551,7 +569,7 @@ class _Builder:
         for point in probes:
             base = bases[point.scenario]
             try:
-                checked.append(build(apply_overrides(base.raw, list(point.sets)), base.path))
+                checked.append(build(apply_overrides(base.raw, list(point.sets)), base.path, self.allow_large))
             except ScenarioError as exc:
                 for p, msg in exc.problems:
                     if exc.source == "--set":  # the parameter path itself does not exist

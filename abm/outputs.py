@@ -1,60 +1,189 @@
-"""Output directories that appear whole or not at all.
+"""Output folders: written whole or not at all, and never at the cost of a user's files.
 
-A run, a comparison or a sweep writes into a hidden temporary folder beside the
-target and renames it into place at the end, so an error, Ctrl-C or a bad input never
-leaves half an output behind (rename is atomic within one filesystem).
+The rule every command follows (``abm run``, ``abm compare``, ``abm report``; ``abm sweep``
+never replaces anything):
+
+- A command writes into a new (or empty) folder, or into an earlier output *of the same
+  command*: a folder holding ``.abm-output.json``, the list of the files that command wrote
+  there. It then replaces exactly the files on that list; every other file or folder in it
+  (notes, analyses) is left alone, and a new file that would land on one of them is refused.
+  Any other existing folder is refused.
+- Without ``--out`` a command never replaces anything: if its default folder exists it
+  stops and asks for ``--out`` (name the folder to replace it, or choose a new one).
+
+Files are built in a hidden folder beside the target (``.NAME.partial-PID-XXXX``) and moved
+into place only when everything is written, so an error, Ctrl-C or bad input leaves the
+target as it was. A folder left behind by a process killed with ``kill -9`` is removed by
+the next command writing to the same target (only if it is marked as a staging folder and
+its process is gone).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+LISTING = ".abm-output.json"  # which command wrote the folder, and which files
+STAGING = ".abm-staging"  # marks a folder being built; removed before it is published
+DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
 
 class OutputError(ValueError):
-    """The output location cannot be used (a file is in the way, no permission)."""
+    """The output location cannot be used (a file is in the way, no permission, disk full)."""
 
 
-def check_target(out: Path, marker: str | None) -> None:
-    """Refuse an output folder whose replacement could destroy someone's files: only an
-    empty folder, or an earlier output of the same command (it holds ``marker``), may be
-    replaced; never the working directory or a folder above it, nor a symbolic link."""
+def _earlier(out: Path, command: str) -> list[str]:
+    """Files listed by an earlier output of ``command`` in ``out``; refuse anything else."""
+    listing = out / LISTING
+    if not listing.is_file():
+        raise OutputError(f"--out {out}: this folder holds files that are not an earlier output of abm {command}; choose another --out (an earlier output is replaced)")
+    try:
+        data = json.loads(listing.read_text(encoding="utf-8"))
+        files = data["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) and _inside(f) for f in files):
+            raise ValueError
+        wrote = data["command"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise OutputError(f"--out {out}: its {LISTING} is damaged, so which files are this command's is unknown; choose another --out") from None
+    if wrote != command:
+        raise OutputError(f"--out {out}: holds the output of abm {wrote}, not of abm {command}; choose another --out")
+    return files
+
+
+def _inside(rel: str) -> bool:
+    """A relative path that stays within its folder."""
+    path = Path(rel)
+    return bool(rel) and not path.is_absolute() and ".." not in path.parts and "\x00" not in rel
+
+
+def check_target(out: Path, command: str, replace: bool = True) -> list[str] | None:
+    """The files of an earlier output in ``out`` that may be replaced ([] for an empty
+    folder, None for a new one); refuse any folder whose use could destroy someone's
+    files: a symbolic link, a file, the working directory or above, another command's
+    output, a folder of other files, or (``replace`` false) an earlier output."""
     if out.is_symlink():
         raise OutputError(f"--out {out}: a symbolic link; give a real directory")
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out}: a file of that name is in the way; give a directory")
     if not out.exists():
-        return
+        return None
     if out.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
         raise OutputError(f"--out {out}: the working directory or one above it; give a new folder")
-    if any(out.iterdir()) and (marker is None or not (out / marker).exists()):
-        raise OutputError(f"--out {out}: this folder holds files that are not an earlier output of this command; choose another --out (an earlier output is replaced)")
+    try:
+        empty = not any(out.iterdir())
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot read it: {exc.strerror}") from None
+    if empty:
+        return []
+    files = _earlier(out, command)
+    if not replace:
+        raise OutputError(f"{out} holds an earlier output of abm {command}; to replace the files it wrote there, name it with --out {out}, or choose another --out")
+    return files
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove staging folders of ``out`` left by processes that no longer exist."""
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.partial-(\d+)-")
+    try:
+        siblings = list(out.parent.iterdir())
+    except OSError:
+        return
+    for path in siblings:
+        match = pattern.match(path.name)
+        if not match or path.is_symlink() or not (path / STAGING).is_file():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+            continue  # its process is alive (perhaps writing it now)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError, ValueError):
+            continue  # another user's process, or not a pid: not ours to judge
+
+
+def _walk(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir() and p.name != STAGING)
+
+
+def _write_listing(folder: Path, command: str, files: list[str]) -> None:
+    tmp = folder / f"{LISTING}.tmp"
+    tmp.write_text(json.dumps({"command": command, "files": sorted(files)}, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(folder / LISTING)
+
+
+def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
+    """Move the new files of ``tmp`` into ``out`` over the files of the earlier output,
+    then remove the earlier files the new output no longer has. The listing in ``out``
+    covers both sets while files move, so an interruption leaves nothing unaccounted."""
+    new = [f for f in _walk(tmp) if f != LISTING]
+    old = set(previous)
+    for rel in new:
+        target = out / rel
+        blocked = [p for p in (target, *target.parents) if p != out and out in p.parents and (p.exists() or p.is_symlink())]
+        if (rel not in old and (target.exists() or target.is_symlink())) or any(p.is_symlink() or (p != target and not p.is_dir()) for p in blocked):
+            raise OutputError(f"--out {out}: {rel} is in the way and was not written by abm {command}; move it or choose another --out")
+    _write_listing(out, command, sorted(old | set(new)))
+    for rel in new:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / rel, out / rel)
+    for rel in sorted(old - set(new)):
+        target = out / rel
+        if (target.is_file() or target.is_symlink()) and target.parent.resolve().is_relative_to(out.resolve()):
+            target.unlink()
+            for parent in target.parents:
+                if parent == out or out not in parent.parents:
+                    break
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only when empty: a folder the user filled stays
+    _write_listing(out, command, new)
 
 
 @contextlib.contextmanager
-def atomic_directory(out: str | Path, replace: bool = True, marker: str | None = None) -> Iterator[Path]:
-    """Yield a temporary folder to fill; on success it becomes ``out``, on any exception
-    it is removed. With ``replace``, an existing ``out`` is replaced if it is empty or an
-    earlier output (it contains ``marker``); anything else is refused."""
+def atomic_directory(out: str | Path, command: str | None = None, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success its files become ``out`` under the
+    rule above, on any exception it is removed. ``command`` names the writer (``run``,
+    ``compare``, ``report``); None (``abm sweep``) takes only a new or empty folder."""
     out = Path(out)
-    check_target(out, marker if replace else None)
+    previous = check_target(out, command or "sweep", replace) if command else _new_only(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     except OSError as exc:
-        raise OutputError(f"--out {out}: cannot create {out.parent}: {exc.strerror}") from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        raise OutputError(f"--out {out}: cannot create a folder in {out.parent}: {exc.strerror}") from None
     try:
+        (tmp / STAGING).touch()
         umask = os.umask(0)  # mkdtemp makes the folder private; give it the usual mode
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
         yield tmp
-        if replace and out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
+        if command is None:
+            (tmp / STAGING).unlink()
+            os.rename(tmp, out)
+        elif previous is None:
+            _write_listing(tmp, command, _walk(tmp))
+            (tmp / STAGING).unlink()
+            os.rename(tmp, out)
+        else:
+            _merge(tmp, out, command, previous)
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in DISK_ERRORS:
+            raise OutputError(f"--out {out}: cannot write: {exc.strerror}") from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _new_only(out: Path) -> None:
+    if out.exists() or out.is_symlink():
+        raise OutputError(f"--out {out}: already exists; choose another --out")

@@ -36,7 +36,7 @@ LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "x", "P", "*"]
 HATCHES = ["", "///", "...", "xx", "\\\\", "oo"]
 MD_ROWS = 60
-STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "svg.fonttype": "none"}
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "svg.fonttype": "none", "text.parse_math": False}
 
 # Units of the model's metrics, by name prefix (docs/experiments.md lists them).
 UNITS = [
@@ -397,11 +397,11 @@ class Report:
 
 def make(directory: str | Path, out: str | Path | None = None) -> Report:
     """Write the summary table and every chart of the sweep in ``directory``, into
-    ``out`` (default ``directory/report``) all at once: an earlier report there is
-    replaced, a folder of other files is refused."""
+    ``out`` (default ``directory/report``) all at once, under :mod:`abm.outputs`' rule:
+    the files of an earlier report in an explicit ``out`` are replaced, nothing else."""
     results = Results(directory)
     final = Path(out) if out else Path(directory) / "report"
-    with matplotlib.rc_context(STYLE), atomic_directory(final, marker="summary.csv") as out:
+    with matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:
         report = Report(final)
         ctx = ReportContext(results)
         table = summary_table(results)

@@ -35,11 +35,12 @@ class RunResult:
     coercions: pd.DataFrame | None  # step, date, power, state, tool, response
     events: pd.DataFrame | None  # step, date, id, type, source, parameters (JSON)
 
-    def write(self, out: str | Path, charts: bool = True) -> Path:
-        """Write every output into ``out`` atomically: all files appear, or none."""
+    def write(self, out: str | Path, charts: bool = True, replace: bool = True) -> Path:
+        """Write every output into ``out`` atomically: all files appear, or none. An
+        earlier run's output there is replaced (``replace``) under :mod:`abm.outputs`' rule."""
         if self.agents is None:
             raise ValueError("this result was run with tables=False: only the model table exists")
-        with atomic_directory(out, marker="scenario.resolved.yaml") as tmp:
+        with atomic_directory(out, "run", replace) as tmp:
             self.model.to_csv(tmp / "model.csv", index=False)
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)
@@ -47,9 +48,12 @@ class RunResult:
             with open(tmp / "scenario.resolved.yaml", "w", encoding="utf-8") as fh:
                 yaml.safe_dump(provenance(self.scenario, self.seed), fh, sort_keys=False, allow_unicode=True)
             if charts:
+                import matplotlib
+
                 from abm import charts as charting  # matplotlib only when charts are wanted
 
-                charting.run_charts(tmp, self.scenario)
+                with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
+                    charting.run_charts(tmp, self.scenario)
         return Path(out)
 
 

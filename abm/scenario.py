@@ -17,12 +17,20 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from abm import budget
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import NonNeg, Positive, Signed, Unit
+from abm.units import Colour, Count, NonNeg, Positive, Seed, Signed, Unit
+from abm.yamlfile import YamlError, cut, parse, read_text
+
+
+SHOWN = 3  # problems a one-line message shows
+
+
+def _item(path: str, msg: str) -> str:
+    return cut(f"{path or '<top>'}: {msg}")
 
 
 class ScenarioError(Exception):
@@ -34,14 +42,25 @@ class ScenarioError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
-        where = f" in {self.source}" if self.source else ""
-        lines = [f"{len(self.problems)} problem(s){where}:"]
-        lines += [f"  - {path or '<top>'}: {msg}" for path, msg in self.problems]
+        """One line: the count, the first problems, each cut to a readable length."""
+        shown = "; ".join(_item(path, msg) for path, msg in self.problems[:SHOWN])
+        rest = self.problems[SHOWN:]
+        more = f" (and {len(rest)} more: {cut(', '.join(path or '<top>' for path, _ in rest))})" if rest else ""
+        return f"{self.header()}: {shown}{more}"
+
+    def header(self) -> str:
+        return f"{len(self.problems)} problem(s)" + (f" in {cut(self.source)}" if self.source else "")
+
+    def listing(self, limit: int = 50) -> str:
+        """Every problem on its own line (``abm validate``), at most ``limit`` of them."""
+        lines = [f"{self.header()}:"] + [f"  - {_item(path, msg)}" for path, msg in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"  - ... and {len(self.problems) - limit} more")
         return "\n".join(lines)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DomainValues(Strict):
@@ -111,7 +130,7 @@ class CoercionSpec(Strict):
 
 class PowerSpec(Strict):
     name: str
-    color: str | None = None
+    color: Colour | None = None
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
     # new money per step and domain (USD bn), allocated by the allocation rule on top of
@@ -142,7 +161,7 @@ class TimeSpec(Strict):
 class OfferSpec(Strict):
     duration: Annotated[int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it must be renewed
     min_weight: Unit = 0.02  # a power makes no offer to a state with a smaller share of its attention
-    max_targets: Annotated[int, Field(ge=1)] | None = None  # cap on states a power courts per step
+    max_targets: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power courts per step
     scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
     observe: Literal["material", "declared"] = "material"  # which alignment powers react to
     min_acceptance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
@@ -183,7 +202,7 @@ class GeneratedSpec(Strict):
     n_powers: Annotated[int, Field(ge=1, le=200)] = 5
     n_subregions: Annotated[int, Field(ge=1, le=50)] = 2
     budget: Positive = 1.0  # mean budget per power, domain and step
-    seed: Annotated[int, Field(ge=0)] = 0  # seed of the world's layout, independent of the run's seed
+    seed: Seed = 0  # seed of the world's layout, independent of the run's seed
 
 
 class SegmentSpec(Strict):
@@ -224,7 +243,7 @@ class FreightSpec(Strict):
     risk_recovery: Unit = 0.1  # share of added risk that fades each step
     conflict_risk: Unit = 0.1  # risk a clash adds to both states' segments
     closure_opinion: Signed = -0.5  # a coerced state closes its segments to a sponsor it views below this
-    closure_steps: Annotated[int, Field(ge=0)] = 4
+    closure_steps: Count = 4
 
 
 class OrganisationSpec(Strict):
@@ -254,12 +273,19 @@ class RulesSpec(Strict):
     credibility: dict[str, Any] = {"name": "delivery"}
 
 
+def _folder_name(name: str) -> str:
+    """A scenario's name names its default output folder: it must not choose a path."""
+    if not 1 <= len(name) <= 100 or name.startswith(".") or re.search(r"[/\\\x00-\x1f\x7f]", name):
+        raise ValueError("a scenario name is also its output folder's name: 1-100 characters, no '/', '\\' or control characters, not starting with '.'")
+    return name
+
+
 class Scenario(Strict):
     """A complete, validated scenario. Build it with :func:`load`."""
 
-    name: str = "scenario"
+    name: Annotated[str, AfterValidator(_folder_name)] = "scenario"
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
     time: TimeSpec = TimeSpec()
     states: dict[str, StateSpec] = {}
     powers: dict[str, PowerSpec] = {}
@@ -289,40 +315,24 @@ class Scenario(Strict):
 
 
 def read_yaml(path: Path, what: str = "a scenario") -> dict[str, Any]:
-    """Read one YAML mapping with ``yaml.safe_load``; errors become ScenarioError."""
+    """Read one YAML mapping with the project's one reader (:mod:`abm.yamlfile`: regular
+    files only, size, depth and alias limits, no duplicate keys); errors become
+    ScenarioError naming the file and the line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = parse(read_text(path))
     except FileNotFoundError:
         raise ScenarioError([("", f"file not found: {path}")]) from None
     except UnicodeDecodeError:
         raise ScenarioError([("", f"{path} is not a UTF-8 text file")]) from None
     except OSError as exc:
         raise ScenarioError([("", f"cannot read {path}: {exc.strerror}")]) from None
-    try:
-        data = yaml.safe_load(text)
-    except ValueError as exc:  # the YAML parser builds dates and raises on impossible ones
-        raise ScenarioError([_bad_date(text, exc)], str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([("", f"YAML syntax error{where}: {problem}")], str(path)) from None
+    except YamlError as exc:
+        raise ScenarioError([("", str(exc))], str(path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ScenarioError([("", f"{what} must be a mapping, not {type(data).__name__}")], str(path))
     return data
-
-
-def _bad_date(text: str, exc: ValueError) -> tuple[str, str]:
-    """Locate the impossible date that made the YAML parser fail."""
-    for number, line in enumerate(text.splitlines(), 1):
-        for match in re.finditer(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", line):
-            try:
-                dt.date(*(int(g) for g in match.groups()))
-            except ValueError:
-                return (f"line {number}", f"'{match.group(0)}' is not a valid date ({exc}); write dates as YYYY-MM-DD")
-    return ("", f"invalid value in YAML: {exc}")
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -345,19 +355,35 @@ def _switches_rule(path: tuple[str, ...], old: dict[str, Any], new: dict[str, An
     return len(path) == 2 and path[0] == "rules" and "name" in new and new["name"] != old.get("name")
 
 
-def resolve_extends(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read ``path`` and merge it over the file its ``extends:`` names (relative to it)."""
-    path = path.resolve()
-    if path in _seen:
-        chain = " -> ".join(p.name for p in (*_seen, path))
-        raise ScenarioError([("extends", f"circular extends: {chain}")], str(path))
-    data = read_yaml(path)
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError([("extends", "must be a path to another scenario file")], str(path))
-    return deep_merge(resolve_extends(path.parent / parent, (*_seen, path)), data)
+MAX_EXTENDS = 16  # files in one extends: chain
+
+
+def resolve_extends(path: Path) -> dict[str, Any]:
+    """Read ``path`` and merge it over the file its ``extends:`` names (relative to it),
+    and so on up the chain (at most MAX_EXTENDS files, no cycles). A file that is not a
+    scenario (no key of the schema) is refused without echoing any of its content."""
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    while True:
+        path = Path(path).resolve()
+        if path in [p for p, _ in chain]:
+            names = " -> ".join(p.name for p in [*(p for p, _ in chain), path])
+            raise ScenarioError([("extends", f"circular extends: {cut(names)}")], str(chain[-1][0]))
+        if len(chain) == MAX_EXTENDS:
+            raise ScenarioError([("extends", f"a chain of more than {MAX_EXTENDS} files; a scenario extends a few at most")], str(chain[0][0]))
+        data = read_yaml(path)
+        if data and not set(data) & (set(Scenario.model_fields) | {"extends"}):
+            raise ScenarioError([("", "not a scenario: none of its keys is a scenario field (name, states, powers, ...)")], str(path))
+        parent = data.pop("extends", None)
+        chain.append((path, data))
+        if parent is None:
+            break
+        if not isinstance(parent, str) or not parent:
+            raise ScenarioError([("extends", "must be a path to another scenario file")], str(path))
+        path = path.parent / parent
+    merged = chain[-1][1]
+    for _, data in reversed(chain[:-1]):
+        merged = deep_merge(merged, data)
+    return merged
 
 
 # --------------------------------------------------------------------------- overrides
@@ -369,9 +395,11 @@ def parse_set(item: str) -> tuple[str, Any]:
         raise ScenarioError([(item, "a --set override must look like dotted.path=value")])
     path, _, text = item.partition("=")
     try:
-        value = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError):  # ValueError: an impossible date such as 2025-02-30
-        value = text
+        value = parse(text)
+    except YamlError as exc:
+        if exc.limit:
+            raise ScenarioError([(path.strip(), str(exc))], "--set") from None
+        value = text  # not YAML (or an impossible date such as 2025-02-30): taken as text
     return path.strip(), value
 
 
@@ -639,8 +667,9 @@ def _params_holder(family: str, name: str) -> type[BaseModel]:
     return registry.get(family, name).Params
 
 
-def build(raw: dict[str, Any], source: str | None = None) -> Scenario:
-    """Validate a raw (merged) scenario mapping into a :class:`Scenario`."""
+def build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False) -> Scenario:
+    """Validate a raw (merged) scenario mapping into a :class:`Scenario`; a world over
+    the memory budget (:mod:`abm.budget`) is refused first unless ``allow_large``."""
     raw = copy.deepcopy(raw)
     if raw.get("generated") is not None:
         from abm.generate import expand  # generated worlds fill states and powers
@@ -649,7 +678,12 @@ def build(raw: dict[str, Any], source: str | None = None) -> Scenario:
             spec = GeneratedSpec.model_validate(raw["generated"])
         except ValidationError as exc:
             raise ScenarioError([(".".join(filter(None, ("generated", p))), m) for p, m in pydantic_problems(exc, GeneratedSpec)], source) from None
+        if too_large := budget.check_world(spec.n_states, spec.n_powers, allow_large):
+            raise ScenarioError([("generated", too_large)], source)
         raw = deep_merge(expand(spec), raw)
+    sizes = [len(raw[k]) if isinstance(raw.get(k), dict) else 0 for k in ("states", "powers")]
+    if too_large := budget.check_world(*sizes, allow_large):
+        raise ScenarioError([("states", too_large)], source)
     try:
         scn = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -674,8 +708,9 @@ def with_run_settings(scn: Scenario, seed: int | None = None, steps: int | None 
     return out
 
 
-def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Load a scenario from a YAML path, a mapping or a Scenario, applying ``--set`` overrides."""
+def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple[str, ...] = (), allow_large: bool = False) -> Scenario:
+    """Load a scenario from a YAML path, a mapping or a Scenario, applying ``--set``
+    overrides; ``allow_large`` lifts the world-size budget (:mod:`abm.budget`)."""
     if isinstance(source, Scenario):
         if not sets:
             return source
@@ -686,4 +721,4 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
         path = Path(source)
         raw, where = resolve_extends(path), str(path)
     raw = apply_overrides(raw, list(sets))
-    return build(raw, where)
+    return build(raw, where, allow_large)

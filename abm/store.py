@@ -41,7 +41,14 @@ if TYPE_CHECKING:
     from abm.experiment import Experiment
 
 FILE = "results.sqlite"
+MANIFEST = "manifest.json"
 SCHEMA_VERSION = "1"
+TABLES = ("meta", "points", "design", "runs", "summaries", "series")
+META_KEYS = ("schema_version", "experiment", "spec_hash", "hashed", "parameters", "summaries", "series")
+
+
+class StoreError(Exception):
+    """A sweep folder whose store or manifest is damaged; the message says what to do."""
 
 
 @dataclass
@@ -173,3 +180,62 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check(directory: str | Path) -> list[str]:
+    """Check a sweep folder before it is resumed or reported on.
+
+    Raises :class:`StoreError` for a damaged store or manifest (a directory or an empty
+    file in its place, a truncated or corrupt database, missing tables, an emptied
+    ``meta``, a manifest that is not the sweep's JSON). Returns the keys of runs stored as
+    ``ok`` whose rows are incomplete (no summaries row, or not one series row per step):
+    resume runs them again, a report refuses to average them."""
+    directory = Path(directory)
+    path = directory / FILE
+    lost = "start the sweep again with another --out, or restore the folder from a copy"
+    if not path.exists():
+        raise StoreError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {directory}")
+    if path.is_symlink() or not path.is_file():
+        raise StoreError(f"{path} is not a file; the sweep folder is damaged: {lost}")
+    if path.stat().st_size == 0:
+        raise StoreError(f"{path} is empty (zero bytes); the sweep folder is damaged: {lost}")
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not all(isinstance(manifest.get(k), t) for k, t in (("sessions", list), ("runs", list), ("bases", dict))):
+            raise ValueError
+        steps = _expected_rows(manifest)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        raise StoreError(f"{directory / MANIFEST} is missing or damaged (not the sweep's JSON record); {lost}") from None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if missing := [t for t in TABLES if t not in tables]:
+                raise StoreError(f"{path} lacks the table(s) {', '.join(missing)}; the sweep folder is damaged: {lost}")
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            try:
+                if not all(isinstance(json.loads(meta[k]), list) for k in ("parameters", "summaries", "series")) or not all(meta.get(k) for k in META_KEYS):
+                    raise ValueError
+                series = len(json.loads(meta["series"])) > 0
+            except (KeyError, ValueError, TypeError):
+                raise StoreError(f"{path}: its meta table is incomplete or damaged; {lost}") from None
+            rows = conn.execute(
+                "SELECT r.run, (SELECT COUNT(*) FROM series s WHERE s.run = r.run), "
+                "EXISTS (SELECT 1 FROM summaries m WHERE m.run = r.run) FROM runs r WHERE r.status = 'ok'"
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a readable results database ({exc}); it may be truncated or overwritten: {lost}") from None
+    return [run for run, count, summary in rows if not summary or (series and count != steps.get(run, count))]
+
+
+def _expected_rows(manifest: dict[str, Any]) -> dict[str, int]:
+    """Series rows each planned run must have: one per step, step 0 included."""
+    horizon = {name: base["resolved"]["time"]["steps"] for name, base in manifest["bases"].items()}
+    return {r["run"]: int(r["params"].get("time.steps", horizon[r["scenario"]])) + 1 for r in manifest["runs"]}

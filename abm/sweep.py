@@ -13,8 +13,10 @@ What the loop guarantees, and why:
 - *Flat memory.* At most two chunks per worker are in flight; each finished chunk is
   committed to the store (:mod:`abm.store`) and dropped.
 - *Isolation.* A run that raises is recorded with its key, parameters, seed and
-  traceback, and the sweep goes on; a worker process that dies fails only the runs it
-  held, and the pool is restarted.
+  traceback, and the sweep goes on. When a worker process dies, the pool is restarted and
+  the runs that were in flight are run again one at a time, alone, so that only a run that
+  kills its worker again is recorded as failed. Workers and the fork server die with the
+  main process (Linux: a parent-death signal).
 - *Nothing lost.* Results are committed as they arrive; a sweep killed at any moment
   keeps every committed run, and ``resume=True`` runs exactly the runs whose keys are
   missing (or failed). Resuming with a different spec is refused.
@@ -25,8 +27,10 @@ What the loop guarantees, and why:
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import contextlib
+import ctypes
 import datetime as dt
 import functools
 import importlib.metadata
@@ -37,6 +41,7 @@ import platform
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -44,7 +49,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +58,10 @@ import yaml
 from abm import experiment as experiments
 from abm import runner
 from abm.experiment import Experiment, Summary, summarise
-from abm.outputs import atomic_directory
+from abm.outputs import DISK_ERRORS, atomic_directory
 from abm.scenario import load
-from abm.store import FILE, Outcome, Store, write_json
-
-MANIFEST = "manifest.json"
+from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, write_json
+from abm.store import check as check_store
 
 
 class SweepError(Exception):
@@ -91,7 +95,7 @@ def execute(chunk: Chunk) -> list[Outcome]:
         start = time.perf_counter()
         try:
             if loaded[0] != sets:  # replications of a point share one validated scenario
-                loaded = (sets, load(chunk.raw, list(sets)))
+                loaded = (sets, load(chunk.raw, list(sets), allow_large=True))  # the plan was checked before it started
             frame = chunk.runner(loaded[1], seed).model
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
@@ -109,9 +113,43 @@ def execute(chunk: Chunk) -> list[Outcome]:
 run_model = functools.partial(runner.run, tables=False)
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the main process, which stops the sweep cleanly."""
+def _worker_init(main: int) -> None:
+    """Workers leave Ctrl-C to the main process, which stops the sweep cleanly, and die
+    with the fork server that made them (which dies with the sweep's main process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    if not _alive(main):  # the sweep ended before this worker started
+        os._exit(1)
+
+
+def _die_with_parent() -> None:
+    """Have Linux kill this process when its parent dies (prctl PR_SET_PDEATHSIG), so
+    that kill -9 of a sweep leaves no fork server or worker behind. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# The fork server imports this module at its start (see local_pool), with a variable
+# naming the sweep process that started it: it dies with that process.
+if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()):
+    _die_with_parent()
+    if str(os.getppid()) != os.environ["ABM_SWEEP_MAIN"]:  # that process is gone already
+        os._exit(1)
 
 
 # --------------------------------------------------------------------------- executors
@@ -176,9 +214,24 @@ def local_pool(workers: int | None) -> Pool:
         from multiprocessing import forkserver
 
         ctx.set_forkserver_preload(["abm.sweep"])
-        with _no_interrupts():  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
+        with _no_interrupts(), _environment(ABM_SWEEP_MAIN=str(os.getpid())):  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
             forkserver.ensure_running()  # imports the model (about a second) while the store is set up
-    return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint), workers, f"local process pool, {workers} worker(s)")
+    return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)), workers, f"local process pool, {workers} worker(s)")
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for processes started within (restored after)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def dask_pool(scheduler: str) -> Pool:
@@ -195,14 +248,29 @@ def dask_pool(scheduler: str) -> Pool:
         if not address:
             raise SweepError("--scheduler config: Dask's configuration has no scheduler-address (set DASK_SCHEDULER_ADDRESS, or scheduler-address in ~/.config/dask/*.yaml)")
         target = {"address": address}
+    elif Path(scheduler).exists():
+        target = {"scheduler_file": _scheduler_file(Path(scheduler))}
     else:
-        target = {"scheduler_file": scheduler} if Path(scheduler).is_file() else {"address": scheduler}
+        target = {"address": scheduler}
     try:
         client = Client(**target, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     capacity = sum(client.nthreads().values())
     return Pool(None, capacity, f"Dask {client.scheduler.address}, {capacity} thread(s)", executor=client.get_executor(pure=False), close=client.close)
+
+
+def _scheduler_file(path: Path) -> str:
+    """``path`` if it is a Dask scheduler file (JSON naming the scheduler's address)."""
+    try:
+        if not path.is_file() or path.stat().st_size > 2**20:
+            raise ValueError
+        address = json.loads(path.read_text(encoding="utf-8")).get("address")
+        if not isinstance(address, str):
+            raise ValueError
+    except (OSError, ValueError, AttributeError):
+        raise SweepError(f"--scheduler {path}: not a Dask scheduler file (JSON with the scheduler's address, as dask-scheduler --scheduler-file writes)") from None
+    return str(path)
 
 
 def given_pool(executor: cf.Executor) -> Pool:
@@ -331,14 +399,19 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def check_resumable(out: Path, exp: Experiment) -> None:
-    """Refuse to resume a sweep whose spec (or base scenarios) changed, saying what changed."""
+def check_resumable(out: Path, exp: Experiment) -> list[str]:
+    """Refuse to resume a damaged sweep folder, or one whose spec (or base scenarios)
+    changed, saying what changed; return the keys of stored runs that are incomplete."""
     if not (out / FILE).exists():
         raise SweepError(f"{out} exists but holds no sweep results; choose another --out")
+    try:
+        incomplete = check_store(out)
+    except StoreError as exc:
+        raise SweepError(f"cannot resume: {exc}") from None
     with Store(out) as store:
         old_hash, old = store.meta("spec_hash"), json.loads(store.meta("hashed"))
     if old_hash == exp.hash:
-        return
+        return incomplete
     changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in exp.hashed.items() if k != "bases"})
     try:
         old_bases = json.loads((out / MANIFEST).read_text())["bases"]
@@ -361,7 +434,7 @@ def check_resumable(out: Path, exp: Experiment) -> None:
 
 def _create(out: Path, exp: Experiment) -> None:
     """Make the output directory with the store and manifest, all at once or not at all."""
-    with atomic_directory(out, replace=False) as tmp:
+    with atomic_directory(out) as tmp:
         Store.create(tmp, exp).close()
         write_json(tmp / MANIFEST, new_manifest(exp))
         if exp.source:
@@ -392,10 +465,11 @@ def run(
     default only on a terminal."""
     exp = experiments.load(experiment)
     out = Path(out)
-    if out.exists():
+    incomplete: list[str] = []
+    if out.exists() or out.is_symlink():
         if not resume:
             raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
-        check_resumable(out, exp)
+        incomplete = check_resumable(out, exp)
     if executor is not None:
         pool = given_pool(executor)
     elif scheduler is not None:
@@ -407,17 +481,22 @@ def run(
         if not out.exists():
             try:
                 _create(out, exp)
-            except OSError as exc:
-                raise SweepError(f"cannot create {out}: {exc.strerror or exc}") from None
-        with _lock(out), _sigterm_as_interrupt():
-            result = _session(exp, out, pool, runner or run_model, progress, task_seconds)
+            except (OSError, sqlite3.OperationalError) as exc:
+                raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            with _lock(out), _sigterm_as_interrupt():
+                result = _session(exp, out, pool, runner or run_model, progress, task_seconds, incomplete)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in DISK_ERRORS:
+                raise
+            raise SweepError(f"cannot write to {out}: {getattr(exc, 'strerror', None) or exc}; every committed run is kept: fix that, then continue with --resume") from None
         interrupted = result.interrupted
         return result
     finally:
         pool.shutdown(interrupted)
 
 
-def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress: bool | None, task_seconds: float) -> SweepResult:
+def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress: bool | None, task_seconds: float, incomplete: list[str]) -> SweepResult:
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -427,14 +506,15 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
     write_json(out / MANIFEST, manifest)
 
     store = Store(out)
-    done = store.completed()
+    done = store.completed() - set(incomplete)  # runs whose rows were lost are run again
     distinct = list({r.key: r for r in exp.runs}.values())
     todo = [r for r in distinct if r.key not in done]
     result = SweepResult(out, len(distinct), len(distinct) - len(todo), executor=pool.description)
     points = {p.index: p for p in exp.points}
     run_of = {r.key: r for r in distinct}
     per_run = None  # measured seconds per run, smoothed
-    pending: dict[cf.Future, tuple[list[str], int]] = {}
+    pending: dict[cf.Future, tuple[Chunk, int, bool]] = {}  # chunk, pool generation, suspect
+    suspects: collections.deque[Chunk] = collections.deque()  # runs in flight when a worker died
     position = 0
 
     def next_chunk() -> Chunk:
@@ -453,32 +533,49 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
         return Chunk(exp.bases[first.scenario].raw, runs, exp.series, exp.summaries, runner)
 
     bar = tqdm(total=len(todo), unit="run", disable=(None if progress is None else not progress), dynamic_ncols=True, smoothing=0.1)
+    def submit(chunk: Chunk, suspect: bool) -> bool:
+        try:
+            try:
+                future = pool.executor.submit(execute, chunk)
+            except BrokenProcessPool:
+                pool.restart()
+                future = pool.executor.submit(execute, chunk)
+        except RuntimeError as exc:  # an executor that was shut down or lost its cluster
+            result.aborted = f"the executor stopped accepting work: {exc}"
+            return False
+        pending[future] = (chunk, pool.generation, suspect)
+        return True
+
     try:
-        while position < len(todo) or pending:
-            while position < len(todo) and len(pending) < 2 * pool.capacity and result.aborted is None:
-                chunk = next_chunk()
-                try:
-                    future = pool.executor.submit(execute, chunk)
-                except BrokenProcessPool:
-                    pool.restart()
-                    future = pool.executor.submit(execute, chunk)
-                except RuntimeError as exc:  # an executor that was shut down or lost its cluster
-                    result.aborted = f"the executor stopped accepting work: {exc}"
-                    position -= len(chunk.runs)
+        while position < len(todo) or pending or suspects:
+            if suspects:
+                # After a worker died, the runs it may have held are run one at a time, alone,
+                # so that a run which kills its worker again is the only one that fails.
+                if not pending and result.aborted is None and not submit(suspects.popleft(), True):
                     break
-                pending[future] = ([key for key, _, _ in chunk.runs], pool.generation)
+            else:
+                while position < len(todo) and len(pending) < 2 * pool.capacity and result.aborted is None:
+                    chunk = next_chunk()
+                    if not submit(chunk, False):
+                        position -= len(chunk.runs)
+                        break
             if not pending:
                 break
             finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
             for future in finished:
-                keys, generation = pending.pop(future)
+                chunk, generation, suspect = pending.pop(future)
+                keys = [key for key, _, _ in chunk.runs]
                 try:
                     outcomes = future.result()
                 except Exception as exc:  # the task itself failed: a dead worker, an unpicklable result
-                    why = "a worker process died (killed, or out of memory) while holding this run" if isinstance(exc, BrokenProcessPool) else f"{type(exc).__name__}: {exc}"
-                    outcomes = [Outcome(k, "failed", 0.0, "", _now(), error=why, traceback="".join(traceback.format_exception(exc))) for k in keys]
-                    if isinstance(exc, BrokenProcessPool) and pool.make is not None and generation == pool.generation:
+                    died = isinstance(exc, BrokenProcessPool)
+                    if died and pool.make is not None and generation == pool.generation:
                         pool.restart()
+                    if died and not suspect and pool.make is not None:
+                        suspects.extend(replace(chunk, runs=[run]) for run in chunk.runs)
+                        continue  # not its fault yet: every run of the chunk is tried again alone
+                    why = "a worker process died (killed, or out of memory) while running this run alone" if died else f"{type(exc).__name__}: {exc}"
+                    outcomes = [Outcome(k, "failed", 0.0, "", _now(), error=why, traceback="".join(traceback.format_exception(exc))) for k in keys]
                 store.commit(outcomes)
                 for o in outcomes:
                     if o.status == "ok":

@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from abm.units import within_limit
 
 FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility")
 
@@ -21,9 +23,11 @@ REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in (*FAMILIE
 
 
 class RuleParams(BaseModel):
-    """Base class of rule parameters: unknown keys are errors, never ignored."""
+    """Base class of rule parameters: unknown keys are errors, never ignored; every
+    number finite and at most abm.units.LIMIT in size."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    _bounded = field_validator("*")(within_limit)
 
 
 class Rule:

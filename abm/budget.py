@@ -1,0 +1,74 @@
+"""Budgets checked before anything starts: a world, a plan or a pool too large for this
+machine is refused with its size and the flag that allows it anyway (``--allow-large``),
+rather than found out an hour later by the out-of-memory killer.
+
+- *World size*: the model's largest arrays hold a value per pair of states and power
+  (pairwise alignment distances), about ``8 * states^2 * powers`` bytes; a world is
+  refused when that exceeds the memory budget (half of this machine's memory), or when it
+  has more than ``MAX_STATES`` states or ``MAX_POWERS`` powers (the limits of generated
+  worlds, and what validation handles in seconds).
+- *Runs*: a sweep plan or a comparison of more than ``MAX_RUNS`` runs.
+- *Workers*: more than ``WORKERS_PER_CPU`` per CPU, or workers x world memory above the
+  budget. ``HARD_MAX_WORKERS`` is never exceeded.
+"""
+
+from __future__ import annotations
+
+import os
+
+MAX_STATES = 5000
+MAX_POWERS = 200
+MAX_RUNS = 1_000_000
+WORKERS_PER_CPU = 8
+HARD_MAX_WORKERS = 4096
+FLAG = "--allow-large"
+
+
+class BudgetError(ValueError):
+    """A request over a budget; the message says the size, the budget and the flag."""
+
+
+def memory_budget() -> int:
+    """Half of the machine's physical memory, in bytes (4 GiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+def world_bytes(states: int, powers: int) -> int:
+    return 8 * states * states * powers
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_world(states: int, powers: int, allow_large: bool = False) -> str | None:
+    """Why a world of this size is refused (None: it fits)."""
+    if allow_large:
+        return None
+    if states > MAX_STATES or powers > MAX_POWERS:
+        return f"{states} states and {powers} powers: at most {MAX_STATES} states and {MAX_POWERS} powers ({FLAG} to go beyond)"
+    need, budget = world_bytes(states, powers), memory_budget()
+    if need > budget:
+        return f"{states} states x {powers} powers needs about {_gib(need)} of memory, over the budget of {_gib(budget)} (half of this machine's memory; {FLAG} to try anyway)"
+    return None
+
+
+def check_runs(runs: int, what: str, allow_large: bool = False) -> None:
+    if runs > MAX_RUNS and not allow_large:
+        raise BudgetError(f"{what}: {runs:,} runs, over the budget of {MAX_RUNS:,} ({FLAG} to run them anyway)")
+
+
+def check_workers(workers: int, world: int = 0, allow_large: bool = False) -> None:
+    """``world``: bytes one run needs (each worker holds one world)."""
+    cpus = os.cpu_count() or 1
+    if workers > HARD_MAX_WORKERS:
+        raise BudgetError(f"--workers {workers}: at most {HARD_MAX_WORKERS}")
+    if allow_large:
+        return
+    if workers > WORKERS_PER_CPU * cpus:
+        raise BudgetError(f"--workers {workers}: more than {WORKERS_PER_CPU} per CPU on this machine of {cpus} ({FLAG} to start them anyway)")
+    if workers * world > memory_budget():
+        raise BudgetError(f"--workers {workers}: each holds a world of about {_gib(world)}, {_gib(workers * world)} in all, over the budget of {_gib(memory_budget())} ({FLAG} to try anyway)")

@@ -1,0 +1,162 @@
+"""The one YAML reader of scenarios, experiments and ``--set`` values.
+
+Built on libyaml's C parser with PyYAML's safe constructor (``yaml.CSafeLoader``: about
+seven times faster than ``yaml.safe_load``, and no tag constructs a Python object), with
+the limits a careless or hostile file needs:
+
+- regular files only (a FIFO, device or directory is refused before it is read, so
+  ``extends: /dev/zero`` cannot block or fill memory), at most ``MAX_BYTES``;
+- a key given twice in one mapping is refused, naming both lines (YAML would keep the
+  last silently, e.g. a second ``rules:`` block dropping the first);
+- nesting at most ``MAX_DEPTH`` levels, aliases expanding to at most ``MAX_VALUES``
+  values (a few hundred bytes of nested aliases can otherwise stand for billions of
+  values), and no alias that contains itself.
+
+Problems are :class:`YamlError` with the line they concern.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_BYTES = 8 * 2**20  # the largest shipped scenario is 26 kB
+MAX_DEPTH = 64  # the deepest shipped file nests 5 levels
+MAX_VALUES = 1_000_000  # values after alias expansion
+
+
+class YamlError(ValueError):
+    """Text that cannot be read as YAML here; ``line`` is 1-based (None: the whole text);
+    ``limit``: valid YAML refused by a limit above (not a syntax error)."""
+
+    def __init__(self, message: str, line: int | None = None, limit: bool = True):
+        self.line, self.limit = line, limit
+        super().__init__(message if line is None or "line" in message else f"line {line}: {message}")
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _check_graph(root: yaml.Node) -> None:
+    """Depth, expanded size and cycles of the node graph, without recursion (a deep file
+    must not exhaust Python's stack while being checked)."""
+    done: dict[int, tuple[int, int]] = {}  # id -> (expanded values, height)
+    entered: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        key = id(node)
+        kids = _children(node)
+        if leaving:
+            size = 1 + sum(done[id(k)][0] for k in kids)
+            height = 1 + max((done[id(k)][1] for k in kids), default=0)
+            if height > MAX_DEPTH:
+                raise YamlError(f"nested more than {MAX_DEPTH} levels deep", _line(node))
+            if size > MAX_VALUES:
+                raise YamlError(f"its aliases expand to more than {MAX_VALUES:,} values (an alias bomb?)", _line(node))
+            done[key] = (size, height)
+            continue
+        if key in done:
+            continue
+        if key in entered:
+            raise YamlError("an alias refers to a value that contains it (a recursive alias)", _line(node))
+        entered.add(key)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in kids)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+class Loader(yaml.CSafeLoader):
+    """``yaml.CSafeLoader`` that checks the composed document before building it and
+    refuses duplicate keys."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_graph(node)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # '<<' merges: its keys may be overridden on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                    seen[key] = _line(key_node)
+                except TypeError:
+                    continue  # unhashable: the constructor refuses it with its own message
+                if first is not None:
+                    raise YamlError(f"key '{cut(str(key), 60)}' is given twice, at lines {first} and {_line(key_node)} (YAML would silently keep the last)", _line(key_node))
+        return super().construct_mapping(node, deep)
+
+
+def cut(text: str, limit: int = 200) -> str:
+    """``text`` on one line and shortened to ``limit`` characters, so that no message
+    echoes a huge value."""
+    text = " ".join(text.split("\n"))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse(text: str) -> Any:
+    """Parse one YAML document with the limits above; errors are YamlError."""
+    try:
+        return yaml.load(text, Loader=Loader)
+    except YamlError:
+        raise
+    except ValueError as exc:  # the constructor builds dates and raises on impossible ones
+        raise _bad_date(text, exc) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise YamlError(f"YAML syntax error{f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''}: {cut(problem, 120)}", mark.line + 1 if mark else None, limit=False) from None
+    except RecursionError:  # defensive: the graph check should have refused it first
+        raise YamlError(f"nested more than {MAX_DEPTH} levels deep") from None
+
+
+def _bad_date(text: str, exc: ValueError) -> YamlError:
+    """Locate the impossible date that made the constructor fail."""
+    for number, line in enumerate(text.splitlines(), 1):
+        for match in re.finditer(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", line):
+            try:
+                dt.date(*(int(g) for g in match.groups()))
+            except ValueError:
+                return YamlError(f"'{match.group(0)}' is not a valid date ({exc}); write dates as YYYY-MM-DD", number, limit=False)
+    return YamlError(f"invalid value: {cut(str(exc), 120)}", limit=False)
+
+
+def read_text(path: Path) -> str:
+    """The text of a regular UTF-8 file of at most MAX_BYTES; OSError, UnicodeDecodeError
+    or YamlError (not a regular file, too large) otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))  # a FIFO must not block the open
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or special file"
+            raise YamlError(f"{path} is {kind}, not a regular file")
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_BYTES:
+            raise YamlError(f"{path} is larger than {MAX_BYTES // 2**20} MiB; a scenario or experiment is a few kB")
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8")

@@ -1,0 +1,109 @@
+"""A damaged or incomplete sweep folder is found out before it is resumed or reported on:
+one line saying what is wrong and what to do, exit status 2; lost rows are run again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from contextlib import closing
+
+import pandas as pd
+import pytest
+import yaml
+
+from abm import results
+from abm.cli import main
+
+try:
+    from tests.test_sweep import stored, tiny_spec
+except ImportError:
+    from test_sweep import stored, tiny_spec
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("damage")
+    spec = root / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    assert main(["sweep", str(spec), "--out", str(root / "sweep"), "--workers", "1"]) == 0
+    return spec, root / "sweep"
+
+
+def _sql(db, *statements):
+    with closing(sqlite3.connect(db)) as conn, conn:
+        for s in statements:
+            conn.execute(s)
+
+
+def truncate(d):
+    data = (d / "results.sqlite").read_bytes()
+    (d / "results.sqlite").write_bytes(data[: len(data) // 3])
+
+
+def zero_bytes(d):
+    (d / "results.sqlite").write_bytes(b"")
+
+
+def empty_meta(d):
+    _sql(d / "results.sqlite", "DELETE FROM meta")
+
+
+def garbage_manifest(d):
+    (d / "manifest.json").write_text("\x00garbage{")
+
+
+def manifest_not_the_sweeps(d):
+    (d / "manifest.json").write_text(json.dumps([1, 2, 3]))
+
+
+def directory_for_store(d):
+    (d / "results.sqlite").unlink()
+    (d / "results.sqlite").mkdir()
+
+
+def directory_for_manifest(d):
+    (d / "manifest.json").unlink()
+    (d / "manifest.json").mkdir()
+
+
+def dropped_table(d):
+    _sql(d / "results.sqlite", "DROP TABLE series")
+
+
+def overwritten(d):
+    (d / "results.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
+
+
+DAMAGE = [truncate, zero_bytes, empty_meta, garbage_manifest, manifest_not_the_sweeps, directory_for_store, directory_for_manifest, dropped_table, overwritten]
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
+def test_a_damaged_store_is_refused_by_resume_and_report(finished, tmp_path, capsys, damage):
+    spec, reference = finished
+    out = tmp_path / "sweep"
+    shutil.copytree(reference, out)
+    (out / "results.sqlite-wal").unlink(missing_ok=True)
+    damage(out)
+    for args in (["sweep", str(spec), "--out", str(out), "--resume", "--workers", "1"], ["report", str(out)]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert "damaged" in err or "not a readable results database" in err
+        assert "another --out" in err  # what to do
+    assert not (out / "report").exists()
+
+
+@pytest.mark.parametrize("lost", ["DELETE FROM series WHERE step = 2 AND run IN (SELECT run FROM series LIMIT 1)", "DELETE FROM series WHERE step > 1", "DELETE FROM summaries WHERE run IN (SELECT run FROM summaries LIMIT 2)"])
+def test_runs_with_lost_rows_are_refused_by_report_and_run_again_by_resume(finished, tmp_path, capsys, lost):
+    spec, reference = finished
+    out = tmp_path / "sweep"
+    shutil.copytree(reference, out)
+    _sql(out / "results.sqlite", lost)
+    assert main(["report", str(out)]) == 2
+    assert "have lost rows" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--workers", "1"]) == 0
+    for got, want in zip(stored(out), stored(reference)):
+        pd.testing.assert_frame_equal(got.drop(columns=["seconds", "worker", "finished"], errors="ignore"), want.drop(columns=["seconds", "worker", "finished"], errors="ignore"))
+    assert main(["report", str(out)]) == 0
+    assert len(results.load(out).summaries) == 12

@@ -1,0 +1,190 @@
+"""Output folders: a command replaces only the files it wrote itself, or refuses.
+
+Every test puts a user's files (notes.md, analysis/) where a careless command would
+destroy them, and checks they survive byte for byte."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from abm.cli import main
+from abm.outputs import LISTING, STAGING
+from tests.conftest import BASELINE, tiny_scenario
+
+
+def run_into(out, *extra) -> int:
+    return main(["run", str(BASELINE), "--steps", "1", "--no-charts", "--out", str(out), *extra])
+
+
+def user_files(folder):
+    (folder / "analysis").mkdir(parents=True, exist_ok=True)
+    (folder / "notes.md").write_text("my notes")
+    (folder / "analysis" / "fit.csv").write_text("a,b\n1,2\n")
+
+
+def assert_user_files(folder):
+    assert (folder / "notes.md").read_text() == "my notes"
+    assert (folder / "analysis" / "fit.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_a_rerun_replaces_its_own_files_and_keeps_the_users(tmp_path):
+    out = tmp_path / "D"
+    assert run_into(out) == 0
+    listed = json.loads((out / LISTING).read_text())
+    assert listed["command"] == "run" and "model.csv" in listed["files"] and "notes.md" not in listed["files"]
+    user_files(out)
+    (out / "model.csv").write_text("stale")
+    assert run_into(out, "--seed", "4") == 0
+    assert_user_files(out)
+    assert (out / "model.csv").read_text() != "stale"
+    assert json.loads((out / LISTING).read_text())["files"] == listed["files"]
+
+
+def test_files_an_earlier_output_had_and_the_new_one_lacks_go_but_only_those(tmp_path):
+    out = tmp_path / "D"
+    assert main(["run", str(BASELINE), "--steps", "1", "--out", str(out)]) == 0  # with charts
+    assert (out / "alignment.png").exists()
+    user_files(out)
+    assert run_into(out) == 0  # without charts
+    assert not (out / "alignment.png").exists()
+    assert_user_files(out)
+
+
+def test_a_new_file_landing_on_a_users_file_is_refused(tmp_path, capsys):
+    out = tmp_path / "D"
+    assert run_into(out) == 0
+    (out / "alignment.png").write_text("the user's own picture")
+    before = (out / "model.csv").read_bytes()
+    assert main(["run", str(BASELINE), "--steps", "1", "--seed", "9", "--out", str(out)]) == 2
+    assert "alignment.png is in the way" in capsys.readouterr().err
+    assert (out / "alignment.png").read_text() == "the user's own picture"
+    assert (out / "model.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("folder_holds", ["a summary.csv", "a scenario.resolved.yaml", "another command's output", "a damaged listing", "a listing that points outside"])
+def test_folders_that_are_not_this_commands_output_are_refused(tmp_path, capsys, folder_holds):
+    out = tmp_path / "paper"
+    user_files(out)
+    (tmp_path / "outside.txt").write_text("keep")
+    if folder_holds == "a summary.csv":
+        (out / "summary.csv").write_text("mine")
+    elif folder_holds == "a scenario.resolved.yaml":
+        (out / "scenario.resolved.yaml").write_text("mine")
+    elif folder_holds == "another command's output":
+        (out / LISTING).write_text(json.dumps({"command": "compare", "files": ["notes.md"]}))
+    elif folder_holds == "a damaged listing":
+        (out / LISTING).write_text("{not json")
+    else:
+        (out / LISTING).write_text(json.dumps({"command": "run", "files": ["../outside.txt", "notes.md"]}))
+    assert run_into(out) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --out")
+    assert_user_files(out)
+    assert (tmp_path / "outside.txt").read_text() == "keep"
+    assert not (out / "model.csv").exists()
+
+
+def test_report_into_a_users_folder_is_refused(tmp_path):
+    paper = tmp_path / "paper"
+    user_files(paper)
+    (paper / "summary.csv").write_text("my table")
+    (tmp_path / "s").mkdir()
+    assert main(["report", str(tmp_path / "s"), "--out", str(paper)]) == 2
+    assert (paper / "summary.csv").read_text() == "my table"
+    assert_user_files(paper)
+
+
+def test_without_out_nothing_is_ever_replaced(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(BASELINE), "--steps", "1", "--no-charts"]) == 0
+    first = (tmp_path / "runs" / "baseline" / "model.csv").read_bytes()
+    assert main(["run", str(BASELINE), "--steps", "2", "--no-charts"]) == 2
+    assert "--out runs/baseline" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "baseline" / "model.csv").read_bytes() == first
+    assert main(["run", str(BASELINE), "--steps", "2", "--no-charts", "--out", "runs/baseline"]) == 0  # named: replaced
+    assert (tmp_path / "runs" / "baseline" / "model.csv").read_bytes() != first
+
+
+def test_compare_follows_the_same_rule(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["compare", str(BASELINE), "--seeds", "1", "--steps", "2"]
+    assert main(args) == 0
+    user_files(tmp_path / "runs" / "compare")
+    assert main(args) == 2
+    assert main([*args, "--out", "runs/compare"]) == 0
+    assert_user_files(tmp_path / "runs" / "compare")
+    assert json.loads((tmp_path / "runs" / "compare" / LISTING).read_text())["command"] == "compare"
+
+
+@pytest.mark.parametrize("name", ["/tmp/evil", "../escaped", "a/b", "..", ".hidden", "x" * 101, "tab\there"])
+def test_a_scenario_name_cannot_choose_a_path(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**tiny_scenario(), "name": name}))
+    assert main(["run", str(path), "--steps", "1", "--no-charts"]) == 2
+    err = capsys.readouterr().err
+    assert "name" in err and "output folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_staging_folders_of_dead_processes_are_cleaned_and_no_others(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    leftover = tmp_path / f".D.partial-{dead}-abcd"
+    unmarked = tmp_path / f".D.partial-{dead}-efgh"  # not a staging folder: not ours
+    alive = tmp_path / f".D.partial-{os.getpid()}-ijkl"  # its process still runs
+    for folder in (leftover, unmarked, alive):
+        folder.mkdir()
+        (folder / "model.csv").write_text("x")
+    (leftover / STAGING).touch()
+    (alive / STAGING).touch()
+    assert run_into(tmp_path / "D") == 0
+    assert not leftover.exists() and unmarked.exists() and alive.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".D.partial") and p not in (unmarked, alive)]
+
+
+def test_a_run_killed_while_writing_leaves_a_folder_the_next_run_removes(tmp_path):
+    # The child stops inside the write (after its staging folder exists) and is killed -9.
+    code = (
+        "import os, signal, abm.runner as r\n"
+        "real = r.RunResult.write\n"
+        "def write(self, out, **kw):\n"
+        "    import abm.outputs as o\n"
+        "    with o.atomic_directory(out, 'run') as tmp:\n"
+        "        (tmp / 'model.csv').write_text('half')\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "r.RunResult.write = write\n"
+        "from abm.cli import main\n"
+        f"main(['run', {str(BASELINE)!r}, '--steps', '1', '--no-charts', '--out', {str(tmp_path / 'D')!r}])\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".D.partial")]
+    assert not (tmp_path / "D").exists()
+    assert run_into(tmp_path / "D") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["D"]
+
+
+@pytest.mark.parametrize("where, code", [("tempfile.mkdtemp", errno.EROFS), ("os.rename", errno.ENOSPC), ("os.replace", errno.EDQUOT)])
+def test_a_read_only_or_full_filesystem_is_a_clean_error(tmp_path, monkeypatch, capsys, where, code):
+    out = tmp_path / "D"
+    if where == "os.replace":  # the failure hits while an earlier output is being replaced
+        assert run_into(out) == 0
+        user_files(out)
+    module, name = where.split(".")
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(f"abm.outputs.{module}.{name}", fail)
+    assert run_into(out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and os.strerror(code) in err and err.count("\n") == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".D.partial")]
+    if where == "os.replace":
+        assert_user_files(out)
