@@ -25,10 +25,13 @@ class UsageError(Exception):
 def cmd_run(args) -> int:
     from abm.runner import run
 
+    if not args.no_charts:
+        from abm import charts  # matplotlib only when charts are drawn
+
     scenario = load(args.config, args.set)
     result = run(scenario, seed=args.seed, steps=args.steps)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    result.write(out, charts=not args.no_charts)
+    result.write(out, also=None if args.no_charts else lambda folder: charts.run_charts(folder, result.scenario))
     first, last = result.model.iloc[0], result.model.iloc[-1]
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{'' if args.no_charts else ', charts'})")
     print(f"{result.scenario.name}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
