@@ -79,7 +79,9 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
 
     ``tables=False`` builds only the per-step model table, not the per-state, coercion
     and event tables: a sweep that keeps model metrics saves a third of a short run."""
-    cfg = with_run_settings(load(scenario, list(sets)), seed=seed, steps=steps)  # a negative seed is a clean error
+    cfg = load(scenario, list(sets))
+    if (seed is not None and seed != cfg.seed) or (steps is not None and steps != cfg.time.steps):
+        cfg = with_run_settings(cfg, seed=seed, steps=steps)  # a copy only when something changes; a negative seed is a clean error
     seed = cfg.seed
     model = RegionModel(cfg, rng=seed)
     while model.running:

@@ -32,3 +32,18 @@ def test_tables_unchanged(case):
     moved = {c: (case["final"][c], now["final"][c]) for c in case["final"] if case["final"][c] != now["final"][c]}
     assert now["rows"] == case["rows"], f"{case['label']}: row counts {now['rows']} != stored {case['rows']}; {HOW}"
     assert now["sha256"] == case["sha256"], f"{case['label']}: tables differ from the stored run (final values stored -> now: {moved}); {HOW}"
+
+
+@pytest.mark.parametrize("config", ["baseline.yaml", "iran_strikes.yaml", "us_withdraws.yaml"])
+def test_a_run_leaves_the_callers_scenario_untouched(config):
+    """Runs share the caller's Scenario instead of copying it (a copy is made only when
+    the seed or horizon changes): safe only because a run never writes to its scenario,
+    events and coercion included."""
+    from abm.runner import run
+    from abm.scenario import load
+
+    scenario = load(ROOT / "configs" / config)
+    before = scenario.to_dict()
+    for seed in (scenario.seed, 5):
+        run(scenario, seed=seed)
+        assert scenario.to_dict() == before
