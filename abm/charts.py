@@ -17,22 +17,38 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FixedLocator, FormatStrFormatter
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
-
-HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**"]
-
 
 def power_colors(scenario) -> dict[str, str]:
     cmap = colormaps["tab10"]
     return {p: spec.color or matplotlib.colors.to_hex(cmap(k % 10)) for k, (p, spec) in enumerate(scenario.powers.items())}
 
 
-def _dates(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_datetime(frame["date"])
+def _years(frame: pd.DataFrame) -> np.ndarray:
+    """Dates as decimal years: a plain numeric axis with fixed ticks is far cheaper to lay
+    out than a date axis (whose locator enumerates dates on every draw)."""
+    dates = pd.to_datetime(frame["date"])
+    return (dates.dt.year + (dates.dt.dayofyear - 1) / 365.25).to_numpy()
+
+
+def _year_axis(ax, years: np.ndarray) -> None:
+    first, last = math.floor(years.min()), math.ceil(years.max())
+    step = 5 if last - first > 10 else 1
+    ax.set_xlim(years.min(), years.max())
+    ax.xaxis.set_major_locator(FixedLocator([y for y in range(first, last + 1) if y % step == 0]))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%d"))
+
+
+def _margins(fig: Figure, left: float, right: float, bottom: float, top: float, **space) -> None:
+    """Fixed margins given in inches (``tight_layout`` would lay out every text twice)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h, **space)
 
 
 def alignment_chart(agents: pd.DataFrame, scenario, path: Path) -> None:
@@ -43,46 +59,55 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path) -> None:
         states = states[:24]
     cols = min(4, len(states))
     rows = math.ceil(len(states) / cols)
-    fig = Figure(figsize=(3.2 * cols, 2.4 * rows))
+    legend_rows = math.ceil(len(powers) / 5)
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 0.2 * legend_rows))
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    facecolors = [colors[p] for p in powers]
+    shares = agents[[f"alignment_{p}" for p in powers]].to_numpy()
     for ax, key in zip(axes.flat, states):
-        sub = agents[agents["state"] == key]
-        ys = [sub[f"alignment_{p}"].to_numpy() for p in powers]
-        polys = ax.stackplot(_dates(sub), *ys, colors=[colors[p] for p in powers], linewidth=0.3, edgecolor="white")
-        for poly, hatch in zip(polys, HATCHES * 3):
-            poly.set_hatch(hatch)
+        rows_of = (agents["state"] == key).to_numpy()
+        x = _years(agents[rows_of])
+        # the stacked areas of one state as one collection: one artist per panel, not one per power
+        top = np.cumsum(shares[rows_of], axis=1).T
+        bottom = np.vstack([np.zeros_like(x), top[:-1]])
+        layers = [np.column_stack([np.r_[x, x[::-1]], np.r_[hi, lo[::-1]]]) for lo, hi in zip(bottom, top)]
+        ax.add_collection(PolyCollection(layers, facecolors=facecolors, edgecolors="white", linewidths=0.3))
+        _year_axis(ax, x)
         ax.set_title(scenario.states[key].name, fontsize=9)
         ax.set_ylim(0, 1)
+        ax.yaxis.set_major_locator(FixedLocator([0, 0.5, 1]))
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(states):]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("share of ties", fontsize=8)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, HATCHES * 3)]
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], edgecolor="white") for p in powers]
     fig.legend(handles, [scenario.powers[p].name for p in powers], loc="lower center", ncol=min(5, len(powers)), fontsize=8, frameon=False)
     fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(powers) / 5), 1, 0.96))
+    _margins(fig, left=0.6, right=0.15, bottom=0.35 + 0.2 * legend_rows, top=0.5, wspace=0.14, hspace=0.3)
     fig.savefig(path, dpi=130)
 
 
 def fragmentation_chart(model: pd.DataFrame, scenario, path: Path) -> None:
     fig = Figure(figsize=(11, 4))
     left, right = fig.subplots(1, 2, sharey=True)
-    dates = _dates(model)
+    years = _years(model)
     styles = ["-", "--", ":", "-."]
     subregions = sorted({s.subregion for s in scenario.states.values()})
     for ax, metric in ((left, "fragmentation"), (right, "integration")):
-        ax.plot(dates, model[metric], color="black", linestyle="-", linewidth=2, label="region")
+        ax.plot(years, model[metric], color="black", linestyle="-", linewidth=2, label="region")
         for k, r in enumerate(subregions):
-            ax.plot(dates, model[f"{metric}_{r}"], linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
+            ax.plot(years, model[f"{metric}_{r}"], linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
+        _year_axis(ax, years)
         ax.set_title(metric.capitalize())
-        ax.set_xlabel("date")
+        ax.set_xlabel("year")
         ax.set_ylim(0, 1)
+        ax.yaxis.set_major_locator(FixedLocator(np.linspace(0, 1, 6)))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     left.set_ylabel("index (0-1)")
     fig.suptitle(f"Fragmentation (mean JS distance of alignments) and integration — {scenario.name}", fontsize=11)
-    fig.tight_layout()
+    _margins(fig, left=0.7, right=0.25, bottom=0.55, top=0.6, wspace=0.1)
     fig.savefig(path, dpi=130)
 
 
@@ -111,19 +136,24 @@ def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names
     powers = list(scenario.powers)
     anchor = power_anchors(scenario)
     states = scenario.states
-    for a, b, rel in relations:
-        ax.plot([states[a].lon, states[b].lon], [states[a].lat, states[b].lat], linestyle="--", linewidth=1.2, color="tab:red" if rel < 0 else "tab:green", alpha=0.3 + 0.6 * min(1.0, abs(rel)), zorder=1)
-    for key, shares in alignment.items():
-        st = states[key]
-        for p, share in zip(powers, shares):
-            if share >= 0.05:
-                ax.plot([st.lon, anchor[p][0]], [st.lat, anchor[p][1]], color=colors[p], alpha=0.5, linewidth=6 * share * scale, zorder=2)
-        patron = powers[int(np.argmax(shares))]
-        ax.scatter(st.lon, st.lat, s=(200 + 40 * st.population**0.5) * scale, color=colors[patron], edgecolor="black", zorder=3)
-        if names:
+    to_rgba = matplotlib.colors.to_rgba
+    # one collection per kind of mark (not one artist per line or marker): same picture, far fewer artists
+    ax.add_collection(LineCollection(
+        [[(states[a].lon, states[a].lat), (states[b].lon, states[b].lat)] for a, b, _ in relations],
+        colors=[to_rgba("tab:red" if rel < 0 else "tab:green", 0.3 + 0.6 * min(1.0, abs(rel))) for _, _, rel in relations],
+        linestyles="--", linewidths=1.2, zorder=1))
+    ties = [(states[key], p, share) for key, shares in alignment.items() for p, share in zip(powers, shares) if share >= 0.05]
+    ax.add_collection(LineCollection(
+        [[(st.lon, st.lat), anchor[p]] for st, p, _ in ties],
+        colors=[to_rgba(colors[p], 0.5) for _, p, _ in ties], linewidths=[6 * share * scale for *_, share in ties], zorder=2))
+    shown = [states[key] for key in alignment]
+    ax.scatter([st.lon for st in shown], [st.lat for st in shown], s=[(200 + 40 * st.population**0.5) * scale for st in shown],
+               color=[colors[powers[int(np.argmax(shares))]] for shares in alignment.values()], edgecolor="black", zorder=3)
+    ax.scatter([anchor[p][0] for p in powers], [anchor[p][1] for p in powers], marker="s", s=200 * scale, color=[colors[p] for p in powers], edgecolor="black", zorder=3)
+    if names:
+        for st in shown:
             ax.annotate(st.name, (st.lon, st.lat), xytext=(0, -22 * scale), textcoords="offset points", ha="center", fontsize=8 * scale)
     for p in powers:
-        ax.scatter(*anchor[p], marker="s", s=200 * scale, color=colors[p], edgecolor="black", zorder=3)
         ax.annotate(scenario.powers[p].name, anchor[p], xytext=(0, 12 * scale), textcoords="offset points", ha="center", fontsize=8 * scale, weight="bold")
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
@@ -143,7 +173,7 @@ def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = No
     ax = fig.subplots()
     plot_region(ax, scenario, alignment, relations)
     ax.set_title(f"Region at {scenario.date(step).isoformat()}: states coloured by main patron, ties to powers as edges — {scenario.name}", fontsize=10)
-    fig.tight_layout()
+    _margins(fig, left=0.75, right=0.2, bottom=0.6, top=0.4)
     fig.savefig(path, dpi=130)
 
 
@@ -153,7 +183,8 @@ def run_charts(directory: Path, scenario) -> list[Path]:
     model = pd.read_csv(directory / "model.csv")
     agents = pd.read_csv(directory / "agents.csv")
     paths = [directory / "alignment.png", directory / "fragmentation_integration.png", directory / "region_map.png"]
-    alignment_chart(agents, scenario, paths[0])
-    fragmentation_chart(model, scenario, paths[1])
-    region_map(agents, scenario, paths[2])
+    with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
+        alignment_chart(agents, scenario, paths[0])
+        fragmentation_chart(model, scenario, paths[1])
+        region_map(agents, scenario, paths[2])
     return paths

@@ -26,11 +26,14 @@ class UsageError(Exception):
 def cmd_run(args) -> int:
     from abm.runner import run
 
+    if not args.no_charts:
+        from abm import charts  # matplotlib only when charts are drawn
+
     scenario = load(args.config, args.set, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
     result = run(scenario, seed=args.seed, steps=args.steps)
-    result.write(out, charts=not args.no_charts, replace=args.out is not None)
+    result.write(out, also=None if args.no_charts else lambda folder: charts.run_charts(folder, result.scenario), replace=args.out is not None)
     first, last = result.model.iloc[0], result.model.iloc[-1]
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{'' if args.no_charts else ', charts'})")
     print(f"{result.scenario.name}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")

@@ -54,7 +54,9 @@ class RegionModel(mesa.Model):
 
     def __init__(self, scenario: str | dict | Scenario = "configs/baseline.yaml", rng=None, sets=(), steps: int | None = None):
         super().__init__(rng=rng)
-        cfg = with_run_settings(load(scenario, list(sets)), steps=steps)
+        cfg = load(scenario, list(sets))  # shared, not copied: the model never writes to its scenario
+        if steps is not None and steps != cfg.time.steps:
+            cfg = with_run_settings(cfg, steps=steps)
         self.config = cfg
         self.state_keys = list(cfg.states)
         self.power_keys = list(cfg.powers)

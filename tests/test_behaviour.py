@@ -305,10 +305,10 @@ OUTPUTS = ("model.csv", "agents.csv", "coercions.csv")
 
 
 def test_same_scenario_and_seed_give_identical_files(tmp_path):
-    first = run(BASELINE, seed=3, steps=STEPS).write(tmp_path / "one", charts=False)
+    first = run(BASELINE, seed=3, steps=STEPS).write(tmp_path / "one")
     random.seed(99)  # global generators must not matter
     np.random.seed(99)
-    second = run(BASELINE, seed=3, steps=STEPS).write(tmp_path / "two", charts=False)
+    second = run(BASELINE, seed=3, steps=STEPS).write(tmp_path / "two")
     for name in OUTPUTS:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     written = sorted(p.name for p in first.iterdir())
@@ -319,8 +319,8 @@ def test_same_scenario_and_seed_give_identical_files(tmp_path):
 
 
 def test_different_seeds_give_different_runs(tmp_path):
-    a = run(BASELINE, seed=1, steps=STEPS).write(tmp_path / "a", charts=False)
-    b = run(BASELINE, seed=2, steps=STEPS).write(tmp_path / "b", charts=False)
+    a = run(BASELINE, seed=1, steps=STEPS).write(tmp_path / "a")
+    b = run(BASELINE, seed=2, steps=STEPS).write(tmp_path / "b")
     assert (a / "model.csv").read_bytes() != (b / "model.csv").read_bytes()
     assert (a / "agents.csv").read_bytes() != (b / "agents.csv").read_bytes()
 
@@ -347,17 +347,17 @@ def test_stepping_the_model_by_hand_matches_run():
 
 @pytest.mark.parametrize(("config", "sets"), [(BASELINE, ["powers.china.budget.trade=0.3"]), (GENERATED, ["generated.n_states=12"])])
 def test_resolved_scenario_reruns_identically(tmp_path, config, sets):
-    out = run(config, seed=2, steps=6, sets=sets).write(tmp_path / "r", charts=False)
+    out = run(config, seed=2, steps=6, sets=sets).write(tmp_path / "r")
     with open(out / "scenario.resolved.yaml", encoding="utf-8") as fh:
         resolved = yaml.safe_load(fh)
     assert resolved["seed"] == 2
-    again = run(resolved, seed=resolved["seed"]).write(tmp_path / "again", charts=False)
+    again = run(resolved, seed=resolved["seed"]).write(tmp_path / "again")
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 
 def test_resolved_scenario_file_reruns_as_written(tmp_path):
-    out = run(BASELINE, seed=2, steps=4).write(tmp_path / "r", charts=False)
-    again = run(out / "scenario.resolved.yaml").write(tmp_path / "again", charts=False)
+    out = run(BASELINE, seed=2, steps=4).write(tmp_path / "r")
+    again = run(out / "scenario.resolved.yaml").write(tmp_path / "again")
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name

@@ -1,0 +1,39 @@
+"""Each command imports only what it needs: the runner, the sweep and the core never load
+matplotlib (charts belong to the CLI, the report and the dashboard), and ``abm validate``
+loads neither Mesa nor pandas nor matplotlib. Checked in a fresh interpreter, where
+sys.modules shows exactly what an import pulled in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import BASELINE, ROOT
+
+CORE = ["abm.model", "abm.agents", "abm.offers", "abm.metrics", "abm.corridors", "abm.organisations", "abm.events", "abm.runner", "abm.sweep"]
+
+
+def loaded_after(code: str) -> set[str]:
+    """Top-level packages in sys.modules after running ``code`` in a new interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} | {{m for m in sys.modules if m.startswith('abm.')}})))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def test_the_core_runner_and_sweep_never_load_charts():
+    loaded = loaded_after("import " + ", ".join(CORE))
+    assert "matplotlib" not in loaded and "abm.charts" not in loaded
+
+
+def test_a_run_without_charts_never_loads_matplotlib(tmp_path):
+    out = tmp_path / "r"
+    loaded = loaded_after(f"from abm.cli import main\nmain(['run', {str(BASELINE)!r}, '--steps', '2', '--no-charts', '--out', {str(out)!r}])")
+    assert (out / "model.csv").exists()
+    assert "matplotlib" not in loaded
+
+
+def test_validate_loads_no_model_tables_or_charts():
+    loaded = loaded_after(f"from abm.cli import main\nmain(['validate', {str(BASELINE)!r}])")
+    assert "abm.scenario" in loaded  # the probe saw the command's imports
+    assert not {"mesa", "pandas", "matplotlib", "scipy", "networkx"} & loaded
