@@ -1,57 +1,68 @@
-"""Charts of one run, drawn from its stored CSV files (never from a live model).
+"""Charts of one run, drawn from its stored tables (never from a live model).
 
-* ``alignment.png``: each state's alignment across the powers over time (stacked areas);
-* ``fragmentation_integration.png``: fragmentation and integration, region and subregions;
-* ``region_map.png``: states at their capitals' coordinates (marker area grows with
-  population) coloured by main patron,
-  ties to powers as edges whose width is the alignment share, neighbour relations as
-  dashed lines (red hostile, green friendly).
+* :func:`alignment_chart`: each state's alignment across the powers over time (stacked
+  areas) in one run (one seed), with the events that concerned each state marked;
+* :func:`fragmentation_chart`: fragmentation and integration, region and subregions;
+* :func:`region_map`: states at their capitals' coordinates (marker area grows with
+  population) coloured by main patron, ties to powers as edges whose width is the
+  alignment share, neighbour relations as dashed lines (red hostile, green friendly); the
+  external powers sit outside the map frame in their direction from the region.
+
+Every function returns the matplotlib Figure and writes a PNG only when given a path, so
+notebooks can show the figures directly.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.ticker import FixedLocator, FormatStrFormatter
+from matplotlib.lines import Line2D
+from matplotlib.patches import ConnectionPatch, Rectangle
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
+
+HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**"]
+
 
 def power_colors(scenario) -> dict[str, str]:
     cmap = colormaps["tab10"]
     return {p: spec.color or matplotlib.colors.to_hex(cmap(k % 10)) for k, (p, spec) in enumerate(scenario.powers.items())}
 
 
-def _years(frame: pd.DataFrame) -> np.ndarray:
-    """Dates as decimal years: a plain numeric axis with fixed ticks is far cheaper to lay
-    out than a date axis (whose locator enumerates dates on every draw)."""
-    dates = pd.to_datetime(frame["date"])
-    return (dates.dt.year + (dates.dt.dayofyear - 1) / 365.25).to_numpy()
+def _dates(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(frame["date"])
 
 
-def _year_axis(ax, years: np.ndarray) -> None:
-    first, last = math.floor(years.min()), math.ceil(years.max())
-    step = 5 if last - first > 10 else 1
-    ax.set_xlim(years.min(), years.max())
-    ax.xaxis.set_major_locator(FixedLocator([y for y in range(first, last + 1) if y % step == 0]))
-    ax.xaxis.set_major_formatter(FormatStrFormatter("%d"))
+def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+    return fig
 
 
-def _margins(fig: Figure, left: float, right: float, bottom: float, top: float, **space) -> None:
-    """Fixed margins given in inches (``tight_layout`` would lay out every text twice)."""
-    w, h = fig.get_size_inches()
-    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h, **space)
+def event_states(events: pd.DataFrame | None, states) -> list[tuple[pd.Timestamp, str, list[str]]]:
+    """(date, label, states concerned) for every logged event; the states are read from
+    the event's parameters (``state``, ``states``, ``target``, ``node``, ``nodes``)."""
+    found = []
+    for row in (events if events is not None else pd.DataFrame()).itertuples():
+        params = json.loads(row.parameters) if isinstance(row.parameters, str) and row.parameters else {}
+        named = [params.get(k) for k in ("state", "target", "node")] + list(params.get("states") or []) + list(params.get("nodes") or [])
+        label = row.id if isinstance(row.id, str) and row.id else str(row.type).replace("_", " ")
+        found.append((pd.Timestamp(row.date), label, [k for k in named if k in states]))
+    return found
 
 
-def alignment_chart(agents: pd.DataFrame, scenario, path: Path) -> None:
+def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, events: pd.DataFrame | None = None) -> Figure:
+    """Each state's alignment over time in ONE run (the scenario's seed): a single
+    stochastic path, not an average. Dotted lines mark the events that concerned the state."""
     colors = power_colors(scenario)
     powers = list(scenario.powers)
     states = list(scenario.states)
@@ -59,122 +70,215 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path) -> None:
         states = states[:24]
     cols = min(4, len(states))
     rows = math.ceil(len(states) / cols)
-    legend_rows = math.ceil(len(powers) / 5)
-    fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 0.2 * legend_rows))
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 1.4))
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
-    facecolors = [colors[p] for p in powers]
-    shares = agents[[f"alignment_{p}" for p in powers]].to_numpy()
+    marked = event_states(events, set(states))
+    number = {}
+    for when, label, _ in marked:
+        number.setdefault((when, label), len(number) + 1)
     for ax, key in zip(axes.flat, states):
-        rows_of = (agents["state"] == key).to_numpy()
-        x = _years(agents[rows_of])
-        # the stacked areas of one state as one collection: one artist per panel, not one per power
-        top = np.cumsum(shares[rows_of], axis=1).T
-        bottom = np.vstack([np.zeros_like(x), top[:-1]])
-        layers = [np.column_stack([np.r_[x, x[::-1]], np.r_[hi, lo[::-1]]]) for lo, hi in zip(bottom, top)]
-        ax.add_collection(PolyCollection(layers, facecolors=facecolors, edgecolors="white", linewidths=0.3))
-        _year_axis(ax, x)
-        ax.set_title(scenario.states[key].name, fontsize=9)
+        sub = agents[agents["state"] == key]
+        ys = [sub[f"alignment_{p}"].to_numpy() for p in powers]
+        polys = ax.stackplot(_dates(sub), *ys, colors=[colors[p] for p in powers], linewidth=0.3, edgecolor="white")
+        for poly, hatch in zip(polys, HATCHES * 3):
+            poly.set_hatch(hatch)
+        here = {}
+        for when, label, concerned in marked:
+            if key in concerned:
+                here.setdefault(when, []).append(str(number[(when, label)]))
+        last, labels = None, {}
+        for when in sorted(here):  # numbers of events less than a year apart share one label
+            ax.axvline(when, color="black", linestyle=":", linewidth=0.9)
+            if last is not None and (when - last).days < 365:
+                labels[last] += here[when]
+            else:
+                last, labels[when] = when, list(here[when])
+        for when, numbers in labels.items():
+            ax.text(when, 1.01, ",".join(numbers), transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=6.5, color="black")
+        ax.set_title(scenario.states[key].name, fontsize=9, pad=10)
         ax.set_ylim(0, 1)
-        ax.yaxis.set_major_locator(FixedLocator([0, 0.5, 1]))
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(states):]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("share of ties", fontsize=8)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], edgecolor="white") for p in powers]
-    fig.legend(handles, [scenario.powers[p].name for p in powers], loc="lower center", ncol=min(5, len(powers)), fontsize=8, frameon=False)
-    fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11)
-    _margins(fig, left=0.6, right=0.15, bottom=0.35 + 0.2 * legend_rows, top=0.5, wspace=0.14, hspace=0.3)
-    fig.savefig(path, dpi=130)
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, HATCHES * 3)]
+    handles.append(Line2D([], [], color="black", linestyle=":", linewidth=0.9))
+    fig.legend(handles, [scenario.powers[p].name for p in powers] + ["event concerning the state (number)"], loc="lower center", ncol=min(6, len(powers) + 1), fontsize=8, frameon=False)
+    listed = "; ".join(f"{n} {when:%Y-%m} {label}" for (when, label), n in number.items())
+    caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
+    caption = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 13)) for line in caption.split("\n"))
+    fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11, y=0.995)
+    fig.text(0.5, 0.955, caption, ha="center", va="top", fontsize=8)
+    top = 1 - (0.06 + 0.11 * (caption.count("\n") + 1)) / fig.get_figheight()
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil((len(powers) + 1) / 6), 1, top))
+    return _save(fig, path)
 
 
-def fragmentation_chart(model: pd.DataFrame, scenario, path: Path) -> None:
+def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None) -> Figure:
     fig = Figure(figsize=(11, 4))
     left, right = fig.subplots(1, 2, sharey=True)
-    years = _years(model)
+    dates = _dates(model)
     styles = ["-", "--", ":", "-."]
     subregions = sorted({s.subregion for s in scenario.states.values()})
     for ax, metric in ((left, "fragmentation"), (right, "integration")):
-        ax.plot(years, model[metric], color="black", linestyle="-", linewidth=2, label="region")
+        ax.plot(dates, model[metric], color="black", linestyle="-", linewidth=2, label="region")
         for k, r in enumerate(subregions):
-            ax.plot(years, model[f"{metric}_{r}"], linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
-        _year_axis(ax, years)
+            ax.plot(dates, model[f"{metric}_{r}"], linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
         ax.set_title(metric.capitalize())
-        ax.set_xlabel("year")
+        ax.set_xlabel("date")
         ax.set_ylim(0, 1)
-        ax.yaxis.set_major_locator(FixedLocator(np.linspace(0, 1, 6)))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     left.set_ylabel("index (0-1)")
-    fig.suptitle(f"Fragmentation (mean JS distance of alignments) and integration — {scenario.name}", fontsize=11)
-    _margins(fig, left=0.7, right=0.25, bottom=0.55, top=0.6, wspace=0.1)
-    fig.savefig(path, dpi=130)
+    fig.suptitle(f"Fragmentation (mean JS distance of alignments) and integration — {scenario.name}, one run (seed {scenario.seed})", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
-def power_anchors(scenario) -> dict[str, tuple[float, float]]:
-    """Where the map draws each power: its configured position, else a ring around the region."""
-    powers = list(scenario.powers)
+def power_directions(scenario) -> dict[str, float]:
+    """The angle (radians, counter-clockwise from east) at which the map places each power:
+    the direction from the region's centre to the power's configured position, else evenly
+    spread; powers closer than a minimum angle are pushed apart."""
     lon = np.array([s.lon for s in scenario.states.values()])
     lat = np.array([s.lat for s in scenario.states.values()])
     cx, cy = lon.mean(), lat.mean()
-    radius = max(np.ptp(lon), np.ptp(lat), 4.0) * 0.75
-    anchors = {}
+    powers = list(scenario.powers)
+    angles = {}
     for k, (p, spec) in enumerate(scenario.powers.items()):
-        angle = 2 * math.pi * k / len(powers) + math.pi / 2
-        ring = (cx + 1.3 * radius * math.cos(angle), cy + radius * math.sin(angle))
-        anchors[p] = (spec.lon, spec.lat) if spec.lat is not None and spec.lon is not None else ring
-    return anchors
+        if spec.lat is not None and spec.lon is not None:
+            angles[p] = math.atan2(spec.lat - cy, (spec.lon - cx) * math.cos(math.radians(cy)))
+        else:
+            angles[p] = 2 * math.pi * k / len(powers) + math.pi / 2
+    gap = 2 * math.pi / (1.6 * max(len(powers), 1))
+    order = sorted(powers, key=lambda p: angles[p])
+    for _ in range(200):  # relax: push neighbours apart until every gap is wide enough
+        moved = False
+        for a, b in zip(order, order[1:] + order[:1]):
+            d = (angles[b] - angles[a]) % (2 * math.pi)
+            if d < gap:
+                angles[a] -= (gap - d) / 2
+                angles[b] += (gap - d) / 2
+                moved = True
+        if not moved:
+            break
+    return angles
 
 
-def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0) -> None:
-    """Draw the region on ``ax``: states at their coordinates (marker area grows with
-    population) coloured by main patron; ties to the powers as edges as wide as their
-    share (``alignment``: state -> shares over the powers); neighbour ``relations``
-    ((state, state, relation) triples) as dashed lines, red hostile, green friendly.
-    Used for stored runs (:func:`region_map`) and live models (the dashboard)."""
+# How far outside the map frame the powers sit (axes fraction), clear of the tick labels.
+OUTSIDE = {"left": 0.17, "right": 0.09, "bottom": 0.2, "top": 0.1}
+
+
+def _outside(angle: float) -> tuple[float, float]:
+    """The point in direction ``angle`` from the frame's centre on a rectangle around the
+    frame (axes fraction)."""
+    dx, dy = math.cos(angle), math.sin(angle)
+    half_x = 0.5 + (OUTSIDE["right"] if dx > 0 else OUTSIDE["left"])
+    half_y = 0.5 + (OUTSIDE["top"] if dy > 0 else OUTSIDE["bottom"])
+    t = min(half_x / abs(dx) if dx else math.inf, half_y / abs(dy) if dy else math.inf)
+    return 0.5 + t * dx, 0.5 + t * dy
+
+
+def _label_offsets(ax, points: list[tuple[float, float, float, str]], fontsize: float) -> list[tuple[float, float, str, str]]:
+    """Offsets (in points) for the state names so that they overlap neither each other nor
+    the markers: for each (x, y, radius in points, name), the first of eight positions
+    around the marker with the least overlap, largest states placed first."""
+    ax.apply_aspect()
+    to_px = ax.figure.dpi / 72
+    xy = ax.transData.transform([(x, y) for x, y, _, _ in points])
+    boxes = [(px - r * to_px, py - r * to_px, px + r * to_px, py + r * to_px) for (px, py), (_, _, r, _) in zip(xy, points)]
+
+    def overlap(a, b):
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    placed = {}
+    for k in sorted(range(len(points)), key=lambda k: -points[k][2]):
+        (px, py), (_, _, r, name) = xy[k], points[k]
+        w, h = 0.58 * fontsize * len(name) * to_px, 1.25 * fontsize * to_px
+        pad = r + 2
+        candidates = [(0, -pad, "center", "top"), (0, pad, "center", "bottom"), (pad, 0, "left", "center"), (-pad, 0, "right", "center"),
+                      (pad * 0.8, -pad * 0.8, "left", "top"), (-pad * 0.8, -pad * 0.8, "right", "top"), (pad * 0.8, pad * 0.8, "left", "bottom"), (-pad * 0.8, pad * 0.8, "right", "bottom")]
+        best = None
+        for dx, dy, ha, va in candidates:
+            x0 = px + dx * to_px - {"center": w / 2, "left": 0, "right": w}[ha]
+            y0 = py + dy * to_px - {"center": h / 2, "bottom": 0, "top": h}[va]
+            box = (x0, y0, x0 + w, y0 + h)
+            cost = sum(overlap(box, b) for j, b in enumerate(boxes) if j != k)
+            if best is None or cost < best[0]:
+                best = (cost, (dx, dy, ha, va), box)
+            if cost == 0:
+                break
+        placed[k] = best[1]
+        boxes.append(best[2])
+    return [placed[k] for k in range(len(points))]
+
+
+def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0, legend: bool = True) -> None:
+    """Draw the region on ``ax``: states at their capitals' longitude and latitude (marker
+    area grows with population) coloured by main patron; the external powers outside the
+    map frame, in their direction from the region (not at a position: they are far away);
+    ties to the powers as edges as wide as their share (``alignment``: state -> shares over
+    the powers); neighbour ``relations`` ((state, state, relation) triples) as dashed
+    lines, red hostile, green friendly. Used for stored runs (:func:`region_map`) and live
+    models (the dashboard)."""
     colors = power_colors(scenario)
     powers = list(scenario.powers)
-    anchor = power_anchors(scenario)
     states = scenario.states
-    to_rgba = matplotlib.colors.to_rgba
-    # one collection per kind of mark (not one artist per line or marker): same picture, far fewer artists
-    ax.add_collection(LineCollection(
-        [[(states[a].lon, states[a].lat), (states[b].lon, states[b].lat)] for a, b, _ in relations],
-        colors=[to_rgba("tab:red" if rel < 0 else "tab:green", 0.3 + 0.6 * min(1.0, abs(rel))) for _, _, rel in relations],
-        linestyles="--", linewidths=1.2, zorder=1))
-    ties = [(states[key], p, share) for key, shares in alignment.items() for p, share in zip(powers, shares) if share >= 0.05]
-    ax.add_collection(LineCollection(
-        [[(st.lon, st.lat), anchor[p]] for st, p, _ in ties],
-        colors=[to_rgba(colors[p], 0.5) for _, p, _ in ties], linewidths=[6 * share * scale for *_, share in ties], zorder=2))
-    shown = [states[key] for key in alignment]
-    ax.scatter([st.lon for st in shown], [st.lat for st in shown], s=[(200 + 40 * st.population**0.5) * scale for st in shown],
-               color=[colors[powers[int(np.argmax(shares))]] for shares in alignment.values()], edgecolor="black", zorder=3)
-    ax.scatter([anchor[p][0] for p in powers], [anchor[p][1] for p in powers], marker="s", s=200 * scale, color=[colors[p] for p in powers], edgecolor="black", zorder=3)
+    lon = np.array([s.lon for s in states.values()])
+    lat = np.array([s.lat for s in states.values()])
+    margin = max(2.0, 0.12 * max(np.ptp(lon), np.ptp(lat)))
+    ax.set_xlim(lon.min() - margin, lon.max() + margin)
+    ax.set_ylim(lat.min() - margin, lat.max() + margin)
+    ax.set_aspect(1 / math.cos(math.radians(lat.mean())), adjustable="box")  # degrees of longitude shrink with latitude
+    for a, b, rel in relations:
+        ax.plot([states[a].lon, states[b].lon], [states[a].lat, states[b].lat], linestyle="--", linewidth=1.2 * scale, color="tab:red" if rel < 0 else "tab:green", alpha=0.3 + 0.6 * min(1.0, abs(rel)), zorder=1)
+    angles = power_directions(scenario)
+    anchor = {p: _outside(a) for p, a in angles.items()}
+    radius = {}
+    for key, shares in alignment.items():
+        st = states[key]
+        for p, share in zip(powers, shares):
+            if share >= 0.05:
+                ax.add_artist(ConnectionPatch((st.lon, st.lat), anchor[p], coordsA=ax.transData, coordsB=ax.transAxes, color=colors[p], alpha=0.5, linewidth=6 * share * scale, zorder=2, clip_on=False))
+        patron = powers[int(np.argmax(shares))]
+        size = (200 + 40 * st.population**0.5) * scale
+        radius[key] = math.sqrt(size) / 2
+        ax.scatter(st.lon, st.lat, s=size, color=colors[patron], edgecolor="black", zorder=3)
     if names:
-        for st in shown:
-            ax.annotate(st.name, (st.lon, st.lat), xytext=(0, -22 * scale), textcoords="offset points", ha="center", fontsize=8 * scale)
+        keys = list(alignment)
+        points = [(states[k].lon, states[k].lat, radius[k], states[k].name) for k in keys]
+        for (x, y, _, name), (dx, dy, ha, va) in zip(points, _label_offsets(ax, points, 8 * scale)):
+            ax.annotate(name, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=8 * scale, zorder=4)
     for p in powers:
-        ax.annotate(scenario.powers[p].name, anchor[p], xytext=(0, 12 * scale), textcoords="offset points", ha="center", fontsize=8 * scale, weight="bold")
+        fx, fy = anchor[p]
+        ax.scatter(fx, fy, marker="s", s=200 * scale, color=colors[p], edgecolor="black", zorder=3, transform=ax.transAxes, clip_on=False)
+        ax.annotate(scenario.powers[p].name, (fx, fy), xycoords="axes fraction", xytext=(0, 9 * scale), textcoords="offset points", ha="center", va="bottom", fontsize=8 * scale, weight="bold", annotation_clip=False)
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
-    ax.set_aspect("equal", adjustable="datalim")
     ax.grid(alpha=0.2)
+    if legend:
+        share = [Line2D([], [], color="0.4", alpha=0.5, linewidth=6 * v * scale) for v in (0.25, 0.5, 1.0)]
+        rel = [Line2D([], [], color=c, linestyle="--", linewidth=1.2 * scale) for c in ("tab:green", "tab:red")]
+        pops = [Line2D([], [], linestyle="", marker="o", markersize=math.sqrt((200 + 40 * v**0.5) * scale), markerfacecolor="white", markeredgecolor="black") for v in (3, 30)]
+        labels = ["tie, 25% of a state's ties", "tie, 50%", "tie, 100%", "friendly neighbours", "hostile neighbours", "3 m people", "30 m people"]
+        ax.legend(share + rel + pops, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=7 * max(scale, 0.8), frameon=False,
+                  title="state colour = its main patron (the power's colour); squares: external powers, placed in their direction, not to scale", title_fontsize=7 * max(scale, 0.8))
 
 
-def region_map(agents: pd.DataFrame, scenario, path: Path, step: int | None = None) -> None:
+def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: int | None = None) -> Figure:
     """The region at ``step`` (default: the last) of a stored run, with the scenario's
     neighbour relations."""
     powers = list(scenario.powers)
     step = int(agents["step"].max()) if step is None else step
     now = agents[agents["step"] == step].set_index("state")
-    alignment = {k: now.loc[k, [f"alignment_{p}" for p in powers]].to_numpy(dtype=float) for k in scenario.states if k in now.index}
+    alignment = {k: now.loc[k, [f"alignment_{p}"for p in powers]].to_numpy(dtype=float) for k in scenario.states if k in now.index}
     relations = [(key, other, rel.relation) for key, spec in scenario.states.items() for other, rel in spec.neighbours.items()]
-    fig = Figure(figsize=(10, 7))
+    fig = Figure(figsize=(10, 9.5))
+    fig.subplots_adjust(left=0.17, right=0.87, top=0.82, bottom=0.3)
     ax = fig.subplots()
     plot_region(ax, scenario, alignment, relations)
-    ax.set_title(f"Region at {scenario.date(step).isoformat()}: states coloured by main patron, ties to powers as edges — {scenario.name}", fontsize=10)
-    _margins(fig, left=0.75, right=0.2, bottom=0.6, top=0.4)
-    fig.savefig(path, dpi=130)
+    fig.suptitle(f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {scenario.name}\nstates coloured by main patron, ties to the powers as edges", fontsize=11)
+    return _save(fig, path)
 
 
 def run_charts(directory: Path, scenario) -> list[Path]:
@@ -182,9 +286,10 @@ def run_charts(directory: Path, scenario) -> list[Path]:
     directory = Path(directory)
     model = pd.read_csv(directory / "model.csv")
     agents = pd.read_csv(directory / "agents.csv")
+    events = pd.read_csv(directory / "events.csv") if (directory / "events.csv").exists() else None
     paths = [directory / "alignment.png", directory / "fragmentation_integration.png", directory / "region_map.png"]
     with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
-        alignment_chart(agents, scenario, paths[0])
+        alignment_chart(agents, scenario, paths[0], events=events)
         fragmentation_chart(model, scenario, paths[1])
         region_map(agents, scenario, paths[2])
     return paths

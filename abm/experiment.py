@@ -116,20 +116,21 @@ class Spec(Strict):
 class Chart(Strict):
     title: str | None = None
     file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None  # file name stem
+    zoom: bool = False  # fit value scales to the data instead of 0-1 (the chart then states the range)
 
 
 class TimeseriesChart(Chart):
-    """Mean of each metric over replications, with a band, one line per group."""
+    """Mean of each metric over replications with its 95% confidence band, one line per group."""
 
     type: Literal["timeseries"]
     metrics: Annotated[list[str], Field(min_length=1)]
     by: str | None = None
     facet: str | None = None
-    band: Literal["ci95", "sd", "range"] = "ci95"
+    band: Literal["ci95"] = "ci95"  # the one convention (abm.chartstyle); kept so older stores still load
 
 
 class PhaseChart(Chart):
-    """A summary over two swept parameters: mean and replication spread per cell."""
+    """A summary over two swept parameters: mean and its 95% confidence interval per cell."""
 
     type: Literal["phase"]
     x: str

@@ -5,9 +5,12 @@ be made on another machine, after the scenario files moved, or half-way through 
 Series are aggregated in SQL (count, mean, mean of squares, min, max per group and
 step), so memory does not grow with the number of runs.
 
-Charts are meant to go into a paper as they are: a title, axis labels with units, a
-legend, line styles and hatches that survive grayscale printing, PNG (300 dpi) and SVG,
-and a footer saying which experiment, how many runs and which seeds produced them.
+Charts are meant to go into a paper as they are: a title, a line saying what the marks
+mean (one uncertainty convention, :mod:`abm.chartstyle`), axis labels with units and
+parameters in words, index scales anchored at 0-1 unless zoomed, a legend under the panels,
+a categorical palette with line styles that survive grayscale printing, PNG (300 dpi) and
+SVG, and a footer saying which experiment, how many runs and which seeds produced them.
+Every chart function returns a matplotlib Figure and writes nothing; :func:`make` writes.
 Sensitivity indices are computed only from complete designs: a missing or NaN output
 makes the analysis refuse with a count (see :mod:`abm.sensitivity`), never a silent gap.
 """
@@ -15,53 +18,29 @@ makes the analysis refuse with a count (see :mod:`abm.sensitivity`), never a sil
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
 import matplotlib.dates as mdates
+import matplotlib.patches
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib.figure import Figure
-from scipy import stats as st
+from matplotlib.lines import Line2D
 
+from abm import chartstyle as cs
 from abm import sensitivity
 from abm.experiment import CHARTS, BoxChart, Chart, MorrisChart, PhaseChart, SobolChart, Summary, TimeseriesChart
 from abm.outputs import atomic_directory
 from abm.results import Results
 from abm.store import quote
 
-LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1))]
-MARKERS = ["o", "s", "^", "D", "v", "x", "P", "*"]
-HATCHES = ["", "///", "...", "xx", "\\\\", "oo"]
 MD_ROWS = 60
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "svg.fonttype": "none", "text.parse_math": False}
-
-# Units of the model's metrics, by name prefix (docs/experiments.md lists them).
-UNITS = [
-    ("fragmentation", "index, 0-1"),
-    ("integration", "index, 0-1"),
-    ("polarization", "index, 0-1"),
-    ("mean_dependency_hhi", "HHI, 0-1"),
-    ("cohesion_", "index, 0-1"),
-    ("influence_", "share of alignment, 0-1"),
-    ("blocs", "number of blocs"),
-    ("members_", "member states"),
-    ("offers_", "offers per step"),
-    ("coercion_events", "events per step"),
-    ("conflict_events", "events per step"),
-    ("transit_revenue_", "USD bn per year"),
-    ("unmet_demand", "Mt per year"),
-]
-
-
-def unit(metric: str) -> str:
-    if metric.endswith("_volume"):
-        return "Mt per year"
-    if metric.endswith("_share") or "_share_" in metric:
-        return "share, 0-1"
-    return next((u for prefix, u in UNITS if metric.startswith(prefix)), "model units")
+unit = cs.unit  # kept as report.unit for callers
+SOBOL_SMALL_N = 512  # below this base sample size Sobol estimates are noisy (SALib's examples use 1,024+)
 
 
 class ReportContext:
@@ -85,15 +64,15 @@ class ReportContext:
         s = self.summaries.get(column)
         if s is None:
             return "model units"
-        return "decimal year" if s.stat == "first_crossing" else unit(s.metric)
+        return "decimal year" if s.stat == "first_crossing" else cs.unit(s.metric)
 
     def group_label(self, by: str | None) -> str:
-        return "parameter point" if by in (None, "point") else "scenario" if by == "scenario" else short(by)
+        return cs.label("point" if by is None else by)
 
 
 def short(path: str) -> str:
-    """A readable parameter name: the last two parts of its path."""
-    return ".".join(path.split(".")[-2:])
+    """A readable parameter name (see :func:`abm.chartstyle.label`)."""
+    return cs.label(path)
 
 
 def _fmt(value) -> str:
@@ -102,20 +81,39 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _finish(fig: Figure, ctx: ReportContext, title: str, out: Path, stem: str) -> list[Path]:
-    fig.suptitle(title, fontsize=11, wrap=True)
-    fig.get_layout_engine().set(rect=(0, 0.045, 1, 0.955))
-    fig.text(0.5, 0.005, ctx.footer, ha="center", va="bottom", fontsize=7, color="0.25", wrap=True)
-    paths = [out / f"{stem}.png", out / f"{stem}.svg"]
+def _wrap(text: str, fig: Figure, fontsize: float) -> str:
+    """Break ``text`` into lines that fit the figure's width at ``fontsize``."""
+    chars = max(30, int(fig.get_figwidth() * 72 / (0.56 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+HEAD, FOOT = 0.95, 0.35  # inches above the panels (title, note) and below them (footer)
+
+
+def _canvas(width: float, height: float) -> tuple[Figure, Figure]:
+    """A figure of three bands: title and note, the panels (``height`` inches, with their
+    legend and colour bars laid out by matplotlib), the footer. Returns the figure and the
+    panels' subfigure."""
+    fig = Figure(layout="constrained", figsize=(width, height + HEAD + FOOT))
+    _, body, _ = fig.subfigures(3, 1, height_ratios=[HEAD, height, FOOT])
+    return fig, body
+
+
+def _decorate(fig: Figure, ctx: ReportContext, title: str, note: str) -> Figure:
+    """Title, a smaller line saying what the marks mean, and the footer naming what produced it."""
+    head, _, foot = fig.subfigs
+    head.text(0.5, 0.97, _wrap(title, fig, 10.5), ha="center", va="top", fontsize=10.5)
+    head.text(0.5, 0.97 - (0.2 + 0.17 * _wrap(title, fig, 10.5).count("\n")) / HEAD, _wrap(note, fig, 8), ha="center", va="top", fontsize=8, color="0.2")
+    foot.text(0.5, 0.5, _wrap(ctx.footer, fig, 7), ha="center", va="center", fontsize=7, color="0.3")
+    return fig
+
+
+def save(fig: Figure, out: Path, stem: str) -> list[Path]:
+    """Write a report figure as PNG (300 dpi) and SVG."""
+    paths = [Path(out) / f"{stem}.png", Path(out) / f"{stem}.svg"]
     fig.savefig(paths[0], dpi=300)
     fig.savefig(paths[1])
     return paths
-
-
-def _style(k: int, n: int) -> dict:
-    """Colour, line style and marker of line ``k`` of ``n``: distinct in grayscale too."""
-    colour = colormaps["cividis"](0.75 * k / max(n - 1, 1)) if n > 1 else "0.1"
-    return {"color": colour, "linestyle": LINESTYLES[k % len(LINESTYLES)], "marker": MARKERS[k % len(MARKERS)]}
 
 
 def _group_column(by: str | None) -> str:
@@ -131,14 +129,21 @@ def _group_names(ctx: ReportContext, by: str | None, values) -> dict:
     return {v: ", ".join(f"{short(c)}={_fmt(params.at[v, c])}" for c in cols) or f"point {v}" for v in values}
 
 
+def _legend_below(fig: Figure, handles, labels, title: str) -> None:
+    """The legend under the panels (never over the title), in as many columns as fit."""
+    entry = 0.6 + 0.075 * max(map(len, labels), default=1)  # inches: handle + text at 8 pt
+    ncol = max(1, min(len(labels), int(fig.figure.get_figwidth() * 0.95 / entry)))
+    fig.legend(handles, labels, title=title, loc="outside lower center", ncol=ncol, fontsize=8, title_fontsize=8, frameon=False)
+
+
 # --------------------------------------------------------------------------- charts
 
 
-def timeseries(ctx: ReportContext, chart: TimeseriesChart, out: Path, stem: str) -> list[Path]:
+def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     res = ctx.results
     group, facet = _group_column(chart.by), _group_column(chart.facet) if chart.facet else "NULL"
     stats = ", ".join(
-        f"COUNT(s.{quote(m)}) AS n{k}, AVG(s.{quote(m)}) AS mean{k}, AVG(s.{quote(m)} * s.{quote(m)}) AS sq{k}, MIN(s.{quote(m)}) AS lo{k}, MAX(s.{quote(m)}) AS hi{k}"
+        f"COUNT(s.{quote(m)}) AS n{k}, AVG(s.{quote(m)}) AS mean{k}, AVG(s.{quote(m)} * s.{quote(m)}) AS sq{k}"
         for k, m in enumerate(chart.metrics)
     )
     frame = res.sql(
@@ -150,9 +155,9 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart, out: Path, stem: str)
     groups = _levels(ctx, chart.by or "point", frame["grp"])
     facets = _levels(ctx, chart.facet, frame["facet"]) if chart.facet else [None]
     names = _group_names(ctx, chart.by, groups)
-    fig = Figure(layout="constrained", figsize=(4.8 * len(facets) + 1.0, 2.9 * len(chart.metrics) + 0.8))
-    axes = fig.subplots(len(chart.metrics), len(facets), squeeze=False, sharex=True, sharey="row")
-
+    fig, body = _canvas(max(7.0, (4.6 if len(facets) <= 3 else 3.6) * len(facets) + 1.0), 2.6 * len(chart.metrics) + 1.0)
+    axes = body.subplots(len(chart.metrics), len(facets), squeeze=False, sharex=True, sharey="row")
+    zoomed, single = [], False
     for row, metric in enumerate(chart.metrics):
         for col, fv in enumerate(facets):
             ax = axes[row][col]
@@ -161,19 +166,14 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart, out: Path, stem: str)
                 if part.empty:
                     continue
                 n, mean = part[f"n{row}"].to_numpy(float), part[f"mean{row}"].to_numpy(float)
-                var = np.clip(part[f"sq{row}"].to_numpy(float) - mean**2, 0, None) * n / np.maximum(n - 1, 1)
-                sd = np.sqrt(var)
-                if chart.band == "sd":
-                    low, high = mean - sd, mean + sd
-                elif chart.band == "range":
-                    low, high = part[f"lo{row}"].to_numpy(float), part[f"hi{row}"].to_numpy(float)
-                else:
-                    half = st.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
-                    low, high = mean - half, mean + half
-                style = _style(k, len(groups))
+                sd = np.sqrt(np.clip(part[f"sq{row}"].to_numpy(float) - mean**2, 0, None) * n / np.maximum(n - 1, 1))
+                half = cs.ci95(sd, n)
+                single |= bool(np.isnan(half).all())
+                style = cs.line_style(k, len(groups))
                 ax.plot(part["date"], mean, label=names[gv], linewidth=1.4, markersize=3.5, markevery=max(1, len(part) // 8), **style)
-                ax.fill_between(part["date"], low, high, color=style["color"], alpha=0.18, linewidth=0)
-            ax.set_ylabel(f"{metric}\n({unit(metric)})", fontsize=9)
+                ax.fill_between(part["date"], mean - half, mean + half, color=style["color"], alpha=0.18, linewidth=0)
+            if col == 0:
+                ax.set_ylabel(f"{metric}\n({cs.unit(metric)})", fontsize=9)
             if fv is not None and row == 0:
                 ax.set_title(f"{short(chart.facet)} = {_fmt(fv)}", fontsize=10)
             if row == len(chart.metrics) - 1:
@@ -182,11 +182,15 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart, out: Path, stem: str)
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
             ax.grid(True, color="0.9", linewidth=0.6)
-    band = {"ci95": "95% confidence interval of the mean", "sd": "mean +/- 1 standard deviation", "range": "min-max over replications"}[chart.band]
+        note = cs.set_range(axes[row][0], cs.unit(metric), chart.zoom)
+        if note:
+            zoomed.append(f"{metric}: {note}")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, title=ctx.group_label(chart.by), loc="outside right upper", fontsize=8, title_fontsize=8)
-    title = chart.title or f"{', '.join(chart.metrics)} over time by {ctx.group_label(chart.by)}; mean over replications, band: {band}{_pooled(ctx, [chart.by or "point", chart.facet])}"
-    return _finish(fig, ctx, title, out, stem)
+    _legend_below(body, handles, labels, ctx.group_label(chart.by))
+    title = chart.title or f"{', '.join(chart.metrics)} over time by {ctx.group_label(chart.by)}"
+    notes = [cs.UNCERTAINTY + (" (one run per group: no band)" if single else "")]
+    notes += [p for p in (_pooled(ctx, [chart.by or "point", chart.facet]),) if p] + zoomed
+    return _decorate(fig, ctx, title, "; ".join(notes))
 
 
 def _run_values(ctx: ReportContext, metric: str, columns: list[str]) -> pd.DataFrame:
@@ -198,50 +202,79 @@ def _run_values(ctx: ReportContext, metric: str, columns: list[str]) -> pd.DataF
     )
 
 
-def phase(ctx: ReportContext, chart: PhaseChart, out: Path, stem: str) -> list[Path]:
+def phase_cells(ctx: ReportContext, chart: PhaseChart) -> pd.DataFrame:
+    """One row per cell (x, y and facet values): mean, s.d., run count and the half-width
+    of the 95% confidence interval of the mean."""
     cols = [chart.x, chart.y] + ([chart.facet] if chart.facet else [])
     frame = _run_values(ctx, chart.metric, cols)
-    keys = cols
-    cells = frame.groupby(keys, dropna=False)["value"].agg(mean="mean", sd="std", n="count").reset_index()
-    cells.to_csv(out / f"{stem}.csv", index=False)
+    cells = frame.groupby(cols, dropna=False)["value"].agg(mean="mean", sd="std", n="count").reset_index()
+    cells["ci95"] = cs.ci95(cells["sd"], cells["n"])
+    return cells
+
+
+def _edges(levels: list) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Cell edges and centres of an axis: numeric levels keep their spacing (cells meet
+    half-way between levels), other levels get equal cells."""
+    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in levels) and len(levels) > 1:
+        centres = np.asarray(levels, dtype=float)
+        mids = (centres[1:] + centres[:-1]) / 2
+        return np.concatenate([[2 * centres[0] - mids[0]], mids, [2 * centres[-1] - mids[-1]]]), centres, True
+    centres = np.arange(len(levels), dtype=float)
+    return np.arange(len(levels) + 1) - 0.5, centres, False
+
+
+def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = None) -> Figure:
+    cells = phase_cells(ctx, chart) if cells is None else cells
     facets = _levels(ctx, chart.facet, cells[chart.facet]) if chart.facet else [None]
-    xs = _levels(ctx, chart.x, cells[chart.x])
-    ys = _levels(ctx, chart.y, cells[chart.y])
-    fig = Figure(layout="constrained", figsize=(9.5, 3.6 * len(facets) + 0.9))
-    axes = fig.subplots(len(facets), 2, squeeze=False)
-    what = f"{chart.metric} ({ctx.summary_unit(chart.metric)})"
+    xs, ys = _levels(ctx, chart.x, cells[chart.x]), _levels(ctx, chart.y, cells[chart.y])
+    (xe, xc, xnum), (ye, yc, ynum) = _edges(xs), _edges(ys)
+    metric_unit = ctx.summary_unit(chart.metric)
+    bounds = cs.natural_range(metric_unit)
+    fig, body = _canvas(9.5, 3.4 * len(facets))
+    axes = body.subplots(len(facets), 2, squeeze=False)
+    scales = {
+        "mean": (bounds if bounds and not chart.zoom else (cells["mean"].min(), cells["mean"].max()), "cividis", f"mean of {chart.metric}\n({metric_unit})"),
+        "ci95": ((0.0, np.nanmax(cells["ci95"]) if cells["ci95"].notna().any() else 1.0), "Greys", f"95% CI half-width of the mean\n({metric_unit})"),
+    }
     for row, fv in enumerate(facets):
         part = cells if fv is None else cells[cells[chart.facet] == fv]
-        for col, (stat, label, cmap) in enumerate((("mean", f"mean of {what}", "cividis"), ("sd", f"s.d. over replications of {chart.metric}", "Greys"))):
+        for col, stat in enumerate(("mean", "ci95")):
+            (vmin, vmax), cmap, bar_label = scales[stat]
             grid = np.full((len(ys), len(xs)), np.nan)
             for _, c in part.iterrows():
                 grid[ys.index(c[chart.y]), xs.index(c[chart.x])] = c[stat]
             ax = axes[row][col]
-            image = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap, vmin=cells[stat].min(), vmax=cells[stat].max())  # one scale for all panels
-            ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs], fontsize=8)
-            ax.set_yticks(range(len(ys)), [_fmt(v) for v in ys], fontsize=8)
-            ax.set_xlabel(chart.x)
-            ax.set_ylabel(chart.y)
-            bar = fig.colorbar(image, ax=ax)
-            bar.set_label(label, fontsize=8)
+            mesh = ax.pcolormesh(xe, ye, grid, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
+            ax.set_xticks(xc, [_fmt(v) for v in xs], fontsize=8, rotation=30 if not xnum and len(xs) > 3 else 0, ha="right" if not xnum and len(xs) > 3 else "center")
+            ax.set_yticks(yc, [_fmt(v) for v in ys], fontsize=8)
+            ax.set_xlabel(short(chart.x) + ("" if xnum else ""))
+            ax.set_ylabel(short(chart.y))
+            body.colorbar(mesh, ax=ax).set_label(bar_label, fontsize=8)
             if len(xs) * len(ys) <= 64:
-                middle = (cells[stat].min() + cells[stat].max()) / 2
+                norm = mesh.norm
                 for i in range(len(ys)):
                     for j in range(len(xs)):
                         if np.isfinite(grid[i, j]):
-                            light = (grid[i, j] < middle) == (cmap == "cividis")
-                            ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=7, color="white" if light else "black")
-            ax.set_title(("mean" if stat == "mean" else "replication spread (s.d.)") + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
-    title = chart.title or f"{chart.metric} over {short(chart.x)} and {short(chart.y)}{_pooled(ctx, cols)}"
-    return [out / f"{stem}.csv"] + _finish(fig, ctx, title, out, stem)
+                            shade = norm(grid[i, j])
+                            dark = shade < 0.55 if stat == "mean" else shade > 0.45
+                            ax.text(xc[j], yc[i], f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
+            ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
+    title = chart.title or f"{chart.metric} by {short(chart.x)} and {short(chart.y)}"
+    notes = ["cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t)"]
+    notes += ["numeric axes drawn to scale (cells meet half-way between the swept values)"] if xnum or ynum else []
+    if bounds and chart.zoom:
+        notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
+    notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]),) if p]
+    return _decorate(fig, ctx, title, "; ".join(notes))
 
 
 def _pooled(ctx: ReportContext, shown: list[str | None]) -> str:
-    """Title note naming the swept parameters a chart averages over."""
+    """Note naming the swept parameters a chart averages over."""
     if "point" in shown:
         return ""
     pooled = [p for p in ctx.results.parameters if p not in shown]
-    return f"; pooled over {', '.join(map(short, pooled))}" if pooled else ""
+    return f"pooled over {', '.join(map(short, pooled))} (their effect is in the spread)" if pooled else ""
 
 
 def _levels(ctx: ReportContext, column: str, present) -> list:
@@ -253,27 +286,44 @@ def _levels(ctx: ReportContext, column: str, present) -> list:
     return sorted(values) if all(pd.api.types.is_number(v) for v in values) else values
 
 
-def box(ctx: ReportContext, chart: BoxChart, out: Path, stem: str) -> list[Path]:
-    by = chart.by or ("scenario" if ctx.results.params["scenario"].nunique() > 1 and not ctx.results.parameters else "point")
-    fig = Figure(layout="constrained", figsize=(max(5.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 7.5, 3.2 * len(chart.metrics) + 1.0))
-    axes = fig.subplots(len(chart.metrics), 1, squeeze=False)
+def box(ctx: ReportContext, chart: BoxChart) -> Figure:
+    """One box per group of ``by``; when another swept parameter would be pooled, boxes
+    are split by it (colour), so no box mixes its levels unseen."""
+    params = ctx.results.parameters
+    by = chart.by or ("scenario" if ctx.results.params["scenario"].nunique() > 1 and not params else "point")
+    hue = next((p for p in params if p != by and ctx.results.params[p].nunique() <= len(cs.OKABE_ITO)), None)
+    hues = _levels(ctx, hue, ctx.results.params[hue]) if hue else [None]
+    colours = cs.palette(len(hues)) if hue else [cs.OKABE_ITO[0]]
+    fig, body = _canvas(max(6.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 8.0, 2.8 * len(chart.metrics) + 0.8)
+    axes = body.subplots(len(chart.metrics), 1, squeeze=False, sharex=True)
+    width = 0.8 / len(hues)
     for row, metric in enumerate(chart.metrics):
-        frame = _run_values(ctx, metric, [by] if by != "point" else [])
+        frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")])
         key = "point_id" if by == "point" else by
         groups = _levels(ctx, by, frame[key])
         names = _group_names(ctx, None if by == "point" else by, groups)
-        data = [frame.loc[frame[key] == g, "value"].dropna().to_numpy() for g in groups]
         ax = axes[row][0]
-        parts = ax.boxplot(data, patch_artist=True, showmeans=True, meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 4}, medianprops={"color": "black"})
-        for k, patch in enumerate(parts["boxes"]):
-            patch.set_facecolor(str(0.55 + 0.4 * (k % 2)))
-            patch.set_hatch(HATCHES[k % len(HATCHES)])
-        ax.set_xticks(range(1, len(groups) + 1), [names[g] for g in groups], rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center", fontsize=8)
+        for h, (level, colour) in enumerate(zip(hues, colours)):
+            part = frame if hue is None else frame[frame[hue] == level]
+            data = [part.loc[part[key] == g, "value"].dropna().to_numpy() for g in groups]
+            pos = np.arange(len(groups)) + (h - (len(hues) - 1) / 2) * width
+            drawn = ax.boxplot(data, positions=pos, widths=width * 0.85, patch_artist=True, showmeans=True, manage_ticks=False,
+                               meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 3.5},
+                               medianprops={"color": "black"}, flierprops={"marker": ".", "markersize": 3})
+            for patch in drawn["boxes"]:
+                patch.set(facecolor=colour, edgecolor="black", linewidth=0.7)
+        ax.set_xticks(range(len(groups)), [names[g] for g in groups], rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center", fontsize=8)
         ax.set_ylabel(f"{metric}\n({ctx.summary_unit(metric)})", fontsize=9)
-        ax.set_xlabel(ctx.group_label(by))
+        ax.set_xlabel(ctx.group_label(by) if row == len(chart.metrics) - 1 else "")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
-    title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)} (box: quartiles over runs; diamond: mean){_pooled(ctx, [by])}"
-    return _finish(fig, ctx, title, out, stem)
+        cs.set_range(ax, ctx.summary_unit(metric), chart.zoom)
+    if hue:
+        handles = [matplotlib.patches.Patch(facecolor=c, edgecolor="black", linewidth=0.7) for c in colours]
+        _legend_below(body, handles, [_fmt(v) for v in hues], short(hue))
+    title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
+    notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"]
+    notes += [p for p in (_pooled(ctx, [by, hue]),) if p]
+    return _decorate(fig, ctx, title, "; ".join(notes))
 
 
 def _design_outputs(ctx: ReportContext, metric: str) -> tuple[np.ndarray, int]:
@@ -296,13 +346,14 @@ def _ranges(ctx: ReportContext) -> dict[str, tuple[float, float]]:
     return {p: tuple(b) for p, b in ctx.spec["sample"]["ranges"].items()}
 
 
-def _table_files(frame: pd.DataFrame, out: Path, stem: str) -> list[Path]:
+def _table_files(frame: pd.DataFrame, out: Path, stem: str, notes: list[str] = ()) -> list[Path]:
     frame.to_csv(out / f"{stem}.csv", index=False)
-    (out / f"{stem}.md").write_text(markdown(frame) + "\n", encoding="utf-8")
+    text = markdown(frame) + "\n" + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else "")
+    (out / f"{stem}.md").write_text(text, encoding="utf-8")
     return [out / f"{stem}.csv", out / f"{stem}.md"]
 
 
-def sobol(ctx: ReportContext, chart: SobolChart, out: Path, stem: str) -> list[Path]:
+def sobol_table(ctx: ReportContext, chart: SobolChart) -> pd.DataFrame:
     ranges, sample = _ranges(ctx), ctx.spec["sample"]
     tables = []
     for metric in chart.metrics:
@@ -310,26 +361,51 @@ def sobol(ctx: ReportContext, chart: SobolChart, out: Path, stem: str) -> list[P
         sensitivity.require_complete(y, f"Sobol analysis of {metric}", missing)
         table = sensitivity.sobol_indices(ranges, y, seed=ctx.spec.get("seed", 0), second_order=sample.get("second_order", False), what=metric)
         tables.append(table.assign(metric=metric))
-    table = pd.concat(tables, ignore_index=True)[["metric", "parameter", "S1", "S1_conf", "ST", "ST_conf"]]
-    files = _table_files(table, out, stem)
-    fig = Figure(layout="constrained", figsize=(7.5, 3.0 * len(chart.metrics) + 1.0))
-    axes = fig.subplots(len(chart.metrics), 1, squeeze=False)
+    return pd.concat(tables, ignore_index=True)[["metric", "parameter", "S1", "S1_conf", "ST", "ST_conf"]]
+
+
+def sobol_warnings(table: pd.DataFrame, n: int) -> list[str]:
+    """What a reader must know before trusting the indices: a small base sample, indices
+    above 1, first-order above total, negative beyond their confidence intervals."""
+    notes = []
+    if n < SOBOL_SMALL_N:
+        notes.append(f"small sample: N={n} (below {SOBOL_SMALL_N}); indices are rough, the intervals wide")
+    above = table[(table["S1"] > 1) | (table["ST"] > 1)]
+    if len(above):
+        notes.append(f"indices above 1 ({', '.join(sorted(set(above['parameter'].map(short))))}): impossible for a share of variance, sampling error; increase sample.n")
+    inverted = table[table["S1"] > table["ST"]]
+    if len(inverted):
+        notes.append(f"S1 > ST ({', '.join(sorted(set(inverted['parameter'].map(short))))}): impossible in theory, a sign of too few samples")
+    negative = table[(table["S1"] + table["S1_conf"] < 0) | (table["ST"] + table["ST_conf"] < 0)]
+    if len(negative):
+        notes.append(f"negative indices beyond their intervals ({', '.join(sorted(set(negative['parameter'].map(short))))}): sampling error")
+    return notes
+
+
+def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = None) -> Figure:
+    table = sobol_table(ctx, chart) if table is None else table
+    n = ctx.spec["sample"].get("n")
+    fig, body = _canvas(7.5, 2.8 * len(chart.metrics))
+    axes = body.subplots(len(chart.metrics), 1, squeeze=False)
     for row, metric in enumerate(chart.metrics):
         part = table[table["metric"] == metric]
         ax = axes[row][0]
         x = np.arange(len(part))
-        ax.bar(x - 0.2, part["S1"], 0.4, yerr=part["S1_conf"], capsize=3, color="0.35", edgecolor="black", label="first order S1")
-        ax.bar(x + 0.2, part["ST"], 0.4, yerr=part["ST_conf"], capsize=3, color="0.85", edgecolor="black", hatch="///", label="total ST")
+        ax.bar(x - 0.2, part["S1"], 0.4, yerr=part["S1_conf"], capsize=3, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5, label="first order S1")
+        ax.bar(x + 0.2, part["ST"], 0.4, yerr=part["ST_conf"], capsize=3, color=cs.OKABE_ITO[1], edgecolor="black", linewidth=0.5, label="total ST")
         ax.set_xticks(x, [short(p) for p in part["parameter"]], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(f"Sobol index of\n{metric}\n(share of variance)", fontsize=9)
         ax.axhline(0, color="black", linewidth=0.6)
+        ax.axhline(1, color="0.5", linewidth=0.6, linestyle=":")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
-        ax.legend(fontsize=8)
-    title = chart.title or f"Sobol sensitivity indices (bars: 95% bootstrap confidence intervals), N={sample.get('n')}"
-    return files + _finish(fig, ctx, title, out, stem)
+        if row == 0:
+            ax.legend(fontsize=8, loc="upper right")
+    title = chart.title or f"Sobol sensitivity indices, base sample N={n}"
+    notes = ["error bars: 95% bootstrap confidence intervals"] + [f"WARNING: {w}" for w in sobol_warnings(table, n)]
+    return _decorate(fig, ctx, title, "; ".join(notes))
 
 
-def morris(ctx: ReportContext, chart: MorrisChart, out: Path, stem: str) -> list[Path]:
+def morris_table(ctx: ReportContext, chart: MorrisChart) -> pd.DataFrame:
     ranges, sample = _ranges(ctx), ctx.spec["sample"]
     x = ctx.results.params[list(ranges)].to_numpy(float)
     tables = []
@@ -338,33 +414,49 @@ def morris(ctx: ReportContext, chart: MorrisChart, out: Path, stem: str) -> list
         sensitivity.require_complete(y, f"Morris analysis of {metric}", missing)
         table = sensitivity.morris_indices(ranges, x, y, seed=ctx.spec.get("seed", 0), levels=sample.get("levels", 4), what=metric)
         tables.append(table.assign(metric=metric))
-    table = pd.concat(tables, ignore_index=True)[["metric", "parameter", "mu", "mu_star", "mu_star_conf", "sigma"]]
-    files = _table_files(table, out, stem)
-    fig = Figure(layout="constrained", figsize=(10, 3.2 * len(chart.metrics) + 1.0))
-    axes = fig.subplots(len(chart.metrics), 2, squeeze=False)
+    return pd.concat(tables, ignore_index=True)[["metric", "parameter", "mu", "mu_star", "mu_star_conf", "sigma"]]
+
+
+def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = None) -> Figure:
+    table = morris_table(ctx, chart) if table is None else table
+    fig, body = _canvas(10, 3.0 * len(chart.metrics))
+    axes = body.subplots(len(chart.metrics), 2, squeeze=False)
     for row, metric in enumerate(chart.metrics):
         part = table[table["metric"] == metric]
         what = f"{metric} ({ctx.summary_unit(metric)})"
         ax = axes[row][0]
         pos = np.arange(len(part))
-        ax.bar(pos, part["mu_star"], 0.6, yerr=part["mu_star_conf"], capsize=3, color="0.6", edgecolor="black", hatch="//")
+        ax.bar(pos, part["mu_star"], 0.6, yerr=part["mu_star_conf"], capsize=3, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5)
         ax.set_xticks(pos, [short(p) for p in part["parameter"]], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(f"mu* of {what}\nper parameter range", fontsize=9)
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
         ax = axes[row][1]
+        colours = cs.palette(len(part))
         for k, (_, r) in enumerate(part.iterrows()):
-            ax.scatter(r["mu_star"], r["sigma"], marker=MARKERS[k % len(MARKERS)], color="black", label=short(r["parameter"]))
+            ax.scatter(r["mu_star"], r["sigma"], marker=cs.MARKERS[k % len(cs.MARKERS)], color=colours[k], edgecolor="black", linewidth=0.4, label=short(r["parameter"]))
         ax.set_xlabel(f"mu* ({ctx.summary_unit(metric)} per range)")
         ax.set_ylabel("sigma (non-linearity,\ninteractions)", fontsize=9)
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.legend(fontsize=7)
-    title = chart.title or f"Morris elementary effects: mu* (bars: 95% bootstrap CI) and sigma, {sample.get('n')} trajectories"
-    return files + _finish(fig, ctx, title, out, stem)
+    n = ctx.spec["sample"].get("n")
+    title = chart.title or f"Morris elementary effects, {n} trajectories"
+    return _decorate(fig, ctx, title, "left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma")
 
 
 DRAW = {"timeseries": timeseries, "phase": phase, "box": box, "sobol": sobol, "morris": morris}
+TABLES = {"phase": phase_cells, "sobol": sobol_table, "morris": morris_table}
+
+
+def figure(directory: str | Path, chart: int | dict) -> Figure:
+    """One chart of a sweep as a matplotlib Figure (nothing written): ``chart`` is the
+    index of a chart in the experiment's ``charts`` list, or a chart spec of its own."""
+    results = Results(directory)
+    spec = results.manifest.get("charts", [])[chart] if isinstance(chart, int) else chart
+    chart = CHARTS[spec["type"]].model_validate(spec)
+    with matplotlib.rc_context(STYLE):
+        return DRAW[chart.type](ReportContext(results), chart)
 
 
 # --------------------------------------------------------------------------- tables
@@ -379,13 +471,18 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def summary_table(results: Results) -> pd.DataFrame:
-    """One row per point: parameters, run counts, and mean and s.d. of every summary."""
+    """One row per point: parameters, run counts, and for every summary its mean, s.d.
+    and the half-width of the 95% confidence interval of the mean (``_ci95``)."""
     counts = results.runs.pivot_table(index="point", columns="status", values="run", aggfunc="count", fill_value=0)
     counts = counts.reindex(columns=["ok", "failed", "missing"], fill_value=0).add_prefix("runs_")
     table = results.params.set_index("point").join(counts)
-    stats = results.summaries.groupby("point")[results.summary_columns].agg(["mean", "std"])
-    stats.columns = [f"{metric}_{stat.replace('std', 'sd')}" for metric, stat in stats.columns]
-    return table.join(stats).reset_index()
+    grouped = results.summaries.groupby("point")[results.summary_columns]
+    mean, sd, n = grouped.mean(), grouped.std(), grouped.count()
+    columns = {}
+    for metric in results.summary_columns:
+        columns[f"{metric}_mean"], columns[f"{metric}_sd"] = mean[metric], sd[metric]
+        columns[f"{metric}_ci95"] = pd.Series(cs.ci95(sd[metric], n[metric]), index=mean.index)
+    return table.join(pd.DataFrame(columns)).reset_index()
 
 
 @dataclass
@@ -415,11 +512,18 @@ def make(directory: str | Path, out: str | Path | None = None) -> Report:
             stem = stem if stem not in used else f"{stem}_{k}"
             used.add(stem)
             try:
-                files = DRAW[chart.type](ctx, chart, out, stem)
+                data = TABLES[chart.type](ctx, chart) if chart.type in TABLES else None
+                fig = DRAW[chart.type](ctx, chart, data) if data is not None else DRAW[chart.type](ctx, chart)
             except sensitivity.MissingValuesError as exc:
                 report.problems.append(f"chart {k} ({chart.type}): {exc}")
                 continue
-            written += files
+            if chart.type == "phase":
+                data.to_csv(out / f"{stem}.csv", index=False)
+                written.append(out / f"{stem}.csv")
+            elif data is not None:
+                notes = sobol_warnings(data, ctx.spec["sample"].get("n")) if chart.type == "sobol" else []
+                written += _table_files(data, out, stem, notes)
+            written += save(fig, out, stem)
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
         written.insert(1, out / "summary.md")
@@ -443,13 +547,13 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     m = res.manifest
     lines = [f"# {res.experiment}", "", m.get("description") or "", "", f"_{ctx.footer}._", ""]
     lines += [f"Model commit `{m.get('model', {}).get('commit')}`" + (" (with uncommitted changes)" if m.get("model", {}).get("dirty") else "") + f"; created {m.get('created')}.", ""]
-    lines += ["## Summary by point", ""]
+    lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}. summary.csv also has the s.d. over runs.", ""]
     shown = table.head(MD_ROWS)
     means = [c for c in table.columns if c.endswith("_mean")]
-    compact = shown.drop(columns=[c for c in table.columns if c.endswith("_mean") or c.endswith("_sd")])
+    compact = shown.drop(columns=[c for c in table.columns if c.endswith(("_mean", "_sd", "_ci95"))])
     for c in means:
         base = c[: -len("_mean")]
-        compact[base] = [f"{a:.4g} ± {b:.2g}" if not math.isnan(b) else f"{a:.4g}" for a, b in zip(shown[c], shown[f"{base}_sd"])]
+        compact[base] = [f"{a:.4g} ± {b:.2g}" if not math.isnan(b) else f"{a:.4g}" for a, b in zip(shown[c], shown[f"{base}_ci95"])]
     lines += [markdown(compact), ""]
     if len(table) > MD_ROWS:
         lines += [f"First {MD_ROWS} of {len(table)} points; all of them are in summary.csv.", ""]

@@ -75,7 +75,7 @@ def test_every_chart_says_what_produced_it(made):
         assert "experiment tiny" in text and "12 runs" in text and "4 points x 3 replication(s)" in text, svg.name
         assert "SeedSequence(11).spawn(3)" in text, svg.name
     ts = (made / "timeseries_fragmentation_integration.svg").read_text()
-    assert "(index, 0-1)" in ts and "coercion.strength" in ts and "95% confidence interval" in ts
+    assert "(index, 0-1)" in ts and "coercion strength" in ts and "95% confidence interval" in ts
 
 
 def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
-from scipy.special import ndtr
 
 from abm.rules.registry import Rule, RuleParams, register
 
@@ -33,6 +32,8 @@ class DecisionRule(Rule):
     def probability(self, offers, utility: np.ndarray, model) -> np.ndarray:
         """Chance that each offer clears the threshold, before any cap: used to size
         the standing offers so that the start is in balance (``RegionModel``)."""
+        from scipy.special import ndtr  # here, not at import: validating a scenario needs no scipy
+
         margin = self.adjust(offers, utility, model) - self.params.threshold
         if self.params.noise == 0:
             return (margin > 0).astype(float)

@@ -1,0 +1,112 @@
+"""Conventions shared by every chart and table of the project (runs, reports, comparisons,
+the dashboard), so that a reader learns them once:
+
+* **uncertainty**: a line or a table cell is the mean over runs; a band and a "±" are the
+  95% confidence interval of that mean (Student t over the runs; none with a single run).
+  Differences between scenarios are paired by seed. Box charts show the spread of runs
+  (quartiles), which is a distribution, not an interval, and say so;
+* **scales**: an index, share or HHI is drawn on its natural range 0-1 unless a chart is
+  asked to zoom, and then the range shown is stated on the chart;
+* **groups**: a categorical palette (Okabe-Ito, safe for colour-blind readers) together with
+  line styles and markers, so that lines stay distinct in grayscale print;
+* **parameters**: axis labels name parameters in words (``rules.decision.cap`` -> "decision
+  cap"), not by their configuration path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+UNCERTAINTY = "mean over runs; bands and ± are 95% confidence intervals of the mean (t, over runs)"
+UNCERTAINTY_TABLE = "each cell: mean over runs ± half-width of the 95% confidence interval of that mean (t, over runs; no ± with a single run)"
+PAIRED = "differences paired by seed; ± is the 95% confidence interval of the mean difference (t, over seeds)"
+
+# Okabe & Ito (2008), "Color Universal Design": distinct for the common colour-vision deficiencies.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1))]
+MARKERS = ["o", "s", "^", "D", "v", "x", "P", "*"]
+
+# Units of the model's metrics, by name prefix (docs/experiments.md lists them).
+UNITS = [
+    ("fragmentation", "index, 0-1"),
+    ("integration", "index, 0-1"),
+    ("polarization", "index, 0-1"),
+    ("mean_dependency_hhi", "HHI, 0-1"),
+    ("cohesion_", "index, 0-1"),
+    ("influence_", "share of alignment, 0-1"),
+    ("regional_trade_share", "share, 0-1"),
+    ("blocs", "number of blocs"),
+    ("members_", "member states"),
+    ("offers_", "offers per step"),
+    ("coercion_events", "events per step"),
+    ("conflict_events", "events per step"),
+    ("transit_revenue_", "USD bn per year"),
+    ("unmet_demand", "Mt per year"),
+]
+
+
+def unit(metric: str) -> str:
+    """The unit of a model metric (series or summary base name)."""
+    if metric.endswith("_volume"):
+        return "Mt per year"
+    if metric.endswith("_share") or "_share_" in metric:
+        return "share, 0-1"
+    return next((u for prefix, u in UNITS if metric.startswith(prefix)), "model units")
+
+
+def natural_range(metric_unit: str) -> tuple[float, float] | None:
+    """(0, 1) for indices, shares and HHIs; None for counts and money."""
+    return (0.0, 1.0) if metric_unit.endswith("0-1") else None
+
+
+def ci95(sd, n):
+    """Half-width of the 95% confidence interval of a mean of ``n`` values with standard
+    deviation ``sd``; NaN where ``n`` < 2 (no interval from a single run)."""
+    sd, n = np.asarray(sd, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    return np.where(n >= 2, half, np.nan)
+
+
+def palette(n: int) -> list:
+    """``n`` categorical colours: Okabe-Ito up to 8, then a qualitative colormap."""
+    if n <= len(OKABE_ITO):
+        return OKABE_ITO[:n]
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab20"]
+    return [cmap(k % 20) for k in range(n)]
+
+
+def line_style(k: int, n: int) -> dict:
+    """Colour, line style and marker of line ``k`` of ``n``."""
+    return {"color": palette(n)[k], "linestyle": LINESTYLES[k % len(LINESTYLES)], "marker": MARKERS[k % len(MARKERS)]}
+
+
+def label(path: str) -> str:
+    """A parameter path in words: ``rules.decision.cap`` -> "decision cap",
+    ``rules.decision.name`` -> "decision rule", ``utility.dependence`` -> "utility dependence"."""
+    if path in ("scenario", "point"):
+        return "parameter point" if path == "point" else path
+    parts = path.split(".")
+    if parts[0] == "rules":
+        parts = parts[1:]
+    if len(parts) > 1 and parts[-1] == "name":
+        parts = parts[:-2] + [f"{parts[-2]} rule"]
+    return " ".join(parts[-2:]).replace("_", " ")
+
+
+def zoom_note(low: float, high: float) -> str:
+    return f"scale zoomed to {low:.3g}-{high:.3g}"
+
+
+def set_range(ax, metric_unit: str, zoom: bool, axis: str = "y") -> str:
+    """Anchor the value axis at the metric's natural range, or leave it fitted to the
+    data when ``zoom``; returns the note to add to the chart ("" when anchored)."""
+    bounds = natural_range(metric_unit)
+    setter, getter = (ax.set_ylim, ax.get_ylim) if axis == "y" else (ax.set_xlim, ax.get_xlim)
+    if bounds and not zoom:
+        setter(*bounds)
+        return ""
+    return zoom_note(*getter()) if bounds else ""

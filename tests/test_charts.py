@@ -1,0 +1,170 @@
+"""Charts a reviewer accepts: figures returned (written only when asked), one uncertainty
+convention stated, index scales anchored at 0-1 unless zoomed, boxes that do not pool a
+swept factor unseen, unequal steps drawn to scale, Sobol warnings, a legend that never
+covers the title, and a region map that is honest about where the powers are."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import QuadMesh
+from matplotlib.figure import Figure
+
+from abm import chartstyle, charts, report, sweep
+from abm.results import Results
+from abm.runner import run
+
+try:
+    from tests.test_sweep import tiny_spec
+except ImportError:
+    from test_sweep import tiny_spec
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory):
+    """A 3 x 2 grid whose first axis has unequal steps (0, 0.25, 1), 2 replications."""
+    spec = tiny_spec(
+        name="uneven",
+        set={"time.steps": 2},
+        grid={"rules.coercion.strength": [0.0, 0.25, 1.0], "rules.decision.cap": [0.4, 1.0]},
+        replications=2,
+        charts=[
+            {"type": "timeseries", "metrics": ["fragmentation", "offers_accepted"], "by": "rules.coercion.strength"},
+            {"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"},
+            {"type": "box", "metrics": ["integration_mean_last2"], "by": "rules.decision.cap"},
+            {"type": "timeseries", "metrics": ["fragmentation"], "by": "rules.coercion.strength", "zoom": True},
+        ],
+    )
+    out = tmp_path_factory.mktemp("charts") / "uneven"
+    assert sweep.run(spec, out, workers=1, progress=False).ok == 12
+    return out
+
+
+def texts(fig: Figure) -> str:
+    return "\n".join(t.get_text() for f in [fig, *fig.subfigs] for t in f.texts)
+
+
+def test_report_charts_are_figures_and_write_nothing(uneven):
+    def files():  # SQLite's own -wal/-shm files come and go with reading; charts write none
+        return {p for p in uneven.rglob("*") if not p.name.endswith(("-wal", "-shm"))}
+
+    before = files()
+    figures = [report.figure(uneven, k) for k in range(4)]
+    assert all(isinstance(f, Figure) for f in figures)
+    assert files() == before
+
+
+def test_every_report_chart_states_the_uncertainty_convention(uneven):
+    ts, ph, bx, _ = (report.figure(uneven, k) for k in range(4))
+    assert chartstyle.UNCERTAINTY in texts(ts)
+    assert "95% confidence interval" in texts(ph)
+    assert "not a confidence interval" in texts(bx)  # boxes show runs, and say so
+
+
+def test_index_scales_are_anchored_at_0_1_unless_zoomed(uneven):
+    anchored, zoomed = report.figure(uneven, 0), report.figure(uneven, 3)
+    frag, offers = anchored.subfigs[1].axes[0], anchored.subfigs[1].axes[1]
+    assert frag.get_ylim() == (0.0, 1.0)
+    assert offers.get_ylim() != (0.0, 1.0)  # a count has no natural range
+    low, high = zoomed.subfigs[1].axes[0].get_ylim()
+    assert (low, high) != (0.0, 1.0) and f"zoomed to {low:.3g}-{high:.3g}" in texts(zoomed)
+
+
+def test_phase_cells_keep_the_spacing_of_unequal_steps(uneven):
+    fig = report.figure(uneven, 1)
+    mesh = next(c for c in fig.subfigs[1].axes[0].collections if isinstance(c, QuadMesh))
+    xs = np.unique(mesh.get_coordinates()[..., 0].round(6))
+    assert np.allclose(xs, [-0.125, 0.125, 0.625, 1.375])  # cells meet half-way between 0, 0.25, 1
+    assert fig.subfigs[1].axes[0].get_xlabel() == "coercion strength"  # words, not the config path
+    assert mesh.norm.vmin == 0 and mesh.norm.vmax == 1
+
+
+def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
+    fig = report.figure(uneven, 2)
+    ax = fig.subfigs[1].axes[0]
+    assert len(ax.patches) == 2 * 3  # 2 caps x 3 coercion strengths, one box each
+    legend = fig.subfigs[1].legends[0]
+    assert legend.get_title().get_text() == "coercion strength"
+    assert [t.get_text() for t in legend.get_texts()] == ["0", "0.25", "1"]
+
+
+def overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_the_legend_never_covers_the_title(uneven):
+    fig = report.figure(uneven, 0)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    title = [t.get_window_extent(renderer) for t in fig.subfigs[0].texts]
+    legend = fig.subfigs[1].legends[0].get_window_extent(renderer)
+    assert not any(overlaps(legend, t) for t in title)
+    panels = [ax.get_window_extent(renderer) for ax in fig.subfigs[1].axes]
+    assert not any(overlaps(legend, p) for p in panels)
+
+
+def test_summary_plus_minus_is_the_95_percent_interval(uneven):
+    table = report.summary_table(Results(uneven))
+    row = table.iloc[0]
+    n = row["runs_ok"]
+    expected = 12.706204736 * row["fragmentation_final_sd"] / math.sqrt(n)  # t(0.975, 1 df)
+    assert n == 2 and row["fragmentation_final_ci95"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_sobol_warnings_flag_what_a_small_sample_produces():
+    clean = pd.DataFrame({"parameter": ["a", "b"], "S1": [0.5, 0.2], "S1_conf": [0.05, 0.05], "ST": [0.6, 0.3], "ST_conf": [0.05, 0.05]})
+    assert report.sobol_warnings(clean, 1024) == []
+    noisy = pd.DataFrame({"parameter": ["a", "b"], "S1": [1.2, 0.4], "S1_conf": [0.5, 0.1], "ST": [1.1, 0.2], "ST_conf": [0.5, 0.05]})
+    notes = report.sobol_warnings(noisy, 16)
+    assert any("small sample: N=16" in n for n in notes)
+    assert any("above 1 (a)" in n for n in notes)
+    assert any("S1 > ST (a, b)" in n for n in notes)
+
+
+@pytest.fixture(scope="module")
+def baseline_run():
+    return run("configs/baseline.yaml", seed=3, steps=12)
+
+
+def test_run_charts_return_figures_and_write_only_when_asked(baseline_run, tmp_path):
+    r = baseline_run
+    figs = [charts.alignment_chart(r.agents, r.scenario, events=r.events), charts.fragmentation_chart(r.model, r.scenario), charts.region_map(r.agents, r.scenario)]
+    assert all(isinstance(f, Figure) for f in figs) and not list(tmp_path.iterdir())
+    charts.region_map(r.agents, r.scenario, tmp_path / "map.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["map.png"]
+
+
+def test_alignment_chart_says_it_is_one_seed_and_marks_events(baseline_run):
+    r = baseline_run
+    fig = charts.alignment_chart(r.agents, r.scenario, events=r.events)
+    assert "One run, seed 3" in texts(fig)
+    kyrgyzstan = next(ax for ax in fig.axes if ax.get_title() == "Kyrgyzstan")
+    georgia = next(ax for ax in fig.axes if ax.get_title() == "Georgia")
+    dashed = lambda ax: [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]  # noqa: E731
+    assert dashed(kyrgyzstan)  # the Kyrgyz-Tajik border treaty of 2025
+    assert not dashed(georgia)  # no event in the first three years concerns Georgia
+    assert "kg_tj_border_treaty" in texts(fig)
+
+
+def test_region_map_keeps_powers_off_the_map_and_labels_apart(baseline_run):
+    r = baseline_run
+    fig = charts.region_map(r.agents, r.scenario)
+    ax = fig.axes[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    frame = ax.get_window_extent(renderer)
+    power_marks = [c for c in ax.collections if c.get_transform() == ax.transAxes or c.get_offset_transform() == ax.transAxes]
+    assert len(power_marks) == len(r.scenario.powers)
+    for mark in power_marks:  # every power sits outside the longitude-latitude frame
+        x, y = mark.get_offset_transform().transform(mark.get_offsets()[0])
+        assert not (frame.x0 < x < frame.x1 and frame.y0 < y < frame.y1)
+    names = {s.name for s in r.scenario.states.values()}
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text() in names]
+    assert len(boxes) == len(names)
+    assert not any(overlaps(a, b) for k, a in enumerate(boxes) for b in boxes[k + 1:])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "hostile neighbours" in labels and any(label.startswith("tie, 25%") for label in labels)
