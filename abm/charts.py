@@ -116,12 +116,13 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
 
 
 def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None) -> Figure:
-    fig = Figure(figsize=(11, 4))
-    left, right = fig.subplots(1, 2, sharey=True)
+    fig = Figure(figsize=(14, 4))
+    axes = fig.subplots(1, 3, sharey=True)
+    left = axes[0]
     dates = _dates(model)
     styles = ["-", "--", ":", "-."]
     subregions = sorted({s.subregion for s in scenario.states.values()})
-    for ax, metric in ((left, "fragmentation"), (right, "integration")):
+    for ax, metric in zip(axes, ("fragmentation", "division", "integration")):
         ax.plot(dates, model[metric], color="black", linestyle="-", linewidth=2, label="region")
         for k, r in enumerate(subregions):
             ax.plot(dates, model[f"{metric}_{r}"], linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
@@ -131,7 +132,38 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     left.set_ylabel("index (0-1)")
-    fig.suptitle(f"Fragmentation (mean JS distance of alignments) and integration — {scenario.name}, one run (seed {scenario.seed})", fontsize=11)
+    fig.suptitle(f"Fragmentation (mean JS distance of alignments), division (between rival camps) and integration — {scenario.name}, one run (seed {scenario.seed})", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> Figure:
+    """Fan chart of an ensemble (:func:`abm.runner.ensemble`): for each headline metric the
+    mean over runs, the 95% confidence interval of that mean (dark band) and the spread of
+    the runs themselves, 5th to 95th percentile (light band)."""
+    subregions = sorted({s.subregion for s in scenario.states.values()})
+    final = spread[spread["step"] == spread["step"].max()].set_index("metric")["mean"]
+    leaders = sorted((m for m in final.index if m.startswith("influence_")), key=lambda m: -final[m])[:3]
+    metrics = ["fragmentation", "division", "integration", *(f"integration_{r}" for r in subregions), *leaders]
+    cols = 3
+    rows = math.ceil(len(metrics) / cols)
+    fig = Figure(figsize=(4.2 * cols, 2.9 * rows + 0.6))
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        part = spread[spread["metric"] == metric]
+        dates = pd.to_datetime(part["date"])
+        ax.fill_between(dates, part["p05"], part["p95"], color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs")
+        ax.fill_between(dates, part["ci95_low"], part["ci95_high"], color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
+        ax.plot(dates, part["mean"], color="tab:blue", linewidth=1.5, label="mean")
+        ax.set_title(metric.replace("_", " "), fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="upper left")
+    runs = int(spread["runs"].iloc[0])
+    fig.suptitle(f"{scenario.name}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
+                 "dark band: 95% CI of the mean; light band: 5-95% of runs", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -16,7 +16,7 @@ from abm import budget
 from abm.outputs import OutputError, check_target
 from abm.scenario import ScenarioError, load
 
-SUMMARY = ["fragmentation", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
+SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
 
 
 class UsageError(Exception):
@@ -29,13 +29,39 @@ def cmd_run(args) -> int:
     if not args.no_charts:
         from abm import charts  # matplotlib only when charts are drawn
 
+    if args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = load(args.config, args.set, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
     result = run(scenario, seed=args.seed, steps=args.steps)
-    result.write(out, also=None if args.no_charts else lambda folder: charts.run_charts(folder, result.scenario), replace=args.out is not None)
+    spread = None
+    if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread
+        from abm.runner import ensemble
+
+        others = [run(scenario, seed=result.seed + k, steps=args.steps, tables=False).model for k in range(1, args.seeds)]
+        spread = ensemble([result.model, *others])
+
+    def extras(folder: Path) -> None:
+        if spread is not None:
+            spread.to_csv(folder / "ensemble.csv", index=False)
+        if not args.no_charts:
+            charts.run_charts(folder, result.scenario)
+            if spread is not None:
+                charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png")
+
+    result.write(out, also=extras, replace=args.out is not None)
     first, last = result.model.iloc[0], result.model.iloc[-1]
-    print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{'' if args.no_charts else ', charts'})")
+    extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""
+    print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{extra}{'' if args.no_charts else ', charts'})")
+    if spread is not None:
+        final = spread[spread["step"] == spread["step"].max()].set_index("metric")
+        print(f"{args.seeds} seeds ({result.seed}..{result.seed + args.seeds - 1}); at the end, mean [5%-95% of runs]:")
+        for name in SUMMARY:
+            row = final.loc[name]
+            print(f"  {name:<22} {row['mean']:8.3f} [{row['p05']:.3f}-{row['p95']:.3f}]")
+        print("tables and charts of one run below are seed " + str(result.seed))
     print(f"{result.scenario.name}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
     for name in SUMMARY:
         print(f"  {name:<22} {first[name]:8.3f} -> {last[name]:8.3f}")
@@ -194,6 +220,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
     r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
+    r.add_argument("--seeds", type=int, default=1, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs")
     r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)
 

@@ -107,3 +107,28 @@ def collect(model: RegionModel, seed: int, tables: bool = True) -> RunResult:
     coercions.insert(1, "date", [dates[s] for s in coercions["step"].tolist()])
     events = pd.DataFrame(model.event_log, columns=["step", "date", "id", "type", "source", "parameters"])
     return RunResult(cfg, seed, frame, agents, coercions, events)
+
+
+def ensemble(models: list[pd.DataFrame]) -> pd.DataFrame:
+    """Spread of an ensemble of runs (their ``model`` tables, same scenario and steps):
+    one row per step and metric with the mean over runs, the 95% confidence interval of
+    that mean (Student t), and the 5th, 50th and 95th percentiles of the runs (the spread a
+    projection carries: seeds, shocks and, with a posterior, parameters)."""
+    from scipy import stats
+
+    numbers = [c for c in models[0].columns if c not in ("step", "date")]
+    values = np.stack([m[numbers].to_numpy(dtype=float) for m in models])  # runs x steps x metrics
+    n = len(models)
+    mean = values.mean(axis=0)
+    sd = values.std(axis=0, ddof=1) if n > 1 else np.full_like(mean, np.nan)
+    half = stats.t.ppf(0.975, max(n - 1, 1)) * sd / np.sqrt(n) if n > 1 else np.full_like(mean, np.nan)
+    q05, q50, q95 = np.percentile(values, [5, 50, 95], axis=0)
+    steps = len(models[0])
+    return pd.DataFrame({
+        "step": np.repeat(models[0]["step"].to_numpy(), len(numbers)),
+        "date": np.repeat(models[0]["date"].to_numpy(), len(numbers)),
+        "metric": numbers * steps,
+        "runs": n,
+        "mean": mean.ravel(), "ci95_low": (mean - half).ravel(), "ci95_high": (mean + half).ravel(),
+        "sd": sd.ravel(), "p05": q05.ravel(), "p50": q50.ravel(), "p95": q95.ravel(),
+    })

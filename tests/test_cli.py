@@ -94,6 +94,31 @@ def test_run_writes_every_documented_file_and_a_summary(tmp_path):
     assert resolved["time"]["steps"] == 6
 
 
+def test_run_with_seeds_writes_the_ensemble_spread(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from abm.runner import run
+
+    out = tmp_path / "ens"
+    proc = abm("run", BASELINE, "--seed", 2, "--seeds", 3, "--steps", 4, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "ensemble.png").read_bytes()[:8] == PNG_MAGIC
+    spread = pd.read_csv(out / "ensemble.csv")
+    assert (spread["runs"] == 3).all() and sorted(spread["step"].unique()) == list(range(5))
+    # the statistics are those of the three runs with seeds 2, 3 and 4, computed here independently
+    finals = np.array([run(BASELINE, seed=s, steps=4).model["fragmentation"].iloc[-1] for s in (2, 3, 4)])
+    row = spread[(spread["metric"] == "fragmentation") & (spread["step"] == 4)].iloc[0]
+    assert row["mean"] == pytest.approx(finals.mean())
+    assert row["sd"] == pytest.approx(finals.std(ddof=1))
+    assert row["p05"] <= row["ci95_low"] + 1e-12 or row["p05"] <= row["mean"] <= row["p95"]
+    assert row["p05"] == pytest.approx(np.percentile(finals, 5)) and row["p95"] == pytest.approx(np.percentile(finals, 95))
+    assert "5%-95% of runs" in proc.stdout
+    # the tables are the first seed's run
+    assert yaml.safe_load((out / "scenario.resolved.yaml").read_text())["seed"] == 2
+    assert abm("run", BASELINE, "--seeds", 0, "--out", tmp_path / "none", cwd=tmp_path).returncode == 2
+
+
 def test_run_with_overrides_and_no_charts(tmp_path, abm_main):
     out = tmp_path / "o"
     proc = abm_main("run", BASELINE, "--steps", 4, "--no-charts", "--set", "powers.china.budget.investment=4", "--set", "rules.decay.rate=0.1", "--out", out, cwd=tmp_path)
