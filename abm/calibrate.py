@@ -321,7 +321,7 @@ def _pool(workers: int | None, scheduler: str | None, executor):
             return sweep.given_pool(executor)
         if scheduler is not None:
             return sweep.dask_pool(scheduler)
-        return sweep.local_pool(workers)
+        return sweep.local_pool(workers, preload=("abm.sweep", "abm.calibrate"))  # workers unpickle pyabc's objects
     except sweep.SweepError as exc:
         raise CalibrationError(str(exc)) from None
 

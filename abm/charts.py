@@ -168,7 +168,8 @@ def posterior_charts(out: Path, priors: dict, post: pd.DataFrame, patterns: list
     (each pattern's simulated distribution under the posterior, target shaded)."""
     names, w = list(priors), post["weight"].to_numpy()
     cols = min(4, len(names))
-    fig = Figure(figsize=(3.2 * cols, 2.8 * math.ceil(len(names) / cols)), layout="constrained")
+    fig = Figure(figsize=(3.2 * cols, 2.8 * math.ceil(len(names) / cols)))
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.1, top=0.9, wspace=0.3, hspace=0.5)
     for k, (name, prior) in enumerate(priors.items()):
         ax = fig.add_subplot(math.ceil(len(names) / cols), cols, k + 1)
         log = prior.prior == "loguniform"
@@ -183,7 +184,8 @@ def posterior_charts(out: Path, priors: dict, post: pd.DataFrame, patterns: list
     fig.savefig(out / "marginals.png", dpi=110)
 
     n = len(names)
-    fig = Figure(figsize=(2.4 * max(n, 2), 2.4 * max(n, 2)), layout="constrained")
+    fig = Figure(figsize=(2.0 * max(n, 2), 2.0 * max(n, 2)))  # no layout engine: it costs seconds on 49 axes
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.98, wspace=0.1, hspace=0.1)
     for i in range(n):
         for j in range(n):
             ax = fig.add_subplot(n, n, i * n + j + 1)
@@ -195,14 +197,19 @@ def posterior_charts(out: Path, priors: dict, post: pd.DataFrame, patterns: list
                 ax.set_ylim(priors[names[i]].low, priors[names[i]].high)
             if i == n - 1:
                 ax.set_xlabel(names[j], fontsize=7)
+            else:
+                ax.set_xticklabels([])
             if j == 0:
                 ax.set_ylabel(names[i], fontsize=7)
+            else:
+                ax.set_yticklabels([])
             ax.tick_params(labelsize=6)
     fig.savefig(out / "pairs.png", dpi=110)
 
     cols = min(4, len(patterns))
     rows = math.ceil(len(patterns) / cols)
-    fig = Figure(figsize=(3.2 * cols, 2.5 * rows), layout="constrained")
+    fig = Figure(figsize=(3.2 * cols, 2.5 * rows))
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.06, top=0.93, wspace=0.3, hspace=0.5)
     for k, p in enumerate(patterns):
         ax = fig.add_subplot(rows, cols, k + 1)
         x = predictive[p.id].to_numpy(dtype=float)
