@@ -179,7 +179,7 @@ def cmd_calibrate(args) -> int:
 
 def add_calibrate(sub) -> None:
     k = sub.add_parser("calibrate", help="fit parameters to the observed patterns (ABC-SMC); posterior, charts and predictive checks")
-    k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate_baseline.yaml)")
+    k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate/baseline.yaml)")
     k.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
     k.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster (as for abm sweep)")
     k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>)")

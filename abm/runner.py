@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from abm import posterior
 from abm.agents import RegionalState
 from abm.model import RegionModel
 from abm.outputs import atomic_directory
@@ -67,7 +68,7 @@ def provenance(scenario: Scenario, seed: int) -> dict[str, Any]:
     """The resolved scenario with the seed and what produced it: enough to re-run."""
     data = scenario.to_dict()
     data["seed"] = seed
-    data["provenance"] = {"python": platform.python_version(), "platform": platform.platform(), "packages": versions()}
+    data["provenance"] = {**(data.get("provenance") or {}), "python": platform.python_version(), "platform": platform.platform(), "packages": versions()}
     return data
 
 
@@ -78,6 +79,7 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
     and event tables: a sweep that keeps model metrics saves a third of a short run."""
     cfg = with_run_settings(load(scenario, list(sets)), seed=seed, steps=steps)  # a negative seed is a clean error
     seed = cfg.seed
+    cfg = posterior.apply(cfg, seed)  # with posterior: this run's draw of the parameters
     model = RegionModel(cfg, rng=seed)
     while model.running:
         model.step()

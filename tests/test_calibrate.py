@@ -162,6 +162,6 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
 
 
 def test_the_shipped_spec_is_valid():
-    cal = calibrate.load_spec(ROOT / "experiments" / "calibrate_baseline.yaml")
+    cal = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml")
     assert cal.steps == 4 and cal.tables and len(cal.names) >= 5
     assert np.isfinite([p.tolerance for p in cal.patterns]).all()
