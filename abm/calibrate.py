@@ -507,10 +507,10 @@ def write_outputs(out: Path, cal: Calibration, history, pool) -> list[Path]:
     epsilons = history.get_all_populations()
     lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
              f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); spec hash {cal.hash[:12]}.", "",
-             "## Which parameters the patterns constrain", "", _markdown(table), "",
+             "## Which parameters the patterns constrain", "", markdown_table(table), "",
              f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise.", "",
-             "## Posterior predictive check", "", _markdown(check), "",
-             "## Epsilon schedule", "", _markdown(epsilons[["t", "epsilon", "samples"]])]
+             "## Posterior predictive check", "", markdown_table(check), "",
+             "## Epsilon schedule", "", markdown_table(epsilons[["t", "epsilon", "samples"]])]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     from abm import charts
 
@@ -518,7 +518,7 @@ def write_outputs(out: Path, cal: Calibration, history, pool) -> list[Path]:
     return [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", "marginals.png", "pairs.png", "predictive.png")]
 
 
-def _markdown(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
     return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)])
