@@ -217,6 +217,16 @@ def _task_seed(seed: int, t: int, i: int) -> int:
     return int(np.random.SeedSequence([seed, t + 1, i]).generate_state(1)[0])
 
 
+_LAST: list = [None, None]  # (pickled, unpickled) simulate_one of the current generation, per worker
+
+
+def _unpickled(unpickle, pickled: bytes):
+    """A generation's tasks share one simulate function: unpickle it once per worker."""
+    if _LAST[0] != pickled:
+        _LAST[:] = [pickled, unpickle(pickled)]
+    return _LAST[1]
+
+
 class SeededSampler(MappingSampler):
     """pyabc's MappingSampler with tasks seeded by (seed, generation, task) and a progress bar."""
 
@@ -225,7 +235,7 @@ class SeededSampler(MappingSampler):
         self.seed, self.progress = seed, progress
 
     def map_function(self, simulate_one, task_seed):
-        simulate_one = self.unpickle(simulate_one)
+        simulate_one = _unpickled(self.unpickle, simulate_one)
         np.random.seed(task_seed)
         random.seed(task_seed)
         evaluations, sample = 0, self._create_empty_sample()
