@@ -44,7 +44,7 @@ from pyabc.epsilon import QuantileEpsilon
 from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
-from abm.experiment import canonical_hash, plain
+from abm.experiment import canonical_hash, override, plain
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
 
@@ -91,7 +91,7 @@ class Spec(_Strict):
     name: str
     description: str = ""
     scenario: str  # base scenario, relative to the spec file
-    set: list[str] = []  # fixed overrides applied before the parameters
+    set: dict[str, Any] = {}  # fixed overrides (path: value) applied before the parameters, as in experiments
     patterns: str  # patterns file, relative to the spec file
     use: list[str] | None = None  # pattern ids (default: all)
     parameters: Annotated[dict[str, Prior], Field(min_length=1)]
@@ -138,15 +138,17 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise CalibrationError(f"{where}: {field}: {msg}") from None
     try:
         scenario_raw = resolve_extends(root / spec.scenario)
-        base = load(scenario_raw, spec.set)
+        base = load(scenario_raw, [override(k, v) for k, v in spec.set.items()])
     except ScenarioError as exc:
         field, msg = exc.problems[0]
         raise CalibrationError(f"{where}: scenario {spec.scenario}: {field}: {msg}") from None
-    if getattr(base, "posterior", None):
+    if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     for name, prior in spec.parameters.items():
         if not prior.low < prior.high or (prior.prior == "loguniform" and prior.low <= 0):
             raise CalibrationError(f"{where}: parameters.{name}: needs low < high{' and low > 0 (loguniform)' if prior.prior == 'loguniform' else ''}")
+        if isinstance(_setting(base, name), int):  # bool is an int too
+            raise CalibrationError(f"{where}: parameters.{name}: an integer or yes/no setting; only real-valued settings can be calibrated")
         for value in (prior.low, prior.high):
             try:
                 load(base, [f"{name}={value!r}"])
@@ -160,7 +162,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
     if steps is None:
         raise CalibrationError(f"{where}: pattern date {last} is after the scenario ends ({base.date(base.time.steps)})")
-    probe = _probe(base, steps, pat.needs_agents(patterns))
+    probe = _probe(base, pat.needs_agents(patterns))
     problem = pat.check(patterns, probe, set(base.states), base.time.start, base.date(steps))
     if problem:
         raise CalibrationError(f"{where}: {problem}")
@@ -169,7 +171,15 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed))
 
 
-def _probe(base: Scenario, steps: int, tables: bool) -> set[str]:
+def _setting(base: Scenario, path: str) -> Any:
+    """The base scenario's value at a dotted path (None where the path is not in the scenario)."""
+    node: Any = base.to_dict()
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _probe(base: Scenario, tables: bool) -> set[str]:
     """The columns a run of ``base`` produces (a one-step run: cheap)."""
     from abm import runner
 

@@ -152,6 +152,8 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),
+        (small_spec(parameters={"offers.duration": {"low": 4, "high": 12}}), "only real-valued settings"),
+        (small_spec(set={"rules.decay.rate": 2.0}), "rules.decay.rate"),
         ({k: v for k, v in small_spec().items() if k != "patterns"}, "patterns: required"),
     ):
         bad.write_text(yaml.safe_dump(spec))
