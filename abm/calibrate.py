@@ -23,6 +23,7 @@ What the machinery guarantees, and how:
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import datetime as dt
 import functools
 import json
@@ -355,6 +356,11 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     if resume:
         _check_resumable(out, cal)
     pool = _pool(workers, scheduler, executor)
+    try:
+        _check_single_threaded(pool.executor)
+    except CalibrationError:
+        pool.shutdown(False)
+        raise
     interrupted, started = True, time.perf_counter()
     try:
         if not out.exists():
@@ -371,11 +377,14 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             history = abc.new(db, {p.id: _target_value(p) for p in cal.patterns})
         before = history.total_nr_simulations if history.max_t >= 0 else 0
         remaining = cal.spec.generations - (history.max_t + 1)
+        from abm.sweep import _sigterm_as_interrupt
+
         try:
-            if remaining > 0 and not manifest.get("finished"):
-                with warnings.catch_warnings():  # pyabc compares the first, infinite, epsilon with the next: inf - inf
-                    warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)
-                    abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
+            with _sigterm_as_interrupt():  # a batch scheduler's SIGTERM stops as cleanly as Ctrl-C
+                if remaining > 0 and not manifest.get("finished"):
+                    with warnings.catch_warnings():  # pyabc compares the first, infinite, epsilon with the next: inf - inf
+                        warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)
+                        abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
             interrupted = False
         except KeyboardInterrupt:
             pass
@@ -390,6 +399,14 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         return result
     finally:
         pool.shutdown(interrupted)
+
+
+def _check_single_threaded(executor) -> None:
+    """Tasks seed NumPy's global stream: two threads of one process would share it."""
+    client = getattr(executor, "_client", None)  # distributed.ClientExecutor
+    threads = max(client.nthreads().values(), default=1) if client is not None else getattr(executor, "_max_workers", 1) if isinstance(executor, cf.ThreadPoolExecutor) else 1
+    if threads > 1:
+        raise CalibrationError(f"the executor runs {threads} threads per process; calibration needs one (Dask: start workers with --nthreads 1) so that every task's random stream is its own")
 
 
 def _has_run(db: str) -> bool:

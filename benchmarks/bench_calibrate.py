@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
             rows.append((label, result.simulations, result.seconds, swept.ok, sweep_seconds))
             print(f"{label}: calibration {result.simulations} simulations in {result.seconds:.2f} s; sweep {swept.ok} runs in {sweep_seconds:.2f} s", flush=True)
     print()
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"baseline to {cal.base.date(cal.steps)} ({cal.steps} quarters, per-state tables), {len(PRIORS)} parameters, "
           f"population {args.population} x {args.generations} generations")
     print("| executor | calibration sims | calibration sims/s | sweep runs | sweep runs/s | calibration / sweep |")

@@ -163,6 +163,12 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         assert not (tmp_path / "out").exists()
 
 
+def test_executors_with_several_threads_per_process_are_refused(tmp_path):
+    with cf.ThreadPoolExecutor(max_workers=2) as ex, pytest.raises(calibrate.CalibrationError, match="one"):
+        calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
+    assert not (tmp_path / "c").exists()
+
+
 def test_the_shipped_spec_is_valid():
     cal = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml")
     assert cal.steps == 4 and cal.tables and len(cal.names) >= 5
