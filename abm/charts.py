@@ -325,3 +325,74 @@ def run_charts(directory: Path, scenario) -> list[Path]:
         fragmentation_chart(model, scenario, paths[1])
         region_map(agents, scenario, paths[2])
     return paths
+
+
+# --------------------------------------------------------------------------- calibration (abm calibrate)
+
+
+def posterior_charts(out: Path, priors: dict, post: pd.DataFrame, patterns: list, predictive: pd.DataFrame) -> list[Path]:
+    """``marginals.png`` (posterior histogram over the prior's range, prior density dashed),
+    ``pairs.png`` (pairwise scatter of the weighted particles) and ``predictive.png``
+    (each pattern's simulated distribution under the posterior, target shaded)."""
+    names, w = list(priors), post["weight"].to_numpy()
+    cols = min(4, len(names))
+    fig = Figure(figsize=(3.2 * cols, 2.8 * math.ceil(len(names) / cols)))
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.1, top=0.9, wspace=0.3, hspace=0.5)
+    for k, (name, prior) in enumerate(priors.items()):
+        ax = fig.add_subplot(math.ceil(len(names) / cols), cols, k + 1)
+        log = prior.prior == "loguniform"
+        edges = np.geomspace(prior.low, prior.high, 21) if log else np.linspace(prior.low, prior.high, 21)
+        ax.hist(post[name], bins=edges, weights=w, density=True, color="#1f77b4", alpha=0.7, label="posterior")
+        xs = np.geomspace(prior.low, prior.high, 100) if log else np.linspace(prior.low, prior.high, 100)
+        dens = 1.0 / (xs * math.log(prior.high / prior.low)) if log else np.full_like(xs, 1.0 / (prior.high - prior.low))
+        ax.plot(xs, dens, "k--", lw=1, label="prior")
+        ax.set_xscale("log" if log else "linear")
+        ax.set_title(name, fontsize=8)
+    fig.axes[0].legend(fontsize=7)
+    fig.savefig(out / "marginals.png", dpi=110)
+
+    n = len(names)
+    fig = Figure(figsize=(2.0 * max(n, 2), 2.0 * max(n, 2)))  # no layout engine: it costs seconds on 49 axes
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.98, wspace=0.1, hspace=0.1)
+    for i in range(n):
+        for j in range(n):
+            ax = fig.add_subplot(n, n, i * n + j + 1)
+            if i == j:
+                ax.hist(post[names[i]], bins=20, weights=w, color="#1f77b4")
+            else:
+                ax.scatter(post[names[j]], post[names[i]], s=200 * w / w.max(), alpha=0.5, color="#1f77b4")
+                ax.set_xlim(priors[names[j]].low, priors[names[j]].high)
+                ax.set_ylim(priors[names[i]].low, priors[names[i]].high)
+            if i == n - 1:
+                ax.set_xlabel(names[j], fontsize=7)
+            else:
+                ax.set_xticklabels([])
+            if j == 0:
+                ax.set_ylabel(names[i], fontsize=7)
+            else:
+                ax.set_yticklabels([])
+            ax.tick_params(labelsize=6)
+    fig.savefig(out / "pairs.png", dpi=110)
+
+    cols = min(4, len(patterns))
+    rows = math.ceil(len(patterns) / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.5 * rows))
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.06, top=0.93, wspace=0.3, hspace=0.5)
+    for k, p in enumerate(patterns):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        x = predictive[p.id].to_numpy(dtype=float)
+        x = x[np.isfinite(x)]
+        ax.hist(x, bins=20, color="#7f7f7f")
+        t = p.target
+        if t.value is not None:
+            ax.axvline(t.value, color="#2ca02c", lw=2)
+            ax.axvspan(t.value - p.tolerance, t.value + p.tolerance, color="#2ca02c", alpha=0.15)
+        else:
+            low, high = t.between or (t.above, t.below)
+            lo_x, hi_x = ax.get_xlim()
+            ax.axvspan(lo_x if low is None else low, hi_x if high is None else high, color="#2ca02c", alpha=0.2)
+            ax.set_xlim(lo_x, hi_x)
+        ax.set_title(f"{p.id} ({t.describe()})", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.savefig(out / "predictive.png", dpi=110)
+    return [out / "marginals.png", out / "pairs.png", out / "predictive.png"]

@@ -191,6 +191,48 @@ def cmd_report(args) -> int:
     return 1 if made.problems else 0
 
 
+# --------------------------------------------------------------------------- abm calibrate (issue 10)
+
+
+def cmd_calibrate(args) -> int:
+    import logging
+
+    from abm import calibrate
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
+    if args.workers is not None and args.scheduler is not None:
+        raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
+    logging.getLogger("ABC").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        cal = calibrate.load_spec(args.spec)
+        out = Path(args.out) if args.out else Path("runs") / cal.spec.name
+        if out.exists() and not args.resume:
+            raise UsageError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
+        print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
+              f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
+        result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume)
+    except calibrate.CalibrationError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
+    if result.interrupted:
+        print(f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {args.spec} --out {out} --resume", file=sys.stderr)
+        return 130
+    print(f"wrote {out}/: " + ", ".join(p.name for p in result.files))
+    return 0
+
+
+def add_calibrate(sub) -> None:
+    k = sub.add_parser("calibrate", help="fit parameters to the observed patterns (ABC-SMC); posterior, charts and predictive checks")
+    k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate/baseline.yaml)")
+    k.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
+    k.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster (as for abm sweep)")
+    k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>)")
+    k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation")
+    k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")
+    k.set_defaults(func=cmd_calibrate)
+
+
 def _date(text: str) -> str:
     try:
         return dt.date.fromisoformat(text).isoformat()
@@ -268,6 +310,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=7, help="repeats per figure, reported as medians (default 7)")
     b.add_argument("--quick", action="store_true", help="fewer sizes and repeats, for a smoke test")
     b.set_defaults(func=cmd_bench)
+    add_calibrate(sub)
     return p
 
 

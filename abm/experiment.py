@@ -499,7 +499,8 @@ class _Builder:
     def resolve_bases(self) -> dict[str, Base]:
         spec = self.spec
         named = self.base_names()
-        fixed = [override(path, value) for path, value in spec.set.items()]
+        # a posterior named here is relative to the experiment file, as scenario paths are
+        fixed = [override(path, str(self.root / value) if path == "posterior" and isinstance(value, str) else value) for path, value in spec.set.items()]
         bases = {}
         for name, (where, rel) in named.items():
             path = self.root / rel

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from abm import posterior
 from abm.agents import RegionalState
 from abm.model import RegionModel
 from abm.outputs import atomic_directory
@@ -71,7 +72,7 @@ def provenance(scenario: Scenario, seed: int) -> dict[str, Any]:
     """The resolved scenario with the seed and what produced it: enough to re-run."""
     data = scenario.to_dict()
     data["seed"] = seed
-    data["provenance"] = {"python": platform.python_version(), "platform": platform.platform(), "packages": versions()}
+    data["provenance"] = {**(data.get("provenance") or {}), "python": platform.python_version(), "platform": platform.platform(), "packages": versions()}
     return data
 
 
@@ -84,6 +85,7 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
     if (seed is not None and seed != cfg.seed) or (steps is not None and steps != cfg.time.steps):
         cfg = with_run_settings(cfg, seed=seed, steps=steps)  # a copy only when something changes; a negative seed is a clean error
     seed = cfg.seed
+    cfg = posterior.apply(cfg, seed)  # with posterior: this run's draw of the parameters
     model = RegionModel(cfg, rng=seed)
     while model.running:
         model.step()

@@ -300,6 +300,7 @@ class Scenario(Strict):
     # Keyed by an id so that a scenario extending another can add, change or (with null)
     # drop single events without restating the rest.
     provenance: dict[str, Any] | None = None  # written by `abm run` (versions, machine); not read by the model
+    posterior: str | None = None  # abm calibrate's posterior: each run draws its parameters from it (abm/posterior.py)
     events: dict[str, dict[str, Any] | None] = {}  # id -> {date, type, ...parameters}
     shocks: dict[str, dict[str, Any] | None] = {}  # id -> {type, hazard, [start], [end], ...parameters}
 
@@ -371,6 +372,8 @@ def resolve_extends(path: Path) -> dict[str, Any]:
         if len(chain) == MAX_EXTENDS:
             raise ScenarioError([("extends", f"a chain of more than {MAX_EXTENDS} files; a scenario extends a few at most")], str(chain[0][0]))
         data = read_yaml(path)
+        if isinstance(data.get("posterior"), str):  # relative to the file that names it
+            data["posterior"] = str(path.parent / data["posterior"])
         if data and not set(data) & (set(Scenario.model_fields) | {"extends"}):
             raise ScenarioError([("", "not a scenario: none of its keys is a scenario field (name, states, powers, ...)")], str(path))
         parent = data.pop("extends", None)
@@ -609,6 +612,9 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
             if market not in markets:
                 problems.append((f"freight.{key}.{market}", f"no corridor serves market '{market}'; markets: {', '.join(sorted(markets)) or 'none'}"))
     problems += _check_events(scn)
+    from abm.posterior import problems as posterior_problems
+
+    problems += posterior_problems(scn)
     for family in registry.FAMILIES:
         spec = getattr(scn.rules, family)
         path = f"rules.{family}"

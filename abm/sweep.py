@@ -203,17 +203,17 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def local_pool(workers: int | None) -> Pool:
+def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep",)) -> Pool:
     """A process pool. Workers are forked from a fork server that has already imported
-    the model (fast start, and no fork of a multi-threaded parent), or spawned where
-    there is no fork server."""
+    the model and ``preload`` (fast start, and no fork of a multi-threaded parent), or
+    spawned where there is no fork server."""
     workers = workers or default_workers()
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
         from multiprocessing import forkserver
 
-        ctx.set_forkserver_preload(["abm.sweep"])
+        ctx.set_forkserver_preload(list(preload))
         with _no_interrupts(), _environment(ABM_SWEEP_MAIN=str(os.getpid())):  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
             forkserver.ensure_running()  # imports the model (about a second) while the store is set up
     return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)), workers, f"local process pool, {workers} worker(s)")

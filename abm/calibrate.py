@@ -1,0 +1,561 @@
+"""``abm calibrate SPEC``: fit behavioural parameters to the observed patterns by ABC-SMC.
+
+Approximate Bayesian computation with sequential Monte Carlo (pyabc, Schälte et al. 2022)
+over the parameters a spec names (dotted ``--set`` paths, so nothing here depends on the
+model's internals), scored against the patterns of ``data/patterns.yaml`` with their
+documented distance (:mod:`abm.patterns`). docs/calibration.md describes the method.
+
+What the machinery guarantees, and how:
+
+- *Same executors as sweeps.* Simulations run on :func:`abm.sweep.local_pool` (local
+  processes) or :func:`abm.sweep.dask_pool` (a Dask cluster), through their ``map``.
+- *Reproducible whatever the number of workers.* Each generation sends ``population``
+  tasks; task ``i`` of generation ``t`` seeds NumPy from ``(seed, t, i)`` and samples
+  until it has one accepted particle, and ``map`` returns the tasks in order. Which
+  worker ran a task, and when, changes nothing.
+- *Resumable.* pyabc's History database (``calibration.db``) keeps every finished
+  generation; ``resume=True`` continues from the last one and, by the per-generation
+  seeding and an epsilon that is recomputed from the stored population, gives the same
+  posterior as an uninterrupted run.
+- *Provenance.* ``manifest.json`` holds the spec, its hash (spec, resolved base scenario
+  and patterns), the model's git commit, package versions, the machine and each session.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import functools
+import json
+import math
+import random
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyabc
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pyabc.epsilon import QuantileEpsilon
+from pyabc.sampler import MappingSampler
+
+from abm import patterns as pat
+from abm.experiment import canonical_hash, override, plain
+from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
+from abm.store import write_json
+
+MANIFEST = "manifest.json"
+DB = "calibration.db"
+CONSTRAINED, PARTLY = 0.5, 0.8  # posterior/prior spread ratios below which a parameter counts as constrained / partly
+
+
+class CalibrationError(Exception):
+    """A calibration that cannot start as asked (one line: what, and what is allowed)."""
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Prior(_Strict):
+    prior: Literal["uniform", "loguniform"] = "uniform"
+    low: float
+    high: float
+
+    def rv(self):
+        if self.prior == "uniform":
+            return pyabc.RV("uniform", self.low, self.high - self.low)
+        return pyabc.RV("loguniform", self.low, self.high)
+
+    def sd(self) -> float:
+        from scipy import stats
+
+        if self.prior == "uniform":
+            return (self.high - self.low) / math.sqrt(12.0)
+        return float(stats.loguniform(self.low, self.high).std())
+
+
+class Epsilon(_Strict):
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.5  # each generation's threshold: this quantile of the last one's distances
+    minimum: Annotated[float, Field(ge=0)] = 0.0  # stop when the threshold falls to this
+
+
+class Spec(_Strict):
+    name: str
+    description: str = ""
+    scenario: str  # base scenario, relative to the spec file
+    set: dict[str, Any] = {}  # fixed overrides (path: value) applied before the parameters, as in experiments
+    patterns: str  # patterns file, relative to the spec file
+    use: list[str] | None = None  # pattern ids (default: all)
+    parameters: Annotated[dict[str, Prior], Field(min_length=1)]
+    population: Annotated[int, Field(ge=2)] = 100
+    generations: Annotated[int, Field(ge=1)] = 5
+    epsilon: Epsilon = Epsilon()
+    seeds_per_particle: Annotated[int, Field(ge=1)] = 1  # each particle's outputs are the mean over this many seeds
+    predictive: Annotated[int, Field(ge=1)] | None = None  # posterior draws for the predictive check (default: population)
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+@dataclass
+class Calibration:
+    """A checked spec, ready to run: the base scenario, the patterns and the run length."""
+
+    spec: Spec
+    source: Path | None
+    base: Scenario
+    patterns: list[pat.Pattern]
+    steps: int
+    tables: bool
+    hash: str
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.spec.parameters)
+
+
+def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None = None) -> Calibration:
+    """Read and check a calibration spec; every problem is one line (CalibrationError)."""
+    if isinstance(source, dict):
+        raw, where, root = source, "spec", Path(base_dir or ".")
+    else:
+        path = Path(source)
+        try:
+            raw = read_yaml(path, "a calibration spec")
+        except ScenarioError as exc:
+            raise CalibrationError(f"{path}: {exc.problems[0][1]}") from None
+        where, root = str(path), Path(base_dir) if base_dir else path.parent
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        field, msg = pydantic_problems(exc, Spec)[0]
+        raise CalibrationError(f"{where}: {field}: {msg}") from None
+    try:
+        scenario_raw = resolve_extends(root / spec.scenario)
+        base = load(scenario_raw, [override(k, v) for k, v in spec.set.items()])
+    except ScenarioError as exc:
+        field, msg = exc.problems[0]
+        raise CalibrationError(f"{where}: scenario {spec.scenario}: {field}: {msg}") from None
+    if base.posterior:
+        raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
+    for name, prior in spec.parameters.items():
+        if not prior.low < prior.high or (prior.prior == "loguniform" and prior.low <= 0):
+            raise CalibrationError(f"{where}: parameters.{name}: needs low < high{' and low > 0 (loguniform)' if prior.prior == 'loguniform' else ''}")
+        if isinstance(_setting(base, name), int):  # bool is an int too
+            raise CalibrationError(f"{where}: parameters.{name}: an integer or yes/no setting; only real-valued settings can be calibrated")
+        for value in (prior.low, prior.high):
+            try:
+                load(base, [f"{name}={value!r}"])
+            except ScenarioError as exc:
+                raise CalibrationError(f"{where}: parameters.{name}: {value} is not a valid setting: {exc.problems[0][1]}") from None
+    try:
+        patterns = pat.load(root / spec.patterns, spec.use)
+    except pat.PatternError as exc:
+        raise CalibrationError(str(exc)) from None
+    last = pat.last_date(patterns)
+    steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
+    if steps is None:
+        raise CalibrationError(f"{where}: pattern date {last} is after the scenario ends ({base.date(base.time.steps)})")
+    probe = _probe(base, pat.needs_agents(patterns))
+    problem = pat.check(patterns, probe, set(base.states), base.time.start, base.date(steps))
+    if problem:
+        raise CalibrationError(f"{where}: {problem}")
+    patterns_text = (root / spec.patterns).read_text(encoding="utf-8")
+    hashed = {"spec": plain(spec.model_dump()), "base": base.to_dict(), "patterns": patterns_text}
+    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed))
+
+
+def _setting(base: Scenario, path: str) -> Any:
+    """The base scenario's value at a dotted path (None where the path is not in the scenario)."""
+    node: Any = base.to_dict()
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _probe(base: Scenario, tables: bool) -> set[str]:
+    """The columns a run of ``base`` produces (a one-step run: cheap)."""
+    from abm import runner
+
+    result = runner.run(base, steps=1, tables=tables)
+    return set(result.model.columns) | (set(result.agents.columns) if tables else set())
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+@dataclass
+class Simulator:
+    """One particle: the base scenario with the particle's parameters, run over
+    ``seeds`` seeds drawn from NumPy's global stream (seeded per task by the sampler)."""
+
+    raw: dict[str, Any]
+    names: list[str]
+    patterns: list[pat.Pattern]
+    steps: int
+    seeds: int
+    tables: bool
+
+    def __call__(self, parameters) -> dict[str, float]:
+        scenario = load(self.raw, [f"{n}={float(parameters[n])!r}" for n in self.names])
+        seeds = np.random.randint(0, 2**31 - 1, size=self.seeds)
+        return simulate(scenario, [int(s) for s in seeds], self.patterns, self.steps, self.tables)
+
+
+def simulate(scenario: Scenario, seeds: list[int], patterns: list[pat.Pattern], steps: int, tables: bool) -> dict[str, float]:
+    """The patterns' outputs, averaged over ``seeds`` (NaN if a run cannot produce one)."""
+    from abm import runner
+
+    measured = []
+    for seed in seeds:
+        result = runner.run(scenario, seed=seed, steps=steps, tables=tables)
+        measured.append(pat.measure(patterns, result.model, result.agents))
+    return {p.id: float(np.mean([m[p.id] for m in measured])) for p in patterns}
+
+
+def _distance(patterns: list[pat.Pattern], x: dict, x0: dict) -> float:
+    return pat.distance(patterns, x)
+
+
+def _task_seed(seed: int, t: int, i: int) -> int:
+    return int(np.random.SeedSequence([seed, t + 1, i]).generate_state(1)[0])
+
+
+_LAST: list = [None, None]  # (pickled, unpickled) simulate_one of the current generation, per worker
+
+
+def _unpickled(unpickle, pickled: bytes):
+    """A generation's tasks share one simulate function: unpickle it once per worker."""
+    if _LAST[0] != pickled:
+        _LAST[:] = [pickled, unpickle(pickled)]
+    return _LAST[1]
+
+
+class SeededSampler(MappingSampler):
+    """pyabc's MappingSampler with tasks seeded by (seed, generation, task) and a progress bar."""
+
+    def __init__(self, map_, seed: int, progress: bool | None):
+        super().__init__(map_=map_)
+        self.seed, self.progress = seed, progress
+
+    def map_function(self, simulate_one, task_seed):
+        simulate_one = _unpickled(self.unpickle, simulate_one)
+        np.random.seed(task_seed)
+        random.seed(task_seed)
+        evaluations, sample = 0, self._create_empty_sample()
+        while True:
+            particle = simulate_one()
+            evaluations += 1
+            sample.append(particle)
+            if particle.accepted:
+                return sample, evaluations
+
+    def sample_until_n_accepted(self, n, simulate_one, t, *, max_eval=np.inf, all_accepted=False, ana_vars=None):
+        from tqdm import tqdm
+
+        task = functools.partial(self.map_function, self.pickle(simulate_one))
+        results = []
+        label = "prior sample" if t < 0 else f"generation {t}"
+        with tqdm(total=n, desc=label, unit="particle", disable=None if self.progress is None else not self.progress, dynamic_ncols=True) as bar:
+            for result in self.map_(task, [_task_seed(self.seed, t, i) for i in range(n)]):
+                results.append(result)
+                bar.update(1)
+        self.nr_evaluations_ = sum(e for _, e in results)
+        sample = self._create_empty_sample()
+        for part, _ in results:
+            sample += part
+        return sample
+
+
+class ResumableEpsilon(QuantileEpsilon):
+    """Quantile epsilon that is infinite in generation 0 (a prior sample) and, when a run
+    is resumed, recomputed from the stored last population as an uninterrupted run would."""
+
+    def __init__(self, alpha: float):
+        super().__init__(initial_epsilon=math.inf, alpha=alpha, weighted=True)
+
+    def initialize(self, t, get_weighted_distances, get_all_records, max_nr_populations, acceptor_config):
+        if t == 0:
+            self._look_up = {0: math.inf}
+        else:
+            self._update(t, get_weighted_distances())
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class CalibrationResult:
+    out: Path
+    generations: int  # finished generations in the database
+    simulations: int  # model runs of this session (particles x seeds per particle)
+    seconds: float
+    executor: str
+    interrupted: bool = False
+    files: list[Path] | None = None
+
+
+def _packages() -> dict[str, str]:
+    import importlib.metadata
+
+    from abm.sweep import packages
+
+    found = packages()
+    for name in ("pyabc", "sqlalchemy"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _abc(cal: Calibration, sampler):
+    prior = pyabc.Distribution(**{n: p.rv() for n, p in cal.spec.parameters.items()})
+    base = cal.base.to_dict()
+    model = Simulator(base, cal.names, cal.patterns, cal.steps, cal.spec.seeds_per_particle, cal.tables)
+    return pyabc.ABCSMC(
+        model,
+        prior,
+        functools.partial(_distance, cal.patterns),
+        population_size=cal.spec.population,
+        sampler=sampler,
+        eps=ResumableEpsilon(cal.spec.epsilon.alpha),
+    )
+
+
+def _pool(workers: int | None, scheduler: str | None, executor):
+    from abm import sweep
+
+    try:
+        if executor is not None:
+            return sweep.given_pool(executor)
+        if scheduler is not None:
+            return sweep.dask_pool(scheduler)
+        return sweep.local_pool(workers, preload=("abm.sweep", "abm.calibrate"))  # workers unpickle pyabc's objects
+    except sweep.SweepError as exc:
+        raise CalibrationError(str(exc)) from None
+
+
+def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: int | None = None, scheduler: str | None = None, executor=None, resume: bool = False, progress: bool | None = None) -> CalibrationResult:
+    """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs."""
+    cal = source if isinstance(source, Calibration) else load_spec(source)
+    out = Path(out)
+    if out.exists() and not resume:
+        raise CalibrationError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
+    if resume:
+        _check_resumable(out, cal)
+    pool = _pool(workers, scheduler, executor)
+    try:
+        _check_single_threaded(pool.executor)
+    except CalibrationError:
+        pool.shutdown(False)
+        raise
+    interrupted, started = True, time.perf_counter()
+    try:
+        if not out.exists():
+            _create(out, cal)
+        manifest = json.loads((out / MANIFEST).read_text())
+        session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv}
+        manifest["sessions"].append(session)
+        write_json(out / MANIFEST, manifest)
+        abc = _abc(cal, SeededSampler(pool.executor.map, cal.spec.seed, progress))
+        db = f"sqlite:///{(out / DB).resolve()}"
+        if (out / DB).exists() and _has_run(db):
+            history = abc.load(db, 1)
+        else:
+            history = abc.new(db, {p.id: _target_value(p) for p in cal.patterns})
+        before = history.total_nr_simulations if history.max_t >= 0 else 0
+        remaining = cal.spec.generations - (history.max_t + 1)
+        from abm.sweep import _sigterm_as_interrupt
+
+        try:
+            with _sigterm_as_interrupt():  # a batch scheduler's SIGTERM stops as cleanly as Ctrl-C
+                if remaining > 0 and not manifest.get("finished"):
+                    with warnings.catch_warnings():  # pyabc compares the first, infinite, epsilon with the next: inf - inf
+                        warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)
+                        abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
+            interrupted = False
+        except KeyboardInterrupt:
+            pass
+        history = pyabc.History(db)
+        simulations = (history.total_nr_simulations - before) * cal.spec.seeds_per_particle
+        result = CalibrationResult(out, history.max_t + 1, simulations, time.perf_counter() - started, pool.description, interrupted)
+        session.update(ended=_now(), generations=result.generations, simulations=simulations, interrupted=interrupted)
+        manifest["finished"] = not interrupted
+        write_json(out / MANIFEST, manifest)
+        if not interrupted:
+            result.files = write_outputs(out, cal, history, pool)
+        return result
+    finally:
+        pool.shutdown(interrupted)
+
+
+def _check_single_threaded(executor) -> None:
+    """Tasks seed NumPy's global stream: two threads of one process would share it."""
+    client = getattr(executor, "_client", None)  # distributed.ClientExecutor
+    threads = max(client.nthreads().values(), default=1) if client is not None else getattr(executor, "_max_workers", 1) if isinstance(executor, cf.ThreadPoolExecutor) else 1
+    if threads > 1:
+        raise CalibrationError(f"the executor runs {threads} threads per process; calibration needs one (Dask: start workers with --nthreads 1) so that every task's random stream is its own")
+
+
+def _has_run(db: str) -> bool:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(db)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(sqlalchemy.text("select count(*) from abc_smc")).scalar())
+    except sqlalchemy.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _target_value(p: pat.Pattern) -> float:
+    """A number standing for the target, stored as pyabc's observed data (for the record)."""
+    t = p.target
+    if t.value is not None:
+        return t.value
+    if t.between is not None:
+        return sum(t.between) / 2
+    return t.above if t.above is not None else t.below
+
+
+def _create(out: Path, cal: Calibration) -> None:
+    from abm.sweep import git_state, machine
+
+    try:
+        out.mkdir(parents=True)
+    except OSError as exc:
+        raise CalibrationError(f"cannot create {out}: {exc.strerror or exc}") from None
+    write_json(out / MANIFEST, {
+        "calibration": cal.spec.name,
+        "description": cal.spec.description,
+        "spec_hash": cal.hash,
+        "spec": plain(cal.spec.model_dump()),
+        "base_scenario": cal.base.to_dict(),
+        "patterns": [p.model_dump(mode="json", by_alias=True) for p in cal.patterns],
+        "steps": cal.steps,
+        "model": git_state(),
+        "packages": _packages(),
+        "machine": machine(),
+        "created": _now(),
+        "sessions": [],
+    })
+    if cal.source is not None:
+        shutil.copyfile(cal.source, out / "calibration.yaml")
+
+
+def _check_resumable(out: Path, cal: Calibration) -> None:
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing or unreadable); choose another --out") from None
+    if manifest.get("spec_hash") != cal.hash:
+        raise CalibrationError(f"cannot resume {out}: the spec, its base scenario or its patterns changed since it started; restore them, or start a new calibration with another --out")
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def posterior(history) -> pd.DataFrame:
+    """The last generation's particles: one column per parameter (dotted path) and ``weight``."""
+    frame, weights = history.get_distribution(m=0, t=history.max_t)
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    frame["weight"] = np.asarray(weights) / np.sum(weights)
+    return frame
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order]) / np.sum(weights)
+    return float(values[order][min(np.searchsorted(cum, q), len(values) - 1)])
+
+
+def constraint_table(cal: Calibration, post: pd.DataFrame) -> pd.DataFrame:
+    """Per parameter: prior and posterior spread, their ratio, the 90% interval and a verdict."""
+    w = post["weight"].to_numpy()
+    rows = []
+    for name, prior in cal.spec.parameters.items():
+        x = post[name].to_numpy(dtype=float)
+        mean = float(np.sum(w * x))
+        sd = float(math.sqrt(np.sum(w * (x - mean) ** 2)))
+        ratio = sd / prior.sd()
+        verdict = "constrained" if ratio < CONSTRAINED else "partly constrained" if ratio < PARTLY else "loose"
+        rows.append({"parameter": name, "prior": f"{prior.prior}({prior.low:g}, {prior.high:g})", "prior_sd": prior.sd(), "posterior_mean": mean,
+                     "posterior_sd": sd, "q05": weighted_quantile(x, w, 0.05), "q95": weighted_quantile(x, w, 0.95), "sd_ratio": ratio, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def predictive(cal: Calibration, post: pd.DataFrame, pool) -> pd.DataFrame:
+    """Posterior predictive check: fresh runs at draws from the posterior, one row per draw."""
+    n = cal.spec.predictive or cal.spec.population
+    rng = np.random.default_rng([cal.spec.seed, 0xC0FFEE])
+    rows = rng.choice(len(post), size=n, p=post["weight"].to_numpy())
+    seeds = rng.integers(0, 2**31 - 1, size=(n, cal.spec.seeds_per_particle))
+    base = cal.base.to_dict()
+    tasks = [([f"{name}={float(post[name].iloc[r])!r}" for name in cal.names], [int(s) for s in seeds[k]]) for k, r in enumerate(rows)]
+    job = functools.partial(_predict_one, base, cal.patterns, cal.steps, cal.tables)
+    stats = list(pool.executor.map(job, tasks))
+    frame = pd.DataFrame(stats)
+    frame.insert(0, "draw", range(n))
+    for name in cal.names:
+        frame.insert(len(frame.columns) - len(cal.patterns), name, post[name].to_numpy()[rows])
+    return frame
+
+
+def _predict_one(base: dict, patterns: list[pat.Pattern], steps: int, tables: bool, task) -> dict[str, float]:
+    sets, seeds = task
+    return simulate(load(base, sets), seeds, patterns, steps, tables)
+
+
+def predictive_table(cal: Calibration, pred: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for p in cal.patterns:
+        x = pred[p.id].to_numpy(dtype=float)
+        rows.append({"pattern": p.id, "target": p.target.describe(), "tolerance": p.tolerance, "q05": float(np.nanquantile(x, 0.05)),
+                     "median": float(np.nanmedian(x)), "q95": float(np.nanquantile(x, 0.95)), "reproduced_share": float(np.mean([p.score(v) <= 1.0 for v in x]))})
+    return pd.DataFrame(rows)
+
+
+def write_outputs(out: Path, cal: Calibration, history, pool) -> list[Path]:
+    """posterior.csv/.parquet, constraint.csv/.md, predictive.csv/.md and the charts."""
+    post = posterior(history)
+    post.to_csv(out / "posterior.csv", index=False)
+    post.to_parquet(out / "posterior.parquet", index=False)
+    table = constraint_table(cal, post)
+    table.to_csv(out / "constraint.csv", index=False)
+    pred = predictive(cal, post, pool)
+    pred.to_csv(out / "predictive.csv", index=False)
+    check = predictive_table(cal, pred)
+    check.to_csv(out / "predictive_check.csv", index=False)
+    epsilons = history.get_all_populations()
+    lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
+             f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); spec hash {cal.hash[:12]}.", "",
+             "## Which parameters the patterns constrain", "", markdown_table(table), "",
+             f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise.", "",
+             "## Posterior predictive check", "", markdown_table(check), "",
+             "## Epsilon schedule", "", markdown_table(epsilons[["t", "epsilon", "samples"]])]
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from abm import charts
+
+    charts.posterior_charts(out, cal.spec.parameters, post, cal.patterns, pred)
+    return [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", "marginals.png", "pairs.png", "predictive.png")]
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    cols = list(frame.columns)
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)])

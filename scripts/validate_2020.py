@@ -1,0 +1,64 @@
+"""The out-of-sample test: simulated 2020-2024 changes from configs/start_2020.yaml against
+the observed ones of data/observed_2020_2024.yaml.
+
+    .venv/bin/python scripts/validate_2020.py --seeds 50 --posterior runs/calibrate_baseline/posterior.csv
+
+prints a Markdown table (one row per observation: what was observed, the simulated median
+and 90% range over the runs, and the share of runs that reproduce it within tolerance) and,
+with --out DIR, writes validation.csv (every run's value) and validation.md there. With
+--posterior each run draws its parameters from the calibrated posterior (abm/posterior.py),
+so the range carries parameter and seed uncertainty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from abm import patterns as pat  # noqa: E402
+from abm import sweep, validation  # noqa: E402
+from abm.calibrate import markdown_table  # noqa: E402
+from abm.scenario import ScenarioError, load  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=str(ROOT / "configs" / "start_2020.yaml"))
+    p.add_argument("--observed", default=str(ROOT / "data" / "observed_2020_2024.yaml"))
+    p.add_argument("--posterior", default=None, help="posterior.csv/.parquet of abm calibrate (default: the scenario's own parameters)")
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--out", default=None, help="directory for validation.csv and validation.md")
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        print("error: --seeds must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        sets = [f"posterior={Path(args.posterior).resolve()}"] if args.posterior else []
+        scenario = load(args.config, sets)
+        observations = pat.load(args.observed)
+    except (ScenarioError, pat.PatternError) as exc:
+        print(f"error: {str(exc).splitlines()[-1].strip()}", file=sys.stderr)
+        return 2
+    pool = sweep.local_pool(args.workers)
+    try:
+        values, table = validation.compare(scenario, observations, args.seeds, pool.executor)
+    finally:
+        pool.shutdown(False)
+    where = f"posterior {args.posterior}" if args.posterior else "the scenario's parameters"
+    text = f"{scenario.name}: {args.seeds} runs with {where}, {scenario.date(0)} to {scenario.date(scenario.time.steps)}\n\n{markdown_table(table)}\n"
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        values.to_csv(out / "validation.csv", index=False)
+        (out / "validation.md").write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""abm calibrate: a small calibration, its outputs and provenance, worker-count invariance,
+resuming after an interruption, and recovery of known parameters (synthetic truth)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from abm import calibrate
+from abm.cli import main
+from abm.scenario import load
+from tests.conftest import BASELINE, ROOT
+
+PATTERNS = ROOT / "data" / "patterns.yaml"
+
+
+def small_spec(**change) -> dict:
+    spec = {
+        "name": "small",
+        "scenario": str(BASELINE),
+        "patterns": str(PATTERNS),
+        "parameters": {"rules.coercion.strength": {"low": 0.0, "high": 1.0}, "rules.decay.rate": {"low": 0.0, "high": 0.08}},
+        "population": 6,
+        "generations": 2,
+        "predictive": 4,
+        "seed": 3,
+    }
+    return {**spec, **change}
+
+
+def serial() -> cf.Executor:
+    """One thread: in-process and cheap (the global NumPy stream each task seeds is not shared)."""
+    return cf.ThreadPoolExecutor(max_workers=1)
+
+
+def test_a_small_calibration_writes_the_posterior_checks_charts_and_provenance(tmp_path):
+    cal = calibrate.load_spec(small_spec())
+    with serial() as ex:
+        result = calibrate.run(cal, tmp_path / "c", executor=ex, progress=False)
+    out = tmp_path / "c"
+    assert result.generations == 2 and not result.interrupted
+    post = pd.read_csv(out / "posterior.csv")
+    assert post.equals(pd.read_parquet(out / "posterior.parquet"))
+    assert len(post) == 6 and post["weight"].sum() == pytest.approx(1.0)
+    assert post["rules.coercion.strength"].between(0, 1).all() and post["rules.decay.rate"].between(0, 0.08).all()
+    table = pd.read_csv(out / "constraint.csv")
+    assert list(table["parameter"]) == ["rules.coercion.strength", "rules.decay.rate"]
+    assert set(table["verdict"]) <= {"constrained", "partly constrained", "loose"}
+    check = pd.read_csv(out / "predictive_check.csv")
+    assert list(check["pattern"]) == [p.id for p in cal.patterns]
+    assert len(pd.read_csv(out / "predictive.csv")) == 4
+    for chart in ("marginals.png", "pairs.png", "predictive.png"):
+        assert (out / chart).stat().st_size > 1000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["spec_hash"] == cal.hash and manifest["finished"] is True
+    assert manifest["model"]["commit"] and manifest["packages"]["pyabc"] != "not installed"
+    assert manifest["sessions"][0]["generations"] == 2
+
+
+def test_the_posterior_does_not_depend_on_the_number_of_workers(tmp_path):
+    with serial() as ex:
+        calibrate.run(small_spec(), tmp_path / "serial", executor=ex, progress=False)
+    calibrate.run(small_spec(), tmp_path / "two", workers=2, progress=False)
+    for name in ("posterior.csv", "predictive.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "serial" / name), pd.read_csv(tmp_path / "two" / name))
+
+
+class InterruptedAt(cf.ThreadPoolExecutor):
+    """Ctrl-C in the main process while generation ``t`` (the n-th map call) is running."""
+
+    def __init__(self, call: int):
+        super().__init__(max_workers=1)
+        self.calls, self.call = 0, call
+
+    def map(self, fn, *iterables, **kwargs):
+        self.calls += 1
+        if self.calls == self.call:
+            raise KeyboardInterrupt
+        return super().map(fn, *iterables, **kwargs)
+
+
+def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_path):
+    spec = small_spec(generations=3)
+    with InterruptedAt(call=3) as ex:  # generations 0 and 1 finish, generation 2 is interrupted
+        first = calibrate.run(spec, tmp_path / "r", executor=ex, progress=False)
+    assert first.interrupted and first.generations == 2
+    assert not (tmp_path / "r" / "posterior.csv").exists()
+    with pytest.raises(calibrate.CalibrationError, match="already exists"):
+        calibrate.run(spec, tmp_path / "r", executor=serial(), progress=False)
+    with pytest.raises(calibrate.CalibrationError, match="changed"):
+        calibrate.run(small_spec(generations=3, population=7), tmp_path / "r", executor=serial(), resume=True, progress=False)
+    with serial() as ex:
+        resumed = calibrate.run(spec, tmp_path / "r", executor=ex, resume=True, progress=False)
+    assert resumed.generations == 3 and not resumed.interrupted
+    with serial() as ex:
+        calibrate.run(spec, tmp_path / "whole", executor=ex, progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "r" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
+    sessions = json.loads((tmp_path / "r" / "manifest.json").read_text())["sessions"]
+    assert [s["interrupted"] for s in sessions] == [True, False]
+
+
+TRUTH = {"rules.coercion.strength": 0.7, "rules.decay.rate": 0.03, "utility.dependence": 1.2}
+PRIORS = {"rules.coercion.strength": (0.0, 1.0), "rules.decay.rate": (0.0, 0.08), "utility.dependence": (0.0, 2.0)}
+# Outputs that respond to these parameters within two years (measured: coercion moves
+# Kazakhstan's opinion of Russia and Armenia's alignment; decay and dependence move
+# alignments, fragmentation and dependency), with tolerances near their seed noise.
+OUTPUTS = {
+    "opinion_kz": ({"table": "agents", "state": "kazakhstan", "column": "opinion_russia"}, 0.06),
+    "russia_in_armenia": ({"table": "agents", "state": "armenia", "column": "alignment_russia"}, 0.01),
+    "fragmentation": ({"column": "fragmentation"}, 0.004),
+    "dependency": ({"column": "mean_dependency_hhi"}, 0.002),
+    "welfare_am": ({"table": "agents", "state": "armenia", "column": "welfare"}, 0.1),
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_synthetic_truth_is_inside_the_posterior_90_percent_interval(tmp_path, seed):
+    # data simulated by the model itself at known parameter values
+    at = "2027-01-01"
+    body = {k: {"description": k, "source": [{"author": "synthetic", "title": "model at known values", "outlet": "test", "date": "2026"}],
+                "output": {**o, "at": at}, "target": {"value": 0.0}, "tolerance": tol} for k, (o, tol) in OUTPUTS.items()}
+    path = tmp_path / "patterns.yaml"
+    path.write_text(yaml.safe_dump({"patterns": body}))
+    from abm import patterns as pat
+
+    ps = pat.load(path)
+    truth = load(BASELINE, [f"{k}={v}" for k, v in TRUTH.items()])
+    observed = calibrate.simulate(truth, [1000 + seed, 2000 + seed], ps, 8, True)
+    for k in body:
+        body[k]["target"] = {"value": observed[k]}
+    path.write_text(yaml.safe_dump({"patterns": body}))
+    spec = small_spec(patterns=str(path), parameters={k: {"low": lo, "high": hi} for k, (lo, hi) in PRIORS.items()},
+                      population=20, generations=3, seeds_per_particle=1, predictive=2, seed=seed)
+    with serial() as ex:
+        calibrate.run(spec, tmp_path / "c", executor=ex, progress=False)
+    table = pd.read_csv(tmp_path / "c" / "constraint.csv").set_index("parameter")
+    for name, value in TRUTH.items():
+        assert table.loc[name, "q05"] <= value <= table.loc[name, "q95"], (name, value, table.loc[name].to_dict())
+    # and the patterns taught the calibration something: coercion's spread shrank
+    assert table.loc["rules.coercion.strength", "sd_ratio"] < 0.8
+
+
+def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    for spec, expected in (
+        ({**small_spec(), "population": 1}, "population"),
+        (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
+        (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
+        (small_spec(use=["nope"]), "unknown pattern 'nope'"),
+        (small_spec(parameters={"offers.duration": {"low": 4, "high": 12}}), "only real-valued settings"),
+        (small_spec(set={"rules.decay.rate": 2.0}), "rules.decay.rate"),
+        ({k: v for k, v in small_spec().items() if k != "patterns"}, "patterns: required"),
+    ):
+        bad.write_text(yaml.safe_dump(spec))
+        assert main(["calibrate", str(bad), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1
+        assert not (tmp_path / "out").exists()
+
+
+def test_executors_with_several_threads_per_process_are_refused(tmp_path):
+    with cf.ThreadPoolExecutor(max_workers=2) as ex, pytest.raises(calibrate.CalibrationError, match="one"):
+        calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
+    assert not (tmp_path / "c").exists()
+
+
+def test_the_shipped_spec_is_valid():
+    cal = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml")
+    assert cal.steps == 4 and cal.tables and len(cal.names) >= 5
+    assert np.isfinite([p.tolerance for p in cal.patterns]).all()

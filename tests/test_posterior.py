@@ -1,0 +1,102 @@
+"""posterior: PATH in a scenario or experiment: each run draws its parameters from a stored
+posterior, deterministically from its seed."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import pandas as pd
+import pytest
+import yaml
+
+from abm import compare, runner, sweep
+from abm.cli import main
+from abm.scenario import ScenarioError, load
+from tests.conftest import BASELINE
+
+
+def posterior_file(tmp_path, rows) -> str:
+    path = tmp_path / "posterior.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def scenario_file(tmp_path, posterior: str = "posterior.csv") -> str:
+    path = tmp_path / "uncertain.yaml"
+    path.write_text(yaml.safe_dump({"extends": str(BASELINE), "name": "uncertain", "posterior": posterior, "time": {"steps": 4}}))
+    return str(path)
+
+
+TWO = [
+    {"rules.coercion.strength": 0.0, "rules.decay.rate": 0.0, "weight": 0.5},
+    {"rules.coercion.strength": 1.0, "rules.decay.rate": 0.08, "weight": 0.5},
+    {"rules.coercion.strength": 0.5, "rules.decay.rate": 0.04, "weight": 0.0},  # never drawn
+]
+
+
+def test_each_seed_draws_a_particle_by_weight_and_the_same_seed_the_same_one(tmp_path):
+    posterior_file(tmp_path, TWO)
+    path = scenario_file(tmp_path)  # posterior relative to the scenario file
+    drawn = {}
+    for seed in range(12):
+        run = runner.run(path, seed=seed, steps=1, tables=False)
+        strength = run.scenario.rules.coercion["strength"]
+        assert run.scenario.rules.decay["rate"] == {0.0: 0.0, 1.0: 0.08}[strength]
+        assert run.scenario.provenance["posterior_draw"]["values"]["rules.coercion.strength"] == strength
+        drawn[seed] = strength
+    assert set(drawn.values()) == {0.0, 1.0}
+    again = runner.run(path, seed=5, steps=1, tables=False)
+    assert again.scenario.rules.coercion["strength"] == drawn[5]
+
+
+def test_the_written_run_records_its_draw_and_re_runs_to_the_same_result(tmp_path):
+    posterior_file(tmp_path, TWO)
+    out = tmp_path / "run"
+    assert main(["run", scenario_file(tmp_path), "--seed", "3", "--no-charts", "--out", str(out)]) == 0
+    resolved = yaml.safe_load((out / "scenario.resolved.yaml").read_text())
+    assert resolved["provenance"]["posterior_draw"]["row"] in (0, 1) and "packages" in resolved["provenance"]
+    rerun = runner.run(out / "scenario.resolved.yaml", seed=3)
+    pd.testing.assert_frame_equal(rerun.model, pd.read_csv(out / "model.csv"), check_dtype=False, rtol=1e-9)
+
+
+def test_parameter_uncertainty_widens_the_spread_across_seeds(tmp_path):
+    posterior_file(tmp_path, TWO)
+    with_post = scenario_file(tmp_path)
+    tab = compare.compare([str(BASELINE), with_post], tmp_path / "cmp", seeds=6, steps=4, metrics=["fragmentation"])
+    last = tab[tab["date"] == tab["date"].max()].set_index("scenario")
+    assert last.loc["uncertain", "fragmentation_sd"] > 3 * last.loc["baseline", "fragmentation_sd"]
+
+
+def test_a_sweep_carries_the_draws(tmp_path):
+    posterior_file(tmp_path, TWO)  # named in the experiment, relative to it
+    spec = {"name": "unc", "scenario": str(BASELINE), "set": {"posterior": "posterior.csv", "time.steps": 2}, "replications": 6,
+            "metrics": {"series": ["fragmentation"]}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with cf.ThreadPoolExecutor(1) as ex:
+        assert sweep.run(path, tmp_path / "out", executor=ex, progress=False).ok == 6
+    from abm import results
+
+    stored = results.load(tmp_path / "out")
+    runs = stored.runs.set_index("run")
+    series = stored.series()
+    final = series[series["step"] == 2].set_index("run")["fragmentation"]
+    uncertain = load(BASELINE, [f"posterior={tmp_path / 'posterior.csv'}", "time.steps=2"])
+    differs = 0
+    for key, value in final.items():
+        seed = int(runs.loc[key, "seed"])
+        assert value == pytest.approx(runner.run(uncertain, seed=seed, tables=False).model["fragmentation"].iloc[-1], abs=1e-12)
+        differs += abs(value - runner.run(BASELINE, seed=seed, steps=2, tables=False).model["fragmentation"].iloc[-1]) > 1e-9
+    assert differs >= 3  # the draws changed the runs (a particle at the baseline's values would not)
+
+
+@pytest.mark.parametrize("rows, expected", [(None, "not found"), ([{"rules.decay.rate": 0.1}], "weight"), ([{"weight": -1.0, "rules.decay.rate": 0.1}], "non-negative")])
+def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expected, capsys):
+    if rows is not None:
+        posterior_file(tmp_path, rows)
+    path = scenario_file(tmp_path)
+    with pytest.raises(ScenarioError) as err:
+        load(path)
+    assert err.value.problems[0][0] == "posterior" and expected in err.value.problems[0][1]
+    assert main(["validate", path]) == 2
+    assert expected in capsys.readouterr().err

@@ -1,0 +1,56 @@
+"""The out-of-sample start in 2020: its figures match the data tables, its exogenous events
+are the ones the tables list, it runs to 2025, and the validation table can be regenerated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+
+import pandas as pd
+import yaml
+
+from abm import patterns, runner
+from abm.scenario import load
+from tests.conftest import ROOT
+
+CONFIG = ROOT / "configs" / "start_2020.yaml"
+DATA = yaml.safe_load((ROOT / "data" / "region_2020.yaml").read_text())
+
+
+def test_the_2020_figures_are_those_of_the_data_tables():
+    scn = load(CONFIG)
+    assert scn.time.start == dt.date(2020, 1, 1) and scn.date(scn.time.steps) == dt.date(2025, 1, 1)
+    for sid, state in scn.states.items():
+        assert state.gdp == DATA["gdp_usd_bn_2020"][state.name]
+        assert state.population == DATA["population_m_2020"][state.name]
+    arms = DATA["arms_import_shares_pct_2016_2020"]
+    assert abs(scn.states["armenia"].ties["security"]["russia"] - arms["Armenia"]["russia"] / 100) < 1e-9
+    assert abs(scn.states["kazakhstan"].ties["security"]["russia"] - arms["Kazakhstan"]["russia"] / 100) < 1e-9
+    eu_share = (arms["Uzbekistan"]["france"] + arms["Uzbekistan"]["spain"]) / 100
+    assert abs(scn.states["uzbekistan"].ties["security"]["european_union"] - eu_share) < 1e-9
+    members = DATA["memberships_2020"]
+    for org in ("EAEU", "CSTO"):
+        assert sorted(s.name for s in scn.states.values() if org in s.memberships) == sorted(members[org])
+
+
+def test_the_exogenous_events_are_scheduled_and_fire_before_2025():
+    scn = load(CONFIG)
+    scheduled = {str(e["date"]) for e in scn.events.values() if e is not None}
+    listed = {str(e["date"]) for e in DATA["exogenous_events_2020_2024"]}
+    assert scheduled == listed
+    run = runner.run(CONFIG, seed=1)
+    fired = set(run.events["id"].dropna()) & set(scn.events)
+    assert fired == {k for k, e in scn.events.items() if e is not None}
+    assert run.model["date"].iloc[-1] == "2025-01-01"
+
+
+def test_the_validation_table_can_be_regenerated(tmp_path):
+    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--seeds", "2", "--workers", "1", "--out", str(tmp_path)]) == 0
+    values = pd.read_csv(tmp_path / "validation.csv")
+    observed = patterns.load(ROOT / "data" / "observed_2020_2024.yaml")
+    assert list(values.columns) == ["seed"] + [o.id for o in observed] and len(values) == 2
+    assert values.notna().all().all()
+    assert script.main(["--seeds", "0"]) == 2
