@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from abm import budget
-from abm.outputs import OutputError, check_target
+from abm.outputs import OutputError, add_to_listing, check_target
 from abm.scenario import ScenarioError, load
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -182,7 +182,9 @@ def cmd_report(args) -> int:
     except (sqlite3.DatabaseError, DatabaseError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
         raise UsageError(f"cannot report on {directory}: {exc}; is it a complete sweep folder, and is --out a new directory?") from None
     for fmt in args.export:
-        made.files += results.load(directory).export(made.out / "export", fmt)
+        exported = results.load(directory).export(made.out / "export", fmt)
+        add_to_listing(made.out, "report", exported)
+        made.files += exported
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
     if args.export:
         print(f"exported tables to {made.out / 'export'}/ ({', '.join(args.export)})")

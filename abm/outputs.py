@@ -112,6 +112,12 @@ def _walk(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir() and p.name != STAGING)
 
 
+def add_to_listing(out: Path, command: str, files: list[Path]) -> None:
+    """Record files a command added to its published output (``abm report --export``)."""
+    listed = _earlier(out, command)
+    _write_listing(out, command, sorted(set(listed) | {str(Path(f).relative_to(out)) for f in files}))
+
+
 def _write_listing(folder: Path, command: str, files: list[str]) -> None:
     tmp = folder / f"{LISTING}.tmp"
     tmp.write_text(json.dumps({"command": command, "files": sorted(files)}, indent=1) + "\n", encoding="utf-8")
@@ -127,7 +133,7 @@ def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
     for rel in new:
         target = out / rel
         blocked = [p for p in (target, *target.parents) if p != out and out in p.parents and (p.exists() or p.is_symlink())]
-        if (rel not in old and (target.exists() or target.is_symlink())) or any(p.is_symlink() or (p != target and not p.is_dir()) for p in blocked):
+        if (rel not in old and (target.exists() or target.is_symlink())) or target.is_dir() or any(p.is_symlink() or (p != target and not p.is_dir()) for p in blocked):
             raise OutputError(f"--out {out}: {rel} is in the way and was not written by abm {command}; move it or choose another --out")
     _write_listing(out, command, sorted(old | set(new)))
     for rel in new:

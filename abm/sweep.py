@@ -148,7 +148,7 @@ def _alive(pid: int) -> bool:
 # naming the sweep process that started it: it dies with that process.
 if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()):
     _die_with_parent()
-    if str(os.getppid()) != os.environ["ABM_SWEEP_MAIN"]:  # that process is gone already
+    if str(os.getppid()) != os.environ.pop("ABM_SWEEP_MAIN"):  # that process is gone already
         os._exit(1)
 
 
@@ -533,6 +533,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
         return Chunk(exp.bases[first.scenario].raw, runs, exp.series, exp.summaries, runner)
 
     bar = tqdm(total=len(todo), unit="run", disable=(None if progress is None else not progress), dynamic_ncols=True, smoothing=0.1)
+
     def submit(chunk: Chunk, suspect: bool) -> bool:
         try:
             try:

@@ -91,6 +91,21 @@ def test_folders_that_are_not_this_commands_output_are_refused(tmp_path, capsys,
     assert not (out / "model.csv").exists()
 
 
+def test_report_exports_are_listed_and_replaced_with_the_report(tmp_path):
+    from tests.test_sweep import tiny_spec
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec(replications=1, set={"time.steps": 2})))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "s"), "--workers", "1"]) == 0
+    out = tmp_path / "r"
+    assert main(["report", str(tmp_path / "s"), "--out", str(out), "--export", "csv"]) == 0
+    assert "export/runs.csv" in json.loads((out / LISTING).read_text())["files"]
+    user_files(out)
+    assert main(["report", str(tmp_path / "s"), "--out", str(out)]) == 0  # no export this time
+    assert not (out / "export").exists() and (out / "summary.csv").exists()
+    assert_user_files(out)
+
+
 def test_report_into_a_users_folder_is_refused(tmp_path):
     paper = tmp_path / "paper"
     user_files(paper)
