@@ -16,7 +16,7 @@ is aligned with "other", not evenly with every power.
   ADB's Asia-Pacific Regional Cooperation and Integration Index (Huh & Park 2018):
   intra-group trade share over a reference ceiling, mean neighbour relation rescaled
   to [0, 1], and institutional overlap (pairs sharing a regional format count 1,
-  pairs sharing only a power-led club count ``club_weight``).
+  pairs sharing only a power-led club count ``club_overlap``).
 * polarization: Duclos, Esteban & Ray (2004) in alignment space with a triangular
   kernel: continuous in the alignments (no thresholded groups), 0 at consensus and 1
   for two equal camps at the largest distance.

@@ -1,7 +1,7 @@
 """How powers spread their spending over the states: one attention weight per state.
 
 Each rule returns non-negative weights for every power and state at once (a powers x
-states array; row p is power p's attention). They are used twice (docs/ODD.md 7.2):
+states array; row p is power p's attention). They are used twice (docs/ODD.md 7.1):
 
 * standing offers, which sustain the ties a power holds at the start, are reallocated
   by the weights *relative to the rule's reference* (its weights at the start): a

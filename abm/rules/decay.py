@@ -21,7 +21,7 @@ class DecayRule(Rule):
 
     def upkeep(self, ties: np.ndarray) -> np.ndarray:
         """Tie strength per step that keeps ``ties`` where they are: what standing offers
-        must add, once accepted, for the start to be in balance (docs/ODD.md 7.2)."""
+        must add, once accepted, for the start to be in balance (docs/ODD.md section 5)."""
         return self.params.rate * ties
 
 
