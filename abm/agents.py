@@ -112,6 +112,7 @@ class ExternalPower(mesa.Agent):
         self.color = spec.color
         self.budget = np.array([spec.budget.get(d) for d in DOMAINS])  # new money per step
         self.commitment = np.ones(len(DOMAINS))  # standing offers kept, relative to the start
+        self.inward = False  # turned inward by an election (abm.events.Election)
         # views into the model's powers x states arrays
         self.interests = model.interests[index]
         self.offers_to = model.offers_to[index]  # offers made to each state (discounted), for adaptive allocation

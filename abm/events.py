@@ -393,6 +393,36 @@ class Withdrawal(PowerEvent):
         return self.record()
 
 
+@register
+class Election(PowerEvent):
+    """An election in a power, on its date, whose outcome is drawn: with chance ``turn``
+    it changes course. An engaged power turns inward (spending multiplied by
+    ``budget_factor``, belief in it lowered by ``credibility_loss`` in every state: the
+    patron that walks away after an election, @dipirro2025); a power that had turned
+    inward re-engages (spending restored; belief recovers only through delivery, see the
+    credibility rule). The outcome is logged."""
+
+    name = "election"
+
+    class Params(PowerParams):
+        turn: Unit = 0.5  # chance the election changes the power's course
+        budget_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+        credibility_loss: Unit = 0.15
+
+    def apply(self, model):
+        p = self.params
+        power = model.power(p.power)
+        turned = bool(model.rng.random() < p.turn)
+        if turned:
+            factor = 1.0 / p.budget_factor if power.inward else p.budget_factor
+            power.budget *= factor
+            power.commitment *= factor
+            if not power.inward:
+                model.shift_credibility(power.index, -p.credibility_loss)
+            power.inward = not power.inward
+        return {**self.record(), "turned": turned, "course": "inward" if power.inward else "engaged"}
+
+
 class IncidentParams(PowerParams):
     state: str
     opinion: Signed = -0.4  # shift in the state's opinion of the power

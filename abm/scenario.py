@@ -134,7 +134,7 @@ class PowerSpec(Strict):
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
     # new money per step and domain (USD bn), allocated by the allocation rule on top of
-    # the standing offers that sustain the power's ties at the start (docs/ODD.md 7.2)
+    # the standing offers that sustain the power's ties at the start (docs/ODD.md section 5)
     budget: DomainValues = DomainValues()
     interests: dict[str, Unit] = {}  # states not listed get default_interest
     default_interest: Unit = 0.0
