@@ -219,7 +219,7 @@ class RegionModel(mesa.Model):
         budget = np.array([power.budget for power in self.powers])  # M x 3
         sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
         p, d, s = np.nonzero(sizes > 0)
-        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration))
+        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=base[p, d, s])
         self.counts["offers_made"] = len(offers)
         return offers
 
@@ -271,9 +271,12 @@ class RegionModel(mesa.Model):
         self.counts["offers_accepted"] = int(a.sum())
         if self.rules["allocation"].learns:
             self.learn(offers)
-        invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p]
+        # what a sponsor invests beyond the upkeep of its start's ties upgrades its routes
+        # (maintenance keeps the relationship, and the infrastructure, as they were)
+        new_spending = offers.size - (offers.maintenance if offers.maintenance is not None else 0.0)
+        invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p] & (new_spending > 0)
         if invested.any():
-            total = np.bincount(s[invested] * m + p[invested], (offers.size * taken_share)[invested], n * m)
+            total = np.bincount(s[invested] * m + p[invested], (new_spending * taken_share)[invested], n * m)
             for k in np.flatnonzero(total).tolist():
                 self.network.invest(k // m, k % m, float(total[k]))
 

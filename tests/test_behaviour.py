@@ -121,10 +121,12 @@ def test_coercion_events_are_logged_with_usable_tools():
 
 
 def frozen(raw: dict) -> dict:
-    """A world where nothing happens: no events, no shocks, powers keep their budgets
+    """A world where nothing happens: no events (dated upgrades included), no shocks, powers keep their budgets
     and interests (the interest rule), opinion and relations left to their own rules."""
     raw = copy.deepcopy(raw)
     raw["events"], raw["shocks"] = {}, {}
+    for corridor in raw.get("corridors", {}).values():
+        corridor["upgrades"] = []  # dated upgrades are events too
     raw["rules"]["allocation"] = {"name": "interest"}
     raw["rules"]["decision"] = {"name": "threshold", "noise": raw["rules"]["decision"].get("noise", 0.1)}
     return raw
@@ -169,6 +171,24 @@ def test_a_tighter_hedging_cap_lowers_dependency():
     tight = final(runs(baseline(decision={"name": "hedging", "cap": 0.3, "noise": 0.1})), "mean_dependency_hhi")
     loose = final(runs(baseline(decision={"name": "hedging", "cap": 0.9, "noise": 0.1})), "mean_dependency_hhi")
     assert tight.mean() < loose.mean() - 0.005
+
+
+def test_only_spending_beyond_upkeep_upgrades_routes():
+    # standing offers renew the start's ties, infrastructure included: a frozen world keeps
+    # its route capacities; a sponsor's new money goes into its routes' bottlenecks
+    def bottlenecks(raw):
+        m = RegionModel(raw, rng=0, steps=20)
+        while m.running:
+            m.step()
+        return {c.id: min(seg.capacity for seg in c.segments) for c in m.network.corridors}
+
+    still = frozen(baseline())
+    start = {c.id: min(seg.capacity for seg in c.segments) for c in RegionModel(still, rng=0).network.corridors}
+    assert bottlenecks(still) == start
+    pushed = frozen(with_new_money("china", 1.0))
+    grown = bottlenecks(pushed)
+    assert grown["southern_corridor"] > start["southern_corridor"]  # China sponsors it
+    assert grown["instc_west"] == start["instc_west"]  # China does not
 
 
 def test_with_a_single_power_there_is_no_division():
