@@ -1,12 +1,14 @@
 """Print the tables of docs/behaviour.md: what the model does, measured.
 
     .venv/bin/python scripts/behaviour_tables.py                 # every table (about 2 minutes on 2 cores)
-    .venv/bin/python scripts/behaviour_tables.py screen          # one section: screen, scenarios, uncertainty
+    .venv/bin/python scripts/behaviour_tables.py screen          # one section: memberships, screen, scenarios, uncertainty
 
 Every run is ``abm.model.RegionModel(scenario, rng=seed)`` stepped to its horizon, as
 ``abm run --seed`` does; values are read in the last quarter (2040-01-01). Seeds are the
 common seeds 0..N-1 on both sides of every comparison (paired differences). Sections:
 
+* memberships: what the membership calculus gives each state for each organisation at
+  the review of January 2027, in the baseline and with Russia in the C6;
 * screen: each lever a modeler would suspect, swept alone around the baseline; the
   mean outcome at each value, the largest change between two neighbouring values, the
   largest seed spread in any cell, and how many runs end with a main-patron map (the
@@ -60,6 +62,7 @@ EU_IN_SC_ONLY = ["powers.european_union.default_interest=0", "powers.european_un
 LEVERS = {
     "EU new money, whole region (USD bn/quarter/domain)": (BASELINE, EU_MONEY, [0, 0.1, 0.25, 0.5, 1, 2], []),
     "EU new money, South Caucasus only": (BASELINE, EU_MONEY, [0, 0.1, 0.25, 0.5, 1, 2], EU_IN_SC_ONLY),
+    "EU new money, South Caucasus only, bandwagon rule (bonus 1)": (BASELINE, EU_MONEY, [0, 0.1, 0.25, 0.5], [*EU_IN_SC_ONLY, "rules.decision.name=bandwagon", "rules.decision.bonus=1"]),
     "coercion strength": (BASELINE, ("rules.coercion.strength",), [0, 0.25, 0.5, 0.75, 1], []),
     "contest intensity": (BASELINE, ("rules.allocation.intensity",), [0, 1, 2, 4], []),
     "hedging cap": (BASELINE, ("rules.decision.cap",), [0.3, 0.4, 0.5, 0.7, 1.0], []),
@@ -98,6 +101,7 @@ def final(job) -> dict:
     values["_states"] = list(model.state_keys)
     values["_powers"] = list(model.power_keys)
     values["_patrons"] = tuple(model.alignment.argmax(axis=1).tolist())
+    values["_coercions"] = len(model.coercions)
     return values
 
 
@@ -122,6 +126,33 @@ def run_all(pool, jobs: list) -> list[dict]:
 # --------------------------------------------------------------------------- screen
 
 
+def patron_maps(cell: list[dict]) -> str:
+    """The main-patron maps of a cell's runs, one letter per state in scenario order
+    (the power's initial, upper case; 'j' Japan, 'i' India, 'p' Pakistan, 'l' Israel),
+    each with its number of runs."""
+    letters = {"japan": "j", "india": "i", "pakistan": "p", "israel": "l", "iran": "I"}
+    powers = cell[0]["_powers"]
+    maps = ["".join(letters.get(powers[k], powers[k][0].upper()) for k in r["_patrons"]) for r in cell]
+    return ", ".join(f"{m} x{maps.count(m)}" for m in dict.fromkeys(maps))
+
+
+def memberships(pool) -> None:
+    """The membership calculus at the first review of 2027, for the regional format."""
+    print("## Membership values at the 2027 review (rules.membership: join above 0.05, leave below -0.2)\n")
+    for name in ("baseline", "russia_joins_regional_format"):
+        model = RegionModel(load(ROOT / "configs" / f"{name}.yaml"), rng=0)
+        while model.steps < 8:
+            model.step()
+        rule = model.rules["membership"]
+        print(f"{name} (seed 0; * member):\n")
+        print("| organisation | " + " | ".join(model.state_keys) + " |")
+        print("|---" * (len(model.state_keys) + 1) + "|")
+        for org in model.organisations:
+            v = rule.value(org, model)
+            print(f"| {org.key} | " + " | ".join(("*" if i in org.members else "") + f"{x:.3f}" for i, x in enumerate(v)) + " |")
+        print()
+
+
 def screen(pool) -> None:
     print("## Screen: one lever at a time around the baseline (2040, mean of seeds 0-5)\n")
     summary = []
@@ -134,13 +165,14 @@ def screen(pool) -> None:
         sds = np.array([[np.std([r[c] for r in cell], ddof=1) for c in OUTCOMES.values()] for cell in cells])
         flips = sum(r["_patrons"] != cells[0][i]["_patrons"] for cell in cells[1:] for i, r in enumerate(cell))
         print(f"### {name}\n")
-        print("| value | " + " | ".join(OUTCOMES) + " |")
-        print("|---" * (len(OUTCOMES) + 1) + "|")
-        for v, row in zip(values, means):
-            print(f"| {v} | " + " | ".join(f"{x:.3f}" for x in row) + " |")
+        print("| value | " + " | ".join(OUTCOMES) + " | coercions per run | main-patron maps (runs) |")
+        print("|---" * (len(OUTCOMES) + 3) + "|")
+        for v, row, cell in zip(values, means, cells):
+            coerced = np.mean([r["_coercions"] for r in cell])
+            print(f"| {v} | " + " | ".join(f"{x:.3f}" for x in row) + f" | {coerced:.1f} | {patron_maps(cell)} |")
         steps = np.abs(np.diff(means, axis=0))
-        print("| largest step | " + " | ".join(f"{x:.3f}" for x in steps.max(axis=0)) + " |")
-        print("| largest seed s.d. | " + " | ".join(f"{x:.3f}" for x in sds.max(axis=0)) + " |")
+        print("| largest step | " + " | ".join(f"{x:.3f}" for x in steps.max(axis=0)) + " | | |")
+        print("| largest seed s.d. | " + " | ".join(f"{x:.3f}" for x in sds.max(axis=0)) + " | | |")
         print(f"\nruns whose main-patron map differs from the same seed at {values[0]}: {flips} of {n * (len(values) - 1)}\n")
         k = int(np.unravel_index(steps.argmax(), steps.shape)[1])
         j = int(steps[:, k].argmax())
@@ -220,7 +252,7 @@ def uncertainty(pool) -> None:
     print()
 
 
-SECTIONS = {"screen": screen, "scenarios": scenarios, "uncertainty": uncertainty}
+SECTIONS = {"memberships": memberships, "screen": screen, "scenarios": scenarios, "uncertainty": uncertainty}
 
 
 def main(argv: list[str]) -> int:
