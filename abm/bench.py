@@ -29,10 +29,14 @@ from __future__ import annotations
 
 import gc
 import importlib.metadata
+import json
 import math
 import os
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +184,117 @@ def measure(repeats: int = 7, quick: bool = False) -> BenchResult:
     for n, m in sizes:
         result.worlds.append(bench_world(n, m, steps, repeats))
     return result
+
+
+# ---------------------------------------------------------------- sweeps
+
+SWEEP_STEPS = 20  # quarters per run: short runs make the runner's per-run overhead show most
+SWEEP_METRICS = ["fragmentation", "integration"]
+SWEEP_OVERHEAD_TARGET = 1.05  # abm sweep with 1 worker over a plain loop of the same runs
+SWEEP_SPEEDUP_TARGET = 1.85  # 2 workers over 1
+
+
+def sweep_spec(runs: int, steps: int = SWEEP_STEPS) -> dict:
+    """The benchmark experiment: the baseline cut to ``steps`` quarters, 10 coercion
+    strengths x runs/10 replications, keeping two series and their final values."""
+    return {
+        "name": "bench",
+        "scenario": str(BASELINE),
+        "set": {"time.steps": steps},
+        "grid": {"rules.coercion.strength": [round(0.1 * k, 1) for k in range(10)]},
+        "replications": max(1, runs // 10),
+        "seed": 1,
+        "metrics": {"series": SWEEP_METRICS, "summaries": [{"metric": m, "stat": "final"} for m in SWEEP_METRICS]},
+    }
+
+
+def cpu_with_children() -> float:
+    self_, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime
+
+
+def sweep_variant(name: str, runs: int, steps: int = SWEEP_STEPS) -> dict:
+    """Run one variant in this process (meant to be a fresh one, see :func:`measure_sweep`):
+    ``loop``, the plain loop a modeller would write (validate each point once, run its
+    replications with the sweep's own run function, keep the same series and final values
+    in lists), or ``sweepN``, ``abm.sweep.run`` with N local workers into a new store.
+
+    Returns the wall time, the CPU time of this process and every process it started (the
+    fork server and the workers: CPU time is what the runner's overhead costs on a busy
+    machine, where wall time mostly measures the neighbours), and the peak memory. Imports
+    of the model are inside the timing for both, as a user pays them."""
+    import tempfile
+
+    from abm import experiment
+
+    exp = experiment.load(sweep_spec(runs, steps))
+    wall, cpu = time.perf_counter(), cpu_with_children()
+    if name == "loop":
+        from abm.scenario import load
+        from abm.sweep import run_model
+
+        kept = []
+        for point in exp.points:
+            cfg = load(exp.bases[point.scenario].raw, list(point.sets))
+            for seed in exp.seeds:
+                frame = run_model(cfg, seed).model
+                kept.append((frame[SWEEP_METRICS].iloc[-1].to_numpy(), frame[SWEEP_METRICS].to_numpy()))
+        done = len(kept)
+    elif name.startswith("sweep"):
+        from multiprocessing import forkserver
+
+        from abm import sweep
+
+        with tempfile.TemporaryDirectory() as tmp:
+            done = sweep.run(exp, Path(tmp) / "out", workers=int(name[len("sweep"):]), progress=False).ok
+        stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+        if stop is not None:  # reap the fork server, so that its (and its workers') CPU time is counted
+            stop()
+    else:
+        raise ValueError(f"unknown sweep variant {name!r}")
+    wall, cpu = time.perf_counter() - wall, cpu_with_children() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"variant": name, "runs": done, "seconds": wall, "cpu": cpu, "peak_mb": peak}
+
+
+def measure_sweep(name: str, runs: int, steps: int = SWEEP_STEPS) -> dict:
+    """:func:`sweep_variant` in a fresh interpreter (clean imports, timings and peak memory)."""
+    code = "import json, sys; from abm.bench import sweep_variant; print(json.dumps(sweep_variant(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))"
+    out = subprocess.run([sys.executable, "-c", code, name, str(runs), str(steps)], capture_output=True, text=True, check=True, cwd=CONFIGS.parent)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class SweepTimes:
+    """The fastest of ``rounds`` alternating rounds of loop, 1 worker and 2 workers (on a
+    shared machine, the least disturbed one)."""
+
+    runs: int
+    rounds: int
+    loop: dict
+    one: dict
+    two: dict
+
+    @property
+    def overhead(self) -> float:
+        """CPU time of abm sweep with one worker over the plain loop's."""
+        return self.one["cpu"] / self.loop["cpu"]
+
+    @property
+    def speedup(self) -> float:
+        """Wall time of one worker over two (2 workers cannot show on CPU time)."""
+        return self.one["seconds"] / self.two["seconds"]
+
+
+def bench_sweep(runs: int, rounds: int) -> SweepTimes:
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for name in ("loop", "sweep1", "sweep2"):
+            r = measure_sweep(name, runs)
+            key = "cpu" if name != "sweep2" else "seconds"
+            if name not in best or r[key] < best[name][key]:
+                best[name] = r
+    return SweepTimes(runs, rounds, best["loop"], best["sweep1"], best["sweep2"])
 
 
 def _versions() -> str:

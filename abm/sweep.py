@@ -86,13 +86,10 @@ def execute(chunk: Chunk) -> list[Outcome]:
     """Run a chunk; every run ends as an Outcome, whatever it raises."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcomes = []
-    loaded: tuple[tuple[str, ...] | None, Any] = (None, None)
     for key, sets, seed in chunk.runs:
         start = time.perf_counter()
         try:
-            if loaded[0] != sets:  # replications of a point share one validated scenario
-                loaded = (sets, load(chunk.raw, list(sets)))
-            frame = chunk.runner(loaded[1], seed).model
+            frame = chunk.runner(_validated(chunk.raw, sets), seed).model
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
                 raise KeyError(f"metric(s) not produced by this run: {', '.join(missing)}")
@@ -105,13 +102,34 @@ def execute(chunk: Chunk) -> list[Outcome]:
     return outcomes
 
 
+_last_validated: tuple = (None, None, None)  # this worker's last (base, overrides, scenario)
+
+
+def _validated(raw: dict[str, Any], sets: tuple[str, ...]):
+    """The scenario of a point, validated once per worker for all its replications, across
+    chunks too (a point's replications usually span several chunks, which a worker would
+    otherwise each validate again). Runs never write to their scenario, so sharing is safe;
+    the cache is one tuple, read and replaced whole, so threads (Dask) never mix entries."""
+    global _last_validated
+    last = _last_validated
+    if last[0] is not raw or last[1] != sets:  # a new chunk brings an equal base as a new object: compare once
+        scenario = last[2] if last[1] == sets and last[0] == raw else load(raw, list(sets))
+        last = _last_validated = (raw, sets, scenario)
+    return last[2]
+
+
 # A sweep keeps model metrics only: the reference runner without the per-state tables.
 run_model = functools.partial(runner.run, tables=False)
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the main process, which stops the sweep cleanly."""
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the main process, which stops the sweep cleanly, and use
+    one BLAS thread each: the pool already keeps every core busy, and threaded BLAS in
+    each of its workers would oversubscribe them (large worlds' matrix products)."""
+    from threadpoolctl import threadpool_limits
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threadpool_limits(1, user_api="blas")  # numpy is loaded (abm.sweep imports the model); the limit holds for the worker's life
 
 
 # --------------------------------------------------------------------------- executors
@@ -175,10 +193,10 @@ def local_pool(workers: int | None) -> Pool:
     if "forkserver" in methods:
         from multiprocessing import forkserver
 
-        ctx.set_forkserver_preload(["abm.sweep"])
+        ctx.set_forkserver_preload(["abm.sweep", "abm.model"])  # the main process never imports the model
         with _no_interrupts():  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
             forkserver.ensure_running()  # imports the model (about a second) while the store is set up
-    return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint), workers, f"local process pool, {workers} worker(s)")
+    return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker), workers, f"local process pool, {workers} worker(s)")
 
 
 def dask_pool(scheduler: str) -> Pool:
