@@ -25,6 +25,7 @@ from matplotlib.ticker import FixedLocator, FormatStrFormatter
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
 
+
 def power_colors(scenario) -> dict[str, str]:
     cmap = colormaps["tab10"]
     return {p: spec.color or matplotlib.colors.to_hex(cmap(k % 10)) for k, (p, spec) in enumerate(scenario.powers.items())}
