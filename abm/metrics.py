@@ -44,16 +44,28 @@ def _plogp(x: np.ndarray) -> np.ndarray:
     return x * np.log(np.where(x > 0, x, 1.0))
 
 
-def js_distance_matrix(a: np.ndarray) -> np.ndarray:
+def js_distance_matrix(a: np.ndarray, block: int = 1 << 16) -> np.ndarray:
     """Pairwise Jensen-Shannon distances (base 2) between the rows of ``a`` (N x M).
 
     Uses JSD(P, Q) = H((P + Q) / 2) - (H(P) + H(Q)) / 2 with H the Shannon entropy,
-    one logarithm per pair and power instead of two.
+    one logarithm per pair and power instead of two. Only the upper triangle is computed
+    (the lower is its mirror: the formula is symmetric to the last bit), in row blocks of
+    about ``block`` pair-power values, so memory stays O(N^2) with no N x N x M temporary.
     """
+    n, m = a.shape
     neg_entropy = _plogp(a).sum(axis=1)  # -H of each row
-    mixture = _plogp((a[:, None, :] + a[None, :, :]) / 2.0).sum(axis=2)  # -H of each mixture
-    jsd = ((neg_entropy[:, None] + neg_entropy[None, :]) / 2.0 - mixture) / _LOG2
-    return np.sqrt(np.clip(jsd, 0.0, 1.0))
+    half = a * 0.5  # P/2 + Q/2 is (P + Q)/2 exactly: halving a double only moves its exponent
+    d = np.empty((n, n))
+    rows = max(1, block // max(1, n * m))
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        mix = half[r0:r1, None, :] + half[None, r0:, :]  # rows r0..r1 against columns r0..n
+        plogp = np.log(mix, out=np.zeros_like(mix), where=mix > 0)  # _plogp in place: 0 log 0 = 0
+        plogp *= mix
+        jsd = ((neg_entropy[r0:r1, None] + neg_entropy[None, r0:]) / 2.0 - plogp.sum(axis=2)) / _LOG2
+        d[r0:r1, r0:] = np.sqrt(np.clip(jsd, 0.0, 1.0))
+        d[r1:, r0:r1] = d[r0:r1, r1:].T
+    return d
 
 
 def mean_pairwise(d: np.ndarray, idx: np.ndarray | None = None) -> float:

@@ -11,17 +11,18 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from abm import posterior
-from abm.agents import RegionalState
-from abm.model import RegionModel
 from abm.outputs import atomic_directory
 from abm.scenario import Scenario, load, with_run_settings
+
+if TYPE_CHECKING:
+    from abm.model import RegionModel
 
 PACKAGES = ("abm-caucasus", "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
 
@@ -81,6 +82,8 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
 
     ``tables=False`` builds only the per-step model table, not the per-state, coercion
     and event tables: a sweep that keeps model metrics saves a third of a short run."""
+    from abm.model import RegionModel  # here, not at the top: a sweep's main process imports this module but never runs a model
+
     cfg = load(scenario, list(sets))
     if (seed is not None and seed != cfg.seed) or (steps is not None and steps != cfg.time.steps):
         cfg = with_run_settings(cfg, seed=seed, steps=steps)  # a copy only when something changes; a negative seed is a clean error
@@ -94,6 +97,8 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
 
 def collect(model: RegionModel, seed: int, tables: bool = True) -> RunResult:
     """Tidy a finished (or paused) model's data into a :class:`RunResult`."""
+    from abm.agents import RegionalState
+
     cfg = model.config
     collector = model.datacollector
     # Each table is built in one DataFrame call from the collector's columns (the same

@@ -703,7 +703,9 @@ def build(raw: dict[str, Any], source: str | None = None, allow_large: bool = Fa
 def with_run_settings(scn: Scenario, seed: int | None = None, steps: int | None = None) -> Scenario:
     """A copy of ``scn`` with another seed and/or horizon, validated like any setting
     (cheaper than a full ``--set`` reload, which matters in sweeps of short runs)."""
-    out = scn.model_copy(deep=True)
+    out = scn.model_copy()  # shallow: a run never writes to its scenario (tests/test_regression.py checks)
+    if steps is not None:
+        out.time = scn.time.model_copy()  # its own time block, so that setting the horizon leaves scn's alone
     for holder, field, value, path in ((out, "seed", seed, "seed"), (out.time, "steps", steps, "time.steps")):
         if value is None:
             continue

@@ -90,13 +90,10 @@ def execute(chunk: Chunk) -> list[Outcome]:
     """Run a chunk; every run ends as an Outcome, whatever it raises."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcomes = []
-    loaded: tuple[tuple[str, ...] | None, Any] = (None, None)
     for key, sets, seed in chunk.runs:
         start = time.perf_counter()
         try:
-            if loaded[0] != sets:  # replications of a point share one validated scenario
-                loaded = (sets, load(chunk.raw, list(sets), allow_large=True))  # the plan was checked before it started
-            frame = chunk.runner(loaded[1], seed).model
+            frame = chunk.runner(_validated(chunk.raw, sets), seed).model
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
                 raise KeyError(f"metric(s) not produced by this run: {', '.join(missing)}")
@@ -109,14 +106,34 @@ def execute(chunk: Chunk) -> list[Outcome]:
     return outcomes
 
 
+_last_validated: tuple = (None, None, None)  # this worker's last (base, overrides, scenario)
+
+
+def _validated(raw: dict[str, Any], sets: tuple[str, ...]):
+    """The scenario of a point, validated once per worker for all its replications, across
+    chunks too (a point's replications usually span several chunks, which a worker would
+    otherwise each validate again). Runs never write to their scenario, so sharing is safe;
+    the cache is one tuple, read and replaced whole, so threads (Dask) never mix entries."""
+    global _last_validated
+    last = _last_validated
+    if last[0] is not raw or last[1] != sets:  # a new chunk brings an equal base as a new object: compare once
+        scenario = last[2] if last[1] == sets and last[0] == raw else load(raw, list(sets))
+        last = _last_validated = (raw, sets, scenario)
+    return last[2]
+
+
 # A sweep keeps model metrics only: the reference runner without the per-state tables.
 run_model = functools.partial(runner.run, tables=False)
 
 
 def _worker_init(main: int) -> None:
-    """Workers leave Ctrl-C to the main process, which stops the sweep cleanly, and die
-    with the fork server that made them (which dies with the sweep's main process)."""
+    """Workers leave Ctrl-C to the main process, which stops the sweep cleanly, use one
+    BLAS thread each, and die with the fork server that made them (which dies with the
+    sweep's main process)."""
+    from threadpoolctl import threadpool_limits
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threadpool_limits(1, user_api="blas")  # the pool keeps every core busy: threaded BLAS in each worker would oversubscribe them
     _die_with_parent()
     if not _alive(main):  # the sweep ended before this worker started
         os._exit(1)
@@ -203,7 +220,7 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep",)) -> Pool:
+def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep", "abm.model")) -> Pool:
     """A process pool. Workers are forked from a fork server that has already imported
     the model and ``preload`` (fast start, and no fork of a multi-threaded parent), or
     spawned where there is no fork server."""
@@ -215,7 +232,7 @@ def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep",)) -
 
         ctx.set_forkserver_preload(list(preload))
         with _no_interrupts(), _environment(ABM_SWEEP_MAIN=str(os.getpid())):  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
-            forkserver.ensure_running()  # imports the model (about a second) while the store is set up
+            forkserver.ensure_running()  # imports the model (about a second) while the store is set up; the main process never does
     return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)), workers, f"local process pool, {workers} worker(s)")
 
 

@@ -52,19 +52,36 @@ def test_world_rows(quick_output):
 
 
 def test_target_lines(quick_output):
-    run = re.search(r"^\s+baseline run\(\) < 50 ms: (PASS|FAIL) \(([0-9.]+) ms, [0-9.]+x the target; wall ([0-9.]+) ms\)$", quick_output, flags=re.M)
+    run = re.search(r"^\s+(PASS|FAIL)\s+runner.run of the baseline <= 20 ms \(([0-9.]+) ms, [0-9.]+x the target; wall ([0-9.]+) ms\)$", quick_output, flags=re.M)
     assert run and float(run.group(2)) > 0 and float(run.group(3)) > 0
     first, last = bench.QUICK_SIZES[0], bench.QUICK_SIZES[-1]
-    line = re.search(rf"^\s+us/offer {last[0]}x{last[1]} / {first[0]}x{first[1]} <= 2: (PASS|FAIL) \(ratio ([0-9.]+):", quick_output, flags=re.M)
+    line = re.search(rf"^\s+(PASS|FAIL)\s+us/offer {last[0]}x{last[1]} / {first[0]}x{first[1]} <= 2 \(ratio ([0-9.]+):", quick_output, flags=re.M)
     assert line and float(line.group(2)) > 0
 
 
-def test_measure_returns_medians():
-    result = bench.measure(repeats=1, quick=True)
-    assert result.repeats == 1
-    assert result.baseline.steps == 60 and result.baseline.states == 8
-    for timing in (result.baseline.load, result.baseline.model, result.baseline.run):
+def test_baseline_and_worlds_are_medians():
+    baseline = bench.bench_baseline(repeats=1)
+    assert baseline.steps == 60 and baseline.states == 8
+    for timing in (baseline.load, baseline.model, baseline.run):
         assert timing.wall > 0 and timing.cpu > 0
-    assert [w.label for w in result.worlds] == [f"{n}x{m}" for n, m in bench.QUICK_SIZES]
-    assert all(w.steps == bench.QUICK_STEPS for w in result.worlds)
-    assert math.isfinite(result.scaling_ratio) and result.scaling_ratio > 0
+    n, m = bench.QUICK_SIZES[0]
+    world = bench.bench_world(n, m, steps=bench.QUICK_STEPS, repeats=2)
+    assert world.label == f"{n}x{m}" and world.steps == bench.QUICK_STEPS
+    assert world.offers_per_step == 3 * n * m and world.per_offer.cpu > 0
+
+
+def test_command_line_sweep_and_large_world_rows(quick_output):
+    for name in ("abm run baseline.yaml --out DIR (tables + 3 charts)", "abm validate baseline.yaml"):
+        row = re.search(rf"^\s+{re.escape(name)}\s+([0-9.]+) s$", quick_output, flags=re.M)
+        assert row and float(row.group(1)) > 0, f"no '{name}' row in:\n{quick_output}"
+    for name in ("plain loop", "abm sweep, 1 worker", "abm sweep, 2 workers"):
+        row = re.search(rf"^\s+{re.escape(name)}\s+([0-9.]+)\s+([0-9.]+)$", quick_output, flags=re.M)
+        assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, f"no '{name}' row in:\n{quick_output}"
+    n, m, steps = bench.QUICK_LARGE
+    assert re.search(rf"^large world: generated.yaml {n}x{m}, {steps} steps", quick_output, flags=re.M)
+    assert re.search(r"^\s+[0-9.]+ s wall, [0-9.]+ s cpu \([0-9.]+ cpu ms/step\), peak RSS [1-9][0-9]* MB$", quick_output, flags=re.M)
+
+
+def test_every_issue_target_has_a_verdict(quick_output):
+    for text in ("RegionModel without tables <= 15 ms", "abm run < 1 s", "abm validate < 0.4 s", "sweep, 1 worker / plain loop <= 1.05", "sweep, 2 workers / 1 worker >= 1.85"):
+        assert re.search(rf"^\s+(PASS|FAIL)\s+{re.escape(text)} \(", quick_output, flags=re.M), f"no verdict on '{text}' in:\n{quick_output}"

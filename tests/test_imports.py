@@ -37,3 +37,11 @@ def test_validate_loads_no_model_tables_or_charts():
     loaded = loaded_after(f"from abm.cli import main\nmain(['validate', {str(BASELINE)!r}])")
     assert "abm.scenario" in loaded  # the probe saw the command's imports
     assert not {"mesa", "pandas", "matplotlib", "scipy", "networkx"} & loaded
+
+
+def test_a_sweeps_main_process_never_imports_the_model():
+    """Planning, storing and reporting need no model: only the workers (the fork server
+    preloads it) pay for importing Mesa and the model."""
+    loaded = loaded_after("import abm.sweep, abm.runner, abm.experiment, abm.store")
+    assert "abm.sweep" in loaded
+    assert not {"mesa", "abm.model", "abm.agents"} & loaded

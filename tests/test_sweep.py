@@ -312,3 +312,17 @@ def test_identical_points_are_run_once(tmp_path):
     assert len(summaries) == 6  # both points see the shared runs
     first, second = (summaries[summaries["point"] == p]["fragmentation_final"].to_numpy() for p in (0, 1))
     np.testing.assert_array_equal(first, second)
+
+
+def test_local_workers_use_one_blas_thread():
+    """The parent may use threaded BLAS; each worker of a local pool is pinned to one
+    thread so that parallel sweeps of large worlds do not oversubscribe the cores."""
+    from threadpoolctl import threadpool_info
+
+    pool = sweep.local_pool(2)
+    try:
+        infos = [pool.executor.submit(threadpool_info).result(timeout=120) for _ in range(4)]
+    finally:
+        pool.shutdown(False)
+    blas = [lib["num_threads"] for info in infos for lib in info if lib["user_api"] == "blas"]
+    assert blas and set(blas) == {1}
