@@ -117,7 +117,7 @@ def _validated(raw: dict[str, Any], sets: tuple[str, ...]):
     global _last_validated
     last = _last_validated
     if last[0] is not raw or last[1] != sets:  # a new chunk brings an equal base as a new object: compare once
-        scenario = last[2] if last[1] == sets and last[0] == raw else load(raw, list(sets))
+        scenario = last[2] if last[1] == sets and last[0] == raw else load(raw, list(sets), allow_large=True)  # the plan was checked before it started
         last = _last_validated = (raw, sets, scenario)
     return last[2]
 
