@@ -229,6 +229,7 @@ class Scenario(Strict):
 
     name: str = "scenario"
     description: str = ""
+    watch: list[str] = []  # the metrics the scenario's question names (abm compare's default)
     seed: Annotated[int, Field(ge=0)] = 0
     time: TimeSpec = TimeSpec()
     states: dict[str, StateSpec] = {}
