@@ -28,7 +28,6 @@ import matplotlib.patches
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from abm import chartstyle as cs
 from abm import sensitivity
@@ -39,7 +38,6 @@ from abm.store import quote
 
 MD_ROWS = 60
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "svg.fonttype": "none"}
-unit = cs.unit  # kept as report.unit for callers
 SOBOL_SMALL_N = 512  # below this base sample size Sobol estimates are noisy (SALib's examples use 1,024+)
 
 
@@ -247,7 +245,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             mesh = ax.pcolormesh(xe, ye, grid, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
             ax.set_xticks(xc, [_fmt(v) for v in xs], fontsize=8, rotation=30 if not xnum and len(xs) > 3 else 0, ha="right" if not xnum and len(xs) > 3 else "center")
             ax.set_yticks(yc, [_fmt(v) for v in ys], fontsize=8)
-            ax.set_xlabel(short(chart.x) + ("" if xnum else ""))
+            ax.set_xlabel(short(chart.x))
             ax.set_ylabel(short(chart.y))
             body.colorbar(mesh, ax=ax).set_label(bar_label, fontsize=8)
             if len(xs) * len(ys) <= 64:
