@@ -14,7 +14,6 @@ notebooks can show the figures directly.
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from dataclasses import dataclass
@@ -53,13 +52,14 @@ def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
 
 def event_states(events: pd.DataFrame | None, states) -> list[tuple[pd.Timestamp, str, list[str]]]:
     """(date, label, states concerned) for every logged event; the states are read from
-    the event's parameters (``state``, ``states``, ``target``, ``node``, ``nodes``)."""
+    the event's parameter columns ``state``, ``target``, ``node``, ``states`` and ``nodes``
+    (lists joined with ';')."""
     found = []
-    for row in (events if events is not None else pd.DataFrame()).itertuples():
-        params = json.loads(row.parameters) if isinstance(row.parameters, str) and row.parameters else {}
-        named = [params.get(k) for k in ("state", "target", "node")] + list(params.get("states") or []) + list(params.get("nodes") or [])
-        label = row.id if isinstance(row.id, str) and row.id else str(row.type).replace("_", " ")
-        found.append((pd.Timestamp(row.date), label, [k for k in named if k in states]))
+    for row in (events if events is not None else pd.DataFrame()).to_dict("records"):
+        cells = [row.get(k) for k in ("state", "target", "node", "states", "nodes")]
+        named = [name for cell in cells if isinstance(cell, str) for name in cell.split(";")]
+        label = row["id"] if isinstance(row.get("id"), str) and row["id"] else str(row["type"]).replace("_", " ")
+        found.append((pd.Timestamp(row["date"]), label, [k for k in named if k in states]))
     return found
 
 
