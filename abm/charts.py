@@ -14,10 +14,11 @@ notebooks can show the figures directly.
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -25,7 +26,8 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import ConnectionPatch, Rectangle
+from matplotlib.collections import LineCollection
+from matplotlib.patches import Rectangle
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
@@ -50,13 +52,14 @@ def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
 
 def event_states(events: pd.DataFrame | None, states) -> list[tuple[pd.Timestamp, str, list[str]]]:
     """(date, label, states concerned) for every logged event; the states are read from
-    the event's parameters (``state``, ``states``, ``target``, ``node``, ``nodes``)."""
+    the event's parameter columns ``state``, ``target``, ``node``, ``states`` and ``nodes``
+    (lists joined with ';')."""
     found = []
-    for row in (events if events is not None else pd.DataFrame()).itertuples():
-        params = json.loads(row.parameters) if isinstance(row.parameters, str) and row.parameters else {}
-        named = [params.get(k) for k in ("state", "target", "node")] + list(params.get("states") or []) + list(params.get("nodes") or [])
-        label = row.id if isinstance(row.id, str) and row.id else str(row.type).replace("_", " ")
-        found.append((pd.Timestamp(row.date), label, [k for k in named if k in states]))
+    for row in (events if events is not None else pd.DataFrame()).to_dict("records"):
+        cells = [row.get(k) for k in ("state", "target", "node", "states", "nodes")]
+        named = [name for cell in cells if isinstance(cell, str) for name in cell.split(";")]
+        label = row["id"] if isinstance(row.get("id"), str) and row["id"] else str(row["type"]).replace("_", " ")
+        found.append((pd.Timestamp(row["date"]), label, [k for k in named if k in states]))
     return found
 
 
@@ -245,37 +248,73 @@ def _label_offsets(ax, points: list[tuple[float, float, float, str]], fontsize: 
     return [placed[k] for k in range(len(points))]
 
 
-def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0, legend: bool = True) -> None:
+@dataclass
+class RegionArtists:
+    """The map's changing parts (three collections), so that a live view updates their
+    colours and widths without redrawing the rest."""
+
+    states: Any  # PathCollection, one marker per state, in ``state_keys`` order
+    edges: Any  # LineCollection, one tie per (state, power), in ``edge_keys`` order
+    relations: Any  # LineCollection, one dashed line per neighbour pair, in ``pair_keys`` order
+    state_keys: list
+    edge_keys: list
+    pair_keys: list
+    scale: float = 1.0
+
+    @property
+    def dynamic(self) -> list:
+        return [self.relations, self.edges, self.states]
+
+
+def _relation_rgba(rel: float) -> tuple:
+    return matplotlib.colors.to_rgba("tab:red" if rel < 0 else "tab:green", 0.3 + 0.6 * min(1.0, abs(rel)))
+
+
+def update_region(artists: RegionArtists, scenario, alignment: dict[str, np.ndarray], relations) -> None:
+    """Set the map's colours, tie widths and relation lines to ``alignment`` and ``relations``."""
+    colors = power_colors(scenario)
+    powers = list(scenario.powers)
+    rel = {}
+    for a, b, value in relations:
+        rel[(a, b)] = rel[(b, a)] = value
+    artists.relations.set_color([_relation_rgba(rel.get(pair, 0.0)) for pair in artists.pair_keys])
+    share = {(key, p): v for key, shares in alignment.items() for p, v in zip(powers, shares)}
+    artists.edges.set_linewidth([6 * share.get(k, 0.0) * artists.scale if share.get(k, 0.0) >= 0.05 else 0.0 for k in artists.edge_keys])
+    artists.states.set_facecolor([colors[powers[int(np.argmax(alignment[k]))]] for k in artists.state_keys])
+
+
+def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0, legend: bool = True) -> RegionArtists:
     """Draw the region on ``ax``: states at their capitals' longitude and latitude (marker
     area grows with population) coloured by main patron; the external powers outside the
     map frame, in their direction from the region (not at a position: they are far away);
     ties to the powers as edges as wide as their share (``alignment``: state -> shares over
     the powers); neighbour ``relations`` ((state, state, relation) triples) as dashed
     lines, red hostile, green friendly. Used for stored runs (:func:`region_map`) and live
-    models (the dashboard)."""
+    models (the dashboard, through the returned :class:`RegionArtists`)."""
     colors = power_colors(scenario)
     powers = list(scenario.powers)
     states = scenario.states
     lon = np.array([s.lon for s in states.values()])
     lat = np.array([s.lat for s in states.values()])
     margin = max(2.0, 0.12 * max(np.ptp(lon), np.ptp(lat)))
-    ax.set_xlim(lon.min() - margin, lon.max() + margin)
-    ax.set_ylim(lat.min() - margin, lat.max() + margin)
+    (x0, x1), (y0, y1) = (lon.min() - margin, lon.max() + margin), (lat.min() - margin, lat.max() + margin)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.set_aspect(1 / math.cos(math.radians(lat.mean())), adjustable="box")  # degrees of longitude shrink with latitude
-    for a, b, rel in relations:
-        ax.plot([states[a].lon, states[b].lon], [states[a].lat, states[b].lat], linestyle="--", linewidth=1.2 * scale, color="tab:red" if rel < 0 else "tab:green", alpha=0.3 + 0.6 * min(1.0, abs(rel)), zorder=1)
-    angles = power_directions(scenario)
-    anchor = {p: _outside(a) for p, a in angles.items()}
-    radius = {}
-    for key, shares in alignment.items():
-        st = states[key]
-        for p, share in zip(powers, shares):
-            if share >= 0.05:
-                ax.add_artist(ConnectionPatch((st.lon, st.lat), anchor[p], coordsA=ax.transData, coordsB=ax.transAxes, color=colors[p], alpha=0.5, linewidth=6 * share * scale, zorder=2, clip_on=False))
-        patron = powers[int(np.argmax(shares))]
-        size = (200 + 40 * st.population**0.5) * scale
-        radius[key] = math.sqrt(size) / 2
-        ax.scatter(st.lon, st.lat, s=size, color=colors[patron], edgecolor="black", zorder=3)
+    anchor = {p: _outside(a) for p, a in power_directions(scenario).items()}
+    at = {p: (x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)) for p, (fx, fy) in anchor.items()}  # the same points in data units
+    pair_keys = [(a, b) for a, b, _ in relations]
+    lines = LineCollection([[(states[a].lon, states[a].lat), (states[b].lon, states[b].lat)] for a, b in pair_keys], linestyles="--", linewidths=1.2 * scale, zorder=1)
+    state_keys = list(alignment)
+    edge_keys = [(k, p) for k in state_keys for p in powers]
+    edges = LineCollection([[(states[k].lon, states[k].lat), at[p]] for k, p in edge_keys], colors=[matplotlib.colors.to_rgba(colors[p], 0.5) for _, p in edge_keys], zorder=2, clip_on=False)
+    sizes = [(200 + 40 * states[k].population**0.5) * scale for k in state_keys]
+    markers = ax.scatter([states[k].lon for k in state_keys], [states[k].lat for k in state_keys], s=sizes, edgecolor="black", zorder=3)
+    ax.add_collection(lines, autolim=False)
+    ax.add_collection(edges, autolim=False)
+    artists = RegionArtists(markers, edges, lines, state_keys, edge_keys, pair_keys, scale)
+    radius = {k: math.sqrt(size) / 2 for k, size in zip(state_keys, sizes)}
+    update_region(artists, scenario, alignment, relations)
     if names:
         keys = list(alignment)
         points = [(states[k].lon, states[k].lat, radius[k], states[k].name) for k in keys]
@@ -295,6 +334,7 @@ def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names
         labels = ["tie, 25% of a state's ties", "tie, 50%", "tie, 100%", "friendly neighbours", "hostile neighbours", "3 m people", "30 m people"]
         ax.legend(share + rel + pops, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=7 * max(scale, 0.8), frameon=False,
                   title="state colour = its main patron (the power's colour); squares: external powers, placed in their direction, not to scale", title_fontsize=7 * max(scale, 0.8))
+    return artists
 
 
 def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: int | None = None) -> Figure:

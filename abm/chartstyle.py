@@ -20,7 +20,7 @@ from scipy import stats
 
 UNCERTAINTY = "mean over runs; bands and ± are 95% confidence intervals of the mean (t, over runs)"
 UNCERTAINTY_TABLE = "each cell: mean over runs ± half-width of the 95% confidence interval of that mean (t, over runs; no ± with a single run)"
-PAIRED = "differences paired by seed; ± is the 95% confidence interval of the mean difference (t, over seeds)"
+PAIRED = "differences paired by seed; bands and ± are the 95% confidence interval of the mean difference (t, over seeds)"
 
 # Okabe & Ito (2008), "Color Universal Design": distinct for the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]

@@ -89,10 +89,11 @@ def cmd_compare(args) -> int:
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
     tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large)
-    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, compare.png, compare.svg): {len(args.configs)} scenarios x {args.seeds} seeds")
+    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg): {len(args.configs)} scenarios x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
+    shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]
     for _, row in last.iterrows():
-        print(f"  {row['scenario']:<30} {row['date']}  fragmentation {row['fragmentation_mean']:.3f}  integration {row['integration_mean']:.3f}")
+        print(f"  {row['scenario']:<30} {row['date']:%Y-%m-%d}  " + "  ".join(f"{m} {row[f'{m}_mean']:.3f} ± {row[f'{m}_ci95']:.3f}" for m in shown))
     return 0
 
 

@@ -1,8 +1,15 @@
-"""Compare scenarios run with the same seeds: a table at chosen dates and overlay charts.
+"""Compare scenarios run with the same seeds: levels and paired differences at chosen dates,
+and charts of both.
 
-Every scenario is run with the same seeds (common random numbers), so differences
-between scenarios are not differences of luck. The per-step series of every run are
-stored first (``series.csv``); the table and the charts are computed from that file.
+Every scenario is run with the same seeds (common random numbers), so the difference
+between a scenario and the first one (the reference) can be taken seed by seed: its mean
+over seeds, with the 95% confidence interval of that mean, is much tighter than a comparison
+of two independent means. The per-step series of every run are stored first
+(``series.csv``); the tables and the charts are computed from that file.
+
+By default the metrics compared are those each scenario's question names (its ``watch``
+list, e.g. South Caucasus fragmentation and integration for ``no_peace``), else
+:data:`KEY_METRICS`.
 """
 
 from __future__ import annotations
@@ -11,8 +18,11 @@ import datetime as dt
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
+from abm import chartstyle as cs
 from abm.outputs import atomic_directory
 from abm.runner import run
 from abm.scenario import ScenarioError, load
@@ -33,8 +43,9 @@ KEY_METRICS = [
 ]
 
 
-def run_all(configs: list[str], seeds: int, steps: int | None = None, sets=(), allow_large: bool = False) -> pd.DataFrame:
-    """Run each scenario with seeds 0..seeds-1; return the long table of every series."""
+def run_all(configs: list[str], seeds: int, steps: int | None = None, sets=(), allow_large: bool = False) -> tuple[pd.DataFrame, list]:
+    """Run each scenario with seeds 0..seeds-1; return the long table of every series
+    (dates as datetimes) and the scenarios."""
     scenarios = [load(c, list(sets), allow_large) for c in configs]  # validate all before running any
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):
@@ -45,98 +56,192 @@ def run_all(configs: list[str], seeds: int, steps: int | None = None, sets=(), a
             result = run(scenario, seed=seed, steps=steps)
             frames.append(result.model.assign(scenario=scenario.name, seed=seed))
     series = pd.concat(frames, ignore_index=True)
-    return series[["scenario", "seed", *[c for c in series.columns if c not in ("scenario", "seed")]]]
+    series["date"] = pd.to_datetime(series["date"])
+    return series[["scenario", "seed", *[c for c in series.columns if c not in ("scenario", "seed")]]], scenarios
+
+
+def default_metrics(scenarios: list, columns) -> list[str]:
+    """The metrics the compared scenarios' questions name (their ``watch`` lists, the
+    reference's last), in order and without repeats; :data:`KEY_METRICS` if none names any."""
+    named = [m for s in [*scenarios[1:], scenarios[0]] for m in s.watch]
+    picked = list(dict.fromkeys(m for m in named if m in columns))
+    return picked or [m for m in KEY_METRICS if m in columns]
+
+
+def _snapshots(series: pd.DataFrame, dates: list[str]):
+    """For each requested date, the rows of the first step on or after it."""
+    for date in dates:
+        at = series[series["date"] >= pd.Timestamp(date)]
+        if not at.empty:
+            first = at["date"].min()
+            yield first, at[at["date"] == first]
 
 
 def table(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of ``metrics`` at the first step on or
-    after each date, one row per (scenario, date)."""
+    """Mean, standard deviation and 95% confidence half-width over seeds of ``metrics`` at
+    the first step on or after each date, one row per (scenario, date)."""
+    series = series.assign(date=pd.to_datetime(series["date"]))
     rows = []
-    for date in dates:
-        at = series[series["date"] >= date]
-        if at.empty:
-            continue
-        first = at["date"].min()
-        snap = at[at["date"] == first]
+    for first, snap in _snapshots(series, dates):
         for scenario, group in snap.groupby("scenario", sort=False):
             row = {"scenario": scenario, "date": first, "seeds": group["seed"].nunique()}
             for m in metrics:
-                row[f"{m}_mean"] = group[m].mean()
-                row[f"{m}_sd"] = group[m].std(ddof=1) if len(group) > 1 else 0.0
+                sd = group[m].std(ddof=1) if len(group) > 1 else 0.0
+                row[f"{m}_mean"], row[f"{m}_sd"] = group[m].mean(), sd
+                row[f"{m}_ci95"] = float(cs.ci95(sd, len(group)))
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def markdown(tab: pd.DataFrame, metrics: list[str]) -> str:
-    header = "| scenario | date | " + " | ".join(metrics) + " |"
-    lines = [header, "|" + "---|" * (len(metrics) + 2)]
+def differences(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Paired differences from the first scenario: for every other scenario, date and
+    metric, the mean over seeds of (scenario - reference) with the same seed, its 95%
+    confidence interval, and whether that interval excludes zero."""
+    series = series.assign(date=pd.to_datetime(series["date"]))
+    scenarios = list(dict.fromkeys(series["scenario"]))
+    reference = scenarios[0]
+    rows = []
+    for first, snap in _snapshots(series, dates):
+        base = snap[snap["scenario"] == reference].set_index("seed")
+        for scenario in scenarios[1:]:
+            other = snap[snap["scenario"] == scenario].set_index("seed")
+            seeds = base.index.intersection(other.index)
+            for m in metrics:
+                d = (other.loc[seeds, m] - base.loc[seeds, m]).to_numpy(dtype=float)
+                mean = float(d.mean()) if len(d) else math.nan
+                half = float(cs.ci95(d.std(ddof=1) if len(d) > 1 else math.nan, len(d)))
+                rows.append({
+                    "scenario": scenario, "reference": reference, "date": first, "metric": m, "seeds": len(d),
+                    "difference": mean, "ci95_low": mean - half, "ci95_high": mean + half,
+                    "clear": bool(len(d) > 1 and (mean - half > 0 or mean + half < 0)),
+                })
+    return pd.DataFrame(rows)
+
+
+def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str]) -> str:
+    lines = ["## Levels", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}.", ""]
+    lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
     for _, r in tab.iterrows():
-        cells = [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_sd']:.3f}" for m in metrics]
-        lines.append(f"| {r['scenario']} | {r['date']} | " + " | ".join(cells) + " |")
+        cells = [f"{r[f'{m}_mean']:.3f}" + (f" ± {r[f'{m}_ci95']:.3f}" if np.isfinite(r[f"{m}_ci95"]) else "") for m in metrics]
+        lines.append(f"| {r['scenario']} | {r['date']:%Y-%m-%d} | " + " | ".join(cells) + " |")
+    if not diffs.empty:
+        reference = diffs["reference"].iloc[0]
+        lines += ["", f"## Differences from {reference}", "", f"Each cell: mean over seeds of (scenario - {reference}) with the same seed, "
+                  "± half-width of its 95% confidence interval (t over seeds); * marks an interval that excludes zero.", ""]
+        lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
+        for (scenario, date), group in diffs.groupby(["scenario", "date"], sort=False):
+            by = group.set_index("metric")
+            cells = [f"{by.at[m, 'difference']:+.3f}" + (f" ± {(by.at[m, 'ci95_high'] - by.at[m, 'ci95_low']) / 2:.3f}" if np.isfinite(by.at[m, "ci95_high"]) else "") + ("*" if by.at[m, "clear"] else "") for m in metrics]
+            lines.append(f"| {scenario} | {date:%Y-%m-%d} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def overlay_chart(series: pd.DataFrame, metrics: list[str], path: Path) -> None:
-    """Mean over seeds per scenario, with the band from the 10th to the 90th
-    percentile of the seeds (stays within the metric's range, unlike mean +- sd)."""
-    from matplotlib.figure import Figure  # object API: no backend switching
+def _mean_ci(values: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    grouped = values.groupby("date")["value"]
+    mean, sd, n = grouped.mean(), grouped.std(ddof=1), grouped.count()
+    return mean, pd.Series(cs.ci95(sd.to_numpy(), n.to_numpy()), index=mean.index)
 
-    cols = 3
-    rows = math.ceil(len(metrics) / cols)
-    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+
+def _panels(n: int, title: str, note: str, legend_rows: int) -> tuple[Figure, np.ndarray]:
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(4.3 * cols, 2.9 * rows + 1.1 + 0.2 * legend_rows), layout="constrained")
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
-    styles = ["-", "--", ":", "-."]
+    fig.suptitle(f"{title}\n{note}", fontsize=10)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def overlay_chart(series: pd.DataFrame, metrics: list[str], zoom: bool = False) -> Figure:
+    """Levels: per scenario and metric, the mean over seeds with its 95% confidence band;
+    index scales on 0-1 unless ``zoom``."""
+    series = series.assign(date=pd.to_datetime(series["date"]))
     scenarios = list(dict.fromkeys(series["scenario"]))
     seeds = series["seed"].nunique()
+    fig, axes = _panels(len(metrics), "Scenarios compared (the same seeds in every scenario)", f"{cs.UNCERTAINTY}; {seeds} seeds", math.ceil(len(scenarios) / 4))
     for ax, metric in zip(axes.flat, metrics):
         for k, name in enumerate(scenarios):
-            grouped = series[series["scenario"] == name].groupby("date")[metric]
-            mean, low, high = grouped.mean(), grouped.quantile(0.1), grouped.quantile(0.9)
-            dates = pd.to_datetime(mean.index)
-            line = ax.plot(dates, mean, linestyle=styles[k % 4], linewidth=1.4, label=name)[0]
-            ax.fill_between(dates, low, high, color=line.get_color(), alpha=0.15)
-        ax.set_title(metric.replace("_", " "), fontsize=9)
-        ax.set_ylabel("index (0-1)", fontsize=8)
+            mean, half = _mean_ci(series.loc[series["scenario"] == name, ["date", metric]].rename(columns={metric: "value"}))
+            style = cs.line_style(k, len(scenarios))
+            ax.plot(mean.index, mean, linewidth=1.4, markersize=3, markevery=max(1, len(mean) // 6), label=name, **style)
+            ax.fill_between(mean.index, mean - half, mean + half, color=style["color"], alpha=0.15, linewidth=0)
+        note = cs.set_range(ax, cs.unit(metric), zoom)
+        ax.set_title(metric.replace("_", " ") + (f"\n({note})" if note else ""), fontsize=9)
+        ax.set_ylabel(cs.unit(metric), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(metrics):]:
-        ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(scenarios)), fontsize=8, frameon=False)
-    fig.suptitle(f"Scenarios compared: mean and 10-90% band over {seeds} seeds (the same seeds in every scenario)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.04 + 0.025 * math.ceil(len(scenarios) / 4), 1, 0.96))
-    fig.savefig(path.with_suffix(".png"), dpi=130)
-    fig.savefig(path.with_suffix(".svg"))
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(scenarios)), fontsize=8, frameon=False)
+    return fig
+
+
+def difference_chart(series: pd.DataFrame, metrics: list[str]) -> Figure | None:
+    """Paired differences from the first scenario over time: mean over seeds of
+    (scenario - reference) with its 95% confidence band, and the zero line."""
+    series = series.assign(date=pd.to_datetime(series["date"]))
+    scenarios = list(dict.fromkeys(series["scenario"]))
+    if len(scenarios) < 2:
+        return None
+    reference, others = scenarios[0], scenarios[1:]
+    base = series[series["scenario"] == reference].set_index(["seed", "date"])
+    fig, axes = _panels(len(metrics), f"Differences from {reference}, paired by seed", cs.PAIRED + "; scale fitted to the differences", math.ceil(len(others) / 4))
+    for ax, metric in zip(axes.flat, metrics):
+        for k, name in enumerate(others):
+            other = series[series["scenario"] == name].set_index(["seed", "date"])
+            d = (other[metric] - base[metric]).dropna().rename("value").reset_index()
+            mean, half = _mean_ci(d)
+            style = cs.line_style(k + 1, len(scenarios))
+            ax.plot(mean.index, mean, linewidth=1.4, markersize=3, markevery=max(1, len(mean) // 6), label=name, **style)
+            ax.fill_between(mean.index, mean - half, mean + half, color=style["color"], alpha=0.15, linewidth=0)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_title(f"{metric.replace('_', ' ')}: scenario - {reference}", fontsize=9)
+        ax.set_ylabel(f"difference ({cs.unit(metric)})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(others)), fontsize=8, frameon=False)
+    return fig
 
 
 def default_dates(series: pd.DataFrame) -> list[str]:
     """Five and ten years in, and the end of the horizon."""
-    start = dt.date.fromisoformat(series["date"].min())
-    end = series["date"].max()
-    picks = [dt.date(start.year + 5, start.month, start.day).isoformat(), dt.date(start.year + 10, start.month, start.day).isoformat(), end]
-    return sorted({d for d in picks if d <= end})
+    start, end = pd.Timestamp(series["date"].min()).date(), pd.Timestamp(series["date"].max()).date()
+    picks = [dt.date(start.year + 5, start.month, start.day), dt.date(start.year + 10, start.month, start.day), end]
+    return sorted({d.isoformat() for d in picks if d <= end})
 
 
 def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
-    comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``)."""
-    series = run_all(configs, seeds, steps, sets, allow_large)
+    comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
+    compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
+    (levels) and differences.png/.svg (paired differences from the first scenario)."""
+    series, scenarios = run_all(configs, seeds, steps, sets, allow_large)
     first, last = series["date"].min(), series["date"].max()
-    outside = [d for d in dates or [] if not first <= d <= last]
+    outside = [d for d in dates or [] if not first <= pd.Timestamp(d) <= last]
     if outside:
-        raise ScenarioError([("--dates", f"{', '.join(outside)} outside the runs' dates ({first} to {last})")])
-    metrics = metrics or [m for m in KEY_METRICS if m in series.columns]
+        raise ScenarioError([("--dates", f"{', '.join(outside)} outside the runs' dates ({first:%Y-%m-%d} to {last:%Y-%m-%d})")])
+    for s in scenarios:
+        typos = [m for m in s.watch if m not in series.columns]
+        if typos:
+            raise ScenarioError([("watch", f"scenario {s.name} watches unknown metric(s) {', '.join(typos)}")])
+    metrics = metrics or default_metrics(scenarios, series.columns)
     unknown = [m for m in metrics if m not in series.columns]
     if unknown:
         raise ScenarioError([("--metrics", f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(c for c in series.columns if c not in ('scenario', 'seed', 'step', 'date'))}")])
     with atomic_directory(out, "compare", replace) as tmp:
-        series.to_csv(tmp / "series.csv", index=False)
-        stored = pd.read_csv(tmp / "series.csv")
-        tab = table(stored, dates or default_dates(stored), metrics)
-        tab.to_csv(tmp / "compare.csv", index=False)
-        (tmp / "compare.md").write_text(markdown(tab, metrics), encoding="utf-8")
+        series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")
+        stored = pd.read_csv(tmp / "series.csv", parse_dates=["date"])
+        when = dates or default_dates(stored)
+        tab, diffs = table(stored, when, metrics), differences(stored, when, metrics)
+        tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
+        diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
+        (tmp / "compare.md").write_text(markdown(tab, diffs, metrics), encoding="utf-8")
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX
-            overlay_chart(stored, metrics, tmp / "compare")
+            for name, fig in (("compare", overlay_chart(stored, metrics)), ("differences", difference_chart(stored, metrics))):
+                if fig is not None:
+                    fig.savefig(tmp / f"{name}.png", dpi=130)
+                    fig.savefig(tmp / f"{name}.svg")
     return tab

@@ -14,14 +14,18 @@ advances one period and **▶** plays. The panels show
 * freight volume on each corridor over time (every ``corridor_<id>_volume`` column the
   model collects; a note when the scenario has no corridors).
 
-Every slider *overrides* the scenario's own value (the defaults are the baseline's). The
+Every slider *overrides* the scenario's own value (the defaults are the baseline's); each
+shows its value, and the status line names the rules the running model was built with. The
 model is :class:`DashboardModel`, a thin subclass of :class:`abm.model.RegionModel` whose
 constructor takes the dashboard's parameters; it accepts and ignores the ``scenario``
-keyword through which Mesa's reset passes its own scenario holder.
+keyword through which Mesa's reset passes its own scenario holder. The panels are
+:class:`LivePanel` figures: built once per model, a step updates their data and redraws only
+the changing artists over a cached background.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -29,19 +33,25 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import solara  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image as PILImage  # noqa: E402
 from mesa.visualization import SolaraViz  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
 from abm import charts  # noqa: E402
+from abm import chartstyle as cs  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.rules import registry  # noqa: E402
 from abm.scenario import Scenario, load  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+DPI = 80  # panel resolution: sharp at the panels' on-screen size, cheap to encode
+PLAY_INTERVAL = 60  # ms between steps while playing; the four panels take about as long to render and reach the browser
 CORRIDOR_COLUMN = re.compile(r"^corridor_(.+)_volume$")
 
 
@@ -61,6 +71,9 @@ def _rule(family: str, current: dict, name: str, **overrides) -> dict:
     return {"name": name, **spec}
 
 
+ALL_POWERS = "all powers"
+
+
 def build_scenario(
     config: str = "baseline",
     decision: str = "hedging",
@@ -73,7 +86,9 @@ def build_scenario(
     power: str = "china",
     budget_scale: float = 1.0,
 ) -> Scenario:
-    """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied."""
+    """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
+    budget factor applies to ``power``, or to every power when ``power`` is "all powers"
+    or not in the scenario (a generated world has its own powers)."""
     base = load(CONFIGS / f"{config}.yaml")
     rules = base.rules
     chosen = {
@@ -83,14 +98,22 @@ def build_scenario(
         "decay": _rule("decay", rules.decay, rules.decay["name"], rate=decay_rate),
     }
     sets = [f"rules.{family}={json.dumps(spec)}" for family, spec in chosen.items()]
-    if power in base.powers and budget_scale != 1.0:
-        budget = base.powers[power].budget
-        sets += [f"powers.{power}.budget.{d}={budget.get(d) * budget_scale}" for d in ("investment", "security", "trade")]
+    if budget_scale != 1.0:
+        for key in budget_targets(base, power):
+            budget = base.powers[key].budget
+            sets += [f"powers.{key}.budget.{d}={budget.get(d) * budget_scale}" for d in ("investment", "security", "trade")]
     return load(base, sets)
 
 
+def budget_targets(scenario: Scenario, power: str) -> list[str]:
+    return [power] if power in scenario.powers else list(scenario.powers)
+
+
+DEFAULTS = dict(config="baseline", decision="hedging", allocation="contest", coercion="punish", coercion_strength=0.5, hedge_cap=0.5, noise=0.1, decay_rate=0.02, power="china", budget_scale=1.0, seed=0)
+
+
 class DashboardModel(RegionModel):
-    """A :class:`RegionModel` built from the dashboard's parameters.
+    """A :class:`RegionModel` built from the dashboard's parameters (kept in ``settings``).
 
     ``scenario`` is accepted and ignored when it is Mesa's own scenario holder (SolaraViz
     passes one on reset); the model's scenario comes from ``config`` and the rules.
@@ -112,11 +135,34 @@ class DashboardModel(RegionModel):
         scenario=None,
         rng=None,
     ):
+        self.settings = dict(config=config, decision=decision, allocation=allocation, coercion=coercion, coercion_strength=coercion_strength, hedge_cap=hedge_cap, noise=noise, decay_rate=decay_rate, power=power, budget_scale=budget_scale, seed=seed)
         cfg = build_scenario(config, decision, allocation, coercion, coercion_strength, hedge_cap, noise, decay_rate, power, budget_scale)
         super().__init__(cfg, rng=int(seed) if rng is None else rng)
 
 
+def settings_text(model: RegionModel) -> str:
+    """What the model was built with: the scenario and the rules and values the sidebar set."""
+    s = getattr(model, "settings", None)
+    if not s:
+        return f"scenario {model.config.name}"
+    rules = model.config.rules
+    decision = ", ".join(f"{k} {v}" for k, v in rules.decision.items() if k != "name")
+    coercion = f"{rules.coercion['name']}" + (f" {rules.coercion['strength']}" if "strength" in rules.coercion else "")
+    targets = budget_targets(model.config, s["power"])
+    who = model.config.powers[targets[0]].name if len(targets) == 1 else "all powers"
+    return (
+        f"scenario {s['config']} · decision {rules.decision['name']}" + (f" ({decision})" if decision else "")
+        + f" · allocation {rules.allocation['name']} · coercion {coercion} · tie decay {rules.decay.get('rate', '-')}"
+        + f" · budget ×{s['budget_scale']:g} for {who} · seed {s['seed']}"
+    )
+
+
 # --------------------------------------------------------------------------- panels
+#
+# Each panel is a matplotlib figure built once per model. A step changes only the data of
+# its lines, markers and edges; the axes, labels and legends are drawn once and kept as a
+# background image, and only the changing artists are drawn over it (blitting), so a step
+# costs tens of milliseconds instead of a full redraw.
 
 
 def power_colors(model: RegionModel) -> dict[str, str]:
@@ -124,99 +170,167 @@ def power_colors(model: RegionModel) -> dict[str, str]:
 
 
 def model_frame(model: RegionModel) -> pd.DataFrame:
-    """The collected model metrics so far, with the date of each step."""
+    """The collected model metrics so far, with the date of each step (built once per step
+    and shared by the panels)."""
+    cached = getattr(model, "_dashboard_frame", None)
+    if cached is not None and cached[0] == model.steps:
+        return cached[1]
     frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     frame.insert(0, "date", pd.to_datetime([model.config.date(s) for s in range(len(frame))]))
+    model._dashboard_frame = (model.steps, frame)
     return frame
 
 
-def draw_region(model: RegionModel, fig: Figure | None = None) -> Figure:
-    """States at their coordinates coloured by main patron, ties to powers as edges,
-    neighbour relations as they stand now (the map of :mod:`abm.charts`, live)."""
-    fig = fig or Figure(figsize=(6.4, 4.6))
-    ax = fig.subplots()
-    keys, pairs = model.state_keys, model.pairs
-    relations = [(keys[a], keys[b], rel) for a, b, rel in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.relation.tolist())]
-    alignment = {s.key: s.alignment for s in model.states}
-    charts.plot_region(ax, model.config, alignment, relations, names=len(model.states) <= 30, scale=0.6)
-    ax.xaxis.label.set_size(8)
-    ax.yaxis.label.set_size(8)
-    ax.tick_params(labelsize=7)
-    ax.set_title(f"The region at {model.date.isoformat()} (step {model.steps}): colour = main patron, edges = ties", fontsize=9)
-    fig.tight_layout()
-    return fig
+class LivePanel:
+    """A figure whose ``dynamic`` artists change with the model and everything else is
+    drawn once. :meth:`png` renders the current state."""
 
+    def __init__(self, fig: Figure, update, dynamic: list):
+        FigureCanvasAgg(fig)
+        self.fig, self.update, self.dynamic = fig, update, dynamic
+        for artist in dynamic:
+            artist.set_animated(True)
+        self.background = None
 
-def draw_fragmentation(model: RegionModel, fig: Figure | None = None) -> Figure:
-    frame = model_frame(model)
-    fig = fig or Figure(figsize=(6.4, 3.4))
-    left, right = fig.subplots(1, 2, sharey=True)
-    styles = ["--", ":", "-."]
-    for ax, metric in ((left, "fragmentation"), (right, "integration")):
-        ax.plot(frame["date"], frame[metric], color="black", linewidth=2, marker="o" if len(frame) < 3 else None, label="region")
-        for k, r in enumerate(model.subregions):
-            ax.plot(frame["date"], frame[f"{metric}_{r}"], linestyle=styles[k % 3], linewidth=1.5, label=r.replace("_", " "))
-        ax.set_title(metric, fontsize=9)
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-        _time_axis(ax, model)
-    left.legend(fontsize=7, loc="lower left")
-    left.set_ylabel("index (0-1)", fontsize=8)
-    fig.tight_layout()
-    return fig
+    def refresh(self, model: RegionModel) -> None:
+        if self.update(model):  # True: a scale changed, the background must be redrawn
+            self.background = None
 
-
-def draw_influence(model: RegionModel, fig: Figure | None = None) -> Figure:
-    frame = model_frame(model)
-    colors = power_colors(model)
-    fig = fig or Figure(figsize=(6.4, 3.4))
-    ax = fig.subplots()
-    last = frame.iloc[-1]
-    for p in sorted(model.power_keys, key=lambda p: -last[f"influence_{p}"]):
-        ax.plot(frame["date"], frame[f"influence_{p}"], color=colors[p], linewidth=1.8, marker="o" if len(frame) < 3 else None, label=model.config.powers[p].name)
-    ax.set_ylabel("share of the region's ties", fontsize=8)
-    ax.set_title("Influence of each power (mean alignment share)", fontsize=9)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.tick_params(labelsize=8)
-    _time_axis(ax, model)
-    ax.legend(fontsize=6.5, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def corridor_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if CORRIDOR_COLUMN.match(c)]
-
-
-def draw_corridors(model: RegionModel, fig: Figure | None = None) -> Figure:
-    frame = model_frame(model)
-    columns = corridor_columns(frame)
-    fig = fig or Figure(figsize=(6.4, 3.4))
-    ax = fig.subplots()
-    if not columns:
-        ax.text(0.5, 0.5, "no corridors in this scenario\n(no corridor_<id>_volume columns collected)", ha="center", va="center", fontsize=9, color="grey", transform=ax.transAxes)
-        ax.set_axis_off()
-        return fig
-    for k, column in enumerate(columns):
-        ax.plot(frame["date"], frame[column], color=TAB10[k % 10], linestyle=["-", "--", ":", "-."][k // 10 % 4], linewidth=1.8, marker="o" if len(frame) < 3 else None, label=CORRIDOR_COLUMN.match(column).group(1).replace("_", " "))
-    ax.set_title("Freight volume on each corridor", fontsize=9)
-    ax.set_ylabel("Mt per year", fontsize=8)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.tick_params(labelsize=8)
-    _time_axis(ax, model)
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    return fig
+    def png(self, model: RegionModel | None = None) -> bytes:
+        if model is not None:
+            self.refresh(model)
+        canvas = self.fig.canvas
+        if self.background is None:
+            canvas.draw()
+            self.background = canvas.copy_from_bbox(self.fig.bbox)
+        canvas.restore_region(self.background)
+        for artist in self.dynamic:
+            self.fig.draw_artist(artist)
+        width, height = canvas.get_width_height()
+        buffer = io.BytesIO()
+        PILImage.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
 
 
 def _time_axis(ax, model: RegionModel) -> None:
     """Dates from the scenario's start to its horizon, so a run fills the chart as it goes."""
     cfg = model.config
     ax.set_xlim(pd.Timestamp(cfg.date(0)), pd.Timestamp(cfg.date(cfg.time.steps)))
-    ax.tick_params(axis="x", rotation=30)
+    locator = mdates.AutoDateLocator(maxticks=6)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, str, dict]]]], ylabel: str, natural: bool, legend_outside: bool = False, size=(6.4, 3.4)) -> LivePanel:
+    """Line panels: ``panels`` is [(title, [(column, label, style)])]; the y scale is 0-1
+    when ``natural``, else it grows (with a redraw) when the data outgrow it."""
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    lines = []
+    for ax, (title, series) in zip(axes, panels):
+        for column, label, style in series:
+            lines.append((column, ax.plot([], [], label=label, linewidth=1.6, **{"marker": "o", "markersize": 3, **style, "markevery": [-1]})[0]))  # a dot marks the current step
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+        _time_axis(ax, model)
+        if legend_outside:
+            ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if len(series) <= 12 else 2)
+        else:
+            ax.legend(fontsize=6.5, loc="lower left")
+    axes[0].set_ylabel(ylabel, fontsize=8)
+
+    def update(model):
+        frame = model_frame(model)
+        for column, line in lines:
+            line.set_data(frame["date"], frame[column])
+        if natural or frame.empty:
+            return False
+        top = float(np.nanmax(frame[[c for c, _ in lines]].to_numpy())) if lines else 0.0
+        if top > axes[0].get_ylim()[1]:
+            for ax in axes:
+                ax.set_ylim(0, top * 1.5)
+            return True
+        return False
+
+    return LivePanel(fig, update, [line for _, line in lines])
+
+
+def live_fragmentation(model: RegionModel) -> LivePanel:
+    styles = [{"color": "black"}] + [{"color": cs.OKABE_ITO[k % 8], "linestyle": cs.LINESTYLES[k + 1]} for k in range(len(model.subregions))]
+    series = lambda metric: [(metric, "region", styles[0])] + [(f"{metric}_{r}", r.replace("_", " "), styles[k + 1]) for k, r in enumerate(model.subregions)]  # noqa: E731
+    return _series_panel(model, [("fragmentation", series("fragmentation")), ("integration", series("integration"))], "index (0-1)", natural=True)
+
+
+def live_influence(model: RegionModel) -> LivePanel:
+    colors = power_colors(model)
+    series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p]}) for p in model.power_keys]
+    return _series_panel(model, [("Influence of each power (mean alignment share)", series)], "share of the region's ties (0-1)", natural=True, legend_outside=True)
+
+
+def corridor_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if CORRIDOR_COLUMN.match(c)]
+
+
+def live_corridors(model: RegionModel) -> LivePanel:
+    columns = corridor_columns(model_frame(model))
+    if not columns:
+        fig = Figure(figsize=(6.4, 3.4), dpi=DPI)
+        ax = fig.subplots()
+        ax.text(0.5, 0.5, "no corridors in this scenario\n(no corridor_<id>_volume columns collected)", ha="center", va="center", fontsize=9, color="grey", transform=ax.transAxes)
+        ax.set_axis_off()
+        return LivePanel(fig, lambda model: False, [])
+    series = [(c, CORRIDOR_COLUMN.match(c).group(1).replace("_", " "), cs.line_style(k, len(columns))) for k, c in enumerate(columns)]
+    return _series_panel(model, [("Freight volume on each corridor", series)], "Mt per year", natural=False, legend_outside=True)
+
+
+def live_region(model: RegionModel) -> LivePanel:
+    """The map of :mod:`abm.charts` (states at their capitals, powers outside the frame in
+    their direction), with the states' colours, the ties and the neighbour relations live."""
+    fig = Figure(figsize=(6.4, 5.6), dpi=DPI)
+    fig.subplots_adjust(left=0.24, right=0.86, top=0.86, bottom=0.22)
+    ax = fig.subplots()
+    artists = charts.plot_region(ax, model.config, _alignment(model), _relations(model), names=len(model.states) <= 30, scale=1.0, legend=False)
+    ax.xaxis.label.set_size(8)
+    ax.yaxis.label.set_size(8)
+    ax.tick_params(labelsize=7)
+    fig.text(0.5, 0.015, "colour: main patron · edge width: share of the state's ties\ndashes: neighbours (green friendly, red hostile) · squares: powers, in their direction (not to scale)", ha="center", va="bottom", fontsize=7)
+
+    def update(model):
+        charts.update_region(artists, model.config, _alignment(model), _relations(model))
+        return False
+
+    return LivePanel(fig, update, artists.dynamic)
+
+
+def _alignment(model: RegionModel) -> dict:
+    return {s.key: s.alignment for s in model.states}
+
+
+def _relations(model: RegionModel) -> list:
+    keys, pairs = model.state_keys, model.pairs
+    return [(keys[a], keys[b], rel) for a, b, rel in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.relation.tolist())]
+
+
+PANELS = {"region": live_region, "fragmentation": live_fragmentation, "influence": live_influence, "corridors": live_corridors}
+
+
+def draw_region(model: RegionModel) -> bytes:
+    """PNG of a panel for ``model`` as it stands (used by tests and notebooks)."""
+    return live_region(model).png(model)
+
+
+def draw_fragmentation(model: RegionModel) -> bytes:
+    return live_fragmentation(model).png(model)
+
+
+def draw_influence(model: RegionModel) -> bytes:
+    return live_influence(model).png(model)
+
+
+def draw_corridors(model: RegionModel) -> bytes:
+    return live_corridors(model).png(model)
 
 
 def status_text(model: RegionModel) -> str:
@@ -224,7 +338,8 @@ def status_text(model: RegionModel) -> str:
     top = sorted(model.power_keys, key=lambda p: -m[f"influence_{p}"])[:3]
     leaders = ", ".join(f"{model.config.powers[p].name} {m[f'influence_{p}']:.2f}" for p in top)
     return (
-        f"Step {model.steps} of {model.config.time.steps} · {model.date.isoformat()} · {model.config.name}\n"
+        f"Step {model.steps} of {model.config.time.steps} · {model.date.isoformat()}\n"
+        f"{settings_text(model)}\n"
         f"fragmentation {m['fragmentation']:.3f} · integration {m['integration']:.3f} · "
         f"blocs {m['blocs']} · polarization {m['polarization']:.3f}\n"
         f"offers accepted {m['offers_accepted']} of {m['offers_made']} · coercion {m['coercion_events']} · "
@@ -241,103 +356,107 @@ def latest_events(model: RegionModel, n: int = 3) -> str:
     return "; ".join(f"{date} {kind.replace('_', ' ')}" + (f" ({key})" if key else "") for _, date, key, kind, *_ in reversed(log[-n:]))
 
 
-def _figure(draw, model):
-    """A panel showing ``draw(model)``, redrawn after every step or reset."""
-    update_counter.get()
-    fig = draw(model)
-    return solara.FigureMatplotlib(fig, format="png", dependencies=[id(model), model.steps, update_counter.value])
-
-
 @solara.component
-def Status(model):
+def Status(model, pending: bool = False):
     update_counter.get()
     lines = status_text(model).splitlines()
     with solara.Column(gap="2px", style={"padding": "8px"}) as main:
         solara.Text(lines[0], style={"font-weight": "bold", "font-size": "1.1em"}, classes=["abm-status"])
-        for line in lines[1:]:
+        solara.Text(lines[1], style={"font-style": "italic"}, classes=["abm-settings"])
+        for line in lines[2:]:
             solara.Text(line)
+        if pending:
+            solara.Text("The sidebar has changed: press Reset to build the model with it.", style={"color": "#b35900"})
     return main
 
 
 @solara.component
-def Region(model):
-    return _figure(draw_region, model)
+def Live(model, kind: str):
+    """One panel: built when the model is (re)built, then only its data change."""
+    panel = solara.use_memo(lambda: PANELS[kind](model), [id(model)])
+    update_counter.get()
+    return solara.Image(panel.png(model), format="png", width="100%")
+
+
+# --------------------------------------------------------------------------- sidebar
+
+
+def powers_of(config: str) -> list[str]:
+    return [ALL_POWERS, *load(CONFIGS / f"{config}.yaml").powers]
 
 
 @solara.component
-def FragmentationIntegration(model):
-    return _figure(draw_fragmentation, model)
+def Settings(settings: solara.Reactive[dict]):
+    """The model's settings, each control showing its value; Reset (above) applies them."""
+    s = settings.value
 
+    def set_(name):
+        return lambda value: settings.set({**settings.value, name: value})
 
-@solara.component
-def Influence(model):
-    return _figure(draw_influence, model)
+    def select(label, name, values):
+        solara.Select(label, value=s[name], values=values, on_value=set_(name))
 
+    def slider(label, name, lo, hi, step, digits=2):
+        cls = solara.SliderInt if isinstance(step, int) else solara.SliderFloat
+        cls(f"{label}: {s[name]:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {s[name]}", value=s[name], min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always")
 
-@solara.component
-def Corridors(model):
-    return _figure(draw_corridors, model)
-
-
-def model_params() -> dict:
-    """The sidebar: scenario, rules and key parameters (defaults: the baseline's)."""
-    baseline = CONFIGS / "baseline.yaml"
-    powers = list(load(baseline).powers) if baseline.exists() else ["china"]
-
-    def select(label, value, values):
-        return {"type": "Select", "label": label, "value": value, "values": values}
-
-    def slider(label, value, lo, hi, step):
-        return {"type": "SliderFloat", "label": label, "value": value, "min": lo, "max": hi, "step": step}
-
-    return {
-        "config": select("Scenario (configs/)", "baseline", config_names()),
-        "decision": select("Decision rule", "hedging", registry.known("decision")),
-        "allocation": select("Allocation rule", "contest", registry.known("allocation")),
-        "coercion": select("Coercion rule", "punish", registry.known("coercion")),
-        "coercion_strength": slider("Coercion", 0.5, 0.0, 1.0, 0.05),
-        "hedge_cap": slider("Hedging cap", 0.5, 0.2, 1.0, 0.05),
-        "noise": slider("Noise", 0.1, 0.0, 0.5, 0.01),
-        "decay_rate": slider("Tie decay", 0.02, 0.0, 0.1, 0.005),
-        "power": select("Power whose budget to scale", "china", powers),
-        "budget_scale": slider("Budget ×", 1.0, 0.0, 3.0, 0.1),
-        "seed": {"type": "SliderInt", "label": "Seed", "value": 0, "min": 0, "max": 99, "step": 1},
-    }
+    powers = solara.use_memo(lambda: powers_of(s["config"]), [s["config"]])
+    select("Scenario (configs/)", "config", config_names())
+    select("Decision rule", "decision", registry.known("decision"))
+    select("Allocation rule", "allocation", registry.known("allocation"))
+    select("Coercion rule", "coercion", registry.known("coercion"))
+    slider("Coercion strength", "coercion_strength", 0.0, 1.0, 0.05)
+    slider("Hedging cap", "hedge_cap", 0.2, 1.0, 0.05)
+    slider("Decision noise", "noise", 0.0, 0.5, 0.01)
+    slider("Tie decay per quarter", "decay_rate", 0.0, 0.1, 0.005, digits=3)
+    select("Power whose budget to scale", "power", powers if s["power"] in powers else [*powers, s["power"]])
+    slider("Budget ×", "budget_scale", 0.0, 3.0, 0.1, digits=1)
+    slider("Seed", "seed", 0, 99, 1)
 
 
 TITLE = "Great-power competition in the South Caucasus and Central Asia"
 
 
 @solara.component
-def Panels(model):
-    """The main view: status, then the region and fragmentation/integration, then
-    influence and corridors, in two columns (laid out here rather than in Mesa's
+def Panels(model, pending: bool = False):
+    """The main view: the title, the status, then the region and fragmentation/integration,
+    then influence and corridors, in two columns (laid out here rather than in Mesa's
     draggable grid, whose front-end package does not load under Solara's Vue 3 app)."""
     with solara.Column(gap="12px", style={"padding": "0 12px", "width": "100%"}) as main:
+        solara.Text(TITLE, style={"font-size": "1.4em", "font-weight": "500", "padding-top": "8px"}, classes=["abm-title"])
         with solara.Card(margin=0):
-            Status(model)
+            Status(model, pending)
         with solara.Columns([1, 1]):
             with solara.Card("The region", margin=0):
-                Region(model)
+                Live(model, "region")
             with solara.Card("Fragmentation and integration", margin=0):
-                FragmentationIntegration(model)
+                Live(model, "fragmentation")
         with solara.Columns([1, 1]):
             with solara.Card("Influence", margin=0):
-                Influence(model)
+                Live(model, "influence")
             with solara.Card("Corridors", margin=0):
-                Corridors(model)
+                Live(model, "corridors")
     return main
 
 
 @solara.component
 def Page():
-    """The app: one model per browser session; Reset rebuilds it from the sidebar."""
-    initial = solara.use_memo(DashboardModel, [])
+    """The app: one model per browser session. The sidebar's settings live here; Mesa's
+    Reset builds ``type(model)()``, so the model class is bound to them."""
+    settings = solara.use_reactive(dict(DEFAULTS))
+
+    class SessionModel(DashboardModel):
+        def __init__(self, scenario=None, **overrides):
+            super().__init__(**{**settings.value, **overrides})
+
+    bound = solara.use_memo(lambda: SessionModel, [])
+    initial = solara.use_memo(bound, [])
     model = solara.use_reactive(initial)
-    params = solara.use_memo(model_params, [])
     with solara.Column(style={"width": "100%"}) as main:
-        SolaraViz(model, components=[], model_params=params, name=TITLE, play_interval=150)
-        Panels(model.value)
+        SolaraViz(model, components=[], model_params={}, name="South Caucasus & Central Asia", play_interval=PLAY_INTERVAL)
+        with solara.Sidebar(), solara.Card("Scenario and rules"):
+            Settings(settings)
+        Panels(model.value, pending=model.value.settings != settings.value)
     return main
 
 

@@ -28,7 +28,6 @@ import matplotlib.patches
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from abm import chartstyle as cs
 from abm import sensitivity
@@ -247,7 +246,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             mesh = ax.pcolormesh(xe, ye, grid, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
             ax.set_xticks(xc, [_fmt(v) for v in xs], fontsize=8, rotation=30 if not xnum and len(xs) > 3 else 0, ha="right" if not xnum and len(xs) > 3 else "center")
             ax.set_yticks(yc, [_fmt(v) for v in ys], fontsize=8)
-            ax.set_xlabel(short(chart.x) + ("" if xnum else ""))
+            ax.set_xlabel(short(chart.x))
             ax.set_ylabel(short(chart.y))
             body.colorbar(mesh, ax=ax).set_label(bar_label, fontsize=8)
             if len(xs) * len(ys) <= 64:

@@ -92,11 +92,14 @@ class Results:
         )
         return frame.astype({c: float for c in self.summary_columns})
 
-    def series(self, metrics: list[str] | None = None) -> pd.DataFrame:
-        """Per-step values of successful runs: keys, ``step``, ``date``, then metrics."""
-        return pd.concat(list(self.iter_series(metrics)), ignore_index=True) if self.series_columns else pd.DataFrame(columns=[*KEYS, "step", "date"])
+    def series(self, metrics: list[str] | None = None, with_params: bool = False) -> pd.DataFrame:
+        """Per-step values of successful runs: keys, ``step``, ``date`` (a datetime), then
+        metrics; with ``with_params`` the run's scenario and swept parameters follow the keys."""
+        if not self.series_columns:
+            return pd.DataFrame(columns=[*KEYS, "step", "date"])
+        return pd.concat(list(self.iter_series(metrics, with_params=with_params)), ignore_index=True)
 
-    def iter_series(self, metrics: list[str] | None = None, chunksize: int = 200_000):
+    def iter_series(self, metrics: list[str] | None = None, chunksize: int = 200_000, with_params: bool = False):
         """The series in chunks of rows, for memory-flat processing of large sweeps."""
         chosen = self.series_columns if metrics is None else list(metrics)
         unknown = [m for m in chosen if m not in self.series_columns]
@@ -110,7 +113,11 @@ class Results:
         conn = sqlite3.connect(self.uri, uri=True)
         try:
             for frame in pd.read_sql_query(query, conn, chunksize=chunksize):
-                yield frame.astype({c: float for c in chosen})
+                frame = frame.astype({c: float for c in chosen}).assign(date=lambda f: pd.to_datetime(f["date"]))
+                if with_params:
+                    frame = frame.merge(self.params, on="point", how="left")
+                    frame = frame[[*KEYS, *self.params.columns.drop("point"), *[c for c in frame.columns if c not in KEYS and c not in self.params.columns]]]
+                yield frame
         finally:
             conn.close()
 
@@ -140,7 +147,8 @@ class Results:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         written = []
-        for name, frame in (("params", self.params), ("runs", self.runs), ("summaries", self.summaries)):
+        runs = self.runs.assign(finished=pd.to_datetime(self.runs["finished"], errors="coerce", utc=True, format="ISO8601"))
+        for name, frame in (("params", self.params), ("runs", runs), ("summaries", self.summaries)):
             path = out / f"{name}.{fmt}"
             frame.to_csv(path, index=False) if fmt == "csv" else _parquet_frame(frame).to_parquet(path, index=False)
             written.append(path)
@@ -148,7 +156,7 @@ class Results:
             path = out / f"series.{fmt}"
             if fmt == "csv":
                 for k, frame in enumerate(self.iter_series()):
-                    frame.to_csv(path, index=False, mode="w" if k == 0 else "a", header=k == 0)
+                    frame.to_csv(path, index=False, mode="w" if k == 0 else "a", header=k == 0, date_format="%Y-%m-%d")
             else:
                 import pyarrow as pa
                 import pyarrow.parquet as pq

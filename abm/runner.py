@@ -7,6 +7,7 @@ so a result is always reproducible from the scenario and the seed it records.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class RunResult:
     model: pd.DataFrame  # step, date, then one column per metric
     agents: pd.DataFrame | None  # step, date, state, then per-state columns (None: tables=False)
     coercions: pd.DataFrame | None  # step, date, power, state, tool, response
-    events: pd.DataFrame | None  # step, date, id, type, source, parameters (JSON)
+    events: pd.DataFrame | None  # step, date, id, type, source, then one column per event parameter
 
     def write(self, out: str | Path, also: Callable[[Path], object] | None = None, replace: bool = True) -> Path:
         """Write every output into ``out`` atomically: all files appear, or none. An
@@ -112,8 +113,7 @@ def collect(model: RegionModel, seed: int, tables: bool = True) -> RunResult:
     agents = pd.DataFrame({"step": np.array(step_of, dtype=int), "date": [dates[s] for s in step_of], **columns})
     coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool", "response"])
     coercions.insert(1, "date", [dates[s] for s in coercions["step"].tolist()])
-    events = pd.DataFrame(model.event_log, columns=["step", "date", "id", "type", "source", "parameters"])
-    return RunResult(cfg, seed, frame, agents, coercions, events)
+    return RunResult(cfg, seed, frame, agents, coercions, event_table(model.event_log))
 
 
 def ensemble(models: list[pd.DataFrame]) -> pd.DataFrame:
@@ -139,3 +139,18 @@ def ensemble(models: list[pd.DataFrame]) -> pd.DataFrame:
         "mean": mean.ravel(), "ci95_low": (mean - half).ravel(), "ci95_high": (mean + half).ravel(),
         "sd": sd.ravel(), "p05": q05.ravel(), "p50": q50.ravel(), "p95": q95.ravel(),
     })
+
+
+EVENT_COLUMNS = ["step", "date", "id", "type", "source"]
+
+
+def event_table(log) -> pd.DataFrame:
+    """One row per event fired: step, date, id, type, source, then one column per parameter
+    (lists joined with ';'; empty where an event has no such parameter)."""
+    rows = []
+    for *head, params in log:
+        row = dict(zip(EVENT_COLUMNS, head))
+        for key, value in json.loads(params).items():
+            row[key if key not in EVENT_COLUMNS else f"param_{key}"] = ";".join(map(str, value)) if isinstance(value, list) else value
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else EVENT_COLUMNS)

@@ -285,6 +285,7 @@ class Scenario(Strict):
 
     name: Annotated[str, AfterValidator(_folder_name)] = "scenario"
     description: str = ""
+    watch: list[str] = []  # the metrics the scenario's question names (abm compare's default)
     seed: Seed = 0
     time: TimeSpec = TimeSpec()
     states: dict[str, StateSpec] = {}

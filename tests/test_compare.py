@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from abm.cli import main
-from abm.compare import compare, table
+from abm.compare import compare, differences, table
 from abm.runner import run
 from abm.scenario import ScenarioError
 from tests.conftest import BASELINE, ROOT
@@ -36,7 +36,7 @@ def test_table_picks_the_first_step_on_or_after_each_date():
         {"scenario": ["a"] * 4, "seed": [0, 0, 1, 1], "step": [0, 1, 0, 1], "date": ["2025-01-01", "2025-04-01"] * 2, "x": [1.0, 2.0, 3.0, 6.0]}
     )
     tab = table(series, ["2025-02-15"], ["x"])
-    assert tab["date"].tolist() == ["2025-04-01"]
+    assert tab["date"].tolist() == [pd.Timestamp("2025-04-01")]  # dates are datetimes
     assert tab["x_mean"].tolist() == [4.0]  # (2 + 6) / 2
     assert tab["x_sd"].iloc[0] == pytest.approx(np.std([2.0, 6.0], ddof=1))
 
@@ -52,3 +52,39 @@ def test_unknown_metric_is_a_clean_error_and_leaves_nothing(tmp_path):
 def test_same_named_scenarios_are_refused(tmp_path):
     with pytest.raises(ScenarioError, match="distinct names"):
         compare([str(BASELINE), str(BASELINE)], tmp_path / "c", seeds=1, steps=2)
+
+
+def test_differences_are_paired_by_seed_with_a_t_interval():
+    series = pd.DataFrame({
+        "scenario": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2, "step": [0] * 6, "date": ["2025-01-01"] * 6,
+        "x": [1.0, 5.0, 9.0, 1.5, 5.4, 9.7],  # big spread between seeds, small and steady paired gap
+    })
+    d = differences(series, ["2025-01-01"], ["x"]).iloc[0]
+    gaps = np.array([0.5, 0.4, 0.7])
+    half = 4.302652729749464 * gaps.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 df)
+    assert d["scenario"] == "b" and d["reference"] == "a" and d["seeds"] == 3
+    assert d["difference"] == pytest.approx(gaps.mean())
+    assert (d["ci95_low"], d["ci95_high"]) == pytest.approx((gaps.mean() - half, gaps.mean() + half))
+    assert d["clear"]  # paired, the gap is clear although the seeds' spread is ten times larger
+
+
+def test_default_metrics_are_those_the_scenarios_questions_name(tmp_path):
+    compare([str(BASELINE), str(NO_PEACE)], tmp_path / "c", seeds=2, steps=4, dates=["2026-01-01"])
+    tab = pd.read_csv(tmp_path / "c" / "compare.csv")
+    for metric in ("fragmentation_south_caucasus", "integration_south_caucasus", "corridor_tripp_zangezur_volume"):  # no_peace's question
+        assert f"{metric}_mean" in tab.columns and f"{metric}_ci95" in tab.columns
+    diffs = pd.read_csv(tmp_path / "c" / "differences.csv", parse_dates=["date"])
+    assert set(diffs["scenario"]) == {"no_peace"} and set(diffs["reference"]) == {"baseline"}
+    assert diffs["date"].dt.year.tolist()[0] == 2026
+    assert (tmp_path / "c" / "differences.png").stat().st_size > 0
+    md = (tmp_path / "c" / "compare.md").read_text()
+    assert "95% confidence interval" in md and "Differences from baseline" in md
+
+
+def test_every_shipped_scenario_watches_metrics_the_model_reports():
+    columns = set(run(BASELINE, seed=0, steps=1).model.columns)
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        from abm.scenario import load
+
+        unknown = [m for m in load(path).watch if m not in columns]
+        assert not unknown, f"{path.name}: {unknown}"

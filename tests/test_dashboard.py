@@ -69,6 +69,36 @@ def test_every_shipped_scenario_builds_and_every_panel_draws():
             draw(model)
 
 
+def test_budget_slider_scales_every_power_of_a_generated_world():
+    base = dashboard.load(dashboard.CONFIGS / "generated.yaml")
+    model = dashboard.DashboardModel(config="generated", power="china", budget_scale=2.0)
+    for key, spec in base.powers.items():  # "china" is not among p000..: every power is scaled
+        assert model.config.powers[key].budget.investment == pytest.approx(2 * spec.budget.investment)
+    assert "budget ×2 for all powers" in dashboard.status_text(model)
+    one = dashboard.DashboardModel(config="baseline", power="japan", budget_scale=2.0)
+    assert "budget ×2 for Japan" in dashboard.status_text(one)
+
+
+def test_status_line_names_the_rules_the_model_was_built_with():
+    default, changed = dashboard.DashboardModel(), dashboard.DashboardModel(decision="threshold", coercion="none")
+    assert "decision hedging" in dashboard.status_text(default)
+    assert "decision threshold" in dashboard.status_text(changed) and "coercion none" in dashboard.status_text(changed)
+
+
+def test_a_step_updates_the_panels_data_without_redrawing_them():
+    model = dashboard.DashboardModel()
+    for kind, make in dashboard.PANELS.items():
+        panel = make(model)
+        first = panel.png(model)
+        background = panel.background
+        model_steps = model.steps
+        model.step()
+        second = panel.png(model)
+        assert panel.background is background, f"{kind}: the static part was redrawn"
+        assert second != first, f"{kind}: the image did not change after a step"
+        assert model.steps == model_steps + 1
+
+
 def test_corridor_panel_reads_every_corridor_volume_column():
     model = dashboard.DashboardModel()
     columns = dashboard.corridor_columns(dashboard.model_frame(model))
@@ -184,6 +214,41 @@ def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
 
             page.get_by_role("button", name=re.compile("^reset$", re.I)).click()
             page.get_by_text(re.compile(r"^Step 0 of \d+")).wait_for(timeout=20_000)
+
+            # The full title is shown; every slider shows its value.
+            assert page.get_by_text(dashboard.TITLE, exact=True).is_visible()
+            assert page.get_by_text(re.compile(r"^Coercion strength: 0\.50$")).count() == 1
+            assert page.get_by_text(re.compile(r"^Budget ×: 1\.0$")).count() == 1
+
+            # A rule chosen in the sidebar reaches the model and the status line on Reset.
+            page.locator(".v-select").filter(has_text="Decision rule").click()
+            page.get_by_role("option", name="threshold").click()
+            page.get_by_text(re.compile("press Reset")).wait_for(timeout=10_000)
+            page.get_by_role("button", name=re.compile("^reset$", re.I)).click()
+            page.locator(".abm-settings").get_by_text(re.compile("decision threshold")).wait_for(timeout=20_000)
+
+            # Play (to the horizon or for 15 s): seconds per step while playing, printed, not asserted.
+            def shown_step():
+                return int(re.search(r"Step (\d+) of (\d+)", page.locator(".abm-status").inner_text()).group(1))
+
+            horizon = int(re.search(r"of (\d+)", page.locator(".abm-status").inner_text()).group(1))
+            start_step = shown_step()
+            page.get_by_role("button", name="▶").click()
+            t0 = time.monotonic()
+            last, last_time, seen = start_step, t0, set()
+            while time.monotonic() - t0 < 15 and last < horizon:
+                page.wait_for_timeout(100)
+                now = shown_step()
+                seen.add(page.evaluate("() => Array.from(document.querySelectorAll('img')).map(e => e.src.length + e.src.slice(-24)).join()"))
+                if now != last:
+                    last, last_time = now, time.monotonic()
+            if last < horizon:
+                page.get_by_role("button", name="❚❚").click()
+            steps = last - start_step
+            frames = len(seen)  # distinct sets of panel images seen, polling every 100 ms
+            print(f"\ndashboard play: {steps} steps in {last_time - t0:.1f} s = {(last_time - t0) / max(steps, 1):.3f} s per step (target <= 0.25); "
+                  f"the panels showed {frames} distinct frames ({(last_time - t0) / max(frames, 1):.3f} s per frame)")
+            assert steps > 0
         finally:
             browser.close()
     assert not errors, f"errors in the page: {errors}"

@@ -111,3 +111,16 @@ def test_sobol_refuses_a_design_with_failed_runs(tmp_path, capsys):
     assert f"refused, {expected} of 16 design points have no usable value ({expected} without a finished run, 0 NaN)" in err
     assert not list((out / "report").glob("sobol_*"))
     assert "## Charts not made" in (out / "report" / "summary.md").read_text()
+
+
+def test_series_carry_the_run_parameters_and_dates_are_datetimes(reference, tmp_path):
+    res = results.load(reference)
+    series = res.series(["fragmentation"], with_params=True)
+    assert pd.api.types.is_datetime64_any_dtype(series["date"]) and series["date"].min() == pd.Timestamp("2025-01-01")
+    expected = series[["point"]].merge(res.params, on="point", how="left")
+    for column in ("scenario", "rules.coercion.strength", "rules.decision.cap"):
+        assert series[column].tolist() == expected[column].tolist()
+    assert list(res.series(["fragmentation"]).columns) == ["point", "replication", "seed", "run", "step", "date", "fragmentation"]
+    res.export(tmp_path / "pq", "parquet")
+    assert pd.api.types.is_datetime64_any_dtype(pd.read_parquet(tmp_path / "pq" / "series.parquet")["date"])
+    assert pd.api.types.is_datetime64_any_dtype(pd.read_parquet(tmp_path / "pq" / "runs.parquet")["finished"])

@@ -24,7 +24,7 @@ except ImportError:
 def outcome(key: str, value: float, steps: int = 3) -> Outcome:
     """A successful run whose summaries are (value, value + 1, NaN) and series value + step."""
     series = np.array([[value + s, 10 * value + s, s] for s in range(steps)], dtype=float)
-    dates = [f"2025-{1 + 3 * s:02d}-01" for s in range(steps)]
+    dates = [f"{2025 + s // 4}-{1 + 3 * (s % 4):02d}-01" for s in range(steps)]  # quarterly, valid dates
     return Outcome(key, "ok", 0.5, "host:1", "2026-01-01T00:00:00", [value, value + 1, float("nan")], list(range(steps)), dates, series)
 
 

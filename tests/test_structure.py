@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from abm.model import RegionModel
@@ -217,7 +218,7 @@ def test_shock_window_limits_firing():
 
 def test_random_unrest_draws_from_the_models_generator():
     spec = tiny_scenario(shocks={"riot": {"type": "unrest", "hazard": 1.0}})
-    chosen = {json.loads(p)["state"] for p in run(spec, seed=0).events["parameters"]}
+    chosen = set(run(spec, seed=0).events["state"])
     assert chosen <= {"a", "b", "c"} and len(chosen) > 1
 
 
@@ -494,3 +495,12 @@ def test_bandwagoning_concentrates_ties_and_hedging_spreads_them():
         finals = [run(BASELINE, seed=s, steps=40, sets=[f"rules.decision.name={rule}"], tables=False).model["mean_dependency_hhi"].iloc[-1] for s in SEEDS]
         hhi[rule] = float(np.mean(finals))
     assert hhi["hedging"] < hhi["threshold"] < hhi["bandwagon"], hhi
+
+
+def test_event_parameters_are_columns_not_json():
+    events = run(BASELINE, seed=0, steps=4).events
+    assert "parameters" not in events.columns
+    treaty = events[events["id"] == "kg_tj_border_treaty"].iloc[0]
+    assert treaty["states"] == "kyrgyzstan;tajikistan" and treaty["relation"] == 0.2
+    crisis = events[events["id"] == "ru_az_crisis"].iloc[0]
+    assert (crisis["power"], crisis["state"]) == ("russia", "azerbaijan") and pd.isna(crisis["states"])

@@ -129,6 +129,7 @@ def test_any_stored_run_can_be_rerun_alone(reference):
     assert summaries.at[entry["run"], "offers_accepted_max"] == alone["offers_accepted"].max()
     series = res.series()
     series = series[series["run"] == entry["run"]].reset_index(drop=True)
+    alone = alone.assign(date=pd.to_datetime(alone["date"]))  # the store gives dates as datetimes
     pd.testing.assert_frame_equal(series[["step", "date", "fragmentation", "integration"]], alone[["step", "date", "fragmentation", "integration"]], check_dtype=False)
 
 
