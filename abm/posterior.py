@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is loaded only when a posterior is read, so `abm validate` stays light
+    import pandas as pd
 
 STREAM = 0x9057  # a stream of its own: the draw does not consume the model's random numbers
 
@@ -25,6 +28,8 @@ class PosteriorError(ValueError):
 
 @functools.lru_cache(maxsize=8)
 def _read(path: str, mtime: float) -> pd.DataFrame:
+    import pandas as pd
+
     p = Path(path)
     frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     if "weight" not in frame.columns or len(frame.columns) < 2 or frame.empty:
