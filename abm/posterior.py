@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is loaded only when a posterior is read, so `abm validate` stays light
     import pandas as pd
 
 STREAM = 0x9057  # a stream of its own: the draw does not consume the model's random numbers

@@ -4,15 +4,17 @@ posterior, deterministically from its seed."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
+import json
 
 import pandas as pd
 import pytest
 import yaml
 
-from abm import compare, runner, sweep
+from abm import calibrate, compare, runner, sweep
 from abm.cli import main
 from abm.scenario import ScenarioError, load
-from tests.conftest import BASELINE
+from tests.conftest import BASELINE, ROOT
 
 
 def posterior_file(tmp_path, rows) -> str:
@@ -100,3 +102,25 @@ def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expecte
     assert err.value.problems[0][0] == "posterior" and expected in err.value.problems[0][1]
     assert main(["validate", path]) == 2
     assert expected in capsys.readouterr().err
+
+
+def test_the_committed_posterior_is_the_one_its_provenance_describes():
+    """data/posterior_baseline.csv is the shipped spec's posterior: its parameters, its
+    checksum and the spec it records match the files in the repository."""
+    path = ROOT / "data" / "posterior_baseline.csv"
+    meta = json.loads((ROOT / "data" / "posterior_baseline.json").read_text())
+    spec = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml").spec
+    frame = pd.read_csv(path)
+    assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sorted(c for c in frame.columns if c != "weight") == sorted(spec.parameters) == sorted(meta["spec"]["parameters"])
+    assert len(frame) == spec.population and frame["weight"].gt(0).any()
+    for name, prior in spec.parameters.items():
+        assert frame[name].between(prior.low, prior.high).all(), name
+
+
+def test_the_calibrated_baseline_draws_its_parameters_from_the_committed_posterior():
+    frame = pd.read_csv(ROOT / "data" / "posterior_baseline.csv")
+    draws = [runner.run(ROOT / "configs" / "baseline_calibrated.yaml", seed=s, steps=1, tables=False).scenario.provenance["posterior_draw"] for s in range(4)]
+    assert len({d["row"] for d in draws}) > 1  # different seeds, different particles
+    for d in draws:
+        assert d["values"] == pytest.approx({c: frame[c].iloc[d["row"]] for c in frame.columns if c != "weight"})
