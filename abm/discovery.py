@@ -180,17 +180,19 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
 def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
     """Limits of box ``i`` on its restricted parameters, with quasi-p-values and the range
     the parameter spans over all runs."""
-    stats, lims = found.inspect(i, style="data")[0]
+    # from the box's own records (PrimBox.inspect(style="data") cannot hold a category's
+    # set of values under pandas 3); p_values[i] has one entry per restricted parameter
+    lims, qps = found.box_lims[i], found.p_values[i]
     rows = []
-    for name, values in lims.iterrows():
-        lo, hi, qp_lo, qp_hi = values.to_numpy()
+    for name, (qp_lo, qp_hi) in qps.items():
+        lo, hi = lims[name].iloc[0], lims[name].iloc[1]
         col = x[name]
         numeric = pd.api.types.is_numeric_dtype(col)
         rows.append({
             "parameter": name,
-            "min": lo, "max": hi,
-            "qp_lower": qp_lo, "qp_upper": qp_hi,
-            "range_min": col.min() if numeric else ", ".join(sorted(col.unique())),
+            "min": lo if numeric else ", ".join(sorted(map(str, lo))), "max": hi if numeric else "",
+            "qp_lower": qp_lo if qp_lo >= 0 else np.nan, "qp_upper": qp_hi if qp_hi >= 0 else np.nan,
+            "range_min": col.min() if numeric else ", ".join(sorted(map(str, col.unique()))),
             "range_max": col.max() if numeric else "",
         })  # fmt: skip
     return pd.DataFrame(rows, columns=["parameter", "min", "max", "qp_lower", "qp_upper", "range_min", "range_max"])
@@ -233,6 +235,9 @@ def run(ctx, chart) -> Discovery:
 def _name(feature: str) -> str:
     from abm import chartstyle as cs
 
+    parts = feature.split(".")
+    if len(parts) == 4 and parts[0] == "powers" and parts[2] == "budget":  # powers.<p>.budget.<domain>
+        return f"{parts[1].replace('_', ' ')} {parts[3]} budget"
     return "base scenario" if feature == "base" else cs.label(feature)
 
 
@@ -250,9 +255,10 @@ def prim_figure(ctx, d: Discovery, title: str | None = None):
     t = d.trajectory
     dims = sorted(t["res_dim"].unique())
     colours = cs.palette(len(dims))
+    markers = [m for m in cs.MARKERS if m != "x"]  # filled markers take the black edge
     for k, r in enumerate(dims):
         part = t[t["res_dim"] == r]
-        ax.scatter(part["coverage"], part["density"], s=18, color=colours[k], marker=cs.MARKERS[k % len(cs.MARKERS)], edgecolor="black", linewidth=0.3, label=f"{r} restricted")
+        ax.scatter(part["coverage"], part["density"], s=18, color=colours[k], marker=markers[k % len(markers)], edgecolor="black", linewidth=0.3, label=f"{r} restricted")
     ax.plot(t["coverage"], t["density"], color="0.6", linewidth=0.6, zorder=0)
     c = t.loc[t["id"] == d.chosen].iloc[0]
     ax.scatter([c["coverage"]], [c["density"]], s=120, facecolor="none", edgecolor="black", linewidth=1.2, label=f"chosen box {d.chosen}")
@@ -279,8 +285,8 @@ def box_figure(ctx, d: Discovery, title: str | None = None):
     ax = body.subplots()
     for i, r in enumerate(rows.itertuples(index=False)):
         y = len(rows) - 1 - i
-        if isinstance(r.min, set | frozenset):
-            ax.text(0.5, y, f"in {{{', '.join(sorted(map(str, r.min)))}}}", ha="center", va="center", fontsize=8)
+        if isinstance(r.min, str):  # a category: the values the box keeps
+            ax.text(0.5, y, f"in {{{r.min}}} of {{{r.range_min}}}", ha="center", va="center", fontsize=7)
             continue
         lo, hi = float(r.range_min), float(r.range_max)
         span = (hi - lo) or 1.0
