@@ -285,13 +285,14 @@ def box_figure(ctx, d: Discovery, title: str | None = None):
     ax = body.subplots()
     for i, r in enumerate(rows.itertuples(index=False)):
         y = len(rows) - 1 - i
+        qp = "; ".join(f"{side} qp {v:.2g}" for side, v in (("lower", r.qp_lower), ("upper", r.qp_upper)) if pd.notna(v))
         if isinstance(r.min, str):  # a category: the values the box keeps
-            ax.text(0.5, y, f"in {{{r.min}}} of {{{r.range_min}}}", ha="center", va="center", fontsize=7)
+            ax.text(0.01, y, f"only {r.min}", ha="left", va="center", fontsize=7)
+            ax.text(1.02, y, f"(qp {qp.split('qp ')[-1]})" if qp else "", va="center", fontsize=7)
             continue
         lo, hi = float(r.range_min), float(r.range_max)
         span = (hi - lo) or 1.0
         ax.barh(y, (float(r.max) - float(r.min)) / span, left=(float(r.min) - lo) / span, height=0.5, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5)
-        qp = "; ".join(f"{side} qp {v:.2g}" for side, v in (("lower", r.qp_lower), ("upper", r.qp_upper)) if pd.notna(v))
         ax.text(1.02, y, f"{float(r.min):.3g} - {float(r.max):.3g}  ({qp})", va="center", fontsize=7)
     ax.set_yticks(range(len(rows)), [_name(p) for p in rows["parameter"]][::-1], fontsize=8)
     ax.set_xlim(0, 1)
