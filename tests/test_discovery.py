@@ -155,3 +155,13 @@ def test_the_shipped_discovery_experiment_has_2000_runs_over_levers_and_both_yes
     assert "russia_joins_c6" in exp.bases["no_peace_russia_in_format"].raw["events"]
     assert {"powers.united_states.budget.investment", "rules.decision.cap", "freight.risk_premium"} <= set(exp.parameters)
     assert BASELINE.exists()
+
+
+def test_prim_restricts_a_category_when_the_class_depends_on_it():
+    t = synthetic(5)
+    t["y_final"] = ((t["a"] > 0.5) & (t["scenario"] == "no_peace")).astype(float)
+    d = discovery.analyse(t, list("abcd"), "y_final > 0.5", density=0.95, seed=5)
+    box = d.box.set_index("parameter")
+    assert box.at["base", "min"] == "no_peace" and box.at["base", "qp_lower"] < 1e-6
+    assert box.at["a", "min"] == pytest.approx(0.5, abs=0.05)
+    assert d.scores.set_index("feature")["score"].nlargest(2).index.tolist() in (["a", "base"], ["base", "a"])
