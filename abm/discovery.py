@@ -226,7 +226,9 @@ def _limits(lims: pd.Series) -> str:
 
 def run(ctx, chart) -> Discovery:
     """The discovery a report chart asks for, on every successful run of the sweep."""
-    table = ctx.results.table()
+    # in plan order, not in the order runs arrived: the same sweep gives the same discovery
+    # whatever the number of workers (PRIM's ties and the trees' draws follow row order)
+    table = ctx.results.table().sort_values(["point", "replication"], kind="stable").reset_index(drop=True)
     expression = ctx.spec.get("outcomes", {})[chart.outcome]
     parameters = chart.parameters or ctx.results.parameters
     return analyse(table, parameters, expression, chart.outcome, chart.density, chart.mass_min, depth=chart.depth, seed=ctx.spec.get("seed", 0))
