@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,7 +36,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from abm import budget, sensitivity
+from abm import budget, discovery, sensitivity
 from abm.scenario import Scenario, ScenarioError, apply_overrides, build, pydantic_problems, read_yaml, resolve_extends
 from abm.units import Finite, Seed
 
@@ -110,6 +111,7 @@ class Spec(Strict):
     replications: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     seed: Seed = 0
     metrics: Metrics = Metrics()
+    outcomes: dict[str, str] = {}  # outcome class name -> expression over summaries (abm.discovery)
     charts: list[dict[str, Any]] = []
 
 
@@ -157,7 +159,18 @@ class MorrisChart(Chart):
     metrics: Annotated[list[str], Field(min_length=1)]
 
 
-CHARTS: dict[str, type[Chart]] = {"timeseries": TimeseriesChart, "phase": PhaseChart, "box": BoxChart, "sobol": SobolChart, "morris": MorrisChart}
+class DiscoveryChart(Chart):
+    """Scenario discovery of an outcome class: PRIM, CART and feature scores (abm.discovery)."""
+
+    type: Literal["discovery"]
+    outcome: str  # a class declared under 'outcomes'
+    parameters: list[str] | None = None  # the inputs searched (default: every swept parameter)
+    density: Annotated[float, Field(gt=0, le=1)] = 0.8  # chosen box: the largest coverage at this density or more
+    mass_min: Annotated[float, Field(gt=0, lt=0.5)] = 0.05  # smallest box (and CART leaf), share of runs
+    depth: Annotated[int, Field(ge=1, le=8)] = 3  # CART tree depth
+
+
+CHARTS: dict[str, type[Chart]] = {"timeseries": TimeseriesChart, "phase": PhaseChart, "box": BoxChart, "sobol": SobolChart, "morris": MorrisChart, "discovery": DiscoveryChart}
 
 
 # --------------------------------------------------------------------------- the plan
@@ -433,6 +446,17 @@ class _Builder:
                 self.problem("metrics.summaries", f"'{name}' is reserved for a column of the results; choose another name")
         for k, s in enumerate(spec.metrics.summaries):
             self.check_summary(f"metrics.summaries.{k}", s)
+        for name, expression in spec.outcomes.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                self.problem(f"outcomes.{name}", "class names use letters, digits, _ . -")
+            try:
+                terms = discovery.parse(expression)
+            except discovery.ClassError as exc:
+                self.problem(f"outcomes.{name}", str(exc))
+                continue
+            for t in terms:
+                if t.summary not in names:
+                    self.problem(f"outcomes.{name}", f"'{t.summary}' is not a summary; {_near(t.summary, names)}summaries: {', '.join(names) or 'none'}")
         charts = []
         for k, raw in enumerate(spec.charts):
             kind = raw.get("type")
@@ -453,8 +477,8 @@ class _Builder:
             return
         if self.spec.grid:
             self.problem("sample", "a sampled space cannot be combined with 'grid'; put every swept parameter in sample.ranges")
-        if isinstance(self.spec.scenarios, list | dict) and len(self.spec.scenarios) > 1:
-            self.problem("sample", "a sampled space needs a single base 'scenario' (sensitivity indices are per scenario)")
+        if s.method in ("sobol", "morris") and isinstance(self.spec.scenarios, list | dict) and len(self.spec.scenarios) > 1:
+            self.problem("sample", f"a {s.method} sample needs a single base 'scenario' (sensitivity indices are per scenario)")
         if not s.ranges:
             self.problem("sample.ranges", "give at least one parameter range")
         for path, (lo, hi) in s.ranges.items():
@@ -542,17 +566,18 @@ class _Builder:
                     points.append(Point(len(points), name, {p: v for p, _, v in combo}, {p: lb for p, lb, _ in combo}))
             return points
         s = spec.sample
-        (name, base), = bases.items()
-        matrix = sensitivity.sample(s.method, s.ranges, s.n, spec.seed, s.levels, s.second_order)
-        defaults = base.scenario.to_dict()
-        integer = [isinstance(_lookup(defaults, p), int) and not isinstance(_lookup(defaults, p), bool) for p in s.ranges]
-        for j, is_int in enumerate(integer):
-            if is_int:
-                matrix[:, j] = np.round(matrix[:, j])
+        sampled = sensitivity.sample(s.method, s.ranges, s.n, spec.seed, s.levels, s.second_order)
         points = []
-        for row in matrix:
-            values = {p: (int(v) if is_int else float(v)) for p, v, is_int in zip(s.ranges, row, integer)}
-            points.append(Point(len(points), name, values, values))
+        for name, base in bases.items():  # several bases (latin, factorial): the same sample in each
+            defaults = base.scenario.to_dict()
+            integer = [isinstance(_lookup(defaults, p), int) and not isinstance(_lookup(defaults, p), bool) for p in s.ranges]
+            matrix = sampled.copy()
+            for j, is_int in enumerate(integer):
+                if is_int:
+                    matrix[:, j] = np.round(matrix[:, j])
+            for row in matrix:
+                values = {p: (int(v) if is_int else float(v)) for p, v, is_int in zip(s.ranges, row, integer)}
+                points.append(Point(len(points), name, values, values))
         return points
 
     def check_points(self, bases: dict[str, Base], points: list[Point]) -> list[Scenario]:
@@ -561,10 +586,9 @@ class _Builder:
         spec = self.spec
         section = "grid" if spec.sample is None else "sample.ranges"
         if spec.sample is not None:
-            (name, base), = bases.items()
             lows = {p: lo for p, (lo, _) in spec.sample.ranges.items()}
             highs = {p: hi for p, (_, hi) in spec.sample.ranges.items()}
-            probes = [Point(-1, name, lows, lows), Point(-1, name, highs, highs)]
+            probes = [Point(-1, name, corner, corner) for name in bases for corner in (lows, highs)]
         else:
             probes = points
         checked = list(b.scenario for b in bases.values())
@@ -631,7 +655,15 @@ class _Builder:
         factorial = spec.sample is not None and spec.sample.method == "factorial"
         for k, chart in enumerate(charts):
             where = f"charts.{k}"
-            if isinstance(chart, TimeseriesChart):
+            if isinstance(chart, DiscoveryChart):
+                if chart.outcome not in spec.outcomes:
+                    self.problem(f"{where}.outcome", f"'{chart.outcome}' is not an outcome class; {_near(chart.outcome, spec.outcomes)}declared: {', '.join(spec.outcomes) or 'none (add outcomes:)'}")
+                for p in chart.parameters or []:
+                    if p not in parameters:
+                        self.problem(f"{where}.parameters", f"'{p}' is not swept; {_near(p, parameters)}swept: {', '.join(parameters) or 'none'}")
+                if not parameters and len(self.base_names()) < 2:
+                    self.problem(where, "a discovery needs a swept parameter or several scenarios to search")
+            elif isinstance(chart, TimeseriesChart):
                 for metric in chart.metrics:
                     if metric not in series:
                         self.problem(f"{where}.metrics", f"'{metric}' is not kept at every step; {_near(metric, series)}add it to metrics.series")

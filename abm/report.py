@@ -444,7 +444,14 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     return _decorate(fig, ctx, title, "left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma")
 
 
-DRAW = {"timeseries": timeseries, "phase": phase, "box": box, "sobol": sobol, "morris": morris}
+def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
+    """The PRIM peeling trajectory of a discovery chart (every figure: abm.discovery.figures)."""
+    from abm import discovery
+
+    return discovery.figures(ctx, chart)["prim"]
+
+
+DRAW = {"timeseries": timeseries, "phase": phase, "box": box, "sobol": sobol, "morris": morris, "discovery": discovery_chart}
 TABLES = {"phase": phase_cells, "sobol": sobol_table, "morris": morris_table}
 
 
@@ -510,6 +517,17 @@ def make(directory: str | Path, out: str | Path | None = None) -> Report:
             stem = chart.file or _stem(chart)
             stem = stem if stem not in used else f"{stem}_{k}"
             used.add(stem)
+            if chart.type == "discovery":  # several figures and tables (abm.discovery)
+                from abm import discovery
+
+                try:
+                    files = discovery.write(ctx, chart, out, stem)
+                except discovery.ClassError as exc:
+                    report.problems.append(f"chart {k} (discovery): {exc}")
+                    continue
+                written += files
+                sections += [f"### {stem}_{s}\n\n![{stem}_{s}]({stem}_{s}.png)\n" for s in ("prim", "box", "cart", "scores")]
+                continue
             try:
                 data = TABLES[chart.type](ctx, chart) if chart.type in TABLES else None
                 fig = DRAW[chart.type](ctx, chart, data) if data is not None else DRAW[chart.type](ctx, chart)
@@ -532,6 +550,8 @@ def make(directory: str | Path, out: str | Path | None = None) -> Report:
 
 def _stem(chart: Chart) -> str:
     """Default file name: chart type and metric names, shortened at a name boundary."""
+    if chart.type == "discovery":
+        return f"discovery_{chart.outcome}"
     names = [chart.metric] if isinstance(chart, PhaseChart) else list(chart.metrics)
     stem = f"{chart.type}_{names[0]}"
     for k, name in enumerate(names[1:], start=1):

@@ -1,0 +1,366 @@
+"""Scenario discovery: which combinations of conditions lead to an outcome class.
+
+Sobol and Morris indices say which parameters matter on average; scenario discovery
+says *where* in the parameter space an outcome of interest (a fragmented region, say)
+concentrates. An experiment declares outcome classes as comparisons of a summary with a
+number or a quantile over runs::
+
+    outcomes:
+      fragmented: fragmentation_south_caucasus_2040 > 0.5
+      divided: division_2040 >= q0.8            # the top fifth of runs
+
+and a ``discovery`` chart per class. ``abm report`` then runs, on one row per run
+(swept parameters, and the base scenario when there are several, against the class):
+
+* PRIM (Friedman & Fisher 1999, as adapted for scenario discovery by Bryant & Lempert
+  2010): the peeling trajectory (coverage against density of each box), the chosen box
+  (the one with the largest coverage whose density reaches the chart's ``density``) and
+  its limits with quasi-p-values (one-sided binomial test that the restriction matters);
+* a CART tree (scikit-learn's DecisionTreeClassifier, through EMA Workbench);
+* feature scores (extra-trees impurity importances, Jaxa-Rozen & Kwakkel 2018).
+
+The algorithms are EMA Workbench's (``ema_workbench.analysis``), imported only when a
+discovery is computed, so loading an experiment stays cheap. This module parses and
+evaluates the class expressions (used by :mod:`abm.experiment` to validate them) and
+draws the results with the report's conventions (:mod:`abm.chartstyle`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+# <summary> <op> <number | qP | quantile(p)>, joined by "and"
+_TERM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(>=|<=|>|<)\s*(?:(q)(\d+(?:\.\d+)?)|quantile\(\s*(\d*\.?\d+)\s*\)|([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))\s*$")
+GRAMMAR = "'<summary> <op> <threshold>' with op one of > >= < <= and threshold a number, qP (percentile P of the runs, 0-100) or quantile(p) (0-1); terms joined by 'and'"
+OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+
+
+class ClassError(ValueError):
+    """An outcome class expression that cannot be read (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Term:
+    summary: str
+    op: str
+    value: float
+    quantile: bool  # value is a quantile (0-1) of the summary over runs, not a number
+
+
+def parse(expression: str) -> list[Term]:
+    """Terms of a class expression; raises :class:`ClassError` with the grammar."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise ClassError(f"give an expression {GRAMMAR}")
+    terms = []
+    for part in re.split(r"\s+and\s+", expression.strip()):
+        m = _TERM.match(part)
+        if not m:
+            raise ClassError(f"cannot read {part.strip()!r}: write {GRAMMAR}")
+        name, op, q, pct, frac, number = m.groups()
+        if q:
+            value, quantile = float(pct) / 100, True
+        elif frac is not None:
+            value, quantile = float(frac), True
+        else:
+            value, quantile = float(number), False
+        if quantile and not 0 < value < 1:
+            raise ClassError(f"{part.strip()!r}: a quantile must lie strictly between 0 and 1 (q between 0 and 100)")
+        if not np.isfinite(value):
+            raise ClassError(f"{part.strip()!r}: the threshold must be finite")
+        terms.append(Term(name, op, value, quantile))
+    return terms
+
+
+def classify(table: pd.DataFrame, expression: str) -> np.ndarray:
+    """Boolean class of each row of ``table`` (one row per run). Quantiles are taken over
+    the rows given; a NaN summary (a threshold never crossed) is never in the class."""
+    inside = np.ones(len(table), dtype=bool)
+    for t in parse(expression):
+        values = table[t.summary].to_numpy(dtype=float)
+        threshold = float(np.nanquantile(values, t.value)) if t.quantile else t.value
+        with np.errstate(invalid="ignore"):
+            inside &= OPS[t.op](values, threshold) & ~np.isnan(values)
+    return inside
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@dataclass
+class Discovery:
+    """Results of one discovery: every table the report writes."""
+
+    outcome: str
+    expression: str
+    share: float  # share of runs in the class
+    trajectory: pd.DataFrame  # PRIM peeling trajectory: one row per box
+    chosen: int  # index of the chosen box in the trajectory
+    box: pd.DataFrame  # chosen box: parameter, min, max, quasi-p-values, and the full range
+    cart: pd.DataFrame  # CART leaves: coverage, density, mass, the leaf's limits
+    tree: object  # the fitted sklearn DecisionTreeClassifier
+    features: list[str]  # CART's feature names (categories as dummies)
+    scores: pd.DataFrame  # feature: extra-trees importance
+
+
+@contextlib.contextmanager
+def _quiet_ema():
+    """EMA Workbench's analysis modules, imported on first use. Its framework package warns
+    when ipyparallel (an optional executor we do not use) is missing, and its code still
+    uses pandas idioms that pandas 3.1 deprecates (``inplace=``); those warnings, raised
+    from EMA Workbench's own code, are silenced here. Any other warning stays an error
+    under the test suite."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="ipyparallel not installed", category=UserWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ema_workbench\.")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"ema_workbench\.")
+        with contextlib.suppress(ImportError):
+            from pandas.errors import Pandas4Warning
+
+            warnings.filterwarnings("ignore", category=Pandas4Warning, module=r"ema_workbench\.")
+        from ema_workbench.analysis import cart, feature_scoring, prim
+
+        yield prim, cart, feature_scoring
+
+
+def features(table: pd.DataFrame, parameters: list[str]) -> pd.DataFrame:
+    """The input space PRIM and CART search: swept parameters as numbers where they are
+    numbers (categories otherwise), and the base scenario when there are several. EMA
+    Workbench treats a column named ``scenario`` as an identifier and drops it, so the
+    base scenario goes in as ``base``."""
+    x = pd.DataFrame(index=range(len(table)))
+    for p in parameters:
+        col = table[p].reset_index(drop=True)
+        numeric = pd.to_numeric(col, errors="coerce")
+        number = numeric.notna().all() and not col.map(lambda v: isinstance(v, bool)).any()
+        x[p] = numeric.astype(float) if number else col.astype(str).astype("category")
+    if "scenario" in table and table["scenario"].nunique() > 1:
+        x["base"] = pd.Categorical(table["scenario"].astype(str).to_numpy())
+    return x
+
+
+def analyse(table: pd.DataFrame, parameters: list[str], expression: str, outcome: str = "outcome", density: float = 0.8,
+            mass_min: float = 0.05, peel_alpha: float = 0.05, depth: int = 3, seed: int = 0) -> Discovery:
+    """PRIM, CART and feature scores for one outcome class over ``table`` (one row per run,
+    the parameters and the summaries the expression names)."""
+    with _quiet_ema() as ema:
+        return _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed)
+
+
+def _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed) -> Discovery:
+    prim, cart, feature_scoring = ema
+    x = features(table, parameters)
+    y = classify(table, expression)
+    if y.all() or not y.any():
+        raise ClassError(f"outcome '{outcome}' ({expression}) holds for {int(y.sum())} of {len(y)} runs: nothing to discover")
+    finder = prim.Prim(x, y.astype(int), peel_alpha=peel_alpha, mass_min=mass_min)
+    found = finder.find_box()
+    traj = found.peeling_trajectory[["id", "coverage", "density", "mass", "res_dim", "n", "k"]].copy()
+    dense = traj[traj["density"] >= density].sort_values(["coverage", "density"], ascending=False, kind="stable")
+    chosen = int(dense["id"].iloc[0]) if len(dense) else int(traj.sort_values(["density", "coverage"], ascending=False, kind="stable")["id"].iloc[0])
+    box = _box_table(found, chosen, x)
+    c = cart.CART(x, y.astype(int), mass_min=mass_min)
+    from sklearn.tree import DecisionTreeClassifier
+
+    # CART.build_tree's classifier (leaves of at least mass_min of the runs) with a depth limit,
+    # so that the tree can be read, and a seed, so that ties between splits are reproducible
+    tree = DecisionTreeClassifier(min_samples_leaf=max(1, int(mass_min * len(x))), max_depth=depth, random_state=seed)
+    c.clf = tree.fit(c._x, y.astype(int))
+    leaves = _cart_table(c, x)
+    scores, _ = feature_scoring.get_ex_feature_scores(x, y.astype(int), random_state=seed)
+    scores = scores.reset_index().set_axis(["feature", "score"], axis=1)
+    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, c.clf, list(c.feature_names), scores)
+
+
+def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
+    """Limits of box ``i`` on its restricted parameters, with quasi-p-values and the range
+    the parameter spans over all runs."""
+    # from the box's own records (PrimBox.inspect(style="data") cannot hold a category's
+    # set of values under pandas 3); p_values[i] has one entry per restricted parameter
+    lims, qps = found.box_lims[i], found.p_values[i]
+    rows = []
+    for name, (qp_lo, qp_hi) in qps.items():
+        lo, hi = lims[name].iloc[0], lims[name].iloc[1]
+        col = x[name]
+        numeric = pd.api.types.is_numeric_dtype(col)
+        rows.append({
+            "parameter": name,
+            "min": lo if numeric else ", ".join(sorted(map(str, lo))), "max": hi if numeric else "",
+            "qp_lower": qp_lo if qp_lo >= 0 else np.nan, "qp_upper": qp_hi if qp_hi >= 0 else np.nan,
+            "range_min": col.min() if numeric else ", ".join(sorted(map(str, col.unique()))),
+            "range_max": col.max() if numeric else "",
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=["parameter", "min", "max", "qp_lower", "qp_upper", "range_min", "range_max"])
+
+
+def _cart_table(c, x: pd.DataFrame) -> pd.DataFrame:
+    """One row per CART leaf: its statistics and, in words, the limits it sets."""
+    rows = []
+    for stats, box in zip(c.stats, c.boxes):
+        limits = [f"{col} in {_limits(box[col])}" for col in box.columns if _restricts(box[col], x[col])]
+        rows.append({**stats, "limits": "; ".join(limits)})
+    return pd.DataFrame(rows)
+
+
+def _restricts(lims: pd.Series, col: pd.Series) -> bool:
+    lo, hi = lims.iloc[0], lims.iloc[1]
+    if isinstance(lo, set | frozenset):
+        return set(lo) != set(col.astype(str).unique())
+    return bool(lo > col.min() or hi < col.max())
+
+
+def _limits(lims: pd.Series) -> str:
+    lo, hi = lims.iloc[0], lims.iloc[1]
+    if isinstance(lo, set | frozenset):
+        return "{" + ", ".join(sorted(map(str, lo))) + "}"
+    return f"[{lo:.4g}, {hi:.4g}]"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def run(ctx, chart) -> Discovery:
+    """The discovery a report chart asks for, on every successful run of the sweep."""
+    # in plan order, not in the order runs arrived: the same sweep gives the same discovery
+    # whatever the number of workers (PRIM's ties and the trees' draws follow row order)
+    table = ctx.results.table().sort_values(["point", "replication"], kind="stable").reset_index(drop=True)
+    expression = ctx.spec.get("outcomes", {})[chart.outcome]
+    parameters = chart.parameters or ctx.results.parameters
+    return analyse(table, parameters, expression, chart.outcome, chart.density, chart.mass_min, depth=chart.depth, seed=ctx.spec.get("seed", 0))
+
+
+def _name(feature: str) -> str:
+    from abm import chartstyle as cs
+
+    parts = feature.split(".")
+    if len(parts) == 4 and parts[0] == "powers" and parts[2] == "budget":  # powers.<p>.budget.<domain>
+        return f"{parts[1].replace('_', ' ')} {parts[3]} budget"
+    return "base scenario" if feature == "base" else cs.label(feature)
+
+
+def _what(d: Discovery) -> str:
+    return f"'{d.outcome}' ({d.expression}): {d.share:.1%} of runs"
+
+
+def prim_figure(ctx, d: Discovery, title: str | None = None):
+    """Peeling trajectory: coverage against density of each box, the chosen box ringed."""
+    from abm import chartstyle as cs
+    from abm import report
+
+    fig, body = report._canvas(6.0, 4.2)
+    ax = body.subplots()
+    t = d.trajectory
+    dims = sorted(t["res_dim"].unique())
+    colours = cs.palette(len(dims))
+    markers = [m for m in cs.MARKERS if m != "x"]  # filled markers take the black edge
+    for k, r in enumerate(dims):
+        part = t[t["res_dim"] == r]
+        ax.scatter(part["coverage"], part["density"], s=18, color=colours[k], marker=markers[k % len(markers)], edgecolor="black", linewidth=0.3, label=f"{r} restricted")
+    ax.plot(t["coverage"], t["density"], color="0.6", linewidth=0.6, zorder=0)
+    c = t.loc[t["id"] == d.chosen].iloc[0]
+    ax.scatter([c["coverage"]], [c["density"]], s=120, facecolor="none", edgecolor="black", linewidth=1.2, label=f"chosen box {d.chosen}")
+    ax.axhline(d.share, color="0.4", linestyle=":", linewidth=0.8, label=f"share of runs in class ({d.share:.2f})")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("coverage (share of the class's runs inside the box)")
+    ax.set_ylabel("density (share of the box's runs in the class)")
+    ax.grid(True, color="0.9", linewidth=0.6)
+    handles, labels = ax.get_legend_handles_labels()
+    report._legend_below(body, handles, labels, "parameters restricted")
+    note = (f"PRIM peeling trajectory for {_what(d)}; each point is one box, from the whole space (coverage 1) inward; "
+            f"chosen box {d.chosen}: coverage {c['coverage']:.2f}, density {c['density']:.2f}, {int(c['n'])} runs")
+    return report._decorate(fig, ctx, title or f"Scenario discovery: when is the region '{d.outcome}'?", note)
+
+
+def box_figure(ctx, d: Discovery, title: str | None = None):
+    """The chosen box: each restricted parameter's limits within its swept range, with quasi-p-values."""
+    from abm import chartstyle as cs
+    from abm import report
+
+    rows = d.box
+    fig, body = report._canvas(7.0, 0.45 * max(2, len(rows)) + 0.8)
+    ax = body.subplots()
+    for i, r in enumerate(rows.itertuples(index=False)):
+        y = len(rows) - 1 - i
+        qp = "; ".join(f"{side} qp {v:.2g}" for side, v in (("lower", r.qp_lower), ("upper", r.qp_upper)) if pd.notna(v))
+        if isinstance(r.min, str):  # a category: the values the box keeps
+            ax.text(0.01, y, f"only {r.min}", ha="left", va="center", fontsize=7)
+            ax.text(1.02, y, f"(qp {qp.split('qp ')[-1]})" if qp else "", va="center", fontsize=7)
+            continue
+        lo, hi = float(r.range_min), float(r.range_max)
+        span = (hi - lo) or 1.0
+        ax.barh(y, (float(r.max) - float(r.min)) / span, left=(float(r.min) - lo) / span, height=0.5, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5)
+        ax.text(1.02, y, f"{float(r.min):.3g} - {float(r.max):.3g}  ({qp})", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [_name(p) for p in rows["parameter"]][::-1], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("position within the swept range (0 = lowest value sampled, 1 = highest)")
+    ax.grid(True, axis="x", color="0.9", linewidth=0.6)
+    c = d.trajectory.loc[d.trajectory["id"] == d.chosen].iloc[0]
+    note = (f"PRIM box {d.chosen} for {_what(d)}: coverage {c['coverage']:.2f}, density {c['density']:.2f}; "
+            "bars: the box's limits; qp: quasi-p-value of each limit (one-sided binomial test, Bryant & Lempert 2010; below 0.05 the limit matters)")
+    return report._decorate(fig, ctx, title or f"The conditions under which the region is '{d.outcome}'", note)
+
+
+def scores_figure(ctx, d: Discovery, title: str | None = None):
+    """Extra-trees feature scores, largest first."""
+    from abm import chartstyle as cs
+    from abm import report
+
+    s = d.scores
+    fig, body = report._canvas(6.5, 0.3 * len(s) + 0.8)
+    ax = body.subplots()
+    y = np.arange(len(s))[::-1]
+    ax.barh(y, s["score"], height=0.6, color=cs.OKABE_ITO[2], edgecolor="black", linewidth=0.5)
+    ax.set_yticks(y, [_name(f) for f in s["feature"]], fontsize=8)
+    ax.set_xlim(0, max(0.05, float(s["score"].max()) * 1.1))
+    ax.set_xlabel("feature score (extra-trees impurity importance; scores sum to 1)")
+    ax.grid(True, axis="x", color="0.9", linewidth=0.6)
+    note = f"which inputs separate {_what(d)} from the rest (extra trees, 100 trees; Jaxa-Rozen & Kwakkel 2018)"
+    return report._decorate(fig, ctx, title or f"What decides whether the region is '{d.outcome}'", note)
+
+
+def cart_figure(ctx, d: Discovery, title: str | None = None):
+    """The CART tree, each node with its split, run count and share in the class."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from sklearn.tree import plot_tree
+
+    from abm import report
+
+    leaves = d.tree.get_n_leaves()
+    fig, body = report._canvas(max(7.0, 1.6 * leaves), 1.2 * d.tree.get_depth() + 1.5)
+    FigureCanvasAgg(fig)  # plot_tree measures its boxes with the canvas's renderer
+    ax = body.subplots()
+    plot_tree(d.tree, ax=ax, feature_names=[_name(f) for f in d.features], class_names=["other", d.outcome], filled=True, impurity=False, proportion=True, rounded=True, fontsize=7)
+    note = f"CART tree for {_what(d)}; each node: its split, share of runs (samples), shares per class (value); leaves of at least {d.tree.min_samples_leaf} runs"
+    return report._decorate(fig, ctx, title or f"Classification tree: '{d.outcome}' or not", note)
+
+
+def figures(ctx, chart, d: Discovery | None = None) -> dict:
+    """Every figure of a discovery chart, by file suffix."""
+    d = run(ctx, chart) if d is None else d
+    return {"prim": prim_figure(ctx, d, chart.title), "box": box_figure(ctx, d), "cart": cart_figure(ctx, d), "scores": scores_figure(ctx, d)}
+
+
+def write(ctx, chart, out, stem: str) -> list:
+    """Tables (CSV, and Markdown for the box) and figures (PNG and SVG) of a discovery chart."""
+    from abm import report
+
+    d = run(ctx, chart)
+    written = []
+    d.trajectory.to_csv(out / f"{stem}_trajectory.csv", index=False)
+    d.cart.to_csv(out / f"{stem}_cart.csv", index=False)
+    d.scores.to_csv(out / f"{stem}_scores.csv", index=False)
+    written += [out / f"{stem}_trajectory.csv", out / f"{stem}_cart.csv", out / f"{stem}_scores.csv"]
+    c = d.trajectory.loc[d.trajectory["id"] == d.chosen].iloc[0]
+    notes = [f"outcome {_what(d)}", f"box {d.chosen} of the peeling trajectory: coverage {c['coverage']:.3f}, density {c['density']:.3f}, mass {c['mass']:.3f}, {int(c['n'])} runs",
+             "qp_lower/qp_upper: quasi-p-values of each limit (one-sided binomial test; Bryant & Lempert 2010)"]
+    written += report._table_files(d.box, out, f"{stem}_box", notes)
+    for suffix, fig in figures(ctx, chart, d).items():
+        written += report.save(fig, out, f"{stem}_{suffix}")
+    return written

@@ -1,0 +1,167 @@
+"""Scenario discovery (abm.discovery): PRIM finds a box that is known, outcome classes are
+validated like the rest of a spec, and `abm report` writes the discovery's figures and tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from abm import discovery, experiment, results, sweep
+from abm.cli import main
+
+try:
+    from tests.test_sweep import BASELINE, ROOT, tiny_spec
+except ImportError:
+    from test_sweep import BASELINE, ROOT, tiny_spec
+
+
+def synthetic(seed: int, n: int = 1000) -> pd.DataFrame:
+    """Uniform inputs; the outcome is high exactly in the box a > 0.6, b < 0.3 (c, d and
+    the base scenario are irrelevant), with 3% of labels flipped as noise."""
+    rng = np.random.default_rng(seed)
+    t = pd.DataFrame({p: rng.uniform(0, 1, n) for p in "abcd"})
+    t["scenario"] = rng.choice(["peace", "no_peace"], n)
+    inside = (t["a"] > 0.6) & (t["b"] < 0.3)
+    flip = rng.uniform(0, 1, n) < 0.03
+    t["y_final"] = np.where(inside ^ flip, 1.0, 0.0) + rng.uniform(0, 0.1, n)
+    return t
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_prim_finds_the_known_box(seed):
+    d = discovery.analyse(synthetic(seed), list("abcd"), "y_final > 0.5", "high", density=0.9, seed=seed)
+    box = d.box.set_index("parameter")
+    assert set(box.index) == {"a", "b"}, box
+    assert box.at["a", "min"] == pytest.approx(0.6, abs=0.05) and box.at["a", "max"] > 0.95
+    assert box.at["b", "max"] == pytest.approx(0.3, abs=0.05) and box.at["b", "min"] < 0.05
+    assert (box[["qp_lower", "qp_upper"]].min(axis=1) < 1e-6).all()  # both limits matter
+    chosen = d.trajectory.set_index("id").loc[d.chosen]
+    assert chosen["density"] >= 0.9 and chosen["coverage"] >= 0.75
+    # the trajectory starts from the whole space (then peels inward, and pastes at the end)
+    assert d.trajectory["coverage"].iloc[0] == 1.0 and d.trajectory["mass"].iloc[0] == 1.0
+    scores = d.scores.set_index("feature")["score"]
+    assert min(scores["a"], scores["b"]) > max(scores["c"], scores["d"], scores["base"])
+    # CART: the leaves that hold (almost) only the class hold most of it
+    assert d.cart.loc[d.cart["density"] > 0.85, "coverage"].sum() > 0.7, d.cart
+
+
+def test_the_discovery_is_reproducible():
+    one, two = (discovery.analyse(synthetic(4), list("abcd"), "y_final > 0.5", seed=7) for _ in range(2))
+    pd.testing.assert_frame_equal(one.box, two.box)
+    pd.testing.assert_frame_equal(one.scores, two.scores)
+    pd.testing.assert_frame_equal(one.cart, two.cart)
+
+
+def test_classes_read_numbers_quantiles_and_conjunctions():
+    t = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, np.nan], "z": [1.0, 1.0, 0.0, 1.0, 1.0]})
+    assert discovery.classify(t, "x > 1").tolist() == [False, False, True, True, False]
+    assert discovery.classify(t, "x >= q50").tolist() == [False, False, True, True, False]  # quantiles of the finite values
+    assert discovery.classify(t, "x <= quantile(0.25) and z > 0.5").tolist() == [True, False, False, False, False]
+    terms = discovery.parse("x >= q80 and z < -1e-3")
+    assert [(t.summary, t.op, t.value, t.quantile) for t in terms] == [("x", ">=", 0.8, True), ("z", "<", -1e-3, False)]
+
+
+def test_a_class_that_holds_everywhere_or_nowhere_is_refused():
+    with pytest.raises(discovery.ClassError, match="holds for 0 of"):
+        discovery.analyse(synthetic(1), list("abcd"), "y_final > 5")
+
+
+def _spec(tmp_path, **changes):
+    spec = tiny_spec(
+        name="tiny_discovery",
+        set={"time.steps": 4},
+        grid={},
+        sample={"method": "latin", "n": 24, "ranges": {"rules.coercion.strength": [0.0, 1.0], "rules.decision.noise": [0.0, 0.3]}},
+        replications=1,
+        outcomes={"fragmented": "fragmentation_final >= q50"},
+        charts=[{"type": "discovery", "outcome": "fragmented", "mass_min": 0.1}],
+    )
+    spec.update(changes)
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+BAD = {
+    "unreadable class": ({"outcomes": {"fragmented": "fragmentation_final is large"}}, "outcomes.fragmented: cannot read 'fragmentation_final is large'"),
+    "quantile out of range": ({"outcomes": {"fragmented": "fragmentation_final > q120"}}, "outcomes.fragmented: 'fragmentation_final > q120': a quantile must lie strictly between 0 and 1"),
+    "unknown summary": ({"outcomes": {"fragmented": "fragmentation_2040 > 0.5"}}, "outcomes.fragmented: 'fragmentation_2040' is not a summary; did you mean 'fragmentation_final'?"),
+    "undeclared class": ({"charts": [{"type": "discovery", "outcome": "fragmentd"}]}, "charts.0.outcome: 'fragmentd' is not an outcome class; did you mean 'fragmented'?"),
+    "parameter not swept": ({"charts": [{"type": "discovery", "outcome": "fragmented", "parameters": ["rules.decision.cap"]}]}, "charts.0.parameters: 'rules.decision.cap' is not swept"),
+    "bad density": ({"charts": [{"type": "discovery", "outcome": "fragmented", "density": 1.5}]}, "charts.0.density: Input should be less than or equal to 1"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_outcome_classes_exit_2_with_one_line(case, tmp_path, capsys):
+    changes, message = BAD[case]
+    path = _spec(tmp_path, **changes)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_latin_sample_runs_in_each_of_several_scenarios():
+    spec = yaml.safe_load(_spec_text())
+    exp = experiment.load(spec, base_dir=ROOT / "experiments")
+    assert len(exp.points) == 2 * 24 and {p.scenario for p in exp.points} == {"peace", "no_peace"}
+    first = [p.values for p in exp.points if p.scenario == "peace"]
+    assert first == [p.values for p in exp.points if p.scenario == "no_peace"]  # the same sample in each
+
+
+def _spec_text() -> str:
+    spec = tiny_spec(
+        grid={}, scenario=None, scenarios={"peace": "../configs/baseline.yaml", "no_peace": "../configs/no_peace.yaml"},
+        sample={"method": "latin", "n": 24, "ranges": {"rules.coercion.strength": [0.0, 1.0]}}, charts=[],
+    )
+    return yaml.safe_dump(spec)
+
+
+def test_a_sobol_sample_still_needs_one_scenario():
+    spec = yaml.safe_load(_spec_text())
+    spec["sample"] = {"method": "sobol", "n": 8, "ranges": {"rules.coercion.strength": [0.0, 1.0]}}
+    with pytest.raises(experiment.ExperimentError, match="a sobol sample needs a single base"):
+        experiment.load(spec, base_dir=ROOT / "experiments")
+
+
+def test_report_of_a_discovery_sweep_writes_its_figures_and_tables(tmp_path):
+    out = tmp_path / "sweep"
+    assert sweep.run(_spec(tmp_path), out, workers=1, progress=False).ok == 24
+    assert main(["report", str(out)]) == 0
+    report = out / "report"
+    stem = "discovery_fragmented"
+    for suffix in ("prim", "box", "cart", "scores"):
+        assert (report / f"{stem}_{suffix}.png").stat().st_size > 1000 and (report / f"{stem}_{suffix}.svg").exists()
+    trajectory = pd.read_csv(report / f"{stem}_trajectory.csv")
+    assert trajectory["coverage"].iloc[0] == 1.0 and trajectory["density"].iloc[0] == pytest.approx(0.5, abs=0.05)
+    assert set(pd.read_csv(report / f"{stem}_scores.csv")["feature"]) == {"rules.coercion.strength", "rules.decision.noise"}
+    box = pd.read_csv(report / f"{stem}_box.csv")
+    assert list(box.columns[:5]) == ["parameter", "min", "max", "qp_lower", "qp_upper"]
+    assert "quasi-p-values" in (report / f"{stem}_box.md").read_text()
+    assert f"![{stem}_prim]({stem}_prim.png)" in (report / "summary.md").read_text()
+    # the class is computed from the stored summaries, as the report says
+    table = results.load(out).table()
+    assert discovery.classify(table, "fragmentation_final >= q50").mean() == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_shipped_discovery_experiment_has_2000_runs_over_levers_and_both_yes_no_levers():
+    exp = experiment.load(ROOT / "experiments" / "discovery.yaml")
+    assert len(exp.runs) >= 2000
+    assert set(exp.bases) == {"peace", "no_peace", "peace_russia_in_format", "no_peace_russia_in_format"}
+    assert "am_az_peace" not in exp.bases["no_peace_russia_in_format"].raw.get("events", {}) or exp.bases["no_peace_russia_in_format"].raw["events"]["am_az_peace"] is None
+    assert "russia_joins_c6" in exp.bases["no_peace_russia_in_format"].raw["events"]
+    assert {"powers.united_states.budget.investment", "rules.decision.cap", "freight.risk_premium"} <= set(exp.parameters)
+    assert BASELINE.exists()
+
+
+def test_prim_restricts_a_category_when_the_class_depends_on_it():
+    t = synthetic(5)
+    t["y_final"] = ((t["a"] > 0.5) & (t["scenario"] == "no_peace")).astype(float)
+    d = discovery.analyse(t, list("abcd"), "y_final > 0.5", density=0.95, seed=5)
+    box = d.box.set_index("parameter")
+    assert box.at["base", "min"] == "no_peace" and box.at["base", "qp_lower"] < 1e-6
+    assert box.at["a", "min"] == pytest.approx(0.5, abs=0.05)
+    assert d.scores.set_index("feature")["score"].nlargest(2).index.tolist() in (["a", "base"], ["base", "a"])
