@@ -337,6 +337,25 @@ class BudgetChange(PowerEvent):
 
 
 @register
+class NewMoney(PowerEvent):
+    """A power starts (or stops) bringing new money: its ``budget`` in the domains listed
+    is set to ``amount`` (USD bn per step), split by the allocation rule on top of its
+    standing offers, e.g. Japan's ~US$19 bn pledge of Dec 2025 (@avdaliani2025a)."""
+
+    name = "new_money"
+
+    class Params(PowerParams):
+        amount: Annotated[float, Field(ge=0.0, le=1e6)]
+        domains: list[Domain] = list(DOMAINS)
+
+    def apply(self, model):
+        power = model.power(self.params.power)
+        for d in self.params.domains:
+            power.budget[DOMAIN_INDEX[d]] = self.params.amount
+        return self.record()
+
+
+@register
 class PostureChange(PowerEvent):
     """A power's posture shifts: credibility, capability or propensity to coerce."""
 

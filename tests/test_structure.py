@@ -316,6 +316,7 @@ EVENT_CHECKS = {
     "accession": ({"type": "accession", "state": "a", "organisation": "CLUB"}, lambda m: m.metrics["members_CLUB"] == 2 and "CLUB" in m.state("a").memberships),
     "exit": ({"type": "exit", "state": "b", "organisation": "CLUB"}, lambda m: m.metrics["members_CLUB"] == 0),
     "power_joins": ({"type": "power_joins", "power": "q", "organisation": "FMT"}, lambda m: m.power_index["q"] in m.organisations["FMT"].powers and m.pairs.spill[m.pair("a", "b")] == 2.0),
+    "new_money": ({"type": "new_money", "power": "q", "amount": 0.7, "domains": ["trade"]}, lambda m: m.power("q").budget.tolist() == [1.0, 0.5, 0.7] and m.power("q").commitment.tolist() == [1.0, 1.0, 1.0]),
     "budget_change": ({"type": "budget_change", "power": "p", "factor": 2.0, "domains": ["trade"]}, lambda m: m.power("p").budget.tolist() == [1.0, 1.0, 2.0]),
     "posture_change": ({"type": "posture_change", "power": "q", "credibility": 0.1}, lambda m: m.power("q").credibility == pytest.approx(0.1) and np.allclose(m.credibility[:, m.power_index["q"]], 0.1, atol=0.01)),
     "election": ({"type": "election", "power": "p", "turn": 1.0, "budget_factor": 0.5, "credibility_loss": 0.2}, lambda m: m.power("p").budget.tolist() == [0.5, 0.5, 0.5] and m.power("p").commitment.tolist() == [0.5, 0.5, 0.5] and m.power("p").inward and m.power("p").credibility == pytest.approx(0.6)),
