@@ -87,8 +87,9 @@ def build_scenario(
     budget_scale: float = 1.0,
 ) -> Scenario:
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
-    budget factor applies to ``power``, or to every power when ``power`` is "all powers"
-    or not in the scenario (a generated world has its own powers)."""
+    spending factor (a ``budget_change`` in the first quarter: standing offers and new
+    money) applies to ``power``, or to every power when ``power`` is "all powers" or not
+    in the scenario (a generated world has its own powers)."""
     base = load(CONFIGS / f"{config}.yaml")
     rules = base.rules
     chosen = {
@@ -98,11 +99,13 @@ def build_scenario(
         "decay": _rule("decay", rules.decay, rules.decay["name"], rate=decay_rate),
     }
     sets = [f"rules.{family}={json.dumps(spec)}" for family, spec in chosen.items()]
-    if budget_scale != 1.0:
-        for key in budget_targets(base, power):
-            budget = base.powers[key].budget
-            sets += [f"powers.{key}.budget.{d}={budget.get(d) * budget_scale}" for d in ("investment", "security", "trade")]
-    return load(base, sets)
+    scenario = load(base, sets)
+    if budget_scale == 1.0:
+        return scenario
+    raw = scenario.to_dict()  # the power's whole spending from the first quarter: standing offers and new money
+    for key in budget_targets(base, power):
+        raw["events"][f"dashboard_spending_{key}"] = {"date": base.time.start.isoformat(), "type": "budget_change", "power": key, "factor": budget_scale}
+    return load(raw)
 
 
 def budget_targets(scenario: Scenario, power: str) -> list[str]:
@@ -153,7 +156,7 @@ def settings_text(model: RegionModel) -> str:
     return (
         f"scenario {s['config']} · decision {rules.decision['name']}" + (f" ({decision})" if decision else "")
         + f" · allocation {rules.allocation['name']} · coercion {coercion} · tie decay {rules.decay.get('rate', '-')}"
-        + f" · budget ×{s['budget_scale']:g} for {who} · seed {s['seed']}"
+        + f" · spending ×{s['budget_scale']:g} for {who} · seed {s['seed']}"
     )
 
 
@@ -409,8 +412,8 @@ def Settings(settings: solara.Reactive[dict]):
     slider("Hedging cap", "hedge_cap", 0.2, 1.0, 0.05)
     slider("Decision noise", "noise", 0.0, 0.5, 0.01)
     slider("Tie decay per quarter", "decay_rate", 0.0, 0.1, 0.005, digits=3)
-    select("Power whose budget to scale", "power", powers if s["power"] in powers else [*powers, s["power"]])
-    slider("Budget ×", "budget_scale", 0.0, 3.0, 0.1, digits=1)
+    select("Power whose spending to scale", "power", powers if s["power"] in powers else [*powers, s["power"]])
+    slider("Spending ×", "budget_scale", 0.0, 3.0, 0.1, digits=1)
     slider("Seed", "seed", 0, 99, 1)
 
 

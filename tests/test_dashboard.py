@@ -53,10 +53,10 @@ def test_model_takes_dashboard_params_and_ignores_mesa_scenario():
     assert cfg.rules.allocation["name"] == "adaptive"
     assert cfg.rules.coercion["name"] == "none"
     assert cfg.rules.decay["rate"] == 0.05
-    base = dashboard.load(dashboard.CONFIGS / "baseline.yaml")
-    assert cfg.powers["china"].budget.investment == pytest.approx(2 * base.powers["china"].budget.investment)
     model.step()
     assert model.steps == 1
+    china = model.power("china")  # spending doubled from the first quarter: standing offers and new money
+    assert china.commitment.tolist() == [2.0, 2.0, 2.0] and model.power("russia").commitment.tolist() == [1.0, 1.0, 1.0]
 
 
 def test_every_shipped_scenario_builds_and_every_panel_draws():
@@ -69,14 +69,16 @@ def test_every_shipped_scenario_builds_and_every_panel_draws():
             draw(model)
 
 
-def test_budget_slider_scales_every_power_of_a_generated_world():
+def test_spending_slider_scales_every_power_of_a_generated_world():
     base = dashboard.load(dashboard.CONFIGS / "generated.yaml")
     model = dashboard.DashboardModel(config="generated", power="china", budget_scale=2.0)
+    model.step()
     for key, spec in base.powers.items():  # "china" is not among p000..: every power is scaled
-        assert model.config.powers[key].budget.investment == pytest.approx(2 * spec.budget.investment)
-    assert "budget ×2 for all powers" in dashboard.status_text(model)
+        assert model.power(key).budget[0] == pytest.approx(2 * spec.budget.investment)
+        assert model.power(key).commitment.tolist() == [2.0, 2.0, 2.0]
+    assert "spending ×2 for all powers" in dashboard.status_text(model)
     one = dashboard.DashboardModel(config="baseline", power="japan", budget_scale=2.0)
-    assert "budget ×2 for Japan" in dashboard.status_text(one)
+    assert "spending ×2 for Japan" in dashboard.status_text(one)
 
 
 def test_status_line_names_the_rules_the_model_was_built_with():
@@ -218,7 +220,7 @@ def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
             # The full title is shown; every slider shows its value.
             assert page.get_by_text(dashboard.TITLE, exact=True).is_visible()
             assert page.get_by_text(re.compile(r"^Coercion strength: 0\.50$")).count() == 1
-            assert page.get_by_text(re.compile(r"^Budget ×: 1\.0$")).count() == 1
+            assert page.get_by_text(re.compile(r"^Spending ×: 1\.0$")).count() == 1
 
             # A rule chosen in the sidebar reaches the model and the status line on Reset.
             page.locator(".v-select").filter(has_text="Decision rule").click()
