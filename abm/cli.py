@@ -135,7 +135,7 @@ def cmd_sweep(args) -> int:
         raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
     if args.workers is not None:
         budget.check_workers(args.workers, allow_large=args.allow_large)
-    exp = experiment.load(args.experiment, allow_large=args.allow_large)
+    exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
     world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers)) for b in exp.bases.values())
     budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name
@@ -148,7 +148,7 @@ def cmd_sweep(args) -> int:
         raise UsageError(str(exc)) from None
     before = f", {result.already} were already done" if result.already else ""
     print(f"{result.ok} ok, {result.failed} failed of {result.planned} distinct runs{before}; {result.seconds:.1f} s on {result.executor}")
-    resume = f"abm sweep {args.experiment} --out {out} --resume"
+    resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)
     if result.interrupted:
         print(f"interrupted: every finished run is stored in {out}; continue with: {resume}", file=sys.stderr)
         return 130
@@ -300,6 +300,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>); an existing one is never replaced, only completed with --resume")
     s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")
+    s.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override the experiment itself, e.g. --set replications=2, --set sample.n=64, --set set.time.steps=20 (repeatable; recorded in the manifest; --resume needs the same overrides)")
     s.add_argument(*LARGE, **LARGE_HELP)
     s.set_defaults(func=cmd_sweep)
 

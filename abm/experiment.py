@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, sensitivity
-from abm.scenario import Scenario, ScenarioError, apply_overrides, build, pydantic_problems, read_yaml, resolve_extends
+from abm.scenario import Scenario, ScenarioError, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends
 from abm.units import Finite, Seed
 
 SPEC_VERSION = 1
@@ -112,6 +112,7 @@ class Spec(Strict):
     seed: Seed = 0
     metrics: Metrics = Metrics()
     outcomes: dict[str, str] = {}  # outcome class name -> expression over summaries (abm.discovery)
+    overrides: list[str] = []  # the command line's --set overrides, already applied (kept for the manifest)
     charts: list[dict[str, Any]] = []
 
 
@@ -324,10 +325,12 @@ def _attribute(problem_path: str, keys: list[str]) -> str | None:
 # --------------------------------------------------------------------------- loading
 
 
-def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path | None = None, allow_large: bool = False) -> Experiment:
+def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path | None = None, allow_large: bool = False, sets=()) -> Experiment:
     """Load and validate an experiment; scenario paths are relative to the spec file
     (or to ``base_dir`` for a mapping). Raises :class:`ExperimentError` listing every
-    problem. ``allow_large`` lifts the plan and world budgets (:mod:`abm.budget`)."""
+    problem. ``allow_large`` lifts the plan and world budgets (:mod:`abm.budget`).
+    ``sets`` are ``path=value`` overrides of the spec itself (``abm sweep --set``), applied
+    before validation, so that a sweep can be shrunk or varied without copying the file."""
     if isinstance(source, Experiment):
         return source
     if isinstance(source, dict):
@@ -335,11 +338,45 @@ def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path 
     else:
         path = Path(source)
         raw, where, root = _read(path), str(path), Path(base_dir) if base_dir else path.parent
+    raw = override_spec(raw, list(sets))
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         raise ExperimentError(pydantic_problems(exc, Spec), where) from None
     return _Builder(spec, root, where, allow_large).build()
+
+
+# Spec sections whose keys are scenario paths (dotted themselves): ``set.time.steps=20``
+# sets the key ``time.steps`` of ``set:``, not a nested mapping.
+FLAT_SECTIONS = ("set", "grid")
+
+
+def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """Apply ``path=value`` overrides to an experiment spec (values read as YAML, as for
+    scenarios): ``replications=2``, ``sample.n=64``, ``set.time.steps=20``,
+    ``grid.rules.decision.cap=[0.3, 0.6]``. Unknown fields are then refused by validation
+    with the allowed names; the overrides are kept in the spec (and so in the manifest)."""
+    if not sets:
+        return raw
+    out = copy.deepcopy(raw)
+    problems = []
+    for item in sets:
+        path, value = parse_set(item)
+        keys = path.split(".")
+        if keys[0] in FLAT_SECTIONS and len(keys) > 1:
+            keys = [keys[0], ".".join(keys[1:])]
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                problems.append((path, "cannot set a field inside a value that is not a mapping"))
+                break
+        else:
+            node[keys[-1]] = value
+    if problems:
+        raise ExperimentError(problems, "--set")
+    out.setdefault("overrides", list(sets))
+    return out
 
 
 class _Builder:

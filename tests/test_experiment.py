@@ -256,3 +256,24 @@ def test_summary_columns_are_named_after_metric_and_statistic():
     )]  # fmt: skip
     assert names == ["integration_2035", "fragmentation_mean_2030_2035", "fragmentation_first_above_0.5", "mine"]
     assert all(re.fullmatch(r"[\w.]+", n) for n in names)
+
+
+def test_sweep_overrides_shrink_the_experiment_and_are_recorded(tmp_path, capsys):
+    rules = ROOT / "experiments" / "rules.yaml"
+    base = experiment.load(rules)
+    small = experiment.load(rules, sets=["replications=1", "set.time.steps=8"])
+    assert base.spec.replications > 1 and small.spec.replications == 1
+    assert len(small.runs) == len(small.points) < len(base.runs)
+    assert small.spec.set["time.steps"] == 8 and small.hash != base.hash
+    assert small.spec.overrides == ["replications=1", "set.time.steps=8"]
+    # the sweep's manifest carries them, and a resume must repeat them
+    out = tmp_path / "out"
+    assert main(["sweep", str(rules), "--set", "replications=1", "--set", "set.time.steps=8", "--out", str(out), "--workers", "1"]) == 0
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["spec"]["overrides"] == ["replications=1", "set.time.steps=8"] and manifest["spec"]["replications"] == 1
+    # a mistyped field is one clear line, exit 2, nothing written
+    bad = tmp_path / "bad"
+    assert main(["sweep", str(rules), "--set", "replicatons=1", "--out", str(bad)]) == 2
+    assert "did you mean 'replications'" in capsys.readouterr().err and not bad.exists()
