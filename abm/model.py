@@ -174,6 +174,9 @@ class RegionModel(mesa.Model):
             if action == "leave":
                 self.organisations.leave(state, org, self)
                 self.log("exit", "calculus", {"state": state, "organisation": org})
+            elif action in ("freeze", "resume"):
+                self.organisations.freeze(state, org, frozen=action == "freeze")
+                self.log(action, "calculus", {"state": state, "organisation": org})
             else:
                 outcome = self.organisations.apply(state, org, self)
                 kind = {"admitted": "accession", "blocked": "application_blocked", "closed": "application_refused"}[outcome]

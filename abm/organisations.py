@@ -29,6 +29,7 @@ class Organisation:
         self.powers = {power_index[p] for p in spec.powers}
         self.observers = {state_index[s] for s in spec.observers}
         self.members: set[int] = set()
+        self.frozen: set[int] = set()  # members whose participation is frozen (no benefits, no obligations)
         self.benefits = np.array([spec.benefits.get(d) for d in DOMAINS])
         self.excludes = [power_index[p] for p in spec.excludes]
         self.obligation = spec.obligation
@@ -77,7 +78,14 @@ class Organisations:
     def leave(self, state_key: str, org_key: str, model) -> None:
         s = self.state_index[state_key]
         self.by_key[org_key].members.discard(s)
+        self.by_key[org_key].frozen.discard(s)
         model.states[s].memberships.discard(org_key)
+        self.changed = True
+
+    def freeze(self, state_key: str, org_key: str, frozen: bool = True) -> None:
+        """A member freezes (or resumes) its participation."""
+        s = self.state_index[state_key]
+        (self.by_key[org_key].frozen.add if frozen else self.by_key[org_key].frozen.discard)(s)
         self.changed = True
 
     def admit_power(self, power_key: str, org_key: str, model) -> None:
@@ -113,7 +121,7 @@ class Organisations:
         self.shared_club = np.zeros((n, n), dtype=bool)  # s and t sit together in a power-led club
         spill = np.ones(pairs.n)  # multiplier of patron-rivalry spill-over per neighbour pair
         for org in self:
-            members = np.array(sorted(org.members), dtype=int)
+            members = np.array(sorted(org.members - org.frozen), dtype=int)  # frozen members take part in nothing
             if len(members) == 0:
                 continue
             for p in org.patrons:
@@ -138,7 +146,7 @@ class Organisations:
         self.changed = False
 
     def shared_count(self, a: int, b: int) -> int:
-        return sum(1 for org in self if a in org.members and b in org.members)
+        return sum(1 for org in self if {a, b} <= org.members - org.frozen)
 
     def regional_formats(self) -> list[Organisation]:
         return [org for org in self if org.kind == "regional_format"]

@@ -1036,6 +1036,42 @@ def test_a_member_leaves_a_club_whose_guarantee_failed():
     assert ("leave", "a", "pact") in model.rules["membership"].review(model)
 
 
+@covers("membership.calculus", "credibility.delivery")
+def test_a_member_freezes_its_participation_and_resumes_it():
+    # a values the pact at -0.008: above freeze (-0.02), it takes part. Failed guarantees
+    # push its value below freeze but not below leave (-0.2): it freezes (no benefits,
+    # still a member); restored belief lifts the value above join (-0.01): it resumes
+    scn = tiny_scenario(rules={"membership": {"name": "calculus", "join": -0.01, "leave": -0.2, "freeze": -0.02, "every": 1}})
+    scn["organisations"] = {"pact": {"name": "Pact", "kind": "club", "leader": "p", "benefits": {"security": 0.4}, "membership_cost": 0.1}}
+    scn["states"]["a"]["memberships"] = ["pact"]
+    model = tiny_model(scenario=scn)
+    rule_ = model.rules["membership"]
+
+    def review_of_a():
+        return [c for c in rule_.review(model) if c[1] == "a"]
+
+    assert review_of_a() == []
+    assert model.organisations.bonus[A, P, SEC] == pytest.approx(0.4)
+    model.interests[P, A] = 0.0
+    for _ in range(5):
+        model.rules["credibility"].guarantee_called(model, A, B)
+    assert review_of_a() == [("freeze", "a", "pact")]
+    model.review_memberships()
+    model.observe()
+    assert "pact" in model.states[A].memberships and model.organisations.bonus[A, P, SEC] == 0.0
+    assert ("freeze", "calculus") in [(e[3], e[4]) for e in model.event_log if '"a"' in e[5]]
+    model.credibility[A, P] = 0.8
+    assert review_of_a() == [("resume", "a", "pact")]
+    model.organisations.freeze("a", "pact", frozen=False)
+    model.observe()
+    assert model.organisations.bonus[A, P, SEC] == pytest.approx(0.4)
+
+
+def test_freeze_must_lie_between_leave_and_join():
+    with pytest.raises(ValidationError):
+        rule("membership", "calculus", join=0.05, leave=-0.2, freeze=0.1)
+
+
 # =========================================================================== registry
 
 

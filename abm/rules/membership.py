@@ -13,7 +13,7 @@ neighbours already inside. Reviews happen every ``every`` steps.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from abm.rules.registry import Rule, RuleParams, register
 
@@ -39,7 +39,12 @@ class Fixed(MembershipRule):
 @register
 class Calculus(MembershipRule):
     """Join (apply) when membership is worth more than ``join``; leave when worth less
-    than ``leave``. The gap between the two is hysteresis: states don't flip-flop."""
+    than ``leave``. The gap between the two is hysteresis: states don't flip-flop. With
+    ``freeze`` set (between ``leave`` and ``join``), a member whose value falls below it
+    freezes its participation instead of leaving: it stays a member on paper but takes
+    neither the club's benefits nor its obligations, and counts for no shared membership
+    (Armenia and the CSTO from February 2024, @abrahamyan2025); it resumes when the value
+    rises above ``join`` again, and leaves when it falls below ``leave``."""
 
     name = "calculus"
 
@@ -49,6 +54,13 @@ class Calculus(MembershipRule):
         affinity: float = Field(0.1, ge=0.0, description="value per unit of mean opinion toward the patrons")
         neighbour_pull: float = Field(0.2, ge=0.0, description="value of a regional format per share of neighbours inside")
         every: int = Field(4, ge=1, description="steps between reviews")
+        freeze: float | None = Field(None, description="value below which a member freezes its participation (None: members only stay or leave)")
+
+        @model_validator(mode="after")
+        def _freeze_between_leave_and_join(self):
+            if self.freeze is not None and not self.leave < self.freeze < self.join:
+                raise ValueError(f"freeze ({self.freeze}) must lie between leave ({self.leave}) and join ({self.join})")
+            return self
 
     def value(self, org, model) -> np.ndarray:
         """Value of membership in ``org`` to every state (an array over states)."""
@@ -74,8 +86,13 @@ class Calculus(MembershipRule):
             value = self.value(org, model)
             for state in model.states:
                 member = state.index in org.members
-                if member and value[state.index] < self.params.leave:
+                v = value[state.index]
+                if member and v < self.params.leave:
                     changes.append(("leave", state.key, org.key))
+                elif member and self.params.freeze is not None and state.index not in org.frozen and v < self.params.freeze:
+                    changes.append(("freeze", state.key, org.key))
+                elif member and state.index in org.frozen and v > self.params.join:
+                    changes.append(("resume", state.key, org.key))
                 elif not member and value[state.index] > self.params.join and (org.key, state.key) not in model.organisations.blocked:
                     changes.append(("apply", state.key, org.key))
         return changes
