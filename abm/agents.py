@@ -130,3 +130,10 @@ class ExternalPower(mesa.Agent):
         self.capability = spec.capability
         self.propensity = spec.coercion.propensity
         self.tools = list(spec.coercion.tools)
+
+    def scale_spending(self, factor: float, domains=DOMAINS) -> None:
+        """Multiply the power's spending in ``domains``: its standing offers (commitment)
+        and its new money (budget) alike."""
+        for d in domains:
+            self.budget[DOMAIN_INDEX[d]] *= factor
+            self.commitment[DOMAIN_INDEX[d]] *= factor

@@ -129,10 +129,7 @@ def cmd_dashboard(args) -> int:
 def cmd_sweep(args) -> int:
     from abm import experiment, sweep
 
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
-    if args.workers is not None and args.scheduler is not None:
-        raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
+    check_executor(args)
     if args.workers is not None:
         budget.check_workers(args.workers, allow_large=args.allow_large)
     exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
@@ -202,10 +199,7 @@ def cmd_calibrate(args) -> int:
 
     from abm import calibrate
 
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
-    if args.workers is not None and args.scheduler is not None:
-        raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
+    check_executor(args)
     logging.getLogger("ABC").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         cal = calibrate.load_spec(args.spec)
@@ -225,11 +219,23 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def add_executor(parser) -> None:
+    """Where a sweep or a calibration runs its simulations: local processes or a Dask cluster."""
+    parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster: scheduler address (tcp://host:8786), scheduler file, or \"config\" for the address in Dask's configuration")
+
+
+def check_executor(args) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
+    if args.workers is not None and args.scheduler is not None:
+        raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
+
+
 def add_calibrate(sub) -> None:
     k = sub.add_parser("calibrate", help="fit parameters to the observed patterns (ABC-SMC); posterior, charts and predictive checks")
     k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate/baseline.yaml)")
-    k.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
-    k.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster (as for abm sweep)")
+    add_executor(k)
     k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>)")
     k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation")
     k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")
@@ -295,8 +301,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="run an experiment (parameter sweep with replications) into a resumable results store")
     s.add_argument("experiment", help="experiment YAML file (see experiments/)")
-    s.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per CPU)")
-    s.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask cluster: scheduler address (tcp://host:8786), scheduler file, or \"config\" for the address in Dask's configuration")
+    add_executor(s)
     s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>); an existing one is never replaced, only completed with --resume")
     s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")

@@ -330,9 +330,7 @@ class BudgetChange(PowerEvent):
 
     def apply(self, model):
         power = model.power(self.params.power)
-        for d in self.params.domains:
-            power.budget[DOMAIN_INDEX[d]] *= self.params.factor
-            power.commitment[DOMAIN_INDEX[d]] *= self.params.factor
+        power.scale_spending(self.params.factor, self.params.domains)
         return self.record()
 
 
@@ -401,8 +399,7 @@ class Withdrawal(PowerEvent):
     def apply(self, model):
         p = self.params
         power = model.power(p.power)
-        power.budget *= p.budget_factor
-        power.commitment *= p.budget_factor
+        power.scale_spending(p.budget_factor)
         model.shift_credibility(power.index, -p.credibility_loss)
         for cid in p.corridors:
             model.network.corridor(cid).sponsors.pop(p.power, None)
@@ -434,8 +431,7 @@ class Election(PowerEvent):
         turned = bool(model.rng.random() < p.turn)
         if turned:
             factor = 1.0 / p.budget_factor if power.inward else p.budget_factor
-            power.budget *= factor
-            power.commitment *= factor
+            power.scale_spending(factor)
             if not power.inward:
                 model.shift_credibility(power.index, -p.credibility_loss)
             power.inward = not power.inward

@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, sensitivity
-from abm.scenario import Scenario, ScenarioError, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends
+from abm.scenario import Scenario, ScenarioError, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
 from abm.units import Finite, Seed
 
 SPEC_VERSION = 1
@@ -365,14 +365,9 @@ def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
         keys = path.split(".")
         if keys[0] in FLAT_SECTIONS and len(keys) > 1:
             keys = [keys[0], ".".join(keys[1:])]
-        node = out
-        for key in keys[:-1]:
-            node = node.setdefault(key, {}) if isinstance(node, dict) else None
-            if not isinstance(node, dict):
-                problems.append((path, "cannot set a field inside a value that is not a mapping"))
-                break
-        else:
-            node[keys[-1]] = value
+        problem = set_path(out, keys, value)
+        if problem:
+            problems.append((path, problem))
     if problems:
         raise ExperimentError(problems, "--set")
     out.setdefault("overrides", list(sets))

@@ -100,7 +100,6 @@ class RegionModel(mesa.Model):
         }
 
         self.rivalry = np.array([p.rivals for p in self.powers])  # rivalry[p, r]: p's hostility to r
-        self.hostility = (self.rivalry + self.rivalry.T) / 2.0  # symmetric: division between two camps
         # powers that treat an acceptance of r's offer as a defection from themselves
         self.rivals_of = [
             [p.index for p in self.powers if p.rivals[r] >= 0.5 or r in p.exclusivity] for r in range(len(self.powers))
@@ -465,6 +464,12 @@ class RegionModel(mesa.Model):
         for state, row in zip(self.states, rows):
             state.row = row
         self.bloc_labels = labels
+
+    @property
+    def hostility(self) -> np.ndarray:
+        """Rivalry made symmetric: what divides two camps, or two neighbours whose patrons
+        are rivals, runs both ways."""
+        return (self.rivalry + self.rivalry.T) / 2.0
 
     @property
     def date(self):

@@ -443,17 +443,24 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             if not isinstance(rules.get(keys[1]), dict) or rules[keys[1]].get("name") != value:
                 rules[keys[1]] = {"name": value}
             continue
-        node = out
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                problems.append((path, "cannot set a field inside a value that is not a mapping"))
-                break
-        else:
-            node[keys[-1]] = value
+        problem = set_path(out, keys, value)
+        if problem:
+            problems.append((path, problem))
     if problems:
         raise ScenarioError(problems, "--set")
     return out
+
+
+def set_path(tree: dict[str, Any], keys: list[str], value: Any) -> str | None:
+    """Set ``tree[k1][k2]...[kn] = value``, creating mappings on the way; returns the
+    problem if a key on the way holds a value that is not a mapping."""
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            return "cannot set a field inside a value that is not a mapping"
+    node[keys[-1]] = value
+    return None
 
 
 def _is_rule_name(path: str) -> bool:
