@@ -216,32 +216,39 @@ class Sanctions(Event):
     """A power sanctions a node (state or third country): route risk there rises, and
     a sanctioned state's trade ties shrink: with the sanctioning power itself, or, for
     secondary sanctions on sanctions-evasion trade, with the power named in ``ties_with``
-    (Western pressure on re-exports to Russia through the region: @dipirro2025, @abrahamyan2025)."""
+    (Western pressure on re-exports to Russia through the region: @dipirro2025, @abrahamyan2025).
+    ``target: random`` draws a regional state in proportion to its trade with that power
+    (tie share times GDP): enforcement goes where the evasion trade is."""
 
     name = "sanctions"
 
     class Params(RuleParams):
         by: str
-        target: str
+        target: str  # a state, freight node or power, or ``random``
         risk: Unit = 0.2
         trade_cut: Unit = 0.3
         ties_with: str | None = None  # the power whose trade with the target is cut (default: ``by``)
 
     def check(self, scn):
-        problems = _missing("by", self.params.by, scn.powers, "power") + _missing(
-            "target", self.params.target, set(scn.states) | set(scn.freight.nodes) | set(scn.powers), "target"
-        )
+        known = set(scn.states) | set(scn.freight.nodes) | set(scn.powers) | {"random"}
+        problems = _missing("by", self.params.by, scn.powers, "power") + _missing("target", self.params.target, known, "target")
         if self.params.ties_with is not None:
             problems += _missing("ties_with", self.params.ties_with, scn.powers, "power")
         return problems
 
     def apply(self, model):
         p = self.params
-        model.network.add_risk(p.target, p.risk)
-        if p.target in model.state_keys:
-            partner = model.power_index[p.ties_with or p.by]
-            model.state(p.target).ties[DOMAIN_INDEX["trade"], partner] *= 1.0 - p.trade_cut
-        return self.record()
+        partner = model.power_index[p.ties_with or p.by]
+        target = p.target
+        if target == "random":
+            volume = np.array([s.ties[DOMAIN_INDEX["trade"], partner] * s.gdp for s in model.states])
+            if volume.sum() <= 0.0:
+                return {**self.record(), "target": ""}  # no trade with the partner to sanction
+            target = model.state_keys[int(model.rng.choice(len(volume), p=volume / volume.sum()))]
+        model.network.add_risk(target, p.risk)
+        if target in model.state_index:
+            model.state(target).ties[DOMAIN_INDEX["trade"], partner] *= 1.0 - p.trade_cut
+        return {**self.record(), "target": target}
 
 
 # --------------------------------------------------------------------------- organisations
@@ -479,27 +486,72 @@ class Reconciliation(Incident):
 # --------------------------------------------------------------------------- states
 
 
-@register
-class Unrest(Event):
-    """Unrest in a state (``random``: one drawn by the model's generator): governance
-    falls and threat rises, as in Kazakhstan in January 2022 (@ihr2025)."""
+class StateEventParams(RuleParams):
+    state: str = "random"  # a state's id, or ``random``: one drawn by the model's generator
 
-    name = "unrest"
 
-    class Params(RuleParams):
-        state: str = "random"
-        threat: Unit = 0.2
-        governance: Unit = 0.05  # fall in governance
+class StateEvent(Event):
+    """An event in one regional state, named or drawn."""
+
+    Params = StateEventParams
 
     def check(self, scn):
         return [] if self.params.state == "random" else _missing("state", self.params.state, scn.states, "state")
 
+    def pick(self, model) -> str:
+        if self.params.state == "random":
+            return model.state_keys[int(model.rng.integers(len(model.state_keys)))]
+        return self.params.state
+
+
+@register
+class Unrest(StateEvent):
+    """Unrest in a state: governance falls and threat rises, as in Kazakhstan in
+    January 2022 (@ihr2025)."""
+
+    name = "unrest"
+
+    class Params(StateEventParams):
+        threat: Unit = 0.2
+        governance: Unit = 0.05  # fall in governance
+
     def apply(self, model):
         p = self.params
-        key = model.state_keys[int(model.rng.integers(len(model.state_keys)))] if p.state == "random" else p.state
+        key = self.pick(model)
         state = model.state(key)
         state.threat = min(1.0, state.threat + p.threat)
         state.governance = max(0.0, state.governance - p.governance)
+        return {**self.record(), "state": key}
+
+
+@register
+class LeadershipChange(StateEvent):
+    """A new leader in a regional state brings a course of his own: the state's opinion
+    of each power, and its relation with each neighbour, move by independent normal
+    draws (standard deviations ``opinion_sd``, ``relation_sd``), and the move lasts:
+    the long-run anchors they return to move with them. Course changes of either sign
+    and any size, from none (a hand-picked successor) to a turn (Uzbekistan after 2016
+    opened to its neighbours; Armenia after 2018 drifted from Moscow). The baseline's
+    hazard is the region's rate of leadership changes, 1995-2024 (``data/hazards.yaml``)."""
+
+    name = "leadership_change"
+
+    class Params(StateEventParams):
+        opinion_sd: Unit = 0.2
+        relation_sd: Unit = 0.1
+
+    def apply(self, model):
+        p = self.params
+        key = self.pick(model)
+        state = model.state(key)
+        shift = model.rng.normal(0.0, p.opinion_sd, len(state.opinion))
+        state.opinion[:] = np.clip(state.opinion + shift, -1.0, 1.0)
+        state.opinion_anchor[:] = np.clip(state.opinion_anchor + shift, -1.0, 1.0)
+        pairs = model.pairs
+        mine = np.flatnonzero((pairs.i == state.index) | (pairs.j == state.index))
+        move = model.rng.normal(0.0, p.relation_sd, len(mine))
+        pairs.relation[mine] = np.clip(pairs.relation[mine] + move, -1.0, 1.0)
+        pairs.anchor[mine] = np.clip(pairs.anchor[mine] + move, -1.0, 1.0)
         return {**self.record(), "state": key}
 
 

@@ -64,3 +64,25 @@ def test_citation_file_is_cff_1_2_0():
     for field in ("message", "title", "authors"):
         assert cff[field], field
     assert all("name" in a or "family-names" in a for a in cff["authors"])
+
+
+def test_the_baselines_leadership_hazard_is_the_recorded_rate():
+    """The hazard is computed from the table, not typed in: changes in the window over its
+    quarters, every change dated inside the window and in a modelled state."""
+    import datetime as dt
+
+    record = yaml.safe_load((ROOT / "data" / "hazards.yaml").read_text(encoding="utf-8"))["leadership_changes"]
+    start, end = record["window"]["start"], record["window"]["end"]
+    quarters = (end.year - start.year) * 4 + (end.month - start.month) // 3 + 1
+    assert quarters == record["window"]["quarters"]
+    baseline = yaml.safe_load((ROOT / "configs" / "baseline.yaml").read_text(encoding="utf-8"))
+    changes = record["changes"]
+    assert all(start <= c["date"] <= end and c["state"] in baseline["states"] for c in changes)
+    assert len({(c["state"], c["date"]) for c in changes}) == len(changes)
+    shock = baseline["shocks"]["leadership_change"]
+    assert shock["state"] == "random" and isinstance(start, dt.date)
+    assert shock["hazard"] == len(changes) / quarters
+    # The 2020 start knows only the record before it (its out-of-sample test).
+    before = [c for c in changes if c["date"] < dt.date(2020, 1, 1)]
+    start_2020 = yaml.safe_load((ROOT / "configs" / "start_2020.yaml").read_text(encoding="utf-8"))
+    assert start_2020["shocks"]["leadership_change"]["hazard"] == round(len(before) / (quarters - 20), 4)

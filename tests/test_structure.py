@@ -324,6 +324,7 @@ EVENT_CHECKS = {
     "incident": ({"type": "incident", "power": "p", "state": "c", "opinion": -0.5}, lambda m: m.state("c").opinion[m.power_index["p"]] == pytest.approx(-0.2)),
     "reconciliation": ({"type": "reconciliation", "power": "p", "state": "b", "opinion": 0.3}, lambda m: m.state("b").opinion[m.power_index["p"]] == pytest.approx(-0.1)),
     "unrest": ({"type": "unrest", "state": "c", "threat": 0.3, "governance": 0.1}, lambda m: m.state("c").threat == pytest.approx(0.8) and m.state("c").governance == pytest.approx(0.4)),
+    "leadership_change": ({"type": "leadership_change", "state": "c", "opinion_sd": 0.3}, lambda m: not np.allclose(m.state("c").opinion_anchor, [0.3, 0.3]) and np.allclose(m.state("b").opinion_anchor, [-0.4, 0.6])),
 }
 
 
@@ -367,6 +368,56 @@ def test_secondary_sanctions_cut_the_targets_trade_with_a_third_power():
     after = model.state("a").ties[DOMAIN_INDEX["trade"]]
     assert after[model.power_index["p"]] == pytest.approx(0.5 * trade[model.power_index["p"]])
     assert after[model.power_index["q"]] == pytest.approx(trade[model.power_index["q"]])
+
+
+def test_a_new_leader_turns_the_course_either_way_and_the_turn_lasts():
+    """Over many draws the shifts of opinion and relations are centred on zero with the
+    declared spread; only the state's own opinions and its own pairs move; and with
+    the opinion rule pulling toward the anchor, the new course persists."""
+    from abm.rules import make
+
+    event = make("event", {"type": "leadership_change", "state": "b", "opinion_sd": 0.2, "relation_sd": 0.1}, key="type")
+    shifts, moves = [], []
+    for seed in range(60):
+        spec = tiny_scenario(rules={**tiny_scenario()["rules"], "opinion": {"name": "benefit"}})
+        model = RegionModel(spec, rng=seed)
+        before = model.state("b").opinion_anchor.copy(), model.pairs.relation.copy(), model.state("a").opinion.copy()
+        event.apply(model)
+        shifts.append(model.state("b").opinion_anchor - before[0])
+        moves.append(model.pairs.relation - before[1])
+        assert np.array_equal(model.state("a").opinion, before[2])
+    shifts, moves = np.array(shifts), np.array(moves)
+    assert (shifts > 0).any() and (shifts < 0).any()
+    assert abs(shifts.mean()) < 3 * 0.2 / np.sqrt(shifts.size) and 0.15 < shifts.std() < 0.25
+    assert (moves != 0).all() and 0.07 < moves.std() < 0.13  # both of b's pairs (a-b, b-c) move
+
+    turned = RegionModel(tiny_scenario(rules={**tiny_scenario()["rules"], "opinion": {"name": "benefit"}}), rng=5)
+    event.apply(turned)
+    new_course = turned.state("b").opinion_anchor.copy()
+    for _ in range(8):
+        turned.step()
+    still = turned.state("b").opinion
+    assert np.abs(still - new_course).max() < np.abs(still - np.array([-0.4, 0.6])).max()
+
+
+def test_random_sanctions_fall_where_the_trade_with_the_partner_is():
+    """``target: random`` draws states in proportion to trade with ``ties_with`` (tie x GDP):
+    never a state that does not trade with it; nothing when none does."""
+    from abm.rules import make
+
+    event = make("event", {"type": "sanctions", "by": "q", "target": "random", "ties_with": "p", "trade_cut": 0.5}, key="type")
+    spec = tiny_scenario()
+    spec["states"]["a"]["ties"]["trade"] = {"p": 0.4}  # volume 0.4 x 10 = 4; c: 0.3 x 40 = 12; b: none
+    picks = []
+    for seed in range(200):
+        model = RegionModel(spec, rng=seed)
+        picks.append(event.apply(model)["target"])
+    assert "b" not in picks and 0.65 < picks.count("c") / len(picks) < 0.85  # expected 0.75
+    none = tiny_scenario()
+    none["states"]["c"]["ties"]["trade"] = {"q": 0.3}
+    model = RegionModel(none, rng=0)
+    trade = [s.ties.copy() for s in model.states]
+    assert event.apply(model)["target"] == "" and all(np.array_equal(t, s.ties) for t, s in zip(trade, model.states))
 
 
 def test_every_registered_event_type_is_tested():
