@@ -244,7 +244,7 @@ class Sanctions(Event):
             volume = np.array([s.ties[DOMAIN_INDEX["trade"], partner] * s.gdp for s in model.states])
             if volume.sum() <= 0.0:
                 return {**self.record(), "target": ""}  # no trade with the partner to sanction
-            target = model.state_keys[int(model.rng.choice(len(volume), p=volume / volume.sum()))]
+            target = model.state_keys[int(model.event_rng.choice(len(volume), p=volume / volume.sum()))]
         model.network.add_risk(target, p.risk)
         if target in model.state_index:
             model.state(target).ties[DOMAIN_INDEX["trade"], partner] *= 1.0 - p.trade_cut
@@ -435,7 +435,7 @@ class Election(PowerEvent):
     def apply(self, model):
         p = self.params
         power = model.power(p.power)
-        turned = bool(model.rng.random() < p.turn)
+        turned = bool(model.event_rng.random() < p.turn)
         if turned:
             factor = 1.0 / p.budget_factor if power.inward else p.budget_factor
             power.scale_spending(factor)
@@ -500,7 +500,7 @@ class StateEvent(Event):
 
     def pick(self, model) -> str:
         if self.params.state == "random":
-            return model.state_keys[int(model.rng.integers(len(model.state_keys)))]
+            return model.state_keys[int(model.event_rng.integers(len(model.state_keys)))]
         return self.params.state
 
 
@@ -544,12 +544,12 @@ class LeadershipChange(StateEvent):
         p = self.params
         key = self.pick(model)
         state = model.state(key)
-        shift = model.rng.normal(0.0, p.opinion_sd, len(state.opinion))
+        shift = model.event_rng.normal(0.0, p.opinion_sd, len(state.opinion))
         state.opinion[:] = np.clip(state.opinion + shift, -1.0, 1.0)
         state.opinion_anchor[:] = np.clip(state.opinion_anchor + shift, -1.0, 1.0)
         pairs = model.pairs
         mine = np.flatnonzero((pairs.i == state.index) | (pairs.j == state.index))
-        move = model.rng.normal(0.0, p.relation_sd, len(mine))
+        move = model.event_rng.normal(0.0, p.relation_sd, len(mine))
         pairs.relation[mine] = np.clip(pairs.relation[mine] + move, -1.0, 1.0)
         pairs.anchor[mine] = np.clip(pairs.anchor[mine] + move, -1.0, 1.0)
         return {**self.record(), "state": key}

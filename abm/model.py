@@ -27,7 +27,10 @@ so a world where nothing happens keeps its alignment, and change comes from mech
 and events rather than from units.
 
 The model takes a scenario (path, mapping or :class:`abm.scenario.Scenario`) and an
-``rng``; everything random draws from ``self.rng`` so that (scenario, seed) fixes the run.
+``rng``; everything random draws from ``self.rng``, or, for events and shocks, from
+``self.event_rng``, a stream spawned from it, so that (scenario, seed) fixes the run and
+two scenarios run with the same seed meet the same shocks (common random numbers: a
+scenario whose coercions or offers consume more draws does not reshuffle its shocks).
 ``model.config`` is the validated scenario (``model.scenario`` is Mesa's own holder).
 """
 
@@ -54,6 +57,7 @@ class RegionModel(mesa.Model):
 
     def __init__(self, scenario: str | dict | Scenario = "configs/baseline.yaml", rng=None, sets=(), steps: int | None = None):
         super().__init__(rng=rng)
+        self.event_rng = self.rng.spawn(1)[0]  # spawning leaves self.rng's stream as it was
         cfg = load(scenario, list(sets))  # shared, not copied: the model never writes to its scenario
         if steps is not None and steps != cfg.time.steps:
             cfg = with_run_settings(cfg, steps=steps)
@@ -152,7 +156,7 @@ class RegionModel(mesa.Model):
     def fire_events(self) -> None:
         """Apply the events of this step's period: dated ones, then shocks drawn."""
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
-        for key, source, event in self.events.due(start, end, self.rng):
+        for key, source, event in self.events.due(start, end, self.event_rng):
             self.log(event.name, source, event.apply(self), key)
 
     def grow_economies(self) -> None:

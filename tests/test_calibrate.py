@@ -129,12 +129,15 @@ def test_synthetic_truth_is_inside_the_posterior_90_percent_interval(tmp_path, s
     from abm import patterns as pat
 
     ps = pat.load(path)
-    truth = load(BASELINE, [f"{k}={v}" for k, v in TRUTH.items()])
+    # The drawn leadership changes and sanctions add noise that 20 particles of one seed
+    # cannot average out; without them the test asks only whether ABC finds the truth.
+    quiet = {"shocks.leadership_change.hazard": 0.0, "shocks.secondary_sanctions.hazard": 0.0}
+    truth = load(BASELINE, [f"{k}={v}" for k, v in {**quiet, **TRUTH}.items()])
     observed = calibrate.simulate(truth, [1000 + seed, 2000 + seed], ps, 8, True)
     for k in body:
         body[k]["target"] = {"value": observed[k]}
     path.write_text(yaml.safe_dump({"patterns": body}))
-    spec = small_spec(patterns=str(path), parameters={k: {"low": lo, "high": hi} for k, (lo, hi) in PRIORS.items()},
+    spec = small_spec(patterns=str(path), set=quiet, parameters={k: {"low": lo, "high": hi} for k, (lo, hi) in PRIORS.items()},
                       population=20, generations=3, seeds_per_particle=1, predictive=2, seed=seed)
     with serial() as ex:
         calibrate.run(spec, tmp_path / "c", executor=ex, progress=False)

@@ -556,3 +556,15 @@ def test_event_parameters_are_columns_not_json():
     assert treaty["states"] == "kyrgyzstan;tajikistan" and treaty["relation"] == 0.2
     crisis = events[events["id"] == "ru_az_crisis"].iloc[0]
     assert (crisis["power"], crisis["state"]) == ("russia", "azerbaijan") and pd.isna(crisis["states"])
+
+
+def test_scenarios_run_with_one_seed_meet_the_same_shocks():
+    """Common random numbers: new money makes coercions and offers draw more numbers, but
+    the shocks (on their own stream) fire at the same dates with the same draws."""
+    money = [f"powers.european_union.budget.{d}=1.0" for d in ("investment", "security", "trade")]
+    for seed in range(3):
+        a, b = run(BASELINE, seed=seed), run(BASELINE, seed=seed, sets=money)
+        assert len(a.coercions) != len(b.coercions) or not a.agents.equals(b.agents)
+        shocks = lambda r: r.events[(r.events["source"] == "shock") & (r.events["type"] != "sanctions")][["step", "id", "state"]]  # noqa: E731
+        assert len(shocks(a)) > 0
+        pd.testing.assert_frame_equal(shocks(a).reset_index(drop=True), shocks(b).reset_index(drop=True))
