@@ -147,6 +147,13 @@ def test_export_writes_the_dataset(swept, tmp_path, capsys, fmt):
     assert "--out" in capsys.readouterr().err
 
 
+def test_export_refuses_a_column_not_kept_in_one_line(swept, tmp_path, capsys):
+    assert main(["export", str(swept / "w1"), "--columns", "welfare", "defections", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--columns: defections not kept" in err and "welfare" in err
+    assert not (tmp_path / "a").exists()
+
+
 # --------------------------------------------------------------------------- guarantees
 
 
