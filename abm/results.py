@@ -188,9 +188,8 @@ class Results:
         out = np.full((len(runs), int(steps.max(initial=0))), np.datetime64("NaT", "ns"))
         for i, (run, scenario) in enumerate(zip(runs["run"], runs["scenario"])):
             timing = tuple(sorted((p, json.dumps(v)) for p, v in entries[run]["params"].items() if p.startswith("time.") and p != "time.steps"))
-            if (scenario, timing) not in calendars:
-                cfg = load(self.manifest["bases"][scenario]["resolved"], [override(p, json.loads(v)) for p, v in timing], allow_large=True)
-                calendars[scenario, timing] = cfg
+            if (scenario, timing) not in calendars:  # one scenario load per calendar, not per run
+                calendars[scenario, timing] = load(self.manifest["bases"][scenario]["resolved"], [override(p, json.loads(v)) for p, v in timing], allow_large=True)
             cfg = calendars[scenario, timing]
             out[i, : steps[i]] = np.array([cfg.date(s) for s in range(steps[i])], dtype="datetime64[ns]")
         return out
@@ -343,6 +342,7 @@ class Results:
                         writer.close()
             written.append(path)
         return written
+
 
 @dataclass
 class StateArrays:

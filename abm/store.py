@@ -26,8 +26,9 @@ repeats a run's parameters):
   per successful run key and kept column, holding that column's steps x states values
   as one zstd-compressed float64 array (:func:`pack`). Measured against a row per
   (run, step, state), a DuckDB file and Parquet files (benchmarks/bench_state_store.py,
-  docs/experiments.md): as fast to write, the fastest to read one column across all
-  runs or one run whole, within a third of Parquet's size, and it keeps every guarantee
+  docs/experiments.md): about 1.2x Parquet's size, as fast as the best Parquet layout
+  to read one column across all runs and far faster to read one run whole, cheap to
+  write (workers compress; the main process only inserts), and it keeps every guarantee
   above because it commits in the same transaction as the run's other rows.
 
 Only the sweep's main process writes; workers return results to it.
