@@ -162,17 +162,25 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    from abm import report, results, store
+def check_sweep(directory: Path, verb: str) -> None:
+    """Refuse a damaged sweep folder, or one with runs stored as finished whose rows were
+    lost (their averages and arrays would be wrong)."""
+    from abm import store
 
-    directory = Path(args.directory)
-    check_target(Path(args.out) if args.out else directory / "report", "report", replace=args.out is not None)
     try:
         incomplete = store.check(directory)
     except store.StoreError as exc:
-        raise UsageError(f"cannot report: {exc}") from None
+        raise UsageError(f"cannot {verb.split()[0]}: {exc}") from None
     if incomplete:
-        raise UsageError(f"cannot report on {directory}: {len(incomplete)} run(s) stored as finished have lost rows (summaries or series), so averages would be wrong; run them again with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
+        raise UsageError(f"cannot {verb} {directory}: {len(incomplete)} run(s) stored as finished have lost rows (summaries, series or per-state arrays), so averages would be wrong; run them again with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
+
+
+def cmd_report(args) -> int:
+    from abm import report, results
+
+    directory = Path(args.directory)
+    check_target(Path(args.out) if args.out else directory / "report", "report", replace=args.out is not None)
+    check_sweep(directory, "report on")
     from pandas.errors import DatabaseError
 
     try:
@@ -189,6 +197,29 @@ def cmd_report(args) -> int:
     for problem in made.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 1 if made.problems else 0
+
+
+def cmd_export(args) -> int:
+    from abm import results, store
+    from abm.outputs import atomic_directory
+
+    directory = Path(args.directory)
+    out = Path(args.out) if args.out else directory / "arrays"
+    check_target(out, "export", replace=args.out is not None)
+    check_sweep(directory, "export")
+    res = results.load(directory)
+    if not res.state_columns:
+        raise UsageError(f"{directory} kept no per-state series: add metrics.states to the experiment (docs/experiments.md) and sweep again")
+    unknown = [c for c in args.columns or [] if c not in res.state_columns]
+    if unknown:
+        raise UsageError(f"--columns: {', '.join(unknown)} not kept; kept: {', '.join(res.state_columns)}")
+    try:
+        with atomic_directory(out, "export", replace=args.out is not None) as tmp:
+            path, sizes = res.export_arrays(tmp, args.format, args.columns)
+    except (ImportError, store.StoreError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {out / path.name} ({args.format}): dimensions " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    return 0
 
 
 # --------------------------------------------------------------------------- abm calibrate (issue 10)
@@ -314,6 +345,13 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, help="where to write the report (default: DIRECTORY/report, which must not exist yet); naming an earlier report replaces the files it wrote, other files are never touched")
     rp.add_argument("--export", action="append", default=[], choices=["csv", "parquet"], help="also export the tables (params, runs, summaries, series); repeatable")
     rp.set_defaults(func=cmd_report)
+
+    e = sub.add_parser("export", help="per-state series of a sweep (metrics.states) as an xarray Dataset: NetCDF or Zarr")
+    e.add_argument("directory", help="results directory written by abm sweep")
+    e.add_argument("--format", default="netcdf", choices=["netcdf", "zarr"], help="netcdf: DIR/arrays/<experiment>.nc (NetCDF-4); zarr: DIR/arrays/<experiment>.zarr (Zarr v3)")
+    e.add_argument("--columns", nargs="+", default=None, metavar="COLUMN", help="only these kept per-state columns (default: all kept)")
+    e.add_argument("--out", default=None, help="output folder (default: DIRECTORY/arrays, which must not exist yet); naming an earlier export replaces the files it wrote, other files are never touched")
+    e.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="time the model (baseline run, per-step and per-offer cost by world size)")
     b.add_argument("--repeats", type=int, default=7, help="repeats per figure, reported as medians (default 7)")

@@ -106,6 +106,22 @@ class Discovery:
     tree: object  # the fitted sklearn DecisionTreeClassifier
     features: list[str]  # CART's feature names (categories as dummies)
     scores: pd.DataFrame  # feature: extra-trees importance
+    peeled: object = None  # EMA Workbench's PrimBox: every box of the trajectory
+    inputs: pd.DataFrame | None = None  # the input space searched (features())
+
+    def box_at(self, i: int) -> pd.DataFrame:
+        """Limits and quasi-p-values of box ``i`` of the peeling trajectory (the table
+        ``box`` holds for the chosen one), for choosing another box by hand."""
+        if i not in set(self.trajectory["id"]):
+            raise KeyError(f"no box {i} on the peeling trajectory (boxes 0-{int(self.trajectory['id'].max())})")
+        return _box_table(self.peeled, i, self.inputs)
+
+    def describe(self, i: int) -> str:
+        """One line on box ``i``: its coverage, density, runs and restricted parameters."""
+        c = self.trajectory.set_index("id").loc[i]
+        limits = self.box_at(i)
+        restricted = ", ".join(limits["parameter"]) or "none (the whole space)"
+        return f"box {i}: coverage {c['coverage']:.2f}, density {c['density']:.2f}, {int(c['n'])} runs ({c['mass']:.0%}); restricts {restricted}"
 
 
 @contextlib.contextmanager
@@ -174,7 +190,7 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     leaves = _cart_table(c, x)
     scores, _ = feature_scoring.get_ex_feature_scores(x, y.astype(int), random_state=seed)
     scores = scores.reset_index().set_axis(["feature", "score"], axis=1)
-    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, c.clf, list(c.feature_names), scores)
+    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, c.clf, list(c.feature_names), scores, found, x)
 
 
 def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
@@ -247,8 +263,9 @@ def _what(d: Discovery) -> str:
     return f"'{d.outcome}' ({d.expression}): {d.share:.1%} of runs"
 
 
-def prim_figure(ctx, d: Discovery, title: str | None = None):
-    """Peeling trajectory: coverage against density of each box, the chosen box ringed."""
+def prim_figure(ctx, d: Discovery, title: str | None = None, box: int | None = None):
+    """Peeling trajectory: coverage against density of each box, the chosen box (or
+    ``box``) ringed."""
     from abm import chartstyle as cs
     from abm import report
 
@@ -262,8 +279,9 @@ def prim_figure(ctx, d: Discovery, title: str | None = None):
         part = t[t["res_dim"] == r]
         ax.scatter(part["coverage"], part["density"], s=18, color=colours[k], marker=markers[k % len(markers)], edgecolor="black", linewidth=0.3, label=f"{r} restricted")
     ax.plot(t["coverage"], t["density"], color="0.6", linewidth=0.6, zorder=0)
-    c = t.loc[t["id"] == d.chosen].iloc[0]
-    ax.scatter([c["coverage"]], [c["density"]], s=120, facecolor="none", edgecolor="black", linewidth=1.2, label=f"chosen box {d.chosen}")
+    box = d.chosen if box is None else box
+    c = t.loc[t["id"] == box].iloc[0]
+    ax.scatter([c["coverage"]], [c["density"]], s=120, facecolor="none", edgecolor="black", linewidth=1.2, label=f"chosen box {box}")
     ax.axhline(d.share, color="0.4", linestyle=":", linewidth=0.8, label=f"share of runs in class ({d.share:.2f})")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
@@ -273,8 +291,41 @@ def prim_figure(ctx, d: Discovery, title: str | None = None):
     handles, labels = ax.get_legend_handles_labels()
     report._legend_below(body, handles, labels, "parameters restricted")
     note = (f"PRIM peeling trajectory for {_what(d)}; each point is one box, from the whole space (coverage 1) inward; "
-            f"chosen box {d.chosen}: coverage {c['coverage']:.2f}, density {c['density']:.2f}, {int(c['n'])} runs")
+            f"chosen box {box}: coverage {c['coverage']:.2f}, density {c['density']:.2f}, {int(c['n'])} runs")
     return report._decorate(fig, ctx, title or f"Scenario discovery: when is the region '{d.outcome}'?", note)
+
+
+def box_picker(d: Discovery, directory):
+    """A notebook widget to choose a box on the peeling trajectory of ``d`` (a discovery
+    of the sweep in ``directory``): a slider over the boxes (from the whole space inward),
+    the trajectory with that box ringed, and its limits with their quasi-p-values. Needs
+    ipywidgets (ImportError without it); where widgets are not rendered, print
+    ``d.describe(i)`` and ``d.box_at(i)`` instead."""
+    import io
+
+    import ipywidgets as widgets
+    import matplotlib
+
+    from abm import report
+    from abm.results import Results
+
+    ctx = report.ReportContext(Results(directory))
+    ids = d.trajectory["id"].astype(int).tolist()
+    slider = widgets.SelectionSlider(options=ids, value=d.chosen, description="box", continuous_update=False, layout=widgets.Layout(width="95%"))
+    image, table = widgets.Image(format="png"), widgets.HTML()
+
+    def show(change=None) -> None:
+        i = slider.value
+        with matplotlib.rc_context(report.STYLE):
+            fig = prim_figure(ctx, d, box=i)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+        image.value = buffer.getvalue()
+        table.value = f"<p>{d.describe(i)}</p>" + d.box_at(i).to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="")
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, widgets.HBox([image, table])])
 
 
 def box_figure(ctx, d: Discovery, title: str | None = None):

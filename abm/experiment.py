@@ -90,6 +90,7 @@ class Summary(Strict):
 class Metrics(Strict):
     series: list[str] | Literal["all"] = []  # metrics kept at every step
     summaries: list[Summary] = []  # one value per run
+    states: list[str] | Literal["all"] = []  # per-state columns kept at every step (or a family: alignment = alignment_<every power>)
 
 
 class Sample(Strict):
@@ -187,6 +188,8 @@ class Base:
     scenario: Scenario
     hash: str
     metrics: tuple[str, ...]
+    states: tuple[str, ...] = ()  # per-state columns of its agents table, in output order
+    powers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,7 @@ class Experiment:
     hash: str
     summaries: list[Summary] = field(default_factory=list)
     series: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)  # per-state columns kept (metrics.states, families expanded)
 
     @property
     def name(self) -> str:
@@ -405,6 +409,7 @@ class _Builder:
         checked = self.check_points(bases, points)
         self.fail_if_problems()
         series = self.check_metrics(bases, checked)
+        states = self.check_states(bases)
         self.check_charts(charts, parameters, series)
         self.fail_if_problems()
 
@@ -422,12 +427,12 @@ class _Builder:
             "sample": plain(spec.sample.model_dump()) if spec.sample else None,
             "replications": spec.replications,
             "seed": spec.seed,
-            "metrics": plain(spec.metrics.model_dump()),
+            "metrics": plain(spec.metrics.model_dump(exclude={"states"} if not spec.metrics.states else None)),  # sweeps made before metrics.states keep their hash
         }
         return Experiment(
             spec=spec, source=self.where, bases=bases, parameters=parameters, points=points, seeds=seeds, runs=runs,
             charts=charts, hashed=hashed, hash=canonical_hash(hashed),
-            summaries=list(spec.metrics.summaries), series=series,
+            summaries=list(spec.metrics.summaries), series=series, states=states,
         )  # fmt: skip
 
     # -- stage 1: the spec's own structure
@@ -577,10 +582,13 @@ class _Builder:
                     else:
                         self.problem(where, f"{rel}: {p}: {msg}")
                 continue
+            from abm.metrics import state_columns
             from abm.model import RegionModel  # the model names its own metrics
 
-            metrics = tuple(RegionModel(scenario, rng=0).datacollector.model_reporters)
-            bases[name] = Base(name, rel, raw, scenario, canonical_hash(scenario.to_dict()), metrics)
+            model = RegionModel(scenario, rng=0)
+            metrics = tuple(model.datacollector.model_reporters)
+            states = tuple(state_columns(model.power_keys))
+            bases[name] = Base(name, rel, raw, scenario, canonical_hash(scenario.to_dict()), metrics, states, tuple(model.power_keys))
         return bases
 
     # -- stage 3: the points of the space
@@ -659,6 +667,30 @@ class _Builder:
             self.check_horizon(f"metrics.summaries.{k}", s, checked)
         return series
 
+    def check_states(self, bases: dict[str, Base]) -> list[str]:
+        """The per-state columns ``metrics.states`` keeps, families expanded to one column
+        per power (``alignment``: ``alignment_<power>`` for every power), in the agents
+        table's order; each must exist in every base scenario."""
+        wanted = self.spec.metrics.states
+        first = next(iter(bases.values()))
+        common = [c for c in first.states if all(c in b.states for b in bases.values())]
+        families = state_families(bases)
+        if wanted == "all":
+            return common
+        chosen: list[str] = []
+        for k, name in enumerate(wanted):
+            where = f"metrics.states.{k}"
+            if name in families:
+                chosen += families[name]
+            elif name in common:
+                chosen.append(name)
+            elif any(name in b.states for b in bases.values()):
+                lacking = [n for n, b in bases.items() if name not in b.states]
+                self.problem(where, f"per-state column '{name}' is not produced by scenario(s) {', '.join(lacking)}")
+            else:
+                self.problem(where, f"unknown per-state column '{name}'; {_near(name, [*families, *common])}give 'all', a family ({', '.join(families)}: one column per power) or columns: {', '.join(common)}")
+        return [c for c in common if c in set(chosen)]  # the agents table's order, each once
+
     def check_metric(self, where: str, metric: str, known: dict[str, set[str]], every: list[str]) -> None:
         lacking = [n for n, names in known.items() if metric not in names]
         if len(lacking) == len(known):
@@ -718,6 +750,19 @@ class _Builder:
             for kind in ("sobol", "morris"):
                 if getattr(chart, "type") == kind and (spec.sample is None or spec.sample.method != kind):
                     self.problem(f"{where}.type", f"a {kind} chart needs sample.method: {kind}")
+
+
+def state_families(bases: dict[str, Base]) -> dict[str, list[str]]:
+    """Per-power families of per-state columns (``alignment``, ``declared``, ``opinion``)
+    and their columns for the powers every base scenario has."""
+    from abm.store import family_of
+
+    powers = [p for p in next(iter(bases.values())).powers if all(p in b.powers for b in bases.values())]
+    families: dict[str, list[str]] = {}
+    for column in next(iter(bases.values())).states:
+        if found := family_of(column, powers):
+            families.setdefault(found[0], []).append(column)
+    return families
 
 
 # --------------------------------------------------------------------------- summaries

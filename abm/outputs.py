@@ -1,6 +1,6 @@
 """Output folders: written whole or not at all, and never at the cost of a user's files.
 
-The rule every command follows (``abm run``, ``abm compare``, ``abm report``; ``abm sweep``
+The rule every command follows (``abm run``, ``abm compare``, ``abm report``, ``abm export``; ``abm sweep``
 never replaces anything):
 
 - A command writes into a new (or empty) folder, or into an earlier output *of the same

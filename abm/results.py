@@ -6,22 +6,31 @@ status of every run, per-run summaries and per-step series, joined on ``point`` 
 next to each run's summaries) most analyses start from. Series can be large, so they
 are read on request, optionally for a few metrics, and exported in chunks.
 
+Per-state series (``metrics.states``) come as arrays: :meth:`Results.state_arrays`
+(numpy, runs x steps x states), :meth:`Results.states` (the long table of a run's agents
+table, for pandas) and :meth:`Results.to_xarray` (an xarray Dataset with dimensions run,
+step, state and power, run parameters as coordinates, for NetCDF or Zarr).
+
 Reading is safe while a sweep is still writing (SQLite WAL): a report can be made
 half-way through.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from abm.store import FILE, quote
+from abm.store import FILE, StoreError, expected_rows, family_of, quote, unpack
 
 KEYS = ["point", "replication", "seed", "run"]
+ARRAY_FORMATS = {"netcdf": ("h5netcdf", "h5py"), "zarr": ("zarr",)}  # format -> modules it needs
 
 
 class Results:
@@ -39,6 +48,8 @@ class Results:
         self.parameters: list[str] = json.loads(meta["parameters"])
         self.summary_columns: list[str] = json.loads(meta["summaries"])
         self.series_columns: list[str] = json.loads(meta["series"])
+        self.state_columns: list[str] = json.loads(meta.get("states", "[]"))  # per-state columns kept (none in older stores)
+        self.state_keys: dict[str, list[str]] = json.loads(meta.get("state_keys", "{}"))  # base scenario -> its states, in order
 
     def __repr__(self) -> str:
         counts = self.runs["status"].value_counts().to_dict()
@@ -121,6 +132,165 @@ class Results:
         finally:
             conn.close()
 
+    # ----------------------------------------------------------------- per-state series
+
+    def state_arrays(self, columns: list[str] | None = None) -> StateArrays:
+        """The kept per-state columns of every successful run as arrays (runs x steps x
+        states), runs in plan order. Runs with fewer steps (a swept horizon), or without
+        a state another base scenario has, are padded with NaN."""
+        chosen = self.state_columns if columns is None else list(columns)
+        if not self.state_columns:
+            raise KeyError("this sweep kept no per-state series; add metrics.states to the experiment (docs/experiments.md)")
+        unknown = [c for c in chosen if c not in self.state_columns]
+        if unknown:
+            raise KeyError(f"per-state column(s) not kept: {', '.join(unknown)}; kept: {', '.join(self.state_columns)}")
+        runs = self.sql(
+            "SELECT d.point, d.replication, d.seed, d.run, p.scenario FROM design d JOIN runs r ON r.run = d.run AND r.status = 'ok' "
+            "JOIN points p ON p.point = d.point ORDER BY d.point, d.replication"
+        ).drop_duplicates("run").reset_index(drop=True)  # identical points share a run
+        states = list(dict.fromkeys(k for name in runs["scenario"].unique() for k in self.state_keys[name]))
+        steps = self._steps(runs)
+        where = {name: [states.index(k) for k in keys] for name, keys in self.state_keys.items()}
+        row = {run: i for i, run in enumerate(runs["run"])}
+        values = {}
+        conn = sqlite3.connect(self.uri, uri=True)
+        try:
+            for column in chosen:
+                out = np.full((len(runs), int(steps.max(initial=0)), len(states)), np.nan)
+                for run, blob in conn.execute("SELECT run, data FROM states WHERE name = ?", (column,)):
+                    i = row.get(run)
+                    if i is None:
+                        continue  # a run of a point no longer in the plan, or not ok
+                    scenario = runs.at[i, "scenario"]
+                    try:
+                        block = unpack(blob, len(where[scenario]), int(steps[i]))
+                    except ValueError as exc:
+                        raise StoreError(f"{self.directory}: the per-state series '{column}' of run {run} is damaged ({exc}); restore the folder from a copy, or start the sweep again with another --out") from None
+                    out[i][: steps[i], where[scenario]] = block
+                values[column] = out
+        finally:
+            conn.close()
+        return StateArrays(runs, states, steps, self._dates(runs, steps), values)
+
+    def _steps(self, runs: pd.DataFrame) -> np.ndarray:
+        """Steps recorded by each run (its horizon + 1), from the manifest."""
+        rows = expected_rows(self.manifest)
+        return np.array([rows[r] for r in runs["run"]], dtype=int)
+
+    def _dates(self, runs: pd.DataFrame, steps: np.ndarray) -> np.ndarray:
+        """The date of every run's every step (runs x steps, NaT past a run's end), from
+        its base scenario and the point's time settings, by the scenario's own calendar."""
+        from abm.experiment import override
+        from abm.scenario import load
+
+        entries = {r["run"]: r for r in self.manifest["runs"]}
+        calendars = {}
+        out = np.full((len(runs), int(steps.max(initial=0))), np.datetime64("NaT", "ns"))
+        for i, (run, scenario) in enumerate(zip(runs["run"], runs["scenario"])):
+            timing = tuple(sorted((p, json.dumps(v)) for p, v in entries[run]["params"].items() if p.startswith("time.") and p != "time.steps"))
+            if (scenario, timing) not in calendars:  # one scenario load per calendar, not per run
+                calendars[scenario, timing] = load(self.manifest["bases"][scenario]["resolved"], [override(p, json.loads(v)) for p, v in timing], allow_large=True)
+            cfg = calendars[scenario, timing]
+            out[i, : steps[i]] = np.array([cfg.date(s) for s in range(steps[i])], dtype="datetime64[ns]")
+        return out
+
+    def states(self, columns: list[str] | None = None, with_params: bool = False) -> pd.DataFrame:
+        """Per-state series as a long table, like a run's agents table: keys, ``step``,
+        ``date`` (a datetime), ``state``, then the kept columns; one row per successful
+        run, step and state (padding left out)."""
+        a = self.state_arrays(columns)
+        n_runs, n_steps, n_states = (len(a.runs), len(a.steps_axis), len(a.states))
+        index = pd.DataFrame({
+            "run_index": np.repeat(np.arange(n_runs), n_steps * n_states),
+            "step": np.tile(np.repeat(np.arange(n_steps), n_states), n_runs),
+            "date": np.repeat(a.dates.reshape(-1), n_states),
+            "state": np.tile(np.array(a.states, dtype=object), n_runs * n_steps),
+        })  # fmt: skip
+        frame = index.assign(**{c: v.reshape(-1) for c, v in a.values.items()})
+        frame = frame[frame["step"].to_numpy() < a.steps[frame["run_index"].to_numpy()]]  # not past a run's end
+        keys = a.runs[KEYS].iloc[frame["run_index"].to_numpy()].reset_index(drop=True)
+        frame = pd.concat([keys, frame.drop(columns="run_index").reset_index(drop=True)], axis=1)
+        if with_params:
+            frame = frame.merge(self.params, on="point", how="left")
+            frame = frame[[*KEYS, *self.params.columns.drop("point"), *[c for c in frame.columns if c not in KEYS and c not in self.params.columns]]]
+        return frame
+
+    def to_xarray(self, columns: list[str] | None = None):
+        """The per-state series as an xarray Dataset with dimensions ``run``, ``step``,
+        ``state`` and ``power``: one variable per per-power family (``alignment``:
+        run x step x state x power), one per other column (run x step x state), the kept
+        model series (run x step) and summaries (run). Coordinates: each run's point,
+        replication, seed, base scenario and swept parameters on ``run``; ``date``
+        (datetime64) on ``step``, or on (run, step) when runs keep different calendars."""
+        import xarray as xr
+
+        a = self.state_arrays(columns)
+        powers = list(dict.fromkeys(p for b in self.manifest["bases"].values() for p in b["resolved"]["powers"]))
+        coords = {"run": a.runs["run"].to_numpy(dtype=str), "step": a.steps_axis, "state": np.array(a.states, dtype=str)}
+        data_vars, families = {}, {}
+        for column, values in a.values.items():
+            found = family_of(column, powers)
+            if found is None:
+                data_vars[column] = (("run", "step", "state"), values, {"long_name": f"{column} of each state"})
+            else:
+                families.setdefault(found[0], {})[found[1]] = values
+        kept_powers = [p for p in powers if any(p in f for f in families.values())]
+        if families:
+            coords["power"] = np.array(kept_powers, dtype=str)
+        for family, by_power in families.items():
+            nan = np.full_like(next(iter(by_power.values())), np.nan)
+            stacked = np.stack([by_power.get(p, nan) for p in kept_powers], axis=-1)
+            data_vars[family] = (("run", "step", "state", "power"), stacked, {"long_name": f"{family}_<power> of each state toward each power"})
+        data_vars |= self._run_variables(a, set(data_vars))
+        ds = xr.Dataset(data_vars, coords=coords)
+        same = (a.dates == a.dates[:1]) | np.isnat(a.dates)
+        ds = ds.assign_coords(date=("step", a.dates[0]) if len(a.runs) and same.all() else (("run", "step"), a.dates))
+        run_coords = {"point": a.runs["point"].to_numpy(), "replication": a.runs["replication"].to_numpy(), "seed": a.runs["seed"].to_numpy(dtype=np.int64), "scenario": a.runs["scenario"].to_numpy(dtype=str)}
+        params = self.params.set_index("point").loc[a.runs["point"]]
+        for p in self.parameters:
+            column = params[p]
+            numeric = pd.to_numeric(column, errors="coerce")
+            run_coords[p] = numeric.to_numpy(dtype=float) if numeric.notna().all() and column.map(lambda v: not isinstance(v, bool | str)).all() else column.astype(str).to_numpy(dtype=str)
+        ds = ds.assign_coords({k: ("run", v) for k, v in run_coords.items()})
+        ds.attrs = {"experiment": self.experiment, "spec_hash": self.spec_hash, "source": "abm sweep results (abm.results.Results.to_xarray)"}
+        return ds
+
+    def _run_variables(self, a: StateArrays, taken: set[str]) -> dict:
+        """Kept model series (run x step) and summaries (run) of the same runs, under
+        their own names (prefixed ``model_``/``summary_`` where a per-state name has it)."""
+        out = {}
+        position = {run: i for i, run in enumerate(a.runs["run"])}
+        if self.series_columns:
+            series = self.series()
+            i, s = series["run"].map(position).to_numpy(), series["step"].to_numpy()
+            for metric in self.series_columns:
+                grid = np.full((len(a.runs), len(a.steps_axis)), np.nan)
+                grid[i, s] = series[metric].to_numpy(dtype=float)
+                out[f"model_{metric}" if metric in taken else metric] = (("run", "step"), grid, {"long_name": f"model metric {metric}"})
+        summaries = self.summaries.drop_duplicates("run").set_index("run").reindex(a.runs["run"])
+        for name in self.summary_columns:
+            key = f"summary_{name}" if name in taken or name in out else name
+            out[key] = (("run",), summaries[name].to_numpy(dtype=float), {"long_name": f"summary {name}"})
+        return out
+
+    def export_arrays(self, out: str | Path, fmt: str = "netcdf", columns: list[str] | None = None) -> tuple[Path, dict[str, int]]:
+        """Write :meth:`to_xarray` into folder ``out`` as ``<experiment>.nc`` (NetCDF-4,
+        through h5netcdf) or ``<experiment>.zarr`` (Zarr v3); returns the path written and
+        the Dataset's dimensions."""
+        if fmt not in ARRAY_FORMATS:
+            raise ValueError(f"unknown array format {fmt!r}; use {' or '.join(ARRAY_FORMATS)}")
+        missing = [m for m in ARRAY_FORMATS[fmt] if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ImportError(f"--format {fmt} needs {', '.join(missing)}: pip install 'abm-caucasus[arrays]'")
+        ds = self.to_xarray(columns)
+        if fmt == "netcdf":
+            path = Path(out) / f"{self.experiment}.nc"
+            ds.to_netcdf(path, engine="h5netcdf")
+        else:
+            path = Path(out) / f"{self.experiment}.zarr"
+            ds.to_zarr(path, mode="w-", consolidated=False)  # consolidated metadata is not part of Zarr v3
+        return path, dict(ds.sizes)
+
     def rerun(self, run: str):
         """Re-run one stored run alone with :func:`abm.runner.run`, from the manifest: the
         base scenario as resolved when the sweep started, the point's parameters, the
@@ -172,6 +342,22 @@ class Results:
                         writer.close()
             written.append(path)
         return written
+
+
+@dataclass
+class StateArrays:
+    """Per-state series of a sweep as arrays (:meth:`Results.state_arrays`)."""
+
+    runs: pd.DataFrame  # point, replication, seed, run, scenario: one row per array row
+    states: list[str]
+    steps: np.ndarray  # steps each run recorded (later rows of its arrays are NaN)
+    dates: np.ndarray  # runs x steps, datetime64 (NaT past a run's end)
+    values: dict[str, np.ndarray]  # column -> runs x steps x states
+
+    @property
+    def steps_axis(self) -> np.ndarray:
+        return np.arange(int(self.steps.max(initial=0)))
+
 
 def _parquet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Parquet needs one type per column; labels mixing numbers and text become text."""

@@ -60,7 +60,7 @@ from abm import runner
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, atomic_directory
 from abm.scenario import load
-from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, write_json
+from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
 from abm.store import check as check_store
 
 
@@ -80,6 +80,8 @@ class Chunk:
     series: list[str]
     summaries: list[Summary]
     runner: Callable
+    states: list[str] = field(default_factory=list)  # per-state columns kept
+    state_keys: list[str] = field(default_factory=list)  # the base scenario's states, in table order
 
 
 def _now() -> str:
@@ -93,17 +95,35 @@ def execute(chunk: Chunk) -> list[Outcome]:
     for key, sets, seed in chunk.runs:
         start = time.perf_counter()
         try:
-            frame = chunk.runner(_validated(chunk.raw, sets), seed).model
+            result = chunk.runner(_validated(chunk.raw, sets), seed)
+            frame = result.model
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
                 raise KeyError(f"metric(s) not produced by this run: {', '.join(missing)}")
             summaries = summarise(frame, chunk.summaries)
             series = frame[chunk.series].to_numpy(dtype=float) if chunk.series else None
             steps, dates = frame["step"].astype(int).tolist(), frame["date"].astype(str).tolist()
-            outcomes.append(Outcome(key, "ok", time.perf_counter() - start, worker, _now(), summaries, steps, dates, series))
+            states = _packed_states(result, chunk, len(steps)) if chunk.states else None
+            outcomes.append(Outcome(key, "ok", time.perf_counter() - start, worker, _now(), summaries, steps, dates, series, states))
         except Exception as exc:
             outcomes.append(Outcome(key, "failed", time.perf_counter() - start, worker, _now(), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()))
     return outcomes
+
+
+def _packed_states(result, chunk: Chunk, steps: int) -> list[bytes]:
+    """The kept per-state columns of a run's agents table, one packed steps x states
+    array each (abm.store.pack), after checking the table's layout against the plan."""
+    agents = getattr(result, "agents", None)
+    if agents is None:
+        raise ValueError("the runner returned no per-state table (agents), which metrics.states needs")
+    n = len(chunk.state_keys)
+    if len(agents) != steps * n or agents["state"].iloc[:n].tolist() != chunk.state_keys:
+        raise ValueError(f"the agents table is not one row per step and state in the scenario's order ({len(agents)} rows for {steps} steps x {n} states)")
+    missing = [c for c in chunk.states if c not in agents.columns]
+    if missing:
+        raise KeyError(f"per-state column(s) not produced by this run: {', '.join(missing)}")
+    values = agents[chunk.states].to_numpy(dtype=float)  # rows (step-major) x kept columns
+    return [pack(values[:, j].reshape(steps, n)) for j in range(len(chunk.states))]
 
 
 _last_validated: tuple = (None, None, None)  # this worker's last (base, overrides, scenario)
@@ -122,8 +142,10 @@ def _validated(raw: dict[str, Any], sets: tuple[str, ...]):
     return last[2]
 
 
-# A sweep keeps model metrics only: the reference runner without the per-state tables.
+# A sweep keeps model metrics only: the reference runner without the per-state tables,
+# unless the experiment keeps per-state series (metrics.states): then the full runner.
 run_model = functools.partial(runner.run, tables=False)
+run_with_states = runner.run
 
 
 def _worker_init(main: int) -> None:
@@ -477,8 +499,10 @@ def run(
     Executor: ``executor`` if given (the caller shuts it down), else Dask at
     ``scheduler``, else a local pool of ``workers`` processes (default: one per CPU).
     ``runner(scenario, seed)`` runs one configuration and returns an object whose
-    ``.model`` is the per-step frame (default :func:`abm.runner.run` with
-    ``tables=False``; any importable function of the same shape works). ``progress``: a tqdm bar, by
+    ``.model`` is the per-step frame, and ``.agents`` the per-state one when the
+    experiment keeps ``metrics.states`` (default :func:`abm.runner.run`, with
+    ``tables=False`` when no per-state series are kept; any importable function of the
+    same shape works). ``progress``: a tqdm bar, by
     default only on a terminal."""
     exp = experiments.load(experiment)
     out = Path(out)
@@ -502,7 +526,7 @@ def run(
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             with _lock(out), _sigterm_as_interrupt():
-                result = _session(exp, out, pool, runner or run_model, progress, task_seconds, incomplete)
+                result = _session(exp, out, pool, runner or (run_with_states if exp.states else run_model), progress, task_seconds, incomplete)
         except (OSError, sqlite3.OperationalError) as exc:
             if isinstance(exc, OSError) and exc.errno not in DISK_ERRORS:
                 raise
@@ -547,7 +571,8 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                 break
             runs.append((r.key, point.sets, r.seed))
             position += 1
-        return Chunk(exp.bases[first.scenario].raw, runs, exp.series, exp.summaries, runner)
+        base = exp.bases[first.scenario]
+        return Chunk(base.raw, runs, exp.series, exp.summaries, runner, exp.states, list(base.scenario.states) if exp.states else [])
 
     bar = tqdm(total=len(todo), unit="run", disable=(None if progress is None else not progress), dynamic_ncols=True, smoothing=0.1)
 

@@ -147,6 +147,44 @@ def test_report_of_a_discovery_sweep_writes_its_figures_and_tables(tmp_path):
     assert discovery.classify(table, "fragmentation_final >= q50").mean() == pytest.approx(0.5, abs=0.05)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_any_box_of_the_peeling_trajectory_can_be_chosen_with_its_limits(seed):
+    """box_at(i) gives the limits of box i: exactly the runs inside them make the
+    trajectory's count and class count of that box, for every box from the whole space in."""
+    t = synthetic(seed)
+    d = discovery.analyse(t, list("abcd"), "y_final > 0.5", "high", density=0.9, seed=seed)
+    pd.testing.assert_frame_equal(d.box_at(d.chosen), d.box)
+    y = discovery.classify(t, "y_final > 0.5")
+    column = {"base": t["scenario"].astype(str)}
+    for row in d.trajectory.itertuples():
+        limits = d.box_at(row.id)
+        assert len(limits) == row.res_dim and (row.res_dim == 0) == (row.id == 0)
+        inside = np.ones(len(t), dtype=bool)
+        for lim in limits.itertuples():
+            values = column.get(lim.parameter, t.get(lim.parameter))
+            inside &= values.isin(lim.min.split(", ")).to_numpy() if lim.parameter == "base" else ((values >= lim.min) & (values <= lim.max)).to_numpy()
+        assert (inside.sum(), y[inside].sum()) == (row.n, row.k), (row, limits)
+    assert d.describe(d.chosen).startswith(f"box {d.chosen}: coverage")
+    with pytest.raises(KeyError, match="no box"):
+        d.box_at(len(d.trajectory) + 5)
+
+
+def test_the_box_picker_shows_the_box_chosen_on_the_slider(tmp_path):
+    import ipywidgets as widgets
+    out = tmp_path / "sweep"
+    assert sweep.run(_spec(tmp_path), out, workers=1, progress=False).ok == 24
+    res = results.load(out)
+    d = discovery.analyse(res.table(), res.parameters, "fragmentation_final >= q50", "fragmented", mass_min=0.1, seed=11)
+    picker = discovery.box_picker(d, out)
+    slider, (image, table) = picker.children[0], picker.children[1].children
+    assert isinstance(slider, widgets.SelectionSlider) and slider.value == d.chosen
+    assert d.describe(d.chosen) in table.value and image.value[:4] == b"\x89PNG"
+    first = image.value
+    slider.value = 0  # the whole space: nothing restricted
+    assert d.describe(0) in table.value and "restricts none" in table.value
+    assert image.value != first
+
+
 def test_the_shipped_discovery_experiment_has_2000_runs_over_levers_and_both_yes_no_levers():
     exp = experiment.load(ROOT / "experiments" / "discovery.yaml")
     assert len(exp.runs) >= 2000

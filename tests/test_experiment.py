@@ -277,3 +277,11 @@ def test_sweep_overrides_shrink_the_experiment_and_are_recorded(tmp_path, capsys
     bad = tmp_path / "bad"
     assert main(["sweep", str(rules), "--set", "replicatons=1", "--out", str(bad)]) == 2
     assert "did you mean 'replications'" in capsys.readouterr().err and not bad.exists()
+
+
+@pytest.mark.parametrize("prefix, spec", [("", experiment.Spec), ("metrics.", experiment.Metrics)])
+def test_every_experiment_field_has_a_row_in_the_spec_table(prefix, spec):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "experiments.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    missing = [f"{prefix}{field}" for field in spec.model_fields if not any(re.match(rf"\| `{re.escape(prefix + field)}[`.]", row) or f"/ `{prefix + field}`" in row for row in rows)]
+    assert not missing, f"experiment fields without a row in docs/experiments.md: {missing}"

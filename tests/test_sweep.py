@@ -240,12 +240,10 @@ def _count(db: Path) -> int:
         return 0
 
 
-def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
-    spec = tiny_spec(name="killed", replications=30, set={"time.steps": 8})  # 120 runs
-    path = tmp_path / "killed.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "abm.cli", "sweep", str(path), "--out", str(out), "--workers", "1"]
+def kill_part_way(spec_path: Path, out: Path) -> pd.Series:
+    """Start ``abm sweep`` on one worker, kill -9 it once a run is committed; return the
+    finish time of each run stored as done at that moment."""
+    command = [sys.executable, "-m", "abm.cli", "sweep", str(spec_path), "--out", str(out), "--workers", "1"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -261,7 +259,15 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_result
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     before = results.load(out).runs
-    done_before = before[before["status"] == "ok"].set_index("run")["finished"]
+    return before[before["status"] == "ok"].set_index("run")["finished"]
+
+
+def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
+    spec = tiny_spec(name="killed", replications=30, set={"time.steps": 8})  # 120 runs
+    path = tmp_path / "killed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    done_before = kill_part_way(path, out)
     assert 0 < len(done_before) < 120, "the sweep must be killed part-way"
 
     assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--resume"]) == 0

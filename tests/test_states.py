@@ -1,0 +1,218 @@
+"""Per-state series kept by a sweep (``metrics.states``): the spec, the store's guarantees
+(atomic, resumable, same values on any number of workers, damage found), and the export
+to an xarray Dataset with dimensions (run, step, state, power)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from contextlib import closing
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from abm import experiment, results, store, sweep
+from abm.cli import main
+
+try:
+    from tests.test_sweep import kill_part_way, tiny_spec
+except ImportError:
+    from test_sweep import kill_part_way, tiny_spec
+
+KEPT = ["alignment", "opinion_russia", "opinion_china", "dependency_hhi", "welfare"]
+
+
+def states_spec(states=KEPT, **changes) -> dict:
+    spec = tiny_spec(**{"name": "tiny_states", **changes})
+    spec["metrics"] = {**spec["metrics"], "states": states}
+    return spec
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The tiny sweep keeping per-state series, with one worker and with two."""
+    root = tmp_path_factory.mktemp("states")
+    for workers in (1, 2):
+        result = sweep.run(states_spec(), root / f"w{workers}", workers=workers, progress=False)
+        assert result.ok == 12 and result.failed == 0
+    return root
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+def test_families_expand_to_one_column_per_power_in_table_order():
+    exp = experiment.load(states_spec(states=["welfare", "alignment", "opinion_china"]))
+    powers = list(exp.bases["baseline"].scenario.powers)
+    assert exp.states == [f"alignment_{p}" for p in powers] + ["opinion_china", "welfare"]
+    assert experiment.load(states_spec(states="all")).states == list(exp.bases["baseline"].states)
+
+
+def test_keeping_no_states_leaves_the_spec_hash_as_before():
+    """Sweeps made before metrics.states existed must still resume: the field enters the
+    hash only when it keeps something."""
+    plain = experiment.load(tiny_spec())
+    assert "states" not in plain.hashed["metrics"]
+    kept = experiment.load(states_spec())
+    assert kept.hashed["metrics"]["states"] == KEPT and kept.hash != plain.hash
+
+
+@pytest.mark.parametrize("bad, field, says", [
+    (["alignment_rusia"], "metrics.states.0", "did you mean 'alignment_russia'"),
+    (["welfare", "happiness"], "metrics.states.1", "a family (alignment, declared, opinion"),
+    ("some", "metrics.states", "all"),
+])  # fmt: skip
+def test_an_unknown_column_is_one_line_naming_the_field_and_exit_2(tmp_path, capsys, bad, field, says):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(yaml.safe_dump(states_spec(states=bad)))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert field in err and says in err, err
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- values
+
+
+def test_stored_values_equal_the_runners_agents_table(swept):
+    res = results.load(swept / "w1")
+    ds = res.to_xarray()
+    long = res.states()
+    for key in res.runs["run"].iloc[[0, 5, 11]]:  # three points, three seeds
+        agents = res.rerun(key).agents  # abm.runner.run of the run's scenario and seed
+        n_states = agents["state"].nunique()
+        assert list(ds["state"].values) == agents["state"].iloc[:n_states].tolist()
+        one = ds.sel(run=key)
+        for p in ds["power"].values:
+            np.testing.assert_array_equal(one["alignment"].sel(power=p).values.reshape(-1), agents[f"alignment_{p}"].to_numpy())
+        for column in ("opinion_russia", "opinion_china"):
+            np.testing.assert_array_equal(one["opinion"].sel(power=column.split("_", 1)[1]).values.reshape(-1), agents[column].to_numpy())
+        for column in ("dependency_hhi", "welfare"):
+            np.testing.assert_array_equal(one[column].values.reshape(-1), agents[column].to_numpy())
+        rows = long[long["run"] == key].reset_index(drop=True)
+        pd.testing.assert_frame_equal(rows[["step", "state", *res.state_columns]], agents[["step", "state", *res.state_columns]], check_dtype=False)
+        assert (rows["date"] == pd.to_datetime(agents["date"])).all()
+
+
+def test_dataset_dimensions_and_coordinates(swept):
+    res = results.load(swept / "w1")
+    ds = res.to_xarray()
+    exp = experiment.load(states_spec())
+    powers = list(exp.bases["baseline"].scenario.powers)
+    assert dict(ds.sizes) == {"run": 12, "step": 5, "state": 8, "power": len(powers)}
+    assert ds["alignment"].dims == ("run", "step", "state", "power") and ds["welfare"].dims == ("run", "step", "state")
+    assert ds["fragmentation"].dims == ("run", "step") and ds["fragmentation_final"].dims == ("run",)
+    assert list(ds["power"].values) == powers
+    # the opinion family keeps two powers: the others are NaN, not zeros
+    assert np.isnan(ds["opinion"].sel(power="turkey")).all() and not np.isnan(ds["opinion"].sel(power="china")).any()
+    runs = res.runs.set_index("run")
+    assert list(ds["seed"].values) == runs.loc[ds["run"].values, "seed"].tolist()
+    assert list(ds["replication"].values) == runs.loc[ds["run"].values, "replication"].tolist()
+    params = res.params.set_index("point").loc[ds["point"].values]
+    for p in res.parameters:
+        np.testing.assert_array_equal(ds[p].values, params[p].to_numpy(dtype=float))
+        assert ds[p].dims == ("run",)
+    assert np.issubdtype(ds["date"].dtype, np.datetime64) and ds["date"].dims == ("step",)
+    assert list(pd.to_datetime(ds["date"].values)) == [pd.Timestamp(2025, 1, 1) + pd.DateOffset(months=3 * s) for s in range(5)]
+    np.testing.assert_array_equal(ds["fragmentation"].sel(run=runs.index[0]).values, res.series().query("run == @runs.index[0]")["fragmentation"].to_numpy())
+
+
+def test_one_and_two_workers_store_identical_values(swept):
+    one, two = results.load(swept / "w1").to_xarray(), results.load(swept / "w2").to_xarray()
+    xr.testing.assert_identical(one, two)
+    query = "SELECT name, run, data FROM states ORDER BY name, run"
+    with closing(sqlite3.connect(swept / "w1" / store.FILE)) as a, closing(sqlite3.connect(swept / "w2" / store.FILE)) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
+@pytest.mark.parametrize("fmt", ["netcdf", "zarr"])
+def test_export_writes_the_dataset(swept, tmp_path, capsys, fmt):
+    out = tmp_path / "arrays"
+    assert main(["export", str(swept / "w1"), "--format", fmt, "--out", str(out)]) == 0
+    assert "run 12, step 5, state 8" in capsys.readouterr().out
+    if fmt == "netcdf":
+        back = xr.open_dataset(out / "tiny_states.nc", engine="h5netcdf")
+    else:
+        back = xr.open_zarr(out / "tiny_states.zarr", consolidated=False)
+    xr.testing.assert_identical(back.load(), results.load(swept / "w1").to_xarray())
+    back.close()
+    copy = tmp_path / "sweep"
+    shutil.copytree(swept / "w1", copy)
+    assert main(["export", str(copy), "--format", fmt]) == 0  # default: DIR/arrays, written once ...
+    assert main(["export", str(copy), "--format", fmt]) == 2  # ... and never replaced without --out
+    assert "--out" in capsys.readouterr().err
+
+
+def test_export_refuses_a_column_not_kept_in_one_line(swept, tmp_path, capsys):
+    assert main(["export", str(swept / "w1"), "--columns", "welfare", "defections", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--columns: defections not kept" in err and "welfare" in err
+    assert not (tmp_path / "a").exists()
+
+
+# --------------------------------------------------------------------------- guarantees
+
+
+def test_a_killed_sweep_resumes_to_exactly_the_uninterrupted_values(swept, tmp_path):
+    spec = states_spec(name="killed_states", replications=12)  # 48 runs
+    path = tmp_path / "killed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "out"
+    done = kill_part_way(path, out)
+    assert 0 < len(done) < 48, "the sweep must be killed part-way"
+    kept = len(experiment.load(spec).states)
+    with closing(sqlite3.connect(out / store.FILE)) as conn:  # what was reported done is whole
+        assert conn.execute("SELECT COUNT(*) FROM states").fetchone()[0] == len(done) * kept
+
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--resume"]) == 0
+    assert (results.load(out).runs.set_index("run").loc[done.index, "finished"] == done).all(), "finished runs were run again"
+    reference = tmp_path / "reference"
+    sweep.run(spec, reference, workers=1, progress=False)
+    xr.testing.assert_identical(results.load(out).to_xarray(), results.load(reference).to_xarray())
+    with closing(sqlite3.connect(out / store.FILE)) as conn:
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT run || name) FROM states").fetchone() == (48 * kept, 48 * kept)
+
+
+def test_lost_state_rows_are_refused_by_report_and_run_again_by_resume(swept, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    shutil.copytree(swept / "w1", out)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(states_spec()))
+    with closing(sqlite3.connect(out / store.FILE)) as conn, conn:
+        conn.execute("DELETE FROM states WHERE name = 'welfare' AND run IN (SELECT run FROM runs LIMIT 2)")
+    assert len(store.check(out)) == 2
+    for args in (["report", str(out)], ["export", str(out)]):
+        assert main(args) == 2
+        assert "lost rows" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--workers", "1"]) == 0
+    assert store.check(out) == []
+    xr.testing.assert_identical(results.load(out).to_xarray(), results.load(swept / "w1").to_xarray())
+
+
+def test_a_damaged_state_store_is_found(swept, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    shutil.copytree(swept / "w1", out)
+    with closing(sqlite3.connect(out / store.FILE)) as conn, conn:
+        conn.execute("UPDATE states SET data = X'00FF00FF' WHERE rowid = (SELECT MIN(rowid) FROM states)")
+    assert main(["export", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged" in err and "Traceback" not in err
+    with closing(sqlite3.connect(out / store.FILE)) as conn, conn:
+        conn.execute("DROP TABLE states")
+    for args in (["report", str(out)], ["export", str(out)]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "lacks the table states" in err
+
+
+def test_a_sweep_without_states_says_how_to_keep_them(tmp_path, capsys):
+    out = tmp_path / "plain"
+    sweep.run(tiny_spec(replications=1), out, workers=1, progress=False)
+    assert main(["export", str(out)]) == 2
+    assert "metrics.states" in capsys.readouterr().err
+    with pytest.raises(KeyError, match="metrics.states"):
+        results.load(out).to_xarray()
