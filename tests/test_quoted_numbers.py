@@ -1,0 +1,77 @@
+"""Numbers quoted in the docs and notebooks come from the code: each test reads a quoted
+figure from its document and recomputes it (issue 11: "generated, or checked by a test").
+docs/behaviour.md, docs/calibration.md and docs/validation.md are generated instead, by the
+commands they name (scripts/behaviour_tables.py, abm calibrate, scripts/validate_2020.py)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from abm import experiment
+from abm.runner import run
+from tests.conftest import BASELINE, ROOT
+
+ODD = (ROOT / "docs" / "ODD.md").read_text(encoding="utf-8")
+NB04 = (ROOT / "notebooks" / "04_experiments.ipynb").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def seed0():
+    return run(BASELINE, seed=0)
+
+
+def quoted(text: str, anchor: str, length: int = 600) -> str:
+    at = text.index(anchor)
+    return " ".join(text[at:at + length].split())
+
+
+def test_odd_quotes_the_seed_0_run_of_abm_run(seed0):
+    """ODD 7.15.4: first and last values that `abm run configs/baseline.yaml --seed 0` prints."""
+    text = quoted(ODD, "For the baseline with seed 0 (`abm run configs/baseline.yaml --seed 0`")
+    model = seed0.model
+    names = {"fragmentation": "fragmentation", "division": "division", "integration": "integration",
+             "polarization": "polarization", "mean dependency HHI": "mean_dependency_hhi",
+             "regional trade share": "regional_trade_share"}
+    for label, column in names.items():
+        first, last = re.search(rf"{label} ([\d.]+) -> ([\d.]+)", text).groups()
+        assert (float(first), float(last)) == (round(model[column].iloc[0], 3), round(model[column].iloc[-1], 3)), label
+    influence = dict(re.findall(r"(Russia|China|EU|Turkey|Israel) (\d+\.\d+)", text.split("influence at the end", 1)[1]))
+    columns = {"Russia": "russia", "China": "china", "EU": "european_union", "Turkey": "turkey", "Israel": "israel"}
+    assert set(influence) == set(columns)
+    for name, value in influence.items():
+        assert float(value) == round(model[f"influence_{columns[name]}"].iloc[-1], 2), name
+
+
+def test_odd_quotes_georgias_russian_alignment_in_the_seed_0_run(seed0):
+    georgia = seed0.agents[seed0.agents["state"] == "georgia"]["alignment_russia"]
+    expected = f"{georgia.iloc[0]:.3f} -> {georgia.iloc[-1]:.3f}"
+    assert ODD.count(expected) == 2, expected  # the patterns table (section 2) and section 8
+
+
+def test_odd_quotes_the_twelve_seed_spread_of_the_baseline():
+    """ODD section 8, item 6: means, s.d. and counts of drawn events over seeds 0-11."""
+    text = quoted(ODD, "over 12 seeds (`abm.runner.run(\"configs/baseline.yaml\", seed=s)`", 900)
+    runs = [run(BASELINE, seed=s) for s in range(12)]
+    last = {c: np.array([r.model[c].iloc[-1] for r in runs]) for c in ("fragmentation", "integration", "division")}
+    for name, values in last.items():
+        mean, sd = re.search(rf"{name}(?: is)? (\d+\.\d+) \(sd (\d+\.\d+)", text).groups()
+        assert float(mean) == round(values.mean(), 3), name
+        assert float(sd) == round(values.std(ddof=1), len(sd.split(".")[1])), name
+    shocks = [r.events[r.events["source"] == "shock"]["type"] for r in runs]
+    count = lambda kind: sum(int((s == kind).sum()) for s in shocks)  # noqa: E731
+    drawn = re.search(r"drew (\d+) leadership changes, (\d+) secondary sanctions, (\d+) strikes on Iran and (\d+) bouts of unrest", text).groups()
+    assert tuple(map(int, drawn)) == (count("leadership_change"), count("sanctions"), count("strike"), count("unrest"))
+    elections = [e for r in runs for e in r.events[r.events["type"] == "election"]["turned"]]
+    turned, held = map(int, re.search(r"and (\d+) of their (\d+) US elections changed course", text).groups())
+    assert (turned, held) == (sum(str(e) == "True" for e in elections), len(elections))
+
+
+def test_notebook_04_quotes_the_shipped_experiments_sizes():
+    phase = experiment.load(ROOT / "experiments" / "fragmentation_phase.yaml")
+    assert f"(`replications: {phase.spec.replications}` in the file)" in NB04
+    sensitivity = experiment.load(ROOT / "experiments" / "sensitivity.yaml")
+    size = f"({len(sensitivity.points):,} points x {sensitivity.spec.replications} replications = {len(sensitivity.runs):,} runs;"
+    assert size in NB04
