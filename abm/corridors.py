@@ -252,6 +252,7 @@ class CorridorNetwork:
             if spec.group:
                 self.groups.setdefault(spec.group, []).append(k)
         self.markets = sorted({c.market for c in self.corridors})
+        self.columns = [f"corridor_{cid}_{what}" for cid in self.ids for what in ("volume", "share")]  # metrics(), in order
         self.state_index = {k: n for n, k in enumerate(state_keys)}
         self.power_index = {k: n for n, k in enumerate(power_keys)}
         self.closures: list[tuple[int, str, str, list[SegmentState]]] = []  # (reopen at step, corridor, node, segments shut)
@@ -364,13 +365,10 @@ class CorridorNetwork:
     def metrics(self) -> dict[str, float]:
         """Per-step corridor columns: volume and market share per corridor, unmet
         demand, and each leg's share within its group (e.g. the INSTC legs)."""
-        out: dict[str, float] = {}
-        for cid, v, share in zip(self.ids, self.volumes.tolist(), self.shares.tolist()):
-            out[f"corridor_{cid}_volume"] = v
-            out[f"corridor_{cid}_share"] = share
+        out = dict(zip(self.columns, np.column_stack([self.volumes, self.shares]).ravel().tolist()))
         for group, members in sorted(self.groups.items()):
             total = float(self.volumes[members].sum())
-            for k in members:
-                out[f"{group}_leg_share_{self.ids[k]}"] = float(self.volumes[k] / total) if total > 0 else 0.0
+            legs = (self.volumes[members] / total).tolist() if total > 0 else [0.0] * len(members)
+            out.update(zip((f"{group}_leg_share_{self.ids[k]}" for k in members), legs))
         out["unmet_demand"] = float(sum(self.unmet.values()))
         return out
