@@ -173,7 +173,7 @@ def assign(
         # Filled routes are set to capacity exactly, so rounding never breaks the cap.
         volumes[open_] = np.where(over, cap[open_], volumes[open_] + offer)
         full[open_[over]] = True
-        remaining = float(np.sum(np.where(over, offer - room, 0.0)))
+        remaining = float(np.where(over, offer - room, 0.0).sum())
     return Assignment(volumes, max(remaining, 0.0), float(demand))
 
 

@@ -131,9 +131,8 @@ class RegionModel(mesa.Model):
     # ------------------------------------------------------------------ schedule
     def step(self) -> None:
         self.counts = dict.fromkeys(self.counts, 0)
-        for state in self.states:
-            state.gained[:] = 0.0
-            state.harmed[:] = 0.0
+        self.gained[:] = 0.0  # every state's, through the model's arrays
+        self.harmed[:] = 0.0
         self.fire_events()
         self.grow_economies()
         self.move_freight()
@@ -434,7 +433,7 @@ class RegionModel(mesa.Model):
         """Compute every model metric for this step into ``self.metrics``."""
         cfg = self.config.metrics
         a = self.alignment
-        d = metrics.js_distance_matrix(np.column_stack([a, self.other_share]))
+        d = metrics.js_distance_matrix(np.concatenate([a, self.other_share[:, None]], axis=1))
         self._regional_trade = self.pairs.trade_by_state(len(self.states))
         total_trade = self.external_trade * (self.gdp / self.gdp0) + self._regional_trade  # USD bn a year
         labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity)

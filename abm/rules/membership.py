@@ -67,9 +67,9 @@ class Calculus(MembershipRule):
         patrons = sorted(org.patrons)
         value = -org.membership_cost * model.autonomy
         if patrons:
-            credibility = model.credibility[:, patrons].mean(axis=1)  # each state's own belief
+            credibility = model.credibility[:, patrons].sum(axis=1) / len(patrons)  # each state's own belief (mean, without its Python wrapper)
             value = value + (model.needs @ org.benefits) * model.alignment[:, patrons].sum(axis=1) * credibility
-            value = value + self.params.affinity * model.opinion[:, patrons].mean(axis=1)
+            value = value + self.params.affinity * (model.opinion[:, patrons].sum(axis=1) / len(patrons))
         if org.excludes:
             value = value - org.obligation * model.alignment[:, org.excludes].sum(axis=1)
         if org.kind == "regional_format":
