@@ -98,10 +98,6 @@ class RegionModel(mesa.Model):
         }
 
         self.rivalry = np.array([p.rivals for p in self.powers])  # rivalry[p, r]: p's hostility to r
-        self.rivalry.flags.writeable = False  # fixed for the run: what is derived from it below is computed once
-        # rivalry made symmetric: what divides two camps, or two neighbours whose patrons
-        # are rivals, runs both ways
-        self.hostility = (self.rivalry + self.rivalry.T) / 2.0
         # powers that treat an acceptance of r's offer as a defection from themselves
         self.rivals_of = [
             [p.index for p in self.powers if p.rivals[r] >= 0.5 or r in p.exclusivity] for r in range(len(self.powers))
@@ -448,9 +444,10 @@ class RegionModel(mesa.Model):
         m = {"fragmentation": metrics.mean_pairwise(d)}
         for key, group in zip(names["fragmentation"], subregions):
             m[key] = metrics.mean_pairwise(d, group.idx)
-        m["division"] = metrics.division(a, self.hostility)
+        hostility = self.hostility
+        m["division"] = metrics.division(a, hostility)
         for key, group in zip(names["division"], subregions):
-            m[key] = metrics.division(a, self.hostility, group.idx)
+            m[key] = metrics.division(a, hostility, group.idx)
         m["integration"] = integration(self.region, self.institutions[0])
         for key, group, institutions in zip(names["integration"], subregions, self.institutions[1:]):
             m[key] = integration(group, institutions)
@@ -472,6 +469,12 @@ class RegionModel(mesa.Model):
         welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
         self.state_table = metrics.state_table(self.alignment, self.other_share, self.declared, self.opinion, self.defections, welfare)
         self.bloc_labels = labels
+
+    @property
+    def hostility(self) -> np.ndarray:
+        """Rivalry made symmetric: what divides two camps, or two neighbours whose patrons
+        are rivals, runs both ways."""
+        return (self.rivalry + self.rivalry.T) / 2.0
 
     @property
     def date(self):
