@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -304,7 +305,7 @@ class CorridorNetwork:
         that is what limits the route."""
         routes = self.sponsored.get((state, power), [])
         for route in routes:
-            bottleneck = min(route.segments, key=lambda seg: seg.capacity)
+            bottleneck = min(route.segments, key=attrgetter("capacity"))
             bottleneck.capacity += size * self.freight.capacity_per_bn / len(routes)
 
     def close(self, cid: str, node: str) -> None:
