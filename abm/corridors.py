@@ -253,7 +253,9 @@ class CorridorNetwork:
             if spec.group:
                 self.groups.setdefault(spec.group, []).append(k)
         self.markets = sorted({c.market for c in self.corridors})
+        self.market_of = np.array([c.market for c in self.corridors])
         self.columns = [f"corridor_{cid}_{what}" for cid in self.ids for what in ("volume", "share")]  # metrics(), in order
+        self.leg_columns = {group: [f"{group}_leg_share_{self.ids[k]}" for k in members] for group, members in self.groups.items()}
         self.state_index = {k: n for n, k in enumerate(state_keys)}
         self.power_index = {k: n for n, k in enumerate(power_keys)}
         self.closures: list[tuple[int, str, str, list[SegmentState]]] = []  # (reopen at step, corridor, node, segments shut)
@@ -359,7 +361,7 @@ class CorridorNetwork:
     def assign(self, years: float) -> None:
         f = self.freight
         self.volumes, self.unmet = assign_markets(self.demand(years), self.corridors, self.rule, f.value_of_time, f.risk_premium)
-        self.shares = market_shares([c.market for c in self.corridors], self.volumes)
+        self.shares = market_shares(self.market_of, self.volumes)
         self.revenue = transit_revenue(self.crossing, self.volumes, f.transit_fee)
         self.leverage = sponsor_leverage(self.crossing, self.stakes, self.shares)
 
@@ -370,6 +372,6 @@ class CorridorNetwork:
         for group, members in sorted(self.groups.items()):
             total = float(self.volumes[members].sum())
             legs = (self.volumes[members] / total).tolist() if total > 0 else [0.0] * len(members)
-            out.update(zip((f"{group}_leg_share_{self.ids[k]}" for k in members), legs))
+            out.update(zip(self.leg_columns[group], legs))
         out["unmet_demand"] = float(sum(self.unmet.values()))
         return out

@@ -64,7 +64,8 @@ def js_distance_matrix(a: np.ndarray, block: int = 1 << 16) -> np.ndarray:
         plogp *= mix
         jsd = ((neg_entropy[r0:r1, None] + neg_entropy[None, r0:]) / 2.0 - plogp.sum(axis=2)) / _LOG2
         d[r0:r1, r0:] = np.sqrt(np.minimum(np.maximum(jsd, 0.0), 1.0))  # = np.clip, without its Python wrapper
-        d[r1:, r0:r1] = d[r0:r1, r1:].T
+        if r1 < n:
+            d[r1:, r0:r1] = d[r0:r1, r1:].T
     return d
 
 
@@ -96,8 +97,7 @@ def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.nd
     n = a.shape[0]
     if method == "main_patron":
         return np.unique(a.argmax(axis=1), return_inverse=True)[1]
-    sim = 1.0 - d
-    adj = (sim >= similarity) & ~np.eye(n, dtype=bool)
+    adj = 1.0 - d >= similarity  # its diagonal (a state and itself) changes no component and no Louvain graph
     if method == "single_linkage":
         return connected_components(adj, directed=False)[1]
     if method == "louvain":
@@ -110,7 +110,7 @@ def _louvain(n: int, packed: bytes) -> np.ndarray:
     adj = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=n * n).reshape(n, n).astype(bool)
     g = nx.Graph()
     g.add_nodes_from(range(n))
-    ii, jj = np.nonzero(np.triu(adj))
+    ii, jj = np.nonzero(np.triu(adj, 1))
     g.add_edges_from(zip(ii.tolist(), jj.tolist()))
     labels = np.empty(n, dtype=int)
     # communities sorted by their smallest member, so labels do not depend on set order

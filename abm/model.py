@@ -289,7 +289,7 @@ class RegionModel(mesa.Model):
         rise = (now - self.alignment) @ self.rival_mask  # [s, p]: change in the share of p's rivals
         defected = rise > self.config.offers.defection_tolerance
         self.defections += defected
-        return [tuple(x) for x in np.argwhere(defected).tolist()]
+        return list(zip(*(k.tolist() for k in np.nonzero(defected))))
 
     def learn(self, offers: Offers) -> None:
         """Tell each power how its offers fared, state by state."""
