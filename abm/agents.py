@@ -94,7 +94,13 @@ class RegionalState(mesa.Agent):
         """Benefit from ties (concave in strength, weighted by need) plus regional trade
         and transit revenue relative to GDP, minus damage from coercion and conflict.
         An index, not money; as of the last measurement (``RegionModel.measure``)."""
-        return self.row[-1]
+        return float(self.row[-1])
+
+    @property
+    def row(self) -> np.ndarray:
+        """The state's values of the per-state columns (:func:`abm.metrics.state_columns`),
+        as of the last measurement."""
+        return self.model.state_table[self.index]
 
     def suffer(self, power: int, harm: float) -> None:
         self.damage += harm

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -173,7 +174,7 @@ def assign(
         # Filled routes are set to capacity exactly, so rounding never breaks the cap.
         volumes[open_] = np.where(over, cap[open_], volumes[open_] + offer)
         full[open_[over]] = True
-        remaining = float(np.sum(np.where(over, offer - room, 0.0)))
+        remaining = float(np.where(over, offer - room, 0.0).sum())
     return Assignment(volumes, max(remaining, 0.0), float(demand))
 
 
@@ -252,6 +253,9 @@ class CorridorNetwork:
             if spec.group:
                 self.groups.setdefault(spec.group, []).append(k)
         self.markets = sorted({c.market for c in self.corridors})
+        self.market_of = np.array([c.market for c in self.corridors])
+        self.columns = [f"corridor_{cid}_{what}" for cid in self.ids for what in ("volume", "share")]  # metrics(), in order
+        self.leg_columns = {group: [f"{group}_leg_share_{self.ids[k]}" for k in members] for group, members in self.groups.items()}
         self.state_index = {k: n for n, k in enumerate(state_keys)}
         self.power_index = {k: n for n, k in enumerate(power_keys)}
         self.closures: list[tuple[int, str, str, list[SegmentState]]] = []  # (reopen at step, corridor, node, segments shut)
@@ -303,7 +307,7 @@ class CorridorNetwork:
         that is what limits the route."""
         routes = self.sponsored.get((state, power), [])
         for route in routes:
-            bottleneck = min(route.segments, key=lambda seg: seg.capacity)
+            bottleneck = min(route.segments, key=attrgetter("capacity"))
             bottleneck.capacity += size * self.freight.capacity_per_bn / len(routes)
 
     def close(self, cid: str, node: str) -> None:
@@ -357,20 +361,17 @@ class CorridorNetwork:
     def assign(self, years: float) -> None:
         f = self.freight
         self.volumes, self.unmet = assign_markets(self.demand(years), self.corridors, self.rule, f.value_of_time, f.risk_premium)
-        self.shares = market_shares([c.market for c in self.corridors], self.volumes)
+        self.shares = market_shares(self.market_of, self.volumes)
         self.revenue = transit_revenue(self.crossing, self.volumes, f.transit_fee)
         self.leverage = sponsor_leverage(self.crossing, self.stakes, self.shares)
 
     def metrics(self) -> dict[str, float]:
         """Per-step corridor columns: volume and market share per corridor, unmet
         demand, and each leg's share within its group (e.g. the INSTC legs)."""
-        out: dict[str, float] = {}
-        for cid, v, share in zip(self.ids, self.volumes.tolist(), self.shares.tolist()):
-            out[f"corridor_{cid}_volume"] = v
-            out[f"corridor_{cid}_share"] = share
+        out = dict(zip(self.columns, np.column_stack([self.volumes, self.shares]).ravel().tolist()))
         for group, members in sorted(self.groups.items()):
             total = float(self.volumes[members].sum())
-            for k in members:
-                out[f"{group}_leg_share_{self.ids[k]}"] = float(self.volumes[k] / total) if total > 0 else 0.0
+            legs = (self.volumes[members] / total).tolist() if total > 0 else [0.0] * len(members)
+            out.update(zip(self.leg_columns[group], legs))
         out["unmet_demand"] = float(sum(self.unmet.values()))
         return out

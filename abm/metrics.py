@@ -63,8 +63,9 @@ def js_distance_matrix(a: np.ndarray, block: int = 1 << 16) -> np.ndarray:
         plogp = np.log(mix, out=np.zeros_like(mix), where=mix > 0)  # _plogp in place: 0 log 0 = 0
         plogp *= mix
         jsd = ((neg_entropy[r0:r1, None] + neg_entropy[None, r0:]) / 2.0 - plogp.sum(axis=2)) / _LOG2
-        d[r0:r1, r0:] = np.sqrt(np.clip(jsd, 0.0, 1.0))
-        d[r1:, r0:r1] = d[r0:r1, r1:].T
+        d[r0:r1, r0:] = np.sqrt(np.minimum(np.maximum(jsd, 0.0), 1.0))  # = np.clip, without its Python wrapper
+        if r1 < n:
+            d[r1:, r0:r1] = d[r0:r1, r1:].T
     return d
 
 
@@ -96,8 +97,7 @@ def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.nd
     n = a.shape[0]
     if method == "main_patron":
         return np.unique(a.argmax(axis=1), return_inverse=True)[1]
-    sim = 1.0 - d
-    adj = (sim >= similarity) & ~np.eye(n, dtype=bool)
+    adj = 1.0 - d >= similarity  # its diagonal (a state and itself) changes no component and no Louvain graph
     if method == "single_linkage":
         return connected_components(adj, directed=False)[1]
     if method == "louvain":
@@ -110,7 +110,7 @@ def _louvain(n: int, packed: bytes) -> np.ndarray:
     adj = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=n * n).reshape(n, n).astype(bool)
     g = nx.Graph()
     g.add_nodes_from(range(n))
-    ii, jj = np.nonzero(np.triu(adj))
+    ii, jj = np.nonzero(np.triu(adj, 1))
     g.add_edges_from(zip(ii.tolist(), jj.tolist()))
     labels = np.empty(n, dtype=int)
     # communities sorted by their smallest member, so labels do not depend on set order
@@ -149,12 +149,39 @@ def division(a: np.ndarray, rivalry: np.ndarray, idx: np.ndarray | None = None) 
     return float((cross.sum() - cross.trace()) / (n * (n - 1)))
 
 
+class Group:
+    """A group of states (``members``: boolean mask over states) and the neighbour pairs
+    inside it: what the group metrics select by. A model builds its groups once (the
+    subregions) or when memberships change (the regional formats)."""
+
+    def __init__(self, members: np.ndarray, pair_i, pair_j):
+        self.members = members
+        self.idx = np.flatnonzero(members)
+        self.inside = members[pair_i] & members[pair_j]
+        self.has_pairs = bool(self.inside.any())
+
+    def trade_share(self, trade, total_trade) -> float:
+        """Trade among the members over their total trade (ADB ARIC), both in USD bn a year."""
+        denom = float(total_trade[self.members].sum())
+        return 2.0 * float(trade[self.inside].sum()) / denom if denom > 0 else 0.0
+
+    def relation(self, relation) -> float | None:
+        """Mean relation of the neighbour pairs inside, rescaled from [-1, 1] to [0, 1];
+        None without such pairs."""
+        if not self.has_pairs:
+            return None
+        inside = relation[self.inside]
+        return (1.0 + float(inside.sum()) / len(inside)) / 2.0
+
+    def mean_pairwise(self, d: np.ndarray) -> float | None:
+        """Mean of ``d`` (N x N, symmetric) over member pairs; None with fewer than two members."""
+        return mean_pairwise(d, self.idx) if len(self.idx) >= 2 else None
+
+
 def trade_share(pair_i, pair_j, trade, total_trade, members: np.ndarray) -> float:
     """Intra-group trade share: trade among ``members`` over their total trade (ADB
     ARIC), both in USD bn a year."""
-    inside = members[pair_i] & members[pair_j]
-    denom = float(total_trade[members].sum())
-    return 2.0 * float(trade[inside].sum()) / denom if denom > 0 else 0.0
+    return Group(members, pair_i, pair_j).trade_share(trade, total_trade)
 
 
 def integration(pair_i, pair_j, trade, relation, total_trade, overlap, members: np.ndarray, weights, trade_ceiling: float) -> float:
@@ -167,33 +194,30 @@ def integration(pair_i, pair_j, trade, relation, total_trade, overlap, members: 
     (trade, relations, institutions); a component without data (no neighbour pairs
     inside, fewer than two members) is left out and the others reweighted.
     """
-    parts = [(weights[0], min(1.0, trade_share(pair_i, pair_j, trade, total_trade, members) / trade_ceiling))]
-    inside = members[pair_i] & members[pair_j]
-    if inside.any():
-        parts.append((weights[1], _relation01(relation[inside])))
-    idx = np.flatnonzero(members)
-    if len(idx) >= 2:
-        parts.append((weights[2], mean_pairwise(overlap, idx)))
+    group = Group(members, pair_i, pair_j)
+    return group_integration(group, trade, relation, total_trade, group.mean_pairwise(overlap), weights, trade_ceiling)
+
+
+def group_integration(group: Group, trade, relation, total_trade, institutions: float | None, weights, trade_ceiling: float) -> float:
+    """:func:`integration` of a :class:`Group` whose mean institutional overlap
+    (``institutions``; None for fewer than two members) is already known: it changes
+    only with memberships."""
+    components = (min(1.0, group.trade_share(trade, total_trade) / trade_ceiling), group.relation(relation), institutions)
+    parts = [(w, v) for w, v in zip(weights, components) if v is not None]
     total = sum(w for w, _ in parts)
     return sum(w * v for w, v in parts) / total if total > 0 else 0.0
 
 
-def _relation01(relations: np.ndarray) -> float:
-    """Mean relation rescaled from [-1, 1] to [0, 1]."""
-    return (1.0 + float(relations.sum()) / len(relations)) / 2.0
-
-
-def cohesion(d: np.ndarray, pair_i, pair_j, relation, members: np.ndarray) -> float:
-    """Cohesion of a regional format (``members``: boolean mask over states): mean of
-    the members' pairwise alignment similarity (1 - JS distance) and of their
-    neighbour relations rescaled to [0, 1]. One member: 1; none: 0."""
-    idx = np.flatnonzero(members)
-    if len(idx) < 2:
-        return 1.0 if len(idx) == 1 else 0.0
-    parts = [1.0 - mean_pairwise(d, idx)]
-    inside = members[pair_i] & members[pair_j]
-    if inside.any():
-        parts.append(_relation01(relation[inside]))
+def cohesion(d: np.ndarray, pair_i, pair_j, relation, members: np.ndarray | Group) -> float:
+    """Cohesion of a regional format (``members``: boolean mask over states, or its
+    :class:`Group`): mean of the members' pairwise alignment similarity (1 - JS
+    distance) and of their neighbour relations rescaled to [0, 1]. One member: 1; none: 0."""
+    group = members if isinstance(members, Group) else Group(members, pair_i, pair_j)
+    if len(group.idx) < 2:
+        return 1.0 if len(group.idx) == 1 else 0.0
+    parts = [1.0 - group.mean_pairwise(d)]
+    if group.has_pairs:
+        parts.append(group.relation(relation))
     return sum(parts) / len(parts)
 
 
@@ -220,11 +244,11 @@ def state_columns(power_keys: list[str]) -> list[str]:
     ]
 
 
-def state_rows(alignment, other, declared, opinion, defections, welfare) -> list[list[float]]:
-    """Each state's values for :func:`state_columns`, computed for all states at once;
-    ``alignment`` is over the modelled powers, ``other`` the share of unnamed partners;
-    ``defections`` is the remembered (decaying) count summed over powers."""
-    return np.column_stack([alignment, other, declared, opinion, hhi(alignment), defections.sum(axis=1), welfare]).tolist()
+def state_table(alignment, other, declared, opinion, defections, welfare) -> np.ndarray:
+    """Every state's values for :func:`state_columns` (states x columns), computed for all
+    states at once; ``alignment`` is over the modelled powers, ``other`` the share of
+    unnamed partners; ``defections`` is the remembered (decaying) count summed over powers."""
+    return np.column_stack([alignment, other, declared, opinion, hhi(alignment), defections.sum(axis=1), welfare])
 
 
 class Collector(mesa.DataCollector):
@@ -233,8 +257,9 @@ class Collector(mesa.DataCollector):
     Same tables as mesa's (``model_vars`` and the agent-type records), so
     ``get_model_vars_dataframe`` and ``get_agenttype_vars_dataframe`` give the same
     frames, value for value. The model row is read from ``model.metrics`` (mesa would
-    call one reporter per column and deepcopy each number) and each state's record from
-    the row ``measure`` set on it (mesa would call one reporter per column). The
+    call one reporter per column and deepcopy each number); the states' records are kept
+    as the step's ``model.state_table`` (one array, where mesa would call one reporter
+    per column and state) and spelled out as mesa's records only when asked for. The
     reporters stay declared: they name the columns, and mesa's code paths still work.
     """
 
@@ -243,23 +268,41 @@ class Collector(mesa.DataCollector):
         values = model.metrics
         for name, column in self.model_vars.items():
             column.append(values[name])
-        records = {}
-        for agent_type in self.agenttype_reporters:  # the reporters are ("state", *state_columns)
-            records[agent_type] = [(model.time, a.unique_id, a.key, *a.row) for a in model.agents_by_type[agent_type]]
-        self._agenttype_records[model.time] = records
+        if not hasattr(self, "_tables"):
+            (self._type,) = self.agenttype_reporters  # the states' type, whose reporters are ("state", *state_columns)
+            self._states = [(a.unique_id, a.key) for a in model.agents_by_type[self._type]]
+            self._tables: list[np.ndarray] = []
+        self._tables.append(model.state_table)
 
-    def agent_columns(self, agent_type) -> tuple[list[int], dict[str, tuple]]:
+    @property
+    def _agenttype_records(self) -> dict:
+        """Mesa's records, {step: {agent type: [(step, id, key, *values) per state]}}."""
+        if not hasattr(self, "_tables"):
+            return {}
+        return {
+            t: {self._type: [(t, uid, key, *row) for (uid, key), row in zip(self._states, table.tolist())]}
+            for t, table in zip(self._collection_steps, self._tables)
+        }
+
+    @_agenttype_records.setter
+    def _agenttype_records(self, value) -> None:
+        pass  # mesa's __init__ starts it empty; the records come from the tables
+
+    def agent_columns(self, agent_type) -> tuple[list[int], dict[str, np.ndarray | list]]:
         """The steps and the columns of ``agent_type``'s records, for building a table
         in one go (the same values as ``get_agenttype_vars_dataframe``)."""
         names = list(self.agenttype_reporters[agent_type])
-        records = [r for step in self._agenttype_records.values() for r in step.get(agent_type, ())]
-        columns = list(zip(*records)) if records else [() for _ in range(2 + len(names))]
-        return [int(t) for t in columns[0]], dict(zip(names, columns[2:]))  # Mesa records the step as a float time
+        tables = getattr(self, "_tables", [])
+        n = len(getattr(self, "_states", ()))
+        values = np.vstack(tables) if tables else np.empty((0, len(names) - 1))
+        steps = [int(t) for t in self._collection_steps for _ in range(n)]  # Mesa records the step as a float time
+        keys = [key for _ in tables for _, key in self._states]
+        return steps, {names[0]: keys, **{name: values[:, k] for k, name in enumerate(names[1:])}}
 
 
 def state_reporters(power_keys: list[str]) -> dict[str, Callable]:
-    """One reporter per state column; each reads the row ``RegionModel.measure`` set on
-    the state this step (so the values are computed once, in vector form)."""
+    """One reporter per state column; each reads the state's row of the step's
+    ``model.state_table`` (so the values are computed once, in vector form)."""
     reporters: dict[str, Callable] = {"state": lambda s: s.key}
     for k, name in enumerate(state_columns(power_keys)):
         reporters[name] = lambda s, k=k: s.row[k]

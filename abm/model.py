@@ -80,15 +80,13 @@ class RegionModel(mesa.Model):
         self.state_index = {k: n for n, k in enumerate(self.state_keys)}
         self.power_index = {k: n for n, k in enumerate(self.power_keys)}
         self.pairs = NeighbourPairs(cfg.states, self.state_keys)
-        self.organisations = Organisations(cfg, self.state_keys, self.power_keys)
-        self.organisations.refresh(self.pairs)
+        self.organisations = Organisations(cfg, self.state_keys, self.power_keys)  # its arrays come with the first observe()
         self.network = CorridorNetwork(cfg, self.rules["route_choice"], self.state_keys, self.power_keys)
         self.network.assign(0.0)
         self.events = EventQueue(cfg)
         self.event_log: list[tuple[int, str, str, str, str, str]] = []  # (step, date, id, type, source, parameters)
-        self.subregion_members = {r: np.array([s.subregion == r for s in self.states]) for r in self.subregions}
-        self.subregion_index = {r: np.flatnonzero(members) for r, members in self.subregion_members.items()}
-        self.all_members = np.ones(len(self.states), dtype=bool)
+        self.region = metrics.Group(np.ones(len(self.states), dtype=bool), self.pairs.i, self.pairs.j)
+        self.subregion_groups = [metrics.Group(np.array([s.subregion == r for s in self.states]), self.pairs.i, self.pairs.j) for r in self.subregions]
         self.external_trade = np.array([s.external_trade for s in self.states])
         self.gdp0 = np.array([s.gdp for s in self.states])
         self.gdp = self.gdp0.copy()
@@ -133,9 +131,8 @@ class RegionModel(mesa.Model):
     # ------------------------------------------------------------------ schedule
     def step(self) -> None:
         self.counts = dict.fromkeys(self.counts, 0)
-        for state in self.states:
-            state.gained[:] = 0.0
-            state.harmed[:] = 0.0
+        self.gained[:] = 0.0  # every state's, through the model's arrays
+        self.harmed[:] = 0.0
         self.fire_events()
         self.grow_economies()
         self.move_freight()
@@ -296,7 +293,7 @@ class RegionModel(mesa.Model):
         rise = (now - self.alignment) @ self.rival_mask  # [s, p]: change in the share of p's rivals
         defected = rise > self.config.offers.defection_tolerance
         self.defections += defected
-        return [tuple(x) for x in np.argwhere(defected).tolist()]
+        return list(zip(*(k.tolist() for k in np.nonzero(defected))))
 
     def learn(self, offers: Offers) -> None:
         """Tell each power how its offers fared, state by state."""
@@ -355,7 +352,7 @@ class RegionModel(mesa.Model):
         tilted = tilt.sum(axis=1, keepdims=True)  # the powers' part, redistributed; other partners' share kept
         self.declared = np.divide(tilt * (1.0 - self.other_share)[:, None], tilted, out=np.zeros_like(tilt), where=tilted > 0)
         self.observed = self.declared if self.config.offers.observe == "declared" else self.alignment
-        self.influence = self.alignment.mean(axis=0)
+        self.influence = self.alignment.sum(axis=0) / len(self.states)  # = mean(axis=0), without its Python wrapper
         threat_weight = np.array([p.capability * p.propensity for p in self.powers])
         # expected punishment for accepting r's offer: rivals p of r present in the state
         self.backlash = (self.alignment * threat_weight + self.fear) @ self.rivalry
@@ -363,6 +360,7 @@ class RegionModel(mesa.Model):
         self.main_threat = menace.argmax(axis=1)
         if self.organisations.changed:
             self.organisations.refresh(self.pairs)
+            self.group_memberships()
         self.conditions = self.condition_costs()
 
     def condition_costs(self) -> np.ndarray:
@@ -419,54 +417,61 @@ class RegionModel(mesa.Model):
         return np.divide(sums, degree, out=np.zeros(values.shape), where=degree > 0)
 
     # ------------------------------------------------------------------ metrics
+    def group_memberships(self) -> None:
+        """What the metrics need of memberships, kept until they change: each regional
+        format's group, and the mean institutional overlap of the region and subregions."""
+        orgs, p = self.organisations, self.pairs
+        self.format_groups = []
+        for org in orgs.regional_formats():
+            members = np.zeros(len(self.states), dtype=bool)
+            members[list(org.members)] = True
+            self.format_groups.append(metrics.Group(members, p.i, p.j))
+        overlap = np.where(orgs.shared_format, 1.0, self.config.metrics.club_overlap * orgs.shared_club)
+        self.institutions = [group.mean_pairwise(overlap) for group in (self.region, *self.subregion_groups)]
+
     def measure(self) -> None:
         """Compute every model metric for this step into ``self.metrics``."""
         cfg = self.config.metrics
         a = self.alignment
-        d = metrics.js_distance_matrix(np.column_stack([a, self.other_share]))
+        d = metrics.js_distance_matrix(np.concatenate([a, self.other_share[:, None]], axis=1))
         self._regional_trade = self.pairs.trade_by_state(len(self.states))
         total_trade = self.external_trade * (self.gdp / self.gdp0) + self._regional_trade  # USD bn a year
         labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity)
         p = self.pairs
-        orgs = self.organisations
-        overlap = np.where(orgs.shared_format, 1.0, cfg.club_overlap * orgs.shared_club)
         w = cfg.integration_weights
         weights = (w.trade, w.relations, w.institutions)
 
-        def integration(members):
-            return metrics.integration(p.i, p.j, p.trade, p.relation, total_trade, overlap, members, weights, cfg.trade_ceiling)
+        def integration(group, institutions):
+            return metrics.group_integration(group, p.trade, p.relation, total_trade, institutions, weights, cfg.trade_ceiling)
 
-        names = self._names
+        names, subregions = self._names, self.subregion_groups
         m = {"fragmentation": metrics.mean_pairwise(d)}
-        for key, index in zip(names["fragmentation"], self.subregion_index.values()):
-            m[key] = metrics.mean_pairwise(d, index)
-        m["division"] = metrics.division(a, self.hostility)
-        for key, index in zip(names["division"], self.subregion_index.values()):
-            m[key] = metrics.division(a, self.hostility, index)
-        m["integration"] = integration(self.all_members)
-        for key, members in zip(names["integration"], self.subregion_members.values()):
-            m[key] = integration(members)
+        for key, group in zip(names["fragmentation"], subregions):
+            m[key] = metrics.mean_pairwise(d, group.idx)
+        hostility = self.hostility
+        m["division"] = metrics.division(a, hostility)
+        for key, group in zip(names["division"], subregions):
+            m[key] = metrics.division(a, hostility, group.idx)
+        m["integration"] = integration(self.region, self.institutions[0])
+        for key, group, institutions in zip(names["integration"], subregions, self.institutions[1:]):
+            m[key] = integration(group, institutions)
         m["polarization"] = metrics.polarization(d, cfg.polarization_alpha, cfg.polarization_bandwidth)
         m["blocs"] = int(labels.max()) + 1
-        m["mean_dependency_hhi"] = float(metrics.hhi(a).mean())
+        m["mean_dependency_hhi"] = float(metrics.hhi(a).sum() / len(a))  # = mean(), without its Python wrapper
         m.update(zip(names["influence"], self.influence.tolist()))
-        m["regional_trade_share"] = metrics.trade_share(p.i, p.j, p.trade, total_trade, self.all_members)
+        m["regional_trade_share"] = self.region.trade_share(p.trade, total_trade)
         m.update(self.network.metrics())
         m.update(zip(names["transit_revenue"], self.network.revenue.tolist()))
         for key, org in zip(names["members"], self.organisations):
             m[key] = len(org.members)
-        for key, org in zip(names["cohesion"], self.organisations.regional_formats()):
-            members = np.zeros(len(self.states), dtype=bool)
-            members[list(org.members)] = True
-            m[key] = metrics.cohesion(d, p.i, p.j, p.relation, members)
+        for key, group in zip(names["cohesion"], self.format_groups):
+            m[key] = metrics.cohesion(d, p.i, p.j, p.relation, group)
         m.update(self.counts)
         self.metrics = m
         benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
         damage = np.array([state.damage for state in self.states])
         welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
-        rows = metrics.state_rows(self.alignment, self.other_share, self.declared, self.opinion, self.defections, welfare)
-        for state, row in zip(self.states, rows):
-            state.row = row
+        self.state_table = metrics.state_table(self.alignment, self.other_share, self.declared, self.opinion, self.defections, welfare)
         self.bloc_labels = labels
 
     @property

@@ -67,9 +67,9 @@ class Calculus(MembershipRule):
         patrons = sorted(org.patrons)
         value = -org.membership_cost * model.autonomy
         if patrons:
-            credibility = model.credibility[:, patrons].mean(axis=1)  # each state's own belief
+            credibility = model.credibility[:, patrons].sum(axis=1) / len(patrons)  # each state's own belief (mean, without its Python wrapper)
             value = value + (model.needs @ org.benefits) * model.alignment[:, patrons].sum(axis=1) * credibility
-            value = value + self.params.affinity * model.opinion[:, patrons].mean(axis=1)
+            value = value + self.params.affinity * (model.opinion[:, patrons].sum(axis=1) / len(patrons))
         if org.excludes:
             value = value - org.obligation * model.alignment[:, org.excludes].sum(axis=1)
         if org.kind == "regional_format":
@@ -81,18 +81,17 @@ class Calculus(MembershipRule):
     def review(self, model):
         if model.steps % self.params.every:
             return []
+        join, leave, freeze = self.params.join, self.params.leave, self.params.freeze
         changes = []
         for org in model.organisations:
-            value = self.value(org, model)
-            for state in model.states:
+            for state, v in zip(model.states, self.value(org, model).tolist()):
                 member = state.index in org.members
-                v = value[state.index]
-                if member and v < self.params.leave:
+                if member and v < leave:
                     changes.append(("leave", state.key, org.key))
-                elif member and self.params.freeze is not None and state.index not in org.frozen and v < self.params.freeze:
+                elif member and freeze is not None and state.index not in org.frozen and v < freeze:
                     changes.append(("freeze", state.key, org.key))
-                elif member and state.index in org.frozen and v > self.params.join:
+                elif member and state.index in org.frozen and v > join:
                     changes.append(("resume", state.key, org.key))
-                elif not member and value[state.index] > self.params.join and (org.key, state.key) not in model.organisations.blocked:
+                elif not member and v > join and (org.key, state.key) not in model.organisations.blocked:
                     changes.append(("apply", state.key, org.key))
         return changes

@@ -71,7 +71,7 @@ class Interdependence(NeighboursRule):
         pairs.trade *= 1.0 + growth
         dividend = p.peace_dividend * (pairs.intensity() - pairs.settled_intensity) / p.max_intensity
         spill = p.spillover * (pairs.inherited_rivalry(model) - pairs.settled_rivalry)
-        target = np.clip(pairs.anchor + dividend - spill, -1.0, 1.0)
+        target = np.minimum(np.maximum(pairs.anchor + dividend - spill, -1.0), 1.0)  # np.clip's result, without its Python wrapper
         pairs.relation += p.adjustment * (target - pairs.relation)
         clashes = model.rng.random(pairs.n) < p.conflict_hazard * np.maximum(0.0, -pairs.relation)
         for k in np.flatnonzero(clashes).tolist():
@@ -79,4 +79,4 @@ class Interdependence(NeighboursRule):
             pairs.anchor[k] = max(-1.0, pairs.anchor[k] - 0.05)
             pairs.trade[k] *= 0.9
             model.clash(k, p.conflict_damage)
-        np.clip(pairs.relation, -1.0, 1.0, out=pairs.relation)
+        np.minimum(np.maximum(pairs.relation, -1.0, out=pairs.relation), 1.0, out=pairs.relation)  # clip in place

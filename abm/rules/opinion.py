@@ -31,7 +31,8 @@ class OpinionRule(Rule):
 
     def target(self, model) -> np.ndarray:
         p = self.params
-        return np.clip(model.opinion_anchor + p.benefit * (model.gained - model.usual_gain) - p.harm * model.harmed, -1.0, 1.0)
+        target = model.opinion_anchor + p.benefit * (model.gained - model.usual_gain) - p.harm * model.harmed
+        return np.minimum(np.maximum(target, -1.0), 1.0)  # np.clip's result, without its Python wrapper
 
 
 @register
