@@ -26,9 +26,6 @@ class UsageError(Exception):
 def cmd_run(args) -> int:
     from abm.runner import run
 
-    if not args.no_charts:
-        from abm import charts  # matplotlib only when charts are drawn
-
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
@@ -47,6 +44,8 @@ def cmd_run(args) -> int:
         if spread is not None:
             spread.to_csv(folder / "ensemble.csv", index=False)
         if not args.no_charts:
+            from abm import charts  # matplotlib only when charts are drawn, and after Mesa (whose import inspects every loaded module)
+
             charts.run_charts(folder, result.scenario)
             if spread is not None:
                 charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png")
