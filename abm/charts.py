@@ -201,20 +201,22 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> 
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         part = spread[spread["metric"] == metric]
-        dates = pd.to_datetime(part["date"])
-        ax.fill_between(dates, part["p05"], part["p95"], color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs")
-        ax.fill_between(dates, part["ci95_low"], part["ci95_high"], color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
-        ax.plot(dates, part["mean"], color="tab:blue", linewidth=1.5, label="mean")
+        dates = _dates(part)
+        ax.fill_between(dates, part["p05"].to_numpy(), part["p95"].to_numpy(), color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs")
+        ax.fill_between(dates, part["ci95_low"].to_numpy(), part["ci95_high"].to_numpy(), color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
+        ax.plot(dates, part["mean"].to_numpy(), color="tab:blue", linewidth=1.5, label="mean")
         ax.set_title(metric.replace("_", " "), fontsize=9)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.set_visible(False)
+    _date_axis(axes[0, 0], dates.min(), dates.max())
+    for k in range(len(metrics), rows * cols):
+        axes.flat[k].set_visible(False)
+        axes.flat[k - cols].tick_params(labelbottom=True)  # the panel above an empty slot shows the dates
     axes.flat[0].legend(fontsize=7, loc="upper left")
     runs = int(spread["runs"].iloc[0])
     fig.suptitle(f"{scenario.name}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
                  "dark band: 95% CI of the mean; light band: 5-95% of runs", fontsize=10)
-    fig.tight_layout()
+    _margins(fig, left=0.47, right=0.15, bottom=0.39, top=0.64, wgap=0.52, hgap=0.43)
     return _save(fig, path)
 
 
