@@ -29,7 +29,8 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FixedLocator
+
+from abm.chartstyle import date_axis, date_numbers
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
@@ -43,28 +44,7 @@ def power_colors(scenario) -> dict[str, str]:
 
 
 def _dates(frame: pd.DataFrame) -> np.ndarray:
-    """The table's ISO dates as matplotlib date numbers: plain floats skip the unit
-    conversion of every artist and let collections take them directly."""
-    return mdates.date2num(np.asarray(frame["date"], dtype="datetime64[D]"))
-
-
-def _date_axis(ax, first: float, last: float) -> None:
-    """Date ticks on ``ax`` (and the axes sharing its x axis) between two date numbers: on
-    1 January every 1, 2, 5, 10... years, at most 8 ticks, labelled by year, as matplotlib's
-    automatic date ticks show these spans but without their cost (a third of a chart's);
-    spans under two years keep the automatic ticks, with concise labels."""
-    pad = matplotlib.rcParams["axes.xmargin"] * (last - first)  # the margins autoscaling would leave
-    ax.set_xlim(first - pad, last + pad)
-    start, end = mdates.num2date(first).year, mdates.num2date(last).year
-    if end - start < 2:
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        return
-    step = next(k * 10**e for e in range(6) for k in (1, 2, 5) if (end - start) / (k * 10**e) <= 8)
-    ticks = mdates.date2num(np.array([f"{y}-01-01" for y in range(start, end + 1) if y % step == 0], dtype="datetime64[D]"))
-    ax.xaxis.set_major_locator(FixedLocator(ticks[(ticks >= first) & (ticks <= last)]))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    return date_numbers(frame["date"])
 
 
 def _margins(fig: Figure, left: float, right: float, bottom: float, top: float, wgap: float, hgap: float) -> None:
@@ -145,7 +125,7 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
         ax.set_title(scenario.states[key].name, fontsize=9, pad=10)
         ax.tick_params(labelsize=7)
     axes[0, 0].set_ylim(0, 1)
-    _date_axis(axes[0, 0], dates.min(), dates.max())
+    date_axis(axes[0, 0], dates.min(), dates.max())
     for ax in axes.flat[len(states):]:
         ax.axis("off")
     for ax in axes[:, 0]:
@@ -180,7 +160,7 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     left.set_ylim(0, 1)
-    _date_axis(left, dates.min(), dates.max())
+    date_axis(left, dates.min(), dates.max())
     left.set_ylabel("index (0-1)")
     fig.suptitle(f"Fragmentation (mean JS distance of alignments), division (between rival camps) and integration — {scenario.name}, one run (seed {scenario.seed})", fontsize=11)
     _margins(fig, left=0.67, right=0.18, bottom=0.59, top=0.67, wgap=0.23, hgap=0)
@@ -208,7 +188,7 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> 
         ax.set_title(metric.replace("_", " "), fontsize=9)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    _date_axis(axes[0, 0], dates.min(), dates.max())
+    date_axis(axes[0, 0], dates.min(), dates.max())
     for k in range(len(metrics), rows * cols):
         axes.flat[k].set_visible(False)
         axes.flat[k - cols].tick_params(labelbottom=True)  # the panel above an empty slot shows the dates
