@@ -12,7 +12,7 @@ the dashboard), so that a reader learns them once:
 * **parameters**: axis labels name parameters in words (``rules.decision.cap`` -> "decision
   cap"), not by their configuration path;
 * **dates**: time axes are ticked on 1 January every 1, 2, 5 or 10 years (on the first of
-  the month for spans under two years) and labelled by year (year-month).
+  every 1, 2, 3, 6 or 12 months for spans of three years or less) and labelled by year (year-month).
 """
 
 from __future__ import annotations
@@ -134,11 +134,11 @@ def date_axis(ax, first: float, last: float) -> None:
     pad = rcParams["axes.xmargin"] * (last - first)
     ax.set_xlim(first - pad, last + pad)
     start, end = mdates.num2date(first), mdates.num2date(last)
-    if end.year - start.year >= 2:
+    months = range(start.year * 12 + start.month - 1, end.year * 12 + end.month)
+    if len(months) > 36:
         step = next(k * 10**e for e in range(6) for k in (1, 2, 5) if (end.year - start.year) / (k * 10**e) <= 8)
         ticks, label = [f"{y}-01-01" for y in range(start.year, end.year + 1) if y % step == 0], "%Y"
     else:
-        months = range(start.year * 12 + start.month - 1, end.year * 12 + end.month)
         step = next(k for k in (1, 2, 3, 6, 12) if len(months) / k <= 8)
         ticks, label = [f"{m // 12}-{m % 12 + 1:02d}-01" for m in months if m % step == 0], "%Y-%m"
     at = date_numbers(ticks)
