@@ -207,7 +207,7 @@ FLOOR = "import mesa, matplotlib.figure, matplotlib.backends.backend_agg"
 def bench_cli(repeats: int) -> CliTimes:
     import tempfile
 
-    abm = "import sys; from abm.cli import main; sys.exit(main())"  # what the `abm` script runs
+    abm = "from abm.cli import script; script()"  # what the `abm` script runs
 
     def cpu_of(code: str, *args: str) -> float:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
