@@ -125,7 +125,7 @@ def date_numbers(dates) -> np.ndarray:
 
 def date_axis(ax, first: float, last: float) -> None:
     """Ticks of a time axis between two date numbers (for ``ax`` and the axes sharing its x
-    axis), as the **dates** convention says: at most 8, at fixed dates, which costs far less
+    axis), as the **dates** convention says: 8 or 9 at most, at fixed dates, which costs far less
     than matplotlib's automatic date ticks (a third of a chart's time, more under a layout
     engine that asks for them again and again). The view keeps autoscaling's margins."""
     from matplotlib import dates as mdates, rcParams
