@@ -194,26 +194,35 @@ class CliTimes:
     """CPU seconds of whole command-line processes (interpreter start, imports, work), medians."""
 
     run: float  # abm run configs/baseline.yaml --out DIR (tables and the three charts)
+    tables: float  # the same with --no-charts
     validate: float  # abm validate configs/baseline.yaml
+    floor: float  # a process that only imports Mesa and matplotlib's figure and Agg canvas
+
+
+# What abm run cannot go below: Mesa 3.5's package __init__ imports all of Mesa (scipy.spatial,
+# networkx, pandas through mesa.agent), and the charts need matplotlib.
+FLOOR = "import mesa, matplotlib.figure, matplotlib.backends.backend_agg"
 
 
 def bench_cli(repeats: int) -> CliTimes:
     import tempfile
 
-    abm = "import sys; from abm.cli import main; sys.exit(main())"  # what the `abm` script runs
+    abm = "from abm.cli import script; script()"  # what the `abm` script runs
 
-    def cpu_of(*args: str) -> float:
+    def cpu_of(code: str, *args: str) -> float:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        _python(abm, *args)
+        _python(code, *args)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
-    runs, validates = [], []
+    runs, tables, validates, floors = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for k in range(repeats):
-            runs.append(cpu_of("run", str(BASELINE), "--out", str(Path(tmp) / f"run{k}")))
-            validates.append(cpu_of("validate", str(BASELINE)))
-    return CliTimes(statistics.median(runs), statistics.median(validates))
+        for k in range(repeats):  # interleaved, so that a busy spell stretches every figure alike
+            runs.append(cpu_of(abm, "run", str(BASELINE), "--out", str(Path(tmp) / f"run{k}")))
+            tables.append(cpu_of(abm, "run", str(BASELINE), "--no-charts", "--out", str(Path(tmp) / f"tables{k}")))
+            validates.append(cpu_of(abm, "validate", str(BASELINE)))
+            floors.append(cpu_of(FLOOR))
+    return CliTimes(*(statistics.median(x) for x in (runs, tables, validates, floors)))
 
 
 def large_world(n_states: int, n_powers: int, steps: int) -> dict:
@@ -405,7 +414,9 @@ def report(result: BenchResult) -> str:
     if cli is not None:
         lines += ["", f"command line: CPU of the whole process (interpreter, imports, work), median of {result.repeats}",
                   f"  abm run {BASELINE.name} --out DIR (tables + 3 charts) {cli.run:8.2f} s",
-                  f"  abm validate {BASELINE.name}                     {cli.validate:8.2f} s"]
+                  f"  abm run {BASELINE.name} --no-charts --out DIR      {cli.tables:8.2f} s",
+                  f"  abm validate {BASELINE.name}                     {cli.validate:8.2f} s",
+                  f"  floor: python -c '{FLOOR}' {cli.floor:8.2f} s"]
     if sw is not None:
         lines += ["", f"sweeps: {sw.runs} runs of the baseline cut to {sw.loop['steps']} quarters, least CPU of {sw.rounds} round(s), fresh processes (more rounds: benchmarks/bench_sweep.py)",
                   f"  {'':<24}{'wall s':>8}{'cpu s':>8}  (cpu: the process and its fork server and workers)"]
@@ -427,7 +438,7 @@ def report(result: BenchResult) -> str:
                f"{last.per_offer.cpu * us:.2f} / {first.per_offer.cpu * us:.2f} us; wall {last.per_offer.wall / first.per_offer.wall:.2f})"),
     ]
     if cli is not None:
-        lines += [target(cli.run < CLI_RUN_TARGET_S, f"abm run < {CLI_RUN_TARGET_S:g} s ({cli.run:.2f} s)"),
+        lines += [target(cli.run < CLI_RUN_TARGET_S, f"abm run < {CLI_RUN_TARGET_S:g} s ({cli.run:.2f} s; importing Mesa and matplotlib alone takes {cli.floor:.2f} s)"),
                   target(cli.validate < CLI_VALIDATE_TARGET_S, f"abm validate < {CLI_VALIDATE_TARGET_S:g} s ({cli.validate:.2f} s)")]
     if sw is not None:
         lines += [target(sw.overhead <= SWEEP_OVERHEAD_TARGET, f"sweep, 1 worker / plain loop <= {SWEEP_OVERHEAD_TARGET:g} ({sw.overhead:.3f}; wall {sw.one['seconds'] / sw.loop['seconds']:.3f})"),

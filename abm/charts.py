@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.collections import LineCollection
 from matplotlib.patches import Rectangle
+
+from abm.chartstyle import date_axis, date_numbers
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
@@ -40,8 +43,18 @@ def power_colors(scenario) -> dict[str, str]:
     return {p: spec.color or matplotlib.colors.to_hex(cmap(k % 10)) for k, (p, spec) in enumerate(scenario.powers.items())}
 
 
-def _dates(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_datetime(frame["date"])
+def _dates(frame: pd.DataFrame) -> np.ndarray:
+    return date_numbers(frame["date"])
+
+
+def _margins(fig: Figure, left: float, right: float, bottom: float, top: float, wgap: float, hgap: float) -> None:
+    """Place the subplot grid with margins and gaps in inches (a fixed layout for text of
+    known sizes; tight_layout measures every tick label and costs a fifth of a chart)."""
+    (width, height), grid = fig.get_size_inches(), fig.axes[0].get_subplotspec().get_gridspec()
+    rows, cols = grid.get_geometry()
+    axw = (width - left - right - wgap * (cols - 1)) / cols
+    axh = (height - top - bottom - hgap * (rows - 1)) / rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height, wspace=wgap / axw, hspace=hgap / axh)
 
 
 def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
@@ -50,7 +63,7 @@ def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
     return fig
 
 
-def event_states(events: pd.DataFrame | None, states) -> list[tuple[pd.Timestamp, str, list[str]]]:
+def event_states(events: pd.DataFrame | None, states) -> list[tuple[np.datetime64, str, list[str]]]:
     """(date, label, states concerned) for every logged event; the states are read from
     the event's parameter columns ``state``, ``target``, ``node``, ``states`` and ``nodes``
     (lists joined with ';')."""
@@ -59,8 +72,15 @@ def event_states(events: pd.DataFrame | None, states) -> list[tuple[pd.Timestamp
         cells = [row.get(k) for k in ("state", "target", "node", "states", "nodes")]
         named = [name for cell in cells if isinstance(cell, str) for name in cell.split(";")]
         label = row["id"] if isinstance(row.get("id"), str) and row["id"] else str(row["type"]).replace("_", " ")
-        found.append((pd.Timestamp(row["date"]), label, [k for k in named if k in states]))
+        found.append((np.datetime64(row["date"], "D"), label, [k for k in named if k in states]))
     return found
+
+
+def _stack(x: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
+    """Polygons of stacked areas: band k lies between the sums of rows < k and <= k of ``ys``."""
+    top = np.cumsum(ys, axis=0)
+    bottom = np.vstack([np.zeros_like(x), top[:-1]])
+    return [np.column_stack([np.concatenate([x, x[::-1]]), np.concatenate([low, high[::-1]])]) for low, high in zip(bottom, top)]
 
 
 def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, events: pd.DataFrame | None = None) -> Figure:
@@ -79,64 +99,71 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     number = {}
     for when, label, _ in marked:
         number.setdefault((when, label), len(number) + 1)
+    key_of = agents["state"].to_numpy()
+    shares = agents[[f"alignment_{p}" for p in powers]].to_numpy(dtype=float)
+    dates = _dates(agents)
+    hatches = HATCHES * 3
     for ax, key in zip(axes.flat, states):
-        sub = agents[agents["state"] == key]
-        ys = [sub[f"alignment_{p}"].to_numpy() for p in powers]
-        polys = ax.stackplot(_dates(sub), *ys, colors=[colors[p] for p in powers], linewidth=0.3, edgecolor="white")
-        for poly, hatch in zip(polys, HATCHES * 3):
-            poly.set_hatch(hatch)
+        mine = key_of == key
+        x = dates[mine]
+        # one collection per power (hatching is set per collection), added without autoscaling: the limits are known
+        for k, polygon in enumerate(_stack(x, shares[mine].T)):
+            ax.add_collection(PolyCollection([polygon], facecolors=colors[powers[k]], edgecolors="white", linewidths=0.3, hatch=hatches[k] or None), autolim=False)
         here = {}
         for when, label, concerned in marked:
             if key in concerned:
                 here.setdefault(when, []).append(str(number[(when, label)]))
         last, labels = None, {}
         for when in sorted(here):  # numbers of events less than a year apart share one label
-            ax.axvline(when, color="black", linestyle=":", linewidth=0.9)
-            if last is not None and (when - last).days < 365:
+            ax.axvline(mdates.date2num(when), color="black", linestyle=":", linewidth=0.9)
+            if last is not None and (when - last).astype(int) < 365:
                 labels[last] += here[when]
             else:
                 last, labels[when] = when, list(here[when])
         for when, numbers in labels.items():
-            ax.text(when, 1.01, ",".join(numbers), transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=6.5, color="black")
+            ax.text(mdates.date2num(when), 1.01, ",".join(numbers), transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=6.5, color="black")
         ax.set_title(scenario.states[key].name, fontsize=9, pad=10)
-        ax.set_ylim(0, 1)
         ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylim(0, 1)
+    date_axis(axes[0, 0], dates.min(), dates.max())
     for ax in axes.flat[len(states):]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("share of ties", fontsize=8)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, HATCHES * 3)]
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, hatches)]
     handles.append(Line2D([], [], color="black", linestyle=":", linewidth=0.9))
+    legend_rows = math.ceil((len(powers) + 1) / 6)
     fig.legend(handles, [scenario.powers[p].name for p in powers] + ["event concerning the state (number)"], loc="lower center", ncol=min(6, len(powers) + 1), fontsize=8, frameon=False)
-    listed = "; ".join(f"{n} {when:%Y-%m} {label}" for (when, label), n in number.items())
+    listed = "; ".join(f"{n} {when.astype(object):%Y-%m} {label}" for (when, label), n in number.items())
     caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
     caption = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 13)) for line in caption.split("\n"))
     fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11, y=0.995)
     fig.text(0.5, 0.955, caption, ha="center", va="top", fontsize=8)
-    top = 1 - (0.06 + 0.11 * (caption.count("\n") + 1)) / fig.get_figheight()
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil((len(powers) + 1) / 6), 1, top))
+    # inches: room for the y labels, the titles with the event numbers above them, the caption and the legend
+    _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + 0.11 * (caption.count("\n") + 1), wgap=0.22, hgap=0.45)
     return _save(fig, path)
 
 
 def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None) -> Figure:
     fig = Figure(figsize=(14, 4))
-    axes = fig.subplots(1, 3, sharey=True)
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
     left = axes[0]
     dates = _dates(model)
     styles = ["-", "--", ":", "-."]
     subregions = sorted({s.subregion for s in scenario.states.values()})
     for ax, metric in zip(axes, ("fragmentation", "division", "integration")):
-        ax.plot(dates, model[metric], color="black", linestyle="-", linewidth=2, label="region")
+        ax.plot(dates, model[metric].to_numpy(), color="black", linestyle="-", linewidth=2, label="region")
         for k, r in enumerate(subregions):
-            ax.plot(dates, model[f"{metric}_{r}"], linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
+            ax.plot(dates, model[f"{metric}_{r}"].to_numpy(), linestyle=styles[(k + 1) % 4], linewidth=1.5, label=r.replace("_", " "))
         ax.set_title(metric.capitalize())
         ax.set_xlabel("date")
-        ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    left.set_ylim(0, 1)
+    date_axis(left, dates.min(), dates.max())
     left.set_ylabel("index (0-1)")
     fig.suptitle(f"Fragmentation (mean JS distance of alignments), division (between rival camps) and integration — {scenario.name}, one run (seed {scenario.seed})", fontsize=11)
-    fig.tight_layout()
+    _margins(fig, left=0.67, right=0.18, bottom=0.59, top=0.67, wgap=0.23, hgap=0)
     return _save(fig, path)
 
 
@@ -154,20 +181,22 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> 
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         part = spread[spread["metric"] == metric]
-        dates = pd.to_datetime(part["date"])
-        ax.fill_between(dates, part["p05"], part["p95"], color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs")
-        ax.fill_between(dates, part["ci95_low"], part["ci95_high"], color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
-        ax.plot(dates, part["mean"], color="tab:blue", linewidth=1.5, label="mean")
+        dates = _dates(part)
+        ax.fill_between(dates, part["p05"].to_numpy(), part["p95"].to_numpy(), color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs")
+        ax.fill_between(dates, part["ci95_low"].to_numpy(), part["ci95_high"].to_numpy(), color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
+        ax.plot(dates, part["mean"].to_numpy(), color="tab:blue", linewidth=1.5, label="mean")
         ax.set_title(metric.replace("_", " "), fontsize=9)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.set_visible(False)
+    date_axis(axes[0, 0], dates.min(), dates.max())
+    for k in range(len(metrics), rows * cols):
+        axes.flat[k].set_visible(False)
+        axes.flat[k - cols].tick_params(labelbottom=True)  # the panel above an empty slot shows the dates
     axes.flat[0].legend(fontsize=7, loc="upper left")
     runs = int(spread["runs"].iloc[0])
     fig.suptitle(f"{scenario.name}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
                  "dark band: 95% CI of the mean; light band: 5-95% of runs", fontsize=10)
-    fig.tight_layout()
+    _margins(fig, left=0.47, right=0.15, bottom=0.39, top=0.64, wgap=0.52, hgap=0.43)
     return _save(fig, path)
 
 

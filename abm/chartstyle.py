@@ -10,13 +10,14 @@ the dashboard), so that a reader learns them once:
 * **groups**: a categorical palette (Okabe-Ito, safe for colour-blind readers) together with
   line styles and markers, so that lines stay distinct in grayscale print;
 * **parameters**: axis labels name parameters in words (``rules.decision.cap`` -> "decision
-  cap"), not by their configuration path.
+  cap"), not by their configuration path;
+* **dates**: time axes are ticked on 1 January every 1, 2, 5 or 10 years (on the first of
+  every 1, 2, 3, 6 or 12 months for spans of three years or less) and labelled by year (year-month).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 UNCERTAINTY = "mean over runs; bands and ± are 95% confidence intervals of the mean (t, over runs)"
 UNCERTAINTY_TABLE = "each cell: mean over runs ± half-width of the 95% confidence interval of that mean (t, over runs; no ± with a single run)"
@@ -63,9 +64,11 @@ def natural_range(metric_unit: str) -> tuple[float, float] | None:
 def ci95(sd, n):
     """Half-width of the 95% confidence interval of a mean of ``n`` values with standard
     deviation ``sd``; NaN where ``n`` < 2 (no interval from a single run)."""
+    from scipy.special import stdtrit  # the Student t quantile stats.t.ppf computes, without importing scipy.stats (0.4 s)
+
     sd, n = np.asarray(sd, dtype=float), np.asarray(n, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+        half = stdtrit(np.maximum(n - 1, 1), 0.975) * sd / np.sqrt(n)
     return np.where(n >= 2, half, np.nan)
 
 
@@ -110,3 +113,34 @@ def set_range(ax, metric_unit: str, zoom: bool, axis: str = "y") -> str:
         setter(*bounds)
         return ""
     return zoom_note(*getter()) if bounds else ""
+
+
+def date_numbers(dates) -> np.ndarray:
+    """Dates (ISO strings, datetime64, Timestamps) as matplotlib date numbers: plain floats
+    skip the unit conversion of every artist and tick."""
+    from matplotlib import dates as mdates
+
+    return mdates.date2num(np.asarray(dates, dtype="datetime64[D]"))
+
+
+def date_axis(ax, first: float, last: float) -> None:
+    """Ticks of a time axis between two date numbers (for ``ax`` and the axes sharing its x
+    axis), as the **dates** convention says: 8 or 9 at most, at fixed dates, which costs far less
+    than matplotlib's automatic date ticks (a third of a chart's time, more under a layout
+    engine that asks for them again and again). The view keeps autoscaling's margins."""
+    from matplotlib import dates as mdates, rcParams
+    from matplotlib.ticker import FixedLocator
+
+    pad = rcParams["axes.xmargin"] * (last - first)
+    ax.set_xlim(first - pad, last + pad)
+    start, end = mdates.num2date(first), mdates.num2date(last)
+    months = range(start.year * 12 + start.month - 1, end.year * 12 + end.month)
+    if len(months) > 36:
+        step = next(k * 10**e for e in range(6) for k in (1, 2, 5) if (end.year - start.year) / (k * 10**e) <= 8)
+        ticks, label = [f"{y}-01-01" for y in range(start.year, end.year + 1) if y % step == 0], "%Y"
+    else:
+        step = next(k for k in (1, 2, 3, 6, 12) if len(months) / k <= 8)
+        ticks, label = [f"{m // 12}-{m % 12 + 1:02d}-01" for m in months if m % step == 0], "%Y-%m"
+    at = date_numbers(ticks)
+    ax.xaxis.set_major_locator(FixedLocator(at[(at >= first) & (at <= last)]))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(label))

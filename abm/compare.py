@@ -148,9 +148,25 @@ def _panels(n: int, title: str, note: str, legend_rows: int) -> tuple[Figure, np
     fig = Figure(figsize=(4.3 * cols, 2.9 * rows + 1.1 + 0.2 * legend_rows), layout="constrained")
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
     fig.suptitle(f"{title}\n{note}", fontsize=10)
-    for ax in axes.flat[n:]:
-        ax.axis("off")
+    for k in range(n, rows * cols):
+        axes.flat[k].axis("off")
+        axes.flat[k - cols].tick_params(labelbottom=True)  # the panel above an empty slot shows the dates
     return fig, axes
+
+
+def _mean_line(ax, mean: pd.Series, half: pd.Series, name: str, style: dict) -> None:
+    """The mean over seeds (indexed by date) as a line, its 95% interval as a band."""
+    x = cs.date_numbers(mean.index)
+    ax.plot(x, mean.to_numpy(), linewidth=1.4, markersize=3, markevery=max(1, len(mean) // 6), label=name, **style)
+    ax.fill_between(x, (mean - half).to_numpy(), (mean + half).to_numpy(), color=style["color"], alpha=0.15, linewidth=0)
+
+
+def _finish(fig: Figure, axes: np.ndarray, series: pd.DataFrame, lines: int) -> Figure:
+    """Date ticks on the shared time axis, and the legend of the ``lines`` below the panels."""
+    cs.date_axis(axes.flat[0], *cs.date_numbers([series["date"].min(), series["date"].max()]))
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, lines), fontsize=8, frameon=False)
+    return fig
 
 
 def overlay_chart(series: pd.DataFrame, metrics: list[str], zoom: bool = False) -> Figure:
@@ -163,17 +179,13 @@ def overlay_chart(series: pd.DataFrame, metrics: list[str], zoom: bool = False) 
     for ax, metric in zip(axes.flat, metrics):
         for k, name in enumerate(scenarios):
             mean, half = _mean_ci(series.loc[series["scenario"] == name, ["date", metric]].rename(columns={metric: "value"}))
-            style = cs.line_style(k, len(scenarios))
-            ax.plot(mean.index, mean, linewidth=1.4, markersize=3, markevery=max(1, len(mean) // 6), label=name, **style)
-            ax.fill_between(mean.index, mean - half, mean + half, color=style["color"], alpha=0.15, linewidth=0)
+            _mean_line(ax, mean, half, name, cs.line_style(k, len(scenarios)))
         note = cs.set_range(ax, cs.unit(metric), zoom)
         ax.set_title(metric.replace("_", " ") + (f"\n({note})" if note else ""), fontsize=9)
         ax.set_ylabel(cs.unit(metric), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(scenarios)), fontsize=8, frameon=False)
-    return fig
+    return _finish(fig, axes, series, len(scenarios))
 
 
 def difference_chart(series: pd.DataFrame, metrics: list[str]) -> Figure | None:
@@ -191,17 +203,13 @@ def difference_chart(series: pd.DataFrame, metrics: list[str]) -> Figure | None:
             other = series[series["scenario"] == name].set_index(["seed", "date"])
             d = (other[metric] - base[metric]).dropna().rename("value").reset_index()
             mean, half = _mean_ci(d)
-            style = cs.line_style(k + 1, len(scenarios))
-            ax.plot(mean.index, mean, linewidth=1.4, markersize=3, markevery=max(1, len(mean) // 6), label=name, **style)
-            ax.fill_between(mean.index, mean - half, mean + half, color=style["color"], alpha=0.15, linewidth=0)
+            _mean_line(ax, mean, half, name, cs.line_style(k + 1, len(scenarios)))
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_title(f"{metric.replace('_', ' ')}: scenario - {reference}", fontsize=9)
         ax.set_ylabel(f"difference ({cs.unit(metric)})", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(others)), fontsize=8, frameon=False)
-    return fig
+    return _finish(fig, axes, series, len(others))
 
 
 def default_dates(series: pd.DataFrame) -> list[str]:

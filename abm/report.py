@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
-import matplotlib.dates as mdates
 import matplotlib.patches
 import numpy as np
 import pandas as pd
@@ -150,7 +149,7 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
         "JOIN design d ON d.run = s.run JOIN points p ON p.point = d.point "
         "GROUP BY grp, facet, s.step ORDER BY facet, grp, s.step"
     )
-    frame["date"] = pd.to_datetime(frame["date"])
+    frame["date"] = cs.date_numbers(frame["date"])
     groups = _levels(ctx, chart.by or "point", frame["grp"])
     facets = _levels(ctx, chart.facet, frame["facet"]) if chart.facet else [None]
     names = _group_names(ctx, chart.by, groups)
@@ -177,13 +176,11 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
                 ax.set_title(f"{short(chart.facet)} = {_fmt(fv)}", fontsize=10)
             if row == len(chart.metrics) - 1:
                 ax.set_xlabel("date")
-            locator = mdates.AutoDateLocator()
-            ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
             ax.grid(True, color="0.9", linewidth=0.6)
         note = cs.set_range(axes[row][0], cs.unit(metric), chart.zoom)
         if note:
             zoomed.append(f"{metric}: {note}")
+    cs.date_axis(axes[0][0], frame["date"].min(), frame["date"].max())
     handles, labels = axes[0][0].get_legend_handles_labels()
     _legend_below(body, handles, labels, ctx.group_label(chart.by))
     title = chart.title or f"{', '.join(chart.metrics)} over time by {ctx.group_label(chart.by)}"

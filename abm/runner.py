@@ -121,14 +121,14 @@ def ensemble(models: list[pd.DataFrame]) -> pd.DataFrame:
     one row per step and metric with the mean over runs, the 95% confidence interval of
     that mean (Student t), and the 5th, 50th and 95th percentiles of the runs (the spread a
     projection carries: seeds, shocks and, with a posterior, parameters)."""
-    from scipy import stats
+    from scipy.special import stdtrit  # the Student t quantile of stats.t.ppf, without importing scipy.stats
 
     numbers = [c for c in models[0].columns if c not in ("step", "date")]
     values = np.stack([m[numbers].to_numpy(dtype=float) for m in models])  # runs x steps x metrics
     n = len(models)
     mean = values.mean(axis=0)
     sd = values.std(axis=0, ddof=1) if n > 1 else np.full_like(mean, np.nan)
-    half = stats.t.ppf(0.975, max(n - 1, 1)) * sd / np.sqrt(n) if n > 1 else np.full_like(mean, np.nan)
+    half = stdtrit(max(n - 1, 1), 0.975) * sd / np.sqrt(n) if n > 1 else np.full_like(mean, np.nan)
     q05, q50, q95 = np.percentile(values, [5, 50, 95], axis=0)
     steps = len(models[0])
     return pd.DataFrame({

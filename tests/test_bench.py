@@ -71,7 +71,7 @@ def test_baseline_and_worlds_are_medians():
 
 
 def test_command_line_sweep_and_large_world_rows(quick_output):
-    for name in ("abm run baseline.yaml --out DIR (tables + 3 charts)", "abm validate baseline.yaml"):
+    for name in ("abm run baseline.yaml --out DIR (tables + 3 charts)", "abm run baseline.yaml --no-charts --out DIR", "abm validate baseline.yaml", f"floor: python -c '{bench.FLOOR}'"):
         row = re.search(rf"^\s+{re.escape(name)}\s+([0-9.]+) s$", quick_output, flags=re.M)
         assert row and float(row.group(1)) > 0, f"no '{name}' row in:\n{quick_output}"
     for name in ("plain loop", "abm sweep, 1 worker", "abm sweep, 2 workers"):

@@ -1,7 +1,8 @@
 """Charts a reviewer accepts: figures returned (written only when asked), one uncertainty
 convention stated, index scales anchored at 0-1 unless zoomed, boxes that do not pool a
 swept factor unseen, unequal steps drawn to scale, Sobol warnings, a legend that never
-covers the title, and a region map that is honest about where the powers are."""
+covers the title, time axes ticked by the dates convention, alignment bands that stack the
+run's shares, and a region map that is honest about where the powers are."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import QuadMesh
+from matplotlib.collections import PolyCollection, QuadMesh
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from abm import chartstyle, charts, report, sweep
@@ -173,3 +175,40 @@ def test_region_map_keeps_powers_off_the_map_and_labels_apart(baseline_run):
     assert not any(overlaps(a, b) for k, a in enumerate(boxes) for b in boxes[k + 1:])
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "hostile neighbours" in labels and any(label.startswith("tie, 25%") for label in labels)
+
+
+def test_alignment_chart_stacks_each_states_shares_in_power_order(baseline_run):
+    """Band k of a state's panel runs from the sum of the shares of the powers before k to
+    the sum up to k, step by step; each power keeps its colour and its own hatching."""
+    r = baseline_run
+    fig = charts.alignment_chart(r.agents, r.scenario, events=r.events)
+    powers, colors = list(r.scenario.powers), charts.power_colors(r.scenario)
+    for key, spec in r.scenario.states.items():
+        ax = next(ax for ax in fig.axes if ax.get_title() == spec.name)
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        shares = r.agents[r.agents["state"] == key][[f"alignment_{p}" for p in powers]].to_numpy()
+        n = len(shares)
+        assert len(bands) == len(powers) and n == 13
+        for k, band in enumerate(bands):
+            outline = band.get_paths()[0].vertices  # the lower edge forwards, then the upper edge backwards
+            np.testing.assert_allclose(outline[:n, 1], shares[:, :k].sum(axis=1), atol=1e-12)
+            np.testing.assert_allclose(outline[n:2 * n, 1][::-1], shares[:, :k + 1].sum(axis=1), atol=1e-12)
+        assert [to_hex(b.get_facecolor()[0]) for b in bands] == [to_hex(colors[p]) for p in powers]
+        assert len({b.get_hatch() for b in bands}) == len(powers)  # told apart in grayscale too
+
+
+@pytest.mark.parametrize(("first", "last", "labels"), [
+    ("2025-01-01", "2040-01-01", ["2026", "2028", "2030", "2032", "2034", "2036", "2038", "2040"]),
+    ("2020-04-01", "2027-01-01", ["2021", "2022", "2023", "2024", "2025", "2026", "2027"]),
+    ("2000-01-01", "2050-01-01", ["2000", "2010", "2020", "2030", "2040", "2050"]),
+    ("2025-01-01", "2025-10-01", ["2025-01", "2025-03", "2025-05", "2025-07", "2025-09"]),
+    ("2024-07-01", "2026-04-01", ["2024-07", "2024-10", "2025-01", "2025-04", "2025-07", "2025-10", "2026-01", "2026-04"]),
+])
+def test_time_axes_are_ticked_by_the_dates_convention(first, last, labels):
+    ax = Figure().subplots()
+    low, high = chartstyle.date_numbers([first, last])
+    chartstyle.date_axis(ax, low, high)
+    ticks = ax.xaxis.get_major_locator()()
+    assert [ax.xaxis.get_major_formatter()(t) for t in ticks] == labels
+    view = ax.get_xlim()
+    assert view[0] < low and view[1] > high  # autoscaling's margins kept

@@ -272,3 +272,21 @@ def test_out_that_is_a_file_exits_2(tmp_path, abm_main):
     assert_rejected(proc, "taken")
     assert target.read_text() == "keep me"
     assert leftovers(tmp_path) == ["taken"]
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_the_scripts_quick_exit_keeps_output_exit_handlers_and_threads(tmp_path, thread):
+    """The console script skips the interpreter's teardown but not the exit handlers or the
+    buffered output of a command (stdout is a pipe here), and leaves the normal exit, which
+    waits for them, when a thread is still running."""
+    code = (
+        "import atexit, sys, threading, time\n"
+        "from abm.cli import script\n"
+        "atexit.register(lambda: print('exit handler ran'))\n"
+        + ("threading.Thread(target=lambda: (time.sleep(0.3), print('thread finished'))).start()\n" if thread else "")
+        + f"sys.argv = ['abm', 'validate', {str(BASELINE)!r}]\nscript()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "valid (8 states" in proc.stdout and "exit handler ran" in proc.stdout
+    assert ("thread finished" in proc.stdout) == thread
