@@ -92,9 +92,7 @@ class RegionModel(mesa.Model):
         self.gdp = self.gdp0.copy()
         self.growth = np.array([s.gdp_growth for s in self.states])
         self._names = {  # metric column names, built once
-            "fragmentation": [f"fragmentation_{r}" for r in self.subregions],
-            "division": [f"division_{r}" for r in self.subregions],
-            "integration": [f"integration_{r}" for r in self.subregions],
+            **{kind: [kind, *(f"{kind}_{r}" for r in self.subregions)] for kind in ("fragmentation", "division", "integration")},
             "influence": [f"influence_{k}" for k in self.power_keys],
             "transit_revenue": [f"transit_revenue_{k}" for k in self.state_keys],
             "members": [f"members_{org.key}" for org in self.organisations],
@@ -428,6 +426,7 @@ class RegionModel(mesa.Model):
             self.format_groups.append(metrics.Group(members, p.i, p.j))
         overlap = np.where(orgs.shared_format, 1.0, self.config.metrics.club_overlap * orgs.shared_club)
         self.institutions = [group.mean_pairwise(overlap) for group in (self.region, *self.subregion_groups)]
+        self.metric_groups = metrics.Groups([self.region, *self.subregion_groups, *self.format_groups])
 
     def measure(self) -> None:
         """Compute every model metric for this step into ``self.metrics``."""
@@ -440,32 +439,26 @@ class RegionModel(mesa.Model):
         p = self.pairs
         w = cfg.integration_weights
         weights = (w.trade, w.relations, w.institutions)
-
-        def integration(group, institutions):
-            return metrics.group_integration(group, p.trade, p.relation, total_trade, institutions, weights, cfg.trade_ceiling)
-
-        names, subregions = self._names, self.subregion_groups
-        m = {"fragmentation": metrics.mean_pairwise(d)}
-        for key, group in zip(names["fragmentation"], subregions):
-            m[key] = metrics.mean_pairwise(d, group.idx)
-        hostility = self.hostility
-        m["division"] = metrics.division(a, hostility)
-        for key, group in zip(names["division"], subregions):
-            m[key] = metrics.division(a, hostility, group.idx)
-        m["integration"] = integration(self.region, self.institutions[0])
-        for key, group, institutions in zip(names["integration"], subregions, self.institutions[1:]):
-            m[key] = integration(group, institutions)
+        # the region, its subregions, then the regional formats: each group metric of all at once
+        groups, names, k = self.metric_groups, self._names, 1 + len(self.subregions)
+        fragmentation = groups.mean_pairwise(d)
+        division = groups.mean_pairwise(a @ self.hostility @ a.T)  # mean a_i' H a_j over member pairs
+        shares, relations = groups.trade_shares(p.trade, total_trade), groups.relations(p.relation)
+        m = dict(zip(names["fragmentation"], fragmentation[:k]))
+        m.update(zip(names["division"], division[:k]))
+        for key, g in zip(names["integration"], range(k)):
+            m[key] = metrics.composite(shares[g], relations[g], self.institutions[g], weights, cfg.trade_ceiling)
         m["polarization"] = metrics.polarization(d, cfg.polarization_alpha, cfg.polarization_bandwidth)
         m["blocs"] = int(labels.max()) + 1
         m["mean_dependency_hhi"] = float(metrics.hhi(a).sum() / len(a))  # = mean(), without its Python wrapper
         m.update(zip(names["influence"], self.influence.tolist()))
-        m["regional_trade_share"] = self.region.trade_share(p.trade, total_trade)
+        m["regional_trade_share"] = shares[0]
         m.update(self.network.metrics())
         m.update(zip(names["transit_revenue"], self.network.revenue.tolist()))
         for key, org in zip(names["members"], self.organisations):
             m[key] = len(org.members)
-        for key, group in zip(names["cohesion"], self.format_groups):
-            m[key] = metrics.cohesion(d, p.i, p.j, p.relation, group)
+        for key, g in zip(names["cohesion"], range(k, len(groups))):
+            m[key] = metrics.cohesion(groups.size[g], fragmentation[g], relations[g])
         m.update(self.counts)
         self.metrics = m
         benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)

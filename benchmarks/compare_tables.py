@@ -81,11 +81,9 @@ def compare_table(label: str, name: str, old: pd.DataFrame, new: pd.DataFrame) -
             if not np.allclose(y, x, rtol=RTOL, atol=ATOL):
                 k = int(np.argmax(np.abs(y - x) - RTOL * np.abs(x)))
                 failures.append(f"{where}.{column}: {x[k]!r} -> {y[k]!r} beyond rtol {RTOL} / atol {ATOL}")
-            diff = np.abs(y - x)
             scale = np.abs(x)
-            rel = np.divide(diff, scale, out=np.where(diff > 0, np.inf, 0.0), where=scale > 0)
-            if rel.size:
-                worst = max(worst, float(rel[diff > ATOL].max()) if (diff > ATOL).any() else 0.0)
+            rel = np.divide(np.abs(y - x), scale, out=np.zeros(len(x)), where=scale > 0)  # where x is 0, atol decides
+            worst = max(worst, float(rel.max(initial=0.0)))
         elif not a.equals(b):
             failures.append(f"{where}.{column}: discrete values differ (first at row {int(np.flatnonzero((a != b).to_numpy())[0])})")
     if name == "agents" and not np.array_equal(patrons(old), patrons(new)):
