@@ -150,14 +150,19 @@ def assign(
     fills at least one route or places everything, so there are at most n rounds of
     O(n) work. What fits nowhere is ``unmet``.
     """
+    cap = np.array([c.capacity() for c in corridors], dtype=float)
+    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors], dtype=float)
+    return fill(demand, cap, gc, rule)
+
+
+def fill(demand: float, cap: np.ndarray, gc: np.ndarray, rule) -> Assignment:
+    """:func:`assign` from the routes' capacities and generalized costs."""
     if not (math.isfinite(demand) and demand >= 0):
         raise ValueError(f"demand must be finite and >= 0, got {demand}")
-    n = len(corridors)
+    n = len(cap)
     volumes = np.zeros(n)
     if demand == 0 or n == 0:  # nothing to move, or nowhere to move it
         return Assignment(volumes, float(demand), float(demand))
-    cap = np.array([c.capacity() for c in corridors], dtype=float)
-    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors])
     remaining = float(demand)
     full = cap <= 0
     for _ in range(n):
@@ -192,9 +197,11 @@ def assign_markets(
     """
     volumes = np.zeros(len(corridors))
     unmet: dict[str, float] = {}
+    cap = np.array([c.capacity() for c in corridors], dtype=float)  # every route's, once
+    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors], dtype=float)
     for market, demand in demands.items():
         idx = [i for i, c in enumerate(corridors) if c.market == market]
-        a = assign(demand, [corridors[i] for i in idx], rule, value_of_time, risk_premium)
+        a = fill(demand, cap[idx], gc[idx], rule)
         volumes[idx] = a.volumes
         unmet[market] = a.unmet
     return volumes, unmet
@@ -203,11 +210,12 @@ def assign_markets(
 # --- Who gains ----------------------------------------------------------------------
 
 
-def market_shares(markets: list[str], volumes: np.ndarray) -> np.ndarray:
-    """Each corridor's share of the freight assigned in its market (0 in an empty market)."""
+def market_shares(markets, volumes: np.ndarray) -> np.ndarray:
+    """Each corridor's share of the freight assigned in its market (0 in an empty market);
+    ``markets``: each corridor's market, by name or by index."""
     markets = np.asarray(markets)
-    totals = {m: volumes[markets == m].sum() for m in set(markets.tolist())}
-    total = np.array([totals[m] for m in markets.tolist()], dtype=float)
+    code = markets if markets.dtype.kind == "i" else np.unique(markets, return_inverse=True)[1]  # names or market indices
+    total = np.bincount(code, volumes)[code]
     return np.divide(volumes, total, out=np.zeros(len(volumes)), where=total > 0)
 
 
@@ -253,7 +261,7 @@ class CorridorNetwork:
             if spec.group:
                 self.groups.setdefault(spec.group, []).append(k)
         self.markets = sorted({c.market for c in self.corridors})
-        self.market_of = np.array([c.market for c in self.corridors])
+        self.market_of = np.array([self.markets.index(c.market) for c in self.corridors])  # index into markets
         self.columns = [f"corridor_{cid}_{what}" for cid in self.ids for what in ("volume", "share")]  # metrics(), in order
         self.leg_columns = {group: [f"{group}_leg_share_{self.ids[k]}" for k in members] for group, members in self.groups.items()}
         self.state_index = {k: n for n, k in enumerate(state_keys)}
