@@ -160,27 +160,25 @@ def fill(demand: float, cap: np.ndarray, gc: np.ndarray, rule) -> Assignment:
     if not (math.isfinite(demand) and demand >= 0):
         raise ValueError(f"demand must be finite and >= 0, got {demand}")
     n = len(cap)
-    volumes = np.zeros(n)
     if demand == 0 or n == 0:  # nothing to move, or nowhere to move it
-        return Assignment(volumes, float(demand), float(demand))
+        return Assignment(np.zeros(n), float(demand), float(demand))
+    # plain floats: a market has a handful of routes, too few for numpy's per-call cost
+    cap, volumes = cap.tolist(), [0.0] * n
+    open_ = [k for k in range(n) if cap[k] > 0]
     remaining = float(demand)
-    full = cap <= 0
-    for _ in range(n):
-        open_ = np.flatnonzero(~full)
-        if open_.size == 0 or remaining <= 0:
-            break
-        offer = remaining * rule.shares(gc[open_])
-        room = cap[open_] - volumes[open_]
-        over = offer >= room
-        if not over.any():  # everything fits: place it and stop (the general case's numbers)
-            volumes[open_] = volumes[open_] + offer
-            remaining = 0.0
-            break
-        # Filled routes are set to capacity exactly, so rounding never breaks the cap.
-        volumes[open_] = np.where(over, cap[open_], volumes[open_] + offer)
-        full[open_[over]] = True
-        remaining = float(np.where(over, offer - room, 0.0).sum())
-    return Assignment(volumes, max(remaining, 0.0), float(demand))
+    while open_ and remaining > 0:
+        offer = (remaining * rule.shares(gc[open_])).tolist()
+        room = [cap[k] - volumes[k] for k in open_]
+        spill, still_open = 0.0, []
+        for k, o, r in zip(open_, offer, room):
+            if o >= r:  # filled: set to capacity exactly, so rounding never breaks the cap
+                volumes[k] = cap[k]
+                spill += o - r
+            else:
+                volumes[k] += o
+                still_open.append(k)
+        open_, remaining = still_open, spill  # nothing spilled: everything placed, stop
+    return Assignment(np.array(volumes), max(remaining, 0.0), float(demand))
 
 
 def assign_markets(
