@@ -374,7 +374,7 @@ class CorridorNetwork:
     def metrics(self) -> dict[str, float]:
         """Per-step corridor columns: volume and market share per corridor, unmet
         demand, and each leg's share within its group (e.g. the INSTC legs)."""
-        out = dict(zip(self.columns, np.column_stack([self.volumes, self.shares]).ravel().tolist()))
+        out = dict(zip(self.columns, (x for pair in zip(self.volumes.tolist(), self.shares.tolist()) for x in pair)))
         for group, members in sorted(self.groups.items()):
             total = float(self.volumes[members].sum())
             legs = (self.volumes[members] / total).tolist() if total > 0 else [0.0] * len(members)

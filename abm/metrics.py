@@ -289,7 +289,7 @@ def state_table(alignment, other, declared, opinion, defections, welfare) -> np.
     """Every state's values for :func:`state_columns` (states x columns), computed for all
     states at once; ``alignment`` is over the modelled powers, ``other`` the share of
     unnamed partners; ``defections`` is the remembered (decaying) count summed over powers."""
-    return np.column_stack([alignment, other, declared, opinion, hhi(alignment), defections.sum(axis=1), welfare])
+    return np.concatenate([alignment, other[:, None], declared, opinion, hhi(alignment)[:, None], defections.sum(axis=1)[:, None], welfare[:, None]], axis=1)
 
 
 class Collector(mesa.DataCollector):

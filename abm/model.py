@@ -113,6 +113,7 @@ class RegionModel(mesa.Model):
             self.exclusive_mask[p.index, p.exclusivity] = 1.0
         self.needs = np.array([s.needs for s in self.states])
 
+        self._hhi_column = metrics.state_columns(self.power_keys).index("dependency_hhi")
         self.counts = dict.fromkeys(("offers_made", "offers_accepted", "coercion_events", "conflict_events"), 0)
         self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
         self.observe()
@@ -439,6 +440,10 @@ class RegionModel(mesa.Model):
         p = self.pairs
         w = cfg.integration_weights
         weights = (w.trade, w.relations, w.institutions)
+        benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
+        damage = np.array([state.damage for state in self.states])
+        welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
+        self.state_table = metrics.state_table(a, self.other_share, self.declared, self.opinion, self.defections, welfare)
         # the region, its subregions, then the regional formats: each group metric of all at once
         groups, names, k = self.metric_groups, self._names, 1 + len(self.subregions)
         fragmentation = groups.mean_pairwise(d)
@@ -450,7 +455,7 @@ class RegionModel(mesa.Model):
             m[key] = metrics.composite(shares[g], relations[g], self.institutions[g], weights, cfg.trade_ceiling)
         m["polarization"] = metrics.polarization(d, cfg.polarization_alpha, cfg.polarization_bandwidth)
         m["blocs"] = int(labels.max()) + 1
-        m["mean_dependency_hhi"] = float(metrics.hhi(a).sum() / len(a))  # = mean(), without its Python wrapper
+        m["mean_dependency_hhi"] = float(self.state_table[:, self._hhi_column].sum() / len(a))  # = mean(), without its Python wrapper
         m.update(zip(names["influence"], self.influence.tolist()))
         m["regional_trade_share"] = shares[0]
         m.update(self.network.metrics())
@@ -461,10 +466,6 @@ class RegionModel(mesa.Model):
             m[key] = metrics.cohesion(groups.size[g], fragmentation[g], relations[g])
         m.update(self.counts)
         self.metrics = m
-        benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
-        damage = np.array([state.damage for state in self.states])
-        welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
-        self.state_table = metrics.state_table(self.alignment, self.other_share, self.declared, self.opinion, self.defections, welfare)
         self.bloc_labels = labels
 
     @property
