@@ -374,10 +374,11 @@ class CorridorNetwork:
     def metrics(self) -> dict[str, float]:
         """Per-step corridor columns: volume and market share per corridor, unmet
         demand, and each leg's share within its group (e.g. the INSTC legs)."""
-        out = dict(zip(self.columns, (x for pair in zip(self.volumes.tolist(), self.shares.tolist()) for x in pair)))
+        volumes = self.volumes.tolist()  # plain floats: a handful of corridors
+        out = dict(zip(self.columns, (x for pair in zip(volumes, self.shares.tolist()) for x in pair)))
         for group, members in sorted(self.groups.items()):
-            total = float(self.volumes[members].sum())
-            legs = (self.volumes[members] / total).tolist() if total > 0 else [0.0] * len(members)
-            out.update(zip(self.leg_columns[group], legs))
+            legs = [volumes[k] for k in members]
+            total = sum(legs)
+            out.update(zip(self.leg_columns[group], [v / total for v in legs] if total > 0 else [0.0] * len(members)))
         out["unmet_demand"] = float(sum(self.unmet.values()))
         return out
