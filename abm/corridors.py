@@ -150,32 +150,35 @@ def assign(
     fills at least one route or places everything, so there are at most n rounds of
     O(n) work. What fits nowhere is ``unmet``.
     """
+    cap = np.array([c.capacity() for c in corridors], dtype=float)
+    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors], dtype=float)
+    return fill(demand, cap, gc, rule)
+
+
+def fill(demand: float, cap: np.ndarray, gc: np.ndarray, rule) -> Assignment:
+    """:func:`assign` from the routes' capacities and generalized costs."""
     if not (math.isfinite(demand) and demand >= 0):
         raise ValueError(f"demand must be finite and >= 0, got {demand}")
-    n = len(corridors)
-    volumes = np.zeros(n)
+    n = len(cap)
     if demand == 0 or n == 0:  # nothing to move, or nowhere to move it
-        return Assignment(volumes, float(demand), float(demand))
-    cap = np.array([c.capacity() for c in corridors], dtype=float)
-    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors])
+        return Assignment(np.zeros(n), float(demand), float(demand))
+    # plain floats: a market has a handful of routes, too few for numpy's per-call cost
+    cap, volumes = cap.tolist(), [0.0] * n
+    open_ = [k for k in range(n) if cap[k] > 0]
     remaining = float(demand)
-    full = cap <= 0
-    for _ in range(n):
-        open_ = np.flatnonzero(~full)
-        if open_.size == 0 or remaining <= 0:
-            break
-        offer = remaining * rule.shares(gc[open_])
-        room = cap[open_] - volumes[open_]
-        over = offer >= room
-        if not over.any():  # everything fits: place it and stop (the general case's numbers)
-            volumes[open_] = volumes[open_] + offer
-            remaining = 0.0
-            break
-        # Filled routes are set to capacity exactly, so rounding never breaks the cap.
-        volumes[open_] = np.where(over, cap[open_], volumes[open_] + offer)
-        full[open_[over]] = True
-        remaining = float(np.where(over, offer - room, 0.0).sum())
-    return Assignment(volumes, max(remaining, 0.0), float(demand))
+    while open_ and remaining > 0:
+        offer = (remaining * rule.shares(gc[open_])).tolist()
+        room = [cap[k] - volumes[k] for k in open_]
+        spill, still_open = 0.0, []
+        for k, o, r in zip(open_, offer, room):
+            if o >= r:  # filled: set to capacity exactly, so rounding never breaks the cap
+                volumes[k] = cap[k]
+                spill += o - r
+            else:
+                volumes[k] += o
+                still_open.append(k)
+        open_, remaining = still_open, spill  # nothing spilled: everything placed, stop
+    return Assignment(np.array(volumes), max(remaining, 0.0), float(demand))
 
 
 def assign_markets(
@@ -192,9 +195,11 @@ def assign_markets(
     """
     volumes = np.zeros(len(corridors))
     unmet: dict[str, float] = {}
+    cap = np.array([c.capacity() for c in corridors], dtype=float)  # every route's, once
+    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors], dtype=float)
     for market, demand in demands.items():
         idx = [i for i, c in enumerate(corridors) if c.market == market]
-        a = assign(demand, [corridors[i] for i in idx], rule, value_of_time, risk_premium)
+        a = fill(demand, cap[idx], gc[idx], rule)
         volumes[idx] = a.volumes
         unmet[market] = a.unmet
     return volumes, unmet
@@ -203,11 +208,12 @@ def assign_markets(
 # --- Who gains ----------------------------------------------------------------------
 
 
-def market_shares(markets: list[str], volumes: np.ndarray) -> np.ndarray:
-    """Each corridor's share of the freight assigned in its market (0 in an empty market)."""
+def market_shares(markets, volumes: np.ndarray) -> np.ndarray:
+    """Each corridor's share of the freight assigned in its market (0 in an empty market);
+    ``markets``: each corridor's market, by name or by index."""
     markets = np.asarray(markets)
-    totals = {m: volumes[markets == m].sum() for m in set(markets.tolist())}
-    total = np.array([totals[m] for m in markets.tolist()], dtype=float)
+    code = markets if markets.dtype.kind == "i" else np.unique(markets, return_inverse=True)[1]  # names or market indices
+    total = np.bincount(code, volumes)[code]
     return np.divide(volumes, total, out=np.zeros(len(volumes)), where=total > 0)
 
 
@@ -253,7 +259,7 @@ class CorridorNetwork:
             if spec.group:
                 self.groups.setdefault(spec.group, []).append(k)
         self.markets = sorted({c.market for c in self.corridors})
-        self.market_of = np.array([c.market for c in self.corridors])
+        self.market_of = np.array([self.markets.index(c.market) for c in self.corridors])  # index into markets
         self.columns = [f"corridor_{cid}_{what}" for cid in self.ids for what in ("volume", "share")]  # metrics(), in order
         self.leg_columns = {group: [f"{group}_leg_share_{self.ids[k]}" for k in members] for group, members in self.groups.items()}
         self.state_index = {k: n for n, k in enumerate(state_keys)}
@@ -368,10 +374,11 @@ class CorridorNetwork:
     def metrics(self) -> dict[str, float]:
         """Per-step corridor columns: volume and market share per corridor, unmet
         demand, and each leg's share within its group (e.g. the INSTC legs)."""
-        out = dict(zip(self.columns, np.column_stack([self.volumes, self.shares]).ravel().tolist()))
+        volumes = self.volumes.tolist()  # plain floats: a handful of corridors
+        out = dict(zip(self.columns, (x for pair in zip(volumes, self.shares.tolist()) for x in pair)))
         for group, members in sorted(self.groups.items()):
-            total = float(self.volumes[members].sum())
-            legs = (self.volumes[members] / total).tolist() if total > 0 else [0.0] * len(members)
-            out.update(zip(self.leg_columns[group], legs))
+            legs = [volumes[k] for k in members]
+            total = sum(legs)
+            out.update(zip(self.leg_columns[group], [v / total for v in legs] if total > 0 else [0.0] * len(members)))
         out["unmet_demand"] = float(sum(self.unmet.values()))
         return out

@@ -178,6 +178,44 @@ class Group:
         return mean_pairwise(d, self.idx) if len(self.idx) >= 2 else None
 
 
+class Groups:
+    """Several :class:`Group` objects measured together: each metric of all of them is a
+    matrix product over a groups x states membership matrix, so a step's group metrics
+    cost a few numpy calls, not a few per group. Same values as the groups' own methods
+    up to the order of additions (the last bits)."""
+
+    def __init__(self, groups: list[Group]):
+        self.groups = groups
+        n = len(groups[0].members) if groups else 0
+        self.members = np.array([g.members for g in groups], dtype=float).reshape(len(groups), n)
+        self.inside = np.array([g.inside for g in groups], dtype=float).reshape(len(groups), -1)
+        size = self.members.sum(axis=1)
+        self.pairs = size * (size - 1.0)  # ordered pairs of distinct members
+        self.has_pairs = [g.has_pairs for g in groups]
+        self.size = [len(g.idx) for g in groups]
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def mean_pairwise(self, d: np.ndarray) -> list[float]:
+        """Each group's mean of ``d``'s off-diagonal entries between its members; 0 with
+        fewer than two members (as :func:`mean_pairwise`)."""
+        g = self.members
+        within = ((g @ d) * g).sum(axis=1) - g @ d.diagonal()
+        return np.divide(within, self.pairs, out=np.zeros(len(g)), where=self.pairs > 0).tolist()
+
+    def trade_shares(self, trade, total_trade) -> list[float]:
+        """Each group's :meth:`Group.trade_share`."""
+        denom = self.members @ total_trade
+        return np.divide(2.0 * (self.inside @ trade), denom, out=np.zeros(len(denom)), where=denom > 0).tolist()
+
+    def relations(self, relation) -> list[float | None]:
+        """Each group's :meth:`Group.relation` (None without neighbour pairs inside)."""
+        sums = (self.inside @ relation).tolist()
+        counts = self.inside.sum(axis=1).tolist()
+        return [(1.0 + s / c) / 2.0 if has else None for s, c, has in zip(sums, counts, self.has_pairs)]
+
+
 def trade_share(pair_i, pair_j, trade, total_trade, members: np.ndarray) -> float:
     """Intra-group trade share: trade among ``members`` over their total trade (ADB
     ARIC), both in USD bn a year."""
@@ -202,22 +240,25 @@ def group_integration(group: Group, trade, relation, total_trade, institutions: 
     """:func:`integration` of a :class:`Group` whose mean institutional overlap
     (``institutions``; None for fewer than two members) is already known: it changes
     only with memberships."""
-    components = (min(1.0, group.trade_share(trade, total_trade) / trade_ceiling), group.relation(relation), institutions)
+    return composite(group.trade_share(trade, total_trade), group.relation(relation), institutions, weights, trade_ceiling)
+
+
+def composite(trade_share: float, relation: float | None, institutions: float | None, weights, trade_ceiling: float) -> float:
+    """The integration index from its three indicators (None: no data, left out and the
+    others reweighted)."""
+    components = (min(1.0, trade_share / trade_ceiling), relation, institutions)
     parts = [(w, v) for w, v in zip(weights, components) if v is not None]
     total = sum(w for w, _ in parts)
     return sum(w * v for w, v in parts) / total if total > 0 else 0.0
 
 
-def cohesion(d: np.ndarray, pair_i, pair_j, relation, members: np.ndarray | Group) -> float:
-    """Cohesion of a regional format (``members``: boolean mask over states, or its
-    :class:`Group`): mean of the members' pairwise alignment similarity (1 - JS
-    distance) and of their neighbour relations rescaled to [0, 1]. One member: 1; none: 0."""
-    group = members if isinstance(members, Group) else Group(members, pair_i, pair_j)
-    if len(group.idx) < 2:
-        return 1.0 if len(group.idx) == 1 else 0.0
-    parts = [1.0 - group.mean_pairwise(d)]
-    if group.has_pairs:
-        parts.append(group.relation(relation))
+def cohesion(size: int, distance: float | None, relation: float | None) -> float:
+    """Cohesion of a regional format of ``size`` members: mean of their pairwise alignment
+    similarity (1 - their mean JS ``distance``) and of their neighbour relations rescaled
+    to [0, 1] (``relation``, None without neighbour pairs inside). One member: 1; none: 0."""
+    if size < 2:
+        return 1.0 if size == 1 else 0.0
+    parts = [1.0 - distance] + ([relation] if relation is not None else [])
     return sum(parts) / len(parts)
 
 
@@ -248,7 +289,7 @@ def state_table(alignment, other, declared, opinion, defections, welfare) -> np.
     """Every state's values for :func:`state_columns` (states x columns), computed for all
     states at once; ``alignment`` is over the modelled powers, ``other`` the share of
     unnamed partners; ``defections`` is the remembered (decaying) count summed over powers."""
-    return np.column_stack([alignment, other, declared, opinion, hhi(alignment), defections.sum(axis=1), welfare])
+    return np.concatenate([alignment, other[:, None], declared, opinion, hhi(alignment)[:, None], defections.sum(axis=1)[:, None], welfare[:, None]], axis=1)
 
 
 class Collector(mesa.DataCollector):

@@ -92,9 +92,7 @@ class RegionModel(mesa.Model):
         self.gdp = self.gdp0.copy()
         self.growth = np.array([s.gdp_growth for s in self.states])
         self._names = {  # metric column names, built once
-            "fragmentation": [f"fragmentation_{r}" for r in self.subregions],
-            "division": [f"division_{r}" for r in self.subregions],
-            "integration": [f"integration_{r}" for r in self.subregions],
+            **{kind: [kind, *(f"{kind}_{r}" for r in self.subregions)] for kind in ("fragmentation", "division", "integration")},
             "influence": [f"influence_{k}" for k in self.power_keys],
             "transit_revenue": [f"transit_revenue_{k}" for k in self.state_keys],
             "members": [f"members_{org.key}" for org in self.organisations],
@@ -115,11 +113,13 @@ class RegionModel(mesa.Model):
             self.exclusive_mask[p.index, p.exclusivity] = 1.0
         self.needs = np.array([s.needs for s in self.states])
 
+        self._hhi_column = metrics.state_columns(self.power_keys).index("dependency_hhi")
         self.counts = dict.fromkeys(("offers_made", "offers_accepted", "coercion_events", "conflict_events"), 0)
         self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
         self.observe()
         self.size_standing_offers()
         self.attention0 = self.rules["allocation"].reference(self)
+        self._attention_key = None  # the weights self._attention was computed from (see attention)
         self.pairs.settle(None, self)
         self.measure()
         self.datacollector = metrics.Collector(
@@ -198,8 +198,7 @@ class RegionModel(mesa.Model):
           below ``min_weight`` dropped, at most ``max_targets`` kept.
         """
         spec = self.config.offers
-        weights = np.asarray(self.rules["allocation"].weights(self), dtype=float)  # M x N
-        relative = np.divide(weights, self.attention0, out=np.ones_like(weights), where=self.attention0 > 0)
+        relative, share = self.attention(np.asarray(self.rules["allocation"].weights(self), dtype=float))
         base = self.standing * (self.gdp / self.gdp0)  # M x 3 x N, what keeps the start's ties
         moved = base * relative[:, None, :]
         kept, now = base.sum(axis=2, keepdims=True), moved.sum(axis=2, keepdims=True)
@@ -207,7 +206,24 @@ class RegionModel(mesa.Model):
         standing *= np.array([power.commitment for power in self.powers])[:, :, None]
         promised, made = base.sum(axis=1).T, standing.sum(axis=1).T  # N x M
         self.delivery = np.divide(made, promised, out=np.ones_like(made), where=promised > 0)
+        budget = np.array([power.budget for power in self.powers])  # M x 3
+        sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
+        p, d, s = np.nonzero(sizes > 0)
+        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=base[p, d, s])
+        self.counts["offers_made"] = len(offers)
+        return offers
 
+    def attention(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """From the allocation rule's weights (M x N): each weight relative to the rule's
+        reference (1 where the reference is 0), and each power's split of its new money
+        over states (normalised, states below ``min_weight`` dropped, at most
+        ``max_targets`` kept). Both are kept until the weights change: under the
+        baseline's ``interest`` rule they are the powers' interests, fixed but for events."""
+        key = weights.tobytes()
+        if key == self._attention_key:
+            return self._attention
+        spec = self.config.offers
+        relative = np.divide(weights, self.attention0, out=np.ones_like(weights), where=self.attention0 > 0)
         totals = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
         keep = weights >= spec.min_weight
@@ -219,12 +235,8 @@ class RegionModel(mesa.Model):
         kept = np.where(keep, weights, 0.0)
         sums = kept.sum(axis=1, keepdims=True)
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
-        budget = np.array([power.budget for power in self.powers])  # M x 3
-        sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
-        p, d, s = np.nonzero(sizes > 0)
-        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=base[p, d, s])
-        self.counts["offers_made"] = len(offers)
-        return offers
+        self._attention_key, self._attention = key, (relative, share)
+        return relative, share
 
     def size_standing_offers(self) -> None:
         """Size the standing offers so that the start is in balance.
@@ -428,6 +440,7 @@ class RegionModel(mesa.Model):
             self.format_groups.append(metrics.Group(members, p.i, p.j))
         overlap = np.where(orgs.shared_format, 1.0, self.config.metrics.club_overlap * orgs.shared_club)
         self.institutions = [group.mean_pairwise(overlap) for group in (self.region, *self.subregion_groups)]
+        self.metric_groups = metrics.Groups([self.region, *self.subregion_groups, *self.format_groups])
 
     def measure(self) -> None:
         """Compute every model metric for this step into ``self.metrics``."""
@@ -440,38 +453,32 @@ class RegionModel(mesa.Model):
         p = self.pairs
         w = cfg.integration_weights
         weights = (w.trade, w.relations, w.institutions)
-
-        def integration(group, institutions):
-            return metrics.group_integration(group, p.trade, p.relation, total_trade, institutions, weights, cfg.trade_ceiling)
-
-        names, subregions = self._names, self.subregion_groups
-        m = {"fragmentation": metrics.mean_pairwise(d)}
-        for key, group in zip(names["fragmentation"], subregions):
-            m[key] = metrics.mean_pairwise(d, group.idx)
-        hostility = self.hostility
-        m["division"] = metrics.division(a, hostility)
-        for key, group in zip(names["division"], subregions):
-            m[key] = metrics.division(a, hostility, group.idx)
-        m["integration"] = integration(self.region, self.institutions[0])
-        for key, group, institutions in zip(names["integration"], subregions, self.institutions[1:]):
-            m[key] = integration(group, institutions)
+        benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
+        damage = np.array([state.damage for state in self.states])
+        welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
+        self.state_table = metrics.state_table(a, self.other_share, self.declared, self.opinion, self.defections, welfare)
+        # the region, its subregions, then the regional formats: each group metric of all at once
+        groups, names, k = self.metric_groups, self._names, 1 + len(self.subregions)
+        fragmentation = groups.mean_pairwise(d)
+        division = groups.mean_pairwise(a @ self.hostility @ a.T)  # mean a_i' H a_j over member pairs
+        shares, relations = groups.trade_shares(p.trade, total_trade), groups.relations(p.relation)
+        m = dict(zip(names["fragmentation"], fragmentation[:k]))
+        m.update(zip(names["division"], division[:k]))
+        for key, g in zip(names["integration"], range(k)):
+            m[key] = metrics.composite(shares[g], relations[g], self.institutions[g], weights, cfg.trade_ceiling)
         m["polarization"] = metrics.polarization(d, cfg.polarization_alpha, cfg.polarization_bandwidth)
         m["blocs"] = int(labels.max()) + 1
-        m["mean_dependency_hhi"] = float(metrics.hhi(a).sum() / len(a))  # = mean(), without its Python wrapper
+        m["mean_dependency_hhi"] = float(self.state_table[:, self._hhi_column].sum() / len(a))  # = mean(), without its Python wrapper
         m.update(zip(names["influence"], self.influence.tolist()))
-        m["regional_trade_share"] = self.region.trade_share(p.trade, total_trade)
+        m["regional_trade_share"] = shares[0]
         m.update(self.network.metrics())
         m.update(zip(names["transit_revenue"], self.network.revenue.tolist()))
         for key, org in zip(names["members"], self.organisations):
             m[key] = len(org.members)
-        for key, group in zip(names["cohesion"], self.format_groups):
-            m[key] = metrics.cohesion(d, p.i, p.j, p.relation, group)
+        for key, g in zip(names["cohesion"], range(k, len(groups))):
+            m[key] = metrics.cohesion(groups.size[g], fragmentation[g], relations[g])
         m.update(self.counts)
         self.metrics = m
-        benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
-        damage = np.array([state.damage for state in self.states])
-        welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
-        self.state_table = metrics.state_table(self.alignment, self.other_share, self.declared, self.opinion, self.defections, welfare)
         self.bloc_labels = labels
 
     @property

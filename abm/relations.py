@@ -42,7 +42,7 @@ class NeighbourPairs:
     def inherited_rivalry(self, model) -> np.ndarray:
         """Rivalry each pair inherits from its patrons: ``a_i' H a_j`` with ``H`` the
         symmetrised rivalry, times the regional format's spill-over multiplier."""
-        return self.spill * np.einsum("km,mn,kn->k", model.alignment[self.i], model.hostility, model.alignment[self.j])
+        return self.spill * ((model.alignment[self.i] @ model.hostility) * model.alignment[self.j]).sum(axis=1)
 
     def settle(self, k, model, relation: float | None = None) -> None:
         """Make the pair's present the reference its relation returns to (all pairs

@@ -62,29 +62,35 @@ class Calculus(MembershipRule):
                 raise ValueError(f"freeze ({self.freeze}) must lie between leave ({self.leave}) and join ({self.join})")
             return self
 
-    def value(self, org, model) -> np.ndarray:
-        """Value of membership in ``org`` to every state (an array over states)."""
-        patrons = sorted(org.patrons)
-        value = -org.membership_cost * model.autonomy
-        if patrons:
-            credibility = model.credibility[:, patrons].sum(axis=1) / len(patrons)  # each state's own belief (mean, without its Python wrapper)
-            value = value + (model.needs @ org.benefits) * model.alignment[:, patrons].sum(axis=1) * credibility
-            value = value + self.params.affinity * (model.opinion[:, patrons].sum(axis=1) / len(patrons))
-        if org.excludes:
-            value = value - org.obligation * model.alignment[:, org.excludes].sum(axis=1)
-        if org.kind == "regional_format":
-            inside = np.zeros(len(model.states))
-            inside[sorted(org.members)] = 1.0
-            value = value + self.params.neighbour_pull * model.neighbour_mean(inside)
-        return value
+    def values(self, model) -> np.ndarray:
+        """Value of membership to every state in every organisation (states x
+        organisations), all organisations at once: each term below is a matrix product
+        with the organisations' indicator rows (their patrons, the powers they exclude,
+        their members if a regional format). A term an organisation lacks is zero."""
+        orgs = list(model.organisations)
+        k, m = len(orgs), len(model.powers)
+        patrons, excluded, inside = np.zeros((k, m)), np.zeros((k, m)), np.zeros((len(model.states), k))
+        for row, org in enumerate(orgs):
+            patrons[row, sorted(org.patrons)] = 1.0
+            excluded[row, org.excludes] = 1.0
+            if org.kind == "regional_format":
+                inside[sorted(org.members), row] = 1.0
+        count = np.maximum(patrons.sum(axis=1), 1.0)
+        benefits = np.array([org.benefits for org in orgs]).reshape(k, model.needs.shape[1])
+        value = -np.array([org.membership_cost for org in orgs]) * model.autonomy[:, None]
+        credibility = model.credibility @ patrons.T / count  # each state's own belief in the patrons (mean)
+        value = value + (model.needs @ benefits.T) * (model.alignment @ patrons.T) * credibility
+        value = value + self.params.affinity * (model.opinion @ patrons.T / count)
+        value = value - np.array([org.obligation for org in orgs]) * (model.alignment @ excluded.T)
+        return value + self.params.neighbour_pull * model.neighbour_mean(inside)
 
     def review(self, model):
         if model.steps % self.params.every:
             return []
         join, leave, freeze = self.params.join, self.params.leave, self.params.freeze
         changes = []
-        for org in model.organisations:
-            for state, v in zip(model.states, self.value(org, model).tolist()):
+        for org, values in zip(model.organisations, self.values(model).T.tolist()):
+            for state, v in zip(model.states, values):
                 member = state.index in org.members
                 if member and v < leave:
                     changes.append(("leave", state.key, org.key))
