@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from abm import experiment as experiments
@@ -83,6 +84,11 @@ class Chunk:
     states: list[str] = field(default_factory=list)  # per-state columns kept
     state_keys: list[str] = field(default_factory=list)  # the base scenario's states, in table order
 
+    @property
+    def columns(self) -> list[str]:
+        """The per-step columns a run's results are made of."""
+        return list(dict.fromkeys(["step", "date", *self.series, *(s.metric for s in self.summaries)]))
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -100,9 +106,12 @@ def execute(chunk: Chunk) -> list[Outcome]:
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
                 raise KeyError(f"metric(s) not produced by this run: {', '.join(missing)}")
-            summaries = summarise(frame, chunk.summaries)
-            series = frame[chunk.series].to_numpy(dtype=float) if chunk.series else None
-            steps, dates = frame["step"].astype(int).tolist(), frame["date"].astype(str).tolist()
+            # Each needed column once as an array: selecting several columns of a DataFrame
+            # costs more than the rest of the bookkeeping of a run together.
+            columns = {c: frame[c].to_numpy() for c in chunk.columns}
+            summaries = summarise(columns, chunk.summaries)
+            series = np.column_stack([columns[m].astype(float) for m in chunk.series]) if chunk.series else None
+            steps, dates = columns["step"].astype(int).tolist(), columns["date"].astype(str).tolist()
             states = _packed_states(result, chunk, len(steps)) if chunk.states else None
             outcomes.append(Outcome(key, "ok", time.perf_counter() - start, worker, _now(), summaries, steps, dates, series, states))
         except Exception as exc:
