@@ -33,6 +33,7 @@ import contextlib
 import ctypes
 import datetime as dt
 import functools
+import gc
 import importlib.metadata
 import json
 import multiprocessing
@@ -164,6 +165,7 @@ def _worker_init(main: int) -> None:
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()  # what the fork server imported lives as long as the worker: full collections need not walk it (nor copy its pages)
     threadpool_limits(1, user_api="blas")  # the pool keeps every core busy: threaded BLAS in each worker would oversubscribe them
     _die_with_parent()
     if not _alive(main):  # the sweep ended before this worker started
