@@ -563,6 +563,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
     todo = [r for r in distinct if r.key not in done]
     result = SweepResult(out, len(distinct), len(distinct) - len(todo), executor=pool.description)
     points = {p.index: p for p in exp.points}
+    sets = {p.index: p.sets for p in exp.points}  # each point's overrides made once, not once per run
     run_of = {r.key: r for r in distinct}
     per_run = None  # measured seconds per run, smoothed
     pending: dict[cf.Future, tuple[Chunk, int, bool]] = {}  # chunk, pool generation, suspect
@@ -580,7 +581,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
             point = points[r.point]
             if point.scenario != first.scenario:
                 break
-            runs.append((r.key, point.sets, r.seed))
+            runs.append((r.key, sets[r.point], r.seed))
             position += 1
         base = exp.bases[first.scenario]
         return Chunk(base.raw, runs, exp.series, exp.summaries, runner, exp.states, list(base.scenario.states) if exp.states else [])
