@@ -774,16 +774,17 @@ def decimal_year(iso: str) -> float:
     return day.year + (day - start).days / (dt.date(day.year + 1, 1, 1) - start).days
 
 
-def summarise(frame: pd.DataFrame, summaries: list[Summary]) -> list[float]:
-    """One value per summary from a run's per-step frame (``date`` then metric columns).
+def summarise(frame: pd.DataFrame | dict[str, np.ndarray], summaries: list[Summary]) -> list[float]:
+    """One value per summary from a run's per-step frame (``date`` then metric columns),
+    or the same columns as arrays (what a sweep worker extracts once per run).
 
     ``at`` takes the value in force at the date (the last step dated on or before it);
     ``first_crossing`` gives the decimal year of the first step at or beyond the
     threshold, NaN if it is never crossed."""
-    dates = frame["date"].astype(str).to_numpy()
+    dates = np.asarray(frame["date"]).astype(str)
     out = []
     for s in summaries:
-        values = frame[s.metric].to_numpy(dtype=float)
+        values = np.asarray(frame[s.metric], dtype=float)
         if s.stat == "final":
             out.append(float(values[-1]))
         elif s.stat in ("mean", "min", "max"):

@@ -33,6 +33,7 @@ import contextlib
 import ctypes
 import datetime as dt
 import functools
+import gc
 import importlib.metadata
 import json
 import multiprocessing
@@ -53,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from abm import experiment as experiments
@@ -83,6 +85,11 @@ class Chunk:
     states: list[str] = field(default_factory=list)  # per-state columns kept
     state_keys: list[str] = field(default_factory=list)  # the base scenario's states, in table order
 
+    @property
+    def columns(self) -> list[str]:
+        """The per-step columns a run's results are made of."""
+        return list(dict.fromkeys(["step", "date", *self.series, *(s.metric for s in self.summaries)]))
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -100,9 +107,12 @@ def execute(chunk: Chunk) -> list[Outcome]:
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
                 raise KeyError(f"metric(s) not produced by this run: {', '.join(missing)}")
-            summaries = summarise(frame, chunk.summaries)
-            series = frame[chunk.series].to_numpy(dtype=float) if chunk.series else None
-            steps, dates = frame["step"].astype(int).tolist(), frame["date"].astype(str).tolist()
+            # Each needed column once as an array: selecting several columns of a DataFrame
+            # costs more than the rest of the bookkeeping of a run together.
+            columns = {c: frame[c].to_numpy() for c in chunk.columns}
+            summaries = summarise(columns, chunk.summaries)
+            series = np.column_stack([columns[m].astype(float) for m in chunk.series]) if chunk.series else None
+            steps, dates = columns["step"].astype(int).tolist(), columns["date"].astype(str).tolist()
             states = _packed_states(result, chunk, len(steps)) if chunk.states else None
             outcomes.append(Outcome(key, "ok", time.perf_counter() - start, worker, _now(), summaries, steps, dates, series, states))
         except Exception as exc:
@@ -155,6 +165,8 @@ def _worker_init(main: int) -> None:
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()  # what the fork server imported lives as long as the worker: full collections need not walk it (nor copy its pages)
+    gc.enable()  # off in the fork server (see below)
     threadpool_limits(1, user_api="blas")  # the pool keeps every core busy: threaded BLAS in each worker would oversubscribe them
     _die_with_parent()
     if not _alive(main):  # the sweep ended before this worker started
@@ -184,8 +196,11 @@ def _alive(pid: int) -> bool:
 
 
 # The fork server imports this module at its start (see local_pool), with a variable
-# naming the sweep process that started it: it dies with that process.
+# naming the sweep process that started it: it dies with that process. It only imports
+# and forks, so it runs without the cyclic garbage collector (a collection in the middle
+# of importing the model finds nothing to free; 0.05 s of CPU); workers turn it back on.
 if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()):
+    gc.disable()
     _die_with_parent()
     if str(os.getppid()) != os.environ.pop("ABM_SWEEP_MAIN"):  # that process is gone already
         os._exit(1)
@@ -552,6 +567,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
     todo = [r for r in distinct if r.key not in done]
     result = SweepResult(out, len(distinct), len(distinct) - len(todo), executor=pool.description)
     points = {p.index: p for p in exp.points}
+    sets = {p.index: p.sets for p in exp.points}  # each point's overrides made once, not once per run
     run_of = {r.key: r for r in distinct}
     per_run = None  # measured seconds per run, smoothed
     pending: dict[cf.Future, tuple[Chunk, int, bool]] = {}  # chunk, pool generation, suspect
@@ -569,7 +585,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
             point = points[r.point]
             if point.scenario != first.scenario:
                 break
-            runs.append((r.key, point.sets, r.seed))
+            runs.append((r.key, sets[r.point], r.seed))
             position += 1
         base = exp.bases[first.scenario]
         return Chunk(base.raw, runs, exp.series, exp.summaries, runner, exp.states, list(base.scenario.states) if exp.states else [])

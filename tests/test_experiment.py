@@ -239,8 +239,10 @@ FRAME = pd.DataFrame(
         ({"stat": "first_crossing", "threshold": 0.9}, float("nan")),  # never crossed
     ],
 )
-def test_summaries(summary, expected):
-    (value,) = summarise(FRAME, [Summary.model_validate({"metric": "x", **summary})])
+@pytest.mark.parametrize("form", ["frame", "arrays"])  # a sweep worker passes the columns as arrays
+def test_summaries(summary, expected, form):
+    frame = FRAME if form == "frame" else {c: FRAME[c].to_numpy() for c in FRAME.columns}
+    (value,) = summarise(frame, [Summary.model_validate({"metric": "x", **summary})])
     if math.isnan(expected):
         assert math.isnan(value)
     else:

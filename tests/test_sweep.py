@@ -74,6 +74,16 @@ def dying_runner(scenario, seed):
     return run(scenario, seed)
 
 
+def collecting_runner(scenario, seed):
+    """Runs the model, after checking that this worker collects garbage (the fork server
+    it came from runs without the collector)."""
+    import gc
+
+    if not gc.isenabled():
+        raise RuntimeError("the garbage collector is off in this worker")
+    return run(scenario, seed)
+
+
 def stored(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """What a sweep stored, without the fields that legitimately vary (timing, worker)."""
     res = results.load(directory)
@@ -141,6 +151,11 @@ def test_results_rerun_one_run_from_the_manifest(reference):
     stored_run = series[series["run"] == key].reset_index(drop=True)
     np.testing.assert_array_equal(stored_run["integration"].to_numpy(), alone["integration"].to_numpy())
     assert res.summaries.set_index("run").at[key, "fragmentation_final"] == alone["fragmentation"].iloc[-1]
+
+
+def test_workers_collect_garbage(tmp_path):
+    result = sweep.run(tiny_spec(replications=1), tmp_path / "gc", workers=1, runner=collecting_runner, progress=False)
+    assert (result.ok, result.failed) == (4, 0), result.failures
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
