@@ -160,19 +160,6 @@ class Group:
         self.inside = members[pair_i] & members[pair_j]
         self.has_pairs = bool(self.inside.any())
 
-    def trade_share(self, trade, total_trade) -> float:
-        """Trade among the members over their total trade (ADB ARIC), both in USD bn a year."""
-        denom = float(total_trade[self.members].sum())
-        return 2.0 * float(trade[self.inside].sum()) / denom if denom > 0 else 0.0
-
-    def relation(self, relation) -> float | None:
-        """Mean relation of the neighbour pairs inside, rescaled from [-1, 1] to [0, 1];
-        None without such pairs."""
-        if not self.has_pairs:
-            return None
-        inside = relation[self.inside]
-        return (1.0 + float(inside.sum()) / len(inside)) / 2.0
-
     def mean_pairwise(self, d: np.ndarray) -> float | None:
         """Mean of ``d`` (N x N, symmetric) over member pairs; None with fewer than two members."""
         return mean_pairwise(d, self.idx) if len(self.idx) >= 2 else None
@@ -181,8 +168,8 @@ class Group:
 class Groups:
     """Several :class:`Group` objects measured together: each metric of all of them is a
     matrix product over a groups x states membership matrix, so a step's group metrics
-    cost a few numpy calls, not a few per group. Same values as the groups' own methods
-    up to the order of additions (the last bits)."""
+    cost a few numpy calls, not a few per group. The one implementation of the group
+    metrics: :func:`trade_share` and :func:`integration` measure one group through it."""
 
     def __init__(self, groups: list[Group]):
         self.groups = groups
@@ -205,12 +192,14 @@ class Groups:
         return np.divide(within, self.pairs, out=np.zeros(len(g)), where=self.pairs > 0).tolist()
 
     def trade_shares(self, trade, total_trade) -> list[float]:
-        """Each group's :meth:`Group.trade_share`."""
+        """Each group's trade among its members over their total trade (ADB ARIC), both in
+        USD bn a year; 0 without trade."""
         denom = self.members @ total_trade
         return np.divide(2.0 * (self.inside @ trade), denom, out=np.zeros(len(denom)), where=denom > 0).tolist()
 
     def relations(self, relation) -> list[float | None]:
-        """Each group's :meth:`Group.relation` (None without neighbour pairs inside)."""
+        """Each group's mean relation of the neighbour pairs inside, rescaled from [-1, 1]
+        to [0, 1] (None without such pairs)."""
         sums = (self.inside @ relation).tolist()
         counts = self.inside.sum(axis=1).tolist()
         return [(1.0 + s / c) / 2.0 if has else None for s, c, has in zip(sums, counts, self.has_pairs)]
@@ -219,7 +208,7 @@ class Groups:
 def trade_share(pair_i, pair_j, trade, total_trade, members: np.ndarray) -> float:
     """Intra-group trade share: trade among ``members`` over their total trade (ADB
     ARIC), both in USD bn a year."""
-    return Group(members, pair_i, pair_j).trade_share(trade, total_trade)
+    return Groups([Group(members, pair_i, pair_j)]).trade_shares(trade, total_trade)[0]
 
 
 def integration(pair_i, pair_j, trade, relation, total_trade, overlap, members: np.ndarray, weights, trade_ceiling: float) -> float:
@@ -233,14 +222,8 @@ def integration(pair_i, pair_j, trade, relation, total_trade, overlap, members: 
     inside, fewer than two members) is left out and the others reweighted.
     """
     group = Group(members, pair_i, pair_j)
-    return group_integration(group, trade, relation, total_trade, group.mean_pairwise(overlap), weights, trade_ceiling)
-
-
-def group_integration(group: Group, trade, relation, total_trade, institutions: float | None, weights, trade_ceiling: float) -> float:
-    """:func:`integration` of a :class:`Group` whose mean institutional overlap
-    (``institutions``; None for fewer than two members) is already known: it changes
-    only with memberships."""
-    return composite(group.trade_share(trade, total_trade), group.relation(relation), institutions, weights, trade_ceiling)
+    one = Groups([group])
+    return composite(one.trade_shares(trade, total_trade)[0], one.relations(relation)[0], group.mean_pairwise(overlap), weights, trade_ceiling)
 
 
 def composite(trade_share: float, relation: float | None, institutions: float | None, weights, trade_ceiling: float) -> float:
