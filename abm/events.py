@@ -487,7 +487,7 @@ class Reconciliation(Incident):
 
 
 class StateEventParams(RuleParams):
-    state: str = "random"  # a state's id, or ``random``: one drawn by the model's generator
+    state: str = "random"  # a state's id, or ``random``: one drawn from the events' stream
 
 
 class StateEvent(Event):

@@ -119,7 +119,6 @@ class RegionModel(mesa.Model):
         self.observe()
         self.size_standing_offers()
         self.attention0 = self.rules["allocation"].reference(self)
-        self._attention_key = None  # the weights self._attention was computed from (see attention)
         self.pairs.settle(None, self)
         self.measure()
         self.datacollector = metrics.Collector(
@@ -198,7 +197,8 @@ class RegionModel(mesa.Model):
           below ``min_weight`` dropped, at most ``max_targets`` kept.
         """
         spec = self.config.offers
-        relative, share = self.attention(np.asarray(self.rules["allocation"].weights(self), dtype=float))
+        weights = np.asarray(self.rules["allocation"].weights(self), dtype=float)  # M x N
+        relative = np.divide(weights, self.attention0, out=np.ones_like(weights), where=self.attention0 > 0)
         base = self.standing * (self.gdp / self.gdp0)  # M x 3 x N, what keeps the start's ties
         moved = base * relative[:, None, :]
         kept, now = base.sum(axis=2, keepdims=True), moved.sum(axis=2, keepdims=True)
@@ -206,24 +206,7 @@ class RegionModel(mesa.Model):
         standing *= np.array([power.commitment for power in self.powers])[:, :, None]
         promised, made = base.sum(axis=1).T, standing.sum(axis=1).T  # N x M
         self.delivery = np.divide(made, promised, out=np.ones_like(made), where=promised > 0)
-        budget = np.array([power.budget for power in self.powers])  # M x 3
-        sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
-        p, d, s = np.nonzero(sizes > 0)
-        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=base[p, d, s])
-        self.counts["offers_made"] = len(offers)
-        return offers
 
-    def attention(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """From the allocation rule's weights (M x N): each weight relative to the rule's
-        reference (1 where the reference is 0), and each power's split of its new money
-        over states (normalised, states below ``min_weight`` dropped, at most
-        ``max_targets`` kept). Both are kept until the weights change: under the
-        baseline's ``interest`` rule they are the powers' interests, fixed but for events."""
-        key = weights.tobytes()
-        if key == self._attention_key:
-            return self._attention
-        spec = self.config.offers
-        relative = np.divide(weights, self.attention0, out=np.ones_like(weights), where=self.attention0 > 0)
         totals = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
         keep = weights >= spec.min_weight
@@ -235,8 +218,12 @@ class RegionModel(mesa.Model):
         kept = np.where(keep, weights, 0.0)
         sums = kept.sum(axis=1, keepdims=True)
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
-        self._attention_key, self._attention = key, (relative, share)
-        return relative, share
+        budget = np.array([power.budget for power in self.powers])  # M x 3
+        sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
+        p, d, s = np.nonzero(sizes > 0)
+        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=base[p, d, s])
+        self.counts["offers_made"] = len(offers)
+        return offers
 
     def size_standing_offers(self) -> None:
         """Size the standing offers so that the start is in balance.
