@@ -345,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="summary table and charts of a sweep directory")
     rp.add_argument("directory", help="results directory written by abm sweep")
     rp.add_argument("--out", default=None, help="where to write the report (default: DIRECTORY/report, which must not exist yet); naming an earlier report replaces the files it wrote, other files are never touched")
-    rp.add_argument("--export", action="append", default=[], choices=["csv", "parquet"], help="also export the tables (params, runs, summaries, series); repeatable")
+    rp.add_argument("--export", action="append", default=[], choices=["csv", "parquet"], help="also export the tables (params, runs, summaries, series, and states when the sweep kept per-state series); repeatable")
     rp.set_defaults(func=cmd_report)
 
     e = sub.add_parser("export", help="per-state series of a sweep (metrics.states) as an xarray Dataset: NetCDF or Zarr")

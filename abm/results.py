@@ -310,8 +310,9 @@ class Results:
         return self.params.merge(self.summaries, on="point")
 
     def export(self, out: str | Path, fmt: str = "csv") -> list[Path]:
-        """Write ``params``, ``runs``, ``summaries`` and ``series`` as CSV or Parquet files;
-        series are written chunk by chunk."""
+        """Write ``params``, ``runs``, ``summaries`` and ``series`` as CSV or Parquet files,
+        and ``states`` (the long table of :meth:`states`) when the sweep kept per-state
+        series; series are written chunk by chunk."""
         if fmt not in ("csv", "parquet"):
             raise ValueError(f"unknown export format {fmt!r}; use csv or parquet")
         out = Path(out)
@@ -340,6 +341,11 @@ class Results:
                 finally:
                     if writer is not None:
                         writer.close()
+            written.append(path)
+        if self.state_columns:
+            path = out / f"states.{fmt}"
+            frame = self.states()
+            frame.to_csv(path, index=False, date_format="%Y-%m-%d") if fmt == "csv" else frame.to_parquet(path, index=False)
             written.append(path)
         return written
 

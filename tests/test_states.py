@@ -147,6 +147,23 @@ def test_export_writes_the_dataset(swept, tmp_path, capsys, fmt):
     assert "--out" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_report_export_writes_the_per_state_table(swept, tmp_path, fmt):
+    """`abm report --export` carries the per-state series too, as the long table of
+    Results.states(): one row per run, step and state."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(swept / "w1", copy)
+    assert main(["report", str(copy), "--export", fmt]) == 0
+    path = copy / "report" / "export" / f"states.{fmt}"
+    back = pd.read_csv(path, parse_dates=["date"]) if fmt == "csv" else pd.read_parquet(path)
+    expected = results.load(swept / "w1").states()
+    assert len(back) == 12 * 5 * 8
+    assert list(back.columns) == list(expected.columns)
+    np.testing.assert_allclose(back["alignment_russia"], expected["alignment_russia"], rtol=1e-12)
+    assert (back["state"] == expected["state"]).all() and (back["run"] == expected["run"]).all()
+    assert (pd.to_datetime(back["date"]) == expected["date"]).all()
+
+
 def test_export_refuses_a_column_not_kept_in_one_line(swept, tmp_path, capsys):
     assert main(["export", str(swept / "w1"), "--columns", "welfare", "defections", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
