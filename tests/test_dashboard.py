@@ -1,21 +1,17 @@
 """The dashboard: its model and panels in-process, then the real app in a real browser.
 
 The browser test starts ``abm dashboard`` on a free localhost port in its own process
-group, drives Debian's headless Chromium with playwright (never a downloaded browser),
+group, drives Debian's headless Chromium with playwright (never a downloaded browser;
+tests/harness.py, which scripts/gallery.py shares for the README's screenshot),
 presses Step a few times and checks that the status line and the chart images change,
 presses Reset and checks the model starts again, then stops the server's process group.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,19 +20,9 @@ pytest.importorskip("solara", reason="dashboard extra not installed")
 from mesa.experimental.scenarios import Scenario as MesaScenario  # noqa: E402
 
 from abm import dashboard  # noqa: E402
+from tests import harness  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ROOT = harness.ROOT
 
 
 # --------------------------------------------------------------------------- in-process
@@ -127,26 +113,6 @@ def test_assets_are_the_versions_solara_asks_for():
 # --------------------------------------------------------------------------- in a browser
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dashboard server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
 @pytest.fixture
 def server(tmp_path):
     """``abm dashboard`` on a free port, in its own process group; stopped afterwards."""
@@ -154,56 +120,27 @@ def server(tmp_path):
         dashboard.fetch_assets(log=lambda _msg: None)
     except RuntimeError as exc:
         pytest.fail(f"dashboard assets unavailable: {exc}")
-    port = free_port()
-    log = open(tmp_path / "server.log", "wb")
-    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch"],
-        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_http(url, proc, timeout=60)
+    with harness.dashboard_server(tmp_path) as url:
         yield url
-    except Exception:
-        log.flush()
-        print((tmp_path / "server.log").read_text(errors="replace")[-3000:])
-        raise
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
 
 
 def chart_images(page) -> list[str]:
     return page.eval_on_selector_all("img", "els => els.map(e => e.src).filter(s => s.startsWith('data:image') || s.startsWith('blob:'))")
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+@pytest.mark.skipif(not Path(harness.CHROMIUM).exists(), reason="Debian's chromium is not installed")
 def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = harness.launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(server, wait_until="domcontentloaded")
-            page.get_by_text(re.compile(r"^Step 0 of \d+")).wait_for(timeout=45_000)
-            page.wait_for_function("document.querySelectorAll('img').length >= 4", timeout=30_000)
+            page = harness.open_dashboard(browser, server, errors)
             before = chart_images(page)
             assert len(before) >= 4, "status and four chart panels expected"
             status0 = page.get_by_text(re.compile(r"^Step \d+ of")).inner_text()
 
-            step = page.get_by_role("button", name=re.compile("^step$", re.I))
-            for k in range(1, 4):
-                step.click()
-                page.get_by_text(re.compile(rf"^Step {k} of \d+")).wait_for(timeout=20_000)
+            harness.step_to(page, 3)
             page.wait_for_function(
                 "before => { const now = Array.from(document.querySelectorAll('img')).map(e => e.src);"
                 " return now.filter(s => !before.includes(s)).length >= 3; }",

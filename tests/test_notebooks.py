@@ -3,13 +3,12 @@
 The notebooks are executed with nbclient in a fresh kernel, from the notebooks/
 directory, as a student would run them; a new notebook is picked up automatically.
 They write their files into temporary directories, never into the repository, which the
-last test checks.
+last test checks. Each tour notebook (01-05) tags one cell "gallery": the figure that cell
+shows is the notebook's image in the README (scripts/gallery.py), so it must show one.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,11 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import harness  # noqa: E402
+
+ROOT = harness.ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-TIMEOUT = 600  # seconds per cell: a guard against a hung kernel, not a speed test (each notebook takes well under a minute on an idle machine)
+TOUR = ("01_the_region", "02_offers_and_rules", "03_corridors_and_events", "04_experiments", "05_your_scenario")
 
 
 def written_files() -> set[Path]:
@@ -29,7 +30,7 @@ def written_files() -> set[Path]:
 
 def test_the_tour_notebooks_are_there():
     names = {p.stem for p in NOTEBOOKS}
-    for expected in ("01_the_region", "02_offers_and_rules", "03_corridors_and_events", "04_experiments", "05_your_scenario"):
+    for expected in TOUR:
         assert expected in names
 
 
@@ -42,30 +43,31 @@ def test_notebook_is_committed_without_outputs(path):
             assert not cell.outputs and cell.execution_count is None, f"{path.name}: strip outputs before committing"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_gallery_cell_is_tagged(path):
+    """One code cell per tour notebook (at most one in any other) gives the README's image."""
+    cells = harness.gallery_cells(nbformat.read(path, as_version=4))
+    allowed = {1} if path.stem in TOUR else {0, 1}
+    assert len(cells) in allowed, f"{path.name}: {len(cells)} cells tagged {harness.GALLERY_TAG!r}"
+    assert all(c.cell_type == "code" for c in cells), f"{path.name}: the {harness.GALLERY_TAG!r} cell must be a code cell"
+
+
 @pytest.fixture(scope="module")
-def kernel_name(tmp_path_factory):
-    """A kernelspec that runs this interpreter, found first on JUPYTER_PATH, so that a
-    user's or the system's own "python3" kernel (another Python, without abm) is never used."""
-    root = tmp_path_factory.mktemp("jupyter")
-    spec = root / "kernels" / "abm-test"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "abm tests", "language": "python"}))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_PATH", str(root))
-        yield "abm-test"
+def kernel_name():
+    with harness.this_python_kernel() as name:
+        yield name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, kernel_name):
     before = written_files()
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name=kernel_name, resources={"metadata": {"path": str(path.parent)}})
     try:
-        client.execute()
+        nb = harness.execute_notebook(path, kernel_name)
     except nbclient.exceptions.CellExecutionError as exc:  # the message holds the failing cell and traceback
         pytest.fail(f"{path.name} failed:\n{exc}", pytrace=False)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    for cell in harness.gallery_cells(nb):
+        assert len(harness.png_outputs(cell)) == 1, f"{path.name}: the {harness.GALLERY_TAG!r} cell must show exactly one PNG image"
     new = written_files() - before
     assert not new, f"{path.name} wrote into the repository: {sorted(map(str, new))}"
