@@ -25,6 +25,7 @@ the changing artists over a cached background.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import re
@@ -75,16 +76,8 @@ ALL_POWERS = "all powers"
 
 
 def build_scenario(
-    config: str = "baseline",
-    decision: str = "hedging",
-    allocation: str = "contest",
-    coercion: str = "punish",
-    coercion_strength: float = 0.5,
-    hedge_cap: float = 0.5,
-    noise: float = 0.1,
-    decay_rate: float = 0.02,
-    power: str = "china",
-    budget_scale: float = 1.0,
+    config: str, decision: str, allocation: str, coercion: str, coercion_strength: float,
+    hedge_cap: float, noise: float, decay_rate: float, power: str, budget_scale: float,
 ) -> Scenario:
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
@@ -112,9 +105,6 @@ def budget_targets(scenario: Scenario, power: str) -> list[str]:
     return [power] if power in scenario.powers else list(scenario.powers)
 
 
-DEFAULTS = dict(config="baseline", decision="hedging", allocation="contest", coercion="punish", coercion_strength=0.5, hedge_cap=0.5, noise=0.1, decay_rate=0.02, power="china", budget_scale=1.0, seed=0)
-
-
 class DashboardModel(RegionModel):
     """A :class:`RegionModel` built from the dashboard's parameters (kept in ``settings``).
 
@@ -138,9 +128,14 @@ class DashboardModel(RegionModel):
         scenario=None,
         rng=None,
     ):
-        self.settings = dict(config=config, decision=decision, allocation=allocation, coercion=coercion, coercion_strength=coercion_strength, hedge_cap=hedge_cap, noise=noise, decay_rate=decay_rate, power=power, budget_scale=budget_scale, seed=seed)
-        cfg = build_scenario(config, decision, allocation, coercion, coercion_strength, hedge_cap, noise, decay_rate, power, budget_scale)
+        given = locals()  # the arguments, by the names DEFAULTS lists
+        self.settings = {name: given[name] for name in DEFAULTS}
+        cfg = build_scenario(**{name: value for name, value in self.settings.items() if name != "seed"})
         super().__init__(cfg, rng=int(seed) if rng is None else rng)
+
+
+# the sidebar's starting values: the model's own defaults, so that they are written once
+DEFAULTS = {name: p.default for name, p in inspect.signature(DashboardModel.__init__).parameters.items() if name not in ("self", "scenario", "rng")}
 
 
 def settings_text(model: RegionModel) -> str:
