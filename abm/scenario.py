@@ -340,13 +340,16 @@ def read_yaml(path: Path, what: str = "a scenario") -> dict[str, Any]:
 def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: tuple[str, ...] = ()) -> dict[str, Any]:
     """Override wins; mappings merge key by key; lists and scalars are replaced.
 
-    A rule entry that names a different rule replaces the parent's entry whole: the
-    parent's parameters belong to the parent's rule.
+    A rule entry that names a different rule replaces the parent's entry: the parent's
+    parameters belong to the parent's rule, but for those the two rules carry across
+    their family (``Rule.carried``, a decision rule's noise and threshold).
     """
     out = copy.deepcopy(base)
     for key, value in override.items():
         here = (*_path, key)
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and not _switches_rule(here, out[key], value):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and _switches_rule(here, out[key], value):
+            out[key] = {**registry.switched(key, out[key], value["name"]), **copy.deepcopy(value)}
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value, here)
         else:
             out[key] = copy.deepcopy(value)
@@ -354,7 +357,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: tuple[str,
 
 
 def _switches_rule(path: tuple[str, ...], old: dict[str, Any], new: dict[str, Any]) -> bool:
-    return len(path) == 2 and path[0] == "rules" and "name" in new and new["name"] != old.get("name")
+    return len(path) == 2 and path[0] == "rules" and path[1] in registry.FAMILIES and "name" in new and new["name"] != old.get("name")
 
 
 MAX_EXTENDS = 16  # files in one extends: chain
@@ -424,8 +427,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     if not sets:
         return raw
     parsed = [parse_set(s) for s in sets]
-    # Switching a rule comes first and starts it from its own defaults, so that its
-    # parameters can be set in the same call and the old rule's do not linger.
+    # Switching a rule comes first and starts it from its own defaults (keeping the
+    # parameters carried across the family), so that its parameters can be set in the
+    # same call and the old rule's do not linger.
     parsed.sort(key=lambda item: not _is_rule_name(item[0]))
     out = copy.deepcopy(raw)
     reference = _defaults_view(raw)
@@ -440,8 +444,10 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             continue
         if _is_rule_name(path):
             rules = out.setdefault("rules", {})
-            if not isinstance(rules.get(keys[1]), dict) or rules[keys[1]].get("name") != value:
+            if not isinstance(rules.get(keys[1]), dict):
                 rules[keys[1]] = {"name": value}
+            elif rules[keys[1]].get("name") != value:
+                rules[keys[1]] = registry.switched(keys[1], rules[keys[1]], value)
             continue
         problem = set_path(out, keys, value)
         if problem:

@@ -504,3 +504,34 @@ def test_generated_must_be_a_mapping(tiny):
     tiny["generated"] = "big"
     path, _ = only_problem(tiny)
     assert path == "generated"
+
+
+# =========================================================================== switching rules
+
+
+@pytest.mark.parametrize("rule", ["threshold", "bandwagon", "balance"])
+def test_switching_decision_rule_keeps_noise_and_threshold(tmp_path, rule):
+    """Rules are compared at equal settings: the baseline's decision noise (0.1, against
+    the rules' default 0.05) and threshold survive a switch by --set and by extends."""
+    by_set = load(BASELINE, ["rules.decision.threshold=0.2", f"rules.decision.name={rule}"]).rules.decision
+    assert by_set["name"] == rule and by_set["noise"] == 0.1 and by_set["threshold"] == 0.2
+    child = write(tmp_path / "c.yaml", {"extends": str(BASELINE), "rules": {"decision": {"name": rule}}})
+    by_extends = load(child).rules.decision
+    assert by_extends["noise"] == 0.1 and "cap" not in by_extends
+
+
+def test_switching_a_rule_restarts_what_it_does_not_carry():
+    """hedging's cap does not follow into bandwagon; linear decay's rate is an amount, not
+    exponential decay's share, so it starts from its own default."""
+    assert "cap" not in load(BASELINE, ["rules.decision.name=bandwagon"]).rules.decision
+    assert load(BASELINE, ["rules.decay.name=linear"]).rules.decay == {"name": "linear", "rate": 0.001}
+    explicit = load(BASELINE, ["rules.decision.name=threshold", "rules.decision.noise=0.3"]).rules.decision
+    assert explicit["noise"] == 0.3
+
+
+def test_carried_parameters_are_parameters_of_their_rule():
+    from abm.rules import registry
+
+    for family in registry.FAMILIES:
+        for name, cls in registry.REGISTRY[family].items():
+            assert set(cls.carried) <= set(cls.Params.model_fields), f"{family}.{name}"

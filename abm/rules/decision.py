@@ -24,6 +24,7 @@ class DecisionRule(Rule):
 
     family = "decision"
     Params = DecisionParams
+    carried = ("threshold", "noise")
 
     def accept(self, offers, utility: np.ndarray, shocks: np.ndarray, model) -> np.ndarray:
         """Share of each offer taken, in [0, 1]."""

@@ -36,6 +36,10 @@ class Rule:
     family: ClassVar[str]
     name: ClassVar[str]
     Params: ClassVar[type[RuleParams]] = RuleParams
+    # Parameters that mean the same under every rule of the family that lists them: a
+    # scenario that switches rule keeps their values, so that rules are compared at equal
+    # settings (a decision rule's noise and threshold); all others restart from defaults.
+    carried: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: RuleParams | None = None):
         self.params = params if params is not None else self.Params()
@@ -72,6 +76,17 @@ def get(family: str, name: str) -> type[Rule]:
         near = difflib.get_close_matches(str(name), known(family), n=1)
         hint = f"did you mean '{near[0]}'? " if near else ""
         raise UnknownRuleError(f"unknown {family} {noun} '{name}'; {hint}known {family} {noun}s: {', '.join(known(family))}") from None
+
+
+def switched(family: str, old: dict[str, Any], name: Any) -> dict[str, Any]:
+    """The entry of a rule switched from ``old`` to the rule ``name``: its own defaults,
+    but for the parameters both rules carry (``Rule.carried``), which keep ``old``'s
+    values. An unknown name carries nothing (validation reports it)."""
+    try:
+        shared = set(get(family, str(old.get("name"))).carried) & set(get(family, str(name)).carried)
+    except UnknownRuleError:
+        shared = set()
+    return {"name": name, **{k: v for k, v in old.items() if k in shared}}
 
 
 def make(family: str, spec: dict[str, Any], key: str = "name") -> Rule:
