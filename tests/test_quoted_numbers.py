@@ -5,17 +5,24 @@ commands they name (scripts/behaviour_tables.py, abm calibrate, scripts/validate
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from abm import experiment
+from abm import experiment, scenario
+from abm.calibrate import weighted_quantile
 from abm.runner import run
 from tests.conftest import BASELINE, ROOT
 
 ODD = (ROOT / "docs" / "ODD.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CALIBRATION = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
 NB04 = (ROOT / "notebooks" / "04_experiments.ipynb").read_text(encoding="utf-8")
+NB06 = (ROOT / "notebooks" / "06_fitting_the_model.ipynb").read_text(encoding="utf-8")
+PUBLISHED = json.loads((ROOT / "data" / "posterior_baseline.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +82,46 @@ def test_notebook_04_quotes_the_shipped_experiments_sizes():
     sensitivity = experiment.load(ROOT / "experiments" / "sensitivity.yaml")
     size = f"({len(sensitivity.points):,} points x {sensitivity.spec.replications} replications = {len(sensitivity.runs):,} runs;"
     assert size in NB04
+
+
+def agrees(text: str, value: float) -> bool:
+    """A figure quoted as ``text`` is ``value`` rounded to the decimals the text shows."""
+    return float(text) == round(float(value), len(text.split(".")[1]) if "." in text else 0)
+
+
+def test_the_calibration_table_quotes_the_published_constraint_table():
+    """docs/calibration.md section 5: one row per fitted parameter of the constraint table
+    that data/posterior_baseline.json publishes, with its figures and verdict."""
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in CALIBRATION.split("**What the patterns constrain**", 1)[1].split("\n\n", 2)[1].splitlines()[2:]}
+    assert set(rows) == {row["parameter"] for row in PUBLISHED["constraint"]}
+    for row in PUBLISHED["constraint"]:
+        _, prior, mean, interval, ratio, verdict = rows[row["parameter"]]
+        low, high = interval.split("-")
+        assert (prior, verdict) == (row["prior"], row["verdict"]), row["parameter"]
+        assert all(agrees(t, row[k]) for t, k in ((mean, "posterior_mean"), (low, "q05"), (high, "q95"), (ratio, "sd_ratio"))), row["parameter"]
+
+
+def test_readme_odd_and_notebook_06_quote_what_the_published_calibration_constrains():
+    """README (Calibration), ODD 1.3 and notebook 06 say which parameters the patterns
+    constrain and quote the decay rate's posterior against the baseline's assumption: each
+    from data/posterior_baseline.json and the posterior it publishes."""
+    table = {row["parameter"]: row for row in PUBLISHED["constraint"]}
+    assert [p for p, row in table.items() if row["verdict"] != "loose"] == ["rules.decay.rate"]  # "only the decay rate"
+    decay = table["rules.decay.rate"]
+    assert decay["verdict"] == "partly constrained"
+    posterior = pd.read_csv(ROOT / "data" / PUBLISHED["file"])
+    median = weighted_quantile(posterior["rules.decay.rate"].to_numpy(), posterior["weight"].to_numpy(), 0.5)
+    words = {6: "six", 7: "seven"}
+    for name, text, anchor in (("README", README, "The fit is weak"), ("ODD", ODD, "### 1.3 Calibration")):
+        quote = quoted(text, anchor, 1000)
+        found = re.search(r"of the (\w+) fitted parameters .*?partly constrains? only the decay rate \(posterior mean ([\d.]+), "
+                          r"weighted median ([\d.]+), 90% interval ([\d.]+)-([\d.]+) a quarter.*?baseline's assumed ([\d.]+)"
+                          r".*?leaves? the other (\w+)", quote)
+        assert found, name
+        fitted, mean, med, low, high, assumed, others = found.groups()
+        assert (fitted, others) == (words[len(table)], words[len(table) - 1]), name
+        assert agrees(mean, decay["posterior_mean"]) and agrees(med, median), name
+        assert agrees(low, decay["q05"]) and agrees(high, decay["q95"]), name
+        assert float(assumed) == scenario.load(BASELINE).rules.decay["rate"], name
+    assert "Only the decay rate is **partly constrained** (around the 0.02 the baseline assumes)" in NB06
