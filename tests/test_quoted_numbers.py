@@ -125,3 +125,13 @@ def test_readme_odd_and_notebook_06_quote_what_the_published_calibration_constra
         assert agrees(low, decay["q05"]) and agrees(high, decay["q95"]), name
         assert float(assumed) == scenario.load(BASELINE).rules.decay["rate"], name
     assert "Only the decay rate is **partly constrained** (around the 0.02 the baseline assumes)" in NB06
+
+
+def test_the_export_examples_name_sweeps_that_keep_per_state_series():
+    """`abm export runs/NAME` in the README and docs/experiments.md must name a shipped
+    experiment whose sweep keeps `metrics.states`: without them the command exits 2."""
+    shipped = {e.spec.name: e for e in map(experiment.load, sorted((ROOT / "experiments").glob("*.yaml")))}
+    named = {name for text in (README, (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8"))
+             for name in re.findall(r"abm export runs/(\w+)", text)}
+    assert named and named <= set(shipped), named - set(shipped)
+    assert not [name for name in named if not shipped[name].spec.metrics.states]
