@@ -14,6 +14,9 @@ import pytest
 
 from abm import experiment, scenario
 from abm.calibrate import weighted_quantile
+from abm.cli import main
+from abm.metrics import state_columns
+from abm.rules.registry import REGISTRY
 from abm.runner import run
 from tests.conftest import BASELINE, ROOT
 
@@ -135,3 +138,27 @@ def test_the_export_examples_name_sweeps_that_keep_per_state_series():
              for name in re.findall(r"abm export runs/(\w+)", text)}
     assert named and named <= set(shipped), named - set(shipped)
     assert not [name for name in named if not shipped[name].spec.metrics.states]
+
+
+def written(argv: list[str], out) -> list[str]:
+    """The files an `abm` command writes, as its output folder's .abm-output.json lists them."""
+    assert main([*argv, "--out", str(out)]) == 0
+    return json.loads((out / ".abm-output.json").read_text(encoding="utf-8"))["files"]
+
+
+def test_readme_names_every_file_abm_compare_writes(tmp_path):
+    text = quoted(README, "Compare scenarios with the same seeds", 800)
+    files = written(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--seeds", "2", "--steps", "2"], tmp_path / "c")
+    missing = [f for f in files if f"`{f}`" not in text and not (f.endswith(".svg") and f"`{f[:-4]}.png`" in text and "SVG" in text)]
+    assert not missing, missing
+
+
+def test_readme_lists_every_event_type_and_per_state_column_and_counts_the_notebooks():
+    events = quoted(README, "**Events** (`events:`", 900).split("Dated events fire", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", events)) - {"events", "shocks"}
+    assert listed == set(REGISTRY["event"]), listed ^ set(REGISTRY["event"])
+    agents = quoted(README, "`agents.csv` (per state and step", 300).split(")", 2)[1]
+    kept = [c for c in state_columns(["russia"]) if not c.endswith("_russia") and c != "alignment_other"]
+    assert all(c.replace("_", " ").replace("hhi", "HHI") in agents for c in kept), (kept, agents)
+    count = {5: "five", 6: "six", 7: "seven"}[len(list((ROOT / "notebooks").glob("*.ipynb")))]
+    assert f"in the browser, {count} notebooks" in README and f"{count.capitalize()} notebooks explain" in README
