@@ -146,11 +146,27 @@ def written(argv: list[str], out) -> list[str]:
     return json.loads((out / ".abm-output.json").read_text(encoding="utf-8"))["files"]
 
 
-def test_readme_names_every_file_abm_compare_writes(tmp_path):
+def test_readme_and_odd_describe_what_abm_compare_writes(tmp_path):
+    """The README names every file of `abm compare`; ODD 7.15.4 defines every column of its
+    tables (`<metric>_ci95` is a half-width, differences.csv's `ci95_low`/`ci95_high` bounds)."""
+    out = tmp_path / "c"
+    files = written(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--seeds", "2", "--steps", "2", "--metrics", "fragmentation"], out)
     text = quoted(README, "Compare scenarios with the same seeds", 800)
-    files = written(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--seeds", "2", "--steps", "2"], tmp_path / "c")
     missing = [f for f in files if f"`{f}`" not in text and not (f.endswith(".svg") and f"`{f[:-4]}.png`" in text and "SVG" in text)]
     assert not missing, missing
+    odd = quoted(ODD, "`abm compare` runs several scenarios with common", 1600)
+    columns = [c.replace("fragmentation_", "<metric>_") for name in ("compare.csv", "differences.csv") for c in pd.read_csv(out / name, nrows=0).columns]
+    assert not [c for c in columns if f"`{c}`" not in odd and c not in ("scenario", "date", "metric")]
+    assert "`<metric>_ci95` (the **half-width**" in odd and "**bounds** `ci95_low` and `ci95_high`" in odd
+
+
+def test_odd_lists_every_file_abm_run_writes_and_every_value_it_prints(tmp_path, capsys):
+    files = written(["run", str(BASELINE), "--seeds", "2", "--steps", "2"], tmp_path / "r")
+    printed = re.findall(r"^  (\w+)\s+[\d.]+ +->", capsys.readouterr().out, flags=re.M)
+    section = ODD.split("#### 7.15.4", 1)[1].split("### 7.16", 1)[0]
+    table, said = section.split("The command also prints", 1)
+    assert not [f for f in [*files, ".abm-output.json"] if f"| `{f}` |" not in table]
+    assert printed and not [p for p in printed if f"`{p}`" not in said[:400]], printed
 
 
 def test_readme_lists_every_event_type_and_per_state_column_and_counts_the_notebooks():
