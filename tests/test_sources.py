@@ -86,3 +86,16 @@ def test_the_baselines_leadership_hazard_is_the_recorded_rate():
     before = [c for c in changes if c["date"] < dt.date(2020, 1, 1)]
     start_2020 = yaml.safe_load((ROOT / "configs" / "start_2020.yaml").read_text(encoding="utf-8"))
     assert start_2020["shocks"]["leadership_change"]["hazard"] == round(len(before) / (quarters - 20), 4)
+
+
+def test_the_inputs_header_names_every_table_without_a_source():
+    """data/region_inputs.yaml's header says every value cites its publisher except the tables it
+    names: those must be exactly the tables without a key (and listed under 'Gaps')."""
+    text = (ROOT / "data" / "region_inputs.yaml").read_text(encoding="utf-8")
+    header = text.split("\n\n", 1)[0]
+    blocks = re.split(r"\n(?=[a-z_0-9]+:)", text.split("\n\n", 1)[1])
+    unsourced = {block.split(":", 1)[0] for block in blocks if not KEY.search(block)}
+    named = {name for name in re.findall(r"\b([a-z]+(?:_[a-z0-9]+)+)\b", header) if name in yaml.safe_load(text)}
+    assert named == unsourced
+    gaps = SOURCES.read_text(encoding="utf-8").split("## Gaps", 1)[1]
+    assert all(f"`{name}`" in gaps for name in unsourced)
