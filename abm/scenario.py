@@ -59,6 +59,31 @@ class ScenarioError(Exception):
         return "\n".join(lines)
 
 
+class Keys:
+    """Marks what a mapping's keys name (``dict[PowerKey, ...]``), so that ``--set`` can
+    reach an entry the file leaves out (a state's opinion of a power it does not list);
+    pydantic ignores it, and the references are checked after validation as before."""
+
+    def __init__(self, *kinds: Literal["states", "powers", "markets"]):
+        self.kinds = kinds
+
+    def ids(self, scenario: dict[str, Any]) -> set[str]:
+        out: set[str] = set()
+        for kind in self.kinds:
+            if kind == "markets":
+                corridors = scenario.get("corridors")
+                entries = corridors.values() if isinstance(corridors, dict) else []
+                out |= {c["market"] for c in entries if isinstance(c, dict) and isinstance(c.get("market"), str)}
+            elif isinstance(scenario.get(kind), dict):
+                out |= set(scenario[kind])
+        return out
+
+
+StateKey = Annotated[str, Keys("states")]
+PowerKey = Annotated[str, Keys("powers")]
+MarketKey = Annotated[str, Keys("markets")]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
@@ -97,16 +122,16 @@ class StateSpec(Strict):
     autonomy: Unit = 0.5  # weight on sovereignty; scales the cost of conditions and dependence
     threat: Unit = 0.5  # external threat perceived; raises the need for security offers
     needs: Needs = Needs()
-    opinion: dict[str, Signed] = {}  # domestic opinion toward each power, -1 hostile .. +1 favourable
+    opinion: dict[PowerKey, Signed] = {}  # domestic opinion toward each power, -1 hostile .. +1 favourable
     # share of the state's flows in each domain held by each power at the start; the rest
     # of each domain (1 - sum) is held by partners the model does not name ("other")
-    ties: dict[Literal["investment", "security", "trade"], dict[str, Unit]] = {}
+    ties: dict[Literal["investment", "security", "trade"], dict[PowerKey, Unit]] = {}
     external_trade: NonNeg = 0.0  # trade with partners outside the region, USD bn per year
     gdp_growth: Annotated[float, Field(ge=-0.2, le=0.3)] = 0.0  # real GDP growth per year; scales offers and trade
     borders: list[str] = []  # powers with a land border or occupied territory in the state (borderization)
     bases: list[str] = []  # powers with military bases in the state (the 'bases' coercive tool)
     memberships: list[str] = []
-    neighbours: dict[str, Neighbour] = {}
+    neighbours: dict[StateKey, Neighbour] = {}
 
     @field_validator("ties")
     @classmethod
@@ -136,9 +161,9 @@ class PowerSpec(Strict):
     # new money per step and domain (USD bn), allocated by the allocation rule on top of
     # the standing offers that sustain the power's ties at the start (docs/ODD.md section 5)
     budget: DomainValues = DomainValues()
-    interests: dict[str, Unit] = {}  # states not listed get default_interest
+    interests: dict[StateKey, Unit] = {}  # states not listed get default_interest
     default_interest: Unit = 0.0
-    rivals: dict[str, Unit] = {}  # rivalry intensity with other powers
+    rivals: dict[PowerKey, Unit] = {}  # rivalry intensity with other powers
     conditions: Conditions = Conditions()
     credibility: Unit = 0.7  # belief that commitments are kept
     capability: Unit = 0.5  # coercive and military reach in the region
@@ -228,13 +253,13 @@ class CorridorSpec(Strict):
     market: str  # freight market served, e.g. east_west, north_south
     group: str | None = None  # corridors of one group (e.g. INSTC legs) also get leg shares
     segments: Annotated[list[SegmentSpec], Field(min_length=1)]
-    sponsors: dict[str, Unit] = {}  # power -> stake
+    sponsors: dict[PowerKey, Unit] = {}  # power -> stake
     upgrades: list[UpgradeSpec] = []
 
 
 class FreightSpec(Strict):
-    demand: dict[str, NonNeg] = {}  # Mt per year at the start, per market
-    growth: dict[str, Annotated[float, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
+    demand: dict[MarketKey, NonNeg] = {}  # Mt per year at the start, per market
+    growth: dict[MarketKey, Annotated[float, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
     nodes: list[str] = []  # route nodes that are not modelled states
     value_of_time: NonNeg = 1.0  # USD per tonne-day
     risk_premium: NonNeg = 100.0  # USD per tonne per unit of risk
@@ -257,7 +282,7 @@ class OrganisationSpec(Strict):
     obligation: NonNeg = 0.3  # utility cost of an offer from an excluded power
     membership_cost: Unit = 0.15  # sovereignty cost of membership, scaled by autonomy
     open: bool = True  # takes applications
-    vetoes: dict[str, list[str]] = {}  # power or state -> applicants it blocks
+    vetoes: dict[Annotated[str, Keys("powers", "states")], list[str]] = {}  # power or state -> applicants it blocks
     rivalry_import: NonNeg = 1.0  # regional formats: extra rivalry spill-over per member power
 
 
@@ -410,20 +435,86 @@ def parse_set(item: str) -> tuple[str, Any]:
     return path.strip(), value
 
 
-def _lookup(tree: Any, keys: list[str]) -> tuple[bool, str, list[str]]:
-    """Whether ``keys`` exists in ``tree``; if not, the key that failed and those available there."""
-    node = tree
-    for key in keys:
-        if isinstance(node, dict) and key in node:
-            node = node[key]
+_ABSENT = object()  # a setting the scenario does not write (the schema's default applies)
+
+
+def _setting_problem(reference: dict[str, Any], keys: list[str], parsed: list[tuple[str, Any]]) -> str | None:
+    """Why ``keys`` names no setting (None: it names one), checked against the schema
+    rather than against the keys the file happens to write: a mapping keyed by ids
+    (:class:`Keys`) takes any known id, other mappings (states, corridors, events, ...)
+    their existing entries, a list its indices, and a rule or event entry the parameters
+    of the rule or event type chosen (by the scenario or by ``parsed``). ``reference`` is
+    the scenario with defaults filled in, for the ids, entries and chosen types."""
+    tp: Any = Scenario
+    node: Any = reference
+    for depth, key in enumerate(keys):
+        if node is None:
+            where = ".".join(keys[:depth])
+            return f"no such setting '{key}': {where} is null in this scenario (set {where} as a whole)"
+        tp = _unwrap(tp)
+        fields = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else None
+        if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = {name: field.annotation for name, field in tp.model_fields.items()}
+        child: Any = None
+        if fields is not None:
+            options, child = list(fields), fields.get(key)
+        elif typing.get_origin(tp) is dict:
+            key_type, child = typing.get_args(tp)
+            existing = set(node) if isinstance(node, dict) else set()
+            if typing.get_origin(key_type) is Literal:
+                options = list(typing.get_args(key_type))
+            else:
+                marks = [m for m in getattr(key_type, "__metadata__", ()) if isinstance(m, Keys)]
+                options = sorted(existing.union(*(m.ids(reference) for m in marks)))
+        elif typing.get_origin(tp) is list:
+            options, child = [str(k) for k in range(len(node) if isinstance(node, list) else 0)], typing.get_args(tp)[0]
+        elif tp is Any and isinstance(node, dict):  # free-form (provenance): what it holds
+            options, child = sorted(node), Any
         else:
-            return False, key, sorted(node) if isinstance(node, dict) else []
-    return True, "", []
+            options = []
+        if key not in options:
+            near = difflib.get_close_matches(key, options, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            return f"no such setting '{key}'{hint} (available there: {', '.join(options) or 'none'})"
+        tp = child
+        if isinstance(node, dict):
+            node = node.get(key, _ABSENT)
+        elif isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = _ABSENT
+    return None
+
+
+def _entry_fields(keys: list[str], entry: Any, parsed: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The fields of a rule entry (``rules.decision``: name and the chosen rule's
+    parameters) or an event entry (``events.x``: timing, type and the type's parameters),
+    the rule or type chosen by the last of ``parsed`` that sets it, else by ``entry``."""
+    from abm import events  # registers the event types
+
+    section, ident = keys
+    family, key = ("event", "type") if section in ("events", "shocks") else (ident, "name")
+    default = RulesSpec.model_fields[ident].default["name"] if family != "event" else None
+    chosen = entry.get(key, default) if isinstance(entry, dict) else default
+    for path, value in parsed:
+        if path == f"{section}.{ident}.{key}":
+            chosen = value
+    fields: dict[str, Any] = {key: str}
+    if family == "event":
+        timing = events.When if section == "events" else events.Hazard
+        fields.update((name, field.annotation) for name, field in timing.model_fields.items())
+    try:
+        params = registry.get(family, chosen).Params if isinstance(chosen, str) else None
+    except registry.UnknownRuleError:
+        params = None  # the unknown name is reported by validation, with the known ones
+    if params is not None:
+        fields.update((name, field.annotation) for name, field in params.model_fields.items())
+    return fields
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides to a raw scenario. A path must exist in the scenario
-    (with defaults filled in) or name a parameter of the rule selected for that family."""
+    """Apply ``--set`` overrides to a raw scenario. A path must name a setting of the
+    schema (:func:`_setting_problem`); the value is validated with the scenario."""
     if not sets:
         return raw
     parsed = [parse_set(s) for s in sets]
@@ -436,11 +527,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     problems = []
     for path, value in parsed:
         keys = path.split(".")
-        found, missing, options = _lookup(reference, keys)
-        if not found and not _is_rule_param(out, parsed, keys):
-            near = difflib.get_close_matches(missing, options, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            problems.append((path, f"no such setting '{missing}'{hint} (available there: {', '.join(options) or 'none'})"))
+        problem = _setting_problem(reference, keys, parsed)
+        if problem:
+            problems.append((path, problem))
             continue
         if _is_rule_name(path):
             rules = out.setdefault("rules", {})
@@ -458,14 +547,18 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
 
 
 def set_path(tree: dict[str, Any], keys: list[str], value: Any) -> str | None:
-    """Set ``tree[k1][k2]...[kn] = value``, creating mappings on the way; returns the
-    problem if a key on the way holds a value that is not a mapping."""
-    node = tree
+    """Set ``tree[k1][k2]...[kn] = value``, creating mappings on the way (a key into a
+    list is an index, checked by the caller); returns the problem if a key on the way
+    holds a value that is neither a mapping nor a list."""
+    node: Any = tree
     for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        if not isinstance(node, dict | list):
             return "cannot set a field inside a value that is not a mapping"
-    node[keys[-1]] = value
+    if isinstance(node, list):
+        node[int(keys[-1])] = value
+    else:
+        node[keys[-1]] = value
     return None
 
 
@@ -480,19 +573,6 @@ def _defaults_view(raw: dict[str, Any]) -> dict[str, Any]:
         return build(raw).to_dict()
     except ScenarioError:
         return raw
-
-
-def _is_rule_param(raw: dict[str, Any], parsed: list[tuple[str, Any]], keys: list[str]) -> bool:
-    if len(keys) != 3 or keys[0] != "rules" or keys[1] not in registry.FAMILIES:
-        return False
-    name = raw.get("rules", {}).get(keys[1], {}).get("name")
-    for path, value in parsed:
-        if path == f"rules.{keys[1]}.name":
-            name = value
-    try:
-        return keys[2] in registry.get(keys[1], str(name)).Params.model_fields
-    except registry.UnknownRuleError:
-        return False
 
 
 # --------------------------------------------------------------------------- validation

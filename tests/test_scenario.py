@@ -280,6 +280,49 @@ def test_set_switch_rule_on_the_baseline_as_in_the_readme():
     assert scn.powers["china"].budget.investment == 4.0
 
 
+@pytest.mark.parametrize(
+    "item, read",
+    [
+        ("states.armenia.opinion.japan=0.4", lambda s: s.states["armenia"].opinion["japan"]),
+        ("states.armenia.ties.trade.japan=0.01", lambda s: s.states["armenia"].ties["trade"]["japan"]),
+        ("powers.japan.interests.armenia=0.5", lambda s: s.powers["japan"].interests["armenia"]),
+        ("states.armenia.neighbours.turkmenistan.relation=0.1", lambda s: s.states["armenia"].neighbours["turkmenistan"].relation),
+        ("events.kg_tj_border_treaty.relation=0.3", lambda s: s.events["kg_tj_border_treaty"]["relation"]),
+        ("shocks.leadership_change.opinion_sd=0.1", lambda s: s.shocks["leadership_change"]["opinion_sd"]),
+        ("shocks.leadership_change.start=2026-01-01", lambda s: s.shocks["leadership_change"]["start"]),
+        ("corridors.tripp_zangezur.segments.4.capacity=3", lambda s: s.corridors["tripp_zangezur"].segments[4].capacity),
+    ],
+)
+def test_set_reaches_settings_the_file_leaves_at_their_defaults(item, read):
+    # entries keyed by a known id, an event type's parameters and list elements are
+    # settings of the schema even where the file does not write them
+    path, _, text = item.partition("=")
+    assert read(load(BASELINE, [item])) == yaml.safe_load(text)
+
+
+def test_set_checks_schema_paths_with_hints(tiny):
+    path, msg = only_problem(tiny, ["states.a.opinion.qq=0.1"])
+    assert "did you mean 'q'" in msg and "p, q" in msg
+    path, msg = only_problem(tiny, ["states.a.neighbours.a.relation=0.1"])  # itself: refused by validation
+    assert path == "states.a.neighbours.a" and "unknown state" in msg
+    path, msg = only_problem(BASELINE, ["corridors.tripp_zangezur.segments.9.capacity=3"])
+    assert "no such setting '9'" in msg and "0, 1, 2, 3, 4, 5, 6, 7" in msg
+    path, msg = only_problem(BASELINE, ["events.kg_tj_border_treaty.relatoin=0.3"])
+    assert "did you mean 'relation'" in msg and "threat_relief" in msg
+    path, msg = only_problem(BASELINE, ["generated.n_states=4"])  # not a generated world
+    assert "generated is null" in msg
+
+
+def test_set_value_on_a_schema_path_gets_the_field_message():
+    path, msg = only_problem(BASELINE, ["states.armenia.opinion.japan=3"])
+    assert path == "states.armenia.opinion.japan" and "less than or equal to 1" in msg
+
+
+def test_set_event_parameter_of_a_newly_chosen_type():
+    scn = load(BASELINE, ["events.kg_tj_border_treaty.damage=0.4", "events.kg_tj_border_treaty.type=border_clash"])
+    assert scn.events["kg_tj_border_treaty"]["damage"] == 0.4
+
+
 def test_set_impossible_date(tiny):
     path, _ = only_problem(tiny, ["time.start=2025-02-30"])
     assert path == "time.start"
