@@ -337,6 +337,35 @@ class Scenario(Strict):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def metric_names(self) -> list[str]:
+        """The model's metric columns for this scenario, in output order, named from the
+        scenario alone: ``watch`` is checked against them without building the model
+        (whose import, mesa and networkx, would double the cost of ``abm validate``).
+        tests/test_scenario.py holds them equal to RegionModel's columns."""
+        subregions = sorted({s.subregion for s in self.states.values()})
+        groups: dict[str, list[str]] = {}
+        for cid, cor in self.corridors.items():
+            if cor.group is not None:
+                groups.setdefault(cor.group, []).append(cid)
+        return [
+            *(name for kind in ("fragmentation", "division", "integration") for name in (kind, *(f"{kind}_{r}" for r in subregions))),
+            "polarization",
+            "blocs",
+            "mean_dependency_hhi",
+            *(f"influence_{p}" for p in self.powers),
+            "regional_trade_share",
+            *(f"corridor_{cid}_{what}" for cid in self.corridors for what in ("volume", "share")),
+            *(f"{group}_leg_share_{cid}" for group in sorted(groups) for cid in groups[group]),
+            "unmet_demand",
+            *(f"transit_revenue_{s}" for s in self.states),
+            *(f"members_{o}" for o in self.organisations),
+            *(f"cohesion_{o}" for o, org in self.organisations.items() if org.kind == "regional_format"),
+            "offers_made",
+            "offers_accepted",
+            "coercion_events",
+            "conflict_events",
+        ]
+
 
 # --------------------------------------------------------------------------- reading
 
@@ -705,6 +734,13 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         for market in getattr(scn.freight, key):
             if market not in markets:
                 problems.append((f"freight.{key}.{market}", f"no corridor serves market '{market}'; markets: {', '.join(sorted(markets)) or 'none'}"))
+    if scn.watch:
+        metrics = scn.metric_names()
+        for k, name in enumerate(scn.watch):
+            if name not in metrics:
+                near = difflib.get_close_matches(name, metrics, n=1)
+                hint = f"did you mean '{near[0]}'? " if near else ""
+                problems.append((f"watch.{k}", f"unknown metric '{name}'; {hint}the model's metrics here: {', '.join(metrics)}"))
     problems += _check_events(scn)
     from abm.posterior import problems as posterior_problems
 

@@ -578,3 +578,35 @@ def test_carried_parameters_are_parameters_of_their_rule():
     for family in registry.FAMILIES:
         for name, cls in registry.REGISTRY[family].items():
             assert set(cls.carried) <= set(cls.Params.model_fields), f"{family}.{name}"
+
+
+# =========================================================================== what run and compare refuse, validate refuses
+
+
+def cli_exit(capsys, *args) -> tuple[int, str]:
+    """``abm ARGS`` in this process: its exit code and what it printed to stderr."""
+    from abm import cli
+
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+@pytest.mark.parametrize("source", [BASELINE, GENERATED, "tiny"])
+def test_metric_names_are_the_models_columns(source, tiny):
+    from abm.model import RegionModel
+
+    scn = load(tiny if source == "tiny" else source)
+    assert scn.metric_names() == list(RegionModel(scn, rng=0).datacollector.model_reporters)
+
+
+def test_watch_names_known_metrics(tiny, tmp_path, capsys):
+    tiny["watch"] = ["fragmentation", "fragmentaton"]
+    path, msg = only_problem(tiny)
+    assert path == "watch.1" and "did you mean 'fragmentation'" in msg
+    code, err = cli_exit(capsys, "validate", write(tmp_path / "s.yaml", tiny))
+    assert code == 2 and "watch.1: unknown metric 'fragmentaton'" in err
+    tiny["watch"] = ["fragmentation_north", "influence_q"]  # per subregion and per power
+    assert load(tiny).watch == tiny["watch"]
