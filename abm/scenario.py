@@ -467,23 +467,24 @@ def parse_set(item: str) -> tuple[str, Any]:
 _ABSENT = object()  # a setting the scenario does not write (the schema's default applies)
 
 
-def _setting_problem(reference: dict[str, Any], keys: list[str], parsed: list[tuple[str, Any]]) -> str | None:
-    """Why ``keys`` names no setting (None: it names one), checked against the schema
-    rather than against the keys the file happens to write: a mapping keyed by ids
-    (:class:`Keys`) takes any known id, other mappings (states, corridors, events, ...)
-    their existing entries, a list its indices, and a rule or event entry the parameters
-    of the rule or event type chosen (by the scenario or by ``parsed``). ``reference`` is
-    the scenario with defaults filled in, for the ids, entries and chosen types."""
+def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[str, Any]] = ()) -> tuple[str | None, Any]:
+    """The setting ``keys`` names: (None, its type with its constraints), or (why it
+    names none, None). Checked against the schema rather than against the keys the
+    file happens to write: a mapping keyed by ids (:class:`Keys`) takes any known id,
+    other mappings (states, corridors, events, ...) their existing entries, a list its
+    indices, and a rule or event entry the parameters of the rule or event type chosen
+    (by the scenario or by ``parsed``). ``reference`` is the scenario with defaults
+    filled in, for the ids, entries and chosen types."""
     tp: Any = Scenario
     node: Any = reference
     for depth, key in enumerate(keys):
         if node is None:
             where = ".".join(keys[:depth])
-            return f"no such setting '{key}': {where} is null in this scenario (set {where} as a whole)"
+            return f"no such setting '{key}': {where} is null in this scenario (set {where} as a whole)", None
         tp = _unwrap(tp)
         fields = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else None
         if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
-            fields = {name: field.annotation for name, field in tp.model_fields.items()}
+            fields = _field_types(tp)
         child: Any = None
         if fields is not None:
             options, child = list(fields), fields.get(key)
@@ -504,7 +505,7 @@ def _setting_problem(reference: dict[str, Any], keys: list[str], parsed: list[tu
         if key not in options:
             near = difflib.get_close_matches(key, options, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
-            return f"no such setting '{key}'{hint} (available there: {', '.join(options) or 'none'})"
+            return f"no such setting '{key}'{hint} (available there: {', '.join(options) or 'none'})", None
         tp = child
         if isinstance(node, dict):
             node = node.get(key, _ABSENT)
@@ -512,7 +513,13 @@ def _setting_problem(reference: dict[str, Any], keys: list[str], parsed: list[tu
             node = node[int(key)]
         else:
             node = _ABSENT
-    return None
+    return None, tp
+
+
+def _field_types(model: type[BaseModel]) -> dict[str, Any]:
+    """Each field's type with its constraints (pydantic keeps a field's own ``Field(ge=...)``
+    apart from its ``annotation``)."""
+    return {name: Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation for name, field in model.model_fields.items()}
 
 
 def _entry_fields(keys: list[str], entry: Any, parsed: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -531,19 +538,19 @@ def _entry_fields(keys: list[str], entry: Any, parsed: list[tuple[str, Any]]) ->
     fields: dict[str, Any] = {key: str}
     if family == "event":
         timing = events.When if section == "events" else events.Hazard
-        fields.update((name, field.annotation) for name, field in timing.model_fields.items())
+        fields.update(_field_types(timing))
     try:
         params = registry.get(family, chosen).Params if isinstance(chosen, str) else None
     except registry.UnknownRuleError:
         params = None  # the unknown name is reported by validation, with the known ones
     if params is not None:
-        fields.update((name, field.annotation) for name, field in params.model_fields.items())
+        fields.update(_field_types(params))
     return fields
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     """Apply ``--set`` overrides to a raw scenario. A path must name a setting of the
-    schema (:func:`_setting_problem`); the value is validated with the scenario."""
+    schema (:func:`find_setting`); the value is validated with the scenario."""
     if not sets:
         return raw
     parsed = [parse_set(s) for s in sets]
@@ -556,7 +563,7 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     problems = []
     for path, value in parsed:
         keys = path.split(".")
-        problem = _setting_problem(reference, keys, parsed)
+        problem, _ = find_setting(reference, keys, parsed)
         if problem:
             problems.append((path, problem))
             continue
