@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from abm import budget
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import Colour, Count, NonNeg, Positive, Seed, Signed, Unit
+from abm.units import Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
 from abm.yamlfile import YamlError, cut, parse, read_text
 
 
@@ -114,8 +114,8 @@ class Neighbour(Strict):
 class StateSpec(Strict):
     name: str
     subregion: str
-    lat: Annotated[float, Field(ge=-90, le=90)]
-    lon: Annotated[float, Field(ge=-180, le=180)]
+    lat: Annotated[Real, Field(ge=-90, le=90)]
+    lon: Annotated[Real, Field(ge=-180, le=180)]
     gdp: Positive  # USD bn
     population: Positive  # million
     governance: Unit = 0.5  # 0 closed autocracy .. 1 consolidated democracy
@@ -127,7 +127,7 @@ class StateSpec(Strict):
     # of each domain (1 - sum) is held by partners the model does not name ("other")
     ties: dict[Literal["investment", "security", "trade"], dict[PowerKey, Unit]] = {}
     external_trade: NonNeg = 0.0  # trade with partners outside the region, USD bn per year
-    gdp_growth: Annotated[float, Field(ge=-0.2, le=0.3)] = 0.0  # real GDP growth per year; scales offers and trade
+    gdp_growth: Annotated[Real, Field(ge=-0.2, le=0.3)] = 0.0  # real GDP growth per year; scales offers and trade
     borders: list[str] = []  # powers with a land border or occupied territory in the state (borderization)
     bases: list[str] = []  # powers with military bases in the state (the 'bases' coercive tool)
     memberships: list[str] = []
@@ -156,8 +156,8 @@ class CoercionSpec(Strict):
 class PowerSpec(Strict):
     name: str
     color: Colour | None = None
-    lat: Annotated[float, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
-    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    lat: Annotated[Real, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
+    lon: Annotated[Real, Field(ge=-180, le=180)] | None = None
     # new money per step and domain (USD bn), allocated by the allocation rule on top of
     # the standing offers that sustain the power's ties at the start (docs/ODD.md section 5)
     budget: DomainValues = DomainValues()
@@ -172,8 +172,8 @@ class PowerSpec(Strict):
 
 class TimeSpec(Strict):
     start: dt.date = dt.date(2025, 1, 1)
-    steps: Annotated[int, Field(ge=1, le=10_000)] = 60
-    step_months: Annotated[int, Field(ge=1, le=12)] = 3
+    steps: Annotated[Int, Field(ge=1, le=10_000)] = 60
+    step_months: Annotated[Int, Field(ge=1, le=12)] = 3
 
     @field_validator("start")
     @classmethod
@@ -184,12 +184,12 @@ class TimeSpec(Strict):
 
 
 class OfferSpec(Strict):
-    duration: Annotated[int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it must be renewed
+    duration: Annotated[Int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it must be renewed
     min_weight: Unit = 0.02  # a power makes no offer to a state with a smaller share of its attention
-    max_targets: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power courts per step
+    max_targets: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power courts per step
     scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
     observe: Literal["material", "declared"] = "material"  # which alignment powers react to
-    min_acceptance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
+    min_acceptance: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
     defection_tolerance: Unit = 0.005  # rise in the share of a power's rivals, per step, that counts as defection
 
 
@@ -215,17 +215,17 @@ class IntegrationWeights(Strict):
 class MetricsSpec(Strict):
     blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "louvain"
     bloc_similarity: Unit = 0.5  # similarity (1 - JS distance) above which two states are linked
-    polarization_alpha: Annotated[float, Field(ge=1.0, le=1.6)] = 1.3
-    polarization_bandwidth: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25  # kernel reach (JS distance) of a state's identification
+    polarization_alpha: Annotated[Real, Field(ge=1.0, le=1.6)] = 1.3
+    polarization_bandwidth: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.25  # kernel reach (JS distance) of a state's identification
     integration_weights: IntegrationWeights = IntegrationWeights()
-    trade_ceiling: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # intra-group trade share that scores 1 (about the EU's own)
+    trade_ceiling: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.5  # intra-group trade share that scores 1 (about the EU's own)
     club_overlap: Unit = 0.5  # institutional overlap of a pair that shares only a power-led club
 
 
 class GeneratedSpec(Strict):
-    n_states: Annotated[int, Field(ge=2, le=5000)] = 10
-    n_powers: Annotated[int, Field(ge=1, le=200)] = 5
-    n_subregions: Annotated[int, Field(ge=1, le=50)] = 2
+    n_states: Annotated[Int, Field(ge=2, le=5000)] = 10
+    n_powers: Annotated[Int, Field(ge=1, le=200)] = 5
+    n_subregions: Annotated[Int, Field(ge=1, le=50)] = 2
     budget: Positive = 1.0  # mean budget per power, domain and step
     seed: Seed = 0  # seed of the world's layout, independent of the run's seed
 
@@ -259,7 +259,7 @@ class CorridorSpec(Strict):
 
 class FreightSpec(Strict):
     demand: dict[MarketKey, NonNeg] = {}  # Mt per year at the start, per market
-    growth: dict[MarketKey, Annotated[float, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
+    growth: dict[MarketKey, Annotated[Real, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
     nodes: list[str] = []  # route nodes that are not modelled states
     value_of_time: NonNeg = 1.0  # USD per tonne-day
     risk_premium: NonNeg = 100.0  # USD per tonne per unit of risk

@@ -610,3 +610,21 @@ def test_watch_names_known_metrics(tiny, tmp_path, capsys):
     assert code == 2 and "watch.1: unknown metric 'fragmentaton'" in err
     tiny["watch"] = ["fragmentation_north", "influence_q"]  # per subregion and per power
     assert load(tiny).watch == tiny["watch"]
+
+
+@pytest.mark.parametrize("item", ["seed=true", "time.steps=true", "offers.duration=true", "offers.max_targets=false", "powers.p.credibility=true", "states.a.lat=false"])
+def test_true_or_false_is_not_a_number(tiny, item):
+    # pydantic reads true as 1: seed=true ran seed 1, time.steps=true one step
+    path, msg = only_problem(tiny, [item])
+    assert path == item.partition("=")[0] and "not true or false" in msg
+
+
+def test_true_or_false_is_not_a_number_in_events_and_generated_worlds():
+    path, msg = only_problem(BASELINE, ["events.kg_tj_border_treaty.relation=true"])
+    assert path == "events.kg_tj_border_treaty.relation" and "not true or false" in msg
+    path, msg = only_problem(GENERATED, ["generated.n_states=true"])
+    assert path == "generated.n_states" and "not true or false" in msg
+
+
+def test_a_whole_number_written_as_a_float_is_taken(tiny):
+    assert load(tiny, ["offers.duration=8.0"]).offers.duration == 8  # as a posterior's draw sets it
