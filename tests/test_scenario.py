@@ -628,3 +628,15 @@ def test_true_or_false_is_not_a_number_in_events_and_generated_worlds():
 
 def test_a_whole_number_written_as_a_float_is_taken(tiny):
     assert load(tiny, ["offers.duration=8.0"]).offers.duration == 8  # as a posterior's draw sets it
+
+
+def test_numbers_are_read_as_yaml_1_2_reads_them(tiny, tmp_path):
+    # PyYAML's YAML 1.1 read seed=010 as octal 8 and 1:30 as 90 (base 60)
+    assert load(tiny, ["seed=010"]).seed == 10
+    assert load(tiny, ["name=1:30"]).name == "1:30"
+    path, msg = only_problem(tiny, ["time.steps=1:30"])
+    assert path == "time.steps" and "'1:30'" in msg
+    assert load(tiny, ["seed=0o17", "time.steps=0x1F", "powers.p.budget.trade=1e1"]).to_dict() == load(tiny, ["seed=15", "time.steps=31", "powers.p.budget.trade=10.0"]).to_dict()
+    tiny["seed"] = "SEED"
+    text = yaml.safe_dump(tiny).replace("seed: SEED", "seed: 010")
+    assert load(write(tmp_path / "s.yaml", text)).seed == 10
