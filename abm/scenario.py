@@ -686,6 +686,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
                 hint = f"did you mean '{near[0]}'? " if near else ""
                 problems.append((f"{path}.{ident}", f"unknown {kind}; {hint}known: {', '.join(sorted(known)) or 'none'}"))
 
+    order = {sid: k for k, sid in enumerate(scn.states)}
     if not states:
         problems.append(("states", "a scenario needs at least one regional state"))
     if not powers:
@@ -693,6 +694,11 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     for sid, st in scn.states.items():
         check_ids(f"states.{sid}.opinion", st.opinion, powers, "power")
         check_ids(f"states.{sid}.neighbours", st.neighbours, states - {sid}, "state")
+        for other, here in st.neighbours.items():  # a pair declared on both sides must agree: one pair, one relation
+            there = scn.states[other].neighbours.get(sid) if other in scn.states else None
+            if there is not None and order[sid] > order[other] and there != here:
+                diffs = ", ".join(f"{k} {v}" for k, v in there if v != getattr(here, k))
+                problems.append((f"states.{sid}.neighbours.{other}", f"declared also as states.{other}.neighbours.{sid}, with {diffs}; declare the pair once, or alike on both sides"))
         check_ids(f"states.{sid}.borders", st.borders, powers, "power")
         check_ids(f"states.{sid}.bases", st.bases, powers, "power")
         for domain, shares in st.ties.items():

@@ -640,3 +640,11 @@ def test_numbers_are_read_as_yaml_1_2_reads_them(tiny, tmp_path):
     tiny["seed"] = "SEED"
     text = yaml.safe_dump(tiny).replace("seed: SEED", "seed: 010")
     assert load(write(tmp_path / "s.yaml", text)).seed == 10
+
+
+def test_a_neighbour_pair_declared_on_both_sides_must_agree(tiny):
+    # the second declaration was silently ignored: the first in scenario order won
+    path, msg = only_problem(tiny, ["states.b.neighbours.a.relation=0.5"])
+    assert path == "states.b.neighbours.a" and "states.a.neighbours.b" in msg and "relation 0.2" in msg
+    alike = load(tiny, ["states.b.neighbours.a={relation: 0.2, border_open: true, trade: 1.0}"])
+    assert alike.states["b"].neighbours["a"] == alike.states["a"].neighbours["b"]
