@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from abm import budget
 from abm.rules import registry
@@ -27,6 +27,7 @@ from abm.yamlfile import YamlError, cut, parse, read_text
 
 
 SHOWN = 3  # problems a one-line message shows
+_DATE = TypeAdapter(dt.date)
 
 
 def _item(path: str, msg: str) -> str:
@@ -336,6 +337,23 @@ class Scenario(Strict):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def late_events(self, steps: int | None = None) -> list[str]:
+        """Warnings for dated events (and shock windows) at or after the end of the
+        scenario's time span and of a run of ``steps`` steps: they never fire. Not refused,
+        because a scenario that extends this one with more steps may reach them; a run
+        cut short on purpose (``--steps``) is not warned about the events it cuts off."""
+        end = self.date(self.time.steps if steps is None else steps)
+        horizon = max(end, self.date(self.time.steps))
+        found = []
+        for section, key in (("events", "date"), ("shocks", "start")):
+            for ident, spec in getattr(self, section).items():
+                if (spec or {}).get(key) is None:
+                    continue
+                when = _DATE.validate_python(spec[key])  # a date, or its text (checked by validation)
+                if when >= horizon:
+                    found.append(f"{section}.{ident}: {'dated' if key == 'date' else 'starts'} {when}, {'at' if when == end else 'after'} the run's end {end}; it will not fire")
+        return found
 
     def metric_names(self) -> list[str]:
         """The model's metric columns for this scenario, in output order, named from the

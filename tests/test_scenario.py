@@ -648,3 +648,22 @@ def test_a_neighbour_pair_declared_on_both_sides_must_agree(tiny):
     assert path == "states.b.neighbours.a" and "states.a.neighbours.b" in msg and "relation 0.2" in msg
     alike = load(tiny, ["states.b.neighbours.a={relation: 0.2, border_open: true, trade: 1.0}"])
     assert alike.states["b"].neighbours["a"] == alike.states["a"].neighbours["b"]
+
+
+def test_an_event_after_the_end_is_a_warning_not_an_error(tiny, tmp_path, capsys):
+    # refusing it would refuse a scenario that an extending one runs for longer
+    tiny["events"] = {"late": {"date": "2205-01-01", "type": "unrest", "state": "a"}, "soon": {"date": "2025-06-01", "type": "unrest"}}
+    tiny["shocks"] = {"later": {"type": "unrest", "hazard": 0.5, "start": "2027-01-01"}}
+    scn = load(tiny)  # 8 quarters: the run ends 2027-01-01
+    assert scn.late_events() == [
+        "events.late: dated 2205-01-01, after the run's end 2027-01-01; it will not fire",
+        "shocks.later: starts 2027-01-01, at the run's end 2027-01-01; it will not fire",
+    ]
+    assert scn.late_events(steps=12) == ["events.late: dated 2205-01-01, after the run's end 2028-01-01; it will not fire"]
+    tiny["events"]["cut_off"] = {"date": "2026-06-01", "type": "unrest"}  # a run cut short is not warned about what it cuts off
+    assert [line.split(":")[0] for line in load(tiny).late_events(steps=4)] == ["events.late", "shocks.later"]
+    path = write(tmp_path / "s.yaml", tiny)
+    code, err = cli_exit(capsys, "validate", path)
+    assert code == 0 and err.splitlines() == [f"warning: {line}" for line in scn.late_events()]
+    code, err = cli_exit(capsys, "run", path, "--steps", 2, "--no-charts", "--out", tmp_path / "out")
+    assert code == 0 and err.splitlines() == [f"warning: {line}" for line in scn.late_events(steps=2)]
