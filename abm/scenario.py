@@ -171,10 +171,18 @@ class PowerSpec(Strict):
     coercion: CoercionSpec = CoercionSpec()
 
 
+def _quarters(months: int) -> int:
+    """Every rate, hazard and memory of the model is per step and calibrated to quarters
+    (docs/ODD.md 2.7): another step length would change them all in calendar time."""
+    if months != 3:
+        raise ValueError("the model's rates and hazards are per quarter (docs/ODD.md 2.7); only 3 is supported")
+    return months
+
+
 class TimeSpec(Strict):
     start: dt.date = dt.date(2025, 1, 1)
     steps: Annotated[Int, Field(ge=1, le=10_000)] = 60
-    step_months: Annotated[Int, Field(ge=1, le=12)] = 3
+    step_months: Annotated[Int, AfterValidator(_quarters)] = 3
 
     @field_validator("start")
     @classmethod
@@ -688,7 +696,8 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> li
         else:
             got = err.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
-            problems.append((path, f"{err['msg']} (got {shown})"))
+            message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our own words, without pydantic's "Value error, "
+            problems.append((path, f"{message} (got {shown})"))
     return problems
 
 

@@ -88,7 +88,15 @@ def test_dates_follow_the_step_length(tiny):
     assert scn.date(0) == dt.date(2025, 1, 1)
     assert scn.date(1) == dt.date(2025, 4, 1)
     assert scn.date(4) == dt.date(2026, 1, 1)
-    assert load(tiny, ["time.step_months=12"]).date(3) == dt.date(2028, 1, 1)
+    late = load(tiny, ["time.start=2025-11-15"])  # steps keep the day and carry into the next year
+    assert (late.date(1), late.date(5)) == (dt.date(2026, 2, 15), dt.date(2027, 2, 15))
+
+
+@pytest.mark.parametrize("months", [1, 12])
+def test_steps_are_quarters_because_the_rates_are(tiny, months):
+    # with monthly steps every per-step hazard and rate ran three times as fast in calendar time
+    path, msg = only_problem(tiny, [f"time.step_months={months}"])
+    assert path == "time.step_months" and msg.startswith("the model's rates and hazards are per quarter (docs/ODD.md 2.7); only 3 is supported")
 
 
 def test_rule_defaults_are_filled_in(tiny):
