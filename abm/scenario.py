@@ -513,7 +513,7 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
             fields = _field_types(tp)
         child: Any = None
         if fields is not None:
-            options, child = list(fields), fields.get(key)
+            options, child = sorted(fields), fields.get(key)
         elif typing.get_origin(tp) is dict:
             key_type, child = typing.get_args(tp)
             existing = set(node) if isinstance(node, dict) else set()
