@@ -33,6 +33,8 @@ def cmd_run(args) -> int:
         raise UsageError("--seeds must be at least 1")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = load(args.config, args.set, args.allow_large)
+    for late in scenario.late_events(args.steps):
+        print(f"warning: {late}", file=sys.stderr)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
     result = run(scenario, seed=args.seed, steps=args.steps)
@@ -78,6 +80,8 @@ def cmd_validate(args) -> int:
     except ScenarioError as exc:  # validate explains every problem, one per line
         print(f"error: {exc.listing()}", file=sys.stderr)
         return 2
+    for late in scenario.late_events():
+        print(f"warning: {late}", file=sys.stderr)
     print(f"{args.config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})")
     return 0
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from abm.offers import DOMAIN_INDEX, DOMAINS
 from abm.rules.registry import Rule, RuleParams, register
-from abm.units import Signed, Unit
+from abm.units import Real, Signed, Unit
 
 Domain = Literal["investment", "security", "trade"]
 
@@ -119,7 +119,7 @@ class BorderClash(Treaty):
 
     class Params(PairParams):
         relation: Signed = -0.3  # shift of the relation
-        damage: Annotated[float, Field(ge=0.0)] = 0.2
+        damage: Annotated[Real, Field(ge=0.0)] = 0.2
 
     def apply(self, model):
         p = self.params
@@ -332,7 +332,7 @@ class BudgetChange(PowerEvent):
     name = "budget_change"
 
     class Params(PowerParams):
-        factor: Annotated[float, Field(ge=0.0, le=100.0)]
+        factor: Annotated[Real, Field(ge=0.0, le=100.0)]
         domains: list[Domain] = list(DOMAINS)
 
     def apply(self, model):
@@ -350,7 +350,7 @@ class NewMoney(PowerEvent):
     name = "new_money"
 
     class Params(PowerParams):
-        amount: Annotated[float, Field(ge=0.0, le=1e6)]
+        amount: Annotated[Real, Field(ge=0.0, le=1e6)]
         domains: list[Domain] = list(DOMAINS)
 
     def apply(self, model):
@@ -429,7 +429,7 @@ class Election(PowerEvent):
 
     class Params(PowerParams):
         turn: Unit = 0.5  # chance the election changes the power's course
-        budget_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+        budget_factor: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.5
         credibility_loss: Unit = 0.15
 
     def apply(self, model):
@@ -448,7 +448,7 @@ class Election(PowerEvent):
 class IncidentParams(PowerParams):
     state: str
     opinion: Signed = -0.4  # shift in the state's opinion of the power
-    fear: Annotated[float, Field(ge=-5.0, le=5.0)] = 0.0  # shift in the state's fear of the power
+    fear: Annotated[Real, Field(ge=-5.0, le=5.0)] = 0.0  # shift in the state's fear of the power
     trade_cut: Unit = 0.0  # share of trade ties lost
 
 

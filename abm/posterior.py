@@ -37,6 +37,9 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
     weights = frame["weight"].to_numpy(dtype=float)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         raise PosteriorError(f"posterior {path}: weights must be non-negative numbers with a positive sum")
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or not np.all(np.isfinite(frame[column].to_numpy(dtype=float))):
+            raise PosteriorError(f"posterior {path}: column '{column}' must hold a finite number in every row (abm calibrate's parameters are numbers)")
     return frame
 
 
@@ -61,18 +64,42 @@ def draw(path: str | Path, seed: int) -> tuple[int, dict[str, float]]:
 
 
 def problems(scenario) -> list[tuple[str, str]]:
-    """Validation of a scenario's ``posterior:`` (called by abm.scenario)."""
+    """Validation of a scenario's ``posterior:`` (called by abm.scenario): the file's
+    shape, every column a setting of the scenario and every value within that setting's
+    type and range, so that ``abm validate`` refuses what runs would. Rules across
+    settings (a domain's tie shares sum to at most 1) are checked on each run's draw."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from abm.scenario import find_setting
+
     if scenario.posterior is None:
         return []
     try:
-        table(scenario.posterior)
+        frame = table(scenario.posterior)
     except PosteriorError as exc:
         return [("posterior", str(exc))]
-    return []
+    reference = scenario.to_dict()
+    found = []
+    for column in frame.columns.drop("weight"):
+        problem, kind = find_setting(reference, column.split("."))
+        if problem is None:
+            adapter = TypeAdapter(kind)
+            for row, value in enumerate(frame[column].tolist()):
+                try:
+                    adapter.validate_python(value)
+                except ValidationError as exc:
+                    problem = f"row {row}: {exc.errors(include_url=False)[0]['msg']} (got {value!r})"
+                    break
+        if problem is not None:
+            found.append(("posterior", f"posterior {scenario.posterior}: column {column}: {problem}"))
+    return found
 
 
 def apply(scenario, seed: int):
-    """``scenario`` with the parameters of run ``seed``'s draw (unchanged without ``posterior:``)."""
+    """``scenario`` with the parameters of run ``seed``'s draw (unchanged without
+    ``posterior:``). It is loaded without its posterior, checked already (loading it
+    with it would check the file again, in every run). A refusal here (a rule across
+    settings) names the posterior file and row, not --set, which the user never gave."""
     if scenario.posterior is None:
         return scenario
     from abm.scenario import ScenarioError, load
@@ -81,6 +108,10 @@ def apply(scenario, seed: int):
         row, values = draw(scenario.posterior, seed)
     except PosteriorError as exc:
         raise ScenarioError([("posterior", str(exc))]) from None
-    drawn = load(scenario, [f"{k}={v!r}" for k, v in values.items()])
+    try:
+        drawn = load(scenario.model_copy(update={"posterior": None}), [f"{k}={v!r}" for k, v in values.items()])
+    except ScenarioError as exc:
+        raise ScenarioError([("posterior", f"posterior {scenario.posterior}, row {row}: {path}: {message}") for path, message in exc.problems]) from None
+    drawn.posterior = scenario.posterior
     drawn.provenance = {**(scenario.provenance or {}), "posterior_draw": {"file": scenario.posterior, "row": row, "values": values}}
     return drawn

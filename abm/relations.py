@@ -16,7 +16,7 @@ class NeighbourPairs:
         for key, spec in states.items():
             for other, rel in spec.neighbours.items():
                 a, b = sorted((index[key], index[other]))
-                seen.setdefault((a, b), rel)  # declared once or on both sides: first wins
+                seen.setdefault((a, b), rel)  # declared once, or alike on both sides (abm.scenario refuses a conflict)
         pairs = sorted(seen)
         self.n = len(pairs)
         self.i = np.array([a for a, _ in pairs], dtype=int)

@@ -17,16 +17,17 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from abm import budget
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import Colour, Count, NonNeg, Positive, Seed, Signed, Unit
+from abm.units import Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
 from abm.yamlfile import YamlError, cut, parse, read_text
 
 
 SHOWN = 3  # problems a one-line message shows
+_DATE = TypeAdapter(dt.date)
 
 
 def _item(path: str, msg: str) -> str:
@@ -59,6 +60,31 @@ class ScenarioError(Exception):
         return "\n".join(lines)
 
 
+class Keys:
+    """Marks what a mapping's keys name (``dict[PowerKey, ...]``), so that ``--set`` can
+    reach an entry the file leaves out (a state's opinion of a power it does not list);
+    pydantic ignores it, and the references are checked after validation as before."""
+
+    def __init__(self, *kinds: Literal["states", "powers", "markets"]):
+        self.kinds = kinds
+
+    def ids(self, scenario: dict[str, Any]) -> set[str]:
+        out: set[str] = set()
+        for kind in self.kinds:
+            if kind == "markets":
+                corridors = scenario.get("corridors")
+                entries = corridors.values() if isinstance(corridors, dict) else []
+                out |= {c["market"] for c in entries if isinstance(c, dict) and isinstance(c.get("market"), str)}
+            elif isinstance(scenario.get(kind), dict):
+                out |= set(scenario[kind])
+        return out
+
+
+StateKey = Annotated[str, Keys("states")]
+PowerKey = Annotated[str, Keys("powers")]
+MarketKey = Annotated[str, Keys("markets")]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
@@ -89,24 +115,24 @@ class Neighbour(Strict):
 class StateSpec(Strict):
     name: str
     subregion: str
-    lat: Annotated[float, Field(ge=-90, le=90)]
-    lon: Annotated[float, Field(ge=-180, le=180)]
+    lat: Annotated[Real, Field(ge=-90, le=90)]
+    lon: Annotated[Real, Field(ge=-180, le=180)]
     gdp: Positive  # USD bn
     population: Positive  # million
     governance: Unit = 0.5  # 0 closed autocracy .. 1 consolidated democracy
     autonomy: Unit = 0.5  # weight on sovereignty; scales the cost of conditions and dependence
     threat: Unit = 0.5  # external threat perceived; raises the need for security offers
     needs: Needs = Needs()
-    opinion: dict[str, Signed] = {}  # domestic opinion toward each power, -1 hostile .. +1 favourable
+    opinion: dict[PowerKey, Signed] = {}  # domestic opinion toward each power, -1 hostile .. +1 favourable
     # share of the state's flows in each domain held by each power at the start; the rest
     # of each domain (1 - sum) is held by partners the model does not name ("other")
-    ties: dict[Literal["investment", "security", "trade"], dict[str, Unit]] = {}
+    ties: dict[Literal["investment", "security", "trade"], dict[PowerKey, Unit]] = {}
     external_trade: NonNeg = 0.0  # trade with partners outside the region, USD bn per year
-    gdp_growth: Annotated[float, Field(ge=-0.2, le=0.3)] = 0.0  # real GDP growth per year; scales offers and trade
+    gdp_growth: Annotated[Real, Field(ge=-0.2, le=0.3)] = 0.0  # real GDP growth per year; scales offers and trade
     borders: list[str] = []  # powers with a land border or occupied territory in the state (borderization)
     bases: list[str] = []  # powers with military bases in the state (the 'bases' coercive tool)
     memberships: list[str] = []
-    neighbours: dict[str, Neighbour] = {}
+    neighbours: dict[StateKey, Neighbour] = {}
 
     @field_validator("ties")
     @classmethod
@@ -131,24 +157,32 @@ class CoercionSpec(Strict):
 class PowerSpec(Strict):
     name: str
     color: Colour | None = None
-    lat: Annotated[float, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
-    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    lat: Annotated[Real, Field(ge=-90, le=90)] | None = None  # where the map draws it (a notional direction)
+    lon: Annotated[Real, Field(ge=-180, le=180)] | None = None
     # new money per step and domain (USD bn), allocated by the allocation rule on top of
     # the standing offers that sustain the power's ties at the start (docs/ODD.md section 5)
     budget: DomainValues = DomainValues()
-    interests: dict[str, Unit] = {}  # states not listed get default_interest
+    interests: dict[StateKey, Unit] = {}  # states not listed get default_interest
     default_interest: Unit = 0.0
-    rivals: dict[str, Unit] = {}  # rivalry intensity with other powers
+    rivals: dict[PowerKey, Unit] = {}  # rivalry intensity with other powers
     conditions: Conditions = Conditions()
     credibility: Unit = 0.7  # belief that commitments are kept
     capability: Unit = 0.5  # coercive and military reach in the region
     coercion: CoercionSpec = CoercionSpec()
 
 
+def _quarters(months: int) -> int:
+    """Every rate, hazard and memory of the model is per step and calibrated to quarters
+    (docs/ODD.md 2.7): another step length would change them all in calendar time."""
+    if months != 3:
+        raise ValueError("the model's rates and hazards are per quarter (docs/ODD.md 2.7); only 3 is supported")
+    return months
+
+
 class TimeSpec(Strict):
     start: dt.date = dt.date(2025, 1, 1)
-    steps: Annotated[int, Field(ge=1, le=10_000)] = 60
-    step_months: Annotated[int, Field(ge=1, le=12)] = 3
+    steps: Annotated[Int, Field(ge=1, le=10_000)] = 60
+    step_months: Annotated[Int, AfterValidator(_quarters)] = 3
 
     @field_validator("start")
     @classmethod
@@ -159,12 +193,12 @@ class TimeSpec(Strict):
 
 
 class OfferSpec(Strict):
-    duration: Annotated[int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it must be renewed
+    duration: Annotated[Int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it must be renewed
     min_weight: Unit = 0.02  # a power makes no offer to a state with a smaller share of its attention
-    max_targets: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power courts per step
+    max_targets: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power courts per step
     scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
     observe: Literal["material", "declared"] = "material"  # which alignment powers react to
-    min_acceptance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
+    min_acceptance: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
     defection_tolerance: Unit = 0.005  # rise in the share of a power's rivals, per step, that counts as defection
 
 
@@ -190,17 +224,17 @@ class IntegrationWeights(Strict):
 class MetricsSpec(Strict):
     blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "louvain"
     bloc_similarity: Unit = 0.5  # similarity (1 - JS distance) above which two states are linked
-    polarization_alpha: Annotated[float, Field(ge=1.0, le=1.6)] = 1.3
-    polarization_bandwidth: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25  # kernel reach (JS distance) of a state's identification
+    polarization_alpha: Annotated[Real, Field(ge=1.0, le=1.6)] = 1.3
+    polarization_bandwidth: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.25  # kernel reach (JS distance) of a state's identification
     integration_weights: IntegrationWeights = IntegrationWeights()
-    trade_ceiling: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5  # intra-group trade share that scores 1 (about the EU's own)
+    trade_ceiling: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.5  # intra-group trade share that scores 1 (about the EU's own)
     club_overlap: Unit = 0.5  # institutional overlap of a pair that shares only a power-led club
 
 
 class GeneratedSpec(Strict):
-    n_states: Annotated[int, Field(ge=2, le=5000)] = 10
-    n_powers: Annotated[int, Field(ge=1, le=200)] = 5
-    n_subregions: Annotated[int, Field(ge=1, le=50)] = 2
+    n_states: Annotated[Int, Field(ge=2, le=5000)] = 10
+    n_powers: Annotated[Int, Field(ge=1, le=200)] = 5
+    n_subregions: Annotated[Int, Field(ge=1, le=50)] = 2
     budget: Positive = 1.0  # mean budget per power, domain and step
     seed: Seed = 0  # seed of the world's layout, independent of the run's seed
 
@@ -228,13 +262,13 @@ class CorridorSpec(Strict):
     market: str  # freight market served, e.g. east_west, north_south
     group: str | None = None  # corridors of one group (e.g. INSTC legs) also get leg shares
     segments: Annotated[list[SegmentSpec], Field(min_length=1)]
-    sponsors: dict[str, Unit] = {}  # power -> stake
+    sponsors: dict[PowerKey, Unit] = {}  # power -> stake
     upgrades: list[UpgradeSpec] = []
 
 
 class FreightSpec(Strict):
-    demand: dict[str, NonNeg] = {}  # Mt per year at the start, per market
-    growth: dict[str, Annotated[float, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
+    demand: dict[MarketKey, NonNeg] = {}  # Mt per year at the start, per market
+    growth: dict[MarketKey, Annotated[Real, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
     nodes: list[str] = []  # route nodes that are not modelled states
     value_of_time: NonNeg = 1.0  # USD per tonne-day
     risk_premium: NonNeg = 100.0  # USD per tonne per unit of risk
@@ -257,7 +291,7 @@ class OrganisationSpec(Strict):
     obligation: NonNeg = 0.3  # utility cost of an offer from an excluded power
     membership_cost: Unit = 0.15  # sovereignty cost of membership, scaled by autonomy
     open: bool = True  # takes applications
-    vetoes: dict[str, list[str]] = {}  # power or state -> applicants it blocks
+    vetoes: dict[Annotated[str, Keys("powers", "states")], list[str]] = {}  # power or state -> applicants it blocks
     rivalry_import: NonNeg = 1.0  # regional formats: extra rivalry spill-over per member power
 
 
@@ -311,6 +345,52 @@ class Scenario(Strict):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def late_events(self, steps: int | None = None) -> list[str]:
+        """Warnings for dated events (and shock windows) at or after the end of the
+        scenario's time span and of a run of ``steps`` steps: they never fire. Not refused,
+        because a scenario that extends this one with more steps may reach them; a run
+        cut short on purpose (``--steps``) is not warned about the events it cuts off."""
+        end = self.date(self.time.steps if steps is None else steps)
+        horizon = max(end, self.date(self.time.steps))
+        found = []
+        for section, key in (("events", "date"), ("shocks", "start")):
+            for ident, spec in getattr(self, section).items():
+                if (spec or {}).get(key) is None:
+                    continue
+                when = _DATE.validate_python(spec[key])  # a date, or its text (checked by validation)
+                if when >= horizon:
+                    found.append(f"{section}.{ident}: {'dated' if key == 'date' else 'starts'} {when}, {'at' if when == end else 'after'} the run's end {end}; it will not fire")
+        return found
+
+    def metric_names(self) -> list[str]:
+        """The model's metric columns for this scenario, in output order, named from the
+        scenario alone: ``watch`` is checked against them without building the model
+        (whose import, mesa and networkx, would double the cost of ``abm validate``).
+        tests/test_scenario.py holds them equal to RegionModel's columns."""
+        subregions = sorted({s.subregion for s in self.states.values()})
+        groups: dict[str, list[str]] = {}
+        for cid, cor in self.corridors.items():
+            if cor.group is not None:
+                groups.setdefault(cor.group, []).append(cid)
+        return [
+            *(name for kind in ("fragmentation", "division", "integration") for name in (kind, *(f"{kind}_{r}" for r in subregions))),
+            "polarization",
+            "blocs",
+            "mean_dependency_hhi",
+            *(f"influence_{p}" for p in self.powers),
+            "regional_trade_share",
+            *(f"corridor_{cid}_{what}" for cid in self.corridors for what in ("volume", "share")),
+            *(f"{group}_leg_share_{cid}" for group in sorted(groups) for cid in groups[group]),
+            "unmet_demand",
+            *(f"transit_revenue_{s}" for s in self.states),
+            *(f"members_{o}" for o in self.organisations),
+            *(f"cohesion_{o}" for o, org in self.organisations.items() if org.kind == "regional_format"),
+            "offers_made",
+            "offers_accepted",
+            "coercion_events",
+            "conflict_events",
+        ]
 
 
 # --------------------------------------------------------------------------- reading
@@ -410,20 +490,93 @@ def parse_set(item: str) -> tuple[str, Any]:
     return path.strip(), value
 
 
-def _lookup(tree: Any, keys: list[str]) -> tuple[bool, str, list[str]]:
-    """Whether ``keys`` exists in ``tree``; if not, the key that failed and those available there."""
-    node = tree
-    for key in keys:
-        if isinstance(node, dict) and key in node:
-            node = node[key]
+_ABSENT = object()  # a setting the scenario does not write (the schema's default applies)
+
+
+def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[str, Any]] = ()) -> tuple[str | None, Any]:
+    """The setting ``keys`` names: (None, its type with its constraints), or (why it
+    names none, None). Checked against the schema rather than against the keys the
+    file happens to write: a mapping keyed by ids (:class:`Keys`) takes any known id,
+    other mappings (states, corridors, events, ...) their existing entries, a list its
+    indices, and a rule or event entry the parameters of the rule or event type chosen
+    (by the scenario or by ``parsed``). ``reference`` is the scenario with defaults
+    filled in, for the ids, entries and chosen types."""
+    tp: Any = Scenario
+    node: Any = reference
+    for depth, key in enumerate(keys):
+        if node is None:
+            where = ".".join(keys[:depth])
+            return f"no such setting '{key}': {where} is null in this scenario (set {where} as a whole)", None
+        tp = _unwrap(tp)
+        fields = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else None
+        if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
+            fields = _field_types(tp)
+        child: Any = None
+        if fields is not None:
+            options, child = sorted(fields), fields.get(key)
+        elif typing.get_origin(tp) is dict:
+            key_type, child = typing.get_args(tp)
+            existing = set(node) if isinstance(node, dict) else set()
+            if typing.get_origin(key_type) is Literal:
+                options = list(typing.get_args(key_type))
+            else:
+                marks = [m for m in getattr(key_type, "__metadata__", ()) if isinstance(m, Keys)]
+                options = sorted(existing.union(*(m.ids(reference) for m in marks)))
+        elif typing.get_origin(tp) is list:
+            options, child = [str(k) for k in range(len(node) if isinstance(node, list) else 0)], typing.get_args(tp)[0]
+        elif tp is Any and isinstance(node, dict):  # free-form (provenance): what it holds
+            options, child = sorted(node), Any
         else:
-            return False, key, sorted(node) if isinstance(node, dict) else []
-    return True, "", []
+            options = []
+        if key not in options:
+            near = difflib.get_close_matches(key, options, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            return f"no such setting '{key}'{hint} (available there: {', '.join(options) or 'none'})", None
+        tp = child
+        if isinstance(node, dict):
+            node = node.get(key, _ABSENT)
+        elif isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = _ABSENT
+    return None, tp
+
+
+def _field_types(model: type[BaseModel]) -> dict[str, Any]:
+    """Each field's type with its constraints (pydantic keeps a field's own ``Field(ge=...)``
+    apart from its ``annotation``)."""
+    return {name: Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation for name, field in model.model_fields.items()}
+
+
+def _entry_fields(keys: list[str], entry: Any, parsed: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The fields of a rule entry (``rules.decision``: name and the chosen rule's
+    parameters) or an event entry (``events.x``: timing, type and the type's parameters),
+    the rule or type chosen by the last of ``parsed`` that sets it, else by ``entry``."""
+    from abm import events  # registers the event types
+
+    section, ident = keys
+    family, key = ("event", "type") if section in ("events", "shocks") else (ident, "name")
+    default = RulesSpec.model_fields[ident].default["name"] if family != "event" else None
+    chosen = entry.get(key, default) if isinstance(entry, dict) else default
+    for path, value in parsed:
+        if path == f"{section}.{ident}.{key}":
+            chosen = value
+    fields: dict[str, Any] = {key: str}
+    if family == "event":
+        timing = events.When if section == "events" else events.Hazard
+        fields.update(_field_types(timing))
+    try:
+        params = registry.get(family, chosen).Params if isinstance(chosen, str) else None
+    except registry.UnknownRuleError:
+        params = None  # the unknown name is reported by validation, with the known ones
+    if params is not None:
+        fields.update(_field_types(params))
+    return fields
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides to a raw scenario. A path must exist in the scenario
-    (with defaults filled in) or name a parameter of the rule selected for that family."""
+    """Apply ``--set`` overrides to a raw scenario. A path must name a setting of the
+    schema (:func:`find_setting`); the value is validated with the scenario."""
     if not sets:
         return raw
     parsed = [parse_set(s) for s in sets]
@@ -436,11 +589,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     problems = []
     for path, value in parsed:
         keys = path.split(".")
-        found, missing, options = _lookup(reference, keys)
-        if not found and not _is_rule_param(out, parsed, keys):
-            near = difflib.get_close_matches(missing, options, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            problems.append((path, f"no such setting '{missing}'{hint} (available there: {', '.join(options) or 'none'})"))
+        problem, _ = find_setting(reference, keys, parsed)
+        if problem:
+            problems.append((path, problem))
             continue
         if _is_rule_name(path):
             rules = out.setdefault("rules", {})
@@ -458,14 +609,18 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
 
 
 def set_path(tree: dict[str, Any], keys: list[str], value: Any) -> str | None:
-    """Set ``tree[k1][k2]...[kn] = value``, creating mappings on the way; returns the
-    problem if a key on the way holds a value that is not a mapping."""
-    node = tree
+    """Set ``tree[k1][k2]...[kn] = value``, creating mappings on the way (a key into a
+    list is an index, checked by the caller); returns the problem if a key on the way
+    holds a value that is neither a mapping nor a list."""
+    node: Any = tree
     for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        if not isinstance(node, dict | list):
             return "cannot set a field inside a value that is not a mapping"
-    node[keys[-1]] = value
+    if isinstance(node, list):
+        node[int(keys[-1])] = value
+    else:
+        node[keys[-1]] = value
     return None
 
 
@@ -480,19 +635,6 @@ def _defaults_view(raw: dict[str, Any]) -> dict[str, Any]:
         return build(raw).to_dict()
     except ScenarioError:
         return raw
-
-
-def _is_rule_param(raw: dict[str, Any], parsed: list[tuple[str, Any]], keys: list[str]) -> bool:
-    if len(keys) != 3 or keys[0] != "rules" or keys[1] not in registry.FAMILIES:
-        return False
-    name = raw.get("rules", {}).get(keys[1], {}).get("name")
-    for path, value in parsed:
-        if path == f"rules.{keys[1]}.name":
-            name = value
-    try:
-        return keys[2] in registry.get(keys[1], str(name)).Params.model_fields
-    except registry.UnknownRuleError:
-        return False
 
 
 # --------------------------------------------------------------------------- validation
@@ -554,7 +696,8 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> li
         else:
             got = err.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
-            problems.append((path, f"{err['msg']} (got {shown})"))
+            message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our own words, without pydantic's "Value error, "
+            problems.append((path, f"{message} (got {shown})"))
     return problems
 
 
@@ -570,6 +713,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
                 hint = f"did you mean '{near[0]}'? " if near else ""
                 problems.append((f"{path}.{ident}", f"unknown {kind}; {hint}known: {', '.join(sorted(known)) or 'none'}"))
 
+    order = {sid: k for k, sid in enumerate(scn.states)}
     if not states:
         problems.append(("states", "a scenario needs at least one regional state"))
     if not powers:
@@ -577,6 +721,11 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     for sid, st in scn.states.items():
         check_ids(f"states.{sid}.opinion", st.opinion, powers, "power")
         check_ids(f"states.{sid}.neighbours", st.neighbours, states - {sid}, "state")
+        for other, here in st.neighbours.items():  # a pair declared on both sides must agree: one pair, one relation
+            there = scn.states[other].neighbours.get(sid) if other in scn.states else None
+            if there is not None and order[sid] > order[other] and there != here:
+                diffs = ", ".join(f"{k} {v}" for k, v in there if v != getattr(here, k))
+                problems.append((f"states.{sid}.neighbours.{other}", f"declared also as states.{other}.neighbours.{sid}, with {diffs}; declare the pair once, or alike on both sides"))
         check_ids(f"states.{sid}.borders", st.borders, powers, "power")
         check_ids(f"states.{sid}.bases", st.bases, powers, "power")
         for domain, shares in st.ties.items():
@@ -625,6 +774,13 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         for market in getattr(scn.freight, key):
             if market not in markets:
                 problems.append((f"freight.{key}.{market}", f"no corridor serves market '{market}'; markets: {', '.join(sorted(markets)) or 'none'}"))
+    if scn.watch:
+        metrics = scn.metric_names()
+        for k, name in enumerate(scn.watch):
+            if name not in metrics:
+                near = difflib.get_close_matches(name, metrics, n=1)
+                hint = f"did you mean '{near[0]}'? " if near else ""
+                problems.append((f"watch.{k}", f"unknown metric '{name}'; {hint}the model's metrics here: {', '.join(metrics)}"))
     problems += _check_events(scn)
     from abm.posterior import problems as posterior_problems
 

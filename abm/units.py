@@ -8,17 +8,29 @@ freight in Mt) are below 10^5, and products of two quantities must stay far from
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 LIMIT = 1e9
 
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]  # a share, probability or index in [0, 1]
-Signed = Annotated[float, Field(ge=-1.0, le=1.0)]  # an opinion or relation in [-1, 1]
-NonNeg = Annotated[float, Field(ge=0.0, le=LIMIT, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0.0, le=LIMIT, allow_inf_nan=False)]
-Finite = Annotated[float, Field(ge=-LIMIT, le=LIMIT, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]  # steps, targets and the like
-Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]  # fits SQLite's integers
+
+def not_bool(value: object) -> object:
+    """Refuse true/false where a number is expected: pydantic would read them as 1 and 0,
+    so ``--set seed=true`` ran seed 1 and ``time.steps=true`` one step."""
+    if isinstance(value, bool):
+        raise ValueError("a number is expected here, not true or false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(not_bool)]  # whole numbers (8.0 is taken as 8, true is refused)
+Real = Annotated[float, BeforeValidator(not_bool)]
+
+Unit = Annotated[Real, Field(ge=0.0, le=1.0)]  # a share, probability or index in [0, 1]
+Signed = Annotated[Real, Field(ge=-1.0, le=1.0)]  # an opinion or relation in [-1, 1]
+NonNeg = Annotated[Real, Field(ge=0.0, le=LIMIT, allow_inf_nan=False)]
+Positive = Annotated[Real, Field(gt=0.0, le=LIMIT, allow_inf_nan=False)]
+Finite = Annotated[Real, Field(ge=-LIMIT, le=LIMIT, allow_inf_nan=False)]
+Count = Annotated[Int, Field(ge=0, le=1_000_000)]  # steps, targets and the like
+Seed = Annotated[Int, Field(ge=0, le=2**63 - 1)]  # fits SQLite's integers
 
 
 def within_limit(value: object) -> object:

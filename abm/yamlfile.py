@@ -10,7 +10,10 @@ the limits a careless or hostile file needs:
   last silently, e.g. a second ``rules:`` block dropping the first);
 - nesting at most ``MAX_DEPTH`` levels, aliases expanding to at most ``MAX_VALUES``
   values (a few hundred bytes of nested aliases can otherwise stand for billions of
-  values), and no alias that contains itself.
+  values), and no alias that contains itself;
+- numbers as YAML 1.2 reads them, not as PyYAML's YAML 1.1: ``010`` is 10 (not octal 8),
+  ``1:30`` (not 90, base 60), ``1_000`` and ``0b11`` are text; ``0o17``, ``0x1F``, ``1e5``
+  are numbers. What a person types as a number is the number meant.
 
 Problems are :class:`YamlError` with the line they concern.
 """
@@ -103,6 +106,26 @@ class Loader(yaml.CSafeLoader):
                 if first is not None:
                     raise YamlError(f"key '{cut(str(key), 60)}' is given twice, at lines {first} and {_line(key_node)} (YAML would silently keep the last)", _line(key_node))
         return super().construct_mapping(node, deep)
+
+
+INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+# YAML 1.2 core schema (yaml.org/spec/1.2.2, 10.3.2)
+INT_12 = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+FLOAT_12 = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+
+def _construct_int(loader: Loader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    return int(text, {"0o": 8, "0x": 16}.get(text[:2], 10))  # int("010") is 10
+
+
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT, FLOAT)]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
+Loader.add_implicit_resolver(INT, INT_12, list("-+0123456789"))  # before floats: '1' is an int
+Loader.add_implicit_resolver(FLOAT, FLOAT_12, list("-+0123456789."))
+Loader.add_constructor(INT, _construct_int)
 
 
 def cut(text: str, limit: int = 200) -> str:

@@ -92,16 +92,40 @@ def test_a_sweep_carries_the_draws(tmp_path):
     assert differs >= 3  # the draws changed the runs (a particle at the baseline's values would not)
 
 
-@pytest.mark.parametrize("rows, expected", [(None, "not found"), ([{"rules.decay.rate": 0.1}], "weight"), ([{"weight": -1.0, "rules.decay.rate": 0.1}], "non-negative")])
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        (None, "not found"),
+        ([{"rules.decay.rate": 0.1}], "weight"),
+        ([{"weight": -1.0, "rules.decay.rate": 0.1}], "non-negative"),
+        ([{"weight": 1.0, "rules.decay.rate": "fast"}], "column 'rules.decay.rate' must hold a finite number"),
+        # what runs refused, blaming a --set the user never gave: a column that is no setting, a value out of range
+        ([{"weight": 1.0, "rules.decision.noyse": 0.1}], "column rules.decision.noyse: no such setting 'noyse'; did you mean 'noise'?"),
+        ([{"weight": 1.0, "rules.decay.rate": 0.1}, {"weight": 1.0, "rules.decay.rate": 5.0}], "column rules.decay.rate: row 1: Input should be less than or equal to 1 (got 5.0)"),
+    ],
+)
 def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expected, capsys):
     if rows is not None:
         posterior_file(tmp_path, rows)
     path = scenario_file(tmp_path)
     with pytest.raises(ScenarioError) as err:
         load(path)
+    assert len(err.value.problems) == 1
     assert err.value.problems[0][0] == "posterior" and expected in err.value.problems[0][1]
+    assert str(tmp_path / "posterior.csv") in err.value.problems[0][1] or rows is None
     assert main(["validate", path]) == 2
-    assert expected in capsys.readouterr().err
+    printed = capsys.readouterr().err
+    assert expected in printed and "--set" not in printed and "Traceback" not in printed
+
+
+def test_a_draw_refused_by_a_rule_across_settings_names_the_posterior_and_row(tmp_path, capsys):
+    # each value is in range, so validate passes; armenia's own trade ties make both rows sum over 1
+    posterior_file(tmp_path, [{"weight": 1.0, "states.armenia.ties.trade.japan": 0.9}])
+    path = scenario_file(tmp_path)
+    assert main(["run", path, "--seed", "0", "--no-charts", "--out", str(tmp_path / "out")]) == 2
+    printed = capsys.readouterr().err
+    assert f"posterior {tmp_path / 'posterior.csv'}, row 0: states.armenia.ties" in printed and "--set" not in printed
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_committed_posterior_is_the_one_its_provenance_describes():

@@ -88,7 +88,15 @@ def test_dates_follow_the_step_length(tiny):
     assert scn.date(0) == dt.date(2025, 1, 1)
     assert scn.date(1) == dt.date(2025, 4, 1)
     assert scn.date(4) == dt.date(2026, 1, 1)
-    assert load(tiny, ["time.step_months=12"]).date(3) == dt.date(2028, 1, 1)
+    late = load(tiny, ["time.start=2025-11-15"])  # steps keep the day and carry into the next year
+    assert (late.date(1), late.date(5)) == (dt.date(2026, 2, 15), dt.date(2027, 2, 15))
+
+
+@pytest.mark.parametrize("months", [1, 12])
+def test_steps_are_quarters_because_the_rates_are(tiny, months):
+    # with monthly steps every per-step hazard and rate ran three times as fast in calendar time
+    path, msg = only_problem(tiny, [f"time.step_months={months}"])
+    assert path == "time.step_months" and msg.startswith("the model's rates and hazards are per quarter (docs/ODD.md 2.7); only 3 is supported")
 
 
 def test_rule_defaults_are_filled_in(tiny):
@@ -278,6 +286,49 @@ def test_set_switch_rule_on_the_baseline_as_in_the_readme():
     scn = load(BASELINE, ["rules.decision.name=bandwagon", "powers.china.budget.investment=4"])
     assert scn.rules.decision["name"] == "bandwagon"
     assert scn.powers["china"].budget.investment == 4.0
+
+
+@pytest.mark.parametrize(
+    "item, read",
+    [
+        ("states.armenia.opinion.japan=0.4", lambda s: s.states["armenia"].opinion["japan"]),
+        ("states.armenia.ties.trade.japan=0.01", lambda s: s.states["armenia"].ties["trade"]["japan"]),
+        ("powers.japan.interests.armenia=0.5", lambda s: s.powers["japan"].interests["armenia"]),
+        ("states.armenia.neighbours.turkmenistan.relation=0.1", lambda s: s.states["armenia"].neighbours["turkmenistan"].relation),
+        ("events.kg_tj_border_treaty.relation=0.3", lambda s: s.events["kg_tj_border_treaty"]["relation"]),
+        ("shocks.leadership_change.opinion_sd=0.1", lambda s: s.shocks["leadership_change"]["opinion_sd"]),
+        ("shocks.leadership_change.start=2026-01-01", lambda s: s.shocks["leadership_change"]["start"]),
+        ("corridors.tripp_zangezur.segments.4.capacity=3", lambda s: s.corridors["tripp_zangezur"].segments[4].capacity),
+    ],
+)
+def test_set_reaches_settings_the_file_leaves_at_their_defaults(item, read):
+    # entries keyed by a known id, an event type's parameters and list elements are
+    # settings of the schema even where the file does not write them
+    path, _, text = item.partition("=")
+    assert read(load(BASELINE, [item])) == yaml.safe_load(text)
+
+
+def test_set_checks_schema_paths_with_hints(tiny):
+    path, msg = only_problem(tiny, ["states.a.opinion.qq=0.1"])
+    assert "did you mean 'q'" in msg and "p, q" in msg
+    path, msg = only_problem(tiny, ["states.a.neighbours.a.relation=0.1"])  # itself: refused by validation
+    assert path == "states.a.neighbours.a" and "unknown state" in msg
+    path, msg = only_problem(BASELINE, ["corridors.tripp_zangezur.segments.9.capacity=3"])
+    assert "no such setting '9'" in msg and "0, 1, 2, 3, 4, 5, 6, 7" in msg
+    path, msg = only_problem(BASELINE, ["events.kg_tj_border_treaty.relatoin=0.3"])
+    assert "did you mean 'relation'" in msg and "threat_relief" in msg
+    path, msg = only_problem(BASELINE, ["generated.n_states=4"])  # not a generated world
+    assert "generated is null" in msg
+
+
+def test_set_value_on_a_schema_path_gets_the_field_message():
+    path, msg = only_problem(BASELINE, ["states.armenia.opinion.japan=3"])
+    assert path == "states.armenia.opinion.japan" and "less than or equal to 1" in msg
+
+
+def test_set_event_parameter_of_a_newly_chosen_type():
+    scn = load(BASELINE, ["events.kg_tj_border_treaty.damage=0.4", "events.kg_tj_border_treaty.type=border_clash"])
+    assert scn.events["kg_tj_border_treaty"]["damage"] == 0.4
 
 
 def test_set_impossible_date(tiny):
@@ -535,3 +586,92 @@ def test_carried_parameters_are_parameters_of_their_rule():
     for family in registry.FAMILIES:
         for name, cls in registry.REGISTRY[family].items():
             assert set(cls.carried) <= set(cls.Params.model_fields), f"{family}.{name}"
+
+
+# =========================================================================== what run and compare refuse, validate refuses
+
+
+def cli_exit(capsys, *args) -> tuple[int, str]:
+    """``abm ARGS`` in this process: its exit code and what it printed to stderr."""
+    from abm import cli
+
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+@pytest.mark.parametrize("source", [BASELINE, GENERATED, "tiny"])
+def test_metric_names_are_the_models_columns(source, tiny):
+    from abm.model import RegionModel
+
+    scn = load(tiny if source == "tiny" else source)
+    assert scn.metric_names() == list(RegionModel(scn, rng=0).datacollector.model_reporters)
+
+
+def test_watch_names_known_metrics(tiny, tmp_path, capsys):
+    tiny["watch"] = ["fragmentation", "fragmentaton"]
+    path, msg = only_problem(tiny)
+    assert path == "watch.1" and "did you mean 'fragmentation'" in msg
+    code, err = cli_exit(capsys, "validate", write(tmp_path / "s.yaml", tiny))
+    assert code == 2 and "watch.1: unknown metric 'fragmentaton'" in err
+    tiny["watch"] = ["fragmentation_north", "influence_q"]  # per subregion and per power
+    assert load(tiny).watch == tiny["watch"]
+
+
+@pytest.mark.parametrize("item", ["seed=true", "time.steps=true", "offers.duration=true", "offers.max_targets=false", "powers.p.credibility=true", "states.a.lat=false"])
+def test_true_or_false_is_not_a_number(tiny, item):
+    # pydantic reads true as 1: seed=true ran seed 1, time.steps=true one step
+    path, msg = only_problem(tiny, [item])
+    assert path == item.partition("=")[0] and "not true or false" in msg
+
+
+def test_true_or_false_is_not_a_number_in_events_and_generated_worlds():
+    path, msg = only_problem(BASELINE, ["events.kg_tj_border_treaty.relation=true"])
+    assert path == "events.kg_tj_border_treaty.relation" and "not true or false" in msg
+    path, msg = only_problem(GENERATED, ["generated.n_states=true"])
+    assert path == "generated.n_states" and "not true or false" in msg
+
+
+def test_a_whole_number_written_as_a_float_is_taken(tiny):
+    assert load(tiny, ["offers.duration=8.0"]).offers.duration == 8  # as a posterior's draw sets it
+
+
+def test_numbers_are_read_as_yaml_1_2_reads_them(tiny, tmp_path):
+    # PyYAML's YAML 1.1 read seed=010 as octal 8 and 1:30 as 90 (base 60)
+    assert load(tiny, ["seed=010"]).seed == 10
+    assert load(tiny, ["name=1:30"]).name == "1:30"
+    path, msg = only_problem(tiny, ["time.steps=1:30"])
+    assert path == "time.steps" and "'1:30'" in msg
+    assert load(tiny, ["seed=0o17", "time.steps=0x1F", "powers.p.budget.trade=1e1"]).to_dict() == load(tiny, ["seed=15", "time.steps=31", "powers.p.budget.trade=10.0"]).to_dict()
+    tiny["seed"] = "SEED"
+    text = yaml.safe_dump(tiny).replace("seed: SEED", "seed: 010")
+    assert load(write(tmp_path / "s.yaml", text)).seed == 10
+
+
+def test_a_neighbour_pair_declared_on_both_sides_must_agree(tiny):
+    # the second declaration was silently ignored: the first in scenario order won
+    path, msg = only_problem(tiny, ["states.b.neighbours.a.relation=0.5"])
+    assert path == "states.b.neighbours.a" and "states.a.neighbours.b" in msg and "relation 0.2" in msg
+    alike = load(tiny, ["states.b.neighbours.a={relation: 0.2, border_open: true, trade: 1.0}"])
+    assert alike.states["b"].neighbours["a"] == alike.states["a"].neighbours["b"]
+
+
+def test_an_event_after_the_end_is_a_warning_not_an_error(tiny, tmp_path, capsys):
+    # refusing it would refuse a scenario that an extending one runs for longer
+    tiny["events"] = {"late": {"date": "2205-01-01", "type": "unrest", "state": "a"}, "soon": {"date": "2025-06-01", "type": "unrest"}}
+    tiny["shocks"] = {"later": {"type": "unrest", "hazard": 0.5, "start": "2027-01-01"}}
+    scn = load(tiny)  # 8 quarters: the run ends 2027-01-01
+    assert scn.late_events() == [
+        "events.late: dated 2205-01-01, after the run's end 2027-01-01; it will not fire",
+        "shocks.later: starts 2027-01-01, at the run's end 2027-01-01; it will not fire",
+    ]
+    assert scn.late_events(steps=12) == ["events.late: dated 2205-01-01, after the run's end 2028-01-01; it will not fire"]
+    tiny["events"]["cut_off"] = {"date": "2026-06-01", "type": "unrest"}  # a run cut short is not warned about what it cuts off
+    assert [line.split(":")[0] for line in load(tiny).late_events(steps=4)] == ["events.late", "shocks.later"]
+    path = write(tmp_path / "s.yaml", tiny)
+    code, err = cli_exit(capsys, "validate", path)
+    assert code == 0 and err.splitlines() == [f"warning: {line}" for line in scn.late_events()]
+    code, err = cli_exit(capsys, "run", path, "--steps", 2, "--no-charts", "--out", tmp_path / "out")
+    assert code == 0 and err.splitlines() == [f"warning: {line}" for line in scn.late_events(steps=2)]
