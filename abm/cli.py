@@ -363,9 +363,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_out(args) -> None:
+    """Refuse an empty or blank --out: "" is no folder, yet it is given, so it would
+    reach a default folder with the right to replace it (the empty path is also ``.``)."""
+    if getattr(args, "out", None) is not None and not args.out.strip():
+        raise UsageError("--out is empty; name a folder, or leave --out out to use the default")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        check_out(args)
         return args.func(args)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -72,3 +72,26 @@ def test_an_unknown_rule_name_gets_the_closest_suggestion():
     with pytest.raises(ScenarioError) as err:
         load(BASELINE, ["rules.decision.name=hedgin"])
     assert "did you mean 'hedging'" in str(err.value)
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+@pytest.mark.parametrize("command", [
+    ["run", str(BASELINE), "--steps", "1", "--no-charts"],
+    ["compare", str(BASELINE), "--seeds", "1", "--steps", "1"],
+    ["report", "runs/baseline"],
+    ["export", "runs/baseline"],
+    ["sweep", "experiments/rules.yaml", "--dry-run"],
+    ["calibrate", "experiments/calibrate/baseline.yaml", "--resume"],
+])
+def test_an_empty_out_is_refused_and_the_default_folder_kept(tmp_path, monkeypatch, capsys, command, out):
+    """``--out ""`` is bad input, not "the default folder, replace allowed": without a
+    folder named, an earlier output is never replaced."""
+    assert run_tiny(tmp_path / "runs" / "baseline") == 0  # an earlier output in the default place
+    (tmp_path / "runs" / "baseline" / "model.csv").write_text("mine")
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --out")
+    assert (tmp_path / "runs" / "baseline" / "model.csv").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["baseline"]
