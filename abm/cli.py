@@ -189,8 +189,11 @@ def cmd_report(args) -> int:
         made = report.make(directory, args.out)
     except (sqlite3.DatabaseError, DatabaseError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
         raise UsageError(f"cannot report on {directory}: {exc}; is it a complete sweep folder, and is --out a new directory?") from None
-    for fmt in args.export:
-        exported = results.load(directory).export(made.out / "export", fmt)
+    for fmt in dict.fromkeys(args.export):  # --export csv twice: once
+        try:
+            exported = results.load(directory).export(made.out / "export", fmt)
+        except FileExistsError as exc:  # a file of the user's in the report's export/ folder
+            raise UsageError(f"the report is written, its export is not: {exc}") from None
         add_to_listing(made.out, "report", exported)
         made.files += exported
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
