@@ -88,3 +88,26 @@ def test_every_shipped_scenario_watches_metrics_the_model_reports():
 
         unknown = [m for m in load(path).watch if m not in columns]
         assert not unknown, f"{path.name}: {unknown}"
+
+
+@pytest.mark.parametrize("name", ["date", "scenario", "step", "seed", "fragmentaton"])
+def test_metrics_are_checked_against_the_models_metrics_before_any_run(tmp_path, monkeypatch, capsys, name):
+    """Only metrics: the series' other columns (date, scenario, step, seed) are refused
+    like a typo, with one line naming --metrics, and before the first run starts."""
+    monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
+    assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "2", "--metrics", name, "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--metrics" in err and "fragmentation_south_caucasus" in err
+    if name == "fragmentaton":
+        assert "did you mean fragmentation or" in err
+    else:  # no near match: every metric is listed
+        assert "did you mean" not in err and "influence_european_union" in err and "regional_trade_share" in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_watched_typo_is_refused_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
+    scenario = tmp_path / "typo.yaml"
+    scenario.write_text(f"extends: {BASELINE}\nname: typo\nwatch: [integraton]\n")
+    with pytest.raises(ScenarioError, match="watch.*integraton.*did you mean integration"):
+        compare([str(BASELINE), str(scenario)], tmp_path / "c", seeds=1, steps=2)
