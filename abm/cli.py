@@ -53,7 +53,7 @@ def cmd_run(args) -> int:
             if spread is not None:
                 charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png")
 
-    result.write(out, also=extras, replace=args.out is not None)
+    result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "seeds": list(range(result.seed, result.seed + args.seeds))})
     first, last = result.model.iloc[0], result.model.iloc[-1]
     extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{extra}{'' if args.no_charts else ', charts'})")
@@ -375,6 +375,7 @@ def check_out(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
     try:
         check_out(args)
         return args.func(args)
