@@ -90,8 +90,8 @@ def cmd_compare(args) -> int:
     budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
-    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large)
-    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg): {len(args.configs)} scenarios x {args.seeds} seeds")
+    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv)
+    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg, provenance.yaml): {len(args.configs)} scenarios x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
     shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]
     for _, row in last.iterrows():

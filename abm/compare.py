@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
 from abm.outputs import atomic_directory
-from abm.runner import run
-from abm.scenario import ScenarioError, load
+from abm.runner import environment, run, write_yaml
+from abm.scenario import ScenarioError, load, with_run_settings
 
 KEY_METRICS = [
     "fragmentation",
@@ -253,11 +253,13 @@ def default_dates(series: pd.DataFrame) -> list[str]:
     return sorted({d.isoformat() for d in picks if d <= end})
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False) -> pd.DataFrame:
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
-    (levels) and differences.png/.svg (paired differences from the first scenario)."""
+    (levels), differences.png/.svg (paired differences from the first scenario) and
+    provenance.yaml (``argv``, the command that asked for it, seeds, overrides, dates,
+    metrics, versions, the model's git commit, and every scenario as it ran)."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
     first = min(s.date(0) for s in scenarios)
     last = max(s.date(s.time.steps if steps is None else steps) for s in scenarios)
@@ -278,6 +280,8 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics), encoding="utf-8")
+        ran = {s.name: (s if steps is None else with_run_settings(s, steps=steps)).to_dict() for s in scenarios}
+        write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **environment(), "scenarios": ran})
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX

@@ -111,3 +111,24 @@ def test_a_watched_typo_is_refused_before_any_run(tmp_path, monkeypatch):
     scenario.write_text(f"extends: {BASELINE}\nname: typo\nwatch: [integraton]\n")
     with pytest.raises(ScenarioError, match="watch.*integraton.*did you mean integration"):
         compare([str(BASELINE), str(scenario)], tmp_path / "c", seeds=1, steps=2)
+
+
+def test_a_comparison_records_what_produced_it(tmp_path, capsys):
+    """provenance.yaml: the command, seeds, overrides, versions, commit, and each scenario
+    as it ran (overrides and --steps applied), loadable to re-run it."""
+    import yaml
+
+    from abm.scenario import load
+
+    out = tmp_path / "c"
+    args = ["compare", str(BASELINE), str(NO_PEACE), "--seeds", "2", "--steps", "2", "--dates", "2025-04-01", "--metrics", "integration", "--set", "rules.decay.rate=0.1", "--out", str(out)]
+    assert main(args) == 0
+    prov = yaml.safe_load((out / "provenance.yaml").read_text())
+    assert prov["argv"] == ["abm", *args] and prov["seeds"] == [0, 1] and prov["sets"] == ["rules.decay.rate=0.1"]
+    assert prov["dates"] == ["2025-04-01"] and prov["metrics"] == ["integration"]
+    assert len(prov["model"]["commit"]) == 40 and isinstance(prov["model"]["dirty"], bool) and prov["packages"]["mesa"]
+    assert list(prov["scenarios"]) == ["baseline", "no_peace"]
+    for name, scenario in prov["scenarios"].items():
+        again = load(scenario)
+        assert again.name == name and again.time.steps == 2 and again.rules.decay["rate"] == 0.1
+    assert "provenance.yaml" in capsys.readouterr().out
