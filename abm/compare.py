@@ -287,6 +287,6 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX
             for name, fig in (("compare", overlay_chart(stored, metrics)), ("differences", difference_chart(stored, metrics))):
                 if fig is not None:
-                    fig.savefig(tmp / f"{name}.png", dpi=130)
-                    fig.savefig(tmp / f"{name}.svg")
+                    cs.save(fig, tmp / f"{name}.png", dpi=130)
+                    cs.save(fig, tmp / f"{name}.svg")
     return tab

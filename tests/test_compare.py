@@ -132,3 +132,31 @@ def test_a_comparison_records_what_produced_it(tmp_path, capsys):
         again = load(scenario)
         assert again.name == name and again.time.steps == 2 and again.rules.decay["rate"] == 0.1
     assert "provenance.yaml" in capsys.readouterr().out
+
+
+def same_chart(a, b) -> bool:
+    """Byte-identical, except that an SVG's coordinates may differ in their last written
+    digit (constrained layout's solver noise, ~1e-13, on a rounding tie)."""
+    if a.suffix != ".svg":
+        return a.read_bytes() == b.read_bytes()
+    import re
+
+    number = r"(-?\d+\.\d+)"
+    parts_a, parts_b = re.split(number, a.read_text()), re.split(number, b.read_text())
+    return len(parts_a) == len(parts_b) and all(x == y if k % 2 == 0 else abs(float(x) - float(y)) <= 2e-6 for k, (x, y) in enumerate(zip(parts_a, parts_b)))
+
+
+def test_the_charts_are_reproducible(tmp_path):
+    """The same comparison twice gives the same chart files: no date stamp in an SVG and
+    no random ids (a figure in a paper's repository does not change on every re-run)."""
+    for out in ("a", "b"):
+        compare([str(BASELINE), str(NO_PEACE)], tmp_path / out, seeds=1, steps=2, metrics=["integration"])
+    for name in ("compare.svg", "compare.png", "differences.svg", "differences.png"):
+        assert same_chart(tmp_path / "a" / name, tmp_path / "b" / name), name
+    svg = (tmp_path / "a" / "compare.svg").read_text()
+    assert "<dc:date>" not in svg
+    import re
+    import xml.etree.ElementTree as ET
+
+    ET.fromstring(svg)  # still well-formed
+    assert set(re.findall(r"url\(#([^)]+)\)", svg)) <= set(re.findall(r'id="([^"]+)"', svg))  # every clip path it uses, defined
