@@ -26,6 +26,23 @@ class UsageError(Exception):
     """A command-line problem that is the user's to fix (exit status 2)."""
 
 
+# Top-level keys only an experiment spec has, and only a scenario has: a file given to the
+# wrong command is named for what it is instead of having each such key listed as unknown.
+EXPERIMENT_ONLY = {"scenario", "scenarios", "grid", "sample", "replications", "outcomes", "charts"}
+SCENARIO_ONLY = {"extends", "watch", "time", "states", "powers", "rules", "offers", "utility", "generated", "corridors", "freight", "organisations", "events", "shocks", "posterior"}
+
+
+def wrong_kind(exc: ScenarioError, command: str) -> str | None:
+    """The message for a scenario given to ``abm sweep`` or an experiment spec given to a
+    scenario command, or None when the file is of the kind expected."""
+    unknown = {path for path, msg in exc.problems if path and "." not in path and msg.startswith("unknown key")}
+    if command == "sweep" and unknown & SCENARIO_ONLY:
+        return f"{exc.source} is a scenario, not an experiment spec: abm run {exc.source} runs it (an experiment names scenarios under scenario: or scenarios:)"
+    if command != "sweep" and unknown & EXPERIMENT_ONLY:
+        return f"{exc.source} is an experiment spec, not a scenario: abm sweep {exc.source} runs it (--dry-run checks it)"
+    return None
+
+
 def cmd_run(args) -> int:
     from abm.runner import run
 
@@ -76,7 +93,7 @@ def cmd_validate(args) -> int:
     try:
         scenario = load(args.config, args.set, args.allow_large)
     except ScenarioError as exc:  # validate explains every problem, one per line
-        print(f"error: {exc.listing()}", file=sys.stderr)
+        print(f"error: {wrong_kind(exc, 'validate') or exc.listing()}", file=sys.stderr)
         return 2
     print(f"{args.config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})")
     return 0
@@ -138,10 +155,11 @@ def cmd_sweep(args) -> int:
     world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers)) for b in exp.bases.values())
     budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name
-    print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
-    if args.dry_run:
-        return 0
     try:
+        sweep.check_new(out, args.resume)  # refused before the plan is printed
+        print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
+        if args.dry_run:
+            return 0
         result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume)
     except sweep.SweepError as exc:
         raise UsageError(str(exc)) from None
@@ -380,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         check_out(args)
         return args.func(args)
     except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {wrong_kind(exc, args.command) or exc}", file=sys.stderr)
         return 2
     except (UsageError, OutputError, budget.BudgetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
