@@ -30,7 +30,7 @@ COMMAND = "validate_2020.py"  # the writer named in --out's .abm-output.json
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))  # the first sentence, whole
     p.add_argument("--config", default=str(ROOT / "configs" / "start_2020.yaml"))
     p.add_argument("--observed", default=str(ROOT / "data" / "observed_2020_2024.yaml"))
     p.add_argument("--posterior", default=None, help="posterior.csv/.parquet of abm calibrate (default: the scenario's own parameters)")

@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 
 import pandas as pd
+import pytest
 import yaml
 
 from abm import patterns, runner
@@ -68,3 +69,12 @@ def test_the_validation_never_overwrites_a_file_it_did_not_write(tmp_path, capsy
     assert script.main(["--seeds", "1", "--workers", "1", "--out", str(again)]) == 0
     assert script.main(["--seeds", "1", "--workers", "1", "--out", str(again)]) == 0  # its own earlier output is replaced
     assert sorted(p.name for p in again.iterdir()) == [".abm-output.json", "validation.csv", "validation.md"]
+
+
+def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
+    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    assert "against the observed ones of data/observed_2020_2024.yaml." in " ".join(capsys.readouterr().out.split())
