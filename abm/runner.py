@@ -80,10 +80,12 @@ def environment() -> dict[str, Any]:
 
 def provenance(scenario: Scenario, seed: int, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """The resolved scenario with the seed and what produced it: enough to re-run.
-    ``record`` (argv, seeds) replaces the same keys carried over from a re-run file."""
+    ``record`` says how the command was called (argv, every seed of an ensemble); without
+    it, argv is unknown and the seed is the one seed, never a value carried over from the
+    provenance of a re-run file."""
     data = scenario.to_dict()
     data["seed"] = seed
-    data["provenance"] = {**(data.get("provenance") or {}), **(record or {}), **environment()}
+    data["provenance"] = {**(data.get("provenance") or {}), "argv": None, "seeds": [seed], **(record or {}), **environment()}
     return data
 
 

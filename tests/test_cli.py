@@ -294,3 +294,13 @@ def test_the_scripts_quick_exit_keeps_output_exit_handlers_and_threads(tmp_path,
     assert proc.returncode == 0, proc.stderr
     assert "valid (8 states" in proc.stdout and "exit handler ran" in proc.stdout
     assert ("thread finished" in proc.stdout) == thread
+
+
+def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_path, abm_main):
+    from abm.runner import run
+
+    assert abm_main("run", BASELINE, "--seeds", 2, "--steps", 1, "--no-charts", "--out", tmp_path / "a", cwd=tmp_path).returncode == 0
+    earlier = yaml.safe_load((tmp_path / "a" / "scenario.resolved.yaml").read_text())
+    run(tmp_path / "a" / "scenario.resolved.yaml", steps=1).write(tmp_path / "b")
+    prov = yaml.safe_load((tmp_path / "b" / "scenario.resolved.yaml").read_text())["provenance"]
+    assert prov["argv"] is None and prov["seeds"] == [earlier["seed"]] != earlier["provenance"]["seeds"]
