@@ -17,7 +17,30 @@ the dashboard), so that a reader learns them once:
 
 from __future__ import annotations
 
+import io
+import re
+from pathlib import Path
+
 import numpy as np
+
+
+def save(fig, path, **kwargs) -> None:
+    """``fig.savefig`` without what varies from one save of the same figure to the next, so
+    a figure committed with a paper changes only when its content does. A PNG carries
+    nothing variable (matplotlib's version only). An SVG gets no ``<dc:date>``, and its ids
+    (hashes of coordinates at full precision, or random) are renumbered in order of
+    appearance. Left: constrained layout's solver can move a coordinate by ~1e-13, which
+    shifts the sixth decimal written when it sits on a rounding tie."""
+    if not str(path).endswith(".svg"):
+        fig.savefig(path, **kwargs)
+        return
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None}, **kwargs)
+    text = buffer.getvalue()
+    ids = {old: f"{old[:-10]}{k}" for k, old in enumerate(dict.fromkeys(re.findall(r'id="([a-z]+[0-9a-f]{10})"', text)))}
+    text = re.sub(r'(?<=["#])([a-z]+[0-9a-f]{10})(?=[")])', lambda m: ids.get(m.group(1), m.group(1)), text)
+    Path(path).write_text(text, encoding="utf-8")
+
 
 UNCERTAINTY = "mean over runs; bands and ± are 95% confidence intervals of the mean (t, over runs)"
 UNCERTAINTY_TABLE = "each cell: mean over runs ± half-width of the 95% confidence interval of that mean (t, over runs; no ± with a single run)"

@@ -26,6 +26,23 @@ class UsageError(Exception):
     """A command-line problem that is the user's to fix (exit status 2)."""
 
 
+# Top-level keys only an experiment spec has, and only a scenario has: a file given to the
+# wrong command is named for what it is instead of having each such key listed as unknown.
+EXPERIMENT_ONLY = {"scenario", "scenarios", "grid", "sample", "replications", "outcomes", "charts"}
+SCENARIO_ONLY = {"extends", "watch", "time", "states", "powers", "rules", "offers", "utility", "generated", "corridors", "freight", "organisations", "events", "shocks", "posterior"}
+
+
+def wrong_kind(exc: ScenarioError, command: str) -> str | None:
+    """The message for a scenario given to ``abm sweep`` or an experiment spec given to a
+    scenario command, or None when the file is of the kind expected."""
+    unknown = {path for path, msg in exc.problems if path and "." not in path and msg.startswith("unknown key")}
+    if command == "sweep" and unknown & SCENARIO_ONLY:
+        return f"{exc.source} is a scenario, not an experiment spec: abm run {exc.source} runs it (an experiment names scenarios under scenario: or scenarios:)"
+    if command != "sweep" and unknown & EXPERIMENT_ONLY:
+        return f"{exc.source} is an experiment spec, not a scenario: abm sweep {exc.source} runs it (--dry-run checks it)"
+    return None
+
+
 def cmd_run(args) -> int:
     from abm.runner import run
 
@@ -55,7 +72,7 @@ def cmd_run(args) -> int:
             if spread is not None:
                 charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png")
 
-    result.write(out, also=extras, replace=args.out is not None)
+    result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "seeds": list(range(result.seed, result.seed + args.seeds))})
     first, last = result.model.iloc[0], result.model.iloc[-1]
     extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{extra}{'' if args.no_charts else ', charts'})")
@@ -78,7 +95,7 @@ def cmd_validate(args) -> int:
     try:
         scenario = load(args.config, args.set, args.allow_large)
     except ScenarioError as exc:  # validate explains every problem, one per line
-        print(f"error: {exc.listing()}", file=sys.stderr)
+        print(f"error: {wrong_kind(exc, 'validate') or exc.listing()}", file=sys.stderr)
         return 2
     for late in scenario.late_events():
         print(f"warning: {late}", file=sys.stderr)
@@ -94,8 +111,8 @@ def cmd_compare(args) -> int:
     budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
-    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large)
-    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg): {len(args.configs)} scenarios x {args.seeds} seeds")
+    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv)
+    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg, provenance.yaml): {len(args.configs)} scenarios x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
     shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]
     for _, row in last.iterrows():
@@ -142,10 +159,11 @@ def cmd_sweep(args) -> int:
     world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers)) for b in exp.bases.values())
     budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name
-    print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
-    if args.dry_run:
-        return 0
     try:
+        sweep.check_new(out, args.resume)  # refused before the plan is printed
+        print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
+        if args.dry_run:
+            return 0
         result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume)
     except sweep.SweepError as exc:
         raise UsageError(str(exc)) from None
@@ -193,8 +211,11 @@ def cmd_report(args) -> int:
         made = report.make(directory, args.out)
     except (sqlite3.DatabaseError, DatabaseError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
         raise UsageError(f"cannot report on {directory}: {exc}; is it a complete sweep folder, and is --out a new directory?") from None
-    for fmt in args.export:
-        exported = results.load(directory).export(made.out / "export", fmt)
+    for fmt in dict.fromkeys(args.export):  # --export csv twice: once
+        try:
+            exported = results.load(directory).export(made.out / "export", fmt)
+        except FileExistsError as exc:  # a file of the user's in the report's export/ folder
+            raise UsageError(f"the report is written, its export is not: {exc}") from None
         add_to_listing(made.out, "report", exported)
         made.files += exported
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
@@ -367,12 +388,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_out(args) -> None:
+    """Refuse an empty or blank --out: "" is no folder, yet it is given, so it would
+    reach a default folder with the right to replace it (the empty path is also ``.``)."""
+    if getattr(args, "out", None) is not None and not args.out.strip():
+        raise UsageError("--out is empty; name a folder, or leave --out out to use the default")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
     try:
+        check_out(args)
         return args.func(args)
     except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {wrong_kind(exc, args.command) or exc}", file=sys.stderr)
         return 2
     except (UsageError, OutputError, budget.BudgetError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ list, e.g. South Caucasus fragmentation and integration for ``no_peace``), else
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 from pathlib import Path
 
@@ -24,8 +25,8 @@ from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
 from abm.outputs import atomic_directory
-from abm.runner import run
-from abm.scenario import ScenarioError, load
+from abm.runner import environment, run, write_yaml
+from abm.scenario import ScenarioError, load, with_run_settings
 
 KEY_METRICS = [
     "fragmentation",
@@ -43,13 +44,18 @@ KEY_METRICS = [
 ]
 
 
-def run_all(configs: list[str], seeds: int, steps: int | None = None, sets=(), allow_large: bool = False) -> tuple[pd.DataFrame, list]:
-    """Run each scenario with seeds 0..seeds-1; return the long table of every series
-    (dates as datetimes) and the scenarios."""
-    scenarios = [load(c, list(sets), allow_large) for c in configs]  # validate all before running any
+def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list:
+    """Load and check every scenario before any is run."""
+    scenarios = [load(c, list(sets), allow_large) for c in configs]
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):
         raise ScenarioError([("name", f"scenarios to compare need distinct names; got {', '.join(names)}")])
+    return scenarios
+
+
+def run_all(scenarios: list, seeds: int, steps: int | None = None) -> pd.DataFrame:
+    """Run each scenario with seeds 0..seeds-1; return the long table of every series
+    (dates as datetimes)."""
     frames = []
     for scenario in scenarios:
         for seed in range(seeds):
@@ -57,7 +63,35 @@ def run_all(configs: list[str], seeds: int, steps: int | None = None, sets=(), a
             frames.append(result.model.assign(scenario=scenario.name, seed=seed))
     series = pd.concat(frames, ignore_index=True)
     series["date"] = pd.to_datetime(series["date"])
-    return series[["scenario", "seed", *[c for c in series.columns if c not in ("scenario", "seed")]]], scenarios
+    return series[["scenario", "seed", *[c for c in series.columns if c not in ("scenario", "seed")]]]
+
+
+def metric_names(scenarios: list) -> list[str]:
+    """The metrics every one of ``scenarios`` reports (the model names them when it is
+    built, so a name is checked without running anything); not step, date, seed."""
+    from abm.model import RegionModel
+
+    names = [list(RegionModel(s, rng=0).metrics) for s in scenarios]
+    return [m for m in names[0] if all(m in n for n in names[1:])]
+
+
+class MetricError(ScenarioError):
+    """A name that is not a metric: one line, not cut short, so the list of metrics it
+    offers is whole."""
+
+    def format(self) -> str:
+        return "; ".join(f"{path}: {msg}" for path, msg in self.problems)
+
+
+def check_metrics(wanted: list[str], allowed: list[str], where: str) -> None:
+    """Refuse names that are not metrics of every scenario: near matches suggested, and
+    the whole list when a name has none."""
+    unknown = [m for m in wanted if m not in allowed]
+    if unknown:
+        near = {m: difflib.get_close_matches(m, allowed, n=3) for m in unknown}
+        hint = "; ".join(f"{m}: did you mean {' or '.join(near[m])}?" for m in unknown if near[m])
+        listing = f"; the metrics: {', '.join(allowed)}" if not all(near.values()) else ""
+        raise MetricError([(where, f"not a metric of every scenario compared: {', '.join(unknown)}" + (f" ({hint})" if hint else "") + listing)])
 
 
 def default_metrics(scenarios: list, columns) -> list[str]:
@@ -219,24 +253,25 @@ def default_dates(series: pd.DataFrame) -> list[str]:
     return sorted({d.isoformat() for d in picks if d <= end})
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False) -> pd.DataFrame:
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
-    (levels) and differences.png/.svg (paired differences from the first scenario)."""
-    series, scenarios = run_all(configs, seeds, steps, sets, allow_large)
-    first, last = series["date"].min(), series["date"].max()
-    outside = [d for d in dates or [] if not first <= pd.Timestamp(d) <= last]
+    (levels), differences.png/.svg (paired differences from the first scenario) and
+    provenance.yaml (``argv``, the command that asked for it, seeds, overrides, dates,
+    metrics, versions, the model's git commit, and every scenario as it ran)."""
+    scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
+    first = min(s.date(0) for s in scenarios)
+    last = max(s.date(s.time.steps if steps is None else steps) for s in scenarios)
+    outside = [d for d in dates or [] if not first <= pd.Timestamp(d).date() <= last]
     if outside:
         raise ScenarioError([("--dates", f"{', '.join(outside)} outside the runs' dates ({first:%Y-%m-%d} to {last:%Y-%m-%d})")])
+    allowed = metric_names(scenarios)
     for s in scenarios:
-        typos = [m for m in s.watch if m not in series.columns]
-        if typos:
-            raise ScenarioError([("watch", f"scenario {s.name} watches unknown metric(s) {', '.join(typos)}")])
-    metrics = metrics or default_metrics(scenarios, series.columns)
-    unknown = [m for m in metrics if m not in series.columns]
-    if unknown:
-        raise ScenarioError([("--metrics", f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(c for c in series.columns if c not in ('scenario', 'seed', 'step', 'date'))}")])
+        check_metrics(s.watch, allowed, f"watch (scenario {s.name})")
+    metrics = metrics or default_metrics(scenarios, allowed)
+    check_metrics(metrics, allowed, "--metrics")
+    series = run_all(scenarios, seeds, steps)
     with atomic_directory(out, "compare", replace) as tmp:
         series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")
         stored = pd.read_csv(tmp / "series.csv", parse_dates=["date"])
@@ -245,11 +280,13 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics), encoding="utf-8")
+        ran = {s.name: (s if steps is None else with_run_settings(s, steps=steps)).to_dict() for s in scenarios}
+        write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **environment(), "scenarios": ran})
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX
             for name, fig in (("compare", overlay_chart(stored, metrics)), ("differences", difference_chart(stored, metrics))):
                 if fig is not None:
-                    fig.savefig(tmp / f"{name}.png", dpi=130)
-                    fig.savefig(tmp / f"{name}.svg")
+                    cs.save(fig, tmp / f"{name}.png", dpi=130)
+                    cs.save(fig, tmp / f"{name}.svg")
     return tab

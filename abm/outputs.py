@@ -43,7 +43,7 @@ def _earlier(out: Path, command: str) -> list[str]:
     """Files listed by an earlier output of ``command`` in ``out``; refuse anything else."""
     listing = out / LISTING
     if not listing.is_file():
-        raise OutputError(f"--out {out}: this folder holds files that are not an earlier output of abm {command}; choose another --out (an earlier output is replaced)")
+        raise OutputError(f"--out {out}: this folder holds files that are not an earlier output of {_who(command)}; choose another --out (an earlier output is replaced)")
     try:
         data = json.loads(listing.read_text(encoding="utf-8"))
         files = data["files"]
@@ -53,8 +53,13 @@ def _earlier(out: Path, command: str) -> list[str]:
     except (OSError, ValueError, KeyError, TypeError):
         raise OutputError(f"--out {out}: its {LISTING} is damaged, so which files are this command's is unknown; choose another --out") from None
     if wrote != command:
-        raise OutputError(f"--out {out}: holds the output of abm {wrote}, not of abm {command}; choose another --out")
+        raise OutputError(f"--out {out}: holds the output of {_who(wrote)}, not of {_who(command)}; choose another --out")
     return files
+
+
+def _who(command: str) -> str:
+    """How messages name a writer: ``abm run``, or a script by its file name."""
+    return command if command.endswith(".py") else f"abm {command}"
 
 
 def _inside(rel: str) -> bool:
@@ -84,7 +89,7 @@ def check_target(out: Path, command: str, replace: bool = True) -> list[str] | N
         return []
     files = _earlier(out, command)
     if not replace:
-        raise OutputError(f"{out} holds an earlier output of abm {command}; to replace the files it wrote there, name it with --out {out}, or choose another --out")
+        raise OutputError(f"{out} holds an earlier output of {_who(command)}; to replace the files it wrote there, name it with --out {out}, or choose another --out")
     return files
 
 
@@ -134,7 +139,7 @@ def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
         target = out / rel
         blocked = [p for p in (target, *target.parents) if p != out and out in p.parents and (p.exists() or p.is_symlink())]
         if (rel not in old and (target.exists() or target.is_symlink())) or target.is_dir() or any(p.is_symlink() or (p != target and not p.is_dir()) for p in blocked):
-            raise OutputError(f"--out {out}: {rel} is in the way and was not written by abm {command}; move it or choose another --out")
+            raise OutputError(f"--out {out}: {rel} is in the way and was not written by {_who(command)}; move it or choose another --out")
     _write_listing(out, command, sorted(old | set(new)))
     for rel in new:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)

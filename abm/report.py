@@ -109,8 +109,8 @@ def _decorate(fig: Figure, ctx: ReportContext, title: str, note: str) -> Figure:
 def save(fig: Figure, out: Path, stem: str) -> list[Path]:
     """Write a report figure as PNG (300 dpi) and SVG."""
     paths = [Path(out) / f"{stem}.png", Path(out) / f"{stem}.svg"]
-    fig.savefig(paths[0], dpi=300)
-    fig.savefig(paths[1])
+    cs.save(fig, paths[0], dpi=300)
+    cs.save(fig, paths[1])
     return paths
 
 

@@ -309,13 +309,21 @@ class Results:
         """Parameters next to each successful run's summaries: the usual starting point."""
         return self.params.merge(self.summaries, on="point")
 
-    def export(self, out: str | Path, fmt: str = "csv") -> list[Path]:
+    def export(self, out: str | Path, fmt: str = "csv", overwrite: bool = False) -> list[Path]:
         """Write ``params``, ``runs``, ``summaries`` and ``series`` as CSV or Parquet files,
         and ``states`` (the long table of :meth:`states`) when the sweep kept per-state
-        series; series are written chunk by chunk."""
+        series; series are written chunk by chunk.
+
+        ``out`` may be any folder, perhaps one holding the user's own tables, so a file
+        of one of those names already there is refused (FileExistsError, before anything
+        is written) unless ``overwrite``."""
         if fmt not in ("csv", "parquet"):
             raise ValueError(f"unknown export format {fmt!r}; use csv or parquet")
         out = Path(out)
+        names = ["params", "runs", "summaries", *(["series"] if self.series_columns else []), *(["states"] if self.state_columns else [])]
+        taken = [out / f"{n}.{fmt}" for n in names if (out / f"{n}.{fmt}").exists() or (out / f"{n}.{fmt}").is_symlink()]
+        if taken and not overwrite:
+            raise FileExistsError(f"{taken[0]} already exists and export does not overwrite files; choose another folder, or pass overwrite=True to replace {len(taken)} file(s)")
         out.mkdir(parents=True, exist_ok=True)
         written = []
         runs = self.runs.assign(finished=pd.to_datetime(self.runs["finished"], errors="coerce", utc=True, format="ISO8601"))

@@ -39,12 +39,14 @@ class RunResult:
     coercions: pd.DataFrame | None  # step, date, power, state, tool, response
     events: pd.DataFrame | None  # step, date, id, type, source, then one column per event parameter
 
-    def write(self, out: str | Path, also: Callable[[Path], object] | None = None, replace: bool = True) -> Path:
+    def write(self, out: str | Path, also: Callable[[Path], object] | None = None, replace: bool = True, record: dict[str, Any] | None = None) -> Path:
         """Write every output into ``out`` atomically: all files appear, or none. An
         earlier run's output there is replaced (``replace``) under :mod:`abm.outputs`' rule.
 
         ``also(folder)`` adds files (the CLI's charts) to the folder before it appears, so
-        they share that guarantee while this module stays free of chart imports."""
+        they share that guarantee while this module stays free of chart imports.
+        ``record`` (how the command was called: argv, every seed of an ensemble) joins
+        the provenance in ``scenario.resolved.yaml``."""
         if self.agents is None:
             raise ValueError("this result was run with tables=False: only the model table exists")
         with atomic_directory(out, "run", replace) as tmp:
@@ -52,9 +54,7 @@ class RunResult:
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)
             self.events.to_csv(tmp / "events.csv", index=False)
-            with open(tmp / "scenario.resolved.yaml", "w", encoding="utf-8") as fh:
-                # libyaml's safe dumper: the same text as yaml.safe_dump, five times faster
-                yaml.dump(provenance(self.scenario, self.seed), fh, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True)
+            write_yaml(tmp / "scenario.resolved.yaml", provenance(self.scenario, self.seed, record))
             if also is not None:
                 also(tmp)
         return Path(out)
@@ -70,12 +70,30 @@ def versions() -> dict[str, str]:
     return found
 
 
-def provenance(scenario: Scenario, seed: int) -> dict[str, Any]:
-    """The resolved scenario with the seed and what produced it: enough to re-run."""
+def environment() -> dict[str, Any]:
+    """What produced an output: Python, platform, package versions, and the model's git
+    commit with whether tracked files differed from it (the record a sweep keeps)."""
+    from abm.sweep import git_state
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions(), "model": git_state()}
+
+
+def provenance(scenario: Scenario, seed: int, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved scenario with the seed and what produced it: enough to re-run.
+    ``record`` says how the command was called (argv, every seed of an ensemble); without
+    it, argv is unknown and the seed is the one seed, never a value carried over from the
+    provenance of a re-run file."""
     data = scenario.to_dict()
     data["seed"] = seed
-    data["provenance"] = {**(data.get("provenance") or {}), "python": platform.python_version(), "platform": platform.platform(), "packages": versions()}
+    data["provenance"] = {**(data.get("provenance") or {}), "argv": None, "seeds": [seed], **(record or {}), **environment()}
     return data
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> None:
+    """A provenance file: YAML through libyaml's safe dumper (the same text as
+    yaml.safe_dump, five times faster), keys in the order given."""
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.dump(data, fh, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True)
 
 
 def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: int | None = None, sets=(), tables: bool = True) -> RunResult:

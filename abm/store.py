@@ -249,7 +249,8 @@ def check(directory: str | Path) -> list[str]:
     path = directory / FILE
     lost = "start the sweep again with another --out, or restore the folder from a copy"
     if not path.exists():
-        raise StoreError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {directory}")
+        where = "NEW_FOLDER" if directory.exists() else directory  # abm sweep refuses an existing folder
+        raise StoreError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {where}")
     if path.is_symlink() or not path.is_file():
         raise StoreError(f"{path} is not a file; the sweep folder is damaged: {lost}")
     if path.stat().st_size == 0:

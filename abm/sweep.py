@@ -453,6 +453,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def check_new(out: Path, resume: bool) -> None:
+    """Refuse an existing ``out`` unless resuming (a sweep never replaces a folder); cheap,
+    so the CLI asks it before printing the plan."""
+    if (out.exists() or out.is_symlink()) and not resume:
+        raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
+
+
 def check_resumable(out: Path, exp: Experiment) -> list[str]:
     """Refuse to resume a damaged sweep folder, or one whose spec (or base scenarios)
     changed, saying what changed; return the keys of stored runs that are incomplete."""
@@ -522,9 +529,8 @@ def run(
     exp = experiments.load(experiment)
     out = Path(out)
     incomplete: list[str] = []
+    check_new(out, resume)
     if out.exists() or out.is_symlink():
-        if not resume:
-            raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
         incomplete = check_resumable(out, exp)
     if executor is not None:
         pool = given_pool(executor)

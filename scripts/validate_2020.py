@@ -5,9 +5,10 @@ the observed ones of data/observed_2020_2024.yaml.
 
 prints a Markdown table (one row per observation: what was observed, the simulated median
 and 90% range over the runs, and the share of runs that reproduce it within tolerance) and,
-with --out DIR, writes validation.csv (every run's value) and validation.md there. With
---posterior each run draws its parameters from the calibrated posterior (abm/posterior.py),
-so the range carries parameter and seed uncertainty.
+with --out DIR, writes validation.csv (every run's value) and validation.md there: DIR is
+new, or an earlier output of this script, whose files are replaced; any other folder is
+refused. With --posterior each run draws its parameters from the calibrated posterior
+(abm/posterior.py), so the range carries parameter and seed uncertainty.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ sys.path.insert(0, str(ROOT))
 from abm import patterns as pat  # noqa: E402
 from abm import sweep, validation  # noqa: E402
 from abm.calibrate import markdown_table  # noqa: E402
+from abm.outputs import OutputError, atomic_directory, check_target  # noqa: E402
 from abm.scenario import ScenarioError, load  # noqa: E402
+
+COMMAND = "validate_2020.py"  # the writer named in --out's .abm-output.json
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))  # the first sentence, whole
     p.add_argument("--config", default=str(ROOT / "configs" / "start_2020.yaml"))
     p.add_argument("--observed", default=str(ROOT / "data" / "observed_2020_2024.yaml"))
     p.add_argument("--posterior", default=None, help="posterior.csv/.parquet of abm calibrate (default: the scenario's own parameters)")
@@ -41,7 +45,9 @@ def main(argv=None) -> int:
         sets = [f"posterior={Path(args.posterior).resolve()}"] if args.posterior else []
         scenario = load(args.config, sets)
         observations = pat.load(args.observed)
-    except (ScenarioError, pat.PatternError) as exc:
+        if args.out is not None:
+            check_target(Path(args.out), COMMAND)  # before the runs: a folder of other files is refused
+    except (ScenarioError, pat.PatternError, OutputError) as exc:
         print(f"error: {str(exc).splitlines()[-1].strip()}", file=sys.stderr)
         return 2
     pool = sweep.local_pool(args.workers)
@@ -52,11 +58,14 @@ def main(argv=None) -> int:
     where = f"posterior {args.posterior}" if args.posterior else "the scenario's parameters"
     text = f"{scenario.name}: {args.seeds} runs with {where}, {scenario.date(0)} to {scenario.date(scenario.time.steps)}\n\n{markdown_table(table)}\n"
     print(text)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        values.to_csv(out / "validation.csv", index=False)
-        (out / "validation.md").write_text(text, encoding="utf-8")
+    if args.out is not None:  # all files or none; an earlier validation's files replaced, nobody else's
+        try:
+            with atomic_directory(args.out, COMMAND) as tmp:
+                values.to_csv(tmp / "validation.csv", index=False)
+                (tmp / "validation.md").write_text(text, encoding="utf-8")
+        except OutputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

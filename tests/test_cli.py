@@ -4,6 +4,7 @@ the field, no traceback, no output directory)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,8 +115,11 @@ def test_run_with_seeds_writes_the_ensemble_spread(tmp_path):
     assert row["p05"] <= row["ci95_low"] + 1e-12 or row["p05"] <= row["mean"] <= row["p95"]
     assert row["p05"] == pytest.approx(np.percentile(finals, 5)) and row["p95"] == pytest.approx(np.percentile(finals, 95))
     assert "5%-95% of runs" in proc.stdout
-    # the tables are the first seed's run
-    assert yaml.safe_load((out / "scenario.resolved.yaml").read_text())["seed"] == 2
+    # the tables are the first seed's run; the provenance names every seed, the command and the model's commit
+    resolved = yaml.safe_load((out / "scenario.resolved.yaml").read_text())
+    assert resolved["seed"] == 2 and resolved["provenance"]["seeds"] == [2, 3, 4]
+    assert resolved["provenance"]["argv"][1:] == ["run", str(BASELINE), "--seed", "2", "--seeds", "3", "--steps", "4", "--out", str(out)]
+    assert re.fullmatch(r"[0-9a-f]{40}", resolved["provenance"]["model"]["commit"]) and isinstance(resolved["provenance"]["model"]["dirty"], bool)
     assert abm("run", BASELINE, "--seeds", 0, "--out", tmp_path / "none", cwd=tmp_path).returncode == 2
 
 
@@ -290,3 +294,13 @@ def test_the_scripts_quick_exit_keeps_output_exit_handlers_and_threads(tmp_path,
     assert proc.returncode == 0, proc.stderr
     assert "valid (8 states" in proc.stdout and "exit handler ran" in proc.stdout
     assert ("thread finished" in proc.stdout) == thread
+
+
+def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_path, abm_main):
+    from abm.runner import run
+
+    assert abm_main("run", BASELINE, "--seeds", 2, "--steps", 1, "--no-charts", "--out", tmp_path / "a", cwd=tmp_path).returncode == 0
+    earlier = yaml.safe_load((tmp_path / "a" / "scenario.resolved.yaml").read_text())
+    run(tmp_path / "a" / "scenario.resolved.yaml", steps=1).write(tmp_path / "b")
+    prov = yaml.safe_load((tmp_path / "b" / "scenario.resolved.yaml").read_text())["provenance"]
+    assert prov["argv"] is None and prov["seeds"] == [earlier["seed"]] != earlier["provenance"]["seeds"]

@@ -72,3 +72,59 @@ def test_an_unknown_rule_name_gets_the_closest_suggestion():
     with pytest.raises(ScenarioError) as err:
         load(BASELINE, ["rules.decision.name=hedgin"])
     assert "did you mean 'hedging'" in str(err.value)
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+@pytest.mark.parametrize("command", [
+    ["run", str(BASELINE), "--steps", "1", "--no-charts"],
+    ["compare", str(BASELINE), "--seeds", "1", "--steps", "1"],
+    ["report", "runs/baseline"],
+    ["export", "runs/baseline"],
+    ["sweep", "experiments/rules.yaml", "--dry-run"],
+    ["calibrate", "experiments/calibrate/baseline.yaml", "--resume"],
+])
+def test_an_empty_out_is_refused_and_the_default_folder_kept(tmp_path, monkeypatch, capsys, command, out):
+    """``--out ""`` is bad input, not "the default folder, replace allowed": without a
+    folder named, an earlier output is never replaced."""
+    assert run_tiny(tmp_path / "runs" / "baseline") == 0  # an earlier output in the default place
+    (tmp_path / "runs" / "baseline" / "model.csv").write_text("mine")
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --out")
+    assert (tmp_path / "runs" / "baseline" / "model.csv").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["baseline"]
+
+
+RULES = BASELINE.parents[1] / "experiments" / "rules.yaml"
+
+
+@pytest.mark.parametrize("args, said", [
+    (["run", RULES], f"{RULES} is an experiment spec, not a scenario: abm sweep {RULES} runs it"),
+    (["validate", RULES], f"{RULES} is an experiment spec, not a scenario: abm sweep {RULES} runs it"),
+    (["compare", BASELINE, RULES], f"{RULES} is an experiment spec, not a scenario: abm sweep {RULES} runs it"),
+    (["sweep", BASELINE], f"{BASELINE} is a scenario, not an experiment spec: abm run {BASELINE} runs it"),
+])
+def test_a_file_given_to_the_wrong_command_is_named_for_what_it_is(capsys, args, said):
+    """Not a list of its keys as unknown ones: what the file is and which command runs it."""
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err and "unknown key" not in err
+
+
+def test_sweep_refuses_an_existing_folder_before_printing_its_plan(tmp_path, capsys):
+    (tmp_path / "s").mkdir()
+    assert main(["sweep", str(RULES), "--out", str(tmp_path / "s"), "--dry-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "already exists" in err
+
+
+def test_a_folder_that_is_not_a_sweep_gets_a_hint_that_works(tmp_path, capsys):
+    """abm sweep refuses an existing folder, so the hint for one names a new folder."""
+    for command in ("report", "export"):
+        assert main([command, str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert "abm sweep EXPERIMENT --out NEW_FOLDER" in err and f"--out {tmp_path}" not in err
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert f"abm sweep EXPERIMENT --out {tmp_path / 'missing'}" in capsys.readouterr().err

@@ -88,3 +88,75 @@ def test_every_shipped_scenario_watches_metrics_the_model_reports():
 
         unknown = [m for m in load(path).watch if m not in columns]
         assert not unknown, f"{path.name}: {unknown}"
+
+
+@pytest.mark.parametrize("name", ["date", "scenario", "step", "seed", "fragmentaton"])
+def test_metrics_are_checked_against_the_models_metrics_before_any_run(tmp_path, monkeypatch, capsys, name):
+    """Only metrics: the series' other columns (date, scenario, step, seed) are refused
+    like a typo, with one line naming --metrics, and before the first run starts."""
+    monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
+    assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "2", "--metrics", name, "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--metrics" in err and "fragmentation_south_caucasus" in err
+    if name == "fragmentaton":
+        assert "did you mean fragmentation or" in err
+    else:  # no near match: every metric is listed
+        assert "did you mean" not in err and "influence_european_union" in err and "regional_trade_share" in err
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_watched_typo_is_refused_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
+    scenario = tmp_path / "typo.yaml"
+    scenario.write_text(f"extends: {BASELINE}\nname: typo\nwatch: [integraton]\n")
+    with pytest.raises(ScenarioError, match="watch.*integraton.*did you mean integration"):
+        compare([str(BASELINE), str(scenario)], tmp_path / "c", seeds=1, steps=2)
+
+
+def test_a_comparison_records_what_produced_it(tmp_path, capsys):
+    """provenance.yaml: the command, seeds, overrides, versions, commit, and each scenario
+    as it ran (overrides and --steps applied), loadable to re-run it."""
+    import yaml
+
+    from abm.scenario import load
+
+    out = tmp_path / "c"
+    args = ["compare", str(BASELINE), str(NO_PEACE), "--seeds", "2", "--steps", "2", "--dates", "2025-04-01", "--metrics", "integration", "--set", "rules.decay.rate=0.1", "--out", str(out)]
+    assert main(args) == 0
+    prov = yaml.safe_load((out / "provenance.yaml").read_text())
+    assert prov["argv"] == ["abm", *args] and prov["seeds"] == [0, 1] and prov["sets"] == ["rules.decay.rate=0.1"]
+    assert prov["dates"] == ["2025-04-01"] and prov["metrics"] == ["integration"]
+    assert len(prov["model"]["commit"]) == 40 and isinstance(prov["model"]["dirty"], bool) and prov["packages"]["mesa"]
+    assert list(prov["scenarios"]) == ["baseline", "no_peace"]
+    for name, scenario in prov["scenarios"].items():
+        again = load(scenario)
+        assert again.name == name and again.time.steps == 2 and again.rules.decay["rate"] == 0.1
+    assert "provenance.yaml" in capsys.readouterr().out
+
+
+def same_chart(a, b) -> bool:
+    """Byte-identical, except that an SVG's coordinates may differ in their last written
+    digit (constrained layout's solver noise, ~1e-13, on a rounding tie)."""
+    if a.suffix != ".svg":
+        return a.read_bytes() == b.read_bytes()
+    import re
+
+    number = r"(-?\d+\.\d+)"
+    parts_a, parts_b = re.split(number, a.read_text()), re.split(number, b.read_text())
+    return len(parts_a) == len(parts_b) and all(x == y if k % 2 == 0 else abs(float(x) - float(y)) <= 2e-6 for k, (x, y) in enumerate(zip(parts_a, parts_b)))
+
+
+def test_the_charts_are_reproducible(tmp_path):
+    """The same comparison twice gives the same chart files: no date stamp in an SVG and
+    no random ids (a figure in a paper's repository does not change on every re-run)."""
+    for out in ("a", "b"):
+        compare([str(BASELINE), str(NO_PEACE)], tmp_path / out, seeds=1, steps=2, metrics=["integration"])
+    for name in ("compare.svg", "compare.png", "differences.svg", "differences.png"):
+        assert same_chart(tmp_path / "a" / name, tmp_path / "b" / name), name
+    svg = (tmp_path / "a" / "compare.svg").read_text()
+    assert "<dc:date>" not in svg
+    import re
+    import xml.etree.ElementTree as ET
+
+    ET.fromstring(svg)  # still well-formed
+    assert set(re.findall(r"url\(#([^)]+)\)", svg)) <= set(re.findall(r'id="([^"]+)"', svg))  # every clip path it uses, defined

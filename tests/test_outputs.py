@@ -98,12 +98,16 @@ def test_report_exports_are_listed_and_replaced_with_the_report(tmp_path):
     spec.write_text(yaml.safe_dump(tiny_spec(replications=1, set={"time.steps": 2})))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "s"), "--workers", "1"]) == 0
     out = tmp_path / "r"
-    assert main(["report", str(tmp_path / "s"), "--out", str(out), "--export", "csv"]) == 0
+    assert main(["report", str(tmp_path / "s"), "--out", str(out), "--export", "csv", "--export", "csv"]) == 0
     assert "export/runs.csv" in json.loads((out / LISTING).read_text())["files"]
     user_files(out)
     assert main(["report", str(tmp_path / "s"), "--out", str(out)]) == 0  # no export this time
     assert not (out / "export").exists() and (out / "summary.csv").exists()
     assert_user_files(out)
+    (out / "export").mkdir()
+    (out / "export" / "runs.csv").write_text("my own table")  # not the report's: export refuses it
+    assert main(["report", str(tmp_path / "s"), "--out", str(out), "--export", "csv"]) == 2
+    assert (out / "export" / "runs.csv").read_text() == "my own table"
 
 
 def test_report_into_a_users_folder_is_refused(tmp_path):

@@ -14,8 +14,10 @@ from abm.cli import main
 from abm.runner import run
 
 try:
+    from tests.test_compare import same_chart
     from tests.test_sweep import reference, tiny_spec  # noqa: F401  (reference is a fixture)
 except ImportError:
+    from test_compare import same_chart
     from test_sweep import reference, tiny_spec  # noqa: F401
 
 
@@ -124,3 +126,12 @@ def test_series_carry_the_run_parameters_and_dates_are_datetimes(reference, tmp_
     res.export(tmp_path / "pq", "parquet")
     assert pd.api.types.is_datetime64_any_dtype(pd.read_parquet(tmp_path / "pq" / "series.parquet")["date"])
     assert pd.api.types.is_datetime64_any_dtype(pd.read_parquet(tmp_path / "pq" / "runs.parquet")["finished"])
+
+
+def test_report_charts_are_reproducible(reference, tmp_path):
+    for out in ("a", "b"):
+        assert main(["report", str(reference), "--out", str(tmp_path / out)]) == 0
+    svgs = sorted(p.name for p in (tmp_path / "a").glob("*.svg"))
+    assert svgs
+    for name in svgs + [s.replace(".svg", ".png") for s in svgs]:
+        assert same_chart(tmp_path / "a" / name, tmp_path / "b" / name), name

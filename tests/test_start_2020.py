@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 
 import pandas as pd
+import pytest
 import yaml
 
 from abm import patterns, runner
@@ -54,3 +55,26 @@ def test_the_validation_table_can_be_regenerated(tmp_path):
     assert list(values.columns) == ["seed"] + [o.id for o in observed] and len(values) == 2
     assert values.notna().all().all()
     assert script.main(["--seeds", "0"]) == 2
+
+
+def test_the_validation_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    (tmp_path / "validation.md").write_text("my own notes")
+    assert script.main(["--seeds", "1", "--workers", "1", "--out", str(tmp_path)]) == 2
+    assert (tmp_path / "validation.md").read_text() == "my own notes"
+    assert "not an earlier output of validate_2020.py" in capsys.readouterr().err
+    again = tmp_path / "out"
+    assert script.main(["--seeds", "1", "--workers", "1", "--out", str(again)]) == 0
+    assert script.main(["--seeds", "1", "--workers", "1", "--out", str(again)]) == 0  # its own earlier output is replaced
+    assert sorted(p.name for p in again.iterdir()) == [".abm-output.json", "validation.csv", "validation.md"]
+
+
+def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
+    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    assert "against the observed ones of data/observed_2020_2024.yaml." in " ".join(capsys.readouterr().out.split())

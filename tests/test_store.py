@@ -101,6 +101,14 @@ def test_export(store, tmp_path, fmt):
     summaries = read(tmp_path / "export" / f"summaries.{fmt}")
     np.testing.assert_allclose(summaries["fragmentation_final"], [0.0, 0.1, 0.2, 0.3, 0.4])
     assert list(read(tmp_path / "export" / f"params.{fmt}")["rules.decision.cap"]) == list(res.params["rules.decision.cap"])
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / f"runs.{fmt}").write_text("my own table")
+    with pytest.raises(FileExistsError, match=f"runs.{fmt} already exists"):
+        res.export(tmp_path / "mine", fmt)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == [f"runs.{fmt}"]  # nothing written
+    assert (tmp_path / "mine" / f"runs.{fmt}").read_text() == "my own table"
+    res.export(tmp_path / "mine", fmt, overwrite=True)
+    assert len(read(tmp_path / "mine" / f"runs.{fmt}")) == len(res.runs)
 
 
 def test_series_stream_in_chunks(store, tmp_path):
