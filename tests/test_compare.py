@@ -109,7 +109,7 @@ def test_a_watched_typo_is_refused_before_any_run(tmp_path, monkeypatch):
     monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
     scenario = tmp_path / "typo.yaml"
     scenario.write_text(f"extends: {BASELINE}\nname: typo\nwatch: [integraton]\n")
-    with pytest.raises(ScenarioError, match="watch.*integraton.*did you mean integration"):
+    with pytest.raises(ScenarioError, match="watch.*integraton.*did you mean '?integration"):
         compare([str(BASELINE), str(scenario)], tmp_path / "c", seeds=1, steps=2)
 
 
