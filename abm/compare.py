@@ -67,11 +67,9 @@ def run_all(scenarios: list, seeds: int, steps: int | None = None) -> pd.DataFra
 
 
 def metric_names(scenarios: list) -> list[str]:
-    """The metrics every one of ``scenarios`` reports (the model names them when it is
-    built, so a name is checked without running anything); not step, date, seed."""
-    from abm.model import RegionModel
-
-    names = [list(RegionModel(s, rng=0).metrics) for s in scenarios]
+    """The metrics every one of ``scenarios`` reports (``Scenario.metric_names``, so a
+    name is checked without running anything); not step, date, seed."""
+    names = [s.metric_names() for s in scenarios]
     return [m for m in names[0] if all(m in n for n in names[1:])]
 
 
