@@ -433,7 +433,8 @@ def _target_value(p: pat.Pattern) -> float:
 
 
 def _create(out: Path, cal: Calibration) -> None:
-    from abm.sweep import git_state, machine
+    from abm.runner import git_state
+    from abm.sweep import machine
 
     try:
         out.mkdir(parents=True)

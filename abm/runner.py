@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +71,25 @@ def versions() -> dict[str, str]:
     return found
 
 
+def git_state() -> dict[str, Any]:
+    """Commit of the model's source tree, and whether tracked files differ from it."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
 def environment() -> dict[str, Any]:
     """What produced an output: Python, platform, package versions, and the model's git
     commit with whether tracked files differed from it (the record a sweep keeps)."""
-    from abm.sweep import git_state
-
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions(), "model": git_state()}
 
 

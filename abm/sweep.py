@@ -43,7 +43,6 @@ import shutil
 import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -59,6 +58,7 @@ import yaml
 
 from abm import experiment as experiments
 from abm import runner
+from abm.runner import git_state
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, atomic_directory
 from abm.scenario import load
@@ -337,22 +337,6 @@ def given_pool(executor: cf.Executor) -> Pool:
 
 
 # --------------------------------------------------------------------------- provenance
-
-
-def git_state() -> dict[str, Any]:
-    """Commit of the model's source tree, and whether tracked files differ from it."""
-    here = Path(__file__).resolve().parent
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 def machine() -> dict[str, Any]:
