@@ -150,10 +150,17 @@ class RegionModel(mesa.Model):
             self.running = False
 
     def fire_events(self) -> None:
-        """Apply the events of this step's period: dated ones, then shocks drawn."""
+        """Apply the events of this step's period: dated ones, then shocks drawn.
+
+        Defections are judged against the shares after the events (``self.start_shares``):
+        ties an event cuts (sanctions, an incident) are done to a state, not chosen by it,
+        so a rival's share rising through them is no defection."""
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
+        fired = False
         for key, source, event in self.events.due(start, end, self.event_rng):
             self.log(event.name, source, event.apply(self), key)
+            fired = True
+        self.start_shares = self.tie_shares() if fired else self.alignment
 
     def grow_economies(self) -> None:
         """GDP follows each state's growth path; offers, trade ceilings and outside
@@ -284,12 +291,10 @@ class RegionModel(mesa.Model):
 
     def find_defections(self) -> list[tuple[int, int]]:
         """The (state, power) pairs where the share of the power's rivals in the state
-        rose by more than ``offers.defection_tolerance`` this step (after decay, so a
-        rival merely renewing its ties is not a defection)."""
-        strength = self.ties.sum(axis=1)
-        everything = strength.sum(axis=1) + self.other.sum(axis=1)
-        now = np.divide(strength, everything[:, None], out=np.zeros_like(strength), where=everything[:, None] > 0)
-        rise = (now - self.alignment) @ self.rival_mask  # [s, p]: change in the share of p's rivals
+        rose by more than ``offers.defection_tolerance`` this step, from after the
+        period's events to after decay (so a rival merely renewing its ties is not a
+        defection, and neither is a tie an event cut)."""
+        rise = (self.tie_shares() - self.start_shares) @ self.rival_mask  # [s, p]: change in the share of p's rivals
         defected = rise > self.config.offers.defection_tolerance
         self.defections += defected
         return list(zip(*(k.tolist() for k in np.nonzero(defected))))
@@ -331,6 +336,13 @@ class RegionModel(mesa.Model):
             state.damage *= 0.9
 
     # ------------------------------------------------------------------ perception
+    def tie_shares(self) -> np.ndarray:
+        """Each state's ties to each power as a share of all its ties, other partners
+        included (N x M; 0 for a state with no ties)."""
+        strength = self.ties.sum(axis=1)
+        everything = strength.sum(axis=1) + self.other.sum(axis=1)
+        return np.divide(strength, everything[:, None], out=np.zeros_like(strength), where=everything[:, None] > 0)
+
     def observe(self) -> None:
         """Refresh what agents see of each other for the next round of offers."""
         self.strength = self.ties.sum(axis=1)

@@ -381,3 +381,21 @@ def test_resolved_scenario_file_reruns_as_written(tmp_path):
     again = run(out / "scenario.resolved.yaml").write(tmp_path / "again")
     for name in OUTPUTS:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_ties_an_event_cuts_are_no_defection():
+    """A sanction cuts Kazakhstan's trade with Russia: the share of Russia's rivals rises,
+    but the state chose nothing, so Russia sees no defection (and does not coerce)."""
+    raw = frozen(baseline())
+    raw["events"] = {"cut": {"date": raw["time"]["start"], "type": "sanctions", "by": "united_states", "target": "kazakhstan", "ties_with": "russia", "trade_cut": 0.5}}
+    for seed in SEEDS:
+        model = RegionModel(raw, rng=seed, steps=1)
+        model.decide_offers = lambda offers: None  # only the event moves ties this step
+        model.decay_ties = lambda: None
+        before = model.alignment.copy()
+        model.step()
+        k, r = model.state_index["kazakhstan"], model.power_index["russia"]
+        rise = ((model.tie_shares() - before) @ model.rival_mask)[k, r]
+        assert rise > model.config.offers.defection_tolerance  # measured from the step's start, it would count
+        assert model.defections[k, r] == 0
+        assert not [c for c in model.coercions if c[2] == "kazakhstan"]
