@@ -422,8 +422,9 @@ class Election(PowerEvent):
     it changes course. An engaged power turns inward (spending multiplied by
     ``budget_factor``, belief in it lowered by ``credibility_loss`` in every state: the
     patron that walks away after an election, @dipirro2025); a power that had turned
-    inward re-engages (spending restored; belief recovers only through delivery, see the
-    credibility rule). The outcome is logged."""
+    inward re-engages (spending restored). Its base credibility is left alone: belief
+    comes back only through delivery (the ``delivery`` credibility rule), as a patron that
+    resumes its commitments slowly regains trust. The outcome is logged."""
 
     name = "election"
 
@@ -440,7 +441,7 @@ class Election(PowerEvent):
             factor = 1.0 / p.budget_factor if power.inward else p.budget_factor
             power.scale_spending(factor)
             if not power.inward:
-                model.shift_credibility(power.index, -p.credibility_loss)
+                model.shake_belief(power.index, -p.credibility_loss)
             power.inward = not power.inward
         return {**self.record(), "turned": turned, "course": "inward" if power.inward else "engaged"}
 

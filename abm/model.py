@@ -408,9 +408,16 @@ class RegionModel(mesa.Model):
                 self.log(kind, "model", params)
 
     def shift_credibility(self, power: int, delta: float) -> None:
-        """Move a power's base credibility and every state's belief in it by ``delta``."""
+        """Move a power's base credibility and every state's belief in it by ``delta``:
+        a lasting change in what the power is (a withdrawal, a new posture)."""
         p = self.powers[power]
         p.credibility = float(np.clip(p.credibility + delta, 0.0, 1.0))
+        self.shake_belief(power, delta)
+
+    def shake_belief(self, power: int, delta: float) -> None:
+        """Move every state's belief in a power by ``delta``, leaving its base
+        credibility alone: a passing shock that delivery can undo (the credibility
+        rule pulls belief back toward base x delivery)."""
         np.clip(self.credibility[:, power] + delta, 0.0, 1.0, out=self.credibility[:, power])
 
     def neighbour_count(self) -> np.ndarray:
