@@ -248,3 +248,26 @@ def test_sponsor_leverage_by_hand():
     crossing = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # state 0 on a and b; state 1 on c
     lev = sponsor_leverage(crossing, stakes, shares)
     assert lev == pytest.approx(np.array([[0.375, 0.25], [0.0, 0.4]]))
+
+
+def test_investment_goes_to_the_open_bottleneck_of_each_sponsored_route():
+    """China's investment taken by Kazakhstan upgrades the least-capacity segment of each
+    route China sponsors through it; a closed segment takes none, even the smallest."""
+    from abm.model import RegionModel
+    from tests.conftest import BASELINE
+
+    model = RegionModel(BASELINE, rng=0)
+    net = model.network
+    middle, northern = net.corridor("middle_corridor"), net.corridor("northern_route")
+    capacity = {c.id: {s.node: s.capacity for s in c.segments} for c in (middle, northern)}
+    assert min(capacity["middle_corridor"], key=capacity["middle_corridor"].get) == "caspian"
+    net.close("middle_corridor", "caspian")
+    per_bn = model.config.freight.capacity_per_bn
+    net.invest(model.state_index["kazakhstan"], model.power_index["china"], 2.0)
+    routes = len(net.sponsored[(model.state_index["kazakhstan"], model.power_index["china"])])
+    assert routes == 2
+    after = {c.id: {s.node: s.capacity for s in c.segments} for c in (middle, northern)}
+    assert after["middle_corridor"]["caspian"] == capacity["middle_corridor"]["caspian"]
+    assert after["middle_corridor"]["georgia"] == pytest.approx(capacity["middle_corridor"]["georgia"] + 2.0 * per_bn / routes)
+    grown = [node for node in after["northern_route"] if after["northern_route"][node] != capacity["northern_route"][node]]
+    assert len(grown) == 1 and capacity["northern_route"][grown[0]] == min(capacity["northern_route"].values())
