@@ -61,6 +61,20 @@ def test_odd_quotes_georgias_russian_alignment_in_the_seed_0_run(seed0):
     assert ODD.count(expected) == 2, expected  # the patterns table (section 2) and section 8
 
 
+def test_odd_quotes_what_reallocation_costs_in_belief():
+    """ODD 8.12: delivery's range and the EU's mean belief at the end of the seed-0 baseline."""
+    from abm.model import RegionModel
+
+    text = quoted(ODD, "under the baseline's `contest`", 200)
+    low, high, belief, base = map(float, re.search(r"delivery ends within ([\d.]+)-([\d.]+) and the EU's mean belief ends at ([\d.]+) against a base of ([\d.]+)", text).groups())
+    model = RegionModel(BASELINE, rng=0)
+    while model.running:
+        model.step()
+    eu = model.power_index["european_union"]
+    assert (low, high) == (round(model.delivery.min(), 2), round(model.delivery.max(), 2))
+    assert (belief, base) == (round(model.credibility[:, eu].mean(), 3), model.power("european_union").credibility)
+
+
 def test_odd_quotes_the_twelve_seed_spread_of_the_baseline():
     """ODD section 8, item 6: means, s.d. and counts of drawn events over seeds 0-11."""
     text = quoted(ODD, "over 12 seeds (`abm.runner.run(\"configs/baseline.yaml\", seed=s)`", 900)
