@@ -94,6 +94,7 @@ class RegionModel(mesa.Model):
         self._names = {  # metric column names, built once
             **{kind: [kind, *(f"{kind}_{r}" for r in self.subregions)] for kind in ("fragmentation", "division", "integration")},
             "influence": [f"influence_{k}" for k in self.power_keys],
+            "spending": [f"spending_{k}" for k in self.power_keys],
             "transit_revenue": [f"transit_revenue_{k}" for k in self.state_keys],
             "members": [f"members_{org.key}" for org in self.organisations],
             "cohesion": [f"cohesion_{org.key}" for org in self.organisations.regional_formats()],
@@ -116,6 +117,7 @@ class RegionModel(mesa.Model):
         self._hhi_column = metrics.state_columns(self.power_keys).index("dependency_hhi")
         self.counts = dict.fromkeys(("offers_made", "offers_accepted", "coercion_events", "conflict_events"), 0)
         self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
+        self.spending = np.zeros(m)  # USD bn each power offers in the step (none before the first)
         self.observe()
         self.size_standing_offers()
         self.attention0 = self.rules["allocation"].reference(self)
@@ -227,6 +229,7 @@ class RegionModel(mesa.Model):
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
         budget = np.array([power.budget for power in self.powers])  # M x 3
         sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
+        self.spending = sizes.sum(axis=(1, 2))  # reported: the model's currency, which the balanced start sizes
         p, d, s = np.nonzero(sizes > 0)
         offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=base[p, d, s])
         self.counts["offers_made"] = len(offers)
@@ -476,6 +479,7 @@ class RegionModel(mesa.Model):
         m["blocs"] = int(labels.max()) + 1
         m["mean_dependency_hhi"] = float(self.state_table[:, self._hhi_column].sum() / len(a))  # = mean(), without its Python wrapper
         m.update(zip(names["influence"], self.influence.tolist()))
+        m.update(zip(names["spending"], self.spending.tolist()))
         m["regional_trade_share"] = shares[0]
         m.update(self.network.metrics())
         m.update(zip(names["transit_revenue"], self.network.revenue.tolist()))

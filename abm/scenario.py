@@ -379,6 +379,7 @@ class Scenario(Strict):
             "blocs",
             "mean_dependency_hhi",
             *(f"influence_{p}" for p in self.powers),
+            *(f"spending_{p}" for p in self.powers),
             "regional_trade_share",
             *(f"corridor_{cid}_{what}" for cid in self.corridors for what in ("volume", "share")),
             *(f"{group}_leg_share_{cid}" for group in sorted(groups) for cid in groups[group]),

@@ -399,3 +399,15 @@ def test_ties_an_event_cuts_are_no_defection():
         assert rise > model.config.offers.defection_tolerance  # measured from the step's start, it would count
         assert model.defections[k, r] == 0
         assert not [c for c in model.coercions if c[2] == "kazakhstan"]
+
+
+def test_spending_reports_standing_offers_and_new_money():
+    """spending_<power> is what the power offers in the quarter: its standing offers, which
+    the balanced start sizes, plus new money (here 1 bn in each of three domains)."""
+    plain, pushed = RegionModel(BASELINE, rng=0, steps=1), RegionModel(with_new_money("china", 1.0), rng=0, steps=1)
+    for model in (plain, pushed):
+        model.step()
+    china = plain.power_index["china"]
+    # reallocation keeps each domain's total: the standing offers, grown with the economies
+    assert plain.metrics["spending_china"] == pytest.approx((plain.standing[china] * (plain.gdp / plain.gdp0)).sum())
+    assert pushed.metrics["spending_china"] - plain.metrics["spending_china"] == pytest.approx(3.0)

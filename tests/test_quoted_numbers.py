@@ -61,6 +61,11 @@ def test_odd_quotes_georgias_russian_alignment_in_the_seed_0_run(seed0):
     assert ODD.count(expected) == 2, expected  # the patterns table (section 2) and section 8
 
 
+def test_odd_quotes_russias_spending_in_the_first_quarter(seed0):
+    text = quoted(ODD, "reported as `spending_<power>`", 120)
+    assert float(re.search(r"Russia's come to ([\d.]+) bn in the first quarter", text).group(1)) == round(seed0.model["spending_russia"].iloc[1], 1)
+
+
 def test_odd_quotes_what_reallocation_costs_in_belief():
     """ODD 8.12: delivery's range and the EU's mean belief at the end of the seed-0 baseline."""
     from abm.model import RegionModel
