@@ -80,10 +80,27 @@ def test_odd_quotes_what_reallocation_costs_in_belief():
     assert (belief, base) == (round(model.credibility[:, eu].mean(), 3), model.power("european_union").credibility)
 
 
-def test_odd_quotes_the_twelve_seed_spread_of_the_baseline():
+@pytest.fixture(scope="module")
+def twelve():
+    return [run(BASELINE, seed=s) for s in range(12)]
+
+
+def test_odd_quotes_russias_ground_in_the_south_caucasus_over_twelve_seeds(twelve):
+    """ODD 1.2, the pattern "Russia ... loses ground in Armenia and Azerbaijan"."""
+    text = quoted(ODD, "`influence_russia` largest at step 0", 500)
+    assert float(re.search(r"largest at step 0 \(([\d.]+)\)", text).group(1)) == round(twelve[0].model["influence_russia"].iloc[0], 3)
+    for state in ("Armenia", "Azerbaijan"):
+        path = np.array([r.agents[r.agents["state"] == state.lower()]["alignment_russia"].iloc[[0, -1]] for r in twelve])
+        start, mean, low, high, falls = re.search(rf"{state} \(([\d.]+) -> mean ([\d.]+), range ([\d.]+)-([\d.]+); falls in (\d+) of 12", text).groups()
+        assert float(start) == round(path[0, 0], 3)
+        assert (float(mean), float(low), float(high)) == tuple(round(x, 3) for x in (path[:, 1].mean(), path[:, 1].min(), path[:, 1].max()))
+        assert int(falls) == int((path[:, 1] < path[:, 0]).sum())
+
+
+def test_odd_quotes_the_twelve_seed_spread_of_the_baseline(twelve):
     """ODD section 8, item 6: means, s.d. and counts of drawn events over seeds 0-11."""
     text = quoted(ODD, "over 12 seeds (`abm.runner.run(\"configs/baseline.yaml\", seed=s)`", 900)
-    runs = [run(BASELINE, seed=s) for s in range(12)]
+    runs = twelve
     last = {c: np.array([r.model[c].iloc[-1] for r in runs]) for c in ("fragmentation", "integration", "division")}
     for name, values in last.items():
         mean, sd = re.search(rf"{name}(?: is)? (\d+\.\d+) \(sd (\d+\.\d+)", text).groups()
