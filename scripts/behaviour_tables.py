@@ -147,8 +147,9 @@ def memberships(pool) -> None:
         print(f"{name} (seed 0; * member):\n")
         print("| organisation | " + " | ".join(model.state_keys) + " |")
         print("|---" * (len(model.state_keys) + 1) + "|")
-        for org in model.organisations:
-            v = rule.value(org, model)
+        values = rule.values(model)  # states x organisations
+        for row, org in enumerate(model.organisations):
+            v = values[:, row]
             print(f"| {org.key} | " + " | ".join(("*" if i in org.members else "") + f"{x:.3f}" for i, x in enumerate(v)) + " |")
         print()
 
