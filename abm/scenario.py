@@ -509,7 +509,7 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
             where = ".".join(keys[:depth])
             return f"no such setting '{key}': {where} is null in this scenario (set {where} as a whole)", None
         tp = _unwrap(tp)
-        fields = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else None
+        fields, owner = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else (None, None)
         if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
             fields = _field_types(tp)
         child: Any = None
@@ -532,7 +532,8 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
         if key not in options:
             near = difflib.get_close_matches(key, options, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
-            return f"no such setting '{key}'{hint} (available there: {', '.join(options) or 'none'})", None
+            whose = f": {owner} has no such parameter" if owner and not near else ""
+            return f"no such setting '{key}'{whose}{hint} (available there: {', '.join(options) or 'none'})", None
         tp = child
         if isinstance(node, dict):
             node = node.get(key, _ABSENT)
@@ -549,10 +550,11 @@ def _field_types(model: type[BaseModel]) -> dict[str, Any]:
     return {name: Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation for name, field in model.model_fields.items()}
 
 
-def _entry_fields(keys: list[str], entry: Any, parsed: list[tuple[str, Any]]) -> dict[str, Any]:
+def _entry_fields(keys: list[str], entry: Any, parsed: list[tuple[str, Any]]) -> tuple[dict[str, Any], str | None]:
     """The fields of a rule entry (``rules.decision``: name and the chosen rule's
     parameters) or an event entry (``events.x``: timing, type and the type's parameters),
-    the rule or type chosen by the last of ``parsed`` that sets it, else by ``entry``."""
+    the rule or type chosen by the last of ``parsed`` that sets it, else by ``entry``;
+    and the chosen one's name in words (None if unknown), for a message."""
     from abm import events  # registers the event types
 
     section, ident = keys
@@ -570,9 +572,10 @@ def _entry_fields(keys: list[str], entry: Any, parsed: list[tuple[str, Any]]) ->
         params = registry.get(family, chosen).Params if isinstance(chosen, str) else None
     except registry.UnknownRuleError:
         params = None  # the unknown name is reported by validation, with the known ones
-    if params is not None:
-        fields.update(_field_types(params))
-    return fields
+    if params is None:
+        return fields, None
+    fields.update(_field_types(params))
+    return fields, f"the event type '{chosen}'" if family == "event" else f"the {family} rule '{chosen}'"
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -680,7 +683,10 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> list[tuple[str, str]]:
+def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner: str | None = None) -> list[tuple[str, str]]:
+    """One (path, message) per error. ``owner`` names whose parameters ``model`` holds
+    (``the opinion rule 'static'``), so that a key it lacks is refused in those words:
+    a parameter the chosen rule does not have would have no effect."""
     model = model or Scenario
     problems = []
     for err in exc.errors(include_url=False):
@@ -690,6 +696,9 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None) -> li
             allowed = _allowed_keys(model, loc[:-1])
             near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
+            if owner and len(loc) == 1:
+                problems.append((path, f"{owner} has no parameter '{loc[0]}'; {hint}it takes {', '.join(allowed) or 'none'}"))
+                continue
             choices = f"allowed: {', '.join(allowed)}" if allowed else "nothing may be set here (this takes no parameters)"
             problems.append((path, f"unknown key; {hint}{choices}"))
         elif err["type"] == "missing":
@@ -798,7 +807,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
             problems.append((f"{path}.name", str(exc)))
             continue
         except ValidationError as exc:
-            for p, msg in pydantic_problems(exc, _params_holder(family, spec["name"])):
+            for p, msg in pydantic_problems(exc, _params_holder(family, spec["name"]), f"the {family} rule '{spec['name']}'"):
                 problems.append((f"{path}.{p}", msg))
             continue
         setattr(scn.rules, family, {"name": rule.name, **rule.params.model_dump(mode="json")})

@@ -1117,6 +1117,22 @@ def test_registering_a_name_twice_is_refused():
     assert family["none"] is existing
 
 
+def test_every_rule_parameter_is_read_by_its_rule():
+    """A parameter a rule never reads would be accepted and silently ignored (static
+    opinion took a rate, no decay a rate): every field of a rule's Params must appear as
+    ``.<field>`` in the code of the methods the rule runs (its own or inherited)."""
+    import inspect
+    import re
+
+    unread = []
+    for family in registry.FAMILIES:
+        for name, cls in registry.REGISTRY[family].items():
+            methods = [getattr(inspect.getattr_static(cls, attr), "__func__", inspect.getattr_static(cls, attr)) for attr in dir(cls)]
+            code = "".join(inspect.getsource(f) for f in methods if inspect.isfunction(f) and f.__module__.startswith("abm.rules.") and f.__module__ != registry.__name__)
+            unread += [f"{family}.{name}.{field}" for field in cls.Params.model_fields if not re.search(rf"\.{field}\b", code)]
+    assert not unread, f"parameters their rule never reads: {', '.join(unread)}"
+
+
 def test_every_registered_rule_has_a_test():
     registered = {(family, name) for family in registry.FAMILIES for name in registry.REGISTRY[family]}
     missing = sorted(f"{f}.{n}" for f, n in registered - COVERED)

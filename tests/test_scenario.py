@@ -580,6 +580,41 @@ def test_switching_a_rule_restarts_what_it_does_not_carry():
     assert explicit["noise"] == 0.3
 
 
+@pytest.mark.parametrize("family, name, param", [("opinion", "static", "rate"), ("opinion", "static", "harm"), ("decay", "none", "rate")])
+def test_a_parameter_the_chosen_rule_ignores_is_refused(tiny, tmp_path, capsys, family, name, param):
+    """Static opinion and no decay read no parameter: a rate set for them would be
+    silently ignored, in a file, by --set, or as a whole entry."""
+    tiny["rules"][family] = {"name": name, param: 0.05}
+    path, msg = only_problem(tiny)
+    assert path == f"rules.{family}.{param}"
+    assert msg == f"the {family} rule '{name}' has no parameter '{param}'; it takes none"
+    path, msg = only_problem(BASELINE, [f"rules.{family}.name={name}", f"rules.{family}.{param}=0.05"])
+    assert path == f"rules.{family}.{param}" and f"the {family} rule '{name}' has no such parameter" in msg
+    path, _ = only_problem(BASELINE, [f"rules.{family}={{name: {name}, {param}: 0.05}}"])
+    assert path == f"rules.{family}.{param}"
+    code, err = cli_exit(capsys, "validate", BASELINE, "--set", f"rules.{family}.name={name}", "--set", f"rules.{family}.{param}=0.05")
+    assert code == 2 and f"rules.{family}.{param}" in err
+
+
+def test_a_switch_drops_the_base_parameters_the_new_rule_lacks(tmp_path):
+    """The baseline's opinion rate and decay rate are the baseline's rules' settings: a
+    switch to static opinion or no decay drops them, by --set and by extends; the same
+    parameter written beside the new rule in the child file is the user's, and refused."""
+    scn = load(BASELINE, ["rules.opinion.name=static", "rules.decay.name=none"])
+    assert scn.rules.opinion == {"name": "static"} and scn.rules.decay == {"name": "none"}
+    child = write(tmp_path / "c.yaml", {"extends": str(BASELINE), "rules": {"opinion": {"name": "static"}, "decay": {"name": "none"}}})
+    assert load(child).rules.opinion == {"name": "static"}
+    child = write(tmp_path / "d.yaml", {"extends": str(BASELINE), "rules": {"decay": {"name": "none", "rate": 0.02}}})
+    assert only_problem(child)[0] == "rules.decay.rate"
+
+
+def test_a_parameter_of_another_rule_is_refused_naming_what_the_rule_takes(tiny):
+    tiny["rules"]["decision"] = {"name": "hedging", "bonus": 0.2}
+    path, msg = only_problem(tiny)
+    assert path == "rules.decision.bonus"
+    assert msg == "the decision rule 'hedging' has no parameter 'bonus'; it takes threshold, noise, cap"
+
+
 def test_carried_parameters_are_parameters_of_their_rule():
     from abm.rules import registry
 

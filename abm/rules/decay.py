@@ -68,6 +68,7 @@ class NoDecay(DecayRule):
     """Ties never fade (for teaching and tests)."""
 
     name = "none"
+    Params = RuleParams  # none: a rate set here would be ignored
 
     def apply(self, ties, expiry, step):
         pass

@@ -40,6 +40,7 @@ class Static(OpinionRule):
     """Opinion does not move (except through coercion backlash)."""
 
     name = "static"
+    Params = RuleParams  # none: a rate, benefit or harm set here would be ignored
 
     def update(self, states, model):
         pass
