@@ -604,6 +604,11 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             elif rules[keys[1]].get("name") != value:
                 rules[keys[1]] = registry.switched(keys[1], rules[keys[1]], value)
             continue
+        if len(keys) > 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES:
+            # a parameter of a rule the file leaves to its default: the default rule's
+            rules = out.setdefault("rules", {})
+            if rules.get(keys[1]) is None:
+                rules[keys[1]] = copy.deepcopy(RulesSpec.model_fields[keys[1]].default)
         problem = set_path(out, keys, value)
         if problem:
             problems.append((path, problem))

@@ -669,6 +669,13 @@ def test_true_or_false_is_not_a_number_in_events_and_generated_worlds():
     assert path == "generated.n_states" and "not true or false" in msg
 
 
+def test_a_rule_parameter_can_be_set_where_the_file_leaves_the_rule_to_its_default(tiny):
+    # it lost the default's name: "rules.membership.name: required"
+    assert load(BASELINE, ["rules.membership.every=3"]).rules.membership["every"] == 3
+    del tiny["rules"]["decision"]
+    assert load(tiny, ["rules.decision.noise=0.2"]).rules.decision == {"name": "threshold", "threshold": 0.0, "noise": 0.2}
+
+
 def test_a_whole_number_written_as_a_float_is_taken(tiny):
     assert load(tiny, ["offers.duration=8.0"]).offers.duration == 8  # as a posterior's draw sets it
 
