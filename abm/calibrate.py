@@ -48,6 +48,7 @@ from abm import patterns as pat
 from abm.experiment import canonical_hash, override, plain
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
+from abm.units import Int, Real
 
 MANIFEST = "manifest.json"
 DB = "calibration.db"
@@ -67,8 +68,8 @@ class _Strict(BaseModel):
 
 class Prior(_Strict):
     prior: Literal["uniform", "loguniform"] = "uniform"
-    low: float
-    high: float
+    low: Real
+    high: Real
 
     def rv(self):
         if self.prior == "uniform":
@@ -84,8 +85,8 @@ class Prior(_Strict):
 
 
 class Epsilon(_Strict):
-    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.5  # each generation's threshold: this quantile of the last one's distances
-    minimum: Annotated[float, Field(ge=0)] = 0.0  # stop when the threshold falls to this
+    alpha: Annotated[Real, Field(gt=0, lt=1)] = 0.5  # each generation's threshold: this quantile of the last one's distances
+    minimum: Annotated[Real, Field(ge=0)] = 0.0  # stop when the threshold falls to this
 
 
 class Spec(_Strict):
@@ -96,12 +97,12 @@ class Spec(_Strict):
     patterns: str  # patterns file, relative to the spec file
     use: list[str] | None = None  # pattern ids (default: all)
     parameters: Annotated[dict[str, Prior], Field(min_length=1)]
-    population: Annotated[int, Field(ge=2)] = 100
-    generations: Annotated[int, Field(ge=1)] = 5
+    population: Annotated[Int, Field(ge=2)] = 100
+    generations: Annotated[Int, Field(ge=1)] = 5
     epsilon: Epsilon = Epsilon()
-    seeds_per_particle: Annotated[int, Field(ge=1)] = 1  # each particle's outputs are the mean over this many seeds
-    predictive: Annotated[int, Field(ge=1)] | None = None  # posterior draws for the predictive check (default: population)
-    seed: Annotated[int, Field(ge=0)] = 0
+    seeds_per_particle: Annotated[Int, Field(ge=1)] = 1  # each particle's outputs are the mean over this many seeds
+    predictive: Annotated[Int, Field(ge=1)] | None = None  # posterior draws for the predictive check (default: population)
+    seed: Annotated[Int, Field(ge=0)] = 0
 
 
 @dataclass

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, sensitivity
 from abm.scenario import Scenario, ScenarioError, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
-from abm.units import Finite, Seed
+from abm.units import Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
 RESERVED = {"run", "point", "replication", "seed", "scenario", "step", "date", "status"}
@@ -66,7 +66,7 @@ class Summary(Strict):
     stat: Literal["final", "mean", "min", "max", "at", "first_crossing"] = "final"
     name: str | None = None
     window: tuple[dt.date, dt.date] | None = None  # mean/min/max over the steps dated within
-    last: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # mean/min/max over the last N steps
+    last: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # mean/min/max over the last N steps
     date: dt.date | None = None  # at: value in force at this date
     threshold: Finite | None = None  # first_crossing
     direction: Literal["above", "below"] = "above"
@@ -95,9 +95,9 @@ class Metrics(Strict):
 
 class Sample(Strict):
     method: str
-    n: Annotated[int, Field(ge=1)] | None = None
+    n: Annotated[Int, Field(ge=1)] | None = None
     ranges: dict[str, tuple[Finite, Finite]]
-    levels: Annotated[int, Field(ge=2, le=1000)] = 4  # factorial: values per range; morris: grid levels
+    levels: Annotated[Int, Field(ge=2, le=1000)] = 4  # factorial: values per range; morris: grid levels
     second_order: bool = False  # sobol: also draw the points for second-order indices
 
 
@@ -109,7 +109,7 @@ class Spec(Strict):
     set: dict[str, Any] = {}
     grid: dict[str, Any] = {}
     sample: Sample | None = None
-    replications: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    replications: Annotated[Int, Field(ge=1, le=1_000_000)] = 1
     seed: Seed = 0
     metrics: Metrics = Metrics()
     outcomes: dict[str, str] = {}  # outcome class name -> expression over summaries (abm.discovery)
@@ -167,9 +167,9 @@ class DiscoveryChart(Chart):
     type: Literal["discovery"]
     outcome: str  # a class declared under 'outcomes'
     parameters: list[str] | None = None  # the inputs searched (default: every swept parameter)
-    density: Annotated[float, Field(gt=0, le=1)] = 0.8  # chosen box: the largest coverage at this density or more
-    mass_min: Annotated[float, Field(gt=0, lt=0.5)] = 0.05  # smallest box (and CART leaf), share of runs
-    depth: Annotated[int, Field(ge=1, le=8)] = 3  # CART tree depth
+    density: Annotated[Real, Field(gt=0, le=1)] = 0.8  # chosen box: the largest coverage at this density or more
+    mass_min: Annotated[Real, Field(gt=0, lt=0.5)] = 0.05  # smallest box (and CART leaf), share of runs
+    depth: Annotated[Int, Field(ge=1, le=8)] = 3  # CART tree depth
 
 
 CHARTS: dict[str, type[Chart]] = {"timeseries": TimeseriesChart, "phase": PhaseChart, "box": BoxChart, "sobol": SobolChart, "morris": MorrisChart, "discovery": DiscoveryChart}

@@ -154,6 +154,9 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
     bad = tmp_path / "bad.yaml"
     for spec, expected in (
         ({**small_spec(), "population": 1}, "population"),
+        ({**small_spec(), "population": True}, "population: a number is expected here, not true or false"),
+        ({**small_spec(), "generations": True}, "generations: a number is expected here, not true or false"),
+        (small_spec(parameters={"rules.decay.rate": {"low": False, "high": 0.1}}), "not true or false"),
         (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),

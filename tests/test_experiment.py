@@ -93,6 +93,10 @@ def _nested(section: str, **changes):
 BAD = {
     "unknown key": (_change(replication=3), "replication: unknown key; did you mean 'replications'?"),
     "wrong type": (_change(replications="many"), "replications: Input should be a valid integer"),
+    "true as a count": (_change(replications=True), "replications: a number is expected here, not true or false"),
+    "true as a sample size": (_change(grid={}, sample={"method": "latin", "n": True, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: a number is expected here, not true or false"),
+    "true as a window": (_nested("metrics", summaries=[{"metric": "integration", "stat": "mean", "last": True}]), "metrics.summaries.0.last: a number is expected here, not true or false"),
+    "true as a tree depth": (_change(outcomes={"high": "integration_final > 0.5"}, charts=[{"type": "discovery", "outcome": "high", "depth": True}]), "charts.0.depth: a number is expected here, not true or false"),
     "out of range": (_change(replications=0), "replications: Input should be greater than or equal to 1"),
     "unknown sampler": (_change(grid={}, sample={"method": "sobel", "n": 8, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.method: unknown sampler 'sobel'; did you mean 'sobol'?"),
     "sobol n": (_change(grid={}, sample={"method": "sobol", "n": 100, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: the sobol sampler needs a power of 2 (got 100; try 64 or 128)"),

@@ -669,6 +669,13 @@ def test_true_or_false_is_not_a_number_in_events_and_generated_worlds():
     assert path == "generated.n_states" and "not true or false" in msg
 
 
+@pytest.mark.parametrize("item", ["rules.membership.every=true", "rules.decision.noise=false", "rules.membership.freeze=false"])
+def test_true_or_false_is_not_a_number_in_rule_parameters(item):
+    # membership every=true reviewed every step; the baseline leaves membership to its default rule
+    path, msg = only_problem(BASELINE, [item])
+    assert path == item.partition("=")[0] and "not true or false" in msg
+
+
 def test_a_rule_parameter_can_be_set_where_the_file_leaves_the_rule_to_its_default(tiny):
     # it lost the default's name: "rules.membership.name: required"
     assert load(BASELINE, ["rules.membership.every=3"]).rules.membership["every"] == 3

@@ -10,11 +10,12 @@ parameters as a pydantic model, which gives defaults, ranges and clear errors.
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from abm.units import within_limit
+from abm.units import not_bool, within_limit
 
 FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility")
 
@@ -24,10 +25,18 @@ REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in (*FAMILIE
 
 class RuleParams(BaseModel):
     """Base class of rule parameters: unknown keys are errors, never ignored; every
-    number finite and at most abm.units.LIMIT in size."""
+    number finite and at most abm.units.LIMIT in size, and never true or false (which
+    pydantic would read as 1 and 0: membership ``every: true`` reviewed every step)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     _bounded = field_validator("*")(within_limit)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_bools(cls, value: Any, info: ValidationInfo) -> Any:
+        annotation = cls.model_fields[info.field_name].annotation
+        numeric = {int, float} & set(typing.get_args(annotation) or (annotation,))  # float, int | None, ...
+        return not_bool(value) if numeric else value
 
 
 class Rule:
