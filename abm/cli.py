@@ -153,6 +153,8 @@ def cmd_sweep(args) -> int:
     from abm import experiment, sweep
 
     check_executor(args)
+    if args.allow_model_change and not args.resume:
+        raise UsageError("--allow-model-change only applies with --resume (a new sweep has no stored runs to mix with)")
     if args.workers is not None:
         budget.check_workers(args.workers, allow_large=args.allow_large)
     exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
@@ -164,7 +166,7 @@ def cmd_sweep(args) -> int:
         print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
         if args.dry_run:
             return 0
-        result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume)
+        result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
     except sweep.SweepError as exc:
         raise UsageError(str(exc)) from None
     before = f", {result.already} were already done" if result.already else ""
@@ -361,7 +363,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("experiment", help="experiment YAML file (see experiments/)")
     add_executor(s)
     s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>); an existing one is never replaced, only completed with --resume")
-    s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs")
+    s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs; refused if the model's code (its Python files) changed since the sweep started")
+    s.add_argument("--allow-model-change", action="store_true", help="with --resume: resume even though the model's code changed since the sweep started, mixing runs of two models in one store (manifest.json records each session's code)")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")
     s.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override the experiment itself, e.g. --set replications=2, --set sample.n=64, --set set.time.steps=20 (repeatable; recorded in the manifest; --resume needs the same overrides)")
     s.add_argument(*LARGE, **LARGE_HELP)

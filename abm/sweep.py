@@ -19,10 +19,11 @@ What the loop guarantees, and why:
   main process (Linux: a parent-death signal).
 - *Nothing lost.* Results are committed as they arrive; a sweep killed at any moment
   keeps every committed run, and ``resume=True`` runs exactly the runs whose keys are
-  missing (or failed). Resuming with a different spec is refused.
+  missing (or failed). Resuming with a different spec, or with other model code (a
+  fingerprint of the package's files), is refused.
 - *Provenance.* ``manifest.json`` records the spec, its hash, every run's parameters
-  and seed, the model's git commit, package versions, the machine, and each session's
-  start and end.
+  and seed, the model's git commit and code fingerprint, package versions, the machine,
+  and each session's start, end and code.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import ctypes
 import datetime as dt
 import functools
 import gc
+import hashlib
 import importlib.metadata
 import json
 import multiprocessing
@@ -64,6 +66,9 @@ from abm.outputs import DISK_ERRORS, atomic_directory
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
 from abm.store import check as check_store
+
+
+MODEL_PACKAGE = "abm-caucasus"  # the model's distribution: its version identifies an installed copy
 
 
 class SweepError(Exception):
@@ -377,7 +382,7 @@ def new_manifest(exp: Experiment) -> dict[str, Any]:
             {"run": r.key, "point": r.point, "replication": r.replication, "seed": r.seed, "scenario": points[r.point].scenario, "params": points[r.point].values}
             for r in exp.runs
         ],
-        "model": git_state(),
+        "model": model_record(),
         "packages": packages(),
         "machine": machine(),
         "created": _now(),
@@ -444,9 +449,61 @@ def check_new(out: Path, resume: bool) -> None:
         raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
 
 
-def check_resumable(out: Path, exp: Experiment) -> list[str]:
+def source_hash() -> str:
+    """A fingerprint of the model package's Python files (paths and contents): the code
+    that decides a run's results besides its inputs, known in a git checkout with or
+    without uncommitted changes and in an installed copy alike."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_record() -> dict[str, Any]:
+    """The model's code now, as a sweep's manifest records it (at creation and per session)."""
+    return {**git_state(), "source": source_hash()}
+
+
+def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model's code as recorded in a sweep's ``manifest`` when the sweep was created, or
+    now (no manifest): ``model_record()`` and the package version."""
+    if manifest is None:
+        return {**model_record(), "version": runner.versions()[MODEL_PACKAGE]}
+    model, packages = manifest.get("model"), manifest.get("packages")
+    return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE) if isinstance(packages, dict) else None}
+
+
+def model_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Why the model that made a sweep's stored runs may not be the one that would complete
+    it, or None. The source fingerprints decide when both sides have one. A sweep made
+    before they were recorded is judged by its git commit, with uncommitted changes to
+    tracked files at either point counting as a change (the code then cannot be shown to
+    be the same), or outside git by the package version; when neither side can tell,
+    nothing says the model changed."""
+    if then.get("source") and now.get("source"):
+        return None if then["source"] == now["source"] else f"its Python files differ from those that made the stored runs ({_code(then)} then, {_code(now)} now)"
+    if then.get("commit") and now.get("commit"):
+        if then["commit"] != now["commit"] or then.get("dirty") or now.get("dirty"):
+            return f"the stored runs were made at {_code(then)} and this is {_code(now)}"
+        return None
+    versions = [side.get("version") for side in (then, now)]
+    if all(v and v != "not installed" for v in versions) and versions[0] != versions[1]:
+        return f"the stored runs were made by version {versions[0]} of the model and this is version {versions[1]}"
+    return None
+
+
+def _code(side: dict[str, Any]) -> str:
+    if side.get("commit"):
+        return f"commit {side['commit'][:12]}" + (" with uncommitted changes" if side.get("dirty") else "")
+    return f"version {side.get('version') or 'unknown'}"
+
+
+def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False) -> list[str]:
     """Refuse to resume a damaged sweep folder, or one whose spec (or base scenarios)
-    changed, saying what changed; return the keys of stored runs that are incomplete."""
+    changed, saying what changed, or (unless ``allow_model_change``) one made by another
+    version of the model's code (:func:`model_change`), whose stored runs would mix with
+    this one's; return the keys of stored runs that are incomplete."""
     if not (out / FILE).exists():
         raise SweepError(f"{out} exists but holds no sweep results; choose another --out")
     try:
@@ -456,6 +513,12 @@ def check_resumable(out: Path, exp: Experiment) -> list[str]:
     with Store(out) as store:
         old_hash, old = store.meta("spec_hash"), json.loads(store.meta("hashed"))
     if old_hash == exp.hash:
+        why = None if allow_model_change else model_change(model_identity(json.loads((out / MANIFEST).read_text())), model_identity())
+        if why:
+            raise SweepError(
+                f"cannot resume {out}: the model's code changed since the sweep started: {why}; its stored runs would mix with runs of another model. "
+                "Start a new sweep with another --out, or resume anyway with --allow-model-change (manifest.json records each session's code)."
+            )
         return incomplete
     changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in exp.hashed.items() if k != "bases"})
     try:
@@ -496,6 +559,7 @@ def run(
     scheduler: str | None = None,
     executor: cf.Executor | None = None,
     resume: bool = False,
+    allow_model_change: bool = False,
     progress: bool | None = None,
     runner: Callable | None = None,
     task_seconds: float = 0.25,
@@ -509,13 +573,14 @@ def run(
     experiment keeps ``metrics.states`` (default :func:`abm.runner.run`, with
     ``tables=False`` when no per-state series are kept; any importable function of the
     same shape works). ``progress``: a tqdm bar, by
-    default only on a terminal."""
+    default only on a terminal. ``allow_model_change``: resume even if the model's code
+    changed since the sweep started (:func:`check_resumable`)."""
     exp = experiments.load(experiment)
     out = Path(out)
     incomplete: list[str] = []
     check_new(out, resume)
     if out.exists() or out.is_symlink():
-        incomplete = check_resumable(out, exp)
+        incomplete = check_resumable(out, exp, allow_model_change)
     if executor is not None:
         pool = given_pool(executor)
     elif scheduler is not None:
@@ -547,7 +612,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
 
     started = time.perf_counter()
     manifest = json.loads((out / MANIFEST).read_text())
-    session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": git_state()}
+    session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": model_record()}
     manifest["sessions"].append(session)
     write_json(out / MANIFEST, manifest)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -315,6 +316,52 @@ def test_resuming_a_changed_experiment_is_refused(reference, tmp_path, capsys):
     spec.write_text(yaml.safe_dump(tiny_spec()))
     assert main(["sweep", str(spec), "--out", str(reference)]) == 2  # exists, no --resume
     assert "--resume" in capsys.readouterr().err
+
+
+def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp_path, capsys):
+    """Stored runs of one model must not mix with runs of another: the manifest's code
+    fingerprint is changed here as a commit touching abm/ would change it."""
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["source"] == sweep.source_hash() and "commit" in manifest["model"]
+    manifest["model"]["source"] = "0" * 16
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["sweep", str(spec), "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot resume" in err and "model's code changed" in err and "--allow-model-change" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--allow-model-change"]) == 0
+    sessions = json.loads((out / "manifest.json").read_text())["sessions"]
+    assert sessions[-1]["model"]["source"] == sweep.source_hash()
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "new"), "--allow-model-change"]) == 2
+    assert "only applies with --resume" in capsys.readouterr().err
+
+
+CODE = {"commit": "a" * 40, "dirty": False, "source": "1" * 16, "version": "0.1.0"}
+
+
+@pytest.mark.parametrize(
+    "then, now, refused",
+    [
+        (CODE, CODE, False),
+        (CODE, {**CODE, "source": "2" * 16}, True),  # other code, whatever git says
+        (CODE, {**CODE, "commit": "b" * 40, "dirty": True}, False),  # same code: a docs commit, a dirty tree
+        ({**CODE, "source": None}, {**CODE, "commit": "b" * 40}, True),  # a sweep made before fingerprints: the commit decides
+        ({**CODE, "source": None, "dirty": True}, CODE, True),  # ... and uncommitted changes then hide what ran
+        ({**CODE, "source": None}, {**CODE, "dirty": True}, True),
+        ({**CODE, "source": None}, CODE, False),
+        ({"commit": None, "version": "0.1.0"}, {"commit": None, "version": "0.2.0"}, True),  # installed copies: the version
+        ({"commit": None, "version": "0.1.0"}, {"commit": None, "version": "0.1.0"}, False),
+        ({"commit": None, "version": "not installed"}, {"commit": None, "version": "0.2.0"}, False),  # neither side can tell
+        ({}, {}, False),
+    ],
+)
+def test_what_counts_as_a_change_of_the_model(then, now, refused):
+    assert (sweep.model_change(then, now) is not None) == refused
 
 
 def test_resuming_a_complete_sweep_runs_nothing(reference):
