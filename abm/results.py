@@ -273,22 +273,26 @@ class Results:
             out[key] = (("run",), summaries[name].to_numpy(dtype=float), {"long_name": f"summary {name}"})
         return out
 
-    def export_arrays(self, out: str | Path, fmt: str = "netcdf", columns: list[str] | None = None) -> tuple[Path, dict[str, int]]:
+    def export_arrays(self, out: str | Path, fmt: str = "netcdf", columns: list[str] | None = None, overwrite: bool = False) -> tuple[Path, dict[str, int]]:
         """Write :meth:`to_xarray` into folder ``out`` as ``<experiment>.nc`` (NetCDF-4,
         through h5netcdf) or ``<experiment>.zarr`` (Zarr v3); returns the path written and
-        the Dataset's dimensions."""
+        the Dataset's dimensions. As for :meth:`export`, ``out`` may be any folder, so a
+        file of that name already there is refused (FileExistsError, before anything is
+        written) unless ``overwrite``."""
         if fmt not in ARRAY_FORMATS:
             raise ValueError(f"unknown array format {fmt!r}; use {' or '.join(ARRAY_FORMATS)}")
         missing = [m for m in ARRAY_FORMATS[fmt] if importlib.util.find_spec(m) is None]
         if missing:
             raise ImportError(f"--format {fmt} needs {', '.join(missing)}: pip install 'abm-caucasus[arrays]'")
+        path = Path(out) / f"{self.experiment}.{'nc' if fmt == 'netcdf' else 'zarr'}"
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise FileExistsError(f"{path} already exists and export_arrays does not overwrite files; choose another folder, or pass overwrite=True to replace it")
         ds = self.to_xarray(columns)
+        Path(out).mkdir(parents=True, exist_ok=True)
         if fmt == "netcdf":
-            path = Path(out) / f"{self.experiment}.nc"
             ds.to_netcdf(path, engine="h5netcdf")
         else:
-            path = Path(out) / f"{self.experiment}.zarr"
-            ds.to_zarr(path, mode="w-", consolidated=False)  # consolidated metadata is not part of Zarr v3
+            ds.to_zarr(path, mode="w" if overwrite else "w-", consolidated=False)  # consolidated metadata is not part of Zarr v3
         return path, dict(ds.sizes)
 
     def rerun(self, run: str):

@@ -147,6 +147,25 @@ def test_export_writes_the_dataset(swept, tmp_path, capsys, fmt):
     assert "--out" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("fmt", ["netcdf", "zarr"])
+def test_export_arrays_from_python_refuses_to_overwrite_unless_asked(swept, tmp_path, fmt):
+    """As Results.export: the folder may hold the user's own files (NetCDF overwrote them)."""
+    res = results.load(swept / "w1")
+    mine = tmp_path / "mine" / f"tiny_states.{'nc' if fmt == 'netcdf' else 'zarr'}"
+    mine.parent.mkdir()
+    mine.write_text("my own file")
+    with pytest.raises(FileExistsError, match="already exists"):
+        res.export_arrays(mine.parent, fmt)
+    assert mine.read_text() == "my own file" and [p.name for p in mine.parent.iterdir()] == [mine.name]
+    if fmt == "zarr":
+        mine.unlink()  # Zarr replaces a store (a folder), not a file
+        res.export_arrays(mine.parent, fmt)
+    path, _ = res.export_arrays(mine.parent, fmt, overwrite=True)
+    back = xr.open_dataset(path, engine="h5netcdf") if fmt == "netcdf" else xr.open_zarr(path, consolidated=False)
+    xr.testing.assert_identical(back.load(), res.to_xarray())
+    back.close()
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_report_export_writes_the_per_state_table(swept, tmp_path, fmt):
     """`abm report --export` carries the per-state series too, as the long table of
