@@ -141,29 +141,39 @@ def test_the_calibration_table_quotes_the_published_constraint_table():
         assert all(agrees(t, row[k]) for t, k in ((mean, "posterior_mean"), (low, "q05"), (high, "q95"), (ratio, "sd_ratio"))), row["parameter"]
 
 
+LABELS = {"rules.decision.noise": "decision noise", "rules.decay.rate": "decay rate", "rules.coercion.strength": "coercion strength",
+          "rules.opinion.rate": "opinion rate", "rules.allocation.intensity": "contest intensity",
+          "utility.dependence": "dependence weight", "utility.opinion": "opinion weight"}
+
+
 def test_readme_odd_and_notebook_06_quote_what_the_published_calibration_constrains():
-    """README (Calibration), ODD 1.3 and notebook 06 say which parameters the patterns
-    constrain and quote the decay rate's posterior against the baseline's assumption: each
+    """README (Calibration), ODD 1.3 and notebook 06 say which parameter the patterns
+    partly constrain and quote its posterior against the baseline's assumption: each
     from data/posterior_baseline.json and the posterior it publishes."""
     table = {row["parameter"]: row for row in PUBLISHED["constraint"]}
-    assert [p for p, row in table.items() if row["verdict"] != "loose"] == ["rules.decay.rate"]  # "only the decay rate"
-    decay = table["rules.decay.rate"]
-    assert decay["verdict"] == "partly constrained"
+    assert set(table) <= set(LABELS)
+    partly = [p for p, row in table.items() if row["verdict"] != "loose"]
+    assert len(partly) == 1 and table[partly[0]]["verdict"] == "partly constrained"  # "only the ..."
+    name, row = partly[0], table[partly[0]]
     posterior = pd.read_csv(ROOT / "data" / PUBLISHED["file"])
-    median = weighted_quantile(posterior["rules.decay.rate"].to_numpy(), posterior["weight"].to_numpy(), 0.5)
+    median = weighted_quantile(posterior[name].to_numpy(), posterior["weight"].to_numpy(), 0.5)
+    baseline = scenario.load(BASELINE).model_dump()
+    for key in name.split("."):
+        baseline = baseline[key]
     words = {6: "six", 7: "seven"}
-    for name, text, anchor in (("README", README, "The fit is weak"), ("ODD", ODD, "### 1.3 Calibration")):
+    for where, text, anchor in (("README", README, "The fit is weak"), ("ODD", ODD, "### 1.3 Calibration")):
         quote = quoted(text, anchor, 1000)
-        found = re.search(r"of the (\w+) fitted parameters .*?partly constrains? only the decay rate \(posterior mean ([\d.]+), "
-                          r"weighted median ([\d.]+), 90% interval ([\d.]+)-([\d.]+) a quarter.*?baseline's assumed ([\d.]+)"
+        found = re.search(r"of the (\w+) fitted parameters .*?partly constrains? only the ([\w ]+?) \(posterior mean ([\d.]+), "
+                          r"weighted median ([\d.]+), 90% interval ([\d.]+)-([\d.]+).*?baseline's assumed ([\d.]+)"
                           r".*?leaves? the other (\w+)", quote)
-        assert found, name
-        fitted, mean, med, low, high, assumed, others = found.groups()
-        assert (fitted, others) == (words[len(table)], words[len(table) - 1]), name
-        assert agrees(mean, decay["posterior_mean"]) and agrees(med, median), name
-        assert agrees(low, decay["q05"]) and agrees(high, decay["q95"]), name
-        assert float(assumed) == scenario.load(BASELINE).rules.decay["rate"], name
-    assert "Only the decay rate is **partly constrained** (around the 0.02 the baseline assumes)" in NB06
+        assert found, where
+        fitted, label, mean, med, low, high, assumed, others = found.groups()
+        assert (fitted, others) == (words[len(table)], words[len(table) - 1]), where
+        assert label == LABELS[name], where
+        assert agrees(mean, row["posterior_mean"]) and agrees(med, median), where
+        assert agrees(low, row["q05"]) and agrees(high, row["q95"]), where
+        assert float(assumed) == baseline, where
+    assert f"Only the {LABELS[name]} is **partly constrained**" in NB06
 
 
 def test_the_export_examples_name_sweeps_that_keep_per_state_series():
