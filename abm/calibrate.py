@@ -16,9 +16,11 @@ What the machinery guarantees, and how:
 - *Resumable.* pyabc's History database (``calibration.db``) keeps every finished
   generation; ``resume=True`` continues from the last one and, by the per-generation
   seeding and an epsilon that is recomputed from the stored population, gives the same
-  posterior as an uninterrupted run.
+  posterior as an uninterrupted run. Resuming with a different spec, or with other model
+  code (the fingerprint a sweep checks, :func:`abm.runner.model_change`), is refused.
 - *Provenance.* ``manifest.json`` holds the spec, its hash (spec, resolved base scenario
-  and patterns), the model's git commit, package versions, the machine and each session.
+  and patterns), the model's git commit and code fingerprint, package versions, the
+  machine and each session with its code.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm.experiment import canonical_hash, override, plain
+from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
 from abm.units import Int, Real
@@ -348,14 +351,17 @@ def _pool(workers: int | None, scheduler: str | None, executor):
         raise CalibrationError(str(exc)) from None
 
 
-def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: int | None = None, scheduler: str | None = None, executor=None, resume: bool = False, progress: bool | None = None) -> CalibrationResult:
-    """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs."""
+def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: int | None = None, scheduler: str | None = None, executor=None, resume: bool = False,
+        allow_model_change: bool = False, progress: bool | None = None) -> CalibrationResult:
+    """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs.
+    ``allow_model_change``: resume even if the model's code changed since the calibration
+    started, which mixes generations of two models (:func:`_check_resumable`)."""
     cal = source if isinstance(source, Calibration) else load_spec(source)
     out = Path(out)
     if out.exists() and not resume:
         raise CalibrationError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
     if resume:
-        _check_resumable(out, cal)
+        _check_resumable(out, cal, allow_model_change)
     pool = _pool(workers, scheduler, executor)
     try:
         _check_single_threaded(pool.executor)
@@ -367,7 +373,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         if not out.exists():
             _create(out, cal)
         manifest = json.loads((out / MANIFEST).read_text())
-        session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv}
+        session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": model_record()}
         manifest["sessions"].append(session)
         write_json(out / MANIFEST, manifest)
         abc = _abc(cal, SeededSampler(pool.executor.map, cal.spec.seed, progress))
@@ -434,7 +440,6 @@ def _target_value(p: pat.Pattern) -> float:
 
 
 def _create(out: Path, cal: Calibration) -> None:
-    from abm.runner import git_state
     from abm.sweep import machine
 
     try:
@@ -449,7 +454,7 @@ def _create(out: Path, cal: Calibration) -> None:
         "base_scenario": cal.base.to_dict(),
         "patterns": [p.model_dump(mode="json", by_alias=True) for p in cal.patterns],
         "steps": cal.steps,
-        "model": git_state(),
+        "model": model_record(),
         "packages": _packages(),
         "machine": machine(),
         "created": _now(),
@@ -459,13 +464,21 @@ def _create(out: Path, cal: Calibration) -> None:
         shutil.copyfile(cal.source, out / "calibration.yaml")
 
 
-def _check_resumable(out: Path, cal: Calibration) -> None:
+def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = False) -> None:
+    """Refuse to resume a folder that holds no calibration, one whose spec (base scenario,
+    patterns) changed, or (unless ``allow_model_change``) one started by other model code:
+    its stored generations would mix with this code's, as a sweep's runs would."""
     try:
         manifest = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
-        raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing or unreadable); choose another --out") from None
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing or unreadable); choose another --out")
     if manifest.get("spec_hash") != cal.hash:
         raise CalibrationError(f"cannot resume {out}: the spec, its base scenario or its patterns changed since it started; restore them, or start a new calibration with another --out")
+    refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
+    if refusal:
+        raise CalibrationError(refusal)
 
 
 # --------------------------------------------------------------------------- outputs

@@ -153,8 +153,7 @@ def cmd_sweep(args) -> int:
     from abm import experiment, sweep
 
     check_executor(args)
-    if args.allow_model_change and not args.resume:
-        raise UsageError("--allow-model-change only applies with --resume (a new sweep has no stored runs to mix with)")
+    check_model_change(args, "sweep", "runs")
     if args.workers is not None:
         budget.check_workers(args.workers, allow_large=args.allow_large)
     exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
@@ -260,6 +259,7 @@ def cmd_calibrate(args) -> int:
     from abm import calibrate
 
     check_executor(args)
+    check_model_change(args, "calibration", "generations")
     logging.getLogger("ABC").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         cal = calibrate.load_spec(args.spec)
@@ -268,7 +268,7 @@ def cmd_calibrate(args) -> int:
             raise UsageError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
-        result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume)
+        result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
     except calibrate.CalibrationError as exc:
         raise UsageError(str(exc)) from None
     print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
@@ -292,12 +292,25 @@ def check_executor(args) -> None:
         raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
 
 
+def add_model_change(parser, work: str, stored: str) -> None:
+    """The override of --resume's model check, worded alike for a sweep and a calibration
+    (both keep their runs' code in one manifest the same way)."""
+    parser.add_argument("--allow-model-change", action="store_true", help=f"with --resume: resume even though the model's code changed since the {work} started, mixing {stored} of two models "
+                        "in one folder (manifest.json records each session's code)")
+
+
+def check_model_change(args, work: str, stored: str) -> None:
+    if args.allow_model_change and not args.resume:
+        raise UsageError(f"--allow-model-change only applies with --resume (a new {work} has no stored {stored} to mix with)")
+
+
 def add_calibrate(sub) -> None:
     k = sub.add_parser("calibrate", help="fit parameters to the observed patterns (ABC-SMC); posterior, charts and predictive checks")
     k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate/baseline.yaml)")
     add_executor(k)
     k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>)")
-    k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation")
+    k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation; refused if the model's code (its Python files) changed since the calibration started")
+    add_model_change(k, "calibration", "generations")
     k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")
     k.set_defaults(func=cmd_calibrate)
 
@@ -364,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
     add_executor(s)
     s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>); an existing one is never replaced, only completed with --resume")
     s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs; refused if the model's code (its Python files) changed since the sweep started")
-    s.add_argument("--allow-model-change", action="store_true", help="with --resume: resume even though the model's code changed since the sweep started, mixing runs of two models in one store (manifest.json records each session's code)")
+    add_model_change(s, "sweep", "runs")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")
     s.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override the experiment itself, e.g. --set replications=2, --set sample.n=64, --set set.time.steps=20 (repeatable; recorded in the manifest; --resume needs the same overrides)")
     s.add_argument(*LARGE, **LARGE_HELP)

@@ -6,6 +6,7 @@ so a result is always reproducible from the scenario and the seed it records.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import platform
@@ -26,7 +27,8 @@ from abm.scenario import Scenario, load, with_run_settings
 if TYPE_CHECKING:
     from abm.model import RegionModel
 
-PACKAGES = ("abm-caucasus", "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
+MODEL_PACKAGE = "abm-caucasus"  # the model's distribution: its version identifies an installed copy
+PACKAGES = (MODEL_PACKAGE, "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
 
 
 @dataclass
@@ -85,6 +87,69 @@ def git_state() -> dict[str, Any]:
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def source_hash() -> str:
+    """A fingerprint of the model package's Python files (paths and contents): the code
+    that decides a run's results besides its inputs, known in a git checkout with or
+    without uncommitted changes and in an installed copy alike."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_record() -> dict[str, Any]:
+    """The model's code now, as the manifest of a sweep or a calibration records it (at
+    creation and per session)."""
+    return {**git_state(), "source": source_hash()}
+
+
+def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model's code as a sweep's or a calibration's ``manifest`` recorded it when the
+    folder was created, or now (no manifest): ``model_record()`` and the package version."""
+    if manifest is None:
+        return {**model_record(), "version": versions()[MODEL_PACKAGE]}
+    model, packages = manifest.get("model"), manifest.get("packages")
+    return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE) if isinstance(packages, dict) else None}
+
+
+def model_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Why the model that made a folder's stored results may not be the one that would
+    complete it, or None. The source fingerprints decide when both sides have one. A folder
+    made before they were recorded is judged by its git commit, with uncommitted changes to
+    tracked files at either point counting as a change (the code then cannot be shown to
+    be the same), or outside git by the package version; when neither side can tell,
+    nothing says the model changed."""
+    if then.get("source") and now.get("source"):
+        return None if then["source"] == now["source"] else f"its Python files differ from those that made the stored results ({_code(then)} then, {_code(now)} now)"
+    if then.get("commit") and now.get("commit"):
+        if then["commit"] != now["commit"] or then.get("dirty") or now.get("dirty"):
+            return f"the stored results were made at {_code(then)} and this is {_code(now)}"
+        return None
+    released = [side.get("version") for side in (then, now)]
+    if all(v and v != "not installed" for v in released) and released[0] != released[1]:
+        return f"the stored results were made by version {released[0]} of the model and this is version {released[1]}"
+    return None
+
+
+def _code(side: dict[str, Any]) -> str:
+    if side.get("commit"):
+        return f"commit {side['commit'][:12]}" + (" with uncommitted changes" if side.get("dirty") else "")
+    return f"version {side.get('version') or 'unknown'}"
+
+
+def resume_refusal(out: Path, manifest: dict[str, Any], work: str, stored: str) -> str | None:
+    """Why resuming ``out``, a ``work`` ("sweep", "calibration") whose ``manifest``
+    recorded other model code (:func:`model_change`), is refused, or None. Its ``stored``
+    results ("runs", "generations") would mix with those of another model; a sweep and a
+    calibration refuse in the same words, with the same way out."""
+    why = model_change(model_identity(manifest), model_identity())
+    if why is None:
+        return None
+    return (f"cannot resume {out}: the model's code changed since the {work} started: {why}; its stored {stored} would mix with {stored} of another model. "
+            f"Start a new {work} with another --out, or resume anyway with --allow-model-change (manifest.json records each session's code).")
 
 
 def environment() -> dict[str, Any]:

@@ -35,7 +35,6 @@ import ctypes
 import datetime as dt
 import functools
 import gc
-import hashlib
 import importlib.metadata
 import json
 import multiprocessing
@@ -60,15 +59,12 @@ import yaml
 
 from abm import experiment as experiments
 from abm import runner
-from abm.runner import git_state
+from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, atomic_directory
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
 from abm.store import check as check_store
-
-
-MODEL_PACKAGE = "abm-caucasus"  # the model's distribution: its version identifies an installed copy
 
 
 class SweepError(Exception):
@@ -449,61 +445,11 @@ def check_new(out: Path, resume: bool) -> None:
         raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
 
 
-def source_hash() -> str:
-    """A fingerprint of the model package's Python files (paths and contents): the code
-    that decides a run's results besides its inputs, known in a git checkout with or
-    without uncommitted changes and in an installed copy alike."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def model_record() -> dict[str, Any]:
-    """The model's code now, as a sweep's manifest records it (at creation and per session)."""
-    return {**git_state(), "source": source_hash()}
-
-
-def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The model's code as recorded in a sweep's ``manifest`` when the sweep was created, or
-    now (no manifest): ``model_record()`` and the package version."""
-    if manifest is None:
-        return {**model_record(), "version": runner.versions()[MODEL_PACKAGE]}
-    model, packages = manifest.get("model"), manifest.get("packages")
-    return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE) if isinstance(packages, dict) else None}
-
-
-def model_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
-    """Why the model that made a sweep's stored runs may not be the one that would complete
-    it, or None. The source fingerprints decide when both sides have one. A sweep made
-    before they were recorded is judged by its git commit, with uncommitted changes to
-    tracked files at either point counting as a change (the code then cannot be shown to
-    be the same), or outside git by the package version; when neither side can tell,
-    nothing says the model changed."""
-    if then.get("source") and now.get("source"):
-        return None if then["source"] == now["source"] else f"its Python files differ from those that made the stored runs ({_code(then)} then, {_code(now)} now)"
-    if then.get("commit") and now.get("commit"):
-        if then["commit"] != now["commit"] or then.get("dirty") or now.get("dirty"):
-            return f"the stored runs were made at {_code(then)} and this is {_code(now)}"
-        return None
-    versions = [side.get("version") for side in (then, now)]
-    if all(v and v != "not installed" for v in versions) and versions[0] != versions[1]:
-        return f"the stored runs were made by version {versions[0]} of the model and this is version {versions[1]}"
-    return None
-
-
-def _code(side: dict[str, Any]) -> str:
-    if side.get("commit"):
-        return f"commit {side['commit'][:12]}" + (" with uncommitted changes" if side.get("dirty") else "")
-    return f"version {side.get('version') or 'unknown'}"
-
-
 def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False) -> list[str]:
     """Refuse to resume a damaged sweep folder, or one whose spec (or base scenarios)
     changed, saying what changed, or (unless ``allow_model_change``) one made by another
-    version of the model's code (:func:`model_change`), whose stored runs would mix with
-    this one's; return the keys of stored runs that are incomplete."""
+    version of the model's code (:func:`abm.runner.model_change`), whose stored runs would
+    mix with this one's; return the keys of stored runs that are incomplete."""
     if not (out / FILE).exists():
         raise SweepError(f"{out} exists but holds no sweep results; choose another --out")
     try:
@@ -513,12 +459,9 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
     with Store(out) as store:
         old_hash, old = store.meta("spec_hash"), json.loads(store.meta("hashed"))
     if old_hash == exp.hash:
-        why = None if allow_model_change else model_change(model_identity(json.loads((out / MANIFEST).read_text())), model_identity())
-        if why:
-            raise SweepError(
-                f"cannot resume {out}: the model's code changed since the sweep started: {why}; its stored runs would mix with runs of another model. "
-                "Start a new sweep with another --out, or resume anyway with --allow-model-change (manifest.json records each session's code)."
-            )
+        refusal = None if allow_model_change else resume_refusal(out, json.loads((out / MANIFEST).read_text()), "sweep", "runs")
+        if refusal:
+            raise SweepError(refusal)
         return incomplete
     changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in exp.hashed.items() if k != "bases"})
     try:

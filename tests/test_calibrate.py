@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import calibrate
+from abm import calibrate, runner
 from abm.cli import main
 from abm.scenario import load
 from tests.conftest import BASELINE, ROOT
@@ -102,6 +102,33 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "r" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
     sessions = json.loads((tmp_path / "r" / "manifest.json").read_text())["sessions"]
     assert [s["interrupted"] for s in sessions] == [True, False]
+
+
+def test_resuming_with_other_model_code_is_refused_unless_allowed(tmp_path, capsys):
+    """Stored generations of one model must not mix with generations of another: the
+    manifest's code fingerprint is changed here as a commit touching abm/ would change
+    it, then removed as in a calibration from before fingerprints, whose commit decides."""
+    spec, out = small_spec(), tmp_path / "r"
+    with InterruptedAt(call=2) as ex:  # generation 0 finishes, generation 1 is interrupted
+        assert calibrate.run(spec, out, executor=ex, progress=False).generations == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["source"] == manifest["sessions"][0]["model"]["source"] == runner.source_hash()
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    for model, why in (({**manifest["model"], "source": "0" * 16}, "Python files differ"), ({"commit": "0" * 40, "dirty": False}, "made at commit 000000000000")):
+        (out / "manifest.json").write_text(json.dumps({**manifest, "model": model}))
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert main(["calibrate", str(path), "--out", str(out), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cannot resume" in err and "model's code changed since the calibration started" in err and why in err
+        assert "--allow-model-change" in err and "Traceback" not in err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with serial() as ex:
+        resumed = calibrate.run(spec, out, executor=ex, resume=True, allow_model_change=True, progress=False)
+    assert resumed.generations == 2 and not resumed.interrupted
+    assert json.loads((out / "manifest.json").read_text())["sessions"][-1]["model"]["source"] == runner.source_hash()
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "new"), "--allow-model-change"]) == 2
+    assert "only applies with --resume" in capsys.readouterr().err and not (tmp_path / "new").exists()
 
 
 TRUTH = {"rules.coercion.strength": 0.7, "rules.decay.rate": 0.03, "utility.dependence": 1.2}

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import experiment, results, sweep
+from abm import experiment, results, runner, sweep
 from abm.cli import main
 from abm.runner import run
 from abm.scenario import load as load_scenario
@@ -324,7 +324,7 @@ def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp
     out = tmp_path / "copy"
     shutil.copytree(reference, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["model"]["source"] == sweep.source_hash() and "commit" in manifest["model"]
+    assert manifest["model"]["source"] == runner.source_hash() and "commit" in manifest["model"]
     manifest["model"]["source"] = "0" * 16
     (out / "manifest.json").write_text(json.dumps(manifest))
     spec = tmp_path / "tiny.yaml"
@@ -336,7 +336,7 @@ def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--allow-model-change"]) == 0
     sessions = json.loads((out / "manifest.json").read_text())["sessions"]
-    assert sessions[-1]["model"]["source"] == sweep.source_hash()
+    assert sessions[-1]["model"]["source"] == runner.source_hash()
     assert main(["sweep", str(spec), "--out", str(tmp_path / "new"), "--allow-model-change"]) == 2
     assert "only applies with --resume" in capsys.readouterr().err
 
@@ -361,7 +361,7 @@ CODE = {"commit": "a" * 40, "dirty": False, "source": "1" * 16, "version": "0.1.
     ],
 )
 def test_what_counts_as_a_change_of_the_model(then, now, refused):
-    assert (sweep.model_change(then, now) is not None) == refused
+    assert (runner.model_change(then, now) is not None) == refused
 
 
 def test_resuming_a_complete_sweep_runs_nothing(reference):
