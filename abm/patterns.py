@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from abm.scenario import ScenarioError, pydantic_problems, read_yaml
+from abm.units import Real
 
 
 class PatternError(Exception):
@@ -25,7 +26,7 @@ class PatternError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN target or an infinite tolerance scores every run alike
 
 
 class Source(_Strict):
@@ -73,10 +74,10 @@ class Output(Operand):
 
 
 class Target(_Strict):
-    value: float | None = None
-    above: float | None = None
-    below: float | None = None
-    between: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    value: Real | None = None
+    above: Real | None = None
+    below: Real | None = None
+    between: Annotated[list[Real], Field(min_length=2, max_length=2)] | None = None
 
     @model_validator(mode="after")
     def _one(self):
@@ -109,8 +110,8 @@ class Pattern(_Strict):
     source: Annotated[list[Source], Field(min_length=1)]
     output: Output
     target: Target
-    tolerance: Annotated[float, Field(gt=0)]
-    weight: Annotated[float, Field(gt=0)] = 1.0
+    tolerance: Annotated[Real, Field(gt=0)]
+    weight: Annotated[Real, Field(gt=0)] = 1.0
     note: str = ""
 
     def score(self, x: float) -> float:

@@ -68,6 +68,26 @@ def test_a_bad_pattern_is_one_line_naming_the_field(tmp_path, change, field):
     assert "\n" not in message and f"patterns.p1.{field}" in message
 
 
+@pytest.mark.parametrize(
+    "change, field, expected",
+    [
+        ({"tolerance": True}, "tolerance", "not true or false"),  # pydantic would read 1: every miss counted in units of 1
+        ({"weight": False}, "weight", "not true or false"),
+        ({"target": {"value": True}}, "target.value", "not true or false"),
+        ({"target": {"above": False}}, "target.above", "not true or false"),
+        ({"target": {"between": [False, 1]}}, "target.between.0", "not true or false"),
+        ({"tolerance": math.inf}, "tolerance", "finite"),  # every run would score 0
+        ({"target": {"value": math.nan}}, "target.value", "finite"),  # every run would score NaN
+    ],
+)
+def test_numbers_refuse_true_false_and_non_finite_values(tmp_path, change, field, expected):
+    path = write(tmp_path, {"patterns": {"p1": {**GOOD, **change}}})
+    with pytest.raises(patterns.PatternError) as err:
+        patterns.load(path)
+    message = str(err.value)
+    assert "\n" not in message and f"patterns.p1.{field}: " in message and expected in message
+
+
 def test_unreadable_files_and_unknown_ids_are_one_line(tmp_path):
     for path, expected in ((tmp_path / "none.yaml", "not found"), (write(tmp_path, ["a"]), "mapping")):
         with pytest.raises(patterns.PatternError, match=expected):
