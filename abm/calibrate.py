@@ -66,7 +66,7 @@ class CalibrationError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # as experiment specs: .inf and .nan mean nothing here
 
 
 class Prior(_Strict):

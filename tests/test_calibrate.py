@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -184,6 +185,8 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         ({**small_spec(), "population": True}, "population: a number is expected here, not true or false"),
         ({**small_spec(), "generations": True}, "generations: a number is expected here, not true or false"),
         (small_spec(parameters={"rules.decay.rate": {"low": False, "high": 0.1}}), "not true or false"),
+        ({**small_spec(), "epsilon": {"minimum": math.inf}}, "epsilon.minimum: Input should be a finite number"),
+        (small_spec(parameters={"rules.decay.rate": {"low": 0, "high": math.nan}}), "parameters.rules.decay.rate.high: Input should be a finite number"),
         (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),
