@@ -20,8 +20,9 @@ is aligned with "other", not evenly with every power.
 * polarization: Duclos, Esteban & Ray (2004) in alignment space with a triangular
   kernel: continuous in the alignments (no thresholded groups), 0 at consensus and 1
   for two equal camps at the largest distance.
-* blocs: number of alignment blocs, by a named method (modularity communities found by
-  Louvain, Blondel et al. 2008; single-linkage components; or main patron).
+* blocs: number of alignment blocs, by a named method (main patron, the default: one
+  camp per power leading at least one state; modularity communities found by Louvain,
+  Blondel et al. 2008; or single-linkage components).
 * dependency HHI: Herfindahl-Hirschman index of a state's ties over the modelled
   powers (0 for a state tied only to "other").
 """

@@ -222,7 +222,7 @@ class IntegrationWeights(Strict):
 
 
 class MetricsSpec(Strict):
-    blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "louvain"
+    blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "main_patron"
     bloc_similarity: Unit = 0.5  # similarity (1 - JS distance) above which two states are linked
     polarization_alpha: Annotated[Real, Field(ge=1.0, le=1.6)] = 1.3
     polarization_bandwidth: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.25  # kernel reach (JS distance) of a state's identification

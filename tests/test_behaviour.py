@@ -411,3 +411,16 @@ def test_spending_reports_standing_offers_and_new_money():
     # reallocation keeps each domain's total: the standing offers, grown with the economies
     assert plain.metrics["spending_china"] == pytest.approx((plain.standing[china] * (plain.gdp / plain.gdp0)).sum())
     assert pushed.metrics["spending_china"] - plain.metrics["spending_china"] == pytest.approx(3.0)
+
+
+def test_blocs_count_the_camps_a_region_converges_into():
+    """Bandwagoning with the EU's money pulls states into fewer camps: the count of leading
+    patrons falls below the hedging baseline's, seed by seed (Louvain at 0.5 said 2 in both)."""
+    raw = baseline()
+    raw["powers"]["european_union"]["budget"] = {"investment": 0.5}
+    converging = baseline(decision={"name": "bandwagon", "bonus": 2.0, "noise": 0.1})
+    converging["powers"]["european_union"]["budget"] = {"investment": 0.5}
+    for seed in range(3):
+        hedged, pulled = run(raw, seed=seed), run(converging, seed=seed)
+        assert hedged.model["blocs"].iloc[0] == 3  # Russia, the EU and China each lead a state
+        assert pulled.model["blocs"].iloc[-1] < hedged.model["blocs"].iloc[-1]
