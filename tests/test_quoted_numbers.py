@@ -43,7 +43,7 @@ def test_odd_quotes_the_seed_0_run_of_abm_run(seed0):
     text = quoted(ODD, "For the baseline with seed 0 (`abm run configs/baseline.yaml --seed 0`")
     model = seed0.model
     names = {"fragmentation": "fragmentation", "division": "division", "integration": "integration",
-             "polarization": "polarization", "mean dependency HHI": "mean_dependency_hhi",
+             "polarization": "polarization", "blocs": "blocs", "mean dependency HHI": "mean_dependency_hhi",
              "regional trade share": "regional_trade_share"}
     for label, column in names.items():
         first, last = re.search(rf"{label} ([\d.]+) -> ([\d.]+)", text).groups()
