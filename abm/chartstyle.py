@@ -66,6 +66,7 @@ UNITS = [
     ("coercion_events", "events per step"),
     ("conflict_events", "events per step"),
     ("transit_revenue_", "USD bn per year"),
+    ("spending_", "USD bn per quarter"),
     ("unmet_demand", "Mt per year"),
 ]
 

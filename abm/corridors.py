@@ -308,17 +308,15 @@ class CorridorNetwork:
 
     def invest(self, state: int, power: int, size: float) -> None:
         """Sponsor investment (USD bn) accepted by a state on the sponsor's routes goes,
-        split evenly among those routes, into each route's bottleneck: the open segment
-        with the least capacity, wherever it lies (a Caspian port, a border crossing),
-        since that is what limits the route once it carries freight. A closed segment
-        (shut by an event or a state, or not yet built) takes none: it is opened by a
-        decision, not by money."""
+        split evenly among those routes, into each route's bottleneck: the segment with
+        the least capacity, wherever it lies (a Caspian port, a border crossing), since
+        that is what limits the route. Closed segments are no exception: a link not yet
+        built is what money builds, and a closure by an event or a coerced state is a
+        political act that may end, while the capacity stays."""
         routes = self.sponsored.get((state, power), [])
         for route in routes:
-            segments = [seg for seg in route.segments if not seg.closed]
-            if segments:
-                bottleneck = min(segments, key=attrgetter("capacity"))
-                bottleneck.capacity += size * self.freight.capacity_per_bn / len(routes)
+            bottleneck = min(route.segments, key=attrgetter("capacity"))
+            bottleneck.capacity += size * self.freight.capacity_per_bn / len(routes)
 
     def close(self, cid: str, node: str) -> None:
         """Close a node's segments for good (an event): no pending reopening may undo it."""

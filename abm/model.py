@@ -10,8 +10,8 @@ One step is one period of ``time.step_months`` months (a quarter by default):
 4. states evaluate the period's offers together, against the ties they held at its
    start, and take them in whole, in part or not at all (decision rule); what they
    take becomes ties;
-5. ties decay unless renewed (decay rule); a state whose share of a power's rivals
-   rose beyond a tolerance has defected;
+5. ties decay unless renewed (decay rule); a state whose ties to a power's rivals
+   grew beyond a tolerance has defected;
 6. powers answer defections (coercion rule): the state complies or defies; a coerced
    state may close its corridor segments to the coercer;
 7. credibility follows delivery (credibility rule); domestic opinion moves (opinion
@@ -152,17 +152,10 @@ class RegionModel(mesa.Model):
             self.running = False
 
     def fire_events(self) -> None:
-        """Apply the events of this step's period: dated ones, then shocks drawn.
-
-        Defections are judged against the shares after the events (``self.start_shares``):
-        ties an event cuts (sanctions, an incident) are done to a state, not chosen by it,
-        so a rival's share rising through them is no defection."""
+        """Apply the events of this step's period: dated ones, then shocks drawn."""
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
-        fired = False
         for key, source, event in self.events.due(start, end, self.event_rng):
             self.log(event.name, source, event.apply(self), key)
-            fired = True
-        self.start_shares = self.tie_shares() if fired else self.alignment
 
     def grow_economies(self) -> None:
         """GDP follows each state's growth path; offers, trade ceilings and outside
@@ -293,11 +286,16 @@ class RegionModel(mesa.Model):
                 self.network.invest(k // m, k % m, float(total[k]))
 
     def find_defections(self) -> list[tuple[int, int]]:
-        """The (state, power) pairs where the share of the power's rivals in the state
-        rose by more than ``offers.defection_tolerance`` this step, from after the
-        period's events to after decay (so a rival merely renewing its ties is not a
-        defection, and neither is a tie an event cut)."""
-        rise = (self.tie_shares() - self.start_shares) @ self.rival_mask  # [s, p]: change in the share of p's rivals
+        """The (state, power) pairs where the state's ties to the power's rivals grew this
+        step, net of decay, by more than ``offers.defection_tolerance`` of all its ties at
+        the step's start: the rivals' advance the state chose. Measured in ties, not
+        shares, so that nothing the state did not choose counts: a rival merely renewing
+        its ties (renewal offsets decay), an event cutting ties (they only fall), or the
+        power's own ties fading because it spends less (which would raise the rivals'
+        *share* without any rival gaining)."""
+        advance = (self.ties.sum(axis=1) - self.strength) @ self.rival_mask  # [s, p]: growth of p's rivals' ties
+        everything = self.total + self.other_total
+        rise = np.divide(advance, everything[:, None], out=np.zeros_like(advance), where=everything[:, None] > 0)
         defected = rise > self.config.offers.defection_tolerance
         self.defections += defected
         return list(zip(*(k.tolist() for k in np.nonzero(defected))))
@@ -339,13 +337,6 @@ class RegionModel(mesa.Model):
             state.damage *= 0.9
 
     # ------------------------------------------------------------------ perception
-    def tie_shares(self) -> np.ndarray:
-        """Each state's ties to each power as a share of all its ties, other partners
-        included (N x M; 0 for a state with no ties)."""
-        strength = self.ties.sum(axis=1)
-        everything = strength.sum(axis=1) + self.other.sum(axis=1)
-        return np.divide(strength, everything[:, None], out=np.zeros_like(strength), where=everything[:, None] > 0)
-
     def observe(self) -> None:
         """Refresh what agents see of each other for the next round of offers."""
         self.strength = self.ties.sum(axis=1)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from abm.agents import DOMAIN_INDEX
 from abm.model import RegionModel
 from abm.runner import run
 
@@ -300,7 +301,7 @@ def test_documented_output_columns(baseline_runs):
     subregions = {s.subregion for s in scn.states.values()}
     expected = ["step", "date", "fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share", *COUNT_COLUMNS]
     expected += [f"fragmentation_{s}" for s in subregions] + [f"integration_{s}" for s in subregions] + [f"division_{s}" for s in subregions]
-    expected += [f"influence_{p}" for p in scn.powers]
+    expected += [f"influence_{p}" for p in scn.powers] + [f"spending_{p}" for p in scn.powers]
     assert set(expected) <= set(r.model.columns)
     assert list(r.model.columns[:2]) == ["step", "date"]
     agents = ["step", "date", "state", "dependency_hhi", "welfare", "alignment_other"]
@@ -383,34 +384,65 @@ def test_resolved_scenario_file_reruns_as_written(tmp_path):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 
+def stepped_once(raw: dict, seed: int, chosen=None) -> RegionModel:
+    """One step of ``raw`` in which only events move ties, plus what ``chosen(model)``
+    adds in place of the states' decisions (decay off, so nothing else moves)."""
+    model = RegionModel(raw, rng=seed, steps=1)
+    model.decide_offers = lambda offers: chosen(model) if chosen else None
+    model.decay_ties = lambda: None
+    model.step()
+    return model
+
+
 def test_ties_an_event_cuts_are_no_defection():
     """A sanction cuts Kazakhstan's trade with Russia: the share of Russia's rivals rises,
-    but the state chose nothing, so Russia sees no defection (and does not coerce)."""
+    but no rival gained anything and the state chose nothing, so Russia sees no defection
+    (and does not coerce). A rival's gain the state takes in the same step still counts."""
     raw = frozen(baseline())
     raw["events"] = {"cut": {"date": raw["time"]["start"], "type": "sanctions", "by": "united_states", "target": "kazakhstan", "ties_with": "russia", "trade_cut": 0.5}}
     for seed in SEEDS:
-        model = RegionModel(raw, rng=seed, steps=1)
-        model.decide_offers = lambda offers: None  # only the event moves ties this step
-        model.decay_ties = lambda: None
-        before = model.alignment.copy()
-        model.step()
-        k, r = model.state_index["kazakhstan"], model.power_index["russia"]
-        rise = ((model.tie_shares() - before) @ model.rival_mask)[k, r]
-        assert rise > model.config.offers.defection_tolerance  # measured from the step's start, it would count
+        start = RegionModel(raw, rng=seed)
+        k, r, eu = start.state_index["kazakhstan"], start.power_index["russia"], start.power_index["european_union"]
+        model = stepped_once(raw, seed)
+        shares = model.ties.sum(axis=1) / (model.ties.sum(axis=(1, 2)) + model.other.sum(axis=1))[:, None]
+        assert ((shares - start.alignment) @ model.rival_mask)[k, r] > model.config.offers.defection_tolerance  # the rivals' share did rise
         assert model.defections[k, r] == 0
         assert not [c for c in model.coercions if c[2] == "kazakhstan"]
+        gain = 2 * model.config.offers.defection_tolerance * (start.total[k] + start.other_total[k])
+
+        def take_eu_money(m):
+            m.ties[k, DOMAIN_INDEX["investment"], eu] += gain
+
+        assert stepped_once(raw, seed, take_eu_money).defections[k, r] == 1  # a chosen advance, event or not
+
+
+def test_a_power_spending_less_sees_no_defection_where_no_rival_gains():
+    """Russia withdraws (a fifth of its spending) with fast decay: its ties fade and its
+    rivals' *shares* rise everywhere, but a state whose rivals' ties do not grow has not
+    defected: Russia coerces no more than it would have without withdrawing."""
+    def coercions(withdraw: bool) -> int:
+        raw = baseline(decay={"name": "exponential", "rate": 0.1})
+        if withdraw:
+            raw["events"]["ru_out"] = {"date": "2026-01-15", "type": "withdrawal", "power": "russia", "budget_factor": 0.2, "credibility_loss": 0.0}
+        return sum(int(((r.coercions["power"] == "russia") & (r.coercions["state"] == "kazakhstan")).sum()) for r in runs(raw, steps=12))
+
+    assert coercions(True) <= coercions(False)
 
 
 def test_spending_reports_standing_offers_and_new_money():
     """spending_<power> is what the power offers in the quarter: its standing offers, which
-    the balanced start sizes, plus new money (here 1 bn in each of three domains)."""
-    plain, pushed = RegionModel(BASELINE, rng=0, steps=1), RegionModel(with_new_money("china", 1.0), rng=0, steps=1)
-    for model in (plain, pushed):
+    the balanced start sizes, times its commitment, plus new money (here 1 bn in each of
+    three domains); a withdrawal (budget_factor 0.2) cuts the standing offers to a fifth."""
+    withdrawn = baseline()
+    withdrawn["events"]["cn_out"] = {"date": withdrawn["time"]["start"], "type": "withdrawal", "power": "china", "budget_factor": 0.2}
+    plain, pushed, cut = (RegionModel(raw, rng=0, steps=1) for raw in (BASELINE, with_new_money("china", 1.0), withdrawn))
+    for model in (plain, pushed, cut):
         model.step()
     china = plain.power_index["china"]
     # reallocation keeps each domain's total: the standing offers, grown with the economies
     assert plain.metrics["spending_china"] == pytest.approx((plain.standing[china] * (plain.gdp / plain.gdp0)).sum())
     assert pushed.metrics["spending_china"] - plain.metrics["spending_china"] == pytest.approx(3.0)
+    assert cut.metrics["spending_china"] == pytest.approx(0.2 * plain.metrics["spending_china"])
 
 
 def test_blocs_count_the_camps_a_region_converges_into():

@@ -1,7 +1,7 @@
 """Whether and how a power coerces a state that defects to one of its rivals.
 
-A defection is recorded when the share of a power's rivals in a state rises faster
-than ``offers.defection_tolerance`` a step. A power coerces where it has stakes (its
+A defection is recorded when a state's ties to a power's rivals grow, net of decay, by
+more than ``offers.defection_tolerance`` of all its ties in a step. A power coerces where it has stakes (its
 interest in the state), with a tool the geography allows (borderization needs a land
 border or occupied territory, the bases tool a base; energy and trade cut-offs need
 trade ties). Coercion hurts the target; then the state either complies or defies:
