@@ -363,35 +363,35 @@ class Scenario(Strict):
                     found.append(f"{section}.{ident}: {'dated' if key == 'date' else 'starts'} {when}, {'at' if when == end else 'after'} the run's end {end}; it will not fire")
         return found
 
-    def metric_names(self) -> list[str]:
-        """The model's metric columns for this scenario, in output order, named from the
-        scenario alone: ``watch`` is checked against them without building the model
-        (whose import, mesa and networkx, would double the cost of ``abm validate``).
-        tests/test_scenario.py holds them equal to RegionModel's columns."""
+    def metric_columns(self) -> dict[str, list[str]]:
+        """The model's metric columns for this scenario, by kind (a kind of one column is
+        named as it), kinds and columns in output order. Named from the scenario alone, so
+        that ``watch`` is checked without building the model (whose import, mesa and
+        networkx, would double the cost of ``abm validate``); RegionModel takes its names
+        from here, and tests/test_scenario.py holds them equal to its columns."""
         subregions = sorted({s.subregion for s in self.states.values()})
         groups: dict[str, list[str]] = {}
         for cid, cor in self.corridors.items():
             if cor.group is not None:
                 groups.setdefault(cor.group, []).append(cid)
-        return [
-            *(name for kind in ("fragmentation", "division", "integration") for name in (kind, *(f"{kind}_{r}" for r in subregions))),
-            "polarization",
-            "blocs",
-            "mean_dependency_hhi",
-            *(f"influence_{p}" for p in self.powers),
-            *(f"spending_{p}" for p in self.powers),
-            "regional_trade_share",
-            *(f"corridor_{cid}_{what}" for cid in self.corridors for what in ("volume", "share")),
-            *(f"{group}_leg_share_{cid}" for group in sorted(groups) for cid in groups[group]),
-            "unmet_demand",
-            *(f"transit_revenue_{s}" for s in self.states),
-            *(f"members_{o}" for o in self.organisations),
-            *(f"cohesion_{o}" for o, org in self.organisations.items() if org.kind == "regional_format"),
-            "offers_made",
-            "offers_accepted",
-            "coercion_events",
-            "conflict_events",
-        ]
+        return {
+            **{kind: [kind, *(f"{kind}_{r}" for r in subregions)] for kind in ("fragmentation", "division", "integration")},
+            **{kind: [kind] for kind in ("polarization", "blocs", "mean_dependency_hhi")},
+            "influence": [f"influence_{p}" for p in self.powers],
+            "spending": [f"spending_{p}" for p in self.powers],
+            "regional_trade_share": ["regional_trade_share"],
+            "corridors": [f"corridor_{cid}_{what}" for cid in self.corridors for what in ("volume", "share")],
+            "legs": [f"{group}_leg_share_{cid}" for group in sorted(groups) for cid in groups[group]],
+            "unmet_demand": ["unmet_demand"],
+            "transit_revenue": [f"transit_revenue_{s}" for s in self.states],
+            "members": [f"members_{o}" for o in self.organisations],
+            "cohesion": [f"cohesion_{o}" for o, org in self.organisations.items() if org.kind == "regional_format"],
+            "counts": ["offers_made", "offers_accepted", "coercion_events", "conflict_events"],
+        }
+
+    def metric_names(self) -> list[str]:
+        """Every metric column of the model for this scenario, in output order."""
+        return [name for names in self.metric_columns().values() for name in names]
 
 
 # --------------------------------------------------------------------------- reading
