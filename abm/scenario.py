@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import difflib
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -512,11 +513,10 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
         fields, owner = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else (None, None)
         if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
             fields = _field_types(tp)
-        child: Any = None
         if fields is not None:
-            options, child = sorted(fields), fields.get(key)
+            options = sorted(fields)
         elif typing.get_origin(tp) is dict:
-            key_type, child = typing.get_args(tp)
+            key_type = typing.get_args(tp)[0]
             existing = set(node) if isinstance(node, dict) else set()
             if typing.get_origin(key_type) is Literal:
                 options = list(typing.get_args(key_type))
@@ -524,9 +524,9 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
                 marks = [m for m in getattr(key_type, "__metadata__", ()) if isinstance(m, Keys)]
                 options = sorted(existing.union(*(m.ids(reference) for m in marks)))
         elif typing.get_origin(tp) is list:
-            options, child = [str(k) for k in range(len(node) if isinstance(node, list) else 0)], typing.get_args(tp)[0]
+            options = [str(k) for k in range(len(node) if isinstance(node, list) else 0)]
         elif tp is Any and isinstance(node, dict):  # free-form (provenance): what it holds
-            options, child = sorted(node), Any
+            options = sorted(node)
         else:
             options = []
         if key not in options:
@@ -534,7 +534,7 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
             hint = f"; did you mean '{near[0]}'?" if near else ""
             whose = f": {owner} has no such parameter" if owner and not near else ""
             return f"no such setting '{key}'{whose}{hint} (available there: {', '.join(options) or 'none'})", None
-        tp = child
+        tp = fields[key] if fields is not None else _child(tp, key)
         if isinstance(node, dict):
             node = node.get(key, _ABSENT)
         elif isinstance(node, list):
@@ -542,6 +542,19 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
         else:
             node = _ABSENT
     return None, tp
+
+
+def _child(tp: Any, key: str) -> Any:
+    """The schema one key below ``tp``: a model's field (with its constraints), a
+    mapping's values, a list's items, Any within Any; None where ``tp`` has no such key.
+    The one step of both walks of the schema: :func:`find_setting`'s and
+    :func:`_allowed_keys`'."""
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return _field_types(tp).get(key)
+    if typing.get_origin(tp) in (dict, list):
+        return typing.get_args(tp)[-1]
+    return Any if tp is Any else None
 
 
 def _field_types(model: type[BaseModel]) -> dict[str, Any]:
@@ -653,26 +666,16 @@ def _describe(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
-    """Field names allowed at ``loc`` (the parent of an unknown key), by walking the schema."""
-    current = model
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names allowed at ``loc`` (the parent of an unknown key), in the model's
+    order. A walk of types alone: unlike :func:`find_setting`, it serves any model (an
+    experiment, a rule's parameters) and has no data to check ids and indices against,
+    which pydantic has checked already on its way to the error."""
+    tp: Any = model
     for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
-                return []
-            current = field.annotation
-        elif typing.get_origin(current) is dict:
-            current = typing.get_args(current)[1]
-        elif typing.get_origin(current) is list:
-            current = typing.get_args(current)[0]
-        else:
-            return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+        tp = _child(tp, str(part))
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
 def _unwrap(tp: Any) -> Any:
@@ -681,7 +684,7 @@ def _unwrap(tp: Any) -> Any:
         origin = typing.get_origin(tp)
         if origin is Annotated:
             tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             tp = args[0]
         else:
