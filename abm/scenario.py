@@ -654,7 +654,7 @@ def _is_rule_name(path: str) -> bool:
 def _defaults_view(raw: dict[str, Any]) -> dict[str, Any]:
     """The raw scenario with every schema default filled in, for checking --set paths."""
     try:
-        return build(raw).to_dict()
+        return _build(raw).to_dict()  # to_dict copies what the scenario kept of raw
     except ScenarioError:
         return raw
 
@@ -863,8 +863,16 @@ def _params_holder(family: str, name: str) -> type[BaseModel]:
 
 def build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False) -> Scenario:
     """Validate a raw (merged) scenario mapping into a :class:`Scenario`; a world over
-    the memory budget (:mod:`abm.budget`) is refused first unless ``allow_large``."""
-    raw = copy.deepcopy(raw)
+    the memory budget (:mod:`abm.budget`) is refused first unless ``allow_large``. The
+    scenario shares no value with ``raw``, which stays the caller's to change."""
+    return _build(copy.deepcopy(raw), source, allow_large)
+
+
+def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False) -> Scenario:
+    """:func:`build` without its copy of ``raw`` (which costs about as much as the
+    validation): for a mapping nobody changes while the scenario lives, because the
+    scenario keeps free-form values (rule entries, events) of ``raw`` itself. It never
+    writes to ``raw``."""
     if raw.get("generated") is not None:
         from abm.generate import expand  # generated worlds fill states and powers
 
@@ -912,9 +920,9 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
             return source
         raw, where = source.to_dict(), source.name
     elif isinstance(source, dict):
-        raw, where = source, None
+        raw, where = copy.deepcopy(source), None
     else:
         path = Path(source)
         raw, where = resolve_extends(path), str(path)
     raw = apply_overrides(raw, list(sets))
-    return build(raw, where, allow_large)
+    return _build(raw, where, allow_large)  # raw is load's own: read, dumped or copied here
