@@ -251,8 +251,8 @@ def cohesion(size: int, distance: float | None, relation: float | None) -> float
 
 def model_reporters(names: list[str]) -> dict[str, Callable]:
     """One reporter per model column, in output order. Every value is computed once per
-    step by ``RegionModel.measure`` into ``model.metrics``; reporters only read it, so
-    the columns are declared in one place: ``measure``."""
+    step by ``RegionModel.measure`` into ``model.metrics``, under the names
+    ``Scenario.metric_columns`` gives; reporters only read it."""
     return {name: (lambda m, name=name: m.metrics[name]) for name in names}
 
 

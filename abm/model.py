@@ -91,14 +91,7 @@ class RegionModel(mesa.Model):
         self.gdp0 = np.array([s.gdp for s in self.states])
         self.gdp = self.gdp0.copy()
         self.growth = np.array([s.gdp_growth for s in self.states])
-        self._names = {  # metric column names, built once
-            **{kind: [kind, *(f"{kind}_{r}" for r in self.subregions)] for kind in ("fragmentation", "division", "integration")},
-            "influence": [f"influence_{k}" for k in self.power_keys],
-            "spending": [f"spending_{k}" for k in self.power_keys],
-            "transit_revenue": [f"transit_revenue_{k}" for k in self.state_keys],
-            "members": [f"members_{org.key}" for org in self.organisations],
-            "cohesion": [f"cohesion_{org.key}" for org in self.organisations.regional_formats()],
-        }
+        self._names = cfg.metric_columns()  # metric column names by kind, built once
 
         self.rivalry = np.array([p.rivals for p in self.powers])  # rivalry[p, r]: p's hostility to r
         # powers that treat an acceptance of r's offer as a defection from themselves
@@ -115,7 +108,7 @@ class RegionModel(mesa.Model):
         self.needs = np.array([s.needs for s in self.states])
 
         self._hhi_column = metrics.state_columns(self.power_keys).index("dependency_hhi")
-        self.counts = dict.fromkeys(("offers_made", "offers_accepted", "coercion_events", "conflict_events"), 0)
+        self.counts = dict.fromkeys(self._names["counts"], 0)
         self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
         self.spending = np.zeros(m)  # USD bn each power offers in the step (none before the first)
         self.observe()

@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import difflib
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -363,35 +364,35 @@ class Scenario(Strict):
                     found.append(f"{section}.{ident}: {'dated' if key == 'date' else 'starts'} {when}, {'at' if when == end else 'after'} the run's end {end}; it will not fire")
         return found
 
-    def metric_names(self) -> list[str]:
-        """The model's metric columns for this scenario, in output order, named from the
-        scenario alone: ``watch`` is checked against them without building the model
-        (whose import, mesa and networkx, would double the cost of ``abm validate``).
-        tests/test_scenario.py holds them equal to RegionModel's columns."""
+    def metric_columns(self) -> dict[str, list[str]]:
+        """The model's metric columns for this scenario, by kind (a kind of one column is
+        named as it), kinds and columns in output order. Named from the scenario alone, so
+        that ``watch`` is checked without building the model (whose import, mesa and
+        networkx, would double the cost of ``abm validate``); RegionModel takes its names
+        from here, and tests/test_scenario.py holds them equal to its columns."""
         subregions = sorted({s.subregion for s in self.states.values()})
         groups: dict[str, list[str]] = {}
         for cid, cor in self.corridors.items():
             if cor.group is not None:
                 groups.setdefault(cor.group, []).append(cid)
-        return [
-            *(name for kind in ("fragmentation", "division", "integration") for name in (kind, *(f"{kind}_{r}" for r in subregions))),
-            "polarization",
-            "blocs",
-            "mean_dependency_hhi",
-            *(f"influence_{p}" for p in self.powers),
-            *(f"spending_{p}" for p in self.powers),
-            "regional_trade_share",
-            *(f"corridor_{cid}_{what}" for cid in self.corridors for what in ("volume", "share")),
-            *(f"{group}_leg_share_{cid}" for group in sorted(groups) for cid in groups[group]),
-            "unmet_demand",
-            *(f"transit_revenue_{s}" for s in self.states),
-            *(f"members_{o}" for o in self.organisations),
-            *(f"cohesion_{o}" for o, org in self.organisations.items() if org.kind == "regional_format"),
-            "offers_made",
-            "offers_accepted",
-            "coercion_events",
-            "conflict_events",
-        ]
+        return {
+            **{kind: [kind, *(f"{kind}_{r}" for r in subregions)] for kind in ("fragmentation", "division", "integration")},
+            **{kind: [kind] for kind in ("polarization", "blocs", "mean_dependency_hhi")},
+            "influence": [f"influence_{p}" for p in self.powers],
+            "spending": [f"spending_{p}" for p in self.powers],
+            "regional_trade_share": ["regional_trade_share"],
+            "corridors": [f"corridor_{cid}_{what}" for cid in self.corridors for what in ("volume", "share")],
+            "legs": [f"{group}_leg_share_{cid}" for group in sorted(groups) for cid in groups[group]],
+            "unmet_demand": ["unmet_demand"],
+            "transit_revenue": [f"transit_revenue_{s}" for s in self.states],
+            "members": [f"members_{o}" for o in self.organisations],
+            "cohesion": [f"cohesion_{o}" for o, org in self.organisations.items() if org.kind == "regional_format"],
+            "counts": ["offers_made", "offers_accepted", "coercion_events", "conflict_events"],
+        }
+
+    def metric_names(self) -> list[str]:
+        """Every metric column of the model for this scenario, in output order."""
+        return [name for names in self.metric_columns().values() for name in names]
 
 
 # --------------------------------------------------------------------------- reading
@@ -512,11 +513,10 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
         fields, owner = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else (None, None)
         if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
             fields = _field_types(tp)
-        child: Any = None
         if fields is not None:
-            options, child = sorted(fields), fields.get(key)
+            options = sorted(fields)
         elif typing.get_origin(tp) is dict:
-            key_type, child = typing.get_args(tp)
+            key_type = typing.get_args(tp)[0]
             existing = set(node) if isinstance(node, dict) else set()
             if typing.get_origin(key_type) is Literal:
                 options = list(typing.get_args(key_type))
@@ -524,9 +524,9 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
                 marks = [m for m in getattr(key_type, "__metadata__", ()) if isinstance(m, Keys)]
                 options = sorted(existing.union(*(m.ids(reference) for m in marks)))
         elif typing.get_origin(tp) is list:
-            options, child = [str(k) for k in range(len(node) if isinstance(node, list) else 0)], typing.get_args(tp)[0]
+            options = [str(k) for k in range(len(node) if isinstance(node, list) else 0)]
         elif tp is Any and isinstance(node, dict):  # free-form (provenance): what it holds
-            options, child = sorted(node), Any
+            options = sorted(node)
         else:
             options = []
         if key not in options:
@@ -534,7 +534,7 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
             hint = f"; did you mean '{near[0]}'?" if near else ""
             whose = f": {owner} has no such parameter" if owner and not near else ""
             return f"no such setting '{key}'{whose}{hint} (available there: {', '.join(options) or 'none'})", None
-        tp = child
+        tp = fields[key] if fields is not None else _child(tp, key)
         if isinstance(node, dict):
             node = node.get(key, _ABSENT)
         elif isinstance(node, list):
@@ -542,6 +542,19 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
         else:
             node = _ABSENT
     return None, tp
+
+
+def _child(tp: Any, key: str) -> Any:
+    """The schema one key below ``tp``: a model's field (with its constraints), a
+    mapping's values, a list's items, Any within Any; None where ``tp`` has no such key.
+    The one step of both walks of the schema: :func:`find_setting`'s and
+    :func:`_allowed_keys`'."""
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return _field_types(tp).get(key)
+    if typing.get_origin(tp) in (dict, list):
+        return typing.get_args(tp)[-1]
+    return Any if tp is Any else None
 
 
 def _field_types(model: type[BaseModel]) -> dict[str, Any]:
@@ -641,7 +654,7 @@ def _is_rule_name(path: str) -> bool:
 def _defaults_view(raw: dict[str, Any]) -> dict[str, Any]:
     """The raw scenario with every schema default filled in, for checking --set paths."""
     try:
-        return build(raw).to_dict()
+        return _build(raw).to_dict()  # to_dict copies what the scenario kept of raw
     except ScenarioError:
         return raw
 
@@ -653,26 +666,16 @@ def _describe(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _allowed_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
-    """Field names allowed at ``loc`` (the parent of an unknown key), by walking the schema."""
-    current = model
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names allowed at ``loc`` (the parent of an unknown key), in the model's
+    order. A walk of types alone: unlike :func:`find_setting`, it serves any model (an
+    experiment, a rule's parameters) and has no data to check ids and indices against,
+    which pydantic has checked already on its way to the error."""
+    tp: Any = model
     for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
-                return []
-            current = field.annotation
-        elif typing.get_origin(current) is dict:
-            current = typing.get_args(current)[1]
-        elif typing.get_origin(current) is list:
-            current = typing.get_args(current)[0]
-        else:
-            return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+        tp = _child(tp, str(part))
+    tp = _unwrap(tp)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
 def _unwrap(tp: Any) -> Any:
@@ -681,7 +684,7 @@ def _unwrap(tp: Any) -> Any:
         origin = typing.get_origin(tp)
         if origin is Annotated:
             tp = typing.get_args(tp)[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        elif origin in (typing.Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             tp = args[0]
         else:
@@ -860,8 +863,16 @@ def _params_holder(family: str, name: str) -> type[BaseModel]:
 
 def build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False) -> Scenario:
     """Validate a raw (merged) scenario mapping into a :class:`Scenario`; a world over
-    the memory budget (:mod:`abm.budget`) is refused first unless ``allow_large``."""
-    raw = copy.deepcopy(raw)
+    the memory budget (:mod:`abm.budget`) is refused first unless ``allow_large``. The
+    scenario shares no value with ``raw``, which stays the caller's to change."""
+    return _build(copy.deepcopy(raw), source, allow_large)
+
+
+def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False) -> Scenario:
+    """:func:`build` without its copy of ``raw`` (which costs about as much as the
+    validation): for a mapping nobody changes while the scenario lives, because the
+    scenario keeps free-form values (rule entries, events) of ``raw`` itself. It never
+    writes to ``raw``."""
     if raw.get("generated") is not None:
         from abm.generate import expand  # generated worlds fill states and powers
 
@@ -909,9 +920,9 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
             return source
         raw, where = source.to_dict(), source.name
     elif isinstance(source, dict):
-        raw, where = source, None
+        raw, where = copy.deepcopy(source), None
     else:
         path = Path(source)
         raw, where = resolve_extends(path), str(path)
     raw = apply_overrides(raw, list(sets))
-    return build(raw, where, allow_large)
+    return _build(raw, where, allow_large)  # raw is load's own: read, dumped or copied here

@@ -75,6 +75,16 @@ def test_load_does_not_modify_the_mapping(tiny):
     assert yaml.safe_dump(tiny) == before
 
 
+@pytest.mark.parametrize("sets", [[], ["time.steps=3"]])
+def test_a_scenario_loaded_from_a_mapping_shares_none_of_its_values(tiny, sets):
+    # a scenario keeps free-form values (provenance, events, rule entries) as validated,
+    # so load must copy the caller's mapping: changing it later must not change the scenario
+    tiny["provenance"] = {"versions": {"abm": "1"}}
+    scn = load(tiny, sets)
+    tiny["provenance"]["versions"]["abm"] = "2"
+    assert scn.provenance == {"versions": {"abm": "1"}}
+
+
 def test_resolved_scenario_reloads_to_itself():
     scn = load(BASELINE)
     again = load(scn.to_dict())
