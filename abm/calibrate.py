@@ -125,8 +125,10 @@ class Calibration:
         return list(self.spec.parameters)
 
 
-def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None = None) -> Calibration:
-    """Read and check a calibration spec; every problem is one line (CalibrationError)."""
+def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None = None, seed: int | None = None) -> Calibration:
+    """Read and check a calibration spec; every problem is one line (CalibrationError).
+    ``seed`` replaces the spec's own (and so enters its hash): the same spec under
+    another seed shows how much of a verdict is the ABC's Monte Carlo error."""
     if isinstance(source, dict):
         raw, where, root = source, "spec", Path(base_dir or ".")
     else:
@@ -141,6 +143,10 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     except ValidationError as exc:
         field, msg = pydantic_problems(exc, Spec)[0]
         raise CalibrationError(f"{where}: {field}: {msg}") from None
+    if seed is not None:
+        if seed < 0:
+            raise CalibrationError(f"--seed must be at least 0 (got {seed})")
+        spec = spec.model_copy(update={"seed": seed})
     try:
         scenario_raw = resolve_extends(root / spec.scenario)
         base = load(scenario_raw, [override(k, v) for k, v in spec.set.items()])

@@ -262,7 +262,7 @@ def cmd_calibrate(args) -> int:
     check_model_change(args, "calibration", "generations")
     logging.getLogger("ABC").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
-        cal = calibrate.load_spec(args.spec)
+        cal = calibrate.load_spec(args.spec, seed=args.seed)
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
         if out.exists() and not args.resume:
             raise UsageError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
@@ -309,6 +309,7 @@ def add_calibrate(sub) -> None:
     k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate/baseline.yaml)")
     add_executor(k)
     k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>)")
+    k.add_argument("--seed", type=int, default=None, help="the ABC's seed instead of the spec's (with another --out): the same calibration under another seed shows its Monte Carlo error")
     k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation; refused if the model's code (its Python files) changed since the calibration started")
     add_model_change(k, "calibration", "generations")
     k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")

@@ -211,3 +211,16 @@ def test_the_shipped_spec_is_valid():
     cal = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml")
     assert cal.steps == 4 and cal.tables and len(cal.names) >= 5
     assert np.isfinite([p.tolerance for p in cal.patterns]).all()
+
+
+def test_another_seed_is_another_calibration(tmp_path, capsys):
+    """--seed replaces the spec's seed, and so its hash (a resumed calibration cannot mix
+    seeds); a negative seed is refused in one line."""
+    shipped = ROOT / "experiments" / "calibrate" / "baseline.yaml"
+    own, other = calibrate.load_spec(shipped), calibrate.load_spec(shipped, seed=1)
+    assert (own.spec.seed, other.spec.seed) == (0, 1) and own.hash != other.hash
+    assert calibrate.load_spec(shipped, seed=0).hash == own.hash
+    assert main(["calibrate", str(shipped), "--seed", "-1", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--seed must be at least 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
