@@ -925,4 +925,22 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
         path = Path(source)
         raw, where = resolve_extends(path), str(path)
     raw = apply_overrides(raw, list(sets))
-    return _build(raw, where, allow_large)  # raw is load's own: read, dumped or copied here
+    try:
+        return _build(raw, where, allow_large)  # raw is load's own: read, dumped or copied here
+    except ScenarioError as exc:
+        raise _blame_overrides(exc, sets) from None
+
+
+def _blame_overrides(exc: ScenarioError, sets) -> ScenarioError:
+    """Name ``--set`` as the source of the problems at (or under) a path it set: the file
+    did not write ``rules.decay.rate: true``, the command line did."""
+    paths = [item.split("=", 1)[0].strip() for item in sets]
+
+    def from_set(path: str) -> bool:
+        return any(path == p or path.startswith(p + ".") for p in paths)
+
+    if not paths or not any(from_set(path) for path, _ in exc.problems):
+        return exc
+    if all(from_set(path) for path, _ in exc.problems):
+        return ScenarioError(exc.problems, "--set")
+    return ScenarioError([(f"{path} (from --set)" if from_set(path) else path, msg) for path, msg in exc.problems], exc.source)

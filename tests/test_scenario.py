@@ -266,6 +266,22 @@ def test_set_value_is_validated(tiny):
     assert path == "powers.p.credibility"
 
 
+def test_a_bad_value_from_set_is_blamed_on_set_not_on_the_file(tmp_path):
+    """The file did not write `time.steps: 0`: the message must say where it came from."""
+    scn = tmp_path / "w.yaml"
+    scn.write_text(yaml.safe_dump(tiny_scenario()))
+    with pytest.raises(ScenarioError) as err:
+        load(scn, ["time.steps=0"])
+    assert err.value.source == "--set" and err.value.problems[0][0] == "time.steps"
+    broken = tiny_scenario()
+    broken["offers"] = {"duration": 0}
+    scn.write_text(yaml.safe_dump(broken))
+    with pytest.raises(ScenarioError) as err:
+        load(scn, ["time.steps=0"])
+    assert err.value.source == str(scn)  # the file's own problem, and the override's named as such
+    assert sorted(path for path, _ in err.value.problems) == ["offers.duration", "time.steps (from --set)"]
+
+
 def test_set_param_of_a_newly_chosen_rule(tiny):
     # the tiny world decides by threshold, which has no cap; choosing hedging on the
     # same command line makes cap a valid path, in either order
