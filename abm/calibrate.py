@@ -56,6 +56,10 @@ from abm.units import Int, Real
 MANIFEST = "manifest.json"
 DB = "calibration.db"
 CONSTRAINED, PARTLY = 0.5, 0.8  # posterior/prior spread ratios below which a parameter counts as constrained / partly
+# Effective sample size (Kish) below which the final weights cannot carry a verdict: when a
+# few particles hold most of the weight, the weighted sd measures those particles, not
+# what the patterns allow, and reads as "constrained".
+MIN_ESS = 20
 
 
 class CalibrationError(Exception):
@@ -310,6 +314,7 @@ class CalibrationResult:
     executor: str
     interrupted: bool = False
     files: list[Path] | None = None
+    ess: float | None = None  # effective sample size of the final weights (verdicts unreliable below MIN_ESS)
 
 
 def _packages() -> dict[str, str]:
@@ -408,7 +413,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         manifest["finished"] = not interrupted
         write_json(out / MANIFEST, manifest)
         if not interrupted:
-            result.files = write_outputs(out, cal, history, pool)
+            result.files, result.ess = write_outputs(out, cal, history, pool)
         return result
     finally:
         pool.shutdown(interrupted)
@@ -505,18 +510,28 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(np.searchsorted(cum, q), len(values) - 1)])
 
 
+def effective_size(weights: np.ndarray) -> float:
+    """Kish's effective sample size of weighted particles: N for equal weights, 1 when one
+    particle holds all the weight."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / np.sum(w**2))
+
+
 def constraint_table(cal: Calibration, post: pd.DataFrame) -> pd.DataFrame:
-    """Per parameter: prior and posterior spread, their ratio, the 90% interval and a verdict."""
+    """Per parameter: prior and posterior spread, their ratio, the 90% interval and a
+    verdict; ``unreliable`` for every parameter when the weights are degenerate (effective
+    sample size below MIN_ESS), which the ``ess`` column reports."""
     w = post["weight"].to_numpy()
+    ess = effective_size(w)
     rows = []
     for name, prior in cal.spec.parameters.items():
         x = post[name].to_numpy(dtype=float)
         mean = float(np.sum(w * x))
         sd = float(math.sqrt(np.sum(w * (x - mean) ** 2)))
         ratio = sd / prior.sd()
-        verdict = "constrained" if ratio < CONSTRAINED else "partly constrained" if ratio < PARTLY else "loose"
+        verdict = "unreliable" if ess < MIN_ESS else "constrained" if ratio < CONSTRAINED else "partly constrained" if ratio < PARTLY else "loose"
         rows.append({"parameter": name, "prior": f"{prior.prior}({prior.low:g}, {prior.high:g})", "prior_sd": prior.sd(), "posterior_mean": mean,
-                     "posterior_sd": sd, "q05": weighted_quantile(x, w, 0.05), "q95": weighted_quantile(x, w, 0.95), "sd_ratio": ratio, "verdict": verdict})
+                     "posterior_sd": sd, "q05": weighted_quantile(x, w, 0.05), "q95": weighted_quantile(x, w, 0.95), "sd_ratio": ratio, "verdict": verdict, "ess": ess})
     return pd.DataFrame(rows)
 
 
@@ -551,8 +566,9 @@ def predictive_table(cal: Calibration, pred: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_outputs(out: Path, cal: Calibration, history, pool) -> list[Path]:
-    """posterior.csv/.parquet, constraint.csv/.md, predictive.csv/.md and the charts."""
+def write_outputs(out: Path, cal: Calibration, history, pool) -> tuple[list[Path], float]:
+    """posterior.csv/.parquet, constraint.csv/.md, predictive.csv/.md and the charts; the
+    files and the final weights' effective sample size."""
     post = posterior(history)
     post.to_csv(out / "posterior.csv", index=False)
     post.to_parquet(out / "posterior.parquet", index=False)
@@ -566,14 +582,17 @@ def write_outputs(out: Path, cal: Calibration, history, pool) -> list[Path]:
     lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
              f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); spec hash {cal.hash[:12]}.", "",
              "## Which parameters the patterns constrain", "", markdown_table(table), "",
-             f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise.", "",
+             f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise; "
+             f"every verdict is unreliable when the final weights' effective sample size (ess, Kish) is below {MIN_ESS}: "
+             f"here {table['ess'].iloc[0]:.1f} of {len(post)} particles.", "",
              "## Posterior predictive check", "", markdown_table(check), "",
              "## Epsilon schedule", "", markdown_table(epsilons[["t", "epsilon", "samples"]])]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     from abm import charts
 
     charts.posterior_charts(out, cal.spec.parameters, post, cal.patterns, pred)
-    return [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", "marginals.png", "pairs.png", "predictive.png")]
+    files = [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", "marginals.png", "pairs.png", "predictive.png")]
+    return files, float(table["ess"].iloc[0])
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -276,6 +276,9 @@ def cmd_calibrate(args) -> int:
         print(f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {args.spec} --out {out} --resume", file=sys.stderr)
         return 130
     print(f"wrote {out}/: " + ", ".join(p.name for p in result.files))
+    if result.ess < calibrate.MIN_ESS:
+        print(f"warning: the final weights are degenerate (effective sample size {result.ess:.1f} of {cal.spec.population} particles, below {calibrate.MIN_ESS}): "
+              "every verdict in constraint.csv is 'unreliable'; run more particles or seeds per particle, or another --seed", file=sys.stderr)
     return 0
 
 

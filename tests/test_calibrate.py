@@ -51,7 +51,7 @@ def test_a_small_calibration_writes_the_posterior_checks_charts_and_provenance(t
     assert post["rules.coercion.strength"].between(0, 1).all() and post["rules.decay.rate"].between(0, 0.08).all()
     table = pd.read_csv(out / "constraint.csv")
     assert list(table["parameter"]) == ["rules.coercion.strength", "rules.decay.rate"]
-    assert set(table["verdict"]) <= {"constrained", "partly constrained", "loose"}
+    assert result.ess <= 6 and set(table["verdict"]) == {"unreliable"}  # six particles cannot carry a verdict
     check = pd.read_csv(out / "predictive_check.csv")
     assert list(check["pattern"]) == [p.id for p in cal.patterns]
     assert len(pd.read_csv(out / "predictive.csv")) == 4
@@ -224,3 +224,19 @@ def test_another_seed_is_another_calibration(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--seed must be at least 0" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_degenerate_weights_make_every_verdict_unreliable():
+    """One particle holding most of the weight gives a tiny weighted sd, which would read
+    as 'constrained': below MIN_ESS effective particles the verdict says unreliable."""
+    cal = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml")
+    rng = np.random.default_rng(0)
+    draws = {name: rng.uniform(prior.low, prior.high, 200) for name, prior in cal.spec.parameters.items()}
+    even = pd.DataFrame({**draws, "weight": np.full(200, 1 / 200)})
+    table = calibrate.constraint_table(cal, even)
+    assert table["ess"].iloc[0] == pytest.approx(200) and set(table["verdict"]) == {"loose"}
+    skewed = even.assign(weight=np.r_[0.8, np.full(199, 0.2 / 199)])
+    assert calibrate.effective_size(skewed["weight"]) == pytest.approx(1 / (0.8**2 + 199 * (0.2 / 199) ** 2))
+    table = calibrate.constraint_table(cal, skewed)
+    assert table["ess"].iloc[0] < calibrate.MIN_ESS and set(table["verdict"]) == {"unreliable"}
+    assert (table["sd_ratio"] < 0.8).any()  # what the verdict would have misread as constrained
