@@ -141,6 +141,21 @@ def test_the_calibration_table_quotes_the_published_constraint_table():
         assert all(agrees(t, row[k]) for t, k in ((mean, "posterior_mean"), (low, "q05"), (high, "q95"), (ratio, "sd_ratio"))), row["parameter"]
 
 
+def test_calibration_md_quotes_the_effective_sizes_and_the_second_seed():
+    """Section 5's robustness paragraph: the shipped posterior's effective sample size, and
+    the same spec under --seed 1 (data/posterior_baseline_seed1.json): all loose, decay's
+    sd ratio and that run's effective sample size."""
+    other = json.loads((ROOT / "data" / "posterior_baseline_seed1.json").read_text(encoding="utf-8"))
+    assert other["spec"]["seed"] == 1 and other["spec_hash"] != PUBLISHED["spec_hash"]
+    text = quoted(CALIBRATION, "The final weights are healthy", 900)
+    ess, size = re.search(r"effective sample size ([\d.]+) of (\d+) particles", text).groups()
+    assert agrees(ess, PUBLISHED["constraint"][0]["ess"]) and int(size) == PUBLISHED["spec"]["population"]
+    assert {row["verdict"] for row in other["constraint"]} == {"loose"}  # "leaves every parameter loose"
+    decay = next(row for row in other["constraint"] if row["parameter"] == "rules.decay.rate")
+    ratio, other_ess = re.search(r"the decay rate at an sd ratio of ([\d.]+) \(effective sample size ([\d.]+)\)", text).groups()
+    assert agrees(ratio, decay["sd_ratio"]) and agrees(other_ess, decay["ess"])
+
+
 LABELS = {"rules.decision.noise": "decision noise", "rules.decay.rate": "decay rate", "rules.coercion.strength": "coercion strength",
           "rules.opinion.rate": "opinion rate", "rules.allocation.intensity": "contest intensity",
           "utility.dependence": "dependence weight", "utility.opinion": "opinion weight"}
