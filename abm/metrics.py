@@ -96,8 +96,11 @@ def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.nd
     * ``main_patron``: states grouped by the power holding their largest share.
     """
     n = a.shape[0]
-    if method == "main_patron":
-        return np.unique(a.argmax(axis=1), return_inverse=True)[1]
+    if method == "main_patron":  # labels = ranks of the leading powers (np.unique's inverse, without its sort)
+        patron = a.argmax(axis=1)
+        leads = np.zeros(a.shape[1], dtype=np.intp)
+        leads[patron] = 1
+        return (np.cumsum(leads) - 1)[patron]
     adj = 1.0 - d >= similarity  # its diagonal (a state and itself) changes no component and no Louvain graph
     if method == "single_linkage":
         return connected_components(adj, directed=False)[1]
