@@ -110,9 +110,17 @@ def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The model's code as a sweep's or a calibration's ``manifest`` recorded it when the
     folder was created, or now (no manifest): ``model_record()`` and the package version."""
     if manifest is None:
-        return {**model_record(), "version": versions()[MODEL_PACKAGE]}
+        found = versions()
+        return {**model_record(), "version": found[MODEL_PACKAGE], "libraries": _libraries(found)}
     model, packages = manifest.get("model"), manifest.get("packages")
-    return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE) if isinstance(packages, dict) else None}
+    packages = packages if isinstance(packages, dict) else {}
+    return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE), "libraries": _libraries(packages)}
+
+
+def _libraries(packages: dict[str, Any]) -> dict[str, str]:
+    """The versions of the libraries that compute a run's numbers (random streams, linear
+    algebra, community detection), as far as they are known."""
+    return {name: packages[name] for name in PACKAGES if name != MODEL_PACKAGE and isinstance(packages.get(name), str) and packages[name] != "not installed"}
 
 
 def model_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -121,7 +129,17 @@ def model_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
     made before they were recorded is judged by its git commit, with uncommitted changes to
     tracked files at either point counting as a change (the code then cannot be shown to
     be the same), or outside git by the package version; when neither side can tell,
-    nothing says the model changed."""
+    nothing says the model changed. The same code on another version of a library it
+    computes with (NumPy's streams, Mesa, NetworkX...) is a change too."""
+    code = _code_change(then, now)
+    if code is not None:
+        return code
+    before, after = then.get("libraries") or {}, now.get("libraries") or {}
+    moved = [f"{name} {before[name]} then, {after[name]} now" for name in before if name in after and before[name] != after[name]]
+    return f"the libraries it computes with changed ({'; '.join(moved)})" if moved else None
+
+
+def _code_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
     if then.get("source") and now.get("source"):
         return None if then["source"] == now["source"] else f"its Python files differ from those that made the stored results ({_code(then)} then, {_code(now)} now)"
     if then.get("commit") and now.get("commit"):

@@ -358,6 +358,8 @@ CODE = {"commit": "a" * 40, "dirty": False, "source": "1" * 16, "version": "0.1.
         ({"commit": None, "version": "0.1.0"}, {"commit": None, "version": "0.1.0"}, False),
         ({"commit": None, "version": "not installed"}, {"commit": None, "version": "0.2.0"}, False),  # neither side can tell
         ({}, {}, False),
+        ({**CODE, "libraries": {"numpy": "2.5.5"}}, {**CODE, "libraries": {"numpy": "2.6.0"}}, True),  # same code, other streams
+        ({**CODE, "libraries": {"numpy": "2.5.5"}}, {**CODE, "libraries": {"numpy": "2.5.5", "mesa": "3.5.1"}}, False),  # not recorded then
     ],
 )
 def test_what_counts_as_a_change_of_the_model(then, now, refused):
