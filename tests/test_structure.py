@@ -340,7 +340,7 @@ def test_elections_turn_a_power_inward_and_back_or_leave_it_as_it_is():
     def after(turns: list[float], steps: int | None = None) -> RegionModel:
         events = {f"e{k}": {"type": "election", "power": "p", "turn": t, "budget_factor": 0.5} for k, t in enumerate(turns)}
         spec = structured_world({})
-        spec["events"] = {key: {"date": f"2025-0{3 * k + 2}-01", **e} for k, (key, e) in enumerate(events.items())}
+        spec["events"] = {key: {"date": f"2025-{3 * k + 2:02d}-01", **e} for k, (key, e) in enumerate(events.items())}
         steps = steps or len(turns) + 1
         model = RegionModel(spec, rng=0, steps=steps)
         for _ in range(steps):
