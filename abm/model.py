@@ -10,8 +10,8 @@ One step is one period of ``time.step_months`` months (a quarter by default):
 4. states evaluate the period's offers together, against the ties they held at its
    start, and take them in whole, in part or not at all (decision rule); what they
    take becomes ties;
-5. ties decay unless renewed (decay rule); a state whose ties to a power's rivals
-   grew beyond a tolerance has defected;
+5. ties decay unless renewed (decay rule); a state that took more than a tolerance
+   of the new spending of a power's rivals has defected;
 6. powers answer defections (coercion rule): the state complies or defies; a coerced
    state may close its corridor segments to the coercer;
 7. credibility follows delivery (credibility rule); domestic opinion moves (opinion
@@ -111,6 +111,7 @@ class RegionModel(mesa.Model):
         self.counts = dict.fromkeys(self._names["counts"], 0)
         self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
         self.spending = np.zeros(m)  # USD bn each power offers in the step (none before the first)
+        self.chosen = np.zeros((n, m))  # ties each state took from each power's new spending in the step
         self.observe()
         self.size_standing_offers()
         self.attention0 = self.rules["allocation"].reference(self)
@@ -269,9 +270,13 @@ class RegionModel(mesa.Model):
         self.counts["offers_accepted"] = int(a.sum())
         if self.rules["allocation"].learns:
             self.learn(offers)
-        # what a sponsor invests beyond the upkeep of its start's ties upgrades its routes
-        # (maintenance keeps the relationship, and the infrastructure, as they were)
+        # what a power spends beyond the upkeep of its start's ties is new: taking it is
+        # a choice its rivals notice (find_defections), and new investment upgrades the
+        # sponsor's routes (maintenance keeps the relationship, and the infrastructure, as
+        # they were)
         new_spending = offers.size - (offers.maintenance if offers.maintenance is not None else 0.0)
+        beyond = np.divide(np.maximum(new_spending, 0.0), offers.size, out=np.zeros(len(offers)), where=offers.size > 0)
+        self.chosen = np.bincount(s * m + p, taken * beyond, n * m).reshape(n, m)
         invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p] & (new_spending > 0)
         if invested.any():
             total = np.bincount(s[invested] * m + p[invested], (new_spending * taken_share)[invested], n * m)
@@ -279,14 +284,15 @@ class RegionModel(mesa.Model):
                 self.network.invest(k // m, k % m, float(total[k]))
 
     def find_defections(self) -> list[tuple[int, int]]:
-        """The (state, power) pairs where the state's ties to the power's rivals grew this
-        step, net of decay, by more than ``offers.defection_tolerance`` of all its ties at
-        the step's start: the rivals' advance the state chose. Measured in ties, not
-        shares, so that nothing the state did not choose counts: a rival merely renewing
-        its ties (renewal offsets decay), an event cutting ties (they only fall), or the
-        power's own ties fading because it spends less (which would raise the rivals'
-        *share* without any rival gaining)."""
-        advance = (self.ties.sum(axis=1) - self.strength) @ self.rival_mask  # [s, p]: growth of p's rivals' ties
+        """The (state, power) pairs where the state took, this step, more than
+        ``offers.defection_tolerance`` of all its ties (at the step's start) from the
+        power's rivals' new spending: the part of their offers beyond the upkeep of the
+        start's ties (new money, or standing offers moved into the state). Counted from
+        what the state chose, so that nothing else counts: a rival renewing its ties, however
+        lumpy its standing offer; ties an event cut; the power's own ties fading because
+        it spends less; ties growing under a decay rule that lets renewed ties accumulate
+        (``expiry``); and one rival's losses never hide another's gain."""
+        advance = self.chosen @ self.rival_mask  # [s, p]: new spending of p's rivals taken
         everything = self.total + self.other_total
         rise = np.divide(advance, everything[:, None], out=np.zeros_like(advance), where=everything[:, None] > 0)
         defected = rise > self.config.offers.defection_tolerance

@@ -200,7 +200,7 @@ class OfferSpec(Strict):
     scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
     observe: Literal["material", "declared"] = "material"  # which alignment powers react to
     min_acceptance: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
-    defection_tolerance: Unit = 0.005  # growth of the ties to a power's rivals, as a share of all ties, per step, that counts as defection
+    defection_tolerance: Unit = 0.005  # ties taken from rivals' new spending, as a share of all ties, per step, that count as defection
 
 
 class UtilitySpec(Strict):

@@ -1,7 +1,8 @@
 """Whether and how a power coerces a state that defects to one of its rivals.
 
-A defection is recorded when a state's ties to a power's rivals grow, net of decay, by
-more than ``offers.defection_tolerance`` of all its ties in a step. A power coerces where it has stakes (its
+A defection is recorded when a state takes, in a step, more than
+``offers.defection_tolerance`` of all its ties from the new spending of a power's rivals
+(their offers beyond the upkeep of the start's ties). A power coerces where it has stakes (its
 interest in the state), with a tool the geography allows (borderization needs a land
 border or occupied territory, the bases tool a base; energy and trade cut-offs need
 trade ties). Coercion hurts the target; then the state either complies or defies:
