@@ -111,16 +111,25 @@ def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     folder was created, or now (no manifest): ``model_record()`` and the package version."""
     if manifest is None:
         found = versions()
+        try:
+            found["pyabc"] = importlib.metadata.version("pyabc")
+        except importlib.metadata.PackageNotFoundError:
+            pass
         return {**model_record(), "version": found[MODEL_PACKAGE], "libraries": _libraries(found)}
     model, packages = manifest.get("model"), manifest.get("packages")
     packages = packages if isinstance(packages, dict) else {}
     return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE), "libraries": _libraries(packages)}
 
 
+# The libraries that compute a run's numbers (random streams, linear algebra, community
+# detection, the model's base class, tables; the ABC sampler of a calibration); plotting,
+# validation and YAML do not.
+COMPUTING = ("numpy", "scipy", "mesa", "networkx", "pandas", "pyabc")
+
+
 def _libraries(packages: dict[str, Any]) -> dict[str, str]:
-    """The versions of the libraries that compute a run's numbers (random streams, linear
-    algebra, community detection), as far as they are known."""
-    return {name: packages[name] for name in PACKAGES if name != MODEL_PACKAGE and isinstance(packages.get(name), str) and packages[name] != "not installed"}
+    """The versions of the libraries that compute a run's numbers, as far as they are known."""
+    return {name: packages[name] for name in COMPUTING if isinstance(packages.get(name), str) and packages[name] != "not installed"}
 
 
 def model_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -166,7 +175,7 @@ def resume_refusal(out: Path, manifest: dict[str, Any], work: str, stored: str) 
     why = model_change(model_identity(manifest), model_identity())
     if why is None:
         return None
-    return (f"cannot resume {out}: the model's code changed since the {work} started: {why}; its stored {stored} would mix with {stored} of another model. "
+    return (f"cannot resume {out}: the model's code or a library it computes with changed since the {work} started: {why}; its stored {stored} would mix with {stored} of another model. "
             f"Start a new {work} with another --out, or resume anyway with --allow-model-change (manifest.json records each session's code).")
 
 

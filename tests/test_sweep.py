@@ -332,7 +332,7 @@ def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert main(["sweep", str(spec), "--out", str(out), "--resume"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot resume" in err and "model's code changed" in err and "--allow-model-change" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "cannot resume" in err and "model's code or a library it computes with changed" in err and "--allow-model-change" in err and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--allow-model-change"]) == 0
     sessions = json.loads((out / "manifest.json").read_text())["sessions"]
@@ -364,6 +364,16 @@ CODE = {"commit": "a" * 40, "dirty": False, "source": "1" * 16, "version": "0.1.
 )
 def test_what_counts_as_a_change_of_the_model(then, now, refused):
     assert (runner.model_change(then, now) is not None) == refused
+
+
+def test_only_the_libraries_that_compute_numbers_are_compared():
+    """A manifest's package record: matplotlib, pydantic or PyYAML draw, check and read, and
+    may move without blocking a resume; NumPy or pyabc may not."""
+    recorded = {"numpy": "2.5.5", "matplotlib": "3.10.0", "pydantic": "2.14.4", "pyyaml": "6.0.2", "pyabc": "0.12.15", "mesa": "not installed"}
+    assert runner._libraries(recorded) == {"numpy": "2.5.5", "pyabc": "0.12.15"}
+    then = {**CODE, "libraries": runner._libraries(recorded)}
+    assert runner.model_change(then, {**CODE, "libraries": runner._libraries({**recorded, "matplotlib": "3.11.0"})}) is None
+    assert "pyabc" in runner.model_change(then, {**CODE, "libraries": runner._libraries({**recorded, "pyabc": "0.13.0"})})
 
 
 def test_resuming_a_complete_sweep_runs_nothing(reference):
