@@ -23,6 +23,9 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
     manifest = json.loads((src / "manifest.json").read_text())
     if not manifest.get("finished"):
         sys.exit(f"error: {src} is not a finished calibration (resume it first)")
+    verdicts = {row["verdict"] for row in csv.DictReader((src / "constraint.csv").open())}
+    if "unreliable" in verdicts:  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty
+        sys.exit(f"error: {src}'s final weights are degenerate (constraint.csv: unreliable); run more particles or another --seed before publishing")
     shutil.copyfile(src / "posterior.csv", dst.with_suffix(".csv"))
     rows = lambda name: list(csv.DictReader((src / name).open()))  # noqa: E731
     meta = {
