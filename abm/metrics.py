@@ -93,12 +93,13 @@ def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.nd
       the labels do not consume the model's random stream; results are cached by graph,
       which changes far less often than the alignments);
     * ``single_linkage``: connected components of that graph (cheap, for large worlds);
-    * ``main_patron``: states grouped by the power holding their largest share.
+    * ``main_patron``: states grouped by the power holding their largest share (states
+      tied to no modelled power form one group); ``similarity`` is not read.
     """
     n = a.shape[0]
     if method == "main_patron":  # labels = ranks of the leading powers (np.unique's inverse, without its sort)
-        patron = a.argmax(axis=1)
-        leads = np.zeros(a.shape[1], dtype=np.intp)
+        patron = np.where(a.max(axis=1) > 0, a.argmax(axis=1), a.shape[1])  # states tied to no power: a camp of their own
+        leads = np.zeros(a.shape[1] + 1, dtype=np.intp)
         leads[patron] = 1
         return (np.cumsum(leads) - 1)[patron]
     adj = 1.0 - d >= similarity  # its diagonal (a state and itself) changes no component and no Louvain graph

@@ -138,6 +138,14 @@ def test_single_linkage_chains_but_main_patron_does_not():
     assert partition(metrics.blocs(a, d, "main_patron", 0.5)) == {frozenset({0}), frozenset({1})}
 
 
+def test_main_patron_puts_states_tied_to_no_power_in_a_camp_of_their_own():
+    # argmax of a row of zeros is the first power: such a state must not join its camp
+    a = np.array([[0.7, 0.1], [0.0, 0.0], [0.2, 0.6], [0.0, 0.0]])
+    labels = metrics.blocs(a, None, "main_patron", 0.5)
+    assert partition(labels) == {frozenset({0}), frozenset({1, 3}), frozenset({2})}
+    assert labels.max() + 1 == 3
+
+
 def test_bloc_similarity_threshold_separates():
     # similarity 1 - JS_HALF (about 0.44) links the pair below a 0.4 threshold, not above 0.5
     a = np.array([[1.0, 0.0], [0.5, 0.5]])
