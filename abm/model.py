@@ -128,6 +128,7 @@ class RegionModel(mesa.Model):
         self.counts = dict.fromkeys(self.counts, 0)
         self.gained[:] = 0.0  # every state's, through the model's arrays
         self.harmed[:] = 0.0
+        self.chosen[:] = 0.0
         self.fire_events()
         self.grow_economies()
         self.move_freight()
@@ -218,7 +219,10 @@ class RegionModel(mesa.Model):
         sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
         self.spending = sizes.sum(axis=(1, 2))  # reported: the model's currency, which the balanced start sizes
         p, d, s = np.nonzero(sizes > 0)
-        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=base[p, d, s])
+        # maintenance: what renews the start's ties, as far as the standing offer covers it,
+        # so that new money counts in full even where the standing offer fell short
+        maintenance = np.minimum(base, standing)[p, d, s]
+        offers = Offers(power=p, state=s, domain=d, size=sizes[p, d, s], duration=np.full(len(p), spec.duration), maintenance=maintenance)
         self.counts["offers_made"] = len(offers)
         return offers
 

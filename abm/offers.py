@@ -31,7 +31,7 @@ class Offers:
     domain: np.ndarray  # index into DOMAINS
     size: np.ndarray  # USD bn
     duration: np.ndarray  # steps
-    maintenance: np.ndarray | None = None  # part of the size that renews the start's ties (USD bn); the rest is new spending
+    maintenance: np.ndarray | None = None  # part of the size that renews the start's ties, at most the standing offer (USD bn); the rest is new spending
     accepted: np.ndarray | None = None
     terms: dict[str, np.ndarray] = field(default_factory=dict)  # utility terms, for inspection
 

@@ -395,28 +395,29 @@ def stepped_once(raw: dict, seed: int, decide) -> RegionModel:
 
 
 def test_only_a_rivals_new_spending_taken_is_a_defection():
-    """Kazakhstan takes EU money beyond the EU's upkeep (twice the tolerance of its ties):
+    """Kazakhstan takes US money beyond the US's upkeep (twice the tolerance of its ties):
     Russia sees a defection, even in a step where a sanction halves Kazakhstan's trade with
-    the US, Russia's other rival (one rival's loss does not hide another's gain). Ties that
-    grow without new spending taken (renewal, or renewed ties piling up under ``expiry``)
-    are no defection, however large."""
+    the EU, Russia's other rival, by more than the US money brings (one rival's loss does
+    not hide another's gain). Ties that grow without new spending taken (renewal, or
+    renewed ties piling up under ``expiry``) are no defection, however large."""
     raw = frozen(baseline())
-    raw["events"] = {"cut": {"date": raw["time"]["start"], "type": "sanctions", "by": "russia", "target": "kazakhstan", "ties_with": "united_states", "trade_cut": 0.5}}
+    raw["events"] = {"cut": {"date": raw["time"]["start"], "type": "sanctions", "by": "russia", "target": "kazakhstan", "ties_with": "european_union", "trade_cut": 0.5}}
     start = RegionModel(raw, rng=0)
-    k, r, eu = start.state_index["kazakhstan"], start.power_index["russia"], start.power_index["european_union"]
+    k, r, us, eu = (start.state_index["kazakhstan"], *(start.power_index[p] for p in ("russia", "united_states", "european_union")))
     amount = 2 * start.config.offers.defection_tolerance * (start.total[k] + start.other_total[k])
+    assert 0.5 * start.ties[k, DOMAIN_INDEX["trade"], eu] > amount  # the rivals' ties fall in all
 
-    def take_eu_money(m):
+    def take_us_money(m):
         m.chosen = np.zeros_like(m.chosen)
-        m.chosen[k, eu] = amount
-        m.ties[k, DOMAIN_INDEX["investment"], eu] += amount
+        m.chosen[k, us] = amount
+        m.ties[k, DOMAIN_INDEX["investment"], us] += amount
 
     def ties_pile_up(m):
         m.chosen = np.zeros_like(m.chosen)
         m.ties[k, :, eu] += 10 * amount
 
     for seed in SEEDS:
-        assert stepped_once(raw, seed, take_eu_money).defections[k, r] == 1
+        assert stepped_once(raw, seed, take_us_money).defections[k, r] == 1
         assert stepped_once(raw, seed, ties_pile_up).defections[k, r] == 0
 
 
@@ -462,3 +463,29 @@ def test_blocs_count_the_camps_a_region_converges_into():
         hedged, pulled = run(raw, seed=seed), run(converging, seed=seed)
         assert hedged.model["blocs"].iloc[0] == 3  # Russia, the EU and China each lead a state
         assert pulled.model["blocs"].iloc[-1] < hedged.model["blocs"].iloc[-1]
+
+
+def test_new_money_counts_in_full_where_the_standing_offer_fell_short():
+    """A power turned inward (commitment 0.5) that still brings new money: the new money is
+    new spending in full, not net of the standing offers' shortfall, for defections and
+    route investment alike; and what a state chose is reset every step."""
+    raw = with_new_money("european_union", 1.0)
+    raw["events"]["eu_inward"] = {"date": raw["time"]["start"], "type": "budget_change", "power": "european_union", "factor": 0.5, "domains": ["investment", "security", "trade"]}
+    model = RegionModel(raw, rng=0, steps=2)
+    eu = model.power_index["european_union"]
+    captured = []
+    decide = model.decide_offers
+
+    def spy(offers):
+        captured.append(offers)
+        decide(offers)
+
+    model.decide_offers = spy
+    model.step()
+    offers = captured[0]
+    mine = offers.power == eu
+    new = offers.size[mine] - offers.maintenance[mine]
+    assert new.sum() == pytest.approx(model.power("european_union").budget.sum()) and (new >= -1e-12).all()
+    model.decide_offers = lambda offers: None
+    model.step()
+    assert not model.chosen.any()
