@@ -1,6 +1,6 @@
 """Print the tables of docs/behaviour.md: what the model does, measured.
 
-    .venv/bin/python scripts/behaviour_tables.py                 # every table (about 2 minutes on 2 cores)
+    .venv/bin/python scripts/behaviour_tables.py                 # every table (under 2 minutes on 2 cores)
     .venv/bin/python scripts/behaviour_tables.py screen          # one section: memberships, screen, scenarios, uncertainty
 
 Every run is ``abm.model.RegionModel(scenario, rng=seed)`` stepped to its horizon, as
