@@ -486,6 +486,8 @@ def test_new_money_counts_in_full_where_the_standing_offer_fell_short():
     mine = offers.power == eu
     new = offers.size[mine] - offers.maintenance[mine]
     assert new.sum() == pytest.approx(model.power("european_union").budget.sum()) and (new >= -1e-12).all()
+    taken = offers.accepted[mine] * offers.terms["gain"][mine] * new / offers.size[mine]
+    assert model.chosen[:, eu].sum() == pytest.approx(taken.sum()) and taken.sum() > 0  # what the states took of it
     model.decide_offers = lambda offers: None
     model.step()
     assert not model.chosen.any()
