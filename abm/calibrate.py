@@ -318,17 +318,10 @@ class CalibrationResult:
 
 
 def _packages() -> dict[str, str]:
-    import importlib.metadata
+    from abm.runner import PACKAGES, versions
+    from abm.sweep import SWEEP_PACKAGES
 
-    from abm.sweep import packages
-
-    found = packages()
-    for name in ("pyabc", "sqlalchemy"):
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return versions(PACKAGES + SWEEP_PACKAGES + ("pyabc", "sqlalchemy"))
 
 
 def _now() -> str:

@@ -278,9 +278,9 @@ class RegionModel(mesa.Model):
         # a choice its rivals notice (find_defections), and new investment upgrades the
         # sponsor's routes (maintenance keeps the relationship, and the infrastructure, as
         # they were)
-        new_spending = offers.size - (offers.maintenance if offers.maintenance is not None else 0.0)
-        beyond = np.divide(np.maximum(new_spending, 0.0), offers.size, out=np.zeros(len(offers)), where=offers.size > 0)
-        self.chosen = np.bincount(s * m + p, taken * beyond, n * m).reshape(n, m)
+        new_spending = offers.size - (offers.maintenance if offers.maintenance is not None else 0.0)  # >= 0: maintenance is at most the standing offer
+        beyond = np.divide(new_spending, offers.size, out=np.zeros(len(offers)), where=offers.size > 0)
+        self.chosen.reshape(-1)[:] = np.bincount(s * m + p, taken * beyond, n * m)
         invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p] & (new_spending > 0)
         if invested.any():
             total = np.bincount(s[invested] * m + p[invested], (new_spending * taken_share)[invested], n * m)

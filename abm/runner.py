@@ -63,9 +63,10 @@ class RunResult:
         return Path(out)
 
 
-def versions() -> dict[str, str]:
+def versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` ("not installed" for the missing), as every output records them."""
     found = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -110,11 +111,7 @@ def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The model's code as a sweep's or a calibration's ``manifest`` recorded it when the
     folder was created, or now (no manifest): ``model_record()`` and the package version."""
     if manifest is None:
-        found = versions()
-        try:
-            found["pyabc"] = importlib.metadata.version("pyabc")
-        except importlib.metadata.PackageNotFoundError:
-            pass
+        found = versions(PACKAGES + ("pyabc",))
         return {**model_record(), "version": found[MODEL_PACKAGE], "libraries": _libraries(found)}
     model, packages = manifest.get("model"), manifest.get("packages")
     packages = packages if isinstance(packages, dict) else {}

@@ -35,7 +35,6 @@ import ctypes
 import datetime as dt
 import functools
 import gc
-import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -350,16 +349,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def packages() -> dict[str, str]:
-    from abm.runner import versions
+SWEEP_PACKAGES = ("SALib", "tqdm", "pyarrow", "dask", "distributed")  # what a sweep runs with, besides the model's own
 
-    found = versions()
-    for name in ("SALib", "tqdm", "pyarrow", "dask", "distributed"):
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+
+def packages() -> dict[str, str]:
+    from abm.runner import PACKAGES, versions
+
+    return versions(PACKAGES + SWEEP_PACKAGES)
 
 
 def new_manifest(exp: Experiment) -> dict[str, Any]:
