@@ -20,6 +20,7 @@ from abm.outputs import OutputError, add_to_listing, check_target
 from abm.scenario import ScenarioError, load
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
+COUNTS = {"blocs"}  # whole numbers in one run (their ensemble means keep decimals)
 
 
 class UsageError(Exception):
@@ -85,7 +86,8 @@ def cmd_run(args) -> int:
         print("tables and charts of one run below are seed " + str(result.seed))
     print(f"{result.scenario.name}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
     for name in SUMMARY:
-        print(f"  {name:<22} {first[name]:8.3f} -> {last[name]:8.3f}")
+        digits = 0 if name in COUNTS else 3
+        print(f"  {name:<22} {first[name]:8.{digits}f} -> {last[name]:8.{digits}f}")
     powers = sorted(result.scenario.powers, key=lambda p: -last[f"influence_{p}"])
     print("  influence at the end: " + ", ".join(f"{p} {last[f'influence_{p}']:.2f}" for p in powers[:5]))
     return 0

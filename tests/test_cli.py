@@ -86,6 +86,9 @@ def test_run_writes_every_documented_file_and_a_summary(tmp_path):
         assert metric in proc.stdout
     assert "influence" in proc.stdout
     assert str(out) in proc.stdout
+    # a count reads as one: "blocs 3 -> 3", not "3.000 -> 3.000"
+    blocs = re.search(r"^  blocs +(\S+) -> +(\S+)$", proc.stdout, re.M).groups()
+    assert all(value.isdigit() for value in blocs), blocs
     # the tables hold the requested run
     model = (out / "model.csv").read_text().splitlines()
     assert model[0].startswith("step,date,")
