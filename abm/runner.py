@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
+import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,9 +142,14 @@ def model_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
     code = _code_change(then, now)
     if code is not None:
         return code
-    before, after = then.get("libraries") or {}, now.get("libraries") or {}
-    moved = [f"{name} {before[name]} then, {after[name]} now" for name in before if name in after and before[name] != after[name]]
-    return f"the libraries it computes with changed ({'; '.join(moved)})" if moved else None
+    moved = _moved(then.get("libraries") or {}, now.get("libraries") or {}, "then", "now")
+    return f"the libraries it computes with changed ({moved})" if moved else None
+
+
+def _moved(a: dict[str, str], b: dict[str, str], in_a: str, in_b: str) -> str | None:
+    """The libraries known on both sides whose versions differ, or None."""
+    moved = [f"{name} {a[name]} {in_a}, {b[name]} {in_b}" for name in a if name in b and a[name] != b[name]]
+    return "; ".join(moved) or None
 
 
 def _code_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -174,6 +181,46 @@ def resume_refusal(out: Path, manifest: dict[str, Any], work: str, stored: str) 
         return None
     return (f"cannot resume {out}: the model's code or a library it computes with changed since the {work} started: {why}; its stored {stored} would mix with {stored} of another model. "
             f"Start a new {work} with another --out, or resume anyway with --allow-model-change (manifest.json records each session's code).")
+
+
+def code_identity() -> dict[str, Any]:
+    """What a process's results depend on besides their inputs: the model's source
+    fingerprint and the versions of the libraries it computes with (those the resume
+    check compares)."""
+    return {"source": source_hash(), "libraries": _libraries(versions(COMPUTING))}
+
+
+_process_identity: tuple[int, dict[str, Any]] = (0, {})  # (pid, identity): a forked child computes its own
+
+
+def process_identity() -> dict[str, Any]:
+    """This process's name (host:pid) and :func:`code_identity`, worked out on its first
+    call only: a worker reports it with every batch of results, at the cost of a few
+    milliseconds once (reading the package's files and the libraries' metadata)."""
+    global _process_identity
+    pid = os.getpid()
+    if _process_identity[0] != pid:
+        _process_identity = (pid, {"worker": f"{socket.gethostname()}:{pid}", **code_identity()})
+    return _process_identity[1]
+
+
+def worker_difference(here: dict[str, Any], there: dict[str, Any]) -> str | None:
+    """How the code identity ``there`` of a worker differs from this process's (``here``), or None."""
+    why = []
+    if there.get("source") != here["source"]:
+        why.append(f"its model code differs (source fingerprint {there.get('source')} there, {here['source']} here)")
+    moved = _moved(there.get("libraries") or {}, here["libraries"], "there", "here")
+    if moved:
+        why.append(f"the libraries it computes with differ ({moved})")
+    return "; ".join(why) or None
+
+
+def worker_refusal(worker: str, why: str) -> str:
+    """Why the results of ``worker`` are refused, and the ways on: a sweep and a
+    calibration refuse in the same words, as they do a resume (:func:`resume_refusal`)."""
+    return (f"refused the results of worker {worker}: {why}; they would mix with results of this process's model. What is already stored is kept. "
+            "Give every worker this process's code and library versions (update that machine's checkout or environment and restart its workers), then continue with --resume; "
+            "or accept them with --resume --allow-model-change (manifest.json then records that worker's code).")
 
 
 def environment() -> dict[str, Any]:

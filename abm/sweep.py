@@ -21,9 +21,12 @@ What the loop guarantees, and why:
   keeps every committed run, and ``resume=True`` runs exactly the runs whose keys are
   missing (or failed). Resuming with a different spec, or with other model code (a
   fingerprint of the package's files), is refused.
+- *One model.* Every batch of results comes back with the code fingerprint and library
+  versions of the worker that made it (:class:`Pool`); a worker whose code differs from
+  the main process's (a cluster node with a stale checkout) has its results refused.
 - *Provenance.* ``manifest.json`` records the spec, its hash, every run's parameters
   and seed, the model's git commit and code fingerprint, package versions, the machine,
-  and each session's start, end and code.
+  and each session's start, end and code (and that of any worker whose code differed).
 """
 
 from __future__ import annotations
@@ -209,8 +212,21 @@ if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()):
 # --------------------------------------------------------------------------- executors
 
 
+def attested(fn: Callable, *args) -> tuple[dict[str, Any], Any]:
+    """``fn(*args)`` on a worker, with the worker's code identity
+    (:func:`abm.runner.process_identity`) for the main process to check."""
+    return runner.process_identity(), fn(*args)
+
+
 class Pool:
-    """An executor, its capacity (parallel slots) and whether the sweep owns it."""
+    """An executor, its capacity (parallel slots) and whether the sweep owns it.
+
+    Tasks go through :meth:`submit` and :meth:`map`, so every result comes back with the
+    code identity of the worker that made it, and :meth:`check` refuses (SweepError) the
+    results of a worker whose model code or computing libraries differ from this
+    process's: a cluster node with a stale checkout would otherwise mix its results into
+    the store unseen. With ``allow_other_code`` they are accepted, and ``other_code``
+    keeps each such worker's identity for the manifest."""
 
     def __init__(self, make: Callable[[], cf.Executor] | None, capacity: int, description: str, executor: cf.Executor | None = None, close: Callable[[], None] | None = None):
         self.make = make  # set for pools the sweep creates, so a broken one can be replaced
@@ -219,6 +235,40 @@ class Pool:
         self.description = description
         self.generation = 0
         self._close = close
+        self.code = runner.code_identity()  # this process's, now (not cached: a notebook's files may have changed since the last sweep)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.allow_other_code = False
+        self.other_code: dict[str, dict[str, Any]] = {}  # worker -> its code identity, where it differs from this process's
+        self.refused: str | None = None
+
+    def submit(self, fn: Callable, *args) -> cf.Future:
+        """Submit ``fn(*args)``; the future's result is (worker identity, value), for :meth:`check`."""
+        return self.executor.submit(attested, fn, *args)
+
+    def map(self, fn: Callable, iterable) -> Iterator[Any]:
+        """``executor.map(fn, iterable)``, each result checked (:meth:`check`)."""
+        for there, value in self.executor.map(functools.partial(attested, fn), iterable):
+            self.check(there)
+            yield value
+
+    def check(self, there: dict[str, Any]) -> None:
+        """Refuse (SweepError) results made by a worker whose code identity differs from
+        this process's, unless ``allow_other_code``; a result of this very process (a
+        thread pool) is its own."""
+        if there["worker"] == self.name:
+            return
+        why = runner.worker_difference(self.code, there)
+        if why is None:
+            return
+        self.other_code[there["worker"]] = {k: there[k] for k in ("source", "libraries")}
+        if not self.allow_other_code:
+            self.refused = runner.worker_refusal(there["worker"], why)
+            raise SweepError(self.refused)
+
+    def record(self) -> dict[str, Any]:
+        """What a session's manifest entry adds about workers that ran other code: each
+        one's identity, and the refusal if their results were refused."""
+        return {**({"other_code": self.other_code} if self.other_code else {}), **({"refused": self.refused} if self.refused else {})}
 
     def restart(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -513,7 +563,8 @@ def run(
     ``tables=False`` when no per-state series are kept; any importable function of the
     same shape works). ``progress``: a tqdm bar, by
     default only on a terminal. ``allow_model_change``: resume even if the model's code
-    changed since the sweep started (:func:`check_resumable`)."""
+    changed since the sweep started (:func:`check_resumable`), and accept the results of
+    workers whose code differs from this process's (:meth:`Pool.check`)."""
     exp = experiments.load(experiment)
     out = Path(out)
     incomplete: list[str] = []
@@ -526,6 +577,7 @@ def run(
         pool = dask_pool(scheduler)
     else:
         pool = local_pool(workers)
+    pool.allow_other_code = allow_model_change
     interrupted = True
     try:
         if not out.exists():
@@ -589,10 +641,10 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
     def submit(chunk: Chunk, suspect: bool) -> bool:
         try:
             try:
-                future = pool.executor.submit(execute, chunk)
+                future = pool.submit(execute, chunk)
             except BrokenProcessPool:
                 pool.restart()
-                future = pool.executor.submit(execute, chunk)
+                future = pool.submit(execute, chunk)
         except RuntimeError as exc:  # an executor that was shut down or lost its cluster
             result.aborted = f"the executor stopped accepting work: {exc}"
             return False
@@ -619,7 +671,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                 chunk, generation, suspect = pending.pop(future)
                 keys = [key for key, _, _ in chunk.runs]
                 try:
-                    outcomes = future.result()
+                    there, outcomes = future.result()
                 except Exception as exc:  # the task itself failed: a dead worker, an unpicklable result
                     died = isinstance(exc, BrokenProcessPool)
                     if died and pool.make is not None and generation == pool.generation:
@@ -629,6 +681,8 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                         continue  # not its fault yet: every run of the chunk is tried again alone
                     why = "a worker process died (killed, or out of memory) while running this run alone" if died else f"{type(exc).__name__}: {exc}"
                     outcomes = [Outcome(k, "failed", 0.0, "", _now(), error=why, traceback="".join(traceback.format_exception(exc))) for k in keys]
+                else:
+                    pool.check(there)  # a worker running other code: refused before anything of it is stored
                 store.commit(outcomes)
                 for o in outcomes:
                     if o.status == "ok":
@@ -649,6 +703,6 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
         bar.close()
         store.close()
         result.seconds = time.perf_counter() - started
-        session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, interrupted=result.interrupted, aborted=result.aborted)
+        session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, interrupted=result.interrupted, aborted=result.aborted, **pool.record())
         write_json(out / MANIFEST, manifest)
     return result

@@ -142,3 +142,25 @@ def restore_start_method():
     previous = multiprocessing.get_start_method(allow_none=True)
     yield
     multiprocessing.set_start_method(previous, force=True)
+
+
+def report_other_code(change: dict[str, Any]) -> None:
+    """Run in a worker process (a pool initializer, Dask's Client.run): from now on it
+    reports ``change`` over its real code identity, as a worker on a stale checkout or in
+    another environment would."""
+    from abm import runner
+
+    real = runner.code_identity
+    runner.code_identity = lambda: {**real(), **change}
+    runner._process_identity = (0, {})  # a Dask worker has worked it out already
+
+
+def other_code_pool(change: dict[str, Any]):
+    """An abm.sweep.Pool of one worker process whose code identity differs by ``change``
+    (its own process: only the worker is patched, never the test's)."""
+    import concurrent.futures as cf
+
+    from abm import sweep
+
+    ctx = multiprocessing.get_context("forkserver")
+    return sweep.Pool(lambda: cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=report_other_code, initargs=(change,)), 1, "one worker with other code")

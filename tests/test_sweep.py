@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from abm import experiment, results, runner, sweep
 from abm.cli import main
 from abm.runner import run
 from abm.scenario import load as load_scenario
+from tests.conftest import other_code_pool, report_other_code
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "configs" / "baseline.yaml"
@@ -110,9 +113,9 @@ def test_the_sweep_stores_every_planned_run(reference):
     assert runs["seed"].nunique() == 3
 
 
-def test_two_workers_and_dask_store_the_same_results(reference, tmp_path):
+def test_two_workers_and_dask_store_the_same_results(reference, tmp_path, capsys):
     import dask
-    from distributed import LocalCluster
+    from distributed import Client, LocalCluster
 
     sweep.run(tiny_spec(), tmp_path / "two", workers=2, progress=False)
     spec = tmp_path / "tiny.yaml"
@@ -121,6 +124,10 @@ def test_two_workers_and_dask_store_the_same_results(reference, tmp_path):
         assert main(["sweep", str(spec), "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address]) == 0
         with dask.config.set({"scheduler-address": cluster.scheduler_address}):
             assert main(["sweep", str(spec), "--out", str(tmp_path / "dask_config"), "--scheduler", "config"]) == 0
+        with Client(cluster) as client:  # Dask workers on a stale checkout: their runs are refused
+            client.run(report_other_code, {"source": "0" * 16})
+        assert main(["sweep", str(spec), "--out", str(tmp_path / "dask_stale"), "--scheduler", cluster.scheduler_address]) == 2
+        assert "refused the results of worker" in capsys.readouterr().err and results.load(tmp_path / "dask_stale").runs["status"].eq("missing").all()
     assert "Dask" in json.loads((tmp_path / "dask" / "manifest.json").read_text())["sessions"][0]["executor"]
     expected = stored(reference)
     for other in ("two", "dask", "dask_config"):
@@ -339,6 +346,63 @@ def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp
     assert sessions[-1]["model"]["source"] == runner.source_hash()
     assert main(["sweep", str(spec), "--out", str(tmp_path / "new"), "--allow-model-change"]) == 2
     assert "only applies with --resume" in capsys.readouterr().err
+
+
+def test_runs_of_a_worker_running_other_code_are_refused_unless_allowed(monkeypatch, tmp_path, capsys):
+    """A cluster node with a stale checkout must not mix its runs into the store: the
+    first session stores 6 ok and 6 failed runs; the resume runs the failed ones on a
+    worker process whose code fingerprint is another (only that worker is patched)."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    out = tmp_path / "out"
+    assert sweep.run(tiny_spec(), out, workers=1, runner=failing_runner, progress=False).failed == 6
+    before = results.load(out).runs
+    monkeypatch.setattr(sweep, "local_pool", lambda workers: other_code_pool({"source": "0" * 16}))
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    found = re.search(rf"refused the results of worker ({re.escape(socket.gethostname())}:\d+): its model code differs \(source fingerprint 0{{16}} there, {runner.source_hash()} here\)", err)
+    assert found and "What is already stored is kept" in err and "--resume --allow-model-change" in err
+    pd.testing.assert_frame_equal(results.load(out).runs, before)  # nothing of the refused worker stored, nothing lost
+    refused = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert refused["ran"] == 0 and refused["ended"] and "refused the results" in refused["refused"]
+    assert refused["other_code"] == {found[1]: {"source": "0" * 16, "libraries": runner.code_identity()["libraries"]}}
+
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--resume", "--allow-model-change"]) == 0
+    runs = results.load(out).runs
+    assert (runs["status"] == "ok").all() and len(runs) == 12
+    accepted = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert accepted["ran"] == 6 and "refused" not in accepted
+    assert set(accepted["other_code"]) == set(runs.loc[runs["run"].isin(before.loc[before["status"] == "failed", "run"]), "worker"])  # the worker that ran them
+    assert all(code["source"] == "0" * 16 for code in accepted["other_code"].values())
+
+
+def test_the_check_compares_code_and_computing_libraries_whichever_machine_runs_them():
+    """Results injected as a worker would return them: the same code on another machine
+    passes, other library versions are refused (or recorded when allowed), and a result of
+    this very process (a thread pool) is its own."""
+    with ThreadPoolExecutor(1) as ex:
+        pool = sweep.given_pool(ex)
+    here = pool.code
+    assert here == {k: v for k, v in runner.process_identity().items() if k != "worker"}
+    pool.check({"worker": "node7:41", **here})
+    pool.check({"worker": pool.name, "source": "0" * 16, "libraries": {}})
+    older = {**here, "libraries": {**here["libraries"], "numpy": "1.26.4"}}
+    with pytest.raises(sweep.SweepError, match=rf"worker node7:42: the libraries it computes with differ \(numpy 1\.26\.4 there, {re.escape(here['libraries']['numpy'])} here\)"):
+        pool.check({"worker": "node7:42", **older})
+    pool.allow_other_code = True
+    pool.check({"worker": "node7:43", **older, "source": "0" * 16})
+    assert pool.other_code == {"node7:42": older, "node7:43": {**older, "source": "0" * 16}}
+    assert set(pool.record()) == {"other_code", "refused"}
+
+
+def test_a_worker_works_out_its_code_identity_once(monkeypatch):
+    calls = []
+    monkeypatch.setattr(runner, "code_identity", lambda: calls.append(1) or {"source": "1" * 16, "libraries": {}})
+    monkeypatch.setattr(runner, "_process_identity", (0, {}))
+    first = runner.process_identity()
+    assert runner.process_identity() is first and len(calls) == 1
+    assert first == {"worker": f"{socket.gethostname()}:{os.getpid()}", "source": "1" * 16, "libraries": {}}
 
 
 CODE = {"commit": "a" * 40, "dirty": False, "source": "1" * 16, "version": "0.1.0"}
