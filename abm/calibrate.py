@@ -8,7 +8,8 @@ documented distance (:mod:`abm.patterns`). docs/calibration.md describes the met
 What the machinery guarantees, and how:
 
 - *Same executors as sweeps.* Simulations run on :func:`abm.sweep.local_pool` (local
-  processes) or :func:`abm.sweep.dask_pool` (a Dask cluster), through their ``map``.
+  processes) or :func:`abm.sweep.dask_pool` (a Dask cluster), through
+  :meth:`abm.sweep.Pool.map`, which checks the code of the worker behind each result.
 - *Reproducible whatever the number of workers.* Each generation sends ``population``
   tasks; task ``i`` of generation ``t`` seeds NumPy from ``(seed, t, i)`` and samples
   until it has one accepted particle, and ``map`` returns the tasks in order. Which
@@ -17,10 +18,12 @@ What the machinery guarantees, and how:
   generation; ``resume=True`` continues from the last one and, by the per-generation
   seeding and an epsilon that is recomputed from the stored population, gives the same
   posterior as an uninterrupted run. Resuming with a different spec, or with other model
-  code (the fingerprint a sweep checks, :func:`abm.runner.model_change`), is refused.
+  code (the fingerprint a sweep checks, :func:`abm.runner.model_change`), is refused;
+  so are particles from a worker whose code or computing libraries differ from the main
+  process's, checked as a sweep checks its workers (:class:`abm.sweep.Pool`).
 - *Provenance.* ``manifest.json`` holds the spec, its hash (spec, resolved base scenario
   and patterns), the model's git commit and code fingerprint, package versions, the
-  machine and each session with its code.
+  machine and each session with its code (and that of any worker whose code differed).
 """
 
 from __future__ import annotations
@@ -359,7 +362,8 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         allow_model_change: bool = False, progress: bool | None = None) -> CalibrationResult:
     """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs.
     ``allow_model_change``: resume even if the model's code changed since the calibration
-    started, which mixes generations of two models (:func:`_check_resumable`)."""
+    started, which mixes generations of two models (:func:`_check_resumable`), and accept
+    particles from workers whose code differs from this process's (:meth:`abm.sweep.Pool.check`)."""
     cal = source if isinstance(source, Calibration) else load_spec(source)
     out = Path(out)
     if out.exists() and not resume:
@@ -367,12 +371,15 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     if resume:
         _check_resumable(out, cal, allow_model_change)
     pool = _pool(workers, scheduler, executor)
+    pool.allow_other_code = allow_model_change
     try:
         _check_single_threaded(pool.executor)
     except CalibrationError:
         pool.shutdown(False)
         raise
-    interrupted, started = True, time.perf_counter()
+    interrupted, started, session = True, time.perf_counter(), None
+    from abm.sweep import SweepError, _sigterm_as_interrupt
+
     try:
         if not out.exists():
             _create(out, cal)
@@ -380,7 +387,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": model_record()}
         manifest["sessions"].append(session)
         write_json(out / MANIFEST, manifest)
-        abc = _abc(cal, SeededSampler(pool.executor.map, cal.spec.seed, progress))
+        abc = _abc(cal, SeededSampler(pool.map, cal.spec.seed, progress))
         db = f"sqlite:///{(out / DB).resolve()}"
         if (out / DB).exists() and _has_run(db):
             history = abc.load(db, 1)
@@ -388,8 +395,6 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             history = abc.new(db, {p.id: _target_value(p) for p in cal.patterns})
         before = history.total_nr_simulations if history.max_t >= 0 else 0
         remaining = cal.spec.generations - (history.max_t + 1)
-        from abm.sweep import _sigterm_as_interrupt
-
         try:
             with _sigterm_as_interrupt():  # a batch scheduler's SIGTERM stops as cleanly as Ctrl-C
                 if remaining > 0 and not manifest.get("finished"):
@@ -408,7 +413,13 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         if not interrupted:
             result.files, result.ess = write_outputs(out, cal, history, pool)
         return result
+    except SweepError as exc:  # a worker running other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept
+        session["ended"] = session["ended"] or _now()
+        raise CalibrationError(str(exc)) from None
     finally:
+        if session is not None and pool.record():
+            session.update(pool.record())
+            write_json(out / MANIFEST, manifest)
         pool.shutdown(interrupted)
 
 
@@ -537,7 +548,7 @@ def predictive(cal: Calibration, post: pd.DataFrame, pool) -> pd.DataFrame:
     base = cal.base.to_dict()
     tasks = [([f"{name}={float(post[name].iloc[r])!r}" for name in cal.names], [int(s) for s in seeds[k]]) for k, r in enumerate(rows)]
     job = functools.partial(_predict_one, base, cal.patterns, cal.steps, cal.tables)
-    stats = list(pool.executor.map(job, tasks))
+    stats = list(pool.map(job, tasks))
     frame = pd.DataFrame(stats)
     frame.insert(0, "draw", range(n))
     for name in cal.names:

@@ -9,13 +9,14 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyabc
 import pytest
 import yaml
 
 from abm import calibrate, runner
 from abm.cli import main
 from abm.scenario import load
-from tests.conftest import BASELINE, ROOT
+from tests.conftest import BASELINE, ROOT, other_code_pool
 
 PATTERNS = ROOT / "data" / "patterns.yaml"
 
@@ -130,6 +131,31 @@ def test_resuming_with_other_model_code_is_refused_unless_allowed(tmp_path, caps
     assert json.loads((out / "manifest.json").read_text())["sessions"][-1]["model"]["source"] == runner.source_hash()
     assert main(["calibrate", str(path), "--out", str(tmp_path / "new"), "--allow-model-change"]) == 2
     assert "only applies with --resume" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+def test_particles_of_a_worker_running_other_code_are_refused_unless_allowed(monkeypatch, tmp_path, capsys):
+    """Particles from a worker on other library versions (only that worker process is
+    patched) must not enter the posterior: the calibration stops with the stored
+    generation kept, and continues when the user accepts them, which the manifest records."""
+    spec, out = small_spec(), tmp_path / "c"
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with InterruptedAt(call=2) as ex:  # generation 0 is stored
+        assert calibrate.run(spec, out, executor=ex, progress=False).generations == 1
+    older = {"numpy": "1.26.4"}
+    monkeypatch.setattr(calibrate, "_pool", lambda workers, scheduler, executor: other_code_pool({"libraries": older}))
+    assert main(["calibrate", str(path), "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "refused the results of worker" in err
+    assert f"the libraries it computes with differ (numpy 1.26.4 there, {np.__version__} here)" in err and "--resume --allow-model-change" in err
+    assert pyabc.History(f"sqlite:///{out / calibrate.DB}").max_t == 0  # generation 0 kept, nothing of generation 1 stored
+    refused = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert refused["ended"] and "refused the results" in refused["refused"] and [c["libraries"] for c in refused["other_code"].values()] == [older]
+
+    assert main(["calibrate", str(path), "--out", str(out), "--resume", "--allow-model-change"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished"] and manifest["sessions"][-1]["generations"] == 2 and "refused" not in manifest["sessions"][-1]
+    assert [c["libraries"] for c in manifest["sessions"][-1]["other_code"].values()] == [older]
 
 
 TRUTH = {"rules.coercion.strength": 0.7, "rules.decay.rate": 0.03, "utility.dependence": 1.2}
