@@ -301,8 +301,8 @@ def check_executor(args) -> None:
 def add_model_change(parser, work: str, stored: str) -> None:
     """The override of --resume's model check, worded alike for a sweep and a calibration
     (both keep their runs' code in one manifest the same way)."""
-    parser.add_argument("--allow-model-change", action="store_true", help=f"with --resume: resume even though the model's code changed since the {work} started, mixing {stored} of two models "
-                        "in one folder (manifest.json records each session's code)")
+    parser.add_argument("--allow-model-change", action="store_true", help=f"with --resume: resume even though the model's code changed since the {work} started, or accept results from workers "
+                        f"whose code or library versions differ from this process's, mixing {stored} of two models in one folder (manifest.json records each session's and such workers' code)")
 
 
 def check_model_change(args, work: str, stored: str) -> None:
