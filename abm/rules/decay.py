@@ -9,7 +9,7 @@ from abm.rules.registry import Rule, RuleParams, register
 
 
 class DecayParams(RuleParams):
-    rate: float = Field(0.02, ge=0.0, le=1.0, description="fraction (or amount, for linear) lost per step")
+    rate: float = Field(0.02, ge=0.0, lt=1.0, description="fraction of its strength a tie loses per step (below 1: at 1 every tie would vanish each step, whatever renewed it)")
 
 
 class DecayRule(Rule):
@@ -21,8 +21,11 @@ class DecayRule(Rule):
 
     def upkeep(self, ties: np.ndarray) -> np.ndarray:
         """Tie strength per step that keeps ``ties`` where they are: what standing offers
-        must add, once accepted, for the start to be in balance (docs/ODD.md section 5)."""
-        return self.params.rate * ties
+        must add, once accepted, for the start to be in balance (docs/ODD.md section 5).
+        A step adds what states take before the ties decay, so the decay also drains the
+        renewal: ``(t + u)(1 - rate) = t`` gives ``u = rate t / (1 - rate)``."""
+        rate = self.params.rate
+        return rate / (1.0 - rate) * ties
 
 
 @register
@@ -60,7 +63,9 @@ class Linear(DecayRule):
         np.maximum(ties - self.params.rate, 0.0, out=ties)
 
     def upkeep(self, ties):
-        return np.minimum(ties, self.params.rate)
+        """The amount drained from every tie: a renewal added before the decay keeps even
+        a tie weaker than ``rate`` (``max(0, t + rate - rate) = t``)."""
+        return np.where(ties > 0, self.params.rate, 0.0)
 
 
 @register
