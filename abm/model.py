@@ -200,7 +200,8 @@ class RegionModel(mesa.Model):
         moved = base * relative[:, None, :]
         kept, now = base.sum(axis=2, keepdims=True), moved.sum(axis=2, keepdims=True)
         standing = np.divide(moved * kept, now, out=np.zeros_like(moved), where=now > 0)
-        standing *= np.array([power.commitment for power in self.powers])[:, :, None]
+        course = np.array([power.course for power in self.powers])[:, None]  # an inward power spends a share of what it would
+        standing *= (np.array([power.commitment for power in self.powers]) * course)[:, :, None]
         promised, made = base.sum(axis=1).T, standing.sum(axis=1).T  # N x M
         self.delivery = np.divide(made, promised, out=np.ones_like(made), where=promised > 0)
 
@@ -215,7 +216,7 @@ class RegionModel(mesa.Model):
         kept = np.where(keep, weights, 0.0)
         sums = kept.sum(axis=1, keepdims=True)
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
-        budget = np.array([power.budget for power in self.powers])  # M x 3
+        budget = np.array([power.budget for power in self.powers]) * course  # M x 3
         sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
         self.spending = sizes.sum(axis=(1, 2))  # reported: the model's currency, which the balanced start sizes
         p, d, s = np.nonzero(sizes > 0)
@@ -439,7 +440,7 @@ class RegionModel(mesa.Model):
         self.format_groups = []
         for org in orgs.regional_formats():
             members = np.zeros(len(self.states), dtype=bool)
-            members[list(org.members)] = True
+            members[list(org.active)] = True
             self.format_groups.append(metrics.Group(members, p.i, p.j))
         overlap = np.where(orgs.shared_format, 1.0, self.config.metrics.club_overlap * orgs.shared_club)
         self.institutions = [group.mean_pairwise(overlap) for group in (self.region, *self.subregion_groups)]
@@ -478,7 +479,7 @@ class RegionModel(mesa.Model):
         m.update(self.network.metrics())
         m.update(zip(names["transit_revenue"], self.network.revenue.tolist()))
         for key, org in zip(names["members"], self.organisations):
-            m[key] = len(org.members)
+            m[key] = len(org.active)
         for key, g in zip(names["cohesion"], range(k, len(groups))):
             m[key] = metrics.cohesion(groups.size[g], fragmentation[g], relations[g])
         m.update(self.counts)

@@ -39,6 +39,13 @@ class Organisation:
         self.rivalry_import = spec.rivalry_import
 
     @property
+    def active(self) -> set[int]:
+        """Members taking part: a frozen member takes neither benefits nor obligations,
+        calls on no guarantee, counts in no metric of the organisation and draws no
+        neighbour in (ODD 7.11.4)."""
+        return self.members - self.frozen
+
+    @property
     def patrons(self) -> set[int]:
         """Powers whose offers to members carry the organisation's benefits."""
         return self.powers | ({self.leader} if self.leader is not None else set())
@@ -121,7 +128,7 @@ class Organisations:
         self.shared_club = np.zeros((n, n), dtype=bool)  # s and t sit together in a power-led club
         spill = np.ones(pairs.n)  # multiplier of patron-rivalry spill-over per neighbour pair
         for org in self:
-            members = np.array(sorted(org.members - org.frozen), dtype=int)  # frozen members take part in nothing
+            members = np.array(sorted(org.active), dtype=int)
             if len(members) == 0:
                 continue
             for p in org.patrons:
@@ -140,13 +147,13 @@ class Organisations:
         for p, club in enumerate(self.clubs):
             if club is not None:
                 self.outside_club[:, p] = 1.0
-                self.outside_club[sorted(self.by_key[club].members), p] = 0.0
+                self.outside_club[sorted(self.by_key[club].active), p] = 0.0  # a frozen member is asked to take part again
         pairs.spill = spill
         pairs.shared = np.array([self.shared_count(a, b) for a, b in zip(pairs.i.tolist(), pairs.j.tolist())], dtype=float)
         self.changed = False
 
     def shared_count(self, a: int, b: int) -> int:
-        return sum(1 for org in self if {a, b} <= org.members - org.frozen)
+        return sum(1 for org in self if {a, b} <= org.active)
 
     def regional_formats(self) -> list[Organisation]:
         return [org for org in self if org.kind == "regional_format"]

@@ -1060,6 +1060,11 @@ def test_a_member_freezes_its_participation_and_resumes_it():
     model.observe()
     assert "pact" in model.states[A].memberships and model.organisations.bonus[A, P, SEC] == 0.0
     assert ("freeze", "calculus") in [(e[3], e[4]) for e in model.event_log if '"a"' in e[5]]
+    # frozen, it takes part in nothing: it calls on no guarantee and is not counted
+    belief = model.credibility.copy()
+    assert model.rules["credibility"].guarantee_called(model, A, B) == [] and (model.credibility == belief).all()
+    model.measure()
+    assert model.metrics["members_pact"] == len(model.organisations["pact"].members) - 1
     model.credibility[A, P] = 0.8
     assert review_of_a() == [("resume", "a", "pact")]
     model.organisations.freeze("a", "pact", frozen=False)

@@ -70,14 +70,14 @@ class Delivery(CredibilityRule):
         log = []
         security = DOMAIN_INDEX["security"]
         for org in model.organisations:
-            if org.leader is None or victim not in org.members or org.benefits[security] <= 0:
+            if org.leader is None or victim not in org.active or org.benefits[security] <= 0:
                 continue
             leader = org.leader
             want_victim = model.interests[leader, victim]
             want_attacker = model.interests[leader, attacker]
             chance = want_victim / (want_victim + want_attacker) if want_victim + want_attacker > 0 else 0.0
             honoured = bool(model.rng.random() < chance)
-            others = [s for s in org.members if s != victim]
+            others = [s for s in org.active if s != victim]
             c = model.credibility[:, leader]
             if honoured:
                 c[victim] += p.honoured * (1.0 - c[victim])

@@ -74,7 +74,7 @@ class Calculus(MembershipRule):
             patrons[row, sorted(org.patrons)] = 1.0
             excluded[row, org.excludes] = 1.0
             if org.kind == "regional_format":
-                inside[sorted(org.members), row] = 1.0
+                inside[sorted(org.active), row] = 1.0
         count = np.maximum(patrons.sum(axis=1), 1.0)
         benefits = np.array([org.benefits for org in orgs]).reshape(k, model.needs.shape[1])
         value = -np.array([org.membership_cost for org in orgs]) * model.autonomy[:, None]
