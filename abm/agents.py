@@ -35,7 +35,7 @@ STATE_ARRAYS = {
     "fear": ("powers",),  # expected punishment from each power, raised by coercion
     "gained": ("powers",),  # tie strength gained from each power this step
     "harmed": ("powers",),  # coercion suffered from each power this step
-    "defections": ("powers",),  # remembered defections from each power (decaying); makes coercion likelier
+    "defections": ("powers",),  # remembered defections from each power (decaying): reported, read by no rule
 }
 
 
@@ -118,7 +118,8 @@ class ExternalPower(mesa.Agent):
         self.color = spec.color
         self.budget = np.array([spec.budget.get(d) for d in DOMAINS])  # new money per step
         self.commitment = np.ones(len(DOMAINS))  # standing offers kept, relative to the start
-        self.inward = False  # turned inward by an election (abm.events.Election)
+        self.inward = False  # turned inward by an election (abm.events.Election) ...
+        self.course = 1.0  # ... which then spends this share of its commitments and budget
         # views into the model's powers x states arrays
         self.interests = model.interests[index]
         self.offers_to = model.offers_to[index]  # offers made to each state (discounted), for adaptive allocation

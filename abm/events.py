@@ -3,8 +3,8 @@
 Event types are registered by name, like rules (family ``event``). A scenario lists
 dated events as ``id: {date, type, ...parameters}``; an event fires in the step whose period
 contains its date (step k covers [date(k-1), date(k))). Shocks are ``id: {type, hazard, [start], [end], ...parameters}`` and
-fire in any step with probability ``hazard``, drawn from the model's generator so runs
-stay reproducible (hazard 0 never fires, 1 always does). Every event that fires is
+fire in any step with probability ``hazard``, drawn from the model's event stream
+(``model.event_rng``, seeded from the run's seed) so runs stay reproducible (hazard 0 never fires, 1 always does). Every event that fires is
 recorded in ``model.event_log`` and written to ``events.csv``.
 """
 
@@ -241,7 +241,7 @@ class Sanctions(Event):
         partner = model.power_index[p.ties_with or p.by]
         target = p.target
         if target == "random":
-            volume = np.array([s.ties[DOMAIN_INDEX["trade"], partner] * s.gdp for s in model.states])
+            volume = model.ties[:, DOMAIN_INDEX["trade"], partner] * model.gdp  # at today's GDP, not the start's
             if volume.sum() <= 0.0:
                 return {**self.record(), "target": ""}  # no trade with the partner to sanction
             target = model.state_keys[int(model.event_rng.choice(len(volume), p=volume / volume.sum()))]
@@ -419,10 +419,11 @@ class Withdrawal(PowerEvent):
 @register
 class Election(PowerEvent):
     """An election in a power, on its date, whose outcome is drawn: with chance ``turn``
-    it changes course. An engaged power turns inward (spending multiplied by
-    ``budget_factor``, belief in it lowered by ``credibility_loss`` in every state: the
-    patron that walks away after an election, @dipirro2025); a power that had turned
-    inward re-engages (spending restored). Its base credibility is left alone: belief
+    it changes course. An engaged power turns inward (it spends ``budget_factor`` of its
+    commitments and budget, and belief in it falls by ``credibility_loss`` in every state:
+    the patron that walks away after an election, @dipirro2025); a power that had turned
+    inward re-engages (it spends them in full again: only the election's own cut is
+    undone, whatever else changed its spending meanwhile). Its base credibility is left alone: belief
     comes back only through delivery (the ``delivery`` credibility rule), as a patron that
     resumes its commitments slowly regains trust. The outcome is logged."""
 
@@ -438,11 +439,10 @@ class Election(PowerEvent):
         power = model.power(p.power)
         turned = bool(model.event_rng.random() < p.turn)
         if turned:
-            factor = 1.0 / p.budget_factor if power.inward else p.budget_factor
-            power.scale_spending(factor)
-            if not power.inward:
-                model.shake_belief(power.index, -p.credibility_loss)
             power.inward = not power.inward
+            power.course = p.budget_factor if power.inward else 1.0
+            if power.inward:
+                model.shake_belief(power.index, -p.credibility_loss)
         return {**self.record(), "turned": turned, "course": "inward" if power.inward else "engaged"}
 
 
@@ -575,7 +575,7 @@ class EventQueue:
 
     def due(self, start: dt.date, end: dt.date, rng) -> list[tuple[str, str, Event]]:
         """Events of the period [start, end): dated ones in date order, then the shocks
-        that fire (one draw from the model's generator per active shock per step,
+        that fire (one draw from ``rng``, the model's event stream, per active shock per step,
         whatever its hazard, so a run's random stream depends on which shocks are
         declared and active, not on whether they fire)."""
         fired = [(key, "scheduled", e) for d, key, e in self.dated if start <= d < end]
