@@ -37,6 +37,8 @@ import networkx as nx
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
+from abm.offers import DOMAINS
+
 _LOG2 = np.log(2.0)
 
 
@@ -265,6 +267,7 @@ def state_columns(power_keys: list[str]) -> list[str]:
     return [
         *[f"alignment_{p}" for p in power_keys],
         "alignment_other",
+        *[f"{domain}_{p}" for domain in DOMAINS for p in power_keys],  # each domain's shares (arms imports, trade: what the figures report)
         *[f"declared_{p}" for p in power_keys],
         *[f"opinion_{p}" for p in power_keys],
         "dependency_hhi",
@@ -273,11 +276,13 @@ def state_columns(power_keys: list[str]) -> list[str]:
     ]
 
 
-def state_table(alignment, other, declared, opinion, defections, welfare) -> np.ndarray:
+def state_table(alignment, other, by_domain, declared, opinion, defections, welfare) -> np.ndarray:
     """Every state's values for :func:`state_columns` (states x columns), computed for all
     states at once; ``alignment`` is over the modelled powers, ``other`` the share of
-    unnamed partners; ``defections`` is the remembered (decaying) count summed over powers."""
-    return np.concatenate([alignment, other[:, None], declared, opinion, hhi(alignment)[:, None], defections.sum(axis=1)[:, None], welfare[:, None]], axis=1)
+    unnamed partners; ``by_domain`` (states x domains x powers) each domain's shares;
+    ``defections`` is the remembered (decaying) count summed over powers."""
+    n = len(alignment)
+    return np.concatenate([alignment, other[:, None], by_domain.reshape(n, -1), declared, opinion, hhi(alignment)[:, None], defections.sum(axis=1)[:, None], welfare[:, None]], axis=1)
 
 
 class Collector(mesa.DataCollector):

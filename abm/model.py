@@ -352,9 +352,9 @@ class RegionModel(mesa.Model):
         safe = np.where(has_any, everything, 1.0)[:, None]
         self.alignment = self.strength / safe  # shares of all ties, other partners included
         self.other_share = np.where(has_any, self.other_total / safe[:, 0], 1.0)
-        trade = DOMAIN_INDEX["trade"]
-        trade_all = self.ties[:, trade].sum(axis=1) + self.other[:, trade]
-        self.trade_alignment = self.ties[:, trade] / np.where(trade_all > 0, trade_all, 1.0)[:, None]
+        per_domain = self.ties.sum(axis=2) + self.other  # N x 3, other partners included
+        self.domain_alignment = self.ties / np.where(per_domain > 0, per_domain, 1.0)[:, :, None]  # each domain's shares
+        self.trade_alignment = self.domain_alignment[:, DOMAIN_INDEX["trade"]]
         self.autonomy = np.array([s.autonomy for s in self.states])
         self.threat = np.array([s.threat for s in self.states])
         tilt = self.alignment * np.exp(self.autonomy[:, None] * self.opinion)
@@ -460,7 +460,7 @@ class RegionModel(mesa.Model):
         benefit = (self.needs * np.log1p(self.ties.sum(axis=2))).sum(axis=1)
         damage = np.array([state.damage for state in self.states])
         welfare = benefit + (self._regional_trade + self.network.revenue) / self.gdp - damage
-        self.state_table = metrics.state_table(a, self.other_share, self.declared, self.opinion, self.defections, welfare)
+        self.state_table = metrics.state_table(a, self.other_share, self.domain_alignment, self.declared, self.opinion, self.defections, welfare)
         # the region, its subregions, then the regional formats: each group metric of all at once
         groups, names, k = self.metric_groups, self._names, 1 + len(self.subregions)
         fragmentation = groups.mean_pairwise(d)

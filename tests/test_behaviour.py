@@ -325,11 +325,31 @@ def test_documented_output_columns(baseline_runs):
     assert set(expected) <= set(r.model.columns)
     assert list(r.model.columns[:2]) == ["step", "date"]
     agents = ["step", "date", "state", "dependency_hhi", "welfare", "alignment_other"]
-    for kind in ("alignment", "declared", "opinion"):
+    for kind in ("alignment", "investment", "security", "trade", "declared", "opinion"):
         agents += [f"{kind}_{p}" for p in scn.powers]
     assert set(agents) <= set(r.agents.columns)
     assert set(r.agents["state"]) == set(scn.states)
     assert {"step", "date", "power", "state", "tool", "response"} <= set(r.coercions.columns)
+
+
+def test_domain_columns_are_each_domains_shares_of_the_ties():
+    """security_<p> and trade_<p> are what arms-import and trade figures report: the
+    power's share of the state's ties in that domain, other partners included; with the
+    other domains they weigh up to the overall alignment."""
+    model = RegionModel(BASELINE, rng=0, steps=6)
+    while model.running:
+        model.step()
+    names = list(model.datacollector.agenttype_reporters[type(model.states[0])])[1:]
+    table = dict(zip(names, model.state_table.T))
+    for state in model.states:
+        s = state.index
+        for d, domain in enumerate(("investment", "security", "trade")):
+            held = model.ties[s, d] / (model.ties[s, d].sum() + model.other[s, d])
+            for p, key in enumerate(model.power_keys):
+                assert table[f"{domain}_{key}"][s] == pytest.approx(held[p], rel=1e-12)
+        weights = (model.ties[s].sum(axis=1) + model.other[s]) / (model.ties[s].sum() + model.other[s].sum())
+        for p, key in enumerate(model.power_keys):
+            assert sum(w * table[f"{domain}_{key}"][s] for w, domain in zip(weights, ("investment", "security", "trade"))) == pytest.approx(table[f"alignment_{key}"][s], rel=1e-9)
 
 
 def test_dates_advance_by_the_step_length(baseline_runs):

@@ -246,7 +246,7 @@ def test_readme_lists_every_event_type_and_per_state_column_and_counts_the_noteb
     events = quoted(README, "**Events** (`events:`", 900).split("Dated events fire", 1)[0]
     listed = set(re.findall(r"`(\w+)`", events)) - {"events", "shocks"}
     assert listed == set(REGISTRY["event"]), listed ^ set(REGISTRY["event"])
-    agents = quoted(README, "`agents.csv` (per state and step", 300).split(")", 2)[1]
+    agents = quoted(README, "`agents.csv` (per state and step", 500).split(")", 2)[1]
     kept = [c for c in state_columns(["russia"]) if not c.endswith("_russia") and c != "alignment_other"]
     assert all(c.replace("_", " ").replace("hhi", "HHI") in agents for c in kept), (kept, agents)
     count = {5: "five", 6: "six", 7: "seven"}[len(list((ROOT / "notebooks").glob("*.ipynb")))]
