@@ -251,3 +251,17 @@ def test_readme_lists_every_event_type_and_per_state_column_and_counts_the_noteb
     assert all(c.replace("_", " ").replace("hhi", "HHI") in agents for c in kept), (kept, agents)
     count = {5: "five", 6: "six", 7: "seven"}[len(list((ROOT / "notebooks").glob("*.ipynb")))]
     assert f"in the browser, {count} notebooks" in README and f"{count.capitalize()} notebooks explain" in README
+
+
+def test_odd_quotes_the_standing_offers_the_balance_computes():
+    """ODD section 5, the powers table: standing offers inv/sec/trade per quarter at the start."""
+    from abm.model import RegionModel
+
+    model = RegionModel(BASELINE, rng=0)
+    totals = model.standing.sum(axis=2)
+    names = {model.config.powers[k].name: k for k in model.power_keys}
+    quoted_rows = re.findall(r"^\| ([A-Z][\w ]+?) \| ([\d.]+)/([\d.]+)/([\d.]+)\b", ODD, re.M)
+    assert {name for name, *_ in quoted_rows} == set(names)
+    for name, *values in quoted_rows:
+        for text, value in zip(values, totals[model.power_index[names[name]]]):
+            assert agrees(text, value), (name, values, totals[model.power_index[names[name]]].round(4))
