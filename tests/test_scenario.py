@@ -209,6 +209,30 @@ def test_extends_can_switch_a_rule(tmp_path):
     assert load(child).rules.decision["name"] == "bandwagon"
 
 
+@pytest.mark.parametrize("override, path, lacking, meant", [
+    ({"powers": {"chinaa": {"budget": {"investment": 2}}}}, "powers.chinaa", "name", "china"),
+    ({"states": {"armenai": {"gdp": 30}}}, "states.armenai", "name, subregion, lat, lon, population", "armenia"),
+    ({"organisations": {"eaeu": {"open": False}}}, "organisations.eaeu", "name, kind", "EAEU"),
+    ({"corridors": {"middle_corridorr": {"name": "x"}}}, "corridors.middle_corridorr", "market, segments", "middle_corridor"),
+    ({"events": {"am_az_peac": {"date": "2026-01-01"}}}, "events.am_az_peac", "type", "am_az_peace"),
+    ({"shocks": {"unrestt": {"state": "armenia"}}}, "shocks.unrestt", "type, hazard", "unrest"),
+])
+def test_a_misspelt_id_in_an_extending_file_is_one_problem_naming_the_id_meant(tmp_path, override, path, lacking, meant):
+    # it was "powers.chinaa.name: required field is missing" (and five such for a state):
+    # the typo added an entry instead of changing one, and nothing said which
+    child = write(tmp_path / "c.yaml", {"extends": str(BASELINE), **override})
+    kind = path.split(".")[0].removesuffix("s")
+    ident = path.split(".")[1]
+    assert only_problem(child) == (path, f"new {kind} '{ident}' lacks {lacking}; did you mean '{meant}'? (to change {meant}, write its id exactly)")
+
+
+def test_a_new_id_with_its_required_fields_or_unlike_any_id_is_taken_as_new(tmp_path):
+    near = write(tmp_path / "near.yaml", {"extends": str(BASELINE), "powers": {"chinaa": {"name": "China A"}}})
+    assert load(near).powers["chinaa"].name == "China A"
+    far = write(tmp_path / "far.yaml", {"extends": str(BASELINE), "powers": {"zz": {"budget": {"investment": 2}}}})
+    assert only_problem(far) == ("powers.zz.name", "required field is missing")
+
+
 # =========================================================================== --set
 
 
