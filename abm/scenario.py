@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from abm import budget
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
+from abm.units import Bool, Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
 from abm.yamlfile import YamlError, cut, parse, read_text
 
 
@@ -109,7 +109,7 @@ class Needs(DomainValues):
 
 class Neighbour(Strict):
     relation: Signed = 0.0  # -1 open conflict .. +1 close partnership
-    border_open: bool = True
+    border_open: Bool = True
     trade: NonNeg = 0.0  # bilateral trade, USD bn per year
 
 
@@ -246,7 +246,7 @@ class SegmentSpec(Strict):
     cost: NonNeg  # USD per tonne
     time: NonNeg  # days
     risk: Unit = 0.0  # chance of disruption, priced by freight.risk_premium
-    closed: bool = False
+    closed: Bool = False
 
 
 class UpgradeSpec(Strict):
@@ -255,7 +255,7 @@ class UpgradeSpec(Strict):
     capacity_add: NonNeg = 0.0  # Mt per year
     cost_factor: Positive = 1.0
     time_cut: NonNeg = 0.0  # days
-    open: bool = False  # opens a closed segment (a new link)
+    open: Bool = False  # opens a closed segment (a new link)
 
 
 class CorridorSpec(Strict):
@@ -291,7 +291,7 @@ class OrganisationSpec(Strict):
     excludes: list[str] = []  # powers whose offers members are bound to refuse
     obligation: NonNeg = 0.3  # utility cost of an offer from an excluded power
     membership_cost: Unit = 0.15  # sovereignty cost of membership, scaled by autonomy
-    open: bool = True  # takes applications
+    open: Bool = True  # takes applications
     vetoes: dict[Annotated[str, Keys("powers", "states")], list[str]] = {}  # power or state -> applicants it blocks
     rivalry_import: NonNeg = 1.0  # regional formats: extra rivalry spill-over per member power
 
@@ -715,7 +715,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             got = err.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
             message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our own words, without pydantic's "Value error, "
-            problems.append((path, f"{message} (got {shown})"))
+            problems.append((path, message if f"'{got}'" in message else f"{message} (got {shown})"))  # once, if the message quotes it
     return problems
 
 

@@ -737,6 +737,36 @@ def test_a_whole_number_written_as_a_float_is_taken(tiny):
     assert load(tiny, ["offers.duration=8.0"]).offers.duration == 8  # as a posterior's draw sets it
 
 
+def test_yes_no_on_and_off_are_text_as_in_yaml_1_2(tiny):
+    # YAML 1.1 read them as booleans: "name: Input should be a valid string (got True)"
+    assert load(tiny, ["name=yes"]).name == "yes"
+    assert load(tiny, ["name=off"]).name == "off"
+    path, msg = only_problem(tiny, ["rules.decision.name=on"])
+    assert path == "rules.decision.name" and "unknown decision rule 'on'" in msg
+
+
+@pytest.mark.parametrize("where, text, message", [
+    ("seed", "'5'", "a number is expected, not the text '5'; remove the quotes"),
+    ("time.steps", '"12"', "a number is expected, not the text '12'; remove the quotes"),
+    ("time.steps", "1_2", "a number is expected, not the text '1_2'; write it without '_' (YAML 1.2 reads it as text)"),
+    ("powers.p.budget.trade", "'1e1'", "a number is expected, not the text '1e1'; remove the quotes"),
+    ("states.a.lat", "north", "a number is expected, not the text 'north'"),
+    ("rules.decision.noise", "'0.4'", "a number is expected, not the text '0.4'; remove the quotes"),
+    ("states.a.neighbours.b.border_open", "no", "true or false is expected, not the text 'no'"),
+    ("states.a.neighbours.b.border_open", "1", "true or false is expected here (got 1)"),
+])
+def test_text_is_not_taken_for_a_number_or_a_boolean(tiny, tmp_path, where, text, message):
+    # pydantic's lax mode converted "0.4" and 1_2 (text to the YAML reader) to numbers, and 'no' to false
+    assert only_problem(tiny, [f"{where}={text}"]) == (where, message)
+    keys = where.split(".")
+    node = tiny
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = "VALUE"
+    path = write(tmp_path / "s.yaml", yaml.safe_dump(tiny).replace("VALUE", text))
+    assert only_problem(path) == (where, message)
+
+
 def test_numbers_are_read_as_yaml_1_2_reads_them(tiny, tmp_path):
     # PyYAML's YAML 1.1 read seed=010 as octal 8 and 1:30 as 90 (base 60)
     assert load(tiny, ["seed=010"]).seed == 10
