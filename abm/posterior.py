@@ -19,8 +19,7 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 

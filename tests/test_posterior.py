@@ -100,6 +100,15 @@ def test_a_run_whose_posterior_changed_since_is_not_re_run(tmp_path, capsys):
     assert main(["run", str(resolved), "--no-charts", "--out", str(tmp_path / "again")]) == 0  # with the file as it is
 
 
+def test_a_re_run_without_the_posterior_carries_no_record_of_it(tmp_path):
+    posterior_file(tmp_path, TWO)
+    out = tmp_path / "run"
+    assert main(["run", scenario_file(tmp_path), "--no-charts", "--out", str(out)]) == 0
+    assert main(["run", str(out / "scenario.resolved.yaml"), "--set", "posterior=null", "--no-charts", "--out", str(tmp_path / "plain")]) == 0
+    record = yaml.safe_load((tmp_path / "plain" / "scenario.resolved.yaml").read_text())["provenance"]
+    assert "posterior_sha256" not in record and "posterior_draw" not in record
+
+
 def test_parameter_uncertainty_widens_the_spread_across_seeds(tmp_path):
     posterior_file(tmp_path, TWO)
     with_post = scenario_file(tmp_path)
