@@ -149,7 +149,7 @@ def test_a_sweep_carries_the_draws(tmp_path):
         ([{"weight": 1.0, "rules.decay.rate": "fast"}], "column 'rules.decay.rate' must hold a finite number"),
         # what runs refused, blaming a --set the user never gave: a column that is no setting, a value out of range
         ([{"weight": 1.0, "rules.decision.noyse": 0.1}], "column rules.decision.noyse: no such setting 'noyse'; did you mean 'noise'?"),
-        ([{"weight": 1.0, "rules.decay.rate": 0.1}, {"weight": 1.0, "rules.decay.rate": 5.0}], "column rules.decay.rate: row 1: Input should be less than or equal to 1 (got 5.0)"),
+        ([{"weight": 1.0, "rules.decay.rate": 0.1}, {"weight": 1.0, "rules.decay.rate": 5.0}], "column rules.decay.rate: row 1: Input should be less than 1 (got 5.0)"),
     ],
 )
 def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expected, capsys):
