@@ -6,13 +6,20 @@ one particle, with probability its weight, from a stream seeded by the run's see
 runs with those parameter values: the same seed gives the same draw, and N seeds give N
 draws, so ``abm run --seeds``, ``abm compare`` and sweeps spread over parameter and seed
 uncertainty together.
+
+A run's ``scenario.resolved.yaml`` names the file relative to the run's folder where both
+lie under one folder below the file system's root (a project moved or copied whole still
+re-runs), and records its sha256 as ``provenance.posterior_sha256``: a re-run whose file
+has changed since is refused, not run with other parameters.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,11 +70,41 @@ def draw(path: str | Path, seed: int) -> tuple[int, dict[str, float]]:
     return row, {c: float(frame[c].iloc[row]) for c in frame.columns if c != "weight"}
 
 
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def sha256(path: str | Path) -> str:
+    info = os.stat(path)
+    return _sha256(str(path), info.st_mtime_ns, info.st_size)
+
+
+def portable(resolved: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """``resolved`` (a scenario with its provenance) as written into the output folder
+    ``folder``: its posterior named relative to ``folder`` where they share a folder
+    below the root (as given otherwise), the file's sha256 in its provenance. Without a
+    posterior, no posterior record carried over from a re-run file."""
+    record = resolved.get("provenance") or {}
+    if resolved.get("posterior") is None:
+        for key in ("posterior_sha256", "posterior_draw"):
+            record.pop(key, None)
+        return resolved
+    path, here = Path(resolved["posterior"]).resolve(), Path(folder).resolve()
+    name = os.path.relpath(path, here) if os.path.commonpath([path, here]) != path.anchor else resolved["posterior"]
+    record["posterior_sha256"] = sha256(path)
+    if (draw := record.get("posterior_draw") or {}).get("file") == resolved["posterior"]:
+        record["posterior_draw"] = {**draw, "file": name}
+    resolved["posterior"] = name
+    return resolved
+
+
 def problems(scenario) -> list[tuple[str, str]]:
-    """Validation of a scenario's ``posterior:`` (called by abm.scenario): the file's
-    shape, every column a setting of the scenario and every value within that setting's
-    type and range, so that ``abm validate`` refuses what runs would. Rules across
-    settings (a domain's tie shares sum to at most 1) are checked on each run's draw."""
+    """Validation of a scenario's ``posterior:`` (called by abm.scenario): the file
+    unchanged since the run that recorded its sha256 (``provenance.posterior_sha256``),
+    its shape, every column a setting of the scenario and every value within that
+    setting's type and range, so that ``abm validate`` refuses what runs would. Rules
+    across settings (a domain's tie shares sum to at most 1) are checked on each run's draw."""
     from pydantic import TypeAdapter, ValidationError
 
     from abm.scenario import find_setting
@@ -78,6 +115,10 @@ def problems(scenario) -> list[tuple[str, str]]:
         frame = table(scenario.posterior)
     except PosteriorError as exc:
         return [("posterior", str(exc))]
+    recorded = (scenario.provenance or {}).get("posterior_sha256")
+    if recorded is not None and recorded != (now := sha256(scenario.posterior)):
+        return [("posterior", f"the posterior file changed after the run (sha256 {now[:8]}, recorded {str(recorded)[:8]}): "
+                              f"restore it, or delete provenance.posterior_sha256; the file: {scenario.posterior}")]  # the path last: a long one is cut
     reference = scenario.to_dict()
     found = []
     for column in frame.columns.drop("weight"):

@@ -59,7 +59,7 @@ class RunResult:
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)
             self.events.to_csv(tmp / "events.csv", index=False)
-            write_yaml(tmp / "scenario.resolved.yaml", provenance(self.scenario, self.seed, record))
+            write_yaml(tmp / "scenario.resolved.yaml", posterior.portable(provenance(self.scenario, self.seed, record), out))
             if also is not None:
                 also(tmp)
         return Path(out)

@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from abm import budget
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
+from abm.units import Bool, Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
 from abm.yamlfile import YamlError, cut, parse, read_text
 
 
@@ -109,7 +109,7 @@ class Needs(DomainValues):
 
 class Neighbour(Strict):
     relation: Signed = 0.0  # -1 open conflict .. +1 close partnership
-    border_open: bool = True
+    border_open: Bool = True
     trade: NonNeg = 0.0  # bilateral trade, USD bn per year
 
 
@@ -246,7 +246,7 @@ class SegmentSpec(Strict):
     cost: NonNeg  # USD per tonne
     time: NonNeg  # days
     risk: Unit = 0.0  # chance of disruption, priced by freight.risk_premium
-    closed: bool = False
+    closed: Bool = False
 
 
 class UpgradeSpec(Strict):
@@ -255,7 +255,7 @@ class UpgradeSpec(Strict):
     capacity_add: NonNeg = 0.0  # Mt per year
     cost_factor: Positive = 1.0
     time_cut: NonNeg = 0.0  # days
-    open: bool = False  # opens a closed segment (a new link)
+    open: Bool = False  # opens a closed segment (a new link)
 
 
 class CorridorSpec(Strict):
@@ -291,7 +291,7 @@ class OrganisationSpec(Strict):
     excludes: list[str] = []  # powers whose offers members are bound to refuse
     obligation: NonNeg = 0.3  # utility cost of an offer from an excluded power
     membership_cost: Unit = 0.15  # sovereignty cost of membership, scaled by autonomy
-    open: bool = True  # takes applications
+    open: Bool = True  # takes applications
     vetoes: dict[Annotated[str, Keys("powers", "states")], list[str]] = {}  # power or state -> applicants it blocks
     rivalry_import: NonNeg = 1.0  # regional formats: extra rivalry spill-over per member power
 
@@ -715,8 +715,51 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             got = err.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
             message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our own words, without pydantic's "Value error, "
-            problems.append((path, f"{message} (got {shown})"))
+            problems.append((path, message if f"'{got}'" in message else f"{message} (got {shown})"))  # once, if the message quotes it
     return problems
+
+
+ENTRIES = {"states": "state", "powers": "power", "organisations": "organisation", "corridors": "corridor", "events": "event", "shocks": "shock"}
+
+
+def _new_id(section: str, ident: str, lacking: list[str], known: list[str]) -> str | None:
+    """The message for an entry that lacks required fields and whose id is close to a
+    complete one's: most likely a typo of that id in a file that extends another (it adds
+    an entry instead of changing one), which the required fields alone would hide."""
+    folded = {k.lower(): k for k in known}  # 'eaeu' for 'EAEU' too
+    near = difflib.get_close_matches(ident.lower(), list(folded), n=1)
+    if not near:
+        return None
+    meant = folded[near[0]]
+    return f"new {ENTRIES[section]} '{ident}' lacks {', '.join(lacking)}; did you mean '{meant}'? (to change {meant}, write its id exactly)"
+
+
+def _misspelt_ids(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """pydantic's problems, with those of an entry that looks like a misspelt id (see
+    :func:`_new_id`) replaced by one problem at that id."""
+    errors = exc.errors(include_url=False)
+    problems = pydantic_problems(exc)
+    lacking: dict[tuple[str, str], list[str]] = {}
+    for err in errors:
+        loc = err["loc"]
+        if err["type"] == "missing" and len(loc) == 3 and loc[0] in ENTRIES:
+            lacking.setdefault(loc[:2], []).append(str(loc[2]))
+    found = {}
+    for (section, ident), fields in lacking.items():
+        known = sorted(set(raw[section]) - {i for s, i in lacking if s == section})
+        if message := _new_id(section, ident, fields, known):
+            found[section, ident] = message
+    if not found:
+        return problems
+    out, done = [], set()
+    for err, problem in zip(errors, problems):  # pydantic_problems: one problem per error, in order
+        key = tuple(err["loc"][:2])
+        if key not in found:
+            out.append(problem)
+        elif key not in done:
+            done.add(key)
+            out.append((".".join(key), found[key]))
+    return out
 
 
 def _check_references(scn: Scenario) -> list[tuple[str, str]]:
@@ -833,10 +876,16 @@ def _check_events(scn: Scenario) -> list[tuple[str, str]]:
                 continue
             path = f"{section}.{k}"
             spec = dict(spec)
-            if not isinstance(spec.get("type"), str):
-                problems.append((f"{path}.type", f"required, an event type; known event types: {', '.join(registry.known('event'))}"))
-                continue
             timing_cls = events.When if section == "events" else events.Hazard
+            if not isinstance(spec.get("type"), str):
+                required = ["type", *(name for name, field in timing_cls.model_fields.items() if field.is_required())]
+                lacking = [name for name in required if name not in spec]
+                known = sorted(i for i, s in getattr(scn, section).items() if isinstance((s or {}).get("type"), str))
+                if "type" in lacking and (message := _new_id(section, k, lacking, known)):
+                    problems.append((path, message))
+                else:
+                    problems.append((f"{path}.type", f"required, an event type; known event types: {', '.join(registry.known('event'))}"))
+                continue
             timing = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}
             try:
                 timing = timing_cls.model_validate(timing)
@@ -889,7 +938,7 @@ def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = F
     try:
         scn = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(pydantic_problems(exc), source) from None
+        raise ScenarioError(_misspelt_ids(exc, raw), source) from None
     problems = _check_references(scn)
     if problems:
         raise ScenarioError(problems, source)

@@ -10,19 +10,40 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from abm.yamlfile import FLOAT_12, INT_12, cut
+
 LIMIT = 1e9
 
 
-def not_bool(value: object) -> object:
-    """Refuse true/false where a number is expected: pydantic would read them as 1 and 0,
-    so ``--set seed=true`` ran seed 1 and ``time.steps=true`` one step."""
+def number_only(value: object) -> object:
+    """Refuse true/false and text where a number is expected, which pydantic would
+    convert: true and false to 1 and 0 (``--set seed=true`` ran seed 1), and text such as
+    ``"0.4"`` or ``1_2`` (text in YAML 1.2, abm.yamlfile) to the number it spells, so the
+    schema would take what the YAML reader calls text."""
     if isinstance(value, bool):
         raise ValueError("a number is expected here, not true or false")
+    if isinstance(value, str):
+        hint = ("; remove the quotes" if _spells_number(value.strip())
+                else "; write it without '_' (YAML 1.2 reads it as text)" if _spells_number(value.replace("_", "")) else "")
+        raise ValueError(f"a number is expected, not the text '{cut(value, 40)}'{hint}")
     return value
 
 
-Int = Annotated[int, BeforeValidator(not_bool)]  # whole numbers (8.0 is taken as 8, true is refused)
-Real = Annotated[float, BeforeValidator(not_bool)]
+def _spells_number(text: str) -> bool:
+    return bool(INT_12.match(text) or FLOAT_12.match(text))
+
+
+def bool_only(value: object) -> object:
+    """Refuse anything but true and false where a yes/no setting is expected: pydantic
+    would convert the text 'no' or 'off' (text in YAML 1.2) and the numbers 0 and 1."""
+    if not isinstance(value, bool):
+        raise ValueError("true or false is expected" + (f", not the text '{cut(value, 40)}'" if isinstance(value, str) else " here"))
+    return value
+
+
+Bool = Annotated[bool, BeforeValidator(bool_only)]
+Int = Annotated[int, BeforeValidator(number_only)]  # whole numbers (8.0 is taken as 8; true and text are refused)
+Real = Annotated[float, BeforeValidator(number_only)]
 
 Unit = Annotated[Real, Field(ge=0.0, le=1.0)]  # a share, probability or index in [0, 1]
 Signed = Annotated[Real, Field(ge=-1.0, le=1.0)]  # an opinion or relation in [-1, 1]

@@ -11,9 +11,13 @@ the limits a careless or hostile file needs:
 - nesting at most ``MAX_DEPTH`` levels, aliases expanding to at most ``MAX_VALUES``
   values (a few hundred bytes of nested aliases can otherwise stand for billions of
   values), and no alias that contains itself;
-- numbers as YAML 1.2 reads them, not as PyYAML's YAML 1.1: ``010`` is 10 (not octal 8),
-  ``1:30`` (not 90, base 60), ``1_000`` and ``0b11`` are text; ``0o17``, ``0x1F``, ``1e5``
-  are numbers. What a person types as a number is the number meant.
+- numbers and booleans as YAML 1.2 (core schema) reads them, not as PyYAML's YAML 1.1:
+  ``010`` is 10 (not octal 8), ``1:30`` (not 90, base 60), ``1_000`` and ``0b11`` are text;
+  ``0o17``, ``0x1F``, ``1e5`` are numbers. What a person types as a number is the number
+  meant. Only ``true`` and ``false`` are booleans: ``yes``, ``no``, ``on`` and ``off`` are
+  text (``--set name=yes`` names a scenario 'yes'). The schemas take no text for a number
+  (:mod:`abm.units`), so ``"0.4"`` or ``1_000`` where a number belongs is refused, not
+  converted.
 
 Problems are :class:`YamlError` with the line they concern.
 """
@@ -108,8 +112,9 @@ class Loader(yaml.CSafeLoader):
         return super().construct_mapping(node, deep)
 
 
-INT, FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+BOOL, INT, FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 # YAML 1.2 core schema (yaml.org/spec/1.2.2, 10.3.2)
+BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 INT_12 = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 FLOAT_12 = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
 
@@ -120,9 +125,10 @@ def _construct_int(loader: Loader, node: yaml.ScalarNode) -> int:
 
 
 Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT, FLOAT)]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (BOOL, INT, FLOAT)]
     for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
 }
+Loader.add_implicit_resolver(BOOL, BOOL_12, list("tTfF"))
 Loader.add_implicit_resolver(INT, INT_12, list("-+0123456789"))  # before floats: '1' is an int
 Loader.add_implicit_resolver(FLOAT, FLOAT_12, list("-+0123456789."))
 Loader.add_constructor(INT, _construct_int)

@@ -92,7 +92,7 @@ def _nested(section: str, **changes):
 
 BAD = {
     "unknown key": (_change(replication=3), "replication: unknown key; did you mean 'replications'?"),
-    "wrong type": (_change(replications="many"), "replications: Input should be a valid integer"),
+    "wrong type": (_change(replications="many"), "replications: a number is expected, not the text 'many'"),
     "true as a count": (_change(replications=True), "replications: a number is expected here, not true or false"),
     "true as a sample size": (_change(grid={}, sample={"method": "latin", "n": True, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: a number is expected here, not true or false"),
     "true as a window": (_nested("metrics", summaries=[{"metric": "integration", "stat": "mean", "last": True}]), "metrics.summaries.0.last: a number is expected here, not true or false"),

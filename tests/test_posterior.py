@@ -61,6 +61,54 @@ def test_the_written_run_records_its_draw_and_re_runs_to_the_same_result(tmp_pat
     pd.testing.assert_frame_equal(rerun.model, pd.read_csv(out / "model.csv"), check_dtype=False, rtol=1e-9)
 
 
+def test_a_run_folder_names_its_posterior_relatively_and_moves_with_it(tmp_path):
+    # it recorded the absolute path and no hash: a project moved elsewhere could not re-run it
+    project = tmp_path / "project"
+    (project / "runs").mkdir(parents=True)
+    posterior_file(project, TWO)
+    out = project / "runs" / "run"
+    assert main(["run", scenario_file(project), "--seed", "3", "--no-charts", "--out", str(out)]) == 0
+    resolved = yaml.safe_load((out / "scenario.resolved.yaml").read_text())
+    digest = hashlib.sha256((project / "posterior.csv").read_bytes()).hexdigest()
+    assert resolved["posterior"] == resolved["provenance"]["posterior_draw"]["file"] == "../../posterior.csv"
+    assert resolved["provenance"]["posterior_sha256"] == digest
+    moved = tmp_path / "elsewhere"
+    (project / "runs").rename(tmp_path / "runs")  # the project moved, its run folder and posterior with it
+    project.rename(moved)
+    (tmp_path / "runs").rename(moved / "runs")
+    rerun = runner.run(moved / "runs" / "run" / "scenario.resolved.yaml", seed=3)
+    pd.testing.assert_frame_equal(rerun.model, pd.read_csv(moved / "runs" / "run" / "model.csv"), check_dtype=False, rtol=1e-9)
+
+
+def test_a_run_whose_posterior_changed_since_is_not_re_run(tmp_path, capsys):
+    posterior_file(tmp_path, TWO)
+    out = tmp_path / "run"
+    assert main(["run", scenario_file(tmp_path), "--seed", "3", "--no-charts", "--out", str(out)]) == 0
+    resolved = out / "scenario.resolved.yaml"
+    posterior_file(tmp_path, [{**row, "weight": 1.0} for row in TWO])  # the same columns, other weights
+    capsys.readouterr()
+    assert main(["run", str(resolved), "--no-charts", "--out", str(tmp_path / "again")]) == 2
+    printed = capsys.readouterr().err
+    assert "posterior: the posterior file changed after the run (sha256 " in printed
+    assert "restore it, or delete provenance.posterior_sha256; the file: " in printed and not (tmp_path / "again").exists()
+    assert main(["validate", str(resolved)]) == 2
+    with pytest.raises(ScenarioError) as err:
+        load(resolved)
+    assert err.value.problems[0][1].endswith(f"the file: {out / '../posterior.csv'}")
+    text = resolved.read_text()
+    resolved.write_text("\n".join(line for line in text.splitlines() if "posterior_sha256" not in line))
+    assert main(["run", str(resolved), "--no-charts", "--out", str(tmp_path / "again")]) == 0  # with the file as it is
+
+
+def test_a_re_run_without_the_posterior_carries_no_record_of_it(tmp_path):
+    posterior_file(tmp_path, TWO)
+    out = tmp_path / "run"
+    assert main(["run", scenario_file(tmp_path), "--no-charts", "--out", str(out)]) == 0
+    assert main(["run", str(out / "scenario.resolved.yaml"), "--set", "posterior=null", "--no-charts", "--out", str(tmp_path / "plain")]) == 0
+    record = yaml.safe_load((tmp_path / "plain" / "scenario.resolved.yaml").read_text())["provenance"]
+    assert "posterior_sha256" not in record and "posterior_draw" not in record
+
+
 def test_parameter_uncertainty_widens_the_spread_across_seeds(tmp_path):
     posterior_file(tmp_path, TWO)
     with_post = scenario_file(tmp_path)
@@ -101,7 +149,7 @@ def test_a_sweep_carries_the_draws(tmp_path):
         ([{"weight": 1.0, "rules.decay.rate": "fast"}], "column 'rules.decay.rate' must hold a finite number"),
         # what runs refused, blaming a --set the user never gave: a column that is no setting, a value out of range
         ([{"weight": 1.0, "rules.decision.noyse": 0.1}], "column rules.decision.noyse: no such setting 'noyse'; did you mean 'noise'?"),
-        ([{"weight": 1.0, "rules.decay.rate": 0.1}, {"weight": 1.0, "rules.decay.rate": 5.0}], "column rules.decay.rate: row 1: Input should be less than or equal to 1 (got 5.0)"),
+        ([{"weight": 1.0, "rules.decay.rate": 0.1}, {"weight": 1.0, "rules.decay.rate": 5.0}], "column rules.decay.rate: row 1: Input should be less than 1 (got 5.0)"),
     ],
 )
 def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expected, capsys):

@@ -209,6 +209,30 @@ def test_extends_can_switch_a_rule(tmp_path):
     assert load(child).rules.decision["name"] == "bandwagon"
 
 
+@pytest.mark.parametrize("override, path, lacking, meant", [
+    ({"powers": {"chinaa": {"budget": {"investment": 2}}}}, "powers.chinaa", "name", "china"),
+    ({"states": {"armenai": {"gdp": 30}}}, "states.armenai", "name, subregion, lat, lon, population", "armenia"),
+    ({"organisations": {"eaeu": {"open": False}}}, "organisations.eaeu", "name, kind", "EAEU"),
+    ({"corridors": {"middle_corridorr": {"name": "x"}}}, "corridors.middle_corridorr", "market, segments", "middle_corridor"),
+    ({"events": {"am_az_peac": {"date": "2026-01-01"}}}, "events.am_az_peac", "type", "am_az_peace"),
+    ({"shocks": {"unrestt": {"state": "armenia"}}}, "shocks.unrestt", "type, hazard", "unrest"),
+])
+def test_a_misspelt_id_in_an_extending_file_is_one_problem_naming_the_id_meant(tmp_path, override, path, lacking, meant):
+    # it was "powers.chinaa.name: required field is missing" (and five such for a state):
+    # the typo added an entry instead of changing one, and nothing said which
+    child = write(tmp_path / "c.yaml", {"extends": str(BASELINE), **override})
+    kind = path.split(".")[0].removesuffix("s")
+    ident = path.split(".")[1]
+    assert only_problem(child) == (path, f"new {kind} '{ident}' lacks {lacking}; did you mean '{meant}'? (to change {meant}, write its id exactly)")
+
+
+def test_a_new_id_with_its_required_fields_or_unlike_any_id_is_taken_as_new(tmp_path):
+    near = write(tmp_path / "near.yaml", {"extends": str(BASELINE), "powers": {"chinaa": {"name": "China A"}}})
+    assert load(near).powers["chinaa"].name == "China A"
+    far = write(tmp_path / "far.yaml", {"extends": str(BASELINE), "powers": {"zz": {"budget": {"investment": 2}}}})
+    assert only_problem(far) == ("powers.zz.name", "required field is missing")
+
+
 # =========================================================================== --set
 
 
@@ -711,6 +735,36 @@ def test_a_rule_parameter_can_be_set_where_the_file_leaves_the_rule_to_its_defau
 
 def test_a_whole_number_written_as_a_float_is_taken(tiny):
     assert load(tiny, ["offers.duration=8.0"]).offers.duration == 8  # as a posterior's draw sets it
+
+
+def test_yes_no_on_and_off_are_text_as_in_yaml_1_2(tiny):
+    # YAML 1.1 read them as booleans: "name: Input should be a valid string (got True)"
+    assert load(tiny, ["name=yes"]).name == "yes"
+    assert load(tiny, ["name=off"]).name == "off"
+    path, msg = only_problem(tiny, ["rules.decision.name=on"])
+    assert path == "rules.decision.name" and "unknown decision rule 'on'" in msg
+
+
+@pytest.mark.parametrize("where, text, message", [
+    ("seed", "'5'", "a number is expected, not the text '5'; remove the quotes"),
+    ("time.steps", '"12"', "a number is expected, not the text '12'; remove the quotes"),
+    ("time.steps", "1_2", "a number is expected, not the text '1_2'; write it without '_' (YAML 1.2 reads it as text)"),
+    ("powers.p.budget.trade", "'1e1'", "a number is expected, not the text '1e1'; remove the quotes"),
+    ("states.a.lat", "north", "a number is expected, not the text 'north'"),
+    ("rules.decision.noise", "'0.4'", "a number is expected, not the text '0.4'; remove the quotes"),
+    ("states.a.neighbours.b.border_open", "no", "true or false is expected, not the text 'no'"),
+    ("states.a.neighbours.b.border_open", "1", "true or false is expected here (got 1)"),
+])
+def test_text_is_not_taken_for_a_number_or_a_boolean(tiny, tmp_path, where, text, message):
+    # pydantic's lax mode converted "0.4" and 1_2 (text to the YAML reader) to numbers, and 'no' to false
+    assert only_problem(tiny, [f"{where}={text}"]) == (where, message)
+    keys = where.split(".")
+    node = tiny
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = "VALUE"
+    path = write(tmp_path / "s.yaml", yaml.safe_dump(tiny).replace("VALUE", text))
+    assert only_problem(path) == (where, message)
 
 
 def test_numbers_are_read_as_yaml_1_2_reads_them(tiny, tmp_path):

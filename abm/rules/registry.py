@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from abm.units import not_bool, within_limit
+from abm.units import bool_only, number_only, within_limit
 
 FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility")
 
@@ -26,17 +26,20 @@ REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in (*FAMILIE
 class RuleParams(BaseModel):
     """Base class of rule parameters: unknown keys are errors, never ignored; every
     number finite and at most abm.units.LIMIT in size, and never true or false (which
-    pydantic would read as 1 and 0: membership ``every: true`` reviewed every step)."""
+    pydantic would read as 1 and 0: membership ``every: true`` reviewed every step) nor
+    text (``"0.4"``); a yes/no parameter true or false, not the text 'no' (abm.units)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     _bounded = field_validator("*")(within_limit)
 
     @field_validator("*", mode="before")
     @classmethod
-    def _numbers_are_not_bools(cls, value: Any, info: ValidationInfo) -> Any:
+    def _numbers_only(cls, value: Any, info: ValidationInfo) -> Any:
         annotation = cls.model_fields[info.field_name].annotation
+        if annotation is bool:
+            return bool_only(value)
         numeric = {int, float} & set(typing.get_args(annotation) or (annotation,))  # float, int | None, ...
-        return not_bool(value) if numeric else value
+        return number_only(value) if numeric else value
 
 
 class Rule:

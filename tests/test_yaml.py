@@ -1,0 +1,19 @@
+"""The YAML reader (abm/yamlfile.py) reads scalars by the YAML 1.2 core schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from abm.yamlfile import parse
+
+
+def test_only_true_and_false_are_booleans():
+    # PyYAML's YAML 1.1 read yes/no/on/off as booleans: --set name=yes failed as "not a string"
+    text = "a: yes\nb: No\nc: on\nd: OFF\ne: true\nf: False\ng: TRUE\nh: y\n"
+    assert parse(text) == {"a": "yes", "b": "No", "c": "on", "d": "OFF", "e": True, "f": False, "g": True, "h": "y"}
+
+
+@pytest.mark.parametrize("text, value", [("010", 10), ("0o17", 15), ("0x1F", 31), ("1e5", 1e5), ("-.5", -0.5),
+                                         ("1_000", "1_000"), ("1:30", "1:30"), ("0b11", "0b11"), ("'0.4'", "0.4"), ("null", None), ("~", None)])
+def test_numbers_and_nulls_are_read_as_yaml_1_2_reads_them(text, value):
+    assert parse(f"x: {text}") == {"x": value}
