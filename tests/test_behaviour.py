@@ -109,6 +109,7 @@ def test_disabling_coercion_removes_coercion_events():
 
 def test_coercion_events_are_logged_with_usable_tools():
     scn = eu_pushes_runs()[0].scenario
+    assert sum(len(r.coercions) for r in eu_pushes_runs()) > 0  # something to check
     for r in eu_pushes_runs():
         for row in r.coercions.itertuples():
             assert row.power in scn.powers and row.state in scn.states
