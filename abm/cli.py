@@ -11,6 +11,7 @@ import atexit
 import datetime as dt
 import gc
 import os
+import signal
 import sqlite3
 import sys
 import threading
@@ -132,8 +133,6 @@ def cmd_bench(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    import subprocess
-
     try:
         from abm import dashboard
     except ImportError as exc:
@@ -149,7 +148,58 @@ def cmd_dashboard(args) -> int:
     if not args.dev:
         app.append("--production")
     print(f"abm dashboard: open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops the server)", flush=True)
-    return subprocess.call(app)
+    return serve(app)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stop(Exception):
+    """Raised by :func:`serve`'s signal handler to leave its wait for the child."""
+
+
+def serve(command: list[str], grace: float = 10.0) -> int:
+    """Run a server as a child process that stops when this process is told to stop.
+
+    SIGTERM and SIGHUP (``kill PID``, ``timeout``, a closed terminal, a process manager)
+    reach this process only: unless passed on, they would leave the child running and
+    holding its port. Each stop signal is passed on; the child then has ``grace`` seconds
+    to shut down before it is killed. Ctrl-C ends as any interrupted command does (status
+    130), another stop signal as a process killed by it does (128 + its number)."""
+    import subprocess
+
+    stops: list[int] = []
+    child: subprocess.Popen | None = None
+
+    def forward(signum, _frame):
+        stops.append(signum)
+        if child is not None:
+            child.send_signal(signum)
+            if len(stops) == 1:
+                raise _Stop
+
+    previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
+    try:
+        try:
+            child = subprocess.Popen(command)
+            if stops:  # the signal came while the child was being started
+                child.send_signal(stops[0])
+                raise _Stop
+            status = child.wait()
+            return status if status >= 0 else 128 - status
+        except _Stop:
+            pass
+        try:
+            child.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stops[0] == signal.SIGINT:
+        raise KeyboardInterrupt
+    return 128 + stops[0]
 
 
 def cmd_sweep(args) -> int:
@@ -337,7 +387,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="abm",
         description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
-        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted. "
+        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted (Ctrl-C); "
+        "128+N stopped by signal N. "
         "Output folders: a command writes into a new folder, or into its own earlier output named with --out, where it "
         "replaces only the files it wrote (listed in .abm-output.json) and never touches other files; without --out it "
         "never replaces anything. abm sweep never replaces a results folder (--resume completes it).",

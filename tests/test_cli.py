@@ -4,7 +4,9 @@ the field, no traceback, no output directory)."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -307,3 +309,43 @@ def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_pa
     run(tmp_path / "a" / "scenario.resolved.yaml", steps=1).write(tmp_path / "b")
     prov = yaml.safe_load((tmp_path / "b" / "scenario.resolved.yaml").read_text())["provenance"]
     assert prov["argv"] is None and prov["seeds"] == [earlier["seed"]] != earlier["provenance"]["seeds"]
+
+
+# =========================================================================== abm dashboard's server process
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# A child that prints its pid, then sleeps; "stubborn" ignores SIGTERM, SIGHUP and SIGINT.
+CHILD = "import os, signal, time\n{ignore}print(os.getpid(), flush=True)\ntime.sleep(60)\n"
+IGNORE = "for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT): signal.signal(s, signal.SIG_IGN)\n"
+
+
+@pytest.mark.parametrize("stubborn", [False, True])
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_a_stop_signal_to_the_dashboard_command_stops_its_server(tmp_path, signum, status, stubborn):
+    """abm dashboard runs Solara as a child (cli.serve): a signal sent to the command alone
+    (kill PID, a closed terminal) must stop the child too, a stubborn one after the grace
+    period, instead of leaving it running and holding the port."""
+    child = CHILD.format(ignore=IGNORE if stubborn else "")
+    code = (  # Ctrl-C leaves serve as KeyboardInterrupt, which cli.main turns into status 130
+        "import sys\nfrom abm.cli import serve\ntry:\n"
+        f"    sys.exit(serve([sys.executable, '-c', {child!r}], grace=1.0))\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
+        try:
+            child_pid = int(parent.stdout.readline())  # the child runs, so the parent's handlers are in place
+            parent.send_signal(signum)
+            assert parent.wait(timeout=20) == status, parent.stderr.read()
+            assert not alive(child_pid)
+        finally:  # whatever is left of the parent's process group
+            try:
+                os.killpg(parent.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

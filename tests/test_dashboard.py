@@ -208,3 +208,30 @@ def test_cli_reports_missing_dashboard_extra_cleanly(monkeypatch, capsys):
 def test_screenshot_kept_in_docs():
     shot = ROOT / "docs" / "img" / "dashboard.png"
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_sigterm_to_abm_dashboard_stops_the_solara_server(tmp_path):
+    """``kill PID`` of ``abm dashboard`` (not of its process group) stops the Solara server
+    it started and frees the port (tests/test_cli.py checks SIGHUP and SIGINT alike)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    port = harness.free_port()
+    command = [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch"]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as proc:
+        try:
+            harness.wait_http(f"http://127.0.0.1:{port}/", proc, timeout=60)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))  # OSError (address in use) if the server were left
+            with pytest.raises(ProcessLookupError):
+                os.killpg(proc.pid, 0)  # nothing is left in the command's process group
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
