@@ -144,11 +144,34 @@ def cmd_dashboard(args) -> int:
             dashboard.fetch_assets()
         except RuntimeError as exc:
             raise UsageError(f"{exc} (use --no-fetch to start anyway)") from None
-    app = [sys.executable, "-m", "solara", "run", dashboard.__file__, "--host", args.host, "--port", str(args.port)]
+    port = usable_port(args.host, args.port)
+    app = [sys.executable, "-m", "solara", "run", dashboard.__file__, "--host", args.host, "--port", str(port)]
     if not args.dev:
         app.append("--production")
-    print(f"abm dashboard: open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops the server)", flush=True)
+    print(f"abm dashboard: open http://{args.host}:{port}/ in a browser (Ctrl-C stops the server)", flush=True)
     return serve(app)
+
+
+def usable_port(host: str, port: int) -> int:
+    """The port the dashboard will serve on: ``port`` once it is known to be free on
+    ``host``, or for 0 a free port chosen here, so that the address printed is the real
+    one. Solara itself would report a port in use only after that address was printed,
+    and with an undocumented exit status (3)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a port just released is free
+            probe.bind(address)
+            return probe.getsockname()[1]
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: {exc.strerror}") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"--port {port}: {host}:{port} is already in use (another abm dashboard?); choose another --port, or --port 0 for any free one") from None
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

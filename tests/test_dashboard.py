@@ -235,3 +235,26 @@ def test_sigterm_to_abm_dashboard_stops_the_solara_server(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_dashboard_checks_its_port_before_starting(monkeypatch, capsys):
+    """A port in use is bad input (exit 2, one message, no "open ..." line, no server);
+    --port 0 serves on a free port chosen beforehand, and the address printed is that one."""
+    import socket
+
+    from abm import cli
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli, "serve", lambda command: started.append(command) or 0)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["dashboard", "--no-fetch", "--port", str(port)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"error: --port {port}: 127.0.0.1:{port} is already in use (another abm dashboard?); choose another --port, or --port 0 for any free one\n"
+        assert captured.out == "" and not started
+
+    assert cli.main(["dashboard", "--no-fetch", "--port", "0"]) == 0
+    chosen = int(started[0][started[0].index("--port") + 1])
+    assert chosen > 0 and f"http://127.0.0.1:{chosen}/" in capsys.readouterr().out
