@@ -115,7 +115,8 @@ def cmd_compare(args) -> int:
     budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
-    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv)
+    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv,
+                  notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True))
     print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg, provenance.yaml): {len(args.configs)} scenarios x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
     shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]

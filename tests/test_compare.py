@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +162,37 @@ def test_the_charts_are_reproducible(tmp_path):
 
     ET.fromstring(svg)  # still well-formed
     assert set(re.findall(r"url\(#([^)]+)\)", svg)) <= set(re.findall(r'id="([^"]+)"', svg))  # every clip path it uses, defined
+
+
+def test_scenarios_with_different_periods_are_compared_on_the_dates_they_share(tmp_path, capsys):
+    """A run of 2024-01 to 2025-07 against one of 2025-01 to 2026-01: the tables hold the
+    three shared quarters, for both scenarios, with no nan; a notice names both periods;
+    the console summary shows both scenarios at the last shared date."""
+    early = tmp_path / "early.yaml"
+    early.write_text(f"extends: {BASELINE}\nname: early\ntime: {{start: 2024-01-01, steps: 6, step_months: 3}}\n")
+    late = tmp_path / "late.yaml"
+    late.write_text(f"extends: {BASELINE}\nname: late\ntime: {{start: 2025-01-01, steps: 4, step_months: 3}}\n")
+    out = tmp_path / "c"
+    assert main(["compare", str(late), str(early), "--seeds", "2", "--metrics", "fragmentation", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "notice: the tables compare only the 3 date(s) every run reaches, 2025-01-01 to 2025-07-01" in captured.err
+    assert "late 2025-01-01 to 2026-01-01 every 3 month(s), early 2024-01-01 to 2025-07-01 every 3 month(s)" in captured.err
+    tab = pd.read_csv(out / "compare.csv")
+    assert tab["date"].tolist() == ["2025-07-01"] * 2 and tab["scenario"].tolist() == ["late", "early"]
+    diffs = pd.read_csv(out / "differences.csv")
+    assert diffs["difference"].notna().all() and diffs["date"].tolist() == ["2025-07-01"]
+    md = (out / "compare.md").read_text()
+    assert not re.search(r"\bnan\b", md) and "Note: the tables compare only" in md
+    assert not re.search(r"\bnan\b", captured.out) and "  late " in captured.out and "  early " in captured.out
+    assert pd.read_csv(out / "series.csv").groupby("scenario")["date"].agg(["min", "max"]).to_dict("index") == {
+        "early": {"min": "2024-01-01", "max": "2025-07-01"}, "late": {"min": "2025-01-01", "max": "2026-01-01"}}  # whole runs kept
+
+
+def test_scenarios_that_share_no_date_are_refused_before_any_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
+    start_2020 = ROOT / "configs" / "start_2020.yaml"
+    assert main(["compare", str(BASELINE), str(start_2020), "--seeds", "2", "--steps", "4", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: scenarios: the runs share no date") and err.count("\n") == 1
+    assert "baseline 2025-01-01 to 2026-01-01 every 3 month(s), start_2020 2020-01-01 to 2021-01-01 every 3 month(s)" in err
+    assert not (tmp_path / "c").exists()
