@@ -108,7 +108,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from abm.compare import compare
+    from abm.compare import compare, outputs
 
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
@@ -117,7 +117,7 @@ def cmd_compare(args) -> int:
     check_target(out, "compare", replace=args.out is not None)
     tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv,
                   notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True))
-    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg, provenance.yaml): {len(args.configs)} scenarios x {args.seeds} seeds")
+    print(f"wrote {out}/ ({', '.join(outputs(len(args.configs)))}): {len(args.configs)} scenario(s) x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
     shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]
     for _, row in last.iterrows():

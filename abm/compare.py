@@ -278,11 +278,22 @@ def default_dates(series: pd.DataFrame) -> list[str]:
     return sorted({d.isoformat() for d in picks if d <= end})
 
 
+def outputs(scenarios: int) -> list[str]:
+    """The files :func:`compare` writes for a number of scenarios (charts as .png/.svg
+    pairs): the paired differences only when there is a reference and another scenario."""
+    tables, charts = ["series.csv", "compare.csv", "compare.md"], ["compare.png/.svg"]
+    if scenarios > 1:
+        tables.append("differences.csv")
+        charts.append("differences.png/.svg")
+    return [*tables, *charts, "provenance.yaml"]
+
+
 def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
-    (levels), differences.png/.svg (paired differences from the first scenario) and
+    (levels), differences.png/.svg (paired differences from the first scenario, when
+    there are two scenarios or more: :func:`outputs`) and
     provenance.yaml (``argv``, the command that asked for it, seeds, overrides, dates,
     metrics, versions, the model's git commit, and every scenario as it ran). Scenarios
     with different periods are compared on the dates they share (:func:`shared_dates`),
@@ -308,7 +319,8 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         when = dates or default_dates(common)
         tab, diffs = table(common, when, metrics), differences(common, when, metrics)
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
-        diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
+        if len(scenarios) > 1:  # one scenario alone has no differences to write
+            diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice), encoding="utf-8")
         ran = {s.name: (s if steps is None else with_run_settings(s, steps=steps)).to_dict() for s in scenarios}
         write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **environment(), "scenarios": ran})

@@ -196,3 +196,17 @@ def test_scenarios_that_share_no_date_are_refused_before_any_run(tmp_path, monke
     assert err.startswith("error: scenarios: the runs share no date") and err.count("\n") == 1
     assert "baseline 2025-01-01 to 2026-01-01 every 3 month(s), start_2020 2020-01-01 to 2021-01-01 every 3 month(s)" in err
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("configs", [[BASELINE], [BASELINE, NO_PEACE]])
+def test_compare_says_which_files_it_wrote(tmp_path, capsys, configs):
+    """The "wrote" line names exactly the files written: one scenario alone has no paired
+    differences, so no differences.csv (not an empty one) and no differences chart."""
+    out = tmp_path / "c"
+    assert main(["compare", *map(str, configs), "--seeds", "2", "--steps", "2", "--metrics", "integration", "--out", str(out)]) == 0
+    listed = re.search(r"^wrote .*/ \((.*)\): ", capsys.readouterr().out, re.M).group(1).split(", ")
+    named = {name for item in listed for name in ([item.replace("/.svg", ""), item.replace(".png/", "")] if "/." in item else [item])}
+    assert named == {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert ("differences.csv" in named) == (len(configs) > 1)
+    if len(configs) > 1:
+        assert pd.read_csv(out / "differences.csv").columns[0] == "scenario"
