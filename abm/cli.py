@@ -108,7 +108,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from abm.compare import compare, outputs
+    from abm.compare import compare, estimate, outputs
 
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
@@ -121,7 +121,7 @@ def cmd_compare(args) -> int:
     last = tab[tab["date"] == tab["date"].max()]
     shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]
     for _, row in last.iterrows():
-        print(f"  {row['scenario']:<30} {row['date']:%Y-%m-%d}  " + "  ".join(f"{m} {row[f'{m}_mean']:.3f} ± {row[f'{m}_ci95']:.3f}" for m in shown))
+        print(f"  {row['scenario']:<30} {row['date']:%Y-%m-%d}  " + "  ".join(f"{m} {estimate(row[f'{m}_mean'], row[f'{m}_ci95'])}" for m in shown))
     return 0
 
 

@@ -210,3 +210,21 @@ def test_compare_says_which_files_it_wrote(tmp_path, capsys, configs):
     assert ("differences.csv" in named) == (len(configs) > 1)
     if len(configs) > 1:
         assert pd.read_csv(out / "differences.csv").columns[0] == "scenario"
+
+
+def test_small_effects_keep_two_significant_digits(tmp_path, capsys):
+    """A clear difference of 3e-05 reads +3.0e-05 ± ...*, not +0.000 ± 0.000* ("zero, and
+    clear"); levels and half-widths below 0.01 keep two digits too; one seed prints no nan."""
+    from abm.compare import markdown
+
+    series = pd.DataFrame({
+        "scenario": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2, "step": [0] * 6, "date": ["2025-01-01"] * 6,
+        "x": [0.0041, 0.0043, 0.0045, 0.00413, 0.00433, 0.00453],
+    })
+    tab, diffs = table(series, ["2025-01-01"], ["x"]), differences(series, ["2025-01-01"], ["x"])
+    md = markdown(tab, diffs, ["x"])
+    assert "| a | 2025-01-01 | 0.0043 ± 5.0e-04 |" in md
+    assert re.search(r"\| b \| 2025-01-01 \| \+3\.0e-05 ± \d\.\de-\d\d\* \|", md), md
+    assert "0.000" not in md
+    assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--out", str(tmp_path / "c")]) == 0
+    assert not re.search(r"\bnan\b", capsys.readouterr().out)
