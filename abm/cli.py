@@ -46,15 +46,31 @@ def wrong_kind(exc: ScenarioError, command: str) -> str | None:
     return None
 
 
+def ensemble_notice(config: str, scenario, seed: int | None) -> str | None:
+    """The notice for a run of one seed from an ensemble's scenario.resolved.yaml: the
+    file's ``seed`` is the ensemble's first, the others are only in its provenance, so
+    re-running it as it is would quietly run one seed and write no ensemble."""
+    seeds = (scenario.provenance or {}).get("seeds")
+    if not (isinstance(seeds, list) and len(seeds) > 1 and all(isinstance(s, int) for s in seeds) and seeds == list(range(seeds[0], seeds[0] + len(seeds)))):
+        return None
+    return (f"{config} was written by an ensemble of {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); this runs seed {scenario.seed if seed is None else seed} alone; "
+            f"to re-run the ensemble, add --seed {seeds[0]} --seeds {len(seeds)}")
+
+
 def cmd_run(args) -> int:
     from abm.runner import run
 
+    asked = args.seeds is not None
+    args.seeds = args.seeds if asked else 1
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = load(args.config, args.set, args.allow_large)
     for late in scenario.late_events(args.steps):
         print(f"warning: {late}", file=sys.stderr)
+    notice = None if asked else ensemble_notice(args.config, scenario, args.seed)
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
     result = run(scenario, seed=args.seed, steps=args.steps)
@@ -426,7 +442,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
     r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
-    r.add_argument("--seeds", type=int, default=1, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs")
+    r.add_argument("--seeds", type=int, default=None, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs (default 1: one run)")
     r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)
 

@@ -311,6 +311,28 @@ def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_pa
     assert prov["argv"] is None and prov["seeds"] == [earlier["seed"]] != earlier["provenance"]["seeds"]
 
 
+def test_rerunning_an_ensembles_resolved_file_says_how_to_rerun_the_ensemble(tmp_path, abm_main):
+    """An ensemble's scenario.resolved.yaml holds its first seed; the others are only in
+    its provenance. Run as it is, it runs that seed alone (unchanged), with a notice that
+    names the options that re-run the ensemble; given --seeds, or from a one-seed run, no notice."""
+    assert abm_main("run", BASELINE, "--seed", 3, "--seeds", 3, "--steps", 1, "--no-charts", "--out", tmp_path / "ens", cwd=tmp_path).returncode == 0
+    resolved = tmp_path / "ens" / "scenario.resolved.yaml"
+    proc = abm_main("run", resolved, "--steps", 1, "--no-charts", "--out", tmp_path / "again", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert notices(proc) == [f"notice: {resolved} was written by an ensemble of 3 seeds (3..5); this runs seed 3 alone; to re-run the ensemble, add --seed 3 --seeds 3"]
+    assert not (tmp_path / "again" / "ensemble.csv").exists()  # what runs is unchanged
+    proc = abm_main("run", resolved, "--seed", 3, "--seeds", 3, "--steps", 1, "--no-charts", "--out", tmp_path / "ensemble", cwd=tmp_path)
+    assert proc.returncode == 0 and notices(proc) == []
+    assert (tmp_path / "ensemble" / "ensemble.csv").read_bytes() == (tmp_path / "ens" / "ensemble.csv").read_bytes()
+    proc = abm_main("run", tmp_path / "again" / "scenario.resolved.yaml", "--steps", 1, "--no-charts", "--out", tmp_path / "once", cwd=tmp_path)
+    assert proc.returncode == 0 and notices(proc) == []
+
+
+def notices(proc: subprocess.CompletedProcess) -> list[str]:
+    """The notices printed (not the warnings about events after a shortened run's end)."""
+    return [line for line in proc.stderr.splitlines() if line.startswith("notice:")]
+
+
 # =========================================================================== abm dashboard's server process
 
 
