@@ -19,7 +19,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, add_to_listing, check_target
-from abm.scenario import ScenarioError, load
+from abm.scenario import ScenarioError, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
 COUNTS = {"blocs"}  # whole numbers in one run (their ensemble means keep decimals)
@@ -46,14 +46,14 @@ def wrong_kind(exc: ScenarioError, command: str) -> str | None:
     return None
 
 
-def ensemble_notice(config: str, scenario, seed: int | None) -> str | None:
+def ensemble_notice(config: str, scenario) -> str | None:
     """The notice for a run of one seed from an ensemble's scenario.resolved.yaml: the
     file's ``seed`` is the ensemble's first, the others are only in its provenance, so
     re-running it as it is would quietly run one seed and write no ensemble."""
     seeds = (scenario.provenance or {}).get("seeds")
     if not (isinstance(seeds, list) and len(seeds) > 1 and all(isinstance(s, int) for s in seeds) and seeds == list(range(seeds[0], seeds[0] + len(seeds)))):
         return None
-    return (f"{config} was written by an ensemble of {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); this runs seed {scenario.seed if seed is None else seed} alone; "
+    return (f"{config} was written by an ensemble of {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); this runs seed {scenario.seed} alone; "
             f"to re-run the ensemble, add --seed {seeds[0]} --seeds {len(seeds)}")
 
 
@@ -65,20 +65,20 @@ def cmd_run(args) -> int:
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
-    scenario = load(args.config, args.set, args.allow_large)
-    for late in scenario.late_events(args.steps):
-        print(f"warning: {late}", file=sys.stderr)
-    notice = None if asked else ensemble_notice(args.config, scenario, args.seed)
-    if notice:
-        print(f"notice: {notice}", file=sys.stderr)
+    scenario = with_run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
-    result = run(scenario, seed=args.seed, steps=args.steps)
+    for late in scenario.late_events():  # once every input is accepted: a refusal is one message
+        print(f"warning: {late}", file=sys.stderr)
+    notice = None if asked else ensemble_notice(args.config, scenario)
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    result = run(scenario)
     spread = None
     if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread
         from abm.runner import ensemble
 
-        others = [run(scenario, seed=result.seed + k, steps=args.steps, tables=False).model for k in range(1, args.seeds)]
+        others = [run(scenario, seed=result.seed + k, tables=False).model for k in range(1, args.seeds)]
         spread = ensemble([result.model, *others])
 
     def extras(folder: Path) -> None:

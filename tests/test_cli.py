@@ -371,3 +371,15 @@ def test_a_stop_signal_to_the_dashboard_command_stops_its_server(tmp_path, signu
                 os.killpg(parent.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_run_cut_short_warns_once_per_event_it_leaves_out(tmp_path, abm_main):
+    """--steps 4 and --set time.steps=4 end the run at the same date, so both warn about
+    the same events after it, each once."""
+    by_steps = abm_main("run", BASELINE, "--steps", 4, "--no-charts", "--out", tmp_path / "a", cwd=tmp_path)
+    by_set = abm_main("run", BASELINE, "--set", "time.steps=4", "--no-charts", "--out", tmp_path / "b", cwd=tmp_path)
+    assert by_steps.returncode == by_set.returncode == 0
+    warned = by_steps.stderr.splitlines()
+    assert warned == by_set.stderr.splitlines()
+    assert len(warned) == len(set(warned)) >= 3 and all(line.startswith("warning: events.") and line.endswith("after the run's end 2026-01-01; it will not fire") for line in warned)
+    assert any(line.startswith("warning: events.us_election_2028:") for line in warned)
