@@ -17,9 +17,9 @@ import yaml
 from abm import cli
 
 try:  # tests/ on sys.path (no tests/__init__.py) ...
-    from conftest import BASELINE, tiny_scenario
+    from conftest import BASELINE, ROOT, tiny_scenario
 except ImportError:  # ... or tests/ is a package
-    from tests.conftest import BASELINE, tiny_scenario
+    from tests.conftest import BASELINE, ROOT, tiny_scenario
 
 ABM = Path(sys.executable).parent / "abm"
 COMMAND = [str(ABM)] if ABM.exists() else [sys.executable, "-m", "abm.cli"]
@@ -331,6 +331,19 @@ def test_rerunning_an_ensembles_resolved_file_says_how_to_rerun_the_ensemble(tmp
 def notices(proc: subprocess.CompletedProcess) -> list[str]:
     """The notices printed (not the warnings about events after a shortened run's end)."""
     return [line for line in proc.stderr.splitlines() if line.startswith("notice:")]
+
+
+def test_the_readmes_bad_input_examples_print_what_the_cli_prints(tmp_path, abm_main):
+    """Each ```text block of the README that shows `$ abm ...` and then `error: ...` is run
+    (from a folder that sees the repository's configs/ and experiments/, so nothing is
+    written into the repository) and must print that first error line, word for word."""
+    blocks = re.findall(r"```text\n\$ (abm .+)\n(error: .+)\n", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert blocks, "the README shows no bad-input example any more"
+    for folder in ("configs", "experiments"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    for command, shown in blocks:
+        proc = abm_main(*command.split()[1:], cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.splitlines()[0] == shown, (command, proc.stderr)
 
 
 # =========================================================================== abm dashboard's server process
