@@ -14,6 +14,7 @@ notebooks can show the figures directly.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import textwrap
 from dataclasses import dataclass
@@ -63,17 +64,33 @@ def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
     return fig
 
 
-def event_states(events: pd.DataFrame | None, states) -> list[tuple[np.datetime64, str, list[str]]]:
-    """(date, label, states concerned) for every logged event; the states are read from
-    the event's parameter columns ``state``, ``target``, ``node``, ``states`` and ``nodes``
-    (lists joined with ';')."""
+def event_states(events: pd.DataFrame | None, states, scenario) -> list[tuple[np.datetime64, str, list[str], str]]:
+    """(date, label, states concerned, when) for every logged event; the states are read
+    from the event's parameter columns ``state``, ``target``, ``node``, ``states`` and
+    ``nodes`` (lists joined with ';'). ``date`` is the log's, the end of the period in
+    which the event fired (ODD 7.13), where the model shows its effect; ``when`` is what a
+    reader is told: a scheduled event's own date from the scenario, else the period
+    (:func:`period_name`), since a date a quarter late reads as the wrong month."""
     found = []
     for row in (events if events is not None else pd.DataFrame()).to_dict("records"):
         cells = [row.get(k) for k in ("state", "target", "node", "states", "nodes")]
         named = [name for cell in cells if isinstance(cell, str) for name in cell.split(";")]
-        label = row["id"] if isinstance(row.get("id"), str) and row["id"] else str(row["type"]).replace("_", " ")
-        found.append((np.datetime64(row["date"], "D"), label, [k for k in named if k in states]))
+        ident = row["id"] if isinstance(row.get("id"), str) and row["id"] else None
+        label = ident or str(row["type"]).replace("_", " ")
+        own = (scenario.events.get(ident) or {}).get("date") if ident else None
+        when = pd.Timestamp(own).date().isoformat() if own is not None else period_name(scenario, int(row["step"]))
+        found.append((np.datetime64(row["date"], "D"), label, [k for k in named if k in states], when))
     return found
+
+
+def period_name(scenario, step: int) -> str:
+    """The quarter (the model's only step length) that ends at ``step``: 2025Q3 for a
+    calendar quarter, else its first and last month (a run started on 2025-02-01)."""
+    start = scenario.date(step - 1)
+    if start.day == 1 and start.month % 3 == 1:
+        return f"{start.year}Q{start.month // 3 + 1}"
+    last = scenario.date(step).replace(day=1) - dt.timedelta(days=1)
+    return f"{start:%Y-%m} to {last:%Y-%m}"
 
 
 def _stack(x: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
@@ -95,10 +112,11 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     rows = math.ceil(len(states) / cols)
     fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 1.4))
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
-    marked = event_states(events, set(states))
-    number = {}
-    for when, label, _ in marked:
+    marked = event_states(events, set(states), scenario)
+    number, told = {}, {}  # an event's number on the chart, and when the caption says it happened
+    for when, label, _, said in marked:
         number.setdefault((when, label), len(number) + 1)
+        told.setdefault((when, label), said)
     key_of = agents["state"].to_numpy()
     shares = agents[[f"alignment_{p}" for p in powers]].to_numpy(dtype=float)
     dates = _dates(agents)
@@ -110,7 +128,7 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
         for k, polygon in enumerate(_stack(x, shares[mine].T)):
             ax.add_collection(PolyCollection([polygon], facecolors=colors[powers[k]], edgecolors="white", linewidths=0.3, hatch=hatches[k] or None), autolim=False)
         here = {}
-        for when, label, concerned in marked:
+        for when, label, concerned, _ in marked:
             if key in concerned:
                 here.setdefault(when, []).append(str(number[(when, label)]))
         last, labels = None, {}
@@ -134,7 +152,7 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     handles.append(Line2D([], [], color="black", linestyle=":", linewidth=0.9))
     legend_rows = math.ceil((len(powers) + 1) / 6)
     fig.legend(handles, [scenario.powers[p].name for p in powers] + ["event concerning the state (number)"], loc="lower center", ncol=min(6, len(powers) + 1), fontsize=8, frameon=False)
-    listed = "; ".join(f"{n} {when.astype(object):%Y-%m} {label}" for (when, label), n in number.items())
+    listed = "; ".join(f"{n} {told[key]} {key[1]}" for key, n in number.items())
     caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
     caption = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 13)) for line in caption.split("\n"))
     fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11, y=0.995)

@@ -11,6 +11,7 @@ import atexit
 import datetime as dt
 import gc
 import os
+import signal
 import sqlite3
 import sys
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, add_to_listing, check_target
-from abm.scenario import ScenarioError, load
+from abm.scenario import ScenarioError, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
 COUNTS = {"blocs"}  # whole numbers in one run (their ensemble means keep decimals)
@@ -45,23 +46,39 @@ def wrong_kind(exc: ScenarioError, command: str) -> str | None:
     return None
 
 
+def ensemble_notice(config: str, scenario) -> str | None:
+    """The notice for a run of one seed from an ensemble's scenario.resolved.yaml: the
+    file's ``seed`` is the ensemble's first, the others are only in its provenance, so
+    re-running it as it is would quietly run one seed and write no ensemble."""
+    seeds = (scenario.provenance or {}).get("seeds")
+    if not (isinstance(seeds, list) and len(seeds) > 1 and all(isinstance(s, int) for s in seeds) and seeds == list(range(seeds[0], seeds[0] + len(seeds)))):
+        return None
+    return (f"{config} was written by an ensemble of {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); this runs seed {scenario.seed} alone; "
+            f"to re-run the ensemble, add --seed {seeds[0]} --seeds {len(seeds)}")
+
+
 def cmd_run(args) -> int:
     from abm.runner import run
 
+    asked = args.seeds is not None
+    args.seeds = args.seeds if asked else 1
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
-    scenario = load(args.config, args.set, args.allow_large)
-    for late in scenario.late_events(args.steps):
-        print(f"warning: {late}", file=sys.stderr)
+    scenario = with_run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
-    result = run(scenario, seed=args.seed, steps=args.steps)
+    for late in scenario.late_events():  # once every input is accepted: a refusal is one message
+        print(f"warning: {late}", file=sys.stderr)
+    notice = None if asked else ensemble_notice(args.config, scenario)
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    result = run(scenario)
     spread = None
     if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread
         from abm.runner import ensemble
 
-        others = [run(scenario, seed=result.seed + k, steps=args.steps, tables=False).model for k in range(1, args.seeds)]
+        others = [run(scenario, seed=result.seed + k, tables=False).model for k in range(1, args.seeds)]
         spread = ensemble([result.model, *others])
 
     def extras(folder: Path) -> None:
@@ -107,19 +124,20 @@ def cmd_validate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from abm.compare import compare
+    from abm.compare import compare, estimate, outputs
 
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
     budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
-    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv)
-    print(f"wrote {out}/ (series.csv, compare.csv, compare.md, differences.csv, compare.png/.svg, differences.png/.svg, provenance.yaml): {len(args.configs)} scenarios x {args.seeds} seeds")
+    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv,
+                  notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True))
+    print(f"wrote {out}/ ({', '.join(outputs(len(args.configs)))}): {len(args.configs)} scenario(s) x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
     shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]
     for _, row in last.iterrows():
-        print(f"  {row['scenario']:<30} {row['date']:%Y-%m-%d}  " + "  ".join(f"{m} {row[f'{m}_mean']:.3f} ± {row[f'{m}_ci95']:.3f}" for m in shown))
+        print(f"  {row['scenario']:<30} {row['date']:%Y-%m-%d}  " + "  ".join(f"{m} {estimate(row[f'{m}_mean'], row[f'{m}_ci95'])}" for m in shown))
     return 0
 
 
@@ -132,8 +150,6 @@ def cmd_bench(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    import subprocess
-
     try:
         from abm import dashboard
     except ImportError as exc:
@@ -145,11 +161,85 @@ def cmd_dashboard(args) -> int:
             dashboard.fetch_assets()
         except RuntimeError as exc:
             raise UsageError(f"{exc} (use --no-fetch to start anyway)") from None
-    app = [sys.executable, "-m", "solara", "run", dashboard.__file__, "--host", args.host, "--port", str(args.port)]
+    port = usable_port(args.host, args.port)
+    app = [sys.executable, "-m", "solara", "run", dashboard.__file__, "--host", args.host, "--port", str(port)]
     if not args.dev:
         app.append("--production")
-    print(f"abm dashboard: open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops the server)", flush=True)
-    return subprocess.call(app)
+    print(f"abm dashboard: open http://{args.host}:{port}/ in a browser (Ctrl-C stops the server)", flush=True)
+    return serve(app)
+
+
+def usable_port(host: str, port: int) -> int:
+    """The port the dashboard will serve on: ``port`` once it is known to be free on
+    ``host``, or for 0 a free port chosen here, so that the address printed is the real
+    one. Solara itself would report a port in use only after that address was printed,
+    and with an undocumented exit status (3)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a port just released is free
+            probe.bind(address)
+            return probe.getsockname()[1]
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: {exc.strerror}") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"--port {port}: {host}:{port} is already in use (another abm dashboard?); choose another --port, or --port 0 for any free one") from None
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stop(Exception):
+    """Raised by :func:`serve`'s signal handler to leave its wait for the child."""
+
+
+def serve(command: list[str], grace: float = 10.0) -> int:
+    """Run a server as a child process that stops when this process is told to stop.
+
+    SIGTERM and SIGHUP (``kill PID``, ``timeout``, a closed terminal, a process manager)
+    reach this process only: unless passed on, they would leave the child running and
+    holding its port. Each stop signal is passed on; the child then has ``grace`` seconds
+    to shut down before it is killed. Ctrl-C ends as any interrupted command does (status
+    130), another stop signal as a process killed by it does (128 + its number)."""
+    import subprocess
+
+    stops: list[int] = []
+    child: subprocess.Popen | None = None
+
+    def forward(signum, _frame):
+        stops.append(signum)
+        if child is not None:
+            child.send_signal(signum)
+            if len(stops) == 1:
+                raise _Stop
+
+    previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
+    try:
+        try:
+            child = subprocess.Popen(command)
+            if stops:  # the signal came while the child was being started
+                child.send_signal(stops[0])
+                raise _Stop
+            status = child.wait()
+            return status if status >= 0 else 128 - status
+        except _Stop:
+            pass
+        try:
+            child.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stops[0] == signal.SIGINT:
+        raise KeyboardInterrupt
+    return 128 + stops[0]
 
 
 def cmd_sweep(args) -> int:
@@ -337,7 +427,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="abm",
         description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
-        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted. "
+        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted (Ctrl-C); "
+        "128+N stopped by signal N. "
         "Output folders: a command writes into a new folder, or into its own earlier output named with --out, where it "
         "replaces only the files it wrote (listed in .abm-output.json) and never touches other files; without --out it "
         "never replaces anything. abm sweep never replaces a results folder (--resume completes it).",
@@ -351,7 +442,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
     r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
-    r.add_argument("--seeds", type=int, default=1, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs")
+    r.add_argument("--seeds", type=int, default=None, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs (default 1: one run)")
     r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)
 

@@ -73,9 +73,9 @@ def metric_names(scenarios: list) -> list[str]:
     return [m for m in names[0] if all(m in n for n in names[1:])]
 
 
-class MetricError(ScenarioError):
-    """A name that is not a metric: one line, not cut short, so the list of metrics it
-    offers is whole."""
+class CompareError(ScenarioError):
+    """A problem stated on one line and not cut short, so that what it lists (the metrics
+    offered, every scenario's period) is whole."""
 
     def format(self) -> str:
         return "; ".join(f"{path}: {msg}" for path, msg in self.problems)
@@ -89,7 +89,33 @@ def check_metrics(wanted: list[str], allowed: list[str], where: str) -> None:
         near = {m: difflib.get_close_matches(m, allowed, n=3) for m in unknown}
         hint = "; ".join(f"{m}: did you mean {' or '.join(near[m])}?" for m in unknown if near[m])
         listing = f"; the metrics: {', '.join(allowed)}" if not all(near.values()) else ""
-        raise MetricError([(where, f"not a metric of every scenario compared: {', '.join(unknown)}" + (f" ({hint})" if hint else "") + listing)])
+        raise CompareError([(where, f"not a metric of every scenario compared: {', '.join(unknown)}" + (f" ({hint})" if hint else "") + listing)])
+
+
+def run_dates(scenario, steps: int | None = None) -> list[dt.date]:
+    """The dates of a run's steps, 0 to the end."""
+    return [scenario.date(k) for k in range(1 + (scenario.time.steps if steps is None else steps))]
+
+
+def shared_dates(scenarios: list, steps: int | None = None) -> tuple[list[dt.date], str | None]:
+    """The dates every scenario's run reaches, and a notice when some run has other dates
+    too (None when all share one period).
+
+    The tables are taken on these dates only: at a date one scenario never reaches, its
+    level would be missing and a paired difference nan (and the first step on or after a
+    date would pair one run's start with another's end). A comparison of scenarios with
+    different periods is still asked for on purpose, e.g. the 2020 start's simulated 2025
+    against the baseline's observed 2025, so it is made on their overlap, with a notice;
+    with no date in common there is nothing to compare, and it is refused."""
+    dates = {s.name: run_dates(s, steps) for s in scenarios}
+    shared = sorted(set.intersection(*map(set, dates.values())))
+    if shared and all(len(d) == len(shared) for d in dates.values()):
+        return shared, None
+    periods = ", ".join(f"{s.name} {d[0]} to {d[-1]} every {s.time.step_months} month(s)" for s, d in zip(scenarios, dates.values()))
+    if not shared:
+        raise CompareError([("scenarios", f"the runs share no date, so there is nothing to compare: {periods}; give them a common period (time.start, time.steps, time.step_months or --steps)")])
+    span = f"{shared[0]}" if len(shared) == 1 else f"{shared[0]} to {shared[-1]}"
+    return shared, f"the tables compare only the {len(shared)} date(s) every run reaches, {span} ({periods}); series.csv and compare.png show each whole run"
 
 
 def default_metrics(scenarios: list, columns) -> list[str]:
@@ -150,11 +176,28 @@ def differences(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> p
     return pd.DataFrame(rows)
 
 
-def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str]) -> str:
-    lines = ["## Levels", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}.", ""]
+def figure(x: float, sign: bool = False) -> str:
+    """``x`` with at least two significant digits: three decimals, four below 0.01, and
+    scientific notation below 0.001 (+3.1e-05), so that a small effect, which may well be
+    clear, never reads as 0.000. Exactly 0 stays 0.000."""
+    plus = "+" if sign else ""
+    if x == 0 or abs(x) >= 0.01:
+        return f"{x:{plus}.3f}"
+    return f"{x:{plus}.4f}" if abs(x) >= 0.001 else f"{x:{plus}.1e}"
+
+
+def estimate(mean: float, half: float, sign: bool = False) -> str:
+    """A mean ± the half-width of its 95% interval; the mean alone when there is no
+    interval (one seed)."""
+    return figure(mean, sign) + (f" ± {figure(half)}" if np.isfinite(half) else "")
+
+
+def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice: str | None = None) -> str:
+    lines = [f"Note: {notice}.", ""] if notice else []
+    lines += ["## Levels", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}.", ""]
     lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
     for _, r in tab.iterrows():
-        cells = [f"{r[f'{m}_mean']:.3f}" + (f" ± {r[f'{m}_ci95']:.3f}" if np.isfinite(r[f"{m}_ci95"]) else "") for m in metrics]
+        cells = [estimate(r[f"{m}_mean"], r[f"{m}_ci95"]) for m in metrics]
         lines.append(f"| {r['scenario']} | {r['date']:%Y-%m-%d} | " + " | ".join(cells) + " |")
     if not diffs.empty:
         reference = diffs["reference"].iloc[0]
@@ -163,7 +206,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str]) -> str:
         lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
         for (scenario, date), group in diffs.groupby(["scenario", "date"], sort=False):
             by = group.set_index("metric")
-            cells = [f"{by.at[m, 'difference']:+.3f}" + (f" ± {(by.at[m, 'ci95_high'] - by.at[m, 'ci95_low']) / 2:.3f}" if np.isfinite(by.at[m, "ci95_high"]) else "") + ("*" if by.at[m, "clear"] else "") for m in metrics]
+            cells = [estimate(by.at[m, "difference"], (by.at[m, "ci95_high"] - by.at[m, "ci95_low"]) / 2, sign=True) + ("*" if by.at[m, "clear"] else "") for m in metrics]
             lines.append(f"| {scenario} | {date:%Y-%m-%d} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -251,33 +294,50 @@ def default_dates(series: pd.DataFrame) -> list[str]:
     return sorted({d.isoformat() for d in picks if d <= end})
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None) -> pd.DataFrame:
+def outputs(scenarios: int) -> list[str]:
+    """The files :func:`compare` writes for a number of scenarios (charts as .png/.svg
+    pairs): the paired differences only when there is a reference and another scenario."""
+    tables, charts = ["series.csv", "compare.csv", "compare.md"], ["compare.png/.svg"]
+    if scenarios > 1:
+        tables.append("differences.csv")
+        charts.append("differences.png/.svg")
+    return [*tables, *charts, "provenance.yaml"]
+
+
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
-    (levels), differences.png/.svg (paired differences from the first scenario) and
+    (levels), differences.png/.svg (paired differences from the first scenario, when
+    there are two scenarios or more: :func:`outputs`) and
     provenance.yaml (``argv``, the command that asked for it, seeds, overrides, dates,
-    metrics, versions, the model's git commit, and every scenario as it ran)."""
+    metrics, versions, the model's git commit, and every scenario as it ran). Scenarios
+    with different periods are compared on the dates they share (:func:`shared_dates`),
+    and ``notify``, if given, is called with the notice that says so."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
-    first = min(s.date(0) for s in scenarios)
-    last = max(s.date(s.time.steps if steps is None else steps) for s in scenarios)
+    shared, notice = shared_dates(scenarios, steps)
+    first, last = shared[0], shared[-1]
     outside = [d for d in dates or [] if not first <= pd.Timestamp(d).date() <= last]
     if outside:
-        raise ScenarioError([("--dates", f"{', '.join(outside)} outside the runs' dates ({first:%Y-%m-%d} to {last:%Y-%m-%d})")])
+        raise ScenarioError([("--dates", f"{', '.join(outside)} outside the dates every run reaches ({first:%Y-%m-%d} to {last:%Y-%m-%d})")])
     allowed = metric_names(scenarios)
     for s in scenarios:
         check_metrics(s.watch, allowed, f"watch (scenario {s.name})")
     metrics = metrics or default_metrics(scenarios, allowed)
     check_metrics(metrics, allowed, "--metrics")
+    if notice and notify:
+        notify(notice)
     series = run_all(scenarios, seeds, steps)
     with atomic_directory(out, "compare", replace) as tmp:
         series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")
         stored = pd.read_csv(tmp / "series.csv", parse_dates=["date"])
-        when = dates or default_dates(stored)
-        tab, diffs = table(stored, when, metrics), differences(stored, when, metrics)
+        common = stored[stored["date"].isin(pd.to_datetime(shared))]
+        when = dates or default_dates(common)
+        tab, diffs = table(common, when, metrics), differences(common, when, metrics)
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
-        diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
-        (tmp / "compare.md").write_text(markdown(tab, diffs, metrics), encoding="utf-8")
+        if len(scenarios) > 1:  # one scenario alone has no differences to write
+            diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
+        (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice), encoding="utf-8")
         ran = {s.name: (s if steps is None else with_run_settings(s, steps=steps)).to_dict() for s in scenarios}
         write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **environment(), "scenarios": ran})
         import matplotlib

@@ -348,19 +348,19 @@ class Scenario(Strict):
         return self.model_dump(mode="json")
 
     def late_events(self, steps: int | None = None) -> list[str]:
-        """Warnings for dated events (and shock windows) at or after the end of the
-        scenario's time span and of a run of ``steps`` steps: they never fire. Not refused,
-        because a scenario that extends this one with more steps may reach them; a run
-        cut short on purpose (``--steps``) is not warned about the events it cuts off."""
+        """Warnings for dated events (and shock windows) at or after the end of a run of
+        ``steps`` steps (default: the scenario's time span): they never fire. Not refused,
+        because a scenario that extends this one with more steps may reach them. A run cut
+        short with ``--steps`` is warned about as one cut short with ``--set time.steps``:
+        either way, what it leaves out is not in its tables."""
         end = self.date(self.time.steps if steps is None else steps)
-        horizon = max(end, self.date(self.time.steps))
         found = []
         for section, key in (("events", "date"), ("shocks", "start")):
             for ident, spec in getattr(self, section).items():
                 if (spec or {}).get(key) is None:
                     continue
                 when = _DATE.validate_python(spec[key])  # a date, or its text (checked by validation)
-                if when >= horizon:
+                if when >= end:
                     found.append(f"{section}.{ident}: {'dated' if key == 'date' else 'starts'} {when}, {'at' if when == end else 'after'} the run's end {end}; it will not fire")
         return found
 

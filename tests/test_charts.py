@@ -157,6 +157,26 @@ def test_alignment_chart_says_it_is_one_seed_and_marks_events(baseline_run):
     assert "kg_tj_border_treaty" in texts(fig)
 
 
+def test_alignment_chart_names_each_event_by_its_own_date_or_its_period(baseline_run):
+    """The caption names a scheduled event by the date the scenario gives it (am_az_peace,
+    2025-08-08), not by the end of the quarter in which the model applied it (2025-10);
+    an event without a date of its own by its period."""
+    import re
+
+    caption = " ".join(texts(charts.alignment_chart(baseline_run.agents, baseline_run.scenario, events=baseline_run.events)).split())
+    assert re.search(r"\b\d+ 2025-08-08 am_az_peace\b", caption) and re.search(r"\b\d+ 2025-03-13 kg_tj_border_treaty\b", caption), caption
+    assert "2025-10 am_az_peace" not in caption
+
+
+@pytest.mark.parametrize(("start", "step", "name"), [("2025-01-01", 3, "2025Q3"), ("2025-01-01", 1, "2025Q1"), ("2024-10-01", 2, "2025Q1"), ("2025-02-01", 1, "2025-02 to 2025-04")])
+def test_an_event_without_a_date_is_named_by_its_quarter(start, step, name):
+    from abm.scenario import load
+    from tests.conftest import tiny_scenario
+
+    scenario = load(tiny_scenario(time={"start": start, "steps": 12, "step_months": 3}))
+    assert charts.period_name(scenario, step) == name
+
+
 def test_region_map_keeps_powers_off_the_map_and_labels_apart(baseline_run):
     r = baseline_run
     fig = charts.region_map(r.agents, r.scenario)

@@ -4,7 +4,9 @@ the field, no traceback, no output directory)."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,9 @@ import yaml
 from abm import cli
 
 try:  # tests/ on sys.path (no tests/__init__.py) ...
-    from conftest import BASELINE, tiny_scenario
+    from conftest import BASELINE, ROOT, tiny_scenario
 except ImportError:  # ... or tests/ is a package
-    from tests.conftest import BASELINE, tiny_scenario
+    from tests.conftest import BASELINE, ROOT, tiny_scenario
 
 ABM = Path(sys.executable).parent / "abm"
 COMMAND = [str(ABM)] if ABM.exists() else [sys.executable, "-m", "abm.cli"]
@@ -307,3 +309,90 @@ def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_pa
     run(tmp_path / "a" / "scenario.resolved.yaml", steps=1).write(tmp_path / "b")
     prov = yaml.safe_load((tmp_path / "b" / "scenario.resolved.yaml").read_text())["provenance"]
     assert prov["argv"] is None and prov["seeds"] == [earlier["seed"]] != earlier["provenance"]["seeds"]
+
+
+def test_rerunning_an_ensembles_resolved_file_says_how_to_rerun_the_ensemble(tmp_path, abm_main):
+    """An ensemble's scenario.resolved.yaml holds its first seed; the others are only in
+    its provenance. Run as it is, it runs that seed alone (unchanged), with a notice that
+    names the options that re-run the ensemble; given --seeds, or from a one-seed run, no notice."""
+    assert abm_main("run", BASELINE, "--seed", 3, "--seeds", 3, "--steps", 1, "--no-charts", "--out", tmp_path / "ens", cwd=tmp_path).returncode == 0
+    resolved = tmp_path / "ens" / "scenario.resolved.yaml"
+    proc = abm_main("run", resolved, "--steps", 1, "--no-charts", "--out", tmp_path / "again", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert notices(proc) == [f"notice: {resolved} was written by an ensemble of 3 seeds (3..5); this runs seed 3 alone; to re-run the ensemble, add --seed 3 --seeds 3"]
+    assert not (tmp_path / "again" / "ensemble.csv").exists()  # what runs is unchanged
+    proc = abm_main("run", resolved, "--seed", 3, "--seeds", 3, "--steps", 1, "--no-charts", "--out", tmp_path / "ensemble", cwd=tmp_path)
+    assert proc.returncode == 0 and notices(proc) == []
+    assert (tmp_path / "ensemble" / "ensemble.csv").read_bytes() == (tmp_path / "ens" / "ensemble.csv").read_bytes()
+    proc = abm_main("run", tmp_path / "again" / "scenario.resolved.yaml", "--steps", 1, "--no-charts", "--out", tmp_path / "once", cwd=tmp_path)
+    assert proc.returncode == 0 and notices(proc) == []
+
+
+def notices(proc: subprocess.CompletedProcess) -> list[str]:
+    """The notices printed (not the warnings about events after a shortened run's end)."""
+    return [line for line in proc.stderr.splitlines() if line.startswith("notice:")]
+
+
+def test_the_readmes_bad_input_examples_print_what_the_cli_prints(tmp_path, abm_main):
+    """Each ```text block of the README that shows `$ abm ...` and then `error: ...` is run
+    (from a folder that sees the repository's configs/ and experiments/, so nothing is
+    written into the repository) and must print that first error line, word for word."""
+    blocks = re.findall(r"```text\n\$ (abm .+)\n(error: .+)\n", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert blocks, "the README shows no bad-input example any more"
+    for folder in ("configs", "experiments"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    for command, shown in blocks:
+        proc = abm_main(*command.split()[1:], cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.splitlines()[0] == shown, (command, proc.stderr)
+
+
+# =========================================================================== abm dashboard's server process
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# A child that prints its pid, then sleeps; "stubborn" ignores SIGTERM, SIGHUP and SIGINT.
+CHILD = "import os, signal, time\n{ignore}print(os.getpid(), flush=True)\ntime.sleep(60)\n"
+IGNORE = "for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT): signal.signal(s, signal.SIG_IGN)\n"
+
+
+@pytest.mark.parametrize("stubborn", [False, True])
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_a_stop_signal_to_the_dashboard_command_stops_its_server(tmp_path, signum, status, stubborn):
+    """abm dashboard runs Solara as a child (cli.serve): a signal sent to the command alone
+    (kill PID, a closed terminal) must stop the child too, a stubborn one after the grace
+    period, instead of leaving it running and holding the port."""
+    child = CHILD.format(ignore=IGNORE if stubborn else "")
+    code = (  # Ctrl-C leaves serve as KeyboardInterrupt, which cli.main turns into status 130
+        "import sys\nfrom abm.cli import serve\ntry:\n"
+        f"    sys.exit(serve([sys.executable, '-c', {child!r}], grace=1.0))\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
+        try:
+            child_pid = int(parent.stdout.readline())  # the child runs, so the parent's handlers are in place
+            parent.send_signal(signum)
+            assert parent.wait(timeout=20) == status, parent.stderr.read()
+            assert not alive(child_pid)
+        finally:  # whatever is left of the parent's process group
+            try:
+                os.killpg(parent.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_a_run_cut_short_warns_once_per_event_it_leaves_out(tmp_path, abm_main):
+    """--steps 4 and --set time.steps=4 end the run at the same date, so both warn about
+    the same events after it, each once."""
+    by_steps = abm_main("run", BASELINE, "--steps", 4, "--no-charts", "--out", tmp_path / "a", cwd=tmp_path)
+    by_set = abm_main("run", BASELINE, "--set", "time.steps=4", "--no-charts", "--out", tmp_path / "b", cwd=tmp_path)
+    assert by_steps.returncode == by_set.returncode == 0
+    warned = by_steps.stderr.splitlines()
+    assert warned == by_set.stderr.splitlines()
+    assert len(warned) == len(set(warned)) >= 3 and all(line.startswith("warning: events.") and line.endswith("after the run's end 2026-01-01; it will not fire") for line in warned)
+    assert any(line.startswith("warning: events.us_election_2028:") for line in warned)

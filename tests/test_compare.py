@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +162,69 @@ def test_the_charts_are_reproducible(tmp_path):
 
     ET.fromstring(svg)  # still well-formed
     assert set(re.findall(r"url\(#([^)]+)\)", svg)) <= set(re.findall(r'id="([^"]+)"', svg))  # every clip path it uses, defined
+
+
+def test_scenarios_with_different_periods_are_compared_on_the_dates_they_share(tmp_path, capsys):
+    """A run of 2024-01 to 2025-07 against one of 2025-01 to 2026-01: the tables hold the
+    three shared quarters, for both scenarios, with no nan; a notice names both periods;
+    the console summary shows both scenarios at the last shared date."""
+    early = tmp_path / "early.yaml"
+    early.write_text(f"extends: {BASELINE}\nname: early\ntime: {{start: 2024-01-01, steps: 6, step_months: 3}}\n")
+    late = tmp_path / "late.yaml"
+    late.write_text(f"extends: {BASELINE}\nname: late\ntime: {{start: 2025-01-01, steps: 4, step_months: 3}}\n")
+    out = tmp_path / "c"
+    assert main(["compare", str(late), str(early), "--seeds", "2", "--metrics", "fragmentation", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "notice: the tables compare only the 3 date(s) every run reaches, 2025-01-01 to 2025-07-01" in captured.err
+    assert "late 2025-01-01 to 2026-01-01 every 3 month(s), early 2024-01-01 to 2025-07-01 every 3 month(s)" in captured.err
+    tab = pd.read_csv(out / "compare.csv")
+    assert tab["date"].tolist() == ["2025-07-01"] * 2 and tab["scenario"].tolist() == ["late", "early"]
+    diffs = pd.read_csv(out / "differences.csv")
+    assert diffs["difference"].notna().all() and diffs["date"].tolist() == ["2025-07-01"]
+    md = (out / "compare.md").read_text()
+    assert not re.search(r"\bnan\b", md) and "Note: the tables compare only" in md
+    assert not re.search(r"\bnan\b", captured.out) and "  late " in captured.out and "  early " in captured.out
+    assert pd.read_csv(out / "series.csv").groupby("scenario")["date"].agg(["min", "max"]).to_dict("index") == {
+        "early": {"min": "2024-01-01", "max": "2025-07-01"}, "late": {"min": "2025-01-01", "max": "2026-01-01"}}  # whole runs kept
+
+
+def test_scenarios_that_share_no_date_are_refused_before_any_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
+    start_2020 = ROOT / "configs" / "start_2020.yaml"
+    assert main(["compare", str(BASELINE), str(start_2020), "--seeds", "2", "--steps", "4", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: scenarios: the runs share no date") and err.count("\n") == 1
+    assert "baseline 2025-01-01 to 2026-01-01 every 3 month(s), start_2020 2020-01-01 to 2021-01-01 every 3 month(s)" in err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("configs", [[BASELINE], [BASELINE, NO_PEACE]])
+def test_compare_says_which_files_it_wrote(tmp_path, capsys, configs):
+    """The "wrote" line names exactly the files written: one scenario alone has no paired
+    differences, so no differences.csv (not an empty one) and no differences chart."""
+    out = tmp_path / "c"
+    assert main(["compare", *map(str, configs), "--seeds", "2", "--steps", "2", "--metrics", "integration", "--out", str(out)]) == 0
+    listed = re.search(r"^wrote .*/ \((.*)\): ", capsys.readouterr().out, re.M).group(1).split(", ")
+    named = {name for item in listed for name in ([item.replace("/.svg", ""), item.replace(".png/", "")] if "/." in item else [item])}
+    assert named == {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert ("differences.csv" in named) == (len(configs) > 1)
+    if len(configs) > 1:
+        assert pd.read_csv(out / "differences.csv").columns[0] == "scenario"
+
+
+def test_small_effects_keep_two_significant_digits(tmp_path, capsys):
+    """A clear difference of 3e-05 reads +3.0e-05 ± ...*, not +0.000 ± 0.000* ("zero, and
+    clear"); levels and half-widths below 0.01 keep two digits too; one seed prints no nan."""
+    from abm.compare import markdown
+
+    series = pd.DataFrame({
+        "scenario": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2, "step": [0] * 6, "date": ["2025-01-01"] * 6,
+        "x": [0.0041, 0.0043, 0.0045, 0.00413, 0.00433, 0.00453],
+    })
+    tab, diffs = table(series, ["2025-01-01"], ["x"]), differences(series, ["2025-01-01"], ["x"])
+    md = markdown(tab, diffs, ["x"])
+    assert "| a | 2025-01-01 | 0.0043 ± 5.0e-04 |" in md
+    assert re.search(r"\| b \| 2025-01-01 \| \+3\.0e-05 ± \d\.\de-\d\d\* \|", md), md
+    assert "0.000" not in md
+    assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--out", str(tmp_path / "c")]) == 0
+    assert not re.search(r"\bnan\b", capsys.readouterr().out)

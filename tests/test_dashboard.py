@@ -208,3 +208,53 @@ def test_cli_reports_missing_dashboard_extra_cleanly(monkeypatch, capsys):
 def test_screenshot_kept_in_docs():
     shot = ROOT / "docs" / "img" / "dashboard.png"
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_sigterm_to_abm_dashboard_stops_the_solara_server(tmp_path):
+    """``kill PID`` of ``abm dashboard`` (not of its process group) stops the Solara server
+    it started and frees the port (tests/test_cli.py checks SIGHUP and SIGINT alike)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    port = harness.free_port()
+    command = [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch"]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as proc:
+        try:
+            harness.wait_http(f"http://127.0.0.1:{port}/", proc, timeout=60)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))  # OSError (address in use) if the server were left
+            with pytest.raises(ProcessLookupError):
+                os.killpg(proc.pid, 0)  # nothing is left in the command's process group
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_dashboard_checks_its_port_before_starting(monkeypatch, capsys):
+    """A port in use is bad input (exit 2, one message, no "open ..." line, no server);
+    --port 0 serves on a free port chosen beforehand, and the address printed is that one."""
+    import socket
+
+    from abm import cli
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli, "serve", lambda command: started.append(command) or 0)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["dashboard", "--no-fetch", "--port", str(port)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"error: --port {port}: 127.0.0.1:{port} is already in use (another abm dashboard?); choose another --port, or --port 0 for any free one\n"
+        assert captured.out == "" and not started
+
+    assert cli.main(["dashboard", "--no-fetch", "--port", "0"]) == 0
+    chosen = int(started[0][started[0].index("--port") + 1])
+    assert chosen > 0 and f"http://127.0.0.1:{chosen}/" in capsys.readouterr().out
