@@ -92,13 +92,22 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def source_hash() -> str:
-    """A fingerprint of the model package's Python files (paths and contents): the code
-    that decides a run's results besides its inputs, known in a git checkout with or
-    without uncommitted changes and in an installed copy alike."""
-    root = Path(__file__).resolve().parent
+# Modules that only present results (the command line, charts, reports, comparisons of
+# finished runs, the dashboard, the benchmark): no stored number depends on them, so a
+# change to them must not stop a sweep or a calibration from resuming.
+PRESENTATION = frozenset({"cli.py", "charts.py", "chartstyle.py", "report.py", "compare.py", "dashboard.py", "bench.py"})
+
+
+def source_hash(root: Path | None = None) -> str:
+    """A fingerprint of the model package's Python files (paths and contents) but the
+    presentation modules: the code that decides a run's results besides its inputs,
+    known in a git checkout with or without uncommitted changes and in an installed copy
+    alike. ``root``: the package folder (default: this one)."""
+    root = root or Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
+        if path.parent == root and path.name in PRESENTATION:
+            continue
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

@@ -471,3 +471,18 @@ def test_local_workers_use_one_blas_thread():
         pool.shutdown(False)
     blas = [lib["num_threads"] for info in infos for lib in info if lib["user_api"] == "blas"]
     assert blas and set(blas) == {1}
+
+
+def test_the_code_fingerprint_ignores_presentation_modules(tmp_path):
+    """Editing how results are printed, charted or reported does not stop a resume;
+    editing what computes them does."""
+    import shutil
+
+    copy = tmp_path / "abm"
+    shutil.copytree(Path(runner.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert runner.source_hash(copy) == runner.source_hash()
+    for name in sorted(runner.PRESENTATION):
+        (copy / name).write_text((copy / name).read_text() + "\n# edited\n")
+    assert runner.source_hash(copy) == runner.source_hash()
+    (copy / "model.py").write_text((copy / "model.py").read_text() + "\n# edited\n")
+    assert runner.source_hash(copy) != runner.source_hash()
