@@ -144,7 +144,8 @@ def test_the_calibration_table_quotes_the_published_constraint_table():
 def test_calibration_md_quotes_the_effective_sizes_and_the_second_seed():
     """Section 5's robustness paragraph: the shipped posterior's effective sample size, and
     the same spec under --seed 1 (data/posterior_baseline_seed1.json): its effective sample
-    size and the parameters it partly constrains, with decision noise's sd ratio under both."""
+    size, the one parameter it partly constrains with its sd ratio and interval, and that
+    parameter's sd ratio under seed 0."""
     other = json.loads((ROOT / "data" / "posterior_baseline_seed1.json").read_text(encoding="utf-8"))
     assert other["spec"]["seed"] == 1 and other["spec_hash"] != PUBLISHED["spec_hash"]
     text = quoted(CALIBRATION, "The final weights are healthy", 1200)
@@ -152,13 +153,17 @@ def test_calibration_md_quotes_the_effective_sizes_and_the_second_seed():
     assert agrees(ess, PUBLISHED["constraint"][0]["ess"]) and int(size) == PUBLISHED["spec"]["population"]
     second = {row["parameter"]: row for row in other["constraint"]}
     assert agrees(re.search(r"`\.json`,\s*effective sample size ([\d.]+)\)", text).group(1), other["constraint"][0]["ess"])
-    assert {p for p, row in second.items() if row["verdict"] != "loose"} == {"rules.decision.noise", "rules.allocation.intensity"}
-    ratio, low, high, intensity, seed0_noise, seed0_intensity = re.search(
-        r"decision noise \(sd ratio ([\d.]+), toward more\s+noise: 90% interval ([\d.]+)-([\d.]+)\) and contest intensity \(([\d.]+)\), which seed 0 leaves at ([\d.]+)\s+and ([\d.]+)", text).groups()
-    noise, contest = second["rules.decision.noise"], second["rules.allocation.intensity"]
-    assert agrees(ratio, noise["sd_ratio"]) and agrees(low, noise["q05"]) and agrees(high, noise["q95"]) and agrees(intensity, contest["sd_ratio"])
-    first = {row["parameter"]: row for row in PUBLISHED["constraint"]}
-    assert agrees(seed0_noise, first["rules.decision.noise"]["sd_ratio"]) and agrees(seed0_intensity, first["rules.allocation.intensity"]["sd_ratio"])
+    label, ratio, low, high, assumed, seed0 = re.search(
+        r"partly constrains the ([\w ]+?) \(sd ratio ([\d.]+),\s+90% interval ([\d.]+)-([\d.]+), around the assumed ([\d.]+)\), which seed 0 leaves at ([\d.]+)", text).groups()
+    name = {v: k for k, v in LABELS.items()}[label]
+    assert {p for p, row in second.items() if row["verdict"] != "loose"} == {name}
+    row = second[name]
+    assert agrees(ratio, row["sd_ratio"]) and agrees(low, row["q05"]) and agrees(high, row["q95"])
+    baseline = scenario.load(BASELINE).model_dump()
+    for key in name.split("."):
+        baseline = baseline[key]
+    assert float(assumed) == baseline
+    assert agrees(seed0, {r["parameter"]: r for r in PUBLISHED["constraint"]}[name]["sd_ratio"])
 
 
 LABELS = {"rules.decision.noise": "decision noise", "rules.decay.rate": "decay rate", "rules.coercion.strength": "coercion strength",
