@@ -374,7 +374,8 @@ def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             problems.append((path, problem))
     if problems:
         raise ExperimentError(problems, "--set")
-    out.setdefault("overrides", list(sets))
+    earlier = out.get("overrides", [])  # a spec written by an earlier sweep with --set lists its own
+    out["overrides"] = [*earlier, *sets] if isinstance(earlier, list) else earlier
     return out
 
 

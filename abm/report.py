@@ -57,6 +57,9 @@ class ReportContext:
             f"experiment {results.experiment} (spec {results.spec_hash[:10]}): {counts}, {len(results.params)} points x {reps} replication(s); "
             f"seeds: SeedSequence({self.spec.get('seed', 0)}).spawn({reps})"
         )
+        self.overrides = self.spec.get("overrides", [])  # abm sweep --set: the spec file alone does not describe these runs
+        if self.overrides:
+            self.footer += f"; spec overridden by abm sweep --set {', '.join(self.overrides)}"
 
     def summary_unit(self, column: str) -> str:
         s = self.summaries.get(column)
@@ -562,6 +565,8 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     res = ctx.results
     m = res.manifest
     lines = [f"# {res.experiment}", "", m.get("description") or "", "", f"_{ctx.footer}._", ""]
+    if ctx.overrides:
+        lines += ["The spec was overridden on the command line (`abm sweep --set`): " + ", ".join(f"`{o}`" for o in ctx.overrides) + "; `experiment.yaml` is the spec with them applied.", ""]
     lines += [f"Model commit `{m.get('model', {}).get('commit')}`" + (" (with uncommitted changes)" if m.get("model", {}).get("dirty") else "") + f"; created {m.get('created')}.", ""]
     lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}. summary.csv also has the s.d. over runs.", ""]
     shown = table.head(MD_ROWS)

@@ -534,10 +534,12 @@ def _create(out: Path, exp: Experiment) -> None:
     with atomic_directory(out) as tmp:
         Store.create(tmp, exp).close()
         write_json(tmp / MANIFEST, new_manifest(exp))
-        if exp.source:
+        # the spec as run: a figure must not show another horizon than the file it sits by
+        if exp.source and not exp.spec.overrides:
             shutil.copyfile(exp.source, tmp / "experiment.yaml")
         else:
-            (tmp / "experiment.yaml").write_text(yaml.safe_dump(experiments.plain(exp.spec.model_dump(exclude_none=True)), sort_keys=False))
+            head = f"# {exp.source or 'the spec'} with abm sweep --set overrides applied (listed under overrides:)\n" if exp.spec.overrides else ""
+            (tmp / "experiment.yaml").write_text(head + yaml.safe_dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False))
 
 
 def run(

@@ -8,8 +8,9 @@ from contextlib import closing
 
 import pandas as pd
 import pytest
+import yaml
 
-from abm import results, sweep
+from abm import experiment, results, sweep
 from abm.cli import main
 from abm.runner import run
 
@@ -135,3 +136,25 @@ def test_report_charts_are_reproducible(reference, tmp_path):
     assert svgs
     for name in svgs + [s.replace(".svg", ".png") for s in svgs]:
         assert same_chart(tmp_path / "a" / name, tmp_path / "b" / name), name
+
+
+def test_overrides_of_the_spec_are_shown_by_the_folder_the_summary_and_every_chart(tmp_path):
+    """``abm sweep --set set.time.steps=2``: a figure of ``fragmentation_final`` is then
+    the value after 2 quarters, not the spec file's 4, and the folder must say so."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec(replications=1, charts=tiny_spec()["charts"][1:2])))
+    out = tmp_path / "small"
+    sets = ["--set", "set.time.steps=2", "--set", "replications=1"]
+    assert main(["sweep", str(spec), "--workers", "1", "--out", str(out), *sets]) == 0
+    written = yaml.safe_load((out / "experiment.yaml").read_text())
+    assert written["set"] == {"time.steps": 2} and written["overrides"] == ["set.time.steps=2", "replications=1"]
+    assert experiment.load(out / "experiment.yaml", base_dir=tmp_path).bases["baseline"].scenario.time.steps == 2
+    assert main(["report", str(out)]) == 0
+    assert "`set.time.steps=2`, `replications=1`" in (out / "report" / "summary.md").read_text()
+    for svg in (out / "report").glob("*.svg"):
+        assert "abm sweep --set set.time.steps=2, replications=1" in svg.read_text(), svg.name
+
+
+def test_a_spec_rerun_from_its_folder_keeps_its_earlier_overrides(tmp_path):
+    raw = experiment.override_spec({"name": "x", "overrides": ["replications=2"]}, ["seed=3"])
+    assert raw["overrides"] == ["replications=2", "seed=3"]
