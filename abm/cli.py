@@ -249,7 +249,10 @@ def cmd_sweep(args) -> int:
     check_model_change(args, "sweep", "runs")
     if args.workers is not None:
         budget.check_workers(args.workers, allow_large=args.allow_large)
-    exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
+    try:
+        exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
+    except experiment.ExperimentError as exc:  # every problem, one per line, as abm validate lists a scenario's
+        raise UsageError(wrong_kind(exc, "sweep") or exc.listing()) from None
     world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers)) for b in exp.bases.values())
     budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name

@@ -343,11 +343,39 @@ def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path 
         path = Path(source)
         raw, where, root = _read(path), str(path), Path(base_dir) if base_dir else path.parent
     raw = override_spec(raw, list(sets))
+    problems: list[tuple[str, str]] = []
+    broken: set[str] = set()
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise ExperimentError(pydantic_problems(exc, Spec), where) from None
-    return _Builder(spec, root, where, allow_large).build()
+        # The spec's fields are validated independently, so the sound ones are checked further
+        # in the same pass (every problem at once); checks that need a broken field are skipped.
+        problems = pydantic_problems(exc, Spec)
+        broken = {_field(e["loc"]) for e in exc.errors() if e["loc"]}
+        if not isinstance(raw, dict) or not broken:
+            raise ExperimentError(problems, where) from None
+        try:
+            spec = Spec.model_validate(_without(raw, broken))
+        except ValidationError:
+            raise ExperimentError(problems, where) from None
+    return _Builder(spec, root, where, allow_large, problems, broken).build()
+
+
+def _field(loc: tuple) -> str:
+    """The field an error is in: a top-level one, or one of ``metrics`` (its series,
+    summaries and states are checked apart)."""
+    if loc[0] == "metrics" and len(loc) > 1 and loc[1] in Metrics.model_fields:
+        return f"metrics.{loc[1]}"
+    return str(loc[0])
+
+
+def _without(raw: dict[str, Any], broken: set[str]) -> dict[str, Any]:
+    """The spec with its broken fields left to their defaults (a placeholder name)."""
+    out = {k: v for k, v in raw.items() if k not in broken}
+    inner = {b.split(".")[1] for b in broken if b.startswith("metrics.")}
+    if inner and isinstance(out.get("metrics"), dict):
+        out["metrics"] = {k: v for k, v in out["metrics"].items() if k not in inner}
+    return out | ({"name": "_"} if "name" in broken else {})
 
 
 # Spec sections whose keys are scenario paths (dotted themselves): ``set.time.steps=20``
@@ -379,12 +407,24 @@ def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     return out
 
 
-class _Builder:
-    """Validation in stages: each stage needs the previous one to be sound."""
+# Fields that define the points of the space: they are made only when all of them are sound
+# (replications only multiply them: with broken replications the budget counts one).
+SPACE = {"scenario", "scenarios", "set", "grid", "sample", "seed"}
 
-    def __init__(self, spec: Spec, root: Path, where: str | None, allow_large: bool = False):
+
+class _Builder:
+    """Validation in one pass that collects every problem: a check runs unless something it
+    needs is broken (``broken``: fields that failed validation), so that a spec with nine
+    errors is fixed in one round rather than five, without problems that only echo another."""
+
+    def __init__(self, spec: Spec, root: Path, where: str | None, allow_large: bool = False, problems=(), broken=frozenset()):
         self.spec, self.root, self.where, self.allow_large = spec, root, where, allow_large
-        self.problems: list[tuple[str, str]] = []
+        self.problems: list[tuple[str, str]] = list(problems)
+        self.broken = set(broken)
+
+    def sound(self, *fields: str) -> bool:
+        """Whether these fields (``grid``, ``metrics.series``) passed validation."""
+        return not any(b == f or f.startswith(b + ".") for f in fields for b in self.broken)
 
     def fail_if_problems(self) -> None:
         if self.problems:
@@ -399,19 +439,31 @@ class _Builder:
 
     def build(self) -> Experiment:
         spec = self.spec
+        start = len(self.problems)
         self.check_space()
-        self.fail_if_problems()
-        charts = self.check_outputs()  # problems here do not stop the checks of the space
-        bases = self.resolve_bases()
-        if len(bases) < len(self.base_names()):
-            self.fail_if_problems()
+        space = self.problems[start:]
+        sound = not space and self.sound(*SPACE)
+        if sound:  # the plan's size, before a single point is made
+            try:
+                budget.check_runs(self.planned_runs(), "the plan", self.allow_large)
+            except budget.BudgetError as exc:
+                self.problem("replications" if spec.replications > 1 else "grid" if spec.sample is None else "sample", str(exc))
+                sound = False
+        charts = self.check_outputs()
+        bases: dict[str, Base] = {}
+        if self.sound("scenario", "scenarios", "set") and not any(p.split(".")[0] in ("scenario", "scenarios", "set") for p, _ in space):
+            bases = self.resolve_bases()
         parameters = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
-        points = self.make_points(bases)
-        checked = self.check_points(bases, points)
-        self.fail_if_problems()
-        series = self.check_metrics(bases, checked)
-        states = self.check_states(bases)
-        self.check_charts(charts, parameters, series)
+        points: list[Point] = []
+        if bases and len(bases) == len(self.base_names()):  # the rest needs every base scenario
+            checked = list(b.scenario for b in bases.values())
+            if sound:
+                points = self.make_points(bases)
+                checked = self.check_points(bases, points)
+            series = self.check_metrics(bases, checked)
+            states = self.check_states(bases) if self.sound("metrics.states") else []
+            if self.sound("grid", "sample", "outcomes"):
+                self.check_charts(charts, parameters, series)
         self.fail_if_problems()
 
         seeds = replication_seeds(spec.seed, spec.replications)
@@ -432,14 +484,14 @@ class _Builder:
         }
         return Experiment(
             spec=spec, source=self.where, bases=bases, parameters=parameters, points=points, seeds=seeds, runs=runs,
-            charts=charts, hashed=hashed, hash=canonical_hash(hashed),
+            charts=[c for c in charts if c is not None], hashed=hashed, hash=canonical_hash(hashed),
             summaries=list(spec.metrics.summaries), series=series, states=states,
         )  # fmt: skip
 
     # -- stage 1: the spec's own structure
     def check_space(self) -> None:
         spec = self.spec
-        if (spec.scenario is None) == (spec.scenarios is None):
+        if (spec.scenario is None) == (spec.scenarios is None) and self.sound("scenario", "scenarios"):
             self.problem("scenario", "give exactly one of 'scenario' (a base scenario file) or 'scenarios' (named scenario files)")
         if isinstance(spec.scenarios, list | dict) and not spec.scenarios:
             self.problem("scenarios", "must name at least one scenario")
@@ -458,11 +510,6 @@ class _Builder:
                     self.problem(f"{section}.{path}", f"values must be numbers, text, lists or mappings, and finite (got {value!r})")
         if spec.sample is not None:
             self.check_sample(spec.sample)
-        if not self.problems:  # the plan's size, before a single point is made
-            try:
-                budget.check_runs(self.planned_runs(), "the plan", self.allow_large)
-            except budget.BudgetError as exc:
-                self.problem("replications" if spec.replications > 1 else "grid" if spec.sample is None else "sample", str(exc))
 
     def planned_runs(self) -> int:
         spec = self.spec
@@ -474,7 +521,9 @@ class _Builder:
             points = sensitivity.expected_points(s.method, s.n, len(s.ranges), s.levels, s.second_order)
         return bases * points * spec.replications
 
-    def check_outputs(self) -> list[Chart]:
+    def check_outputs(self) -> list[Chart | None]:
+        """Check summaries, outcomes and charts; return the charts, None where one is invalid
+        (so that later problems keep the chart's index in the spec)."""
         spec = self.spec
         names = [s.column for s in spec.metrics.summaries]
         for name in names:
@@ -492,18 +541,19 @@ class _Builder:
             except discovery.ClassError as exc:
                 self.problem(f"outcomes.{name}", str(exc))
                 continue
-            for t in terms:
+            for t in terms if self.sound("metrics.summaries") else ():
                 if t.summary not in names:
                     self.problem(f"outcomes.{name}", f"'{t.summary}' is not a summary; {_near(t.summary, names)}summaries: {', '.join(names) or 'none'}")
-        charts = []
+        charts: list[Chart | None] = []
         for k, raw in enumerate(spec.charts):
             kind = raw.get("type")
             model = CHARTS.get(kind) if isinstance(kind, str) else None
+            charts.append(None)
             if model is None:
                 self.problem(f"charts.{k}.type", f"unknown chart type {kind!r}; {_near(str(kind), CHARTS)}known: {', '.join(CHARTS)}")
                 continue
             try:
-                charts.append(model.model_validate(raw))
+                charts[k] = model.model_validate(raw)
             except ValidationError as exc:
                 for p, msg in pydantic_problems(exc, model):
                     self.problem(f"charts.{k}.{p}", msg)
@@ -663,7 +713,7 @@ class _Builder:
             series = list(spec.metrics.series)
             for k, metric in enumerate(series):
                 self.check_metric(f"metrics.series.{k}", metric, known, every)
-        for k, s in enumerate(spec.metrics.summaries):
+        for k, s in enumerate(spec.metrics.summaries):  # empty when broken
             self.check_metric(f"metrics.summaries.{k}.metric", s.metric, known, every)
             self.check_horizon(f"metrics.summaries.{k}", s, checked)
         return series
@@ -713,12 +763,14 @@ class _Builder:
                 self.problem(f"{where}.last", f"{s.last} steps asked, {scn.name} records {scn.time.steps + 1}")
                 return
 
-    def check_charts(self, charts: list[Chart], parameters: list[str], series: list[str]) -> None:
+    def check_charts(self, charts: list[Chart | None], parameters: list[str], series: list[str]) -> None:
         spec = self.spec
         summaries = [s.column for s in spec.metrics.summaries]
         groups = ["scenario", "point", *parameters]
         factorial = spec.sample is not None and spec.sample.method == "factorial"
         for k, chart in enumerate(charts):
+            if chart is None:  # already refused
+                continue
             where = f"charts.{k}"
             if isinstance(chart, DiscoveryChart):
                 if chart.outcome not in spec.outcomes:
@@ -729,12 +781,12 @@ class _Builder:
                 if not parameters and len(self.base_names()) < 2:
                     self.problem(where, "a discovery needs a swept parameter or several scenarios to search")
             elif isinstance(chart, TimeseriesChart):
-                for metric in chart.metrics:
+                for metric in chart.metrics if self.sound("metrics.series") else ():
                     if metric not in series:
                         self.problem(f"{where}.metrics", f"'{metric}' is not kept at every step; {_near(metric, series)}add it to metrics.series")
             else:
                 names = [chart.metric] if isinstance(chart, PhaseChart) else chart.metrics
-                for metric in names:
+                for metric in names if self.sound("metrics.summaries") else ():
                     if metric not in summaries:
                         self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {_near(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
             for attr in ("by", "facet"):

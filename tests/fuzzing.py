@@ -241,6 +241,12 @@ def _one_line(err: str) -> bool:
     return err.count("\n") == 1 and err.startswith("error: ") and len(err) < 2000 and "Traceback" not in err
 
 
+def _listing(err: str) -> bool:
+    """An experiment's problems: one line, or a header and one line per problem (abm sweep)."""
+    head, *items = err.splitlines()
+    return _one_line(head + "\n") and all(line.startswith("  - ") and len(line) < 2000 for line in items) and "Traceback" not in err
+
+
 def _call(args: list[str]) -> tuple[int, str]:
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -322,7 +328,7 @@ def experiment_case(rng: random.Random, folder: Path, tally: Tally) -> None:
             code, err = _call(["sweep", str(path), "--dry-run", "--workers", "1"])
         if code == 0:
             result = "valid"
-        elif code == 2 and _one_line(err):
+        elif code == 2 and _listing(err):
             result = "refused"
         else:
             raise AssertionError(f"exit {code}: {err[-500:]}")

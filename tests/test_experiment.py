@@ -140,6 +140,22 @@ def test_every_problem_is_listed_at_once():
     assert paths == ["charts.0.type", "grid.rules.coercion.strength", "grid.rules.decision.cap"]
 
 
+def test_problems_of_independent_checks_are_listed_in_one_pass(tmp_path, capsys):
+    """A field refused by its type (replications, a summary's stat) no longer hides the
+    problems of the scenario, the points, the metrics and the charts; --dry-run lists them
+    all, one per line, with each chart's index in the spec even after a refused chart."""
+    spec = _change(replications=0, grid={"rules.coercion.strength": [0.5, 1.5]})
+    spec["metrics"] = {"series": ["fragmentaton", "fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "fnal"}]}
+    spec["charts"] = [{"type": "heatmap"}, {"type": "timeseries", "metrics": ["fragmentation"], "by": "nothing"}]
+    expected = ["replications", "metrics.summaries.0.stat", "charts.0.type", "grid.rules.coercion.strength", "metrics.series.0", "charts.1.by"]
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    assert [p for p, _ in info.value.problems] == expected
+    assert main(["sweep", str(_write(tmp_path, spec)), "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("error: 6 problem(s) in ") and [line.split(":")[0] for line in lines[1:]] == [f"  - {p}" for p in expected]
+
+
 # --------------------------------------------------------------------------- samplers and plan
 
 

@@ -65,12 +65,13 @@ def test_keeping_no_states_leaves_the_spec_hash_as_before():
     (["welfare", "happiness"], "metrics.states.1", "a family (alignment, declared, opinion"),
     ("some", "metrics.states", "all"),
 ])  # fmt: skip
-def test_an_unknown_column_is_one_line_naming_the_field_and_exit_2(tmp_path, capsys, bad, field, says):
+def test_an_unknown_column_is_refused_naming_the_field_and_exit_2(tmp_path, capsys, bad, field, says):
     spec = tmp_path / "bad.yaml"
     spec.write_text(yaml.safe_dump(states_spec(states=bad)))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    head, *items = capsys.readouterr().err.splitlines()
+    err = "\n".join([head, *items])
+    assert head.startswith("error: ") and items and all(line.startswith("  - ") for line in items) and "Traceback" not in err
     assert field in err and says in err, err
     assert not (tmp_path / "out").exists()
 
