@@ -366,8 +366,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     particles from workers whose code differs from this process's (:meth:`abm.sweep.Pool.check`)."""
     cal = source if isinstance(source, Calibration) else load_spec(source)
     out = Path(out)
-    if out.exists() and not resume:
-        raise CalibrationError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
+    check_new(out, resume)
     if resume:
         _check_resumable(out, cal, allow_model_change)
     pool = _pool(workers, scheduler, executor)
@@ -477,6 +476,21 @@ def _create(out: Path, cal: Calibration) -> None:
     })
     if cal.source is not None:
         shutil.copyfile(cal.source, out / "calibration.yaml")
+
+
+def check_new(out: Path, resume: bool) -> None:
+    """Refuse an existing ``out`` unless resuming, and suggest --resume only for a folder
+    that holds a calibration (its manifest); cheap, so the CLI asks it before printing the plan."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = None
+    if not (isinstance(manifest, dict) and "calibration" in manifest):  # a user's folder or file, or a sweep
+        raise CalibrationError(f"{out} exists and is not a calibration folder; choose another --out")
+    if not resume:
+        raise CalibrationError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
 
 
 def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = False) -> None:

@@ -360,8 +360,7 @@ def cmd_calibrate(args) -> int:
     try:
         cal = calibrate.load_spec(args.spec, seed=args.seed)
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
-        if out.exists() and not args.resume:
-            raise UsageError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
+        calibrate.check_new(out, args.resume)  # refused before the plan is printed
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
         result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)

@@ -485,9 +485,14 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def check_new(out: Path, resume: bool) -> None:
-    """Refuse an existing ``out`` unless resuming (a sweep never replaces a folder); cheap,
-    so the CLI asks it before printing the plan."""
-    if (out.exists() or out.is_symlink()) and not resume:
+    """Refuse an existing ``out`` unless resuming (a sweep never replaces a folder), and
+    suggest --resume only for a folder that holds a sweep; cheap, so the CLI asks it
+    before printing the plan."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not ((out / FILE).exists() or (out / MANIFEST).exists()):  # a user's folder or file: --resume would fail there too
+        raise SweepError(f"{out} exists and is not a sweep folder; choose another --out")
+    if not resume:
         raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
 
 
@@ -496,9 +501,7 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
     changed, saying what changed, or (unless ``allow_model_change``) one made by another
     version of the model's code (:func:`abm.runner.model_change`), whose stored runs would
     mix with this one's; return the keys of stored runs that are incomplete."""
-    if not (out / FILE).exists():
-        raise SweepError(f"{out} exists but holds no sweep results; choose another --out")
-    try:
+    try:  # a damaged sweep folder: what is wrong with it (check_new refused any other folder)
         incomplete = check_store(out)
     except StoreError as exc:
         raise SweepError(f"cannot resume: {exc}") from None

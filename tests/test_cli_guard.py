@@ -98,6 +98,7 @@ def test_an_empty_out_is_refused_and_the_default_folder_kept(tmp_path, monkeypat
 
 
 RULES = BASELINE.parents[1] / "experiments" / "rules.yaml"
+CALIBRATION = BASELINE.parents[1] / "experiments" / "calibrate" / "baseline.yaml"
 
 
 @pytest.mark.parametrize("args, said", [
@@ -115,9 +116,23 @@ def test_a_file_given_to_the_wrong_command_is_named_for_what_it_is(capsys, args,
 
 def test_sweep_refuses_an_existing_folder_before_printing_its_plan(tmp_path, capsys):
     (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "results.sqlite").touch()
     assert main(["sweep", str(RULES), "--out", str(tmp_path / "s"), "--dry-run"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and "already exists" in err
+    assert out == "" and "already exists; use --resume to complete that sweep" in err
+
+
+@pytest.mark.parametrize("command, spec, kind", [("sweep", RULES, "sweep"), ("calibrate", CALIBRATION, "calibration")])
+def test_a_users_folder_or_file_as_out_is_refused_without_suggesting_resume(command, spec, kind, tmp_path, capsys):
+    """--resume would fail there too: the hint is another --out, given before any plan."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in ("mine", "notes.txt"):
+        for resume in ([], ["--resume"]):
+            assert main([command, str(spec), "--out", str(tmp_path / out), *resume]) == 2
+            printed, err = capsys.readouterr()
+            assert printed == "" and err == f"error: {tmp_path / out} exists and is not a {kind} folder; choose another --out\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "notes.txt"] and not any((tmp_path / "mine").iterdir())
 
 
 def test_a_folder_that_is_not_a_sweep_gets_a_hint_that_works(tmp_path, capsys):
