@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, sensitivity
-from abm.scenario import Scenario, ScenarioError, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
 from abm.units import Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
@@ -343,6 +343,13 @@ def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path 
         path = Path(source)
         raw, where, root = _read(path), str(path), Path(base_dir) if base_dir else path.parent
     raw = override_spec(raw, list(sets))
+    try:
+        return _validate(raw, root, where, allow_large)
+    except ExperimentError as exc:  # problems that --set caused are the command line's, not the file's
+        raise _blame_overrides(exc, sets) from None
+
+
+def _validate(raw: Any, root: Path, where: str | None, allow_large: bool) -> Experiment:
     problems: list[tuple[str, str]] = []
     broken: set[str] = set()
     try:

@@ -981,15 +981,17 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
 
 
 def _blame_overrides(exc: ScenarioError, sets) -> ScenarioError:
-    """Name ``--set`` as the source of the problems at (or under) a path it set: the file
-    did not write ``rules.decay.rate: true``, the command line did."""
+    """Name ``--set`` as the source of the problems at, under or just above a path it set
+    (``generated`` too large after ``--set generated.n_states=5000``): the file did not
+    write ``rules.decay.rate: true``, the command line did. Keeps the error's class, so an
+    experiment spec's problems stay an :class:`~abm.experiment.ExperimentError`."""
     paths = [item.split("=", 1)[0].strip() for item in sets]
 
     def from_set(path: str) -> bool:
-        return any(path == p or path.startswith(p + ".") for p in paths)
+        return bool(path) and any(path == p or path.startswith(p + ".") or p.startswith(path + ".") for p in paths)
 
     if not paths or not any(from_set(path) for path, _ in exc.problems):
         return exc
     if all(from_set(path) for path, _ in exc.problems):
-        return ScenarioError(exc.problems, "--set")
-    return ScenarioError([(f"{path} (from --set)" if from_set(path) else path, msg) for path, msg in exc.problems], exc.source)
+        return type(exc)(exc.problems, "--set")
+    return type(exc)([(f"{path} (from --set)" if from_set(path) else path, msg) for path, msg in exc.problems], exc.source)
