@@ -66,7 +66,13 @@ MIN_ESS = 20
 
 
 class CalibrationError(Exception):
-    """A calibration that cannot start as asked (one line: what, and what is allowed)."""
+    """A calibration that cannot start as asked (one line: what, and what is allowed).
+    ``problems`` and ``source``, when the spec's own fields are wrong, let the CLI tell a
+    file of another kind (a scenario, an experiment) by its keys, as for the other commands."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] = (), source: str | None = None):
+        super().__init__(message)
+        self.problems, self.source = list(problems), source
 
 
 # --------------------------------------------------------------------------- the spec
@@ -148,8 +154,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        field, msg = pydantic_problems(exc, Spec)[0]
-        raise CalibrationError(f"{where}: {field}: {msg}") from None
+        problems = pydantic_problems(exc, Spec)
+        raise CalibrationError(f"{where}: {problems[0][0]}: {problems[0][1]}", problems, where) from None
     if seed is not None:
         if seed < 0:
             raise CalibrationError(f"--seed must be at least 0 (got {seed})")

@@ -29,20 +29,24 @@ class UsageError(Exception):
     """A command-line problem that is the user's to fix (exit status 2)."""
 
 
-# Top-level keys only an experiment spec has, and only a scenario has: a file given to the
-# wrong command is named for what it is instead of having each such key listed as unknown.
-EXPERIMENT_ONLY = {"scenario", "scenarios", "grid", "sample", "replications", "outcomes", "charts"}
-SCENARIO_ONLY = {"extends", "watch", "time", "states", "powers", "rules", "offers", "utility", "generated", "corridors", "freight", "organisations", "events", "shocks", "posterior"}
+# Top-level keys only a calibration spec, an experiment spec or a scenario has: a file given
+# to the wrong command is named for what it is instead of having each such key listed as unknown.
+KINDS = {
+    "calibrate": ("a calibration spec", "abm calibrate", {"patterns", "use", "parameters", "population", "generations", "epsilon", "seeds_per_particle", "predictive"}),
+    "sweep": ("an experiment spec", "abm sweep", {"scenario", "scenarios", "grid", "sample", "replications", "outcomes", "charts"}),
+    "run": ("a scenario", "abm run", {"extends", "watch", "time", "states", "powers", "rules", "offers", "utility", "generated", "corridors", "freight", "organisations", "events", "shocks", "posterior"}),
+}
 
 
-def wrong_kind(exc: ScenarioError, command: str) -> str | None:
-    """The message for a scenario given to ``abm sweep`` or an experiment spec given to a
-    scenario command, or None when the file is of the kind expected."""
+def wrong_kind(exc, command: str) -> str | None:
+    """The message for a file of another kind than ``command`` reads (a scenario given to
+    ``abm sweep`` or ``abm calibrate``, an experiment spec given to a scenario command...),
+    or None when the file is of the kind expected; ``exc`` carries the problems found."""
     unknown = {path for path, msg in exc.problems if path and "." not in path and msg.startswith("unknown key")}
-    if command == "sweep" and unknown & SCENARIO_ONLY:
-        return f"{exc.source} is a scenario, not an experiment spec: abm run {exc.source} runs it (an experiment names scenarios under scenario: or scenarios:)"
-    if command != "sweep" and unknown & EXPERIMENT_ONLY:
-        return f"{exc.source} is an experiment spec, not a scenario: abm sweep {exc.source} runs it (--dry-run checks it)"
+    expected = KINDS.get(command, KINDS["run"])
+    for kind, runner, keys in KINDS.values():
+        if kind != expected[0] and unknown & keys:
+            return f"{exc.source} is {kind}, not {expected[0]}: {runner} {exc.source} runs it"
     return None
 
 
@@ -359,6 +363,9 @@ def cmd_calibrate(args) -> int:
     logging.getLogger("ABC").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         cal = calibrate.load_spec(args.spec, seed=args.seed)
+    except calibrate.CalibrationError as exc:
+        raise UsageError(wrong_kind(exc, "calibrate") or str(exc)) from None
+    try:
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
         calibrate.check_new(out, args.resume)  # refused before the plan is printed
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "

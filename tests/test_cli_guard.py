@@ -107,6 +107,10 @@ CALIBRATION = BASELINE.parents[1] / "experiments" / "calibrate" / "baseline.yaml
     (["validate", RULES], f"{RULES} is an experiment spec, not a scenario: abm sweep {RULES} runs it"),
     (["compare", BASELINE, RULES], f"{RULES} is an experiment spec, not a scenario: abm sweep {RULES} runs it"),
     (["sweep", BASELINE], f"{BASELINE} is a scenario, not an experiment spec: abm run {BASELINE} runs it"),
+    (["calibrate", BASELINE], f"{BASELINE} is a scenario, not a calibration spec: abm run {BASELINE} runs it"),
+    (["calibrate", RULES], f"{RULES} is an experiment spec, not a calibration spec: abm sweep {RULES} runs it"),
+    (["sweep", CALIBRATION, "--dry-run"], f"{CALIBRATION} is a calibration spec, not an experiment spec: abm calibrate {CALIBRATION} runs it"),
+    (["run", CALIBRATION], f"{CALIBRATION} is a calibration spec, not a scenario: abm calibrate {CALIBRATION} runs it"),
 ])
 def test_a_file_given_to_the_wrong_command_is_named_for_what_it_is(capsys, args, said):
     """Not a list of its keys as unknown ones: what the file is and which command runs it."""
