@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sqlite3
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from abm.store import FILE, StoreError, expected_rows, family_of, quote, unpack
+from abm.store import FILE, StoreError, expected_rows, family_of, quote, reader, unpack
 
 KEYS = ["point", "replication", "seed", "run"]
 ARRAY_FORMATS = {"netcdf": ("h5netcdf", "h5py"), "zarr": ("zarr",)}  # format -> modules it needs
@@ -41,7 +40,7 @@ class Results:
         path = self.directory / FILE
         if not path.exists():
             raise FileNotFoundError(f"{directory} holds no sweep results ({FILE} not found)")
-        self.uri = f"{path.resolve().as_uri()}?mode=ro"
+        self.path = path
         meta = dict(self.sql("SELECT key, value FROM meta").itertuples(index=False))
         self.experiment: str = meta["experiment"]
         self.spec_hash: str = meta["spec_hash"]
@@ -58,7 +57,7 @@ class Results:
     def sql(self, query: str, params: tuple = ()) -> pd.DataFrame:
         """Run a read-only query. Each query opens its own connection, so a Results
         object holds no file handle and sees runs committed since it was made."""
-        conn = sqlite3.connect(self.uri, uri=True)
+        conn = reader(self.path)
         try:
             return pd.read_sql_query(query, conn, params=params)
         finally:
@@ -121,7 +120,7 @@ class Results:
             f"SELECT d.point, d.replication, d.seed, d.run, s.step, s.date{cols} FROM design d "
             "JOIN series s ON s.run = d.run ORDER BY d.point, d.replication, s.step"
         )
-        conn = sqlite3.connect(self.uri, uri=True)
+        conn = reader(self.path)
         try:
             for frame in pd.read_sql_query(query, conn, chunksize=chunksize):
                 frame = frame.astype({c: float for c in chosen}).assign(date=lambda f: pd.to_datetime(f["date"]))
@@ -153,7 +152,7 @@ class Results:
         where = {name: [states.index(k) for k in keys] for name, keys in self.state_keys.items()}
         row = {run: i for i, run in enumerate(runs["run"])}
         values = {}
-        conn = sqlite3.connect(self.uri, uri=True)
+        conn = reader(self.path)
         try:
             for column in chosen:
                 out = np.full((len(runs), int(steps.max(initial=0)), len(states)), np.nan)

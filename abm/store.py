@@ -122,6 +122,18 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection that leaves nothing beside the store. A read-only SQLite
+    connection to a WAL database creates its -wal and -shm files, and only a writer's
+    close removes them, so reports and exports used to leave both behind. The writer
+    keeps the -wal file while it is connected; without one, every committed run is in
+    the main file and no sweep is writing, so the file is opened immutable (no locks, no
+    side files). With one (a sweep writing, or one that was killed), the runs it holds
+    are read through it: mode=ro, as before."""
+    wal = path.with_name(path.name + "-wal")
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{'mode=ro' if wal.exists() else 'immutable=1'}", uri=True)
+
+
 class Store:
     """The writer's handle on a sweep's results file."""
 
@@ -263,7 +275,7 @@ def check(directory: str | Path) -> list[str]:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         raise StoreError(f"{directory / MANIFEST} is missing or damaged (not the sweep's JSON record); {lost}") from None
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = reader(path)
         try:
             if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("quick_check failed")

@@ -459,12 +459,20 @@ def _lock(out: Path) -> Iterator[None]:
     except ImportError:  # Windows: no advisory locks; single-writer is then the user's job
         yield
         return
-    with open(out / ".lock", "w") as fh:
+    path = out / ".lock"
+    created = not path.exists()  # removed at the end if this sweep made it, so no empty file stays behind
+    with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(path).st_ino != os.fstat(fh.fileno()).st_ino:  # locked a file another sweep has just removed
+                raise OSError
         except OSError:
             raise SweepError(f"another sweep is writing to {out}; wait for it or choose another --out") from None
-        yield
+        try:
+            yield
+        finally:
+            if created:
+                path.unlink(missing_ok=True)  # while still locked: a sweep that opened it now finds it replaced
 
 
 @contextlib.contextmanager

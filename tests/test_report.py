@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import experiment, results, sweep
+from abm import experiment, results, store, sweep
 from abm.cli import main
 from abm.runner import run
 
@@ -158,3 +158,27 @@ def test_overrides_of_the_spec_are_shown_by_the_folder_the_summary_and_every_cha
 def test_a_spec_rerun_from_its_folder_keeps_its_earlier_overrides(tmp_path):
     raw = experiment.override_spec({"name": "x", "overrides": ["replications=2"]}, ["seed=3"])
     assert raw["overrides"] == ["replications=2", "seed=3"]
+
+
+def test_report_and_export_leave_nothing_beside_the_store_and_the_sweep_no_lock(tmp_path):
+    """Read-only commands open the store without its -wal and -shm files (immutable when no
+    sweep is writing), and the sweep removes the lock file it made."""
+    spec = tiny_spec(replications=1, set={"time.steps": 2}, charts=[])
+    spec["metrics"]["states"] = ["welfare"]
+    out = tmp_path / "s"
+    assert sweep.run(spec, out, workers=1, progress=False).ok == 4
+    made = sorted(p.name for p in out.iterdir())
+    assert made == ["experiment.yaml", "manifest.json", "results.sqlite"]
+    assert main(["report", str(out)]) == 0 and main(["export", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([*made, "arrays", "report"])
+
+
+def test_a_reader_sees_runs_a_connected_writer_has_committed(tmp_path):
+    """While a sweep is writing, its committed runs may be in the -wal file only: readers then read through it."""
+    out = tmp_path / "s"
+    assert sweep.run(tiny_spec(replications=1, set={"time.steps": 2}, charts=[]), out, workers=1, progress=False).ok == 4
+    with store.Store(out) as writer:
+        with writer.conn:
+            writer.conn.execute("DELETE FROM runs WHERE run IN (SELECT run FROM runs LIMIT 1)")
+        assert (out / "results.sqlite-wal").exists()
+        assert results.load(out).sql("SELECT COUNT(*) AS n FROM runs")["n"].item() == 3
