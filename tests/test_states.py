@@ -62,7 +62,7 @@ def test_keeping_no_states_leaves_the_spec_hash_as_before():
 
 @pytest.mark.parametrize("bad, field, says", [
     (["alignment_rusia"], "metrics.states.0", "did you mean 'alignment_russia'"),
-    (["welfare", "happiness"], "metrics.states.1", "a family (alignment, declared, opinion"),
+    (["welfare", "happiness"], "metrics.states.1", "a family (alignment, "),
     ("some", "metrics.states", "all"),
 ])  # fmt: skip
 def test_an_unknown_column_is_refused_naming_the_field_and_exit_2(tmp_path, capsys, bad, field, says):
