@@ -338,12 +338,13 @@ def cmd_export(args) -> int:
     res = results.load(directory)
     if not res.state_columns:
         raise UsageError(f"{directory} kept no per-state series: add metrics.states to the experiment (docs/experiments.md) and sweep again")
-    unknown = [c for c in args.columns or [] if c not in res.state_columns]
-    if unknown:
-        raise UsageError(f"--columns: {', '.join(unknown)} not kept; kept: {', '.join(res.state_columns)}")
+    try:
+        columns = res.kept_columns(args.columns) if args.columns else None
+    except KeyError as exc:
+        raise UsageError(f"--columns: {exc.args[0]}") from None
     try:
         with atomic_directory(out, "export", replace=args.out is not None) as tmp:
-            path, sizes = res.export_arrays(tmp, args.format, args.columns)
+            path, sizes = res.export_arrays(tmp, args.format, columns)
     except (ImportError, store.StoreError) as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {out / path.name} ({args.format}): dimensions " + ", ".join(f"{k} {v}" for k, v in sizes.items()))

@@ -22,6 +22,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,12 +138,9 @@ class Results:
         """The kept per-state columns of every successful run as arrays (runs x steps x
         states), runs in plan order. Runs with fewer steps (a swept horizon), or without
         a state another base scenario has, are padded with NaN."""
-        chosen = self.state_columns if columns is None else list(columns)
+        chosen = self.state_columns if columns is None else self.kept_columns(columns)
         if not self.state_columns:
             raise KeyError("this sweep kept no per-state series; add metrics.states to the experiment (docs/experiments.md)")
-        unknown = [c for c in chosen if c not in self.state_columns]
-        if unknown:
-            raise KeyError(f"per-state column(s) not kept: {', '.join(unknown)}; kept: {', '.join(self.state_columns)}")
         runs = self.sql(
             "SELECT d.point, d.replication, d.seed, d.run, p.scenario FROM design d JOIN runs r ON r.run = d.run AND r.status = 'ok' "
             "JOIN points p ON p.point = d.point ORDER BY d.point, d.replication"
@@ -170,6 +168,41 @@ class Results:
         finally:
             conn.close()
         return StateArrays(runs, states, steps, self._dates(runs, steps), values)
+
+    def kept_columns(self, names: list[str]) -> list[str]:
+        """The kept per-state columns that ``names`` ask for, in the kept order: a column,
+        or a family as the spec names it (``alignment``: ``alignment_<power>`` of every kept
+        power), which is also the exported variable's name. KeyError for anything not kept."""
+        families: dict[str, list[str]] = {}
+        for column in self.state_columns:
+            if found := family_of(column, self._powers()):
+                families.setdefault(found[0], []).append(column)
+        unknown = [n for n in names if n not in self.state_columns and n not in families]
+        if unknown:
+            raise KeyError(f"{', '.join(unknown)} not kept; kept: {', '.join([*families, *self.state_columns])} (a family such as alignment names its column for every power)")
+        wanted = {c for n in names for c in families.get(n, [n])}
+        return [c for c in self.state_columns if c in wanted]
+
+    def _powers(self) -> list[str]:
+        return list(dict.fromkeys(p for b in self.manifest["bases"].values() for p in b["resolved"]["powers"]))
+
+    def provenance(self) -> dict[str, Any]:
+        """What produced these results, as the manifest records it, in values a NetCDF or
+        Zarr attribute can hold: an exported file shared alone still names its code (commit,
+        source hash, package versions, each session's commit) and its seeds."""
+        m = self.manifest
+        model, spec = m.get("model") or {}, m.get("spec") or {}
+        commit = str(model.get("commit") or "unknown") + (" (with uncommitted changes)" if model.get("dirty") else "")
+        sessions = [s.get("model") or {} for s in m.get("sessions", [])]
+        return {
+            "model_commit": commit,
+            "model_source": str(model.get("source") or "unknown"),
+            "session_commits": ", ".join(dict.fromkeys(str(s.get("commit") or "unknown") for s in sessions)),
+            "packages": ", ".join(f"{name} {version}" for name, version in (m.get("packages") or {}).items()),
+            "seed": int(spec.get("seed", 0)),
+            "replication_seeds": np.asarray(m.get("seeds", []), dtype=np.int64),
+            "overrides": ", ".join(spec.get("overrides", [])),
+        }  # not the creation time: the same sweep made twice exports the same file
 
     def _steps(self, runs: pd.DataFrame) -> np.ndarray:
         """Steps recorded by each run (its horizon + 1), from the manifest."""
@@ -224,7 +257,7 @@ class Results:
         import xarray as xr
 
         a = self.state_arrays(columns)
-        powers = list(dict.fromkeys(p for b in self.manifest["bases"].values() for p in b["resolved"]["powers"]))
+        powers = self._powers()
         coords = {"run": a.runs["run"].to_numpy(dtype=str), "step": a.steps_axis, "state": np.array(a.states, dtype=str)}
         data_vars, families = {}, {}
         for column, values in a.values.items():
@@ -251,7 +284,7 @@ class Results:
             numeric = pd.to_numeric(column, errors="coerce")
             run_coords[p] = numeric.to_numpy(dtype=float) if numeric.notna().all() and column.map(lambda v: not isinstance(v, bool | str)).all() else column.astype(str).to_numpy(dtype=str)
         ds = ds.assign_coords({k: ("run", v) for k, v in run_coords.items()})
-        ds.attrs = {"experiment": self.experiment, "spec_hash": self.spec_hash, "source": "abm sweep results (abm.results.Results.to_xarray)"}
+        ds.attrs = {"experiment": self.experiment, "spec_hash": self.spec_hash, "source": "abm sweep results (abm.results.Results.to_xarray)", **self.provenance()}
         return ds
 
     def _run_variables(self, a: StateArrays, taken: set[str]) -> dict:

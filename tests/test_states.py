@@ -253,3 +253,18 @@ def test_a_sweep_without_states_says_how_to_keep_them(tmp_path, capsys):
     assert "metrics.states" in capsys.readouterr().err
     with pytest.raises(KeyError, match="metrics.states"):
         results.load(out).to_xarray()
+
+
+def test_export_takes_the_specs_family_names_and_names_its_code_and_seeds(swept, tmp_path):
+    """--columns alignment, as the spec and the exported variable call it; a shared file
+    names the commit, package versions and seeds its manifest records."""
+    out = tmp_path / "a"
+    assert main(["export", str(swept / "w1"), "--columns", "alignment", "welfare", "--out", str(out)]) == 0
+    back = xr.open_dataset(out / "tiny_states.nc", engine="h5netcdf")
+    manifest = results.load(swept / "w1").manifest
+    assert {"alignment", "welfare"} <= set(back.data_vars) and "dependency_hhi" not in back.data_vars
+    assert list(back["power"].values) == [c.removeprefix("alignment_") for c in results.load(swept / "w1").state_columns if c.startswith("alignment_")]
+    assert back.attrs["model_commit"].startswith(manifest["model"]["commit"]) and back.attrs["model_source"] == manifest["model"]["source"]
+    assert f"numpy {manifest['packages']['numpy']}" in back.attrs["packages"] and back.attrs["seed"] == 11
+    assert list(np.atleast_1d(back.attrs["replication_seeds"])) == manifest["seeds"]
+    back.close()
