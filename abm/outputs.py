@@ -7,6 +7,7 @@ never replaces anything):
   command*: a folder holding ``.abm-output.json``, the list of the files that command wrote
   there. It then replaces exactly the files on that list; every other file or folder in it
   (notes, analyses) is left alone, and a new file that would land on one of them is refused.
+  Listed files the new output does not have are removed, and named on stderr.
   Any other existing folder is refused.
 - Without ``--out`` a command never replaces anything: if its default folder exists it
   stops and asks for ``--out`` (name the folder to replace it, or choose a new one).
@@ -26,12 +27,14 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 LISTING = ".abm-output.json"  # which command wrote the folder, and which files
 STAGING = ".abm-staging"  # marks a folder being built; removed before it is published
+SHOWN = 10  # removed files (or folders) named one by one
 DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
 
 
@@ -144,16 +147,31 @@ def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
     for rel in new:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp / rel, out / rel)
+    removed = []
     for rel in sorted(old - set(new)):
         target = out / rel
         if (target.is_file() or target.is_symlink()) and target.parent.resolve().is_relative_to(out.resolve()):
             target.unlink()
+            removed.append(rel)
             for parent in target.parents:
                 if parent == out or out not in parent.parents:
                     break
                 with contextlib.suppress(OSError):
                     parent.rmdir()  # only when empty: a folder the user filled stays
     _write_listing(out, command, new)
+    if removed:  # a replaced output must not lose files unseen (charts after --no-charts, a .nc after a Zarr export)
+        print(f"{_who(command)}: removed what the earlier output in {out} had and this one does not write: {_named(removed)}", file=sys.stderr)
+
+
+def _named(files: list[str]) -> str:
+    """Files by name, a folder's files as the folder (a Zarr store is hundreds of chunks)."""
+    groups: dict[str, int] = {}
+    for rel in files:
+        parts = Path(rel).parts
+        key = parts[0] + "/" if len(parts) > 1 else rel
+        groups[key] = groups.get(key, 0) + 1
+    names = [f"{key} ({n} file{'s' if n > 1 else ''})" if key.endswith("/") else key for key, n in groups.items()]
+    return ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
 
 
 @contextlib.contextmanager

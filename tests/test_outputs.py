@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from abm.cli import main
-from abm.outputs import LISTING, STAGING
+from abm.outputs import LISTING, STAGING, atomic_directory
 from tests.conftest import BASELINE, tiny_scenario
 
 
@@ -47,14 +47,34 @@ def test_a_rerun_replaces_its_own_files_and_keeps_the_users(tmp_path):
     assert json.loads((out / LISTING).read_text())["files"] == listed["files"]
 
 
-def test_files_an_earlier_output_had_and_the_new_one_lacks_go_but_only_those(tmp_path):
+def test_files_an_earlier_output_had_and_the_new_one_lacks_go_but_only_those(tmp_path, capsys):
     out = tmp_path / "D"
     assert main(["run", str(BASELINE), "--steps", "1", "--out", str(out)]) == 0  # with charts
-    assert (out / "alignment.png").exists()
+    charts = sorted(p.name for p in out.glob("*.png"))
+    assert "alignment.png" in charts
     user_files(out)
+    capsys.readouterr()
     assert run_into(out) == 0  # without charts
     assert not (out / "alignment.png").exists()
     assert_user_files(out)
+    said = [line for line in capsys.readouterr().err.splitlines() if "removed" in line]  # and said so
+    assert said == [f"abm run: removed what the earlier output in {out} had and this one does not write: {', '.join(charts)}"]
+
+
+def test_a_removed_folder_of_an_earlier_output_is_named_as_a_folder(tmp_path, capsys):
+    """A Zarr store replaced by a NetCDF file is one folder of many chunks: named once."""
+    out = tmp_path / "D"
+    with atomic_directory(out, "export") as tmp:
+        (tmp / "x.zarr" / "a").mkdir(parents=True)
+        for name in ("zarr.json", "a/0", "a/1"):
+            (tmp / "x.zarr" / name).write_text("chunk")
+    with atomic_directory(out, "export") as tmp:
+        (tmp / "x.nc").write_text("netcdf")
+    assert capsys.readouterr().err == f"abm export: removed what the earlier output in {out} had and this one does not write: x.zarr/ (3 files)\n"
+    assert sorted(p.name for p in out.iterdir()) == [LISTING, "x.nc"]
+    with atomic_directory(out, "export") as tmp:  # the same output again: nothing removed, nothing said
+        (tmp / "x.nc").write_text("netcdf")
+    assert capsys.readouterr().err == ""
 
 
 def test_a_new_file_landing_on_a_users_file_is_refused(tmp_path, capsys):
