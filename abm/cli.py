@@ -255,8 +255,8 @@ def cmd_sweep(args) -> int:
         budget.check_workers(args.workers, allow_large=args.allow_large)
     try:
         exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
-    except experiment.ExperimentError as exc:  # every problem, one per line, as abm validate lists a scenario's
-        raise UsageError(wrong_kind(exc, "sweep") or exc.listing()) from None
+    except experiment.ExperimentError as exc:  # one problem on one line; several, one per line, as abm validate lists a scenario's
+        raise UsageError(wrong_kind(exc, "sweep") or (str(exc) if len(exc.problems) == 1 else exc.listing())) from None
     world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers)) for b in exp.bases.values())
     budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name
