@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, sensitivity
 from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
-from abm.units import Finite, Int, Real, Seed
+from abm.units import Bool, Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
 RESERVED = {"run", "point", "replication", "seed", "scenario", "step", "date", "status"}
@@ -98,7 +98,7 @@ class Sample(Strict):
     n: Annotated[Int, Field(ge=1)] | None = None
     ranges: dict[str, tuple[Finite, Finite]]
     levels: Annotated[Int, Field(ge=2, le=1000)] = 4  # factorial: values per range; morris: grid levels
-    second_order: bool = False  # sobol: also draw the points for second-order indices
+    second_order: Bool = False  # sobol: also draw the points for second-order indices
 
 
 class Spec(Strict):
@@ -120,7 +120,7 @@ class Spec(Strict):
 class Chart(Strict):
     title: str | None = None
     file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None  # file name stem
-    zoom: bool = False  # fit value scales to the data instead of 0-1 (the chart then states the range)
+    zoom: Bool = False  # fit value scales to the data instead of 0-1 (the chart then states the range)
 
 
 class TimeseriesChart(Chart):

@@ -97,6 +97,7 @@ BAD = {
     "true as a sample size": (_change(grid={}, sample={"method": "latin", "n": True, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: a number is expected here, not true or false"),
     "true as a window": (_nested("metrics", summaries=[{"metric": "integration", "stat": "mean", "last": True}]), "metrics.summaries.0.last: a number is expected here, not true or false"),
     "true as a tree depth": (_change(outcomes={"high": "integration_final > 0.5"}, charts=[{"type": "discovery", "outcome": "high", "depth": True}]), "charts.0.depth: a number is expected here, not true or false"),
+    "text as a yes/no": (_change(grid={}, sample={"method": "sobol", "n": 8, "second_order": "yes", "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.second_order: true or false is expected"),
     "out of range": (_change(replications=0), "replications: Input should be greater than or equal to 1"),
     "unknown sampler": (_change(grid={}, sample={"method": "sobel", "n": 8, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.method: unknown sampler 'sobel'; did you mean 'sobol'?"),
     "sobol n": (_change(grid={}, sample={"method": "sobol", "n": 100, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: the sobol sampler needs a power of 2 (got 100; try 64 or 128)"),
