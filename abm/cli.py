@@ -136,7 +136,7 @@ def cmd_compare(args) -> int:
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
     tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv,
-                  notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True))
+                  notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True), warn=lambda late: print(f"warning: {late}", file=sys.stderr, flush=True))
     print(f"wrote {out}/ ({', '.join(outputs(len(args.configs)))}): {len(args.configs)} scenario(s) x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
     shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]

@@ -304,7 +304,7 @@ def outputs(scenarios: int) -> list[str]:
     return [*tables, *charts, "provenance.yaml"]
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None) -> pd.DataFrame:
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
@@ -313,7 +313,8 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     provenance.yaml (``argv``, the command that asked for it, seeds, overrides, dates,
     metrics, versions, the model's git commit, and every scenario as it ran). Scenarios
     with different periods are compared on the dates they share (:func:`shared_dates`),
-    and ``notify``, if given, is called with the notice that says so."""
+    and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
+    with each dated event a run never reaches (as ``abm run`` warns of them)."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
@@ -327,6 +328,9 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     check_metrics(metrics, allowed, "--metrics")
     if notice and notify:
         notify(notice)
+    for s in scenarios if warn else ():
+        for late in s.late_events(steps):
+            warn(f"{s.name}: {late}")
     series = run_all(scenarios, seeds, steps)
     with atomic_directory(out, "compare", replace) as tmp:
         series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")

@@ -228,3 +228,11 @@ def test_small_effects_keep_two_significant_digits(tmp_path, capsys):
     assert "0.000" not in md
     assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--out", str(tmp_path / "c")]) == 0
     assert not re.search(r"\bnan\b", capsys.readouterr().out)
+
+
+def test_compare_with_steps_warns_of_events_the_runs_never_reach(tmp_path, capsys):
+    """As abm run does: a run cut short by --steps leaves dated events out of its tables."""
+    assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "2", "--metrics", "integration", "--out", str(tmp_path / "c")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    assert "warning: baseline: events.am_az_peace: dated 2025-08-08, after the run's end 2025-07-01; it will not fire" in warned
+    assert len(warned) == len(set(warned))  # once per event
