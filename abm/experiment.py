@@ -33,10 +33,9 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from abm import budget, discovery, sensitivity
+from abm import budget, discovery, sensitivity, yamlfile
 from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
 from abm.units import Bool, Finite, Int, Real, Seed
 
@@ -281,7 +280,7 @@ def canonical_hash(value: Any) -> str:
 
 def override(path: str, value: Any) -> str:
     """A ``--set`` string whose YAML value reads back exactly as ``value``."""
-    text = yaml.safe_dump(plain(value), default_flow_style=True, width=10**9, sort_keys=False)
+    text = yamlfile.dump(plain(value), default_flow_style=True, width=10**9, sort_keys=False)
     return f"{path}={text.removesuffix('...' + chr(10)).strip()}"
 
 

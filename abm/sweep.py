@@ -57,10 +57,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from abm import experiment as experiments
-from abm import runner
+from abm import runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, atomic_directory
@@ -550,7 +549,7 @@ def _create(out: Path, exp: Experiment) -> None:
             shutil.copyfile(exp.source, tmp / "experiment.yaml")
         else:
             head = f"# {exp.source or 'the spec'} with abm sweep --set overrides applied (listed under overrides:)\n" if exp.spec.overrides else ""
-            (tmp / "experiment.yaml").write_text(head + yaml.safe_dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False))
+            (tmp / "experiment.yaml").write_text(head + yamlfile.dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False))
 
 
 def run(

@@ -134,6 +134,26 @@ Loader.add_implicit_resolver(FLOAT, FLOAT_12, list("-+0123456789."))
 Loader.add_constructor(INT, _construct_int)
 
 
+class Dumper(yaml.CSafeDumper):
+    """libyaml's safe dumper, for the files this project writes and reads back (resolved
+    scenarios, provenance, specs with their overrides): text that the reader above would
+    take for a number or a boolean (``1e5``, ``0o17``, ``0x1F``: text to PyYAML's YAML 1.1
+    resolver, which leaves them unquoted) is quoted, so that it reads back as text."""
+
+
+def _represent_str(dumper: Dumper, value: str) -> yaml.ScalarNode:
+    looks_typed = BOOL_12.match(value) or INT_12.match(value) or FLOAT_12.match(value)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'" if looks_typed else None)
+
+
+Dumper.add_representer(str, _represent_str)
+
+
+def dump(data: Any, stream=None, **options) -> str | None:
+    """YAML text (or written to ``stream``) that :func:`parse` reads back as ``data``."""
+    return yaml.dump(data, stream, Dumper=Dumper, **options)
+
+
 def cut(text: str, limit: int = 200) -> str:
     """``text`` on one line and shortened to ``limit`` characters, so that no message
     echoes a huge value."""

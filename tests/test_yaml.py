@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from abm import yamlfile
 from abm.yamlfile import parse
 
 
@@ -17,3 +18,11 @@ def test_only_true_and_false_are_booleans():
                                          ("1_000", "1_000"), ("1:30", "1:30"), ("0b11", "0b11"), ("'0.4'", "0.4"), ("null", None), ("~", None)])
 def test_numbers_and_nulls_are_read_as_yaml_1_2_reads_them(text, value):
     assert parse(f"x: {text}") == {"x": value}
+
+
+@pytest.mark.parametrize("text", ["1e5", "0o17", "0x1F", "true", "+3", ".5", ".inf", "12", "yes", "010", "1_000", "-2.5e-3"])
+def test_what_the_project_writes_reads_back_as_written(text):
+    """Text that YAML 1.2 reads as a number (PyYAML's 1.1 dumper leaves 1e5, 0o17 and 0x1F
+    unquoted) is quoted, so a resolved scenario named '1e5' stays a name."""
+    data = {"name": text, "nested": [text, {"k": text}], "number": 1e5}
+    assert yamlfile.parse(yamlfile.dump(data, sort_keys=False)) == data
