@@ -451,6 +451,7 @@ def Page():
     initial = solara.use_memo(bound, [])
     model = solara.use_reactive(initial)
     with solara.Column(style={"width": "100%"}) as main:
+        solara.Title(TITLE)  # the browser tab's title, not Solara's default
         SolaraViz(model, components=[], model_params={}, name="South Caucasus & Central Asia", play_interval=PLAY_INTERVAL)
         with solara.Sidebar(), solara.Card("Scenario and rules"):
             Settings(settings)

@@ -154,8 +154,9 @@ def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
             page.get_by_role("button", name=re.compile("^reset$", re.I)).click()
             page.get_by_text(re.compile(r"^Step 0 of \d+")).wait_for(timeout=20_000)
 
-            # The full title is shown; every slider shows its value.
-            assert page.get_by_text(dashboard.TITLE, exact=True).is_visible()
+            # The full title is shown, in the page and on the browser tab; every slider shows its value.
+            assert page.locator(".abm-title").get_by_text(dashboard.TITLE, exact=True).is_visible()
+            assert page.title() == dashboard.TITLE
             assert page.get_by_text(re.compile(r"^Coercion strength: 0\.50$")).count() == 1
             assert page.get_by_text(re.compile(r"^Spending ×: 1\.0$")).count() == 1
 
