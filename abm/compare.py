@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
+from abm import posterior
 from abm.outputs import atomic_directory
 from abm.runner import environment, run, write_yaml
 from abm.scenario import ScenarioError, load, with_run_settings
@@ -342,7 +343,8 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         if len(scenarios) > 1:  # one scenario alone has no differences to write
             diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice), encoding="utf-8")
-        ran = {s.name: (s if steps is None else with_run_settings(s, steps=steps)).to_dict() for s in scenarios}
+        # each as it ran, a posterior named relative to the folder and with its sha256, as in a run's folder
+        ran = {s.name: posterior.portable((s if steps is None else with_run_settings(s, steps=steps)).to_dict(), out) for s in scenarios}
         write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **environment(), "scenarios": ran})
         import matplotlib
 

@@ -92,6 +92,7 @@ def portable(resolved: dict[str, Any], folder: str | Path) -> dict[str, Any]:
         return resolved
     path, here = Path(resolved["posterior"]).resolve(), Path(folder).resolve()
     name = os.path.relpath(path, here) if os.path.commonpath([path, here]) != path.anchor else resolved["posterior"]
+    resolved["provenance"] = record  # a scenario as loaded has none yet
     record["posterior_sha256"] = sha256(path)
     if (draw := record.get("posterior_draw") or {}).get("file") == resolved["posterior"]:
         record["posterior_draw"] = {**draw, "file": name}

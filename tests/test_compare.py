@@ -236,3 +236,17 @@ def test_compare_with_steps_warns_of_events_the_runs_never_reach(tmp_path, capsy
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
     assert "warning: baseline: events.am_az_peace: dated 2025-08-08, after the run's end 2025-07-01; it will not fire" in warned
     assert len(warned) == len(set(warned))  # once per event
+
+
+def test_provenance_names_a_posterior_relative_to_the_folder_with_its_hash(tmp_path):
+    """As a run's scenario.resolved.yaml does: the folder can move with its posterior."""
+    import shutil
+
+    import yaml
+
+    shutil.copy(ROOT / "data" / "posterior_baseline.csv", tmp_path / "post.csv")
+    (tmp_path / "cal.yaml").write_text(f"extends: {BASELINE}\nname: cal\nposterior: post.csv\n")
+    out = tmp_path / "c"
+    assert main(["compare", str(tmp_path / "cal.yaml"), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--out", str(out)]) == 0
+    ran = yaml.safe_load((out / "provenance.yaml").read_text())["scenarios"]["cal"]
+    assert ran["posterior"] == "../post.csv" and len(ran["provenance"]["posterior_sha256"]) == 64
