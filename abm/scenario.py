@@ -742,11 +742,11 @@ def _misspelt_ids(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[str, 
     lacking: dict[tuple[str, str], list[str]] = {}
     for err in errors:
         loc = err["loc"]
-        if err["type"] == "missing" and len(loc) == 3 and loc[0] in ENTRIES:
+        if err["type"] == "missing" and len(loc) == 3 and loc[0] in ENTRIES and isinstance(loc[1], str):  # an id of text (a number is refused elsewhere)
             lacking.setdefault(loc[:2], []).append(str(loc[2]))
     found = {}
     for (section, ident), fields in lacking.items():
-        known = sorted(set(raw[section]) - {i for s, i in lacking if s == section})
+        known = sorted({k for k in raw[section] if isinstance(k, str)} - {i for s, i in lacking if s == section})
         if message := _new_id(section, ident, fields, known):
             found[section, ident] = message
     if not found:

@@ -233,6 +233,14 @@ def test_a_new_id_with_its_required_fields_or_unlike_any_id_is_taken_as_new(tmp_
     assert only_problem(far) == ("powers.zz.name", "required field is missing")
 
 
+def test_a_number_as_a_new_id_is_a_problem_not_a_crash(tmp_path):
+    # the misspelt-id hint compared ids as text: 123 crashed it (a traceback, exit 1)
+    numbered = write(tmp_path / "n.yaml", {"extends": str(BASELINE), "states": {123: {"population": 3}}})
+    with pytest.raises(ScenarioError) as info:
+        load(numbered)
+    assert ("states.123.[key]", "Input should be a valid string (got 123)") in info.value.problems
+
+
 # =========================================================================== --set
 
 
