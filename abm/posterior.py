@@ -87,12 +87,13 @@ def portable(resolved: dict[str, Any], folder: str | Path) -> dict[str, Any]:
     posterior, no posterior record carried over from a re-run file."""
     record = resolved.get("provenance") or {}
     if resolved.get("posterior") is None:
-        for key in ("posterior_sha256", "posterior_draw"):
+        for key in ("posterior_sha256", "posterior_draw", "posterior_file"):
             record.pop(key, None)
         return resolved
     path, here = Path(resolved["posterior"]).resolve(), Path(folder).resolve()
     name = os.path.relpath(path, here) if os.path.commonpath([path, here]) != path.anchor else resolved["posterior"]
     resolved["provenance"] = record  # a scenario as loaded has none yet
+    record.pop("posterior_file", None)  # a note of the loader's, for the file it read (the path below is the folder's)
     record["posterior_sha256"] = sha256(path)
     if (draw := record.get("posterior_draw") or {}).get("file") == resolved["posterior"]:
         record["posterior_draw"] = {**draw, "file": name}
@@ -116,8 +117,9 @@ def problems(scenario) -> list[tuple[str, str]]:
         frame = table(scenario.posterior)
     except PosteriorError as exc:
         return [("posterior", str(exc))]
-    recorded = (scenario.provenance or {}).get("posterior_sha256")
-    if recorded is not None and recorded != (now := sha256(scenario.posterior)):
+    record = scenario.provenance or {}
+    recorded = record.get("posterior_sha256")  # of the file the run used, which --set or an extending file may replace
+    if recorded is not None and record.get("posterior_file") == scenario.posterior and recorded != (now := sha256(scenario.posterior)):
         return [("posterior", f"the posterior file changed after the run (sha256 {now[:8]}, recorded {str(recorded)[:8]}): "
                               f"restore it, or delete provenance.posterior_sha256; the file: {scenario.posterior}")]  # the path last: a long one is cut
     reference = scenario.to_dict()

@@ -460,6 +460,8 @@ def resolve_extends(path: Path) -> dict[str, Any]:
         data = read_yaml(path)
         if isinstance(data.get("posterior"), str):  # relative to the file that names it
             data["posterior"] = str(path.parent / data["posterior"])
+            if isinstance(record := data.get("provenance"), dict) and "posterior_sha256" in record:
+                record["posterior_file"] = data["posterior"]  # the file that hash is of (abm.posterior.problems)
         if data and not set(data) & (set(Scenario.model_fields) | {"extends"}):
             raise ScenarioError([("", "not a scenario: none of its keys is a scenario field (name, states, powers, ...)")], str(path))
         parent = data.pop("extends", None)

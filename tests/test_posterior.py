@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -95,6 +96,12 @@ def test_a_run_whose_posterior_changed_since_is_not_re_run(tmp_path, capsys):
     with pytest.raises(ScenarioError) as err:
         load(resolved)
     assert err.value.problems[0][1].endswith(f"the file: {out / '../posterior.csv'}")
+    # another posterior chosen on purpose is not "the file changed": the hash is of the run's file
+    shutil.copy(tmp_path / "posterior.csv", tmp_path / "other.csv")
+    assert main(["run", str(resolved), "--set", f"posterior={tmp_path / 'other.csv'}", "--no-charts", "--out", str(tmp_path / "other")]) == 0
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {resolved}\nposterior: other.csv\n")
+    assert load(child).posterior == str(tmp_path / "other.csv")
     text = resolved.read_text()
     resolved.write_text("\n".join(line for line in text.splitlines() if "posterior_sha256" not in line))
     assert main(["run", str(resolved), "--no-charts", "--out", str(tmp_path / "again")]) == 0  # with the file as it is
