@@ -123,15 +123,14 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def reader(path: Path) -> sqlite3.Connection:
-    """A read-only connection that leaves nothing beside the store. A read-only SQLite
-    connection to a WAL database creates its -wal and -shm files, and only a writer's
-    close removes them, so reports and exports used to leave both behind. The writer
-    keeps the -wal file while it is connected; without one, every committed run is in
-    the main file and no sweep is writing, so the file is opened immutable (no locks, no
-    side files). With one (a sweep writing, or one that was killed), the runs it holds
-    are read through it: mode=ro, as before."""
-    wal = path.with_name(path.name + "-wal")
-    return sqlite3.connect(f"{path.resolve().as_uri()}?{'mode=ro' if wal.exists() else 'immutable=1'}", uri=True)
+    """A read-only connection (mode=ro), safe while a sweep writes. It leaves nothing
+    beside a finished store: the writer hands the store back in rollback-journal mode
+    when it closes (:meth:`Store.close`), and a read-only connection to such a file
+    creates no side file. (Opening the file ``immutable`` instead would also leave
+    nothing, but a sweep that starts writing during the read would then be read torn.)
+    A store still in WAL mode (a sweep writing, or killed) is read through its -wal file,
+    which SQLite may leave behind."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
 class Store:
@@ -219,6 +218,16 @@ class Store:
             if self.states:
                 blobs = ((name, o.key, blob) for o in ok for name, blob in zip(self.states, o.states, strict=True))
                 self.conn.executemany("INSERT OR REPLACE INTO states VALUES (?, ?, ?)", blobs)
+
+    def hand_back(self) -> None:
+        """At the end of a sweep's session: the store as a single file, back in
+        rollback-journal mode, so that read-only readers (reports, exports) leave no -wal
+        or -shm beside it. A reader still connected keeps it in WAL mode, which is harmless
+        (the next session's connection sets WAL again)."""
+        try:
+            self.conn.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError:  # database is locked: someone is reading
+            pass
 
     def close(self) -> None:
         self.conn.close()

@@ -713,6 +713,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
             future.cancel()
     finally:
         bar.close()
+        store.hand_back()
         store.close()
         result.seconds = time.perf_counter() - started
         session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, interrupted=result.interrupted, aborted=result.aborted, **pool.record())

@@ -161,8 +161,8 @@ def test_a_spec_rerun_from_its_folder_keeps_its_earlier_overrides(tmp_path):
 
 
 def test_report_and_export_leave_nothing_beside_the_store_and_the_sweep_no_lock(tmp_path):
-    """Read-only commands open the store without its -wal and -shm files (immutable when no
-    sweep is writing), and the sweep removes the lock file it made."""
+    """A finished sweep hands its store back as one file (rollback journal), so read-only
+    commands leave no -wal or -shm beside it; and the sweep removes the lock file it made."""
     spec = tiny_spec(replications=1, set={"time.steps": 2}, charts=[])
     spec["metrics"]["states"] = ["welfare"]
     out = tmp_path / "s"
@@ -182,3 +182,17 @@ def test_a_reader_sees_runs_a_connected_writer_has_committed(tmp_path):
             writer.conn.execute("DELETE FROM runs WHERE run IN (SELECT run FROM runs LIMIT 1)")
         assert (out / "results.sqlite-wal").exists()
         assert results.load(out).sql("SELECT COUNT(*) AS n FROM runs")["n"].item() == 3
+
+
+def test_a_reader_open_while_a_writer_starts_sees_only_committed_runs(tmp_path):
+    """A reader connected before a writer (a notebook holding Results while a sweep
+    resumes) reads consistent tables: an immutable connection would read them torn."""
+    out = tmp_path / "s"
+    assert sweep.run(tiny_spec(replications=1, set={"time.steps": 2}, charts=[]), out, workers=1, progress=False).ok == 4
+    held = store.reader(out / store.FILE)  # one connection across reads, as iter_series keeps
+    assert held.execute("SELECT COUNT(*) FROM runs").fetchone() == (4,)
+    with store.Store(out) as writer:
+        with writer.conn:
+            writer.conn.execute("DELETE FROM runs WHERE run IN (SELECT run FROM runs LIMIT 2)")
+        assert held.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)
+    held.close()
