@@ -207,7 +207,8 @@ def serve(command: list[str], grace: float = 10.0) -> int:
 
     SIGTERM and SIGHUP (``kill PID``, ``timeout``, a closed terminal, a process manager)
     reach this process only: unless passed on, they would leave the child running and
-    holding its port. Each stop signal is passed on; the child then has ``grace`` seconds
+    holding its port. Each stop signal is passed on, and only from here (the child has a
+    process group of its own, which a terminal's signals do not reach); the child then has ``grace`` seconds
     to shut down before it is killed. Ctrl-C ends as any interrupted command does (status
     130), another stop signal as a process killed by it does (128 + its number)."""
     import subprocess
@@ -225,7 +226,10 @@ def serve(command: list[str], grace: float = 10.0) -> int:
     previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
     try:
         try:
-            child = subprocess.Popen(command)
+            # in its own process group: a Ctrl-C at the terminal (SIGINT to the foreground
+            # group) reaches the child once, passed on from here, not twice (uvicorn, which
+            # serves Solara, takes a second SIGINT as "quit now" and skips its clean shutdown)
+            child = subprocess.Popen(command, process_group=0)
             if stops:  # the signal came while the child was being started
                 child.send_signal(stops[0])
                 raise _Stop

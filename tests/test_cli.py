@@ -379,11 +379,34 @@ def test_a_stop_signal_to_the_dashboard_command_stops_its_server(tmp_path, signu
             parent.send_signal(signum)
             assert parent.wait(timeout=20) == status, parent.stderr.read()
             assert not alive(child_pid)
-        finally:  # whatever is left of the parent's process group
-            try:
-                os.killpg(parent.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        finally:  # whatever is left of the parent's process group and the child's own
+            for pid in (parent.pid, locals().get("child_pid")):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, TypeError):
+                    pass
+
+
+def test_ctrl_c_at_the_terminal_reaches_the_server_once(tmp_path):
+    """A terminal's Ctrl-C is SIGINT to the whole foreground process group: the child must
+    get it once, passed on by the command, not a second time directly."""
+    got = tmp_path / "got"
+    child = ("import os, signal, sys, time\n"
+             f"signal.signal(signal.SIGINT, lambda *a: open({str(got)!r}, 'a').write('int\\n'))\n"
+             "print(os.getpid(), flush=True)\nfor _ in range(20):\n    time.sleep(0.1)\n    if os.path.exists(" + repr(str(got)) + "):\n        time.sleep(1.0)\n        sys.exit(0)\n")
+    code = f"import sys\nfrom abm.cli import serve\ntry:\n    sys.exit(serve([sys.executable, '-c', {child!r}], grace=5.0))\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
+    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
+        try:
+            child_pid = int(parent.stdout.readline())
+            os.killpg(parent.pid, signal.SIGINT)  # what the terminal does
+            assert parent.wait(timeout=20) == 130, parent.stderr.read()
+            assert got.read_text().splitlines() == ["int"]
+        finally:
+            for pid in (parent.pid, child_pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, UnboundLocalError):
+                    pass
 
 
 def test_a_run_cut_short_warns_once_per_event_it_leaves_out(tmp_path, abm_main):
