@@ -51,6 +51,7 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm.experiment import canonical_hash, override, plain
+from abm.outputs import OutputError, check_new_or_resumable
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
@@ -487,16 +488,10 @@ def _create(out: Path, cal: Calibration) -> None:
 def check_new(out: Path, resume: bool) -> None:
     """Refuse an existing ``out`` unless resuming, and suggest --resume only for a folder
     that holds a calibration (its manifest); cheap, so the CLI asks it before printing the plan."""
-    if not (out.exists() or out.is_symlink()):
-        return
     try:
-        manifest = json.loads((out / MANIFEST).read_text())
-    except (OSError, ValueError):
-        manifest = None
-    if not (isinstance(manifest, dict) and "calibration" in manifest):  # a user's folder or file, or a sweep
-        raise CalibrationError(f"{out} exists and is not a calibration folder; choose another --out")
-    if not resume:
-        raise CalibrationError(f"{out} already exists; use --resume to continue that calibration, or choose another --out")
+        check_new_or_resumable(out, "calibration", resume)
+    except OutputError as exc:
+        raise CalibrationError(str(exc)) from None
 
 
 def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = False) -> None:

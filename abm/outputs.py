@@ -42,6 +42,33 @@ class OutputError(ValueError):
     """The output location cannot be used (a file is in the way, no permission, disk full)."""
 
 
+# What a resumable command's folder holds: its manifest names the kind of work in a key of
+# its own (abm sweep: "experiment"; abm calibrate: "calibration").
+RESUMABLE = {"sweep": "experiment", "calibration": "calibration"}
+
+
+def check_new_or_resumable(out: Path, work: str, resume: bool, marker: str | None = None) -> None:
+    """For a command that never replaces a folder but can resume one (``work``: a key of
+    RESUMABLE): refuse an existing ``out`` unless it holds that work and ``resume`` is
+    asked for, and suggest --resume only for such a folder. ``marker``: a file whose
+    presence alone says the folder is this work's, damaged manifest or not (a sweep's
+    results file). Raises OutputError; cheap, so a CLI asks it before printing a plan."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    kind = next((k for k, key in RESUMABLE.items() if isinstance(manifest, dict) and key in manifest), None)
+    if kind is None and marker is not None and (out / marker).exists():
+        kind = work
+    if kind != work:  # a user's folder or file, or another command's work: --resume would fail there too
+        holds = f"; it holds a {kind}" if kind else ""
+        raise OutputError(f"{out} exists and is not a {work} folder{holds}; choose another --out")
+    if not resume:
+        raise OutputError(f"{out} already exists; use --resume to complete that {work}, or choose another --out")
+
+
 def _earlier(out: Path, command: str) -> list[str]:
     """Files listed by an earlier output of ``command`` in ``out``; refuse anything else."""
     listing = out / LISTING

@@ -62,7 +62,7 @@ from abm import experiment as experiments
 from abm import runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
-from abm.outputs import DISK_ERRORS, atomic_directory
+from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
 from abm.store import check as check_store
@@ -495,12 +495,10 @@ def check_new(out: Path, resume: bool) -> None:
     """Refuse an existing ``out`` unless resuming (a sweep never replaces a folder), and
     suggest --resume only for a folder that holds a sweep; cheap, so the CLI asks it
     before printing the plan."""
-    if not (out.exists() or out.is_symlink()):
-        return
-    if not ((out / FILE).exists() or (out / MANIFEST).exists()):  # a user's folder or file: --resume would fail there too
-        raise SweepError(f"{out} exists and is not a sweep folder; choose another --out")
-    if not resume:
-        raise SweepError(f"{out} already exists; use --resume to complete that sweep, or choose another --out")
+    try:
+        check_new_or_resumable(out, "sweep", resume, marker=FILE)
+    except OutputError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False) -> list[str]:

@@ -140,6 +140,20 @@ def test_a_users_folder_or_file_as_out_is_refused_without_suggesting_resume(comm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "notes.txt"] and not any((tmp_path / "mine").iterdir())
 
 
+def test_one_commands_folder_given_to_the_other_says_what_it_holds(tmp_path, capsys):
+    """A calibration's folder given to abm sweep (or a sweep's to abm calibrate) is not
+    resumable by it: no --resume hint, with or without --resume, and nothing touched."""
+    for folder, key in (("cal", "calibration"), ("swp", "experiment")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "manifest.json").write_text(f'{{"{key}": "x"}}')
+    for command, spec, folder, kind, other in (("sweep", RULES, "cal", "sweep", "calibration"), ("calibrate", CALIBRATION, "swp", "calibration", "sweep")):
+        for resume in ([], ["--resume"]):
+            assert main([command, str(spec), "--out", str(tmp_path / folder), *resume]) == 2
+            printed, err = capsys.readouterr()
+            assert printed == "" and err == f"error: {tmp_path / folder} exists and is not a {kind} folder; it holds a {other}; choose another --out\n"
+    assert sorted(p.name for p in (tmp_path / "cal").iterdir()) == ["manifest.json"]
+
+
 def test_a_folder_that_is_not_a_sweep_gets_a_hint_that_works(tmp_path, capsys):
     """abm sweep refuses an existing folder, so the hint for one names a new folder."""
     for command in ("report", "export"):
