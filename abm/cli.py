@@ -61,6 +61,13 @@ def ensemble_notice(config: str, scenario) -> str | None:
             f"to re-run the ensemble, add --seed {seeds[0]} --seeds {len(seeds)}")
 
 
+def check_steps(steps: int | None) -> None:
+    """--steps names the horizon: at least one step (blamed on --steps, not on the
+    scenario's time.steps it replaces), checked before anything is loaded or warned of."""
+    if steps is not None and steps < 1:
+        raise UsageError(f"--steps must be at least 1 (got {steps})")
+
+
 def cmd_run(args) -> int:
     from abm.runner import run
 
@@ -68,6 +75,7 @@ def cmd_run(args) -> int:
     args.seeds = args.seeds if asked else 1
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
+    check_steps(args.steps)
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = with_run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
@@ -132,6 +140,7 @@ def cmd_compare(args) -> int:
 
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
+    check_steps(args.steps)
     budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)

@@ -186,7 +186,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list, tuple[str, ...]]]:
     cases["set_bad_value"] = ([good, "--set", "time.steps=0"], ("time.steps",))
     cases["set_unknown_rule"] = ([good, "--set", "rules.decision.name=hedgin"], ("rules.decision.name", "hedging"))
     cases["set_without_equals"] = ([good, "--set", "time.steps"], ("time.steps",))
-    cases["steps_zero"] = ([good, "--steps", "0"], ("time.steps",))
+    cases["steps_zero"] = ([good, "--steps", "0"], ("--steps must be at least 1",))
     return cases
 
 

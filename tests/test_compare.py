@@ -250,3 +250,9 @@ def test_provenance_names_a_posterior_relative_to_the_folder_with_its_hash(tmp_p
     assert main(["compare", str(tmp_path / "cal.yaml"), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--out", str(out)]) == 0
     ran = yaml.safe_load((out / "provenance.yaml").read_text())["scenarios"]["cal"]
     assert ran["posterior"] == "../post.csv" and len(ran["provenance"]["posterior_sha256"]) == 64
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_steps_below_one_is_blamed_on_steps_before_any_warning(command, tmp_path, capsys):
+    assert main([command, str(BASELINE), "--steps", "0", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "error: --steps must be at least 1 (got 0)\n" and not (tmp_path / "o").exists()
