@@ -450,8 +450,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="abm",
         description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
-        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted (Ctrl-C); "
-        "128+N stopped by signal N. "
+        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted (Ctrl-C, or SIGTERM "
+        "to abm sweep or abm calibrate, which stop as cleanly as on Ctrl-C); 128+N abm dashboard stopped by signal N. "
         "Output folders: a command writes into a new folder, or into its own earlier output named with --out, where it "
         "replaces only the files it wrote (listed in .abm-output.json) and never touches other files; without --out it "
         "never replaces anything. abm sweep never replaces a results folder (--resume completes it).",

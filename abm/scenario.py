@@ -717,7 +717,8 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             got = err.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
             message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our own words, without pydantic's "Value error, "
-            problems.append((path, message if f"'{got}'" in message else f"{message} (got {shown})"))  # once, if the message quotes it
+            said = f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message)  # quoted whole, or as the message cut it
+            problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems
 
 

@@ -812,3 +812,10 @@ def test_an_event_after_the_end_is_a_warning_not_an_error(tiny, tmp_path, capsys
     assert code == 0 and err.splitlines() == [f"warning: {line}" for line in scn.late_events()]
     code, err = cli_exit(capsys, "run", path, "--steps", 2, "--no-charts", "--out", tmp_path / "out")
     assert code == 0 and err.splitlines() == [f"warning: {line}" for line in load(path).late_events(steps=2)]
+
+
+def test_a_long_text_where_a_number_belongs_is_quoted_once():
+    with pytest.raises(ScenarioError) as info:
+        load(BASELINE, ['seed="' + "x" * 80 + '"'])
+    (path, message), = info.value.problems
+    assert path == "seed" and message.count("xxxx") == 1 and "(got" not in message
