@@ -42,7 +42,6 @@ import json
 import multiprocessing
 import os
 import platform
-import shutil
 import signal
 import socket
 import sqlite3
@@ -542,12 +541,14 @@ def _create(out: Path, exp: Experiment) -> None:
     with atomic_directory(out) as tmp:
         Store.create(tmp, exp).close()
         write_json(tmp / MANIFEST, new_manifest(exp))
-        # the spec as run: a figure must not show another horizon than the file it sits by
+        # the spec as run: a figure must not show another horizon than the file it sits by;
+        # its paths stay as written, relative to the spec's own folder, which the head says
+        where = f"# scenario paths below are relative to {Path(exp.source).resolve().parent}\n" if exp.source else ""
         if exp.source and not exp.spec.overrides:
-            shutil.copyfile(exp.source, tmp / "experiment.yaml")
+            (tmp / "experiment.yaml").write_text(where + Path(exp.source).read_text(encoding="utf-8"), encoding="utf-8")
         else:
             head = f"# {exp.source or 'the spec'} with abm sweep --set overrides applied (listed under overrides:)\n" if exp.spec.overrides else ""
-            (tmp / "experiment.yaml").write_text(head + yamlfile.dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False))
+            (tmp / "experiment.yaml").write_text(head + where + yamlfile.dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
 def run(

@@ -148,6 +148,7 @@ def test_overrides_of_the_spec_are_shown_by_the_folder_the_summary_and_every_cha
     assert main(["sweep", str(spec), "--workers", "1", "--out", str(out), *sets]) == 0
     written = yaml.safe_load((out / "experiment.yaml").read_text())
     assert written["set"] == {"time.steps": 2} and written["overrides"] == ["set.time.steps=2", "replications=1"]
+    assert f"# scenario paths below are relative to {tmp_path.resolve()}\n" in (out / "experiment.yaml").read_text()  # where to load it from
     assert experiment.load(out / "experiment.yaml", base_dir=tmp_path).bases["baseline"].scenario.time.steps == 2
     assert main(["report", str(out)]) == 0
     assert "`set.time.steps=2`, `replications=1`" in (out / "report" / "summary.md").read_text()
