@@ -121,8 +121,7 @@ def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The model's code as a sweep's or a calibration's ``manifest`` recorded it when the
     folder was created, or now (no manifest): ``model_record()`` and the package version."""
     if manifest is None:
-        found = versions(PACKAGES + ("pyabc",))
-        return {**model_record(), "version": found[MODEL_PACKAGE], "libraries": _libraries(found)}
+        return {**git_state(), **code_identity(), "version": versions((MODEL_PACKAGE,))[MODEL_PACKAGE]}
     model, packages = manifest.get("model"), manifest.get("packages")
     packages = packages if isinstance(packages, dict) else {}
     return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE), "libraries": _libraries(packages)}
@@ -201,6 +200,11 @@ def code_identity() -> dict[str, Any]:
 _process_identity: tuple[int, dict[str, Any]] = (0, {})  # (pid, identity): a forked child computes its own
 
 
+def process_name() -> str:
+    """host:pid, how workers and the main process are named in refusals and manifests."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def process_identity() -> dict[str, Any]:
     """This process's name (host:pid) and :func:`code_identity`, worked out on its first
     call only: a worker reports it with every batch of results, at the cost of a few
@@ -208,7 +212,7 @@ def process_identity() -> dict[str, Any]:
     global _process_identity
     pid = os.getpid()
     if _process_identity[0] != pid:
-        _process_identity = (pid, {"worker": f"{socket.gethostname()}:{pid}", **code_identity()})
+        _process_identity = (pid, {"worker": process_name(), **code_identity()})
     return _process_identity[1]
 
 

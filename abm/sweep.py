@@ -98,7 +98,7 @@ def _now() -> str:
 
 def execute(chunk: Chunk) -> list[Outcome]:
     """Run a chunk; every run ends as an Outcome, whatever it raises."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
+    worker = runner.process_name()
     outcomes = []
     for key, sets, seed in chunk.runs:
         start = time.perf_counter()
@@ -234,7 +234,7 @@ class Pool:
         self.generation = 0
         self._close = close
         self.code = runner.code_identity()  # this process's, now (not cached: a notebook's files may have changed since the last sweep)
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.name = runner.process_name()
         self.allow_other_code = False
         self.other_code: dict[str, dict[str, Any]] = {}  # worker -> its code identity, where it differs from this process's
         self.refused: str | None = None
