@@ -207,6 +207,25 @@ def usable_port(host: str, port: int) -> int:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def _die_with(parent: int):
+    """What a child runs before its program (Linux): ask the kernel for SIGTERM when
+    ``parent`` dies. A parent killed by SIGKILL (``kill -9``, the out-of-memory killer)
+    runs no handler to pass a signal on, and would leave the child holding its port.
+    Elsewhere, nothing (None)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None).prctl  # looked up here: between fork and exec, only calls
+
+    def arm() -> None:
+        prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the request was made
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
 class _Stop(Exception):
     """Raised by :func:`serve`'s signal handler to leave its wait for the child."""
 
@@ -238,7 +257,7 @@ def serve(command: list[str], grace: float = 10.0) -> int:
             # in its own process group: a Ctrl-C at the terminal (SIGINT to the foreground
             # group) reaches the child once, passed on from here, not twice (uvicorn, which
             # serves Solara, takes a second SIGINT as "quit now" and skips its clean shutdown)
-            child = subprocess.Popen(command, process_group=0)
+            child = subprocess.Popen(command, process_group=0, preexec_fn=_die_with(os.getpid()))
             if stops:  # the signal came while the child was being started
                 child.send_signal(stops[0])
                 raise _Stop

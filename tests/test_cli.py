@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -379,6 +380,28 @@ def test_a_stop_signal_to_the_dashboard_command_stops_its_server(tmp_path, signu
             assert parent.wait(timeout=20) == status, parent.stderr.read()
             assert not alive(child_pid)
         finally:  # whatever is left of the parent's process group and the child's own
+            for pid in (parent.pid, locals().get("child_pid")):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, TypeError):
+                    pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's (prctl)")
+def test_a_dashboard_command_killed_outright_takes_its_server_with_it(tmp_path):
+    """SIGKILL (kill -9, the out-of-memory killer) runs no handler in the command, so
+    nothing can pass a signal on: the kernel's parent-death signal must stop the child."""
+    code = f"import sys\nfrom abm.cli import serve\nsys.exit(serve([sys.executable, '-c', {CHILD.format(ignore='')!r}], grace=1.0))\n"
+    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
+        try:
+            child_pid = int(parent.stdout.readline())
+            parent.kill()
+            parent.wait(timeout=20)
+            deadline = time.monotonic() + 10
+            while alive(child_pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not alive(child_pid)
+        finally:
             for pid in (parent.pid, locals().get("child_pid")):
                 try:
                     os.killpg(pid, signal.SIGKILL)
