@@ -1,6 +1,7 @@
 """The model description (docs/ODD.md) names every setting a scenario can make: each rule
-variant and its parameters, and the fields of states, powers, offers and metrics. A
-parameter added to the code without its line in the ODD fails here."""
+variant and its parameters (with the default and limits the code enforces), the fields of
+states, powers, offers and metrics, and every column of model.csv and agents.csv. A
+parameter or output column added to the code without its line in the ODD fails here."""
 
 import re
 from pathlib import Path
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from abm import rules, scenario
+from abm.metrics import state_columns
 from abm.rules.registry import FAMILIES, REGISTRY
+from tests.conftest import BASELINE, GENERATED
 
 ODD = (Path(__file__).resolve().parents[1] / "docs" / "ODD.md").read_text(encoding="utf-8")
 PARAMETERS = ODD.split("### 7.16 Parameters", 1)[1].split("## 8.", 1)[0]
@@ -79,3 +82,44 @@ def test_every_event_parameter_has_a_row_with_its_limits_and_a_source(kind):
         limits = {float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e\d+)?", row[3])}
         bounds = [v for m in info.metadata for k in ("ge", "gt", "le", "lt") if (v := getattr(m, k, None)) is not None]
         assert set(map(float, bounds)) <= limits, f"{kind}.{field}: code allows {bounds}, docs/ODD.md says {row[3]!r}"
+
+
+def _named_columns(section: str) -> list[re.Pattern]:
+    """The column names a table of docs/ODD.md 7.15 defines (first cell, every `name`),
+    as patterns in which a placeholder such as `<power>` stands for any id."""
+    text = ODD.split(f"#### {section}", 1)[1].split("####", 1)[0]
+    names = [name for line in text.splitlines() if line.startswith("| `")
+             for name in re.findall(r"`([^`]+)`", line.split("|")[1])]
+    return [re.compile(re.sub(r"<\w+>", ".+", re.escape(name).replace(r"\<", "<").replace(r"\>", ">"))) for name in names]
+
+
+@pytest.mark.parametrize("path", [BASELINE, GENERATED], ids=["baseline", "generated"])
+def test_every_output_column_has_a_row_in_the_metric_tables(path):
+    """A metric added to model.csv or agents.csv without its row (formula, range, source)
+    in docs/ODD.md 7.15.1 or 7.15.3 fails here; the two scenarios name every kind of
+    column (subregions, powers, corridors and their groups, organisations, formats)."""
+    scn = scenario.load(path)
+    for section, columns in (("7.15.1", ["step", "date", *scn.metric_names()]),
+                             ("7.15.3", ["step", "date", "state", *state_columns(list(scn.powers))])):
+        rows = _named_columns(section)
+        missing = [c for c in columns if not any(row.fullmatch(c) for row in rows)]
+        assert not missing, f"{path.name}: columns without a row in docs/ODD.md {section}: {missing}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_parameter_tables_give_each_rule_parameter_its_default_and_limits(family):
+    """7.16.8 states the default and the allowed range the code enforces: a default or a
+    limit changed in a rule's Params without the table fails here."""
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in PARAMETERS.splitlines() if line.startswith(f"| {family} |")]
+    wrong = []
+    for name, cls in REGISTRY[family].items():
+        for field, info in cls.Params.model_fields.items():
+            row = next(r for r in rows if f"`{field}`" in r[2] and (f"`{name}`" in r[1] or r[1].startswith("all")))
+            default = row[3].split(" (")[0] if name != "linear" else re.search(r"`linear`: ([\d.]+)", row[3]).group(1)
+            said = None if default == "None" or default.startswith("none") else float(default)
+            if said != info.default:
+                wrong.append(f"{name}.{field}: default {info.default!r}, docs/ODD.md {row[3]!r}")
+            bounds = {float(v) for m in info.metadata for k in ("ge", "gt", "le", "lt") if (v := getattr(m, k, None)) is not None}
+            if not bounds <= {float(x) for x in re.findall(r"\d+(?:\.\d+)?", row[4])}:
+                wrong.append(f"{name}.{field}: limits {sorted(bounds)}, docs/ODD.md {row[4]!r}")
+    assert not wrong, wrong

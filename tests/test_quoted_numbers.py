@@ -270,3 +270,51 @@ def test_odd_quotes_the_standing_offers_the_balance_computes():
     for name, *values in quoted_rows:
         for text, value in zip(values, totals[model.power_index[names[name]]]):
             assert agrees(text, value), (name, values, totals[model.power_index[names[name]]].round(4))
+
+
+@pytest.fixture(scope="module")
+def start():
+    """The baseline at step 0, as ODD sections 1.2 and 5 measure it."""
+    from abm.model import RegionModel
+
+    return RegionModel(BASELINE, rng=0)
+
+
+def test_odd_quotes_the_patterns_at_step_0(start):
+    """ODD 1.2, the patterns table: the subregions' measures, the INSTC leg share and the
+    range of the states' dependency HHI at the start."""
+    m = start.metrics
+    table = ODD.split("### 1.2 Patterns", 1)[1].split("### 1.3", 1)[0]
+    for kind, tail in (("fragmentation", " at step 0 of the baseline"), ("division", ""), ("integration", " at step 0")):
+        first, second = (m[f"{kind}_{r}"] for r in (("central_asia", "south_caucasus") if kind == "integration" else ("south_caucasus", "central_asia")))
+        quoted_pair = re.search(rf"`{kind}_\w+` > `{kind}_\w+` \(([\d.]+) vs ([\d.]+){tail}\)", table).groups()
+        assert tuple(map(float, quoted_pair)) == (round(first, 3), round(second, 3)), kind
+    assert f"`instc_leg_share_instc_east` = {m['instc_leg_share_instc_east']:.3f} at step 0" in table
+    hhi = start.state_table[:, state_columns(start.power_keys).index("dependency_hhi")]
+    assert f"({hhi.min():.2f}-{hhi.max():.2f} at step 0)" in table
+
+
+def test_odd_quotes_single_standing_offers(start):
+    """ODD section 5 (Russia's security offers to Kazakhstan and Azerbaijan) and section 9
+    (the standing offers us_withdraws and china_backs_southern_route scale)."""
+    standing = start.standing  # powers x domains x states, USD bn a quarter at the start
+    p, s = start.power_index, start.state_index
+    text = " ".join(ODD.split())
+    kazakhstan, azerbaijan = re.search(r"security offers to Kazakhstan come to ([\d.]+) bn a quarter\) .*? security ties with Azerbaijan need ([\d.]+) bn a quarter", text).groups()
+    assert agrees(kazakhstan, standing[p["russia"], 1, s["kazakhstan"]])
+    assert agrees(azerbaijan, standing[p["russia"], 1, s["azerbaijan"]])
+    us = re.search(r"standing offers x0\.2 \(USD ([\d.]+) bn a quarter of standing offers at the start\)", text).group(1)
+    assert agrees(us, standing[p["united_states"]].sum())
+    china = re.search(r"its standing investment offers, ([\d.]+) bn a quarter at the start", text).group(1)
+    assert agrees(china, standing[p["china"], 0].sum())
+
+
+def test_odd_quotes_the_size_of_the_output_tables():
+    """ODD 7.15.4: rows and columns of model.csv and agents.csv for the baseline."""
+    scn = scenario.load(BASELINE)
+    table = ODD.split("#### 7.15.4", 1)[1].split("The command also prints", 1)[0]
+    steps = scn.time.steps + 1
+    model_rows, model_columns = map(int, re.search(r"\((\d+) rows for the baseline: steps 0-\d+\).*?\((\d+) columns in the baseline", table).groups())
+    agent_rows, agent_columns = map(int, re.search(r"\((\d+) rows in the baseline\), columns of 7\.15\.3 \((\d+) in the baseline", table).groups())
+    assert (model_rows, model_columns) == (steps, 2 + len(scn.metric_names()))
+    assert (agent_rows, agent_columns) == (steps * len(scn.states), 3 + len(state_columns(list(scn.powers))))
