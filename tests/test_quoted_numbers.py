@@ -318,3 +318,37 @@ def test_odd_quotes_the_size_of_the_output_tables():
     agent_rows, agent_columns = map(int, re.search(r"\((\d+) rows in the baseline\), columns of 7\.15\.3 \((\d+) in the baseline", table).groups())
     assert (model_rows, model_columns) == (steps, 2 + len(scn.metric_names()))
     assert (agent_rows, agent_columns) == (steps * len(scn.states), 3 + len(state_columns(list(scn.powers))))
+
+
+def test_odd_quotes_the_start_chances_of_the_ties_out_of_balance(start):
+    """ODD section 5, "Out of balance in the baseline": how many ties have standing offers
+    and how many are taken almost surely; each listed tie's start share and chance, and its
+    expected uptake over its drain at the final sizes; the floor holds exactly the ties the
+    table says (section 8, items 5 and 6, repeat the counts)."""
+    from scipy.special import ndtr
+
+    from abm.offers import DOMAINS, Offers, evaluate
+
+    chance = start.start_chance
+    held = chance[~np.isnan(chance)]
+    text = quoted(ODD, "**Out of balance in the baseline**", 300)
+    ties, sure = map(int, re.search(r"(\d+) ties have standing offers; (\d+)% are taken with a chance of at least 0\.99", text).groups())
+    assert (ties, sure) == (len(held), round(100 * (held >= 0.99).mean()))
+    item6 = quoted(ODD, "**Acceptance saturates", 500)
+    assert f"at the start {sure}% of them are taken with a chance of at least" in item6
+    clear = int(re.search(r"about (\d+)% clear the threshold by more than three noise standard deviations", item6).group(1))
+    assert abs(clear - 100 * (held > ndtr(3.0)).mean()) < 1
+    table = ODD.split("| Tie | Start share | Start chance |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| (\w+), (\w+), (\w+) \| ([\d.]+) \| ([\d.]+)( \(floor\))? \| ([\d.]+) \|", table, re.M)
+    names = {spec.name: key for key, spec in {**start.config.states, **start.config.powers}.items()}
+    upkeep = start.rules["decay"].upkeep(start.ties)
+    floored = set()
+    for state, domain, power, share, at_start, floor, ratio in rows:
+        s, d, p = start.state_index[names[state]], DOMAINS.index(domain), start.power_index[names[power]]
+        offer = Offers.of(p, s, d, start.standing[p, d, s])
+        uptake = start.rules["decision"].probability(offer, evaluate(offer, start), start)[0] * offer.terms["gain"][0]
+        assert agrees(share, start.ties[s, d, p]) and agrees(at_start, chance[s, d, p]), (state, domain, power)
+        assert agrees(ratio, uptake / upkeep[s, d, p]), (state, domain, power, uptake / upkeep[s, d, p])
+        if floor:
+            floored.add((s, d, p))
+    assert floored == set(zip(*np.nonzero(chance <= start.config.offers.min_acceptance)))
