@@ -352,3 +352,20 @@ def test_odd_quotes_the_start_chances_of_the_ties_out_of_balance(start):
         if floor:
             floored.add((s, d, p))
     assert floored == set(zip(*np.nonzero(chance <= start.config.offers.min_acceptance)))
+
+
+def test_odd_quotes_what_is_quiet_over_twelve_seeds(twelve):
+    """ODD section 8, items 12 and 21: the clashes of the twelve baseline runs, the
+    memberships their own calculus changed (state, organisation, step, date, seeds), and
+    that none of them coerced."""
+    clashes = sum(int(r.model["conflict_events"].sum()) for r in twelve)
+    assert f"(in the baseline, {clashes} clashes in 12 seeds)" in " ".join(ODD.split())
+    changes = [(seed, e.type, e.state, e.organisation, int(e.step), e.date)
+               for seed, r in enumerate(twelve) for e in r.events[r.events["source"] == "calculus"].itertuples()]
+    text = quoted(ODD, "memberships are sticky:", 500)
+    assert f"changes one in {len({c[0] for c in changes})} of the 12 seeds" in text
+    said = re.findall(r"(\w+) (?:joins|returns to) the (\w+) at step (\d+), (\d{4}-\d\d-\d\d),\s+in seeds? ([\d ,and]+)\)?", text)
+    quoted_changes = {(int(seed), "accession", state.lower(), org, int(step), date)
+                      for state, org, step, date, seeds in said for seed in re.findall(r"\d+", seeds)}
+    assert quoted_changes == set(changes)
+    assert "no coercion in 12 runs" in " ".join(ODD.split()) and not any(len(r.coercions) for r in twelve)
