@@ -9,6 +9,9 @@ common seeds 0..N-1 on both sides of every comparison (paired differences). Sect
 
 * memberships: what the membership calculus gives each state for each organisation at
   the review of January 2027, in the baseline and with Russia in the C6;
+* switch: how far the C6 accession of Armenia and Georgia, with Russia in the format, sits
+  from its threshold: one assumption of the calculus moved a little at a time, and the
+  calibrated posterior;
 * screen: each lever a modeler would suspect, swept alone around the baseline; the
   mean outcome at each value, the largest change between two neighbouring values, the
   largest seed spread in any cell, and how many runs end with a main-patron map (the
@@ -253,7 +256,57 @@ def uncertainty(pool) -> None:
     print()
 
 
-SECTIONS = {"memberships": memberships, "screen": screen, "scenarios": scenarios, "uncertainty": uncertainty}
+RUSSIA_JOINS = ROOT / "configs" / "russia_joins_regional_format.yaml"
+POSTERIOR = ROOT / "data" / "posterior_baseline.csv"
+# variant -> (sets, seeds, with the calibrated posterior); each moves one assumption of the
+# calculus a little, to show how far the accession switch sits from its threshold
+SWITCH_VARIANTS = {
+    "as shipped": ([], PAIRED_SEEDS, False),
+    "join threshold 0.055 (0.05)": (["rules.membership.join=0.055"], PAIRED_SEEDS, False),
+    "neighbour pull 0.19 (0.2)": (["rules.membership.neighbour_pull=0.19"], PAIRED_SEEDS, False),
+    "C6 membership cost 0.16 (0.15)": (["organisations.CMHS.membership_cost=0.16"], PAIRED_SEEDS, False),
+    "C6 security benefit 0.08 (0.1)": (["organisations.CMHS.benefits.security=0.08"], PAIRED_SEEDS, False),
+    "decay rate 0.05 (0.02)": (["rules.decay.rate=0.05"], PAIRED_SEEDS, False),
+    "calibrated posterior (a draw per seed)": ([], SPREAD_SEEDS, True),
+}
+
+
+def accession(job) -> dict:
+    """Run the Russia-joins scenario; Armenia's and Georgia's value of the C6 at the 2027
+    review (as the review sees it, before it acts) and whether each ends a member."""
+    from abm import posterior
+
+    sets, seed, drawn = job
+    scenario = load(RUSSIA_JOINS, [*sets, *([f"posterior={POSTERIOR}"] if drawn else [])])
+    model = RegionModel(posterior.apply(scenario, seed), rng=seed)
+    rule, seen = model.rules["membership"], {}
+    review, column = rule.review, [org.key for org in model.organisations].index("CMHS")
+
+    def recording(m):
+        if m.steps == 8:
+            seen.update(zip(("armenia", "georgia"), rule.values(m)[[m.state_index["armenia"], m.state_index["georgia"]], column].tolist()))
+        return review(m)
+
+    rule.review = recording
+    while model.running:
+        model.step()
+    members = {model.state_keys[i] for i in model.organisations["CMHS"].members}
+    return {"values": seen, "both": {"armenia", "georgia"} <= members}
+
+
+def switch(pool) -> None:
+    """How far the C6 accession of Armenia and Georgia (Russia inside) sits from its threshold."""
+    print("## The accession switch: Russia in the C6, one assumption moved at a time (join above 0.05)\n")
+    print("| variant | runs | Armenia and Georgia end inside | Armenia's C6 value at the 2027 review (median) | Georgia's |")
+    print("|---|---|---|---|---|")
+    for name, (sets, seeds, drawn) in SWITCH_VARIANTS.items():
+        runs = pool.map(accession, [(sets, seed, drawn) for seed in seeds], chunksize=2)
+        am, ge = (np.median([r["values"][s] for r in runs]) for s in ("armenia", "georgia"))
+        print(f"| {name} | {len(runs)} | {sum(r['both'] for r in runs)} | {am:.4f} | {ge:.4f} |")
+    print()
+
+
+SECTIONS = {"memberships": memberships, "switch": switch, "screen": screen, "scenarios": scenarios, "uncertainty": uncertainty}
 
 
 def main(argv: list[str]) -> int:

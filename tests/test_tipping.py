@@ -2,10 +2,12 @@
 fails if the mechanism the document names as decisive is removed.
 
 * South Caucasus integration switches with the membership calculus of the regional
-  format: with Russia as the C6's patron, Armenia and Georgia join it (their ties to
-  Russia make it worth joining) and the shared format lifts integration; EU money in the
-  South Caucasus lowers those ties and stops the accession; with memberships fixed there
-  is no switch at all.
+  format: with Russia as the C6's patron, Armenia and Georgia join it (Armenia's ties to
+  Russia make it worth joining, and Georgia follows its neighbours) and the shared format
+  lifts integration; with memberships fixed there is no switch at all.
+* EU money in the South Caucasus stops the accession. At 0.5 bn a quarter per domain it
+  does so through Russia's coercion of the states that take it, which turns their opinion
+  against Russia: without coercion the same money leaves them free to join.
 * Under bandwagoning, money the EU spends in the South Caucasus raises its regional
   influence and so the bonus on its offers everywhere: Central Asia's division rises
   although not a dollar goes there. Under hedging it does not.
@@ -66,6 +68,14 @@ def test_eu_money_in_the_south_caucasus_stops_the_accession():
     with_money = final(RUSSIA_JOINS, "integration_south_caucasus", eu_money(1.0))
     assert np.all(without - with_money > 0.2)
     assert not any(joined_c6(RUSSIA_JOINS, eu_money(1.0)))
+
+
+def test_at_the_edge_the_money_stops_the_accession_through_russias_coercion():
+    money = eu_money(0.5)
+    coerced = joined_c6(RUSSIA_JOINS, money)  # the baseline's coercion strength, 0.5
+    free = joined_c6(RUSSIA_JOINS, [*money, "rules.coercion.strength=0"])
+    assert sum({"armenia", "georgia"} <= states for states in coerced) <= 1
+    assert sum({"armenia", "georgia"} <= states for states in free) >= 3
 
 
 def test_bandwagoning_carries_south_caucasus_money_into_central_asia():
