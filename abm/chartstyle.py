@@ -111,9 +111,16 @@ def line_style(k: int, n: int) -> dict:
     return {"color": palette(n)[k], "linestyle": LINESTYLES[k % len(LINESTYLES)], "marker": MARKERS[k % len(MARKERS)]}
 
 
+# Scenario sections keyed by an entity: a path into one keeps the entity's key in its label,
+# since the same setting of two powers (or states...) is swept side by side.
+ENTITIES = ("powers", "states", "corridors", "organisations", "events", "shocks")
+
+
 def label(path: str) -> str:
     """A parameter path in words: ``rules.decision.cap`` -> "decision cap",
-    ``rules.decision.name`` -> "decision rule", ``utility.dependence`` -> "utility dependence"."""
+    ``rules.decision.name`` -> "decision rule", ``utility.dependence`` -> "utility dependence",
+    ``powers.china.budget.investment`` -> "china investment budget" (the entity kept, so that
+    China's and the EU's budgets are told apart on a chart)."""
     if path in ("scenario", "point"):
         return "parameter point" if path == "point" else path
     parts = path.split(".")
@@ -121,6 +128,11 @@ def label(path: str) -> str:
         parts = parts[1:]
     if len(parts) > 1 and parts[-1] == "name":
         parts = parts[:-2] + [f"{parts[-2]} rule"]
+    if parts[0] in ENTITIES and len(parts) > 2:
+        owner, setting = parts[1], parts[2:]
+        if setting[0] == "budget" and len(setting) == 2:  # budget.<domain>: new money of that domain
+            setting = [setting[1], "budget"]
+        return " ".join([owner, *setting[-2:]]).replace("_", " ")
     return " ".join(parts[-2:]).replace("_", " ")
 
 

@@ -253,9 +253,6 @@ def run(ctx, chart) -> Discovery:
 def _name(feature: str) -> str:
     from abm import chartstyle as cs
 
-    parts = feature.split(".")
-    if len(parts) == 4 and parts[0] == "powers" and parts[2] == "budget":  # powers.<p>.budget.<domain>
-        return f"{parts[1].replace('_', ' ')} {parts[3]} budget"
     return "base scenario" if feature == "base" else cs.label(feature)
 
 

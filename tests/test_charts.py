@@ -94,6 +94,16 @@ def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
     assert [t.get_text() for t in legend.get_texts()] == ["0", "0.25", "1"]
 
 
+def test_parameters_of_two_powers_get_two_labels():
+    """Swept side by side (docs/experiments.md's discovery sweeps three budgets), the same
+    setting of two powers must not share a label on an axis or in a legend."""
+    china, eu = chartstyle.label("powers.china.budget.investment"), chartstyle.label("powers.european_union.budget.investment")
+    assert (china, eu) == ("china investment budget", "european union investment budget")
+    assert chartstyle.label("states.armenia.opinion.russia") == "armenia opinion russia"
+    assert chartstyle.label("shocks.iran_strike.hazard") == "iran strike hazard"
+    assert chartstyle.label("rules.decision.cap") == "decision cap"
+
+
 def overlaps(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
