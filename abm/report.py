@@ -202,11 +202,12 @@ def _run_values(ctx: ReportContext, metric: str, columns: list[str]) -> pd.DataF
 
 
 def phase_cells(ctx: ReportContext, chart: PhaseChart) -> pd.DataFrame:
-    """One row per cell (x, y and facet values): mean, s.d., run count and the half-width
-    of the 95% confidence interval of the mean."""
+    """One row per cell (x, y and facet values): mean, s.d., the number of runs with a
+    value (``n``) and of successful runs (``runs``), and the half-width of the 95%
+    confidence interval of the mean."""
     cols = [chart.x, chart.y] + ([chart.facet] if chart.facet else [])
     frame = _run_values(ctx, chart.metric, cols)
-    cells = frame.groupby(cols, dropna=False)["value"].agg(mean="mean", sd="std", n="count").reset_index()
+    cells = frame.groupby(cols, dropna=False)["value"].agg(mean="mean", sd="std", n="count", runs="size").reset_index()
     cells["ci95"] = cs.ci95(cells["sd"], cells["n"])
     return cells
 
@@ -256,7 +257,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
                         if np.isfinite(grid[i, j]):
                             shade = norm(grid[i, j])
                             dark = shade < 0.55 if stat == "mean" else shade > 0.45
-                            ax.text(xc[j], yc[i], f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
+                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], 3), ha="center", va="center", fontsize=7, color="white" if dark else "black")
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{chart.metric} by {short(chart.x)} and {short(chart.y)}"
@@ -264,15 +265,27 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
     notes += ["numeric axes drawn to scale (cells meet half-way between the swept values)"] if xnum or ynum else []
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
-    notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]),) if p]
+    notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["n"]).sum()))) if p]
     return _decorate(fig, ctx, title, "; ".join(notes))
 
 
+def _factors(ctx: ReportContext) -> list[str]:
+    """What varies between points: the swept parameters, and the base scenario when there
+    are several (every point of a grid runs in each)."""
+    several = ctx.results.params["scenario"].nunique() > 1
+    return [*ctx.results.parameters, *(["scenario"] if several else [])]
+
+
+def _without_value(missing: int) -> str:
+    """Note on the runs a chart leaves out because their summary has no value."""
+    return f"{missing} run(s) without a value (threshold never crossed) left out" if missing else ""
+
+
 def _pooled(ctx: ReportContext, shown: list[str | None]) -> str:
-    """Note naming the swept parameters a chart averages over."""
+    """Note naming the swept parameters (and base scenarios) a chart averages over."""
     if "point" in shown:
         return ""
-    pooled = [p for p in ctx.results.parameters if p not in shown]
+    pooled = [p for p in _factors(ctx) if p not in shown]
     return f"pooled over {', '.join(map(short, pooled))} (their effect is in the spread)" if pooled else ""
 
 
@@ -290,14 +303,15 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     are split by it (colour), so no box mixes its levels unseen."""
     params = ctx.results.parameters
     by = chart.by or ("scenario" if ctx.results.params["scenario"].nunique() > 1 and not params else "point")
-    hue = next((p for p in params if p != by and ctx.results.params[p].nunique() <= len(cs.OKABE_ITO)), None)
+    hue = next((p for p in _factors(ctx) if p != by and ctx.results.params[p].nunique() <= len(cs.OKABE_ITO)), None)
     hues = _levels(ctx, hue, ctx.results.params[hue]) if hue else [None]
     colours = cs.palette(len(hues)) if hue else [cs.OKABE_ITO[0]]
     fig, body = _canvas(max(6.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 8.0, 2.8 * len(chart.metrics) + 0.8)
     axes = body.subplots(len(chart.metrics), 1, squeeze=False, sharex=True)
-    width = 0.8 / len(hues)
+    width, missing = 0.8 / len(hues), 0
     for row, metric in enumerate(chart.metrics):
         frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")])
+        missing += int(frame["value"].isna().sum())
         key = "point_id" if by == "point" else by
         groups = _levels(ctx, by, frame[key])
         names = _group_names(ctx, None if by == "point" else by, groups)
@@ -321,7 +335,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         _legend_below(body, handles, [_fmt(v) for v in hues], short(hue))
     title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"]
-    notes += [p for p in (_pooled(ctx, [by, hue]),) if p]
+    notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p]
     return _decorate(fig, ctx, title, "; ".join(notes))
 
 
@@ -477,8 +491,10 @@ def markdown(frame: pd.DataFrame) -> str:
 
 
 def summary_table(results: Results) -> pd.DataFrame:
-    """One row per point: parameters, run counts, and for every summary its mean, s.d.
-    and the half-width of the 95% confidence interval of the mean (``_ci95``)."""
+    """One row per point: parameters, run counts, and for every summary its mean, s.d.,
+    the half-width of the 95% confidence interval of the mean (``_ci95``) and the number of
+    runs they are computed from (``_n``): fewer than ``runs_ok`` where a run has no value
+    (a ``first_crossing`` threshold it never crossed), so the mean is over the others."""
     counts = results.runs.pivot_table(index="point", columns="status", values="run", aggfunc="count", fill_value=0)
     counts = counts.reindex(columns=["ok", "failed", "missing"], fill_value=0).add_prefix("runs_")
     table = results.params.set_index("point").join(counts)
@@ -488,7 +504,11 @@ def summary_table(results: Results) -> pd.DataFrame:
     for metric in results.summary_columns:
         columns[f"{metric}_mean"], columns[f"{metric}_sd"] = mean[metric], sd[metric]
         columns[f"{metric}_ci95"] = pd.Series(cs.ci95(sd[metric], n[metric]), index=mean.index)
-    return table.join(pd.DataFrame(columns)).reset_index()
+        columns[f"{metric}_n"] = n[metric]
+    table = table.join(pd.DataFrame(columns)).reset_index()
+    counts = [f"{m}_n" for m in results.summary_columns]  # a point with no successful run has none
+    table[counts] = table[counts].fillna(0).astype(int)
+    return table
 
 
 @dataclass
@@ -561,6 +581,20 @@ def _stem(chart: Chart) -> str:
     return stem
 
 
+def value_text(ctx: ReportContext, summary: str, value: float, digits: int = 4) -> str:
+    """A summary's value as tables and cells print it: ``digits`` significant digits, but a
+    decimal year (``first_crossing``) to the hundredth, since a quarter is 0.25 of a year
+    and 4 digits would round 2026.25 to 2026."""
+    return f"{value:.2f}" if ctx.summary_unit(summary) == "decimal year" else f"{value:.{digits}g}"
+
+
+def _cell(ctx: ReportContext, summary: str, mean: float, half: float, n: int, ok: int) -> str:
+    """A summary.md cell: mean ± half-width of its 95% interval, and how many runs it
+    averages when some runs have no value (they never crossed the threshold)."""
+    text = "no value" if n == 0 else value_text(ctx, summary, mean) + ("" if math.isnan(half) else f" ± {half:.2g}")
+    return text + (f" ({n} of {ok} runs)" if n < ok else "")
+
+
 def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[str], problems: list[str]) -> str:
     res = ctx.results
     m = res.manifest
@@ -568,13 +602,13 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     if ctx.overrides:
         lines += ["The spec was overridden on the command line (`abm sweep --set`): " + ", ".join(f"`{o}`" for o in ctx.overrides) + "; `experiment.yaml` is the spec with them applied.", ""]
     lines += [f"Model commit `{m.get('model', {}).get('commit')}`" + (" (with uncommitted changes)" if m.get("model", {}).get("dirty") else "") + f"; created {m.get('created')}.", ""]
-    lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}. summary.csv also has the s.d. over runs.", ""]
+    partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
+    partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""
+    lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}{partial}. summary.csv also has the s.d. over runs and their number n.", ""]
     shown = table.head(MD_ROWS)
-    means = [c for c in table.columns if c.endswith("_mean")]
-    compact = shown.drop(columns=[c for c in table.columns if c.endswith(("_mean", "_sd", "_ci95"))])
-    for c in means:
-        base = c[: -len("_mean")]
-        compact[base] = [f"{a:.4g} ± {b:.2g}" if not math.isnan(b) else f"{a:.4g}" for a, b in zip(shown[c], shown[f"{base}_ci95"])]
+    compact = shown.drop(columns=[f"{m}_{k}" for m in res.summary_columns for k in ("mean", "sd", "ci95", "n")])
+    for m in res.summary_columns:
+        compact[m] = [_cell(ctx, m, *row) for row in zip(shown[f"{m}_mean"], shown[f"{m}_ci95"], shown[f"{m}_n"], shown["runs_ok"])]
     lines += [markdown(compact), ""]
     if len(table) > MD_ROWS:
         lines += [f"First {MD_ROWS} of {len(table)} points; all of them are in summary.csv.", ""]

@@ -21,9 +21,9 @@ from abm.results import Results
 from abm.runner import run
 
 try:
-    from tests.test_sweep import tiny_spec
+    from tests.test_sweep import BASELINE, tiny_spec
 except ImportError:
-    from test_sweep import tiny_spec
+    from test_sweep import BASELINE, tiny_spec
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,42 @@ def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
     assert [t.get_text() for t in legend.get_texts()] == ["0", "0.25", "1"]
 
 
+@pytest.fixture(scope="module")
+def two_bases(tmp_path_factory):
+    """A 2 x 2 grid run in two base scenarios (baseline and no_peace), 2 replications, with
+    a first_crossing summary."""
+    spec = tiny_spec(
+        name="two_bases",
+        scenario=None,
+        scenarios={"baseline": str(BASELINE), "no_peace": str(BASELINE.parent / "no_peace.yaml")},
+        set={"time.steps": 2},
+        replications=2,
+        charts=[
+            {"type": "timeseries", "metrics": ["fragmentation"], "by": "rules.coercion.strength"},
+            {"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"},
+            {"type": "box", "metrics": ["fragmentation_final"], "by": "rules.decision.cap"},
+        ],
+    )
+    del spec["scenario"]
+    spec["metrics"]["summaries"].append({"metric": "fragmentation", "stat": "first_crossing", "threshold": 0.0})
+    out = tmp_path_factory.mktemp("charts") / "two_bases"
+    assert sweep.run(spec, out, workers=1, progress=False).ok == 16
+    return out
+
+
+def test_a_chart_that_averages_over_base_scenarios_says_so(two_bases):
+    """Every point of the grid runs in both bases: a phase cell or a line by one parameter
+    averages baseline and no_peace runs, which the note must name as it names a pooled
+    parameter; a box chart splits its boxes by the base instead of pooling it."""
+    ts, ph, bx = (report.figure(two_bases, k) for k in range(3))
+    assert "pooled over decision cap, scenario" in " ".join(texts(ts).split())
+    assert "pooled over scenario" in " ".join(texts(ph).split())
+    cells = report.phase_cells(report.ReportContext(Results(two_bases)), report.CHARTS["phase"].model_validate(Results(two_bases).manifest["charts"][1]))
+    assert (cells["n"] == 4).all()  # 2 replications x 2 bases in every cell
+    legend = bx.subfigs[1].legends[0]
+    assert legend.get_title().get_text() == "coercion strength" and "pooled over scenario" in " ".join(texts(bx).split())
+
+
 def test_parameters_of_two_powers_get_two_labels():
     """Swept side by side (docs/experiments.md's discovery sweeps three budgets), the same
     setting of two powers must not share a label on an axis or in a legend."""
@@ -102,6 +138,30 @@ def test_parameters_of_two_powers_get_two_labels():
     assert chartstyle.label("states.armenia.opinion.russia") == "armenia opinion russia"
     assert chartstyle.label("shocks.iran_strike.hazard") == "iran strike hazard"
     assert chartstyle.label("rules.decision.cap") == "decision cap"
+
+
+def test_summary_md_gives_years_to_the_quarter_and_says_when_a_mean_leaves_runs_out(two_bases, tmp_path):
+    """A decimal year 2026.25 is not printed as "2026", and a point where one of two runs
+    never crossed the threshold shows the other run's year with "(1 of 2 runs)", not as
+    the mean of the point."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    copy = tmp_path / "partial"
+    shutil.copytree(two_bases, copy)
+    res = Results(copy)
+    column = next(c for c in res.summary_columns if "first" in c)
+    first = res.runs.sort_values(["point", "replication"])
+    with closing(sqlite3.connect(copy / "results.sqlite")) as conn, conn:
+        conn.execute(f'UPDATE summaries SET "{column}" = 2026.25')
+        conn.execute(f'UPDATE summaries SET "{column}" = NULL WHERE run = ?', (first["run"].iloc[0],))
+    table = report.summary_table(Results(copy))
+    assert table[f"{column}_n"].tolist() == [1] + [2] * 7 and (table["runs_ok"] == 2).all()
+    assert report.make(copy).problems == []
+    md = (copy / "report" / "summary.md").read_text()
+    assert "| 2026.25 (1 of 2 runs) |" in md and "| 2026.25 ± 0 |" in md and "| 2026 " not in md
+    assert "1 run(s) without a value" in " ".join(texts(report.figure(copy, {"type": "box", "metrics": [column], "by": "scenario"})).split())
 
 
 def overlaps(a, b) -> bool:
