@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from abm.chartstyle import date_axis, date_numbers
+from abm.chartstyle import date_axis, date_numbers, unit
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
@@ -204,6 +204,7 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> 
         ax.fill_between(dates, part["ci95_low"].to_numpy(), part["ci95_high"].to_numpy(), color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
         ax.plot(dates, part["mean"].to_numpy(), color="tab:blue", linewidth=1.5, label="mean")
         ax.set_title(metric.replace("_", " "), fontsize=9)
+        ax.set_ylabel(unit(metric), fontsize=8)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     date_axis(axes[0, 0], dates.min(), dates.max())
@@ -214,7 +215,7 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> 
     runs = int(spread["runs"].iloc[0])
     fig.suptitle(f"{scenario.name}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
                  "dark band: 95% CI of the mean; light band: 5-95% of runs", fontsize=10)
-    _margins(fig, left=0.47, right=0.15, bottom=0.39, top=0.64, wgap=0.52, hgap=0.43)
+    _margins(fig, left=0.62, right=0.15, bottom=0.39, top=0.64, wgap=0.67, hgap=0.43)
     return _save(fig, path)
 
 

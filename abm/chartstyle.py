@@ -54,6 +54,7 @@ MARKERS = ["o", "s", "^", "D", "v", "x", "P", "*"]
 # Units of the model's metrics, by name prefix (docs/experiments.md lists them).
 UNITS = [
     ("fragmentation", "index, 0-1"),
+    ("division", "index, 0-1"),
     ("integration", "index, 0-1"),
     ("polarization", "index, 0-1"),
     ("mean_dependency_hhi", "HHI, 0-1"),

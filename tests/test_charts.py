@@ -179,6 +179,26 @@ def test_the_legend_never_covers_the_title(uneven):
     assert not any(overlaps(legend, p) for p in panels)
 
 
+def test_every_metric_of_the_baseline_has_a_unit():
+    """An axis that says "model units" says nothing; division (an index, 0-1) said it, and
+    its scale was then not anchored at 0-1."""
+    from abm.scenario import load
+
+    names = load(BASELINE).metric_names()
+    assert "division_south_caucasus" in names
+    assert [m for m in names if chartstyle.unit(m) == "model units"] == []
+
+
+def test_the_ensemble_fan_chart_gives_every_panel_its_unit(baseline_run):
+    from abm.runner import ensemble
+
+    other = run("configs/baseline.yaml", seed=4, steps=12)
+    fig = charts.ensemble_chart(ensemble([baseline_run.model, other.model]), baseline_run.scenario)
+    panels = {ax.get_title(): ax.get_ylabel() for ax in fig.axes if ax.get_visible()}
+    assert panels["division"] == "index, 0-1" and panels["influence russia"] == "share of alignment, 0-1"
+    assert all(panels.values())
+
+
 def test_summary_plus_minus_is_the_95_percent_interval(uneven):
     table = report.summary_table(Results(uneven))
     row = table.iloc[0]
