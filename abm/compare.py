@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -193,8 +194,11 @@ def estimate(mean: float, half: float, sign: bool = False) -> str:
     return figure(mean, sign) + (f" ± {figure(half)}" if np.isfinite(half) else "")
 
 
-def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice: str | None = None) -> str:
-    lines = [f"Note: {notice}.", ""] if notice else []
+def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice: str | None = None, source: str | None = None) -> str:
+    """The levels and paired differences as Markdown tables, under ``source`` (what the
+    runs were: :func:`source_line`) and ``notice``."""
+    lines = [f"{source}.", ""] if source else []
+    lines += [f"Note: {notice}.", ""] if notice else []
     lines += ["## Levels", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}.", ""]
     lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
     for _, r in tab.iterrows():
@@ -223,7 +227,8 @@ def _panels(n: int, title: str, note: str, legend_rows: int) -> tuple[Figure, np
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(4.3 * cols, 2.9 * rows + 1.1 + 0.2 * legend_rows), layout="constrained")
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False)
-    fig.suptitle(f"{title}\n{note}", fontsize=10)
+    width = int(4.3 * cols * 72 / (0.56 * 10))  # characters of 10 pt text across the figure
+    fig.suptitle("\n".join(textwrap.wrap(title, width) + textwrap.wrap(note, width)), fontsize=10)
     for k in range(n, rows * cols):
         axes.flat[k].axis("off")
         axes.flat[k - cols].tick_params(labelbottom=True)  # the panel above an empty slot shows the dates
@@ -245,13 +250,19 @@ def _finish(fig: Figure, axes: np.ndarray, series: pd.DataFrame, lines: int) -> 
     return fig
 
 
-def overlay_chart(series: pd.DataFrame, metrics: list[str], zoom: bool = False) -> Figure:
+def overridden(overrides) -> str:
+    """The note a chart adds when the scenarios ran with command-line overrides, which the
+    scenario files alone do not show."""
+    return f"; scenarios overridden by {', '.join(overrides)}" if overrides else ""
+
+
+def overlay_chart(series: pd.DataFrame, metrics: list[str], zoom: bool = False, overrides=()) -> Figure:
     """Levels: per scenario and metric, the mean over seeds with its 95% confidence band;
-    index scales on 0-1 unless ``zoom``."""
+    index scales on 0-1 unless ``zoom``; ``overrides`` (``--set``, ``--steps``) named."""
     series = series.assign(date=pd.to_datetime(series["date"]))
     scenarios = list(dict.fromkeys(series["scenario"]))
     seeds = series["seed"].nunique()
-    fig, axes = _panels(len(metrics), "Scenarios compared (the same seeds in every scenario)", f"{cs.UNCERTAINTY}; {seeds} seeds", math.ceil(len(scenarios) / 4))
+    fig, axes = _panels(len(metrics), "Scenarios compared (the same seeds in every scenario)", f"{cs.UNCERTAINTY}; {seeds} seeds{overridden(overrides)}", math.ceil(len(scenarios) / 4))
     for ax, metric in zip(axes.flat, metrics):
         for k, name in enumerate(scenarios):
             mean, half = _mean_ci(series.loc[series["scenario"] == name, ["date", metric]].rename(columns={metric: "value"}))
@@ -264,16 +275,17 @@ def overlay_chart(series: pd.DataFrame, metrics: list[str], zoom: bool = False) 
     return _finish(fig, axes, series, len(scenarios))
 
 
-def difference_chart(series: pd.DataFrame, metrics: list[str]) -> Figure | None:
+def difference_chart(series: pd.DataFrame, metrics: list[str], overrides=()) -> Figure | None:
     """Paired differences from the first scenario over time: mean over seeds of
-    (scenario - reference) with its 95% confidence band, and the zero line."""
+    (scenario - reference) with its 95% confidence band, and the zero line; ``overrides``
+    named as in :func:`overlay_chart`."""
     series = series.assign(date=pd.to_datetime(series["date"]))
     scenarios = list(dict.fromkeys(series["scenario"]))
     if len(scenarios) < 2:
         return None
     reference, others = scenarios[0], scenarios[1:]
     base = series[series["scenario"] == reference].set_index(["seed", "date"])
-    fig, axes = _panels(len(metrics), f"Differences from {reference}, paired by seed", cs.PAIRED + "; scale fitted to the differences", math.ceil(len(others) / 4))
+    fig, axes = _panels(len(metrics), f"Differences from {reference}, paired by seed", cs.PAIRED + "; scale fitted to the differences" + overridden(overrides), math.ceil(len(others) / 4))
     for ax, metric in zip(axes.flat, metrics):
         for k, name in enumerate(others):
             other = series[series["scenario"] == name].set_index(["seed", "date"])
@@ -293,6 +305,14 @@ def default_dates(series: pd.DataFrame) -> list[str]:
     start, end = pd.Timestamp(series["date"].min()).date(), pd.Timestamp(series["date"].max()).date()
     picks = [dt.date(start.year + 5, start.month, start.day), dt.date(start.year + 10, start.month, start.day), end]
     return sorted({d.isoformat() for d in picks if d <= end})
+
+
+def source_line(seeds: int, overrides: list[str], model: dict) -> str:
+    """What compare.md says produced its numbers: the seeds, the command-line overrides
+    and the model's commit (the rest is in provenance.yaml)."""
+    commit = f"model commit {str(model.get('commit'))[:12]}" + (" with uncommitted changes" if model.get("dirty") else "")
+    given = f"overrides {', '.join(f'`{o}`' for o in overrides)}" if overrides else "no overrides"
+    return f"Runs: seeds 0..{seeds - 1} in every scenario; {given}; {commit}; everything else in provenance.yaml"
 
 
 def outputs(scenarios: int) -> list[str]:
@@ -342,14 +362,16 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         if len(scenarios) > 1:  # one scenario alone has no differences to write
             diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
-        (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice), encoding="utf-8")
+        overrides = [*(f"--set {s}" for s in sets), *([f"--steps {steps}"] if steps is not None else [])]
+        produced = environment()
+        (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice, source_line(seeds, overrides, produced["model"])), encoding="utf-8")
         # each as it ran, a posterior named relative to the folder and with its sha256, as in a run's folder
         ran = {s.name: posterior.portable((s if steps is None else with_run_settings(s, steps=steps)).to_dict(), out) for s in scenarios}
-        write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **environment(), "scenarios": ran})
+        write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **produced, "scenarios": ran})
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX
-            for name, fig in (("compare", overlay_chart(stored, metrics)), ("differences", difference_chart(stored, metrics))):
+            for name, fig in (("compare", overlay_chart(stored, metrics, overrides=overrides)), ("differences", difference_chart(stored, metrics, overrides))):
                 if fig is not None:
                     cs.save(fig, tmp / f"{name}.png", dpi=130)
                     cs.save(fig, tmp / f"{name}.svg")

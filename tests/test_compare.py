@@ -136,6 +136,29 @@ def test_a_comparison_records_what_produced_it(tmp_path, capsys):
     assert "provenance.yaml" in capsys.readouterr().out
 
 
+def test_the_table_and_charts_name_the_overrides_they_ran_with(tmp_path, monkeypatch):
+    """A table or chart pasted into a paper alone must say that the scenarios were not run
+    as their files say (here 2 quarters and another decay rate), and which seeds and commit;
+    the charts' heading fits in the figure, even over a single panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from abm import compare as module
+
+    saved, save = {}, module.cs.save
+    monkeypatch.setattr(module.cs, "save", lambda fig, path, **kw: (saved.setdefault(path.name, fig), save(fig, path, **kw)))
+    out = tmp_path / "c"
+    assert main(["compare", str(BASELINE), str(NO_PEACE), "--seeds", "2", "--steps", "2", "--metrics", "integration", "--set", "rules.decay.rate=0.1", "--out", str(out)]) == 0
+    md = (out / "compare.md").read_text()
+    assert md.startswith("Runs: seeds 0..1 in every scenario; overrides `--set rules.decay.rate=0.1`, `--steps 2`; model commit ")
+    assert sorted(saved) == ["compare.png", "compare.svg", "differences.png", "differences.svg"]
+    for fig in saved.values():
+        assert "scenarios overridden by --set rules.decay.rate=0.1, --steps 2" in " ".join(fig.get_suptitle().split())
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        heading, page = fig._suptitle.get_window_extent(renderer), fig.bbox
+        assert page.x0 <= heading.x0 and heading.x1 <= page.x1, (heading, page)
+
+
 def same_chart(a, b) -> bool:
     """Byte-identical, except that an SVG's coordinates may differ in their last written
     digit (constrained layout's solver noise, ~1e-13, on a rounding tie)."""
