@@ -427,6 +427,7 @@ class _Builder:
         self.spec, self.root, self.where, self.allow_large = spec, root, where, allow_large
         self.problems: list[tuple[str, str]] = list(problems)
         self.broken = set(broken)
+        self.missing: set[str] = set()  # swept paths that do not exist in a base scenario
 
     def sound(self, *fields: str) -> bool:
         """Whether these fields (``grid``, ``metrics.series``) passed validation."""
@@ -469,7 +470,7 @@ class _Builder:
             series = self.check_metrics(bases, checked)
             states = self.check_states(bases) if self.sound("metrics.states") else []
             if self.sound("grid", "sample", "outcomes"):
-                self.check_charts(charts, parameters, series)
+                self.check_charts(charts, parameters, series, doubtful=bool(self.missing))
         self.fail_if_problems()
 
         seeds = replication_seeds(spec.seed, spec.replications)
@@ -697,6 +698,7 @@ class _Builder:
                 for p, msg in exc.problems:
                     if exc.source == "--set":  # the parameter path itself does not exist
                         self.problem(f"{section}.{p}", f"{msg} in {base.path}")
+                        self.missing.add(p)
                         continue
                     key = _attribute(p, list(point.values))
                     if key is not None:
@@ -769,7 +771,11 @@ class _Builder:
                 self.problem(f"{where}.last", f"{s.last} steps asked, {scn.name} records {scn.time.steps + 1}")
                 return
 
-    def check_charts(self, charts: list[Chart | None], parameters: list[str], series: list[str]) -> None:
+    def check_charts(self, charts: list[Chart | None], parameters: list[str], series: list[str], doubtful: bool = False) -> None:
+        """Every chart's metrics and parameters. With ``doubtful`` (a swept path does not
+        exist) a chart's parameter missing from the space is not reported: the chart likely
+        names the path the space misspells, and the problem is already reported (fixing it
+        may reveal more)."""
         spec = self.spec
         summaries = [s.column for s in spec.metrics.summaries]
         groups = ["scenario", "point", *parameters]
@@ -782,7 +788,7 @@ class _Builder:
                 if chart.outcome not in spec.outcomes:
                     self.problem(f"{where}.outcome", f"'{chart.outcome}' is not an outcome class; {_near(chart.outcome, spec.outcomes)}declared: {', '.join(spec.outcomes) or 'none (add outcomes:)'}")
                 for p in chart.parameters or []:
-                    if p not in parameters:
+                    if p not in parameters and not doubtful:
                         self.problem(f"{where}.parameters", f"'{p}' is not swept; {_near(p, parameters)}swept: {', '.join(parameters) or 'none'}")
                 if not parameters and len(self.base_names()) < 2:
                     self.problem(where, "a discovery needs a swept parameter or several scenarios to search")
@@ -797,12 +803,12 @@ class _Builder:
                         self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {_near(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
             for attr in ("by", "facet"):
                 value = getattr(chart, attr, None)
-                if value is not None and value not in groups:
+                if value is not None and value not in groups and not doubtful:
                     self.problem(f"{where}.{attr}", f"'{value}' is not swept; {_near(value, groups)}choose from {', '.join(groups)}")
             if isinstance(chart, PhaseChart):
                 for attr in ("x", "y"):
                     value = getattr(chart, attr)
-                    if value not in parameters or not (spec.sample is None or factorial):
+                    if (value not in parameters and not doubtful) or not (spec.sample is None or factorial):
                         self.problem(f"{where}.{attr}", f"'{value}' must be a grid parameter (or a factorial range); {_near(value, parameters)}swept: {', '.join(parameters) or 'none'}")
                 if chart.x == chart.y:
                     self.problem(where, "x and y must be different parameters")

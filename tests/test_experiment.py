@@ -157,6 +157,15 @@ def test_problems_of_independent_checks_are_listed_in_one_pass(tmp_path, capsys)
     assert lines[0].startswith("error: 6 problem(s) in ") and [line.split(":")[0] for line in lines[1:]] == [f"  - {p}" for p in expected]
 
 
+def test_a_misspelt_swept_path_is_not_blamed_on_the_chart_that_spells_it_right():
+    """grid names rules.decision.cpa, the phase chart rules.decision.cap: one problem, on the
+    grid; the chart's "did you mean 'rules.decision.cpa'?" would echo it and point the wrong way."""
+    spec = _change(grid={"rules.coercion.strength": [0.0, 1.0], "rules.decision.cpa": [0.4, 1.0]})
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    assert [p for p, _ in info.value.problems] == ["grid.rules.decision.cpa"]
+
+
 # --------------------------------------------------------------------------- samplers and plan
 
 
