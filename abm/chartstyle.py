@@ -81,6 +81,12 @@ def unit(metric: str) -> str:
     return next((u for prefix, u in UNITS if metric.startswith(prefix)), "model units")
 
 
+def summary_unit(metric: str, stat: str) -> str:
+    """The unit of a sweep summary: its metric's, but a year for a ``first_crossing``
+    (the decimal year of the crossing)."""
+    return "decimal year" if stat == "first_crossing" else unit(metric)
+
+
 def natural_range(metric_unit: str) -> tuple[float, float] | None:
     """(0, 1) for indices, shares and HHIs; None for counts and money."""
     return (0.0, 1.0) if metric_unit.endswith("0-1") else None

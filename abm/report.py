@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
 from abm import sensitivity
-from abm.experiment import CHARTS, BoxChart, Chart, MorrisChart, PhaseChart, SobolChart, Summary, TimeseriesChart
+from abm.experiment import CHARTS, BoxChart, Chart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
 from abm.outputs import atomic_directory
 from abm.results import Results
 from abm.store import quote
@@ -48,7 +48,6 @@ class ReportContext:
         self.results = results
         m = results.manifest
         self.spec = m["spec"]
-        self.summaries = {Summary.model_validate(s).column: Summary.model_validate(s) for s in self.spec.get("metrics", {}).get("summaries", [])}
         status = results.runs["status"].value_counts()
         self.ok, self.failed, self.missing = (int(status.get(s, 0)) for s in ("ok", "failed", "missing"))
         reps = self.spec.get("replications", 1)
@@ -62,10 +61,7 @@ class ReportContext:
             self.footer += f"; spec overridden by abm sweep --set {', '.join(self.overrides)}"
 
     def summary_unit(self, column: str) -> str:
-        s = self.summaries.get(column)
-        if s is None:
-            return "model units"
-        return "decimal year" if s.stat == "first_crossing" else cs.unit(s.metric)
+        return self.results.summary_units.get(column, "model units")
 
     def group_label(self, by: str | None) -> str:
         return cs.label("point" if by is None else by)

@@ -27,10 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from abm import chartstyle as cs
 from abm.store import FILE, StoreError, expected_rows, family_of, quote, reader, unpack
 
 KEYS = ["point", "replication", "seed", "run"]
 ARRAY_FORMATS = {"netcdf": ("h5netcdf", "h5py"), "zarr": ("zarr",)}  # format -> modules it needs
+
+
+def _described(long_name: str, unit: str) -> dict[str, str]:
+    """A variable's attributes: its name in words and, where the project knows it, its unit
+    (CF's ``units``, so that a shared file says what its numbers measure)."""
+    return {"long_name": long_name} | ({"units": unit} if unit != "model units" else {})
 
 
 class Results:
@@ -247,6 +254,14 @@ class Results:
             frame = frame[[*KEYS, *self.params.columns.drop("point"), *[c for c in frame.columns if c not in KEYS and c not in self.params.columns]]]
         return frame
 
+    @cached_property
+    def summary_units(self) -> dict[str, str]:
+        """The unit of every summary column (:func:`abm.chartstyle.summary_unit`)."""
+        from abm.experiment import Summary
+
+        found = (Summary.model_validate(raw) for raw in self.manifest["spec"].get("metrics", {}).get("summaries", []))
+        return {s.column: cs.summary_unit(s.metric, s.stat) for s in found}
+
     def to_xarray(self, columns: list[str] | None = None):
         """The per-state series as an xarray Dataset with dimensions ``run``, ``step``,
         ``state`` and ``power``: one variable per per-power family (``alignment``:
@@ -298,11 +313,11 @@ class Results:
             for metric in self.series_columns:
                 grid = np.full((len(a.runs), len(a.steps_axis)), np.nan)
                 grid[i, s] = series[metric].to_numpy(dtype=float)
-                out[f"model_{metric}" if metric in taken else metric] = (("run", "step"), grid, {"long_name": f"model metric {metric}"})
+                out[f"model_{metric}" if metric in taken else metric] = (("run", "step"), grid, _described(f"model metric {metric}", cs.unit(metric)))
         summaries = self.summaries.drop_duplicates("run").set_index("run").reindex(a.runs["run"])
         for name in self.summary_columns:
             key = f"summary_{name}" if name in taken or name in out else name
-            out[key] = (("run",), summaries[name].to_numpy(dtype=float), {"long_name": f"summary {name}"})
+            out[key] = (("run",), summaries[name].to_numpy(dtype=float), _described(f"summary {name}", self.summary_units.get(name, "model units")))
         return out
 
     def export_arrays(self, out: str | Path, fmt: str = "netcdf", columns: list[str] | None = None, overwrite: bool = False) -> tuple[Path, dict[str, int]]:

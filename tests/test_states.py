@@ -269,3 +269,15 @@ def test_export_takes_the_specs_family_names_and_names_its_code_and_seeds(swept,
     assert f"numpy {manifest['packages']['numpy']}" in back.attrs["packages"] and back.attrs["seed"] == 11
     assert list(np.atleast_1d(back.attrs["replication_seeds"])) == manifest["seeds"]
     back.close()
+
+
+def test_an_exported_metric_or_summary_carries_its_unit(swept, tmp_path):
+    """A NetCDF file shared alone says what its numbers measure (CF's ``units``), as the
+    charts' axes do; a quantity without a known unit gets no made-up one."""
+    out = tmp_path / "u"
+    assert main(["export", str(swept / "w1"), "--columns", "welfare", "--out", str(out)]) == 0
+    back = xr.open_dataset(out / "tiny_states.nc", engine="h5netcdf")
+    assert back["fragmentation"].attrs["units"] == "index, 0-1" and back["integration_mean_last2"].attrs["units"] == "index, 0-1"
+    assert back["offers_accepted_max"].attrs["units"] == "offers per step" and back["offers_accepted"].attrs["units"] == "offers per step"
+    assert "units" not in back["welfare"].attrs and back["fragmentation"].attrs["long_name"] == "model metric fragmentation"
+    back.close()
