@@ -143,11 +143,15 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
         f"COUNT(s.{quote(m)}) AS n{k}, AVG(s.{quote(m)}) AS mean{k}, AVG(s.{quote(m)} * s.{quote(m)}) AS sq{k}"
         for k, m in enumerate(chart.metrics)
     )
+    # by date, not by step: runs of base scenarios with other calendars (a 2020 start) meet
+    # on the dates they share, never step 0 of one with step 0 of the other
+    joined = "FROM series s JOIN design d ON d.run = s.run JOIN points p ON p.point = d.point"
     frame = res.sql(
-        f"SELECT {group} AS grp, {facet} AS facet, s.step, MIN(s.date) AS date, {stats} FROM series s "
-        "JOIN design d ON d.run = s.run JOIN points p ON p.point = d.point "
-        "GROUP BY grp, facet, s.step ORDER BY facet, grp, s.step"
+        f"SELECT {group} AS grp, {facet} AS facet, s.date AS date, COUNT(*) AS reached, {stats} {joined} "
+        "GROUP BY grp, facet, s.date ORDER BY facet, grp, s.date"
     )
+    runs = res.sql(f"SELECT {group} AS grp, {facet} AS facet, COUNT(DISTINCT s.run) AS runs {joined} GROUP BY grp, facet")
+    uneven = bool((frame.merge(runs, on=["grp", "facet"], how="left").eval("reached < runs")).any())
     frame["date"] = cs.date_numbers(frame["date"])
     groups = _levels(ctx, chart.by or "point", frame["grp"])
     facets = _levels(ctx, chart.facet, frame["facet"]) if chart.facet else [None]
@@ -167,8 +171,9 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
                 half = cs.ci95(sd, n)
                 single |= bool(np.isnan(half).all())
                 style = cs.line_style(k, len(groups))
-                ax.plot(part["date"], mean, label=names[gv], linewidth=1.4, markersize=3.5, markevery=max(1, len(part) // 8), **style)
-                ax.fill_between(part["date"], mean - half, mean + half, color=style["color"], alpha=0.18, linewidth=0)
+                x, mean, half = _broken(part["date"].to_numpy(float), mean, half)
+                ax.plot(x, mean, label=names[gv], linewidth=1.4, markersize=3.5, markevery=max(1, len(part) // 8), **style)
+                ax.fill_between(x, mean - half, mean + half, color=style["color"], alpha=0.18, linewidth=0)
             if col == 0:
                 ax.set_ylabel(f"{metric}\n({cs.unit(metric)})", fontsize=9)
             if fv is not None and row == 0:
@@ -185,7 +190,17 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     title = chart.title or f"{', '.join(chart.metrics)} over time by {ctx.group_label(chart.by)}"
     notes = [cs.UNCERTAINTY + (" (one run per group: no band)" if single else "")]
     notes += [p for p in (_pooled(ctx, [chart.by or "point", chart.facet]),) if p] + zoomed
+    notes += ["a line's runs do not all reach every date (other calendars or horizons): each date averages the runs that reach it"] if uneven else []
     return _decorate(fig, ctx, title, "; ".join(notes))
+
+
+def _broken(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A line's dates and values with a NaN wherever dates jump by more than 1.5 times their
+    usual spacing (pooled runs of disjoint periods, a 2020 start beside a 2025 one), so the
+    line stops there instead of drawing values no run has."""
+    gaps = np.diff(x)
+    cut = np.flatnonzero(gaps > 1.5 * np.median(gaps)) + 1 if len(gaps) > 1 else np.array([], dtype=int)
+    return tuple(np.insert(np.asarray(v, dtype=float), cut, np.nan) for v in (x, *ys))
 
 
 def _run_values(ctx: ReportContext, metric: str, columns: list[str]) -> pd.DataFrame:

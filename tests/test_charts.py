@@ -130,6 +130,34 @@ def test_a_chart_that_averages_over_base_scenarios_says_so(two_bases):
     assert legend.get_title().get_text() == "coercion strength" and "pooled over scenario" in " ".join(texts(bx).split())
 
 
+def test_runs_of_other_calendars_meet_on_their_dates_not_their_steps(tmp_path):
+    """Pooled over a 2025 and a 2020 start, a line by decision cap shows each run's value at
+    its own dates (step 0 of the 2025 run at 2025-01-01, not averaged into 2020-01-01),
+    stops between the two periods and says that not every run reaches every date."""
+    spec = tiny_spec(
+        name="calendars",
+        scenarios={"baseline": str(BASELINE), "start_2020": str(BASELINE.parent / "start_2020.yaml")},
+        set={"time.steps": 2},
+        grid={"rules.decision.cap": [0.4, 1.0]},
+        replications=1,
+        charts=[{"type": "timeseries", "metrics": ["integration"], "by": "rules.decision.cap"}],
+    )
+    del spec["scenario"]
+    out = tmp_path / "calendars"
+    assert sweep.run(spec, out, workers=1, progress=False).ok == 4
+    res = Results(out)
+    series = res.series(["integration"], with_params=True)
+    fig = report.figure(out, 0)
+    line = fig.subfigs[1].axes[0].get_lines()[0]  # decision cap 0.4
+    x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    drawn = dict(zip(np.round(x[~np.isnan(x)]), y[~np.isnan(x)]))
+    for date in ("2020-01-01", "2025-01-01", "2025-07-01"):
+        expected = series[(series["rules.decision.cap"] == 0.4) & (series["date"] == date)]["integration"]
+        assert len(expected) == 1 and drawn[round(chartstyle.date_numbers([date])[0])] == pytest.approx(expected.item()), date
+    assert len(drawn) == 6 and np.isnan(x).sum() == 1  # 3 dates of each run, and a break between them
+    assert "each date averages the runs that reach it" in " ".join(texts(fig).split())
+
+
 def test_parameters_of_two_powers_get_two_labels():
     """Swept side by side (docs/experiments.md's discovery sweeps three budgets), the same
     setting of two powers must not share a label on an axis or in a legend."""
