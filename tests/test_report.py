@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import experiment, results, store, sweep
+from abm import experiment, report, results, store, sweep
 from abm.cli import main
 from abm.runner import run
 
@@ -79,6 +79,16 @@ def test_every_chart_says_what_produced_it(made):
         assert "SeedSequence(11).spawn(3)" in text, svg.name
     ts = (made / "timeseries_fragmentation_integration.svg").read_text()
     assert "(index, 0-1)" in ts and "coercion strength" in ts and "95% confidence interval" in ts
+
+
+def test_the_footer_counts_runs_shared_by_identical_points_once(tmp_path):
+    """A value listed twice makes two identical points that share their runs: 6 planned
+    runs, 4 computed; the footer must not let a reader believe 6 were."""
+    out = tmp_path / "twice"
+    result = sweep.run(tiny_spec(name="twice", set={"time.steps": 2}, grid={"rules.coercion.strength": [0.0, 0.0, 1.0]}, replications=2, charts=[]), out, workers=1, progress=False)
+    assert result.ok == 4
+    footer = report.ReportContext(results.load(out)).footer
+    assert "6 runs (4 distinct: identical points share their runs), 3 points x 2 replication(s)" in footer
 
 
 def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):
