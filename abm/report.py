@@ -148,12 +148,14 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     )
     # by date, not by step: runs of base scenarios with other calendars (a 2020 start) meet
     # on the dates they share, never step 0 of one with step 0 of the other
-    joined = "FROM series s JOIN design d ON d.run = s.run JOIN points p ON p.point = d.point"
+    # each run once per line and panel: identical points (a value listed twice) share a run
+    joined = (f"FROM series s JOIN (SELECT DISTINCT d.run AS run, {group} AS grp, {facet} AS facet "
+              "FROM design d JOIN points p ON p.point = d.point) g ON g.run = s.run")
     frame = res.sql(
-        f"SELECT {group} AS grp, {facet} AS facet, s.date AS date, COUNT(*) AS reached, {stats} {joined} "
+        f"SELECT g.grp AS grp, g.facet AS facet, s.date AS date, COUNT(*) AS reached, {stats} {joined} "
         "GROUP BY grp, facet, s.date ORDER BY facet, grp, s.date"
     )
-    runs = res.sql(f"SELECT {group} AS grp, {facet} AS facet, COUNT(DISTINCT s.run) AS runs {joined} GROUP BY grp, facet")
+    runs = res.sql(f"SELECT g.grp AS grp, g.facet AS facet, COUNT(DISTINCT s.run) AS runs {joined} GROUP BY grp, facet")
     uneven = bool((frame.merge(runs, on=["grp", "facet"], how="left").eval("reached < runs")).any())
     frame["date"] = cs.date_numbers(frame["date"])
     groups = _levels(ctx, chart.by or "point", frame["grp"])
@@ -206,13 +208,17 @@ def _broken(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.insert(np.asarray(v, dtype=float), cut, np.nan) for v in (x, *ys))
 
 
-def _run_values(ctx: ReportContext, metric: str, columns: list[str]) -> pd.DataFrame:
-    """One row per successful run: the chosen point columns and the summary's value."""
+def _run_values(ctx: ReportContext, metric: str, columns: list[str], per_point: bool = False) -> pd.DataFrame:
+    """One row per successful run and value of the chosen point columns (per point with
+    ``per_point``): the columns and the summary's value. Identical points (a value listed
+    twice, a Morris trajectory revisiting a point) share a run, which counts once in a
+    group, or the group's n and confidence interval would count it twice."""
     cols = ", ".join(f"p.{quote(c)} AS {quote(c)}" for c in dict.fromkeys(columns))
-    return ctx.results.sql(
-        f"SELECT d.point AS point_id, {cols + ', ' if cols else ''}s.{quote(metric)} AS value FROM summaries s "
+    frame = ctx.results.sql(
+        f"SELECT d.run AS run, d.point AS point_id, {cols + ', ' if cols else ''}s.{quote(metric)} AS value FROM summaries s "
         "JOIN design d ON d.run = s.run JOIN points p ON p.point = d.point"
     )
+    return frame.drop_duplicates(["run", *(["point_id"] if per_point else []), *dict.fromkeys(columns)])
 
 
 def phase_cells(ctx: ReportContext, chart: PhaseChart) -> pd.DataFrame:
@@ -317,14 +323,15 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     are split by it (colour), so no box mixes its levels unseen."""
     params = ctx.results.parameters
     by = chart.by or ("scenario" if ctx.results.params["scenario"].nunique() > 1 and not params else "point")
-    hue = next((p for p in _factors(ctx) if p != by and ctx.results.params[p].nunique() <= len(cs.OKABE_ITO)), None)
+    # a point fixes every factor: boxes by point have none to split by
+    hue = None if by == "point" else next((p for p in _factors(ctx) if p != by and ctx.results.params[p].nunique() <= len(cs.OKABE_ITO)), None)
     hues = _levels(ctx, hue, ctx.results.params[hue]) if hue else [None]
     colours = cs.palette(len(hues)) if hue else [cs.OKABE_ITO[0]]
     fig, body = _canvas(max(6.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 8.0, 2.8 * len(chart.metrics) + 0.8)
     axes = body.subplots(len(chart.metrics), 1, squeeze=False, sharex=True)
     width, missing = 0.8 / len(hues), 0
     for row, metric in enumerate(chart.metrics):
-        frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")])
+        frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")], per_point=by == "point")
         missing += int(frame["value"].isna().sum())
         key = "point_id" if by == "point" else by
         groups = _levels(ctx, by, frame[key])

@@ -81,14 +81,28 @@ def test_every_chart_says_what_produced_it(made):
     assert "(index, 0-1)" in ts and "coercion strength" in ts and "95% confidence interval" in ts
 
 
-def test_the_footer_counts_runs_shared_by_identical_points_once(tmp_path):
-    """A value listed twice makes two identical points that share their runs: 6 planned
-    runs, 4 computed; the footer must not let a reader believe 6 were."""
+def test_runs_shared_by_identical_points_count_once(tmp_path):
+    """A value listed twice makes identical points that share their runs: 6 planned runs, 4
+    computed. The footer must not let a reader believe 6 were, and a chart's cell or line
+    counts each run once: twice, its n doubled and its interval shrank (7-fold at n = 2)."""
+    import numpy as np
+
     out = tmp_path / "twice"
-    result = sweep.run(tiny_spec(name="twice", set={"time.steps": 2}, grid={"rules.coercion.strength": [0.0, 0.0, 1.0]}, replications=2, charts=[]), out, workers=1, progress=False)
-    assert result.ok == 4
-    footer = report.ReportContext(results.load(out)).footer
-    assert "6 runs (4 distinct: identical points share their runs), 3 points x 2 replication(s)" in footer
+    grid = {"rules.coercion.strength": [0.0, 0.0, 1.0], "rules.decision.cap": [0.4, 1.0]}
+    assert sweep.run(tiny_spec(name="twice", set={"time.steps": 2}, grid=grid, replications=1, charts=[]), out, workers=1, progress=False).ok == 4
+    res = results.load(out)
+    ctx = report.ReportContext(res)
+    assert "6 runs (4 distinct: identical points share their runs), 6 points x 1 replication(s)" in ctx.footer
+    phase = experiment.CHARTS["phase"].model_validate({"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"})
+    assert report.phase_cells(ctx, phase)["n"].tolist() == [1, 1, 1, 1]
+    fig = report.figure(out, {"type": "timeseries", "metrics": ["fragmentation"], "by": "rules.decision.cap"})
+    drawn = fig.subfigs[1].axes[0].get_lines()[0].get_ydata()[-1]  # decision cap 0.4, last date
+    table = res.table()
+    distinct = table[table["rules.decision.cap"] == 0.4].drop_duplicates("run")["fragmentation_final"]
+    assert len(distinct) == 2 and drawn == pytest.approx(distinct.mean())
+    box = report.figure(out, {"type": "box", "metrics": ["fragmentation_final"], "by": "point"})
+    assert len(box.subfigs[1].axes[0].patches) == 6  # a box per point, the identical ones too
+    assert np.isfinite(drawn)
 
 
 def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):
