@@ -806,9 +806,11 @@ class _Builder:
                 if value is not None and value not in groups and not doubtful:
                     self.problem(f"{where}.{attr}", f"'{value}' is not swept; {_near(value, groups)}choose from {', '.join(groups)}")
             if isinstance(chart, PhaseChart):
+                if not (spec.sample is None or factorial):  # scattered points make no cells
+                    self.problem(f"{where}.type", f"a phase chart needs a grid or sample.method: factorial, not {spec.sample.method}")
                 for attr in ("x", "y"):
                     value = getattr(chart, attr)
-                    if (value not in parameters and not doubtful) or not (spec.sample is None or factorial):
+                    if value not in parameters and not doubtful:
                         self.problem(f"{where}.{attr}", f"'{value}' must be a grid parameter (or a factorial range); {_near(value, parameters)}swept: {', '.join(parameters) or 'none'}")
                 if chart.x == chart.y:
                     self.problem(where, "x and y must be different parameters")

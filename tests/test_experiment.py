@@ -111,6 +111,7 @@ BAD = {
     "date outside the run": (_nested("metrics", summaries=[{"metric": "integration", "stat": "at", "date": "2035-01-01"}]), "metrics.summaries.0.date: 2035-01-01 is outside the simulated period"),
     "unknown chart": (_change(charts=[{"type": "heatmap"}]), "charts.0.type: unknown chart type 'heatmap'"),
     "chart of an unknown summary": (_change(charts=[{"type": "box", "metrics": ["fragmentation_finl"]}]), "charts.0.metrics: 'fragmentation_finl' is not a summary; did you mean 'fragmentation_final'?"),
+    "phase chart of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1], "rules.decision.cap": [0.4, 1]}}, charts=[{"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"}]), "charts.0.type: a phase chart needs a grid or sample.method: factorial, not latin"),
     "sobol chart without sobol design": (_change(charts=[{"type": "sobol", "metrics": ["fragmentation_final"]}]), "charts.0.type: a sobol chart needs sample.method: sobol"),
     "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),
     "two space kinds": (_change(sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample: a sampled space cannot be combined with 'grid'"),
