@@ -587,6 +587,14 @@ class _Builder:
             self.problem("sample.n", f"the sobol sampler needs a power of 2 (got {s.n}; try {up // 2} or {up})")
         if s.method == "morris" and s.levels % 2:
             self.problem("sample.levels", f"the morris sampler needs an even number of levels (got {s.levels})")
+        # a setting the chosen sampler ignores would let the reader believe it shaped the design
+        given = s.model_fields_set
+        if "n" in given and not sampler.needs_n:
+            self.problem("sample.n", f"does not apply to the {s.method} sampler ({sampler.description}); remove it")
+        if "levels" in given and s.method not in ("factorial", "morris"):
+            self.problem("sample.levels", f"applies to the factorial and morris samplers, not to {s.method}")
+        if "second_order" in given and s.second_order and s.method != "sobol":
+            self.problem("sample.second_order", f"applies to the sobol sampler, not to {s.method}")
 
     def check_summary(self, where: str, s: Summary) -> None:
         if s.stat in ("mean", "min", "max"):
