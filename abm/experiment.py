@@ -327,6 +327,10 @@ def _attribute(problem_path: str, keys: list[str]) -> str | None:
 
 # --------------------------------------------------------------------------- loading
 
+# The first lines of the spec a sweep keeps in its folder name the folder its scenario paths
+# are relative to (abm.sweep writes it; a scenario not found points there).
+PATHS_HEAD = "# scenario paths below are relative to "
+
 
 def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path | None = None, allow_large: bool = False, sets=()) -> Experiment:
     """Load and validate an experiment; scenario paths are relative to the spec file
@@ -623,6 +627,18 @@ class _Builder:
             return {Path(p).stem: (f"scenarios.{k}", p) for k, p in enumerate(spec.scenarios)}
         return {name: (f"scenarios.{name}", p) for name, p in spec.scenarios.items()}
 
+    def kept_from(self) -> str | None:
+        """The folder the spec's scenario paths are relative to, when the spec is the copy an
+        ``abm sweep`` results folder keeps (its head names that folder, :data:`PATHS_HEAD`)
+        and it is loaded from elsewhere: None otherwise."""
+        try:
+            with open(self.where or "", encoding="utf-8") as f:
+                head = [f.readline() for _ in range(2)]
+        except OSError:
+            return None
+        folder = next((line[len(PATHS_HEAD):].strip() for line in head if line.startswith(PATHS_HEAD)), None)
+        return None if folder is None or Path(folder) == self.root.resolve() else folder
+
     def resolve_bases(self) -> dict[str, Base]:
         spec = self.spec
         named = self.base_names()
@@ -634,8 +650,9 @@ class _Builder:
             try:
                 raw = resolve_extends(path)
             except ScenarioError as exc:
-                for p, msg in exc.problems:
-                    self.problem(where, f"{rel}: {p + ': ' if p else ''}{msg}")
+                elsewhere = self.kept_from() if not path.exists() else None
+                for p, msg in exc.problems:  # (a message is cut at 200 characters: the folder comes first)
+                    self.problem(where, f"{rel}: not found beside this copy of a sweep's spec; its scenario paths are relative to {elsewhere}: copy it there to run it" if elsewhere else f"{rel}: {p + ': ' if p else ''}{msg}")
                 continue
             try:
                 raw = apply_overrides(raw, fixed)

@@ -543,7 +543,7 @@ def _create(out: Path, exp: Experiment) -> None:
         write_json(tmp / MANIFEST, new_manifest(exp))
         # the spec as run: a figure must not show another horizon than the file it sits by;
         # its paths stay as written, relative to the spec's own folder, which the head says
-        where = f"# scenario paths below are relative to {Path(exp.source).resolve().parent}\n" if exp.source else ""
+        where = f"{experiments.PATHS_HEAD}{Path(exp.source).resolve().parent}\n" if exp.source else ""
         if exp.source and not exp.spec.overrides:
             (tmp / "experiment.yaml").write_text(where + Path(exp.source).read_text(encoding="utf-8"), encoding="utf-8")
         else:

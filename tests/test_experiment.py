@@ -170,6 +170,20 @@ def test_a_misspelt_swept_path_is_not_blamed_on_the_chart_that_spells_it_right()
     assert [p for p, _ in info.value.problems] == ["grid.rules.decision.cpa"]
 
 
+def test_a_sweep_folders_copy_run_from_there_says_where_its_scenarios_are(tmp_path, capsys):
+    """`abm sweep DIR/experiment.yaml`: the copy keeps its scenario paths relative to the
+    spec's own folder, so from DIR they are not found; the message names that folder."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "mine.yaml").write_text(f"extends: {BASELINE}\nname: mine\n")
+    spec = tiny_spec(scenario="mine.yaml", charts=[])
+    sweep_dir = tmp_path / "runs" / "tiny"
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "experiment.yaml").write_text(f"{experiment.PATHS_HEAD}{tmp_path / 'specs'}\n" + yaml.safe_dump(spec))
+    assert main(["sweep", str(sweep_dir / "experiment.yaml"), "--dry-run"]) == 2
+    assert f"scenario: mine.yaml: not found beside this copy of a sweep's spec; its scenario paths are relative to {tmp_path / 'specs'}: copy it there to run it\n" in capsys.readouterr().err
+    assert experiment.load(sweep_dir / "experiment.yaml", base_dir=tmp_path / "specs").bases["mine"].scenario.name == "mine"
+
+
 # --------------------------------------------------------------------------- samplers and plan
 
 
