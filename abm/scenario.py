@@ -730,7 +730,8 @@ def _new_id(section: str, ident: str, lacking: list[str], known: list[str]) -> s
     complete one's: most likely a typo of that id in a file that extends another (it adds
     an entry instead of changing one), which the required fields alone would hide."""
     folded = {k.lower(): k for k in known}  # 'eaeu' for 'EAEU' too
-    near = difflib.get_close_matches(ident.lower(), list(folded), n=1)
+    initials = {"".join(w[0] for w in k.split("_") if w): k for k in folded if "_" in k}  # 'eu' for european_union
+    near = difflib.get_close_matches(ident.lower(), list(folded), n=1) or ([initials[ident.lower()]] if ident.lower() in initials else [])
     if not near:
         return None
     meant = folded[near[0]]

@@ -216,6 +216,8 @@ def test_extends_can_switch_a_rule(tmp_path):
     ({"corridors": {"middle_corridorr": {"name": "x"}}}, "corridors.middle_corridorr", "market, segments", "middle_corridor"),
     ({"events": {"am_az_peac": {"date": "2026-01-01"}}}, "events.am_az_peac", "type", "am_az_peace"),
     ({"shocks": {"unrestt": {"state": "armenia"}}}, "shocks.unrestt", "type, hazard", "unrest"),
+    ({"powers": {"eu": {"budget": {"investment": 1}}}}, "powers.eu", "name", "european_union"),  # the initials of the id
+    ({"powers": {"US": {"credibility": 0.2}}}, "powers.US", "name", "united_states"),
 ])
 def test_a_misspelt_id_in_an_extending_file_is_one_problem_naming_the_id_meant(tmp_path, override, path, lacking, meant):
     # it was "powers.chinaa.name: required field is missing" (and five such for a state):
