@@ -123,6 +123,7 @@ def test_a_chart_that_averages_over_base_scenarios_says_so(two_bases):
     parameter; a box chart splits its boxes by the base instead of pooling it."""
     ts, ph, bx = (report.figure(two_bases, k) for k in range(3))
     assert "pooled over decision cap, scenario" in " ".join(texts(ts).split())
+    assert "reach every date" not in texts(ts)  # both bases keep the same calendar
     assert "pooled over scenario" in " ".join(texts(ph).split())
     cells = report.phase_cells(report.ReportContext(Results(two_bases)), report.CHARTS["phase"].model_validate(Results(two_bases).manifest["charts"][1]))
     assert (cells["n"] == 4).all()  # 2 replications x 2 bases in every cell
