@@ -146,7 +146,7 @@ def table(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> pd.Data
         for scenario, group in snap.groupby("scenario", sort=False):
             row = {"scenario": scenario, "date": first, "seeds": group["seed"].nunique()}
             for m in metrics:
-                sd = group[m].std(ddof=1) if len(group) > 1 else 0.0
+                sd = group[m].std(ddof=1) if len(group) > 1 else math.nan  # one seed has no spread to estimate, not a spread of 0
                 row[f"{m}_mean"], row[f"{m}_sd"] = group[m].mean(), sd
                 row[f"{m}_ci95"] = float(cs.ci95(sd, len(group)))
             rows.append(row)

@@ -251,6 +251,8 @@ def test_small_effects_keep_two_significant_digits(tmp_path, capsys):
     assert "0.000" not in md
     assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--out", str(tmp_path / "c")]) == 0
     assert not re.search(r"\bnan\b", capsys.readouterr().out)
+    one = pd.read_csv(tmp_path / "c" / "compare.csv")  # one seed: no s.d. to estimate (it was written as 0, a spread of none)
+    assert one["integration_sd"].isna().all() and one["integration_ci95"].isna().all()
 
 
 def test_compare_with_steps_warns_of_events_the_runs_never_reach(tmp_path, capsys):
