@@ -114,6 +114,7 @@ BAD = {
     "n of a factorial sample": (_change(grid={}, sample={"method": "factorial", "n": 64, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: does not apply to the factorial sampler"),
     "levels of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "levels": 6, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.levels: applies to the factorial and morris samplers, not to latin"),
     "second order of a morris sample": (_change(grid={}, sample={"method": "morris", "n": 4, "second_order": True, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.second_order: applies to the sobol sampler, not to morris"),
+    "integer morris levels off whole numbers": (_change(grid={}, sample={"method": "morris", "n": 4, "levels": 4, "ranges": {"offers.duration": [4, 12]}}), "sample.ranges.offers.duration: an integer parameter's 4 morris levels must fall on whole numbers: make high - low a multiple of 3 (got [4, 12]; try [4, 13])"),
     "phase chart of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1], "rules.decision.cap": [0.4, 1]}}, charts=[{"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"}]), "charts.0.type: a phase chart needs a grid or sample.method: factorial, not latin"),
     "sobol chart without sobol design": (_change(charts=[{"type": "sobol", "metrics": ["fragmentation_final"]}]), "charts.0.type: a sobol chart needs sample.method: sobol"),
     "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),
@@ -188,7 +189,7 @@ def test_a_sweep_folders_copy_run_from_there_says_where_its_scenarios_are(tmp_pa
 
 
 def _sampled(method: str, n: int | None, dims: int, **extra) -> experiment.Experiment:
-    ranges = dict(list({"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": [0.3, 1.0], "offers.duration": [4, 12]}.items())[:dims])
+    ranges = dict(list({"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": [0.3, 1.0], "offers.duration": [4, 13]}.items())[:dims])
     sample = {"method": method, "ranges": ranges, **extra} | ({"n": n} if n else {})
     return experiment.load(_change(grid={}, sample=sample, replications=1, charts=[]))
 
@@ -210,7 +211,7 @@ def test_samplers_draw_the_documented_number_of_points(method, n, dims, extra, p
     values = pd.DataFrame([p.values for p in exp.points])
     assert values["rules.coercion.strength"].between(0.0, 1.0).all()
     if dims == 3:  # offers.duration is an integer setting: sampled values are rounded to integers
-        assert all(isinstance(v, int) and 4 <= v <= 12 for v in values["offers.duration"])
+        assert all(isinstance(v, int) and 4 <= v <= 13 for v in values["offers.duration"])
 
 
 def test_factorial_levels_are_evenly_spaced():
