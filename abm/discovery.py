@@ -244,7 +244,9 @@ def run(ctx, chart) -> Discovery:
     """The discovery a report chart asks for, on every successful run of the sweep."""
     # in plan order, not in the order runs arrived: the same sweep gives the same discovery
     # whatever the number of workers (PRIM's ties and the trees' draws follow row order)
-    table = ctx.results.table().sort_values(["point", "replication"], kind="stable").reset_index(drop=True)
+    # one row per run: identical points (a value listed twice in a grid) share their runs,
+    # which would otherwise weigh twice in PRIM's densities and the trees
+    table = ctx.results.table().sort_values(["point", "replication"], kind="stable").drop_duplicates("run").reset_index(drop=True)
     expression = ctx.spec.get("outcomes", {})[chart.outcome]
     parameters = chart.parameters or ctx.results.parameters
     return analyse(table, parameters, expression, chart.outcome, chart.density, chart.mass_min, depth=chart.depth, seed=ctx.spec.get("seed", 0))

@@ -3,6 +3,8 @@ validated like the rest of a spec, and `abm report` writes the discovery's figur
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -145,6 +147,24 @@ def test_report_of_a_discovery_sweep_writes_its_figures_and_tables(tmp_path):
     # the class is computed from the stored summaries, as the report says
     table = results.load(out).table()
     assert discovery.classify(table, "fragmentation_final >= q50").mean() == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_run_shared_by_identical_points_counts_once(tmp_path):
+    """A grid listing a value twice makes two points share their runs: PRIM must see each
+    run once, or the shared runs weigh double in every box's density and coverage."""
+    spec = yaml.safe_load(_spec(tmp_path).read_text())
+    spec.pop("sample")
+    spec["grid"] = {"rules.coercion.strength": [0.0, 0.5, 0.5, 1.0], "rules.decision.noise": [0.05, 0.3]}
+    spec["replications"] = 3
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "sweep"
+    sweep.run(path, out, workers=1, progress=False)
+    res = results.load(out)
+    assert len(res.table()) == 24 and res.table()["run"].nunique() == 18  # the premise: 6 runs shared
+    ctx = SimpleNamespace(results=res, spec=spec)
+    found = discovery.run(ctx, experiment.load(path).charts[0])
+    assert found.trajectory["n"].iloc[0] == 18
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
