@@ -36,7 +36,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
 from abm.units import Bool, Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
@@ -747,6 +747,11 @@ class _Builder:
                         self.problem(section, f"point {point.labels}: {p}: {msg}")
             if len(self.problems) >= MAX_PROBLEMS:
                 break
+        swept = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
+        for path in swept:  # an axis that no point lets act would claim an effect of zero
+            why = [inert(scn, path) for scn in checked[len(bases):]]
+            if why and all(why):
+                self.problem(f"{section}.{path}", f"{why[0]}, in every point: sweeping it changes nothing; set or sweep that rule too")
         return checked
 
     # -- stage 4: metrics and charts

@@ -949,6 +949,20 @@ def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = F
     return scn
 
 
+# Settings that act only under one variant of a rule family: elsewhere no mechanism reads
+# them, so a sweep over one of them would report an effect of zero that says nothing.
+ACTS_ONLY_UNDER = {"offers.duration": ("decay", "expiry")}
+
+
+def inert(scn: Scenario, path: str) -> str | None:
+    """Why the setting at ``path`` has no effect in ``scn`` (None if it may have one)."""
+    if path not in ACTS_ONLY_UNDER:
+        return None
+    family, name = ACTS_ONLY_UNDER[path]
+    chosen = getattr(scn.rules, family)["name"]
+    return None if chosen == name else f"acts only under rules.{family}.name={name} (here '{chosen}')"
+
+
 def with_run_settings(scn: Scenario, seed: int | None = None, steps: int | None = None) -> Scenario:
     """A copy of ``scn`` with another seed and/or horizon, validated like any setting
     (cheaper than a full ``--set`` reload, which matters in sweeps of short runs)."""

@@ -115,6 +115,8 @@ BAD = {
     "levels of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "levels": 6, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.levels: applies to the factorial and morris samplers, not to latin"),
     "second order of a morris sample": (_change(grid={}, sample={"method": "morris", "n": 4, "second_order": True, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.second_order: applies to the sobol sampler, not to morris"),
     "integer morris levels off whole numbers": (_change(grid={}, sample={"method": "morris", "n": 4, "levels": 4, "ranges": {"offers.duration": [4, 12]}}), "sample.ranges.offers.duration: an integer parameter's 4 morris levels must fall on whole numbers: make high - low a multiple of 3 (got [4, 12]; try [4, 13])"),
+    "an axis no point lets act": (_change(grid={"offers.duration": [4, 12]}), "grid.offers.duration: acts only under rules.decay.name=expiry (here 'exponential'), in every point: sweeping it changes nothing; set or sweep that rule too"),
+    "a sampled axis no corner lets act": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"offers.duration": [4, 12]}}), "sample.ranges.offers.duration: acts only under rules.decay.name=expiry (here 'exponential'), in every point"),
     "phase chart of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1], "rules.decision.cap": [0.4, 1]}}, charts=[{"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"}]), "charts.0.type: a phase chart needs a grid or sample.method: factorial, not latin"),
     "sobol chart without sobol design": (_change(charts=[{"type": "sobol", "metrics": ["fragmentation_final"]}]), "charts.0.type: a sobol chart needs sample.method: sobol"),
     "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),
@@ -191,7 +193,8 @@ def test_a_sweep_folders_copy_run_from_there_says_where_its_scenarios_are(tmp_pa
 def _sampled(method: str, n: int | None, dims: int, **extra) -> experiment.Experiment:
     ranges = dict(list({"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": [0.3, 1.0], "offers.duration": [4, 13]}.items())[:dims])
     sample = {"method": method, "ranges": ranges, **extra} | ({"n": n} if n else {})
-    return experiment.load(_change(grid={}, sample=sample, replications=1, charts=[]))
+    under = {"rules.decay.name": "expiry"} if "offers.duration" in ranges else {}  # the decay rule that reads it
+    return experiment.load(_change(grid={}, sample=sample, replications=1, charts=[], set=tiny_spec()["set"] | under))
 
 
 @pytest.mark.parametrize(
@@ -336,3 +339,12 @@ def test_every_experiment_field_has_a_row_in_the_spec_table(prefix, spec):
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     missing = [f"{prefix}{field}" for field in spec.model_fields if not any(re.match(rf"\| `{re.escape(prefix + field)}[`.]", row) or f"/ `{prefix + field}`" in row for row in rows)]
     assert not missing, f"experiment fields without a row in docs/experiments.md: {missing}"
+
+
+def test_an_axis_acts_where_some_point_selects_its_rule():
+    """offers.duration is refused as an axis only where no point can let it act: swept
+    with the decay rule that reads it, or with that rule set, it is a design like any."""
+    crossed = experiment.load(_change(grid={"offers.duration": [4, 12], "rules.decay.name": ["exponential", "expiry"]}, charts=[]), base_dir=ROOT / "experiments")
+    assert len(crossed.points) == 4
+    under_expiry = experiment.load(_change(set={"time.steps": 4, "rules.decay.name": "expiry"}, grid={"offers.duration": [4, 12]}, charts=[]), base_dir=ROOT / "experiments")
+    assert len(under_expiry.points) == 2
