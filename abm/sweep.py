@@ -241,11 +241,14 @@ class Pool:
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         """Submit ``fn(*args)``; the future's result is (worker identity, value), for :meth:`check`."""
-        return self.executor.submit(attested, fn, *args)
+        with _interrupts_deferred():  # submitting may start a worker process
+            return self.executor.submit(attested, fn, *args)
 
     def map(self, fn: Callable, iterable) -> Iterator[Any]:
         """``executor.map(fn, iterable)``, each result checked (:meth:`check`)."""
-        for there, value in self.executor.map(functools.partial(attested, fn), iterable):
+        with _interrupts_deferred():  # executor.map submits every task at once, starting workers
+            results = self.executor.map(functools.partial(attested, fn), iterable)
+        for there, value in results:
             self.check(there)
             yield value
 
@@ -274,7 +277,7 @@ class Pool:
         self.generation += 1
 
     def shutdown(self, interrupted: bool) -> None:
-        with _no_interrupts():  # a second Ctrl-C must not leave the workers half shut down
+        with _no_interrupts(signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C or SIGTERM must not leave the workers half shut down
             if self.make is not None:
                 if interrupted:
                     # workers may be in the middle of a chunk: stop them rather than wait
@@ -286,16 +289,39 @@ class Pool:
 
 
 @contextlib.contextmanager
-def _no_interrupts():
-    """Ignore Ctrl-C for the duration (main thread only; elsewhere signals cannot be set)."""
+def _no_interrupts(*signals: int):
+    """Ignore ``signals`` (default: Ctrl-C) for the duration (main thread only; elsewhere
+    signals cannot be set)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals or (signal.SIGINT,)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
+    have been. For submitting work: the pool starts worker processes as work arrives, and
+    an interruption between a worker's start and the pool's record of it left that worker
+    unknown to the pool, so not stopped with it; it then failed with a traceback on the
+    terminal once the pool's queues were gone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
 
 
 def default_workers() -> int:
@@ -551,6 +577,7 @@ def _create(out: Path, exp: Experiment) -> None:
             (tmp / "experiment.yaml").write_text(head + where + yamlfile.dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
+@_sigterm_as_interrupt()  # from the start: a job cancelled while the sweep sets up stops as cleanly as one cancelled mid-way
 def run(
     experiment: Experiment | str | Path | dict,
     out: str | Path,
@@ -597,7 +624,7 @@ def run(
             except (OSError, sqlite3.OperationalError) as exc:
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
-            with _lock(out), _sigterm_as_interrupt():
+            with _lock(out):
                 result = _session(exp, out, pool, runner or (run_with_states if exp.states else run_model), progress, task_seconds, incomplete)
         except (OSError, sqlite3.OperationalError) as exc:
             if isinstance(exc, OSError) and exc.errno not in DISK_ERRORS:

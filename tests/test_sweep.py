@@ -7,6 +7,7 @@ properties checked do not depend on the horizon.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -243,6 +244,51 @@ def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_ctrl_c_while_a_worker_starts_leaves_no_worker_unknown_to_the_pool(monkeypatch):
+    """The pool starts workers as work is submitted; Ctrl-C just after a worker's start
+    used to leave it out of the pool's record: not stopped with the pool, it failed with a
+    traceback on the terminal once the pool's queues were gone."""
+    pool = sweep.local_pool(1)
+    started = []
+    start = multiprocessing.process.BaseProcess.start
+
+    def start_then_ctrl_c(process):
+        start(process)
+        started.append(process.pid)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", start_then_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # the Ctrl-C still stops the caller
+            pool.submit(sum, [1, 2])
+        assert started and set(started) <= set(pool.executor._processes)
+    finally:
+        pool.shutdown(interrupted=True)
+
+
+def test_sigterm_while_the_sweep_sets_up_stops_it_as_ctrl_c_would(monkeypatch, tmp_path):
+    """SIGTERM is handled as Ctrl-C from the start, not only once runs are under way: a
+    job cancelled while its folder was being made used to die on the spot, leaving a
+    staging folder beside --out and a warning about leaked semaphores."""
+    unhandled = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: unhandled.append(True))  # stands in for the default action, which would end pytest
+    original = sweep.new_manifest
+
+    def manifest_then_sigterm(exp):
+        signal.raise_signal(signal.SIGTERM)
+        return original(exp)
+
+    monkeypatch.setattr(sweep, "new_manifest", manifest_then_sigterm)
+    out = tmp_path / "out"
+    try:
+        with pytest.raises(KeyboardInterrupt), ThreadPoolExecutor(1) as ex:
+            sweep.run(tiny_spec(), out, executor=ex, progress=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not unhandled
+    assert not list(tmp_path.iterdir()), "nothing is left behind"
 
 
 def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
