@@ -29,6 +29,7 @@ What the machinery guarantees, and how:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -38,6 +39,7 @@ import shutil
 import sys
 import time
 import warnings
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,10 +53,11 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm.experiment import canonical_hash, override, plain
-from abm.outputs import OutputError, check_new_or_resumable
+from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, staged_files
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
+from abm.sweep import SweepError, _lock, _sigterm_as_interrupt
 from abm.units import Int, Real
 
 MANIFEST = "manifest.json"
@@ -365,6 +368,7 @@ def _pool(workers: int | None, scheduler: str | None, executor):
         raise CalibrationError(str(exc)) from None
 
 
+@_sigterm_as_interrupt()  # from the start: a job cancelled while it sets up or writes its outputs stops as cleanly as one cancelled mid-way
 def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: int | None = None, scheduler: str | None = None, executor=None, resume: bool = False,
         allow_model_change: bool = False, progress: bool | None = None) -> CalibrationResult:
     """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs.
@@ -384,11 +388,11 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         pool.shutdown(False)
         raise
     interrupted, started, session = True, time.perf_counter(), None
-    from abm.sweep import SweepError, _sigterm_as_interrupt
-
+    lock = contextlib.ExitStack()
     try:
         if not out.exists():
             _create(out, cal)
+        lock.enter_context(_lock(out, "calibration"))  # two calibrations writing one database would store generations twice
         manifest = json.loads((out / MANIFEST).read_text())
         session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": model_record()}
         manifest["sessions"].append(session)
@@ -402,31 +406,39 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         before = history.total_nr_simulations if history.max_t >= 0 else 0
         remaining = cal.spec.generations - (history.max_t + 1)
         try:
-            with _sigterm_as_interrupt():  # a batch scheduler's SIGTERM stops as cleanly as Ctrl-C
-                if remaining > 0 and not manifest.get("finished"):
-                    with warnings.catch_warnings():  # pyabc compares the first, infinite, epsilon with the next: inf - inf
-                        warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)
-                        abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
+            if remaining > 0 and not manifest.get("finished"):
+                with warnings.catch_warnings():  # pyabc compares the first, infinite, epsilon with the next: inf - inf
+                    warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)
+                    abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
             interrupted = False
         except KeyboardInterrupt:
             pass
         history = pyabc.History(db)
         simulations = (history.total_nr_simulations - before) * cal.spec.seeds_per_particle
         result = CalibrationResult(out, history.max_t + 1, simulations, time.perf_counter() - started, pool.description, interrupted)
-        session.update(ended=_now(), generations=result.generations, simulations=simulations, interrupted=interrupted)
-        manifest["finished"] = not interrupted
+        session.update(generations=result.generations, simulations=simulations, interrupted=interrupted)
+        manifest["finished"] = not interrupted  # sampling is done: a resume only writes the outputs
         write_json(out / MANIFEST, manifest)
         if not interrupted:
-            result.files, result.ess = write_outputs(out, cal, history, pool)
+            try:
+                result.files, result.ess = write_outputs(out, cal, history, pool)
+            except KeyboardInterrupt:  # none of the outputs is written; a resume writes them
+                interrupted = result.interrupted = True
+        session.update(ended=_now(), interrupted=interrupted)
+        write_json(out / MANIFEST, manifest)
         return result
-    except SweepError as exc:  # a worker running other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept
-        session["ended"] = session["ended"] or _now()
+    except SweepError as exc:  # another calibration holds the folder, or a worker ran other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept
+        if session is not None:
+            session["ended"] = session["ended"] or _now()
         raise CalibrationError(str(exc)) from None
+    except BrokenProcessPool:  # a worker died twice in one generation (abm.sweep.Pool.map runs its tasks again once)
+        raise CalibrationError(f"worker processes died (killed, or out of memory) twice in one generation; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
     finally:
         if session is not None and pool.record():
             session.update(pool.record())
             write_json(out / MANIFEST, manifest)
         pool.shutdown(interrupted)
+        lock.close()
 
 
 def _check_single_threaded(executor) -> None:
@@ -461,28 +473,33 @@ def _target_value(p: pat.Pattern) -> float:
 
 
 def _create(out: Path, cal: Calibration) -> None:
+    """Make the output folder with its manifest and spec all at once, or not at all: a
+    calibration killed while making it used to leave a folder without a manifest, which
+    the next calibration into it, resumed or not, refused."""
     from abm.sweep import machine
 
     try:
-        out.mkdir(parents=True)
+        with atomic_directory(out) as tmp:
+            write_json(tmp / MANIFEST, {
+                "calibration": cal.spec.name,
+                "description": cal.spec.description,
+                "spec_hash": cal.hash,
+                "spec": plain(cal.spec.model_dump()),
+                "base_scenario": cal.base.to_dict(),
+                "patterns": [p.model_dump(mode="json", by_alias=True) for p in cal.patterns],
+                "steps": cal.steps,
+                "model": model_record(),
+                "packages": _packages(),
+                "machine": machine(),
+                "created": _now(),
+                "sessions": [],
+            })
+            if cal.source is not None:
+                shutil.copyfile(cal.source, tmp / "calibration.yaml")
+    except OutputError as exc:
+        raise CalibrationError(str(exc)) from None
     except OSError as exc:
         raise CalibrationError(f"cannot create {out}: {exc.strerror or exc}") from None
-    write_json(out / MANIFEST, {
-        "calibration": cal.spec.name,
-        "description": cal.spec.description,
-        "spec_hash": cal.hash,
-        "spec": plain(cal.spec.model_dump()),
-        "base_scenario": cal.base.to_dict(),
-        "patterns": [p.model_dump(mode="json", by_alias=True) for p in cal.patterns],
-        "steps": cal.steps,
-        "model": model_record(),
-        "packages": _packages(),
-        "machine": machine(),
-        "created": _now(),
-        "sessions": [],
-    })
-    if cal.source is not None:
-        shutil.copyfile(cal.source, out / "calibration.yaml")
 
 
 def check_new(out: Path, resume: bool) -> None:
@@ -587,7 +604,16 @@ def predictive_table(cal: Calibration, pred: pd.DataFrame) -> pd.DataFrame:
 
 def write_outputs(out: Path, cal: Calibration, history, pool) -> tuple[list[Path], float]:
     """posterior.csv/.parquet, constraint.csv/.md, predictive.csv/.md and the charts; the
-    files and the final weights' effective sample size."""
+    files and the final weights' effective sample size. They are written all together or
+    not at all (:func:`abm.outputs.staged_files`): a calibration stopped while drawing
+    used to leave the first tables without the rest, under a manifest saying it finished."""
+    with staged_files(out) as tmp:
+        ess = _write_outputs(tmp, cal, history, pool)
+    files = [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", "marginals.png", "pairs.png", "predictive.png")]
+    return files, ess
+
+
+def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     post = posterior(history)
     post.to_csv(out / "posterior.csv", index=False)
     post.to_parquet(out / "posterior.parquet", index=False)
@@ -610,8 +636,7 @@ def write_outputs(out: Path, cal: Calibration, history, pool) -> tuple[list[Path
     from abm import charts
 
     charts.posterior_charts(out, cal.spec.parameters, post, cal.patterns, pred)
-    files = [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", "marginals.png", "pairs.png", "predictive.png")]
-    return files, float(table["ess"].iloc[0])
+    return float(table["ess"].iloc[0])
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

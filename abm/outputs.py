@@ -240,6 +240,26 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
         raise
 
 
+@contextlib.contextmanager
+def staged_files(folder: Path, name: str = "outputs") -> Iterator[Path]:
+    """Yield a hidden folder inside ``folder`` to write files into; when the block ends
+    without error they are moved into ``folder`` (each replacing an earlier file of its
+    name), on any exception the hidden folder is removed, and one left by a killed process
+    is removed the next time. For files written beside a command's own state (abm
+    calibrate's posterior, tables and charts beside its database), so that a command
+    stopped while writing them leaves none of them rather than a set that looks complete."""
+    _clean_leftovers(folder / name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=folder))
+    try:
+        (tmp / STAGING).touch()
+        yield tmp
+        (tmp / STAGING).unlink()
+        for path in sorted(tmp.iterdir()):
+            os.replace(path, folder / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _new_only(out: Path) -> None:
     if out.exists() or out.is_symlink():
         raise OutputError(f"--out {out}: already exists; choose another --out")

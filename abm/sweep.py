@@ -245,12 +245,25 @@ class Pool:
             return self.executor.submit(attested, fn, *args)
 
     def map(self, fn: Callable, iterable) -> Iterator[Any]:
-        """``executor.map(fn, iterable)``, each result checked (:meth:`check`)."""
-        with _interrupts_deferred():  # executor.map submits every task at once, starting workers
-            results = self.executor.map(functools.partial(attested, fn), iterable)
-        for there, value in results:
-            self.check(there)
-            yield value
+        """``executor.map(fn, iterable)``, each result checked (:meth:`check`). When a
+        worker of a pool the sweep owns dies (killed, out of memory), the pool is restarted
+        and the tasks not yet returned are run again, once: ``fn`` must give the same
+        result wherever and however often it runs (a calibration's tasks carry their own
+        seeds). A second death raises BrokenProcessPool."""
+        tasks, done = list(iterable), 0
+        for attempt in range(2):
+            with _interrupts_deferred():  # executor.map submits every task at once, starting workers
+                results = self.executor.map(functools.partial(attested, fn), tasks[done:])
+            try:
+                for there, value in results:
+                    self.check(there)
+                    done += 1
+                    yield value
+                return
+            except BrokenProcessPool:
+                if self.make is None or attempt:
+                    raise
+                self.restart()
 
     def check(self, there: dict[str, Any]) -> None:
         """Refuse (SweepError) results made by a worker whose code identity differs from
@@ -476,8 +489,9 @@ class SweepResult:
 
 
 @contextlib.contextmanager
-def _lock(out: Path) -> Iterator[None]:
-    """One writer per sweep directory; the lock dies with its process (even on kill -9)."""
+def _lock(out: Path, work: str = "sweep") -> Iterator[None]:
+    """One writer per sweep (or calibration) directory; the lock dies with its process
+    (even on kill -9)."""
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; single-writer is then the user's job
@@ -491,7 +505,7 @@ def _lock(out: Path) -> Iterator[None]:
             if os.stat(path).st_ino != os.fstat(fh.fileno()).st_ino:  # locked a file another sweep has just removed
                 raise OSError
         except OSError:
-            raise SweepError(f"another sweep is writing to {out}; wait for it or choose another --out") from None
+            raise SweepError(f"another {work} is writing to {out}; wait for it or choose another --out") from None
         try:
             yield
         finally:

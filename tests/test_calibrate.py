@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import pyabc
 import pytest
 import yaml
 
-from abm import calibrate, runner
+from abm import calibrate, runner, sweep
 from abm.calibrate import weighted_quantile
 from abm.cli import main
 from abm.scenario import load
@@ -105,6 +106,67 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "r" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
     sessions = json.loads((tmp_path / "r" / "manifest.json").read_text())["sessions"]
     assert [s["interrupted"] for s in sessions] == [True, False]
+
+
+def test_a_calibration_stopped_while_making_its_folder_leaves_none(monkeypatch, tmp_path):
+    """A half-made folder (no manifest) was refused by the next calibration into it,
+    resumed or not; the folder is now made whole or not at all."""
+    def stopped(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(calibrate, "write_json", stopped)
+    with pytest.raises(KeyboardInterrupt), serial() as ex:
+        calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_calibration_stopped_while_drawing_leaves_no_outputs_and_resume_writes_them(monkeypatch, tmp_path):
+    """Stopped while drawing its charts, a calibration used to leave its first tables
+    without the rest, under a manifest whose session said it ended normally."""
+    spec, out = small_spec(), tmp_path / "c"
+    from abm import charts
+
+    def draw_then_stop(out, *_):
+        (out / "marginals.png").write_bytes(b"half a chart")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, serial() as ex:
+        patch.setattr(charts, "posterior_charts", draw_then_stop)
+        try:
+            stopped = calibrate.run(spec, out, executor=ex, progress=False)
+        except KeyboardInterrupt:  # escaping, it would stop pytest itself
+            pytest.fail("the interruption escaped calibrate.run instead of ending it as interrupted")
+    assert stopped.interrupted and stopped.generations == 2
+    assert sorted(p.name for p in out.iterdir()) == ["calibration.db", "manifest.json"]  # no hidden staging folder either
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["interrupted"] and session["ended"]
+    with serial() as ex:
+        resumed = calibrate.run(spec, out, executor=ex, resume=True, progress=False)
+    assert not resumed.interrupted and all(f.exists() for f in resumed.files)
+    assert (out / "marginals.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_two_calibrations_never_write_one_folder_at_once(tmp_path):
+    """Two resumes of one folder at once stored some generations twice in its database."""
+    spec, out = small_spec(), tmp_path / "c"
+    with InterruptedAt(call=1) as ex:  # the folder and database exist, no generation is stored
+        calibrate.run(spec, out, executor=ex, progress=False)
+    with sweep._lock(out, "calibration"), serial() as ex:  # as another calibration's process holds it
+        with pytest.raises(calibrate.CalibrationError, match="another calibration is writing to"):
+            calibrate.run(spec, out, executor=ex, resume=True, progress=False)
+    assert pyabc.History(f"sqlite:///{out / calibrate.DB}").max_t == -1
+
+
+class WorkersDie(cf.ThreadPoolExecutor):
+    """An executor whose workers die at the first task, as after an out-of-memory kill."""
+
+    def map(self, fn, *iterables, **kwargs):
+        raise BrokenProcessPool("a worker died")
+
+
+def test_a_calibration_whose_workers_keep_dying_stops_with_one_clear_message(tmp_path, capsys):
+    with WorkersDie(max_workers=1) as ex, pytest.raises(calibrate.CalibrationError, match="worker processes died .* continue with --resume"):
+        calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
 
 
 def test_resuming_with_other_model_code_is_refused_unless_allowed(tmp_path, capsys):

@@ -6,6 +6,7 @@ properties checked do not depend on the horizon.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from pathlib import Path
 
@@ -289,6 +291,28 @@ def test_sigterm_while_the_sweep_sets_up_stops_it_as_ctrl_c_would(monkeypatch, t
         signal.signal(signal.SIGTERM, previous)
     assert not unhandled
     assert not list(tmp_path.iterdir()), "nothing is left behind"
+
+
+def dies_once(marker: str, x: int) -> int:
+    """Kills its worker the first time any task runs (``marker`` not yet made), then doubles."""
+    if not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(3)
+    return 2 * x
+
+
+def test_map_runs_again_the_tasks_of_a_worker_that_died(tmp_path):
+    """A calibration maps its tasks over the pool: a worker killed in the middle used to
+    end it with a traceback; its tasks are now run again, once, by a new worker."""
+    pool = sweep.local_pool(1)
+    try:
+        assert list(pool.map(functools.partial(dies_once, str(tmp_path / "died")), range(5))) == [0, 2, 4, 6, 8]
+        assert pool.generation == 1
+        with pytest.raises(BrokenProcessPool):  # a task that kills every worker it meets is not run a third time
+            list(pool.map(os._exit, [3]))
+        assert pool.generation == 2
+    finally:
+        pool.shutdown(interrupted=True)
 
 
 def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
