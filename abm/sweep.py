@@ -252,9 +252,9 @@ class Pool:
         seeds). A second death raises BrokenProcessPool."""
         tasks, done = list(iterable), 0
         for attempt in range(2):
-            with _interrupts_deferred():  # executor.map submits every task at once, starting workers
-                results = self.executor.map(functools.partial(attested, fn), tasks[done:])
             try:
+                with _interrupts_deferred():  # executor.map submits every task at once, starting workers
+                    results = self.executor.map(functools.partial(attested, fn), tasks[done:])  # refused at once if a worker died while idle
                 for there, value in results:
                     self.check(there)
                     done += 1

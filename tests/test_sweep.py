@@ -308,9 +308,15 @@ def test_map_runs_again_the_tasks_of_a_worker_that_died(tmp_path):
     try:
         assert list(pool.map(functools.partial(dies_once, str(tmp_path / "died")), range(5))) == [0, 2, 4, 6, 8]
         assert pool.generation == 1
+        os.kill(next(iter(pool.executor._processes)), signal.SIGKILL)  # a worker dies while idle, between two generations
+        deadline = time.monotonic() + 10
+        while not pool.executor._broken and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert list(pool.map(functools.partial(dies_once, str(tmp_path / "died")), range(2))) == [0, 2]
+        assert pool.generation == 2
         with pytest.raises(BrokenProcessPool):  # a task that kills every worker it meets is not run a third time
             list(pool.map(os._exit, [3]))
-        assert pool.generation == 2
+        assert pool.generation == 3
     finally:
         pool.shutdown(interrupted=True)
 
