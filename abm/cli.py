@@ -328,6 +328,8 @@ def check_sweep(directory: Path, verb: str) -> None:
         incomplete = store.check(directory)
     except store.StoreError as exc:
         raise UsageError(f"cannot {verb.split()[0]}: {exc}") from None
+    if not store.has_finished_run(directory):  # a sweep that has just started, or whose runs all failed
+        raise UsageError(f"cannot {verb} {directory}: no run has finished successfully yet (failures, if any: abm.results.load('{directory}').failures); wait for the sweep, or complete it with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
     if incomplete:
         raise UsageError(f"cannot {verb} {directory}: {len(incomplete)} run(s) stored as finished have lost rows (summaries, series or per-state arrays), so averages would be wrong; run them again with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
 

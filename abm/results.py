@@ -154,7 +154,7 @@ class Results:
         ).drop_duplicates("run").reset_index(drop=True)  # identical points share a run
         states = list(dict.fromkeys(k for name in runs["scenario"].unique() for k in self.state_keys[name]))
         steps = self._steps(runs)
-        where = {name: [states.index(k) for k in keys] for name, keys in self.state_keys.items()}
+        where = {name: [states.index(k) for k in self.state_keys[name]] for name in runs["scenario"].unique()}  # scenarios with no finished run yet have no states here
         row = {run: i for i, run in enumerate(runs["run"])}
         values = {}
         conn = reader(self.path)

@@ -315,6 +315,16 @@ def check(directory: str | Path) -> list[str]:
     return [run for run, count, summary, kept in rows if not summary or (series and count != steps.get(run, count)) or kept != len(states)]
 
 
+def has_finished_run(directory: str | Path) -> bool:
+    """Whether a sweep folder holds a successful run: a report or export of none (a sweep
+    that has just started, or whose runs all failed) has nothing to show."""
+    conn = reader(Path(directory) / FILE)
+    try:
+        return conn.execute("SELECT 1 FROM runs WHERE status = 'ok' LIMIT 1").fetchone() is not None
+    finally:
+        conn.close()
+
+
 def expected_rows(manifest: dict[str, Any]) -> dict[str, int]:
     """Series rows each planned run must have: one per step, step 0 included."""
     horizon = {name: base["resolved"]["time"]["steps"] for name, base in manifest["bases"].items()}

@@ -579,7 +579,8 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
 def _create(out: Path, exp: Experiment) -> None:
     """Make the output directory with the store and manifest, all at once or not at all."""
     with atomic_directory(out) as tmp:
-        Store.create(tmp, exp).close()
+        with Store.create(tmp, exp) as store:
+            store.hand_back()  # as a session does: a sweep stopped before its first session leaves readers nothing to add beside the store
         write_json(tmp / MANIFEST, new_manifest(exp))
         # the spec as run: a figure must not show another horizon than the file it sits by;
         # its paths stay as written, relative to the spec's own folder, which the head says

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
 import pandas as pd
 import pytest
 import yaml
 
-from abm import results
+from abm import experiment, results
 from abm.cli import main
 
 try:
@@ -107,3 +108,27 @@ def test_runs_with_lost_rows_are_refused_by_report_and_run_again_by_resume(finis
         pd.testing.assert_frame_equal(got.drop(columns=["seconds", "worker", "finished"], errors="ignore"), want.drop(columns=["seconds", "worker", "finished"], errors="ignore"))
     assert main(["report", str(out)]) == 0
     assert len(results.load(out).summaries) == 12
+
+
+def test_a_sweep_with_no_finished_run_is_refused_by_report_and_export_and_leaves_nothing(tmp_path, capsys):
+    """A sweep stopped at once (or just started, or whose runs all failed) has no run to
+    show: report and export used to fail with tracebacks (NaN axis limits, a state not
+    found), and reading it left -wal and -shm files beside the store."""
+    from abm import sweep
+
+    out = tmp_path / "sweep"
+    with ThreadPoolExecutor(1) as ex:
+        sweep.run(tiny_spec(), out, executor=ex, runner=failing_everywhere, progress=False)
+    before = sorted(p.name for p in out.iterdir())
+    for args in (["report", str(out)], ["export", str(out)]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and "no run has finished successfully yet" in err and "--resume" in err, err
+    assert sorted(p.name for p in out.iterdir()) == before == ["experiment.yaml", "manifest.json", "results.sqlite"]
+    sweep._create(tmp_path / "new", experiment.load(tiny_spec()))  # as a sweep stopped before its first session leaves it
+    assert main(["report", str(tmp_path / "new")]) == 2
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["experiment.yaml", "manifest.json", "results.sqlite"]
+
+
+def failing_everywhere(scenario, seed):
+    raise RuntimeError("every run fails")

@@ -6,14 +6,18 @@ These tests write synthetic outcomes so that every stored number is known in adv
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from abm import experiment, results
+from abm import experiment, results, runner, sweep
 from abm.store import Outcome, Store
+
+ROOT = Path(__file__).resolve().parents[1]
 
 try:
     from tests.test_sweep import tiny_spec
@@ -116,3 +120,29 @@ def test_series_stream_in_chunks(store, tmp_path):
     s.commit([outcome(r.key, 1.0, steps=5) for r in exp.runs])
     sizes = [len(chunk) for chunk in results.load(tmp_path).iter_series(["fragmentation"], chunksize=7)]
     assert sum(sizes) == 12 * 5 and max(sizes) == 7
+
+
+def test_per_state_arrays_of_a_sweep_whose_runs_cover_some_scenarios_only(tmp_path):
+    """Part-way through a sweep of two base scenarios with different states, only the
+    first had finished runs: reading the per-state arrays failed on a state of the
+    second ('s0000' is not in list)."""
+    spec = {
+        "name": "two_worlds",
+        "scenarios": {"caucasus": str(ROOT / "configs" / "baseline.yaml"), "generated": str(ROOT / "configs" / "generated.yaml")},
+        "set": {"time.steps": 2},
+        "replications": 2,
+        "seed": 3,
+        "metrics": {"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "final"}], "states": ["welfare"]},
+    }
+    with ThreadPoolExecutor(1) as ex:
+        sweep.run(spec, tmp_path / "out", executor=ex, runner=generated_not_yet, progress=False)
+    arrays = results.load(tmp_path / "out").state_arrays()
+    assert len(arrays.runs) == 2 and set(arrays.runs["scenario"]) == {"caucasus"}
+    assert arrays.values["welfare"].shape == (2, 3, 8) and not np.isnan(arrays.values["welfare"]).any()
+
+
+def generated_not_yet(scenario, seed):
+    """The baseline's runs succeed; the generated world's have not finished (they fail)."""
+    if "s0000" in scenario.states:
+        raise RuntimeError("not run yet")
+    return runner.run(scenario, seed)
