@@ -247,11 +247,15 @@ def _cell(value: Any) -> Any:
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` atomically: readers see the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:  # a full disk, or an interruption: no half-written copy stays beside the file
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # --------------------------------------------------------------------------- checking

@@ -5,6 +5,9 @@ These tests write synthetic outcomes so that every stored number is known in adv
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -15,7 +18,7 @@ import pandas as pd
 import pytest
 
 from abm import experiment, results, runner, sweep
-from abm.store import Outcome, Store
+from abm.store import Outcome, Store, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,3 +149,18 @@ def generated_not_yet(scenario, seed):
     if "s0000" in scenario.states:
         raise RuntimeError("not run yet")
     return runner.run(scenario, seed)
+
+
+def test_a_json_record_that_cannot_be_written_leaves_the_old_one_and_nothing_else(tmp_path, monkeypatch):
+    """A full disk stopped a sweep while it wrote manifest.json and left the half-written
+    copy (.manifest.json.tmp) beside it."""
+    path = tmp_path / "manifest.json"
+    write_json(path, {"sessions": []})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError):
+        write_json(path, {"sessions": [{"started": "now"}]})
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"] and json.loads(path.read_text()) == {"sessions": []}
