@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 from abm import budget
-from abm.outputs import OutputError, add_to_listing, check_target
+from abm.outputs import OutputError, check_target
 from abm.scenario import ScenarioError, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -335,7 +335,7 @@ def check_sweep(directory: Path, verb: str) -> None:
 
 
 def cmd_report(args) -> int:
-    from abm import report, results
+    from abm import report
 
     directory = Path(args.directory)
     check_target(Path(args.out) if args.out else directory / "report", "report", replace=args.out is not None)
@@ -343,16 +343,9 @@ def cmd_report(args) -> int:
     from pandas.errors import DatabaseError
 
     try:
-        made = report.make(directory, args.out)
+        made = report.make(directory, args.out, tuple(args.export))
     except (sqlite3.DatabaseError, DatabaseError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
         raise UsageError(f"cannot report on {directory}: {exc}; is it a complete sweep folder, and is --out a new directory?") from None
-    for fmt in dict.fromkeys(args.export):  # --export csv twice: once
-        try:
-            exported = results.load(directory).export(made.out / "export", fmt)
-        except FileExistsError as exc:  # a file of the user's in the report's export/ folder
-            raise UsageError(f"the report is written, its export is not: {exc}") from None
-        add_to_listing(made.out, "report", exported)
-        made.files += exported
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
     if args.export:
         print(f"exported tables to {made.out / 'export'}/ ({', '.join(args.export)})")

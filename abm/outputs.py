@@ -147,12 +147,6 @@ def _walk(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir() and p.name != STAGING)
 
 
-def add_to_listing(out: Path, command: str, files: list[Path]) -> None:
-    """Record files a command added to its published output (``abm report --export``)."""
-    listed = _earlier(out, command)
-    _write_listing(out, command, sorted(set(listed) | {str(Path(f).relative_to(out)) for f in files}))
-
-
 def _write_listing(folder: Path, command: str, files: list[str]) -> None:
     tmp = folder / f"{LISTING}.tmp"
     tmp.write_text(json.dumps({"command": command, "files": sorted(files)}, indent=1) + "\n", encoding="utf-8")

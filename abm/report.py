@@ -539,10 +539,13 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-def make(directory: str | Path, out: str | Path | None = None) -> Report:
+def make(directory: str | Path, out: str | Path | None = None, exports: tuple[str, ...] = ()) -> Report:
     """Write the summary table and every chart of the sweep in ``directory``, into
     ``out`` (default ``directory/report``) all at once, under :mod:`abm.outputs`' rule:
-    the files of an earlier report in an explicit ``out`` are replaced, nothing else."""
+    the files of an earlier report in an explicit ``out`` are replaced, nothing else.
+    ``exports`` (csv, parquet) adds the sweep's tables in ``export/`` within the same
+    write: exported after it, a report stopped mid-export kept files its listing did not
+    name, which the next report then refused to replace."""
     results = Results(directory)
     final = Path(out) if out else Path(directory) / "report"
     with matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:
@@ -585,6 +588,8 @@ def make(directory: str | Path, out: str | Path | None = None) -> Report:
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
         written.insert(1, out / "summary.md")
+        for fmt in dict.fromkeys(exports):  # --export csv twice: once
+            written += results.export(out / "export", fmt)
     report.files = [final / path.relative_to(out) for path in written]
     return report
 

@@ -110,6 +110,24 @@ def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):
     assert "holds no sweep results" in capsys.readouterr().err
 
 
+def test_a_report_stopped_while_exporting_leaves_nothing_and_the_next_one_is_written(reference, tmp_path, monkeypatch):
+    """The export used to follow the report's publication: stopped there, the report
+    stood without its export, holding files its listing did not name, and every later
+    report into that folder was refused."""
+    out = tmp_path / "r"
+    with monkeypatch.context() as patch:
+        def export_then_stop(self, folder, fmt="csv", overwrite=False):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"params.{fmt}").write_text("half an export")
+            raise KeyboardInterrupt
+
+        patch.setattr(results.Results, "export", export_then_stop)
+        assert main(["report", str(reference), "--out", str(out), "--export", "csv"]) == 130
+    assert not list(tmp_path.iterdir())
+    assert main(["report", str(reference), "--out", str(out), "--export", "csv"]) == 0
+    assert len(pd.read_csv(out / "export" / "params.csv")) == 4
+
+
 def test_report_exports_parquet(reference, tmp_path):
     assert main(["report", str(reference), "--out", str(tmp_path / "r"), "--export", "parquet"]) == 0
     summaries = pd.read_parquet(tmp_path / "r" / "export" / "summaries.parquet")
