@@ -36,6 +36,7 @@ import concurrent.futures as cf
 import contextlib
 import ctypes
 import datetime as dt
+import errno
 import functools
 import gc
 import json
@@ -637,6 +638,8 @@ def run(
             try:
                 _create(out, exp)
             except (OSError, sqlite3.OperationalError) as exc:
+                if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # the rename found it made meanwhile
+                    raise SweepError(f"{out} was created meanwhile, by another sweep started at the same time; let that one run, or choose another --out") from None
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             with _lock(out):

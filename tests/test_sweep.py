@@ -321,6 +321,22 @@ def test_map_runs_again_the_tasks_of_a_worker_that_died(tmp_path):
         pool.shutdown(interrupted=True)
 
 
+def test_two_sweeps_started_at_once_into_one_folder_are_told_apart(monkeypatch, tmp_path):
+    """Both find --out free; the second to finish making it was told only 'Directory not empty'."""
+    out = tmp_path / "out"
+    original = sweep.new_manifest
+
+    def the_other_sweep_first(exp):
+        out.mkdir()
+        (out / "results.sqlite").write_bytes(b"the other sweep's")
+        return original(exp)
+
+    monkeypatch.setattr(sweep, "new_manifest", the_other_sweep_first)
+    with pytest.raises(sweep.SweepError, match="created meanwhile, by another sweep"), ThreadPoolExecutor(1) as ex:
+        sweep.run(tiny_spec(), out, executor=ex, progress=False)
+    assert [p.name for p in out.iterdir()] == ["results.sqlite"] and len(list(tmp_path.iterdir())) == 1
+
+
 def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec()))
