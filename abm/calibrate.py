@@ -57,7 +57,7 @@ from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, s
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
-from abm.sweep import SweepError, _lock, _sigterm_as_interrupt
+from abm.sweep import SweepError, _interrupts_deferred, _lock, _sigterm_as_interrupt
 from abm.units import Int, Real
 
 MANIFEST = "manifest.json"
@@ -271,6 +271,7 @@ class SeededSampler(MappingSampler):
     def __init__(self, map_, seed: int, progress: bool | None):
         super().__init__(map_=map_)
         self.seed, self.progress = seed, progress
+        self.interrupts: list[int] = []  # Ctrl-C or SIGTERM held back while pyabc runs (see run)
 
     def map_function(self, simulate_one, task_seed):
         simulate_one = _unpickled(self.unpickle, simulate_one)
@@ -294,6 +295,9 @@ class SeededSampler(MappingSampler):
             for result in self.map_(task, [_task_seed(self.seed, t, i) for i in range(n)]):
                 results.append(result)
                 bar.update(1)
+                if self.interrupts:  # stop between particles, where pyabc is storing nothing
+                    self.interrupts.clear()
+                    raise KeyboardInterrupt
         self.nr_evaluations_ = sum(e for _, e in results)
         sample = self._create_empty_sample()
         for part, _ in results:
@@ -397,7 +401,8 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": model_record()}
         manifest["sessions"].append(session)
         write_json(out / MANIFEST, manifest)
-        abc = _abc(cal, SeededSampler(pool.map, cal.spec.seed, progress))
+        sampler = SeededSampler(pool.map, cal.spec.seed, progress)
+        abc = _abc(cal, sampler)
         db = f"sqlite:///{(out / DB).resolve()}"
         if (out / DB).exists() and _has_run(db):
             history = abc.load(db, 1)
@@ -407,8 +412,11 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         remaining = cal.spec.generations - (history.max_t + 1)
         try:
             if remaining > 0 and not manifest.get("finished"):
-                with warnings.catch_warnings():  # pyabc compares the first, infinite, epsilon with the next: inf - inf
-                    warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)
+                # pyabc stores a generation in several statements, and an interruption among
+                # them left its session unusable (a traceback, exit 1): Ctrl-C and SIGTERM
+                # are held back, and acted on between particles (SeededSampler) or at the end
+                with warnings.catch_warnings(), _interrupts_deferred() as sampler.interrupts:
+                    warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)  # pyabc compares the first, infinite, epsilon with the next: inf - inf
                     abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
             interrupted = False
         except KeyboardInterrupt:

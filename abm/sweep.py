@@ -318,19 +318,20 @@ def _no_interrupts(*signals: int):
 
 
 @contextlib.contextmanager
-def _interrupts_deferred():
+def _interrupts_deferred() -> Iterator[list[int]]:
     """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
     have been. For submitting work: the pool starts worker processes as work arrives, and
     an interruption between a worker's start and the pool's record of it left that worker
     unknown to the pool, so not stopped with it; it then failed with a traceback on the
-    terminal once the pool's queues were gone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    terminal once the pool's queues were gone. Yields the list of signals held, which
+    the block may act on where it is safe to stop (it then empties the list)."""
     caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
     previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield caught
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
+import signal
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
@@ -155,6 +156,26 @@ def test_two_calibrations_never_write_one_folder_at_once(tmp_path):
         with pytest.raises(calibrate.CalibrationError, match="another calibration is writing to"):
             calibrate.run(spec, out, executor=ex, resume=True, progress=False)
     assert pyabc.History(f"sqlite:///{out / calibrate.DB}").max_t == -1
+
+
+def test_ctrl_c_while_a_generation_is_stored_stops_after_it_is_stored(monkeypatch, tmp_path):
+    """pyabc stores a generation in several statements; a Ctrl-C or SIGTERM among them left
+    its session unusable, and the calibration ended with a traceback (exit 1). Signals are
+    now held while pyabc runs and acted on between particles."""
+    append = pyabc.History.append_population
+    calls = []
+
+    def ctrl_c_then_store(self, *args, **kwargs):
+        calls.append(True)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)  # while generation 0 is being stored
+        return append(self, *args, **kwargs)
+
+    monkeypatch.setattr(pyabc.History, "append_population", ctrl_c_then_store)
+    with serial() as ex:
+        stopped = calibrate.run(small_spec(generations=3), tmp_path / "c", executor=ex, progress=False)
+    assert stopped.interrupted and stopped.generations == 1  # generation 0 stored whole, then stopped at generation 1's first particle
+    assert pyabc.History(f"sqlite:///{tmp_path / 'c' / calibrate.DB}").max_t == 0
 
 
 class WorkersDie(cf.ThreadPoolExecutor):
