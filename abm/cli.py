@@ -569,8 +569,8 @@ def script() -> None:
     """The ``abm`` console script: :func:`main`, then a quick exit. Once a command has
     finished, its files are closed; the exit handlers (atexit: logging, multiprocessing,
     temporary files) run as usual, but the interpreter's teardown, which frees the ~1,500
-    loaded modules one by one (0.2 s of CPU, a tenth of ``abm run``), is skipped. A thread or
-    child process still alive gets the normal exit, which waits for it.
+    loaded modules one by one (0.2 s of CPU, a tenth of ``abm run``), is skipped. A non-daemon
+    thread or a child process still alive gets the normal exit, which waits for it.
 
     The garbage collector runs less often than by default: a command loads Mesa,
     pandas and matplotlib, millions of objects that live to the end, and the default
@@ -584,7 +584,9 @@ def script() -> None:
     except BrokenPipeError:  # a reader such as head has gone: nothing left to tell it
         pass
     multiprocessing = sys.modules.get("multiprocessing")
-    if threading.active_count() == 1 and not (multiprocessing and multiprocessing.active_children()):
+    # daemon threads (tqdm's monitor) do not hold up a normal exit either
+    waited = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+    if not waited and not (multiprocessing and multiprocessing.active_children()):
         atexit._run_exitfuncs()
         os._exit(status)
     sys.exit(status)

@@ -301,6 +301,23 @@ def test_the_scripts_quick_exit_keeps_output_exit_handlers_and_threads(tmp_path,
     assert ("thread finished" in proc.stdout) == thread
 
 
+def test_a_daemon_thread_does_not_cost_the_quick_exit(tmp_path):
+    """A daemon thread (tqdm's monitor, after a sweep's progress bar) does not hold up a
+    normal exit either, so it must not send the script to the slow one: the interpreter's
+    teardown, which a module-level object's __del__ shows, is skipped."""
+    code = (
+        "import sys, threading, time\n"
+        "from abm.cli import script\n"
+        "class Witness:\n    def __del__(self):\n        print('torn down', flush=True)\n"
+        "witness = Witness()\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+        f"sys.argv = ['abm', 'validate', {str(BASELINE)!r}]\nscript()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "valid (8 states" in proc.stdout and "torn down" not in proc.stdout
+
+
 def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_path, abm_main):
     from abm.runner import run
 
