@@ -294,6 +294,8 @@ def cmd_sweep(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / exp.name
     try:
         sweep.check_new(out, args.resume)  # refused before the plan is printed
+        if args.dry_run and args.resume and out.exists():  # a dry run promises what the real resume would accept
+            sweep.check_resumable(out, exp, args.allow_model_change)
         print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
         if args.dry_run:
             return 0

@@ -407,6 +407,10 @@ def test_resuming_a_changed_experiment_is_refused(reference, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot resume" in err and "replications: 3 -> 4" in err
 
+    # a dry run of the resume promises only what the real one would accept
+    assert main(["sweep", str(spec), "--out", str(reference), "--resume", "--dry-run"]) == 2
+    assert "replications: 3 -> 4" in capsys.readouterr().err
+
     spec.write_text(yaml.safe_dump(tiny_spec(set={"time.steps": 5})))
     assert main(["sweep", str(spec), "--out", str(reference), "--resume"]) == 2
     err = capsys.readouterr().err
