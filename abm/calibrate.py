@@ -394,7 +394,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     interrupted, started, session = True, time.perf_counter(), None
     lock = contextlib.ExitStack()
     try:
-        if not out.exists():
+        if not resume:  # a new folder, made here: one that appeared since check_new is another command's
             _create(out, cal)
         lock.enter_context(_lock(out, "calibration"))  # two calibrations writing one database would store generations twice
         manifest = json.loads((out / MANIFEST).read_text())
@@ -505,7 +505,8 @@ def _create(out: Path, cal: Calibration) -> None:
             if cal.source is not None:
                 shutil.copyfile(cal.source, tmp / "calibration.yaml")
     except OutputError as exc:
-        raise CalibrationError(str(exc)) from None
+        meanwhile = out.exists() or out.is_symlink()
+        raise CalibrationError(f"{out} was created meanwhile, by another calibration started at the same time; let that one run, or choose another --out" if meanwhile else str(exc)) from None
     except OSError as exc:
         raise CalibrationError(f"cannot create {out}: {exc.strerror or exc}") from None
 

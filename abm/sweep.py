@@ -624,7 +624,8 @@ def run(
     out = Path(out)
     incomplete: list[str] = []
     check_new(out, resume)
-    if out.exists() or out.is_symlink():
+    existed = out.exists() or out.is_symlink()  # decided once: a folder that appears later is another command's
+    if existed:
         incomplete = check_resumable(out, exp, allow_model_change)
     if executor is not None:
         pool = given_pool(executor)
@@ -635,12 +636,15 @@ def run(
     pool.allow_other_code = allow_model_change
     interrupted = True
     try:
-        if not out.exists():
+        if not existed:
+            meanwhile = f"{out} was created meanwhile, by another sweep started at the same time; let that one run, or choose another --out"
             try:
                 _create(out, exp)
+            except OutputError as exc:  # found there before the rename: never run in a folder this sweep did not make or check
+                raise SweepError(meanwhile if out.exists() or out.is_symlink() else str(exc)) from None
             except (OSError, sqlite3.OperationalError) as exc:
                 if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # the rename found it made meanwhile
-                    raise SweepError(f"{out} was created meanwhile, by another sweep started at the same time; let that one run, or choose another --out") from None
+                    raise SweepError(meanwhile) from None
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             with _lock(out):

@@ -158,6 +158,24 @@ def test_two_calibrations_never_write_one_folder_at_once(tmp_path):
     assert pyabc.History(f"sqlite:///{out / calibrate.DB}").max_t == -1
 
 
+def test_a_folder_made_by_another_calibration_after_the_check_is_not_written_to(monkeypatch, tmp_path):
+    """The other calibration's folder appears between this one's check and its own creation
+    (while the pool starts): this one must not take it for its own and write its outputs there."""
+    out = tmp_path / "c"
+    pool = calibrate._pool
+
+    def the_other_calibration_meanwhile(*args):
+        out.mkdir()
+        (out / "manifest.json").write_text('{"calibration": "the other one"}')
+        return pool(*args)
+
+    monkeypatch.setattr(calibrate, "_pool", the_other_calibration_meanwhile)
+    with serial() as ex, pytest.raises(calibrate.CalibrationError, match="created meanwhile, by another calibration"):
+        calibrate.run(small_spec(), out, executor=ex, progress=False)
+    assert [p.name for p in out.iterdir()] == ["manifest.json"]
+    assert json.loads((out / "manifest.json").read_text()) == {"calibration": "the other one"}
+
+
 def test_ctrl_c_while_a_generation_is_stored_stops_after_it_is_stored(monkeypatch, tmp_path):
     """pyabc stores a generation in several statements; a Ctrl-C or SIGTERM among them left
     its session unusable, and the calibration ended with a traceback (exit 1). Signals are

@@ -337,6 +337,25 @@ def test_two_sweeps_started_at_once_into_one_folder_are_told_apart(monkeypatch, 
     assert [p.name for p in out.iterdir()] == ["results.sqlite"] and len(list(tmp_path.iterdir())) == 1
 
 
+def test_a_folder_made_by_another_sweep_after_the_check_is_not_run_in(monkeypatch, tmp_path):
+    """The other sweep's folder appears between this one's check and its own creation (while
+    the pool starts): this sweep must not take it for its own, unchecked, and run there."""
+    out = tmp_path / "out"
+    original = sweep.given_pool
+
+    def the_other_sweep_meanwhile(executor):
+        monkeypatch.setattr(sweep, "given_pool", original)  # the other sweep's own pool is plain
+        sweep.run(tiny_spec(seed=11), out, executor=executor, progress=False)
+        return original(executor)
+
+    monkeypatch.setattr(sweep, "given_pool", the_other_sweep_meanwhile)
+    with ThreadPoolExecutor(1) as ex:
+        with pytest.raises(sweep.SweepError, match="created meanwhile, by another sweep"):
+            sweep.run(tiny_spec(seed=12), out, executor=ex, progress=False)
+    sessions = json.loads((out / "manifest.json").read_text())["sessions"]
+    assert len(sessions) == 1  # the other sweep's only
+
+
 def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec()))
