@@ -53,11 +53,11 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm.experiment import canonical_hash, override, plain
-from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, staged_files
+from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred, staged_files
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
-from abm.sweep import SweepError, _interrupts_deferred, _lock, _sigterm_as_interrupt
+from abm.sweep import SweepError, _lock, _sigterm_as_interrupt
 from abm.units import Int, Real
 
 MANIFEST = "manifest.json"
@@ -415,7 +415,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
                 # pyabc stores a generation in several statements, and an interruption among
                 # them left its session unusable (a traceback, exit 1): Ctrl-C and SIGTERM
                 # are held back, and acted on between particles (SeededSampler) or at the end
-                with warnings.catch_warnings(), _interrupts_deferred() as sampler.interrupts:
+                with warnings.catch_warnings(), interrupts_deferred() as sampler.interrupts:
                     warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)  # pyabc compares the first, infinite, epsilon with the next: inf - inf
                     abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
             interrupted = False

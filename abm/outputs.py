@@ -27,8 +27,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -235,6 +237,28 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
 
 
 @contextlib.contextmanager
+def interrupts_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
+    have been. For submitting work: the pool starts worker processes as work arrives, and
+    an interruption between a worker's start and the pool's record of it left that worker
+    unknown to the pool, so not stopped with it; it then failed with a traceback on the
+    terminal once the pool's queues were gone. Yields the list of signals held, which
+    the block may act on where it is safe to stop (it then empties the list)."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
+@contextlib.contextmanager
 def staged_files(folder: Path, name: str = "outputs") -> Iterator[Path]:
     """Yield a hidden folder inside ``folder`` to write files into; when the block ends
     without error they are moved into ``folder`` (each replacing an earlier file of its
@@ -247,9 +271,12 @@ def staged_files(folder: Path, name: str = "outputs") -> Iterator[Path]:
     try:
         (tmp / STAGING).touch()
         yield tmp
-        (tmp / STAGING).unlink()
-        for path in sorted(tmp.iterdir()):
-            os.replace(path, folder / path.name)
+        # the moves are not interrupted by Ctrl-C or SIGTERM (held until they end), and the
+        # marker goes last, so that a folder left by kill -9 among them is cleaned next time
+        with interrupts_deferred():
+            for path in sorted(p for p in tmp.iterdir() if p.name != STAGING):
+                os.replace(path, folder / path.name)
+            (tmp / STAGING).unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

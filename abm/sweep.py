@@ -62,7 +62,7 @@ from abm import experiment as experiments
 from abm import runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
-from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable
+from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
 from abm.store import check as check_store
@@ -242,7 +242,7 @@ class Pool:
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         """Submit ``fn(*args)``; the future's result is (worker identity, value), for :meth:`check`."""
-        with _interrupts_deferred():  # submitting may start a worker process
+        with interrupts_deferred():  # submitting may start a worker process
             return self.executor.submit(attested, fn, *args)
 
     def map(self, fn: Callable, iterable) -> Iterator[Any]:
@@ -254,7 +254,7 @@ class Pool:
         tasks, done = list(iterable), 0
         for attempt in range(2):
             try:
-                with _interrupts_deferred():  # executor.map submits every task at once, starting workers
+                with interrupts_deferred():  # executor.map submits every task at once, starting workers
                     results = self.executor.map(functools.partial(attested, fn), tasks[done:])  # refused at once if a worker died while idle
                 for there, value in results:
                     self.check(there)
@@ -315,28 +315,6 @@ def _no_interrupts(*signals: int):
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[list[int]]:
-    """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
-    have been. For submitting work: the pool starts worker processes as work arrives, and
-    an interruption between a worker's start and the pool's record of it left that worker
-    unknown to the pool, so not stopped with it; it then failed with a traceback on the
-    terminal once the pool's queues were gone. Yields the list of signals held, which
-    the block may act on where it is safe to stop (it then empties the list)."""
-    caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield caught
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in dict.fromkeys(caught):
-            signal.raise_signal(s)
 
 
 def default_workers() -> int:

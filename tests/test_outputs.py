@@ -8,14 +8,17 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
+from abm import outputs
 from abm.cli import main
-from abm.outputs import LISTING, STAGING, atomic_directory
+from abm.outputs import LISTING, STAGING, atomic_directory, staged_files
 from tests.conftest import BASELINE, tiny_scenario
 
 
@@ -227,3 +230,25 @@ def test_a_read_only_or_full_filesystem_is_a_clean_error(tmp_path, monkeypatch, 
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".D.partial")]
     if where == "os.replace":
         assert_user_files(out)
+
+
+def test_staged_files_arrive_together_even_when_interrupted_among_the_moves(monkeypatch, tmp_path):
+    """A Ctrl-C (or SIGTERM) among the moves left some files moved and the rest lost; and
+    the staging marker went before the moves, so a folder left by kill -9 among them was
+    never cleaned. The moves now finish first and the marker goes last."""
+    moves = []
+    replace = os.replace
+
+    def interrupted_move(src, dst):
+        assert (Path(src).parent / STAGING).exists(), "the marker must outlive every move"
+        moves.append(Path(dst).name)
+        if len(moves) == 1:
+            signal.raise_signal(signal.SIGINT)
+        replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", interrupted_move)
+    with pytest.raises(KeyboardInterrupt):
+        with staged_files(tmp_path) as tmp:
+            for name in ("a.csv", "b.csv", "c.csv"):
+                (tmp / name).write_text(name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "c.csv"] == moves
