@@ -221,6 +221,7 @@ def _die_with(parent: int):
     def arm() -> None:
         prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
         if os.getppid() != parent:  # the parent died before the request was made
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the handler inherited from serve(), which would ignore it here
             os.kill(os.getpid(), signal.SIGTERM)
 
     return arm

@@ -426,6 +426,17 @@ def test_a_dashboard_command_killed_outright_takes_its_server_with_it(tmp_path):
                     pass
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's (prctl)")
+def test_a_server_whose_command_died_before_it_started_does_not_start(monkeypatch):
+    """If the command dies between fork and the kernel request, the child must stop itself:
+    it inherits serve()'s own SIGTERM handler, which did nothing there."""
+    from abm import cli
+
+    arm = cli._die_with
+    monkeypatch.setattr(cli, "_die_with", lambda parent: arm(parent + 1))  # as if the parent were gone
+    assert cli.serve([sys.executable, "-c", "print('the server started')"]) == 128 + signal.SIGTERM
+
+
 def test_ctrl_c_at_the_terminal_reaches_the_server_once(tmp_path):
     """A terminal's Ctrl-C is SIGINT to the whole foreground process group: the child must
     get it once, passed on by the command, not a second time directly."""
