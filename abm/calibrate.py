@@ -439,8 +439,9 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         if session is not None:
             session["ended"] = session["ended"] or _now()
         raise CalibrationError(str(exc)) from None
-    except BrokenProcessPool:  # workers died twice while one generation ran (abm.sweep.Pool.map runs its tasks again once)
-        raise CalibrationError(f"worker processes died (killed, or out of memory) twice while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
+    except BrokenProcessPool:  # a local pool's workers died twice while one generation ran (abm.sweep.Pool.map runs its tasks again once); another executor's, once
+        twice = " twice" if pool.make is not None else ""
+        raise CalibrationError(f"worker processes died (killed, or out of memory){twice} while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
     finally:
         if session is not None and pool.record():
             session.update(pool.record())
