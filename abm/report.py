@@ -51,10 +51,11 @@ class ReportContext:
         status = results.runs["status"].value_counts()
         self.ok, self.failed, self.missing = (int(status.get(s, 0)) for s in ("ok", "failed", "missing"))
         reps = self.spec.get("replications", 1)
-        counts = f"{self.ok} runs" + (f" ({self.failed} failed, {self.missing} not run)" if self.failed or self.missing else "")
-        distinct = results.runs["run"].nunique()  # identical points (a Morris trajectory revisiting one) share their runs
-        if distinct < len(results.runs):
-            counts += f" ({distinct} distinct: identical points share their runs)"
+        # identical points (a Morris trajectory revisiting one) share their runs: say how many were computed
+        computed = results.runs.loc[results.runs["status"] == "ok", "run"].nunique()
+        notes = [f"{computed} distinct: identical points share their runs"] if computed < self.ok else []
+        notes += [f"{self.failed} failed, {self.missing} not run"] if self.failed or self.missing else []
+        counts = f"{self.ok} runs" + (f" ({'; '.join(notes)})" if notes else "")
         self.footer = (
             f"experiment {results.experiment} (spec {results.spec_hash[:10]}): {counts}, {len(results.params)} points x {reps} replication(s); "
             f"seeds: SeedSequence({self.spec.get('seed', 0)}).spawn({reps})"

@@ -88,21 +88,32 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
     import numpy as np
 
     out = tmp_path / "twice"
-    grid = {"rules.coercion.strength": [0.0, 0.0, 1.0], "rules.decision.cap": [0.4, 1.0]}
+    grid = {"rules.decision.noise": [0.05, 0.05, 0.3], "rules.decision.cap": [0.4, 1.0]}  # noise acts from the first step
     assert sweep.run(tiny_spec(name="twice", set={"time.steps": 2}, grid=grid, replications=1, charts=[]), out, workers=1, progress=False).ok == 4
     res = results.load(out)
     ctx = report.ReportContext(res)
     assert "6 runs (4 distinct: identical points share their runs), 6 points x 1 replication(s)" in ctx.footer
-    phase = experiment.CHARTS["phase"].model_validate({"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"})
+    phase = experiment.CHARTS["phase"].model_validate({"type": "phase", "x": "rules.decision.noise", "y": "rules.decision.cap", "metric": "fragmentation_final"})
     assert report.phase_cells(ctx, phase)["n"].tolist() == [1, 1, 1, 1]
     fig = report.figure(out, {"type": "timeseries", "metrics": ["fragmentation"], "by": "rules.decision.cap"})
     drawn = fig.subfigs[1].axes[0].get_lines()[0].get_ydata()[-1]  # decision cap 0.4, last date
     table = res.table()
     distinct = table[table["rules.decision.cap"] == 0.4].drop_duplicates("run")["fragmentation_final"]
-    assert len(distinct) == 2 and drawn == pytest.approx(distinct.mean())
+    assert len(distinct) == 2 and distinct.nunique() == 2  # the premise: weighting the shared run twice would move the line
+    assert drawn == pytest.approx(distinct.mean()) and drawn != pytest.approx((2 * distinct.iloc[0] + distinct.iloc[1]) / 3)
     box = report.figure(out, {"type": "box", "metrics": ["fragmentation_final"], "by": "point"})
     assert len(box.subfigs[1].axes[0].patches) == 6  # a box per point, the identical ones too
     assert np.isfinite(drawn)
+
+
+def test_the_footer_counts_the_distinct_runs_computed():
+    """Points 0 and 2 share run 'a' (computed); two runs of point 1 are missing: one run was
+    computed, not the three the planned runs' keys would count."""
+    from types import SimpleNamespace
+
+    runs = pd.DataFrame({"point": [0, 1, 2, 1], "run": ["a", "b", "a", "c"], "status": ["ok", "missing", "ok", "missing"]})
+    fake = SimpleNamespace(manifest={"spec": {"replications": 1, "seed": 3}}, runs=runs, params=pd.DataFrame({"point": [0, 1, 2]}), experiment="fake", spec_hash="0" * 16)
+    assert "experiment fake (spec 0000000000): 2 runs (1 distinct: identical points share their runs; 0 failed, 2 not run), 3 points" in report.ReportContext(fake).footer
 
 
 def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):
