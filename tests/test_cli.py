@@ -4,6 +4,7 @@ the field, no traceback, no output directory)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -379,6 +380,24 @@ CHILD = "import os, signal, time\n{ignore}print(os.getpid(), flush=True)\ntime.s
 IGNORE = "for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT): signal.signal(s, signal.SIG_IGN)\n"
 
 
+@contextlib.contextmanager
+def serving(tmp_path, code: str):
+    """Run ``code`` (a command calling cli.serve) in a session of its own; yield it and the
+    pid its child prints once running (so the command's handlers are in place), and kill
+    whatever is left of the command's process group and the child's afterwards."""
+    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
+        child_pid = None
+        try:
+            child_pid = int(parent.stdout.readline())
+            yield parent, child_pid
+        finally:
+            for pid in (parent.pid, child_pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, TypeError):
+                    pass
+
+
 @pytest.mark.parametrize("stubborn", [False, True])
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_a_stop_signal_to_the_dashboard_command_stops_its_server(tmp_path, signum, status, stubborn):
@@ -390,18 +409,10 @@ def test_a_stop_signal_to_the_dashboard_command_stops_its_server(tmp_path, signu
         "import sys\nfrom abm.cli import serve\ntry:\n"
         f"    sys.exit(serve([sys.executable, '-c', {child!r}], grace=1.0))\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
     )
-    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
-        try:
-            child_pid = int(parent.stdout.readline())  # the child runs, so the parent's handlers are in place
-            parent.send_signal(signum)
-            assert parent.wait(timeout=20) == status, parent.stderr.read()
-            assert not alive(child_pid)
-        finally:  # whatever is left of the parent's process group and the child's own
-            for pid in (parent.pid, locals().get("child_pid")):
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, TypeError):
-                    pass
+    with serving(tmp_path, code) as (parent, child_pid):
+        parent.send_signal(signum)
+        assert parent.wait(timeout=20) == status, parent.stderr.read()
+        assert not alive(child_pid)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's (prctl)")
@@ -409,21 +420,13 @@ def test_a_dashboard_command_killed_outright_takes_its_server_with_it(tmp_path):
     """SIGKILL (kill -9, the out-of-memory killer) runs no handler in the command, so
     nothing can pass a signal on: the kernel's parent-death signal must stop the child."""
     code = f"import sys\nfrom abm.cli import serve\nsys.exit(serve([sys.executable, '-c', {CHILD.format(ignore='')!r}], grace=1.0))\n"
-    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
-        try:
-            child_pid = int(parent.stdout.readline())
-            parent.kill()
-            parent.wait(timeout=20)
-            deadline = time.monotonic() + 10
-            while alive(child_pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not alive(child_pid)
-        finally:
-            for pid in (parent.pid, locals().get("child_pid")):
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, TypeError):
-                    pass
+    with serving(tmp_path, code) as (parent, child_pid):
+        parent.kill()
+        parent.wait(timeout=20)
+        deadline = time.monotonic() + 10
+        while alive(child_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(child_pid)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's (prctl)")
@@ -445,18 +448,10 @@ def test_ctrl_c_at_the_terminal_reaches_the_server_once(tmp_path):
              f"signal.signal(signal.SIGINT, lambda *a: open({str(got)!r}, 'a').write('int\\n'))\n"
              "print(os.getpid(), flush=True)\nfor _ in range(20):\n    time.sleep(0.1)\n    if os.path.exists(" + repr(str(got)) + "):\n        time.sleep(1.0)\n        sys.exit(0)\n")
     code = f"import sys\nfrom abm.cli import serve\ntry:\n    sys.exit(serve([sys.executable, '-c', {child!r}], grace=5.0))\nexcept KeyboardInterrupt:\n    sys.exit(130)\n"
-    with subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as parent:
-        try:
-            child_pid = int(parent.stdout.readline())
-            os.killpg(parent.pid, signal.SIGINT)  # what the terminal does
-            assert parent.wait(timeout=20) == 130, parent.stderr.read()
-            assert got.read_text().splitlines() == ["int"]
-        finally:
-            for pid in (parent.pid, child_pid):
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, UnboundLocalError):
-                    pass
+    with serving(tmp_path, code) as (parent, _):
+        os.killpg(parent.pid, signal.SIGINT)  # what the terminal does
+        assert parent.wait(timeout=20) == 130, parent.stderr.read()
+        assert got.read_text().splitlines() == ["int"]
 
 
 def test_a_run_cut_short_warns_once_per_event_it_leaves_out(tmp_path, abm_main):
