@@ -53,7 +53,7 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm.experiment import canonical_hash, override, plain
-from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred, staged_files
+from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred, made_meanwhile, staged_files
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
@@ -506,8 +506,7 @@ def _create(out: Path, cal: Calibration) -> None:
             if cal.source is not None:
                 shutil.copyfile(cal.source, tmp / "calibration.yaml")
     except OutputError as exc:
-        meanwhile = out.exists() or out.is_symlink()
-        raise CalibrationError(f"{out} was created meanwhile, by another calibration started at the same time; let that one run, or choose another --out" if meanwhile else str(exc)) from None
+        raise CalibrationError(made_meanwhile(out, "calibration") if out.exists() or out.is_symlink() else str(exc)) from None
     except OSError as exc:
         raise CalibrationError(f"cannot create {out}: {exc.strerror or exc}") from None
 

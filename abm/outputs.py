@@ -239,11 +239,10 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[list[int]]:
     """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
-    have been. For submitting work: the pool starts worker processes as work arrives, and
-    an interruption between a worker's start and the pool's record of it left that worker
-    unknown to the pool, so not stopped with it; it then failed with a traceback on the
-    terminal once the pool's queues were gone. Yields the list of signals held, which
-    the block may act on where it is safe to stop (it then empties the list)."""
+    have been: for steps that must not be cut in half (a sweep's pool recording a worker
+    it starts, :func:`staged_files` moving its files in, pyabc storing a generation).
+    Yields the list of signals held, which the block may act on where it is safe to stop
+    (it then empties the list)."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
@@ -279,6 +278,12 @@ def staged_files(folder: Path, name: str = "outputs") -> Iterator[Path]:
             (tmp / STAGING).unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def made_meanwhile(out: Path, work: str) -> str:
+    """Why a new ``out`` could not be made by a ``work`` (sweep, calibration) that found it
+    free: another one, started at the same time, made it first."""
+    return f"{out} was created meanwhile, by another {work} started at the same time; let that one run, or choose another --out"
 
 
 def _new_only(out: Path) -> None:

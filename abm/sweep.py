@@ -62,7 +62,7 @@ from abm import experiment as experiments
 from abm import runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
-from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred
+from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred, made_meanwhile
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
 from abm.store import check as check_store
@@ -615,7 +615,7 @@ def run(
     interrupted = True
     try:
         if not existed:
-            meanwhile = f"{out} was created meanwhile, by another sweep started at the same time; let that one run, or choose another --out"
+            meanwhile = made_meanwhile(out, "sweep")
             try:
                 _create(out, exp)
             except OutputError as exc:  # found there before the rename: never run in a folder this sweep did not make or check
