@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from abm import budget, discovery, sensitivity, yamlfile
+from abm import budget, discovery, posterior, sensitivity, yamlfile
 from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
 from abm.units import Bool, Finite, Int, Real, Seed
 
@@ -189,6 +189,7 @@ class Base:
     metrics: tuple[str, ...]
     states: tuple[str, ...] = ()  # per-state columns of its agents table, in output order
     powers: tuple[str, ...] = ()
+    posterior_sha256: str | None = None  # of its posterior's file, which its hash stands for (abm.posterior.identity)
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ class Experiment:
             "spec": plain(self.spec.model_dump(exclude_none=True)),
             "source": self.source,
             "hash": self.hash,
-            "bases": {n: {"path": b.path, "hash": b.hash, "resolved": b.scenario.to_dict()} for n, b in self.bases.items()},
+            "bases": {n: {"path": b.path, "hash": b.hash, "resolved": b.scenario.to_dict(), **({"posterior_sha256": b.posterior_sha256} if b.posterior_sha256 else {})} for n, b in self.bases.items()},
             "seeds": self.seeds,
         }
 
@@ -671,7 +672,9 @@ class _Builder:
             model = RegionModel(scenario, rng=0)
             metrics = tuple(model.datacollector.model_reporters)
             states = tuple(state_columns(model.power_keys))
-            bases[name] = Base(name, rel, raw, scenario, canonical_hash(scenario.to_dict()), metrics, states, tuple(model.power_keys))
+            identity = posterior.identity(scenario.to_dict())
+            digest = identity["posterior"]["sha256"] if scenario.posterior is not None else None
+            bases[name] = Base(name, rel, raw, scenario, canonical_hash(identity), metrics, states, tuple(model.power_keys), digest)
         return bases
 
     # -- stage 3: the points of the space

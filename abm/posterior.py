@@ -80,6 +80,18 @@ def sha256(path: str | Path) -> str:
     return _sha256(str(path), info.st_mtime_ns, info.st_size)
 
 
+def identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """``resolved`` (a scenario as plain data) as its runs' identity, for hashing: its
+    posterior named by the file's sha256 rather than by its path, so that a sweep moved
+    with its project (another clone, a cluster's disk) still resumes, and one whose
+    posterior was re-fitted under the same name does not mix runs of the two. Without a
+    posterior, ``resolved`` itself (the hashes of earlier sweeps stay valid)."""
+    if resolved.get("posterior") is None:
+        return resolved
+    record = {k: v for k, v in (resolved.get("provenance") or {}).items() if k != "posterior_file"}  # the loader's note of a path
+    return {**resolved, "posterior": {"sha256": sha256(resolved["posterior"])}, "provenance": record or resolved.get("provenance")}
+
+
 def portable(resolved: dict[str, Any], folder: str | Path) -> dict[str, Any]:
     """``resolved`` (a scenario with its provenance) as written into the output folder
     ``folder``: its posterior named relative to ``folder`` where they share a folder

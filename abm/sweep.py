@@ -546,6 +546,9 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
             continue
         if name in old_bases and name in exp.bases:
             fields = experiments.differences(old_bases[name]["resolved"], exp.bases[name].scenario.to_dict())
+            before, now = old_bases[name].get("posterior_sha256"), exp.bases[name].posterior_sha256
+            if before and now and before != now:
+                fields.insert(0, f"posterior: the file's content changed (sha256 {before[:8]} -> {now[:8]})")
             changes.append(f"scenario '{name}' resolves differently: " + "; ".join(fields[:5]) + (" ..." if len(fields) > 5 else ""))
         else:
             changes.append(f"scenario '{name}': {'added' if name not in old['bases'] else 'removed'}")

@@ -147,6 +147,28 @@ def test_a_sweep_carries_the_draws(tmp_path):
     assert differs >= 3  # the draws changed the runs (a particle at the baseline's values would not)
 
 
+def test_a_sweep_moved_with_its_posterior_resumes_and_one_whose_posterior_changed_is_refused(tmp_path):
+    """A sweep's runs are named by its posterior's content, not its path: the folder moved
+    with its experiment (another clone, a cluster's disk) resumes, and a posterior re-fitted
+    under the same name cannot mix its runs with the old ones."""
+    here = tmp_path / "here"
+    here.mkdir()
+    posterior_file(here, TWO)
+    spec = {"name": "unc", "scenario": str(BASELINE), "set": {"posterior": "posterior.csv", "time.steps": 2}, "replications": 3,
+            "metrics": {"series": ["fragmentation"]}}
+    (here / "exp.yaml").write_text(yaml.safe_dump(spec))
+    with cf.ThreadPoolExecutor(1) as ex:
+        assert sweep.run(here / "exp.yaml", here / "out", executor=ex, progress=False).ok == 3
+    there = tmp_path / "there"
+    shutil.copytree(here, there)
+    with cf.ThreadPoolExecutor(1) as ex:
+        resumed = sweep.run(there / "exp.yaml", there / "out", executor=ex, progress=False, resume=True)
+    assert (resumed.ok, resumed.already) == (0, 3)
+    posterior_file(there, [{**row, "rules.coercion.strength": 0.25} for row in TWO])
+    with pytest.raises(sweep.SweepError, match=r"posterior: the file's content changed \(sha256 [0-9a-f]{8} -> [0-9a-f]{8}\)"):
+        sweep.run(there / "exp.yaml", there / "out", executor=cf.ThreadPoolExecutor(1), progress=False, resume=True)
+
+
 @pytest.mark.parametrize(
     "rows, expected",
     [
