@@ -150,6 +150,18 @@ class BoxChart(Chart):
     by: str | None = None
 
 
+class DifferenceChart(Chart):
+    """Paired differences of summaries from a reference level of ``by``: each level's runs
+    minus the reference's with the same seed (and the same other swept values), as a forest
+    plot and a table. Replications share their seeds across points, so the pairs cancel
+    the seed noise that a box chart's spread still holds."""
+
+    type: Literal["difference"]
+    metrics: Annotated[list[str], Field(min_length=1)]
+    by: str  # a grid parameter, or scenario when there are several
+    against: str | int | float | bool  # the reference level, as tables label it
+
+
 class SobolChart(Chart):
     type: Literal["sobol"]
     metrics: Annotated[list[str], Field(min_length=1)]
@@ -171,7 +183,7 @@ class DiscoveryChart(Chart):
     depth: Annotated[Int, Field(ge=1, le=8)] = 3  # CART tree depth
 
 
-CHARTS: dict[str, type[Chart]] = {"timeseries": TimeseriesChart, "phase": PhaseChart, "box": BoxChart, "sobol": SobolChart, "morris": MorrisChart, "discovery": DiscoveryChart}
+CHARTS: dict[str, type[Chart]] = {"timeseries": TimeseriesChart, "phase": PhaseChart, "box": BoxChart, "difference": DifferenceChart, "sobol": SobolChart, "morris": MorrisChart, "discovery": DiscoveryChart}
 
 
 # --------------------------------------------------------------------------- the plan
@@ -295,6 +307,14 @@ def replication_seeds(master: int, replications: int) -> list[int]:
     replications keeps the seeds of existing ones."""
     children = np.random.SeedSequence(master).spawn(replications)
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
+
+
+def grid_levels(values: list | dict) -> list[tuple[Any, Any]]:
+    """(label, value) of every value of a grid axis: a mapping's keys label its values, a
+    listed value labels itself (a list or mapping as its JSON text). Tables, charts and a
+    difference chart's ``against`` name levels by these labels."""
+    pairs = values.items() if isinstance(values, dict) else [(v if not isinstance(v, dict | list) else json.dumps(plain(v)), v) for v in values]
+    return [(plain(label), plain(value)) for label, value in pairs]
 
 
 def _near(name: str, options: list[str] | set[str]) -> str:
@@ -681,10 +701,7 @@ class _Builder:
     def make_points(self, bases: dict[str, Base]) -> list[Point]:
         spec = self.spec
         if spec.sample is None:
-            axes = []
-            for path, values in spec.grid.items():
-                pairs = values.items() if isinstance(values, dict) else [(v if not isinstance(v, dict | list) else json.dumps(plain(v)), v) for v in values]
-                axes.append([(path, plain(label), plain(value)) for label, value in pairs])
+            axes = [[(path, label, value) for label, value in grid_levels(values)] for path, values in spec.grid.items()]
             combos = list(itertools.product(*axes))
             points = []
             for name in bases:
@@ -849,7 +866,9 @@ class _Builder:
                 for metric in names if self.sound("metrics.summaries") else ():
                     if metric not in summaries:
                         self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {_near(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
-            for attr in ("by", "facet"):
+            if isinstance(chart, DifferenceChart):
+                self.check_difference(where, chart, doubtful)
+            for attr in ("by", "facet") if not isinstance(chart, DifferenceChart) else ():
                 value = getattr(chart, attr, None)
                 if value is not None and value not in groups and not doubtful:
                     self.problem(f"{where}.{attr}", f"'{value}' is not swept; {_near(value, groups)}choose from {', '.join(groups)}")
@@ -865,6 +884,43 @@ class _Builder:
             for kind in ("sobol", "morris"):
                 if getattr(chart, "type") == kind and (spec.sample is None or spec.sample.method != kind):
                     self.problem(f"{where}.type", f"a {kind} chart needs sample.method: {kind}")
+
+
+    def check_difference(self, where: str, chart: DifferenceChart, doubtful: bool) -> None:
+        """A difference chart's ``by`` must have levels that share their seeds: a grid
+        parameter, or the base scenarios when there are several (every point runs the same
+        replication seeds, so any two levels pair up; a sampled parameter has no levels);
+        ``against`` must be one of them, and another level must be there to compare."""
+        spec = self.spec
+        bases = list(self.base_names())
+        grid = list(spec.grid) if spec.sample is None else []
+        if chart.by == "scenario" and len(bases) > 1:
+            levels = bases
+        elif chart.by in grid:
+            levels = list(dict.fromkeys(label for label, _ in grid_levels(spec.grid[chart.by])))
+        else:
+            choices = grid + (["scenario"] if len(bases) > 1 else [])
+            if spec.sample is not None and chart.by in spec.sample.ranges:
+                why = f"'{chart.by}' is sampled, so its values are not levels that runs share"
+            elif chart.by == "scenario":
+                why = "there is one base scenario"
+            elif doubtful:  # likely the path the space misspells, which is reported already
+                return
+            else:
+                why = f"'{chart.by}' is not swept"
+            hint = f"{_near(chart.by, choices)}choose from {', '.join(choices)}" if choices else "sweep a grid parameter or several scenarios"
+            self.problem(f"{where}.by", f"{why}: a difference chart compares the levels of a grid parameter or of several scenarios; {hint}")
+            return
+        if chart.zoom:
+            self.problem(f"{where}.zoom", "a difference chart's scale always fits the differences around 0: remove zoom")
+        if len(levels) < 2:
+            self.problem(f"{where}.by", f"'{chart.by}' has a single level ({levels[0]}): nothing to compare with it")
+        if chart.against not in levels:
+            shown = [str(v) for v in levels]
+            if isinstance(chart.against, str) and chart.against in shown:  # against: '0.4' for the level 0.4
+                self.problem(f"{where}.against", f"'{chart.against}' is text, the level {chart.against} of {chart.by} a number: write it without quotes")
+            else:
+                self.problem(f"{where}.against", f"{chart.against!r} is not a level of {chart.by}; {_near(str(chart.against), shown)}levels: {', '.join(shown)}")
 
 
 def state_families(bases: dict[str, Base]) -> dict[str, list[str]]:

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
 from abm import sensitivity
-from abm.experiment import CHARTS, BoxChart, Chart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
+from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
 from abm.outputs import atomic_directory
 from abm.results import Results
 from abm.store import quote
@@ -211,12 +211,13 @@ def _broken(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def _run_values(ctx: ReportContext, metric: str, columns: list[str], per_point: bool = False) -> pd.DataFrame:
     """One row per successful run and value of the chosen point columns (per point with
-    ``per_point``): the columns and the summary's value. Identical points (a value listed
-    twice, a Morris trajectory revisiting a point) share a run, which counts once in a
-    group, or the group's n and confidence interval would count it twice."""
+    ``per_point``): the columns, the run's seed (``run_seed``) and the summary's value.
+    Identical points (a value listed twice, a Morris trajectory revisiting a point) share a
+    run, which counts once in a group, or the group's n and confidence interval would count
+    it twice."""
     cols = ", ".join(f"p.{quote(c)} AS {quote(c)}" for c in dict.fromkeys(columns))
     frame = ctx.results.sql(
-        f"SELECT d.run AS run, d.point AS point_id, {cols + ', ' if cols else ''}s.{quote(metric)} AS value FROM summaries s "
+        f"SELECT d.run AS run, d.point AS point_id, d.seed AS run_seed, {cols + ', ' if cols else ''}s.{quote(metric)} AS value FROM summaries s "
         "JOIN design d ON d.run = s.run JOIN points p ON p.point = d.point"
     )
     return frame.drop_duplicates(["run", *(["point_id"] if per_point else []), *dict.fromkeys(columns)])
@@ -361,6 +362,107 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     return _decorate(fig, ctx, title, "; ".join(notes))
 
 
+class NoPairsError(Exception):
+    """A difference chart whose levels share no seed with a finished run of the reference."""
+
+
+def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame:
+    """One row per summary and level of ``by`` other than ``against``: the mean over pairs
+    of (level - reference), a pair being two runs with the same seed and the same values of
+    every other factor (swept parameters, and the base scenario when there are several);
+    its s.d., 95% confidence interval (Student t over the pairs, as :func:`abm.compare.differences`)
+    and ``pairs``; the means of both sides over those pairs; ``unpaired``: runs of either
+    side left out, their counterpart failed, not run, or without a value. Raises
+    :class:`NoPairsError` when no level has a pair, so no empty chart is drawn."""
+    by, others = chart.by, [f for f in _factors(ctx) if f != chart.by]
+    key = ["run_seed", *others]
+    rows = []
+    for metric in chart.metrics:
+        frame = _run_values(ctx, metric, [by, *others])
+        reference = frame[frame[by] == chart.against].set_index(key)["value"]
+        for level in _levels(ctx, by, ctx.results.params[by]):  # every planned level: one with no finished run has no pairs
+            if level == chart.against:
+                continue
+            side = frame[frame[by] == level].set_index(key)["value"]
+            both = pd.concat([side.rename("level"), reference.rename("reference")], axis=1, join="inner").dropna()
+            d = both["level"] - both["reference"]
+            sd = d.std(ddof=1) if len(d) > 1 else math.nan
+            mean, half = d.mean(), float(cs.ci95(sd, len(d)))
+            rows.append({"metric": metric, by: level, "reference": chart.against, "pairs": len(d), "unpaired": len(side) + len(reference) - 2 * len(d),
+                         "reference_mean": both["reference"].mean(), "level_mean": both["level"].mean(),
+                         "difference": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half})  # fmt: skip
+    table = pd.DataFrame(rows)
+    if not table["pairs"].any():
+        raise NoPairsError(f"no run of {', '.join(map(_fmt, table[by].unique()))} shares its seed{' and other settings' if others else ''} with a finished run of {by} = {_fmt(chart.against)}: "
+                           "nothing to pair (complete the sweep with abm sweep EXPERIMENT --out DIR --resume)")
+    return table
+
+
+def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame | None = None) -> Figure:
+    """Forest plot of :func:`difference_table`: one panel per summary, a row per level,
+    the mean paired difference and its 95% interval, and the zero line."""
+    table = difference_table(ctx, chart) if table is None else table
+    by, others = chart.by, [f for f in _factors(ctx) if f != chart.by]
+    levels = list(dict.fromkeys(table[by]))
+    names = _group_names(ctx, by, levels)
+    cols = min(3, len(chart.metrics))
+    rows = math.ceil(len(chart.metrics) / cols)
+    fig, body = _canvas(2.9 * cols + 0.1 * max(len(str(n)) for n in names.values()) + 1.0, rows * (0.32 * len(levels) + 1.1))
+    axes = body.subplots(rows, cols, squeeze=False, sharey=True)
+    y = np.arange(len(levels))[::-1]  # the spec's first level on top
+    colour = cs.OKABE_ITO[0]
+    for k, metric in enumerate(chart.metrics):
+        ax = axes.flat[k]
+        part = table[table["metric"] == metric].set_index(by).loc[levels]
+        low, high = part["ci95_low"].to_numpy(float), part["ci95_high"].to_numpy(float)
+        shown = np.isfinite(low)
+        ax.hlines(y[shown], low[shown], high[shown], color=colour, linewidth=1.6)
+        for end in (low, high):  # caps, so that an interval reads as one even where it is short
+            ax.plot(end[shown], y[shown], linestyle="none", marker="|", markersize=7, color=colour)
+        ax.plot(part["difference"].to_numpy(float), y, linestyle="none", marker="o", markersize=5, color=colour, markeredgecolor="black", markeredgewidth=0.5)
+        ax.axvline(0, color="black", linewidth=0.8)
+        metric_unit = ctx.summary_unit(metric)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel(f"difference from {_fmt(chart.against)}\n({'years' if metric_unit == 'decimal year' else metric_unit})", fontsize=8)
+        ax.grid(True, axis="x", color="0.9", linewidth=0.6)
+    for ax in axes.flat[len(chart.metrics):]:
+        ax.axis("off")
+    paired = table.groupby(by, sort=False)["pairs"].max()
+    labels = [names[v] + (" (no pairs)" if paired[v] == 0 else "") for v in levels]
+    for ax in axes[:, 0]:
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_ylabel(ctx.group_label(by))
+    axes[0][0].set_ylim(-0.6, len(levels) - 0.4)
+    title = chart.title or f"Paired differences from {ctx.group_label(by)} = {_fmt(chart.against)}"
+    within = f" and the same {', '.join(map(short, others))}" if others else ""
+    notes = [f"point: mean over pairs of (level - {_fmt(chart.against)}), runs with the same seed{within}; bar: 95% confidence interval of that mean (t, over the pairs)"]
+    counts = sorted(set(table.loc[table["pairs"] > 0, "pairs"]))
+    notes.append(f"{counts[0]} pairs per level" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} pairs per level and summary (the table gives each)")
+    notes += [f"paired within each value of {', '.join(map(short, others))}, then pooled (how the difference varies with them widens the interval)"] if others else []
+    notes += ["one pair: no interval"] if (table["pairs"] == 1).any() else []
+    if table["unpaired"].any():
+        notes.append(f"runs whose counterpart failed, has not run or has no value are left out (up to {int(table['unpaired'].max())} per level and summary)")
+    return _decorate(fig, ctx, title, "; ".join(notes))
+
+
+def difference_markdown(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame) -> str:
+    """The table of a difference chart for summary.md: a row per level, a column per
+    summary, each cell the mean difference ± the half-width of its 95% interval and the
+    pairs, as abm compare prints them (* where the interval excludes 0)."""
+    from abm.compare import estimate
+
+    by = chart.by
+    lines = [f"| {by} | " + " | ".join(chart.metrics) + " |", "|" + "---|" * (len(chart.metrics) + 1)]
+    for level, rows in table.groupby(by, sort=False):
+        cells = []
+        for r in rows.set_index("metric").loc[chart.metrics].itertuples():
+            half = (r.ci95_high - r.ci95_low) / 2
+            clear = r.ci95_low > 0 or r.ci95_high < 0
+            cells.append("no pairs" if r.pairs == 0 else f"{estimate(r.difference, half, sign=True)}{'*' if clear else ''} (n={r.pairs})")
+        lines.append(f"| {_fmt(level)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _design_outputs(ctx: ReportContext, metric: str) -> tuple[np.ndarray, int]:
     """Mean of a summary over replications at each design point, NaN where any
     replication failed or has not run; and how many points lack a finished run."""
@@ -487,8 +589,8 @@ def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
     return discovery.figures(ctx, chart)["prim"]
 
 
-DRAW = {"timeseries": timeseries, "phase": phase, "box": box, "sobol": sobol, "morris": morris, "discovery": discovery_chart}
-TABLES = {"phase": phase_cells, "sobol": sobol_table, "morris": morris_table}
+DRAW = {"timeseries": timeseries, "phase": phase, "box": box, "difference": difference, "sobol": sobol, "morris": morris, "discovery": discovery_chart}
+TABLES = {"phase": phase_cells, "difference": difference_table, "sobol": sobol_table, "morris": morris_table}
 
 
 def figure(directory: str | Path, chart: int | dict) -> Figure:
@@ -576,10 +678,10 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             try:
                 data = TABLES[chart.type](ctx, chart) if chart.type in TABLES else None
                 fig = DRAW[chart.type](ctx, chart, data) if data is not None else DRAW[chart.type](ctx, chart)
-            except sensitivity.MissingValuesError as exc:
+            except (sensitivity.MissingValuesError, NoPairsError) as exc:
                 report.problems.append(f"chart {k} ({chart.type}): {exc}")
                 continue
-            if chart.type == "phase":
+            if chart.type in ("phase", "difference"):
                 data.to_csv(out / f"{stem}.csv", index=False)
                 written.append(out / f"{stem}.csv")
             elif data is not None:
@@ -587,6 +689,9 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                 written += _table_files(data, out, stem, notes)
             written += save(fig, out, stem)
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")
+            if chart.type == "difference":
+                sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval (t, over the pairs), "
+                                f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(ctx, chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
         written.insert(1, out / "summary.md")
         for fmt in dict.fromkeys(exports):  # --export csv twice: once
