@@ -900,16 +900,16 @@ class _Builder:
             levels = list(dict.fromkeys(label for label, _ in grid_levels(spec.grid[chart.by])))
         else:
             choices = grid + (["scenario"] if len(bases) > 1 else [])
+            listed = ", ".join(choices) or "none: sweep a grid parameter or several scenarios"
             if spec.sample is not None and chart.by in spec.sample.ranges:
-                why = f"'{chart.by}' is sampled, so its values are not levels that runs share"
+                why = f"'{chart.by}' is sampled, so no two runs share its values; a difference chart compares levels of a grid parameter or scenarios"
             elif chart.by == "scenario":
-                why = "there is one base scenario"
+                why = f"there is one base scenario (give several under scenarios); choose from {listed}"
             elif doubtful:  # likely the path the space misspells, which is reported already
                 return
             else:
-                why = f"'{chart.by}' is not swept"
-            hint = f"{_near(chart.by, choices)}choose from {', '.join(choices)}" if choices else "sweep a grid parameter or several scenarios"
-            self.problem(f"{where}.by", f"{why}: a difference chart compares the levels of a grid parameter or of several scenarios; {hint}")
+                why = f"'{chart.by}' is not a grid parameter or scenario; {_near(chart.by, choices)}choose from {listed}"
+            self.problem(f"{where}.by", why)
             return
         if chart.zoom:
             self.problem(f"{where}.zoom", "a difference chart's scale always fits the differences around 0: remove zoom")

@@ -90,6 +90,10 @@ def _nested(section: str, **changes):
     return spec
 
 
+def _difference(**changes):
+    return {"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 0.4} | changes
+
+
 BAD = {
     "unknown key": (_change(replication=3), "replication: unknown key; did you mean 'replications'?"),
     "wrong type": (_change(replications="many"), "replications: a number is expected, not the text 'many'"),
@@ -118,6 +122,14 @@ BAD = {
     "an axis no point lets act": (_change(grid={"offers.duration": [4, 12]}), "grid.offers.duration: acts only under rules.decay.name=expiry (here 'exponential'), in every point: sweeping it changes nothing; set or sweep that rule too"),
     "a sampled axis no corner lets act": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"offers.duration": [4, 12]}}), "sample.ranges.offers.duration: acts only under rules.decay.name=expiry (here 'exponential'), in every point"),
     "phase chart of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1], "rules.decision.cap": [0.4, 1]}}, charts=[{"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"}]), "charts.0.type: a phase chart needs a grid or sample.method: factorial, not latin"),
+    "difference by an unswept parameter": (_change(charts=[_difference(by="rules.decision.noise")]), "charts.0.by: 'rules.decision.noise' is not a grid parameter or scenario; did you mean 'rules.decision.cap'? choose from rules.coercion.strength, rules.decision.cap"),
+    "difference by the one scenario": (_change(charts=[_difference(by="scenario", against="baseline")]), "charts.0.by: there is one base scenario (give several under scenarios); choose from rules.coercion.strength, rules.decision.cap"),
+    "difference by a sampled parameter": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1]}}, charts=[_difference(by="rules.coercion.strength")]), "charts.0.by: 'rules.coercion.strength' is sampled, so no two runs share its values; a difference chart compares levels of a grid parameter or scenarios"),
+    "difference against no level": (_change(charts=[_difference(against=0.5)]), "charts.0.against: 0.5 is not a level of rules.decision.cap; did you mean '0.4'? levels: 0.4, 1.0"),
+    "difference against a quoted number": (_change(charts=[_difference(against="0.4")]), "charts.0.against: '0.4' is text, the level 0.4 of rules.decision.cap a number: write it without quotes"),
+    "difference against a missing reference": (_change(charts=[{"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap"}]), "charts.0.against: required field is missing"),
+    "difference of one level": (_change(grid={"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": [0.4]}, charts=[_difference()]), "charts.0.by: 'rules.decision.cap' has a single level (0.4): nothing to compare with it"),
+    "difference zoomed": (_change(charts=[_difference(zoom=True)]), "charts.0.zoom: a difference chart's scale always fits the differences around 0: remove zoom"),
     "sobol chart without sobol design": (_change(charts=[{"type": "sobol", "metrics": ["fragmentation_final"]}]), "charts.0.type: a sobol chart needs sample.method: sobol"),
     "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),
     "two space kinds": (_change(sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample: a sampled space cannot be combined with 'grid'"),

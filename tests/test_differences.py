@@ -1,0 +1,158 @@
+"""Difference charts of a sweep report: paired differences from a reference level, checked
+against an independent computation from the stored runs and against abm compare's own
+pairing of runs made as abm compare makes them."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from abm import compare, report, results, sweep
+from abm.cli import main
+from abm.experiment import DifferenceChart
+from abm.runner import run
+from abm.scenario import load as load_scenario
+
+try:
+    from tests.test_sweep import BASELINE, reference, tiny_spec  # noqa: F401  (reference is a fixture)
+except ImportError:
+    from test_sweep import BASELINE, reference, tiny_spec  # noqa: F401
+
+SCENARIOS = {"baseline": BASELINE, "no_peace": BASELINE.parent / "no_peace.yaml", "iran_strikes": BASELINE.parent / "iran_strikes.yaml"}
+STEPS = 4
+SUMMARIES = [{"metric": "integration", "stat": "final"}, {"metric": "fragmentation", "stat": "final"}, {"metric": "integration", "stat": "mean", "last": 2}]
+CHART = {"type": "difference", "metrics": ["integration_final", "fragmentation_final"], "by": "scenario", "against": "baseline"}
+
+
+def scenarios_spec(**changes) -> dict:
+    """Three library scenarios, no grid, 4 replications of 4 quarters (12 runs)."""
+    spec = tiny_spec(name="paired", scenarios={k: str(v) for k, v in SCENARIOS.items()}, set={"time.steps": STEPS}, grid={}, replications=4, charts=[CHART])
+    spec["metrics"] = {"series": [], "summaries": SUMMARIES}
+    del spec["scenario"]
+    return spec | changes
+
+
+def failing_baseline(scenario, seed):
+    """Fails every baseline run (a sweep whose reference never finished)."""
+    if scenario.name == "baseline":
+        raise RuntimeError("injected failure for the test")
+    return run(scenario, seed)
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    out = tmp_path_factory.mktemp("differences") / "paired"
+    assert sweep.run(scenarios_spec(), out, workers=1, progress=False).ok == 12
+    return out
+
+
+def chart_of(spec: dict) -> DifferenceChart:
+    return DifferenceChart.model_validate(spec)
+
+
+def independent(table: pd.DataFrame, by: str, against, metric: str, within: list[str]) -> pd.DataFrame:
+    """Paired differences with pandas and scipy from the wide per-run table: one column per
+    level, one row per (seed, other factors), each run once."""
+    wide = table.drop_duplicates("run").pivot_table(index=["seed", *within], columns=by, values=metric)
+    rows = []
+    for level in wide.columns.drop(against):
+        d = (wide[level] - wide[against]).dropna()
+        sem = stats.sem(d)  # 0 where a level never moves the summary: scipy has no interval for that
+        low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=sem) if sem > 0 else (d.mean(), d.mean())
+        rows.append({by: level, "pairs": len(d), "difference": d.mean(), "ci95_low": low, "ci95_high": high})
+    return pd.DataFrame(rows)
+
+
+def test_the_paired_differences_match_an_independent_computation(paired):
+    res = results.load(paired)
+    table = report.difference_table(report.ReportContext(res), chart_of(CHART))
+    for metric in CHART["metrics"]:
+        mine = table[table["metric"] == metric].reset_index(drop=True)
+        theirs = independent(res.table(), "scenario", "baseline", metric, [])
+        assert mine["scenario"].tolist() == ["no_peace", "iran_strikes"]  # the spec's order
+        theirs = theirs.set_index("scenario").loc[mine["scenario"]].reset_index()
+        assert (mine["pairs"] == 4).all() and (mine["unpaired"] == 0).all()
+        pd.testing.assert_frame_equal(mine[theirs.columns], theirs, check_dtype=False, rtol=1e-12)
+    assert (table["ci95_high"] > table["ci95_low"]).sum() >= 3  # the premise: differences that vary by seed (no_peace leaves fragmentation alone in 4 quarters)
+
+
+def test_the_paired_differences_are_abm_compares_for_the_same_runs(paired):
+    """abm compare's pairing (compare.differences) of runs made as it makes them (the
+    scenario files with runner.run), on the sweep's seeds: the same mean and interval. A
+    final summary is the value at the last date, which compare takes at that date."""
+    res = results.load(paired)
+    seeds = sorted(res.runs["seed"].unique())
+    frames = []
+    for name, path in SCENARIOS.items():
+        scenario = load_scenario(path, [f"time.steps={STEPS}"])
+        frames += [run(scenario, seed=int(seed)).model.assign(scenario=name, seed=int(seed)) for seed in seeds]
+    series = pd.concat(frames, ignore_index=True)
+    last = series["date"].max()
+    theirs = compare.differences(series, [str(last)], ["integration", "fragmentation"]).set_index(["metric", "scenario"])
+    mine = report.difference_table(report.ReportContext(res), chart_of(CHART))
+    mine = mine.assign(metric=mine["metric"].str.removesuffix("_final")).set_index(["metric", "scenario"])
+    assert len(mine) == 4 and (theirs.loc[mine.index, "seeds"] == mine["pairs"]).all() and (theirs["reference"] == "baseline").all()
+    for column in ("difference", "ci95_low", "ci95_high"):
+        np.testing.assert_allclose(mine[column], theirs.loc[mine.index, column], rtol=1e-12)
+
+
+def test_pairs_are_matched_within_the_other_swept_values(reference):
+    """By decision cap, pooled over coercion strength: a pair is one seed at one strength
+    (3 seeds x 2 strengths), never a run of one strength against the other's; the chart
+    says what it pooled."""
+    res = results.load(reference)
+    spec = {"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 1.0}
+    mine = report.difference_table(report.ReportContext(res), chart_of(spec))
+    theirs = independent(res.table(), "rules.decision.cap", 1.0, "fragmentation_final", ["rules.coercion.strength"])
+    assert mine["pairs"].tolist() == [6]
+    pd.testing.assert_frame_equal(mine[theirs.columns], theirs, check_dtype=False, rtol=1e-12)
+    text = " ".join(t.get_text() for f in report.figure(reference, spec).subfigs for t in f.texts)
+    assert "same seed and the same coercion strength" in " ".join(text.split())
+
+
+def test_the_report_draws_the_chart_and_lists_its_table(paired, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", str(paired), "--out", str(out)]) == 0
+    stem = "difference_integration_final_fragmentation_final"
+    assert {f"{stem}.png", f"{stem}.svg", f"{stem}.csv"} <= {p.name for p in out.iterdir()}
+    table = pd.read_csv(out / f"{stem}.csv")
+    assert list(table.columns[:3]) == ["metric", "scenario", "reference"] and len(table) == 4
+    md = (out / "summary.md").read_text()
+    assert f"![{stem}]({stem}.png)" in md and f"[{stem}.csv]({stem}.csv)" in md
+    assert "| scenario | integration_final | fragmentation_final |" in md and "(n=4)" in md
+    row = table[(table["metric"] == "integration_final") & (table["scenario"] == "no_peace")].iloc[0]
+    cell = f"{compare.estimate(row['difference'], (row['ci95_high'] - row['ci95_low']) / 2, sign=True)}"
+    assert f"| no_peace | {cell}" in md
+    svg = " ".join((out / f"{stem}.svg").read_text().split())
+    assert "Paired differences from scenario = baseline" in svg and "95% confidence interval" in svg and "SeedSequence(11).spawn(4)" in svg
+
+
+def test_a_missing_reference_run_leaves_its_pairs_out_and_says_so(paired, tmp_path):
+    import shutil
+
+    copy = tmp_path / "partial"
+    shutil.copytree(paired, copy)
+    res = results.load(copy)
+    gone = res.runs[res.runs["point"] == 0]["run"].iloc[0]  # a baseline run
+    with closing(sqlite3.connect(copy / "results.sqlite")) as conn, conn:
+        conn.execute("DELETE FROM summaries WHERE run = ?", (gone,))
+        conn.execute("DELETE FROM runs WHERE run = ?", (gone,))
+    table = report.difference_table(report.ReportContext(results.load(copy)), chart_of(CHART))
+    assert (table["pairs"] == 3).all() and (table["unpaired"] == 1).all()
+    text = " ".join(" ".join(t.get_text() for f in report.figure(copy, CHART).subfigs for t in f.texts).split())
+    assert "3 pairs per level" in text and "left out (up to 1 per level and summary)" in text
+
+
+def test_levels_that_share_no_seed_are_reported_not_drawn(tmp_path, capsys):
+    out = tmp_path / "no_reference"
+    assert sweep.run(scenarios_spec(replications=2), out, workers=1, runner=failing_baseline, progress=False).failed == 2
+    assert main(["report", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "no run of no_peace, iran_strikes shares its seed with a finished run of scenario = baseline: nothing to pair" in err
+    assert not list((out / "report").glob("difference_*"))
+    assert "## Charts not made" in (out / "report" / "summary.md").read_text()
