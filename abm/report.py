@@ -24,6 +24,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.patches
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -421,6 +422,8 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
             ax.plot(end[shown], y[shown], linestyle="none", marker="|", markersize=7, color=colour)
         ax.plot(part["difference"].to_numpy(float), y, linestyle="none", marker="o", markersize=5, color=colour, markeredgecolor="black", markeredgewidth=0.5)
         ax.axvline(0, color="black", linewidth=0.8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))  # differences of 1e-4 as 1e-4 times a few digits, not 0.00075
         metric_unit = ctx.summary_unit(metric)
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel(f"difference from {_fmt(chart.against)}\n({'years' if metric_unit == 'decimal year' else metric_unit})", fontsize=8)
@@ -435,10 +438,10 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     axes[0][0].set_ylim(-0.6, len(levels) - 0.4)
     title = chart.title or f"Paired differences from {ctx.group_label(by)} = {_fmt(chart.against)}"
     within = f" and the same {', '.join(map(short, others))}" if others else ""
-    notes = [f"point: mean over pairs of (level - {_fmt(chart.against)}), runs with the same seed{within}; bar: 95% confidence interval of that mean (t, over the pairs)"]
+    notes = [f"point: mean of the differences (level - {_fmt(chart.against)}) between runs with the same seed{within}; bar: its 95% confidence interval (t, over the pairs)"]
     counts = sorted(set(table.loc[table["pairs"] > 0, "pairs"]))
-    notes.append(f"{counts[0]} pairs per level" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} pairs per level and summary (the table gives each)")
-    notes += [f"paired within each value of {', '.join(map(short, others))}, then pooled (how the difference varies with them widens the interval)"] if others else []
+    pooled = f", pooled over {', '.join(map(short, others))} (how the difference varies with them widens the interval)" if others else ""
+    notes.append((f"{counts[0]} pairs per level" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} pairs per level and summary (the table gives each)") + pooled)
     notes += ["one pair: no interval"] if (table["pairs"] == 1).any() else []
     if table["unpaired"].any():
         notes.append(f"runs whose counterpart failed, has not run or has no value are left out (up to {int(table['unpaired'].max())} per level and summary)")
