@@ -363,6 +363,11 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     return _decorate(fig, ctx, title, "; ".join(notes))
 
 
+def _paired_within(ctx: ReportContext, by: str) -> list[str]:
+    """What else a pair of runs must share besides the seed: every other factor."""
+    return [f for f in _factors(ctx) if f != by]
+
+
 class NoPairsError(Exception):
     """A difference chart whose levels share no seed with a finished run of the reference."""
 
@@ -375,7 +380,7 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
     and ``pairs``; the means of both sides over those pairs; ``unpaired``: runs of either
     side left out, their counterpart failed, not run, or without a value. Raises
     :class:`NoPairsError` when no level has a pair, so no empty chart is drawn."""
-    by, others = chart.by, [f for f in _factors(ctx) if f != chart.by]
+    by, others = chart.by, _paired_within(ctx, chart.by)
     key = ["run_seed", *others]
     rows = []
     for metric in chart.metrics:
@@ -403,7 +408,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     """Forest plot of :func:`difference_table`: one panel per summary, a row per level,
     the mean paired difference and its 95% interval, and the zero line."""
     table = difference_table(ctx, chart) if table is None else table
-    by, others = chart.by, [f for f in _factors(ctx) if f != chart.by]
+    by, others = chart.by, _paired_within(ctx, chart.by)
     levels = list(dict.fromkeys(table[by]))
     names = _group_names(ctx, by, levels)
     cols = min(3, len(chart.metrics))
@@ -448,7 +453,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     return _decorate(fig, ctx, title, "; ".join(notes))
 
 
-def difference_markdown(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame) -> str:
+def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
     """The table of a difference chart for summary.md: a row per level, a column per
     summary, each cell the mean difference ± the half-width of its 95% interval and the
     pairs, as abm compare prints them (* where the interval excludes 0)."""
@@ -694,7 +699,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")
             if chart.type == "difference":
                 sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval (t, over the pairs), "
-                                f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(ctx, chart, data)}\n")
+                                f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
         written.insert(1, out / "summary.md")
         for fmt in dict.fromkeys(exports):  # --export csv twice: once
