@@ -201,6 +201,7 @@ class Results:
         model, spec = m.get("model") or {}, m.get("spec") or {}
         commit = str(model.get("commit") or "unknown") + (" (with uncommitted changes)" if model.get("dirty") else "")
         sessions = [s.get("model") or {} for s in m.get("sessions", [])]
+        drawn = [f"{name} {base['posterior_sha256']}" for name, base in m.get("bases", {}).items() if base.get("posterior_sha256")]
         return {
             "model_commit": commit,
             "model_source": str(model.get("source") or "unknown"),
@@ -209,6 +210,7 @@ class Results:
             "seed": int(spec.get("seed", 0)),
             "replication_seeds": np.asarray(m.get("seeds", []), dtype=np.int64),
             "overrides": ", ".join(spec.get("overrides", [])),
+            **({"posterior_sha256": ", ".join(drawn)} if drawn else {}),  # the content each base scenario's parameters were drawn from
         }  # not the creation time: the same sweep made twice exports the same file
 
     def _steps(self, runs: pd.DataFrame) -> np.ndarray:
@@ -228,7 +230,9 @@ class Results:
         for i, (run, scenario) in enumerate(zip(runs["run"], runs["scenario"])):
             timing = tuple(sorted((p, json.dumps(v)) for p, v in entries[run]["params"].items() if p.startswith("time.") and p != "time.steps"))
             if (scenario, timing) not in calendars:  # one scenario load per calendar, not per run
-                calendars[scenario, timing] = load(self.manifest["bases"][scenario]["resolved"], [override(p, json.loads(v)) for p, v in timing], allow_large=True)
+                # the calendar alone: without the posterior, whose file a moved folder may have left behind
+                calendar = {**self.manifest["bases"][scenario]["resolved"], "posterior": None}
+                calendars[scenario, timing] = load(calendar, [override(p, json.loads(v)) for p, v in timing], allow_large=True)
             cfg = calendars[scenario, timing]
             out[i, : steps[i]] = np.array([cfg.date(s) for s in range(steps[i])], dtype="datetime64[ns]")
         return out
@@ -342,10 +346,15 @@ class Results:
             ds.to_zarr(path, mode="w" if overwrite else "w-", consolidated=False)  # consolidated metadata is not part of Zarr v3
         return path, dict(ds.sizes)
 
-    def rerun(self, run: str):
+    def rerun(self, run: str, posterior: str | Path | None = None):
         """Re-run one stored run alone with :func:`abm.runner.run`, from the manifest: the
         base scenario as resolved when the sweep started, the point's parameters, the
-        run's seed. Returns the full :class:`abm.runner.RunResult` (per-state tables too)."""
+        run's seed. Returns the full :class:`abm.runner.RunResult` (per-state tables too).
+
+        A base scenario with a posterior draws from the file the manifest names, or from
+        ``posterior`` (where that file is now: a folder moved or copied); its content must
+        be the one the sweep drew from (the sha256 recorded), or the run would silently
+        draw other parameters: ValueError otherwise."""
         from abm.experiment import override
         from abm.runner import run as run_model
         from abm.scenario import load
@@ -353,8 +362,14 @@ class Results:
         entry = next((r for r in self.manifest["runs"] if r["run"] == run), None)
         if entry is None:
             raise KeyError(f"no run {run!r} in {self.directory}")
-        base = self.manifest["bases"][entry["scenario"]]["resolved"]
-        return run_model(load(base, [override(p, v) for p, v in entry["params"].items()]), seed=entry["seed"])
+        base = self.manifest["bases"][entry["scenario"]]
+        resolved = base["resolved"]
+        if resolved.get("posterior") is not None:
+            resolved = {**resolved, "posterior": str(posterior or resolved["posterior"])}
+            _check_posterior(resolved["posterior"], base.get("posterior_sha256"))
+        elif posterior is not None:
+            raise ValueError(f"scenario {entry['scenario']} of {self.directory} draws from no posterior")
+        return run_model(load(resolved, [override(p, v) for p, v in entry["params"].items()]), seed=entry["seed"])
 
     def table(self) -> pd.DataFrame:
         """Parameters next to each successful run's summaries: the usual starting point."""
@@ -431,6 +446,20 @@ def _parquet_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if out[col].dtype == object:
             out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
     return out
+
+
+def _check_posterior(path: str, recorded: str | None) -> None:
+    """Refuse (ValueError) a posterior file that is missing, or whose content is not the
+    one a sweep recorded (sweeps made before the sha256 was recorded are not checked)."""
+    from abm import posterior
+
+    if recorded is None:
+        return
+    again = "pass rerun(run, posterior=PATH) naming the file the sweep drew from where it is now"
+    if not Path(path).is_file():
+        raise ValueError(f"the sweep's posterior {path} is not found (sha256 {recorded[:8]} recorded); {again}")
+    if (now := posterior.sha256(path)) != recorded:
+        raise ValueError(f"the posterior {path} changed since the sweep (sha256 {now[:8]} now, {recorded[:8]} recorded): restore it, or {again}")
 
 
 def load(directory: str | Path) -> Results:

@@ -225,3 +225,57 @@ def test_the_calibrated_baseline_draws_its_parameters_from_the_committed_posteri
     assert len({d["row"] for d in draws}) > 1  # different seeds, different particles
     for d in draws:
         assert d["values"] == pytest.approx({c: frame[c].iloc[d["row"]] for c in frame.columns if c != "weight"})
+
+
+def sweep_with_posterior(tmp_path, **metrics):
+    """A sweep in tmp_path/here drawing from here/posterior.csv, and a copy of the whole
+    folder in tmp_path/there (the project moved, or copied to another machine)."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    posterior_file(here, TWO)
+    spec = {"name": "unc", "scenario": str(BASELINE), "set": {"posterior": "posterior.csv", "time.steps": 2}, "replications": 3,
+            "metrics": {"series": ["fragmentation"], **metrics}}
+    (here / "exp.yaml").write_text(yaml.safe_dump(spec))
+    with cf.ThreadPoolExecutor(1) as ex:
+        assert sweep.run(here / "exp.yaml", here / "out", executor=ex, progress=False).ok == 3
+    shutil.copytree(here, there)
+    return here, there
+
+
+def test_a_stored_run_is_rerun_with_its_posterior_or_refused(tmp_path):
+    """Results.rerun re-runs a run of a sweep with a posterior from the file the sweep drew
+    from, checked by the sha256 the manifest records: a posterior re-fitted under the
+    same name since (whose draws would silently differ) is refused, and so is a file no
+    longer where the sweep found it; ``posterior=`` names the file where it is now."""
+    from abm import results
+
+    here, there = sweep_with_posterior(tmp_path)
+    stored = results.load(here / "out")
+    series = stored.series()
+    key = stored.runs["run"].iloc[0]
+    ran = series.loc[series["run"] == key, "fragmentation"].to_numpy()
+    assert (stored.rerun(key).model["fragmentation"].to_numpy() == ran).all()
+    posterior_file(here, [{**row, "weight": w} for row, w in zip(TWO, (0.0, 0.5, 0.5))])  # re-fitted under the same name
+    with pytest.raises(ValueError, match=r"changed since the sweep \(sha256 [0-9a-f]{8} now, [0-9a-f]{8} recorded\).*posterior=PATH"):
+        stored.rerun(key)
+    moved = results.load(there / "out")
+    with pytest.raises(ValueError, match="changed since the sweep"):  # the copy's manifest names the file it was made beside
+        moved.rerun(key)
+    assert (moved.rerun(key, posterior=there / "posterior.csv").model["fragmentation"].to_numpy() == ran).all()
+    shutil.rmtree(here)
+    with pytest.raises(ValueError, match=r"not found.*posterior=PATH"):
+        moved.rerun(key)
+
+
+def test_the_arrays_of_a_moved_sweep_with_a_posterior_export_and_name_its_content(tmp_path):
+    """A sweep's per-state arrays take their dates from the calendar alone: its folder,
+    moved away from the posterior file it drew from, still exports; the export names that
+    file's content (sha256), which a shared NetCDF file could not otherwise tell."""
+    from abm import results
+
+    here, there = sweep_with_posterior(tmp_path, states=["alignment"])
+    digest = hashlib.sha256((here / "posterior.csv").read_bytes()).hexdigest()
+    shutil.rmtree(here)
+    ds = results.load(there / "out").to_xarray()
+    assert ds.sizes["run"] == 3 and str(ds["date"].values[0])[:10] == "2025-01-01"
+    assert ds.attrs["posterior_sha256"] == f"baseline {digest}"
