@@ -236,9 +236,11 @@ def worker_refusal(worker: str, why: str) -> str:
 
 
 def environment() -> dict[str, Any]:
-    """What produced an output: Python, platform, package versions, and the model's git
-    commit with whether tracked files differed from it (the record a sweep keeps)."""
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions(), "model": git_state()}
+    """What produced an output: Python, platform, package versions, and the model's code
+    as a sweep's manifest records it (:func:`model_record`): the git commit, whether tracked
+    files differed from it, and the source fingerprint, which names the code where a commit
+    cannot (an installed copy, uncommitted changes)."""
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions(), "model": model_record()}
 
 
 def provenance(scenario: Scenario, seed: int, record: dict[str, Any] | None = None) -> dict[str, Any]:

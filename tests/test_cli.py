@@ -329,6 +329,19 @@ def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_pa
     assert prov["argv"] is None and prov["seeds"] == [earlier["seed"]] != earlier["provenance"]["seeds"]
 
 
+def test_a_run_and_a_comparison_name_their_code_by_its_source_fingerprint(tmp_path, abm_main):
+    """Outside git (an installed copy), or with uncommitted changes, a commit cannot say
+    which code made an output; the fingerprint of the model's files, which a sweep's and a
+    calibration's manifests record, can."""
+    from abm.runner import source_hash
+
+    assert abm_main("run", BASELINE, "--steps", 1, "--no-charts", "--out", tmp_path / "run", cwd=tmp_path).returncode == 0
+    assert abm_main("compare", BASELINE, "--seeds", 1, "--steps", 1, "--out", tmp_path / "cmp", cwd=tmp_path).returncode == 0
+    run = yaml.safe_load((tmp_path / "run" / "scenario.resolved.yaml").read_text())["provenance"]["model"]
+    compared = yaml.safe_load((tmp_path / "cmp" / "provenance.yaml").read_text())["model"]
+    assert run["source"] == compared["source"] == source_hash()
+
+
 def test_rerunning_an_ensembles_resolved_file_says_how_to_rerun_the_ensemble(tmp_path, abm_main):
     """An ensemble's scenario.resolved.yaml holds its first seed; the others are only in
     its provenance. Run as it is, it runs that seed alone (unchanged), with a notice that
