@@ -459,7 +459,7 @@ def _check_posterior(path: str, recorded: str | None) -> None:
     if not Path(path).is_file():
         raise ValueError(f"the sweep's posterior {path} is not found (sha256 {recorded[:8]} recorded); {again}")
     if (now := posterior.sha256(path)) != recorded:
-        raise ValueError(f"the posterior {path} changed since the sweep (sha256 {now[:8]} now, {recorded[:8]} recorded): restore it, or {again}")
+        raise ValueError(f"{path} is not the posterior the sweep drew from (sha256 {now[:8]} there, {recorded[:8]} recorded): restore that file, or {again}")
 
 
 def load(directory: str | Path) -> Results:

@@ -256,10 +256,10 @@ def test_a_stored_run_is_rerun_with_its_posterior_or_refused(tmp_path):
     ran = series.loc[series["run"] == key, "fragmentation"].to_numpy()
     assert (stored.rerun(key).model["fragmentation"].to_numpy() == ran).all()
     posterior_file(here, [{**row, "weight": w} for row, w in zip(TWO, (0.0, 0.5, 0.5))])  # re-fitted under the same name
-    with pytest.raises(ValueError, match=r"changed since the sweep \(sha256 [0-9a-f]{8} now, [0-9a-f]{8} recorded\).*posterior=PATH"):
+    with pytest.raises(ValueError, match=r"is not the posterior the sweep drew from \(sha256 [0-9a-f]{8} there, [0-9a-f]{8} recorded\).*posterior=PATH"):
         stored.rerun(key)
     moved = results.load(there / "out")
-    with pytest.raises(ValueError, match="changed since the sweep"):  # the copy's manifest names the file it was made beside
+    with pytest.raises(ValueError, match="is not the posterior the sweep drew from"):  # the copy's manifest names the file it was made beside
         moved.rerun(key)
     assert (moved.rerun(key, posterior=there / "posterior.csv").model["fragmentation"].to_numpy() == ran).all()
     shutil.rmtree(here)
