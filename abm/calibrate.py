@@ -52,7 +52,7 @@ from pyabc.epsilon import QuantileEpsilon
 from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
-from abm.experiment import canonical_hash, override, plain
+from abm.experiment import canonical_hash, override, plain, scenario_hash
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred, made_meanwhile, staged_files
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
@@ -195,7 +195,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     if problem:
         raise CalibrationError(f"{where}: {problem}")
     patterns_text = (root / spec.patterns).read_text(encoding="utf-8")
-    hashed = {"spec": plain(spec.model_dump()), "base": base.to_dict(), "patterns": patterns_text}
+    hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": patterns_text}
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed))
 
 

@@ -28,7 +28,7 @@ from abm import chartstyle as cs
 from abm import posterior
 from abm.outputs import atomic_directory
 from abm.runner import environment, run, write_yaml
-from abm.scenario import ScenarioError, load, with_run_settings
+from abm.scenario import ScenarioError, load, parse_set, with_run_settings
 
 KEY_METRICS = [
     "fragmentation",
@@ -48,6 +48,8 @@ KEY_METRICS = [
 
 def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list:
     """Load and check every scenario before any is run."""
+    if any(parse_set(item)[0] == "seed" for item in sets):  # it would be ignored, while provenance.yaml recorded it
+        raise ScenarioError([("--set seed", "abm compare runs every scenario with the same seeds 0..N-1 (--seeds N); a scenario's seed is abm run's default")])
     scenarios = [load(c, list(sets), allow_large) for c in configs]
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):

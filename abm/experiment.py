@@ -291,6 +291,16 @@ def canonical_hash(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def scenario_hash(resolved: dict[str, Any]) -> str:
+    """Hash of a resolved scenario as its runs depend on it: its posterior by the file's
+    content (:func:`abm.posterior.identity`), and every mapping in its order, which
+    :func:`canonical_hash` sorts away: the order of states, powers, corridors and shocks
+    sets the arrays' indices and the order of random draws, so a scenario reordered is
+    another scenario (its runs differ), not the same one."""
+    text = json.dumps(plain(posterior.identity(resolved)), separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def override(path: str, value: Any) -> str:
     """A ``--set`` string whose YAML value reads back exactly as ``value``."""
     text = yamlfile.dump(plain(value), default_flow_style=True, width=10**9, sort_keys=False)
@@ -534,6 +544,12 @@ class _Builder:
         for path, values in spec.grid.items():
             if not isinstance(values, list | dict) or not values:
                 self.problem(f"grid.{path}", f"give a non-empty list of values or a mapping of label: value (got {values!r})")
+        swept = spec.sample.ranges if spec.sample is not None else {}
+        for section, entries in (("set", spec.set), ("grid", spec.grid), ("sample.ranges", swept)):
+            if "seed" in entries:  # the scenario's seed is abm run's default; a sweep's runs take theirs from the plan
+                self.problem(f"{section}.seed", "a sweep's runs take their seeds from the spec's 'seed' and 'replications', not the scenario's: set those")
+            if "posterior" in entries and section != "set":  # its runs must be keyed by the file's content, as a base scenario's are
+                self.problem(f"{section}.posterior", "a posterior cannot be swept: give one scenario per posterior under 'scenarios' (each may set its own posterior:)")
         for section, entries in (("set", spec.set), ("grid", spec.grid)):
             for path, value in entries.items():
                 try:  # run keys hash the values: they must be plain, finite data
@@ -664,7 +680,7 @@ class _Builder:
         spec = self.spec
         named = self.base_names()
         # a posterior named here is relative to the experiment file, as scenario paths are
-        fixed = [override(path, str(self.root / value) if path == "posterior" and isinstance(value, str) else value) for path, value in spec.set.items()]
+        fixed = [override(path, str((self.root / value).resolve()) if path == "posterior" and isinstance(value, str) else value) for path, value in spec.set.items()]  # not relative to where the sweep started: a Dask worker runs elsewhere
         bases = {}
         for name, (where, rel) in named.items():
             path = self.root / rel
@@ -692,9 +708,8 @@ class _Builder:
             model = RegionModel(scenario, rng=0)
             metrics = tuple(model.datacollector.model_reporters)
             states = tuple(state_columns(model.power_keys))
-            identity = posterior.identity(scenario.to_dict())
-            digest = identity["posterior"]["sha256"] if scenario.posterior is not None else None
-            bases[name] = Base(name, rel, raw, scenario, canonical_hash(identity), metrics, states, tuple(model.power_keys), digest)
+            digest = posterior.sha256(scenario.posterior) if scenario.posterior is not None else None
+            bases[name] = Base(name, rel, raw, scenario, scenario_hash(scenario.to_dict()), metrics, states, tuple(model.power_keys), digest)
         return bases
 
     # -- stage 3: the points of the space
@@ -980,6 +995,8 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two JSON trees differ, with both values for leaves."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
+        if list(old) != list(new) and set(old) == set(new):  # scenario hashes count the order (scenario_hash)
+            out.append(f"{prefix or '<top>'}: order {', '.join(map(str, old))[:60]} -> {', '.join(map(str, new))[:60]}")
         for key in sorted(set(old) | set(new), key=str):
             path = f"{prefix}.{key}" if prefix else str(key)
             if key not in old:

@@ -56,6 +56,14 @@ def test_same_named_scenarios_are_refused(tmp_path):
         compare([str(BASELINE), str(BASELINE)], tmp_path / "c", seeds=1, steps=2)
 
 
+def test_a_seed_set_on_the_command_line_is_refused_not_ignored(tmp_path, capsys):
+    """compare runs seeds 0..N-1 whatever the scenario's seed: --set seed=5 would be
+    ignored while provenance.yaml recorded it."""
+    assert main(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--seeds", "1", "--steps", "2", "--set", "seed=5", "--out", str(tmp_path / "c")]) == 2
+    assert "--set seed: abm compare runs every scenario with the same seeds 0..N-1 (--seeds N)" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_differences_are_paired_by_seed_with_a_t_interval():
     series = pd.DataFrame({
         "scenario": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2, "step": [0] * 6, "date": ["2025-01-01"] * 6,

@@ -130,6 +130,9 @@ BAD = {
     "difference against a missing reference": (_change(charts=[{"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap"}]), "charts.0.against: required field is missing"),
     "difference of one level": (_change(grid={"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": [0.4]}, charts=[_difference()]), "charts.0.by: 'rules.decision.cap' has a single level (0.4): nothing to compare with it"),
     "difference zoomed": (_change(charts=[_difference(zoom=True)]), "charts.0.zoom: a difference chart's scale always fits the differences around 0: remove zoom"),
+    "a seed in set": (_change(set={"time.steps": 4, "seed": 5}), "set.seed: a sweep's runs take their seeds from the spec's 'seed' and 'replications', not the scenario's: set those"),
+    "a swept seed": (_change(grid={"seed": [0, 1, 2]}), "grid.seed: a sweep's runs take their seeds from the spec's 'seed' and 'replications'"),
+    "a swept posterior": (_change(grid={"posterior": ["a.csv", "b.csv"]}), "grid.posterior: a posterior cannot be swept: give one scenario per posterior under 'scenarios' (each may set its own posterior:)"),
     "sobol chart without sobol design": (_change(charts=[{"type": "sobol", "metrics": ["fragmentation_final"]}]), "charts.0.type: a sobol chart needs sample.method: sobol"),
     "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),
     "two space kinds": (_change(sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample: a sampled space cannot be combined with 'grid'"),
@@ -255,6 +258,23 @@ def test_run_keys_follow_the_resolved_scenario_not_the_spelling(tmp_path):
     assert [r.key for r in via_extends.runs] == [r.key for r in plain.runs]
     changed = experiment.load(tiny_spec(set={"time.steps": 4, "rules.decay.rate": 0.05}))
     assert not {r.key for r in changed.runs} & {r.key for r in plain.runs}
+
+
+def test_a_scenario_whose_states_are_reordered_is_another_scenario(tmp_path):
+    """The order of states (and powers, corridors, shocks) sets array indices and the order
+    of draws, so reordered states give other runs: they must have other keys, or two such
+    scenarios in one sweep would share runs, and a resume after reordering would mix them."""
+    raw = yaml.safe_load(BASELINE.read_text())
+    raw["states"] = dict(reversed(raw["states"].items()))
+    (tmp_path / "reordered.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = _change(scenario=None, scenarios={"original": str(BASELINE), "reordered": "reordered.yaml"}, grid={}, charts=[])
+    exp = experiment.load(spec, base_dir=tmp_path)
+    assert exp.distinct_runs == len(exp.runs)
+    from abm import runner
+
+    original, reordered = (runner.run(b.scenario, seed=exp.seeds[0], tables=False).model["fragmentation"].iloc[-1] for b in exp.bases.values())
+    assert original != reordered  # the premise: the order changes the run
+    assert "states: order armenia" in "\n".join(experiment.differences(exp.bases["original"].scenario.to_dict(), exp.bases["reordered"].scenario.to_dict()))
 
 
 def test_series_all_keeps_the_metrics_every_scenario_produces(tmp_path):

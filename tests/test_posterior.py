@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -145,6 +146,22 @@ def test_a_sweep_carries_the_draws(tmp_path):
         assert value == pytest.approx(runner.run(uncertain, seed=seed, tables=False).model["fragmentation"].iloc[-1], abs=1e-12)
         differs += abs(value - runner.run(BASELINE, seed=seed, steps=2, tables=False).model["fragmentation"].iloc[-1]) > 1e-9
     assert differs >= 3  # the draws changed the runs (a particle at the baseline's values would not)
+
+
+def test_a_posterior_set_by_an_experiment_is_found_from_any_directory(tmp_path, monkeypatch):
+    """A posterior named in an experiment's set: is relative to the experiment, and the
+    runs get it as an absolute path: a Dask worker started in another directory finds it."""
+    from abm import experiment
+
+    (tmp_path / "here").mkdir()
+    posterior_file(tmp_path / "here", TWO)
+    spec = {"name": "unc", "scenario": str(BASELINE), "set": {"posterior": "posterior.csv", "time.steps": 2}, "replications": 2}
+    (tmp_path / "here" / "exp.yaml").write_text(yaml.safe_dump(spec))
+    monkeypatch.chdir(tmp_path)
+    exp = experiment.load("here/exp.yaml")
+    monkeypatch.chdir(tmp_path / "here")  # a worker elsewhere: the path must not depend on where it starts
+    assert Path(exp.bases["baseline"].scenario.posterior) == (tmp_path / "here" / "posterior.csv").resolve()
+    assert len(runner.run(exp.bases["baseline"].scenario, seed=exp.seeds[0], tables=False).model) == 3  # it reads the file from here
 
 
 def test_a_sweep_moved_with_its_posterior_resumes_and_one_whose_posterior_changed_is_refused(tmp_path):
