@@ -566,22 +566,26 @@ class EventQueue:
             if spec is not None:
                 spec = dict(spec)
                 self.dated.append((When(date=spec.pop("date")).date, key, _make(spec)))
-        for key, spec in scenario.shocks.items():
-            if spec is not None:
-                spec = dict(spec)
-                timing = Hazard(**{k: spec.pop(k) for k in ("hazard", "start", "end") if k in spec})
-                self.shocks.append((timing, key, _make(spec)))
+        for key, spec in scenario.shocks.items():  # a shock removed (null) keeps its place: see due()
+            spec = dict(spec) if spec is not None else None
+            timing = Hazard(**{k: spec.pop(k) for k in ("hazard", "start", "end") if k in spec}) if spec is not None else None
+            self.shocks.append((timing, key, _make(spec) if spec is not None else None))
         self.dated.sort(key=lambda item: item[0])  # stable: same-day events keep their order
 
     def due(self, start: dt.date, end: dt.date, rng) -> list[tuple[str, str, Event]]:
         """Events of the period [start, end): dated ones in date order, then the shocks
-        that fire (one draw from ``rng``, the model's event stream, per active shock per step,
-        whatever its hazard, so a run's random stream depends on which shocks are
-        declared and active, not on whether they fire)."""
+        that fire. Every shock the scenario names takes one draw from ``rng`` (the model's
+        events stream) a step, whatever its hazard and window, and even if the scenario
+        removed it (null): so a scenario that only changes a shock's hazard or window, or
+        removes one, meets the same draws for every other shock as the scenario it
+        extends (common random numbers; a shock window once shifted every later draw)."""
         fired = [(key, "scheduled", e) for d, key, e in self.dated if start <= d < end]
         for timing, key, event in self.shocks:
+            draw = rng.random()
+            if timing is None:
+                continue
             active = (timing.start is None or timing.start < end) and (timing.end is None or start < timing.end)
-            if active and rng.random() < timing.hazard:
+            if active and draw < timing.hazard:
                 fired.append((key, "shock", event))
         return fired
 
