@@ -617,6 +617,14 @@ def test_a_scenario_changing_one_shock_meets_the_other_shocks_of_the_scenario_it
     assert fired > 8  # the premise: other shocks fire, with targets and shifts drawn
 
 
+def test_a_scenario_is_its_parent_run_for_run_until_its_changes_act():
+    """iran_strikes changes nothing before its first strike (January 2026, the fifth
+    quarter): four quarters of it are the baseline's, table for table, on every seed."""
+    for seed in range(3):
+        a, b = run(BASELINE, seed=seed, steps=4), run(ROOT / "configs" / "iran_strikes.yaml", seed=seed, steps=4)
+        pd.testing.assert_frame_equal(a.model, b.model)
+
+
 def test_scenarios_run_with_one_seed_meet_the_same_shocks():
     """Common random numbers: new money makes coercions and offers draw more numbers, but
     the shocks (on their own stream) fire at the same dates with the same draws."""
