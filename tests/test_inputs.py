@@ -170,7 +170,7 @@ def write_experiment(tmp_path, **spec):
 
 @pytest.mark.parametrize("spec, message", [
     ({"sample": {"method": "sobol", "n": 2**30, "ranges": {"rules.decision.noise": [0.0, 0.3]}}}, "3,221,225,472 runs"),
-    ({"grid": {"rules.decision.noise": [0.1] * 1000, "rules.decision.threshold": [0.0] * 1000, "seed": [1] * 1000}}, "1,000,000,000 runs"),
+    ({"grid": {"rules.decision.noise": [0.1] * 1000, "rules.decision.threshold": [0.0] * 1000, "rules.coercion.strength": [0.5] * 1000}}, "1,000,000,000 runs"),
     ({"sample": {"method": "latin", "n": 4, "ranges": {"rules.decision.noise": [0.0, float("inf")]}}}, "finite"),
     ({"sample": {"method": "latin", "n": 4, "ranges": {"rules.decision.noise": [0.0, 1e300]}}}, "less than or equal to 1000000000"),
 ])
