@@ -53,11 +53,12 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm.experiment import canonical_hash, override, plain, scenario_hash
-from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred, made_meanwhile, staged_files
+from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
+from abm.processes import interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
-from abm.sweep import SweepError, _lock, _sigterm_as_interrupt
+from abm.sweep import SweepError, _lock
 from abm.units import Int, Real
 
 MANIFEST = "manifest.json"
@@ -372,7 +373,7 @@ def _pool(workers: int | None, scheduler: str | None, executor):
         raise CalibrationError(str(exc)) from None
 
 
-@_sigterm_as_interrupt()  # from the start: a job cancelled while it sets up or writes its outputs stops as cleanly as one cancelled mid-way
+@sigterm_as_interrupt()  # from the start: a job cancelled while it sets up or writes its outputs stops as cleanly as one cancelled mid-way
 def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: int | None = None, scheduler: str | None = None, executor=None, resume: bool = False,
         allow_model_change: bool = False, progress: bool | None = None) -> CalibrationResult:
     """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs.

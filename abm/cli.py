@@ -19,6 +19,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, check_target
+from abm.processes import die_with
 from abm.scenario import ScenarioError, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -207,26 +208,6 @@ def usable_port(host: str, port: int) -> int:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _die_with(parent: int):
-    """What a child runs before its program (Linux): ask the kernel for SIGTERM when
-    ``parent`` dies. A parent killed by SIGKILL (``kill -9``, the out-of-memory killer)
-    runs no handler to pass a signal on, and would leave the child holding its port.
-    Elsewhere, nothing (None)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None).prctl  # looked up here: between fork and exec, only calls
-
-    def arm() -> None:
-        prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before the request was made
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the handler inherited from serve(), which would ignore it here
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return arm
-
-
 class _Stop(Exception):
     """Raised by :func:`serve`'s signal handler to leave its wait for the child."""
 
@@ -238,7 +219,8 @@ def serve(command: list[str], grace: float = 10.0) -> int:
     reach this process only: unless passed on, they would leave the child running and
     holding its port. Each stop signal is passed on, and only from here (the child has a
     process group of its own, which a terminal's signals do not reach); the child then has ``grace`` seconds
-    to shut down before it is killed. Ctrl-C ends as any interrupted command does (status
+    to shut down before it is killed; if this process is killed outright (kill -9), the
+    kernel sends the child SIGTERM (:func:`abm.processes.die_with`). Ctrl-C ends as any interrupted command does (status
     130), another stop signal as a process killed by it does (128 + its number)."""
     import subprocess
 
@@ -258,7 +240,7 @@ def serve(command: list[str], grace: float = 10.0) -> int:
             # in its own process group: a Ctrl-C at the terminal (SIGINT to the foreground
             # group) reaches the child once, passed on from here, not twice (uvicorn, which
             # serves Solara, takes a second SIGINT as "quit now" and skips its clean shutdown)
-            child = subprocess.Popen(command, process_group=0, preexec_fn=_die_with(os.getpid()))
+            child = subprocess.Popen(command, process_group=0, preexec_fn=die_with(os.getpid()))
             if stops:  # the signal came while the child was being started
                 child.send_signal(stops[0])
                 raise _Stop

@@ -27,12 +27,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from abm.processes import interrupts_deferred
 
 LISTING = ".abm-output.json"  # which command wrote the folder, and which files
 STAGING = ".abm-staging"  # marks a folder being built; removed before it is published
@@ -234,27 +234,6 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[list[int]]:
-    """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
-    have been: for steps that must not be cut in half (a sweep's pool recording a worker
-    it starts, :func:`staged_files` moving its files in, pyabc storing a generation).
-    Yields the list of signals held, which the block may act on where it is safe to stop
-    (it then empties the list)."""
-    caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield caught
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in dict.fromkeys(caught):
-            signal.raise_signal(s)
 
 
 @contextlib.contextmanager

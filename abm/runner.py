@@ -11,7 +11,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pandas as pd
 
 from abm import posterior, yamlfile
 from abm.outputs import atomic_directory
+from abm.processes import process_name
 from abm.scenario import Scenario, load, with_run_settings
 
 if TYPE_CHECKING:
@@ -198,11 +198,6 @@ def code_identity() -> dict[str, Any]:
 
 
 _process_identity: tuple[int, dict[str, Any]] = (0, {})  # (pid, identity): a forked child computes its own
-
-
-def process_name() -> str:
-    """host:pid, how workers and the main process are named in refusals and manifests."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def process_identity() -> dict[str, Any]:

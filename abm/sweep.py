@@ -34,7 +34,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import contextlib
-import ctypes
 import datetime as dt
 import errno
 import functools
@@ -47,7 +46,6 @@ import signal
 import socket
 import sqlite3
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -62,7 +60,8 @@ from abm import experiment as experiments
 from abm import runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
-from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, interrupts_deferred, made_meanwhile
+from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
+from abm.processes import alive, die_with_parent, ignored, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
 from abm.store import check as check_store
@@ -99,7 +98,7 @@ def _now() -> str:
 
 def execute(chunk: Chunk) -> list[Outcome]:
     """Run a chunk; every run ends as an Outcome, whatever it raises."""
-    worker = runner.process_name()
+    worker = process_name()
     outcomes = []
     for key, sets, seed in chunk.runs:
         start = time.perf_counter()
@@ -170,31 +169,9 @@ def _worker_init(main: int) -> None:
     gc.freeze()  # what the fork server imported lives as long as the worker: full collections need not walk it (nor copy its pages)
     gc.enable()  # off in the fork server (see below)
     threadpool_limits(1, user_api="blas")  # the pool keeps every core busy: threaded BLAS in each worker would oversubscribe them
-    _die_with_parent()
-    if not _alive(main):  # the sweep ended before this worker started
+    die_with_parent()
+    if not alive(main):  # the sweep ended before this worker started
         os._exit(1)
-
-
-def _die_with_parent() -> None:
-    """Have Linux kill this process when its parent dies (prctl PR_SET_PDEATHSIG), so
-    that kill -9 of a sweep leaves no fork server or worker behind. Elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # The fork server imports this module at its start (see local_pool), with a variable
@@ -203,7 +180,7 @@ def _alive(pid: int) -> bool:
 # of importing the model finds nothing to free; 0.05 s of CPU); workers turn it back on.
 if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()):
     gc.disable()
-    _die_with_parent()
+    die_with_parent()
     if str(os.getppid()) != os.environ.pop("ABM_SWEEP_MAIN"):  # that process is gone already
         os._exit(1)
 
@@ -235,7 +212,7 @@ class Pool:
         self.generation = 0
         self._close = close
         self.code = runner.code_identity()  # this process's, now (not cached: a notebook's files may have changed since the last sweep)
-        self.name = runner.process_name()
+        self.name = process_name()
         self.allow_other_code = False
         self.other_code: dict[str, dict[str, Any]] = {}  # worker -> its code identity, where it differs from this process's
         self.refused: str | None = None
@@ -291,7 +268,7 @@ class Pool:
         self.generation += 1
 
     def shutdown(self, interrupted: bool) -> None:
-        with _no_interrupts(signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C or SIGTERM must not leave the workers half shut down
+        with ignored(signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C or SIGTERM must not leave the workers half shut down
             if self.make is not None:
                 if interrupted:
                     # workers may be in the middle of a chunk: stop them rather than wait
@@ -300,21 +277,6 @@ class Pool:
                 self.executor.shutdown(wait=True, cancel_futures=True)
             if self._close is not None:
                 self._close()
-
-
-@contextlib.contextmanager
-def _no_interrupts(*signals: int):
-    """Ignore ``signals`` (default: Ctrl-C) for the duration (main thread only; elsewhere
-    signals cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals or (signal.SIGINT,)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def default_workers() -> int:
@@ -335,7 +297,7 @@ def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep", "ab
         from multiprocessing import forkserver
 
         ctx.set_forkserver_preload(list(preload))
-        with _no_interrupts(), _environment(ABM_SWEEP_MAIN=str(os.getpid())):  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
+        with ignored(signal.SIGINT), _environment(ABM_SWEEP_MAIN=str(os.getpid())):  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
             forkserver.ensure_running()  # imports the model (about a second) while the store is set up; the main process never does
     return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)), workers, f"local process pool, {workers} worker(s)")
 
@@ -493,23 +455,6 @@ def _lock(out: Path, work: str = "sweep") -> Iterator[None]:
                 path.unlink(missing_ok=True)  # while still locked: a sweep that opened it now finds it replaced
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Batch schedulers stop jobs with SIGTERM: stop as cleanly as on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def check_new(out: Path, resume: bool) -> None:
     """Refuse an existing ``out`` unless resuming (a sweep never replaces a folder), and
     suggest --resume only for a folder that holds a sweep; cheap, so the CLI asks it
@@ -575,7 +520,7 @@ def _create(out: Path, exp: Experiment) -> None:
             (tmp / "experiment.yaml").write_text(head + where + yamlfile.dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
-@_sigterm_as_interrupt()  # from the start: a job cancelled while the sweep sets up stops as cleanly as one cancelled mid-way
+@sigterm_as_interrupt()  # from the start: a job cancelled while the sweep sets up stops as cleanly as one cancelled mid-way
 def run(
     experiment: Experiment | str | Path | dict,
     out: str | Path,

@@ -448,8 +448,8 @@ def test_a_server_whose_command_died_before_it_started_does_not_start(monkeypatc
     it inherits serve()'s own SIGTERM handler, which did nothing there."""
     from abm import cli
 
-    arm = cli._die_with
-    monkeypatch.setattr(cli, "_die_with", lambda parent: arm(parent + 1))  # as if the parent were gone
+    arm = cli.die_with
+    monkeypatch.setattr(cli, "die_with", lambda parent: arm(parent + 1))  # as if the parent were gone
     assert cli.serve([sys.executable, "-c", "print('the server started')"]) == 128 + signal.SIGTERM
 
 

@@ -1,0 +1,142 @@
+"""Processes: how stop signals are held, turned into interrupts or ignored; children that
+die with their parent; how a process is named.
+
+One home for what the commands share about processes, so that a sweep, a calibration,
+the output folders and the dashboard's server stop the same way:
+
+- Ctrl-C (SIGINT) and SIGTERM are *held* (:func:`interrupts_deferred`) around steps that
+  must not be cut in half, and acted on once they end; a batch scheduler's SIGTERM stops
+  a sweep or a calibration as Ctrl-C does (:func:`sigterm_as_interrupt`).
+- A child asks Linux for a signal when its parent dies (prctl PR_SET_PDEATHSIG,
+  :func:`_parent_death`): a parent killed by SIGKILL runs no handler that could pass a
+  signal on, and its children would live on (a sweep's workers, the dashboard's server
+  holding its port).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)  # the signals a command stops on as it would on Ctrl-C
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def process_name() -> str:
+    """host:pid, how workers and the main process are named in refusals and manifests."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[list[int]]:
+    """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
+    have been: for steps that must not be cut in half (a sweep's pool recording a worker
+    it starts or shutting its workers down, :func:`abm.outputs.staged_files` moving its
+    files in, pyabc storing a generation). Yields the list of signals held, which the
+    block may act on where it is safe to stop (it then empties the list). Outside the
+    main thread, where handlers cannot be set, nothing is held."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in INTERRUPTS}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt for the duration: batch schedulers stop jobs with
+    SIGTERM, and a sweep or a calibration stops as cleanly as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def ignored(*signals: int) -> Iterator[None]:
+    """Ignore ``signals`` for the duration (main thread only), so that a child started
+    within inherits SIG_IGN: the fork server of a sweep leaves Ctrl-C to the main process.
+    Not for holding a signal back (:func:`interrupts_deferred`): one ignored is lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _parent_death(signum: int) -> Callable[[], object] | None:
+    """The call that asks Linux to send ``signum`` to the calling process when its parent
+    dies (prctl PR_SET_PDEATHSIG), looked up now, so that it can be made where only calls
+    are safe (between fork and exec); None where there is no such request."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+
+def die_with_parent() -> None:
+    """Have this process killed (SIGKILL) when its parent dies: a sweep's fork server and
+    workers, which hold no state worth a clean stop, so that kill -9 of a sweep leaves
+    none of them behind. Each checks afterwards that its parent was not already gone."""
+    request = _parent_death(signal.SIGKILL)
+    if request is not None:
+        request()
+
+
+def die_with(parent: int) -> Callable[[], None] | None:
+    """What a child runs before its program (``preexec_fn``): ask for SIGTERM when
+    ``parent`` dies, so that a server (the dashboard's) shuts down cleanly rather than
+    keep its port. If ``parent`` died before the request was made, the child stops itself
+    at once. None where there is no such request."""
+    request = _parent_death(signal.SIGTERM)
+    if request is None:
+        return None
+
+    def arm() -> None:
+        request()
+        if os.getppid() != parent:  # the parent died before the request was made
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler inherited from the parent, which may ignore it here
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
