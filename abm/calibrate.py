@@ -447,8 +447,10 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         if session is not None and pool.record():
             session.update(pool.record())
             write_json(out / MANIFEST, manifest)
-        pool.shutdown(interrupted)
-        lock.close()
+        try:
+            pool.shutdown(interrupted)  # raises KeyboardInterrupt for a Ctrl-C held while it ran
+        finally:
+            lock.close()
 
 
 def _check_single_threaded(executor) -> None:

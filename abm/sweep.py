@@ -268,7 +268,12 @@ class Pool:
         self.generation += 1
 
     def shutdown(self, interrupted: bool) -> None:
-        with ignored(signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C or SIGTERM must not leave the workers half shut down
+        """Stop the workers (at once if ``interrupted``, else once idle) and close the
+        executor. Ctrl-C and SIGTERM meanwhile are held, so that the workers are not left
+        half shut down, then acted on: a sweep cancelled just as it finished stops as
+        interrupted, not as done. One that was already stopping for an interruption drops
+        them (they ask for nothing more)."""
+        with interrupts_deferred() as held:
             if self.make is not None:
                 if interrupted:
                     # workers may be in the middle of a chunk: stop them rather than wait
@@ -277,6 +282,8 @@ class Pool:
                 self.executor.shutdown(wait=True, cancel_futures=True)
             if self._close is not None:
                 self._close()
+            if interrupted:
+                held.clear()
 
 
 def default_workers() -> int:

@@ -164,3 +164,15 @@ def other_code_pool(change: dict[str, Any]):
 
     ctx = multiprocessing.get_context("forkserver")
     return sweep.Pool(lambda: cf.ProcessPoolExecutor(1, mp_context=ctx, initializer=report_other_code, initargs=(change,)), 1, "one worker with other code")
+
+
+def stopped_while_shutting_down(signum: int):
+    """An abm.sweep.Pool of one thread whose shutdown receives ``signum`` (Ctrl-C or
+    SIGTERM) in its middle, before its executor is shut down."""
+    import concurrent.futures as cf
+    import signal
+
+    from abm import sweep
+
+    executor = cf.ThreadPoolExecutor(1)
+    return sweep.Pool(None, 1, "threads", executor=executor, close=lambda: (signal.raise_signal(signum), executor.shutdown()))

@@ -19,7 +19,7 @@ from abm import calibrate, runner, sweep
 from abm.calibrate import weighted_quantile
 from abm.cli import main
 from abm.scenario import load
-from tests.conftest import BASELINE, ROOT, other_code_pool
+from tests.conftest import BASELINE, ROOT, other_code_pool, stopped_while_shutting_down
 
 PATTERNS = ROOT / "data" / "patterns.yaml"
 
@@ -194,6 +194,15 @@ def test_ctrl_c_while_a_generation_is_stored_stops_after_it_is_stored(monkeypatc
         stopped = calibrate.run(small_spec(generations=3), tmp_path / "c", executor=ex, progress=False)
     assert stopped.interrupted and stopped.generations == 1  # generation 0 stored whole, then stopped at generation 1's first particle
     assert pyabc.History(f"sqlite:///{tmp_path / 'c' / calibrate.DB}").max_t == 0
+
+
+def test_ctrl_c_while_a_finished_calibration_stops_its_workers_exits_as_interrupted(monkeypatch, tmp_path):
+    """Held while the pool shuts down, then acted on, and the folder's lock file (made by
+    this calibration) is still removed: the interruption used to be ignored (exit 0)."""
+    monkeypatch.setattr(calibrate, "_pool", lambda workers, scheduler, executor: stopped_while_shutting_down(signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        calibrate.run(small_spec(generations=1, predictive=2), tmp_path / "c", progress=False)
+    assert (tmp_path / "c" / "posterior.csv").exists() and not (tmp_path / "c" / ".lock").exists()
 
 
 class WorkersDie(cf.ThreadPoolExecutor):

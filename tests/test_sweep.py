@@ -32,7 +32,7 @@ from abm import experiment, results, runner, sweep
 from abm.cli import main
 from abm.runner import run
 from abm.scenario import load as load_scenario
-from tests.conftest import other_code_pool, report_other_code
+from tests.conftest import other_code_pool, report_other_code, stopped_while_shutting_down
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "configs" / "baseline.yaml"
@@ -291,6 +291,27 @@ def test_sigterm_while_the_sweep_sets_up_stops_it_as_ctrl_c_would(monkeypatch, t
         signal.signal(signal.SIGTERM, previous)
     assert not unhandled
     assert not list(tmp_path.iterdir()), "nothing is left behind"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_sweep_stopped_while_its_workers_stop_exits_as_interrupted(monkeypatch, tmp_path, signum):
+    """Ctrl-C or SIGTERM while the pool shuts down is held until the workers have
+    stopped, then acted on: a sweep cancelled just as it finished used to exit 0."""
+    pools = []
+    monkeypatch.setattr(sweep, "local_pool", lambda workers: pools.append(stopped_while_shutting_down(signum)) or pools[-1])
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 130
+    assert pools[0].executor._shutdown, "the pool was shut down whole before the interruption was acted on"
+    assert results.load(tmp_path / "out").runs["status"].eq("ok").sum() == 12
+
+
+def test_a_second_interruption_while_an_interrupted_sweep_stops_is_not_raised_again():
+    """The sweep is already stopping for an interruption: another Ctrl-C asks for nothing
+    more, and must not cut short its own clean stop (the --resume hint it prints)."""
+    pool = stopped_while_shutting_down(signal.SIGINT)
+    pool.shutdown(interrupted=True)
+    assert pool.executor._shutdown
 
 
 def dies_once(marker: str, x: int) -> int:
