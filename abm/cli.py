@@ -19,7 +19,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, check_target
-from abm.processes import die_with
+from abm.processes import die_with, interrupts_deferred
 from abm.scenario import ScenarioError, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -532,9 +532,9 @@ def check_out(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
     try:
+        args = parser().parse_args(argv)
+        args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
         check_out(args)
         return args.func(args)
     except ScenarioError as exc:
@@ -560,20 +560,40 @@ def script() -> None:
     The garbage collector runs less often than by default: a command loads Mesa,
     pandas and matplotlib, millions of objects that live to the end, and the default
     thresholds would walk them all again in repeated full collections (a tenth of
-    ``abm run``'s CPU). Cyclic garbage is still collected, every 10,000 allocations."""
+    ``abm run``'s CPU). Cyclic garbage is still collected, every 10,000 allocations.
+
+    Once the command has returned, its result is printed and its files are closed: Ctrl-C
+    or SIGTERM then is held until the exit handlers have run (it used to cut them short,
+    print a traceback or "Exception ignored", or kill the process in their middle), and
+    sets the status to 128 + the signal's number (130 for Ctrl-C, as for an interrupted
+    command), so that a script that was stopped still sees it. A second one ends the
+    process at once (an exit handler that hangs), and the normal exit, which may wait a
+    long time for a thread or a child, can be interrupted as ever."""
     gc.set_threshold(10_000, 10, 10)
     status = main()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # a reader such as head has gone: nothing left to tell it
-        pass
-    multiprocessing = sys.modules.get("multiprocessing")
-    # daemon threads (tqdm's monitor) do not hold up a normal exit either
-    waited = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
-    if not waited and not (multiprocessing and multiprocessing.active_children()):
-        atexit._run_exitfuncs()
-        os._exit(status)
+        _exit(status)
+    except KeyboardInterrupt:  # came as main returned (freeing a command's objects takes a while), before _exit held it
+        _exit(128 + signal.SIGINT)
+
+
+def _exit(status: int) -> None:
+    """End the process with ``status`` once the command has returned (see :func:`script`)."""
+    with interrupts_deferred(again=lambda signum: os._exit(128 + signum)) as held:  # an exit handler that hangs: a second Ctrl-C ends it
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:  # a reader such as head has gone: nothing left to tell it
+            pass
+        multiprocessing = sys.modules.get("multiprocessing")
+        # daemon threads (tqdm's monitor) do not hold up a normal exit either
+        waited = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        if not waited and not (multiprocessing and multiprocessing.active_children()):
+            atexit._run_exitfuncs()
+            os._exit(128 + held[0] if held else status)
+        if held:
+            status = 128 + held[0]
+            held.clear()
     sys.exit(status)
 
 

@@ -11,6 +11,9 @@ the output folders and the dashboard's server stop the same way:
   :func:`_parent_death`): a parent killed by SIGKILL runs no handler that could pass a
   signal on, and its children would live on (a sweep's workers, the dashboard's server
   holding its port).
+
+This module imports only the standard library's process basics, so that the console
+script's entry point (:func:`command`) costs nothing before it imports the CLI.
 """
 
 from __future__ import annotations
@@ -24,6 +27,17 @@ from collections.abc import Callable, Iterator
 
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM)  # the signals a command stops on as it would on Ctrl-C
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def command() -> None:
+    """The ``abm`` console script. Importing the package takes about half a second, before
+    the CLI's own handling of Ctrl-C is in place: an interrupt then ends the command
+    quietly with the usual status (130), as nothing has been written yet."""
+    try:
+        from abm.cli import script
+    except KeyboardInterrupt:
+        os._exit(130)  # not sys.exit: the teardown of half-imported modules could be interrupted again
+    script()
 
 
 def process_name() -> str:
@@ -45,18 +59,26 @@ def alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def interrupts_deferred() -> Iterator[list[int]]:
+def interrupts_deferred(again: Callable[[int], object] | None = None) -> Iterator[list[int]]:
     """Hold Ctrl-C and SIGTERM back for the duration, then deliver them as they would
     have been: for steps that must not be cut in half (a sweep's pool recording a worker
     it starts or shutting its workers down, :func:`abm.outputs.staged_files` moving its
     files in, pyabc storing a generation). Yields the list of signals held, which the
-    block may act on where it is safe to stop (it then empties the list). Outside the
-    main thread, where handlers cannot be set, nothing is held."""
+    block may act on where it is safe to stop (it then empties the list). ``again`` is
+    called with a signal that comes while another is held, instead of holding it too:
+    for a step that could hang, a second Ctrl-C stops it. Outside the main thread, where
+    handlers cannot be set, nothing is held."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in INTERRUPTS}
+
+    def hold(signum, frame):
+        if caught and again is not None:
+            again(signum)
+        caught.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in INTERRUPTS}
     try:
         yield caught
     finally:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -300,6 +301,79 @@ def test_the_scripts_quick_exit_keeps_output_exit_handlers_and_threads(tmp_path,
     assert proc.returncode == 0, proc.stderr
     assert "valid (8 states" in proc.stdout and "exit handler ran" in proc.stdout
     assert ("thread finished" in proc.stdout) == thread
+
+
+ENTRY = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]["abm"]
+
+
+def console_script(prelude: str, *args, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``abm ARGS`` as the wrapper pip generates for the entry point does, after
+    ``prelude``; the entry point is read from pyproject.toml (an installed wrapper may
+    predate a change to it)."""
+    module, attr = ENTRY.split(":")
+    code = f"{prelude}\nimport sys\nfrom {module} import {attr}\nsys.argv = ['abm', *{list(map(str, args))!r}]\nsys.exit({attr}())\n"
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+# Ctrl-C while the package is imported: the interrupt is raised within the import of the
+# scenario module (which every command loads), as a real one may be at any point of it.
+CTRL_C_WHILE_IMPORTING = """
+import signal, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "abm.scenario":
+            signal.raise_signal(signal.SIGINT)
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+def test_ctrl_c_while_the_package_is_imported_exits_quietly_as_interrupted(tmp_path):
+    """The first half second of any command imports the package, before the CLI handles
+    Ctrl-C: it printed a traceback (and ended killed by SIGINT)."""
+    proc = console_script(CTRL_C_WHILE_IMPORTING, "run", BASELINE, "--out", tmp_path / "r", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "")
+    assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_while_the_command_line_is_read_ends_as_interrupted(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.argparse.ArgumentParser, "parse_args", interrupted)
+    try:
+        status = cli.main(["validate", str(BASELINE)])
+    except KeyboardInterrupt:  # would stop the test session
+        pytest.fail("Ctrl-C while the command line was read escaped main")
+    assert status == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+# A stop signal once the command has printed its result: while its output is flushed, or
+# while the exit handlers run. A handler registered earlier (run later) shows they all run.
+AT_THE_END = {
+    "flush": "import signal, sys\nclass Out:\n    def __init__(self, out): self.out = out\n    def write(self, text): return self.out.write(text)\n"
+             "    def flush(self):\n        signal.raise_signal(SIGNUM)\n        self.out.flush()\nsys.stdout = Out(sys.stdout)\n",
+    "exit handler": "import atexit, signal\natexit.register(lambda: signal.raise_signal(SIGNUM))\n",
+}
+
+
+@pytest.mark.parametrize("moment", sorted(AT_THE_END))
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_after_the_result_waits_for_the_exit_handlers_then_sets_the_status(tmp_path, moment, signum):
+    """It printed a traceback, or 'Exception ignored' with status 0, or killed the process
+    in the middle of its exit handlers (-15); now the exit handlers all run, and the
+    status says the command was stopped (128 + the signal's number: 130 for Ctrl-C)."""
+    prelude = "import atexit\natexit.register(lambda: print('exit handler ran', flush=True))\n" + AT_THE_END[moment].replace("SIGNUM", str(int(signum)))
+    proc = console_script(prelude, "validate", BASELINE, cwd=tmp_path)
+    assert proc.returncode == 128 + signum and proc.stderr == "", proc.stderr
+    assert "valid (8 states" in proc.stdout and "exit handler ran" in proc.stdout
+
+
+def test_a_second_ctrl_c_ends_an_exit_handler_that_hangs(tmp_path):
+    """Holding the first Ctrl-C must not leave a hung exit handler with no way out."""
+    prelude = "import atexit, signal, time\natexit.register(lambda: (signal.raise_signal(signal.SIGINT), signal.raise_signal(signal.SIGINT), time.sleep(60)))\n"
+    proc = console_script(prelude, "validate", BASELINE, cwd=tmp_path)
+    assert proc.returncode == 130 and proc.stderr == "" and "valid (8 states" in proc.stdout
 
 
 def test_a_daemon_thread_does_not_cost_the_quick_exit(tmp_path):
