@@ -31,12 +31,16 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 def command() -> None:
     """The ``abm`` console script. Importing the package takes about half a second, before
-    the CLI's own handling of Ctrl-C is in place: an interrupt then ends the command
-    quietly with the usual status (130), as nothing has been written yet."""
-    try:
+    the CLI's own handling of Ctrl-C is in place: an interrupt then printed a traceback
+    (pydantic even turns one raised while it builds a model's validators into a
+    SchemaError). It is held until the imports end, then ends the command quietly with
+    the usual status (130 for Ctrl-C), as nothing has been written yet; a second one
+    ends it at once."""
+    with interrupts_deferred(again=lambda signum: os._exit(128 + signum)) as held:
         from abm.cli import script
-    except KeyboardInterrupt:
-        os._exit(130)  # not sys.exit: the teardown of half-imported modules could be interrupted again
+
+        if held:
+            os._exit(128 + held[0])  # not sys.exit: nothing to clean up, and the teardown of ~1,000 modules could be interrupted again
     script()
 
 
