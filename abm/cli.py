@@ -20,7 +20,7 @@ from pathlib import Path
 from abm import budget
 from abm.outputs import OutputError, check_target
 from abm.processes import die_with, interrupts_deferred
-from abm.scenario import ScenarioError, load, with_run_settings
+from abm.scenario import Scenario, ScenarioError, TimeSpec, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
 COUNTS = {"blocs"}  # whole numbers in one run (their ensemble means keep decimals)
@@ -62,11 +62,24 @@ def ensemble_notice(config: str, scenario) -> str | None:
             f"to re-run the ensemble, add --seed {seeds[0]} --seeds {len(seeds)}")
 
 
+RUN_OPTIONS = {"seed": "--seed", "time.steps": "--steps"}  # the settings with_run_settings sets, as the options typed
+
+
+def run_settings(scenario: Scenario, seed: int | None = None, steps: int | None = None) -> Scenario:
+    """``scenario`` with the --seed and --steps given, checked by the rules of the settings
+    they replace (:func:`abm.scenario.with_run_settings`, their one check), a refusal
+    blamed on the option typed, not on the scenario's seed or time.steps."""
+    try:
+        return with_run_settings(scenario, seed=seed, steps=steps)
+    except ScenarioError as exc:
+        raise UsageError("; ".join(f"{RUN_OPTIONS.get(path, path)}: {msg}" for path, msg in exc.problems)) from None
+
+
 def check_steps(steps: int | None) -> None:
-    """--steps names the horizon: at least one step (blamed on --steps, not on the
-    scenario's time.steps it replaces), checked before anything is loaded or warned of."""
-    if steps is not None and steps < 1:
-        raise UsageError(f"--steps must be at least 1 (got {steps})")
+    """--steps for scenarios not loaded yet (abm compare works out their dates from it
+    first): checked as :func:`run_settings` checks it, on a stand-in scenario."""
+    if steps is not None:
+        run_settings(Scenario.model_construct(time=TimeSpec()), steps=steps)
 
 
 def cmd_run(args) -> int:
@@ -76,9 +89,8 @@ def cmd_run(args) -> int:
     args.seeds = args.seeds if asked else 1
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
-    check_steps(args.steps)
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
-    scenario = with_run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
+    scenario = run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
     for late in scenario.late_events():  # once every input is accepted: a refusal is one message

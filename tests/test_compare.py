@@ -285,7 +285,11 @@ def test_provenance_names_a_posterior_relative_to_the_folder_with_its_hash(tmp_p
     assert ran["posterior"] == "../post.csv" and len(ran["provenance"]["posterior_sha256"]) == 64
 
 
+@pytest.mark.parametrize(("steps", "rule"), [(0, "greater than or equal to 1"), (10_001, "less than or equal to 10000")])
 @pytest.mark.parametrize("command", ["run", "compare"])
-def test_steps_below_one_is_blamed_on_steps_before_any_warning(command, tmp_path, capsys):
-    assert main([command, str(BASELINE), "--steps", "0", "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == "error: --steps must be at least 1 (got 0)\n" and not (tmp_path / "o").exists()
+def test_steps_out_of_range_is_blamed_on_steps_before_any_warning(command, steps, rule, tmp_path, capsys):
+    """One check, time.steps's own (abm.scenario.with_run_settings), named as typed: the
+    CLI checked only the lower bound, so abm run blamed --steps 10001 on time.steps, and
+    abm compare failed with a traceback (a date past the year 9999)."""
+    assert main([command, str(BASELINE), "--steps", str(steps), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"error: --steps: Input should be {rule} (got {steps})\n" and not (tmp_path / "o").exists()
