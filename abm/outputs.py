@@ -32,7 +32,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from abm.processes import interrupts_deferred
+from abm.processes import alive, interrupts_deferred
 
 LISTING = ".abm-output.json"  # which command wrote the folder, and which files
 STAGING = ".abm-staging"  # marks a folder being built; removed before it is published
@@ -137,12 +137,11 @@ def _clean_leftovers(out: Path) -> None:
         if not match or path.is_symlink() or not (path / STAGING).is_file():
             continue
         try:
-            os.kill(int(match.group(1)), 0)
-            continue  # its process is alive (perhaps writing it now)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (PermissionError, OverflowError, ValueError):
-            continue  # another user's process, or not a pid: not ours to judge
+            if alive(int(match.group(1))):  # perhaps writing it now (or another user's process: not ours to judge)
+                continue
+        except (OverflowError, ValueError):  # not a pid
+            continue
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _walk(folder: Path) -> list[str]:
