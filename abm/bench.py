@@ -207,7 +207,7 @@ FLOOR = "import mesa, matplotlib.figure, matplotlib.backends.backend_agg"
 def bench_cli(repeats: int) -> CliTimes:
     import tempfile
 
-    abm = "from abm.cli import script; script()"  # what the `abm` script runs
+    abm = "from abm.processes import command; command()"  # what the `abm` script runs
 
     def cpu_of(code: str, *args: str) -> float:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
