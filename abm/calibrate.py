@@ -52,6 +52,7 @@ from pyabc.epsilon import QuantileEpsilon
 from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
+from abm import yamlfile
 from abm.experiment import canonical_hash, override, plain, scenario_hash
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
 from abm.processes import interrupts_deferred, sigterm_as_interrupt
@@ -507,11 +508,21 @@ def _create(out: Path, cal: Calibration) -> None:
                 "sessions": [],
             })
             if cal.source is not None:
-                shutil.copyfile(cal.source, tmp / "calibration.yaml")
+                copy_spec(cal, tmp / "calibration.yaml")
     except OutputError as exc:
         raise CalibrationError(made_meanwhile(out, "calibration") if out.exists() or out.is_symlink() else str(exc)) from None
     except OSError as exc:
         raise CalibrationError(f"cannot create {out}: {exc.strerror or exc}") from None
+
+
+def copy_spec(cal: Calibration, path: Path) -> None:
+    """The spec beside its outputs, as run: the file itself, or under ``--seed`` its
+    settings with that seed (a copy of the file would re-run the file's seed)."""
+    if Spec.model_validate(read_yaml(cal.source, "a calibration spec")).seed == cal.spec.seed:
+        shutil.copyfile(cal.source, path)
+    else:
+        head = f"# {cal.source} with abm calibrate --seed {cal.spec.seed}; its paths are relative to {Path(cal.source).resolve().parent}\n"
+        path.write_text(head + yamlfile.dump(plain(cal.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
 def check_new(out: Path, resume: bool) -> None:
@@ -637,7 +648,7 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     check.to_csv(out / "predictive_check.csv", index=False)
     epsilons = history.get_all_populations()
     lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
-             f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); spec hash {cal.hash[:12]}.", "",
+             f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); seed {cal.spec.seed}, spec hash {cal.hash[:12]}.", "",
              "## Which parameters the patterns constrain", "", markdown_table(table), "",
              f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise; "
              f"every verdict is unreliable when the final weights' effective sample size (ess, Kish) is below {MIN_ESS}: "

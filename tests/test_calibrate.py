@@ -370,6 +370,20 @@ def test_another_seed_is_another_calibration(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_spec_copied_beside_a_calibration_re_runs_it_under_another_seed(tmp_path):
+    """The folder's calibration.yaml is what ran: under --seed, loading the copy (from the
+    spec's folder, where its paths point) gives the same calibration, hash and all; without
+    it, the file itself."""
+    shipped = ROOT / "experiments" / "calibrate" / "baseline.yaml"
+    for seed in (None, 5):
+        cal = calibrate.load_spec(shipped, seed=seed)
+        copy = tmp_path / f"copy_{seed}.yaml"
+        calibrate.copy_spec(cal, copy)
+        again = calibrate.load_spec(copy, base_dir=shipped.parent)
+        assert (again.spec.seed, again.hash) == (cal.spec.seed, cal.hash)
+    assert (tmp_path / "copy_None.yaml").read_text() == shipped.read_text()
+
+
 def test_degenerate_weights_make_every_verdict_unreliable():
     """One particle holding most of the weight gives a tiny weighted sd, which would read
     as 'constrained': below MIN_ESS effective particles the verdict says unreliable."""
