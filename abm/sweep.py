@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from abm import experiment as experiments
-from abm import runner, yamlfile
+from abm import posterior, runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
@@ -85,6 +85,7 @@ class Chunk:
     runner: Callable
     states: list[str] = field(default_factory=list)  # per-state columns kept
     state_keys: list[str] = field(default_factory=list)  # the base scenario's states, in table order
+    posterior_sha256: str | None = None  # of the base scenario's posterior file, as planned
 
     @property
     def columns(self) -> list[str]:
@@ -103,7 +104,10 @@ def execute(chunk: Chunk) -> list[Outcome]:
     for key, sets, seed in chunk.runs:
         start = time.perf_counter()
         try:
-            result = chunk.runner(_validated(chunk.raw, sets), seed)
+            scenario = _validated(chunk.raw, sets)
+            if chunk.posterior_sha256 and (found := posterior.sha256(scenario.posterior)) != chunk.posterior_sha256:
+                raise ValueError(f"the posterior file {scenario.posterior} here is not the one the sweep planned with (sha256 {found[:8]}, planned {chunk.posterior_sha256[:8]}): a stale copy on this worker?")
+            result = chunk.runner(scenario, seed)
             frame = result.model
             missing = [m for m in chunk.series if m not in frame.columns]
             if missing:
@@ -628,7 +632,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
             runs.append((r.key, sets[r.point], r.seed))
             position += 1
         base = exp.bases[first.scenario]
-        return Chunk(base.raw, runs, exp.series, exp.summaries, runner, exp.states, list(base.scenario.states) if exp.states else [])
+        return Chunk(base.raw, runs, exp.series, exp.summaries, runner, exp.states, list(base.scenario.states) if exp.states else [], base.posterior_sha256)
 
     bar = tqdm(total=len(todo), unit="run", disable=(None if progress is None else not progress), dynamic_ncols=True, smoothing=0.1)
 

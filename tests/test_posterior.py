@@ -164,6 +164,22 @@ def test_a_posterior_set_by_an_experiment_is_found_from_any_directory(tmp_path, 
     assert len(runner.run(exp.bases["baseline"].scenario, seed=exp.seeds[0], tables=False).model) == 3  # it reads the file from here
 
 
+def test_a_worker_whose_posterior_differs_from_the_planned_one_fails_its_runs(tmp_path):
+    """A cluster node with a stale copy of the posterior must not run other draws under the
+    planned run keys: each run checks the file's sha256 against the plan's."""
+    from abm import experiment
+
+    posterior_file(tmp_path, TWO)
+    spec = {"name": "unc", "scenario": str(BASELINE), "set": {"posterior": "posterior.csv", "time.steps": 2}, "replications": 1}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(spec))
+    base = experiment.load(tmp_path / "exp.yaml").bases["baseline"]
+    for planned, status in ((base.posterior_sha256, "ok"), ("0" * 64, "failed")):
+        chunk = sweep.Chunk(base.raw, [("k", (), 7)], ["fragmentation"], [], sweep.run_model, posterior_sha256=planned)
+        (outcome,) = sweep.execute(chunk)
+        assert outcome.status == status
+    assert "is not the one the sweep planned with (sha256" in outcome.error and "planned 00000000" in outcome.error
+
+
 def test_a_sweep_moved_with_its_posterior_resumes_and_one_whose_posterior_changed_is_refused(tmp_path):
     """A sweep's runs are named by its posterior's content, not its path: the folder moved
     with its experiment (another clone, a cluster's disk) resumes, and a posterior re-fitted
