@@ -563,6 +563,38 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class Unbroken:
+    """A text stream that goes quiet when its reader goes (``abm sweep ... | tee log``, the
+    tee killed): the rest of its output goes to /dev/null and the command carries on. A
+    command's product is its files; a broken pipe used to abort it mid-way, with status 0."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self.silence()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self.silence()
+
+    def silence(self) -> None:
+        """Point the stream's file descriptor at /dev/null: every writer to it (warnings,
+        progress bars, logging) then succeeds, and what is still buffered is dropped there."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 def script() -> None:
     """The ``abm`` console script: :func:`main`, then a quick exit. Once a command has
     finished, its files are closed; the exit handlers (atexit: logging, multiprocessing,
@@ -583,6 +615,7 @@ def script() -> None:
     process at once (an exit handler that hangs), and the normal exit, which may wait a
     long time for a thread or a child, can be interrupted as ever."""
     gc.set_threshold(10_000, 10, 10)
+    sys.stdout, sys.stderr = Unbroken(sys.stdout), Unbroken(sys.stderr)
     status = main()
     try:
         _exit(status)
@@ -593,11 +626,8 @@ def script() -> None:
 def _exit(status: int) -> None:
     """End the process with ``status`` once the command has returned (see :func:`script`)."""
     with interrupts_deferred(again=lambda signum: os._exit(128 + signum)) as held:  # an exit handler that hangs: a second Ctrl-C ends it
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BrokenPipeError:  # a reader such as head has gone: nothing left to tell it
-            pass
+        sys.stdout.flush()  # Unbroken: a reader such as head that has gone is not told
+        sys.stderr.flush()
         multiprocessing = sys.modules.get("multiprocessing")
         # daemon threads (tqdm's monitor) do not hold up a normal exit either
         waited = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]

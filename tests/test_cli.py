@@ -315,6 +315,20 @@ def console_script(prelude: str, *args, cwd: Path) -> subprocess.CompletedProces
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def test_a_reader_that_goes_away_does_not_stop_the_command(tmp_path):
+    """abm run with its output piped into a reader that has already exited (``| true``,
+    a killed tee): the run still writes its files and ends with status 0; the broken pipe
+    used to abort it before anything was written, with status 0."""
+    module, attr = ENTRY.split(":")
+    code = f"import sys\nfrom {module} import {attr}\nsys.argv = ['abm', 'run', {str(ROOT / 'configs' / 'iran_strikes.yaml')!r}, '--steps', '2', '--no-charts', '--out', 'out']\nsys.exit({attr}())\n"
+    reader = subprocess.Popen(["true"], stdin=subprocess.PIPE)
+    reader.wait()  # gone before the command writes its first warning
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, stdout=reader.stdin, stderr=reader.stdin, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    reader.stdin.close()
+    assert proc.returncode == 0
+    assert {"model.csv", "agents.csv", "events.csv", "scenario.resolved.yaml"} <= {p.name for p in (tmp_path / "out").iterdir()}
+
+
 # Ctrl-C while the package is imported: the interrupt is raised within the import of the
 # scenario module (which every command loads), as a real one may be at any point of it.
 CTRL_C_WHILE_IMPORTING = """
