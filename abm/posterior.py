@@ -85,7 +85,7 @@ def identity(resolved: dict[str, Any]) -> dict[str, Any]:
     posterior named by the file's sha256 rather than by its path, so that a sweep moved
     with its project (another clone, a cluster's disk) still resumes, and one whose
     posterior was re-fitted under the same name does not mix runs of the two. Without a
-    posterior, ``resolved`` itself (the hashes of earlier sweeps stay valid)."""
+    posterior, ``resolved`` itself."""
     if resolved.get("posterior") is None:
         return resolved
     record = {k: v for k, v in (resolved.get("provenance") or {}).items() if k != "posterior_file"}  # the loader's note of a path

@@ -69,9 +69,10 @@ def interrupts_deferred(again: Callable[[int], object] | None = None) -> Iterato
     it starts or shutting its workers down, :func:`abm.outputs.staged_files` moving its
     files in, pyabc storing a generation). Yields the list of signals held, which the
     block may act on where it is safe to stop (it then empties the list). ``again`` is
-    called with a signal that comes while another is held, instead of holding it too:
-    for a step that could hang, a second Ctrl-C stops it. Outside the main thread, where
-    handlers cannot be set, nothing is held."""
+    called with a signal that comes while another is held, before it is held too: for a
+    step that could hang, a second Ctrl-C stops it. A signal the process was started to
+    ignore (a background job of a shell script ignores Ctrl-C) stays ignored. Outside the
+    main thread, where handlers cannot be set, nothing is held."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
@@ -82,7 +83,7 @@ def interrupts_deferred(again: Callable[[int], object] | None = None) -> Iterato
             again(signum)
         caught.append(signum)
 
-    previous = {s: signal.signal(s, hold) for s in INTERRUPTS}
+    previous = {s: signal.signal(s, hold) for s in INTERRUPTS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield caught
     finally:

@@ -415,7 +415,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     rows = math.ceil(len(chart.metrics) / cols)
     fig, body = _canvas(2.9 * cols + 0.1 * max(len(str(n)) for n in names.values()) + 1.0, rows * (0.32 * len(levels) + 1.1))
     axes = body.subplots(rows, cols, squeeze=False, sharey=True)
-    y = np.arange(len(levels))[::-1]  # the spec's first level on top
+    y = np.arange(len(levels))[::-1]  # the first level on top, in _levels' order (numbers ascending, anything else as the spec lists it)
     colour = cs.OKABE_ITO[0]
     for k, metric in enumerate(chart.metrics):
         ax = axes.flat[k]

@@ -492,7 +492,8 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
         if refusal:
             raise SweepError(refusal)
         return incomplete
-    changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in exp.hashed.items() if k != "bases"})
+    now = json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))  # ordered as the store keeps it: the spec's hash sorts its keys, so their order is no change
+    changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in now.items() if k != "bases"})
     try:
         old_bases = json.loads((out / MANIFEST).read_text())["bases"]
     except (OSError, ValueError, KeyError):
@@ -505,6 +506,8 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
             before, now = old_bases[name].get("posterior_sha256"), exp.bases[name].posterior_sha256
             if before and now and before != now:
                 fields.insert(0, f"posterior: the file's content changed (sha256 {before[:8]} -> {now[:8]})")
+            if not fields:  # the same scenario, hashed as before 3 December 2026 (posterior by path, keys sorted)
+                fields = ["its runs are keyed another way (a sweep made by an earlier version, before scenario hashes counted key order and posterior content): start a new sweep"]
             changes.append(f"scenario '{name}' resolves differently: " + "; ".join(fields[:5]) + (" ..." if len(fields) > 5 else ""))
         else:
             changes.append(f"scenario '{name}': {'added' if name not in old['bases'] else 'removed'}")

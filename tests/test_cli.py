@@ -385,9 +385,27 @@ def test_a_stop_signal_after_the_result_waits_for_the_exit_handlers_then_sets_th
 
 def test_a_second_ctrl_c_ends_an_exit_handler_that_hangs(tmp_path):
     """Holding the first Ctrl-C must not leave a hung exit handler with no way out."""
-    prelude = "import atexit, signal, time\natexit.register(lambda: (signal.raise_signal(signal.SIGINT), signal.raise_signal(signal.SIGINT), time.sleep(60)))\n"
+    prelude = "import atexit, signal, time\natexit.register(lambda: (signal.raise_signal(signal.SIGINT), signal.raise_signal(signal.SIGINT), time.sleep(600)))\n"  # longer than console_script's timeout
     proc = console_script(prelude, "validate", BASELINE, cwd=tmp_path)
     assert proc.returncode == 130 and proc.stderr == "" and "valid (8 states" in proc.stdout
+
+
+# A command started with Ctrl-C ignored (`abm sweep ... &` from a non-interactive shell
+# script, which starts background commands with SIGINT ignored) must go on ignoring it, at
+# either moment where the console script holds Ctrl-C: while the package imports, and after
+# the command returned.
+IGNORED_CTRL_C = {
+    "in an exit handler": "import atexit, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                          "atexit.register(lambda: signal.raise_signal(signal.SIGINT))\n",
+    "while the package imports": "import signal, sys\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n" + CTRL_C_WHILE_IMPORTING,
+}
+
+
+@pytest.mark.parametrize("moment", sorted(IGNORED_CTRL_C))
+def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path, moment):
+    proc = console_script(IGNORED_CTRL_C[moment], "validate", BASELINE, cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, ""), (proc.returncode, proc.stderr)
+    assert "valid (8 states" in proc.stdout
 
 
 def test_a_daemon_thread_does_not_cost_the_quick_exit(tmp_path):

@@ -622,3 +622,48 @@ def test_the_code_fingerprint_ignores_presentation_modules(tmp_path):
     assert runner.source_hash(copy) == runner.source_hash()
     (copy / "model.py").write_text((copy / "model.py").read_text() + "\n# edited\n")
     assert runner.source_hash(copy) != runner.source_hash()
+
+
+def _two_quarters(**changes) -> dict:
+    """tiny_spec cut to one replication of two quarters (4 runs), two `set:` entries."""
+    return tiny_spec(**{"replications": 1, "set": {"time.steps": 2, "rules.decision.noise": 0.05}, **changes})
+
+
+@pytest.fixture
+def stored(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(_two_quarters(), sort_keys=False))
+    with ThreadPoolExecutor(1) as ex:
+        assert sweep.run(spec, tmp_path / "out", executor=ex, progress=False).ok == 4
+    return spec, tmp_path / "out"
+
+
+def _refusal(spec, out) -> str:
+    with pytest.raises(sweep.SweepError) as info, ThreadPoolExecutor(1) as ex:
+        sweep.run(spec, out, executor=ex, progress=False, resume=True)
+    return str(info.value)
+
+
+def test_a_refused_resume_lists_only_what_changed(stored):
+    """The store keeps the spec's hashed part with sorted keys, as its hash reads it: the
+    order of the spec's own keys is no change, and must not be listed as one (only a
+    scenario's order is: it sets array indices and the order of draws)."""
+    spec, out = stored
+    spec.write_text(yaml.safe_dump(_two_quarters(replications=2), sort_keys=False))
+    message = _refusal(spec, out)
+    assert "replications: 1 -> 2" in message  # the premise: the one real change is listed
+    assert "order" not in message, message
+
+
+def test_a_sweep_keyed_by_the_old_hashes_says_why_it_cannot_resume(stored):
+    """A sweep made before scenario hashes counted key order and posterior content has an
+    equal resolved scenario under another hash: the refusal says so, rather than listing
+    nothing (simulated by another base hash in the store)."""
+    spec, out = stored
+    with closing(sqlite3.connect(out / "results.sqlite")) as conn, conn:
+        hashed = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'hashed'").fetchone()[0])
+        hashed["bases"]["baseline"] = "0" * 64  # the base as an earlier version hashed it
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'hashed'", (json.dumps(hashed, sort_keys=True),))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'spec_hash'", ("1" * 64,))
+    line = next(line for line in _refusal(spec, out).splitlines() if "scenario 'baseline'" in line)
+    assert "its runs are keyed another way (a sweep made by an earlier version" in line
