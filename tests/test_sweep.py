@@ -630,7 +630,7 @@ def _two_quarters(**changes) -> dict:
 
 
 @pytest.fixture
-def stored(tmp_path):
+def two_quarters_stored(tmp_path):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(_two_quarters(), sort_keys=False))
     with ThreadPoolExecutor(1) as ex:
@@ -644,22 +644,22 @@ def _refusal(spec, out) -> str:
     return str(info.value)
 
 
-def test_a_refused_resume_lists_only_what_changed(stored):
+def test_a_refused_resume_lists_only_what_changed(two_quarters_stored):
     """The store keeps the spec's hashed part with sorted keys, as its hash reads it: the
     order of the spec's own keys is no change, and must not be listed as one (only a
     scenario's order is: it sets array indices and the order of draws)."""
-    spec, out = stored
+    spec, out = two_quarters_stored
     spec.write_text(yaml.safe_dump(_two_quarters(replications=2), sort_keys=False))
     message = _refusal(spec, out)
     assert "replications: 1 -> 2" in message  # the premise: the one real change is listed
     assert "order" not in message, message
 
 
-def test_a_sweep_keyed_by_the_old_hashes_says_why_it_cannot_resume(stored):
+def test_a_sweep_keyed_by_the_old_hashes_says_why_it_cannot_resume(two_quarters_stored):
     """A sweep made before scenario hashes counted key order and posterior content has an
     equal resolved scenario under another hash: the refusal says so, rather than listing
     nothing (simulated by another base hash in the store)."""
-    spec, out = stored
+    spec, out = two_quarters_stored
     with closing(sqlite3.connect(out / "results.sqlite")) as conn, conn:
         hashed = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'hashed'").fetchone()[0])
         hashed["bases"]["baseline"] = "0" * 64  # the base as an earlier version hashed it
