@@ -339,6 +339,9 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
     with each dated event a run never reaches (as ``abm run`` warns of them)."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
+    if steps is not None:  # by the horizon's own rules (a date past 9999 would fail below)
+        for s in scenarios:
+            with_run_settings(s, steps=steps)
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
     outside = [d for d in dates or [] if not first <= pd.Timestamp(d).date() <= last]

@@ -56,6 +56,14 @@ def test_same_named_scenarios_are_refused(tmp_path):
         compare([str(BASELINE), str(BASELINE)], tmp_path / "c", seeds=1, steps=2)
 
 
+def test_a_horizon_out_of_range_is_refused_from_python_too(tmp_path):
+    """compare() called from Python (a notebook) checks steps as abm compare --steps does:
+    10001 quarters ran past the year 9999 and ended in a traceback."""
+    with pytest.raises(ScenarioError, match="less than or equal to 10000"):
+        compare([str(BASELINE)], tmp_path / "c", seeds=1, steps=10001)
+    assert not (tmp_path / "c").exists()
+
+
 def test_a_seed_set_on_the_command_line_is_refused_not_ignored(tmp_path, capsys):
     """compare runs seeds 0..N-1 whatever the scenario's seed: --set seed=5 would be
     ignored while provenance.yaml recorded it."""
