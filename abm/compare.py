@@ -339,9 +339,8 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
     with each dated event a run never reaches (as ``abm run`` warns of them)."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
-    if steps is not None:  # by the horizon's own rules (a date past 9999 would fail below)
-        for s in scenarios:
-            with_run_settings(s, steps=steps)
+    # each as it runs, its horizon checked by the setting's own rules (a date past 9999 would fail below)
+    as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
     outside = [d for d in dates or [] if not first <= pd.Timestamp(d).date() <= last]
@@ -371,7 +370,7 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         produced = environment()
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice, source_line(seeds, overrides, produced["model"])), encoding="utf-8")
         # each as it ran, a posterior named relative to the folder and with its sha256, as in a run's folder
-        ran = {s.name: posterior.portable((s if steps is None else with_run_settings(s, steps=steps)).to_dict(), out) for s in scenarios}
+        ran = {s.name: posterior.portable(s.to_dict(), out) for s in as_run}
         write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **produced, "scenarios": ran})
         import matplotlib
 

@@ -492,8 +492,8 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
         if refusal:
             raise SweepError(refusal)
         return incomplete
-    now = json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))  # ordered as the store keeps it: the spec's hash sorts its keys, so their order is no change
-    changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in now.items() if k != "bases"})
+    hashed = json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))  # ordered as the store keeps it: the spec's hash sorts its keys, so their order is no change
+    changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in hashed.items() if k != "bases"})
     try:
         old_bases = json.loads((out / MANIFEST).read_text())["bases"]
     except (OSError, ValueError, KeyError):
