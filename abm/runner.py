@@ -91,10 +91,11 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-# Modules that only present results (the command line, charts, reports, comparisons of
-# finished runs, the dashboard, the benchmark): no stored number depends on them, so a
-# change to them must not stop a sweep or a calibration from resuming.
-PRESENTATION = frozenset({"cli.py", "charts.py", "chartstyle.py", "report.py", "compare.py", "dashboard.py", "bench.py"})
+# Modules that only present results or run commands (the command line and its signal and
+# process handling, charts, reports, comparisons of finished runs, the dashboard, the
+# benchmark): no stored number depends on them, so a change to them must not stop a sweep
+# or a calibration from resuming.
+PRESENTATION = frozenset({"cli.py", "processes.py", "charts.py", "chartstyle.py", "report.py", "compare.py", "dashboard.py", "bench.py"})
 
 
 def source_hash(root: Path | None = None) -> str:
