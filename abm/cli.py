@@ -19,7 +19,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, check_target
-from abm.processes import die_with, interrupts_deferred
+from abm.processes import die_with, end, interrupts_deferred
 from abm.scenario import Scenario, ScenarioError, TimeSpec, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -610,10 +610,12 @@ def script() -> None:
     Once the command has returned, its result is printed and its files are closed: Ctrl-C
     or SIGTERM then is held until the exit handlers have run (it used to cut them short,
     print a traceback or "Exception ignored", or kill the process in their middle), and
-    sets the status to 128 + the signal's number (130 for Ctrl-C, as for an interrupted
-    command), so that a script that was stopped still sees it. A second one ends the
-    process at once (an exit handler that hangs), and the normal exit, which may wait a
-    long time for a thread or a child, can be interrupted as ever."""
+    then ends the process by that signal (:func:`abm.processes.end`; the shell shows 130
+    for Ctrl-C, as for an interrupted command), so that a script that was stopped still
+    sees it. A command interrupted while it ran ends by SIGINT too. A second signal ends
+    the process at once (an exit handler that hangs), and the normal exit, which may wait
+    a long time for a thread or a child, can be interrupted as ever (it exits with the
+    status alone)."""
     gc.set_threshold(10_000, 10, 10)
     sys.stdout, sys.stderr = Unbroken(sys.stdout), Unbroken(sys.stderr)
     status = main()
@@ -625,7 +627,7 @@ def script() -> None:
 
 def _exit(status: int) -> None:
     """End the process with ``status`` once the command has returned (see :func:`script`)."""
-    with interrupts_deferred(again=lambda signum: os._exit(128 + signum)) as held:  # an exit handler that hangs: a second Ctrl-C ends it
+    with interrupts_deferred(again=lambda signum: end(128 + signum)) as held:  # an exit handler that hangs: a second Ctrl-C ends it
         sys.stdout.flush()  # Unbroken: a reader such as head that has gone is not told
         sys.stderr.flush()
         multiprocessing = sys.modules.get("multiprocessing")
@@ -633,7 +635,7 @@ def _exit(status: int) -> None:
         waited = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
         if not waited and not (multiprocessing and multiprocessing.active_children()):
             atexit._run_exitfuncs()
-            os._exit(128 + held[0] if held else status)
+            end(128 + held[0] if held else status)
         if held:
             status = 128 + held[0]
             held.clear()

@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM)  # the signals a command stops on as it would on Ctrl-C
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -36,12 +37,30 @@ def command() -> None:
     SchemaError). It is held until the imports end, then ends the command quietly with
     the usual status (130 for Ctrl-C), as nothing has been written yet; a second one
     ends it at once."""
-    with interrupts_deferred(again=lambda signum: os._exit(128 + signum)) as held:
+    with interrupts_deferred(again=lambda signum: end(128 + signum)) as held:
         from abm.cli import script
 
         if held:
-            os._exit(128 + held[0])  # not sys.exit: nothing to clean up, and the teardown of ~1,000 modules could be interrupted again
+            end(128 + held[0])  # not sys.exit: nothing to clean up, and the teardown of ~1,000 modules could be interrupted again
     script()
+
+
+STOPPED_BY = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # statuses 128 + these end the process by the signal
+
+
+def end(status: int) -> NoReturn:
+    """End the process at once (no teardown) with ``status``. A status that says a stop
+    signal ended the command (128 + N: 130 for Ctrl-C, 143 for SIGTERM) ends it *by* that
+    signal, as Python's own default does: the shell shows the same status, and also learns
+    that the command was stopped rather than that it handled the signal and carried on, so
+    a loop such as ``for f in *.yaml; do abm run "$f"; done`` stops at Ctrl-C instead of
+    going on to the next file."""
+    signum = status - 128
+    if signum in STOPPED_BY:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+    os._exit(status)
 
 
 def process_name() -> str:

@@ -343,9 +343,9 @@ sys.meta_path.insert(0, Interrupt())
 
 def test_ctrl_c_while_the_package_is_imported_exits_quietly_as_interrupted(tmp_path):
     """The first half second of any command imports the package, before the CLI handles
-    Ctrl-C: it printed a traceback (and ended killed by SIGINT)."""
+    Ctrl-C: it printed a traceback. It ends quietly, killed by SIGINT (status 130 in a shell)."""
     proc = console_script(CTRL_C_WHILE_IMPORTING, "run", BASELINE, "--out", tmp_path / "r", cwd=tmp_path)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (-signal.SIGINT, "", "")
     assert not list(tmp_path.iterdir())
 
 
@@ -375,11 +375,11 @@ AT_THE_END = {
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_signal_after_the_result_waits_for_the_exit_handlers_then_sets_the_status(tmp_path, moment, signum):
     """It printed a traceback, or 'Exception ignored' with status 0, or killed the process
-    in the middle of its exit handlers (-15); now the exit handlers all run, and the
-    status says the command was stopped (128 + the signal's number: 130 for Ctrl-C)."""
+    in the middle of its exit handlers (-15); now the exit handlers all run, and then the
+    signal ends the process (a shell shows 128 + its number: 130 for Ctrl-C)."""
     prelude = "import atexit\natexit.register(lambda: print('exit handler ran', flush=True))\n" + AT_THE_END[moment].replace("SIGNUM", str(int(signum)))
     proc = console_script(prelude, "validate", BASELINE, cwd=tmp_path)
-    assert proc.returncode == 128 + signum and proc.stderr == "", proc.stderr
+    assert proc.returncode == -signum and proc.stderr == "", proc.stderr
     assert "valid (8 states" in proc.stdout and "exit handler ran" in proc.stdout
 
 
@@ -387,7 +387,35 @@ def test_a_second_ctrl_c_ends_an_exit_handler_that_hangs(tmp_path):
     """Holding the first Ctrl-C must not leave a hung exit handler with no way out."""
     prelude = "import atexit, signal, time\natexit.register(lambda: (signal.raise_signal(signal.SIGINT), signal.raise_signal(signal.SIGINT), time.sleep(600)))\n"  # longer than console_script's timeout
     proc = console_script(prelude, "validate", BASELINE, cwd=tmp_path)
-    assert proc.returncode == 130 and proc.stderr == "" and "valid (8 states" in proc.stdout
+    assert proc.returncode == -signal.SIGINT and proc.stderr == "" and "valid (8 states" in proc.stdout
+
+
+# Ctrl-C at a terminal goes to the whole foreground process group: the shell running a
+# loop and the command alike. The command's importer sends it so, at the moment named.
+CTRL_C_TO_THE_GROUP = """
+import os, signal, sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            os.killpg(0, signal.SIGINT)
+sys.meta_path.insert(0, Interrupt())
+"""
+
+
+@pytest.mark.parametrize("module", ["abm.scenario", "abm.model"], ids=["while the package imports", "while the command runs"])
+def test_ctrl_c_stops_a_shell_loop_of_commands(tmp_path, module):
+    """``for f in ...; do abm run $f; done``: a shell goes on to the next command when the
+    interrupted one exits with status 130 (it reads as a command that handled Ctrl-C and
+    carried on), and stops when the command was killed by SIGINT. The command must end by
+    the signal once it has cleaned up."""
+    module_name, attr = ENTRY.split(":")
+    code = CTRL_C_TO_THE_GROUP.replace("MODULE", repr(module)) + (
+        f"from {module_name} import {attr}\nsys.argv = ['abm', 'run', {str(BASELINE)!r}, '--steps', '1', '--no-charts', '--out', 'out']\nsys.exit({attr}())\n")
+    loop = 'for i in 1 2; do "$PY" -c "$CODE"; echo "status $? after $i"; done; echo "loop went on"'
+    proc = subprocess.run(["bash", "-c", loop], cwd=tmp_path, capture_output=True, text=True, timeout=120, start_new_session=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "PY": sys.executable, "CODE": code})
+    assert (proc.returncode, proc.stdout) == (-signal.SIGINT, ""), (proc.returncode, proc.stdout, proc.stderr)
+    assert not (tmp_path / "out").exists()
 
 
 # A command started with Ctrl-C ignored (`abm sweep ... &` from a non-interactive shell
