@@ -72,10 +72,10 @@ def variant(name: str, runs: int, steps: int) -> dict:
     return {"variant": name, "runs": len({r["RunId"] for r in rows}), "seconds": seconds, "cpu": cpu, "peak_mb": peak}
 
 
-def measure(name: str, runs: int, steps: int) -> dict:
+def measure(name: str, runs: int, steps: int, env: dict) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--variant", name, "--runs", str(runs), "--steps", str(steps)],
-        capture_output=True, text=True, cwd=ROOT, check=True,
+        capture_output=True, text=True, cwd=ROOT, check=True, env=env,
     )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -90,16 +90,21 @@ def main() -> None:
     if args.variant:
         print(json.dumps(variant(args.variant, args.runs, args.steps)))
         return
-    print(f"{args.runs} runs of the baseline, {args.steps} quarters each, 10 points x {args.runs // 10} replications; load average {os.getloadavg()[0]:.1f}", flush=True)
+    with bench.cached_bytecode() as (env, bytecode):
+        compare(args, env, bytecode)
+
+
+def compare(args, env: dict, bytecode: str) -> None:
+    print(f"{args.runs} runs of the baseline, {args.steps} quarters each, 10 points x {args.runs // 10} replications; load average {os.getloadavg()[0]:.1f}; bytecode {bytecode}", flush=True)
     found: dict[str, dict] = {}
     for round_ in range(args.repeats):
         for name in ("loop", "sweep1", "sweep2", "batch1", "batch2"):
-            r = measure(name, args.runs, args.steps)
+            r = measure(name, args.runs, args.steps, env)
             print(f"  {name:<7} {r['seconds']:7.1f} s  {1000 * r['seconds'] / args.runs:6.1f} ms/run  cpu {r['cpu']:7.1f} s  peak {r['peak_mb']:6.0f} MB  ({r['runs']} runs, round {round_ + 1})", flush=True)
             if name not in found or r["cpu"] < found[name]["cpu"]:
                 found[name] = r
     quarter = max(10, args.runs // 4 // 10 * 10)
-    small = {name: measure(name, quarter, args.steps) for name in ("sweep2", "batch2")}
+    small = {name: measure(name, quarter, args.steps, env) for name in ("sweep2", "batch2")}
     print(f"load average at the end {os.getloadavg()[0]:.1f} (on a machine with {os.cpu_count()} CPUs)")
     t = {k: v["seconds"] for k, v in found.items()}
     c = {k: v["cpu"] for k, v in found.items()}

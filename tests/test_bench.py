@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,29 @@ def test_command_line_sweep_and_large_world_rows(quick_output):
 def test_every_issue_target_has_a_verdict(quick_output):
     for text in ("RegionModel without tables <= 15 ms", "abm run < 1 s", "abm validate < 0.4 s", "sweep, 1 worker / plain loop <= 1.05", "sweep, 2 workers / 1 worker >= 1.85"):
         assert re.search(rf"^\s+(PASS|FAIL)\s+{re.escape(text)} \(", quick_output, flags=re.M), f"no verdict on '{text}' in:\n{quick_output}"
+
+
+def test_fresh_interpreters_are_timed_with_their_bytecode_cached(monkeypatch):
+    """Where the environment switches bytecode caching off, each timed process would
+    compile the package anew, which no user pays: the bench gives them a cache of their
+    own, filled before the timings, outside the checkout, and gone afterwards."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    package = Path(bench.__file__).parent
+    before = sorted(package.rglob("__pycache__"))
+    with bench.cached_bytecode() as (env, where):
+        assert "PYTHONDONTWRITEBYTECODE" not in env and "temporary folder" in where
+        cache = Path(env["PYTHONPYCACHEPREFIX"])
+        compiled = {p.name.split(".")[0] for p in cache.rglob("*.pyc") if package.name in p.parts}
+        assert {"cli", "model", "runner", "charts", "sweep"} <= compiled  # the warm-up loaded them
+        probe = "import sys, abm.model; print(abm.model.__cached__, sys.flags.dont_write_bytecode)"
+        cached, off = bench._python(probe, env=env).split()
+        assert Path(cached).is_file() and cache in Path(cached).parents and off == "0"
+    assert not cache.exists()
+    assert sorted(package.rglob("__pycache__")) == before
+
+
+def test_with_caching_on_the_environment_is_left_alone(monkeypatch):
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    with bench.cached_bytecode() as (env, where):
+        assert env == dict(bench.os.environ) and "beside the sources" in where
