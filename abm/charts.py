@@ -37,6 +37,7 @@ from abm.chartstyle import date_axis, date_numbers, unit
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
 
 HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**"]
+OTHER_COLOR = "#d9d9d9"  # the partners a scenario does not name: light grey, no hatching
 
 
 def power_colors(scenario) -> dict[str, str]:
@@ -102,7 +103,9 @@ def _stack(x: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
 
 def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, events: pd.DataFrame | None = None) -> Figure:
     """Each state's alignment over time in ONE run (the scenario's seed): a single
-    stochastic path, not an average. Dotted lines mark the events that concerned the state."""
+    stochastic path, not an average. The bands stack the powers' shares of the state's
+    ties, then the share of the partners the scenario does not name (grey), up to 1.
+    Dotted lines mark the events that concerned the state."""
     colors = power_colors(scenario)
     powers = list(scenario.powers)
     states = list(scenario.states)
@@ -118,7 +121,9 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
         number.setdefault((when, label), len(number) + 1)
         told.setdefault((when, label), said)
     key_of = agents["state"].to_numpy()
-    shares = agents[[f"alignment_{p}" for p in powers]].to_numpy(dtype=float)
+    # the powers' shares, then the partners the model does not name, so that a band reaches 1
+    shares = agents[[f"alignment_{p}" for p in powers] + ["alignment_other"]].to_numpy(dtype=float)
+    fills = [colors[p] for p in powers] + [OTHER_COLOR]
     dates = _dates(agents)
     hatches = HATCHES * 3
     for ax, key in zip(axes.flat, states):
@@ -126,7 +131,7 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
         x = dates[mine]
         # one collection per power (hatching is set per collection), added without autoscaling: the limits are known
         for k, polygon in enumerate(_stack(x, shares[mine].T)):
-            ax.add_collection(PolyCollection([polygon], facecolors=colors[powers[k]], edgecolors="white", linewidths=0.3, hatch=hatches[k] or None), autolim=False)
+            ax.add_collection(PolyCollection([polygon], facecolors=fills[k], edgecolors="white", linewidths=0.3, hatch=hatches[k] if k < len(powers) and hatches[k] else None), autolim=False)
         here = {}
         for when, label, concerned, _ in marked:
             if key in concerned:
@@ -149,9 +154,11 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     for ax in axes[:, 0]:
         ax.set_ylabel("share of ties", fontsize=8)
     handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, hatches)]
+    handles.append(Rectangle((0, 0), 1, 1, facecolor=OTHER_COLOR, edgecolor="white"))
     handles.append(Line2D([], [], color="black", linestyle=":", linewidth=0.9))
-    legend_rows = math.ceil((len(powers) + 1) / 6)
-    fig.legend(handles, [scenario.powers[p].name for p in powers] + ["event concerning the state (number)"], loc="lower center", ncol=min(6, len(powers) + 1), fontsize=8, frameon=False)
+    legend_rows = math.ceil((len(powers) + 2) / 6)
+    names = [scenario.powers[p].name for p in powers] + ["other partners (not modelled)", "event concerning the state (number)"]
+    fig.legend(handles, names, loc="lower center", ncol=min(6, len(powers) + 2), fontsize=8, frameon=False)
     listed = "; ".join(f"{n} {told[key]} {key[1]}" for key, n in number.items())
     caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
     caption = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 13)) for line in caption.split("\n"))

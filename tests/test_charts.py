@@ -318,22 +318,27 @@ def test_region_map_keeps_powers_off_the_map_and_labels_apart(baseline_run):
 
 def test_alignment_chart_stacks_each_states_shares_in_power_order(baseline_run):
     """Band k of a state's panel runs from the sum of the shares of the powers before k to
-    the sum up to k, step by step; each power keeps its colour and its own hatching."""
+    the sum up to k, step by step; each power keeps its colour and its own hatching. The
+    last band, grey and named in the legend, is the partners the model does not name, so
+    that the bands reach 1 (it was left white, unexplained: a fifth to a third of a
+    state's ties)."""
     r = baseline_run
     fig = charts.alignment_chart(r.agents, r.scenario, events=r.events)
     powers, colors = list(r.scenario.powers), charts.power_colors(r.scenario)
     for key, spec in r.scenario.states.items():
         ax = next(ax for ax in fig.axes if ax.get_title() == spec.name)
         bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
-        shares = r.agents[r.agents["state"] == key][[f"alignment_{p}" for p in powers]].to_numpy()
+        shares = r.agents[r.agents["state"] == key][[f"alignment_{p}" for p in powers] + ["alignment_other"]].to_numpy()
         n = len(shares)
-        assert len(bands) == len(powers) and n == 13
+        assert len(bands) == len(powers) + 1 and n == 13
         for k, band in enumerate(bands):
             outline = band.get_paths()[0].vertices  # the lower edge forwards, then the upper edge backwards
             np.testing.assert_allclose(outline[:n, 1], shares[:, :k].sum(axis=1), atol=1e-12)
             np.testing.assert_allclose(outline[n:2 * n, 1][::-1], shares[:, :k + 1].sum(axis=1), atol=1e-12)
-        assert [to_hex(b.get_facecolor()[0]) for b in bands] == [to_hex(colors[p]) for p in powers]
-        assert len({b.get_hatch() for b in bands}) == len(powers)  # told apart in grayscale too
+        np.testing.assert_allclose(bands[-1].get_paths()[0].vertices[n:2 * n, 1], 1.0, atol=1e-12)
+        assert [to_hex(b.get_facecolor()[0]) for b in bands] == [to_hex(colors[p]) for p in powers] + [charts.OTHER_COLOR]
+        assert len({b.get_hatch() for b in bands[:-1]}) == len(powers)  # told apart in grayscale too
+    assert "other partners (not modelled)" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 @pytest.mark.parametrize(("first", "last", "labels"), [
