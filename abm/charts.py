@@ -84,6 +84,12 @@ def event_states(events: pd.DataFrame | None, states, scenario) -> list[tuple[np
     return found
 
 
+def titled(scenario, overrides=()) -> str:
+    """The scenario's name as a chart's title gives it: with the command line's ``--set``
+    overrides, without which a run's figures would pass for the plain scenario's."""
+    return f"{scenario.name} with {', '.join(overrides)}" if overrides else scenario.name
+
+
 def period_name(scenario, step: int) -> str:
     """The quarter (the model's only step length) that ends at ``step``: 2025Q3 for a
     calendar quarter, else its first and last month (a run started on 2025-02-01)."""
@@ -101,7 +107,7 @@ def _stack(x: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
     return [np.column_stack([np.concatenate([x, x[::-1]]), np.concatenate([low, high[::-1]])]) for low, high in zip(bottom, top)]
 
 
-def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, events: pd.DataFrame | None = None) -> Figure:
+def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, events: pd.DataFrame | None = None, overrides=()) -> Figure:
     """Each state's alignment over time in ONE run (the scenario's seed): a single
     stochastic path, not an average. The bands stack the powers' shares of the state's
     ties, then the share of the partners the scenario does not name (grey), up to 1.
@@ -162,14 +168,14 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     listed = "; ".join(f"{n} {told[key]} {key[1]}" for key, n in number.items())
     caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
     caption = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 13)) for line in caption.split("\n"))
-    fig.suptitle(f"Alignment of each state over time — {scenario.name}", fontsize=11, y=0.995)
+    fig.suptitle(f"Alignment of each state over time — {titled(scenario, overrides)}", fontsize=11, y=0.995)
     fig.text(0.5, 0.955, caption, ha="center", va="top", fontsize=8)
     # inches: room for the y labels, the titles with the event numbers above them, the caption and the legend
     _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + 0.11 * (caption.count("\n") + 1), wgap=0.22, hgap=0.45)
     return _save(fig, path)
 
 
-def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None) -> Figure:
+def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None, overrides=()) -> Figure:
     fig = Figure(figsize=(14, 4))
     axes = fig.subplots(1, 3, sharex=True, sharey=True)
     left = axes[0]
@@ -187,12 +193,12 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None)
     left.set_ylim(0, 1)
     date_axis(left, dates.min(), dates.max())
     left.set_ylabel("index (0-1)")
-    fig.suptitle(f"Fragmentation (mean JS distance of alignments), division (between rival camps) and integration — {scenario.name}, one run (seed {scenario.seed})", fontsize=11)
+    fig.suptitle(f"Fragmentation (mean JS distance of alignments), division (between rival camps) and integration — {titled(scenario, overrides)}, one run (seed {scenario.seed})", fontsize=11)
     _margins(fig, left=0.67, right=0.18, bottom=0.59, top=0.67, wgap=0.23, hgap=0)
     return _save(fig, path)
 
 
-def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> Figure:
+def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, overrides=()) -> Figure:
     """Fan chart of an ensemble (:func:`abm.runner.ensemble`): for each headline metric the
     mean over runs, the 95% confidence interval of that mean (dark band) and the spread of
     the runs themselves, 5th to 95th percentile (light band)."""
@@ -220,7 +226,7 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None) -> 
         axes.flat[k - cols].tick_params(labelbottom=True)  # the panel above an empty slot shows the dates
     axes.flat[0].legend(fontsize=7, loc="upper left")
     runs = int(spread["runs"].iloc[0])
-    fig.suptitle(f"{scenario.name}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
+    fig.suptitle(f"{titled(scenario, overrides)}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
                  "dark band: 95% CI of the mean; light band: 5-95% of runs", fontsize=10)
     _margins(fig, left=0.62, right=0.15, bottom=0.39, top=0.64, wgap=0.67, hgap=0.43)
     return _save(fig, path)
@@ -392,7 +398,7 @@ def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names
     return artists
 
 
-def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: int | None = None) -> Figure:
+def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: int | None = None, overrides=()) -> Figure:
     """The region at ``step`` (default: the last) of a stored run, with the scenario's
     neighbour relations."""
     powers = list(scenario.powers)
@@ -404,21 +410,22 @@ def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: i
     fig.subplots_adjust(left=0.17, right=0.87, top=0.82, bottom=0.3)
     ax = fig.subplots()
     plot_region(ax, scenario, alignment, relations)
-    fig.suptitle(f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {scenario.name}\nstates coloured by main patron, ties to the powers as edges", fontsize=11)
+    fig.suptitle(f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {titled(scenario, overrides)}\nstates coloured by main patron, ties to the powers as edges", fontsize=11)
     return _save(fig, path)
 
 
-def run_charts(directory: Path, scenario) -> list[Path]:
-    """Draw every chart of a run from the CSV files in ``directory``."""
+def run_charts(directory: Path, scenario, overrides=()) -> list[Path]:
+    """Draw every chart of a run from the CSV files in ``directory``; ``overrides`` (the
+    command line's ``--set``) are named in the titles."""
     directory = Path(directory)
     model = pd.read_csv(directory / "model.csv")
     agents = pd.read_csv(directory / "agents.csv")
     events = pd.read_csv(directory / "events.csv") if (directory / "events.csv").exists() else None
     paths = [directory / "alignment.png", directory / "fragmentation_integration.png", directory / "region_map.png"]
     with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
-        alignment_chart(agents, scenario, paths[0], events=events)
-        fragmentation_chart(model, scenario, paths[1])
-        region_map(agents, scenario, paths[2])
+        alignment_chart(agents, scenario, paths[0], events=events, overrides=overrides)
+        fragmentation_chart(model, scenario, paths[1], overrides=overrides)
+        region_map(agents, scenario, paths[2], overrides=overrides)
     return paths
 
 

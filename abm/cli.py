@@ -112,9 +112,9 @@ def cmd_run(args) -> int:
         if not args.no_charts:
             from abm import charts  # matplotlib only when charts are drawn, and after Mesa (whose import inspects every loaded module)
 
-            charts.run_charts(folder, result.scenario)
+            charts.run_charts(folder, result.scenario, args.set)
             if spread is not None:
-                charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png")
+                charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png", args.set)
 
     result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "seeds": list(range(result.seed, result.seed + args.seeds))})
     first, last = result.model.iloc[0], result.model.iloc[-1]
@@ -127,7 +127,8 @@ def cmd_run(args) -> int:
             row = final.loc[name]
             print(f"  {name:<22} {row['mean']:8.3f} [{row['p05']:.3f}-{row['p95']:.3f}]")
         print("tables and charts of one run below are seed " + str(result.seed))
-    print(f"{result.scenario.name}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
+    overridden = f" with {', '.join(args.set)}" if args.set else ""
+    print(f"{result.scenario.name}{overridden}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
     for name in SUMMARY:
         digits = 0 if name in COUNTS else 3
         print(f"  {name:<22} {first[name]:8.{digits}f} -> {last[name]:8.{digits}f}")

@@ -259,6 +259,28 @@ def test_run_charts_return_figures_and_write_only_when_asked(baseline_run, tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["map.png"]
 
 
+def test_a_runs_charts_name_its_command_line_overrides(baseline_run, tmp_path):
+    """A run made with --set drew charts titled as the plain scenario ("— baseline"), so
+    its figures passed for the baseline's; every chart's title now names the overrides."""
+    r = baseline_run
+    r.model.to_csv(tmp_path / "model.csv", index=False)
+    r.agents.to_csv(tmp_path / "agents.csv", index=False)
+    overrides = ["rules.decision.name=bandwagon", "powers.china.budget.investment=4"]
+    named = "baseline with rules.decision.name=bandwagon, powers.china.budget.investment=4"
+    with pytest.MonkeyPatch.context() as mp:
+        drawn = []
+        mp.setattr(Figure, "savefig", lambda fig, *a, **k: drawn.append(fig))
+        charts.run_charts(tmp_path, r.scenario, overrides)
+    spread = pd.DataFrame([{"step": s, "date": d, "metric": m, "mean": 0.5, "p05": 0.4, "p95": 0.6, "ci95_low": 0.45, "ci95_high": 0.55, "runs": 2}
+                           for s, d in zip(r.model["step"], r.model["date"]) for m in ("fragmentation", "division", "integration", "influence_russia")])
+    drawn.append(charts.ensemble_chart(spread, r.scenario, overrides=overrides))
+    assert len(drawn) == 4
+    for fig in drawn:
+        assert named in fig._suptitle.get_text(), fig._suptitle.get_text()
+    plain = charts.fragmentation_chart(r.model, r.scenario)
+    assert "— baseline, one run" in plain._suptitle.get_text()
+
+
 def test_alignment_chart_says_it_is_one_seed_and_marks_events(baseline_run):
     r = baseline_run
     fig = charts.alignment_chart(r.agents, r.scenario, events=r.events)

@@ -141,6 +141,7 @@ def test_run_with_overrides_and_no_charts(tmp_path, abm_main):
     resolved = yaml.safe_load((out / "scenario.resolved.yaml").read_text())
     assert resolved["powers"]["china"]["budget"]["investment"] == 4
     assert resolved["rules"]["decay"]["rate"] == 0.1
+    assert "baseline with powers.china.budget.investment=4, rules.decay.rate=0.1: seed 0" in proc.stdout
 
 
 def test_run_default_output_directory(tmp_path, abm_main):
