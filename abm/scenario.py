@@ -457,7 +457,13 @@ def resolve_extends(path: Path) -> dict[str, Any]:
             raise ScenarioError([("extends", f"circular extends: {cut(names)}")], str(chain[-1][0]))
         if len(chain) == MAX_EXTENDS:
             raise ScenarioError([("extends", f"a chain of more than {MAX_EXTENDS} files; a scenario extends a few at most")], str(chain[0][0]))
-        data = read_yaml(path)
+        try:
+            data = read_yaml(path)
+        except ScenarioError as exc:
+            if not chain or exc.source is not None:  # the file given, or a parent's own content: its problems are its own
+                raise
+            # a parent that cannot be read: the mistake is in the extends: of the file that names it
+            raise ScenarioError([("extends", msg) for _, msg in exc.problems], str(chain[-1][0])) from None
         if isinstance(data.get("posterior"), str):  # relative to the file that names it
             data["posterior"] = str(path.parent / data["posterior"])
             if isinstance(record := data.get("provenance"), dict) and "posterior_sha256" in record:

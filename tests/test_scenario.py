@@ -192,9 +192,23 @@ def test_self_extends_is_an_error(tmp_path):
 
 
 def test_extends_missing_file(tmp_path):
+    """Blamed on the extends: of the file that names it (it read "<top>: file not found"
+    with no word of extends or of the file to fix)."""
     child = write(tmp_path / "child.yaml", {"extends": "nowhere.yaml"})
-    _, msg = only_problem(child)
-    assert "not found" in msg and "nowhere.yaml" in msg
+    path, msg = only_problem(child)
+    assert path == "extends" and "not found" in msg and "nowhere.yaml" in msg
+    with pytest.raises(ScenarioError) as info:
+        load(child)
+    assert info.value.source == str(child.resolve())
+
+
+def test_a_parent_with_bad_yaml_is_named_as_the_file_to_fix(tmp_path):
+    write(tmp_path / "base.yaml", {"name": "base"})
+    (tmp_path / "base.yaml").write_text("name: [unclosed\n")
+    child = write(tmp_path / "child.yaml", {"extends": "base.yaml"})
+    with pytest.raises(ScenarioError) as info:
+        load(child)
+    assert info.value.source == str((tmp_path / "base.yaml").resolve())
 
 
 def test_extends_must_be_a_path(tmp_path):
