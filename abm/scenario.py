@@ -699,6 +699,33 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
+BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}  # pydantic's errors that name one bound
+
+
+def _interval(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The range allowed at ``loc`` in interval notation, ``(0, 1]``, when the schema bounds
+    it on both sides (pydantic's message names only the bound that was crossed); else None."""
+    tp: Any = model
+    for part in loc:
+        tp = _child(tp, str(part))
+        if tp is None:
+            return None
+    marks, low, high = list(typing.get_args(tp)[1:]) if typing.get_origin(tp) is Annotated else [], None, None
+    while marks:
+        mark = marks.pop()
+        marks += getattr(mark, "metadata", [])  # a Field(...) carries its bounds as metadata
+        for name, side in (("gt", "("), ("ge", "[")):
+            if getattr(mark, name, None) is not None:
+                low = (side, getattr(mark, name))
+        for name, side in (("lt", ")"), ("le", "]")):
+            if getattr(mark, name, None) is not None:
+                high = (side, getattr(mark, name))
+    def number(x) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+    return f"{low[0]}{number(low[1])}, {number(high[1])}{high[0]}" if low and high else None
+
+
 def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner: str | None = None) -> list[tuple[str, str]]:
     """One (path, message) per error. ``owner`` names whose parameters ``model`` holds
     (``the opinion rule 'static'``), so that a key it lacks is refused in those words:
@@ -719,6 +746,11 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             problems.append((path, f"unknown key; {hint}{choices}"))
         elif err["type"] == "missing":
             problems.append((path, "required field is missing"))
+        elif err["type"] in BOUNDS and (allowed := _interval(model, loc)):
+            problems.append((path, f"must be in {allowed} (got {err.get('input')!r})"))
+        elif err["type"] == "dict_type" and model is Scenario and len(loc) == 2 and loc[0] == "rules" and isinstance(err.get("input"), str):
+            name = err["input"]  # rules.decision=hedging: the rule's name given for its entry
+            problems.append((path, f"a rule entry is a mapping of its name and parameters: write {path}: {{name: {name}}}, or --set {path}.name={name}"))
         else:
             got = err.get("input")
             shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
@@ -856,8 +888,18 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     from abm.posterior import problems as posterior_problems
 
     problems += posterior_problems(scn)
-    for family in registry.FAMILIES:
-        spec = getattr(scn.rules, family)
+    rule_problems, rules = check_rules({family: getattr(scn.rules, family) for family in registry.FAMILIES})
+    for family, entry in rules.items():
+        setattr(scn.rules, family, entry)
+    return problems + rule_problems
+
+
+def check_rules(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
+    """The problems of the rule entries (``rules.<family>``: a known name, parameters in
+    range), and each valid entry in full (name and every parameter, defaults filled in).
+    Needs nothing else of the scenario, so that it also runs when the rest is broken."""
+    problems, rules = [], {}
+    for family, spec in entries.items():
         path = f"rules.{family}"
         if not isinstance(spec.get("name"), str):
             problems.append((f"{path}.name", f"required, a rule name; known {family} rules: {', '.join(registry.known(family))}"))
@@ -871,8 +913,8 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
             for p, msg in pydantic_problems(exc, _params_holder(family, spec["name"]), f"the {family} rule '{spec['name']}'"):
                 problems.append((f"{path}.{p}", msg))
             continue
-        setattr(scn.rules, family, {"name": rule.name, **rule.params.model_dump(mode="json")})
-    return problems
+        rules[family] = {"name": rule.name, **rule.params.model_dump(mode="json")}
+    return problems, rules
 
 
 def _check_events(scn: Scenario) -> list[tuple[str, str]]:
@@ -916,6 +958,20 @@ def _check_events(scn: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+def _rule_problems(raw: dict[str, Any], found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The rule entries' own problems when the scenario's structure is broken elsewhere,
+    so that one pass reports them too (they are otherwise checked once the structure
+    holds): every well-formed entry of a known family that no problem found already
+    concerns."""
+    rules = raw.get("rules")
+    if not isinstance(rules, dict):
+        return []
+    reported = [path for path, _ in found]
+    entries = {family: spec for family, spec in rules.items()
+               if family in registry.FAMILIES and isinstance(spec, dict) and not any(p == f"rules.{family}" or p.startswith(f"rules.{family}.") for p in reported)}
+    return check_rules(entries)[0]
+
+
 def _params_holder(family: str, name: str) -> type[BaseModel]:
     return registry.get(family, name).Params
 
@@ -948,7 +1004,8 @@ def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = F
     try:
         scn = Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(_misspelt_ids(exc, raw), source) from None
+        problems = _misspelt_ids(exc, raw)
+        raise ScenarioError(problems + _rule_problems(raw, problems), source) from None
     problems = _check_references(scn)
     if problems:
         raise ScenarioError(problems, source)

@@ -166,7 +166,7 @@ def test_a_folder_that_is_not_a_sweep_gets_a_hint_that_works(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, said", [
     (["sweep", str(RULES), "--set", "replicatons=2", "--dry-run"], "1 problem(s) in --set: replicatons: unknown key; did you mean 'replications'?"),
-    (["sweep", str(RULES), "--set", "set.time.steps=0", "--dry-run"], "1 problem(s) in --set: set.time.steps: Input should be greater than or equal to 1"),
+    (["sweep", str(RULES), "--set", "set.time.steps=0", "--dry-run"], "1 problem(s) in --set: set.time.steps: must be in [1, 10000] (got 0)"),
     (["run", str(BASELINE.parent / "generated.yaml"), "--set", "generated.n_states=5000", "--set", "generated.n_powers=200"], "1 problem(s) in --set: generated: 5000 states x 200 powers needs about"),
 ])  # fmt: skip
 def test_problems_caused_by_set_are_blamed_on_set_not_the_file(args, said, capsys, monkeypatch):

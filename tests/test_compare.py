@@ -59,7 +59,7 @@ def test_same_named_scenarios_are_refused(tmp_path):
 def test_a_horizon_out_of_range_is_refused_from_python_too(tmp_path):
     """compare() called from Python (a notebook) checks steps as abm compare --steps does:
     40,000 quarters ran past the year 9999 while it worked out the dates, a traceback."""
-    with pytest.raises(ScenarioError, match="less than or equal to 10000"):
+    with pytest.raises(ScenarioError, match=r"must be in \[1, 10000\] \(got 40000\)"):
         compare([str(BASELINE)], tmp_path / "c", seeds=1, steps=40_000)
     assert not (tmp_path / "c").exists()
 
@@ -293,11 +293,11 @@ def test_provenance_names_a_posterior_relative_to_the_folder_with_its_hash(tmp_p
     assert ran["posterior"] == "../post.csv" and len(ran["provenance"]["posterior_sha256"]) == 64
 
 
-@pytest.mark.parametrize(("steps", "rule"), [(0, "greater than or equal to 1"), (10_001, "less than or equal to 10000")])
+@pytest.mark.parametrize(("steps", "rule"), [(0, "must be in [1, 10000] (got 0)"), (10_001, "must be in [1, 10000] (got 10001)")])
 @pytest.mark.parametrize("command", ["run", "compare"])
 def test_steps_out_of_range_is_blamed_on_steps_before_any_warning(command, steps, rule, tmp_path, capsys):
     """One check, time.steps's own (abm.scenario.with_run_settings), named as typed: the
     CLI checked only the lower bound, so abm run blamed --steps 10001 on time.steps, and
     abm compare failed with a traceback (a date past the year 9999)."""
     assert main([command, str(BASELINE), "--steps", str(steps), "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == f"error: --steps: Input should be {rule} (got {steps})\n" and not (tmp_path / "o").exists()
+    assert capsys.readouterr().err == f"error: --steps: {rule}\n" and not (tmp_path / "o").exists()

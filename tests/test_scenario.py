@@ -395,9 +395,45 @@ def test_set_checks_schema_paths_with_hints(tiny):
     assert "generated is null" in msg
 
 
+def test_one_pass_reports_the_rules_problems_beside_the_structures(tmp_path):
+    """A broken structure (a key typo, a step count of 0) used to hide the rule entries'
+    problems, which were checked only once the rest held: five mistakes took three rounds
+    of validate to see (newcomer review)."""
+    broken = write(tmp_path / "many.yaml", {
+        "extends": str(BASELINE), "time": {"steps": 0}, "opinon": 3,
+        "rules": {"decision": {"cap": 3}, "coercion": {"strength": -1}, "decay": {"name": "exponentail"}},
+    })
+    found = dict(problems_of(broken))
+    assert set(found) == {"time.steps", "opinon", "rules.decision.cap", "rules.coercion.strength", "rules.decay.name"}, found
+    assert "did you mean 'exponential'" in found["rules.decay.name"]
+
+
+def test_a_rule_entry_broken_in_its_structure_is_reported_once(tmp_path):
+    broken = write(tmp_path / "b.yaml", {"extends": str(BASELINE), "opinon": 3, "rules": {"decision": "hedging"}})
+    assert sorted(path for path, _ in problems_of(broken)) == ["opinon", "rules.decision"]
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("rules.decision.cap=-0.2", "must be in (0, 1] (got -0.2)"),  # both bounds, the open one shown open
+    ("rules.decay.rate=3", "must be in [0, 1) (got 3)"),
+    ("time.steps=0", "must be in [1, 10000] (got 0)"),
+    ("states.armenia.opinion.japan=3", "must be in [-1, 1] (got 3)"),  # a mapping's values
+])
+def test_a_value_out_of_range_is_told_the_whole_range(setting, message):
+    """pydantic names only the bound crossed ("less than or equal to 1"); the allowed
+    range is what a user needs to pick a value."""
+    path, msg = only_problem(BASELINE, [setting])
+    assert (path, msg) == (setting.split("=")[0], message)
+
+
+def test_a_rule_given_by_its_name_alone_is_shown_how_to_write_it():
+    path, msg = only_problem(BASELINE, ["rules.decision=hedging"])
+    assert path == "rules.decision" and "--set rules.decision.name=hedging" in msg and "{name: hedging}" in msg
+
+
 def test_set_value_on_a_schema_path_gets_the_field_message():
     path, msg = only_problem(BASELINE, ["states.armenia.opinion.japan=3"])
-    assert path == "states.armenia.opinion.japan" and "less than or equal to 1" in msg
+    assert path == "states.armenia.opinion.japan" and "must be in [-1, 1] (got 3)" in msg
 
 
 def test_set_event_parameter_of_a_newly_chosen_type():

@@ -229,7 +229,7 @@ def test_random_unrest_draws_from_the_models_generator():
     [
         ({"date": "2025-02-01", "type": "earthquake"}, "events.x.type", ["unknown event type 'earthquake'", "peace_treaty", "strike"]),
         ({"date": "2025-02-01", "type": "strike", "nodes": ["iran"]}, "events.x.nodes", ["unknown node 'iran'"]),
-        ({"date": "2025-02-01", "type": "strike", "nodes": ["a"], "risk": 2}, "events.x.risk", ["less than or equal to 1"]),
+        ({"date": "2025-02-01", "type": "strike", "nodes": ["a"], "risk": 2}, "events.x.risk", ["must be in [0, 1] (got 2)"]),
         ({"date": "2025-02-01", "type": "accession", "state": "a"}, "events.x.organisation", ["missing"]),
         ({"date": "2024-02-01", "type": "unrest"}, "events.x.date", ["before the scenario starts"]),
         ({"type": "unrest"}, "events.x.date", ["missing"]),
