@@ -4,7 +4,8 @@ One step is one period of ``time.step_months`` months (a quarter by default):
 
 1. dated events of the period fire, then stochastic shocks are drawn (abm.events);
    economies grow along their paths;
-2. corridors: upgrades open, risk fades, freight is assigned to routes (abm.corridors);
+2. corridors: upgrades open, freight is assigned to routes, then shock risk fades
+   (abm.corridors);
 3. powers make offers: standing offers that renew the ties they hold, reallocated by
    the allocation rule, and new money split by it;
 4. states evaluate the period's offers together, against the ties they held at its
