@@ -44,7 +44,7 @@ from PIL import Image as PILImage  # noqa: E402
 from mesa.visualization import SolaraViz  # noqa: E402
 from mesa.visualization.utils import update_counter  # noqa: E402
 
-from abm import charts  # noqa: E402
+from abm import charts, posterior  # noqa: E402
 from abm import chartstyle as cs  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.rules import registry  # noqa: E402
@@ -77,13 +77,17 @@ ALL_POWERS = "all powers"
 
 def build_scenario(
     config: str, decision: str, allocation: str, coercion: str, coercion_strength: float,
-    hedge_cap: float, noise: float, decay_rate: float, power: str, budget_scale: float,
+    hedge_cap: float, noise: float, decay_rate: float, power: str, budget_scale: float, seed: int = 0,
 ) -> Scenario:
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
     money) applies to ``power``, or to every power when ``power`` is "all powers" or not
-    in the scenario (a generated world has its own powers)."""
-    base = load(CONFIGS / f"{config}.yaml")
+    in the scenario (a generated world has its own powers). A scenario with ``posterior:``
+    (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
+    does; the sidebar's values then replace the drawn ones they set (decision noise,
+    coercion strength, decay rate), which the settings line says."""
+    base = posterior.apply(load(CONFIGS / f"{config}.yaml"), int(seed))
+    base = base.model_copy(update={"posterior": None})  # drawn once, here: the sidebar's values stay
     rules = base.rules
     chosen = {
         "decision": _rule("decision", rules.decision, decision, noise=noise, cap=hedge_cap),
@@ -130,7 +134,7 @@ class DashboardModel(RegionModel):
     ):
         given = locals()  # the arguments, by the names DEFAULTS lists
         self.settings = {name: given[name] for name in DEFAULTS}
-        cfg = build_scenario(**{name: value for name, value in self.settings.items() if name != "seed"})
+        cfg = build_scenario(**self.settings)
         super().__init__(cfg, rng=int(seed) if rng is None else rng)
 
 
@@ -148,10 +152,12 @@ def settings_text(model: RegionModel) -> str:
     coercion = f"{rules.coercion['name']}" + (f" {rules.coercion['strength']}" if "strength" in rules.coercion else "")
     targets = budget_targets(model.config, s["power"])
     who = model.config.powers[targets[0]].name if len(targets) == 1 else "all powers"
+    drawn = (model.config.provenance or {}).get("posterior_draw")
     return (
         f"scenario {s['config']} · decision {rules.decision['name']}" + (f" ({decision})" if decision else "")
         + f" · allocation {rules.allocation['name']} · coercion {coercion} · tie decay {rules.decay.get('rate', '-')}"
         + f" · spending ×{s['budget_scale']:g} for {who} · seed {s['seed']}"
+        + (f" · other parameters from posterior row {drawn['row']}" if drawn else "")
     )
 
 

@@ -28,7 +28,10 @@ so a world where nothing happens keeps its alignment, and change comes from mech
 and events rather than from units.
 
 The model takes a scenario (path, mapping or :class:`abm.scenario.Scenario`) and an
-``rng``; everything random draws from ``self.rng``, or, for events and shocks, from
+``rng`` (default: the scenario's ``seed``); a scenario with ``posterior:`` first draws its
+parameters from it by that seed (:func:`abm.posterior.apply`), as every run does, so that
+a model built in a notebook or the dashboard is the run ``abm run`` makes. Everything
+random draws from ``self.rng``, or, for events and shocks, from
 ``self.event_rng``, a stream spawned from it, so that (scenario, seed) fixes the run and
 two scenarios run with the same seed meet the same shocks (common random numbers: a
 scenario whose coercions or offers consume more draws does not reshuffle its shocks).
@@ -42,7 +45,7 @@ import json
 import mesa
 import numpy as np
 
-from abm import metrics
+from abm import metrics, posterior
 from abm.agents import STATE_ARRAYS, ExternalPower, RegionalState
 from abm.corridors import CorridorNetwork
 from abm.events import EventQueue
@@ -57,11 +60,16 @@ class RegionModel(mesa.Model):
     """Great-power competition over a region of states."""
 
     def __init__(self, scenario: str | dict | Scenario = "configs/baseline.yaml", rng=None, sets=(), steps: int | None = None):
-        super().__init__(rng=rng)
-        self.event_rng = self.rng.spawn(1)[0]  # spawning leaves self.rng's stream as it was
         cfg = load(scenario, list(sets))  # shared, not copied: the model never writes to its scenario
         if steps is not None and steps != cfg.time.steps:
             cfg = with_run_settings(cfg, steps=steps)
+        rng = cfg.seed if rng is None else rng  # (scenario, seed) fixes the run; Mesa's None would seed from the clock
+        if cfg.posterior is not None:
+            if not isinstance(rng, int | np.integer):
+                raise ValueError(f"scenario {cfg.name} draws its parameters from a posterior by the run's seed: give rng as an integer seed, not {type(rng).__name__}")
+            cfg = posterior.apply(cfg, int(rng))
+        super().__init__(rng=rng)
+        self.event_rng = self.rng.spawn(1)[0]  # spawning leaves self.rng's stream as it was
         self.config = cfg
         self.state_keys = list(cfg.states)
         self.power_keys = list(cfg.powers)

@@ -269,8 +269,7 @@ def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: 
     if (seed is not None and seed != cfg.seed) or (steps is not None and steps != cfg.time.steps):
         cfg = with_run_settings(cfg, seed=seed, steps=steps)  # a copy only when something changes; a negative seed is a clean error
     seed = cfg.seed
-    cfg = posterior.apply(cfg, seed)  # with posterior: this run's draw of the parameters
-    model = RegionModel(cfg, rng=seed)
+    model = RegionModel(cfg, rng=seed)  # with posterior: the model draws this run's parameters
     while model.running:
         model.step()
     return collect(model, seed, tables)

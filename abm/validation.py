@@ -19,9 +19,7 @@ from abm.scenario import Scenario
 
 
 def one_run(scenario: Scenario, observations: list[pat.Pattern], seed: int) -> dict[str, float]:
-    from abm import posterior
-
-    return simulate(posterior.apply(scenario, seed), [seed], observations, scenario.time.steps, True)
+    return simulate(scenario, [seed], observations, scenario.time.steps, True)  # with posterior: the run draws its parameters
 
 
 def compare(scenario: Scenario, observations: list[pat.Pattern], seeds: int, executor) -> tuple[pd.DataFrame, pd.DataFrame]:

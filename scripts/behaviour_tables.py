@@ -274,11 +274,9 @@ SWITCH_VARIANTS = {
 def accession(job) -> dict:
     """Run the Russia-joins scenario; Armenia's and Georgia's value of the C6 at the 2027
     review (as the review sees it, before it acts) and whether each ends a member."""
-    from abm import posterior
-
     sets, seed, drawn = job
     scenario = load(RUSSIA_JOINS, [*sets, *([f"posterior={POSTERIOR}"] if drawn else [])])
-    model = RegionModel(posterior.apply(scenario, seed), rng=seed)
+    model = RegionModel(scenario, rng=seed)  # with the posterior: this seed's draw of the parameters
     rule, seen = model.rules["membership"], {}
     review, column = rule.review, [org.key for org in model.organisations].index("CMHS")
 

@@ -73,6 +73,21 @@ def test_status_line_names_the_rules_the_model_was_built_with():
     assert "decision threshold" in dashboard.status_text(changed) and "coercion none" in dashboard.status_text(changed)
 
 
+def test_the_calibrated_scenario_draws_its_parameters_and_the_sidebar_keeps_its_own():
+    """baseline_calibrated ran as the plain baseline in the dashboard (its posterior was
+    never drawn). Now the seed draws the parameters the sidebar does not set, and the
+    sidebar's own values (decision noise, coercion strength, decay rate) stand."""
+    calibrated = dashboard.DashboardModel(config="baseline_calibrated", seed=2, noise=0.2, coercion_strength=0.4, decay_rate=0.03)
+    drawn = calibrated.config.provenance["posterior_draw"]
+    assert calibrated.config.rules.allocation["intensity"] == pytest.approx(drawn["values"]["rules.allocation.intensity"])
+    assert calibrated.config.utility.dependence == pytest.approx(drawn["values"]["utility.dependence"])
+    rules = calibrated.config.rules
+    assert (rules.decision["noise"], rules.coercion["strength"], rules.decay["rate"]) == (0.2, 0.4, 0.03)
+    assert f"posterior row {drawn['row']}" in dashboard.settings_text(calibrated)
+    plain = dashboard.DashboardModel(config="baseline", seed=2, noise=0.2, coercion_strength=0.4, decay_rate=0.03)
+    assert plain.config.utility != calibrated.config.utility and "posterior" not in dashboard.settings_text(plain)
+
+
 def test_a_step_updates_the_panels_data_without_redrawing_them():
     model = dashboard.DashboardModel()
     for kind, make in dashboard.PANELS.items():
@@ -225,7 +240,7 @@ def test_sigterm_to_abm_dashboard_stops_the_solara_server(tmp_path):
         try:
             harness.wait_http(f"http://127.0.0.1:{port}/", proc, timeout=60)
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+            assert proc.wait(timeout=20) == -signal.SIGTERM  # stopped, it ends by the signal (a shell shows 143)
             with socket.socket() as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind(("127.0.0.1", port))  # OSError (address in use) if the server were left

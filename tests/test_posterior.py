@@ -260,6 +260,41 @@ def test_the_calibrated_baseline_draws_its_parameters_from_the_committed_posteri
         assert d["values"] == pytest.approx({c: frame[c].iloc[d["row"]] for c in frame.columns if c != "weight"})
 
 
+def test_a_model_built_directly_is_the_run_abm_run_makes():
+    """RegionModel(scenario) ignored the scenario's posterior and, without rng, its seed:
+    the calibrated baseline built in a notebook or the dashboard ran as the plain one,
+    and two such models of one scenario differed (model review)."""
+    from abm.model import RegionModel
+
+    calibrated = ROOT / "configs" / "baseline_calibrated.yaml"
+    for seed in (0, 3):
+        model = RegionModel(calibrated, rng=seed, steps=4)
+        while model.running:
+            model.step()
+        ran = runner.run(calibrated, seed=seed, steps=4, tables=False)
+        pd.testing.assert_frame_equal(runner.collect(model, seed, tables=False).model, ran.model)
+        assert model.config.provenance["posterior_draw"] == ran.scenario.provenance["posterior_draw"]
+    plain = RegionModel(BASELINE, rng=0, steps=4)
+    assert plain.config.rules.coercion != RegionModel(calibrated, rng=0, steps=4).config.rules.coercion
+    seeded = load(BASELINE, ["seed=5", "time.steps=3"])
+    unseeded = [RegionModel(seeded) for _ in range(2)]  # the scenario's seed, not the clock
+    for model in unseeded:
+        while model.running:
+            model.step()
+    frames = [runner.collect(m, 5, tables=False).model for m in unseeded]
+    pd.testing.assert_frame_equal(frames[0], frames[1])
+    pd.testing.assert_frame_equal(frames[0], runner.run(seeded, tables=False).model)
+
+
+def test_a_posterior_needs_an_integer_seed_to_draw_by():
+    import numpy as np
+
+    from abm.model import RegionModel
+
+    with pytest.raises(ValueError, match="integer seed"):
+        RegionModel(ROOT / "configs" / "baseline_calibrated.yaml", rng=np.random.default_rng(0))
+
+
 def sweep_with_posterior(tmp_path, **metrics):
     """A sweep in tmp_path/here drawing from here/posterior.csv, and a copy of the whole
     folder in tmp_path/there (the project moved, or copied to another machine)."""
