@@ -322,8 +322,9 @@ class CorridorNetwork:
         """Close a node's segments for good (an event): no pending reopening may undo it."""
         corridor = self.corridor(cid)
         corridor.close(node)
+        closed = {id(seg) for seg in corridor.segments if seg.node == node}  # by identity: another route's segment may be equal in every figure
         for _, _, _, shut in self.closures:
-            shut[:] = [seg for seg in shut if seg not in corridor.segments or seg.node != node]
+            shut[:] = [seg for seg in shut if id(seg) not in closed]
 
     def close_for(self, state_key: str, power_key: str, until: int) -> list[str]:
         """A state closes its open segments of the routes a power sponsors for the

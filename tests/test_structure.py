@@ -494,6 +494,22 @@ def test_an_event_closure_is_not_undone_when_a_coercion_closure_ends():
         assert model.metrics["corridor_ra_volume"] == 0
 
 
+def test_an_event_closure_keeps_another_routes_pending_reopening():
+    """An event closing one route at a node cancelled the pending reopening of every
+    segment *equal* to its own (segments compared by value), so a twin route through the
+    same node, closed by a coercion, stayed closed for good (model review)."""
+    spec = structured_world({})
+    spec["corridors"]["ra"]["sponsors"] = {"p": 1.0}
+    spec["corridors"]["twin"] = {**spec["corridors"]["ra"], "name": "twin of ra"}
+    model = RegionModel(spec, rng=0)
+    assert model.network.close_for("a", "p", until=1) == ["ra", "twin"]
+    model.network.close("ra", "a")
+    for _ in range(3):
+        model.step()
+    assert model.metrics["corridor_ra_volume"] == 0  # the event's closure stands
+    assert model.metrics["corridor_twin_volume"] > 0  # the coercion's closure of the twin ran out
+
+
 def test_sponsor_investment_raises_the_routes_bottleneck():
     spec = structured_world({})
     spec["corridors"]["ra"]["segments"][1]["capacity"] = 5  # the bottleneck lies outside the state
