@@ -870,8 +870,6 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
                 problems.append((f"corridors.{cid}.upgrades.{k}.node", f"'{up.node}' is not on this corridor; its path is {', '.join(path)}"))
             if up.date < scn.time.start:
                 problems.append((f"corridors.{cid}.upgrades.{k}.date", f"{up.date} is before the scenario starts ({scn.time.start}); put it in the segment's initial figures"))
-        if scn.rules.route_choice.get("name") == "proportional" and sum(seg.cost + seg.time + seg.risk for seg in cor.segments) <= 0:
-            problems.append((f"corridors.{cid}.segments", "route choice 'proportional' needs a route with some cost, time or risk (its shares are 1 / generalized cost)"))
     markets = {c.market for c in scn.corridors.values()}
     for key in ("demand", "growth"):
         for market in getattr(scn.freight, key):

@@ -882,6 +882,16 @@ def test_proportional_route_choice_hand_computed():
     assert shares == pytest.approx([0.75, 0.25])
 
 
+def test_proportional_route_choice_gives_free_routes_the_market():
+    """A route of generalized cost 0 (value_of_time 0, or an upgrade cutting its time to 0)
+    passed validation, then crashed the run part-way (model review); it takes the market,
+    the limit of 1/gc, split evenly among such routes."""
+    choose = rule("route_choice", "proportional").shares
+    assert np.asarray(choose(np.array([0.0, 30.0, 0.0]))) == pytest.approx([0.5, 0.0, 0.5])
+    near = np.asarray(choose(np.array([1e-9, 30.0])))
+    assert near == pytest.approx([1.0, 0.0], abs=1e-9)  # the limit it stands for
+
+
 # =========================================================================== membership
 
 

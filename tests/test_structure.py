@@ -586,13 +586,21 @@ def test_upgrades_before_the_start_are_refused():
     assert "corridors.ra.upgrades.0.date" in dict(err.value.problems)
 
 
-def test_proportional_choice_needs_routes_with_a_cost():
+def test_proportional_choice_runs_with_a_route_that_costs_nothing():
+    """Validation refused a route of cost, time and risk 0 under proportional choice, but
+    let through what costs nothing only later (value_of_time 0, an upgrade that cuts the
+    time to 0), and the run crashed part-way (model review). A free route takes what
+    its capacity allows; the rest spills to the others."""
     spec = structured_world({})
     spec["corridors"]["free"] = {"name": "free", "market": "m", "segments": [{"node": "x", "capacity": 1, "cost": 0, "time": 0}]}
+    spec["corridors"]["later"] = {"name": "free later", "market": "m", "segments": [{"node": "b", "capacity": 2, "cost": 0, "time": 5}],
+                                  "upgrades": [{"date": "2025-06-01", "node": "b", "time_cut": 5}]}
     spec["rules"]["route_choice"] = {"name": "proportional"}
-    with pytest.raises(ScenarioError) as err:
-        load(spec)
-    assert "corridors.free.segments" in dict(err.value.problems)
+    model = RegionModel(spec, rng=0)
+    for _ in range(3):
+        model.step()
+    assert model.metrics["corridor_free_volume"] == pytest.approx(1.0) and model.metrics["corridor_later_volume"] == pytest.approx(2.0)
+    assert model.metrics["corridor_ra_volume"] + model.metrics["corridor_rb_volume"] > 0
 
 
 def test_bandwagoning_concentrates_ties_and_hedging_spreads_them():

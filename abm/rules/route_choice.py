@@ -54,13 +54,17 @@ class Cheapest(RouteChoiceRule):
 
 @register
 class Proportional(RouteChoiceRule):
-    """Shares proportional to 1 / gc: a gentler cost response than logit, scale-free."""
+    """Shares proportional to 1 / gc: a gentler cost response than logit, scale-free.
+    Routes that cost nothing (no cost, and time and risk unpriced or nil: an upgrade can
+    cut a route's time to 0) take the whole market, split evenly: the limit of 1 / gc as
+    a route's cost falls to 0."""
 
     name = "proportional"
 
     def shares(self, gcs):
         gcs = np.asarray(gcs, dtype=float)
-        if np.any(gcs <= 0):
-            raise ValueError("proportional choice needs generalized costs > 0")
+        free = gcs <= 0
+        if free.any():
+            return free / free.sum()
         w = 1.0 / gcs
         return w / w.sum()
