@@ -849,6 +849,8 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
             hint = f"did you mean '{near[0]}'? " if near else ""
             problems.append((f"powers.{pid}.conditions.club", f"unknown organisation '{pw.conditions.club}'; {hint}known: {', '.join(sorted(orgs)) or 'none'}"))
     for oid, org in scn.organisations.items():
+        if org.kind == "regional_format" and org.leader is not None:  # a leader is a patron: the club's mechanisms, not the format's
+            problems.append((f"organisations.{oid}.leader", f"a regional format has no leader; to bring '{org.leader}' in, list it in organisations.{oid}.powers (or make the organisation a club)"))
         if org.leader is not None and org.leader not in powers:
             problems.append((f"organisations.{oid}.leader", f"unknown power '{org.leader}'; known: {', '.join(sorted(powers))}"))
         check_ids(f"organisations.{oid}.powers", org.powers, powers, "power")

@@ -431,6 +431,14 @@ def test_a_rule_given_by_its_name_alone_is_shown_how_to_write_it():
     assert path == "rules.decision" and "--set rules.decision.name=hedging" in msg and "{name: hedging}" in msg
 
 
+def test_a_regional_format_with_a_leader_is_refused():
+    """A leader made Russia a patron of the C6 (a club's bonus, a guarantor) while the
+    format's rivalry spill-over, which counts member powers, stayed as it was: the same
+    lever gave other effects depending on how it was written (model review)."""
+    path, msg = only_problem(BASELINE, ["organisations.CMHS.leader=russia"])
+    assert path == "organisations.CMHS.leader" and "organisations.CMHS.powers" in msg
+
+
 def test_set_value_on_a_schema_path_gets_the_field_message():
     path, msg = only_problem(BASELINE, ["states.armenia.opinion.japan=3"])
     assert path == "states.armenia.opinion.japan" and "must be in [-1, 1] (got 3)" in msg
