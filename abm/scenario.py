@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
+import math
 import re
 import types
 import typing
@@ -872,6 +873,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
                 problems.append((f"corridors.{cid}.upgrades.{k}.node", f"'{up.node}' is not on this corridor; its path is {', '.join(path)}"))
             if up.date < scn.time.start:
                 problems.append((f"corridors.{cid}.upgrades.{k}.date", f"{up.date} is before the scenario starts ({scn.time.start}); put it in the segment's initial figures"))
+    problems += _horizon_problems(scn)
     markets = {c.market for c in scn.corridors.values()}
     for key in ("demand", "growth"):
         for market in getattr(scn.freight, key):
@@ -915,6 +917,20 @@ def check_rules(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[st
             continue
         rules[family] = {"name": rule.name, **rule.params.model_dump(mode="json")}
     return problems, rules
+
+
+GROWTH_CEILING = 1e100  # freight demand (Mt a year) or GDP (USD bn): past meaning long before, and clear of float overflow in products of two
+
+
+def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:
+    """Growth rates that, compounded over the horizon, take freight demand or a GDP past
+    :data:`GROWTH_CEILING`: each rate is in range, and the horizon too, but 100% a year
+    for a thousand years overflows a float and crashed the run part-way."""
+    years = scn.time.steps * scn.time.step_months / 12
+    grown = [(f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g) for m, g in scn.freight.growth.items()]
+    grown += [(f"states.{k}.gdp_growth", st.gdp, st.gdp_growth) for k, st in scn.states.items()]
+    return [(path, f"{g:g} a year for the {years:g} years of time.steps would grow {start:g} past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")
+            for path, start, g in grown if g > 0 and start > 0 and math.log10(start) + years * math.log10(1 + g) > math.log10(GROWTH_CEILING)]
 
 
 def _check_events(scn: Scenario) -> list[tuple[str, str]]:
@@ -1039,6 +1055,8 @@ def with_run_settings(scn: Scenario, seed: int | None = None, steps: int | None 
             setattr(holder, field, value)  # validate_assignment: the field's own rules apply
         except ValidationError as exc:
             raise ScenarioError([(path, msg) for _, msg in pydantic_problems(exc, type(holder))]) from None
+    if steps is not None and (problems := _horizon_problems(out)):
+        raise ScenarioError([("time.steps", f"{path}: {msg}") for path, msg in problems])
     return out
 
 

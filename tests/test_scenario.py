@@ -439,6 +439,20 @@ def test_a_regional_format_with_a_leader_is_refused():
     assert path == "organisations.CMHS.leader" and "organisations.CMHS.powers" in msg
 
 
+def test_growth_that_overflows_over_the_horizon_is_refused_at_validation():
+    """Every rate and the horizon in range, yet 100% freight growth a year for 1,250
+    years overflowed a float and crashed the run part-way (model review)."""
+    from abm.scenario import with_run_settings
+
+    path, msg = only_problem(BASELINE, ["time.steps=5000", "freight.growth.east_west=1.0"])
+    assert path == "freight.growth.east_west" and "shorten the horizon" in msg
+    fast = load(BASELINE, ["freight.growth.east_west=1.0"])
+    with pytest.raises(ScenarioError) as info:
+        with_run_settings(fast, steps=5000)  # --steps, after validation
+    assert info.value.problems[0][0] == "time.steps" and "freight.growth.east_west" in info.value.problems[0][1]
+    assert load(BASELINE, ["time.steps=10000"]).time.steps == 10000  # the baseline's own rates hold over the longest horizon
+
+
 def test_set_value_on_a_schema_path_gets_the_field_message():
     path, msg = only_problem(BASELINE, ["states.armenia.opinion.japan=3"])
     assert path == "states.armenia.opinion.japan" and "must be in [-1, 1] (got 3)" in msg
