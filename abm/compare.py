@@ -215,6 +215,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
             by = group.set_index("metric")
             cells = [estimate(by.at[m, "difference"], (by.at[m, "ci95_high"] - by.at[m, "ci95_low"]) / 2, sign=True) + ("*" if by.at[m, "clear"] else "") for m in metrics]
             lines.append(f"| {scenario} | {date:%Y-%m-%d} | " + " | ".join(cells) + " |")
+    lines += ["", "Units: " + "; ".join(f"{m}: {cs.unit(m)}" for m in metrics) + "."]
     return "\n".join(lines) + "\n"
 
 

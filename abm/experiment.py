@@ -85,6 +85,21 @@ class Summary(Strict):
             return f"{m}_first_{self.direction}_{self.threshold:g}"
         return f"{m}_{s}"  # final, or an incomplete spec that validation reports
 
+    def describe(self) -> str:
+        """What the column holds, in words (summary.md defines every column with it);
+        :func:`summarise` computes it."""
+        m = f"`{self.metric}`"
+        if self.stat == "final":
+            return f"{m} at the end of the run"
+        if self.stat in ("mean", "min", "max"):
+            over = (f"the steps dated {self.window[0]} to {self.window[1]}" if self.window
+                    else f"the last {self.last} steps" if self.last else "every step, the start included")
+            taken = {"mean": "mean", "min": "least value", "max": "greatest value"}[self.stat]
+            return f"{taken} of {m} over {over}"
+        if self.stat == "at":
+            return f"{m} in force on {self.date} (at the last step dated on or before it)"
+        return f"decimal year of the first step with {m} {self.direction} {self.threshold:g} (blank if never)"
+
 
 class Metrics(Strict):
     series: list[str] | Literal["all"] = []  # metrics kept at every step

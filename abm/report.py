@@ -752,6 +752,8 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     lines += [markdown(compact), ""]
     if len(table) > MD_ROWS:
         lines += [f"First {MD_ROWS} of {len(table)} points; all of them are in summary.csv.", ""]
+    units = res.summary_units
+    lines += ["Columns:", ""] + [f"- `{s.column}`: {s.describe()}; {units.get(s.column, 'model units')}" for s in res.summaries_spec] + [""]
     if ctx.failed:
         fails = res.failures
         lines += ["## Failed runs", "", f"{ctx.failed} run(s) failed; tracebacks: `abm.results.load(DIR).failures`.", ""]

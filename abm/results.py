@@ -259,12 +259,16 @@ class Results:
         return frame
 
     @cached_property
-    def summary_units(self) -> dict[str, str]:
-        """The unit of every summary column (:func:`abm.chartstyle.summary_unit`)."""
+    def summaries_spec(self) -> list:
+        """The spec's summaries (:class:`abm.experiment.Summary`), in the order of its columns."""
         from abm.experiment import Summary
 
-        found = (Summary.model_validate(raw) for raw in self.manifest["spec"].get("metrics", {}).get("summaries", []))
-        return {s.column: cs.summary_unit(s.metric, s.stat) for s in found}
+        return [Summary.model_validate(raw) for raw in self.manifest["spec"].get("metrics", {}).get("summaries", [])]
+
+    @cached_property
+    def summary_units(self) -> dict[str, str]:
+        """The unit of every summary column (:func:`abm.chartstyle.summary_unit`)."""
+        return {s.column: cs.summary_unit(s.metric, s.stat) for s in self.summaries_spec}
 
     def to_xarray(self, columns: list[str] | None = None):
         """The per-state series as an xarray Dataset with dimensions ``run``, ``step``,

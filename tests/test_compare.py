@@ -97,6 +97,7 @@ def test_default_metrics_are_those_the_scenarios_questions_name(tmp_path):
     assert (tmp_path / "c" / "differences.png").stat().st_size > 0
     md = (tmp_path / "c" / "compare.md").read_text()
     assert "95% confidence interval" in md and "Differences from baseline" in md
+    assert "corridor_tripp_zangezur_volume: Mt per year" in md and "fragmentation_south_caucasus: index, 0-1" in md  # a volume beside 0-1 indices
 
 
 def test_every_shipped_scenario_watches_metrics_the_model_reports():

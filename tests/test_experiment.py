@@ -380,3 +380,14 @@ def test_an_axis_acts_where_some_point_selects_its_rule():
     assert len(crossed.points) == 4
     under_expiry = experiment.load(_change(set={"time.steps": 4, "rules.decay.name": "expiry"}, grid={"offers.duration": [4, 12]}, charts=[]), base_dir=ROOT / "experiments")
     assert len(under_expiry.points) == 2
+
+
+@pytest.mark.parametrize(("summary", "words"), [
+    ({"metric": "integration", "stat": "at", "date": "2035-01-01"}, "`integration` in force on 2035-01-01 (at the last step dated on or before it)"),
+    ({"metric": "integration", "stat": "first_crossing", "threshold": 0.6, "direction": "below"}, "decimal year of the first step with `integration` below 0.6 (blank if never)"),
+    ({"metric": "fragmentation", "stat": "min", "window": ["2030-01-01", "2035-01-01"]}, "least value of `fragmentation` over the steps dated 2030-01-01 to 2035-01-01"),
+])
+def test_a_summary_says_in_words_what_its_column_holds(summary, words):
+    from abm.experiment import Summary
+
+    assert Summary.model_validate(summary).describe() == words
