@@ -50,7 +50,16 @@ def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list
     """Load and check every scenario before any is run."""
     if any(parse_set(item)[0] == "seed" for item in sets):  # it would be ignored, while provenance.yaml recorded it
         raise ScenarioError([("--set seed", "abm compare runs every scenario with the same seeds 0..N-1 (--seeds N); a scenario's seed is abm run's default")])
-    scenarios = [load(c, list(sets), allow_large) for c in configs]
+    scenarios, failed = [], []
+    for config in configs:  # every file's problems at once, not the first file's alone
+        try:
+            scenarios.append(load(config, list(sets), allow_large))
+        except ScenarioError as exc:
+            failed.append(exc)
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        raise ScenarioError([(f"{exc.source or '?'}: {path}" if path else exc.source or "?", msg) for exc in failed for path, msg in exc.problems])
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):
         raise ScenarioError([("name", f"scenarios to compare need distinct names; got {', '.join(names)}")])

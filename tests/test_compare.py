@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from abm.cli import main
 from abm.compare import compare, differences, table
@@ -135,8 +136,6 @@ def test_a_watched_typo_is_refused_before_any_run(tmp_path, monkeypatch):
 def test_a_comparison_records_what_produced_it(tmp_path, capsys):
     """provenance.yaml: the command, seeds, overrides, versions, commit, and each scenario
     as it ran (overrides and --steps applied), loadable to re-run it."""
-    import yaml
-
     from abm.scenario import load
 
     out = tmp_path / "c"
@@ -284,8 +283,6 @@ def test_provenance_names_a_posterior_relative_to_the_folder_with_its_hash(tmp_p
     """As a run's scenario.resolved.yaml does: the folder can move with its posterior."""
     import shutil
 
-    import yaml
-
     shutil.copy(ROOT / "data" / "posterior_baseline.csv", tmp_path / "post.csv")
     (tmp_path / "cal.yaml").write_text(f"extends: {BASELINE}\nname: cal\nposterior: post.csv\n")
     out = tmp_path / "c"
@@ -302,3 +299,14 @@ def test_steps_out_of_range_is_blamed_on_steps_before_any_warning(command, steps
     abm compare failed with a traceback (a date past the year 9999)."""
     assert main([command, str(BASELINE), "--steps", str(steps), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == f"error: --steps: {rule}\n" and not (tmp_path / "o").exists()
+
+
+def test_every_scenarios_problems_are_reported_at_once(tmp_path, capsys):
+    """abm compare stopped at the first broken file, so a second one's problems showed only
+    after the first was mended (newcomer review)."""
+    (tmp_path / "bad1.yaml").write_text(yaml.safe_dump({"extends": str(BASELINE), "name": "b1", "time": {"steps": 0}}))
+    (tmp_path / "bad2.yaml").write_text(yaml.safe_dump({"extends": str(BASELINE), "name": "b2", "rules": {"decision": {"cap": 3}}}))
+    assert main(["compare", str(tmp_path / "bad1.yaml"), str(tmp_path / "bad2.yaml"), str(BASELINE), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad1.yaml: time.steps: must be in [1, 10000]" in err and "bad2.yaml: rules.decision.cap: must be in (0, 1]" in err
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()
