@@ -782,19 +782,20 @@ class _Builder:
         checked = list(b.scenario for b in bases.values())
         for point in probes:
             base = bases[point.scenario]
-            try:
-                checked.append(build(apply_overrides(base.raw, list(point.sets)), base.path, self.allow_large))
-            except ScenarioError as exc:
-                for p, msg in exc.problems:
-                    if exc.source == "--set":  # the parameter path itself does not exist
+            while True:  # a path that does not exist is reported, then the point is checked without it, so its other values are too
+                sets = [item for path, item in zip(point.values, point.sets) if path not in self.missing]
+                try:
+                    checked.append(build(apply_overrides(base.raw, sets), base.path, self.allow_large))
+                    break
+                except ScenarioError as exc:
+                    if exc.source != "--set":
+                        self.report_values(exc, point, section)
+                        break
+                    for p, msg in exc.problems:  # the parameter path itself does not exist
                         self.problem(f"{section}.{p}", f"{msg} in {base.path}")
                         self.missing.add(p)
-                        continue
-                    key = _attribute(p, list(point.values))
-                    if key is not None:
-                        self.problem(f"{section}.{key}", f"value {point.labels[key]!r}: {msg}")
-                    else:
-                        self.problem(section, f"point {point.labels}: {p}: {msg}")
+                    if not any(p in point.values for p, _ in exc.problems):
+                        break
             if len(self.problems) >= MAX_PROBLEMS:
                 break
         swept = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
@@ -803,6 +804,15 @@ class _Builder:
             if why and all(why):
                 self.problem(f"{section}.{path}", f"{why[0]}, in every point: sweeping it changes nothing; set or sweep that rule too")
         return checked
+
+    def report_values(self, exc: ScenarioError, point: Point, section: str) -> None:
+        """A point's refusal, blamed on the swept value that caused each problem."""
+        for p, msg in exc.problems:
+            key = _attribute(p, list(point.values))
+            if key is not None:
+                self.problem(f"{section}.{key}", f"value {point.labels[key]!r}: {msg}")
+            else:
+                self.problem(section, f"point {point.labels}: {p}: {msg}")
 
     # -- stage 4: metrics and charts
     def check_metrics(self, bases: dict[str, Base], checked: list[Scenario]) -> list[str]:

@@ -391,3 +391,14 @@ def test_a_summary_says_in_words_what_its_column_holds(summary, words):
     from abm.experiment import Summary
 
     assert Summary.model_validate(summary).describe() == words
+
+
+def test_a_missing_parameter_path_does_not_hide_another_values_problem(tmp_path, capsys):
+    """A grid with an unknown path and a value out of range on another: the value showed
+    only once the path was mended, the points being checked with all their values at once
+    (newcomer review)."""
+    spec = _change(grid={"rules.decision.cap": [0.5, 1.5], "rules.coercion.strenght": [0, 1]})
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(tmp_path / "exp.yaml"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "grid.rules.coercion.strenght: no such setting" in err and "grid.rules.decision.cap: value 1.5: must be in (0, 1] (got 1.5)" in err
