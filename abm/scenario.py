@@ -1072,11 +1072,30 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     else:
         path = Path(source)
         raw, where = resolve_extends(path), str(path)
-    raw = apply_overrides(raw, list(sets))
     try:
-        return _build(raw, where, allow_large)  # raw is load's own: read, dumped or copied here
+        applied = apply_overrides(raw, list(sets))
+    except ScenarioError as bad:
+        raise _with_the_files_problems(bad, raw, sets, where, allow_large) from None
+    try:
+        return _build(applied, where, allow_large)  # raw is load's own: read, dumped or copied here
     except ScenarioError as exc:
         raise _blame_overrides(exc, sets) from None
+
+
+def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, where: str | None, allow_large: bool) -> ScenarioError:
+    """``--set`` overrides that cannot apply (a path the schema lacks), with the problems
+    of the scenario under the overrides that can: a typo on the command line used to
+    hide every problem of the file until it was mended."""
+    failed = {path for path, _ in bad.problems}
+    good = [item for item in sets if item.split("=", 1)[0].strip() not in failed]
+    try:
+        _build(apply_overrides(raw, good), where, allow_large)
+    except ScenarioError as exc:
+        rest = _blame_overrides(exc, good)
+        if rest.source != "--set":
+            return ScenarioError([(f"{path} (from --set)", msg) for path, msg in bad.problems] + rest.problems, rest.source)
+        return ScenarioError(bad.problems + rest.problems, "--set")
+    return bad
 
 
 def _blame_overrides(exc: ScenarioError, sets) -> ScenarioError:

@@ -453,6 +453,18 @@ def test_growth_that_overflows_over_the_horizon_is_refused_at_validation():
     assert load(BASELINE, ["time.steps=10000"]).time.steps == 10000  # the baseline's own rates hold over the longest horizon
 
 
+def test_a_set_typo_does_not_hide_the_files_problems(tmp_path):
+    """A --set whose path does not exist stopped the check before the file was read for
+    its own problems (newcomer review): both are reported, each blamed on its source."""
+    broken = write(tmp_path / "b.yaml", {"extends": str(BASELINE), "rules": {"decision": {"cap": 3}}})
+    with pytest.raises(ScenarioError) as info:
+        load(broken, ["time.stpes=4", "seed=2"])
+    assert [path for path, _ in info.value.problems] == ["time.stpes (from --set)", "rules.decision.cap"]
+    assert info.value.source == str(broken)
+    path, msg = only_problem(BASELINE, ["time.stpes=4"])  # a sound file: the command line's problem alone
+    assert path == "time.stpes" and "did you mean 'steps'" in msg
+
+
 def test_set_value_on_a_schema_path_gets_the_field_message():
     path, msg = only_problem(BASELINE, ["states.armenia.opinion.japan=3"])
     assert path == "states.armenia.opinion.japan" and "must be in [-1, 1] (got 3)" in msg
