@@ -36,7 +36,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
 from abm.units import Bool, Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
@@ -717,14 +717,9 @@ class _Builder:
                     else:
                         self.problem(where, f"{rel}: {p}: {msg}")
                 continue
-            from abm.metrics import state_columns
-            from abm.model import RegionModel  # the model names its own metrics
-
-            model = RegionModel(scenario, rng=0)
-            metrics = tuple(model.datacollector.model_reporters)
-            states = tuple(state_columns(model.power_keys))
+            powers = tuple(scenario.powers)  # the model's columns, named from the scenario: the main process need not import the model
             digest = posterior.sha256(scenario.posterior) if scenario.posterior is not None else None
-            bases[name] = Base(name, rel, raw, scenario, scenario_hash(scenario.to_dict()), metrics, states, tuple(model.power_keys), digest)
+            bases[name] = Base(name, rel, raw, scenario, scenario_hash(scenario.to_dict()), tuple(scenario.metric_names()), tuple(state_columns(list(powers))), powers, digest)
         return bases
 
     # -- stage 3: the points of the space

@@ -37,7 +37,7 @@ import networkx as nx
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from abm.offers import DOMAINS
+from abm.scenario import state_columns
 
 _LOG2 = np.log(2.0)
 
@@ -260,20 +260,6 @@ def model_reporters(names: list[str]) -> dict[str, Callable]:
     step by ``RegionModel.measure`` into ``model.metrics``, under the names
     ``Scenario.metric_columns`` gives; reporters only read it."""
     return {name: (lambda m, name=name: m.metrics[name]) for name in names}
-
-
-def state_columns(power_keys: list[str]) -> list[str]:
-    """The per-state columns, in output order (after step and state)."""
-    return [
-        *[f"alignment_{p}" for p in power_keys],
-        "alignment_other",
-        *[f"{domain}_{p}" for domain in DOMAINS for p in power_keys],  # each domain's shares (arms imports, trade: what the figures report)
-        *[f"declared_{p}" for p in power_keys],
-        *[f"opinion_{p}" for p in power_keys],
-        "dependency_hhi",
-        "defections",
-        "welfare",
-    ]
 
 
 def state_table(alignment, other, by_domain, declared, opinion, defections, welfare) -> np.ndarray:

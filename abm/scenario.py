@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from abm import budget
+from abm.offers import DOMAINS
 from abm.rules import registry
 from abm.rules.coercion import Tool
 from abm.units import Bool, Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
@@ -394,6 +395,22 @@ class Scenario(Strict):
     def metric_names(self) -> list[str]:
         """Every metric column of the model for this scenario, in output order."""
         return [name for names in self.metric_columns().values() for name in names]
+
+
+def state_columns(power_keys: list[str]) -> list[str]:
+    """The per-state columns of the model's output, in order (after step and state): named
+    from the powers alone, like :meth:`Scenario.metric_columns`, so that a sweep's spec is
+    checked without importing the model."""
+    return [
+        *[f"alignment_{p}" for p in power_keys],
+        "alignment_other",
+        *[f"{domain}_{p}" for domain in DOMAINS for p in power_keys],  # each domain's shares (arms imports, trade: what the figures report)
+        *[f"declared_{p}" for p in power_keys],
+        *[f"opinion_{p}" for p in power_keys],
+        "dependency_hhi",
+        "defections",
+        "welfare",
+    ]
 
 
 # --------------------------------------------------------------------------- reading
