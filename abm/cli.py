@@ -19,7 +19,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, check_target
-from abm.processes import die_with, end, interrupts_deferred
+from abm.processes import die_with, end, interrupted_status, interrupts_deferred
 from abm.scenario import Scenario, ScenarioError, TimeSpec, load, with_run_settings
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -303,7 +303,7 @@ def cmd_sweep(args) -> int:
     resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)
     if result.interrupted:
         print(f"interrupted: every finished run is stored in {out}; continue with: {resume}", file=sys.stderr)
-        return 130
+        return interrupted_status()
     for f in result.failures[:5]:
         print(f"  failed: point {f['point']} {f['params']} replication {f['replication']} seed {f['seed']}: {f['error']}", file=sys.stderr)
     if result.failed:
@@ -402,7 +402,7 @@ def cmd_calibrate(args) -> int:
     print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
     if result.interrupted:
         print(f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {args.spec} --out {out} --resume", file=sys.stderr)
-        return 130
+        return interrupted_status()
     print(f"wrote {out}/: " + ", ".join(p.name for p in result.files))
     if result.ess < calibrate.MIN_ESS:
         print(f"warning: the final weights are degenerate (effective sample size {result.ess:.1f} of {cal.spec.population} particles, below {calibrate.MIN_ESS}): "
@@ -561,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return interrupted_status()
 
 
 class Unbroken:

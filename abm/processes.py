@@ -46,6 +46,13 @@ def command() -> None:
 
 
 STOPPED_BY = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # statuses 128 + these end the process by the signal
+_stopped_by = [signal.SIGINT]  # the stop signal a KeyboardInterrupt stands for: Ctrl-C, unless sigterm_as_interrupt recorded another
+
+
+def interrupted_status() -> int:
+    """The exit status of a command that an interrupt stopped: 128 + the signal it stands
+    for (130 for Ctrl-C, 143 for a SIGTERM that :func:`sigterm_as_interrupt` raised as one)."""
+    return 128 + _stopped_by[0]
 
 
 def end(status: int) -> NoReturn:
@@ -56,7 +63,7 @@ def end(status: int) -> NoReturn:
     a loop such as ``for f in *.yaml; do abm run "$f"; done`` stops at Ctrl-C instead of
     going on to the next file."""
     signum = status - 128
-    if signum in STOPPED_BY:
+    if signum in STOPPED_BY and signal.getsignal(signum) is not signal.SIG_IGN:  # one the process was started to ignore does not end it
         signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
         os.kill(os.getpid(), signum)
@@ -115,14 +122,18 @@ def interrupts_deferred(again: Callable[[int], object] | None = None) -> Iterato
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt for the duration: batch schedulers stop jobs with
-    SIGTERM, and a sweep or a calibration stops as cleanly as on Ctrl-C."""
+    SIGTERM, and a sweep or a calibration stops as cleanly as on Ctrl-C. The signal is
+    recorded, so that the command still ends as stopped by SIGTERM
+    (:func:`interrupted_status`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
+        _stopped_by[0] = signum
         raise KeyboardInterrupt
 
+    _stopped_by[0] = signal.SIGINT
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield

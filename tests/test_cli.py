@@ -419,6 +419,17 @@ def test_ctrl_c_stops_a_shell_loop_of_commands(tmp_path, module):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("prelude", "expected"), [
+    ("", -signal.SIGINT),
+    ("signal.signal(signal.SIGINT, signal.SIG_IGN)\n", 130),  # a signal the process ignores does not end it
+    ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n", -signal.SIGINT),
+])
+def test_an_interrupted_status_ends_the_process_by_its_signal_unless_ignored(prelude, expected):
+    code = f"import signal\n{prelude}from abm.processes import end\nend(130)\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == expected, proc.stderr
+
+
 # A command started with Ctrl-C ignored (`abm sweep ... &` from a non-interactive shell
 # script, which starts background commands with SIGINT ignored) must go on ignoring it, at
 # either moment where the console script holds Ctrl-C: while the package imports, and after

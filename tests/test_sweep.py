@@ -301,7 +301,7 @@ def test_a_sweep_stopped_while_its_workers_stop_exits_as_interrupted(monkeypatch
     monkeypatch.setattr(sweep, "local_pool", lambda workers: pools.append(stopped_while_shutting_down(signum)) or pools[-1])
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec()))
-    assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 130
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 128 + signum  # 143 for SIGTERM: not taken for Ctrl-C
     assert pools[0].executor._shutdown, "the pool was shut down whole before the interruption was acted on"
     assert results.load(tmp_path / "out").runs["status"].eq("ok").sum() == 12
 
@@ -415,6 +415,29 @@ def kill_part_way(spec_path: Path, out: Path) -> pd.Series:
     assert proc.returncode == -signal.SIGKILL
     before = results.load(out).runs
     return before[before["status"] == "ok"].set_index("run")["finished"]
+
+
+def test_a_sweep_stopped_by_sigterm_ends_by_sigterm_with_its_runs_stored(tmp_path):
+    """A batch scheduler's SIGTERM stops a sweep as Ctrl-C does, and the job then ends as
+    killed by SIGTERM (status 143 in a shell), not by SIGINT: the signal is carried
+    through the interrupt it is turned into (diff review)."""
+    spec = tmp_path / "long.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec(name="long", replications=200, set={"time.steps": 8})))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "abm.cli", "sweep", str(spec), "--out", str(out), "--workers", "1"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _count(out / "results.sqlite") == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGTERM, (proc.returncode, err)
+    assert "interrupted: every finished run is stored" in err
+    assert results.load(out).runs["status"].eq("ok").sum() >= 1
 
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
