@@ -451,6 +451,8 @@ def test_growth_that_overflows_over_the_horizon_is_refused_at_validation():
         with_run_settings(fast, steps=5000)  # --steps, after validation
     assert info.value.problems[0][0] == "time.steps" and "freight.growth.east_west" in info.value.problems[0][1]
     assert load(BASELINE, ["time.steps=10000"]).time.steps == 10000  # the baseline's own rates hold over the longest horizon
+    path, _ = only_problem(BASELINE, ["time.steps=5000", "freight.growth.east_west=1.0", "freight.demand.east_west=0"])
+    assert path == "freight.growth.east_west"  # the growth factor is computed before it multiplies a demand of 0 (diff review)
 
 
 def test_a_set_typo_does_not_hide_the_files_problems(tmp_path):
