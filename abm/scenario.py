@@ -946,7 +946,7 @@ def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:
     years = scn.time.steps * scn.time.step_months / 12
     grown = [(f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g) for m, g in scn.freight.growth.items()]
     grown += [(f"states.{k}.gdp_growth", st.gdp, st.gdp_growth) for k, st in scn.states.items()]
-    return [(path, f"{g:g} a year for the {years:g} years of time.steps compounds to a factor of 1e{years * math.log10(1 + g):.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")
+    return [(path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{math.log10(max(start, 1.0)) + years * math.log10(1 + g):.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")
             for path, start, g in grown if g > 0 and math.log10(max(start, 1.0)) + years * math.log10(1 + g) > math.log10(GROWTH_CEILING)]  # the growth factor alone overflows too, whatever it multiplies
 
 
