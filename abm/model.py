@@ -28,9 +28,11 @@ so a world where nothing happens keeps its alignment, and change comes from mech
 and events rather than from units.
 
 The model takes a scenario (path, mapping or :class:`abm.scenario.Scenario`) and an
-``rng`` (default: the scenario's ``seed``); a scenario with ``posterior:`` first draws its
-parameters from it by that seed (:func:`abm.posterior.apply`), as every run does, so that
-a model built in a notebook or the dashboard is the run ``abm run`` makes. Everything
+``rng``: a seed, as :func:`abm.runner.run` passes the scenario's ``seed`` (with none, as in
+Mesa, a fresh seed: each model is a run of its own, as ``mesa.batch_run``'s iterations
+expect). A scenario with ``posterior:`` first draws its parameters from it by that seed
+(:func:`abm.posterior.apply`), as every run does, so that a model built in a notebook or
+the dashboard is the run ``abm run`` makes with that seed. Everything
 random draws from ``self.rng``, or, for events and shocks, from
 ``self.event_rng``, a stream spawned from it, so that (scenario, seed) fixes the run and
 two scenarios run with the same seed meet the same shocks (common random numbers: a
@@ -63,7 +65,8 @@ class RegionModel(mesa.Model):
         cfg = load(scenario, list(sets))  # shared, not copied: the model never writes to its scenario
         if steps is not None and steps != cfg.time.steps:
             cfg = with_run_settings(cfg, steps=steps)
-        rng = cfg.seed if rng is None else rng  # (scenario, seed) fixes the run; Mesa's None would seed from the clock
+        if rng is None:  # Mesa's meaning: a run of its own (mesa.batch_run's iterations), here a fresh integer seed, which a posterior draws by too
+            rng = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
         if cfg.posterior is not None:
             if not isinstance(rng, int | np.integer):
                 raise ValueError(f"scenario {cfg.name} draws its parameters from a posterior by the run's seed: give rng as an integer seed, not {type(rng).__name__}")
