@@ -55,11 +55,17 @@ def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list
         try:
             scenarios.append(load(config, list(sets), allow_large))
         except ScenarioError as exc:
-            failed.append(exc)
-    if len(failed) == 1:
-        raise failed[0]
+            failed.append((config, exc))
     if failed:
-        raise ScenarioError([(f"{exc.source or '?'}: {path}" if path else exc.source or "?", msg) for exc in failed for path, msg in exc.problems])
+        if len(failed) == 1 or all(exc.source == "--set" and exc.problems == failed[0][1].problems for _, exc in failed):
+            raise failed[0][1]  # one file's, or the command line's, the same for every file
+        problems = []
+        for config, exc in failed:
+            name = "--set" if exc.source == "--set" else str(config)
+            for path, msg in exc.problems:
+                if (item := (f"{name}: {path}" if path else name, msg)) not in problems:
+                    problems.append(item)
+        raise ScenarioError(problems)
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):
         raise ScenarioError([("name", f"scenarios to compare need distinct names; got {', '.join(names)}")])

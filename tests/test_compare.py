@@ -310,3 +310,8 @@ def test_every_scenarios_problems_are_reported_at_once(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad1.yaml: time.steps: must be in [1, 10000]" in err and "bad2.yaml: rules.decision.cap: must be in (0, 1]" in err
     assert err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def test_a_bad_set_shared_by_every_scenario_is_reported_once(tmp_path, capsys):
+    assert main(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--set", "rules.decision.cap=3", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "error: 1 problem(s) in --set: rules.decision.cap: must be in (0, 1] (got 3)\n"
