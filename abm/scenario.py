@@ -729,15 +729,15 @@ def _interval(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
         if tp is None:
             return None
     marks, low, high = list(typing.get_args(tp)[1:]) if typing.get_origin(tp) is Annotated else [], None, None
-    while marks:
+    while marks:  # pydantic enforces every bound given (an alias's and the field's own): the tightest is the range
         mark = marks.pop()
         marks += getattr(mark, "metadata", [])  # a Field(...) carries its bounds as metadata
         for name, side in (("gt", "("), ("ge", "[")):
-            if getattr(mark, name, None) is not None:
-                low = (side, getattr(mark, name))
+            if (x := getattr(mark, name, None)) is not None and (low is None or (x, side == "(") > (low[1], low[0] == "(")):
+                low = (side, x)
         for name, side in (("lt", ")"), ("le", "]")):
-            if getattr(mark, name, None) is not None:
-                high = (side, getattr(mark, name))
+            if (x := getattr(mark, name, None)) is not None and (high is None or (-x, side == ")") > (-high[1], high[0] == ")")):
+                high = (side, x)
     def number(x) -> str:
         return str(int(x)) if float(x).is_integer() else f"{x:g}"
 

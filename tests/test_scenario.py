@@ -426,6 +426,26 @@ def test_a_value_out_of_range_is_told_the_whole_range(setting, message):
     assert (path, msg) == (setting.split("=")[0], message)
 
 
+def test_the_range_told_is_the_tightest_of_an_alias_and_a_fields_own_bounds():
+    """A field narrowing a bounded alias (Unit, [0, 1], with gt=0) was told the alias's
+    range, which the refused value fits (diff review)."""
+    from typing import Annotated
+
+    from pydantic import BaseModel, Field, ValidationError
+
+    from abm.scenario import pydantic_problems
+    from abm.units import Unit
+
+    class Narrowed(BaseModel):
+        share: Annotated[Unit, Field(gt=0)]
+        part: Annotated[Unit, Field(lt=0.5)]
+
+    for data, told in (({"share": 0, "part": 0.1}, "must be in (0, 1] (got 0)"), ({"share": 0.5, "part": 0.7}, "must be in [0, 0.5) (got 0.7)")):
+        with pytest.raises(ValidationError) as info:
+            Narrowed.model_validate(data)
+        assert [msg for _, msg in pydantic_problems(info.value, Narrowed)] == [told]
+
+
 def test_a_rule_given_by_its_name_alone_is_shown_how_to_write_it():
     path, msg = only_problem(BASELINE, ["rules.decision=hedging"])
     assert path == "rules.decision" and "--set rules.decision.name=hedging" in msg and "{name: hedging}" in msg
