@@ -98,7 +98,7 @@ class Summary(Strict):
             return f"{taken} of {m} over {over}"
         if self.stat == "at":
             return f"{m} in force on {self.date} (at the last step dated on or before it)"
-        return f"decimal year of the first step with {m} {self.direction} {self.threshold:g} (blank if never)"
+        return f"decimal year of the first step with {m} at or {self.direction} {self.threshold:g} (blank if never)"
 
 
 class Metrics(Strict):

@@ -834,6 +834,8 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
                 hint = f"did you mean '{near[0]}'? " if near else ""
                 problems.append((f"{path}.{ident}", f"unknown {kind}; {hint}known: {', '.join(sorted(known)) or 'none'}"))
 
+    if "other" in powers:  # its columns would be the unnamed partners' (alignment_other)
+        problems.append(("powers.other", "'other' stands for the partners a scenario does not name (alignment_other); give this power another id"))
     order = {sid: k for k, sid in enumerate(scn.states)}
     if not states:
         problems.append(("states", "a scenario needs at least one regional state"))

@@ -384,7 +384,7 @@ def test_an_axis_acts_where_some_point_selects_its_rule():
 
 @pytest.mark.parametrize(("summary", "words"), [
     ({"metric": "integration", "stat": "at", "date": "2035-01-01"}, "`integration` in force on 2035-01-01 (at the last step dated on or before it)"),
-    ({"metric": "integration", "stat": "first_crossing", "threshold": 0.6, "direction": "below"}, "decimal year of the first step with `integration` below 0.6 (blank if never)"),
+    ({"metric": "integration", "stat": "first_crossing", "threshold": 0.6, "direction": "below"}, "decimal year of the first step with `integration` at or below 0.6 (blank if never)"),
     ({"metric": "fragmentation", "stat": "min", "window": ["2030-01-01", "2035-01-01"]}, "least value of `fragmentation` over the steps dated 2030-01-01 to 2035-01-01"),
 ])
 def test_a_summary_says_in_words_what_its_column_holds(summary, words):

@@ -411,6 +411,10 @@ def test_one_pass_reports_the_rules_problems_beside_the_structures(tmp_path):
 def test_a_rule_entry_broken_in_its_structure_is_reported_once(tmp_path):
     broken = write(tmp_path / "b.yaml", {"extends": str(BASELINE), "opinon": 3, "rules": {"decision": "hedging"}})
     assert sorted(path for path, _ in problems_of(broken)) == ["opinon", "rules.decision"]
+    # a mapping pydantic refuses (a key that is no text) is not checked again as a rule
+    (tmp_path / "k.yaml").write_text(f"extends: {BASELINE}\nopinon: 3\nrules:\n  decision: {{name: hedging, 1: 2}}\n")
+    paths = [path for path, _ in problems_of(tmp_path / "k.yaml")]
+    assert paths.count("opinon") == 1 and len([p for p in paths if p.startswith("rules.decision")]) == 1, paths
 
 
 @pytest.mark.parametrize(("setting", "message"), [
@@ -449,6 +453,19 @@ def test_the_range_told_is_the_tightest_of_an_alias_and_a_fields_own_bounds():
 def test_a_rule_given_by_its_name_alone_is_shown_how_to_write_it():
     path, msg = only_problem(BASELINE, ["rules.decision=hedging"])
     assert path == "rules.decision" and "--set rules.decision.name=hedging" in msg and "{name: hedging}" in msg
+
+
+def test_a_power_cannot_be_called_other(tmp_path):
+    """Its alignment column was the unnamed partners' one: agents.csv kept one of the two
+    and the alignment chart drew a band too many (diff review)."""
+    raw = yaml.safe_load(BASELINE.read_text())
+    raw["powers"]["other"] = raw["powers"].pop("japan")
+    for st in raw["states"].values():
+        for shares in st.get("ties", {}).values():
+            if "japan" in shares:
+                shares["other"] = shares.pop("japan")
+    problems = dict(problems_of(raw))
+    assert "powers.other" in problems
 
 
 def test_a_regional_format_with_a_leader_is_refused():
