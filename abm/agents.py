@@ -98,7 +98,7 @@ class RegionalState(mesa.Agent):
 
     @property
     def row(self) -> np.ndarray:
-        """The state's values of the per-state columns (:func:`abm.metrics.state_columns`),
+        """The state's values of the per-state columns (:func:`abm.scenario.state_columns`),
         as of the last measurement."""
         return self.model.state_table[self.index]
 
