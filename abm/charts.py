@@ -130,14 +130,15 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     # the powers' shares, then the partners the model does not name, so that a band reaches 1
     shares = agents[[f"alignment_{p}" for p in powers] + ["alignment_other"]].to_numpy(dtype=float)
     fills = [colors[p] for p in powers] + [OTHER_COLOR]
-    dates = _dates(agents)
     hatches = HATCHES * 3
+    hatching = hatches[:len(powers)] + [""]  # the unnamed partners' band is not hatched
+    dates = _dates(agents)
     for ax, key in zip(axes.flat, states):
         mine = key_of == key
         x = dates[mine]
         # one collection per power (hatching is set per collection), added without autoscaling: the limits are known
         for k, polygon in enumerate(_stack(x, shares[mine].T)):
-            ax.add_collection(PolyCollection([polygon], facecolors=fills[k], edgecolors="white", linewidths=0.3, hatch=hatches[k] if k < len(powers) and hatches[k] else None), autolim=False)
+            ax.add_collection(PolyCollection([polygon], facecolors=fills[k], edgecolors="white", linewidths=0.3, hatch=hatching[k] or None), autolim=False)
         here = {}
         for when, label, concerned, _ in marked:
             if key in concerned:

@@ -462,9 +462,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="abm",
         description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
-        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 130 interrupted (Ctrl-C, or SIGTERM "
-        "to abm sweep or abm calibrate, which stop as cleanly as on Ctrl-C); 128+N signal N stopped abm dashboard, or came while "
-        "a command was loading or once it had finished (130 Ctrl-C, 143 SIGTERM). "
+        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 128+N stopped by signal N "
+        "(130 Ctrl-C, 143 SIGTERM, which abm sweep and abm calibrate take as cleanly as Ctrl-C), the abm script then ending by "
+        "that signal once it has cleaned up. "
         "Output folders: a command writes into a new folder, or into its own earlier output named with --out, where it "
         "replaces only the files it wrote (listed in .abm-output.json) and never touches other files; without --out it "
         "never replaces anything. abm sweep never replaces a results folder (--resume completes it).",

@@ -34,9 +34,8 @@ def command() -> None:
     """The ``abm`` console script. Importing the package takes about half a second, before
     the CLI's own handling of Ctrl-C is in place: an interrupt then printed a traceback
     (pydantic even turns one raised while it builds a model's validators into a
-    SchemaError). It is held until the imports end, then ends the command quietly with
-    the usual status (130 for Ctrl-C), as nothing has been written yet; a second one
-    ends it at once."""
+    SchemaError). It is held until the imports end, then ends the command quietly by that
+    signal (:func:`end`), as nothing has been written yet; a second one ends it at once."""
     with interrupts_deferred(again=lambda signum: end(128 + signum)) as held:
         from abm.cli import script
 

@@ -738,6 +738,7 @@ def _interval(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
         for name, side in (("lt", ")"), ("le", "]")):
             if (x := getattr(mark, name, None)) is not None and (high is None or (-x, side == ")") > (-high[1], high[0] == ")")):
                 high = (side, x)
+
     def number(x) -> str:
         return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -948,8 +949,14 @@ def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:
     years = scn.time.steps * scn.time.step_months / 12
     grown = [(f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g) for m, g in scn.freight.growth.items()]
     grown += [(f"states.{k}.gdp_growth", st.gdp, st.gdp_growth) for k, st in scn.states.items()]
-    return [(path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{math.log10(max(start, 1.0)) + years * math.log10(1 + g):.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")
-            for path, start, g in grown if g > 0 and math.log10(max(start, 1.0)) + years * math.log10(1 + g) > math.log10(GROWTH_CEILING)]  # the growth factor alone overflows too, whatever it multiplies
+    problems = []
+    for path, start, g in grown:
+        if g <= 0:
+            continue
+        reached = math.log10(max(start, 1.0)) + years * math.log10(1 + g)  # from 1 at least: the growth factor alone overflows too, whatever it multiplies
+        if reached > math.log10(GROWTH_CEILING):
+            problems.append((path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{reached:.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon"))
+    return problems
 
 
 def _check_events(scn: Scenario) -> list[tuple[str, str]]:
@@ -1110,10 +1117,7 @@ def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, wher
     try:
         _build(apply_overrides(raw, good), where, allow_large)
     except ScenarioError as exc:
-        rest = _blame_overrides(exc, good)
-        if rest.source != "--set":
-            return ScenarioError([(f"{path} (from --set)", msg) for path, msg in bad.problems] + rest.problems, rest.source)
-        return ScenarioError(bad.problems + rest.problems, "--set")
+        return _blame_overrides(ScenarioError(bad.problems + exc.problems, exc.source), sets)
     return bad
 
 
