@@ -491,7 +491,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="run several scenarios with the same seeds; table at chosen dates and overlay charts")
     c.add_argument("configs", nargs="+", help="scenario YAML files")
     c.add_argument("--seeds", type=int, default=5, help="replications per scenario (seeds 0..N-1, the same for all; default 5)")
-    c.add_argument("--dates", nargs="+", default=None, type=_date, metavar="YYYY-MM-DD", help="dates of the table: the first step on or after each (default: +5 years, +10 years, the end)")
+    c.add_argument("--dates", nargs="+", default=None, type=_date, metavar="YYYY-MM-DD", help="dates of the table: the step in force on each, the last dated on or before it (default: +5 years, +10 years, the end)")
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the metrics the scenarios' watch: lists name, else the key metrics)")
     c.add_argument("--steps", type=int, default=None, help="number of steps (default: each scenario's time.steps)")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")

@@ -28,7 +28,7 @@ from abm import chartstyle as cs
 from abm import posterior
 from abm.outputs import atomic_directory
 from abm.runner import environment, run, write_yaml
-from abm.scenario import ScenarioError, load, parse_set, with_run_settings
+from abm.scenario import ScenarioError, in_force, load, parse_set, with_run_settings
 
 KEY_METRICS = [
     "fragmentation",
@@ -121,8 +121,8 @@ def shared_dates(scenarios: list, steps: int | None = None) -> tuple[list[dt.dat
     too (None when all share one period).
 
     The tables are taken on these dates only: at a date one scenario never reaches, its
-    level would be missing and a paired difference nan (and the first step on or after a
-    date would pair one run's start with another's end). A comparison of scenarios with
+    level would be missing and a paired difference nan (and the step in force on a date
+    could pair one run's start with another's end). A comparison of scenarios with
     different periods is still asked for on purpose, e.g. the 2020 start's simulated 2025
     against the baseline's observed 2025, so it is made on their overlap, with a notice;
     with no date in common there is nothing to compare, and it is refused."""
@@ -146,17 +146,17 @@ def default_metrics(scenarios: list, columns) -> list[str]:
 
 
 def _snapshots(series: pd.DataFrame, dates: list[str]):
-    """For each requested date, the rows of the first step on or after it."""
+    """For each requested date, the rows of the step in force on it (:func:`in_force`)."""
+    steps = sorted(series["date"].unique())
     for date in dates:
-        at = series[series["date"] >= pd.Timestamp(date)]
-        if not at.empty:
-            first = at["date"].min()
-            yield first, at[at["date"] == first]
+        row = in_force(steps, pd.Timestamp(date).date())
+        if row >= 0:
+            yield pd.Timestamp(steps[row]), series[series["date"] == steps[row]]
 
 
 def table(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> pd.DataFrame:
     """Mean, standard deviation and 95% confidence half-width over seeds of ``metrics`` at
-    the first step on or after each date, one row per (scenario, date)."""
+    the step in force on each date, one row per (scenario, date)."""
     series = series.assign(date=pd.to_datetime(series["date"]))
     rows = []
     for first, snap in _snapshots(series, dates):

@@ -36,7 +36,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
 from abm.units import Bool, Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
@@ -1000,8 +1000,8 @@ def summarise(frame: pd.DataFrame | dict[str, np.ndarray], summaries: list[Summa
                 chosen = values[-s.last :] if s.last else values
             out.append(float(getattr(np, s.stat)(chosen)) if len(chosen) else float("nan"))
         elif s.stat == "at":
-            before = np.flatnonzero(dates <= s.date.isoformat())
-            out.append(float(values[before[-1]]) if len(before) else float("nan"))
+            row = in_force(dates, s.date)
+            out.append(float(values[row]) if row >= 0 else float("nan"))
         else:
             hit = np.flatnonzero(values >= s.threshold if s.direction == "above" else values <= s.threshold)
             out.append(decimal_year(dates[hit[0]]) if len(hit) else float("nan"))

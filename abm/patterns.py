@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm.scenario import ScenarioError, pydantic_problems, read_yaml
+from abm.scenario import ScenarioError, in_force, pydantic_problems, read_yaml
 from abm.units import Real
 
 
@@ -179,8 +179,8 @@ def measure(patterns: list[Pattern], model: pd.DataFrame, agents: pd.DataFrame |
     out = {}
     for p in patterns:
         o = p.output
-        rows = [int(np.searchsorted(dates, d.isoformat())) for d in o.dates()]
-        if rows[-1] >= len(dates):
+        rows = [in_force(dates, d) for d in o.dates()]
+        if min(rows) < 0:
             out[p.id] = math.nan
             continue
         values = _read(o, model, agents, rows)

@@ -9,6 +9,7 @@ as one readable paragraph.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import datetime as dt
 import difflib
@@ -411,6 +412,18 @@ def state_columns(power_keys: list[str]) -> list[str]:
         "defections",
         "welfare",
     ]
+
+
+def in_force(dates, day: dt.date) -> int:
+    """The row of the step in force on ``day``: the last of ``dates`` (ISO strings or
+    dates, ascending) on or before it, or -1 when ``day`` falls outside them. The one
+    reading of a date between two steps that every tool shares (sweep summaries'
+    ``at:``, ``abm compare --dates``, calibration patterns): a step's state holds until
+    the next step, and a date the run never reached has nothing in force."""
+    key = day.isoformat()
+    if not len(dates) or key > str(dates[-1])[:10]:
+        return -1
+    return bisect.bisect_right([str(d)[:10] for d in dates], key) - 1
 
 
 # --------------------------------------------------------------------------- reading

@@ -11,6 +11,7 @@ import yaml
 
 from abm.cli import main
 from abm.compare import compare, differences, table
+from abm.experiment import Summary, summarise
 from abm.runner import run
 from abm.scenario import ScenarioError
 from tests.conftest import BASELINE, ROOT
@@ -34,14 +35,20 @@ def test_compare_uses_the_same_seeds_as_single_runs(tmp_path):
         assert (tmp_path / "c" / name).stat().st_size > 0
 
 
-def test_table_picks_the_first_step_on_or_after_each_date():
+def test_table_picks_the_step_in_force_on_each_date():
+    """The last step on or before a date, as sweep summaries' ``at:`` and calibration
+    patterns read it, so the tools agree on a date between two steps."""
     series = pd.DataFrame(
-        {"scenario": ["a"] * 4, "seed": [0, 0, 1, 1], "step": [0, 1, 0, 1], "date": ["2025-01-01", "2025-04-01"] * 2, "x": [1.0, 2.0, 3.0, 6.0]}
+        {"scenario": ["a"] * 6, "seed": [0, 0, 0, 1, 1, 1], "step": [0, 1, 2] * 2,
+         "date": ["2025-01-01", "2025-04-01", "2025-07-01"] * 2, "x": [1.0, 2.0, 5.0, 3.0, 6.0, 9.0]}
     )
-    tab = table(series, ["2025-02-15"], ["x"])
+    tab = table(series, ["2025-06-15"], ["x"])
     assert tab["date"].tolist() == [pd.Timestamp("2025-04-01")]  # dates are datetimes
     assert tab["x_mean"].tolist() == [4.0]  # (2 + 6) / 2
     assert tab["x_sd"].iloc[0] == pytest.approx(np.std([2.0, 6.0], ddof=1))
+    assert table(series, ["2025-07-01"], ["x"])["x_mean"].tolist() == [7.0]  # a step's own date
+    summary = Summary(metric="x", stat="at", date="2025-06-15")
+    assert summarise(series[series["seed"] == 0], [summary]) == [2.0]
 
 
 def test_unknown_metric_is_a_clean_error_and_leaves_nothing(tmp_path):

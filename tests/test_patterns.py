@@ -115,7 +115,7 @@ def test_measure_reads_levels_changes_ratios_differences_and_states(tmp_path):
     agents = pd.DataFrame({"step": [0, 0, 1, 1, 2, 2], "date": ["2025-01-01"] * 2 + ["2025-04-01"] * 2 + ["2025-07-01"] * 2,
                            "state": ["x", "y"] * 3, "k": [0.1, 0.9, 0.2, 0.8, 0.4, 0.7]})
     body = {
-        "level": {**GOOD, "output": {"column": "m", "at": "2025-02-15"}},  # first step on or after: 2025-04-01
+        "level": {**GOOD, "output": {"column": "m", "at": "2025-05-15"}},  # the step in force: 2025-04-01
         "change": {**GOOD, "output": {"column": "m", "from": "2025-01-01", "to": "2025-07-01"}},
         "ratio": {**GOOD, "output": {"column": "m", "from": "2025-04-01", "to": "2025-07-01", "relative": True}},
         "diff": {**GOOD, "output": {"column": "m", "at": "2025-07-01", "minus": {"column": "n"}}},

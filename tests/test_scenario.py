@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-from abm.scenario import Scenario, ScenarioError, load
+from abm.scenario import Scenario, ScenarioError, in_force, load
 try:  # tests/ on sys.path (no tests/__init__.py) ...
     from conftest import BASELINE, GENERATED, tiny_scenario
 except ImportError:  # ... or tests/ is a package
@@ -944,3 +945,11 @@ def test_a_long_text_where_a_number_belongs_is_quoted_once():
         load(BASELINE, ['seed="' + "x" * 80 + '"'])
     (path, message), = info.value.problems
     assert path == "seed" and message.count("xxx...") == 1 and "(got" not in message
+
+
+def test_in_force_is_the_last_step_on_or_before_a_date_and_none_outside_the_run():
+    steps = ["2025-01-01", "2025-04-01", "2025-07-01"]
+    assert [in_force(steps, dt.date.fromisoformat(d)) for d in ("2025-01-01", "2025-03-31", "2025-04-01", "2025-07-01")] == [0, 0, 1, 2]
+    assert in_force(steps, dt.date(2024, 12, 31)) == -1 and in_force(steps, dt.date(2025, 7, 2)) == -1
+    assert in_force(pd.to_datetime(steps), dt.date(2025, 5, 1)) == 1  # timestamps as compare's series hold them
+    assert in_force([], dt.date(2025, 1, 1)) == -1
