@@ -376,8 +376,11 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
     """One row per summary and level of ``by`` other than ``against``: the mean over pairs
     of (level - reference), a pair being two runs with the same seed and the same values of
     every other factor (swept parameters, and the base scenario when there are several);
-    its s.d., 95% confidence interval (Student t over the pairs, as :func:`abm.compare.differences`)
-    and ``pairs``; the means of both sides over those pairs; ``unpaired``: runs of either
+    its s.d. and 95% confidence interval (Student t, as :func:`abm.compare.differences`) over
+    ``seeds``, each seed's differences averaged over the other factors first: runs with one
+    seed meet the same draws at every value of the other factors (common random numbers),
+    so their differences are not independent, and a t over all ``pairs`` would be too
+    narrow; the means of both sides over the pairs; ``unpaired``: runs of either
     side left out, their counterpart failed, not run, or without a value. Raises
     :class:`NoPairsError` when no level has a pair, so no empty chart is drawn."""
     by, others = chart.by, _paired_within(ctx, chart.by)
@@ -391,10 +394,12 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
                 continue
             side = frame[frame[by] == level].set_index(key)["value"]
             both = pd.concat([side.rename("level"), reference.rename("reference")], axis=1, join="inner").dropna()
-            d = both["level"] - both["reference"]
+            # pairs that share a seed share its draws at every value of the other factors:
+            # one mean per seed is the independent unit the interval is taken over
+            d = (both["level"] - both["reference"]).groupby(level="run_seed").mean()
             sd = d.std(ddof=1) if len(d) > 1 else math.nan
             mean, half = d.mean(), float(cs.ci95(sd, len(d)))
-            rows.append({"metric": metric, by: level, "reference": chart.against, "pairs": len(d), "unpaired": len(side) + len(reference) - 2 * len(d),
+            rows.append({"metric": metric, by: level, "reference": chart.against, "pairs": len(both), "seeds": len(d), "unpaired": len(side) + len(reference) - 2 * len(both),
                          "reference_mean": both["reference"].mean(), "level_mean": both["level"].mean(),
                          "difference": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half})  # fmt: skip
     table = pd.DataFrame(rows)
@@ -443,11 +448,14 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     axes[0][0].set_ylim(-0.6, len(levels) - 0.4)
     title = chart.title or f"Paired differences from {ctx.group_label(by)} = {_fmt(chart.against)}"
     within = f" and the same {', '.join(map(short, others))}" if others else ""
-    notes = [f"point: mean of the differences (level - {_fmt(chart.against)}) between runs with the same seed{within}; bar: its 95% confidence interval (t, over the pairs)"]
+    over = f"over the seeds, each seed's differences averaged over {', '.join(map(short, others))} first" if others else "over the pairs"
+    notes = [f"point: mean of the differences (level - {_fmt(chart.against)}) between runs with the same seed{within}; bar: its 95% confidence interval (t, {over})"]
     counts = sorted(set(table.loc[table["pairs"] > 0, "pairs"]))
+    seeds = sorted(set(table.loc[table["pairs"] > 0, "seeds"]))
     pooled = f", pooled over {', '.join(map(short, others))} (how the difference varies with them widens the interval)" if others else ""
-    notes.append((f"{counts[0]} pairs per level" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} pairs per level and summary (the table gives each)") + pooled)
-    notes += ["one pair: no interval"] if (table["pairs"] == 1).any() else []
+    notes.append((f"{counts[0]} pairs per level" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} pairs per level and summary (the table gives each)")
+                 + (f" from {seeds[0]} seed(s)" if others and len(seeds) == 1 else f" from {seeds[0]} to {seeds[-1]} seeds" if others else "") + pooled)
+    notes += ["one seed: no interval"] if (table["seeds"] == 1).any() else []
     if table["unpaired"].any():
         notes.append(f"runs whose counterpart failed, has not run or has no value are left out (up to {int(table['unpaired'].max())} per level and summary)")
     return _decorate(fig, ctx, title, "; ".join(notes))
@@ -466,7 +474,8 @@ def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
         for r in rows.set_index("metric").loc[chart.metrics].itertuples():
             half = (r.ci95_high - r.ci95_low) / 2
             clear = r.ci95_low > 0 or r.ci95_high < 0
-            cells.append("no pairs" if r.pairs == 0 else f"{estimate(r.difference, half, sign=True)}{'*' if clear else ''} (n={r.pairs})")
+            n = f"n={r.pairs}" if r.pairs == r.seeds else f"{r.pairs} pairs, {r.seeds} seeds"
+            cells.append("no pairs" if r.pairs == 0 else f"{estimate(r.difference, half, sign=True)}{'*' if clear else ''} ({n})")
         lines.append(f"| {_fmt(level)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -698,7 +707,8 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             written += save(fig, out, stem)
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")
             if chart.type == "difference":
-                sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval (t, over the pairs), "
+                sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval "
+                                f"(t over the seeds, each seed's differences averaged over the other swept settings first: runs with one seed share its draws), "
                                 f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
         written.insert(1, out / "summary.md")

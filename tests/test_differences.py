@@ -57,14 +57,16 @@ def chart_of(spec: dict) -> DifferenceChart:
 
 def independent(table: pd.DataFrame, by: str, against, metric: str, within: list[str]) -> pd.DataFrame:
     """Paired differences with pandas and scipy from the wide per-run table: one column per
-    level, one row per (seed, other factors), each run once."""
+    level, one row per (seed, other factors), each run once; the interval over the seeds,
+    each seed's differences averaged over the other factors first (they share its draws)."""
     wide = table.drop_duplicates("run").pivot_table(index=["seed", *within], columns=by, values=metric)
     rows = []
     for level in wide.columns.drop(against):
-        d = (wide[level] - wide[against]).dropna()
+        pairs = (wide[level] - wide[against]).dropna()
+        d = pairs.groupby(level="seed").mean()
         sem = stats.sem(d)  # 0 where a level never moves the summary: scipy has no interval for that
         low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=sem) if sem > 0 else (d.mean(), d.mean())
-        rows.append({by: level, "pairs": len(d), "difference": d.mean(), "ci95_low": low, "ci95_high": high})
+        rows.append({by: level, "pairs": len(pairs), "seeds": len(d), "difference": d.mean(), "ci95_low": low, "ci95_high": high})
     return pd.DataFrame(rows)
 
 
@@ -109,8 +111,12 @@ def test_pairs_are_matched_within_the_other_swept_values(reference):
     spec = {"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 1.0}
     mine = report.difference_table(report.ReportContext(res), chart_of(spec))
     theirs = independent(res.table(), "rules.decision.cap", 1.0, "fragmentation_final", ["rules.coercion.strength"])
-    assert mine["pairs"].tolist() == [6]
+    assert mine["pairs"].tolist() == [6] and mine["seeds"].tolist() == [3]
     pd.testing.assert_frame_equal(mine[theirs.columns], theirs, check_dtype=False, rtol=1e-12)
+    wide = res.table().drop_duplicates("run").pivot_table(index=["seed", "rules.coercion.strength"], columns="rules.decision.cap", values="fragmentation_final")
+    pairs = wide[wide.columns[0]] - wide[1.0]
+    as_if_independent = 2 * stats.t.ppf(0.975, len(pairs) - 1) * stats.sem(pairs)  # the 6 pairs taken as 6 draws, as the report once did
+    assert (mine["ci95_high"] - mine["ci95_low"]).iloc[0] != pytest.approx(as_if_independent)
     text = " ".join(t.get_text() for f in report.figure(reference, spec).subfigs for t in f.texts)
     assert "same seed and the same coercion strength" in " ".join(text.split())
 
