@@ -671,17 +671,20 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
 
 def set_path(tree: dict[str, Any], keys: list[str], value: Any) -> str | None:
     """Set ``tree[k1][k2]...[kn] = value``, creating mappings on the way (a key into a
-    list is an index, checked by the caller); returns the problem if a key on the way
-    holds a value that is neither a mapping nor a list."""
+    list is its index: 0 to its length - 1); returns the problem if a key on the way holds
+    a value that is neither a mapping nor a list, or a list has no such index."""
     node: Any = tree
-    for key in keys[:-1]:
-        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    for k, key in enumerate(keys):
+        if isinstance(node, list):
+            if not (key.isdigit() and int(key) < len(node)):
+                return f"'{key}' is not an item of the list at {'.'.join(keys[:k])}: give an index from 0 to {len(node) - 1}" if node else f"the list at {'.'.join(keys[:k])} is empty"
+            key = int(key)
+        if k == len(keys) - 1:
+            node[key] = value
+            return None
+        node = node[key] if isinstance(node, list) else node.setdefault(key, {})
         if not isinstance(node, dict | list):
             return "cannot set a field inside a value that is not a mapping"
-    if isinstance(node, list):
-        node[int(keys[-1])] = value
-    else:
-        node[keys[-1]] = value
     return None
 
 
