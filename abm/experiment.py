@@ -781,6 +781,7 @@ class _Builder:
                 sets = [item for path, item in zip(point.values, point.sets) if path not in self.missing]
                 try:
                     checked.append(build(apply_overrides(base.raw, sets), base.path, self.allow_large))
+                    self.check_late_events(checked[-1], point, section)
                     break
                 except ScenarioError as exc:
                     if exc.source != "--set":
@@ -799,6 +800,18 @@ class _Builder:
             if why and all(why):
                 self.problem(f"{section}.{path}", f"{why[0]}, in every point: sweeping it changes nothing; set or sweep that rule too")
         return checked
+
+    def check_late_events(self, scn: Scenario, point: Point, section: str) -> None:
+        """A swept value that dates an event (or a shock's start) at or after the run's
+        end: that point would run without it, and the sweep would chart the absence as an
+        effect of the date. ``abm run`` only warns of such an event, because a scenario
+        extending it may reach the date; a sweep's points are the runs themselves. (A swept
+        horizon leaves out what comes after it by design, and is not blamed.)"""
+        for late in scn.late_events():
+            field, why = late.split(": ", 1)
+            key = next((k for k in point.values if k.startswith(f"{field}.")), None)
+            if key is not None:
+                self.problem(f"{section}.{key}", f"value {point.labels[key]!r}: {field} {why}")
 
     def report_values(self, exc: ScenarioError, point: Point, section: str) -> None:
         """A point's refusal, blamed on the swept value that caused each problem."""

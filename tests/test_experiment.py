@@ -402,3 +402,19 @@ def test_a_missing_parameter_path_does_not_hide_another_values_problem(tmp_path,
     assert main(["sweep", str(tmp_path / "exp.yaml"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "grid.rules.coercion.strenght: no such setting" in err and "grid.rules.decision.cap: value 1.5: must be in (0, 1] (got 1.5)" in err
+
+
+def test_a_swept_date_after_the_runs_end_is_refused_not_run_as_an_absence(tmp_path, capsys):
+    """Sweeping a treaty's date to 2045 in runs that end in 2040 would run that point
+    without the treaty and chart the absence as an effect of the date."""
+    spec = {"name": "late", "scenario": str(Path(__file__).parents[1] / "configs" / "baseline.yaml"), "replications": 1,
+            "grid": {"events.am_az_peace.date": ["2026-01-01", "2045-01-01"]},
+            "metrics": {"summaries": [{"metric": "fragmentation", "stat": "final"}]}}
+    path = tmp_path / "late.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "grid.events.am_az_peace.date: value '2045-01-01': events.am_az_peace dated 2045-01-01, after the run's end 2040-01-01; it will not fire" in err
+    assert "2026-01-01" not in err
+    path.write_text(yaml.safe_dump({**spec, "grid": {"events.am_az_peace.date": ["2026-01-01", "2039-10-01"]}}))
+    assert main(["sweep", str(path), "--dry-run"]) == 0
