@@ -3,8 +3,10 @@
 Event types are registered by name, like rules (family ``event``). A scenario lists
 dated events as ``id: {date, type, ...parameters}``; an event fires in the step whose period
 contains its date (step k covers [date(k-1), date(k))). Shocks are ``id: {type, hazard, [start], [end], ...parameters}`` and
-fire in any step with probability ``hazard``, drawn from the model's event stream
-(``model.event_rng``, seeded from the run's seed) so runs stay reproducible (hazard 0 never fires, 1 always does). Every event that fires is
+fire in any step with probability ``hazard``, drawn from the shock's own stream under the
+run's seed (:class:`EventQueue`), so runs stay reproducible (hazard 0 never fires, 1 always
+does); an event that draws (a target, an outcome) draws from ``model.event_rng``, the
+stream of the event being applied. Every event that fires is
 recorded in ``model.event_log`` and written to ``events.csv``.
 """
 
@@ -488,7 +490,7 @@ class Reconciliation(Incident):
 
 
 class StateEventParams(RuleParams):
-    state: str = "random"  # a state's id, or ``random``: one drawn from the events' stream
+    state: str = "random"  # a state's id, or ``random``: one drawn from the event's own stream
 
 
 class StateEvent(Event):
@@ -557,36 +559,40 @@ class LeadershipChange(StateEvent):
 
 
 class EventQueue:
-    """The scenario's dated events and shocks, ready to fire step by step."""
+    """The scenario's dated events and shocks, ready to fire step by step.
 
-    def __init__(self, scenario):
-        self.dated: list[tuple[dt.date, str, Event]] = []
-        self.shocks: list[tuple[Hazard, str, Event]] = []
+    ``stream(*names)`` gives a generator keyed by name (:meth:`RegionModel.stream`): each
+    shock draws its timing from a stream of its own, and each event or shock draws what it
+    does when it fires from another, so that a scenario which adds, removes or retimes a
+    shock, or in which a shock fires that does not fire in another, leaves every other
+    shock's draws as they were (common random numbers)."""
+
+    def __init__(self, scenario, stream):
+        self.dated: list[tuple[dt.date, str, Event, np.random.Generator]] = []
+        self.shocks: list[tuple[Hazard, str, Event, np.random.Generator, np.random.Generator]] = []
         for key, spec in scenario.events.items():
             if spec is not None:
                 spec = dict(spec)
-                self.dated.append((When(date=spec.pop("date")).date, key, _make(spec)))
-        for key, spec in scenario.shocks.items():  # a shock removed (null) keeps its place: see due()
-            spec = dict(spec) if spec is not None else None
-            timing = Hazard(**{k: spec.pop(k) for k in ("hazard", "start", "end") if k in spec}) if spec is not None else None
-            self.shocks.append((timing, key, _make(spec) if spec is not None else None))
+                self.dated.append((When(date=spec.pop("date")).date, key, _make(spec), stream("event", key)))
+        for key, spec in scenario.shocks.items():
+            if spec is not None:
+                spec = dict(spec)
+                timing = Hazard(**{k: spec.pop(k) for k in ("hazard", "start", "end") if k in spec})
+                self.shocks.append((timing, key, _make(spec), stream("hazard", key), stream("shock", key)))
         self.dated.sort(key=lambda item: item[0])  # stable: same-day events keep their order
 
-    def due(self, start: dt.date, end: dt.date, rng) -> list[tuple[str, str, Event]]:
-        """Events of the period [start, end): dated ones in date order, then the shocks
-        that fire. Every shock the scenario names takes one draw from ``rng`` (the model's
-        events stream) a step, whatever its hazard and window, and even if the scenario
-        removed it (null): so a scenario that only changes a shock's hazard or window, or
-        removes one, meets the same draws for every other shock as the scenario it
-        extends (common random numbers; a shock window once shifted every later draw)."""
-        fired = [(key, "scheduled", e) for d, key, e in self.dated if start <= d < end]
-        for timing, key, event in self.shocks:
-            draw = rng.random()
-            if timing is None:
-                continue
+    def due(self, start: dt.date, end: dt.date) -> list[tuple[str, str, Event, np.random.Generator]]:
+        """Events of the period [start, end), each with the stream it draws from: dated
+        ones in date order, then the shocks that fire. Every shock takes one draw from its
+        timing stream a step, whatever its hazard and window, so that a scenario which
+        only moves a shock's window meets the same draws for it in the steps both windows
+        hold."""
+        fired = [(key, "scheduled", e, rng) for d, key, e, rng in self.dated if start <= d < end]
+        for timing, key, event, clock, rng in self.shocks:
+            draw = clock.random()
             active = (timing.start is None or timing.start < end) and (timing.end is None or start < timing.end)
             if active and draw < timing.hazard:
-                fired.append((key, "shock", event))
+                fired.append((key, "shock", event, rng))
         return fired
 
 

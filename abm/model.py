@@ -32,17 +32,19 @@ The model takes a scenario (path, mapping or :class:`abm.scenario.Scenario`) and
 Mesa, a fresh seed: each model is a run of its own, as ``mesa.batch_run``'s iterations
 expect). A scenario with ``posterior:`` first draws its parameters from it by that seed
 (:func:`abm.posterior.apply`), as every run does, so that a model built in a notebook or
-the dashboard is the run ``abm run`` makes with that seed. Everything
-random draws from ``self.rng``, or, for events and shocks, from
-``self.event_rng``, a stream spawned from it, so that (scenario, seed) fixes the run and
-two scenarios run with the same seed meet the same shocks (common random numbers: a
-scenario whose coercions or offers consume more draws does not reshuffle its shocks).
+the dashboard is the run ``abm run`` makes with that seed. Every source of chance
+(decision noise, coercion, clashes, guarantees, random allocation, each shock and event)
+draws from a stream of its own keyed by name under the seed (:meth:`RegionModel.stream`), so
+that (scenario, seed) fixes the run and two scenarios run with the same seed meet the same
+draws in every source they share (common random numbers: a scenario whose offers,
+coercions or shocks differ does not reshuffle the others' draws; ODD, "Random numbers").
 ``model.config`` is the validated scenario (``model.scenario`` is Mesa's own holder).
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 
 import mesa
 import numpy as np
@@ -56,6 +58,10 @@ from abm.organisations import Organisations
 from abm.relations import NeighbourPairs
 from abm.rules import make
 from abm.scenario import Scenario, load, with_run_settings
+
+# the model's sources of chance, each a stream of its own (RegionModel.stream); the events
+# and shocks have one each, by their ids
+STREAMS = ("decision", "coercion", "guarantees", "clashes", "allocation")
 
 
 class RegionModel(mesa.Model):
@@ -72,7 +78,8 @@ class RegionModel(mesa.Model):
                 raise ValueError(f"scenario {cfg.name} draws its parameters from a posterior by the run's seed: give rng as an integer seed, not {type(rng).__name__}")
             cfg = posterior.apply(cfg, int(rng))
         super().__init__(rng=rng)
-        self.event_rng = self.rng.spawn(1)[0]  # spawning leaves self.rng's stream as it was
+        self.streams = {name: self.stream(name) for name in STREAMS}
+        self.event_rng = self.stream("event")  # what an event draws from: in a step, the firing event's own stream; this one for an event applied by hand
         self.config = cfg
         self.state_keys = list(cfg.states)
         self.power_keys = list(cfg.powers)
@@ -95,7 +102,7 @@ class RegionModel(mesa.Model):
         self.organisations = Organisations(cfg, self.state_keys, self.power_keys)  # its arrays come with the first observe()
         self.network = CorridorNetwork(cfg, self.rules["route_choice"], self.state_keys, self.power_keys)
         self.network.assign(0.0)
-        self.events = EventQueue(cfg)
+        self.events = EventQueue(cfg, self.stream)
         self.event_log: list[tuple[int, str, str, str, str, str]] = []  # (step, date, id, type, source, parameters)
         self.region = metrics.Group(np.ones(len(self.states), dtype=bool), self.pairs.i, self.pairs.j)
         self.subregion_groups = [metrics.Group(np.array([s.subregion == r for s in self.states]), self.pairs.i, self.pairs.j) for r in self.subregions]
@@ -161,7 +168,8 @@ class RegionModel(mesa.Model):
     def fire_events(self) -> None:
         """Apply the events of this step's period: dated ones, then shocks drawn."""
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
-        for key, source, event in self.events.due(start, end, self.event_rng):
+        for key, source, event, rng in self.events.due(start, end):
+            self.event_rng = rng  # what the event applied now draws from: its own stream
             self.log(event.name, source, event.apply(self), key)
 
     def grow_economies(self) -> None:
@@ -275,7 +283,8 @@ class RegionModel(mesa.Model):
         its start; what they take becomes ties."""
         n, m = len(self.states), len(self.powers)
         utility = evaluate(offers, self)
-        taken_share = self.rules["decision"].accept(offers, utility, self.rng.standard_normal(len(offers)), self)
+        noise = self.streams["decision"].standard_normal(self.standing.shape)[offers.power, offers.domain, offers.state]  # one per cell a step, offered or not
+        taken_share = self.rules["decision"].accept(offers, utility, noise, self)
         offers.accepted = taken_share
         s, p, d, gain = offers.state, offers.power, offers.domain, offers.terms["gain"]
         a = taken_share > 0
@@ -330,9 +339,10 @@ class RegionModel(mesa.Model):
 
     def coerce_defectors(self, defections: list[tuple[int, int]]) -> None:
         rule = self.rules["coercion"]
+        draws = self.streams["coercion"].random((len(self.states), len(self.powers), 3))  # for every (state, power) a step, defected or not
         for s, p in defections:
             state = self.states[s]
-            outcome = rule.respond(self.powers[p], state, self)
+            outcome = rule.respond(self.powers[p], state, self, draws[s, p])
             if outcome is None:
                 continue
             tool, response = outcome
@@ -395,6 +405,16 @@ class RegionModel(mesa.Model):
         return self.autonomy[:, None] * (gap + club) + self.alignment @ self.exclusive_mask.T
 
     # ------------------------------------------------------------------ lookups and shared actions
+    def stream(self, *names: str) -> np.random.Generator:
+        """The generator of one source of chance, keyed by its names under the run's
+        seed: a child of the seed's ``SeedSequence`` whose spawn key holds the names'
+        CRC-32. Keyed by name, not by order, so that two scenarios run with the same seed
+        meet the same draws in every source they share, whatever the other draws (common
+        random numbers)."""
+        root = self.rng.bit_generator.seed_seq
+        key = tuple(zlib.crc32(name.encode()) for name in names)
+        return np.random.Generator(type(self.rng.bit_generator)(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key))))
+
     def state(self, key: str) -> RegionalState:
         return self.states[self.state_index[key]]
 

@@ -304,7 +304,7 @@ def test_none_never_coerces_and_leaves_the_state_alone():
     none = rule("coercion", "none")
     state = model.states[A]
     before = snapshot(state)
-    assert all(none.respond(model.powers[P], state, model) is None for _ in range(200))
+    assert all(none.respond(model.powers[P], state, model, model.streams["coercion"].random(3)) is None for _ in range(200))
     after = snapshot(state)
     assert after[0] == before[0] and after[4] == before[4]
     for x, y in zip(before[1:4], after[1:4]):
@@ -315,7 +315,7 @@ def test_none_never_coerces_and_leaves_the_state_alone():
 def test_punish_certain_at_full_propensity_and_strength():
     model = coercion_model(propensity=1.0)
     punish = rule("coercion", "punish", strength=1.0)
-    outcomes = [punish.respond(model.powers[P], model.states[A], model) for _ in range(100)]
+    outcomes = [punish.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) for _ in range(100)]
     assert {tool for tool, _ in outcomes} == {"borderization", "bases"}  # both of the power's tools get used
     assert {response for _, response in outcomes} == {"complied", "defied"}
 
@@ -325,7 +325,7 @@ def test_punish_probability_is_propensity_times_strength():
     model = coercion_model(propensity=0.6)
     punish = rule("coercion", "punish", strength=0.5)
     n = 2000
-    hits = sum(punish.respond(model.powers[P], model.states[A], model) is not None for _ in range(n))
+    hits = sum(punish.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) is not None for _ in range(n))
     # a has no trade ties with p (no interdependence): p = 0.3, sd of the count = 20.5
     assert abs(hits - 0.3 * n) < 4 * math.sqrt(n * 0.3 * 0.7)
 
@@ -334,17 +334,17 @@ def test_punish_probability_is_propensity_times_strength():
 def test_punish_strength_zero_never_coerces():
     model = coercion_model(propensity=1.0)
     punish = rule("coercion", "punish", strength=0.0)
-    assert all(punish.respond(model.powers[P], model.states[A], model) is None for _ in range(200))
+    assert all(punish.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) is None for _ in range(200))
 
 
 @covers("coercion.punish")
 def test_punish_tools_filter():
     model = coercion_model(propensity=1.0)
     only_bases = rule("coercion", "punish", strength=1.0, tools=["bases"])
-    assert {only_bases.respond(model.powers[P], model.states[A], model)[0] for _ in range(50)} == {"bases"}
+    assert {only_bases.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3))[0] for _ in range(50)} == {"bases"}
     # a filter the power has no tool for: nothing to coerce with
     info = rule("coercion", "punish", strength=1.0, tools=["information"])
-    assert all(info.respond(model.powers[P], model.states[A], model) is None for _ in range(50))
+    assert all(info.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) is None for _ in range(50))
 
 
 @covers("coercion.punish")
@@ -361,13 +361,13 @@ def test_punish_tools_follow_geography():
     scn = tiny_scenario(rules={"coercion": {"name": "punish"}})
     scn["powers"]["p"]["coercion"] = {"propensity": 1.0, "tools": ["borderization", "bases", "energy"]}
     model = tiny_model(scenario=scn)  # p neither borders a nor has a base there; a trades only with q
-    assert all(punish.respond(model.powers[P], model.states[A], model) is None for _ in range(50))
+    assert all(punish.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) is None for _ in range(50))
     scn["states"]["a"]["borders"] = ["p"]
     model = tiny_model(scenario=scn)
-    assert {punish.respond(model.powers[P], model.states[A], model)[0] for _ in range(50)} == {"borderization"}
+    assert {punish.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3))[0] for _ in range(50)} == {"borderization"}
     scn["states"]["a"]["ties"]["trade"] = {"q": 0.2, "p": 0.1}
     model = tiny_model(scenario=scn)
-    tools = [punish.respond(model.powers[P], model.states[A], model) for _ in range(200)]
+    tools = [punish.respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) for _ in range(200)]
     assert {t[0] for t in tools if t is not None} == {"borderization", "energy"}
 
 
@@ -376,14 +376,14 @@ def test_punish_reaches_only_where_the_power_has_stakes():
     model = coercion_model(propensity=1.0)
     punish = rule("coercion", "punish", strength=1.0)
     # q has no tools
-    assert all(punish.respond(model.powers[Q], model.states[A], model) is None for _ in range(50))
+    assert all(punish.respond(model.powers[Q], model.states[A], model, model.streams["coercion"].random(3)) is None for _ in range(50))
     # p's interest in c is 0.2, below the stakes threshold 0.5 (even with a border there)
     model.states[C].borders.add("p")
-    assert all(punish.respond(model.powers[P], model.states[C], model) is None for _ in range(50))
+    assert all(punish.respond(model.powers[P], model.states[C], model, model.streams["coercion"].random(3)) is None for _ in range(50))
     # a stakes threshold above p's interest in a (1.0) protects a too
-    assert rule("coercion", "punish", strength=1.0, stakes=1.0).respond(model.powers[P], model.states[A], model) is not None
+    assert rule("coercion", "punish", strength=1.0, stakes=1.0).respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) is not None
     model.interests[P, A] = 0.9
-    assert all(rule("coercion", "punish", strength=1.0, stakes=1.0).respond(model.powers[P], model.states[A], model) is None for _ in range(50))
+    assert all(rule("coercion", "punish", strength=1.0, stakes=1.0).respond(model.powers[P], model.states[A], model, model.streams["coercion"].random(3)) is None for _ in range(50))
 
 
 @covers("coercion.punish")
@@ -397,7 +397,7 @@ def test_punish_hurts_and_then_brings_back_or_pushes_away():
         state = model.states[A]
         damage, fear, opinion, harmed, _ = snapshot(state)
         anchor = state.opinion_anchor.copy()
-        tool, response = rule("coercion", "punish", strength=1.0, backlash=0.3).respond(model.powers[P], state, model)
+        tool, response = rule("coercion", "punish", strength=1.0, backlash=0.3).respond(model.powers[P], state, model, model.streams["coercion"].random(3))
         seen.add(response)
         assert state.damage > damage and state.harmed[P] > harmed[P] and state.harmed[Q] == harmed[Q]
         hit = {"bases": 1.0, "borderization": 1.5}[tool] * 0.3
@@ -440,7 +440,7 @@ def test_trade_interdependence_restrains_the_coercer_and_shortens_the_grudge():
     for _ in range(n):
         state = model.states[A]
         anchor = state.opinion_anchor[P]
-        outcome = punish.respond(model.powers[P], state, model)
+        outcome = punish.respond(model.powers[P], state, model, model.streams["coercion"].random(3))
         if outcome is not None:
             hits += 1
             if outcome[1] == "defied":
@@ -981,7 +981,7 @@ def test_a_guarantee_is_honoured_as_often_as_the_leader_cares_for_the_victim():
     honoured = 0
     for seed in range(300):
         model = guarantee_world()
-        model.rng = np.random.default_rng(seed)
+        model.streams["guarantees"] = np.random.default_rng(seed)
         log = model.rules["credibility"].guarantee_called(model, A, B)
         assert [params["state"] for _, params in log] == ["a"]
         honoured += log[0][0] == "guarantee_honoured"

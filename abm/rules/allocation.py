@@ -108,7 +108,7 @@ class Random(AllocationRule):
     name = "random"
 
     def weights(self, model):
-        return model.rng.random(model.interests.shape)
+        return model.streams["allocation"].random(model.interests.shape)
 
     def reference(self, model):
         return np.full(model.interests.shape, 0.5)  # the mean weight: reallocation is pure noise

@@ -57,8 +57,11 @@ def usable(tool: str, power, state, model) -> bool:
 class CoercionRule(Rule):
     family = "coercion"
 
-    def respond(self, power, state, model) -> tuple[str, str] | None:
-        """Possibly coerce ``state``; return (tool, 'complied' or 'defied'), or None."""
+    def respond(self, power, state, model, draws) -> tuple[str, str] | None:
+        """Possibly coerce ``state``; return (tool, 'complied' or 'defied'), or None.
+        ``draws``: three uniforms in [0, 1), the pair's own for the step (whether the
+        power coerces, which tool, whether the state complies), so that a defection in one
+        scenario and not in another shifts no other pair's draws."""
         raise NotImplementedError
 
 
@@ -68,7 +71,7 @@ class NoCoercion(CoercionRule):
 
     name = "none"
 
-    def respond(self, power, state, model):
+    def respond(self, power, state, model, draws):
         return None
 
 
@@ -88,7 +91,7 @@ class Punish(CoercionRule):
         stakes: float = Field(0.5, ge=0.0, le=1.0, description="interest in a state from which a power coerces defectors there")
         steepness: float = Field(5.0, ge=0.0, le=100.0, description="how sharply compliance follows dependence against alternatives")
 
-    def respond(self, power, state, model):
+    def respond(self, power, state, model, draws):
         p = self.params
         s, k = state.index, power.index
         if model.interests[k, s] < p.stakes:
@@ -97,14 +100,14 @@ class Punish(CoercionRule):
         if not tools:
             return None
         interdependence = model.trade_alignment[s, k]
-        if model.rng.random() >= power.propensity * p.strength * (1.0 - interdependence):
+        if draws[0] >= power.propensity * p.strength * (1.0 - interdependence):
             return None
-        tool = tools[int(model.rng.integers(len(tools)))]
+        tool = tools[int(draws[1] * len(tools))]
         damage, fear, backlash = TOOL_EFFECTS[tool]
         state.suffer(k, damage * p.strength * power.capability)
         if tool in ("bases", "borderization"):
             state.threat = min(1.0, state.threat + 0.05 * p.strength)
-        if model.rng.random() < self.compliance(power, state, model):
+        if draws[2] < self.compliance(power, state, model):
             state.fear[k] += fear * p.strength * power.capability
             state.opinion[k] = max(-1.0, state.opinion[k] - 0.5 * backlash * p.backlash * p.strength)
             return tool, "complied"

@@ -76,7 +76,7 @@ class Delivery(CredibilityRule):
             want_victim = model.interests[leader, victim]
             want_attacker = model.interests[leader, attacker]
             chance = want_victim / (want_victim + want_attacker) if want_victim + want_attacker > 0 else 0.0
-            honoured = bool(model.rng.random() < chance)
+            honoured = bool(model.streams["guarantees"].random() < chance)
             others = [s for s in org.active if s != victim]
             c = model.credibility[:, leader]
             if honoured:

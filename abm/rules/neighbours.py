@@ -73,7 +73,7 @@ class Interdependence(NeighboursRule):
         spill = p.spillover * (pairs.inherited_rivalry(model) - pairs.settled_rivalry)
         target = np.minimum(np.maximum(pairs.anchor + dividend - spill, -1.0), 1.0)  # np.clip's result, without its Python wrapper
         pairs.relation += p.adjustment * (target - pairs.relation)
-        clashes = model.rng.random(pairs.n) < p.conflict_hazard * np.maximum(0.0, -pairs.relation)
+        clashes = model.streams["clashes"].random(pairs.n) < p.conflict_hazard * np.maximum(0.0, -pairs.relation)
         for k in np.flatnonzero(clashes).tolist():
             pairs.relation[k] -= 0.1
             pairs.anchor[k] = max(-1.0, pairs.anchor[k] - 0.05)
