@@ -246,6 +246,16 @@ def _edges(levels: list) -> tuple[np.ndarray, np.ndarray, bool]:
     return np.arange(len(levels) + 1) - 0.5, centres, False
 
 
+def scale_note(axes: list[tuple[str, bool]]) -> str | None:
+    """What a phase chart's note says of its axes, (name, numeric) each: numeric levels are
+    drawn to scale, labelled ones (a grid mapping's keys, names) get one equal cell each,
+    whatever values they stand for, and the note must not let a reader take them as scaled."""
+    scaled, even = [a for a, num in axes if num], [a for a, num in axes if not num]
+    if not scaled:
+        return None
+    return f"{' and '.join(scaled)} drawn to scale (cells meet half-way between the swept values)" + (f"; {even[0]}: one equal cell per level, not to scale" if even else "")
+
+
 def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = None) -> Figure:
     cells = phase_cells(ctx, chart) if cells is None else cells
     facets = _levels(ctx, chart.facet, cells[chart.facet]) if chart.facet else [None]
@@ -285,7 +295,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{chart.metric} by {short(chart.x)} and {short(chart.y)}"
     notes = ["cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t)"]
-    notes += ["numeric axes drawn to scale (cells meet half-way between the swept values)"] if xnum or ynum else []
+    notes += [n for n in (scale_note([(short(chart.x), xnum), (short(chart.y), ynum)]),) if n]
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
     notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["n"]).sum()))) if p]

@@ -83,6 +83,16 @@ def test_phase_cells_keep_the_spacing_of_unequal_steps(uneven):
     assert np.allclose(xs, [-0.125, 0.125, 0.625, 1.375])  # cells meet half-way between 0, 0.25, 1
     assert fig.subfigs[1].axes[0].get_xlabel() == "coercion strength"  # words, not the config path
     assert mesh.norm.vmin == 0 and mesh.norm.vmax == 1
+    assert "drawn to scale" in texts(fig) and "not to scale" not in texts(fig)
+
+
+def test_the_phase_note_says_which_axes_are_drawn_to_scale():
+    """A labelled axis (EU money as 'none', '0.5 bn', '2 bn') gets equal cells: the note
+    once said 'numeric axes drawn to scale' whenever the other axis was numeric."""
+    assert report.scale_note([("coercion strength", True), ("EU money", False)]) == (
+        "coercion strength drawn to scale (cells meet half-way between the swept values); EU money: one equal cell per level, not to scale")
+    assert report.scale_note([("a", True), ("b", True)]).startswith("a and b drawn to scale")
+    assert report.scale_note([("a", False), ("b", False)]) is None
 
 
 def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
