@@ -290,6 +290,7 @@ def cmd_sweep(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / exp.name
     try:
         sweep.check_new(out, args.resume)  # refused before the plan is printed
+        _nothing_to_resume(args.resume, out)
         if args.dry_run and args.resume and out.exists():  # a dry run promises what the real resume would accept
             sweep.check_resumable(out, exp, args.allow_model_change)
         print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
@@ -394,6 +395,7 @@ def cmd_calibrate(args) -> int:
     try:
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
         calibrate.check_new(out, args.resume)  # refused before the plan is printed
+        _nothing_to_resume(args.resume, out)
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
         result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
@@ -430,6 +432,13 @@ def add_model_change(parser, work: str, stored: str) -> None:
                         f"whose code or library versions differ from this process's, mixing {stored} of two models in one folder (manifest.json records each session's and such workers' code)")
 
 
+def _nothing_to_resume(resume: bool, out: Path) -> None:
+    """--resume of a folder that does not exist starts the work there, so that one command
+    both starts and completes it (a cluster job's retry); said, in case --out is a typo."""
+    if resume and not out.exists():
+        print(f"notice: nothing to resume in {out} (no such folder): starting there", file=sys.stderr)
+
+
 def check_model_change(args, work: str, stored: str) -> None:
     if args.allow_model_change and not args.resume:
         raise UsageError(f"--allow-model-change only applies with --resume (a new {work} has no stored {stored} to mix with)")
@@ -441,7 +450,7 @@ def add_calibrate(sub) -> None:
     add_executor(k)
     k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>)")
     k.add_argument("--seed", type=int, default=None, help="the ABC's seed instead of the spec's (with another --out): the same calibration under another seed shows its Monte Carlo error")
-    k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation; refused if the model's code (its Python files) or a library it computes with changed since the calibration started")
+    k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation (a folder that does not exist yet is started, with a notice); refused if the model's code (its Python files) or a library it computes with changed since the calibration started")
     add_model_change(k, "calibration", "generations")
     k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")
     k.set_defaults(func=cmd_calibrate)
@@ -510,7 +519,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("experiment", help="experiment YAML file (see experiments/)")
     add_executor(s)
     s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>); an existing one is never replaced, only completed with --resume")
-    s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs; refused if the model's code (its Python files) or a library it computes with changed since the sweep started")
+    s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs (a folder that does not exist yet is started, with a notice); refused if the model's code (its Python files) or a library it computes with changed since the sweep started")
     add_model_change(s, "sweep", "runs")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")
     s.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override the experiment itself, e.g. --set replications=2, --set sample.n=64, --set set.time.steps=20 (repeatable; recorded in the manifest; --resume needs the same overrides)")

@@ -177,3 +177,12 @@ def test_problems_caused_by_set_are_blamed_on_set_not_the_file(args, said, capsy
     assert main(args) == 2
     err = capsys.readouterr().err
     assert said in err and err.startswith("error: 1 problem(s) in --set")  # not in the spec or scenario file
+
+
+def test_resume_of_a_folder_that_does_not_exist_says_it_starts_there(tmp_path, capsys):
+    """--resume starts a missing folder (a cluster job's retry is one command), and says so,
+    in case --out was mistyped; a plain sweep says nothing of the kind."""
+    assert main(["sweep", str(RULES), "--resume", "--dry-run", "--out", str(tmp_path / "typo")]) == 0
+    assert f"nothing to resume in {tmp_path / 'typo'} (no such folder): starting there" in capsys.readouterr().err
+    assert main(["sweep", str(RULES), "--dry-run", "--out", str(tmp_path / "new")]) == 0
+    assert "nothing to resume" not in capsys.readouterr().err
