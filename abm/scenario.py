@@ -783,6 +783,9 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             problems.append((path, "required field is missing"))
         elif err["type"] in BOUNDS and (allowed := _interval(model, loc)):
             problems.append((path, f"must be in {allowed} (got {err.get('input')!r})"))
+        elif err["type"] == "model_type" and (keys := _allowed_keys(model, loc)):  # pydantic would name our class ("instance of DomainValues")
+            got = err.get("input")
+            problems.append((path, f"must be a mapping with keys from: {', '.join(keys)} (got {got!r})"))
         elif err["type"] == "dict_type" and model is Scenario and len(loc) == 2 and loc[0] == "rules" and isinstance(err.get("input"), str):
             name = err["input"]  # rules.decision=hedging: the rule's name given for its entry
             problems.append((path, f"a rule entry is a mapping of its name and parameters: write {path}: {{name: {name}}}, or --set {path}.name={name}"))

@@ -953,3 +953,13 @@ def test_in_force_is_the_last_step_on_or_before_a_date_and_none_outside_the_run(
     assert in_force(steps, dt.date(2024, 12, 31)) == -1 and in_force(steps, dt.date(2025, 7, 2)) == -1
     assert in_force(pd.to_datetime(steps), dt.date(2025, 5, 1)) == 1  # timestamps as compare's series hold them
     assert in_force([], dt.date(2025, 1, 1)) == -1
+
+
+def test_a_value_where_a_mapping_belongs_is_told_the_keys_not_a_class_name():
+    """pydantic says 'a valid dictionary or instance of DomainValues': the class is ours,
+    the reader wants the keys."""
+    for setting, keys in (("powers.united_states.budget=1", "investment, security, trade"), ("time=3", "start, steps, step_months")):
+        with pytest.raises(ScenarioError) as caught:
+            load(BASELINE, [setting])
+        message = caught.value.listing()
+        assert f"must be a mapping with keys from: {keys}" in message and "instance of" not in message
