@@ -442,7 +442,7 @@ def read_yaml(path: Path, what: str = "a scenario") -> dict[str, Any]:
     except OSError as exc:
         raise ScenarioError([("", f"cannot read {path}: {exc.strerror}")]) from None
     except YamlError as exc:
-        raise ScenarioError([("", str(exc))], str(path)) from None
+        raise ScenarioError([(exc.path, str(exc))], str(path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

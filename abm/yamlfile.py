@@ -42,8 +42,8 @@ class YamlError(ValueError):
     """Text that cannot be read as YAML here; ``line`` is 1-based (None: the whole text);
     ``limit``: valid YAML refused by a limit above (not a syntax error)."""
 
-    def __init__(self, message: str, line: int | None = None, limit: bool = True):
-        self.line, self.limit = line, limit
+    def __init__(self, message: str, line: int | None = None, limit: bool = True, path: str = ""):
+        self.line, self.limit, self.path = line, limit, path  # path: the dotted key of the value at fault, when known
         super().__init__(message if line is None or "line" in message else f"line {line}: {message}")
 
 
@@ -177,6 +177,25 @@ def parse(text: str) -> Any:
         raise YamlError(f"nested more than {MAX_DEPTH} levels deep") from None
 
 
+def _key_of(text: str, line: int, value: str) -> str:
+    """The dotted key of the scalar ``value`` on ``line`` (1-based), found in the composed
+    node tree, which builds no values (so an impossible date cannot stop it); "" if none."""
+    def walk(node, keys):
+        if isinstance(node, yaml.ScalarNode):
+            return ".".join(keys) if node.value == value and _line(node) == line else None
+        children = node.value if isinstance(node, yaml.MappingNode) else enumerate(node.value) if isinstance(node, yaml.SequenceNode) else []
+        for key, child in children:
+            found = walk(child, (*keys, str(key.value if isinstance(key, yaml.Node) else key)))
+            if found:
+                return found
+        return None
+
+    try:
+        return walk(yaml.compose(text, Loader=Loader), ()) or ""
+    except yaml.YAMLError:
+        return ""
+
+
 def _bad_date(text: str, exc: ValueError) -> YamlError:
     """Locate the impossible date that made the constructor fail."""
     for number, line in enumerate(text.splitlines(), 1):
@@ -184,7 +203,7 @@ def _bad_date(text: str, exc: ValueError) -> YamlError:
             try:
                 dt.date(*(int(g) for g in match.groups()))
             except ValueError:
-                return YamlError(f"'{match.group(0)}' is not a valid date ({exc}); write dates as YYYY-MM-DD", number, limit=False)
+                return YamlError(f"'{match.group(0)}' is not a valid date ({exc}); write dates as YYYY-MM-DD", number, limit=False, path=_key_of(text, number, match.group(0)))
     return YamlError(f"invalid value: {cut(str(exc), 120)}", limit=False)
 
 

@@ -274,7 +274,7 @@ def test_negative_seed_exits_2(tmp_path, abm_main):
 def test_impossible_date_exits_2(tmp_path, abm_main):
     text = yaml.safe_dump(tiny_scenario()).replace("start: '2025-01-01'", "start: 2025-13-01")
     config = write(tmp_path / "date.yaml", text)
-    assert_rejected(abm_main("validate", config, cwd=tmp_path), "2025-13-01")
+    assert_rejected(abm_main("validate", config, cwd=tmp_path), "2025-13-01", "time.start: line")  # named by its key, not <top>
 
 
 def test_out_that_is_a_file_exits_2(tmp_path, abm_main):
