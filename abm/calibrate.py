@@ -34,6 +34,7 @@ import datetime as dt
 import functools
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -400,7 +401,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             _create(out, cal)
         lock.enter_context(_lock(out, "calibration"))  # two calibrations writing one database would store generations twice
         manifest = json.loads((out / MANIFEST).read_text())
-        session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": model_record()}
+        session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "cwd": os.getcwd(), "model": model_record()}
         manifest["sessions"].append(session)
         write_json(out / MANIFEST, manifest)
         sampler = SeededSampler(pool.map, cal.spec.seed, progress)

@@ -116,7 +116,7 @@ def cmd_run(args) -> int:
             if spread is not None:
                 charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png", args.set)
 
-    result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "seeds": list(range(result.seed, result.seed + args.seeds))})
+    result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "cwd": os.getcwd(), "seeds": list(range(result.seed, result.seed + args.seeds))})
     first, last = result.model.iloc[0], result.model.iloc[-1]
     extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{extra}{'' if args.no_charts else ', charts'})")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import os
 import textwrap
 from pathlib import Path
 
@@ -387,7 +388,7 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice, source_line(seeds, overrides, produced["model"])), encoding="utf-8")
         # each as it ran, a posterior named relative to the folder and with its sha256, as in a run's folder
         ran = {s.name: posterior.portable(s.to_dict(), out) for s in as_run}
-        write_yaml(tmp / "provenance.yaml", {"argv": argv, "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **produced, "scenarios": ran})
+        write_yaml(tmp / "provenance.yaml", {"argv": argv, "cwd": os.getcwd(), "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **produced, "scenarios": ran})
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX

@@ -604,7 +604,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
 
     started = time.perf_counter()
     manifest = json.loads((out / MANIFEST).read_text())
-    session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "model": model_record()}
+    session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "cwd": os.getcwd(), "model": model_record()}
     manifest["sessions"].append(session)
     write_json(out / MANIFEST, manifest)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,6 +152,7 @@ def test_a_comparison_records_what_produced_it(tmp_path, capsys):
     prov = yaml.safe_load((out / "provenance.yaml").read_text())
     assert prov["argv"] == ["abm", *args] and prov["seeds"] == [0, 1] and prov["sets"] == ["rules.decay.rate=0.1"]
     assert prov["dates"] == ["2025-04-01"] and prov["metrics"] == ["integration"]
+    assert prov["cwd"] == str(Path.cwd())  # the command's relative paths resolve from here
     assert len(prov["model"]["commit"]) == 40 and isinstance(prov["model"]["dirty"], bool) and prov["packages"]["mesa"]
     assert list(prov["scenarios"]) == ["baseline", "no_peace"]
     for name, scenario in prov["scenarios"].items():
