@@ -755,12 +755,30 @@ def _cell(ctx: ReportContext, summary: str, mean: float, half: float, n: int, ok
     return text + (f" ({n} of {ok} runs)" if n < ok else "")
 
 
+def _shared_settings(ctx: ReportContext) -> str:
+    """What every run shares but the tables do not show: the spec's ``set:`` and each base
+    scenario's period, so that "at the end of the run" has a date and a fixed setting is
+    not mistaken for the base scenario's."""
+    from abm.scenario import load
+
+    fixed = ctx.spec.get("set") or {}
+    said = "Every run shares the spec's `set:` " + ", ".join(f"`{k}: {v}`" for k, v in fixed.items()) + "." if fixed else "The spec fixes nothing beyond its base scenario(s) (no `set:`)."
+    swept = [p for p in ctx.results.parameters if p.startswith("time.")]
+    periods = []
+    for name, base in ctx.results.manifest.get("bases", {}).items():
+        scenario = load(base["resolved"])
+        periods.append(f"{name} from {scenario.time.start} to {scenario.date(scenario.time.steps)}, every {scenario.time.step_months} month(s)")
+    runs = f" Runs: {'; '.join(periods)}" + (f" (at the base's horizon; {', '.join(swept)} is swept)" if swept else "") + "." if periods else ""
+    return said + runs
+
+
 def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[str], problems: list[str]) -> str:
     res = ctx.results
     m = res.manifest
     lines = [f"# {res.experiment}", "", m.get("description") or "", "", f"_{ctx.footer}._", ""]
     if ctx.overrides:
         lines += ["The spec was overridden on the command line (`abm sweep --set`): " + ", ".join(f"`{o}`" for o in ctx.overrides) + "; `experiment.yaml` is the spec with them applied.", ""]
+    lines += [_shared_settings(ctx), ""]
     lines += [f"Model commit `{m.get('model', {}).get('commit')}`" + (" (with uncommitted changes)" if m.get("model", {}).get("dirty") else "") + f"; created {m.get('created')}.", ""]
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""

@@ -208,7 +208,10 @@ def test_overrides_of_the_spec_are_shown_by_the_folder_the_summary_and_every_cha
     assert f"# scenario paths below are relative to {tmp_path.resolve()}\n" in (out / "experiment.yaml").read_text()  # where to load it from
     assert experiment.load(out / "experiment.yaml", base_dir=tmp_path).bases["baseline"].scenario.time.steps == 2
     assert main(["report", str(out)]) == 0
-    assert "`set.time.steps=2`, `replications=1`" in (out / "report" / "summary.md").read_text()
+    summary = (out / "report" / "summary.md").read_text()
+    assert "`set.time.steps=2`, `replications=1`" in summary
+    # the shared settings and the period, so that "at the end of the run" has a date
+    assert "Every run shares the spec's `set:` `time.steps: 2`. Runs: baseline from 2025-01-01 to 2025-07-01, every 3 month(s)." in summary
     for svg in (out / "report").glob("*.svg"):
         assert "abm sweep --set set.time.steps=2, replications=1" in svg.read_text(), svg.name
 
