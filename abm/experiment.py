@@ -478,6 +478,7 @@ class _Builder:
         self.problems: list[tuple[str, str]] = list(problems)
         self.broken = set(broken)
         self.missing: set[str] = set()  # swept paths that do not exist in a base scenario
+        self.misnamed_summaries = False  # a summary names an unknown metric (check_metrics)
 
     def sound(self, *fields: str) -> bool:
         """Whether these fields (``grid``, ``metrics.series``) passed validation."""
@@ -834,9 +835,13 @@ class _Builder:
             series = list(spec.metrics.series)
             for k, metric in enumerate(series):
                 self.check_metric(f"metrics.series.{k}", metric, known, every)
+        before = len(self.problems)
         for k, s in enumerate(spec.metrics.summaries):  # empty when broken
             self.check_metric(f"metrics.summaries.{k}.metric", s.metric, known, every)
             self.check_horizon(f"metrics.summaries.{k}", s, checked)
+        # a summary of an unknown metric (a typo) names a column the charts cannot know: a
+        # chart naming the column it would have once fixed is not a problem of its own
+        self.misnamed_summaries = any(p.startswith("metrics.summaries.") and p.endswith(".metric") for p, _ in self.problems[before:])
         return series
 
     def check_states(self, bases: dict[str, Base]) -> list[str]:
@@ -912,7 +917,7 @@ class _Builder:
             else:
                 names = [chart.metric] if isinstance(chart, PhaseChart) else chart.metrics
                 for metric in names if self.sound("metrics.summaries") else ():
-                    if metric not in summaries:
+                    if metric not in summaries and not self.misnamed_summaries:
                         self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {_near(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
             if isinstance(chart, DifferenceChart):
                 self.check_difference(where, chart, doubtful)

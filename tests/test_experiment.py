@@ -418,3 +418,22 @@ def test_a_swept_date_after_the_runs_end_is_refused_not_run_as_an_absence(tmp_pa
     assert "2026-01-01" not in err
     path.write_text(yaml.safe_dump({**spec, "grid": {"events.am_az_peace.date": ["2026-01-01", "2039-10-01"]}}))
     assert main(["sweep", str(path), "--dry-run"]) == 0
+
+
+def test_a_summary_metric_typo_is_one_problem_not_an_echo_in_every_chart(tmp_path, capsys):
+    """'divison' in a summary made every chart naming 'division_final' a problem too, each
+    told 'did you mean divison_final?', the typo itself."""
+    spec = {"name": "typo", "scenario": str(Path(__file__).parents[1] / "configs" / "baseline.yaml"), "replications": 2,
+            "grid": {"rules.coercion.strength": [0.0, 1.0]},
+            "metrics": {"summaries": [{"metric": "divison", "stat": "final"}]},
+            "charts": [{"type": "box", "metrics": ["division_final"], "by": "rules.coercion.strength"}]}
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "error: 1 problem(s)" in err and "did you mean 'division'?" in err and "divison_final" not in err
+    spec["metrics"]["summaries"][0]["metric"] = "division"
+    spec["charts"][0]["metrics"] = ["divisoin_final"]  # a chart's own typo is still its problem
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert "charts.0.metrics: 'divisoin_final' is not a summary; did you mean 'division_final'?" in capsys.readouterr().err
