@@ -41,9 +41,10 @@ def _item(path: str, msg: str) -> str:
 class ScenarioError(Exception):
     """A scenario that cannot be used, with every problem found (path, message)."""
 
-    def __init__(self, problems: list[tuple[str, str]], source: str | None = None):
+    def __init__(self, problems: list[tuple[str, str]], source: str | None = None, read_with: tuple[str, ...] = ()):
         self.problems = problems
         self.source = source
+        self.read_with = tuple(read_with)  # --set overrides the source was read with, when none is blamed itself
         super().__init__(self.format())
 
     def format(self) -> str:
@@ -54,7 +55,7 @@ class ScenarioError(Exception):
         return f"{self.header()}: {shown}{more}"
 
     def header(self) -> str:
-        return f"{len(self.problems)} problem(s)" + (f" in {cut(self.source)}" if self.source else "")
+        return f"{len(self.problems)} problem(s)" + (f" in {cut(self.source)}" if self.source else "") + (f" read with --set {' '.join(self.read_with)}" if self.source and self.read_with else "")
 
     def listing(self, limit: int = 50) -> str:
         """Every problem on its own line (``abm validate``), at most ``limit`` of them."""
@@ -1150,8 +1151,12 @@ def _blame_overrides(exc: ScenarioError, sets) -> ScenarioError:
     def from_set(path: str) -> bool:
         return bool(path) and any(path == p or path.startswith(p + ".") or p.startswith(path + ".") for p in paths)
 
-    if not paths or not any(from_set(path) for path, _ in exc.problems):
+    if not paths:
         return exc
+    if not any(from_set(path) for path, _ in exc.problems):
+        # they may still follow from an override (a shorter horizon puts a summary's date
+        # outside the run): the header says the file was read with them
+        return type(exc)(exc.problems, exc.source, read_with=tuple(sets))
     if all(from_set(path) for path, _ in exc.problems):
         return type(exc)(exc.problems, "--set")
     return type(exc)([(f"{path} (from --set)" if from_set(path) else path, msg) for path, msg in exc.problems], exc.source)

@@ -186,3 +186,13 @@ def test_resume_of_a_folder_that_does_not_exist_says_it_starts_there(tmp_path, c
     assert f"nothing to resume in {tmp_path / 'typo'} (no such folder): starting there" in capsys.readouterr().err
     assert main(["sweep", str(RULES), "--dry-run", "--out", str(tmp_path / "new")]) == 0
     assert "nothing to resume" not in capsys.readouterr().err
+
+
+def test_problems_an_override_may_have_caused_elsewhere_say_the_file_was_read_with_it(capsys):
+    """`--set sample.n=64` on a grid spec leaves sample.method missing: no problem sits at
+    the path set, so each is the file's, but the header must say the file was read with
+    the override, or the reader looks for the fault in the file alone."""
+    assert main(["sweep", str(RULES), "--set", "sample.n=64", "--dry-run"]) == 2
+    assert f"problem(s) in {RULES} read with --set sample.n=64:" in capsys.readouterr().err
+    assert main(["sweep", str(RULES), "--set", "replicatons=2", "--dry-run"]) == 2
+    assert "read with" not in capsys.readouterr().err  # blamed on --set itself
