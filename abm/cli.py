@@ -138,15 +138,20 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    try:
-        scenario = load(args.config, args.set, args.allow_large)
-    except ScenarioError as exc:  # validate explains every problem, one per line
-        print(f"error: {wrong_kind(exc, 'validate') or exc.listing()}", file=sys.stderr)
-        return 2
-    for late in scenario.late_events():
-        print(f"warning: {late}", file=sys.stderr)
-    print(f"{args.config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})")
-    return 0
+    """Check each file in turn, so that a folder of scenarios is checked in one command;
+    exit 2 if any is invalid."""
+    status = 0
+    for config in args.configs:
+        try:
+            scenario = load(config, args.set, args.allow_large)
+        except ScenarioError as exc:  # validate explains every problem, one per line
+            print(f"error: {wrong_kind(exc, 'validate') or exc.listing()}", file=sys.stderr)
+            status = 2
+            continue
+        for late in scenario.late_events():
+            print(f"warning: {late}", file=sys.stderr)
+        print(f"{config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})")
+    return status
 
 
 def cmd_compare(args) -> int:
@@ -491,8 +496,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)
 
-    v = sub.add_parser("validate", help="check a scenario and explain every problem found")
-    v.add_argument("config", help="scenario YAML file")
+    v = sub.add_parser("validate", help="check scenarios and explain every problem found")
+    v.add_argument("configs", nargs="+", metavar="config", help="scenario YAML file(s); exit status 2 if any is invalid")
     v.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting before checking (repeatable)")
     v.add_argument(*LARGE, **LARGE_HELP)
     v.set_defaults(func=cmd_validate)

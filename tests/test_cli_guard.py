@@ -196,3 +196,13 @@ def test_problems_an_override_may_have_caused_elsewhere_say_the_file_was_read_wi
     assert f"problem(s) in {RULES} read with --set sample.n=64:" in capsys.readouterr().err
     assert main(["sweep", str(RULES), "--set", "replicatons=2", "--dry-run"]) == 2
     assert "read with" not in capsys.readouterr().err  # blamed on --set itself
+
+
+def test_validate_checks_every_file_given_and_fails_if_any_is_invalid(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {BASELINE}\nname: bad\ntime: {{steps: 0}}\n")
+    assert main(["validate", str(BASELINE), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert f"{BASELINE}: valid" in captured.out and f"problem(s) in {bad}" in captured.err and "time.steps" in captured.err
+    assert main(["validate", str(BASELINE), str(BASELINE.parent / "no_peace.yaml")]) == 0
+    assert capsys.readouterr().out.count(": valid (") == 2
