@@ -561,6 +561,10 @@ class _Builder:
             if not isinstance(values, list | dict) or not values:
                 self.problem(f"grid.{path}", f"give a non-empty list of values or a mapping of label: value (got {values!r})")
         swept = spec.sample.ranges if spec.sample is not None else {}
+        for section, entries in (("grid", spec.grid), ("sample.ranges", swept)):  # one path inside another: the later one overwrites the earlier at every point
+            for outer in entries:
+                for inner in (p for p in entries if p.startswith(f"{outer}.")):
+                    self.problem(f"{section}.{inner}", f"lies inside {section}.{outer}, which sets it too at every point, so one of the two axes would be lost; sweep {outer} alone (its mappings may vary {inner[len(outer) + 1:]})")
         for section, entries in (("set", spec.set), ("grid", spec.grid), ("sample.ranges", swept)):
             if "seed" in entries:  # the scenario's seed is abm run's default; a sweep's runs take theirs from the plan
                 self.problem(f"{section}.seed", "a sweep's runs take their seeds from the spec's 'seed' and 'replications', not the scenario's: set those")

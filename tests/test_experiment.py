@@ -437,3 +437,17 @@ def test_a_summary_metric_typo_is_one_problem_not_an_echo_in_every_chart(tmp_pat
     path.write_text(yaml.safe_dump(spec))
     assert main(["sweep", str(path), "--dry-run"]) == 2
     assert "charts.0.metrics: 'divisoin_final' is not a summary; did you mean 'division_final'?" in capsys.readouterr().err
+
+
+def test_a_swept_path_inside_another_is_refused(tmp_path, capsys):
+    """grid: {rules.coercion.strength: [0, 1], rules.coercion: {weak: {...}}}: the mapping
+    overwrote the strength at every point, so 'strength 1' ran as 0 under its label (and in
+    the other key order the mapping's strength was lost)."""
+    base = {"name": "overlap", "scenario": str(Path(__file__).parents[1] / "configs" / "baseline.yaml"), "replications": 1,
+            "metrics": {"summaries": [{"metric": "fragmentation", "stat": "final"}]}}
+    for grid in ({"rules.coercion.strength": [0.0, 1.0], "rules.coercion": {"weak": {"name": "punish", "strength": 0.0}}},
+                 {"rules.coercion": {"weak": {"name": "punish", "strength": 0.0}}, "rules.coercion.strength": [0.0, 1.0]}):
+        path = tmp_path / "overlap.yaml"
+        path.write_text(yaml.safe_dump({**base, "grid": grid}, sort_keys=False))
+        assert main(["sweep", str(path), "--dry-run"]) == 2
+        assert "grid.rules.coercion.strength: lies inside grid.rules.coercion" in capsys.readouterr().err
