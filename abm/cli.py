@@ -374,7 +374,7 @@ def cmd_export(args) -> int:
     except KeyError as exc:
         raise UsageError(f"--columns: {exc.args[0]}") from None
     try:
-        with atomic_directory(out, "export", replace=args.out is not None) as tmp:
+        with res.snapshot(), atomic_directory(out, "export", replace=args.out is not None) as tmp:  # one state of a sweep still running
             path, sizes = res.export_arrays(tmp, args.format, columns)
     except (ImportError, store.StoreError) as exc:
         raise UsageError(str(exc)) from None

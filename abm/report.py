@@ -626,7 +626,7 @@ def figure(directory: str | Path, chart: int | dict) -> Figure:
     results = Results(directory)
     spec = results.manifest.get("charts", [])[chart] if isinstance(chart, int) else chart
     chart = CHARTS[spec["type"]].model_validate(spec)
-    with matplotlib.rc_context(STYLE):
+    with results.snapshot(), matplotlib.rc_context(STYLE):
         return DRAW[chart.type](ReportContext(results), chart)
 
 
@@ -678,7 +678,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
     name, which the next report then refused to replace."""
     results = Results(directory)
     final = Path(out) if out else Path(directory) / "report"
-    with matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:
+    with results.snapshot(), matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:  # one state of a sweep still running
         report = Report(final)
         ctx = ReportContext(results)
         table = summary_table(results)

@@ -17,8 +17,10 @@ half-way through.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import sqlite3
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -49,6 +51,7 @@ class Results:
         if not path.exists():
             raise FileNotFoundError(f"{directory} holds no sweep results ({FILE} not found)")
         self.path = path
+        self._held: sqlite3.Connection | None = None  # the connection of a snapshot() in progress
         meta = dict(self.sql("SELECT key, value FROM meta").itertuples(index=False))
         self.experiment: str = meta["experiment"]
         self.spec_hash: str = meta["spec_hash"]
@@ -64,11 +67,43 @@ class Results:
 
     def sql(self, query: str, params: tuple = ()) -> pd.DataFrame:
         """Run a read-only query. Each query opens its own connection, so a Results
-        object holds no file handle and sees runs committed since it was made."""
+        object holds no file handle and sees runs committed since it was made, unless
+        it is read inside :meth:`snapshot`."""
+        with self._reading() as conn:
+            return pd.read_sql_query(query, conn, params=params)
+
+    @contextlib.contextmanager
+    def _reading(self):
+        if self._held is not None:
+            yield self._held
+            return
         conn = reader(self.path)
         try:
-            return pd.read_sql_query(query, conn, params=params)
+            yield conn
         finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        """Read everything inside the block from one state of the store: a report or an
+        export of a sweep still running took its run counts, summaries and per-state
+        arrays in separate reads, with runs committed in between (a mean over 6 runs
+        labelled 3, arrays indexed by runs they had not listed). One read transaction
+        holds the state of its first read; the sweep's writes go on, unseen. Nested
+        snapshots read the outer one's state."""
+        if self._held is not None:
+            yield self
+            return
+        conn = reader(self.path)
+        conn.isolation_level = None  # transactions as written here
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM meta").fetchall()  # a read transaction starts at its first read
+        self._held = conn
+        try:
+            yield self
+        finally:
+            self._held = None
+            conn.execute("ROLLBACK")
             conn.close()
 
     @cached_property
@@ -128,23 +163,25 @@ class Results:
             f"SELECT d.point, d.replication, d.seed, d.run, s.step, s.date{cols} FROM design d "
             "JOIN series s ON s.run = d.run ORDER BY d.point, d.replication, s.step"
         )
-        conn = reader(self.path)
-        try:
+        with self._reading() as conn:
             for frame in pd.read_sql_query(query, conn, chunksize=chunksize):
                 frame = frame.astype({c: float for c in chosen}).assign(date=lambda f: pd.to_datetime(f["date"]))
                 if with_params:
                     frame = frame.merge(self.params, on="point", how="left")
                     frame = frame[[*KEYS, *self.params.columns.drop("point"), *[c for c in frame.columns if c not in KEYS and c not in self.params.columns]]]
                 yield frame
-        finally:
-            conn.close()
 
     # ----------------------------------------------------------------- per-state series
 
     def state_arrays(self, columns: list[str] | None = None) -> StateArrays:
         """The kept per-state columns of every successful run as arrays (runs x steps x
         states), runs in plan order. Runs with fewer steps (a swept horizon), or without
-        a state another base scenario has, are padded with NaN."""
+        a state another base scenario has, are padded with NaN. Read from one state of
+        the store (:meth:`snapshot`): its runs, steps and arrays must agree."""
+        with self.snapshot():
+            return self._state_arrays(columns)
+
+    def _state_arrays(self, columns: list[str] | None) -> StateArrays:
         chosen = self.state_columns if columns is None else self.kept_columns(columns)
         if not self.state_columns:
             raise KeyError("this sweep kept no per-state series; add metrics.states to the experiment (docs/experiments.md)")
@@ -157,8 +194,7 @@ class Results:
         where = {name: [states.index(k) for k in self.state_keys[name]] for name in runs["scenario"].unique()}  # scenarios with no finished run yet have no states here
         row = {run: i for i, run in enumerate(runs["run"])}
         values = {}
-        conn = reader(self.path)
-        try:
+        with self._reading() as conn:
             for column in chosen:
                 out = np.full((len(runs), int(steps.max(initial=0)), len(states)), np.nan)
                 for run, blob in conn.execute("SELECT run, data FROM states WHERE name = ?", (column,)):
@@ -172,8 +208,6 @@ class Results:
                         raise StoreError(f"{self.directory}: the per-state series '{column}' of run {run} is damaged ({exc}); restore the folder from a copy, or start the sweep again with another --out") from None
                     out[i][: steps[i], where[scenario]] = block
                 values[column] = out
-        finally:
-            conn.close()
         return StateArrays(runs, states, steps, self._dates(runs, steps), values)
 
     def kept_columns(self, names: list[str]) -> list[str]:

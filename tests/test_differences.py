@@ -162,3 +162,25 @@ def test_levels_that_share_no_seed_are_reported_not_drawn(tmp_path, capsys):
     assert "no run of no_peace, iran_strikes shares its seed with a finished run of scenario = baseline: nothing to pair" in err
     assert not list((out / "report").glob("difference_*"))
     assert "## Charts not made" in (out / "report" / "summary.md").read_text()
+
+
+def test_a_snapshot_reads_one_state_of_a_store_that_is_being_written(reference, tmp_path):
+    """A report of a sweep still running read its run counts, summaries and per-state
+    arrays in separate reads, with runs committed in between (a mean over 6 runs labelled
+    3; an export indexed arrays by runs it had not listed). Inside snapshot() every read
+    sees the state of the first."""
+    import shutil
+
+    copy = tmp_path / "running"
+    shutil.copytree(reference, copy)
+    path = copy / "results.sqlite"
+    with closing(sqlite3.connect(path)) as writer:
+        writer.execute("PRAGMA journal_mode=WAL")  # as while a sweep writes: readers do not block it
+        res = results.load(copy)
+        ok = int((res.sql("SELECT status FROM runs")["status"] == "ok").sum())
+        with res.snapshot():
+            assert len(res.summaries) == ok
+            writer.execute("DELETE FROM summaries WHERE run = (SELECT run FROM summaries LIMIT 1)")
+            writer.commit()  # a commit between two reads of the report
+            assert len(res.sql("SELECT run FROM summaries")) == ok and len(res.sql("SELECT run FROM runs")) == ok
+        assert len(res.sql("SELECT run FROM summaries")) == ok - 1  # outside, the store as it now is
