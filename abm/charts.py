@@ -107,6 +107,10 @@ def _stack(x: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
     return [np.column_stack([np.concatenate([x, x[::-1]]), np.concatenate([low, high[::-1]])]) for low, high in zip(bottom, top)]
 
 
+CAPTION_EVENTS = 60  # events the alignment chart's caption lists by name; the rest are counted (all are numbered on the panels)
+CAPTION_LINE = 0.135  # inches a caption line takes at 8 points
+
+
 def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, events: pd.DataFrame | None = None, overrides=()) -> Figure:
     """Each state's alignment over time in ONE run (the scenario's seed): a single
     stochastic path, not an average. The bands stack the powers' shares of the state's
@@ -119,13 +123,18 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
         states = states[:24]
     cols = min(4, len(states))
     rows = math.ceil(len(states) / cols)
-    fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 1.4))
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     marked = event_states(events, set(states), scenario)
     number, told = {}, {}  # an event's number on the chart, and when the caption says it happened
     for when, label, _, said in marked:
         number.setdefault((when, label), len(number) + 1)
         told.setdefault((when, label), said)
+    listed = "; ".join(f"{n} {told[key]} {key[1]}" for key, n in list(number.items())[:CAPTION_EVENTS])
+    listed += f"; and {len(number) - CAPTION_EVENTS} more (events.csv)" if len(number) > CAPTION_EVENTS else ""
+    caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
+    caption = "\n".join(textwrap.fill(line, int(3.2 * cols * 13)) for line in caption.split("\n"))
+    lines = caption.count("\n") + 1
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 1.4 + CAPTION_LINE * max(0, lines - 3)))  # a long run's caption gets room, not the panels' (whose height would go negative)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     key_of = agents["state"].to_numpy()
     # the powers' shares, then the partners the model does not name, so that a band reaches 1
     shares = agents[[f"alignment_{p}" for p in powers] + ["alignment_other"]].to_numpy(dtype=float)
@@ -166,13 +175,10 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     legend_rows = math.ceil((len(powers) + 2) / 6)
     names = [scenario.powers[p].name for p in powers] + ["other partners (not modelled)", "event concerning the state (number)"]
     fig.legend(handles, names, loc="lower center", ncol=min(6, len(powers) + 2), fontsize=8, frameon=False)
-    listed = "; ".join(f"{n} {told[key]} {key[1]}" for key, n in number.items())
-    caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
-    caption = "\n".join(textwrap.fill(line, int(fig.get_figwidth() * 13)) for line in caption.split("\n"))
     fig.suptitle(f"Alignment of each state over time — {titled(scenario, overrides)}", fontsize=11, y=0.995)
     fig.text(0.5, 0.955, caption, ha="center", va="top", fontsize=8)
     # inches: room for the y labels, the titles with the event numbers above them, the caption and the legend
-    _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + 0.11 * (caption.count("\n") + 1), wgap=0.22, hgap=0.45)
+    _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + CAPTION_LINE * lines, wgap=0.22, hgap=0.45)
     return _save(fig, path)
 
 

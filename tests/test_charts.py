@@ -388,3 +388,18 @@ def test_time_axes_are_ticked_by_the_dates_convention(first, last, labels):
     assert [ax.xaxis.get_major_formatter()(t) for t in ticks] == labels
     view = ax.get_xlim()
     assert view[0] < low and view[1] > high  # autoscaling's margins kept
+
+
+def test_a_long_runs_alignment_chart_gives_its_caption_room_and_counts_what_it_does_not_list():
+    """700 quarters drew some 230 events: the caption grew until the panels' height went
+    negative (ValueError: bottom cannot be >= top) and abm run lost the computed run."""
+    from abm.scenario import load
+
+    scenario = load(BASELINE, ["time.steps=700"])
+    result = run(scenario, seed=0)
+    fig = charts.alignment_chart(result.agents, scenario, events=result.events)
+    caption = next(t.get_text() for t in fig.texts if t.get_text().startswith("One run"))
+    listed = len(caption.split(";"))
+    assert listed == charts.CAPTION_EVENTS + 1 and "more (events.csv)." in caption
+    FigureCanvasAgg(fig).draw()
+    assert all(ax.get_position().height > 0.15 for ax in fig.axes)  # the panels keep their height
