@@ -485,8 +485,11 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
         incomplete = check_store(out)
     except StoreError as exc:
         raise SweepError(f"cannot resume: {exc}") from None
-    with Store(out) as store:
-        old_hash, old = store.meta("spec_hash"), json.loads(store.meta("hashed"))
+    try:
+        with Store(out) as store:  # the writer's connection: a read-only folder or file refuses it here
+            old_hash, old = store.meta("spec_hash"), json.loads(store.meta("hashed"))
+    except sqlite3.OperationalError as exc:
+        raise SweepError(f"cannot resume in {out}: {exc} (a read-only folder or {FILE}?); make it writable, or copy the folder somewhere writable and resume there") from None
     if old_hash == exp.hash:
         refusal = None if allow_model_change else resume_refusal(out, json.loads((out / MANIFEST).read_text()), "sweep", "runs")
         if refusal:

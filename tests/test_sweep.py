@@ -690,3 +690,23 @@ def test_a_sweep_keyed_by_the_old_hashes_says_why_it_cannot_resume(two_quarters_
         conn.execute("UPDATE meta SET value = ? WHERE key = 'spec_hash'", ("1" * 64,))
     line = next(line for line in _refusal(spec, out).splitlines() if "scenario 'baseline'" in line)
     assert "its runs are keyed another way (a sweep made by an earlier version" in line
+
+
+def test_resume_into_a_read_only_store_is_a_clean_refusal(reference, tmp_path, monkeypatch, capsys):
+    """A read-only sweep folder or results file: the writer's first statement (journal
+    mode) failed with a traceback and exit 1, which means "some runs failed"."""
+    from abm import store
+    from abm.cli import main
+
+    copy = tmp_path / "ro"
+    shutil.copytree(reference, copy)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+
+    def read_only(path):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store, "connect", read_only)  # as root, file modes cannot make it so
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume in {copy}: attempt to write a readonly database" in err and "Traceback" not in err
