@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import datetime as dt
+import errno
 import gc
 import os
 import signal
@@ -20,7 +21,8 @@ from pathlib import Path
 from abm import budget
 from abm.outputs import OutputError, check_target
 from abm.processes import die_with, end, interrupted_status, interrupts_deferred
-from abm.scenario import Scenario, ScenarioError, TimeSpec, load, with_run_settings
+from abm.scenario import MAX_NAME_BYTES, Scenario, ScenarioError, TimeSpec, load, with_run_settings
+from abm.yamlfile import cut
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
 COUNTS = {"blocs"}  # whole numbers in one run (their ensemble means keep decimals)
@@ -557,6 +559,9 @@ def check_out(args) -> None:
     reach a default folder with the right to replace it (the empty path is also ``.``)."""
     if getattr(args, "out", None) is not None and not args.out.strip():
         raise UsageError("--out is empty; name a folder, or leave --out out to use the default")
+    for part in Path(getattr(args, "out", None) or ".").parts:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
+            raise UsageError(f"--out: a folder name of {len(os.fsencode(part))} bytes ({cut(part, 40)}); give at most {MAX_NAME_BYTES} (a file system allows 255, and the tool adds a prefix while it writes)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -573,6 +578,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # output piped into head and the like
         return 0
+    except OSError as exc:  # a path given that the file system cannot hold (a sweep folder to report, a scenario's name)
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        print(f"error: a path is too long for the file system: {cut(str(exc.filename), 80)}; shorten its names", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return interrupted_status()

@@ -36,7 +36,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
+from abm.scenario import MAX_NAME_BYTES, Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
 from abm.units import Bool, Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
@@ -116,7 +116,7 @@ class Sample(Strict):
 
 
 class Spec(Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=MAX_NAME_BYTES)]  # names the default output folder
     description: str = ""
     scenario: str | None = None
     scenarios: list[str] | dict[str, str] | None = None

@@ -312,10 +312,13 @@ class RulesSpec(Strict):
     credibility: dict[str, Any] = {"name": "delivery"}
 
 
+MAX_NAME_BYTES = 200  # a folder or file name the tool writes: 255 bytes on common file systems, less the '.NAME.partial-XXXXXXXX' it writes first
+
+
 def _folder_name(name: str) -> str:
     """A scenario's name names its default output folder: it must not choose a path."""
-    if not 1 <= len(name) <= 100 or name.startswith(".") or re.search(r"[/\\\x00-\x1f\x7f]", name):
-        raise ValueError("a scenario name is also its output folder's name: 1-100 characters, no '/', '\\' or control characters, not starting with '.'")
+    if not 1 <= len(name) <= 100 or len(name.encode()) > MAX_NAME_BYTES or name.startswith(".") or re.search(r"[/\\\x00-\x1f\x7f]", name):
+        raise ValueError(f"a scenario name is also its output folder's name: 1-100 characters and at most {MAX_NAME_BYTES} bytes in UTF-8 (a file system allows 255, and the tool adds a prefix while it writes), no '/', '\\' or control characters, not starting with '.'")
     return name
 
 

@@ -206,3 +206,18 @@ def test_validate_checks_every_file_given_and_fails_if_any_is_invalid(tmp_path, 
     assert f"{BASELINE}: valid" in captured.out and f"problem(s) in {bad}" in captured.err and "time.steps" in captured.err
     assert main(["validate", str(BASELINE), str(BASELINE.parent / "no_peace.yaml")]) == 0
     assert capsys.readouterr().out.count(": valid (") == 2
+
+
+def test_names_too_long_for_the_file_system_are_refused_not_a_traceback(tmp_path, capsys):
+    """A 300-byte folder name, or a scenario named in 80 CJK characters (240 bytes, the
+    name of its default folder): OSError 'File name too long', a traceback, exit 1."""
+    long = "x" * 300
+    assert main(["run", str(BASELINE), "--steps", "2", "--out", str(tmp_path / long)]) == 2
+    assert "--out: a folder name of 300 bytes" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / long)]) == 2
+    assert "a path is too long for the file system" in capsys.readouterr().err
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(f"extends: {BASELINE}\nname: {'漢' * 80}\n", encoding="utf-8")
+    assert main(["validate", str(wide)]) == 2
+    assert "at most 200 bytes in UTF-8" in capsys.readouterr().err
+    assert not [p for p in tmp_path.iterdir() if p.name != "wide.yaml"]
