@@ -56,7 +56,7 @@ from abm import patterns as pat
 from abm import yamlfile
 from abm.experiment import canonical_hash, override, plain, scenario_hash
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
-from abm.processes import interrupts_deferred, sigterm_as_interrupt
+from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
@@ -299,8 +299,9 @@ class SeededSampler(MappingSampler):
                 results.append(result)
                 bar.update(1)
                 if self.interrupts:  # stop between particles, where pyabc is storing nothing
+                    signum = self.interrupts[0]
                     self.interrupts.clear()
-                    raise KeyboardInterrupt
+                    interrupt(signum)
         self.nr_evaluations_ = sum(e for _, e in results)
         sample = self._create_empty_sample()
         for part, _ in results:

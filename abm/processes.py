@@ -118,6 +118,14 @@ def interrupts_deferred(again: Callable[[int], object] | None = None) -> Iterato
             signal.raise_signal(s)
 
 
+def interrupt(signum: int) -> NoReturn:
+    """Stop as a held stop signal asks, where it is safe to: raise KeyboardInterrupt, with
+    the signal recorded for the exit status (a SIGTERM held back and acted on ends with
+    143, not as a Ctrl-C)."""
+    _stopped_by[0] = signum
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt for the duration: batch schedulers stop jobs with

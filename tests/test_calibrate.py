@@ -196,6 +196,27 @@ def test_ctrl_c_while_a_generation_is_stored_stops_after_it_is_stored(monkeypatc
     assert pyabc.History(f"sqlite:///{tmp_path / 'c' / calibrate.DB}").max_t == 0
 
 
+def test_sigterm_held_while_a_generation_is_stored_ends_the_command_as_sigterm(monkeypatch, tmp_path):
+    """The held signal was acted on as a bare KeyboardInterrupt, so a batch scheduler's
+    SIGTERM ended the calibration with Ctrl-C's status (130), not 143."""
+    from abm.processes import interrupted_status
+
+    append = pyabc.History.append_population
+    calls = []
+
+    def sigterm_then_store(self, *args, **kwargs):
+        calls.append(True)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGTERM)
+        return append(self, *args, **kwargs)
+
+    monkeypatch.setattr(pyabc.History, "append_population", sigterm_then_store)
+    with serial() as ex:
+        stopped = calibrate.run(small_spec(generations=3), tmp_path / "c", executor=ex, progress=False)
+    assert stopped.interrupted and stopped.generations == 1
+    assert interrupted_status() == 128 + signal.SIGTERM
+
+
 def test_ctrl_c_while_a_finished_calibration_stops_its_workers_exits_as_interrupted(monkeypatch, tmp_path):
     """Held while the pool shuts down, then acted on, and the folder's lock file (made by
     this calibration) is still removed: the interruption used to be ignored (exit 0)."""
