@@ -451,7 +451,6 @@ def _lock(out: Path, work: str = "sweep") -> Iterator[None]:
         yield
         return
     path = out / ".lock"
-    created = not path.exists()  # removed at the end if this sweep made it, so no empty file stays behind
     with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -461,9 +460,8 @@ def _lock(out: Path, work: str = "sweep") -> Iterator[None]:
             raise SweepError(f"another {work} is writing to {out}; wait for it or choose another --out") from None
         try:
             yield
-        finally:
-            if created:
-                path.unlink(missing_ok=True)  # while still locked: a sweep that opened it now finds it replaced
+        finally:  # no empty file stays behind, also one a killed sweep left and this one took over
+            path.unlink(missing_ok=True)  # while still locked: a sweep that opened it now finds it replaced
 
 
 def check_new(out: Path, resume: bool) -> None:

@@ -447,8 +447,10 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_result
     out = tmp_path / "out"
     done_before = kill_part_way(path, out)
     assert 0 < len(done_before) < 120, "the sweep must be killed part-way"
+    assert (out / ".lock").exists()  # the killed sweep's, which the resume takes over
 
     assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--resume"]) == 0
+    assert not (out / ".lock").exists()  # and removes when it ends, as its own
 
     uninterrupted = tmp_path / "uninterrupted"
     sweep.run(spec, uninterrupted, workers=2, progress=False)
