@@ -40,6 +40,7 @@ from abm.scenario import MAX_NAME_BYTES, Scenario, ScenarioError, _blame_overrid
 from abm.units import Bool, Finite, Int, Real, Seed
 
 SPEC_VERSION = 1
+GRID_CHECKED = 2_000  # grid points validated one by one; a larger grid is checked value by value (check_points)
 RESERVED = {"run", "point", "replication", "seed", "scenario", "step", "date", "status"}
 MAX_PROBLEMS = 25
 
@@ -770,13 +771,26 @@ class _Builder:
 
     def check_points(self, bases: dict[str, Base], points: list[Point]) -> list[Scenario]:
         """Validate the points against their base; return the scenarios checked. Sampled
-        spaces are boxes, so their two extreme corners stand for every point."""
+        spaces are boxes, so their two extreme corners stand for every point. A grid of
+        more than :data:`GRID_CHECKED` points is checked value by value (each value of each
+        axis in one point at least): every point, resolved whole, cost 5 ms and 140 KB, so
+        that a 100,000-run grid took minutes and gigabytes to validate, even with
+        --dry-run; a problem that only a combination of values makes then shows when its
+        runs fail."""
         spec = self.spec
         section = "grid" if spec.sample is None else "sample.ranges"
         if spec.sample is not None:
             lows = {p: lo for p, (lo, _) in spec.sample.ranges.items()}
             highs = {p: hi for p, (_, hi) in spec.sample.ranges.items()}
             probes = [Point(-1, name, corner, corner) for name in bases for corner in (lows, highs)]
+        elif len(points) > GRID_CHECKED:
+            seen: set[tuple[str, str, str]] = set()
+            probes = []
+            for point in points:
+                keys = {(point.scenario, path, json.dumps(plain(value), sort_keys=True)) for path, value in point.values.items()} or {(point.scenario, "", "")}
+                if not keys <= seen:
+                    probes.append(point)
+                    seen |= keys
         else:
             probes = points
         checked = list(b.scenario for b in bases.values())
