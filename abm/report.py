@@ -34,6 +34,7 @@ from abm import sensitivity
 from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
 from abm.outputs import atomic_directory
 from abm.results import Results
+from abm.scenario import load as load_scenario
 from abm.store import quote
 
 MD_ROWS = 60
@@ -759,14 +760,12 @@ def _shared_settings(ctx: ReportContext) -> str:
     """What every run shares but the tables do not show: the spec's ``set:`` and each base
     scenario's period, so that "at the end of the run" has a date and a fixed setting is
     not mistaken for the base scenario's."""
-    from abm.scenario import load
-
     fixed = ctx.spec.get("set") or {}
     said = "Every run shares the spec's `set:` " + ", ".join(f"`{k}: {v}`" for k, v in fixed.items()) + "." if fixed else "The spec fixes nothing beyond its base scenario(s) (no `set:`)."
     swept = [p for p in ctx.results.parameters if p.startswith("time.")]
     periods = []
     for name, base in ctx.results.manifest.get("bases", {}).items():
-        scenario = load(base["resolved"])
+        scenario = load_scenario(base["resolved"])
         periods.append(f"{name} from {scenario.time.start} to {scenario.date(scenario.time.steps)}, every {scenario.time.step_months} month(s)")
     runs = f" Runs: {'; '.join(periods)}" + (f" (at the base's horizon; {', '.join(swept)} is swept)" if swept else "") + "." if periods else ""
     return said + runs
