@@ -308,6 +308,8 @@ def cmd_sweep(args) -> int:
         raise UsageError(str(exc)) from None
     before = f", {result.already} were already done" if result.already else ""
     print(f"{result.ok} ok, {result.failed} failed of {result.planned} distinct runs{before}; {result.seconds:.1f} s on {result.executor}")
+    if result.worker_deaths:  # recovered, but a reader of the log should know (memory? a killed process?)
+        print(f"notice: {result.worker_deaths} worker process(es) died (killed, or out of memory) and were replaced; the runs they held were run again one at a time (manifest.json, sessions: worker_deaths)", file=sys.stderr)
     resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)
     if result.interrupted:
         print(f"interrupted: every finished run is stored in {out}; continue with: {resume}", file=sys.stderr)

@@ -439,6 +439,7 @@ class SweepResult:
     aborted: str | None = None  # why the executor stopped taking work, if it did
     failures: list[dict[str, Any]] = field(default_factory=list)
     executor: str = ""
+    worker_deaths: int = 0  # worker processes that died (killed, out of memory) and were replaced
 
 
 @contextlib.contextmanager
@@ -677,6 +678,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                 except Exception as exc:  # the task itself failed: a dead worker, an unpicklable result
                     died = isinstance(exc, BrokenProcessPool)
                     if died and pool.make is not None and generation == pool.generation:
+                        result.worker_deaths += 1
                         pool.restart()
                     if died and not suspect and pool.make is not None:
                         suspects.extend(replace(chunk, runs=[run]) for run in chunk.runs)
@@ -706,6 +708,6 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
         store.hand_back()
         store.close()
         result.seconds = time.perf_counter() - started
-        session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, interrupted=result.interrupted, aborted=result.aborted, **pool.record())
+        session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, worker_deaths=result.worker_deaths, interrupted=result.interrupted, aborted=result.aborted, **pool.record())
         write_json(out / MANIFEST, manifest)
     return result

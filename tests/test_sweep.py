@@ -195,8 +195,10 @@ def test_a_dying_worker_fails_only_the_runs_that_kill_it_and_the_pool_is_replace
     assert (result.ok, result.failed) == (9, 3)  # the 3 replications of the killing point, no other run
     assert all("worker process died" in f["error"] for f in result.failures)
     assert {(f["params"]["rules.coercion.strength"], f["params"]["rules.decision.cap"]) for f in result.failures} == {(1.0, 1.0)}
+    assert result.worker_deaths >= 3  # counted, and in the session's record: the recovery was once silent
+    assert json.loads((out / "manifest.json").read_text())["sessions"][-1]["worker_deaths"] == result.worker_deaths
     again = sweep.run(tiny_spec(), out, workers=2, resume=True, progress=False)
-    assert (again.ok, again.failed) == (3, 0)
+    assert (again.ok, again.failed, again.worker_deaths) == (3, 0, 0)
 
 
 def _descendants(pid: int) -> set[int]:
@@ -712,3 +714,13 @@ def test_resume_into_a_read_only_store_is_a_clean_refusal(reference, tmp_path, m
     assert main(["sweep", str(spec), "--out", str(copy), "--resume"]) == 2
     err = capsys.readouterr().err
     assert f"cannot resume in {copy}: attempt to write a readonly database" in err and "Traceback" not in err
+
+
+def test_the_command_says_when_workers_died_and_were_replaced(tmp_path, monkeypatch, capsys):
+    from abm.cli import main
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    monkeypatch.setattr(sweep, "run", lambda exp, out, **kw: sweep.SweepResult(Path(out), 12, 0, ok=12, worker_deaths=2, executor="local"))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "s")]) == 0
+    assert "notice: 2 worker process(es) died (killed, or out of memory) and were replaced" in capsys.readouterr().err
