@@ -503,10 +503,11 @@ class _Builder:
         space = self.problems[start:]
         sound = not space and self.sound(*SPACE)
         if sound:  # the plan's size, before a single point is made
+            bases, points = self.planned_size()
             try:
-                budget.check_runs(self.planned_runs(), "the plan", self.allow_large)
-            except budget.BudgetError as exc:
-                self.problem("replications" if spec.replications > 1 else "grid" if spec.sample is None else "sample", str(exc))
+                budget.check_runs(bases * points * spec.replications, f"the plan ({points:,} points x {spec.replications} replication(s) x {bases} base scenario(s))", self.allow_large)
+            except budget.BudgetError as exc:  # blamed on what sets the number of points, which --set may have changed
+                self.problem("grid" if spec.sample is None else "sample.n", str(exc))
                 sound = False
         charts = self.check_outputs()
         bases: dict[str, Base] = {}
@@ -580,15 +581,14 @@ class _Builder:
         if spec.sample is not None:
             self.check_sample(spec.sample)
 
-    def planned_runs(self) -> int:
+    def planned_size(self) -> tuple[int, int]:
+        """The plan's base scenarios and points, before a point is made."""
         spec = self.spec
         bases = 1 if spec.scenario is not None else len(spec.scenarios or ())
         if spec.sample is None:
-            points = math.prod(len(v) for v in spec.grid.values())
-        else:
-            s = spec.sample
-            points = sensitivity.expected_points(s.method, s.n, len(s.ranges), s.levels, s.second_order)
-        return bases * points * spec.replications
+            return bases, math.prod(len(v) for v in spec.grid.values())
+        s = spec.sample
+        return bases, sensitivity.expected_points(s.method, s.n, len(s.ranges), s.levels, s.second_order)
 
     def check_outputs(self) -> list[Chart | None]:
         """Check summaries, outcomes and charts; return the charts, None where one is invalid

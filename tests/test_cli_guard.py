@@ -167,6 +167,7 @@ def test_a_folder_that_is_not_a_sweep_gets_a_hint_that_works(tmp_path, capsys):
 @pytest.mark.parametrize("args, said", [
     (["sweep", str(RULES), "--set", "replicatons=2", "--dry-run"], "1 problem(s) in --set: replicatons: unknown key; did you mean 'replications'?"),
     (["sweep", str(RULES), "--set", "set.time.steps=0", "--dry-run"], "1 problem(s) in --set: set.time.steps: must be in [1, 10000] (got 0)"),
+    (["sweep", str(RULES.parent / "sensitivity.yaml"), "--set", "sample.n=1048576", "--dry-run"], "1 problem(s) in --set: sample.n: the plan (9,437,184 points x 2 replication(s) x 1 base scenario(s)): 18,874,368 runs, over the budget"),
     (["sweep", str(RULES), "--set", "charts.9.type=box", "--dry-run"], "1 problem(s) in --set: charts.9.type: '9' is not an item of the list at charts: give an index from 0 to"),
     (["sweep", str(RULES), "--set", "metrics.summaries.x.stat=final", "--dry-run"], "1 problem(s) in --set: metrics.summaries.x.stat: 'x' is not an item of the list at metrics.summaries"),
     (["sweep", str(RULES), "--set", "metrics.summaries.-1.stat=final", "--dry-run"], "1 problem(s) in --set: metrics.summaries.-1.stat: '-1' is not an item"),
