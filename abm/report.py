@@ -142,24 +142,32 @@ def _legend_below(fig: Figure, handles, labels, title: str) -> None:
 # --------------------------------------------------------------------------- charts
 
 
-def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
-    res = ctx.results
+def timeseries_cells(res: Results, chart: TimeseriesChart) -> tuple[pd.DataFrame, bool]:
+    """One row per line, panel and date: ``reached`` (runs), and for each metric k ``n{k}``
+    (seeds with a value), ``mean{k}`` and ``sq{k}`` (mean of squares) over the seeds; and
+    whether some line's runs do not all reach every date. A line pooled over other swept
+    parameters holds several runs of each seed, which share its draws: each seed's runs
+    are averaged first, and the band is taken over the seeds (with nothing pooled, a seed
+    is one run)."""
     group, facet = _group_column(chart.by), _group_column(chart.facet) if chart.facet else "NULL"
-    stats = ", ".join(
-        f"COUNT(s.{quote(m)}) AS n{k}, AVG(s.{quote(m)}) AS mean{k}, AVG(s.{quote(m)} * s.{quote(m)}) AS sq{k}"
-        for k, m in enumerate(chart.metrics)
-    )
     # by date, not by step: runs of base scenarios with other calendars (a 2020 start) meet
     # on the dates they share, never step 0 of one with step 0 of the other
     # each run once per line and panel: identical points (a value listed twice) share a run
-    joined = (f"FROM series s JOIN (SELECT DISTINCT d.run AS run, {group} AS grp, {facet} AS facet "
+    joined = (f"FROM series s JOIN (SELECT DISTINCT d.run AS run, d.seed AS seed, {group} AS grp, {facet} AS facet "
               "FROM design d JOIN points p ON p.point = d.point) g ON g.run = s.run")
+    per_seed = ", ".join(f"AVG(s.{quote(m)}) AS v{k}" for k, m in enumerate(chart.metrics))
+    stats = ", ".join(f"COUNT(v{k}) AS n{k}, AVG(v{k}) AS mean{k}, AVG(v{k} * v{k}) AS sq{k}" for k in range(len(chart.metrics)))
     frame = res.sql(
-        f"SELECT g.grp AS grp, g.facet AS facet, s.date AS date, COUNT(*) AS reached, {stats} {joined} "
-        "GROUP BY grp, facet, s.date ORDER BY facet, grp, s.date"
+        f"SELECT grp, facet, date, SUM(runs) AS reached, {stats} FROM "
+        f"(SELECT g.grp AS grp, g.facet AS facet, s.date AS date, g.seed AS seed, COUNT(*) AS runs, {per_seed} {joined} GROUP BY grp, facet, s.date, g.seed) "
+        "GROUP BY grp, facet, date ORDER BY facet, grp, date"
     )
     runs = res.sql(f"SELECT g.grp AS grp, g.facet AS facet, COUNT(DISTINCT s.run) AS runs {joined} GROUP BY grp, facet")
-    uneven = bool((frame.merge(runs, on=["grp", "facet"], how="left").eval("reached < runs")).any())
+    return frame, bool((frame.merge(runs, on=["grp", "facet"], how="left").eval("reached < runs")).any())
+
+
+def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
+    frame, uneven = timeseries_cells(ctx.results, chart)
     frame["date"] = cs.date_numbers(frame["date"])
     groups = _levels(ctx, chart.by or "point", frame["grp"])
     facets = _levels(ctx, chart.facet, frame["facet"]) if chart.facet else [None]
@@ -197,7 +205,7 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     _legend_below(body, handles, labels, ctx.group_label(chart.by))
     title = chart.title or f"{', '.join(chart.metrics)} over time by {ctx.group_label(chart.by)}"
     notes = [cs.UNCERTAINTY + (" (one run per group: no band)" if single else "")]
-    notes += [p for p in (_pooled(ctx, [chart.by or "point", chart.facet]),) if p] + zoomed
+    notes += [p for p in (_pooled(ctx, [chart.by or "point", chart.facet], "the band is over the seeds, each seed's runs averaged over them first"),) if p] + zoomed
     notes += ["a line's runs do not all reach every date (other calendars or horizons): each date averages the runs that reach it"] if uneven else []
     return _decorate(fig, ctx, title, "; ".join(notes))
 
@@ -315,12 +323,12 @@ def _without_value(missing: int) -> str:
     return f"{missing} run(s) without a value (threshold never crossed) left out" if missing else ""
 
 
-def _pooled(ctx: ReportContext, shown: list[str | None]) -> str:
+def _pooled(ctx: ReportContext, shown: list[str | None], how: str = "their effect is in the spread") -> str:
     """Note naming the swept parameters (and base scenarios) a chart averages over."""
     if "point" in shown:
         return ""
     pooled = [p for p in _factors(ctx) if p not in shown]
-    return f"pooled over {', '.join(map(short, pooled))} (their effect is in the spread)" if pooled else ""
+    return f"pooled over {', '.join(map(short, pooled))} ({how})" if pooled else ""
 
 
 def _levels(ctx: ReportContext, column: str, present) -> list:

@@ -73,7 +73,7 @@ def test_index_scales_are_anchored_at_0_1_unless_zoomed(uneven):
     assert frag.get_ylim() == (0.0, 1.0)
     assert offers.get_ylim() != (0.0, 1.0)  # a count has no natural range
     low, high = zoomed.subfigs[1].axes[0].get_ylim()
-    assert (low, high) != (0.0, 1.0) and f"zoomed to {low:.3g}-{high:.3g}" in texts(zoomed)
+    assert (low, high) != (0.0, 1.0) and f"zoomed to {low:.3g}-{high:.3g}" in " ".join(texts(zoomed).split())  # as wrapped
 
 
 def test_phase_cells_keep_the_spacing_of_unequal_steps(uneven):
@@ -403,3 +403,22 @@ def test_a_long_runs_alignment_chart_gives_its_caption_room_and_counts_what_it_d
     assert listed == charts.CAPTION_EVENTS + 1 and "more (events.csv)." in caption
     FigureCanvasAgg(fig).draw()
     assert all(ax.get_position().height > 0.15 for ax in fig.axes)  # the panels keep their height
+
+
+def test_a_pooled_timeseries_band_is_taken_over_the_seeds(uneven):
+    """Lines by coercion strength pool the two decision caps, whose runs of one seed share
+    its draws: the band took every run as independent (n = 4 here). Each seed's runs are
+    now averaged over the caps first, and n counts seeds; checked against pandas."""
+    from abm.experiment import TimeseriesChart
+
+    res = Results(uneven)
+    chart = TimeseriesChart.model_validate({"type": "timeseries", "metrics": ["fragmentation"], "by": "rules.coercion.strength"})
+    cells, _ = report.timeseries_cells(res, chart)
+    series = res.series(["fragmentation"], with_params=True)
+    per_seed = series.groupby(["rules.coercion.strength", "date", "seed"])["fragmentation"].mean()
+    expected = per_seed.groupby(level=[0, 1]).agg(["count", "mean", lambda v: (v**2).mean()])
+    expected.columns = ["n0", "mean0", "sq0"]
+    got = cells.assign(date=pd.to_datetime(cells["date"])).set_index(["grp", "date"])[["n0", "mean0", "sq0"]]
+    got.index.names = expected.index.names
+    pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index(), check_dtype=False, rtol=1e-12)
+    assert (cells["n0"] == 2).all() and (cells["reached"] == 4).all()  # 2 seeds, each of 2 runs (the caps)
