@@ -826,8 +826,7 @@ class _Builder:
         effect of the date. ``abm run`` only warns of such an event, because a scenario
         extending it may reach the date; a sweep's points are the runs themselves. (A swept
         horizon leaves out what comes after it by design, and is not blamed.)"""
-        for late in scn.late_events():
-            field, why = late.split(": ", 1)
+        for field, why in scn.late_entries():
             key = next((k for k in point.values if k.startswith(f"{field}.")), None)
             if key is not None:
                 self.problem(f"{section}.{key}", f"value {point.labels[key]!r}: {field} {why}")
@@ -853,13 +852,12 @@ class _Builder:
             series = list(spec.metrics.series)
             for k, metric in enumerate(series):
                 self.check_metric(f"metrics.series.{k}", metric, known, every)
-        before = len(self.problems)
         for k, s in enumerate(spec.metrics.summaries):  # empty when broken
             self.check_metric(f"metrics.summaries.{k}.metric", s.metric, known, every)
             self.check_horizon(f"metrics.summaries.{k}", s, checked)
-        # a summary of an unknown metric (a typo) names a column the charts cannot know: a
-        # chart naming the column it would have once fixed is not a problem of its own
-        self.misnamed_summaries = any(p.startswith("metrics.summaries.") and p.endswith(".metric") for p, _ in self.problems[before:])
+        # a summary of a metric not produced (a typo) names a column the charts cannot know:
+        # a chart naming the column it would have once fixed is not a problem of its own
+        self.misnamed_summaries = any(s.metric not in every for s in spec.metrics.summaries)
         return series
 
     def check_states(self, bases: dict[str, Base]) -> list[str]:

@@ -360,6 +360,11 @@ class Scenario(Strict):
         because a scenario that extends this one with more steps may reach them. A run cut
         short with ``--steps`` is warned about as one cut short with ``--set time.steps``:
         either way, what it leaves out is not in its tables."""
+        return [f"{entry}: {why}" for entry, why in self.late_entries(steps)]
+
+    def late_entries(self, steps: int | None = None) -> list[tuple[str, str]]:
+        """:meth:`late_events` as (entry, why) pairs, ``events.<id>`` or ``shocks.<id>``:
+        for a sweep, which blames the swept value that dates the entry."""
         end = self.date(self.time.steps if steps is None else steps)
         found = []
         for section, key in (("events", "date"), ("shocks", "start")):
@@ -368,7 +373,7 @@ class Scenario(Strict):
                     continue
                 when = _DATE.validate_python(spec[key])  # a date, or its text (checked by validation)
                 if when >= end:
-                    found.append(f"{section}.{ident}: {'dated' if key == 'date' else 'starts'} {when}, {'at' if when == end else 'after'} the run's end {end}; it will not fire")
+                    found.append((f"{section}.{ident}", f"{'dated' if key == 'date' else 'starts'} {when}, {'at' if when == end else 'after'} the run's end {end}; it will not fire"))
         return found
 
     def metric_columns(self) -> dict[str, list[str]]:
@@ -424,10 +429,8 @@ def in_force(dates, day: dt.date) -> int:
     reading of a date between two steps that every tool shares (sweep summaries'
     ``at:``, ``abm compare --dates``, calibration patterns): a step's state holds until
     the next step, and a date the run never reached has nothing in force."""
-    key = day.isoformat()
-    if not len(dates) or key > str(dates[-1])[:10]:
-        return -1
-    return bisect.bisect_right([str(d)[:10] for d in dates], key) - 1
+    keys, key = [str(d)[:10] for d in dates], day.isoformat()
+    return bisect.bisect_right(keys, key) - 1 if keys and key <= keys[-1] else -1
 
 
 # --------------------------------------------------------------------------- reading
