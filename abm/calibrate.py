@@ -60,7 +60,7 @@ from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
-from abm.sweep import SweepError, _lock
+from abm.sweep import SweepError, _lock, check_unlocked
 from abm.units import Int, Real
 
 MANIFEST = "manifest.json"
@@ -532,7 +532,9 @@ def check_new(out: Path, resume: bool) -> None:
     that holds a calibration (its manifest); cheap, so the CLI asks it before printing the plan."""
     try:
         check_new_or_resumable(out, "calibration", resume)
-    except OutputError as exc:
+        if resume:
+            check_unlocked(out, "calibration")
+    except (OutputError, SweepError) as exc:
         raise CalibrationError(str(exc)) from None
 
 

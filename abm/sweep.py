@@ -465,14 +465,36 @@ def _lock(out: Path, work: str = "sweep") -> Iterator[None]:
             path.unlink(missing_ok=True)  # while still locked: a sweep that opened it now finds it replaced
 
 
+def check_unlocked(out: Path, work: str = "sweep") -> None:
+    """Refuse a folder that another live sweep (or calibration) holds, without taking its
+    lock: a probe, so that the CLI refuses before printing the plan. :func:`_lock` still
+    decides (a writer may start between the two)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: see _lock
+        return
+    try:
+        fd = os.open(out / ".lock", os.O_RDONLY)
+    except OSError:  # no lock file: nobody holds the folder
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SweepError(f"another {work} is writing to {out}; wait for it or choose another --out") from None
+    finally:
+        os.close(fd)  # releases the probe's lock, if it got one
+
+
 def check_new(out: Path, resume: bool) -> None:
     """Refuse an existing ``out`` unless resuming (a sweep never replaces a folder), and
-    suggest --resume only for a folder that holds a sweep; cheap, so the CLI asks it
-    before printing the plan."""
+    suggest --resume only for a folder that holds a sweep, or one another sweep is
+    writing to; cheap, so the CLI asks it before printing the plan."""
     try:
         check_new_or_resumable(out, "sweep", resume, marker=FILE)
     except OutputError as exc:
         raise SweepError(str(exc)) from None
+    if resume:
+        check_unlocked(out)
 
 
 def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False) -> list[str]:

@@ -379,6 +379,23 @@ def test_a_folder_made_by_another_sweep_after_the_check_is_not_run_in(monkeypatc
     assert len(sessions) == 1  # the other sweep's only
 
 
+def test_a_resume_of_a_folder_another_sweep_holds_is_refused_before_the_plan_is_printed(tmp_path, capsys):
+    """The plan line promised a sweep that was then refused: the lock is probed first."""
+    path, out = tmp_path / "spec.yaml", tmp_path / "out"
+    path.write_text(yaml.safe_dump(tiny_spec()))
+    with ThreadPoolExecutor(1) as ex:
+        sweep.run(tiny_spec(), out, executor=ex, progress=False)
+    before = sorted(p.name for p in out.iterdir())
+    with sweep._lock(out):  # as the other sweep's process holds it
+        assert main(["sweep", str(path), "--out", str(out), "--resume"]) == 2
+        assert main(["sweep", str(path), "--out", str(out), "--resume", "--dry-run"]) == 2
+        assert (out / ".lock").exists()  # the holder's, left alone
+    got = capsys.readouterr()
+    assert got.out == "" and got.err.count("another sweep is writing to") == 2, got
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert main(["sweep", str(path), "--out", str(out), "--resume", "--dry-run"]) == 0  # once released
+
+
 def test_the_cli_exits_nonzero_when_runs_failed(monkeypatch, tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec()))
