@@ -91,6 +91,15 @@ SCENARIOS = {
 }
 SENSITIVITY = ROOT / "experiments" / "sensitivity.yaml"
 PARAMETER_POINTS = 32
+# the interdependence rule's rates, which integration's trade and relations follow and which
+# sensitivity.yaml does not sample: half to double the baseline's assumed values
+NEIGHBOUR_RANGES = {
+    "rules.neighbours.trade_growth": [0.005, 0.02],
+    "rules.neighbours.membership_boost": [0.25, 1.0],
+    "rules.neighbours.peace_dividend": [0.25, 1.0],
+    "rules.neighbours.spillover": [0.25, 1.0],
+    "rules.neighbours.adjustment": [0.025, 0.1],
+}
 
 
 def final(job) -> dict:
@@ -192,11 +201,12 @@ def screen(pool) -> None:
 # --------------------------------------------------------------------------- scenarios and uncertainty
 
 
-def parameter_sets() -> list[list[str]]:
-    """A Latin hypercube over the ranges of experiments/sensitivity.yaml (with its fixed set)."""
+def parameter_sets(ranges: dict[str, list[float]] | None = None) -> list[list[str]]:
+    """A Latin hypercube over ``ranges``, by default those of experiments/sensitivity.yaml
+    (with its fixed set)."""
     spec = yaml.safe_load(SENSITIVITY.read_text())
-    ranges = spec["sample"]["ranges"]
-    fixed = [f"{k}={v}" for k, v in spec.get("set", {}).items()]
+    fixed = [] if ranges else [f"{k}={v}" for k, v in spec.get("set", {}).items()]
+    ranges = ranges or spec["sample"]["ranges"]
     unit = qmc.LatinHypercube(d=len(ranges), seed=20261202).random(PARAMETER_POINTS)
     lows, highs = np.array([r[0] for r in ranges.values()]), np.array([r[1] for r in ranges.values()])
     points = qmc.scale(unit, lows, highs)
@@ -242,6 +252,7 @@ def uncertainty(pool) -> None:
         "seeds, no shocks and no decision noise": [(still, [], s) for s in SPREAD_SEEDS],
         f"parameters ({PARAMETER_POINTS} points, seed 0)": [(str(BASELINE), sets, 0) for sets in parameter_sets()],
         f"parameters and seeds ({PARAMETER_POINTS} points, seed = point)": [(str(BASELINE), sets, k) for k, sets in enumerate(parameter_sets())],
+        f"neighbour-rule rates, x0.5-x2 ({PARAMETER_POINTS} points, seed 0)": [(str(BASELINE), sets, 0) for sets in parameter_sets(NEIGHBOUR_RANGES)],
     }
     print("| source | " + " | ".join(OUTCOMES) + " |")
     print("|---" * (len(OUTCOMES) + 1) + "|")
