@@ -14,8 +14,11 @@ advances one period and **▶** plays. The panels show
 * freight volume on each corridor over time (every ``corridor_<id>_volume`` column the
   model collects; a note when the scenario has no corridors).
 
-Every slider *overrides* the scenario's own value (the defaults are the baseline's); each
-shows its value, and the status line names the rules the running model was built with. The
+Choosing a scenario moves the rule menus and sliders to that scenario's own rules and
+values; every slider then *overrides* the scenario's value, shows its value, and is greyed
+out where the chosen rule has no such parameter; the status line names the rules the
+running model was built with. A scenario file that does not validate is refused with its
+problems shown above the controls, and the running model is kept. The
 model is :class:`DashboardModel`, a thin subclass of :class:`abm.model.RegionModel` whose
 constructor takes the dashboard's parameters; it accepts and ignores the ``scenario``
 keyword through which Mesa's reset passes its own scenario holder. The panels are
@@ -48,7 +51,7 @@ from abm import charts, posterior  # noqa: E402
 from abm import chartstyle as cs  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.rules import registry  # noqa: E402
-from abm.scenario import Scenario, load  # noqa: E402
+from abm.scenario import Scenario, ScenarioError, load  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DPI = 80  # panel resolution: sharp at the panels' on-screen size, cheap to encode
@@ -56,9 +59,9 @@ PLAY_INTERVAL = 60  # ms between steps while playing; the four panels take about
 CORRIDOR_COLUMN = re.compile(r"^corridor_(.+)_volume$")
 
 
-def config_names(directory: Path = CONFIGS) -> list[str]:
+def config_names() -> list[str]:
     """Scenario files offered in the dashboard: the stems of ``configs/*.yaml``, baseline first."""
-    names = sorted(p.stem for p in directory.glob("*.yaml"))
+    names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
     return sorted(names, key=lambda n: n != "baseline")
 
 
@@ -73,6 +76,29 @@ def _rule(family: str, current: dict, name: str, **overrides) -> dict:
 
 
 ALL_POWERS = "all powers"
+# the sidebar's sliders -> (rule family, parameter) each one sets
+SLIDERS = {"coercion_strength": ("coercion", "strength"), "hedge_cap": ("decision", "cap"), "noise": ("decision", "noise"), "decay_rate": ("decay", "rate")}
+MENUS = ("decision", "allocation", "coercion")  # the sidebar's rule menus, by family
+
+
+def scenario_values(config: str) -> dict:
+    """The sidebar's settings as ``configs/<config>.yaml`` itself sets them (its rules, and
+    the values of the sliders its rules have), so that choosing a scenario runs it as
+    written until a control is moved. Raises :class:`ScenarioError` for a file that does
+    not validate."""
+    rules = load(CONFIGS / f"{config}.yaml").rules
+    values: dict = {family: getattr(rules, family)["name"] for family in MENUS}
+    for name, (family, parameter) in SLIDERS.items():
+        if parameter in getattr(rules, family):
+            values[name] = getattr(rules, family)[parameter]
+    return values
+
+
+def slider_applies(name: str, rules: dict[str, str]) -> bool:
+    """Whether the rule named in ``rules`` (family -> rule name) for the slider's family
+    takes the slider's parameter."""
+    family, parameter = SLIDERS[name]
+    return parameter in registry.get(family, rules[family]).Params.model_fields
 
 
 def build_scenario(
@@ -385,27 +411,49 @@ def Live(model, kind: str):
 # --------------------------------------------------------------------------- sidebar
 
 
-def powers_of(config: str) -> list[str]:
-    return [ALL_POWERS, *load(CONFIGS / f"{config}.yaml").powers]
+def scenario_facts(config: str) -> tuple[list[str], str]:
+    """The power menu's entries and the decay rule of ``configs/<config>.yaml``; a file
+    that stopped validating after it was chosen gives the menu's fixed entry and the
+    baseline's decay rule (Reset then says what is wrong)."""
+    try:
+        scenario = load(CONFIGS / f"{config}.yaml")
+    except ScenarioError:
+        return [ALL_POWERS], "exponential"
+    return [ALL_POWERS, *scenario.powers], scenario.rules.decay["name"]
 
 
 @solara.component
-def Settings(settings: solara.Reactive[dict]):
-    """The model's settings, each control showing its value; Reset (above) applies them."""
+def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
+    """The model's settings, each control showing its value; Reset (above) applies them.
+    Choosing a scenario takes its own rules and values (:func:`scenario_values`), or, for
+    a file that does not validate, shows its problems and keeps the previous choice."""
     s = settings.value
 
     def set_(name):
         return lambda value: settings.set({**settings.value, name: value})
 
-    def select(label, name, values):
-        solara.Select(label, value=s[name], values=values, on_value=set_(name))
+    def choose_config(config):
+        try:
+            values = scenario_values(config)
+        except ScenarioError as exc:
+            problem.set(f"configs/{config}.yaml cannot be used, so the scenario stays {settings.value['config']}: {exc}")
+            return
+        problem.set("")
+        settings.set({**settings.value, "config": config, **values})
+
+    def select(label, name, values, on_value=None):
+        solara.Select(label, value=s[name], values=values, on_value=on_value or set_(name))
 
     def slider(label, name, lo, hi, step, digits=2):
         cls = solara.SliderInt if isinstance(step, int) else solara.SliderFloat
-        cls(f"{label}: {s[name]:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {s[name]}", value=s[name], min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always")
+        shown = f"{label}: {s[name]:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {s[name]}"
+        off = name in SLIDERS and not slider_applies(name, {**{f: s[f] for f in MENUS}, "decay": decay})
+        cls(shown + (" (not used by this rule)" if off else ""), value=s[name], min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always", disabled=off)
 
-    powers = solara.use_memo(lambda: powers_of(s["config"]), [s["config"]])
-    select("Scenario (configs/)", "config", config_names())
+    powers, decay = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
+    if problem.value:
+        solara.Error(problem.value, classes=["abm-problem"])
+    select("Scenario (configs/)", "config", config_names(), choose_config)
     select("Decision rule", "decision", registry.known("decision"))
     select("Allocation rule", "allocation", registry.known("allocation"))
     select("Coercion rule", "coercion", registry.known("coercion"))
@@ -443,24 +491,37 @@ def Panels(model, pending: bool = False):
     return main
 
 
+def session_model(settings: solara.Reactive[dict], problem: solara.Reactive[str]) -> type[DashboardModel]:
+    """The model class of one browser session, bound to its sidebar: Mesa's Reset builds
+    ``type(model)()``. A scenario file edited into an invalid one after it was chosen gives
+    the baseline, with its problems on the ``problem`` line, not a traceback."""
+
+    class SessionModel(DashboardModel):
+        def __init__(self, scenario=None, **overrides):
+            chosen = {**settings.value, **overrides}
+            try:
+                super().__init__(**chosen)
+            except ScenarioError as exc:  # raised before the model is built: build the baseline instead
+                problem.set(f"configs/{chosen['config']}.yaml cannot be used, so the model was built from the baseline: {exc}")
+                super().__init__(**{**chosen, "config": "baseline", **scenario_values("baseline")})
+
+    return SessionModel
+
+
 @solara.component
 def Page():
     """The app: one model per browser session. The sidebar's settings live here; Mesa's
     Reset builds ``type(model)()``, so the model class is bound to them."""
     settings = solara.use_reactive(dict(DEFAULTS))
-
-    class SessionModel(DashboardModel):
-        def __init__(self, scenario=None, **overrides):
-            super().__init__(**{**settings.value, **overrides})
-
-    bound = solara.use_memo(lambda: SessionModel, [])
+    problem = solara.use_reactive("")
+    bound = solara.use_memo(lambda: session_model(settings, problem), [])
     initial = solara.use_memo(bound, [])
     model = solara.use_reactive(initial)
     with solara.Column(style={"width": "100%"}) as main:
         solara.Title(TITLE)  # the browser tab's title, not Solara's default
         SolaraViz(model, components=[], model_params={}, name="South Caucasus & Central Asia", play_interval=PLAY_INTERVAL)
         with solara.Sidebar(), solara.Card("Scenario and rules"):
-            Settings(settings)
+            Settings(settings, problem)
         Panels(model.value, pending=model.value.settings != settings.value)
     return main
 

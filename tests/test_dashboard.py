@@ -88,6 +88,67 @@ def test_the_calibrated_scenario_draws_its_parameters_and_the_sidebar_keeps_its_
     assert plain.config.utility != calibrated.config.utility and "posterior" not in dashboard.settings_text(plain)
 
 
+def render_settings():
+    """The sidebar, rendered in-process: its settings, its problem line, and its widgets."""
+    import ipyvuetify as v
+    import solara
+
+    settings, problem = solara.reactive(dict(dashboard.DEFAULTS)), solara.reactive("")
+    _, rc = solara.render(dashboard.Settings(settings, problem), handle_error=False)
+    return settings, problem, lambda: rc.find(v.Select).widgets, lambda: {w.label.split(":")[0]: w for w in rc.find(v.Slider).widgets}
+
+
+def test_the_sidebar_starts_at_the_baseline_as_written():
+    assert {k: dashboard.DEFAULTS[k] for k in dashboard.scenario_values("baseline")} == dashboard.scenario_values("baseline")
+
+
+def test_choosing_a_scenario_takes_its_own_rules_and_values():
+    """The sliders started at the baseline's values and overrode the scenario chosen: the
+    generated world ran with noise 0.1 and cap 0.5 instead of its own 0.05 and 0.4."""
+    settings, problem, selects, sliders = render_settings()
+    selects()[0].v_model = "generated"
+    own = dashboard.load(dashboard.CONFIGS / "generated.yaml").rules
+    assert (settings.value["noise"], settings.value["hedge_cap"]) == (own.decision["noise"], own.decision["cap"]) == (0.05, 0.4)
+    assert sliders()["Decision noise"].label == "Decision noise: 0.05" and not problem.value
+    model = dashboard.DashboardModel(**settings.value)
+    assert model.config.rules.decision == own.decision and model.config.rules.coercion == own.coercion
+
+
+def test_a_slider_the_chosen_rule_does_not_use_is_greyed_out():
+    settings, _, selects, sliders = render_settings()
+    assert not sliders()["Hedging cap"].disabled
+    selects()[1].v_model = "threshold"  # the decision rule: no cap
+    assert sliders()["Hedging cap"].disabled and "(not used by this rule)" in sliders()["Hedging cap"].label
+    assert not sliders()["Decision noise"].disabled
+    selects()[3].v_model = "none"  # the coercion rule: no strength
+    assert sliders()["Coercion strength"].disabled
+    assert dashboard.slider_applies("decay_rate", {"decay": "exponential"})
+
+
+def test_a_scenario_that_does_not_validate_is_refused_with_its_problems_not_a_traceback(monkeypatch, tmp_path):
+    """Choosing a scenario file with a typo replaced the whole page with a traceback."""
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    (tmp_path / "my_typo.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\npowers:\n  european_union:\n    conditions: {{governence: 0.0}}\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    settings, problem, selects, _ = render_settings()
+    assert dashboard.config_names() == ["baseline", "my_typo"]
+    selects()[0].v_model = "my_typo"
+    assert settings.value["config"] == "baseline"  # the previous choice is kept
+    assert "configs/my_typo.yaml cannot be used" in problem.value and "governence" in problem.value
+
+
+def test_a_scenario_edited_into_an_invalid_one_after_it_was_chosen_builds_the_baseline(monkeypatch, tmp_path):
+    import solara
+
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    (tmp_path / "mine.yaml").write_text("time: {steps: [}\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    settings, problem = solara.reactive({**dashboard.DEFAULTS, "config": "mine"}), solara.reactive("")
+    model = dashboard.session_model(settings, problem)()  # as Mesa's Reset builds it
+    assert model.settings["config"] == "baseline" and model.steps == 0
+    assert problem.value.startswith("configs/mine.yaml cannot be used, so the model was built from the baseline:")
+
+
 def test_a_step_updates_the_panels_data_without_redrawing_them():
     model = dashboard.DashboardModel()
     for kind, make in dashboard.PANELS.items():
