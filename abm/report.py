@@ -90,7 +90,8 @@ def _wrap(text: str, fig: Figure, fontsize: float) -> str:
     return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
-HEAD, FOOT = 0.95, 0.35  # inches above the panels (title, note) and below them (footer)
+HEAD, FOOT = 0.95, 0.35  # inches above the panels (title, note) and below them (footer), at least
+NOTE_LINE = 8 * 1.2 / 72  # inches: a line of the 8-point note at matplotlib's line spacing
 
 
 def _canvas(width: float, height: float) -> tuple[Figure, Figure]:
@@ -103,10 +104,20 @@ def _canvas(width: float, height: float) -> tuple[Figure, Figure]:
 
 
 def _decorate(fig: Figure, ctx: ReportContext, title: str, note: str) -> Figure:
-    """Title, a smaller line saying what the marks mean, and the footer naming what produced it."""
-    head, _, foot = fig.subfigs
-    head.text(0.5, 0.97, _wrap(title, fig, 10.5), ha="center", va="top", fontsize=10.5)
-    head.text(0.5, 0.97 - (0.2 + 0.17 * _wrap(title, fig, 10.5).count("\n")) / HEAD, _wrap(note, fig, 8), ha="center", va="top", fontsize=8, color="0.2")
+    """Title, a smaller line saying what the marks mean, and the footer naming what produced it.
+    The head band grows with the lines they wrap to, so that a long note on a narrow figure
+    never runs into the panels' titles."""
+    head, body, foot = fig.subfigs
+    title, note = _wrap(title, fig, 10.5), _wrap(note, fig, 8)
+    note_top = 0.03 * HEAD + 0.2 + 0.17 * title.count("\n")  # inches below the band's top
+    needed = note_top + (note.count("\n") + 1) * NOTE_LINE + 0.08
+    band = max(HEAD, needed)
+    if band > HEAD:
+        heights = [band, fig.get_figheight() - HEAD - FOOT, FOOT]
+        head._subplotspec.get_gridspec().set_height_ratios(heights)  # the bands' grid (SubFigure has no public getter)
+        fig.set_figheight(sum(heights))
+    head.text(0.5, 1 - 0.03 * HEAD / band, title, ha="center", va="top", fontsize=10.5)
+    head.text(0.5, 1 - note_top / band, note, ha="center", va="top", fontsize=8, color="0.2")
     foot.text(0.5, 0.5, _wrap(ctx.footer, fig, 7), ha="center", va="center", fontsize=7, color="0.3")
     return fig
 

@@ -121,6 +121,24 @@ def test_pairs_are_matched_within_the_other_swept_values(reference):
     assert "same seed and the same coercion strength" in " ".join(text.split())
 
 
+def test_a_long_note_on_a_narrow_chart_stays_above_the_panels(reference):
+    """A one-panel chart pooled over another parameter wraps its note to seven lines,
+    which ran over the panel's title: the head band now grows with the text."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    spec = {"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 1.0}
+    fig = report.figure(reference, spec)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    head, body, _ = fig.subfigs
+    note = head.texts[1]
+    assert note.get_text().count("\n") >= 5, "the premise: a note of many lines"
+    lowest_text = note.get_window_extent(renderer).y0
+    highest_panel = max(ax.title.get_window_extent(renderer).y1 for ax in body.axes)
+    assert lowest_text > highest_panel
+    assert head.texts[0].get_window_extent(renderer).y1 <= fig.bbox.y1  # the title stays inside the figure
+
+
 def test_the_report_draws_the_chart_and_lists_its_table(paired, tmp_path):
     out = tmp_path / "report"
     assert main(["report", str(paired), "--out", str(out)]) == 0
