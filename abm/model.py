@@ -131,6 +131,8 @@ class RegionModel(mesa.Model):
         self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
         self.spending = np.zeros(m)  # USD bn each power offers in the step (none before the first)
         self.chosen = np.zeros((n, m))  # ties each state took from each power's new spending in the step
+        self.new_money_taken = np.zeros((n, len(DOMAINS), m))  # USD bn of each power's new spending each state took in the step
+        self.answered = np.zeros((m, len(DOMAINS)))  # new money each power adds to its budget in answer to rivals (the spending rule)
         self.observe()
         self.size_standing_offers()
         self.attention0 = self.rules["allocation"].reference(self)
@@ -153,6 +155,7 @@ class RegionModel(mesa.Model):
         self.move_freight()
         offers = self.make_offers()
         self.decide_offers(offers)
+        self.answer_rivals()
         self.decay_ties()
         self.coerce_defectors(self.find_defections())
         self.rules["credibility"].update(self)
@@ -236,7 +239,7 @@ class RegionModel(mesa.Model):
         kept = np.where(keep, weights, 0.0)
         sums = kept.sum(axis=1, keepdims=True)
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
-        budget = np.array([power.budget for power in self.powers]) * course  # M x 3
+        budget = (np.array([power.budget for power in self.powers]) + self.answered) * course  # M x 3: the scenario's new money and the answer to rivals
         sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
         self.spending = sizes.sum(axis=(1, 2))  # reported: the model's currency, which the balanced start sizes
         p, d, s = np.nonzero(sizes > 0)
@@ -303,11 +306,17 @@ class RegionModel(mesa.Model):
         new_spending = offers.size - (offers.maintenance if offers.maintenance is not None else 0.0)  # >= 0: maintenance is at most the standing offer
         beyond = np.divide(new_spending, offers.size, out=np.zeros(len(offers)), where=offers.size > 0)
         self.chosen.reshape(-1)[:] = np.bincount(s * m + p, taken * beyond, n * m)
+        self.new_money_taken.reshape(-1)[:] = np.bincount(cell, new_spending * taken_share, self.new_money_taken.size)
         invested = a & (d == DOMAIN_INDEX["investment"]) & self.network.sponsors_route[s, p] & (new_spending > 0)
         if invested.any():
             total = np.bincount(s[invested] * m + p[invested], (new_spending * taken_share)[invested], n * m)
             for k in np.flatnonzero(total).tolist():
                 self.network.invest(k // m, k % m, float(total[k]))
+
+    def answer_rivals(self) -> None:
+        """Each power sets the new money it adds next period in answer to what its rivals'
+        offers won this one (the spending rule; none under ``fixed``)."""
+        self.answered = self.rules["spending"].answer(self)
 
     def find_defections(self) -> list[tuple[int, int]]:
         """The (state, power) pairs where the state took, this step, more than

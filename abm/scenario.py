@@ -310,6 +310,7 @@ class RulesSpec(Strict):
     route_choice: dict[str, Any] = {"name": "logit"}
     membership: dict[str, Any] = {"name": "calculus"}
     credibility: dict[str, Any] = {"name": "delivery"}
+    spending: dict[str, Any] = {"name": "fixed"}
 
 
 MAX_NAME_BYTES = 200  # a folder or file name the tool writes: 255 bytes on common file systems, less the '.NAME.partial-XXXXXXXX' it writes first

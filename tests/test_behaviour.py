@@ -95,6 +95,22 @@ def test_a_power_that_stops_spending_loses_influence(baseline_runs):
     assert final(runs(broke), "influence_china").mean() < final(baseline_runs, "influence_china").mean() - 0.03
 
 
+def test_outbidding_powers_race_once_their_response_passes_one_and_the_race_lowers_fragmentation():
+    """docs/behaviour.md, "Outbidding": in the baseline the answers die out at response 0.5
+    and run toward the ceiling at 2; the race makes every state take from every bidder."""
+    def spent(results):
+        return np.array([r.model.filter(like="spending_").iloc[-1].sum() for r in results])
+
+    seeds = range(3)
+    fixed, low, high = (runs(baseline(spending=spec), seeds=seeds, steps=60) for spec in (
+        {"name": "fixed"}, {"name": "outbid", "response": 0.5}, {"name": "outbid", "response": 2.0}))
+    assert np.all(spent(low) - spent(fixed) < 1.0)  # USD bn a quarter: the answers die out
+    assert np.all(spent(high) - spent(fixed) > 10.0)  # toward the ceiling of 30 (10 powers x 3 domains x 1 bn)
+    assert np.all(final(high, "fragmentation") < final(low, "fragmentation") - 0.03)
+    assert np.all(final(low, "fragmentation") - final(fixed, "fragmentation") > -0.01)
+    assert sum(len(r.coercions) for r in high) > sum(len(r.coercions) for r in low) + 10  # the race makes defections
+
+
 def test_disabling_coercion_removes_coercion_events():
     pushed = eu_pushes_runs()
     with_punish = sum(len(r.coercions) for r in pushed)
@@ -300,7 +316,7 @@ def test_invariants_on_the_baseline(baseline_runs):
     [
         {"allocation": {"name": "random"}, "decision": {"name": "threshold", "noise": 0.5}, "decay": {"name": "linear", "rate": 0.05}},
         {"allocation": {"name": "adaptive"}, "decision": {"name": "bandwagon"}, "opinion": {"name": "social"}},
-        {"allocation": {"name": "consolidate"}, "decision": {"name": "balance"}, "decay": {"name": "expiry"}, "neighbours": {"name": "static"}},
+        {"allocation": {"name": "consolidate"}, "decision": {"name": "balance"}, "decay": {"name": "expiry"}, "neighbours": {"name": "static"}, "spending": {"name": "outbid", "response": 2.0}},
         {"allocation": {"name": "interest"}, "decision": {"name": "hedging", "cap": 0.3}, "coercion": {"name": "punish", "strength": 1.0}, "decay": {"name": "none"}, "opinion": {"name": "static"}},
     ],
 )

@@ -1087,6 +1087,66 @@ def test_freeze_must_lie_between_leave_and_join():
         rule("membership", "calculus", join=0.05, leave=-0.2, freeze=0.1)
 
 
+# =========================================================================== spending
+
+
+def outbidding(response: float, ceiling: float = 10.0, steps: int = 40, seed: int = 0, name: str = "outbid"):
+    scn = tiny_scenario(rules={"spending": {"name": name, **({"response": response, "ceiling": ceiling} if name == "outbid" else {})}})
+    scn["time"]["steps"] = steps
+    model = tiny_model(seed=seed, scenario=scn)
+    return model
+
+
+@covers("spending.outbid")
+def test_outbid_answers_rivals_new_money_in_kind_weighted_by_interest_up_to_the_ceiling():
+    model = outbidding(response=0.5)
+    model.new_money_taken[:] = 0.0
+    model.new_money_taken[A, 0, Q] = 2.0  # a took 2 bn of q's new investment
+    model.new_money_taken[B, 1, Q] = 1.0  # b took 1 bn of q's new security offers
+    model.new_money_taken[C, 2, P] = 4.0  # c took 4 bn of p's new trade offers
+    answer = model.rules["spending"].answer(model)
+    # p: interest 1.0 in a, 0.5 in b; q: interest 0.8 in c; each answers its rival only, in the same domain
+    assert answer.tolist() == [[0.5 * 1.0 * 2.0, 0.5 * 0.5 * 1.0, 0.0], [0.0, 0.0, 0.5 * 0.8 * 4.0]]
+    capped = registry.make("spending", {"name": "outbid", "response": 0.5, "ceiling": 0.3}).answer(model)
+    assert capped.tolist() == [[0.3, 0.25, 0.0], [0.0, 0.0, 0.3]]
+
+
+@covers("spending.outbid")
+def test_the_answer_is_next_periods_new_money():
+    model = outbidding(response=1.0)
+    model.step()
+    assert model.answered.sum() > 0 and np.array_equal(model.answered, model.rules["spending"].answer(model))
+    fixed = outbidding(response=0.0, name="fixed")
+    fixed.step()
+    answered = model.answered.copy()
+    model.step()
+    fixed.step()
+    more = model.spending - fixed.spending  # the tiny world spends its whole budget in its states
+    assert more == pytest.approx(answered.sum(axis=1), rel=1e-9) and (more > 0).all()
+
+
+@covers("spending.fixed", "spending.outbid")
+def test_fixed_spending_and_an_outbid_of_zero_change_nothing():
+    for seed in range(3):
+        runs = [outbidding(response=0.0, steps=12, seed=seed, name=name) for name in ("fixed", "outbid")]
+        for model in runs:
+            for _ in range(12):
+                model.step()
+        assert (runs[0].answered == 0).all() and (runs[1].answered == 0).all()
+        assert runs[0].datacollector.get_model_vars_dataframe().equals(runs[1].datacollector.get_model_vars_dataframe())
+
+
+@covers("spending.outbid")
+def test_two_rivals_answering_each_other_settle_below_a_threshold_and_race_to_the_ceiling_above_it():
+    for seed in range(3):
+        settled, race = outbidding(0.2, seed=seed), outbidding(3.0, seed=seed)
+        for model in (settled, race):
+            for _ in range(40):
+                model.step()
+        assert 0 < settled.answered.max() < 1.0  # a finite level, a tenth of the ceiling or less
+        assert (race.answered == 10.0).all()  # both powers, every domain, at the ceiling
+
+
 # =========================================================================== registry
 
 

@@ -2,7 +2,7 @@
 
 Every behavioural rule of the model is a small class registered under a *family*
 (``allocation``, ``decision``, ``coercion``, ``decay``, ``opinion``, ``neighbours``,
-``route_choice``, ``membership``, ``credibility``; and ``event`` for event types) and a *name*. Scenarios pick a variant by name, so comparing rules is a matter of
+``route_choice``, ``membership``, ``credibility``, ``spending``; and ``event`` for event types) and a *name*. Scenarios pick a variant by name, so comparing rules is a matter of
 configuration, as in the Axelrod library's strategy registry. Each rule declares its
 parameters as a pydantic model, which gives defaults, ranges and clear errors.
 """
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from abm.units import bool_only, number_only, within_limit
 
-FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility")
+FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility", "spending")
 
 # Dated and stochastic events use the same registry under the family "event".
 REGISTRY: dict[str, dict[str, type[Rule]]] = {family: {} for family in (*FAMILIES, "event")}
