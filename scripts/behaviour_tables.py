@@ -20,7 +20,10 @@ common seeds 0..N-1 on both sides of every comparison (paired differences). Sect
   names: mean paired difference with a 95% t interval, the baseline's seed s.d., and the
   s.d. of the same outcome over the parameter ranges of experiments/sensitivity.yaml;
 * uncertainty: the spread of 2040 outcomes from seeds (decision noise, coercion and
-  clash draws), from the stochastic shocks, and from parameter uncertainty.
+  clash draws), from the stochastic shocks, and from parameter uncertainty;
+* outbidding: powers answering their rivals' new money (rules.spending: outbid) against
+  fixed budgets, in the baseline and at the accession switch (EU money in the South
+  Caucasus, Russia in the C6).
 """
 
 from __future__ import annotations
@@ -114,6 +117,9 @@ def final(job) -> dict:
     values["_powers"] = list(model.power_keys)
     values["_patrons"] = tuple(model.alignment.argmax(axis=1).tolist())
     values["_coercions"] = len(model.coercions)
+    values["_answered"] = float(model.answered.sum())  # new money added in answer to rivals, USD bn in the last quarter
+    c6 = [org for org in model.organisations if org.key == "CMHS"]
+    values["_both_in_c6"] = bool(c6) and {"armenia", "georgia"} <= {model.state_keys[i] for i in c6[0].members}
     return values
 
 
@@ -315,7 +321,35 @@ def switch(pool) -> None:
     print()
 
 
-SECTIONS = {"memberships": memberships, "switch": switch, "screen": screen, "scenarios": scenarios, "uncertainty": uncertainty}
+# base -> (scenario, overrides); rule -> overrides of rules.spending
+OUTBID_BASES = {
+    "baseline": (BASELINE, []),
+    "EU 0.5 bn in the South Caucasus, Russia in the C6": (RUSSIA_JOINS, [*EU_IN_SC_ONLY, *(f"{p}=0.5" for p in EU_MONEY)]),
+}
+OUTBID_RULES = {"fixed": [], **{f"outbid {r}": ["rules.spending.name=outbid", f"rules.spending.response={r}"] for r in (0.5, 0.75, 1, 1.25, 1.5, 2)}}
+
+
+def outbidding(pool) -> None:
+    """Powers answering their rivals' new money, against fixed budgets (paired seeds)."""
+    print(f"## Outbidding (rules.spending; ceiling 1 bn a quarter per domain; 2040, seeds 0-{len(PAIRED_SEEDS) - 1})\n")
+    for base, (path, sets) in OUTBID_BASES.items():
+        cells = {rule: run_all(pool, [(str(path), [*sets, *extra], s) for s in PAIRED_SEEDS]) for rule, extra in OUTBID_RULES.items()}
+        fixed = cells["fixed"]
+        print(f"### {base}\n")
+        print("| rule | new money in answer (bn/quarter) | " + " | ".join(OUTCOMES) + " | coercions per run | Armenia and Georgia in the C6 | main-patron map differs from fixed |")
+        print("|---" * (len(OUTCOMES) + 5) + "|")
+        for rule, runs in cells.items():
+            means = [np.mean([r[c] for r in runs]) for c in OUTCOMES.values()]
+            diffs = [np.mean([r[c] - f[c] for r, f in zip(runs, fixed)]) for c in OUTCOMES.values()]
+            shown = means if rule == "fixed" else diffs
+            cells_text = " | ".join(f"{x:.3f}" if rule == "fixed" else f"{x:+.3f}" for x in shown)
+            flips = sum(r["_patrons"] != f["_patrons"] for r, f in zip(runs, fixed))
+            print(f"| {rule} | {np.mean([r['_answered'] for r in runs]):.2f} | {cells_text} | {np.mean([r['_coercions'] for r in runs]):.1f} | "
+                  f"{sum(r['_both_in_c6'] for r in runs)} of {len(runs)} | {flips} |")
+        print("\n(fixed: means; outbid rows: mean paired difference from fixed, same seed)\n")
+
+
+SECTIONS = {"memberships": memberships, "switch": switch, "screen": screen, "scenarios": scenarios, "uncertainty": uncertainty, "outbidding": outbidding}
 
 
 def main(argv: list[str]) -> int:
