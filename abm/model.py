@@ -62,6 +62,7 @@ from abm.scenario import Scenario, load, with_run_settings
 # the model's sources of chance, each a stream of its own (RegionModel.stream); the events
 # and shocks have one each, by their ids
 STREAMS = ("decision", "coercion", "guarantees", "clashes", "allocation")
+ROUNDING = 1e-9  # relative size below which a difference of sums is floating-point rounding, not money
 
 
 class RegionModel(mesa.Model):
@@ -224,7 +225,8 @@ class RegionModel(mesa.Model):
         kept, now = base.sum(axis=2, keepdims=True), moved.sum(axis=2, keepdims=True)
         standing = np.divide(moved * kept, now, out=np.zeros_like(moved), where=now > 0)
         course = np.array([power.course for power in self.powers])[:, None]  # an inward power spends a share of what it would
-        standing *= (np.array([power.commitment for power in self.powers]) * course)[:, :, None]
+        commitment = np.array([power.commitment for power in self.powers])  # M x 3: what budget_change and withdrawal left of the start's spending
+        standing *= (commitment * course)[:, :, None]
         promised, made = base.sum(axis=1).T, standing.sum(axis=1).T  # N x M
         self.delivery = np.divide(made, promised, out=np.ones_like(made), where=promised > 0)
 
@@ -239,7 +241,7 @@ class RegionModel(mesa.Model):
         kept = np.where(keep, weights, 0.0)
         sums = kept.sum(axis=1, keepdims=True)
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
-        budget = (np.array([power.budget for power in self.powers]) + self.answered) * course  # M x 3: the scenario's new money and the answer to rivals
+        budget = (np.array([power.budget for power in self.powers]) + self.answered * commitment) * course  # M x 3: the scenario's new money and the answer to rivals, which a power that cut its spending cuts alike
         sizes = standing + budget[:, :, None] * share[:, None, :]  # M x 3 x N
         self.spending = sizes.sum(axis=(1, 2))  # reported: the model's currency, which the balanced start sizes
         p, d, s = np.nonzero(sizes > 0)
@@ -304,6 +306,7 @@ class RegionModel(mesa.Model):
         # sponsor's routes (maintenance keeps the relationship, and the infrastructure, as
         # they were)
         new_spending = offers.size - (offers.maintenance if offers.maintenance is not None else 0.0)  # >= 0: maintenance is at most the standing offer
+        new_spending[new_spending <= ROUNDING * offers.size] = 0.0  # a standing offer moved by nothing differs from its upkeep in the last bits: no new money
         beyond = np.divide(new_spending, offers.size, out=np.zeros(len(offers)), where=offers.size > 0)
         self.chosen.reshape(-1)[:] = np.bincount(s * m + p, taken * beyond, n * m)
         self.new_money_taken.reshape(-1)[:] = np.bincount(cell, new_spending * taken_share, self.new_money_taken.size)

@@ -326,7 +326,11 @@ OUTBID_BASES = {
     "baseline": (BASELINE, []),
     "EU 0.5 bn in the South Caucasus, Russia in the C6": (RUSSIA_JOINS, [*EU_IN_SC_ONLY, *(f"{p}=0.5" for p in EU_MONEY)]),
 }
-OUTBID_RULES = {"fixed": [], **{f"outbid {r}": ["rules.spending.name=outbid", f"rules.spending.response={r}"] for r in (0.5, 0.75, 1, 1.25, 1.5, 2)}}
+OUTBID_RULES = {
+    "fixed": [],
+    **{f"outbid {r}": ["rules.spending.name=outbid", f"rules.spending.response={r}"] for r in (0.5, 0.75, 1, 1.25, 1.5, 2)},
+    **{f"outbid 2, ceiling {c}": ["rules.spending.name=outbid", "rules.spending.response=2", f"rules.spending.ceiling={c}"] for c in (0.25, 4)},
+}
 
 
 def outbidding(pool) -> None:
@@ -345,8 +349,15 @@ def outbidding(pool) -> None:
             cells_text = " | ".join(f"{x:.3f}" if rule == "fixed" else f"{x:+.3f}" for x in shown)
             flips = sum(r["_patrons"] != f["_patrons"] for r, f in zip(runs, fixed))
             print(f"| {rule} | {np.mean([r['_answered'] for r in runs]):.2f} | {cells_text} | {np.mean([r['_coercions'] for r in runs]):.1f} | "
-                  f"{sum(r['_both_in_c6'] for r in runs)} of {len(runs)} | {flips} |")
-        print("\n(fixed: means; outbid rows: mean paired difference from fixed, same seed)\n")
+                  f"{sum(r['_both_in_c6'] for r in runs)} of {len(runs)} | {flips} {patron_changes(runs, fixed)} |")
+        print("\n(fixed: means; outbid rows: mean paired difference from fixed, same seed; main-patron changes: state, fixed -> outbid, runs)\n")
+
+
+def patron_changes(runs: list[dict], fixed: list[dict]) -> str:
+    """Which states' main patrons differ from the same seed under fixed budgets, and how."""
+    states, powers = fixed[0]["_states"], fixed[0]["_powers"]
+    moves = [(states[i], powers[a], powers[b]) for r, f in zip(runs, fixed) for i, (a, b) in enumerate(zip(f["_patrons"], r["_patrons"])) if a != b]
+    return "(" + ", ".join(f"{s} {a} -> {b} x{moves.count((s, a, b))}" for s, a, b in dict.fromkeys(moves)) + ")" if moves else ""
 
 
 SECTIONS = {"memberships": memberships, "switch": switch, "screen": screen, "scenarios": scenarios, "uncertainty": uncertainty, "outbidding": outbidding}

@@ -96,15 +96,16 @@ def test_a_power_that_stops_spending_loses_influence(baseline_runs):
 
 
 def test_outbidding_powers_race_once_their_response_passes_one_and_the_race_lowers_fragmentation():
-    """docs/behaviour.md, "Outbidding": in the baseline the answers die out at response 0.5
-    and run toward the ceiling at 2; the race makes every state take from every bidder."""
+    """docs/behaviour.md, "Outbidding": in the baseline the answers stay small to 2040 at
+    response 0.5 and run toward the ceiling at 2; the race makes every state take from every
+    bidder."""
     def spent(results):
         return np.array([r.model.filter(like="spending_").iloc[-1].sum() for r in results])
 
     seeds = range(3)
     fixed, low, high = (runs(baseline(spending=spec), seeds=seeds, steps=60) for spec in (
         {"name": "fixed"}, {"name": "outbid", "response": 0.5}, {"name": "outbid", "response": 2.0}))
-    assert np.all(spent(low) - spent(fixed) < 1.0)  # USD bn a quarter: the answers die out
+    assert np.all(spent(low) - spent(fixed) < 1.0)  # USD bn a quarter: the answers stay small
     assert np.all(spent(high) - spent(fixed) > 10.0)  # toward the ceiling of 30 (10 powers x 3 domains x 1 bn)
     assert np.all(final(high, "fragmentation") < final(low, "fragmentation") - 0.03)
     assert np.all(final(low, "fragmentation") - final(fixed, "fragmentation") > -0.01)

@@ -11,15 +11,16 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from abm.offers import Offers
 from abm.rules import registry
 from abm.scenario import ScenarioError, load
 try:  # tests/ on sys.path (no tests/__init__.py) ...
-    from conftest import tiny_model, tiny_scenario
+    from conftest import BASELINE, tiny_model, tiny_scenario
 except ImportError:  # ... or tests/ is a package
-    from tests.conftest import tiny_model, tiny_scenario
+    from tests.conftest import BASELINE, tiny_model, tiny_scenario
 
 COVERED: set[tuple[str, str]] = set()
 
@@ -1090,11 +1091,14 @@ def test_freeze_must_lie_between_leave_and_join():
 # =========================================================================== spending
 
 
-def outbidding(response: float, ceiling: float = 10.0, steps: int = 40, seed: int = 0, name: str = "outbid"):
+def outbidding(response: float, ceiling: float = 10.0, steps: int = 40, seed: int = 0, name: str = "outbid", one_sided: bool = False):
+    """The tiny world under a spending rule; ``one_sided``: q does not count p as a rival
+    (p still counts q), so only p answers."""
     scn = tiny_scenario(rules={"spending": {"name": name, **({"response": response, "ceiling": ceiling} if name == "outbid" else {})}})
     scn["time"]["steps"] = steps
-    model = tiny_model(seed=seed, scenario=scn)
-    return model
+    if one_sided:
+        scn["powers"]["q"]["rivals"] = {}
+    return tiny_model(seed=seed, scenario=scn)
 
 
 @covers("spending.outbid")
@@ -1109,6 +1113,9 @@ def test_outbid_answers_rivals_new_money_in_kind_weighted_by_interest_up_to_the_
     assert answer.tolist() == [[0.5 * 1.0 * 2.0, 0.5 * 0.5 * 1.0, 0.0], [0.0, 0.0, 0.5 * 0.8 * 4.0]]
     capped = registry.make("spending", {"name": "outbid", "response": 0.5, "ceiling": 0.3}).answer(model)
     assert capped.tolist() == [[0.3, 0.25, 0.0], [0.0, 0.0, 0.3]]
+    one_sided = outbidding(response=0.5, one_sided=True)  # q counts nobody as its rival: it answers nothing
+    one_sided.new_money_taken[:] = model.new_money_taken
+    assert one_sided.rules["spending"].answer(one_sided).tolist() == [[1.0, 0.25, 0.0], [0.0, 0.0, 0.0]]
 
 
 @covers("spending.outbid")
@@ -1119,10 +1126,24 @@ def test_the_answer_is_next_periods_new_money():
     fixed = outbidding(response=0.0, name="fixed")
     fixed.step()
     answered = model.answered.copy()
+    for m in (model, fixed):  # p turned inward to half its course, and half its spending cut
+        m.powers[P].course, m.powers[P].commitment[:] = 0.5, 0.5
     model.step()
     fixed.step()
     more = model.spending - fixed.spending  # the tiny world spends its whole budget in its states
-    assert more == pytest.approx(answered.sum(axis=1), rel=1e-9) and (more > 0).all()
+    assert more == pytest.approx(answered.sum(axis=1) * [0.25, 1.0], rel=1e-9) and (more > 0).all()
+
+
+@covers("spending.outbid")
+def test_rounding_is_no_new_money_for_rivals_to_answer():
+    """A standing offer that nothing moved differs from its upkeep in the last bits; counted
+    as new money, it started a race from nothing (9 bn a quarter by 2040 at response 2)."""
+    raw = yaml.safe_load(BASELINE.read_text())
+    raw["rules"].update(allocation={"name": "interest"}, spending={"name": "outbid", "response": 2.0})
+    model = tiny_model(scenario=raw)
+    while model.running:
+        model.step()
+        assert not model.new_money_taken.any() and not model.answered.any(), model.steps
 
 
 @covers("spending.fixed", "spending.outbid")

@@ -41,9 +41,10 @@ class Outbid(SpendingRule):
     (``sum_s interest[p, s] * sum_r rival[r, p] * taken[s, d, r]``; new money is what an
     offer brings beyond renewing the start's ties, :meth:`abm.model.RegionModel.decide_offers`),
     up to ``ceiling``. The answer is to the last period only, so it stops when the rivals
-    stop. Two rivals answering each other settle at a finite level while ``response`` times
-    the share of their money that is taken (and the interest the other has in those states)
-    stays below 1, and race to the ceiling above it.
+    stop. Answers taken are new money the rivals answer in turn: the loop settles at a
+    finite level while ``response`` times the largest eigenvalue of the network that carries
+    money taken into answers (rivals, interests, allocation shares, shares taken) stays
+    below 1, and every power races to the ceiling above it (docs/ODD.md 7.18).
     """
 
     name = "outbid"
