@@ -107,7 +107,7 @@ def _decorate(fig: Figure, ctx: ReportContext, title: str, note: str) -> Figure:
     """Title, a smaller line saying what the marks mean, and the footer naming what produced it.
     The head band grows with the lines they wrap to, so that a long note on a narrow figure
     never runs into the panels' titles."""
-    head, body, foot = fig.subfigs
+    head, _, foot = fig.subfigs
     title, note = _wrap(title, fig, 10.5), _wrap(note, fig, 8)
     note_top = 0.03 * HEAD + 0.2 + 0.17 * title.count("\n")  # inches below the band's top
     needed = note_top + (note.count("\n") + 1) * NOTE_LINE + 0.08

@@ -458,11 +458,15 @@ def _lock(out: Path, work: str = "sweep") -> Iterator[None]:
             if os.stat(path).st_ino != os.fstat(fh.fileno()).st_ino:  # locked a file another sweep has just removed
                 raise OSError
         except OSError:
-            raise SweepError(f"another {work} is writing to {out}; wait for it or choose another --out") from None
+            raise _held(out, work) from None
         try:
             yield
         finally:  # no empty file stays behind, also one a killed sweep left and this one took over
             path.unlink(missing_ok=True)  # while still locked: a sweep that opened it now finds it replaced
+
+
+def _held(out: Path, work: str) -> SweepError:
+    return SweepError(f"another {work} is writing to {out}; wait for it or choose another --out")
 
 
 def check_unlocked(out: Path, work: str = "sweep") -> None:
@@ -480,7 +484,7 @@ def check_unlocked(out: Path, work: str = "sweep") -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        raise SweepError(f"another {work} is writing to {out}; wait for it or choose another --out") from None
+        raise _held(out, work) from None
     finally:
         os.close(fd)  # releases the probe's lock, if it got one
 
