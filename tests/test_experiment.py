@@ -250,6 +250,24 @@ def test_the_plan_is_deterministic_and_seeds_come_from_the_master_seed():
     assert not set(other.seeds) & set(a.seeds)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"rules.decay.rate": 0.05, "offers.scale": np.float64(0.2)},
+        {"events.x": {"date": __import__("datetime").date(2026, 3, 1), "type": "power_joins", "power": "russia"}, "a.b": [1, 2.5, None]},
+        {"powers.eu.budget": {"trade": 1.0, "investment": 0.5}, "states.ge.name": "Sakartvelo / საქართველო", "z": True},
+    ],
+)
+def test_run_keys_are_the_canonical_hash_of_base_params_and_seed(values):
+    """A run's key is defined as the hash of {base, params, seed}; the plan writes a
+    point's part once and appends each seed, which must give the same keys, or a resumed
+    sweep would run again what it has stored."""
+    seeds = [0, 7, 2**62 + 3, np.int64(123456789)]
+    expected = [experiment.canonical_hash({"base": "f" * 64, "params": values, "seed": int(s)})[:16] for s in seeds]
+    assert experiment.run_keys("f" * 64, values, seeds) == expected
+
+
 def test_run_keys_follow_the_resolved_scenario_not_the_spelling(tmp_path):
     """The same resolved parameters give the same keys; a change in the base scenario changes them."""
     plain = experiment.load(tiny_spec())
