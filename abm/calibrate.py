@@ -386,7 +386,8 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     cal = source if isinstance(source, Calibration) else load_spec(source)
     out = Path(out)
     check_new(out, resume)
-    if resume:
+    existed = out.exists() or out.is_symlink()  # decided once, as a sweep does: --resume of a folder not there starts it
+    if existed:
         _check_resumable(out, cal, allow_model_change)
     pool = _pool(workers, scheduler, executor)
     pool.allow_other_code = allow_model_change
@@ -398,7 +399,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     interrupted, started, session = True, time.perf_counter(), None
     lock = contextlib.ExitStack()
     try:
-        if not resume:  # a new folder, made here: one that appeared since check_new is another command's
+        if not existed:  # a new folder, made here: one that appeared since check_new is another command's
             _create(out, cal)
         lock.enter_context(_lock(out, "calibration"))  # two calibrations writing one database would store generations twice
         manifest = json.loads((out / MANIFEST).read_text())

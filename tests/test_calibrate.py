@@ -89,6 +89,17 @@ class InterruptedAt(cf.ThreadPoolExecutor):
         return super().map(fn, *iterables, **kwargs)
 
 
+def test_resume_of_a_folder_that_does_not_exist_starts_the_calibration_there(tmp_path):
+    """--resume of a missing folder starts it, as a sweep's does (the CLI says so), so a
+    cluster job that always passes --resume can start and complete the work; it used to
+    say it was starting, then refuse with 'holds no calibration'."""
+    with serial() as ex:
+        started = calibrate.run(small_spec(generations=1), tmp_path / "new", executor=ex, resume=True, progress=False)
+    assert started.generations == 1 and not started.interrupted
+    assert (tmp_path / "new" / "posterior.csv").exists()
+    assert len(json.loads((tmp_path / "new" / "manifest.json").read_text())["sessions"]) == 1
+
+
 def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_path):
     spec = small_spec(generations=3)
     with InterruptedAt(call=3) as ex:  # generations 0 and 1 finish, generation 2 is interrupted
