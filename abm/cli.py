@@ -299,7 +299,7 @@ def cmd_sweep(args) -> int:
         sweep.check_new(out, args.resume)  # refused before the plan is printed
         _nothing_to_resume(args.resume, out)
         if args.dry_run and args.resume and out.exists():  # a dry run promises what the real resume would accept
-            sweep.check_resumable(out, exp, args.allow_model_change)
+            sweep.check_resumable(out, exp, args.allow_model_change, dry_run=True)
         print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
         if args.dry_run:
             return 0

@@ -63,7 +63,7 @@ from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
 from abm.processes import alive, die_with_parent, ignored, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
-from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, write_json
+from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, reader, write_json
 from abm.store import check as check_store
 
 
@@ -501,24 +501,36 @@ def check_new(out: Path, resume: bool) -> None:
         check_unlocked(out)
 
 
-def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False) -> list[str]:
+def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False, dry_run: bool = False) -> list[str]:
     """Refuse to resume a damaged sweep folder, or one whose spec (or base scenarios)
     changed, saying what changed, or (unless ``allow_model_change``) one made by another
     version of the model's code (:func:`abm.runner.model_change`), whose stored runs would
-    mix with this one's; return the keys of stored runs that are incomplete."""
+    mix with this one's, or a read-only one; return the keys of stored runs that are
+    incomplete. Only a resume that will run opens the results for writing: a dry run, or
+    a refused resume, leaves every byte of the folder as it was."""
     try:  # a damaged sweep folder: what is wrong with it (check_new refused any other folder)
         incomplete = check_store(out)
     except StoreError as exc:
         raise SweepError(f"cannot resume: {exc}") from None
+    writable = "make it writable, or copy the folder somewhere writable and resume there"
+    if not all(os.access(path, os.W_OK) for path in (out, out / FILE)):
+        raise SweepError(f"cannot resume in {out}: the folder or its {FILE} is read-only; {writable}")
+    conn = reader(out / FILE)
     try:
-        with Store(out) as store:  # the writer's connection: a read-only folder or file refuses it here
-            old_hash, old = store.meta("spec_hash"), json.loads(store.meta("hashed"))
-    except sqlite3.OperationalError as exc:
-        raise SweepError(f"cannot resume in {out}: {exc} (a read-only folder or {FILE}?); make it writable, or copy the folder somewhere writable and resume there") from None
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('spec_hash', 'hashed')").fetchall())
+    finally:
+        conn.close()
+    old_hash, old = meta["spec_hash"], json.loads(meta["hashed"])  # check_store found both
     if old_hash == exp.hash:
         refusal = None if allow_model_change else resume_refusal(out, json.loads((out / MANIFEST).read_text()), "sweep", "runs")
         if refusal:
             raise SweepError(refusal)
+        if not dry_run:
+            try:
+                with Store(out) as store:  # the writer's connection: what access rights alone do not tell (a read-only file system) refuses it here
+                    store.hand_back()
+            except sqlite3.OperationalError as exc:
+                raise SweepError(f"cannot resume in {out}: {exc} (a read-only folder or {FILE}?); {writable}") from None
         return incomplete
     hashed = json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))  # ordered as the store keeps it: the spec's hash sorts its keys, so their order is no change
     changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in hashed.items() if k != "bases"})

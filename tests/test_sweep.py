@@ -733,6 +733,39 @@ def test_resume_into_a_read_only_store_is_a_clean_refusal(reference, tmp_path, m
     assert f"cannot resume in {copy}: attempt to write a readonly database" in err and "Traceback" not in err
 
 
+def test_a_dry_run_or_a_refused_resume_leaves_the_folder_as_it_was(reference, tmp_path, capsys):
+    """Checking a folder for a resume opened the results with the writer's connection,
+    which switched the database to WAL mode: a dry run, or a refused resume, changed the
+    file's bytes, and every later report left -wal and -shm files beside it."""
+    from abm.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--dry-run"]) == 0
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--set", "replications=4"]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_resume_into_a_folder_without_write_access_is_refused_before_opening_it(reference, tmp_path, monkeypatch, capsys):
+    """Access rights are asked first, so that a dry run, which opens nothing for writing,
+    refuses too (as root, file modes cannot make a file read-only: os.access stands in)."""
+    from abm.cli import main
+
+    copy = tmp_path / "ro"
+    shutil.copytree(reference, copy)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path).name == "results.sqlite" else real(path, mode))
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume in {copy}: the folder or its results.sqlite is read-only" in err and "Traceback" not in err
+
+
 def test_the_command_says_when_workers_died_and_were_replaced(tmp_path, monkeypatch, capsys):
     from abm.cli import main
 
