@@ -742,10 +742,16 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
         for future in pending:
             future.cancel()
     finally:
-        bar.close()
-        store.hand_back()
-        store.close()
-        result.seconds = time.perf_counter() - started
-        session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, worker_deaths=result.worker_deaths, interrupted=result.interrupted, aborted=result.aborted, **pool.record())
-        write_json(out / MANIFEST, manifest)
+        # a second Ctrl-C or SIGTERM (timeout and a closing terminal signal the whole process
+        # group, so the main process often gets two) cut this record short: held until it is
+        # written, and dropped if the session is already stopping, which is what it asked for
+        with interrupts_deferred() as held:
+            bar.close()
+            store.hand_back()
+            store.close()
+            result.seconds = time.perf_counter() - started
+            session.update(ended=_now(), ran=result.ok + result.failed, ok=result.ok, failed=result.failed, worker_deaths=result.worker_deaths, interrupted=result.interrupted, aborted=result.aborted, **pool.record())
+            write_json(out / MANIFEST, manifest)
+            if result.interrupted:
+                held.clear()
     return result

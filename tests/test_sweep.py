@@ -766,6 +766,37 @@ def test_resume_into_a_folder_without_write_access_is_refused_before_opening_it(
     assert f"cannot resume in {copy}: the folder or its results.sqlite is read-only" in err and "Traceback" not in err
 
 
+def test_a_second_interrupt_during_the_clean_up_does_not_cut_the_session_record_short(tmp_path, monkeypatch):
+    """timeout, or a closed terminal, signals the whole process group, so a sweep's main
+    process often gets its stop signal twice: the second one, arriving while the first
+    was being cleaned up, left the session's end unrecorded in the manifest."""
+    from abm import store
+
+    waits = []
+
+    def interrupted_wait(*args, **kwargs):  # the first stop signal, while runs are pending
+        waits.append(1)
+        raise KeyboardInterrupt
+
+    hand_back = store.Store.hand_back
+
+    def signalled_again(self):  # the second one, in the middle of the session's clean-up
+        if waits:
+            signal.raise_signal(signal.SIGINT)
+        hand_back(self)
+
+    monkeypatch.setattr(sweep.cf, "wait", interrupted_wait)
+    monkeypatch.setattr(store.Store, "hand_back", signalled_again)
+    try:
+        with ThreadPoolExecutor(1) as ex:
+            result = sweep.run(tiny_spec(), tmp_path / "out", executor=ex, progress=False)
+    except KeyboardInterrupt:
+        result = None
+    assert waits and result is not None and result.interrupted
+    session = json.loads((tmp_path / "out" / "manifest.json").read_text())["sessions"][-1]
+    assert session["ended"] is not None and session["interrupted"] is True
+
+
 def test_the_command_says_when_workers_died_and_were_replaced(tmp_path, monkeypatch, capsys):
     from abm.cli import main
 
