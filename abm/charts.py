@@ -351,13 +351,14 @@ def update_region(artists: RegionArtists, scenario, alignment: dict[str, np.ndar
     artists.states.set_facecolor([colors[powers[int(np.argmax(alignment[k]))]] for k in artists.state_keys])
 
 
-def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0, legend: bool = True) -> RegionArtists:
+def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0, legend: bool = True, relations_when: str = "") -> RegionArtists:
     """Draw the region on ``ax``: states at their capitals' longitude and latitude (marker
     area grows with population) coloured by main patron; the external powers outside the
     map frame, in their direction from the region (not at a position: they are far away);
     ties to the powers as edges as wide as their share (``alignment``: state -> shares over
     the powers); neighbour ``relations`` ((state, state, relation) triples) as dashed
-    lines, red hostile, green friendly. Used for stored runs (:func:`region_map`) and live
+    lines, red hostile, green friendly (``relations_when`` qualifies them in the legend).
+    Used for stored runs (:func:`region_map`) and live
     models (the dashboard, through the returned :class:`RegionArtists`)."""
     colors = power_colors(scenario)
     powers = list(scenario.powers)
@@ -399,24 +400,32 @@ def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names
         share = [Line2D([], [], color="0.4", alpha=0.5, linewidth=6 * v * scale) for v in (0.25, 0.5, 1.0)]
         rel = [Line2D([], [], color=c, linestyle="--", linewidth=1.2 * scale) for c in ("tab:green", "tab:red")]
         pops = [Line2D([], [], linestyle="", marker="o", markersize=math.sqrt((200 + 40 * v**0.5) * scale), markerfacecolor="white", markeredgecolor="black") for v in (3, 30)]
-        labels = ["tie, 25% of a state's ties", "tie, 50%", "tie, 100%", "friendly neighbours", "hostile neighbours", "3 m people", "30 m people"]
+        labels = ["tie, 25% of a state's ties", "tie, 50%", "tie, 100%", f"friendly neighbours{relations_when}", f"hostile neighbours{relations_when}", "3 m people", "30 m people"]
         ax.legend(share + rel + pops, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=7 * max(scale, 0.8), frameon=False,
                   title="state colour = its main patron (the power's colour); squares: external powers, placed in their direction, not to scale", title_fontsize=7 * max(scale, 0.8))
     return artists
 
 
-def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: int | None = None, overrides=()) -> Figure:
-    """The region at ``step`` (default: the last) of a stored run, with the scenario's
-    neighbour relations."""
+def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: int | None = None, overrides=(), relations: pd.DataFrame | None = None) -> Figure:
+    """The region at ``step`` (default: the last) of a stored run: alignments from
+    ``agents``, neighbour relations from ``relations`` (the run's relations.csv) at the
+    same step. Without that table the relations are the scenario's at the start, and the
+    legend says so (a treaty or a clash moves them during a run)."""
     powers = list(scenario.powers)
     step = int(agents["step"].max()) if step is None else step
     now = agents[agents["step"] == step].set_index("state")
     alignment = {k: now.loc[k, [f"alignment_{p}"for p in powers]].to_numpy(dtype=float) for k in scenario.states if k in now.index}
-    relations = [(key, other, rel.relation) for key, spec in scenario.states.items() for other, rel in spec.neighbours.items()]
+    if relations is not None:
+        pairs = relations[relations["step"] == step]
+        relations = list(zip(pairs["state"], pairs["neighbour"], pairs["relation"].astype(float)))
+        when = ""
+    else:
+        relations = [(key, other, rel.relation) for key, spec in scenario.states.items() for other, rel in spec.neighbours.items()]
+        when = " at the start"
     fig = Figure(figsize=(10, 9.5))
     fig.subplots_adjust(left=0.17, right=0.87, top=0.82, bottom=0.3)
     ax = fig.subplots()
-    plot_region(ax, scenario, alignment, relations)
+    plot_region(ax, scenario, alignment, relations, relations_when=when)
     fig.suptitle(f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {titled(scenario, overrides)}\nstates coloured by main patron, ties to the powers as edges", fontsize=11)
     return _save(fig, path)
 
@@ -428,11 +437,12 @@ def run_charts(directory: Path, scenario, overrides=()) -> list[Path]:
     model = pd.read_csv(directory / "model.csv")
     agents = pd.read_csv(directory / "agents.csv")
     events = pd.read_csv(directory / "events.csv") if (directory / "events.csv").exists() else None
+    relations = pd.read_csv(directory / "relations.csv") if (directory / "relations.csv").exists() else None  # runs written before it existed: the start's
     paths = [directory / "alignment.png", directory / "fragmentation_integration.png", directory / "region_map.png"]
     with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
         alignment_chart(agents, scenario, paths[0], events=events, overrides=overrides)
         fragmentation_chart(model, scenario, paths[1], overrides=overrides)
-        region_map(agents, scenario, paths[2], overrides=overrides)
+        region_map(agents, scenario, paths[2], overrides=overrides, relations=relations)
     return paths
 
 

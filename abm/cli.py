@@ -121,7 +121,7 @@ def cmd_run(args) -> int:
     result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "cwd": os.getcwd(), "seeds": list(range(result.seed, result.seed + args.seeds))})
     first, last = result.model.iloc[0], result.model.iloc[-1]
     extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""
-    print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, scenario.resolved.yaml{extra}{'' if args.no_charts else ', charts'})")
+    print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, relations.csv, scenario.resolved.yaml{extra}{'' if args.no_charts else ', charts'})")
     if spread is not None:
         final = spread[spread["step"] == spread["step"].max()].set_index("metric")
         print(f"{args.seeds} seeds ({result.seed}..{result.seed + args.seeds - 1}); at the end, mean [5%-95% of runs]:")

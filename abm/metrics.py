@@ -292,7 +292,10 @@ class Collector(mesa.DataCollector):
             (self._type,) = self.agenttype_reporters  # the states' type, whose reporters are ("state", *state_columns)
             self._states = [(a.unique_id, a.key) for a in model.agents_by_type[self._type]]
             self._tables: list[np.ndarray] = []
+            self._pairs: list[np.ndarray] = []
         self._tables.append(model.state_table)
+        pairs = model.pairs
+        self._pairs.append(np.stack([pairs.relation, pairs.border_open, pairs.trade], axis=1))
 
     @property
     def _agenttype_records(self) -> dict:
@@ -318,6 +321,22 @@ class Collector(mesa.DataCollector):
         steps = [int(t) for t in self._collection_steps for _ in range(n)]  # Mesa records the step as a float time
         keys = [key for _ in tables for _, key in self._states]
         return steps, {names[0]: keys, **{name: values[:, k] for k, name in enumerate(names[1:])}}
+
+
+    def pair_columns(self, model) -> tuple[list[int], dict[str, np.ndarray | list]]:
+        """The steps and the columns of the neighbour pairs' records: each pair's relation,
+        whether its border is open, and its trade (USD bn a year), as they stood at each
+        collection (:data:`PAIR_COLUMNS`)."""
+        pairs, tables = model.pairs, getattr(self, "_pairs", [])
+        values = np.vstack(tables) if tables else np.empty((0, 3))
+        keys = model.state_keys
+        return [int(t) for t in self._collection_steps for _ in range(pairs.n)], {
+            "state": [keys[i] for _ in tables for i in pairs.i.tolist()],
+            "neighbour": [keys[j] for _ in tables for j in pairs.j.tolist()],
+            "relation": values[:, 0],
+            "border_open": values[:, 1].astype(bool),
+            "trade": values[:, 2],
+        }
 
 
 def state_reporters(power_keys: list[str]) -> dict[str, Callable]:

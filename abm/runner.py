@@ -42,6 +42,7 @@ class RunResult:
     agents: pd.DataFrame | None  # step, date, state, then per-state columns (None: tables=False)
     coercions: pd.DataFrame | None  # step, date, power, state, tool, response
     events: pd.DataFrame | None  # step, date, id, type, source, then one column per event parameter
+    relations: pd.DataFrame | None = None  # step, date, state, neighbour, relation, border_open, trade: one row per neighbour pair and step
 
     def write(self, out: str | Path, also: Callable[[Path], object] | None = None, replace: bool = True, record: dict[str, Any] | None = None) -> Path:
         """Write every output into ``out`` atomically: all files appear, or none. An
@@ -58,6 +59,7 @@ class RunResult:
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)
             self.events.to_csv(tmp / "events.csv", index=False)
+            self.relations.to_csv(tmp / "relations.csv", index=False)
             write_yaml(tmp / "scenario.resolved.yaml", posterior.portable(provenance(self.scenario, self.seed, record), out))
             if also is not None:
                 also(tmp)
@@ -292,7 +294,9 @@ def collect(model: RegionModel, seed: int, tables: bool = True) -> RunResult:
     agents = pd.DataFrame({"step": np.array(step_of, dtype=int), "date": [dates[s] for s in step_of], **columns})
     coercions = pd.DataFrame(model.coercions, columns=["step", "power", "state", "tool", "response"])
     coercions.insert(1, "date", [dates[s] for s in coercions["step"].tolist()])
-    return RunResult(cfg, seed, frame, agents, coercions, event_table(model.event_log))
+    step_of, columns = collector.pair_columns(model)
+    relations = pd.DataFrame({"step": np.array(step_of, dtype=int), "date": [dates[s] for s in step_of], **columns})
+    return RunResult(cfg, seed, frame, agents, coercions, event_table(model.event_log), relations)
 
 
 def ensemble(models: list[pd.DataFrame]) -> pd.DataFrame:

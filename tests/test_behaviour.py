@@ -384,7 +384,7 @@ def test_dates_advance_by_the_step_length(baseline_runs):
 # =========================================================================== reproducibility
 
 
-OUTPUTS = ("model.csv", "agents.csv", "coercions.csv")
+OUTPUTS = ("model.csv", "agents.csv", "coercions.csv", "relations.csv")
 
 
 def test_same_scenario_and_seed_give_identical_files(tmp_path):

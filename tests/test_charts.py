@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection, QuadMesh
-from matplotlib.colors import to_hex
+from matplotlib.collections import LineCollection, PolyCollection, QuadMesh
+from matplotlib.colors import to_hex, to_rgba
 from matplotlib.figure import Figure
 
 from abm import chartstyle, charts, report, sweep
@@ -328,9 +328,35 @@ def test_an_event_without_a_date_is_named_by_its_quarter(start, step, name):
     assert charts.period_name(scenario, step) == name
 
 
+def _relation_lines(fig: Figure) -> np.ndarray:
+    """The colours of the map's dashed neighbour lines."""
+    (lines,) = [c for c in fig.axes[0].collections if isinstance(c, LineCollection) and c.get_linestyle()[0][1] is not None]
+    return lines.get_colors()
+
+
+def test_the_region_map_draws_the_relations_of_its_step(baseline_run):
+    """The map of 2040 drew the relations of 2025 (the scenario file's), under a 2040 title:
+    Armenia and Azerbaijan hostile after their peace treaty. It now reads the run's own
+    relations (relations.csv) at the map's step; without them it says they are the start's."""
+    r = baseline_run
+    table = r.relations
+    start, end = table[table["step"] == 0], table[table["step"] == table["step"].max()]
+    assert len(end) == len(start) > 0
+    declared = {(k, o): rel.relation for k, spec in r.scenario.states.items() for o, rel in spec.neighbours.items()}
+    assert all(declared.get((a, b), declared.get((b, a))) == v for a, b, v in zip(start["state"], start["neighbour"], start["relation"]))
+    friendly = table.assign(relation=1.0)  # every pair at its friendliest: every line full green
+    colours = _relation_lines(charts.region_map(r.agents, r.scenario, relations=friendly))
+    assert np.allclose(colours, to_rgba("tab:green", 0.9))
+    hostile_at_start = _relation_lines(charts.region_map(r.agents, r.scenario))
+    assert not np.allclose(hostile_at_start, to_rgba("tab:green", 0.9))
+    legend = lambda fig: [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # noqa: E731
+    assert "friendly neighbours at the start" in legend(charts.region_map(r.agents, r.scenario))
+    assert "friendly neighbours" in legend(charts.region_map(r.agents, r.scenario, relations=table))
+
+
 def test_region_map_keeps_powers_off_the_map_and_labels_apart(baseline_run):
     r = baseline_run
-    fig = charts.region_map(r.agents, r.scenario)
+    fig = charts.region_map(r.agents, r.scenario, relations=r.relations)
     ax = fig.axes[0]
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw(renderer)

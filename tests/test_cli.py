@@ -27,7 +27,7 @@ except ImportError:  # ... or tests/ is a package
 ABM = Path(sys.executable).parent / "abm"
 COMMAND = [str(ABM)] if ABM.exists() else [sys.executable, "-m", "abm.cli"]
 
-TABLES = ("model.csv", "agents.csv", "coercions.csv", "scenario.resolved.yaml")
+TABLES = ("model.csv", "agents.csv", "coercions.csv", "relations.csv", "scenario.resolved.yaml")
 CHARTS = ("alignment.png", "fragmentation_integration.png", "region_map.png")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -154,7 +154,7 @@ def test_run_default_output_directory(tmp_path, abm_main):
 def test_run_is_reproducible_from_the_command_line(tmp_path, abm_main):
     for name in ("a", "b"):
         assert abm_main("run", BASELINE, "--seed", 5, "--steps", 5, "--no-charts", "--out", tmp_path / name, cwd=tmp_path).returncode == 0
-    for table in ("model.csv", "agents.csv", "coercions.csv"):
+    for table in ("model.csv", "agents.csv", "coercions.csv", "relations.csv"):
         assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes()
 
 
