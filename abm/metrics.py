@@ -295,7 +295,7 @@ class Collector(mesa.DataCollector):
             self._pairs: list[np.ndarray] = []
         self._tables.append(model.state_table)
         pairs = model.pairs
-        self._pairs.append(np.stack([pairs.relation, pairs.border_open, pairs.trade], axis=1))
+        self._pairs.append((pairs.relation.copy(), pairs.border_open.copy(), pairs.trade.copy()))  # stacked only when asked for
 
     @property
     def _agenttype_records(self) -> dict:
@@ -327,15 +327,15 @@ class Collector(mesa.DataCollector):
         """The steps and the columns of the neighbour pairs' records: each pair's relation,
         whether its border is open, and its trade (USD bn a year), as they stood at each
         collection (:data:`PAIR_COLUMNS`)."""
-        pairs, tables = model.pairs, getattr(self, "_pairs", [])
-        values = np.vstack(tables) if tables else np.empty((0, 3))
-        keys = model.state_keys
+        pairs, records = model.pairs, getattr(self, "_pairs", [])
+        relation, border_open, trade = [np.concatenate(column) for column in zip(*records)] if records else [np.empty(0)] * 3
+        keys = np.array(model.state_keys, dtype=object)
         return [int(t) for t in self._collection_steps for _ in range(pairs.n)], {
-            "state": [keys[i] for _ in tables for i in pairs.i.tolist()],
-            "neighbour": [keys[j] for _ in tables for j in pairs.j.tolist()],
-            "relation": values[:, 0],
-            "border_open": values[:, 1].astype(bool),
-            "trade": values[:, 2],
+            "state": np.tile(keys[pairs.i], len(records)),
+            "neighbour": np.tile(keys[pairs.j], len(records)),
+            "relation": relation,
+            "border_open": border_open.astype(bool),
+            "trade": trade,
         }
 
 
