@@ -37,6 +37,7 @@ from abm.chartstyle import date_axis, date_numbers, unit
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
 
 HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**"]
+PANELS = 24  # states an alignment chart draws at most (a generated world has hundreds)
 OTHER_COLOR = "#d9d9d9"  # the partners a scenario does not name: light grey, no hatching
 
 
@@ -119,8 +120,8 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     colors = power_colors(scenario)
     powers = list(scenario.powers)
     states = list(scenario.states)
-    if len(states) > 24:  # a generated world: show the first 24
-        states = states[:24]
+    shown = f" (the first {PANELS} of {len(states)} states)" if len(states) > PANELS else ""  # a generated world: said in the title
+    states = states[:PANELS]
     cols = min(4, len(states))
     rows = math.ceil(len(states) / cols)
     marked = event_states(events, set(states), scenario)
@@ -175,8 +176,9 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     legend_rows = math.ceil((len(powers) + 2) / 6)
     names = [scenario.powers[p].name for p in powers] + ["other partners (not modelled)", "event concerning the state (number)"]
     fig.legend(handles, names, loc="lower center", ncol=min(6, len(powers) + 2), fontsize=8, frameon=False)
-    fig.suptitle(f"Alignment of each state over time — {titled(scenario, overrides)}", fontsize=11, y=0.995)
-    fig.text(0.5, 0.955, caption, ha="center", va="top", fontsize=8)
+    height = fig.get_figheight()  # title and caption at fixed inches from the top, as the margins are: in a tall figure a fraction put the caption over the first panels
+    fig.suptitle(f"Alignment of each state over time{shown} — {titled(scenario, overrides)}", fontsize=11, y=1 - 0.031 / height)
+    fig.text(0.5, 1 - 0.279 / height, caption, ha="center", va="top", fontsize=8)
     # inches: room for the y labels, the titles with the event numbers above them, the caption and the legend
     _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + CAPTION_LINE * lines, wgap=0.22, hgap=0.45)
     return _save(fig, path)

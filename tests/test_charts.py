@@ -218,6 +218,23 @@ def test_the_legend_never_covers_the_title(uneven):
     assert not any(overlaps(legend, p) for p in panels)
 
 
+@pytest.mark.parametrize("n_states", [8, 40])
+def test_the_alignment_chart_says_which_states_it_shows_and_keeps_its_caption_clear(n_states):
+    """A world of more than 24 states was drawn as its first 24 under a title that said
+    'each state', and in that tall figure the caption, placed at a fraction of the height,
+    ran into the first row of panel titles."""
+    r = run("configs/generated.yaml", steps=2, sets=[f"generated.n_states={n_states}"])
+    fig = charts.alignment_chart(r.agents, r.scenario, events=r.events)
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert len(drawn) == min(n_states, charts.PANELS)
+    assert ("(the first 24 of 40 states)" in fig._suptitle.get_text()) == (n_states > charts.PANELS)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    top = [fig._suptitle.get_window_extent(renderer), *(t.get_window_extent(renderer) for t in fig.texts)]
+    titles = [ax.title.get_window_extent(renderer) for ax in drawn]
+    assert not any(overlaps(a, b) for a in top for b in titles)
+
+
 def test_every_metric_of_the_baseline_has_a_unit():
     """An axis that says "model units" says nothing; division (an index, 0-1) said it, and
     its scale was then not anchored at 0-1."""
