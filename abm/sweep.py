@@ -42,6 +42,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shlex
 import signal
 import socket
 import sqlite3
@@ -554,8 +555,23 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
     shown = "\n  - ".join(changes[:12]) + ("\n  - ..." if len(changes) > 12 else "")
     raise SweepError(
         f"cannot resume {out}: the experiment changed since the sweep started, so its stored runs would not match the plan:\n  - {shown}\n"
-        "Restore the original spec and scenarios to resume, or start a new sweep with another --out."
+        f"{_overrides_then(out, exp)}Restore the original spec and scenarios to resume, or start a new sweep with another --out."
     )
+
+
+def _overrides_then(out: Path, exp: Experiment) -> str:
+    """The --set overrides the sweep was started with, when this command's differ: the
+    spec file may be unchanged and the overrides left off (manifest.json keeps them)."""
+    try:
+        then = json.loads((out / MANIFEST).read_text())["spec"].get("overrides", [])
+    except (OSError, ValueError, KeyError, AttributeError):
+        return ""
+    if not isinstance(then, list) or then == exp.spec.overrides:
+        return ""
+    def said(items: list[str]) -> str:
+        return " ".join(f"--set {shlex.quote(str(item))}" for item in items)
+
+    return f"The sweep was started with {said(then) or 'no --set'} (this command: {said(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
 
 
 def _create(out: Path, exp: Experiment) -> None:

@@ -688,6 +688,28 @@ def _refusal(spec, out) -> str:
     return str(info.value)
 
 
+def test_a_resume_without_the_overrides_the_sweep_was_started_with_names_them(reference, tmp_path, capsys):
+    """A sweep started with --set and resumed without it was refused as 'the experiment
+    changed ... restore the original spec' though the file had not changed; the refusal
+    now names the overrides to repeat."""
+    from abm.cli import main
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    out = tmp_path / "started_with_set"
+    assert main(["sweep", str(spec), "--out", str(out), "--set", "replications=1", "--set", "seed=5", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "seed=5", "--dry-run"]) == 2
+    assert "The sweep was started with --set replications=1 --set seed=5 (this command: --set seed=5); repeat them to resume." in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=1", "--set", "seed=5", "--dry-run"]) == 0
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=1", "--set", "seed=6", "--dry-run"]) == 2
+    assert "(this command: --set replications=1 --set seed=6)" in capsys.readouterr().err
+    spec.write_text(yaml.safe_dump(tiny_spec(grid={"rules.coercion.strength": [0.0, 0.5], "rules.decision.cap": [0.4, 1.0]})))  # the file changed, the overrides repeated: nothing to say of them
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=1", "--set", "seed=5", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "the experiment changed" in err and "started with" not in err
+
+
 def test_a_refused_resume_lists_only_what_changed(two_quarters_stored):
     """The store keeps the spec's hashed part with sorted keys, as its hash reads it: the
     order of the spec's own keys is no change, and must not be listed as one (only a
