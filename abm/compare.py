@@ -68,8 +68,10 @@ def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list
                     problems.append(item)
         raise ScenarioError(problems)
     names = [s.name for s in scenarios]
-    if len(set(names)) < len(names):
-        raise ScenarioError([("name", f"scenarios to compare need distinct names; got {', '.join(names)}")])
+    if len(set(names)) < len(names):  # each file named, and what to do: a file that extends another takes its name unless it sets its own
+        name = next(n for n in names if names.count(n) > 1)
+        files = ", ".join(Path(str(config)).name if isinstance(config, str | Path) else "a scenario given in Python" for config, n in zip(configs, names) if n == name)
+        raise ScenarioError([("name", f"each scenario needs its own name: (one with extends: takes its parent's); '{name}' names {files}")])
     return scenarios
 
 

@@ -60,9 +60,15 @@ def test_unknown_metric_is_a_clean_error_and_leaves_nothing(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
-def test_same_named_scenarios_are_refused(tmp_path):
-    with pytest.raises(ScenarioError, match="distinct names"):
-        compare([str(BASELINE), str(BASELINE)], tmp_path / "c", seeds=1, steps=2)
+def test_same_named_scenarios_are_refused_naming_the_files(tmp_path):
+    """A file extending the baseline without a name: of its own takes 'baseline'; the
+    refusal said 'got baseline, baseline', naming neither file nor the fix."""
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {BASELINE}\nrules:\n  decision: {{name: bandwagon}}\n")
+    with pytest.raises(ScenarioError, match="its own name") as info:
+        compare([str(BASELINE), str(child)], tmp_path / "c", seeds=1, steps=2)
+    ((field, message),) = info.value.problems
+    assert field == "name" and message.endswith("'baseline' names baseline.yaml, child.yaml") and "its own name:" in message
 
 
 def test_a_horizon_out_of_range_is_refused_from_python_too(tmp_path):
