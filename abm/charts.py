@@ -42,8 +42,10 @@ OTHER_COLOR = "#d9d9d9"  # the partners a scenario does not name: light grey, no
 
 
 def power_colors(scenario) -> dict[str, str]:
-    cmap = colormaps["tab10"]
-    return {p: spec.color or matplotlib.colors.to_hex(cmap(k % 10)) for k, (p, spec) in enumerate(scenario.powers.items())}
+    """Each power's colour: the scenario's, or tab10's in turn without its grey, which
+    the unnamed partners' light grey band and the map's grey tie samples would swallow."""
+    cycle = [matplotlib.colors.to_hex(c) for k, c in enumerate(colormaps["tab10"].colors) if k != 7]
+    return {p: spec.color or cycle[k % len(cycle)] for k, (p, spec) in enumerate(scenario.powers.items())}
 
 
 def _dates(frame: pd.DataFrame) -> np.ndarray:

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from abm import chartstyle, charts, report, sweep
 from abm.results import Results
 from abm.runner import run
+from abm.scenario import load
 
 try:
     from tests.test_sweep import BASELINE, tiny_spec
@@ -235,11 +236,20 @@ def test_the_alignment_chart_says_which_states_it_shows_and_keeps_its_caption_cl
     assert not any(overlaps(a, b) for a in top for b in titles)
 
 
+@pytest.mark.parametrize("config", sorted(p.name for p in BASELINE.parent.glob("*.yaml")))
+def test_no_power_is_drawn_in_grey(config):
+    """Israel was drawn in tab:gray beside the light grey band of the partners the model
+    does not name, and like the map's grey tie samples; generated worlds took tab10's grey
+    for their eighth power."""
+    scenario = load(BASELINE.parent / config)
+    for power, colour in charts.power_colors(scenario).items():
+        r, g, b = to_rgba(colour)[:3]
+        assert max(r, g, b) - min(r, g, b) > 0.2, f"{config}: {power} is drawn in a grey ({colour})"
+
+
 def test_every_metric_of_the_baseline_has_a_unit():
     """An axis that says "model units" says nothing; division (an index, 0-1) said it, and
     its scale was then not anchored at 0-1."""
-    from abm.scenario import load
-
     names = load(BASELINE).metric_names()
     assert "division_south_caucasus" in names
     assert [m for m in names if chartstyle.unit(m) == "model units"] == []
@@ -338,7 +348,6 @@ def test_alignment_chart_names_each_event_by_its_own_date_or_its_period(baseline
 
 @pytest.mark.parametrize(("start", "step", "name"), [("2025-01-01", 3, "2025Q3"), ("2025-01-01", 1, "2025Q1"), ("2024-10-01", 2, "2025Q1"), ("2025-02-01", 1, "2025-02 to 2025-04")])
 def test_an_event_without_a_date_is_named_by_its_quarter(start, step, name):
-    from abm.scenario import load
     from tests.conftest import tiny_scenario
 
     scenario = load(tiny_scenario(time={"start": start, "steps": 12, "step_months": 3}))
