@@ -127,7 +127,8 @@ def cmd_run(args) -> int:
         print(f"{args.seeds} seeds ({result.seed}..{result.seed + args.seeds - 1}); at the end, mean [5%-95% of runs]:")
         for name in SUMMARY:
             row = final.loc[name]
-            print(f"  {name:<22} {row['mean']:8.3f} [{row['p05']:.3f}-{row['p95']:.3f}]")
+            digits = 1 if name in COUNTS else 3  # a count's mean over runs: one decimal, not an index's three
+            print(f"  {name:<22} {row['mean']:8.{digits}f} [{row['p05']:.{digits}f}-{row['p95']:.{digits}f}]")
         print("tables and charts of one run below are seed " + str(result.seed))
     overridden = f" with {', '.join(args.set)}" if args.set else ""
     print(f"{result.scenario.name}{overridden}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
