@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from abm.chartstyle import date_axis, date_numbers, unit
+from abm.chartstyle import date_axis, date_numbers, set_range, unit
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
@@ -209,10 +209,11 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None,
     return _save(fig, path)
 
 
-def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, overrides=()) -> Figure:
+def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, overrides=(), zoom: bool = False) -> Figure:
     """Fan chart of an ensemble (:func:`abm.runner.ensemble`): for each headline metric the
     mean over runs, the 95% confidence interval of that mean (dark band) and the spread of
-    the runs themselves, 5th to 95th percentile (light band)."""
+    the runs themselves, 5th to 95th percentile (light band). Index scales on 0-1 unless
+    ``zoom`` (narrow bands then show; each panel states its range)."""
     subregions = sorted({s.subregion for s in scenario.states.values()})
     final = spread[spread["step"] == spread["step"].max()].set_index("metric")["mean"]
     leaders = sorted((m for m in final.index if m.startswith("influence_")), key=lambda m: -final[m])[:3]
@@ -227,9 +228,9 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, ove
         ax.fill_between(dates, part["p05"].to_numpy(), part["p95"].to_numpy(), color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs")
         ax.fill_between(dates, part["ci95_low"].to_numpy(), part["ci95_high"].to_numpy(), color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
         ax.plot(dates, part["mean"].to_numpy(), color="tab:blue", linewidth=1.5, label="mean")
-        ax.set_title(metric.replace("_", " "), fontsize=9)
+        note = set_range(ax, unit(metric), zoom)
+        ax.set_title(metric.replace("_", " ") + (f" ({note})" if note else ""), fontsize=9)
         ax.set_ylabel(unit(metric), fontsize=8)
-        ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     date_axis(axes[0, 0], dates.min(), dates.max())
     for k in range(len(metrics), rows * cols):
@@ -239,7 +240,8 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, ove
     runs = int(spread["runs"].iloc[0])
     fig.suptitle(f"{titled(scenario, overrides)}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
                  "dark band: 95% CI of the mean; light band: 5-95% of runs", fontsize=10)
-    _margins(fig, left=0.62, right=0.15, bottom=0.39, top=0.64, wgap=0.67, hgap=0.43)
+    room = 0.2 if zoom else 0.0  # zoomed ticks carry more digits
+    _margins(fig, left=0.62 + room, right=0.15, bottom=0.39, top=0.64, wgap=0.67 + room, hgap=0.43)
     return _save(fig, path)
 
 

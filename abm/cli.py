@@ -91,6 +91,8 @@ def cmd_run(args) -> int:
     args.seeds = args.seeds if asked else 1
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
+    if args.zoom and (args.seeds < 2 or args.no_charts):
+        raise UsageError("--zoom only applies to the ensemble chart, drawn with --seeds N (N >= 2) and without --no-charts")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
@@ -116,7 +118,7 @@ def cmd_run(args) -> int:
 
             charts.run_charts(folder, result.scenario, args.set)
             if spread is not None:
-                charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png", args.set)
+                charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png", args.set, zoom=args.zoom)
 
     result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "cwd": os.getcwd(), "seeds": list(range(result.seed, result.seed + args.seeds))})
     first, last = result.model.iloc[0], result.model.iloc[-1]
@@ -166,7 +168,7 @@ def cmd_compare(args) -> int:
     budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
-    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv,
+    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv, zoom=args.zoom,
                   notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True), warn=lambda late: print(f"warning: {late}", file=sys.stderr, flush=True))
     print(f"wrote {out}/ ({', '.join(outputs(len(args.configs)))}): {len(args.configs)} scenario(s) x {args.seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
@@ -497,6 +499,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
     r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
+    r.add_argument("--zoom", action="store_true", help="with --seeds: ensemble.png " + "fit index scales (0-1 by default, so that a negligible effect looks negligible) to the data; the chart states the range shown")
     r.add_argument("--seeds", type=int, default=None, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs (default 1: one run)")
     r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)
@@ -514,6 +517,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the metrics the scenarios' watch: lists name, else the key metrics)")
     c.add_argument("--steps", type=int, default=None, help="number of steps (default: each scenario's time.steps)")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")
+    c.add_argument("--zoom", action="store_true", help="fit index scales (0-1 by default, so that a negligible effect looks negligible) to the data; the chart states the range shown")
     c.add_argument("--out", default=None, help="output directory (default: runs/compare, which must not exist yet); naming an earlier comparison replaces the files it wrote, other files are never touched")
     c.add_argument(*LARGE, **LARGE_HELP)
     c.set_defaults(func=cmd_compare)

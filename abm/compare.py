@@ -346,7 +346,7 @@ def outputs(scenarios: int) -> list[str]:
     return [*tables, *charts, "provenance.yaml"]
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None) -> pd.DataFrame:
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
@@ -356,7 +356,8 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     metrics, versions, the model's git commit, and every scenario as it ran). Scenarios
     with different periods are compared on the dates they share (:func:`shared_dates`),
     and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
-    with each dated event a run never reaches (as ``abm run`` warns of them)."""
+    with each dated event a run never reaches (as ``abm run`` warns of them). ``zoom``:
+    the levels chart fits index scales to the data (:func:`overlay_chart`)."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
     # each as it runs, its horizon checked by the setting's own rules (a date past 9999 would fail below)
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
@@ -394,7 +395,7 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX
-            for name, fig in (("compare", overlay_chart(stored, metrics, overrides=overrides)), ("differences", difference_chart(stored, metrics, overrides))):
+            for name, fig in (("compare", overlay_chart(stored, metrics, zoom=zoom, overrides=overrides)), ("differences", difference_chart(stored, metrics, overrides))):
                 if fig is not None:
                     cs.save(fig, tmp / f"{name}.png", dpi=130)
                     cs.save(fig, tmp / f"{name}.svg")

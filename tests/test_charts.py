@@ -265,6 +265,27 @@ def test_the_ensemble_fan_chart_gives_every_panel_its_unit(baseline_run):
     assert all(panels.values())
 
 
+def test_zoom_fits_the_fan_chart_and_the_compare_chart_to_the_data(baseline_run, tmp_path, capsys):
+    """Seeds move the headline indices by thousandths, so on 0-1 the ensemble's and a
+    comparison's bands were invisible, with no way to zoom from the command line."""
+    from abm.cli import main
+    from abm.runner import ensemble
+
+    other = run("configs/baseline.yaml", seed=4, steps=12)
+    spread = ensemble([baseline_run.model, other.model])
+    anchored = [ax for ax in charts.ensemble_chart(spread, baseline_run.scenario).axes if ax.get_visible()]
+    zoomed = [ax for ax in charts.ensemble_chart(spread, baseline_run.scenario, zoom=True).axes if ax.get_visible()]
+    assert all(ax.get_ylim() == (0.0, 1.0) for ax in anchored)
+    assert all(ax.get_ylim()[1] - ax.get_ylim()[0] < 0.5 and "scale zoomed to" in ax.get_title() for ax in zoomed)
+    assert main(["run", str(BASELINE), "--seeds", "2", "--steps", "3", "--zoom", "--out", str(tmp_path / "r")]) == 0
+    assert main(["run", str(BASELINE), "--steps", "3", "--zoom", "--out", str(tmp_path / "one")]) == 2  # one run draws no fan chart
+    assert "--zoom only applies to the ensemble chart" in capsys.readouterr().err and not (tmp_path / "one").exists()
+    assert main(["compare", str(BASELINE), "--seeds", "2", "--steps", "3", "--metrics", "fragmentation", "--zoom", "--out", str(tmp_path / "c")]) == 0
+    assert "--zoom" in (tmp_path / "c" / "provenance.yaml").read_text()
+    svg = (tmp_path / "c" / "compare.svg").read_text()
+    assert "scale zoomed to" in svg
+
+
 def test_summary_plus_minus_is_the_95_percent_interval(uneven):
     table = report.summary_table(Results(uneven))
     row = table.iloc[0]
