@@ -20,7 +20,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, check_target
-from abm.processes import die_with, end, interrupted_status, interrupts_deferred
+from abm.processes import die_with, end, interrupted_status, interrupts_deferred, sigterm_as_interrupt
 from abm.scenario import MAX_NAME_BYTES, Scenario, ScenarioError, TimeSpec, load, with_run_settings
 from abm.yamlfile import cut
 
@@ -576,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
         check_out(args)
-        return args.func(args)
+        with sigterm_as_interrupt():  # a job's SIGTERM (timeout, a batch scheduler) stops every command as cleanly as Ctrl-C: no staging folder left behind
+            return args.func(args)
     except ScenarioError as exc:
         print(f"error: {wrong_kind(exc, args.command) or exc}", file=sys.stderr)
         return 2

@@ -350,6 +350,26 @@ def test_ctrl_c_while_the_package_is_imported_exits_quietly_as_interrupted(tmp_p
     assert not list(tmp_path.iterdir())
 
 
+# SIGTERM (timeout, a batch scheduler) while abm run draws its charts, its files staged in
+# a hidden folder beside the output
+SIGTERM_WHILE_DRAWING = """
+import os, signal
+import abm.charts
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+abm.charts.run_charts = killed
+"""
+
+
+def test_sigterm_stops_a_run_as_cleanly_as_ctrl_c(tmp_path):
+    """A SIGTERM killed abm run (and abm report) outright, leaving the hidden staging folder
+    of its output beside it until a later command cleared it; it now stops the command as
+    Ctrl-C does, the staging folder removed, and the process still ends by SIGTERM."""
+    proc = console_script(SIGTERM_WHILE_DRAWING, "run", BASELINE, "--steps", "2", "--out", tmp_path / "r", cwd=tmp_path)
+    assert proc.returncode == -signal.SIGTERM and proc.stderr.strip().endswith("interrupted")
+    assert not list(tmp_path.iterdir())
+
+
 def test_ctrl_c_while_the_command_line_is_read_ends_as_interrupted(monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
