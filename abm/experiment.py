@@ -311,13 +311,22 @@ def canonical_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
+DISPLAY_ONLY = ("color", "lat", "lon")  # of a state or a power: where and how charts draw it, which no run computes with
+
+
 def scenario_hash(resolved: dict[str, Any]) -> str:
     """Hash of a resolved scenario as its runs depend on it: its posterior by the file's
     content (:func:`abm.posterior.identity`), and every mapping in its order, which
     :func:`canonical_hash` sorts away: the order of states, powers, corridors and shocks
     sets the arrays' indices and the order of random draws, so a scenario reordered is
-    another scenario (its runs differ), not the same one."""
-    text = json.dumps(plain(posterior.identity(resolved)), separators=(",", ":"), allow_nan=False)
+    another scenario (its runs differ), not the same one. A state's or power's colour and
+    map position (:data:`DISPLAY_ONLY`) are left out: recolouring a power for a figure
+    must not stop a sweep from resuming or change its runs' keys."""
+    runs_on = dict(posterior.identity(resolved))
+    for group in ("states", "powers"):
+        if isinstance(runs_on.get(group), dict):
+            runs_on[group] = {k: {f: v for f, v in spec.items() if f not in DISPLAY_ONLY} if isinstance(spec, dict) else spec for k, spec in runs_on[group].items()}
+    text = json.dumps(plain(runs_on), separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

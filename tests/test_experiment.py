@@ -278,6 +278,17 @@ def test_run_keys_follow_the_resolved_scenario_not_the_spelling(tmp_path):
     assert not {r.key for r in changed.runs} & {r.key for r in plain.runs}
 
 
+def test_colours_and_map_positions_do_not_change_run_keys():
+    """A power recoloured for a figure, or a state moved on the map, computes the same runs:
+    the keys stay, so such a sweep still resumes (recolouring Israel had changed every key
+    of every sweep of the baseline)."""
+    plain = experiment.load(tiny_spec())
+    drawn = experiment.load(tiny_spec(set={"time.steps": 4, "powers.israel.color": "#000000", "powers.russia.lat": 10.0, "states.armenia.lon": 1.0}))
+    assert [r.key for r in drawn.runs] == [r.key for r in plain.runs]
+    stronger = experiment.load(tiny_spec(set={"time.steps": 4, "powers.israel.capability": 0.5}))
+    assert not {r.key for r in stronger.runs} & {r.key for r in plain.runs}
+
+
 def test_a_scenario_whose_states_are_reordered_is_another_scenario(tmp_path):
     """The order of states (and powers, corridors, shocks) sets array indices and the order
     of draws, so reordered states give other runs: they must have other keys, or two such
