@@ -386,7 +386,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     cal = source if isinstance(source, Calibration) else load_spec(source)
     out = Path(out)
     check_new(out, resume)
-    existed = out.exists() or out.is_symlink()  # decided once, as a sweep does: --resume of a folder not there starts it
+    existed = resume and (out.exists() or out.is_symlink())  # decided once: --resume of a folder not there starts it; a new one made meanwhile is another command's
     if existed:
         _check_resumable(out, cal, allow_model_change)
     pool = _pool(workers, scheduler, executor)

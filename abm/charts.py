@@ -42,9 +42,9 @@ OTHER_COLOR = "#d9d9d9"  # the partners a scenario does not name: light grey, no
 
 
 def power_colors(scenario) -> dict[str, str]:
-    """Each power's colour: the scenario's, or tab10's in turn without its grey, which
-    the unnamed partners' light grey band and the map's grey tie samples would swallow."""
-    cycle = [matplotlib.colors.to_hex(c) for k, c in enumerate(colormaps["tab10"].colors) if k != 7]
+    """Each power's colour: the scenario's, or tab10's in turn with indigo for its grey,
+    which the unnamed partners' light grey band and the map's grey tie samples would swallow."""
+    cycle = [matplotlib.colors.to_hex(c) if k != 7 else "#393b79" for k, c in enumerate(colormaps["tab10"].colors)]
     return {p: spec.color or cycle[k % len(cycle)] for k, (p, spec) in enumerate(scenario.powers.items())}
 
 

@@ -576,8 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
         check_out(args)
-        with sigterm_as_interrupt():  # a job's SIGTERM (timeout, a batch scheduler) stops every command as cleanly as Ctrl-C: no staging folder left behind
-            return args.func(args)
+        return args.func(args)
     except ScenarioError as exc:
         print(f"error: {wrong_kind(exc, args.command) or exc}", file=sys.stderr)
         return 2
@@ -651,7 +650,8 @@ def script() -> None:
     status alone)."""
     gc.set_threshold(10_000, 10, 10)
     sys.stdout, sys.stderr = Unbroken(sys.stdout), Unbroken(sys.stderr)
-    status = main()
+    with sigterm_as_interrupt():  # a job's SIGTERM (timeout, a batch scheduler) stops every command as cleanly as Ctrl-C, its staging folder removed; here, not in main(), so that a notebook calling main() is not kept alive by it
+        status = main()
     try:
         _exit(status)
     except KeyboardInterrupt:  # came as main returned (freeing a command's objects takes a while), before _exit held it

@@ -326,7 +326,7 @@ class Collector(mesa.DataCollector):
     def pair_columns(self, model) -> tuple[list[int], dict[str, np.ndarray | list]]:
         """The steps and the columns of the neighbour pairs' records: each pair's relation,
         whether its border is open, and its trade (USD bn a year), as they stood at each
-        collection (:data:`PAIR_COLUMNS`)."""
+        collection."""
         pairs, records = model.pairs, getattr(self, "_pairs", [])
         relation, border_open, trade = [np.concatenate(column) for column in zip(*records)] if records else [np.empty(0)] * 3
         keys = np.array(model.state_keys, dtype=object)

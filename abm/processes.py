@@ -131,8 +131,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt for the duration: batch schedulers stop jobs with
     SIGTERM, and a sweep or a calibration stops as cleanly as on Ctrl-C. The signal is
     recorded, so that the command still ends as stopped by SIGTERM
-    (:func:`interrupted_status`)."""
-    if threading.current_thread() is not threading.main_thread():
+    (:func:`interrupted_status`). A SIGTERM the process was started to ignore stays ignored."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
         yield
         return
 

@@ -59,7 +59,8 @@ class RunResult:
             self.agents.to_csv(tmp / "agents.csv", index=False)
             self.coercions.to_csv(tmp / "coercions.csv", index=False)
             self.events.to_csv(tmp / "events.csv", index=False)
-            self.relations.to_csv(tmp / "relations.csv", index=False)
+            if self.relations is not None:  # a result made by hand without it
+                self.relations.to_csv(tmp / "relations.csv", index=False)
             write_yaml(tmp / "scenario.resolved.yaml", posterior.portable(provenance(self.scenario, self.seed, record), out))
             if also is not None:
                 also(tmp)

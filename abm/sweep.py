@@ -62,7 +62,7 @@ from abm import posterior, runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
-from abm.processes import alive, die_with_parent, ignored, interrupts_deferred, process_name, sigterm_as_interrupt
+from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, reader, write_json
 from abm.store import check as check_store
@@ -566,7 +566,7 @@ def _overrides_then(out: Path, exp: Experiment) -> str:
         then = json.loads((out / MANIFEST).read_text())["spec"].get("overrides", [])
     except (OSError, ValueError, KeyError, AttributeError):
         return ""
-    if not isinstance(then, list) or then == exp.spec.overrides:
+    if not isinstance(then, list) or sorted(map(str, then)) == sorted(exp.spec.overrides):  # their order is no change
         return ""
     def said(items: list[str]) -> str:
         return " ".join(f"--set {shlex.quote(str(item))}" for item in items)
@@ -761,7 +761,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
         # a second Ctrl-C or SIGTERM (timeout and a closing terminal signal the whole process
         # group, so the main process often gets two) cut this record short: held until it is
         # written, and dropped if the session is already stopping, which is what it asked for
-        with interrupts_deferred() as held:
+        with interrupts_deferred(again=interrupt) as held:  # a third one stops a clean-up that hangs (a reader holding the database)
             bar.close()
             store.hand_back()
             store.close()

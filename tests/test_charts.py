@@ -247,6 +247,11 @@ def test_no_power_is_drawn_in_grey(config):
         assert max(r, g, b) - min(r, g, b) > 0.2, f"{config}: {power} is drawn in a grey ({colour})"
 
 
+def test_a_generated_world_of_ten_powers_draws_ten_colours():
+    colours = charts.power_colors(load(BASELINE.parent / "generated.yaml", ["generated.n_powers=10"]))
+    assert len(set(colours.values())) == 10
+
+
 def test_every_metric_of_the_baseline_has_a_unit():
     """An axis that says "model units" says nothing; division (an index, 0-1) said it, and
     its scale was then not anchored at 0-1."""
@@ -391,9 +396,10 @@ def test_the_region_map_draws_the_relations_of_its_step(baseline_run):
     assert len(end) == len(start) > 0
     declared = {(k, o): rel.relation for k, spec in r.scenario.states.items() for o, rel in spec.neighbours.items()}
     assert all(declared.get((a, b), declared.get((b, a))) == v for a, b, v in zip(start["state"], start["neighbour"], start["relation"]))
-    friendly = table.assign(relation=1.0)  # every pair at its friendliest: every line full green
-    colours = _relation_lines(charts.region_map(r.agents, r.scenario, relations=friendly))
-    assert np.allclose(colours, to_rgba("tab:green", 0.9))
+    last = int(table["step"].max())
+    friendly_then = table.assign(relation=np.where(table["step"] == last - 1, 1.0, -1.0))  # friendliest at one step only, hostile at every other
+    assert np.allclose(_relation_lines(charts.region_map(r.agents, r.scenario, step=last - 1, relations=friendly_then)), to_rgba("tab:green", 0.9))
+    assert np.allclose(_relation_lines(charts.region_map(r.agents, r.scenario, relations=friendly_then)), to_rgba("tab:red", 0.9))  # the last step's
     hostile_at_start = _relation_lines(charts.region_map(r.agents, r.scenario))
     assert not np.allclose(hostile_at_start, to_rgba("tab:green", 0.9))
     legend = lambda fig: [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # noqa: E731
