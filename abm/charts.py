@@ -364,8 +364,8 @@ def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names
     ties to the powers as edges as wide as their share (``alignment``: state -> shares over
     the powers); neighbour ``relations`` ((state, state, relation) triples) as dashed
     lines, red hostile, green friendly (``relations_when`` qualifies them in the legend).
-    Used for stored runs (:func:`region_map`) and live
-    models (the dashboard, through the returned :class:`RegionArtists`)."""
+    Used for stored runs (:func:`region_map`) and live models (the dashboard, through the
+    returned :class:`RegionArtists`)."""
     colors = power_colors(scenario)
     powers = list(scenario.powers)
     states = scenario.states

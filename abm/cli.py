@@ -499,7 +499,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
     r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
-    r.add_argument("--zoom", action="store_true", help="with --seeds: ensemble.png " + "fit index scales (0-1 by default, so that a negligible effect looks negligible) to the data; the chart states the range shown")
+    r.add_argument("--zoom", action="store_true", help="with --seeds: fit ensemble.png's index scales (0-1 by default, so that a negligible effect looks negligible) to the data; each panel states the range shown")
     r.add_argument("--seeds", type=int, default=None, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs (default 1: one run)")
     r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)

@@ -292,7 +292,7 @@ class Collector(mesa.DataCollector):
             (self._type,) = self.agenttype_reporters  # the states' type, whose reporters are ("state", *state_columns)
             self._states = [(a.unique_id, a.key) for a in model.agents_by_type[self._type]]
             self._tables: list[np.ndarray] = []
-            self._pairs: list[np.ndarray] = []
+            self._pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # relation, border open, trade
         self._tables.append(model.state_table)
         pairs = model.pairs
         self._pairs.append((pairs.relation.copy(), pairs.border_open.copy(), pairs.trade.copy()))  # stacked only when asked for
@@ -321,7 +321,6 @@ class Collector(mesa.DataCollector):
         steps = [int(t) for t in self._collection_steps for _ in range(n)]  # Mesa records the step as a float time
         keys = [key for _ in tables for _, key in self._states]
         return steps, {names[0]: keys, **{name: values[:, k] for k, name in enumerate(names[1:])}}
-
 
     def pair_columns(self, model) -> tuple[list[int], dict[str, np.ndarray | list]]:
         """The steps and the columns of the neighbour pairs' records: each pair's relation,

@@ -568,10 +568,11 @@ def _overrides_then(out: Path, exp: Experiment) -> str:
         return ""
     if not isinstance(then, list) or sorted(map(str, then)) == sorted(exp.spec.overrides):  # their order is no change
         return ""
-    def said(items: list[str]) -> str:
-        return " ".join(f"--set {shlex.quote(str(item))}" for item in items)
+    return f"The sweep was started with {_as_sets(then) or 'no --set'} (this command: {_as_sets(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
 
-    return f"The sweep was started with {said(then) or 'no --set'} (this command: {said(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
+
+def _as_sets(items: list) -> str:
+    return " ".join(f"--set {shlex.quote(str(item))}" for item in items)
 
 
 def _create(out: Path, exp: Experiment) -> None:
