@@ -479,6 +479,9 @@ LARGE = ("--allow-large",)
 LARGE_HELP = {"action": "store_true", "help": "lift the size budgets checked before anything starts (world memory, runs, workers; see abm/budget.py)"}
 
 
+ZOOM_HELP = "index scales fitted to the data (0-1 by default, so that a negligible effect looks negligible); each panel states the range shown"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="abm",
@@ -499,7 +502,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
     r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
-    r.add_argument("--zoom", action="store_true", help="with --seeds: fit ensemble.png's index scales (0-1 by default, so that a negligible effect looks negligible) to the data; each panel states the range shown")
+    r.add_argument("--zoom", action="store_true", help=f"with --seeds: ensemble.png's {ZOOM_HELP}")
     r.add_argument("--seeds", type=int, default=None, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs (default 1: one run)")
     r.add_argument(*LARGE, **LARGE_HELP)
     r.set_defaults(func=cmd_run)
@@ -517,7 +520,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the metrics the scenarios' watch: lists name, else the key metrics)")
     c.add_argument("--steps", type=int, default=None, help="number of steps (default: each scenario's time.steps)")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")
-    c.add_argument("--zoom", action="store_true", help="fit index scales (0-1 by default, so that a negligible effect looks negligible) to the data; the chart states the range shown")
+    c.add_argument("--zoom", action="store_true", help=f"compare.png's {ZOOM_HELP}")
     c.add_argument("--out", default=None, help="output directory (default: runs/compare, which must not exist yet); naming an earlier comparison replaces the files it wrote, other files are never touched")
     c.add_argument(*LARGE, **LARGE_HELP)
     c.set_defaults(func=cmd_compare)

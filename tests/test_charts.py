@@ -402,9 +402,12 @@ def test_the_region_map_draws_the_relations_of_its_step(baseline_run):
     assert np.allclose(_relation_lines(charts.region_map(r.agents, r.scenario, relations=friendly_then)), to_rgba("tab:red", 0.9))  # the last step's
     hostile_at_start = _relation_lines(charts.region_map(r.agents, r.scenario))
     assert not np.allclose(hostile_at_start, to_rgba("tab:green", 0.9))
-    legend = lambda fig: [t.get_text() for t in fig.axes[0].get_legend().get_texts()]  # noqa: E731
-    assert "friendly neighbours at the start" in legend(charts.region_map(r.agents, r.scenario))
-    assert "friendly neighbours" in legend(charts.region_map(r.agents, r.scenario, relations=table))
+    assert "friendly neighbours at the start" in _legend(charts.region_map(r.agents, r.scenario))
+    assert "friendly neighbours" in _legend(charts.region_map(r.agents, r.scenario, relations=table))
+
+
+def _legend(fig: Figure) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 
 
 def test_region_map_keeps_powers_off_the_map_and_labels_apart(baseline_run):
