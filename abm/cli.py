@@ -289,6 +289,8 @@ def cmd_sweep(args) -> int:
 
     check_executor(args)
     check_model_change(args, "sweep", "runs")
+    if args.top_up and not args.resume:
+        raise UsageError("--top-up only applies with --resume (it adds replications to a stored sweep)")
     if args.workers is not None:
         budget.check_workers(args.workers, allow_large=args.allow_large)
     try:
@@ -302,11 +304,13 @@ def cmd_sweep(args) -> int:
         sweep.check_new(out, args.resume)  # refused before the plan is printed
         _nothing_to_resume(args.resume, out)
         if args.dry_run and args.resume and out.exists():  # a dry run promises what the real resume would accept
-            sweep.check_resumable(out, exp, args.allow_model_change, dry_run=True)
+            sweep.check_resumable(out, exp, args.allow_model_change, dry_run=True, top_up=args.top_up)
         print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
+        if args.top_up and (more := sweep.more_replications(out, exp)):
+            print(f"topping up: replications {more[0]} -> {more[1]}; the {more[0]} stored replication(s) of each point are kept, the new ones run", flush=True)
         if args.dry_run:
             return 0
-        result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
+        result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change, top_up=args.top_up)
     except sweep.SweepError as exc:
         raise UsageError(str(exc)) from None
     before = f", {result.already} were already done" if result.already else ""
@@ -538,6 +542,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="results directory (default: runs/<experiment name>); an existing one is never replaced, only completed with --resume")
     s.add_argument("--resume", action="store_true", help="complete an interrupted sweep in --out: run only the missing (or failed) runs (a folder that does not exist yet is started, with a notice); refused if the model's code (its Python files) or a library it computes with changed since the sweep started")
     add_model_change(s, "sweep", "runs")
+    s.add_argument("--top-up", action="store_true", help="with --resume: the spec asks for more replications than the sweep stores, and nothing else changed: keep the stored runs and run the added replications only (replication r's seed does not depend on how many there are)")
     s.add_argument("--dry-run", action="store_true", help="validate the experiment and print the size of the plan, run nothing")
     s.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override the experiment itself, e.g. --set replications=2, --set sample.n=64, --set set.time.steps=20 (repeatable; recorded in the manifest; --resume needs the same overrides)")
     s.add_argument(*LARGE, **LARGE_HELP)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 FILE = "results.sqlite"
 MANIFEST = "manifest.json"
+SPEC = "experiment.yaml"  # the spec as run
 SCHEMA_VERSION = "1"
 TABLES = ("meta", "points", "design", "runs", "summaries", "series")
 META_KEYS = ("schema_version", "experiment", "spec_hash", "hashed", "parameters", "summaries", "series")
@@ -190,6 +191,15 @@ class Store:
         conn.close()
         return cls(directory)
 
+    def extend(self, experiment: Experiment, replications: int) -> None:
+        """Add the plan's runs of replication ``replications`` and up to the design, and
+        make the experiment's hash the store's, in one transaction: a sweep topped up with
+        more replications (:func:`abm.sweep.more_replications` checked the rest of the plan
+        is the stored one)."""
+        with self.conn:
+            self.conn.executemany("INSERT INTO design VALUES (?, ?, ?, ?)", ((r.point, r.replication, r.seed, r.key) for r in experiment.runs if r.replication >= replications))
+            self.conn.executemany("UPDATE meta SET value = ? WHERE key = ?", ((experiment.hash, "spec_hash"), (json.dumps(experiment.hashed, sort_keys=True), "hashed")))
+
     def meta(self, key: str) -> str:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else ""
@@ -245,11 +255,16 @@ def _cell(value: Any) -> Any:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` atomically with ``data`` as JSON (see :func:`write_text`)."""
+    write_text(path, json.dumps(data, indent=1, sort_keys=False, allow_nan=False))
+
+
+def write_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically: readers see the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         tmp.replace(path)

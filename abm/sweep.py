@@ -64,7 +64,7 @@ from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
 from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
-from abm.store import FILE, MANIFEST, Outcome, Store, StoreError, pack, reader, write_json
+from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, pack, reader, write_json, write_text
 from abm.store import check as check_store
 
 
@@ -400,7 +400,6 @@ def packages() -> dict[str, str]:
 
 
 def new_manifest(exp: Experiment) -> dict[str, Any]:
-    points = {p.index: p for p in exp.points}
     return {
         "experiment": exp.name,
         "description": exp.spec.description,
@@ -411,16 +410,33 @@ def new_manifest(exp: Experiment) -> dict[str, Any]:
         "series": exp.series,
         "charts": [c.model_dump(exclude_none=True) for c in exp.charts],
         "plan": exp.describe(),
-        "runs": [
-            {"run": r.key, "point": r.point, "replication": r.replication, "seed": r.seed, "scenario": points[r.point].scenario, "params": points[r.point].values}
-            for r in exp.runs
-        ],
+        "runs": manifest_runs(exp),
         "model": model_record(),
         "packages": packages(),
         "machine": machine(),
         "created": _now(),
         "sessions": [],
     }
+
+
+def manifest_runs(exp: Experiment) -> list[dict[str, Any]]:
+    """Every planned run, with its point's scenario and parameters (what a re-run needs)."""
+    points = {p.index: p for p in exp.points}
+    return [
+        {"run": r.key, "point": r.point, "replication": r.replication, "seed": r.seed, "scenario": points[r.point].scenario, "params": points[r.point].values}
+        for r in exp.runs
+    ]
+
+
+def spec_text(exp: Experiment) -> str:
+    """experiment.yaml, the spec as run: a figure must not show another horizon than the
+    file it sits by. Its paths stay as written, relative to the spec's own folder, which
+    the head says; a spec with --set overrides is written out with them applied."""
+    where = f"{experiments.PATHS_HEAD}{Path(exp.source).resolve().parent}\n" if exp.source else ""
+    if exp.source and not exp.spec.overrides:
+        return where + Path(exp.source).read_text(encoding="utf-8")
+    head = f"# {exp.source or 'the spec'} with abm sweep --set overrides applied (listed under overrides:)\n" if exp.spec.overrides else ""
+    return head + where + yamlfile.dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False)
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -502,13 +518,14 @@ def check_new(out: Path, resume: bool) -> None:
         check_unlocked(out)
 
 
-def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False, dry_run: bool = False) -> list[str]:
+def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False, dry_run: bool = False, top_up: bool = False) -> list[str]:
     """Refuse to resume a damaged sweep folder, or one whose spec (or base scenarios)
     changed, saying what changed, or (unless ``allow_model_change``) one made by another
     version of the model's code (:func:`abm.runner.model_change`), whose stored runs would
     mix with this one's, or a read-only one; return the keys of stored runs that are
-    incomplete. Only a resume that will run opens the results for writing: a dry run, or
-    a refused resume, leaves every byte of the folder as it was."""
+    incomplete. ``top_up`` accepts a spec with more replications and no other change
+    (:func:`more_replications`). Only a resume that will run opens the results for
+    writing: a dry run, or a refused resume, leaves every byte of the folder as it was."""
     try:  # a damaged sweep folder: what is wrong with it (check_new refused any other folder)
         incomplete = check_store(out)
     except StoreError as exc:
@@ -522,7 +539,8 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
     finally:
         conn.close()
     old_hash, old = meta["spec_hash"], json.loads(meta["hashed"])  # check_store found both
-    if old_hash == exp.hash:
+    more = more_replications(out, exp)
+    if old_hash == exp.hash or (top_up and more):
         refusal = None if allow_model_change else resume_refusal(out, json.loads((out / MANIFEST).read_text()), "sweep", "runs")
         if refusal:
             raise SweepError(refusal)
@@ -552,6 +570,10 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
             changes.append(f"scenario '{name}' resolves differently: " + "; ".join(fields[:5]) + (" ..." if len(fields) > 5 else ""))
         else:
             changes.append(f"scenario '{name}': {'added' if name not in old['bases'] else 'removed'}")
+    if more:
+        changes[0] += " (to add the new replications to the stored runs, resume with --top-up)"
+    elif changes == [f"replications: {old['replications']} -> {exp.spec.replications}"]:
+        changes[0] += " (a sweep can be topped up with more replications, not cut to fewer: a report of fewer needs a new sweep)"
     shown = "\n  - ".join(changes[:12]) + ("\n  - ..." if len(changes) > 12 else "")
     raise SweepError(
         f"cannot resume {out}: the experiment changed since the sweep started, so its stored runs would not match the plan:\n  - {shown}\n"
@@ -559,16 +581,54 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
     )
 
 
+def more_replications(out: Path, exp: Experiment) -> tuple[int, int] | None:
+    """The replications stored in ``out`` and planned by ``exp`` when the two differ only
+    in that ``exp`` has more, and the stored design is the start of its plan; None
+    otherwise. A resume then tops the sweep up, running the added replications only:
+    replication ``r``'s seed, child ``r`` of the spec's seed sequence, does not depend on
+    how many there are, so the stored runs keep their seeds and keys."""
+    try:
+        conn = reader(out / FILE)
+        try:
+            old = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'hashed'").fetchone()[0])
+            hashed = json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))
+            before, now = old.get("replications"), hashed["replications"]
+            if not isinstance(before, int) or now <= before or {**old, "replications": now} != hashed:
+                return None
+            stored = {(point, rep): run for point, rep, run in conn.execute("SELECT point, replication, run FROM design")}
+        finally:
+            conn.close()
+    except (sqlite3.DatabaseError, TypeError, ValueError, AttributeError):  # a damaged store: check_resumable says what is wrong
+        return None
+    return (before, now) if stored == {(r.point, r.replication): r.key for r in exp.runs if r.replication < before} else None
+
+
+def _top_up(out: Path, exp: Experiment, before: int) -> None:
+    """Make the sweep in ``out`` the plan of ``exp``, which adds replications to it. The
+    manifest and experiment.yaml are written first, the store's design and hash last in
+    one transaction: a sweep killed in between (Ctrl-C and SIGTERM wait) still differs
+    from the spec by replications only, and the same resume completes it."""
+    with interrupts_deferred():
+        manifest = json.loads((out / MANIFEST).read_text())
+        manifest.update(spec_hash=exp.hash, **exp.resolved(), plan=exp.describe(), runs=manifest_runs(exp))
+        manifest.setdefault("top_ups", []).append({"at": _now(), "replications": [before, exp.spec.replications], "argv": sys.argv})
+        write_json(out / MANIFEST, manifest)
+        write_text(out / SPEC, spec_text(exp))
+        with Store(out) as store:
+            store.extend(exp, before)
+
+
 def _overrides_then(out: Path, exp: Experiment) -> str:
     """The --set overrides the sweep was started with, when this command's differ: the
     spec file may be unchanged and the overrides left off (manifest.json keeps them)."""
     try:
-        then = json.loads((out / MANIFEST).read_text())["spec"].get("overrides", [])
+        manifest = json.loads((out / MANIFEST).read_text())
+        then, when = manifest["spec"].get("overrides", []), "last topped up" if manifest.get("top_ups") else "started"
     except (OSError, ValueError, KeyError, AttributeError):
         return ""
     if not isinstance(then, list) or sorted(map(str, then)) == sorted(exp.spec.overrides):  # their order is no change
         return ""
-    return f"The sweep was started with {_as_sets(then) or 'no --set'} (this command: {_as_sets(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
+    return f"The sweep was {when} with {_as_sets(then) or 'no --set'} (this command: {_as_sets(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
 
 
 def _as_sets(items: list) -> str:
@@ -581,14 +641,7 @@ def _create(out: Path, exp: Experiment) -> None:
         with Store.create(tmp, exp) as store:
             store.hand_back()  # as a session does: a sweep stopped before its first session leaves readers nothing to add beside the store
         write_json(tmp / MANIFEST, new_manifest(exp))
-        # the spec as run: a figure must not show another horizon than the file it sits by;
-        # its paths stay as written, relative to the spec's own folder, which the head says
-        where = f"{experiments.PATHS_HEAD}{Path(exp.source).resolve().parent}\n" if exp.source else ""
-        if exp.source and not exp.spec.overrides:
-            (tmp / "experiment.yaml").write_text(where + Path(exp.source).read_text(encoding="utf-8"), encoding="utf-8")
-        else:
-            head = f"# {exp.source or 'the spec'} with abm sweep --set overrides applied (listed under overrides:)\n" if exp.spec.overrides else ""
-            (tmp / "experiment.yaml").write_text(head + where + yamlfile.dump(experiments.plain(exp.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
+        (tmp / SPEC).write_text(spec_text(exp), encoding="utf-8")
 
 
 @sigterm_as_interrupt()  # from the start: a job cancelled while the sweep sets up stops as cleanly as one cancelled mid-way
@@ -601,6 +654,7 @@ def run(
     executor: cf.Executor | None = None,
     resume: bool = False,
     allow_model_change: bool = False,
+    top_up: bool = False,
     progress: bool | None = None,
     runner: Callable | None = None,
     task_seconds: float = 0.25,
@@ -616,14 +670,16 @@ def run(
     same shape works). ``progress``: a tqdm bar, by
     default only on a terminal. ``allow_model_change``: resume even if the model's code
     changed since the sweep started (:func:`check_resumable`), and accept the results of
-    workers whose code differs from this process's (:meth:`Pool.check`)."""
+    workers whose code differs from this process's (:meth:`Pool.check`). ``top_up``: a
+    resume whose spec differs from the stored one by more replications only adds them
+    (:func:`more_replications`); without it, that is refused as any change is."""
     exp = experiments.load(experiment)
     out = Path(out)
     incomplete: list[str] = []
     check_new(out, resume)
     existed = out.exists() or out.is_symlink()  # decided once: a folder that appears later is another command's
     if existed:
-        incomplete = check_resumable(out, exp, allow_model_change)
+        incomplete = check_resumable(out, exp, allow_model_change, top_up=top_up)
     if executor is not None:
         pool = given_pool(executor)
     elif scheduler is not None:
@@ -645,6 +701,8 @@ def run(
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             with _lock(out):
+                if top_up and existed and (more := more_replications(out, exp)):
+                    _top_up(out, exp, more[0])
                 result = _session(exp, out, pool, runner or (run_with_states if exp.states else run_model), progress, task_seconds, incomplete)
         except (OSError, sqlite3.OperationalError) as exc:
             if isinstance(exc, OSError) and exc.errno not in DISK_ERRORS:

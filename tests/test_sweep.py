@@ -486,14 +486,23 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_result
 
 def test_resuming_a_changed_experiment_is_refused(reference, tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
-    spec.write_text(yaml.safe_dump(tiny_spec(replications=4)))
+    spec.write_text(yaml.safe_dump(tiny_spec(seed=12)))
     assert main(["sweep", str(spec), "--out", str(reference), "--resume"]) == 2
     err = capsys.readouterr().err
-    assert "cannot resume" in err and "replications: 3 -> 4" in err
+    assert "cannot resume" in err and "seed: 11 -> 12" in err
 
     # a dry run of the resume promises only what the real one would accept
     assert main(["sweep", str(spec), "--out", str(reference), "--resume", "--dry-run"]) == 2
-    assert "replications: 3 -> 4" in capsys.readouterr().err
+    assert "seed: 11 -> 12" in capsys.readouterr().err
+
+    # more replications with another change is no top-up; fewer is refused, saying why
+    spec.write_text(yaml.safe_dump(tiny_spec(replications=4, seed=12)))
+    assert main(["sweep", str(spec), "--out", str(reference), "--resume", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "replications: 3 -> 4" in err and "seed: 11 -> 12" in err and "--top-up" not in err
+    spec.write_text(yaml.safe_dump(tiny_spec(replications=2)))
+    assert main(["sweep", str(spec), "--out", str(reference), "--resume"]) == 2
+    assert "replications: 3 -> 2 (a sweep can be topped up with more replications, not cut to fewer" in capsys.readouterr().err
 
     spec.write_text(yaml.safe_dump(tiny_spec(set={"time.steps": 5})))
     assert main(["sweep", str(spec), "--out", str(reference), "--resume"]) == 2
@@ -503,6 +512,60 @@ def test_resuming_a_changed_experiment_is_refused(reference, tmp_path, capsys):
     spec.write_text(yaml.safe_dump(tiny_spec()))
     assert main(["sweep", str(spec), "--out", str(reference)]) == 2  # exists, no --resume
     assert "--resume" in capsys.readouterr().err
+
+
+def test_a_resume_with_more_replications_runs_only_the_added_ones(reference, tmp_path, capsys):
+    """A modeler who ran 3 replications and wants 5 resumes with the new number: the 12
+    stored runs are kept (replication r's seed does not depend on how many there are),
+    only the 8 added runs run, and the folder ends as a 5-replication sweep would."""
+    out = tmp_path / "topped"
+    shutil.copytree(reference, out)
+    kept = results.load(out).runs.set_index("run")["finished"]
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5"]) == 2  # a resume that forgot an override must not run more than asked
+    assert "replications: 3 -> 5 (to add the new replications to the stored runs, resume with --top-up)" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--set", "replications=5", "--top-up"]) == 2
+    assert "--top-up only applies with --resume" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5", "--workers", "1", "--top-up"]) == 0
+    printed = capsys.readouterr().out
+    assert "topping up: replications 3 -> 5" in printed and "8 ok, 0 failed of 20 distinct runs, 12 were already done" in printed
+
+    fresh = tmp_path / "fresh"
+    sweep.run(tiny_spec(replications=5), fresh, workers=1, progress=False)
+    for got, want in zip(stored(out), stored(fresh)):
+        pd.testing.assert_frame_equal(got, want)
+    assert (results.load(out).runs.set_index("run")["finished"][kept.index] == kept).all(), "a stored run was run again"
+    manifest, planned = (json.loads((d / "manifest.json").read_text()) for d in (out, fresh))
+    assert manifest["runs"] == planned["runs"] and manifest["spec_hash"] == planned["spec_hash"] and manifest["plan"] == planned["plan"]
+    assert [t["replications"] for t in manifest["top_ups"]] == [[3, 5]] and manifest["sessions"][-1]["ran"] == 8
+    assert yaml.safe_load((out / "experiment.yaml").read_text())["replications"] == 5
+    assert "The sweep was last topped up with --set replications=5 (this command: none)" in _refusal(str(spec), out)  # its spec is now the overridden one
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5"]) == 0  # nothing left to run
+
+
+def test_a_top_up_stopped_between_its_writes_is_completed_by_the_same_resume(reference, tmp_path, monkeypatch, capsys):
+    """The manifest is written before the store's design: a sweep killed between the two
+    still differs from the spec by replications only, and the same command completes it."""
+    from abm import store
+
+    out = tmp_path / "topped"
+    shutil.copytree(reference, out)
+
+    def killed(self, experiment, replications):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store.Store, "extend", killed)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(tiny_spec(replications=4), out, workers=1, resume=True, top_up=True, progress=False)
+    assert json.loads((out / "manifest.json").read_text())["plan"].startswith("4 point(s) x 4 replication(s)")
+    assert len(results.load(out).runs.dropna(subset=["finished"])) == 12
+    monkeypatch.undo()
+    assert sweep.run(tiny_spec(replications=4), out, workers=1, resume=True, top_up=True, progress=False).ok == 4
+    fresh = tmp_path / "fresh"
+    sweep.run(tiny_spec(replications=4), fresh, workers=1, progress=False)
+    for got, want in zip(stored(out), stored(fresh)):
+        pd.testing.assert_frame_equal(got, want)
 
 
 def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp_path, capsys):
@@ -767,7 +830,9 @@ def test_a_dry_run_or_a_refused_resume_leaves_the_folder_as_it_was(reference, tm
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec()))
     assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--dry-run"]) == 0
-    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--set", "replications=4"]) == 2
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--set", "replications=4", "--dry-run", "--top-up"]) == 0  # a top-up's dry run
+    assert "topping up: replications 3 -> 4" in capsys.readouterr().out
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--set", "replications=2"]) == 2
     assert "cannot resume" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
 
