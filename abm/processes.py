@@ -77,14 +77,20 @@ def process_name() -> str:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (another user's counts)."""
+    """Whether process ``pid`` runs (another user's counts; a zombie, which has exited but
+    not yet been reaped by its parent, does not: a staging folder it left is garbage)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, as another user's
         pass
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:  # no /proc (macOS, Windows): it exists, which is all that can be said
+        return True
+    return stat[stat.rfind(")") + 2:stat.rfind(")") + 3] != "Z"  # the state after the command's name, which may hold spaces and parentheses
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,25 @@ def test_staging_folders_of_dead_processes_are_cleaned_and_no_others(tmp_path):
     assert run_into(tmp_path / "D") == 0
     assert not leftover.exists() and unmarked.exists() and alive.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".D.partial") and p not in (unmarked, alive)]
+
+
+def test_the_staging_folder_of_a_zombie_process_is_cleaned(tmp_path):
+    """A killed process whose parent has not reaped it yet (a zombie) still answers
+    kill(pid, 0): its staging folder survived the next command."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + 20
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not outputs.alive(child.pid) and outputs.alive(os.getpid())
+        leftover = tmp_path / f".D.partial-{child.pid}-zomb"
+        leftover.mkdir()
+        (leftover / STAGING).touch()
+        assert run_into(tmp_path / "D") == 0
+        assert not leftover.exists()
+    finally:
+        child.wait()
 
 
 def test_a_run_killed_while_writing_leaves_a_folder_the_next_run_removes(tmp_path):
