@@ -171,3 +171,17 @@ def test_the_parameter_tables_give_each_scalar_setting_its_default(section, pref
         if not ok:
             wrong.append(f"{key}: code {default!r}, docs/ODD.md {row[1]!r}")
     assert not wrong, wrong
+
+
+def test_the_table_of_interests_is_the_baselines():
+    """Section 5's table of the powers' interests, read back cell by cell against
+    configs/baseline.yaml (a listed interest as a number, a default in parentheses)."""
+    base = scenario.load(BASELINE)
+    lines = ODD.split("| Interest of |", 1)[1].split("\n\n", 1)[0].splitlines()
+    header = [c.strip() for c in lines[0].strip(" |").split("|")]
+    assert header == [s.name for s in base.states.values()]
+    rows = {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip(" |").split("|")] for line in lines[2:])}
+    assert list(rows) == [p.name for p in base.powers.values()]
+    for power in base.powers.values():
+        want = [f"{power.interests[s]:g}" if s in power.interests else f"({power.default_interest:g})" for s in base.states]
+        assert rows[power.name] == want, power.name
