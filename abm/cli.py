@@ -35,6 +35,7 @@ class UsageError(Exception):
 # Top-level keys only a calibration spec, an experiment spec or a scenario has: a file given
 # to the wrong command is named for what it is instead of having each such key listed as unknown.
 KINDS = {
+    "compare": ("the record of an abm compare", "abm compare --from", {"argv", "cwd", "sets", "dates"}),  # first: it has 'scenarios' too
     "calibrate": ("a calibration spec", "abm calibrate", {"patterns", "use", "parameters", "population", "generations", "epsilon", "seeds_per_particle", "predictive"}),
     "sweep": ("an experiment spec", "abm sweep", {"scenario", "scenarios", "grid", "sample", "replications", "outcomes", "charts"}),
     "run": ("a scenario", "abm run", {"extends", "watch", "time", "states", "powers", "rules", "offers", "utility", "generated", "corridors", "freight", "organisations", "events", "shocks", "posterior"}),
@@ -46,7 +47,7 @@ def wrong_kind(exc, command: str) -> str | None:
     ``abm sweep`` or ``abm calibrate``, an experiment spec given to a scenario command...),
     or None when the file is of the kind expected; ``exc`` carries the problems found."""
     unknown = {path for path, msg in exc.problems if path and "." not in path and msg.startswith("unknown key")}
-    expected = KINDS.get(command, KINDS["run"])
+    expected = KINDS[command] if command in ("sweep", "calibrate") else KINDS["run"]  # the others read scenarios
     for kind, runner, keys in KINDS.values():
         if kind != expected[0] and unknown & keys:
             return f"{exc.source} is {kind}, not {expected[0]}: {runner} {exc.source} runs it"
@@ -160,21 +161,30 @@ def cmd_validate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from abm.compare import compare, estimate, outputs
+    from abm.compare import compare, estimate, outputs, recorded
 
-    if args.seeds < 1:
+    if bool(args.configs) == bool(args.record):
+        raise UsageError("give the scenario files to compare, or --from the provenance.yaml of an earlier comparison" + (", not both" if args.configs else ""))
+    configs, seeds, dates, metrics = args.configs, args.seeds or 5, args.dates, args.metrics
+    if args.record:
+        record = recorded(args.record)
+        configs, seeds, dates, metrics = record["scenarios"], args.seeds or record["seeds"], args.dates or record["dates"], args.metrics or record["metrics"]
+    if seeds < 1:
         raise UsageError("--seeds must be at least 1")
     check_steps(args.steps)
-    budget.check_runs(len(args.configs) * args.seeds, f"--seeds {args.seeds} x {len(args.configs)} scenario(s)", args.allow_large)
+    budget.check_runs(len(configs) * seeds, f"--seeds {seeds} x {len(configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
-    tab = compare(args.configs, out, seeds=args.seeds, dates=args.dates, metrics=args.metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv, zoom=args.zoom,
+    tab = compare(configs, out, seeds=seeds, dates=dates, metrics=metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv, zoom=args.zoom, record=args.record,
                   notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True), warn=lambda late: print(f"warning: {late}", file=sys.stderr, flush=True))
-    print(f"wrote {out}/ ({', '.join(outputs(len(args.configs)))}): {len(args.configs)} scenario(s) x {args.seeds} seeds")
+    print(f"wrote {out}/ ({', '.join(outputs(len(configs)))}): {len(configs)} scenario(s) x {seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]
-    shown = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")][:3]
+    names = [c[: -len("_mean")] for c in tab.columns if c.endswith("_mean")]
+    shown = names[:3]
     for _, row in last.iterrows():
         print(f"  {row['scenario']:<30} {row['date']:%Y-%m-%d}  " + "  ".join(f"{m} {estimate(row[f'{m}_mean'], row[f'{m}_ci95'])}" for m in shown))
+    if len(names) > len(shown):
+        print(f"  (the first {len(shown)} of {len(names)} metrics; every one, with the paired differences, in {out / 'compare.md'})")
     return 0
 
 
@@ -518,8 +528,9 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     c = sub.add_parser("compare", help="run several scenarios with the same seeds; table at chosen dates and overlay charts")
-    c.add_argument("configs", nargs="+", help="scenario YAML files")
-    c.add_argument("--seeds", type=int, default=5, help="replications per scenario (seeds 0..N-1, the same for all; default 5)")
+    c.add_argument("configs", nargs="*", help="scenario YAML files")
+    c.add_argument("--from", dest="record", default=None, metavar="PROVENANCE", help="run an earlier comparison again from its provenance.yaml: its scenarios as they ran (their files are not read), seeds, dates and metrics; --seeds, --dates, --metrics, --steps and --set change it")
+    c.add_argument("--seeds", type=int, default=None, help="replications per scenario (seeds 0..N-1, the same for all; default 5, or the record's with --from)")
     c.add_argument("--dates", nargs="+", default=None, type=_date, metavar="YYYY-MM-DD", help="dates of the table: the step in force on each, the last dated on or before it (default: +5 years, +10 years, the end)")
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the metrics the scenarios' watch: lists name, else the key metrics)")
     c.add_argument("--steps", type=int, default=None, help="number of steps (default: each scenario's time.steps)")

@@ -47,6 +47,33 @@ KEY_METRICS = [
 ]
 
 
+def recorded(path: str | Path) -> dict:
+    """What the provenance.yaml of an earlier comparison needs to run it again: its
+    scenarios as they ran (a mapping each; a posterior named relative to the record's
+    folder, as :func:`abm.posterior.portable` wrote it, found there again), the number of
+    seeds, the dates and the metrics. The scenarios' own files are not read, so the
+    comparison re-runs as it ran even after they changed."""
+    from abm.scenario import read_yaml
+
+    path = Path(path)
+    data = read_yaml(path, "a comparison's record")
+    scenarios, seeds, dates, metrics = (data.get(k) for k in ("scenarios", "seeds", "dates", "metrics"))
+    if not isinstance(scenarios, dict) or not scenarios or not all(isinstance(s, dict) for s in scenarios.values()) or not isinstance(seeds, list) or not seeds or seeds != list(range(len(seeds))):
+        raise ScenarioError([("", f"{path} is not the provenance.yaml of an abm compare (it needs 'scenarios', each as it ran, and 'seeds' 0..N-1)")])
+    if not (isinstance(dates, list) and all(isinstance(d, str) for d in dates) and isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
+        raise ScenarioError([("dates" if not isinstance(dates, list) or not all(isinstance(d, str) for d in dates) else "metrics", f"in {path}: a list of {'dates (YYYY-MM-DD)' if not isinstance(dates, list) else 'names'}, as abm compare writes it")])
+    try:
+        dates = [dt.date.fromisoformat(d).isoformat() for d in dates]
+    except ValueError as exc:
+        raise ScenarioError([("dates", f"in {path}: {exc}")]) from None
+    for s in scenarios.values():
+        if isinstance(s.get("posterior"), str):  # relative to the record's folder, as a scenario file's is to the file
+            s["posterior"] = str(path.parent / s["posterior"])
+            if isinstance(record := s.get("provenance"), dict) and "posterior_sha256" in record:
+                record["posterior_file"] = s["posterior"]
+    return {"scenarios": list(scenarios.values()), "seeds": len(seeds), "dates": dates, "metrics": metrics}
+
+
 def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list:
     """Load and check every scenario before any is run."""
     if any(parse_set(item)[0] == "seed" for item in sets):  # it would be ignored, while provenance.yaml recorded it
@@ -346,7 +373,7 @@ def outputs(scenarios: int) -> list[str]:
     return [*tables, *charts, "provenance.yaml"]
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False) -> pd.DataFrame:
+def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False, record: str | None = None) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
@@ -357,7 +384,9 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
     with different periods are compared on the dates they share (:func:`shared_dates`),
     and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
     with each dated event a run never reaches (as ``abm run`` warns of them). ``zoom``:
-    the levels chart fits index scales to the data (:func:`overlay_chart`)."""
+    the levels chart fits index scales to the data (:func:`overlay_chart`). ``record``:
+    the provenance.yaml the scenarios were taken from (:func:`recorded`), named beside the
+    overrides in compare.md and the charts, since the scenarios carry the earlier ones."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
     # each as it runs, its horizon checked by the setting's own rules (a date past 9999 would fail below)
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
@@ -386,7 +415,7 @@ def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         if len(scenarios) > 1:  # one scenario alone has no differences to write
             diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
-        overrides = [*(f"--set {s}" for s in sets), *([f"--steps {steps}"] if steps is not None else [])]
+        overrides = [*([f"--from {record}"] if record else []), *(f"--set {s}" for s in sets), *([f"--steps {steps}"] if steps is not None else [])]
         produced = environment()
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice, source_line(seeds, overrides, produced["model"])), encoding="utf-8")
         # each as it ran, a posterior named relative to the folder and with its sha256, as in a run's folder

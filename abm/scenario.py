@@ -35,7 +35,9 @@ _DATE = TypeAdapter(dt.date)
 
 
 def _item(path: str, msg: str) -> str:
-    return cut(f"{path or '<top>'}: {msg}")
+    """A problem as a reader sees it: the field's path, then what is wrong (a problem of
+    the whole file, such as a missing file or a syntax error, has no path)."""
+    return cut(f"{path}: {msg}" if path else msg)
 
 
 class ScenarioError(Exception):
@@ -48,10 +50,13 @@ class ScenarioError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
-        """One line: the count, the first problems, each cut to a readable length."""
+        """One line: the count, the first problems, each cut to a readable length; a
+        single problem of the whole file, as it is ("file not found: x.yaml")."""
+        if len(self.problems) == 1 and not self.problems[0][0]:
+            return _item(*self.problems[0]) if not self.source or self.source in self.problems[0][1] else f"{cut(self.source)}: {_item(*self.problems[0])}"
         shown = "; ".join(_item(path, msg) for path, msg in self.problems[:SHOWN])
         rest = self.problems[SHOWN:]
-        more = f" (and {len(rest)} more: {cut(', '.join(path or '<top>' for path, _ in rest))})" if rest else ""
+        more = f" (and {len(rest)} more: {cut(', '.join(path or 'the file' for path, _ in rest))})" if rest else ""
         return f"{self.header()}: {shown}{more}"
 
     def header(self) -> str:

@@ -304,6 +304,8 @@ def test_provenance_names_a_posterior_relative_to_the_folder_with_its_hash(tmp_p
     assert main(["compare", str(tmp_path / "cal.yaml"), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--out", str(out)]) == 0
     ran = yaml.safe_load((out / "provenance.yaml").read_text())["scenarios"]["cal"]
     assert ran["posterior"] == "../post.csv" and len(ran["provenance"]["posterior_sha256"]) == 64
+    assert main(["compare", "--from", str(out / "provenance.yaml"), "--out", str(tmp_path / "again")]) == 0  # found from the record's folder
+    assert (tmp_path / "again" / "series.csv").read_bytes() == (out / "series.csv").read_bytes()
 
 
 @pytest.mark.parametrize(("steps", "rule"), [(0, "must be in [1, 10000] (got 0)"), (10_001, "must be in [1, 10000] (got 10001)")])
@@ -330,3 +332,33 @@ def test_every_scenarios_problems_are_reported_at_once(tmp_path, capsys):
 def test_a_bad_set_shared_by_every_scenario_is_reported_once(tmp_path, capsys):
     assert main(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--set", "rules.decision.cap=3", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == "error: 1 problem(s) in --set: rules.decision.cap: must be in (0, 1] (got 3)\n"
+
+
+def test_a_comparison_runs_again_from_its_record_even_after_its_files_changed(tmp_path, capsys):
+    """provenance.yaml holds every scenario as it ran: `abm compare --from` re-runs the
+    comparison from it, byte for byte, though the scenario file has changed since."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"extends": str(NO_PEACE), "name": "mine", "rules": {"coercion": {"name": "none"}}}))
+    first, again, more = tmp_path / "first", tmp_path / "again", tmp_path / "more"
+    assert main(["compare", str(BASELINE), str(mine), "--seeds", "2", "--steps", "4", "--dates", "2025-10-01", "--out", str(first)]) == 0
+    printed = capsys.readouterr().out
+    assert "(the first 3 of 7 metrics; every one, with the paired differences, in" in printed  # not dropped without a word
+    mine.write_text(yaml.safe_dump({"extends": str(NO_PEACE), "name": "mine"}))  # changed after the comparison
+    assert main(["compare", "--from", str(first / "provenance.yaml"), "--out", str(again)]) == 0
+    for name in ("series.csv", "compare.csv", "differences.csv"):
+        assert (again / name).read_bytes() == (first / name).read_bytes(), name
+    assert f"`--from {first / 'provenance.yaml'}`" in (again / "compare.md").read_text().splitlines()[0]
+    assert main(["compare", "--from", str(first / "provenance.yaml"), "--seeds", "3", "--out", str(more)]) == 0  # what is given changes it
+    series = pd.read_csv(more / "series.csv")
+    assert sorted(series["seed"].unique()) == [0, 1, 2] and series["step"].max() == 4
+    capsys.readouterr()
+
+    for command in (["run", str(first / "provenance.yaml")], ["sweep", str(first / "provenance.yaml")], ["compare", str(first / "provenance.yaml")]):
+        assert main([*command, "--out", str(tmp_path / "never")]) == 2
+        assert f"is the record of an abm compare, not a" in capsys.readouterr().err
+    assert main(["compare", "--from", str(first / "compare.csv"), "--out", str(tmp_path / "never")]) == 2
+    assert main(["compare", "--from", str(mine), "--out", str(tmp_path / "never")]) == 2
+    assert "is not the provenance.yaml of an abm compare" in capsys.readouterr().err
+    assert main(["compare", str(mine), "--from", str(first / "provenance.yaml"), "--out", str(tmp_path / "never")]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
