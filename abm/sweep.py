@@ -628,7 +628,9 @@ def _overrides_then(out: Path, exp: Experiment) -> str:
         return ""
     if not isinstance(then, list) or sorted(map(str, then)) == sorted(exp.spec.overrides):  # their order is no change
         return ""
-    return f"The sweep was {when} with {_as_sets(then) or 'no --set'} (this command: {_as_sets(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
+    if not then:
+        return f"The sweep was {when} without --set overrides (this command: {_as_sets(exp.spec.overrides)}); leave them off to resume.\n"
+    return f"The sweep was {when} with {_as_sets(then)} (this command: {_as_sets(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
 
 
 def _as_sets(items: list) -> str:

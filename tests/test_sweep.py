@@ -525,6 +525,8 @@ def test_a_resume_with_more_replications_runs_only_the_added_ones(reference, tmp
     spec.write_text(yaml.safe_dump(tiny_spec()))
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5"]) == 2  # a resume that forgot an override must not run more than asked
     assert "replications: 3 -> 5 (to add the new replications to the stored runs, resume with --top-up)" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "seed=5"]) == 2
+    assert "The sweep was started without --set overrides (this command: --set seed=5); leave them off to resume." in capsys.readouterr().err
     assert main(["sweep", str(spec), "--out", str(out), "--set", "replications=5", "--top-up"]) == 2
     assert "--top-up only applies with --resume" in capsys.readouterr().err
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5", "--workers", "1", "--top-up"]) == 0
