@@ -737,8 +737,8 @@ class _Builder:
             except ScenarioError as exc:
                 for p, msg in exc.problems:
                     key = _attribute(p, list(spec.set)) if exc.source != "--set" else p
-                    if key is not None:
-                        self.problem(f"set.{key}", msg if exc.source == "--set" else f"{msg} (in {rel})")
+                    if key is not None:  # a problem inside the key's value (a typo in a mapping given there) is named by its own path
+                        self.problem(f"set.{p if p.startswith(key + '.') else key}", msg if exc.source == "--set" else f"{msg} (in {rel})")
                     else:
                         self.problem(where, f"{rel}: {p}: {msg}")
                 continue

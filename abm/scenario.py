@@ -774,14 +774,60 @@ def _interval(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     return f"{low[0]}{number(low[1])}, {number(high[1])}{high[0]}" if low and high else None
 
 
+SCALAR_TAGS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}
+
+
+def _member(tag: str) -> str:
+    """A union member, as pydantic tags its errors (``list[str]``, ``literal['all']``), in words."""
+    if tag.startswith("literal["):
+        return " or ".join(tag[len("literal["):-1].split(","))
+    return {"list": "a list", "dict": "a mapping"}.get(tag.split("[", 1)[0], SCALAR_TAGS.get(tag, tag))
+
+
+def _without_members(errors: list[dict]) -> list[dict]:
+    """Pydantic's errors for a value of a union type (``list[str] | dict[str, str]``), one
+    per member it failed, its loc tagged with the member's type: the errors of the member
+    the value was given as (a list whose item is wrong), or one error saying what was
+    expected ("a list or a mapping"), with the tags left out of every path."""
+    def split(err):
+        loc = err["loc"]
+        at = next((i for i, part in enumerate(loc) if isinstance(part, str) and (("[" in part and not part.startswith("[")) or part in SCALAR_TAGS)), None)  # not pydantic's '[key]' of a mapping's key
+        return at, loc
+    groups: dict[tuple, list[tuple[int, dict]]] = {}
+    out: list[dict] = []
+    for err in errors:
+        at, loc = split(err)
+        if at is None:
+            out.append(err)
+        else:
+            groups.setdefault(loc[:at], []).append((at, err))
+            if len(groups[loc[:at]]) == 1:
+                out.append({"union": loc[:at]})  # keeps the group's place among the errors
+    result = []
+    for err in out:
+        if "union" not in err:
+            result.append(err)
+            continue
+        members = groups[err["union"]]
+        inside = [e for at, e in members if len(e["loc"]) > at + 1]  # the value had a member's shape and failed within it
+        if inside or len(members) == 1:
+            result += [{**e, "loc": e["loc"][:at] + e["loc"][at + 1:]} for at, e in members if e in inside or len(members) == 1]
+            continue
+        at, first = members[0]
+        words = list(dict.fromkeys(_member(e["loc"][at]) for _, e in members))
+        result.append({**first, "loc": first["loc"][:at], "type": "union", "msg": f"expected {', '.join(words[:-1])} or {words[-1]}"})
+    return result
+
+
 def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner: str | None = None) -> list[tuple[str, str]]:
     """One (path, message) per error. ``owner`` names whose parameters ``model`` holds
     (``the opinion rule 'static'``), so that a key it lacks is refused in those words:
     a parameter the chosen rule does not have would have no effect."""
     model = model or Scenario
     problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    errors = [{**err, "loc": tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))} for err in exc.errors(include_url=False)]
+    for err in _without_members(errors):
+        loc = err["loc"]
         path = _describe(loc)
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])

@@ -111,6 +111,10 @@ BAD = {
     "grid value out of range": (_change(grid={"rules.coercion.strength": [0.5, 1.5]}), "grid.rules.coercion.strength: value 1.5: must be in [0, 1] (got 1.5)"),
     "range out of range": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.decision.cap": [0.2, 1.2]}}), "sample.ranges.rules.decision.cap: value 1.2: must be in (0, 1] (got 1.2)"),
     "fixed override": (_change(set={"time.stpes": 4}), "set.time.stpes: no such setting 'stpes'; did you mean 'steps'?"),
+    "a value of neither shape a union allows": (_nested("metrics", series="alll"), "1 problem(s) in"),  # one problem, in words, not one per member type
+    "neither shape, said in words": (_nested("metrics", series="alll"), "metrics.series: expected a list or 'all' (got 'alll')"),
+    "a list item of the wrong type": (_nested("metrics", series=[1]), "metrics.series.0: Input should be a valid string (got 1)"),
+    "a typo inside a mapping given in set": (_change(set={"time.steps": 4, "powers.european_union.budget": {"investmnt": 1.0}}), "set.powers.european_union.budget.investmnt: unknown key; did you mean 'investment'?"),
     "unknown metric": (_nested("metrics", series=["fragmentaton"]), "metrics.series.0: unknown metric 'fragmentaton'; did you mean 'fragmentation'?"),
     "date outside the run": (_nested("metrics", summaries=[{"metric": "integration", "stat": "at", "date": "2035-01-01"}]), "metrics.summaries.0.date: 2035-01-01 is outside the simulated period"),
     "unknown chart": (_change(charts=[{"type": "heatmap"}]), "charts.0.type: unknown chart type 'heatmap'"),
