@@ -871,12 +871,14 @@ class _Builder:
             series = list(spec.metrics.series)
             for k, metric in enumerate(series):
                 self.check_metric(f"metrics.series.{k}", metric, known, every)
+        unfit = False
         for k, s in enumerate(spec.metrics.summaries):  # empty when broken
             self.check_metric(f"metrics.summaries.{k}.metric", s.metric, known, every)
-            self.check_horizon(f"metrics.summaries.{k}", s, checked)
-        # a summary of a metric not produced (a typo) names a column the charts cannot know:
-        # a chart naming the column it would have once fixed is not a problem of its own
-        self.misnamed_summaries = any(s.metric not in every for s in spec.metrics.summaries)
+            unfit |= self.check_horizon(f"metrics.summaries.{k}", s, checked)
+        # a summary of a metric not produced (a typo), or dated outside the runs (its column
+        # is named by its date), names a column the charts cannot know: a chart naming the
+        # column it would have once fixed is not a problem of its own
+        self.misnamed_summaries = unfit or any(s.metric not in every for s in spec.metrics.summaries)
         return series
 
     def check_states(self, bases: dict[str, Base]) -> list[str]:
@@ -910,19 +912,21 @@ class _Builder:
         elif lacking:
             self.problem(where, f"metric '{metric}' is not produced by scenario(s) {', '.join(lacking)}")
 
-    def check_horizon(self, where: str, s: Summary, checked: list[Scenario]) -> None:
+    def check_horizon(self, where: str, s: Summary, checked: list[Scenario]) -> bool:
+        """Whether the summary reads steps every run records; says which it does not."""
         for scn in checked:
             first, last = scn.date(0), scn.date(scn.time.steps)
             span = f"{first} to {last}"
             if s.date is not None and not first <= s.date <= last:
                 self.problem(f"{where}.date", f"{s.date} is outside the simulated period of {scn.name} ({span})")
-                return
+                return True
             if s.window is not None and (s.window[1] < first or s.window[0] > last):
                 self.problem(f"{where}.window", f"{s.window[0]} to {s.window[1]} is outside the simulated period of {scn.name} ({span})")
-                return
+                return True
             if s.last is not None and s.last > scn.time.steps + 1:
                 self.problem(f"{where}.last", f"{s.last} steps asked, {scn.name} records {scn.time.steps + 1}")
-                return
+                return True
+        return False
 
     def check_charts(self, charts: list[Chart | None], parameters: list[str], series: list[str], doubtful: bool = False) -> None:
         """Every chart's metrics and parameters. With ``doubtful`` (a swept path does not

@@ -167,6 +167,20 @@ def test_every_problem_is_listed_at_once():
     assert paths == ["charts.0.type", "grid.rules.coercion.strength", "grid.rules.decision.cap"]
 
 
+def test_a_summary_dated_outside_the_runs_is_one_problem_not_one_per_chart_naming_it():
+    """A summary's column is named by its date: moved outside the runs, its charts named
+    a column that 'is not a summary' and suggested one that cannot exist."""
+    spec = _change(charts=[{"type": "box", "metrics": ["fragmentation_2025-10-01"]}, {"type": "box", "metrics": ["integration_2025-10-01"]}])
+    spec["metrics"] = {**spec["metrics"], "summaries": [{"metric": "fragmentation", "stat": "at", "date": "2035-01-01"}, {"metric": "integration", "stat": "at", "date": "2025-10-01"}]}
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    assert [p for p, _ in info.value.problems] == ["metrics.summaries.0.date"]
+    spec["metrics"]["summaries"][0]["date"] = "2025-07-01"  # inside: the chart naming the old column is told the new one
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    assert info.value.problems == [("charts.0.metrics", "'fragmentation_2025-10-01' is not a summary; did you mean 'fragmentation_2025-07-01'? summaries: fragmentation_2025-07-01, integration_2025-10-01")]
+
+
 def test_problems_of_independent_checks_are_listed_in_one_pass(tmp_path, capsys):
     """A field refused by its type (replications, a summary's stat) no longer hides the
     problems of the scenario, the points, the metrics and the charts; --dry-run lists them
