@@ -143,6 +143,34 @@ def label(path: str) -> str:
     return " ".join(parts[-2:]).replace("_", " ")
 
 
+# Units of swept settings that are quantities (ODD 7.16); indices, shares and weights have none.
+PARAMETER_UNITS = [
+    (lambda parts: "budget" in parts[-2:], "USD bn per quarter"),
+    (lambda parts: parts[-1] in ("gdp",), "USD bn"),
+    (lambda parts: parts[-1] == "population", "million"),
+    (lambda parts: parts[-1] == "external_trade" or (parts[-1] == "trade" and "neighbours" in parts), "USD bn per year"),
+    (lambda parts: parts[-1] == "gdp_growth" or parts[:2] == ["freight", "growth"], "per year"),
+    (lambda parts: parts[-1] == "capacity" or parts[:2] == ["freight", "demand"], "Mt per year"),
+    (lambda parts: parts[-1] in ("steps", "duration"), "quarters"),
+    (lambda parts: parts[-1] == "hazard", "per quarter"),
+    (lambda parts: parts[-1] == "time" and "segments" in parts, "days"),
+    (lambda parts: parts[-1] == "cost" and "segments" in parts, "USD per t"),
+]
+
+
+def parameter_unit(path: str) -> str | None:
+    """The unit of a swept setting (``powers.china.budget.investment``: USD bn per quarter),
+    None for an index, share or weight."""
+    parts = [p.split("[")[0] for p in path.split(".")]
+    return next((u for matches, u in PARAMETER_UNITS if matches(parts)), None)
+
+
+def axis_label(path: str) -> str:
+    """:func:`label` with the setting's unit, for an axis or a legend's title."""
+    u = parameter_unit(path)
+    return f"{label(path)} ({u})" if u else label(path)
+
+
 def zoom_note(low: float, high: float) -> str:
     return f"scale zoomed to {low:.3g}-{high:.3g}"
 

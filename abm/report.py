@@ -72,6 +72,10 @@ class ReportContext:
     def group_label(self, by: str | None) -> str:
         return cs.label("point" if by is None else by)
 
+    def group_axis(self, by: str | None) -> str:
+        """The group's label with its unit, for an axis or a legend's title."""
+        return cs.axis_label("point" if by is None else by)
+
 
 def short(path: str) -> str:
     """A readable parameter name (see :func:`abm.chartstyle.label`)."""
@@ -213,7 +217,7 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
             zoomed.append(f"{metric}: {note}")
     cs.date_axis(axes[0][0], frame["date"].min(), frame["date"].max())
     handles, labels = axes[0][0].get_legend_handles_labels()
-    _legend_below(body, handles, labels, ctx.group_label(chart.by))
+    _legend_below(body, handles, labels, ctx.group_axis(chart.by))
     title = chart.title or f"{', '.join(chart.metrics)} over time by {ctx.group_label(chart.by)}"
     notes = [cs.UNCERTAINTY + (" (one run per group: no band)" if single else "")]
     notes += [p for p in (_pooled(ctx, [chart.by or "point", chart.facet], "the band is over the seeds, each seed's runs averaged over them first"),) if p] + zoomed
@@ -300,8 +304,8 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             mesh = ax.pcolormesh(xe, ye, grid, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
             ax.set_xticks(xc, [_fmt(v) for v in xs], fontsize=8, rotation=30 if not xnum and len(xs) > 3 else 0, ha="right" if not xnum and len(xs) > 3 else "center")
             ax.set_yticks(yc, [_fmt(v) for v in ys], fontsize=8)
-            ax.set_xlabel(short(chart.x))
-            ax.set_ylabel(short(chart.y))
+            ax.set_xlabel(cs.axis_label(chart.x))
+            ax.set_ylabel(cs.axis_label(chart.y))
             body.colorbar(mesh, ax=ax).set_label(bar_label, fontsize=8)
             if len(xs) * len(ys) <= 64:
                 norm = mesh.norm
@@ -381,12 +385,12 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
                 patch.set(facecolor=colour, edgecolor="black", linewidth=0.7)
         ax.set_xticks(range(len(groups)), [names[g] for g in groups], rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center", fontsize=8)
         ax.set_ylabel(f"{metric}\n({ctx.summary_unit(metric)})", fontsize=9)
-        ax.set_xlabel(ctx.group_label(by) if row == len(chart.metrics) - 1 else "")
+        ax.set_xlabel(ctx.group_axis(by) if row == len(chart.metrics) - 1 else "")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
         cs.set_range(ax, ctx.summary_unit(metric), chart.zoom)
     if hue:
         handles = [matplotlib.patches.Patch(facecolor=c, edgecolor="black", linewidth=0.7) for c in colours]
-        _legend_below(body, handles, [_fmt(v) for v in hues], short(hue))
+        _legend_below(body, handles, [_fmt(v) for v in hues], cs.axis_label(hue))
     title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"]
     notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p]
@@ -463,10 +467,11 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
         ax.plot(part["difference"].to_numpy(float), y, linestyle="none", marker="o", markersize=5, color=colour, markeredgecolor="black", markeredgewidth=0.5)
         ax.axvline(0, color="black", linewidth=0.8)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))  # differences of 1e-4 as 1e-4 times a few digits, not 0.00075
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))  # each tick in full (0.0075, 2e-05): no multiplier in the corner
         metric_unit = ctx.summary_unit(metric)
         ax.set_title(metric, fontsize=9)
-        ax.set_xlabel(f"difference from {_fmt(chart.against)}\n({'years' if metric_unit == 'decimal year' else metric_unit})", fontsize=8)
+        reference = _fmt(chart.against) if by == "scenario" else f"{short(by)} = {_fmt(chart.against)}"
+        ax.set_xlabel(f"difference from {reference}\n({'years' if metric_unit == 'decimal year' else metric_unit})", fontsize=8)
         ax.grid(True, axis="x", color="0.9", linewidth=0.6)
     for ax in axes.flat[len(chart.metrics):]:
         ax.axis("off")
@@ -474,7 +479,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     labels = [names[v] + (" (no pairs)" if paired[v] == 0 else "") for v in levels]
     for ax in axes[:, 0]:
         ax.set_yticks(y, labels, fontsize=8)
-        ax.set_ylabel(ctx.group_label(by))
+        ax.set_ylabel(ctx.group_axis(by))
     axes[0][0].set_ylim(-0.6, len(levels) - 0.4)
     title = chart.title or f"Paired differences from {ctx.group_label(by)} = {_fmt(chart.against)}"
     within = f" and the same {', '.join(map(short, others))}" if others else ""

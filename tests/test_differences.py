@@ -202,3 +202,28 @@ def test_a_snapshot_reads_one_state_of_a_store_that_is_being_written(reference, 
             writer.commit()  # a commit between two reads of the report
             assert len(res.sql("SELECT run FROM summaries")) == ok and len(res.sql("SELECT run FROM runs")) == ok
         assert len(res.sql("SELECT run FROM summaries")) == ok - 1  # outside, the store as it now is
+
+
+def test_the_axes_say_what_the_difference_is_from_and_each_tick_in_full(reference):
+    """'difference from 1.0' read as 'from one'; the ticks of small differences carried a
+    multiplier in the axis corner (1e-2) that a reader missed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    spec = {"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 1.0}
+    fig = report.figure(reference, spec)
+    FigureCanvasAgg(fig).draw()
+    ax = fig.subfigs[1].axes[0]
+    assert ax.get_xlabel().startswith("difference from decision cap = 1")
+    assert ax.xaxis.get_offset_text().get_text() == ""
+    shown = [(float(t.get_text().replace("\u2212", "-")), v) for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if t.get_text()]
+    assert shown and all(abs(text - value) <= 1e-2 * abs(value) + 1e-12 for text, value in shown)  # the values themselves, not scaled
+
+
+def test_swept_quantities_carry_their_units_on_the_axes():
+    from abm import chartstyle as cs
+
+    assert cs.axis_label("powers.china.budget.investment") == "china investment budget (USD bn per quarter)"
+    assert cs.axis_label("corridors.middle_corridor.segments.0.capacity").endswith("(Mt per year)")
+    assert cs.axis_label("states.armenia.neighbours.georgia.trade").endswith("(USD bn per year)")
+    assert cs.axis_label("time.steps") == "time steps (quarters)"
+    assert cs.axis_label("rules.decision.cap") == "decision cap"  # an index has no unit
