@@ -687,6 +687,30 @@ def summary_table(results: Results) -> pd.DataFrame:
     return table
 
 
+def summary_dictionary(results: Results, table: pd.DataFrame) -> pd.DataFrame:
+    """columns.csv: every column of summary.csv with its unit (empty for an index, a share
+    or a count of runs, which summary.md says in words) and what it holds, in its order."""
+    described = {s.column: s.describe() for s in results.summaries_spec}
+    units = results.summary_units
+    rows = {
+        "point": ("", "the design point (its parameters in the columns that follow; results.sqlite, table points)"),
+        "scenario": ("", "the base scenario the point's runs start from"),
+        "runs_ok": ("runs", "runs of the point that finished"),
+        "runs_failed": ("runs", "runs of the point that raised an error (abm.results.load(DIR).failures)"),
+        "runs_missing": ("runs", "runs of the point not run yet (an interrupted sweep: complete it with --resume)"),
+    }
+    for p in results.parameters:
+        rows[p] = (cs.parameter_unit(p) or "", f"the swept setting {p} (a --set path of the scenario)")
+    for m in results.summary_columns:
+        unit = units.get(m, "model units")
+        what = described.get(m, m).replace("`", "")
+        rows[f"{m}_mean"] = (unit, f"mean over the point's runs of {what}")
+        rows[f"{m}_sd"] = (unit, "standard deviation over the point's runs (n - 1 in the denominator)")
+        rows[f"{m}_ci95"] = (unit, "half-width of the 95% confidence interval of the mean (Student t, n - 1 degrees of freedom; empty for n < 2)")
+        rows[f"{m}_n"] = ("runs", "runs with a value (fewer than runs_ok where a run never crossed a first_crossing threshold)")
+    return pd.DataFrame([(c, *rows[c]) for c in table.columns], columns=["column", "unit", "meaning"])
+
+
 @dataclass
 class Report:
     out: Path
@@ -708,7 +732,8 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
         ctx = ReportContext(results)
         table = summary_table(results)
         table.to_csv(out / "summary.csv", index=False)
-        written = [out / "summary.csv"]
+        summary_dictionary(results, table).to_csv(out / "columns.csv", index=False)
+        written = [out / "summary.csv", out / "columns.csv"]
         charts: list[Chart] = [CHARTS[c["type"]].model_validate(c) for c in results.manifest.get("charts", [])]
         used: set[str] = set()
         sections = []
@@ -746,7 +771,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                                 f"(t over the seeds, each seed's differences averaged over the other swept settings first: runs with one seed share its draws), "
                                 f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
-        written.insert(1, out / "summary.md")
+        written.insert(2, out / "summary.md")
         for fmt in dict.fromkeys(exports):  # --export csv twice: once
             written += results.export(out / "export", fmt)
     report.files = [final / path.relative_to(out) for path in written]
@@ -805,7 +830,7 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     lines += [f"Model commit `{m.get('model', {}).get('commit')}`" + (" (with uncommitted changes)" if m.get("model", {}).get("dirty") else "") + f"; created {m.get('created')}.", ""]
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""
-    lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}{partial}. summary.csv also has the s.d. over runs and their number n.", ""]
+    lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}{partial}. summary.csv also has the s.d. over runs and their number n; columns.csv gives every column of it with its unit.", ""]
     shown = table.head(MD_ROWS)
     compact = shown.drop(columns=[f"{m}_{k}" for m in res.summary_columns for k in ("mean", "sd", "ci95", "n")])
     for m in res.summary_columns:

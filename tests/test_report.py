@@ -70,6 +70,20 @@ def test_the_summary_table_has_mean_and_spread_per_point(made, reference):
     assert "- `offers_accepted_max`: greatest value of `offers_accepted` over every step, the start included;" in md
 
 
+def test_columns_csv_gives_every_column_of_the_summary_with_its_unit(made):
+    """Units were only in summary.md's prose: a table read by a script had none."""
+    table, columns = pd.read_csv(made / "summary.csv"), pd.read_csv(made / "columns.csv", keep_default_na=False)
+    assert columns["column"].tolist() == list(table.columns)
+    unit = columns.set_index("column")["unit"]
+    assert unit["fragmentation_final_mean"] == unit["fragmentation_final_ci95"] == "index, 0-1"
+    assert unit["offers_accepted_max_sd"] == "offers per step" and unit["runs_ok"] == unit["fragmentation_final_n"] == "runs"
+    assert unit["rules.decision.cap"] == ""  # an index
+    assert all(columns["meaning"].str.len() > 10)
+    from abm import chartstyle as cs
+
+    assert cs.parameter_unit("powers.china.budget.investment") == "USD bn per quarter"  # what a swept budget's row would say
+
+
 def test_the_phase_table_has_one_cell_per_grid_pair(made):
     cells = pd.read_csv(made / "phase_fragmentation_final.csv")
     assert sorted(zip(cells["rules.coercion.strength"], cells["rules.decision.cap"])) == [(0.0, 0.4), (0.0, 1.0), (1.0, 0.4), (1.0, 1.0)]
