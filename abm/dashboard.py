@@ -567,7 +567,7 @@ def fetch_assets(cache: Path | None = None, log=print) -> list[str]:
         return []
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("the dashboard's front-end assets are missing and npm is not installed to fetch them: " + ", ".join(f"{n}@{v}" for n, v, _ in todo))
+        raise RuntimeError("the dashboard's front-end assets are missing and npm is not installed to fetch them (install Node.js's npm once, e.g. sudo apt install npm): " + ", ".join(f"{n}@{v}" for n, v, _ in todo))
     fetched = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, version, probe in todo:
