@@ -253,7 +253,8 @@ class CorridorNetwork:
             for cid, spec in scenario.corridors.items()
         ]
         self.base_risk = [np.array([s.risk for s in c.segments]) for c in self.corridors]
-        self.upgrades = sorted(((u.date, cid, u) for cid, spec in scenario.corridors.items() for u in spec.upgrades), key=lambda item: (item[0], item[1]))
+        # each with its path in the scenario as its id in events.csv (a list has no keys)
+        self.upgrades = sorted(((u.date, cid, f"corridors.{cid}.upgrades.{k}", u) for cid, spec in scenario.corridors.items() for k, u in enumerate(spec.upgrades)), key=lambda item: (item[0], item[1]))
         self.groups: dict[str, list[int]] = {}
         for k, spec in enumerate(scenario.corridors.values()):
             if spec.group:
@@ -343,22 +344,23 @@ class CorridorNetwork:
                 closed.append(c.id)
         return closed
 
-    def step(self, step: int, start, end, years: float) -> list[tuple[str, dict]]:
-        """Advance one period [start, end); return the upgrades and reopenings that happened."""
+    def step(self, step: int, start, end, years: float) -> list[tuple[str, dict, str]]:
+        """Advance one period [start, end); return the upgrades and reopenings that happened
+        (kind, parameters, id: an upgrade's path in the scenario, none for a reopening)."""
         happened = []
         while self.upgrades and self.upgrades[0][0] < end:
-            _, cid, up = self.upgrades.pop(0)
+            _, cid, key, up = self.upgrades.pop(0)
             c = self.corridor(cid)
             c.upgrade(up.node, capacity_add=up.capacity_add, cost_factor=up.cost_factor, time_cut=up.time_cut)
             if up.open:
                 c.open(up.node)
-            happened.append(("corridor_upgrade", {"corridor": cid, **up.model_dump(mode="json", exclude={"date"})}))
+            happened.append(("corridor_upgrade", {"corridor": cid, **up.model_dump(mode="json", exclude={"date"})}, key))
         for closure in [x for x in self.closures if x[0] < step]:
             _, cid, node, shut = closure
             for seg in shut:
                 seg.closed = False
             self.closures.remove(closure)
-            happened.append(("corridor_reopen", {"corridor": cid, "node": node}))
+            happened.append(("corridor_reopen", {"corridor": cid, "node": node}, ""))
         self.assign(years)
         # added risk fades after this period's freight has priced it
         recovery = self.freight.risk_recovery

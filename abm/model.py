@@ -186,8 +186,8 @@ class RegionModel(mesa.Model):
     def move_freight(self) -> None:
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
         years = self.steps * self.config.time.step_months / 12.0
-        for kind, params in self.network.step(self.steps, start, end, years):
-            self.log(kind, "model" if kind == "corridor_reopen" else "scheduled", params)
+        for kind, params, key in self.network.step(self.steps, start, end, years):
+            self.log(kind, "model" if kind == "corridor_reopen" else "scheduled", params, key)
 
     def review_memberships(self) -> None:
         for action, state, org in self.rules["membership"].review(self):
