@@ -165,10 +165,12 @@ def cmd_compare(args) -> int:
 
     if bool(args.configs) == bool(args.record):
         raise UsageError("give the scenario files to compare, or --from the provenance.yaml of an earlier comparison" + (", not both" if args.configs else ""))
-    configs, seeds, dates, metrics = args.configs, args.seeds or 5, args.dates, args.metrics
+    configs, seeds, dates, metrics = args.configs, 5 if args.seeds is None else args.seeds, args.dates, args.metrics
     if args.record:
         record = recorded(args.record)
-        configs, seeds, dates, metrics = record["scenarios"], args.seeds or record["seeds"], args.dates or record["dates"], args.metrics or record["metrics"]
+        configs, metrics = {f"{args.record}, scenarios.{name}": s for name, s in record["scenarios"].items()}, args.metrics or record["metrics"]
+        seeds = record["seeds"] if args.seeds is None else args.seeds
+        dates = args.dates or (record["dates"] if args.steps is None else None)  # another horizon: the default dates of its own
     if seeds < 1:
         raise UsageError("--seeds must be at least 1")
     check_steps(args.steps)
@@ -353,6 +355,9 @@ def check_sweep(directory: Path, verb: str) -> None:
         incomplete = store.check(directory)
     except store.StoreError as exc:
         raise UsageError(f"cannot {verb.split()[0]}: {exc}") from None
+    if store.interrupted_top_up(directory):
+        raise UsageError(f"cannot {verb} {directory}: a top-up (abm sweep --resume --top-up) was stopped part-way, so its manifest describes more replications than its results hold; "
+                         f"repeat that command to complete it, or resume with the spec the sweep was made from: abm sweep EXPERIMENT --out {directory} --resume")
     if not store.has_finished_run(directory):  # a sweep that has just started, or whose runs all failed
         raise UsageError(f"cannot {verb} {directory}: no run has finished successfully yet (failures, if any: abm.results.load('{directory}').failures); wait for the sweep, or complete it with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
     if incomplete:
@@ -529,7 +534,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="run several scenarios with the same seeds; table at chosen dates and overlay charts")
     c.add_argument("configs", nargs="*", help="scenario YAML files")
-    c.add_argument("--from", dest="record", default=None, metavar="PROVENANCE", help="run an earlier comparison again from its provenance.yaml: its scenarios as they ran (their files are not read), seeds, dates and metrics; --seeds, --dates, --metrics, --steps and --set change it")
+    c.add_argument("--from", dest="record", default=None, metavar="PROVENANCE", help="run an earlier comparison again from its provenance.yaml: its scenarios as they ran (their files are not read), seeds, dates and metrics; --seeds, --dates, --metrics, --steps and --set change it (--steps without --dates: the new horizon's default dates)")
     c.add_argument("--seeds", type=int, default=None, help="replications per scenario (seeds 0..N-1, the same for all; default 5, or the record's with --from)")
     c.add_argument("--dates", nargs="+", default=None, type=_date, metavar="YYYY-MM-DD", help="dates of the table: the step in force on each, the last dated on or before it (default: +5 years, +10 years, the end)")
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the metrics the scenarios' watch: lists name, else the key metrics)")

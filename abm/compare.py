@@ -29,7 +29,7 @@ from abm import chartstyle as cs
 from abm import posterior
 from abm.outputs import atomic_directory
 from abm.runner import environment, run, write_yaml
-from abm.scenario import ScenarioError, in_force, load, parse_set, with_run_settings
+from abm.scenario import ScenarioError, anchor_posterior, in_force, load, parse_set, with_run_settings
 
 KEY_METRICS = [
     "fragmentation",
@@ -59,37 +59,38 @@ def recorded(path: str | Path) -> dict:
     data = read_yaml(path, "a comparison's record")
     scenarios, seeds, dates, metrics = (data.get(k) for k in ("scenarios", "seeds", "dates", "metrics"))
     if not isinstance(scenarios, dict) or not scenarios or not all(isinstance(s, dict) for s in scenarios.values()) or not isinstance(seeds, list) or not seeds or seeds != list(range(len(seeds))):
-        raise ScenarioError([("", f"{path} is not the provenance.yaml of an abm compare (it needs 'scenarios', each as it ran, and 'seeds' 0..N-1)")])
-    if not (isinstance(dates, list) and all(isinstance(d, str) for d in dates) and isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
-        raise ScenarioError([("dates" if not isinstance(dates, list) or not all(isinstance(d, str) for d in dates) else "metrics", f"in {path}: a list of {'dates (YYYY-MM-DD)' if not isinstance(dates, list) else 'names'}, as abm compare writes it")])
+        raise ScenarioError([("", f"{path} is not the provenance.yaml of an abm compare (it needs 'scenarios', each as it ran, and 'seeds' 0..N-1)")])  # named whole: the file is not one
+    for key, value, what in (("dates", dates, "dates (YYYY-MM-DD)"), ("metrics", metrics, "metric names")):
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise ScenarioError([(key, f"a list of {what}, as abm compare writes it (got {value!r})")], str(path))
     try:
         dates = [dt.date.fromisoformat(d).isoformat() for d in dates]
     except ValueError as exc:
-        raise ScenarioError([("dates", f"in {path}: {exc}")]) from None
+        raise ScenarioError([("dates", str(exc))], str(path)) from None
     for s in scenarios.values():
-        if isinstance(s.get("posterior"), str):  # relative to the record's folder, as a scenario file's is to the file
-            s["posterior"] = str(path.parent / s["posterior"])
-            if isinstance(record := s.get("provenance"), dict) and "posterior_sha256" in record:
-                record["posterior_file"] = s["posterior"]
-    return {"scenarios": list(scenarios.values()), "seeds": len(seeds), "dates": dates, "metrics": metrics}
+        anchor_posterior(s, path.parent)  # relative to the record's folder, as a scenario file's is to the file
+    return {"scenarios": scenarios, "seeds": len(seeds), "dates": dates, "metrics": metrics}
 
 
-def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list:
-    """Load and check every scenario before any is run."""
+def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: bool = False) -> list:
+    """Load and check every scenario before any is run. ``configs``: files, or mappings
+    under the label their problems are named by (a comparison's record, :func:`recorded`)."""
     if any(parse_set(item)[0] == "seed" for item in sets):  # it would be ignored, while provenance.yaml recorded it
         raise ScenarioError([("--set seed", "abm compare runs every scenario with the same seeds 0..N-1 (--seeds N); a scenario's seed is abm run's default")])
+    labelled = list(configs.items()) if isinstance(configs, dict) else [(str(c) if isinstance(c, str | Path) else "a scenario given in Python", c) for c in configs]
     scenarios, failed = [], []
-    for config in configs:  # every file's problems at once, not the first file's alone
+    for label, config in labelled:  # every file's problems at once, not the first file's alone
         try:
             scenarios.append(load(config, list(sets), allow_large))
         except ScenarioError as exc:
-            failed.append((config, exc))
+            failed.append((label, exc))
     if failed:
         if len(failed) == 1 or all(exc.source == "--set" and exc.problems == failed[0][1].problems for _, exc in failed):
-            raise failed[0][1]  # one file's, or the command line's, the same for every file
+            label, exc = failed[0]  # one file's, or the command line's, the same for every file
+            raise exc if exc.source is not None else ScenarioError(exc.problems, label, exc.read_with)
         problems = []
-        for config, exc in failed:
-            name = "--set" if exc.source == "--set" else str(config)
+        for label, exc in failed:
+            name = "--set" if exc.source == "--set" else label
             for path, msg in exc.problems:
                 if (item := (f"{name}: {path}" if path else name, msg)) not in problems:
                     problems.append(item)
@@ -97,7 +98,7 @@ def scenarios_of(configs: list[str], sets=(), allow_large: bool = False) -> list
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):  # each file named, and what to do: a file that extends another takes its name unless it sets its own
         name = next(n for n in names if names.count(n) > 1)
-        files = ", ".join(Path(str(config)).name if isinstance(config, str | Path) else "a scenario given in Python" for config, n in zip(configs, names) if n == name)
+        files = ", ".join(Path(label).name if isinstance(config, str | Path) else label for (label, config), n in zip(labelled, names) if n == name)
         raise ScenarioError([("name", f"each scenario needs its own name: (one with extends: takes its parent's); '{name}' names {files}")])
     return scenarios
 
@@ -373,7 +374,7 @@ def outputs(scenarios: int) -> list[str]:
     return [*tables, *charts, "provenance.yaml"]
 
 
-def compare(configs: list[str], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False, record: str | None = None) -> pd.DataFrame:
+def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False, record: str | None = None) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg

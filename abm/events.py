@@ -282,7 +282,7 @@ class Accession(MembershipEvent):
 
 @register
 class Exit(MembershipEvent):
-    """A state leaves an organisation (or freezes its participation)."""
+    """A state leaves an organisation (freezing its participation is the membership calculus's ``freeze``, not an event)."""
 
     name = "exit"
     Params = MembershipParams

@@ -688,8 +688,9 @@ def summary_table(results: Results) -> pd.DataFrame:
 
 
 def summary_dictionary(results: Results, table: pd.DataFrame) -> pd.DataFrame:
-    """columns.csv: every column of summary.csv with its unit (empty for an index, a share
-    or a count of runs, which summary.md says in words) and what it holds, in its order."""
+    """columns.csv: every column of summary.csv with its unit and what it holds, in its
+    order; the unit is empty for the point, the scenario and a swept setting without one
+    (an index, a share or a weight: :func:`abm.chartstyle.parameter_unit`)."""
     described = {s.column: s.describe() for s in results.summaries_spec}
     units = results.summary_units
     rows = {

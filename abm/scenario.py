@@ -442,6 +442,16 @@ def in_force(dates, day: dt.date) -> int:
 # --------------------------------------------------------------------------- reading
 
 
+def anchor_posterior(data: dict[str, Any], folder: Path) -> None:
+    """A scenario mapping's ``posterior:``, a path relative to the file that names it (a
+    scenario file, a comparison's record), made a path from here; a recorded sha256 is
+    then of that file (``provenance.posterior_file``, which abm.posterior.problems checks)."""
+    if isinstance(data.get("posterior"), str):
+        data["posterior"] = str(folder / data["posterior"])
+        if isinstance(record := data.get("provenance"), dict) and "posterior_sha256" in record:
+            record["posterior_file"] = data["posterior"]
+
+
 def read_yaml(path: Path, what: str = "a scenario") -> dict[str, Any]:
     """Read one YAML mapping with the project's one reader (:mod:`abm.yamlfile`: regular
     files only, size, depth and alias limits, no duplicate keys); errors become
@@ -508,10 +518,7 @@ def resolve_extends(path: Path) -> dict[str, Any]:
                 raise
             # a parent that cannot be read: the mistake is in the extends: of the file that names it
             raise ScenarioError([("extends", msg) for _, msg in exc.problems], str(chain[-1][0])) from None
-        if isinstance(data.get("posterior"), str):  # relative to the file that names it
-            data["posterior"] = str(path.parent / data["posterior"])
-            if isinstance(record := data.get("provenance"), dict) and "posterior_sha256" in record:
-                record["posterior_file"] = data["posterior"]  # the file that hash is of (abm.posterior.problems)
+        anchor_posterior(data, path.parent)  # relative to the file that names it
         if data and not set(data) & (set(Scenario.model_fields) | {"extends"}):
             raise ScenarioError([("", "not a scenario: none of its keys is a scenario field (name, states, powers, ...)")], str(path))
         parent = data.pop("extends", None)
@@ -815,7 +822,8 @@ def _without_members(errors: list[dict]) -> list[dict]:
             continue
         at, first = members[0]
         words = list(dict.fromkeys(_member(e["loc"][at]) for _, e in members))
-        result.append({**first, "loc": first["loc"][:at], "type": "union", "msg": f"expected {', '.join(words[:-1])} or {words[-1]}"})
+        said = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"  # two members of one kind (list[str] | list[int]) read as one
+        result.append({**first, "loc": first["loc"][:at], "type": "union", "msg": f"expected {said}"})
     return result
 
 

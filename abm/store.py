@@ -344,6 +344,19 @@ def has_finished_run(directory: str | Path) -> bool:
         conn.close()
 
 
+def interrupted_top_up(directory: str | Path) -> bool:
+    """Whether the manifest describes another plan than the store holds: a top-up
+    (:func:`abm.sweep._top_up`) stopped after writing the manifest and before the store,
+    which writes last. Its runs would be reported under the wrong spec."""
+    directory = Path(directory)
+    conn = reader(directory / FILE)
+    try:
+        stored = conn.execute("SELECT value FROM meta WHERE key = 'spec_hash'").fetchone()
+    finally:
+        conn.close()
+    return json.loads((directory / MANIFEST).read_text(encoding="utf-8")).get("spec_hash") != (stored[0] if stored else None)
+
+
 def expected_rows(manifest: dict[str, Any]) -> dict[str, int]:
     """Series rows each planned run must have: one per step, step 0 included."""
     horizon = {name: base["resolved"]["time"]["steps"] for name, base in manifest["bases"].items()}

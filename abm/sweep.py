@@ -540,7 +540,10 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
         conn.close()
     old_hash, old = meta["spec_hash"], json.loads(meta["hashed"])  # check_store found both
     more = more_replications(out, exp)
-    if old_hash == exp.hash or (top_up and more):
+    if more and not top_up:
+        raise SweepError(f"cannot resume {out}: the spec asks for {more[1]} replications, the sweep holds {more[0]} and nothing else changed. "
+                         f"To add the new replications to the stored runs, resume with --top-up; to resume without adding runs, give the spec as the sweep was made ({more[0]} replication(s)).\n{_overrides_then(out, exp)}".rstrip())
+    if old_hash == exp.hash or more:
         refusal = None if allow_model_change else resume_refusal(out, json.loads((out / MANIFEST).read_text()), "sweep", "runs")
         if refusal:
             raise SweepError(refusal)
@@ -551,7 +554,7 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
             except sqlite3.OperationalError as exc:
                 raise SweepError(f"cannot resume in {out}: {exc} (a read-only folder or {FILE}?); {writable}") from None
         return incomplete
-    hashed = json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))  # ordered as the store keeps it: the spec's hash sorts its keys, so their order is no change
+    hashed = _as_stored(exp)
     changes = experiments.differences({k: v for k, v in old.items() if k != "bases"}, {k: v for k, v in hashed.items() if k != "bases"})
     try:
         old_bases = json.loads((out / MANIFEST).read_text())["bases"]
@@ -570,15 +573,18 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
             changes.append(f"scenario '{name}' resolves differently: " + "; ".join(fields[:5]) + (" ..." if len(fields) > 5 else ""))
         else:
             changes.append(f"scenario '{name}': {'added' if name not in old['bases'] else 'removed'}")
-    if more:
-        changes[0] += " (to add the new replications to the stored runs, resume with --top-up)"
-    elif changes == [f"replications: {old['replications']} -> {exp.spec.replications}"]:
+    if changes == [f"replications: {old['replications']} -> {exp.spec.replications}"]:
         changes[0] += " (a sweep can be topped up with more replications, not cut to fewer: a report of fewer needs a new sweep)"
     shown = "\n  - ".join(changes[:12]) + ("\n  - ..." if len(changes) > 12 else "")
     raise SweepError(
         f"cannot resume {out}: the experiment changed since the sweep started, so its stored runs would not match the plan:\n  - {shown}\n"
         f"{_overrides_then(out, exp)}Restore the original spec and scenarios to resume, or start a new sweep with another --out."
     )
+
+
+def _as_stored(exp: Experiment) -> dict[str, Any]:
+    """What the spec's hash is of, as the store keeps it (JSON, keys sorted: their order is no change)."""
+    return json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))
 
 
 def more_replications(out: Path, exp: Experiment) -> tuple[int, int] | None:
@@ -591,7 +597,7 @@ def more_replications(out: Path, exp: Experiment) -> tuple[int, int] | None:
         conn = reader(out / FILE)
         try:
             old = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'hashed'").fetchone()[0])
-            hashed = json.loads(json.dumps(experiments.plain(exp.hashed), sort_keys=True))
+            hashed = _as_stored(exp)
             before, now = old.get("replications"), hashed["replications"]
             if not isinstance(before, int) or now <= before or {**old, "replications": now} != hashed:
                 return None
@@ -606,16 +612,31 @@ def more_replications(out: Path, exp: Experiment) -> tuple[int, int] | None:
 def _top_up(out: Path, exp: Experiment, before: int) -> None:
     """Make the sweep in ``out`` the plan of ``exp``, which adds replications to it. The
     manifest and experiment.yaml are written first, the store's design and hash last in
-    one transaction: a sweep killed in between (Ctrl-C and SIGTERM wait) still differs
-    from the spec by replications only, and the same resume completes it."""
+    one transaction (Ctrl-C and SIGTERM wait): a sweep killed in between still differs
+    from the spec by replications only, so the same command completes it, and a resume
+    with the original spec describes the folder by that spec again (:func:`_describe`)."""
     with interrupts_deferred():
-        manifest = json.loads((out / MANIFEST).read_text())
-        manifest.update(spec_hash=exp.hash, **exp.resolved(), plan=exp.describe(), runs=manifest_runs(exp))
-        manifest.setdefault("top_ups", []).append({"at": _now(), "replications": [before, exp.spec.replications], "argv": sys.argv})
-        write_json(out / MANIFEST, manifest)
-        write_text(out / SPEC, spec_text(exp))
+        _describe(out, exp, top_up=(before, exp.spec.replications))
         with Store(out) as store:
             store.extend(exp, before)
+
+
+HISTORY = ("model", "packages", "machine", "created", "sessions", "top_ups")  # what made the folder, kept when its plan is described anew
+
+
+def _describe(out: Path, exp: Experiment, top_up: tuple[int, int] | None = None) -> None:
+    """Make manifest.json and experiment.yaml describe ``exp``, the plan the store holds
+    (or will hold, for a ``top_up``), where they do not: every spec-derived field anew
+    (description and charts too, which the hash leaves out), the folder's history kept.
+    A top-up that never reached the store is dropped from ``top_ups``."""
+    manifest = json.loads((out / MANIFEST).read_text())
+    if manifest.get("spec_hash") == exp.hash and top_up is None:
+        return
+    ups = [t for t in manifest.get("top_ups", []) if t.get("replications", [0, 0])[1] <= exp.spec.replications and t.get("replications") != list(top_up or ())]
+    manifest.update({k: v for k, v in new_manifest(exp).items() if k not in HISTORY})
+    manifest["top_ups"] = ups + ([{"at": _now(), "replications": list(top_up), "argv": sys.argv}] if top_up else [])
+    write_json(out / MANIFEST, manifest)
+    write_text(out / SPEC, spec_text(exp))
 
 
 def _overrides_then(out: Path, exp: Experiment) -> str:
@@ -705,6 +726,8 @@ def run(
             with _lock(out):
                 if top_up and existed and (more := more_replications(out, exp)):
                     _top_up(out, exp, more[0])
+                elif existed:
+                    _describe(out, exp)  # a top-up stopped before the store, resumed with the original spec
                 result = _session(exp, out, pool, runner or (run_with_states if exp.states else run_model), progress, task_seconds, incomplete)
         except (OSError, sqlite3.OperationalError) as exc:
             if isinstance(exc, OSError) and exc.errno not in DISK_ERRORS:

@@ -362,3 +362,31 @@ def test_a_comparison_runs_again_from_its_record_even_after_its_files_changed(tm
     assert main(["compare", str(mine), "--from", str(first / "provenance.yaml"), "--out", str(tmp_path / "never")]) == 2
     assert "not both" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_a_record_rerun_with_another_horizon_or_bad_parts_is_said_plainly(tmp_path, capsys):
+    """--steps with --from took the record's dates (the old horizon's end): a shorter run
+    was refused for --dates, which nobody gave; --seeds 0 ran 5 seeds; a problem inside a
+    recorded scenario did not say which."""
+    first = tmp_path / "first"
+    assert main(["compare", str(BASELINE), str(NO_PEACE), "--seeds", "2", "--steps", "4", "--metrics", "integration", "--out", str(first)]) == 0
+    record = first / "provenance.yaml"
+    assert main(["compare", "--from", str(record), "--steps", "2", "--out", str(tmp_path / "short")]) == 0
+    assert pd.read_csv(tmp_path / "short" / "compare.csv")["date"].max() == "2025-07-01"  # the new horizon's end
+    capsys.readouterr()
+    for args in (["compare", str(BASELINE), "--seeds", "0"], ["compare", "--from", str(record), "--seeds", "0"]):
+        assert main([*args, "--out", str(tmp_path / "never")]) == 2
+        assert "--seeds must be at least 1" in capsys.readouterr().err
+
+    data = yaml.safe_load(record.read_text())
+    data["scenarios"]["no_peace"]["time"]["steps"] = -1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    assert main(["compare", "--from", str(bad), "--out", str(tmp_path / "never")]) == 2
+    assert f"in {bad}, scenarios.no_peace: time.steps: must be in [1, 10000] (got -1)" in capsys.readouterr().err
+    data = yaml.safe_load(record.read_text())
+    data["dates"] = []
+    bad.write_text(yaml.safe_dump(data))
+    assert main(["compare", "--from", str(bad), "--out", str(tmp_path / "never")]) == 2
+    assert f"in {bad}: dates: a list of dates (YYYY-MM-DD), as abm compare writes it (got [])" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

@@ -192,6 +192,7 @@ def test_staging_folders_of_dead_processes_are_cleaned_and_no_others(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".D.partial") and p not in (unmarked, alive)]
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a zombie is told apart by its state in /proc (Linux); elsewhere alive() counts every existing process")
 def test_the_staging_folder_of_a_zombie_process_is_cleaned(tmp_path):
     """A killed process whose parent has not reaped it yet (a zombie) still answers
     kill(pid, 0): its staging folder survived the next command."""

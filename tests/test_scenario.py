@@ -963,3 +963,16 @@ def test_a_value_where_a_mapping_belongs_is_told_the_keys_not_a_class_name():
             load(BASELINE, [setting])
         message = caught.value.listing()
         assert f"must be a mapping with keys from: {keys}" in message and "instance of" not in message
+
+
+def test_a_union_members_errors_read_as_one_problem_in_words():
+    """pydantic reports a value of a union type once per member, its type tag in the path."""
+    from abm.scenario import _without_members
+
+    def err(*loc, msg="m"):
+        return {"loc": loc, "msg": msg, "type": "t", "input": 5}
+
+    assert _without_members([err("a", "list[str]"), err("a", "dict[str,str]")]) == [{**err("a"), "type": "union", "msg": "expected a list or a mapping"}]
+    assert _without_members([err("a", "list[str]"), err("a", "list[int]")])[0]["msg"] == "expected a list"  # not "expected  or a list"
+    assert _without_members([err("a", "list[str]", 0, msg="not text"), err("a", "literal['all']")]) == [err("a", 0, msg="not text")]  # given as a list: its item's error
+    assert _without_members([err("states", "x", "[key]")]) == [err("states", "x", "[key]")]  # a mapping's key is no member

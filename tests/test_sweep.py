@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import experiment, results, runner, sweep
+from abm import experiment, report, results, runner, sweep
 from abm.cli import main
 from abm.runner import run
 from abm.scenario import load as load_scenario
@@ -524,7 +524,7 @@ def test_a_resume_with_more_replications_runs_only_the_added_ones(reference, tmp
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec()))
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5"]) == 2  # a resume that forgot an override must not run more than asked
-    assert "replications: 3 -> 5 (to add the new replications to the stored runs, resume with --top-up)" in capsys.readouterr().err
+    assert "the spec asks for 5 replications, the sweep holds 3 and nothing else changed. To add the new replications to the stored runs, resume with --top-up" in capsys.readouterr().err
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "seed=5"]) == 2
     assert "The sweep was started without --set overrides (this command: --set seed=5); leave them off to resume." in capsys.readouterr().err
     assert main(["sweep", str(spec), "--out", str(out), "--set", "replications=5", "--top-up"]) == 2
@@ -546,6 +546,20 @@ def test_a_resume_with_more_replications_runs_only_the_added_ones(reference, tmp
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5"]) == 0  # nothing left to run
 
 
+def test_a_top_up_takes_the_specs_description_and_charts_too(reference, tmp_path):
+    """The report draws the manifest's charts and prints its description, which the
+    spec's hash leaves out: a top-up with a new chart drew the old ones only."""
+    out = tmp_path / "topped"
+    shutil.copytree(reference, out)
+    spec = tiny_spec(replications=4, description="now with a box of the final fragmentation")
+    spec["charts"] = [*spec["charts"], {"type": "box", "metrics": ["fragmentation_final"], "by": "rules.coercion.strength"}]
+    sweep.run(spec, out, workers=1, resume=True, top_up=True, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["description"] == "now with a box of the final fragmentation" and len(manifest["charts"]) == 4
+    made = report.make(out, tmp_path / "report")
+    assert "box_fragmentation_final.png" in {p.name for p in made.files}
+
+
 def test_a_top_up_stopped_between_its_writes_is_completed_by_the_same_resume(reference, tmp_path, monkeypatch, capsys):
     """The manifest is written before the store's design: a sweep killed between the two
     still differs from the spec by replications only, and the same command completes it."""
@@ -562,12 +576,24 @@ def test_a_top_up_stopped_between_its_writes_is_completed_by_the_same_resume(ref
         sweep.run(tiny_spec(replications=4), out, workers=1, resume=True, top_up=True, progress=False)
     assert json.loads((out / "manifest.json").read_text())["plan"].startswith("4 point(s) x 4 replication(s)")
     assert len(results.load(out).runs.dropna(subset=["finished"])) == 12
+    assert main(["report", str(out)]) == 2  # the manifest is ahead of the store: not reported under the wrong spec
+    assert "a top-up (abm sweep --resume --top-up) was stopped part-way" in capsys.readouterr().err
     monkeypatch.undo()
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
     assert sweep.run(tiny_spec(replications=4), out, workers=1, resume=True, top_up=True, progress=False).ok == 4
     fresh = tmp_path / "fresh"
     sweep.run(tiny_spec(replications=4), fresh, workers=1, progress=False)
     for got, want in zip(stored(out), stored(fresh)):
         pd.testing.assert_frame_equal(got, want)
+    assert [t["replications"] for t in json.loads((out / "manifest.json").read_text())["top_ups"]] == [[3, 4]]  # the repeat recorded once
+
+    # resumed instead with the spec it was made from: described by that spec again, the top-up dropped
+    assert sweep.run(tiny_spec(), copy, workers=1, resume=True, progress=False).ok == 0
+    manifest, made = json.loads((copy / "manifest.json").read_text()), json.loads((reference / "manifest.json").read_text())
+    assert manifest["runs"] == made["runs"] and manifest["spec_hash"] == made["spec_hash"] and manifest["top_ups"] == []
+    assert yaml.safe_load((copy / "experiment.yaml").read_text())["replications"] == 3
+    assert main(["report", str(copy)]) == 0
 
 
 def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp_path, capsys):
@@ -780,9 +806,9 @@ def test_a_refused_resume_lists_only_what_changed(two_quarters_stored):
     order of the spec's own keys is no change, and must not be listed as one (only a
     scenario's order is: it sets array indices and the order of draws)."""
     spec, out = two_quarters_stored
-    spec.write_text(yaml.safe_dump(_two_quarters(replications=2), sort_keys=False))
+    spec.write_text(yaml.safe_dump(_two_quarters(seed=12), sort_keys=False))
     message = _refusal(spec, out)
-    assert "replications: 1 -> 2" in message  # the premise: the one real change is listed
+    assert "seed: 11 -> 12" in message  # the premise: the one real change is listed
     assert "order" not in message, message
 
 
