@@ -59,7 +59,7 @@ def recorded(path: str | Path) -> dict:
     data = read_yaml(path, "a comparison's record")
     scenarios, seeds, dates, metrics = (data.get(k) for k in ("scenarios", "seeds", "dates", "metrics"))
     if not isinstance(scenarios, dict) or not scenarios or not all(isinstance(s, dict) for s in scenarios.values()) or not isinstance(seeds, list) or not seeds or seeds != list(range(len(seeds))):
-        raise ScenarioError([("", f"{path} is not the provenance.yaml of an abm compare (it needs 'scenarios', each as it ran, and 'seeds' 0..N-1)")])  # named whole: the file is not one
+        raise ScenarioError([("", f"{path} is not the provenance.yaml of an abm compare (it needs 'scenarios', each as it ran, and 'seeds' 0..N-1)")])
     for key, value, what in (("dates", dates, "dates (YYYY-MM-DD)"), ("metrics", metrics, "metric names")):
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise ScenarioError([(key, f"a list of {what}, as abm compare writes it (got {value!r})")], str(path))

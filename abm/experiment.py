@@ -913,7 +913,7 @@ class _Builder:
             self.problem(where, f"metric '{metric}' is not produced by scenario(s) {', '.join(lacking)}")
 
     def check_horizon(self, where: str, s: Summary, checked: list[Scenario]) -> bool:
-        """Whether the summary reads steps every run records; says which it does not."""
+        """Whether the summary asks for a step some run does not record (a problem, said)."""
         for scn in checked:
             first, last = scn.date(0), scn.date(scn.time.steps)
             span = f"{first} to {last}"
