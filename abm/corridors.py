@@ -18,6 +18,7 @@ Route-choice rules are registered in :mod:`abm.rules.route_choice`.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -344,23 +345,24 @@ class CorridorNetwork:
                 closed.append(c.id)
         return closed
 
-    def step(self, step: int, start, end, years: float) -> list[tuple[str, dict, str]]:
+    def step(self, step: int, start, end, years: float) -> list[tuple[str, dict, str, dt.date | None]]:
         """Advance one period [start, end); return the upgrades and reopenings that happened
-        (kind, parameters, id: an upgrade's path in the scenario, none for a reopening)."""
+        (kind, parameters, id and date: an upgrade's path in the scenario and its date, none
+        for a reopening)."""
         happened = []
         while self.upgrades and self.upgrades[0][0] < end:
-            _, cid, key, up = self.upgrades.pop(0)
+            on, cid, key, up = self.upgrades.pop(0)
             c = self.corridor(cid)
             c.upgrade(up.node, capacity_add=up.capacity_add, cost_factor=up.cost_factor, time_cut=up.time_cut)
             if up.open:
                 c.open(up.node)
-            happened.append(("corridor_upgrade", {"corridor": cid, **up.model_dump(mode="json", exclude={"date"})}, key))
+            happened.append(("corridor_upgrade", {"corridor": cid, **up.model_dump(mode="json", exclude={"date"})}, key, on))
         for closure in [x for x in self.closures if x[0] < step]:
             _, cid, node, shut = closure
             for seg in shut:
                 seg.closed = False
             self.closures.remove(closure)
-            happened.append(("corridor_reopen", {"corridor": cid, "node": node}, ""))
+            happened.append(("corridor_reopen", {"corridor": cid, "node": node}, "", None))
         self.assign(years)
         # added risk fades after this period's freight has priced it
         recovery = self.freight.risk_recovery

@@ -581,18 +581,18 @@ class EventQueue:
                 self.shocks.append((timing, key, _make(spec), stream("hazard", key), stream("shock", key)))
         self.dated.sort(key=lambda item: item[0])  # stable: same-day events keep their order
 
-    def due(self, start: dt.date, end: dt.date) -> list[tuple[str, str, Event, np.random.Generator]]:
-        """Events of the period [start, end), each with the stream it draws from: dated
-        ones in date order, then the shocks that fire. Every shock takes one draw from its
+    def due(self, start: dt.date, end: dt.date) -> list[tuple[str, str, Event, np.random.Generator, dt.date | None]]:
+        """Events of the period [start, end), each with the stream it draws from and its
+        own date (None for a shock): dated ones in date order, then the shocks that fire. Every shock takes one draw from its
         timing stream a step, whatever its hazard and window, so that a scenario which
         only moves a shock's window meets the same draws for it in the steps both windows
         hold."""
-        fired = [(key, "scheduled", e, rng) for d, key, e, rng in self.dated if start <= d < end]
+        fired = [(key, "scheduled", e, rng, d) for d, key, e, rng in self.dated if start <= d < end]
         for timing, key, event, clock, rng in self.shocks:
             draw = clock.random()
             active = (timing.start is None or timing.start < end) and (timing.end is None or start < timing.end)
             if active and draw < timing.hazard:
-                fired.append((key, "shock", event, rng))
+                fired.append((key, "shock", event, rng, None))
         return fired
 
 

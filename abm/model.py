@@ -43,6 +43,7 @@ coercions or shocks differ does not reshuffle the others' draws; ODD, "Random nu
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import zlib
 
@@ -104,7 +105,7 @@ class RegionModel(mesa.Model):
         self.network = CorridorNetwork(cfg, self.rules["route_choice"], self.state_keys, self.power_keys)
         self.network.assign(0.0)
         self.events = EventQueue(cfg, self.stream)
-        self.event_log: list[tuple[int, str, str, str, str, str]] = []  # (step, date, id, type, source, parameters)
+        self.event_log: list[tuple[int, str, str, str, str, str, str]] = []  # (step, date, id, type, source, event_date, parameters)
         self.region = metrics.Group(np.ones(len(self.states), dtype=bool), self.pairs.i, self.pairs.j)
         self.subregion_groups = [metrics.Group(np.array([s.subregion == r for s in self.states]), self.pairs.i, self.pairs.j) for r in self.subregions]
         self.external_trade = np.array([s.external_trade for s in self.states])
@@ -172,9 +173,9 @@ class RegionModel(mesa.Model):
     def fire_events(self) -> None:
         """Apply the events of this step's period: dated ones, then shocks drawn."""
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
-        for key, source, event, rng in self.events.due(start, end):
+        for key, source, event, rng, on in self.events.due(start, end):
             self.event_rng = rng  # what the event applied now draws from: its own stream
-            self.log(event.name, source, event.apply(self), key)
+            self.log(event.name, source, event.apply(self), key, on)
 
     def grow_economies(self) -> None:
         """GDP follows each state's growth path; offers, trade ceilings and outside
@@ -186,8 +187,8 @@ class RegionModel(mesa.Model):
     def move_freight(self) -> None:
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
         years = self.steps * self.config.time.step_months / 12.0
-        for kind, params, key in self.network.step(self.steps, start, end, years):
-            self.log(kind, "model" if kind == "corridor_reopen" else "scheduled", params, key)
+        for kind, params, key, on in self.network.step(self.steps, start, end, years):
+            self.log(kind, "model" if kind == "corridor_reopen" else "scheduled", params, key, on)
 
     def review_memberships(self) -> None:
         for action, state, org in self.rules["membership"].review(self):
@@ -202,10 +203,11 @@ class RegionModel(mesa.Model):
                 kind = {"admitted": "accession", "blocked": "application_blocked", "closed": "application_refused"}[outcome]
                 self.log(kind, "calculus", {"state": state, "organisation": org, **({"by": self.organisations[org].blocker(state)} if outcome == "blocked" else {})})
 
-    def log(self, kind: str, source: str, params: dict, key: str = "") -> None:
-        """Record something that happened: a scenario event (its id), a shock, or a
-        change the model made itself (source 'calculus' or 'model')."""
-        self.event_log.append((self.steps, self.date.isoformat(), key, kind, source, json.dumps(params, sort_keys=True)))
+    def log(self, kind: str, source: str, params: dict, key: str = "", on: dt.date | None = None) -> None:
+        """Record something that happened: a scenario event (its id and, if dated, its own
+        date ``on``, which falls inside the step's period), a shock, or a change the model
+        made itself (source 'calculus' or 'model')."""
+        self.event_log.append((self.steps, self.date.isoformat(), key, kind, source, on.isoformat() if on else "", json.dumps(params, sort_keys=True)))
 
     def make_offers(self) -> Offers:
         """Each power's offers of the period, one per state and domain it spends on.

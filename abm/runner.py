@@ -325,12 +325,14 @@ def ensemble(models: list[pd.DataFrame]) -> pd.DataFrame:
     })
 
 
-EVENT_COLUMNS = ["step", "date", "id", "type", "source"]
+EVENT_COLUMNS = ["step", "date", "id", "type", "source", "event_date"]
 
 
 def event_table(log) -> pd.DataFrame:
-    """One row per event fired: step, date, id, type, source, then one column per parameter
-    (lists joined with ';'; empty where an event has no such parameter)."""
+    """One row per event fired: step, date (the end of the step's period), id, type,
+    source, event_date (a dated event's or upgrade's own date, inside that period; empty
+    for a shock or the model's own change), then one column per parameter (lists joined
+    with ';'; empty where an event has no such parameter)."""
     rows = []
     for *head, params in log:
         row = dict(zip(EVENT_COLUMNS, head))

@@ -291,3 +291,22 @@ def test_a_scheduled_upgrade_is_logged_under_its_path_in_the_scenario():
         spec = scn.corridors[corridor].upgrades[int(k)]
         assert row["corridor"] == corridor and row["node"] == spec.node and float(row["capacity_add"]) == spec.capacity_add
         assert scn.date(row["step"] - 1) <= spec.date < scn.date(row["step"])  # in the period it took effect in
+
+
+def test_a_dated_event_and_an_upgrade_carry_their_own_date_shocks_none():
+    """events.csv's date is the end of the period an event took effect in; its own date
+    was only in the scenario, which a reader of the table had to look up."""
+    from abm.runner import run
+    from abm.scenario import load
+    from tests.conftest import BASELINE
+
+    scn = load(BASELINE)
+    events = run(scn, seed=0, steps=24).events
+    dated = events[events["id"].isin(list(scn.events))]
+    assert len(dated) >= 4
+    for _, row in dated.iterrows():
+        assert row["event_date"] == scn.events[row["id"]]["date"].isoformat()
+        assert scn.date(row["step"] - 1).isoformat() <= row["event_date"] < row["date"]
+    ups = events[events["type"] == "corridor_upgrade"]
+    assert (ups["event_date"] == [scn.corridors[i.split(".")[1]].upgrades[int(i.split(".")[3])].date.isoformat() for i in ups["id"]]).all()
+    assert (events.loc[events["source"] != "scheduled", "event_date"] == "").all()  # shocks, the model's own changes

@@ -1070,7 +1070,7 @@ def test_a_member_freezes_its_participation_and_resumes_it():
     model.review_memberships()
     model.observe()
     assert "pact" in model.states[A].memberships and model.organisations.bonus[A, P, SEC] == 0.0
-    assert ("freeze", "calculus") in [(e[3], e[4]) for e in model.event_log if '"a"' in e[5]]
+    assert ("freeze", "calculus") in [(e[3], e[4]) for e in model.event_log if '"a"' in e[-1]]
     # frozen, it takes part in nothing: it calls on no guarantee and is not counted
     belief = model.credibility.copy()
     assert model.rules["credibility"].guarantee_called(model, A, B) == [] and (model.credibility == belief).all()

@@ -131,7 +131,7 @@ def test_a_vetoed_application_stays_blocked():
     assert model.state_index["a"] not in model.organisations["CLUB"].members
     assert "CLUB" not in model.state("a").memberships
     blocked = [e for e in model.event_log if e[3] == "application_blocked"]
-    assert [json.loads(e[5])["state"] for e in blocked] == ["a"]  # applied once, refused, never again
+    assert [json.loads(e[-1])["state"] for e in blocked] == ["a"]  # applied once, refused, never again
     assert model.state_index["b"] in model.organisations["CLUB"].members  # not vetoed: admitted
 
 
@@ -142,7 +142,7 @@ def test_states_leave_a_club_worth_less_than_the_exit_threshold():
     model = RegionModel(spec, rng=0)
     model.step()
     assert model.state_index["a"] not in model.organisations["CLUB"].members
-    assert any(e[3] == "exit" and json.loads(e[5]) == {"state": "a", "organisation": "CLUB"} for e in model.event_log)
+    assert any(e[3] == "exit" and json.loads(e[-1]) == {"state": "a", "organisation": "CLUB"} for e in model.event_log)
 
 
 def test_a_power_joining_the_regional_format_is_expressible_and_lowers_its_cohesion():
@@ -352,14 +352,14 @@ def test_elections_turn_a_power_inward_and_back_or_leave_it_as_it_is():
 
     back = after([1.0, 1.0])  # inward, then engaged again: spending restored
     assert back.power("p").course == 1.0 and not back.power("p").inward
-    assert [json.loads(e[5])["course"] for e in back.event_log if e[3] == "election"] == ["inward", "engaged"]
+    assert [json.loads(e[-1])["course"] for e in back.event_log if e[3] == "election"] == ["inward", "engaged"]
     p = back.power_index["p"]
     assert back.power("p").credibility == pytest.approx(0.8) and (back.credibility[:, p] < 0.7).all()  # belief is not handed back ...
     later = after([1.0, 1.0], steps=60)
     assert (later.credibility[:, p] > 0.75).all()  # ... it is earned again by delivery, toward the base it kept (0.8, not 0.8 - 0.15)
     same = after([0.0, 0.0])
     assert same.power("p").budget.tolist() == [1.0, 1.0, 1.0] and same.power("p").credibility == pytest.approx(0.8)
-    assert [json.loads(e[5])["turned"] for e in same.event_log if e[3] == "election"] == [False, False]
+    assert [json.loads(e[-1])["turned"] for e in same.event_log if e[3] == "election"] == [False, False]
 
 
 def test_re_engaging_undoes_only_the_elections_own_cut():
