@@ -275,15 +275,21 @@ def test_investment_goes_to_the_bottleneck_of_each_sponsored_route_closed_or_not
     assert len(grown) == 1 and capacity["northern_route"][grown[0]] == min(capacity["northern_route"].values())
 
 
-def test_a_scheduled_upgrade_is_logged_under_its_path_in_the_scenario():
-    """Upgrades are a list, so they had no id in events.csv and could not be told apart
-    or found in the scenario; the id is now the path --set reaches them by."""
+@pytest.fixture(scope="module")
+def six_years():
+    """The baseline's scenario and its events over 24 quarters (seed 0)."""
     from abm.runner import run
     from abm.scenario import load
     from tests.conftest import BASELINE
 
     scn = load(BASELINE)
-    events = run(scn, seed=0, steps=24).events
+    return scn, run(scn, seed=0, steps=24).events
+
+
+def test_a_scheduled_upgrade_is_logged_under_its_path_in_the_scenario(six_years):
+    """Upgrades are a list, so they had no id in events.csv and could not be told apart
+    or found in the scenario; the id is now the path --set reaches them by."""
+    scn, events = six_years
     ups = events[events["type"] == "corridor_upgrade"]
     assert len(ups) >= 3
     for _, row in ups.iterrows():
@@ -293,15 +299,10 @@ def test_a_scheduled_upgrade_is_logged_under_its_path_in_the_scenario():
         assert scn.date(row["step"] - 1) <= spec.date < scn.date(row["step"])  # in the period it took effect in
 
 
-def test_a_dated_event_and_an_upgrade_carry_their_own_date_shocks_none():
+def test_a_dated_event_and_an_upgrade_carry_their_own_date_shocks_none(six_years):
     """events.csv's date is the end of the period an event took effect in; its own date
     was only in the scenario, which a reader of the table had to look up."""
-    from abm.runner import run
-    from abm.scenario import load
-    from tests.conftest import BASELINE
-
-    scn = load(BASELINE)
-    events = run(scn, seed=0, steps=24).events
+    scn, events = six_years
     dated = events[events["id"].isin(list(scn.events))]
     assert len(dated) >= 4
     for _, row in dated.iterrows():
