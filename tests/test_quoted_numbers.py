@@ -372,3 +372,14 @@ def test_odd_quotes_what_is_quiet_over_twelve_seeds(twelve):
                       for state, org, step, date, seeds in said for seed in re.findall(r"\d+", seeds)}
     assert quoted_changes == set(changes)
     assert "no coercion in 12 runs" in " ".join(ODD.split()) and not any(len(r.coercions) for r in twelve)
+
+
+def test_odd_quotes_the_other_share_of_the_start(start):
+    """ODD section 5: the range of the states' `other` share (suppliers and partners that are
+    not modelled powers), a state's mean over the three domains at the start."""
+    other = (1 - start.ties.sum(axis=2)).mean(axis=1)
+    names = {start.state_index[k]: spec.name for k, spec in start.config.states.items()}
+    low, high, first, low_value, last, high_value = re.search(
+        r"at the start ([\d.]+)-([\d.]+) of a state's ties: (\w+) ([\d.]+) to (\w+) ([\d.]+)\)", " ".join(ODD.split())).groups()
+    assert (first, last) == (names[int(other.argmin())], names[int(other.argmax())])
+    assert agrees(low, other.min()) and agrees(high, other.max()) and agrees(low_value, other.min()) and agrees(high_value, other.max())
