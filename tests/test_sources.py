@@ -99,3 +99,27 @@ def test_the_inputs_header_names_every_table_without_a_source():
     assert named == unsourced
     gaps = SOURCES.read_text(encoding="utf-8").split("## Gaps", 1)[1]
     assert all(f"`{name}`" in gaps for name in unsourced)
+
+
+# SIPRI's supplier names -> the baseline's powers; France, Germany, Italy and Spain are the
+# EU's (ODD section 5); suppliers that are not modelled powers stay in a state's `other`.
+SUPPLIERS = {"russia": "russia", "china": "china", "israel": "israel", "turkey": "turkey", "india": "india",
+             "usa": "united_states", "france": "european_union", "germany": "european_union",
+             "italy": "european_union", "spain": "european_union"}
+
+
+def test_the_baselines_security_ties_are_the_sipri_shares():
+    """Every state's initial security ties are its arms-import shares in data/region_inputs.yaml
+    (2017-2021, or 2016-2020 where no later row exists), supplier by supplier, with the EU's
+    members summed: a supplier left out or counted under the wrong power fails here."""
+    inputs = yaml.safe_load((ROOT / "data" / "region_inputs.yaml").read_text(encoding="utf-8"))
+    rows = {**inputs["arms_import_shares_pct_2016_2020"], **inputs["arms_import_shares_pct_2017_2021"]}
+    baseline = yaml.safe_load((ROOT / "configs" / "baseline.yaml").read_text(encoding="utf-8"))
+    assert set(rows) == set(baseline["states"])
+    for state, shares in rows.items():
+        expected: dict[str, float] = {}
+        for supplier, pct in shares.items():
+            if supplier in SUPPLIERS:
+                expected[SUPPLIERS[supplier]] = round(expected.get(SUPPLIERS[supplier], 0) + pct / 100, 6)
+        got = {power: round(share, 6) for power, share in baseline["states"][state]["ties"]["security"].items()}
+        assert got == expected, state
