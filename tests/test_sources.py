@@ -123,3 +123,21 @@ def test_the_baselines_security_ties_are_the_sipri_shares():
                 expected[SUPPLIERS[supplier]] = round(expected.get(SUPPLIERS[supplier], 0) + pct / 100, 6)
         got = {power: round(share, 6) for power, share in baseline["states"][state]["ties"]["security"].items()}
         assert got == expected, state
+
+
+def test_the_baselines_trade_ties_are_the_national_shares_where_found():
+    """Trade ties that data/region_inputs.yaml records (national statistics) are the
+    baseline's, partner by partner; the rest are assumptions marked in the config."""
+    found = yaml.safe_load((ROOT / "data" / "region_inputs.yaml").read_text(encoding="utf-8"))["trade_shares_pct"]
+    baseline = yaml.safe_load((ROOT / "configs" / "baseline.yaml").read_text(encoding="utf-8"))
+    partners = {"russia": "russia", "china": "china", "eu": "european_union"}
+    checked = 0
+    for key, row in found.items():
+        if key == "not_found":
+            continue
+        ties = baseline["states"][key.rsplit("_", 1)[0]]["ties"]["trade"]
+        for partner, power in partners.items():
+            if partner in row:
+                assert abs(ties[power] - row[partner] / 100) < 1e-9, (key, partner)
+                checked += 1
+    assert checked >= 9
