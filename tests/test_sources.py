@@ -16,6 +16,11 @@ DEFINED = re.compile(r"^\| `@([a-z][a-z0-9-]*\d{4}[a-z]?)` \|", re.M)
 OUTSIDE = re.compile("(?:" + "|".join([r"\bshared" + "/", r"\bseeds" + "/", r"\b\d{3}_[0-9a-f]{16}\.txt"]) + ")")
 
 
+def load(relative: str):
+    """A YAML file of the repository, by its path from the root."""
+    return yaml.safe_load((ROOT / relative).read_text(encoding="utf-8"))
+
+
 def repo_text_files():
     for path in ROOT.rglob("*"):
         rel = path.relative_to(ROOT)
@@ -59,7 +64,7 @@ def test_data_tables_load_and_cite_every_section():
 
 
 def test_citation_file_is_cff_1_2_0():
-    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    cff = load("CITATION.cff")
     assert cff["cff-version"] == "1.2.0"
     for field in ("message", "title", "authors"):
         assert cff[field], field
@@ -71,11 +76,11 @@ def test_the_baselines_leadership_hazard_is_the_recorded_rate():
     quarters, every change dated inside the window and in a modelled state."""
     import datetime as dt
 
-    record = yaml.safe_load((ROOT / "data" / "hazards.yaml").read_text(encoding="utf-8"))["leadership_changes"]
+    record = load("data/hazards.yaml")["leadership_changes"]
     start, end = record["window"]["start"], record["window"]["end"]
     quarters = (end.year - start.year) * 4 + (end.month - start.month) // 3 + 1
     assert quarters == record["window"]["quarters"]
-    baseline = yaml.safe_load((ROOT / "configs" / "baseline.yaml").read_text(encoding="utf-8"))
+    baseline = load("configs/baseline.yaml")
     changes = record["changes"]
     assert all(start <= c["date"] <= end and c["state"] in baseline["states"] for c in changes)
     assert len({(c["state"], c["date"]) for c in changes}) == len(changes)
@@ -84,7 +89,7 @@ def test_the_baselines_leadership_hazard_is_the_recorded_rate():
     assert shock["hazard"] == len(changes) / quarters
     # The 2020 start knows only the record before it (its out-of-sample test).
     before = [c for c in changes if c["date"] < dt.date(2020, 1, 1)]
-    start_2020 = yaml.safe_load((ROOT / "configs" / "start_2020.yaml").read_text(encoding="utf-8"))
+    start_2020 = load("configs/start_2020.yaml")
     assert start_2020["shocks"]["leadership_change"]["hazard"] == round(len(before) / (quarters - 20), 4)
 
 
@@ -113,9 +118,9 @@ def test_the_baselines_security_ties_are_the_sipri_shares():
     """Every state's initial security ties are its arms-import shares in data/region_inputs.yaml
     (2017-2021, or 2016-2020 where no later row exists), supplier by supplier, with the EU's
     members summed: a supplier left out or counted under the wrong power fails here."""
-    inputs = yaml.safe_load((ROOT / "data" / "region_inputs.yaml").read_text(encoding="utf-8"))
+    inputs = load("data/region_inputs.yaml")
     rows = {**inputs["arms_import_shares_pct_2016_2020"], **inputs["arms_import_shares_pct_2017_2021"]}
-    baseline = yaml.safe_load((ROOT / "configs" / "baseline.yaml").read_text(encoding="utf-8"))
+    baseline = load("configs/baseline.yaml")
     assert set(rows) == set(baseline["states"])
     for state, shares in rows.items():
         expected: dict[str, float] = {}
@@ -130,8 +135,8 @@ def test_the_baselines_security_ties_are_the_sipri_shares():
 def test_the_baselines_trade_ties_are_the_national_shares_where_found():
     """Trade ties that data/region_inputs.yaml records (national statistics) are the
     baseline's, partner by partner; the rest are assumptions marked in the config."""
-    found = yaml.safe_load((ROOT / "data" / "region_inputs.yaml").read_text(encoding="utf-8"))["trade_shares_pct"]
-    baseline = yaml.safe_load((ROOT / "configs" / "baseline.yaml").read_text(encoding="utf-8"))
+    found = load("data/region_inputs.yaml")["trade_shares_pct"]
+    baseline = load("configs/baseline.yaml")
     partners = {"russia": "russia", "china": "china", "eu": "european_union"}
     checked = 0
     for key, row in found.items():
