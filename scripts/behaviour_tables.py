@@ -16,6 +16,7 @@ common seeds 0..N-1 on both sides of every comparison (paired differences). Sect
   mean outcome at each value, the largest change between two neighbouring values, the
   largest seed spread in any cell, and how many runs end with a main-patron map (the
   power holding each state's largest share) different from the lever's first value;
+* bandwagon: how often each main-patron map ends a bandwagon run, over 60 seeds a bonus;
 * scenarios: each library scenario against the baseline on the outcomes its question
   names: mean paired difference with a 95% t interval, the baseline's seed s.d., and the
   s.d. of the same outcome over the parameter ranges of experiments/sensitivity.yaml;
@@ -29,6 +30,7 @@ common seeds 0..N-1 on both sides of every comparison (paired differences). Sect
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -360,7 +362,27 @@ def patron_changes(runs: list[dict], fixed: list[dict]) -> str:
     return "(" + ", ".join(f"{s} {a} -> {b} x{moves.count((s, a, b))}" for s, a, b in dict.fromkeys(moves)) + ")" if moves else ""
 
 
-SECTIONS = {"memberships": memberships, "switch": switch, "screen": screen, "scenarios": scenarios, "uncertainty": uncertainty, "outbidding": outbidding}
+# --------------------------------------------------------------------------- bandwagon maps
+
+MAP_SEEDS = range(60)
+
+
+def bandwagon(pool) -> None:
+    """How often each main-patron map ends a bandwagon run: the screen's six seeds a value
+    show that its end states depend on the seed, not how often each one wins."""
+    print(f"## Bandwagon end states (rules.decision: bandwagon; 2040, seeds 0-{len(MAP_SEEDS) - 1})\n")
+    print("| bonus | influence EU, mean (s.d.) | main-patron maps (runs) | most common map: share, 95% Wilson interval |")
+    print("|---|---|---|---|")
+    for bonus in (1, 2, 4, 6):
+        runs = run_all(pool, [(str(BASELINE), ["rules.decision.name=bandwagon", f"rules.decision.bonus={bonus}"], s) for s in MAP_SEEDS])
+        eu = [r["influence_european_union"] for r in runs]
+        top = max(Counter(r["_patrons"] for r in runs).values())
+        low, high = stats.binomtest(top, len(runs)).proportion_ci(method="wilson")
+        print(f"| {bonus} | {np.mean(eu):.3f} ({np.std(eu, ddof=1):.3f}) | {patron_maps(sorted(runs, key=lambda r: r['_patrons']))} | {top / len(runs):.2f} ({low:.2f}-{high:.2f}) |")
+    print()
+
+
+SECTIONS = {"memberships": memberships, "switch": switch, "screen": screen, "bandwagon": bandwagon, "scenarios": scenarios, "uncertainty": uncertainty, "outbidding": outbidding}
 
 
 def main(argv: list[str]) -> int:
