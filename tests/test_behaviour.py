@@ -15,6 +15,7 @@ import yaml
 from abm.agents import DOMAIN_INDEX
 from abm.model import RegionModel
 from abm.runner import run
+from abm.scenario import load
 
 try:  # tests/ on sys.path (no tests/__init__.py) ...
     from conftest import BASELINE, GENERATED, tiny_scenario
@@ -207,6 +208,22 @@ def test_hedging_gives_lower_dependency_than_bandwagon():
     bandwagon = final(runs(baseline(decision={"name": "bandwagon", "noise": 0.1})), "mean_dependency_hhi")
     assert np.all(hedging < bandwagon)
     assert hedging.mean() < bandwagon.mean() - 0.01
+
+
+def test_a_strong_bandwagon_bonus_splits_the_runs_between_two_distant_end_states():
+    """docs/behaviour.md: from a bonus of 4 bandwagon runs end on one of two main-patron
+    maps far apart (the bonus follows region-wide influence, which accepted offers raise),
+    not spread around one; hedging's runs stay together. Full horizon, seeds 0-15."""
+    def eu_at_the_end(sets):
+        return np.sort([run(load(BASELINE, sets), seed=s, tables=False).model["influence_european_union"].iloc[-1] for s in range(16)])
+
+    strong = eu_at_the_end(["rules.decision.name=bandwagon", "rules.decision.bonus=6"])
+    gaps = np.diff(strong)
+    split = int(gaps.argmax()) + 1  # runs below the widest gap, and above it
+    assert gaps.max() > 0.2 and 3 <= split <= len(strong) - 3
+    assert np.ptp(strong[:split]) < 0.05 and np.ptp(strong[split:]) < 0.05  # two tight clusters, nothing between
+    hedging = eu_at_the_end([])
+    assert np.ptp(hedging) < 0.05
 
 
 def test_a_tighter_hedging_cap_lowers_dependency():
