@@ -238,9 +238,9 @@ def sponsor_leverage(crossing: np.ndarray, stakes: np.ndarray, shares: np.ndarra
 class CorridorNetwork:
     """The scenario's corridors and freight markets as they evolve in a run.
 
-    Each step: upgrades due in the period open, closures that have run out lift, risk
-    added by shocks fades toward each segment's base risk, demand grows, and freight is
-    assigned. The results feed back into the agents: transit revenue for the states on
+    Each step: upgrades due in the period open, closures that have run out lift, demand
+    grows, freight is assigned, and then risk added by shocks fades toward each segment's
+    base risk (so a shock is priced in full in the period it lands). The results feed back into the agents: transit revenue for the states on
     the paths (welfare) and leverage for the sponsors (a bonus on their offers to
     those states, weighted by ``utility.corridor``).
     """

@@ -328,8 +328,9 @@ class PowerEvent(Event):
 @register
 class BudgetChange(PowerEvent):
     """A power multiplies its spending (all domains, or those listed): its standing
-    offers and its new money, e.g. Japan's ~US$19 bn pledge of Dec 2025 carried out
-    (@avdaliani2025a)."""
+    offers and its new money, e.g. China doubling its investment
+    (configs/china_backs_southern_route.yaml). A pledge of money on top, as Japan's ~US$19
+    bn of Dec 2025 (configs/japan_minerals.yaml), is ``new_money``."""
 
     name = "budget_change"
 
