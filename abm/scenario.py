@@ -529,9 +529,26 @@ def resolve_extends(path: Path) -> dict[str, Any]:
             raise ScenarioError([("extends", "must be a path to another scenario file")], str(path))
         path = path.parent / parent
     merged = chain[-1][1]
-    for _, data in reversed(chain[:-1]):
+    for path, data in reversed(chain[:-1]):
+        if problems := _unknown_drops(merged, data):
+            raise ScenarioError(problems, str(path))
         merged = deep_merge(merged, data)
     return merged
+
+
+def _unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, str]]:
+    """``id: null`` under events or shocks drops the parent's entry of that id; one the
+    parent lacks is most likely a typo, which would leave the entry meant in force."""
+    problems = []
+    for section in ("events", "shocks"):
+        entries, known = data.get(section), parent.get(section)
+        known = list(known) if isinstance(known, dict) else []
+        for ident, spec in (entries.items() if isinstance(entries, dict) else ()):
+            if spec is None and ident not in known:
+                near = difflib.get_close_matches(str(ident), [str(k) for k in known], n=1)
+                hint = f"did you mean '{near[0]}'? " if near else ""
+                problems.append((f"{section}.{ident}", f"null drops an entry of the scenario this one extends, which has no {ENTRIES[section]} '{ident}'; {hint}({section} there: {cut(', '.join(map(str, known)) or 'none', 200)})"))
+    return problems
 
 
 # --------------------------------------------------------------------------- overrides

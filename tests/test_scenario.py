@@ -243,6 +243,20 @@ def test_a_misspelt_id_in_an_extending_file_is_one_problem_naming_the_id_meant(t
     assert only_problem(child) == (path, f"new {kind} '{ident}' lacks {lacking}; did you mean '{meant}'? (to change {meant}, write its id exactly)")
 
 
+@pytest.mark.parametrize("section, ident, meant", [("events", "am_az_pease", "am_az_peace"), ("shocks", "unrst", "unrest")])
+def test_dropping_an_id_the_parent_lacks_is_refused(tmp_path, section, ident, meant):
+    # a typo in `id: null` used to validate and leave the entry meant in force
+    child = write(tmp_path / "c.yaml", {"extends": str(BASELINE), section: {ident: None}})
+    path, message = only_problem(child)
+    assert path == f"{section}.{ident}" and f"did you mean '{meant}'?" in message and "has no" in message
+
+
+def test_dropping_an_id_again_down_a_chain_is_allowed(tmp_path):
+    write(tmp_path / "mid.yaml", {"extends": str(BASELINE), "events": {"am_az_peace": None}})
+    leaf = write(tmp_path / "leaf.yaml", {"extends": "mid.yaml", "events": {"am_az_peace": None}})
+    assert load(leaf).events["am_az_peace"] is None
+
+
 def test_a_new_id_with_its_required_fields_or_unlike_any_id_is_taken_as_new(tmp_path):
     near = write(tmp_path / "near.yaml", {"extends": str(BASELINE), "powers": {"chinaa": {"name": "China A"}}})
     assert load(near).powers["chinaa"].name == "China A"
