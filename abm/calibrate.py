@@ -61,7 +61,7 @@ from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
 from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked
-from abm.units import Int, Real
+from abm.units import Int, PlainName, Real
 
 MANIFEST = "manifest.json"
 DB = "calibration.db"
@@ -113,7 +113,7 @@ class Epsilon(_Strict):
 
 
 class Spec(_Strict):
-    name: str
+    name: PlainName  # names the default output folder, runs/<name>
     description: str = ""
     scenario: str  # base scenario, relative to the spec file
     set: dict[str, Any] = {}  # fixed overrides (path: value) applied before the parameters, as in experiments

@@ -36,8 +36,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import MAX_NAME_BYTES, Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
-from abm.units import Bool, Finite, Int, Real, Seed
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
+from abm.units import Bool, Finite, Int, PlainName, Real, Seed
 
 SPEC_VERSION = 1
 GRID_CHECKED = 2_000  # grid points validated one by one; a larger grid is checked value by value (check_points)
@@ -64,7 +64,7 @@ class Summary(Strict):
 
     metric: str
     stat: Literal["final", "mean", "min", "max", "at", "first_crossing"] = "final"
-    name: str | None = None
+    name: PlainName | None = None  # a column, and part of chart file names
     window: tuple[dt.date, dt.date] | None = None  # mean/min/max over the steps dated within
     last: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # mean/min/max over the last N steps
     date: dt.date | None = None  # at: value in force at this date
@@ -117,7 +117,7 @@ class Sample(Strict):
 
 
 class Spec(Strict):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=MAX_NAME_BYTES)]  # names the default output folder
+    name: PlainName  # names the default output folder
     description: str = ""
     scenario: str | None = None
     scenarios: list[str] | dict[str, str] | None = None
@@ -134,7 +134,7 @@ class Spec(Strict):
 
 class Chart(Strict):
     title: str | None = None
-    file: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None  # file name stem
+    file: PlainName | None = None  # file name stem
     zoom: Bool = False  # fit value scales to the data instead of 0-1 (the chart then states the range)
 
 

@@ -26,7 +26,7 @@ from abm import budget
 from abm.offers import DOMAINS
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import Bool, Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
+from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
 from abm.yamlfile import YamlError, cut, parse, read_text
 
 
@@ -316,9 +316,6 @@ class RulesSpec(Strict):
     membership: dict[str, Any] = {"name": "calculus"}
     credibility: dict[str, Any] = {"name": "delivery"}
     spending: dict[str, Any] = {"name": "fixed"}
-
-
-MAX_NAME_BYTES = 200  # a folder or file name the tool writes: 255 bytes on common file systems, less the '.NAME.partial-XXXXXXXX' it writes first
 
 
 def _folder_name(name: str) -> str:

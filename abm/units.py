@@ -73,3 +73,18 @@ def colour(value: str) -> str:
 
 
 Colour = Annotated[str, Field(max_length=100), AfterValidator(colour)]
+
+
+MAX_NAME_BYTES = 200  # a folder or file name the tool writes: 255 bytes on common file systems, less the '.NAME.partial-XXXXXXXX' it writes first
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def plain_name(value: str) -> str:
+    """A name the tool writes as a file or folder name (an experiment's, a calibration's,
+    a summary's, a chart's file): it must not choose a path or need quoting."""
+    if not _PLAIN.fullmatch(value) or len(value) > MAX_NAME_BYTES or value in (".", ".."):
+        raise ValueError(f"letters, digits, '_', '.' and '-' only, at most {MAX_NAME_BYTES} characters (it names a file or folder; got '{cut(value, 40)}')")
+    return value
+
+
+PlainName = Annotated[str, AfterValidator(plain_name)]

@@ -369,6 +369,7 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         (small_spec(parameters={"offers.duration": {"low": 4, "high": 12}}), "only real-valued settings"),
         (small_spec(set={"rules.decay.rate": 2.0}), "rules.decay.rate"),
         ({k: v for k, v in small_spec().items() if k != "patterns"}, "patterns: required"),
+        ({**small_spec(), "name": "../elsewhere"}, "name: letters, digits, '_', '.' and '-' only"),  # it names runs/<name>
     ):
         bad.write_text(yaml.safe_dump(spec))
         assert main(["calibrate", str(bad), "--out", str(tmp_path / "out")]) == 2

@@ -117,6 +117,7 @@ BAD = {
     "a typo inside a mapping given in set": (_change(set={"time.steps": 4, "powers.european_union.budget": {"investmnt": 1.0}}), "set.powers.european_union.budget.investmnt: unknown key; did you mean 'investment'?"),
     "unknown metric": (_nested("metrics", series=["fragmentaton"]), "metrics.series.0: unknown metric 'fragmentaton'; did you mean 'fragmentation'?"),
     "date outside the run": (_nested("metrics", summaries=[{"metric": "integration", "stat": "at", "date": "2035-01-01"}]), "metrics.summaries.0.date: 2035-01-01 is outside the simulated period"),
+    "a summary name that is no file name": (_nested("metrics", summaries=[{"metric": "fragmentation", "name": "frag/final"}]), "metrics.summaries.0.name: letters, digits, '_', '.' and '-' only"),
     "unknown chart": (_change(charts=[{"type": "heatmap"}]), "charts.0.type: unknown chart type 'heatmap'"),
     "chart of an unknown summary": (_change(charts=[{"type": "box", "metrics": ["fragmentation_finl"]}]), "charts.0.metrics: 'fragmentation_finl' is not a summary; did you mean 'fragmentation_final'?"),
     "n of a factorial sample": (_change(grid={}, sample={"method": "factorial", "n": 64, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: does not apply to the factorial sampler"),
