@@ -203,11 +203,13 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
     ``compare``, ``report``); None (``abm sweep``) takes only a new or empty folder."""
     out = Path(out)
     previous = check_target(out, command or "sweep", replace) if command else _new_only(out)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # created below: removed again if nothing lands in them
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         _clean_leftovers(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     except OSError as exc:
+        _remove_empty(made)
         raise OutputError(f"--out {out}: cannot create a folder in {out.parent}: {exc.strerror}") from None
     try:
         (tmp / STAGING).touch()
@@ -227,12 +229,24 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
             shutil.rmtree(tmp, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
         if exc.errno in DISK_ERRORS:
             raise OutputError(f"--out {out}: cannot write: {exc.strerror}") from None
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
         raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed write created for ``--out``'s parents, deepest first,
+    as long as they are empty (another process may have put something there meanwhile)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 @contextlib.contextmanager

@@ -253,6 +253,22 @@ def test_a_read_only_or_full_filesystem_is_a_clean_error(tmp_path, monkeypatch, 
         assert_user_files(out)
 
 
+@pytest.mark.parametrize("command", ["report", None])
+def test_a_failed_write_removes_the_parent_folders_it_made_and_no_others(tmp_path, command):
+    # a report that failed inside its staging folder left --out's new parents behind, empty
+    (tmp_path / "kept").mkdir()
+    out = tmp_path / "kept" / "new" / "deeper" / "out"
+    with pytest.raises(RuntimeError), atomic_directory(out, command) as staging:
+        (staging / "half.png").write_bytes(b"")
+        raise RuntimeError("the writer failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"] and not any((tmp_path / "kept").iterdir())
+    (tmp_path / "kept" / "new").mkdir()
+    (tmp_path / "kept" / "new" / "notes.txt").write_text("mine")  # a parent that is not empty stays
+    with pytest.raises(RuntimeError), atomic_directory(out, command):
+        raise RuntimeError("the writer failed")
+    assert sorted(p.name for p in (tmp_path / "kept" / "new").iterdir()) == ["notes.txt"]
+
+
 def test_staged_files_arrive_together_even_when_interrupted_among_the_moves(monkeypatch, tmp_path):
     """A Ctrl-C (or SIGTERM) among the moves left some files moved and the rest lost; and
     the staging marker went before the moves, so a folder left by kill -9 among them was
