@@ -16,7 +16,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from abm.offers import DOMAIN_INDEX, DOMAINS
 from abm.rules.registry import Rule, RuleParams, register
@@ -39,6 +39,14 @@ class Hazard(BaseModel):
     hazard: Unit
     start: dt.date | None = None
     end: dt.date | None = None
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end, info):
+        start = info.data.get("start")
+        if end is not None and start is not None and end <= start:
+            raise ValueError(f"{end} is not after start ({start}): the window [start, end) is empty, so the shock could never fire")
+        return end
 
 
 class Event(Rule):

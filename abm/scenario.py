@@ -872,9 +872,9 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             problems.append((path, f"a rule entry is a mapping of its name and parameters: write {path}: {{name: {name}}}, or --set {path}.name={name}"))
         else:
             got = err.get("input")
-            shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+            shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else type(got).__name__
             message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our own words, without pydantic's "Value error, "
-            said = f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message)  # quoted whole, or as the message cut it
+            said = f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message)  # quoted whole, or as the message cut it
             problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems
 

@@ -251,6 +251,17 @@ def test_dropping_an_id_the_parent_lacks_is_refused(tmp_path, section, ident, me
     assert path == f"{section}.{ident}" and f"did you mean '{meant}'?" in message and "has no" in message
 
 
+@pytest.mark.parametrize("end", ["2026-01-01", "2027-01-01"])
+def test_a_shock_window_that_ends_before_it_starts_is_refused(end):
+    # it validated and ran, and the shock could never fire
+    path, message = only_problem(BASELINE, ["shocks.unrest.start=2027-01-01", f"shocks.unrest.end={end}"])
+    assert path == "shocks.unrest.end" and message == f"{end} is not after start (2027-01-01): the window [start, end) is empty, so the shock could never fire"
+
+
+def test_a_date_is_shown_as_written_not_as_python_writes_it():
+    assert only_problem(BASELINE, ["time.start=2025-01-31"]) == ("time.start", "the start day must be 28 or earlier, so that every step's date exists (got 2025-01-31)")
+
+
 def test_dropping_an_id_again_down_a_chain_is_allowed(tmp_path):
     write(tmp_path / "mid.yaml", {"extends": str(BASELINE), "events": {"am_az_peace": None}})
     leaf = write(tmp_path / "leaf.yaml", {"extends": "mid.yaml", "events": {"am_az_peace": None}})
