@@ -561,6 +561,8 @@ def parse_set(item: str) -> tuple[str, Any]:
     except YamlError as exc:
         if exc.limit:
             raise ScenarioError([(path.strip(), str(exc))], "--set") from None
+        if text.strip()[:1] in ("{", "["):  # YAML's flow brackets: meant as a mapping or list, never as text
+            raise ScenarioError([(path.strip(), f"'{cut(text, 40)}' is not a valid YAML mapping or list (write {{key: value}} or [a, b], quoted for the shell)")], "--set") from None
         value = text  # not YAML (or an impossible date such as 2025-02-30): taken as text
     return path.strip(), value
 

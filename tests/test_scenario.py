@@ -545,6 +545,12 @@ def test_set_impossible_date(tiny):
     assert path == "time.start"
 
 
+@pytest.mark.parametrize("value", ["{name: hedging", "[0.1, 0.2"])
+def test_set_an_unclosed_mapping_or_list_is_said_to_be_one(value):
+    # it was taken as text, and the advice then nested the text in a rule entry
+    assert only_problem(BASELINE, [f"rules.decision={value}"]) == ("rules.decision", f"'{value}' is not a valid YAML mapping or list (write {{key: value}} or [a, b], quoted for the shell)")
+
+
 # =========================================================================== bad files
 
 
