@@ -210,7 +210,9 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     except OSError as exc:
         _remove_empty(made)
-        raise OutputError(f"--out {out}: cannot create a folder in {out.parent}: {exc.strerror}") from None
+        blocking = next((p for p in reversed((out.parent, *out.parent.parents)) if p.exists() and not p.is_dir()), None)
+        why = f"{blocking} is a file, not a folder" if blocking else exc.strerror
+        raise OutputError(f"--out {out}: cannot create a folder in {out.parent}: {why}") from None
     try:
         (tmp / STAGING).touch()
         umask = os.umask(0)  # mkdtemp makes the folder private; give it the usual mode

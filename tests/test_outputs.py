@@ -269,6 +269,14 @@ def test_a_failed_write_removes_the_parent_folders_it_made_and_no_others(tmp_pat
     assert sorted(p.name for p in (tmp_path / "kept" / "new").iterdir()) == ["notes.txt"]
 
 
+def test_a_file_in_the_way_of_outs_parents_is_named(tmp_path, capsys):
+    (tmp_path / "runs").write_text("mine")
+    assert run_into(tmp_path / "runs" / "a" / "D") == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.endswith(f"{tmp_path / 'runs'} is a file, not a folder")
+    assert (tmp_path / "runs").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
 def test_staged_files_arrive_together_even_when_interrupted_among_the_moves(monkeypatch, tmp_path):
     """A Ctrl-C (or SIGTERM) among the moves left some files moved and the rest lost; and
     the staging marker went before the moves, so a folder left by kill -9 among them was
