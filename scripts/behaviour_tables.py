@@ -29,6 +29,7 @@ common seeds 0..N-1 on both sides of every comparison (paired differences). Sect
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import Counter
 from multiprocessing import Pool
@@ -386,11 +387,11 @@ SECTIONS = {"memberships": memberships, "switch": switch, "screen": screen, "ban
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or list(SECTIONS)
-    unknown = [s for s in chosen if s not in SECTIONS]
-    if unknown:
-        print(f"unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sections", nargs="*", metavar="section", help=f"one of {', '.join(SECTIONS)} (default: all)")
+    chosen = parser.parse_args(argv).sections or list(SECTIONS)
+    if unknown := [s for s in chosen if s not in SECTIONS]:
+        parser.error(f"unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}")
     with Pool(2) as pool:
         for name in chosen:
             SECTIONS[name](pool)

@@ -10,6 +10,7 @@ CSV, and the constraint and predictive-check tables.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import json
@@ -44,4 +45,8 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", nargs="?", default="runs/calibrate_baseline", help="a finished abm calibrate folder")
+    parser.add_argument("target", nargs="?", default="data/posterior_baseline", help="where to write NAME.csv and NAME.json")
+    args = parser.parse_args()
+    main(args.source, args.target)

@@ -12,6 +12,7 @@ and commit it together with that change (say in the message why the outputs move
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -47,4 +48,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # no options: --help, or a refusal, before the fixture is rewritten
     main()
