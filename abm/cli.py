@@ -21,7 +21,8 @@ from pathlib import Path
 from abm import budget
 from abm.outputs import OutputError, check_target
 from abm.processes import die_with, end, interrupted_status, interrupts_deferred, sigterm_as_interrupt
-from abm.scenario import MAX_NAME_BYTES, Scenario, ScenarioError, TimeSpec, load, with_run_settings
+from abm.scenario import Scenario, ScenarioError, TimeSpec, load, with_run_settings
+from abm.units import MAX_NAME_BYTES, SEED_MAX
 from abm.yamlfile import cut
 
 SUMMARY = ["fragmentation", "division", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share"]
@@ -96,6 +97,8 @@ def cmd_run(args) -> int:
         raise UsageError("--zoom only applies to the ensemble chart, drawn with --seeds N (N >= 2) and without --no-charts")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
+    if scenario.seed > SEED_MAX - args.seeds + 1:
+        raise UsageError(f"--seeds {args.seeds} from seed {scenario.seed} runs past the largest seed, {SEED_MAX}: start at {SEED_MAX - args.seeds + 1} or lower")
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
     for late in scenario.late_events():  # once every input is accepted: a refusal is one message

@@ -51,7 +51,8 @@ NonNeg = Annotated[Real, Field(ge=0.0, le=LIMIT, allow_inf_nan=False)]
 Positive = Annotated[Real, Field(gt=0.0, le=LIMIT, allow_inf_nan=False)]
 Finite = Annotated[Real, Field(ge=-LIMIT, le=LIMIT, allow_inf_nan=False)]
 Count = Annotated[Int, Field(ge=0, le=1_000_000)]  # steps, targets and the like
-Seed = Annotated[Int, Field(ge=0, le=2**63 - 1)]  # fits SQLite's integers
+SEED_MAX = 2**63 - 1  # fits SQLite's integers
+Seed = Annotated[Int, Field(ge=0, le=SEED_MAX)]
 
 
 def within_limit(value: object) -> object:

@@ -129,6 +129,9 @@ def test_run_with_seeds_writes_the_ensemble_spread(tmp_path):
     assert resolved["provenance"]["argv"][1:] == ["run", str(BASELINE), "--seed", "2", "--seeds", "3", "--steps", "4", "--out", str(out)]
     assert re.fullmatch(r"[0-9a-f]{40}", resolved["provenance"]["model"]["commit"]) and isinstance(resolved["provenance"]["model"]["dirty"], bool)
     assert abm("run", BASELINE, "--seeds", 0, "--out", tmp_path / "none", cwd=tmp_path).returncode == 2
+    past = abm("run", BASELINE, "--seed", 2**63 - 2, "--seeds", 3, "--out", tmp_path / "none", cwd=tmp_path)  # the seed is valid, the last one is not
+    assert past.returncode == 2 and past.stderr.strip() == f"error: --seeds 3 from seed {2**63 - 2} runs past the largest seed, {2**63 - 1}: start at {2**63 - 3} or lower"
+    assert not (tmp_path / "none").exists()
 
 
 def test_run_with_overrides_and_no_charts(tmp_path, abm_main):
