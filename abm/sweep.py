@@ -401,6 +401,19 @@ def packages() -> dict[str, str]:
 
 def new_manifest(exp: Experiment) -> dict[str, Any]:
     return {
+        **described(exp),
+        "model": model_record(),
+        "packages": packages(),
+        "machine": machine(),
+        "created": _now(),
+        "sessions": [],
+    }
+
+
+def described(exp: Experiment) -> dict[str, Any]:
+    """What the manifest says about the plan: everything it takes from the spec, the
+    fields the hash leaves out (description, outcome classes, charts) included."""
+    return {
         "experiment": exp.name,
         "description": exp.spec.description,
         "spec_hash": exp.hash,
@@ -411,11 +424,6 @@ def new_manifest(exp: Experiment) -> dict[str, Any]:
         "charts": [c.model_dump(exclude_none=True) for c in exp.charts],
         "plan": exp.describe(),
         "runs": manifest_runs(exp),
-        "model": model_record(),
-        "packages": packages(),
-        "machine": machine(),
-        "created": _now(),
-        "sessions": [],
     }
 
 
@@ -621,19 +629,17 @@ def _top_up(out: Path, exp: Experiment, before: int) -> None:
             store.extend(exp, before)
 
 
-HISTORY = ("model", "packages", "machine", "created", "sessions", "top_ups")  # what made the folder, kept when its plan is described anew
-
-
 def _describe(out: Path, exp: Experiment, top_up: tuple[int, int] | None = None) -> None:
     """Make manifest.json and experiment.yaml describe ``exp``, the plan the store holds
     (or will hold, for a ``top_up``), where they do not: every spec-derived field anew
     (description and charts too, which the hash leaves out), the folder's history kept.
     A top-up that never reached the store is dropped from ``top_ups``."""
     manifest = json.loads((out / MANIFEST).read_text())
-    if manifest.get("spec_hash") == exp.hash and top_up is None:
+    fresh = json.loads(json.dumps(described(exp)))  # as stored, to compare with what is
+    if top_up is None and all(manifest.get(k) == v for k, v in fresh.items()):
         return
     ups = [t for t in manifest.get("top_ups", []) if t.get("replications", [0, 0])[1] <= exp.spec.replications and t.get("replications") != list(top_up or ())]
-    manifest.update({k: v for k, v in new_manifest(exp).items() if k not in HISTORY})
+    manifest.update(fresh)
     manifest["top_ups"] = ups + ([{"at": _now(), "replications": list(top_up), "argv": sys.argv}] if top_up else [])
     write_json(out / MANIFEST, manifest)
     write_text(out / SPEC, spec_text(exp))

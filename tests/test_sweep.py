@@ -711,9 +711,18 @@ def test_only_the_libraries_that_compute_numbers_are_compared():
     assert "pyabc" in runner.model_change(then, {**CODE, "libraries": runner._libraries({**recorded, "pyabc": "0.13.0"})})
 
 
-def test_resuming_a_complete_sweep_runs_nothing(reference):
-    result = sweep.run(tiny_spec(charts=[]), reference, workers=1, resume=True, progress=False)  # charts are not part of the hash
+def test_resuming_a_complete_sweep_runs_nothing_and_takes_the_specs_charts_and_description(reference, tmp_path):
+    """The hash leaves charts, outcome classes and the description out: a resume with them
+    changed runs nothing and describes the folder by the new spec, which abm report reads
+    (docs/experiments.md: classes can be changed and reported again without re-running)."""
+    folder = tmp_path / "copy"
+    shutil.copytree(reference, folder)
+    changed = tiny_spec(charts=[{"type": "box", "metrics": ["fragmentation_final"], "file": "renamed"}], description="described anew")
+    result = sweep.run(changed, folder, workers=1, resume=True, progress=False)
     assert (result.already, result.ok, result.failed) == (12, 0, 0)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["description"] == "described anew" and [c.get("file") for c in manifest["charts"]] == ["renamed"]
+    assert "renamed" in (folder / "experiment.yaml").read_text() and len(manifest["sessions"]) == 2
 
 
 def test_identical_points_are_run_once(tmp_path):
