@@ -240,9 +240,10 @@ class CorridorNetwork:
 
     Each step: upgrades due in the period open, closures that have run out lift, demand
     grows, freight is assigned, and then risk added by shocks fades toward each segment's
-    base risk (so a shock is priced in full in the period it lands). The results feed back into the agents: transit revenue for the states on
-    the paths (welfare) and leverage for the sponsors (a bonus on their offers to
-    those states, weighted by ``utility.corridor``).
+    base risk (so a shock is priced in full in the period it lands). The results feed
+    back into the agents: transit revenue for the states on the paths (welfare) and
+    leverage for the sponsors (a bonus on their offers to those states, weighted by
+    ``utility.corridor``).
     """
 
     def __init__(self, scenario, rule, state_keys: list[str], power_keys: list[str]):

@@ -5,9 +5,9 @@ patrons, weighted by the state's needs, by its ties to those patrons and by thei
 credibility (a club is worth what its guarantees are believed to be: Armenia's view
 of the CSTO, @abrahamyan2025; a guarantee that failed when called on lowers it, see
 :mod:`abm.rules.credibility`), plus its public's affinity for the patrons; minus the
-obligation against excluded powers (a cost on their offers), weighted by its ties to them; minus a
-sovereignty cost scaled by autonomy; plus, for a regional format, the pull of
-neighbours already inside. Reviews happen every ``every`` steps.
+obligation against excluded powers (a cost on their offers), weighted by its ties to
+them; minus a sovereignty cost scaled by autonomy; plus, for a regional format, the pull
+of neighbours already inside. Reviews happen every ``every`` steps.
 """
 
 from __future__ import annotations
