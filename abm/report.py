@@ -98,16 +98,24 @@ HEAD, FOOT = 0.95, 0.35  # inches above the panels (title, note) and below them 
 NOTE_LINE = 8 * 1.2 / 72  # inches: a line of the 8-point note at matplotlib's line spacing
 
 
-def _canvas(width: float, height: float) -> tuple[Figure, Figure]:
+class _Banded(Figure):
+    """A report figure: its three bands' grid kept, so that :func:`_decorate` can grow the
+    head band (matplotlib's SubFigure has no public getter for the grid it sits in)."""
+
+    bands = None
+
+
+def _canvas(width: float, height: float) -> tuple[_Banded, Figure]:
     """A figure of three bands: title and note, the panels (``height`` inches, with their
     legend and colour bars laid out by matplotlib), the footer. Returns the figure and the
     panels' subfigure."""
-    fig = Figure(layout="constrained", figsize=(width, height + HEAD + FOOT))
-    _, body, _ = fig.subfigures(3, 1, height_ratios=[HEAD, height, FOOT])
+    fig = _Banded(layout="constrained", figsize=(width, height + HEAD + FOOT))
+    fig.bands = fig.add_gridspec(3, 1, height_ratios=[HEAD, height, FOOT], left=0, right=1, bottom=0, top=1)  # as Figure.subfigures makes it
+    _, body, _ = (fig.add_subfigure(fig.bands[k]) for k in range(3))
     return fig, body
 
 
-def _decorate(fig: Figure, ctx: ReportContext, title: str, note: str) -> Figure:
+def _decorate(fig: _Banded, ctx: ReportContext, title: str, note: str) -> Figure:
     """Title, a smaller line saying what the marks mean, and the footer naming what produced it.
     The head band grows with the lines they wrap to, so that a long note on a narrow figure
     never runs into the panels' titles."""
@@ -118,7 +126,7 @@ def _decorate(fig: Figure, ctx: ReportContext, title: str, note: str) -> Figure:
     band = max(HEAD, needed)
     if band > HEAD:
         heights = [band, fig.get_figheight() - HEAD - FOOT, FOOT]
-        head._subplotspec.get_gridspec().set_height_ratios(heights)  # the bands' grid (SubFigure has no public getter)
+        fig.bands.set_height_ratios(heights)
         fig.set_figheight(sum(heights))
     head.text(0.5, 1 - 0.03 * HEAD / band, title, ha="center", va="top", fontsize=10.5)
     head.text(0.5, 1 - note_top / band, note, ha="center", va="top", fontsize=8, color="0.2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -127,11 +128,23 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
 def test_the_footer_counts_the_distinct_runs_computed():
     """Points 0 and 2 share run 'a' (computed); two runs of point 1 are missing: one run was
     computed, not the three the planned runs' keys would count."""
-    from types import SimpleNamespace
-
     runs = pd.DataFrame({"point": [0, 1, 2, 1], "run": ["a", "b", "a", "c"], "status": ["ok", "missing", "ok", "missing"]})
     fake = SimpleNamespace(manifest={"spec": {"replications": 1, "seed": 3}}, runs=runs, params=pd.DataFrame({"point": [0, 1, 2]}), experiment="fake", spec_hash="0" * 16)
     assert "experiment fake (spec 0000000000): 2 runs (1 distinct: identical points share their runs; 0 failed, 2 not run), 3 points" in report.ReportContext(fake).footer
+
+
+def test_a_long_note_grows_the_head_band_and_leaves_the_panels_their_height():
+    footer = SimpleNamespace(footer="made by a test")
+    short, body = report._canvas(4.0, 3.0)
+    body.add_subplot()
+    report._decorate(short, footer, "A title", "a note")
+    assert short.get_figheight() == pytest.approx(3.0 + report.HEAD + report.FOOT)
+    long, body = report._canvas(4.0, 3.0)
+    body.add_subplot()
+    report._decorate(long, footer, "A title", "a note that wraps to many lines " * 12)
+    head, panels, foot = long.bands.get_height_ratios()
+    assert head > report.HEAD and (panels, foot) == pytest.approx((3.0, report.FOOT))
+    assert long.get_figheight() == pytest.approx(head + panels + foot)
 
 
 def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):
