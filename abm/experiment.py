@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import difflib
 import hashlib
 import itertools
 import json
@@ -38,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from abm import budget, discovery, posterior, sensitivity, yamlfile
 from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
 from abm.units import Bool, Finite, Int, PlainName, Real, Seed
+from abm.yamlfile import did_you_mean
 
 SPEC_VERSION = 1
 GRID_CHECKED = 2_000  # grid points validated one by one; a larger grid is checked value by value (check_points)
@@ -362,11 +362,6 @@ def grid_levels(values: list | dict) -> list[tuple[Any, Any]]:
     return [(plain(label), plain(value)) for label, value in pairs]
 
 
-def _near(name: str, options: list[str] | set[str]) -> str:
-    near = difflib.get_close_matches(name, sorted(options), n=1)
-    return f"did you mean '{near[0]}'? " if near else ""
-
-
 def _read(path: Path) -> dict[str, Any]:
     """Read an experiment file with the scenario reader (same checks, same messages)."""
     try:
@@ -631,14 +626,14 @@ class _Builder:
                 continue
             for t in terms if self.sound("metrics.summaries") else ():
                 if t.summary not in names:
-                    self.problem(f"outcomes.{name}", f"'{t.summary}' is not a summary; {_near(t.summary, names)}summaries: {', '.join(names) or 'none'}")
+                    self.problem(f"outcomes.{name}", f"'{t.summary}' is not a summary; {did_you_mean(t.summary, names)}summaries: {', '.join(names) or 'none'}")
         charts: list[Chart | None] = []
         for k, raw in enumerate(spec.charts):
             kind = raw.get("type")
             model = CHARTS.get(kind) if isinstance(kind, str) else None
             charts.append(None)
             if model is None:
-                self.problem(f"charts.{k}.type", f"unknown chart type {kind!r}; {_near(str(kind), CHARTS)}known: {', '.join(CHARTS)}")
+                self.problem(f"charts.{k}.type", f"unknown chart type {kind!r}; {did_you_mean(str(kind), CHARTS)}known: {', '.join(CHARTS)}")
                 continue
             try:
                 charts[k] = model.model_validate(raw)
@@ -649,7 +644,7 @@ class _Builder:
 
     def check_sample(self, s: Sample) -> None:
         if s.method not in sensitivity.SAMPLERS:
-            self.problem("sample.method", f"unknown sampler '{s.method}'; {_near(s.method, sensitivity.SAMPLERS)}known: {', '.join(sensitivity.SAMPLERS)}")
+            self.problem("sample.method", f"unknown sampler '{s.method}'; {did_you_mean(s.method, sensitivity.SAMPLERS)}known: {', '.join(sensitivity.SAMPLERS)}")
             return
         if self.spec.grid:
             self.problem("sample", "a sampled space cannot be combined with 'grid'; put every swept parameter in sample.ranges")
@@ -902,13 +897,13 @@ class _Builder:
                 lacking = [n for n, b in bases.items() if name not in b.states]
                 self.problem(where, f"per-state column '{name}' is not produced by scenario(s) {', '.join(lacking)}")
             else:
-                self.problem(where, f"unknown per-state column '{name}'; {_near(name, [*families, *common])}give 'all', a family ({', '.join(families)}: one column per power) or columns: {', '.join(common)}")
+                self.problem(where, f"unknown per-state column '{name}'; {did_you_mean(name, [*families, *common])}give 'all', a family ({', '.join(families)}: one column per power) or columns: {', '.join(common)}")
         return [c for c in common if c in set(chosen)]  # the agents table's order, each once
 
     def check_metric(self, where: str, metric: str, known: dict[str, set[str]], every: list[str]) -> None:
         lacking = [n for n, names in known.items() if metric not in names]
         if len(lacking) == len(known):
-            self.problem(where, f"unknown metric '{metric}'; {_near(metric, every)}known: {', '.join(every)}")
+            self.problem(where, f"unknown metric '{metric}'; {did_you_mean(metric, every)}known: {', '.join(every)}")
         elif lacking:
             self.problem(where, f"metric '{metric}' is not produced by scenario(s) {', '.join(lacking)}")
 
@@ -943,34 +938,34 @@ class _Builder:
             where = f"charts.{k}"
             if isinstance(chart, DiscoveryChart):
                 if chart.outcome not in spec.outcomes:
-                    self.problem(f"{where}.outcome", f"'{chart.outcome}' is not an outcome class; {_near(chart.outcome, spec.outcomes)}declared: {', '.join(spec.outcomes) or 'none (add outcomes:)'}")
+                    self.problem(f"{where}.outcome", f"'{chart.outcome}' is not an outcome class; {did_you_mean(chart.outcome, spec.outcomes)}declared: {', '.join(spec.outcomes) or 'none (add outcomes:)'}")
                 for p in chart.parameters or []:
                     if p not in parameters and not doubtful:
-                        self.problem(f"{where}.parameters", f"'{p}' is not swept; {_near(p, parameters)}swept: {', '.join(parameters) or 'none'}")
+                        self.problem(f"{where}.parameters", f"'{p}' is not swept; {did_you_mean(p, parameters)}swept: {', '.join(parameters) or 'none'}")
                 if not parameters and len(self.base_names()) < 2:
                     self.problem(where, "a discovery needs a swept parameter or several scenarios to search")
             elif isinstance(chart, TimeseriesChart):
                 for metric in chart.metrics if self.sound("metrics.series") else ():
                     if metric not in series:
-                        self.problem(f"{where}.metrics", f"'{metric}' is not kept at every step; {_near(metric, series)}add it to metrics.series")
+                        self.problem(f"{where}.metrics", f"'{metric}' is not kept at every step; {did_you_mean(metric, series)}add it to metrics.series")
             else:
                 names = [chart.metric] if isinstance(chart, PhaseChart) else chart.metrics
                 for metric in names if self.sound("metrics.summaries") else ():
                     if metric not in summaries and not self.misnamed_summaries:
-                        self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {_near(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
+                        self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {did_you_mean(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
             if isinstance(chart, DifferenceChart):
                 self.check_difference(where, chart, doubtful)
             for attr in ("by", "facet") if not isinstance(chart, DifferenceChart) else ():
                 value = getattr(chart, attr, None)
                 if value is not None and value not in groups and not doubtful:
-                    self.problem(f"{where}.{attr}", f"'{value}' is not swept; {_near(value, groups)}choose from {', '.join(groups)}")
+                    self.problem(f"{where}.{attr}", f"'{value}' is not swept; {did_you_mean(value, groups)}choose from {', '.join(groups)}")
             if isinstance(chart, PhaseChart):
                 if not (spec.sample is None or factorial):  # scattered points make no cells
                     self.problem(f"{where}.type", f"a phase chart needs a grid or sample.method: factorial, not {spec.sample.method}")
                 for attr in ("x", "y"):
                     value = getattr(chart, attr)
                     if value not in parameters and not doubtful:
-                        self.problem(f"{where}.{attr}", f"'{value}' must be a grid parameter (or a factorial range); {_near(value, parameters)}swept: {', '.join(parameters) or 'none'}")
+                        self.problem(f"{where}.{attr}", f"'{value}' must be a grid parameter (or a factorial range); {did_you_mean(value, parameters)}swept: {', '.join(parameters) or 'none'}")
                 if chart.x == chart.y:
                     self.problem(where, "x and y must be different parameters")
             for kind in ("sobol", "morris"):
@@ -1000,7 +995,7 @@ class _Builder:
             elif doubtful:  # likely the path the space misspells, which is reported already
                 return
             else:
-                why = f"'{chart.by}' is not a grid parameter or scenario; {_near(chart.by, choices)}choose from {listed}"
+                why = f"'{chart.by}' is not a grid parameter or scenario; {did_you_mean(chart.by, choices)}choose from {listed}"
             self.problem(f"{where}.by", why)
             return
         if chart.zoom:
@@ -1012,7 +1007,7 @@ class _Builder:
             if isinstance(chart.against, str) and chart.against in shown:  # against: '0.4' for the level 0.4
                 self.problem(f"{where}.against", f"'{chart.against}' is text, the level {chart.against} of {chart.by} a number: write it without quotes")
             else:
-                self.problem(f"{where}.against", f"{chart.against!r} is not a level of {chart.by}; {_near(str(chart.against), shown)}levels: {', '.join(shown)}")
+                self.problem(f"{where}.against", f"{chart.against!r} is not a level of {chart.by}; {did_you_mean(str(chart.against), shown)}levels: {', '.join(shown)}")
 
 
 def state_families(bases: dict[str, Base]) -> dict[str, list[str]]:

@@ -27,7 +27,7 @@ from abm.offers import DOMAINS
 from abm.rules import registry
 from abm.rules.coercion import Tool
 from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
-from abm.yamlfile import YamlError, cut, parse, read_text
+from abm.yamlfile import YamlError, cut, did_you_mean, parse, read_text
 
 
 SHOWN = 3  # problems a one-line message shows
@@ -542,9 +542,7 @@ def _unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tuple[s
         known = list(known) if isinstance(known, dict) else []
         for ident, spec in (entries.items() if isinstance(entries, dict) else ()):
             if spec is None and ident not in known:
-                near = difflib.get_close_matches(str(ident), [str(k) for k in known], n=1)
-                hint = f"did you mean '{near[0]}'? " if near else ""
-                problems.append((f"{section}.{ident}", f"null drops an entry of the scenario this one extends, which has no {ENTRIES[section]} '{ident}'; {hint}({section} there: {cut(', '.join(map(str, known)) or 'none', 200)})"))
+                problems.append((f"{section}.{ident}", f"null drops an entry of the scenario this one extends, which has no {ENTRIES[section]} '{ident}'; {did_you_mean(ident, known)}({section} there: {cut(', '.join(map(str, known)) or 'none', 200)})"))
     return problems
 
 
@@ -855,8 +853,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
         path = _describe(loc)
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
-            near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            hint = f"did you mean '{near[0]}'? " if near else ""
+            hint = did_you_mean(loc[-1], allowed)
             if owner and len(loc) == 1:
                 problems.append((path, f"{owner} has no parameter '{loc[0]}'; {hint}it takes {', '.join(allowed) or 'none'}"))
                 continue
@@ -933,9 +930,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     def check_ids(path: str, ids: Any, known: set[str], kind: str) -> None:
         for ident in ids:
             if ident not in known:
-                near = difflib.get_close_matches(ident, sorted(known), n=1)
-                hint = f"did you mean '{near[0]}'? " if near else ""
-                problems.append((f"{path}.{ident}", f"unknown {kind}; {hint}known: {', '.join(sorted(known)) or 'none'}"))
+                problems.append((f"{path}.{ident}", f"unknown {kind}; {did_you_mean(ident, known)}known: {', '.join(sorted(known)) or 'none'}"))
 
     if "other" in powers:  # its columns would be the unnamed partners' (alignment_other)
         problems.append(("powers.other", "'other' stands for the partners a scenario does not name (alignment_other); give this power another id"))
@@ -968,9 +963,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         check_ids(f"states.{sid}.memberships", st.memberships, orgs, "organisation")
     for pid, pw in scn.powers.items():
         if pw.conditions.club is not None and pw.conditions.club not in orgs:
-            near = difflib.get_close_matches(pw.conditions.club, sorted(orgs), n=1)
-            hint = f"did you mean '{near[0]}'? " if near else ""
-            problems.append((f"powers.{pid}.conditions.club", f"unknown organisation '{pw.conditions.club}'; {hint}known: {', '.join(sorted(orgs)) or 'none'}"))
+            problems.append((f"powers.{pid}.conditions.club", f"unknown organisation '{pw.conditions.club}'; {did_you_mean(pw.conditions.club, orgs)}known: {', '.join(sorted(orgs)) or 'none'}"))
     for oid, org in scn.organisations.items():
         if org.kind == "regional_format" and org.leader is not None:  # a leader is a patron: the club's mechanisms, not the format's
             problems.append((f"organisations.{oid}.leader", f"a regional format has no leader; to bring '{org.leader}' in, list it in organisations.{oid}.powers (or make the organisation a club)"))
@@ -986,9 +979,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         check_ids(f"corridors.{cid}.sponsors", cor.sponsors, powers, "power")
         for k, seg in enumerate(cor.segments):
             if seg.node not in nodes:
-                near = difflib.get_close_matches(seg.node, sorted(nodes), n=1)
-                hint = f"did you mean '{near[0]}'? " if near else ""
-                problems.append((f"corridors.{cid}.segments.{k}.node", f"unknown node '{seg.node}'; {hint}use a state id or declare it in freight.nodes"))
+                problems.append((f"corridors.{cid}.segments.{k}.node", f"unknown node '{seg.node}'; {did_you_mean(seg.node, nodes)}use a state id or declare it in freight.nodes"))
         path = [seg.node for seg in cor.segments]
         for k, up in enumerate(cor.upgrades):
             if up.node not in path:
@@ -1005,9 +996,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         metrics = scn.metric_names()
         for k, name in enumerate(scn.watch):
             if name not in metrics:
-                near = difflib.get_close_matches(name, metrics, n=1)
-                hint = f"did you mean '{near[0]}'? " if near else ""
-                problems.append((f"watch.{k}", f"unknown metric '{name}'; {hint}the model's metrics here: {', '.join(metrics)}"))
+                problems.append((f"watch.{k}", f"unknown metric '{name}'; {did_you_mean(name, metrics)}the model's metrics here: {', '.join(metrics)}"))
     problems += _check_events(scn)
     from abm.posterior import problems as posterior_problems
 

@@ -25,6 +25,7 @@ Problems are :class:`YamlError` with the line they concern.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import re
 import stat
@@ -159,6 +160,13 @@ def cut(text: str, limit: int = 200) -> str:
     echoes a huge value."""
     text = " ".join(text.split("\n"))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def did_you_mean(name: object, options) -> str:
+    """The hint a message gives for a name that is not among ``options``: the closest
+    one, as "did you mean 'x'? ", or nothing when none is close."""
+    near = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
+    return f"did you mean '{near[0]}'? " if near else ""
 
 
 def parse(text: str) -> Any:

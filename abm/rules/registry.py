@@ -9,13 +9,13 @@ parameters as a pydantic model, which gives defaults, ranges and clear errors.
 
 from __future__ import annotations
 
-import difflib
 import typing
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from abm.units import bool_only, number_only, within_limit
+from abm.yamlfile import did_you_mean
 
 FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility", "spending")
 
@@ -85,9 +85,7 @@ def get(family: str, name: str) -> type[Rule]:
         return REGISTRY[family][name]
     except KeyError:
         noun = "type" if family == "event" else "rule"
-        near = difflib.get_close_matches(str(name), known(family), n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        raise UnknownRuleError(f"unknown {family} {noun} '{name}'; {hint}known {family} {noun}s: {', '.join(known(family))}") from None
+        raise UnknownRuleError(f"unknown {family} {noun} '{name}'; {did_you_mean(name, known(family))}known {family} {noun}s: {', '.join(known(family))}") from None
 
 
 def switched(family: str, old: dict[str, Any], name: Any) -> dict[str, Any]:
