@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from abm.offers import DOMAIN_INDEX, DOMAINS
 from abm.rules.registry import Rule, RuleParams, register
-from abm.units import Real, Signed, Unit
+from abm.units import Date, Real, Signed, Unit
 
 Domain = Literal["investment", "security", "trade"]
 
@@ -29,7 +29,7 @@ class When(BaseModel):
     """Timing of a dated event."""
 
     model_config = ConfigDict(extra="forbid")
-    date: dt.date
+    date: Date
 
 
 class Hazard(BaseModel):
@@ -37,8 +37,8 @@ class Hazard(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     hazard: Unit
-    start: dt.date | None = None
-    end: dt.date | None = None
+    start: Date | None = None
+    end: Date | None = None
 
     @field_validator("end")
     @classmethod

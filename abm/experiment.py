@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
 from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
-from abm.units import Bool, Finite, Int, PlainName, Real, Seed
+from abm.units import Bool, Date, Finite, Int, PlainName, Real, Seed
 from abm.yamlfile import did_you_mean
 
 SPEC_VERSION = 1
@@ -65,9 +65,9 @@ class Summary(Strict):
     metric: str
     stat: Literal["final", "mean", "min", "max", "at", "first_crossing"] = "final"
     name: PlainName | None = None  # a column, and part of chart file names
-    window: tuple[dt.date, dt.date] | None = None  # mean/min/max over the steps dated within
+    window: tuple[Date, Date] | None = None  # mean/min/max over the steps dated within
     last: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # mean/min/max over the last N steps
-    date: dt.date | None = None  # at: value in force at this date
+    date: Date | None = None  # at: value in force at this date
     threshold: Finite | None = None  # first_crossing
     direction: Literal["above", "below"] = "above"
 

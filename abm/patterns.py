@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from abm.scenario import ScenarioError, in_force, pydantic_problems, read_yaml
-from abm.units import Real
+from abm.units import Date, Real
 
 
 class PatternError(Exception):
@@ -49,9 +49,9 @@ class Operand(_Strict):
 
 
 class Output(Operand):
-    at: dt.date | None = None
-    start: dt.date | None = Field(None, alias="from")
-    to: dt.date | None = None
+    at: Date | None = None
+    start: Date | None = Field(None, alias="from")
+    to: Date | None = None
     relative: bool = False  # change as a ratio of the first value
     minus: Operand | None = None  # subtracted, at the same dates
 

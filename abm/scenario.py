@@ -26,12 +26,12 @@ from abm import budget
 from abm.offers import DOMAINS
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Int, NonNeg, Positive, Real, Seed, Signed, Unit
+from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Date, Int, NonNeg, Positive, Real, Seed, Signed, Unit
 from abm.yamlfile import YamlError, cut, did_you_mean, parse, read_text
 
 
 SHOWN = 3  # problems a one-line message shows
-_DATE = TypeAdapter(dt.date)
+_DATE = TypeAdapter(Date)
 
 
 def _item(path: str, msg: str) -> str:
@@ -190,7 +190,7 @@ def _quarters(months: int) -> int:
 
 
 class TimeSpec(Strict):
-    start: dt.date = dt.date(2025, 1, 1)
+    start: Date = dt.date(2025, 1, 1)
     steps: Annotated[Int, Field(ge=1, le=10_000)] = 60
     step_months: Annotated[Int, AfterValidator(_quarters)] = 3
 
@@ -259,7 +259,7 @@ class SegmentSpec(Strict):
 
 
 class UpgradeSpec(Strict):
-    date: dt.date
+    date: Date
     node: str
     capacity_add: NonNeg = 0.0  # Mt per year
     cost_factor: Positive = 1.0

@@ -5,6 +5,7 @@ quantity exceeds ``LIMIT`` in size: the model's largest real figures (GDP in USD
 freight in Mt) are below 10^5, and products of two quantities must stay far from overflow.
 """
 
+import datetime as dt
 import re
 from typing import Annotated
 
@@ -44,6 +45,22 @@ def bool_only(value: object) -> object:
 Bool = Annotated[bool, BeforeValidator(bool_only)]
 Int = Annotated[int, BeforeValidator(number_only)]  # whole numbers (8.0 is taken as 8; true and text are refused)
 Real = Annotated[float, BeforeValidator(number_only)]
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def date_only(value: object) -> object:
+    """Take a date as YAML writes it (2030-01-01, quoted or not) and nothing else: pydantic
+    would read a number as seconds since 1970 (``date: 2026`` was refused in words about
+    datetimes, ``date: 0`` taken as 1970) and refuse ``2031-01`` as "too short"."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value  # pydantic checks that the day exists
+    raise ValueError("a date written YYYY-MM-DD is expected, e.g. 2030-01-01")
+
+
+Date = Annotated[dt.date, BeforeValidator(date_only)]
 
 Unit = Annotated[Real, Field(ge=0.0, le=1.0)]  # a share, probability or index in [0, 1]
 Signed = Annotated[Real, Field(ge=-1.0, le=1.0)]  # an opinion or relation in [-1, 1]

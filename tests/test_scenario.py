@@ -932,6 +932,20 @@ def test_text_is_not_taken_for_a_number_or_a_boolean(tiny, tmp_path, where, text
     assert only_problem(path) == (where, message)
 
 
+@pytest.mark.parametrize("text, got", [("2026", "2026"), ("0", "0"), ("2031-01", "'2031-01'"), ("'2026/01/01'", "'2026/01/01'"), ("true", "True")])
+def test_a_date_must_be_written_as_a_date(tiny, text, got):
+    # pydantic read 2026 as seconds since 1970 and refused it in words about datetimes,
+    # took 0 as 1970-01-01, and called 2031-01 "too short"
+    expected = f"a date written YYYY-MM-DD is expected, e.g. 2030-01-01 (got {got})"
+    assert only_problem(tiny, [f"time.start={text}"]) == ("time.start", expected)
+    value = yaml.safe_load(f"v: {text}")["v"]
+    tiny["events"] = {"e": {"date": value, "type": "unrest"}}
+    tiny["shocks"] = {"s": {"type": "unrest", "hazard": 0.1, "start": value}}
+    assert sorted(problems_of(tiny)) == [("events.e.date", expected), ("shocks.s.start", expected)]
+    tiny["events"]["e"]["date"] = tiny["shocks"]["s"]["start"] = "2025-06-01"  # quoted, it is still a date
+    assert load(tiny).late_events() == []
+
+
 def test_numbers_are_read_as_yaml_1_2_reads_them(tiny, tmp_path):
     # PyYAML's YAML 1.1 read seed=010 as octal 8 and 1:30 as 90 (base 60)
     assert load(tiny, ["seed=010"]).seed == 10
