@@ -145,7 +145,8 @@ def label(path: str) -> str:
 
 # Units of swept settings that are quantities (ODD 7.16); indices, shares and weights have none.
 PARAMETER_UNITS = [
-    (lambda parts: "budget" in parts[-2:], "USD bn per quarter"),
+    (lambda parts: parts[-1] == "budget", "USD bn per quarter and domain"),  # the whole mapping, or a generated world's mean
+    (lambda parts: parts[-2:-1] == ["budget"], "USD bn per quarter"),  # budget.<domain>
     (lambda parts: parts[-1] == "gdp", "USD bn"),
     (lambda parts: parts[-1] == "population", "million"),
     (lambda parts: parts[-1] == "external_trade" or (parts[-1] == "trade" and "neighbours" in parts), "USD bn per year"),

@@ -397,7 +397,8 @@ class PostureChange(PowerEvent):
 class Withdrawal(PowerEvent):
     """A patron walks away after an election: spending cut (standing offers and new
     money), stakes in corridors and seats in formats given up, and its credibility
-    falls in every state (@dipirro2025)."""
+    falls in every state (@dipirro2025). The power stays in the model: its later events
+    and its shocks (sanctions it imposes) still apply unless the scenario drops them."""
 
     name = "withdrawal"
 

@@ -83,6 +83,9 @@ def test_columns_csv_gives_every_column_of_the_summary_with_its_unit(made):
     from abm import chartstyle as cs
 
     assert cs.parameter_unit("powers.china.budget.investment") == "USD bn per quarter"  # what a swept budget's row would say
+    # a swept mapping's levels give each domain's new money, not the total (tipping's "0.5" is 1.5 bn a quarter)
+    assert cs.parameter_unit("powers.european_union.budget") == "USD bn per quarter and domain"
+    assert cs.parameter_unit("generated.budget") == "USD bn per quarter and domain"
 
 
 def test_the_phase_table_has_one_cell_per_grid_pair(made):
