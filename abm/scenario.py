@@ -203,7 +203,7 @@ class TimeSpec(Strict):
 
 
 class OfferSpec(Strict):
-    duration: Annotated[Int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it must be renewed
+    duration: Annotated[Int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it expires; only the expiry decay rule reads it (ACTS_ONLY_UNDER)
     min_weight: Unit = 0.02  # a power makes no offer to a state with a smaller share of its attention
     max_targets: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power courts per step
     scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
@@ -996,7 +996,9 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         metrics = scn.metric_names()
         for k, name in enumerate(scn.watch):
             if name not in metrics:
-                problems.append((f"watch.{k}", f"unknown metric '{name}'; {did_you_mean(name, metrics)}the model's metrics here: {', '.join(metrics)}"))
+                kind = [m for m in metrics if m.split("_")[0] == name.split("_")[0]]  # influence_usa: every influence_ column, which a cut list of all could hide
+                known = f"its kind here: {', '.join(kind)}" if kind else f"the model's metrics here: {', '.join(metrics)}"
+                problems.append((f"watch.{k}", f"unknown metric '{name}'; {did_you_mean(name, kind or metrics)}{known}"))
     problems += _check_events(scn)
     from abm.posterior import problems as posterior_problems
 

@@ -868,6 +868,10 @@ def test_watch_names_known_metrics(tiny, tmp_path, capsys):
     assert code == 2 and "watch.1: unknown metric 'fragmentaton'" in err
     tiny["watch"] = ["fragmentation_north", "influence_q"]  # per subregion and per power
     assert load(tiny).watch == tiny["watch"]
+    # a misspelt power lists its kind's columns first, which the list of every metric, cut, could hide
+    tiny["watch"] = ["influence_usa"]
+    path, msg = only_problem(tiny)
+    assert msg.endswith("its kind here: influence_p, influence_q"), msg
 
 
 @pytest.mark.parametrize("item", ["seed=true", "time.steps=true", "offers.duration=true", "offers.max_targets=false", "powers.p.credibility=true", "states.a.lat=false"])
