@@ -210,14 +210,16 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None,
 
 
 def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, overrides=(), zoom: bool = False) -> Figure:
-    """Fan chart of an ensemble (:func:`abm.runner.ensemble`): for each headline metric the
-    mean over runs, the 95% confidence interval of that mean (dark band) and the spread of
-    the runs themselves, 5th to 95th percentile (light band). Index scales on 0-1 unless
-    ``zoom`` (narrow bands then show; each panel states its range)."""
+    """Fan chart of an ensemble (:func:`abm.runner.ensemble`): for each headline metric, and
+    then each metric the scenario's ``watch`` names, the mean over runs, the 95% confidence
+    interval of that mean (dark band) and the spread of the runs themselves, 5th to 95th
+    percentile (light band). Index scales on 0-1 unless ``zoom`` (narrow bands then show;
+    each panel states its range)."""
     subregions = sorted({s.subregion for s in scenario.states.values()})
     final = spread[spread["step"] == spread["step"].max()].set_index("metric")["mean"]
     leaders = sorted((m for m in final.index if m.startswith("influence_")), key=lambda m: -final[m])[:3]
-    metrics = ["fragmentation", "division", "integration", *(f"integration_{r}" for r in subregions), *leaders]
+    headline = ["fragmentation", "division", "integration", *(f"integration_{r}" for r in subregions), *leaders]
+    metrics = list(dict.fromkeys([*headline, *(m for m in scenario.watch if m in final.index)]))  # the question's metrics too
     cols = 3
     rows = math.ceil(len(metrics) / cols)
     fig = Figure(figsize=(4.2 * cols, 2.9 * rows + 0.6))

@@ -270,6 +270,17 @@ def test_the_ensemble_fan_chart_gives_every_panel_its_unit(baseline_run):
     assert all(panels.values())
 
 
+def test_the_ensemble_fan_chart_shows_what_the_scenario_watches():
+    # it drew the headline metrics only: a scenario about corridors had no corridor panel
+    from abm.runner import ensemble
+
+    runs = [run("configs/iran_strikes.yaml", seed=s, steps=6) for s in (0, 1)]
+    fig = charts.ensemble_chart(ensemble([r.model for r in runs]), runs[0].scenario)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles[0] == "fragmentation" and len(titles) == len(set(titles))
+    assert [m.replace("_", " ") in titles for m in runs[0].scenario.watch] == [True] * 4
+
+
 def test_zoom_fits_the_fan_chart_and_the_compare_chart_to_the_data(baseline_run, tmp_path, capsys):
     """Seeds move the headline indices by thousandths, so on 0-1 the ensemble's and a
     comparison's bands were invisible, with no way to zoom from the command line."""
