@@ -334,7 +334,8 @@ def difference_chart(series: pd.DataFrame, metrics: list[str], overrides=()) -> 
         return None
     reference, others = scenarios[0], scenarios[1:]
     base = series[series["scenario"] == reference].set_index(["seed", "date"])
-    fig, axes = _panels(len(metrics), f"Differences from {reference}, paired by seed", cs.PAIRED + "; scale fitted to the differences" + overridden(overrides), math.ceil(len(others) / 4))
+    seeds = series["seed"].nunique()
+    fig, axes = _panels(len(metrics), f"Differences from {reference}, paired by seed", f"{cs.PAIRED}; {seeds} seeds; scale fitted to the differences{overridden(overrides)}", math.ceil(len(others) / 4))
     for ax, metric in zip(axes.flat, metrics):
         for k, name in enumerate(others):
             other = series[series["scenario"] == name].set_index(["seed", "date"])

@@ -110,6 +110,7 @@ def test_default_metrics_are_those_the_scenarios_questions_name(tmp_path):
     assert set(diffs["scenario"]) == {"no_peace"} and set(diffs["reference"]) == {"baseline"}
     assert diffs["date"].dt.year.tolist()[0] == 2026
     assert (tmp_path / "c" / "differences.png").stat().st_size > 0
+    assert "2 seeds" in (tmp_path / "c" / "differences.svg").read_text()  # as compare.png says; differences.png did not
     md = (tmp_path / "c" / "compare.md").read_text()
     assert "95% confidence interval" in md and "Differences from baseline" in md
     assert "corridor_tripp_zangezur_volume: Mt per year" in md and "fragmentation_south_caucasus: index, 0-1" in md  # a volume beside 0-1 indices
