@@ -234,12 +234,22 @@ def worker_refusal(worker: str, why: str) -> str:
             "or accept them with --resume --allow-model-change (manifest.json then records that worker's code).")
 
 
+def blas() -> str:
+    """The BLAS library numpy computes with, its version and the CPU kernels it chose at
+    start-up: the last bits of a matrix product can differ between kernels (OpenBLAS picks
+    them by processor), so a result reproduced bit for bit needs the same ones."""
+    from threadpoolctl import threadpool_info
+
+    found = [f"{i['internal_api']} {i.get('version')} ({i.get('architecture') or 'default'} kernels)" for i in threadpool_info() if i["user_api"] == "blas"]
+    return "; ".join(found) or "none loaded"
+
+
 def environment() -> dict[str, Any]:
-    """What produced an output: Python, platform, package versions, and the model's code
-    as a sweep's manifest records it (:func:`model_record`): the git commit, whether tracked
-    files differed from it, and the source fingerprint, which names the code where a commit
-    cannot (an installed copy, uncommitted changes)."""
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions(), "model": model_record()}
+    """What produced an output: Python, platform, BLAS, package versions, and the model's
+    code as a sweep's manifest records it (:func:`model_record`): the git commit, whether
+    tracked files differed from it, and the source fingerprint, which names the code where a
+    commit cannot (an installed copy, uncommitted changes)."""
+    return {"python": platform.python_version(), "platform": platform.platform(), "blas": blas(), "packages": versions(), "model": model_record()}
 
 
 def provenance(scenario: Scenario, seed: int, record: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -381,12 +381,15 @@ def given_pool(executor: cf.Executor) -> Pool:
 
 
 def machine() -> dict[str, Any]:
+    from abm.runner import blas
+
     return {
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
+        "blas": blas(),
     }
 
 

@@ -128,6 +128,8 @@ def test_run_with_seeds_writes_the_ensemble_spread(tmp_path):
     assert resolved["seed"] == 2 and resolved["provenance"]["seeds"] == [2, 3, 4]
     assert resolved["provenance"]["argv"][1:] == ["run", str(BASELINE), "--seed", "2", "--seeds", "3", "--steps", "4", "--out", str(out)]
     assert re.fullmatch(r"[0-9a-f]{40}", resolved["provenance"]["model"]["commit"]) and isinstance(resolved["provenance"]["model"]["dirty"], bool)
+    numpys = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["version"]  # the BLAS and its kernels, which can move a product's last bits
+    assert f"openblas {numpys} (" in resolved["provenance"]["blas"] and "kernels)" in resolved["provenance"]["blas"]
     assert abm("run", BASELINE, "--seeds", 0, "--out", tmp_path / "none", cwd=tmp_path).returncode == 2
     past = abm("run", BASELINE, "--seed", 2**63 - 2, "--seeds", 3, "--out", tmp_path / "none", cwd=tmp_path)  # the seed is valid, the last one is not
     assert past.returncode == 2 and past.stderr.strip() == f"error: --seeds 3 from seed {2**63 - 2} runs past the largest seed, {2**63 - 1}: start at {2**63 - 3} or lower"

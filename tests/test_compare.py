@@ -160,7 +160,7 @@ def test_a_comparison_records_what_produced_it(tmp_path, capsys):
     assert prov["argv"] == ["abm", *args] and prov["seeds"] == [0, 1] and prov["sets"] == ["rules.decay.rate=0.1"]
     assert prov["dates"] == ["2025-04-01"] and prov["metrics"] == ["integration"]
     assert prov["cwd"] == str(Path.cwd())  # the command's relative paths resolve from here
-    assert len(prov["model"]["commit"]) == 40 and isinstance(prov["model"]["dirty"], bool) and prov["packages"]["mesa"]
+    assert len(prov["model"]["commit"]) == 40 and isinstance(prov["model"]["dirty"], bool) and prov["packages"]["mesa"] and "kernels)" in prov["blas"]
     assert list(prov["scenarios"]) == ["baseline", "no_peace"]
     for name, scenario in prov["scenarios"].items():
         again = load(scenario)
