@@ -550,6 +550,9 @@ def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fal
     if not isinstance(manifest, dict):
         raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing or unreadable); choose another --out")
     if manifest.get("spec_hash") != cal.hash:
+        stored, now = manifest.get("spec") or {}, plain(cal.spec.model_dump())
+        if stored.get("seed") != now["seed"] and {**stored, "seed": None} == {**now, "seed": None}:  # a --seed left out of the resume
+            raise CalibrationError(f"cannot resume {out}: it started with seed {stored.get('seed')}, not {now['seed']}; resume with --seed {stored.get('seed')}")
         raise CalibrationError(f"cannot resume {out}: the spec, its base scenario or its patterns changed since it started; restore them, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:

@@ -437,7 +437,7 @@ def cmd_calibrate(args) -> int:
         raise UsageError(str(exc)) from None
     print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
     if result.interrupted:
-        print(f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {args.spec} --out {out} --resume", file=sys.stderr)
+        print(f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {args.spec} --out {out} --resume{f' --seed {args.seed}' if args.seed is not None else ''}", file=sys.stderr)
         return interrupted_status()
     print(f"wrote {out}/: " + ", ".join(p.name for p in result.files))
     if result.ess < calibrate.MIN_ESS:

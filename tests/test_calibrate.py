@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import json
 import math
 import signal
+import types
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
@@ -110,6 +111,9 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
         calibrate.run(spec, tmp_path / "r", executor=serial(), progress=False)
     with pytest.raises(calibrate.CalibrationError, match="changed"):
         calibrate.run(small_spec(generations=3, population=7), tmp_path / "r", executor=serial(), resume=True, progress=False)
+    # a --seed left out of the resume was blamed on a changed spec
+    with pytest.raises(calibrate.CalibrationError, match=r"it started with seed 3, not 5; resume with --seed 3$"):
+        calibrate.run(small_spec(generations=3, seed=5), tmp_path / "r", executor=serial(), resume=True, progress=False)
     with serial() as ex:
         resumed = calibrate.run(spec, tmp_path / "r", executor=ex, resume=True, progress=False)
     assert resumed.generations == 3 and not resumed.interrupted
@@ -118,6 +122,15 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "r" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
     sessions = json.loads((tmp_path / "r" / "manifest.json").read_text())["sessions"]
     assert [s["interrupted"] for s in sessions] == [True, False]
+
+
+def test_the_interrupted_calibrations_hint_repeats_its_seed(monkeypatch, tmp_path, capsys):
+    """The hint left --seed out, and the resume it gave was refused as a changed spec."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec()))
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: types.SimpleNamespace(interrupted=True, generations=1, simulations=6, seconds=0.1, executor="serial"))
+    assert main(["calibrate", str(spec), "--seed", "5", "--out", str(tmp_path / "c")]) in (130, 143)
+    assert capsys.readouterr().err.rstrip().endswith(f"continue with: abm calibrate {spec} --out {tmp_path / 'c'} --resume --seed 5")
 
 
 def test_a_calibration_stopped_while_making_its_folder_leaves_none(monkeypatch, tmp_path):
