@@ -37,6 +37,7 @@ import math
 import os
 import random
 import shutil
+import sqlite3
 import sys
 import time
 import warnings
@@ -55,7 +56,7 @@ from pyabc.sampler import MappingSampler
 from abm import patterns as pat
 from abm import yamlfile
 from abm.experiment import canonical_hash, override, plain, scenario_hash
-from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
+from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
@@ -447,6 +448,10 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     except BrokenProcessPool:  # a local pool's workers died twice while one generation ran (abm.sweep.Pool.map runs its tasks again once); another executor's, once
         twice = " twice" if pool.make is not None else ""
         raise CalibrationError(f"worker processes died (killed, or out of memory){twice} while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
+    except Exception as exc:
+        if (reason := disk_error(exc)) is None:
+            raise
+        raise CalibrationError(f"cannot write to {out}: {reason}; every finished generation is stored in {out / DB}: fix that (free space, or the folder's permissions), then continue with --resume --seed {cal.spec.seed}") from None
     finally:
         if session is not None and pool.record():
             session.update(pool.record())
@@ -455,6 +460,21 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             pool.shutdown(interrupted)  # raises KeyboardInterrupt for a Ctrl-C held while it ran
         finally:
             lock.close()
+
+
+def disk_error(exc: BaseException | None) -> str | None:
+    """What a full, read-only or failing disk said, found anywhere in ``exc``'s chain, or
+    None. pyabc stores a generation through SQLAlchemy, whose session, once SQLite reports
+    a full disk, raises a follow-on error about its own state: the disk's is in its context."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+            return exc.strerror or str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and any(word in str(exc) for word in ("disk", "readonly")):
+            return str(exc)  # "database or disk is full", "attempt to write a readonly database", "disk I/O error"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _check_single_threaded(executor) -> None:

@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import json
 import math
 import signal
+import sqlite3
 import types
 from concurrent.futures.process import BrokenProcessPool
 
@@ -122,6 +123,38 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "r" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
     sessions = json.loads((tmp_path / "r" / "manifest.json").read_text())["sessions"]
     assert [s["interrupted"] for s in sessions] == [True, False]
+
+
+@pytest.mark.parametrize("where", ["storing", "outputs"])
+def test_a_full_disk_stops_the_calibration_in_one_line_and_a_resume_completes_it(monkeypatch, tmp_path, where):
+    """A full disk while pyabc stored a generation ended in SQLAlchemy's follow-on error
+    about its session (a traceback, exit 1), and while the charts were written in OSError's."""
+    import errno
+
+    def full(*_, **__):
+        try:  # as SQLAlchemy raises it: the disk's error in the context of its own
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError:
+            raise RuntimeError("This session is in 'prepared' state")  # noqa: B904 (the context is the point)
+
+    def no_space(*_, **__):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def a_bug(*_, **__):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(*((pyabc.History, "append_population", full) if where == "storing" else (calibrate, "write_outputs", no_space)))
+    with serial() as ex, pytest.raises(calibrate.CalibrationError) as stopped:
+        calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
+    reason = "database or disk is full" if where == "storing" else "No space left on device"
+    assert str(stopped.value) == f"cannot write to {tmp_path / 'c'}: {reason}; every finished generation is stored in {tmp_path / 'c' / calibrate.DB}: fix that (free space, or the folder's permissions), then continue with --resume --seed 3"
+    monkeypatch.undo()
+    with serial() as ex:
+        resumed = calibrate.run(small_spec(), tmp_path / "c", executor=ex, resume=True, progress=False)
+    assert not resumed.interrupted and (tmp_path / "c" / "posterior.csv").exists()
+    monkeypatch.setattr(calibrate, "write_outputs", a_bug)
+    with serial() as ex, pytest.raises(ValueError, match="a bug"):  # anything else still surfaces as itself
+        calibrate.run(small_spec(), tmp_path / "d", executor=ex, progress=False)
 
 
 def test_the_interrupted_calibrations_hint_repeats_its_seed(monkeypatch, tmp_path, capsys):
