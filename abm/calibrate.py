@@ -337,6 +337,7 @@ class CalibrationResult:
     interrupted: bool = False
     files: list[Path] | None = None
     ess: float | None = None  # effective sample size of the final weights (verdicts unreliable below MIN_ESS)
+    worker_deaths: int = 0  # worker processes that died (killed, out of memory) and were replaced, their particles run again
 
 
 def _packages() -> dict[str, str]:
@@ -438,7 +439,8 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
                 result.files, result.ess = write_outputs(out, cal, history, pool)
             except KeyboardInterrupt:  # none of the outputs is written; a resume writes them
                 interrupted = result.interrupted = True
-        session.update(ended=_now(), interrupted=interrupted)
+        result.worker_deaths = pool.generation
+        session.update(ended=_now(), interrupted=interrupted, worker_deaths=pool.generation)
         write_json(out / MANIFEST, manifest)
         return result
     except SweepError as exc:  # another calibration holds the folder, or a worker ran other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept

@@ -436,6 +436,8 @@ def cmd_calibrate(args) -> int:
     except calibrate.CalibrationError as exc:
         raise UsageError(str(exc)) from None
     print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
+    if result.worker_deaths:  # recovered, as a sweep's are, and said as a sweep says it
+        print(f"notice: {result.worker_deaths} worker process(es) died (killed, or out of memory) and were replaced; the particles they held were run again (manifest.json, sessions: worker_deaths)", file=sys.stderr)
     if result.interrupted:
         print(f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {args.spec} --out {out} --resume{f' --seed {args.seed}' if args.seed is not None else ''}", file=sys.stderr)
         return interrupted_status()

@@ -214,7 +214,7 @@ class Pool:
         self.executor = executor if executor is not None else make()
         self.capacity = max(1, capacity)
         self.description = description
-        self.generation = 0
+        self.generation = 0  # times the executor was replaced after a worker died
         self._close = close
         self.code = runner.code_identity()  # this process's, now (not cached: a notebook's files may have changed since the last sweep)
         self.name = process_name()

@@ -296,6 +296,26 @@ def test_a_calibration_whose_workers_keep_dying_stops_with_one_clear_message(tmp
         calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
 
 
+def test_a_worker_that_died_once_is_replaced_said_and_recorded(monkeypatch, tmp_path, capsys):
+    """Its particles were run again, correctly, but nothing said so: a sweep prints a
+    notice and records worker_deaths, and a calibration now does the same."""
+    made = []
+
+    def make():
+        made.append(WorkersDie(max_workers=1) if not made else cf.ThreadPoolExecutor(max_workers=1))
+        return made[-1]
+
+    monkeypatch.setattr(calibrate, "_pool", lambda workers, scheduler, executor: sweep.Pool(make, 1, "a pool whose first worker dies"))
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_spec()))
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "c")]) == 0
+    assert "notice: 1 worker process(es) died (killed, or out of memory) and were replaced" in capsys.readouterr().err
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["sessions"][0]["worker_deaths"] == 1
+    with serial() as ex:  # and the posterior is the one no death would have given
+        calibrate.run(small_spec(), tmp_path / "whole", executor=ex, progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
+
+
 def test_resuming_with_other_model_code_is_refused_unless_allowed(tmp_path, capsys):
     """Stored generations of one model must not mix with generations of another: the
     manifest's code fingerprint is changed here as a commit touching abm/ would change
