@@ -233,6 +233,23 @@ def test_a_folder_made_by_another_calibration_after_the_check_is_not_written_to(
     assert json.loads((out / "manifest.json").read_text()) == {"calibration": "the other one"}
 
 
+def test_two_calibrations_started_at_once_into_one_folder_are_told_apart(monkeypatch, tmp_path):
+    """Both find --out free; the second to finish making it was told only 'Directory not empty'."""
+    out = tmp_path / "c"
+    original = calibrate.write_json
+
+    def the_other_calibration_first(path, data):  # while this one writes its manifest in its staging folder
+        if not out.exists():
+            out.mkdir()
+            (out / "manifest.json").write_text('{"calibration": "the other one"}')
+        return original(path, data)
+
+    monkeypatch.setattr(calibrate, "write_json", the_other_calibration_first)
+    with serial() as ex, pytest.raises(calibrate.CalibrationError, match="created meanwhile, by another calibration"):
+        calibrate.run(small_spec(), out, executor=ex, progress=False)
+    assert [p.name for p in out.iterdir()] == ["manifest.json"] and len(list(tmp_path.iterdir())) == 1
+
+
 def test_ctrl_c_while_a_generation_is_stored_stops_after_it_is_stored(monkeypatch, tmp_path):
     """pyabc stores a generation in several statements; a Ctrl-C or SIGTERM among them left
     its session unusable, and the calibration ended with a traceback (exit 1). Signals are
