@@ -161,7 +161,7 @@ def test_the_interrupted_calibrations_hint_repeats_its_seed(monkeypatch, tmp_pat
     """The hint left --seed out, and the resume it gave was refused as a changed spec."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec()))
-    monkeypatch.setattr(calibrate, "run", lambda *a, **k: types.SimpleNamespace(interrupted=True, generations=1, simulations=6, seconds=0.1, executor="serial"))
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: types.SimpleNamespace(interrupted=True, generations=1, simulations=6, seconds=0.1, executor="serial", worker_deaths=0))
     assert main(["calibrate", str(spec), "--seed", "5", "--out", str(tmp_path / "c")]) in (130, 143)
     assert capsys.readouterr().err.rstrip().endswith(f"continue with: abm calibrate {spec} --out {tmp_path / 'c'} --resume --seed 5")
 
