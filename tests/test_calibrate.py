@@ -135,7 +135,7 @@ def test_a_full_disk_stops_the_calibration_in_one_line_and_a_resume_completes_it
         try:  # as SQLAlchemy raises it: the disk's error in the context of its own
             raise sqlite3.OperationalError("database or disk is full")
         except sqlite3.OperationalError:
-            raise RuntimeError("This session is in 'prepared' state")  # noqa: B904 (the context is the point)
+            raise RuntimeError("This session is in 'prepared' state")
 
     def no_space(*_, **__):
         raise OSError(errno.ENOSPC, "No space left on device")
