@@ -31,7 +31,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import datetime as dt
-import errno
 import functools
 import json
 import math
@@ -538,8 +537,6 @@ def _create(out: Path, cal: Calibration) -> None:
     except OutputError as exc:
         raise CalibrationError(made_meanwhile(out, "calibration") if out.exists() or out.is_symlink() else str(exc)) from None
     except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # the rename found it made meanwhile, as abm sweep says
-            raise CalibrationError(made_meanwhile(out, "calibration")) from None
         raise CalibrationError(f"cannot create {out}: {exc.strerror or exc}") from None
 
 

@@ -234,6 +234,8 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
         _remove_empty(made)
         if exc.errno in DISK_ERRORS:
             raise OutputError(f"--out {out}: cannot write: {exc.strerror}") from None
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # the rename found out made meanwhile, by another command started at the same time
+            raise OutputError(f"--out {out}: it was created meanwhile, by another command") from None
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

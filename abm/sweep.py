@@ -35,7 +35,6 @@ import collections
 import concurrent.futures as cf
 import contextlib
 import datetime as dt
-import errno
 import functools
 import gc
 import json
@@ -728,8 +727,6 @@ def run(
             except OutputError as exc:  # found there before the rename: never run in a folder this sweep did not make or check
                 raise SweepError(meanwhile if out.exists() or out.is_symlink() else str(exc)) from None
             except (OSError, sqlite3.OperationalError) as exc:
-                if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # the rename found it made meanwhile
-                    raise SweepError(meanwhile) from None
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             with _lock(out):
