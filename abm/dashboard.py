@@ -15,7 +15,8 @@ advances one period and **▶** plays. The panels show
   model collects; a note when the scenario has no corridors).
 
 Choosing a scenario moves the rule menus and sliders to that scenario's own rules and
-values; every slider then *overrides* the scenario's value, shows its value, and is greyed
+values (for baseline_calibrated, to the values its posterior draws for the seed, which
+stand until a slider is moved); every slider then *overrides* the scenario's value, shows its value, and is greyed
 out where the chosen rule has no such parameter; the status line names the rules the
 running model was built with. A scenario file that does not validate is refused with its
 problems shown above the controls, and the running model is kept. The
@@ -71,7 +72,7 @@ def _rule(family: str, current: dict, name: str, **overrides) -> dict:
     its own parameters, and unknown ones are errors)."""
     allowed = registry.get(family, name).Params.model_fields
     spec = {k: v for k, v in current.items() if k != "name" and k in allowed}
-    spec.update({k: v for k, v in overrides.items() if k in allowed})
+    spec.update({k: v for k, v in overrides.items() if k in allowed and v is not None})
     return {"name": name, **spec}
 
 
@@ -81,17 +82,27 @@ SLIDERS = {"coercion_strength": ("coercion", "strength"), "hedge_cap": ("decisio
 MENUS = ("decision", "allocation", "coercion")  # the sidebar's rule menus, by family
 
 
+def slider_path(name: str) -> str:
+    """The scenario path a slider sets, as a posterior's columns name it."""
+    family, parameter = SLIDERS[name]
+    return f"rules.{family}.{parameter}"
+
+
 def scenario_values(config: str) -> dict:
     """The sidebar's settings as ``configs/<config>.yaml`` itself sets them (its rules, and
     the values of the sliders its rules have), so that choosing a scenario runs it as
-    written until a control is moved. Raises :class:`ScenarioError` for a file that does
-    not validate."""
-    rules = load(CONFIGS / f"{config}.yaml").rules
+    written until a control is moved. A slider whose parameter the scenario's posterior
+    draws gets None: each seed's draw stands until the slider is moved, so the dashboard
+    runs baseline_calibrated as ``abm run`` does. Raises :class:`ScenarioError` for a file
+    that does not validate."""
+    scenario = load(CONFIGS / f"{config}.yaml")
+    rules = scenario.rules
     values: dict = {family: getattr(rules, family)["name"] for family in MENUS}
     for name, (family, parameter) in SLIDERS.items():
         if parameter in getattr(rules, family):
             values[name] = getattr(rules, family)[parameter]
-    return values
+    drawn = set(posterior.table(scenario.posterior).columns) if scenario.posterior else set()
+    return {**values, **{name: None for name in SLIDERS if slider_path(name) in drawn}}
 
 
 def slider_applies(name: str, rules: dict[str, str]) -> bool:
@@ -110,8 +121,8 @@ def build_scenario(
     money) applies to ``power``, or to every power when ``power`` is "all powers" or not
     in the scenario (a generated world has its own powers). A scenario with ``posterior:``
     (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
-    does; the sidebar's values then replace the drawn ones they set (decision noise,
-    coercion strength, decay rate), which the settings line says."""
+    does; a slider's value (not None: the user moved it) then replaces the drawn one it
+    sets, which the settings line says."""
     base = posterior.apply(load(CONFIGS / f"{config}.yaml"), int(seed))
     base = base.model_copy(update={"posterior": None})  # drawn once, here: the sidebar's values stay
     rules = base.rules
@@ -148,10 +159,10 @@ class DashboardModel(RegionModel):
         decision: str = "hedging",
         allocation: str = "contest",
         coercion: str = "punish",
-        coercion_strength: float = 0.5,
-        hedge_cap: float = 0.5,
-        noise: float = 0.1,
-        decay_rate: float = 0.02,
+        coercion_strength: float | None = 0.5,  # None (this and the next three): the scenario's own value, or its posterior's draw
+        hedge_cap: float | None = 0.5,
+        noise: float | None = 0.1,
+        decay_rate: float | None = 0.02,
         power: str = "china",
         budget_scale: float = 1.0,
         seed: int = 0,
@@ -179,11 +190,12 @@ def settings_text(model: RegionModel) -> str:
     targets = budget_targets(model.config, s["power"])
     who = model.config.powers[targets[0]].name if len(targets) == 1 else "all powers"
     drawn = (model.config.provenance or {}).get("posterior_draw")
+    moved = [name.replace("_", " ") for name in SLIDERS if drawn and slider_path(name) in drawn["values"] and s[name] is not None]
     return (
         f"scenario {s['config']} · decision {rules.decision['name']}" + (f" ({decision})" if decision else "")
         + f" · allocation {rules.allocation['name']} · coercion {coercion} · tie decay {rules.decay.get('rate', '-')}"
         + f" · spending ×{s['budget_scale']:g} for {who} · seed {s['seed']}"
-        + (f" · other parameters from posterior row {drawn['row']}" if drawn else "")
+        + (f" · parameters drawn from posterior row {drawn['row']}" + (f", but the sidebar's {', '.join(moved)}" if moved else "") if drawn else "")
     )
 
 
@@ -411,23 +423,25 @@ def Live(model, kind: str):
 # --------------------------------------------------------------------------- sidebar
 
 
-def scenario_facts(config: str) -> tuple[list[str], str]:
-    """The power menu's entries and the decay rule of ``configs/<config>.yaml``; a file
-    that stopped validating after it was chosen gives the menu's fixed entry and the
-    baseline's decay rule (Reset then says what is wrong)."""
+def scenario_facts(config: str) -> tuple[list[str], str, str | None]:
+    """The power menu's entries, the decay rule and the posterior file of
+    ``configs/<config>.yaml``; a file that stopped validating after it was chosen gives the
+    menu's fixed entry and the baseline's decay rule (Reset then says what is wrong)."""
     try:
         scenario = load(CONFIGS / f"{config}.yaml")
     except ScenarioError:
-        return [ALL_POWERS], "exponential"
-    return [ALL_POWERS, *scenario.powers], scenario.rules.decay["name"]
+        return [ALL_POWERS], "exponential", None
+    return [ALL_POWERS, *scenario.powers], scenario.rules.decay["name"], scenario.posterior
 
 
 @solara.component
 def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     """The model's settings, each control showing its value; Reset (above) applies them.
     Choosing a scenario takes its own rules and values (:func:`scenario_values`), or, for
-    a file that does not validate, shows its problems and keeps the previous choice."""
+    a file that does not validate, shows its problems and keeps the previous choice. A
+    slider at None shows the value the scenario's posterior draws for the seed."""
     s = settings.value
+    refusals, set_refusals = solara.use_state(0)
 
     def set_(name):
         return lambda value: settings.set({**settings.value, name: value})
@@ -437,23 +451,30 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
             values = scenario_values(config)
         except ScenarioError as exc:
             problem.set(f"configs/{config}.yaml cannot be used, so the scenario stays {settings.value['config']}: {exc}")
+            set_refusals(refusals + 1)  # a new menu, showing the kept scenario: the browser would keep showing the refused pick
             return
         problem.set("")
         settings.set({**settings.value, "config": config, **values})
 
-    def select(label, name, values, on_value=None):
-        solara.Select(label, value=s[name], values=values, on_value=on_value or set_(name))
+    def select(label, name, values, on_value=None, key=None):
+        widget = solara.Select(label, value=s[name], values=values, on_value=on_value or set_(name))
+        if key:
+            widget.key(key)
 
     def slider(label, name, lo, hi, step, digits=2):
         cls = solara.SliderInt if isinstance(step, int) else solara.SliderFloat
-        shown = f"{label}: {s[name]:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {s[name]}"
+        value, note = s[name], ""
+        if value is None:  # the posterior's draw for this seed, until the slider is moved
+            value, note = drawn[1][slider_path(name)], f" (drawn, posterior row {drawn[0]})"
         off = name in SLIDERS and not slider_applies(name, {**{f: s[f] for f in MENUS}, "decay": decay})
-        cls(shown + (" (not used by this rule)" if off else ""), value=s[name], min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always", disabled=off)
+        shown = f"{label}: {value:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {value}"
+        cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always", disabled=off)
 
-    powers, decay = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
+    powers, decay, drawn_from = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
+    drawn = solara.use_memo(lambda: posterior.draw(drawn_from, int(s["seed"])) if drawn_from else None, [drawn_from, s["seed"]])
     if problem.value:
         solara.Error(problem.value, classes=["abm-problem"])
-    select("Scenario (configs/)", "config", config_names(), choose_config)
+    select("Scenario (configs/)", "config", config_names(), choose_config, key=f"config-{refusals}")
     select("Decision rule", "decision", registry.known("decision"))
     select("Allocation rule", "allocation", registry.known("allocation"))
     select("Coercion rule", "coercion", registry.known("coercion"))
@@ -504,6 +525,7 @@ def session_model(settings: solara.Reactive[dict], problem: solara.Reactive[str]
             except ScenarioError as exc:  # raised before the model is built: build the baseline instead
                 problem.set(f"configs/{chosen['config']}.yaml cannot be used, so the model was built from the baseline: {exc}")
                 super().__init__(**{**chosen, "config": "baseline", **scenario_values("baseline")})
+                settings.set(dict(self.settings))  # the sidebar shows what was built, and no Reset is pending
 
     return SessionModel
 

@@ -88,6 +88,32 @@ def test_the_calibrated_scenario_draws_its_parameters_and_the_sidebar_keeps_its_
     assert plain.config.utility != calibrated.config.utility and "posterior" not in dashboard.settings_text(plain)
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_calibrated_scenario_chosen_in_the_sidebar_runs_as_abm_run_does(seed):
+    """Choosing baseline_calibrated put the baseline's noise, coercion strength and decay
+    rate on the sliders, which replaced three of the seven drawn parameters: step 12 gave
+    fragmentation 0.4835 against abm run's 0.4902. The drawn ones now stand, and show,
+    until a slider is moved."""
+    from abm import posterior, runner
+
+    settings, _, selects, sliders = render_settings()
+    selects()[0].v_model = "baseline_calibrated"
+    sliders()["Seed"].v_model = seed
+    row, values = posterior.draw(dashboard.load(dashboard.CONFIGS / "baseline_calibrated.yaml").posterior, seed)
+    assert sliders()["Decision noise"].label == f"Decision noise: {values['rules.decision.noise']:.2f} (drawn, posterior row {row})"
+    model = dashboard.DashboardModel(**settings.value)
+    for _ in range(12):
+        model.step()
+    reference = runner.run(dashboard.CONFIGS / "baseline_calibrated.yaml", seed=seed, steps=12, tables=False).model
+    assert model.metrics["fragmentation"] == pytest.approx(reference["fragmentation"].iloc[-1], rel=1e-12)
+    assert dashboard.settings_text(model).endswith(f"parameters drawn from posterior row {row}")
+
+    sliders()["Decision noise"].v_model = 0.3  # moved: the sidebar's value replaces the drawn one, and says so
+    moved = dashboard.DashboardModel(**settings.value)
+    assert moved.config.rules.decision["noise"] == 0.3 and moved.config.rules.decay["rate"] == pytest.approx(values["rules.decay.rate"])
+    assert dashboard.settings_text(moved).endswith(f"parameters drawn from posterior row {row}, but the sidebar's noise")
+
+
 def render_settings():
     """The sidebar, rendered in-process: its settings, its problem line, and its widgets."""
     import ipyvuetify as v
@@ -137,6 +163,20 @@ def test_a_scenario_that_does_not_validate_is_refused_with_its_problems_not_a_tr
     assert "configs/my_typo.yaml cannot be used" in problem.value and "governence" in problem.value
 
 
+def test_every_refused_scenario_leaves_the_menu_showing_the_kept_one(monkeypatch, tmp_path):
+    """Only the first refusal put the menu back: after a second one (or the same again) the
+    menu showed the refused file while Reset built the kept scenario."""
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    for name in ("one_typo", "two_typo"):
+        (tmp_path / f"{name}.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nbogus_{name}: 1\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    settings, problem, selects, _ = render_settings()
+    for pick in ("one_typo", "two_typo", "two_typo", "one_typo"):
+        selects()[0].v_model = pick
+        assert f"configs/{pick}.yaml cannot be used" in problem.value
+        assert settings.value["config"] == selects()[0].v_model == "baseline", pick
+
+
 def test_a_scenario_edited_into_an_invalid_one_after_it_was_chosen_builds_the_baseline(monkeypatch, tmp_path):
     import solara
 
@@ -147,6 +187,7 @@ def test_a_scenario_edited_into_an_invalid_one_after_it_was_chosen_builds_the_ba
     model = dashboard.session_model(settings, problem)()  # as Mesa's Reset builds it
     assert model.settings["config"] == "baseline" and model.steps == 0
     assert problem.value.startswith("configs/mine.yaml cannot be used, so the model was built from the baseline:")
+    assert settings.value == model.settings  # the sidebar shows what was built: no "press Reset" left standing
 
 
 def test_a_step_updates_the_panels_data_without_redrawing_them():
