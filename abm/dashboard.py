@@ -8,7 +8,8 @@ advances one period and **▶** plays. The panels show
 * the region: states at their capitals' coordinates coloured by their main patron, ties
   to the powers as edges whose width is the tie's share, neighbour relations as dashed
   lines (red hostile, green friendly);
-* a status line (step, date, the headline metrics, offers, coercion, the latest events);
+* a status line (step, date, the headline metrics, offers, coercion, the latest events,
+  and a note when the run reaches its horizon);
 * fragmentation and integration over time, for the region and each subregion;
 * each power's influence share over time;
 * freight volume on each corridor over time (every ``corridor_<id>_volume`` column the
@@ -55,7 +56,7 @@ from abm.rules import registry  # noqa: E402
 from abm.scenario import Scenario, ScenarioError, load  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-DPI = 80  # panel resolution: sharp at the panels' on-screen size, cheap to encode
+DPI = 100  # panel resolution: with the panels' small sizes in inches, text about 9 px high on screen, and few pixels to encode
 PLAY_INTERVAL = 60  # ms between steps while playing; the four panels take about as long to render and reach the browser
 CORRIDOR_COLUMN = re.compile(r"^corridor_(.+)_volume$")
 
@@ -263,25 +264,28 @@ def _time_axis(ax, model: RegionModel) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
-def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, str, dict]]]], ylabel: str, natural: bool, legend_outside: bool = False, size=(6.4, 3.4)) -> LivePanel:
+PANEL_SIZE = (5.2, 2.9)  # inches, for a line panel; a card shows it about 400 px wide
+
+
+def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, str, dict]]]], ylabel: str, natural: bool, legend_outside: bool = False) -> LivePanel:
     """Line panels: ``panels`` is [(title, [(column, label, style)])]; the y scale is 0-1
     when ``natural``, else it grows (with a redraw) when the data outgrow it."""
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=PANEL_SIZE, dpi=DPI, layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     lines = []
     for ax, (title, series) in zip(axes, panels):
         for column, label, style in series:
             lines.append((column, ax.plot([], [], label=label, linewidth=1.6, **{"marker": "o", "markersize": 3, **style, "markevery": [-1]})[0]))  # a dot marks the current step
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
         _time_axis(ax, model)
         if legend_outside:
-            ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if len(series) <= 12 else 2)
+            ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if len(series) <= 12 else 2)
         else:
-            ax.legend(fontsize=6.5, loc="lower left")
-    axes[0].set_ylabel(ylabel, fontsize=8)
+            ax.legend(fontsize=7.5, loc="lower left")
+    axes[0].set_ylabel(ylabel, fontsize=8.5)
 
     def update(model):
         frame = model_frame(model)
@@ -318,26 +322,27 @@ def corridor_columns(frame: pd.DataFrame) -> list[str]:
 def live_corridors(model: RegionModel) -> LivePanel:
     columns = corridor_columns(model_frame(model))
     if not columns:
-        fig = Figure(figsize=(6.4, 3.4), dpi=DPI)
+        fig = Figure(figsize=PANEL_SIZE, dpi=DPI)
         ax = fig.subplots()
         ax.text(0.5, 0.5, "no corridors in this scenario\n(no corridor_<id>_volume columns collected)", ha="center", va="center", fontsize=9, color="grey", transform=ax.transAxes)
         ax.set_axis_off()
         return LivePanel(fig, lambda model: False, [])
-    series = [(c, CORRIDOR_COLUMN.match(c).group(1).replace("_", " "), cs.line_style(k, len(columns))) for k, c in enumerate(columns)]
+    names = {key: corridor.name.split(" (")[0] for key, corridor in model.config.corridors.items()}  # without the route in brackets
+    series = [(c, names.get(key := CORRIDOR_COLUMN.match(c).group(1), key.replace("_", " ")), cs.line_style(k, len(columns))) for k, c in enumerate(columns)]
     return _series_panel(model, [("Freight volume on each corridor", series)], "Mt per year", natural=False, legend_outside=True)
 
 
 def live_region(model: RegionModel) -> LivePanel:
     """The map of :mod:`abm.charts` (states at their capitals, powers outside the frame in
     their direction), with the states' colours, the ties and the neighbour relations live."""
-    fig = Figure(figsize=(6.4, 5.6), dpi=DPI)
-    fig.subplots_adjust(left=0.24, right=0.86, top=0.86, bottom=0.22)
+    fig = Figure(figsize=(5.2, 4.6), dpi=DPI)
+    fig.subplots_adjust(left=0.22, right=0.84, top=0.86, bottom=0.18)
     ax = fig.subplots()
     artists = charts.plot_region(ax, model.config, _alignment(model), _relations(model), names=len(model.states) <= 30, scale=1.0, legend=False)
-    ax.xaxis.label.set_size(8)
-    ax.yaxis.label.set_size(8)
-    ax.tick_params(labelsize=7)
-    fig.text(0.5, 0.015, "colour: main patron · edge width: share of the state's ties\ndashes: neighbours (green friendly, red hostile) · squares: powers, in their direction (not to scale)", ha="center", va="bottom", fontsize=7)
+    ax.set_xlabel("")  # a schematic map: axis labels and ticks would sit among the powers and the names
+    ax.set_ylabel("")
+    ax.tick_params(labelleft=False, labelbottom=False, length=0)
+    fig.text(0.5, 0.012, "states at their capitals · colour: main patron · edge width: share of the ties\ndashes: neighbours (green friendly, red hostile) · squares: powers, in their direction", ha="center", va="bottom", fontsize=7.5)
 
     def update(model):
         charts.update_region(artists, model.config, _alignment(model), _relations(model))
@@ -390,12 +395,23 @@ def status_text(model: RegionModel) -> str:
     )
 
 
+EVENT_PARTIES = ("organisation", "power", "by", "state", "against")  # what names an event the model made itself (no scenario id)
+
+
 def latest_events(model: RegionModel, n: int = 3) -> str:
-    """The last ``n`` events that fired (dated or shocks), newest first."""
+    """The last ``n`` events that fired, newest first, each named by its scenario id, or,
+    for one the model made (a guarantee called, an accession it decided), by its parties."""
     log = getattr(model, "event_log", [])
     if not log:
         return "none yet"
-    return "; ".join(f"{date} {kind.replace('_', ' ')}" + (f" ({key})" if key else "") for _, date, key, kind, *_ in reversed(log[-n:]))
+
+    def named(key, params):
+        if key:
+            return f" ({key})"
+        parties = [v for v in map(json.loads(params).get, EVENT_PARTIES) if isinstance(v, str)]
+        return f" ({', '.join(parties)})" if parties else ""
+
+    return "; ".join(f"{date} {kind.replace('_', ' ')}{named(key, params)}" for _, date, key, kind, _, _, params in reversed(log[-n:]))
 
 
 @solara.component
@@ -409,6 +425,8 @@ def Status(model, pending: bool = False):
             solara.Text(line)
         if pending:
             solara.Text("The sidebar has changed: press Reset to build the model with it.", style={"color": "#b35900"})
+        elif not model.running:
+            solara.Text("The run has reached its horizon: press Reset to run it again.", style={"color": "#1b5e20"}, classes=["abm-finished"])
     return main
 
 
@@ -434,6 +452,16 @@ def scenario_facts(config: str) -> tuple[list[str], str, str | None]:
     return [ALL_POWERS, *scenario.powers], scenario.rules.decay["name"], scenario.posterior
 
 
+# Each slider's label on a line of its own above the track, with room for the value bubble:
+# beside the track, a long label ("... (not used by this rule)") squeezed the track to
+# nothing and the bubbles covered the line above.
+SIDEBAR_CSS = """
+.abm-sidebar .v-slider.v-input--horizontal { grid-template-areas: "prepend" "control"; grid-template-columns: 1fr; }
+.abm-sidebar .v-slider .v-input__prepend { margin-inline-end: 0; margin-bottom: 30px; }
+.abm-sidebar .v-slider .v-slider__label { white-space: normal; }
+"""
+
+
 @solara.component
 def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     """The model's settings, each control showing its value; Reset (above) applies them.
@@ -454,7 +482,8 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
             set_refusals(refusals + 1)  # a new menu, showing the kept scenario: the browser would keep showing the refused pick
             return
         problem.set("")
-        settings.set({**settings.value, "config": config, **values})
+        power = settings.value["power"] if settings.value["power"] in scenario_facts(config)[0] else ALL_POWERS  # a generated world has its own powers
+        settings.set({**settings.value, "config": config, "power": power, **values})
 
     def select(label, name, values, on_value=None, key=None):
         widget = solara.Select(label, value=s[name], values=values, on_value=on_value or set_(name))
@@ -472,6 +501,7 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
 
     powers, decay, drawn_from = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
     drawn = solara.use_memo(lambda: posterior.draw(drawn_from, int(s["seed"])) if drawn_from else None, [drawn_from, s["seed"]])
+    solara.Style(SIDEBAR_CSS)
     if problem.value:
         solara.Error(problem.value, classes=["abm-problem"])
     select("Scenario (configs/)", "config", config_names(), choose_config, key=f"config-{refusals}")
@@ -542,7 +572,7 @@ def Page():
     with solara.Column(style={"width": "100%"}) as main:
         solara.Title(TITLE)  # the browser tab's title, not Solara's default
         SolaraViz(model, components=[], model_params={}, name="South Caucasus & Central Asia", play_interval=PLAY_INTERVAL)
-        with solara.Sidebar(), solara.Card("Scenario and rules"):
+        with solara.Sidebar(), solara.Card("Scenario and rules", classes=["abm-sidebar"]):
             Settings(settings, problem)
         Panels(model.value, pending=model.value.settings != settings.value)
     return main

@@ -131,6 +131,8 @@ def dashboard_image() -> bytes:
             harness.step_to(page, DASHBOARD_STEPS)
             page.mouse.move(0, 0)  # no hover highlight on the Step button
             wait_for_settled_panels(page)
+            page.locator(".abm-sidebar").scroll_into_view_if_needed()  # the sidebar scrolled down to Step: show it from its top
+            page.evaluate("() => document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
             shot = page.screenshot()
         finally:
             browser.close()

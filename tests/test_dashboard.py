@@ -9,6 +9,7 @@ presses Reset and checks the model starts again, then stops the server's process
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -204,6 +205,51 @@ def test_a_step_updates_the_panels_data_without_redrawing_them():
         assert model.steps == model_steps + 1
 
 
+def test_events_the_model_makes_itself_are_named_by_their_parties():
+    """A guarantee called in a clash showed as "guarantee failed", naming neither the
+    organisation nor the power nor the state."""
+    model = dashboard.DashboardModel(config="start_2020", seed=0)
+    while model.running:
+        model.step()
+    made = [e for e in model.event_log if e[3].startswith("guarantee_")]
+    assert made, "start_2020 seed 0 calls guarantees"
+    model.event_log = made[-1:]
+    params = json.loads(made[-1][-1])
+    assert dashboard.latest_events(model) == f"{made[-1][1]} {made[-1][3].replace('_', ' ')} ({params['organisation']}, {params['power']}, {params['state']})"
+
+
+def test_the_status_says_when_the_run_has_reached_its_horizon():
+    import solara
+
+    model = dashboard.DashboardModel(config="generated")
+    finished = lambda: solara.render(dashboard.Status(model), handle_error=False)[1].find(class_="abm-finished").widgets  # noqa: E731
+    assert not finished()
+    while model.running:
+        model.step()
+    assert len(finished()) == 1 and "horizon" in finished()[0].children[0]
+
+
+def test_choosing_a_world_without_the_chosen_power_scales_all_powers():
+    """The generated world has none of the baseline's powers: the power menu kept "china"
+    as an extra entry (scaling every power, unsaid)."""
+    settings, _, selects, _ = render_settings()
+    assert settings.value["power"] == "china"
+    selects()[0].v_model = "generated"
+    assert settings.value["power"] == dashboard.ALL_POWERS
+    assert selects()[-1].items == [dashboard.ALL_POWERS, *dashboard.load(dashboard.CONFIGS / "generated.yaml").powers]
+    selects()[0].v_model = "baseline"  # a power kept when the next scenario has it
+    selects()[-1].v_model = "japan"
+    selects()[0].v_model = "no_peace"
+    assert settings.value["power"] == "japan"
+
+
+def test_corridor_panel_names_corridors_as_the_scenario_does():
+    model = dashboard.DashboardModel()
+    panel = dashboard.live_corridors(model)
+    shown = [t.get_text() for t in panel.fig.axes[0].get_legend().get_texts()]
+    assert shown == [c.name.split(" (")[0] for c in model.config.corridors.values()]
+
+
 def test_corridor_panel_reads_every_corridor_volume_column():
     model = dashboard.DashboardModel()
     columns = dashboard.corridor_columns(dashboard.model_frame(model))
@@ -276,6 +322,12 @@ def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
             assert page.title() == dashboard.TITLE
             assert page.get_by_text(re.compile(r"^Coercion strength: 0\.50$")).count() == 1
             assert page.get_by_text(re.compile(r"^Spending ×: 1\.0$")).count() == 1
+            # Each slider's label sits above its value bubble, and that above the track (beside
+            # the track, a long label squeezed it to nothing and the bubble covered the line above).
+            for k in range(page.locator(".abm-sidebar .v-slider").count()):
+                one = page.locator(".abm-sidebar .v-slider").nth(k)
+                label, bubble, track = (one.locator(c).bounding_box() for c in (".v-slider__label", ".v-slider-thumb__label", ".v-slider-track"))
+                assert label["y"] + label["height"] <= bubble["y"] and bubble["y"] + bubble["height"] <= track["y"] + 1, one.inner_text()
 
             # A rule chosen in the sidebar reaches the model and the status line on Reset.
             page.locator(".v-select").filter(has_text="Decision rule").click()
