@@ -163,7 +163,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         problems = pydantic_problems(exc, Spec)
-        raise CalibrationError(f"{where}: {problems[0][0]}: {problems[0][1]}", problems, where) from None
+        message = f"{where}: {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else ScenarioError(problems, where).listing()  # every one, as abm sweep lists a spec's
+        raise CalibrationError(message, problems, where) from None
     if seed is not None:
         if seed < 0:
             raise CalibrationError(f"--seed must be at least 0 (got {seed})")
@@ -173,7 +174,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         base = load(scenario_raw, [override(k, v) for k, v in spec.set.items()])
     except ScenarioError as exc:
         field, msg = exc.problems[0]
-        raise CalibrationError(f"{where}: scenario {spec.scenario}: {field}: {msg}") from None
+        raise CalibrationError(f"{where}: scenario {spec.scenario}: {field}: {msg}" if len(exc.problems) == 1 else f"{where}: scenario {spec.scenario}: {exc.listing()}") from None
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     for name, prior in spec.parameters.items():

@@ -461,6 +461,17 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         assert not (tmp_path / "out").exists()
 
 
+def test_the_cli_lists_every_problem_of_a_spec_as_abm_sweep_does(tmp_path, capsys):
+    """Only the first problem was reported: a user fixed one typo, ran again, met the next."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**small_spec(), "population": 1, "generationz": 2}))
+    assert main(["calibrate", str(bad), "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"error: 2 problem(s) in {bad}:"
+    assert sorted(line.split(":")[0] for line in lines[1:]) == ["  - generationz", "  - population"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_executors_with_several_threads_per_process_are_refused(tmp_path):
     with cf.ThreadPoolExecutor(max_workers=2) as ex, pytest.raises(calibrate.CalibrationError, match="one"):
         calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
