@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import datetime as dt
 import errno
 import gc
@@ -299,6 +300,24 @@ def serve(command: list[str], grace: float = 10.0) -> int:
     return 128 + stops[0]
 
 
+@contextlib.contextmanager
+def resume_hint_if_stopped(stored: Path, hint: str):
+    """A stop (Ctrl-C, SIGTERM) that reaches the command before its sweep or calibration
+    catches stops itself (while it sets up, in its first second) still prints how to
+    continue, once ``stored`` (the folder's manifest) exists: plain "interrupted" said
+    nothing of the folder left, which --resume completes."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if stored.is_file():
+            raise Stopped(hint) from None
+        raise
+
+
+class Stopped(KeyboardInterrupt):
+    """An interruption whose message says what was kept and how to continue."""
+
+
 def cmd_sweep(args) -> int:
     from abm import experiment, sweep
 
@@ -325,16 +344,18 @@ def cmd_sweep(args) -> int:
             print(f"topping up: replications {more[0]} -> {more[1]}; the {more[0]} stored replication(s) of each point are kept, the new ones run", flush=True)
         if args.dry_run:
             return 0
-        result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change, top_up=args.top_up)
+        resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)
+        kept = f"every finished run is stored in {out}; continue with: {resume}"
+        with resume_hint_if_stopped(out / "manifest.json", kept):
+            result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change, top_up=args.top_up)
     except sweep.SweepError as exc:
         raise UsageError(str(exc)) from None
     before = f", {result.already} were already done" if result.already else ""
     print(f"{result.ok} ok, {result.failed} failed of {result.planned} distinct runs{before}; {result.seconds:.1f} s on {result.executor}")
     if result.worker_deaths:  # recovered, but a reader of the log should know (memory? a killed process?)
         print(f"notice: {result.worker_deaths} worker process(es) died (killed, or out of memory) and were replaced; the runs they held were run again one at a time (manifest.json, sessions: worker_deaths)", file=sys.stderr)
-    resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)
     if result.interrupted:
-        print(f"interrupted: every finished run is stored in {out}; continue with: {resume}", file=sys.stderr)
+        print(f"interrupted: {kept}", file=sys.stderr)
         return interrupted_status()
     for f in result.failures[:5]:
         print(f"  failed: point {f['point']} {f['params']} replication {f['replication']} seed {f['seed']}: {f['error']}", file=sys.stderr)
@@ -432,14 +453,17 @@ def cmd_calibrate(args) -> int:
         _nothing_to_resume(args.resume, out)
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
-        result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
+        resume = f"abm calibrate {args.spec} --out {out} --resume{f' --seed {args.seed}' if args.seed is not None else ''}"
+        kept = f"every finished generation is stored in {out}/{calibrate.DB}; continue with: {resume}"
+        with resume_hint_if_stopped(out / calibrate.MANIFEST, kept):
+            result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
     except calibrate.CalibrationError as exc:
         raise UsageError(str(exc)) from None
     print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
     if result.worker_deaths:  # recovered, as a sweep's are, and said as a sweep says it
         print(f"notice: {result.worker_deaths} worker process(es) died (killed, or out of memory) and were replaced; the particles they held were run again (manifest.json, sessions: worker_deaths)", file=sys.stderr)
     if result.interrupted:
-        print(f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {args.spec} --out {out} --resume{f' --seed {args.seed}' if args.seed is not None else ''}", file=sys.stderr)
+        print(f"interrupted: {kept}", file=sys.stderr)
         return interrupted_status()
     print(f"wrote {out}/: " + ", ".join(p.name for p in result.files))
     if result.ess < calibrate.MIN_ESS:
@@ -619,8 +643,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: a path is too long for the file system: {cut(str(exc.filename), 80)}; shorten its names", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted: {exc}" if isinstance(exc, Stopped) else "interrupted", file=sys.stderr)
         return interrupted_status()
 
 

@@ -472,6 +472,16 @@ def test_the_cli_lists_every_problem_of_a_spec_as_abm_sweep_does(tmp_path, capsy
     assert not (tmp_path / "out").exists()
 
 
+def test_a_calibration_stopped_before_its_first_generation_still_says_how_to_continue(tmp_path, capsys, monkeypatch):
+    """As a sweep's: a stop once the folder exists, before pyabc started, printed a bare "interrupted"."""
+    spec, out = tmp_path / "spec.yaml", tmp_path / "out"
+    spec.write_text(yaml.safe_dump(small_spec()))
+    monkeypatch.setattr(calibrate, "_abc", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert main(["calibrate", str(spec), "--out", str(out), "--seed", "4"]) == 130
+    assert capsys.readouterr().err == f"interrupted: every finished generation is stored in {out}/{calibrate.DB}; continue with: abm calibrate {spec} --out {out} --resume --seed 4\n"
+    assert (out / calibrate.MANIFEST).is_file()
+
+
 def test_executors_with_several_threads_per_process_are_refused(tmp_path):
     with cf.ThreadPoolExecutor(max_workers=2) as ex, pytest.raises(calibrate.CalibrationError, match="one"):
         calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)

@@ -295,6 +295,25 @@ def test_sigterm_while_the_sweep_sets_up_stops_it_as_ctrl_c_would(monkeypatch, t
     assert not list(tmp_path.iterdir()), "nothing is left behind"
 
 
+def test_a_sweep_stopped_before_its_session_began_still_says_how_to_continue(monkeypatch, tmp_path, capsys):
+    """A stop in the sweep's first second (its folder made, no run under way) printed a
+    bare "interrupted", saying nothing of the folder left, which --resume completes."""
+    spec, out = tmp_path / "tiny.yaml", tmp_path / "out"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    session = sweep._session
+    monkeypatch.setattr(sweep, "_session", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert main(["sweep", str(spec), "--out", str(out)]) == 130
+    hint = f"continue with: abm sweep {spec} --out {out} --resume"
+    assert capsys.readouterr().err == f"interrupted: every finished run is stored in {out}; {hint}\n"
+    monkeypatch.setattr(sweep, "_session", session)
+    assert main(hint.split(": ", 1)[1].split()[1:]) == 0  # the hint, as given, completes the sweep
+    assert results.load(out).runs["status"].eq("ok").sum() == 12
+
+    monkeypatch.setattr(sweep, "_create", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))  # stopped before the folder exists
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "none")]) == 130
+    assert capsys.readouterr().err.endswith("interrupted\n") and not (tmp_path / "none").exists()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_sweep_stopped_while_its_workers_stop_exits_as_interrupted(monkeypatch, tmp_path, signum):
     """Ctrl-C or SIGTERM while the pool shuts down is held until the workers have
