@@ -346,7 +346,7 @@ def cmd_sweep(args) -> int:
             return 0
         resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)
         kept = f"every finished run is stored in {out}; continue with: {resume}"
-        with resume_hint_if_stopped(out / "manifest.json", kept):
+        with resume_hint_if_stopped(out / sweep.MANIFEST, kept):
             result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change, top_up=args.top_up)
     except sweep.SweepError as exc:
         raise UsageError(str(exc)) from None
