@@ -89,13 +89,14 @@ def slider_path(name: str) -> str:
     return f"rules.{family}.{parameter}"
 
 
-def scenario_values(config: str) -> dict:
+def scenario_values(config: str, power: str | None = None) -> dict:
     """The sidebar's settings as ``configs/<config>.yaml`` itself sets them (its rules, and
     the values of the sliders its rules have), so that choosing a scenario runs it as
     written until a control is moved. A slider whose parameter the scenario's posterior
     draws gets None: each seed's draw stands until the slider is moved, so the dashboard
-    runs baseline_calibrated as ``abm run`` does. Raises :class:`ScenarioError` for a file
-    that does not validate."""
+    runs baseline_calibrated as ``abm run`` does. With ``power`` (the one chosen now), the
+    power to scale too: kept if the scenario has it, else all powers (a generated world
+    has its own). Raises :class:`ScenarioError` for a file that does not validate."""
     scenario = load(CONFIGS / f"{config}.yaml")
     rules = scenario.rules
     values: dict = {family: getattr(rules, family)["name"] for family in MENUS}
@@ -103,6 +104,8 @@ def scenario_values(config: str) -> dict:
         if parameter in getattr(rules, family):
             values[name] = getattr(rules, family)[parameter]
     drawn = set(posterior.table(scenario.posterior).columns) if scenario.posterior else set()
+    if power is not None:
+        values["power"] = power if power in scenario.powers else ALL_POWERS
     return {**values, **{name: None for name in SLIDERS if slider_path(name) in drawn}}
 
 
@@ -476,14 +479,13 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
 
     def choose_config(config):
         try:
-            values = scenario_values(config)
+            values = scenario_values(config, settings.value["power"])
         except ScenarioError as exc:
             problem.set(f"configs/{config}.yaml cannot be used, so the scenario stays {settings.value['config']}: {exc}")
             set_refusals(refusals + 1)  # a new menu, showing the kept scenario: the browser would keep showing the refused pick
             return
         problem.set("")
-        power = settings.value["power"] if settings.value["power"] in scenario_facts(config)[0] else ALL_POWERS  # a generated world has its own powers
-        settings.set({**settings.value, "config": config, "power": power, **values})
+        settings.set({**settings.value, "config": config, **values})
 
     def select(label, name, values, on_value=None, key=None):
         widget = solara.Select(label, value=s[name], values=values, on_value=on_value or set_(name))
