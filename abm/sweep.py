@@ -283,6 +283,13 @@ class Pool:
                     # workers may be in the middle of a chunk: stop them rather than wait
                     for process in list(getattr(self.executor, "_processes", {}).values()):
                         process.terminate()
+                    # one stopped between the two writes of a large result leaves the
+                    # executor's reader thread waiting for the rest, which the pipe's last
+                    # write end, this process's own, would never send: closing it gives
+                    # the reader an end of file, and the executor stops as broken
+                    results = getattr(self.executor, "_result_queue", None)
+                    if results is not None:
+                        results._writer.close()
                 self.executor.shutdown(wait=True, cancel_futures=True)
             if self._close is not None:
                 self._close()

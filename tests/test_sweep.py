@@ -335,6 +335,36 @@ def test_a_second_interruption_while_an_interrupted_sweep_stops_is_not_raised_ag
     assert pool.executor._shutdown
 
 
+HALF_SENT = """
+import struct, time
+from abm import sweep
+pool = sweep.local_pool(1)
+assert list(pool.map(abs, [-1])) == [1]  # a worker started, now idle
+# what a worker killed between the two writes of a large result leaves in the pipe:
+# a length header and the start of the body; the pool's reader thread waits for the rest
+pool.executor._result_queue._writer._send(struct.pack("!i", 100_000) + b"x" * 10)
+time.sleep(0.5)
+pool.shutdown(interrupted=True)
+print("stopped")
+"""
+
+
+def test_an_interrupted_pool_stops_even_when_a_worker_was_killed_halfway_through_a_result():
+    """Stopping an interrupted sweep terminates its workers; one killed while sending a
+    result (two writes past 16 KiB) left the executor's reader thread waiting for bytes
+    that never came, and the sweep hung, deaf to Ctrl-C and SIGTERM (seen once in 37
+    interrupts). Run in a child process, so that a hang fails the test instead of
+    hanging the suite."""
+    proc = subprocess.Popen([sys.executable, "-c", HALF_SENT], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the pool's shutdown hung on a half-sent result")
+    assert proc.returncode == 0 and out == "stopped\n", err
+
+
 def dies_once(marker: str, x: int) -> int:
     """Kills its worker the first time any task runs (``marker`` not yet made), then doubles."""
     if not os.path.exists(marker):
