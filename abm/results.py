@@ -214,14 +214,18 @@ class Results:
         """The kept per-state columns that ``names`` ask for, in the kept order: a column,
         or a family as the spec names it (``alignment``: ``alignment_<power>`` of every kept
         power), which is also the exported variable's name. KeyError for anything not kept."""
-        families: dict[str, list[str]] = {}
+        powers = self._powers()
+        families: dict[str, list[str]] = {}  # family -> the powers whose column of it was kept
         for column in self.state_columns:
-            if found := family_of(column, self._powers()):
-                families.setdefault(found[0], []).append(column)
+            if found := family_of(column, powers):
+                families.setdefault(found[0], []).append(found[1])
         unknown = [n for n in names if n not in self.state_columns and n not in families]
         if unknown:
-            raise KeyError(f"{', '.join(unknown)} not kept; kept: {', '.join([*families, *self.state_columns])} (a family such as alignment names its column for every power)")
-        wanted = {c for n in names for c in families.get(n, [n])}
+            # a family kept for some powers only is listed with them, lest its name promise every power's column
+            kept = [f"{name} ({'every power' if len(of) == len(powers) else ', '.join(of)})" for name, of in families.items()]
+            kept += [c for c in self.state_columns if not family_of(c, powers)]
+            raise KeyError(f"{', '.join(unknown)} not kept; kept: {', '.join(kept)} (a family's name asks for each of its kept columns)")
+        wanted = {c for n in names for c in ([f"{n}_{p}" for p in families[n]] if n in families else [n])}
         return [c for c in self.state_columns if c in wanted]
 
     def _powers(self) -> list[str]:

@@ -190,6 +190,11 @@ def test_export_refuses_a_column_not_kept_in_one_line(swept, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--columns: defections not kept" in err and "welfare" in err
     assert not (tmp_path / "a").exists()
+    # a family kept for some powers only is listed with them: its name does not promise the rest
+    assert main(["export", str(swept / "w1"), "--columns", "opinion_turkey", "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "opinion_turkey not kept" in err and "opinion (russia, china)" in err and "alignment (every power)" in err, err
+    assert not (tmp_path / "b").exists()
 
 
 # --------------------------------------------------------------------------- guarantees
