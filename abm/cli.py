@@ -181,7 +181,7 @@ def cmd_compare(args) -> int:
     budget.check_runs(len(configs) * seeds, f"--seeds {seeds} x {len(configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
     check_target(out, "compare", replace=args.out is not None)
-    tab = compare(configs, out, seeds=seeds, dates=dates, metrics=metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv, zoom=args.zoom, record=args.record,
+    tab = compare(configs, out, seeds=seeds, dates=dates, metrics=metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv, zoom=args.zoom, record=args.record, recorded_overrides=record["overrides"] if args.record else (),
                   notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True), warn=lambda late: print(f"warning: {late}", file=sys.stderr, flush=True))
     print(f"wrote {out}/ ({', '.join(outputs(len(configs)))}): {len(configs)} scenario(s) x {seeds} seeds")
     last = tab[tab["date"] == tab["date"].max()]

@@ -69,7 +69,9 @@ def recorded(path: str | Path) -> dict:
         raise ScenarioError([("dates", str(exc))], str(path)) from None
     for s in scenarios.values():
         anchor_posterior(s, path.parent)  # relative to the record's folder, as a scenario file's is to the file
-    return {"scenarios": scenarios, "seeds": len(seeds), "dates": dates, "metrics": metrics}
+    earlier = data.get("overrides")  # what its scenarios already carry (records before this key have none)
+    overrides = [o for o in earlier if isinstance(o, str)] if isinstance(earlier, list) else []
+    return {"scenarios": scenarios, "seeds": len(seeds), "dates": dates, "metrics": metrics, "overrides": overrides}
 
 
 def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: bool = False) -> list:
@@ -375,7 +377,7 @@ def outputs(scenarios: int) -> list[str]:
     return [*tables, *charts, "provenance.yaml"]
 
 
-def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False, record: str | None = None) -> pd.DataFrame:
+def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False, record: str | None = None, recorded_overrides=()) -> pd.DataFrame:
     """Run, store and report a comparison into ``out`` (written atomically; an earlier
     comparison there is replaced under :mod:`abm.outputs`' rule if ``replace``): series.csv,
     compare.csv/.md (levels and paired differences), differences.csv, compare.png/.svg
@@ -387,8 +389,9 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
     with each dated event a run never reaches (as ``abm run`` warns of them). ``zoom``:
     the levels chart fits index scales to the data (:func:`overlay_chart`). ``record``:
-    the provenance.yaml the scenarios were taken from (:func:`recorded`), named beside the
-    overrides in compare.md and the charts, since the scenarios carry the earlier ones."""
+    the provenance.yaml the scenarios were taken from (:func:`recorded`), named in compare.md
+    and the charts with the overrides it recorded (``recorded_overrides``), which its
+    scenarios carry: a re-run cut to a shorter horizon says so as its first run did."""
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
     # each as it runs, its horizon checked by the setting's own rules (a date past 9999 would fail below)
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
@@ -417,12 +420,13 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         if len(scenarios) > 1:  # one scenario alone has no differences to write
             diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
-        overrides = [*([f"--from {record}"] if record else []), *(f"--set {s}" for s in sets), *([f"--steps {steps}"] if steps is not None else [])]
+        own = [*(f"--set {s}" for s in sets), *([f"--steps {steps}"] if steps is not None else [])]
+        overrides = [*([f"--from {record}"] if record else []), *(f"{o} (recorded)" for o in recorded_overrides), *own]
         produced = environment()
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice, source_line(seeds, overrides, produced["model"])), encoding="utf-8")
         # each as it ran, a posterior named relative to the folder and with its sha256, as in a run's folder
         ran = {s.name: posterior.portable(s.to_dict(), out) for s in as_run}
-        write_yaml(tmp / "provenance.yaml", {"argv": argv, "cwd": os.getcwd(), "seeds": list(range(seeds)), "sets": list(sets), "dates": [str(d) for d in when], "metrics": metrics, **produced, "scenarios": ran})
+        write_yaml(tmp / "provenance.yaml", {"argv": argv, "cwd": os.getcwd(), "seeds": list(range(seeds)), "sets": list(sets), "overrides": [*recorded_overrides, *own], "dates": [str(d) for d in when], "metrics": metrics, **produced, "scenarios": ran})
         import matplotlib
 
         with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a scenario name is text, not TeX

@@ -348,7 +348,7 @@ def test_a_comparison_runs_again_from_its_record_even_after_its_files_changed(tm
     assert main(["compare", "--from", str(first / "provenance.yaml"), "--out", str(again)]) == 0
     for name in ("series.csv", "compare.csv", "differences.csv"):
         assert (again / name).read_bytes() == (first / name).read_bytes(), name
-    assert f"`--from {first / 'provenance.yaml'}`" in (again / "compare.md").read_text().splitlines()[0]
+    assert f"`--from {first / 'provenance.yaml'}`, `--steps 4 (recorded)`" in (again / "compare.md").read_text().splitlines()[0]  # the horizon its scenarios carry, said again
     assert main(["compare", "--from", str(first / "provenance.yaml"), "--seeds", "3", "--out", str(more)]) == 0  # what is given changes it
     series = pd.read_csv(more / "series.csv")
     assert sorted(series["seed"].unique()) == [0, 1, 2] and series["step"].max() == 4
