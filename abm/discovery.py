@@ -187,7 +187,7 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     # so that the tree can be read, and a seed, so that ties between splits are reproducible
     tree = DecisionTreeClassifier(min_samples_leaf=max(1, int(mass_min * len(x))), max_depth=depth, random_state=seed)
     c.clf = tree.fit(c._x, y.astype(int))
-    leaves = _cart_table(c, x)
+    leaves = _cart_table(c.clf, c._x, list(c.feature_names), c.sep, x, y.astype(bool))
     scores, _ = feature_scoring.get_ex_feature_scores(x, y.astype(int), random_state=seed)
     scores = scores.reset_index().set_axis(["feature", "score"], axis=1)
     return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, c.clf, list(c.feature_names), scores, found, x)
@@ -214,27 +214,55 @@ def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "min", "max", "qp_lower", "qp_upper", "range_min", "range_max"])
 
 
-def _cart_table(c, x: pd.DataFrame) -> pd.DataFrame:
-    """One row per CART leaf: its statistics and, in words, the limits it sets."""
+def _cart_table(tree, coded: np.ndarray, names: list[str], sep: str, x: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """One row per leaf of the fitted tree: its coverage, density, number of restricted
+    parameters (res dim) and mass, counted from the runs the tree sends to it, and in
+    words the limits of the path that leads there. (EMA Workbench's ``CART.boxes`` and
+    ``CART.stats`` are not used: on a categorical split they share one set of categories
+    between every leaf and ignore the branch that keeps a category, so a sweep over
+    several base scenarios gave every leaf a limit on the base and wrong masses.)"""
+    t = tree.tree_
+    leaf_of = tree.apply(coded.astype(np.float32))  # the tree's own reading of every run
+    dummies = {f"{col}{sep}{cat}": (col, cat) for col in x.columns if not pd.api.types.is_numeric_dtype(x[col]) for cat in map(str, x[col].unique())}  # the coded columns' names (pd.get_dummies, prefix_sep=sep)
     rows = []
-    for stats, box in zip(c.stats, c.boxes):
-        limits = [f"{col} in {_limits(box[col])}" for col in box.columns if _restricts(box[col], x[col])]
-        rows.append({**stats, "limits": "; ".join(limits)})
+
+    def walk(node: int, path: list[tuple[str, bool, float]]) -> None:
+        if t.children_left[node] == -1:
+            inside = leaf_of == node
+            limits = _path_limits(path, x, dummies)
+            rows.append({"coverage": y[inside].sum() / y.sum(), "density": y[inside].mean(), "res dim": len(limits), "mass": inside.mean(), "limits": "; ".join(limits)})
+            return
+        name, cut = names[t.feature[node]], float(t.threshold[node])
+        walk(t.children_left[node], [*path, (name, False, cut)])  # feature <= cut
+        walk(t.children_right[node], [*path, (name, True, cut)])  # feature > cut
+
+    walk(0, [])
     return pd.DataFrame(rows)
 
 
-def _restricts(lims: pd.Series, col: pd.Series) -> bool:
-    lo, hi = lims.iloc[0], lims.iloc[1]
-    if isinstance(lo, set | frozenset):
-        return set(lo) != set(col.astype(str).unique())
-    return bool(lo > col.min() or hi < col.max())
-
-
-def _limits(lims: pd.Series) -> str:
-    lo, hi = lims.iloc[0], lims.iloc[1]
-    if isinstance(lo, set | frozenset):
-        return "{" + ", ".join(sorted(map(str, lo))) + "}"
-    return f"[{lo:.4g}, {hi:.4g}]"
+def _path_limits(path: list[tuple[str, bool, float]], x: pd.DataFrame, dummies: dict[str, tuple[str, str]]) -> list[str]:
+    """The limits a path of splits sets, one phrase per parameter it restricts: a number
+    between its tightest cuts, a category among those the path leaves."""
+    low: dict[str, float] = {}
+    high: dict[str, float] = {}
+    kept: dict[str, set[str]] = {}
+    for name, above, cut in path:
+        if name in dummies:  # dummy <= 0.5: not this category; > 0.5: this one
+            col, cat = dummies[name]
+            allowed = kept.setdefault(col, set(map(str, x[col].unique())))
+            kept[col] = {cat} & allowed if above else allowed - {cat}
+        elif above:
+            low[name] = max(cut, low.get(name, -np.inf))
+        else:
+            high[name] = min(cut, high.get(name, np.inf))
+    phrases = []
+    for col in x.columns:
+        if col in kept:
+            phrases.append(f"{col} in {{{', '.join(sorted(kept[col]))}}}")
+        elif col in low or col in high:
+            lo, hi = low.get(col), high.get(col)
+            phrases.append(f"{lo:.4g} < {col} <= {hi:.4g}" if lo is not None and hi is not None else f"{col} > {lo:.4g}" if lo is not None else f"{col} <= {hi:.4g}")
+    return phrases
 
 
 # --------------------------------------------------------------------------- report

@@ -49,6 +49,39 @@ def test_prim_finds_the_known_box(seed):
     assert d.cart.loc[d.cart["density"] > 0.85, "coverage"].sum() > 0.7, d.cart
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cart_leaves_over_several_base_scenarios_are_counted_from_the_runs_in_them(seed):
+    """The class holds where a > 0.5 in one base scenario only. Each leaf's limits and
+    statistics must be those of the runs the tree sends to it: EMA Workbench's own leaf
+    boxes gave every leaf the other base, and the class's leaf coverage and density 0."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    t = pd.DataFrame({"a": rng.uniform(0, 1, n), "b": rng.uniform(0, 1, n), "scenario": np.repeat(["baseline", "no_peace"], n // 2)})
+    t["y_final"] = ((t["a"] > 0.5) & (t["scenario"] == "no_peace")).astype(float)
+    cart = discovery.analyse(t, ["a", "b"], "y_final > 0.5", seed=seed).cart
+    assert cart["mass"].sum() == pytest.approx(1.0) and cart["coverage"].sum() == pytest.approx(1.0)
+    found = cart[cart["density"] == 1.0]
+    assert len(found) == 1 and found["coverage"].iloc[0] == 1.0, cart
+    assert "base in {no_peace}" in found["limits"].iloc[0] and "a > 0.5" in found["limits"].iloc[0], cart
+    y = t["y_final"] > 0.5
+    for _, leaf in cart.iterrows():  # every leaf's figures, recounted from its limits in words
+        inside = pd.Series(True, index=t.index)
+        for part in filter(None, leaf["limits"].split("; ")):
+            if part.startswith("base in "):
+                inside &= t["scenario"].isin(part.removeprefix("base in {").removesuffix("}").split(", "))
+            elif " < " in part:
+                lo, rest = part.split(" < ")
+                col, hi = rest.split(" <= ")
+                inside &= (t[col] > float(lo)) & (t[col] <= float(hi))
+            elif " > " in part:
+                col, lo = part.split(" > ")
+                inside &= t[col] > float(lo)
+            else:
+                col, hi = part.split(" <= ")
+                inside &= t[col] <= float(hi)
+        assert leaf["mass"] == pytest.approx(inside.mean()) and leaf["coverage"] == pytest.approx((inside & y).sum() / y.sum()), leaf
+
+
 def test_the_discovery_is_reproducible():
     one, two = (discovery.analyse(synthetic(4), list("abcd"), "y_final > 0.5", seed=7) for _ in range(2))
     pd.testing.assert_frame_equal(one.box, two.box)
