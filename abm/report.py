@@ -227,8 +227,11 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     handles, labels = axes[0][0].get_legend_handles_labels()
     _legend_below(body, handles, labels, ctx.group_axis(chart.by))
     title = chart.title or f"{', '.join(chart.metrics)} over time by {ctx.group_label(chart.by)}"
-    notes = [cs.UNCERTAINTY + (" (one run per group: no band)" if single else "")]
-    notes += [p for p in (_pooled(ctx, [chart.by or "point", chart.facet], "the band is over the seeds, each seed's runs averaged over them first"),) if p] + zoomed
+    pooled = _pooled(ctx, [chart.by or "point", chart.facet], "the band is over the seeds, each seed's runs averaged over them first")
+    # the band is over seeds: a group pooled over many runs of one seed has none either
+    notes = [cs.UNCERTAINTY + ((" (one seed per group: no band)" if pooled else " (one run per group: no band)") if single else "")]
+    notes += [pooled] if pooled else []
+    notes += zoomed
     notes += ["a line's runs do not all reach every date (other calendars or horizons): each date averages the runs that reach it"] if uneven else []
     return _decorate(fig, ctx, title, "; ".join(notes))
 

@@ -123,6 +123,14 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
     distinct = table[table["rules.decision.cap"] == 0.4].drop_duplicates("run")["fragmentation_final"]
     assert len(distinct) == 2 and distinct.nunique() == 2  # the premise: weighting the shared run twice would move the line
     assert drawn == pytest.approx(distinct.mean()) and drawn != pytest.approx((2 * distinct.iloc[0] + distinct.iloc[1]) / 3)
+    from tests.test_charts import texts
+
+    # one replication: no band, which the note puts down to the one seed of a pooled group, not to one run
+    def said(figure):  # the note as read, whatever lines it wraps to
+        return " ".join(texts(figure).split())
+
+    assert "(one seed per group: no band)" in said(fig) and "one run per group" not in said(fig)
+    assert "(one run per group: no band)" in said(report.figure(out, {"type": "timeseries", "metrics": ["fragmentation"], "by": "point"}))
     box = report.figure(out, {"type": "box", "metrics": ["fragmentation_final"], "by": "point"})
     assert len(box.subfigs[1].axes[0].patches) == 6  # a box per point, the identical ones too
     assert np.isfinite(drawn)
