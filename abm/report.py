@@ -377,7 +377,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     colours = cs.palette(len(hues)) if hue else [cs.OKABE_ITO[0]]
     fig, body = _canvas(max(6.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 8.0, 2.8 * len(chart.metrics) + 0.8)
     axes = body.subplots(len(chart.metrics), 1, squeeze=False, sharex=True)
-    width, missing = 0.8 / len(hues), 0
+    width, missing, zoomed = 0.8 / len(hues), 0, []
     for row, metric in enumerate(chart.metrics):
         frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")], per_point=by == "point")
         missing += int(frame["value"].isna().sum())
@@ -398,13 +398,15 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         ax.set_ylabel(f"{metric}\n({ctx.summary_unit(metric)})", fontsize=9)
         ax.set_xlabel(ctx.group_axis(by) if row == len(chart.metrics) - 1 else "")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
-        cs.set_range(ax, ctx.summary_unit(metric), chart.zoom)
+        note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom)
+        if note:
+            zoomed.append(f"{metric}: {note}")
     if hue:
         handles = [matplotlib.patches.Patch(facecolor=c, edgecolor="black", linewidth=0.7) for c in colours]
         _legend_below(body, handles, [_fmt(v) for v in hues], cs.axis_label(hue))
     title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"]
-    notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p]
+    notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p] + zoomed
     return _decorate(fig, ctx, title, "; ".join(notes))
 
 
@@ -626,7 +628,8 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
         what = f"{metric} ({ctx.summary_unit(metric)})"
         ax = axes[row][0]
         pos = np.arange(len(part))
-        ax.bar(pos, part["mu_star"], 0.6, yerr=part["mu_star_conf"], capsize=3, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5)
+        low = np.minimum(part["mu_star_conf"], part["mu_star"])  # mu* is a mean of absolute effects: its interval stops at 0
+        ax.bar(pos, part["mu_star"], 0.6, yerr=[low, part["mu_star_conf"]], capsize=3, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5)
         ax.set_xticks(pos, [short(p) for p in part["parameter"]], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(f"mu* of {what}\nper parameter range", fontsize=9)
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)

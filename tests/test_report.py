@@ -7,18 +7,22 @@ import sqlite3
 from contextlib import closing
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from abm import chartstyle as cs
 from abm import experiment, report, results, store, sweep
 from abm.cli import main
 from abm.runner import run
 
 try:
+    from tests.test_charts import texts
     from tests.test_compare import same_chart
     from tests.test_sweep import reference, tiny_spec  # noqa: F401  (reference is a fixture)
 except ImportError:
+    from test_charts import texts
     from test_compare import same_chart
     from test_sweep import reference, tiny_spec  # noqa: F401
 
@@ -107,7 +111,6 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
     """A value listed twice makes identical points that share their runs: 6 planned runs, 4
     computed. The footer must not let a reader believe 6 were, and a chart's cell or line
     counts each run once: twice, its n doubled and its interval shrank (7-fold at n = 2)."""
-    import numpy as np
 
     out = tmp_path / "twice"
     grid = {"rules.decision.noise": [0.05, 0.05, 0.3], "rules.decision.cap": [0.4, 1.0]}  # noise acts from the first step
@@ -123,8 +126,6 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
     distinct = table[table["rules.decision.cap"] == 0.4].drop_duplicates("run")["fragmentation_final"]
     assert len(distinct) == 2 and distinct.nunique() == 2  # the premise: weighting the shared run twice would move the line
     assert drawn == pytest.approx(distinct.mean()) and drawn != pytest.approx((2 * distinct.iloc[0] + distinct.iloc[1]) / 3)
-    from tests.test_charts import texts
-
     # one replication: no band, which the note puts down to the one seed of a pooled group, not to one run
     def said(figure):  # the note as read, whatever lines it wraps to
         return " ".join(texts(figure).split())
@@ -133,6 +134,9 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
     assert "(one run per group: no band)" in said(report.figure(out, {"type": "timeseries", "metrics": ["fragmentation"], "by": "point"}))
     box = report.figure(out, {"type": "box", "metrics": ["fragmentation_final"], "by": "point"})
     assert len(box.subfigs[1].axes[0].patches) == 6  # a box per point, the identical ones too
+    zoomed = report.figure(out, {"type": "box", "metrics": ["fragmentation_final"], "by": "point", "zoom": True})
+    low, high = zoomed.subfigs[1].axes[0].get_ylim()
+    assert f"fragmentation_final: {cs.zoom_note(low, high)}" in " ".join(texts(zoomed).split())  # a zoomed scale says so, as documented
     assert np.isfinite(drawn)
 
 
@@ -196,6 +200,13 @@ def test_sensitivity_report(tmp_path, method, n, columns):
     assert sorted(table["parameter"].unique()) == ["rules.coercion.strength", "rules.decision.noise"]
     assert len(table) == 4 and table[columns].notna().all().all()
     assert (out / "report" / f"{method}_fragmentation_final_integration_mean_last2.svg").exists()
+    if method == "morris":  # mu* >= 0: an interval wider than mu* is drawn down to 0, not below
+        wide = table.assign(mu_star_conf=2 * table["mu_star"] + 0.01)
+        chart = experiment.CHARTS["morris"].model_validate({"type": "morris", "metrics": ["fragmentation_final", "integration_mean_last2"]})
+        fig = report.morris(report.ReportContext(results.load(out)), chart, wide)
+        bars = [c for ax in fig.subfigs[1].axes for c in ax.containers if getattr(c, "errorbar", None) is not None]
+        lows = [seg[:, 1].min() for c in bars for seg in c.errorbar.lines[2][0].get_segments()]
+        assert len(lows) == 4 and min(lows) == 0.0, lows
 
 
 def test_sobol_refuses_a_design_with_failed_runs(tmp_path, capsys):
