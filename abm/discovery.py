@@ -16,7 +16,8 @@ and a ``discovery`` chart per class. ``abm report`` then runs, on one row per ru
   2010): the peeling trajectory (coverage against density of each box), the chosen box
   (the one with the largest coverage whose density reaches the chart's ``density``) and
   its limits with quasi-p-values (one-sided binomial test that the restriction matters);
-* a CART tree (scikit-learn's DecisionTreeClassifier, through EMA Workbench);
+* a CART tree (scikit-learn's DecisionTreeClassifier on the inputs coded as EMA Workbench's
+  CART codes them, each category a 0/1 column; its leaves counted here);
 * feature scores (extra-trees impurity importances, Jaxa-Rozen & Kwakkel 2018).
 
 The algorithms are EMA Workbench's (``ema_workbench.analysis``), imported only when a
@@ -124,6 +125,9 @@ class Discovery:
         return f"box {i}: coverage {c['coverage']:.2f}, density {c['density']:.2f}, {int(c['n'])} runs ({c['mass']:.0%}); restricts {restricted}"
 
 
+DUMMY_SEP = "!?!"  # between a category's parameter and its value in CART's 0/1 columns, as EMA Workbench's CART.sep
+
+
 @contextlib.contextmanager
 def _quiet_ema():
     """EMA Workbench's analysis modules, imported on first use. Its framework package warns
@@ -139,9 +143,9 @@ def _quiet_ema():
             from pandas.errors import Pandas4Warning
 
             warnings.filterwarnings("ignore", category=Pandas4Warning, module=r"ema_workbench\.")
-        from ema_workbench.analysis import cart, feature_scoring, prim
+        from ema_workbench.analysis import feature_scoring, prim
 
-        yield prim, cart, feature_scoring
+        yield prim, feature_scoring
 
 
 def features(table: pd.DataFrame, parameters: list[str]) -> pd.DataFrame:
@@ -169,7 +173,7 @@ def analyse(table: pd.DataFrame, parameters: list[str], expression: str, outcome
 
 
 def _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed) -> Discovery:
-    prim, cart, feature_scoring = ema
+    prim, feature_scoring = ema
     x = features(table, parameters)
     y = classify(table, expression)
     if y.all() or not y.any():
@@ -180,17 +184,18 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     dense = traj[traj["density"] >= density].sort_values(["coverage", "density"], ascending=False, kind="stable")
     chosen = int(dense["id"].iloc[0]) if len(dense) else int(traj.sort_values(["density", "coverage"], ascending=False, kind="stable")["id"].iloc[0])
     box = _box_table(found, chosen, x)
-    c = cart.CART(x, y.astype(int), mass_min=mass_min)
     from sklearn.tree import DecisionTreeClassifier
 
-    # CART.build_tree's classifier (leaves of at least mass_min of the runs) with a depth limit,
-    # so that the tree can be read, and a seed, so that ties between splits are reproducible
+    # the classifier of EMA Workbench's CART.build_tree (leaves of at least mass_min of the
+    # runs) on its coding of the inputs, with a depth limit, so that the tree can be read,
+    # and a seed, so that ties between splits are reproducible
+    coded = pd.get_dummies(x, prefix_sep=DUMMY_SEP)
     tree = DecisionTreeClassifier(min_samples_leaf=max(1, int(mass_min * len(x))), max_depth=depth, random_state=seed)
-    c.clf = tree.fit(c._x, y.astype(int))
-    leaves = _cart_table(c.clf, c._x, list(c.feature_names), c.sep, x, y.astype(bool))
+    tree.fit(coded.to_numpy(float), y.astype(int))
+    leaves = _cart_table(tree, coded, x, y.astype(bool))
     scores, _ = feature_scoring.get_ex_feature_scores(x, y.astype(int), random_state=seed)
     scores = scores.reset_index().set_axis(["feature", "score"], axis=1)
-    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, c.clf, list(c.feature_names), scores, found, x)
+    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, tree, list(coded.columns), scores, found, x)
 
 
 def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
@@ -214,16 +219,17 @@ def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parameter", "min", "max", "qp_lower", "qp_upper", "range_min", "range_max"])
 
 
-def _cart_table(tree, coded: np.ndarray, names: list[str], sep: str, x: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+def _cart_table(tree, coded: pd.DataFrame, x: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
     """One row per leaf of the fitted tree: its coverage, density, number of restricted
     parameters (res dim) and mass, counted from the runs the tree sends to it, and in
     words the limits of the path that leads there. (EMA Workbench's ``CART.boxes`` and
-    ``CART.stats`` are not used: on a categorical split they share one set of categories
+    ``CART.stats`` would not do: on a categorical split they share one set of categories
     between every leaf and ignore the branch that keeps a category, so a sweep over
     several base scenarios gave every leaf a limit on the base and wrong masses.)"""
     t = tree.tree_
-    leaf_of = tree.apply(coded.astype(np.float32))  # the tree's own reading of every run
-    dummies = {f"{col}{sep}{cat}": (col, cat) for col in x.columns if not pd.api.types.is_numeric_dtype(x[col]) for cat in map(str, x[col].unique())}  # the coded columns' names (pd.get_dummies, prefix_sep=sep)
+    leaf_of = tree.apply(coded.to_numpy(np.float32))  # the tree's own reading of every run
+    names = list(coded.columns)
+    dummies = {f"{col}{DUMMY_SEP}{cat}": (col, cat) for col in x.columns if not pd.api.types.is_numeric_dtype(x[col]) for cat in map(str, x[col].unique())}  # the 0/1 columns' names
     rows = []
 
     def walk(node: int, path: list[tuple[str, bool, float]]) -> None:
