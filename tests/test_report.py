@@ -136,7 +136,7 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
     assert len(box.subfigs[1].axes[0].patches) == 6  # a box per point, the identical ones too
     zoomed = report.figure(out, {"type": "box", "metrics": ["fragmentation_final"], "by": "point", "zoom": True})
     low, high = zoomed.subfigs[1].axes[0].get_ylim()
-    assert f"fragmentation_final: {cs.zoom_note(low, high)}" in " ".join(texts(zoomed).split())  # a zoomed scale says so, as documented
+    assert f"fragmentation_final: {cs.zoom_note(low, high)}" in said(zoomed)  # a zoomed scale says so, as documented
     assert np.isfinite(drawn)
 
 
