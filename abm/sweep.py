@@ -15,8 +15,9 @@ What the loop guarantees, and why:
 - *Isolation.* A run that raises is recorded with its key, parameters, seed and
   traceback, and the sweep goes on. When a worker process dies, the pool is restarted and
   the runs that were in flight are run again one at a time, alone, so that only a run that
-  kills its worker again is recorded as failed. Workers and the fork server die with the
-  main process (Linux: a parent-death signal).
+  kills its worker again is recorded as failed (a watchdog catches the one death the
+  executor misses, halfway through a result: :meth:`Pool._watch`). Workers and the fork
+  server die with the main process (Linux: a parent-death signal).
 - *Nothing lost.* Results are committed as they arrive; a sweep killed at any moment
   keeps every committed run, and ``resume=True`` runs exactly the runs whose keys are
   missing (or failed). Resuming with a different spec, or with other model code (a
@@ -46,6 +47,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -220,6 +222,34 @@ class Pool:
         self.allow_other_code = False
         self.other_code: dict[str, dict[str, Any]] = {}  # worker -> its code identity, where it differs from this process's
         self.refused: str | None = None
+        self._watching = threading.Event()
+        self._watchdog = None
+        if make is not None and isinstance(self.executor, cf.ProcessPoolExecutor):
+            self._watchdog = threading.Thread(target=self._watch, name="abm-pool-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        """Unblock an executor whose reader thread waits on a dead worker's half result.
+
+        The executor notices a worker's death at once, unless its reader thread is in the
+        middle of a result: a worker killed (out of memory, kill -9) between the two
+        writes of a result over 16 KiB leaves it waiting for bytes that never come, since
+        the live workers keep the pipe open, and the sweep would hang. A worker found dead
+        for WATCH_GRACE seconds while the executor still counts as working means exactly
+        that; its workers are then stopped, the executor breaks, and the runs in flight
+        are run again, as after any worker's death."""
+        dead_since = None
+        while not self._watching.wait(WATCH_EVERY):
+            executor = self.executor
+            processes = getattr(executor, "_processes", None) or {}
+            working = not getattr(executor, "_broken", True) and not getattr(executor, "_shutdown_thread", True)
+            if not (working and any(p.exitcode is not None for p in tuple(processes.values()))):
+                dead_since = None
+            elif dead_since is None:
+                dead_since = time.monotonic()
+            elif time.monotonic() - dead_since > WATCH_GRACE:
+                _unblock(executor)
+                dead_since = None
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         """Submit ``fn(*args)``; the future's result is (worker identity, value), for :meth:`check`."""
@@ -278,23 +308,35 @@ class Pool:
         interrupted, not as done. One that was already stopping for an interruption drops
         them (they ask for nothing more)."""
         with interrupts_deferred() as held:
+            if self._watchdog is not None:
+                self._watching.set()
+                self._watchdog.join()
             if self.make is not None:
-                if interrupted:
-                    # workers may be in the middle of a chunk: stop them rather than wait
-                    for process in list(getattr(self.executor, "_processes", {}).values()):
-                        process.terminate()
-                    # one stopped between the two writes of a large result leaves the
-                    # executor's reader thread waiting for the rest, which the pipe's last
-                    # write end, this process's own, would never send: closing it gives
-                    # the reader an end of file, and the executor stops as broken
-                    results = getattr(self.executor, "_result_queue", None)
-                    if results is not None:
-                        results._writer.close()
+                if interrupted:  # workers may be in the middle of a chunk: stop them rather than wait
+                    _unblock(self.executor)
                 self.executor.shutdown(wait=True, cancel_futures=True)
             if self._close is not None:
                 self._close()
             if interrupted:
                 held.clear()
+
+
+WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the workers
+WATCH_GRACE = 3.0  # a dead worker unnoticed this long means a reader stuck on its half result
+
+
+def _unblock(executor: cf.Executor) -> None:
+    """Terminate a process pool's workers, then close the result pipe's last write end.
+
+    A worker stopped between the two writes of a large result leaves the executor's
+    reader thread waiting for the rest, which the last write end, this process's own,
+    would never send: closing it gives the reader an end of file, and the executor stops
+    as broken."""
+    for process in tuple((getattr(executor, "_processes", None) or {}).values()):
+        process.terminate()
+    results = getattr(executor, "_result_queue", None)
+    if results is not None:
+        results._writer.close()
 
 
 def default_workers() -> int:

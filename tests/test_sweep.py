@@ -365,6 +365,44 @@ def test_an_interrupted_pool_stops_even_when_a_worker_was_killed_halfway_through
     assert proc.returncode == 0 and out == "stopped\n", err
 
 
+DIED_HALF_SENT = """
+import os, signal, struct, time
+from concurrent.futures.process import BrokenProcessPool
+from abm import sweep
+pool = sweep.local_pool(2)
+busy = [pool.submit(time.sleep, 120) for _ in range(2)]  # two workers, both alive and busy
+while len(pool.executor._processes) < 2:
+    time.sleep(0.05)
+# a worker killed (out of memory, kill -9) between the two writes of a large result:
+# the reader thread has the header and the start of the body, and waits for the rest
+pool.executor._result_queue._writer._send(struct.pack("!i", 100_000) + b"x" * 10)
+time.sleep(0.5)
+os.kill(next(iter(pool.executor._processes)), signal.SIGKILL)
+try:
+    busy[0].result(timeout=40)
+except BrokenProcessPool:
+    print("broken")
+pool.shutdown(interrupted=False)
+print("stopped")
+"""
+
+
+def test_a_pool_breaks_when_a_worker_dies_halfway_through_a_result_while_others_live():
+    """The other workers keep the result pipe open, so the executor's reader thread waited
+    on the dead worker's half result for good and the sweep hung with runs in flight. The
+    pool's watchdog sees a worker dead that the executor has not noticed, stops the
+    workers, and the executor breaks, which the sweep answers by running the runs in
+    flight again. In a child process, so that a hang fails the test instead of the suite."""
+    proc = subprocess.Popen([sys.executable, "-c", DIED_HALF_SENT], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the pool hung on a dead worker's half-sent result")
+    assert proc.returncode == 0 and out == "broken\nstopped\n", (out, err)
+
+
 def dies_once(marker: str, x: int) -> int:
     """Kills its worker the first time any task runs (``marker`` not yet made), then doubles."""
     if not os.path.exists(marker):
