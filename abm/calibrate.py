@@ -71,6 +71,7 @@ CONSTRAINED, PARTLY = 0.5, 0.8  # posterior/prior spread ratios below which a pa
 # few particles hold most of the weight, the weighted sd measures those particles, not
 # what the patterns allow, and reads as "constrained".
 MIN_ESS = 20
+CHARTS = ("marginals", "pairs", "predictive")  # report.posterior_figures' stems
 
 
 class CalibrationError(Exception):
@@ -663,7 +664,7 @@ def write_outputs(out: Path, cal: Calibration, history, pool) -> tuple[list[Path
     used to leave the first tables without the rest, under a manifest saying it finished."""
     with staged_files(out) as tmp:
         ess = _write_outputs(tmp, cal, history, pool)
-    files = [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", "marginals.png", "pairs.png", "predictive.png")]
+    files = [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", *(f"{chart}.{kind}" for chart in CHARTS for kind in ("png", "svg")))]
     return files, ess
 
 
@@ -678,6 +679,7 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     check = predictive_table(cal, pred)
     check.to_csv(out / "predictive_check.csv", index=False)
     epsilons = history.get_all_populations()
+    epsilons = epsilons[epsilons["t"] >= 0]  # pyabc's row t = -1 stands for its own set-up, not a generation
     lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
              f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); seed {cal.spec.seed}, spec hash {cal.hash[:12]}.", "",
              "## Which parameters the patterns constrain", "", markdown_table(table), "",
@@ -687,10 +689,15 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
              "## Posterior predictive check", "", markdown_table(check), "",
              "## Epsilon schedule", "", markdown_table(epsilons[["t", "epsilon", "samples"]])]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from abm import charts
+    from abm import report
 
-    charts.posterior_charts(out, cal.spec.parameters, post, cal.patterns, pred)
-    return float(table["ess"].iloc[0])
+    ess = float(table["ess"].iloc[0])
+    footer = (f"calibration {cal.spec.name} (spec {cal.hash[:10]}): {history.max_t + 1} generations of {cal.spec.population} particles, "
+              f"{history.total_nr_simulations} simulated x {cal.spec.seeds_per_particle} seed(s); seed {cal.spec.seed}")
+    weights = f"the weights amount to {ess:.1f} of {len(post)} particles (Kish)" + (f", below {MIN_ESS}: too few to read a shape from" if ess < MIN_ESS else "")
+    for stem, fig in report.posterior_figures(cal.spec.parameters, post, cal.patterns, pred, check, footer, weights).items():
+        report.save(fig, out, stem)
+    return ess
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -325,7 +325,7 @@ def prim_figure(ctx, d: Discovery, title: str | None = None, box: int | None = N
     report._legend_below(body, handles, labels, "parameters restricted")
     note = (f"PRIM peeling trajectory for {_what(d)}; each point is one box, from the whole space (coverage 1) inward; "
             f"chosen box {box}: coverage {c['coverage']:.2f}, density {c['density']:.2f}, {int(c['n'])} runs")
-    return report._decorate(fig, ctx, title or f"Scenario discovery: when is the region '{d.outcome}'?", note)
+    return report._decorate(fig, ctx.footer, title or f"Scenario discovery: when is the region '{d.outcome}'?", note)
 
 
 def box_picker(d: Discovery, directory):
@@ -388,7 +388,7 @@ def box_figure(ctx, d: Discovery, title: str | None = None):
     c = d.trajectory.loc[d.trajectory["id"] == d.chosen].iloc[0]
     note = (f"PRIM box {d.chosen} for {_what(d)}: coverage {c['coverage']:.2f}, density {c['density']:.2f}; "
             "bars: the box's limits; qp: quasi-p-value of each limit (one-sided binomial test, Bryant & Lempert 2010; below 0.05 the limit matters)")
-    return report._decorate(fig, ctx, title or f"The conditions under which the region is '{d.outcome}'", note)
+    return report._decorate(fig, ctx.footer, title or f"The conditions under which the region is '{d.outcome}'", note)
 
 
 def scores_figure(ctx, d: Discovery, title: str | None = None):
@@ -406,7 +406,7 @@ def scores_figure(ctx, d: Discovery, title: str | None = None):
     ax.set_xlabel("feature score (extra-trees impurity importance; scores sum to 1)")
     ax.grid(True, axis="x", color="0.9", linewidth=0.6)
     note = f"which inputs separate {_what(d)} from the rest (extra trees, 100 trees; Jaxa-Rozen & Kwakkel 2018)"
-    return report._decorate(fig, ctx, title or f"What decides whether the region is '{d.outcome}'", note)
+    return report._decorate(fig, ctx.footer, title or f"What decides whether the region is '{d.outcome}'", note)
 
 
 def cart_figure(ctx, d: Discovery, title: str | None = None):
@@ -422,7 +422,7 @@ def cart_figure(ctx, d: Discovery, title: str | None = None):
     ax = body.subplots()
     plot_tree(d.tree, ax=ax, feature_names=[_name(f) for f in d.features], class_names=["other", d.outcome], filled=True, impurity=False, proportion=True, rounded=True, fontsize=7)
     note = f"CART tree for {_what(d)}; each node: its split, share of runs (samples), shares per class (value); leaves of at least {d.tree.min_samples_leaf} runs"
-    return report._decorate(fig, ctx, title or f"Classification tree: '{d.outcome}' or not", note)
+    return report._decorate(fig, ctx.footer, title or f"Classification tree: '{d.outcome}' or not", note)
 
 
 def figures(ctx, chart, d: Discovery | None = None) -> dict:

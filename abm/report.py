@@ -1,4 +1,5 @@
-"""Reports of a sweep: a summary table (CSV and Markdown) and the charts its spec asks for.
+"""Reports of a sweep: a summary table (CSV and Markdown) and the charts its spec asks for;
+and a calibration's charts (:func:`posterior_figures`), drawn to the same conventions.
 
 Everything is read from the sweep directory alone (store and manifest), so a report can
 be made on another machine, after the scenario files moved, or half-way through a sweep.
@@ -88,9 +89,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _wrap(text: str, fig: Figure, fontsize: float) -> str:
-    """Break ``text`` into lines that fit the figure's width at ``fontsize``."""
-    chars = max(30, int(fig.get_figwidth() * 72 / (0.56 * fontsize)))
+def _wrap(text: str, fig: Figure, fontsize: float, width: float | None = None) -> str:
+    """Break ``text`` into lines that fit the figure's width (or ``width`` inches) at ``fontsize``."""
+    chars = max(30, int((fig.get_figwidth() if width is None else width) * 72 / (0.56 * fontsize)))
     return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
@@ -115,7 +116,7 @@ def _canvas(width: float, height: float) -> tuple[_Banded, Figure]:
     return fig, body
 
 
-def _decorate(fig: _Banded, ctx: ReportContext, title: str, note: str) -> Figure:
+def _decorate(fig: _Banded, footer: str, title: str, note: str) -> Figure:
     """Title, a smaller line saying what the marks mean, and the footer naming what produced it.
     The head band grows with the lines they wrap to, so that a long note on a narrow figure
     never runs into the panels' titles."""
@@ -130,7 +131,7 @@ def _decorate(fig: _Banded, ctx: ReportContext, title: str, note: str) -> Figure
         fig.set_figheight(sum(heights))
     head.text(0.5, 1 - 0.03 * HEAD / band, title, ha="center", va="top", fontsize=10.5)
     head.text(0.5, 1 - note_top / band, note, ha="center", va="top", fontsize=8, color="0.2")
-    foot.text(0.5, 0.5, _wrap(ctx.footer, fig, 7), ha="center", va="center", fontsize=7, color="0.3")
+    foot.text(0.5, 0.5, _wrap(footer, fig, 7), ha="center", va="center", fontsize=7, color="0.3")
     return fig
 
 
@@ -233,7 +234,7 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     notes += [pooled] if pooled else []
     notes += zoomed
     notes += ["a line's runs do not all reach every date (other calendars or horizons): each date averages the runs that reach it"] if uneven else []
-    return _decorate(fig, ctx, title, "; ".join(notes))
+    return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
 def _broken(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -334,7 +335,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
     notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["n"]).sum()))) if p]
-    return _decorate(fig, ctx, title, "; ".join(notes))
+    return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
 def _factors(ctx: ReportContext) -> list[str]:
@@ -407,7 +408,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"]
     notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p] + zoomed
-    return _decorate(fig, ctx, title, "; ".join(notes))
+    return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
 def _paired_within(ctx: ReportContext, by: str) -> list[str]:
@@ -506,7 +507,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     notes += ["one seed: no interval"] if (table["seeds"] == 1).any() else []
     if table["unpaired"].any():
         notes.append(f"runs whose counterpart failed, has not run or has no value are left out (up to {int(table['unpaired'].max())} per level and summary)")
-    return _decorate(fig, ctx, title, "; ".join(notes))
+    return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
 def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
@@ -604,7 +605,7 @@ def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = No
             ax.legend(fontsize=8, loc="upper right")
     title = chart.title or f"Sobol sensitivity indices, base sample N={n}"
     notes = ["error bars: 95% bootstrap confidence intervals"] + [f"WARNING: {w}" for w in sobol_warnings(table, n)]
-    return _decorate(fig, ctx, title, "; ".join(notes))
+    return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
 def morris_table(ctx: ReportContext, chart: MorrisChart) -> pd.DataFrame:
@@ -645,7 +646,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
         ax.legend(fontsize=7)
     n = ctx.spec["sample"].get("n")
     title = chart.title or f"Morris elementary effects, {n} trajectories"
-    return _decorate(fig, ctx, title, "left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma")
+    return _decorate(fig, ctx.footer, title, "left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma")
 
 
 def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
@@ -667,6 +668,123 @@ def figure(directory: str | Path, chart: int | dict) -> Figure:
     chart = CHARTS[spec["type"]].model_validate(spec)
     with results.snapshot(), matplotlib.rc_context(STYLE):
         return DRAW[chart.type](ReportContext(results), chart)
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def posterior_figures(priors: dict, post: pd.DataFrame, patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, footer: str, weights_note: str) -> dict[str, Figure]:
+    """A calibration's charts, framed as a report's (title, what the marks mean, footer):
+    ``marginals`` (each parameter's weighted posterior over its prior range, prior density
+    dashed), ``pairs`` (a corner plot of the weighted particles) and ``predictive`` (each
+    pattern's simulated values under the posterior against its target and tolerance).
+    ``weights_note`` says how many particles the weights amount to (and warns when too few)."""
+    return {"marginals": _marginals(priors, post, footer, weights_note), "pairs": _pairs(priors, post, footer, weights_note),
+            "predictive": _predictive(patterns, predictive, check, footer)}
+
+
+def _prior_bins(prior, n: int) -> np.ndarray:
+    return np.geomspace(prior.low, prior.high, n) if prior.prior == "loguniform" else np.linspace(prior.low, prior.high, n)
+
+
+def _parameter_axis(ax, prior, axis: str) -> None:
+    """A parameter's axis: its prior range, log for a log-uniform prior, three ticks at most."""
+    getattr(ax, f"set_{axis}scale")("log" if prior.prior == "loguniform" else "linear")
+    getattr(ax, f"set_{axis}lim")(prior.low, prior.high)
+    scale = getattr(ax, f"{axis}axis")
+    if prior.prior == "loguniform":  # decades only: labelled minor ticks overlap on a small panel
+        scale.set_major_locator(matplotlib.ticker.LogLocator(numticks=4))
+        scale.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    else:
+        scale.set_major_locator(matplotlib.ticker.MaxNLocator(3))
+
+
+def _marginals(priors: dict, post: pd.DataFrame, footer: str, weights_note: str) -> Figure:
+    names, w = list(priors), post["weight"].to_numpy()
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, body = _canvas(3.0 * cols, 2.4 * rows)
+    for k, (name, prior) in enumerate(priors.items()):
+        ax = body.add_subplot(rows, cols, k + 1)
+        ax.hist(post[name], bins=_prior_bins(prior, 21), weights=w, density=True, color=cs.OKABE_ITO[0], alpha=0.75, label="posterior")
+        xs = _prior_bins(prior, 100)
+        dens = 1.0 / (xs * math.log(prior.high / prior.low)) if prior.prior == "loguniform" else np.full_like(xs, 1.0 / (prior.high - prior.low))
+        ax.plot(xs, dens, "k--", lw=1, label="prior")
+        _parameter_axis(ax, prior, "x")
+        ax.set_xlabel(_wrap(cs.axis_label(name), fig, 8, 3.0), fontsize=8)
+        ax.set_ylabel("density" if k % cols == 0 else "", fontsize=8)
+        ax.tick_params(labelsize=7)
+    _legend_below(body, *body.axes[0].get_legend_handles_labels(), "")
+    return _decorate(fig, footer, "Posterior of each parameter against its prior",
+                     f"bars: posterior density of the final generation's particles, weighted; dashed: prior density; {weights_note}")
+
+
+def _pairs(priors: dict, post: pd.DataFrame, footer: str, weights_note: str) -> Figure:
+    names, w = list(priors), post["weight"].to_numpy()
+    n = len(names)
+    fig, body = _canvas(1.9 * max(n, 2), 1.9 * max(n, 2))
+    for i in range(n):
+        for j in range(i + 1):
+            ax = body.add_subplot(n, n, i * n + j + 1)
+            if i == j:  # the parameter's own histogram: its height is weight, not a parameter, so no ticks
+                ax.hist(post[names[i]], bins=_prior_bins(priors[names[i]], 21), weights=w, color=cs.OKABE_ITO[0], alpha=0.75)
+                ax.set_yticks([])
+            else:
+                ax.scatter(post[names[j]], post[names[i]], s=60 * w / w.max(), alpha=0.5, color=cs.OKABE_ITO[0], linewidths=0)
+                _parameter_axis(ax, priors[names[i]], "y")
+                ax.set_ylabel(_wrap(cs.label(names[i]), fig, 7, 1.6) if j == 0 else "", fontsize=7)
+                if j:
+                    ax.set_yticklabels([])
+            _parameter_axis(ax, priors[names[j]], "x")
+            ax.set_xlabel(_wrap(cs.label(names[j]), fig, 7, 1.6) if i == n - 1 else "", fontsize=7)
+            if i < n - 1:
+                ax.set_xticklabels([])
+            ax.tick_params(labelsize=6)
+    return _decorate(fig, footer, "Pairs of parameters in the posterior",
+                     f"points: the final generation's particles, area by weight; diagonal: each parameter's weighted histogram; axes span the prior ranges; {weights_note}")
+
+
+def _pattern_label(p) -> str:
+    """What a pattern measures, for its axis: the column (and state), at a date or as a change."""
+    o = p.output
+    what = o.column + (f" of {o.state}" if o.state else "") + (f" minus {o.minus.column}" + (f" of {o.minus.state}" if o.minus.state else "") if o.minus else "")
+    if o.at is not None:
+        return f"{what} at {o.at}"
+    return f"{what}, {'relative ' if o.relative else ''}change {o.start} to {o.to}"
+
+
+def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, footer: str) -> Figure:
+    cols = min(3, len(patterns))
+    rows = math.ceil(len(patterns) / cols)
+    fig, body = _canvas(3.2 * cols, 2.5 * rows)
+    shares = dict(zip(check["pattern"], check["reproduced_share"]))
+    for k, p in enumerate(patterns):
+        ax = body.add_subplot(rows, cols, k + 1)
+        x = predictive[p.id].to_numpy(dtype=float)
+        finite = x[np.isfinite(x)]
+        t, tol = p.target, p.tolerance
+        low, high = (t.value, t.value) if t.value is not None else t.between or (t.above, t.below)
+        edges = [v for v in (low, high, None if low is None else low - tol, None if high is None else high + tol) if v is not None]
+        span = [*edges, *((finite.min(), finite.max()) if len(finite) else ())]  # the target shows even when no draw comes near it
+        lo_x, hi_x = min(span), max(span)
+        pad = 0.05 * (hi_x - lo_x or abs(hi_x) or 1.0)
+        lo_x, hi_x = lo_x - pad, hi_x + pad
+        ax.hist(finite, bins=20, range=(lo_x, hi_x), color="0.45", zorder=2)
+        ax.axvspan(lo_x if low is None else low - tol, hi_x if high is None else high + tol, color=cs.OKABE_ITO[2], alpha=0.15, lw=0, zorder=0)
+        if t.value is not None:
+            ax.axvline(t.value, color=cs.OKABE_ITO[2], lw=2, zorder=1)
+        else:
+            ax.axvspan(lo_x if low is None else low, hi_x if high is None else high, color=cs.OKABE_ITO[2], alpha=0.3, lw=0, zorder=1)
+        ax.set_xlim(lo_x, hi_x)
+        missing = len(x) - len(finite)
+        ax.set_title(_wrap(f"{p.id}: target {t.describe()}, tolerance {tol:g}; reproduced in {shares[p.id]:.0%} of draws" + (f" ({missing} without a value)" if missing else ""), fig, 7, 3.2), fontsize=7)
+        ax.set_xlabel(_wrap(_pattern_label(p), fig, 7, 3.2), fontsize=7)
+        ax.set_ylabel("draws" if k % cols == 0 else "", fontsize=7)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.tick_params(labelsize=6)
+    return _decorate(fig, footer, "Posterior predictive check: the patterns under the calibrated model",
+                     "bars: each pattern's value in fresh runs at draws from the posterior; green line or dark band: the target; "
+                     "light band: the target widened by the tolerance, inside which a draw counts as reproducing the pattern")
 
 
 # --------------------------------------------------------------------------- tables

@@ -61,8 +61,10 @@ def test_a_small_calibration_writes_the_posterior_checks_charts_and_provenance(t
     check = pd.read_csv(out / "predictive_check.csv")
     assert list(check["pattern"]) == [p.id for p in cal.patterns]
     assert len(pd.read_csv(out / "predictive.csv")) == 4
-    for chart in ("marginals.png", "pairs.png", "predictive.png"):
-        assert (out / chart).stat().st_size > 1000
+    for chart in ("marginals", "pairs", "predictive"):
+        assert (out / f"{chart}.png").stat().st_size > 1000 and (out / f"{chart}.svg").read_text().startswith("<?xml")
+    schedule = (out / "summary.md").read_text().split("## Epsilon schedule")[1].strip().splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in schedule] == ["0", "1"]  # generations only: pyabc's set-up row t = -1 is not one
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["spec_hash"] == cal.hash and manifest["finished"] is True
     assert manifest["model"]["commit"] and manifest["packages"]["pyabc"] != "not installed" and "kernels)" in manifest["machine"]["blas"]
@@ -182,14 +184,14 @@ def test_a_calibration_stopped_while_drawing_leaves_no_outputs_and_resume_writes
     """Stopped while drawing its charts, a calibration used to leave its first tables
     without the rest, under a manifest whose session said it ended normally."""
     spec, out = small_spec(), tmp_path / "c"
-    from abm import charts
+    from abm import report
 
-    def draw_then_stop(out, *_):
-        (out / "marginals.png").write_bytes(b"half a chart")
+    def draw_then_stop(fig, out, stem):
+        (out / f"{stem}.png").write_bytes(b"half a chart")
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch, serial() as ex:
-        patch.setattr(charts, "posterior_charts", draw_then_stop)
+        patch.setattr(report, "save", draw_then_stop)
         try:
             stopped = calibrate.run(spec, out, executor=ex, progress=False)
         except KeyboardInterrupt:  # escaping, it would stop pytest itself
@@ -535,3 +537,91 @@ def test_degenerate_weights_make_every_verdict_unreliable():
     table = calibrate.constraint_table(cal, skewed)
     assert table["ess"].iloc[0] < calibrate.MIN_ESS and set(table["verdict"]) == {"unreliable"}
     assert (table["sd_ratio"] < 0.8).any()  # what the verdict would have misread as constrained
+
+
+def chart_texts(fig) -> str:
+    return " ".join(" ".join(t.get_text() for t in f.texts) for f in [fig, *fig.subfigs]).replace("\n", " ")
+
+
+def test_calibration_charts_say_what_they_show_and_warn_when_the_weights_are_few(monkeypatch, tmp_path):
+    """The three charts had no title, no footer naming the calibration and no warning when
+    a few particles hold the weight; they are framed as a report's charts now."""
+    from abm import report
+
+    drawn = {}
+    real = report.posterior_figures
+
+    def keep(*args):
+        drawn.update(real(*args))
+        return drawn
+
+    monkeypatch.setattr(report, "posterior_figures", keep)
+    cal = calibrate.load_spec(small_spec())
+    with serial() as ex:
+        result = calibrate.run(cal, tmp_path / "c", executor=ex, progress=False)
+    assert set(drawn) == {"marginals", "pairs", "predictive"}
+    for fig in drawn.values():
+        words = chart_texts(fig)
+        assert f"calibration small (spec {cal.hash[:10]}): 2 generations of 6 particles" in words
+    assert f"amount to {result.ess:.1f} of 6 particles (Kish), below {calibrate.MIN_ESS}: too few" in chart_texts(drawn["marginals"])
+    assert "too few" in chart_texts(drawn["pairs"])
+
+
+def synthetic_posterior(cal, n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    post = pd.DataFrame({name: rng.uniform(prior.low, prior.high, n) for name, prior in cal.spec.parameters.items()})
+    post["weight"] = rng.uniform(0.5, 1.5, n)
+    post["weight"] /= post["weight"].sum()
+    return post
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_predictive_chart_shades_the_region_a_draw_counts_as_reproducing(seed):
+    """``predictive.png`` shaded a range target's strict bounds, while the table counts a
+    draw within a tolerance of them as reproducing; and a target far from every draw fell
+    outside the axis. Each panel's light band is now the tolerated region, and it shows."""
+    from abm import report
+
+    cal = calibrate.load_spec(small_spec())
+    rng = np.random.default_rng(seed)
+    def anchor(t):
+        return next(v for v in (t.value, t.above, t.below, (t.between or [None])[0]) if v is not None)
+
+    # draws straddling each target's edge, and every other pattern's far beyond it
+    pred = pd.DataFrame({p.id: anchor(p.target) + 30 * p.tolerance * (k % 2) + rng.normal(0, 1.5 * p.tolerance, 40) for k, p in enumerate(cal.patterns)})
+    check = calibrate.predictive_table(cal, pred)
+    fig = report.posterior_figures(cal.spec.parameters, synthetic_posterior(cal), cal.patterns, pred, check, "footer", "note")["predictive"]
+    panels = fig.subfigs[1].axes
+    assert len(panels) == len(cal.patterns)
+    for ax, p in zip(panels, cal.patterns):
+        low, high = (p.target.value, p.target.value) if p.target.value is not None else p.target.between or (p.target.above, p.target.below)
+        lo_x, hi_x = ax.get_xlim()
+        assert all(lo_x <= v <= hi_x for v in (low, high) if v is not None)  # the target is on the axis, even 30 tolerances from the draws
+        light = min((patch for patch in ax.patches if patch.get_zorder() == 0), key=lambda patch: patch.get_alpha())
+        x0, x1 = light.get_x(), light.get_x() + light.get_width()
+        inside = [x for x in pred[p.id] if x0 <= x <= x1]
+        assert [p.score(x) <= 1 for x in pred[p.id]] == [x0 <= x <= x1 for x in pred[p.id]]
+        share = float(check.set_index("pattern").at[p.id, "reproduced_share"])
+        assert share == pytest.approx(len(inside) / len(pred)) and f"reproduced in {share:.0%} of draws" in " ".join(ax.get_title().split())
+
+
+def test_the_pairs_chart_puts_no_weights_on_a_parameter_axis():
+    """The corner plot's diagonal histograms have no y ticks (their height is weight, which
+    the first row used to show on the axis its label named a parameter); log-uniform priors
+    get log axes labelled at decades only."""
+    from abm import report
+
+    spec = small_spec(parameters={"rules.coercion.strength": {"low": 0.0, "high": 1.0}, "rules.decay.rate": {"prior": "loguniform", "low": 0.001, "high": 0.08}})
+    cal = calibrate.load_spec(spec)
+    pred = pd.DataFrame({p.id: np.zeros(5) for p in cal.patterns})
+    fig = report.posterior_figures(cal.spec.parameters, synthetic_posterior(cal), cal.patterns, pred, calibrate.predictive_table(cal, pred), "f", "n")["pairs"]
+    fig.canvas.draw()
+    axes = fig.subfigs[1].axes
+    assert len(axes) == 3  # the lower triangle and the diagonal of 2 x 2
+    diagonal = [ax for ax in axes if ax.get_subplotspec().rowspan == ax.get_subplotspec().colspan]
+    assert len(diagonal) == 2 and all(len(ax.get_yticks()) == 0 for ax in diagonal)
+    scatter = next(ax for ax in axes if ax not in diagonal)
+    assert scatter.get_yscale() == "log" and scatter.get_ylim() == pytest.approx((0.001, 0.08))
+    assert scatter.get_ylabel() == "decay rate" and scatter.get_xlabel() == "coercion strength"
+    assert not [t.get_text() for t in scatter.yaxis.get_minorticklabels() if t.get_text()]
+

@@ -149,7 +149,7 @@ def test_the_footer_counts_the_distinct_runs_computed():
 
 
 def test_a_long_note_grows_the_head_band_and_leaves_the_panels_their_height():
-    footer = SimpleNamespace(footer="made by a test")
+    footer = "made by a test"
     short, body = report._canvas(4.0, 3.0)
     body.add_subplot()
     report._decorate(short, footer, "A title", "a note")
