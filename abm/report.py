@@ -305,15 +305,19 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
         "mean": (bounds if bounds and not chart.zoom else (cells["mean"].min(), cells["mean"].max()), "cividis", f"mean of {chart.metric}\n({metric_unit})"),
         "ci95": ((0.0, np.nanmax(cells["ci95"]) if cells["ci95"].notna().any() else 1.0), "Greys", f"95% CI half-width of the mean\n({metric_unit})"),
     }
+    full = int(cells["n"].max())  # runs with a value in the best-filled cell: fewer elsewhere is flagged
     for row, fv in enumerate(facets):
         part = cells if fv is None else cells[cells[chart.facet] == fv]
         for col, stat in enumerate(("mean", "ci95")):
             (vmin, vmax), cmap, bar_label = scales[stat]
-            grid = np.full((len(ys), len(xs)), np.nan)
+            grid, counts = np.full((len(ys), len(xs)), np.nan), np.zeros((len(ys), len(xs)), dtype=int)
             for _, c in part.iterrows():
-                grid[ys.index(c[chart.y]), xs.index(c[chart.x])] = c[stat]
+                i, j = ys.index(c[chart.y]), xs.index(c[chart.x])
+                grid[i, j], counts[i, j] = c[stat], c["n"]
             ax = axes[row][col]
             mesh = ax.pcolormesh(xe, ye, grid, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
+            for i, j in zip(*np.nonzero((counts > 0) & (counts < full))):
+                ax.add_patch(matplotlib.patches.Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i], fill=False, hatch="///", edgecolor="0.5", linewidth=0))
             ax.set_xticks(xc, [_fmt(v) for v in xs], fontsize=8, rotation=30 if not xnum and len(xs) > 3 else 0, ha="right" if not xnum and len(xs) > 3 else "center")
             ax.set_yticks(yc, [_fmt(v) for v in ys], fontsize=8)
             ax.set_xlabel(cs.axis_label(chart.x))
@@ -326,7 +330,8 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
                         if np.isfinite(grid[i, j]):
                             shade = norm(grid[i, j])
                             dark = shade < 0.55 if stat == "mean" else shade > 0.45
-                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], 3), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+                            few = f"\nn={counts[i, j]}" if counts[i, j] < full else ""
+                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], 3) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{chart.metric} by {short(chart.x)} and {short(chart.y)}"
@@ -335,6 +340,9 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
     notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["n"]).sum()))) if p]
+    fewer = cells[(cells["n"] > 0) & (cells["n"] < full)]
+    if len(fewer):
+        notes.append(f"hatched: {len(fewer)} cell(s) from fewer runs than the others' {full} (as few as {int(fewer['n'].min())}" + ("; n written in the cell)" if len(xs) * len(ys) <= 64 else ")"))
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 

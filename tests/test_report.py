@@ -306,3 +306,30 @@ def test_a_reader_open_while_a_writer_starts_sees_only_committed_runs(tmp_path):
             writer.conn.execute("DELETE FROM runs WHERE run IN (SELECT run FROM runs LIMIT 2)")
         assert held.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)
     held.close()
+
+
+def test_a_phase_cell_from_fewer_runs_than_the_others_is_hatched_and_says_how_many(reference):
+    """summary.md counts each cell's runs; the phase chart drew a cell of 1 run like one of
+    3, so a reader took its colour at the others' confidence. Such cells are now hatched,
+    carry their n, and the note says how few."""
+    ctx = report.ReportContext(results.load(reference))
+    chart = experiment.CHARTS["phase"].model_validate({"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"})
+    cells = report.phase_cells(ctx, chart)
+    assert cells["n"].tolist() == [3, 3, 3, 3]
+    whole = report.phase(ctx, chart, cells)
+    assert "hatched" not in texts(whole) and not any(p.get_hatch() for ax in whole.subfigs[1].axes for p in ax.patches)
+    cells.loc[2, "n"] = 1  # as when two of a cell's runs failed
+    fig = report.phase(ctx, chart, cells)
+    said = " ".join(texts(fig).split())
+    assert "hatched: 1 cell(s) from fewer runs than the others' 3 (as few as 1; n written in the cell)" in said
+    panels = [ax for ax in fig.subfigs[1].axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 2
+    for ax in panels:
+        hatched = [p for p in ax.patches if p.get_hatch()]
+        assert len(hatched) == 1
+        x, y = hatched[0].get_xy()
+        centre = (x + hatched[0].get_width() / 2, y + hatched[0].get_height() / 2)
+        marked = [t for t in ax.texts if t.get_text().endswith("\nn=1")]
+        assert len(marked) == 1 and marked[0].get_position() == pytest.approx(centre)
+        strength, cap = cells.loc[2, ["rules.coercion.strength", "rules.decision.cap"]]
+        assert centre == pytest.approx((strength, cap))  # the hatched cell is the one with fewer runs
