@@ -375,6 +375,9 @@ def _levels(ctx: ReportContext, column: str, present) -> list:
     return sorted(values) if all(pd.api.types.is_number(v) for v in values) else values
 
 
+MIN_BOX = 5  # runs: fewer are drawn as dots, since their quartiles would look like any box's
+
+
 def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     """One box per group of ``by``; when another swept parameter would be pooled, boxes
     are split by it (colour), so no box mixes its levels unseen."""
@@ -386,7 +389,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     colours = cs.palette(len(hues)) if hue else [cs.OKABE_ITO[0]]
     fig, body = _canvas(max(6.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 8.0, 2.8 * len(chart.metrics) + 0.8)
     axes = body.subplots(len(chart.metrics), 1, squeeze=False, sharex=True)
-    width, missing, zoomed = 0.8 / len(hues), 0, []
+    width, missing, zoomed, dots, uneven = 0.8 / len(hues), 0, [], False, False
     for row, metric in enumerate(chart.metrics):
         frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")], per_point=by == "point")
         missing += int(frame["value"].isna().sum())
@@ -394,19 +397,36 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         groups = _levels(ctx, by, frame[key])
         names = _group_names(ctx, None if by == "point" else by, groups)
         ax = axes[row][0]
+        counts, sizes = [], []
         for h, (level, colour) in enumerate(zip(hues, colours)):
             part = frame if hue is None else frame[frame[hue] == level]
             data = [part.loc[part[key] == g, "value"].dropna().to_numpy() for g in groups]
             pos = np.arange(len(groups)) + (h - (len(hues) - 1) / 2) * width
-            drawn = ax.boxplot(data, positions=pos, widths=width * 0.85, patch_artist=True, showmeans=True, manage_ticks=False,
+            drawn = ax.boxplot([d if len(d) >= MIN_BOX else [] for d in data], positions=pos, widths=width * 0.85, patch_artist=True, showmeans=True, manage_ticks=False,
                                meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 3.5},
                                medianprops={"color": "black"}, flierprops={"marker": ".", "markersize": 3})
             for patch in drawn["boxes"]:
                 patch.set(facecolor=colour, edgecolor="black", linewidth=0.7)
+            for x, d in zip(pos, data):
+                if 0 < len(d) < MIN_BOX:  # quartiles of so few runs would look as sure as any box: the runs themselves
+                    ax.scatter(np.full(len(d), x), d, s=14, facecolor=colour, edgecolor="black", linewidth=0.6, zorder=3)
+                    dots = True
+            counts.extend(len(d) for d in data)
+            sizes.append((pos, [len(d) for d in data]))
         ax.set_xticks(range(len(groups)), [names[g] for g in groups], rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center", fontsize=8)
         ax.set_ylabel(f"{metric}\n({ctx.summary_unit(metric)})", fontsize=9)
         ax.set_xlabel(ctx.group_axis(by) if row == len(chart.metrics) - 1 else "")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
+        if len(set(counts)) > 1:  # groups of unequal runs (failures, thresholds never crossed): each says how many
+            uneven = True
+            for pos, ns in sizes:
+                for x, n in zip(pos, ns):
+                    ax.text(x, 1.01, f"n={n}", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6, color="0.3")
+        values = frame["value"].dropna()
+        if len(values) and values.min() == values.max():  # matplotlib would widen a flat axis by 5% of the value: 1925-2125 for a year
+            v = float(values.iloc[0])
+            pad = 0.5 if ctx.summary_unit(metric) == "decimal year" else 0.05 * max(abs(v), 1.0)
+            ax.set_ylim(v - pad, v + pad)
         note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom)
         if note:
             zoomed.append(f"{metric}: {note}")
@@ -415,6 +435,8 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         _legend_below(body, handles, [_fmt(v) for v in hues], cs.axis_label(hue))
     title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"]
+    notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box"] if dots else []
+    notes += ["n: a group's runs with a value"] if uneven else []
     notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p] + zoomed
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 

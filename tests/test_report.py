@@ -7,6 +7,7 @@ import sqlite3
 from contextlib import closing
 from types import SimpleNamespace
 
+import matplotlib.patches
 import numpy as np
 import pandas as pd
 import pytest
@@ -333,3 +334,39 @@ def test_a_phase_cell_from_fewer_runs_than_the_others_is_hatched_and_says_how_ma
         assert len(marked) == 1 and marked[0].get_position() == pytest.approx(centre)
         strength, cap = cells.loc[2, ["rules.coercion.strength", "rules.decision.cap"]]
         assert centre == pytest.approx((strength, cap))  # the hatched cell is the one with fewer runs
+
+
+def crafted_box(monkeypatch, reference, sizes: dict, value=None, unit=None):
+    """A box chart of the reference sweep over made-up run values: ``sizes`` maps each
+    (decision cap, coercion strength) group to its number of runs."""
+    rng = np.random.default_rng(0)
+    rows = [{"rules.decision.cap": cap, "rules.coercion.strength": strength, "value": rng.normal(0.5, 0.1) if value is None else value}
+            for (cap, strength), n in sizes.items() for _ in range(n)]
+    monkeypatch.setattr(report, "_run_values", lambda *args, **kwargs: pd.DataFrame(rows))
+    ctx = report.ReportContext(results.load(reference))
+    if unit:
+        monkeypatch.setattr(ctx, "summary_unit", lambda metric: unit)
+    chart = experiment.CHARTS["box"].model_validate({"type": "box", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "zoom": True})
+    return report.box(ctx, chart)
+
+
+def test_a_box_of_few_runs_is_drawn_as_its_runs_and_unequal_groups_say_their_n(monkeypatch, reference):
+    """A box of 2 runs looked like one of 8: its quartiles carry no more than the 2 values."""
+    fig = crafted_box(monkeypatch, reference, {(0.4, 0.0): 8, (0.4, 1.0): 8, (1.0, 0.0): 2, (1.0, 1.0): 8})
+    ax = fig.subfigs[1].axes[0]
+    dots = [c for c in ax.collections if len(c.get_offsets()) and np.ma.getdata(c.get_offsets())[:, 0].size == 2]
+    assert len(dots) == 1 and np.ma.getdata(dots[0].get_offsets())[0, 0] == pytest.approx(1 - 0.2)  # cap 1.0, the first of two hues
+    boxes = [p for p in ax.patches if isinstance(p, matplotlib.patches.PathPatch) and np.isfinite(p.get_path().vertices).all()]
+    assert len(boxes) == 3
+    assert sorted(t.get_text() for t in ax.texts) == ["n=2", "n=8", "n=8", "n=8"]
+    said = " ".join(texts(fig).split())
+    assert "a group of fewer than 5 runs: each run a dot, no box" in said and "n: a group's runs with a value" in said
+    even = crafted_box(monkeypatch, reference, {(0.4, 0.0): 8, (0.4, 1.0): 8, (1.0, 0.0): 8, (1.0, 1.0): 8})
+    assert not even.subfigs[1].axes[0].texts and "dot" not in texts(even) and "n:" not in texts(even)
+
+
+@pytest.mark.parametrize("unit, value, half", [("decimal year", 2031.25, 0.5), ("model units", 3.0, 0.15)])
+def test_a_box_chart_of_equal_values_keeps_a_readable_axis(monkeypatch, reference, unit, value, half):
+    """Every run crossing a threshold in the same quarter gave a 1925-2125 axis."""
+    fig = crafted_box(monkeypatch, reference, dict.fromkeys([(0.4, 0.0), (0.4, 1.0), (1.0, 0.0), (1.0, 1.0)], 6), value=value, unit=unit)
+    assert fig.subfigs[1].axes[0].get_ylim() == pytest.approx((value - half, value + half))
