@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -588,13 +589,37 @@ def _table_files(frame: pd.DataFrame, out: Path, stem: str, notes: list[str] = (
 
 def sobol_table(ctx: ReportContext, chart: SobolChart) -> pd.DataFrame:
     ranges, sample = _ranges(ctx), ctx.spec["sample"]
-    tables = []
+
+    def indices(metric: str, y: np.ndarray) -> pd.DataFrame:
+        return sensitivity.sobol_indices(ranges, y, seed=ctx.spec.get("seed", 0), second_order=sample.get("second_order", False), what=metric)
+
+    return _indices(ctx, chart, "Sobol", indices, ["S1", "S1_conf", "ST", "ST_conf"])
+
+
+def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, compute: Callable[[str, np.ndarray], pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """Each metric's sensitivity indices, one block of rows per metric. A metric whose
+    design has gaps is refused (:func:`abm.sensitivity.require_complete`) without taking
+    the others with it: ``attrs["refused"]`` maps it to the refusal, which the chart and
+    the report's problems state. Every metric refused: MissingValuesError."""
+    tables, refused = [], {}
     for metric in chart.metrics:
         y, missing = _design_outputs(ctx, metric)
-        sensitivity.require_complete(y, f"Sobol analysis of {metric}", missing)
-        table = sensitivity.sobol_indices(ranges, y, seed=ctx.spec.get("seed", 0), second_order=sample.get("second_order", False), what=metric)
-        tables.append(table.assign(metric=metric))
-    return pd.concat(tables, ignore_index=True)[["metric", "parameter", "S1", "S1_conf", "ST", "ST_conf"]]
+        try:
+            sensitivity.require_complete(y, f"{method} analysis of {metric}", missing)
+        except sensitivity.MissingValuesError as exc:
+            refused[metric] = str(exc)
+            continue
+        tables.append(compute(metric, y).assign(metric=metric))
+    if not tables:
+        raise sensitivity.MissingValuesError("; ".join(refused.values()))
+    table = pd.concat(tables, ignore_index=True)[["metric", "parameter", *columns]]
+    table.attrs["refused"] = refused
+    return table
+
+
+def _refused_note(table: pd.DataFrame) -> list[str]:
+    refused = table.attrs.get("refused", {})
+    return [f"not drawn: {', '.join(refused)} (design points without a usable value; see the report's problems)"] if refused else []
 
 
 def sobol_warnings(table: pd.DataFrame, n: int) -> list[str]:
@@ -618,9 +643,10 @@ def sobol_warnings(table: pd.DataFrame, n: int) -> list[str]:
 def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = None) -> Figure:
     table = sobol_table(ctx, chart) if table is None else table
     n = ctx.spec["sample"].get("n")
-    fig, body = _canvas(7.5, 2.8 * len(chart.metrics))
-    axes = body.subplots(len(chart.metrics), 1, squeeze=False)
-    for row, metric in enumerate(chart.metrics):
+    metrics = list(dict.fromkeys(table["metric"]))
+    fig, body = _canvas(7.5, 2.8 * len(metrics))
+    axes = body.subplots(len(metrics), 1, squeeze=False)
+    for row, metric in enumerate(metrics):
         part = table[table["metric"] == metric]
         ax = axes[row][0]
         x = np.arange(len(part))
@@ -631,30 +657,28 @@ def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = No
         ax.axhline(0, color="black", linewidth=0.6)
         ax.axhline(1, color="0.5", linewidth=0.6, linestyle=":")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
-        if row == 0:
-            ax.legend(fontsize=8, loc="upper right")
+    _legend_below(body, *axes[0][0].get_legend_handles_labels(), "")
     title = chart.title or f"Sobol sensitivity indices, base sample N={n}"
-    notes = ["error bars: 95% bootstrap confidence intervals"] + [f"WARNING: {w}" for w in sobol_warnings(table, n)]
+    notes = ["error bars: 95% bootstrap confidence intervals"] + [f"WARNING: {w}" for w in sobol_warnings(table, n)] + _refused_note(table)
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
 def morris_table(ctx: ReportContext, chart: MorrisChart) -> pd.DataFrame:
     ranges, sample = _ranges(ctx), ctx.spec["sample"]
     x = ctx.results.params[list(ranges)].to_numpy(float)
-    tables = []
-    for metric in chart.metrics:
-        y, missing = _design_outputs(ctx, metric)
-        sensitivity.require_complete(y, f"Morris analysis of {metric}", missing)
-        table = sensitivity.morris_indices(ranges, x, y, seed=ctx.spec.get("seed", 0), levels=sample.get("levels", 4), what=metric)
-        tables.append(table.assign(metric=metric))
-    return pd.concat(tables, ignore_index=True)[["metric", "parameter", "mu", "mu_star", "mu_star_conf", "sigma"]]
+
+    def indices(metric: str, y: np.ndarray) -> pd.DataFrame:
+        return sensitivity.morris_indices(ranges, x, y, seed=ctx.spec.get("seed", 0), levels=sample.get("levels", 4), what=metric)
+
+    return _indices(ctx, chart, "Morris", indices, ["mu", "mu_star", "mu_star_conf", "sigma"])
 
 
 def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = None) -> Figure:
     table = morris_table(ctx, chart) if table is None else table
-    fig, body = _canvas(10, 3.0 * len(chart.metrics))
-    axes = body.subplots(len(chart.metrics), 2, squeeze=False)
-    for row, metric in enumerate(chart.metrics):
+    metrics = list(dict.fromkeys(table["metric"]))
+    fig, body = _canvas(10, 3.0 * len(metrics))
+    axes = body.subplots(len(metrics), 2, squeeze=False)
+    for row, metric in enumerate(metrics):
         part = table[table["metric"] == metric]
         what = f"{metric} ({ctx.summary_unit(metric)})"
         ax = axes[row][0]
@@ -667,16 +691,16 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
         ax = axes[row][1]
         colours = cs.palette(len(part))
         for k, (_, r) in enumerate(part.iterrows()):
-            ax.scatter(r["mu_star"], r["sigma"], marker=cs.MARKERS[k % len(cs.MARKERS)], color=colours[k], edgecolor="black", linewidth=0.4, label=short(r["parameter"]))
+            ax.scatter(r["mu_star"], r["sigma"], marker=cs.MARKERS[k % len(cs.MARKERS)], color=colours[k], edgecolor="black", linewidth=0.4, label=short(r["parameter"]), clip_on=False, zorder=3)  # a marker at mu* = 0 sits on the axis, whole
         ax.set_xlabel(f"mu* ({ctx.summary_unit(metric)} per range)")
         ax.set_ylabel("sigma (non-linearity,\ninteractions)", fontsize=9)
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)
         ax.grid(True, color="0.9", linewidth=0.6)
-        ax.legend(fontsize=7)
+    _legend_below(body, *axes[0][1].get_legend_handles_labels(), "parameter")
     n = ctx.spec["sample"].get("n")
     title = chart.title or f"Morris elementary effects, {n} trajectories"
-    return _decorate(fig, ctx.footer, title, "left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma")
+    return _decorate(fig, ctx.footer, title, "; ".join(["left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma", *_refused_note(table)]))
 
 
 def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
@@ -921,6 +945,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             except (sensitivity.MissingValuesError, NoPairsError) as exc:
                 report.problems.append(f"chart {k} ({chart.type}): {exc}")
                 continue
+            report.problems += [f"chart {k} ({chart.type}): {why}" for why in getattr(data, "attrs", {}).get("refused", {}).values()]
             if chart.type in ("phase", "difference"):
                 data.to_csv(out / f"{stem}.csv", index=False)
                 written.append(out / f"{stem}.csv")

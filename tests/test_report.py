@@ -370,3 +370,33 @@ def test_a_box_chart_of_equal_values_keeps_a_readable_axis(monkeypatch, referenc
     """Every run crossing a threshold in the same quarter gave a 1925-2125 axis."""
     fig = crafted_box(monkeypatch, reference, dict.fromkeys([(0.4, 0.0), (0.4, 1.0), (1.0, 0.0), (1.0, 1.0)], 6), value=value, unit=unit)
     assert fig.subfigs[1].axes[0].get_ylim() == pytest.approx((value - half, value + half))
+
+
+@pytest.mark.parametrize("method", ["sobol", "morris"])
+def test_one_metric_with_gaps_leaves_the_others_indices_drawn(tmp_path, monkeypatch, capsys, method):
+    """One summary without a value in some runs (a threshold never crossed) used to drop the
+    whole sensitivity chart, the complete metrics' indices with it."""
+    out = tmp_path / method
+    assert sweep.run(sampled_spec(method, 4 if method == "sobol" else 3), out, workers=1, progress=False).failed == 0
+    real = report._design_outputs
+
+    def with_gaps(ctx, metric):
+        y, missing = real(ctx, metric)
+        if metric == "integration_mean_last2":
+            y = y.copy()
+            y[::5] = np.nan
+        return y, missing
+
+    monkeypatch.setattr(report, "_design_outputs", with_gaps)
+    assert main(["report", str(out)]) == 1  # a chart's part not made is a problem to report
+    assert f"{method.capitalize()} analysis of integration_mean_last2: refused" in capsys.readouterr().err
+    stem = f"{method}_fragmentation_final_integration_mean_last2"
+    table = pd.read_csv(out / "report" / f"{stem}.csv")
+    assert set(table["metric"]) == {"fragmentation_final"} and table.drop(columns="metric").notna().all().all()
+    assert (out / "report" / f"{stem}.png").exists()
+    summary = (out / "report" / "summary.md").read_text()
+    assert "## Charts not made" in summary and "analysis of integration_mean_last2: refused" in summary
+    chart = experiment.CHARTS[method].model_validate({"type": method, "metrics": ["fragmentation_final", "integration_mean_last2"]})
+    fig = report.figure(out, chart.model_dump())
+    assert len({ax.get_subplotspec().rowspan.start for ax in fig.subfigs[1].axes}) == 1  # one row of panels: the complete metric's
+    assert "not drawn: integration_mean_last2" in " ".join(texts(fig).split())
