@@ -90,9 +90,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _wrap(text: str, fig: Figure, fontsize: float, width: float | None = None) -> str:
-    """Break ``text`` into lines that fit the figure's width (or ``width`` inches) at ``fontsize``."""
-    chars = max(30, int((fig.get_figwidth() if width is None else width) * 72 / (0.56 * fontsize)))
+def _wrap(text: str, fig: Figure, fontsize: float, width: float | None = None, least: int = 30) -> str:
+    """Break ``text`` into lines that fit the figure's width (or ``width`` inches) at
+    ``fontsize``, of ``least`` characters at the least."""
+    chars = max(least, int((fig.get_figwidth() if width is None else width) * 72 / (0.56 * fontsize)))
     return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
@@ -524,7 +525,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     labels = [names[v] + (" (no pairs)" if paired[v] == 0 else "") for v in levels]
     for ax in axes[:, 0]:
         ax.set_yticks(y, labels, fontsize=8)
-        ax.set_ylabel(ctx.group_axis(by))
+        ax.set_ylabel(_wrap(ctx.group_axis(by), fig, 10, 0.32 * len(levels) + 0.5, least=12))  # a budget's label with its unit outgrew a panel of few levels
     axes[0][0].set_ylim(-0.6, len(levels) - 0.4)
     title = chart.title or f"Paired differences from {ctx.group_label(by)} = {_fmt(chart.against)}"
     within = f" and the same {', '.join(map(short, others))}" if others else ""

@@ -227,3 +227,20 @@ def test_swept_quantities_carry_their_units_on_the_axes():
     assert cs.axis_label("states.armenia.neighbours.georgia.trade").endswith("(USD bn per year)")
     assert cs.axis_label("time.steps") == "time steps (quarters)"
     assert cs.axis_label("rules.decision.cap") == "decision cap"  # an index has no unit
+
+
+def test_a_long_parameter_label_fits_beside_a_panel_of_few_levels(reference, monkeypatch):
+    """'eu investment budget (USD bn per quarter)' ran off the top and bottom of a panel of
+    two levels; the label now wraps to the panel's height."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    ctx = report.ReportContext(results.load(reference))
+    monkeypatch.setattr(ctx, "group_axis", lambda by: "eu investment budget (USD bn per quarter)")
+    chart = DifferenceChart.model_validate({"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 1.0})
+    fig = report.difference(ctx, chart)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    label = fig.subfigs[1].axes[0].yaxis.label
+    box, page = label.get_window_extent(renderer), fig.bbox
+    assert label.get_text().replace("\n", " ") == "eu investment budget (USD bn per quarter)"
+    assert page.y0 <= box.y0 and box.y1 <= page.y1 and page.x0 <= box.x0
