@@ -355,14 +355,21 @@ def test_an_interrupted_pool_stops_even_when_a_worker_was_killed_halfway_through
     that never came, and the sweep hung, deaf to Ctrl-C and SIGTERM (seen once in 37
     interrupts). Run in a child process, so that a hang fails the test instead of
     hanging the suite."""
-    proc = subprocess.Popen([sys.executable, "-c", HALF_SENT], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert unhung(HALF_SENT, "the pool's shutdown hung on a half-sent result") == "stopped\n"
+
+
+def unhung(script: str, hang: str) -> str:
+    """The output of ``script`` run in a child process; the test fails with ``hang`` if it
+    has not ended within 60 s (the child and its workers killed), or if it failed."""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        pytest.fail("the pool's shutdown hung on a half-sent result")
-    assert proc.returncode == 0 and out == "stopped\n", err
+        pytest.fail(hang)
+    assert proc.returncode == 0, (out, err)
+    return out
 
 
 DIED_HALF_SENT = """
@@ -393,14 +400,7 @@ def test_a_pool_breaks_when_a_worker_dies_halfway_through_a_result_while_others_
     pool's watchdog sees a worker dead that the executor has not noticed, stops the
     workers, and the executor breaks, which the sweep answers by running the runs in
     flight again. In a child process, so that a hang fails the test instead of the suite."""
-    proc = subprocess.Popen([sys.executable, "-c", DIED_HALF_SENT], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("the pool hung on a dead worker's half-sent result")
-    assert proc.returncode == 0 and out == "broken\nstopped\n", (out, err)
+    assert unhung(DIED_HALF_SENT, "the pool hung on a dead worker's half-sent result") == "broken\nstopped\n"
 
 
 def dies_once(marker: str, x: int) -> int:
