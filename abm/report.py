@@ -391,7 +391,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     colours = cs.palette(len(hues)) if hue else [cs.OKABE_ITO[0]]
     fig, body = _canvas(max(6.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 8.0, 2.8 * len(chart.metrics) + 0.8)
     axes = body.subplots(len(chart.metrics), 1, squeeze=False, sharex=True)
-    width, missing, zoomed, dots, uneven = 0.8 / len(hues), 0, [], False, False
+    width, missing, zoomed, dots, boxed, uneven = 0.8 / len(hues), 0, [], False, False, False
     for row, metric in enumerate(chart.metrics):
         frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")], per_point=by == "point")
         missing += int(frame["value"].isna().sum())
@@ -410,9 +410,10 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
             for patch in drawn["boxes"]:
                 patch.set(facecolor=colour, edgecolor="black", linewidth=0.7)
             for x, d in zip(pos, data):
-                if 0 < len(d) < MIN_BOX:  # quartiles of so few runs would look as sure as any box: the runs themselves
-                    ax.scatter(np.full(len(d), x), d, s=14, facecolor=colour, edgecolor="black", linewidth=0.6, zorder=3)
+                if 0 < len(d) < MIN_BOX:  # quartiles of so few runs would look as sure as any box: the runs themselves, side by side (equal values stay apart)
+                    ax.scatter(x + np.linspace(-0.25, 0.25, len(d)) * width * (len(d) > 1), d, s=14, facecolor=colour, edgecolor="black", linewidth=0.6, zorder=3)
                     dots = True
+                boxed |= len(d) >= MIN_BOX
             counts.extend(len(d) for d in data)
             sizes.append((pos, [len(d) for d in data]))
         ax.set_xticks(range(len(groups)), [names[g] for g in groups], rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center", fontsize=8)
@@ -425,10 +426,8 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
                 for x, n in zip(pos, ns):
                     ax.text(x, 1.01, f"n={n}", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6, color="0.3")
         values = frame["value"].dropna()
-        if len(values) and values.min() == values.max():  # matplotlib would widen a flat axis by 5% of the value: 1925-2125 for a year
-            v = float(values.iloc[0])
-            pad = 0.5 if ctx.summary_unit(metric) == "decimal year" else 0.05 * max(abs(v), 1.0)
-            ax.set_ylim(v - pad, v + pad)
+        if ctx.summary_unit(metric) == "decimal year" and len(values) and values.min() == values.max():
+            ax.set_ylim(values.iloc[0] - 0.5, values.iloc[0] + 0.5)  # matplotlib widens a flat axis by 5% of the value: 1925-2125
         note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom)
         if note:
             zoomed.append(f"{metric}: {note}")
@@ -436,8 +435,8 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         handles = [matplotlib.patches.Patch(facecolor=c, edgecolor="black", linewidth=0.7) for c in colours]
         _legend_below(body, handles, [_fmt(v) for v in hues], cs.axis_label(hue))
     title = chart.title or f"{', '.join(chart.metrics)} by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
-    notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"]
-    notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box"] if dots else []
+    notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"] if boxed else []
+    notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box" + ("" if boxed else "; a spread of runs, not a confidence interval")] if dots else []
     notes += ["n: a group's runs with a value"] if uneven else []
     notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p] + zoomed
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
@@ -747,8 +746,10 @@ def _parameter_axis(ax, prior, axis: str) -> None:
     getattr(ax, f"set_{axis}scale")("log" if prior.prior == "loguniform" else "linear")
     getattr(ax, f"set_{axis}lim")(prior.low, prior.high)
     scale = getattr(ax, f"{axis}axis")
-    if prior.prior == "loguniform":  # decades only: labelled minor ticks overlap on a small panel
-        scale.set_major_locator(matplotlib.ticker.LogLocator(numticks=4))
+    if prior.prior == "loguniform":  # labelled minor ticks overlap on a small panel: decades, or 1-2-5 steps within fewer than two
+        decades = math.floor(math.log10(prior.high)) - math.ceil(math.log10(prior.low)) + 1
+        scale.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0,) if decades >= 2 else (1.0, 2.0, 5.0), numticks=4))
+        scale.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         scale.set_minor_formatter(matplotlib.ticker.NullFormatter())
     else:
         scale.set_major_locator(matplotlib.ticker.MaxNLocator(3))
@@ -820,6 +821,7 @@ def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, f
         t, tol = p.target, p.tolerance
         low, high = (t.value, t.value) if t.value is not None else t.between or (t.above, t.below)
         edges = [v for v in (low, high, None if low is None else low - tol, None if high is None else high + tol) if v is not None]
+        edges += [high - 2 * tol] if low is None else [low + 2 * tol] if high is None else []  # a one-sided target shows some of its side
         span = [*edges, *((finite.min(), finite.max()) if len(finite) else ())]  # the target shows even when no draw comes near it
         lo_x, hi_x = min(span), max(span)
         pad = 0.05 * (hi_x - lo_x or abs(hi_x) or 1.0)
@@ -831,6 +833,9 @@ def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, f
         else:
             ax.axvspan(lo_x if low is None else low, hi_x if high is None else high, color=cs.OKABE_ITO[2], alpha=0.3, lw=0, zorder=1)
         ax.set_xlim(lo_x, hi_x)
+        ax.set_ylim(0, None if len(finite) else 1)
+        if not len(finite):
+            ax.text(0.5, 0.5, "no draw has a value", transform=ax.transAxes, ha="center", va="center", fontsize=8)
         missing = len(x) - len(finite)
         ax.set_title(_wrap(f"{p.id}: target {t.describe()}, tolerance {tol:g}; reproduced in {shares[p.id]:.0%} of draws" + (f" ({missing} without a value)" if missing else ""), fig, 7, 3.2), fontsize=7)
         ax.set_xlabel(_wrap(_pattern_label(p), fig, 7, 3.2), fontsize=7)

@@ -605,13 +605,15 @@ def test_the_predictive_chart_shades_the_region_a_draw_counts_as_reproducing(see
         assert share == pytest.approx(len(inside) / len(pred)) and f"reproduced in {share:.0%} of draws" in " ".join(ax.get_title().split())
 
 
-def test_the_pairs_chart_puts_no_weights_on_a_parameter_axis():
+@pytest.mark.parametrize("low", [0.001, 0.02])
+def test_the_pairs_chart_puts_no_weights_on_a_parameter_axis(low):
     """The corner plot's diagonal histograms have no y ticks (their height is weight, which
     the first row used to show on the axis its label named a parameter); log-uniform priors
-    get log axes labelled at decades only."""
+    get log axes with a few labelled ticks and no labelled minor ones (decades, or 1-2-5
+    steps when the range holds fewer than two: 0.02-0.08 has no power of ten)."""
     from abm import report
 
-    spec = small_spec(parameters={"rules.coercion.strength": {"low": 0.0, "high": 1.0}, "rules.decay.rate": {"prior": "loguniform", "low": 0.001, "high": 0.08}})
+    spec = small_spec(parameters={"rules.coercion.strength": {"low": 0.0, "high": 1.0}, "rules.decay.rate": {"prior": "loguniform", "low": low, "high": 0.08}})
     cal = calibrate.load_spec(spec)
     pred = pd.DataFrame({p.id: np.zeros(5) for p in cal.patterns})
     fig = report.posterior_figures(cal.spec.parameters, synthetic_posterior(cal), cal.patterns, pred, calibrate.predictive_table(cal, pred), "f", "n")["pairs"]
@@ -621,7 +623,9 @@ def test_the_pairs_chart_puts_no_weights_on_a_parameter_axis():
     diagonal = [ax for ax in axes if ax.get_subplotspec().rowspan == ax.get_subplotspec().colspan]
     assert len(diagonal) == 2 and all(len(ax.get_yticks()) == 0 for ax in diagonal)
     scatter = next(ax for ax in axes if ax not in diagonal)
-    assert scatter.get_yscale() == "log" and scatter.get_ylim() == pytest.approx((0.001, 0.08))
+    assert scatter.get_yscale() == "log" and scatter.get_ylim() == pytest.approx((low, 0.08))
     assert scatter.get_ylabel() == "decay rate" and scatter.get_xlabel() == "coercion strength"
     assert not [t.get_text() for t in scatter.yaxis.get_minorticklabels() if t.get_text()]
+    shown = [float(t.get_text()) for t in scatter.yaxis.get_majorticklabels() if t.get_text() and low <= t.get_position()[1] <= 0.08]
+    assert 2 <= len(shown) <= 4 and all(low <= v <= 0.08 for v in shown), shown
 

@@ -403,6 +403,22 @@ def test_a_pool_breaks_when_a_worker_dies_halfway_through_a_result_while_others_
     assert unhung(DIED_HALF_SENT, "the pool hung on a dead worker's half-sent result") == "broken\nstopped\n"
 
 
+def test_the_watchdog_leaves_a_pool_of_long_tasks_alone():
+    """Tasks longer than the watchdog's grace, on every worker, are no death to act on."""
+    pool = sweep.local_pool(2)
+    try:
+        assert list(pool.map(functools.partial(slow_double, sweep.WATCH_GRACE + 1.0), [1, 2])) == [2, 4]
+        assert pool.generation == 0 and not pool.executor._broken
+    finally:
+        pool.shutdown(interrupted=False)
+    assert not pool._watchdog.is_alive()
+
+
+def slow_double(seconds: float, x: int) -> int:
+    time.sleep(seconds)
+    return 2 * x
+
+
 def dies_once(marker: str, x: int) -> int:
     """Kills its worker the first time any task runs (``marker`` not yet made), then doubles."""
     if not os.path.exists(marker):
