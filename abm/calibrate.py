@@ -108,6 +108,16 @@ class Prior(_Strict):
             return (self.high - self.low) / math.sqrt(12.0)
         return float(stats.loguniform(self.low, self.high).std())
 
+    def grid(self, n: int) -> np.ndarray:
+        """``n`` points spanning the prior's range, evenly on its own scale (log for log-uniform)."""
+        return np.geomspace(self.low, self.high, n) if self.prior == "loguniform" else np.linspace(self.low, self.high, n)
+
+    def density(self, x: np.ndarray) -> np.ndarray:
+        """The prior's probability density at ``x`` (inside its range)."""
+        if self.prior == "loguniform":
+            return 1.0 / (x * math.log(self.high / self.low))
+        return np.full_like(x, 1.0 / (self.high - self.low), dtype=float)
+
 
 class Epsilon(_Strict):
     alpha: Annotated[Real, Field(gt=0, lt=1)] = 0.5  # each generation's threshold: this quantile of the last one's distances

@@ -72,6 +72,15 @@ class Output(Operand):
     def dates(self) -> list[dt.date]:
         return [self.at] if self.at is not None else [self.start, self.to]
 
+    def describe(self) -> str:
+        """What is measured, in words: the column (and state), at a date or as a change."""
+        what = self.column + (f" of {self.state}" if self.state else "")
+        if self.minus is not None:
+            what += f" minus {self.minus.column}" + (f" of {self.minus.state}" if self.minus.state else "")
+        if self.at is not None:
+            return f"{what} at {self.at}"
+        return f"{what}, {'relative ' if self.relative else ''}change {self.start} to {self.to}"
+
 
 class Target(_Strict):
     value: Real | None = None
@@ -88,10 +97,14 @@ class Target(_Strict):
             raise ValueError("between: [low, high] needs low <= high")
         return self
 
-    def miss(self, x: float) -> float:
+    def bounds(self) -> tuple[float | None, float | None]:
+        """(low, high) of the values that hit the target; None for an open side."""
         if self.value is not None:
-            return abs(x - self.value)
-        low, high = self.between or (self.above, self.below)
+            return self.value, self.value
+        return tuple(self.between) if self.between is not None else (self.above, self.below)
+
+    def miss(self, x: float) -> float:
+        low, high = self.bounds()
         low = -math.inf if low is None else low
         high = math.inf if high is None else high
         return max(low - x, 0.0, x - high)

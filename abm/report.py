@@ -399,7 +399,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         groups = _levels(ctx, by, frame[key])
         names = _group_names(ctx, None if by == "point" else by, groups)
         ax = axes[row][0]
-        counts, sizes = [], []
+        sizes = []  # (positions, runs per group) of each hue
         for h, (level, colour) in enumerate(zip(hues, colours)):
             part = frame if hue is None else frame[frame[hue] == level]
             data = [part.loc[part[key] == g, "value"].dropna().to_numpy() for g in groups]
@@ -414,13 +414,12 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
                     ax.scatter(x + np.linspace(-0.25, 0.25, len(d)) * width * (len(d) > 1), d, s=14, facecolor=colour, edgecolor="black", linewidth=0.6, zorder=3)
                     dots = True
                 boxed |= len(d) >= MIN_BOX
-            counts.extend(len(d) for d in data)
             sizes.append((pos, [len(d) for d in data]))
         ax.set_xticks(range(len(groups)), [names[g] for g in groups], rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center", fontsize=8)
         ax.set_ylabel(f"{metric}\n({ctx.summary_unit(metric)})", fontsize=9)
         ax.set_xlabel(ctx.group_axis(by) if row == len(chart.metrics) - 1 else "")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
-        if len(set(counts)) > 1:  # groups of unequal runs (failures, thresholds never crossed): each says how many
+        if len({n for _, ns in sizes for n in ns}) > 1:  # groups of unequal runs (failures, thresholds never crossed): each says how many
             uneven = True
             for pos, ns in sizes:
                 for x, n in zip(pos, ns):
@@ -737,10 +736,6 @@ def posterior_figures(priors: dict, post: pd.DataFrame, patterns: list, predicti
             "predictive": _predictive(patterns, predictive, check, footer)}
 
 
-def _prior_bins(prior, n: int) -> np.ndarray:
-    return np.geomspace(prior.low, prior.high, n) if prior.prior == "loguniform" else np.linspace(prior.low, prior.high, n)
-
-
 def _parameter_axis(ax, prior, axis: str) -> None:
     """A parameter's axis: its prior range, log for a log-uniform prior, three ticks at most."""
     getattr(ax, f"set_{axis}scale")("log" if prior.prior == "loguniform" else "linear")
@@ -762,10 +757,9 @@ def _marginals(priors: dict, post: pd.DataFrame, footer: str, weights_note: str)
     fig, body = _canvas(3.0 * cols, 2.4 * rows)
     for k, (name, prior) in enumerate(priors.items()):
         ax = body.add_subplot(rows, cols, k + 1)
-        ax.hist(post[name], bins=_prior_bins(prior, 21), weights=w, density=True, color=cs.OKABE_ITO[0], alpha=0.75, label="posterior")
-        xs = _prior_bins(prior, 100)
-        dens = 1.0 / (xs * math.log(prior.high / prior.low)) if prior.prior == "loguniform" else np.full_like(xs, 1.0 / (prior.high - prior.low))
-        ax.plot(xs, dens, "k--", lw=1, label="prior")
+        ax.hist(post[name], bins=prior.grid(21), weights=w, density=True, color=cs.OKABE_ITO[0], alpha=0.75, label="posterior")
+        xs = prior.grid(100)
+        ax.plot(xs, prior.density(xs), "k--", lw=1, label="prior")
         _parameter_axis(ax, prior, "x")
         ax.set_xlabel(_wrap(cs.axis_label(name), fig, 8, 3.0), fontsize=8)
         ax.set_ylabel("density" if k % cols == 0 else "", fontsize=8)
@@ -783,7 +777,7 @@ def _pairs(priors: dict, post: pd.DataFrame, footer: str, weights_note: str) -> 
         for j in range(i + 1):
             ax = body.add_subplot(n, n, i * n + j + 1)
             if i == j:  # the parameter's own histogram: its height is weight, not a parameter, so no ticks
-                ax.hist(post[names[i]], bins=_prior_bins(priors[names[i]], 21), weights=w, color=cs.OKABE_ITO[0], alpha=0.75)
+                ax.hist(post[names[i]], bins=priors[names[i]].grid(21), weights=w, color=cs.OKABE_ITO[0], alpha=0.75)
                 ax.set_yticks([])
             else:
                 ax.scatter(post[names[j]], post[names[i]], s=60 * w / w.max(), alpha=0.5, color=cs.OKABE_ITO[0], linewidths=0)
@@ -800,15 +794,6 @@ def _pairs(priors: dict, post: pd.DataFrame, footer: str, weights_note: str) -> 
                      f"points: the final generation's particles, area by weight; diagonal: each parameter's weighted histogram; axes span the prior ranges; {weights_note}")
 
 
-def _pattern_label(p) -> str:
-    """What a pattern measures, for its axis: the column (and state), at a date or as a change."""
-    o = p.output
-    what = o.column + (f" of {o.state}" if o.state else "") + (f" minus {o.minus.column}" + (f" of {o.minus.state}" if o.minus.state else "") if o.minus else "")
-    if o.at is not None:
-        return f"{what} at {o.at}"
-    return f"{what}, {'relative ' if o.relative else ''}change {o.start} to {o.to}"
-
-
 def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, footer: str) -> Figure:
     cols = min(3, len(patterns))
     rows = math.ceil(len(patterns) / cols)
@@ -819,7 +804,7 @@ def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, f
         x = predictive[p.id].to_numpy(dtype=float)
         finite = x[np.isfinite(x)]
         t, tol = p.target, p.tolerance
-        low, high = (t.value, t.value) if t.value is not None else t.between or (t.above, t.below)
+        low, high = t.bounds()
         edges = [v for v in (low, high, None if low is None else low - tol, None if high is None else high + tol) if v is not None]
         edges += [high - 2 * tol] if low is None else [low + 2 * tol] if high is None else []  # a one-sided target shows some of its side
         span = [*edges, *((finite.min(), finite.max()) if len(finite) else ())]  # the target shows even when no draw comes near it
@@ -838,7 +823,7 @@ def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, f
             ax.text(0.5, 0.5, "no draw has a value", transform=ax.transAxes, ha="center", va="center", fontsize=8)
         missing = len(x) - len(finite)
         ax.set_title(_wrap(f"{p.id}: target {t.describe()}, tolerance {tol:g}; reproduced in {shares[p.id]:.0%} of draws" + (f" ({missing} without a value)" if missing else ""), fig, 7, 3.2), fontsize=7)
-        ax.set_xlabel(_wrap(_pattern_label(p), fig, 7, 3.2), fontsize=7)
+        ax.set_xlabel(_wrap(p.output.describe(), fig, 7, 3.2), fontsize=7)
         ax.set_ylabel("draws" if k % cols == 0 else "", fontsize=7)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.tick_params(labelsize=6)
