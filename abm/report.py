@@ -677,6 +677,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     metrics = list(dict.fromkeys(table["metric"]))
     fig, body = _canvas(10, 3.0 * len(metrics))
     axes = body.subplots(len(metrics), 2, squeeze=False)
+    coincide = False
     for row, metric in enumerate(metrics):
         part = table[table["metric"] == metric]
         what = f"{metric} ({ctx.summary_unit(metric)})"
@@ -689,8 +690,11 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
         ax = axes[row][1]
         colours = cs.palette(len(part))
+        points = list(zip(part["mu_star"], part["sigma"]))
         for k, (_, r) in enumerate(part.iterrows()):
-            ax.scatter(r["mu_star"], r["sigma"], marker=cs.MARKERS[k % len(cs.MARKERS)], color=colours[k], edgecolor="black", linewidth=0.4, label=short(r["parameter"]), clip_on=False, zorder=3)  # a marker at mu* = 0 sits on the axis, whole
+            under = points[k + 1:].count(points[k])  # parameters drawn later on the same point: this marker rings theirs
+            coincide |= under > 0
+            ax.scatter(r["mu_star"], r["sigma"], s=36 * (1 + 1.2 * under), marker=cs.MARKERS[k % len(cs.MARKERS)], color=colours[k], edgecolor="black", linewidth=0.4, label=short(r["parameter"]), clip_on=False, zorder=3)  # a marker at mu* = 0 sits on the axis, whole
         ax.set_xlabel(f"mu* ({ctx.summary_unit(metric)} per range)")
         ax.set_ylabel("sigma (non-linearity,\ninteractions)", fontsize=9)
         ax.set_xlim(left=0)
@@ -699,7 +703,8 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     _legend_below(body, *axes[0][1].get_legend_handles_labels(), "parameter")
     n = ctx.spec["sample"].get("n")
     title = chart.title or f"Morris elementary effects, {n} trajectories"
-    return _decorate(fig, ctx.footer, title, "; ".join(["left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma", *_refused_note(table)]))
+    coincident = ["parameters on the same point are drawn as nested markers, the first-listed largest"] if coincide else []
+    return _decorate(fig, ctx.footer, title, "; ".join(["left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma", *coincident, *_refused_note(table)]))
 
 
 def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:

@@ -208,6 +208,12 @@ def test_sensitivity_report(tmp_path, method, n, columns):
         bars = [c for ax in fig.subfigs[1].axes for c in ax.containers if getattr(c, "errorbar", None) is not None]
         lows = [seg[:, 1].min() for c in bars for seg in c.errorbar.lines[2][0].get_segments()]
         assert len(lows) == 4 and min(lows) == 0.0, lows
+        assert "nested markers" not in " ".join(texts(fig).split())
+        same = table.assign(mu_star=0.0, sigma=0.0)  # no parameter matters: both sit on the origin, the first must ring the second
+        fig = report.morris(report.ReportContext(results.load(out)), chart, same)
+        sizes = [[c.get_sizes()[0] for c in ax.collections] for ax in (fig.subfigs[1].axes[1], fig.subfigs[1].axes[3])]
+        assert all(len(s) == 2 and s[0] > s[1] for s in sizes), sizes
+        assert "parameters on the same point are drawn as nested markers" in " ".join(texts(fig).split())
 
 
 def test_sobol_refuses_a_design_with_failed_runs(tmp_path, capsys):
