@@ -49,7 +49,6 @@ class RegionalState(mesa.Agent):
         self.label = spec.name
         self.subregion = spec.subregion
         self.lat, self.lon = spec.lat, spec.lon
-        self.gdp = spec.gdp
         self.gdp_growth = spec.gdp_growth
         self.borders = set(spec.borders)
         self.bases = set(spec.bases)
@@ -59,7 +58,6 @@ class RegionalState(mesa.Agent):
         self.threat = spec.threat
         self.needs = np.array([spec.needs.get(d) for d in DOMAINS])
         self.memberships = set(spec.memberships)
-        self.external_trade = spec.external_trade
         for name in STATE_ARRAYS:
             setattr(self, name, getattr(model, name)[index])  # a view: writes go to the model
         for p, value in spec.opinion.items():
@@ -71,6 +69,16 @@ class RegionalState(mesa.Agent):
         self.other[:] = np.maximum(0.0, 1.0 - self.ties.sum(axis=1))  # a domain without data is all 'other'
         self.expiry[:] = np.where(self.ties > 0, model.config.offers.duration, 0)
         self.damage = 0.0  # welfare lost to coercion and conflict, decays
+
+    @property
+    def gdp(self) -> float:
+        """GDP now, USD bn: the scenario's on its growth path (the model keeps the array)."""
+        return float(self.model.gdp[self.index])
+
+    @property
+    def external_trade(self) -> float:
+        """Trade with partners outside the region now, USD bn a year: the scenario's, grown with GDP."""
+        return float(self.model.external_trade[self.index] * self.model.gdp[self.index] / self.model.gdp0[self.index])
 
     @property
     def alignment(self) -> np.ndarray:

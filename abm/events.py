@@ -251,7 +251,7 @@ class Sanctions(Event):
         partner = model.power_index[p.ties_with or p.by]
         target = p.target
         if target == "random":
-            volume = model.ties[:, DOMAIN_INDEX["trade"], partner] * model.gdp  # at today's GDP, not the start's
+            volume = model.ties[:, DOMAIN_INDEX["trade"], partner] * model.gdp  # at the period's opening GDP (events fire before growth), not the start's
             if volume.sum() <= 0.0:
                 return {**self.record(), "target": ""}  # no trade with the partner to sanction
             target = model.state_keys[int(model.event_rng.choice(len(volume), p=volume / volume.sum()))]

@@ -108,8 +108,8 @@ class RegionModel(mesa.Model):
         self.event_log: list[tuple[int, str, str, str, str, str, str]] = []  # (step, date, id, type, source, event_date, parameters)
         self.region = metrics.Group(np.ones(len(self.states), dtype=bool), self.pairs.i, self.pairs.j)
         self.subregion_groups = [metrics.Group(np.array([s.subregion == r for s in self.states]), self.pairs.i, self.pairs.j) for r in self.subregions]
-        self.external_trade = np.array([s.external_trade for s in self.states])
-        self.gdp0 = np.array([s.gdp for s in self.states])
+        self.external_trade = np.array([cfg.states[k].external_trade for k in self.state_keys])  # at the start's GDP
+        self.gdp0 = np.array([cfg.states[k].gdp for k in self.state_keys])
         self.gdp = self.gdp0.copy()
         self.growth = np.array([s.gdp_growth for s in self.states])
         self._names = cfg.metric_columns()  # metric column names by kind, built once
@@ -173,9 +173,11 @@ class RegionModel(mesa.Model):
     def fire_events(self) -> None:
         """Apply the events of this step's period: dated ones, then shocks drawn."""
         start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
+        by_hand = self.event_rng
         for key, source, event, rng, on in self.events.due(start, end):
             self.event_rng = rng  # what the event applied now draws from: its own stream
             self.log(event.name, source, event.apply(self), key, on)
+        self.event_rng = by_hand  # an event applied by hand between steps keeps to its own stream
 
     def grow_economies(self) -> None:
         """GDP follows each state's growth path; offers, trade ceilings and outside
@@ -217,7 +219,7 @@ class RegionModel(mesa.Model):
           the power's ``commitment``). The allocation rule moves them between states by
           its weights relative to its reference, keeping each domain's total.
         * New money (``budget``) is split by the weights themselves: normalised, states
-          below ``min_weight`` dropped, at most ``max_targets`` kept.
+          below ``min_weight`` dropped (all but the largest), at most ``max_targets`` kept.
         """
         spec = self.config.offers
         weights = np.asarray(self.rules["allocation"].weights(self), dtype=float)  # M x N
@@ -234,7 +236,7 @@ class RegionModel(mesa.Model):
 
         totals = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
-        keep = weights >= spec.min_weight
+        keep = weights >= np.minimum(spec.min_weight, weights.max(axis=1, keepdims=True))  # the floor trims slivers of attention; a power's best target stays, or a world of many states would get none of its money
         if spec.max_targets is not None and spec.max_targets < weights.shape[1]:
             order = np.argsort(-weights, axis=1, kind="stable")
             top = np.zeros_like(keep)
@@ -283,7 +285,7 @@ class RegionModel(mesa.Model):
         self.standing[p, d, s] = needed / chance * usd_per_unit
         self.start_chance = np.full((n, len(DOMAINS), m), np.nan)
         self.start_chance[s, d, p] = chance
-        self.usual_gain = upkeep.sum(axis=1)  # N x M: what the start's standing offers bring a step
+        self.usual_gain = (upkeep * (self.credibility[:, None, :] > 0)).sum(axis=1)  # N x M: what the start's standing offers bring a step (none where the power has no credibility)
 
     def decide_offers(self, offers: Offers) -> None:
         """States decide on the period's offers together, against the ties they had at

@@ -235,8 +235,15 @@ class MetricsSpec(Strict):
     blocs_method: Literal["louvain", "single_linkage", "main_patron"] = "main_patron"
     bloc_similarity: Unit = 0.5  # similarity (1 - JS distance) above which two states are linked
     polarization_alpha: Annotated[Real, Field(ge=1.0, le=1.6)] = 1.3
-    polarization_bandwidth: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.25  # kernel reach (JS distance) of a state's identification
+    polarization_bandwidth: Annotated[Real, Field(gt=0.0, le=0.9)] = 0.25  # kernel reach (JS distance) of a state's identification; wider, two camps closer than 1 outscore the normaliser (docs/ODD.md 7.15)
     integration_weights: IntegrationWeights = IntegrationWeights()
+
+    @field_validator("integration_weights")
+    @classmethod
+    def _some_weight(cls, w: IntegrationWeights) -> IntegrationWeights:
+        if w.trade + w.relations + w.institutions <= 0:
+            raise ValueError("every weight is 0, so integration would be 0 whatever happens; give at least one of trade, relations and institutions a positive weight")
+        return w
     trade_ceiling: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.5  # intra-group trade share that scores 1 (about the EU's own)
     club_overlap: Unit = 0.5  # institutional overlap of a pair that shares only a power-led club
 

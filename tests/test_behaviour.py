@@ -531,6 +531,29 @@ def test_spending_reports_standing_offers_and_new_money():
     assert cut.metrics["spending_china"] == pytest.approx(0.2 * plain.metrics["spending_china"])
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_attention_floor_never_withholds_a_powers_new_money(seed):
+    """``offers.min_weight`` trims slivers of attention. In a world of 200 states a power's
+    attention is spread so thin that no state's share reaches the 2% floor; its best
+    target still gets its new money,
+    so what a power offers in all does not depend on the floor."""
+    totals = {}
+    for floor in (0.02, 0.0):
+        model = RegionModel(GENERATED, rng=seed, sets=["generated.n_states=200", f"offers.min_weight={floor}"])
+        offers = model.make_offers()
+        totals[floor] = np.bincount(offers.power, weights=offers.size, minlength=len(model.powers))
+    np.testing.assert_allclose(totals[0.02], totals[0.0], rtol=1e-12)
+
+
+def test_a_power_without_credibility_brings_no_usual_gain():
+    """Opinion moves with what a power brings beyond its usual; a power without credibility
+    in a state makes it no standing offer, so nothing is usual from it there."""
+    model = RegionModel(BASELINE, rng=0, sets=["powers.russia.credibility=0"])
+    russia = model.power_index["russia"]
+    assert (model.usual_gain[:, russia] == 0).all()
+    assert (model.usual_gain.sum(axis=1) > 0).all()  # the others' usual gains stand
+
+
 def test_blocs_count_the_camps_a_region_converges_into():
     """Bandwagoning with the EU's money pulls states into fewer camps: the count of leading
     patrons falls below the hedging baseline's, seed by seed (Louvain at 0.5 said 2 in both)."""

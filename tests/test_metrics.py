@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from abm import metrics
+from abm import metrics, scenario
 
 # Jensen-Shannon distance (base 2) between p = (1, 0) and q = (1/2, 1/2), by hand:
 #   m = (3/4, 1/4)
@@ -169,6 +169,20 @@ def polar(a, alpha=1.3, bandwidth=0.25):
 @pytest.mark.parametrize("alpha", [1.0, 1.3, 1.6])
 def test_polarization_two_equal_camps_at_distance_one_is_one(alpha):
     assert polar([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], alpha) == pytest.approx(1.0)
+
+
+def two_camps(distance, alpha, bandwidth):
+    d = np.where(np.add.outer([0, 0, 1, 1], [0, 0, 1, 1]) == 1, distance, 0.0)  # states 0, 1 against 2, 3
+    return metrics.polarization(d, alpha, bandwidth)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.3, 1.6])
+def test_two_camps_at_distance_one_are_the_most_polarized_over_the_bandwidths_allowed(alpha):
+    top = scenario.MetricsSpec.model_fields["polarization_bandwidth"].metadata[-1].le
+    distances = np.linspace(0.01, 0.99, 99)
+    assert max(two_camps(x, alpha, top) for x in distances) < 0.999 and two_camps(1.0, alpha, top) == pytest.approx(1.0)
+    if alpha == 1.6:  # the reason for the cap: a reach of 1 lets nearer camps reach the clip
+        assert max(two_camps(x, alpha, 1.0) for x in distances) == 1.0
 
 
 def test_polarization_of_consensus_is_zero():

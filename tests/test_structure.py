@@ -253,6 +253,26 @@ def test_an_extending_scenario_can_drop_an_event():
     assert "am_az_peace" not in set(events["id"]) and "am_az_clash" in set(events["id"])
 
 
+def test_an_event_applied_by_hand_keeps_to_its_own_stream_after_a_step():
+    """In a step each event draws from its own stream; between steps, an event applied by
+    hand draws from the model's ``event`` stream, not from whichever event fired last."""
+    model = RegionModel(BASELINE, rng=0)
+    by_hand = model.event_rng
+    while not model.event_log:
+        model.step()
+    assert model.event_rng is by_hand
+
+
+def test_a_states_gdp_and_outside_trade_follow_its_growth_path():
+    model = RegionModel(BASELINE, rng=0, steps=8)
+    step_all(model)
+    for state in model.states:
+        spec = model.config.states[state.key]
+        grown = (1 + spec.gdp_growth) ** 2  # 8 quarters
+        assert state.gdp == pytest.approx(spec.gdp * grown) and state.external_trade == pytest.approx(spec.external_trade * grown)
+    assert any(s.gdp != model.config.states[s.key].gdp for s in model.states)
+
+
 # --------------------------------------------------------------------------- scenario library
 
 
