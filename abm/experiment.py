@@ -737,6 +737,8 @@ class _Builder:
                     else:
                         self.problem(where, f"{rel}: {p}: {msg}")
                 continue
+            for p, msg in posterior.overridden(scenario, fixed):
+                self.problem(f"set.{p}", f"{msg} (in {rel})")
             powers = tuple(scenario.powers)  # the model's columns, named from the scenario: the main process need not import the model
             digest = posterior.sha256(scenario.posterior) if scenario.posterior is not None else None
             bases[name] = Base(name, rel, raw, scenario, scenario_hash(scenario.to_dict()), tuple(scenario.metric_names()), tuple(state_columns(list(powers))), powers, digest)
@@ -832,6 +834,9 @@ class _Builder:
             why = [inert(scn, path) for scn in checked[len(bases):]]
             if why and all(why):
                 self.problem(f"{section}.{path}", f"{why[0]}, in every point: sweeping it changes nothing; set or sweep that rule too")
+        for name, base in bases.items():  # a base whose posterior draws a swept setting would run the draw at every point
+            for path, msg in posterior.overridden(base.scenario, [f"{path}=" for path in swept]):
+                self.problem(f"{section}.{path}", f"{msg} (scenario {name})")
         return checked
 
     def check_late_events(self, scn: Scenario, point: Point, section: str) -> None:

@@ -151,6 +151,26 @@ def problems(scenario) -> list[tuple[str, str]]:
     return found
 
 
+def overridden(scenario, sets) -> list[tuple[str, str]]:
+    """The ``--set`` overrides (or a sweep point's values) of settings that the scenario's
+    posterior draws: every run's draw would replace them, while titles and provenance
+    said they were used. A setting above a drawn one (``rules.decision={...}``) counts."""
+    if scenario.posterior is None or not sets:
+        return []
+    try:
+        drawn = [c for c in table(scenario.posterior).columns if c != "weight"]
+    except PosteriorError:
+        return []  # reported by problems()
+    found = []
+    for item in sets:
+        path = item.split("=", 1)[0].strip()
+        held = [c for c in drawn if c == path or c.startswith(path + ".")]
+        if held:
+            what = "" if held == [path] else f"holds {', '.join(held)}, "
+            found.append((path, f"{what}drawn from the posterior in every run, which replaces this value; leave it to the posterior, or set posterior=null"))
+    return found
+
+
 def apply(scenario, seed: int):
     """``scenario`` with the parameters of run ``seed``'s draw (unchanged without
     ``posterior:``). It is loaded without its posterior, checked already (loading it

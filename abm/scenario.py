@@ -1203,9 +1203,15 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     except ScenarioError as bad:
         raise _with_the_files_problems(bad, raw, sets, where, allow_large) from None
     try:
-        return _build(applied, where, allow_large)  # raw is load's own: read, dumped or copied here
+        scn = _build(applied, where, allow_large)  # raw is load's own: read, dumped or copied here
     except ScenarioError as exc:
         raise _blame_overrides(exc, sets) from None
+    if scn.posterior is not None and sets:
+        from abm.posterior import overridden
+
+        if held := overridden(scn, sets):
+            raise _blame_overrides(ScenarioError(held, where), sets)
+    return scn
 
 
 def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, where: str | None, allow_large: bool) -> ScenarioError:

@@ -148,6 +148,39 @@ def test_a_sweep_carries_the_draws(tmp_path):
     assert differs >= 3  # the draws changed the runs (a particle at the baseline's values would not)
 
 
+@pytest.mark.parametrize("command", ["run", "compare", "validate"])
+@pytest.mark.parametrize("setting", ["rules.coercion.strength=0.7", 'rules.decision={"name": "hedging", "noise": 0.2, "cap": 0.5}'])
+def test_an_override_of_a_drawn_setting_is_refused(tmp_path, capsys, command, setting):
+    """Each run's draw replaces what the posterior holds: a value given for it would be
+    named in titles and provenance yet never used, so it is refused, naming the field."""
+    posterior_file(tmp_path, TWO)
+    scenario = scenario_file(tmp_path)
+
+    def args(out: str) -> list[str]:
+        return {"run": ["run", scenario, "--no-charts", "--out", out], "compare": ["compare", str(BASELINE), scenario, "--seeds", "2", "--steps", "2", "--out", out], "validate": ["validate", scenario]}[command]
+
+    assert main([*args(str(tmp_path / "refused")), "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert setting.split("=")[0] in err and "drawn from the posterior" in err and "Traceback" not in err
+    assert not (tmp_path / "refused").exists()
+    assert main([*args(str(tmp_path / "own")), "--set", "posterior=null", "--set", setting]) == 0  # the scenario's own values, with the user's
+    assert main([*args(str(tmp_path / "free")), "--set", "rules.decision.noise=0.2"]) == 0  # not drawn: applies
+
+
+@pytest.mark.parametrize("section", ["grid", "set"])
+def test_a_sweep_of_a_drawn_setting_is_refused(tmp_path, capsys, section):
+    posterior_file(tmp_path, TWO)
+    spec = {"name": "unc", "scenario": scenario_file(tmp_path), "replications": 2, "set": {"time.steps": 2}}
+    if section == "grid":
+        spec["grid"] = {"rules.coercion.strength": [0.1, 0.9]}
+    else:
+        spec["set"]["rules.coercion.strength"] = 0.1
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(tmp_path / "exp.yaml"), "--out", str(tmp_path / "out")]) == 2
+    assert f"{section}.rules.coercion.strength: drawn from the posterior" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_posterior_set_by_an_experiment_is_found_from_any_directory(tmp_path, monkeypatch):
     """A posterior named in an experiment's set: is relative to the experiment, and the
     runs get it as an absolute path: a Dask worker started in another directory finds it."""
