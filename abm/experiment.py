@@ -429,7 +429,34 @@ def _validate(raw: Any, root: Path, where: str | None, allow_large: bool) -> Exp
             spec = Spec.model_validate(_without(raw, broken))
         except ValidationError:
             raise ExperimentError(problems, where) from None
+    if "overrides" not in broken:
+        problems += stale_overrides(raw)
     return _Builder(spec, root, where, allow_large, problems, broken).build()
+
+
+def stale_overrides(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """``overrides:`` items that the spec's values no longer agree with. The list is abm
+    sweep's record of its ``--set`` (reports and footers quote it); a copy of a results
+    folder's ``experiment.yaml`` edited by hand kept it, and every chart then described
+    a design the spec no longer had."""
+    problems, last = [], {}
+    for item in raw.get("overrides") or []:
+        try:
+            path, value = parse_set(item)
+        except ScenarioError:
+            problems.append(("overrides", f"{item!r} is not path=value"))
+            continue
+        last[path] = (item, value)
+    for path, (item, value) in last.items():
+        keys = path.split(".")
+        node: Any = raw
+        for key in [keys[0], ".".join(keys[1:])] if keys[0] in FLAT_SECTIONS and len(keys) > 1 else keys:
+            node = node.get(key, "(not given)") if isinstance(node, dict) else "(not given)"
+        if node != value:
+            problems.append(("overrides", f"records --set {item}, but the spec has {path}: {node}"))
+    if problems:
+        problems[-1] = (problems[-1][0], problems[-1][1] + "; the list records abm sweep --set and is not read: delete it from a spec edited by hand")
+    return problems
 
 
 def _field(loc: tuple) -> str:

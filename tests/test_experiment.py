@@ -413,6 +413,26 @@ def test_sweep_overrides_shrink_the_experiment_and_are_recorded(tmp_path, capsys
     assert "did you mean 'replications'" in capsys.readouterr().err and not bad.exists()
 
 
+def test_a_copied_spec_whose_values_left_its_overrides_is_refused(tmp_path, capsys):
+    """A results folder's experiment.yaml copied and edited keeps its ``overrides:``;
+    reports quote them, so values that no longer agree would misdescribe the design."""
+    out = tmp_path / "out"
+    assert main(["sweep", str(ROOT / "experiments" / "rules.yaml"), "--set", "replications=1", "--set", "set.time.steps=8", "--out", str(out), "--workers", "1"]) == 0
+    kept = out / "experiment.yaml"
+    assert experiment.load(kept, base_dir=ROOT / "experiments").spec.overrides == ["replications=1", "set.time.steps=8"]  # the folder's own copy agrees
+    edited = yaml.safe_load(kept.read_text())
+    edited["set"]["time.steps"] = 12
+    (tmp_path / "copy.yaml").write_text(yaml.safe_dump(edited))
+    with pytest.raises(experiment.ExperimentError) as caught:
+        experiment.load(tmp_path / "copy.yaml", base_dir=ROOT / "experiments")
+    assert caught.value.problems == [("overrides", "records --set set.time.steps=8, but the spec has set.time.steps: 12; the list records abm sweep --set and is not read: delete it from a spec edited by hand")]
+    assert experiment.load(tmp_path / "copy.yaml", base_dir=ROOT / "experiments", sets=["set.time.steps=12"]).spec.set["time.steps"] == 12  # a new --set is recorded after it
+    del edited["overrides"]
+    (tmp_path / "copy.yaml").write_text(yaml.safe_dump(edited))
+    assert experiment.load(tmp_path / "copy.yaml", base_dir=ROOT / "experiments").spec.set["time.steps"] == 12
+    assert [p for p, _ in experiment.stale_overrides({"overrides": ["bogus"]})] == ["overrides"]
+
+
 @pytest.mark.parametrize("prefix, spec", [("", experiment.Spec), ("metrics.", experiment.Metrics)])
 def test_every_experiment_field_has_a_row_in_the_spec_table(prefix, spec):
     text = (Path(__file__).resolve().parents[1] / "docs" / "experiments.md").read_text(encoding="utf-8")
