@@ -484,6 +484,8 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
     if not table["pairs"].any():
         raise NoPairsError(f"no run of {', '.join(map(_fmt, table[by].unique()))} shares its seed{' and other settings' if others else ''} with a finished run of {by} = {_fmt(chart.against)}: "
                            "nothing to pair (complete the sweep with abm sweep EXPERIMENT --out DIR --resume)")
+    table.attrs["refused"] = {m: f"{m}: no pair has a value at any level (a summary that no run reached, such as a threshold never crossed): its panel is left out"
+                              for m in chart.metrics if not table.loc[table["metric"] == m, "pairs"].any()}  # an empty panel read as a chart of nothing
     return table
 
 
@@ -492,15 +494,16 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     the mean paired difference and its 95% interval, and the zero line."""
     table = difference_table(ctx, chart) if table is None else table
     by, others = chart.by, _paired_within(ctx, chart.by)
+    metrics = [m for m in chart.metrics if m not in table.attrs.get("refused", {})]
     levels = list(dict.fromkeys(table[by]))
     names = _group_names(ctx, by, levels)
-    cols = min(3, len(chart.metrics))
-    rows = math.ceil(len(chart.metrics) / cols)
+    cols = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
     fig, body = _canvas(2.9 * cols + 0.1 * max(len(str(n)) for n in names.values()) + 1.0, rows * (0.32 * len(levels) + 1.1))
     axes = body.subplots(rows, cols, squeeze=False, sharey=True)
     y = np.arange(len(levels))[::-1]  # the first level on top, in _levels' order (numbers ascending, anything else as the spec lists it)
     colour = cs.OKABE_ITO[0]
-    for k, metric in enumerate(chart.metrics):
+    for k, metric in enumerate(metrics):
         ax = axes.flat[k]
         part = table[table["metric"] == metric].set_index(by).loc[levels]
         low, high = part["ci95_low"].to_numpy(float), part["ci95_high"].to_numpy(float)
@@ -517,7 +520,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
         reference = _fmt(chart.against) if by == "scenario" else f"{short(by)} = {_fmt(chart.against)}"
         ax.set_xlabel(f"difference from {reference}\n({'years' if metric_unit == 'decimal year' else metric_unit})", fontsize=8)
         ax.grid(True, axis="x", color="0.9", linewidth=0.6)
-    for ax in axes.flat[len(chart.metrics):]:
+    for ax in axes.flat[len(metrics):]:
         ax.axis("off")
     paired = table.groupby(by, sort=False)["pairs"].max()
     labels = [names[v] + (" (no pairs)" if paired[v] == 0 else "") for v in levels]
@@ -537,7 +540,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     notes += ["one seed: no interval"] if (table["seeds"] == 1).any() else []
     if table["unpaired"].any():
         notes.append(f"runs whose counterpart failed, has not run or has no value are left out (up to {int(table['unpaired'].max())} per level and summary)")
-    return _decorate(fig, ctx.footer, title, "; ".join(notes))
+    return _decorate(fig, ctx.footer, title, "; ".join(notes + _refused_note(table)))
 
 
 def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
@@ -618,7 +621,7 @@ def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, c
 
 def _refused_note(table: pd.DataFrame) -> list[str]:
     refused = table.attrs.get("refused", {})
-    return [f"not drawn: {', '.join(refused)} (design points without a usable value; see the report's problems)"] if refused else []
+    return [f"not drawn: {', '.join(refused)} (no usable value; see the report's problems)"] if refused else []
 
 
 def sobol_warnings(table: pd.DataFrame, n: int) -> list[str]:

@@ -19,8 +19,10 @@ from abm.runner import run
 from abm.scenario import load as load_scenario
 
 try:
+    from tests.test_charts import texts
     from tests.test_sweep import BASELINE, reference, tiny_spec  # noqa: F401  (reference is a fixture)
 except ImportError:
+    from test_charts import texts
     from test_sweep import BASELINE, reference, tiny_spec  # noqa: F401
 
 SCENARIOS = {"baseline": BASELINE, "no_peace": BASELINE.parent / "no_peace.yaml", "iran_strikes": BASELINE.parent / "iran_strikes.yaml"}
@@ -244,3 +246,26 @@ def test_a_long_parameter_label_fits_beside_a_panel_of_few_levels(reference, mon
     box, page = label.get_window_extent(renderer), fig.bbox
     assert label.get_text().replace("\n", " ") == "eu investment budget (USD bn per quarter)"
     assert page.y0 <= box.y0 and box.y1 <= page.y1 and page.x0 <= box.x0
+
+
+def test_a_summary_with_no_pair_is_left_out_of_the_chart_alone(paired, monkeypatch, capsys):
+    """A summary no run reached (a threshold never crossed) has no pair at any level: its
+    panel was drawn empty and the report exited 0. It is now left out, named in the
+    chart's note and the report's problems, as sobol and morris leave out a metric."""
+    real = report._run_values
+
+    def never_reached(ctx, metric, columns):
+        frame = real(ctx, metric, columns)
+        return frame.assign(value=np.nan) if metric == "fragmentation_final" else frame
+
+    monkeypatch.setattr(report, "_run_values", never_reached)
+    ctx = report.ReportContext(results.load(paired))
+    table = report.difference_table(ctx, chart_of(CHART))
+    assert list(table.attrs["refused"]) == ["fragmentation_final"] and (table.loc[table["metric"] == "fragmentation_final", "pairs"] == 0).all()
+    fig = report.difference(ctx, chart_of(CHART), table)
+    drawn = [ax for ax in fig.subfigs[1].axes if ax.axison]
+    assert [ax.get_title() for ax in drawn] == ["integration_final"]
+    assert "not drawn: fragmentation_final" in " ".join(texts(fig).split())
+    assert main(["report", str(paired), "--out", str(paired / "gap_report")]) == 1
+    assert "fragmentation_final: no pair has a value at any level" in capsys.readouterr().err
+    assert "## Charts not made" in (paired / "gap_report" / "summary.md").read_text()
