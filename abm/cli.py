@@ -102,7 +102,7 @@ def cmd_run(args) -> int:
         raise UsageError(f"--seeds {args.seeds} from seed {scenario.seed} runs past the largest seed, {SEED_MAX}: start at {SEED_MAX - args.seeds + 1} or lower")
     out = Path(args.out) if args.out else Path("runs") / scenario.name
     check_target(out, "run", replace=args.out is not None)  # before the run, not after it
-    for late in scenario.late_events():  # once every input is accepted: a refusal is one message
+    for late in scenario.late_events() + scenario.inert_overrides(args.set):  # once every input is accepted: a refusal is one message
         print(f"warning: {late}", file=sys.stderr)
     notice = None if asked else ensemble_notice(args.config, scenario)
     if notice:
@@ -158,7 +158,7 @@ def cmd_validate(args) -> int:
             print(f"error: {wrong_kind(exc, 'validate') or exc.listing()}", file=sys.stderr)
             status = 2
             continue
-        for late in scenario.late_events():
+        for late in scenario.late_events() + scenario.inert_overrides(args.set):
             print(f"warning: {late}", file=sys.stderr)
         print(f"{config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})")
     return status

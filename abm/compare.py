@@ -408,7 +408,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     if notice and notify:
         notify(notice)
     for s in scenarios if warn else ():
-        for late in s.late_events(steps):
+        for late in s.late_events(steps) + s.inert_overrides(sets):
             warn(f"{s.name}: {late}")
     series = run_all(scenarios, seeds, steps)
     with atomic_directory(out, "compare", replace) as tmp:

@@ -372,6 +372,14 @@ class Scenario(Strict):
         either way, what it leaves out is not in its tables."""
         return [f"{entry}: {why}" for entry, why in self.late_entries(steps)]
 
+    def inert_overrides(self, sets) -> list[str]:
+        """Warnings for ``--set`` overrides of settings that act only under a rule this
+        scenario does not use (``offers.duration`` outside ``expiry`` decay): the run is
+        the one without them. A sweep refuses such an axis (it would chart no effect);
+        a single run only warns, since the user may set it for a later rule change."""
+        paths = dict.fromkeys(item.split("=", 1)[0].strip() for item in sets)
+        return [f"--set {path}: {why}; this run is the same without it" for path in paths if (why := inert(self, path))]
+
     def late_entries(self, steps: int | None = None) -> list[tuple[str, str]]:
         """:meth:`late_events` as (entry, why) pairs, ``events.<id>`` or ``shocks.<id>``:
         for a sweep, which blames the swept value that dates the entry."""

@@ -649,3 +649,18 @@ def test_a_run_cut_short_warns_once_per_event_it_leaves_out(tmp_path, abm_main):
     assert warned == by_set.stderr.splitlines()
     assert len(warned) == len(set(warned)) >= 3 and all(line.startswith("warning: events.") and line.endswith("after the run's end 2026-01-01; it will not fire") for line in warned)
     assert any(line.startswith("warning: events.us_election_2028:") for line in warned)
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "compare"])
+def test_an_override_that_acts_under_another_rule_is_warned_of(tmp_path, capsys, command):
+    """offers.duration acts only under expiry decay: a sweep refuses it as an axis, and a
+    run, a check or a comparison given it warns that the run is the same without it."""
+    args = {"run": ["run", str(BASELINE), "--steps", "1", "--no-charts", "--out", str(tmp_path / "r")],
+            "validate": ["validate", str(BASELINE)],
+            "compare": ["compare", str(BASELINE), str(BASELINE.parent / "no_peace.yaml"), "--seeds", "2", "--steps", "1", "--out", str(tmp_path / "c")]}[command]
+    warning = "--set offers.duration: acts only under rules.decay.name=expiry (here 'exponential'); this run is the same without it"
+    assert cli.main([*args, "--set", "offers.duration=6"]) == 0
+    assert warning in capsys.readouterr().err
+    again = args if command == "validate" else [*args[:-1], args[-1] + "_expiry"]
+    assert cli.main([*again, "--set", "offers.duration=6", "--set", "rules.decay.name=expiry"]) == 0
+    assert "offers.duration" not in capsys.readouterr().err
