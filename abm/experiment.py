@@ -448,9 +448,8 @@ def stale_overrides(raw: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         last[path] = (item, value)
     for path, (item, value) in last.items():
-        keys = path.split(".")
         node: Any = raw
-        for key in [keys[0], ".".join(keys[1:])] if keys[0] in FLAT_SECTIONS and len(keys) > 1 else keys:
+        for key in spec_keys(path):
             node = node.get(key, "(not given)") if isinstance(node, dict) else "(not given)"
         if node != value:
             problems.append(("overrides", f"records --set {item}, but the spec has {path}: {node}"))
@@ -481,6 +480,12 @@ def _without(raw: dict[str, Any], broken: set[str]) -> dict[str, Any]:
 FLAT_SECTIONS = ("set", "grid")
 
 
+def spec_keys(path: str) -> list[str]:
+    """The keys a spec override's ``path`` walks: ``set.time.steps`` is ``set`` then ``time.steps``."""
+    keys = path.split(".")
+    return [keys[0], ".".join(keys[1:])] if keys[0] in FLAT_SECTIONS and len(keys) > 1 else keys
+
+
 def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     """Apply ``path=value`` overrides to an experiment spec (values read as YAML, as for
     scenarios): ``replications=2``, ``sample.n=64``, ``set.time.steps=20``,
@@ -492,10 +497,7 @@ def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     problems = []
     for item in sets:
         path, value = parse_set(item)
-        keys = path.split(".")
-        if keys[0] in FLAT_SECTIONS and len(keys) > 1:
-            keys = [keys[0], ".".join(keys[1:])]
-        problem = set_path(out, keys, value)
+        problem = set_path(out, spec_keys(path), value)
         if problem:
             problems.append((path, problem))
     if problems:
@@ -764,7 +766,7 @@ class _Builder:
                     else:
                         self.problem(where, f"{rel}: {p}: {msg}")
                 continue
-            for p, msg in posterior.overridden(scenario, fixed):
+            for p, msg in posterior.overridden(scenario, spec.set):
                 self.problem(f"set.{p}", f"{msg} (in {rel})")
             powers = tuple(scenario.powers)  # the model's columns, named from the scenario: the main process need not import the model
             digest = posterior.sha256(scenario.posterior) if scenario.posterior is not None else None
@@ -862,7 +864,7 @@ class _Builder:
             if why and all(why):
                 self.problem(f"{section}.{path}", f"{why[0]}, in every point: sweeping it changes nothing; set or sweep that rule too")
         for name, base in bases.items():  # a base whose posterior draws a swept setting would run the draw at every point
-            for path, msg in posterior.overridden(base.scenario, [f"{path}=" for path in swept]):
+            for path, msg in posterior.overridden(base.scenario, swept):
                 self.problem(f"{section}.{path}", f"{msg} (scenario {name})")
         return checked
 

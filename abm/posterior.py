@@ -151,19 +151,20 @@ def problems(scenario) -> list[tuple[str, str]]:
     return found
 
 
-def overridden(scenario, sets) -> list[tuple[str, str]]:
-    """The ``--set`` overrides (or a sweep point's values) of settings that the scenario's
-    posterior draws: every run's draw would replace them, while titles and provenance
-    said they were used. A setting above a drawn one (``rules.decision={...}``) counts."""
-    if scenario.posterior is None or not sets:
+def overridden(scenario, paths) -> list[tuple[str, str]]:
+    """The settings given a value (``--set``, an experiment's ``set:`` or axes) that the
+    scenario's posterior draws: every run's draw would replace them, while titles and
+    provenance said they were used. A setting above a drawn one (``rules.decision={...}``)
+    counts."""
+    paths = list(paths)
+    if scenario.posterior is None or not paths:
         return []
     try:
         drawn = [c for c in table(scenario.posterior).columns if c != "weight"]
     except PosteriorError:
         return []  # reported by problems()
     found = []
-    for item in sets:
-        path = item.split("=", 1)[0].strip()
+    for path in paths:
         held = [c for c in drawn if c == path or c.startswith(path + ".")]
         if held:
             what = "" if held == [path] else f"holds {', '.join(held)}, "

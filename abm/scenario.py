@@ -377,7 +377,7 @@ class Scenario(Strict):
         scenario does not use (``offers.duration`` outside ``expiry`` decay): the run is
         the one without them. A sweep refuses such an axis (it would chart no effect);
         a single run only warns, since the user may set it for a later rule change."""
-        paths = dict.fromkeys(item.split("=", 1)[0].strip() for item in sets)
+        paths = dict.fromkeys(map(override_path, sets))
         return [f"--set {path}: {why}; this run is the same without it" for path in paths if (why := inert(self, path))]
 
     def late_entries(self, steps: int | None = None) -> list[tuple[str, str]]:
@@ -562,6 +562,11 @@ def _unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tuple[s
 
 
 # --------------------------------------------------------------------------- overrides
+
+
+def override_path(item: str) -> str:
+    """The path of a ``path=value`` override, as written (before its value is read)."""
+    return item.split("=", 1)[0].strip()
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -1217,7 +1222,7 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     if scn.posterior is not None and sets:
         from abm.posterior import overridden
 
-        if held := overridden(scn, sets):
+        if held := overridden(scn, map(override_path, sets)):
             raise _blame_overrides(ScenarioError(held, where), sets)
     return scn
 
@@ -1227,7 +1232,7 @@ def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, wher
     of the scenario under the overrides that can: a typo on the command line used to
     hide every problem of the file until it was mended."""
     failed = {path for path, _ in bad.problems}
-    good = [item for item in sets if item.split("=", 1)[0].strip() not in failed]
+    good = [item for item in sets if override_path(item) not in failed]
     try:
         _build(apply_overrides(raw, good), where, allow_large)
     except ScenarioError as exc:
@@ -1240,7 +1245,7 @@ def _blame_overrides(exc: ScenarioError, sets) -> ScenarioError:
     (``generated`` too large after ``--set generated.n_states=5000``): the file did not
     write ``rules.decay.rate: true``, the command line did. Keeps the error's class, so an
     experiment spec's problems stay an :class:`~abm.experiment.ExperimentError`."""
-    paths = [item.split("=", 1)[0].strip() for item in sets]
+    paths = [override_path(item) for item in sets]
 
     def from_set(path: str) -> bool:
         return bool(path) and any(path == p or path.startswith(p + ".") or p.startswith(path + ".") for p in paths)
