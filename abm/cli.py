@@ -337,11 +337,15 @@ def cmd_sweep(args) -> int:
     try:
         sweep.check_new(out, args.resume)  # refused before the plan is printed
         _nothing_to_resume(args.resume, out)
+        stored = None
         if args.dry_run and args.resume and out.exists():  # a dry run promises what the real resume would accept
-            sweep.check_resumable(out, exp, args.allow_model_change, dry_run=True, top_up=args.top_up)
+            incomplete = sweep.check_resumable(out, exp, args.allow_model_change, dry_run=True, top_up=args.top_up)
+            stored = sweep.left_to_run(out, exp, incomplete)
         print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
         if args.top_up and (more := sweep.more_replications(out, exp)):
             print(f"topping up: replications {more[0]} -> {more[1]}; the {more[0]} stored replication(s) of each point are kept, the new ones run", flush=True)
+        if stored:
+            print(f"resuming: {stored[0]} distinct run(s) stored, {stored[1]} left to run")
         if args.dry_run:
             return 0
         resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)

@@ -179,11 +179,14 @@ def default_metrics(scenarios: list, columns) -> list[str]:
 
 
 def _snapshots(series: pd.DataFrame, dates: list[str]):
-    """For each requested date, the rows of the step in force on it (:func:`in_force`)."""
+    """For each requested date, the rows of the step in force on it (:func:`in_force`);
+    dates falling in a step already taken add nothing (one row per step, not per date)."""
     steps = sorted(series["date"].unique())
+    taken = set()
     for date in dates:
         row = in_force(steps, pd.Timestamp(date).date())
-        if row >= 0:
+        if row >= 0 and row not in taken:
+            taken.add(row)
             yield pd.Timestamp(steps[row]), series[series["date"] == steps[row]]
 
 

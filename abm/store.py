@@ -134,6 +134,11 @@ def reader(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
+def completed(conn: sqlite3.Connection) -> set[str]:
+    """Keys of runs that finished successfully (failed runs are run again on resume)."""
+    return {k for (k,) in conn.execute("SELECT run FROM runs WHERE status = 'ok'")}
+
+
 class Store:
     """The writer's handle on a sweep's results file."""
 
@@ -205,8 +210,7 @@ class Store:
         return row[0] if row else ""
 
     def completed(self) -> set[str]:
-        """Keys of runs that finished successfully (failed runs are run again on resume)."""
-        return {k for (k,) in self.conn.execute("SELECT run FROM runs WHERE status = 'ok'")}
+        return completed(self.conn)
 
     def commit(self, outcomes: list[Outcome]) -> None:
         """Store a batch of finished runs in one transaction: all of it, or none."""

@@ -65,7 +65,7 @@ from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
 from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
-from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, pack, reader, write_json, write_text
+from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, pack, reader, write_json, write_text
 from abm.store import check as check_store
 
 
@@ -794,6 +794,25 @@ def run(
         pool.shutdown(interrupted)
 
 
+def to_run(exp: Experiment, finished: set[str], incomplete: list[str]) -> tuple[list, list]:
+    """The plan's distinct runs, and those a resume runs: not finished, or finished with
+    rows lost (``incomplete``, from :func:`check_resumable`)."""
+    done = finished - set(incomplete)
+    distinct = list({r.key: r for r in exp.runs}.values())
+    return distinct, [r for r in distinct if r.key not in done]
+
+
+def left_to_run(out: Path, exp: Experiment, incomplete: list[str]) -> tuple[int, int]:
+    """How many of the plan's distinct runs a resume of ``out`` finds stored, and how many
+    it would run; read only, for a dry run."""
+    conn = reader(out / FILE)
+    try:
+        distinct, todo = to_run(exp, completed(conn), incomplete)
+    finally:
+        conn.close()
+    return len(distinct) - len(todo), len(todo)
+
+
 def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress: bool | None, task_seconds: float, incomplete: list[str]) -> SweepResult:
     from tqdm import tqdm
 
@@ -804,9 +823,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
     write_json(out / MANIFEST, manifest)
 
     store = Store(out)
-    done = store.completed() - set(incomplete)  # runs whose rows were lost are run again
-    distinct = list({r.key: r for r in exp.runs}.values())
-    todo = [r for r in distinct if r.key not in done]
+    distinct, todo = to_run(exp, store.completed(), incomplete)
     result = SweepResult(out, len(distinct), len(distinct) - len(todo), executor=pool.description)
     points = {p.index: p for p in exp.points}
     sets = {p.index: p.sets for p in exp.points}  # each point's overrides made once, not once per run

@@ -52,6 +52,19 @@ def test_table_picks_the_step_in_force_on_each_date():
     assert summarise(series[series["seed"] == 0], [summary]) == [2.0]
 
 
+def test_dates_in_the_same_step_give_one_row_not_copies():
+    """``--dates 2025-04-01 2025-05-15 2025-04-01`` names one step three times: the table
+    and the differences hold it once, as a step is what they describe."""
+    series = pd.DataFrame(
+        {"scenario": ["a"] * 4 + ["b"] * 4, "seed": [0, 0, 1, 1] * 2, "step": [0, 1] * 4,
+         "date": ["2025-01-01", "2025-04-01"] * 4, "x": [1.0, 2.0, 3.0, 4.0, 1.0, 3.0, 3.0, 6.0]}
+    )
+    dates = ["2025-04-01", "2025-05-15", "2025-04-01", "2025-01-01"]
+    tab, diffs = table(series, dates, ["x"]), differences(series, dates, ["x"])
+    assert tab[["scenario", "date"]].astype(str).values.tolist() == [["a", "2025-04-01"], ["b", "2025-04-01"], ["a", "2025-01-01"], ["b", "2025-01-01"]]
+    assert len(diffs) == 2 and diffs["date"].nunique() == 2
+
+
 def test_unknown_metric_is_a_clean_error_and_leaves_nothing(tmp_path):
     with pytest.raises(ScenarioError, match="nonsense"):
         compare([str(BASELINE)], tmp_path / "c", seeds=1, steps=2, metrics=["nonsense"])

@@ -977,6 +977,26 @@ def test_a_dry_run_or_a_refused_resume_leaves_the_folder_as_it_was(reference, tm
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
 
 
+def test_a_dry_run_of_a_resume_says_how_much_is_left(reference, tmp_path, capsys):
+    """It printed the whole plan, as if nothing were stored: the user could not see what
+    the resume would run. A failed run is run again, so it counts as left."""
+    from abm.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec()))
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--dry-run"]) == 0
+    assert "resuming: 12 distinct run(s) stored, 0 left to run" in capsys.readouterr().out
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--set", "replications=4", "--dry-run", "--top-up"]) == 0
+    assert "resuming: 12 distinct run(s) stored, 4 left to run" in capsys.readouterr().out  # one more replication of 4 points
+    with sqlite3.connect(copy / "results.sqlite") as conn:
+        conn.execute("UPDATE runs SET status = 'failed' WHERE run IN (SELECT run FROM runs LIMIT 2)")
+    conn.close()
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume", "--dry-run"]) == 0
+    assert "resuming: 10 distinct run(s) stored, 2 left to run" in capsys.readouterr().out
+
+
 def test_resume_into_a_folder_without_write_access_is_refused_before_opening_it(reference, tmp_path, monkeypatch, capsys):
     """Access rights are asked first, so that a dry run, which opens nothing for writing,
     refuses too (as root, file modes cannot make a file read-only: os.access stands in)."""
