@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
 from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
@@ -114,6 +114,15 @@ class Sample(Strict):
     ranges: dict[str, tuple[Finite, Finite]]
     levels: Annotated[Int, Field(ge=2, le=1000)] = 4  # factorial: values per range; morris: grid levels
     second_order: Bool = False  # sobol: also draw the points for second-order indices
+
+    @field_validator("ranges", mode="before")
+    @classmethod
+    def _paths_not_mappings(cls, ranges: Any) -> Any:
+        # a nested mapping (rules: {coercion: ...}) otherwise fails as "not a valid tuple"
+        nested = [k for k, v in ranges.items() if isinstance(v, dict)] if isinstance(ranges, dict) else []
+        if nested:
+            raise ValueError(f"each key is one whole dotted path to a number, with [low, high] (e.g. rules.coercion.strength: [0, 1]); '{nested[0]}' holds a mapping")
+        return ranges
 
 
 class Spec(Strict):

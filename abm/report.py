@@ -626,19 +626,25 @@ def _refused_note(table: pd.DataFrame) -> list[str]:
 
 def sobol_warnings(table: pd.DataFrame, n: int) -> list[str]:
     """What a reader must know before trusting the indices: a small base sample, indices
-    above 1, first-order above total, negative beyond their confidence intervals."""
+    above 1, first-order above total, negative beyond their confidence intervals. Each
+    names the parameters, with their metric when the chart has several."""
+    several = table["metric"].nunique() > 1
+
+    def where(rows: pd.DataFrame) -> str:
+        return ", ".join(sorted({f"{m}: {short(p)}" if several else short(p) for m, p in zip(rows["metric"], rows["parameter"])}))
+
     notes = []
     if n < SOBOL_SMALL_N:
         notes.append(f"small sample: N={n} (below {SOBOL_SMALL_N}); indices are rough, the intervals wide")
     above = table[(table["S1"] > 1) | (table["ST"] > 1)]
     if len(above):
-        notes.append(f"indices above 1 ({', '.join(sorted(set(above['parameter'].map(short))))}): impossible for a share of variance, sampling error; increase sample.n")
+        notes.append(f"indices above 1 ({where(above)}): impossible for a share of variance, sampling error; increase sample.n")
     inverted = table[table["S1"] > table["ST"]]
     if len(inverted):
-        notes.append(f"S1 > ST ({', '.join(sorted(set(inverted['parameter'].map(short))))}): impossible in theory, a sign of too few samples")
+        notes.append(f"S1 > ST ({where(inverted)}): impossible in theory, a sign of too few samples")
     negative = table[(table["S1"] + table["S1_conf"] < 0) | (table["ST"] + table["ST_conf"] < 0)]
     if len(negative):
-        notes.append(f"negative indices beyond their intervals ({', '.join(sorted(set(negative['parameter'].map(short))))}): sampling error")
+        notes.append(f"negative indices beyond their intervals ({where(negative)}): sampling error")
     return notes
 
 

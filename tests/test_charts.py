@@ -311,13 +311,17 @@ def test_summary_plus_minus_is_the_95_percent_interval(uneven):
 
 
 def test_sobol_warnings_flag_what_a_small_sample_produces():
-    clean = pd.DataFrame({"parameter": ["a", "b"], "S1": [0.5, 0.2], "S1_conf": [0.05, 0.05], "ST": [0.6, 0.3], "ST_conf": [0.05, 0.05]})
+    clean = pd.DataFrame({"metric": "m", "parameter": ["a", "b"], "S1": [0.5, 0.2], "S1_conf": [0.05, 0.05], "ST": [0.6, 0.3], "ST_conf": [0.05, 0.05]})
     assert report.sobol_warnings(clean, 1024) == []
-    noisy = pd.DataFrame({"parameter": ["a", "b"], "S1": [1.2, 0.4], "S1_conf": [0.5, 0.1], "ST": [1.1, 0.2], "ST_conf": [0.5, 0.05]})
+    noisy = pd.DataFrame({"metric": "m", "parameter": ["a", "b"], "S1": [1.2, 0.4], "S1_conf": [0.5, 0.1], "ST": [1.1, 0.2], "ST_conf": [0.5, 0.05]})
     notes = report.sobol_warnings(noisy, 16)
     assert any("small sample: N=16" in n for n in notes)
     assert any("above 1 (a)" in n for n in notes)
     assert any("S1 > ST (a, b)" in n for n in notes)
+    # with two metrics, a warning says which metric's index it is about
+    both = pd.concat([clean.assign(metric="calm"), noisy.assign(metric="wild")], ignore_index=True)
+    notes = report.sobol_warnings(both, 1024)
+    assert any("above 1 (wild: a)" in n for n in notes) and any("S1 > ST (wild: a, wild: b)" in n for n in notes)
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,7 @@ BAD = {
     "sobol n": (_change(grid={}, sample={"method": "sobol", "n": 100, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: the sobol sampler needs a power of 2 (got 100; try 64 or 128)"),
     "empty range": (_change(grid={}, sample={"method": "latin", "n": 8, "ranges": {"rules.coercion.strength": [1, 0]}}), "sample.ranges.rules.coercion.strength: the lower bound must be below the upper bound"),
     "missing parameter path": (_change(grid={"rules.coercion.strenght": [0, 1]}), "grid.rules.coercion.strenght: no such setting 'strenght'; did you mean 'strength'?"),
+    "nested ranges": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules": {"coercion": {"strength": [0, 1]}}}}), "sample.ranges: each key is one whole dotted path to a number, with [low, high] (e.g. rules.coercion.strength: [0, 1]); 'rules' holds a mapping"),
     "missing path in ranges": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"utility.dependance": [0, 1]}}), "sample.ranges.utility.dependance: no such setting 'dependance'; did you mean 'dependence'?"),
     "grid value out of range": (_change(grid={"rules.coercion.strength": [0.5, 1.5]}), "grid.rules.coercion.strength: value 1.5: must be in [0, 1] (got 1.5)"),
     "range out of range": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.decision.cap": [0.2, 1.2]}}), "sample.ranges.rules.decision.cap: value 1.2: must be in (0, 1] (got 1.2)"),
