@@ -988,13 +988,19 @@ def value_text(ctx: ReportContext, summary: str, value: float, digits: int = 4) 
     """A summary's value as tables and cells print it: ``digits`` significant digits, but a
     decimal year (``first_crossing``) to the hundredth, since a quarter is 0.25 of a year
     and 4 digits would round 2026.25 to 2026."""
-    return f"{value:.2f}" if ctx.summary_unit(summary) == "decimal year" else f"{value:.{digits}g}"
+    return f"{value:.2f}" if ctx.summary_unit(summary) == "decimal year" else significant(value, digits)
+
+
+def significant(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, trailing zeros kept (0.4850, not 0.485),
+    so that a column's figures show the same precision; exactly 0 stays 0."""
+    return "0" if value == 0 else f"{value:#.{digits}g}".rstrip(".")
 
 
 def _cell(ctx: ReportContext, summary: str, mean: float, half: float, n: int, ok: int) -> str:
     """A summary.md cell: mean ± half-width of its 95% interval, and how many runs it
     averages when some runs have no value (they never crossed the threshold)."""
-    text = "no value" if n == 0 else value_text(ctx, summary, mean) + ("" if math.isnan(half) else f" ± {half:.2g}")
+    text = "no value" if n == 0 else value_text(ctx, summary, mean) + ("" if math.isnan(half) else f" ± {significant(half, 2)}")
     return text + (f" ({n} of {ok} runs)" if n < ok else "")
 
 

@@ -310,6 +310,13 @@ def test_summary_plus_minus_is_the_95_percent_interval(uneven):
     assert n == 2 and row["fragmentation_final_ci95"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_summary_figures_keep_their_trailing_zeros():
+    """summary.md printed 0.485 beside 0.4852 and ± 0.002 beside ± 0.0025: a column's
+    precision seemed to vary with its values."""
+    assert [report.significant(v, 4) for v in (0.485, 0.4852, 1234.0, 12.0, 0.0)] == ["0.4850", "0.4852", "1234", "12.00", "0"]
+    assert [report.significant(v, 2) for v in (0.002, 0.0025, 0.1)] == ["0.0020", "0.0025", "0.10"]
+
+
 def test_sobol_warnings_flag_what_a_small_sample_produces():
     clean = pd.DataFrame({"metric": "m", "parameter": ["a", "b"], "S1": [0.5, 0.2], "S1_conf": [0.05, 0.05], "ST": [0.6, 0.3], "ST_conf": [0.05, 0.05]})
     assert report.sobol_warnings(clean, 1024) == []
