@@ -81,6 +81,21 @@ def unit(metric: str) -> str:
     return next((u for prefix, u in UNITS if metric.startswith(prefix)), "model units")
 
 
+# Units of the per-state columns (agents.csv, sweeps' metrics.states), by column or
+# per-power family (ODD 7.15.3 defines them).
+STATE_UNITS = {
+    **dict.fromkeys(("alignment", "alignment_other", "investment", "security", "trade", "declared"), "share, 0-1"),
+    "opinion": "index, -1 to 1",
+    "dependency_hhi": "HHI, 0-1",
+    "defections": "remembered defections (x0.9 per step)",
+}  # welfare (7.14) is an index with no unit of its own
+
+
+def state_unit(column: str) -> str:
+    """The unit of a per-state column or family (``alignment`` for ``alignment_<power>``)."""
+    return STATE_UNITS.get(column, "model units")
+
+
 def summary_unit(metric: str, stat: str) -> str:
     """The unit of a sweep summary: its metric's, but a year for a ``first_crossing``
     (the decimal year of the crossing)."""

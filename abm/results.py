@@ -324,7 +324,7 @@ class Results:
         for column, values in a.values.items():
             found = family_of(column, powers)
             if found is None:
-                data_vars[column] = (("run", "step", "state"), values, {"long_name": f"{column} of each state"})
+                data_vars[column] = (("run", "step", "state"), values, _described(f"{column} of each state", cs.state_unit(column)))
             else:
                 families.setdefault(found[0], {})[found[1]] = values
         kept_powers = [p for p in powers if any(p in f for f in families.values())]
@@ -333,7 +333,7 @@ class Results:
         for family, by_power in families.items():
             nan = np.full_like(next(iter(by_power.values())), np.nan)
             stacked = np.stack([by_power.get(p, nan) for p in kept_powers], axis=-1)
-            data_vars[family] = (("run", "step", "state", "power"), stacked, {"long_name": f"{family}_<power> of each state toward each power"})
+            data_vars[family] = (("run", "step", "state", "power"), stacked, _described(f"{family}_<power> of each state toward each power", cs.state_unit(family)))
         data_vars |= self._run_variables(a, set(data_vars))
         ds = xr.Dataset(data_vars, coords=coords)
         same = (a.dates == a.dates[:1]) | np.isnat(a.dates)

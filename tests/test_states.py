@@ -280,8 +280,9 @@ def test_an_exported_metric_or_summary_carries_its_unit(swept, tmp_path):
     """A NetCDF file shared alone says what its numbers measure (CF's ``units``), as the
     charts' axes do; a quantity without a known unit gets no made-up one."""
     out = tmp_path / "u"
-    assert main(["export", str(swept / "w1"), "--columns", "welfare", "--out", str(out)]) == 0
+    assert main(["export", str(swept / "w1"), "--columns", "welfare", "alignment", "opinion", "dependency_hhi", "--out", str(out)]) == 0
     back = xr.open_dataset(out / "tiny_states.nc", engine="h5netcdf")
+    assert back["alignment"].attrs["units"] == "share, 0-1" and back["opinion"].attrs["units"] == "index, -1 to 1" and back["dependency_hhi"].attrs["units"] == "HHI, 0-1"
     assert back["fragmentation"].attrs["units"] == "index, 0-1" and back["integration_mean_last2"].attrs["units"] == "index, 0-1"
     assert back["offers_accepted_max"].attrs["units"] == "offers per step" and back["offers_accepted"].attrs["units"] == "offers per step"
     assert "units" not in back["welfare"].attrs and back["fragmentation"].attrs["long_name"] == "model metric fragmentation"
