@@ -380,6 +380,18 @@ def _levels(ctx: ReportContext, column: str, present) -> list:
 MIN_BOX = 5  # runs: fewer are drawn as dots, since their quartiles would look like any box's
 
 
+HIDDEN_SPREAD = 0.02  # of the anchored axis: runs closer than this draw their boxes as black bars
+
+
+def _hidden_spread(values: pd.Series, metric_unit: str, zoom: bool) -> str:
+    """Note for runs too close together to see on the metric's anchored 0-1 axis."""
+    bounds = cs.natural_range(metric_unit)
+    spread = float(np.ptp(values)) if len(values) else 0.0
+    if zoom or not bounds or not 0 < spread < HIDDEN_SPREAD * (bounds[1] - bounds[0]):
+        return ""
+    return f"the runs span only {spread:.2g}, too little to see on this scale (zoom: true fits the axis to them)"
+
+
 def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     """One box per group of ``by``; when another swept parameter would be pooled, boxes
     are split by it (colour), so no box mixes its levels unseen."""
@@ -427,7 +439,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         values = frame["value"].dropna()
         if ctx.summary_unit(metric) == "decimal year" and len(values) and values.min() == values.max():
             ax.set_ylim(values.iloc[0] - 0.5, values.iloc[0] + 0.5)  # matplotlib widens a flat axis by 5% of the value: 1925-2125
-        note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom)
+        note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom) or _hidden_spread(values, ctx.summary_unit(metric), chart.zoom)
         if note:
             zoomed.append(f"{metric}: {note}")
     if hue:

@@ -342,17 +342,17 @@ def test_a_phase_cell_from_fewer_runs_than_the_others_is_hatched_and_says_how_ma
         assert centre == pytest.approx((strength, cap))  # the hatched cell is the one with fewer runs
 
 
-def crafted_box(monkeypatch, reference, sizes: dict, value=None, unit=None):
+def crafted_box(monkeypatch, reference, sizes: dict, value=None, unit=None, zoom=True, sd=0.1):
     """A box chart of the reference sweep over made-up run values: ``sizes`` maps each
     (decision cap, coercion strength) group to its number of runs."""
     rng = np.random.default_rng(0)
-    rows = [{"rules.decision.cap": cap, "rules.coercion.strength": strength, "value": rng.normal(0.5, 0.1) if value is None else value}
+    rows = [{"rules.decision.cap": cap, "rules.coercion.strength": strength, "value": rng.normal(0.5, sd) if value is None else value}
             for (cap, strength), n in sizes.items() for _ in range(n)]
     monkeypatch.setattr(report, "_run_values", lambda *args, **kwargs: pd.DataFrame(rows))
     ctx = report.ReportContext(results.load(reference))
     if unit:
         monkeypatch.setattr(ctx, "summary_unit", lambda metric: unit)
-    chart = experiment.CHARTS["box"].model_validate({"type": "box", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "zoom": True})
+    chart = experiment.CHARTS["box"].model_validate({"type": "box", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "zoom": zoom})
     return report.box(ctx, chart)
 
 
@@ -369,6 +369,17 @@ def test_a_box_of_few_runs_is_drawn_as_its_runs_and_unequal_groups_say_their_n(m
     assert "a group of fewer than 5 runs: each run a dot, no box" in said and "n: a group's runs with a value" in said
     even = crafted_box(monkeypatch, reference, {(0.4, 0.0): 8, (0.4, 1.0): 8, (1.0, 0.0): 8, (1.0, 1.0): 8})
     assert not even.subfigs[1].axes[0].texts and "dot" not in texts(even) and "n:" not in texts(even)
+
+
+def test_a_box_chart_says_when_its_runs_are_too_close_to_see(monkeypatch, reference):
+    """Runs within 0.005 of each other on a 0-1 axis drew every box as a black bar, and
+    nothing said that zoom would show them."""
+    sizes = {(0.4, 0.0): 8, (0.4, 1.0): 8, (1.0, 0.0): 8, (1.0, 1.0): 8}
+    tight = " ".join(texts(crafted_box(monkeypatch, reference, sizes, zoom=False, sd=0.001)).split())
+    assert "fragmentation_final: the runs span only" in tight and "zoom: true fits the axis to them" in tight
+    wide = texts(crafted_box(monkeypatch, reference, sizes, zoom=False))
+    zoomed = texts(crafted_box(monkeypatch, reference, sizes, sd=0.001))
+    assert "span only" not in wide and "span only" not in zoomed
 
 
 def test_a_box_chart_of_equal_values_keeps_a_readable_axis(monkeypatch, reference):
