@@ -3,23 +3,25 @@
 Start it with ``abm dashboard`` (or ``solara run abm/dashboard.py``) and open the address
 it prints. The sidebar chooses a scenario from ``configs/``, the decision, allocation and
 coercion rules, and the key parameters; **Reset** rebuilds the model with them, **Step**
-advances one period and **▶** plays. The panels show
+advances one period and **▶** plays (Mesa's buttons, in its Controls card, below the
+Scenario and rules card). The panels show
 
 * the region: states at their capitals' coordinates coloured by their main patron, ties
   to the powers as edges whose width is the tie's share, neighbour relations as dashed
   lines (red hostile, green friendly);
-* a status line (step, date, the headline metrics, offers, coercion, the latest events,
-  and a note when the run reaches its horizon);
+* a status line (step, date, the headline metrics, the quarter's counts of offers,
+  coercion and conflict, the latest events, and a note when the run reaches its horizon);
 * fragmentation and integration over time, for the region and each subregion;
-* each power's influence share over time;
+* each power's influence over time (its share of each state's ties, averaged over the
+  states);
 * freight volume on each corridor over time (every ``corridor_<id>_volume`` column the
   model collects; a note when the scenario has no corridors).
 
 Choosing a scenario moves the rule menus and sliders to that scenario's own rules and
 values (for baseline_calibrated, to the values its posterior draws for the seed, which
 stand until a slider is moved); every slider then *overrides* the scenario's value, shows its value, and is greyed
-out where the chosen rule has no such parameter; the status line names the rules the
-running model was built with. A scenario file that does not validate is refused with its
+out where the chosen rule has no such parameter (a note under coercion strength says when
+coercion acts at all); the status line names the rules the running model was built with. A scenario file that does not validate is refused with its
 problems shown above the controls, and the running model is kept. The
 model is :class:`DashboardModel`, a thin subclass of :class:`abm.model.RegionModel` whose
 constructor takes the dashboard's parameters; it accepts and ignores the ``scenario``
@@ -53,7 +55,7 @@ from abm import charts, posterior  # noqa: E402
 from abm import chartstyle as cs  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.rules import registry  # noqa: E402
-from abm.scenario import Scenario, ScenarioError, load  # noqa: E402
+from abm.scenario import OfferSpec, Scenario, ScenarioError, load  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DPI = 100  # panel resolution: with the panels' small sizes in inches, text about 9 px high on screen, and few pixels to encode
@@ -315,7 +317,8 @@ def live_fragmentation(model: RegionModel) -> LivePanel:
 def live_influence(model: RegionModel) -> LivePanel:
     colors = power_colors(model)
     series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p]}) for p in model.power_keys]
-    return _series_panel(model, [("Influence of each power (mean alignment share)", series)], "share of the region's ties (0-1)", natural=True, legend_outside=True)
+    # influence_p = mean_s a[s,p] (ODD 7.8): the mean of the states' own shares, not a share of the region's pooled ties
+    return _series_panel(model, [("Influence of each power (mean material alignment)", series)], "mean share of each state's ties (0-1)", natural=True, legend_outside=True)
 
 
 def corridor_columns(frame: pd.DataFrame) -> list[str]:
@@ -391,9 +394,9 @@ def status_text(model: RegionModel) -> str:
         f"Step {model.steps} of {model.config.time.steps} · {model.date.isoformat()}\n"
         f"{settings_text(model)}\n"
         f"fragmentation {m['fragmentation']:.3f} · integration {m['integration']:.3f} · "
-        f"blocs {m['blocs']} · polarization {m['polarization']:.3f}\n"
-        f"offers accepted {m['offers_accepted']} of {m['offers_made']} · coercion {m['coercion_events']} · "
-        f"conflict {m['conflict_events']} · leading: {leaders}\n"
+        f"blocs {m['blocs']} · polarization {m['polarization']:.3f} · leading: {leaders}\n"
+        f"this quarter: offers accepted {m['offers_accepted']} of {m['offers_made']} · "  # counts of the step (a quarter), not cumulative
+        f"coercion events {m['coercion_events']} · conflict events {m['conflict_events']}\n"
         f"latest events: {latest_events(model)}"
     )
 
@@ -444,15 +447,32 @@ def Live(model, kind: str):
 # --------------------------------------------------------------------------- sidebar
 
 
-def scenario_facts(config: str) -> tuple[list[str], str, str | None]:
-    """The power menu's entries, the decay rule and the posterior file of
-    ``configs/<config>.yaml``; a file that stopped validating after it was chosen gives the
-    menu's fixed entry and the baseline's decay rule (Reset then says what is wrong)."""
+def menu_entry(value: str, title: str | None = None) -> dict:
+    """A menu entry that shows ``title`` (by default the value itself) and selects ``value``."""
+    return {"title": title or value, "value": value}
+
+
+def scenario_facts(config: str) -> tuple[list[dict], str, str | None, float]:
+    """The power menu's entries (each power's name, its id the value), the decay rule, the
+    posterior file and the defection tolerance of ``configs/<config>.yaml``; a file that
+    stopped validating after it was chosen gives the menu's fixed entry and the baseline's
+    decay rule and tolerance (Reset then says what is wrong)."""
     try:
         scenario = load(CONFIGS / f"{config}.yaml")
     except ScenarioError:
-        return [ALL_POWERS], "exponential", None
-    return [ALL_POWERS, *scenario.powers], scenario.rules.decay["name"], scenario.posterior
+        return [menu_entry(ALL_POWERS)], "exponential", None, OfferSpec().defection_tolerance
+    powers = [menu_entry(ALL_POWERS), *(menu_entry(key, power.name) for key, power in scenario.powers.items())]
+    return powers, scenario.rules.decay["name"], scenario.posterior, scenario.offers.defection_tolerance
+
+
+# Why the coercion slider may change nothing: the punish rule answers defections only, and
+# only a rival's new spending makes one (RegionModel.find_defections, docs/ODD.md 7.4).
+COERCION_NOTE = (
+    "Coercion answers defections only: a state defects from a power when it takes, in one quarter, more than "
+    "{tolerance} of its ties (offers.defection_tolerance) from the power's rivals' new spending (their offers "
+    "beyond the upkeep of the start's ties: new money, standing offers moved into the state, or Spending × above 1). "
+    "Without such spending this slider changes nothing."
+)
 
 
 # Each slider's label on a line of its own above the track, with room for the value bubble:
@@ -501,7 +521,7 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
         shown = f"{label}: {value:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {value}"
         cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always", disabled=off)
 
-    powers, decay, drawn_from = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
+    powers, decay, drawn_from, tolerance = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
     drawn = solara.use_memo(lambda: posterior.draw(drawn_from, int(s["seed"])) if drawn_from else None, [drawn_from, s["seed"]])
     solara.Style(SIDEBAR_CSS)
     if problem.value:
@@ -511,10 +531,12 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     select("Allocation rule", "allocation", registry.known("allocation"))
     select("Coercion rule", "coercion", registry.known("coercion"))
     slider("Coercion strength", "coercion_strength", 0.0, 1.0, 0.05)
+    solara.Text(COERCION_NOTE.format(tolerance=f"{100 * tolerance:g}%"), style={"font-size": "0.8em", "color": "#666"}, classes=["abm-coercion-note"])
     slider("Hedging cap", "hedge_cap", 0.2, 1.0, 0.05)
     slider("Decision noise", "noise", 0.0, 0.5, 0.01)
     slider("Tie decay per quarter", "decay_rate", 0.0, 0.1, 0.005, digits=3)
-    select("Power whose spending to scale", "power", powers if s["power"] in powers else [*powers, s["power"]])
+    known = s["power"] in [entry["value"] for entry in powers]
+    select("Power whose spending to scale", "power", powers if known else [*powers, menu_entry(s["power"])])
     slider("Spending ×", "budget_scale", 0.0, 3.0, 0.1, digits=1)
     slider("Seed", "seed", 0, 99, 1)
 

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("solara", reason="dashboard extra not installed")
@@ -152,6 +153,28 @@ def test_a_slider_the_chosen_rule_does_not_use_is_greyed_out():
     assert dashboard.slider_applies("decay_rate", {"decay": "exponential"})
 
 
+def test_the_coercion_slider_says_when_coercion_acts():
+    """In the baseline (no new money) the coercion slider changed nothing, and nothing said
+    why: coercion answers defections, and only a rival's new spending makes one. The note
+    under the slider says so, and what it says holds."""
+    import solara
+
+    settings, problem = solara.reactive(dict(dashboard.DEFAULTS)), solara.reactive("")
+    (note,) = solara.render(dashboard.Settings(settings, problem), handle_error=False)[1].find(class_="abm-coercion-note").widgets
+    text = note.children[0]
+    assert "more than 0.5% of its ties (offers.defection_tolerance) from the power's rivals' new spending" in text
+    assert "Spending × above 1" in text and text.endswith("Without such spending this slider changes nothing.")
+    runs = {}
+    for strength in (0.0, 1.0):
+        for scale in (1.0, 2.0):  # x2: standing offers scaled up beyond their upkeep, new spending
+            model = dashboard.DashboardModel(coercion_strength=strength, power=dashboard.ALL_POWERS, budget_scale=scale)
+            for _ in range(4):
+                model.step()
+            runs[strength, scale] = model.datacollector.get_model_vars_dataframe()
+    assert runs[0.0, 1.0].equals(runs[1.0, 1.0]) and runs[1.0, 1.0]["coercion_events"].sum() == 0
+    assert runs[1.0, 2.0]["coercion_events"].sum() > 0 and not runs[0.0, 2.0].equals(runs[1.0, 2.0])
+
+
 def test_a_scenario_that_does_not_validate_is_refused_with_its_problems_not_a_traceback(monkeypatch, tmp_path):
     """Choosing a scenario file with a typo replaced the whole page with a traceback."""
     (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
@@ -229,6 +252,34 @@ def test_the_status_says_when_the_run_has_reached_its_horizon():
     assert len(finished()) == 1 and "horizon" in finished()[0].children[0]
 
 
+def test_the_status_labels_its_counts_as_the_current_quarters():
+    """The offers, coercion and conflict counts are the step's (a quarter's), not the run's
+    so far, and the status line did not say so."""
+    model = dashboard.DashboardModel(power=dashboard.ALL_POWERS, budget_scale=2.0)  # new spending: coercion too
+    for _ in range(4):
+        model.step()
+    m = model.metrics
+    counts = f"this quarter: offers accepted {m['offers_accepted']} of {m['offers_made']} · coercion events {m['coercion_events']} · conflict events {m['conflict_events']}"
+    assert counts in dashboard.status_text(model).splitlines()
+    assert m["offers_made"] < model.datacollector.get_model_vars_dataframe()["offers_made"].sum()  # not cumulative
+
+
+def test_the_influence_panel_says_what_it_plots():
+    """Influence is each state's share of its ties averaged over the states (ODD 7.8); the
+    axis said "share of the region's ties", a share of the ties pooled over the region."""
+    odd = (ROOT / "docs" / "ODD.md").read_text(encoding="utf-8")
+    assert "* influence `influence_p = mean_s a[s,p]`" in odd.split("### 7.8 Perception")[1].split("### 7.9")[0]
+    model = dashboard.DashboardModel()
+    model.step()
+    panel = dashboard.live_influence(model)
+    panel.png(model)
+    ax = panel.fig.axes[0]
+    assert ax.get_ylabel() == "mean share of each state's ties (0-1)" and "mean material alignment" in ax.get_title()
+    plotted = {line.get_label(): np.asarray(line.get_ydata())[-1] for line in ax.get_lines()}
+    for k, key in enumerate(model.power_keys):  # model.alignment: a[s,p], each state's share of all its ties (ODD 2.1)
+        assert plotted[model.config.powers[key].name] == pytest.approx(model.alignment[:, k].mean(), rel=1e-12)
+
+
 def test_choosing_a_world_without_the_chosen_power_scales_all_powers():
     """The generated world has none of the baseline's powers: the power menu kept "china"
     as an extra entry (scaling every power, unsaid)."""
@@ -236,11 +287,23 @@ def test_choosing_a_world_without_the_chosen_power_scales_all_powers():
     assert settings.value["power"] == "china"
     selects()[0].v_model = "generated"
     assert settings.value["power"] == dashboard.ALL_POWERS
-    assert selects()[-1].items == [dashboard.ALL_POWERS, *dashboard.load(dashboard.CONFIGS / "generated.yaml").powers]
+    assert [entry["value"] for entry in selects()[-1].items] == [dashboard.ALL_POWERS, *dashboard.load(dashboard.CONFIGS / "generated.yaml").powers]
     selects()[0].v_model = "baseline"  # a power kept when the next scenario has it
     selects()[-1].v_model = "japan"
     selects()[0].v_model = "no_peace"
     assert settings.value["power"] == "japan"
+
+
+def test_the_power_menu_shows_names_and_selects_ids():
+    """The power menu showed ids ("european_union", "united_states") where the rest of the
+    dashboard names the powers."""
+    settings, _, selects, _ = render_settings()
+    powers = dashboard.load(dashboard.CONFIGS / "baseline.yaml").powers
+    menu = selects()[-1]
+    assert [entry["title"] for entry in menu.items] == [dashboard.ALL_POWERS, *(power.name for power in powers.values())]
+    assert [entry["value"] for entry in menu.items] == [dashboard.ALL_POWERS, *powers]
+    menu.v_model = "european_union"
+    assert settings.value["power"] == "european_union"
 
 
 def test_corridor_panel_names_corridors_as_the_scenario_does():
@@ -271,6 +334,15 @@ def test_assets_are_the_versions_solara_asks_for():
             assert f"{name}@{version}" in settings.assets.fontawesome_path
         else:
             assert f"{name}@{version}/" in sources, f"Solara no longer asks for {name}@{version}"
+
+
+def test_readme_says_where_the_run_buttons_are_and_what_each_does():
+    """Reset, Step and ▶ are Mesa's, in its Controls card below the fold, under the sidebar's
+    own card; the README named them but not where they are (the browser test checks that
+    they are there)."""
+    section = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split("### Dashboard")[1].split("\n## ")[0].split())
+    assert "in the sidebar's **Controls** card below the scenario and rules (scroll the sidebar down)" in section
+    assert all(does in section for does in ("**Reset** builds the model with the sidebar's settings", "**▶** plays", "**Step** advances one quarter"))
 
 
 # --------------------------------------------------------------------------- in a browser
@@ -322,6 +394,13 @@ def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
             assert page.title() == dashboard.TITLE
             assert page.get_by_text(re.compile(r"^Coercion strength: 0\.50$")).count() == 1
             assert page.get_by_text(re.compile(r"^Spending ×: 1\.0$")).count() == 1
+            assert "China" in page.locator(".v-select").filter(has_text="Power whose spending to scale").inner_text()  # the name, not the id
+            # The run buttons are where the README says: in Mesa's Controls card, below the sidebar's Scenario and rules.
+            controls = page.locator(".v-card").filter(has=page.get_by_role("button", name=re.compile("^reset$", re.I))).last
+            assert controls.locator(".v-card-title").first.inner_text() == "Controls"
+            assert all(controls.get_by_role("button", name=name).count() == 1 for name in (re.compile("^step$", re.I), "▶"))
+            sidebar = page.locator(".abm-sidebar").bounding_box()
+            assert controls.bounding_box()["y"] >= sidebar["y"] + sidebar["height"]
             # Each slider's label sits above its value bubble, and that above the track (beside
             # the track, a long label squeezed it to nothing and the bubble covered the line above).
             for k in range(page.locator(".abm-sidebar .v-slider").count()):
