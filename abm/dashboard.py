@@ -468,10 +468,8 @@ def scenario_facts(config: str) -> tuple[list[dict], str, str | None, float]:
 # Why the coercion slider may change nothing: the punish rule answers defections only, and
 # only a rival's new spending makes one (RegionModel.find_defections, docs/ODD.md 7.4).
 COERCION_NOTE = (
-    "Coercion answers defections only: a state defects from a power when it takes, in one quarter, more than "
-    "{tolerance} of its ties (offers.defection_tolerance) from the power's rivals' new spending (their offers "
-    "beyond the upkeep of the start's ties: new money, standing offers moved into the state, or Spending × above 1). "
-    "Without such spending this slider changes nothing."
+    "Acts only on a defection: a state taking, in a quarter, more than {tolerance} of its ties from a power's "
+    "rivals' new spending (new money, or Spending × above 1). Without it this slider changes nothing."
 )
 
 

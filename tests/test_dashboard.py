@@ -162,8 +162,8 @@ def test_the_coercion_slider_says_when_coercion_acts():
     settings, problem = solara.reactive(dict(dashboard.DEFAULTS)), solara.reactive("")
     (note,) = solara.render(dashboard.Settings(settings, problem), handle_error=False)[1].find(class_="abm-coercion-note").widgets
     text = note.children[0]
-    assert "more than 0.5% of its ties (offers.defection_tolerance) from the power's rivals' new spending" in text
-    assert "Spending × above 1" in text and text.endswith("Without such spending this slider changes nothing.")
+    assert "more than 0.5% of its ties from a power's rivals' new spending" in text
+    assert "Spending × above 1" in text and text.endswith("Without it this slider changes nothing.")
     runs = {}
     for strength in (0.0, 1.0):
         for scale in (1.0, 2.0):  # x2: standing offers scaled up beyond their upkeep, new spending
