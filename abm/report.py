@@ -333,7 +333,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
                             shade = norm(grid[i, j])
                             dark = shade < 0.55 if stat == "mean" else shade > 0.45
                             few = f"\nn={counts[i, j]}" if counts[i, j] < full else ""
-                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], 3) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], 3, zeros=False) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{chart.metric} by {short(chart.x)} and {short(chart.y)}"
@@ -996,11 +996,14 @@ def _stem(chart: Chart) -> str:
     return stem
 
 
-def value_text(ctx: ReportContext, summary: str, value: float, digits: int = 4) -> str:
+def value_text(ctx: ReportContext, summary: str, value: float, digits: int = 4, zeros: bool = True) -> str:
     """A summary's value as tables and cells print it: ``digits`` significant digits, but a
     decimal year (``first_crossing``) to the hundredth, since a quarter is 0.25 of a year
-    and 4 digits would round 2026.25 to 2026."""
-    return f"{value:.2f}" if ctx.summary_unit(summary) == "decimal year" else significant(value, digits)
+    and 4 digits would round 2026.25 to 2026. ``zeros=False`` drops trailing zeros, for
+    a chart's cells, where every character counts."""
+    if ctx.summary_unit(summary) == "decimal year":
+        return f"{value:.2f}"
+    return significant(value, digits) if zeros else f"{value:.{digits}g}"
 
 
 def significant(value: float, digits: int) -> str:
