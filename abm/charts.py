@@ -227,8 +227,10 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, ove
     for ax, metric in zip(axes.flat, metrics):
         part = spread[spread["metric"] == metric]
         dates = _dates(part)
-        ax.fill_between(dates, part["p05"].to_numpy(), part["p95"].to_numpy(), color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs")
+        ax.fill_between(dates, part["p05"].to_numpy(), part["p95"].to_numpy(), color="tab:blue", alpha=0.15, linewidth=0, label="5-95% of runs (dotted edges)")
         ax.fill_between(dates, part["ci95_low"].to_numpy(), part["ci95_high"].to_numpy(), color="tab:blue", alpha=0.45, linewidth=0, label="95% CI of the mean")
+        # with few runs (t of 4 degrees of freedom) the CI can be wider than the runs' spread and cover its band: its edges stay drawn
+        ax.plot(dates, part["p05"].to_numpy(), dates, part["p95"].to_numpy(), color="tab:blue", linewidth=0.7, linestyle=":")
         ax.plot(dates, part["mean"].to_numpy(), color="tab:blue", linewidth=1.5, label="mean")
         note = set_range(ax, unit(metric), zoom)
         ax.set_title(metric.replace("_", " ") + (f" ({note})" if note else ""), fontsize=9)
@@ -241,7 +243,7 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, ove
     axes.flat[0].legend(fontsize=7, loc="upper left")
     runs = int(spread["runs"].iloc[0])
     fig.suptitle(f"{titled(scenario, overrides)}: {runs} runs (seeds {scenario.seed}..{scenario.seed + runs - 1}); line: mean over runs; "
-                 "dark band: 95% CI of the mean; light band: 5-95% of runs", fontsize=10)
+                 "dark band: 95% CI of the mean; light band, dotted edges: 5-95% of runs", fontsize=10)
     room = 0.2 if zoom else 0.0  # zoomed ticks carry more digits
     _margins(fig, left=0.62 + room, right=0.15, bottom=0.39, top=0.64, wgap=0.67 + room, hgap=0.43)
     return _save(fig, path)

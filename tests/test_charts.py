@@ -270,6 +270,20 @@ def test_the_ensemble_fan_chart_gives_every_panel_its_unit(baseline_run):
     assert all(panels.values())
 
 
+def test_the_fan_charts_spread_of_runs_stays_visible_under_a_wider_interval(baseline_run):
+    """With 5 seeds the 95% CI of the mean (t, 4 degrees of freedom) can be wider than the
+    runs' 5-95% spread, and its dark band covered the light one: the spread's edges are
+    drawn on top, as lines at the 5th and 95th percentiles."""
+    from abm.runner import ensemble
+
+    spread = ensemble([baseline_run.model, run("configs/baseline.yaml", seed=4, steps=12).model])
+    ax = charts.ensemble_chart(spread, baseline_run.scenario).axes[0]  # fragmentation
+    part = spread[spread["metric"] == "fragmentation"]
+    drawn = [line.get_ydata() for line in ax.get_lines()]
+    for column in ("p05", "p95"):
+        assert any(len(y) == len(part) and np.allclose(y, part[column]) for y in drawn)
+
+
 def test_the_ensemble_fan_chart_shows_what_the_scenario_watches():
     # it drew the headline metrics only: a scenario about corridors had no corridor panel
     from abm.runner import ensemble
