@@ -383,3 +383,448 @@ def test_odd_quotes_the_other_share_of_the_start(start):
         r"at the start ([\d.]+)-([\d.]+) of a state's ties: (\w+) ([\d.]+) to (\w+) ([\d.]+)\)", " ".join(ODD.split())).groups()
     assert (first, last) == (names[int(other.argmin())], names[int(other.argmax())])
     assert agrees(low, other.min()) and agrees(high, other.max()) and agrees(low_value, other.min()) and agrees(high_value, other.max())
+
+
+# --------------------------------------------------------------------------- notebook answers
+# The answers to the exercises of notebooks 02, 03, 04 and 06 (a <details> block per
+# exercise in the cell "### Answers") quote what the exercise's code measures; each test
+# below reruns that code's model runs with the seeds the answer names.
+
+
+def answer(notebook: str, title: str, raw: bool = False) -> str:
+    """The text of the answer whose <summary> starts with ``title``, whitespace collapsed
+    (``raw``: as written, for tables)."""
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    block = text.split(f"<summary>{title}", 1)[1].split("</details>", 1)[0]
+    return block if raw else " ".join(block.split())
+
+
+def spans(text: str, values) -> bool:
+    """``text`` ("a-b") is the range of ``values`` at the decimals it shows."""
+    low, high = text.split("-")
+    return agrees(low, min(values)) and agrees(high, max(values))
+
+
+def final(sets=(), seeds=range(3), scenario=BASELINE) -> list[pd.Series]:
+    """The last row of the model table of each seed's run."""
+    return [run(scenario, seed=s, sets=list(sets), tables=False).model.iloc[-1] for s in seeds]
+
+
+def test_notebook_02_answers_the_hedging_cap_exercise(twelve, start):
+    text = answer("02_offers_and_rules", "Answer to exercise 1")
+    hhi = {c: np.array([r["mean_dependency_hhi"] for r in final([f"rules.decision.cap={c}"], range(12))]) for c in (0.35, 0.8)}
+    hhi[0.5] = np.array([r.model["mean_dependency_hhi"].iloc[-1] for r in twelve])  # the baseline's cap
+    found = re.search(r"\*\*([\d.]+) at cap 0\.35, ([\d.]+) at 0\.5 \(the baseline\) and ([\d.]+) at 0\.8\*\*; it starts at ([\d.]+)\. "
+                      r"The order holds in every one of seeds 0-11 \(ranges ([\d.-]+), ([\d.-]+) and ([\d.-]+)\)", text)
+    assert found, text
+    for quote, cap in zip(found.groups()[:3], (0.35, 0.5, 0.8)):
+        assert agrees(quote, hhi[cap][:3].mean()), cap  # the notebook's seeds 0-2
+    assert agrees(found.group(4), start.metrics["mean_dependency_hhi"])
+    assert ((hhi[0.35] < hhi[0.5]) & (hhi[0.5] < hhi[0.8])).all()
+    assert all(spans(quote, hhi[cap]) for quote, cap in zip(found.groups()[4:], (0.35, 0.5, 0.8)))
+    # the patrons above each cap at the start, and where they end under a cap of 0.35
+    share = twelve[0].agents[twelve[0].agents["step"] == 0].set_index("state")[[f"alignment_{p}" for p in start.power_keys]]
+    names = {spec.name: key for key, spec in start.config.powers.items()} | {"EU": "european_union"}
+    listed = re.search(r"At 0\.35 that is (\w+) ties at the start \((.*?)\)", text)
+    quoted_ties = {(state.lower(), names[power]) for group in listed.group(2).split("; ")
+                   for power, states in [re.match(r"(?:the )?(\w+) in (.*)", group).groups()]
+                   for state in re.split(r", | and ", states)}
+    above = {(s, c.removeprefix("alignment_")) for s, row in share.iterrows() for c, v in row.items() if v > 0.35}
+    assert quoted_ties == above and listed.group(1) == {6: "six"}[len(above)]
+    (only,) = [(s, c) for s, row in share.iterrows() for c, v in row.items() if v > 0.5]
+    assert only == ("armenia", "alignment_russia") and f"only Russia in Armenia ({share.loc[only]:.3f} at the start)" in text
+    assert "At 0.8 none is" in text and not (share > 0.8).any().any()
+    capped = run(BASELINE, seed=0, sets=["rules.decision.cap=0.35"]).agents
+    assert capped[capped["step"] == capped["step"].max()].filter(like="alignment_").drop(columns="alignment_other").max().max() <= 0.35
+    for seed in range(3):  # "the runs are exactly those of threshold"
+        same = [run(BASELINE, seed=seed, sets=[s], tables=False).model.drop(columns="date") for s in ("rules.decision.cap=0.8", "rules.decision.name=threshold")]
+        pd.testing.assert_frame_equal(*same)
+
+
+def test_notebook_02_answers_the_decision_noise_exercise(twelve):
+    text = answer("02_offers_and_rules", "Answer to exercise 2")
+    rules = ["threshold", "hedging", "bandwagon", "balance"]
+    last = {(rule, noise): pd.DataFrame(final([f"rules.decision.name={rule}", f"rules.decision.noise={noise}"], seeds))
+            for noise in (0.1, 0.3) for rule, seeds in zip(rules, (range(12), range(3), range(12), range(3)))}
+    mean = lambda rule, noise, column: last[rule, noise][column].iloc[:3].mean()  # noqa: E731  the notebook's seeds 0-2
+    others = lambda noise, column, rule: [mean(r, noise, column) for r in rules if r != rule]  # noqa: E731
+    frag, low, high, south, s_low, s_high = re.search(
+        r"fragmentation ([\d.]+) against ([\d.]+)-([\d.]+) for the other three, the South Caucasus ([\d.]+) against ([\d.]+)-([\d.]+)", text).groups()
+    assert agrees(frag, mean("balance", 0.3, "fragmentation")) and spans(f"{low}-{high}", others(0.3, "fragmentation", "balance"))
+    assert agrees(south, mean("balance", 0.3, "fragmentation_south_caucasus")) and spans(f"{s_low}-{s_high}", others(0.3, "fragmentation_south_caucasus", "balance"))
+    hedged, h_range = re.search(r"mean HHI ([\d.]+) against ([\d.-]+)", text).groups()
+    assert agrees(hedged, mean("hedging", 0.3, "mean_dependency_hhi")) and spans(h_range, others(0.3, "mean_dependency_hhi", "hedging"))
+    russia, russia_before, china, china_before = re.search(
+        r"Russia's 2040 influence spans ([\d.-]+) across them \(([\d.-]+) at the baseline's noise of 0\.1\), China's ([\d.-]+) \(([\d.-]+)\)", text).groups()
+    for quote, noise, column in ((russia, 0.3, "influence_russia"), (russia_before, 0.1, "influence_russia"), (china, 0.3, "influence_china"), (china_before, 0.1, "influence_china")):
+        assert spans(quote, [mean(r, noise, column) for r in rules]), (quote, noise, column)
+    more, median, before = re.search(r"in (\d+) of seeds 0-11 \(median difference (-?[\d.]+)\), against (\d+) at noise 0\.1", text).groups()
+    gift = {noise: last["bandwagon", noise]["influence_russia"] - last["threshold", noise]["influence_russia"] for noise in (0.1, 0.3)}
+    assert int(more) == (gift[0.3] > 0).sum() and agrees(median, gift[0.3].median()) and int(before) == (gift[0.1] > 0).sum()
+    baseline = pd.DataFrame([r.model.iloc[-1] for r in twelve])  # hedging at noise 0.1 is the baseline itself
+    assert np.allclose(baseline["fragmentation"].iloc[:3], last["hedging", 0.1]["fragmentation"])
+
+
+def test_notebook_02_answers_the_turkmenistan_exercise(start):
+    from abm.offers import DOMAINS, Offers, explain
+
+    text = answer("02_offers_and_rules", "Answer to exercise 3")
+    bidders = ["russia", "china", "european_union", "united_states", "turkey", "japan"]
+    offers = Offers.of([start.power_index[b] for b in bidders], start.state_index["turkmenistan"], DOMAINS.index("investment"), 0.5)
+    terms = pd.DataFrame(explain(offers, start), index=bidders)
+    eu = terms.loc["european_union"]
+    state, power = start.config.states["turkmenistan"], start.config.powers["european_union"]
+    need, need_range, conditions = re.search(r"\*\*need\*\* \(\+([\d.]+)\).*?\(([\d.-]+)\).*?\*\*conditions, (-[\d.]+)\*\*", text).groups()
+    assert agrees(need, eu["need"]) and spans(need_range, terms["need"]) and agrees(conditions, eu["conditions"])
+    assert eu["need"] == terms[["need", "dependence", "conditions", "backlash", "opinion", "leverage"]].loc["european_union"].abs().max()
+    demanded, held, autonomy = re.search(r"\(([\d.]+) against ([\d.]+)\), scaled by Turkmenistan's autonomy \(([\d.]+)\)", text).groups()
+    assert (float(demanded), float(held), float(autonomy)) == (power.conditions.governance, state.governance, state.autonomy)
+    dependence, backlash = re.search(r"dependence \+([\d.]+), a minor partner's bonus; backlash (-[\d.]+); opinion and leverage 0\)", text).groups()
+    assert agrees(dependence, eu["dependence"]) and agrees(backlash, eu["backlash"]) and round(eu["opinion"], 3) == round(eu["leverage"], 3) == 0
+    utility, others = re.search(r"utility ends at ([\d.]+), against ([\d.-]+) for China, the United States and Japan", text).groups()
+    assert agrees(utility, eu["utility"]) and spans(others, terms.loc[["china", "united_states", "japan"], "utility"])
+    assert (terms.loc[["china", "united_states", "japan"], "conditions"].round(3) == 0).all()
+    russia, turkey = re.search(r"Russia \((-[\d.]+): .*?Turkey \((-[\d.]+): ", text).groups()
+    assert agrees(russia, terms.loc["russia", "conditions"]) and agrees(turkey, terms.loc["turkey", "conditions"])
+
+
+def test_notebook_02_answers_the_coercion_exercise(twelve, monkeypatch):
+    """Defections are read from the model's own test (RegionModel.find_defections): the
+    share of its ties a state took in a step from each power's rivals' new spending."""
+    from abm.model import RegionModel
+
+    text = answer("02_offers_and_rules", "Answer to exercise 4")
+    strengths = {"none": ["rules.coercion.name=none"], **{f"punish {s}": ["rules.coercion.name=punish", f"rules.coercion.strength={s}"] for s in (0.25, 1.0)}}
+    quiet = {label: [run(BASELINE, seed=s, sets=sets, tables=False).model for s in range(3)] for label, sets in strengths.items()}
+    quiet["punish 0.5"] = [r.model for r in twelve[:3]]
+    for models in quiet.values():
+        assert sum(int(m["coercion_events"].sum()) for m in models) == 0
+        for a, b in zip(models, quiet["punish 0.5"]):
+            pd.testing.assert_frame_equal(a, b)
+    assert agrees(re.search(r"Russia's 2040 influence ([\d.]+) in all four", text).group(1), np.mean([m["influence_russia"].iloc[-1] for m in quiet["none"]]))
+
+    rises = []
+    original = RegionModel.find_defections
+
+    def recording(model):
+        everything = model.total + model.other_total
+        rises.append(np.divide(model.chosen @ model.rival_mask, everything[:, None], out=np.zeros(model.chosen.shape), where=everything[:, None] > 0))
+        return original(model)
+
+    monkeypatch.setattr(RegionModel, "find_defections", recording)
+
+    def largest(sets, seeds):
+        """The largest share taken in a step, over steps and seeds, from any power's rivals;
+        from Russia's; and the state that took Russia's largest, seed by seed."""
+        shares, states = [], []
+        for seed in seeds:
+            rises.clear()
+            cfg = run(BASELINE, seed=seed, sets=sets, tables=False).scenario
+            every = np.array(rises)  # steps x states x powers
+            russia = every[:, :, list(cfg.powers).index("russia")]
+            shares.append((every.max(), russia.max()))
+            states.append(list(cfg.states)[np.unravel_index(russia.argmax(), russia.shape)[1]])
+        return max(a for a, _ in shares), max(r for _, r in shares), states
+
+    tolerance = scenario.load(BASELINE).offers.defection_tolerance
+    assert f"`offers.defection_tolerance` ({tolerance})" in text
+    assert agrees(re.search(r"at most ([\d.]+) of a state's ties in a step \(seed 0\)", text).group(1), largest([], [0])[0])
+    alone, russia, states = largest(["powers.european_union.budget.investment=1"], range(3))
+    quote, where = re.search(r"in one step is ([\d.]+) of its ties \((\w+), seeds 0-2\), under the tolerance", text).groups()
+    assert alone <= tolerance  # no state defects from any power, so there is no coercion at any strength
+    assert agrees(quote, russia) and states == [where.lower()] * 3
+    together = largest([f"powers.european_union.budget.{d}=1" for d in ("investment", "security", "trade")], range(3))[1]
+    assert agrees(re.search(r"the three domains together give ([\d.]+), over it", text).group(1), together) and together > tolerance
+    monkeypatch.undo()
+    counts = lambda sets: [int(run(BASELINE, seed=s, sets=sets, tables=False).model["coercion_events"].sum()) for s in range(3)]  # noqa: E731
+    more = re.search(r"brings coercion back \((\d+), (\d+) and (\d+) events", text).groups()
+    lowered = re.search(r"lowered to 0\.003 \((\d+), (\d+) and (\d+) events\)", text).groups()
+    assert list(map(int, more)) == counts(["powers.european_union.budget.investment=3"])
+    assert list(map(int, lowered)) == counts(["powers.european_union.budget.investment=1", "offers.defection_tolerance=0.003"])
+
+
+def test_notebook_03_answers_the_georgia_closure_exercise(twelve, tmp_path):
+    """The Caspian closure of the notebook against Georgia closing the Middle Corridor:
+    2040 differences from the baseline (mean of seeds 0-2) and their spread over seeds 0-11."""
+    closures = {
+        "Caspian closed": "  close_middle: {date: 2027-01-01, type: corridor_close, corridor: middle_corridor, node: caspian}\n"
+                          "  close_tripp: {date: 2027-01-01, type: corridor_close, corridor: tripp_zangezur, node: caspian}\n",
+        "Georgia closes": "  close_georgia: {date: 2028-01-01, type: corridor_close, corridor: middle_corridor, node: georgia}\n",
+    }
+    cells = json.loads((ROOT / "notebooks" / "03_corridors_and_events.ipynb").read_text(encoding="utf-8"))["cells"]
+    code = "".join(line for c in cells for line in c["source"]).replace("{{", "{").replace("}}", "}")  # the f-strings' braces
+    assert all(line.strip() in code for events in closures.values() for line in events.splitlines())  # the notebook's and the answer's events
+    base = pd.concat([r.model.assign(seed=s) for s, r in enumerate(twelve)]).set_index(["seed", "date"])
+    change = {}
+    for label, events in closures.items():
+        path = tmp_path / f"{label.split()[0].lower()}.yaml"
+        path.write_text(f"extends: {BASELINE}\nname: closed\nevents:\n{events}", encoding="utf-8")
+        change[label] = pd.concat([run(path, seed=s, tables=False).model.assign(seed=s) for s in range(12)]).set_index(["seed", "date"]) - base
+    rows = {"Middle Corridor (Mt/yr)": ["corridor_middle_corridor_volume"], "TRIPP": ["corridor_tripp_zangezur_volume"],
+            "Northern route": ["corridor_northern_route_volume"], "Southern corridor": ["corridor_southern_corridor_volume"],
+            "transit revenue of Georgia (USD bn/yr)": ["transit_revenue_georgia"], "of Azerbaijan": ["transit_revenue_azerbaijan"],
+            "of Armenia": ["transit_revenue_armenia"], "of Kazakhstan": ["transit_revenue_kazakhstan"],
+            "of Kyrgyzstan, Uzbekistan and Turkmenistan, each": ["transit_revenue_kyrgyzstan", "transit_revenue_uzbekistan", "transit_revenue_turkmenistan"]}
+    table = re.findall(r"^\| (.+?) \| ([-+\d.]+) \| ([-+\d.]+) \|$", answer("03_corridors_and_events", "Answer: Georgia", raw=True), re.M)
+    assert [row for row, *_ in table] == list(rows)
+    end = base.index.get_level_values("date").max()
+    for row, *quotes in table:
+        for quote, label in zip(quotes, closures):
+            for column in rows[row]:
+                assert agrees(quote, change[label].xs(end, level="date")[column].iloc[:3].mean()), (row, label, column)
+    text = answer("03_corridors_and_events", "Answer: Georgia")
+    tripp = change["Georgia closes"]["corridor_tripp_zangezur_volume"]
+    in_2030, in_2035 = re.search(r"takes some only while it fills \(\+([\d.]+) Mt/yr in 2030, \+([\d.]+) in 2035\)", text).groups()
+    assert agrees(in_2030, tripp.xs("2030-01-01", level="date").iloc[:3].mean()) and agrees(in_2035, tripp.xs("2035-01-01", level="date").iloc[:3].mean())
+    caspian = next(s for s in scenario.load(BASELINE).corridors["tripp_zangezur"].segments if s.node == "caspian")
+    carried = re.search(r"carrying ([\d.]+) Mt/yr across its own copy of the Caspian, which holds (\d+) Mt/yr at the start", text).groups()
+    volume = (base + change["Georgia closes"]).xs(end, level="date")["corridor_tripp_zangezur_volume"].iloc[:3].mean()
+    assert agrees(carried[0], volume) and float(carried[1]) == caspian.capacity
+    spread = re.search(r"the Northern route gains ([\d.]+) to ([\d.]+) Mt/yr \(median ([\d.]+)\) and the Southern corridor ([\d.]+) to ([\d.]+) \(median ([\d.]+)\)", text).groups()
+    at_end = change["Georgia closes"].xs(end, level="date")
+    for (low, high, median), column in zip((spread[:3], spread[3:]), ("corridor_northern_route_volume", "corridor_southern_corridor_volume")):
+        assert agrees(low, at_end[column].min()) and agrees(high, at_end[column].max()) and agrees(median, at_end[column].median()), column
+    moved = re.search(r"Fragmentation and integration move by ([\d.]+) at most in every seed", text).group(1)
+    assert all(round(change[label].xs(end, level="date")[["fragmentation", "integration"]].abs().max().max(), 3) <= float(moved) for label in closures)
+
+
+def test_notebook_06_answers_the_more_draws_exercise():
+    """Section 3's predictive check with DRAWS = 96, as its cell draws and runs them."""
+    import yaml
+
+    from abm import patterns
+
+    text = answer("06_fitting_the_model", "Answer to exercise 2")
+    rules = patterns.load(ROOT / "data" / "patterns.yaml")
+    spec = yaml.safe_load((ROOT / "experiments" / "calibrate" / "baseline.yaml").read_text(encoding="utf-8"))["parameters"]
+    posterior = pd.read_csv(ROOT / "data" / PUBLISHED["file"])
+    w = posterior["weight"].to_numpy()
+    draws = int(re.search(r"Set `DRAWS = (\d+)`", text).group(1))
+    rng = np.random.default_rng(6)
+    prior = [{k: float(rng.uniform(p["low"], p["high"])) for k, p in spec.items()} for _ in range(draws)]
+    chosen = rng.choice(len(posterior), size=draws, p=w / w.sum())
+    fitted = [{k: float(posterior[k].iloc[i]) for k in spec} for i in chosen]
+
+    def first_year(values, seed):
+        result = run(BASELINE, seed=seed, steps=4, sets=[f"{k}={v!r}" for k, v in values.items()])
+        return patterns.scores(rules, patterns.measure(rules, result.model, result.agents))
+
+    scores = {name: pd.DataFrame([first_year(v, 100 + i) for i, v in enumerate(sets)]) for name, sets in (("prior", prior), ("posterior", fitted))}
+    share = pd.DataFrame({name: (s <= 1).mean() for name, s in scores.items()})
+    overall = re.search(r"([\d.]+)% of the pattern checks of prior runs are reproduced, ([\d.]+)% of posterior runs'", text).groups()
+    assert all(agrees(q, 100 * (scores[n] <= 1).to_numpy().mean()) for q, n in zip(overall, ("prior", "posterior")))
+    assert f"run seeds 100-{99 + draws}" in text
+    gap = share["posterior"] - share["prior"]
+    assert gap[gap > 0.05].index.tolist() == ["russia_holds_in_georgia"]
+    for pattern in ("russia_holds_in_georgia", "south_caucasus_fragmenting"):
+        quotes = re.search(rf"{pattern}\*\*.*?([\d.]+)% .*?against ([\d.]+)%", text).groups()
+        assert agrees(quotes[0], 100 * share.loc[pattern, "prior"]) and agrees(quotes[1], 100 * share.loc[pattern, "posterior"]), pattern
+    corridors = ["middle_corridor_grows", "northern_route_constrained", "instc_east_leg_share", "instc_east_leg_rising"]
+    assert (share.loc[corridors, "prior"] == share.loc[corridors, "posterior"]).all() and (share.loc["middle_corridor_grows"] == 0).all()
+    every = re.search(r"reproduced by every run of both: (.*?)\. ", text).group(1)
+    assert set(re.split(r", | and ", every)) == set(share.index[(share == 1).all(axis=1)])
+    hhi = next(p for p in PUBLISHED["predictive_check"] if p["pattern"] == "multi_vector")
+    assert hhi["target"] == "< 0.6" and agrees(re.search(r"the model's is about ([\d.]+)", text).group(1), float(hhi["median"]))
+
+
+def test_notebook_06_answers_the_uncertainty_exercise(twelve):
+    """Section 4's ensembles over seeds 0-11, every metric: the calibrated band's width in
+    2040 against the seed-only band's; the cell above the fan chart on the bands' widths."""
+    from abm.runner import ensemble
+
+    def bands(seeds, baseline=None):
+        calibrated = [run(ROOT / "configs" / "baseline_calibrated.yaml", seed=s, tables=False) for s in seeds]
+        baseline = baseline or [run(BASELINE, seed=s, tables=False).model for s in seeds]
+        return {"baseline": ensemble(baseline), "baseline_calibrated": ensemble([r.model for r in calibrated])}, calibrated
+
+    spreads, calibrated = bands(range(12), [r.model for r in twelve])
+    at_end = {name: s[s["step"] == s["step"].max()].set_index("metric") for name, s in spreads.items()}
+    width = {name: e["p95"] - e["p05"] for name, e in at_end.items()}
+    ratio = lambda metric: width["baseline_calibrated"][metric] / width["baseline"][metric]  # noqa: E731
+    text = answer("06_fitting_the_model", "Answer to exercise 3")
+    spent, low, high = re.search(r"Russia ([\d.]+) bn a quarter in 2040\), so the seed-only band has no width .*? runs from ([\d.]+) to ([\d.]+) bn", text).groups()
+    base = at_end["baseline"].loc["spending_russia"]
+    assert agrees(spent, base["p50"]) and width["baseline"].filter(like="spending_").drop("spending_united_states").abs().max() < 1e-9
+    assert "every power but the United States (whose elections the seed draws)" in text and width["baseline"]["spending_united_states"] > 0.1
+    assert agrees(low, at_end["baseline_calibrated"].loc["spending_russia", "p05"]) and agrees(high, at_end["baseline_calibrated"].loc["spending_russia", "p95"])
+    leg, leg_calibrated, corridor, corridor_calibrated, corridor_ratio = re.search(
+        r"share of INSTC freight, ([\d.-]+) seed-only against ([\d.-]+); the Middle Corridor, ([\d.-]+) Mt/yr against ([\d.-]+) \(ratio ([\d.]+)\)", text).groups()
+    for quote, name, metric in ((leg, "baseline", "instc_leg_share_instc_west"), (leg_calibrated, "baseline_calibrated", "instc_leg_share_instc_west"),
+                                (corridor, "baseline", "corridor_middle_corridor_volume"), (corridor_calibrated, "baseline_calibrated", "corridor_middle_corridor_volume")):
+        assert spans(quote, at_end[name].loc[metric, ["p05", "p95"]]), (name, metric)
+    assert agrees(corridor_ratio, ratio("corridor_middle_corridor_volume"))
+    alignment = re.search(r"the EU's influence \(ratio ([\d.]+)\), fragmentation \(([\d.]+)\), polarization \(([\d.]+)\), South Caucasus fragmentation \(([\d.]+)\), Russia's influence \(([\d.]+)\)", text).groups()
+    for quote, metric in zip(alignment, ("influence_european_union", "fragmentation", "polarization", "fragmentation_south_caucasus", "influence_russia")):
+        assert agrees(quote, ratio(metric)), metric
+    assert agrees(re.search(r"integration \(([\d.]+)\), its two subregional", text).group(1), ratio("integration"))
+    assert all(round(ratio(m), 2) == 1 for m in ("integration_central_asia", "integration_south_caucasus", "regional_trade_share"))
+    assert agrees(re.search(r"China's influence is about as wide either way \(([\d.]+)\)", text).group(1), ratio("influence_china"))
+    later = re.search(r"seeds 12-23 give ([\d.]+) for fragmentation, ([\d.]+) for South Caucasus fragmentation and ([\d.]+) for Russia's influence", text).groups()
+    spreads_later, _ = bands(range(12, 24))
+    widths_later = {name: (s[s["step"] == s["step"].max()].set_index("metric").eval("p95 - p05")) for name, s in spreads_later.items()}
+    for quote, metric in zip(later, ("fragmentation", "fragmentation_south_caucasus", "influence_russia")):
+        assert agrees(quote, widths_later["baseline_calibrated"][metric] / widths_later["baseline"][metric]), metric
+    drawn = [repr(r.scenario.model_dump(include={"rules", "utility"})) for r in calibrated]  # the parameters each run drew
+    same = {(a, b) for a in range(12) for b in range(a + 1, 12) if drawn[a] == drawn[b]}
+    assert same == {(0, 6), (3, 5)} and "seeds 0 and 6, and seeds 3 and 5, drew the same posterior parameter set" in text
+    # the cell before the fan chart: "the bands are at most 0.04 wide"
+    cells = json.loads((ROOT / "notebooks" / "06_fitting_the_model.ipynb").read_text(encoding="utf-8"))["cells"]
+    prose = " ".join(" ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").split())
+    most = float(re.search(r"the bands are at most ([\d.]+) wide", prose).group(1))
+    charted = ["fragmentation", "integration", "influence_russia", "influence_china"]
+    assert max(s[s["metric"].isin(charted)].eval("p95 - p05").max() for s in spreads.values()) <= most
+
+
+def notebook_dict(notebook: str, name: str) -> dict:
+    """The dict a notebook's code assigns to ``name`` (an experiment spec), evaluated as the
+    notebook does, with CONFIGS the repository's configs/."""
+    import ast
+
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "code" and f"{name} = {{" in "".join(cell["source"]):
+            tree = ast.parse("".join(line for line in cell["source"] if not line.startswith("%")))
+            (value,) = [n.value for n in tree.body if isinstance(n, ast.Assign) and [t.id for t in n.targets] == [name]]
+            return eval(compile(ast.Expression(value), notebook, "eval"), {"CONFIGS": ROOT / "configs", "str": str})  # noqa: S307
+    raise LookupError(name)
+
+
+@pytest.fixture(scope="module")
+def notebook_04_sweeps(tmp_path_factory):
+    """The sweeps the answers of notebook 04 run, built from its specs as the answers do."""
+    from abm import report, sweep
+
+    phase = notebook_dict("04_experiments", "phase_spec")
+    sobol = notebook_dict("04_experiments", "sobol_spec")
+    money = {**phase, "name": "phase_money", "set": {**phase["set"], "powers.european_union.budget": {"investment": 1.0, "security": 1.0, "trade": 1.0}}}
+    specs = {
+        "noise": {**phase, "name": "phase_noise", "grid": {**phase["grid"], "rules.decision.noise": [0.05, 0.3]},
+                  "charts": [{**phase["charts"][0], "facet": "rules.decision.noise"}]},
+        "sobol": sobol,
+        "morris": {**sobol, "name": "morris_small", "sample": {**sobol["sample"], "method": "morris"},
+                   "charts": [{"type": "morris", "metrics": ["fragmentation_south_caucasus_final", "integration_final"]}]},
+        "money": money,
+        "money8": {**money, "name": "phase_money8", "replications": 8,
+                   "metrics": {**money["metrics"], "summaries": [*money["metrics"]["summaries"], {"metric": "fragmentation_south_caucasus", "stat": "at", "date": "2035-01-01"}]}},
+        "discovery": notebook_dict("04_experiments", "tiny_discovery"),
+    }
+    out = tmp_path_factory.mktemp("notebook_04")
+    done = {}
+    for key, spec in specs.items():
+        done[key] = sweep.run(spec, out / key, workers=2, progress=False)
+        assert done[key].failed == 0
+        if key in ("noise", "sobol", "morris"):
+            report.make(out / key, out / f"{key}_report")
+    return out, specs, done
+
+
+def paired(directory, metric: str, by: str, against: float) -> pd.DataFrame:
+    """The report's paired differences of ``metric`` between the levels of ``by`` and ``against``."""
+    from abm.experiment import DifferenceChart
+    from abm.report import ReportContext, difference_table
+    from abm.results import Results
+
+    results = Results(directory)
+    with results.snapshot():
+        chart = DifferenceChart.model_validate({"type": "difference", "metrics": [metric], "by": by, "against": against})
+        return difference_table(ReportContext(results), chart).set_index(by)
+
+
+def test_notebook_04_answers_the_noise_facet_exercise(notebook_04_sweeps):
+    from abm import results
+
+    out, _, done = notebook_04_sweeps
+    text = answer("04_experiments", "Answer to exercise 1")
+    metric = "fragmentation_south_caucasus_final"
+    assert done["noise"].planned == int(re.search(r"workers=2\) # (\d+) runs", text).group(1))
+    table = results.load(out / "noise").table()
+    cells = table.groupby(["rules.decision.noise", "rules.allocation.intensity", "rules.coercion.strength"])[metric].mean()
+    assert (cells.groupby(level=[0, 1]).nunique() == 1).all()  # flat from left to right: coercion never acts
+    assert agrees(re.search(r"contest intensity moves a cell by ([\d.]+) at most", text).group(1), cells.groupby(level=[0, 2]).agg(np.ptp).max())
+    low, high = re.search(r"is ([\d.-]+) across the cells at noise 0\.05, ([\d.-]+) at noise 0\.3", text).groups()
+    assert spans(low, cells.loc[0.05]) and spans(high, cells.loc[0.3])
+    chart = pd.read_csv(out / "noise_report" / "phase_fragmentation_south_caucasus_final.csv")
+    widths, sd = re.search(r"half-widths ([\d.-]+)\).*?s\.d\. ([\d.-]+) in a cell", text).groups()
+    assert spans(widths, chart["ci95"]) and spans(sd, chart["sd"])
+    by_cap = table.groupby(["rules.decision.noise", "rules.decision.cap"])[metric]
+    caps = re.search(r"\(([\d.]+) against ([\d.]+) at noise 0\.05, ([\d.]+) against ([\d.]+) at 0\.3\)", text).groups()
+    assert all(agrees(q, by_cap.mean()[key]) for q, key in zip(caps, [(0.05, 0.35), (0.05, 1.0), (0.3, 0.35), (0.3, 1.0)]))
+    assert agrees(re.search(r"against at most ([\d.]+) over all the runs with one noise and one cap", text).group(1), by_cap.std().max())
+    difference, ci_low, ci_high = re.search(r"is (-[\d.]+), but over two seeds its 95% interval, (-[\d.]+) to ([\d.]+), includes zero", text).groups()
+    row = paired(out / "noise", metric, "rules.decision.noise", 0.05).loc[0.3]
+    assert agrees(difference, row["difference"]) and agrees(ci_low, row["ci95_low"]) and agrees(ci_high, row["ci95_high"]) and row["seeds"] == 2
+
+
+def test_notebook_04_answers_the_morris_exercise(notebook_04_sweeps):
+    from abm import experiment
+
+    out, specs, done = notebook_04_sweeps
+    text = answer("04_experiments", "Answer to exercise 2")
+    morris = experiment.load(specs["morris"])
+    trajectories, size, points, distinct, sobol = map(int, re.search(
+        r"(\d+) trajectories of (\d+) points make (\d+) points, (\d+) of them distinct runs .*? against Sobol's (\d+)", text).groups())
+    assert (trajectories, size, points) == (specs["morris"]["sample"]["n"], len(specs["morris"]["sample"]["ranges"]) + 1, len(morris.points))
+    assert distinct == done["morris"].planned and sobol == done["sobol"].planned
+    stem = "fragmentation_south_caucasus_final_integration_final"
+    mu = pd.read_csv(out / "morris_report" / f"morris_{stem}.csv").set_index(["metric", "parameter"])["mu_star"]
+    st = pd.read_csv(out / "sobol_report" / f"sobol_{stem}.csv").set_index(["metric", "parameter"])["ST"]
+    order = ["rules.decision.cap", "utility.dependence", "rules.allocation.intensity", "rules.coercion.strength"]
+    frag = "fragmentation_south_caucasus_final"
+    quoted_mu = re.search(r"mu\* is ([\d.]+) for the hedging cap, ([\d.]+) for the dependence weight, ([\d.]+) for\s+contest intensity and (\d) for coercion strength", text).groups()
+    quoted_st = re.search(r"\(Sobol's ST: ([\d.]+), ([\d.]+), ([\d.]+) and (\d)\)", text).groups()
+    assert all(agrees(q, mu[frag, p]) for q, p in zip(quoted_mu, order)) and all(agrees(q, st[frag, p]) for q, p in zip(quoted_st, order))
+    assert mu[frag].sort_values(ascending=False).index.tolist() == order == st[frag].sort_values(ascending=False).index.tolist()
+    integration = "integration_final"
+    assert mu[integration].idxmax() == st[integration].idxmax() == "rules.decision.cap"
+    assert agrees(re.search(r"and the cap's is ([\d.]+)\.", text).group(1), mu[integration, "rules.decision.cap"])
+    assert agrees(re.search(r"Sobol's ST of ([\d.]+) for the cap", text).group(1), st[integration, "rules.decision.cap"])
+
+
+def test_notebook_04_answers_the_least_divided_exercise(notebook_04_sweeps, start):
+    from abm import discovery, results
+
+    out, specs, _ = notebook_04_sweeps
+    text = answer("04_experiments", "Answer to exercise 3")
+    res = results.load(out / "discovery")
+    outcome = specs["discovery"]["outcomes"]["divided"]
+    divided = discovery.analyse(res.table(), res.parameters, outcome, "divided", mass_min=0.1, seed=1)  # the notebook's call
+    united = discovery.analyse(res.table(), res.parameters, outcome.replace(">= q80", "<= q20"), "united", mass_min=0.1, seed=1)
+    assert f"({united.describe(united.chosen).split(' (')[0]})" in text  # "box 21: coverage 1.00, density 0.89, 18 runs"
+    assert f"({', '.join(divided.describe(divided.chosen).split(', ')[:2])})" in text  # "box 19: coverage 0.50, density 0.67"
+    box = united.box.set_index("parameter")
+    qp = box[["qp_lower", "qp_upper"]].min(axis=1)
+    cap, cap_qp = re.search(r"\*\*a hedging cap below ([\d.]+)\*\*\s+\(quasi-p-value ([\de.-]+)\)", text).groups()
+    assert agrees(cap, box.loc["rules.decision.cap", "max"]) and f"{qp['rules.decision.cap']:.0e}" == cap_qp
+    noise, decay = re.search(r"smallest quasi-p-values ([\d.]+) and ([\d.]+)\)", text).groups()
+    assert agrees(noise, qp["rules.decision.noise"]) and agrees(decay, qp["rules.decay.rate"]) and "base" not in box.index
+    assert divided.box[["qp_lower", "qp_upper"]].min().min() >= 0.05
+    armenia = start.state_table[start.state_index["armenia"], state_columns(start.power_keys).index("alignment_russia")]
+    assert agrees(re.search(r"Russia starts with ([\d.]+) of Armenia's", text).group(1), armenia)
+
+
+def test_notebook_04_answers_the_new_money_exercise(notebook_04_sweeps):
+    from abm import results
+
+    out, _, _ = notebook_04_sweeps
+    text = answer("04_experiments", "Answer to exercise 4")
+    metric = "fragmentation_south_caucasus_final"
+    coercion = paired(out / "money", metric, "rules.coercion.strength", 0.0)
+    half, full = re.search(r"(-[\d.]+) at strength 0\.5 and (-[\d.]+) at\s+1\.0", text).groups()
+    assert agrees(half, coercion.loc[0.5, "difference"]) and agrees(full, coercion.loc[1.0, "difference"])
+    assert ((coercion["ci95_high"] - coercion["ci95_low"]) / 2 - 0.045).abs().max() < 0.005  # "about ±0.045"
+    table = results.load(out / "money").table()
+    key = ["rules.decision.cap", "rules.allocation.intensity", "replication"]
+    pairs = table[table["rules.coercion.strength"] == 1.0].set_index(key)[metric] - table[table["rules.coercion.strength"] == 0.0].set_index(key)[metric]
+    low, high = re.search(r"single full-strength pairs from (-\d+\.\d+) to \+(\d+\.\d+)", text).groups()
+    assert agrees(low, pairs.min()) and agrees(high, pairs.max())
+    cap = paired(out / "money", metric, "rules.decision.cap", 1.0).loc[0.35]
+    difference, ci_low, ci_high = re.search(r"cap's difference \((-[\d.]+)\) loses\s+its clear interval \((-[\d.]+) to ([\d.]+)\)", text).groups()
+    assert agrees(difference, cap["difference"]) and agrees(ci_low, cap["ci95_low"]) and agrees(ci_high, cap["ci95_high"])
+    quoted = re.search(r"by ([\d.]+) in 2035 \(interval\s+([\d.]+) to ([\d.]+)\) and by ([\d.]+) in 2040 \((-[\d.]+) to ([\d.]+)\)", text).groups()
+    for (effect, ci_low, ci_high), summary in ((quoted[:3], "fragmentation_south_caucasus_2035"), (quoted[3:], metric)):
+        row = paired(out / "money8", summary, "rules.coercion.strength", 0.0).loc[1.0]
+        assert row["seeds"] == 8 and agrees(effect, row["difference"]) and agrees(ci_low, row["ci95_low"]) and agrees(ci_high, row["ci95_high"]), summary
+    header = (ROOT / "experiments" / "fragmentation_phase.yaml").read_text(encoding="utf-8")
+    said = re.search(r"experiment's header \(([\d.]+) in 2035\)", text).group(1)
+    assert f"South Caucasus fragmentation in 2035 by {said} from none to full strength" in header
