@@ -386,9 +386,9 @@ def test_odd_quotes_the_other_share_of_the_start(start):
 
 
 # --------------------------------------------------------------------------- notebook answers
-# The answers to the exercises of notebooks 02, 03, 04 and 06 (a <details> block per
-# exercise in the cell "### Answers") quote what the exercise's code measures; each test
-# below reruns that code's model runs with the seeds the answer names.
+# The answers to the exercises of the notebooks (a <details> block per exercise in the
+# cell "### Answers") quote what the exercise's code measures; each test below reruns that
+# code's model runs with the seeds the answer names.
 
 
 def answer(notebook: str, title: str, raw: bool = False) -> str:
@@ -409,6 +409,111 @@ def spans(text: str, values) -> bool:
 def final(sets=(), seeds=range(3), scenario=BASELINE) -> list[pd.Series]:
     """The last row of the model table of each seed's run."""
     return [run(scenario, seed=s, sets=list(sets), tables=False).model.iloc[-1] for s in seeds]
+
+
+def last_rows(results) -> pd.DataFrame:
+    """The last row of each run's model table, one row per run, as numbers."""
+    return pd.DataFrame([r.model.iloc[-1].drop("date") for r in results]).reset_index(drop=True).astype(float)
+
+
+def alignment_at_end(result, powers) -> pd.DataFrame:
+    """Each state's alignment with each power (states x powers) at the last step."""
+    agents = result.agents
+    return agents[agents["step"] == agents["step"].max()].set_index("state")[[f"alignment_{p}" for p in powers]]
+
+
+def cites_odd_sections(text: str) -> bool:
+    """Every section of docs/ODD.md that ``text`` cites ("ODD 7.11.4", "ODD section 5",
+    "ODD 7.4 and 7.5") is a heading there."""
+    cited = [n for group in re.findall(r"ODD (?:section )?(\d+(?:\.\d+)*(?:(?:, | and )\d+(?:\.\d+)+)*)", text) for n in re.split(r", | and ", group)]
+    headings = set(re.findall(r"^#+ (\d+(?:\.\d+)*)\.? ", ODD, re.M))
+    return bool(cited) and set(cited) <= headings
+
+
+def test_notebook_01_answers_the_other_seed_exercise(twelve, start):
+    from abm.offers import DOMAINS
+
+    text = answer("01_the_region", "Answer to exercise 1")
+    assert cites_odd_sections(text)
+    first = twelve[0].agents[twelve[0].agents["step"] == 0].reset_index(drop=True)
+    assert all(r.agents[r.agents["step"] == 0].reset_index(drop=True).equals(first) for r in twelve)  # step 0 is the same
+    assert not any(twelve[0].model.iloc[1].drop("date").equals(r.model.iloc[1].drop("date")) for r in twelve[1:])  # they part at once
+    end = [alignment_at_end(r, start.power_keys) for r in twelve]
+    moved = pd.DataFrame({s: (end[s] - end[0]).abs().stack() for s in range(1, 12)})
+    low, high, values = re.search(r"In 2040, over seeds 1-11, between (\d+)% and (\d+)% of the (\d+) alignment values lie within 0\.005 of seed 0's", text).groups()
+    share = (moved <= 0.005).mean()
+    assert (int(low), int(high), int(values)) == (round(100 * share.min()), round(100 * share.max()), len(moved))
+    quotes = re.search(r"Turkmenistan's with Turkey \(by up to ([\d.]+)\) and China \(([\d.]+)\), and Azerbaijan's and Georgia's with Russia \(([\d.]+) and ([\d.]+)\)", text).groups()
+    ties = [("turkmenistan", "alignment_turkey"), ("turkmenistan", "alignment_china"), ("azerbaijan", "alignment_russia"), ("georgia", "alignment_russia")]
+    largest = moved.max(axis=1)
+    assert set(largest.nlargest(4).index) == set(ties) and all(agrees(q, largest[t]) for q, t in zip(quotes, ties))
+    last = last_rows(twelve)
+    for label, column in (("Over seeds 0-11 fragmentation ends at", "fragmentation"), ("integration at", "integration"), ("Russia's influence at", "influence_russia")):
+        assert spans(re.search(rf"{label} ([\d.]+-[\d.]+)", text).group(1), last[column]), column
+    assert "every seed ends with 3 blocs and none has a coercion" in text and (last["blocs"] == 3).all() and not any(len(r.coercions) for r in twelve)
+    assert "Seed 0 is not a typical run: its fragmentation is the lowest of the twelve and Russia's influence the highest" in text
+    assert last["fragmentation"].idxmin() == 0 and last["influence_russia"].idxmax() == 0
+    shocks = [r.events[r.events["source"] == "shock"]["type"] for r in twelve]
+    drawn = re.search(r"seed 0 draws (\d+), of which (\d+) leadership changes, (\d+) secondary sanctions, (\d+) strikes on Iran and (\d+) bouts of unrest; seeds 1-11 draw (\d+) to (\d+)", text).groups()
+    counts = shocks[0].value_counts()
+    assert tuple(map(int, drawn[:5])) == (len(shocks[0]), counts["leadership_change"], counts["sanctions"], counts["strike"], counts["unrest"])
+    assert tuple(map(int, drawn[5:])) == (min(map(len, shocks[1:])), max(map(len, shocks[1:])))
+    chance = start.start_chance
+    sure = int(re.search(r"\((\d+)% of the ties with standing offers have a chance of at least 0\.99", text).group(1))
+    assert sure == round(100 * (chance[~np.isnan(chance)] >= 0.99).mean())
+    s, d, p = start.state_index, DOMAINS.index, start.power_index
+    assert "taken about one quarter in three and one in five" in text
+    assert round(1 / chance[s["turkmenistan"], d("security"), p["turkey"]]) == 3 and round(1 / chance[s["azerbaijan"], d("security"), p["russia"]]) == 5
+    floor = float(re.search(r"Georgia's\s+with Russia by offers at the floor chance of (\d\.\d+)", text).group(1))
+    assert floor == start.config.offers.min_acceptance == chance[s["georgia"], d("trade"), p["russia"]] == chance[s["georgia"], d("investment"), p["russia"]]
+
+
+def test_notebook_01_answers_the_russia_joins_exercise(twelve):
+    text = answer("01_the_region", "Answer to exercise 2")
+    assert cites_odd_sections(text)
+    joined = [run(ROOT / "configs" / "russia_joins_regional_format.yaml", seed=s) for s in range(12)]
+    base, other = twelve[0].model.drop(columns="date"), joined[0].model.drop(columns="date")
+    parted = next(step for step in range(len(base)) if not np.allclose(base.iloc[step], other.iloc[step]))
+    assert f"in seed 0 they part in the step dated {twelve[0].model['date'].iloc[parted]}" in text
+    event = joined[0].events.set_index("id").loc["russia_joins_c6"]
+    assert event["type"] == "power_joins" and f"`russia_joins_c6` (`power_joins`, in the step dated {event['date']})" in text
+    assert f"in {pd.Timestamp(event['event_date']):%B %Y}, so the tables" in text and "Then, in seed 0, with the spread over seeds 0-11:" in text
+    joins = twelve[0].events.set_index("id").loc["az_joins_c6"]
+    assert joins["organisation"] == "CMHS" and joins["event_date"].startswith("2025-1") and "Azerbaijan, a member since late 2025" in text
+    calculus = [r.events[r.events["source"] == "calculus"] for r in joined]
+    cmhs = [set(map(tuple, e[e["organisation"] == "CMHS"][["state", "date"]].to_numpy())) for e in calculus]
+    assert all(c == {("armenia", "2027-01-01"), ("georgia", "2028-01-01")} for c in cmhs)
+    assert "Armenia joining the CMHS in 2027 and Georgia in 2028 by their own calculus (source `calculus`), in every one of seeds 0-11" in text
+    assert not any((r.events[r.events["source"] == "calculus"]["organisation"] == "CMHS").any() for r in twelve)  # the baseline's never join
+    after, before = last_rows(joined), last_rows(twelve)
+    change = after - before
+    ends = re.search(r"integration ends at ([\d.]+) against the baseline's ([\d.]+) \(\+([\d.]+) to \+([\d.]+) over seeds 0-11\), South Caucasus integration at ([\d.]+) against ([\d.]+)", text).groups()
+    assert agrees(ends[0], after["integration"][0]) and agrees(ends[1], before["integration"][0]) and spans(f"{ends[2]}-{ends[3]}", change["integration"])
+    assert agrees(ends[4], after["integration_south_caucasus"][0]) and agrees(ends[5], before["integration_south_caucasus"][0])
+    asia = re.search(r"Central Asian integration\s+falls a little \((-[\d.]+); (-[\d.]+) to (-[\d.]+)\)", text).groups()
+    assert agrees(asia[0], change["integration_central_asia"][0]) and agrees(asia[1], change["integration_central_asia"].min()) and agrees(asia[2], change["integration_central_asia"].max())
+    moves = re.search(r"Russia's influence \+([\d.]+) \(\+([\d.]+) to \+([\d.]+)\), fragmentation\s+(-[\d.]+) \((-[\d.]+) to (-[\d.]+)\), still 3 blocs", text).groups()
+    for (seed0, low, high), column in ((moves[:3], "influence_russia"), (moves[3:], "fragmentation")):
+        assert agrees(seed0, change[column][0]) and agrees(low, change[column].min()) and agrees(high, change[column].max()), column
+    assert (after["blocs"] == 3).all()
+    powers = list(joined[0].scenario.powers)
+    shift = pd.DataFrame({s: (alignment_at_end(a, powers) - alignment_at_end(b, powers)).stack() for s, (a, b) in enumerate(zip(joined, twelve))})
+    assert shift.abs().max(axis=1).idxmax() == ("azerbaijan", "alignment_russia")
+    azerbaijan = shift.loc[("azerbaijan", "alignment_russia")]
+    seed0, low, high = re.search(r"Azerbaijan's alignment\s+with Russia, \+([\d.]+) \(\+([\d.]+) to \+([\d.]+)\)", text).groups()
+    assert agrees(seed0, azerbaijan[0]) and agrees(low, azerbaijan.min()) and agrees(high, azerbaijan.max())
+    patrons = re.search(r"\(([\d.]+) against the EU's ([\d.]+); in the baseline the EU leads,\s+([\d.]+) against ([\d.]+)\)", text).groups()
+    with_russia, without = alignment_at_end(joined[0], powers).loc["azerbaijan"], alignment_at_end(twelve[0], powers).loc["azerbaijan"]
+    assert with_russia.idxmax() == "alignment_russia" and without.idxmax() == "alignment_european_union" and "on the 2040 map of seed 0" in text
+    assert all(agrees(q, v) for q, v in zip(patrons, (with_russia["alignment_russia"], with_russia["alignment_european_union"],
+                                                       without["alignment_european_union"], without["alignment_russia"])))
+    switched = [s for s in range(12) if alignment_at_end(joined[s], powers).loc["azerbaijan"].idxmax() != alignment_at_end(twelve[s], powers).loc["azerbaijan"].idxmax()]
+    assert "as in one other of the twelve seeds" in text and len(switched) == 2 and 0 in switched
+    cmhs = joined[0].scenario.organisations["CMHS"].benefits
+    assert "0.1 on trade and security in this scenario" in text and (cmhs.trade, cmhs.security) == (0.1, 0.1)
+    assert "once a year" in text and joined[0].scenario.rules.model_dump()["membership"]["every"] * joined[0].scenario.time.step_months == 12
+    relations = twelve[0].relations[twelve[0].relations["step"] == 0]
+    assert set(relations[relations["state"] == "georgia"]["neighbour"]) | set(relations[relations["neighbour"] == "georgia"]["state"]) == {"armenia", "azerbaijan"}  # "both its neighbours"
 
 
 def test_notebook_02_answers_the_hedging_cap_exercise(twelve, start):
@@ -828,3 +933,170 @@ def test_notebook_04_answers_the_new_money_exercise(notebook_04_sweeps):
     header = (ROOT / "experiments" / "fragmentation_phase.yaml").read_text(encoding="utf-8")
     said = re.search(r"experiment's header \(([\d.]+) in 2035\)", text).group(1)
     assert f"South Caucasus fragmentation in 2035 by {said} from none to full strength" in header
+
+
+def notebook_05_scenarios(tmp_path) -> dict:
+    """Every scenario that notebook 05 and its answers write (``write_scenario(name, body)``,
+    and the answer's ``ideas``), as files that extend the baseline, by name."""
+    import ast
+
+    cells = json.loads((ROOT / "notebooks" / "05_your_scenario.ipynb").read_text(encoding="utf-8"))["cells"]
+    code = ["".join(line for line in c["source"] if not line.startswith("%")) for c in cells if c["cell_type"] == "code"]
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    bodies = {}
+    for source in code + re.findall(r"```python\n(.*?)```", markdown.split("### Answers", 1)[1], re.S):
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "write_scenario" and all(isinstance(a, ast.Constant) for a in node.args):
+                bodies[node.args[0].value] = node.args[1].value
+            elif isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] in (["ideas"], ["METRICS"]):
+                bodies[node.targets[0].id] = ast.literal_eval(node.value)
+    paths = {"METRICS": bodies.pop("METRICS")}
+    for name, body in {**bodies.pop("ideas"), **bodies}.items():
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(f"extends: {BASELINE}\nname: {name}\n{body}", encoding="utf-8")
+    return paths
+
+
+def versus_baseline(runs, twelve, date=None) -> pd.DataFrame:
+    """Paired differences (run - the baseline's run with the same seed, seeds 0, 1, ...) of
+    every model column at the horizon, or at the last step on or before ``date``."""
+    def at(model):
+        return (model if date is None else model[model["date"] <= date]).iloc[-1].drop("date").astype(float)
+    return pd.DataFrame([at(r.model) - at(twelve[s].model) for s, r in enumerate(runs)]).reset_index(drop=True)
+
+
+def clear_difference(differences: pd.DataFrame) -> pd.Series:
+    """compare_with_baseline's test: the 95% interval (Student t) excludes zero."""
+    from scipy import stats
+
+    n = len(differences)
+    return differences.mean().abs() > stats.t.ppf(0.975, n - 1) * differences.std() / np.sqrt(n)
+
+
+def test_notebook_05_answers_the_eu_conditions_exercise(twelve, tmp_path, start):
+    from abm.model import RegionModel
+    from abm.offers import DOMAINS
+
+    text = answer("05_your_scenario", "Answer to exercise 1")
+    assert cites_odd_sections(text)
+    paths = notebook_05_scenarios(tmp_path)
+    unconditional = [run(paths["eu_unconditional"], seed=s) for s in range(12)]
+    every = versus_baseline(unconditional, twelve)
+    six = every.iloc[:6]  # the notebook's seeds 0-5
+    se = six.std() / np.sqrt(6)
+    quotes = re.search(r"the EU's influence moves by (-[\d.]+) \(standard error ([\d.]+)\) and South Caucasus fragmentation by (-[\d.]+) \(([\d.]+)\), "
+                       r"both too small to tell.*? mean dependency HHI moves by \+([\d.]+) \(([\d.]+)\)", text).groups()
+    for (difference, error), metric in zip(zip(quotes[::2], quotes[1::2]), ("influence_european_union", "fragmentation_south_caucasus", "mean_dependency_hhi")):
+        assert agrees(difference, six[metric].mean()) and agrees(error, se[metric]) and not clear_difference(six)[metric], metric
+    assert agrees(re.search(r"No metric in the table moves by more than (\d\.\d+)", text).group(1), six[paths["METRICS"]].mean().abs().max())
+    # where: the governance gaps, and the EU's alignment by state in 2040
+    scn = scenario.load(BASELINE)
+    demand = float(re.search(r"Six states fall short of the EU's demand of (\d\.\d+)", text).group(1))
+    assert demand == scn.powers["european_union"].conditions.governance
+    listed = re.findall(r"(\w+)(?: and (\w+))? \(([\d.]+)\)", text.split("Six states fall short", 1)[1].split(" meet it", 1)[0])
+    governance = {state.lower(): float(value) for *names, value in listed for state in names if state}
+    assert governance == {k: s.governance for k, s in scn.states.items()}
+    assert sum(g < demand for g in governance.values()) == 6 and list(governance)[6:] == ["georgia", "armenia"]
+    eu = pd.DataFrame({s: alignment_at_end(u, ["european_union"])["alignment_european_union"] - alignment_at_end(twelve[s], ["european_union"])["alignment_european_union"]
+                       for s, u in enumerate(unconditional)})
+    rises = re.search(r"rises by ([\d.]+) in Azerbaijan and ([\d.]+) in Kazakhstan, not at all in Kyrgyzstan and Tajikistan, .*? falls by ([\d.]+) in Turkmenistan", text).groups()
+    assert agrees(rises[0], eu.loc["azerbaijan", :5].mean()) and agrees(rises[1], eu.loc["kazakhstan", :5].mean()) and agrees(rises[2], -eu.loc["turkmenistan", :5].mean())
+    assert (eu.loc[["kyrgyzstan", "tajikistan"]] == 0).all().all() and start.ties[[start.state_index["kyrgyzstan"], start.state_index["tajikistan"]], :, start.power_index["european_union"]].sum() == 0
+    low, high = re.search(r"Turkmenistan's difference runs from (-[\d.]+) to \+([\d.]+) over seeds 0-11", text).groups()
+    assert agrees(low, eu.loc["turkmenistan"].min()) and agrees(high, eu.loc["turkmenistan"].max())
+    # why so small: the balance resizes the EU's standing offers
+    later = RegionModel(paths["eu_unconditional"], rng=0)
+    p, s, security = start.power_index["european_union"], start.state_index["turkmenistan"], DOMAINS.index("security")
+    chances = np.sort(start.start_chance[:, :, p][~np.isnan(start.start_chance[:, :, p])])
+    next_lowest, before, after, offer_before, offer_after = re.search(r"\(the next lowest,\s+Kazakhstan's security ties, ([\d.]+)\): Turkmenistan's security ties, taken with a chance of\s+([\d.]+) "
+                                                                     r"under the conditions and ([\d.]+) without; their standing offer shrinks from ([\d.]+) to ([\d.]+) bn", text).groups()
+    assert chances[0] == start.start_chance[s, security, p] and chances[1] == start.start_chance[start.state_index["kazakhstan"], security, p] and agrees(next_lowest, chances[1])
+    assert agrees(before, start.start_chance[s, security, p]) and agrees(after, later.start_chance[s, security, p])
+    assert agrees(offer_before, start.standing[p, security, s]) and agrees(offer_after, later.standing[p, security, s])
+    spent, spent_before = re.search(r"The EU spends ([\d.]+) bn in the first quarter\s+instead of ([\d.]+) \(the same in every seed\)", text).groups()
+    first = {name: {r.model["spending_european_union"].iloc[1] for r in runs} for name, runs in (("after", unconditional), ("before", twelve))}
+    assert len(first["after"]) == len(first["before"]) == 1 and agrees(spent, *first["after"]) and agrees(spent_before, *first["before"])
+    # is it clear, and clear is not large
+    difference, sd, told, sd_again, told_again, needed = re.search(
+        r"its difference, (-[\d.]+), is far below its seed-to-seed spread \(s\.d\. ([\d.]+)\)\. To tell a difference of ([\d.]+) from zero .*? "
+        r"so that takes about \(2 x ([\d.]+) / ([\d.]+)\)\^2, some ([\d,]+) seeds", text).groups()
+    influence = six["influence_european_union"]
+    assert agrees(difference, influence.mean()) and agrees(told, -influence.mean()) and agrees(told_again, -influence.mean())
+    assert agrees(sd, influence.std()) and agrees(sd_again, influence.std()) and round((2 * influence.std() / influence.mean()) ** 2, -3) == int(needed.replace(",", ""))
+    up, down = map(int, re.search(r"over seeds 0-11 the EU's influence rises in (\d+) seeds and falls in (\d+)", text).groups())
+    assert (up, down) == ((every["influence_european_union"] > 0).sum(), (every["influence_european_union"] < 0).sum())
+    russia, russia_se, fell, level = re.search(r"Russia's influence is clearly \"down\": by ([\d.]+) \(standard error\s+([\d.]+); down in (\d) of seeds 0-5\), under a tenth of a percent of its (\d\.\d+)", text).groups()
+    base_level = last_rows(twelve[:6])["influence_russia"].mean()
+    assert agrees(russia, -six["influence_russia"].mean()) and agrees(russia_se, se["influence_russia"]) and clear_difference(six)["influence_russia"]
+    assert int(fell) == (six["influence_russia"] < 0).sum() and agrees(level, base_level) and -six["influence_russia"].mean() < 0.001 * base_level
+    us = every["influence_united_states"]
+    assert (us < 0).all() and agrees(re.search(r"every one of seeds 0-11, by ([\d.]+) on average", text).group(1), -us.mean())
+    later_mean, later_se, seven = re.search(r"over seeds 0-11 Russia's difference is (-[\d.]+) \(standard\s+error ([\d.]+)\), no longer clear, because seed 7 gives \+(\d\.\d+)", text).groups()
+    russia12 = every["influence_russia"]
+    assert agrees(later_mean, russia12.mean()) and agrees(later_se, russia12.std() / np.sqrt(12)) and not clear_difference(every)["influence_russia"]
+    assert russia12.idxmax() == 7 and agrees(seven, russia12[7])
+    # with new money, with and without the conditions
+    assert "Give the EU 0.5 bn a quarter of investment" in text and all(scenario.load(paths[name]).powers["european_union"].budget.investment == 0.5 for name in ("eu_money", "eu_money_unconditional"))
+    rises = [versus_baseline([run(paths[name], seed=s, tables=False) for s in range(6)], twelve)["influence_european_union"].mean() for name in ("eu_money", "eu_money_unconditional")]
+    said = re.search(r"The EU's influence rises by ([\d.]+) either way", text).group(1)
+    assert all(agrees(said, r) for r in rises)
+    decision = scn.rules.model_dump()["decision"]
+    assert f"against a threshold of {decision['threshold']:g} and a noise of {decision['noise']:g}" in text
+    assert "values an EU investment offer of 0.5 bn at 0.321" in text and "utility ends at 0.321" in answer("02_offers_and_rules", "Answer to exercise 3")
+
+
+def test_notebook_05_answers_the_own_scenario_exercise(twelve, tmp_path):
+    text = answer("05_your_scenario", "Answer to exercise 2")
+    assert cites_odd_sections(text)
+    paths = notebook_05_scenarios(tmp_path)
+    clash = [run(paths["my_scenario"], seed=s, tables=s == 0) for s in range(12)]
+    every = versus_baseline(clash, twelve)
+    six = every.iloc[:6]
+    quotes = re.search(r"Central Asian integration falls by ([\d.]+) \(standard error ([\d.]+); by ([\d.]+) to ([\d.]+) in each of seeds 0-11\), region-wide "
+                       r"integration by ([\d.]+); Central Asian fragmentation moves by \+([\d.]+) \(([\d.]+)\), too small to tell", text).groups()
+    asia = every["integration_central_asia"]
+    assert agrees(quotes[0], -six["integration_central_asia"].mean()) and agrees(quotes[1], six["integration_central_asia"].std() / np.sqrt(6))
+    assert agrees(quotes[2], -asia.max()) and agrees(quotes[3], -asia.min()) and agrees(quotes[4], -six["integration"].mean())
+    assert agrees(quotes[5], six["fragmentation_central_asia"].mean()) and agrees(quotes[6], six["fragmentation_central_asia"].std() / np.sqrt(6))
+    assert clear_difference(six)["integration_central_asia"] and not clear_difference(six)["fragmentation_central_asia"]  # "both predictions are right"
+    assert "lowers the Kazakh-Uzbek relation by 0.4" in text and clash[0].scenario.events["kz_uz_clash"]["relation"] == -0.4
+    pair = [r.relations[(r.relations["state"] == "kazakhstan") & (r.relations["neighbour"] == "uzbekistan")].set_index("step") for r in (clash[0], twelve[0])]
+    hit = int(clash[0].events.set_index("id").loc["kz_uz_clash", "step"])
+    relation = re.search(r"the relation falls from ([\d.]+) to ([\d.]+) and recovers\s+only to ([\d.]+) by 2040 \(([\d.]+) without the clash\)", text).groups()
+    assert all(agrees(q, v) for q, v in zip(relation, (pair[0]["relation"][hit - 1], pair[0]["relation"][hit], pair[0]["relation"].iloc[-1], pair[1]["relation"].iloc[-1])))
+    trade, trade_before = re.search(r"ends at ([\d.]+) bn a year instead of ([\d.]+)\.", text).groups()
+    assert agrees(trade, pair[0]["trade"].iloc[-1]) and agrees(trade_before, pair[1]["trade"].iloc[-1])
+    # the ideas
+    names = ["turkey_money", "turkey_no_club", "china_debt_crisis", "no_coercion"]
+    assert "Turkey brings 0.5 bn a quarter of investment" in text and scenario.load(paths["turkey_money"]).powers["turkey"].budget.investment == 0.5
+    crisis_event = scenario.load(paths["china_debt_crisis"]).events["china_debt_crisis"]
+    assert f"China's credibility falls to {crisis_event['credibility']} in {crisis_event['date'].year}" in text
+    railway = scenario.load(paths["trans_afghan_2028"]).corridors["trans_afghan"].upgrades
+    assert len(railway) == 1 and f"The Trans-Afghan railway in {railway[0].date.year}:** in 2030" in text
+    ideas = {name: [run(paths[name], seed=s, tables=s == 0) for s in range(6)] for name in names}
+    change = {name: versus_baseline(runs, twelve) for name, runs in ideas.items()}
+    influences = [m for m in paths["METRICS"] if m.startswith("influence_")]
+    money = change["turkey_money"]
+    turkey, fragmentation = re.search(r"Turkey's influence \+([\d.]+), the\s+other four powers' in the table down, fragmentation (-[\d.]+), all clear; no coercion", text).groups()
+    assert agrees(turkey, money["influence_turkey"].mean()) and agrees(fragmentation, money["fragmentation"].mean())
+    assert clear_difference(money)[["fragmentation", *influences]].all() and (money[[m for m in influences if m != "influence_turkey"]].mean() < 0).all()
+    assert len(influences) == 5
+    assert sum(int(r.model["coercion_events"].sum()) for r in ideas["turkey_money"]) == 0
+    assert (alignment_at_end(ideas["turkey_money"][0], ["turkey"]) - alignment_at_end(twelve[0], ["turkey"]) > 0).all().all()  # "rises in all eight"
+    assert not clear_difference(change["turkey_no_club"])[paths["METRICS"]].any()
+    spends, spent = re.search(r"Turkey spends ([\d.]+) bn in the first quarter instead of ([\d.]+)\.", text).groups()
+    assert agrees(spends, ideas["turkey_no_club"][0].model["spending_turkey"].iloc[1]) and agrees(spent, twelve[0].model["spending_turkey"].iloc[1])
+    crisis = change["china_debt_crisis"]
+    china, russia, eu, frag = re.search(r"China's influence (-[\d.]+),\s+lower in all eight states \(seed 0\); Russia's \+([\d.]+), the EU's \+([\d.]+); fragmentation\s+\+([\d.]+); all clear", text).groups()
+    for quote, metric in ((china, "influence_china"), (russia, "influence_russia"), (eu, "influence_european_union"), (frag, "fragmentation")):
+        assert agrees(quote, crisis[metric].mean()) and clear_difference(crisis)[metric], metric
+    assert (alignment_at_end(ideas["china_debt_crisis"][0], ["china"]) - alignment_at_end(twelve[0], ["china"]) < 0).all().all()
+    assert "(from 0.8)" in text and scenario.load(BASELINE).powers["china"].credibility == 0.8
+    assert np.allclose(ideas["china_debt_crisis"][0].model["spending_china"], twelve[0].model["spending_china"])  # "spends as much as before"
+    for s, r in enumerate(ideas["no_coercion"]):  # "the runs are identical"
+        pd.testing.assert_frame_equal(r.model, twelve[s].model)
+    early = versus_baseline([run(paths["trans_afghan_2028"], seed=s, tables=False) for s in range(6)], twelve, date="2030-01-01")
+    volume, east, west = re.search(r"in 2030 it carries ([\d.]+) Mt/yr, taken from the\s+INSTC's eastern and western legs \((-[\d.]+) and (-[\d.]+)\)", text).groups()
+    assert agrees(volume, early["corridor_trans_afghan_volume"].mean()) and agrees(east, early["corridor_instc_east_volume"].mean()) and agrees(west, early["corridor_instc_west_volume"].mean())
+    assert "Central Asian integration does not move (-0.0000)" in text and -0.00005 < early["integration_central_asia"].mean() < 0
+    assert twelve[0].model.set_index("date").loc["2030-01-01", "corridor_trans_afghan_volume"] == 0  # not open yet in the baseline
