@@ -391,12 +391,20 @@ def test_odd_quotes_the_other_share_of_the_start(start):
 # code's model runs with the seeds the answer names.
 
 
+def cells(notebook: str) -> list[dict]:
+    """The cells of ``notebooks/<notebook>.ipynb``."""
+    return json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def markdown(notebook: str) -> str:
+    """The notebook's markdown cells, one after another."""
+    return "\n".join("".join(c["source"]) for c in cells(notebook) if c["cell_type"] == "markdown")
+
+
 def answer(notebook: str, title: str, raw: bool = False) -> str:
     """The text of the answer whose <summary> starts with ``title``, whitespace collapsed
     (``raw``: as written, for tables)."""
-    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
-    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    block = text.split(f"<summary>{title}", 1)[1].split("</details>", 1)[0]
+    block = markdown(notebook).split(f"<summary>{title}", 1)[1].split("</details>", 1)[0]
     return block if raw else " ".join(block.split())
 
 
@@ -657,8 +665,7 @@ def test_notebook_03_answers_the_georgia_closure_exercise(twelve, tmp_path):
                           "  close_tripp: {date: 2027-01-01, type: corridor_close, corridor: tripp_zangezur, node: caspian}\n",
         "Georgia closes": "  close_georgia: {date: 2028-01-01, type: corridor_close, corridor: middle_corridor, node: georgia}\n",
     }
-    cells = json.loads((ROOT / "notebooks" / "03_corridors_and_events.ipynb").read_text(encoding="utf-8"))["cells"]
-    code = "".join(line for c in cells for line in c["source"]).replace("{{", "{").replace("}}", "}")  # the f-strings' braces
+    code = "".join(line for c in cells("03_corridors_and_events") for line in c["source"]).replace("{{", "{").replace("}}", "}")  # the f-strings' braces
     assert all(line.strip() in code for events in closures.values() for line in events.splitlines())  # the notebook's and the answer's events
     base = pd.concat([r.model.assign(seed=s) for s, r in enumerate(twelve)]).set_index(["seed", "date"])
     change = {}
@@ -774,8 +781,7 @@ def test_notebook_06_answers_the_uncertainty_exercise(twelve):
     same = {(a, b) for a in range(12) for b in range(a + 1, 12) if drawn[a] == drawn[b]}
     assert same == {(0, 6), (3, 5)} and "seeds 0 and 6, and seeds 3 and 5, drew the same posterior parameter set" in text
     # the cell before the fan chart: "the bands are at most 0.04 wide"
-    cells = json.loads((ROOT / "notebooks" / "06_fitting_the_model.ipynb").read_text(encoding="utf-8"))["cells"]
-    prose = " ".join(" ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").split())
+    prose = " ".join(markdown("06_fitting_the_model").split())
     most = float(re.search(r"the bands are at most ([\d.]+) wide", prose).group(1))
     charted = ["fragmentation", "integration", "influence_russia", "influence_china"]
     assert max(s[s["metric"].isin(charted)].eval("p95 - p05").max() for s in spreads.values()) <= most
@@ -786,8 +792,7 @@ def notebook_dict(notebook: str, name: str) -> dict:
     notebook does, with CONFIGS the repository's configs/."""
     import ast
 
-    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
-    for cell in cells:
+    for cell in cells(notebook):
         if cell["cell_type"] == "code" and f"{name} = {{" in "".join(cell["source"]):
             tree = ast.parse("".join(line for line in cell["source"] if not line.startswith("%")))
             (value,) = [n.value for n in tree.body if isinstance(n, ast.Assign) and [t.id for t in n.targets] == [name]]
@@ -940,11 +945,10 @@ def notebook_05_scenarios(tmp_path) -> dict:
     and the answer's ``ideas``), as files that extend the baseline, by name."""
     import ast
 
-    cells = json.loads((ROOT / "notebooks" / "05_your_scenario.ipynb").read_text(encoding="utf-8"))["cells"]
-    code = ["".join(line for line in c["source"] if not line.startswith("%")) for c in cells if c["cell_type"] == "code"]
-    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    code = ["".join(line for line in c["source"] if not line.startswith("%")) for c in cells("05_your_scenario") if c["cell_type"] == "code"]
+    prose = markdown("05_your_scenario")
     bodies = {}
-    for source in code + re.findall(r"```python\n(.*?)```", markdown.split("### Answers", 1)[1], re.S):
+    for source in code + re.findall(r"```python\n(.*?)```", prose.split("### Answers", 1)[1], re.S):
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "write_scenario" and all(isinstance(a, ast.Constant) for a in node.args):
                 bodies[node.args[0].value] = node.args[1].value
