@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from abm import budget, discovery, posterior, sensitivity, yamlfile
 from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
 from abm.units import Bool, Date, Finite, Int, PlainName, Real, Seed
-from abm.yamlfile import did_you_mean
+from abm.yamlfile import choices, did_you_mean
 
 SPEC_VERSION = 1
 GRID_CHECKED = 2_000  # grid points validated one by one; a larger grid is checked value by value (check_points)
@@ -664,14 +664,14 @@ class _Builder:
                 continue
             for t in terms if self.sound("metrics.summaries") else ():
                 if t.summary not in names:
-                    self.problem(f"outcomes.{name}", f"'{t.summary}' is not a summary; {did_you_mean(t.summary, names)}summaries: {', '.join(names) or 'none'}")
+                    self.problem(f"outcomes.{name}", f"'{t.summary}' is not a summary; {choices(t.summary, names, 'summaries:')}")
         charts: list[Chart | None] = []
         for k, raw in enumerate(spec.charts):
             kind = raw.get("type")
             model = CHARTS.get(kind) if isinstance(kind, str) else None
             charts.append(None)
             if model is None:
-                self.problem(f"charts.{k}.type", f"unknown chart type {kind!r}; {did_you_mean(str(kind), CHARTS)}known: {', '.join(CHARTS)}")
+                self.problem(f"charts.{k}.type", f"unknown chart type {kind!r}; {choices(kind, CHARTS, 'known:')}")
                 continue
             try:
                 charts[k] = model.model_validate(raw)
@@ -682,7 +682,7 @@ class _Builder:
 
     def check_sample(self, s: Sample) -> None:
         if s.method not in sensitivity.SAMPLERS:
-            self.problem("sample.method", f"unknown sampler '{s.method}'; {did_you_mean(s.method, sensitivity.SAMPLERS)}known: {', '.join(sensitivity.SAMPLERS)}")
+            self.problem("sample.method", f"unknown sampler '{s.method}'; {choices(s.method, sensitivity.SAMPLERS, 'known:')}")
             return
         if self.spec.grid:
             self.problem("sample", "a sampled space cannot be combined with 'grid'; put every swept parameter in sample.ranges")
@@ -946,7 +946,7 @@ class _Builder:
     def check_metric(self, where: str, metric: str, known: dict[str, set[str]], every: list[str]) -> None:
         lacking = [n for n, names in known.items() if metric not in names]
         if len(lacking) == len(known):
-            self.problem(where, f"unknown metric '{metric}'; {did_you_mean(metric, every)}known: {', '.join(every)}")
+            self.problem(where, f"unknown metric '{metric}'; {choices(metric, every, 'known:')}")
         elif lacking:
             self.problem(where, f"metric '{metric}' is not produced by scenario(s) {', '.join(lacking)}")
 
@@ -981,10 +981,10 @@ class _Builder:
             where = f"charts.{k}"
             if isinstance(chart, DiscoveryChart):
                 if chart.outcome not in spec.outcomes:
-                    self.problem(f"{where}.outcome", f"'{chart.outcome}' is not an outcome class; {did_you_mean(chart.outcome, spec.outcomes)}declared: {', '.join(spec.outcomes) or 'none (add outcomes:)'}")
+                    self.problem(f"{where}.outcome", f"'{chart.outcome}' is not an outcome class; {choices(chart.outcome, spec.outcomes, 'declared:', 'none (add outcomes:)')}")
                 for p in chart.parameters or []:
                     if p not in parameters and not doubtful:
-                        self.problem(f"{where}.parameters", f"'{p}' is not swept; {did_you_mean(p, parameters)}swept: {', '.join(parameters) or 'none'}")
+                        self.problem(f"{where}.parameters", f"'{p}' is not swept; {choices(p, parameters, 'swept:')}")
                 if not parameters and len(self.base_names()) < 2:
                     self.problem(where, "a discovery needs a swept parameter or several scenarios to search")
             elif isinstance(chart, TimeseriesChart):
@@ -995,20 +995,20 @@ class _Builder:
                 names = [chart.metric] if isinstance(chart, PhaseChart) else chart.metrics
                 for metric in names if self.sound("metrics.summaries") else ():
                     if metric not in summaries and not self.misnamed_summaries:
-                        self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {did_you_mean(metric, summaries)}summaries: {', '.join(summaries) or 'none'}")
+                        self.problem(f"{where}.metric{'s' if not isinstance(chart, PhaseChart) else ''}", f"'{metric}' is not a summary; {choices(metric, summaries, 'summaries:')}")
             if isinstance(chart, DifferenceChart):
                 self.check_difference(where, chart, doubtful)
             for attr in ("by", "facet") if not isinstance(chart, DifferenceChart) else ():
                 value = getattr(chart, attr, None)
                 if value is not None and value not in groups and not doubtful:
-                    self.problem(f"{where}.{attr}", f"'{value}' is not swept; {did_you_mean(value, groups)}choose from {', '.join(groups)}")
+                    self.problem(f"{where}.{attr}", f"'{value}' is not swept; {choices(value, groups, 'choose from')}")
             if isinstance(chart, PhaseChart):
                 if not (spec.sample is None or factorial):  # scattered points make no cells
                     self.problem(f"{where}.type", f"a phase chart needs a grid or sample.method: factorial, not {spec.sample.method}")
                 for attr in ("x", "y"):
                     value = getattr(chart, attr)
                     if value not in parameters and not doubtful:
-                        self.problem(f"{where}.{attr}", f"'{value}' must be a grid parameter (or a factorial range); {did_you_mean(value, parameters)}swept: {', '.join(parameters) or 'none'}")
+                        self.problem(f"{where}.{attr}", f"'{value}' must be a grid parameter (or a factorial range); {choices(value, parameters, 'swept:')}")
                 if chart.x == chart.y:
                     self.problem(where, "x and y must be different parameters")
             for kind in ("sobol", "morris"):
@@ -1029,8 +1029,8 @@ class _Builder:
         elif chart.by in grid:
             levels = list(dict.fromkeys(label for label, _ in grid_levels(spec.grid[chart.by])))
         else:
-            choices = grid + (["scenario"] if len(bases) > 1 else [])
-            listed = ", ".join(choices) or "none: sweep a grid parameter or several scenarios"
+            comparable = grid + (["scenario"] if len(bases) > 1 else [])
+            listed = ", ".join(comparable) or "none: sweep a grid parameter or several scenarios"
             if spec.sample is not None and chart.by in spec.sample.ranges:
                 why = f"'{chart.by}' is sampled, so no two runs share its values; a difference chart compares levels of a grid parameter or scenarios"
             elif chart.by == "scenario":
@@ -1038,7 +1038,7 @@ class _Builder:
             elif doubtful:  # likely the path the space misspells, which is reported already
                 return
             else:
-                why = f"'{chart.by}' is not a grid parameter or scenario; {did_you_mean(chart.by, choices)}choose from {listed}"
+                why = f"'{chart.by}' is not a grid parameter or scenario; {choices(chart.by, comparable, 'choose from', listed)}"
             self.problem(f"{where}.by", why)
             return
         if chart.zoom:
@@ -1050,7 +1050,7 @@ class _Builder:
             if isinstance(chart.against, str) and chart.against in shown:  # against: '0.4' for the level 0.4
                 self.problem(f"{where}.against", f"'{chart.against}' is text, the level {chart.against} of {chart.by} a number: write it without quotes")
             else:
-                self.problem(f"{where}.against", f"{chart.against!r} is not a level of {chart.by}; {did_you_mean(str(chart.against), shown)}levels: {', '.join(shown)}")
+                self.problem(f"{where}.against", f"{chart.against!r} is not a level of {chart.by}; {choices(chart.against, shown, 'levels:')}")
 
 
 def state_families(bases: dict[str, Base]) -> dict[str, list[str]]:

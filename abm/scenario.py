@@ -27,7 +27,7 @@ from abm.offers import DOMAINS
 from abm.rules import registry
 from abm.rules.coercion import Tool
 from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Date, Int, NonNeg, Positive, Real, Seed, Signed, Unit
-from abm.yamlfile import YamlError, cut, did_you_mean, parse, read_text
+from abm.yamlfile import YamlError, choices, cut, did_you_mean, parse, read_text
 
 
 SHOWN = 3  # problems a one-line message shows
@@ -873,12 +873,11 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
         path = _describe(loc)
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
-            hint = did_you_mean(loc[-1], allowed)
             if owner and len(loc) == 1:
-                problems.append((path, f"{owner} has no parameter '{loc[0]}'; {hint}it takes {', '.join(allowed) or 'none'}"))
+                problems.append((path, f"{owner} has no parameter '{loc[0]}'; {choices(loc[0], allowed, 'it takes')}"))
                 continue
-            choices = f"allowed: {', '.join(allowed)}" if allowed else "nothing may be set here (this takes no parameters)"
-            problems.append((path, f"unknown key; {hint}{choices}"))
+            told = choices(loc[-1], allowed, "allowed:") if allowed else "nothing may be set here (this takes no parameters)"
+            problems.append((path, f"unknown key; {told}"))
         elif err["type"] == "missing":
             problems.append((path, "required field is missing"))
         elif err["type"] in BOUNDS and (allowed := _interval(model, loc)):
@@ -950,7 +949,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     def check_ids(path: str, ids: Any, known: set[str], kind: str) -> None:
         for ident in ids:
             if ident not in known:
-                problems.append((f"{path}.{ident}", f"unknown {kind}; {did_you_mean(ident, known)}known: {', '.join(sorted(known)) or 'none'}"))
+                problems.append((f"{path}.{ident}", f"unknown {kind}; {choices(ident, sorted(known), 'known:')}"))
 
     if "other" in powers:  # its columns would be the unnamed partners' (alignment_other)
         problems.append(("powers.other", "'other' stands for the partners a scenario does not name (alignment_other); give this power another id"))
@@ -983,7 +982,7 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         check_ids(f"states.{sid}.memberships", st.memberships, orgs, "organisation")
     for pid, pw in scn.powers.items():
         if pw.conditions.club is not None and pw.conditions.club not in orgs:
-            problems.append((f"powers.{pid}.conditions.club", f"unknown organisation '{pw.conditions.club}'; {did_you_mean(pw.conditions.club, orgs)}known: {', '.join(sorted(orgs)) or 'none'}"))
+            problems.append((f"powers.{pid}.conditions.club", f"unknown organisation '{pw.conditions.club}'; {choices(pw.conditions.club, sorted(orgs), 'known:')}"))
     for oid, org in scn.organisations.items():
         if org.kind == "regional_format" and org.leader is not None:  # a leader is a patron: the club's mechanisms, not the format's
             problems.append((f"organisations.{oid}.leader", f"a regional format has no leader; to bring '{org.leader}' in, list it in organisations.{oid}.powers (or make the organisation a club)"))
@@ -1017,8 +1016,8 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
         for k, name in enumerate(scn.watch):
             if name not in metrics:
                 kind = [m for m in metrics if m.split("_")[0] == name.split("_")[0]]  # influence_usa: every influence_ column, which a cut list of all could hide
-                known = f"its kind here: {', '.join(kind)}" if kind else f"the model's metrics here: {', '.join(metrics)}"
-                problems.append((f"watch.{k}", f"unknown metric '{name}'; {did_you_mean(name, kind or metrics)}{known}"))
+                known = choices(name, kind, "its kind here:") if kind else choices(name, metrics, "the model's metrics here:")
+                problems.append((f"watch.{k}", f"unknown metric '{name}'; {known}"))
     problems += _check_events(scn)
     from abm.posterior import problems as posterior_problems
 

@@ -169,6 +169,15 @@ def did_you_mean(name: object, options) -> str:
     return f"did you mean '{near[0]}'? " if near else ""
 
 
+def choices(name: object, options, label: str, none: str = "none") -> str:
+    """The hint and the list a message gives for a name that is not among ``options``:
+    "did you mean 'x'? summaries: x, y". With a single option the list alone answers,
+    so the message does not name it twice."""
+    shown = [str(o) for o in options]
+    hint = did_you_mean(name, shown) if len(shown) > 1 else ""
+    return f"{hint}{label} {', '.join(shown) or none}"
+
+
 def parse(text: str) -> Any:
     """Parse one YAML document with the limits above; errors are YamlError."""
     try:

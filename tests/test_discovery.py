@@ -123,7 +123,7 @@ BAD = {
     "unreadable class": ({"outcomes": {"fragmented": "fragmentation_final is large"}}, "outcomes.fragmented: cannot read 'fragmentation_final is large'"),
     "quantile out of range": ({"outcomes": {"fragmented": "fragmentation_final > q120"}}, "outcomes.fragmented: 'fragmentation_final > q120': a quantile must lie strictly between 0 and 1"),
     "unknown summary": ({"outcomes": {"fragmented": "fragmentation_2040 > 0.5"}}, "outcomes.fragmented: 'fragmentation_2040' is not a summary; did you mean 'fragmentation_final'?"),
-    "undeclared class": ({"charts": [{"type": "discovery", "outcome": "fragmentd"}]}, "charts.0.outcome: 'fragmentd' is not an outcome class; did you mean 'fragmented'?"),
+    "undeclared class": ({"charts": [{"type": "discovery", "outcome": "fragmentd"}]}, "charts.0.outcome: 'fragmentd' is not an outcome class; declared: fragmented"),
     "parameter not swept": ({"charts": [{"type": "discovery", "outcome": "fragmented", "parameters": ["rules.decision.cap"]}]}, "charts.0.parameters: 'rules.decision.cap' is not swept"),
     "bad density": ({"charts": [{"type": "discovery", "outcome": "fragmented", "density": 1.5}]}, "charts.0.density: must be in (0, 1] (got 1.5)"),
 }

@@ -505,7 +505,7 @@ def test_a_summary_metric_typo_is_one_problem_not_an_echo_in_every_chart(tmp_pat
     spec["charts"][0]["metrics"] = ["divisoin_final"]  # a chart's own typo is still its problem
     path.write_text(yaml.safe_dump(spec))
     assert main(["sweep", str(path), "--dry-run"]) == 2
-    assert "charts.0.metrics: 'divisoin_final' is not a summary; did you mean 'division_final'?" in capsys.readouterr().err
+    assert "charts.0.metrics: 'divisoin_final' is not a summary; summaries: division_final\n" in capsys.readouterr().err
 
 
 def test_a_swept_path_inside_another_is_refused(tmp_path, capsys):
@@ -538,3 +538,13 @@ def test_a_large_grid_is_checked_value_by_value_and_still_finds_a_bad_value(tmp_
     assert main(["sweep", str(path), "--dry-run"]) == 2
     assert "grid.rules.coercion.strength: value 7.0: must be in [0, 1]" in capsys.readouterr().err
     assert len(checked) <= 3 + 3  # not the 9 points
+
+
+def test_a_single_summary_is_named_once_in_the_message():
+    """With one summary, "did you mean 'x'? summaries: x" named it twice; the list alone
+    answers. With two, the hint comes back (the test above)."""
+    spec = _change(charts=[{"type": "box", "metrics": ["fragmentation_2025-10-01"]}])
+    spec["metrics"] = {**spec["metrics"], "summaries": [{"metric": "fragmentation", "stat": "at", "date": "2025-07-01"}]}
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    assert info.value.problems == [("charts.0.metrics", "'fragmentation_2025-10-01' is not a summary; summaries: fragmentation_2025-07-01")]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from abm.units import bool_only, number_only, within_limit
-from abm.yamlfile import did_you_mean
+from abm.yamlfile import choices
 
 FAMILIES = ("allocation", "decision", "coercion", "decay", "opinion", "neighbours", "route_choice", "membership", "credibility", "spending")
 
@@ -85,7 +85,7 @@ def get(family: str, name: str) -> type[Rule]:
         return REGISTRY[family][name]
     except KeyError:
         noun = "type" if family == "event" else "rule"
-        raise UnknownRuleError(f"unknown {family} {noun} '{name}'; {did_you_mean(name, known(family))}known {family} {noun}s: {', '.join(known(family))}") from None
+        raise UnknownRuleError(f"unknown {family} {noun} '{name}'; {choices(name, known(family), f'known {family} {noun}s:')}") from None
 
 
 def switched(family: str, old: dict[str, Any], name: Any) -> dict[str, Any]:
