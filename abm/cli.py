@@ -354,8 +354,11 @@ def cmd_sweep(args) -> int:
             result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change, top_up=args.top_up)
     except sweep.SweepError as exc:
         raise UsageError(str(exc)) from None
-    before = f", {result.already} were already done" if result.already else ""
-    print(f"{result.ok} ok, {result.failed} failed of {result.planned} distinct runs{before}; {result.seconds:.1f} s on {result.executor}")
+    if result.already == result.planned:  # "0 ok, 0 failed of 36" read as if nothing had succeeded
+        print(f"nothing left to run: all {result.planned} distinct runs were already done")
+    else:
+        before = f", {result.already} were already done" if result.already else ""
+        print(f"{result.ok} ok, {result.failed} failed of {result.planned} distinct runs{before}; {result.seconds:.1f} s on {result.executor}")
     if result.worker_deaths:  # recovered, but a reader of the log should know (memory? a killed process?)
         print(f"notice: {result.worker_deaths} worker process(es) died (killed, or out of memory) and were replaced; the runs they held were run again one at a time (manifest.json, sessions: worker_deaths)", file=sys.stderr)
     if result.interrupted:
@@ -374,6 +377,22 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def resume_command(directory: Path) -> str:
+    """How to complete a sweep folder, from its manifest: the spec file the sweep was made
+    from (as its first session named it, seen from here) and its --set overrides."""
+    import json
+    import shlex
+
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        spec = Path(os.path.normpath(Path(manifest["sessions"][0]["cwd"], manifest["source"])))
+        overrides = [x for item in manifest["spec"].get("overrides", []) for x in ("--set", item)]
+    except (OSError, ValueError, LookupError, TypeError):  # no session yet, or a spec given as a mapping
+        return f"abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)"
+    here = Path.cwd()
+    return shlex.join(["abm", "sweep", str(spec.relative_to(here) if spec.is_relative_to(here) else spec), "--out", str(directory), "--resume", *overrides])
+
+
 def check_sweep(directory: Path, verb: str) -> None:
     """Refuse a damaged sweep folder, or one with runs stored as finished whose rows were
     lost (their averages and arrays would be wrong)."""
@@ -385,11 +404,11 @@ def check_sweep(directory: Path, verb: str) -> None:
         raise UsageError(f"cannot {verb.split()[0]}: {exc}") from None
     if store.interrupted_top_up(directory):
         raise UsageError(f"cannot {verb} {directory}: a top-up (abm sweep --resume --top-up) was stopped part-way, so its manifest describes more replications than its results hold; "
-                         f"repeat that command to complete it, or resume with the spec the sweep was made from: abm sweep EXPERIMENT --out {directory} --resume")
+                         f"repeat that command to complete it, or resume with the spec the sweep was made from: {resume_command(directory)}")
     if not store.has_finished_run(directory):  # a sweep that has just started, or whose runs all failed
-        raise UsageError(f"cannot {verb} {directory}: no run has finished successfully yet (failures, if any: abm.results.load('{directory}').failures); wait for the sweep, or complete it with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
+        raise UsageError(f"cannot {verb} {directory}: no run has finished successfully yet (failures, if any: abm.results.load('{directory}').failures); wait for the sweep, or complete it with: {resume_command(directory)}")
     if incomplete:
-        raise UsageError(f"cannot {verb} {directory}: {len(incomplete)} run(s) stored as finished have lost rows (summaries, series or per-state arrays), so averages would be wrong; run them again with: abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)")
+        raise UsageError(f"cannot {verb} {directory}: {len(incomplete)} run(s) stored as finished have lost rows (summaries, series or per-state arrays), so averages would be wrong; run them again with: {resume_command(directory)}")
 
 
 def cmd_report(args) -> int:

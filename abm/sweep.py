@@ -65,7 +65,7 @@ from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
 from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
-from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, pack, reader, write_json, write_text
+from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, interrupted_top_up, pack, reader, write_json, write_text
 from abm.store import check as check_store
 
 
@@ -603,6 +603,8 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
         raise SweepError(f"cannot resume {out}: the spec asks for {more[1]} replications, the sweep holds {more[0]} and nothing else changed. "
                          f"To add the new replications to the stored runs, resume with --top-up; to resume without adding runs, give the spec as the sweep was made ({more[0]} replication(s)).\n{_overrides_then(out, exp)}".rstrip())
     if old_hash == exp.hash or more:
+        if not more and not interrupted_top_up(out) and (then := _overrides_then(out, exp)):  # overrides that change nothing would still rewrite the record
+            raise SweepError(f"cannot resume {out} with other --set overrides than those it records, even ones that leave its runs unchanged (manifest.json and experiment.yaml say how it was made). {then}".rstrip())
         refusal = None if allow_model_change else resume_refusal(out, json.loads((out / MANIFEST).read_text()), "sweep", "runs")
         if refusal:
             raise SweepError(refusal)

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -102,7 +103,8 @@ def test_runs_with_lost_rows_are_refused_by_report_and_run_again_by_resume(finis
     shutil.copytree(reference, out)
     _sql(out / "results.sqlite", lost)
     assert main(["report", str(out)]) == 2
-    assert "have lost rows" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "have lost rows" in err and f"run them again with: abm sweep {spec} --out {out} --resume\n" in err, err  # the spec its manifest recorded
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--workers", "1"]) == 0
     for got, want in zip(stored(out), stored(reference)):
         pd.testing.assert_frame_equal(got.drop(columns=["seconds", "worker", "finished"], errors="ignore"), want.drop(columns=["seconds", "worker", "finished"], errors="ignore"))
@@ -132,3 +134,15 @@ def test_a_sweep_with_no_finished_run_is_refused_by_report_and_export_and_leaves
 
 def failing_everywhere(scenario, seed):
     raise RuntimeError("every run fails")
+
+
+def test_the_resume_command_is_rebuilt_from_the_manifest(tmp_path, monkeypatch):
+    """report's refusals said "abm sweep EXPERIMENT ..." though the manifest names the spec
+    and its --set overrides; the path is given as seen from the current folder."""
+    from abm.cli import resume_command
+
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    manifest = {"sessions": [{"cwd": str(tmp_path / "runs")}], "source": "../experiments/e.yaml", "spec": {"overrides": ["replications=4"]}}
+    (tmp_path / "runs" / "x" / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.chdir(tmp_path)
+    assert resume_command(Path("runs/x")) == "abm sweep experiments/e.yaml --out runs/x --resume --set replications=4"

@@ -630,6 +630,8 @@ def test_a_resume_with_more_replications_runs_only_the_added_ones(reference, tmp
     assert "the spec asks for 5 replications, the sweep holds 3 and nothing else changed. To add the new replications to the stored runs, resume with --top-up" in capsys.readouterr().err
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "seed=5"]) == 2
     assert "The sweep was started without --set overrides (this command: --set seed=5); leave them off to resume." in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=3"]) == 2  # the plan's own value: no change to the runs, but the record would say overridden
+    assert "The sweep was started without --set overrides (this command: --set replications=3); leave them off to resume." in capsys.readouterr().err
     assert main(["sweep", str(spec), "--out", str(out), "--set", "replications=5", "--top-up"]) == 2
     assert "--top-up only applies with --resume" in capsys.readouterr().err
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5", "--workers", "1", "--top-up"]) == 0
@@ -646,7 +648,8 @@ def test_a_resume_with_more_replications_runs_only_the_added_ones(reference, tmp
     assert [t["replications"] for t in manifest["top_ups"]] == [[3, 5]] and manifest["sessions"][-1]["ran"] == 8
     assert yaml.safe_load((out / "experiment.yaml").read_text())["replications"] == 5
     assert "The sweep was last topped up with --set replications=5 (this command: none)" in _refusal(str(spec), out)  # its spec is now the overridden one
-    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5"]) == 0  # nothing left to run
+    assert main(["sweep", str(spec), "--out", str(out), "--resume", "--set", "replications=5", "--workers", "1"]) == 0
+    assert "nothing left to run: all 20 distinct runs were already done\n" in capsys.readouterr().out
 
 
 def test_a_top_up_takes_the_specs_description_and_charts_too(reference, tmp_path):
