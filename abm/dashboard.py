@@ -21,7 +21,8 @@ Choosing a scenario moves the rule menus and sliders to that scenario's own rule
 values (for baseline_calibrated, to the values its posterior draws for the seed, which
 stand until a slider is moved); every slider then *overrides* the scenario's value, shows its value, and is greyed
 out where the chosen rule has no such parameter (a note under coercion strength says when
-coercion acts at all); the status line names the rules the running model was built with. A scenario file that does not validate is refused with its
+coercion acts at all, or, under the none rule, that it never does); the status line names
+the rules the running model was built with. A scenario file that does not validate is refused with its
 problems shown above the controls, and the running model is kept. The
 model is :class:`DashboardModel`, a thin subclass of :class:`abm.model.RegionModel` whose
 constructor takes the dashboard's parameters; it accepts and ignores the ``scenario``
@@ -471,6 +472,8 @@ COERCION_NOTE = (
     "Acts only on a defection: a state taking, in a quarter, more than {tolerance} of its ties from a power's "
     "rivals' new spending (new money, or Spending × above 1). Without it this slider changes nothing."
 )
+# under the none rule instead: COERCION_NOTE would say when coercion acts, and it never does
+NO_COERCION_NOTE = "This rule never coerces (the control case), so this slider changes nothing."
 
 
 # Each slider's label on a line of its own above the track, with room for the value bubble:
@@ -529,7 +532,8 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     select("Allocation rule", "allocation", registry.known("allocation"))
     select("Coercion rule", "coercion", registry.known("coercion"))
     slider("Coercion strength", "coercion_strength", 0.0, 1.0, 0.05)
-    solara.Text(COERCION_NOTE.format(tolerance=f"{100 * tolerance:g}%"), style={"font-size": "0.8em", "color": "#666"}, classes=["abm-coercion-note"])
+    note = NO_COERCION_NOTE if s["coercion"] == "none" else COERCION_NOTE.format(tolerance=f"{100 * tolerance:g}%")
+    solara.Text(note, style={"font-size": "0.8em", "color": "#666"}, classes=["abm-coercion-note"])
     slider("Hedging cap", "hedge_cap", 0.2, 1.0, 0.05)
     slider("Decision noise", "noise", 0.0, 0.5, 0.01)
     slider("Tie decay per quarter", "decay_rate", 0.0, 0.1, 0.005, digits=3)

@@ -175,6 +175,28 @@ def test_the_coercion_slider_says_when_coercion_acts():
     assert runs[1.0, 2.0]["coercion_events"].sum() > 0 and not runs[0.0, 2.0].equals(runs[1.0, 2.0])
 
 
+def test_the_coercion_note_under_the_none_rule_says_it_never_coerces():
+    """Under the none rule the slider was greyed out, but its note still said when coercion
+    acts, as if it did."""
+    import ipyvuetify as v
+    import solara
+
+    settings, problem = solara.reactive(dict(dashboard.DEFAULTS)), solara.reactive("")
+    rc = solara.render(dashboard.Settings(settings, problem), handle_error=False)[1]
+
+    def note():
+        return rc.find(class_="abm-coercion-note").widget.children[0]
+
+    rc.find(v.Select).widgets[3].v_model = "none"  # the coercion rule
+    assert "never coerces" in note() and "defection" not in note()
+    rc.find(v.Select).widgets[3].v_model = "punish"
+    assert note().startswith("Acts only on a defection")
+    model = dashboard.DashboardModel(coercion="none", power=dashboard.ALL_POWERS, budget_scale=2.0)  # new spending: punish coerces here
+    for _ in range(4):
+        model.step()
+    assert model.datacollector.get_model_vars_dataframe()["coercion_events"].sum() == 0
+
+
 def test_a_scenario_that_does_not_validate_is_refused_with_its_problems_not_a_traceback(monkeypatch, tmp_path):
     """Choosing a scenario file with a typo replaced the whole page with a traceback."""
     (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
