@@ -236,6 +236,30 @@ def test_a_scenario_edited_into_an_invalid_one_after_it_was_chosen_builds_the_ba
     assert settings.value == model.settings  # the sidebar shows what was built: no "press Reset" left standing
 
 
+def test_a_reset_reads_the_scenario_file_once_and_an_edit_between_resets_counts(monkeypatch, tmp_path):
+    """A Reset loaded the scenario three times (about 10 ms each) with the spending slider
+    moved: the file, again with the sidebar's rules, again with the spending. After the
+    file was edited into an invalid one, it read the baseline's file twice. Now each file
+    is read once and the sidebar's changes validated once, with no cache to go stale."""
+    import solara
+
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\ntime: {{steps: 12}}\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    loads, load = [], dashboard.load
+    monkeypatch.setattr(dashboard, "load", lambda source, *args, **kwargs: loads.append(source) or load(source, *args, **kwargs))
+    settings, problem = solara.reactive({**dashboard.DEFAULTS, "config": "mine", "budget_scale": 2.0}), solara.reactive("")
+    reset = dashboard.session_model(settings, problem)  # Mesa's Reset builds type(model)()
+    assert reset().config.time.steps == 12
+    assert len(loads) == 2 and loads[0] == tmp_path / "mine.yaml"  # the file, then the sidebar's changes
+    (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\ntime: {{steps: 8}}\n")
+    assert reset().config.time.steps == 8
+    (tmp_path / "mine.yaml").write_text("time: {steps: [}\n")
+    loads.clear()
+    assert reset().settings["config"] == "baseline" and problem.value.startswith("configs/mine.yaml cannot be used")
+    assert [source.name for source in loads if isinstance(source, Path)] == ["mine.yaml", "baseline.yaml"]
+
+
 def test_a_step_updates_the_panels_data_without_redrawing_them():
     model = dashboard.DashboardModel()
     for kind, make in dashboard.PANELS.items():
