@@ -179,15 +179,17 @@ def default_metrics(scenarios: list, columns) -> list[str]:
 
 
 def _snapshots(series: pd.DataFrame, dates: list[str]):
-    """For each requested date, the rows of the step in force on it (:func:`in_force`);
-    dates falling in a step already taken add nothing (one row per step, not per date)."""
+    """For each step in force on a requested date (:func:`in_force`), the dates asked that
+    it answers ("2035-05-01, 2035-06-30"), its date and its rows: one row per step, not per
+    date, and the table says which dates were asked, which a step's own date may not be."""
     steps = sorted(series["date"].unique())
-    taken = set()
+    asked: dict[int, dict[str, None]] = {}  # each step's dates, in order, each once
     for date in dates:
         row = in_force(steps, pd.Timestamp(date).date())
-        if row >= 0 and row not in taken:
-            taken.add(row)
-            yield pd.Timestamp(steps[row]), series[series["date"] == steps[row]]
+        if row >= 0:
+            asked.setdefault(row, {})[f"{pd.Timestamp(date):%Y-%m-%d}"] = None
+    for row, when in asked.items():
+        yield ", ".join(when), pd.Timestamp(steps[row]), series[series["date"] == steps[row]]
 
 
 def table(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -195,9 +197,9 @@ def table(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> pd.Data
     the step in force on each date, one row per (scenario, date)."""
     series = series.assign(date=pd.to_datetime(series["date"]))
     rows = []
-    for first, snap in _snapshots(series, dates):
+    for asked, first, snap in _snapshots(series, dates):
         for scenario, group in snap.groupby("scenario", sort=False):
-            row = {"scenario": scenario, "date": first, "seeds": group["seed"].nunique()}
+            row = {"scenario": scenario, "date": first, "asked": asked, "seeds": group["seed"].nunique()}
             for m in metrics:
                 sd = group[m].std(ddof=1) if len(group) > 1 else math.nan  # one seed has no spread to estimate, not a spread of 0
                 row[f"{m}_mean"], row[f"{m}_sd"] = group[m].mean(), sd
@@ -214,7 +216,7 @@ def differences(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> p
     scenarios = list(dict.fromkeys(series["scenario"]))
     reference = scenarios[0]
     rows = []
-    for first, snap in _snapshots(series, dates):
+    for asked, first, snap in _snapshots(series, dates):
         base = snap[snap["scenario"] == reference].set_index("seed")
         for scenario in scenarios[1:]:
             other = snap[snap["scenario"] == scenario].set_index("seed")
@@ -224,7 +226,7 @@ def differences(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> p
                 mean = float(d.mean()) if len(d) else math.nan
                 half = float(cs.ci95(d.std(ddof=1) if len(d) > 1 else math.nan, len(d)))
                 rows.append({
-                    "scenario": scenario, "reference": reference, "date": first, "metric": m, "seeds": len(d),
+                    "scenario": scenario, "reference": reference, "date": first, "asked": asked, "metric": m, "seeds": len(d),
                     "difference": mean, "ci95_low": mean - half, "ci95_high": mean + half,
                     "clear": bool(len(d) > 1 and (mean - half > 0 or mean + half < 0)),
                 })
@@ -252,6 +254,8 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
     runs were: :func:`source_line`) and ``notice``."""
     lines = [f"{source}.", ""] if source else []
     lines += [f"Note: {notice}.", ""] if notice else []
+    moved = [f"{r['asked']} -> {r['date']:%Y-%m-%d}" for _, r in tab.drop_duplicates("date").iterrows() if r["asked"] != f"{r['date']:%Y-%m-%d}"]
+    lines += [f"Dates asked, shown by the step in force on them (a step is a quarter, dated by its first day): {'; '.join(moved)}.", ""] if moved else []
     lines += ["## Levels", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}.", ""]
     lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
     for _, r in tab.iterrows():

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from abm.cli import main
-from abm.compare import compare, differences, table
+from abm.compare import compare, differences, markdown, table
 from abm.experiment import Summary, summarise
 from abm.runner import run
 from abm.scenario import ScenarioError
@@ -53,16 +53,23 @@ def test_table_picks_the_step_in_force_on_each_date():
 
 
 def test_dates_in_the_same_step_give_one_row_not_copies():
-    """``--dates 2025-04-01 2025-05-15 2025-04-01`` names one step three times: the table
-    and the differences hold it once, as a step is what they describe."""
+    """``--dates 2025-04-01 2025-04-01 2025-01-01 2025-02-15`` names each step twice: the
+    table and the differences hold it once, as a step is what they describe (2025-05-15,
+    after the last step, names none)."""
     series = pd.DataFrame(
         {"scenario": ["a"] * 4 + ["b"] * 4, "seed": [0, 0, 1, 1] * 2, "step": [0, 1] * 4,
          "date": ["2025-01-01", "2025-04-01"] * 4, "x": [1.0, 2.0, 3.0, 4.0, 1.0, 3.0, 3.0, 6.0]}
     )
-    dates = ["2025-04-01", "2025-05-15", "2025-04-01", "2025-01-01"]
+    dates = ["2025-04-01", "2025-05-15", "2025-04-01", "2025-01-01", "2025-02-15"]
     tab, diffs = table(series, dates, ["x"]), differences(series, dates, ["x"])
     assert tab[["scenario", "date"]].astype(str).values.tolist() == [["a", "2025-04-01"], ["b", "2025-04-01"], ["a", "2025-01-01"], ["b", "2025-01-01"]]
     assert len(diffs) == 2 and diffs["date"].nunique() == 2
+    # which dates were asked stays visible: 2025-02-15 is shown by the quarter starting 2025-01-01
+    assert tab["asked"].tolist() == ["2025-04-01"] * 2 + ["2025-01-01, 2025-02-15"] * 2
+    assert diffs["asked"].tolist() == ["2025-04-01", "2025-01-01, 2025-02-15"]
+    note = "Dates asked, shown by the step in force on them (a step is a quarter, dated by its first day): 2025-01-01, 2025-02-15 -> 2025-01-01.\n"
+    assert note in markdown(tab, diffs, ["x"])
+    assert "Dates asked" not in markdown(tab[tab["asked"] == "2025-04-01"], diffs, ["x"])
 
 
 def test_unknown_metric_is_a_clean_error_and_leaves_nothing(tmp_path):
