@@ -36,6 +36,14 @@ KEYS = ["point", "replication", "seed", "run"]
 ARRAY_FORMATS = {"netcdf": ("h5netcdf", "h5py"), "zarr": ("zarr",)}  # format -> modules it needs
 
 
+class NotKept(KeyError):
+    """What a results folder does not hold (a metric, a column, a run): a KeyError, as a
+    missing key is, printed as its message rather than as a quoted key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def _described(long_name: str, unit: str) -> dict[str, str]:
     """A variable's attributes: its name in words and, where the project knows it, its unit
     (CF's ``units``, so that a shared file says what its numbers measure)."""
@@ -157,7 +165,7 @@ class Results:
         chosen = self.series_columns if metrics is None else list(metrics)
         unknown = [m for m in chosen if m not in self.series_columns]
         if unknown:
-            raise KeyError(f"metric(s) not kept at every step: {', '.join(unknown)}; kept: {', '.join(self.series_columns)}")
+            raise NotKept(f"metric(s) not kept at every step: {', '.join(unknown)}; kept: {', '.join(self.series_columns)}")
         cols = "".join(f", s.{quote(c)}" for c in chosen)
         query = (
             f"SELECT d.point, d.replication, d.seed, d.run, s.step, s.date{cols} FROM design d "
@@ -184,7 +192,7 @@ class Results:
     def _state_arrays(self, columns: list[str] | None) -> StateArrays:
         chosen = self.state_columns if columns is None else self.kept_columns(columns)
         if not self.state_columns:
-            raise KeyError("this sweep kept no per-state series; add metrics.states to the experiment (docs/experiments.md)")
+            raise NotKept("this sweep kept no per-state series; add metrics.states to the experiment (docs/experiments.md) and sweep again. Its kept series and summaries: .series() and .summaries")
         runs = self.sql(
             "SELECT d.point, d.replication, d.seed, d.run, p.scenario FROM design d JOIN runs r ON r.run = d.run AND r.status = 'ok' "
             "JOIN points p ON p.point = d.point ORDER BY d.point, d.replication"
@@ -213,7 +221,7 @@ class Results:
     def kept_columns(self, names: list[str]) -> list[str]:
         """The kept per-state columns that ``names`` ask for, in the kept order: a column,
         or a family as the spec names it (``alignment``: ``alignment_<power>`` of every kept
-        power), which is also the exported variable's name. KeyError for anything not kept."""
+        power), which is also the exported variable's name. NotKept (a KeyError) for anything not kept."""
         powers = self._powers()
         families: dict[str, list[str]] = {}  # family -> the powers whose column of it was kept
         for column in self.state_columns:
@@ -224,7 +232,7 @@ class Results:
             # a family kept for some powers only is listed with them, lest its name promise every power's column
             kept = [f"{name} ({'every power' if len(of) == len(powers) else ', '.join(of)})" for name, of in families.items()]
             kept += [c for c in self.state_columns if not family_of(c, powers)]
-            raise KeyError(f"{', '.join(unknown)} not kept; kept: {', '.join(kept)} (a family's name asks for each of its kept columns)")
+            raise NotKept(f"{', '.join(unknown)} not kept; kept: {', '.join(kept)} (a family's name asks for each of its kept columns)")
         wanted = {c for n in names for c in ([f"{n}_{p}" for p in families[n]] if n in families else [n])}
         return [c for c in self.state_columns if c in wanted]
 
@@ -403,7 +411,7 @@ class Results:
 
         entry = next((r for r in self.manifest["runs"] if r["run"] == run), None)
         if entry is None:
-            raise KeyError(f"no run {run!r} in {self.directory}")
+            raise NotKept(f"no run {run!r} in {self.directory}")
         base = self.manifest["bases"][entry["scenario"]]
         resolved = base["resolved"]
         if resolved.get("posterior") is not None:

@@ -257,8 +257,9 @@ def test_a_sweep_without_states_says_how_to_keep_them(tmp_path, capsys):
     sweep.run(tiny_spec(replications=1), out, workers=1, progress=False)
     assert main(["export", str(out)]) == 2
     assert "metrics.states" in capsys.readouterr().err
-    with pytest.raises(KeyError, match="metrics.states"):
+    with pytest.raises(KeyError, match="metrics.states") as info:
         results.load(out).to_xarray()
+    assert str(info.value).startswith("this sweep kept no per-state series")  # its message, not a quoted key
 
 
 def test_export_takes_the_specs_family_names_and_names_its_code_and_seeds(swept, tmp_path):
