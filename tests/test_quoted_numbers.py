@@ -1104,3 +1104,273 @@ def test_notebook_05_answers_the_own_scenario_exercise(twelve, tmp_path):
     assert agrees(volume, early["corridor_trans_afghan_volume"].mean()) and agrees(east, early["corridor_instc_east_volume"].mean()) and agrees(west, early["corridor_instc_west_volume"].mean())
     assert "Central Asian integration does not move (-0.0000)" in text and -0.00005 < early["integration_central_asia"].mean() < 0
     assert twelve[0].model.set_index("date").loc["2030-01-01", "corridor_trans_afghan_volume"] == 0  # not open yet in the baseline
+
+
+# --------------------------------------------------------------------------- notebook prose
+# The text of notebooks 01-03 outside their answers (the "What to notice" passages and the
+# cells between the code) quotes what the cells above it show; each test below reruns those
+# cells' model runs, with their scenarios, seeds and settings. Figures said in words ("about
+# three hundredths", "four in five") are checked to the nearest such fraction.
+
+
+def prose(notebook: str) -> str:
+    """The notebook's markdown before its answers (the cell "### Answers"), whitespace collapsed."""
+    return " ".join(markdown(notebook).split("### Answers", 1)[0].split())
+
+
+WORDS = {"a": 1, "one": 1, "two": 2, "twice": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+PARTS = {"tenth": 10, "tenths": 10, "hundredth": 100, "hundredths": 100, "thousandth": 1000, "thousandths": 1000, "quarter": 4, "quarters": 4, "sixth": 6}
+
+
+def fraction(words: str) -> float:
+    """The fraction ``words`` names: "three hundredths" 0.03, "a tenth" 0.1, "four in five" 0.8."""
+    count, part = re.fullmatch(r"(\w+) (?:in )?(\w+)", words).groups()
+    return WORDS[count] / (PARTS.get(part) or WORDS[part])
+
+
+def about(words: str, value: float) -> bool:
+    """``value`` is the fraction ``words`` names, to the nearest such fraction ("three
+    quarters": 0.625 to 0.875)."""
+    count, part = re.fullmatch(r"(\w+) (?:in )?(\w+)", words).groups()
+    return round(value * (PARTS.get(part) or WORDS[part])) == WORDS[count]
+
+
+def test_notebook_01_prose_quotes_the_start_and_azerbaijans_accession(seed0):
+    """The metrics cell's unnamed partners' share of each state's ties at the start (seed 0,
+    the run the notebook reads out), and the events cell's dates of Azerbaijan's accession."""
+    text = prose("01_the_region")
+    agents = seed0.agents
+    other = agents[agents["step"] == 0]["alignment_other"]
+    low_words, high_words, low, high = re.search(r"every state here starts with (a \w+) to about (a \w+) of its ties with unnamed partners \(([\d.]+) to ([\d.]+)\)", text).groups()
+    assert agrees(low, other.min()) and agrees(high, other.max()) and about(low_words, other.min()) and about(high_words, other.max())
+    event = seed0.events.set_index("id").loc["az_joins_c6"]
+    joins, step = re.search(r"\(Azerbaijan joins the C5 on (\d{4}-\d\d-\d\d), in the step dated (\d{4}-\d\d-\d\d)\)", text).groups()
+    assert (joins, step) == (event["event_date"], event["date"])
+
+
+def test_notebook_01_what_to_notice_quotes_the_moves_of_the_baseline(twelve):
+    """"A start in balance" and "Two subregions, two stories": how far fragmentation, the
+    influences and integration move over the run of seed 0 (the notebook's) and seeds 1-11,
+    and the subregions' gaps."""
+    text = prose("01_the_region")
+    moved = pd.DataFrame([r.model.drop(columns=["step", "date"]).iloc[-1] - r.model.drop(columns=["step", "date"]).iloc[0] for r in twelve])
+    quiet = ["fragmentation", *[c for c in moved if c.startswith("influence_")]]
+    this_run, other_seeds = re.search(r"fragmentation and influences move by (a \w+) or less over fifteen years in this run \(by up to about (\w+ \w+) with other seeds\)", text).groups()
+    assert moved.loc[0, quiet].abs().max() <= fraction(this_run) and about(other_seeds, moved.loc[1:, quiet].abs().max().max())
+    assert "Integration moves more" in text and abs(moved.loc[0, "integration"]) > moved.loc[0, quiet].abs().max()
+    model = twelve[0].model
+    assert "Central Asia is more alike and more integrated than the South Caucasus from the start" in text
+    assert model["fragmentation_central_asia"].iloc[0] < model["fragmentation_south_caucasus"].iloc[0] and model["integration_central_asia"].iloc[0] > model["integration_south_caucasus"].iloc[0]
+    gap = lambda m, kind: (m[f"{kind}_south_caucasus"] - m[f"{kind}_central_asia"]).abs()  # noqa: E731
+    widens = [bool(gap(r.model, "fragmentation").iloc[-1] > gap(r.model, "fragmentation").iloc[0]) for r in twelve]
+    assert "The integration gap widens a little" in text and gap(model, "integration").iloc[-1] > gap(model, "integration").iloc[0]  # in this run (seed 0)
+    seeds, start, end = re.search(r"so does the fragmentation gap with (\d+) of the seeds 0-11, but not in this run \(seed 0\), where South Caucasus fragmentation falls from ([\d.]+) to ([\d.]+)\.", text).groups()
+    assert int(seeds) == sum(widens) and not widens[0]
+    assert agrees(start, model["fragmentation_south_caucasus"].iloc[0]) and agrees(end, model["fragmentation_south_caucasus"].iloc[-1])
+
+
+def test_notebook_01_what_to_notice_quotes_the_largest_moves_and_the_seeds_spread(twelve):
+    """"Hedging caps the dominant patron" and "One run is one draw": each state's alignment
+    with each power, start to 2040, seed by seed; and 2040 against seed 0's over seeds 1-11."""
+    text = prose("01_the_region")
+    powers = list(twelve[0].scenario.powers)
+    cap = twelve[0].scenario.rules.model_dump()["decision"]["cap"]
+    assert "(no patron takes more than half of a state's ties)" in text and cap == 0.5
+    step = lambda r, k: r.agents[r.agents["step"] == k].set_index("state")[[f"alignment_{p}" for p in powers]]  # noqa: E731
+    change = [(step(r, r.agents["step"].max()) - step(r, 0)).stack() for r in twelve]
+    start, largest, turkey = re.search(r"Armenia's Russian share falls from ([\d.]+) to the cap \(the change heatmap\) with each of the seeds 0-11, and with (\d+) of them it is the largest "
+                                       r"move of the baseline; this run \(seed 0\) is the exception, where Turkmenistan's ties to Turkey rise by more \(\+([\d.]+)\)", text).groups()
+    armenia = ("armenia", "alignment_russia")
+    assert agrees(start, step(twelve[0], 0).loc[armenia]) and all(cap - 0.015 <= step(r, r.agents["step"].max()).loc[armenia] <= cap for r in twelve)  # just under: a quarter's decay
+    firsts = [c.abs().idxmax() for c in change]
+    assert int(largest) == firsts.count(armenia) and firsts[0] == ("turkmenistan", "alignment_turkey") and agrees(turkey, change[0][firsts[0]])
+    end = [step(r, r.agents["step"].max()) for r in twelve]
+    apart = pd.DataFrame({s: (end[s] - end[0]).abs().stack() for s in range(1, 12)})
+    share, values, most = re.search(r"A different seed leaves about (\w+ in \w+) of the (\d+) alignment values of 2040 within a few thousandths of this run's, "
+                                    r"and moves a few by several hundredths to (\w+ \w+) \(Turkmenistan's ties to Turkey and China, Azerbaijan's and Georgia's to Russia\)", text).groups()
+    assert about(share, (apart <= 0.005).mean().mean()) and int(values) == len(apart) and about(most, apart.max().max())
+    named = {("turkmenistan", "alignment_turkey"), ("turkmenistan", "alignment_china"), ("azerbaijan", "alignment_russia"), ("georgia", "alignment_russia")}
+    assert set(apart.max(axis=1).nlargest(4).index) == named
+    integration = last_rows(twelve)["integration"]
+    assert about(re.search(r"and integration by up to about (\w+ \w+);", text).group(1), (integration - integration[0]).abs().max())
+
+
+EU_MONEY = [f"powers.european_union.budget.{d}=1" for d in ("investment", "security", "trade")]
+
+
+@pytest.fixture(scope="module")
+def notebook_02_runs():
+    """Notebook 02's comparisons, run as its `runs` does (the baseline with each variant's
+    --set overrides, seeds 0-2): the last model rows under each decision rule (threshold and
+    bandwagon over seeds 0-11, which the prose counts) and each allocation rule, and the
+    coercion comparison's runs whole."""
+    code = "".join(line for c in cells("02_offers_and_rules") for line in c["source"])
+    assert 'EU_MONEY = [f"powers.european_union.budget.{d}=1" for d in ("investment", "security", "trade")]' in code
+    strengths = {"none": ["rules.coercion.name=none"], **{f"punish {s}": ["rules.coercion.name=punish", f"rules.coercion.strength={s}"] for s in (0.25, 0.5, 1.0)}}
+    assert all(f'"{s}"' in code for sets in strengths.values() for s in sets)
+    seeds = {"threshold": range(12), "hedging": range(3), "bandwagon": range(12), "balance": range(3)}
+    return {
+        "decision": {rule: pd.DataFrame(final([f"rules.decision.name={rule}"], n)) for rule, n in seeds.items()},
+        "allocation": {rule: pd.DataFrame(final([f"rules.allocation.name={rule}"])) for rule in ("interest", "contest", "consolidate", "adaptive", "random")},
+        "coercion": {label: [run(BASELINE, seed=s, sets=[*sets, *EU_MONEY]) for s in range(3)] for label, sets in strengths.items()},
+    }
+
+
+def test_notebook_02_what_to_notice_quotes_the_decision_rules(notebook_02_runs, start):
+    """The decision rules' 2040 means over seeds 0-2 (the notebook's table), and bandwagon
+    against threshold seed by seed over seeds 0-11."""
+    text = prose("02_offers_and_rules")
+    last = notebook_02_runs["decision"]
+    mean = lambda rule, column: last[rule][column].iloc[:3].mean()  # noqa: E731  the notebook's seeds 0-2
+    rules = list(last)
+    frag, others, south, south_others = re.search(r"\(`balance` ([\d.]+) against ([\d.]+-[\d.]+) for the other three; the South Caucasus ([\d.]+) against ([\d.]+-[\d.]+)\)", text).groups()
+    for quote, spread, column in ((frag, others, "fragmentation"), (south, south_others, "fragmentation_south_caucasus")):
+        assert agrees(quote, mean("balance", column)) and spans(spread, [mean(r, column) for r in rules if r != "balance"]), column
+        assert mean("balance", column) == max(mean(r, column) for r in rules), column
+    spread = lambda runs, column: np.ptp([t[column].iloc[:3].mean() for t in runs.values()])  # noqa: E731
+    assert "The decision rule moves fragmentation most" in text and "The allocation rule moves dependency more" in text
+    assert spread(last, "fragmentation") > spread(notebook_02_runs["allocation"], "fragmentation")
+    assert spread(notebook_02_runs["allocation"], "mean_dependency_hhi") > spread(last, "mean_dependency_hhi")
+    assert "balancing favours Russia's rivals and China" in text
+    assert min(rules, key=lambda r: mean(r, "influence_russia")) == max(rules, key=lambda r: mean(r, "influence_china")) == "balance"
+    rivals = scenario.load(BASELINE).powers["russia"].rivals
+    assert all(mean("balance", f"influence_{p}") > mean("threshold", f"influence_{p}") for p in rivals)  # against the plain rule
+    influence = {k: v for k, v in start.metrics.items() if k.startswith("influence_")}
+    assert "favours the leader, Russia" in text and max(influence, key=influence.get) == "influence_russia"
+    more, median, fewer = re.search(r"it gives Russia more 2040 influence than `threshold` with (\d+) of the seeds 0-11, by a median ([\d.]+), "
+                                    r"but less with (\w+) of the three seeds here, so the table's means do not show it", text).groups()
+    gift = last["bandwagon"]["influence_russia"] - last["threshold"]["influence_russia"]
+    assert len(gift) == 12 and int(more) == (gift > 0).sum() and agrees(median, gift.median()) and WORDS[fewer] == (gift[:3] < 0).sum()
+    assert mean("bandwagon", "influence_russia") < mean("threshold", "influence_russia")
+
+
+def test_notebook_02_what_to_notice_quotes_the_allocation_rules(notebook_02_runs):
+    """The allocation rules' 2040 means over seeds 0-2 against the decision rules'."""
+    text = prose("02_offers_and_rules")
+    allocation, decision = notebook_02_runs["allocation"], {r: t.iloc[:3] for r, t in notebook_02_runs["decision"].items()}
+    mean = lambda runs, column: pd.Series({r: t[column].mean() for r, t in runs.items()})  # noqa: E731
+    hhi, hhi_decision = mean(allocation, "mean_dependency_hhi"), mean(decision, "mean_dependency_hhi")
+    adaptive, others, times, decision_range = re.search(r"\(mean dependency HHI ([\d.]+) against ([\d.]+-[\d.]+), (\w+) the spread of the decision rules' ([\d.]+-[\d.]+) "
+                                                        r"and many times the seed spread in the `std` column\)", text).groups()
+    assert agrees(adaptive, hhi["adaptive"]) and hhi.idxmax() == "adaptive" and spans(others, hhi.drop("adaptive")) and spans(decision_range, hhi_decision)
+    spread = hhi.max() - hhi.min()
+    assert round(spread / (hhi_decision.max() - hhi_decision.min())) == WORDS[times]
+    assert spread > 5 * max(t["mean_dependency_hhi"].std() for t in allocation.values())  # "many times"
+    russia, russia_decision = mean(allocation, "influence_russia"), mean(decision, "influence_russia")
+    top, bottom, width, decision_range = re.search(r"and Russia's influence \(([\d.]+), against ([\d.]+) under `random`: a range (\w+ quarters) as wide as the decision rules' ([\d.]+-[\d.]+)\)", text).groups()
+    assert (russia.idxmax(), russia.idxmin()) == ("adaptive", "random") and agrees(top, russia["adaptive"]) and agrees(bottom, russia["random"])
+    assert spans(decision_range, russia_decision) and about(width, (russia.max() - russia.min()) / (russia_decision.max() - russia_decision.min()))
+    frag = mean(allocation, "fragmentation")
+    random_frag, adaptive_frag, rest = re.search(r"`random`, the null model, raises fragmentation as much as `adaptive` \(([\d.]+) and ([\d.]+), the other three ([\d.]+)\) but not dependency", text).groups()
+    assert agrees(random_frag, frag["random"]) and agrees(adaptive_frag, frag["adaptive"]) and all(agrees(rest, frag[r]) for r in ("interest", "contest", "consolidate"))
+    assert hhi["random"] < hhi[["interest", "contest", "consolidate"]].max()  # "but not dependency"
+
+
+def test_notebook_02_what_to_notice_quotes_what_coercion_changes(notebook_02_runs):
+    """The coercion comparison with the EU's new money (seeds 0-2): the summary table, the
+    per-state table and the responses at full strength."""
+    text = prose("02_offers_and_rules")
+    runs = notebook_02_runs["coercion"]
+    at_end = lambda label, column: np.mean([r.model[column].iloc[-1] for r in runs[label]])  # noqa: E731
+    agents = lambda label: pd.concat(r.agents[r.agents["step"] == r.agents["step"].max()] for r in runs[label])  # noqa: E731
+    events = re.search(r"about (\d+), (\d+) and (\d+) times a run at strengths 0\.25, 0\.5 and 1\.", text).groups()
+    assert [int(e) for e in events] == [round(np.mean([r.model["coercion_events"].sum() for r in runs[f"punish {s}"]])) for s in (0.25, 0.5, 1.0)]
+    responses = pd.concat(r.coercions for r in runs["punish 1.0"])
+    assert "and Russia coerces them" in text and set(responses["power"]) == {"russia"}
+    quotes = re.search(r"ends only a little higher \(([\d.]+) to ([\d.]+)\) and the EU's gain is slowed \(([\d.]+) to ([\d.]+)\)", text).groups()
+    assert all(agrees(q, at_end(label, column)) for q, (label, column) in zip(quotes, [(v, c) for c in ("influence_russia", "influence_european_union") for v in ("none", "punish 1.0")]))
+    russia = {label: agents(label).groupby("state")["alignment_russia"].mean() for label in ("none", "punish 1.0")}
+    moved = russia["punish 1.0"] - russia["none"]
+    kyrgyzstan, tajikistan, georgia = re.search(r"Kyrgyzstan and Tajikistan mostly comply and move toward Russia \(\+([\d.]+) and \+([\d.]+) of alignment by 2040\), "
+                                                r"Georgia defies nearly every time and moves away \((-[\d.]+)\), Armenia splits", text).groups()
+    assert agrees(kyrgyzstan, moved["kyrgyzstan"]) and agrees(tajikistan, moved["tajikistan"]) and agrees(georgia, moved["georgia"])
+    counted = responses.groupby(["state", "response"]).size().unstack(fill_value=0)
+    assert all(counted.loc[s, "complied"] > counted.loc[s, "defied"] for s in ("kyrgyzstan", "tajikistan"))
+    assert counted.loc["georgia", "defied"] >= 0.9 * counted.loc["georgia"].sum() and counted.loc["armenia"].min() >= counted.loc["armenia"].sum() / 3
+    opinion, opinion_after, frag, frag_after = re.search(r"opinion of Russia falls \((-?[\d.]+) to (-?[\d.]+) on average\), welfare falls and the region "
+                                                         r"fragments a little more \(([\d.]+) to ([\d.]+)\)", text).groups()
+    assert agrees(opinion, agents("none")["opinion_russia"].mean()) and agrees(opinion_after, agents("punish 1.0")["opinion_russia"].mean())
+    assert agents("punish 1.0")["welfare"].mean() < agents("none")["welfare"].mean()
+    assert agrees(frag, at_end("none", "fragmentation")) and agrees(frag_after, at_end("punish 1.0", "fragmentation"))
+
+
+CASPIAN_CLOSED = ("  close_middle: {date: 2027-01-01, type: corridor_close, corridor: middle_corridor, node: caspian}\n"
+                  "  close_tripp: {date: 2027-01-01, type: corridor_close, corridor: tripp_zangezur, node: caspian}\n")
+
+
+@pytest.fixture(scope="module")
+def notebook_03_runs(tmp_path_factory):
+    """Notebook 03's `mean_run` (every model column's mean over seeds 0-2, by date) of the
+    baseline, iran_strikes and the notebook's Caspian closure."""
+    code = "".join(line for c in cells("03_corridors_and_events") for line in c["source"]).replace("{{", "{").replace("}}", "}")  # the f-string's braces
+    assert all(line.strip() in code for line in CASPIAN_CLOSED.splitlines())
+    closed = tmp_path_factory.mktemp("notebook_03") / "caspian_closed.yaml"
+    closed.write_text(f"extends: {BASELINE}\nname: caspian_closed\nevents:\n{CASPIAN_CLOSED}", encoding="utf-8")
+    scenarios = {"baseline": BASELINE, "strikes": ROOT / "configs" / "iran_strikes.yaml", "closed": closed}
+    return {name: pd.concat([run(path, seed=s, tables=False).model for s in range(3)]).groupby("date").mean(numeric_only=True) for name, path in scenarios.items()}
+
+
+def test_notebook_03_what_to_notice_quotes_where_freight_goes(notebook_03_runs):
+    """"Freight reroutes" and "Who pays and who gains": the difference tables (2040, mean of
+    seeds 0-2) of the strikes and of the Caspian closure, and the freight charts."""
+    text = prose("03_corridors_and_events")
+    base, hit, cut = (notebook_03_runs[k] for k in ("baseline", "strikes", "closed"))
+    scn = scenario.load(BASELINE)
+    volume = lambda frame, k: frame[f"corridor_{k}_volume"]  # noqa: E731
+    change = lambda frame, k: (volume(frame, k) - volume(base, k)).iloc[-1]  # noqa: E731
+    share, southern, northern = re.search(r"Under strikes the Southern corridor loses about (\w+ quarters) of its freight by 2040 \((-[\d.]+) Mt/yr\), "
+                                          r"and that east-west freight goes to the Northern route \(\+([\d.]+)\)", text).groups()
+    assert about(share, -change(hit, "southern_corridor") / volume(base, "southern_corridor").iloc[-1])
+    assert agrees(southern, change(hit, "southern_corridor")) and agrees(northern, change(hit, "northern_route"))
+    assert "freight never moves between the east-west and north-south markets" in text
+    for frame in (hit, cut):
+        for market in ("east_west", "north_south"):
+            routes = [k for k, c in scn.corridors.items() if c.market == market]
+            assert np.allclose(sum(volume(frame, k) for k in routes), sum(volume(base, k) for k in routes)), market
+    shifted = re.search(r"some freight shifts from the eastern leg to the western: ([\d.]+) Mt/yr in 2040, more in the years before", text).group(1)
+    west = volume(hit, "instc_west") - volume(base, "instc_west")
+    assert agrees(shifted, west.iloc[-1]) and agrees(shifted, -change(hit, "instc_east")) and west.iloc[:-1].max() > west.iloc[-1]
+    assert "With the Caspian closed the Middle Corridor and TRIPP carry nothing and the Northern and Southern routes take their load" in text
+    closed = cut.index > "2027-01-01"
+    assert (cut.loc[closed, ["corridor_middle_corridor_volume", "corridor_tripp_zangezur_volume"]] == 0).all().all()
+    assert change(cut, "northern_route") > 0 and change(cut, "southern_corridor") > 0
+    copy, caspian = map(float, re.search(r"each carry up to their own copy's capacity, (\d+) Mt/yr at the start and a little more once their sponsors' "
+                                         r"investment upgrades it, across a Caspian of (\d+) Mt/yr", text).groups())
+    for k in ("middle_corridor", "tripp_zangezur"):
+        assert copy == caspian == next(s.capacity for s in scn.corridors[k].segments if s.node == "caspian"), k
+        assert caspian < volume(base, k).max() < 1.2 * caspian, k  # "a little more"
+    assert (volume(base, "middle_corridor") + volume(base, "tripp_zangezur")).max() > caspian  # "the two together can carry more across it than it holds"
+    revenue = lambda frame, state: frame[f"transit_revenue_{state}"].iloc[-1]  # noqa: E731
+    assert "closing the Caspian costs Armenia and Georgia all their fees, Azerbaijan most of its own (the INSTC western leg still pays it) and Kazakhstan part of its own, " \
+           "and pays Kyrgyzstan, Uzbekistan and Turkmenistan on the Southern route" in text
+    assert all(revenue(base, s) > 0 and revenue(cut, s) == 0 for s in ("armenia", "georgia"))
+    assert 0 < revenue(cut, "azerbaijan") < revenue(base, "azerbaijan") / 2 and "azerbaijan" in [s.node for s in scn.corridors["instc_west"].segments]
+    assert revenue(base, "kazakhstan") / 2 < revenue(cut, "kazakhstan") < revenue(base, "kazakhstan")
+    assert all(revenue(cut, s) > revenue(base, s) and s in [n.node for n in scn.corridors["southern_corridor"].segments] for s in ("kyrgyzstan", "uzbekistan", "turkmenistan"))
+    # "Routes do not move alignment": fragmentation and integration in the difference tables
+    assert "none of them moves by more than a few thousandths" in text
+    assert all(abs((frame[m] - base[m]).iloc[-1]) < 0.005 for frame in (hit, cut) for m in ("fragmentation", "integration"))
+
+
+def test_notebook_03_what_to_notice_quotes_the_library_comparison():
+    """"Which levers move the outcome?": the clear paired differences at the horizon of the
+    library comparison (compare with seeds=3, its metrics the library's watch lists), for
+    the three scenarios the text names."""
+    import ast
+
+    from abm import compare
+
+    text = prose("03_corridors_and_events")
+    (library,) = [ast.literal_eval(node.value) for c in cells("03_corridors_and_events") if c["cell_type"] == "code" for node in ast.parse("".join(line for line in c["source"] if not line.startswith("%"))).body
+                  if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["LIBRARY"]]
+    named = ["baseline", "baseline_calibrated", "no_peace", "russia_joins_regional_format"]
+    assert library[0] == "baseline" and set(named) <= set(library)
+    series = compare.run_all(compare.scenarios_of([str(ROOT / "configs" / f"{name}.yaml") for name in named]), 3)
+    metrics = compare.default_metrics(compare.scenarios_of([str(ROOT / "configs" / f"{name}.yaml") for name in library]), series.columns)
+    differences = compare.differences(series, [str(series["date"].max().date())], metrics).set_index(["scenario", "metric"])
+    joins, peace = re.search(r"integration rises when Russia joins the C6 \(\+([\d.]+)\), because Armenia and Georgia then join it too, and the South Caucasus's falls "
+                             r"without the peace process \(`no_peace`, about (-[\d.]+)\); `baseline_calibrated` differs from the baseline in fragmentation too", text).groups()
+    names = {name: scenario.load(ROOT / "configs" / f"{name}.yaml").name for name in named}
+    for quote, key in ((joins, ("russia_joins_regional_format", "integration")), (peace, ("no_peace", "integration_south_caucasus")), (None, ("baseline_calibrated", "fragmentation"))):
+        row = differences.loc[(names[key[0]], key[1])]
+        assert row["clear"] and row["seeds"] == 3 and (quote is None or agrees(quote, row["difference"])), key
