@@ -52,6 +52,29 @@ def test_gallery_cell_is_tagged(path):
     assert all(c.cell_type == "code" for c in cells), f"{path.name}: the {harness.GALLERY_TAG!r} cell must be a code cell"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_each_prediction_is_assigned_in_one_cell(path):
+    """A name passed as ``prediction=`` (notebook 05's worked example and exercises) is
+    assigned in one code cell only: a later cell that reused it would change the verdicts of
+    an earlier comparison run again after it."""
+    import ast
+
+    assigned, passed = {}, set()
+    for number, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse("\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        assigned.setdefault(target.id, set()).add(number)
+            elif isinstance(node, ast.keyword) and node.arg == "prediction" and isinstance(node.value, ast.Name):
+                passed.add(node.value.id)
+    for name in passed:
+        assert len(assigned.get(name, ())) == 1, f"{path.name}: {name!r} is assigned in cells {sorted(assigned.get(name, ()))}"
+
+
 @pytest.fixture(scope="module")
 def kernel_name():
     with harness.this_python_kernel() as name:
