@@ -35,7 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_extends, set_path, state_columns
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_chain, set_path, state_columns
 from abm.units import Bool, Date, Finite, Int, PlainName, Real, Seed
 from abm.yamlfile import choices, did_you_mean
 
@@ -758,7 +758,7 @@ class _Builder:
         for name, (where, rel) in named.items():
             path = self.root / rel
             try:
-                raw = resolve_extends(path)
+                raw, found = resolve_chain(path)
             except ScenarioError as exc:
                 elsewhere = self.kept_from() if not path.exists() else None
                 for p, msg in exc.problems:  # (a message is cut at 200 characters: the folder comes first)
@@ -766,7 +766,7 @@ class _Builder:
                 continue
             try:
                 raw = apply_overrides(raw, fixed)
-                scenario = build(raw, str(path), self.allow_large)
+                scenario = build(raw, str(path), self.allow_large, found)
             except ScenarioError as exc:
                 for p, msg in exc.problems:
                     key = _attribute(p, list(spec.set)) if exc.source != "--set" else p

@@ -512,51 +512,69 @@ MAX_EXTENDS = 16  # files in one extends: chain
 
 
 def resolve_extends(path: Path) -> dict[str, Any]:
+    """:func:`resolve_chain`'s merged mapping; its problems raised (:func:`load` reports
+    them with the scenario's other problems instead)."""
+    merged, problems = resolve_chain(path)
+    if problems:
+        raise ScenarioError(problems, str(path))
+    return merged
+
+
+def resolve_chain(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Read ``path`` and merge it over the file its ``extends:`` names (relative to it),
-    and so on up the chain (at most MAX_EXTENDS files, no cycles). A file that is not a
-    scenario (no key of the schema) is refused without echoing any of its content."""
-    chain: list[tuple[Path, dict[str, Any]]] = []
+    and so on up the chain (at most MAX_EXTENDS files, no cycles); files are named as
+    given (a parent as reached from it), not as absolute paths. A file that is not a
+    scenario (no key of the schema) is refused without echoing any of its content.
+    Returns the merged mapping and the nulls that drop an entry their parent lacks (see
+    :func:`_take_unknown_drops`): left out of the merge, so that the scenario is still
+    checked and every problem reported in one pass."""
+    chain: list[tuple[Path, Path, dict[str, Any]]] = []  # (the file, as named, its content)
+    shown = Path(path)
     while True:
-        path = Path(path).resolve()
-        if path in [p for p, _ in chain]:
-            names = " -> ".join(p.name for p in [*(p for p, _ in chain), path])
-            raise ScenarioError([("extends", f"circular extends: {cut(names)}")], str(chain[-1][0]))
+        real = shown.resolve()
+        if real in [r for r, _, _ in chain]:
+            names = " -> ".join(s.name for s in [*(s for _, s, _ in chain), shown])
+            raise ScenarioError([("extends", f"circular extends: {cut(names)}")], str(chain[-1][1]))
         if len(chain) == MAX_EXTENDS:
-            raise ScenarioError([("extends", f"a chain of more than {MAX_EXTENDS} files; a scenario extends a few at most")], str(chain[0][0]))
+            raise ScenarioError([("extends", f"a chain of more than {MAX_EXTENDS} files; a scenario extends a few at most")], str(chain[0][1]))
         try:
-            data = read_yaml(path)
+            data = read_yaml(shown)
         except ScenarioError as exc:
             if not chain or exc.source is not None:  # the file given, or a parent's own content: its problems are its own
                 raise
             # a parent that cannot be read: the mistake is in the extends: of the file that names it
-            raise ScenarioError([("extends", msg) for _, msg in exc.problems], str(chain[-1][0])) from None
-        anchor_posterior(data, path.parent)  # relative to the file that names it
+            raise ScenarioError([("extends", msg) for _, msg in exc.problems], str(chain[-1][1])) from None
+        anchor_posterior(data, real.parent)  # relative to the file that names it
         if data and not set(data) & (set(Scenario.model_fields) | {"extends"}):
-            raise ScenarioError([("", "not a scenario: none of its keys is a scenario field (name, states, powers, ...)")], str(path))
+            raise ScenarioError([("", "not a scenario: none of its keys is a scenario field (name, states, powers, ...)")], str(shown))
         parent = data.pop("extends", None)
-        chain.append((path, data))
+        chain.append((real, shown, data))
         if parent is None:
             break
         if not isinstance(parent, str) or not parent:
-            raise ScenarioError([("extends", "must be a path to another scenario file")], str(path))
-        path = path.parent / parent
-    merged = chain[-1][1]
-    for path, data in reversed(chain[:-1]):
-        if problems := _unknown_drops(merged, data):
-            raise ScenarioError(problems, str(path))
+            raise ScenarioError([("extends", "must be a path to another scenario file")], str(shown))
+        # relative to the file itself: through the folder it was named by, unless that is a link elsewhere
+        shown = (shown.parent if shown.parent.resolve() == real.parent else real.parent) / parent
+    merged, problems = chain[-1][2], []
+    for k in range(len(chain) - 2, -1, -1):
+        _, shown, data = chain[k]
+        where = "" if k == 0 else f" (in {shown})"  # a parent's own mistake: the file to mend
+        problems += [(f"{path}{where}", msg) for path, msg in _take_unknown_drops(merged, data)]
         merged = deep_merge(merged, data)
-    return merged
+    return merged, problems
 
 
-def _unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, str]]:
+def _take_unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, str]]:
     """``id: null`` under events or shocks drops the parent's entry of that id; one the
-    parent lacks is most likely a typo, which would leave the entry meant in force."""
+    parent lacks is most likely a typo, which would leave the entry meant in force. Such
+    nulls are taken out of ``data`` (they drop nothing) and returned as problems."""
     problems = []
     for section in ("events", "shocks"):
         entries, known = data.get(section), parent.get(section)
         known = list(known) if isinstance(known, dict) else []
-        for ident, spec in (entries.items() if isinstance(entries, dict) else ()):
+        for ident, spec in list(entries.items() if isinstance(entries, dict) else ()):
             if spec is None and ident not in known:
+                del entries[ident]
                 problems.append((f"{section}.{ident}", f"null drops an entry of the scenario this one extends, which has no {ENTRIES[section]} '{ident}'; {did_you_mean(ident, known)}({section} there: {cut(', '.join(map(str, known)) or 'none', 200)})"))
     return problems
 
@@ -1112,6 +1130,84 @@ def _check_events(scn: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+NAMED = ("states", "powers", "organisations", "corridors")  # sections whose ids other entries name
+
+# The sections whose values the cross-reference checks of a field (section.field) or a
+# whole section read, besides the entry checked and the ids of NAMED: a field set aside
+# there (see _references_beside) could make them report a follow-on of its problem.
+READS = {
+    "states.neighbours": ("states",),  # the other side of a pair
+    "states.gdp_growth": ("time",),  # growth over the horizon
+    "corridors.segments": ("freight",),  # nodes declared in freight.nodes
+    "corridors.upgrades": ("time",),  # dates
+    "freight.demand": ("corridors",),  # the markets corridors serve
+    "freight.growth": ("corridors", "time"),
+    "watch": ("states", "corridors", "organisations"),  # the metric columns they make
+    "events": ("time", "states", "corridors", "freight"),  # dates; neighbours, segments, nodes
+    "shocks": ("time", "states", "corridors", "freight"),
+    "posterior": tuple(Scenario.model_fields),  # every setting its columns name
+}
+
+
+def _references_beside(exc: ValidationError, raw: dict[str, Any], found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The cross-reference checks' problems (ids, events, shocks, rules) when fields are
+    broken, so that one pass reports them too, not a second once the fields are mended:
+    the broken fields set aside (defaults in their place), the checks run on the rest, and
+    a problem kept unless it is in an entry with a broken field or its check reads a
+    section with one (READS), where it could follow from the default. When the fields
+    cannot be set aside (a required one, a whole entry others name), the rule entries'
+    own problems alone."""
+    locs = [tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))) for err in exc.errors(include_url=False)]
+    if (aside := _set_aside(raw, locs)) is None:
+        return _rule_problems(raw, found)
+    rest, parts = aside
+    try:
+        scn = Scenario.model_validate(rest)
+    except ValidationError:
+        return _rule_problems(raw, found)
+    sections = {part.split(".")[0] for part in parts}
+
+    def may_follow(path: str) -> bool:
+        keys = path.split(".")
+        part, field = _part(keys)
+        near = any(part == p or part.startswith(p + ".") or p.startswith(part + ".") for p in parts)
+        return near or bool(sections.intersection(READS.get(f"{keys[0]}.{field}", READS.get(keys[0], ()))))
+
+    return [(path, msg) for path, msg in _check_references(scn) if not may_follow(path)]
+
+
+def _set_aside(raw: dict[str, Any], locs: list[tuple]) -> tuple[dict[str, Any], set[str]] | None:
+    """A copy of ``raw`` without the values at ``locs`` (of a list item, the whole list:
+    removing the item would shift the others), and the entries they were in; None when
+    one is a whole entry of NAMED, or above one."""
+    out, gone = copy.deepcopy(raw), []
+    for loc in locs:
+        if any(loc[:len(g)] == g for g in gone):
+            continue
+        trail, node = [], out  # (container, key) down to what the file holds: not a missing field, nor a union member's tag
+        for part in loc:
+            if not (isinstance(node, dict) and part in node or isinstance(node, list) and type(part) is int and 0 <= part < len(node)):
+                break
+            trail.append((node, part))
+            node = node[part]
+        while trail and isinstance(trail[-1][0], list):
+            trail.pop()
+        keys = tuple(key for _, key in trail)
+        if not keys or (keys[0] in NAMED and len(keys) <= 2):
+            return None
+        container, key = trail[-1]
+        del container[key]
+        gone.append(keys)
+    return out, {_part(keys)[0] for keys in gone}
+
+
+def _part(keys) -> tuple[str, str]:
+    """The entry (``states.armenia``, ``rules.decision``) or section (``time``) a path is
+    in, and the field of it the path goes on to ('' for none)."""
+    depth = 2 if keys[0] in ENTRIES or keys[0] == "rules" else 1
+    return ".".join(map(str, keys[:depth])), str(keys[depth]) if len(keys) > depth else ""
+
+
 def _rule_problems(raw: dict[str, Any], found: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The rule entries' own problems when the scenario's structure is broken elsewhere,
     so that one pass reports them too (they are otherwise checked once the structure
@@ -1130,14 +1226,15 @@ def _params_holder(family: str, name: str) -> type[BaseModel]:
     return registry.get(family, name).Params
 
 
-def build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False) -> Scenario:
+def build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False, found: list[tuple[str, str]] = ()) -> Scenario:
     """Validate a raw (merged) scenario mapping into a :class:`Scenario`; a world over
     the memory budget (:mod:`abm.budget`) is refused first unless ``allow_large``. The
-    scenario shares no value with ``raw``, which stays the caller's to change."""
-    return _build(copy.deepcopy(raw), source, allow_large)
+    scenario shares no value with ``raw``, which stays the caller's to change. ``found``
+    are problems found while reading it (:func:`resolve_chain`), reported with its own."""
+    return _build(copy.deepcopy(raw), source, allow_large, found)
 
 
-def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False) -> Scenario:
+def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = False, found: list[tuple[str, str]] = ()) -> Scenario:
     """:func:`build` without its copy of ``raw`` (which costs about as much as the
     validation): for a mapping nobody changes while the scenario lives, because the
     scenario keeps free-form values (rule entries, events) of ``raw`` itself. It never
@@ -1148,19 +1245,19 @@ def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = F
         try:
             spec = GeneratedSpec.model_validate(raw["generated"])
         except ValidationError as exc:
-            raise ScenarioError([(".".join(filter(None, ("generated", p))), m) for p, m in pydantic_problems(exc, GeneratedSpec)], source) from None
+            raise ScenarioError([*found, *((".".join(filter(None, ("generated", p))), m) for p, m in pydantic_problems(exc, GeneratedSpec))], source) from None
         if too_large := budget.check_world(spec.n_states, spec.n_powers, allow_large):
-            raise ScenarioError([("generated", too_large)], source)
+            raise ScenarioError([*found, ("generated", too_large)], source)
         raw = deep_merge(expand(spec), raw)
     sizes = [len(raw[k]) if isinstance(raw.get(k), dict) else 0 for k in ("states", "powers")]
     if too_large := budget.check_world(*sizes, allow_large):
-        raise ScenarioError([("states", too_large)], source)
+        raise ScenarioError([*found, ("states", too_large)], source)
     try:
         scn = Scenario.model_validate(raw)
     except ValidationError as exc:
         problems = _misspelt_ids(exc, raw)
-        raise ScenarioError(problems + _rule_problems(raw, problems), source) from None
-    problems = _check_references(scn)
+        raise ScenarioError([*found, *problems, *_references_beside(exc, raw, problems)], source) from None
+    problems = [*found, *_check_references(scn)]
     if problems:
         raise ScenarioError(problems, source)
     return scn
@@ -1201,6 +1298,7 @@ def with_run_settings(scn: Scenario, seed: int | None = None, steps: int | None 
 def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple[str, ...] = (), allow_large: bool = False) -> Scenario:
     """Load a scenario from a YAML path, a mapping or a Scenario, applying ``--set``
     overrides; ``allow_large`` lifts the world-size budget (:mod:`abm.budget`)."""
+    found: list[tuple[str, str]] = []  # the file's nulls that drop nothing
     if isinstance(source, Scenario):
         if not sets:
             return source
@@ -1209,13 +1307,13 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
         raw, where = copy.deepcopy(source), None
     else:
         path = Path(source)
-        raw, where = resolve_extends(path), str(path)
+        (raw, found), where = resolve_chain(path), str(path)
     try:
         applied = apply_overrides(raw, list(sets))
     except ScenarioError as bad:
-        raise _with_the_files_problems(bad, raw, sets, where, allow_large) from None
+        raise _with_the_files_problems(bad, raw, sets, where, allow_large, found) from None
     try:
-        scn = _build(applied, where, allow_large)  # raw is load's own: read, dumped or copied here
+        scn = _build(applied, where, allow_large, found)  # raw is load's own: read, dumped or copied here
     except ScenarioError as exc:
         raise _blame_overrides(exc, sets) from None
     if scn.posterior is not None and sets:
@@ -1226,14 +1324,14 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     return scn
 
 
-def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, where: str | None, allow_large: bool) -> ScenarioError:
+def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, where: str | None, allow_large: bool, found: list[tuple[str, str]]) -> ScenarioError:
     """``--set`` overrides that cannot apply (a path the schema lacks), with the problems
     of the scenario under the overrides that can: a typo on the command line used to
     hide every problem of the file until it was mended."""
     failed = {path for path, _ in bad.problems}
     good = [item for item in sets if override_path(item) not in failed]
     try:
-        _build(apply_overrides(raw, good), where, allow_large)
+        _build(apply_overrides(raw, good), where, allow_large, found)
     except ScenarioError as exc:
         return _blame_overrides(ScenarioError(bad.problems + exc.problems, exc.source), sets)
     return bad

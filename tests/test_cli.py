@@ -256,6 +256,21 @@ def test_validate_reports_every_problem(tmp_path, abm_main):
     assert_rejected(abm_main("validate", g, cwd=tmp_path), "rules.decay.name", "states.a.opinion.r", "powers.q.interests.zz", "3 problem")
 
 
+def test_validate_reports_a_null_that_drops_nothing_the_fields_and_the_ids_in_one_pass(tmp_path, abm_main):
+    """Each mistake hid the next: the null alone (the file named by its absolute path), then
+    the two fields, then the event's unknown power."""
+    write(tmp_path / "multi.yaml", {
+        "extends": str(BASELINE),
+        "powers": {"china": {"budget": {"investmnt": 1.5}}},
+        "rules": {"decision": {"name": "bandwagon", "cap": 0.3}},
+        "events": {"eu_summit": {"date": "2026-01-01", "type": "reconciliation", "power": "eu", "state": "armenia", "opinion": 0.1}},
+        "shocks": {"leadership_chnage": None},
+    })
+    proc = abm_main("validate", "multi.yaml", cwd=tmp_path)
+    assert_rejected(proc, "shocks.leadership_chnage: null drops", "powers.china.budget.investmnt: unknown key", "rules.decision.cap: the decision rule 'bandwagon' has no parameter 'cap'", "events.eu_summit.power: unknown power 'eu'")
+    assert proc.stderr.startswith("error: 4 problem(s) in multi.yaml:\n")
+
+
 def test_validate_accepts_a_good_scenario(tmp_path, abm_main):
     proc = abm_main("validate", BASELINE, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
