@@ -560,6 +560,7 @@ def resolve_chain(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         _, shown, data = chain[k]
         where = "" if k == 0 else f" (in {shown})"  # a parent's own mistake: the file to mend
         problems += [(f"{path}{where}", msg) for path, msg in _take_unknown_drops(merged, data)]
+        _describe_inherited(merged, data, chain[k + 1][1])
         merged = deep_merge(merged, data)
     return merged, problems
 
@@ -577,6 +578,15 @@ def _take_unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tu
                 del entries[ident]
                 problems.append((f"{section}.{ident}", f"null drops an entry of the scenario this one extends, which has no {ENTRIES[section]} '{ident}'; {did_you_mean(ident, known)}({section} there: {cut(', '.join(map(str, known)) or 'none', 200)})"))
     return problems
+
+
+def _describe_inherited(parent: dict[str, Any], data: dict[str, Any], parent_file: Path) -> None:
+    """A file that renames the scenario but keeps its parent's description says that it
+    inherits it: copied as it was, the description of a changed scenario described the
+    parent (its resolved scenario, its reports). Under the parent's name it stays as it is."""
+    description, name = parent.get("description"), parent.get("name")
+    if "name" in data and data["name"] != name and "description" not in data and isinstance(description, str) and description:
+        data["description"] = f"Extends {name if isinstance(name, str) else parent_file.name}: {description}"
 
 
 # --------------------------------------------------------------------------- overrides

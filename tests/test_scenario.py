@@ -313,6 +313,17 @@ def test_a_broken_required_field_holds_back_every_id_check(tmp_path):
     assert only_problem(child) == ("states.armenia.gdp", "a number is expected, not the text 'big'")
 
 
+def test_a_renamed_scenario_says_whose_description_it_inherits(tmp_path):
+    # it kept the baseline's word for word: a changed scenario's resolved file described the baseline
+    base = load(BASELINE).description
+    mid = write(tmp_path / "mid.yaml", {"extends": str(BASELINE), "name": "mid"})
+    assert load(mid).to_dict()["description"] == f"Extends baseline: {base}"
+    assert load(write(tmp_path / "leaf.yaml", {"extends": "mid.yaml", "name": "leaf"})).description == f"Extends mid: Extends baseline: {base}"
+    for kept in ({"seed": 3}, {"name": "baseline"}):  # still the baseline by its name
+        assert load(write(tmp_path / "same.yaml", {"extends": str(BASELINE), **kept})).description == base
+    assert load(write(tmp_path / "own.yaml", {"extends": str(BASELINE), "name": "own", "description": "Its own."})).description == "Its own."
+
+
 def test_a_new_id_with_its_required_fields_or_unlike_any_id_is_taken_as_new(tmp_path):
     near = write(tmp_path / "near.yaml", {"extends": str(BASELINE), "powers": {"chinaa": {"name": "China A"}}})
     assert load(near).powers["chinaa"].name == "China A"
