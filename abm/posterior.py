@@ -121,7 +121,7 @@ def problems(scenario) -> list[tuple[str, str]]:
     across settings (a domain's tie shares sum to at most 1) are checked on each run's draw."""
     from pydantic import TypeAdapter, ValidationError
 
-    from abm.scenario import find_setting
+    from abm.scenario import find_setting, pydantic_problems
 
     if scenario.posterior is None:
         return []
@@ -144,7 +144,7 @@ def problems(scenario) -> list[tuple[str, str]]:
                 try:
                     adapter.validate_python(value)
                 except ValidationError as exc:
-                    problem = f"row {row}: {exc.errors(include_url=False)[0]['msg']} (got {value!r})"
+                    problem = f"row {row}: {pydantic_problems(exc, kind)[0][1]}"  # in the scenario's words, its range whole
                     break
         if problem is not None:
             found.append(("posterior", f"posterior {scenario.posterior}: column {column}: {problem}"))

@@ -889,6 +889,34 @@ def _without_members(errors: list[dict]) -> list[dict]:
     return result
 
 
+# pydantic's common errors in the house style: what is expected, in the words of YAML
+# (text, a list, a mapping), not pydantic's "Input should be a valid string"
+EXPECTED = {
+    "int_from_float": "a whole number is expected",
+    "int_type": "a whole number is expected",
+    "int_parsing_size": "too large for a whole number",
+    "float_type": "a number is expected",
+    "finite_number": "a finite number is expected",
+    "string_type": "text is expected",
+    "list_type": "a list is expected",
+    "tuple_type": "a list is expected",
+    "dict_type": "a mapping is expected",
+    "date_from_datetime_parsing": "no such day in the calendar",
+}
+
+
+def _in_words(err: dict) -> str:
+    """An error's message without the value given: our own words for a ValueError
+    (without pydantic's "Value error, "), the house style's for a common error, else
+    pydantic's."""
+    if err["type"] == "value_error":
+        return str(err["ctx"]["error"])
+    if err["type"] == "literal_error":
+        expected = err["ctx"]["expected"]  # "'a', 'b' or 'c'"
+        return f"must be one of: {', '.join(expected.rsplit(' or ', 1))}" if " or " in expected else f"must be {expected}"
+    return EXPECTED.get(err["type"], err["msg"])
+
+
 def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner: str | None = None) -> list[tuple[str, str]]:
     """One (path, message) per error. ``owner`` names whose parameters ``model`` holds
     (``the opinion rule 'static'``), so that a key it lacks is refused in those words:
@@ -908,7 +936,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             problems.append((path, f"unknown key; {told}"))
         elif err["type"] == "missing":
             problems.append((path, "required field is missing"))
-        elif err["type"] in BOUNDS and (allowed := _interval(model, loc)):
+        elif err["type"] in (*BOUNDS, "int_parsing_size") and (allowed := _interval(model, loc)):  # a whole number too large for any integer: past the bound too
             problems.append((path, f"must be in {allowed} (got {err.get('input')!r})"))
         elif err["type"] == "model_type" and (keys := _allowed_keys(model, loc)):  # pydantic would name our class ("instance of DomainValues")
             got = err.get("input")
@@ -916,10 +944,14 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
         elif err["type"] == "dict_type" and model is Scenario and len(loc) == 2 and loc[0] == "rules" and isinstance(err.get("input"), str):
             name = err["input"]  # rules.decision=hedging: the rule's name given for its entry
             problems.append((path, f"a rule entry is a mapping of its name and parameters: write {path}: {{name: {name}}}, or --set {path}.name={name}"))
+        elif err["type"] in ("too_short", "too_long"):
+            least = err["type"] == "too_short"
+            n, actual = err["ctx"]["min_length" if least else "max_length"], err["ctx"]["actual_length"]
+            problems.append((path, "must not be empty" if least and n == 1 else f"must have at {'least' if least else 'most'} {n} item{'s' * (n != 1)}, not {actual}"))
         else:
             got = err.get("input")
-            shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else type(got).__name__
-            message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our own words, without pydantic's "Value error, "
+            shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else _member(type(got).__name__)
+            message = _in_words(err)
             said = f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message)  # quoted whole, or as the message cut it
             problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems

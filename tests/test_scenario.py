@@ -336,7 +336,7 @@ def test_a_number_as_a_new_id_is_a_problem_not_a_crash(tmp_path):
     numbered = write(tmp_path / "n.yaml", {"extends": str(BASELINE), "states": {123: {"population": 3}}})
     with pytest.raises(ScenarioError) as info:
         load(numbered)
-    assert ("states.123.[key]", "Input should be a valid string (got 123)") in info.value.problems
+    assert ("states.123.[key]", "text is expected (got 123)") in info.value.problems
 
 
 # =========================================================================== --set
@@ -1058,6 +1058,24 @@ def test_in_force_is_the_last_step_on_or_before_a_date_and_none_outside_the_run(
     assert in_force(steps, dt.date(2024, 12, 31)) == -1 and in_force(steps, dt.date(2025, 7, 2)) == -1
     assert in_force(pd.to_datetime(steps), dt.date(2025, 5, 1)) == 1  # timestamps as compare's series hold them
     assert in_force([], dt.date(2025, 1, 1)) == -1
+
+
+@pytest.mark.parametrize("item, problem", [
+    ("seed=42.5", ("seed", "a whole number is expected (got 42.5)")),
+    ("time.steps=1e30", ("time.steps", "must be in [1, 10000] (got 1e+30)")),  # not "Unable to parse input string"
+    ("metrics.blocs_method=louvian", ("metrics.blocs_method", "must be one of: 'louvain', 'single_linkage', 'main_patron' (got 'louvian')")),
+    ("name=[a, b]", ("name", "text is expected (got a list)")),
+    ("watch=fragmentation", ("watch", "a list is expected (got 'fragmentation')")),
+    ("events.am_az_peace=5", ("events.am_az_peace", "a mapping is expected (got 5)")),
+    ("states.armenia.lat=1e400", ("states.armenia.lat", "a finite number is expected (got inf)")),
+    ("time.start=2025-02-30", ("time.start", "no such day in the calendar (got '2025-02-30')")),
+    ("corridors.tripp_zangezur.segments=[]", ("corridors.tripp_zangezur.segments", "must not be empty")),
+    ("events.am_az_peace.states=[armenia]", ("events.am_az_peace.states", "must have at least 2 items, not 1")),
+])
+def test_pydantics_common_messages_read_in_the_house_style(item, problem):
+    # they came through as pydantic words them: "Input should be a valid integer, got a
+    # number with a fractional part (got 42.5)"
+    assert only_problem(BASELINE, [item]) == problem
 
 
 def test_a_value_where_a_mapping_belongs_is_told_the_keys_not_a_class_name():
