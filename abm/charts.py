@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from abm.chartstyle import date_axis, date_numbers, set_range, unit
+from abm.chartstyle import date_axis, date_numbers, metric_label, set_range, unit
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
@@ -233,7 +233,7 @@ def ensemble_chart(spread: pd.DataFrame, scenario, path: Path | None = None, ove
         ax.plot(dates, part["p05"].to_numpy(), dates, part["p95"].to_numpy(), color="tab:blue", linewidth=0.7, linestyle=":")
         ax.plot(dates, part["mean"].to_numpy(), color="tab:blue", linewidth=1.5, label="mean")
         note = set_range(ax, unit(metric), zoom)
-        ax.set_title(metric.replace("_", " ") + (f" ({note})" if note else ""), fontsize=9)
+        ax.set_title(metric_label(metric) + (f" ({note})" if note else ""), fontsize=9)
         ax.set_ylabel(unit(metric), fontsize=8)
         ax.grid(alpha=0.3)
     date_axis(axes[0, 0], dates.min(), dates.max())

@@ -9,8 +9,9 @@ the dashboard), so that a reader learns them once:
   asked to zoom, and then the range shown is stated on the chart;
 * **groups**: a categorical palette (Okabe-Ito, safe for colour-blind readers) together with
   line styles and markers, so that lines stay distinct in grayscale print;
-* **parameters**: axis labels name parameters in words (``rules.decision.cap`` -> "decision
-  cap"), not by their configuration path;
+* **parameters and metrics**: charts name parameters in words (``rules.decision.cap`` ->
+  "decision cap"), not by their configuration path, and metrics and summaries too
+  (``fragmentation_south_caucasus_final`` -> "fragmentation south caucasus, final");
 * **dates**: time axes are ticked on 1 January every 1, 2, 5 or 10 years (on the first of
   every 1, 2, 3, 6 or 12 months for spans of three years or less) and labelled by year (year-month).
 """
@@ -156,6 +157,34 @@ def label(path: str) -> str:
             setting = [setting[1], "budget"]
         return " ".join([owner, *setting[-2:]]).replace("_", " ")
     return " ".join(parts[-2:]).replace("_", " ")
+
+
+STAT_WORDS = {"mean": "mean", "min": "minimum", "max": "maximum"}
+
+# The statistic ending a summary column, as abm.experiment.Summary.column names it, in words;
+# the most specific ending first.
+SUMMARY_ENDINGS = [
+    (r"_(mean|min|max)_(\d{4})_(\d{4})", lambda stat, first, last: f"{STAT_WORDS[stat]} {first}-{last}"),
+    (r"_(mean|min|max)_last(\d+)", lambda stat, steps: f"{STAT_WORDS[stat]} of the last {steps} steps"),
+    (r"_(mean|min|max)", lambda stat: f"{STAT_WORDS[stat]} over the run"),
+    (r"_final", lambda: "final"),
+    (r"_(\d{4})", lambda year: f"{year}-01-01"),  # at 1 January
+    (r"_(\d{4}-\d\d-\d\d)", lambda date: date),
+    (r"_first_(above|below)_([-+.\de]+)", lambda direction, threshold: f"first at or {direction} {threshold}"),
+]
+
+
+def metric_label(name: str) -> str:
+    """A model metric or a sweep summary in words, as every chart names it:
+    ``fragmentation_south_caucasus`` -> "fragmentation south caucasus",
+    ``fragmentation_south_caucasus_final`` -> "fragmentation south caucasus, final",
+    ``fragmentation_2035`` -> "fragmentation, 2035-01-01", ``integration_mean_last8`` ->
+    "integration, mean of the last 8 steps". A summary given a ``name`` of its own gets
+    that name in words (read as a column where it ends like one)."""
+    for ending, words in SUMMARY_ENDINGS:
+        if m := re.fullmatch(f"(.+?){ending}", name):
+            return f"{m.group(1).replace('_', ' ')}, {words(*m.groups()[1:])}"
+    return name.replace("_", " ")
 
 
 # Units of swept settings that are quantities (ODD 7.16); indices, shares and weights have none.

@@ -16,7 +16,7 @@ from matplotlib.collections import LineCollection, PolyCollection, QuadMesh
 from matplotlib.colors import to_hex, to_rgba
 from matplotlib.figure import Figure
 
-from abm import chartstyle, charts, report, sweep
+from abm import chartstyle, charts, compare, experiment, report, sweep
 from abm.results import Results
 from abm.runner import run
 from abm.scenario import load
@@ -103,6 +103,48 @@ def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
     legend = fig.subfigs[1].legends[0]
     assert legend.get_title().get_text() == "coercion strength"
     assert [t.get_text() for t in legend.get_texts()] == ["0", "0.25", "1"]
+
+
+def test_report_charts_name_metrics_and_summaries_in_words_as_compare_does(uneven):
+    """A phase chart was titled "fragmentation_final by coercion strength ...", axes and
+    difference panels named summaries by their ids, while abm compare named the same metric
+    in words: both name them by chartstyle.metric_label."""
+    ts, ph, bx, _ = (report.figure(uneven, k) for k in range(4))
+    diff = report.figure(uneven, {"type": "difference", "metrics": ["fragmentation_final", "integration_mean_last2"], "by": "rules.coercion.strength", "against": 0.0})
+    for fig in (ts, ph, bx, diff):
+        seen = texts(fig) + "".join(t for ax in fig.axes for t in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()))
+        assert not any(name in seen for name in ("fragmentation_", "integration_", "offers_")), seen
+    assert "fragmentation, final, by coercion strength and decision cap" in texts(ph)
+    assert "mean of fragmentation, final\n(index, 0-1)" in [ax.get_ylabel() for ax in ph.axes]  # the colour bar
+    assert bx.subfigs[1].axes[0].get_ylabel() == "integration, mean of the last 2 steps\n(index, 0-1)"
+    assert "fragmentation, offers accepted over time by coercion strength" in texts(ts)
+    assert [ax.get_title() for ax in diff.subfigs[1].axes] == ["fragmentation, final", "integration, mean of the last 2 steps"]
+    offers = ts.subfigs[1].axes[1].get_ylabel()
+    assert offers == "offers accepted\n(offers per step)"
+    dates = pd.to_datetime(["2025-01-01", "2025-04-01"])
+    series = pd.DataFrame({"scenario": ["a"] * 4 + ["b"] * 4, "seed": [0, 0, 1, 1] * 2, "date": list(dates) * 4, "offers_accepted": np.arange(8.0)})
+    assert compare.overlay_chart(series, ["offers_accepted"]).axes[0].get_title() == offers.split("\n")[0]
+    assert compare.difference_chart(series, ["offers_accepted"]).axes[0].get_title() == "offers accepted: scenario - a"
+
+
+@pytest.mark.parametrize("summary, words", [
+    ({"metric": "fragmentation_south_caucasus", "stat": "final"}, "fragmentation south caucasus, final"),
+    ({"metric": "fragmentation", "stat": "at", "date": "2035-01-01"}, "fragmentation, 2035-01-01"),
+    ({"metric": "fragmentation", "stat": "at", "date": "2035-06-30"}, "fragmentation, 2035-06-30"),
+    ({"metric": "coercion_events", "stat": "mean"}, "coercion events, mean over the run"),
+    ({"metric": "integration", "stat": "min", "last": 8}, "integration, minimum of the last 8 steps"),
+    ({"metric": "offers_accepted", "stat": "max", "window": ["2030-01-01", "2035-12-31"]}, "offers accepted, maximum 2030-2035"),
+    ({"metric": "division_central_asia", "stat": "first_crossing", "threshold": 0.35, "direction": "below"}, "division central asia, first at or below 0.35"),
+    ({"metric": "mean_dependency_hhi", "stat": "final"}, "mean dependency hhi, final"),
+    ({"metric": "fragmentation", "stat": "final", "name": "sc_split"}, "sc split"),
+])
+def test_a_summary_is_named_in_words_by_its_metric_and_statistic(summary, words):
+    assert chartstyle.metric_label(experiment.Summary.model_validate(summary).column) == words
+
+
+def test_no_metric_of_the_model_is_read_as_a_summary():
+    names = load(BASELINE).metric_names()
+    assert [chartstyle.metric_label(m) for m in names] == [m.replace("_", " ") for m in names]
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +384,7 @@ def test_sobol_warnings_flag_what_a_small_sample_produces():
     # with two metrics, a warning says which metric's index it is about
     both = pd.concat([clean.assign(metric="calm"), noisy.assign(metric="wild")], ignore_index=True)
     notes = report.sobol_warnings(both, 1024)
-    assert any("above 1 (wild: a)" in n for n in notes) and any("S1 > ST (wild: a, wild: b)" in n for n in notes)
+    assert any("above 1 (wild: a)" in n for n in notes) and any("S1 > ST (wild: a, b)" in n for n in notes)
 
 
 @pytest.fixture(scope="module")

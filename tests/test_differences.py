@@ -264,8 +264,8 @@ def test_a_summary_with_no_pair_is_left_out_of_the_chart_alone(paired, monkeypat
     assert list(table.attrs["refused"]) == ["fragmentation_final"] and (table.loc[table["metric"] == "fragmentation_final", "pairs"] == 0).all()
     fig = report.difference(ctx, chart_of(CHART), table)
     drawn = [ax for ax in fig.subfigs[1].axes if ax.axison]
-    assert [ax.get_title() for ax in drawn] == ["integration_final"]
-    assert "not drawn: fragmentation_final" in " ".join(texts(fig).split())
+    assert [ax.get_title() for ax in drawn] == ["integration, final"]
+    assert "not drawn: fragmentation, final" in " ".join(texts(fig).split())
     assert main(["report", str(paired), "--out", str(paired / "gap_report")]) == 1
     assert "fragmentation_final: no pair has a value at any level" in capsys.readouterr().err
     assert "## Charts not made" in (paired / "gap_report" / "summary.md").read_text()

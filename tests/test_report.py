@@ -137,7 +137,7 @@ def test_runs_shared_by_identical_points_count_once(tmp_path):
     assert len(box.subfigs[1].axes[0].patches) == 6  # a box per point, the identical ones too
     zoomed = report.figure(out, {"type": "box", "metrics": ["fragmentation_final"], "by": "point", "zoom": True})
     low, high = zoomed.subfigs[1].axes[0].get_ylim()
-    assert f"fragmentation_final: {cs.zoom_note(low, high)}" in said(zoomed)  # a zoomed scale says so, as documented
+    assert f"fragmentation, final: {cs.zoom_note(low, high)}" in said(zoomed)  # a zoomed scale says so, as documented
     assert np.isfinite(drawn)
 
 
@@ -376,7 +376,7 @@ def test_a_box_chart_says_when_its_runs_are_too_close_to_see(monkeypatch, refere
     nothing said that zoom would show them."""
     sizes = {(0.4, 0.0): 8, (0.4, 1.0): 8, (1.0, 0.0): 8, (1.0, 1.0): 8}
     tight = " ".join(texts(crafted_box(monkeypatch, reference, sizes, zoom=False, sd=0.001)).split())
-    assert "fragmentation_final: the runs span only" in tight and "zoom: true fits the axis to them" in tight
+    assert "fragmentation, final: the runs span only" in tight and "zoom: true fits the axis to them" in tight
     wide = texts(crafted_box(monkeypatch, reference, sizes, zoom=False))
     zoomed = texts(crafted_box(monkeypatch, reference, sizes, sd=0.001))
     assert "span only" not in wide and "span only" not in zoomed
@@ -426,4 +426,4 @@ def test_one_metric_with_gaps_leaves_the_others_indices_drawn(tmp_path, monkeypa
     chart = experiment.CHARTS[method].model_validate({"type": method, "metrics": ["fragmentation_final", "integration_mean_last2"]})
     fig = report.figure(out, chart.model_dump())
     assert len({ax.get_subplotspec().rowspan.start for ax in fig.subfigs[1].axes}) == 1  # one row of panels: the complete metric's
-    assert "not drawn: integration_mean_last2" in " ".join(texts(fig).split())
+    assert "not drawn: integration, mean of the last 2 steps" in " ".join(texts(fig).split())
