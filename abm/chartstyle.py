@@ -3,8 +3,9 @@ the dashboard), so that a reader learns them once:
 
 * **uncertainty**: a line or a table cell is the mean over runs; a band and a "±" are the
   95% confidence interval of that mean (Student t over the runs; none with a single run).
-  Differences between scenarios are paired by seed. Box charts show the spread of runs
-  (quartiles), which is a distribution, not an interval, and say so;
+  Differences between scenarios are paired by seed. A share of runs (in an outcome class)
+  has its 95% Wilson interval. Box charts show the spread of runs (quartiles), which is a
+  distribution, not an interval, and say so;
 * **scales**: an index, share or HHI is drawn on its natural range 0-1 unless a chart is
   asked to zoom, and then the range shown is stated on the chart;
 * **groups**: a categorical palette (Okabe-Ito, safe for colour-blind readers) together with
@@ -117,6 +118,21 @@ def ci95(sd, n):
     with np.errstate(invalid="ignore", divide="ignore"):
         half = stdtrit(np.maximum(n - 1, 1), 0.975) * sd / np.sqrt(n)
     return np.where(n >= 2, half, np.nan)
+
+
+def wilson95(k, n) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the 95% Wilson score interval of a share of ``k`` in ``n``, elementwise:
+    scipy's ``binomtest(k, n).proportion_ci(method="wilson")`` (which docs/behaviour.md's
+    tables use), in its arithmetic, without a call per share; NaN where ``n`` is 0."""
+    from scipy.special import ndtri
+
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z = ndtri(0.975)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 2 * (n + z**2)
+        centre, half = (2 * n * p + z**2) / denom, z * np.sqrt(4 * n * p * (1 - p) + z**2) / denom
+    return centre - half, centre + half
 
 
 def palette(n: int) -> list:

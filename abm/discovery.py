@@ -22,8 +22,9 @@ and a ``discovery`` chart per class. ``abm report`` then runs, on one row per ru
 
 The algorithms are EMA Workbench's (``ema_workbench.analysis``), imported only when a
 discovery is computed, so loading an experiment stays cheap. This module parses and
-evaluates the class expressions (used by :mod:`abm.experiment` to validate them) and
-draws the results with the report's conventions (:mod:`abm.chartstyle`).
+evaluates the class expressions (used by :mod:`abm.experiment` to validate them, and by
+the report for each point's share of runs in a class) and draws the results with the
+report's conventions (:mod:`abm.chartstyle`).
 """
 
 from __future__ import annotations
@@ -78,13 +79,18 @@ def parse(expression: str) -> list[Term]:
     return terms
 
 
+def thresholds(table: pd.DataFrame, expression: str) -> list[tuple[Term, float]]:
+    """Each term of a class expression with the number its summary is compared with: a
+    quantile's taken over the rows of ``table`` (one row per run), NaNs left out."""
+    return [(t, float(np.nanquantile(table[t.summary].to_numpy(dtype=float), t.value)) if t.quantile else t.value) for t in parse(expression)]
+
+
 def classify(table: pd.DataFrame, expression: str) -> np.ndarray:
     """Boolean class of each row of ``table`` (one row per run). Quantiles are taken over
     the rows given; a NaN summary (a threshold never crossed) is never in the class."""
     inside = np.ones(len(table), dtype=bool)
-    for t in parse(expression):
+    for t, threshold in thresholds(table, expression):
         values = table[t.summary].to_numpy(dtype=float)
-        threshold = float(np.nanquantile(values, t.value)) if t.quantile else t.value
         with np.errstate(invalid="ignore"):
             inside &= OPS[t.op](values, threshold) & ~np.isnan(values)
     return inside
@@ -274,13 +280,19 @@ def _path_limits(path: list[tuple[str, bool, float]], x: pd.DataFrame, dummies: 
 # --------------------------------------------------------------------------- report
 
 
-def run(ctx, chart) -> Discovery:
-    """The discovery a report chart asks for, on every successful run of the sweep."""
+def runs(results) -> pd.DataFrame:
+    """What outcome classes are taken over, by the discovery charts and the report's shares
+    alike: one row per successful run of a sweep, its point's parameters and its summaries."""
     # in plan order, not in the order runs arrived: the same sweep gives the same discovery
     # whatever the number of workers (PRIM's ties and the trees' draws follow row order)
     # one row per run: identical points (a value listed twice in a grid) share their runs,
-    # which would otherwise weigh twice in PRIM's densities and the trees
-    table = ctx.results.table().sort_values(["point", "replication"], kind="stable").drop_duplicates("run").reset_index(drop=True)
+    # which would otherwise weigh twice in PRIM's densities and the trees, and in quantiles
+    return results.table().sort_values(["point", "replication"], kind="stable").drop_duplicates("run").reset_index(drop=True)
+
+
+def run(ctx, chart) -> Discovery:
+    """The discovery a report chart asks for, on every successful run of the sweep."""
+    table = runs(ctx.results)
     expression = ctx.spec.get("outcomes", {})[chart.outcome]
     parameters = chart.parameters or ctx.results.parameters
     return analyse(table, parameters, expression, chart.outcome, chart.density, chart.mass_min, depth=chart.depth, seed=ctx.spec.get("seed", 0))

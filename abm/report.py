@@ -32,7 +32,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
-from abm import sensitivity
+from abm import discovery, sensitivity
 from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
 from abm.outputs import atomic_directory
 from abm.results import Results
@@ -888,7 +888,9 @@ def summary_table(results: Results) -> pd.DataFrame:
     """One row per point: parameters, run counts, and for every summary its mean, s.d.,
     the half-width of the 95% confidence interval of the mean (``_ci95``) and the number of
     runs they are computed from (``_n``): fewer than ``runs_ok`` where a run has no value
-    (a ``first_crossing`` threshold it never crossed), so the mean is over the others."""
+    (a ``first_crossing`` threshold it never crossed), so the mean is over the others;
+    then the shares of the spec's outcome classes (:func:`class_shares`, whose
+    ``attrs["classes"]`` the table keeps)."""
     counts = results.runs.pivot_table(index="point", columns="status", values="run", aggfunc="count", fill_value=0)
     counts = counts.reindex(columns=["ok", "failed", "missing"], fill_value=0).add_prefix("runs_")
     table = results.params.set_index("point").join(counts)
@@ -899,10 +901,41 @@ def summary_table(results: Results) -> pd.DataFrame:
         columns[f"{metric}_mean"], columns[f"{metric}_sd"] = mean[metric], sd[metric]
         columns[f"{metric}_ci95"] = pd.Series(cs.ci95(sd[metric], n[metric]), index=mean.index)
         columns[f"{metric}_n"] = n[metric]
-    table = table.join(pd.DataFrame(columns)).reset_index()
-    counts = [f"{m}_n" for m in results.summary_columns]  # a point with no successful run has none
+    shares = class_shares(results)
+    table = table.join(pd.DataFrame(columns)).join(shares).reset_index()
+    counts = [f"{m}_n" for m in results.summary_columns] + [f"{c}_runs" for c in shares.attrs["classes"]]  # a point with no successful run has none
     table[counts] = table[counts].fillna(0).astype(int)
+    table.attrs["classes"] = shares.attrs["classes"]
     return table
+
+
+def class_shares(results: Results) -> pd.DataFrame:
+    """Per point, for each outcome class of the spec: the point's runs in the class
+    (``_runs``), their share of its successful runs (``_share``) and the 95% Wilson interval
+    of that share (``_ci95_low``, ``_ci95_high``). Runs are classed as the discovery charts
+    class them, over every successful run of the sweep: a quantile threshold (q80) is the
+    sweep's, not the point's. ``attrs["classes"]`` gives each class's definition, its
+    quantiles as the numbers they came to."""
+    outcomes = results.manifest["spec"].get("outcomes", {})
+    runs = discovery.runs(results)
+    inside = pd.DataFrame({c: discovery.classify(runs, e) for c, e in outcomes.items()}, index=runs["run"])
+    grouped = results.summaries[["point", "run"]].join(inside, on="run").groupby("point")[list(outcomes)]
+    k, n = grouped.sum(), grouped.size()
+    columns = {}
+    for c in outcomes:
+        low, high = cs.wilson95(k[c], n)
+        columns |= {f"{c}_runs": k[c], f"{c}_share": k[c] / n, f"{c}_ci95_low": pd.Series(low, index=n.index), f"{c}_ci95_high": pd.Series(high, index=n.index)}
+    shares = pd.DataFrame(columns, index=n.index)
+    shares.attrs["classes"] = {c: _class_definition(runs, e) for c, e in outcomes.items()}
+    return shares
+
+
+def _class_definition(runs: pd.DataFrame, expression: str) -> str:
+    """An outcome class's expression, and with quantiles the thresholds they came to over ``runs``."""
+    terms = discovery.thresholds(runs, expression)
+    if not any(t.quantile for t, _ in terms):
+        return expression
+    return f"{expression} (" + " and ".join(f"{t.summary} {t.op} {v:.4g}" for t, v in terms) + f": quantiles over the sweep's {len(runs)} successful runs)"
 
 
 def summary_dictionary(results: Results, table: pd.DataFrame) -> pd.DataFrame:
@@ -927,6 +960,11 @@ def summary_dictionary(results: Results, table: pd.DataFrame) -> pd.DataFrame:
         rows[f"{m}_sd"] = (unit, "standard deviation over the point's runs (n - 1 in the denominator)")
         rows[f"{m}_ci95"] = (unit, "half-width of the 95% confidence interval of the mean (Student t, n - 1 degrees of freedom; empty for n < 2)")
         rows[f"{m}_n"] = ("runs", "runs with a value (fewer than runs_ok where a run never crossed a first_crossing threshold)")
+    for c, definition in table.attrs["classes"].items():
+        rows[f"{c}_runs"] = ("runs", f"runs of the point in the outcome class {c}: {definition}")
+        rows[f"{c}_share"] = ("share, 0-1", f"{c}_runs / runs_ok: share of the point's runs in the outcome class {c}")
+        rows[f"{c}_ci95_low"] = ("share, 0-1", "lower bound of the 95% Wilson interval of the share")
+        rows[f"{c}_ci95_high"] = ("share, 0-1", "upper bound of the 95% Wilson interval of the share")
     return pd.DataFrame([(c, *rows[c]) for c in table.columns], columns=["column", "unit", "meaning"])
 
 
@@ -1059,16 +1097,22 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     lines += [f"Model commit `{m.get('model', {}).get('commit')}`" + (" (with uncommitted changes)" if m.get("model", {}).get("dirty") else "") + f"; created {m.get('created')}.", ""]
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""
-    lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}{partial}. summary.csv also has the s.d. over runs and their number n; columns.csv gives every column of it with its unit.", ""]
+    classes = table.attrs["classes"]
+    shares = (" A `<class>_share` cell: the share of the point's runs in that outcome class (defined below), with its 95% Wilson interval in brackets; "
+              "a quantile threshold (q80) is taken over every run of the sweep, not the point's.") if classes else ""
+    lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}{partial}.{shares} summary.csv also has the s.d. over runs and their number n; columns.csv gives every column of it with its unit.", ""]
     shown = table.head(MD_ROWS)
-    compact = shown.drop(columns=[f"{m}_{k}" for m in res.summary_columns for k in ("mean", "sd", "ci95", "n")])
+    compact = shown.drop(columns=[f"{m}_{k}" for m in res.summary_columns for k in ("mean", "sd", "ci95", "n")] + [f"{c}_{k}" for c in classes for k in ("runs", "share", "ci95_low", "ci95_high")])
     for m in res.summary_columns:
         compact[m] = [_cell(ctx, m, *row) for row in zip(shown[f"{m}_mean"], shown[f"{m}_ci95"], shown[f"{m}_n"], shown["runs_ok"])]
+    for c in classes:
+        compact[f"{c}_share"] = ["no run" if ok == 0 else f"{share:.2f} ({low:.2f}-{high:.2f})" for share, low, high, ok in zip(shown[f"{c}_share"], shown[f"{c}_ci95_low"], shown[f"{c}_ci95_high"], shown["runs_ok"])]
     lines += [markdown(compact), ""]
     if len(table) > MD_ROWS:
         lines += [f"First {MD_ROWS} of {len(table)} points; all of them are in summary.csv.", ""]
     units = res.summary_units
-    lines += ["Columns:", ""] + [f"- `{s.column}`: {s.describe()}; {units.get(s.column, 'model units')}" for s in res.summaries_spec] + [""]
+    lines += ["Columns:", ""] + [f"- `{s.column}`: {s.describe()}; {units.get(s.column, 'model units')}" for s in res.summaries_spec]
+    lines += [f"- `{c}_share`: share of the point's runs in the outcome class `{c}`: {definition}" for c, definition in classes.items()] + [""]
     if ctx.failed:
         fails = res.failures
         lines += ["## Failed runs", "", f"{ctx.failed} run(s) failed; tracebacks: `abm.results.load(DIR).failures`.", ""]

@@ -57,11 +57,11 @@ def test_a_sweeps_main_process_never_imports_the_model():
 
 
 def test_intervals_and_ensemble_charts_never_load_scipy_stats(tmp_path):
-    """The 95% intervals of ensembles, comparisons and reports take the Student t quantile
-    from scipy.special (already loaded with Mesa), not scipy.stats, which would add 0.4 s
-    of imports to abm run --seeds and abm compare."""
+    """The 95% intervals of ensembles, comparisons and reports take the Student t (and, for
+    shares, the normal) quantile from scipy.special (already loaded with Mesa), not
+    scipy.stats, which would add 0.4 s of imports to abm run --seeds and abm compare."""
     out = tmp_path / "r"
     modules = modules_after(f"from abm.cli import main\nmain(['run', {str(BASELINE)!r}, '--steps', '2', '--seeds', '2', '--out', {str(out)!r}])\n"
-                            "from abm import chartstyle\nassert chartstyle.ci95([1.0], [3])[()] > 0")
+                            "from abm import chartstyle\nassert chartstyle.ci95([1.0], [3])[()] > 0 and chartstyle.wilson95(1, 3)[0] > 0")
     assert (out / "ensemble.png").exists() and "scipy.special" in modules  # the probe ran the intervals and drew the charts
     assert "scipy.stats" not in modules

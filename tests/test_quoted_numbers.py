@@ -221,6 +221,13 @@ def test_the_export_examples_name_sweeps_that_keep_per_state_series():
     assert not [name for name in named if not shipped[name].spec.metrics.states]
 
 
+def test_the_experiments_guide_quotes_a_shares_wilson_interval():
+    from abm import chartstyle
+
+    low, high = chartstyle.wilson95(3, 12)
+    assert f"(3 of 12 runs: 0.25 ({low:.2f}-{high:.2f}))" in quoted((ROOT / "docs" / "experiments.md").read_text(encoding="utf-8"), "Every class, with a discovery chart")
+
+
 def written(argv: list[str], out) -> list[str]:
     """The files an `abm` command writes, as its output folder's .abm-output.json lists them."""
     assert main([*argv, "--out", str(out)]) == 0

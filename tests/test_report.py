@@ -93,6 +93,55 @@ def test_columns_csv_gives_every_column_of_the_summary_with_its_unit(made):
     assert cs.parameter_unit("generated.budget") == "USD bn per quarter and domain"
 
 
+def test_the_summary_gives_each_points_share_of_runs_in_each_outcome_class(reference, tmp_path):
+    """Outcome classes were read by discovery charts alone: summary.csv and summary.md did
+    not say how many of a point's runs end fragmented. Each point now has its share of runs
+    in each class with the 95% Wilson interval, a quantile threshold being the whole
+    sweep's (as a discovery's), not the point's."""
+    import shutil
+
+    from scipy import stats
+
+    copy = tmp_path / "classes"
+    shutil.copytree(reference, copy)
+    spec = tmp_path / "classes.yaml"  # classes added by resuming with them, as docs/experiments.md says: no run repeated
+    spec.write_text(yaml.safe_dump(tiny_spec(outcomes={"few_offers": "offers_accepted_max < 1000", "fragmented": "fragmentation_final >= q50"})))
+    assert main(["sweep", str(spec), "--out", str(copy), "--resume"]) == 0
+    out = tmp_path / "report"
+    assert main(["report", str(copy), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "summary.csv")
+    runs = results.load(copy).table()
+    threshold = np.quantile(runs["fragmentation_final"], 0.5)  # over the sweep's 12 runs
+    inside = (runs["fragmentation_final"] >= threshold).groupby(runs["point"])
+    assert table["fragmented_runs"].tolist() == inside.sum().tolist() and table["fragmented_share"].tolist() == inside.mean().tolist()
+    assert table["fragmented_share"].nunique() > 1  # the premise: q50 within each point would put about half of every point in the class
+    wilson = [stats.binomtest(int(k), 3).proportion_ci(method="wilson") for k in inside.sum()]
+    assert table["fragmented_ci95_low"].tolist() == pytest.approx([w.low for w in wilson])
+    assert table["fragmented_ci95_high"].tolist() == pytest.approx([w.high for w in wilson])
+    assert (table["few_offers_share"] == 1).all() and table["few_offers_ci95_low"].tolist() == pytest.approx([stats.binomtest(3, 3).proportion_ci(method="wilson").low] * 4)
+    md = (out / "summary.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| point |"))
+    assert header.endswith("| offers_accepted_max | few_offers_share | fragmented_share |")
+    first = table.iloc[0]
+    row = next(line for line in md.splitlines() if line.startswith("| 0 |"))
+    assert row.endswith(f"| 1.00 (0.44-1.00) | {first['fragmented_share']:.2f} ({first['fragmented_ci95_low']:.2f}-{first['fragmented_ci95_high']:.2f}) |")
+    assert f"- `fragmented_share`: share of the point's runs in the outcome class `fragmented`: fragmentation_final >= q50 (fragmentation_final >= {threshold:.4g}: quantiles over the sweep's 12 successful runs)" in md
+    assert "- `few_offers_share`: share of the point's runs in the outcome class `few_offers`: offers_accepted_max < 1000\n" in md
+    columns = pd.read_csv(out / "columns.csv", keep_default_na=False).set_index("column")
+    assert list(columns.index) == list(table.columns)
+    assert columns.at["fragmented_share", "unit"] == "share, 0-1" and "Wilson" in columns.at["fragmented_ci95_low", "meaning"]
+
+
+def test_the_wilson_interval_is_scipys():
+    from scipy import stats
+
+    k, n = np.array([0, 1, 5, 12, 3]), np.array([12, 12, 12, 12, 4])
+    low, high = cs.wilson95(k, n)
+    wilson = [stats.binomtest(int(a), int(b)).proportion_ci(method="wilson") for a, b in zip(k, n)]
+    assert low.tolist() == pytest.approx([w.low for w in wilson]) and high.tolist() == pytest.approx([w.high for w in wilson])
+    assert np.isnan(cs.wilson95(0, 0)).all()  # no run, no share
+
+
 def test_the_phase_table_has_one_cell_per_grid_pair(made):
     cells = pd.read_csv(made / "phase_fragmentation_final.csv")
     assert sorted(zip(cells["rules.coercion.strength"], cells["rules.decision.cap"])) == [(0.0, 0.4), (0.0, 1.0), (1.0, 0.4), (1.0, 1.0)]
