@@ -52,7 +52,11 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
 
 def table(path: str | Path) -> pd.DataFrame:
     p = Path(path)
-    if not p.is_file():
+    try:
+        found = p.is_file()
+    except OSError as exc:  # is_file() is False for a missing file only; a name too long or an unreadable folder raises
+        raise PosteriorError(f"posterior file cannot be opened ({exc.strerror}): {path}") from None  # the path last: a long one is cut
+    if not found:
         raise PosteriorError(f"posterior file not found: {path}")
     try:
         return _read(str(p), p.stat().st_mtime)

@@ -261,6 +261,15 @@ def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expecte
     assert expected in printed and "--set" not in printed and "Traceback" not in printed
 
 
+def test_a_posterior_path_the_file_system_cannot_hold_is_one_problem_naming_the_field(tmp_path):
+    """Path.is_file() raises for a name too long (it answers False for a missing file only):
+    loading let the OSError out."""
+    with pytest.raises(ScenarioError) as err:
+        load(scenario_file(tmp_path, "x" * 300 + ".csv"))
+    assert [path for path, _ in err.value.problems] == ["posterior"]
+    assert "posterior: posterior file cannot be opened (File name too long): " in str(err.value) and "\n" not in str(err.value)
+
+
 def test_a_draw_refused_by_a_rule_across_settings_names_the_posterior_and_row(tmp_path, capsys):
     # each value is in range, so validate passes; armenia's own trade ties make both rows sum over 1
     posterior_file(tmp_path, [{"weight": 1.0, "states.armenia.ties.trade.japan": 0.9}])
