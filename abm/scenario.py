@@ -843,7 +843,7 @@ def _interval(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     return f"{low[0]}{number(low[1])}, {number(high[1])}{high[0]}" if low and high else None
 
 
-SCALAR_TAGS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}
+SCALAR_TAGS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false", "date": "a date"}
 
 
 def _member(tag: str) -> str:
@@ -853,19 +853,33 @@ def _member(tag: str) -> str:
     return {"list": "a list", "dict": "a mapping"}.get(tag.split("[", 1)[0], SCALAR_TAGS.get(tag, tag))
 
 
-def _without_members(errors: list[dict]) -> list[dict]:
+def _member_tag_at(model: type[BaseModel], loc: tuple[Any, ...]) -> int | None:
+    """The index in ``loc`` of pydantic's tag of a union's member: the part just below the
+    first value along ``loc`` whose type is a union of several types (None if there is
+    none). Found in the schema, not by the part's look: a key the user wrote, such as
+    ``int`` or ``na[me``, is no tag."""
+    tp: Any = model
+    for at, part in enumerate(loc):
+        while typing.get_origin(tp) is Annotated:
+            tp = typing.get_args(tp)[0]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) and len([a for a in typing.get_args(tp) if a is not type(None)]) > 1:
+            return at
+        tp = _child(tp, str(part))
+        if tp is None:
+            return None
+    return None
+
+
+def _without_members(errors: list[dict], model: type[BaseModel]) -> list[dict]:
     """Pydantic's errors for a value of a union type (``list[str] | dict[str, str]``), one
     per member it failed, its loc tagged with the member's type: the errors of the member
     the value was given as (a list whose item is wrong), or one error saying what was
     expected ("a list or a mapping"), with the tags left out of every path."""
-    def split(err):
-        loc = err["loc"]
-        at = next((i for i, part in enumerate(loc) if isinstance(part, str) and (("[" in part and not part.startswith("[")) or part in SCALAR_TAGS)), None)  # not pydantic's '[key]' of a mapping's key
-        return at, loc
     groups: dict[tuple, list[tuple[int, dict]]] = {}
     out: list[dict] = []
     for err in errors:
-        at, loc = split(err)
+        loc = err["loc"]
+        at = _member_tag_at(model, loc)
         if at is None:
             out.append(err)
         else:
@@ -924,7 +938,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
     model = model or Scenario
     problems = []
     errors = [{**err, "loc": tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))} for err in exc.errors(include_url=False)]
-    for err in _without_members(errors):
+    for err in _without_members(errors, model):
         loc = err["loc"]
         path = _describe(loc)
         if err["type"] == "extra_forbidden":

@@ -1090,12 +1090,32 @@ def test_a_value_where_a_mapping_belongs_is_told_the_keys_not_a_class_name():
 
 def test_a_union_members_errors_read_as_one_problem_in_words():
     """pydantic reports a value of a union type once per member, its type tag in the path."""
+    from pydantic import BaseModel
+
     from abm.scenario import _without_members
+
+    class Holder(BaseModel):
+        a: list[str] | list[int] | dict[str, str]
+        states: dict[str, int]
 
     def err(*loc, msg="m"):
         return {"loc": loc, "msg": msg, "type": "t", "input": 5}
 
-    assert _without_members([err("a", "list[str]"), err("a", "dict[str,str]")]) == [{**err("a"), "type": "union", "msg": "expected a list or a mapping"}]
-    assert _without_members([err("a", "list[str]"), err("a", "list[int]")])[0]["msg"] == "expected a list"  # not "expected  or a list"
-    assert _without_members([err("a", "list[str]", 0, msg="not text"), err("a", "literal['all']")]) == [err("a", 0, msg="not text")]  # given as a list: its item's error
-    assert _without_members([err("states", "x", "[key]")]) == [err("states", "x", "[key]")]  # a mapping's key is no member
+    assert _without_members([err("a", "list[str]"), err("a", "dict[str,str]")], Holder) == [{**err("a"), "type": "union", "msg": "expected a list or a mapping"}]
+    assert _without_members([err("a", "list[str]"), err("a", "list[int]")], Holder)[0]["msg"] == "expected a list"  # not "expected  or a list"
+    assert _without_members([err("a", "list[str]", 0, msg="not text"), err("a", "literal['all']")], Holder) == [err("a", 0, msg="not text")]  # given as a list: its item's error
+    assert _without_members([err("states", "x", "[key]")], Holder) == [err("states", "x", "[key]")]  # a mapping's key is no member
+    assert _without_members([err("states", "int"), err("states", "na[me")], Holder) == [err("states", "int"), err("states", "na[me")]  # nor an id that looks like a tag
+
+
+def test_a_key_that_looks_like_a_type_tag_is_named_as_written(tmp_path):
+    """pydantic tags a union member's errors with its type (``int``, ``list[str]``); a key
+    the user wrote in that shape, in a scenario that has no union, is no tag: it was
+    dropped from the path (an IndexError at the top level; 'states.armenia: expected
+    na[me or a whole number' below it)."""
+    for key in ("na[me", "int"):
+        source = write(tmp_path / "s.yaml", f"extends: {BASELINE}\n{key}: 1\n")
+        assert only_problem(source)[0] == key
+        source = write(tmp_path / "s.yaml", f"extends: {BASELINE}\nstates:\n  armenia:\n    {key}: 1\n")
+        path, message = only_problem(source)
+        assert path == f"states.armenia.{key}" and message.startswith("unknown key;"), message
