@@ -60,7 +60,7 @@ class ScenarioError(Exception):
         return f"{self.header()}: {shown}{more}"
 
     def header(self) -> str:
-        return f"{len(self.problems)} problem(s)" + (f" in {cut(self.source)}" if self.source else "") + (f" read with --set {' '.join(self.read_with)}" if self.source and self.read_with else "")
+        return f"{len(self.problems)} problem(s)" + (f" in {cut(self.source)}" if self.source else "") + (f" read with --set {cut(' '.join(self.read_with))}" if self.source and self.read_with else "")
 
     def listing(self, limit: int = 50) -> str:
         """Every problem on its own line (``abm validate``), at most ``limit`` of them."""

@@ -412,6 +412,20 @@ def test_a_bad_value_from_set_is_blamed_on_set_not_on_the_file(tmp_path):
     assert sorted(path for path, _ in err.value.problems) == ["offers.duration", "time.steps (from --set)"]
 
 
+def test_the_overrides_a_file_was_read_with_are_echoed_on_one_short_line(tmp_path):
+    """The header names the --set overrides a file's problems may follow from: a long or
+    multi-line value was echoed whole, breaking the one-line message."""
+    broken = tiny_scenario()
+    broken["offers"] = {"duration": 0}
+    scn = write(tmp_path / "b.yaml", broken)
+    for value in ("x" * 5000, "first\n  second"):
+        with pytest.raises(ScenarioError) as err:
+            load(scn, [f"description={value}"])
+        assert err.value.problems[0][0] == "offers.duration" and " read with --set description=" in str(err.value)
+        assert "\n" not in str(err.value) and len(str(err.value)) < 1000
+        assert err.value.listing().count("\n") == 1  # abm validate's: the header, then the one problem
+
+
 def test_set_param_of_a_newly_chosen_rule(tiny):
     # the tiny world decides by threshold, which has no cap; choosing hedging on the
     # same command line makes cap a valid path, in either order
