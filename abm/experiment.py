@@ -614,6 +614,7 @@ class _Builder:
         for path, values in spec.grid.items():
             if not isinstance(values, list | dict) or not values:
                 self.problem(f"grid.{path}", f"give a non-empty list of values or a mapping of label: value (got {values!r})")
+                self.broken.add(f"grid.{path}")  # a difference chart by it has no levels to check
         swept = spec.sample.ranges if spec.sample is not None else {}
         for section, entries in (("grid", spec.grid), ("sample.ranges", swept)):  # one path inside another: the later one overwrites the earlier at every point
             for outer in entries:
@@ -1027,6 +1028,8 @@ class _Builder:
         if chart.by == "scenario" and len(bases) > 1:
             levels = bases
         elif chart.by in grid:
+            if not self.sound(f"grid.{chart.by}"):
+                return  # its values are refused already: it has no levels to compare
             levels = list(dict.fromkeys(label for label, _ in grid_levels(spec.grid[chart.by])))
         else:
             comparable = grid + (["scenario"] if len(bases) > 1 else [])

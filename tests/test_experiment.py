@@ -172,6 +172,16 @@ def test_every_problem_is_listed_at_once():
     assert paths == ["charts.0.type", "grid.rules.coercion.strength", "grid.rules.decision.cap"]
 
 
+@pytest.mark.parametrize("values", [None, [], 5, "x"], ids=repr)
+def test_a_grid_axis_without_values_is_one_problem_though_a_difference_chart_is_by_it(values):
+    """The chart took its levels from the refused values: a TypeError for null, an
+    IndexError for [], and for 'x' problems that only echoed the refusal."""
+    spec = _change(grid={"rules.coercion.strength": [0.0, 1.0], "rules.decision.cap": values}, charts=[_difference()])
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    assert [path for path, _ in info.value.problems] == ["grid.rules.decision.cap"]
+
+
 def test_a_summary_dated_outside_the_runs_is_one_problem_not_one_per_chart_naming_it():
     """A summary's column is named by its date: moved outside the runs, its charts named
     a column that 'is not a summary' and suggested one that cannot exist."""
