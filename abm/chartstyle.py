@@ -122,8 +122,8 @@ def ci95(sd, n):
 
 def wilson95(k, n) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of the 95% Wilson score interval of a share of ``k`` in ``n``, elementwise:
-    scipy's ``binomtest(k, n).proportion_ci(method="wilson")`` (which docs/behaviour.md's
-    tables use), in its arithmetic, without a call per share; NaN where ``n`` is 0."""
+    scipy's ``binomtest(k, n).proportion_ci(method="wilson")`` in its arithmetic, without
+    a call per share (a test checks the two agree); NaN where ``n`` is 0."""
     from scipy.special import ndtri
 
     k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)

@@ -348,7 +348,7 @@ def cmd_sweep(args) -> int:
             print(f"resuming: {stored[0]} distinct run(s) stored, {stored[1]} left to run")
         if args.dry_run:
             return 0
-        resume = f"abm sweep {args.experiment} --out {out} --resume" + "".join(f" --set {item}" for item in args.set)
+        resume = resume_line(args.experiment, out, args.set)
         kept = f"every finished run is stored in {out}; continue with: {resume}"
         with resume_hint_if_stopped(out / sweep.MANIFEST, kept):
             result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change, top_up=args.top_up)
@@ -377,20 +377,26 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def resume_line(spec: str | Path, out: Path, overrides: list[str]) -> str:
+    """The command that resumes the sweep of ``spec`` in ``out``, quoted for a shell."""
+    import shlex
+
+    return shlex.join(["abm", "sweep", str(spec), "--out", str(out), "--resume", *(x for item in overrides for x in ("--set", item))])
+
+
 def resume_command(directory: Path) -> str:
     """How to complete a sweep folder, from its manifest: the spec file the sweep was made
     from (as its first session named it, seen from here) and its --set overrides."""
     import json
-    import shlex
 
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         spec = Path(os.path.normpath(Path(manifest["sessions"][0]["cwd"], manifest["source"])))
-        overrides = [x for item in manifest["spec"].get("overrides", []) for x in ("--set", item)]
+        overrides = list(manifest["spec"].get("overrides", []))
     except (OSError, ValueError, LookupError, TypeError):  # no session yet, or a spec given as a mapping
         return f"abm sweep EXPERIMENT --out {directory} --resume (EXPERIMENT: the spec the sweep was made from)"
     here = Path.cwd()
-    return shlex.join(["abm", "sweep", str(spec.relative_to(here) if spec.is_relative_to(here) else spec), "--out", str(directory), "--resume", *overrides])
+    return resume_line(spec.relative_to(here) if spec.is_relative_to(here) else spec, directory, overrides)
 
 
 def check_sweep(directory: Path, verb: str) -> None:

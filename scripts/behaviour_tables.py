@@ -37,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy import stats
 from scipy.stats import qmc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from abm import chartstyle as cs  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.scenario import load  # noqa: E402
 
@@ -243,7 +243,7 @@ def scenarios(pool) -> None:
             b = np.array([value(r, o) for r in base_runs])
             x = np.array([value(r, o) for r in runs])
             d = x - b
-            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+            half = float(cs.ci95(d.std(ddof=1), len(d)))
             sd = b.std(ddof=1)
             ratio = abs(d.mean()) / sd if sd > 0 else float("inf")
             print(f"| {name} | {label(o)} | {b.mean():.4g} | {d.mean():+.4g} | [{d.mean() - half:+.3g}, {d.mean() + half:+.3g}] | {sd:.3g} | {params[label(o)]:.3g} | {ratio:.1f} |")
@@ -378,7 +378,7 @@ def bandwagon(pool) -> None:
         runs = run_all(pool, [(str(BASELINE), ["rules.decision.name=bandwagon", f"rules.decision.bonus={bonus}"], s) for s in MAP_SEEDS])
         eu = [r["influence_european_union"] for r in runs]
         top = max(Counter(r["_patrons"] for r in runs).values())
-        low, high = stats.binomtest(top, len(runs)).proportion_ci(method="wilson")
+        low, high = cs.wilson95(top, len(runs))
         print(f"| {bonus} | {np.mean(eu):.3f} ({np.std(eu, ddof=1):.3f}) | {patron_maps(sorted(runs, key=lambda r: r['_patrons']))} | {top / len(runs):.2f} ({low:.2f}-{high:.2f}) |")
     print()
 
