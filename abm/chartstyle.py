@@ -190,15 +190,25 @@ SUMMARY_ENDINGS = [
 ]
 
 
-def metric_label(name: str) -> str:
+def metric_label(name: str, summaries=()) -> str:
     """A model metric or a sweep summary in words, as every chart names it:
     ``fragmentation_south_caucasus`` -> "fragmentation south caucasus",
     ``fragmentation_south_caucasus_final`` -> "fragmentation south caucasus, final",
     ``fragmentation_2035`` -> "fragmentation, 2035-01-01", ``integration_mean_last8`` ->
-    "integration, mean of the last 8 steps". A summary given a ``name`` of its own gets
-    that name in words (read as a column where it ends like one)."""
+    "integration, mean of the last 8 steps".
+
+    ``summaries`` are the sweep's declarations (:class:`abm.experiment.Summary`). A summary
+    declared there is worded from its declaration, since its name alone can mislead: a
+    ``name`` of its own is shown as written, in words (``name: x_final`` on a mean is "x
+    final", not "x, final"), and a derived column splits at its declared metric. Without a
+    declaration (a model metric, a series of abm compare) the statistic is read from the
+    name's ending."""
+    declared = next((s for s in summaries if s.column == name), None)
+    if declared is not None and declared.name:
+        return name.replace("_", " ")
+    head = f"({re.escape(declared.metric)})" if declared is not None else "(.+?)"
     for ending, words in SUMMARY_ENDINGS:
-        if m := re.fullmatch(f"(.+?){ending}", name):
+        if m := re.fullmatch(head + ending, name):
             return f"{m.group(1).replace('_', ' ')}, {words(*m.groups()[1:])}"
     return name.replace("_", " ")
 

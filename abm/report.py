@@ -71,6 +71,11 @@ class ReportContext:
     def summary_unit(self, column: str) -> str:
         return self.results.summary_units.get(column, "model units")
 
+    def metric_label(self, name: str) -> str:
+        """A metric or summary in words (:func:`abm.chartstyle.metric_label`), a summary
+        worded from the spec's declaration of it rather than guessed from its name."""
+        return cs.metric_label(name, self.results.summaries_spec)
+
     def group_label(self, by: str | None) -> str:
         return cs.label("point" if by is None else by)
 
@@ -165,17 +170,17 @@ def _legend_below(fig: Figure, handles, labels, title: str) -> None:
     fig.legend(handles, labels, title=title, loc="outside lower center", ncol=ncol, fontsize=8, title_fontsize=8, frameon=False)
 
 
-def _metrics(names) -> str:
+def _metrics(ctx: ReportContext, names) -> str:
     """Metrics or summaries in words, for a title or a note: "; " between them where a
     summary's words hold a comma ("fragmentation, final; integration, final")."""
-    words = [cs.metric_label(n) for n in names]
+    words = [ctx.metric_label(n) for n in names]
     return ("; " if any("," in w for w in words) else ", ").join(words)
 
 
-def _value_axis(metric: str, metric_unit: str, fig: Figure, height: float) -> str:
+def _value_axis(ctx: ReportContext, metric: str, metric_unit: str, fig: Figure, height: float) -> str:
     """A value axis's label: the metric in words and its unit, wrapped to the panel's
     ``height`` (inches), as long summaries ("..., first at or above 0.35") outgrow it."""
-    return _wrap(f"{cs.metric_label(metric)}\n({metric_unit})", fig, 9, height)
+    return _wrap(f"{ctx.metric_label(metric)}\n({metric_unit})", fig, 9, height)
 
 
 # --------------------------------------------------------------------------- charts
@@ -230,7 +235,7 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
                 ax.plot(x, mean, label=names[gv], linewidth=1.4, markersize=3.5, markevery=max(1, len(part) // 8), **style)
                 ax.fill_between(x, mean - half, mean + half, color=style["color"], alpha=0.18, linewidth=0)
             if col == 0:
-                ax.set_ylabel(_value_axis(metric, cs.unit(metric), fig, 2.6), fontsize=9)
+                ax.set_ylabel(_value_axis(ctx, metric, cs.unit(metric), fig, 2.6), fontsize=9)
             if fv is not None and row == 0:
                 ax.set_title(f"{short(chart.facet)} = {_fmt(fv)}", fontsize=10)
             if row == len(chart.metrics) - 1:
@@ -238,11 +243,11 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
             ax.grid(True, color="0.9", linewidth=0.6)
         note = cs.set_range(axes[row][0], cs.unit(metric), chart.zoom)
         if note:
-            zoomed.append(f"{cs.metric_label(metric)}: {note}")
+            zoomed.append(f"{ctx.metric_label(metric)}: {note}")
     cs.date_axis(axes[0][0], frame["date"].min(), frame["date"].max())
     handles, labels = axes[0][0].get_legend_handles_labels()
     _legend_below(body, handles, labels, ctx.group_axis(chart.by))
-    title = chart.title or f"{_metrics(chart.metrics)} over time by {ctx.group_label(chart.by)}"
+    title = chart.title or f"{_metrics(ctx, chart.metrics)} over time by {ctx.group_label(chart.by)}"
     pooled = _pooled(ctx, [chart.by or "point", chart.facet], "the band is over the seeds, each seed's runs averaged over them first")
     # the band is over seeds: a group pooled over many runs of one seed has none either
     notes = [cs.UNCERTAINTY + ((" (one seed per group: no band)" if pooled else " (one run per group: no band)") if single else "")]
@@ -317,7 +322,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
     fig, body = _canvas(9.5, 3.4 * len(facets))
     axes = body.subplots(len(facets), 2, squeeze=False)
     scales = {
-        "mean": (bounds if bounds and not chart.zoom else (cells["mean"].min(), cells["mean"].max()), "cividis", _wrap(f"mean of {cs.metric_label(chart.metric)}\n({metric_unit})", fig, 8, 3.4)),
+        "mean": (bounds if bounds and not chart.zoom else (cells["mean"].min(), cells["mean"].max()), "cividis", _wrap(f"mean of {ctx.metric_label(chart.metric)}\n({metric_unit})", fig, 8, 3.4)),
         "ci95": ((0.0, np.nanmax(cells["ci95"]) if cells["ci95"].notna().any() else 1.0), "Greys", f"95% CI half-width of the mean\n({metric_unit})"),
     }
     full = int(cells["n"].max())  # runs with a value in the best-filled cell: fewer elsewhere is flagged
@@ -349,7 +354,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
                             ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], 3, zeros=False) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
-    title = chart.title or f"{cs.metric_label(chart.metric)}, by {short(chart.x)} and {short(chart.y)}"
+    title = chart.title or f"{ctx.metric_label(chart.metric)}, by {short(chart.x)} and {short(chart.y)}"
     notes = ["cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t)"]
     notes += [n for n in (scale_note([(short(chart.x), xnum), (short(chart.y), ynum)]),) if n]
     if bounds and chart.zoom:
@@ -441,7 +446,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
                 boxed |= len(d) >= MIN_BOX
             sizes.append((pos, [len(d) for d in data]))
         ax.set_xticks(range(len(groups)), [names[g] for g in groups], rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center", fontsize=8)
-        ax.set_ylabel(_value_axis(metric, ctx.summary_unit(metric), fig, 2.8), fontsize=9)
+        ax.set_ylabel(_value_axis(ctx, metric, ctx.summary_unit(metric), fig, 2.8), fontsize=9)
         ax.set_xlabel(ctx.group_axis(by) if row == len(chart.metrics) - 1 else "")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
         if len({n for _, ns in sizes for n in ns}) > 1:  # groups of unequal runs (failures, thresholds never crossed): each says how many
@@ -454,11 +459,11 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
             ax.set_ylim(values.iloc[0] - 0.5, values.iloc[0] + 0.5)  # matplotlib widens a flat axis by 5% of the value: 1925-2125
         note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom) or _hidden_spread(values, ctx.summary_unit(metric), chart.zoom)
         if note:
-            zoomed.append(f"{cs.metric_label(metric)}: {note}")
+            zoomed.append(f"{ctx.metric_label(metric)}: {note}")
     if hue:
         handles = [matplotlib.patches.Patch(facecolor=c, edgecolor="black", linewidth=0.7) for c in colours]
         _legend_below(body, handles, [_fmt(v) for v in hues], cs.axis_label(hue))
-    title = chart.title or f"{_metrics(chart.metrics)}, by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
+    title = chart.title or f"{_metrics(ctx, chart.metrics)}, by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"] if boxed else []
     notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box" + ("" if boxed else "; a spread of runs, not a confidence interval")] if dots else []
     notes += ["n: a group's runs with a value"] if uneven else []
@@ -541,7 +546,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))  # each tick in full (0.0075, 2e-05): no multiplier in the corner
         metric_unit = ctx.summary_unit(metric)
-        ax.set_title(_wrap(cs.metric_label(metric), fig, 9, 2.9), fontsize=9)
+        ax.set_title(_wrap(ctx.metric_label(metric), fig, 9, 2.9), fontsize=9)
         reference = _fmt(chart.against) if by == "scenario" else f"{short(by)} = {_fmt(chart.against)}"
         ax.set_xlabel(f"difference from {reference}\n({'years' if metric_unit == 'decimal year' else metric_unit})", fontsize=8)
         ax.grid(True, axis="x", color="0.9", linewidth=0.6)
@@ -565,7 +570,7 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     notes += ["one seed: no interval"] if (table["seeds"] == 1).any() else []
     if table["unpaired"].any():
         notes.append(f"runs whose counterpart failed, has not run or has no value are left out (up to {int(table['unpaired'].max())} per level and summary)")
-    return _decorate(fig, ctx.footer, title, "; ".join(notes + _refused_note(table)))
+    return _decorate(fig, ctx.footer, title, "; ".join(notes + _refused_note(ctx, table)))
 
 
 def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
@@ -644,21 +649,22 @@ def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, c
     return table
 
 
-def _refused_note(table: pd.DataFrame) -> list[str]:
+def _refused_note(ctx: ReportContext, table: pd.DataFrame) -> list[str]:
     refused = table.attrs.get("refused", {})
-    return [f"not drawn: {_metrics(refused)} (no usable value; see the report's problems)"] if refused else []
+    return [f"not drawn: {_metrics(ctx, refused)} (no usable value; see the report's problems)"] if refused else []
 
 
-def sobol_warnings(table: pd.DataFrame, n: int) -> list[str]:
+def sobol_warnings(table: pd.DataFrame, n: int, label: Callable[[str], str] = cs.metric_label) -> list[str]:
     """What a reader must know before trusting the indices: a small base sample, indices
     above 1, first-order above total, negative beyond their confidence intervals. Each
-    names the parameters, after their metric when the chart has several ("fragmentation,
+    names the parameters, after their metric (in words by ``label``, a report's
+    :meth:`ReportContext.metric_label`) when the chart has several ("fragmentation,
     final: coercion strength, decision noise; integration, final: ...")."""
     several = table["metric"].nunique() > 1
 
     def where(rows: pd.DataFrame) -> str:
         named = {m: ", ".join(sorted(set(map(short, part["parameter"])))) for m, part in rows.groupby("metric", sort=False)}
-        return "; ".join(f"{cs.metric_label(m)}: {ps}" if several else ps for m, ps in named.items())
+        return "; ".join(f"{label(m)}: {ps}" if several else ps for m, ps in named.items())
 
     notes = []
     if n < SOBOL_SMALL_N:
@@ -688,13 +694,13 @@ def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = No
         ax.bar(x - 0.2, part["S1"], 0.4, yerr=part["S1_conf"], capsize=3, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5, label="first order S1")
         ax.bar(x + 0.2, part["ST"], 0.4, yerr=part["ST_conf"], capsize=3, color=cs.OKABE_ITO[1], edgecolor="black", linewidth=0.5, label="total ST")
         ax.set_xticks(x, [short(p) for p in part["parameter"]], rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel(_wrap(f"Sobol index of\n{cs.metric_label(metric)}\n(share of variance)", fig, 9, 2.8), fontsize=9)
+        ax.set_ylabel(_wrap(f"Sobol index of\n{ctx.metric_label(metric)}\n(share of variance)", fig, 9, 2.8), fontsize=9)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.axhline(1, color="0.5", linewidth=0.6, linestyle=":")
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
     _legend_below(body, *axes[0][0].get_legend_handles_labels(), "")
     title = chart.title or f"Sobol sensitivity indices, base sample N={n}"
-    notes = ["error bars: 95% bootstrap confidence intervals"] + [f"WARNING: {w}" for w in sobol_warnings(table, n)] + _refused_note(table)
+    notes = ["error bars: 95% bootstrap confidence intervals"] + [f"WARNING: {w}" for w in sobol_warnings(table, n, ctx.metric_label)] + _refused_note(ctx, table)
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
@@ -716,7 +722,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     coincide = False
     for row, metric in enumerate(metrics):
         part = table[table["metric"] == metric]
-        what = f"{cs.metric_label(metric)} ({ctx.summary_unit(metric)})"
+        what = f"{ctx.metric_label(metric)} ({ctx.summary_unit(metric)})"
         ax = axes[row][0]
         pos = np.arange(len(part))
         low = np.minimum(part["mu_star_conf"], part["mu_star"])  # mu* is a mean of absolute effects: its interval stops at 0
@@ -740,7 +746,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     n = ctx.spec["sample"].get("n")
     title = chart.title or f"Morris elementary effects, {n} trajectories"
     coincident = ["parameters on the same point are drawn as nested markers, the first-listed largest"] if coincide else []
-    return _decorate(fig, ctx.footer, title, "; ".join(["left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma", *coincident, *_refused_note(table)]))
+    return _decorate(fig, ctx.footer, title, "; ".join(["left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma", *coincident, *_refused_note(ctx, table)]))
 
 
 def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
@@ -1020,7 +1026,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                 data.to_csv(out / f"{stem}.csv", index=False)
                 written.append(out / f"{stem}.csv")
             elif data is not None:
-                notes = sobol_warnings(data, ctx.spec["sample"].get("n")) if chart.type == "sobol" else []
+                notes = sobol_warnings(data, ctx.spec["sample"].get("n"), ctx.metric_label) if chart.type == "sobol" else []
                 written += _table_files(data, out, stem, notes)
             written += save(fig, out, stem)
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")

@@ -139,7 +139,41 @@ def test_report_charts_name_metrics_and_summaries_in_words_as_compare_does(uneve
     ({"metric": "fragmentation", "stat": "final", "name": "sc_split"}, "sc split"),
 ])
 def test_a_summary_is_named_in_words_by_its_metric_and_statistic(summary, words):
-    assert chartstyle.metric_label(experiment.Summary.model_validate(summary).column) == words
+    declared = experiment.Summary.model_validate(summary)
+    assert chartstyle.metric_label(declared.column) == words
+    assert chartstyle.metric_label(declared.column, [declared]) == words  # a report, which knows the declaration, words it alike
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory):
+    """A 2 x 2 grid, 1 replication, whose summary of integration's mean is named
+    ``integration_final``: a name that ends like a statistic it is not."""
+    spec = tiny_spec(
+        name="named",
+        set={"time.steps": 2},
+        replications=1,
+        metrics={"series": ["integration"], "summaries": [{"metric": "integration", "stat": "mean", "name": "integration_final"}]},
+        charts=[
+            {"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "integration_final"},
+            {"type": "box", "metrics": ["integration_final"], "by": "rules.decision.cap"},
+        ],
+    )
+    out = tmp_path_factory.mktemp("charts") / "named"
+    assert sweep.run(spec, out, workers=1, progress=False).ok == 4
+    return out
+
+
+def test_a_summary_named_like_a_statistic_is_named_as_written_not_as_that_statistic(named):
+    """``name: integration_final`` on a mean was labelled "integration, final", a value it
+    does not hold: the report words a summary from its declaration, and a name of its own
+    as the user wrote it."""
+    ph, bx = report.figure(named, 0), report.figure(named, 1)
+    assert "integration final, by coercion strength and decision cap" in texts(ph)
+    assert "mean of integration final\n(index, 0-1)" in [ax.get_ylabel() for ax in ph.axes]  # the colour bar
+    assert bx.subfigs[1].axes[0].get_ylabel() == "integration final\n(index, 0-1)"
+    assert "integration, final" not in texts(ph) + texts(bx)
+    assert chartstyle.metric_label("integration_final", Results(named).summaries_spec) == "integration final"
+    assert chartstyle.metric_label("integration_final") == "integration, final"  # no declaration (a model metric's name): read from the ending
 
 
 def test_no_metric_of_the_model_is_read_as_a_summary():
