@@ -81,8 +81,20 @@ def parse(expression: str) -> list[Term]:
 
 def thresholds(table: pd.DataFrame, expression: str) -> list[tuple[Term, float]]:
     """Each term of a class expression with the number its summary is compared with: a
-    quantile's taken over the rows of ``table`` (one row per run), NaNs left out."""
-    return [(t, float(np.nanquantile(table[t.summary].to_numpy(dtype=float), t.value)) if t.quantile else t.value) for t in parse(expression)]
+    quantile's taken over the rows of ``table`` (one row per run), NaNs left out. A
+    quantile of a summary without a value in any row (a threshold no run crossed) does not
+    exist: :class:`ClassError` says so, where a NaN threshold would class no run and give
+    the class a share of 0 that no run decided."""
+    found = []
+    for t in parse(expression):
+        if not t.quantile:
+            found.append((t, t.value))
+            continue
+        values = table[t.summary].to_numpy(dtype=float)
+        if np.isnan(values).all():
+            raise ClassError(f"'{t.summary}' has no value in any of the {len(values)} runs, so it has no quantile q{100 * t.value:g}")
+        found.append((t, float(np.nanquantile(values, t.value))))
+    return found
 
 
 def classify(table: pd.DataFrame, expression: str) -> np.ndarray:
@@ -181,7 +193,10 @@ def analyse(table: pd.DataFrame, parameters: list[str], expression: str, outcome
 def _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed) -> Discovery:
     prim, feature_scoring = ema
     x = features(table, parameters)
-    y = classify(table, expression)
+    try:
+        y = classify(table, expression)
+    except ClassError as exc:  # a quantile that does not exist (thresholds): the class is undefined, not empty
+        raise ClassError(f"outcome '{outcome}' ({expression}) is undefined: {exc}") from None
     if y.all() or not y.any():
         raise ClassError(f"outcome '{outcome}' ({expression}) holds for {int(y.sum())} of {len(y)} runs: nothing to discover")
     finder = prim.Prim(x, y.astype(int), peel_alpha=peel_alpha, mass_min=mass_min)

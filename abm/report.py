@@ -896,7 +896,7 @@ def summary_table(results: Results) -> pd.DataFrame:
     runs they are computed from (``_n``): fewer than ``runs_ok`` where a run has no value
     (a ``first_crossing`` threshold it never crossed), so the mean is over the others;
     then the shares of the spec's outcome classes (:func:`class_shares`, whose
-    ``attrs["classes"]`` the table keeps)."""
+    ``attrs["classes"]`` and ``attrs["undefined"]`` the table keeps)."""
     counts = results.runs.pivot_table(index="point", columns="status", values="run", aggfunc="count", fill_value=0)
     counts = counts.reindex(columns=["ok", "failed", "missing"], fill_value=0).add_prefix("runs_")
     table = results.params.set_index("point").join(counts)
@@ -909,9 +909,10 @@ def summary_table(results: Results) -> pd.DataFrame:
         columns[f"{metric}_n"] = n[metric]
     shares = class_shares(results)
     table = table.join(pd.DataFrame(columns)).join(shares).reset_index()
-    counts = [f"{m}_n" for m in results.summary_columns] + [f"{c}_runs" for c in shares.attrs["classes"]]  # a point with no successful run has none
+    # a point with no successful run has none; an undefined class's counts stay blank
+    counts = [f"{m}_n" for m in results.summary_columns] + [f"{c}_runs" for c in shares.attrs["classes"] if c not in shares.attrs["undefined"]]
     table[counts] = table[counts].fillna(0).astype(int)
-    table.attrs["classes"] = shares.attrs["classes"]
+    table.attrs |= shares.attrs
     return table
 
 
@@ -921,18 +922,29 @@ def class_shares(results: Results) -> pd.DataFrame:
     of that share (``_ci95_low``, ``_ci95_high``). Runs are classed as the discovery charts
     class them, over every successful run of the sweep: a quantile threshold (q80) is the
     sweep's, not the point's. ``attrs["classes"]`` gives each class's definition, its
-    quantiles as the numbers they came to."""
+    quantiles as the numbers they came to. A class that cannot be decided (a quantile of a
+    summary no run has: :func:`abm.discovery.thresholds`) gets blank columns, not a share
+    of 0 that no run decided, and ``attrs["undefined"]`` says why, for the report to warn."""
     outcomes = results.manifest["spec"].get("outcomes", {})
     runs = discovery.runs(results)
-    inside = pd.DataFrame({c: discovery.classify(runs, e) for c, e in outcomes.items()}, index=runs["run"])
-    grouped = results.summaries[["point", "run"]].join(inside, on="run").groupby("point")[list(outcomes)]
+    inside, undefined = {}, {}
+    for c, e in outcomes.items():
+        try:
+            inside[c] = discovery.classify(runs, e)
+        except discovery.ClassError as exc:
+            undefined[c] = str(exc)
+    grouped = results.summaries[["point", "run"]].join(pd.DataFrame(inside, index=runs["run"]), on="run").groupby("point")[list(inside)]
     k, n = grouped.sum(), grouped.size()
     columns = {}
     for c in outcomes:
+        if c in undefined:
+            columns |= dict.fromkeys([f"{c}_runs", f"{c}_share", f"{c}_ci95_low", f"{c}_ci95_high"], np.nan)
+            continue
         low, high = cs.wilson95(k[c], n)
         columns |= {f"{c}_runs": k[c], f"{c}_share": k[c] / n, f"{c}_ci95_low": pd.Series(low, index=n.index), f"{c}_ci95_high": pd.Series(high, index=n.index)}
     shares = pd.DataFrame(columns, index=n.index)
-    shares.attrs["classes"] = {c: _class_definition(runs, e) for c, e in outcomes.items()}
+    shares.attrs["classes"] = {c: f"{e} (undefined: {undefined[c]}; the share is left blank)" if c in undefined else _class_definition(runs, e) for c, e in outcomes.items()}
+    shares.attrs["undefined"] = undefined
     return shares
 
 
@@ -1009,8 +1021,9 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
 
                 try:
                     files = discovery.write(ctx, chart, out, stem)
-                except discovery.ClassError as exc:
-                    report.problems.append(f"chart {k} (discovery): {exc}")
+                except discovery.ClassError as exc:  # an undefined class's reason is said once, with its share
+                    why = f"outcome '{chart.outcome}' is undefined: nothing to discover" if chart.outcome in table.attrs["undefined"] else exc
+                    report.problems.append(f"chart {k} (discovery): {why}")
                     continue
                 written += files
                 sections += [f"### {stem}_{s}\n\n![{stem}_{s}]({stem}_{s}.png)\n" for s in ("prim", "box", "cart", "scores")]
@@ -1035,6 +1048,9 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                                 f"(t over the seeds, each seed's differences averaged over the other swept settings first: runs with one seed share its draws), "
                                 f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
+        # summary.md gives an undefined class's reason in its definition (its problems are charts not made); the command line warns of it first
+        report.problems[:0] = [f"outcome '{c}' ({ctx.spec['outcomes'][c]}) is undefined: {why}; its share is left blank (summary.csv) or 'undefined' (summary.md), not 0"
+                               for c, why in table.attrs["undefined"].items()]
         written.insert(2, out / "summary.md")
         for fmt in dict.fromkeys(exports):  # --export csv twice: once
             written += results.export(out / "export", fmt)
@@ -1112,7 +1128,7 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     for m in res.summary_columns:
         compact[m] = [_cell(ctx, m, *row) for row in zip(shown[f"{m}_mean"], shown[f"{m}_ci95"], shown[f"{m}_n"], shown["runs_ok"])]
     for c in classes:
-        compact[f"{c}_share"] = ["no run" if ok == 0 else f"{share:.2f} ({low:.2f}-{high:.2f})" for share, low, high, ok in zip(shown[f"{c}_share"], shown[f"{c}_ci95_low"], shown[f"{c}_ci95_high"], shown["runs_ok"])]
+        compact[f"{c}_share"] = ["no run" if ok == 0 else "undefined" if c in table.attrs["undefined"] else f"{share:.2f} ({low:.2f}-{high:.2f})" for share, low, high, ok in zip(shown[f"{c}_share"], shown[f"{c}_ci95_low"], shown[f"{c}_ci95_high"], shown["runs_ok"])]
     lines += [markdown(compact), ""]
     if len(table) > MD_ROWS:
         lines += [f"First {MD_ROWS} of {len(table)} points; all of them are in summary.csv.", ""]

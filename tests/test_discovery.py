@@ -103,6 +103,18 @@ def test_a_class_that_holds_everywhere_or_nowhere_is_refused():
         discovery.analyse(synthetic(1), list("abcd"), "y_final > 5")
 
 
+def test_a_quantile_of_a_summary_no_run_has_leaves_the_class_undefined_not_empty():
+    """q50 of a summary without a value in any run (a threshold no run crossed) was NaN,
+    with numpy's All-NaN warning: no run was in the class, and its share came out 0. The
+    class is undefined and says why; a number threshold still leaves such runs out of it."""
+    t = synthetic(1, 40).assign(never=np.nan)
+    with pytest.raises(discovery.ClassError, match=r"^'never' has no value in any of the 40 runs, so it has no quantile q50$"):
+        discovery.classify(t, "y_final > 0.5 and never <= q50")
+    assert not discovery.classify(t, "never < 2030").any()
+    with pytest.raises(discovery.ClassError, match=r"^outcome 'early' \(never <= quantile\(0.5\)\) is undefined: 'never' has no value in any of the 40 runs"):
+        discovery.analyse(t, list("abcd"), "never <= quantile(0.5)", outcome="early")
+
+
 def _spec(tmp_path, **changes):
     spec = tiny_spec(
         name="tiny_discovery",

@@ -132,6 +132,34 @@ def test_the_summary_gives_each_points_share_of_runs_in_each_outcome_class(refer
     assert columns.at["fragmented_share", "unit"] == "share, 0-1" and "Wilson" in columns.at["fragmented_ci95_low", "meaning"]
 
 
+def test_an_outcome_class_that_no_run_can_decide_has_no_share_and_says_why_once(tmp_path, capsys):
+    """A class on a quantile of a summary no run has (a threshold never crossed) got a
+    share of 0 at every point, with numpy's All-NaN warnings: its share is now blank, the
+    report says once which class and why, and its discovery chart refers to that."""
+    spec = tiny_spec(
+        name="never", set={"time.steps": 2}, grid={"rules.coercion.strength": [0.0, 1.0]}, replications=2,
+        metrics={"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "final"}, {"metric": "fragmentation", "stat": "first_crossing", "threshold": 2}]},
+        outcomes={"early": "fragmentation_first_above_2 <= q50", "fragmented": "fragmentation_final >= q50"},
+        charts=[{"type": "discovery", "outcome": "early"}],
+    )
+    out = tmp_path / "never"
+    assert sweep.run(spec, out, workers=1, progress=False).ok == 4
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 1
+    err = capsys.readouterr().err
+    why = "'fragmentation_first_above_2' has no value in any of the 4 runs, so it has no quantile q50"
+    assert err.splitlines() == [
+        f"warning: outcome 'early' (fragmentation_first_above_2 <= q50) is undefined: {why}; its share is left blank (summary.csv) or 'undefined' (summary.md), not 0",
+        "warning: chart 0 (discovery): outcome 'early' is undefined: nothing to discover",
+    ]
+    table = pd.read_csv(out / "report" / "summary.csv")
+    assert table[["early_runs", "early_share", "early_ci95_low", "early_ci95_high"]].isna().all().all()
+    assert table["fragmented_share"].notna().all()  # the other class is unaffected
+    md = (out / "report" / "summary.md").read_text()
+    assert md.count(why) == 1 and f"`early`: fragmentation_first_above_2 <= q50 (undefined: {why}; the share is left blank)" in md
+    assert all(line.split(" | ")[-2] == "undefined" for line in md.splitlines() if line.startswith(("| 0 |", "| 1 |")))
+
+
 def test_the_wilson_interval_is_scipys():
     from scipy import stats
 
