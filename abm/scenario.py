@@ -13,10 +13,14 @@ import bisect
 import copy
 import datetime as dt
 import difflib
+import functools
+import itertools
 import math
 import re
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -1015,91 +1019,307 @@ def _misspelt_ids(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[str, 
     return out
 
 
+@dataclass(frozen=True)
+class Check:
+    """A cross-reference check: the problems at ``key`` (a section, ``watch``, or a field
+    of a section or of its entries, ``freight.growth``, ``states.opinion``, as READS keys
+    them), of each entry of the section (``run(scn, id, entry)``) or of the scenario
+    (``run(scn)``)."""
+
+    key: str
+    run: Callable[..., list[tuple[str, str]]]
+    each: bool
+
+    @property
+    def section(self) -> str:
+        return self.key.split(".")[0]
+
+
+# Every cross-reference check, in the order they report: one list, so that a check is
+# run, and held to its READS entry (tests/test_scenario_reads.py), by being registered.
+CHECKS: list[Check] = []
+
+
+def _check(key: str, each: bool = False) -> Callable:
+    """Register a cross-reference check (see :class:`Check`). Besides the entry it checks
+    (or its section, when the section has no entries: freight, watch) and the ids of
+    NAMED, it may read only the sections READS gives for ``key``."""
+    def register(run: Callable) -> Callable:
+        CHECKS.append(Check(key, run, each))
+        return run
+
+    return register
+
+
 def _check_references(scn: Scenario) -> list[tuple[str, str]]:
-    """Cross-field checks pydantic cannot express: ids must exist, rules must be known."""
+    """Cross-field checks pydantic cannot express (ids must exist, rules must be known):
+    those of :data:`CHECKS`, in order. Checks of one section's entries in a row go entry
+    by entry, so that an entry's problems are listed together."""
     problems: list[tuple[str, str]] = []
-    states, powers = set(scn.states), set(scn.powers)
+    for (section, each), run in itertools.groupby(CHECKS, key=lambda c: (c.section, c.each)):
+        run = list(run)
+        for args in getattr(scn, section).items() if each else [()]:
+            for check in run:
+                problems += check.run(scn, *args)
+    return problems
 
-    def check_ids(path: str, ids: Any, known: set[str], kind: str) -> None:
-        for ident in ids:
-            if ident not in known:
-                problems.append((f"{path}.{ident}", f"unknown {kind}; {choices(ident, sorted(known), 'known:')}"))
 
-    if "other" in powers:  # its columns would be the unnamed partners' (alignment_other)
-        problems.append(("powers.other", "'other' stands for the partners a scenario does not name (alignment_other); give this power another id"))
-    order = {sid: k for k, sid in enumerate(scn.states)}
-    if not states:
-        problems.append(("states", "a scenario needs at least one regional state"))
-    if not powers:
-        problems.append(("powers", "a scenario needs at least one external power"))
-    for sid, st in scn.states.items():
-        check_ids(f"states.{sid}.opinion", st.opinion, powers, "power")
-        check_ids(f"states.{sid}.neighbours", st.neighbours, states - {sid}, "state")
-        for other, here in st.neighbours.items():  # a pair declared on both sides must agree: one pair, one relation
-            there = scn.states[other].neighbours.get(sid) if other in scn.states else None
-            if there is not None and order[sid] > order[other] and there != here:
-                diffs = ", ".join(f"{k} {v}" for k, v in there if v != getattr(here, k))
-                problems.append((f"states.{sid}.neighbours.{other}", f"declared also as states.{other}.neighbours.{sid}, with {diffs}; declare the pair once, or alike on both sides"))
-        check_ids(f"states.{sid}.borders", st.borders, powers, "power")
-        check_ids(f"states.{sid}.bases", st.bases, powers, "power")
-        for domain, shares in st.ties.items():
-            check_ids(f"states.{sid}.ties.{domain}", shares, powers, "power")
-    for pid, pw in scn.powers.items():
-        check_ids(f"powers.{pid}.interests", pw.interests, states, "state")
-        check_ids(f"powers.{pid}.rivals", pw.rivals, powers - {pid}, "power")
-        for rival in pw.conditions.exclusivity:
-            if rival not in powers - {pid}:
-                problems.append((f"powers.{pid}.conditions.exclusivity", f"unknown power '{rival}'; known: {', '.join(sorted(powers - {pid}))}"))
-    orgs = set(scn.organisations)
-    nodes = states | set(scn.freight.nodes)
-    for sid, st in scn.states.items():
-        check_ids(f"states.{sid}.memberships", st.memberships, orgs, "organisation")
-    for pid, pw in scn.powers.items():
-        if pw.conditions.club is not None and pw.conditions.club not in orgs:
-            problems.append((f"powers.{pid}.conditions.club", f"unknown organisation '{pw.conditions.club}'; {choices(pw.conditions.club, sorted(orgs), 'known:')}"))
-    for oid, org in scn.organisations.items():
-        if org.kind == "regional_format" and org.leader is not None:  # a leader is a patron: the club's mechanisms, not the format's
-            problems.append((f"organisations.{oid}.leader", f"a regional format has no leader; to bring '{org.leader}' in, list it in organisations.{oid}.powers (or make the organisation a club)"))
-        if org.leader is not None and org.leader not in powers:
-            problems.append((f"organisations.{oid}.leader", f"unknown power '{org.leader}'; known: {', '.join(sorted(powers))}"))
-        check_ids(f"organisations.{oid}.powers", org.powers, powers, "power")
-        check_ids(f"organisations.{oid}.observers", org.observers, states, "state")
-        check_ids(f"organisations.{oid}.excludes", org.excludes, powers, "power")
-        check_ids(f"organisations.{oid}.vetoes", org.vetoes, powers | states, "power or state")
-        for holder, applicants in org.vetoes.items():
-            check_ids(f"organisations.{oid}.vetoes.{holder}", applicants, states, "state")
-    for cid, cor in scn.corridors.items():
-        check_ids(f"corridors.{cid}.sponsors", cor.sponsors, powers, "power")
-        for k, seg in enumerate(cor.segments):
-            if seg.node not in nodes:
-                problems.append((f"corridors.{cid}.segments.{k}.node", f"unknown node '{seg.node}'; {did_you_mean(seg.node, nodes)}use a state id or declare it in freight.nodes"))
-        path = [seg.node for seg in cor.segments]
-        for k, up in enumerate(cor.upgrades):
-            if up.node not in path:
-                problems.append((f"corridors.{cid}.upgrades.{k}.node", f"'{up.node}' is not on this corridor; its path is {', '.join(path)}"))
-            if up.date < scn.time.start:
-                problems.append((f"corridors.{cid}.upgrades.{k}.date", f"{up.date} is before the scenario starts ({scn.time.start}); put it in the segment's initial figures"))
-    problems += _horizon_problems(scn)
+def _unknown(path: str, ids: Any, kind: str, known: Any, but: str | None = None) -> list[tuple[str, str]]:
+    """A problem at ``path.<id>`` for each of ``ids`` not in ``known`` (ids), or that is
+    ``but`` (an entry naming itself). The known ids are listed only for a problem: a world
+    of thousands of states checks each entry against them."""
+    missing = [ident for ident in ids if ident == but or ident not in known]
+    if not missing:
+        return []
+    names = sorted(set(known) - {but})
+    return [(f"{path}.{ident}", f"unknown {kind}; {choices(ident, names, 'known:')}") for ident in missing]
+
+
+@_check("powers")
+def _no_power_called_other(scn: Scenario) -> list[tuple[str, str]]:
+    if "other" in scn.powers:  # its columns would be the unnamed partners' (alignment_other)
+        return [("powers.other", "'other' stands for the partners a scenario does not name (alignment_other); give this power another id")]
+    return []
+
+
+@_check("states")
+def _some_state(scn: Scenario) -> list[tuple[str, str]]:
+    return [] if scn.states else [("states", "a scenario needs at least one regional state")]
+
+
+@_check("powers")
+def _some_power(scn: Scenario) -> list[tuple[str, str]]:
+    return [] if scn.powers else [("powers", "a scenario needs at least one external power")]
+
+
+@_check("states.opinion", each=True)
+def _opinion(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
+    return _unknown(f"states.{sid}.opinion", st.opinion, "power", scn.powers)
+
+
+@_check("states.neighbours", each=True)
+def _neighbours(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
+    problems = _unknown(f"states.{sid}.neighbours", st.neighbours, "state", scn.states, but=sid)
+    for other, here in st.neighbours.items():  # a pair declared on both sides must agree: one pair, one relation
+        there = scn.states[other].neighbours.get(sid) if other in scn.states else None
+        if there is None or there == here:
+            continue
+        ids = list(scn.states)  # for a pair that disagrees only: told once, at the side declared second
+        if ids.index(sid) > ids.index(other):
+            diffs = ", ".join(f"{k} {v}" for k, v in there if v != getattr(here, k))
+            problems.append((f"states.{sid}.neighbours.{other}", f"declared also as states.{other}.neighbours.{sid}, with {diffs}; declare the pair once, or alike on both sides"))
+    return problems
+
+
+@_check("states.borders", each=True)
+def _borders(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
+    return _unknown(f"states.{sid}.borders", st.borders, "power", scn.powers)
+
+
+@_check("states.bases", each=True)
+def _bases(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
+    return _unknown(f"states.{sid}.bases", st.bases, "power", scn.powers)
+
+
+@_check("states.ties", each=True)
+def _ties(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
+    return [p for domain, shares in st.ties.items() for p in _unknown(f"states.{sid}.ties.{domain}", shares, "power", scn.powers)]
+
+
+@_check("powers.interests", each=True)
+def _interests(scn: Scenario, pid: str, pw: PowerSpec) -> list[tuple[str, str]]:
+    return _unknown(f"powers.{pid}.interests", pw.interests, "state", scn.states)
+
+
+@_check("powers.rivals", each=True)
+def _rivals(scn: Scenario, pid: str, pw: PowerSpec) -> list[tuple[str, str]]:
+    return _unknown(f"powers.{pid}.rivals", pw.rivals, "power", scn.powers, but=pid)
+
+
+@_check("powers.conditions", each=True)
+def _exclusivity(scn: Scenario, pid: str, pw: PowerSpec) -> list[tuple[str, str]]:
+    others = [p for p in scn.powers if p != pid]
+    return [(f"powers.{pid}.conditions.exclusivity", f"unknown power '{rival}'; known: {', '.join(sorted(others))}") for rival in pw.conditions.exclusivity if rival not in others]
+
+
+@_check("states.memberships", each=True)
+def _memberships(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
+    return _unknown(f"states.{sid}.memberships", st.memberships, "organisation", scn.organisations)
+
+
+@_check("powers.conditions", each=True)
+def _club(scn: Scenario, pid: str, pw: PowerSpec) -> list[tuple[str, str]]:
+    club = pw.conditions.club
+    if club is None or club in scn.organisations:
+        return []
+    return [(f"powers.{pid}.conditions.club", f"unknown organisation '{club}'; {choices(club, sorted(scn.organisations), 'known:')}")]
+
+
+@_check("organisations.leader", each=True)
+def _leader(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str, str]]:
+    problems = []
+    if org.kind == "regional_format" and org.leader is not None:  # a leader is a patron: the club's mechanisms, not the format's
+        problems.append((f"organisations.{oid}.leader", f"a regional format has no leader; to bring '{org.leader}' in, list it in organisations.{oid}.powers (or make the organisation a club)"))
+    if org.leader is not None and org.leader not in scn.powers:
+        problems.append((f"organisations.{oid}.leader", f"unknown power '{org.leader}'; known: {', '.join(sorted(scn.powers))}"))
+    return problems
+
+
+@_check("organisations.powers", each=True)
+def _member_powers(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str, str]]:
+    return _unknown(f"organisations.{oid}.powers", org.powers, "power", scn.powers)
+
+
+@_check("organisations.observers", each=True)
+def _observers(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str, str]]:
+    return _unknown(f"organisations.{oid}.observers", org.observers, "state", scn.states)
+
+
+@_check("organisations.excludes", each=True)
+def _excludes(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str, str]]:
+    return _unknown(f"organisations.{oid}.excludes", org.excludes, "power", scn.powers)
+
+
+@_check("organisations.vetoes", each=True)
+def _vetoes(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str, str]]:
+    problems = _unknown(f"organisations.{oid}.vetoes", org.vetoes, "power or state", scn.powers.keys() | scn.states.keys())
+    for holder, applicants in org.vetoes.items():
+        problems += _unknown(f"organisations.{oid}.vetoes.{holder}", applicants, "state", scn.states)
+    return problems
+
+
+@_check("corridors.sponsors", each=True)
+def _sponsors(scn: Scenario, cid: str, cor: CorridorSpec) -> list[tuple[str, str]]:
+    return _unknown(f"corridors.{cid}.sponsors", cor.sponsors, "power", scn.powers)
+
+
+@_check("corridors.segments", each=True)
+def _segments(scn: Scenario, cid: str, cor: CorridorSpec) -> list[tuple[str, str]]:
+    declared = scn.freight.nodes
+    return [(f"corridors.{cid}.segments.{k}.node", f"unknown node '{seg.node}'; {did_you_mean(seg.node, set(scn.states) | set(declared))}use a state id or declare it in freight.nodes")
+            for k, seg in enumerate(cor.segments) if seg.node not in scn.states and seg.node not in declared]
+
+
+@_check("corridors.upgrades", each=True)
+def _upgrades(scn: Scenario, cid: str, cor: CorridorSpec) -> list[tuple[str, str]]:
+    problems = []
+    path = [seg.node for seg in cor.segments]
+    for k, up in enumerate(cor.upgrades):
+        if up.node not in path:
+            problems.append((f"corridors.{cid}.upgrades.{k}.node", f"'{up.node}' is not on this corridor; its path is {', '.join(path)}"))
+        if up.date < scn.time.start:
+            problems.append((f"corridors.{cid}.upgrades.{k}.date", f"{up.date} is before the scenario starts ({scn.time.start}); put it in the segment's initial figures"))
+    return problems
+
+
+GROWTH_CEILING = 1e100  # freight demand (Mt a year) or GDP (USD bn): past meaning long before, and clear of float overflow in products of two
+
+
+def _overgrown(scn: Scenario, path: str, start: float, g: float) -> list[tuple[str, str]]:
+    """A growth rate that, compounded over the horizon, takes freight demand or a GDP
+    past :data:`GROWTH_CEILING`: each rate is in range, and the horizon too, but 100% a
+    year for a thousand years overflows a float and crashed the run part-way."""
+    if g <= 0:
+        return []
+    years = scn.time.steps * scn.time.step_months / 12
+    reached = math.log10(max(start, 1.0)) + years * math.log10(1 + g)  # from 1 at least: the growth factor alone overflows too, whatever it multiplies
+    if reached <= math.log10(GROWTH_CEILING):
+        return []
+    return [(path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{reached:.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")]
+
+
+@_check("freight.growth")
+def _freight_horizon(scn: Scenario) -> list[tuple[str, str]]:
+    return [p for m, g in scn.freight.growth.items() for p in _overgrown(scn, f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g)]
+
+
+@_check("states.gdp_growth", each=True)
+def _gdp_horizon(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
+    return _overgrown(scn, f"states.{sid}.gdp_growth", st.gdp, st.gdp_growth)
+
+
+def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:
+    """The growth rates of ``scn`` that its horizon takes too far (:func:`_overgrown`)."""
+    return _freight_horizon(scn) + [p for sid, st in scn.states.items() for p in _gdp_horizon(scn, sid, st)]
+
+
+def _unserved(key: str, scn: Scenario) -> list[tuple[str, str]]:
+    """The markets of ``freight.<key>`` that no corridor serves."""
     markets = {c.market for c in scn.corridors.values()}
-    for key in ("demand", "growth"):
-        for market in getattr(scn.freight, key):
-            if market not in markets:
-                problems.append((f"freight.{key}.{market}", f"no corridor serves market '{market}'; markets: {', '.join(sorted(markets)) or 'none'}"))
-    if scn.watch:
-        metrics = scn.metric_names()
-        for k, name in enumerate(scn.watch):
-            if name not in metrics:
-                kind = [m for m in metrics if m.split("_")[0] == name.split("_")[0]]  # influence_usa: every influence_ column, which a cut list of all could hide
-                known = choices(name, kind, "its kind here:") if kind else choices(name, metrics, "the model's metrics here:")
-                problems.append((f"watch.{k}", f"unknown metric '{name}'; {known}"))
-    problems += _check_events(scn)
-    from abm.posterior import problems as posterior_problems
+    return [(f"freight.{key}.{market}", f"no corridor serves market '{market}'; markets: {', '.join(sorted(markets)) or 'none'}")
+            for market in getattr(scn.freight, key) if market not in markets]
 
-    problems += posterior_problems(scn)
-    rule_problems, rules = check_rules({family: getattr(scn.rules, family) for family in registry.FAMILIES})
+
+_check("freight.demand")(functools.partial(_unserved, "demand"))
+_check("freight.growth")(functools.partial(_unserved, "growth"))
+
+
+@_check("watch")
+def _watch(scn: Scenario) -> list[tuple[str, str]]:
+    if not scn.watch:
+        return []
+    problems = []
+    metrics = scn.metric_names()
+    for k, name in enumerate(scn.watch):
+        if name not in metrics:
+            kind = [m for m in metrics if m.split("_")[0] == name.split("_")[0]]  # influence_usa: every influence_ column, which a cut list of all could hide
+            known = choices(name, kind, "its kind here:") if kind else choices(name, metrics, "the model's metrics here:")
+            problems.append((f"watch.{k}", f"unknown metric '{name}'; {known}"))
+    return problems
+
+
+def _event(section: str, scn: Scenario, k: str, spec: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Validate a dated event or stochastic shock against the event registry."""
+    from abm import events  # noqa: F401  (registers the event types)
+
+    if spec is None:  # dropped by an extending scenario
+        return []
+    path = f"{section}.{k}"
+    spec = dict(spec)
+    timing_cls = events.When if section == "events" else events.Hazard
+    if not isinstance(spec.get("type"), str):
+        required = ["type", *(name for name, field in timing_cls.model_fields.items() if field.is_required())]
+        lacking = [name for name in required if name not in spec]
+        known = sorted(i for i, s in getattr(scn, section).items() if isinstance((s or {}).get("type"), str))
+        if "type" in lacking and (message := _new_id(section, k, lacking, known)):
+            return [(path, message)]
+        return [(f"{path}.type", f"required, an event type; known event types: {', '.join(registry.known('event'))}")]
+    timing = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}
+    try:
+        timing = timing_cls.model_validate(timing)
+    except ValidationError as exc:
+        return [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls)]
+    problems = []
+    if section == "events" and timing.date < scn.time.start:
+        problems.append((f"{path}.date", f"{timing.date} is before the scenario starts ({scn.time.start}); make it an initial condition"))
+    try:
+        event = registry.make("event", spec, key="type")
+    except registry.UnknownRuleError as exc:
+        return [*problems, (f"{path}.type", str(exc))]
+    except ValidationError as exc:
+        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, registry.get("event", spec["type"]).Params))]
+    return [*problems, *((f"{path}.{p}", m) for p, m in event.check(scn))]
+
+
+_check("events", each=True)(functools.partial(_event, "events"))
+_check("shocks", each=True)(functools.partial(_event, "shocks"))
+
+
+@_check("posterior")
+def _posterior(scn: Scenario) -> list[tuple[str, str]]:
+    from abm.posterior import problems
+
+    return problems(scn)
+
+
+@_check("rules")
+def _rules(scn: Scenario) -> list[tuple[str, str]]:
+    """The rule entries' problems; each valid entry is put in full (every parameter,
+    defaults filled in) in the scenario."""
+    problems, rules = check_rules({family: getattr(scn.rules, family) for family in registry.FAMILIES})
     for family, entry in rules.items():
         setattr(scn.rules, family, entry)
-    return problems + rule_problems
+    return problems
 
 
 def check_rules(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
@@ -1125,72 +1345,11 @@ def check_rules(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[st
     return problems, rules
 
 
-GROWTH_CEILING = 1e100  # freight demand (Mt a year) or GDP (USD bn): past meaning long before, and clear of float overflow in products of two
-
-
-def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:
-    """Growth rates that, compounded over the horizon, take freight demand or a GDP past
-    :data:`GROWTH_CEILING`: each rate is in range, and the horizon too, but 100% a year
-    for a thousand years overflows a float and crashed the run part-way."""
-    years = scn.time.steps * scn.time.step_months / 12
-    grown = [(f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g) for m, g in scn.freight.growth.items()]
-    grown += [(f"states.{k}.gdp_growth", st.gdp, st.gdp_growth) for k, st in scn.states.items()]
-    problems = []
-    for path, start, g in grown:
-        if g <= 0:
-            continue
-        reached = math.log10(max(start, 1.0)) + years * math.log10(1 + g)  # from 1 at least: the growth factor alone overflows too, whatever it multiplies
-        if reached > math.log10(GROWTH_CEILING):
-            problems.append((path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{reached:.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon"))
-    return problems
-
-
-def _check_events(scn: Scenario) -> list[tuple[str, str]]:
-    """Validate dated events and stochastic shocks against the event registry."""
-    from abm import events  # noqa: F401  (registers the event types)
-
-    problems = []
-    for section in ("events", "shocks"):
-        for k, spec in getattr(scn, section).items():
-            if spec is None:  # dropped by an extending scenario
-                continue
-            path = f"{section}.{k}"
-            spec = dict(spec)
-            timing_cls = events.When if section == "events" else events.Hazard
-            if not isinstance(spec.get("type"), str):
-                required = ["type", *(name for name, field in timing_cls.model_fields.items() if field.is_required())]
-                lacking = [name for name in required if name not in spec]
-                known = sorted(i for i, s in getattr(scn, section).items() if isinstance((s or {}).get("type"), str))
-                if "type" in lacking and (message := _new_id(section, k, lacking, known)):
-                    problems.append((path, message))
-                else:
-                    problems.append((f"{path}.type", f"required, an event type; known event types: {', '.join(registry.known('event'))}"))
-                continue
-            timing = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}
-            try:
-                timing = timing_cls.model_validate(timing)
-            except ValidationError as exc:
-                problems += [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls)]
-                continue
-            if section == "events" and timing.date < scn.time.start:
-                problems.append((f"{path}.date", f"{timing.date} is before the scenario starts ({scn.time.start}); make it an initial condition"))
-            try:
-                event = registry.make("event", spec, key="type")
-            except registry.UnknownRuleError as exc:
-                problems.append((f"{path}.type", str(exc)))
-                continue
-            except ValidationError as exc:
-                problems += [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, registry.get("event", spec["type"]).Params)]
-                continue
-            problems += [(f"{path}.{p}", m) for p, m in event.check(scn)]
-    return problems
-
-
 NAMED = ("states", "powers", "organisations", "corridors")  # sections whose ids other entries name
 
-# The sections whose values the cross-reference checks of a field (section.field) or a
-# whole section read, besides the entry checked and the ids of NAMED: a field set aside
-# there (see _references_beside) could make them report a follow-on of its problem.
+# The sections whose values the cross-reference checks (CHECKS) of a field (section.field)
+# or a whole section read, besides the entry checked and the ids of NAMED: a field set
+# aside there (see _references_beside) could make them report a follow-on of its problem.
 READS = {
     "states.neighbours": ("states",),  # the other side of a pair
     "states.gdp_growth": ("time",),  # growth over the horizon
