@@ -1350,6 +1350,7 @@ NAMED = ("states", "powers", "organisations", "corridors")  # sections whose ids
 # The sections whose values the cross-reference checks (CHECKS) of a field (section.field)
 # or a whole section read, besides the entry checked and the ids of NAMED: a field set
 # aside there (see _references_beside) could make them report a follow-on of its problem.
+# tests/test_scenario_reads.py records what each check reads and holds it to this.
 READS = {
     "states.neighbours": ("states",),  # the other side of a pair
     "states.gdp_growth": ("time",),  # growth over the horizon
@@ -1358,10 +1359,22 @@ READS = {
     "freight.demand": ("corridors",),  # the markets corridors serve
     "freight.growth": ("corridors", "time"),
     "watch": ("states", "corridors", "organisations"),  # the metric columns they make
-    "events": ("time", "states", "corridors", "freight"),  # dates; neighbours, segments, nodes
-    "shocks": ("time", "states", "corridors", "freight"),
+    "events": ("time", "states", "corridors", "freight", "events"),  # dates; neighbours, segments, nodes; the others' types, for a misspelt id
+    "shocks": ("time", "states", "corridors", "freight", "shocks"),
     "posterior": tuple(Scenario.model_fields),  # every setting its columns name
 }
+
+
+def _key_of(path: str) -> str:
+    """The READS key of a problem at ``path``: its section and the field of its entry (or
+    section) it is at, ``states.neighbours`` for ``states.armenia.neighbours.georgia``."""
+    keys = path.split(".")
+    return f"{keys[0]}.{_part(keys)[1]}"
+
+
+def _read_by(key: str) -> tuple[str, ...]:
+    """What READS gives checks at ``key``: its own entry, else its section's."""
+    return READS.get(key, READS.get(key.split(".")[0], ()))
 
 
 def _references_beside(exc: ValidationError, raw: dict[str, Any], found: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -1383,10 +1396,9 @@ def _references_beside(exc: ValidationError, raw: dict[str, Any], found: list[tu
     sections = {part.split(".")[0] for part in parts}
 
     def may_follow(path: str) -> bool:
-        keys = path.split(".")
-        part, field = _part(keys)
+        part = _part(path.split("."))[0]
         near = any(part == p or part.startswith(p + ".") or p.startswith(part + ".") for p in parts)
-        return near or bool(sections.intersection(READS.get(f"{keys[0]}.{field}", READS.get(keys[0], ()))))
+        return near or bool(sections.intersection(_read_by(_key_of(path))))
 
     return [(path, msg) for path, msg in _check_references(scn) if not may_follow(path)]
 
