@@ -59,7 +59,7 @@ from abm.experiment import canonical_hash, override, plain, scenario_hash
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
-from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml, resolve_extends
+from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml
 from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked
 from abm.units import Int, PlainName, Real
@@ -181,8 +181,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
             raise CalibrationError(f"--seed must be at least 0 (got {seed})")
         spec = spec.model_copy(update={"seed": seed})
     try:
-        scenario_raw = resolve_extends(root / spec.scenario)
-        base = load(scenario_raw, [override(k, v) for k, v in spec.set.items()])
+        base = load(root / spec.scenario, [override(k, v) for k, v in spec.set.items()])  # its extends: chain's problems reported with the rest, as abm run does
     except ScenarioError as exc:
         field, msg = exc.problems[0]
         raise CalibrationError(f"{where}: scenario {spec.scenario}: {field}: {msg}" if len(exc.problems) == 1 else f"{where}: scenario {spec.scenario}: {exc.listing()}") from None

@@ -474,6 +474,21 @@ def test_the_cli_lists_every_problem_of_a_spec_as_abm_sweep_does(tmp_path, capsy
     assert not (tmp_path / "out").exists()
 
 
+def test_the_cli_lists_every_problem_of_the_specs_scenario_at_once(tmp_path, capsys):
+    """A null that drops nothing was reported alone (the extends: chain was resolved, and
+    refused, before the scenario was checked), its other problems in later rounds: abm
+    run and abm validate list them together."""
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump({"extends": str(BASELINE), "shocks": {"leadership_chnage": None}, "powers": {"china": {"budget": {"investmnt": 1.5}}}}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec(scenario="scenario.yaml")))
+    assert main(["calibrate", str(spec), "--out", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and lines[0] == f"error: {spec}: scenario scenario.yaml: 2 problem(s) in {tmp_path / 'scenario.yaml'}:"
+    assert [line.split(":")[0] for line in lines[1:]] == ["  - shocks.leadership_chnage", "  - powers.china.budget.investmnt"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_calibration_stopped_before_its_first_generation_still_says_how_to_continue(tmp_path, capsys, monkeypatch):
     """As a sweep's: a stop once the folder exists, before pyabc started, printed a bare "interrupted"."""
     spec, out = tmp_path / "spec.yaml", tmp_path / "out"
