@@ -183,8 +183,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     try:
         base = load(root / spec.scenario, [override(k, v) for k, v in spec.set.items()])  # its extends: chain's problems reported with the rest, as abm run does
     except ScenarioError as exc:
-        field, msg = exc.problems[0]
-        raise CalibrationError(f"{where}: scenario {spec.scenario}: {field}: {msg}" if len(exc.problems) == 1 else f"{where}: scenario {spec.scenario}: {exc.listing()}") from None
+        field, msg = exc.problems[0]  # a problem of the whole file (not found) has no field
+        raise CalibrationError(f"{where}: scenario {spec.scenario}: {field + ': ' if field else ''}{msg}" if len(exc.problems) == 1 else f"{where}: scenario {spec.scenario}: {exc.listing()}") from None
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     for name, prior in spec.parameters.items():

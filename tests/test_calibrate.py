@@ -453,6 +453,7 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),
         (small_spec(parameters={"offers.duration": {"low": 4, "high": 12}}), "only real-valued settings"),
         (small_spec(set={"rules.decay.rate": 2.0}), "rules.decay.rate"),
+        (small_spec(scenario="nowhere.yaml"), "scenario nowhere.yaml: file not found: "),  # no empty field before the message
         ({k: v for k, v in small_spec().items() if k != "patterns"}, "patterns: required"),
         ({**small_spec(), "name": "../elsewhere"}, "name: letters, digits, '_', '.' and '-' only"),  # it names runs/<name>
     ):
