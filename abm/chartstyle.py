@@ -61,7 +61,7 @@ UNITS = [
     ("polarization", "index, 0-1"),
     ("mean_dependency_hhi", "HHI, 0-1"),
     ("cohesion_", "index, 0-1"),
-    ("influence_", "share of alignment, 0-1"),
+    ("influence_", "mean share of each state's ties, 0-1"),  # ODD 7.8: the mean of the states' own shares, as the dashboard says
     ("regional_trade_share", "share, 0-1"),
     ("blocs", "number of blocs"),
     ("members_", "member states"),

@@ -342,7 +342,7 @@ def test_the_ensemble_fan_chart_gives_every_panel_its_unit(baseline_run):
     other = run("configs/baseline.yaml", seed=4, steps=12)
     fig = charts.ensemble_chart(ensemble([baseline_run.model, other.model]), baseline_run.scenario)
     panels = {ax.get_title(): ax.get_ylabel() for ax in fig.axes if ax.get_visible()}
-    assert panels["division"] == "index, 0-1" and panels["influence russia"] == "share of alignment, 0-1"
+    assert panels["division"] == "index, 0-1" and panels["influence russia"] == "mean share of each state's ties, 0-1"
     assert all(panels.values())
 
 
