@@ -351,7 +351,8 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
                             shade = norm(grid[i, j])
                             dark = shade < 0.55 if stat == "mean" else shade > 0.45
                             few = f"\nn={counts[i, j]}" if counts[i, j] < full else ""
-                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], 3, zeros=False) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+                            digits = 3 if stat == "mean" else 2  # a half-width to 2 figures, as summary.md gives it: 3 ran into the next cell
+                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], digits, zeros=False) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{ctx.metric_label(chart.metric)}, by {short(chart.x)} and {short(chart.y)}"

@@ -504,3 +504,15 @@ def test_one_metric_with_gaps_leaves_the_others_indices_drawn(tmp_path, monkeypa
     fig = report.figure(out, chart.model_dump())
     assert len({ax.get_subplotspec().rowspan.start for ax in fig.subfigs[1].axes}) == 1  # one row of panels: the complete metric's
     assert "not drawn: integration, mean of the last 2 steps" in " ".join(texts(fig).split())
+
+
+def test_a_phase_chart_writes_means_to_3_figures_and_half_widths_to_2(reference):
+    """Half-widths to 3 figures (0.000515) ran into the next cell in docs/img's tipping
+    charts; summary.md gives them to 2, and so do the chart's cells now."""
+    ctx = report.ReportContext(results.load(reference))
+    chart = experiment.CHARTS["phase"].model_validate({"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"})
+    cells = report.phase_cells(ctx, chart)
+    cells["mean"], cells["ci95"] = [0.123456, 0.234567, 0.345678, 0.456789], [0.000515432, 0.00113421, 0.0529123, 0.0001]
+    mean_panel, half_panel = [ax for ax in report.phase(ctx, chart, cells).subfigs[1].axes if ax.get_label() != "<colorbar>"]
+    assert sorted(t.get_text() for t in mean_panel.texts) == ["0.123", "0.235", "0.346", "0.457"]
+    assert sorted(t.get_text() for t in half_panel.texts) == ["0.0001", "0.00052", "0.0011", "0.053"]
