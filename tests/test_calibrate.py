@@ -45,11 +45,31 @@ def serial() -> cf.Executor:
     return cf.ThreadPoolExecutor(max_workers=1)
 
 
-def test_a_small_calibration_writes_the_posterior_checks_charts_and_provenance(tmp_path):
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> types.SimpleNamespace:
+    """``small_spec()`` calibrated once, serially, shared by the tests that only read it:
+    its loaded spec, result and folder, and the three figures it drew (kept as
+    report.posterior_figures returned them). Tests that interrupt, resume or damage a
+    calibration make their own."""
+    from abm import report
+
+    drawn = {}
+    real = report.posterior_figures
+
+    def keep(*args):
+        drawn.update(real(*args))
+        return drawn
+
     cal = calibrate.load_spec(small_spec())
-    with serial() as ex:
-        result = calibrate.run(cal, tmp_path / "c", executor=ex, progress=False)
-    out = tmp_path / "c"
+    out = tmp_path_factory.mktemp("small") / "c"
+    with pytest.MonkeyPatch.context() as patch, serial() as ex:
+        patch.setattr(report, "posterior_figures", keep)
+        result = calibrate.run(cal, out, executor=ex, progress=False)
+    return types.SimpleNamespace(cal=cal, result=result, out=out, drawn=drawn)
+
+
+def test_a_small_calibration_writes_the_posterior_checks_charts_and_provenance(small):
+    cal, result, out = small.cal, small.result, small.out
     assert result.generations == 2 and not result.interrupted
     post = pd.read_csv(out / "posterior.csv")
     assert post.equals(pd.read_parquet(out / "posterior.parquet"))
@@ -71,12 +91,10 @@ def test_a_small_calibration_writes_the_posterior_checks_charts_and_provenance(t
     assert manifest["sessions"][0]["generations"] == 2
 
 
-def test_the_posterior_does_not_depend_on_the_number_of_workers(tmp_path):
-    with serial() as ex:
-        calibrate.run(small_spec(), tmp_path / "serial", executor=ex, progress=False)
+def test_the_posterior_does_not_depend_on_the_number_of_workers(small, tmp_path):
     calibrate.run(small_spec(), tmp_path / "two", workers=2, progress=False)
     for name in ("posterior.csv", "predictive.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "serial" / name), pd.read_csv(tmp_path / "two" / name))
+        pd.testing.assert_frame_equal(pd.read_csv(small.out / name), pd.read_csv(tmp_path / "two" / name))
 
 
 class InterruptedAt(cf.ThreadPoolExecutor):
@@ -315,7 +333,7 @@ def test_a_calibration_whose_workers_keep_dying_stops_with_one_clear_message(tmp
         calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
 
 
-def test_a_worker_that_died_once_is_replaced_said_and_recorded(monkeypatch, tmp_path, capsys):
+def test_a_worker_that_died_once_is_replaced_said_and_recorded(small, monkeypatch, tmp_path, capsys):
     """Its particles were run again, correctly, but nothing said so: a sweep prints a
     notice and records worker_deaths, and a calibration now does the same."""
     made = []
@@ -330,9 +348,8 @@ def test_a_worker_that_died_once_is_replaced_said_and_recorded(monkeypatch, tmp_
     assert main(["calibrate", str(path), "--out", str(tmp_path / "c")]) == 0
     assert "notice: 1 worker process(es) died (killed, or out of memory) and were replaced" in capsys.readouterr().err
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["sessions"][0]["worker_deaths"] == 1
-    with serial() as ex:  # and the posterior is the one no death would have given
-        calibrate.run(small_spec(), tmp_path / "whole", executor=ex, progress=False)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
+    # and the posterior is the one no death would have given
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "posterior.csv"), pd.read_csv(small.out / "posterior.csv"))
 
 
 def test_resuming_with_other_model_code_is_refused_unless_allowed(tmp_path, capsys):
@@ -559,22 +576,10 @@ def chart_texts(fig) -> str:
     return " ".join(" ".join(t.get_text() for t in f.texts) for f in [fig, *fig.subfigs]).replace("\n", " ")
 
 
-def test_calibration_charts_say_what_they_show_and_warn_when_the_weights_are_few(monkeypatch, tmp_path):
+def test_calibration_charts_say_what_they_show_and_warn_when_the_weights_are_few(small):
     """The three charts had no title, no footer naming the calibration and no warning when
     a few particles hold the weight; they are framed as a report's charts now."""
-    from abm import report
-
-    drawn = {}
-    real = report.posterior_figures
-
-    def keep(*args):
-        drawn.update(real(*args))
-        return drawn
-
-    monkeypatch.setattr(report, "posterior_figures", keep)
-    cal = calibrate.load_spec(small_spec())
-    with serial() as ex:
-        result = calibrate.run(cal, tmp_path / "c", executor=ex, progress=False)
+    cal, result, drawn = small.cal, small.result, small.drawn
     assert set(drawn) == {"marginals", "pairs", "predictive"}
     for fig in drawn.values():
         words = chart_texts(fig)
