@@ -20,9 +20,18 @@ from tests.conftest import BASELINE, ROOT
 NO_PEACE = ROOT / "configs" / "no_peace.yaml"
 
 
-def test_compare_uses_the_same_seeds_as_single_runs(tmp_path):
-    tab = compare([str(BASELINE), str(NO_PEACE)], tmp_path / "c", seeds=2, steps=4, dates=["2026-01-01"])
-    series = pd.read_csv(tmp_path / "c" / "series.csv")
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """The baseline against no_peace (2 seeds, 4 steps, the table on 2026-01-01), compared
+    once for the tests that only read what it returned and wrote: its table (a copy to
+    each test) and its folder."""
+    out = tmp_path_factory.mktemp("compared") / "c"
+    return compare([str(BASELINE), str(NO_PEACE)], out, seeds=2, steps=4, dates=["2026-01-01"]), out
+
+
+def test_compare_uses_the_same_seeds_as_single_runs(compared):
+    tab, out = compared[0].copy(), compared[1]
+    series = pd.read_csv(out / "series.csv")
     for seed in (0, 1):
         alone = run(BASELINE, seed=seed, steps=4).model
         mine = series[(series["scenario"] == "baseline") & (series["seed"] == seed)]
@@ -33,7 +42,7 @@ def test_compare_uses_the_same_seeds_as_single_runs(tmp_path):
     assert row["integration_mean"] == pytest.approx(at.mean())
     assert row["integration_sd"] == pytest.approx(at.std(ddof=1))
     for name in ("series.csv", "compare.csv", "compare.md", "compare.png", "compare.svg"):
-        assert (tmp_path / "c" / name).stat().st_size > 0
+        assert (out / name).stat().st_size > 0
 
 
 def test_table_picks_the_step_in_force_on_each_date():
@@ -121,17 +130,17 @@ def test_differences_are_paired_by_seed_with_a_t_interval():
     assert d["clear"]  # paired, the gap is clear although the seeds' spread is ten times larger
 
 
-def test_default_metrics_are_those_the_scenarios_questions_name(tmp_path):
-    compare([str(BASELINE), str(NO_PEACE)], tmp_path / "c", seeds=2, steps=4, dates=["2026-01-01"])
-    tab = pd.read_csv(tmp_path / "c" / "compare.csv")
+def test_default_metrics_are_those_the_scenarios_questions_name(compared):
+    out = compared[1]
+    tab = pd.read_csv(out / "compare.csv")
     for metric in ("fragmentation_south_caucasus", "integration_south_caucasus", "corridor_tripp_zangezur_volume"):  # no_peace's question
         assert f"{metric}_mean" in tab.columns and f"{metric}_ci95" in tab.columns
-    diffs = pd.read_csv(tmp_path / "c" / "differences.csv", parse_dates=["date"])
+    diffs = pd.read_csv(out / "differences.csv", parse_dates=["date"])
     assert set(diffs["scenario"]) == {"no_peace"} and set(diffs["reference"]) == {"baseline"}
     assert diffs["date"].dt.year.tolist()[0] == 2026
-    assert (tmp_path / "c" / "differences.png").stat().st_size > 0
-    assert "2 seeds" in (tmp_path / "c" / "differences.svg").read_text()  # as compare.png says; differences.png did not
-    md = (tmp_path / "c" / "compare.md").read_text()
+    assert (out / "differences.png").stat().st_size > 0
+    assert "2 seeds" in (out / "differences.svg").read_text()  # as compare.png says; differences.png did not
+    md = (out / "compare.md").read_text()
     assert "95% confidence interval" in md and "Differences from baseline" in md
     assert "corridor_tripp_zangezur_volume: Mt per year" in md and "fragmentation_south_caucasus: index, 0-1" in md  # a volume beside 0-1 indices
 
