@@ -164,7 +164,17 @@ def test_an_override_of_a_drawn_setting_is_refused(tmp_path, capsys, command, se
     assert setting.split("=")[0] in err and "drawn from the posterior" in err and "Traceback" not in err
     assert not (tmp_path / "refused").exists()
     assert main([*args(str(tmp_path / "own")), "--set", "posterior=null", "--set", setting]) == 0  # the scenario's own values, with the user's
-    assert main([*args(str(tmp_path / "free")), "--set", "rules.decision.noise=0.2"]) == 0  # not drawn: applies
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "validate"])
+def test_an_override_of_a_setting_the_posterior_does_not_draw_applies(tmp_path, command):
+    """The counterpart of the refusals above (it does not depend on which drawn setting
+    they try, so it runs once per command)."""
+    posterior_file(tmp_path, TWO)
+    scenario = scenario_file(tmp_path)
+    out = str(tmp_path / "free")
+    args = {"run": ["run", scenario, "--no-charts", "--out", out], "compare": ["compare", str(BASELINE), scenario, "--seeds", "2", "--steps", "2", "--out", out], "validate": ["validate", scenario]}[command]
+    assert main([*args, "--set", "rules.decision.noise=0.2"]) == 0  # not drawn: applies
 
 
 @pytest.mark.parametrize("section", ["grid", "set"])
