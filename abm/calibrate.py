@@ -55,11 +55,11 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm import yamlfile
-from abm.experiment import canonical_hash, override, plain, scenario_hash
+from abm.experiment import base_problems, canonical_hash, override, plain, scenario_hash
 from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
-from abm.scenario import Scenario, ScenarioError, load, pydantic_problems, read_yaml
+from abm.scenario import Scenario, ScenarioError, apply_overrides, build, load, pydantic_problems, read_yaml, resolve_chain
 from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked
 from abm.units import Int, PlainName, Real
@@ -173,18 +173,16 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        problems = pydantic_problems(exc, Spec)
-        message = f"{where}: {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else ScenarioError(problems, where).listing()  # every one, as abm sweep lists a spec's
-        raise CalibrationError(message, problems, where) from None
+        raise _spec_error(pydantic_problems(exc, Spec), where) from None
     if seed is not None:
         if seed < 0:
             raise CalibrationError(f"--seed must be at least 0 (got {seed})")
         spec = spec.model_copy(update={"seed": seed})
-    try:
-        base = load(root / spec.scenario, [override(k, v) for k, v in spec.set.items()])  # its extends: chain's problems reported with the rest, as abm run does
+    try:  # read as abm sweep reads a base: the file's problems and set:'s in one listing
+        raw, found = resolve_chain(root / spec.scenario)
+        base = build(apply_overrides(raw, [override(k, v) for k, v in spec.set.items()]), str(root / spec.scenario), False, found)
     except ScenarioError as exc:
-        field, msg = exc.problems[0]  # a problem of the whole file (not found) has no field
-        raise CalibrationError(f"{where}: scenario {spec.scenario}: {field + ': ' if field else ''}{msg}" if len(exc.problems) == 1 else f"{where}: scenario {spec.scenario}: {exc.listing()}") from None
+        raise _spec_error(base_problems(exc, "scenario", spec.scenario, list(spec.set)), where) from None
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     for name, prior in spec.parameters.items():
@@ -212,6 +210,12 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     patterns_text = (root / spec.patterns).read_text(encoding="utf-8")
     hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": patterns_text}
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed))
+
+
+def _spec_error(problems: list[tuple[str, str]], where: str) -> CalibrationError:
+    """Every problem of a spec, as abm sweep lists a spec's."""
+    message = f"{where}: {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else ScenarioError(problems, where).listing()
+    return CalibrationError(message, problems, where)
 
 
 def _setting(base: Scenario, path: str) -> Any:

@@ -395,6 +395,21 @@ def _attribute(problem_path: str, keys: list[str]) -> str | None:
     return None
 
 
+def base_problems(exc: ScenarioError, where: str, rel: str, keys: list[str]) -> list[tuple[str, str]]:
+    """The problems of a spec's base scenario (file ``rel``, read under the spec's ``set:``
+    ``keys``) named as the spec's own: ``set.<key>`` for what ``set:`` wrote, the scenario
+    file named, and ``where`` (the spec's scenario entry) for the file's. abm sweep and abm
+    calibrate word them alike."""
+    out = []
+    for p, msg in exc.problems:
+        key = _attribute(p, keys) if exc.source != "--set" else p
+        if key is not None:  # a problem inside the key's value (a typo in a mapping given there) is named by its own path
+            out.append((f"set.{p if p.startswith(key + '.') else key}", msg if exc.source == "--set" else f"{msg} (in {rel})"))
+        else:
+            out.append((where, f"{rel}: {p + ': ' if p else ''}{msg}"))
+    return out
+
+
 # --------------------------------------------------------------------------- loading
 
 # The first lines of the spec a sweep keeps in its folder name the folder its scenario paths
@@ -769,12 +784,8 @@ class _Builder:
                 raw = apply_overrides(raw, fixed)
                 scenario = build(raw, str(path), self.allow_large, found)
             except ScenarioError as exc:
-                for p, msg in exc.problems:
-                    key = _attribute(p, list(spec.set)) if exc.source != "--set" else p
-                    if key is not None:  # a problem inside the key's value (a typo in a mapping given there) is named by its own path
-                        self.problem(f"set.{p if p.startswith(key + '.') else key}", msg if exc.source == "--set" else f"{msg} (in {rel})")
-                    else:
-                        self.problem(where, f"{rel}: {p}: {msg}")
+                for field, msg in base_problems(exc, where, rel, list(spec.set)):
+                    self.problem(field, msg)
                 continue
             for p, msg in posterior.overridden(scenario, spec.set):
                 self.problem(f"set.{p}", f"{msg} (in {rel})")

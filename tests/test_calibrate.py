@@ -469,8 +469,8 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),
         (small_spec(parameters={"offers.duration": {"low": 4, "high": 12}}), "only real-valued settings"),
-        (small_spec(set={"rules.decay.rate": 2.0}), "rules.decay.rate"),
-        (small_spec(scenario="nowhere.yaml"), "scenario nowhere.yaml: file not found: "),  # no empty field before the message
+        (small_spec(set={"rules.decay.rate": 2.0}), ": set.rules.decay.rate: must be in [0, 1) (got 2.0) (in "),  # the spec's set: wrote it, not --set
+        (small_spec(scenario="nowhere.yaml"), ": scenario: nowhere.yaml: file not found: "),  # no empty field before the message
         ({k: v for k, v in small_spec().items() if k != "patterns"}, "patterns: required"),
         ({**small_spec(), "name": "../elsewhere"}, "name: letters, digits, '_', '.' and '-' only"),  # it names runs/<name>
     ):
@@ -502,8 +502,24 @@ def test_the_cli_lists_every_problem_of_the_specs_scenario_at_once(tmp_path, cap
     assert main(["calibrate", str(spec), "--out", str(tmp_path / "out")]) == 2
     out, err = capsys.readouterr()
     lines = err.splitlines()
-    assert out == "" and lines[0] == f"error: {spec}: scenario scenario.yaml: 2 problem(s) in {tmp_path / 'scenario.yaml'}:"
-    assert [line.split(":")[0] for line in lines[1:]] == ["  - shocks.leadership_chnage", "  - powers.china.budget.investmnt"]
+    assert out == "" and lines[0] == f"error: 2 problem(s) in {spec}:"
+    assert [line.split(": ")[2] for line in lines[1:]] == ["shocks.leadership_chnage", "powers.china.budget.investmnt"]
+    assert all(line.startswith("  - scenario: scenario.yaml: ") for line in lines[1:])
+
+
+def test_the_specs_set_problems_are_named_as_abm_sweep_names_them(tmp_path, capsys):
+    """They were labelled "(from --set)", an option abm calibrate does not have, under a
+    heading that named the scenario twice."""
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump({"extends": str(BASELINE), "powers": {"china": {"budget": {"investmnt": 1.5}}}}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec(scenario="scenario.yaml", set={"rules.decision.noise": True, "rules.coercion.strength": 7})))
+    assert main(["calibrate", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--set" not in err
+    assert err.splitlines()[1:] == ["  - scenario: scenario.yaml: powers.china.budget.investmnt: unknown key; did you mean 'investment'? allowed: investment, security, trade",
+                                    "  - set.rules.decision.noise: a number is expected here, not true or false (got True) (in scenario.yaml)",
+                                    "  - set.rules.coercion.strength: must be in [0, 1] (got 7) (in scenario.yaml)"]
+    assert not (tmp_path / "out").exists()
     assert not (tmp_path / "out").exists()
 
 
