@@ -37,7 +37,6 @@ import math
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import time
 import warnings
@@ -56,7 +55,7 @@ from pyabc.sampler import MappingSampler
 from abm import patterns as pat
 from abm import yamlfile
 from abm.experiment import base_problems, canonical_hash, override, plain, scenario_hash
-from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
+from abm.outputs import OutputError, disk_error, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, build, load, pydantic_problems, read_yaml, resolve_chain
@@ -477,21 +476,6 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             pool.shutdown(interrupted)  # raises KeyboardInterrupt for a Ctrl-C held while it ran
         finally:
             lock.close()
-
-
-def disk_error(exc: BaseException | None) -> str | None:
-    """What a full, read-only or failing disk said, found anywhere in ``exc``'s chain, or
-    None. pyabc stores a generation through SQLAlchemy, whose session, once SQLite reports
-    a full disk, raises a follow-on error about its own state: the disk's is in its context."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
-            return exc.strerror or str(exc)
-        if isinstance(exc, sqlite3.OperationalError) and any(word in str(exc) for word in ("disk", "readonly")):
-            return str(exc)  # "database or disk is full", "attempt to write a readonly database", "disk I/O error"
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _check_single_threaded(executor) -> None:

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -38,6 +39,23 @@ LISTING = ".abm-output.json"  # which command wrote the folder, and which files
 STAGING = ".abm-staging"  # marks a folder being built; removed before it is published
 SHOWN = 10  # removed files (or folders) named one by one
 DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG}
+
+
+def disk_error(exc: BaseException | None) -> str | None:
+    """What a full, read-only or failing disk said, found anywhere in ``exc``'s chain, or
+    None: an error to report in one line, with what was kept, where any other is a bug. The
+    sweep's store and pyabc's both write through SQLite; pyabc's SQLAlchemy session, once
+    SQLite reports a full disk, raises a follow-on error about its own state, with the
+    disk's in its context."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+            return exc.strerror or str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and any(word in str(exc) for word in ("disk", "readonly")):
+            return str(exc)  # "database or disk is full", "attempt to write a readonly database", "disk I/O error"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class OutputError(ValueError):

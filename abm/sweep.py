@@ -62,7 +62,7 @@ from abm import experiment as experiments
 from abm import posterior, runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
-from abm.outputs import DISK_ERRORS, OutputError, atomic_directory, check_new_or_resumable, made_meanwhile
+from abm.outputs import OutputError, atomic_directory, disk_error, check_new_or_resumable, made_meanwhile
 from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, interrupted_top_up, pack, reader, write_json, write_text
@@ -787,9 +787,9 @@ def run(
                     _describe(out, exp)  # a top-up stopped before the store, resumed with the original spec
                 result = _session(exp, out, pool, runner or (run_with_states if exp.states else run_model), progress, task_seconds, incomplete)
         except (OSError, sqlite3.OperationalError) as exc:
-            if isinstance(exc, OSError) and exc.errno not in DISK_ERRORS:
+            if (reason := disk_error(exc)) is None:
                 raise
-            raise SweepError(f"cannot write to {out}: {getattr(exc, 'strerror', None) or exc}; every committed run is kept: fix that, then continue with --resume") from None
+            raise SweepError(f"cannot write to {out}: {reason}; every committed run is kept: fix that, then continue with --resume") from None
         interrupted = result.interrupted
         return result
     finally:

@@ -236,6 +236,29 @@ def test_a_full_disk_during_a_sweep_is_a_clean_error_that_keeps_what_was_stored(
     assert (out / "results.sqlite").exists()
 
 
+@pytest.mark.parametrize("error, said", [(OSError(28, "No space left on device"), "No space left on device"),
+                                         ("database or disk is full", "database or disk is full"), ("no such table: runs", None)])
+def test_a_sweep_reports_a_disk_problem_in_one_line_and_lets_a_bug_show(tmp_path, capsys, monkeypatch, error, said):
+    """abm sweep reported every SQLite error as one it cannot write ("fix that, then
+    continue with --resume"), a bug in the store's SQL too; abm calibrate reported only the
+    disk's. Both now ask outputs.disk_error."""
+    import sqlite3
+
+    from abm import store
+
+    def commit(self, outcomes):
+        raise error if isinstance(error, OSError) else sqlite3.OperationalError(error)
+
+    monkeypatch.setattr(store.Store, "commit", commit)
+    args = ["sweep", str(write_experiment(tmp_path, set={"time.steps": 2})), "--workers", "1", "--out", str(tmp_path / "o")]
+    if said is None:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            main(args)
+        return
+    assert main(args) == 2
+    assert f"cannot write to {tmp_path / 'o'}: {said}; every committed run is kept" in one_line_error(capsys)
+
+
 def test_a_sweep_into_a_read_only_place_is_a_clean_error(tmp_path, capsys, monkeypatch):
     import errno
 
