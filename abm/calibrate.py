@@ -399,6 +399,9 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     ``allow_model_change``: resume even if the model's code changed since the calibration
     started, which mixes generations of two models (:func:`_check_resumable`), and accept
     particles from workers whose code differs from this process's (:meth:`abm.sweep.Pool.check`)."""
+    from abm.sweep import not_in_a_starting_worker
+
+    not_in_a_starting_worker("abm.calibrate.run")
     cal = source if isinstance(source, Calibration) else load_spec(source)
     out = Path(out)
     check_new(out, resume)

@@ -300,6 +300,12 @@ class Pool:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self.make()
         self.generation += 1
+        with interrupts_deferred():  # starts a worker
+            probe = self.executor.submit(int)
+        try:  # a fresh worker that cannot even run this would fail every run in turn, each blamed on memory
+            probe.result()
+        except BrokenProcessPool:
+            raise SweepError(CANNOT_START) from None
 
     def shutdown(self, interrupted: bool) -> None:
         """Stop the workers (at once if ``interrupted``, else once idle) and close the
@@ -321,6 +327,17 @@ class Pool:
                 held.clear()
 
 
+def not_in_a_starting_worker(call: str) -> None:
+    """Refuse ``call`` in a worker process that is still starting: one importing again the
+    script that started it, which called ``call`` without the main guard (Python's own
+    refusal comes later, and a sweep's checks of its folder earlier, with a message about
+    the folder)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # what multiprocessing's own check reads
+        raise SweepError(f"a worker process, importing the script that started it, reached {call}: call it under 'if __name__ == \"__main__\":'")
+
+
+CANNOT_START = ("worker processes die as they start, before any work (the lines above say why). A script that calls abm.sweep.run or "
+                "abm.calibrate.run must call it under 'if __name__ == \"__main__\":', since every worker process imports the script again")
 WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the workers
 WATCH_GRACE = 3.0  # a dead worker unnoticed this long means a reader stuck on its half result
 
@@ -755,6 +772,7 @@ def run(
     workers whose code differs from this process's (:meth:`Pool.check`). ``top_up``: a
     resume whose spec differs from the stored one by more replications only adds them
     (:func:`more_replications`); without it, that is refused as any change is."""
+    not_in_a_starting_worker("abm.sweep.run")
     exp = experiments.load(experiment)
     out = Path(out)
     incomplete: list[str] = []

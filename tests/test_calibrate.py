@@ -666,3 +666,14 @@ def test_the_pairs_chart_puts_no_weights_on_a_parameter_axis(low):
     shown = [float(t.get_text()) for t in scatter.yaxis.get_majorticklabels() if t.get_text() and low <= t.get_position()[1] <= 0.08]
     assert 2 <= len(shown) <= 4 and all(low <= v <= 0.08 for v in shown), shown
 
+
+
+def test_a_worker_importing_the_script_that_started_it_does_not_calibrate_again(tmp_path, monkeypatch):
+    """As a sweep's (tests/test_sweep.py): a script calling calibrate.run without the main
+    guard runs it again in every worker as it starts; there it is refused, before any folder is touched."""
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(sweep.SweepError, match=r"reached abm\.calibrate\.run: call it under 'if __name__ == \"__main__\":'"):
+        calibrate.run(small_spec(), tmp_path / "c", progress=False)
+    assert not (tmp_path / "c").exists()

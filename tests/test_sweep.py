@@ -201,6 +201,23 @@ def test_a_dying_worker_fails_only_the_runs_that_kill_it_and_the_pool_is_replace
     assert (again.ok, again.failed, again.worker_deaths) == (3, 0, 0)
 
 
+def test_a_script_that_runs_a_sweep_without_the_main_guard_is_told_so_once(tmp_path):
+    """Every worker imports the script again and so runs its sweep again, which Python
+    refuses: each worker died as it started, and the sweep failed every run in turn, one
+    at a time, each blamed on memory ("killed, or out of memory"), with a pool started
+    for each. A fresh worker that cannot run a no-op now stops the sweep at once."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"from abm import sweep\nsweep.run({tiny_spec()!r}, {str(tmp_path / 'out')!r}, workers=2, progress=False)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 1
+    assert done.stderr.rstrip().splitlines()[-1] == f"abm.sweep.SweepError: {sweep.CANNOT_START}"
+    assert "if __name__ == \"__main__\":" in sweep.CANNOT_START
+    assert "SweepError: a worker process, importing the script that started it, reached abm.sweep.run: call it under 'if __name__ == \"__main__\":'" in done.stderr  # each worker's own reason, not the folder's
+    assert "already exists" not in done.stderr
+    stored = sqlite3.connect(tmp_path / "out" / "results.sqlite").execute("select count(*) from runs").fetchone()[0]
+    assert stored == 0  # no run is recorded as failed: none was tried
+
+
 def _descendants(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
