@@ -559,8 +559,24 @@ LARGE_HELP = {"action": "store_true", "help": "lift the size budgets checked bef
 ZOOM_HELP = "index scales fitted to the data (0-1 by default, so that a negligible effect looks negligible); each panel states the range shown"
 
 
+class Parser(argparse.ArgumentParser):
+    """Options refused in one line, as every other bad input is, where argparse prints its
+    usage block first: the option and what is wrong, and where the options are listed."""
+
+    commands: dict[str, argparse.ArgumentParser] = {}  # abm's own: its commands' parsers
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        known, extra = self.parse_known_args(args, namespace)
+        if extra:  # refused by the command's parser, whose --help lists its options (argparse names abm's)
+            self.commands.get(getattr(known, "command", None), self).error(f"unrecognized arguments: {' '.join(extra)}")
+        return known
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="abm",
         description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
         epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 128+N stopped by signal N "
@@ -570,7 +586,8 @@ def parser() -> argparse.ArgumentParser:
         "replaces only the files it wrote (listed in .abm-output.json) and never touches other files; without --out it "
         "never replaces anything. abm sweep never replaces a results folder (--resume completes it).",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    p.commands = sub.choices
 
     r = sub.add_parser("run", help="run one scenario and write its tables and charts")
     r.add_argument("config", help="scenario YAML file")
