@@ -352,7 +352,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
                             dark = shade < 0.55 if stat == "mean" else shade > 0.45
                             few = f"\nn={counts[i, j]}" if counts[i, j] < full else ""
                             digits = 3 if stat == "mean" else 2  # a half-width to 2 figures, as summary.md gives it: 3 ran into the next cell
-                            ax.text(xc[j], yc[i], value_text(ctx, chart.metric, grid[i, j], digits, zeros=False) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+                            ax.text(xc[j], yc[i], value_text(ctx.summary_unit(chart.metric), grid[i, j], digits, zeros=False) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{ctx.metric_label(chart.metric)}, by {short(chart.x)} and {short(chart.y)}"
@@ -944,17 +944,27 @@ def class_shares(results: Results) -> pd.DataFrame:
         low, high = cs.wilson95(k[c], n)
         columns |= {f"{c}_runs": k[c], f"{c}_share": k[c] / n, f"{c}_ci95_low": pd.Series(low, index=n.index), f"{c}_ci95_high": pd.Series(high, index=n.index)}
     shares = pd.DataFrame(columns, index=n.index)
-    shares.attrs["classes"] = {c: f"{e} (undefined: {undefined[c]}; the share is left blank)" if c in undefined else _class_definition(runs, e) for c, e in outcomes.items()}
+    shares.attrs["classes"] = {c: f"{e} (undefined: {undefined[c]}; the share is left blank)" if c in undefined else _class_definition(runs, e, results.summary_units) for c, e in outcomes.items()}
     shares.attrs["undefined"] = undefined
     return shares
 
 
-def _class_definition(runs: pd.DataFrame, expression: str) -> str:
-    """An outcome class's expression, and with quantiles the thresholds they came to over ``runs``."""
+def _class_definition(runs: pd.DataFrame, expression: str, units: dict[str, str]) -> str:
+    """An outcome class's expression, and with quantiles the thresholds they came to over
+    ``runs`` (those with a value: a threshold never crossed leaves a run without one),
+    each written as the summary's values are."""
     terms = discovery.thresholds(runs, expression)
     if not any(t.quantile for t, _ in terms):
         return expression
-    return f"{expression} (" + " and ".join(f"{t.summary} {t.op} {v:.4g}" for t, v in terms) + f": quantiles over the sweep's {len(runs)} successful runs)"
+
+    def term(t, v) -> str:
+        text = f"{t.summary} {t.op} {value_text(units.get(t.summary, ''), v)}"
+        if not t.quantile:
+            return text
+        n = int(runs[t.summary].notna().sum())
+        return f"{text}: q{t.value * 100:g} over the sweep's {len(runs)} successful runs" + (f", the {n} with a value" if n < len(runs) else "")
+
+    return f"{expression} (" + "; ".join(term(t, v) for t, v in terms) + ")"
 
 
 def summary_dictionary(results: Results, table: pd.DataFrame) -> pd.DataFrame:
@@ -1072,12 +1082,12 @@ def _stem(chart: Chart) -> str:
     return stem
 
 
-def value_text(ctx: ReportContext, summary: str, value: float, digits: int = 4, zeros: bool = True) -> str:
-    """A summary's value as tables and cells print it: ``digits`` significant digits, but a
-    decimal year (``first_crossing``) to the hundredth, since a quarter is 0.25 of a year
-    and 4 digits would round 2026.25 to 2026. ``zeros=False`` drops trailing zeros, for
-    a chart's cells, where every character counts."""
-    if ctx.summary_unit(summary) == "decimal year":
+def value_text(unit: str, value: float, digits: int = 4, zeros: bool = True) -> str:
+    """A summary's value (in ``unit``) as tables and cells print it: ``digits`` significant
+    digits, but a decimal year (``first_crossing``) to the hundredth, since a quarter is
+    0.25 of a year and 4 digits would round 2026.25 to 2026. ``zeros=False`` drops trailing
+    zeros, for a chart's cells, where every character counts."""
+    if unit == "decimal year":
         return f"{value:.2f}"
     return significant(value, digits) if zeros else f"{value:.{digits}g}"
 
@@ -1091,7 +1101,7 @@ def significant(value: float, digits: int) -> str:
 def _cell(ctx: ReportContext, summary: str, mean: float, half: float, n: int, ok: int) -> str:
     """A summary.md cell: mean ± half-width of its 95% interval, and how many runs it
     averages when some runs have no value (they never crossed the threshold)."""
-    text = "no value" if n == 0 else value_text(ctx, summary, mean) + ("" if math.isnan(half) else f" ± {significant(half, 2)}")
+    text = "no value" if n == 0 else value_text(ctx.summary_unit(summary), mean) + ("" if math.isnan(half) else f" ± {significant(half, 2)}")
     return text + (f" ({n} of {ok} runs)" if n < ok else "")
 
 

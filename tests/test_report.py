@@ -93,6 +93,20 @@ def test_columns_csv_gives_every_column_of_the_summary_with_its_unit(made):
     assert cs.parameter_unit("generated.budget") == "USD bn per quarter and domain"
 
 
+def test_a_class_threshold_is_written_as_its_summarys_values_with_the_runs_it_came_from():
+    """A decimal year's was written to 4 digits (2028.497 as 2028, which puts a run crossing
+    in 2028.25 on the wrong side), and a quantile said it came from every successful run
+    where only those with a value count."""
+    from abm.report import _class_definition
+
+    runs = pd.DataFrame({"integration_first_above_0.49": [2028.25, 2028.75, np.nan, np.nan], "fragmentation_final": [0.4, 0.5, 0.6, 0.7]})
+    units = {"integration_first_above_0.49": "decimal year", "fragmentation_final": "index 0-1"}
+    assert _class_definition(runs, "integration_first_above_0.49 >= q50 and fragmentation_final < 0.55", units) == (
+        "integration_first_above_0.49 >= q50 and fragmentation_final < 0.55 (integration_first_above_0.49 >= 2028.50: q50 over the sweep's 4 successful runs, "
+        "the 2 with a value; fragmentation_final < 0.5500)")
+    assert _class_definition(runs, "fragmentation_final >= q25", units) == "fragmentation_final >= q25 (fragmentation_final >= 0.4750: q25 over the sweep's 4 successful runs)"
+
+
 def test_the_summary_gives_each_points_share_of_runs_in_each_outcome_class(reference, tmp_path):
     """Outcome classes were read by discovery charts alone: summary.csv and summary.md did
     not say how many of a point's runs end fragmented. Each point now has its share of runs
@@ -125,7 +139,7 @@ def test_the_summary_gives_each_points_share_of_runs_in_each_outcome_class(refer
     first = table.iloc[0]
     row = next(line for line in md.splitlines() if line.startswith("| 0 |"))
     assert row.endswith(f"| 1.00 (0.44-1.00) | {first['fragmented_share']:.2f} ({first['fragmented_ci95_low']:.2f}-{first['fragmented_ci95_high']:.2f}) |")
-    assert f"- `fragmented_share`: share of the point's runs in the outcome class `fragmented`: fragmentation_final >= q50 (fragmentation_final >= {threshold:.4g}: quantiles over the sweep's 12 successful runs)" in md
+    assert f"- `fragmented_share`: share of the point's runs in the outcome class `fragmented`: fragmentation_final >= q50 (fragmentation_final >= {threshold:#.4g}: q50 over the sweep's 12 successful runs)" in md
     assert "- `few_offers_share`: share of the point's runs in the outcome class `few_offers`: offers_accepted_max < 1000\n" in md
     columns = pd.read_csv(out / "columns.csv", keep_default_na=False).set_index("column")
     assert list(columns.index) == list(table.columns)
