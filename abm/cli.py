@@ -190,7 +190,8 @@ def cmd_compare(args) -> int:
     for _, row in last.iterrows():
         print(f"  {row['scenario']:<30} {row['date']:%Y-%m-%d}  " + "  ".join(f"{m} {estimate(row[f'{m}_mean'], row[f'{m}_ci95'])}" for m in shown))
     if len(names) > len(shown):
-        print(f"  (the first {len(shown)} of {len(names)} metrics; every one, with the paired differences, in {out / 'compare.md'})")
+        paired = ", with the paired differences," if len(configs) > 1 else ""  # one scenario has no other to differ from
+        print(f"  (the first {len(shown)} of {len(names)} metrics; every one{paired} in {out / 'compare.md'})")
     return 0
 
 

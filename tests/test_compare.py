@@ -285,10 +285,13 @@ def test_scenarios_that_share_no_date_are_refused_before_any_run(tmp_path, monke
 @pytest.mark.parametrize("configs", [[BASELINE], [BASELINE, NO_PEACE]])
 def test_compare_says_which_files_it_wrote(tmp_path, capsys, configs):
     """The "wrote" line names exactly the files written: one scenario alone has no paired
-    differences, so no differences.csv (not an empty one) and no differences chart."""
+    differences, so no differences.csv (not an empty one) and no differences chart, and
+    the line pointing to compare.md for the metrics not printed does not promise them."""
     out = tmp_path / "c"
-    assert main(["compare", *map(str, configs), "--seeds", "2", "--steps", "2", "--metrics", "integration", "--out", str(out)]) == 0
-    listed = re.search(r"^wrote .*/ \((.*)\): ", capsys.readouterr().out, re.M).group(1).split(", ")
+    assert main(["compare", *map(str, configs), "--seeds", "2", "--steps", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert ("every one, with the paired differences, in" in printed) == (len(configs) > 1) and "metrics; every one" in printed
+    listed = re.search(r"^wrote .*/ \((.*)\): ", printed, re.M).group(1).split(", ")
     named = {name for item in listed for name in ([item.replace("/.svg", ""), item.replace(".png/", "")] if "/." in item else [item])}
     assert named == {p.name for p in out.iterdir() if not p.name.startswith(".")}
     assert ("differences.csv" in named) == (len(configs) > 1)
