@@ -669,7 +669,10 @@ class _Builder:
             if name in RESERVED:
                 self.problem("metrics.summaries", f"'{name}' is reserved for a column of the results; choose another name")
         for k, s in enumerate(spec.metrics.summaries):
+            found = len(self.problems)
             self.check_summary(f"metrics.summaries.{k}", s)
+            if len(self.problems) > found:  # its column's name is not the one meant (a window's dates reversed): names of summaries are not checked
+                self.broken.add("metrics.summaries")
         for name, expression in spec.outcomes.items():
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
                 self.problem(f"outcomes.{name}", "class names use letters, digits, _ . -")

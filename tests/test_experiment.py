@@ -521,6 +521,21 @@ def test_a_summary_metric_typo_is_one_problem_not_an_echo_in_every_chart(tmp_pat
     assert "charts.0.metrics: 'divisoin_final' is not a summary; summaries: division_final\n" in capsys.readouterr().err
 
 
+def test_a_summary_with_its_window_reversed_is_one_problem_not_an_echo_in_charts_and_classes(tmp_path, capsys):
+    """Its column is named by the reversed dates: a chart and a class naming the column
+    meant were told 'is not a summary; summaries: fragmentation_mean_2028_2026', the
+    broken name, as if it were the one to use."""
+    spec = {"name": "window", "scenario": str(Path(__file__).parents[1] / "configs" / "baseline.yaml"), "replications": 2,
+            "grid": {"rules.coercion.strength": [0.0, 1.0]},
+            "metrics": {"summaries": [{"metric": "fragmentation", "stat": "mean", "window": ["2028-01-01", "2026-01-01"]}]},
+            "outcomes": {"high": "fragmentation_mean_2026_2028 >= q50"},
+            "charts": [{"type": "box", "metrics": ["fragmentation_mean_2026_2028"], "by": "rules.coercion.strength"}]}
+    path = tmp_path / "window.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert capsys.readouterr().err == f"error: 1 problem(s) in {path}: metrics.summaries.0.window: the window ends before it starts (2028-01-01 > 2026-01-01)\n"
+
+
 def test_a_swept_path_inside_another_is_refused(tmp_path, capsys):
     """grid: {rules.coercion.strength: [0, 1], rules.coercion: {weak: {...}}}: the mapping
     overwrote the strength at every point, so 'strength 1' ran as 0 under its label (and in
