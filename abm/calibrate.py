@@ -55,7 +55,7 @@ from pyabc.sampler import MappingSampler
 from abm import patterns as pat
 from abm import yamlfile
 from abm.experiment import base_problems, canonical_hash, override, plain, scenario_hash
-from abm.outputs import OutputError, disk_error, atomic_directory, check_new_or_resumable, made_meanwhile, staged_files
+from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, build, load, pydantic_problems, read_yaml, resolve_chain

@@ -62,7 +62,7 @@ from abm import experiment as experiments
 from abm import posterior, runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
-from abm.outputs import OutputError, atomic_directory, disk_error, check_new_or_resumable, made_meanwhile
+from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile
 from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, interrupted_top_up, pack, reader, write_json, write_text
@@ -338,6 +338,7 @@ def not_in_a_starting_worker(call: str) -> None:
 
 CANNOT_START = ("worker processes die as they start, before any work (the lines above say why). A script that calls abm.sweep.run or "
                 "abm.calibrate.run must call it under 'if __name__ == \"__main__\":', since every worker process imports the script again")
+
 WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the workers
 WATCH_GRACE = 3.0  # a dead worker unnoticed this long means a reader stuck on its half result
 
