@@ -1381,3 +1381,30 @@ def test_notebook_03_what_to_notice_quotes_the_library_comparison():
     for quote, key in ((joins, ("russia_joins_regional_format", "integration")), (peace, ("no_peace", "integration_south_caucasus")), (None, ("baseline_calibrated", "fragmentation"))):
         row = differences.loc[(names[key[0]], key[1])]
         assert row["clear"] and row["seeds"] == 3 and (quote is None or agrees(quote, row["difference"])), key
+
+
+def test_behaviour_quotes_the_outbidding_race_by_decision_rule(tmp_path):
+    """docs/behaviour.md splits the shipped outbidding sweep by rule: Russia's influence
+    falls under hedging and rises under bandwagoning, in every run, and the race sets in
+    later under bandwagoning. Recomputed from the spec itself (168 runs, a few seconds)."""
+    from abm import sweep
+    from abm.results import Results
+
+    spec = experiment.load(ROOT / "experiments" / "outbidding.yaml")
+    assert sweep.run(spec, tmp_path / "outbidding", workers=2, progress=False).failed == 0
+    t = Results(tmp_path / "outbidding").table().set_index(["rules.decision", "replication"])
+    response = t.pop("rules.spending.response")
+    base = t[response == 0.0]
+    text = " ".join((ROOT / "docs" / "behaviour.md").read_text().split())
+    quoted = {"hedging": "falls under hedging by {}, {} and {} at responses 1.25, 1.5 and 2",
+              "bandwagon_1": "rises under bandwagoning by {}, {} and {}, in all 12 runs at each response"}
+    for rule, sentence in quoted.items():
+        diffs = [t[(response == r) & (t.index.get_level_values(0) == rule)]["influence_russia_final"] - base["influence_russia_final"] for r in (1.25, 1.5, 2.0)]
+        diffs = [d.dropna() for d in diffs]
+        assert all(len(d) == 12 for d in diffs)
+        assert all((d > 0).all() if rule == "bandwagon_1" else (d < 0).all() for d in diffs)
+        assert sentence.format(*(f"{abs(d.mean()):.3f}" for d in diffs)) in text
+    fragmentation = {(rule, r): (t[(response == r) & (t.index.get_level_values(0) == rule)]["fragmentation_final"] - base["fragmentation_final"]).dropna().mean()
+                     for rule in quoted for r in (1.25, 1.5)}
+    assert (f"fragmentation falls by {-fragmentation['hedging', 1.25]:.3f} at 1.25 under hedging, by {-fragmentation['bandwagon_1', 1.25]:.3f} under "
+            f"bandwagoning, which reaches that size only at 1.5 ({-fragmentation['bandwagon_1', 1.5]:.3f})") in text
