@@ -148,3 +148,14 @@ def test_the_baselines_trade_ties_are_the_national_shares_where_found():
                 assert abs(ties[power] - row[partner] / 100) < 1e-9, (key, partner)
                 checked += 1
     assert checked >= 9
+
+
+def test_data_tables_describe_an_untitled_article_as_the_bibliography_does():
+    """An article whose headline the project's copy lacks is described in brackets; the
+    data tables' source entries must use the bibliography's words, so that one article
+    is not cited under two names."""
+    titles = set(re.findall(r"^\| `@[^`]+` \| [^|]+ \| (\[[^\]]+\]) \|", SOURCES.read_text(), flags=re.M))
+    cited = set()
+    for path in (ROOT / "data").glob("*.yaml"):
+        cited |= set(re.findall(r"title: \"(\[[^\"]+\])\"", path.read_text()))
+    assert cited and titles >= cited, sorted(cited - titles)
