@@ -470,17 +470,17 @@ def report(result: BenchResult) -> str:
         target(b.run.cpu * ms <= BASELINE_TARGET_MS, f"runner.run of the baseline <= {BASELINE_TARGET_MS:.0f} ms ({b.run.cpu * ms:.1f} ms, {b.run.cpu * ms / BASELINE_TARGET_MS:.2f}x the target; wall {b.run.wall * ms:.1f} ms)"),
         target(b.model.cpu * ms <= MODEL_TARGET_MS, f"RegionModel without tables <= {MODEL_TARGET_MS:.0f} ms ({b.model.cpu * ms:.1f} ms)"),
         target(ratio <= SCALING_TARGET, f"us/offer {last.label} / {first.label} <= {SCALING_TARGET:g} (ratio {ratio:.2f}: "
-               f"{last.per_offer.cpu * us:.2f} / {first.per_offer.cpu * us:.2f} us; wall {last.per_offer.wall / first.per_offer.wall:.2f})", False),
+               f"{last.per_offer.cpu * us:.2f} / {first.per_offer.cpu * us:.2f} us; wall {last.per_offer.wall / first.per_offer.wall:.2f})", at_full_size=False),
     ]
     if cli is not None:
         lines += [target(cli.run < CLI_RUN_TARGET_S, f"abm run < {CLI_RUN_TARGET_S:g} s ({cli.run:.2f} s; importing Mesa and matplotlib alone takes {cli.floor:.2f} s)"),
                   target(cli.validate < CLI_VALIDATE_TARGET_S, f"abm validate < {CLI_VALIDATE_TARGET_S:g} s ({cli.validate:.2f} s)")]
     if sw is not None:
-        lines += [target(sw.overhead <= SWEEP_OVERHEAD_TARGET, f"sweep, 1 worker / plain loop <= {SWEEP_OVERHEAD_TARGET:g} ({sw.overhead:.3f}; wall {sw.one['seconds'] / sw.loop['seconds']:.3f})", False),
-                  target(sw.speedup >= SWEEP_SPEEDUP_TARGET, f"sweep, 2 workers / 1 worker >= {SWEEP_SPEEDUP_TARGET:g} ({sw.speedup:.2f}, on wall time)", False)]
+        lines += [target(sw.overhead <= SWEEP_OVERHEAD_TARGET, f"sweep, 1 worker / plain loop <= {SWEEP_OVERHEAD_TARGET:g} ({sw.overhead:.3f}; wall {sw.one['seconds'] / sw.loop['seconds']:.3f})", at_full_size=False),
+                  target(sw.speedup >= SWEEP_SPEEDUP_TARGET, f"sweep, 2 workers / 1 worker >= {SWEEP_SPEEDUP_TARGET:g} ({sw.speedup:.2f}, on wall time)", at_full_size=False)]
     if big is not None:
         lines += [target(big["cpu"] < LARGE_TARGET_S and big["peak_mb"] < LARGE_TARGET_MB,
-                         f"{big['states']}x{big['powers']} x {big['steps']} steps < {LARGE_TARGET_S:g} s and < {LARGE_TARGET_MB:g} MB ({big['cpu']:.2f} s, {big['peak_mb']:.0f} MB)", False)]
+                         f"{big['states']}x{big['powers']} x {big['steps']} steps < {LARGE_TARGET_S:g} s and < {LARGE_TARGET_MB:g} MB ({big['cpu']:.2f} s, {big['peak_mb']:.0f} MB)", at_full_size=False)]
     if b.run.wall > 1.25 * b.run.cpu:
         lines.append(f"  note: wall time is {b.run.wall / b.run.cpu:.1f}x the CPU time: the machine is busy, the wall figures are inflated")
     return "\n".join(lines)
