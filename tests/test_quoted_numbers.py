@@ -373,7 +373,7 @@ def test_odd_quotes_what_is_quiet_over_twelve_seeds(twelve):
     changes = [(seed, e.type, e.state, e.organisation, int(e.step), e.date)
                for seed, r in enumerate(twelve) for e in r.events[r.events["source"] == "calculus"].itertuples()]
     text = quoted(ODD, "memberships are sticky:", 500)
-    assert f"changes one in {len({c[0] for c in changes})} of the 12 seeds" in text
+    assert f"changes a membership {len(changes)} times in {len({c[0] for c in changes})} of the 12 seeds" in text
     said = re.findall(r"(\w+) (?:joins|returns to) the (\w+) at step (\d+), (\d{4}-\d\d-\d\d),\s+in seeds? ([\d ,and]+)\)?", text)
     quoted_changes = {(int(seed), "accession", state.lower(), org, int(step), date)
                       for state, org, step, date, seeds in said for seed in re.findall(r"\d+", seeds)}
