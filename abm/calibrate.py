@@ -60,7 +60,7 @@ from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, build, load, pydantic_problems, read_yaml, resolve_chain
 from abm.store import write_json
-from abm.sweep import SweepError, _lock, check_unlocked
+from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import Int, PlainName, Real
 
 MANIFEST = "manifest.json"
@@ -399,8 +399,6 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     ``allow_model_change``: resume even if the model's code changed since the calibration
     started, which mixes generations of two models (:func:`_check_resumable`), and accept
     particles from workers whose code differs from this process's (:meth:`abm.sweep.Pool.check`)."""
-    from abm.sweep import not_in_a_starting_worker
-
     not_in_a_starting_worker("abm.calibrate.run")
     cal = source if isinstance(source, Calibration) else load_spec(source)
     out = Path(out)

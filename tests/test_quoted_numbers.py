@@ -1395,16 +1395,19 @@ def test_behaviour_quotes_the_outbidding_race_by_decision_rule(tmp_path):
     t = Results(tmp_path / "outbidding").table().set_index(["rules.decision", "replication"])
     response = t.pop("rules.spending.response")
     base = t[response == 0.0]
+
+    def paired(rule: str, r: float, metric: str) -> pd.Series:
+        """The metric at response ``r`` less the same rule and seed's at 0."""
+        return (t[(response == r) & (t.index.get_level_values(0) == rule)][metric] - base[metric]).dropna()
+
     text = " ".join((ROOT / "docs" / "behaviour.md").read_text().split())
     quoted = {"hedging": "falls under hedging by {}, {} and {} at responses 1.25, 1.5 and 2",
               "bandwagon_1": "rises under bandwagoning by {}, {} and {}, in all 12 runs at each response"}
     for rule, sentence in quoted.items():
-        diffs = [t[(response == r) & (t.index.get_level_values(0) == rule)]["influence_russia_final"] - base["influence_russia_final"] for r in (1.25, 1.5, 2.0)]
-        diffs = [d.dropna() for d in diffs]
+        diffs = [paired(rule, r, "influence_russia_final") for r in (1.25, 1.5, 2.0)]
         assert all(len(d) == 12 for d in diffs)
         assert all((d > 0).all() if rule == "bandwagon_1" else (d < 0).all() for d in diffs)
         assert sentence.format(*(f"{abs(d.mean()):.3f}" for d in diffs)) in text
-    fragmentation = {(rule, r): (t[(response == r) & (t.index.get_level_values(0) == rule)]["fragmentation_final"] - base["fragmentation_final"]).dropna().mean()
-                     for rule in quoted for r in (1.25, 1.5)}
+    fragmentation = {(rule, r): paired(rule, r, "fragmentation_final").mean() for rule in quoted for r in (1.25, 1.5)}
     assert (f"fragmentation falls by {-fragmentation['hedging', 1.25]:.3f} at 1.25 under hedging, by {-fragmentation['bandwagon_1', 1.25]:.3f} under "
             f"bandwagoning, which reaches that size only at 1.5 ({-fragmentation['bandwagon_1', 1.5]:.3f})") in text
