@@ -496,19 +496,24 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     slider at None shows the value the scenario's posterior draws for the seed."""
     s = settings.value
     refusals, set_refusals = solara.use_state(0)
+    chosen, set_chosen = solara.use_state(s["power"])  # the user's pick, back when a scenario has that power again
 
     def set_(name):
         return lambda value: settings.set({**settings.value, name: value})
 
     def choose_config(config):
         try:
-            values = scenario_values(config, settings.value["power"])
+            values = scenario_values(config, chosen)
         except ScenarioError as exc:
             problem.set(f"configs/{config}.yaml cannot be used, so the scenario stays {settings.value['config']}: {exc}")
             set_refusals(refusals + 1)  # a new menu, showing the kept scenario: the browser would keep showing the refused pick
             return
         problem.set("")
         settings.set({**settings.value, "config": config, **values})
+
+    def choose_power(power):
+        set_chosen(power)
+        settings.set({**settings.value, "power": power})
 
     def select(label, name, values, on_value=None, key=None):
         widget = solara.Select(label, value=s[name], values=values, on_value=on_value or set_(name))
@@ -540,7 +545,7 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     slider("Decision noise", "noise", 0.0, 0.5, 0.01)
     slider("Tie decay per quarter", "decay_rate", 0.0, 0.1, 0.005, digits=3)
     known = s["power"] in [entry["value"] for entry in powers]
-    select("Power whose spending to scale", "power", powers if known else [*powers, menu_entry(s["power"])])
+    select("Power whose spending to scale", "power", powers if known else [*powers, menu_entry(s["power"])], choose_power)
     slider("Spending ×", "budget_scale", 0.0, 3.0, 0.1, digits=1)
     slider("Seed", "seed", 0, 99, 1)
 

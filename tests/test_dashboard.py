@@ -328,15 +328,17 @@ def test_the_influence_panel_says_what_it_plots():
 
 def test_choosing_a_world_without_the_chosen_power_scales_all_powers():
     """The generated world has none of the baseline's powers: the power menu kept "china"
-    as an extra entry (scaling every power, unsaid)."""
+    as an extra entry (scaling every power, unsaid). Back in a world that has it, the
+    user's pick returns (it stayed on all powers until picked again)."""
     settings, _, selects, _ = render_settings()
     assert settings.value["power"] == "china"
     selects()[0].v_model = "generated"
     assert settings.value["power"] == dashboard.ALL_POWERS
     assert [entry["value"] for entry in selects()[-1].items] == [dashboard.ALL_POWERS, *dashboard.load(dashboard.CONFIGS / "generated.yaml").powers]
-    selects()[0].v_model = "baseline"  # a power kept when the next scenario has it
+    selects()[0].v_model = "baseline"
+    assert settings.value["power"] == "china"
     selects()[-1].v_model = "japan"
-    selects()[0].v_model = "no_peace"
+    selects()[0].v_model = "no_peace"  # a power kept when the next scenario has it
     assert settings.value["power"] == "japan"
 
 
