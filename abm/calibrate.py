@@ -667,6 +667,8 @@ def write_outputs(out: Path, cal: Calibration, history, pool) -> tuple[list[Path
 
 
 def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
+    from abm import report  # matplotlib: only when a calibration has finished
+
     post = posterior(history)
     post.to_csv(out / "posterior.csv", index=False)
     post.to_parquet(out / "posterior.parquet", index=False)
@@ -680,14 +682,13 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     epsilons = epsilons[epsilons["t"] >= 0]  # pyabc's row t = -1 stands for its own set-up, not a generation
     lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
              f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); seed {cal.spec.seed}, spec hash {cal.hash[:12]}.", "",
-             "## Which parameters the patterns constrain", "", markdown_table(table), "",
+             "## Which parameters the patterns constrain", "", report.markdown(table), "",
              f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise; "
              f"every verdict is unreliable when the final weights' effective sample size (ess, Kish) is below {MIN_ESS}: "
              f"here {table['ess'].iloc[0]:.1f} of {len(post)} particles.", "",
-             "## Posterior predictive check", "", markdown_table(check), "",
-             "## Epsilon schedule", "", markdown_table(epsilons[["t", "epsilon", "samples"]])]
+             "## Posterior predictive check", "", report.markdown(check), "",
+             "## Epsilon schedule", "", report.markdown(epsilons[["t", "epsilon", "samples"]])]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from abm import report
 
     ess = float(table["ess"].iloc[0])
     footer = (f"calibration {cal.spec.name} (spec {cal.hash[:10]}): {history.max_t + 1} generations of {cal.spec.population} particles, "
@@ -696,9 +697,3 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     for stem, fig in report.posterior_figures(cal.spec.parameters, post, cal.patterns, pred, check, footer, weights).items():
         report.save(fig, out, stem)
     return ess
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
-    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)])
