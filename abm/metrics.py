@@ -143,17 +143,14 @@ def polarization(d: np.ndarray, alpha: float, bandwidth: float) -> float:
     return min(value, 1.0)
 
 
-def division(a: np.ndarray, rivalry: np.ndarray, idx: np.ndarray | None = None) -> float:
+def division(a: np.ndarray, rivalry: np.ndarray, members: np.ndarray | None = None) -> float:
     """Mean pairwise rivalry between the patrons of two states: ``a_i' R a_j`` averaged
-    over pairs, with ``R`` symmetric in [0, 1] (zero diagonal) and ``a`` the alignments
-    over the modelled powers. In [0, 1]; 0 when no pair leans to rival powers."""
-    if idx is not None:
-        a = a[idx]
-    n = a.shape[0]
-    if n < 2:
-        return 0.0
-    cross = a @ rivalry @ a.T
-    return float((cross.sum() - cross.trace()) / (n * (n - 1)))
+    over pairs (of ``members``, a boolean mask over states; all by default), with ``R``
+    symmetric in [0, 1] (zero diagonal) and ``a`` the alignments over the modelled powers.
+    In [0, 1]; 0 when no pair leans to rival powers, or with fewer than two members."""
+    members = np.ones(len(a), dtype=bool) if members is None else members
+    no_pairs = np.zeros(0, dtype=np.intp)  # neighbour pairs: not read by this metric
+    return Groups([Group(members, no_pairs, no_pairs)]).mean_pairwise(a @ rivalry @ a.T)[0]
 
 
 class Group:
@@ -176,7 +173,7 @@ class Groups:
     """Several :class:`Group` objects measured together: each metric of all of them is a
     matrix product over a groups x states membership matrix, so a step's group metrics
     cost a few numpy calls, not a few per group. The one implementation of the group
-    metrics: :func:`trade_share` and :func:`integration` measure one group through it."""
+    metrics: :func:`division`, :func:`trade_share` and :func:`integration` measure one group through it."""
 
     def __init__(self, groups: list[Group]):
         self.groups = groups

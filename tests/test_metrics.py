@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from abm import metrics, scenario
+from abm.model import RegionModel
+from tests.conftest import BASELINE
 
 # Jensen-Shannon distance (base 2) between p = (1, 0) and q = (1/2, 1/2), by hand:
 #   m = (3/4, 1/4)
@@ -235,7 +237,8 @@ def test_division_hand_computed_and_subgroup():
     a = np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     # pairs: (0,1) 0.5, (0,2) 0.5, (1,2) 1.0 -> mean 2/3; subgroup {0, 1}: 0.5
     assert metrics.division(a, RIVALS) == pytest.approx(2 / 3)
-    assert metrics.division(a, RIVALS, np.array([0, 1])) == pytest.approx(0.5)
+    assert metrics.division(a, RIVALS, np.array([True, True, False])) == pytest.approx(0.5)
+    assert metrics.division(a, RIVALS, np.array([True, False, False])) == 0.0  # no pair
 
 
 # --------------------------------------------------------------------------- trade and integration
@@ -326,3 +329,13 @@ def test_block_wise_js_distances_equal_the_full_tensor_formula(seed, n, m):
     expected = _js_full_tensor(a)
     for block in (1, 2 * m + 1, 64, 1 << 18):
         assert np.array_equal(metrics.js_distance_matrix(a, block=block), expected), block
+
+
+def test_the_model_measures_division_as_the_metric_defines_it():
+    """The model measures every group at once (``Groups``); the region's division must be
+    the one-group metric of its alignments, step after step, over several seeds."""
+    for seed in range(3):
+        model = RegionModel(BASELINE, rng=seed)
+        for _ in range(4):
+            model.step()
+            assert model.metrics["division"] == pytest.approx(metrics.division(model.alignment, model.hostility), rel=1e-12)
