@@ -151,20 +151,14 @@ def assign(
     fills at least one route or places everything, so there are at most n rounds of
     O(n) work. What fits nowhere is ``unmet``.
     """
-    cap = np.array([c.capacity() for c in corridors], dtype=float)
-    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors], dtype=float)
-    return fill(demand, cap, gc, rule)
-
-
-def fill(demand: float, cap: np.ndarray, gc: np.ndarray, rule) -> Assignment:
-    """:func:`assign` from the routes' capacities and generalized costs."""
     if not (math.isfinite(demand) and demand >= 0):
         raise ValueError(f"demand must be finite and >= 0, got {demand}")
-    n = len(cap)
+    n = len(corridors)
     if demand == 0 or n == 0:  # nothing to move, or nowhere to move it
         return Assignment(np.zeros(n), float(demand), float(demand))
     # plain floats: a market has a handful of routes, too few for numpy's per-call cost
-    cap, volumes = cap.tolist(), [0.0] * n
+    cap, volumes = [float(c.capacity()) for c in corridors], [0.0] * n
+    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors], dtype=float)
     open_ = [k for k in range(n) if cap[k] > 0]
     remaining = float(demand)
     while open_ and remaining > 0:
@@ -196,11 +190,9 @@ def assign_markets(
     """
     volumes = np.zeros(len(corridors))
     unmet: dict[str, float] = {}
-    cap = np.array([c.capacity() for c in corridors], dtype=float)  # every route's, once
-    gc = np.array([c.generalized_cost(value_of_time, risk_premium) for c in corridors], dtype=float)
     for market, demand in demands.items():
         idx = [i for i, c in enumerate(corridors) if c.market == market]
-        a = fill(demand, cap[idx], gc[idx], rule)
+        a = assign(demand, [corridors[i] for i in idx], rule, value_of_time, risk_premium)
         volumes[idx] = a.volumes
         unmet[market] = a.unmet
     return volumes, unmet
