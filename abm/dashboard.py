@@ -372,23 +372,6 @@ def _relations(model: RegionModel) -> list:
 PANELS = {"region": live_region, "fragmentation": live_fragmentation, "influence": live_influence, "corridors": live_corridors}
 
 
-def draw_region(model: RegionModel) -> bytes:
-    """PNG of a panel for ``model`` as it stands (used by tests and notebooks)."""
-    return live_region(model).png(model)
-
-
-def draw_fragmentation(model: RegionModel) -> bytes:
-    return live_fragmentation(model).png(model)
-
-
-def draw_influence(model: RegionModel) -> bytes:
-    return live_influence(model).png(model)
-
-
-def draw_corridors(model: RegionModel) -> bytes:
-    return live_corridors(model).png(model)
-
-
 def status_text(model: RegionModel) -> str:
     m = model.metrics
     top = sorted(model.power_keys, key=lambda p: -m[f"influence_{p}"])[:3]

@@ -624,7 +624,7 @@ class _Builder:
             self.problem("scenarios", "must name at least one scenario")
         if isinstance(spec.scenarios, list):
             stems = [Path(p).stem for p in spec.scenarios]
-            for stem in {s for s in stems if stems.count(s) > 1}:
+            for stem in sorted({s for s in stems if stems.count(s) > 1}):
                 self.problem("scenarios", f"two files are both named '{stem}'; give them names (scenarios: {{name: path}})")
         for path, values in spec.grid.items():
             if not isinstance(values, list | dict) or not values:

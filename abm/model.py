@@ -1,6 +1,7 @@
 """The model: regional states and external powers exchanging offers, step by step.
 
-One step is one period of ``time.step_months`` months (a quarter by default):
+One step is one period of ``time.step_months`` months (a quarter, the only period the
+scenario accepts):
 
 1. dated events of the period fire, then stochastic shocks are drawn (abm.events);
    economies grow along their paths;
@@ -10,7 +11,8 @@ One step is one period of ``time.step_months`` months (a quarter by default):
    the allocation rule, and new money split by it;
 4. states evaluate the period's offers together, against the ties they held at its
    start, and take them in whole, in part or not at all (decision rule); what they
-   take becomes ties;
+   take becomes ties; then each power sets the new money it adds next period in
+   answer to what its rivals' offers won (spending rule);
 5. ties decay unless renewed (decay rule); a state that took more than a tolerance
    of the new spending of a power's rivals has defected;
 6. powers answer defections (coercion rule): the state complies or defies; a coerced

@@ -1,7 +1,7 @@
 """Offers: one power's proposal to one state in one domain, and how a state values it.
 
-An offer carries a size (USD bn), a duration (steps the tie lasts before renewal) and
-the offerer's conditions. A step's offers are held together in an :class:`Offers`
+An offer carries a size (USD bn) and a duration (steps the tie lasts before renewal);
+the offerer's conditions are the model's, per (state, power) (``RegionModel.conditions``). A step's offers are held together in an :class:`Offers`
 batch (one array entry per offer) and valued at once by :func:`evaluate`, so that the
 cost of a step grows linearly with the number of offers. States consider the offers of
 a period together, against the ties they had at its start: no offer's fate depends on

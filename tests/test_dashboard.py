@@ -53,8 +53,8 @@ def test_every_shipped_scenario_builds_and_every_panel_draws():
         model = dashboard.DashboardModel(config=name)
         model.step()
         assert dashboard.status_text(model).startswith("Step 1 of")
-        for draw in (dashboard.draw_region, dashboard.draw_fragmentation, dashboard.draw_influence, dashboard.draw_corridors):
-            draw(model)
+        for name, panel in dashboard.PANELS.items():
+            assert panel(model).png(model).startswith(b"\x89PNG"), (name, "not a PNG")
 
 
 def test_spending_slider_scales_every_power_of_a_generated_world():

@@ -83,7 +83,8 @@ class Hedging(DecisionRule):
 class Bandwagon(DecisionRule):
     """Align with the strongest: offers gain ``bonus`` from the most influential power
     and lose it from the least, in proportion to influence relative to the leader's
-    (``bonus * (2 * relative - 1)``), and dependence on the strong is not feared."""
+    (``bonus * (2 * relative - 1)``), and dependence is not feared: the dependence term
+    is added back for every power, the leader or not."""
 
     name = "bandwagon"
 
