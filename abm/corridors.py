@@ -338,7 +338,7 @@ class CorridorNetwork:
                 closed.append(c.id)
         return closed
 
-    def step(self, step: int, start, end, years: float) -> list[tuple[str, dict, str, dt.date | None]]:
+    def step(self, step: int, end, years: float) -> list[tuple[str, dict, str, dt.date | None]]:
         """Advance one period [start, end); return the upgrades and reopenings that happened
         (kind, parameters, id and date: an upgrade's path in the scenario and its date, none
         for a reopening)."""

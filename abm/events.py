@@ -317,7 +317,7 @@ class PowerJoins(Event):
         )
 
     def apply(self, model):
-        model.organisations.admit_power(self.params.power, self.params.organisation, model)
+        model.organisations.admit_power(self.params.power, self.params.organisation)
         return self.record()
 
 
@@ -424,7 +424,7 @@ class Withdrawal(PowerEvent):
             model.network.corridor(cid).sponsors.pop(p.power, None)
         model.network.refresh_sponsors()
         for oid in p.organisations:
-            model.organisations.expel_power(p.power, oid, model)
+            model.organisations.expel_power(p.power, oid)
         return self.record()
 
 

@@ -163,7 +163,7 @@ class RegionModel(mesa.Model):
         self.decay_ties()
         self.coerce_defectors(self.find_defections())
         self.rules["credibility"].update(self)
-        self.rules["opinion"].update(self.states, self)
+        self.rules["opinion"].update(self)
         self.rules["neighbours"].update(self.pairs, self)
         self.review_memberships()
         self.observe()
@@ -189,9 +189,9 @@ class RegionModel(mesa.Model):
         self.pairs.gdp_i, self.pairs.gdp_j = self.gdp[self.pairs.i], self.gdp[self.pairs.j]
 
     def move_freight(self) -> None:
-        start, end = self.config.date(self.steps - 1), self.config.date(self.steps)
+        end = self.config.date(self.steps)
         years = self.steps * self.config.time.step_months / 12.0
-        for kind, params, key, on in self.network.step(self.steps, start, end, years):
+        for kind, params, key, on in self.network.step(self.steps, end, years):
             self.log(kind, "model" if kind == "corridor_reopen" else "scheduled", params, key, on)
 
     def review_memberships(self) -> None:

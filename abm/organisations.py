@@ -95,11 +95,11 @@ class Organisations:
         (self.by_key[org_key].frozen.add if frozen else self.by_key[org_key].frozen.discard)(s)
         self.changed = True
 
-    def admit_power(self, power_key: str, org_key: str, model) -> None:
+    def admit_power(self, power_key: str, org_key: str) -> None:
         self.by_key[org_key].powers.add(self.power_index[power_key])
         self.changed = True
 
-    def expel_power(self, power_key: str, org_key: str, model) -> None:
+    def expel_power(self, power_key: str, org_key: str) -> None:
         org = self.by_key[org_key]
         org.powers.discard(self.power_index[power_key])
         if org.leader == self.power_index[power_key]:

@@ -552,7 +552,7 @@ def test_static_opinion_does_not_move():
     state.gained[:] = [0.5, 0.0]
     state.harmed[:] = [0.0, 0.5]
     before = state.opinion.copy()
-    rule("opinion", "static").update(model.states, model)
+    rule("opinion", "static").update(model)
     assert np.array_equal(state.opinion, before)
 
 
@@ -565,7 +565,7 @@ def test_benefit_opinion_moves_toward_benefits_and_away_from_harm():
     state = model.states[A]
     state.gained[:] = [0.2, 0.0]
     state.harmed[:] = [0.0, 0.1]
-    rule("opinion", "benefit", rate=0.5, benefit=1.0, harm=2.0).update(model.states, model)
+    rule("opinion", "benefit", rate=0.5, benefit=1.0, harm=2.0).update(model)
     assert state.opinion == pytest.approx([0.2, -0.3])
 
 
@@ -575,10 +575,10 @@ def test_benefit_opinion_target_is_clipped_and_returns_to_anchor():
     state = model.states[A]
     state.gained[:] = [50.0, 0.0]  # target clipped to +1
     r = rule("opinion", "benefit", rate=1.0)
-    r.update(model.states, model)
+    r.update(model)
     assert state.opinion[P] == pytest.approx(1.0)
     state.gained[:] = 0.0  # nothing happens: back to the anchor 0.1
-    r.update(model.states, model)
+    r.update(model)
     assert state.opinion == pytest.approx([0.1, -0.2])
 
 
@@ -590,7 +590,7 @@ def test_social_opinion_moves_toward_neighbours():
     #   b (neighbours a, c): mean (0.2, 0.05); (-0.4, 0.6) + 0.5 * ((0.6, -0.55)) = (-0.1, 0.325)
     #   c (neighbour b):    (0.3, 0.3) + 0.5 * ((-0.4, 0.6) - (0.3, 0.3)) = (-0.05, 0.45)
     model = tiny_model()
-    rule("opinion", "social", rate=0.3, social=0.5).update(model.states, model)
+    rule("opinion", "social", rate=0.3, social=0.5).update(model)
     assert model.states[A].opinion == pytest.approx([-0.15, 0.2])
     assert model.states[B].opinion == pytest.approx([-0.1, 0.325])
     assert model.states[C].opinion == pytest.approx([-0.05, 0.45])
@@ -601,8 +601,8 @@ def test_social_with_zero_weight_is_benefit():
     m1, m2 = tiny_model(), tiny_model()
     for m in (m1, m2):
         m.states[A].gained[:] = [0.3, 0.1]
-    rule("opinion", "social", rate=0.4, social=0.0).update(m1.states, m1)
-    rule("opinion", "benefit", rate=0.4).update(m2.states, m2)
+    rule("opinion", "social", rate=0.4, social=0.0).update(m1)
+    rule("opinion", "benefit", rate=0.4).update(m2)
     for s1, s2 in zip(m1.states, m2.states):
         assert s1.opinion == pytest.approx(s2.opinion)
 

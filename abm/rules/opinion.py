@@ -25,7 +25,7 @@ class OpinionRule(Rule):
     family = "opinion"
     Params = OpinionParams
 
-    def update(self, states, model) -> None:
+    def update(self, model) -> None:
         """Move the opinions of all states (``model.opinion``, states x powers)."""
         raise NotImplementedError
 
@@ -42,7 +42,7 @@ class Static(OpinionRule):
     name = "static"
     Params = RuleParams  # none: a rate, benefit or harm set here would be ignored
 
-    def update(self, states, model):
+    def update(self, model):
         pass
 
 
@@ -52,7 +52,7 @@ class Benefit(OpinionRule):
 
     name = "benefit"
 
-    def update(self, states, model):
+    def update(self, model):
         model.opinion += self.params.rate * (self.target(model) - model.opinion)
 
 
@@ -66,7 +66,7 @@ class Social(OpinionRule):
     class Params(OpinionParams):
         social: float = Field(0.1, ge=0.0, le=1.0, description="weight of neighbours' mean opinion")
 
-    def update(self, states, model):
+    def update(self, model):
         model.opinion += self.params.rate * (self.target(model) - model.opinion)
         peers = model.neighbour_mean(model.opinion)
         has_peers = model.neighbour_count() > 0
