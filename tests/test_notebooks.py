@@ -94,3 +94,16 @@ def test_notebook_runs(path, kernel_name):
         assert len(harness.png_outputs(cell)) == 1, f"{path.name}: the {harness.GALLERY_TAG!r} cell must show exactly one PNG image"
     new = written_files() - before
     assert not new, f"{path.name} wrote into the repository: {sorted(map(str, new))}"
+
+
+def test_the_first_notebook_runs_on_a_generated_world(kernel_name):
+    """Notebook 01's exercise 2 asks to load another scenario from configs/ and re-run the
+    notebook; the generated world has none of the baseline's subregions, and a column list
+    written for the baseline stopped it with a KeyError."""
+    path = ROOT / "notebooks" / "01_the_region.ipynb"
+    assert "Load another scenario" in path.read_text(encoding="utf-8")
+    try:
+        nb = harness.execute_notebook(path, kernel_name, replace=('"baseline.yaml"', '"generated.yaml"'))
+    except nbclient.exceptions.CellExecutionError as exc:
+        pytest.fail(f"{path.name} on generated.yaml failed:\n{exc}", pytrace=False)
+    assert any("generated" in "".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
