@@ -11,8 +11,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from abm import experiment, scenario
+from abm import calibrate, experiment, scenario
 from abm.calibrate import weighted_quantile
 from abm.cli import main
 from abm.metrics import state_columns
@@ -1411,3 +1412,21 @@ def test_behaviour_quotes_the_outbidding_race_by_decision_rule(tmp_path):
     fragmentation = {(rule, r): paired(rule, r, "fragmentation_final").mean() for rule in quoted for r in (1.25, 1.5)}
     assert (f"fragmentation falls by {-fragmentation['hedging', 1.25]:.3f} at 1.25 under hedging, by {-fragmentation['bandwagon_1', 1.25]:.3f} under "
             f"bandwagoning, which reaches that size only at 1.5 ({-fragmentation['bandwagon_1', 1.5]:.3f})") in text
+
+
+def test_notebook_06_quotes_where_the_posterior_leans_on_its_priors():
+    """Notebook 06 said the decision noise "piles up against its prior's upper bound",
+    while the allocation intensity leans on its bound more; it now gives each one's weight
+    in the top tenth of its prior's range, recomputed here from the published posterior,
+    and the sd-ratio lines it defines are calibrate's."""
+    prose = " ".join(markdown("06_fitting_the_model").split())
+    found = re.search(r"the top tenth of each prior's range holds (\d+)% of the intensity's posterior weight and (\d+)% of the noise's", prose)
+    assert found
+    posterior = pd.read_csv(ROOT / "data" / PUBLISHED["file"])
+    weight = posterior["weight"] / posterior["weight"].sum()
+    spec = yaml.safe_load((ROOT / "experiments" / "calibrate" / "baseline.yaml").read_text(encoding="utf-8"))["parameters"]
+    for quote, name in zip(found.groups(), ("rules.allocation.intensity", "rules.decision.noise")):
+        low, high = spec[name]["low"], spec[name]["high"]
+        top = weight[posterior[name] >= high - 0.1 * (high - low)].sum()
+        assert int(quote) == round(100 * top), name
+    assert f'below {calibrate.CONSTRAINED} reads "constrained", below {calibrate.PARTLY} "partly constrained"' in prose
