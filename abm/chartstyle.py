@@ -120,6 +120,22 @@ def ci95(sd, n):
     return np.where(n >= 2, half, np.nan)
 
 
+def figure(x: float, sign: bool = False) -> str:
+    """``x`` with at least two significant digits: three decimals, four below 0.01, and
+    scientific notation below 0.001 (+3.1e-05), so that a small effect, which may well be
+    clear, never reads as 0.000. Exactly 0 stays 0.000."""
+    plus = "+" if sign else ""
+    if x == 0 or abs(x) >= 0.01:
+        return f"{x:{plus}.3f}"
+    return f"{x:{plus}.4f}" if abs(x) >= 0.001 else f"{x:{plus}.1e}"
+
+
+def estimate(mean: float, half: float, sign: bool = False) -> str:
+    """A mean ± the half-width of its 95% interval; the mean alone when there is no
+    interval (one seed)."""
+    return figure(mean, sign) + (f" ± {figure(half)}" if np.isfinite(half) else "")
+
+
 def wilson95(k, n) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of the 95% Wilson score interval of a share of ``k`` in ``n``, elementwise:
     scipy's ``binomtest(k, n).proportion_ci(method="wilson")`` in its arithmetic, without

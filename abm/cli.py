@@ -165,7 +165,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from abm.compare import compare, estimate, outputs, recorded
+    from abm.chartstyle import estimate
+    from abm.compare import compare, outputs, recorded
 
     if bool(args.configs) == bool(args.record):
         raise UsageError("give the scenario files to compare, or --from the provenance.yaml of an earlier comparison" + (", not both" if args.configs else ""))

@@ -233,22 +233,6 @@ def differences(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> p
     return pd.DataFrame(rows)
 
 
-def figure(x: float, sign: bool = False) -> str:
-    """``x`` with at least two significant digits: three decimals, four below 0.01, and
-    scientific notation below 0.001 (+3.1e-05), so that a small effect, which may well be
-    clear, never reads as 0.000. Exactly 0 stays 0.000."""
-    plus = "+" if sign else ""
-    if x == 0 or abs(x) >= 0.01:
-        return f"{x:{plus}.3f}"
-    return f"{x:{plus}.4f}" if abs(x) >= 0.001 else f"{x:{plus}.1e}"
-
-
-def estimate(mean: float, half: float, sign: bool = False) -> str:
-    """A mean ± the half-width of its 95% interval; the mean alone when there is no
-    interval (one seed)."""
-    return figure(mean, sign) + (f" ± {figure(half)}" if np.isfinite(half) else "")
-
-
 def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice: str | None = None, source: str | None = None) -> str:
     """The levels and paired differences as Markdown tables, under ``source`` (what the
     runs were: :func:`source_line`) and ``notice``."""
@@ -259,7 +243,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
     lines += ["## Levels", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}.", ""]
     lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
     for _, r in tab.iterrows():
-        cells = [estimate(r[f"{m}_mean"], r[f"{m}_ci95"]) for m in metrics]
+        cells = [cs.estimate(r[f"{m}_mean"], r[f"{m}_ci95"]) for m in metrics]
         lines.append(f"| {r['scenario']} | {r['date']:%Y-%m-%d} | " + " | ".join(cells) + " |")
     if not diffs.empty:
         reference = diffs["reference"].iloc[0]
@@ -268,7 +252,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
         lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
         for (scenario, date), group in diffs.groupby(["scenario", "date"], sort=False):
             by = group.set_index("metric")
-            cells = [estimate(by.at[m, "difference"], (by.at[m, "ci95_high"] - by.at[m, "ci95_low"]) / 2, sign=True) + ("*" if by.at[m, "clear"] else "") for m in metrics]
+            cells = [cs.estimate(by.at[m, "difference"], (by.at[m, "ci95_high"] - by.at[m, "ci95_low"]) / 2, sign=True) + ("*" if by.at[m, "clear"] else "") for m in metrics]
             lines.append(f"| {scenario} | {date:%Y-%m-%d} | " + " | ".join(cells) + " |")
     lines += ["", "Units: " + "; ".join(f"{m}: {cs.unit(m)}" for m in metrics) + "."]
     return "\n".join(lines) + "\n"

@@ -578,7 +578,6 @@ def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
     """The table of a difference chart for summary.md: a row per level, a column per
     summary, each cell the mean difference ± the half-width of its 95% interval and the
     pairs, as abm compare prints them (* where the interval excludes 0)."""
-    from abm.compare import estimate
 
     by = chart.by
     lines = [f"| {by} | " + " | ".join(chart.metrics) + " |", "|" + "---|" * (len(chart.metrics) + 1)]
@@ -588,7 +587,7 @@ def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
             half = (r.ci95_high - r.ci95_low) / 2
             clear = r.ci95_low > 0 or r.ci95_high < 0
             n = f"n={r.pairs}" if r.pairs == r.seeds else f"{r.pairs} pairs, {r.seeds} seeds"
-            cells.append("no pairs" if r.pairs == 0 else f"{estimate(r.difference, half, sign=True)}{'*' if clear else ''} ({n})")
+            cells.append("no pairs" if r.pairs == 0 else f"{cs.estimate(r.difference, half, sign=True)}{'*' if clear else ''} ({n})")
         lines.append(f"| {_fmt(level)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

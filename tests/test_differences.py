@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from abm import chartstyle as cs
 from abm import compare, report, results, sweep
 from abm.cli import main
 from abm.experiment import DifferenceChart
@@ -152,7 +153,7 @@ def test_the_report_draws_the_chart_and_lists_its_table(paired, tmp_path):
     assert f"![{stem}]({stem}.png)" in md and f"[{stem}.csv]({stem}.csv)" in md
     assert "| scenario | integration_final | fragmentation_final |" in md and "(n=4)" in md
     row = table[(table["metric"] == "integration_final") & (table["scenario"] == "no_peace")].iloc[0]
-    cell = f"{compare.estimate(row['difference'], (row['ci95_high'] - row['ci95_low']) / 2, sign=True)}"
+    cell = f"{cs.estimate(row['difference'], (row['ci95_high'] - row['ci95_low']) / 2, sign=True)}"
     assert f"| no_peace | {cell}" in md
     svg = " ".join((out / f"{stem}.svg").read_text().split())
     assert "Paired differences from scenario = baseline" in svg and "95% confidence interval" in svg and "SeedSequence(11).spawn(4)" in svg
@@ -222,8 +223,6 @@ def test_the_axes_say_what_the_difference_is_from_and_each_tick_in_full(referenc
 
 
 def test_swept_quantities_carry_their_units_on_the_axes():
-    from abm import chartstyle as cs
-
     assert cs.axis_label("powers.china.budget.investment") == "china investment budget (USD bn per quarter)"
     assert cs.axis_label("corridors.middle_corridor.segments.0.capacity").endswith("(Mt per year)")
     assert cs.axis_label("states.armenia.neighbours.georgia.trade").endswith("(USD bn per year)")
