@@ -87,29 +87,36 @@ def hhi(a: np.ndarray) -> np.ndarray:
     return (a * a).sum(axis=-1)
 
 
-def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.ndarray:
-    """Label each state with its alignment bloc.
+def by_main_patron(a: np.ndarray, d: np.ndarray, similarity: float) -> np.ndarray:
+    """States grouped by the power holding their largest share (states tied to no modelled
+    power form one group); ``d`` and ``similarity`` are not read. The labels are the ranks
+    of the leading powers (np.unique's inverse, without its sort)."""
+    patron = np.where(a.max(axis=1) > 0, a.argmax(axis=1), a.shape[1])  # states tied to no power: a camp of their own
+    leads = np.zeros(a.shape[1] + 1, dtype=np.intp)
+    leads[patron] = 1
+    return (np.cumsum(leads) - 1)[patron]
 
-    * ``louvain``: communities maximising the modularity of the graph linking states
-      whose similarity ``1 - JS distance`` is at least ``similarity`` (fixed seed, so
-      the labels do not consume the model's random stream; results are cached by graph,
-      which changes far less often than the alignments);
-    * ``single_linkage``: connected components of that graph (cheap, for large worlds);
-    * ``main_patron``: states grouped by the power holding their largest share (states
-      tied to no modelled power form one group); ``similarity`` is not read.
-    """
-    n = a.shape[0]
-    if method == "main_patron":  # labels = ranks of the leading powers (np.unique's inverse, without its sort)
-        patron = np.where(a.max(axis=1) > 0, a.argmax(axis=1), a.shape[1])  # states tied to no power: a camp of their own
-        leads = np.zeros(a.shape[1] + 1, dtype=np.intp)
-        leads[patron] = 1
-        return (np.cumsum(leads) - 1)[patron]
-    adj = 1.0 - d >= similarity  # its diagonal (a state and itself) changes no component and no Louvain graph
-    if method == "single_linkage":
-        return connected_components(adj, directed=False)[1]
-    if method == "louvain":
-        return _louvain(n, np.packbits(adj).tobytes()).copy()
-    raise ValueError(f"unknown blocs method '{method}'")
+
+def by_single_linkage(a: np.ndarray, d: np.ndarray, similarity: float) -> np.ndarray:
+    """Connected components of the graph linking states whose similarity ``1 - JS
+    distance`` is at least ``similarity`` (cheap, for large worlds)."""
+    return connected_components(1.0 - d >= similarity, directed=False)[1]
+
+
+def by_louvain(a: np.ndarray, d: np.ndarray, similarity: float) -> np.ndarray:
+    """Communities maximising the modularity of that graph (fixed seed, so the labels do
+    not consume the model's random stream; results are cached by graph, which changes far
+    less often than the alignments). The graph's diagonal (a state and itself) changes no
+    community."""
+    return _louvain(a.shape[0], np.packbits(1.0 - d >= similarity).tobytes()).copy()
+
+
+BLOCS = {"main_patron": by_main_patron, "single_linkage": by_single_linkage, "louvain": by_louvain}  # metrics.blocs_method
+
+
+def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.ndarray:
+    """Label each state with its alignment bloc, by ``method`` (a key of :data:`BLOCS`)."""
+    return BLOCS[method](a, d, similarity)
 
 
 @functools.lru_cache(maxsize=256)
