@@ -46,7 +46,7 @@ class RegionalState(mesa.Agent):
         super().__init__(model)
         self.key = key
         self.index = index
-        self.label = spec.name
+        self.name = spec.name
         self.subregion = spec.subregion
         self.lat, self.lon = spec.lat, spec.lon
         self.gdp_growth = spec.gdp_growth
@@ -122,7 +122,7 @@ class ExternalPower(mesa.Agent):
         super().__init__(model)
         self.key = key
         self.index = index
-        self.label = spec.name
+        self.name = spec.name
         self.color = spec.color
         self.budget = np.array([spec.budget.get(d) for d in DOMAINS])  # new money per step
         self.commitment = np.ones(len(DOMAINS))  # standing offers kept, relative to the start

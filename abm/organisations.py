@@ -23,7 +23,7 @@ from abm.offers import DOMAINS
 class Organisation:
     def __init__(self, key: str, spec, power_index: dict[str, int], state_index: dict[str, int]):
         self.key = key
-        self.label = spec.name
+        self.name = spec.name
         self.kind = spec.kind
         self.leader = power_index[spec.leader] if spec.leader else None
         self.powers = {power_index[p] for p in spec.powers}

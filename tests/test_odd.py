@@ -12,6 +12,7 @@ from pydantic_core import PydanticUndefined
 
 from abm import rules, scenario
 from abm.metrics import state_columns
+from abm.model import RegionModel
 from abm.rules.registry import FAMILIES, REGISTRY
 from tests.conftest import BASELINE, GENERATED
 
@@ -185,3 +186,17 @@ def test_the_table_of_interests_is_the_baselines():
     for power in base.powers.values():
         want = [f"{power.interests[s]:g}" if s in power.interests else f"({power.default_interest:g})" for s in base.states]
         assert rows[power.name] == want, power.name
+
+
+@pytest.mark.parametrize("section", ["2.1", "2.2", "2.5"])
+def test_odd_state_variables_are_the_agents_attributes(section):
+    """Each variable ODD section 2 lists for the states, the powers and the organisations
+    is an attribute of every such object in a running model, under that name (2.1 said
+    `name` while the agents called it `label`)."""
+    part = ODD.split(f"### {section} ", 1)[1].split("\n### ", 1)[0]
+    names = [re.sub(r"\[.*", "", n) for line in part.splitlines() if line.startswith("| `") for n in re.findall(r"`([^`]+)`", line.split("|")[1])]
+    assert len(names) >= 5
+    model = RegionModel(scenario.load(BASELINE), rng=0)
+    model.step()
+    objects = {"2.1": model.states, "2.2": model.powers, "2.5": list(model.organisations.by_key.values())}[section]
+    assert [n for n in names if not all(hasattr(o, n) for o in objects)] == []
