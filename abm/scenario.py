@@ -205,6 +205,14 @@ class TimeSpec(Strict):
             raise ValueError("the start day must be 28 or earlier, so that every step's date exists")
         return start
 
+    @field_validator("steps")
+    @classmethod
+    def _ends_within_the_calendar(cls, steps: int, info) -> int:
+        start = info.data.get("start")  # validated before steps; absent if it failed
+        if start is not None and start.year + (start.month - 1 + 3 * steps) // 12 > dt.MAXYEAR:  # steps are quarters (_quarters)
+            raise ValueError(f"a run of {steps} quarters from {start} would end after the year {dt.MAXYEAR}, the last a date can hold; start earlier or run fewer steps")
+        return steps
+
 
 class OfferSpec(Strict):
     duration: Annotated[Int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it expires; only the expiry decay rule reads it (ACTS_ONLY_UNDER)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm.scenario import Scenario, ScenarioError, in_force, load
+from abm.scenario import Scenario, ScenarioError, in_force, load, with_run_settings
 try:  # tests/ on sys.path (no tests/__init__.py) ...
     from conftest import BASELINE, GENERATED, tiny_scenario
 except ImportError:  # ... or tests/ is a package
@@ -1133,3 +1133,15 @@ def test_a_key_that_looks_like_a_type_tag_is_named_as_written(tmp_path):
         source = write(tmp_path / "s.yaml", f"extends: {BASELINE}\nstates:\n  armenia:\n    {key}: 1\n")
         path, message = only_problem(source)
         assert path == f"states.armenia.{key}" and message.startswith("unknown key;"), message
+
+
+def test_a_run_that_would_end_after_the_year_9999_is_refused_by_its_field():
+    """A run ending past the calendar's last year stopped with a traceback (a date of year
+    10001) in run, validate, compare and sweep; --steps goes through the same rule."""
+    generated = BASELINE.parent / "generated.yaml"  # no dated events, whose own checks caught the baseline's case
+    message = "a run of 10 quarters from 9998-01-01 would end after the year 9999, the last a date can hold; start earlier or run fewer steps (got 10)"
+    assert only_problem(generated, ["time.start=9998-01-01", "time.steps=10"]) == ("time.steps", message)
+    assert load(generated, ["time.start=9998-01-01", "time.steps=7"]).date(7) == dt.date(9999, 10, 1)  # the last quarter that fits
+    with pytest.raises(ScenarioError) as caught:
+        with_run_settings(load(generated, ["time.start=9998-01-01", "time.steps=4"]), steps=10)
+    assert caught.value.problems == [("time.steps", message)]
