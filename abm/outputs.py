@@ -67,12 +67,21 @@ class OutputError(ValueError):
 RESUMABLE = {"sweep": "experiment", "calibration": "calibration"}
 
 
+def _own_name(out: Path) -> None:
+    """Refuse an ``out`` ending in '..': it names the folder above another (the working
+    directory, a sweep's folder...), never a folder of its own, and where the one below
+    does not exist yet the checks that follow cannot see which folder it is."""
+    if Path(out).name == "..":
+        raise OutputError(f"--out {out}: ends in '..', which names the folder above another; give the output folder's own name")
+
+
 def check_new_or_resumable(out: Path, work: str, resume: bool, marker: str | None = None) -> None:
     """For a command that never replaces a folder but can resume one (``work``: a key of
     RESUMABLE): refuse an existing ``out`` unless it holds that work and ``resume`` is
     asked for, and suggest --resume only for such a folder. ``marker``: a file whose
     presence alone says the folder is this work's, damaged manifest or not (a sweep's
     results file). Raises OutputError; cheap, so a CLI asks it before printing a plan."""
+    _own_name(out)
     if not (out.exists() or out.is_symlink()):
         return
     try:
@@ -123,6 +132,7 @@ def check_target(out: Path, command: str, replace: bool = True) -> list[str] | N
     folder, None for a new one); refuse any folder whose use could destroy someone's
     files: a symbolic link, a file, the working directory or above, another command's
     output, a folder of other files, or (``replace`` false) an earlier output."""
+    _own_name(out)
     if out.is_symlink():
         raise OutputError(f"--out {out}: a symbolic link; give a real directory")
     if out.exists() and not out.is_dir():
@@ -301,5 +311,6 @@ def made_meanwhile(out: Path, work: str) -> str:
 
 
 def _new_only(out: Path) -> None:
+    _own_name(out)
     if out.exists() or out.is_symlink():
         raise OutputError(f"--out {out}: already exists; choose another --out")

@@ -297,3 +297,19 @@ def test_staged_files_arrive_together_even_when_interrupted_among_the_moves(monk
             for name in ("a.csv", "b.csv", "c.csv"):
                 (tmp / name).write_text(name)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv", "c.csv"] == moves
+
+
+@pytest.mark.parametrize("command", [
+    ["run", str(BASELINE), "--steps", "2"],
+    ["compare", str(BASELINE), "--seeds", "1", "--steps", "2"],
+    ["sweep", str(Path(__file__).parents[1] / "experiments" / "outbidding.yaml")],
+])
+def test_an_out_ending_in_dotdot_is_refused_before_anything_is_made(tmp_path, monkeypatch, capsys, command):
+    """`--out new/..` (new not there yet) names the working directory, which holds other
+    files; the folder checks could not see that, and run and compare stopped with a
+    traceback at the final rename, sweep with a bare errno."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.md").write_text("mine")
+    assert main([*command, "--out", "new/.."]) == 2
+    assert capsys.readouterr().err == "error: --out new/..: ends in '..', which names the folder above another; give the output folder's own name\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
