@@ -242,6 +242,8 @@ class Sanctions(Event):
     def check(self, scn):
         known = set(scn.states) | set(scn.freight.nodes) | set(scn.powers) | {"random"}
         problems = _missing("by", self.params.by, scn.powers, "power") + _missing("target", self.params.target, known, "target")
+        if self.params.target == self.params.by:
+            problems.append(("target", f"'{self.params.by}' is the power that sanctions; a power cannot sanction itself"))
         if self.params.ties_with is not None:
             problems += _missing("ties_with", self.params.ties_with, scn.powers, "power")
         return problems

@@ -1185,7 +1185,9 @@ def _observers(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str
 
 @_check("organisations.excludes", each=True)
 def _excludes(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str, str]]:
-    return _unknown(f"organisations.{oid}.excludes", org.excludes, "power", scn.powers)
+    own = [p for p in org.excludes if p == org.leader or p in org.powers]  # its offers would gain the bonus and cost the obligation at once
+    return _unknown(f"organisations.{oid}.excludes", org.excludes, "power", scn.powers) + [
+        (f"organisations.{oid}.excludes.{p}", f"the organisation's own {'leader' if p == org.leader else 'member power'}; an organisation cannot exclude its patrons") for p in own]
 
 
 @_check("organisations.vetoes", each=True)

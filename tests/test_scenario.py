@@ -1145,3 +1145,14 @@ def test_a_run_that_would_end_after_the_year_9999_is_refused_by_its_field():
     with pytest.raises(ScenarioError) as caught:
         with_run_settings(load(generated, ["time.start=9998-01-01", "time.steps=4"]), steps=10)
     assert caught.value.problems == [("time.steps", message)]
+
+
+@pytest.mark.parametrize("settings, problem", [
+    (["organisations.EAEU.excludes=[russia]"], ("organisations.EAEU.excludes.russia", "the organisation's own leader; an organisation cannot exclude its patrons")),
+    (["organisations.CMHS.powers=[united_states]", "organisations.CMHS.excludes=[united_states]"], ("organisations.CMHS.excludes.united_states", "the organisation's own member power; an organisation cannot exclude its patrons")),
+    (["events.ru_az_crisis={date: 2026-01-01, type: sanctions, by: russia, target: russia}"], ("events.ru_az_crisis.target", "'russia' is the power that sanctions; a power cannot sanction itself")),
+])
+def test_an_organisation_or_a_sanction_turned_on_itself_is_refused(settings, problem):
+    """Both validated: the EAEU excluding Russia gave Russia's offers the club's bonus and
+    its obligation at once, and a power sanctioned itself (found by a bad-input audit)."""
+    assert only_problem(BASELINE, settings) == problem
