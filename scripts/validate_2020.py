@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from abm import patterns as pat  # noqa: E402
 from abm import sweep, validation  # noqa: E402
-from abm.calibrate import markdown_table  # noqa: E402
 from abm.outputs import OutputError, atomic_directory, check_target  # noqa: E402
+from abm.report import markdown  # noqa: E402
 from abm.scenario import ScenarioError, load  # noqa: E402
 
 COMMAND = "validate_2020.py"  # the writer named in --out's .abm-output.json
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     finally:
         pool.shutdown(False)
     where = f"posterior {args.posterior}" if args.posterior else "the scenario's parameters"
-    text = f"{scenario.name}: {args.seeds} runs with {where}, {scenario.date(0)} to {scenario.date(scenario.time.steps)}\n\n{markdown_table(table)}\n"
+    text = f"{scenario.name}: {args.seeds} runs with {where}, {scenario.date(0)} to {scenario.date(scenario.time.steps)}\n\n{markdown(table)}\n"
     print(text)
     if args.out is not None:  # all files or none; an earlier validation's files replaced, nobody else's
         try:
