@@ -1,11 +1,12 @@
 """Offers: one power's proposal to one state in one domain, and how a state values it.
 
 An offer carries a size (USD bn) and a duration (steps the tie lasts before renewal);
-the offerer's conditions are the model's, per (state, power) (``RegionModel.conditions``). A step's offers are held together in an :class:`Offers`
-batch (one array entry per offer) and valued at once by :func:`evaluate`, so that the
-cost of a step grows linearly with the number of offers. States consider the offers of
-a period together, against the ties they had at its start: no offer's fate depends on
-the order in which offers happen to be listed.
+the offerer's conditions are the model's, per (state, power) (``RegionModel.conditions``).
+A step's offers are held together in an :class:`Offers` batch (one array entry per
+offer) and valued at once by :func:`evaluate`, so that the cost of a step grows linearly
+with the number of offers. States consider the offers of a period together, against the
+ties they had at its start: no offer's fate depends on the order in which offers happen
+to be listed.
 
 The utility decomposes into the five terms of the design brief (need, dependence,
 conditions, backlash, opinion) plus the organisations' and corridors' terms; the
