@@ -35,7 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, parse_set, pydantic_problems, read_yaml, resolve_chain, set_path, state_columns
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, labels_only, parse_set, pydantic_problems, read_yaml, resolve_chain, set_path, state_columns
 from abm.units import Bool, Date, Finite, Int, PlainName, Real, Seed
 from abm.yamlfile import choices, did_you_mean
 
@@ -884,6 +884,9 @@ class _Builder:
                 break
         swept = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
         for path in swept:  # an axis that no point lets act would claim an effect of zero
+            if why := labels_only(path):
+                self.problem(f"{section}.{path}", f"{why}: sweeping it changes nothing")
+                continue
             why = [inert(scn, path) for scn in checked[len(bases):]]
             if why and all(why):
                 self.problem(f"{section}.{path}", f"{why[0]}, in every point: sweeping it changes nothing; set or sweep that rule too")

@@ -1505,6 +1505,24 @@ def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = F
 ACTS_ONLY_UNDER = {"offers.duration": ("decay", "expiry")}
 
 
+# Settings that only name, describe or place on the map: no mechanism reads them, so every
+# value gives the same run (tests/test_scenario.py holds each to that). A single run may
+# set them (a name chooses the output folder); a sweep over one would chart runs that
+# differ in nothing.
+LABELS = ("name", "description", "watch", "states.*.name", "states.*.lat", "states.*.lon", "states.*.population",
+          "powers.*.name", "powers.*.color", "powers.*.lat", "powers.*.lon", "organisations.*.name", "corridors.*.name")
+
+
+def labels_only(path: str) -> str | None:
+    """Why sweeping ``path`` cannot change a run: it names, describes or places (None if not)."""
+    parts = path.split(".")
+    for label in LABELS:
+        pattern = label.split(".")
+        if len(pattern) == len(parts) and all(p in ("*", q) for p, q in zip(pattern, parts)):
+            return f"names, describes or places something ({label}); no mechanism reads it"
+    return None
+
+
 def inert(scn: Scenario, path: str) -> str | None:
     """Why the setting at ``path`` has no effect in ``scn`` (None if it may have one)."""
     if path not in ACTS_ONLY_UNDER:

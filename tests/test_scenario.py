@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from abm import scenario
+from abm.runner import run
 from abm.scenario import Scenario, ScenarioError, in_force, load, with_run_settings
 try:  # tests/ on sys.path (no tests/__init__.py) ...
     from conftest import BASELINE, GENERATED, tiny_scenario
@@ -1156,3 +1159,23 @@ def test_an_organisation_or_a_sanction_turned_on_itself_is_refused(settings, pro
     """Both validated: the EAEU excluding Russia gave Russia's offers the club's bonus and
     its obligation at once, and a power sanctioned itself (found by a bad-input audit)."""
     assert only_problem(BASELINE, settings) == problem
+
+
+LABEL_VALUES = {"name": "renamed", "description": "another text", "watch": ["integration"], "lat": 1.5, "lon": 2.5, "population": 0.7, "color": "#123456"}
+
+
+@pytest.mark.parametrize("label", scenario.LABELS)
+def test_a_setting_a_sweep_refuses_as_a_label_changes_no_run(label):
+    """Every path a sweep refuses as a mere label (scenario.LABELS) gives the same run,
+    table for table, whatever it holds: otherwise the refusal would hide an effect."""
+    base = load(BASELINE)
+    ids = {"states": next(iter(base.states)), "powers": next(iter(base.powers)), "organisations": next(iter(base.organisations)), "corridors": next(iter(base.corridors))}
+    parts = label.split(".")
+    path = ".".join(ids[parts[0]] if p == "*" else p for p in parts)
+    changed = load(base, [f"{path}={json.dumps(LABEL_VALUES[parts[-1]])}"])
+    assert changed.to_dict() != base.to_dict()
+    for seed in (0, 1):
+        before, after = run(base, seed=seed, steps=12), run(changed, seed=seed, steps=12)
+        for table in ("model", "agents", "coercions", "events", "relations"):
+            pd.testing.assert_frame_equal(getattr(before, table), getattr(after, table))
+    assert scenario.labels_only(path) is not None and scenario.labels_only(f"{path}.x") is None
