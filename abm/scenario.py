@@ -30,7 +30,7 @@ from abm import budget
 from abm.offers import DOMAINS
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Date, Int, NonNeg, Positive, Real, Seed, Signed, Unit
+from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Date, Ids, Int, NonNeg, Positive, Real, Seed, Signed, Unit, distinct
 from abm.yamlfile import YamlError, choices, cut, did_you_mean, parse, read_text
 
 
@@ -126,9 +126,17 @@ class Neighbour(Strict):
     trade: NonNeg = 0.0  # bilateral trade, USD bn per year
 
 
+def _metric_part(value: str) -> str:
+    """A subregion's id ends its metrics' names (``fragmentation_<subregion>``), which
+    summaries, charts and their files are named after: ``""`` made ``fragmentation_``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", value):
+        raise ValueError(f"1-100 letters, digits, '_', '.' or '-' (it ends metric names such as fragmentation_<subregion>; got '{cut(value, 40)}')")
+    return value
+
+
 class StateSpec(Strict):
     name: str
-    subregion: str
+    subregion: Annotated[str, AfterValidator(_metric_part)]
     lat: Annotated[Real, Field(ge=-90, le=90)]
     lon: Annotated[Real, Field(ge=-180, le=180)]
     gdp: Positive  # USD bn
@@ -143,9 +151,9 @@ class StateSpec(Strict):
     ties: dict[Literal["investment", "security", "trade"], dict[PowerKey, Unit]] = {}
     external_trade: NonNeg = 0.0  # trade with partners outside the region, USD bn per year
     gdp_growth: Annotated[Real, Field(ge=-0.2, le=0.3)] = 0.0  # real GDP growth per year; scales offers and trade
-    borders: list[str] = []  # powers with a land border or occupied territory in the state (borderization)
-    bases: list[str] = []  # powers with military bases in the state (the 'bases' coercive tool)
-    memberships: list[str] = []
+    borders: Ids = []  # powers with a land border or occupied territory in the state (borderization)
+    bases: Ids = []  # powers with military bases in the state (the 'bases' coercive tool)
+    memberships: Ids = []
     neighbours: dict[StateKey, Neighbour] = {}
 
     @field_validator("ties")
@@ -159,13 +167,13 @@ class StateSpec(Strict):
 
 class Conditions(Strict):
     governance: Unit = 0.0  # governance level the power demands of recipients
-    exclusivity: list[str] = []  # rivals a recipient must not take offers from
+    exclusivity: Ids = []  # rivals a recipient must not take offers from
     club: str | None = None  # organisation whose membership the power asks for
 
 
 class CoercionSpec(Strict):
     propensity: Unit = 0.0
-    tools: list[Tool] = []
+    tools: Annotated[list[Tool], AfterValidator(distinct)] = []
 
 
 class PowerSpec(Strict):
@@ -298,7 +306,7 @@ class CorridorSpec(Strict):
 class FreightSpec(Strict):
     demand: dict[MarketKey, NonNeg] = {}  # Mt per year at the start, per market
     growth: dict[MarketKey, Annotated[Real, Field(ge=-0.5, le=1.0)]] = {}  # per year, per market
-    nodes: list[str] = []  # route nodes that are not modelled states
+    nodes: Ids = []  # route nodes that are not modelled states
     value_of_time: NonNeg = 1.0  # USD per tonne-day
     risk_premium: NonNeg = 100.0  # USD per tonne per unit of risk
     transit_fee: NonNeg = 10.0  # USD per tonne earned by each state a route crosses
@@ -313,14 +321,14 @@ class OrganisationSpec(Strict):
     name: str
     kind: Literal["club", "regional_format"]
     leader: str | None = None  # power leading a club
-    powers: list[str] = []  # external powers that are members (e.g. Russia in a regional format)
-    observers: list[str] = []  # states with observer status
+    powers: Ids = []  # external powers that are members (e.g. Russia in a regional format)
+    observers: Ids = []  # states with observer status
     benefits: DomainValues = DomainValues()  # value bonus, per domain, on offers from leader and member powers
-    excludes: list[str] = []  # powers whose offers members are bound to refuse
+    excludes: Ids = []  # powers whose offers members are bound to refuse
     obligation: NonNeg = 0.3  # utility cost of an offer from an excluded power
     membership_cost: Unit = 0.15  # sovereignty cost of membership, scaled by autonomy
     open: Bool = True  # takes applications
-    vetoes: dict[Annotated[str, Keys("powers", "states")], list[str]] = {}  # power or state -> applicants it blocks
+    vetoes: dict[Annotated[str, Keys("powers", "states")], Ids] = {}  # power or state -> applicants it blocks
     rivalry_import: NonNeg = 1.0  # regional formats: extra rivalry spill-over per member power
 
 
@@ -349,7 +357,7 @@ class Scenario(Strict):
 
     name: Annotated[str, AfterValidator(_folder_name)] = "scenario"
     description: str = ""
-    watch: list[str] = []  # the metrics the scenario's question names (abm compare's default)
+    watch: Ids = []  # the metrics the scenario's question names (abm compare's default)
     seed: Seed = 0
     time: TimeSpec = TimeSpec()
     states: dict[str, StateSpec] = {}
@@ -978,7 +986,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             got = err.get("input")
             shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else _member(type(got).__name__)
             message = _in_words(err)
-            said = f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message)  # quoted whole, or as the message cut it
+            said = f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message) or (isinstance(got, list) and any(f"'{cut(str(item), 40)}'" in message for item in got))  # quoted whole, as the message cut it, or by the item at fault
             problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems
 

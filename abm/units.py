@@ -93,6 +93,20 @@ def colour(value: str) -> str:
 Colour = Annotated[str, Field(max_length=100), AfterValidator(colour)]
 
 
+def distinct(items: list) -> list:
+    """Refuse an entry listed twice in a list of ids, which the model reads as a set:
+    ``memberships: [EAEU, EAEU]`` ran as one membership, and was often a typo for another."""
+    seen: set = set()
+    for item in items:
+        if item in seen:
+            raise ValueError(f"'{cut(str(item), 40)}' is listed twice; list each once")
+        seen.add(item)
+    return items
+
+
+Ids = Annotated[list[str], AfterValidator(distinct)]  # ids of states, powers, organisations, nodes or metrics
+
+
 MAX_NAME_BYTES = 200  # a folder or file name the tool writes: 255 bytes on common file systems, less the '.NAME.partial-XXXXXXXX' it writes first
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 

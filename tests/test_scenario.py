@@ -1179,3 +1179,24 @@ def test_a_setting_a_sweep_refuses_as_a_label_changes_no_run(label):
         for table in ("model", "agents", "coercions", "events", "relations"):
             pd.testing.assert_frame_equal(getattr(before, table), getattr(after, table))
     assert scenario.labels_only(path) is not None and scenario.labels_only(f"{path}.x") is None
+
+
+@pytest.mark.parametrize("setting, path", [
+    ("states.armenia.memberships=[CSTO, EAEU, CSTO]", "states.armenia.memberships"),
+    ("states.armenia.bases=[russia, russia]", "states.armenia.bases"),
+    ("powers.russia.coercion.tools=[bases, bases]", "powers.russia.coercion.tools"),
+    ("organisations.EAEU.observers=[uzbekistan, uzbekistan]", "organisations.EAEU.observers"),
+    ("watch=[integration, integration]", "watch"),
+])
+def test_an_id_listed_twice_is_refused(setting, path):
+    """A list of ids is read as a set: a repeat ran as one entry, and was often a typo
+    for another id."""
+    assert only_problem(BASELINE, [setting]) == (path, f"'{setting.split('[')[1].split(',')[0]}' is listed twice; list each once")
+
+
+@pytest.mark.parametrize("value", ['""', "south caucasus", "a/b"])
+def test_a_subregion_that_cannot_end_a_metric_name_is_refused(value):
+    """A subregion names metrics (fragmentation_<subregion>) and, through summaries, files:
+    an empty one made the metric fragmentation_."""
+    path, message = only_problem(BASELINE, [f"states.armenia.subregion={value}"])
+    assert path == "states.armenia.subregion" and message.startswith("1-100 letters, digits, '_', '.' or '-' (it ends metric names")
