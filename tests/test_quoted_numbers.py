@@ -1,7 +1,8 @@
 """Numbers quoted in the docs and notebooks come from the code: each test reads a quoted
 figure from its document and recomputes it (issue 11: "generated, or checked by a test").
-docs/behaviour.md, docs/calibration.md and docs/validation.md are generated instead, by the
-commands they name (scripts/behaviour_tables.py, abm calibrate, scripts/validate_2020.py)."""
+docs/behaviour.md, docs/calibration.md and docs/validation.md quote tables printed by the
+commands they name (scripts/behaviour_tables.py, abm calibrate, scripts/validate_2020.py);
+behaviour.md's tables from the shipped sweeps (outbidding, tipping) are recomputed here."""
 
 from __future__ import annotations
 
@@ -1430,3 +1431,48 @@ def test_notebook_06_quotes_where_the_posterior_leans_on_its_priors():
         top = weight[posterior[name] >= high - 0.1 * (high - low)].sum()
         assert int(quote) == round(100 * top), name
     assert f'below {calibrate.CONSTRAINED} reads "constrained", below {calibrate.PARTLY} "partly constrained"' in prose
+
+
+BEHAVIOUR = " ".join((ROOT / "docs" / "behaviour.md").read_text(encoding="utf-8").split())
+MONEY = ("0", "0.1", "0.25", "0.5", "1", "1.5")  # the EU money labels of both tipping sweeps
+BOTH_INSIDE = 0.45  # South Caucasus integration sits at 0.53-0.59 with Armenia and Georgia in the C6, 0.35-0.38 with one, 0.25 with none
+
+
+def swept(name: str, tmp_path) -> pd.DataFrame:
+    """The shipped experiment ``name``, run whole (its seeds are the published ones)."""
+    from abm import sweep
+    from abm.results import Results
+
+    spec = experiment.load(ROOT / "experiments" / f"{name}.yaml")
+    assert sweep.run(spec, tmp_path / name, workers=2, progress=False).failed == 0
+    return Results(tmp_path / name).table()
+
+
+def test_behaviour_quotes_the_tipping_sweeps_south_caucasus_integration(tmp_path):
+    """docs/behaviour.md's table of South Caucasus integration over EU money, decision rule
+    and Russia's seat in the C6 (means, with the s.d. where it exceeds 0.05), and its counts
+    of runs ending with both states inside, from the shipped sweep (432 runs)."""
+    t = swept("tipping", tmp_path)
+    sc = t.groupby(["events.russia_joins_c6", "rules.decision", "powers.european_union.budget"])["integration_south_caucasus_final"]
+    mean, sd = sc.mean(), sc.std()
+    inside = (t["integration_south_caucasus_final"] > BOTH_INSIDE).groupby([t["events.russia_joins_c6"], t["rules.decision"], t["powers.european_union.budget"]]).sum()
+    for label, rule in (("hedging", "hedging"), ("bandwagon 1", "bandwagon_1"), ("bandwagon 4", "bandwagon_4")):
+        key = [("russia_joins_2026", rule, m) for m in MONEY]
+        cells = [f"{mean[k]:.3f}" + (f" (s.d. {sd[k]:.3f})" if sd[k] > 0.05 else "") for k in key]
+        assert f"| joins 2026, {label} | {' | '.join(cells)} |" in BEHAVIOUR
+    outside = [mean.loc["russia_outside"].xs(m, level=1) for m in ("0", "1.5")]
+    assert f"| outside (any rule) | {outside[0].min():.3f}-{outside[0].max():.3f} | | | | | {outside[1].min():.3f}-{outside[1].max():.3f} |" in BEHAVIOUR
+    counts = {rule: ", ".join(str(inside["russia_joins_2026", rule, m]) for m in MONEY).rsplit(", ", 1) for rule in ("hedging", "bandwagon_1", "bandwagon_4")}
+    assert counts["bandwagon_1"] == counts["bandwagon_4"]
+    assert (f"under hedging {' and '.join(counts['hedging'])} runs in 12 end with Armenia and Georgia inside at 0, 0.1, 0.25, 0.5, 1 and 1.5 bn; "
+            f"under bandwagoning {' and '.join(counts['bandwagon_1'])} with either bonus (1 or 4)") in BEHAVIOUR
+
+
+def test_behaviour_quotes_the_coercion_sweeps_accessions(tmp_path):
+    """docs/behaviour.md's table of runs (of 12) ending with Armenia and Georgia in the C6,
+    over EU money and Russia's coercion strength, from the shipped sweep (360 runs)."""
+    t = swept("tipping_coercion", tmp_path)
+    inside = (t["integration_south_caucasus_final"] > BOTH_INSIDE).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
+    labels = {0.0: "0 (none)", 0.1: "0.1", 0.25: "0.25", 0.5: "0.5 (baseline)", 1.0: "1"}
+    for strength, label in labels.items():
+        assert f"| {label} | {' | '.join(str(inside[strength, m]) for m in MONEY)} |" in BEHAVIOUR
