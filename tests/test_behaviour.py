@@ -111,6 +111,8 @@ def test_outbidding_powers_race_once_their_response_passes_one_and_the_race_lowe
     assert np.all(final(high, "fragmentation") < final(low, "fragmentation") - 0.03)
     assert np.all(final(low, "fragmentation") - final(fixed, "fragmentation") > -0.01)
     assert sum(len(r.coercions) for r in high) > sum(len(r.coercions) for r in low) + 10  # the race makes defections
+    below, above = (spent(runs(baseline(spending={"name": "outbid", "response": r}), seeds=seeds, steps=60)) - spent(fixed) for r in (0.75, 1.25))
+    assert np.all(below < 1.0) and np.all(above > 10.0)  # "runs away once its response passes about 1"
 
 
 def test_disabling_coercion_removes_coercion_events():

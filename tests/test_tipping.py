@@ -5,6 +5,8 @@ fails if the mechanism the document names as decisive is removed.
   format: with Russia as the C6's patron, Armenia and Georgia join it (Armenia's ties to
   Russia make it worth joining, and Georgia follows its neighbours) and the shared format
   lifts integration; with memberships fixed there is no switch at all.
+* Without a patron, the format's neighbour pull is the switch: between 0.25 and 0.3,
+  Azerbaijan's accession pulls Georgia and Armenia in.
 * EU money in the South Caucasus stops the accession. At 0.5 bn a quarter per domain it
   does so through Russia's coercion of the states that take it, which turns their opinion
   against Russia: without coercion the same money leaves them free to join.
@@ -54,6 +56,17 @@ def test_a_patron_in_the_regional_format_draws_the_south_caucasus_in():
     assert np.all(inside - outside > 0.2)  # every seed, paired
     assert all({"armenia", "georgia"} <= states for states in joined_c6(RUSSIA_JOINS))
     assert not any(joined_c6(BASELINE))
+
+
+def test_the_formats_neighbour_pull_switches_the_south_caucasus_between_025_and_03():
+    """docs/behaviour.md: without a patron in the C6, a neighbour pull of 0.3 (not 0.25, at
+    which Georgia's value sits exactly at the threshold) lifts Georgia and Armenia into the
+    format at the first review after Azerbaijan's accession, in every run."""
+    pull = [f"rules.membership.neighbour_pull={p}" for p in (0.25, 0.3)]
+    below, above = (final(BASELINE, "integration_south_caucasus", [p]) for p in pull)
+    assert np.all(above - below > 0.25)  # every seed, paired: 0.24 to 0.58 in the document
+    assert not any(joined_c6(BASELINE, [pull[0]]))
+    assert all({"armenia", "georgia"} <= states for states in joined_c6(BASELINE, [pull[1]]))
 
 
 def test_without_the_membership_calculus_there_is_no_switch():
