@@ -215,12 +215,15 @@ class Store:
     def commit(self, outcomes: list[Outcome]) -> None:
         """Store a batch of finished runs in one transaction: all of it, or none."""
         ok = [o for o in outcomes if o.status == "ok"]
+        failed = [(o.key,) for o in outcomes if o.status != "ok"]
         n_sum, n_ser = len(self.summaries), len(self.series)
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 ((o.key, o.status, o.seconds, o.worker, o.finished, o.error, o.traceback) for o in outcomes),
             )
+            for table in ("summaries", "series", "states"):  # a run re-run by --resume that fails now: its old rows must not be read as its results
+                self.conn.executemany(f"DELETE FROM {table} WHERE run = ?", failed)
             self.conn.executemany(f"INSERT OR REPLACE INTO summaries VALUES (?{', ?' * n_sum})", ((o.key, *o.summaries) for o in ok))
             if n_ser:
                 rows = (

@@ -301,7 +301,10 @@ class Pool:
         self.executor = self.make()
         self.generation += 1
         with interrupts_deferred():  # starts a worker
-            probe = self.executor.submit(int)
+            try:
+                probe = self.executor.submit(int)
+            except (EOFError, ConnectionError):  # from the fork server, which died as it forked the worker
+                raise SweepError(FORK_SERVER_DIED) from None
         try:  # a fresh worker that cannot even run this would fail every run in turn, each blamed on memory
             probe.result()
         except BrokenProcessPool:
@@ -339,6 +342,9 @@ def not_in_a_starting_worker(call: str) -> None:
 CANNOT_START = ("worker processes die as they start, before any work (the lines above say why). A script that calls abm.sweep.run or "
                 "abm.calibrate.run must call it under 'if __name__ == \"__main__\":', since every worker process imports the script again")
 
+FORK_SERVER_DIED = ("the process that starts the workers (multiprocessing's fork server) died as it started one, killed by a signal or "
+                    "out of memory; the runs finished so far are kept: run the same command with --resume to go on")
+
 WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the workers
 WATCH_GRACE = 3.0  # a dead worker unnoticed this long means a reader stuck on its half result
 
@@ -372,12 +378,25 @@ def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep", "ab
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        from multiprocessing import forkserver
-
         ctx.set_forkserver_preload(list(preload))
-        with ignored(signal.SIGINT), _environment(ABM_SWEEP_MAIN=str(os.getpid())):  # the fork server inherits SIG_IGN: Ctrl-C is the main process's to handle
-            forkserver.ensure_running()  # imports the model (about a second) while the store is set up; the main process never does
-    return Pool(lambda: cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)), workers, f"local process pool, {workers} worker(s)")
+
+    def make() -> cf.Executor:
+        if "forkserver" in methods:  # (again for a pool made anew: a fork server killed meanwhile is replaced by one that also dies with the sweep)
+            _start_fork_server()
+        return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+
+    return Pool(make, workers, f"local process pool, {workers} worker(s)")
+
+
+def _start_fork_server() -> None:
+    """Start the fork server unless it runs: it imports the model (about a second) while
+    the store is set up, which the main process never does. It inherits SIG_IGN for
+    Ctrl-C (the main process's to handle) and the variable that makes it die with the
+    sweep (see ``ABM_SWEEP_MAIN`` above)."""
+    from multiprocessing import forkserver
+
+    with ignored(signal.SIGINT), _environment(ABM_SWEEP_MAIN=str(os.getpid())):
+        forkserver.ensure_running()
 
 
 @contextlib.contextmanager

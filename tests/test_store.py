@@ -85,6 +85,18 @@ def test_a_failed_run_is_replaced_when_it_succeeds_later(store):
     assert s.conn.execute("SELECT COUNT(*), MAX(error) FROM runs").fetchone() == (1, None)
 
 
+def test_a_run_that_fails_when_run_again_keeps_no_results(store, tmp_path):
+    """A run re-run by --resume (its rows partly lost) that fails this time: its old
+    summaries and series went on being read as its results, and reports averaged them."""
+    exp, s = store
+    key, other = exp.runs[0].key, exp.runs[1].key
+    s.commit([outcome(key, 0.3), outcome(other, 0.4)])
+    s.commit([Outcome(key, "failed", 0.1, "host:1", "t", error="ValueError: boom", traceback="Traceback ...")])
+    res = results.load(tmp_path)
+    assert res.summaries["run"].tolist() == [other] and set(res.series()["run"]) == {other}
+    assert res.runs.set_index("run").loc[key, "status"] == "failed"
+
+
 def test_results_can_be_read_while_the_sweep_writes(store, tmp_path):
     exp, s = store
     s.commit([outcome(exp.runs[0].key, 0.1)])

@@ -242,8 +242,22 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _fork_server(pids: set[int]) -> int | None:
+    for pid in pids:
+        try:
+            if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's (documented)")
-def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path):
+@pytest.mark.parametrize("fork_server_killed_first", [False, True])
+def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path, fork_server_killed_first):
+    """With ``fork_server_killed_first``, the sweep replaces a fork server killed under it
+    (with its workers); the replacement used to start without the order to die with the
+    sweep, and outlived a kill -9 of it with its two workers."""
     path = tmp_path / "long.yaml"
     path.write_text(yaml.safe_dump(tiny_spec(name="long", replications=200, set={"time.steps": 8})))
     out = tmp_path / "out"
@@ -254,6 +268,13 @@ def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path):
             time.sleep(0.05)
         helpers = _descendants(proc.pid)  # resource tracker, fork server, two workers
         assert len(helpers) >= 4 and proc.poll() is None
+        if fork_server_killed_first:
+            first = _fork_server(helpers)
+            os.kill(first, signal.SIGKILL)
+            while (_fork_server(_descendants(proc.pid)) in (None, first) or len(_descendants(proc.pid) - helpers) < 2) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            helpers |= _descendants(proc.pid)  # the new fork server and its worker(s): one at first, which reruns the runs in flight alone
+            assert _fork_server(helpers - {first}) is not None and proc.poll() is None
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         deadline = time.monotonic() + 20
@@ -442,6 +463,21 @@ def dies_once(marker: str, x: int) -> int:
         Path(marker).touch()
         os._exit(3)
     return 2 * x
+
+
+def test_a_fork_server_dying_as_a_new_pool_starts_a_worker_stops_the_sweep_in_words(monkeypatch):
+    """A fork server killed as it forked a replacement worker made submit raise EOFError
+    (or ConnectionRefusedError) out of the sweep, a traceback and exit 1."""
+    class Dying(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise EOFError("unexpected EOF")
+
+    pool = sweep.Pool(Dying, 1, "a pool whose fork server is gone")
+    try:
+        with pytest.raises(sweep.SweepError, match="died as it started one.*--resume"):
+            pool.restart()
+    finally:
+        pool.executor.shutdown()
 
 
 def test_map_runs_again_the_tasks_of_a_worker_that_died(tmp_path):
