@@ -884,8 +884,8 @@ class _Builder:
                 break
         swept = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
         for path in swept:  # an axis that no point lets act would claim an effect of zero
-            if why := labels_only(path):
-                self.problem(f"{section}.{path}", f"{why}: sweeping it changes nothing")
+            if label := labels_only(path):
+                self.problem(f"{section}.{path}", f"{label}: sweeping it changes nothing")
                 continue
             why = [inert(scn, path) for scn in checked[len(bases):]]
             if why and all(why):
