@@ -465,7 +465,7 @@ def dies_once(marker: str, x: int) -> int:
     return 2 * x
 
 
-def test_a_fork_server_dying_as_a_new_pool_starts_a_worker_stops_the_sweep_in_words(monkeypatch):
+def test_a_fork_server_dying_as_a_new_pool_starts_a_worker_stops_the_sweep_in_words():
     """A fork server killed as it forked a replacement worker made submit raise EOFError
     (or ConnectionRefusedError) out of the sweep, a traceback and exit 1."""
     class Dying(ThreadPoolExecutor):
