@@ -274,9 +274,11 @@ def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path, f
             while (_fork_server(_descendants(proc.pid)) in (None, first) or len(_descendants(proc.pid) - helpers) < 2) and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             helpers |= _descendants(proc.pid)  # the new fork server and its worker(s): one at first, which reruns the runs in flight alone
-            assert _fork_server(helpers - {first}) is not None and proc.poll() is None
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+            # (a fork server killed just as the first workers start can take the replacement's first fork with it: the sweep then stops, exit 2, saying to resume)
+            assert proc.poll() in (None, 2) and (proc.poll() is not None or _fork_server(helpers - {first}) is not None)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
         deadline = time.monotonic() + 20
         while any(map(_running, helpers)) and time.monotonic() < deadline:
             time.sleep(0.1)
