@@ -339,9 +339,9 @@ class CorridorNetwork:
         return closed
 
     def step(self, step: int, end, years: float) -> list[tuple[str, dict, str, dt.date | None]]:
-        """Advance one period [start, end); return the upgrades and reopenings that happened
-        (kind, parameters, id and date: an upgrade's path in the scenario and its date, none
-        for a reopening)."""
+        """Advance one period, up to ``end``: the upgrades dated before it not yet made are
+        the period's. Return the upgrades and reopenings that happened (kind, parameters,
+        id and date: an upgrade's path in the scenario and its date, none for a reopening)."""
         happened = []
         while self.upgrades and self.upgrades[0][0] < end:
             on, cid, key, up = self.upgrades.pop(0)
