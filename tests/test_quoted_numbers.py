@@ -2,7 +2,8 @@
 figure from its document and recomputes it (issue 11: "generated, or checked by a test").
 docs/behaviour.md, docs/calibration.md and docs/validation.md quote tables printed by the
 commands they name (scripts/behaviour_tables.py, abm calibrate, scripts/validate_2020.py);
-behaviour.md's tables from the shipped sweeps (outbidding, tipping) are recomputed here."""
+behaviour.md's tables from the shipped sweeps (outbidding, tipping) and the script's
+screen and uncertainty sections are recomputed here."""
 
 from __future__ import annotations
 
@@ -1476,3 +1477,71 @@ def test_behaviour_quotes_the_coercion_sweeps_accessions(tmp_path):
     labels = {0.0: "0 (none)", 0.1: "0.1", 0.25: "0.25", 0.5: "0.5 (baseline)", 1.0: "1"}
     for strength, label in labels.items():
         assert f"| {label} | {' | '.join(str(inside[strength, m]) for m in MONEY)} |" in BEHAVIOUR
+
+
+@pytest.fixture(scope="module")
+def screen_and_uncertainty() -> dict[str, list[list[str]]]:
+    """scripts/behaviour_tables.py's screen and uncertainty sections, as run by a reader
+    (522 runs, about 25 s on 2 cores): each printed table row split into its cells, by the
+    first cell."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "behaviour_tables.py"), "screen", "uncertainty"],
+                         capture_output=True, text=True, check=True).stdout
+    rows: dict[str, list[list[str]]] = {}
+    for line in out.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows.setdefault(cells[0], []).append(cells[1:])
+    assert "| change 2025 -> 2040, baseline mean |" in out, out[-2000:]
+    return {"text": out, "rows": rows}
+
+
+def test_behaviour_quotes_the_uncertainty_table_and_its_ratios(screen_and_uncertainty):
+    """The uncertainty table as printed, the baseline's drift from 2025 to 2040 that "In
+    short" quotes ("left alone, the 2025 region stays where it is"), and the ratios of
+    parameter to seed spread quoted from the table's rounded cells."""
+    out = screen_and_uncertainty["text"]
+    table = out[out.index("| source |"):].split("\n\n")[0].splitlines()
+    assert len(table) == 9 and all(row in BEHAVIOUR for row in table)
+    rows = screen_and_uncertainty["rows"]
+    names = rows["source"][0]
+    drift = dict(zip(names, rows["change 2025 -> 2040, baseline mean"][0]))
+    assert (f"fragmentation moves by {drift['F']} and division by {drift['D']}; integration rises by "
+            f"{float(drift['I']):.3f}") in BEHAVIOUR
+    seeds = dict(zip(names, map(float, rows["seeds, baseline as is (24 seeds)"][0])))
+    params = dict(zip(names, map(float, rows["parameters (32 points, seed 0)"][0])))
+    rates = dict(zip(names, map(float, rows["neighbour-rule rates, x0.5-x2 (32 points, seed 0)"][0])))
+
+    def spread(over: dict, outcomes) -> str:
+        ratios = sorted(over[o] / seeds[o] for o in outcomes)
+        return f"{ratios[0]:.1f}-{ratios[-1]:.1f}"
+
+    alignment = ["F", "D", "F_sc", "F_ca", "D_sc", "D_ca", "infl_RU", "infl_EU", "infl_CN"]
+    assert f"spread 2040 values {spread(params, alignment)} times more than the seeds" in BEHAVIOUR
+    assert f"rates spread it {spread(rates, ['I', 'I_ca'])} times more than the seeds" in BEHAVIOUR
+    assert (f"3.5-5.1 times more than the seeds do ({params['F'] / seeds['F']:.1f} and {params['D'] / seeds['D']:.1f} times for regional fragmentation and "
+            f"division, {spread(params, ['F_sc', 'D_sc'])} for the South Caucasus, {spread(params, ['F_ca', 'D_ca'])} for Central Asia, "
+            f"{spread(params, ['infl_RU', 'infl_EU', 'infl_CN'])} for") in BEHAVIOUR
+    assert (f"spread regional integration {rates['I'] / seeds['I']:.1f} times more than the seeds ({rates['I']:.3f} against {seeds['I']:.4f}) "
+            f"and Central Asia's {rates['I_ca'] / seeds['I_ca']:.1f} times") in BEHAVIOUR
+
+
+def test_behaviour_quotes_the_screens_largest_steps(screen_and_uncertainty):
+    """The screen's summary (one row per lever) against the script's, and the claim that
+    the levers "In short" names move outcomes by little: their largest steps span the
+    quoted range."""
+    label = {"F": "fragmentation", "F_sc": "fragmentation SC", "I_sc": "integration SC", "infl_EU": "influence EU", "infl_RU": "influence Russia"}
+    out = screen_and_uncertainty["text"]
+    table = out[out.index("### Largest step of any outcome, per lever"):].split("\n\n")[1].splitlines()[2:]
+    summary = {cells[0]: cells[1:] for cells in ([c.strip() for c in row.strip("|").split("|")] for row in table)}
+    assert len(summary) == 12
+    doc = (ROOT / "docs" / "behaviour.md").read_text(encoding="utf-8")
+    for lever, (outcome, step, between, sd, flips) in summary.items():
+        quoted = next(line for line in doc.splitlines() if line.startswith(f"| {lever} |"))
+        assert [c.strip().strip("*") for c in quoted.strip("|").split("|")][2:] == [label[outcome], step, between, sd, flips], lever
+    quiet = ["coercion strength", "contest intensity", "rivalry spill-over", "C6 rivalry import, Russia inside", "decay rate", "decision noise"]
+    steps = sorted(float(summary[lever][1]) for lever in quiet)
+    assert (f"Coercion strength, contest intensity, rivalry spill-over, the C6's imported rivalry, decay and noise move outcomes smoothly and by "
+            f"little (largest step between neighbouring values {steps[0]:.3f} to {steps[-1]:.3f})") in BEHAVIOUR
