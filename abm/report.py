@@ -35,7 +35,7 @@ from abm import chartstyle as cs
 from abm import discovery, sensitivity
 from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
 from abm.outputs import atomic_directory
-from abm.results import Results
+from abm.results import OK_RUNS, Results
 from abm.scenario import load as load_scenario
 from abm.store import quote
 
@@ -198,7 +198,7 @@ def timeseries_cells(res: Results, chart: TimeseriesChart) -> tuple[pd.DataFrame
     # on the dates they share, never step 0 of one with step 0 of the other
     # each run once per line and panel: identical points (a value listed twice) share a run
     joined = (f"FROM series s JOIN (SELECT DISTINCT d.run AS run, d.seed AS seed, {group} AS grp, {facet} AS facet "
-              "FROM design d JOIN points p ON p.point = d.point) g ON g.run = s.run")
+              f"FROM design d {OK_RUNS} JOIN points p ON p.point = d.point) g ON g.run = s.run")
     per_seed = ", ".join(f"AVG(s.{quote(m)}) AS v{k}" for k, m in enumerate(chart.metrics))
     stats = ", ".join(f"COUNT(v{k}) AS n{k}, AVG(v{k}) AS mean{k}, AVG(v{k} * v{k}) AS sq{k}" for k in range(len(chart.metrics)))
     frame = res.sql(
@@ -275,7 +275,7 @@ def _run_values(ctx: ReportContext, metric: str, columns: list[str], per_point: 
     cols = ", ".join(f"p.{quote(c)} AS {quote(c)}" for c in dict.fromkeys(columns))
     frame = ctx.results.sql(
         f"SELECT d.run AS run, d.point AS point_id, d.seed AS run_seed, {cols + ', ' if cols else ''}s.{quote(metric)} AS value FROM summaries s "
-        "JOIN design d ON d.run = s.run JOIN points p ON p.point = d.point"
+        f"JOIN design d ON d.run = s.run {OK_RUNS} JOIN points p ON p.point = d.point"
     )
     return frame.drop_duplicates(["run", *(["point_id"] if per_point else []), *dict.fromkeys(columns)])
 

@@ -33,6 +33,9 @@ from abm import chartstyle as cs
 from abm.store import FILE, StoreError, expected_rows, family_of, quote, reader, unpack
 
 KEYS = ["point", "replication", "seed", "run"]
+# a join of ``design d`` that reads successful runs only: a failed run has no rows since the
+# store deletes them (Store.commit), but a store written before that may still hold some
+OK_RUNS = "JOIN runs r ON r.run = d.run AND r.status = 'ok'"
 ARRAY_FORMATS = {"netcdf": ("h5netcdf", "h5py"), "zarr": ("zarr",)}  # format -> modules it needs
 
 
@@ -148,7 +151,7 @@ class Results:
         """One row per successful run: keys, then one column per summary."""
         cols = "".join(f", s.{quote(c)}" for c in self.summary_columns)
         frame = self.sql(
-            f"SELECT d.point, d.replication, d.seed, d.run{cols} FROM design d JOIN summaries s ON s.run = d.run "
+            f"SELECT d.point, d.replication, d.seed, d.run{cols} FROM design d {OK_RUNS} JOIN summaries s ON s.run = d.run "
             "ORDER BY d.point, d.replication"
         )
         return frame.astype({c: float for c in self.summary_columns})
@@ -168,7 +171,7 @@ class Results:
             raise NotKept(f"metric(s) not kept at every step: {', '.join(unknown)}; kept: {', '.join(self.series_columns)}")
         cols = "".join(f", s.{quote(c)}" for c in chosen)
         query = (
-            f"SELECT d.point, d.replication, d.seed, d.run, s.step, s.date{cols} FROM design d "
+            f"SELECT d.point, d.replication, d.seed, d.run, s.step, s.date{cols} FROM design d {OK_RUNS} "
             "JOIN series s ON s.run = d.run ORDER BY d.point, d.replication, s.step"
         )
         with self._reading() as conn:
@@ -194,7 +197,7 @@ class Results:
         if not self.state_columns:
             raise NotKept("this sweep kept no per-state series; add metrics.states to the experiment (docs/experiments.md) and sweep again. Its kept series and summaries: .series() and .summaries")
         runs = self.sql(
-            "SELECT d.point, d.replication, d.seed, d.run, p.scenario FROM design d JOIN runs r ON r.run = d.run AND r.status = 'ok' "
+            f"SELECT d.point, d.replication, d.seed, d.run, p.scenario FROM design d {OK_RUNS} "
             "JOIN points p ON p.point = d.point ORDER BY d.point, d.replication"
         ).drop_duplicates("run").reset_index(drop=True)  # identical points share a run
         states = list(dict.fromkeys(k for name in runs["scenario"].unique() for k in self.state_keys[name]))

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from contextlib import closing
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 
 from abm import experiment, results, runner, sweep
+from abm.experiment import TimeseriesChart
 from abm.store import Outcome, Store, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +97,24 @@ def test_a_run_that_fails_when_run_again_keeps_no_results(store, tmp_path):
     res = results.load(tmp_path)
     assert res.summaries["run"].tolist() == [other] and set(res.series()["run"]) == {other}
     assert res.runs.set_index("run").loc[key, "status"] == "failed"
+
+
+def test_a_failed_run_left_with_rows_by_older_code_is_not_read(store, tmp_path):
+    """Stores written before Store.commit deleted a failed run's rows may still hold them:
+    every reader (summaries, series, per-state arrays, the report's timeseries and box
+    values) reads successful runs only."""
+    from abm import report
+
+    exp, s = store
+    key, other = exp.runs[0].key, exp.runs[1].key
+    s.commit([outcome(key, 0.3), outcome(other, 0.4)])
+    s.conn.execute("UPDATE runs SET status = 'failed' WHERE run = ?", (key,))  # as older code left it
+    s.conn.commit()
+    res = results.load(tmp_path)
+    assert res.summaries["run"].tolist() == [other] and set(res.series()["run"]) == {other}
+    cells, _ = report.timeseries_cells(res, TimeseriesChart(type="timeseries", metrics=["fragmentation"]))
+    assert cells["reached"].tolist() == [1] * len(cells)
+    assert report._run_values(SimpleNamespace(results=res), "fragmentation_final", [])["run"].tolist() == [other]
 
 
 def test_results_can_be_read_while_the_sweep_writes(store, tmp_path):
