@@ -159,3 +159,28 @@ def test_data_tables_describe_an_untitled_article_as_the_bibliography_does():
     for path in (ROOT / "data").glob("*.yaml"):
         cited |= set(re.findall(r"title: \"(\[[^\"]+\])\"", path.read_text()))
     assert cited and titles >= cited, sorted(cited - titles)
+
+
+def test_the_odds_parameter_table_cites_what_the_baseline_cites():
+    """ODD 7.16's source cells for values set per state or power name the keys that
+    configs/baseline.yaml's comments give those values, no more and no fewer (they had
+    drifted: a key cited for threat, investment ties and relations that the config never
+    used for them). Neighbour lines mix relation, border and trade in one comment, so those
+    rows must cite only keys of neighbour lines."""
+    odd = (ROOT / "docs" / "ODD.md").read_text(encoding="utf-8").splitlines()
+    config = (ROOT / "configs" / "baseline.yaml").read_text(encoding="utf-8").splitlines()
+
+    def row(name: str, after: str = "") -> set[str]:
+        line = next(line for line in odd[odd.index("#### 7.16.2 Regional states (`states.<id>`)"):] if line.startswith(f"| `{name}` |"))
+        cell = line.rsplit("|", 2)[1]
+        return set(KEY.findall(cell.split(after)[-1] if after else cell))
+
+    def lines(pattern: str) -> set[str]:
+        return {key for line in config if re.match(pattern, line) for key in KEY.findall(line)}
+
+    assert row("autonomy") == lines(r"\s+autonomy: ")
+    assert row("threat") == lines(r"\s+threat: ")
+    assert row("ties.<domain>.<power>", "investment:") == lines(r"\s+investment: \{")
+    assert row("credibility") == lines(r"\s+credibility: \d")
+    neighbours = lines(r"\s+\w+: \{relation: ")
+    assert row("neighbours.<state>.relation") <= neighbours and row("neighbours.<state>.border_open") <= neighbours
