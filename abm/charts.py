@@ -32,6 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from abm.chartstyle import date_axis, date_numbers, metric_label, set_range, unit
+from abm.outputs import read_table
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
@@ -444,10 +445,10 @@ def run_charts(directory: Path, scenario, overrides=()) -> list[Path]:
     """Draw every chart of a run from the CSV files in ``directory``; ``overrides`` (the
     command line's ``--set``) are named in the titles."""
     directory = Path(directory)
-    model = pd.read_csv(directory / "model.csv")
-    agents = pd.read_csv(directory / "agents.csv")
-    events = pd.read_csv(directory / "events.csv") if (directory / "events.csv").exists() else None
-    relations = pd.read_csv(directory / "relations.csv") if (directory / "relations.csv").exists() else None  # runs written before it existed: the start's
+    model = read_table(directory / "model.csv")
+    agents = read_table(directory / "agents.csv")
+    events = read_table(directory / "events.csv") if (directory / "events.csv").exists() else None
+    relations = read_table(directory / "relations.csv") if (directory / "relations.csv").exists() else None  # runs written before it existed: the start's
     paths = [directory / "alignment.png", directory / "fragmentation_integration.png", directory / "region_map.png"]
     with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
         alignment_chart(agents, scenario, paths[0], events=events, overrides=overrides)

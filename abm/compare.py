@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
 from abm import posterior
-from abm.outputs import atomic_directory
+from abm.outputs import atomic_directory, read_table
 from abm.runner import environment, run, write_yaml
 from abm.scenario import ScenarioError, anchor_posterior, in_force, load, parse_set, with_run_settings
 
@@ -404,7 +404,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     series = run_all(scenarios, seeds, steps)
     with atomic_directory(out, "compare", replace) as tmp:
         series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")
-        stored = pd.read_csv(tmp / "series.csv", parse_dates=["date"])
+        stored = read_table(tmp / "series.csv", parse_dates=["date"])
         common = stored[stored["date"].isin(pd.to_datetime(shared))]
         when = dates or default_dates(common)
         tab, diffs = table(common, when, metrics), differences(common, when, metrics)

@@ -58,6 +58,14 @@ def disk_error(exc: BaseException | None) -> str | None:
     return None
 
 
+def read_table(path: Path, **kwargs):
+    """A CSV table this project wrote, with only an empty cell read as missing: pandas'
+    default would also read a scenario or state named "NA", "null" or "None" as missing."""
+    import pandas as pd  # here, so that commands which only check a scenario do not import pandas
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], **kwargs)
+
+
 class OutputError(ValueError):
     """The output location cannot be used (a file is in the way, no permission, disk full)."""
 

@@ -423,3 +423,16 @@ def test_a_record_rerun_with_another_horizon_or_bad_parts_is_said_plainly(tmp_pa
     assert main(["compare", "--from", str(bad), "--out", str(tmp_path / "never")]) == 2
     assert f"in {bad}: dates: a list of dates (YYYY-MM-DD), as abm compare writes it (got [])" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("name", ["NA", "null"])
+def test_a_scenario_named_like_a_missing_value_keeps_its_rows(tmp_path, name):
+    """pandas reads "NA", "null" or "None" in a CSV as missing: the comparison re-read its
+    series.csv that way and dropped the scenario from every table (its differences came out
+    empty or "from nan"), exiting 0."""
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {NO_PEACE}\nname: \"{name}\"\n", encoding="utf-8")
+    tab = compare([str(BASELINE), str(child)], tmp_path / "c", seeds=2, steps=4, dates=["2026-01-01"])
+    assert tab["scenario"].tolist() == ["baseline", name]
+    diffs = pd.read_csv(tmp_path / "c" / "differences.csv", keep_default_na=False)
+    assert set(diffs["scenario"]) == {name} and diffs["difference"].ne("").all()
