@@ -622,6 +622,8 @@ def parse_set(item: str) -> tuple[str, Any]:
     if "=" not in item:
         raise ScenarioError([(item, "a --set override must look like dotted.path=value")])
     path, _, text = item.partition("=")
+    if "" in path.strip().split("."):
+        raise ScenarioError([(path.strip(), f"the path before '=' in '{cut(item, 60)}' is empty or has an empty part (write dotted.path=value)")], "--set")
     try:
         value = parse(text)
     except YamlError as exc:

@@ -684,3 +684,13 @@ def test_an_override_that_acts_under_another_rule_is_warned_of(tmp_path, capsys,
     again = args if command == "validate" else [*args[:-1], args[-1] + "_expiry"]
     assert cli.main([*again, "--set", "offers.duration=6", "--set", "rules.decay.name=expiry"]) == 0
     assert "offers.duration" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("item", ["=3", ".=3", "rules..decay.rate=0.1"])
+@pytest.mark.parametrize("command", [["validate", "configs/baseline.yaml"], ["sweep", "experiments/rules.yaml", "--dry-run"]])
+def test_an_override_with_an_empty_path_is_refused_in_words(item, command, abm_main):
+    """--set '=3' was blamed on the spec file by abm sweep ("unknown key; allowed: ...")
+    and named an empty setting elsewhere; every command now says what is wrong with it, once."""
+    done = abm_main(*command, "--set", item, cwd=ROOT)
+    err = done.stderr
+    assert done.returncode == 2 and err.count(f"the path before '=' in '{item}' is empty or has an empty part") == 1 and "Traceback" not in err
