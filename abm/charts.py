@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from abm.chartstyle import date_axis, date_numbers, metric_label, set_range, unit
+from abm.chartstyle import RUN_CHARTS, date_axis, date_numbers, metric_label, set_range, unit
 from abm.outputs import read_table
 
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
@@ -449,7 +449,7 @@ def run_charts(directory: Path, scenario, overrides=()) -> list[Path]:
     agents = read_table(directory / "agents.csv")
     events = read_table(directory / "events.csv") if (directory / "events.csv").exists() else None
     relations = read_table(directory / "relations.csv") if (directory / "relations.csv").exists() else None  # runs written before it existed: the start's
-    paths = [directory / "alignment.png", directory / "fragmentation_integration.png", directory / "region_map.png"]
+    paths = [directory / name for name in RUN_CHARTS]
     with matplotlib.rc_context({"text.parse_math": False}):  # a '$' in a name is text, not TeX
         alignment_chart(agents, scenario, paths[0], events=events, overrides=overrides)
         fragmentation_chart(model, scenario, paths[1], overrides=overrides)

@@ -25,6 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+# the charts of a run's folder: named here, so that the CLI checks its output folder
+# before a run without importing matplotlib
+RUN_CHARTS = ("alignment.png", "fragmentation_integration.png", "region_map.png")
+
 
 def save(fig, path, **kwargs) -> None:
     """``fig.savefig`` without what varies from one save of the same figure to the next, so

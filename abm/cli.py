@@ -88,7 +88,8 @@ def check_steps(steps: int | None) -> None:
 
 
 def cmd_run(args) -> int:
-    from abm.runner import run
+    from abm.chartstyle import RUN_CHARTS
+    from abm.runner import FILES, run
 
     asked = args.seeds is not None
     args.seeds = args.seeds if asked else 1
@@ -101,7 +102,8 @@ def cmd_run(args) -> int:
     if scenario.seed > SEED_MAX - args.seeds + 1:
         raise UsageError(f"--seeds {args.seeds} from seed {scenario.seed} runs past the largest seed, {SEED_MAX}: start at {SEED_MAX - args.seeds + 1} or lower")
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    check_target(out, "run", replace=args.out is not None)  # before the run, not after it
+    charts = () if args.no_charts else (*RUN_CHARTS, *(["ensemble.png"] if args.seeds > 1 else []))
+    check_target(out, "run", replace=args.out is not None, writes=(*FILES, *(["ensemble.csv"] if args.seeds > 1 else []), *charts))  # before the run, not after it
     for late in scenario.late_events() + scenario.inert_overrides(args.set):  # once every input is accepted: a refusal is one message
         print(f"warning: {late}", file=sys.stderr)
     notice = None if asked else ensemble_notice(args.config, scenario)
@@ -181,7 +183,7 @@ def cmd_compare(args) -> int:
     check_steps(args.steps)
     budget.check_runs(len(configs) * seeds, f"--seeds {seeds} x {len(configs)} scenario(s)", args.allow_large)
     out = Path(args.out or "runs/compare")
-    check_target(out, "compare", replace=args.out is not None)
+    check_target(out, "compare", replace=args.out is not None, writes=outputs(len(configs), each=True))
     tab = compare(configs, out, seeds=seeds, dates=dates, metrics=metrics, steps=args.steps, sets=args.set, replace=args.out is not None, allow_large=args.allow_large, argv=args.argv, zoom=args.zoom, record=args.record, recorded_overrides=record["overrides"] if args.record else (),
                   notify=lambda notice: print(f"notice: {notice}", file=sys.stderr, flush=True), warn=lambda late: print(f"warning: {late}", file=sys.stderr, flush=True))
     print(f"wrote {out}/ ({', '.join(outputs(len(configs)))}): {len(configs)} scenario(s) x {seeds} seeds")

@@ -358,14 +358,16 @@ def source_line(seeds: int, overrides: list[str], model: dict) -> str:
     return f"Runs: seeds 0..{seeds - 1} in every scenario; {given}; {commit}; everything else in provenance.yaml"
 
 
-def outputs(scenarios: int) -> list[str]:
+def outputs(scenarios: int, each: bool = False) -> list[str]:
     """The files :func:`compare` writes for a number of scenarios (charts as .png/.svg
-    pairs): the paired differences only when there is a reference and another scenario."""
-    tables, charts = ["series.csv", "compare.csv", "compare.md"], ["compare.png/.svg"]
+    pairs, or ``each`` file): the paired differences only when there is a reference and
+    another scenario."""
+    tables, charts = ["series.csv", "compare.csv", "compare.md"], ["compare"]
     if scenarios > 1:
         tables.append("differences.csv")
-        charts.append("differences.png/.svg")
-    return [*tables, *charts, "provenance.yaml"]
+        charts.append("differences")
+    named = [f"{c}.{ext}" for c in charts for ext in ("png", "svg")] if each else [f"{c}.png/.svg" for c in charts]
+    return [*tables, *named, "provenance.yaml"]
 
 
 def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 5, dates: list[str] | None = None, metrics: list[str] | None = None, steps: int | None = None, sets=(), replace: bool = True, allow_large: bool = False, argv: list[str] | None = None, notify=None, warn=None, zoom: bool = False, record: str | None = None, recorded_overrides=()) -> pd.DataFrame:

@@ -135,11 +135,13 @@ def _inside(rel: str) -> bool:
     return bool(rel) and not path.is_absolute() and ".." not in path.parts and "\x00" not in rel
 
 
-def check_target(out: Path, command: str, replace: bool = True) -> list[str] | None:
+def check_target(out: Path, command: str, replace: bool = True, writes: tuple[str, ...] | list[str] = ()) -> list[str] | None:
     """The files of an earlier output in ``out`` that may be replaced ([] for an empty
     folder, None for a new one); refuse any folder whose use could destroy someone's
     files: a symbolic link, a file, the working directory or above, another command's
-    output, a folder of other files, or (``replace`` false) an earlier output."""
+    output, a folder of other files, (``replace`` false) an earlier output, or an earlier
+    output beside which a file of the user's has a name the command ``writes`` (refused
+    here, before the work, and not when the work is done and merged in)."""
     _own_name(out)
     if out.is_symlink():
         raise OutputError(f"--out {out}: a symbolic link; give a real directory")
@@ -158,6 +160,9 @@ def check_target(out: Path, command: str, replace: bool = True) -> list[str] | N
     files = _earlier(out, command)
     if not replace:
         raise OutputError(f"{out} holds an earlier output of {_who(command)}; to replace the files it wrote there, name it with --out {out}, or choose another --out")
+    for rel in writes:
+        if rel not in files and ((out / rel).exists() or (out / rel).is_symlink()):
+            raise _in_the_way(out, rel, command)
     return files
 
 
@@ -184,6 +189,10 @@ def _walk(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir() and p.name != STAGING)
 
 
+def _in_the_way(out: Path, rel: str, command: str) -> OutputError:
+    return OutputError(f"--out {out}: {rel} is in the way and was not written by {_who(command)}; move it or choose another --out")
+
+
 def _write_listing(folder: Path, command: str, files: list[str]) -> None:
     tmp = folder / f"{LISTING}.tmp"
     tmp.write_text(json.dumps({"command": command, "files": sorted(files)}, indent=1) + "\n", encoding="utf-8")
@@ -200,7 +209,7 @@ def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
         target = out / rel
         blocked = [p for p in (target, *target.parents) if p != out and out in p.parents and (p.exists() or p.is_symlink())]
         if (rel not in old and (target.exists() or target.is_symlink())) or target.is_dir() or any(p.is_symlink() or (p != target and not p.is_dir()) for p in blocked):
-            raise OutputError(f"--out {out}: {rel} is in the way and was not written by {_who(command)}; move it or choose another --out")
+            raise _in_the_way(out, rel, command)
     _write_listing(out, command, sorted(old | set(new)))
     for rel in new:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,11 @@ MODEL_PACKAGE = "abm-caucasus"  # the model's distribution: its version identifi
 PACKAGES = (MODEL_PACKAGE, "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
 
 
+# the tables a run writes, one CSV each, and every file of its folder but the CLI's charts
+TABLES = ("model", "agents", "coercions", "events", "relations")
+FILES = (*(f"{name}.csv" for name in TABLES), "scenario.resolved.yaml")
+
+
 @dataclass
 class RunResult:
     """What one run produced: per-step model metrics, per-step state data, and logs."""
@@ -55,12 +60,9 @@ class RunResult:
         if self.agents is None:
             raise ValueError("this result was run with tables=False: only the model table exists")
         with atomic_directory(out, "run", replace) as tmp:
-            self.model.to_csv(tmp / "model.csv", index=False)
-            self.agents.to_csv(tmp / "agents.csv", index=False)
-            self.coercions.to_csv(tmp / "coercions.csv", index=False)
-            self.events.to_csv(tmp / "events.csv", index=False)
-            if self.relations is not None:  # a result made by hand without it
-                self.relations.to_csv(tmp / "relations.csv", index=False)
+            for name in TABLES:
+                if (table := getattr(self, name)) is not None:  # relations: a result made by hand may lack it
+                    table.to_csv(tmp / f"{name}.csv", index=False)
             write_yaml(tmp / "scenario.resolved.yaml", posterior.portable(provenance(self.scenario, self.seed, record), out))
             if also is not None:
                 also(tmp)

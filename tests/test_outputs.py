@@ -92,6 +92,33 @@ def test_a_new_file_landing_on_a_users_file_is_refused(tmp_path, capsys):
     assert (out / "model.csv").read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_a_users_file_in_the_way_is_refused_before_any_run(tmp_path, capsys, monkeypatch, command):
+    """abm run --seeds and abm compare ran every seed, then found a user's file where a
+    new one goes (ensemble.csv beside a one-seed run, differences.csv beside a one-scenario
+    comparison) and refused: the refusal now comes first, from the names they write."""
+    from abm import compare, runner
+    from abm.chartstyle import RUN_CHARTS
+
+    out = tmp_path / "D"
+    if command == "run":
+        assert main(["run", str(BASELINE), "--steps", "1", "--out", str(out)]) == 0
+        assert sorted(p.name for p in out.iterdir()) == sorted([LISTING, *runner.FILES, *RUN_CHARTS])  # the names checked are the names written
+        blocked, again = "ensemble.csv", ["run", str(BASELINE), "--steps", "1", "--seeds", "3", "--out", str(out)]
+    else:
+        assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "1", "--out", str(out)]) == 0
+        assert sorted(p.name for p in out.iterdir()) == sorted([LISTING, *compare.outputs(1, each=True)])
+        blocked, again = "differences.csv", ["compare", str(BASELINE), str(BASELINE.parent / "no_peace.yaml"), "--seeds", "2", "--steps", "1", "--out", str(out)]
+    (out / blocked).write_text("mine")
+    capsys.readouterr()
+    from abm.model import RegionModel
+
+    monkeypatch.setattr(RegionModel, "step", lambda self: pytest.fail("a run started"))
+    assert main(again) == 2
+    assert f"{blocked} is in the way" in capsys.readouterr().err
+    assert (out / blocked).read_text() == "mine"
+
+
 @pytest.mark.parametrize("folder_holds", ["a summary.csv", "a scenario.resolved.yaml", "another command's output", "a damaged listing", "a listing that points outside"])
 def test_folders_that_are_not_this_commands_output_are_refused(tmp_path, capsys, folder_holds):
     out = tmp_path / "paper"
