@@ -65,7 +65,7 @@ def check_workers(workers: int, world: int = 0, allow_large: bool = False) -> No
     """``world``: bytes one run needs (each worker holds one world)."""
     cpus = os.cpu_count() or 1
     if workers > HARD_MAX_WORKERS:
-        raise BudgetError(f"--workers {workers}: at most {HARD_MAX_WORKERS}")
+        raise BudgetError(f"--workers {workers}: at most {HARD_MAX_WORKERS}, and without {FLAG} at most {WORKERS_PER_CPU} per CPU ({WORKERS_PER_CPU * cpus} on this machine)")
     if allow_large:
         return
     if workers > WORKERS_PER_CPU * cpus:

@@ -136,6 +136,8 @@ class CompareError(ScenarioError):
 def check_metrics(wanted: list[str], allowed: list[str], where: str) -> None:
     """Refuse names that are not metrics of every scenario: near matches suggested, and
     the whole list when a name has none."""
+    if twice := [m for m in dict.fromkeys(wanted) if wanted.count(m) > 1]:
+        raise CompareError([(where, f"named more than once: {', '.join(twice)}")])
     unknown = [m for m in wanted if m not in allowed]
     if unknown:
         near = {m: difflib.get_close_matches(m, allowed, n=3) for m in unknown}
@@ -390,6 +392,9 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
+    given = [str(d) for d in dates or []]
+    if twice := [d for d in dict.fromkeys(given) if given.count(d) > 1]:
+        raise ScenarioError([("--dates", f"given more than once: {', '.join(twice)}")])
     outside = [d for d in dates or [] if not first <= pd.Timestamp(d).date() <= last]
     if outside:
         raise ScenarioError([("--dates", f"{', '.join(outside)} outside the dates every run reaches ({first:%Y-%m-%d} to {last:%Y-%m-%d})")])

@@ -436,3 +436,14 @@ def test_a_scenario_named_like_a_missing_value_keeps_its_rows(tmp_path, name):
     assert tab["scenario"].tolist() == ["baseline", name]
     diffs = pd.read_csv(tmp_path / "c" / "differences.csv", keep_default_na=False)
     assert set(diffs["scenario"]) == {name} and diffs["difference"].ne("").all()
+
+
+@pytest.mark.parametrize("option, values", [("--metrics", ["fragmentation", "division", "fragmentation"]), ("--dates", ["2025-04-01", "2025-04-01"])])
+def test_a_metric_or_date_given_twice_is_refused_before_any_run(tmp_path, monkeypatch, capsys, option, values):
+    """A repeated metric gave the table two identical columns; a repeated date, one row
+    for two asked: a repeat is a slip, refused like a repeated id in a scenario."""
+    monkeypatch.setattr("abm.compare.run", lambda *a, **k: pytest.fail("a model ran before the check"))
+    assert main(["compare", str(BASELINE), "--seeds", "1", "--steps", "2", option, *values, "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option in err and f"more than once: {values[0]}" in err
+    assert not (tmp_path / "d").exists()

@@ -179,7 +179,7 @@ def test_an_oversized_or_infinite_plan_is_refused_in_a_dry_run(tmp_path, capsys,
     assert message in one_line_error(capsys)
 
 
-@pytest.mark.parametrize("workers, message", [("10000000000", "at most 4096"), ("4000", "per CPU")])
+@pytest.mark.parametrize("workers, message", [("10000000000", f"at most 4096, and without --allow-large at most 8 per CPU ({8 * (os.cpu_count() or 1)} on this machine)"), ("4000", "per CPU")])
 def test_absurd_worker_counts_are_refused(tmp_path, capsys, workers, message):
     assert main(["sweep", str(write_experiment(tmp_path)), "--workers", workers, "--out", str(tmp_path / "o")]) == 2
     assert message in one_line_error(capsys)

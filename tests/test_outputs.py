@@ -142,14 +142,16 @@ def test_folders_that_are_not_this_commands_output_are_refused(tmp_path, capsys,
     assert not (out / "model.csv").exists()
 
 
-def test_report_exports_are_listed_and_replaced_with_the_report(tmp_path):
+def test_report_exports_are_listed_and_replaced_with_the_report(tmp_path, capsys):
     from tests.test_sweep import tiny_spec
 
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec(replications=1, set={"time.steps": 2})))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "s"), "--workers", "1"]) == 0
     out = tmp_path / "r"
+    capsys.readouterr()
     assert main(["report", str(tmp_path / "s"), "--out", str(out), "--export", "csv", "--export", "csv"]) == 0
+    assert "export/ (csv)\n" in capsys.readouterr().out  # a format asked twice is exported, and named, once
     assert "export/runs.csv" in json.loads((out / LISTING).read_text())["files"]
     user_files(out)
     assert main(["report", str(tmp_path / "s"), "--out", str(out)]) == 0  # no export this time
