@@ -102,8 +102,8 @@ def cmd_run(args) -> int:
     if scenario.seed > SEED_MAX - args.seeds + 1:
         raise UsageError(f"--seeds {args.seeds} from seed {scenario.seed} runs past the largest seed, {SEED_MAX}: start at {SEED_MAX - args.seeds + 1} or lower")
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    charts = () if args.no_charts else (*RUN_CHARTS, *(["ensemble.png"] if args.seeds > 1 else []))
-    check_target(out, "run", replace=args.out is not None, writes=(*FILES, *(["ensemble.csv"] if args.seeds > 1 else []), *charts))  # before the run, not after it
+    ensemble = ["ensemble.csv", *([] if args.no_charts else ["ensemble.png"])] if args.seeds > 1 else []
+    check_target(out, "run", replace=args.out is not None, writes=(*FILES, *([] if args.no_charts else RUN_CHARTS), *ensemble))  # before the run, not after it
     for late in scenario.late_events() + scenario.inert_overrides(args.set):  # once every input is accepted: a refusal is one message
         print(f"warning: {late}", file=sys.stderr)
     notice = None if asked else ensemble_notice(args.config, scenario)
