@@ -1479,8 +1479,13 @@ def test_behaviour_quotes_the_coercion_sweeps_accessions(tmp_path):
         assert f"| {label} | {' | '.join(str(inside[strength, m]) for m in MONEY)} |" in BEHAVIOUR
 
 
+def row_cells(row: str) -> list[str]:
+    """A Markdown table row's cells, stripped."""
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
 @pytest.fixture(scope="module")
-def screen_and_uncertainty() -> dict[str, list[list[str]]]:
+def screen_and_uncertainty() -> dict:
     """scripts/behaviour_tables.py's screen and uncertainty sections, as run by a reader
     (522 runs, about 25 s on 2 cores): each printed table row split into its cells, by the
     first cell."""
@@ -1492,8 +1497,8 @@ def screen_and_uncertainty() -> dict[str, list[list[str]]]:
     rows: dict[str, list[list[str]]] = {}
     for line in out.splitlines():
         if line.startswith("| ") and not line.startswith("|---"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            rows.setdefault(cells[0], []).append(cells[1:])
+            first, *rest = row_cells(line)
+            rows.setdefault(first, []).append(rest)
     assert "| change 2025 -> 2040, baseline mean |" in out, out[-2000:]
     return {"text": out, "rows": rows}
 
@@ -1535,12 +1540,12 @@ def test_behaviour_quotes_the_screens_largest_steps(screen_and_uncertainty):
     label = {"F": "fragmentation", "F_sc": "fragmentation SC", "I_sc": "integration SC", "infl_EU": "influence EU", "infl_RU": "influence Russia"}
     out = screen_and_uncertainty["text"]
     table = out[out.index("### Largest step of any outcome, per lever"):].split("\n\n")[1].splitlines()[2:]
-    summary = {cells[0]: cells[1:] for cells in ([c.strip() for c in row.strip("|").split("|")] for row in table)}
+    summary = {lever: rest for lever, *rest in map(row_cells, table)}
     assert len(summary) == 12
     doc = (ROOT / "docs" / "behaviour.md").read_text(encoding="utf-8")
     for lever, (outcome, step, between, sd, flips) in summary.items():
         quoted = next(line for line in doc.splitlines() if line.startswith(f"| {lever} |"))
-        assert [c.strip().strip("*") for c in quoted.strip("|").split("|")][2:] == [label[outcome], step, between, sd, flips], lever
+        assert [c.strip("*") for c in row_cells(quoted)][2:] == [label[outcome], step, between, sd, flips], lever
     quiet = ["coercion strength", "contest intensity", "rivalry spill-over", "C6 rivalry import, Russia inside", "decay rate", "decision noise"]
     steps = sorted(float(summary[lever][1]) for lever in quiet)
     assert (f"Coercion strength, contest intensity, rivalry spill-over, the C6's imported rivalry, decay and noise move outcomes smoothly and by "
