@@ -120,12 +120,12 @@ def portable(resolved: dict[str, Any], folder: str | Path) -> dict[str, Any]:
 def problems(scenario) -> list[tuple[str, str]]:
     """Validation of a scenario's ``posterior:`` (called by abm.scenario): the file
     unchanged since the run that recorded its sha256 (``provenance.posterior_sha256``),
-    its shape, every column a setting of the scenario and every value within that
-    setting's type and range, so that ``abm validate`` refuses what runs would. Rules
+    its shape, every column a real-valued setting of the scenario and every value within
+    that setting's range, so that ``abm validate`` refuses what runs would. Rules
     across settings (a domain's tie shares sum to at most 1) are checked on each run's draw."""
     from pydantic import TypeAdapter, ValidationError
 
-    from abm.scenario import find_setting, pydantic_problems
+    from abm.scenario import find_setting, pydantic_problems, unwrap
 
     if scenario.posterior is None:
         return []
@@ -142,6 +142,8 @@ def problems(scenario) -> list[tuple[str, str]]:
     found = []
     for column in frame.columns.drop("weight"):
         problem, kind = find_setting(reference, column.split("."))
+        if problem is None and unwrap(kind) is not float:  # a seed or a horizon drawn per run would quietly override --seed and --steps
+            problem = "not a real-valued setting; a posterior draws real-valued settings only, as abm calibrate calibrates them"
         if problem is None:
             adapter = TypeAdapter(kind)
             for row, value in enumerate(frame[column].tolist()):

@@ -652,7 +652,7 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
         if node is None:
             where = ".".join(keys[:depth])
             return f"no such setting '{key}': {where} is null in this scenario (set {where} as a whole)", None
-        tp = _unwrap(tp)
+        tp = unwrap(tp)
         fields, owner = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else (None, None)
         if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
             fields = _field_types(tp)
@@ -692,7 +692,7 @@ def _child(tp: Any, key: str) -> Any:
     mapping's values, a list's items, Any within Any; None where ``tp`` has no such key.
     The one step of both walks of the schema: :func:`find_setting`'s and
     :func:`_allowed_keys`'."""
-    tp = _unwrap(tp)
+    tp = unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return _field_types(tp).get(key)
     if typing.get_origin(tp) in (dict, list):
@@ -820,11 +820,11 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     tp: Any = model
     for part in loc:
         tp = _child(tp, str(part))
-    tp = _unwrap(tp)
+    tp = unwrap(tp)
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
-def _unwrap(tp: Any) -> Any:
+def unwrap(tp: Any) -> Any:
     """Strip Optional[...] and Annotated[...] to reach the model or container type."""
     while True:
         origin = typing.get_origin(tp)

@@ -255,6 +255,10 @@ def test_a_sweep_moved_with_its_posterior_resumes_and_one_whose_posterior_change
         # what runs refused, blaming a --set the user never gave: a column that is no setting, a value out of range
         ([{"weight": 1.0, "rules.decision.noyse": 0.1}], "column rules.decision.noyse: no such setting 'noyse'; did you mean 'noise'?"),
         ([{"weight": 1.0, "rules.decay.rate": 0.1}, {"weight": 1.0, "rules.decay.rate": 5.0}], "column rules.decay.rate: row 1: must be in [0, 1) (got 5.0)"),  # the range whole, not pydantic's "Input should be less than 1"
+        # a seed or horizon drawn per run would override --seed and --steps, or be ignored while provenance recorded it
+        ([{"weight": 1.0, "time.steps": 10}], "column time.steps: not a real-valued setting"),
+        ([{"weight": 1.0, "seed": 3}], "column seed: not a real-valued setting"),
+        ([{"weight": 1.0, "offers.duration": 4}], "column offers.duration: not a real-valued setting"),
     ],
 )
 def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expected, capsys):
