@@ -61,7 +61,7 @@ from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, build, load, pydantic_problems, read_yaml, resolve_chain
 from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
-from abm.units import Int, PlainName, Real
+from abm.units import Ids, Int, PlainName, Real
 
 MANIFEST = "manifest.json"
 DB = "calibration.db"
@@ -129,7 +129,7 @@ class Spec(_Strict):
     scenario: str  # base scenario, relative to the spec file
     set: dict[str, Any] = {}  # fixed overrides (path: value) applied before the parameters, as in experiments
     patterns: str  # patterns file, relative to the spec file
-    use: list[str] | None = None  # pattern ids (default: all)
+    use: Annotated[Ids, Field(min_length=1)] | None = None  # pattern ids (default: all); a pattern listed twice would count twice in the distance
     parameters: Annotated[dict[str, Prior], Field(min_length=1)]
     population: Annotated[Int, Field(ge=2)] = 100
     generations: Annotated[Int, Field(ge=1)] = 5
@@ -185,6 +185,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     for name, prior in spec.parameters.items():
+        if fixed := [path for path in spec.set if path == name or name.startswith(path + ".")]:  # every particle would replace it, while the manifest recorded it
+            raise CalibrationError(f"{where}: set.{fixed[0]}: fixes {name}, which the calibration draws in every particle; remove it from set: or from parameters:")
         if not prior.low < prior.high or (prior.prior == "loguniform" and prior.low <= 0):
             raise CalibrationError(f"{where}: parameters.{name}: needs low < high{' and low > 0 (loguniform)' if prior.prior == 'loguniform' else ''}")
         if isinstance(_setting(base, name), int):  # bool is an int too

@@ -468,6 +468,10 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),
+        (small_spec(use=[]), "use: must not be empty"),  # was a traceback from the empty list of dates
+        (small_spec(use=["multi_vector", "multi_vector"]), "use: 'multi_vector' is listed twice"),  # it counted twice in the distance
+        (small_spec(set={"rules.decay.rate": 0.01}), "set.rules.decay.rate: fixes rules.decay.rate, which the calibration draws"),  # every particle replaced it
+        (small_spec(set={"rules.decay": {"name": "exponential", "rate": 0.01}}), "set.rules.decay: fixes rules.decay.rate"),
         (small_spec(parameters={"offers.duration": {"low": 4, "high": 12}}), "only real-valued settings"),
         (small_spec(set={"rules.decay.rate": 2.0}), ": set.rules.decay.rate: must be in [0, 1) (got 2.0) (in "),  # the spec's set: wrote it, not --set
         (small_spec(scenario="nowhere.yaml"), ": scenario: nowhere.yaml: file not found: "),  # no empty field before the message
