@@ -451,6 +451,16 @@ def scenario_facts(config: str) -> tuple[list[dict], str, str | None, float]:
     return powers, scenario.rules.decay["name"], scenario.posterior, scenario.offers.defection_tolerance
 
 
+def readable_draw(path: str | None, seed: int) -> tuple[int, dict[str, float]] | None:
+    """The posterior's draw for ``seed`` (row, values), or None without a posterior or for
+    a file that stopped being readable after its scenario was chosen: the sidebar then
+    shows its own values, and Reset names the problem as it does for a broken scenario."""
+    try:
+        return posterior.draw(path, seed) if path else None
+    except posterior.PosteriorError:
+        return None
+
+
 # Why the coercion slider may change nothing: the punish rule answers defections only, and
 # only a rival's new spending makes one (RegionModel.find_defections, docs/ODD.md 7.4).
 COERCION_NOTE = (
@@ -492,7 +502,8 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
             set_refusals(refusals + 1)  # a new menu, showing the kept scenario: the browser would keep showing the refused pick
             return
         problem.set("")
-        settings.set({**settings.value, "config": config, **values})
+        undrawn = {name: DEFAULTS[name] for name in SLIDERS if settings.value[name] is None}  # the last scenario's posterior draws nothing here
+        settings.set({**settings.value, **undrawn, "config": config, **values})
 
     def choose_power(power):
         set_chosen(power)
@@ -506,14 +517,16 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     def slider(label, name, lo, hi, step, digits=2):
         cls = solara.SliderInt if isinstance(step, int) else solara.SliderFloat
         value, note = s[name], ""
-        if value is None:  # the posterior's draw for this seed, until the slider is moved
+        if value is None and drawn is None:  # the posterior file broke after the scenario was chosen
+            value, note = DEFAULTS[name], " (the posterior cannot be read: Reset says why)"
+        elif value is None:  # the posterior's draw for this seed, until the slider is moved
             value, note = drawn[1][slider_path(name)], f" (drawn, posterior row {drawn[0]})"
         off = name in SLIDERS and not slider_applies(name, {**{f: s[f] for f in MENUS}, "decay": decay})
         shown = f"{label}: {value:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {value}"
         cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always", disabled=off)
 
     powers, decay, drawn_from, tolerance = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
-    drawn = solara.use_memo(lambda: posterior.draw(drawn_from, int(s["seed"])) if drawn_from else None, [drawn_from, s["seed"]])
+    drawn = solara.use_memo(lambda: readable_draw(drawn_from, int(s["seed"])), [drawn_from, s["seed"]])
     solara.Style(SIDEBAR_CSS)
     if problem.value:
         solara.Error(problem.value, classes=["abm-problem"])

@@ -223,6 +223,43 @@ def test_every_refused_scenario_leaves_the_menu_showing_the_kept_one(monkeypatch
         assert settings.value["config"] == selects()[0].v_model == "baseline", pick
 
 
+def test_a_scenario_after_the_calibrated_one_shows_a_value_on_every_slider(monkeypatch, tmp_path):
+    """The calibrated baseline leaves its drawn sliders at None; a scenario whose coercion
+    rule has no strength did not replace it, and the sidebar died on a missing draw."""
+    for name in ("baseline", "baseline_calibrated"):
+        (tmp_path / f"{name}.yaml").write_text((dashboard.CONFIGS / f"{name}.yaml").read_text().replace("../data/", f"{dashboard.CONFIGS.parent}/data/"))
+    (tmp_path / "no_coercion.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nrules: {{coercion: {{name: none}}}}\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    settings, problem, selects, sliders = render_settings()
+    selects()[0].v_model = "baseline_calibrated"
+    assert settings.value["coercion_strength"] is None and "drawn, posterior row" in sliders()["Coercion strength"].label
+    selects()[0].v_model = "no_coercion"
+    assert settings.value["config"] == "no_coercion" and not problem.value
+    assert settings.value["coercion_strength"] == dashboard.DEFAULTS["coercion_strength"]
+    assert sliders()["Coercion strength"].label.endswith("(not used by this rule)")
+    assert None not in [settings.value[name] for name in dashboard.SLIDERS]
+
+
+def test_a_posterior_broken_after_its_scenario_was_chosen_leaves_the_sidebar_standing(monkeypatch, tmp_path):
+    """Moving the seed re-draws from the posterior; a file edited into an invalid one
+    raised out of the sidebar instead of leaving Reset to say what is wrong."""
+    import shutil
+
+    shutil.copy(dashboard.CONFIGS.parent / "data" / "posterior_baseline.csv", tmp_path / "posterior.csv")
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nposterior: posterior.csv\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    settings, problem, selects, sliders = render_settings()
+    selects()[0].v_model = "mine"
+    assert settings.value["noise"] is None
+    with open(tmp_path / "posterior.csv", "a") as f:
+        f.write("1,2,3\n")
+    settings.set({**settings.value, "seed": 7})
+    assert sliders()["Decision noise"].label == f"Decision noise: {dashboard.DEFAULTS['noise']:.2f} (the posterior cannot be read: Reset says why)"
+    model = dashboard.session_model(settings, problem)()
+    assert model.settings["config"] == "baseline" and "configs/mine.yaml cannot be used" in problem.value
+
+
 def test_a_scenario_edited_into_an_invalid_one_after_it_was_chosen_builds_the_baseline(monkeypatch, tmp_path):
     import solara
 
