@@ -5,7 +5,10 @@ scenarios can use it (``posterior: ../data/posterior_baseline.csv``).
 
 Writes NAME.csv (the posterior, as abm calibrate wrote it) and NAME.json: the calibration's
 manifest without the full base scenario (identified by its spec hash), the SHA-256 of the
-CSV, and the constraint and predictive-check tables.
+CSV, and the constraint and predictive-check tables. Every input is read before anything
+is written, and both files are replaced together. It replaces only a posterior it published
+itself and that is unchanged since (its JSON names this script and the CSV's SHA-256);
+any other file in the way is refused. A refusal is one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -14,34 +17,88 @@ import argparse
 import csv
 import hashlib
 import json
-import shutil
+import os
 import sys
+import tempfile
 from pathlib import Path
+
+SIGNATURE = "scripts/publish_posterior.py"  # in the JSON's "what": the files are this script's to replace
+
+
+class Refusal(Exception):
+    pass
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise Refusal(f"{path}: not found (is {path.parent} a finished abm calibrate folder?)") from None
+    except OSError as exc:
+        raise Refusal(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def targets(target: str) -> tuple[Path, Path]:
+    """NAME.csv and NAME.json; a NAME given with either suffix means the same pair (a dot
+    elsewhere in the name stays: ``post.v2`` is post.v2.csv, not post.csv)."""
+    name = target.removesuffix(".csv").removesuffix(".json")
+    return Path(f"{name}.csv"), Path(f"{name}.json")
+
+
+def check_replaceable(csv_path: Path, json_path: Path) -> None:
+    """Refuse files in the way that this script did not write, or that changed since."""
+    if not csv_path.parent.is_dir():
+        raise Refusal(f"{csv_path.parent}: no such folder")
+    if not csv_path.exists() and not json_path.exists():
+        return
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+        ours = SIGNATURE in meta["what"] and meta["file"] == csv_path.name
+        unchanged = meta["sha256"] == hashlib.sha256(csv_path.read_bytes()).hexdigest()
+    except (OSError, ValueError, KeyError, TypeError):
+        ours = unchanged = False
+    if not (ours and unchanged):
+        raise Refusal(f"{csv_path} or {json_path} is in the way and is not a posterior this script published, unchanged since; move it or choose another target")
 
 
 def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_baseline") -> None:
-    src, dst = Path(source), Path(target)
-    manifest = json.loads((src / "manifest.json").read_text())
+    src = Path(source)
+    csv_path, json_path = targets(target)
+    try:
+        manifest = json.loads(_read(src / "manifest.json"))
+    except ValueError:
+        raise Refusal(f"{src / 'manifest.json'}: not valid JSON") from None
     if not manifest.get("finished"):
-        sys.exit(f"error: {src} is not a finished calibration (resume it first)")
-    verdicts = {row["verdict"] for row in csv.DictReader((src / "constraint.csv").open())}
-    if "unreliable" in verdicts:  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty
-        sys.exit(f"error: {src}'s final weights are degenerate (constraint.csv: unreliable); run more particles or another --seed before publishing")
-    shutil.copyfile(src / "posterior.csv", dst.with_suffix(".csv"))
-    rows = lambda name: list(csv.DictReader((src / name).open()))  # noqa: E731
+        raise Refusal(f"{src} is not a finished calibration (resume it first)")
+    posterior = _read(src / "posterior.csv")
+    rows = {name: list(csv.DictReader(_read(src / name).decode("utf-8").splitlines())) for name in ("constraint.csv", "predictive_check.csv")}
+    if any(row.get("verdict") == "unreliable" for row in rows["constraint.csv"]):  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty
+        raise Refusal(f"{src}'s final weights are degenerate (constraint.csv: unreliable); run more particles or another --seed before publishing")
+    check_replaceable(csv_path, json_path)
     meta = {
-        "what": f"Posterior of abm calibrate {manifest['spec'].get('name', '')} (ABC-SMC), copied from {src}/posterior.csv by "
-        "scripts/publish_posterior.py; its manifest.json trimmed to provenance (the full base scenario is identified by spec_hash).",
-        "file": dst.with_suffix(".csv").name,
-        "sha256": hashlib.sha256(dst.with_suffix(".csv").read_bytes()).hexdigest(),
+        "what": f"Posterior of abm calibrate {manifest.get('spec', {}).get('name', '')} (ABC-SMC), copied from {src}/posterior.csv by "
+        f"{SIGNATURE}; its manifest.json trimmed to provenance (the full base scenario is identified by spec_hash).",
+        "file": csv_path.name,
+        "sha256": hashlib.sha256(posterior).hexdigest(),
         "command": " ".join(["abm", *manifest["sessions"][0]["argv"][1:]]) if manifest.get("sessions") else "abm calibrate",
         **{k: manifest[k] for k in ("calibration", "spec_hash", "spec", "steps", "model", "machine", "created", "sessions", "finished", "packages", "patterns") if k in manifest},
-        "constraint": rows("constraint.csv"),
-        "predictive_check": rows("predictive_check.csv"),
+        "constraint": rows["constraint.csv"],
+        "predictive_check": rows["predictive_check.csv"],
     }
     meta["patterns"] = [p["id"] if isinstance(p, dict) else p for p in meta.get("patterns", [])]
-    dst.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(f"wrote {dst.with_suffix('.csv')} and {dst.with_suffix('.json')}")
+    staged = []
+    try:  # both files staged beside their targets, then moved in: no half-published pair
+        for path, content in ((csv_path, posterior), (json_path, (json.dumps(meta, indent=1) + "\n").encode())):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            staged.append(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+        os.replace(staged[0], csv_path)
+        os.replace(staged[1], json_path)
+    finally:
+        for tmp in staged:
+            Path(tmp).unlink(missing_ok=True)
+    print(f"wrote {csv_path} and {json_path}")
 
 
 if __name__ == "__main__":
@@ -49,4 +106,8 @@ if __name__ == "__main__":
     parser.add_argument("source", nargs="?", default="runs/calibrate_baseline", help="a finished abm calibrate folder")
     parser.add_argument("target", nargs="?", default="data/posterior_baseline", help="where to write NAME.csv and NAME.json")
     args = parser.parse_args()
-    main(args.source, args.target)
+    try:
+        main(args.source, args.target)
+    except Refusal as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,115 @@
+"""scripts/publish_posterior.py, run as a maintainer runs it: it publishes a finished
+calibration's posterior, replaces only what it published itself, and refuses the rest in
+one line with exit status 2, writing nothing."""
+
+import csv
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "publish_posterior.py"
+SHIPPED = json.loads((ROOT / "data" / "posterior_baseline.json").read_text())
+
+
+def publish(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def calibration(tmp_path) -> Path:
+    """A finished calibration folder holding what the shipped posterior was published from."""
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    shutil.copy(ROOT / "data" / "posterior_baseline.csv", folder / "posterior.csv")
+    manifest = {k: SHIPPED[k] for k in ("calibration", "spec_hash", "spec", "steps", "model", "sessions", "finished", "patterns") if k in SHIPPED}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    write_rows(folder / "constraint.csv", SHIPPED["constraint"])
+    write_rows(folder / "predictive_check.csv", SHIPPED["predictive_check"])
+    return folder
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_finished_calibration_is_published_with_its_provenance_and_republished_over_itself(calibration, tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    done = publish(calibration, out / "post.v2")
+    assert done.returncode == 0, done.stderr
+    assert sorted(listing(out)) == ["post.v2.csv", "post.v2.json"]  # a dot in the name is kept, not taken for a suffix
+    meta = json.loads((out / "post.v2.json").read_text())
+    assert (out / "post.v2.csv").read_bytes() == (calibration / "posterior.csv").read_bytes()
+    assert meta["sha256"] == SHIPPED["sha256"] and meta["file"] == "post.v2.csv"
+    assert meta["constraint"] == SHIPPED["constraint"] and meta["spec_hash"] == SHIPPED["spec_hash"]
+    again = publish(calibration, out / "post.v2.csv")  # its own files, unchanged: replaced
+    assert again.returncode == 0, again.stderr
+    assert sorted(listing(out)) == ["post.v2.csv", "post.v2.json"]
+
+
+@pytest.mark.parametrize(
+    "break_it, expected",
+    [
+        (lambda folder: shutil.rmtree(folder), "manifest.json: not found"),
+        (lambda folder: (folder / "predictive_check.csv").unlink(), "predictive_check.csv: not found"),
+        (lambda folder: (folder / "manifest.json").write_text(json.dumps({"finished": False})), "is not a finished calibration"),
+        (lambda folder: (folder / "manifest.json").write_text("{"), "manifest.json: not valid JSON"),
+        (lambda folder: write_rows(folder / "constraint.csv", [{**row, "verdict": "unreliable"} for row in SHIPPED["constraint"]]), "degenerate"),
+    ],
+)
+def test_a_calibration_that_cannot_be_published_is_refused_and_the_target_left_alone(calibration, tmp_path, break_it, expected):
+    """A missing predictive check overwrote the target's CSV and then failed in a traceback."""
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "mine.csv").write_text("a user's file\n")
+    break_it(calibration)
+    done = publish(calibration, out / "mine")
+    assert done.returncode == 2 and expected in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert listing(out) == {"mine.csv": b"a user's file\n"}
+
+
+@pytest.mark.parametrize("in_the_way", ["mine.csv", "mine.json"])
+def test_files_the_script_did_not_write_are_never_replaced(calibration, tmp_path, in_the_way):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / in_the_way).write_text("a user's file\n")
+    done = publish(calibration, out / "mine")
+    assert done.returncode == 2 and "is in the way" in done.stderr, done.stderr
+    assert listing(out) == {in_the_way: b"a user's file\n"}
+
+
+def test_a_published_posterior_edited_since_is_not_replaced(calibration, tmp_path):
+    assert publish(calibration, tmp_path / "post").returncode == 0
+    with (tmp_path / "post.csv").open("a") as f:
+        f.write("0.1,0.1,0.01,0.1,0.1,0.1,0.1,1.0\n")
+    before = (tmp_path / "post.csv").read_bytes()
+    done = publish(calibration, tmp_path / "post")
+    assert done.returncode == 2 and "is in the way" in done.stderr
+    assert (tmp_path / "post.csv").read_bytes() == before
+
+
+def test_a_target_folder_that_does_not_exist_is_refused(calibration, tmp_path):
+    done = publish(calibration, tmp_path / "nowhere" / "post")
+    assert done.returncode == 2 and "no such folder" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_shipped_posterior_is_this_scripts_to_replace():
+    """Republishing data/posterior_baseline (the documented command) must not be refused."""
+    spec = importlib.util.spec_from_file_location("publish_posterior", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for name in ("posterior_baseline", "posterior_baseline_seed1"):
+        script.check_replaceable(*script.targets(str(ROOT / "data" / name)))  # raises Refusal otherwise
