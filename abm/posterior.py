@@ -15,6 +15,7 @@ has changed since is refused, not run with other parameters.
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import os
@@ -38,6 +39,11 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
     import pandas as pd  # here: validating a scenario with a posterior must not load pandas
 
     p = Path(path)
+    if p.suffix != ".parquet":
+        with p.open(newline="", encoding="utf-8") as f:  # pandas renames a repeated column (x, x.1), which then reads as no setting
+            header = next(csv.reader(f), [])
+        if repeated := [c for i, c in enumerate(header) if c in header[:i]]:
+            raise PosteriorError(f"posterior {path}: column '{repeated[0]}' appears twice; each parameter has one column")
     frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     if "weight" not in frame.columns or len(frame.columns) < 2 or frame.empty:
         raise PosteriorError(f"posterior {path}: needs a 'weight' column and at least one parameter column (as abm calibrate writes)")
@@ -57,7 +63,7 @@ def table(path: str | Path) -> pd.DataFrame:
     except OSError as exc:  # is_file() is False for a missing file only; a name too long or an unreadable folder raises
         raise PosteriorError(f"posterior file cannot be opened ({exc.strerror}): {path}") from None  # the path last: a long one is cut
     if not found:
-        raise PosteriorError(f"posterior file not found: {path}")
+        raise PosteriorError(f"posterior file not found: {path}" if not p.is_dir() else f"posterior {path}: a folder, not a file")
     try:
         return _read(str(p), p.stat().st_mtime)
     except (OSError, ValueError) as exc:

@@ -275,6 +275,18 @@ def test_a_bad_posterior_is_one_problem_naming_the_field(tmp_path, rows, expecte
     assert expected in printed and "--set" not in printed and "Traceback" not in printed
 
 
+def test_a_repeated_column_or_a_folder_is_named_as_such(tmp_path):
+    """A repeated column was reported as 'column rules.decay.rate.1: no such setting', pandas'
+    renaming; a folder as 'file not found'."""
+    (tmp_path / "posterior.csv").write_text("rules.decay.rate,rules.decay.rate,weight\n0.1,0.2,1\n")
+    with pytest.raises(ScenarioError, match="column 'rules.decay.rate' appears twice"):
+        load(scenario_file(tmp_path))
+    (tmp_path / "posterior.csv").unlink()
+    (tmp_path / "posterior.csv").mkdir()
+    with pytest.raises(ScenarioError, match="posterior.csv: a folder, not a file"):
+        load(scenario_file(tmp_path))
+
+
 def test_a_posterior_path_the_file_system_cannot_hold_is_one_problem_naming_the_field(tmp_path):
     """Path.is_file() raises for a name too long (it answers False for a missing file only):
     loading let the OSError out."""
