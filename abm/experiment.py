@@ -926,7 +926,10 @@ class _Builder:
         else:
             series = list(spec.metrics.series)
             for k, metric in enumerate(series):
-                self.check_metric(f"metrics.series.{k}", metric, known, every)
+                if metric in series[:k]:  # a second column of one name: the store's table could not be made
+                    self.problem(f"metrics.series.{k}", f"'{metric}' is listed twice; list each once")
+                else:
+                    self.check_metric(f"metrics.series.{k}", metric, known, every)
         unfit = False
         for k, s in enumerate(spec.metrics.summaries):  # empty when broken
             self.check_metric(f"metrics.summaries.{k}.metric", s.metric, known, every)
@@ -976,8 +979,12 @@ class _Builder:
             if s.date is not None and not first <= s.date <= last:
                 self.problem(f"{where}.date", f"{s.date} is outside the simulated period of {scn.name} ({span})")
                 return True
-            if s.window is not None and (s.window[1] < first or s.window[0] > last):
-                self.problem(f"{where}.window", f"{s.window[0]} to {s.window[1]} is outside the simulated period of {scn.name} ({span})")
+            start, end = s.window if s.window is not None and s.window[0] <= s.window[1] else (None, None)  # a reversed window is said already
+            if start is not None and not first <= start <= end <= last:  # a part outside would be averaged over the rest
+                self.problem(f"{where}.window", f"{start} to {end} is not within the simulated period of {scn.name} ({span})")
+                return True
+            if start is not None and not any(start <= scn.date(k) <= end for k in range(scn.time.steps + 1)):
+                self.problem(f"{where}.window", f"{start} to {end} holds no step of {scn.name}, so every run's value would be blank")
                 return True
             if s.last is not None and s.last > scn.time.steps + 1:
                 self.problem(f"{where}.last", f"{s.last} steps asked, {scn.name} records {scn.time.steps + 1}")
