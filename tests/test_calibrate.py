@@ -468,6 +468,7 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),
+        (small_spec(parameters={"states.armenia.lat": {"low": 30, "high": 40}}), "parameters.states.armenia.lat: names, describes or places something"),  # its prior came back as a posterior
         (small_spec(use=[]), "use: must not be empty"),  # was a traceback from the empty list of dates
         (small_spec(use=["multi_vector", "multi_vector"]), "use: 'multi_vector' is listed twice"),  # it counted twice in the distance
         (small_spec(set={"rules.decay.rate": 0.01}), "set.rules.decay.rate: fixes rules.decay.rate, which the calibration draws"),  # every particle replaced it
