@@ -430,6 +430,8 @@ def dask_pool(scheduler: str) -> Pool:
         target = {"address": address}
     elif Path(scheduler).exists():
         target = {"scheduler_file": _scheduler_file(Path(scheduler))}
+    elif "://" not in scheduler and ("/" in scheduler or scheduler.endswith(".json")):  # not host:port: a file that is not there
+        raise SweepError(f"--scheduler: no such scheduler file: {scheduler} (or give the scheduler's address, e.g. tcp://host:8786)")
     else:
         target = {"address": scheduler}
     try:

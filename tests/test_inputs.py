@@ -192,6 +192,15 @@ def test_a_scheduler_argument_naming_another_file_is_refused(tmp_path, capsys):
     assert "not a Dask scheduler file" in one_line_error(capsys)
 
 
+@pytest.mark.parametrize("scheduler", ["nowhere/scheduler.json", "scheduler.json"])
+def test_a_scheduler_file_that_is_not_there_is_named_as_such(tmp_path, capsys, scheduler):
+    """It was read as an address: "missing port number in address '.../scheduler.json'"."""
+    pytest.importorskip("distributed")
+    assert main(["sweep", str(write_experiment(tmp_path)), "--scheduler", scheduler, "--out", str(tmp_path / "o")]) == 2
+    assert "no such scheduler file" in one_line_error(capsys)
+    assert not (tmp_path / "o").exists()
+
+
 # --------------------------------------------------------------------------- charts and disks
 
 
