@@ -58,7 +58,7 @@ from abm.experiment import base_problems, canonical_hash, override, plain, scena
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
-from abm.scenario import Scenario, ScenarioError, apply_overrides, build, labels_only, load, pydantic_problems, read_yaml, resolve_chain
+from abm.scenario import Scenario, ScenarioError, apply_overrides, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain
 from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import Ids, Int, PlainName, Real
@@ -184,6 +184,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise _spec_error(base_problems(exc, "scenario", spec.scenario, list(spec.set)), where) from None
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
+    reference = base.to_dict()
     for name, prior in spec.parameters.items():
         if fixed := [path for path in spec.set if path == name or name.startswith(path + ".")]:  # every particle would replace it, while the manifest recorded it
             raise CalibrationError(f"{where}: set.{fixed[0]}: fixes {name}, which the calibration draws in every particle; remove it from set: or from parameters:")
@@ -191,8 +192,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
             raise CalibrationError(f"{where}: parameters.{name}: {why}; calibrating it changes nothing")
         if not prior.low < prior.high or (prior.prior == "loguniform" and prior.low <= 0):
             raise CalibrationError(f"{where}: parameters.{name}: needs low < high{' and low > 0 (loguniform)' if prior.prior == 'loguniform' else ''}")
-        if isinstance(_setting(base, name), int):  # bool is an int too
-            raise CalibrationError(f"{where}: parameters.{name}: an integer or yes/no setting; only real-valued settings can be calibrated")
+        if not_real_valued(reference, name):
+            raise CalibrationError(f"{where}: parameters.{name}: not a real-valued setting (a count, yes/no, date or name); only real-valued settings can be calibrated")
         for value in (prior.low, prior.high):
             try:
                 load(base, [f"{name}={value!r}"])
@@ -219,14 +220,6 @@ def _spec_error(problems: list[tuple[str, str]], where: str) -> CalibrationError
     """Every problem of a spec, as abm sweep lists a spec's."""
     message = f"{where}: {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else ScenarioError(problems, where).listing()
     return CalibrationError(message, problems, where)
-
-
-def _setting(base: Scenario, path: str) -> Any:
-    """The base scenario's value at a dotted path (None where the path is not in the scenario)."""
-    node: Any = base.to_dict()
-    for key in path.split("."):
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
 
 
 def _probe(base: Scenario, tables: bool) -> set[str]:

@@ -131,7 +131,7 @@ def problems(scenario) -> list[tuple[str, str]]:
     across settings (a domain's tie shares sum to at most 1) are checked on each run's draw."""
     from pydantic import TypeAdapter, ValidationError
 
-    from abm.scenario import find_setting, pydantic_problems, unwrap
+    from abm.scenario import find_setting, not_real_valued, pydantic_problems
 
     if scenario.posterior is None:
         return []
@@ -148,7 +148,7 @@ def problems(scenario) -> list[tuple[str, str]]:
     found = []
     for column in frame.columns.drop("weight"):
         problem, kind = find_setting(reference, column.split("."))
-        if problem is None and unwrap(kind) is not float:  # a seed or a horizon drawn per run would quietly override --seed and --steps
+        if not_real_valued(reference, column):
             problem = "not a real-valued setting; a posterior draws real-valued settings only, as abm calibrate calibrates them"
         if problem is None:
             adapter = TypeAdapter(kind)

@@ -652,7 +652,7 @@ def find_setting(reference: dict[str, Any], keys: list[str], parsed: list[tuple[
         if node is None:
             where = ".".join(keys[:depth])
             return f"no such setting '{key}': {where} is null in this scenario (set {where} as a whole)", None
-        tp = unwrap(tp)
+        tp = _unwrap(tp)
         fields, owner = _entry_fields(keys[:depth], node, parsed) if depth == 2 and keys[0] in ("rules", "events", "shocks") else (None, None)
         if fields is None and isinstance(tp, type) and issubclass(tp, BaseModel):
             fields = _field_types(tp)
@@ -692,7 +692,7 @@ def _child(tp: Any, key: str) -> Any:
     mapping's values, a list's items, Any within Any; None where ``tp`` has no such key.
     The one step of both walks of the schema: :func:`find_setting`'s and
     :func:`_allowed_keys`'."""
-    tp = unwrap(tp)
+    tp = _unwrap(tp)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return _field_types(tp).get(key)
     if typing.get_origin(tp) in (dict, list):
@@ -820,11 +820,20 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     tp: Any = model
     for part in loc:
         tp = _child(tp, str(part))
-    tp = unwrap(tp)
+    tp = _unwrap(tp)
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
-def unwrap(tp: Any) -> Any:
+def not_real_valued(reference: dict[str, Any], path: str) -> bool:
+    """Whether ``path`` names a setting that is not a real number (a count, a seed, the
+    horizon, a yes/no, a name): what ``abm calibrate`` cannot fit and a posterior must not
+    draw, since a seed or horizon drawn per run would override --seed and --steps. False
+    for a path that names no setting, which :func:`find_setting` reports with suggestions."""
+    problem, kind = find_setting(reference, path.split("."))
+    return problem is None and _unwrap(kind) is not float
+
+
+def _unwrap(tp: Any) -> Any:
     """Strip Optional[...] and Annotated[...] to reach the model or container type."""
     while True:
         origin = typing.get_origin(tp)
