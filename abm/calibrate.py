@@ -58,7 +58,7 @@ from abm.experiment import base_problems, canonical_hash, override, plain, scena
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
-from abm.scenario import Scenario, ScenarioError, apply_overrides, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain
+from abm.scenario import Scenario, ScenarioError, apply_overrides, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
 from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import Ids, Int, PlainName, Real
@@ -186,7 +186,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     reference = base.to_dict()
     for name, prior in spec.parameters.items():
-        if fixed := [path for path in spec.set if path == name or name.startswith(path + ".")]:  # every particle would replace it, while the manifest recorded it
+        if fixed := [path for path in spec.set if under(name, path)]:  # every particle would replace it, while the manifest recorded it
             raise CalibrationError(f"{where}: set.{fixed[0]}: fixes {name}, which the calibration draws in every particle; remove it from set: or from parameters:")
         if why := labels_only(name):  # its posterior would be the prior, reported as a fit
             raise CalibrationError(f"{where}: parameters.{name}: {why}; calibrating it changes nothing")

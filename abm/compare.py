@@ -30,6 +30,7 @@ from abm import posterior
 from abm.outputs import atomic_directory, read_table
 from abm.runner import environment, run, write_yaml
 from abm.scenario import ScenarioError, anchor_posterior, in_force, load, parse_set, with_run_settings
+from abm.units import repeated
 
 KEY_METRICS = [
     "fragmentation",
@@ -99,7 +100,7 @@ def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: boo
         raise ScenarioError(problems)
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):  # each file named, and what to do: a file that extends another takes its name unless it sets its own
-        name = next(n for n in names if names.count(n) > 1)
+        name = repeated(names)[0]
         files = ", ".join(Path(label).name if isinstance(config, str | Path) else label for (label, config), n in zip(labelled, names) if n == name)
         raise ScenarioError([("name", f"each scenario needs its own name: (one with extends: takes its parent's); '{name}' names {files}")])
     return scenarios
@@ -136,7 +137,7 @@ class CompareError(ScenarioError):
 def check_metrics(wanted: list[str], allowed: list[str], where: str) -> None:
     """Refuse names that are not metrics of every scenario: near matches suggested, and
     the whole list when a name has none."""
-    if twice := [m for m in dict.fromkeys(wanted) if wanted.count(m) > 1]:
+    if twice := repeated(wanted):
         raise CompareError([(where, f"named more than once: {', '.join(twice)}")])
     unknown = [m for m in wanted if m not in allowed]
     if unknown:
@@ -393,7 +394,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
     given = [str(d) for d in dates or []]
-    if twice := [d for d in dict.fromkeys(given) if given.count(d) > 1]:
+    if twice := repeated(given):
         raise ScenarioError([("--dates", f"given more than once: {', '.join(twice)}")])
     outside = [d for d in dates or [] if not first <= pd.Timestamp(d).date() <= last]
     if outside:

@@ -35,8 +35,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, labels_only, parse_set, pydantic_problems, read_yaml, resolve_chain, set_path, state_columns
-from abm.units import Bool, Date, Finite, Int, PlainName, Real, Seed
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, labels_only, parse_set, pydantic_problems, read_yaml, resolve_chain, set_path, state_columns, under
+from abm.units import Bool, Date, Finite, Int, PlainName, Real, Seed, repeated
 from abm.yamlfile import choices, did_you_mean
 
 SPEC_VERSION = 1
@@ -390,7 +390,7 @@ def _lookup(tree: Any, path: str) -> Any:
 def _attribute(problem_path: str, keys: list[str]) -> str | None:
     """The override key a scenario problem comes from, if any."""
     for key in keys:
-        if problem_path == key or problem_path.startswith(key + ".") or key.startswith(problem_path + "."):
+        if under(problem_path, key) or under(key, problem_path):
             return key
     return None
 
@@ -550,7 +550,7 @@ class _Builder:
 
     def sound(self, *fields: str) -> bool:
         """Whether these fields (``grid``, ``metrics.series``) passed validation."""
-        return not any(b == f or f.startswith(b + ".") for f in fields for b in self.broken)
+        return not any(under(f, b) for f in fields for b in self.broken)
 
     def fail_if_problems(self) -> None:
         if self.problems:
@@ -624,7 +624,7 @@ class _Builder:
             self.problem("scenarios", "must name at least one scenario")
         if isinstance(spec.scenarios, list):
             stems = [Path(p).stem for p in spec.scenarios]
-            for stem in sorted({s for s in stems if stems.count(s) > 1}):
+            for stem in sorted(repeated(stems)):
                 self.problem("scenarios", f"two files are both named '{stem}'; give them names (scenarios: {{name: path}})")
         for path, values in spec.grid.items():
             if not isinstance(values, list | dict) or not values:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from abm.units import repeated
+
 if TYPE_CHECKING:  # pandas is loaded only when a posterior is read, so `abm validate` stays light
     import pandas as pd
 
@@ -42,8 +44,8 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
     if p.suffix != ".parquet":
         with p.open(newline="", encoding="utf-8") as f:  # pandas renames a repeated column (x, x.1), which then reads as no setting
             header = next(csv.reader(f), [])
-        if repeated := [c for i, c in enumerate(header) if c in header[:i]]:
-            raise PosteriorError(f"posterior {path}: column '{repeated[0]}' appears twice; each parameter has one column")
+        if twice := repeated(header):
+            raise PosteriorError(f"posterior {path}: column '{twice[0]}' appears twice; each parameter has one column")
     frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     if "weight" not in frame.columns or len(frame.columns) < 2 or frame.empty:
         raise PosteriorError(f"posterior {path}: needs a 'weight' column and at least one parameter column (as abm calibrate writes)")
@@ -168,6 +170,8 @@ def overridden(scenario, paths) -> list[tuple[str, str]]:
     scenario's posterior draws: every run's draw would replace them, while titles and
     provenance said they were used. A setting above a drawn one (``rules.decision={...}``)
     counts."""
+    from abm.scenario import under
+
     paths = list(paths)
     if scenario.posterior is None or not paths:
         return []
@@ -177,7 +181,7 @@ def overridden(scenario, paths) -> list[tuple[str, str]]:
         return []  # reported by problems()
     found = []
     for path in paths:
-        held = [c for c in drawn if c == path or c.startswith(path + ".")]
+        held = [c for c in drawn if under(c, path)]
         if held:
             what = "" if held == [path] else f"holds {', '.join(held)}, "
             found.append((path, f"{what}drawn from the posterior in every run, which replaces this value; leave it to the posterior, or set posterior=null"))

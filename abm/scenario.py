@@ -612,6 +612,12 @@ def _describe_inherited(parent: dict[str, Any], data: dict[str, Any], parent_fil
 # --------------------------------------------------------------------------- overrides
 
 
+def under(path: str, above: str) -> bool:
+    """Whether the dotted setting ``path`` is ``above`` or lies inside it
+    (``rules.decay.rate`` is under ``rules.decay``; ``rules.decay_x`` is not)."""
+    return path == above or path.startswith(above + ".")
+
+
 def override_path(item: str) -> str:
     """The path of a ``path=value`` override, as written (before its value is read)."""
     return item.split("=", 1)[0].strip()
@@ -1426,7 +1432,7 @@ def _references_beside(exc: ValidationError, raw: dict[str, Any], found: list[tu
 
     def may_follow(path: str) -> bool:
         part = _part(path.split("."))[0]
-        near = any(part == p or part.startswith(p + ".") or p.startswith(part + ".") for p in parts)
+        near = any(under(part, p) or under(p, part) for p in parts)
         return near or bool(sections.intersection(_read_by(_key_of(path))))
 
     return [(path, msg) for path, msg in _check_references(scn) if not may_follow(path)]
@@ -1619,7 +1625,7 @@ def _blame_overrides(exc: ScenarioError, sets) -> ScenarioError:
     paths = [override_path(item) for item in sets]
 
     def from_set(path: str) -> bool:
-        return bool(path) and any(path == p or path.startswith(p + ".") or p.startswith(path + ".") for p in paths)
+        return bool(path) and any(under(path, p) or under(p, path) for p in paths)
 
     if not paths:
         return exc

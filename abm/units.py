@@ -93,6 +93,11 @@ def colour(value: str) -> str:
 Colour = Annotated[str, Field(max_length=100), AfterValidator(colour)]
 
 
+def repeated(items: list) -> list:
+    """The items listed more than once, each once, in the order they first appear."""
+    return [item for item in dict.fromkeys(items) if items.count(item) > 1]
+
+
 def distinct(items: list) -> list:
     """Refuse an entry listed twice in a list of ids, which the model reads as a set:
     ``memberships: [EAEU, EAEU]`` ran as one membership, and was often a typo for another."""
