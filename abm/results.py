@@ -63,6 +63,7 @@ class Results:
             raise FileNotFoundError(f"{directory} holds no sweep results ({FILE} not found)")
         self.path = path
         self._held: sqlite3.Connection | None = None  # the connection of a snapshot() in progress
+        self._read: dict[str, pd.DataFrame] = {}  # tables read inside that snapshot: its state does not change
         meta = dict(self.sql("SELECT key, value FROM meta").itertuples(index=False))
         self.experiment: str = meta["experiment"]
         self.spec_hash: str = meta["spec_hash"]
@@ -114,6 +115,7 @@ class Results:
             yield self
         finally:
             self._held = None
+            self._read = {}
             conn.execute("ROLLBACK")
             conn.close()
 
@@ -121,21 +123,29 @@ class Results:
     def manifest(self) -> dict:
         return json.loads((self.directory / "manifest.json").read_text(encoding="utf-8"))
 
-    @cached_property
+    def _table(self, query: str) -> pd.DataFrame:
+        """A table as the store holds it now; inside :meth:`snapshot`, read once, since the
+        snapshot's state does not change (a report reads the summaries many times)."""
+        if self._held is None:
+            return self.sql(query)
+        if query not in self._read:
+            self._read[query] = self.sql(query)
+        return self._read[query]
+
+    @property
     def params(self) -> pd.DataFrame:
         """One row per point: ``point``, ``scenario``, then one column per swept parameter."""
         cols = ", ".join(["point", "scenario", *map(quote, self.parameters)])
-        return self.sql(f"SELECT {cols} FROM points ORDER BY point")
+        return self._table(f"SELECT {cols} FROM points ORDER BY point")
 
-    @cached_property
+    @property
     def runs(self) -> pd.DataFrame:
         """Every planned run with its status: ``ok``, ``failed`` or ``missing`` (not run yet)."""
-        frame = self.sql(
+        return self._table(
             "SELECT d.point, d.replication, d.seed, d.run, COALESCE(r.status, 'missing') AS status, "
             "r.seconds, r.worker, r.finished, r.error FROM design d LEFT JOIN runs r ON r.run = d.run "
             "ORDER BY d.point, d.replication"
         )
-        return frame
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -146,11 +156,11 @@ class Results:
         )
         return self.params.merge(frame, on="point")
 
-    @cached_property
+    @property
     def summaries(self) -> pd.DataFrame:
         """One row per successful run: keys, then one column per summary."""
         cols = "".join(f", s.{quote(c)}" for c in self.summary_columns)
-        frame = self.sql(
+        frame = self._table(
             f"SELECT d.point, d.replication, d.seed, d.run{cols} FROM design d {OK_RUNS} JOIN summaries s ON s.run = d.run "
             "ORDER BY d.point, d.replication"
         )
@@ -328,36 +338,37 @@ class Results:
         (datetime64) on ``step``, or on (run, step) when runs keep different calendars."""
         import xarray as xr
 
-        a = self.state_arrays(columns)
-        powers = self._powers()
-        coords = {"run": a.runs["run"].to_numpy(dtype=str), "step": a.steps_axis, "state": np.array(a.states, dtype=str)}
-        data_vars, families = {}, {}
-        for column, values in a.values.items():
-            found = family_of(column, powers)
-            if found is None:
-                data_vars[column] = (("run", "step", "state"), values, _described(f"{column} of each state", cs.state_unit(column)))
-            else:
-                families.setdefault(found[0], {})[found[1]] = values
-        kept_powers = [p for p in powers if any(p in f for f in families.values())]
-        if families:
-            coords["power"] = np.array(kept_powers, dtype=str)
-        for family, by_power in families.items():
-            nan = np.full_like(next(iter(by_power.values())), np.nan)
-            stacked = np.stack([by_power.get(p, nan) for p in kept_powers], axis=-1)
-            data_vars[family] = (("run", "step", "state", "power"), stacked, _described(f"{family}_<power> of each state toward each power", cs.state_unit(family)))
-        data_vars |= self._run_variables(a, set(data_vars))
-        ds = xr.Dataset(data_vars, coords=coords)
-        same = (a.dates == a.dates[:1]) | np.isnat(a.dates)
-        ds = ds.assign_coords(date=("step", a.dates[0]) if len(a.runs) and same.all() else (("run", "step"), a.dates))
-        run_coords = {"point": a.runs["point"].to_numpy(), "replication": a.runs["replication"].to_numpy(), "seed": a.runs["seed"].to_numpy(dtype=np.int64), "scenario": a.runs["scenario"].to_numpy(dtype=str)}
-        params = self.params.set_index("point").loc[a.runs["point"]]
-        for p in self.parameters:
-            column = params[p]
-            numeric = pd.to_numeric(column, errors="coerce")
-            run_coords[p] = numeric.to_numpy(dtype=float) if numeric.notna().all() and column.map(lambda v: not isinstance(v, bool | str)).all() else column.astype(str).to_numpy(dtype=str)
-        ds = ds.assign_coords({k: ("run", v) for k, v in run_coords.items()})
-        ds.attrs = {"experiment": self.experiment, "spec_hash": self.spec_hash, "source": "abm sweep results (abm.results.Results.to_xarray)", **self.provenance()}
-        return ds
+        with self.snapshot():  # arrays, series and summaries of the same runs, while a sweep writes
+            a = self.state_arrays(columns)
+            powers = self._powers()
+            coords = {"run": a.runs["run"].to_numpy(dtype=str), "step": a.steps_axis, "state": np.array(a.states, dtype=str)}
+            data_vars, families = {}, {}
+            for column, values in a.values.items():
+                found = family_of(column, powers)
+                if found is None:
+                    data_vars[column] = (("run", "step", "state"), values, _described(f"{column} of each state", cs.state_unit(column)))
+                else:
+                    families.setdefault(found[0], {})[found[1]] = values
+            kept_powers = [p for p in powers if any(p in f for f in families.values())]
+            if families:
+                coords["power"] = np.array(kept_powers, dtype=str)
+            for family, by_power in families.items():
+                nan = np.full_like(next(iter(by_power.values())), np.nan)
+                stacked = np.stack([by_power.get(p, nan) for p in kept_powers], axis=-1)
+                data_vars[family] = (("run", "step", "state", "power"), stacked, _described(f"{family}_<power> of each state toward each power", cs.state_unit(family)))
+            data_vars |= self._run_variables(a, set(data_vars))
+            ds = xr.Dataset(data_vars, coords=coords)
+            same = (a.dates == a.dates[:1]) | np.isnat(a.dates)
+            ds = ds.assign_coords(date=("step", a.dates[0]) if len(a.runs) and same.all() else (("run", "step"), a.dates))
+            run_coords = {"point": a.runs["point"].to_numpy(), "replication": a.runs["replication"].to_numpy(), "seed": a.runs["seed"].to_numpy(dtype=np.int64), "scenario": a.runs["scenario"].to_numpy(dtype=str)}
+            params = self.params.set_index("point").loc[a.runs["point"]]
+            for p in self.parameters:
+                column = params[p]
+                numeric = pd.to_numeric(column, errors="coerce")
+                run_coords[p] = numeric.to_numpy(dtype=float) if numeric.notna().all() and column.map(lambda v: not isinstance(v, bool | str)).all() else column.astype(str).to_numpy(dtype=str)
+            ds = ds.assign_coords({k: ("run", v) for k, v in run_coords.items()})
+            ds.attrs = {"experiment": self.experiment, "spec_hash": self.spec_hash, "source": "abm sweep results (abm.results.Results.to_xarray)", **self.provenance()}
+            return ds
 
     def _run_variables(self, a: StateArrays, taken: set[str]) -> dict:
         """Kept model series (run x step) and summaries (run) of the same runs, under
@@ -443,38 +454,39 @@ class Results:
         taken = [out / f"{n}.{fmt}" for n in names if (out / f"{n}.{fmt}").exists() or (out / f"{n}.{fmt}").is_symlink()]
         if taken and not overwrite:
             raise FileExistsError(f"{taken[0]} already exists and export does not overwrite files; choose another folder, or pass overwrite=True to replace {len(taken)} file(s)")
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        runs = self.runs.assign(finished=pd.to_datetime(self.runs["finished"], errors="coerce", utc=True, format="ISO8601"))
-        for name, frame in (("params", self.params), ("runs", runs), ("summaries", self.summaries)):
-            path = out / f"{name}.{fmt}"
-            frame.to_csv(path, index=False) if fmt == "csv" else _parquet_frame(frame).to_parquet(path, index=False)
-            written.append(path)
-        if self.series_columns:
-            path = out / f"series.{fmt}"
-            if fmt == "csv":
-                for k, frame in enumerate(self.iter_series()):
-                    frame.to_csv(path, index=False, mode="w" if k == 0 else "a", header=k == 0, date_format="%Y-%m-%d")
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+        with self.snapshot():  # the tables of one state of a sweep still running
+            out.mkdir(parents=True, exist_ok=True)
+            written = []
+            runs = self.runs.assign(finished=pd.to_datetime(self.runs["finished"], errors="coerce", utc=True, format="ISO8601"))
+            for name, frame in (("params", self.params), ("runs", runs), ("summaries", self.summaries)):
+                path = out / f"{name}.{fmt}"
+                frame.to_csv(path, index=False) if fmt == "csv" else _parquet_frame(frame).to_parquet(path, index=False)
+                written.append(path)
+            if self.series_columns:
+                path = out / f"series.{fmt}"
+                if fmt == "csv":
+                    for k, frame in enumerate(self.iter_series()):
+                        frame.to_csv(path, index=False, mode="w" if k == 0 else "a", header=k == 0, date_format="%Y-%m-%d")
+                else:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
 
-                writer = None
-                try:
-                    for frame in self.iter_series():
-                        table = pa.Table.from_pandas(frame, preserve_index=False)
-                        writer = writer or pq.ParquetWriter(path, table.schema)
-                        writer.write_table(table)
-                finally:
-                    if writer is not None:
-                        writer.close()
-            written.append(path)
-        if self.state_columns:
-            path = out / f"states.{fmt}"
-            frame = self.states()
-            frame.to_csv(path, index=False, date_format="%Y-%m-%d") if fmt == "csv" else frame.to_parquet(path, index=False)
-            written.append(path)
-        return written
+                    writer = None
+                    try:
+                        for frame in self.iter_series():
+                            table = pa.Table.from_pandas(frame, preserve_index=False)
+                            writer = writer or pq.ParquetWriter(path, table.schema)
+                            writer.write_table(table)
+                    finally:
+                        if writer is not None:
+                            writer.close()
+                written.append(path)
+            if self.state_columns:
+                path = out / f"states.{fmt}"
+                frame = self.states()
+                frame.to_csv(path, index=False, date_format="%Y-%m-%d") if fmt == "csv" else frame.to_parquet(path, index=False)
+                written.append(path)
+            return written
 
 
 @dataclass

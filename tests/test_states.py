@@ -236,6 +236,37 @@ def test_lost_state_rows_are_refused_by_report_and_run_again_by_resume(swept, tm
     xr.testing.assert_identical(results.load(out).to_xarray(), results.load(swept / "w1").to_xarray())
 
 
+def test_tables_follow_a_store_being_written_and_to_xarray_reads_one_state_of_it(swept, tmp_path, monkeypatch):
+    """While a sweep wrote, a Results object kept the summaries it had read first (the
+    documentation says each property reads the store as it is then), and to_xarray read
+    its series after the arrays' snapshot had closed: a run committed in between had no
+    row in the arrays and the series could not be placed (IndexError)."""
+    copy = tmp_path / "running"
+    shutil.copytree(swept / "w1", copy)
+    tables = ("runs", "summaries", "series", "states")
+    with closing(sqlite3.connect(copy / store.FILE)) as writer:
+        writer.execute("PRAGMA journal_mode=WAL")  # as while a sweep writes
+        late = writer.execute("SELECT run FROM runs LIMIT 1").fetchone()[0]
+        rows = {t: writer.execute(f"SELECT * FROM {t} WHERE run = ?", (late,)).fetchall() for t in tables}
+        for t in tables:
+            writer.execute(f"DELETE FROM {t} WHERE run = ?", (late,))
+        writer.commit()
+
+        def commit_late():  # the sweep commits the late run
+            for t, kept in rows.items():
+                writer.executemany(f"INSERT INTO {t} VALUES ({', '.join('?' * len(kept[0]))})", kept)
+            writer.commit()
+
+        res = results.load(copy)
+        assert len(res.summaries) == 11
+        arrays = results.Results.state_arrays
+        monkeypatch.setattr(results.Results, "state_arrays", lambda self, columns=None: (arrays(self, columns), commit_late())[0])
+        ds = res.to_xarray()
+        assert ds.sizes["run"] == 11 and late not in ds["run"].values
+        assert not np.isnan(ds["fragmentation"].values).any() and not np.isnan(ds["fragmentation_final"].values).any()
+        assert len(res.summaries) == 12 and (res.runs["status"] == "ok").sum() == 12  # outside a snapshot, the store as it now is
+
+
 def test_a_damaged_state_store_is_found(swept, tmp_path, capsys):
     out = tmp_path / "sweep"
     shutil.copytree(swept / "w1", out)
