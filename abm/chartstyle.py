@@ -134,6 +134,12 @@ def figure(x: float, sign: bool = False) -> str:
     return f"{x:{plus}.4f}" if abs(x) >= 0.001 else f"{x:{plus}.1e}"
 
 
+def cell(value) -> str:
+    """Text for one cell of a Markdown table: a label or an error message may hold ``|``
+    or a line break, which would end the cell or the row and shift every later column."""
+    return " ".join(str(value).split("\n")).replace("|", "\\|")
+
+
 def estimate(mean: float, half: float, sign: bool = False) -> str:
     """A mean ± the half-width of its 95% interval; the mean alone when there is no
     interval (one seed)."""

@@ -247,7 +247,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
     lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
     for _, r in tab.iterrows():
         cells = [cs.estimate(r[f"{m}_mean"], r[f"{m}_ci95"]) for m in metrics]
-        lines.append(f"| {r['scenario']} | {r['date']:%Y-%m-%d} | " + " | ".join(cells) + " |")
+        lines.append(f"| {cs.cell(r['scenario'])} | {r['date']:%Y-%m-%d} | " + " | ".join(cells) + " |")
     if not diffs.empty:
         reference = diffs["reference"].iloc[0]
         lines += ["", f"## Differences from {reference}", "", f"Each cell: mean over seeds of (scenario - {reference}) with the same seed, "
@@ -256,7 +256,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
         for (scenario, date), group in diffs.groupby(["scenario", "date"], sort=False):
             by = group.set_index("metric")
             cells = [cs.estimate(by.at[m, "difference"], (by.at[m, "ci95_high"] - by.at[m, "ci95_low"]) / 2, sign=True) + ("*" if by.at[m, "clear"] else "") for m in metrics]
-            lines.append(f"| {scenario} | {date:%Y-%m-%d} | " + " | ".join(cells) + " |")
+            lines.append(f"| {cs.cell(scenario)} | {date:%Y-%m-%d} | " + " | ".join(cells) + " |")
     lines += ["", "Units: " + "; ".join(f"{m}: {cs.unit(m)}" for m in metrics) + "."]
     return "\n".join(lines) + "\n"
 

@@ -588,7 +588,7 @@ def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
             clear = r.ci95_low > 0 or r.ci95_high < 0
             n = f"n={r.pairs}" if r.pairs == r.seeds else f"{r.pairs} pairs, {r.seeds} seeds"
             cells.append("no pairs" if r.pairs == 0 else f"{cs.estimate(r.difference, half, sign=True)}{'*' if clear else ''} ({n})")
-        lines.append(f"| {_fmt(level)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {cs.cell(_fmt(level))} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -884,8 +884,8 @@ def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, f
 
 def markdown(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (no extra dependency)."""
-    cells = frame.map(_fmt) if len(frame) else frame
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    cells = frame.map(lambda v: cs.cell(_fmt(v))) if len(frame) else frame
+    lines = ["| " + " | ".join(map(cs.cell, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells.astype(str).itertuples(index=False)]
     return "\n".join(lines)
 

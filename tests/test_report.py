@@ -3,6 +3,7 @@ analyses that refuse incomplete designs."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import closing
 from types import SimpleNamespace
@@ -530,3 +531,17 @@ def test_a_phase_chart_writes_means_to_3_figures_and_half_widths_to_2(reference)
     mean_panel, half_panel = [ax for ax in report.phase(ctx, chart, cells).subfigs[1].axes if ax.get_label() != "<colorbar>"]
     assert sorted(t.get_text() for t in mean_panel.texts) == ["0.123", "0.235", "0.346", "0.457"]
     assert sorted(t.get_text() for t in half_panel.texts) == ["0.0001", "0.00052", "0.0011", "0.053"]
+
+
+def test_a_cell_with_a_bar_or_a_line_break_stays_in_its_column():
+    """A grid label 'hedge|cap' or a failed run's two-line error ended its cell (or its row)
+    in summary.md, shifting every later number one column to the right."""
+    from abm.compare import differences, markdown as compare_markdown, table as compare_table
+
+    frame = pd.DataFrame({"label": ["hedge|cap", "plain"], "error": ["ValueError: 2 errors\n  x | must be > 0", ""], "n": [1.5, 2.0]})
+    series = pd.DataFrame({"scenario": ["a|b"] * 2 + ["c"] * 2, "seed": [0, 1] * 2, "step": [0] * 4, "date": ["2025-01-01"] * 4, "x": [1.0, 2.0, 1.5, 2.5]})
+    compared = compare_markdown(compare_table(series, ["2025-01-01"], ["x"]), differences(series, ["2025-01-01"], ["x"]), ["x"])
+    for text, columns in ((report.markdown(frame), 3), (compared, 3)):
+        rows = [line for line in text.splitlines() if line.startswith("|")]
+        assert len(rows) >= 4 and all(len(re.split(r"(?<!\\)\|", row)) == columns + 2 for row in rows), text
+    assert "hedge\\|cap" in report.markdown(frame) and "a\\|b" in compared
