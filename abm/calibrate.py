@@ -207,8 +207,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
     if steps is None:
         raise CalibrationError(f"{where}: pattern date {last} is after the scenario ends ({base.date(base.time.steps)})")
-    probe = _probe(base, pat.needs_agents(patterns))
-    problem = pat.check(patterns, probe, set(base.states), base.time.start, base.date(steps))
+    problem = unreadable(base, patterns, steps)
     if problem:
         raise CalibrationError(f"{where}: {problem}")
     patterns_text = (root / spec.patterns).read_text(encoding="utf-8")
@@ -222,12 +221,16 @@ def _spec_error(problems: list[tuple[str, str]], where: str) -> CalibrationError
     return CalibrationError(message, problems, where)
 
 
-def _probe(base: Scenario, tables: bool) -> set[str]:
-    """The columns a run of ``base`` produces (a one-step run: cheap)."""
+def unreadable(base: Scenario, patterns: list[pat.Pattern], steps: int) -> str | None:
+    """Why ``patterns`` cannot be read from runs of ``base`` cut to ``steps`` (an output
+    the model does not make, a state it does not have, a date outside the run), or None:
+    asked before the runs, not found in each."""
     from abm import runner
 
-    result = runner.run(base, steps=1, tables=tables)
-    return set(result.model.columns) | (set(result.agents.columns) if tables else set())
+    tables = pat.needs_agents(patterns)
+    probe = runner.run(base, steps=1, tables=tables)  # a one-step run: the columns a run produces
+    columns = set(probe.model.columns) | (set(probe.agents.columns) if tables else set())
+    return pat.check(patterns, columns, set(base.states), base.time.start, base.date(steps))
 
 
 # --------------------------------------------------------------------------- worker side

@@ -135,6 +135,12 @@ def _inside(rel: str) -> bool:
     return bool(rel) and not path.is_absolute() and ".." not in path.parts and "\x00" not in rel
 
 
+def _blocked(out: Path) -> OutputError | None:
+    """Why ``out`` cannot be made, if a file stands where one of its parent folders must."""
+    blocking = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
+    return OutputError(f"--out {out}: cannot create a folder in {out.parent}: {blocking} is a file, not a folder") if blocking else None
+
+
 def check_target(out: Path, command: str, replace: bool = True, writes: tuple[str, ...] | list[str] = ()) -> list[str] | None:
     """The files of an earlier output in ``out`` that may be replaced ([] for an empty
     folder, None for a new one); refuse any folder whose use could destroy someone's
@@ -148,6 +154,8 @@ def check_target(out: Path, command: str, replace: bool = True, writes: tuple[st
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out}: a file of that name is in the way; give a directory")
     if not out.exists():
+        if (blocked := _blocked(out)) is not None:
+            raise blocked
         return None
     if out.resolve() in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
         raise OutputError(f"--out {out}: the working directory or one above it; give a new folder")
@@ -255,9 +263,7 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     except OSError as exc:
         _remove_empty(made)
-        blocking = next((p for p in reversed((out.parent, *out.parent.parents)) if p.exists() and not p.is_dir()), None)
-        why = f"{blocking} is a file, not a folder" if blocking else exc.strerror
-        raise OutputError(f"--out {out}: cannot create a folder in {out.parent}: {why}") from None
+        raise _blocked(out) or OutputError(f"--out {out}: cannot create a folder in {out.parent}: {exc.strerror}") from None
     try:
         (tmp / STAGING).touch()
         umask = os.umask(0)  # mkdtemp makes the folder private; give it the usual mode

@@ -141,7 +141,8 @@ def load(path: str | Path, only: list[str] | None = None) -> list[Pattern]:
     try:
         raw = read_yaml(Path(path), "a patterns file")
     except ScenarioError as exc:
-        raise PatternError(f"{path}: {exc.problems[0][1]}") from None
+        problem = exc.problems[0][1]
+        raise PatternError(problem if str(path) in problem else f"{path}: {problem}") from None  # "file not found: PATH" names it
     try:
         parsed = PatternFile.model_validate(raw)
     except ValidationError as exc:

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from abm import patterns as pat  # noqa: E402
 from abm import sweep, validation  # noqa: E402
+from abm.calibrate import unreadable  # noqa: E402
 from abm.outputs import OutputError, atomic_directory, check_target  # noqa: E402
 from abm.report import markdown  # noqa: E402
 from abm.scenario import ScenarioError, load  # noqa: E402
@@ -38,17 +39,23 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", default=None, help="directory for validation.csv and validation.md")
     args = p.parse_args(argv)
-    if args.seeds < 1:
-        print("error: --seeds must be at least 1", file=sys.stderr)
-        return 2
+    for option, value in (("--seeds", args.seeds), ("--workers", args.workers)):
+        if value is not None and value < 1:
+            print(f"error: {option} must be at least 1 (got {value})", file=sys.stderr)
+            return 2
     try:
         sets = [f"posterior={Path(args.posterior).resolve()}"] if args.posterior else []
         scenario = load(args.config, sets)
         observations = pat.load(args.observed)
+        problem = unreadable(scenario, observations, scenario.time.steps)
+        if problem:
+            raise pat.PatternError(f"{args.observed}: {problem}")
         if args.out is not None:
             check_target(Path(args.out), COMMAND)  # before the runs: a folder of other files is refused
     except (ScenarioError, pat.PatternError, OutputError) as exc:
-        print(f"error: {str(exc).splitlines()[-1].strip()}", file=sys.stderr)
+        field, problem = exc.problems[0] if isinstance(exc, ScenarioError) else ("", "")
+        said = f"--posterior: {problem}" if field == "posterior" and args.posterior else str(exc).splitlines()[-1].strip()  # given as an option, not a --set
+        print(f"error: {said}", file=sys.stderr)
         return 2
     pool = sweep.local_pool(args.workers)
     try:

@@ -298,8 +298,11 @@ def test_a_failed_write_removes_the_parent_folders_it_made_and_no_others(tmp_pat
     assert sorted(p.name for p in (tmp_path / "kept" / "new").iterdir()) == ["notes.txt"]
 
 
-def test_a_file_in_the_way_of_outs_parents_is_named(tmp_path, capsys):
+def test_a_file_in_the_way_of_outs_parents_is_named_before_any_run(tmp_path, capsys, monkeypatch):
+    from abm.model import RegionModel
+
     (tmp_path / "runs").write_text("mine")
+    monkeypatch.setattr(RegionModel, "step", lambda self: pytest.fail("a run started"))  # found when the folder was made, after the run
     assert run_into(tmp_path / "runs" / "a" / "D") == 2
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.endswith(f"{tmp_path / 'runs'} is a file, not a folder")

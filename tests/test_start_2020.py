@@ -78,3 +78,26 @@ def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
     with pytest.raises(SystemExit):
         script.main(["--help"])
     assert "against the observed ones of data/observed_2020_2024.yaml." in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("change, says", [
+    (("2025-01-01", "2030-01-01"), "date 2030-01-01 is outside the run (2020-01-01 to 2025-01-01)"),
+    (("column: opinion_russia", "column: no_such_column"), "output.column 'no_such_column' is not an output of the model"),
+    (("state: armenia", "state: narnia"), "output.state 'narnia' is not a state of the scenario"),
+])  # fmt: skip
+def test_observations_a_run_cannot_give_are_refused_before_the_runs(tmp_path, capsys, monkeypatch, change, says):
+    """An observation dated after the run printed a table of nan and exited 0; an unknown
+    column or state ended in a traceback after every run."""
+    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    observed = tmp_path / "observed.yaml"
+    observed.write_text((ROOT / "data" / "observed_2020_2024.yaml").read_text().replace(*change, 1))
+    monkeypatch.setattr(script.validation, "compare", lambda *a: pytest.fail("the runs started"))
+    assert script.main(["--seeds", "1", "--workers", "1", "--observed", str(observed), "--out", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: ") and says in err and len(err.splitlines()) == 1 and not out
+    assert not (tmp_path / "out").exists()
+    assert script.main(["--workers", "0"]) == 2 and "--workers must be at least 1 (got 0)" in capsys.readouterr().err
+    assert script.main(["--posterior", str(tmp_path / "nope.csv")]) == 2
+    assert capsys.readouterr().err.startswith("error: --posterior: posterior file not found")  # an option of the script's, not a --set
