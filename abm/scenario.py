@@ -30,7 +30,7 @@ from abm import budget
 from abm.offers import DOMAINS
 from abm.rules import registry
 from abm.rules.coercion import Tool
-from abm.units import MAX_NAME_BYTES, Bool, Colour, Count, Date, Ids, Int, NonNeg, Positive, Real, Seed, Signed, Unit, distinct
+from abm.units import LIMIT, MAX_NAME_BYTES, Bool, Colour, Count, Date, Ids, Int, NonNeg, Positive, Real, Seed, Signed, Unit, distinct
 from abm.yamlfile import YamlError, choices, cut, did_you_mean, parse, read_text
 
 
@@ -134,12 +134,28 @@ def _metric_part(value: str) -> str:
     return value
 
 
+def _entry_id(value: str) -> str:
+    """A state's, power's, organisation's or corridor's id names table columns
+    (``alignment_<power>``, ``members_<organisation>``) and ``--set`` paths
+    (``states.<id>.gdp``): ``""`` gave a blank column, ``"p,q"`` a quoted one, and a dot
+    split the path."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", value):
+        raise ValueError(f"an id of 1-100 letters, digits, '_' or '-' (it names table columns such as alignment_<power> and --set paths such as states.<id>.gdp; got '{cut(value, 40)}')")
+    return value
+
+
+EntryId = Annotated[str, AfterValidator(_entry_id)]
+
+
+GDP_FLOOR = 1e-3  # USD bn (a million dollars, under any economy's): trade and offers are read against GDP, and 1e-310 overflowed to inf
+
+
 class StateSpec(Strict):
     name: str
     subregion: Annotated[str, AfterValidator(_metric_part)]
     lat: Annotated[Real, Field(ge=-90, le=90)]
     lon: Annotated[Real, Field(ge=-180, le=180)]
-    gdp: Positive  # USD bn
+    gdp: Annotated[Real, Field(ge=GDP_FLOOR, le=LIMIT, allow_inf_nan=False)]  # USD bn
     population: Positive  # million
     governance: Unit = 0.5  # 0 closed autocracy .. 1 consolidated democracy
     autonomy: Unit = 0.5  # weight on sovereignty; scales the cost of conditions and dependence
@@ -203,7 +219,7 @@ def _quarters(months: int) -> int:
 
 class TimeSpec(Strict):
     start: Date = dt.date(2025, 1, 1)
-    steps: Annotated[Int, Field(ge=1, le=10_000)] = 60
+    steps: Annotated[Int, Field(ge=1, le=10_000, validate_default=True)] = 60  # the calendar check below holds for the default too
     step_months: Annotated[Int, AfterValidator(_quarters)] = 3
 
     @field_validator("start")
@@ -360,16 +376,16 @@ class Scenario(Strict):
     watch: Ids = []  # the metrics the scenario's question names (abm compare's default)
     seed: Seed = 0
     time: TimeSpec = TimeSpec()
-    states: dict[str, StateSpec] = {}
-    powers: dict[str, PowerSpec] = {}
+    states: dict[EntryId, StateSpec] = {}
+    powers: dict[EntryId, PowerSpec] = {}
     rules: RulesSpec = RulesSpec()
     offers: OfferSpec = OfferSpec()
     utility: UtilitySpec = UtilitySpec()
     metrics: MetricsSpec = MetricsSpec()
     generated: GeneratedSpec | None = None
-    corridors: dict[str, CorridorSpec] = {}
+    corridors: dict[EntryId, CorridorSpec] = {}
     freight: FreightSpec = FreightSpec()
-    organisations: dict[str, OrganisationSpec] = {}
+    organisations: dict[EntryId, OrganisationSpec] = {}
     # Keyed by an id so that a scenario extending another can add, change or (with null)
     # drop single events without restating the rest.
     provenance: dict[str, Any] | None = None  # written by `abm run` (versions, machine); not read by the model
@@ -815,6 +831,8 @@ def _defaults_view(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(loc: tuple[Any, ...]) -> str:
+    if loc[-1:] == ("[key]",):  # pydantic's place of a refused mapping key: the mapping, whose message names the key
+        loc = loc[:-2]
     return ".".join(str(part) for part in loc)
 
 
@@ -1036,6 +1054,8 @@ def _misspelt_ids(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[str, 
             lacking.setdefault(loc[:2], []).append(str(loc[2]))
     found = {}
     for (section, ident), fields in lacking.items():
+        if len(raw[section][ident]) > len(fields):  # more written than lacking: a new entry missing a field, not a changed one misnamed
+            continue
         known = sorted({k for k in raw[section] if isinstance(k, str)} - {i for s, i in lacking if s == section})
         if message := _new_id(section, ident, fields, known):
             found[section, ident] = message
@@ -1263,6 +1283,18 @@ def _overgrown(scn: Scenario, path: str, start: float, g: float) -> list[tuple[s
     return [(path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{reached:.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")]
 
 
+def _shrunk(scn: Scenario, path: str, gdp: float, g: float) -> list[tuple[str, str]]:
+    """A negative GDP growth that, compounded over the horizon, takes a GDP under
+    :data:`GDP_FLOOR`, where the values read against it stop being numbers."""
+    if g >= 0:
+        return []
+    years = scn.time.steps * scn.time.step_months / 12
+    reached = gdp * (1 + g) ** years
+    if reached >= GDP_FLOOR:
+        return []
+    return [(path, f"{g:g} a year for the {years:g} years of time.steps shrinks GDP {gdp:g} to about {reached:.1e}, under {GDP_FLOOR:g} (USD bn), beyond the model's arithmetic; raise the rate or shorten the horizon")]
+
+
 @_check("freight.growth")
 def _freight_horizon(scn: Scenario) -> list[tuple[str, str]]:
     return [p for m, g in scn.freight.growth.items() for p in _overgrown(scn, f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g)]
@@ -1270,7 +1302,7 @@ def _freight_horizon(scn: Scenario) -> list[tuple[str, str]]:
 
 @_check("states.gdp_growth", each=True)
 def _gdp_horizon(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
-    return _overgrown(scn, f"states.{sid}.gdp_growth", st.gdp, st.gdp_growth)
+    return _overgrown(scn, f"states.{sid}.gdp_growth", st.gdp, st.gdp_growth) + _shrunk(scn, f"states.{sid}.gdp_growth", st.gdp, st.gdp_growth)
 
 
 def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:

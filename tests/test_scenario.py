@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -247,6 +248,15 @@ def test_a_misspelt_id_in_an_extending_file_is_one_problem_naming_the_id_meant(t
     assert only_problem(child) == (path, f"new {kind} '{ident}' lacks {lacking}; did you mean '{meant}'? (to change {meant}, write its id exactly)")
 
 
+def test_an_entry_written_out_but_for_one_field_is_not_taken_for_a_misspelt_id(tmp_path):
+    """A state written in full but for lat was called "new state 'armenia' ... did you
+    mean 'turkmenistan'?" (ids alike enough for difflib), hiding the missing field."""
+    states = {"armenia": {"name": "Armenia", "subregion": "sc", "lon": 44.5, "gdp": 24, "population": 3},
+              "turkmenistan": {"name": "Turkmenistan", "subregion": "ca", "lat": 38, "lon": 58, "gdp": 60, "population": 7}}
+    path = write(tmp_path / "s.yaml", {"states": states, "powers": {"russia": {"name": "Russia"}}})
+    assert only_problem(path) == ("states.armenia.lat", "required field is missing")
+
+
 @pytest.mark.parametrize("section, ident, meant", [("events", "am_az_pease", "am_az_peace"), ("shocks", "unrst", "unrest")])
 def test_dropping_an_id_the_parent_lacks_is_refused(tmp_path, section, ident, meant):
     # a typo in `id: null` used to validate and leave the entry meant in force
@@ -339,7 +349,7 @@ def test_a_number_as_a_new_id_is_a_problem_not_a_crash(tmp_path):
     numbered = write(tmp_path / "n.yaml", {"extends": str(BASELINE), "states": {123: {"population": 3}}})
     with pytest.raises(ScenarioError) as info:
         load(numbered)
-    assert ("states.123.[key]", "text is expected (got 123)") in info.value.problems
+    assert ("states", "text is expected (got 123)") in info.value.problems  # the mapping whose key is refused; the message names the key
 
 
 # =========================================================================== --set
@@ -1148,6 +1158,40 @@ def test_a_run_that_would_end_after_the_year_9999_is_refused_by_its_field():
     with pytest.raises(ScenarioError) as caught:
         with_run_settings(load(generated, ["time.start=9998-01-01", "time.steps=4"]), steps=10)
     assert caught.value.problems == [("time.steps", message)]
+
+
+@pytest.mark.parametrize("section, ident", [("states", ""), ("states", "a.b"), ("powers", "p,q"), ("organisations", "C5 plus"), ("corridors", "x/y")])
+def test_an_id_that_cannot_name_a_column_or_a_set_path_is_refused(tmp_path, section, ident):
+    """An empty state id ran to a blank 'state' in agents.csv, a power 'p,q' to quoted
+    columns, and a dot made an id that --set could not reach."""
+    raw = yaml.safe_load(BASELINE.read_text())
+    raw[section][ident] = raw[section].pop(next(iter(raw[section])))
+    path, message = only_problem(write(tmp_path / "s.yaml", raw))
+    assert path == section and message.startswith("an id of 1-100 letters, digits, '_' or '-'") and f"got '{ident}'" in message
+
+
+def test_the_calendar_check_holds_for_the_default_number_of_steps(tmp_path):
+    """pydantic does not validate defaults, so a late start with time.steps left at 60
+    ended in a traceback (year 10005 is out of range) in validate and run."""
+    source = write(tmp_path / "s.yaml", {"states": {"a": {"name": "A", "subregion": "r", "lat": 40, "lon": 45, "gdp": 10, "population": 1}},
+                                         "powers": {"p": {"name": "P"}}, "time": {"start": "9990-01-01"}})
+    path, message = only_problem(source)
+    assert path == "time.steps" and message.startswith("a run of 60 quarters from 9990-01-01 would end after the year 9999")
+
+
+@pytest.mark.parametrize("settings, says", [
+    (["states.armenia.gdp=1e-310"], "must be in [0.001, 1000000000]"),
+    (["states.armenia.gdp=0.002", "states.armenia.gdp_growth=-0.2", "time.steps=400"], "-0.2 a year for the 100 years of time.steps shrinks GDP 0.002 to about 4.1e-13, under 0.001"),
+])  # fmt: skip
+def test_a_gdp_too_small_for_the_arithmetic_is_refused(settings, says):
+    """A GDP of 1e-310 (or one shrinking towards it) passed validation and ran to tables of
+    NaN and inf with exit 0: trade and offers are read against GDP."""
+    path, message = only_problem(BASELINE, settings)
+    assert path.startswith("states.armenia.gdp") and says in message, message
+    assert load(BASELINE, ["states.armenia.gdp=0.002", "states.armenia.gdp_growth=-0.2", "time.steps=8"]).states["armenia"].gdp == 0.002
+    result = run(load(BASELINE, ["states.armenia.gdp=0.001", "time.steps=8"]), seed=0)  # at the floor the tables are numbers
+    for frame in (result.model, result.agents, result.relations):
+        assert np.isfinite(frame.select_dtypes("number").to_numpy(dtype=float)).all()
 
 
 @pytest.mark.parametrize("settings, problem", [
