@@ -184,3 +184,44 @@ def test_the_odds_parameter_table_cites_what_the_baseline_cites():
     assert row("credibility") == lines(r"\s+credibility: \d")
     neighbours = lines(r"\s+\w+: \{relation: ")
     assert row("neighbours.<state>.relation") <= neighbours and row("neighbours.<state>.border_open") <= neighbours
+
+
+# A citation names its author, title, outlet and date (or publisher, dataset and year); an
+# address may follow as the `url` of such a mapping, never stand for the citation itself.
+URL = re.compile(r"https?://")
+SOURCE_FIELD = re.compile(r"^(sources?|\w+_sources?|corroboration)$")
+
+
+def bare_url_citations(path: Path) -> list[str]:
+    """The places in a YAML file where a URL stands as a citation: any string under a source
+    field (`source`, `sources`, `*_source`, `corroboration`, in lists too) holding an address,
+    any other string beginning with one, and any `url` of a mapping without a title and an
+    outlet or publisher."""
+    found = []
+
+    def walk(node, where: str, under_source: bool) -> None:
+        if isinstance(node, dict):
+            if "url" in node and not ("title" in node and ("outlet" in node or "publisher" in node)):
+                found.append(f"{where}: url without title and outlet/publisher")
+            for key, value in node.items():
+                if key == "url" and isinstance(value, str):
+                    continue
+                walk(value, f"{where}/{key}", under_source or bool(SOURCE_FIELD.match(str(key))))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}[{i}]", under_source)
+        elif isinstance(node, str) and (URL.match(node.strip().strip("'\"<")) or (under_source and URL.search(node))):
+            found.append(f"{where}: {node[:80]}")
+
+    walk(yaml.safe_load(path.read_text(encoding="utf-8")), str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path), False)
+    return found
+
+
+def test_no_data_table_cites_a_source_by_a_bare_url():
+    """data/region_2020.yaml cited 23 sources as bare addresses (`source: https://...`), against
+    the rule that a source is cited by author, title, outlet and date: every source field of
+    the data tables and configs must be a citation, with any address kept as its `url`."""
+    files = sorted((ROOT / "data").rglob("*.yaml")) + sorted((ROOT / "configs").rglob("*.yaml"))
+    assert any(p.name == "region_2020.yaml" for p in files)
+    offenders = [hit for path in files for hit in bare_url_citations(path)]
+    assert not offenders, "sources cited by a bare URL:\n" + "\n".join(offenders)
