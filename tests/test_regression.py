@@ -3,7 +3,9 @@ written: performance work must not move a single value.
 
 The fixture is a fingerprint (row counts and SHA-256 of each table's CSV) written by
 ``scripts/regression_fixture.py``. A deliberate change of the model's behaviour moves it:
-regenerate it with that script and commit it with the change.
+regenerate it with that script and commit it with the change. Both run the cases in a
+fresh interpreter with OpenBLAS's kernels pinned (``regression_fixture.KERNEL``), since
+the last bits of a matrix product depend on the kernels OpenBLAS picks for the CPU.
 """
 
 from __future__ import annotations
@@ -26,9 +28,18 @@ def test_fixture_covers_every_case():
     assert [c["label"] for c in STORED] == [label for label, *_ in regression_fixture.CASES], HOW
 
 
+@pytest.fixture(scope="module")
+def made() -> dict:
+    return regression_fixture.fingerprints()
+
+
+def test_the_runs_use_the_kernels_the_fixture_was_written_with(made):
+    assert made["kernel"] == regression_fixture.KERNEL, f"OpenBLAS ran {made['kernel']} kernels: the fixture holds {regression_fixture.KERNEL}'s (an x86-64 machine)"
+
+
 @pytest.mark.parametrize("case", STORED, ids=[c["label"] for c in STORED])
-def test_tables_unchanged(case):
-    now = regression_fixture.fingerprint(case["config"], case["seed"], case["sets"])
+def test_tables_unchanged(case, made):
+    now = next(c for c in made["cases"] if c["label"] == case["label"])
     moved = {c: (case["final"][c], now["final"][c]) for c in case["final"] if case["final"][c] != now["final"][c]}
     assert now["rows"] == case["rows"], f"{case['label']}: row counts {now['rows']} != stored {case['rows']}; {HOW}"
     assert now["sha256"] == case["sha256"], f"{case['label']}: tables differ from the stored run (final values stored -> now: {moved}); {HOW}"
