@@ -1270,43 +1270,34 @@ def _upgrades(scn: Scenario, cid: str, cor: CorridorSpec) -> list[tuple[str, str
 GROWTH_CEILING = 1e100  # freight demand (Mt a year) or GDP (USD bn): past meaning long before, and clear of float overflow in products of two
 
 
-def _overgrown(scn: Scenario, path: str, start: float, g: float) -> list[tuple[str, str]]:
+def _off_scale(scn: Scenario, path: str, start: float, g: float, floor: float = 0.0) -> list[tuple[str, str]]:
     """A growth rate that, compounded over the horizon, takes freight demand or a GDP
-    past :data:`GROWTH_CEILING`: each rate is in range, and the horizon too, but 100% a
-    year for a thousand years overflows a float and crashed the run part-way."""
-    if g <= 0:
-        return []
+    past :data:`GROWTH_CEILING`, or (a GDP, given its ``floor``) under the floor: each
+    rate is in range, and the horizon too, but 100% a year for a thousand years overflows
+    a float and crashed the run part-way, and a GDP shrunk to 1e-310 turned the values read
+    against it into inf."""
     years = scn.time.steps * scn.time.step_months / 12
-    reached = math.log10(max(start, 1.0)) + years * math.log10(1 + g)  # from 1 at least: the growth factor alone overflows too, whatever it multiplies
-    if reached <= math.log10(GROWTH_CEILING):
-        return []
-    return [(path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{reached:.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")]
-
-
-def _shrunk(scn: Scenario, path: str, gdp: float, g: float) -> list[tuple[str, str]]:
-    """A negative GDP growth that, compounded over the horizon, takes a GDP under
-    :data:`GDP_FLOOR`, where the values read against it stop being numbers."""
-    if g >= 0:
-        return []
-    years = scn.time.steps * scn.time.step_months / 12
-    reached = gdp * (1 + g) ** years
-    if reached >= GDP_FLOOR:
-        return []
-    return [(path, f"{g:g} a year for the {years:g} years of time.steps shrinks GDP {gdp:g} to about {reached:.1e}, under {GDP_FLOOR:g} (USD bn), beyond the model's arithmetic; raise the rate or shorten the horizon")]
+    if g > 0:
+        reached = math.log10(max(start, 1.0)) + years * math.log10(1 + g)  # from 1 at least: the growth factor alone overflows too, whatever it multiplies
+        if reached > math.log10(GROWTH_CEILING):
+            return [(path, f"{g:g} a year for the {years:g} years of time.steps grows it to about 1e{reached:.0f}, past {GROWTH_CEILING:g}, beyond the model's arithmetic; lower the rate or shorten the horizon")]
+    elif g < 0 and (shrunk := start * (1 + g) ** years) < floor:
+        return [(path, f"{g:g} a year for the {years:g} years of time.steps shrinks GDP {start:g} to about {shrunk:.1e}, under {floor:g} (USD bn), beyond the model's arithmetic; raise the rate or shorten the horizon")]
+    return []
 
 
 @_check("freight.growth")
 def _freight_horizon(scn: Scenario) -> list[tuple[str, str]]:
-    return [p for m, g in scn.freight.growth.items() for p in _overgrown(scn, f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g)]
+    return [p for m, g in scn.freight.growth.items() for p in _off_scale(scn, f"freight.growth.{m}", scn.freight.demand.get(m, 0.0), g)]
 
 
 @_check("states.gdp_growth", each=True)
 def _gdp_horizon(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
-    return _overgrown(scn, f"states.{sid}.gdp_growth", st.gdp, st.gdp_growth) + _shrunk(scn, f"states.{sid}.gdp_growth", st.gdp, st.gdp_growth)
+    return _off_scale(scn, f"states.{sid}.gdp_growth", st.gdp, st.gdp_growth, GDP_FLOOR)
 
 
 def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:
-    """The growth rates of ``scn`` that its horizon takes too far (:func:`_overgrown`)."""
+    """The growth rates of ``scn`` that its horizon takes too far (:func:`_off_scale`)."""
     return _freight_horizon(scn) + [p for sid, st in scn.states.items() for p in _gdp_horizon(scn, sid, st)]
 
 

@@ -1182,6 +1182,7 @@ def test_the_calendar_check_holds_for_the_default_number_of_steps(tmp_path):
 @pytest.mark.parametrize("settings, says", [
     (["states.armenia.gdp=1e-310"], "must be in [0.001, 1000000000]"),
     (["states.armenia.gdp=0.002", "states.armenia.gdp_growth=-0.2", "time.steps=400"], "-0.2 a year for the 100 years of time.steps shrinks GDP 0.002 to about 4.1e-13, under 0.001"),
+    (["states.armenia.gdp_growth=0.3", "time.steps=4000"], "0.3 a year for the 1000 years of time.steps grows it to about 1e115, past 1e+100"),  # the other way: past float range
 ])  # fmt: skip
 def test_a_gdp_too_small_for_the_arithmetic_is_refused(settings, says):
     """A GDP of 1e-310 (or one shrinking towards it) passed validation and ran to tables of
