@@ -58,7 +58,7 @@ from abm.experiment import base_problems, canonical_hash, override, plain, scena
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
 from abm.runner import model_record, resume_refusal
-from abm.scenario import Scenario, ScenarioError, apply_overrides, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
+from abm.scenario import Scenario, ScenarioError, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
 from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import Ids, Int, PlainName, Real
@@ -177,11 +177,12 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         if seed < 0:
             raise CalibrationError(f"--seed must be at least 0 (got {seed})")
         spec = spec.model_copy(update={"seed": seed})
+    files: list = []  # the chain's files, once read
     try:  # read as abm sweep reads a base: the file's problems and set:'s in one listing
-        raw, found = resolve_chain(root / spec.scenario)
+        raw, found, files = resolve_chain(root / spec.scenario)
         base = build(apply_overrides(raw, [override(k, v) for k, v in spec.set.items()]), str(root / spec.scenario), False, found)
     except ScenarioError as exc:
-        raise _spec_error(base_problems(exc, "scenario", spec.scenario, list(spec.set)), where) from None
+        raise _spec_error(base_problems(blame_parents(exc, files, spec.set), "scenario", spec.scenario, list(spec.set)), where) from None
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     reference = base.to_dict()

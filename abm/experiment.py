@@ -35,7 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm import budget, discovery, posterior, sensitivity, yamlfile
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, build, in_force, inert, labels_only, parse_set, pydantic_problems, read_yaml, resolve_chain, set_path, state_columns, under
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, blame_parents, build, in_force, inert, labels_only, parse_set, pydantic_problems, read_yaml, resolve_chain, set_path, state_columns, under
 from abm.units import Bool, Date, Finite, Int, PlainName, Real, Seed, repeated
 from abm.yamlfile import choices, did_you_mean
 
@@ -777,7 +777,7 @@ class _Builder:
         for name, (where, rel) in named.items():
             path = self.root / rel
             try:
-                raw, found = resolve_chain(path)
+                raw, found, files = resolve_chain(path)
             except ScenarioError as exc:
                 elsewhere = self.kept_from() if not path.exists() else None
                 for p, msg in exc.problems:  # (a message is cut at 200 characters: the folder comes first)
@@ -787,7 +787,7 @@ class _Builder:
                 raw = apply_overrides(raw, fixed)
                 scenario = build(raw, str(path), self.allow_large, found)
             except ScenarioError as exc:
-                for field, msg in base_problems(exc, where, rel, list(spec.set)):
+                for field, msg in base_problems(blame_parents(exc, files, spec.set), where, rel, list(spec.set)):
                     self.problem(field, msg)
                 continue
             for p, msg in posterior.overridden(scenario, spec.set):

@@ -550,20 +550,29 @@ MAX_EXTENDS = 16  # files in one extends: chain
 def resolve_extends(path: Path) -> dict[str, Any]:
     """:func:`resolve_chain`'s merged mapping; its problems raised (:func:`load` reports
     them with the scenario's other problems instead)."""
-    merged, problems = resolve_chain(path)
+    merged, problems, files = resolve_chain(path)
     if problems:
-        raise ScenarioError(problems, str(path))
+        raise blame_parents(ScenarioError(problems, str(path)), files)
     return merged
 
 
-def resolve_chain(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+class Chain(typing.NamedTuple):
+    """A scenario file merged over the files it extends."""
+
+    merged: dict[str, Any]
+    found: list[tuple[str, str]]  # the nulls that drop an entry their parent lacks
+    files: list[tuple[Path, frozenset[str]]]  # each file as named and the dotted paths it writes, the file given first
+
+
+def resolve_chain(path: Path) -> Chain:
     """Read ``path`` and merge it over the file its ``extends:`` names (relative to it),
     and so on up the chain (at most MAX_EXTENDS files, no cycles); files are named as
     given (a parent as reached from it), not as absolute paths. A file that is not a
     scenario (no key of the schema) is refused without echoing any of its content.
-    Returns the merged mapping and the nulls that drop an entry their parent lacks (see
-    :func:`_take_unknown_drops`): left out of the merge, so that the scenario is still
-    checked and every problem reported in one pass."""
+    The nulls that drop an entry their parent lacks (see :func:`_take_unknown_drops`)
+    are left out of the merge and returned, so that the scenario is still checked and
+    every problem reported in one pass; what each file writes lets
+    :func:`blame_parents` name the file a problem is in."""
     chain: list[tuple[Path, Path, dict[str, Any]]] = []  # (the file, as named, its content)
     shown = Path(path)
     while True:
@@ -591,14 +600,46 @@ def resolve_chain(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             raise ScenarioError([("extends", "must be a path to another scenario file")], str(shown))
         # relative to the file itself: through the folder it was named by, unless that is a link elsewhere
         shown = (shown.parent if shown.parent.resolve() == real.parent else real.parent) / parent
+    files = [(shown, frozenset(_written(data))) for _, shown, data in chain]
     merged, problems = chain[-1][2], []
     for k in range(len(chain) - 2, -1, -1):
         _, shown, data = chain[k]
-        where = "" if k == 0 else f" (in {shown})"  # a parent's own mistake: the file to mend
-        problems += [(f"{path}{where}", msg) for path, msg in _take_unknown_drops(merged, data)]
+        problems += _take_unknown_drops(merged, data)
         _describe_inherited(merged, data, chain[k + 1][1])
         merged = deep_merge(merged, data)
-    return merged, problems
+    return Chain(merged, problems, files)
+
+
+def _written(data: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of every mapping key in ``data``."""
+    if not isinstance(data, dict):
+        return []
+    paths = [f"{prefix}{key}" for key in data]
+    return paths + [p for key, value in data.items() for p in _written(value, f"{prefix}{key}.")]
+
+
+def blame_parents(exc: ScenarioError, files: list[tuple[Path, frozenset[str]]], set_paths=()) -> ScenarioError:
+    """Name the file a problem is in when a file this one extends wrote it: reported
+    against the file given alone, a parent's typo sent the reader to a file without it.
+    A problem's file is the nearest one in the chain that writes its path, or the longest
+    part of it (an entry a parent adds lacks a field: that parent). What ``--set`` wrote
+    (``set_paths``) is left to :func:`_blame_overrides`."""
+
+    set_paths = list(set_paths)
+
+    def origin(path: str) -> Path | None:
+        if not path or any(under(path, p) or under(p, path) for p in set_paths):
+            return None
+        parts = path.split(".")
+        for n in range(len(parts), 0, -1):
+            for shown, written in files:
+                if ".".join(parts[:n]) in written:
+                    return shown if shown != files[0][0] else None
+        return None
+
+    if len(files) < 2:
+        return exc
+    return type(exc)([(f"{path} (in {shown})" if (shown := origin(path)) else path, msg) for path, msg in exc.problems], exc.source, exc.read_with)
 
 
 def _take_unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -1602,6 +1643,7 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     """Load a scenario from a YAML path, a mapping or a Scenario, applying ``--set``
     overrides; ``allow_large`` lifts the world-size budget (:mod:`abm.budget`)."""
     found: list[tuple[str, str]] = []  # the file's nulls that drop nothing
+    files: list[tuple[Path, frozenset[str]]] = []  # an extends: chain's files
     if isinstance(source, Scenario):
         if not sets:
             return source
@@ -1610,15 +1652,15 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
         raw, where = copy.deepcopy(source), None
     else:
         path = Path(source)
-        (raw, found), where = resolve_chain(path), str(path)
+        (raw, found, files), where = resolve_chain(path), str(path)
     try:
         applied = apply_overrides(raw, list(sets))
     except ScenarioError as bad:
-        raise _with_the_files_problems(bad, raw, sets, where, allow_large, found) from None
+        raise _with_the_files_problems(bad, raw, sets, where, allow_large, found, files) from None
     try:
         scn = _build(applied, where, allow_large, found)  # raw is load's own: read, dumped or copied here
     except ScenarioError as exc:
-        raise _blame_overrides(exc, sets) from None
+        raise _blame_overrides(blame_parents(exc, files, map(override_path, sets)), sets) from None
     if scn.posterior is not None and sets:
         from abm.posterior import overridden
 
@@ -1627,7 +1669,7 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     return scn
 
 
-def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, where: str | None, allow_large: bool, found: list[tuple[str, str]]) -> ScenarioError:
+def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, where: str | None, allow_large: bool, found: list[tuple[str, str]], files) -> ScenarioError:
     """``--set`` overrides that cannot apply (a path the schema lacks), with the problems
     of the scenario under the overrides that can: a typo on the command line used to
     hide every problem of the file until it was mended."""
@@ -1636,7 +1678,7 @@ def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, wher
     try:
         _build(apply_overrides(raw, good), where, allow_large, found)
     except ScenarioError as exc:
-        return _blame_overrides(ScenarioError(bad.problems + exc.problems, exc.source), sets)
+        return _blame_overrides(ScenarioError(bad.problems + blame_parents(exc, files, map(override_path, good)).problems, exc.source), sets)
     return bad
 
 

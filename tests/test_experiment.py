@@ -317,6 +317,13 @@ def test_run_keys_follow_the_resolved_scenario_not_the_spelling(tmp_path):
     assert not {r.key for r in changed.runs} & {r.key for r in plain.runs}
 
 
+def test_a_base_scenarios_parent_is_named_with_its_mistakes(tmp_path):
+    (tmp_path / "mid.yaml").write_text(yaml.safe_dump({"extends": str(BASELINE), "sed": 1}))
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump({"extends": "mid.yaml", "time": {"steps": 4}}))
+    with pytest.raises(experiment.ExperimentError, match=r"child.yaml: sed \(in .*mid.yaml\): unknown key"):
+        experiment.load(tiny_spec(scenario="child.yaml", set={}), base_dir=tmp_path)
+
+
 def test_colours_and_map_positions_do_not_change_run_keys():
     """A power recoloured for a figure, or a state moved on the map, computes the same runs:
     the keys stay, so such a sweep still resumes (recolouring Israel had changed every key

@@ -309,6 +309,18 @@ def test_a_parents_null_that_drops_nothing_names_the_parent(tmp_path, monkeypatc
     assert [path for path, _ in problems_of("leaf.yaml")] == ["events.am_az_peac (in sub/mid.yaml)", "time.steps"]
 
 
+def test_a_parents_own_mistakes_name_the_parent(tmp_path, monkeypatch):
+    # reported against the file given, a typo in the file it extends sent the reader to a file without it
+    write(tmp_path / "sub" / "mid.yaml", {"extends": str(BASELINE), "sed": 1, "states": {"newland": {"name": "New", "lat": 40, "lon": 45, "gdp": 1, "population": 1}},
+                                           "rules": {"decay": {"rate": 0.5}}})
+    write(tmp_path / "leaf.yaml", {"extends": "sub/mid.yaml", "rules": {"decay": {"rate": -1}}, "powers": {"china": {"budget": {"investmnt": 1}}}})
+    monkeypatch.chdir(tmp_path)
+    assert sorted(path for path, _ in problems_of("leaf.yaml")) == ["powers.china.budget.investmnt", "rules.decay.rate", "sed (in sub/mid.yaml)", "states.newland.subregion (in sub/mid.yaml)"]
+    with pytest.raises(ScenarioError) as info:  # what --set writes is the command line's, wherever the file has it
+        load("leaf.yaml", ["states.newland.gdp=-1", "sed=2"])
+    assert sorted(path for path, _ in info.value.problems) == ["powers.china.budget.investmnt", "rules.decay.rate", "sed (from --set)", "sed (in sub/mid.yaml)", "states.newland.gdp (from --set)", "states.newland.subregion (in sub/mid.yaml)"]
+
+
 def test_a_broken_field_holds_back_only_the_checks_that_read_it(tmp_path):
     # with the impossible start set aside, the default start (2025) would put the 2021
     # event before the scenario starts: that check waits; the opinion's unknown power does not
