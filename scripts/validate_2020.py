@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from abm import patterns as pat  # noqa: E402
-from abm import sweep, validation  # noqa: E402
+from abm import budget, sweep, validation  # noqa: E402
 from abm.calibrate import unreadable  # noqa: E402
 from abm.outputs import OutputError, atomic_directory, check_target  # noqa: E402
 from abm.report import markdown  # noqa: E402
@@ -50,9 +50,10 @@ def main(argv=None) -> int:
         problem = unreadable(scenario, observations, scenario.time.steps)
         if problem:
             raise pat.PatternError(f"{args.observed}: {problem}")
+        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(scenario.states), len(scenario.powers)))  # as abm sweep's
         if args.out is not None:
             check_target(Path(args.out), COMMAND)  # before the runs: a folder of other files is refused
-    except (ScenarioError, pat.PatternError, OutputError) as exc:
+    except (ScenarioError, pat.PatternError, OutputError, budget.BudgetError) as exc:
         field, problem = exc.problems[0] if isinstance(exc, ScenarioError) else ("", "")
         said = f"--posterior: {problem}" if field == "posterior" and args.posterior else str(exc).splitlines()[-1].strip()  # given as an option, not a --set
         print(f"error: {said}", file=sys.stderr)
