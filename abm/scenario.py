@@ -1396,7 +1396,7 @@ def _event(section: str, scn: Scenario, k: str, spec: dict[str, Any] | None) -> 
     except registry.UnknownRuleError as exc:
         return [*problems, (f"{path}.type", str(exc))]
     except ValidationError as exc:
-        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, registry.get("event", spec["type"]).Params))]
+        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, registry.get("event", spec["type"]).Params, f"the event type '{spec['type']}'"))]
     return [*problems, *((f"{path}.{p}", m) for p, m in event.check(scn))]
 
 

@@ -925,6 +925,12 @@ def test_a_parameter_of_another_rule_is_refused_naming_what_the_rule_takes(tiny)
     assert msg == "the decision rule 'hedging' has no parameter 'bonus'; it takes threshold, noise, cap"
 
 
+def test_a_parameter_an_event_type_lacks_is_refused_naming_the_type(tiny):
+    # "unknown key; allowed: power, turn, ..." left out date and type, which the entry may hold
+    tiny["events"] = {"x": {"date": "2026-01-01", "type": "election", "power": "china", "magntude": 1}}
+    assert only_problem(tiny) == ("events.x.magntude", "the event type 'election' has no parameter 'magntude'; it takes power, turn, budget_factor, credibility_loss")
+
+
 def test_carried_parameters_are_parameters_of_their_rule():
     from abm.rules import registry
 
