@@ -11,6 +11,7 @@ the limits a careless or hostile file needs:
 - nesting at most ``MAX_DEPTH`` levels, aliases expanding to at most ``MAX_VALUES``
   values (a few hundred bytes of nested aliases can otherwise stand for billions of
   values), and no alias that contains itself;
+- no ``!!binary``, ``!!set``, ``!!omap`` or ``!!pairs`` values (no setting takes one);
 - numbers and booleans as YAML 1.2 (core schema) reads them, not as PyYAML's YAML 1.1:
   ``010`` is 10 (not octal 8), ``1:30`` (not 90, base 60), ``1_000`` and ``0b11`` are text;
   ``0o17``, ``0x1F``, ``1e5`` are numbers. What a person types as a number is the number
@@ -133,6 +134,17 @@ Loader.add_implicit_resolver(BOOL, BOOL_12, list("tTfF"))
 Loader.add_implicit_resolver(INT, INT_12, list("-+0123456789"))  # before floats: '1' is an int
 Loader.add_implicit_resolver(FLOAT, FLOAT_12, list("-+0123456789."))
 Loader.add_constructor(INT, _construct_int)
+
+
+def _refuse_tag(loader: Loader, node: yaml.Node) -> Any:
+    """Bytes, sets and ordered pairs: no setting takes them, and the schemas' messages
+    about a value built from one (``b'hello'`` for a seed) would not say what was written."""
+    tag = node.tag.rsplit(":", 1)[-1]
+    raise YamlError(f"a !!{tag} value is not read here: write text, a number, a list or a mapping", _line(node))
+
+
+for _tag in ("binary", "set", "omap", "pairs"):
+    Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
 
 
 class Dumper(yaml.CSafeDumper):

@@ -26,3 +26,10 @@ def test_what_the_project_writes_reads_back_as_written(text):
     unquoted) is quoted, so a resolved scenario named '1e5' stays a name."""
     data = {"name": text, "nested": [text, {"k": text}], "number": 1e5}
     assert yamlfile.parse(yamlfile.dump(data, sort_keys=False)) == data
+
+
+@pytest.mark.parametrize("text, tag", [("!!binary aGVsbG8=", "binary"), ("!!set {a, b}", "set"), ("!!omap [a: 1]", "omap"), ("!!pairs [a: 1]", "pairs")])
+def test_bytes_sets_and_pairs_are_refused_by_their_tag(text, tag):
+    # a seed of !!binary was told "unable to parse string as an integer (got b'hello')"
+    with pytest.raises(yamlfile.YamlError, match=rf"^line 2: a !!{tag} value is not read here"):
+        parse(f"name: x\nseed: {text}\n")
