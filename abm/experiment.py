@@ -630,6 +630,12 @@ class _Builder:
             if not isinstance(values, list | dict) or not values:
                 self.problem(f"grid.{path}", f"give a non-empty list of values or a mapping of label: value (got {values!r})")
                 self.broken.add(f"grid.{path}")  # a difference chart by it has no levels to check
+            elif isinstance(values, list):  # a value listed twice runs once (one run key), but 1 and 1.0 are two keys for the same runs
+                seen: dict[int | float, int | float] = {}
+                for value in (v for v in values if isinstance(v, int | float) and not isinstance(v, bool)):
+                    if repr(first := seen.setdefault(value, value)) != repr(value):
+                        self.problem(f"grid.{path}", f"{first!r} and {value!r} are the same value, which would be run twice under two labels; list it once")
+                        break
         swept = spec.sample.ranges if spec.sample is not None else {}
         for section, entries in (("grid", spec.grid), ("sample.ranges", swept)):  # one path inside another: the later one overwrites the earlier at every point
             for outer in entries:

@@ -188,6 +188,16 @@ def test_a_grid_axis_without_values_is_one_problem_though_a_difference_chart_is_
     assert [path for path, _ in info.value.problems] == ["grid.rules.decision.cap"]
 
 
+def test_one_number_spelt_two_ways_on_a_grid_axis_is_refused():
+    # 1 and 1.0 set the same value under two labels and two run keys: the runs of the point ran twice
+    # (a value listed twice as written shares its runs: test_sweep.py::test_identical_points_are_run_once)
+    grid = {"rules.coercion.strength": [1, 0.5, 1.0], "rules.decision.cap": [0.4, 1.0]}
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(_change(grid=grid))
+    assert info.value.problems == [("grid.rules.coercion.strength", "1 and 1.0 are the same value, which would be run twice under two labels; list it once")]
+    assert len(experiment.load(_change(grid={**grid, "rules.coercion.strength": [1, 0.5, 1]})).points) == 6  # as written twice: allowed, run once
+
+
 def test_a_summary_dated_outside_the_runs_is_one_problem_not_one_per_chart_naming_it():
     """A summary's column is named by its date: moved outside the runs, its charts named
     a column that 'is not a summary' and suggested one that cannot exist."""
