@@ -16,13 +16,14 @@ import datetime as dt
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from abm.offers import DOMAIN_INDEX, DOMAINS
 from abm.rules.registry import Rule, RuleParams, register
-from abm.units import Date, Real, Signed, Unit
+from abm.units import Date, Ids, Real, Signed, Unit, distinct
 
 Domain = Literal["investment", "security", "trade"]
+Domains = Annotated[list[Domain], AfterValidator(distinct)]  # a domain listed twice took a factor twice
 
 
 class When(BaseModel):
@@ -73,7 +74,7 @@ def _missing(field: str, ids, known, kind: str) -> list[tuple[str, str]]:
 
 
 class PairParams(RuleParams):
-    states: Annotated[list[str], Field(min_length=2, max_length=2)]
+    states: Annotated[Ids, Field(min_length=2, max_length=2)]
 
 
 class TreatyParams(PairParams):
@@ -188,7 +189,7 @@ class Strike(Event):
     name = "strike"
 
     class Params(RuleParams):
-        nodes: Annotated[list[str], Field(min_length=1)]
+        nodes: Annotated[Ids, Field(min_length=1)]
         risk: Unit = 0.3
 
     def check(self, scn):
@@ -209,7 +210,7 @@ class RouteRisk(Event):
     name = "route_risk"
 
     class Params(RuleParams):
-        nodes: Annotated[list[str], Field(min_length=1)]
+        nodes: Annotated[Ids, Field(min_length=1)]
         risk: Unit
 
     def check(self, scn):
@@ -346,7 +347,7 @@ class BudgetChange(PowerEvent):
 
     class Params(PowerParams):
         factor: Annotated[Real, Field(ge=0.0, le=100.0)]
-        domains: list[Domain] = list(DOMAINS)
+        domains: Domains = list(DOMAINS)
 
     def apply(self, model):
         power = model.power(self.params.power)
@@ -364,7 +365,7 @@ class NewMoney(PowerEvent):
 
     class Params(PowerParams):
         amount: Annotated[Real, Field(ge=0.0, le=1e6)]
-        domains: list[Domain] = list(DOMAINS)
+        domains: Domains = list(DOMAINS)
 
     def apply(self, model):
         power = model.power(self.params.power)
@@ -407,8 +408,8 @@ class Withdrawal(PowerEvent):
     class Params(PowerParams):
         budget_factor: Unit = 0.2
         credibility_loss: Unit = 0.3
-        corridors: list[str] = []  # corridors whose sponsorship it leaves
-        organisations: list[str] = []  # organisations it leaves
+        corridors: Ids = []  # corridors whose sponsorship it leaves
+        organisations: Ids = []  # organisations it leaves
 
     def check(self, scn):
         return (

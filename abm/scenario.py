@@ -1383,20 +1383,25 @@ def _event(section: str, scn: Scenario, k: str, spec: dict[str, Any] | None) -> 
         if "type" in lacking and (message := _new_id(section, k, lacking, known)):
             return [(path, message)]
         return [(f"{path}.type", f"required, an event type; known event types: {', '.join(registry.known('event'))}")]
+    try:
+        params = registry.get("event", spec["type"]).Params
+    except registry.UnknownRuleError as exc:
+        return [(f"{path}.type", str(exc))]
+    allowed = ["type", *timing_cls.model_fields, *params.model_fields]  # the type's parameters alone left out the entry's timing
+    problems = [(f"{path}.{key}", f"unknown key; {choices(key, allowed, 'allowed:')}") for key in spec if key not in allowed]
     timing = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}
     try:
         timing = timing_cls.model_validate(timing)
     except ValidationError as exc:
-        return [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls)]
-    problems = []
+        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls))]
     if section == "events" and timing.date < scn.time.start:
         problems.append((f"{path}.date", f"{timing.date} is before the scenario starts ({scn.time.start}); make it an initial condition"))
+    if section == "shocks" and timing.end is not None and timing.end <= scn.time.start:  # accepted, it never fired, and nothing said so
+        problems.append((f"{path}.end", f"{timing.end} is not after the scenario starts ({scn.time.start}): the shock could never fire"))
     try:
-        event = registry.make("event", spec, key="type")
-    except registry.UnknownRuleError as exc:
-        return [*problems, (f"{path}.type", str(exc))]
+        event = registry.make("event", {key: value for key, value in spec.items() if key in allowed}, key="type")
     except ValidationError as exc:
-        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, registry.get("event", spec["type"]).Params, f"the event type '{spec['type']}'"))]
+        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, params))]
     return [*problems, *((f"{path}.{p}", m) for p, m in event.check(scn))]
 
 

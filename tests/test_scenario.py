@@ -925,10 +925,35 @@ def test_a_parameter_of_another_rule_is_refused_naming_what_the_rule_takes(tiny)
     assert msg == "the decision rule 'hedging' has no parameter 'bonus'; it takes threshold, noise, cap"
 
 
-def test_a_parameter_an_event_type_lacks_is_refused_naming_the_type(tiny):
+def test_an_unknown_key_of_an_event_or_shock_is_told_its_timing_type_and_parameters(tiny):
     # "unknown key; allowed: power, turn, ..." left out date and type, which the entry may hold
-    tiny["events"] = {"x": {"date": "2026-01-01", "type": "election", "power": "china", "magntude": 1}}
-    assert only_problem(tiny) == ("events.x.magntude", "the event type 'election' has no parameter 'magntude'; it takes power, turn, budget_factor, credibility_loss")
+    tiny["events"] = {"x": {"date": "2026-01-01", "type": "election", "power": "p", "magntude": 1}, "y": {"dtae": "2026-01-01", "type": "election", "power": "p"}}
+    tiny["shocks"] = {"z": {"type": "unrest", "hazard": 0.1, "ened": "2027-01-01", "state": "a"}}
+    assert problems_of(tiny) == [("events.x.magntude", "unknown key; allowed: type, date, power, turn, budget_factor, credibility_loss"),
+                                 ("events.y.dtae", "unknown key; did you mean 'date'? allowed: type, date, power, turn, budget_factor, credibility_loss"),
+                                 ("events.y.date", "required field is missing"),
+                                 ("shocks.z.ened", "unknown key; did you mean 'end'? allowed: type, hazard, start, end, state, threat, governance")]
+
+
+def test_a_shock_whose_window_ends_before_the_start_is_refused(tiny):
+    # it was accepted and never fired, without a word; an event dated before the start is refused
+    tiny["shocks"] = {"z": {"type": "unrest", "hazard": 1.0, "end": str(tiny["time"]["start"]), "state": "a"}}
+    path, msg = only_problem(tiny)
+    assert path == "shocks.z.end" and msg.endswith("the shock could never fire")
+    tiny["shocks"]["z"]["end"] = str(dt.date.fromisoformat(str(tiny["time"]["start"])) + dt.timedelta(days=1))
+    assert load(tiny).shocks["z"]["end"]
+
+
+@pytest.mark.parametrize("change", [{"type": "budget_change", "power": "p", "factor": 2, "domains": ["trade", "trade"]},
+                                    {"type": "new_money", "power": "p", "amount": 2, "domains": ["trade", "trade"]},
+                                    {"type": "strike", "nodes": ["a", "a"]}, {"type": "route_risk", "nodes": ["a", "a"], "risk": 0.5},
+                                    {"type": "withdrawal", "power": "p", "organisations": ["o", "o"]}], ids=lambda c: c["type"])
+def test_an_entry_listed_twice_in_an_event_is_refused(tiny, change):
+    # a factor applied once per listing: [trade, trade] doubled China's trade twice
+    field = next(key for key, value in change.items() if isinstance(value, list))
+    tiny["events"] = {"x": {"date": str(tiny["time"]["start"]), **change}}
+    path, msg = problems_of(tiny)[0]
+    assert (path, msg.endswith("is listed twice; list each once")) == (f"events.x.{field}", True)
 
 
 def test_carried_parameters_are_parameters_of_their_rule():
