@@ -237,6 +237,11 @@ def unreadable(base: Scenario, patterns: list[pat.Pattern], steps: int) -> str |
 # --------------------------------------------------------------------------- worker side
 
 
+# The statistic only a particle that makes no valid scenario has: it is drawn again, so
+# the prior is in effect restricted to the scenarios the model accepts.
+INVALID = "__invalid_scenario__"
+
+
 @dataclass
 class Simulator:
     """One particle: the base scenario with the particle's parameters, run over
@@ -250,7 +255,10 @@ class Simulator:
     tables: bool
 
     def __call__(self, parameters) -> dict[str, float]:
-        scenario = load(self.raw, [f"{n}={float(parameters[n])!r}" for n in self.names])
+        try:
+            scenario = load(self.raw, [f"{n}={float(parameters[n])!r}" for n in self.names])
+        except ScenarioError:  # values valid one by one but not together (two trade shares summing over 1): outside the model's domain
+            return {INVALID: 1.0, **{p.id: math.nan for p in self.patterns}}
         seeds = np.random.randint(0, 2**31 - 1, size=self.seeds)
         return simulate(scenario, [int(s) for s in seeds], self.patterns, self.steps, self.tables)
 
@@ -300,6 +308,7 @@ class SeededSampler(MappingSampler):
         while True:
             particle = simulate_one()
             evaluations += 1
+            particle.accepted &= INVALID not in particle.sum_stat  # (generation 0 accepts every distance, infinite too)
             sample.append(particle)
             if particle.accepted:
                 return sample, evaluations

@@ -480,6 +480,10 @@ def cmd_calibrate(args) -> int:
         cal = calibrate.load_spec(args.spec, seed=args.seed)
     except calibrate.CalibrationError as exc:
         raise UsageError(wrong_kind(exc, "calibrate") or str(exc)) from None
+    if args.scheduler is None:  # as abm sweep's: --workers 1000 started a process per particle
+        from abm import sweep
+
+        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(cal.base.states), len(cal.base.powers)), args.allow_large)
     try:
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
         calibrate.check_new(out, args.resume)  # refused before the plan is printed
@@ -545,6 +549,7 @@ def add_calibrate(sub) -> None:
     k.add_argument("--seed", type=int, default=None, help="the ABC's seed instead of the spec's (with another --out): the same calibration under another seed shows its Monte Carlo error")
     k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation (a folder that does not exist yet is started, with a notice); refused if the model's code (its Python files) or a library it computes with changed since the calibration started")
     add_model_change(k, "calibration", "generations")
+    k.add_argument(*LARGE, action="store_true", help="start more workers than the budget allows (abm/budget.py)")
     k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")
     k.set_defaults(func=cmd_calibrate)
 

@@ -111,6 +111,27 @@ class InterruptedAt(cf.ThreadPoolExecutor):
         return super().map(fn, *iterables, **kwargs)
 
 
+def test_a_particle_that_makes_no_valid_scenario_is_drawn_again(tmp_path):
+    # each share's range is valid alone, not every pair: the first pair over 1 stopped the
+    # calibration with "problem(s) in --set" and left a folder neither run again nor resumed
+    shares = {"states.armenia.ties.trade.russia": {"low": 0.3, "high": 0.86}, "states.armenia.ties.trade.european_union": {"low": 0.0, "high": 0.47}}
+    with serial() as ex:
+        result = calibrate.run(small_spec(parameters=shares, generations=2, predictive=2), tmp_path / "c", executor=ex, progress=False)
+    assert result.generations == 2 and not result.interrupted
+    post = pd.read_csv(tmp_path / "c" / "posterior.csv")
+    total = post["states.armenia.ties.trade.russia"] + post["states.armenia.ties.trade.european_union"] + 0.076  # and China's
+    assert len(post) == 6 and (total <= 1).all()  # (about 1 draw in 3 sums over 1)
+
+
+def test_workers_are_held_to_the_budget_a_sweeps_are(monkeypatch, tmp_path, capsys):
+    # --workers 1000 started a process per particle
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("the calibration started"))
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(small_spec()))
+    assert main(["calibrate", str(path), "--workers", "1000", "--out", str(tmp_path / "c")]) == 2
+    assert "error: --workers 1000: " in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
 def test_resume_of_a_folder_that_does_not_exist_starts_the_calibration_there(tmp_path):
     """--resume of a missing folder starts it, as a sweep's does (the CLI says so), so a
     cluster job that always passes --resume can start and complete the work; it used to
