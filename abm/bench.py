@@ -9,7 +9,8 @@ on an idle machine):
   steps to 2040) in-process. Reported three ways: loading the scenario (YAML and
   validation), the model alone (``RegionModel`` construction and the step loop, which
   includes Mesa's per-step data collection), and :func:`abm.runner.run` from a loaded
-  scenario, which adds the tidy DataFrames. Target: ``run()`` under 50 ms.
+  scenario, which adds the tidy DataFrames. Targets (issue 12): ``run()`` under 20 ms,
+  the model alone under 15 ms.
 * **generated worlds** from 10x5 to 200x20 states x powers (``configs/generated.yaml``),
   a fixed number of steps timed after construction (construction is reported apart).
   Cost per step and per offer made. Target: the cost per offer at 200x20 at most twice

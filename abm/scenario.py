@@ -364,7 +364,7 @@ class RulesSpec(Strict):
 def _folder_name(name: str) -> str:
     """A scenario's name names its default output folder: it must not choose a path."""
     if not 1 <= len(name) <= 100 or len(name.encode()) > MAX_NAME_BYTES or name.startswith(".") or re.search(r"[/\\\x00-\x1f\x7f]", name):
-        raise ValueError(f"a scenario name is also its output folder's name: 1-100 characters and at most {MAX_NAME_BYTES} bytes in UTF-8 (a file system allows 255, and the tool adds a prefix while it writes), no '/', '\\' or control characters, not starting with '.'")
+        raise ValueError(f"names the output folder: no '/', '\\' or control characters, not starting with '.', 1-100 characters, at most {MAX_NAME_BYTES} bytes in UTF-8")
     return name
 
 

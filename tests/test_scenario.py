@@ -1288,3 +1288,11 @@ def test_a_subregion_that_cannot_end_a_metric_name_is_refused(value):
     an empty one made the metric fragmentation_."""
     path, message = only_problem(BASELINE, [f"states.armenia.subregion={value}"])
     assert path == "states.armenia.subregion" and message.startswith("1-100 letters, digits, '_', '.' or '-' (it ends metric names")
+
+
+@pytest.mark.parametrize("name", [".x", "a/b", "tab\there", "x" * 101])
+def test_a_name_that_cannot_name_a_folder_is_told_why_within_the_line(name):
+    # the reason came after 200 characters of explanation, and the line was cut before it
+    with pytest.raises(ScenarioError) as info:
+        load(BASELINE, [f"name={json.dumps(name)}"])
+    assert "no '/', '\\' or control characters, not starting with '.', 1-100 characters, at most 200 bytes in UTF-8" in str(info.value)
