@@ -107,6 +107,10 @@ class Prior(_Strict):
             return (self.high - self.low) / math.sqrt(12.0)
         return float(stats.loguniform(self.low, self.high).std())
 
+    def quantile(self, u: float) -> float:
+        """The value at quantile ``u`` of the prior."""
+        return float(self.low * (self.high / self.low) ** u if self.prior == "loguniform" else self.low + u * (self.high - self.low))
+
     def grid(self, n: int) -> np.ndarray:
         """``n`` points spanning the prior's range, evenly on its own scale (log for log-uniform)."""
         return np.geomspace(self.low, self.high, n) if self.prior == "loguniform" else np.linspace(self.low, self.high, n)
@@ -200,6 +204,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
                 load(base, [f"{name}={value!r}"])
             except ScenarioError as exc:
                 raise CalibrationError(f"{where}: parameters.{name}: {value} is not a valid setting: {exc.problems[0][1]}") from None
+    if problem := _jointly_invalid(base, spec):
+        raise CalibrationError(f"{where}: parameters: {problem}")
     try:
         patterns = pat.load(root / spec.patterns, spec.use)
     except pat.PatternError as exc:
@@ -214,6 +220,23 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     patterns_text = (root / spec.patterns).read_text(encoding="utf-8")
     hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": patterns_text}
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed))
+
+
+JOINT_DRAWS = 200  # draws from the priors tried before a calibration starts
+
+
+def _jointly_invalid(base: Scenario, spec: Spec) -> str | None:
+    """Why no draw from the priors makes a valid scenario though each range is valid
+    alone (two trade shares summing over 1), or None once one does: every particle would
+    be drawn again without end (see INVALID)."""
+    rng = np.random.default_rng(spec.seed)
+    for _ in range(JOINT_DRAWS):
+        try:
+            load(base, [f"{name}={prior.quantile(u)!r}" for (name, prior), u in zip(spec.parameters.items(), rng.random(len(spec.parameters)))])
+            return None
+        except ScenarioError as exc:
+            path, message = exc.problems[0]
+    return f"none of {JOINT_DRAWS} draws from the priors makes a valid scenario ({path}: {message}); the ranges are valid one by one, not together: narrow them"
 
 
 def _spec_error(problems: list[tuple[str, str]], where: str) -> CalibrationError:
@@ -240,6 +263,7 @@ def unreadable(base: Scenario, patterns: list[pat.Pattern], steps: int) -> str |
 # The statistic only a particle that makes no valid scenario has: it is drawn again, so
 # the prior is in effect restricted to the scenarios the model accepts.
 INVALID = "__invalid_scenario__"
+MAX_INVALID = 1000  # such particles in a row in one task: the calibration stops rather than loop
 
 
 @dataclass
@@ -304,11 +328,14 @@ class SeededSampler(MappingSampler):
         simulate_one = _unpickled(self.unpickle, simulate_one)
         np.random.seed(task_seed)
         random.seed(task_seed)
-        evaluations, sample = 0, self._create_empty_sample()
+        evaluations, invalid, sample = 0, 0, self._create_empty_sample()
         while True:
             particle = simulate_one()
             evaluations += 1
-            particle.accepted &= INVALID not in particle.sum_stat  # (generation 0 accepts every distance, infinite too)
+            invalid = invalid + 1 if INVALID in particle.sum_stat else 0
+            if invalid == MAX_INVALID:  # (load_spec refuses priors no draw of which is valid)
+                raise CalibrationError(f"{MAX_INVALID} particles in a row made no valid scenario: the priors' ranges are valid one by one but seldom together; narrow them")
+            particle.accepted &= not invalid  # (generation 0 accepts every distance, infinite too)
             sample.append(particle)
             if particle.accepted:
                 return sample, evaluations

@@ -604,7 +604,8 @@ def resolve_chain(path: Path) -> Chain:
     merged, problems = chain[-1][2], []
     for k in range(len(chain) - 2, -1, -1):
         _, shown, data = chain[k]
-        problems += _take_unknown_drops(merged, data)
+        where = "" if k == 0 else f" (in {shown})"  # a parent's own mistake: the file to mend (the nearest writer of the id may be another)
+        problems += [(f"{path}{where}", msg) for path, msg in _take_unknown_drops(merged, data)]
         _describe_inherited(merged, data, chain[k + 1][1])
         merged = deep_merge(merged, data)
     return Chain(merged, problems, files)
@@ -622,20 +623,21 @@ def blame_parents(exc: ScenarioError, files: list[tuple[Path, frozenset[str]]], 
     """Name the file a problem is in when a file this one extends wrote it: reported
     against the file given alone, a parent's typo sent the reader to a file without it.
     A problem's file is the nearest one in the chain that writes its path, or the longest
-    part of it (an entry a parent adds lacks a field: that parent). What ``--set`` wrote
+    part of it (an entry a parent adds lacks a field: that parent), or, for a field of an
+    event or shock, a nearer file that set the entry's type. What ``--set`` wrote
     (``set_paths``) is left to :func:`_blame_overrides`."""
 
     set_paths = list(set_paths)
 
     def origin(path: str) -> Path | None:
-        if not path or any(under(path, p) or under(p, path) for p in set_paths):
-            return None
+        if not path or " (in " in path or any(under(path, p) or under(p, path) for p in set_paths):
+            return None  # (a null that drops nothing is named by resolve_chain)
         parts = path.split(".")
-        for n in range(len(parts), 0, -1):
-            for shown, written in files:
-                if ".".join(parts[:n]) in written:
-                    return shown if shown != files[0][0] else None
-        return None
+        writers = (k for n in range(len(parts), 0, -1) for k, (_, written) in enumerate(files) if ".".join(parts[:n]) in written)
+        nearest = next(writers, 0)
+        if parts[0] in ("events", "shocks") and len(parts) > 2:  # a parent's parameters of a type the file that set it does not take
+            nearest = min(nearest, next((k for k, (_, written) in enumerate(files) if f"{parts[0]}.{parts[1]}.type" in written), nearest))
+        return files[nearest][0] if nearest else None
 
     if len(files) < 2:
         return exc
@@ -1383,21 +1385,21 @@ def _event(section: str, scn: Scenario, k: str, spec: dict[str, Any] | None) -> 
         if "type" in lacking and (message := _new_id(section, k, lacking, known)):
             return [(path, message)]
         return [(f"{path}.type", f"required, an event type; known event types: {', '.join(registry.known('event'))}")]
-    try:
-        params = registry.get("event", spec["type"]).Params
-    except registry.UnknownRuleError as exc:
-        return [(f"{path}.type", str(exc))]
-    allowed = ["type", *timing_cls.model_fields, *params.model_fields]  # the type's parameters alone left out the entry's timing
-    problems = [(f"{path}.{key}", f"unknown key; {choices(key, allowed, 'allowed:')}") for key in spec if key not in allowed]
-    timing = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}
+    timing, problems = {key: spec.pop(key) for key in list(timing_cls.model_fields) if key in spec}, []
     try:
         timing = timing_cls.model_validate(timing)
     except ValidationError as exc:
-        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls))]
-    if section == "events" and timing.date < scn.time.start:
+        timing, problems = None, [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls)]
+    if section == "events" and timing is not None and timing.date < scn.time.start:
         problems.append((f"{path}.date", f"{timing.date} is before the scenario starts ({scn.time.start}); make it an initial condition"))
-    if section == "shocks" and timing.end is not None and timing.end <= scn.time.start:  # accepted, it never fired, and nothing said so
+    if section == "shocks" and timing is not None and timing.end is not None and timing.end <= scn.time.start:  # accepted, it never fired, and nothing said so
         problems.append((f"{path}.end", f"{timing.end} is not after the scenario starts ({scn.time.start}): the shock could never fire"))
+    try:
+        params = registry.get("event", spec["type"]).Params
+    except registry.UnknownRuleError as exc:
+        return [*problems, (f"{path}.type", str(exc))]
+    allowed = ["type", *timing_cls.model_fields, *params.model_fields]  # the type's parameters alone left out the entry's timing
+    problems = [*((f"{path}.{key}", f"unknown key; {choices(key, allowed, 'allowed:')}") for key in spec if key not in allowed), *problems]
     try:
         event = registry.make("event", {key: value for key, value in spec.items() if key in allowed}, key="type")
     except ValidationError as exc:

@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--posterior", default=None, help="posterior.csv/.parquet of abm calibrate (default: the scenario's own parameters)")
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--allow-large", action="store_true", help="start more workers than the budget allows (abm/budget.py)")
     p.add_argument("--out", default=None, help="directory for validation.csv and validation.md")
     args = p.parse_args(argv)
     for option, value in (("--seeds", args.seeds), ("--workers", args.workers)):
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
         problem = unreadable(scenario, observations, scenario.time.steps)
         if problem:
             raise pat.PatternError(f"{args.observed}: {problem}")
-        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(scenario.states), len(scenario.powers)))  # as abm sweep's
+        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(scenario.states), len(scenario.powers)), args.allow_large)  # as abm sweep's
         if args.out is not None:
             check_target(Path(args.out), COMMAND)  # before the runs: a folder of other files is refused
     except (ScenarioError, pat.PatternError, OutputError, budget.BudgetError) as exc:

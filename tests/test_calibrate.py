@@ -123,6 +123,17 @@ def test_a_particle_that_makes_no_valid_scenario_is_drawn_again(tmp_path):
     assert len(post) == 6 and (total <= 1).all()  # (about 1 draw in 3 sums over 1)
 
 
+def test_priors_no_draw_of_which_makes_a_valid_scenario_are_refused_before_any_run(tmp_path, monkeypatch):
+    # every particle was drawn again without end, deaf to Ctrl-C
+    shares = {"states.armenia.ties.trade.russia": {"low": 0.5, "high": 0.86}, "states.armenia.ties.trade.european_union": {"low": 0.46, "high": 0.47}}
+    with pytest.raises(calibrate.CalibrationError, match=r"parameters: none of 200 draws from the priors makes a valid scenario \(states.armenia.ties: trade shares sum"):
+        calibrate.load_spec(small_spec(parameters=shares))
+    # and a run whose valid draws are rare stops after MAX_INVALID in a row instead of looping
+    monkeypatch.setattr(calibrate, "MAX_INVALID", 1)
+    with serial() as ex, pytest.raises(calibrate.CalibrationError, match="1 particles in a row made no valid scenario"):
+        calibrate.run(small_spec(parameters={**shares, "states.armenia.ties.trade.european_union": {"low": 0.0, "high": 0.47}}), tmp_path / "c", executor=ex, progress=False)
+
+
 def test_workers_are_held_to_the_budget_a_sweeps_are(monkeypatch, tmp_path, capsys):
     # --workers 1000 started a process per particle
     monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("the calibration started"))

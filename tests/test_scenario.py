@@ -319,6 +319,13 @@ def test_a_parents_own_mistakes_name_the_parent(tmp_path, monkeypatch):
     with pytest.raises(ScenarioError) as info:  # what --set writes is the command line's, wherever the file has it
         load("leaf.yaml", ["states.newland.gdp=-1", "sed=2"])
     assert sorted(path for path, _ in info.value.problems) == ["powers.china.budget.investmnt", "rules.decay.rate", "sed (from --set)", "sed (in sub/mid.yaml)", "states.newland.gdp (from --set)", "states.newland.subregion (in sub/mid.yaml)"]
+    # a type changed here leaves the parent's parameters of the old type: this file's doing
+    write(tmp_path / "retyped.yaml", {"extends": str(BASELINE), "events": {"ru_az_crisis": {"type": "election"}}})
+    assert {path for path, _ in problems_of("retyped.yaml")} >= {"events.ru_az_crisis.state", "events.ru_az_crisis.opinion"}
+    # a null that drops nothing stays the parent's though the id is written again below it
+    write(tmp_path / "sub" / "drop.yaml", {"extends": str(BASELINE), "events": {"us_election_2040": None}})
+    write(tmp_path / "redo.yaml", {"extends": "sub/drop.yaml", "events": {"us_election_2040": {"date": "2028-11-07", "type": "election", "power": "united_states"}}})
+    assert [path for path, _ in problems_of("redo.yaml")] == ["events.us_election_2040 (in sub/drop.yaml)"]
 
 
 def test_a_broken_field_holds_back_only_the_checks_that_read_it(tmp_path):
@@ -933,6 +940,8 @@ def test_an_unknown_key_of_an_event_or_shock_is_told_its_timing_type_and_paramet
                                  ("events.y.dtae", "unknown key; did you mean 'date'? allowed: type, date, power, turn, budget_factor, credibility_loss"),
                                  ("events.y.date", "required field is missing"),
                                  ("shocks.z.ened", "unknown key; did you mean 'end'? allowed: type, hazard, start, end, state, threat, governance")]
+    tiny["events"] = {"x": {"date": "2000-01-01", "type": "electoin", "power": "p"}}  # an unknown type hides no other problem
+    assert [path for path, _ in problems_of({**tiny, "shocks": {}})] == ["events.x.date", "events.x.type"]
 
 
 def test_a_shock_whose_window_ends_before_the_start_is_refused(tiny):

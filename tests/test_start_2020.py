@@ -100,5 +100,8 @@ def test_observations_a_run_cannot_give_are_refused_before_the_runs(tmp_path, ca
     assert not (tmp_path / "out").exists()
     assert script.main(["--workers", "0"]) == 2 and "--workers must be at least 1 (got 0)" in capsys.readouterr().err
     assert script.main(["--workers", "10000"]) == 2 and "error: --workers 10000: at most" in capsys.readouterr().err  # abm sweep's limit, not 10,000 processes
+    assert script.main(["--workers", "999"]) == 2 and "(--allow-large to start them anyway)" in capsys.readouterr().err
+    with pytest.raises(pytest.fail.Exception, match="the runs started"):  # the option it names is the script's too
+        script.main(["--workers", "999", "--allow-large"])
     assert script.main(["--posterior", str(tmp_path / "nope.csv")]) == 2
     assert capsys.readouterr().err.startswith("error: --posterior: posterior file not found")  # an option of the script's, not a --set
