@@ -550,9 +550,9 @@ MAX_EXTENDS = 16  # files in one extends: chain
 def resolve_extends(path: Path) -> dict[str, Any]:
     """:func:`resolve_chain`'s merged mapping; its problems raised (:func:`load` reports
     them with the scenario's other problems instead)."""
-    merged, problems, files = resolve_chain(path)
+    merged, problems, _ = resolve_chain(path)
     if problems:
-        raise blame_parents(ScenarioError(problems, str(path)), files)
+        raise ScenarioError(problems, str(path))
     return merged
 
 
