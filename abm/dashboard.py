@@ -183,6 +183,13 @@ class DashboardModel(RegionModel):
         cfg = build_scenario(**self.settings, loaded=scenario if isinstance(scenario, Scenario) else None)
         super().__init__(cfg, rng=int(seed) if rng is None else rng)
 
+    def _wrapped_step(self) -> None:
+        """Mesa's step, which stops at the scenario's horizon: the Controls card's Render
+        Interval steps that many times without looking at ``running``, which would carry a
+        run past the quarters its scenario covers."""
+        if self.running:
+            super()._wrapped_step()
+
 
 # the sidebar's starting values: the model's own defaults, so that they are written once
 DEFAULTS = {name: p.default for name, p in inspect.signature(DashboardModel.__init__).parameters.items() if name not in ("self", "scenario", "rng")}

@@ -47,6 +47,18 @@ def test_model_takes_dashboard_params_and_ignores_mesa_scenario():
     assert china.commitment.tolist() == [2.0, 2.0, 2.0] and model.power("russia").commitment.tolist() == [1.0, 1.0, 1.0]
 
 
+def test_stepping_past_the_horizon_does_nothing():
+    """The Controls card's Render Interval calls step() that many times without looking at
+    ``running``: the steps past the scenario's last quarter must not be simulated."""
+    model = dashboard.DashboardModel()
+    horizon = model.config.time.steps
+    for _ in range(horizon + 5):
+        model.step()
+    assert not model.running
+    assert model.steps == horizon and model.time == horizon
+    assert len(model.datacollector.get_model_vars_dataframe()) == horizon + 1
+
+
 def test_every_shipped_scenario_builds_and_every_panel_draws():
     assert dashboard.config_names()[0] == "baseline"
     for name in dashboard.config_names():
