@@ -315,9 +315,11 @@ class PowerJoins(Event):
         organisation: str
 
     def check(self, scn):
-        return _missing("power", self.params.power, scn.powers, "power") + _missing(
-            "organisation", self.params.organisation, scn.organisations, "organisation"
-        )
+        p = self.params
+        org = scn.organisations.get(p.organisation)
+        excluded = [("power", f"{p.organisation} excludes {p.power} (organisations.{p.organisation}.excludes): its offers would gain the club's bonus and cost "
+                              "its obligation at once")] if org is not None and p.power in org.excludes else []
+        return _missing("power", p.power, scn.powers, "power") + _missing("organisation", p.organisation, scn.organisations, "organisation") + excluded
 
     def apply(self, model):
         model.organisations.admit_power(self.params.power, self.params.organisation)

@@ -1251,10 +1251,14 @@ def test_a_gdp_too_small_for_the_arithmetic_is_refused(settings, says):
     (["organisations.EAEU.excludes=[russia]"], ("organisations.EAEU.excludes.russia", "the organisation's own leader; an organisation cannot exclude its patrons")),
     (["organisations.CMHS.powers=[united_states]", "organisations.CMHS.excludes=[united_states]"], ("organisations.CMHS.excludes.united_states", "the organisation's own member power; an organisation cannot exclude its patrons")),
     (["events.ru_az_crisis={date: 2026-01-01, type: sanctions, by: russia, target: russia}"], ("events.ru_az_crisis.target", "'russia' is the power that sanctions; a power cannot sanction itself")),
+    (["events.az_joins_c6={date: 2026-01-01, type: power_joins, power: european_union, organisation: EAEU}"],
+     ("events.az_joins_c6.power", "EAEU excludes european_union (organisations.EAEU.excludes): its offers would gain the club's bonus and cost its obligation at once")),
 ])
 def test_an_organisation_or_a_sanction_turned_on_itself_is_refused(settings, problem):
-    """Both validated: the EAEU excluding Russia gave Russia's offers the club's bonus and
-    its obligation at once, and a power sanctioned itself (found by a bad-input audit)."""
+    """All validated: the EAEU excluding Russia gave Russia's offers the club's bonus and
+    its obligation at once, and a power sanctioned itself (found by a bad-input audit); a
+    power joining a club that excludes it did the first during the run (found by an audit
+    of the organisations against the ODD)."""
     assert only_problem(BASELINE, settings) == problem
 
 
