@@ -425,8 +425,8 @@ def cmd_report(args) -> int:
     from abm import report
 
     directory = Path(args.directory)
+    check_sweep(directory, "report on")  # first: a file given as DIRECTORY is named as such, not as its default --out
     check_target(Path(args.out) if args.out else directory / "report", "report", replace=args.out is not None)
-    check_sweep(directory, "report on")
     from pandas.errors import DatabaseError
 
     try:
@@ -447,8 +447,8 @@ def cmd_export(args) -> int:
 
     directory = Path(args.directory)
     out = Path(args.out) if args.out else directory / "arrays"
+    check_sweep(directory, "export")  # first, as in cmd_report
     check_target(out, "export", replace=args.out is not None)
-    check_sweep(directory, "export")
     res = results.load(directory)
     if not res.state_columns:
         raise UsageError(f"{directory} kept no per-state series: add metrics.states to the experiment (docs/experiments.md) and sweep again")

@@ -66,6 +66,29 @@ def read_table(path: Path, **kwargs):
     return pd.read_csv(path, keep_default_na=False, na_values=[""], **kwargs)
 
 
+def give_usual_mode(path, mode: int) -> None:
+    """Give ``path`` the mode a plain open or mkdir would (``mode`` less the umask):
+    ``tempfile``'s files (0600) and folders (0700) are private to their owner."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+def staged(target: Path, data: bytes) -> Path:
+    """A new file holding ``data`` beside ``target``, with a plain file's mode, to be
+    moved onto it with ``os.replace`` (atomic in one folder): readers then see the old
+    file or the new one, never half of one. The caller removes it if it is not moved."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        give_usual_mode(tmp, 0o666)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return Path(tmp)
+
+
 class OutputError(ValueError):
     """The output location cannot be used (a file is in the way, no permission, disk full)."""
 
@@ -266,9 +289,7 @@ def atomic_directory(out: str | Path, command: str | None = None, replace: bool 
         raise _blocked(out) or OutputError(f"--out {out}: cannot create a folder in {out.parent}: {exc.strerror}") from None
     try:
         (tmp / STAGING).touch()
-        umask = os.umask(0)  # mkdtemp makes the folder private; give it the usual mode
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        give_usual_mode(tmp, 0o777)  # mkdtemp makes the folder private
         yield tmp
         if command is None:
             (tmp / STAGING).unlink()

@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from abm import budget  # noqa: E402
 from abm.runner import run  # noqa: E402
 
 BASELINE = str(ROOT / "configs" / "baseline.yaml")
@@ -42,9 +43,18 @@ def finals(job: tuple[str, list[str], int]) -> list[float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=100, help="seeds 0..N-1 of each scenario (at least 2: a standard deviation needs two; default 100)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--allow-large", action="store_true", help="start more workers than the budget allows (abm/budget.py)")
     args = parser.parse_args(argv)
+    if args.seeds < 2:
+        parser.error(f"--seeds must be at least 2, for a standard deviation over seeds (got {args.seeds})")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1 (got {args.workers})")
+    try:
+        budget.check_workers(args.workers, allow_large=args.allow_large)
+    except budget.BudgetError as exc:
+        parser.error(str(exc))
     seeds = range(args.seeds)
     with Pool(args.workers) as pool:
         base = np.array(pool.map(finals, [(BASELINE, [], s) for s in seeds]))

@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from abm.outputs import staged  # noqa: E402
 from tests import harness  # noqa: E402
 
 ROOT = harness.ROOT
@@ -57,18 +58,12 @@ def notebook_targets() -> dict[str, Path]:
 
 
 def write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file in ``target``'s directory, then rename it over
-    ``target``: readers see the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    """Replace ``target`` with ``data`` in one rename: readers see the old file or the new one."""
+    tmp = staged(target, data)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the image private
         os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -144,7 +139,7 @@ def dashboard_image() -> bytes:
 def main(argv: list[str] | None = None) -> int:
     notebooks = notebook_targets()
     known = [*notebooks, "dashboard"]
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("images", nargs="*", metavar="IMAGE", help=f"images to make (default: all): {', '.join(known)}")
     args = p.parse_args(argv)
     unknown = [name for name in args.images if name not in known]

@@ -19,8 +19,9 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from abm.outputs import staged as stage
 
 SIGNATURE = "scripts/publish_posterior.py"  # in the JSON's "what": the files are this script's to replace
 
@@ -38,10 +39,19 @@ def _read(path: Path) -> bytes:
         raise Refusal(f"{path}: cannot be read ({exc.strerror})") from None
 
 
+def _table(path: Path) -> list[dict]:
+    try:
+        return list(csv.DictReader(_read(path).decode("utf-8").splitlines()))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise Refusal(f"{path}: not a CSV table abm calibrate wrote ({exc})") from None
+
+
 def targets(target: str) -> tuple[Path, Path]:
     """NAME.csv and NAME.json; a NAME given with either suffix means the same pair (a dot
     elsewhere in the name stays: ``post.v2`` is post.v2.csv, not post.csv)."""
     name = target.removesuffix(".csv").removesuffix(".json")
+    if target.endswith(("/", os.sep)) or Path(name).name in ("", ".", "..") or Path(name).is_dir():
+        raise Refusal(f"{target or repr(target)} names a folder; give the posterior's name, such as data/posterior_baseline (for its .csv and .json)")
     return Path(f"{name}.csv"), Path(f"{name}.json")
 
 
@@ -68,10 +78,16 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         manifest = json.loads(_read(src / "manifest.json"))
     except ValueError:
         raise Refusal(f"{src / 'manifest.json'}: not valid JSON") from None
+    if not isinstance(manifest, dict) or "calibration" not in manifest:
+        raise Refusal(f"{src / 'manifest.json'}: not the manifest of an abm calibrate folder")
     if not manifest.get("finished"):
         raise Refusal(f"{src} is not a finished calibration (resume it first)")
+    try:
+        command = " ".join(["abm", *manifest["sessions"][0]["argv"][1:]])
+    except (KeyError, IndexError, TypeError):
+        raise Refusal(f"{src / 'manifest.json'}: its first session does not record the command (sessions[0].argv)") from None
     posterior = _read(src / "posterior.csv")
-    rows = {name: list(csv.DictReader(_read(src / name).decode("utf-8").splitlines())) for name in ("constraint.csv", "predictive_check.csv")}
+    rows = {name: _table(src / name) for name in ("constraint.csv", "predictive_check.csv")}
     if any(row.get("verdict") == "unreliable" for row in rows["constraint.csv"]):  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty
         raise Refusal(f"{src}'s final weights are degenerate (constraint.csv: unreliable); run more particles or another --seed before publishing")
     check_replaceable(csv_path, json_path)
@@ -80,7 +96,7 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         f"{SIGNATURE}; its manifest.json trimmed to provenance (the full base scenario is identified by spec_hash).",
         "file": csv_path.name,
         "sha256": hashlib.sha256(posterior).hexdigest(),
-        "command": " ".join(["abm", *manifest["sessions"][0]["argv"][1:]]) if manifest.get("sessions") else "abm calibrate",
+        "command": command,
         **{k: manifest[k] for k in ("calibration", "spec_hash", "spec", "steps", "model", "machine", "created", "sessions", "finished", "packages", "patterns") if k in manifest},
         "constraint": rows["constraint.csv"],
         "predictive_check": rows["predictive_check.csv"],
@@ -89,15 +105,12 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
     staged = []
     try:  # both files staged beside their targets, then moved in: no half-published pair
         for path, content in ((csv_path, posterior), (json_path, (json.dumps(meta, indent=1) + "\n").encode())):
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            staged.append(tmp)
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
+            staged.append(stage(path, content))
         os.replace(staged[0], csv_path)
         os.replace(staged[1], json_path)
     finally:
         for tmp in staged:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
     print(f"wrote {csv_path} and {json_path}")
 
 

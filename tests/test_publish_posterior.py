@@ -5,6 +5,7 @@ one line with exit status 2, writing nothing."""
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -65,8 +66,11 @@ def test_a_finished_calibration_is_published_with_its_provenance_and_republished
     [
         (lambda folder: shutil.rmtree(folder), "manifest.json: not found"),
         (lambda folder: (folder / "predictive_check.csv").unlink(), "predictive_check.csv: not found"),
-        (lambda folder: (folder / "manifest.json").write_text(json.dumps({"finished": False})), "is not a finished calibration"),
+        (lambda folder: (folder / "manifest.json").write_text(json.dumps({"calibration": "baseline", "finished": False})), "is not a finished calibration"),
         (lambda folder: (folder / "manifest.json").write_text("{"), "manifest.json: not valid JSON"),
+        (lambda folder: (folder / "manifest.json").write_text("[1, 2]"), "manifest.json: not the manifest of an abm calibrate folder"),
+        (lambda folder: (folder / "manifest.json").write_text(json.dumps({**SHIPPED, "sessions": [{}]})), "does not record the command (sessions[0].argv)"),
+        (lambda folder: (folder / "constraint.csv").write_bytes(b"verdict\n\xff\xfe\n"), "constraint.csv: not a CSV table abm calibrate wrote"),
         (lambda folder: write_rows(folder / "constraint.csv", [{**row, "verdict": "unreliable"} for row in SHIPPED["constraint"]]), "degenerate"),
     ],
 )
@@ -99,6 +103,27 @@ def test_a_published_posterior_edited_since_is_not_replaced(calibration, tmp_pat
     done = publish(calibration, tmp_path / "post")
     assert done.returncode == 2 and "is in the way" in done.stderr
     assert (tmp_path / "post.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("target", ["{out}/", "{out}", ""])
+def test_a_target_naming_a_folder_is_refused(calibration, tmp_path, target):
+    """'data/' wrote the hidden files data/.csv and data/.json, and '' wrote ./.csv."""
+    out = tmp_path / "data"
+    out.mkdir()
+    done = subprocess.run([sys.executable, str(SCRIPT), str(calibration), target.format(out=out)], capture_output=True, text=True, cwd=out)
+    assert done.returncode == 2 and "names a folder" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert listing(out) == {}
+
+
+def test_published_files_can_be_read_by_others_as_plain_files_can(calibration, tmp_path):
+    """mkstemp's staging files are private (0600): moved into place as they were, the
+    published posterior could be read by its owner alone."""
+    umask = os.umask(0o022)
+    try:
+        assert publish(calibration, tmp_path / "post").returncode == 0
+    finally:
+        os.umask(umask)
+    assert [oct((tmp_path / name).stat().st_mode & 0o777) for name in ("post.csv", "post.json")] == [oct(0o644)] * 2
 
 
 def test_a_target_folder_that_does_not_exist_is_refused(calibration, tmp_path):

@@ -260,6 +260,18 @@ def test_report_of_a_missing_directory_exits_2(tmp_path, capsys):
     assert "holds no sweep results" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_a_file_given_as_the_sweep_folder_is_named_as_that_not_as_out(tmp_path, capsys, command):
+    """'abm export afile' said '--out afile/arrays: cannot create a folder in afile',
+    about an option the user never gave."""
+    given = tmp_path / "afile"
+    given.write_text("hi\n")
+    assert main([command, str(given)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no sweep results" in err and "--out" not in err.split("make one with")[0], err
+    assert given.read_text() == "hi\n"
+
+
 def test_a_report_stopped_while_exporting_leaves_nothing_and_the_next_one_is_written(reference, tmp_path, monkeypatch):
     """The export used to follow the report's publication: stopped there, the report
     stood without its export, holding files its listing did not name, and every later

@@ -1,0 +1,43 @@
+"""The maintainers' scripts in scripts/: their --help says what their docstring says, and
+a bad number is refused in one line with exit status 2 before any work starts."""
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from tests import harness
+
+SCRIPTS = sorted((harness.ROOT / "scripts").glob("*.py"))
+
+
+def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(harness.ROOT / "scripts" / name), *args], capture_output=True, text=True, cwd=harness.ROOT, timeout=120)
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())  # argparse wraps at spaces and hyphens
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_help_gives_the_docstrings_first_paragraph_whole(path):
+    """fuzz.py and gallery.py cut theirs at the first line break, mid-sentence."""
+    first = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))).split("\n\n")[0]
+    done = script(path.name, "--help")
+    assert done.returncode == 0 and squeezed(first) in squeezed(done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("name, args, says", [
+    ("common_random_numbers.py", ["--seeds", "1"], "--seeds must be at least 2"),  # one seed: a table of nan
+    ("common_random_numbers.py", ["--seeds", "-2"], "--seeds must be at least 2"),  # an IndexError traceback
+    ("common_random_numbers.py", ["--workers", "0"], "--workers must be at least 1"),
+    ("common_random_numbers.py", ["--workers", "100000"], "--workers 100000: at most"),
+    ("fuzz.py", ["--runs", "-5"], "--runs must be at least 1"),  # "0 cases ... 0 failures" and exit 0
+    ("fuzz.py", ["--experiments", "nan"], "--experiments is a share, in [0, 1]"),
+    ("fuzz.py", ["--full-runs", "2"], "--full-runs is a share, in [0, 1]"),
+])  # fmt: skip
+def test_a_bad_number_is_refused_before_any_work(name, args, says):
+    done = script(name, *args)
+    assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout == ""
