@@ -2,11 +2,15 @@
 machine is refused with its size and the flag that allows it anyway (``--allow-large``),
 rather than found out an hour later by the out-of-memory killer.
 
-- *World size*: the model's largest arrays hold a value per pair of states and power
-  (pairwise alignment distances), about ``8 * states^2 * powers`` bytes; a world is
+- *World size*: what a run of a world holds at its start, ``PAIR_BYTES`` per ordered pair
+  of states (the pair arrays; a generated world's distances, at its peak while it is
+  generated) and ``STATE_POWER_BYTES`` per state and power (ties, offers and their
+  histories): the upper bound of what tests/test_inputs.py measures, from 46 to 66 bytes a
+  pair and 840 to 1,260 a state and power, over worlds from 100 x 200 to 5000 x 1. The
+  pairwise alignment distances are computed in row blocks, so no ``states^2 * powers``
+  array is built. A run's tables grow on top of that, by about 64 bytes per state, power
+  and step. A world is
   refused when that exceeds the memory budget (half of this machine's memory), or when it
-  has more than ``MAX_STATES`` states or ``MAX_POWERS`` powers (the limits of generated
-  worlds, and what validation handles in seconds).
 - *Runs*: a sweep plan or a comparison of more than ``MAX_RUNS`` runs.
 - *Workers*: more than ``WORKERS_PER_CPU`` per CPU, or workers x world memory above the
   budget. ``HARD_MAX_WORKERS`` is never exceeded.
@@ -22,6 +26,8 @@ MAX_RUNS = 1_000_000
 WORKERS_PER_CPU = 8
 HARD_MAX_WORKERS = 4096
 FLAG = "--allow-large"
+PAIR_BYTES = 64
+STATE_POWER_BYTES = 1536
 
 
 class BudgetError(ValueError):
@@ -37,7 +43,8 @@ def memory_budget() -> int:
 
 
 def world_bytes(states: int, powers: int) -> int:
-    return 8 * states * states * powers
+    """Bytes a run of this size holds at its start, beyond what any run imports."""
+    return PAIR_BYTES * states * states + STATE_POWER_BYTES * states * powers
 
 
 def _gib(n: float) -> str:

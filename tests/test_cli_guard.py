@@ -174,7 +174,7 @@ def test_a_folder_that_is_not_a_sweep_gets_a_hint_that_works(tmp_path, capsys):
     (["run", str(BASELINE.parent / "generated.yaml"), "--set", "generated.n_states=5000", "--set", "generated.n_powers=200"], "1 problem(s) in --set: generated: 5000 states x 200 powers needs about"),
 ])  # fmt: skip
 def test_problems_caused_by_set_are_blamed_on_set_not_the_file(args, said, capsys, monkeypatch):
-    monkeypatch.setattr(budget, "memory_budget", lambda: 4 << 30)  # the world is over budget on any machine
+    monkeypatch.setattr(budget, "memory_budget", lambda: 2 << 30)  # the world is over budget on any machine
     assert main(args) == 2
     err = capsys.readouterr().err
     assert said in err and err.startswith("error: 1 problem(s) in --set")  # not in the spec or scenario file
