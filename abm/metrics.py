@@ -285,13 +285,23 @@ class Collector(mesa.DataCollector):
     as the step's ``model.state_table`` (one array, where mesa would call one reporter
     per column and state) and spelled out as mesa's records only when asked for. The
     reporters stay declared: they name the columns, and mesa's code paths still work.
+
+    ``records=False`` keeps the model rows alone: a run whose per-state and pair tables
+    nobody reads (a sweep's, a calibration's) would otherwise hold a copy of them for
+    every step, memory that grows with states^2 x steps.
     """
+
+    def __init__(self, *args, records: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.records = records
 
     def collect(self, model):
         self._collection_steps.append(model.time)
         values = model.metrics
         for name, column in self.model_vars.items():
             column.append(values[name])
+        if not self.records:
+            return
         if not hasattr(self, "_tables"):
             (self._type,) = self.agenttype_reporters  # the states' type, whose reporters are ("state", *state_columns)
             self._states = [(a.unique_id, a.key) for a in model.agents_by_type[self._type]]
@@ -333,7 +343,7 @@ class Collector(mesa.DataCollector):
         pairs, records = model.pairs, getattr(self, "_pairs", [])
         relation, border_open, trade = [np.concatenate(column) for column in zip(*records)] if records else [np.empty(0)] * 3
         keys = np.array(model.state_keys, dtype=object)
-        return [int(t) for t in self._collection_steps for _ in range(pairs.n)], {
+        return [int(t) for t, _ in zip(self._collection_steps, records) for _ in range(pairs.n)], {
             "state": np.tile(keys[pairs.i], len(records)),
             "neighbour": np.tile(keys[pairs.j], len(records)),
             "relation": relation,

@@ -69,9 +69,12 @@ ROUNDING = 1e-9  # relative size below which a difference of sums is floating-po
 
 
 class RegionModel(mesa.Model):
-    """Great-power competition over a region of states."""
+    """Great-power competition over a region of states.
 
-    def __init__(self, scenario: str | dict | Scenario = "configs/baseline.yaml", rng=None, sets=(), steps: int | None = None):
+    ``tables=False`` collects only the model's row each step, not the per-state and pair
+    records the agents and relations tables are built from (see :class:`abm.metrics.Collector`)."""
+
+    def __init__(self, scenario: str | dict | Scenario = "configs/baseline.yaml", rng=None, sets=(), steps: int | None = None, tables: bool = True):
         cfg = load(scenario, list(sets))  # shared, not copied: the model never writes to its scenario
         if steps is not None and steps != cfg.time.steps:
             cfg = with_run_settings(cfg, steps=steps)
@@ -145,6 +148,7 @@ class RegionModel(mesa.Model):
         self.datacollector = metrics.Collector(
             model_reporters=metrics.model_reporters(list(self.metrics)),
             agenttype_reporters={RegionalState: metrics.state_reporters(self.power_keys)},
+            records=tables,
         )
         self.datacollector.collect(self)
 

@@ -276,15 +276,16 @@ def write_yaml(path: Path, data: dict[str, Any]) -> None:
 def run(scenario: str | Path | dict | Scenario, seed: int | None = None, steps: int | None = None, sets=(), tables: bool = True) -> RunResult:
     """Run ``scenario`` with ``seed`` (default: the scenario's own) to its horizon.
 
-    ``tables=False`` builds only the per-step model table, not the per-state, coercion
-    and event tables: a sweep that keeps model metrics saves a third of a short run."""
+    ``tables=False`` keeps and builds only the per-step model table, not the per-state,
+    pair, coercion and event tables: a sweep that keeps model metrics saves a third of a
+    short run, and the memory the per-state and pair records would take at every step."""
     from abm.model import RegionModel  # here, not at the top: a sweep's main process imports this module but never runs a model
 
     cfg = load(scenario, list(sets))
     if (seed is not None and seed != cfg.seed) or (steps is not None and steps != cfg.time.steps):
         cfg = with_run_settings(cfg, seed=seed, steps=steps)  # a copy only when something changes; a negative seed is a clean error
     seed = cfg.seed
-    model = RegionModel(cfg, rng=seed)  # with posterior: the model draws this run's parameters
+    model = RegionModel(cfg, rng=seed, tables=tables)  # with posterior: the model draws this run's parameters
     while model.running:
         model.step()
     return collect(model, seed, tables)
