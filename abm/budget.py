@@ -8,8 +8,8 @@ rather than found out an hour later by the out-of-memory killer.
   histories): the upper bound of what tests/test_inputs.py measures, from 46 to 66 bytes a
   pair and 840 to 1,260 a state and power, over worlds from 100 x 200 to 5000 x 1. The
   pairwise alignment distances are computed in row blocks, so no ``states^2 * powers``
-  array is built. A run's tables grow on top of that, by about 64 bytes per state, power
-  and step. A world is
+  array is built. A run that keeps its tables (``abm run``) grows on top of that by its
+  per-state and pair records, every step; a sweep's or a calibration's keep none. A world is
   refused when that exceeds the memory budget (half of this machine's memory), or when it
 - *Runs*: a sweep plan or a comparison of more than ``MAX_RUNS`` runs.
 - *Workers*: more than ``WORKERS_PER_CPU`` per CPU, or workers x world memory above the
