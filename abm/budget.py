@@ -2,18 +2,20 @@
 machine is refused with its size and the flag that allows it anyway (``--allow-large``),
 rather than found out an hour later by the out-of-memory killer.
 
-- *World size*: what a run of a world holds at its start, ``PAIR_BYTES`` per ordered pair
-  of states (the pair arrays; a generated world's distances, at its peak while it is
-  generated) and ``STATE_POWER_BYTES`` per state and power (ties, offers and their
-  histories): the upper bound of what tests/test_inputs.py measures, from 46 to 66 bytes a
-  pair and 840 to 1,260 a state and power, over worlds from 100 x 200 to 5000 x 1. The
+- *World size*: the memory a run of a world holds, :func:`world_bytes`. At its start (at
+  its peak while a generated world is built) that is ``PAIR_BYTES`` per ordered pair of
+  states (pair arrays, a generated world's distances) and ``STATE_POWER_BYTES`` per state
+  and power (ties, offers and their histories), plus ``BASE_BYTES``; a run keeping its
+  tables (``abm run``, a sweep keeping per-state series) adds ``RECORD_BYTES`` per state,
+  power and step. These are upper bounds of what tests/test_inputs.py measures: 46 to 66
+  bytes a pair, 840 to 1,260 a state and power, about 160 a state, power and step. The
   pairwise alignment distances are computed in row blocks, so no ``states^2 * powers``
-  array is built. A run that keeps its tables (``abm run``) grows on top of that by its
-  per-state and pair records, every step; a sweep's or a calibration's keep none. A world is
-  refused when that exceeds the memory budget (half of this machine's memory), or when it
+  array is built. A world is refused when its start exceeds the memory budget (half of
+  this machine's memory), or when it has more than ``MAX_STATES`` states or ``MAX_POWERS``
+  powers (the limits of generated worlds, and what validation handles in seconds).
 - *Runs*: a sweep plan or a comparison of more than ``MAX_RUNS`` runs.
-- *Workers*: more than ``WORKERS_PER_CPU`` per CPU, or workers x world memory above the
-  budget. ``HARD_MAX_WORKERS`` is never exceeded.
+- *Workers*: more than ``WORKERS_PER_CPU`` per CPU, or workers x world memory over a
+  whole run above the budget. ``HARD_MAX_WORKERS`` is never exceeded.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ HARD_MAX_WORKERS = 4096
 FLAG = "--allow-large"
 PAIR_BYTES = 64
 STATE_POWER_BYTES = 1536
+RECORD_BYTES = 192
+BASE_BYTES = 4 * 2**20
 
 
 class BudgetError(ValueError):
@@ -42,9 +46,10 @@ def memory_budget() -> int:
         return 4 * 2**30
 
 
-def world_bytes(states: int, powers: int) -> int:
-    """Bytes a run of this size holds at its start, beyond what any run imports."""
-    return PAIR_BYTES * states * states + STATE_POWER_BYTES * states * powers
+def world_bytes(states: int, powers: int, steps: int = 0) -> int:
+    """Bytes a run of this size holds beyond what any run imports: at its start, or, with
+    ``steps``, at the end of that many steps keeping its tables."""
+    return BASE_BYTES + PAIR_BYTES * states * states + (STATE_POWER_BYTES + RECORD_BYTES * steps) * states * powers
 
 
 def _gib(n: float) -> str:

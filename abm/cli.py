@@ -335,7 +335,7 @@ def cmd_sweep(args) -> int:
         exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
     except experiment.ExperimentError as exc:  # one problem on one line; several, one per line, as abm validate lists a scenario's
         raise UsageError(wrong_kind(exc, "sweep") or (str(exc) if len(exc.problems) == 1 else exc.listing())) from None
-    world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers)) for b in exp.bases.values())
+    world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers), b.scenario.time.steps) for b in exp.bases.values())
     budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name
     try:
@@ -483,7 +483,7 @@ def cmd_calibrate(args) -> int:
     if args.scheduler is None:  # as abm sweep's: --workers 1000 started a process per particle
         from abm import sweep
 
-        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(cal.base.states), len(cal.base.powers)), args.allow_large)
+        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(cal.base.states), len(cal.base.powers), cal.steps), args.allow_large)
     try:
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
         calibrate.check_new(out, args.resume)  # refused before the plan is printed

@@ -75,18 +75,31 @@ def give_usual_mode(path, mode: int) -> None:
 
 
 def staged(target: Path, data: bytes) -> Path:
-    """A new file holding ``data`` beside ``target``, with a plain file's mode, to be
-    moved onto it with ``os.replace`` (atomic in one folder): readers then see the old
-    file or the new one, never half of one. The caller removes it if it is not moved."""
+    """A new file holding ``data`` beside ``target``, on disk and with a plain file's
+    mode, to be moved onto it with ``os.replace`` (atomic in one folder): readers then
+    see the old file or the new one, never half of one. The caller removes it if it is
+    not moved."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         give_usual_mode(tmp, 0o666)
-    except BaseException:
+    except BaseException:  # a full disk, or an interruption: no half-written copy stays beside the file
         os.unlink(tmp)
         raise
     return Path(tmp)
+
+
+def replace_atomically(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` in one rename (see :func:`staged`)."""
+    tmp = staged(target, data)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class OutputError(ValueError):

@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from abm.outputs import replace_atomically
+
 if TYPE_CHECKING:
     from abm.experiment import Experiment
 
@@ -268,16 +270,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically: readers see the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except BaseException:  # a full disk, or an interruption: no half-written copy stays beside the file
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(Path(path), text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- checking

@@ -29,7 +29,6 @@ partial one. Exits 1 if a notebook fails or the dashboard page reports an error.
 from __future__ import annotations
 
 import argparse
-import os
 import struct
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from abm.outputs import staged  # noqa: E402
+from abm.outputs import replace_atomically  # noqa: E402
 from tests import harness  # noqa: E402
 
 ROOT = harness.ROOT
@@ -55,16 +54,6 @@ def notebook_targets() -> dict[str, Path]:
         for path in sorted((ROOT / "notebooks").glob("*.ipynb"))
         if harness.gallery_cells(nbformat.read(path, as_version=4))
     }
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` in one rename: readers see the old file or the new one."""
-    tmp = staged(target, data)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -156,12 +145,12 @@ def main(argv: list[str] | None = None) -> int:
             for name in todo:
                 started = time.perf_counter()
                 data = notebook_image(notebooks[name], kernel_name)
-                write_atomically(IMAGES / f"{name}.png", data)
+                replace_atomically(IMAGES / f"{name}.png", data)
                 print(f"{name}.png: {notebooks[name].name}, {'x'.join(map(str, png_size(data)))} px, {time.perf_counter() - started:.0f} s", flush=True)
     if "dashboard" in chosen:
         started = time.perf_counter()
         data = dashboard_image()
-        write_atomically(IMAGES / "dashboard.png", data)
+        replace_atomically(IMAGES / "dashboard.png", data)
         print(f"dashboard.png: {DASHBOARD_STEPS} steps of the baseline, {'x'.join(map(str, png_size(data)))} px, {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

@@ -21,7 +21,9 @@ import os
 import sys
 from pathlib import Path
 
-from abm.outputs import staged as stage
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's abm, as the other scripts
+
+from abm.outputs import staged as stage  # noqa: E402
 
 SIGNATURE = "scripts/publish_posterior.py"  # in the JSON's "what": the files are this script's to replace
 
@@ -50,8 +52,8 @@ def targets(target: str) -> tuple[Path, Path]:
     """NAME.csv and NAME.json; a NAME given with either suffix means the same pair (a dot
     elsewhere in the name stays: ``post.v2`` is post.v2.csv, not post.csv)."""
     name = target.removesuffix(".csv").removesuffix(".json")
-    if target.endswith(("/", os.sep)) or Path(name).name in ("", ".", "..") or Path(name).is_dir():
-        raise Refusal(f"{target or repr(target)} names a folder; give the posterior's name, such as data/posterior_baseline (for its .csv and .json)")
+    if target.endswith(("/", os.sep)) or Path(name).name in ("", ".", ".."):
+        raise Refusal(f"{target!r} gives no name for the files; give the posterior's name, such as data/posterior_baseline (for its .csv and .json)")
     return Path(f"{name}.csv"), Path(f"{name}.json")
 
 

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         problem = unreadable(scenario, observations, scenario.time.steps)
         if problem:
             raise pat.PatternError(f"{args.observed}: {problem}")
-        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(scenario.states), len(scenario.powers)), args.allow_large)  # as abm sweep's
+        budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(scenario.states), len(scenario.powers), scenario.time.steps), args.allow_large)  # as abm sweep's
         if args.out is not None:
             check_target(Path(args.out), COMMAND)  # before the runs: a folder of other files is refused
     except (ScenarioError, pat.PatternError, OutputError, budget.BudgetError) as exc:

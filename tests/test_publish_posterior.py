@@ -105,14 +105,21 @@ def test_a_published_posterior_edited_since_is_not_replaced(calibration, tmp_pat
     assert (tmp_path / "post.csv").read_bytes() == before
 
 
-@pytest.mark.parametrize("target", ["{out}/", "{out}", ""])
-def test_a_target_naming_a_folder_is_refused(calibration, tmp_path, target):
+@pytest.mark.parametrize("target", ["{out}/", "", ".csv", "{out}/.."])
+def test_a_target_without_a_file_name_is_refused(calibration, tmp_path, target):
     """'data/' wrote the hidden files data/.csv and data/.json, and '' wrote ./.csv."""
     out = tmp_path / "data"
     out.mkdir()
     done = subprocess.run([sys.executable, str(SCRIPT), str(calibration), target.format(out=out)], capture_output=True, text=True, cwd=out)
-    assert done.returncode == 2 and "names a folder" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert done.returncode == 2 and "gives no name for the files" in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert listing(out) == {}
+
+
+def test_a_folder_of_the_same_name_does_not_stop_publishing_beside_it(calibration, tmp_path):
+    (tmp_path / "post").mkdir()
+    done = publish(calibration, tmp_path / "post")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "post.csv").exists() and (tmp_path / "post.json").exists() and not any((tmp_path / "post").iterdir())
 
 
 def test_published_files_can_be_read_by_others_as_plain_files_can(calibration, tmp_path):
