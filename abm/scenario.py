@@ -1465,8 +1465,8 @@ READS = {
     "freight.demand": ("corridors",),  # the markets corridors serve
     "freight.growth": ("corridors", "time"),
     "watch": ("states", "corridors", "organisations"),  # the metric columns they make
-    "events": ("time", "states", "corridors", "freight", "events"),  # dates; neighbours, segments, nodes; the others' types, for a misspelt id
-    "shocks": ("time", "states", "corridors", "freight", "shocks"),
+    "events": ("time", "states", "corridors", "freight", "organisations", "events"),  # dates; neighbours, segments, nodes; whom a club excludes; the others' types, for a misspelt id
+    "shocks": ("time", "states", "corridors", "freight", "organisations", "shocks"),
     "posterior": tuple(Scenario.model_fields),  # every setting its columns name
 }
 
