@@ -37,7 +37,6 @@ Only the sweep's main process writes; workers return results to it.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's abm, as the other scripts
 
-from abm.outputs import staged as stage  # noqa: E402
+from abm.outputs import staged  # noqa: E402
 
 SIGNATURE = "scripts/publish_posterior.py"  # in the JSON's "what": the files are this script's to replace
 
@@ -104,14 +104,14 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         "predictive_check": rows["predictive_check.csv"],
     }
     meta["patterns"] = [p["id"] if isinstance(p, dict) else p for p in meta.get("patterns", [])]
-    staged = []
+    temporary = []
     try:  # both files staged beside their targets, then moved in: no half-published pair
         for path, content in ((csv_path, posterior), (json_path, (json.dumps(meta, indent=1) + "\n").encode())):
-            staged.append(stage(path, content))
-        os.replace(staged[0], csv_path)
-        os.replace(staged[1], json_path)
+            temporary.append(staged(path, content))
+        os.replace(temporary[0], csv_path)
+        os.replace(temporary[1], json_path)
     finally:
-        for tmp in staged:
+        for tmp in temporary:
             tmp.unlink(missing_ok=True)
     print(f"wrote {csv_path} and {json_path}")
 
