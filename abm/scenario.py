@@ -526,7 +526,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: tuple[str,
 
     A rule entry that names a different rule replaces the parent's entry: the parent's
     parameters belong to the parent's rule, but for those the two rules carry across
-    their family (``Rule.carried``, a decision rule's noise and threshold).
+    their family (``Rule.carried``: a decision rule's noise and threshold, a share decay's rate).
     """
     out = copy.deepcopy(base)
     for key, value in override.items():

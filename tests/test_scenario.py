@@ -897,6 +897,16 @@ def test_switching_a_rule_restarts_what_it_does_not_carry():
     assert explicit["noise"] == 0.3
 
 
+def test_switching_between_share_decays_keeps_the_rate(tmp_path):
+    """Exponential and expiry decay both read ``rate`` as a share lost per step: a switch
+    between them compares the two rules at the parent's rate, not at the default."""
+    assert load(BASELINE, ["rules.decay.rate=0.05", "rules.decay.name=expiry"]).rules.decay == {"name": "expiry", "rate": 0.05}
+    parent = write(tmp_path / "p.yaml", {"extends": str(BASELINE), "rules": {"decay": {"name": "expiry", "rate": 0.07}}})
+    child = write(tmp_path / "c.yaml", {"extends": str(parent), "rules": {"decay": {"name": "exponential"}}})
+    assert load(child).rules.decay == {"name": "exponential", "rate": 0.07}
+    assert load(child, ["rules.decay.name=linear"]).rules.decay == {"name": "linear", "rate": 0.001}
+
+
 @pytest.mark.parametrize("family, name, param", [("opinion", "static", "rate"), ("opinion", "static", "harm"), ("decay", "none", "rate")])
 def test_a_parameter_the_chosen_rule_ignores_is_refused(tiny, tmp_path, capsys, family, name, param):
     """Static opinion and no decay read no parameter: a rate set for them would be

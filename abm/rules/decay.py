@@ -33,6 +33,7 @@ class Exponential(DecayRule):
     """Every tie loses ``rate`` of its strength each step; renewal adds new strength."""
 
     name = "exponential"
+    carried = ("rate",)  # a share per step, as under expiry: a switch between them keeps it
 
     def apply(self, ties, expiry, step):
         ties *= 1.0 - self.params.rate
@@ -45,6 +46,7 @@ class Expiry(DecayRule):
     make them grow: the start is in balance under exponential and linear decay only."""
 
     name = "expiry"
+    carried = ("rate",)
 
     def apply(self, ties, expiry, step):
         ties[expiry < step] *= 1.0 - self.params.rate
