@@ -450,7 +450,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     except CalibrationError:
         pool.shutdown(False)
         raise
-    interrupted, started, session = True, time.perf_counter(), None
+    interrupted, started, session, history, discard = True, time.perf_counter(), None, None, False
     lock = contextlib.ExitStack()
     try:
         if not existed:  # a new folder, made here: one that appeared since check_new is another command's
@@ -495,6 +495,9 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         session.update(ended=_now(), interrupted=interrupted, worker_deaths=pool.generation)
         write_json(out / MANIFEST, manifest)
         return result
+    except CalibrationError:  # priors that seldom make a valid scenario (MAX_INVALID): a new folder with no generation in it would only block the next try
+        discard = not existed and history is not None and history.max_t < 0
+        raise
     except SweepError as exc:  # another calibration holds the folder, or a worker ran other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept
         if session is not None:
             session["ended"] = session["ended"] or _now()
@@ -514,6 +517,8 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             pool.shutdown(interrupted)  # raises KeyboardInterrupt for a Ctrl-C held while it ran
         finally:
             lock.close()
+            if discard:
+                shutil.rmtree(out, ignore_errors=True)
 
 
 def _check_single_threaded(executor) -> None:

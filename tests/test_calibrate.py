@@ -132,6 +132,7 @@ def test_priors_no_draw_of_which_makes_a_valid_scenario_are_refused_before_any_r
     monkeypatch.setattr(calibrate, "MAX_INVALID", 1)
     with serial() as ex, pytest.raises(calibrate.CalibrationError, match="1 particles in a row made no valid scenario"):
         calibrate.run(small_spec(parameters={**shares, "states.armenia.ties.trade.european_union": {"low": 0.0, "high": 0.47}}), tmp_path / "c", executor=ex, progress=False)
+    assert not (tmp_path / "c").exists()  # the folder it made, with no generation, would refuse the next try with narrower priors
 
 
 def test_workers_are_held_to_the_budget_a_sweeps_are(monkeypatch, tmp_path, capsys):
