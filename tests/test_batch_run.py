@@ -17,8 +17,14 @@ try:  # tests/ on sys.path (no tests/__init__.py) ...
 except ImportError:  # ... or tests/ is a package
     from tests.conftest import BASELINE
 
-START_METHOD = multiprocessing.get_start_method(allow_none=True)  # before any batch_run
 METRICS = ("fragmentation", "integration", "polarization", "blocs", "mean_dependency_hhi", "regional_trade_share", "offers_made", "coercion_events")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def start_method():
+    """The start method before this file's first batch_run: read at import, it was the one
+    before any test, which another file's sweep may since have fixed."""
+    return multiprocessing.get_start_method(allow_none=True)
 
 
 def batch(**kwargs) -> pd.DataFrame:
@@ -69,6 +75,6 @@ def test_batch_run_sweeps_a_parameter_every_step(restore_start_method):
     assert loud["coercion_events"].sum() > 0
 
 
-def test_start_method_is_restored_after_batch_runs():
+def test_start_method_is_restored_after_batch_runs(start_method):
     # runs after the tests above (file order): batch_run forced "spawn", the fixture undid it
-    assert multiprocessing.get_start_method(allow_none=True) == START_METHOD
+    assert multiprocessing.get_start_method(allow_none=True) == start_method
