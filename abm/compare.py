@@ -355,8 +355,11 @@ def default_dates(series: pd.DataFrame) -> list[str]:
 
 def source_line(seeds: int, overrides: list[str], model: dict) -> str:
     """What compare.md says produced its numbers: the seeds, the command-line overrides
-    and the model's commit (the rest is in provenance.yaml)."""
-    commit = f"model commit {str(model.get('commit'))[:12]}" + (" with uncommitted changes" if model.get("dirty") else "")
+    and the model's commit, or outside git its source fingerprint (the rest is in provenance.yaml)."""
+    if model.get("commit"):
+        commit = f"model commit {str(model['commit'])[:12]}" + (" with uncommitted changes" if model.get("dirty") else "")
+    else:  # installed from a copy, not run from a git checkout: the fingerprint of its Python files names the code
+        commit = f"model code not in git (source fingerprint {str(model.get('source') or 'unknown')[:16]})"
     given = f"overrides {', '.join(f'`{o}`' for o in overrides)}" if overrides else "no overrides"
     return f"Runs: seeds 0..{seeds - 1} in every scenario; {given}; {commit}; everything else in provenance.yaml"
 

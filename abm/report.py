@@ -1126,7 +1126,8 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     if ctx.overrides:
         lines += ["The spec was overridden on the command line (`abm sweep --set`): " + ", ".join(f"`{o}`" for o in ctx.overrides) + "; `experiment.yaml` is the spec with them applied.", ""]
     lines += [_shared_settings(ctx), ""]
-    lines += [f"Model commit `{m.get('model', {}).get('commit')}`" + (" (with uncommitted changes)" if m.get("model", {}).get("dirty") else "") + f"; created {m.get('created')}.", ""]
+    code = res.provenance()
+    lines += [f"Model commit `{code['model_commit']}`, source fingerprint `{code['model_source']}`; created {m.get('created')}.", ""]
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""
     classes = table.attrs["classes"]

@@ -214,10 +214,19 @@ def test_the_table_and_charts_name_the_overrides_they_ran_with(tmp_path, monkeyp
     assert sorted(saved) == ["compare.png", "compare.svg", "differences.png", "differences.svg"]
     for fig in saved.values():
         assert "scenarios overridden by --set rules.decay.rate=0.1, --steps 2" in " ".join(fig.get_suptitle().split())
+
         renderer = FigureCanvasAgg(fig).get_renderer()
         fig.draw(renderer)
         heading, page = fig._suptitle.get_window_extent(renderer), fig.bbox
         assert page.x0 <= heading.x0 and heading.x1 <= page.x1, (heading, page)
+
+def test_compare_md_names_the_code_outside_git_by_its_source_fingerprint():
+    """An installed copy has no commit: compare.md said "model commit None"."""
+    from abm.compare import source_line
+
+    line = source_line(2, [], {"commit": None, "dirty": None, "source": "7cdd1ce42c9a6a5e"})
+    assert "None" not in line and "source fingerprint 7cdd1ce42c9a6a5e" in line
+    assert "model commit 0123456789ab with uncommitted changes" in source_line(2, [], {"commit": "0123456789abcdef", "dirty": True, "source": "x"})
 
 
 def same_chart(a, b) -> bool:

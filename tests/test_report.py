@@ -71,6 +71,7 @@ def test_the_summary_table_has_mean_and_spread_per_point(made, reference):
     pd.testing.assert_series_equal(table.set_index("point")["fragmentation_final_sd"], values.std(), check_names=False)
     md = (made / "summary.md").read_text()
     assert md.startswith("# tiny") and "| point | scenario | rules.coercion.strength |" in md and "![phase_fragmentation_final]" in md
+    assert "Model commit `" in md and "`, source fingerprint `" in md and "`None`" not in md  # the code is named in or out of git
     # every column defined in words, with its unit: a derived name alone did not say what it was
     assert "- `fragmentation_final`: `fragmentation` at the end of the run; index, 0-1" in md
     assert "- `integration_mean_last2`: mean of `integration` over the last 2 steps; index, 0-1" in md
