@@ -22,7 +22,7 @@ from pathlib import Path
 from abm import budget
 from abm.outputs import OutputError, check_target
 from abm.processes import die_with, end, interrupted_status, interrupts_deferred, sigterm_as_interrupt
-from abm.scenario import Scenario, ScenarioError, TimeSpec, load, with_run_settings
+from abm.scenario import Scenario, ScenarioError, TimeSpec, load, override_path, under, with_run_settings
 from abm.units import MAX_NAME_BYTES, SEED_MAX
 from abm.yamlfile import cut
 
@@ -177,7 +177,8 @@ def cmd_compare(args) -> int:
         record = recorded(args.record)
         configs, metrics = {f"{args.record}, scenarios.{name}": s for name, s in record["scenarios"].items()}, args.metrics or record["metrics"]
         seeds = record["seeds"] if args.seeds is None else args.seeds
-        dates = args.dates or (record["dates"] if args.steps is None else None)  # another horizon: the default dates of its own
+        horizon = args.steps is not None or any(under(override_path(item), "time") for item in args.set)
+        dates = args.dates or (None if horizon else record["dates"])  # another horizon or start: the default dates of its own
     if seeds < 1:
         raise UsageError("--seeds must be at least 1")
     check_steps(args.steps)
@@ -618,7 +619,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="run several scenarios with the same seeds; table at chosen dates and overlay charts")
     c.add_argument("configs", nargs="*", help="scenario YAML files")
-    c.add_argument("--from", dest="record", default=None, metavar="PROVENANCE", help="run an earlier comparison again from its provenance.yaml: its scenarios as they ran (their files are not read), seeds, dates and metrics; --seeds, --dates, --metrics, --steps and --set change it (--steps without --dates: the new horizon's default dates)")
+    c.add_argument("--from", dest="record", default=None, metavar="PROVENANCE", help="run an earlier comparison again from its provenance.yaml: its scenarios as they ran (their files are not read), seeds, dates and metrics; --seeds, --dates, --metrics, --steps and --set change it (--steps or a --set of time. without --dates: the new horizon's default dates)")
     c.add_argument("--seeds", type=int, default=None, help="replications per scenario (seeds 0..N-1, the same for all; default 5, or the record's with --from)")
     c.add_argument("--dates", nargs="+", default=None, type=_date, metavar="YYYY-MM-DD", help="dates of the table: the step in force on each, the last dated on or before it (default: +5 years, +10 years, the end)")
     c.add_argument("--metrics", nargs="+", default=None, help="metric columns to compare (default: the metrics the scenarios' watch: lists name, else the key metrics)")

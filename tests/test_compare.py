@@ -415,6 +415,9 @@ def test_a_record_rerun_with_another_horizon_or_bad_parts_is_said_plainly(tmp_pa
     record = first / "provenance.yaml"
     assert main(["compare", "--from", str(record), "--steps", "2", "--out", str(tmp_path / "short")]) == 0
     assert pd.read_csv(tmp_path / "short" / "compare.csv")["date"].max() == "2025-07-01"  # the new horizon's end
+    for steps, end in (("2", "2025-07-01"), ("6", "2026-07-01")):  # the same horizon set by --set: shorter was refused, longer kept the old end
+        assert main(["compare", "--from", str(record), "--set", f"time.steps={steps}", "--out", str(tmp_path / f"set{steps}")]) == 0
+        assert pd.read_csv(tmp_path / f"set{steps}" / "compare.csv")["date"].max() == end
     capsys.readouterr()
     for args in (["compare", str(BASELINE), "--seeds", "0"], ["compare", "--from", str(record), "--seeds", "0"]):
         assert main([*args, "--out", str(tmp_path / "never")]) == 2
