@@ -473,8 +473,11 @@ def stale_overrides(raw: dict[str, Any]) -> list[tuple[str, str]]:
         last[path] = (item, value)
     for path, (item, value) in last.items():
         node: Any = raw
-        for key in spec_keys(path):
-            node = node.get(key, "(not given)") if isinstance(node, dict) else "(not given)"
+        for key in spec_keys(path):  # as set_path walks: a key into a list is its index
+            if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            else:
+                node = node.get(key, "(not given)") if isinstance(node, dict) else "(not given)"
         if node != value:
             problems.append(("overrides", f"records --set {item}, but the spec has {path}: {node}"))
     if problems:

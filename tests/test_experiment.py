@@ -470,6 +470,16 @@ def test_a_copied_spec_whose_values_left_its_overrides_is_refused(tmp_path, caps
     assert [p for p, _ in experiment.stale_overrides({"overrides": ["bogus"]})] == ["overrides"]
 
 
+def test_an_override_into_a_list_item_is_taken_and_recorded(capsys):
+    """--set charts.0.outcome or metrics.summaries.2.last sets a list item (set_path), but
+    the record check walked mappings only and refused every such override as stale."""
+    sets = ["set.time.steps=4", "metrics.summaries.2.last=4", "charts.0.metrics=[integration_final, fragmentation_mean_last4]"]
+    exp = experiment.load(ROOT / "experiments" / "sensitivity.yaml", sets=sets)
+    assert exp.spec.metrics.summaries[2].last == 4 and exp.spec.overrides == sets
+    assert experiment.stale_overrides({"overrides": ["charts.0.outcome=divided"], "charts": [{"outcome": "divided"}]}) == []
+    assert [p for p, _ in experiment.stale_overrides({"overrides": ["charts.1.outcome=divided"], "charts": [{"outcome": "divided"}]})] == ["overrides"]
+
+
 @pytest.mark.parametrize("prefix, spec", [("", experiment.Spec), ("metrics.", experiment.Metrics)])
 def test_every_experiment_field_has_a_row_in_the_spec_table(prefix, spec):
     text = (Path(__file__).resolve().parents[1] / "docs" / "experiments.md").read_text(encoding="utf-8")
