@@ -620,30 +620,38 @@ def _table_files(frame: pd.DataFrame, out: Path, stem: str, notes: list[str] = (
 
 
 def sobol_table(ctx: ReportContext, chart: SobolChart) -> pd.DataFrame:
-    ranges, sample = _ranges(ctx), ctx.spec["sample"]
+    """First-order and total indices; a design drawn for second-order indices adds each
+    pair's in ``attrs["second_order"]`` (written beside the table)."""
+    ranges, sample, pairs = _ranges(ctx), ctx.spec["sample"], []
 
     def indices(metric: str, y: np.ndarray) -> pd.DataFrame:
-        return sensitivity.sobol_indices(ranges, y, seed=ctx.spec.get("seed", 0), second_order=sample.get("second_order", False), what=metric)
+        table = sensitivity.sobol_indices(ranges, y, seed=ctx.spec.get("seed", 0), second_order=sample.get("second_order", False), what=f"Sobol analysis of {metric}")
+        if "second_order" in table.attrs:  # taken out: pandas compares the attrs of the tables it concatenates
+            pairs.append(table.attrs.pop("second_order").assign(metric=metric))
+        return table
 
-    return _indices(ctx, chart, "Sobol", indices, ["S1", "S1_conf", "ST", "ST_conf"])
+    table = _indices(ctx, chart, "Sobol", indices, ["S1", "S1_conf", "ST", "ST_conf"])
+    if pairs:
+        table.attrs["second_order"] = pd.concat(pairs, ignore_index=True)[["metric", "parameter", "with", "S2", "S2_conf"]]
+    return table
 
 
 def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, compute: Callable[[str, np.ndarray], pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     """Each metric's sensitivity indices, one block of rows per metric. A metric whose
     design has gaps is refused (:func:`abm.sensitivity.require_complete`) without taking
-    the others with it: ``attrs["refused"]`` maps it to the refusal, which the chart and
-    the report's problems state. Every metric refused: MissingValuesError."""
+    the others with it, as is one the analysis cannot use (a Sobol output that never
+    varies): ``attrs["refused"]`` maps it to the refusal, which the chart and the report's
+    problems state. Every metric refused: UnusableOutputError."""
     tables, refused = [], {}
     for metric in chart.metrics:
         y, missing = _design_outputs(ctx, metric)
         try:
             sensitivity.require_complete(y, f"{method} analysis of {metric}", missing)
-        except sensitivity.MissingValuesError as exc:
+            tables.append(compute(metric, y).assign(metric=metric))
+        except sensitivity.UnusableOutputError as exc:
             refused[metric] = str(exc)
-            continue
-        tables.append(compute(metric, y).assign(metric=metric))
     if not tables:
-        raise sensitivity.MissingValuesError("; ".join(refused.values()))
+        raise sensitivity.UnusableOutputError("; ".join(refused.values()))
     table = pd.concat(tables, ignore_index=True)[["metric", "parameter", *columns]]
     table.attrs["refused"] = refused
     return table
@@ -651,7 +659,7 @@ def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, c
 
 def _refused_note(ctx: ReportContext, table: pd.DataFrame) -> list[str]:
     refused = table.attrs.get("refused", {})
-    return [f"not drawn: {_metrics(ctx, refused)} (no usable value; see the report's problems)"] if refused else []
+    return [f"not drawn: {_metrics(ctx, refused)} (values the analysis cannot use; see the report's problems)"] if refused else []
 
 
 def sobol_warnings(table: pd.DataFrame, n: int, label: Callable[[str], str] = cs.metric_label) -> list[str]:
@@ -1041,7 +1049,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             try:
                 data = TABLES[chart.type](ctx, chart) if chart.type in TABLES else None
                 fig = DRAW[chart.type](ctx, chart, data) if data is not None else DRAW[chart.type](ctx, chart)
-            except (sensitivity.MissingValuesError, NoPairsError) as exc:
+            except (sensitivity.UnusableOutputError, NoPairsError) as exc:
                 report.problems.append(f"chart {k} ({chart.type}): {exc}")
                 continue
             report.problems += [f"chart {k} ({chart.type}): {why}" for why in getattr(data, "attrs", {}).get("refused", {}).values()]
@@ -1051,6 +1059,8 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             elif data is not None:
                 notes = sobol_warnings(data, ctx.spec["sample"].get("n"), ctx.metric_label) if chart.type == "sobol" else []
                 written += _table_files(data, out, stem, notes)
+                if "second_order" in data.attrs:
+                    written += _table_files(data.attrs["second_order"], out, f"{stem}_second_order", ["S2: second-order Sobol index of the pair (their joint effect beyond their first-order ones), with the half-width of its 95% bootstrap interval"])
             written += save(fig, out, stem)
             sections.append(f"### {stem}\n\n![{stem}]({stem}.png)\n")
             if chart.type == "difference":

@@ -10,7 +10,10 @@ implementation modellers cite. What this module adds is what SALib leaves to its
 - a refusal to analyse outputs with missing or NaN values. SALib does not check: a NaN
   in ``Y`` propagates into indices that come back as NaN or, after its internal
   normalisation, as zeros, without a word. A sensitivity table built on silently
-  dropped runs is worse than none.
+  dropped runs is worse than none. The same holds for Sobol indices of an output that
+  never varies: shares of no variance, which SALib's normalisation (0/0) also returns
+  as zeros;
+- the second-order indices SALib computes when the design was drawn for them, as pairs.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import pandas as pd
 Ranges = dict[str, tuple[float, float]]
 
 
-class MissingValuesError(ValueError):
-    """Outputs with missing or NaN values were handed to an analysis."""
+class UnusableOutputError(ValueError):
+    """Outputs an analysis cannot use were handed to it: missing or NaN values, or (Sobol)
+    the same value at every point."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ def require_complete(y: np.ndarray, what: str, missing: int = 0) -> np.ndarray:
     nan = int(np.isnan(y).sum()) - missing
     if missing or nan:
         total = len(y)
-        raise MissingValuesError(
+        raise UnusableOutputError(
             f"{what}: refused, {missing + nan} of {total} design points have no usable value "
             f"({missing} without a finished run, {nan} NaN); SALib would silently return wrong indices. "
             "Re-run the missing runs (abm sweep ... --resume) or choose a summary defined for every run"
@@ -111,12 +115,21 @@ def require_complete(y: np.ndarray, what: str, missing: int = 0) -> np.ndarray:
 
 
 def sobol_indices(ranges: Ranges, y: np.ndarray, seed: int, second_order: bool = False, conf_level: float = 0.95, what: str = "output") -> pd.DataFrame:
-    """First-order and total Sobol indices with bootstrap confidence half-widths."""
+    """First-order and total Sobol indices with bootstrap confidence half-widths; with
+    ``second_order``, ``attrs["second_order"]`` holds each pair's S2 and half-width."""
     from SALib.analyze import sobol
 
     y = require_complete(y, what)
+    if np.ptp(y) == 0:
+        raise UnusableOutputError(f"{what}: refused, the same value ({y[0]:.6g}) at every design point: no parameter moves it within these ranges, "
+                                  "and Sobol indices, shares of its variance, are undefined (SALib would return zeros); choose a summary that varies, or a longer horizon")
     res = sobol.analyze(problem(ranges), y, calc_second_order=second_order, conf_level=conf_level, seed=seed)
-    return pd.DataFrame({"parameter": list(ranges), "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"], "ST_conf": res["ST_conf"]})
+    names = list(ranges)
+    table = pd.DataFrame({"parameter": names, "S1": res["S1"], "S1_conf": res["S1_conf"], "ST": res["ST"], "ST_conf": res["ST_conf"]})
+    if second_order:  # each pair once: SALib fills the upper triangle
+        i, j = np.triu_indices(len(names), 1)
+        table.attrs["second_order"] = pd.DataFrame({"parameter": [names[a] for a in i], "with": [names[b] for b in j], "S2": res["S2"][i, j], "S2_conf": res["S2_conf"][i, j]})
+    return table
 
 
 def morris_indices(ranges: Ranges, x: np.ndarray, y: np.ndarray, seed: int, levels: int = 4, conf_level: float = 0.95, what: str = "output") -> pd.DataFrame:

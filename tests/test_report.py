@@ -321,6 +321,31 @@ def test_sensitivity_report(tmp_path, method, n, columns):
         assert "parameters on the same point are drawn as nested markers" in " ".join(texts(fig).split())
 
 
+def test_a_sobol_design_drawn_for_second_order_reports_them(tmp_path):
+    """sample.second_order doubled the runs, yet no S2 reached the report."""
+    out = tmp_path / "s2"
+    assert sweep.run(sampled_spec("sobol", 4, second_order=True), out, workers=1, progress=False).failed == 0
+    assert main(["report", str(out)]) == 0
+    pairs = pd.read_csv(out / "report" / "sobol_fragmentation_final_integration_mean_last2_second_order.csv")
+    assert list(pairs.columns) == ["metric", "parameter", "with", "S2", "S2_conf"]
+    assert list(pairs["metric"]) == ["fragmentation_final", "integration_mean_last2"] and set(pairs["parameter"]) == {"rules.coercion.strength"}
+    assert pairs[["S2", "S2_conf"]].notna().all().all()
+    assert (out / "report" / "sobol_fragmentation_final_integration_mean_last2_second_order.md").exists()
+
+
+def test_a_sobol_metric_that_never_varies_is_refused_alone(tmp_path, monkeypatch):
+    """A summary equal at every design point got indices of 0 for every parameter; it is
+    refused, and the other metrics are analysed."""
+    out = tmp_path / "flat"
+    assert sweep.run(sampled_spec("sobol", 4), out, workers=1, progress=False).failed == 0
+    real = report._design_outputs
+    monkeypatch.setattr(report, "_design_outputs", lambda ctx, metric: (np.full(16, 0.5), 0) if metric == "fragmentation_final" else real(ctx, metric))
+    chart = experiment.CHARTS["sobol"].model_validate({"type": "sobol", "metrics": ["fragmentation_final", "integration_mean_last2"]})
+    table = report.sobol_table(report.ReportContext(results.load(out)), chart)
+    assert set(table["metric"]) == {"integration_mean_last2"}
+    assert "the same value (0.5) at every design point" in table.attrs["refused"]["fragmentation_final"]
+
+
 def test_sobol_refuses_a_design_with_failed_runs(tmp_path, capsys):
     out = tmp_path / "holes"
     result = sweep.run(sampled_spec("sobol", 4), out, workers=2, runner=failing_above, progress=False)

@@ -30,6 +30,29 @@ def test_sobol_recovers_the_ishigami_indices():
     assert (table["S1_conf"] > 0).all() and (table["ST_conf"] < 0.1).all()
 
 
+def test_second_order_indices_recover_the_ishigami_interaction():
+    """Only x1 and x3 interact in the Ishigami function: S13 = V13 / V, the others 0. The
+    analysis computed them and dropped them."""
+    a, b = 7.0, 0.1
+    v1, v2, v13 = (1 + b * np.pi**4 / 5) ** 2 / 2, a**2 / 8, b**2 * np.pi**8 * (1 / 18 - 1 / 50)
+    x = sensitivity.sample("sobol", ISHIGAMI, 2048, seed=3, second_order=True)
+    pairs = sensitivity.sobol_indices(ISHIGAMI, ishigami(x), seed=3, second_order=True).attrs["second_order"]
+    assert list(zip(pairs["parameter"], pairs["with"])) == [("x1", "x2"), ("x1", "x3"), ("x2", "x3")]
+    np.testing.assert_allclose(pairs["S2"], [0.0, v13 / (v1 + v2 + v13), 0.0], atol=0.05)
+    assert (pairs["S2_conf"] > 0).all()
+    assert "second_order" not in sensitivity.sobol_indices(ISHIGAMI, ishigami(sensitivity.sample("sobol", ISHIGAMI, 64, seed=3)), seed=3).attrs
+
+
+def test_an_output_that_never_varies_has_no_sobol_indices():
+    """Shares of no variance: SALib returned zeros (with a numpy warning), which read as
+    'every parameter can be fixed'. Morris's mu* = 0 is well defined and stays."""
+    x = sensitivity.sample("sobol", ISHIGAMI, 64, seed=3)
+    with pytest.raises(sensitivity.UnusableOutputError, match=r"the same value \(0.484\) at every design point"):
+        sensitivity.sobol_indices(ISHIGAMI, np.full(len(x), 0.484), seed=3)
+    x = sensitivity.sample("morris", ISHIGAMI, 10, seed=1, levels=4)
+    assert (sensitivity.morris_indices(ISHIGAMI, x, np.full(len(x), 0.484), seed=1, levels=4)["mu_star"] == 0).all()
+
+
 def test_morris_recovers_the_effects_of_a_linear_function():
     """For y = 2 x1 + 0 x2 - 5 x3 every elementary effect, per unit of a parameter's range,
     is the coefficient times the range: mu* = |c| (hi - lo), sigma = 0."""
@@ -46,9 +69,9 @@ def test_nan_outputs_are_refused_with_a_count():
     x = sensitivity.sample("sobol", ISHIGAMI, 64, seed=3)
     y = ishigami(x)
     y[[3, 10, 11]] = np.nan
-    with pytest.raises(sensitivity.MissingValuesError, match=r"3 of 320 design points have no usable value \(0 without a finished run, 3 NaN\)"):
+    with pytest.raises(sensitivity.UnusableOutputError, match=r"3 of 320 design points have no usable value \(0 without a finished run, 3 NaN\)"):
         sensitivity.sobol_indices(ISHIGAMI, y, seed=3)
-    with pytest.raises(sensitivity.MissingValuesError, match=r"2 without a finished run, 1 NaN"):
+    with pytest.raises(sensitivity.UnusableOutputError, match=r"2 without a finished run, 1 NaN"):
         sensitivity.require_complete(y, "output", missing=2)
 
 
