@@ -202,7 +202,7 @@ class DiscoveryChart(Chart):
 
     type: Literal["discovery"]
     outcome: str  # a class declared under 'outcomes'
-    parameters: list[str] | None = None  # the inputs searched (default: every swept parameter)
+    parameters: Annotated[list[str], Field(min_length=1)] | None = None  # the inputs searched (default, left out: every swept parameter)
     density: Annotated[Real, Field(gt=0, le=1)] = 0.8  # chosen box: the largest coverage at this density or more
     mass_min: Annotated[Real, Field(gt=0, lt=0.5)] = 0.05  # smallest box (and CART leaf), share of runs
     depth: Annotated[Int, Field(ge=1, le=8)] = 3  # CART tree depth

@@ -137,6 +137,7 @@ BAD = {
     "unknown summary": ({"outcomes": {"fragmented": "fragmentation_2040 > 0.5"}}, "outcomes.fragmented: 'fragmentation_2040' is not a summary; did you mean 'fragmentation_final'?"),
     "undeclared class": ({"charts": [{"type": "discovery", "outcome": "fragmentd"}]}, "charts.0.outcome: 'fragmentd' is not an outcome class; declared: fragmented"),
     "parameter not swept": ({"charts": [{"type": "discovery", "outcome": "fragmented", "parameters": ["rules.decision.cap"]}]}, "charts.0.parameters: 'rules.decision.cap' is not swept"),
+    "no parameters": ({"charts": [{"type": "discovery", "outcome": "fragmented", "parameters": []}]}, "charts.0.parameters: must not be empty"),  # searched every swept one, silently
     "bad density": ({"charts": [{"type": "discovery", "outcome": "fragmented", "density": 1.5}]}, "charts.0.density: must be in (0, 1] (got 1.5)"),
 }
 
