@@ -504,13 +504,17 @@ def _without(raw: dict[str, Any], broken: set[str]) -> dict[str, Any]:
 
 # Spec sections whose keys are scenario paths (dotted themselves): ``set.time.steps=20``
 # sets the key ``time.steps`` of ``set:``, not a nested mapping.
-FLAT_SECTIONS = ("set", "grid")
+FLAT_SECTIONS = (("set",), ("grid",), ("sample", "ranges"))
 
 
 def spec_keys(path: str) -> list[str]:
-    """The keys a spec override's ``path`` walks: ``set.time.steps`` is ``set`` then ``time.steps``."""
+    """The keys a spec override's ``path`` walks: ``set.time.steps`` is ``set`` then
+    ``time.steps``; ``sample.ranges.rules.decay.rate`` is ``sample``, ``ranges``, ``rules.decay.rate``."""
     keys = path.split(".")
-    return [keys[0], ".".join(keys[1:])] if keys[0] in FLAT_SECTIONS and len(keys) > 1 else keys
+    for section in FLAT_SECTIONS:
+        if tuple(keys[: len(section)]) == section and len(keys) > len(section):
+            return [*section, ".".join(keys[len(section):])]
+    return keys
 
 
 def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:

@@ -477,6 +477,8 @@ def test_an_override_into_a_list_item_is_taken_and_recorded(capsys):
     exp = experiment.load(ROOT / "experiments" / "sensitivity.yaml", sets=sets)
     assert exp.spec.metrics.summaries[2].last == 4 and exp.spec.overrides == sets
     assert experiment.stale_overrides({"overrides": ["charts.0.outcome=divided"], "charts": [{"outcome": "divided"}]}) == []
+    ranges = experiment.load(ROOT / "experiments" / "sensitivity.yaml", sets=["sample.ranges.rules.decay.rate=[0, 0.05]"]).spec.sample.ranges
+    assert ranges["rules.decay.rate"] == (0.0, 0.05) and "rules" not in ranges  # a scenario path, one key, as under set:
     assert [p for p, _ in experiment.stale_overrides({"overrides": ["charts.1.outcome=divided"], "charts": [{"outcome": "divided"}]})] == ["overrides"]
 
 
