@@ -516,9 +516,9 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         try:
             pool.shutdown(interrupted)  # raises KeyboardInterrupt for a Ctrl-C held while it ran
         finally:
-            lock.close()
-            if discard:
+            if discard:  # under the lock: released first, a --resume could take the folder just before it went
                 shutil.rmtree(out, ignore_errors=True)
+            lock.close()
 
 
 def _check_single_threaded(executor) -> None:

@@ -462,27 +462,39 @@ def stale_overrides(raw: dict[str, Any]) -> list[tuple[str, str]]:
     """``overrides:`` items that the spec's values no longer agree with. The list is abm
     sweep's record of its ``--set`` (reports and footers quote it); a copy of a results
     folder's ``experiment.yaml`` edited by hand kept it, and every chart then described
-    a design the spec no longer had."""
-    problems, last = [], {}
+    a design the spec no longer had. The overrides are replayed in order onto the spec,
+    so that one setting a whole mapping and one setting a key inside it agree whichever
+    came last: a spec that agrees with them is left as it is."""
+    problems, items, replayed = [], {}, copy.deepcopy(raw)
     for item in raw.get("overrides") or []:
         try:
             path, value = parse_set(item)
         except ScenarioError:
             problems.append(("overrides", f"{item!r} is not path=value"))
             continue
-        last[path] = (item, value)
-    for path, (item, value) in last.items():
-        node: Any = raw
-        for key in spec_keys(path):  # as set_path walks: a key into a list is its index
-            if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-                node = node[int(key)]
-            else:
-                node = node.get(key, "(not given)") if isinstance(node, dict) else "(not given)"
-        if node != value:
-            problems.append(("overrides", f"records --set {item}, but the spec has {path}: {node}"))
+        if (problem := set_path(replayed, spec_keys(path), value)) is not None:
+            problems.append(("overrides", f"records --set {item}, which this spec cannot take: {problem}"))
+            continue
+        items[path] = item
+    for path, item in items.items():
+        wanted, found = _at(replayed, path), _at(raw, path)
+        if wanted != found:
+            problems.append(("overrides", f"records --set {item}, but the spec has {path}: {found}"))
     if problems:
         problems[-1] = (problems[-1][0], problems[-1][1] + "; the list records abm sweep --set and is not read: delete it from a spec edited by hand")
     return problems
+
+
+def _at(spec: dict[str, Any], path: str) -> Any:
+    """The value at an override's ``path`` in ``spec``, walked as :func:`set_path` walks
+    (a key into a list is its index), or "(not given)"."""
+    node: Any = spec
+    for key in spec_keys(path):
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            node = node.get(key, "(not given)") if isinstance(node, dict) else "(not given)"
+    return node
 
 
 def _field(loc: tuple) -> str:

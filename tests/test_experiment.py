@@ -468,6 +468,9 @@ def test_a_copied_spec_whose_values_left_its_overrides_is_refused(tmp_path, caps
     (tmp_path / "copy.yaml").write_text(yaml.safe_dump(edited))
     assert experiment.load(tmp_path / "copy.yaml", base_dir=ROOT / "experiments").spec.set["time.steps"] == 12
     assert [p for p, _ in experiment.stale_overrides({"overrides": ["bogus"]})] == ["overrides"]
+    # a later override of the whole mapping replaces what an earlier one set inside it
+    assert experiment.stale_overrides({"overrides": ["set.time.steps=2", "set={time.steps: 3}"], "set": {"time.steps": 3}}) == []
+    assert experiment.stale_overrides({"overrides": ["set={time.steps: 3}", "set.time.steps=2"], "set": {"time.steps": 2}}) == []
 
 
 def test_an_override_into_a_list_item_is_taken_and_recorded(capsys):

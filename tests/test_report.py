@@ -3,7 +3,9 @@ analyses that refuse incomplete designs."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import sqlite3
 from contextlib import closing
 from types import SimpleNamespace
@@ -76,6 +78,18 @@ def test_the_summary_table_has_mean_and_spread_per_point(made, reference):
     assert "- `fragmentation_final`: `fragmentation` at the end of the run; index, 0-1" in md
     assert "- `integration_mean_last2`: mean of `integration` over the last 2 steps; index, 0-1" in md
     assert "- `offers_accepted_max`: greatest value of `offers_accepted` over every step, the start included;" in md
+
+
+def test_summary_md_names_code_outside_git_by_its_source_fingerprint(reference, tmp_path):
+    """A sweep run from an installed copy records no commit: summary.md said `None`."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(reference, copy, ignore=shutil.ignore_patterns("report"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["model"].update(commit=None, dirty=None)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(copy)]) == 0
+    md = (copy / "report" / "summary.md").read_text()
+    assert f"Model commit `unknown`, source fingerprint `{manifest['model']['source']}`" in md
 
 
 def test_columns_csv_gives_every_column_of_the_summary_with_its_unit(made):

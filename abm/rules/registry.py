@@ -49,8 +49,9 @@ class Rule:
     name: ClassVar[str]
     Params: ClassVar[type[RuleParams]] = RuleParams
     # Parameters that mean the same under every rule of the family that lists them: a
-    # scenario that switches rule keeps their values, so that rules are compared at equal
-    # settings (a decision rule's noise and threshold); all others restart from defaults.
+    # scenario that switches between two such rules keeps their values, so that rules are
+    # compared at equal settings (a decision rule's noise and threshold, the rate of
+    # exponential and expiry decay); all others restart from defaults.
     carried: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: RuleParams | None = None):
