@@ -336,8 +336,7 @@ def cmd_sweep(args) -> int:
         exp = experiment.load(args.experiment, allow_large=args.allow_large, sets=args.set)
     except experiment.ExperimentError as exc:  # one problem on one line; several, one per line, as abm validate lists a scenario's
         raise UsageError(wrong_kind(exc, "sweep") or (str(exc) if len(exc.problems) == 1 else exc.listing())) from None
-    world = max(budget.world_bytes(len(b.scenario.states), len(b.scenario.powers), b.scenario.time.steps) for b in exp.bases.values())
-    budget.check_workers(args.workers or sweep.default_workers(), world, args.allow_large)
+    budget.check_workers(args.workers or sweep.default_workers(), exp.world, args.allow_large)
     out = Path(args.out) if args.out else Path("runs") / exp.name
     try:
         sweep.check_new(out, args.resume)  # refused before the plan is printed

@@ -270,6 +270,7 @@ class Experiment:
     summaries: list[Summary] = field(default_factory=list)
     series: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)  # per-state columns kept (metrics.states, families expanded)
+    world: int = 0  # bytes a run of the largest world checked holds (budget.world_bytes): a swept size counts, not only the base's
 
     @property
     def name(self) -> str:
@@ -601,6 +602,7 @@ class _Builder:
             bases = self.resolve_bases()
         parameters = list(spec.grid) if spec.sample is None else list(spec.sample.ranges)
         points: list[Point] = []
+        checked: list[Scenario] = []
         if bases and len(bases) == len(self.base_names()):  # the rest needs every base scenario
             checked = list(b.scenario for b in bases.values())
             if sound:
@@ -632,6 +634,7 @@ class _Builder:
             spec=spec, source=self.where, bases=bases, parameters=parameters, points=points, seeds=seeds, runs=runs,
             charts=[c for c in charts if c is not None], hashed=hashed, hash=canonical_hash(hashed),
             summaries=list(spec.metrics.summaries), series=series, states=states,
+            world=max(budget.world_bytes(len(scn.states), len(scn.powers), scn.time.steps) for scn in checked),
         )  # fmt: skip
 
     # -- stage 1: the spec's own structure

@@ -73,8 +73,10 @@ Seed = Annotated[Int, Field(ge=0, le=SEED_MAX)]
 
 
 def within_limit(value: object) -> object:
-    """A field validator for schemas with plain ``float`` fields: refuse sizes over LIMIT."""
-    if isinstance(value, float) and not abs(value) <= LIMIT:
+    """A field validator for schemas with plain ``float`` and ``int`` fields: refuse sizes
+    over LIMIT (a whole number of 31 digits passed, and overflowed SQLite's integers when
+    a sweep stored it)."""
+    if isinstance(value, (float, int)) and not isinstance(value, bool) and not abs(value) <= LIMIT:
         raise ValueError(f"must be finite and at most {LIMIT:g} in size")
     return value
 

@@ -30,6 +30,7 @@ import difflib
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,13 @@ class Loader(yaml.CSafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
+            merged = None
             for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # '<<' merges: its keys may be overridden on purpose
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges: its keys may be overridden on purpose, but which of two '<<' wins depends on PyYAML's internals
+                    if merged is not None:
+                        raise YamlError(f"'<<' is given twice, at lines {merged} and {_line(key_node)}; merge several mappings with one '<<: [*a, *b]'", _line(key_node))
+                    merged = _line(key_node)
+                    continue
                 key = self.construct_object(key_node, deep=True)
                 try:
                     first = seen.get(key)
@@ -123,7 +128,11 @@ FLOAT_12 = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-
 
 def _construct_int(loader: Loader, node: yaml.ScalarNode) -> int:
     text = loader.construct_scalar(node)
-    return int(text, {"0o": 8, "0x": 16}.get(text[:2], 10))  # int("010") is 10
+    try:
+        return int(text, {"0o": 8, "0x": 16}.get(text[:2], 10))  # int("010") is 10
+    except ValueError:  # '!!int 0b11', or more digits than Python converts
+        most = sys.get_int_max_str_digits()
+        raise YamlError(f"'{cut(text, 40)}' is not a whole number this reader takes: decimal digits{f' (at most {most})' if most else ''}, 0o... or 0x...", _line(node)) from None
 
 
 Loader.yaml_implicit_resolvers = {

@@ -219,6 +219,27 @@ def test_absurd_worker_counts_are_refused(tmp_path, capsys, workers, message):
     assert not (tmp_path / "o").exists()
 
 
+def test_the_worker_budget_counts_a_swept_world_size(tmp_path, capsys, monkeypatch):
+    """The memory per worker was taken from the base scenario alone, so a sweep of
+    ``generated.n_states`` up to 5,000 passed with --workers 8 where the same size set
+    in ``set:`` was refused."""
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(yaml.safe_dump({"name": "x", "scenario": str(BASELINE.parent / "generated.yaml"), "grid": {"generated.n_states": [10, 300]}, "metrics": {"series": ["fragmentation"]}}))
+    small, large = budget.world_bytes(10, 5, 20), budget.world_bytes(300, 5, 20)
+    monkeypatch.setattr(budget, "memory_budget", lambda: (small + large))  # two small worlds fit, two large ones do not
+    assert main(["sweep", str(spec), "--workers", "2", "--dry-run"]) == 2
+    assert "each holds a world of about" in one_line_error(capsys)
+    assert main(["sweep", str(spec), "--workers", "1", "--dry-run"]) == 0
+
+
+def test_a_whole_number_rule_setting_is_bounded_as_quantities_are(capsys):
+    """``rules.membership.every`` took a 31-digit number, which a sweep then failed to
+    store (OverflowError from SQLite, with a traceback)."""
+    assert main(["validate", str(BASELINE), "--set", f"rules.membership.every={10**30}"]) == 2
+    assert "rules.membership.every: must be finite and at most 1e+09" in capsys.readouterr().err
+    assert main(["validate", str(BASELINE), "--set", "rules.membership.every=8"]) == 0
+
+
 def test_a_scheduler_argument_naming_another_file_is_refused(tmp_path, capsys):
     pytest.importorskip("distributed")
     assert main(["sweep", str(write_experiment(tmp_path)), "--scheduler", str(BASELINE), "--out", str(tmp_path / "o")]) == 2

@@ -33,3 +33,18 @@ def test_bytes_sets_and_pairs_are_refused_by_their_tag(text, tag):
     # a seed of !!binary was told "unable to parse string as an integer (got b'hello')"
     with pytest.raises(yamlfile.YamlError, match=rf"^line 2: a !!{tag} value is not read here"):
         parse(f"name: x\nseed: {text}\n")
+
+
+def test_two_merge_keys_in_one_mapping_are_refused():
+    """Which of two '<<' won depended on PyYAML's internals (the length of the keys)."""
+    with pytest.raises(yamlfile.YamlError, match=r"'<<' is given twice, at lines 2 and 3"):
+        yamlfile.parse("b:\n  <<: {n_states: 3}\n  <<: {n_states: 4}\n")
+    assert yamlfile.parse("a: &x {n: 1}\nb:\n  <<: [*x, {m: 2}]\n  n: 3\n") == {"a": {"n": 1}, "b": {"n": 3, "m": 2}}
+
+
+@pytest.mark.parametrize("text", ["!!int 0b11", "9" * 5000])
+def test_a_whole_number_that_cannot_be_read_is_named(text):
+    """They were reported as impossible dates, with Python's own advice on set_int_max_str_digits."""
+    with pytest.raises(yamlfile.YamlError, match="is not a whole number this reader takes") as err:
+        yamlfile.parse(f"x: 1\nseed: {text}\n")
+    assert err.value.line == 2
