@@ -253,8 +253,7 @@ def unreadable(base: Scenario, patterns: list[pat.Pattern], steps: int) -> str |
 
     tables = pat.needs_agents(patterns)
     probe = runner.run(base, steps=1, tables=tables)  # a one-step run: the columns a run produces
-    columns = set(probe.model.columns) | (set(probe.agents.columns) if tables else set())
-    return pat.check(patterns, columns, set(base.states), base.time.start, base.date(steps))
+    return pat.check(patterns, pat.readable(probe.model, probe.agents if tables else None), set(base.states), base.time.start, base.date(steps))
 
 
 # --------------------------------------------------------------------------- worker side
@@ -506,7 +505,8 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         twice = " twice" if pool.make is not None else ""
         raise CalibrationError(f"worker processes died (killed, or out of memory){twice} while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
     except Exception as exc:
-        if (reason := disk_error(exc)) is None:
+        if (reason := disk_error(exc)) is None:  # a fault in the model or the code: as above, a new folder with no generation goes
+            discard = not existed and history is not None and history.max_t < 0
             raise
         raise CalibrationError(f"cannot write to {out}: {reason}; every finished generation is stored in {out / DB}: fix that (free space, or the folder's permissions), then continue with --resume --seed {cal.spec.seed}") from None
     finally:

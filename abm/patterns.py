@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -118,7 +118,7 @@ class Target(_Strict):
 
 
 class Pattern(_Strict):
-    id: str = ""
+    id: str = ""  # its key under patterns:, set by load
     description: str
     source: Annotated[list[Source], Field(min_length=1)]
     output: Output
@@ -126,6 +126,13 @@ class Pattern(_Strict):
     tolerance: Annotated[Real, Field(gt=0)]
     weight: Annotated[Real, Field(gt=0)] = 1.0
     note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_is_the_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "id" in data:  # it was accepted, then overwritten by the key
+            raise ValueError("a pattern's id is its key under patterns:, not a field")
+        return data
 
     def score(self, x: float) -> float:
         """Miss in tolerances (0 inside the target; a missing value scores infinity)."""
@@ -166,12 +173,21 @@ def needs_agents(patterns: list[Pattern]) -> bool:
     return any(p.output.table == "agents" or (p.output.minus and p.output.minus.table == "agents") for p in patterns)
 
 
-def check(patterns: list[Pattern], columns: set[str], states: set[str], start: dt.date, end: dt.date) -> str | None:
-    """The first reason these patterns cannot be read from a run, or None."""
+def readable(model: pd.DataFrame, agents: pd.DataFrame | None = None) -> dict[str, set[str]]:
+    """The columns a pattern can read, by table: the numeric ones (a date or a state's
+    name is no output to measure)."""
+    return {name: set(frame.select_dtypes(include=["number", "bool"]).columns) for name, frame in (("model", model), ("agents", agents)) if frame is not None}
+
+
+def check(patterns: list[Pattern], columns: dict[str, set[str]], states: set[str], start: dt.date, end: dt.date) -> str | None:
+    """The first reason these patterns cannot be read from a run, or None. ``columns``:
+    the readable columns of each table (:func:`readable`); a column of the other table
+    failed in every run (KeyError)."""
     for p in patterns:
         for op in filter(None, (p.output, p.output.minus)):
-            if op.column not in columns:
-                return f"pattern {p.id}: output.column '{op.column}' is not an output of the model"
+            if op.column not in columns.get(op.table, set()):
+                elsewhere = next((table for table, names in columns.items() if op.column in names), None)
+                return f"pattern {p.id}: output.column '{op.column}' is not a numeric output of the {op.table} table" + (f" (the {elsewhere} table has it)" if elsewhere else "")
             if op.state is not None and op.state not in states:
                 return f"pattern {p.id}: output.state '{op.state}' is not a state of the scenario; states: {', '.join(sorted(states))}"
         for d in p.output.dates():

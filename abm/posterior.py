@@ -43,9 +43,13 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
     p = Path(path)
     if p.suffix != ".parquet":
         with p.open(newline="", encoding="utf-8") as f:  # pandas renames a repeated column (x, x.1), which then reads as no setting
-            header = next(csv.reader(f), [])
-        if twice := repeated(header):
-            raise PosteriorError(f"posterior {path}: column '{twice[0]}' appears twice; each parameter has one column")
+            rows = csv.reader(f)
+            header = next(rows, [])
+            if twice := repeated(header):
+                raise PosteriorError(f"posterior {path}: column '{twice[0]}' appears twice; each parameter has one column")
+            for row in rows:  # pandas reads a row one field longer than the header as index + values, every value one column to the left
+                if row and len(row) != len(header):
+                    raise PosteriorError(f"posterior {path}: line {rows.line_num} has {len(row)} fields, the header {len(header)}")
     frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     if "weight" not in frame.columns or len(frame.columns) < 2 or frame.empty:
         raise PosteriorError(f"posterior {path}: needs a 'weight' column and at least one parameter column (as abm calibrate writes)")

@@ -135,6 +135,18 @@ def test_priors_no_draw_of_which_makes_a_valid_scenario_are_refused_before_any_r
     assert not (tmp_path / "c").exists()  # the folder it made, with no generation, would refuse the next try with narrower priors
 
 
+def test_a_calibration_that_crashes_in_its_first_generation_leaves_no_folder(tmp_path, monkeypatch):
+    """Its manifest and empty database stayed, and the next try was refused ("already
+    exists; use --resume"), though there was nothing to resume."""
+    def crash(*args, **kwargs):
+        raise RuntimeError("a fault in the model")
+
+    monkeypatch.setattr(calibrate, "simulate", crash)
+    with serial() as ex, pytest.raises(RuntimeError, match="a fault in the model"):
+        calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
+    assert not (tmp_path / "c").exists()
+
+
 def test_workers_are_held_to_the_budget_a_sweeps_are(monkeypatch, tmp_path, capsys):
     # --workers 1000 started a process per particle
     monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("the calibration started"))

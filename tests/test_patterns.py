@@ -26,8 +26,7 @@ def test_the_shipped_patterns_cite_their_sources_and_read_real_outputs():
             assert s.author and s.title and s.outlet and str(s.date)
             assert not any(part.endswith((".txt", ".yaml")) for part in f"{s.title} {s.outlet}".split())  # a citation, not a file
     run = runner.run(BASELINE, steps=4)
-    columns = set(run.model.columns) | set(run.agents.columns)
-    assert patterns.check(loaded, columns, set(run.scenario.states), dt.date(2025, 1, 1), dt.date(2026, 1, 1)) is None
+    assert patterns.check(loaded, patterns.readable(run.model, run.agents), set(run.scenario.states), dt.date(2025, 1, 1), dt.date(2026, 1, 1)) is None
     stats = patterns.measure(loaded, run.model, run.agents)
     assert all(math.isfinite(v) for v in stats.values())
 
@@ -94,6 +93,9 @@ def test_unreadable_files_and_unknown_ids_are_one_line(tmp_path):
             patterns.load(path)
     with pytest.raises(patterns.PatternError, match="unknown pattern 'nope'"):
         patterns.load(write(tmp_path, {"patterns": {"p1": GOOD}}), only=["nope"])
+    # an id field was accepted, then overwritten by the key, so that use: [its id] was unknown
+    with pytest.raises(patterns.PatternError, match="patterns.p1: .*a pattern's id is its key under patterns:"):
+        patterns.load(write(tmp_path, {"patterns": {"p1": {**GOOD, "id": "mine"}}}))
 
 
 def test_scores_are_misses_in_tolerances_and_the_distance_their_weighted_rms(tmp_path):
@@ -128,5 +130,20 @@ def test_measure_reads_levels_changes_ratios_differences_and_states(tmp_path):
     assert got["state"] == pytest.approx(-0.2)
     assert math.isnan(got["late"])
     assert patterns.needs_agents(ps) and not patterns.needs_agents(ps[:1])
-    problem = patterns.check(ps, {"m", "n", "k"}, {"x", "y"}, dt.date(2025, 1, 1), dt.date(2025, 7, 1))
+    problem = patterns.check(ps, patterns.readable(model, agents), {"x", "y"}, dt.date(2025, 1, 1), dt.date(2025, 7, 1))
     assert problem is not None and "late" in problem and "outside the run" in problem
+
+
+@pytest.mark.parametrize("output, message", [
+    ({"column": "k", "at": "2025-04-01"}, "'k' is not a numeric output of the model table (the agents table has it)"),
+    ({"table": "agents", "state": "x", "column": "m", "at": "2025-04-01"}, "'m' is not a numeric output of the agents table (the model table has it)"),
+    ({"column": "date", "at": "2025-04-01"}, "'date' is not a numeric output of the model table"),
+    ({"table": "agents", "state": "x", "column": "state", "from": "2025-01-01", "to": "2025-04-01"}, "'state' is not a numeric output of the agents table"),
+])
+def test_a_column_a_pattern_cannot_read_is_refused_before_the_runs(tmp_path, output, message):
+    """Columns were checked against both tables' names at once, so a column of the other
+    table, or a date, passed the check, and every run then failed with a traceback."""
+    model = pd.DataFrame({"step": [0, 1], "date": ["2025-01-01", "2025-04-01"], "m": [1.0, 2.0]})
+    agents = pd.DataFrame({"step": [0, 1], "date": ["2025-01-01", "2025-04-01"], "state": ["x", "x"], "k": [0.1, 0.2]})
+    ps = patterns.load(write(tmp_path, {"patterns": {"p": {**GOOD, "output": output}}}))
+    assert patterns.check(ps, patterns.readable(model, agents), {"x"}, dt.date(2025, 1, 1), dt.date(2025, 4, 1)) == f"pattern p: output.column {message}"

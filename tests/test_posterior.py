@@ -287,6 +287,15 @@ def test_a_repeated_column_or_a_folder_is_named_as_such(tmp_path):
         load(scenario_file(tmp_path))
 
 
+@pytest.mark.parametrize("row, fields", [("1,0.1,9", 3), ("1", 1)])
+def test_a_row_whose_length_differs_from_the_header_is_refused(tmp_path, row, fields):
+    """pandas read a row one field longer than the header as an index and the values,
+    every value one column to the left: the weight 1 was dropped and the rate read as 9."""
+    (tmp_path / "posterior.csv").write_text(f"weight,rules.decay.rate\n1,0.1\n{row}\n")
+    with pytest.raises(ScenarioError, match=f"posterior.csv: line 3 has {fields} fields, the header 2"):
+        load(scenario_file(tmp_path))
+
+
 def test_a_posterior_path_the_file_system_cannot_hold_is_one_problem_naming_the_field(tmp_path):
     """Path.is_file() raises for a name too long (it answers False for a missing file only):
     loading let the OSError out."""

@@ -82,7 +82,7 @@ def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
 
 @pytest.mark.parametrize("change, says", [
     (("2025-01-01", "2030-01-01"), "date 2030-01-01 is outside the run (2020-01-01 to 2025-01-01)"),
-    (("column: opinion_russia", "column: no_such_column"), "output.column 'no_such_column' is not an output of the model"),
+    (("column: opinion_russia", "column: no_such_column"), "output.column 'no_such_column' is not a numeric output of the agents table"),
     (("state: armenia", "state: narnia"), "output.state 'narnia' is not a state of the scenario"),
 ])  # fmt: skip
 def test_observations_a_run_cannot_give_are_refused_before_the_runs(tmp_path, capsys, monkeypatch, change, says):
