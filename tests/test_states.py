@@ -60,12 +60,13 @@ def test_keeping_no_states_leaves_the_spec_hash_as_before():
     assert kept.hashed["metrics"]["states"] == KEPT and kept.hash != plain.hash
 
 
-@pytest.mark.parametrize("bad, field, says", [
-    (["alignment_rusia"], "metrics.states.0", "did you mean 'alignment_russia'"),
-    (["welfare", "happiness"], "metrics.states.1", "a family (alignment, "),
-    ("some", "metrics.states", "all"),
+@pytest.mark.parametrize("bad, field, says, listed", [
+    (["alignment_rusia"], "metrics.states.0", "did you mean 'alignment_russia'", 0),
+    (["welfare", "happiness"], "metrics.states.1", "a family (alignment, ", 0),
+    ("some", "metrics.states", "all", 0),
+    (["alignment_rusia", "happiness"], "metrics.states.1", "did you mean 'alignment_russia'", 2),
 ])  # fmt: skip
-def test_an_unknown_column_is_refused_naming_the_field_and_exit_2(tmp_path, capsys, bad, field, says):
+def test_an_unknown_column_is_refused_naming_the_field_and_exit_2(tmp_path, capsys, bad, field, says, listed):
     spec = tmp_path / "bad.yaml"
     spec.write_text(yaml.safe_dump(states_spec(states=bad)))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
@@ -74,6 +75,7 @@ def test_an_unknown_column_is_refused_naming_the_field_and_exit_2(tmp_path, caps
     # one problem on one line, several listed one per line
     assert head.startswith("error: ") and all(line.startswith("  - ") for line in items) and "Traceback" not in err
     assert field in err and says in err, err
+    assert len(items) == listed
     assert not (tmp_path / "out").exists()
 
 
