@@ -2,9 +2,8 @@
 machine is refused with its size and the flag that allows it anyway (``--allow-large``),
 rather than found out an hour later by the out-of-memory killer.
 
-- *World size*: the memory a run of a world holds, :func:`world_bytes`. At its start (at
-  its peak while a generated world is built) that is ``PAIR_BYTES`` per ordered pair of
-  states (pair arrays, a generated world's distances) and ``STATE_POWER_BYTES`` per state
+- *World size*: the memory a run of a world holds, :func:`world_bytes`. At its start
+  that is ``PAIR_BYTES`` per ordered pair of states (the model's pair arrays) and ``STATE_POWER_BYTES`` per state
   and power (ties, offers and their histories), plus ``BASE_BYTES``; a run keeping its
   tables (``abm run``, a sweep keeping per-state series) adds ``RECORD_BYTES`` per state,
   power and step. These are upper bounds of what tests/test_inputs.py measures: 46 to 66

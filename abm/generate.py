@@ -24,10 +24,7 @@ def expand(spec) -> dict[str, Any]:
     bins = np.linspace(40.0, 80.0, spec.n_subregions + 1)[1:-1]
     region = np.digitize(lon, bins)
     formats = [f"format_{r}" for r in range(spec.n_subregions)]
-    coords = np.column_stack([lat, lon])
-    dist = np.linalg.norm(coords[:, None] - coords[None], axis=2)
-    np.fill_diagonal(dist, np.inf)
-    nearest = np.argsort(dist, axis=1)[:, : min(3, n - 1)]
+    nearest = _nearest(np.column_stack([lat, lon]), min(3, n - 1))
 
     out_states = {}
     for k, key in enumerate(states):
@@ -72,3 +69,15 @@ def expand(spec) -> dict[str, Any]:
         }
     organisations = {f: {"name": f"Format {r}", "kind": "regional_format"} for r, f in enumerate(formats)}
     return {"states": out_states, "powers": out_powers, "organisations": organisations}
+
+
+def _nearest(coords: np.ndarray, k: int, block: int = 256) -> np.ndarray:
+    """Each point's ``k`` nearest others, closest first, a block of rows at a time: the
+    whole table of distances (48 bytes a pair with its sort) set the peak memory of
+    loading a large generated world."""
+    rows = []
+    for start in range(0, len(coords), block):
+        dist = np.linalg.norm(coords[start : start + block, None] - coords[None], axis=2)
+        dist[np.arange(len(dist)), np.arange(start, start + len(dist))] = np.inf  # not its own neighbour
+        rows.append(np.argsort(dist, axis=1)[:, :k])
+    return np.concatenate(rows)

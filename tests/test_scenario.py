@@ -66,6 +66,23 @@ def test_generated_world_is_fixed_by_its_own_seed():
     assert c.to_dict()["states"] != a.to_dict()["states"]
 
 
+def test_a_generated_world_links_each_state_to_its_nearest_neighbours():
+    """Neighbours are found a block of rows at a time (abm.generate._nearest), so the whole
+    table of distances is never held: every state in a world spanning several blocks is
+    still linked to its three nearest, as from the whole table."""
+    from abm.generate import _nearest
+
+    scn = load(GENERATED, ["generated.n_states=600"])
+    coords = np.array([[s.lat, s.lon] for s in scn.states.values()])
+    whole = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(whole, np.inf)
+    assert (_nearest(coords, 3, block=256) == np.argsort(whole, axis=1)[:, :3]).all()
+    keys = list(scn.states)
+    for k, state in enumerate(scn.states.values()):  # a link is recorded once, on one of its two ends
+        for j in np.argsort(whole[k])[:3]:
+            assert keys[j] in state.neighbours or keys[k] in scn.states[keys[j]].neighbours
+
+
 def test_load_accepts_a_dict_and_a_scenario(tiny):
     scn = load(tiny)
     assert set(scn.states) == {"a", "b", "c"}
