@@ -37,7 +37,7 @@ from abm.outputs import read_table
 # Figures are built with the object API (Figure, not pyplot): no GUI backend is needed
 # and the caller's backend (e.g. a notebook's inline one) is left alone.
 
-HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**"]
+HATCHES = ["", "//", "\\\\", "..", "xx", "--", "++", "oo", "||", "**", "O"]  # 11, against tab10's 10 colours: no two of the first 110 powers alike
 PANELS = 24  # states an alignment chart draws at most (a generated world has hundreds)
 OTHER_COLOR = "#d9d9d9"  # the partners a scenario does not name: light grey, no hatching
 
@@ -47,6 +47,11 @@ def power_colors(scenario) -> dict[str, str]:
     which the unnamed partners' light grey band and the map's grey tie samples would swallow."""
     cycle = [matplotlib.colors.to_hex(c) if k != 7 else "#393b79" for k, c in enumerate(colormaps["tab10"].colors)]
     return {p: spec.color or cycle[k % len(cycle)] for k, (p, spec) in enumerate(scenario.powers.items())}
+
+
+def hatch(k: int) -> str:
+    """The k-th power's hatching in the alignment chart."""
+    return HATCHES[k % len(HATCHES)]
 
 
 def _dates(frame: pd.DataFrame) -> np.ndarray:
@@ -143,8 +148,7 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     # the powers' shares, then the partners the model does not name, so that a band reaches 1
     shares = agents[[f"alignment_{p}" for p in powers] + ["alignment_other"]].to_numpy(dtype=float)
     fills = [colors[p] for p in powers] + [OTHER_COLOR]
-    hatches = HATCHES * 3
-    hatching = hatches[:len(powers)] + [""]  # the unnamed partners' band is not hatched
+    hatching = [hatch(k) for k in range(len(powers))] + [""]  # the unnamed partners' band is not hatched
     dates = _dates(agents)
     for ax, key in zip(axes.flat, states):
         mine = key_of == key
@@ -173,7 +177,7 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("share of ties", fontsize=8)
-    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, hatches)]
+    handles = [Rectangle((0, 0), 1, 1, facecolor=colors[p], hatch=h, edgecolor="white") for p, h in zip(powers, hatching)]
     handles.append(Rectangle((0, 0), 1, 1, facecolor=OTHER_COLOR, edgecolor="white"))
     handles.append(Line2D([], [], color="black", linestyle=":", linewidth=0.9))
     legend_rows = math.ceil((len(powers) + 2) / 6)
@@ -359,7 +363,7 @@ def update_region(artists: RegionArtists, scenario, alignment: dict[str, np.ndar
     artists.relations.set_color([_relation_rgba(rel.get(pair, 0.0)) for pair in artists.pair_keys])
     share = {(key, p): v for key, shares in alignment.items() for p, v in zip(powers, shares)}
     artists.edges.set_linewidth([6 * share.get(k, 0.0) * artists.scale if share.get(k, 0.0) >= 0.05 else 0.0 for k in artists.edge_keys])
-    artists.states.set_facecolor([colors[powers[int(np.argmax(alignment[k]))]] for k in artists.state_keys])
+    artists.states.set_facecolor([colors[powers[int(np.nanargmax(alignment[k]))]] if np.nanmax(alignment[k], initial=0.0) > 0 else OTHER_COLOR for k in artists.state_keys])  # argmax of no ties would name the first power
 
 
 def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names: bool = True, scale: float = 1.0, legend: bool = True, relations_when: str = "") -> RegionArtists:
@@ -413,7 +417,7 @@ def plot_region(ax, scenario, alignment: dict[str, np.ndarray], relations, names
         pops = [Line2D([], [], linestyle="", marker="o", markersize=math.sqrt((200 + 40 * v**0.5) * scale), markerfacecolor="white", markeredgecolor="black") for v in (3, 30)]
         labels = ["tie, 25% of a state's ties", "tie, 50%", "tie, 100%", f"friendly neighbours{relations_when}", f"hostile neighbours{relations_when}", "3 m people", "30 m people"]
         ax.legend(share + rel + pops, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=4, fontsize=7 * max(scale, 0.8), frameon=False,
-                  title="state colour = its main patron (the power's colour); squares: external powers, placed in their direction, not to scale", title_fontsize=7 * max(scale, 0.8))
+                  title="state colour = its main patron (the power's colour; grey: none); squares: external powers, placed in their direction, not to scale", title_fontsize=7 * max(scale, 0.8))
     return artists
 
 

@@ -328,6 +328,31 @@ def test_a_generated_world_of_ten_powers_draws_ten_colours():
     assert len(set(colours.values())) == 10
 
 
+def test_the_alignment_chart_tells_apart_every_power_of_a_large_generated_world():
+    """Hatches were cycled three times (30), so a world of 31 or more powers (200 are
+    allowed) crashed the run's charts, and the run wrote nothing; and as colours and
+    hatches both cycled by 10, powers k and k + 10 were drawn alike."""
+    r = run(load(BASELINE.parent / "generated.yaml", ["generated.n_states=4", "generated.n_powers=35"]), steps=2)
+    fig = charts.alignment_chart(r.agents, r.scenario)
+    bands = [(to_hex(c.get_facecolor()[0]), c.get_hatch() or "") for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 36 and len(set(bands[:35])) == 35  # the powers, then the unnamed partners
+    keys = [(to_hex(h.get_facecolor()), h.get_hatch() or "") for h in fig.legends[0].legend_handles[:36]]
+    assert keys == bands  # each label beside its own band
+
+
+def test_a_state_with_no_modelled_patron_is_grey_on_the_map(baseline_run):
+    """argmax of a row of zeros is 0: such a state was coloured as the first power's client."""
+    r = baseline_run
+    last = r.agents[r.agents["step"] == r.agents["step"].max()]
+    cut = r.agents.copy()
+    cut.loc[cut.index.isin(last.index) & (cut["state"] == "turkmenistan"), [f"alignment_{p}" for p in r.scenario.powers]] = 0.0
+    fig = charts.region_map(cut, r.scenario)
+    colours = dict(zip(r.scenario.states, (to_hex(c) for c in fig.axes[0].collections[0].get_facecolor())))
+    mine = charts.power_colors(r.scenario)
+    assert colours["turkmenistan"] == charts.OTHER_COLOR
+    assert all(colours[k] in mine.values() for k in r.scenario.states if k != "turkmenistan")
+
+
 def test_every_metric_of_the_baseline_has_a_unit():
     """An axis that says "model units" says nothing; division (an index, 0-1) said it, and
     its scale was then not anchored at 0-1."""
