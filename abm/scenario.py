@@ -192,6 +192,17 @@ class CoercionSpec(Strict):
     tools: Annotated[list[Tool], AfterValidator(distinct)] = []
 
 
+CREDIBILITY_FLOOR = 1e-6
+
+
+def _believed(value: float) -> float:
+    """A base credibility is none (0) or at least CREDIBILITY_FLOOR: standing offers are
+    sized by dividing by it (section 5), and 1e-200 made them overflow, crashing the run."""
+    if 0 < value < CREDIBILITY_FLOOR:
+        raise ValueError(f"must be 0 (none) or at least {CREDIBILITY_FLOOR:g}")
+    return value
+
+
 class PowerSpec(Strict):
     name: str
     color: Colour | None = None
@@ -204,7 +215,7 @@ class PowerSpec(Strict):
     default_interest: Unit = 0.0
     rivals: dict[PowerKey, Unit] = {}  # rivalry intensity with other powers
     conditions: Conditions = Conditions()
-    credibility: Unit = 0.7  # belief that commitments are kept
+    credibility: Annotated[Unit, AfterValidator(_believed)] = 0.7  # belief that commitments are kept
     capability: Unit = 0.5  # coercive and military reach in the region
     coercion: CoercionSpec = CoercionSpec()
 
@@ -242,7 +253,7 @@ class OfferSpec(Strict):
     duration: Annotated[Int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it expires; only the expiry decay rule reads it (ACTS_ONLY_UNDER)
     min_weight: Unit = 0.02  # a power makes no offer to a state with a smaller share of its attention
     max_targets: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power courts per step
-    scale: Positive = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength
+    scale: Annotated[Real, Field(ge=1e-6, le=LIMIT)] = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength (smaller: gains past 1e154 squared to inf, and every offer was refused)
     observe: Literal["material", "declared"] = "material"  # which alignment powers react to
     min_acceptance: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers
     defection_tolerance: Unit = 0.005  # ties taken from rivals' new spending, as a share of all ties, per step, that count as defection

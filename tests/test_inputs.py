@@ -15,6 +15,7 @@ import yaml
 
 from abm import budget, yamlfile
 from abm.cli import main
+from abm.runner import run as run_result
 from abm.scenario import ScenarioError, load
 from tests.conftest import BASELINE, tiny_scenario
 
@@ -238,6 +239,17 @@ def test_a_whole_number_rule_setting_is_bounded_as_quantities_are(capsys):
     assert main(["validate", str(BASELINE), "--set", f"rules.membership.every={10**30}"]) == 2
     assert "rules.membership.every: must be finite and at most 1e+09" in capsys.readouterr().err
     assert main(["validate", str(BASELINE), "--set", "rules.membership.every=8"]) == 0
+
+
+@pytest.mark.parametrize("setting, says", [
+    ("powers.russia.credibility=1e-200", "must be 0 (none) or at least 1e-06"),  # standing offers divide by it: they overflowed and the run crashed
+    ("offers.scale=1e-160", "must be in [1e-06, 1000000000]"),  # gains past 1e154 squared to inf: every offer refused, silently
+])
+def test_a_vanishing_divisor_is_refused_before_the_run(setting, says, capsys):
+    assert main(["validate", str(BASELINE), "--set", setting]) == 2
+    assert f"{setting.split('=')[0]}: {says}" in capsys.readouterr().err
+    for fine in ("powers.russia.credibility=0", "powers.russia.credibility=1e-6", "offers.scale=1e-6"):
+        assert run_result(load(BASELINE, [fine, "time.steps=4"])).model.drop(columns="date").notna().all().all()
 
 
 def test_a_scheduler_argument_naming_another_file_is_refused(tmp_path, capsys):
