@@ -270,7 +270,7 @@ class Experiment:
     summaries: list[Summary] = field(default_factory=list)
     series: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)  # per-state columns kept (metrics.states, families expanded)
-    world: int = 0  # bytes a run of the largest world checked holds (budget.world_bytes): a swept size counts, not only the base's
+    world: int = 0  # bytes a run holds (budget.world_bytes) at the most states, powers and steps checked, each: a swept size counts, and a large grid checked value by value never pairs its largest sizes
 
     @property
     def name(self) -> str:
@@ -634,7 +634,7 @@ class _Builder:
             spec=spec, source=self.where, bases=bases, parameters=parameters, points=points, seeds=seeds, runs=runs,
             charts=[c for c in charts if c is not None], hashed=hashed, hash=canonical_hash(hashed),
             summaries=list(spec.metrics.summaries), series=series, states=states,
-            world=max(budget.world_bytes(len(scn.states), len(scn.powers), scn.time.steps) for scn in checked),
+            world=budget.world_bytes(*(max(size(scn) for scn in checked) for size in (lambda scn: len(scn.states), lambda scn: len(scn.powers), lambda scn: scn.time.steps))),
         )  # fmt: skip
 
     # -- stage 1: the spec's own structure

@@ -66,6 +66,7 @@ from abm.scenario import Scenario, load, with_run_settings
 # and shocks have one each, by their ids
 STREAMS = ("decision", "coercion", "guarantees", "clashes", "allocation")
 ROUNDING = 1e-9  # relative size below which a difference of sums is floating-point rounding, not money
+BELIEF_FLOOR = 1e-6  # a base credibility under it is none: standing offers divide by it, and 1e-200 overflowed them and crashed the run
 
 
 class RegionModel(mesa.Model):
@@ -101,7 +102,7 @@ class RegionModel(mesa.Model):
             setattr(self, name, np.zeros((m, n)))
         self.states = [RegionalState(self, k, n, cfg.states[k], self.power_keys) for n, k in enumerate(self.state_keys)]
         self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_keys, self.power_keys) for n, k in enumerate(self.power_keys)]
-        self.credibility[:] = [p.credibility for p in self.powers]  # every state starts from the power's standing
+        self.credibility[:] = [p.credibility if p.credibility >= BELIEF_FLOOR else 0.0 for p in self.powers]  # every state starts from the power's standing
         self.delivery = np.ones((n, m))  # standing offers made, relative to the balanced start
         self.state_index = {k: n for n, k in enumerate(self.state_keys)}
         self.power_index = {k: n for n, k in enumerate(self.power_keys)}

@@ -48,8 +48,8 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
             if twice := repeated(header):
                 raise PosteriorError(f"posterior {path}: column '{twice[0]}' appears twice; each parameter has one column")
             for row in rows:  # pandas reads a row one field longer than the header as index + values, every value one column to the left
-                if row and len(row) != len(header):
-                    raise PosteriorError(f"posterior {path}: line {rows.line_num} has {len(row)} fields, the header {len(header)}")
+                if any(field.strip() for field in row) and len(row) != len(header):  # pandas skips blank lines
+                    raise PosteriorError(f"posterior {path}: line {rows.line_num} has {len(row)} fields, the header {len(header)}" + (" (a row name or index? remove it)" if len(row) == len(header) + 1 else ""))
     frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     if "weight" not in frame.columns or len(frame.columns) < 2 or frame.empty:
         raise PosteriorError(f"posterior {path}: needs a 'weight' column and at least one parameter column (as abm calibrate writes)")

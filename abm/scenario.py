@@ -192,17 +192,6 @@ class CoercionSpec(Strict):
     tools: Annotated[list[Tool], AfterValidator(distinct)] = []
 
 
-CREDIBILITY_FLOOR = 1e-6
-
-
-def _believed(value: float) -> float:
-    """A base credibility is none (0) or at least CREDIBILITY_FLOOR: standing offers are
-    sized by dividing by it (section 5), and 1e-200 made them overflow, crashing the run."""
-    if 0 < value < CREDIBILITY_FLOOR:
-        raise ValueError(f"must be 0 (none) or at least {CREDIBILITY_FLOOR:g}")
-    return value
-
-
 class PowerSpec(Strict):
     name: str
     color: Colour | None = None
@@ -215,7 +204,7 @@ class PowerSpec(Strict):
     default_interest: Unit = 0.0
     rivals: dict[PowerKey, Unit] = {}  # rivalry intensity with other powers
     conditions: Conditions = Conditions()
-    credibility: Annotated[Unit, AfterValidator(_believed)] = 0.7  # belief that commitments are kept
+    credibility: Unit = 0.7  # belief that commitments are kept
     capability: Unit = 0.5  # coercive and military reach in the region
     coercion: CoercionSpec = CoercionSpec()
 

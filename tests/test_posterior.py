@@ -294,6 +294,8 @@ def test_a_row_whose_length_differs_from_the_header_is_refused(tmp_path, row, fi
     (tmp_path / "posterior.csv").write_text(f"weight,rules.decay.rate\n1,0.1\n{row}\n")
     with pytest.raises(ScenarioError, match=f"posterior.csv: line 3 has {fields} fields, the header 2"):
         load(scenario_file(tmp_path))
+    (tmp_path / "posterior.csv").write_text("weight,rules.decay.rate\n1,0.1\n   \n\n")  # blank lines, which pandas skips, are no rows
+    assert load(scenario_file(tmp_path)).posterior is not None
 
 
 def test_a_posterior_path_the_file_system_cannot_hold_is_one_problem_naming_the_field(tmp_path):
