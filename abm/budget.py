@@ -3,10 +3,10 @@ machine is refused with its size and the flag that allows it anyway (``--allow-l
 rather than found out an hour later by the out-of-memory killer.
 
 - *World size*: the memory a run of a world holds, :func:`world_bytes`. At its start
-  that is ``PAIR_BYTES`` per ordered pair of states (the model's pair arrays) and ``STATE_POWER_BYTES`` per state
-  and power (ties, offers and their histories), plus ``BASE_BYTES``; a run keeping its
-  tables (``abm run``, a sweep keeping per-state series) adds ``RECORD_BYTES`` per state,
-  power and step. These are upper bounds of what tests/test_inputs.py measures: 46 to 66
+  that is ``PAIR_BYTES`` per ordered pair of states (the model's pair arrays) and
+  ``STATE_POWER_BYTES`` per state and power (ties, offers and their histories), plus
+  ``BASE_BYTES``; a run keeping its tables (``abm run``, a sweep keeping per-state
+  series) adds ``RECORD_BYTES`` per state, power and step. These are upper bounds of what tests/test_inputs.py measures: 46 to 66
   bytes a pair, 840 to 1,260 a state and power, about 160 a state, power and step. The
   pairwise alignment distances are computed in row blocks, so no ``states^2 * powers``
   array is built. A world is refused when its start exceeds the memory budget (half of

@@ -494,9 +494,6 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         session.update(ended=_now(), interrupted=interrupted, worker_deaths=pool.generation)
         write_json(out / MANIFEST, manifest)
         return result
-    except CalibrationError:  # priors that seldom make a valid scenario (MAX_INVALID): a new folder with no generation in it would only block the next try
-        discard = not existed and history is not None and history.max_t < 0
-        raise
     except SweepError as exc:  # another calibration holds the folder, or a worker ran other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept
         if session is not None:
             session["ended"] = session["ended"] or _now()
@@ -505,7 +502,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         twice = " twice" if pool.make is not None else ""
         raise CalibrationError(f"worker processes died (killed, or out of memory){twice} while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
     except Exception as exc:
-        if (reason := disk_error(exc)) is None:  # a fault in the model or the code: as above, a new folder with no generation goes
+        if (reason := None if isinstance(exc, CalibrationError) else disk_error(exc)) is None:  # priors that seldom make a valid scenario (MAX_INVALID), or a fault in the model or the code: a new folder with no generation in it would only block the next try
             discard = not existed and history is not None and history.max_t < 0
             raise
         raise CalibrationError(f"cannot write to {out}: {reason}; every finished generation is stored in {out / DB}: fix that (free space, or the folder's permissions), then continue with --resume --seed {cal.spec.seed}") from None

@@ -634,7 +634,7 @@ class _Builder:
             spec=spec, source=self.where, bases=bases, parameters=parameters, points=points, seeds=seeds, runs=runs,
             charts=[c for c in charts if c is not None], hashed=hashed, hash=canonical_hash(hashed),
             summaries=list(spec.metrics.summaries), series=series, states=states,
-            world=budget.world_bytes(*(max(size(scn) for scn in checked) for size in (lambda scn: len(scn.states), lambda scn: len(scn.powers), lambda scn: scn.time.steps))),
+            world=budget.world_bytes(max(len(s.states) for s in checked), max(len(s.powers) for s in checked), max(s.time.steps for s in checked)),
         )  # fmt: skip
 
     # -- stage 1: the spec's own structure
