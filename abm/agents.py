@@ -23,6 +23,7 @@ import mesa
 import numpy as np
 
 from abm.offers import DOMAIN_INDEX, DOMAINS
+from abm.units import LIMIT
 
 # Per-state arrays the model holds for all states at once (name -> shape after N).
 STATE_ARRAYS = {
@@ -148,7 +149,8 @@ class ExternalPower(mesa.Agent):
 
     def scale_spending(self, factor: float, domains=DOMAINS) -> None:
         """Multiply the power's spending in ``domains``: its standing offers (commitment)
-        and its new money (budget) alike."""
+        and its new money (budget) alike, each up to ``LIMIT``, the bound of every input:
+        a shock that fires every step compounds, and took spending past float range."""
         for d in domains:
-            self.budget[DOMAIN_INDEX[d]] *= factor
-            self.commitment[DOMAIN_INDEX[d]] *= factor
+            self.budget[DOMAIN_INDEX[d]] = min(self.budget[DOMAIN_INDEX[d]] * factor, LIMIT)
+            self.commitment[DOMAIN_INDEX[d]] = min(self.commitment[DOMAIN_INDEX[d]] * factor, LIMIT)

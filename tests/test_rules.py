@@ -1235,3 +1235,25 @@ def test_every_registered_rule_has_a_test():
     assert not missing, f"rules without a test in tests/test_rules.py: {', '.join(missing)}"
     stale = sorted(f"{f}.{n}" for f, n in COVERED - registered)
     assert not stale, f"tests claim to cover rules that are not registered: {', '.join(stale)}"
+
+
+def test_a_spending_shock_that_keeps_firing_stops_at_the_input_limit():
+    """budget_change compounds each time it fires; without a ceiling a shock at every step
+    took spending past float range, and the metrics to NaN, within 160 quarters."""
+    from abm.runner import run
+    from abm.units import LIMIT
+
+    scn = tiny_scenario(shocks={"boom": {"type": "budget_change", "hazard": 1.0, "power": "p", "factor": 100.0}})
+    scn["powers"]["p"]["budget"] = {"investment": 1.0}
+    scn["time"]["steps"] = 200
+    model = tiny_model(scenario=scn)
+    for _ in range(200):
+        model.step()
+    p = model.power("p")
+    assert (p.commitment == LIMIT).all() and p.budget.max() == LIMIT
+    for seed in (0, 1):
+        result = run(scn, seed=seed)
+        for table in (result.model, result.agents):
+            assert np.isfinite(table.select_dtypes("number").to_numpy(dtype=float)).all()
+        alignment = result.agents.filter(like="alignment_").to_numpy()
+        assert ((alignment >= 0) & (alignment <= 1 + 1e-9)).all()
