@@ -127,6 +127,7 @@ class Discovery:
     scores: pd.DataFrame  # feature: extra-trees importance
     peeled: object = None  # EMA Workbench's PrimBox: every box of the trajectory
     inputs: pd.DataFrame | None = None  # the input space searched (features())
+    blank: int = 0  # runs outside the class because a summary it names has no value
 
     def box_at(self, i: int) -> pd.DataFrame:
         """Limits and quasi-p-values of box ``i`` of the peeling trajectory (the table
@@ -216,7 +217,9 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     leaves = _cart_table(tree, coded, x, y.astype(bool))
     scores, _ = feature_scoring.get_ex_feature_scores(x, y.astype(int), random_state=seed)
     scores = scores.reset_index().set_axis(["feature", "score"], axis=1)
-    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, tree, list(coded.columns), scores, found, x)
+    named = list(dict.fromkeys(t.summary for t in parse(expression)))
+    blank = int(table[named].isna().any(axis=1).sum())
+    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, tree, list(coded.columns), scores, found, x, blank)
 
 
 def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
@@ -314,13 +317,20 @@ def run(ctx, chart) -> Discovery:
 
 
 def _name(feature: str) -> str:
+    """A feature in words; a category's 0/1 column as ``(parameter = value)``."""
     from abm import chartstyle as cs
 
+    if DUMMY_SEP in feature:
+        column, value = feature.split(DUMMY_SEP, 1)
+        return f"({_name(column)} = {value})"
     return "base scenario" if feature == "base" else cs.label(feature)
 
 
 def _what(d: Discovery) -> str:
-    return f"'{d.outcome}' ({d.expression}): {d.share:.1%} of runs"
+    # a run without a value (a threshold never crossed) is outside the class by the rule
+    # (abm.discovery.classify): said wherever the class is, since for 'late' it is the latest
+    blank = f", counting {d.blank} run(s) without a value (threshold never crossed) as outside it" if d.blank else ""
+    return f"'{d.outcome}' ({d.expression}): {d.share:.1%} of runs{blank}"
 
 
 def prim_figure(ctx, d: Discovery, title: str | None = None, box: int | None = None):
@@ -449,6 +459,8 @@ def cart_figure(ctx, d: Discovery, title: str | None = None):
     ax = body.subplots()
     plot_tree(d.tree, ax=ax, feature_names=[_name(f) for f in d.features], class_names=["other", d.outcome], filled=True, impurity=False, proportion=True, rounded=True, fontsize=7)
     note = f"CART tree for {_what(d)}; each node: its split, share of runs (samples), shares per class (value); leaves of at least {d.tree.min_samples_leaf} runs"
+    if any(DUMMY_SEP in f for f in d.features):
+        note += "; (parameter = value) <= 0.5: the runs with another value go left"
     return report._decorate(fig, ctx.footer, title or f"Classification tree: '{d.outcome}' or not", note)
 
 

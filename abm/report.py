@@ -187,8 +187,9 @@ def _value_axis(ctx: ReportContext, metric: str, metric_unit: str, fig: Figure, 
 
 
 def timeseries_cells(res: Results, chart: TimeseriesChart) -> tuple[pd.DataFrame, bool]:
-    """One row per line, panel and date: ``reached`` (runs), and for each metric k ``n{k}``
-    (seeds with a value), ``mean{k}`` and ``sq{k}`` (mean of squares) over the seeds; and
+    """One row per line, panel and date: ``reached`` (runs), and for each metric k
+    ``valued{k}`` (runs with a value), ``n{k}`` (seeds with a value), ``mean{k}`` and
+    ``sq{k}`` (mean of squares) over the seeds; and
     whether some line's runs do not all reach every date. A line pooled over other swept
     parameters holds several runs of each seed, which share its draws: each seed's runs
     are averaged first, and the band is taken over the seeds (with nothing pooled, a seed
@@ -199,8 +200,8 @@ def timeseries_cells(res: Results, chart: TimeseriesChart) -> tuple[pd.DataFrame
     # each run once per line and panel: identical points (a value listed twice) share a run
     joined = (f"FROM series s JOIN (SELECT DISTINCT d.run AS run, d.seed AS seed, {group} AS grp, {facet} AS facet "
               f"FROM design d {OK_RUNS} JOIN points p ON p.point = d.point) g ON g.run = s.run")
-    per_seed = ", ".join(f"AVG(s.{quote(m)}) AS v{k}" for k, m in enumerate(chart.metrics))
-    stats = ", ".join(f"COUNT(v{k}) AS n{k}, AVG(v{k}) AS mean{k}, AVG(v{k} * v{k}) AS sq{k}" for k in range(len(chart.metrics)))
+    per_seed = ", ".join(f"AVG(s.{quote(m)}) AS v{k}, COUNT(s.{quote(m)}) AS c{k}" for k, m in enumerate(chart.metrics))
+    stats = ", ".join(f"SUM(c{k}) AS valued{k}, COUNT(v{k}) AS n{k}, AVG(v{k}) AS mean{k}, AVG(v{k} * v{k}) AS sq{k}" for k in range(len(chart.metrics)))
     frame = res.sql(
         f"SELECT grp, facet, date, SUM(runs) AS reached, {stats} FROM "
         f"(SELECT g.grp AS grp, g.facet AS facet, s.date AS date, g.seed AS seed, COUNT(*) AS runs, {per_seed} {joined} GROUP BY grp, facet, s.date, g.seed) "
@@ -210,10 +211,19 @@ def timeseries_cells(res: Results, chart: TimeseriesChart) -> tuple[pd.DataFrame
     return frame, bool((frame.merge(runs, on=["grp", "facet"], how="left").eval("reached < runs")).any())
 
 
+def _readable(ctx: ReportContext, by: str | None, groups: list, most: int, what: str) -> None:
+    """Refuse a chart of more lines or boxes than can be told apart (one per point of a
+    256-point sample drew a legend over the panels and collapsed the layout)."""
+    if len(groups) > most:
+        raise ChartNotMadeError(f"{len(groups)} {what} (one per {ctx.group_label(by)}), more than the {most} that can be told apart: "
+                                "chart by a swept parameter with fewer levels, or draw a box or phase chart of a summary")
+
+
 def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     frame, uneven = timeseries_cells(ctx.results, chart)
     frame["date"] = cs.date_numbers(frame["date"])
     groups = _levels(ctx, chart.by or "point", frame["grp"])
+    _readable(ctx, chart.by or "point", groups, MAX_LINES, "lines")
     facets = _levels(ctx, chart.facet, frame["facet"]) if chart.facet else [None]
     names = _group_names(ctx, chart.by, groups)
     fig, body = _canvas(max(7.0, (4.6 if len(facets) <= 3 else 3.6) * len(facets) + 1.0), 2.6 * len(chart.metrics) + 1.0)
@@ -254,6 +264,8 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     notes += [pooled] if pooled else []
     notes += zoomed
     notes += ["a line's runs do not all reach every date (other calendars or horizons): each date averages the runs that reach it"] if uneven else []
+    blank = [ctx.metric_label(m) for k, m in enumerate(chart.metrics) if (frame[f"valued{k}"] < frame["reached"]).any()]
+    notes += [f"{', '.join(blank)}: some runs have no value at some dates, which average the runs that have one"] if blank else []
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
@@ -314,6 +326,8 @@ def scale_note(axes: list[tuple[str, bool]]) -> str | None:
 
 def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = None) -> Figure:
     cells = phase_cells(ctx, chart) if cells is None else cells
+    if not cells["n"].any():
+        raise ChartNotMadeError(f"no run has a value of {chart.metric} (a threshold never crossed): an empty chart is not drawn")
     facets = _levels(ctx, chart.facet, cells[chart.facet]) if chart.facet else [None]
     xs, ys = _levels(ctx, chart.x, cells[chart.x]), _levels(ctx, chart.y, cells[chart.y])
     (xe, xc, xnum), (ye, yc, ynum) = _edges(xs), _edges(ys)
@@ -322,7 +336,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
     fig, body = _canvas(9.5, 3.4 * len(facets))
     axes = body.subplots(len(facets), 2, squeeze=False)
     scales = {
-        "mean": (bounds if bounds and not chart.zoom else (cells["mean"].min(), cells["mean"].max()), "cividis", _wrap(f"mean of {ctx.metric_label(chart.metric)}\n({metric_unit})", fig, 8, 3.4)),
+        "mean": (bounds if bounds and not chart.zoom else _span(cells["mean"].min(), cells["mean"].max(), metric_unit), "cividis", _wrap(f"mean of {ctx.metric_label(chart.metric)}\n({metric_unit})", fig, 8, 3.4)),
         "ci95": ((0.0, np.nanmax(cells["ci95"]) if cells["ci95"].notna().any() else 1.0), "Greys", f"95% CI half-width of the mean\n({metric_unit})"),
     }
     full = int(cells["n"].max())  # runs with a value in the best-filled cell: fewer elsewhere is flagged
@@ -361,10 +375,18 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
     notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["n"]).sum()))) if p]
+    if cells["ci95"].isna().all():
+        notes.append("no interval: no cell has a value in two runs")
     fewer = cells[(cells["n"] > 0) & (cells["n"] < full)]
     if len(fewer):
         notes.append(f"hatched: {len(fewer)} cell(s) from fewer runs than the others' {full} (as few as {int(fewer['n'].min())}" + ("; n written in the cell)" if len(xs) * len(ys) <= 64 else ")"))
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
+
+
+def _span(low: float, high: float, metric_unit: str) -> tuple[float, float]:
+    """An axis or colour scale fitted to the values: a single value of a date gets a year
+    around it, where matplotlib widens a flat scale by 5% of the value (1925-2125)."""
+    return (low - 0.5, high + 0.5) if metric_unit == "decimal year" and low == high else (low, high)
 
 
 def _factors(ctx: ReportContext) -> list[str]:
@@ -396,6 +418,9 @@ def _levels(ctx: ReportContext, column: str, present) -> list:
     return sorted(values) if all(pd.api.types.is_number(v) for v in values) else values
 
 
+MAX_LINES = 20  # a timeseries chart's lines at most: tab20's distinct colours (abm.chartstyle.palette)
+MAX_BOXES = 40  # a box chart's groups at most
+
 MIN_BOX = 5  # runs: fewer are drawn as dots, since their quartiles would look like any box's
 
 
@@ -422,12 +447,13 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     colours = cs.palette(len(hues)) if hue else [cs.OKABE_ITO[0]]
     fig, body = _canvas(max(6.5, 0.9 * len(ctx.results.params) + 2) if by == "point" else 8.0, 2.8 * len(chart.metrics) + 0.8)
     axes = body.subplots(len(chart.metrics), 1, squeeze=False, sharex=True)
-    width, missing, zoomed, dots, boxed, uneven = 0.8 / len(hues), 0, [], False, False, False
+    width, missing, zoomed, dots, boxed, uneven = 0.8 / len(hues), {}, [], False, False, False
     for row, metric in enumerate(chart.metrics):
         frame = _run_values(ctx, metric, [c for c in (by, hue) if c not in (None, "point")], per_point=by == "point")
-        missing += int(frame["value"].isna().sum())
+        missing[metric] = int(frame["value"].isna().sum())
         key = "point_id" if by == "point" else by
         groups = _levels(ctx, by, frame[key])
+        _readable(ctx, by, groups, MAX_BOXES, "boxes")
         names = _group_names(ctx, None if by == "point" else by, groups)
         ax = axes[row][0]
         sizes = []  # (positions, runs per group) of each hue
@@ -457,7 +483,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
                     ax.text(x, 1.01, f"n={n}", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6, color="0.3")
         values = frame["value"].dropna()
         if ctx.summary_unit(metric) == "decimal year" and len(values) and values.min() == values.max():
-            ax.set_ylim(values.iloc[0] - 0.5, values.iloc[0] + 0.5)  # matplotlib widens a flat axis by 5% of the value: 1925-2125
+            ax.set_ylim(*_span(values.iloc[0], values.iloc[0], "decimal year"))
         note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom) or _hidden_spread(values, ctx.summary_unit(metric), chart.zoom)
         if note:
             zoomed.append(f"{ctx.metric_label(metric)}: {note}")
@@ -468,7 +494,9 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"] if boxed else []
     notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box" + ("" if boxed else "; a spread of runs, not a confidence interval")] if dots else []
     notes += ["n: a group's runs with a value"] if uneven else []
-    notes += [p for p in (_pooled(ctx, [by, hue]), _without_value(missing)) if p] + zoomed
+    # each panel's own count: summed over panels, 36 runs read as 70 left out
+    left_out = _without_value(missing[metric]) if len(set(missing.values())) == 1 else "; ".join(f"{ctx.metric_label(m)}: {_without_value(n)}" for m, n in missing.items() if n)
+    notes += [p for p in (_pooled(ctx, [by, hue]), left_out) if p] + zoomed
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
@@ -477,8 +505,11 @@ def _paired_within(ctx: ReportContext, by: str) -> list[str]:
     return [f for f in _factors(ctx) if f != by]
 
 
-class NoPairsError(Exception):
-    """A difference chart whose levels share no seed with a finished run of the reference."""
+class ChartNotMadeError(Exception):
+    """A chart that would show nothing or could not be read: no level of a difference chart
+    shares a seed with a finished run of the reference, no run of a phase chart has a value,
+    or a timeseries or box chart has more lines or boxes than can be told apart. The report
+    lists it under "Charts not made" rather than drawing it."""
 
 
 def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame:
@@ -491,7 +522,7 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
     so their differences are not independent, and a t over all ``pairs`` would be too
     narrow; the means of both sides over the pairs; ``unpaired``: runs of either
     side left out, their counterpart failed, not run, or without a value. Raises
-    :class:`NoPairsError` when no level has a pair, so no empty chart is drawn."""
+    :class:`ChartNotMadeError` when no level has a pair, so no empty chart is drawn."""
     by, others = chart.by, _paired_within(ctx, chart.by)
     key = ["run_seed", *others]
     rows = []
@@ -513,7 +544,7 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
                          "difference": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half})  # fmt: skip
     table = pd.DataFrame(rows)
     if not table["pairs"].any():
-        raise NoPairsError(f"no run of {', '.join(map(_fmt, table[by].unique()))} shares its seed{' and other settings' if others else ''} with a finished run of {by} = {_fmt(chart.against)}: "
+        raise ChartNotMadeError(f"no run of {', '.join(map(_fmt, table[by].unique()))} shares its seed{' and other settings' if others else ''} with a finished run of {by} = {_fmt(chart.against)}: "
                            "nothing to pair (complete the sweep with abm sweep EXPERIMENT --out DIR --resume)")
     table.attrs["refused"] = {m: f"{m}: no pair has a value at any level (a summary that no run reached, such as a threshold never crossed): its panel is left out"
                               for m in chart.metrics if not table.loc[table["metric"] == m, "pairs"].any()}  # an empty panel read as a chart of nothing
@@ -1049,7 +1080,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             try:
                 data = TABLES[chart.type](ctx, chart) if chart.type in TABLES else None
                 fig = DRAW[chart.type](ctx, chart, data) if data is not None else DRAW[chart.type](ctx, chart)
-            except (sensitivity.UnusableOutputError, NoPairsError) as exc:
+            except (sensitivity.UnusableOutputError, ChartNotMadeError) as exc:
                 report.problems.append(f"chart {k} ({chart.type}): {exc}")
                 continue
             report.problems += [f"chart {k} ({chart.type}): {why}" for why in getattr(data, "attrs", {}).get("refused", {}).values()]

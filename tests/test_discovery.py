@@ -269,3 +269,25 @@ def test_prim_restricts_a_category_when_the_class_depends_on_it():
     assert box.at["base", "min"] == "no_peace" and box.at["base", "qp_lower"] < 1e-6
     assert box.at["a", "min"] == pytest.approx(0.5, abs=0.05)
     assert d.scores.set_index("feature")["score"].nlargest(2).index.tolist() in (["a", "base"], ["base", "a"])
+
+
+def test_runs_without_a_value_are_counted_where_the_class_is_said():
+    """A class of the latest crossings put the runs that never crossed (the latest of all)
+    outside it, and no figure or table of the discovery said so."""
+    t = synthetic(2)
+    t.loc[t.index[:150], "y_final"] = np.nan
+    d = discovery.analyse(t, list("abcd"), "y_final > 0.5", "high", seed=2)
+    assert d.blank == 150
+    assert "counting 150 run(s) without a value (threshold never crossed) as outside it" in discovery._what(d)
+    assert "without a value" not in discovery._what(discovery.analyse(synthetic(2), list("abcd"), "y_final > 0.5", seed=2))
+
+
+def test_the_tree_names_a_category_in_words_not_by_its_coded_column():
+    """CART splits on 0/1 columns named 'base!?!no_peace'; the figure showed that name."""
+    t = synthetic(5)
+    t["y_final"] = ((t["a"] > 0.5) & (t["scenario"] == "no_peace")).astype(float)
+    d = discovery.analyse(t, list("abcd"), "y_final > 0.5", seed=5)
+    fig = discovery.cart_figure(SimpleNamespace(footer="footer"), d)
+    shown = " ".join(t.get_text() for ax in fig.subfigs[1].axes for t in ax.texts)
+    assert "(base scenario = no_peace) <= 0.5" in shown and discovery.DUMMY_SEP not in shown
+    assert "(parameter = value) <= 0.5: the runs with another value go left" in " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))

@@ -597,3 +597,68 @@ def test_a_cell_with_a_bar_or_a_line_break_stays_in_its_column():
         rows = [line for line in text.splitlines() if line.startswith("|")]
         assert len(rows) >= 4 and all(len(re.split(r"(?<!\\)\|", row)) == columns + 2 for row in rows), text
     assert "hedge\\|cap" in report.markdown(frame) and "a\\|b" in compared
+
+
+def _phase_chart():
+    return experiment.CHARTS["phase"].model_validate({"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"})
+
+
+def test_a_phase_chart_of_a_summary_no_run_has_is_not_made(reference):
+    """Every cell empty drew a blank heatmap with a -0.1..0.1 colour bar."""
+    ctx = report.ReportContext(results.load(reference))
+    cells = report.phase_cells(ctx, _phase_chart())
+    cells[["mean", "sd", "ci95"]], cells["n"] = np.nan, 0
+    with pytest.raises(report.ChartNotMadeError, match="no run has a value of fragmentation_final"):
+        report.phase(ctx, _phase_chart(), cells)
+
+
+def test_a_phase_chart_of_one_date_keeps_a_year_around_it(monkeypatch, reference):
+    """Two cells of one run each, both 2029.0: the colour scale ran 1826-2232 and the blank
+    interval panel said nothing."""
+    ctx = report.ReportContext(results.load(reference))
+    monkeypatch.setattr(ctx, "summary_unit", lambda metric: "decimal year")
+    cells = report.phase_cells(ctx, _phase_chart())
+    cells["mean"], cells["sd"], cells["ci95"], cells["n"] = [2029.0, 2029.0, np.nan, np.nan], np.nan, np.nan, [1, 1, 0, 0]
+    fig = report.phase(ctx, _phase_chart(), cells)
+    mean_panel = fig.subfigs[1].axes[0]
+    assert (mean_panel.collections[0].norm.vmin, mean_panel.collections[0].norm.vmax) == (2028.5, 2029.5)
+    assert "no interval: no cell has a value in two runs" in " ".join(texts(fig).split())
+
+
+def test_a_box_chart_counts_the_runs_left_out_of_each_panel(monkeypatch, reference):
+    """The runs left out were summed over panels: 70 of a 36-run sweep."""
+    def values(ctx, metric, columns, per_point=False):
+        blank = {"fragmentation_final": 2, "integration_mean_last2": 5}[metric]
+        rows = [{"rules.decision.cap": cap, "rules.coercion.strength": s, "value": np.nan if k < blank else 0.5 + 0.01 * k}
+                for k, (cap, s) in enumerate([(c, s) for c in (0.4, 1.0) for s in (0.0, 1.0) for _ in range(6)])]
+        return pd.DataFrame(rows)
+
+    monkeypatch.setattr(report, "_run_values", values)
+    ctx = report.ReportContext(results.load(reference))
+    chart = experiment.CHARTS["box"].model_validate({"type": "box", "metrics": ["fragmentation_final", "integration_mean_last2"], "by": "rules.decision.cap"})
+    said = " ".join(texts(report.box(ctx, chart)).split())
+    assert "fragmentation, final: 2 run(s) without a value" in said and ": 5 run(s) without a value" in said
+    assert "7 run(s)" not in said
+
+
+@pytest.mark.parametrize("kind", ["timeseries", "box"])
+def test_a_chart_of_more_lines_or_boxes_than_can_be_told_apart_is_not_made(monkeypatch, reference, kind):
+    """One line per point of a 256-point sample drew its legend over the panels."""
+    monkeypatch.setattr(report, "MAX_LINES" if kind == "timeseries" else "MAX_BOXES", 1)
+    spec = {"type": kind, "metrics": ["fragmentation" if kind == "timeseries" else "fragmentation_final"], "by": "rules.decision.cap"}
+    with pytest.raises(report.ChartNotMadeError, match=r"2 (lines|boxes) \(one per decision cap\), more than the 1 that can be told apart"):
+        report.figure(reference, spec)
+    monkeypatch.setattr(report, "MAX_LINES" if kind == "timeseries" else "MAX_BOXES", 2)
+    report.figure(reference, spec)
+
+
+def test_a_timeseries_says_when_some_runs_have_no_value_at_some_dates(reference, tmp_path):
+    """Half the runs without a value from step 2 on: the lines went on over the other half."""
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    with closing(sqlite3.connect(copy / "results.sqlite")) as conn, conn:
+        conn.execute("UPDATE series SET fragmentation = NULL WHERE step >= 2 AND run IN (SELECT run FROM design WHERE replication = 0)")
+    spec = {"type": "timeseries", "metrics": ["fragmentation", "integration"], "by": "rules.coercion.strength"}
+    said = " ".join(texts(report.figure(copy, spec)).split())
+    assert "fragmentation: some runs have no value at some dates, which average the runs that have one" in said
+    assert "some runs have no value" not in texts(report.figure(reference, spec))
