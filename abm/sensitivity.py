@@ -105,11 +105,10 @@ def require_complete(y: np.ndarray, what: str, missing: int = 0) -> np.ndarray:
     y = np.asarray(y, dtype=float)
     nan = int(np.isnan(y).sum()) - missing
     if missing or nan:
-        total = len(y)
+        remedy = " or ".join(r for r, needed in (("re-run the missing runs (abm sweep ... --resume)", missing), ("choose a summary defined for every run", nan)) if needed)
         raise UnusableOutputError(
-            f"{what}: refused, {missing + nan} of {total} design points have no usable value "
-            f"({missing} without a finished run, {nan} NaN); SALib would silently return wrong indices. "
-            "Re-run the missing runs (abm sweep ... --resume) or choose a summary defined for every run"
+            f"{what}: refused, {missing + nan} of {len(y)} design points have no usable value "
+            f"({missing} without a finished run, {nan} NaN); SALib would silently return wrong indices. {remedy[0].upper()}{remedy[1:]}"
         )
     return y
 

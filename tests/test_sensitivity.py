@@ -69,10 +69,13 @@ def test_nan_outputs_are_refused_with_a_count():
     x = sensitivity.sample("sobol", ISHIGAMI, 64, seed=3)
     y = ishigami(x)
     y[[3, 10, 11]] = np.nan
-    with pytest.raises(sensitivity.UnusableOutputError, match=r"3 of 320 design points have no usable value \(0 without a finished run, 3 NaN\)"):
+    with pytest.raises(sensitivity.UnusableOutputError, match=r"3 of 320 design points have no usable value \(0 without a finished run, 3 NaN\).*\. Choose a summary defined for every run$") as nothing_missing:
         sensitivity.sobol_indices(ISHIGAMI, y, seed=3)
-    with pytest.raises(sensitivity.UnusableOutputError, match=r"2 without a finished run, 1 NaN"):
+    assert "--resume" not in str(nothing_missing.value)  # no run is missing: resuming would change nothing
+    with pytest.raises(sensitivity.UnusableOutputError, match=r"2 without a finished run, 1 NaN.*Re-run the missing runs \(abm sweep \.\.\. --resume\) or choose a summary"):
         sensitivity.require_complete(y, "output", missing=2)
+    with pytest.raises(sensitivity.UnusableOutputError, match=r"3 without a finished run, 0 NaN.*--resume\)$"):
+        sensitivity.require_complete(y, "output", missing=3)
 
 
 def test_samples_stay_within_their_ranges():
