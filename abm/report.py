@@ -565,9 +565,12 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     axes = body.subplots(rows, cols, squeeze=False, sharey=True)
     y = np.arange(len(levels))[::-1]  # the first level on top, in _levels' order (numbers ascending, anything else as the spec lists it)
     colour = cs.OKABE_ITO[0]
+    paired = table.groupby(by, sort=False)["pairs"].max()  # a level with no pair in any panel says so in its label
     for k, metric in enumerate(metrics):
         ax = axes.flat[k]
         part = table[table["metric"] == metric].set_index(by).loc[levels]
+        for row in y[(part["pairs"].to_numpy() == 0) & (paired.loc[levels].to_numpy() > 0)]:  # ... one with none in this panel only, here
+            ax.text(0.02, row, "no pairs", transform=ax.get_yaxis_transform(), va="center", fontsize=7, color="0.4")
         low, high = part["ci95_low"].to_numpy(float), part["ci95_high"].to_numpy(float)
         shown = np.isfinite(low)
         ax.hlines(y[shown], low[shown], high[shown], color=colour, linewidth=1.6)
@@ -584,7 +587,6 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
         ax.grid(True, axis="x", color="0.9", linewidth=0.6)
     for ax in axes.flat[len(metrics):]:
         ax.axis("off")
-    paired = table.groupby(by, sort=False)["pairs"].max()
     labels = [names[v] + (" (no pairs)" if paired[v] == 0 else "") for v in levels]
     for ax in axes[:, 0]:
         ax.set_yticks(y, labels, fontsize=8)

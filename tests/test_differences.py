@@ -268,3 +268,26 @@ def test_a_summary_with_no_pair_is_left_out_of_the_chart_alone(paired, monkeypat
     assert main(["report", str(paired), "--out", str(paired / "gap_report")]) == 1
     assert "fragmentation_final: no pair has a value at any level" in capsys.readouterr().err
     assert "## Charts not made" in (paired / "gap_report" / "summary.md").read_text()
+
+
+def test_a_level_without_pairs_in_one_panel_only_says_so_in_that_panel(paired, monkeypatch):
+    """A level with pairs in one summary and none in another drew an empty row there,
+    which read as a difference too small to see; its label says "(no pairs)" only when no
+    panel has any."""
+    real = report._run_values
+    levels = list(scenarios_spec()["scenarios"])
+    gone = levels[1]
+
+    def unreached_in(ctx, metric, columns):
+        frame = real(ctx, metric, columns)
+        return frame.assign(value=np.where(frame["scenario"] == gone, np.nan, frame["value"])) if metric == "fragmentation_final" else frame
+
+    monkeypatch.setattr(report, "_run_values", unreached_in)
+    ctx = report.ReportContext(results.load(paired))
+    fig = report.difference(ctx, chart_of(CHART))
+    integration, fragmentation = (ax for ax in fig.subfigs[1].axes if ax.axison)
+    assert [t.get_text() for t in integration.texts] == []
+    marks = [t for t in fragmentation.texts if t.get_text() == "no pairs"]
+    rows = {t.get_text(): y for t, y in zip(integration.get_yticklabels(), integration.get_yticks())}
+    assert len(marks) == 1 and marks[0].get_position()[1] == rows[gone], rows  # on the row of the level without pairs
+    assert not any("(no pairs)" in label for label in rows)
