@@ -778,7 +778,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
             under = points[k + 1:].count(points[k])  # parameters drawn later on the same point: this marker rings theirs
             coincide |= under > 0
             ax.scatter(r["mu_star"], r["sigma"], s=36 * (1 + 1.2 * under), marker=cs.MARKERS[k % len(cs.MARKERS)], color=colours[k], edgecolor="black", linewidth=0.4, label=short(r["parameter"]), clip_on=False, zorder=3)  # a marker at mu* = 0 sits on the axis, whole
-        ax.set_xlabel(f"mu* ({ctx.summary_unit(metric)} per range)")
+        ax.set_xlabel(f"mu*: change over a parameter's full range\n({ctx.summary_unit(metric)})", fontsize=9)  # "(index, 0-1 per range)" read as a 0-1 scale per range
         ax.set_ylabel("sigma (non-linearity,\ninteractions)", fontsize=9)
         ax.set_xlim(left=0)
         ax.set_ylim(bottom=0)

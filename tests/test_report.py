@@ -328,6 +328,8 @@ def test_sensitivity_report(tmp_path, method, n, columns):
         lows = [seg[:, 1].min() for c in bars for seg in c.errorbar.lines[2][0].get_segments()]
         assert len(lows) == 4 and min(lows) == 0.0, lows
         assert "nested markers" not in " ".join(texts(fig).split())
+        # mu* is in the summary's unit over a parameter's whole range, not a 0-1 scale per range
+        assert fig.subfigs[1].axes[1].get_xlabel() == "mu*: change over a parameter's full range\n(index, 0-1)"
         same = table.assign(mu_star=0.0, sigma=0.0)  # no parameter matters: both sit on the origin, the first must ring the second
         fig = report.morris(report.ReportContext(results.load(out)), chart, same)
         sizes = [[c.get_sizes()[0] for c in ax.collections] for ax in (fig.subfigs[1].axes[1], fig.subfigs[1].axes[3])]
