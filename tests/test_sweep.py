@@ -1110,3 +1110,13 @@ def test_the_command_says_when_workers_died_and_were_replaced(tmp_path, monkeypa
     monkeypatch.setattr(sweep, "run", lambda exp, out, **kw: sweep.SweepResult(Path(out), 12, 0, ok=12, worker_deaths=2, executor="local"))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "s")]) == 0
     assert "notice: 2 worker process(es) died (killed, or out of memory) and were replaced" in capsys.readouterr().err
+
+
+def test_a_number_written_another_way_is_named_when_a_resume_is_refused(two_quarters_stored):
+    """2 and 2.0 are equal, so the refusal listed no change (an empty bullet), yet the spec
+    hashes them apart."""
+    spec, out = two_quarters_stored
+    spec.write_text(yaml.safe_dump(_two_quarters(set={"time.steps": 2.0, "rules.decision.noise": 0.05}), sort_keys=False))
+    message = _refusal(spec, out)
+    assert "set.time.steps: 2 -> 2.0 (the same value written another way: write it as the sweep was made)" in message
+    assert "\n  - \n" not in message + "\n"
