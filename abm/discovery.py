@@ -459,7 +459,7 @@ def cart_figure(ctx, d: Discovery, title: str | None = None):
     ax = body.subplots()
     plot_tree(d.tree, ax=ax, feature_names=[_name(f) for f in d.features], class_names=["other", d.outcome], filled=True, impurity=False, proportion=True, rounded=True, fontsize=7)
     note = f"CART tree for {_what(d)}; each node: its split, share of runs (samples), shares per class (value); leaves of at least {d.tree.min_samples_leaf} runs"
-    if any(DUMMY_SEP in f for f in d.features):
+    if any(DUMMY_SEP in d.features[i] for i in d.tree.tree_.feature if i >= 0):  # a split on a category (leaves are -2)
         note += "; (parameter = value) <= 0.5: the runs with another value go left"
     return report._decorate(fig, ctx.footer, title or f"Classification tree: '{d.outcome}' or not", note)
 

@@ -290,4 +290,9 @@ def test_the_tree_names_a_category_in_words_not_by_its_coded_column():
     fig = discovery.cart_figure(SimpleNamespace(footer="footer"), d)
     shown = " ".join(t.get_text() for ax in fig.subfigs[1].axes for t in ax.texts)
     assert "(base scenario = no_peace) <= 0.5" in shown and discovery.DUMMY_SEP not in shown
-    assert "(parameter = value) <= 0.5: the runs with another value go left" in " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+    def said(fig):
+        return " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+
+    assert "(parameter = value) <= 0.5: the runs with another value go left" in said(fig)
+    numeric_only = discovery.analyse(synthetic(5), list("abcd"), "y_final > 0.5", seed=5, depth=1)  # one split, on a or b
+    assert "(parameter = value)" not in said(discovery.cart_figure(SimpleNamespace(footer="footer"), numeric_only))
