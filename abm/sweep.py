@@ -821,6 +821,8 @@ def run(
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             with _lock(out):
+                if existed:  # again under the lock: another command may have changed the folder since the first check (a top-up finished meanwhile)
+                    incomplete = check_resumable(out, exp, allow_model_change, top_up=top_up)
                 if top_up and existed and (more := more_replications(out, exp)):
                     _top_up(out, exp, more[0])
                 elif existed:

@@ -1120,3 +1120,22 @@ def test_a_number_written_another_way_is_named_when_a_resume_is_refused(two_quar
     message = _refusal(spec, out)
     assert "set.time.steps: 2 -> 2.0 (the same value written another way: write it as the sweep was made)" in message
     assert "\n  - \n" not in message + "\n"
+
+
+def test_a_resume_checks_the_folder_again_once_it_holds_the_lock(two_quarters_stored, monkeypatch):
+    """The folder was checked before the lock was taken: a top-up that finished in between
+    was then undone by the resume's record (manifest and experiment.yaml back to the old
+    replications, the store holding the new ones)."""
+    spec, out = two_quarters_stored
+    real = sweep.given_pool
+
+    def top_up_meanwhile(executor):  # another command tops the sweep up while this one starts its pool
+        monkeypatch.setattr(sweep, "given_pool", real)
+        with ThreadPoolExecutor(1) as ex:
+            sweep.run(_two_quarters(replications=2), out, executor=ex, progress=False, resume=True, top_up=True)
+        return real(executor)
+
+    monkeypatch.setattr(sweep, "given_pool", top_up_meanwhile)
+    message = _refusal(spec, out)
+    assert "replications: 2 -> 1" in message
+    assert json.loads((out / "manifest.json").read_text())["spec"]["replications"] == 2
