@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
-INTERRUPTS = (signal.SIGINT, signal.SIGTERM)  # the signals a command stops on as it would on Ctrl-C
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the signals a command stops on as it would on Ctrl-C (SIGHUP: a closed terminal or ssh session)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -134,11 +134,13 @@ def interrupt(signum: int) -> NoReturn:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt for the duration: batch schedulers stop jobs with
-    SIGTERM, and a sweep or a calibration stops as cleanly as on Ctrl-C. The signal is
-    recorded, so that the command still ends as stopped by SIGTERM
-    (:func:`interrupted_status`). A SIGTERM the process was started to ignore stays ignored."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt for the duration: batch schedulers stop
+    jobs with SIGTERM, a closed terminal or ssh session sends SIGHUP, and a sweep or a
+    calibration stops as cleanly as on Ctrl-C (SIGHUP killed it outright, leaving its
+    session unrecorded). The signal is recorded, so that the command still ends as
+    stopped by it (:func:`interrupted_status`). A signal the process was started to ignore
+    stays ignored (``nohup abm sweep ...`` outlives its terminal)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
@@ -147,11 +149,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
         raise KeyboardInterrupt
 
     _stopped_by[0] = signal.SIGINT
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler_before in previous.items():
+            signal.signal(s, handler_before)
 
 
 @contextlib.contextmanager

@@ -594,10 +594,12 @@ def kill_part_way(spec_path: Path, out: Path) -> pd.Series:
     return before[before["status"] == "ok"].set_index("run")["finished"]
 
 
-def test_a_sweep_stopped_by_sigterm_ends_by_sigterm_with_its_runs_stored(tmp_path):
+@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGHUP, True)])
+def test_a_sweep_stopped_by_sigterm_ends_by_sigterm_with_its_runs_stored(tmp_path, signum, group):
     """A batch scheduler's SIGTERM stops a sweep as Ctrl-C does, and the job then ends as
     killed by SIGTERM (status 143 in a shell), not by SIGINT: the signal is carried
-    through the interrupt it is turned into (diff review)."""
+    through the interrupt it is turned into (diff review). A closed terminal's SIGHUP to
+    the whole process group did kill it outright: its session stayed unrecorded."""
     spec = tmp_path / "long.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec(name="long", replications=200, set={"time.steps": 8})))
     out = tmp_path / "out"
@@ -607,14 +609,16 @@ def test_a_sweep_stopped_by_sigterm_ends_by_sigterm_with_its_runs_stored(tmp_pat
         deadline = time.monotonic() + 120
         while _count(out / "results.sqlite") == 0 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == -signal.SIGTERM, (proc.returncode, err)
+    assert proc.returncode == -signum, (proc.returncode, err)
     assert "interrupted: every finished run is stored" in err
     assert results.load(out).runs["status"].eq("ok").sum() >= 1
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["ended"] and session["interrupted"] and not (out / ".lock").exists()
 
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
