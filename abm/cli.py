@@ -705,8 +705,10 @@ def main(argv: list[str] | None = None) -> int:
 
 class Unbroken:
     """A text stream that goes quiet when its reader goes (``abm sweep ... | tee log``, the
-    tee killed): the rest of its output goes to /dev/null and the command carries on. A
-    command's product is its files; a broken pipe used to abort it mid-way, with status 0."""
+    tee killed; a closed terminal, whose writes then fail with EIO): the rest of its output
+    goes to /dev/null and the command carries on. A command's product is its files; a
+    broken pipe used to abort it mid-way, with status 0, and a hung-up terminal turned a
+    clean stop into a traceback."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -714,19 +716,22 @@ class Unbroken:
     def write(self, text: str) -> int:
         try:
             return self.stream.write(text)
-        except BrokenPipeError:
-            self.silence()
+        except OSError as exc:
+            self.silence(exc)
             return len(text)
 
     def flush(self) -> None:
         try:
             self.stream.flush()
-        except BrokenPipeError:
-            self.silence()
+        except OSError as exc:
+            self.silence(exc)
 
-    def silence(self) -> None:
+    def silence(self, exc: OSError) -> None:
         """Point the stream's file descriptor at /dev/null: every writer to it (warnings,
-        progress bars, logging) then succeeds, and what is still buffered is dropped there."""
+        progress bars, logging) then succeeds, and what is still buffered is dropped there.
+        Any other error than a gone reader is raised."""
+        if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EIO:
+            raise exc
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, self.stream.fileno())
         os.close(devnull)

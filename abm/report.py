@@ -211,11 +211,11 @@ def timeseries_cells(res: Results, chart: TimeseriesChart) -> tuple[pd.DataFrame
     return frame, bool((frame.merge(runs, on=["grp", "facet"], how="left").eval("reached < runs")).any())
 
 
-def _readable(ctx: ReportContext, by: str | None, groups: list, most: int, what: str) -> None:
+def _readable(count: int, most: int, what: str) -> None:
     """Refuse a chart of more lines or boxes than can be told apart (one per point of a
     256-point sample drew a legend over the panels and collapsed the layout)."""
-    if len(groups) > most:
-        raise ChartNotMadeError(f"{len(groups)} {what} (one per {ctx.group_label(by)}), more than the {most} that can be told apart: "
+    if count > most:
+        raise ChartNotMadeError(f"{count} {what} in a panel, more than the {most} that can be told apart: "
                                 "chart by a swept parameter with fewer levels, or draw a box or phase chart of a summary")
 
 
@@ -223,7 +223,7 @@ def timeseries(ctx: ReportContext, chart: TimeseriesChart) -> Figure:
     frame, uneven = timeseries_cells(ctx.results, chart)
     frame["date"] = cs.date_numbers(frame["date"])
     groups = _levels(ctx, chart.by or "point", frame["grp"])
-    _readable(ctx, chart.by or "point", groups, MAX_LINES, "lines")
+    _readable(len(groups), MAX_LINES, "lines")
     facets = _levels(ctx, chart.facet, frame["facet"]) if chart.facet else [None]
     names = _group_names(ctx, chart.by, groups)
     fig, body = _canvas(max(7.0, (4.6 if len(facets) <= 3 else 3.6) * len(facets) + 1.0), 2.6 * len(chart.metrics) + 1.0)
@@ -419,7 +419,7 @@ def _levels(ctx: ReportContext, column: str, present) -> list:
 
 
 MAX_LINES = 20  # a timeseries chart's lines at most: tab20's distinct colours (abm.chartstyle.palette)
-MAX_BOXES = 40  # a box chart's groups at most
+MAX_BOXES = 40  # a box chart's boxes in a panel at most
 
 MIN_BOX = 5  # runs: fewer are drawn as dots, since their quartiles would look like any box's
 
@@ -453,7 +453,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         missing[metric] = int(frame["value"].isna().sum())
         key = "point_id" if by == "point" else by
         groups = _levels(ctx, by, frame[key])
-        _readable(ctx, by, groups, MAX_BOXES, "boxes")
+        _readable(len(groups) * len(hues), MAX_BOXES, "boxes")
         names = _group_names(ctx, None if by == "point" else by, groups)
         ax = axes[row][0]
         sizes = []  # (positions, runs per group) of each hue
@@ -483,7 +483,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
                     ax.text(x, 1.01, f"n={n}", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6, color="0.3")
         values = frame["value"].dropna()
         if ctx.summary_unit(metric) == "decimal year" and len(values) and values.min() == values.max():
-            ax.set_ylim(*_span(values.iloc[0], values.iloc[0], "decimal year"))
+            ax.set_ylim(*_span(values.min(), values.max(), "decimal year"))
         note = cs.set_range(ax, ctx.summary_unit(metric), chart.zoom) or _hidden_spread(values, ctx.summary_unit(metric), chart.zoom)
         if note:
             zoomed.append(f"{ctx.metric_label(metric)}: {note}")
@@ -495,7 +495,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box" + ("" if boxed else "; a spread of runs, not a confidence interval")] if dots else []
     notes += ["n: a group's runs with a value"] if uneven else []
     # each panel's own count: summed over panels, 36 runs read as 70 left out
-    left_out = _without_value(missing[metric]) if len(set(missing.values())) == 1 else "; ".join(f"{ctx.metric_label(m)}: {_without_value(n)}" for m, n in missing.items() if n)
+    left_out = _without_value(next(iter(missing.values()))) if len(set(missing.values())) == 1 else "; ".join(f"{ctx.metric_label(m)}: {_without_value(n)}" for m, n in missing.items() if n)
     notes += [p for p in (_pooled(ctx, [by, hue]), left_out) if p] + zoomed
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 

@@ -390,12 +390,13 @@ def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep", "ab
 
 def _start_fork_server() -> None:
     """Start the fork server unless it runs: it imports the model (about a second) while
-    the store is set up, which the main process never does. It inherits SIG_IGN for
-    Ctrl-C (the main process's to handle) and the variable that makes it die with the
-    sweep (see ``ABM_SWEEP_MAIN`` above)."""
+    the store is set up, which the main process never does. It, and multiprocessing's
+    resource tracker started with it, inherit SIG_IGN for Ctrl-C and a closed terminal's
+    SIGHUP (the main process's to handle: a tracker killed by SIGHUP was relaunched with
+    tracebacks), and the variable that makes it die with the sweep (see ``ABM_SWEEP_MAIN`` above)."""
     from multiprocessing import forkserver
 
-    with ignored(signal.SIGINT), _environment(ABM_SWEEP_MAIN=str(os.getpid())):
+    with ignored(signal.SIGINT, signal.SIGHUP), _environment(ABM_SWEEP_MAIN=str(os.getpid())):
         forkserver.ensure_running()
 
 
@@ -631,11 +632,7 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
     writable = "make it writable, or copy the folder somewhere writable and resume there"
     if not all(os.access(path, os.W_OK) for path in (out, out / FILE)):
         raise SweepError(f"cannot resume in {out}: the folder or its {FILE} is read-only; {writable}")
-    conn = reader(out / FILE)
-    try:
-        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('spec_hash', 'hashed')").fetchall())
-    finally:
-        conn.close()
+    meta = dict(_stored_plan(out))
     old_hash, old = meta["spec_hash"], json.loads(meta["hashed"])  # check_store found both
     more = more_replications(out, exp)
     if more and not top_up:
@@ -680,6 +677,16 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
         f"cannot resume {out}: the experiment changed since the sweep started, so its stored runs would not match the plan:\n  - {shown}\n"
         f"{_overrides_then(out, exp)}Restore the original spec and scenarios to resume, or start a new sweep with another --out."
     )
+
+
+def _stored_plan(out: Path) -> tuple:
+    """The plan the store holds, by its spec hash and hashed spec: cheap to read again once
+    a resume holds the lock, where a second :func:`check_resumable` would scan the store."""
+    conn = reader(out / FILE)
+    try:
+        return tuple(conn.execute("SELECT key, value FROM meta WHERE key IN ('spec_hash', 'hashed') ORDER BY key").fetchall())
+    finally:
+        conn.close()
 
 
 def _as_stored(exp: Experiment) -> dict[str, Any]:
@@ -802,6 +809,7 @@ def run(
     existed = out.exists() or out.is_symlink()  # decided once: a folder that appears later is another command's
     if existed:
         incomplete = check_resumable(out, exp, allow_model_change, top_up=top_up)
+        checked = _stored_plan(out)
     if executor is not None:
         pool = given_pool(executor)
     elif scheduler is not None:
@@ -821,7 +829,7 @@ def run(
                 raise SweepError(f"cannot create {out}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             with _lock(out):
-                if existed:  # again under the lock: another command may have changed the folder since the first check (a top-up finished meanwhile)
+                if existed and _stored_plan(out) != checked:  # another command changed the plan since the check (a top-up finished meanwhile): check again, under the lock
                     incomplete = check_resumable(out, exp, allow_model_change, top_up=top_up)
                 if top_up and existed and (more := more_replications(out, exp)):
                     _top_up(out, exp, more[0])

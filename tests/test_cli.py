@@ -356,6 +356,40 @@ def test_a_reader_that_goes_away_does_not_stop_the_command(tmp_path):
     assert {"model.csv", "agents.csv", "events.csv", "scenario.resolved.yaml"} <= {p.name for p in (tmp_path / "out").iterdir()}
 
 
+class _Terminal:
+    """A stream on a real file descriptor whose writes fail as ``error`` says."""
+
+    def __init__(self, fd: int, error: int):
+        self.fd, self.error = fd, error
+
+    def write(self, text=""):
+        raise OSError(self.error, os.strerror(self.error))
+
+    flush = write
+
+    def fileno(self):
+        return self.fd
+
+
+def test_a_closed_terminal_silences_the_output_and_other_write_errors_still_raise():
+    """A hung-up terminal fails writes with EIO: the sweep stopped by its SIGHUP then ended
+    in a traceback (status 1) while printing that it was interrupted."""
+    import errno
+
+    read, write = os.pipe()
+    try:
+        out = cli.Unbroken(_Terminal(write, errno.EIO))
+        assert out.write("interrupted") == len("interrupted")
+        out.flush()
+        os.write(write, b"x")  # the descriptor now leads to /dev/null, not the pipe
+        os.close(write)
+        assert os.read(read, 10) == b""
+        with pytest.raises(OSError, match="No space left"):
+            cli.Unbroken(_Terminal(read, errno.ENOSPC)).write("x")
+    finally:
+        os.close(read)
+
+
 # Ctrl-C while the package is imported: the interrupt is raised within the import of the
 # scenario module (which every command loads), as a real one may be at any point of it.
 CTRL_C_WHILE_IMPORTING = """

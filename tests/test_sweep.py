@@ -595,7 +595,7 @@ def kill_part_way(spec_path: Path, out: Path) -> pd.Series:
 
 
 @pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGHUP, True)])
-def test_a_sweep_stopped_by_sigterm_ends_by_sigterm_with_its_runs_stored(tmp_path, signum, group):
+def test_a_sweep_stopped_by_sigterm_or_sighup_ends_by_that_signal_with_its_runs_stored(tmp_path, signum, group):
     """A batch scheduler's SIGTERM stops a sweep as Ctrl-C does, and the job then ends as
     killed by SIGTERM (status 143 in a shell), not by SIGINT: the signal is carried
     through the interrupt it is turned into (diff review). A closed terminal's SIGHUP to
@@ -616,6 +616,7 @@ def test_a_sweep_stopped_by_sigterm_ends_by_sigterm_with_its_runs_stored(tmp_pat
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == -signum, (proc.returncode, err)
     assert "interrupted: every finished run is stored" in err
+    assert "Traceback" not in err and "resource_tracker" not in err  # the tracker, killed by SIGHUP, was relaunched with tracebacks
     assert results.load(out).runs["status"].eq("ok").sum() >= 1
     session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
     assert session["ended"] and session["interrupted"] and not (out / ".lock").exists()
@@ -1124,6 +1125,8 @@ def test_a_number_written_another_way_is_named_when_a_resume_is_refused(two_quar
     message = _refusal(spec, out)
     assert "set.time.steps: 2 -> 2.0 (the same value written another way: write it as the sweep was made)" in message
     assert "\n  - \n" not in message + "\n"
+    spec.write_text(yaml.safe_dump(_two_quarters(grid={"rules.coercion.strength": [0, 1], "rules.decision.cap": [0.4, 1.0]}), sort_keys=False))
+    assert "grid.rules.coercion.strength[0]: 0.0 -> 0 (the same value written another way" in _refusal(spec, out)  # inside a list too
 
 
 def test_a_resume_checks_the_folder_again_once_it_holds_the_lock(two_quarters_stored, monkeypatch):
