@@ -1176,10 +1176,9 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
             else:
                 out += differences(old[key], new[key], path)
         return out
-    if old != new:
-        return [f"{prefix or '<top>'}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]}"]
-    if isinstance(old, list) and isinstance(new, list):  # equal, as [0, 1] and [0.0, 1.0] are: each item's type counts
+    if old == new and isinstance(old, list) and isinstance(new, list):  # as [0, 1] and [0.0, 1.0] are: each item's type counts
         return [d for k, (a, b) in enumerate(zip(old, new)) for d in differences(a, b, f"{prefix}[{k}]")]
-    if type(old) is not type(new):  # 8 and 8.0 are equal but hash apart: a resume refused with no field named
-        return [f"{prefix or '<top>'}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]} (the same value written another way: write it as the sweep was made)"]
+    if old != new or type(old) is not type(new):  # 8 and 8.0 are equal but hash apart: a resume refused with no field named
+        same = " (the same value written another way: write it as the sweep was made)" if old == new else ""
+        return [f"{prefix or '<top>'}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]}{same}"]
     return []

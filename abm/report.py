@@ -494,8 +494,8 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
     notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"] if boxed else []
     notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box" + ("" if boxed else "; a spread of runs, not a confidence interval")] if dots else []
     notes += ["n: a group's runs with a value"] if uneven else []
-    # each panel's own count: summed over panels, 36 runs read as 70 left out
-    left_out = _without_value(next(iter(missing.values()))) if len(set(missing.values())) == 1 else "; ".join(f"{ctx.metric_label(m)}: {_without_value(n)}" for m, n in missing.items() if n)
+    counts = set(missing.values())  # each panel's own: summed over panels, 36 runs read as 70 left out
+    left_out = _without_value(counts.pop()) if len(counts) == 1 else "; ".join(f"{ctx.metric_label(m)}: {_without_value(n)}" for m, n in missing.items() if n)
     notes += [p for p in (_pooled(ctx, [by, hue]), left_out) if p] + zoomed
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
