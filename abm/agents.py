@@ -152,5 +152,5 @@ class ExternalPower(mesa.Agent):
         and its new money (budget) alike, each up to ``LIMIT``, the bound of every input:
         a shock that fires every step compounds, and took spending past float range."""
         for d in domains:
-            self.budget[DOMAIN_INDEX[d]] = min(self.budget[DOMAIN_INDEX[d]] * factor, LIMIT)
-            self.commitment[DOMAIN_INDEX[d]] = min(self.commitment[DOMAIN_INDEX[d]] * factor, LIMIT)
+            for spending in (self.budget, self.commitment):
+                spending[DOMAIN_INDEX[d]] = min(spending[DOMAIN_INDEX[d]] * factor, LIMIT)
