@@ -42,11 +42,18 @@ PANELS = 24  # states an alignment chart draws at most (a generated world has hu
 OTHER_COLOR = "#d9d9d9"  # the partners a scenario does not name: light grey, no hatching
 
 
+# Powers' colours when a scenario gives none: tab10's ten, then tab20's lighter tints of the
+# same hues, so that an eleventh power recolours none of the first ten. tab20's greys, which
+# the unnamed partners' light grey band and the map's grey tie samples would swallow, and
+# its two greyish tints (lavender, light brown) are taken from tab20b.
+_TAB20 = dict(enumerate(matplotlib.colors.to_hex(c) for c in colormaps["tab20"].colors)) | {9: "#de9ed6", 11: "#bd9e39", 14: "#393b79", 15: "#9c9ede"}
+POWER_CYCLE = [_TAB20[k] for k in range(0, 20, 2)] + [_TAB20[k] for k in range(1, 20, 2)]
+
+
 def power_colors(scenario) -> dict[str, str]:
-    """Each power's colour: the scenario's, or tab10's in turn with indigo for its grey,
-    which the unnamed partners' light grey band and the map's grey tie samples would swallow."""
-    cycle = [matplotlib.colors.to_hex(c) if k != 7 else "#393b79" for k, c in enumerate(colormaps["tab10"].colors)]
-    return {p: spec.color or cycle[k % len(cycle)] for k, (p, spec) in enumerate(scenario.powers.items())}
+    """Each power's colour: the scenario's, or :data:`POWER_CYCLE`'s in turn. Past 20
+    powers colours repeat; the alignment chart still tells every power apart by its hatching."""
+    return {p: spec.color or POWER_CYCLE[k % len(POWER_CYCLE)] for k, (p, spec) in enumerate(scenario.powers.items())}
 
 
 def hatch(k: int) -> str:

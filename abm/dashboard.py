@@ -319,7 +319,8 @@ def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, st
 
 
 def live_fragmentation(model: RegionModel) -> LivePanel:
-    styles = [{"color": "black"}] + [{"color": cs.OKABE_ITO[k % 8], "linestyle": cs.LINESTYLES[k + 1]} for k in range(len(model.subregions))]
+    colors = cs.palette(len(model.subregions))  # a generated world may have more subregions than Okabe-Ito has colours, or than there are line styles
+    styles = [{"color": "black"}] + [{"color": c, "linestyle": cs.LINESTYLES[(k + 1) % len(cs.LINESTYLES)]} for k, c in enumerate(colors)]
     series = lambda metric: [(metric, "region", styles[0])] + [(f"{metric}_{r}", r.replace("_", " "), styles[k + 1]) for k, r in enumerate(model.subregions)]  # noqa: E731
     return _series_panel(model, [("fragmentation", series("fragmentation")), ("integration", series("integration"))], "index (0-1)", natural=True)
 

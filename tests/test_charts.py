@@ -323,9 +323,11 @@ def test_no_power_is_drawn_in_grey(config):
         assert max(r, g, b) - min(r, g, b) > 0.2, f"{config}: {power} is drawn in a grey ({colour})"
 
 
-def test_a_generated_world_of_ten_powers_draws_ten_colours():
-    colours = charts.power_colors(load(BASELINE.parent / "generated.yaml", ["generated.n_powers=10"]))
-    assert len(set(colours.values())) == 10
+@pytest.mark.parametrize("n", [10, 20])
+def test_a_generated_world_draws_each_of_up_to_twenty_powers_in_its_own_colour_not_grey(n):
+    colours = charts.power_colors(load(BASELINE.parent / "generated.yaml", [f"generated.n_powers={n}"])).values()
+    assert len(set(colours)) == n
+    assert all(max(rgb := to_rgba(c)[:3]) - min(rgb) > 0.2 for c in colours)
 
 
 def test_the_alignment_chart_tells_apart_every_power_of_a_large_generated_world():

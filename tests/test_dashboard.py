@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 
 pytest.importorskip("solara", reason="dashboard extra not installed")
 from mesa.experimental.scenarios import Scenario as MesaScenario  # noqa: E402
@@ -67,6 +68,24 @@ def test_every_shipped_scenario_builds_and_every_panel_draws():
         assert dashboard.status_text(model).startswith("Step 1 of")
         for name, panel in dashboard.PANELS.items():
             assert panel(model).png(model).startswith(b"\x89PNG"), (name, "not a PNG")
+
+
+def test_a_large_generated_world_draws_every_panel_and_tells_its_lines_apart(monkeypatch, tmp_path):
+    """Eight subregions ran past the list of line styles and replaced the page with a
+    traceback; twelve powers took tab10's colours in turn, so powers 0 and 10 were one blue
+    on the map and in the influence lines."""
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    (tmp_path / "big.yaml").write_text(f"extends: {dashboard.CONFIGS / 'generated.yaml'}\ngenerated: {{n_subregions: 12, n_states: 30, n_powers: 12}}\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    model = dashboard.DashboardModel(config="big")
+    model.step()
+    assert len(model.subregions) >= 9
+    for name, panel in dashboard.PANELS.items():
+        assert panel(model).png(model).startswith(b"\x89PNG"), (name, "not a PNG")
+    looks = lambda panel: [(to_hex(ln.get_color()), ln.get_linestyle()) for ln in panel(model).fig.axes[0].get_lines()]  # noqa: E731
+    regions, powers = looks(dashboard.live_fragmentation), looks(dashboard.live_influence)
+    assert len(regions) == len(set(regions)) == len(model.subregions) + 1
+    assert len(powers) == len(set(powers)) == 12
 
 
 def test_spending_slider_scales_every_power_of_a_generated_world():
