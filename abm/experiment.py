@@ -723,8 +723,8 @@ class _Builder:
             try:
                 charts[k] = model.model_validate(raw)
             except ValidationError as exc:
-                for p, msg in pydantic_problems(exc, model):
-                    self.problem(f"charts.{k}.{p}", msg)
+                for path, msg in pydantic_problems(exc, model, at=f"charts.{k}"):
+                    self.problem(path, msg)
         return charts
 
     def check_sample(self, s: Sample) -> None:

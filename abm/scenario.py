@@ -1029,16 +1029,18 @@ def _in_words(err: dict) -> str:
     return EXPECTED.get(err["type"], err["msg"])
 
 
-def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner: str | None = None) -> list[tuple[str, str]]:
-    """One (path, message) per error. ``owner`` names whose parameters ``model`` holds
-    (``the opinion rule 'static'``), so that a key it lacks is refused in those words:
-    a parameter the chosen rule does not have would have no effect."""
+def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner: str | None = None, at: str = "") -> list[tuple[str, str]]:
+    """One (path, message) per error, paths under ``at`` (where ``model`` sits in the
+    file; a check of the whole model, such as its fields' order, is reported there).
+    ``owner`` names whose parameters ``model`` holds (``the opinion rule 'static'``), so
+    that a key it lacks is refused in those words: a parameter the chosen rule does not
+    have would have no effect."""
     model = model or Scenario
     problems = []
     errors = [{**err, "loc": tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))} for err in exc.errors(include_url=False)]
     for err in _without_members(errors, model):
         loc = err["loc"]
-        path = _describe(loc)
+        path = ".".join(part for part in (at, _describe(loc)) if part)
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
             if owner and len(loc) == 1:
@@ -1064,7 +1066,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             got = err.get("input")
             shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else _member(type(got).__name__)
             message = _in_words(err)
-            said = f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message) or (isinstance(got, list) and any(f"'{cut(str(item), 40)}'" in message for item in got))  # quoted whole, as the message cut it, or by the item at fault
+            said = (err["type"] == "value_error" and isinstance(got, dict)) or f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message) or (isinstance(got, list) and any(f"'{cut(str(item), 40)}'" in message for item in got))  # quoted whole, as the message cut it, or by the item at fault
             problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems
 
@@ -1389,7 +1391,7 @@ def _event(section: str, scn: Scenario, k: str, spec: dict[str, Any] | None) -> 
     try:
         timing = timing_cls.model_validate(timing)
     except ValidationError as exc:
-        timing, problems = None, [(f"{path}.{p}", m) for p, m in pydantic_problems(exc, timing_cls)]
+        timing, problems = None, pydantic_problems(exc, timing_cls, at=path)
     if section == "events" and timing is not None and timing.date < scn.time.start:
         problems.append((f"{path}.date", f"{timing.date} is before the scenario starts ({scn.time.start}); make it an initial condition"))
     if section == "shocks" and timing is not None and timing.end is not None and timing.end <= scn.time.start:  # accepted, it never fired, and nothing said so
@@ -1403,7 +1405,7 @@ def _event(section: str, scn: Scenario, k: str, spec: dict[str, Any] | None) -> 
     try:
         event = registry.make("event", {key: value for key, value in spec.items() if key in allowed}, key="type")
     except ValidationError as exc:
-        return [*problems, *((f"{path}.{p}", m) for p, m in pydantic_problems(exc, params))]
+        return [*problems, *pydantic_problems(exc, params, at=path)]
     return [*problems, *((f"{path}.{p}", m) for p, m in event.check(scn))]
 
 
@@ -1444,8 +1446,7 @@ def check_rules(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[st
             problems.append((f"{path}.name", str(exc)))
             continue
         except ValidationError as exc:
-            for p, msg in pydantic_problems(exc, _params_holder(family, spec["name"]), f"the {family} rule '{spec['name']}'"):
-                problems.append((f"{path}.{p}", msg))
+            problems += pydantic_problems(exc, _params_holder(family, spec["name"]), f"the {family} rule '{spec['name']}'", at=path)
             continue
         rules[family] = {"name": rule.name, **rule.params.model_dump(mode="json")}
     return problems, rules

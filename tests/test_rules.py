@@ -1088,6 +1088,14 @@ def test_freeze_must_lie_between_leave_and_join():
         rule("membership", "calculus", join=0.05, leave=-0.2, freeze=0.1)
 
 
+def test_leave_above_join_is_refused_as_every_state_between_them_would_flip_flop():
+    """With leave above join, a state valuing a club between the two joined it at one
+    review and left it at the next, for ever; the scenario was accepted as valid."""
+    with pytest.raises(ValidationError, match=r"leave \(0.1\) must not exceed join \(0.05\)"):
+        rule("membership", "calculus", join=0.05, leave=0.1)
+    assert rule("membership", "calculus", join=0.05, leave=0.05).params.leave == 0.05  # no gap: still no state flips without its value crossing
+
+
 # =========================================================================== spending
 
 

@@ -1336,3 +1336,11 @@ def test_a_name_that_cannot_name_a_folder_is_told_why_within_the_line(name):
     with pytest.raises(ScenarioError) as info:
         load(BASELINE, [f"name={json.dumps(name)}"])
     assert "no '/', '\\' or control characters, not starting with '.', 1-100 characters, at most 200 bytes in UTF-8" in str(info.value)
+
+
+def test_a_check_of_a_whole_mapping_is_reported_at_that_mapping_in_its_own_words():
+    """A rule's check of its parameters' order was reported at 'rules.membership.' and,
+    like the check of a state's tie shares, ended in a noisy '(got a mapping)'."""
+    assert only_problem(BASELINE, ["rules.membership.freeze=0.5"]) == ("rules.membership", "freeze (0.5) must lie between leave (-0.2) and join (0.05)")
+    path, message = only_problem(BASELINE, ["states.armenia.ties.trade.russia=0.99"])
+    assert path == "states.armenia.ties" and message.endswith("(the rest is 'other' partners)")

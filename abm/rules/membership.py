@@ -57,7 +57,9 @@ class Calculus(MembershipRule):
         freeze: float | None = Field(None, description="value below which a member freezes its participation (None: members only stay or leave)")
 
         @model_validator(mode="after")
-        def _freeze_between_leave_and_join(self):
+        def _leave_freeze_join_in_order(self):
+            if self.leave > self.join:  # a state valuing a club between the two would join and leave it at every review
+                raise ValueError(f"leave ({self.leave}) must not exceed join ({self.join}): the gap between them is what keeps states from flip-flopping")
             if self.freeze is not None and not self.leave < self.freeze < self.join:
                 raise ValueError(f"freeze ({self.freeze}) must lie between leave ({self.leave}) and join ({self.join})")
             return self
