@@ -82,7 +82,8 @@ def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
 
 
 def event_states(events: pd.DataFrame | None, states, scenario) -> list[tuple[np.datetime64, str, list[str], str]]:
-    """(date, label, states concerned, when) for every logged event; the states are read
+    """(date, label, states concerned, when) for every logged event that changed something
+    (not one logged with ``no_effect``, such as an exit by a non-member); the states are read
     from the event's parameter columns ``state``, ``target``, ``node``, ``states`` and
     ``nodes`` (lists joined with ';'). ``date`` is the log's, the end of the period in
     which the event fired (ODD 7.13), where the model shows its effect; ``when`` is what a
@@ -90,6 +91,8 @@ def event_states(events: pd.DataFrame | None, states, scenario) -> list[tuple[np
     (:func:`period_name`), since a date a quarter late reads as the wrong month."""
     found = []
     for row in (events if events is not None else pd.DataFrame()).to_dict("records"):
+        if isinstance(row.get("no_effect"), str) and row["no_effect"]:
+            continue
         cells = [row.get(k) for k in ("state", "target", "node", "states", "nodes")]
         named = [name for cell in cells if isinstance(cell, str) for name in cell.split(";")]
         ident = row["id"] if isinstance(row.get("id"), str) and row["id"] else None

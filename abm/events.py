@@ -273,10 +273,23 @@ class MembershipParams(RuleParams):
 
 
 class MembershipEvent(Event):
+    joins: bool  # whether the event makes the state a member (else it ends its membership)
+
     def check(self, scn):
         return _missing("state", self.params.state, scn.states, "state") + _missing(
             "organisation", self.params.organisation, scn.organisations, "organisation"
         )
+
+    def apply(self, model):
+        """The change, or, where the membership calculus or an earlier event has made it
+        already, a log entry that says nothing changed (``no_effect``): the log's row
+        alone read as an accession or exit that took place."""
+        p = self.params
+        member = p.organisation in model.state(p.state).memberships
+        if member == self.joins:
+            return {**self.record(), "no_effect": f"{p.state} is {'already' if member else 'not'} a member of {p.organisation}"}
+        (model.organisations.join if self.joins else model.organisations.leave)(p.state, p.organisation, model)
+        return self.record()
 
 
 @register
@@ -285,10 +298,7 @@ class Accession(MembershipEvent):
 
     name = "accession"
     Params = MembershipParams
-
-    def apply(self, model):
-        model.organisations.join(self.params.state, self.params.organisation, model)
-        return self.record()
+    joins = True
 
 
 @register
@@ -297,10 +307,7 @@ class Exit(MembershipEvent):
 
     name = "exit"
     Params = MembershipParams
-
-    def apply(self, model):
-        model.organisations.leave(self.params.state, self.params.organisation, model)
-        return self.record()
+    joins = False
 
 
 @register
@@ -322,7 +329,10 @@ class PowerJoins(Event):
         return _missing("power", p.power, scn.powers, "power") + _missing("organisation", p.organisation, scn.organisations, "organisation") + excluded
 
     def apply(self, model):
-        model.organisations.admit_power(self.params.power, self.params.organisation)
+        p = self.params
+        if model.power_index[p.power] in model.organisations[p.organisation].powers:
+            return {**self.record(), "no_effect": f"{p.power} already belongs to {p.organisation}"}
+        model.organisations.admit_power(p.power, p.organisation)
         return self.record()
 
 

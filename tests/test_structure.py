@@ -721,3 +721,27 @@ def test_scenarios_run_with_one_seed_meet_the_same_shocks():
         shocks = lambda r: r.events[(r.events["source"] == "shock") & (r.events["type"] != "sanctions")][["step", "id", "state"]]  # noqa: E731
         assert len(shocks(a)) > 0
         pd.testing.assert_frame_equal(shocks(a).reset_index(drop=True), shocks(b).reset_index(drop=True))
+
+
+def test_a_membership_event_that_changes_nothing_says_so_and_is_not_marked_on_the_charts():
+    """An exit by a non-member, an accession by a member or a power joining a club it is
+    in changed nothing, yet was logged, and marked on the alignment chart, as if it had."""
+    from abm import charts
+    from abm.rules import make
+
+    model = RegionModel(load(BASELINE), rng=0)
+    fire = lambda **params: make("event", params, key="type").apply(model)  # noqa: E731
+    eaeu = set(model.organisations["EAEU"].members)
+    assert fire(type="exit", state="georgia", organisation="EAEU")["no_effect"] == "georgia is not a member of EAEU"
+    assert fire(type="accession", state="armenia", organisation="EAEU")["no_effect"] == "armenia is already a member of EAEU"
+    assert model.organisations["EAEU"].members == eaeu
+    assert "no_effect" not in fire(type="exit", state="armenia", organisation="EAEU")  # the first exit takes place, the second cannot
+    assert fire(type="exit", state="armenia", organisation="EAEU")["no_effect"] == "armenia is not a member of EAEU"
+    assert "no_effect" not in fire(type="power_joins", power="turkey", organisation="SCO")
+    assert fire(type="power_joins", power="turkey", organisation="SCO")["no_effect"] == "turkey already belongs to SCO"
+
+    r = run(baseline_with(georgia_exits={"type": "exit", "date": "2025-02-01", "state": "georgia", "organisation": "EAEU"}), seed=0, steps=4)
+    logged = r.events.set_index("id").loc["georgia_exits"]
+    assert logged["no_effect"] == "georgia is not a member of EAEU"
+    marked = [label for _, label, _, _ in charts.event_states(r.events, set(r.scenario.states), r.scenario)]
+    assert "georgia_exits" not in marked and "az_joins_c6" in marked
