@@ -125,7 +125,7 @@ def test_membership_changes_decisions_over_a_run():
 
 def test_a_vetoed_application_stays_blocked():
     spec = club_world(benefits={"trade": 1.0, "investment": 1.0, "security": 1.0}, excludes=[], vetoes={"q": ["a"]})
-    spec["rules"]["membership"] = {"name": "calculus", "every": 1, "join": -10.0}
+    spec["rules"]["membership"] = {"name": "calculus", "every": 1, "join": -10.0, "leave": -10.0}  # every state applies; leave may not lie above join
     spec["time"]["steps"] = 12
     model = step_all(RegionModel(spec, rng=0))
     assert model.state_index["a"] not in model.organisations["CLUB"].members
