@@ -43,7 +43,7 @@ STATE_ARRAYS = {
 class RegionalState(mesa.Agent):
     """A regional state: weighs offers, keeps ties, and hedges or aligns."""
 
-    def __init__(self, model, key: str, index: int, spec, power_keys: list[str]):
+    def __init__(self, model, key: str, index: int, spec, power_index: dict[str, int]):
         super().__init__(model)
         self.key = key
         self.index = index
@@ -62,11 +62,11 @@ class RegionalState(mesa.Agent):
         for name in STATE_ARRAYS:
             setattr(self, name, getattr(model, name)[index])  # a view: writes go to the model
         for p, value in spec.opinion.items():
-            self.opinion[power_keys.index(p)] = value
+            self.opinion[power_index[p]] = value
         self.opinion_anchor[:] = self.opinion
         for domain, shares in spec.ties.items():
             for p, value in shares.items():
-                self.ties[DOMAIN_INDEX[domain], power_keys.index(p)] = value
+                self.ties[DOMAIN_INDEX[domain], power_index[p]] = value
         self.other[:] = np.maximum(0.0, 1.0 - self.ties.sum(axis=1))  # a domain without data is all 'other'
         self.expiry[:] = np.where(self.ties > 0, model.config.offers.duration, 0)
         self.damage = 0.0  # welfare lost to coercion and conflict, decays
@@ -119,7 +119,7 @@ class RegionalState(mesa.Agent):
 class ExternalPower(mesa.Agent):
     """An external power: allocates budgets, attaches conditions, coerces defectors."""
 
-    def __init__(self, model, key: str, index: int, spec, state_keys: list[str], power_keys: list[str]):
+    def __init__(self, model, key: str, index: int, spec, state_index: dict[str, int], power_index: dict[str, int]):
         super().__init__(model)
         self.key = key
         self.index = index
@@ -135,12 +135,12 @@ class ExternalPower(mesa.Agent):
         self.accepted_by = model.accepted_by[index]  # of which accepted
         self.interests[:] = spec.default_interest
         for s, value in spec.interests.items():
-            self.interests[state_keys.index(s)] = value
-        self.rivals = np.zeros(len(power_keys))
+            self.interests[state_index[s]] = value
+        self.rivals = np.zeros(len(power_index))
         for r, value in spec.rivals.items():
-            self.rivals[power_keys.index(r)] = value
+            self.rivals[power_index[r]] = value
         self.governance_demand = spec.conditions.governance
-        self.exclusivity = [power_keys.index(r) for r in spec.conditions.exclusivity]
+        self.exclusivity = [power_index[r] for r in spec.conditions.exclusivity]
         self.club = spec.conditions.club
         self.credibility = spec.credibility  # base credibility; each state's belief is model.credibility
         self.capability = spec.capability

@@ -100,12 +100,12 @@ class RegionModel(mesa.Model):
             setattr(self, name, np.zeros((n, *(sizes[d] for d in shape)), dtype=int if name == "expiry" else float))
         for name in ("interests", "offers_to", "accepted_by"):  # the powers' arrays, powers x states
             setattr(self, name, np.zeros((m, n)))
-        self.states = [RegionalState(self, k, n, cfg.states[k], self.power_keys) for n, k in enumerate(self.state_keys)]
-        self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_keys, self.power_keys) for n, k in enumerate(self.power_keys)]
-        self.credibility[:] = [p.credibility if p.credibility >= BELIEF_FLOOR else 0.0 for p in self.powers]  # every state starts from the power's standing
-        self.delivery = np.ones((n, m))  # standing offers made, relative to the balanced start
         self.state_index = {k: n for n, k in enumerate(self.state_keys)}
         self.power_index = {k: n for n, k in enumerate(self.power_keys)}
+        self.states = [RegionalState(self, k, n, cfg.states[k], self.power_index) for n, k in enumerate(self.state_keys)]
+        self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_index, self.power_index) for n, k in enumerate(self.power_keys)]
+        self.credibility[:] = [p.credibility if p.credibility >= BELIEF_FLOOR else 0.0 for p in self.powers]  # every state starts from the power's standing
+        self.delivery = np.ones((n, m))  # standing offers made, relative to the balanced start
         self.pairs = NeighbourPairs(cfg.states, self.state_keys)
         self.organisations = Organisations(cfg, self.state_keys, self.power_keys)  # its arrays come with the first observe()
         self.network = CorridorNetwork(cfg, self.rules["route_choice"], self.state_keys, self.power_keys)
