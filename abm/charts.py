@@ -44,9 +44,9 @@ OTHER_COLOR = "#d9d9d9"  # the partners a scenario does not name: light grey, no
 
 # Powers' colours when a scenario gives none: tab10's ten, then tab20's lighter tints of the
 # same hues, so that an eleventh power recolours none of the first ten. tab20's greys, which
-# the unnamed partners' light grey band and the map's grey tie samples would swallow, and
-# its two greyish tints (lavender, light brown) are taken from tab20b.
-_TAB20 = dict(enumerate(matplotlib.colors.to_hex(c) for c in colormaps["tab20"].colors)) | {9: "#de9ed6", 11: "#bd9e39", 14: "#393b79", 15: "#9c9ede"}
+# the unnamed partners' light grey band and the map's grey tie samples would swallow, are
+# tab20b's indigo and light indigo.
+_TAB20 = dict(enumerate(matplotlib.colors.to_hex(c) for c in colormaps["tab20"].colors)) | {14: "#393b79", 15: "#9c9ede"}
 POWER_CYCLE = [_TAB20[k] for k in range(0, 20, 2)] + [_TAB20[k] for k in range(1, 20, 2)]
 
 

@@ -319,7 +319,7 @@ def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, st
 
 
 def live_fragmentation(model: RegionModel) -> LivePanel:
-    colors = cs.palette(len(model.subregions))  # a generated world may have more subregions than Okabe-Ito has colours, or than there are line styles
+    colors = cs.palette(len(model.subregions) + 1)[:-1]  # one spare: Okabe-Ito's last colour is the region's black; a generated world may have more subregions than Okabe-Ito has colours, or than there are line styles
     styles = [{"color": "black"}] + [{"color": c, "linestyle": cs.LINESTYLES[(k + 1) % len(cs.LINESTYLES)]} for k, c in enumerate(colors)]
     series = lambda metric: [(metric, "region", styles[0])] + [(f"{metric}_{r}", r.replace("_", " "), styles[k + 1]) for k, r in enumerate(model.subregions)]  # noqa: E731
     return _series_panel(model, [("fragmentation", series("fragmentation")), ("integration", series("integration"))], "index (0-1)", natural=True)
@@ -411,7 +411,10 @@ def latest_events(model: RegionModel, n: int = 3) -> str:
         parties = [v for v in map(json.loads(params).get, EVENT_PARTIES) if isinstance(v, str)]
         return f" ({', '.join(parties)})" if parties else ""
 
-    return "; ".join(f"{date} {kind.replace('_', ' ')}{named(key, params)}" for _, date, key, kind, _, _, params in reversed(log[-n:]))
+    def effect(params):
+        return " (no effect)" if "no_effect" in json.loads(params) else ""
+
+    return "; ".join(f"{date} {kind.replace('_', ' ')}{named(key, params)}{effect(params)}" for _, date, key, kind, _, _, params in reversed(log[-n:]))
 
 
 @solara.component

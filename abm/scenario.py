@@ -879,15 +879,20 @@ def _describe(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _type_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The schema at ``loc``, unwrapped (None where the walk leaves the schema)."""
+    tp: Any = model
+    for part in loc:
+        tp = _child(tp, str(part))
+    return _unwrap(tp)
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names allowed at ``loc`` (the parent of an unknown key), in the model's
     order. A walk of types alone: unlike :func:`find_setting`, it serves any model (an
     experiment, a rule's parameters) and has no data to check ids and indices against,
     which pydantic has checked already on its way to the error."""
-    tp: Any = model
-    for part in loc:
-        tp = _child(tp, str(part))
-    tp = _unwrap(tp)
+    tp = _type_at(model, loc)
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
@@ -1066,7 +1071,8 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             got = err.get("input")
             shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else _member(type(got).__name__)
             message = _in_words(err)
-            said = (err["type"] == "value_error" and isinstance(got, dict)) or f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message) or (isinstance(got, list) and any(f"'{cut(str(item), 40)}'" in message for item in got))  # quoted whole, as the message cut it, or by the item at fault
+            whole = err["type"] == "value_error" and isinstance(got, dict) and (isinstance(tp := _type_at(model, loc), type) and issubclass(tp, BaseModel) or typing.get_origin(tp) is dict)  # our check of a mapping's content (a rule's parameters in order, shares summing to at most 1): "(got a mapping)" would be noise
+            said = whole or f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message) or (isinstance(got, list) and any(f"'{cut(str(item), 40)}'" in message for item in got))  # quoted whole, as the message cut it, or by the item at fault
             problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems
 
@@ -1579,7 +1585,7 @@ def _build(raw: dict[str, Any], source: str | None = None, allow_large: bool = F
         try:
             spec = GeneratedSpec.model_validate(raw["generated"])
         except ValidationError as exc:
-            raise ScenarioError([*found, *((".".join(filter(None, ("generated", p))), m) for p, m in pydantic_problems(exc, GeneratedSpec))], source) from None
+            raise ScenarioError([*found, *pydantic_problems(exc, GeneratedSpec, at="generated")], source) from None
         if too_large := budget.check_world(spec.n_states, spec.n_powers, allow_large):
             raise ScenarioError([*found, ("generated", too_large)], source)
         raw = deep_merge(expand(spec), raw)

@@ -323,11 +323,12 @@ def test_no_power_is_drawn_in_grey(config):
         assert max(r, g, b) - min(r, g, b) > 0.2, f"{config}: {power} is drawn in a grey ({colour})"
 
 
-@pytest.mark.parametrize("n", [10, 20])
-def test_a_generated_world_draws_each_of_up_to_twenty_powers_in_its_own_colour_not_grey(n):
-    colours = charts.power_colors(load(BASELINE.parent / "generated.yaml", [f"generated.n_powers={n}"])).values()
-    assert len(set(colours)) == n
-    assert all(max(rgb := to_rgba(c)[:3]) - min(rgb) > 0.2 for c in colours)
+def test_a_generated_world_draws_each_of_up_to_twenty_powers_in_its_own_colour_not_grey():
+    """Powers k and k + 10 took one colour; an eleventh power must not recolour the first ten."""
+    colours = {n: list(charts.power_colors(load(BASELINE.parent / "generated.yaml", [f"generated.n_powers={n}"])).values()) for n in (10, 11, 20)}
+    assert len(set(colours[10])) == 10 and len(set(colours[20])) == 20
+    assert colours[11][:10] == colours[20][:10] == colours[10]
+    assert all(max(rgb := to_rgba(c)[:3]) - min(rgb) > 0.1 for c in colours[20])  # tab20's greys (no tint at all) are replaced
 
 
 def test_the_alignment_chart_tells_apart_every_power_of_a_large_generated_world():

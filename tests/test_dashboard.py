@@ -70,20 +70,21 @@ def test_every_shipped_scenario_builds_and_every_panel_draws():
             assert panel(model).png(model).startswith(b"\x89PNG"), (name, "not a PNG")
 
 
-def test_a_large_generated_world_draws_every_panel_and_tells_its_lines_apart(monkeypatch, tmp_path):
+@pytest.mark.parametrize("subregions", [8, 13])
+def test_a_large_generated_world_draws_every_panel_and_tells_its_lines_apart(monkeypatch, tmp_path, subregions):
     """Eight subregions ran past the list of line styles and replaced the page with a
-    traceback; twelve powers took tab10's colours in turn, so powers 0 and 10 were one blue
-    on the map and in the influence lines."""
+    traceback (and then drew the eighth in the region's black); twelve powers took tab10's
+    colours in turn, so powers 0 and 10 were one blue on the map and in the influence lines."""
     (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
-    (tmp_path / "big.yaml").write_text(f"extends: {dashboard.CONFIGS / 'generated.yaml'}\ngenerated: {{n_subregions: 12, n_states: 30, n_powers: 12}}\n")
+    (tmp_path / "big.yaml").write_text(f"extends: {dashboard.CONFIGS / 'generated.yaml'}\ngenerated: {{n_subregions: {subregions}, n_states: 60, n_powers: 12}}\n")
     monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
     model = dashboard.DashboardModel(config="big")
     model.step()
-    assert len(model.subregions) >= 9
+    assert len(model.subregions) >= 8
     for name, panel in dashboard.PANELS.items():
         assert panel(model).png(model).startswith(b"\x89PNG"), (name, "not a PNG")
-    looks = lambda panel: [(to_hex(ln.get_color()), ln.get_linestyle()) for ln in panel(model).fig.axes[0].get_lines()]  # noqa: E731
-    regions, powers = looks(dashboard.live_fragmentation), looks(dashboard.live_influence)
+    colours = lambda panel: [to_hex(ln.get_color()) for ln in panel(model).fig.axes[0].get_lines()]  # noqa: E731
+    regions, powers = colours(dashboard.live_fragmentation), colours(dashboard.live_influence)
     assert len(regions) == len(set(regions)) == len(model.subregions) + 1
     assert len(powers) == len(set(powers)) == 12
 
@@ -353,6 +354,18 @@ def test_events_the_model_makes_itself_are_named_by_their_parties():
     model.event_log = made[-1:]
     params = json.loads(made[-1][-1])
     assert dashboard.latest_events(model) == f"{made[-1][1]} {made[-1][3].replace('_', ' ')} ({params['organisation']}, {params['power']}, {params['state']})"
+
+
+def test_the_latest_events_say_when_an_event_changed_nothing():
+    """An exit by a state that was never a member read as an exit that took place."""
+    from abm.model import RegionModel
+    from abm.scenario import resolve_extends
+
+    raw = resolve_extends(dashboard.CONFIGS / "baseline.yaml")
+    raw["events"]["georgia_exits"] = {"type": "exit", "date": "2025-02-01", "state": "georgia", "organisation": "EAEU"}
+    model = RegionModel(raw, rng=0)
+    model.step()
+    assert "2025-04-01 exit (georgia_exits) (no effect)" in dashboard.latest_events(model, 5).split("; ")
 
 
 def test_the_status_says_when_the_run_has_reached_its_horizon():

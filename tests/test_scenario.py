@@ -1344,3 +1344,4 @@ def test_a_check_of_a_whole_mapping_is_reported_at_that_mapping_in_its_own_words
     assert only_problem(BASELINE, ["rules.membership.freeze=0.5"]) == ("rules.membership", "freeze (0.5) must lie between leave (-0.2) and join (0.05)")
     path, message = only_problem(BASELINE, ["states.armenia.ties.trade.russia=0.99"])
     assert path == "states.armenia.ties" and message.endswith("(the rest is 'other' partners)")
+    assert only_problem(BASELINE, ["organisations.EAEU.open={a: 1}"]) == ("organisations.EAEU.open", "true or false is expected here (got a mapping)")  # a mapping where none belongs is still named
