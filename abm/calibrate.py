@@ -208,8 +208,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise CalibrationError(f"{where}: parameters: {problem}")
     try:
         patterns = pat.load(root / spec.patterns, spec.use)
-    except pat.PatternError as exc:
-        raise CalibrationError(str(exc)) from None
+    except pat.PatternError as exc:  # named by the spec and its field, as a missing scenario is
+        raise CalibrationError(f"{where}: {'use' if 'unknown pattern' in str(exc) else 'patterns'}: {exc}") from None
     last = pat.last_date(patterns)
     steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
     if steps is None:
@@ -462,10 +462,12 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         sampler = SeededSampler(pool.map, cal.spec.seed, progress)
         abc = _abc(cal, sampler)
         db = f"sqlite:///{(out / DB).resolve()}"
-        if (out / DB).exists() and _has_run(db):
-            history = abc.load(db, 1)
-        else:
-            history = abc.new(db, {p.id: _target_value(p) for p in cal.patterns})
+        with interrupts_deferred():  # pyabc creates its database in several statements: a stop among them left one that no resume could open
+            if _has_generation(db):
+                history = abc.load(db, 1)
+            else:  # none, or one with no generation stored (a kill -9 while it was created): this command's own, started again with the same seed
+                (out / DB).unlink(missing_ok=True)
+                history = abc.new(db, {p.id: _target_value(p) for p in cal.patterns})
         before = history.total_nr_simulations if history.max_t >= 0 else 0
         remaining = cal.spec.generations - (history.max_t + 1)
         try:
@@ -526,13 +528,15 @@ def _check_single_threaded(executor) -> None:
         raise CalibrationError(f"the executor runs {threads} threads per process; calibration needs one (Dask: start workers with --nthreads 1) so that every task's random stream is its own")
 
 
-def _has_run(db: str) -> bool:
+def _has_generation(db: str) -> bool:
+    """Whether the database holds a finished generation to resume from (pyabc's t >= 0;
+    its calibration sample, t = -1, is drawn again with the same seeds)."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(db)
     try:
         with engine.connect() as conn:
-            return bool(conn.execute(sqlalchemy.text("select count(*) from abc_smc")).scalar())
+            return bool(conn.execute(sqlalchemy.text("select count(*) from populations where t >= 0")).scalar())
     except sqlalchemy.exc.OperationalError:
         return False
     finally:

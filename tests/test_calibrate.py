@@ -269,6 +269,23 @@ def test_a_calibration_stopped_while_drawing_leaves_no_outputs_and_resume_writes
     assert (out / "marginals.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_calibration_killed_while_its_database_was_made_resumes_from_the_start(small, tmp_path):
+    """A stop (even kill -9) among the statements that create pyabc's database left tables
+    without their version row: every --resume then ended in pyabc's traceback ("Database
+    has version 0") and the folder could only be deleted by hand."""
+    import sqlite3
+
+    out = tmp_path / "c"
+    with InterruptedAt(call=1) as ex:  # the folder and database exist, no generation is stored
+        assert calibrate.run(small_spec(), out, executor=ex, progress=False).interrupted
+    with sqlite3.connect(out / calibrate.DB) as db:
+        db.execute("delete from version")  # as a kill left it: created, but not yet stamped
+    with serial() as ex:
+        resumed = calibrate.run(small_spec(), out, executor=ex, resume=True, progress=False)
+    assert not resumed.interrupted and resumed.generations == small.result.generations
+    pd.testing.assert_frame_equal(pd.read_csv(out / "posterior.csv"), pd.read_csv(small.out / "posterior.csv"))
+
+
 def test_two_calibrations_never_write_one_folder_at_once(tmp_path):
     """Two resumes of one folder at once stored some generations twice in its database."""
     spec, out = small_spec(), tmp_path / "c"
@@ -512,7 +529,9 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         (small_spec(parameters={"rules.decay.rate": {"low": 0, "high": math.nan}}), "parameters.rules.decay.rate.high: a finite number is expected (got nan)"),
         (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
+        (small_spec(use=["nope"]), ": use: "),  # the patterns file was blamed, not the spec's field
         (small_spec(use=["nope"]), "unknown pattern 'nope'"),
+        (small_spec(patterns="nope.yaml"), ": patterns: file not found: "),  # named neither the spec nor its field
         (small_spec(parameters={"states.armenia.lat": {"low": 30, "high": 40}}), "parameters.states.armenia.lat: names, describes or places something"),  # its prior came back as a posterior
         (small_spec(use=[]), "use: must not be empty"),  # was a traceback from the empty list of dates
         (small_spec(use=["multi_vector", "multi_vector"]), "use: 'multi_vector' is listed twice"),  # it counted twice in the distance
