@@ -209,7 +209,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     try:
         patterns = pat.load(root / spec.patterns, spec.use)
     except pat.PatternError as exc:  # named by the spec and its field, as a missing scenario is
-        raise CalibrationError(f"{where}: {'use' if 'unknown pattern' in str(exc) else 'patterns'}: {exc}") from None
+        raise CalibrationError(f"{where}: {'use' if isinstance(exc, pat.UnknownPatternError) else 'patterns'}: {exc}") from None
     last = pat.last_date(patterns)
     steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
     if steps is None:

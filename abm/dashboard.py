@@ -406,15 +406,12 @@ def latest_events(model: RegionModel, n: int = 3) -> str:
         return "none yet"
 
     def named(key, params):
-        if key:
-            return f" ({key})"
-        parties = [v for v in map(json.loads(params).get, EVENT_PARTIES) if isinstance(v, str)]
-        return f" ({', '.join(parties)})" if parties else ""
+        params = json.loads(params)
+        parties = [v for v in map(params.get, EVENT_PARTIES) if isinstance(v, str)]
+        who = f" ({key})" if key else f" ({', '.join(parties)})" if parties else ""
+        return who + (" (no effect)" if "no_effect" in params else "")
 
-    def effect(params):
-        return " (no effect)" if "no_effect" in json.loads(params) else ""
-
-    return "; ".join(f"{date} {kind.replace('_', ' ')}{named(key, params)}{effect(params)}" for _, date, key, kind, _, _, params in reversed(log[-n:]))
+    return "; ".join(f"{date} {kind.replace('_', ' ')}{named(key, params)}" for _, date, key, kind, _, _, params in reversed(log[-n:]))
 
 
 @solara.component

@@ -281,9 +281,9 @@ class MembershipEvent(Event):
         )
 
     def apply(self, model):
-        """The change, or, where the membership calculus or an earlier event has made it
-        already, a log entry that says nothing changed (``no_effect``): the log's row
-        alone read as an accession or exit that took place."""
+        """The change, or, where the scenario, the membership calculus or an earlier event
+        has made it already, a log entry that says nothing changed (``no_effect``): the
+        log's row alone read as an accession or exit that took place."""
         p = self.params
         member = p.organisation in model.state(p.state).memberships
         if member == self.joins:

@@ -25,6 +25,10 @@ class PatternError(Exception):
     """A patterns file that cannot be used (one line: where, and what is allowed)."""
 
 
+class UnknownPatternError(PatternError):
+    """A pattern asked for by id that the file does not hold: the asker's error, not the file's."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a NaN target or an infinite tolerance scores every run alike
 
@@ -161,7 +165,7 @@ def load(path: str | Path, only: list[str] | None = None) -> list[Pattern]:
         return list(parsed.patterns.values())
     unknown = [k for k in only if k not in parsed.patterns]
     if unknown:
-        raise PatternError(f"{path}: unknown pattern '{unknown[0]}'; known: {', '.join(parsed.patterns)}")
+        raise UnknownPatternError(f"{path}: unknown pattern '{unknown[0]}'; known: {', '.join(parsed.patterns)}")
     return [parsed.patterns[k] for k in only]
 
 

@@ -887,6 +887,11 @@ def _type_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
     return _unwrap(tp)
 
 
+def _is_mapping(tp: Any) -> bool:
+    """Whether the schema ``tp`` is written as a mapping: a model, or a dict of values."""
+    return (isinstance(tp, type) and issubclass(tp, BaseModel)) or typing.get_origin(tp) is dict
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names allowed at ``loc`` (the parent of an unknown key), in the model's
     order. A walk of types alone: unlike :func:`find_setting`, it serves any model (an
@@ -1071,7 +1076,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             got = err.get("input")
             shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else _member(type(got).__name__)
             message = _in_words(err)
-            whole = err["type"] == "value_error" and isinstance(got, dict) and (isinstance(tp := _type_at(model, loc), type) and issubclass(tp, BaseModel) or typing.get_origin(tp) is dict)  # our check of a mapping's content (a rule's parameters in order, shares summing to at most 1): "(got a mapping)" would be noise
+            whole = err["type"] == "value_error" and isinstance(got, dict) and _is_mapping(_type_at(model, loc))  # our check of a mapping's content (a rule's parameters in order, shares summing to at most 1): "(got a mapping)" would be noise
             said = whole or f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message) or (isinstance(got, list) and any(f"'{cut(str(item), 40)}'" in message for item in got))  # quoted whole, as the message cut it, or by the item at fault
             problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems
