@@ -115,13 +115,32 @@ def interrupts_deferred(again: Callable[[int], object] | None = None) -> Iterato
         caught.append(signum)
 
     previous = {s: signal.signal(s, hold) for s in INTERRUPTS if signal.getsignal(s) is not signal.SIG_IGN}
+    _holding.append(caught)
     try:
         yield caught
     finally:
+        del _holding[next(i for i, c in enumerate(_holding) if c is caught)]  # by identity: lists of held signals compare equal when empty
         for s, handler in previous.items():
             signal.signal(s, handler)
         for s in dict.fromkeys(caught):
             signal.raise_signal(s)
+
+
+_holding: list[list[int]] = []  # the lists of signals held by the interrupts_deferred blocks now open
+
+
+def take_held_stop() -> int | None:
+    """The first stop signal held back by an open :func:`interrupts_deferred` block, taken
+    off its list for the caller to act on (:func:`interrupt`), or None. A sweep's pool
+    asks when its workers die: a stop sent to the whole process group (a batch scheduler's
+    SIGTERM, ``timeout``) kills the workers too, and is then the reason, not a fault to
+    recover from by starting new workers."""
+    for caught in _holding:
+        if caught:
+            signum = caught[0]
+            caught.clear()
+            return signum
+    return None
 
 
 def interrupt(signum: int) -> NoReturn:

@@ -63,7 +63,7 @@ from abm import posterior, runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile
-from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt
+from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt, take_held_stop
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, interrupted_top_up, pack, reader, write_json, write_text
 from abm.store import check as check_store
@@ -297,6 +297,11 @@ class Pool:
         return {**({"other_code": self.other_code} if self.other_code else {}), **({"refused": self.refused} if self.refused else {})}
 
     def restart(self) -> None:
+        """Replace the executor after a worker died, unless a stop is held: a group SIGTERM
+        killed the workers too, and the command stops as the signal asks instead of
+        starting new ones and counting a death."""
+        if (signum := take_held_stop()) is not None:
+            interrupt(signum)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self.make()
         self.generation += 1
@@ -940,8 +945,8 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                 except Exception as exc:  # the task itself failed: a dead worker, an unpicklable result
                     died = isinstance(exc, BrokenProcessPool)
                     if died and pool.make is not None and generation == pool.generation:
-                        result.worker_deaths += 1
                         pool.restart()
+                        result.worker_deaths += 1
                     if died and not suspect and pool.make is not None:
                         suspects.extend(replace(chunk, runs=[run]) for run in chunk.runs)
                         continue  # not its fault yet: every run of the chunk is tried again alone

@@ -6,8 +6,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 import types
 from concurrent.futures.process import BrokenProcessPool
 
@@ -412,6 +416,30 @@ def test_a_worker_that_died_once_is_replaced_said_and_recorded(small, monkeypatc
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["sessions"][0]["worker_deaths"] == 1
     # and the posterior is the one no death would have given
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "posterior.csv"), pd.read_csv(small.out / "posterior.csv"))
+
+
+def test_a_sigterm_to_the_whole_process_group_stops_a_calibration_without_a_worker_death(tmp_path):
+    """A batch scheduler (or ``timeout``) sends SIGTERM to every process of the job: the
+    workers died of it before the main process, which holds stops while pyabc runs, acted
+    on its own, and it counted a death and started new workers before stopping."""
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(small_spec(population=60, generations=6)))
+    out = tmp_path / "c"
+    proc = subprocess.Popen([sys.executable, "-m", "abm.cli", "calibrate", str(path), "--out", str(out), "--workers", "2"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / calibrate.DB).exists() and calibrate._has_generation(f"sqlite:///{out / calibrate.DB}")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the first generation is stored: the workers are then sampling the next
+        os.killpg(proc.pid, signal.SIGTERM)
+        said, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGTERM, said
+    assert "interrupted: every finished generation is stored" in said and "died" not in said
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["interrupted"] and session["worker_deaths"] == 0
 
 
 def test_resuming_with_other_model_code_is_refused_unless_allowed(tmp_path, capsys):

@@ -622,6 +622,21 @@ def test_a_sweep_stopped_by_sigterm_or_sighup_ends_by_that_signal_with_its_runs_
     assert session["ended"] and session["interrupted"] and not (out / ".lock").exists()
 
 
+def test_a_stop_held_by_an_outer_block_is_found_after_an_inner_block_ends():
+    """The pool asks for a held stop when its workers die (a group SIGTERM); the stop of
+    an outer block was lost when an inner, empty block ended: the two lists of held
+    signals compared equal and the outer one was dropped from the open blocks."""
+    from abm.processes import interrupts_deferred, take_held_stop
+
+    with interrupts_deferred() as outer:
+        with interrupts_deferred():
+            pass
+        signal.raise_signal(signal.SIGTERM)
+        assert outer == [signal.SIGTERM]
+        assert take_held_stop() == signal.SIGTERM
+        assert outer == [] and take_held_stop() is None  # taken: not raised again when the block ends
+
+
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
     spec = tiny_spec(name="killed", replications=30, set={"time.steps": 8})  # 120 runs
     path = tmp_path / "killed.yaml"
