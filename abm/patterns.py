@@ -195,7 +195,9 @@ def check(patterns: list[Pattern], columns: dict[str, set[str]], states: set[str
             if op.state is not None and op.state not in states:
                 return f"pattern {p.id}: output.state '{op.state}' is not a state of the scenario; states: {', '.join(sorted(states))}"
         for d in p.output.dates():
-            if not start <= d <= end:
+            if d < start:  # (the run's end is then beside the point: a run cut to the last date ends where it starts)
+                return f"pattern {p.id}: date {d} is before the scenario starts ({start})"
+            if d > end:
                 return f"pattern {p.id}: date {d} is outside the run ({start} to {end})"
     return None
 

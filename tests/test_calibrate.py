@@ -578,6 +578,21 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         assert not (tmp_path / "out").exists()
 
 
+def test_a_pattern_dated_before_the_scenario_starts_is_refused_as_such(tmp_path, capsys):
+    """It was refused as 'outside the run (2025-01-01 to 2025-01-01)': the range of a run
+    cut to the last pattern's date, which for a pattern before the start is no run at all."""
+    patterns = yaml.safe_load(PATTERNS.read_text())
+    early = patterns["patterns"]["south_caucasus_fragmenting"]
+    patterns["patterns"] = {"early": {**early, "output": {**early["output"], "from": "2024-01-01", "to": "2024-07-01"}}}
+    (tmp_path / "patterns.yaml").write_text(yaml.safe_dump(patterns))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(small_spec(patterns=str(tmp_path / "patterns.yaml"))))
+    assert main(["calibrate", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "pattern early: date 2024-01-01 is before the scenario starts (2025-01-01)" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_cli_lists_every_problem_of_a_spec_as_abm_sweep_does(tmp_path, capsys):
     """Only the first problem was reported: a user fixed one typo, ran again, met the next."""
     bad = tmp_path / "bad.yaml"
