@@ -449,7 +449,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     except CalibrationError:
         pool.shutdown(False)
         raise
-    interrupted, started, session, history, discard = True, time.perf_counter(), None, None, False
+    interrupted, sampled, started, session, history, discard = True, False, time.perf_counter(), None, None, False
     lock = contextlib.ExitStack()
     try:
         if not existed:  # a new folder, made here: one that appeared since check_new is another command's
@@ -478,14 +478,15 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
                 with warnings.catch_warnings(), interrupts_deferred() as sampler.interrupts:
                     warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)  # pyabc compares the first, infinite, epsilon with the next: inf - inf
                     abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
-            interrupted = False
+                    sampled = True  # a stop held until here stops the command, not the sampling: pyabc may have ended at epsilon.minimum, short of the generations
+            sampled, interrupted = True, False
         except KeyboardInterrupt:
             pass
         history = pyabc.History(db)
         simulations = (history.total_nr_simulations - before) * cal.spec.seeds_per_particle
         result = CalibrationResult(out, history.max_t + 1, simulations, time.perf_counter() - started, pool.description, interrupted)
         session.update(generations=result.generations, simulations=simulations, interrupted=interrupted)
-        manifest["finished"] = not interrupted  # sampling is done: a resume only writes the outputs
+        manifest["finished"] = sampled  # a resume only writes the outputs
         write_json(out / MANIFEST, manifest)
         if not interrupted:
             try:

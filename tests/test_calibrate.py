@@ -194,6 +194,32 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
     assert [s["interrupted"] for s in sessions] == [True, False]
 
 
+def test_a_stop_as_sampling_ends_at_the_minimum_epsilon_leaves_only_the_outputs_to_resume(monkeypatch, tmp_path):
+    """pyabc ends at epsilon.minimum, here after 3 of 4 generations. A stop held until then
+    marked the sampling unfinished, and --resume sampled one generation more than an
+    uninterrupted calibration does."""
+    spec = small_spec(generations=4, epsilon={"minimum": 0.66})
+    with serial() as ex:
+        whole = calibrate.run(spec, tmp_path / "whole", executor=ex, progress=False)
+    assert whole.generations == 3 and not whole.interrupted
+
+    real = pyabc.ABCSMC.run
+
+    def stopped_as_it_ends(self, *args, **kwargs):
+        history = real(self, *args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # held by the calibration until pyabc is done
+        return history
+
+    with monkeypatch.context() as patch, serial() as ex:
+        patch.setattr(pyabc.ABCSMC, "run", stopped_as_it_ends)
+        first = calibrate.run(spec, tmp_path / "r", executor=ex, progress=False)
+    assert first.interrupted and first.generations == 3 and not (tmp_path / "r" / "posterior.csv").exists()
+    with serial() as ex:
+        resumed = calibrate.run(spec, tmp_path / "r", executor=ex, resume=True, progress=False)
+    assert resumed.generations == 3 and resumed.simulations == 0 and not resumed.interrupted
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "r" / "posterior.csv"), pd.read_csv(tmp_path / "whole" / "posterior.csv"))
+
+
 @pytest.mark.parametrize("where", ["storing", "outputs"])
 def test_a_full_disk_stops_the_calibration_in_one_line_and_a_resume_completes_it(monkeypatch, tmp_path, where):
     """A full disk while pyabc stored a generation ended in SQLAlchemy's follow-on error
