@@ -217,10 +217,12 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     problem = unreadable(base, patterns, steps)
     if problem:
         raise CalibrationError(f"{where}: {problem}")
-    patterns_text = (root / spec.patterns).read_text(encoding="utf-8")
-    hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": patterns_text}
+    fitted = [p.model_dump(mode="json", by_alias=True, include=FITTED) for p in patterns]  # not the file's text: a comment or a source's spelling changes no fit, and blocked --resume
+    hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted}
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed))
 
+
+FITTED = {"id", "output", "target", "tolerance", "weight"}  # what of a pattern the distance reads: what the spec hash covers
 
 JOINT_DRAWS = 200  # draws from the priors tried before a calibration starts
 

@@ -419,6 +419,27 @@ class WorkersDie(cf.ThreadPoolExecutor):
         raise BrokenProcessPool("a worker died")
 
 
+def test_a_resume_is_refused_for_a_changed_pattern_not_for_a_changed_comment_or_source(tmp_path):
+    """The spec hash covered the patterns file's text: correcting a comment or a source's
+    spelling blocked --resume of a calibration whose fit it did not change."""
+    patterns = tmp_path / "patterns.yaml"
+    patterns.write_text(PATTERNS.read_text())
+    spec = small_spec(patterns=str(patterns))
+    with InterruptedAt(call=2) as ex:
+        assert calibrate.run(spec, tmp_path / "r", executor=ex, progress=False).interrupted
+    text = PATTERNS.read_text()
+    data = yaml.safe_load(text)
+    data["patterns"]["south_caucasus_fragmenting"]["source"][0]["author"] = "S. Blank"
+    patterns.write_text("# a comment added\n" + yaml.safe_dump(data, sort_keys=False))
+    data["patterns"]["south_caucasus_fragmenting"]["tolerance"] = 0.03
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(data))
+    with pytest.raises(calibrate.CalibrationError, match="changed"):
+        calibrate.run(small_spec(patterns=str(changed)), tmp_path / "r", executor=serial(), resume=True, progress=False)
+    with serial() as ex:
+        assert not calibrate.run(spec, tmp_path / "r", executor=ex, resume=True, progress=False).interrupted
+
+
 def test_a_calibration_whose_workers_keep_dying_stops_with_one_clear_message(tmp_path, capsys):
     # an executor the calibration was given is not restarted: one death ends it, and the message does not say twice
     with WorkersDie(max_workers=1) as ex, pytest.raises(calibrate.CalibrationError, match=r"worker processes died \(killed, or out of memory\) while one generation ran; .* continue with --resume"):
