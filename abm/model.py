@@ -412,6 +412,7 @@ class RegionModel(mesa.Model):
         self.backlash = (self.alignment * threat_weight + self.fear) @ self.rivalry
         menace = threat_weight * (self.alignment + self.fear + np.maximum(0.0, -self.opinion))
         self.main_threat = menace.argmax(axis=1)
+        self.threatened = menace.max(axis=1) > 0  # a state no power menaces has no main threat: argmax's first power would be an artefact of the scenario's order
         if self.organisations.changed:
             self.organisations.refresh(self.pairs)
             self.group_memberships()

@@ -244,6 +244,17 @@ def test_bandwagon_follows_influence_as_it_changes():
 
 
 @covers("decision.bandwagon")
+def test_bandwagon_with_no_influence_anywhere_treats_every_power_as_the_leader():
+    """0/0: every power lost the bonus when none had influence, and gained it when all had
+    the same small influence (audit); all now tie for the lead in both cases."""
+    model = tiny_model()
+    bandwagon = rule("decision", "bandwagon", bonus=0.5, noise=0.0)
+    for influence in ([0.0, 0.0], [1e-9, 1e-9]):
+        model.influence = np.array(influence)
+        assert decide(model, bandwagon, offer(P, C), -0.45) and decide(model, bandwagon, offer(Q, C), -0.45)
+
+
+@covers("decision.bandwagon")
 def test_bandwagon_does_not_fear_dependence():
     # utility -0.3 includes a dependence cost of 0.4 (weight 1): bandwagon adds it back
     model = tiny_model()
@@ -270,6 +281,22 @@ def test_balance_penalises_the_main_threat_and_rewards_its_rivals():
     assert not decide(model, threshold, offer(Q, C), -0.3)
     assert decide(model, balance, offer(Q, C), -0.39)
     assert not decide(model, balance, offer(Q, C), -0.41)
+
+
+@covers("decision.balance")
+def test_balance_leaves_alone_a_state_that_no_power_menaces():
+    """With no power able to coerce, argmax named the first power listed every state's
+    main threat, and balance penalised it everywhere: listing the powers in the other
+    order swapped who won (audit)."""
+    scn = tiny_scenario()
+    scn["powers"]["p"]["coercion"]["propensity"] = 0.0
+    model = tiny_model(scenario=scn)
+    assert not model.threatened.any()
+    balance = rule("decision", "balance", bonus=0.5, noise=0.0)
+    threshold = rule("decision", "threshold", noise=0.0)
+    for power in (P, Q):
+        for u in (-0.05, 0.05):
+            assert decide(model, balance, offer(power, C), u) == decide(model, threshold, offer(power, C), u)
 
 
 @covers("decision.balance")

@@ -66,7 +66,9 @@ class Linear(DecayRule):
 
     def upkeep(self, ties):
         """The amount drained from every tie: a renewal added before the decay keeps even
-        a tie weaker than ``rate`` (``max(0, t + rate - rate) = t``)."""
+        a tie weaker than ``rate`` (``max(0, t + rate - rate) = t``). A refused one lets
+        the decay take such a tie to zero, a loss of ``t``, not ``rate``: ties weaker than
+        ``rate`` drift up in expectation (ODD 7.6)."""
         return np.where(ties > 0, self.params.rate, 0.0)
 
 

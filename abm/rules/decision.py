@@ -93,7 +93,7 @@ class Bandwagon(DecisionRule):
 
     def adjust(self, offers, utility, model):
         influence = model.influence
-        relative = influence[offers.power] / influence.max() if influence.max() > 0 else 0.0
+        relative = influence[offers.power] / influence.max() if influence.max() > 0 else 1.0  # no power has influence: all tie for the lead, as equal influence does
         dependence = model.config.utility.dependence * offers.terms["dependence"]
         return utility + dependence + self.params.bonus * (2.0 * relative - 1.0)
 
@@ -101,7 +101,8 @@ class Bandwagon(DecisionRule):
 @register
 class Balance(DecisionRule):
     """Balance against the main threat: penalise offers from the state's most
-    threatening power and reward offers from that power's rivals (Walt 1987)."""
+    threatening power and reward offers from that power's rivals (Walt 1987). A state that
+    no power menaces has nothing to balance against: its offers are left as they are."""
 
     name = "balance"
 
@@ -112,4 +113,4 @@ class Balance(DecisionRule):
         threat = model.main_threat[offers.state]
         is_threat = offers.power == threat
         toward_rivals = model.rivalry[threat, offers.power]
-        return utility + np.where(is_threat, -self.params.bonus, self.params.bonus * toward_rivals)
+        return utility + np.where(is_threat, -self.params.bonus, self.params.bonus * toward_rivals) * model.threatened[offers.state]
