@@ -537,6 +537,12 @@ def test_expiry_keeps_strength_until_expiry_then_fades():
     assert t == pytest.approx(np.array([[1.0, 0.8, 0.64]]))
     r.apply(t, expiry, 11)
     assert t == pytest.approx(np.array([[0.8, 0.64, 0.512]]))
+    # the boundary (ODD 7.6): a tie whose offer runs to step 5 is spared the decay of step 5 and fades from step 6
+    t, expiry = np.array([[1.0]]), np.array([[5]])
+    r.apply(t, expiry, 5)
+    assert t[0, 0] == 1.0
+    r.apply(t, expiry, 6)
+    assert t[0, 0] == pytest.approx(0.8)
 
 
 @covers("decay.none")
@@ -835,6 +841,20 @@ def test_adaptive_allocation_learns_acceptance_rates():
         r.learn(power, A, False)
         r.learn(power, B, True)
     assert np.asarray(r.weights(model)[power.index]) == pytest.approx([1.0 * 0.25, 0.5 * 0.75, 0.2 * 0.5])
+
+
+@covers("allocation.adaptive")
+def test_adaptive_allocation_learns_from_the_models_own_offers():
+    """The unit tests above feed it outcomes by hand; in a run the model must feed it
+    every step's offers and acceptances (removing that left every other test passing)."""
+    scn = tiny_scenario()
+    scn["rules"]["allocation"] = {"name": "adaptive", "memory": 1.0}
+    model = tiny_model(scenario=scn)
+    for _ in range(3):
+        model.step()
+    offered = sum(p.offers_to.sum() for p in model.powers)
+    accepted = sum(p.accepted_by.sum() for p in model.powers)
+    assert offered > 0 and 0 < accepted <= offered
 
 
 @covers("allocation.adaptive")
