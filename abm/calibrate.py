@@ -154,6 +154,7 @@ class Calibration:
     steps: int
     tables: bool
     hash: str
+    text_hash: str = ""  # the hash of calibrations started before it covered the patterns' fitted fields, not their file's text: they still resume
 
     @property
     def names(self) -> list[str]:
@@ -219,7 +220,8 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise CalibrationError(f"{where}: {problem}")
     fitted = [p.model_dump(mode="json", by_alias=True, include=FITTED) for p in patterns]  # not the file's text: a comment or a source's spelling changes no fit, and blocked --resume
     hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted}
-    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed))
+    text = {**hashed, "patterns": (root / spec.patterns).read_text(encoding="utf-8")}
+    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text))
 
 
 FITTED = {"id", "output", "target", "tolerance", "weight"}  # what of a pattern the distance reads: what the spec hash covers
@@ -617,7 +619,7 @@ def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fal
         manifest = None
     if not isinstance(manifest, dict):
         raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing or unreadable); choose another --out")
-    if manifest.get("spec_hash") != cal.hash:
+    if manifest.get("spec_hash") not in (cal.hash, cal.text_hash):
         stored, now = manifest.get("spec") or {}, plain(cal.spec.model_dump())
         if stored.get("seed") != now["seed"] and {**stored, "seed": None} == {**now, "seed": None}:  # a --seed left out of the resume
             raise CalibrationError(f"cannot resume {out}: it started with seed {stored.get('seed')}, not {now['seed']}; resume with --seed {stored.get('seed')}")

@@ -945,8 +945,8 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                 except Exception as exc:  # the task itself failed: a dead worker, an unpicklable result
                     died = isinstance(exc, BrokenProcessPool)
                     if died and pool.make is not None and generation == pool.generation:
-                        pool.restart()
                         result.worker_deaths += 1
+                        pool.restart()
                     if died and not suspect and pool.make is not None:
                         suspects.extend(replace(chunk, runs=[run]) for run in chunk.runs)
                         continue  # not its fault yet: every run of the chunk is tried again alone

@@ -440,6 +440,21 @@ def test_a_resume_is_refused_for_a_changed_pattern_not_for_a_changed_comment_or_
         assert not calibrate.run(spec, tmp_path / "r", executor=ex, resume=True, progress=False).interrupted
 
 
+def test_a_calibration_started_when_the_hash_covered_the_patterns_text_still_resumes(tmp_path):
+    """Folders started before the hash covered the patterns' fitted fields hold the hash of
+    the file's text: their resume was refused as 'the spec ... changed' (review)."""
+    spec = small_spec()
+    with InterruptedAt(call=2) as ex:
+        assert calibrate.run(spec, tmp_path / "r", executor=ex, progress=False).interrupted
+    cal = calibrate.load_spec(spec)
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["spec_hash"] == cal.hash != cal.text_hash
+    manifest["spec_hash"] = cal.text_hash  # as the older version wrote it
+    (tmp_path / "r" / "manifest.json").write_text(json.dumps(manifest))
+    with serial() as ex:
+        assert not calibrate.run(spec, tmp_path / "r", executor=ex, resume=True, progress=False).interrupted
+
+
 def test_a_calibration_whose_workers_keep_dying_stops_with_one_clear_message(tmp_path, capsys):
     # an executor the calibration was given is not restarted: one death ends it, and the message does not say twice
     with WorkersDie(max_workers=1) as ex, pytest.raises(calibrate.CalibrationError, match=r"worker processes died \(killed, or out of memory\) while one generation ran; .* continue with --resume"):
