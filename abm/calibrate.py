@@ -56,7 +56,7 @@ from abm import patterns as pat
 from abm import yamlfile
 from abm.experiment import base_problems, canonical_hash, override, plain, scenario_hash
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
-from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt
+from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt, take_held_stop
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
 from abm.store import write_json
@@ -143,6 +143,9 @@ class Spec(_Strict):
     seed: Annotated[Int, Field(ge=0)] = 0
 
 
+FITTED = {"id", "output", "target", "tolerance", "weight"}  # what of a pattern the distance reads: what the spec hash covers
+
+
 @dataclass
 class Calibration:
     """A checked spec, ready to run: the base scenario, the patterns and the run length."""
@@ -223,8 +226,6 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     text = {**hashed, "patterns": (root / spec.patterns).read_text(encoding="utf-8")}
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text))
 
-
-FITTED = {"id", "output", "target", "tolerance", "weight"}  # what of a pattern the distance reads: what the spec hash covers
 
 JOINT_DRAWS = 200  # draws from the priors tried before a calibration starts
 
@@ -325,7 +326,6 @@ class SeededSampler(MappingSampler):
     def __init__(self, map_, seed: int, progress: bool | None):
         super().__init__(map_=map_)
         self.seed, self.progress = seed, progress
-        self.interrupts: list[int] = []  # Ctrl-C or SIGTERM held back while pyabc runs (see run)
 
     def map_function(self, simulate_one, task_seed):
         simulate_one = _unpickled(self.unpickle, simulate_one)
@@ -353,9 +353,7 @@ class SeededSampler(MappingSampler):
             for result in self.map_(task, [_task_seed(self.seed, t, i) for i in range(n)]):
                 results.append(result)
                 bar.update(1)
-                if self.interrupts:  # stop between particles, where pyabc is storing nothing
-                    signum = self.interrupts[0]
-                    self.interrupts.clear()
+                if (signum := take_held_stop()) is not None:  # Ctrl-C or SIGTERM held back while pyabc runs (see run): stop between particles, where pyabc is storing nothing
                     interrupt(signum)
         self.nr_evaluations_ = sum(e for _, e in results)
         sample = self._create_empty_sample()
@@ -479,7 +477,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
                 # pyabc stores a generation in several statements, and an interruption among
                 # them left its session unusable (a traceback, exit 1): Ctrl-C and SIGTERM
                 # are held back, and acted on between particles (SeededSampler) or at the end
-                with warnings.catch_warnings(), interrupts_deferred() as sampler.interrupts:
+                with warnings.catch_warnings(), interrupts_deferred():
                     warnings.filterwarnings("ignore", "invalid value encountered in scalar subtract", RuntimeWarning)  # pyabc compares the first, infinite, epsilon with the next: inf - inf
                     abc.run(minimum_epsilon=cal.spec.epsilon.minimum, max_nr_populations=remaining)
                     sampled = True  # a stop held until here stops the command, not the sampling: pyabc may have ended at epsilon.minimum, short of the generations
