@@ -287,7 +287,9 @@ class MembershipEvent(Event):
         p = self.params
         member = p.organisation in model.state(p.state).memberships
         if member == self.joins:
-            return {**self.record(), "no_effect": f"{p.state} is {'already' if member else 'not'} a member of {p.organisation}"}
+            frozen = member and model.state_index[p.state] in model.organisations[p.organisation].frozen
+            why = f"{p.state} is {'already' if member else 'not'} a member of {p.organisation}"
+            return {**self.record(), "no_effect": why + (" (its participation is frozen: the membership calculus resumes it)" if frozen else "")}
         (model.organisations.join if self.joins else model.organisations.leave)(p.state, p.organisation, model)
         return self.record()
 

@@ -735,6 +735,11 @@ def test_a_membership_event_that_changes_nothing_says_so_and_is_not_marked_on_th
     assert fire(type="exit", state="georgia", organisation="EAEU")["no_effect"] == "georgia is not a member of EAEU"
     assert fire(type="accession", state="armenia", organisation="EAEU")["no_effect"] == "armenia is already a member of EAEU"
     assert model.organisations["EAEU"].members == eaeu
+    model.organisations.freeze("armenia", "EAEU")  # an accession does not resume a frozen member, and says who does
+    assert fire(type="accession", state="armenia", organisation="EAEU")["no_effect"] == (
+        "armenia is already a member of EAEU (its participation is frozen: the membership calculus resumes it)")
+    assert model.organisations["EAEU"].frozen == {model.state_index["armenia"]}
+    model.organisations.freeze("armenia", "EAEU", frozen=False)
     assert "no_effect" not in fire(type="exit", state="armenia", organisation="EAEU")  # the first exit takes place, the second cannot
     assert fire(type="exit", state="armenia", organisation="EAEU")["no_effect"] == "armenia is not a member of EAEU"
     assert "no_effect" not in fire(type="power_joins", power="turkey", organisation="SCO")
