@@ -87,36 +87,44 @@ def hhi(a: np.ndarray) -> np.ndarray:
     return (a * a).sum(axis=-1)
 
 
-def by_main_patron(a: np.ndarray, d: np.ndarray, similarity: float) -> np.ndarray:
+def by_main_patron(a: np.ndarray, d: np.ndarray, similarity: float, order: np.ndarray) -> np.ndarray:
     """States grouped by the power holding their largest share (states tied to no modelled
-    power form one group); ``d`` and ``similarity`` are not read. The labels are the ranks
-    of the leading powers (np.unique's inverse, without its sort)."""
+    power form one group; an exact tie goes to the first power listed, as the main
+    threat's, ODD 7.8); ``d``, ``similarity`` and ``order`` are not read. The labels are
+    the ranks of the leading powers (np.unique's inverse, without its sort)."""
     patron = np.where(a.max(axis=1) > 0, a.argmax(axis=1), a.shape[1])  # states tied to no power: a camp of their own
     leads = np.zeros(a.shape[1] + 1, dtype=np.intp)
     leads[patron] = 1
     return (np.cumsum(leads) - 1)[patron]
 
 
-def by_single_linkage(a: np.ndarray, d: np.ndarray, similarity: float) -> np.ndarray:
+def by_single_linkage(a: np.ndarray, d: np.ndarray, similarity: float, order: np.ndarray) -> np.ndarray:
     """Connected components of the graph linking states whose similarity ``1 - JS
-    distance`` is at least ``similarity`` (cheap, for large worlds)."""
+    distance`` is at least ``similarity`` (cheap, for large worlds; ``order`` is not read:
+    components do not depend on it)."""
     return connected_components(1.0 - d >= similarity, directed=False)[1]
 
 
-def by_louvain(a: np.ndarray, d: np.ndarray, similarity: float) -> np.ndarray:
+def by_louvain(a: np.ndarray, d: np.ndarray, similarity: float, order: np.ndarray) -> np.ndarray:
     """Communities maximising the modularity of that graph (fixed seed, so the labels do
     not consume the model's random stream; results are cached by graph, which changes far
-    less often than the alignments). The graph's diagonal (a state and itself) changes no
-    community."""
-    return _louvain(a.shape[0], np.packbits(1.0 - d >= similarity).tobytes()).copy()
+    less often than the alignments). Louvain is a heuristic whose result depends on the
+    order it visits the nodes, so the graph is built with the states in ``order``: the
+    same world then gives the same blocs however its scenario lists them. The graph's
+    diagonal (a state and itself) changes no community."""
+    labels = np.empty(len(order), dtype=int)
+    labels[order] = _louvain(len(order), np.packbits((1.0 - d >= similarity)[np.ix_(order, order)]).tobytes())
+    return labels
 
 
 BLOCS = {"main_patron": by_main_patron, "single_linkage": by_single_linkage, "louvain": by_louvain}  # metrics.blocs_method
 
 
-def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float) -> np.ndarray:
-    """Label each state with its alignment bloc, by ``method`` (a key of :data:`BLOCS`)."""
-    return BLOCS[method](a, d, similarity)
+def blocs(a: np.ndarray, d: np.ndarray, method: str, similarity: float, order: np.ndarray | None = None) -> np.ndarray:
+    """Label each state with its alignment bloc, by ``method`` (a key of :data:`BLOCS`).
+    ``order`` lists the states in a canonical order, the model's by key (default: as
+    given), which an order-dependent method follows."""
+    return BLOCS[method](a, d, similarity, np.arange(len(a)) if order is None else order)
 
 
 @functools.lru_cache(maxsize=256)
@@ -127,7 +135,7 @@ def _louvain(n: int, packed: bytes) -> np.ndarray:
     ii, jj = np.nonzero(np.triu(adj, 1))
     g.add_edges_from(zip(ii.tolist(), jj.tolist()))
     labels = np.empty(n, dtype=int)
-    # communities sorted by their smallest member, so labels do not depend on set order
+    # communities sorted by their smallest member (in the order given), so labels do not depend on set order
     for k, community in enumerate(sorted(nx.community.louvain_communities(g, seed=0), key=min)):
         labels[list(community)] = k
     return labels

@@ -101,6 +101,7 @@ class RegionModel(mesa.Model):
         for name in ("interests", "offers_to", "accepted_by"):  # the powers' arrays, powers x states
             setattr(self, name, np.zeros((m, n)))
         self.state_index = {k: n for n, k in enumerate(self.state_keys)}
+        self.key_order = np.argsort(self.state_keys)  # the states by key: what an order-dependent metric follows, so that listing them otherwise changes nothing
         self.power_index = {k: n for n, k in enumerate(self.power_keys)}
         self.states = [RegionalState(self, k, n, cfg.states[k], self.power_index) for n, k in enumerate(self.state_keys)]
         self.powers = [ExternalPower(self, k, n, cfg.powers[k], self.state_index, self.power_index) for n, k in enumerate(self.power_keys)]
@@ -509,7 +510,7 @@ class RegionModel(mesa.Model):
         d = metrics.js_distance_matrix(np.concatenate([a, self.other_share[:, None]], axis=1))
         self._regional_trade = self.pairs.trade_by_state(len(self.states))
         total_trade = self.external_trade * (self.gdp / self.gdp0) + self._regional_trade  # USD bn a year
-        labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity)
+        labels = metrics.blocs(a, d, cfg.blocs_method, cfg.bloc_similarity, self.key_order)
         p = self.pairs
         w = cfg.integration_weights
         weights = (w.trade, w.relations, w.institutions)
