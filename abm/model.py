@@ -245,11 +245,8 @@ class RegionModel(mesa.Model):
         totals = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
         keep = weights >= np.minimum(spec.min_weight, weights.max(axis=1, keepdims=True))  # the floor trims slivers of attention; a power's best target stays, or a world of many states would get none of its money
-        if spec.max_targets is not None and spec.max_targets < weights.shape[1]:
-            order = np.argsort(-weights, axis=1, kind="stable")
-            top = np.zeros_like(keep)
-            np.put_along_axis(top, order[:, : spec.max_targets], True, axis=1)
-            keep &= top
+        if spec.max_targets is not None and spec.max_targets < weights.shape[1]:  # the largest weights, and any that tie the last kept: listing order picks none
+            keep &= weights >= -np.partition(-weights, spec.max_targets - 1, axis=1)[:, spec.max_targets - 1 : spec.max_targets]
         kept = np.where(keep, weights, 0.0)
         sums = kept.sum(axis=1, keepdims=True)
         share = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)

@@ -241,7 +241,7 @@ class TimeSpec(Strict):
 class OfferSpec(Strict):
     duration: Annotated[Int, Field(ge=1, le=400)] = 8  # steps a tie lasts before it expires; only the expiry decay rule reads it (ACTS_ONLY_UNDER)
     min_weight: Unit = 0.02  # a power puts no new money into a state with a smaller share of its attention (its standing offers still go; its top state is always kept)
-    max_targets: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power puts new money into per step (ties broken by state order)
+    max_targets: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None  # cap on states a power puts new money into per step (states tying the last place are all kept)
     scale: Annotated[Real, Field(ge=1e-6, le=LIMIT)] = 0.5  # cumulative offers, as a share of GDP, that make one unit of tie strength (smaller: gains past 1e154 squared to inf, and every offer was refused)
     observe: Literal["material", "declared"] = "material"  # which alignment powers react to
     min_acceptance: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.05  # floor on the start acceptance chance used to size standing offers

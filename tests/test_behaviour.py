@@ -547,6 +547,48 @@ def test_the_attention_floor_never_withholds_a_powers_new_money(seed):
     np.testing.assert_allclose(totals[0.02], totals[0.0], rtol=1e-12)
 
 
+def new_money_targets(sets, seed=0, scenario=BASELINE) -> dict[str, set[str]]:
+    """The states each power puts new money into at the first step: those it offers more
+    than it would with no budget (its standing offers alone)."""
+    def offered(model):
+        offers = model.make_offers()
+        return np.bincount(offers.power * len(model.states) + offers.state, offers.size, len(model.powers) * len(model.states))
+
+    model = RegionModel(scenario, rng=seed, sets=sets)
+    standing = RegionModel(scenario, rng=seed, sets=[*sets, *(f"powers.{p}.budget={{}}" for p in model.power_keys)])
+    more = (offered(model) - offered(standing) > 1e-9).reshape(len(model.powers), len(model.states))
+    return {key: {model.state_keys[s] for s in np.flatnonzero(more[p])} for p, key in enumerate(model.power_keys)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_max_targets_caps_the_states_a_power_puts_new_money_into(seed):
+    """The cap keeps a power's largest weights: the ``max_targets`` states it courts most
+    get its new money, with any that tie the last of them (China's four at 0.9)."""
+    money = [f"powers.{p}.budget.investment=0.5" for p in ("russia", "china", "european_union")]
+    free = RegionModel(BASELINE, rng=seed, sets=money)
+    weights = np.asarray(free.rules["allocation"].weights(free))
+    uncapped, capped = new_money_targets(money, seed), new_money_targets([*money, "offers.max_targets=2"], seed)
+    sizes = []
+    for power in ("russia", "china", "european_union"):
+        w = weights[free.power_index[power]]
+        assert len(uncapped[power]) > 2
+        assert capped[power] == {free.state_keys[s] for s in np.flatnonzero(w >= np.sort(w)[-2])}
+        sizes.append(len(capped[power]))
+    assert min(sizes) == 2  # a power without ties is held to two
+
+
+def test_max_targets_keeps_every_state_tied_for_the_last_place():
+    """China's interest is 0.9 in four states, after 1.0 in Kazakhstan: a cap of 3 took
+    the first two of the four as the scenario lists them. Every tied state is kept, and
+    listing the states in another order changes nothing."""
+    sets = ["rules.allocation.name=interest", "offers.max_targets=3", "powers.china.budget.investment=1.0"]
+    raw = load(BASELINE, sets).to_dict()
+    reversed_states = {**raw, "states": dict(reversed(list(raw["states"].items())))}
+    expected = {"kazakhstan", "kyrgyzstan", "tajikistan", "turkmenistan", "uzbekistan"}
+    for listed in (raw, reversed_states):
+        assert new_money_targets([], scenario=load(listed))["china"] == expected
+
+
 def test_a_power_without_credibility_brings_no_usual_gain():
     """Opinion moves with what a power brings beyond its usual; a power without credibility
     in a state makes it no standing offer, so nothing is usual from it there."""
