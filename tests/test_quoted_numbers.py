@@ -19,6 +19,7 @@ from abm import calibrate, experiment, scenario
 from abm.calibrate import weighted_quantile
 from abm.cli import main
 from abm.metrics import state_columns
+from abm.model import RegionModel
 from abm.rules.registry import REGISTRY
 from abm.runner import run
 from tests.conftest import BASELINE, ROOT
@@ -72,8 +73,6 @@ def test_odd_quotes_russias_spending_in_the_first_quarter(seed0):
 
 def test_odd_quotes_what_reallocation_costs_in_belief():
     """ODD 8.12: delivery's range and the EU's mean belief at the end of the seed-0 baseline."""
-    from abm.model import RegionModel
-
     text = quoted(ODD, "under the baseline's `contest`", 200)
     low, high, belief, base = map(float, re.search(r"delivery ends within ([\d.]+)-([\d.]+) and the EU's mean belief ends at ([\d.]+) against a base of ([\d.]+)", text).groups())
     model = RegionModel(BASELINE, rng=0)
@@ -273,8 +272,6 @@ def test_readme_lists_every_event_type_and_per_state_column_and_counts_the_noteb
 
 def test_odd_quotes_the_standing_offers_the_balance_computes():
     """ODD section 5, the powers table: standing offers inv/sec/trade per quarter at the start."""
-    from abm.model import RegionModel
-
     model = RegionModel(BASELINE, rng=0)
     totals = model.standing.sum(axis=2)
     names = {model.config.powers[k].name: k for k in model.power_keys}
@@ -288,8 +285,6 @@ def test_odd_quotes_the_standing_offers_the_balance_computes():
 @pytest.fixture(scope="module")
 def start():
     """The baseline at step 0, as ODD sections 1.2 and 5 measure it."""
-    from abm.model import RegionModel
-
     return RegionModel(BASELINE, rng=0)
 
 
@@ -615,8 +610,6 @@ def test_notebook_02_answers_the_turkmenistan_exercise(start):
 def test_notebook_02_answers_the_coercion_exercise(twelve, monkeypatch):
     """Defections are read from the model's own test (RegionModel.find_defections): the
     share of its ties a state took in a step from each power's rivals' new spending."""
-    from abm.model import RegionModel
-
     text = answer("02_offers_and_rules", "Answer to exercise 4")
     strengths = {"none": ["rules.coercion.name=none"], **{f"punish {s}": ["rules.coercion.name=punish", f"rules.coercion.strength={s}"] for s in (0.25, 1.0)}}
     quiet = {label: [run(BASELINE, seed=s, sets=sets, tables=False).model for s in range(3)] for label, sets in strengths.items()}
@@ -988,7 +981,6 @@ def clear_difference(differences: pd.DataFrame) -> pd.Series:
 
 
 def test_notebook_05_answers_the_eu_conditions_exercise(twelve, tmp_path, start):
-    from abm.model import RegionModel
     from abm.offers import DOMAINS
 
     text = answer("05_your_scenario", "Answer to exercise 1")
@@ -1467,6 +1459,42 @@ def test_behaviour_quotes_the_tipping_sweeps_south_caucasus_integration(tmp_path
     assert counts["bandwagon_1"] == counts["bandwagon_4"]
     assert (f"under hedging {' and '.join(counts['hedging'])} runs in 12 end with Armenia and Georgia inside at 0, 0.1, 0.25, 0.5, 1 and 1.5 bn; "
             f"under bandwagoning {' and '.join(counts['bandwagon_1'])} with either bonus (1 or 4)") in BEHAVIOUR
+
+    # the mean rise of Central Asian division from the first 0.1 bn, run by run
+    ca = t.pivot_table(index=["rules.decision", "events.russia_joins_c6", "replication"], columns="powers.european_union.budget", values="division_central_asia_final")
+    rise = (ca["0.1"] - ca["0"]).xs("russia_outside", level=1)
+    pulled, held = (rise["bandwagon_4"] > 0.005).sum(), rise["bandwagon_4"][rise["bandwagon_4"] <= 0.005]
+    assert held.abs().max() < 0.005
+    assert (f"in {len(held)} runs of 12 Central Asian division is as high without the money (within 0.005), and the 0.1 bn pulls the other {pulled} off the "
+            f"Russia-led map; at a bonus of 1 the rise is smaller and exceeds 0.01 in {(rise['bandwagon_1'] > 0.01).sum()} runs of 12") in BEHAVIOUR
+
+
+def finished(config, seed: int, sets=()) -> RegionModel:
+    model = RegionModel(config, rng=seed, sets=list(sets))
+    while model.running:
+        model.step()
+    return model
+
+
+def test_behaviour_says_eu_money_raises_division_by_mixing_not_camps():
+    """EU money over the whole region raises division as much as the division of the
+    region's mean portfolio rises: each state holds both sides (seeds 0-5, 2 bn)."""
+    quote = "raises division (0.111 to 0.139), by mixing, not by camps"
+    assert quote in BEHAVIOUR
+    division, mixed = {}, {}
+    for money in (0, 2):
+        models = [finished(BASELINE, seed, [f"powers.european_union.budget.{d}={money}" for d in ("investment", "security", "trade")]) for seed in range(6)]
+        division[money] = np.mean([m.metrics["division"] for m in models])
+        mixed[money] = np.mean([m.alignment.mean(axis=0) @ m.hostility @ m.alignment.mean(axis=0) for m in models])
+    assert f"({division[0]:.3f} to {division[2]:.3f})" in quote
+    assert abs((mixed[2] - mixed[0]) - (division[2] - division[0])) < 0.25 * (division[2] - division[0])  # "rises as much"
+
+
+def test_behaviour_says_armenias_accession_needs_its_opinion_of_russia():
+    assert "without the opinion term, `rules.membership.affinity=0`, it stays out in every one of seeds 0-11" in BEHAVIOUR
+    for sets, inside in (([], 12), (["rules.membership.affinity=0"], 0)):
+        models = [finished(ROOT / "configs" / "russia_joins_regional_format.yaml", seed, sets) for seed in range(12)]
+        assert sum(m.state_index["armenia"] in m.organisations["CMHS"].members for m in models) == inside, sets
 
 
 def test_behaviour_quotes_the_coercion_sweeps_accessions(tmp_path):
