@@ -227,7 +227,8 @@ class RegionModel(mesa.Model):
           the power's ``commitment``). The allocation rule moves them between states by
           its weights relative to its reference, keeping each domain's total.
         * New money (``budget``) is split by the weights themselves: normalised, states
-          below ``min_weight`` dropped (all but the largest), at most ``max_targets`` kept.
+          below ``min_weight`` dropped (all but the largest), the ``max_targets`` largest kept
+          with any that tie the last of them.
         """
         spec = self.config.offers
         weights = np.asarray(self.rules["allocation"].weights(self), dtype=float)  # M x N

@@ -1462,11 +1462,12 @@ def test_behaviour_quotes_the_tipping_sweeps_south_caucasus_integration(tmp_path
 
     # the mean rise of Central Asian division from the first 0.1 bn, run by run
     ca = t.pivot_table(index=["rules.decision", "events.russia_joins_c6", "replication"], columns="powers.european_union.budget", values="division_central_asia_final")
-    rise = (ca["0.1"] - ca["0"]).xs("russia_outside", level=1)
-    pulled, held = (rise["bandwagon_4"] > 0.005).sum(), rise["bandwagon_4"][rise["bandwagon_4"] <= 0.005]
-    assert held.abs().max() < 0.005
-    assert (f"in {len(held)} runs of 12 Central Asian division is as high without the money (within 0.005), and the 0.1 bn pulls the other {pulled} off the "
-            f"Russia-led map; at a bonus of 1 the rise is smaller and exceeds 0.01 in {(rise['bandwagon_1'] > 0.01).sum()} runs of 12") in BEHAVIOUR
+    for seat in ("russia_joins_2026", "russia_outside"):  # the paragraph reads the table with Russia in the C6; without, the same holds
+        rise = (ca["0.1"] - ca["0"]).xs(seat, level=1)
+        pulled, held = (rise["bandwagon_4"] > 0.005).sum(), rise["bandwagon_4"][rise["bandwagon_4"] <= 0.005]
+        assert held.abs().max() < 0.005
+        assert (f"in {len(held)} runs of 12 Central Asian division is as high without the money (within 0.005), and the 0.1 bn pulls the other {pulled} off the "
+                f"Russia-led map; at a bonus of 1 the rise is smaller and exceeds 0.01 in {(rise['bandwagon_1'] > 0.01).sum()} runs of 12") in BEHAVIOUR, seat
 
 
 def finished(config, seed: int, sets=()) -> RegionModel:
@@ -1495,6 +1496,20 @@ def test_behaviour_says_armenias_accession_needs_its_opinion_of_russia():
     for sets, inside in (([], 12), (["rules.membership.affinity=0"], 0)):
         models = [finished(ROOT / "configs" / "russia_joins_regional_format.yaml", seed, sets) for seed in range(12)]
         assert sum(m.state_index["armenia"] in m.organisations["CMHS"].members for m in models) == inside, sets
+
+
+def test_odd_quotes_where_a_hedging_cap_makes_the_bloc_count_alternate():
+    """ODD 7.15.2: under a cap of 0.2 (seed 1) Azerbaijan's EU and Israel shares take the
+    lead in turn, closing about fourfold a step, and `blocs` alternates with them."""
+    text = quoted(ODD, "discontinuous where a state's two leading shares cross")
+    first, last = map(int, re.search(r"alternates between 3 and 4 from step (\d+) to (\d+)", text).groups())
+    r = run(BASELINE, seed=1, sets=["rules.decision.cap=0.2"])
+    blocs = r.model["blocs"].to_numpy()
+    assert blocs[first - 1] == blocs[last + 1] == 3 and (blocs[first:last + 1] == [4, 3] * ((last - first + 1) // 2)).all()
+    az = r.agents[r.agents["state"] == "azerbaijan"].set_index("step")
+    gap = lambda step: az.loc[step, "alignment_european_union"] - az.loc[step, "alignment_israel"]  # noqa: E731
+    assert f"{abs(gap(37)):.0e}" in text.replace("3e-7", "3e-07")
+    assert all(3 < gap(k) / -gap(k + 1) < 5 for k in range(37, 44))  # closing about fourfold, alternating in sign
 
 
 def test_behaviour_quotes_the_coercion_sweeps_accessions(tmp_path):

@@ -10,7 +10,7 @@ states array; row p is power p's attention). They are used twice (docs/ODD.md 7.
   do not move, the standing offers stay as they started;
 * new money (the scenario's ``budget``) is split by the weights themselves: the model
   normalises each row, drops states below ``offers.min_weight``, keeps the
-  ``offers.max_targets`` largest, and splits each domain's budget in proportion.
+  ``offers.max_targets`` largest (and any tied with the last), and splits each domain's budget in proportion.
 """
 
 from __future__ import annotations
