@@ -110,7 +110,7 @@ def by_louvain(a: np.ndarray, d: np.ndarray, similarity: float, order: np.ndarra
     not consume the model's random stream; results are cached by graph, which changes far
     less often than the alignments). Louvain is a heuristic whose result depends on the
     order it visits the nodes, so the graph is built with the states in ``order``: the
-    same world then gives the same blocs however its scenario lists them. The graph's
+    same alignments then give the same blocs however the scenario lists the states. The graph's
     diagonal (a state and itself) changes no community."""
     labels = np.empty(len(order), dtype=int)
     labels[order] = _louvain(len(order), np.packbits((1.0 - d >= similarity)[np.ix_(order, order)]).tobytes())
