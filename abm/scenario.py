@@ -524,24 +524,30 @@ def read_yaml(path: Path, what: str = "a scenario") -> dict[str, Any]:
 def deep_merge(base: dict[str, Any], override: dict[str, Any], _path: tuple[str, ...] = ()) -> dict[str, Any]:
     """Override wins; mappings merge key by key; lists and scalars are replaced.
 
-    A rule entry that names a different rule replaces the parent's entry: the parent's
-    parameters belong to the parent's rule, but for those the two rules carry across
-    their family (``Rule.carried``: a decision rule's noise and threshold, a share decay's rate).
+    A rule entry is merged by :func:`merge_rule`.
     """
     out = copy.deepcopy(base)
     for key, value in override.items():
         here = (*_path, key)
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and _switches_rule(here, out[key], value):
-            out[key] = {**registry.switched(key, out[key], value["name"]), **copy.deepcopy(value)}
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value, here)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_rule(key, out[key], value) if _path == ("rules",) and key in registry.FAMILIES else deep_merge(out[key], value, here)
         else:
             out[key] = copy.deepcopy(value)
     return out
 
 
-def _switches_rule(path: tuple[str, ...], old: dict[str, Any], new: dict[str, Any]) -> bool:
-    return len(path) == 2 and path[0] == "rules" and path[1] in registry.FAMILIES and "name" in new and new["name"] != old.get("name")
+def merge_rule(family: str, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A rule entry ``new`` written over ``old``, in an ``extends:`` file or as a mapping
+    given to ``--set rules.<family>`` (or a sweep's value for it), which resolve alike.
+
+    An entry that names a different rule replaces the old one: the old parameters belong
+    to the old rule, but for those the two rules carry across their family
+    (``Rule.carried``: a decision rule's noise and threshold, a share decay's rate), so
+    that rules are compared at equal settings. An entry that names the same rule, or none,
+    changes only the parameters it gives."""
+    if "name" in new and new["name"] != old.get("name"):
+        return {**registry.switched(family, old, new["name"]), **copy.deepcopy(new)}
+    return deep_merge(old, new)
 
 
 MAX_EXTENDS = 16  # files in one extends: chain
@@ -825,11 +831,14 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             elif rules[keys[1]].get("name") != value:
                 rules[keys[1]] = registry.switched(keys[1], rules[keys[1]], value)
             continue
-        if len(keys) > 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES:
+        if len(keys) >= 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES:
             # a parameter of a rule the file leaves to its default: the default rule's
             rules = out.setdefault("rules", {})
             if rules.get(keys[1]) is None:
                 rules[keys[1]] = copy.deepcopy(RulesSpec.model_fields[keys[1]].default)
+            if len(keys) == 2 and isinstance(value, dict) and isinstance(rules[keys[1]], dict):  # a whole rule entry: as in an extends: file
+                rules[keys[1]] = merge_rule(keys[1], rules[keys[1]], value)
+                continue
         problem = set_path(out, keys, value)
         if problem:
             problems.append((path, problem))

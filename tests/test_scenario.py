@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import scenario
+from abm import experiment, scenario
 from abm.runner import run
 from abm.scenario import Scenario, ScenarioError, in_force, load, with_run_settings
 try:  # tests/ on sys.path (no tests/__init__.py) ...
@@ -903,6 +903,22 @@ def test_switching_decision_rule_keeps_noise_and_threshold(tmp_path, rule):
     child = write(tmp_path / "c.yaml", {"extends": str(BASELINE), "rules": {"decision": {"name": rule}}})
     by_extends = load(child).rules.decision
     assert by_extends["noise"] == 0.1 and "cap" not in by_extends
+
+
+@pytest.mark.parametrize("entry", [{"name": "hedging", "cap": 0.3}, {"name": "bandwagon"}, {"name": "threshold", "noise": 0.3}, {"cap": 0.3}])
+def test_a_rule_entry_resolves_alike_in_a_file_by_set_and_in_a_sweep(tmp_path, entry):
+    """A whole rule entry means the same wherever it is written: an ``extends:`` file, a
+    ``--set rules.decision={...}`` and a sweep's labelled value give the same rule, so a
+    sweep's run is reproduced by hand. (A mapping once replaced the baseline's entry by
+    --set, dropping its noise of 0.1 for the rule's default 0.05.)"""
+    child = write(tmp_path / "c.yaml", {"extends": str(BASELINE), "rules": {"decision": entry}})
+    in_file = load(child).rules.decision
+    assert load(BASELINE, [f"rules.decision={json.dumps(entry)}"]).rules.decision == in_file
+    assert in_file["noise"] == entry.get("noise", 0.1) and ("cap" in in_file) == (in_file["name"] == "hedging")
+    spec = write(tmp_path / "e.yaml", {"name": "e", "scenario": str(BASELINE), "grid": {"rules.decision": {"x": entry}}, "replications": 1, "seed": 1})
+    exp = experiment.load(spec)
+    (point,) = exp.points
+    assert load(exp.bases[point.scenario].raw, list(point.sets)).rules.decision == in_file  # as a sweep's worker builds its run
 
 
 def test_switching_a_rule_restarts_what_it_does_not_carry():
