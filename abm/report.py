@@ -303,25 +303,33 @@ def phase_cells(ctx: ReportContext, chart: PhaseChart) -> pd.DataFrame:
     return cells
 
 
-def _edges(levels: list) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Cell edges and centres of an axis: numeric levels keep their spacing (cells meet
-    half-way between levels), other levels get equal cells."""
-    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in levels) and len(levels) > 1:
+def _edges(levels: list) -> tuple[np.ndarray, np.ndarray, str]:
+    """Cell edges and centres of an axis, and how it is drawn (:func:`scale_note`).
+    Numeric levels keep their spacing (cells meet half-way between levels) unless a cell
+    would be less than half as wide as equal cells: a doubling grid (0, 0.25, 0.5, 1, 2,
+    4) drawn to scale squeezes its first values into cells too narrow for their numbers.
+    Such levels, and labelled ones, get equal cells."""
+    numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in levels)
+    if numeric and len(levels) > 1:
         centres = np.asarray(levels, dtype=float)
         mids = (centres[1:] + centres[:-1]) / 2
-        return np.concatenate([[2 * centres[0] - mids[0]], mids, [2 * centres[-1] - mids[-1]]]), centres, True
-    centres = np.arange(len(levels), dtype=float)
-    return np.arange(len(levels) + 1) - 0.5, centres, False
+        edges = np.concatenate([[2 * centres[0] - mids[0]], mids, [2 * centres[-1] - mids[-1]]])
+        widths = np.diff(edges)
+        if widths.min() >= 0.5 * widths.mean():
+            return edges, centres, "scale"
+    return np.arange(len(levels) + 1) - 0.5, np.arange(len(levels), dtype=float), "steps" if numeric and len(levels) > 1 else "labels"
 
 
-def scale_note(axes: list[tuple[str, bool]]) -> str | None:
-    """What a phase chart's note says of its axes, (name, numeric) each: numeric levels are
-    drawn to scale, labelled ones (a grid mapping's keys, names) get one equal cell each,
-    whatever values they stand for, and the note must not let a reader take them as scaled."""
-    scaled, even = [a for a, num in axes if num], [a for a, num in axes if not num]
-    if not scaled:
-        return None
-    return f"{' and '.join(scaled)} drawn to scale (cells meet half-way between the swept values)" + (f"; {even[0]}: one equal cell per level, not to scale" if even else "")
+def scale_note(axes: list[tuple[str, str]]) -> str | None:
+    """What a phase chart's note says of its axes, (name, how each is drawn): numeric
+    levels drawn to scale ('scale'), numeric levels in equal cells because their steps are
+    too unequal ('steps'), labelled levels (a grid mapping's keys, names) in equal cells
+    ('labels'). The note must not let a reader take equal cells for a scale; labelled
+    levels beside no scaled axis need no word."""
+    scaled = [a for a, how in axes if how == "scale"]
+    notes = [f"{' and '.join(scaled)} drawn to scale (cells meet half-way between the swept values)"] if scaled else []
+    notes += [f"{a}: one equal cell per level, not to scale" + (" (its steps are too unequal to draw to scale)" if how == "steps" else "") for a, how in axes if how == "steps" or (how == "labels" and scaled)]
+    return "; ".join(notes) or None
 
 
 def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = None) -> Figure:
@@ -330,7 +338,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
         raise ChartNotMadeError(f"no run has a value of {chart.metric} (a threshold never crossed): an empty chart is not drawn")
     facets = _levels(ctx, chart.facet, cells[chart.facet]) if chart.facet else [None]
     xs, ys = _levels(ctx, chart.x, cells[chart.x]), _levels(ctx, chart.y, cells[chart.y])
-    (xe, xc, xnum), (ye, yc, ynum) = _edges(xs), _edges(ys)
+    (xe, xc, xhow), (ye, yc, yhow) = _edges(xs), _edges(ys)
     metric_unit = ctx.summary_unit(chart.metric)
     bounds = cs.natural_range(metric_unit)
     fig, body = _canvas(9.5, 3.4 * len(facets))
@@ -352,7 +360,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             mesh = ax.pcolormesh(xe, ye, grid, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
             for i, j in zip(*np.nonzero((counts > 0) & (counts < full))):
                 ax.add_patch(matplotlib.patches.Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i], fill=False, hatch="///", edgecolor="0.5", linewidth=0))
-            ax.set_xticks(xc, [_fmt(v) for v in xs], fontsize=8, rotation=30 if not xnum and len(xs) > 3 else 0, ha="right" if not xnum and len(xs) > 3 else "center")
+            ax.set_xticks(xc, [_fmt(v) for v in xs], fontsize=8, rotation=30 if xhow == "labels" and len(xs) > 3 else 0, ha="right" if xhow == "labels" and len(xs) > 3 else "center")
             ax.set_yticks(yc, [_fmt(v) for v in ys], fontsize=8)
             ax.set_xlabel(cs.axis_label(chart.x))
             ax.set_ylabel(cs.axis_label(chart.y))
@@ -371,7 +379,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{ctx.metric_label(chart.metric)}, by {short(chart.x)} and {short(chart.y)}"
     notes = ["cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t)"]
-    notes += [n for n in (scale_note([(short(chart.x), xnum), (short(chart.y), ynum)]),) if n]
+    notes += [n for n in (scale_note([(short(chart.x), xhow), (short(chart.y), yhow)]),) if n]
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
     notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["n"]).sum()))) if p]
@@ -462,7 +470,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
             data = [part.loc[part[key] == g, "value"].dropna().to_numpy() for g in groups]
             pos = np.arange(len(groups)) + (h - (len(hues) - 1) / 2) * width
             drawn = ax.boxplot([d if len(d) >= MIN_BOX else [] for d in data], positions=pos, widths=width * 0.85, patch_artist=True, showmeans=True, manage_ticks=False,
-                               meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 3.5},
+                               meanprops={"marker": "D", "markerfacecolor": colour, "markeredgecolor": "black", "markersize": 4},  # the level's colour: a box of runs that barely differ is a flat black bar, and its mean alone shows which level it is
                                medianprops={"color": "black"}, flierprops={"marker": ".", "markersize": 3})
             for patch in drawn["boxes"]:
                 patch.set(facecolor=colour, edgecolor="black", linewidth=0.7)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,10 +91,30 @@ def test_phase_cells_keep_the_spacing_of_unequal_steps(uneven):
 def test_the_phase_note_says_which_axes_are_drawn_to_scale():
     """A labelled axis (EU money as 'none', '0.5 bn', '2 bn') gets equal cells: the note
     once said 'numeric axes drawn to scale' whenever the other axis was numeric."""
-    assert report.scale_note([("coercion strength", True), ("EU money", False)]) == (
+    assert report.scale_note([("coercion strength", "scale"), ("EU money", "labels")]) == (
         "coercion strength drawn to scale (cells meet half-way between the swept values); EU money: one equal cell per level, not to scale")
-    assert report.scale_note([("a", True), ("b", True)]).startswith("a and b drawn to scale")
-    assert report.scale_note([("a", False), ("b", False)]) is None
+    assert report.scale_note([("a", "scale"), ("b", "scale")]).startswith("a and b drawn to scale")
+    assert report.scale_note([("a", "labels"), ("b", "labels")]) is None
+    assert report.scale_note([("a", "steps"), ("b", "labels")]) == "a: one equal cell per level, not to scale (its steps are too unequal to draw to scale)"
+
+
+def test_a_doubling_grid_gets_equal_cells_whose_numbers_do_not_overlap(tmp_path):
+    """Drawn to scale, a doubling grid (0, 0.25, 0.5, 1, 2, 4) squeezed its first three
+    values into cells narrower than their printed means, which ran into each other (a
+    modeler's audit); its levels now get equal cells, labelled with their values."""
+    levels = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
+    spec = tiny_spec(name="doubling", set={"time.steps": 2}, grid={"rules.allocation.intensity": levels, "rules.decision.cap": [0.5]}, replications=2,
+                     charts=[{"type": "phase", "x": "rules.allocation.intensity", "y": "rules.decision.cap", "metric": "fragmentation_final"}])
+    assert sweep.run(spec, tmp_path / "d", workers=1, progress=False).ok == 12
+    fig = report.figure(tmp_path / "d", 0)
+    ax = fig.subfigs[1].axes[0]
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    assert np.allclose(np.unique(mesh.get_coordinates()[..., 0].round(6)), np.arange(7) - 0.5)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.25", "0.5", "1", "2", "4"]
+    assert "allocation intensity: one equal cell per level, not to scale (its steps are too unequal" in " ".join(texts(fig).split())
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    assert len(boxes) == len(levels) and all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))  # each cell's number clear of the next
 
 
 def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
@@ -103,6 +124,11 @@ def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
     legend = fig.subfigs[1].legends[0]
     assert legend.get_title().get_text() == "coercion strength"
     assert [t.get_text() for t in legend.get_texts()] == ["0", "0.25", "1"]
+    # each mean in its level's colour: a box of runs that barely differ is a flat black bar (a modeler's audit)
+    means = [line for line in ax.lines if line.get_marker() == "D"]
+    assert len(means) == 2 * 3
+    keys = [matplotlib.colors.to_hex(patch.get_facecolor()) for patch in legend.get_patches()]
+    assert [matplotlib.colors.to_hex(line.get_markerfacecolor()) for line in means] == [k for k in keys for _ in range(2)]
 
 
 def test_report_charts_name_metrics_and_summaries_in_words_as_compare_does(uneven):
