@@ -683,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
+        check_utf8(args.argv)
         check_out(args)
         return args.func(args)
     except ScenarioError as exc:
@@ -701,6 +702,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"interrupted: {exc}" if isinstance(exc, Stopped) else "interrupted", file=sys.stderr)
         return interrupted_status()
+
+
+def check_utf8(argv: list[str]) -> None:
+    """Refuse an argument that is not UTF-8 (a file name, ``--out`` or ``--set`` value with
+    other bytes, which Python keeps as surrogates): the run would go to its end and then fail
+    to write the command line into its provenance files, which are UTF-8."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(arg).decode("utf-8", "backslashreplace")
+            raise UsageError(f"argument '{cut(shown, 80)}' is not UTF-8 text: give file names, --out and --set values in UTF-8") from None
 
 
 class Unbroken:

@@ -728,3 +728,23 @@ def test_an_override_with_an_empty_path_is_refused_in_words(item, command, abm_m
     done = abm_main(*command, "--set", item, cwd=ROOT)
     err = done.stderr
     assert done.returncode == 2 and err.count(f"the path before '=' in '{item}' is empty or has an empty part") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["set", "out", "file"])
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_an_argument_that_is_not_utf8_is_refused_before_anything_runs(tmp_path, capsys, command, where):
+    """Bytes that are not UTF-8 in a file name, --out or a --set value (kept by Python as
+    surrogates) once ran the whole model and then crashed writing the provenance, which is
+    UTF-8: now one message, exit 2, nothing written (a bad-input audit)."""
+    bad = os.fsdecode(b"x\xff")
+    config = str(BASELINE)
+    if where == "file":
+        config = str(tmp_path / f"{bad}.yaml")
+        Path(config).write_bytes(BASELINE.read_bytes())
+    out = tmp_path / (bad if where == "out" else "o")
+    args = [command, config, *(["--seeds", "1"] if command == "compare" else ["--no-charts"]), "--steps", "2", "--out", str(out)]
+    args += ["--set", f"description={bad}"] if where == "set" else []
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and "\\xff" in err and "Traceback" not in err
+    assert not out.exists()
