@@ -1313,6 +1313,16 @@ def _sponsors(scn: Scenario, cid: str, cor: CorridorSpec) -> list[tuple[str, str
     return _unknown(f"corridors.{cid}.sponsors", cor.sponsors, "power", scn.powers)
 
 
+@_check("corridors.market", each=True)
+def _market(scn: Scenario, cid: str, cor: CorridorSpec) -> list[tuple[str, str]]:
+    """A market is named by the corridors that serve it: a misspelt one would be a market of
+    its own that no freight enters, and the corridor would carry nothing, without a word."""
+    if cor.market in scn.freight.demand:
+        return []
+    known = sorted(scn.freight.demand)
+    return [(f"corridors.{cid}.market", f"no freight.demand for market '{cor.market}'; {did_you_mean(cor.market, known)}markets with demand: {', '.join(known) or 'none'} (give a market's demand in freight.demand, 0 if none)")]
+
+
 @_check("corridors.segments", each=True)
 def _segments(scn: Scenario, cid: str, cor: CorridorSpec) -> list[tuple[str, str]]:
     declared = scn.freight.nodes
@@ -1481,6 +1491,7 @@ NAMED = ("states", "powers", "organisations", "corridors")  # sections whose ids
 READS = {
     "states.neighbours": ("states",),  # the other side of a pair
     "states.gdp_growth": ("time",),  # growth over the horizon
+    "corridors.market": ("freight",),  # the markets with demand
     "corridors.segments": ("freight",),  # nodes declared in freight.nodes
     "corridors.upgrades": ("time",),  # dates
     "freight.demand": ("corridors",),  # the markets corridors serve

@@ -1361,3 +1361,14 @@ def test_a_check_of_a_whole_mapping_is_reported_at_that_mapping_in_its_own_words
     path, message = only_problem(BASELINE, ["states.armenia.ties.trade.russia=0.99"])
     assert path == "states.armenia.ties" and message.endswith("(the rest is 'other' partners)")
     assert only_problem(BASELINE, ["organisations.EAEU.open={a: 1}"]) == ("organisations.EAEU.open", "true or false is expected here (got a mapping)")  # a mapping where none belongs is still named
+
+
+def test_a_corridor_market_without_demand_is_refused(tmp_path):
+    """A misspelt market once passed validation and made a market of its own that no
+    freight entered: the Middle Corridor carried nothing, without a word (a bad-input
+    audit). A market of no freight is given as 0 in freight.demand."""
+    path, message = only_problem(BASELINE, ["corridors.middle_corridor.market=east_wset"])
+    assert path == "corridors.middle_corridor.market"
+    assert "no freight.demand for market 'east_wset'; did you mean 'east_west'?" in message and "east_west, north_south" in message
+    served = load(write(tmp_path / "new_market.yaml", {"extends": str(BASELINE), "corridors": {"middle_corridor": {"market": "east_wset"}}, "freight": {"demand": {"east_wset": 0}}}))
+    assert served.corridors["middle_corridor"].market == "east_wset"
