@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abm.outputs import replace_atomically
+from abm.units import plain_name
 
 if TYPE_CHECKING:
     from abm.experiment import Experiment
@@ -55,6 +56,8 @@ SPEC = "experiment.yaml"  # the spec as run
 SCHEMA_VERSION = "1"
 TABLES = ("meta", "points", "design", "runs", "summaries", "series")
 META_KEYS = ("schema_version", "experiment", "spec_hash", "hashed", "parameters", "summaries", "series")
+# what a report, an export and a resume read of the manifest, with the type each must have
+MANIFEST_SHAPE = (("experiment", str), ("spec_hash", str), ("spec", dict), ("seeds", list), ("charts", list), ("sessions", list), ("runs", list), ("bases", dict))
 # Encoding of a per-state blob: the values of one column of one run, steps x states in
 # C order (the agents table's row order), little-endian float64, then one zstd frame.
 STATE_DTYPE = "<f8"
@@ -275,12 +278,21 @@ def write_text(path: Path, text: str) -> None:
 # --------------------------------------------------------------------------- checking
 
 
+def plain(name: str) -> bool:
+    """Whether ``name`` is one an experiment's spec allows (:func:`abm.units.plain_name`)."""
+    try:
+        return isinstance(name, str) and bool(plain_name(name))
+    except ValueError:
+        return False
+
+
 def check(directory: str | Path) -> list[str]:
     """Check a sweep folder before it is resumed or reported on.
 
     Raises :class:`StoreError` for a damaged store or manifest (a directory or an empty
     file in its place, a truncated or corrupt database, missing tables, an emptied
-    ``meta``, a manifest that is not the sweep's JSON). Returns the keys of runs stored as
+    ``meta``, a manifest that is not the sweep's JSON or lacks a field of :data:`MANIFEST_SHAPE`,
+    an experiment's name that is not a plain name: export names a file after it). Returns the keys of runs stored as
     ``ok`` whose rows are incomplete (no summaries row, not one series row per step, or
     not one per-state blob per kept column):
     resume runs them again, a report refuses to average them."""
@@ -296,7 +308,9 @@ def check(directory: str | Path) -> list[str]:
         raise StoreError(f"{path} is empty (zero bytes); the sweep folder is damaged: {lost}")
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict) or not all(isinstance(manifest.get(k), t) for k, t in (("sessions", list), ("runs", list), ("bases", dict))):
+        if not isinstance(manifest, dict) or not all(isinstance(manifest.get(k), t) for k, t in MANIFEST_SHAPE) or not all(isinstance(c, dict) for c in manifest["charts"]):
+            raise ValueError
+        if not plain(manifest["experiment"]):  # it names the files export writes: a path in it would write outside their folder
             raise ValueError
         steps = expected_rows(manifest)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
@@ -312,6 +326,8 @@ def check(directory: str | Path) -> list[str]:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             try:
                 if not all(isinstance(json.loads(meta[k]), list) for k in ("parameters", "summaries", "series")) or not all(meta.get(k) for k in META_KEYS):
+                    raise ValueError
+                if not plain(meta["experiment"]) or not isinstance(json.loads(meta["hashed"]), dict) or not isinstance(json.loads(meta.get("state_keys", "{}")), dict):
                     raise ValueError
                 series = len(json.loads(meta["series"])) > 0
                 states = json.loads(meta.get("states", "[]"))  # absent in stores made before metrics.states

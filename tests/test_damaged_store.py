@@ -77,7 +77,43 @@ def overwritten(d):
     (d / "results.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
 
 
-DAMAGE = [truncate, zero_bytes, empty_meta, garbage_manifest, manifest_not_the_sweeps, directory_for_store, directory_for_manifest, dropped_table, overwritten]
+def _edit_manifest(d, edit):
+    manifest = json.loads((d / "manifest.json").read_text())
+    edit(manifest)
+    (d / "manifest.json").write_text(json.dumps(manifest))
+
+
+# damage by hand that a bad-input audit found to end in tracebacks, or worse
+def manifest_without_spec(d):
+    _edit_manifest(d, lambda m: m.pop("spec"))
+
+
+def manifest_without_spec_hash(d):  # was taken for a top-up stopped part-way
+    _edit_manifest(d, lambda m: m.pop("spec_hash"))
+
+
+def manifest_seeds_not_a_list(d):
+    _edit_manifest(d, lambda m: m.update(seeds="x"))
+
+
+def manifest_charts_not_mappings(d):
+    _edit_manifest(d, lambda m: m.update(charts=["x"]))
+
+
+def manifest_experiment_a_path(d):
+    _edit_manifest(d, lambda m: m.update(experiment="../victim"))
+
+
+def meta_experiment_a_path(d):  # export named its file after it: ../victim.nc landed outside its folder
+    _sql(d / "results.sqlite", "UPDATE meta SET value = '../victim' WHERE key = 'experiment'")
+
+
+def meta_hashed_not_json(d):
+    _sql(d / "results.sqlite", "UPDATE meta SET value = 'not json' WHERE key = 'hashed'")
+
+
+DAMAGE = [truncate, zero_bytes, empty_meta, garbage_manifest, manifest_not_the_sweeps, directory_for_store, directory_for_manifest, dropped_table, overwritten,
+          manifest_without_spec, manifest_without_spec_hash, manifest_seeds_not_a_list, manifest_charts_not_mappings, manifest_experiment_a_path, meta_experiment_a_path, meta_hashed_not_json]
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
@@ -87,13 +123,14 @@ def test_a_damaged_store_is_refused_by_resume_and_report(finished, tmp_path, cap
     shutil.copytree(reference, out)
     (out / "results.sqlite-wal").unlink(missing_ok=True)
     damage(out)
-    for args in (["sweep", str(spec), "--out", str(out), "--resume", "--workers", "1"], ["report", str(out)]):
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for args in (["sweep", str(spec), "--out", str(out), "--resume", "--workers", "1"], ["report", str(out)], ["export", str(out)]):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err, err
         assert "damaged" in err or "not a readable results database" in err
         assert "another --out" in err  # what to do
-    assert not (out / "report").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no report, no arrays, nothing beside the folder
 
 
 @pytest.mark.parametrize("lost", ["DELETE FROM series WHERE step = 2 AND run IN (SELECT run FROM series LIMIT 1)", "DELETE FROM series WHERE step > 1", "DELETE FROM summaries WHERE run IN (SELECT run FROM summaries LIMIT 2)"])
