@@ -683,7 +683,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
-        check_utf8(args.argv)
+        if args.command in WRITES_ARGV:
+            check_utf8(args.argv)
         check_out(args)
         return args.func(args)
     except ScenarioError as exc:
@@ -702,6 +703,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"interrupted: {exc}" if isinstance(exc, Stopped) else "interrupted", file=sys.stderr)
         return interrupted_status()
+
+
+WRITES_ARGV = ("run", "compare", "sweep", "calibrate")  # the commands that record their command line in UTF-8 provenance
 
 
 def check_utf8(argv: list[str]) -> None:

@@ -814,7 +814,7 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     # Switching a rule comes first and starts it from its own defaults (keeping the
     # parameters carried across the family), so that its parameters can be set in the
     # same call and the old rule's do not linger.
-    parsed.sort(key=lambda item: not _is_rule_name(item[0]))
+    parsed.sort(key=lambda item: not (_is_rule_name(item[0]) or _is_rule_entry(*item)))
     out = copy.deepcopy(raw)
     reference = _defaults_view(raw)
     problems = []
@@ -831,9 +831,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             elif rules[keys[1]].get("name") != value:
                 rules[keys[1]] = registry.switched(keys[1], rules[keys[1]], value)
             continue
-        if len(keys) >= 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES:
+        if len(keys) >= 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES and isinstance(out.setdefault("rules", {}), dict):
             # a parameter of a rule the file leaves to its default: the default rule's
-            rules = out.setdefault("rules", {})
+            rules = out["rules"]
             if rules.get(keys[1]) is None:
                 rules[keys[1]] = copy.deepcopy(RulesSpec.model_fields[keys[1]].default)
             if len(keys) == 2 and isinstance(value, dict) and isinstance(rules[keys[1]], dict):  # a whole rule entry: as in an extends: file
@@ -864,6 +864,13 @@ def set_path(tree: dict[str, Any], keys: list[str], value: Any) -> str | None:
         if not isinstance(node, dict | list):
             return "cannot set a field inside a value that is not a mapping"
     return None
+
+
+def _is_rule_entry(path: str, value: Any) -> bool:
+    """A whole rule entry that names its rule (``rules.decision={name: ..., ...}``): like a
+    rule's name, it goes first, so that the chosen rule's parameters set beside it apply."""
+    keys = path.split(".")
+    return len(keys) == 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES and isinstance(value, dict) and "name" in value
 
 
 def _is_rule_name(path: str) -> bool:

@@ -30,11 +30,11 @@ except ImportError:
 
 @pytest.fixture(scope="module")
 def uneven(tmp_path_factory):
-    """A 3 x 2 grid whose first axis has unequal steps (0, 0.25, 1), 2 replications."""
+    """A 3 x 2 grid whose first axis has unequal steps (0, 0.3, 1), 2 replications."""
     spec = tiny_spec(
         name="uneven",
         set={"time.steps": 2},
-        grid={"rules.coercion.strength": [0.0, 0.25, 1.0], "rules.decision.cap": [0.4, 1.0]},
+        grid={"rules.coercion.strength": [0.0, 0.3, 1.0], "rules.decision.cap": [0.4, 1.0]},
         replications=2,
         charts=[
             {"type": "timeseries", "metrics": ["fragmentation", "offers_accepted"], "by": "rules.coercion.strength"},
@@ -82,7 +82,7 @@ def test_phase_cells_keep_the_spacing_of_unequal_steps(uneven):
     fig = report.figure(uneven, 1)
     mesh = next(c for c in fig.subfigs[1].axes[0].collections if isinstance(c, QuadMesh))
     xs = np.unique(mesh.get_coordinates()[..., 0].round(6))
-    assert np.allclose(xs, [-0.125, 0.125, 0.625, 1.375])  # cells meet half-way between 0, 0.25, 1
+    assert np.allclose(xs, [-0.15, 0.15, 0.65, 1.35])  # cells meet half-way between 0, 0.3, 1 (the narrowest 0.6 of the mean width: drawn to scale)
     assert fig.subfigs[1].axes[0].get_xlabel() == "coercion strength"  # words, not the config path
     assert mesh.norm.vmin == 0 and mesh.norm.vmax == 1
     assert "drawn to scale" in texts(fig) and "not to scale" not in texts(fig)
@@ -123,7 +123,7 @@ def test_boxes_are_split_by_the_swept_factor_they_would_pool(uneven):
     assert len(ax.patches) == 2 * 3  # 2 caps x 3 coercion strengths, one box each
     legend = fig.subfigs[1].legends[0]
     assert legend.get_title().get_text() == "coercion strength"
-    assert [t.get_text() for t in legend.get_texts()] == ["0", "0.25", "1"]
+    assert [t.get_text() for t in legend.get_texts()] == ["0", "0.3", "1"]
     # each mean in its level's colour: a box of runs that barely differ is a flat black bar (a modeler's audit)
     means = [line for line in ax.lines if line.get_marker() == "D"]
     assert len(means) == 2 * 3

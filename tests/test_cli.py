@@ -748,3 +748,12 @@ def test_an_argument_that_is_not_utf8_is_refused_before_anything_runs(tmp_path, 
     err = capsys.readouterr().err
     assert "is not UTF-8 text" in err and "\\xff" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_command_that_writes_no_provenance_takes_any_file_name(tmp_path, capsys):
+    """validate records no command line, so a file name that is not UTF-8 is no problem
+    for it (the refusal above is for the commands that write one)."""
+    config = tmp_path / os.fsdecode(b"b\xff.yaml")
+    config.write_bytes(BASELINE.read_bytes())
+    done = subprocess.run([*COMMAND, "validate", str(config)], cwd=tmp_path, capture_output=True, timeout=120)  # bytes: the name is printed back as it came
+    assert done.returncode == 0 and b"b\xff.yaml: valid" in done.stdout, done.stderr

@@ -183,3 +183,17 @@ def test_the_resume_command_is_rebuilt_from_the_manifest(tmp_path, monkeypatch):
     (tmp_path / "runs" / "x" / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.chdir(tmp_path)
     assert resume_command(Path("runs/x")) == "abm sweep experiments/e.yaml --out runs/x --resume --set replications=4"
+
+
+def test_the_python_api_will_not_export_under_a_name_that_is_a_path(tmp_path):
+    """abm export checks the folder first; Results.export_arrays, called from Python, must
+    not let a damaged store's experiment name choose where its file goes either."""
+    spec = tmp_path / "tiny.yaml"
+    kept = tiny_spec(replications=1)
+    kept["metrics"]["states"] = ["dependency_hhi"]
+    spec.write_text(yaml.safe_dump(kept))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "s"), "--workers", "1"]) == 0
+    meta_experiment_a_path(tmp_path / "s")
+    with pytest.raises(ValueError, match="not a plain name"):
+        results.load(tmp_path / "s").export_arrays(tmp_path / "out")
+    assert not (tmp_path / "victim.nc").exists() and not (tmp_path / "out").exists()

@@ -921,6 +921,17 @@ def test_a_rule_entry_resolves_alike_in_a_file_by_set_and_in_a_sweep(tmp_path, e
     assert load(exp.bases[point.scenario].raw, list(point.sets)).rules.decision == in_file  # as a sweep's worker builds its run
 
 
+def test_a_rule_entry_applies_before_the_parameters_set_beside_it(tmp_path):
+    """Like a rule's name, a whole entry that names a rule goes first, whatever the order
+    of the --set items: threshold has no cap, so a cap beside it is refused, not dropped."""
+    for sets in (["rules.decision.cap=0.3", "rules.decision={name: threshold}"], ["rules.decision={name: threshold}", "rules.decision.cap=0.3"]):
+        path, message = only_problem(BASELINE, sets)
+        assert path == "rules.decision.cap" and "'threshold' has no" in message
+    assert load(BASELINE, ["rules.decision.cap=0.3", "rules.decision={name: hedging}"]).rules.decision["cap"] == 0.3
+    broken = write(tmp_path / "b.yaml", {"extends": str(BASELINE), "rules": 5})
+    assert problems_of(broken, ["rules.decision={name: bandwagon}"])  # told in words, not an AttributeError
+
+
 def test_switching_a_rule_restarts_what_it_does_not_carry():
     """hedging's cap does not follow into bandwagon; linear decay's rate is an amount, not
     exponential decay's share, so it starts from its own default."""
