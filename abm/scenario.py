@@ -824,20 +824,15 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
         if problem:
             problems.append((path, problem))
             continue
-        if _is_rule_name(path):
-            rules = out.setdefault("rules", {})
-            if not isinstance(rules.get(keys[1]), dict):
-                rules[keys[1]] = {"name": value}
-            elif rules[keys[1]].get("name") != value:
-                rules[keys[1]] = registry.switched(keys[1], rules[keys[1]], value)
-            continue
-        if len(keys) >= 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES and isinstance(out.setdefault("rules", {}), dict):
-            # a parameter of a rule the file leaves to its default: the default rule's
-            rules = out["rules"]
-            if rules.get(keys[1]) is None:
-                rules[keys[1]] = copy.deepcopy(RulesSpec.model_fields[keys[1]].default)
-            if len(keys) == 2 and isinstance(value, dict) and isinstance(rules[keys[1]], dict):  # a whole rule entry: as in an extends: file
-                rules[keys[1]] = merge_rule(keys[1], rules[keys[1]], value)
+        if len(keys) >= 2 and keys[0] == "rules" and keys[1] in registry.FAMILIES and isinstance(rules := out.setdefault("rules", {}), dict):  # (rules that are not a mapping: set_path says so)
+            family = keys[1]
+            if _is_rule_name(path):  # a switch, as a whole entry naming the rule would be
+                rules[family] = merge_rule(family, rules[family], {"name": value}) if isinstance(rules.get(family), dict) else {"name": value}
+                continue
+            if rules.get(family) is None:  # a parameter of a rule the file leaves to its default: the default rule's
+                rules[family] = copy.deepcopy(RulesSpec.model_fields[family].default)
+            if len(keys) == 2 and isinstance(value, dict) and isinstance(rules[family], dict):  # a whole rule entry: as in an extends: file
+                rules[family] = merge_rule(family, rules[family], value)
                 continue
         problem = set_path(out, keys, value)
         if problem:

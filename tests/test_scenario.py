@@ -929,7 +929,8 @@ def test_a_rule_entry_applies_before_the_parameters_set_beside_it(tmp_path):
         assert path == "rules.decision.cap" and "'threshold' has no" in message
     assert load(BASELINE, ["rules.decision.cap=0.3", "rules.decision={name: hedging}"]).rules.decision["cap"] == 0.3
     broken = write(tmp_path / "b.yaml", {"extends": str(BASELINE), "rules": 5})
-    assert problems_of(broken, ["rules.decision={name: bandwagon}"])  # told in words, not an AttributeError
+    for given in ("rules.decision={name: bandwagon}", "rules.decision.name=bandwagon", "rules.decision.cap=0.3"):
+        assert problems_of(broken, [given])  # told in words, not an AttributeError
 
 
 def test_switching_a_rule_restarts_what_it_does_not_carry():
