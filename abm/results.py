@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from abm import chartstyle as cs
-from abm.store import FILE, StoreError, expected_rows, family_of, plain, quote, reader, unpack
+from abm.store import FILE, StoreError, expected_rows, family_of, is_plain_name, quote, reader, unpack
 
 KEYS = ["point", "replication", "seed", "run"]
 # a join of ``design d`` that reads successful runs only: a failed run has no rows since the
@@ -399,7 +399,7 @@ class Results:
         missing = [m for m in ARRAY_FORMATS[fmt] if importlib.util.find_spec(m) is None]
         if missing:
             raise ImportError(f"--format {fmt} needs {', '.join(missing)}: pip install 'abm-caucasus[arrays]'")
-        if not plain(self.experiment):  # a damaged store's name must not choose where the file goes
+        if not is_plain_name(self.experiment):  # a damaged store's name must not choose where the file goes
             raise ValueError(f"{self.path}: its experiment name {self.experiment!r} is not a plain name (letters, digits, _ . -); the sweep folder is damaged")
         path = Path(out) / f"{self.experiment}.{'nc' if fmt == 'netcdf' else 'zarr'}"
         if (path.exists() or path.is_symlink()) and not overwrite:

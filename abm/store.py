@@ -278,7 +278,7 @@ def write_text(path: Path, text: str) -> None:
 # --------------------------------------------------------------------------- checking
 
 
-def plain(name: str) -> bool:
+def is_plain_name(name: str) -> bool:
     """Whether ``name`` is one an experiment's spec allows (:func:`abm.units.plain_name`)."""
     try:
         return isinstance(name, str) and bool(plain_name(name))
@@ -310,7 +310,7 @@ def check(directory: str | Path) -> list[str]:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
         if not isinstance(manifest, dict) or not all(isinstance(manifest.get(k), t) for k, t in MANIFEST_SHAPE) or not all(isinstance(c, dict) for c in manifest["charts"]):
             raise ValueError
-        if not plain(manifest["experiment"]):  # it names the files export writes: a path in it would write outside their folder
+        if not is_plain_name(manifest["experiment"]):  # it names the files export writes: a path in it would write outside their folder
             raise ValueError
         steps = expected_rows(manifest)
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
@@ -327,7 +327,7 @@ def check(directory: str | Path) -> list[str]:
             try:
                 if not all(isinstance(json.loads(meta[k]), list) for k in ("parameters", "summaries", "series")) or not all(meta.get(k) for k in META_KEYS):
                     raise ValueError
-                if not plain(meta["experiment"]) or not isinstance(json.loads(meta["hashed"]), dict) or not isinstance(json.loads(meta.get("state_keys", "{}")), dict):
+                if not is_plain_name(meta["experiment"]) or not isinstance(json.loads(meta["hashed"]), dict) or not isinstance(json.loads(meta.get("state_keys", "{}")), dict):
                     raise ValueError
                 series = len(json.loads(meta["series"])) > 0
                 states = json.loads(meta.get("states", "[]"))  # absent in stores made before metrics.states
