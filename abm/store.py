@@ -337,6 +337,8 @@ def check(directory: str | Path) -> list[str]:
                 raise StoreError(f"{path}: its meta table is incomplete or damaged; {lost}") from None
             if states and "states" not in tables:
                 raise StoreError(f"{path} lacks the table states; the sweep folder is damaged: {lost}")
+            if damage := _unreadable(conn, meta, manifest):
+                raise StoreError(f"{path}: {damage}; the sweep folder is damaged: {lost}")
             blobs = "(SELECT COUNT(*) FROM states t WHERE t.run = r.run)" if states else "0"
             rows = conn.execute(
                 f"SELECT r.run, (SELECT COUNT(*) FROM series s WHERE s.run = r.run), "
@@ -347,6 +349,31 @@ def check(directory: str | Path) -> list[str]:
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not a readable results database ({exc}); it may be truncated or overwritten: {lost}") from None
     return [run for run, count, summary, kept in rows if not summary or (series and count != steps.get(run, count)) or kept != len(states)]
+
+
+def _unreadable(conn: sqlite3.Connection, meta: dict[str, str], manifest: dict[str, Any]) -> str | None:
+    """What in the store's tables a report, an export or a resume could not read, in words
+    (None if nothing): meta's column lists that are not the tables' columns, points or
+    design rows lost, values that are not numbers where numbers are stored. Found here,
+    they are one line; found by pandas or matplotlib, they were tracebacks."""
+    names = {k: json.loads(meta.get(k, "[]")) for k in ("parameters", "summaries", "series", "states")}
+    keys = json.loads(meta.get("state_keys", "{}"))
+    if not all(isinstance(n, str) for v in names.values() for n in v) or not all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in keys.values()):
+        return "its meta table lists a name that is not text"
+    if names["states"] and not set(manifest["bases"]) <= set(keys):
+        return "its meta table lacks the states of a base scenario (state_keys)"
+    columns = {t: [row[1] for row in conn.execute(f"PRAGMA table_info({t})")] for t in ("points", "summaries", "series")}
+    if columns["summaries"] != ["run", *names["summaries"]] or columns["series"] != ["run", "step", "date", *names["series"]] or not set(names["parameters"]) <= set(columns["points"]):
+        return "its meta table's column lists are not the columns of its tables"
+    if not conn.execute("SELECT 1 FROM points").fetchone() or not conn.execute("SELECT 1 FROM design").fetchone():
+        return "its plan (the points or design table) is empty"
+    if conn.execute("SELECT 1 FROM design WHERE point NOT IN (SELECT point FROM points) OR typeof(seed) != 'integer' OR typeof(replication) != 'integer' LIMIT 1").fetchone():
+        return "its design table names a point the points table lacks, or holds a seed that is not a whole number"
+    for table, kept in (("summaries", names["summaries"]), ("series", ["step", *names["series"]])):
+        numbers = " AND ".join(f"typeof({quote(c)}) IN ('real', 'integer', 'null')" for c in kept)
+        if numbers and conn.execute(f"SELECT 1 FROM {table} WHERE NOT ({numbers}) LIMIT 1").fetchone():
+            return f"its {table} table holds a value that is not a number"
+    return None
 
 
 def has_finished_run(directory: str | Path) -> bool:
