@@ -37,6 +37,7 @@ import math
 import os
 import random
 import shutil
+import sqlite3
 import sys
 import time
 import warnings
@@ -59,7 +60,7 @@ from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, d
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt, take_held_stop
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
-from abm.store import write_json
+from abm.store import reader, write_json
 from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import Ids, Int, PlainName, Real
 
@@ -465,7 +466,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         abc = _abc(cal, sampler)
         db = f"sqlite:///{(out / DB).resolve()}"
         with interrupts_deferred():  # pyabc creates its database in several statements: a stop among them left one that no resume could open
-            if _has_generation(db):
+            if _has_generation(out / DB):
                 history = abc.load(db, 1)
             else:  # none, or one with no generation stored (a kill -9 while it was created): this command's own, started again with the same seed
                 (out / DB).unlink(missing_ok=True)
@@ -531,19 +532,15 @@ def _check_single_threaded(executor) -> None:
         raise CalibrationError(f"the executor runs {threads} threads per process; calibration needs one (Dask: start workers with --nthreads 1) so that every task's random stream is its own")
 
 
-def _has_generation(db: str) -> bool:
+def _has_generation(db: Path) -> bool:
     """Whether the database holds a finished generation to resume from (pyabc's t >= 0;
-    its calibration sample, t = -1, is drawn again with the same seeds)."""
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(db)
+    its calibration sample, t = -1, is drawn again with the same seeds). Read-only: asking
+    creates no file where there was none."""
     try:
-        with engine.connect() as conn:
-            return bool(conn.execute(sqlalchemy.text("select count(*) from populations where t >= 0")).scalar())
-    except sqlalchemy.exc.OperationalError:
+        with contextlib.closing(reader(db)) as conn:
+            return bool(conn.execute("select count(*) from populations where t >= 0").fetchone()[0])
+    except sqlite3.DatabaseError:  # none there, not a database, or no generation table yet
         return False
-    finally:
-        engine.dispose()
 
 
 def _target_value(p: pat.Pattern) -> float:
@@ -615,8 +612,8 @@ def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fal
         manifest = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
         manifest = None
-    if not isinstance(manifest, dict):
-        raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing or unreadable); choose another --out")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sessions"), list) or not all(isinstance(s, dict) for s in manifest["sessions"]):
+        raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing, unreadable or damaged); choose another --out")
     if manifest.get("spec_hash") not in (cal.hash, cal.text_hash):
         stored, now = manifest.get("spec") or {}, plain(cal.spec.model_dump())
         if stored.get("seed") != now["seed"] and {**stored, "seed": None} == {**now, "seed": None}:  # a --seed left out of the resume
@@ -625,6 +622,9 @@ def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fal
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:
         raise CalibrationError(refusal)
+    db, stored = out / DB, max((s.get("generations") or 0 for s in manifest["sessions"]), default=0)
+    if (db.exists() or db.is_symlink()) and not db.is_file() or stored and not _has_generation(db):  # a resume would start again, or crash, over generations the record says were stored
+        raise CalibrationError(f"cannot resume {out}: its {DB} is missing or damaged, though {stored} generation(s) were stored in it; restore it from a copy, or start a new calibration with another --out")
 
 
 # --------------------------------------------------------------------------- outputs

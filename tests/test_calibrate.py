@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import json
 import math
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -491,7 +492,7 @@ def test_a_sigterm_to_the_whole_process_group_stops_a_calibration_without_a_work
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while not ((out / calibrate.DB).exists() and calibrate._has_generation(f"sqlite:///{out / calibrate.DB}")) and proc.poll() is None and time.monotonic() < deadline:
+        while not ((out / calibrate.DB).exists() and calibrate._has_generation(out / calibrate.DB)) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)  # until the first generation is stored: the workers are then sampling the next
         os.killpg(proc.pid, signal.SIGTERM)
         said, _ = proc.communicate(timeout=60)
@@ -851,3 +852,28 @@ def test_a_worker_importing_the_script_that_started_it_does_not_calibrate_again(
     with pytest.raises(sweep.SweepError, match=r"reached abm\.calibrate\.run: call it under 'if __name__ == \"__main__\":'"):
         calibrate.run(small_spec(), tmp_path / "c", progress=False)
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("damage", ["database deleted", "database overwritten", "database a folder", "manifest without sessions"])
+def test_a_resume_of_a_calibration_whose_database_or_record_is_damaged_is_refused_and_changes_nothing(small, tmp_path, damage):
+    """A finished calibration whose database was lost started again in an empty one, then
+    crashed writing its outputs (a KeyError); a garbage database or a manifest without its
+    sessions ended in tracebacks too. Each had rewritten the manifest first."""
+    out = tmp_path / "c"
+    shutil.copytree(small.out, out)
+    db = out / calibrate.DB
+    if damage == "manifest without sessions":
+        manifest = json.loads((out / calibrate.MANIFEST).read_text())
+        del manifest["sessions"]
+        (out / calibrate.MANIFEST).write_text(json.dumps(manifest))
+    else:
+        db.unlink()
+        if damage == "database overwritten":
+            db.write_bytes(b"garbage")
+        elif damage == "database a folder":
+            db.mkdir()
+    before = {p.relative_to(out): p.read_bytes() if p.is_file() else None for p in out.rglob("*")}
+    with pytest.raises(calibrate.CalibrationError, match="calibration.db is missing or damaged, though 2 generation|manifest.json missing, unreadable or damaged") as refused, serial() as ex:
+        calibrate.run(small_spec(), out, executor=ex, resume=True, progress=False)
+    assert "\n" not in str(refused.value) and "another --out" in str(refused.value)
+    assert {p.relative_to(out): p.read_bytes() if p.is_file() else None for p in out.rglob("*")} == before
