@@ -56,7 +56,7 @@ from abm import charts, posterior  # noqa: E402
 from abm import chartstyle as cs  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.rules import registry  # noqa: E402
-from abm.scenario import OfferSpec, Scenario, ScenarioError, load  # noqa: E402
+from abm.scenario import OfferSpec, Scenario, ScenarioError, load, merge_rule  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DPI = 100  # panel resolution: with the panels' small sizes in inches, text about 9 px high on screen, and few pixels to encode
@@ -71,13 +71,13 @@ def config_names() -> list[str]:
 
 
 def _rule(family: str, current: dict, name: str, **overrides) -> dict:
-    """The rule entry ``{name, ...}`` for variant ``name`` of ``family``: the current entry's
-    parameters and ``overrides`` are kept where the variant accepts them (each variant has
-    its own parameters, and unknown ones are errors)."""
+    """The rule entry for variant ``name`` of ``family``, switched from the scenario's
+    ``current`` one as ``--set rules.<family>.name=`` switches it (:func:`merge_rule`: the
+    parameters the two rules carry keep their values, the rest are the variant's defaults),
+    then the sliders' ``overrides`` the variant takes (each has its own parameters, and
+    unknown ones are errors)."""
     allowed = registry.get(family, name).Params.model_fields
-    spec = {k: v for k, v in current.items() if k != "name" and k in allowed}
-    spec.update({k: v for k, v in overrides.items() if k in allowed and v is not None})
-    return {"name": name, **spec}
+    return merge_rule(family, current, {"name": name, **{k: v for k, v in overrides.items() if k in allowed and v is not None}})
 
 
 ALL_POWERS = "all powers"

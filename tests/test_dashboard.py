@@ -636,3 +636,17 @@ def test_dashboard_checks_its_port_before_starting(monkeypatch, capsys):
     assert cli.main(["dashboard", "--no-fetch", "--port", "0"]) == 0
     chosen = int(started[0][started[0].index("--port") + 1])
     assert chosen > 0 and f"http://127.0.0.1:{chosen}/" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["balance", "hedging", "threshold"])
+def test_a_rule_chosen_in_the_sidebar_starts_from_its_defaults_as_a_switch_at_the_command_line_does(target):
+    """The sidebar kept every parameter of the old rule the new one accepts: bandwagon's
+    bonus 2.0 carried over to balance, which `--set rules.decision.name=balance` resets
+    to its default (README: only the parameters both rules carry keep their values)."""
+    changed = ["rules.decision={name: bandwagon, bonus: 2.0, noise: 0.2, threshold: 0.1}"]
+    loaded = dashboard.load(dashboard.CONFIGS / "baseline.yaml", changed)
+    values = {"hedge_cap": None, **dashboard.scenario_values(loaded, dashboard.ALL_POWERS), "decision": target}  # bandwagon has no cap: that slider is not set
+    built = dashboard.build_scenario("baseline", **values, budget_scale=1.0, loaded=loaded)
+    at_the_command_line = dashboard.load(dashboard.CONFIGS / "baseline.yaml", [*changed, f"rules.decision.name={target}"])
+    assert built.rules.decision == at_the_command_line.rules.decision
+    assert built.rules.decision["noise"] == 0.2 and built.rules.decision["threshold"] == 0.1
