@@ -904,7 +904,7 @@ class _Builder:
                         self.report_values(exc, point, section)
                         break
                     for p, msg in exc.problems:  # the parameter path itself does not exist
-                        self.problem(f"{section}.{p}", f"{msg} in {base.path}")
+                        self.problem(f"{section}.{p}", self.missing_at(base, point, p, msg))
                         self.missing.add(p)
                     if not any(p in point.values for p, _ in exc.problems):
                         break
@@ -922,6 +922,19 @@ class _Builder:
             for path, msg in posterior.overridden(base.scenario, swept):
                 self.problem(f"{section}.{path}", f"{msg} (scenario {name})")
         return checked
+
+    @staticmethod
+    def missing_at(base: Base, point: Point, path: str, msg: str) -> str:
+        """Why ``path`` names no setting: ``msg``, in the base scenario; or, where the base
+        has it, at ``point``, whose other values choose a rule (or event type) without it,
+        as ``rules.decision.name: [threshold, hedging]`` crossed with ``rules.decision.cap``."""
+        try:
+            apply_overrides(base.raw, [item for key, item in zip(point.values, point.sets) if key == path])
+        except ScenarioError:
+            return f"{msg} in {base.path}"
+        others = ", ".join(f"{key} = {point.labels[key]}" for key in point.values if key != path)
+        entry, name = ".".join(path.split(".")[:2]), path.split(".")[-1]
+        return f"no such setting at the points where {others}; sweep {entry} whole instead, as labelled entries (label -> {{name: ..., {name}: ...}})"
 
     def check_late_events(self, scn: Scenario, point: Point, section: str) -> None:
         """A swept value that dates an event (or a shock's start) at or after the run's
