@@ -147,6 +147,7 @@ class RegionModel(mesa.Model):
         self.attention0 = self.rules["allocation"].reference(self)
         self.pairs.settle(None, self)
         self.measure()
+        self.check_metric_columns()
         self.datacollector = metrics.Collector(
             model_reporters=metrics.model_reporters(list(self.metrics)),
             agenttype_reporters={RegionalState: metrics.state_reporters(self.power_keys)},
@@ -540,6 +541,17 @@ class RegionModel(mesa.Model):
         m.update(self.counts)
         self.metrics = m
         self.bloc_labels = labels
+
+    def check_metric_columns(self) -> None:
+        """Hold :meth:`measure` to the columns :meth:`Scenario.metric_columns` declares:
+        sweeps, ``watch`` and ``compare`` know the metrics from there, without building a
+        model, so a metric added to one and not the other would be written by ``abm run``
+        and called unknown by the rest (or the reverse, left out without a word)."""
+        measured, declared = list(self.metrics), [name for names in self._names.values() for name in names]
+        if measured != declared:
+            extra, lacking = [c for c in measured if c not in declared], [c for c in declared if c not in measured]
+            raise RuntimeError(f"RegionModel.measure computes other metric columns than Scenario.metric_columns declares (computed only: {extra or 'none'}; declared only: {lacking or 'none'}"
+                               f"{'; the same columns in another order' if not extra and not lacking else ''}): a metric is added to both, in the same order")
 
     @property
     def hostility(self) -> np.ndarray:

@@ -1050,6 +1050,30 @@ def test_metric_names_are_the_models_columns(source, tiny):
     assert scn.metric_names() == list(RegionModel(scn, rng=0).datacollector.model_reporters)
 
 
+@pytest.mark.parametrize("change", ["computed only", "declared only", "order"])
+def test_a_metric_added_to_the_model_but_not_declared_is_refused_in_words(change, monkeypatch):
+    """A metric computed by RegionModel.measure and not declared in Scenario.metric_columns
+    was written by abm run and called unknown by sweeps; the reverse was left out without
+    a word. Whoever adds a metric is told at once, naming the columns."""
+    from abm.model import RegionModel
+
+    measure = RegionModel.measure
+
+    def changed(model):
+        measure(model)
+        if change == "computed only":
+            model.metrics["patron_concentration"] = 0.0
+        elif change == "declared only":
+            del model.metrics["polarization"]
+        else:
+            model.metrics = dict(reversed(model.metrics.items()))
+
+    monkeypatch.setattr(RegionModel, "measure", changed)
+    said = {"computed only": r"computed only: \['patron_concentration'\]", "declared only": r"declared only: \['polarization'\]", "order": "the same columns in another order"}[change]
+    with pytest.raises(RuntimeError, match=said):
+        RegionModel(load(BASELINE), rng=0)
+
+
 def test_watch_names_known_metrics(tiny, tmp_path, capsys):
     tiny["watch"] = ["fragmentation", "fragmentaton"]
     path, msg = only_problem(tiny)
