@@ -87,13 +87,18 @@ def test_every_event_parameter_has_a_row_with_its_limits_and_a_source(kind):
         assert set(map(float, bounds)) <= limits, f"{kind}.{field}: code allows {bounds}, docs/ODD.md says {row[3]!r}"
 
 
-def _named_columns(section: str) -> list[re.Pattern]:
+def _named_columns(section: str, scn: scenario.Scenario) -> list[re.Pattern]:
     """The column names a table of docs/ODD.md 7.15 defines (first cell, every `name`),
-    as patterns in which a placeholder such as `<power>` stands for any id."""
+    as patterns in which a placeholder such as `<power>` stands for the scenario's ids of
+    that kind only: matching any text, `influence_<power>` passed an undocumented
+    `influence_hhi`."""
+    ids = {"subregion": {s.subregion for s in scn.states.values()}, "power": scn.powers, "state": scn.states, "id": scn.corridors,
+           "group": {c.group for c in scn.corridors.values()} - {None}, "org": scn.organisations, "format": scn.organisations}
     text = ODD.split(f"#### {section}", 1)[1].split("####", 1)[0]
     names = [name for line in text.splitlines() if line.startswith("| `")
              for name in re.findall(r"`([^`]+)`", line.split("|")[1])]
-    return [re.compile(re.sub(r"<\w+>", ".+", re.escape(name).replace(r"\<", "<").replace(r"\>", ">"))) for name in names]
+    return [re.compile(re.sub(r"<(\w+)>", lambda m: "(?:" + "|".join(map(re.escape, sorted(ids[m.group(1)]))) + ")", re.escape(name).replace(r"\<", "<").replace(r"\>", ">")))
+            for name in names]
 
 
 @pytest.mark.parametrize("path", [BASELINE, GENERATED], ids=["baseline", "generated"])
@@ -104,7 +109,7 @@ def test_every_output_column_has_a_row_in_the_metric_tables(path):
     scn = scenario.load(path)
     for section, columns in (("7.15.1", ["step", "date", *scn.metric_names()]),
                              ("7.15.3", ["step", "date", "state", *state_columns(list(scn.powers))])):
-        rows = _named_columns(section)
+        rows = _named_columns(section, scn)
         missing = [c for c in columns if not any(row.fullmatch(c) for row in rows)]
         assert not missing, f"{path.name}: columns without a row in docs/ODD.md {section}: {missing}"
 
@@ -117,7 +122,10 @@ def test_the_parameter_tables_give_each_rule_parameter_its_default_and_limits(fa
     wrong = []
     for name, cls in REGISTRY[family].items():
         for field, info in cls.Params.model_fields.items():
-            row = next(r for r in rows if f"`{field}`" in r[2] and (f"`{name}`" in r[1] or r[1].startswith("all")))
+            row = next((r for r in rows if f"`{field}`" in r[2] and (f"`{name}`" in r[1] or r[1].startswith("all"))), None)
+            if row is None:
+                wrong.append(f"{name}.{field}: no row in docs/ODD.md 7.16.8 (| {family} | `{name}` | `{field}` | default | allowed | unit | baseline | source |)")
+                continue
             default = row[3].split(" (")[0] if name != "linear" else re.search(r"`linear`: ([\d.]+)", row[3]).group(1)
             said = None if default == "None" or default.startswith("none") else float(default)
             if said != info.default:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import regression_fixture  # noqa: E402
 
 STORED = json.loads(regression_fixture.FIXTURE.read_text(encoding="utf-8"))["cases"]
-HOW = "if the model's behaviour changed on purpose, regenerate the fixture: .venv/bin/python scripts/regression_fixture.py (and commit tests/data/regression.json with the change)"
+HOW = "if the model's behaviour or its columns changed on purpose, regenerate the fixture: .venv/bin/python scripts/regression_fixture.py (and commit tests/data/regression.json with the change)"
 
 
 def test_fixture_covers_every_case():
@@ -41,8 +41,9 @@ def test_the_runs_use_the_kernels_the_fixture_was_written_with(made):
 def test_tables_unchanged(case, made):
     now = next(c for c in made["cases"] if c["label"] == case["label"])
     moved = {c: (case["final"][c], now["final"][c]) for c in case["final"] if case["final"][c] != now["final"][c]}
+    what = f"final values stored -> now: {moved}" if moved else f"the final {', '.join(case['final'])} are unchanged: a column added or removed, or values moved elsewhere"
     assert now["rows"] == case["rows"], f"{case['label']}: row counts {now['rows']} != stored {case['rows']}; {HOW}"
-    assert now["sha256"] == case["sha256"], f"{case['label']}: tables differ from the stored run (final values stored -> now: {moved}); {HOW}"
+    assert now["sha256"] == case["sha256"], f"{case['label']}: tables differ from the stored run ({what}); {HOW}"
 
 
 @pytest.mark.parametrize("config", ["baseline.yaml", "iran_strikes.yaml", "us_withdraws.yaml"])
