@@ -818,7 +818,7 @@ class _Builder:
                 for field, msg in base_problems(blame_parents(exc, files, spec.set), where, rel, list(spec.set)):
                     self.problem(field, msg)
                 continue
-            for p, msg in posterior.overridden(scenario, spec.set):
+            for p, msg in posterior.overridden(scenario, {p: [v] for p, v in spec.set.items()}):
                 self.problem(f"set.{p}", f"{msg} (in {rel})")
             powers = tuple(scenario.powers)  # the model's columns, named from the scenario: the main process need not import the model
             digest = posterior.sha256(scenario.posterior) if scenario.posterior is not None else None
@@ -919,7 +919,8 @@ class _Builder:
             if why and all(why):
                 self.problem(f"{section}.{path}", f"{why[0]}, in every point: sweeping it changes nothing; set or sweep that rule too")
         for name, base in bases.items():  # a base whose posterior draws a swept setting would run the draw at every point
-            for path, msg in posterior.overridden(base.scenario, swept):
+            given = {p: [v for _, v in grid_levels(values)] for p, values in spec.grid.items()} if spec.sample is None else {p: list(bounds) for p, bounds in spec.sample.ranges.items()}
+            for path, msg in posterior.overridden(base.scenario, given):
                 self.problem(f"{section}.{path}", f"{msg} (scenario {name})")
         return checked
 

@@ -169,27 +169,40 @@ def problems(scenario) -> list[tuple[str, str]]:
     return found
 
 
-def overridden(scenario, paths) -> list[tuple[str, str]]:
-    """The settings given a value (``--set``, an experiment's ``set:`` or axes) that the
-    scenario's posterior draws: every run's draw would replace them, while titles and
-    provenance said they were used. A setting above a drawn one (``rules.decision={...}``)
-    counts."""
+def overridden(scenario, given: dict[str, list]) -> list[tuple[str, str]]:
+    """The settings given a value (``--set``, an experiment's ``set:`` or axes: path ->
+    the values given to it) that the scenario's posterior draws: every run's draw would
+    replace them, while titles and provenance said they were used. A mapping given above
+    a drawn setting counts where it holds that setting (``rules.decision={cap: 0.3, noise:
+    0.2}`` where noise is drawn), not otherwise: its other settings apply, as they would
+    one by one."""
     from abm.scenario import under
 
-    paths = list(paths)
-    if scenario.posterior is None or not paths:
+    if scenario.posterior is None or not given:
         return []
     try:
         drawn = [c for c in table(scenario.posterior).columns if c != "weight"]
     except PosteriorError:
         return []  # reported by problems()
     found = []
-    for path in paths:
-        held = [c for c in drawn if under(c, path)]
+    for path, values in given.items():
+        held = [c for c in drawn if under(c, path) and any(_holds(v, c[len(path) + 1:].split(".") if c != path else []) for v in values)]
         if held:
             what = "" if held == [path] else f"holds {', '.join(held)}, "
             found.append((path, f"{what}drawn from the posterior in every run, which replaces this value; leave it to the posterior, or set posterior=null"))
     return found
+
+
+def _holds(value: Any, keys: list[str]) -> bool:
+    """Whether ``value``, given to a setting, holds the setting ``keys`` below it (a value
+    that is not a mapping replaces everything below)."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return True
+        if key not in value:
+            return False
+        value = value[key]
+    return True
 
 
 def apply(scenario, seed: int):

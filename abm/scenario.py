@@ -1705,7 +1705,10 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     if scn.posterior is not None and sets:
         from abm.posterior import overridden
 
-        if held := overridden(scn, map(override_path, sets)):
+        given: dict[str, list] = {}
+        for path, value in map(parse_set, sets):
+            given.setdefault(path, []).append(value)
+        if held := overridden(scn, given):
             raise _blame_overrides(ScenarioError(held, where), sets)
     return scn
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import calibrate, compare, runner, sweep
+from abm import calibrate, compare, posterior, runner, sweep
 from abm.cli import main
 from abm.scenario import ScenarioError, load
 from tests.conftest import BASELINE, ROOT
@@ -432,3 +432,17 @@ def test_the_arrays_of_a_moved_sweep_with_a_posterior_export_and_name_its_conten
     ds = results.load(there / "out").to_xarray()
     assert ds.sizes["run"] == 3 and str(ds["date"].values[0])[:10] == "2025-01-01"
     assert ds.attrs["posterior_sha256"] == f"baseline {digest}"
+
+
+@pytest.mark.parametrize("setting", ['rules.decision={"noise": 0.2}', 'rules.decision={"name": "hedging", "noise": 0.2, "threshold": 0.1}'])
+def test_a_whole_entry_that_gives_none_of_the_drawn_settings_applies(tmp_path, setting):
+    """A mapping given above a drawn setting was refused even when it held none of the
+    drawn values, while the same settings given one by one applied; the draw of cap and
+    strength stands in every run."""
+    posterior_file(tmp_path, TWO)
+    scenario = load(scenario_file(tmp_path), [setting])
+    assert scenario.rules.decision["noise"] == 0.2
+    for seed in (0, 1):
+        drawn = posterior.apply(scenario, seed)
+        assert drawn.rules.decision["noise"] == 0.2 and (drawn.rules.coercion["strength"], drawn.rules.decision["cap"]) in ((0.0, 0.3), (1.0, 1.0))
+    assert main(["validate", scenario_file(tmp_path), "--set", 'rules.decision={"cap": 0.5}']) == 2  # gives a drawn setting: refused
