@@ -177,6 +177,18 @@ def test_a_watched_typo_is_refused_before_any_run(tmp_path, monkeypatch):
         compare([str(BASELINE), str(scenario)], tmp_path / "c", seeds=1, steps=2)
 
 
+def test_a_scenario_watching_its_new_power_compares_with_the_baseline_on_the_metrics_given(tmp_path, capsys):
+    """Its watch: names a column the baseline lacks (influence of a power the baseline does
+    not have): with --metrics it was refused all the same, so that the file had to be
+    edited to be compared; without --metrics the refusal says what to do."""
+    scenario = tmp_path / "kr.yaml"
+    scenario.write_text(f"extends: {BASELINE}\nname: kr\nwatch: [influence_south_korea]\npowers: {{south_korea: {{name: South Korea}}}}\n")
+    args = ["compare", str(BASELINE), str(scenario), "--seeds", "1", "--steps", "2"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    assert "or choose the metrics with --metrics" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    assert main([*args, "--metrics", "fragmentation", "--out", str(tmp_path / "c")]) == 0
+
+
 def test_a_comparison_records_what_produced_it(tmp_path, capsys):
     """provenance.yaml: the command, seeds, overrides, versions, commit, and each scenario
     as it ran (overrides and --steps applied), loadable to re-run it."""
