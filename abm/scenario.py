@@ -653,8 +653,16 @@ def blame_parents(exc: ScenarioError, files: list[tuple[Path, frozenset[str]]], 
 def _take_unknown_drops(parent: dict[str, Any], data: dict[str, Any]) -> list[tuple[str, str]]:
     """``id: null`` under events or shocks drops the parent's entry of that id; one the
     parent lacks is most likely a typo, which would leave the entry meant in force. Such
-    nulls are taken out of ``data`` (they drop nothing) and returned as problems."""
+    nulls are taken out of ``data`` (they drop nothing) and returned as problems, as are
+    nulls under states, powers, organisations and corridors, which cannot be dropped (the
+    rest of the scenario names them) and were refused as "must be a mapping"."""
     problems = []
+    for section in ("states", "powers", "organisations", "corridors"):
+        entries = data.get(section)
+        for ident, spec in list(entries.items() if isinstance(entries, dict) else ()):
+            if spec is None:
+                del entries[ident]
+                problems.append((f"{section}.{ident}", f"null drops only events and shocks: a {ENTRIES[section]} cannot be taken out by a file that extends another (interests, rivals, members and routes name it); write a scenario without it"))
     for section in ("events", "shocks"):
         entries, known = data.get(section), parent.get(section)
         known = list(known) if isinstance(known, dict) else []

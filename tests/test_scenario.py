@@ -345,6 +345,18 @@ def test_a_parents_own_mistakes_name_the_parent(tmp_path, monkeypatch):
     assert [path for path, _ in problems_of("redo.yaml")] == ["events.us_election_2040 (in sub/drop.yaml)"]
 
 
+@pytest.mark.parametrize("section, ident", [("states", "turkmenistan"), ("powers", "pakistan"), ("organisations", "SCO"), ("corridors", "northern_route")])
+def test_a_null_under_states_powers_organisations_or_corridors_says_it_cannot_take_one_out(tmp_path, section, ident):
+    """Only events and shocks can be dropped by an extending file (the rest of the scenario
+    names states and powers); such a null was refused as "must be a mapping", as if the
+    syntax were wrong, and ODD.md said a power could be taken out that way."""
+    path = write(tmp_path / "drop.yaml", {"extends": str(BASELINE), section: {ident: None}})
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    assert [path for path, _ in info.value.problems] == [f"{section}.{ident}"]
+    assert "null drops only events and shocks" in info.value.problems[0][1] and "write a scenario without it" in info.value.problems[0][1]
+
+
 def test_a_broken_field_holds_back_only_the_checks_that_read_it(tmp_path):
     # with the impossible start set aside, the default start (2025) would put the 2021
     # event before the scenario starts: that check waits; the opinion's unknown power does not
