@@ -60,7 +60,7 @@ from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, d
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt, take_held_stop
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
-from abm.store import reader, write_json
+from abm.store import write_json
 from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import Ids, Int, PlainName, Real
 
@@ -534,10 +534,11 @@ def _check_single_threaded(executor) -> None:
 
 def _has_generation(db: Path) -> bool:
     """Whether the database holds a finished generation to resume from (pyabc's t >= 0;
-    its calibration sample, t = -1, is drawn again with the same seeds). Read-only: asking
-    creates no file where there was none."""
+    its calibration sample, t = -1, is drawn again with the same seeds). Opened ``mode=rw``:
+    asking creates no file where there was none, and still rolls back the hot journal a
+    kill left (a read-only connection cannot, and took a sound database for a damaged one)."""
     try:
-        with contextlib.closing(reader(db)) as conn:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=rw", uri=True)) as conn:
             return bool(conn.execute("select count(*) from populations where t >= 0").fetchone()[0])
     except sqlite3.DatabaseError:  # none there, not a database, or no generation table yet
         return False

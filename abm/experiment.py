@@ -933,8 +933,9 @@ class _Builder:
             apply_overrides(base.raw, [item for key, item in zip(point.values, point.sets) if key == path])
         except ScenarioError:
             return f"{msg} in {base.path}"
-        others = ", ".join(f"{key} = {point.labels[key]}" for key in point.values if key != path)
         entry, name = ".".join(path.split(".")[:2]), path.split(".")[-1]
+        choosing = [key for key in point.values if key != path and (under(key, entry) or under(entry, key))] or [key for key in point.values if key != path]  # the axes that choose the rule
+        others = ", ".join(f"{key} = {point.labels[key]}" for key in choosing)
         return f"no such setting at the points where {others}; sweep {entry} whole instead, as labelled entries (label -> {{name: ..., {name}: ...}})"
 
     def check_late_events(self, scn: Scenario, point: Point, section: str) -> None:

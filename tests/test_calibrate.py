@@ -877,3 +877,17 @@ def test_a_resume_of_a_calibration_whose_database_or_record_is_damaged_is_refuse
         calibrate.run(small_spec(), out, executor=ex, resume=True, progress=False)
     assert "\n" not in str(refused.value) and "another --out" in str(refused.value)
     assert {p.relative_to(out): p.read_bytes() if p.is_file() else None for p in out.rglob("*")} == before
+
+
+def test_a_database_left_with_a_hot_journal_by_a_kill_is_resumed_not_refused(small, tmp_path):
+    """A kill mid-transaction leaves a hot journal beside the database. Asked read-only
+    whether generations were stored, SQLite cannot roll it back and fails: the sound
+    database was then refused as damaged. The journal is rolled back and the run resumes."""
+    out = tmp_path / "c"
+    shutil.copytree(small.out, out)
+    code = "import os, sqlite3, sys\nc = sqlite3.connect(sys.argv[1]); c.execute('begin'); c.execute('create table filler (x blob)')\nfor _ in range(10): c.execute('insert into filler values (randomblob(1000000))')\nos._exit(9)\n"
+    subprocess.run([sys.executable, "-c", code, str(out / calibrate.DB)], check=False)
+    assert (out / f"{calibrate.DB}-journal").exists()  # hot: the kill came before the transaction ended
+    with serial() as ex:
+        resumed = calibrate.run(small_spec(), out, executor=ex, resume=True, progress=False)
+    assert not resumed.interrupted and resumed.generations == small.result.generations and resumed.simulations == 0

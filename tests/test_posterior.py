@@ -445,4 +445,5 @@ def test_a_whole_entry_that_gives_none_of_the_drawn_settings_applies(tmp_path, s
     for seed in (0, 1):
         drawn = posterior.apply(scenario, seed)
         assert drawn.rules.decision["noise"] == 0.2 and (drawn.rules.coercion["strength"], drawn.rules.decision["cap"]) in ((0.0, 0.3), (1.0, 1.0))
-    assert main(["validate", scenario_file(tmp_path), "--set", 'rules.decision={"cap": 0.5}']) == 2  # gives a drawn setting: refused
+    with pytest.raises(ScenarioError, match="holds rules.decision.cap, drawn from the posterior"):  # gives a drawn setting: refused
+        load(scenario_file(tmp_path), ['rules.decision={"cap": 0.5}'])
