@@ -547,7 +547,7 @@ class RegionModel(mesa.Model):
         sweeps, ``watch`` and ``compare`` know the metrics from there, without building a
         model, so a metric added to one and not the other would be written by ``abm run``
         and called unknown by the rest (or the reverse, left out without a word)."""
-        measured, declared = list(self.metrics), [name for names in self._names.values() for name in names]
+        measured, declared = list(self.metrics), self.config.metric_names()
         if measured != declared:
             extra, lacking = [c for c in measured if c not in declared], [c for c in declared if c not in measured]
             raise RuntimeError(f"RegionModel.measure computes other metric columns than Scenario.metric_columns declares (computed only: {extra or 'none'}; declared only: {lacking or 'none'}"

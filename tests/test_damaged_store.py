@@ -114,46 +114,31 @@ def meta_hashed_not_json(d):
     _sql(d / "results.sqlite", "UPDATE meta SET value = 'not json' WHERE key = 'hashed'")
 
 
-# values no reader could use, which pandas or matplotlib met as tracebacks
-def summary_not_a_number(d):
-    _sql(d / "results.sqlite", "UPDATE summaries SET fragmentation_final = 'abc'")
+# values no reader could use, which pandas or matplotlib met as tracebacks: name -> the statement that does it
+UNREADABLE = {
+    "summary_not_a_number": "UPDATE summaries SET fragmentation_final = 'abc'",
+    "series_not_a_number": "UPDATE series SET integration = 'abc' WHERE step = 2",
+    "points_lost": "DELETE FROM points",
+    "a_point_lost": "DELETE FROM points WHERE point = 1",
+    "design_seed_not_a_number": "UPDATE design SET seed = 'abc' WHERE point = 0",
+    "meta_summaries_not_the_columns": """UPDATE meta SET value = '["nope"]' WHERE key = 'summaries'""",
+    "meta_series_not_names": "UPDATE meta SET value = '[1, 2]' WHERE key = 'series'",
+    "meta_state_keys_not_lists": """UPDATE meta SET value = '{"baseline": 5}' WHERE key = 'state_keys'""",
+    "meta_state_keys_lost": "UPDATE meta SET value = '{}' WHERE key = 'state_keys'",
+}
 
 
-def series_not_a_number(d):
-    _sql(d / "results.sqlite", "UPDATE series SET integration = 'abc' WHERE step = 2")
+def _by_sql(name: str, statement: str):
+    def damage(d):
+        _sql(d / "results.sqlite", statement)
 
-
-def points_lost(d):
-    _sql(d / "results.sqlite", "DELETE FROM points")
-
-
-def a_point_lost(d):
-    _sql(d / "results.sqlite", "DELETE FROM points WHERE point = 1")
-
-
-def design_seed_not_a_number(d):
-    _sql(d / "results.sqlite", "UPDATE design SET seed = 'abc' WHERE point = 0")
-
-
-def meta_summaries_not_the_columns(d):
-    _sql(d / "results.sqlite", """UPDATE meta SET value = '["nope"]' WHERE key = 'summaries'""")
-
-
-def meta_series_not_names(d):
-    _sql(d / "results.sqlite", "UPDATE meta SET value = '[1, 2]' WHERE key = 'series'")
-
-
-def meta_state_keys_not_lists(d):
-    _sql(d / "results.sqlite", """UPDATE meta SET value = '{"baseline": 5}' WHERE key = 'state_keys'""")
-
-
-def meta_state_keys_lost(d):
-    _sql(d / "results.sqlite", "UPDATE meta SET value = '{}' WHERE key = 'state_keys'")
+    damage.__name__ = name
+    return damage
 
 
 DAMAGE = [truncate, zero_bytes, empty_meta, garbage_manifest, manifest_not_the_sweeps, directory_for_store, directory_for_manifest, dropped_table, overwritten,
           manifest_without_spec, manifest_without_spec_hash, manifest_seeds_not_a_list, manifest_charts_not_mappings, manifest_experiment_a_path, meta_experiment_a_path, meta_hashed_not_json,
-          summary_not_a_number, series_not_a_number, points_lost, a_point_lost, design_seed_not_a_number, meta_summaries_not_the_columns, meta_series_not_names, meta_state_keys_not_lists, meta_state_keys_lost]
+          *(_by_sql(name, statement) for name, statement in UNREADABLE.items())]
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=[d.__name__ for d in DAMAGE])
