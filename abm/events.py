@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from abm.offers import DOMAIN_INDEX, DOMAINS
 from abm.rules.registry import Rule, RuleParams, register
 from abm.units import Date, Ids, Real, Signed, Unit, distinct
+from abm.yamlfile import choices
 
 Domain = Literal["investment", "security", "trade"]
 Domains = Annotated[list[Domain], AfterValidator(distinct)]  # a domain listed twice took a factor twice
@@ -67,7 +68,7 @@ class Event(Rule):
 
 def _missing(field: str, ids, known, kind: str) -> list[tuple[str, str]]:
     ids = [ids] if isinstance(ids, str) else ids
-    return [(field, f"unknown {kind} '{i}'; known: {', '.join(sorted(known))}") for i in ids if i not in known]
+    return [(field, f"unknown {kind} '{i}'; {choices(i, sorted(known), 'known:')}") for i in ids if i not in known]
 
 
 # --------------------------------------------------------------------------- neighbours

@@ -1441,12 +1441,23 @@ def _event(section: str, scn: Scenario, k: str, spec: dict[str, Any] | None) -> 
     except registry.UnknownRuleError as exc:
         return [*problems, (f"{path}.type", str(exc))]
     allowed = ["type", *timing_cls.model_fields, *params.model_fields]  # the type's parameters alone left out the entry's timing
-    problems = [*((f"{path}.{key}", f"unknown key; {choices(key, allowed, 'allowed:')}") for key in spec if key not in allowed), *problems]
+    problems = [*((f"{path}.{key}", _unknown_event_key(section, key, allowed)) for key in spec if key not in allowed), *problems]
     try:
         event = registry.make("event", {key: value for key, value in spec.items() if key in allowed}, key="type")
     except ValidationError as exc:
         return [*problems, *pydantic_problems(exc, params, at=path)]
     return [*problems, *((f"{path}.{p}", m) for p, m in event.check(scn))]
+
+
+def _unknown_event_key(section: str, key: str, allowed: list[str]) -> str:
+    """The message for an unknown key of an event or shock; a timing key of the other
+    section says where the entry belongs (a hazard on a dated event makes it a shock)."""
+    from abm import events
+
+    other, home, makes = (events.Hazard, "shocks", "a hazard makes a shock") if section == "events" else (events.When, "events", "a date makes a dated event")
+    if key in other.model_fields:
+        return f"unknown key; {makes}, which goes under {home}:; allowed here: {', '.join(allowed)}"
+    return f"unknown key; {choices(key, allowed, 'allowed:')}"
 
 
 _check("events", each=True)(functools.partial(_event, "events"))
@@ -1709,7 +1720,7 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
     try:
         scn = _build(applied, where, allow_large, found)  # raw is load's own: read, dumped or copied here
     except ScenarioError as exc:
-        raise _blame_overrides(blame_parents(exc, files, map(override_path, sets)), sets) from None
+        raise _blame_overrides(blame_parents(_replaced_whole(exc, raw, sets), files, map(override_path, sets)), sets) from None
     if scn.posterior is not None and sets:
         from abm.posterior import overridden
 
@@ -1732,6 +1743,24 @@ def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, wher
     except ScenarioError as exc:
         return _blame_overrides(ScenarioError(bad.problems + blame_parents(exc, files, map(override_path, good)).problems, exc.source), sets)
     return bad
+
+
+def _replaced_whole(exc: ScenarioError, raw: dict[str, Any], sets) -> ScenarioError:
+    """An entry given whole with ``--set`` (``states.armenia={gdp: 30}``) replaces the
+    file's, so the keys it leaves out go missing: where a required one does, say so and
+    how to change one key, rather than guess that its id is a typo (:func:`_new_id`)."""
+    replaced = {}
+    for path, value in map(parse_set, sets):
+        keys = path.split(".")
+        if len(keys) == 2 and keys[0] in ENTRIES and isinstance(value, dict) and isinstance(raw.get(keys[0]), dict) and isinstance(raw[keys[0]].get(keys[1]), dict):
+            replaced[path] = value
+    hit = [p for p in replaced if any(under(path, p) and (msg.startswith("required") or (path == p and msg.startswith("new "))) for path, msg in exc.problems)]
+    if not hit:
+        return exc
+    problems = [(path, msg) for path, msg in exc.problems if not (path in hit and msg.startswith("new "))]  # not a typo: the id is the file's
+    for p in hit:
+        problems.append((p, f"--set gave the whole entry, which replaces the file's; to change one key, write {p}.{next(iter(replaced[p]), 'key')}=..."))
+    return type(exc)(problems, exc.source)
 
 
 def _blame_overrides(exc: ScenarioError, sets) -> ScenarioError:
