@@ -55,6 +55,7 @@ SIZES = [(10, 5), (25, 10), (50, 10), (100, 20), (200, 20)]
 QUICK_SIZES = [(10, 5), (25, 10)]
 STEPS, QUICK_STEPS = 10, 5
 SEED = 0
+MAX_REPEATS = 100  # a median of more says no more, and a full repeat takes several seconds
 BASELINE_TARGET_MS = 20.0  # runner.run of the baseline
 MODEL_TARGET_MS = 15.0  # RegionModel alone, no tables
 SCALING_TARGET = 2.0

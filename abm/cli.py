@@ -200,10 +200,10 @@ def cmd_compare(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from abm.bench import main as bench_main
+    from abm.bench import MAX_REPEATS, main as bench_main
 
-    if args.repeats < 1:
-        raise UsageError("--repeats must be at least 1")
+    if not 1 <= args.repeats <= MAX_REPEATS:
+        raise UsageError(f"--repeats must be from 1 to {MAX_REPEATS} (got {args.repeats})")
     return bench_main(repeats=args.repeats, quick=args.quick)
 
 

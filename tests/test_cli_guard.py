@@ -65,8 +65,11 @@ def test_report_on_a_damaged_store_is_a_clean_error(tmp_path):
     assert main(["report", str(tmp_path / "s")]) == 2
 
 
-def test_bench_needs_at_least_one_repeat():
-    assert main(["bench", "--repeats", "0"]) == 2
+@pytest.mark.parametrize("repeats", ["0", "101", "100000"])
+def test_bench_repeats_are_bounded(repeats, capsys):
+    # 100000 was accepted and would have run for days
+    assert main(["bench", "--repeats", repeats]) == 2
+    assert f"--repeats must be from 1 to 100 (got {repeats})" in capsys.readouterr().err
 
 
 def test_an_unknown_rule_name_gets_the_closest_suggestion():
