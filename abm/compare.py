@@ -173,6 +173,27 @@ def shared_dates(scenarios: list, steps: int | None = None) -> tuple[list[dt.dat
     return shared, f"the tables compare only the {len(shared)} date(s) every run reaches, {span} ({periods}); series.csv and compare.png show each whole run"
 
 
+def composition(scenarios: list) -> str | None:
+    """A notice when the scenarios differ in who is in the region (None when they do not).
+
+    The region-wide metrics average over the states and powers a scenario has, so such
+    scenarios differ from step 0 by composition alone, and a paired difference marks that
+    as clear as it marks an effect of the run. The tables then add the first date, where
+    every difference is composition and the initial conditions, to read the others against."""
+    reference, changes = scenarios[0], []
+    for s in scenarios[1:]:
+        for kind in ("states", "powers"):
+            ours, theirs = set(getattr(reference, kind)), set(getattr(s, kind))
+            moved = [f"+{i}" for i in sorted(theirs - ours)] + [f"-{i}" for i in sorted(ours - theirs)]
+            if len(moved) > 6:  # worlds of other sizes: counts, not hundreds of ids
+                moved = [f"{len(theirs - ours)} more", f"{len(ours - theirs)} fewer"]
+            if moved:
+                changes.append(f"{s.name} {kind} {' '.join(moved)}")
+    if not changes:
+        return None
+    return f"the scenarios differ in who is in the region ({'; '.join(changes)}, from {reference.name}): region-wide metrics differ from the start by that alone, so the tables show the first date too"
+
+
 def default_metrics(scenarios: list, columns) -> list[str]:
     """The metrics the compared scenarios' questions name (their ``watch`` lists, the
     reference's last), in order and without repeats; :data:`KEY_METRICS` if none names any."""
@@ -385,7 +406,8 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     provenance.yaml (``argv``, the command that asked for it, seeds, overrides, dates,
     metrics, versions, the model's git commit, and every scenario as it ran). Scenarios
     with different periods are compared on the dates they share (:func:`shared_dates`),
-    and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
+    as are scenarios with different states or powers (:func:`composition`, which adds the
+    first date to the tables), and ``notify``, if given, is called with the notice that says so; ``warn``, if given,
     with each dated event a run never reaches (as ``abm run`` warns of them). ``zoom``:
     the levels chart fits index scales to the data (:func:`overlay_chart`). ``record``:
     the provenance.yaml the scenarios were taken from (:func:`recorded`), named in compare.md
@@ -395,6 +417,8 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     # each as it runs, its horizon checked by the setting's own rules (a date past 9999 would fail below)
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
     shared, notice = shared_dates(scenarios, steps)
+    mixed = composition(scenarios)
+    notice = "; ".join(n for n in (notice, mixed) if n) or None
     first, last = shared[0], shared[-1]
     given = [str(d) for d in dates or []]
     if twice := repeated(given):
@@ -418,7 +442,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
         series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")
         stored = read_table(tmp / "series.csv", parse_dates=["date"])
         common = stored[stored["date"].isin(pd.to_datetime(shared))]
-        when = dates or default_dates(common)
+        when = dates or ([f"{first}"] if mixed else []) + default_dates(common)
         tab, diffs = table(common, when, metrics), differences(common, when, metrics)
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         if len(scenarios) > 1:  # one scenario alone has no differences to write

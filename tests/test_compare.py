@@ -15,7 +15,7 @@ from abm.compare import compare, differences, markdown, table
 from abm.experiment import Summary, summarise
 from abm.runner import run
 from abm.scenario import ScenarioError
-from tests.conftest import BASELINE, ROOT
+from tests.conftest import BASELINE, GENERATED, ROOT
 
 NO_PEACE = ROOT / "configs" / "no_peace.yaml"
 
@@ -267,6 +267,19 @@ def test_the_charts_are_reproducible(tmp_path):
 
     ET.fromstring(svg)  # still well-formed
     assert set(re.findall(r"url\(#([^)]+)\)", svg)) <= set(re.findall(r'id="([^"]+)"', svg))  # every clip path it uses, defined
+
+
+def test_scenarios_with_other_states_or_powers_say_so_and_show_the_start(tmp_path, capsys, compared):
+    """Region-wide means over other states and powers differ at step 0 by composition
+    alone, and a paired difference marked that clear like an effect, without a word."""
+    for name, states, powers in (("small", 10, 5), ("wider", 11, 6)):
+        (tmp_path / f"{name}.yaml").write_text(f"extends: {GENERATED}\nname: {name}\ngenerated: {{n_states: {states}, n_powers: {powers}}}\n")
+    out = tmp_path / "c"
+    assert main(["compare", str(tmp_path / "small.yaml"), str(tmp_path / "wider.yaml"), "--seeds", "2", "--steps", "4", "--metrics", "fragmentation", "--out", str(out)]) == 0
+    notice = "the scenarios differ in who is in the region (wider states +s0010; wider powers +p005, from small)"
+    assert f"notice: {notice}" in capsys.readouterr().err and notice in (out / "compare.md").read_text()
+    assert pd.read_csv(out / "differences.csv")["date"].tolist() == ["2025-01-01", "2026-01-01"]  # the start, then the default dates
+    assert "who is in the region" not in (compared[1] / "compare.md").read_text()  # the same states and powers: no notice, no start date
 
 
 def test_scenarios_with_different_periods_are_compared_on_the_dates_they_share(tmp_path, capsys):
