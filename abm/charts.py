@@ -75,6 +75,19 @@ def _margins(fig: Figure, left: float, right: float, bottom: float, top: float, 
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height, wspace=wgap / axw, hspace=hgap / axh)
 
 
+TITLE_LINE = 0.19  # inches a line of an 11-point title takes
+
+
+def _suptitle(fig: Figure, text: str, fontsize: float = 11, **place) -> float:
+    """Set ``text`` as the figure's title, wrapped to its width (about 0.6 em a character),
+    and return the inches the wrapping added, which the caller's layout makes room for: a
+    title naming several --set overrides ran off both edges of the chart."""
+    width = int(fig.get_figwidth() * 72 / (0.6 * fontsize))
+    lines = [line for part in text.split("\n") for line in textwrap.wrap(part, width) or [""]]
+    fig.suptitle("\n".join(lines), fontsize=fontsize, **place)
+    return TITLE_LINE * (len(lines) - len(text.split("\n")))
+
+
 def _save(fig: Figure, path: Path | None, dpi: int = 130) -> Figure:
     if path is not None:
         fig.savefig(path, dpi=dpi)
@@ -194,10 +207,10 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     names = [scenario.powers[p].name for p in powers] + ["other partners (not modelled)", "event concerning the state (number)"]
     fig.legend(handles, names, loc="lower center", ncol=min(6, len(powers) + 2), fontsize=8, frameon=False)
     height = fig.get_figheight()  # title and caption at fixed inches from the top, as the margins are: in a tall figure a fraction put the caption over the first panels
-    fig.suptitle(f"Alignment of each state over time{shown} — {titled(scenario, overrides)}", fontsize=11, y=1 - 0.031 / height)
-    fig.text(0.5, 1 - 0.279 / height, caption, ha="center", va="top", fontsize=8)
+    added = _suptitle(fig, f"Alignment of each state over time{shown} — {titled(scenario, overrides)}", y=1 - 0.031 / height)
+    fig.text(0.5, 1 - (0.279 + added) / height, caption, ha="center", va="top", fontsize=8)
     # inches: room for the y labels, the titles with the event numbers above them, the caption and the legend
-    _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + CAPTION_LINE * lines, wgap=0.22, hgap=0.45)
+    _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + CAPTION_LINE * lines + added, wgap=0.22, hgap=0.45)
     return _save(fig, path)
 
 
@@ -219,8 +232,8 @@ def fragmentation_chart(model: pd.DataFrame, scenario, path: Path | None = None,
     left.set_ylim(0, 1)
     date_axis(left, dates.min(), dates.max())
     left.set_ylabel("index (0-1)")
-    fig.suptitle(f"Fragmentation (mean JS distance of alignments), division (between rival camps) and integration — {titled(scenario, overrides)}, one run (seed {scenario.seed})", fontsize=11)
-    _margins(fig, left=0.67, right=0.18, bottom=0.59, top=0.67, wgap=0.23, hgap=0)
+    added = _suptitle(fig, f"Fragmentation (mean JS distance of alignments), division (between rival camps) and integration — {titled(scenario, overrides)}, one run (seed {scenario.seed})")
+    _margins(fig, left=0.67, right=0.18, bottom=0.59, top=0.67 + added, wgap=0.23, hgap=0)
     return _save(fig, path)
 
 
@@ -458,7 +471,7 @@ def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: i
     fig.subplots_adjust(left=0.17, right=0.87, top=0.82, bottom=0.3)
     ax = fig.subplots()
     plot_region(ax, scenario, alignment, relations, relations_when=when)
-    fig.suptitle(f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {titled(scenario, overrides)}\nstates coloured by main patron, ties to the powers as edges", fontsize=11)
+    _suptitle(fig, f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {titled(scenario, overrides)}\nstates coloured by main patron, ties to the powers as edges")  # the map's top margin holds a few more lines
     return _save(fig, path)
 
 

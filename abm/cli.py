@@ -36,11 +36,13 @@ class UsageError(Exception):
 
 # Top-level keys only a calibration spec, an experiment spec or a scenario has: a file given
 # to the wrong command is named for what it is instead of having each such key listed as unknown.
-KINDS = {
-    "compare": ("the record of an abm compare", "abm compare --from", {"argv", "cwd", "sets", "dates"}),  # first: it has 'scenarios' too
-    "calibrate": ("a calibration spec", "abm calibrate", {"patterns", "use", "parameters", "population", "generations", "epsilon", "seeds_per_particle", "predictive"}),
-    "sweep": ("an experiment spec", "abm sweep", {"scenario", "scenarios", "grid", "sample", "replications", "outcomes", "charts"}),
-    "run": ("a scenario", "abm run", {"extends", "watch", "time", "states", "powers", "rules", "offers", "utility", "generated", "corridors", "freight", "organisations", "events", "shocks", "posterior"}),
+KINDS = {  # kind: (what it is, what to do with it, keys that only it has); records first: they hold a spec's keys too
+    "compare": ("the record of an abm compare", "abm compare --from {source} runs it", {"argv", "cwd", "sets", "dates"}),
+    "sweep record": ("the manifest of a sweep's results", "abm report {folder} reports them", {"experiment", "plan"}),
+    "calibration record": ("the manifest of a calibration's results", "its spec is {folder}/calibration.yaml", {"calibration", "base_scenario"}),
+    "calibrate": ("a calibration spec", "abm calibrate {source} runs it", {"patterns", "use", "parameters", "population", "generations", "epsilon", "seeds_per_particle", "predictive"}),
+    "sweep": ("an experiment spec", "abm sweep {source} runs it", {"scenario", "scenarios", "grid", "sample", "replications", "outcomes", "charts"}),
+    "run": ("a scenario", "abm run {source} runs it", {"extends", "watch", "time", "states", "powers", "rules", "offers", "utility", "generated", "corridors", "freight", "organisations", "events", "shocks", "posterior"}),
 }
 
 
@@ -50,9 +52,9 @@ def wrong_kind(exc, command: str) -> str | None:
     or None when the file is of the kind expected; ``exc`` carries the problems found."""
     unknown = {path for path, msg in exc.problems if path and "." not in path and msg.startswith("unknown key")}
     expected = KINDS[command] if command in ("sweep", "calibrate") else KINDS["run"]  # the others read scenarios
-    for kind, runner, keys in KINDS.values():
+    for kind, advice, keys in KINDS.values():
         if kind != expected[0] and unknown & keys:
-            return f"{exc.source} is {kind}, not {expected[0]}: {runner} {exc.source} runs it"
+            return f"{exc.source} is {kind}, not {expected[0]}: {advice.format(source=exc.source, folder=Path(str(exc.source)).parent)}"
     return None
 
 

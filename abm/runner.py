@@ -242,7 +242,7 @@ def blas() -> str:
     them by processor), so a result reproduced bit for bit needs the same ones."""
     from threadpoolctl import threadpool_info
 
-    found = [f"{i['internal_api']} {i.get('version')} ({i.get('architecture') or 'default'} kernels)" for i in threadpool_info() if i["user_api"] == "blas"]
+    found = sorted({f"{i['internal_api']} {i.get('version')} ({i.get('architecture') or 'default'} kernels)" for i in threadpool_info() if i["user_api"] == "blas"})  # in a fixed order: threadpoolctl's varied between identical runs
     return "; ".join(found) or "none loaded"
 
 

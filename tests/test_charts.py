@@ -338,6 +338,21 @@ def test_the_alignment_chart_says_which_states_it_shows_and_keeps_its_caption_cl
     assert not any(overlaps(a, b) for a in top for b in titles)
 
 
+def test_a_title_naming_many_overrides_is_wrapped_inside_the_chart_and_clear_of_the_rest():
+    """The fragmentation chart's and the map's titles ran off both edges when they named
+    a few --set overrides (found by a provenance audit)."""
+    sets = ["rules.decision.name=bandwagon", "powers.china.budget.investment=4", "powers.russia.budget.security=2", "rules.decay.name=expiry", "offers.duration=6"]
+    r = run(BASELINE, steps=2, sets=sets)
+    for fig in (charts.alignment_chart(r.agents, r.scenario, events=r.events, overrides=sets), charts.fragmentation_chart(r.model, r.scenario, overrides=sets),
+                charts.region_map(r.agents, r.scenario, relations=r.relations, overrides=sets)):
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        title = fig._suptitle.get_window_extent(renderer)
+        assert sets[-1] in " ".join(fig._suptitle.get_text().split()) and 0 <= title.x0 and title.x1 <= fig.bbox.width
+        others = [t.get_window_extent(renderer) for t in fig.texts if t is not fig._suptitle] + [ax.get_window_extent(renderer) for ax in fig.axes if ax.axison]
+        assert not any(overlaps(title, b) for b in others)
+
+
 @pytest.mark.parametrize("config", sorted(p.name for p in BASELINE.parent.glob("*.yaml")))
 def test_no_power_is_drawn_in_grey(config):
     """Israel was drawn in tab:gray beside the light grey band of the partners the model
@@ -505,7 +520,7 @@ def test_a_runs_charts_name_its_command_line_overrides(baseline_run, tmp_path):
     drawn.append(charts.ensemble_chart(spread, r.scenario, overrides=overrides))
     assert len(drawn) == 4
     for fig in drawn:
-        assert named in fig._suptitle.get_text(), fig._suptitle.get_text()
+        assert named in " ".join(fig._suptitle.get_text().split()), fig._suptitle.get_text()  # wrapped to the chart's width
     plain = charts.fragmentation_chart(r.model, r.scenario)
     assert "— baseline, one run" in plain._suptitle.get_text()
 

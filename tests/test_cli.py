@@ -757,3 +757,17 @@ def test_a_command_that_writes_no_provenance_takes_any_file_name(tmp_path, capsy
     config.write_bytes(BASELINE.read_bytes())
     done = subprocess.run([*COMMAND, "validate", str(config)], cwd=tmp_path, capture_output=True, timeout=120)  # bytes: the name is printed back as it came
     assert done.returncode == 0 and b"b\xff.yaml: valid" in done.stdout, done.stderr
+
+
+def test_the_blas_record_does_not_depend_on_the_order_the_libraries_are_listed(monkeypatch):
+    """threadpoolctl listed scipy's and numpy's OpenBLAS in either order, so identical runs
+    wrote scenario.resolved.yaml files that differed (found by a provenance audit)."""
+    import threadpoolctl
+
+    from abm.runner import blas
+
+    libraries = [{"user_api": "blas", "internal_api": "openblas", "version": v, "architecture": "Haswell"} for v in ("0.3.31", "0.3.34")]
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: libraries)
+    forward = blas()
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: libraries[::-1])
+    assert blas() == forward == "openblas 0.3.31 (Haswell kernels); openblas 0.3.34 (Haswell kernels)"

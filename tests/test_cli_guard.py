@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -120,6 +121,20 @@ def test_a_file_given_to_the_wrong_command_is_named_for_what_it_is(capsys, args,
     assert main([str(a) for a in args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err and "unknown key" not in err
+
+
+@pytest.mark.parametrize("command", [["run"], ["sweep"], ["calibrate"]])
+@pytest.mark.parametrize("record, said", [
+    ({"experiment": "tipping", "description": "", "plan": {}, "sessions": []}, "the manifest of a sweep's results, not {kind}: abm report {folder} reports them"),
+    ({"calibration": "baseline", "description": "", "base_scenario": {}, "sessions": []}, "the manifest of a calibration's results, not {kind}: its spec is {folder}/calibration.yaml"),
+])  # fmt: skip
+def test_a_results_manifest_given_as_a_spec_is_named_for_what_it_is(tmp_path, capsys, command, record, said):
+    """A sweep's manifest.json was called a calibration spec by abm sweep, and an experiment
+    spec by abm calibrate: each sent the user to the other (found by a provenance audit)."""
+    (tmp_path / "manifest.json").write_text(json.dumps(record))
+    assert main([*command, str(tmp_path / "manifest.json")]) == 2
+    kind = {"run": "a scenario", "sweep": "an experiment spec", "calibrate": "a calibration spec"}[command[0]]
+    assert capsys.readouterr().err == f"error: {tmp_path / 'manifest.json'} is {said.format(kind=kind, folder=tmp_path)}\n"
 
 
 def test_sweep_refuses_an_existing_folder_before_printing_its_plan(tmp_path, capsys):
