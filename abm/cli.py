@@ -432,7 +432,7 @@ def cmd_report(args) -> int:
     from pandas.errors import DatabaseError
 
     try:
-        made = report.make(directory, args.out, tuple(dict.fromkeys(args.export)))  # a format asked twice is exported once
+        made = report.make(directory, args.out, tuple(dict.fromkeys(args.export)), argv=args.argv)  # a format asked twice is exported once
     except (sqlite3.DatabaseError, DatabaseError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
         raise UsageError(f"cannot report on {directory}: {exc}; is it a complete sweep folder, and is --out a new directory?") from None
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))

@@ -19,6 +19,7 @@ makes the analysis refuse with a count (see :mod:`abm.sensitivity`), never a sil
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ from abm import chartstyle as cs
 from abm import discovery, sensitivity
 from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
 from abm.outputs import atomic_directory
-from abm.results import OK_RUNS, Results
+from abm.results import OK_RUNS, Results, commit_text
+from abm.runner import environment, source_hash, write_yaml
 from abm.scenario import load as load_scenario
 from abm.store import quote
 
@@ -1052,14 +1054,17 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-def make(directory: str | Path, out: str | Path | None = None, exports: tuple[str, ...] = ()) -> Report:
+def make(directory: str | Path, out: str | Path | None = None, exports: tuple[str, ...] = (), argv: list[str] | None = None) -> Report:
     """Write the summary table and every chart of the sweep in ``directory``, into
     ``out`` (default ``directory/report``) all at once, under :mod:`abm.outputs`' rule:
     the files of an earlier report in an explicit ``out`` are replaced, nothing else.
     ``exports`` (csv, parquet) adds the sweep's tables in ``export/`` within the same
     write: exported after it, a report stopped mid-export kept files its listing did not
-    name, which the next report then refused to replace."""
+    name, which the next report then refused to replace. provenance.yaml records what drew
+    the report (``argv``, the command; the code, whose presentation modules the sweep's
+    source fingerprint leaves out; versions), which the results' own record cannot say."""
     results = Results(directory)
+    drawn = {"argv": argv, "cwd": os.getcwd(), "results": str(Path(directory).resolve()), **environment(), "presentation": source_hash(presentation=True)}
     final = Path(out) if out else Path(directory) / "report"
     with results.snapshot(), matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:  # one state of a sweep still running
         report = Report(final)
@@ -1108,7 +1113,9 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                 sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval "
                                 f"(t over the seeds, each seed's differences averaged over the other swept settings first: runs with one seed share its draws), "
                                 f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
-        (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems), encoding="utf-8")
+        (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems, drawn), encoding="utf-8")
+        write_yaml(out / "provenance.yaml", drawn)
+        written.append(out / "provenance.yaml")
         # summary.md gives an undefined class's reason in its definition (its problems are charts not made); the command line warns of it first
         report.problems[:0] = [f"outcome '{c}' ({ctx.spec['outcomes'][c]}) is undefined: {why}; its share is left blank (summary.csv) or 'undefined' (summary.md), not 0"
                                for c, why in table.attrs["undefined"].items()]
@@ -1170,7 +1177,7 @@ def _shared_settings(ctx: ReportContext) -> str:
     return said + runs
 
 
-def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[str], problems: list[str]) -> str:
+def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[str], problems: list[str], drawn: dict) -> str:
     res = ctx.results
     m = res.manifest
     lines = [f"# {res.experiment}", "", m.get("description") or "", "", f"_{ctx.footer}._", ""]
@@ -1179,6 +1186,9 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     lines += [_shared_settings(ctx), ""]
     code = res.provenance()
     lines += [f"Model commit `{code['model_commit']}`, source fingerprint `{code['model_source']}`; created {m.get('created')}.", ""]
+    if len(versions := res.session_code()) > 1:  # resumed with --allow-model-change
+        lines += [f"The runs were made by {len(versions)} versions of the model's code, one per resumed session (manifest.json, sessions): " + "; ".join(f"`{v}`" for v in versions) + ".", ""]
+    lines += [f"Report drawn at commit `{commit_text(drawn['model'])}`, presentation fingerprint `{drawn['presentation']}`; provenance.yaml has the command and versions.", ""]
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""
     classes = table.attrs["classes"]

@@ -53,6 +53,11 @@ def _described(long_name: str, unit: str) -> dict[str, str]:
     return {"long_name": long_name} | ({"units": unit} if unit != "model units" else {})
 
 
+def commit_text(model: dict[str, Any]) -> str:
+    """A recorded commit as the outputs name it, saying when the tree was dirty."""
+    return str(model.get("commit") or "unknown") + (" (with uncommitted changes)" if model.get("dirty") else "")
+
+
 class Results:
     """Read-only view of a sweep directory."""
 
@@ -258,19 +263,24 @@ class Results:
         source hash, package versions, each session's commit) and its seeds."""
         m = self.manifest
         model, spec = m.get("model") or {}, m.get("spec") or {}
-        commit = str(model.get("commit") or "unknown") + (" (with uncommitted changes)" if model.get("dirty") else "")
-        sessions = [s.get("model") or {} for s in m.get("sessions", [])]
         drawn = [f"{name} {base['posterior_sha256']}" for name, base in m.get("bases", {}).items() if base.get("posterior_sha256")]
         return {
-            "model_commit": commit,
+            "model_commit": commit_text(model),
             "model_source": str(model.get("source") or "unknown"),
-            "session_commits": ", ".join(dict.fromkeys(str(s.get("commit") or "unknown") for s in sessions)),
+            "session_commits": ", ".join(self.session_code()),
             "packages": ", ".join(f"{name} {version}" for name, version in (m.get("packages") or {}).items()),
             "seed": int(spec.get("seed", 0)),
             "replication_seeds": np.asarray(m.get("seeds", []), dtype=np.int64),
             "overrides": ", ".join(spec.get("overrides", [])),
             **({"posterior_sha256": ", ".join(drawn)} if drawn else {}),  # the content each base scenario's parameters were drawn from
         }  # not the creation time: the same sweep made twice exports the same file
+
+    def session_code(self) -> list[str]:
+        """Each distinct version of the model's code the sweep's sessions ran, in order:
+        its commit (and whether the tree was dirty) and its source fingerprint, which a
+        resume with --allow-model-change changes under one commit."""
+        sessions = [s.get("model") or {} for s in self.manifest.get("sessions", [])]
+        return list(dict.fromkeys(f"{commit_text(s)} source {s.get('source') or 'unknown'}" for s in sessions))
 
     def _steps(self, runs: pd.DataFrame) -> np.ndarray:
         """Steps recorded by each run (its horizon + 1), from the manifest."""

@@ -103,15 +103,16 @@ def git_state() -> dict[str, Any]:
 PRESENTATION = frozenset({"cli.py", "processes.py", "charts.py", "chartstyle.py", "report.py", "compare.py", "dashboard.py", "bench.py"})
 
 
-def source_hash(root: Path | None = None) -> str:
+def source_hash(root: Path | None = None, presentation: bool = False) -> str:
     """A fingerprint of the model package's Python files (paths and contents) but the
     presentation modules: the code that decides a run's results besides its inputs,
     known in a git checkout with or without uncommitted changes and in an installed copy
-    alike. ``root``: the package folder (default: this one)."""
+    alike. ``presentation``: of those modules alone instead, the code that draws a report
+    from stored results. ``root``: the package folder (default: this one)."""
     root = root or Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        if path.parent == root and path.name in PRESENTATION:
+        if (path.parent == root and path.name in PRESENTATION) != presentation:
             continue
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]

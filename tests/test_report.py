@@ -92,6 +92,36 @@ def test_summary_md_names_code_outside_git_by_its_source_fingerprint(reference, 
     assert f"Model commit `unknown`, source fingerprint `{manifest['model']['source']}`" in md
 
 
+def test_the_report_records_the_code_and_command_that_drew_it(made, reference):
+    """The report quoted the sweep's commit alone: a change to the code that draws it
+    (report.py, chartstyle.py: outside the sweep's source fingerprint) changed its tables'
+    intervals with nothing recorded (found by a provenance audit)."""
+    from abm.runner import git_state, source_hash
+
+    drawn = yaml.safe_load((made / "provenance.yaml").read_text())
+    assert drawn["argv"][1:] == ["report", str(reference)] and drawn["results"] == str(reference.resolve())
+    assert drawn["presentation"] == source_hash(presentation=True) != source_hash() and drawn["model"]["commit"] == git_state()["commit"]
+    assert drawn["packages"]["matplotlib"] and "kernels)" in drawn["blas"]
+    assert f"presentation fingerprint `{drawn['presentation']}`" in (made / "summary.md").read_text()
+
+
+def test_a_sweep_resumed_under_changed_code_says_which_versions_made_its_runs(made, reference, tmp_path):
+    """A sweep finished with --resume --allow-model-change was reported as the work of its
+    first session's code alone, in summary.md and in the exported attributes."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(reference, copy, ignore=shutil.ignore_patterns("report"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    first = manifest["sessions"][0]["model"]
+    manifest["sessions"].append({**manifest["sessions"][0], "model": {**first, "dirty": True, "source": "0" * 16}})
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(copy)]) == 0
+    versions = [f"{results.commit_text(first)} source {first['source']}", f"{first['commit']} (with uncommitted changes) source {'0' * 16}"]
+    md = (copy / "report" / "summary.md").read_text()
+    assert "made by 2 versions of the model's code" in md and all(f"`{v}`" in md for v in versions)
+    assert results.load(copy).provenance()["session_commits"] == ", ".join(versions)
+    assert "versions of the model's code" not in (made / "summary.md").read_text()  # one session, one version: not a word
+
+
 def test_columns_csv_gives_every_column_of_the_summary_with_its_unit(made):
     """Units were only in summary.md's prose: a table read by a script had none."""
     table, columns = pd.read_csv(made / "summary.csv"), pd.read_csv(made / "columns.csv", keep_default_na=False)
