@@ -69,6 +69,14 @@ def ensemble_notice(config: str, scenario) -> str | None:
             f"to re-run the ensemble, add --seed {seeds[0]} --seeds {len(seeds)}")
 
 
+def recorded_overrides(scenario: Scenario) -> list[str]:
+    """The ``--set`` overrides a scenario.resolved.yaml was made with, as its provenance
+    records them (none for another file): a re-run of it holds their values, so its charts
+    name them as the first run's did, and are the same charts."""
+    overrides = (scenario.provenance or {}).get("overrides")
+    return [o for o in overrides if isinstance(o, str)] if isinstance(overrides, list) else []
+
+
 RUN_OPTIONS = {"seed": "--seed", "time.steps": "--steps"}  # the settings with_run_settings sets, as the options typed
 
 
@@ -111,6 +119,7 @@ def cmd_run(args) -> int:
     notice = None if asked else ensemble_notice(args.config, scenario)
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
+    overrides = [*recorded_overrides(scenario), *args.set]  # named in the charts' titles and recorded
     result = run(scenario)
     spread = None
     if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread
@@ -125,11 +134,12 @@ def cmd_run(args) -> int:
         if not args.no_charts:
             from abm import charts  # matplotlib only when charts are drawn, and after Mesa (whose import inspects every loaded module)
 
-            charts.run_charts(folder, result.scenario, args.set)
+            charts.run_charts(folder, result.scenario, overrides)
             if spread is not None:
-                charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png", args.set, zoom=args.zoom)
+                charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png", overrides, zoom=args.zoom)
 
-    result.write(out, also=extras, replace=args.out is not None, record={"argv": args.argv, "cwd": os.getcwd(), "seeds": list(range(result.seed, result.seed + args.seeds))})
+    record = {"argv": args.argv, "cwd": os.getcwd(), "seeds": list(range(result.seed, result.seed + args.seeds)), "overrides": overrides}
+    result.write(out, also=extras, replace=args.out is not None, record=record)
     first, last = result.model.iloc[0], result.model.iloc[-1]
     extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""
     print(f"wrote {out}/ (model.csv, agents.csv, events.csv, coercions.csv, relations.csv, scenario.resolved.yaml{extra}{'' if args.no_charts else ', charts'})")
