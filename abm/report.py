@@ -1030,8 +1030,9 @@ def summary_dictionary(results: Results, table: pd.DataFrame) -> pd.DataFrame:
         "runs_failed": ("runs", "runs of the point that raised an error (abm.results.load(DIR).failures)"),
         "runs_missing": ("runs", "runs of the point not run yet (an interrupted sweep: complete it with --resume)"),
     }
+    labelled = {p for p, levels in ((results.manifest.get("spec") or {}).get("grid") or {}).items() if isinstance(levels, dict)}
     for p in results.parameters:
-        rows[p] = (cs.parameter_unit(p) or "", f"the swept setting {p} (a --set path of the scenario)")
+        rows[p] = (cs.parameter_unit(p) or "", f"the swept setting {p} (a --set path of the scenario)" + ("; a label, whose value summary.md gives" if p in labelled else ""))
     for m in results.summary_columns:
         unit = units.get(m, "model units")
         what = described.get(m, m).replace("`", "")
@@ -1177,6 +1178,18 @@ def _shared_settings(ctx: ReportContext) -> str:
     return said + runs
 
 
+def _labelled_levels(ctx: ReportContext) -> list[str]:
+    """What each label of a labelled grid axis stands for (``hedging`` for ``{name: hedging,
+    cap: 0.5}``): the tables and charts show the labels alone."""
+    from abm.yamlfile import dump
+
+    def flow(value) -> str:
+        return dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip().removesuffix("...").strip()
+
+    grid = ctx.spec.get("grid") or {}
+    return [f"`{path}`: " + "; ".join(f"`{label}` = `{flow(value)}`" for label, value in levels.items()) for path, levels in grid.items() if isinstance(levels, dict)]
+
+
 def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[str], problems: list[str], drawn: dict) -> str:
     res = ctx.results
     m = res.manifest
@@ -1184,6 +1197,8 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     if ctx.overrides:
         lines += ["The spec was overridden on the command line (`abm sweep --set`): " + ", ".join(f"`{o}`" for o in ctx.overrides) + "; `experiment.yaml` is the spec with them applied.", ""]
     lines += [_shared_settings(ctx), ""]
+    if labelled := _labelled_levels(ctx):
+        lines += ["What each label of a labelled swept setting stands for:", "", *(f"- {line}" for line in labelled), ""]
     code = res.provenance()
     lines += [f"Model commit `{code['model_commit']}`, source fingerprint `{code['model_source']}`; created {m.get('created')}.", ""]
     if len(versions := res.session_code()) > 1:  # resumed with --allow-model-change

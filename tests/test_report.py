@@ -122,6 +122,21 @@ def test_a_sweep_resumed_under_changed_code_says_which_versions_made_its_runs(ma
     assert "versions of the model's code" not in (made / "summary.md").read_text()  # one session, one version: not a word
 
 
+def test_the_summary_says_what_each_label_of_a_labelled_axis_stands_for(made, tmp_path):
+    """summary.md and columns.csv showed 'bandwagon_1' alone: what it set was only in
+    experiment.yaml."""
+    out = tmp_path / "labelled"
+    grid = {"rules.decision": {"hedging": {"name": "hedging", "cap": 0.5}, "bandwagon_1": {"name": "bandwagon", "bonus": 1.0}}, "rules.coercion.strength": [0.0, 1.0]}
+    assert sweep.run(tiny_spec(name="labelled", set={"time.steps": 2}, grid=grid, replications=1, charts=[]), out, workers=1, progress=False).ok == 4
+    assert main(["report", str(out)]) == 0
+    summary = (out / "report" / "summary.md").read_text()
+    assert "- `rules.decision`: `hedging` = `{name: hedging, cap: 0.5}`; `bandwagon_1` = `{name: bandwagon, bonus: 1.0}`\n" in summary
+    assert "`rules.coercion.strength`:" not in summary  # a list of values is its own label
+    meanings = pd.read_csv(out / "report" / "columns.csv").set_index("column")["meaning"]
+    assert meanings["rules.decision"].endswith("; a label, whose value summary.md gives") and "label" not in meanings["rules.coercion.strength"]
+    assert "labelled swept setting" not in (made / "summary.md").read_text()
+
+
 def test_columns_csv_gives_every_column_of_the_summary_with_its_unit(made):
     """Units were only in summary.md's prose: a table read by a script had none."""
     table, columns = pd.read_csv(made / "summary.csv"), pd.read_csv(made / "columns.csv", keep_default_na=False)
