@@ -119,7 +119,7 @@ def event_states(events: pd.DataFrame | None, states, scenario) -> list[tuple[np
 def titled(scenario, overrides=()) -> str:
     """The scenario's name as a chart's title gives it: with the command line's ``--set``
     overrides, without which a run's figures would pass for the plain scenario's."""
-    return f"{scenario.name} with {', '.join(overrides)}" if overrides else scenario.name
+    return f"{scenario.name} with {', '.join(' '.join(o.split()) for o in overrides)}" if overrides else scenario.name  # on one line: the layout makes room for the lines wrapping adds
 
 
 def period_name(scenario, step: int) -> str:
@@ -471,7 +471,8 @@ def region_map(agents: pd.DataFrame, scenario, path: Path | None = None, step: i
     fig.subplots_adjust(left=0.17, right=0.87, top=0.82, bottom=0.3)
     ax = fig.subplots()
     plot_region(ax, scenario, alignment, relations, relations_when=when)
-    _suptitle(fig, f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {titled(scenario, overrides)}\nstates coloured by main patron, ties to the powers as edges")  # the map's top margin holds a few more lines
+    if added := _suptitle(fig, f"The region at {scenario.date(step).isoformat()}, one run (seed {scenario.seed}) — {titled(scenario, overrides)}\nstates coloured by main patron, ties to the powers as edges"):
+        fig.subplots_adjust(top=0.82 - added / fig.get_figheight())  # the powers' labels above the frame stay clear of it
     return _save(fig, path)
 
 

@@ -119,7 +119,7 @@ def cmd_run(args) -> int:
     notice = None if asked else ensemble_notice(args.config, scenario)
     if notice:
         print(f"notice: {notice}", file=sys.stderr)
-    overrides = [*recorded_overrides(scenario), *args.set]  # named in the charts' titles and recorded
+    overrides = list({override_path(o): o for o in [*recorded_overrides(scenario), *args.set]}.values())  # named in the charts' titles and recorded; a path set again keeps its last value
     result = run(scenario)
     spread = None
     if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread

@@ -174,24 +174,23 @@ def shared_dates(scenarios: list, steps: int | None = None) -> tuple[list[dt.dat
 
 
 def composition(scenarios: list) -> str | None:
-    """A notice when the scenarios differ in who is in the region (None when they do not).
+    """Which scenarios differ in who is in the region, from the first (None if none does).
 
     The region-wide metrics average over the states and powers a scenario has, so such
     scenarios differ from step 0 by composition alone, and a paired difference marks that
-    as clear as it marks an effect of the run. The tables then add the first date, where
-    every difference is composition and the initial conditions, to read the others against."""
+    as clear as it marks an effect of the run (:func:`compare` says so)."""
     reference, changes = scenarios[0], []
     for s in scenarios[1:]:
         for kind in ("states", "powers"):
             ours, theirs = set(getattr(reference, kind)), set(getattr(s, kind))
             moved = [f"+{i}" for i in sorted(theirs - ours)] + [f"-{i}" for i in sorted(ours - theirs)]
             if len(moved) > 6:  # worlds of other sizes: counts, not hundreds of ids
-                moved = [f"{len(theirs - ours)} more", f"{len(ours - theirs)} fewer"]
+                moved = [f"{n} {word}" for n, word in ((len(theirs - ours), "more"), (len(ours - theirs), "fewer")) if n]
             if moved:
                 changes.append(f"{s.name} {kind} {' '.join(moved)}")
     if not changes:
         return None
-    return f"the scenarios differ in who is in the region ({'; '.join(changes)}, from {reference.name}): region-wide metrics differ from the start by that alone, so the tables show the first date too"
+    return f"the scenarios differ in who is in the region ({'; '.join(changes)}, from {reference.name})"
 
 
 def default_metrics(scenarios: list, columns) -> list[str]:
@@ -417,9 +416,12 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     # each as it runs, its horizon checked by the setting's own rules (a date past 9999 would fail below)
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
     shared, notice = shared_dates(scenarios, steps)
-    mixed = composition(scenarios)
-    notice = "; ".join(n for n in (notice, mixed) if n) or None
     first, last = shared[0], shared[-1]
+    # at a start they share, every difference is who is in the region and the initial conditions: the tables add it, unless --dates chose them
+    start = len({s.time.start for s in scenarios}) == 1 and not dates
+    if mixed := composition(scenarios):
+        mixed += ": region-wide metrics differ by that alone at the start, " + ("so the tables show it too" if start else "which the tables do not show")
+    notice = "; ".join(n for n in (notice, mixed) if n) or None
     given = [str(d) for d in dates or []]
     if twice := repeated(given):
         raise ScenarioError([("--dates", f"given more than once: {', '.join(twice)}")])
@@ -442,7 +444,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
         series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")
         stored = read_table(tmp / "series.csv", parse_dates=["date"])
         common = stored[stored["date"].isin(pd.to_datetime(shared))]
-        when = dates or ([f"{first}"] if mixed else []) + default_dates(common)
+        when = dates or ([f"{first}"] if mixed and start else []) + default_dates(common)
         tab, diffs = table(common, when, metrics), differences(common, when, metrics)
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         if len(scenarios) > 1:  # one scenario alone has no differences to write

@@ -1202,7 +1202,7 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     code = res.provenance()
     lines += [f"Model commit `{code['model_commit']}`, source fingerprint `{code['model_source']}`; created {m.get('created')}.", ""]
     if len(versions := res.session_code()) > 1:  # resumed with --allow-model-change
-        lines += [f"The runs were made by {len(versions)} versions of the model's code, one per resumed session (manifest.json, sessions): " + "; ".join(f"`{v}`" for v in versions) + ".", ""]
+        lines += [f"The runs were made by {len(versions)} versions of the model's code (manifest.json, sessions): " + "; ".join(f"`{v}`" for v in versions) + ".", ""]
     lines += [f"Report drawn at commit `{commit_text(drawn['model'])}`, presentation fingerprint `{drawn['presentation']}`; provenance.yaml has the command and versions.", ""]
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""

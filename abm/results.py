@@ -276,11 +276,15 @@ class Results:
         }  # not the creation time: the same sweep made twice exports the same file
 
     def session_code(self) -> list[str]:
-        """Each distinct version of the model's code the sweep's sessions ran, in order:
-        its commit (and whether the tree was dirty) and its source fingerprint, which a
-        resume with --allow-model-change changes under one commit."""
-        sessions = [s.get("model") or {} for s in self.manifest.get("sessions", [])]
-        return list(dict.fromkeys(f"{commit_text(s)} source {s.get('source') or 'unknown'}" for s in sessions))
+        """Each version of the model's code the sweep's sessions ran, in order: its source
+        fingerprint (which only --allow-model-change lets a resume change) and the commit
+        it was first met at. Sessions that recorded no fingerprint (older sweeps) are left out."""
+        first: dict[str, str] = {}
+        for session in self.manifest.get("sessions", []):
+            model = session.get("model") or {}
+            if model.get("source"):
+                first.setdefault(str(model["source"]), commit_text(model))
+        return [f"source {source} at commit {commit}" for source, commit in first.items()]
 
     def _steps(self, runs: pd.DataFrame) -> np.ndarray:
         """Steps recorded by each run (its horizon + 1), from the manifest."""

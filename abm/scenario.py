@@ -1454,10 +1454,9 @@ def _unknown_event_key(section: str, key: str, allowed: list[str]) -> str:
     section says where the entry belongs (a hazard on a dated event makes it a shock)."""
     from abm import events
 
-    other, home, makes = (events.Hazard, "shocks", "a hazard makes a shock") if section == "events" else (events.When, "events", "a date makes a dated event")
-    if key in other.model_fields:
-        return f"unknown key; {makes}, which goes under {home}:; allowed here: {', '.join(allowed)}"
-    return f"unknown key; {choices(key, allowed, 'allowed:')}"
+    other, home, kind = (events.Hazard, "shocks", "a shock") if section == "events" else (events.When, "events", "a dated event")
+    where = f"'{key}' times {kind}, which goes under {home}:; " if key in other.model_fields else ""
+    return f"unknown key; {where}{choices(key, allowed, 'allowed:')}"
 
 
 _check("events", each=True)(functools.partial(_event, "events"))
@@ -1759,7 +1758,7 @@ def _replaced_whole(exc: ScenarioError, raw: dict[str, Any], sets) -> ScenarioEr
         return exc
     problems = [(path, msg) for path, msg in exc.problems if not (path in hit and msg.startswith("new "))]  # not a typo: the id is the file's
     for p in hit:
-        problems.append((p, f"--set gave the whole entry, which replaces the file's; to change one key, write {p}.{next(iter(replaced[p]), 'key')}=..."))
+        problems.append((p, f"--set gave the whole entry, which replaces the file's; to change one key, write {p}.<key>=<value>"))
     return type(exc)(problems, exc.source)
 
 

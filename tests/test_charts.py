@@ -341,15 +341,18 @@ def test_the_alignment_chart_says_which_states_it_shows_and_keeps_its_caption_cl
 def test_a_title_naming_many_overrides_is_wrapped_inside_the_chart_and_clear_of_the_rest():
     """The fragmentation chart's and the map's titles ran off both edges when they named
     a few --set overrides (found by a provenance audit)."""
-    sets = ["rules.decision.name=bandwagon", "powers.china.budget.investment=4", "powers.russia.budget.security=2", "rules.decay.name=expiry", "offers.duration=6"]
+    sets = ["rules.decision.name=bandwagon", "powers.china.budget.investment=4", "powers.russia.budget.security=2", "rules.decay.name=expiry", "offers.duration=6",
+            "powers.turkey.budget.trade=1", "powers.iran.budget.trade=1", "powers.japan.budget.investment=2", "powers.india.budget.trade=1"]
     r = run(BASELINE, steps=2, sets=sets)
+    sets = [*sets, "description=two\nlines"]  # a newline of a value stays on the title's line
     for fig in (charts.alignment_chart(r.agents, r.scenario, events=r.events, overrides=sets), charts.fragmentation_chart(r.model, r.scenario, overrides=sets),
                 charts.region_map(r.agents, r.scenario, relations=r.relations, overrides=sets)):
         renderer = FigureCanvasAgg(fig).get_renderer()
         fig.draw(renderer)
         title = fig._suptitle.get_window_extent(renderer)
-        assert sets[-1] in " ".join(fig._suptitle.get_text().split()) and 0 <= title.x0 and title.x1 <= fig.bbox.width
+        assert "description=two lines" in " ".join(fig._suptitle.get_text().split()) and 0 <= title.x0 and title.x1 <= fig.bbox.width
         others = [t.get_window_extent(renderer) for t in fig.texts if t is not fig._suptitle] + [ax.get_window_extent(renderer) for ax in fig.axes if ax.axison]
+        others += [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts if t.get_text()]  # the map's power labels, above its frame
         assert not any(overlaps(title, b) for b in others)
 
 

@@ -580,6 +580,8 @@ def test_rerunning_a_resolved_file_made_with_overrides_draws_the_same_charts(tmp
     assert abm_main("run", tmp_path / "b" / "scenario.resolved.yaml", "--set", "offers.duration=6", "--out", tmp_path / "c", cwd=tmp_path).returncode == 0
     prov = yaml.safe_load((tmp_path / "c" / "scenario.resolved.yaml").read_text())["provenance"]
     assert prov["overrides"] == [*sets[1::2], "offers.duration=6"]
+    assert abm_main("run", tmp_path / "b" / "scenario.resolved.yaml", "--set", "rules.decision.name=hedging", "--no-charts", "--out", tmp_path / "d", cwd=tmp_path).returncode == 0
+    assert yaml.safe_load((tmp_path / "d" / "scenario.resolved.yaml").read_text())["provenance"]["overrides"] == ["rules.decision.name=hedging", sets[3]]  # set again: its last value
 
 
 def test_rerunning_an_ensembles_resolved_file_says_how_to_rerun_the_ensemble(tmp_path, abm_main):

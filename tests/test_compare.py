@@ -276,10 +276,18 @@ def test_scenarios_with_other_states_or_powers_say_so_and_show_the_start(tmp_pat
         (tmp_path / f"{name}.yaml").write_text(f"extends: {GENERATED}\nname: {name}\ngenerated: {{n_states: {states}, n_powers: {powers}}}\n")
     out = tmp_path / "c"
     assert main(["compare", str(tmp_path / "small.yaml"), str(tmp_path / "wider.yaml"), "--seeds", "2", "--steps", "4", "--metrics", "fragmentation", "--out", str(out)]) == 0
-    notice = "the scenarios differ in who is in the region (wider states +s0010; wider powers +p005, from small)"
+    notice = "the scenarios differ in who is in the region (wider states +s0010; wider powers +p005, from small): region-wide metrics differ by that alone at the start, so the tables show it too"
     assert f"notice: {notice}" in capsys.readouterr().err and notice in (out / "compare.md").read_text()
     assert pd.read_csv(out / "differences.csv")["date"].tolist() == ["2025-01-01", "2026-01-01"]  # the start, then the default dates
     assert "who is in the region" not in (compared[1] / "compare.md").read_text()  # the same states and powers: no notice, no start date
+    args = [str(tmp_path / "small.yaml"), str(tmp_path / "wider.yaml"), "--seeds", "2", "--steps", "4", "--metrics", "fragmentation"]
+    assert main(["compare", *args, "--dates", "2025-07-01", "--out", str(tmp_path / "dated")]) == 0  # the dates asked for, and the notice says so
+    assert "alone at the start, which the tables do not show" in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "dated" / "differences.csv")["date"].tolist() == ["2025-07-01"]
+    (tmp_path / "later.yaml").write_text(f"extends: {GENERATED}\nname: later\ntime: {{start: 2025-07-01}}\ngenerated: {{n_states: 11}}\n")
+    assert main(["compare", str(tmp_path / "small.yaml"), str(tmp_path / "later.yaml"), "--seeds", "2", "--metrics", "fragmentation", "--out", str(tmp_path / "later")]) == 0
+    assert "which the tables do not show" in capsys.readouterr().err  # 2025-07-01 is small's step 2, not a start they share
+    assert "2025-07-01" not in pd.read_csv(tmp_path / "later" / "differences.csv")["date"].tolist()
 
 
 def test_scenarios_with_different_periods_are_compared_on_the_dates_they_share(tmp_path, capsys):

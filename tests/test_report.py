@@ -112,10 +112,12 @@ def test_a_sweep_resumed_under_changed_code_says_which_versions_made_its_runs(ma
     shutil.copytree(reference, copy, ignore=shutil.ignore_patterns("report"))
     manifest = json.loads((copy / "manifest.json").read_text())
     first = manifest["sessions"][0]["model"]
-    manifest["sessions"].append({**manifest["sessions"][0], "model": {**first, "dirty": True, "source": "0" * 16}})
+    same_code = {**manifest["sessions"][0], "model": {**first, "commit": "f" * 40}}  # a resume after a commit that changed no model file
+    older = {k: v for k, v in manifest["sessions"][0].items() if k != "model"}  # a session recorded before sessions named their code
+    manifest["sessions"] += [same_code, older, {**manifest["sessions"][0], "model": {**first, "dirty": True, "source": "0" * 16}}]
     (copy / "manifest.json").write_text(json.dumps(manifest))
     assert main(["report", str(copy)]) == 0
-    versions = [f"{results.commit_text(first)} source {first['source']}", f"{first['commit']} (with uncommitted changes) source {'0' * 16}"]
+    versions = [f"source {first['source']} at commit {results.commit_text(first)}", f"source {'0' * 16} at commit {first['commit']} (with uncommitted changes)"]
     md = (copy / "report" / "summary.md").read_text()
     assert "made by 2 versions of the model's code" in md and all(f"`{v}`" in md for v in versions)
     assert results.load(copy).provenance()["session_commits"] == ", ".join(versions)

@@ -1355,8 +1355,9 @@ def test_an_organisation_or_a_sanction_turned_on_itself_is_refused(settings, pro
 
 @pytest.mark.parametrize("settings, problem", [
     (["events.ru_az_crisis={date: 2026-01-01, type: sanctions, by: russia, target: armnia}"], ("events.ru_az_crisis.target", "unknown target 'armnia'; did you mean 'armenia'? known: ")),
-    (["events.ru_az_crisis={date: 2026-01-01, type: sanctions, by: russia, target: armenia, hazard: 0.1}"], ("events.ru_az_crisis.hazard", "unknown key; a hazard makes a shock, which goes under shocks:; allowed here: type, date, ")),
-    (["shocks.unrest={type: unrest, hazard: 0.1, date: 2026-01-01, state: armenia}"], ("shocks.unrest.date", "unknown key; a date makes a dated event, which goes under events:; allowed here: type, hazard, ")),
+    (["events.ru_az_crisis={date: 2026-01-01, type: sanctions, by: russia, target: armenia, hazard: 0.1}"], ("events.ru_az_crisis.hazard", "unknown key; 'hazard' times a shock, which goes under shocks:; allowed: type, date, ")),
+    (["events.ru_az_crisis={date: 2026-01-01, type: unrest, state: armenia, start: 2026-01-01}"], ("events.ru_az_crisis.start", "unknown key; 'start' times a shock, which goes under shocks:; did you mean 'state'? allowed: ")),
+    (["shocks.unrest={type: unrest, hazard: 0.1, date: 2026-01-01, state: armenia}"], ("shocks.unrest.date", "unknown key; 'date' times a dated event, which goes under events:; did you mean 'state'? allowed: type, hazard, ")),
 ])  # fmt: skip
 def test_an_event_written_as_the_other_kind_or_aimed_at_a_misspelt_target_says_what_was_meant(settings, problem):
     """A misspelt target's hint was cut off: the list of every state, node and power came
@@ -1372,7 +1373,7 @@ def test_an_event_written_as_the_other_kind_or_aimed_at_a_misspelt_target_says_w
 def test_an_entry_given_whole_with_set_says_it_replaced_the_files(setting, path, problems):
     found = problems_of(BASELINE, [setting])
     key = setting.split("{")[1].split(":")[0]
-    assert len(found) == problems and (path, f"--set gave the whole entry, which replaces the file's; to change one key, write {path}.{key}=...") in found, found
+    assert len(found) == problems and (path, f"--set gave the whole entry, which replaces the file's; to change one key, write {path}.<key>=<value>") in found, found
     assert not any("did you mean" in message for _, message in found)
     assert load(BASELINE, [f"{path}.{key}=30" if key == "gdp" else f"{path}.budget.investment=2"])  # the way it points to applies
 
