@@ -418,9 +418,9 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
     # at a start they share, every difference is who is in the region and the initial conditions: the tables add it, unless --dates chose them
-    start = len({s.time.start for s in scenarios}) == 1 and not dates
+    show_start = len({s.time.start for s in scenarios}) == 1 and not dates
     if mixed := composition(scenarios):
-        mixed += ": region-wide metrics differ by that alone at the start, " + ("so the tables show it too" if start else "which the tables do not show")
+        mixed += ": region-wide metrics differ by that alone at the start, " + ("so the tables show it too" if show_start else "which the tables do not show")
     notice = "; ".join(n for n in (notice, mixed) if n) or None
     given = [str(d) for d in dates or []]
     if twice := repeated(given):
@@ -444,7 +444,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
         series.to_csv(tmp / "series.csv", index=False, date_format="%Y-%m-%d")
         stored = read_table(tmp / "series.csv", parse_dates=["date"])
         common = stored[stored["date"].isin(pd.to_datetime(shared))]
-        when = dates or ([f"{first}"] if mixed and start else []) + default_dates(common)
+        when = dates or ([f"{first}"] if mixed and show_start else []) + default_dates(common)
         tab, diffs = table(common, when, metrics), differences(common, when, metrics)
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         if len(scenarios) > 1:  # one scenario alone has no differences to write

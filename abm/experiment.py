@@ -340,10 +340,15 @@ def scenario_hash(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def flow(value: Any) -> str:
+    """``value`` as one line of YAML that reads back exactly as ``value`` (``{name: hedging, cap: 0.5}``)."""
+    text = yamlfile.dump(plain(value), default_flow_style=True, width=10**9, sort_keys=False)
+    return text.removesuffix("..." + chr(10)).strip()
+
+
 def override(path: str, value: Any) -> str:
     """A ``--set`` string whose YAML value reads back exactly as ``value``."""
-    text = yamlfile.dump(plain(value), default_flow_style=True, width=10**9, sort_keys=False)
-    return f"{path}={text.removesuffix('...' + chr(10)).strip()}"
+    return f"{path}={flow(value)}"
 
 
 def run_keys(base_hash: str, values: dict[str, Any], seeds: list[int]) -> list[str]:

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 
 from abm import chartstyle as cs
 from abm import discovery, sensitivity
-from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart
+from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart, PhaseChart, SobolChart, TimeseriesChart, flow
 from abm.outputs import atomic_directory
 from abm.results import OK_RUNS, Results, commit_text
 from abm.runner import environment, source_hash, write_yaml
@@ -1181,11 +1181,6 @@ def _shared_settings(ctx: ReportContext) -> str:
 def _labelled_levels(ctx: ReportContext) -> list[str]:
     """What each label of a labelled grid axis stands for (``hedging`` for ``{name: hedging,
     cap: 0.5}``): the tables and charts show the labels alone."""
-    from abm.yamlfile import dump
-
-    def flow(value) -> str:
-        return dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip().removesuffix("...").strip()
-
     grid = ctx.spec.get("grid") or {}
     return [f"`{path}`: " + "; ".join(f"`{label}` = `{flow(value)}`" for label, value in levels.items()) for path, levels in grid.items() if isinstance(levels, dict)]
 

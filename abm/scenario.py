@@ -1716,15 +1716,16 @@ def load(source: str | Path | dict[str, Any] | Scenario, sets: list[str] | tuple
         applied = apply_overrides(raw, list(sets))
     except ScenarioError as bad:
         raise _with_the_files_problems(bad, raw, sets, where, allow_large, found, files) from None
+    parsed = [parse_set(item) for item in sets]  # each readable: apply_overrides read them
     try:
         scn = _build(applied, where, allow_large, found)  # raw is load's own: read, dumped or copied here
     except ScenarioError as exc:
-        raise _blame_overrides(blame_parents(_replaced_whole(exc, raw, sets), files, map(override_path, sets)), sets) from None
+        raise _blame_overrides(blame_parents(_replaced_whole(exc, raw, parsed), files, map(override_path, sets)), sets) from None
     if scn.posterior is not None and sets:
         from abm.posterior import overridden
 
         given: dict[str, list] = {}
-        for path, value in map(parse_set, sets):
+        for path, value in parsed:
             given.setdefault(path, []).append(value)
         if held := overridden(scn, given):
             raise _blame_overrides(ScenarioError(held, where), sets)
@@ -1744,15 +1745,15 @@ def _with_the_files_problems(bad: ScenarioError, raw: dict[str, Any], sets, wher
     return bad
 
 
-def _replaced_whole(exc: ScenarioError, raw: dict[str, Any], sets) -> ScenarioError:
+def _replaced_whole(exc: ScenarioError, raw: dict[str, Any], parsed: list[tuple[str, Any]]) -> ScenarioError:
     """An entry given whole with ``--set`` (``states.armenia={gdp: 30}``) replaces the
     file's, so the keys it leaves out go missing: where a required one does, say so and
     how to change one key, rather than guess that its id is a typo (:func:`_new_id`)."""
-    replaced = {}
-    for path, value in map(parse_set, sets):
+    replaced = []
+    for path, value in parsed:
         keys = path.split(".")
         if len(keys) == 2 and keys[0] in ENTRIES and isinstance(value, dict) and isinstance(raw.get(keys[0]), dict) and isinstance(raw[keys[0]].get(keys[1]), dict):
-            replaced[path] = value
+            replaced.append(path)
     hit = [p for p in replaced if any(under(path, p) and (msg.startswith("required") or (path == p and msg.startswith("new "))) for path, msg in exc.problems)]
     if not hit:
         return exc
