@@ -909,7 +909,7 @@ class _Builder:
                         self.report_values(exc, point, section)
                         break
                     for p, msg in exc.problems:  # the parameter path itself does not exist
-                        self.problem(f"{section}.{p}", self.missing_at(base, point, p, msg))
+                        self.problem(f"{section}.{p}", self.missing_at(base, point, p, msg, list(spec.set)))
                         self.missing.add(p)
                     if not any(p in point.values for p, _ in exc.problems):
                         break
@@ -930,15 +930,17 @@ class _Builder:
         return checked
 
     @staticmethod
-    def missing_at(base: Base, point: Point, path: str, msg: str) -> str:
-        """Why ``path`` names no setting: ``msg``, in the base scenario; or, where the base
-        has it, at ``point``, whose other values choose a rule (or event type) without it,
-        as ``rules.decision.name: [threshold, hedging]`` crossed with ``rules.decision.cap``."""
+    def missing_at(base: Base, point: Point, path: str, msg: str, fixed: list[str]) -> str:
+        """Why ``path`` names no setting: ``msg``, in the base scenario, or in the rule (or
+        event type) that the spec's ``set:`` (the ``fixed`` paths) chose for it; or, where
+        the base has it, at ``point``, whose other values choose a rule without it, as
+        ``rules.decision.name: [threshold, hedging]`` crossed with ``rules.decision.cap``."""
+        entry, name = ".".join(path.split(".")[:2]), path.split(".")[-1]
         try:
             apply_overrides(base.raw, [item for key, item in zip(point.values, point.sets) if key == path])
         except ScenarioError:
-            return f"{msg} in {base.path}"
-        entry, name = ".".join(path.split(".")[:2]), path.split(".")[-1]
+            chosen = [key for key in fixed if under(key, entry) or under(entry, key)]
+            return f"{msg}, as set: {', '.join(chosen)} makes it" if chosen else f"{msg} in {base.path}"
         choosing = [key for key in point.values if key != path and (under(key, entry) or under(entry, key))] or [key for key in point.values if key != path]  # the axes that choose the rule
         others = ", ".join(f"{key} = {point.labels[key]}" for key in choosing)
         return f"no such setting at the points where {others}; sweep {entry} whole instead, as labelled entries (label -> {{name: ..., {name}: ...}})"
