@@ -140,6 +140,21 @@ def _stack(x: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
 
 
 CAPTION_EVENTS = 60  # events the alignment chart's caption lists by name; the rest are counted (all are numbered on the panels)
+NUMBER_EM = 6.5 / 72 * 0.64  # inches an event number's digit (or comma) takes at 6.5 points, at most
+
+
+def event_labels(here: dict[np.datetime64, list[str]], days_per_inch: float) -> dict[np.datetime64, list[str]]:
+    """The numbers printed above a panel, by the date of the line they stand at: an event
+    whose line falls under the previous label (its width measured in days of the time
+    axis, one digit's room after it) joins that label, so labels never overprint."""
+    labels: dict[np.datetime64, list[str]] = {}
+    last = None
+    for when in sorted(here):
+        if last is not None and (when - last).astype(int) < (len(",".join(labels[last])) + 1) * NUMBER_EM * days_per_inch:
+            labels[last] += here[when]
+        else:
+            last, labels[when] = when, list(here[when])
+    return labels
 CAPTION_LINE = 0.135  # inches a caption line takes at 8 points
 
 
@@ -156,13 +171,20 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     cols = min(4, len(states))
     rows = math.ceil(len(states) / cols)
     marked = event_states(events, set(states), scenario)
-    number, told = {}, {}  # an event's number on the chart, and when the caption says it happened
-    for when, label, _, said in marked:
-        number.setdefault((when, label), len(number) + 1)
-        told.setdefault((when, label), said)
+    number, told, elsewhere = {}, {}, {}  # an event's number on the chart, when the caption says it happened; the periods of events no panel marks
+    for when, label, concerned, said in marked:
+        if concerned:
+            number.setdefault((when, label), len(number) + 1)
+            told.setdefault((when, label), said)
+        elif said not in elsewhere.setdefault(label, []):
+            elsewhere[label].append(said)
     listed = "; ".join(f"{n} {told[key]} {key[1]}" for key, n in list(number.items())[:CAPTION_EVENTS])
     listed += f"; and {len(number) - CAPTION_EVENTS} more (events.csv)" if len(number) > CAPTION_EVENTS else ""
+    unmarked = [(label, said) for label, times in elsewhere.items() for said in times]
+    off = "; ".join(f"{label} {', '.join(s for k, s in unmarked[:CAPTION_EVENTS] if k == label)}" for label in dict.fromkeys(k for k, _ in unmarked[:CAPTION_EVENTS]))
+    off += f"; and {len(unmarked) - CAPTION_EVENTS} more (events.csv)" if len(unmarked) > CAPTION_EVENTS else ""
     caption = f"One run, seed {scenario.seed}: a single stochastic path, not an average over seeds." + (f"\nEvents: {listed}." if listed else "")
+    caption += f"\nNot marked, as they concern no state shown (routes, nodes): {off}." if off else ""
     caption = "\n".join(textwrap.fill(line, int(3.2 * cols * 13)) for line in caption.split("\n"))
     lines = caption.count("\n") + 1
     fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 1.4 + CAPTION_LINE * max(0, lines - 3)))  # a long run's caption gets room, not the panels' (whose height would go negative)
@@ -173,6 +195,8 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     fills = [colors[p] for p in powers] + [OTHER_COLOR]
     hatching = [hatch(k) for k in range(len(powers))] + [""]  # the unnamed partners' band is not hatched
     dates = _dates(agents)
+    left, right, wgap = 0.57, 0.17, 0.22  # inches: room for the y labels, and between panels
+    days_per_inch = (dates.max() - dates.min()) / ((fig.get_figwidth() - left - right - wgap * (cols - 1)) / cols)  # a panel's width, as _margins sets it
     for ax, key in zip(axes.flat, states):
         mine = key_of == key
         x = dates[mine]
@@ -183,14 +207,9 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
         for when, label, concerned, _ in marked:
             if key in concerned:
                 here.setdefault(when, []).append(str(number[(when, label)]))
-        last, labels = None, {}
-        for when in sorted(here):  # numbers of events less than a year apart share one label
+        for when in here:
             ax.axvline(mdates.date2num(when), color="black", linestyle=":", linewidth=0.9)
-            if last is not None and (when - last).astype(int) < 365:
-                labels[last] += here[when]
-            else:
-                last, labels[when] = when, list(here[when])
-        for when, numbers in labels.items():
+        for when, numbers in event_labels(here, days_per_inch).items():
             ax.text(mdates.date2num(when), 1.01, ",".join(numbers), transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=6.5, color="black")
         ax.set_title(scenario.states[key].name, fontsize=9, pad=10)
         ax.tick_params(labelsize=7)
@@ -209,8 +228,8 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     height = fig.get_figheight()  # title and caption at fixed inches from the top, as the margins are: in a tall figure a fraction put the caption over the first panels
     added = _suptitle(fig, f"Alignment of each state over time{shown} — {titled(scenario, overrides)}", y=1 - 0.031 / height)
     fig.text(0.5, 1 - (0.279 + added) / height, caption, ha="center", va="top", fontsize=8)
-    # inches: room for the y labels, the titles with the event numbers above them, the caption and the legend
-    _margins(fig, left=0.57, right=0.17, bottom=0.36 + 0.3 * legend_rows, top=0.76 + CAPTION_LINE * lines + added, wgap=0.22, hgap=0.45)
+    # inches: room for the titles with the event numbers above them, the caption and the legend
+    _margins(fig, left=left, right=right, bottom=0.36 + 0.3 * legend_rows, top=0.76 + CAPTION_LINE * lines + added, wgap=wgap, hgap=0.45)
     return _save(fig, path)
 
 

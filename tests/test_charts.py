@@ -556,6 +556,37 @@ def test_alignment_chart_names_each_event_by_its_own_date_or_its_period(baseline
     assert "2025-10 am_az_peace" not in caption
 
 
+def test_the_alignment_charts_event_numbers_never_overprint():
+    """Numbers of events less than a year apart shared one label, but labels further apart
+    overprinted when the first was long: '2,4,7,8' on Azerbaijan's panel runs two years
+    of the axis. Five events a quarter apart, then one 13 months on, are drawn here."""
+    from tests.test_structure import baseline_with
+
+    dates = ["2026-02-01", "2026-05-01", "2026-08-01", "2026-11-01", "2027-12-01"]
+    extra = {f"crisis_{k}": {"type": "incident", "date": d, "power": "russia", "state": "kazakhstan", "opinion": -0.01} for k, d in enumerate(dates)}
+    scenario = load(baseline_with(**extra))
+    r = run(scenario, seed=3)
+    fig = charts.alignment_chart(r.agents, scenario, events=r.events)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        numbers = [t for t in ax.texts if t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in numbers]
+        assert not any(overlaps(a, b) for k, a in enumerate(boxes) for b in boxes[k + 1:]), [t.get_text() for t in numbers]
+    kazakh = next(ax for ax in fig.axes if ax.get_title() == "Kazakhstan")
+    assert len([t for t in kazakh.texts if t.get_text()]) >= 2  # later events keep labels of their own
+
+
+def test_the_alignment_chart_lists_apart_the_events_it_marks_on_no_panel():
+    """A strike on Iran or a US election concerns no state on the panels: the caption
+    numbered them among the marked events, and no panel carried their numbers."""
+    r = run(load(BASELINE), seed=3)
+    caption = " ".join(texts(charts.alignment_chart(r.agents, r.scenario, events=r.events)).split())
+    marked, unmarked = caption.split("Not marked, as they concern no state shown (routes, nodes): ")
+    assert "us_election_2028 2028-11-07" in unmarked and "us_election" not in marked
+    assert "kg_tj_border_treaty" in marked and "kg_tj_border_treaty" not in unmarked
+
+
 @pytest.mark.parametrize(("start", "step", "name"), [("2025-01-01", 3, "2025Q3"), ("2025-01-01", 1, "2025Q1"), ("2024-10-01", 2, "2025Q1"), ("2025-02-01", 1, "2025-02 to 2025-04")])
 def test_an_event_without_a_date_is_named_by_its_quarter(start, step, name):
     from tests.conftest import tiny_scenario
@@ -665,8 +696,9 @@ def test_a_long_runs_alignment_chart_gives_its_caption_room_and_counts_what_it_d
     result = run(scenario, seed=0)
     fig = charts.alignment_chart(result.agents, scenario, events=result.events)
     caption = next(t.get_text() for t in fig.texts if t.get_text().startswith("One run"))
-    listed = len(caption.split(";"))
-    assert listed == charts.CAPTION_EVENTS + 1 and "more (events.csv)." in caption
+    numbered, unmarked = " ".join(caption.split("\n")).split("Not marked")
+    assert len(numbered.split(";")) == charts.CAPTION_EVENTS + 1 and numbered.endswith("more (events.csv). ")
+    assert "iran_strike 2031Q1, 2035Q3" in unmarked  # the strikes on Iran, under one name
     FigureCanvasAgg(fig).draw()
     assert all(ax.get_position().height > 0.15 for ax in fig.axes)  # the panels keep their height
 
