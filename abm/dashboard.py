@@ -122,13 +122,15 @@ def slider_applies(name: str, rules: dict[str, str]) -> bool:
 
 def build_scenario(
     config: str, decision: str, allocation: str, coercion: str, coercion_strength: float,
-    hedge_cap: float, noise: float, decay_rate: float, power: str, budget_scale: float, seed: int = 0,
+    hedge_cap: float, noise: float, decay_rate: float, power: str, budget_scale: float, new_money: float = 0.0, seed: int = 0,
     loaded: Scenario | None = None,
 ) -> Scenario:
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
-    money) applies to ``power``, or to every power when ``power`` is "all powers" or not
-    in the scenario (a generated world has its own powers). A scenario with ``posterior:``
+    money) and ``new_money`` (USD bn a quarter, added to the ``budget`` of each domain: the
+    notebooks' lever, which alone makes defections) apply to ``power``, or to every power
+    when ``power`` is "all powers" or not in the scenario (a generated world has its own
+    powers). A scenario with ``posterior:``
     (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
     does; a slider's value (not None: the user moved it) then replaces the drawn one it
     sets, which the settings line says. ``loaded``: that file, if the caller has loaded it
@@ -146,6 +148,8 @@ def build_scenario(
     if budget_scale != 1.0:  # the power's whole spending from the first quarter: standing offers and new money
         for key in budget_targets(base, power):
             raw["events"][f"dashboard_spending_{key}"] = {"date": base.time.start.isoformat(), "type": "budget_change", "power": key, "factor": budget_scale}
+    for key in budget_targets(base, power) if new_money else ():
+        raw["powers"][key]["budget"] = {domain: value + new_money for domain, value in raw["powers"][key]["budget"].items()}
     return load(raw)
 
 
@@ -174,6 +178,7 @@ class DashboardModel(RegionModel):
         decay_rate: float | None = 0.02,
         power: str = "china",
         budget_scale: float = 1.0,
+        new_money: float = 0.0,
         seed: int = 0,
         scenario=None,
         rng=None,
@@ -210,7 +215,7 @@ def settings_text(model: RegionModel) -> str:
     return (
         f"scenario {s['config']} · decision {rules.decision['name']}" + (f" ({decision})" if decision else "")
         + f" · allocation {rules.allocation['name']} · coercion {coercion} · tie decay {rules.decay.get('rate', '-')}"
-        + f" · spending ×{s['budget_scale']:g} for {who} · seed {s['seed']}"
+        + f" · spending ×{s['budget_scale']:g}" + (f" and {s['new_money']:g} bn new money a quarter per domain" if s["new_money"] else "") + f" for {who} · seed {s['seed']}"
         + (f" · parameters drawn from posterior row {drawn['row']}" + (f", but the sidebar's {', '.join(moved)}" if moved else "") if drawn else "")
     )
 
@@ -473,7 +478,7 @@ def readable_draw(path: str | None, seed: int) -> tuple[int, dict[str, float]] |
 # only a rival's new spending makes one (RegionModel.find_defections, docs/ODD.md 7.4).
 COERCION_NOTE = (
     "Acts only on a defection: a state taking, in a quarter, more than {tolerance} of its ties from a power's "
-    "rivals' new spending (new money, or Spending × above 1). Without it this slider changes nothing."
+    "rivals' new spending (New money, or Spending × above 1). Without it this slider changes nothing."
 )
 # under the none rule instead: COERCION_NOTE would say when coercion acts, and it never does
 NO_COERCION_NOTE = "This rule never coerces (the control case), so this slider changes nothing."
@@ -549,8 +554,9 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     slider("Decision noise", "noise", 0.0, 0.5, 0.01)
     slider("Tie decay per quarter", "decay_rate", 0.0, 0.1, 0.005, digits=3)
     known = s["power"] in [entry["value"] for entry in powers]
-    select("Power whose spending to scale", "power", powers if known else [*powers, menu_entry(s["power"])], choose_power)
+    select("Power whose spending to change", "power", powers if known else [*powers, menu_entry(s["power"])], choose_power)
     slider("Spending ×", "budget_scale", 0.0, 3.0, 0.1, digits=1)
+    slider("New money, USD bn a quarter per domain", "new_money", 0.0, 3.0, 0.25)
     slider("Seed", "seed", 0, 99, 1)
 
 

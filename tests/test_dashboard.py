@@ -101,6 +101,23 @@ def test_spending_slider_scales_every_power_of_a_generated_world():
     assert "spending ×2 for Japan" in dashboard.status_text(one)
 
 
+def test_new_money_is_the_notebooks_budget_lever():
+    """The notebooks and the ODD teach a power's ``budget`` (new money, USD bn a quarter per
+    domain); the dashboard's only money control scaled the standing offers too, so a
+    student could not run there what a notebook runs. New money now adds to the budget of
+    each domain: the run equals the scenario with the same budget set."""
+    from abm.runner import run
+
+    model = dashboard.DashboardModel(power="russia", new_money=1.0, seed=0)
+    assert model.config.powers["russia"].budget.model_dump() == {"investment": 1.0, "security": 1.0, "trade": 1.0}
+    assert model.config.powers["china"].budget.model_dump() == {"investment": 0.0, "security": 0.0, "trade": 0.0}
+    while model.running:
+        model.step()
+    same = run(dashboard.load(dashboard.CONFIGS / "baseline.yaml", [f"powers.russia.budget.{d}=1" for d in ("investment", "security", "trade")]), seed=0)
+    assert model.datacollector.get_model_vars_dataframe()["fragmentation"].iloc[-1] == same.model["fragmentation"].iloc[-1]
+    assert "spending ×1 and 1 bn new money a quarter per domain for Russia" in dashboard.settings_text(model)
+
+
 def test_status_line_names_the_rules_the_model_was_built_with():
     default, changed = dashboard.DashboardModel(), dashboard.DashboardModel(decision="threshold", coercion="none")
     assert "decision hedging" in dashboard.status_text(default)
@@ -523,7 +540,7 @@ def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
             assert page.title() == dashboard.TITLE
             assert page.get_by_text(re.compile(r"^Coercion strength: 0\.50$")).count() == 1
             assert page.get_by_text(re.compile(r"^Spending ×: 1\.0$")).count() == 1
-            assert "China" in page.locator(".v-select").filter(has_text="Power whose spending to scale").inner_text()  # the name, not the id
+            assert "China" in page.locator(".v-select").filter(has_text="Power whose spending to change").inner_text()  # the name, not the id
             # The run buttons are where the README says: in Mesa's Controls card, below the sidebar's Scenario and rules.
             controls = page.locator(".v-card").filter(has=page.get_by_role("button", name=re.compile("^reset$", re.I))).last
             assert controls.locator(".v-card-title").first.inner_text() == "Controls"
