@@ -56,19 +56,18 @@ def this_python_kernel() -> Iterator[str]:
                 os.environ["JUPYTER_PATH"] = before
 
 
-def execute_notebook(path: Path, kernel_name: str, replace: tuple[str, str] | None = None):
-    """The notebook at ``path`` executed top to bottom from its own directory, with
-    ``replace`` (old, new) applied to its code cells first, as a student doing an exercise
-    would; raises nbclient's CellExecutionError (which holds the failing cell and
+def execute_notebook(path: Path, kernel_name: str, replace: tuple[tuple[str, str], ...] = ()):
+    """The notebook at ``path`` executed top to bottom from its own directory, with each
+    (old, new) of ``replace`` applied to its code cells first, as a student doing an
+    exercise would; raises nbclient's CellExecutionError (which holds the failing cell and
     traceback) on error."""
     import nbclient
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    if replace:
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.source = cell.source.replace(*replace)
+    for cell in nb.cells:
+        for old, new in replace if cell.cell_type == "code" else ():
+            cell.source = cell.source.replace(old, new)
     nbclient.NotebookClient(nb, timeout=NOTEBOOK_TIMEOUT, kernel_name=kernel_name, resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 

@@ -99,11 +99,16 @@ def test_notebook_runs(path, kernel_name):
 def test_the_first_notebook_runs_on_a_generated_world(kernel_name):
     """Notebook 01's exercise 2 asks to load another scenario from configs/ and re-run the
     notebook; the generated world has none of the baseline's subregions, and a column list
-    written for the baseline stopped it with a KeyError."""
+    written for the baseline stopped it with a KeyError. Exercise 1 changes the seed: the
+    influence chart kept the title 'baseline, seed 0' through both (a teacher's audit)."""
     path = ROOT / "notebooks" / "01_the_region.ipynb"
     assert "Load another scenario" in path.read_text(encoding="utf-8")
+    titles = ("plt.show()", "print('titles:', [ax.get_title() for ax in plt.gcf().axes])\nplt.show()")
     try:
-        nb = harness.execute_notebook(path, kernel_name, replace=('"baseline.yaml"', '"generated.yaml"'))
+        nb = harness.execute_notebook(path, kernel_name, replace=(('"baseline.yaml"', '"generated.yaml"'), ("run(scn, seed=0)", "run(scn, seed=5)"), titles))
     except nbclient.exceptions.CellExecutionError as exc:
         pytest.fail(f"{path.name} on generated.yaml failed:\n{exc}", pytrace=False)
-    assert any("generated" in "".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    printed = [line for c in nb.cells if c.cell_type == "code" for o in c.outputs for line in "".join(o.get("text", "")).splitlines()]
+    assert any("generated" in line for line in printed)
+    said = [line for line in printed if line.startswith("titles:") and "seed" in line]
+    assert said and all("generated" in line and "seed 5" in line for line in said), said
