@@ -11,7 +11,8 @@ the dashboard), so that a reader learns them once:
 * **groups**: a categorical palette (Okabe-Ito, safe for colour-blind readers) together with
   line styles and markers, so that lines stay distinct in grayscale print;
 * **parameters and metrics**: charts name parameters in words (``rules.decision.cap`` ->
-  "decision cap"), not by their configuration path, and metrics and summaries too
+  "hedging cap", the title its rule declares; ``rules.decision.noise`` -> "decision
+  noise"), not by their configuration path, and metrics and summaries too
   (``fragmentation_south_caucasus_final`` -> "fragmentation south caucasus, final");
 * **dates**: time axes are ticked on 1 January every 1, 2, 5 or 10 years (on the first of
   every 1, 2, 3, 6 or 12 months for spans of three years or less) and labelled by year (year-month).
@@ -181,8 +182,18 @@ def line_style(k: int, n: int) -> dict:
 ENTITIES = ("powers", "states", "corridors", "organisations", "events", "shocks")
 
 
+def rule_title(family: str, parameter: str) -> str | None:
+    """The title a rule's parameter declares for readers (``Field(title="hedging cap")``),
+    where the family's name would mislead: only the hedging rule takes a cap."""
+    from abm.rules import registry
+
+    titles = {rule.Params.model_fields[parameter].title for rule in registry.REGISTRY.get(family, {}).values() if parameter in rule.Params.model_fields}
+    return titles.pop() if len(titles) == 1 else None
+
+
 def label(path: str) -> str:
-    """A parameter path in words: ``rules.decision.cap`` -> "decision cap",
+    """A parameter path in words: ``rules.decision.cap`` -> "hedging cap" (the title its rule
+    declares), ``rules.decision.noise`` -> "decision noise",
     ``rules.decision.name`` -> "decision rule", ``utility.dependence`` -> "utility dependence",
     ``powers.china.budget.investment`` -> "china investment budget" (the entity kept, so that
     China's and the EU's budgets are told apart on a chart)."""
@@ -191,6 +202,8 @@ def label(path: str) -> str:
     parts = path.split(".")
     if parts[0] == "rules":
         parts = parts[1:]
+        if len(parts) == 2 and (title := rule_title(*parts)):
+            return title
     if len(parts) > 1 and parts[-1] == "name":
         parts = parts[:-2] + [f"{parts[-2]} rule"]
     if parts[0] in ENTITIES and len(parts) > 2:

@@ -111,7 +111,7 @@ def test_a_doubling_grid_gets_equal_cells_whose_numbers_do_not_overlap(tmp_path)
     mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
     assert np.allclose(np.unique(mesh.get_coordinates()[..., 0].round(6)), np.arange(7) - 0.5)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.25", "0.5", "1", "2", "4"]
-    assert "allocation intensity: one equal cell per level, not to scale (its steps are too unequal" in " ".join(texts(fig).split())
+    assert "contest intensity: one equal cell per level, not to scale (its steps are too unequal" in " ".join(texts(fig).split())
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in ax.texts]
     assert len(boxes) == len(levels) and all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))  # each cell's number clear of the next
@@ -140,7 +140,7 @@ def test_report_charts_name_metrics_and_summaries_in_words_as_compare_does(uneve
     for fig in (ts, ph, bx, diff):
         seen = texts(fig) + "".join(t for ax in fig.axes for t in (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()))
         assert not any(name in seen for name in ("fragmentation_", "integration_", "offers_")), seen
-    assert "fragmentation, final, by coercion strength and decision cap" in texts(ph)
+    assert "fragmentation, final, by coercion strength and hedging cap" in texts(ph)
     assert "mean of fragmentation, final\n(index, 0-1)" in [ax.get_ylabel() for ax in ph.axes]  # the colour bar
     assert bx.subfigs[1].axes[0].get_ylabel() == "integration, mean of the last 2 steps\n(index, 0-1)"
     assert "fragmentation, offers accepted over time by coercion strength" in texts(ts)
@@ -194,7 +194,7 @@ def test_a_summary_named_like_a_statistic_is_named_as_written_not_as_that_statis
     does not hold: the report words a summary from its declaration, and a name of its own
     as the user wrote it."""
     ph, bx = report.figure(named, 0), report.figure(named, 1)
-    assert "integration final, by coercion strength and decision cap" in texts(ph)
+    assert "integration final, by coercion strength and hedging cap" in texts(ph)
     assert "mean of integration final\n(index, 0-1)" in [ax.get_ylabel() for ax in ph.axes]  # the colour bar
     assert bx.subfigs[1].axes[0].get_ylabel() == "integration final\n(index, 0-1)"
     assert "integration, final" not in texts(ph) + texts(bx)
@@ -235,7 +235,7 @@ def test_a_chart_that_averages_over_base_scenarios_says_so(two_bases):
     averages baseline and no_peace runs, which the note must name as it names a pooled
     parameter; a box chart splits its boxes by the base instead of pooling it."""
     ts, ph, bx = (report.figure(two_bases, k) for k in range(3))
-    assert "pooled over decision cap, scenario" in " ".join(texts(ts).split())
+    assert "pooled over hedging cap, scenario" in " ".join(texts(ts).split())
     assert "reach every date" not in texts(ts)  # both bases keep the same calendar
     assert "pooled over scenario" in " ".join(texts(ph).split())
     cells = report.phase_cells(report.ReportContext(Results(two_bases)), report.CHARTS["phase"].model_validate(Results(two_bases).manifest["charts"][1]))
@@ -279,7 +279,8 @@ def test_parameters_of_two_powers_get_two_labels():
     assert (china, eu) == ("china investment budget", "european union investment budget")
     assert chartstyle.label("states.armenia.opinion.russia") == "armenia opinion russia"
     assert chartstyle.label("shocks.iran_strike.hazard") == "iran strike hazard"
-    assert chartstyle.label("rules.decision.cap") == "decision cap"
+    # a rule's parameter by the title its rule declares, as the prose and the dashboard name it (a teacher's audit)
+    assert [chartstyle.label(f"rules.{p}") for p in ("decision.cap", "allocation.intensity", "decision.noise", "coercion.strength")] == ["hedging cap", "contest intensity", "decision noise", "coercion strength"]
 
 
 def test_summary_md_gives_years_to_the_quarter_and_says_when_a_mean_leaves_runs_out(two_bases, tmp_path):

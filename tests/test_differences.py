@@ -216,7 +216,7 @@ def test_the_axes_say_what_the_difference_is_from_and_each_tick_in_full(referenc
     fig = report.figure(reference, spec)
     FigureCanvasAgg(fig).draw()
     ax = fig.subfigs[1].axes[0]
-    assert ax.get_xlabel().startswith("difference from decision cap = 1")
+    assert ax.get_xlabel().startswith("difference from hedging cap = 1")
     assert ax.xaxis.get_offset_text().get_text() == ""
     shown = [(float(t.get_text().replace("\u2212", "-")), v) for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if t.get_text()]
     assert shown and all(abs(text - value) <= 1e-2 * abs(value) + 1e-12 for text, value in shown)  # the values themselves, not scaled
@@ -227,7 +227,7 @@ def test_swept_quantities_carry_their_units_on_the_axes():
     assert cs.axis_label("corridors.middle_corridor.segments.0.capacity").endswith("(Mt per year)")
     assert cs.axis_label("states.armenia.neighbours.georgia.trade").endswith("(USD bn per year)")
     assert cs.axis_label("time.steps") == "time steps (quarters)"
-    assert cs.axis_label("rules.decision.cap") == "decision cap"  # an index has no unit
+    assert cs.axis_label("rules.decision.cap") == "hedging cap"  # an index has no unit
 
 
 def test_a_long_parameter_label_fits_beside_a_panel_of_few_levels(reference, monkeypatch):

@@ -1410,7 +1410,7 @@ def test_behaviour_quotes_the_outbidding_race_by_decision_rule(tmp_path):
 
 def test_notebook_06_quotes_where_the_posterior_leans_on_its_priors():
     """Notebook 06 said the decision noise "piles up against its prior's upper bound",
-    while the allocation intensity leans on its bound more; it now gives each one's weight
+    while the contest intensity leans on its bound more; it now gives each one's weight
     in the top tenth of its prior's range, recomputed here from the published posterior,
     and the sd-ratio lines it defines are calibrate's."""
     prose = " ".join(markdown("06_fitting_the_model").split())

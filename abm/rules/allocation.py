@@ -57,7 +57,7 @@ class Contest(AllocationRule):
     name = "contest"
 
     class Params(RuleParams):
-        intensity: float = Field(2.0, ge=0.0, description="extra weight per unit of rival presence")
+        intensity: float = Field(2.0, ge=0.0, title="contest intensity", description="extra weight per unit of rival presence")
 
     def weights(self, model):
         rival_share = model.rivalry @ model.observed.T  # [p, s] = sum_r rivalry(p, r) * alignment(s, r)

@@ -64,7 +64,7 @@ class Hedging(DecisionRule):
     name = "hedging"
 
     class Params(DecisionParams):
-        cap: float = Field(0.4, gt=0.0, le=1.0, description="largest share of ties one patron may hold")
+        cap: float = Field(0.4, gt=0.0, le=1.0, title="hedging cap", description="largest share of ties one patron may hold")
 
     def accept(self, offers, utility, shocks, model):
         n, m = len(model.states), len(model.powers)
