@@ -51,6 +51,8 @@ def _read(path: str, mtime: float) -> pd.DataFrame:
                 if any(field.strip() for field in row) and len(row) != len(header):  # pandas skips blank lines
                     raise PosteriorError(f"posterior {path}: line {rows.line_num} has {len(row)} fields, the header {len(header)}" + (" (a row name or index? remove it)" if len(row) == len(header) + 1 else ""))
     frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+    if frame.empty and "weight" in frame.columns and len(frame.columns) > 1:
+        raise PosteriorError(f"posterior {path}: a header and no rows; abm calibrate writes one row per particle")
     if "weight" not in frame.columns or len(frame.columns) < 2 or frame.empty:
         raise PosteriorError(f"posterior {path}: needs a 'weight' column and at least one parameter column (as abm calibrate writes)")
     weights = frame["weight"].to_numpy(dtype=float)

@@ -447,3 +447,11 @@ def test_a_whole_entry_that_gives_none_of_the_drawn_settings_applies(tmp_path, s
         assert drawn.rules.decision["noise"] == 0.2 and (drawn.rules.coercion["strength"], drawn.rules.decision["cap"]) in ((0.0, 0.3), (1.0, 1.0))
     with pytest.raises(ScenarioError, match="holds rules.decision.cap, drawn from the posterior"):  # gives a drawn setting: refused
         load(scenario_file(tmp_path), ['rules.decision={"cap": 0.5}'])
+
+
+def test_a_header_without_rows_is_named_as_such(tmp_path):
+    """A header with both a weight and a parameter column, and no rows, was told it
+    'needs a weight column and at least one parameter column' (a publisher's audit)."""
+    (tmp_path / "posterior.csv").write_text("rules.decay.rate,weight\n")
+    with pytest.raises(ScenarioError, match="posterior.csv: a header and no rows"):
+        load(scenario_file(tmp_path))

@@ -95,6 +95,22 @@ def test_files_the_script_did_not_write_are_never_replaced(calibration, tmp_path
     assert listing(out) == {in_the_way: b"a user's file\n"}
 
 
+def test_another_calibrations_posterior_is_not_replaced(calibration, tmp_path):
+    """A 2-parameter trial published with the default target replaced the shipped
+    7-parameter posterior, saying only 'wrote' (a calibration publisher's audit)."""
+    out = tmp_path / "data"
+    out.mkdir()
+    assert publish(calibration, out / "post").returncode == 0
+    before = listing(out)
+    manifest = json.loads((calibration / "manifest.json").read_text())
+    manifest["spec"]["name"] = "tiny"
+    (calibration / "manifest.json").write_text(json.dumps(manifest))
+    done = publish(calibration, out / "post")
+    assert done.returncode == 2 and "publishes calibration 'calibrate_baseline', not 'tiny': choose another target" in done.stderr
+    assert listing(out) == before
+    assert publish(calibration, out / "tiny").returncode == 0
+
+
 def test_a_published_posterior_edited_since_is_not_replaced(calibration, tmp_path):
     assert publish(calibration, tmp_path / "post").returncode == 0
     with (tmp_path / "post.csv").open("a") as f:
@@ -144,4 +160,4 @@ def test_the_shipped_posterior_is_this_scripts_to_replace():
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     for name in ("posterior_baseline", "posterior_baseline_seed1"):
-        script.check_replaceable(*script.targets(str(ROOT / "data" / name)))  # raises Refusal otherwise
+        script.check_replaceable(*script.targets(str(ROOT / "data" / name)), "calibrate_baseline")  # raises Refusal otherwise
