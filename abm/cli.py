@@ -125,8 +125,8 @@ def cmd_run(args) -> int:
     if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread
         from abm.runner import ensemble
 
-        others = [run(scenario, seed=result.seed + k, tables=False).model for k in range(1, args.seeds)]
-        spread = ensemble([result.model, *others])
+        others = [run(scenario, seed=result.seed + k, tables=False) for k in range(1, args.seeds)]
+        spread = ensemble([result.model, *(r.model for r in others)])
 
     def extras(folder: Path) -> None:
         if spread is not None:
@@ -139,6 +139,8 @@ def cmd_run(args) -> int:
                 charts.ensemble_chart(spread, result.scenario, folder / "ensemble.png", overrides, zoom=args.zoom)
 
     record = {"argv": args.argv, "cwd": os.getcwd(), "seeds": list(range(result.seed, result.seed + args.seeds)), "overrides": overrides}
+    if scenario.posterior is not None and args.seeds > 1:  # posterior_draw is the first seed's: every seed's row
+        record["posterior_rows"] = {r.seed: r.scenario.provenance["posterior_draw"]["row"] for r in [result, *others]}
     result.write(out, also=extras, replace=args.out is not None, record=record)
     first, last = result.model.iloc[0], result.model.iloc[-1]
     extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""

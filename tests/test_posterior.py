@@ -63,6 +63,17 @@ def test_the_written_run_records_its_draw_and_re_runs_to_the_same_result(tmp_pat
     pd.testing.assert_frame_equal(rerun.model, pd.read_csv(out / "model.csv"), check_dtype=False, rtol=1e-9)
 
 
+def test_an_ensemble_records_every_seeds_row(tmp_path):
+    """With --seeds, only the first seed's draw was recorded: the other runs' rows were
+    nowhere (a calibration publisher's audit)."""
+    posterior_file(tmp_path, TWO)
+    out = tmp_path / "ensemble"
+    assert main(["run", scenario_file(tmp_path), "--seed", "3", "--seeds", "6", "--steps", "1", "--no-charts", "--out", str(out)]) == 0
+    rows = yaml.safe_load((out / "scenario.resolved.yaml").read_text())["provenance"]["posterior_rows"]
+    assert rows == {s: runner.run(scenario_file(tmp_path), seed=s, steps=1, tables=False).scenario.provenance["posterior_draw"]["row"] for s in range(3, 9)}
+    assert set(rows.values()) == {0, 1}  # six seeds drew both rows of the posterior
+
+
 def test_a_run_folder_names_its_posterior_relatively_and_moves_with_it(tmp_path):
     # it recorded the absolute path and no hash: a project moved elsewhere could not re-run it
     project = tmp_path / "project"
@@ -146,6 +157,12 @@ def test_a_sweep_carries_the_draws(tmp_path):
         assert value == pytest.approx(runner.run(uncertain, seed=seed, tables=False).model["fragmentation"].iloc[-1], abs=1e-12)
         differs += abs(value - runner.run(BASELINE, seed=seed, steps=2, tables=False).model["fragmentation"].iloc[-1]) > 1e-9
     assert differs >= 3  # the draws changed the runs (a particle at the baseline's values would not)
+    from abm import report
+
+    report.make(tmp_path / "out", tmp_path / "report")  # the summary named no posterior, though its ± held the draws' spread
+    digest = hashlib.sha256((tmp_path / "posterior.csv").read_bytes()).hexdigest()
+    said = (tmp_path / "report" / "summary.md").read_text()
+    assert "Each run drew its parameters from a posterior" in said and f"(sha256 `{digest[:12]}`)" in said and "posterior.csv`" in said
 
 
 @pytest.mark.parametrize("command", ["run", "compare", "validate"])
