@@ -5,7 +5,8 @@ the observed ones of data/observed_2020_2024.yaml.
 
 prints a Markdown table (one row per observation: what was observed, the simulated median
 and 90% range over the runs, and the share of runs that reproduce it within tolerance) and,
-with --out DIR, writes validation.csv (every run's value) and validation.md there: DIR is
+with --out DIR, writes validation.csv (every run's value), validation.md and provenance.yaml
+(the command, each input file's SHA-256, the commit and versions) there: DIR is
 new, or an earlier output of this script, whose files are replaced; any other folder is
 refused. With --posterior each run draws its parameters from the calibrated posterior
 (abm/posterior.py), so the range carries parameter and seed uncertainty.
@@ -14,6 +15,8 @@ refused. With --posterior each run draws its parameters from the calibrated post
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -25,9 +28,18 @@ from abm import budget, sweep, validation  # noqa: E402
 from abm.calibrate import unreadable  # noqa: E402
 from abm.outputs import OutputError, atomic_directory, check_target  # noqa: E402
 from abm.report import markdown  # noqa: E402
+from abm.runner import environment, write_yaml  # noqa: E402
 from abm.scenario import ScenarioError, load  # noqa: E402
 
 COMMAND = "validate_2020.py"  # the writer named in --out's .abm-output.json
+
+
+def record(args, argv) -> dict:
+    """What made the table: without it, validation.md named its posterior by path alone,
+    and nothing tied it to a commit."""
+    inputs = {"config": args.config, "observed": args.observed, **({"posterior": args.posterior} if args.posterior else {})}
+    return {"argv": [COMMAND, *(sys.argv[1:] if argv is None else argv)], "cwd": os.getcwd(), "seeds": args.seeds,
+            "inputs": {k: {"path": v, "sha256": hashlib.sha256(Path(v).read_bytes()).hexdigest()} for k, v in inputs.items()}, **environment()}
 
 
 def main(argv=None) -> int:
@@ -72,6 +84,7 @@ def main(argv=None) -> int:
             with atomic_directory(args.out, COMMAND) as tmp:
                 values.to_csv(tmp / "validation.csv", index=False)
                 (tmp / "validation.md").write_text(text, encoding="utf-8")
+                write_yaml(tmp / "provenance.yaml", record(args, argv))
         except OutputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

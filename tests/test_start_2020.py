@@ -4,6 +4,7 @@ are the ones the tables list, it runs to 2025, and the validation table can be r
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.util
 
 import pandas as pd
@@ -68,7 +69,10 @@ def test_the_validation_never_overwrites_a_file_it_did_not_write(tmp_path, capsy
     again = tmp_path / "out"
     assert script.main(["--seeds", "1", "--workers", "1", "--out", str(again)]) == 0
     assert script.main(["--seeds", "1", "--workers", "1", "--out", str(again)]) == 0  # its own earlier output is replaced
-    assert sorted(p.name for p in again.iterdir()) == [".abm-output.json", "validation.csv", "validation.md"]
+    assert sorted(p.name for p in again.iterdir()) == [".abm-output.json", "provenance.yaml", "validation.csv", "validation.md"]
+    record = yaml.safe_load((again / "provenance.yaml").read_text())  # the table tied to its code and inputs (a publisher's audit)
+    assert record["argv"][-2:] == ["--out", str(again)] and record["seeds"] == 1 and "commit" in record["model"]
+    assert record["inputs"]["observed"]["sha256"] == hashlib.sha256((ROOT / "data" / "observed_2020_2024.yaml").read_bytes()).hexdigest()
 
 
 def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
