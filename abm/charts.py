@@ -139,22 +139,33 @@ def _stack(x: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
     return [np.column_stack([np.concatenate([x, x[::-1]]), np.concatenate([low, high[::-1]])]) for low, high in zip(bottom, top)]
 
 
-CAPTION_EVENTS = 60  # events the alignment chart's caption lists by name; the rest are counted (all are numbered on the panels)
+CAPTION_EVENTS = 60  # marked events the alignment chart's caption lists by name, and as many periods of unmarked ones; the rest are counted
 NUMBER_EM = 6.5 / 72 * 0.64  # inches an event number's digit (or comma) takes at 6.5 points, at most
 
 
-def event_labels(here: dict[np.datetime64, list[str]], days_per_inch: float) -> dict[np.datetime64, list[str]]:
-    """The numbers printed above a panel, by the date of the line they stand at: an event
-    whose line falls under the previous label (its width measured in days of the time
-    axis, one digit's room after it) joins that label, so labels never overprint."""
-    labels: dict[np.datetime64, list[str]] = {}
+def event_labels(here: dict[float, list[str]], days_per_inch: float, edge: float) -> dict[float, str]:
+    """The numbers printed above a panel, by the date number of the line they stand at: a
+    label holds what fits between its line and the panel's right ``edge`` (the rest cut to
+    "…": the caption lists every one), and an event whose line falls under the previous
+    label (its width in days of the time axis, one digit's room after it) joins that
+    label, so labels never overprint each other nor the next panel's."""
+    labels: dict[float, str] = {}
     last = None
     for when in sorted(here):
-        if last is not None and (when - last).astype(int) < (len(",".join(labels[last])) + 1) * NUMBER_EM * days_per_inch:
-            labels[last] += here[when]
+        if last is not None and when - last < (len(labels[last]) + 1) * NUMBER_EM * days_per_inch:
+            if not labels[last].endswith("…"):  # a cut label reaches the edge already
+                labels[last] = fitted(f"{labels[last]},{','.join(here[when])}", (edge - last) / days_per_inch / NUMBER_EM)
         else:
-            last, labels[when] = when, list(here[when])
+            last, labels[when] = when, fitted(",".join(here[when]), (edge - when) / days_per_inch / NUMBER_EM)
     return labels
+
+
+def fitted(text: str, room: float) -> str:
+    """``text`` (numbers joined by commas) within ``room`` characters: whole numbers, then "…"."""
+    if len(text) <= room:
+        return text
+    kept = text[: max(int(room) - 1, 0)]
+    return (kept[: kept.rfind(",") + 1] if "," in kept else "") + "…"
 CAPTION_LINE = 0.135  # inches a caption line takes at 8 points
 
 
@@ -196,7 +207,10 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
     hatching = [hatch(k) for k in range(len(powers))] + [""]  # the unnamed partners' band is not hatched
     dates = _dates(agents)
     left, right, wgap = 0.57, 0.17, 0.22  # inches: room for the y labels, and between panels
-    days_per_inch = (dates.max() - dates.min()) / ((fig.get_figwidth() - left - right - wgap * (cols - 1)) / cols)  # a panel's width, as _margins sets it
+    axes[0, 0].set_ylim(0, 1)
+    date_axis(axes[0, 0], dates.min(), dates.max())  # shared by every panel
+    low, high = axes[0, 0].get_xlim()
+    days_per_inch = (high - low) / ((fig.get_figwidth() - left - right - wgap * (cols - 1)) / cols)  # a panel's width, as _margins sets it
     for ax, key in zip(axes.flat, states):
         mine = key_of == key
         x = dates[mine]
@@ -205,16 +219,14 @@ def alignment_chart(agents: pd.DataFrame, scenario, path: Path | None = None, ev
             ax.add_collection(PolyCollection([polygon], facecolors=fills[k], edgecolors="white", linewidths=0.3, hatch=hatching[k] or None), autolim=False)
         here = {}
         for when, label, concerned, _ in marked:
-            if key in concerned:
-                here.setdefault(when, []).append(str(number[(when, label)]))
+            if key in concerned and str(number[(when, label)]) not in here.setdefault(x := mdates.date2num(when), []):  # two logs of one event (two targets) share its number
+                here[x].append(str(number[(when, label)]))
         for when in here:
-            ax.axvline(mdates.date2num(when), color="black", linestyle=":", linewidth=0.9)
-        for when, numbers in event_labels(here, days_per_inch).items():
-            ax.text(mdates.date2num(when), 1.01, ",".join(numbers), transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=6.5, color="black")
+            ax.axvline(when, color="black", linestyle=":", linewidth=0.9)
+        for when, text in event_labels(here, days_per_inch, high).items():
+            ax.text(when, 1.01, text, transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=6.5, color="black")
         ax.set_title(scenario.states[key].name, fontsize=9, pad=10)
         ax.tick_params(labelsize=7)
-    axes[0, 0].set_ylim(0, 1)
-    date_axis(axes[0, 0], dates.min(), dates.max())
     for ax in axes.flat[len(states):]:
         ax.axis("off")
     for ax in axes[:, 0]:

@@ -128,7 +128,7 @@ def build_scenario(
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
     money) and ``new_money`` (USD bn a quarter, added to the ``budget`` of each domain: the
-    notebooks' lever, which alone makes defections) apply to ``power``, or to every power
+    notebooks' lever, which makes defections, as Spending × above 1 does) apply to ``power``, or to every power
     when ``power`` is "all powers" or not in the scenario (a generated world has its own
     powers). A scenario with ``posterior:``
     (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it

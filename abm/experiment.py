@@ -939,7 +939,7 @@ class _Builder:
         try:
             apply_overrides(base.raw, [item for key, item in zip(point.values, point.sets) if key == path])
         except ScenarioError:
-            chosen = [key for key in fixed if under(key, entry) or under(entry, key)]
+            chosen = [key for key in fixed if under(entry, key) or key == f"{entry}.name"]  # the whole entry, or its rule's name
             return f"{msg}, as set: {', '.join(chosen)} makes it" if chosen else f"{msg} in {base.path}"
         choosing = [key for key in point.values if key != path and (under(key, entry) or under(entry, key))] or [key for key in point.values if key != path]  # the axes that choose the rule
         others = ", ".join(f"{key} = {point.labels[key]}" for key in choosing)

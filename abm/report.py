@@ -1198,9 +1198,10 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     lines += [f"Model commit `{code['model_commit']}`, source fingerprint `{code['model_source']}`; created {m.get('created')}.", ""]
     if len(versions := res.session_code()) > 1:  # resumed with --allow-model-change
         lines += [f"The runs were made by {len(versions)} versions of the model's code (manifest.json, sessions): " + "; ".join(f"`{v}`" for v in versions) + ".", ""]
-    if posteriors := [f"{name}: `{base['resolved'].get('posterior')}` (sha256 `{base['posterior_sha256'][:12]}`)" for name, base in m.get("bases", {}).items() if base.get("posterior_sha256")]:
-        lines += ["Each run drew its parameters from a posterior, the row its seed chooses (as `abm run --seed` of the base scenario draws it, which records the row): "
-                  + "; ".join(posteriors) + ". The spread and the ± hold that parameter uncertainty as well as the seeds'.", ""]
+    for name, base in m.get("bases", {}).items():
+        if base.get("posterior_sha256"):
+            lines += [f"The runs of {name} drew their parameters from the posterior `{base['resolved'].get('posterior')}` (sha256 `{base['posterior_sha256'][:12]}`), each the row "
+                      "its seed chooses (the row `abm run --seed` records from that file); their spread and ± hold that parameter uncertainty as well as the seeds'.", ""]
     lines += [f"Report drawn at commit `{commit_text(drawn['model'])}`, presentation fingerprint `{drawn['presentation']}`; provenance.yaml has the command and versions.", ""]
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""

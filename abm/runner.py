@@ -262,7 +262,8 @@ def provenance(scenario: Scenario, seed: int, record: dict[str, Any] | None = No
     provenance of a re-run file."""
     data = scenario.to_dict()
     data["seed"] = seed
-    data["provenance"] = {**(data.get("provenance") or {}), "argv": None, "seeds": [seed], **(record or {}), **environment()}
+    carried = {k: v for k, v in (data.get("provenance") or {}).items() if k != "posterior_rows"}  # an ensemble's rows belong to the run that drew them
+    data["provenance"] = {**carried, "argv": None, "seeds": [seed], **(record or {}), **environment()}
     return data
 
 

@@ -7,7 +7,7 @@ Writes NAME.csv (the posterior, as abm calibrate wrote it) and NAME.json: the ca
 manifest without the full base scenario (identified by its spec hash), the SHA-256 of the
 CSV, and the constraint and predictive-check tables. Every input is read before anything
 is written, and both files are replaced together. It replaces only a posterior it published
-itself, of the same calibration (spec name), unchanged since (its JSON names this script
+itself, of the same calibration (spec name) and parameters, unchanged since (its JSON names this script
 and the CSV's SHA-256); any other file in the way is refused. A refusal is one line and exit status 2.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import os
 import sys
@@ -57,9 +58,10 @@ def targets(target: str) -> tuple[Path, Path]:
     return Path(f"{name}.csv"), Path(f"{name}.json")
 
 
-def check_replaceable(csv_path: Path, json_path: Path, name: str) -> None:
+def check_replaceable(csv_path: Path, json_path: Path, name: str, columns: list[str]) -> None:
     """Refuse files in the way that this script did not write, or that changed since, or
-    that publish another calibration than ``name`` (a tiny trial over the shipped one)."""
+    that publish another calibration than ``name`` or other parameters than ``columns`` (a
+    two-parameter trial over the shipped posterior)."""
     if not csv_path.parent.is_dir():
         raise Refusal(f"{csv_path.parent}: no such folder")
     if not csv_path.exists() and not json_path.exists():
@@ -72,8 +74,14 @@ def check_replaceable(csv_path: Path, json_path: Path, name: str) -> None:
         ours = unchanged = False
     if not (ours and unchanged):
         raise Refusal(f"{csv_path} or {json_path} is in the way and is not a posterior this script published, unchanged since; move it or choose another target")
-    if (old := (meta.get("spec") or {}).get("name")) != name:
+    if (old := (meta.get("spec") or {}).get("name", "unnamed")) != name:
         raise Refusal(f"{json_path} publishes calibration '{old}', not '{name}': choose another target (a posterior is replaced only by its own calibration's)")
+    if (held := csv_header(csv_path.read_bytes())) != columns:
+        raise Refusal(f"{csv_path} holds {', '.join(held)}, not {', '.join(columns)}: choose another target (a posterior is replaced only by one of the same parameters)")
+
+
+def csv_header(content: bytes) -> list[str]:
+    return next(csv.reader(io.StringIO(content.decode("utf-8-sig"))), [])
 
 
 def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_baseline") -> None:
@@ -95,7 +103,7 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
     rows = {name: _table(src / name) for name in ("constraint.csv", "predictive_check.csv")}
     if any(row.get("verdict") == "unreliable" for row in rows["constraint.csv"]):  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty
         raise Refusal(f"{src}'s final weights are degenerate (constraint.csv: unreliable); run more particles or another --seed before publishing")
-    check_replaceable(csv_path, json_path, manifest.get("spec", {}).get("name"))
+    check_replaceable(csv_path, json_path, manifest.get("spec", {}).get("name"), csv_header(posterior))
     meta = {
         "what": f"Posterior of abm calibrate {manifest.get('spec', {}).get('name', '')} (ABC-SMC), copied from {src}/posterior.csv by "
         f"{SIGNATURE}; its manifest.json trimmed to provenance (the full base scenario is identified by spec_hash).",

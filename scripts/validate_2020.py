@@ -34,10 +34,11 @@ from abm.scenario import ScenarioError, load  # noqa: E402
 COMMAND = "validate_2020.py"  # the writer named in --out's .abm-output.json
 
 
-def record(args, argv) -> dict:
+def record(args, argv, scenario) -> dict:
     """What made the table: without it, validation.md named its posterior by path alone,
-    and nothing tied it to a commit."""
-    inputs = {"config": args.config, "observed": args.observed, **({"posterior": args.posterior} if args.posterior else {})}
+    and nothing tied it to a commit. The posterior is the one the runs drew from: --posterior,
+    or the scenario's own."""
+    inputs = {"config": args.config, "observed": args.observed, **({"posterior": scenario.posterior} if scenario.posterior else {})}
     return {"argv": [COMMAND, *(sys.argv[1:] if argv is None else argv)], "cwd": os.getcwd(), "seeds": args.seeds,
             "inputs": {k: {"path": v, "sha256": hashlib.sha256(Path(v).read_bytes()).hexdigest()} for k, v in inputs.items()}, **environment()}
 
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
         values, table = validation.compare(scenario, observations, args.seeds, pool.executor)
     finally:
         pool.shutdown(False)
-    where = f"posterior {args.posterior}" if args.posterior else "the scenario's parameters"
+    where = f"posterior {args.posterior or scenario.posterior}" if scenario.posterior else "the scenario's parameters"
     text = f"{scenario.name}: {args.seeds} runs with {where}, {scenario.date(0)} to {scenario.date(scenario.time.steps)}\n\n{markdown(table)}\n"
     print(text)
     if args.out is not None:  # all files or none; an earlier validation's files replaced, nobody else's
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
             with atomic_directory(args.out, COMMAND) as tmp:
                 values.to_csv(tmp / "validation.csv", index=False)
                 (tmp / "validation.md").write_text(text, encoding="utf-8")
-                write_yaml(tmp / "provenance.yaml", record(args, argv))
+                write_yaml(tmp / "provenance.yaml", record(args, argv, scenario))
         except OutputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

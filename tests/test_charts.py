@@ -700,8 +700,14 @@ def test_a_long_runs_alignment_chart_gives_its_caption_room_and_counts_what_it_d
     numbered, unmarked = " ".join(caption.split("\n")).split("Not marked")
     assert len(numbered.split(";")) == charts.CAPTION_EVENTS + 1 and numbered.endswith("more (events.csv). ")
     assert "iran_strike 2031Q1, 2035Q3" in unmarked  # the strikes on Iran, under one name
-    FigureCanvasAgg(fig).draw()
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
     assert all(ax.get_position().height > 0.15 for ax in fig.axes)  # the panels keep their height
+    for ax in fig.axes:  # a label absorbing 72 numbers ran across two panels and off the figure (a review)
+        edge = ax.get_window_extent(renderer).x1
+        drawn = [t.get_text() for t in ax.texts if t.get_text()]
+        assert all(t.get_window_extent(renderer).x1 <= edge for t in ax.texts if t.get_text()), drawn
+        assert all(text.count("…") <= 1 and len(set(text.split(","))) == len(text.split(",")) for text in drawn), drawn
 
 
 def test_a_pooled_timeseries_band_is_taken_over_the_seeds(uneven):

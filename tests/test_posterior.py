@@ -72,6 +72,9 @@ def test_an_ensemble_records_every_seeds_row(tmp_path):
     rows = yaml.safe_load((out / "scenario.resolved.yaml").read_text())["provenance"]["posterior_rows"]
     assert rows == {s: runner.run(scenario_file(tmp_path), seed=s, steps=1, tables=False).scenario.provenance["posterior_draw"]["row"] for s in range(3, 9)}
     assert set(rows.values()) == {0, 1}  # six seeds drew both rows of the posterior
+    again = tmp_path / "again"  # a re-run of one seed does not carry the ensemble's rows (a review)
+    assert main(["run", str(out / "scenario.resolved.yaml"), "--seeds", "1", "--no-charts", "--out", str(again)]) == 0
+    assert "posterior_rows" not in yaml.safe_load((again / "scenario.resolved.yaml").read_text())["provenance"]
 
 
 def test_a_run_folder_names_its_posterior_relatively_and_moves_with_it(tmp_path):
@@ -162,7 +165,7 @@ def test_a_sweep_carries_the_draws(tmp_path):
     report.make(tmp_path / "out", tmp_path / "report")  # the summary named no posterior, though its ± held the draws' spread
     digest = hashlib.sha256((tmp_path / "posterior.csv").read_bytes()).hexdigest()
     said = (tmp_path / "report" / "summary.md").read_text()
-    assert "Each run drew its parameters from a posterior" in said and f"(sha256 `{digest[:12]}`)" in said and "posterior.csv`" in said
+    assert "The runs of baseline drew their parameters from the posterior `" in said and f"posterior.csv` (sha256 `{digest[:12]}`)" in said
 
 
 @pytest.mark.parametrize("command", ["run", "compare", "validate"])

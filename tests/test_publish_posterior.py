@@ -109,6 +109,14 @@ def test_another_calibrations_posterior_is_not_replaced(calibration, tmp_path):
     assert done.returncode == 2 and "publishes calibration 'calibrate_baseline', not 'tiny': choose another target" in done.stderr
     assert listing(out) == before
     assert publish(calibration, out / "tiny").returncode == 0
+    manifest["spec"]["name"] = "calibrate_baseline"  # the default name, two parameters: a trial still (a review)
+    (calibration / "manifest.json").write_text(json.dumps(manifest))
+    with (calibration / "posterior.csv").open(newline="") as f:
+        rows = [{k: row[k] for k in (next(iter(row)), "weight")} for row in csv.DictReader(f)]
+    write_rows(calibration / "posterior.csv", rows)
+    done = publish(calibration, out / "post")
+    assert done.returncode == 2 and "choose another target (a posterior is replaced only by one of the same parameters)" in done.stderr
+    assert {k: v for k, v in listing(out).items() if k.startswith("post.")} == before
 
 
 def test_a_published_posterior_edited_since_is_not_replaced(calibration, tmp_path):
@@ -160,4 +168,5 @@ def test_the_shipped_posterior_is_this_scripts_to_replace():
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     for name in ("posterior_baseline", "posterior_baseline_seed1"):
-        script.check_replaceable(*script.targets(str(ROOT / "data" / name)), "calibrate_baseline")  # raises Refusal otherwise
+        csv_path, json_path = script.targets(str(ROOT / "data" / name))
+        script.check_replaceable(csv_path, json_path, "calibrate_baseline", script.csv_header(csv_path.read_bytes()))  # raises Refusal otherwise

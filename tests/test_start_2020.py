@@ -73,6 +73,11 @@ def test_the_validation_never_overwrites_a_file_it_did_not_write(tmp_path, capsy
     record = yaml.safe_load((again / "provenance.yaml").read_text())  # the table tied to its code and inputs (a publisher's audit)
     assert record["argv"][-2:] == ["--out", str(again)] and record["seeds"] == 1 and "commit" in record["model"]
     assert record["inputs"]["observed"]["sha256"] == hashlib.sha256((ROOT / "data" / "observed_2020_2024.yaml").read_bytes()).hexdigest()
+    assert "posterior" not in record["inputs"]
+    drawn = tmp_path / "drawn"
+    assert script.main(["--seeds", "1", "--workers", "1", "--posterior", str(ROOT / "data" / "posterior_baseline.csv"), "--out", str(drawn)]) == 0
+    record = yaml.safe_load((drawn / "provenance.yaml").read_text())
+    assert record["inputs"]["posterior"]["sha256"] == hashlib.sha256((ROOT / "data" / "posterior_baseline.csv").read_bytes()).hexdigest()
 
 
 def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
