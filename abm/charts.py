@@ -151,12 +151,16 @@ def event_labels(here: dict[float, list[str]], days_per_inch: float, edge: float
     label, so labels never overprint each other nor the next panel's."""
     labels: dict[float, str] = {}
     last = None
+
+    def room(at: float) -> float:  # characters from ``at`` to the edge
+        return (edge - at) / days_per_inch / NUMBER_EM
+
     for when in sorted(here):
         if last is not None and when - last < (len(labels[last]) + 1) * NUMBER_EM * days_per_inch:
             if not labels[last].endswith("…"):  # a cut label reaches the edge already
-                labels[last] = fitted(f"{labels[last]},{','.join(here[when])}", (edge - last) / days_per_inch / NUMBER_EM)
+                labels[last] = fitted(f"{labels[last]},{','.join(here[when])}", room(last))
         else:
-            last, labels[when] = when, fitted(",".join(here[when]), (edge - when) / days_per_inch / NUMBER_EM)
+            last, labels[when] = when, fitted(",".join(here[when]), room(when))
     return labels
 
 

@@ -128,10 +128,9 @@ def build_scenario(
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
     money) and ``new_money`` (USD bn a quarter, added to the ``budget`` of each domain: the
-    notebooks' lever, which makes defections, as Spending × above 1 does) apply to ``power``, or to every power
-    when ``power`` is "all powers" or not in the scenario (a generated world has its own
-    powers). A scenario with ``posterior:``
-    (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
+    notebooks' lever) apply to ``power``, or to every power when ``power`` is "all powers"
+    or not in the scenario (a generated world has its own powers). A scenario with
+    ``posterior:`` (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
     does; a slider's value (not None: the user moved it) then replaces the drawn one it
     sets, which the settings line says. ``loaded``: that file, if the caller has loaded it
     already (it is not read again)."""
@@ -145,11 +144,11 @@ def build_scenario(
         coercion=_rule("coercion", rules.coercion, coercion, strength=coercion_strength),
         decay=_rule("decay", rules.decay, rules.decay["name"], rate=decay_rate),
     )
-    if budget_scale != 1.0:  # the power's whole spending from the first quarter: standing offers and new money
-        for key in budget_targets(base, power):
+    for key in budget_targets(base, power):
+        if budget_scale != 1.0:  # the power's whole spending from the first quarter: standing offers and new money
             raw["events"][f"dashboard_spending_{key}"] = {"date": base.time.start.isoformat(), "type": "budget_change", "power": key, "factor": budget_scale}
-    for key in budget_targets(base, power) if new_money else ():
-        raw["powers"][key]["budget"] = {domain: value + new_money for domain, value in raw["powers"][key]["budget"].items()}
+        if new_money:
+            raw["powers"][key]["budget"] = {domain: value + new_money for domain, value in raw["powers"][key]["budget"].items()}
     return load(raw)
 
 

@@ -69,15 +69,16 @@ def check_replaceable(csv_path: Path, json_path: Path, name: str, columns: list[
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
         ours = SIGNATURE in meta["what"] and meta["file"] == csv_path.name
-        unchanged = meta["sha256"] == hashlib.sha256(csv_path.read_bytes()).hexdigest()
+        held = csv_path.read_bytes()
+        unchanged = meta["sha256"] == hashlib.sha256(held).hexdigest()
     except (OSError, ValueError, KeyError, TypeError):
         ours = unchanged = False
     if not (ours and unchanged):
         raise Refusal(f"{csv_path} or {json_path} is in the way and is not a posterior this script published, unchanged since; move it or choose another target")
     if (old := (meta.get("spec") or {}).get("name", "unnamed")) != name:
         raise Refusal(f"{json_path} publishes calibration '{old}', not '{name}': choose another target (a posterior is replaced only by its own calibration's)")
-    if (held := csv_header(csv_path.read_bytes())) != columns:
-        raise Refusal(f"{csv_path} holds {', '.join(held)}, not {', '.join(columns)}: choose another target (a posterior is replaced only by one of the same parameters)")
+    if (header := csv_header(held)) != columns:
+        raise Refusal(f"{csv_path} holds {', '.join(header)}, not {', '.join(columns)}: choose another target (a posterior is replaced only by one of the same parameters)")
 
 
 def csv_header(content: bytes) -> list[str]:

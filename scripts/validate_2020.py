@@ -15,7 +15,6 @@ refused. With --posterior each run draws its parameters from the calibrated post
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from abm import patterns as pat  # noqa: E402
-from abm import budget, sweep, validation  # noqa: E402
+from abm import budget, posterior, sweep, validation  # noqa: E402
 from abm.calibrate import unreadable  # noqa: E402
 from abm.outputs import OutputError, atomic_directory, check_target  # noqa: E402
 from abm.report import markdown  # noqa: E402
@@ -40,7 +39,7 @@ def record(args, argv, scenario) -> dict:
     or the scenario's own."""
     inputs = {"config": args.config, "observed": args.observed, **({"posterior": scenario.posterior} if scenario.posterior else {})}
     return {"argv": [COMMAND, *(sys.argv[1:] if argv is None else argv)], "cwd": os.getcwd(), "seeds": args.seeds,
-            "inputs": {k: {"path": v, "sha256": hashlib.sha256(Path(v).read_bytes()).hexdigest()} for k, v in inputs.items()}, **environment()}
+            "inputs": {k: {"path": v, "sha256": posterior.sha256(v)} for k, v in inputs.items()}, **environment()}
 
 
 def main(argv=None) -> int:
