@@ -276,15 +276,23 @@ class Results:
         }  # not the creation time: the same sweep made twice exports the same file
 
     def session_code(self) -> list[str]:
-        """Each version of the model's code the sweep's sessions ran, in order: its source
-        fingerprint (which only --allow-model-change lets a resume change) and the commit
-        it was first met at. Sessions that recorded no fingerprint (older sweeps) are left out."""
-        first: dict[str, str] = {}
+        """Each version of the model's code that made the sweep's runs, in order: each
+        session's source fingerprint (which only --allow-model-change lets a resume change)
+        and the commit it was first met at, and each code a worker ran that differed from
+        its session's (kept under --allow-model-change: ``other_code``; a session that
+        refused a worker stored none of its runs), with the computing libraries in which
+        it differed from those the sweep was created with. Sessions that recorded no
+        fingerprint (older sweeps) are left out."""
+        libraries = self.manifest.get("packages") or {}
+        first: dict[tuple, str] = {}
         for session in self.manifest.get("sessions", []):
             model = session.get("model") or {}
             if model.get("source"):
-                first.setdefault(str(model["source"]), commit_text(model))
-        return [f"source {source} at commit {commit}" for source, commit in first.items()]
+                first.setdefault((str(model["source"]), ()), f"source {model['source']} at commit {commit_text(model)}")
+            for worker, code in ({} if "refused" in session else session.get("other_code") or {}).items():
+                moved = tuple(f"{name} {version}" for name, version in (code.get("libraries") or {}).items() if name in libraries and libraries[name] != version)
+                first.setdefault((str(code.get("source")), moved), f"source {code.get('source')} on worker {worker}" + (f" with {', '.join(moved)}" if moved else ""))
+        return list(first.values())
 
     def _steps(self, runs: pd.DataFrame) -> np.ndarray:
         """Steps recorded by each run (its horizon + 1), from the manifest."""

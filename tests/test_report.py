@@ -124,6 +124,25 @@ def test_a_sweep_resumed_under_changed_code_says_which_versions_made_its_runs(ma
     assert "versions of the model's code" not in (made / "summary.md").read_text()  # one session, one version: not a word
 
 
+def test_runs_kept_from_workers_running_other_code_are_credited_to_that_code(reference, tmp_path):
+    """summary.md and the exported attributes credited every run to the main process's
+    code, though a resume under --allow-model-change had kept a stale worker's runs; a
+    session that refused a worker stored none of its runs, so its code is not named."""
+    copy = tmp_path / "sweep"
+    shutil.copytree(reference, copy, ignore=shutil.ignore_patterns("report"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    first = manifest["sessions"][0]
+    numpy = manifest["packages"]["numpy"]
+    manifest["sessions"] += [{**first, "other_code": {"node7:42": {"source": "0" * 16, "libraries": {"numpy": numpy}}, "node7:43": {"source": "0" * 16, "libraries": {"numpy": numpy}}}},
+                             {**first, "other_code": {"node8:1": {"source": first["model"]["source"], "libraries": {"numpy": "1.0.0"}}}},
+                             {**first, "other_code": {"node9:1": {"source": "1" * 16, "libraries": {}}}, "refused": "refused the results of worker node9:1"}]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(copy)]) == 0
+    versions = [f"source {first['model']['source']} at commit {results.commit_text(first['model'])}", f"source {'0' * 16} on worker node7:42", f"source {first['model']['source']} on worker node8:1 with numpy 1.0.0"]
+    assert results.load(copy).session_code() == versions
+    assert "made by 3 versions of the model's code" in (copy / "report" / "summary.md").read_text()
+
+
 def test_the_summary_says_what_each_label_of_a_labelled_axis_stands_for(made, tmp_path):
     """summary.md and columns.csv showed 'bandwagon_1' alone: what it set was only in
     experiment.yaml."""
