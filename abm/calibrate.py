@@ -61,7 +61,7 @@ from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt, 
 from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
 from abm.store import write_json
-from abm.sweep import SweepError, _lock, check_unlocked, not_in_a_starting_worker
+from abm.sweep import ClusterLost, SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import Ids, Int, PlainName, Real
 
 MANIFEST = "manifest.json"
@@ -82,6 +82,11 @@ class CalibrationError(Exception):
     def __init__(self, message: str, problems: list[tuple[str, str]] = (), source: str | None = None):
         super().__init__(message)
         self.problems, self.source = list(problems), source
+
+
+class CalibrationStopped(CalibrationError):
+    """A calibration its executor stopped part-way (workers that kept dying, a lost Dask
+    scheduler): not the input's fault; every finished generation is kept for --resume."""
 
 
 # --------------------------------------------------------------------------- the spec
@@ -500,13 +505,18 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         session.update(ended=_now(), interrupted=interrupted, worker_deaths=pool.generation)
         write_json(out / MANIFEST, manifest)
         return result
+    except ClusterLost as exc:  # the particles in flight are dropped, stored generations kept
+        if session is not None:
+            session.update(ended=_now(), aborted=str(exc))
+            write_json(out / MANIFEST, manifest)
+        raise CalibrationStopped(f"{exc}; every finished generation is stored in {out / DB}: continue with --resume once the cluster is back") from None
     except SweepError as exc:  # another calibration holds the folder, or a worker ran other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept
         if session is not None:
             session["ended"] = session["ended"] or _now()
         raise CalibrationError(str(exc)) from None
     except BrokenProcessPool:  # a local pool's workers died twice while one generation ran (abm.sweep.Pool.map runs its tasks again once); another executor's, once
         twice = " twice" if pool.make is not None else ""
-        raise CalibrationError(f"worker processes died (killed, or out of memory){twice} while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
+        raise CalibrationStopped(f"worker processes died (killed, or out of memory){twice} while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
     except Exception as exc:
         if (reason := None if isinstance(exc, CalibrationError) else disk_error(exc)) is None:  # priors that seldom make a valid scenario (MAX_INVALID), or a fault in the model or the code: a new folder with no generation in it would only block the next try
             discard = not existed and history is not None and history.max_t < 0

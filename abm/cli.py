@@ -355,6 +355,8 @@ def cmd_sweep(args) -> int:
     try:
         sweep.check_new(out, args.resume)  # refused before the plan is printed
         _nothing_to_resume(args.resume, out)
+        if args.scheduler is not None:  # as are a missing scheduler file or Dask (checked, not connected to: a dry run checks it too)
+            sweep.dask_target(args.scheduler)
         stored = None
         if args.dry_run and args.resume and out.exists():  # a dry run promises what the real resume would accept
             incomplete = sweep.check_resumable(out, exp, args.allow_model_change, dry_run=True, top_up=args.top_up)
@@ -366,7 +368,7 @@ def cmd_sweep(args) -> int:
             print(f"resuming: {stored[0]} distinct run(s) stored, {stored[1]} left to run")
         if args.dry_run:
             return 0
-        resume = resume_line(args.experiment, out, args.set)
+        resume = resume_line(args.experiment, out, args.set, carried(args))
         kept = f"every finished run is stored in {out}; continue with: {resume}"
         with resume_hint_if_stopped(out / sweep.MANIFEST, kept):
             result = sweep.run(exp, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change, top_up=args.top_up)
@@ -395,11 +397,18 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def resume_line(spec: str | Path, out: Path, overrides: list[str]) -> str:
+def resume_line(spec: str | Path, out: Path, overrides: list[str], options: list[str] = ()) -> str:
     """The command that resumes the sweep of ``spec`` in ``out``, quoted for a shell."""
     import shlex
 
-    return shlex.join(["abm", "sweep", str(spec), "--out", str(out), "--resume", *(x for item in overrides for x in ("--set", item))])
+    return shlex.join(["abm", "sweep", str(spec), "--out", str(out), "--resume", *(x for item in overrides for x in ("--set", item)), *options])
+
+
+def carried(args) -> list[str]:
+    """The options of a sweep or calibration that its resume needs as well: where it ran
+    (a resume without --scheduler would run on this machine) and what it was allowed."""
+    return [*(["--workers", str(args.workers)] if args.workers is not None else []), *(["--scheduler", args.scheduler] if args.scheduler is not None else []),
+            *(["--allow-large"] if args.allow_large else [])]
 
 
 def resume_command(directory: Path) -> str:
@@ -484,6 +493,7 @@ def cmd_export(args) -> int:
 
 def cmd_calibrate(args) -> int:
     import logging
+    import shlex
 
     from abm import calibrate
 
@@ -504,10 +514,13 @@ def cmd_calibrate(args) -> int:
         _nothing_to_resume(args.resume, out)
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
-        resume = f"abm calibrate {args.spec} --out {out} --resume{f' --seed {args.seed}' if args.seed is not None else ''}"
+        resume = shlex.join(["abm", "calibrate", str(args.spec), "--out", str(out), "--resume", *(["--seed", str(args.seed)] if args.seed is not None else []), *carried(args)])
         kept = f"every finished generation is stored in {out}/{calibrate.DB}; continue with: {resume}"
         with resume_hint_if_stopped(out / calibrate.MANIFEST, kept):
             result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
+    except calibrate.CalibrationStopped as exc:  # not the input's fault (exit 1, as a sweep stopped early)
+        print(f"stopped early: {exc}", file=sys.stderr)
+        return 1
     except calibrate.CalibrationError as exc:
         raise UsageError(str(exc)) from None
     print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
@@ -534,6 +547,37 @@ def check_executor(args) -> None:
         raise UsageError(f"--workers must be at least 1 (got {args.workers})")
     if args.workers is not None and args.scheduler is not None:
         raise UsageError("give --workers (local processes) or --scheduler (Dask cluster), not both")
+    if args.scheduler is not None:
+        one_line_dask_logs()
+
+
+def one_line_dask_logs() -> None:
+    """Dask's log records on one line each, without tracebacks: when a scheduler goes
+    away, or the command closes its client with results still on their way, distributed
+    logs the tracebacks of its own internals (a reconnect cancelled, a callback on a closed
+    stream: tornado's "Exception in callback", dropped whole), which say nothing a user
+    can act on; the command itself says what is stored and how to go on. Dask's one-line
+    messages are kept."""
+    import logging
+
+    try:
+        import distributed  # noqa: F401  (configures the loggers below)
+    except ImportError:  # abm.sweep.dask_pool says how to install it
+        return
+
+    def one_line(record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            message = record.getMessage().strip()
+            if not message or record.name == "tornado.application":  # the traceback was all of it
+                return False
+            record.msg, record.args = f"{message} ({type(exc).__name__}: {exc})", ()
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+    for name in ("distributed", "distributed.client", "tornado", "tornado.application"):  # those dask's logging configuration gives a handler
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(one_line)
 
 
 def add_model_change(parser, work: str, stored: str) -> None:

@@ -73,6 +73,11 @@ class SweepError(Exception):
     """A sweep that cannot start as asked (output exists, spec changed, no scheduler)."""
 
 
+class ClusterLost(SweepError):
+    """The executor can run nothing more: its Dask client lost the scheduler. What is
+    stored is kept; the runs in flight are neither stored nor counted as failed."""
+
+
 # --------------------------------------------------------------------------- worker side
 
 
@@ -222,6 +227,8 @@ class Pool:
         self.allow_other_code = False
         self.other_code: dict[str, dict[str, Any]] = {}  # worker -> its code identity, where it differs from this process's
         self.refused: str | None = None
+        self._workerless: float | None = None  # since when a Dask cluster has had no worker
+        self._said_workerless = False
         self._watching = threading.Event()
         self._watchdog = None
         if make is not None and isinstance(self.executor, cf.ProcessPoolExecutor):
@@ -253,11 +260,74 @@ class Pool:
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         """Submit ``fn(*args)``; the future's result is (worker identity, value), for :meth:`check`."""
+        if (why := self.lost()) is not None:
+            raise ClusterLost(why)
         with interrupts_deferred():  # submitting may start a worker process
             return self.executor.submit(attested, fn, *args)
 
+    def lost(self, reconnecting: bool = False) -> str | None:
+        """Why the executor can run nothing more, or None. A Dask client that loses its
+        scheduler tries to reconnect for its connect timeout, then closes; its futures may
+        then never complete (distributed leaves some pending), so waiting on them alone
+        would hang the command. ``reconnecting``: count a client still trying as lost."""
+        client = getattr(self.executor, "_client", None)  # distributed.ClientExecutor
+        if client is None or client.status not in ("closing", "closed", *(("connecting",) if reconnecting else ())):
+            return None
+        return f"lost the Dask scheduler ({self.description}): it stopped, or its network did"
+
+    def wait(self, futures) -> set[cf.Future]:
+        """Those of ``futures`` that are done, once one is (``cf.wait``, FIRST_COMPLETED),
+        or ClusterLost once the executor is lost. A Dask cluster left without workers
+        holds its tasks until one joins: that wait is said (:meth:`_say_if_workerless`)."""
+        while True:
+            done, _ = cf.wait(futures, timeout=WATCH_EVERY, return_when=cf.FIRST_COMPLETED)
+            if done:
+                self._workerless = None
+                return done
+            if (why := self.lost()) is not None:
+                raise ClusterLost(why)
+            self._say_if_workerless()
+
+    def _say_if_workerless(self) -> None:
+        """Say once on stderr when a Dask cluster has had no worker for WORKERLESS seconds:
+        the command would otherwise wait in silence, as long as a batch job lets it, for
+        workers that never joined or that died (one that cannot import abm dies at its
+        first task). Workers may still join (a job queue starts them late), so it waits on."""
+        client = getattr(self.executor, "_client", None)
+        if client is None:
+            return
+        try:
+            workers = len(client.nthreads())
+        except Exception:  # the scheduler is going away: lost() decides
+            return
+        now = time.monotonic()
+        if workers:
+            self._workerless = None
+        elif self._workerless is None:
+            self._workerless = now
+        elif now - self._workerless > WORKERLESS and not self._said_workerless:
+            self._said_workerless = True
+            print(f"waiting: no worker has been connected to the Dask scheduler ({self.description}) for {WORKERLESS:.0f} s: none joined, or they died "
+                  "(see their logs; a worker that cannot import abm dies at its first task). Ctrl-C stops; --resume then continues.", file=sys.stderr, flush=True)
+
+    def cancel(self, futures) -> None:
+        """Cancel ``futures``, unless the executor is lost: a closed Dask client can cancel
+        nothing, and says so with a traceback per future."""
+        if self.lost() is None:
+            for future in futures:
+                future.cancel()
+
+    def dropped(self, future: cf.Future) -> ClusterLost | None:
+        """Whether a done Dask ``future`` was dropped by the cluster rather than run: cancelled,
+        though this process cancels only when it stops (the scheduler went away, or was
+        restarted). Its runs are then not failures, and a resume runs them."""
+        if future.cancelled() and getattr(self.executor, "_client", None) is not None:
+            return ClusterLost(self.lost(reconnecting=True) or f"the Dask scheduler ({self.description}) cancelled tasks this process had not: it was restarted, or another client cancelled them")
+        return None
+
     def map(self, fn: Callable, iterable) -> Iterator[Any]:
-        """``executor.map(fn, iterable)``, each result checked (:meth:`check`). When a
+        """``executor.map(fn, iterable)``, each result checked (:meth:`check`), or ClusterLost
+        once the cluster is lost (:meth:`wait`, :meth:`dropped`). When a
         worker of a pool the sweep owns dies (killed, out of memory), the pool is restarted
         and the tasks not yet returned are run again, once: ``fn`` must give the same
         result wherever and however often it runs (a calibration's tasks carry their own
@@ -265,12 +335,18 @@ class Pool:
         tasks, done = list(iterable), 0
         for attempt in range(2):
             try:
-                with interrupts_deferred():  # executor.map submits every task at once, starting workers
-                    results = self.executor.map(functools.partial(attested, fn), tasks[done:])  # refused at once if a worker died while idle
-                for there, value in results:
-                    self.check(there)
-                    done += 1
-                    yield value
+                futures = [self.submit(fn, task) for task in tasks[done:]]  # refused at once if a worker died while idle
+                try:
+                    for future in futures:
+                        self.wait([future])
+                        if (lost := self.dropped(future)) is not None:
+                            raise lost
+                        there, value = future.result()
+                        self.check(there)
+                        done += 1
+                        yield value
+                finally:  # what is left when a task failed, or the caller stopped reading
+                    self.cancel(futures)
                 return
             except BrokenProcessPool:
                 if self.make is None or attempt:
@@ -329,7 +405,9 @@ class Pool:
                 if interrupted:  # workers may be in the middle of a chunk: stop them rather than wait
                     _unblock(self.executor)
                 self.executor.shutdown(wait=True, cancel_futures=True)
-            if self._close is not None:
+            if self._close is not None:  # a Dask client: its tasks cancelled first, or the results it still gathers fail as it closes, each with a logged traceback
+                if self.lost() is None:
+                    self.executor.shutdown(wait=False)
                 self._close()
             if interrupted:
                 held.clear()
@@ -352,6 +430,7 @@ FORK_SERVER_DIED = ("the process that starts the workers (multiprocessing's fork
 
 WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the workers
 WATCH_GRACE = 3.0  # a dead worker unnoticed this long means a reader stuck on its half result
+WORKERLESS = 10.0  # seconds a Dask cluster may be without workers before the wait is said
 
 
 def _unblock(executor: cf.Executor) -> None:
@@ -420,31 +499,45 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def dask_pool(scheduler: str) -> Pool:
-    """Dask distributed: ``scheduler`` is an address (tcp://host:8786), a scheduler file,
-    or ``config`` for the ``scheduler-address`` of Dask's own configuration (its YAML
-    files or the DASK_SCHEDULER_ADDRESS variable), as cluster set-ups often provide."""
+def dask_target(scheduler: str) -> dict[str, str]:
+    """Where ``--scheduler`` points, as ``distributed.Client``'s keyword (``address`` or
+    ``scheduler_file``), checked without connecting: an address (tcp://host:8786), a
+    scheduler file, or ``config`` for the ``scheduler-address`` of Dask's own configuration
+    (its YAML files or the DASK_SCHEDULER_ADDRESS variable), as cluster set-ups often provide."""
     try:
         import dask
-        from distributed import Client
+        import distributed  # noqa: F401
     except ImportError:
         raise SweepError("--scheduler needs Dask distributed; install the cluster extra: pip install 'abm-caucasus[cluster]'") from None
     if scheduler == "config":
         address = dask.config.get("scheduler-address", None)
         if not address:
             raise SweepError("--scheduler config: Dask's configuration has no scheduler-address (set DASK_SCHEDULER_ADDRESS, or scheduler-address in ~/.config/dask/*.yaml)")
-        target = {"address": address}
-    elif Path(scheduler).exists():
-        target = {"scheduler_file": _scheduler_file(Path(scheduler))}
-    elif "://" not in scheduler and ("/" in scheduler or scheduler.endswith(".json")):  # not host:port: a file that is not there
+        return {"address": address}
+    if Path(scheduler).exists():
+        return {"scheduler_file": _scheduler_file(Path(scheduler))}
+    if "://" not in scheduler and ("/" in scheduler or scheduler.endswith(".json")):  # not host:port: a file that is not there
         raise SweepError(f"--scheduler: no such scheduler file: {scheduler} (or give the scheduler's address, e.g. tcp://host:8786)")
-    else:
-        target = {"address": scheduler}
+    return {"address": scheduler}
+
+
+def dask_pool(scheduler: str) -> Pool:
+    """A pool on the Dask cluster at ``scheduler`` (:func:`dask_target`), once it has a worker."""
+    target = dask_target(scheduler)
+    from distributed import Client
+
     try:
         client = Client(**target, timeout="10s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    capacity = sum(client.nthreads().values())
+    try:
+        if not client.nthreads():  # a job queue may start the workers later than the scheduler
+            print(f"waiting for a worker to join the Dask scheduler at {client.scheduler.address} (Ctrl-C stops)", file=sys.stderr, flush=True)
+            client.wait_for_workers(1)
+        capacity = sum(client.nthreads().values())
+    except BaseException:
+        client.close()
+        raise
     return Pool(None, capacity, f"Dask {client.scheduler.address}, {capacity} thread(s)", executor=client.get_executor(pure=False), close=client.close)
 
 
@@ -915,7 +1008,10 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
             except BrokenProcessPool:
                 pool.restart()
                 future = pool.submit(execute, chunk)
-        except RuntimeError as exc:  # an executor that was shut down or lost its cluster
+        except ClusterLost as exc:
+            result.aborted = str(exc)
+            return False
+        except RuntimeError as exc:  # an executor that was shut down
             result.aborted = f"the executor stopped accepting work: {exc}"
             return False
         pending[future] = (chunk, pool.generation, suspect)
@@ -936,10 +1032,17 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                         break
             if not pending:
                 break
-            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            try:
+                finished = pool.wait(pending)
+            except ClusterLost as exc:  # the runs in flight are left unstored, for a resume
+                result.aborted = result.aborted or str(exc)
+                break
             for future in finished:
                 chunk, generation, suspect = pending.pop(future)
                 keys = [key for key, _, _ in chunk.runs]
+                if (lost := pool.dropped(future)) is not None:  # not the runs' failure: left for a resume, and nothing more is sent
+                    result.aborted = result.aborted or str(lost)
+                    continue
                 try:
                     there, outcomes = future.result()
                 except Exception as exc:  # the task itself failed: a dead worker, an unpicklable result
@@ -968,8 +1071,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                     bar.set_postfix(failed=result.failed, refresh=False)
     except KeyboardInterrupt:
         result.interrupted = True
-        for future in pending:
-            future.cancel()
+        pool.cancel(pending)
     finally:
         # a second Ctrl-C or SIGTERM (timeout and a closing terminal signal the whole process
         # group, so the main process often gets two) cut this record short: held until it is

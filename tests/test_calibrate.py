@@ -103,17 +103,31 @@ def test_the_posterior_does_not_depend_on_the_number_of_workers(small, tmp_path)
 
 
 class InterruptedAt(cf.ThreadPoolExecutor):
-    """Ctrl-C in the main process while generation ``t`` (the n-th map call) is running."""
+    """Ctrl-C in the main process while generation ``t`` (the n-th ``Pool.map`` call, heard
+    through ``generations_heard``) is running."""
 
     def __init__(self, call: int):
         super().__init__(max_workers=1)
         self.calls, self.call = 0, call
 
-    def map(self, fn, *iterables, **kwargs):
+    def generation_started(self):
         self.calls += 1
         if self.calls == self.call:
             raise KeyboardInterrupt
-        return super().map(fn, *iterables, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def generations_heard(monkeypatch):
+    """Each ``abm.sweep.Pool.map`` call runs one generation's particles: an executor with a
+    ``generation_started`` method (InterruptedAt) hears of each as it starts."""
+    original = sweep.Pool.map
+
+    def map(self, fn, iterable):
+        if hasattr(self.executor, "generation_started"):
+            self.executor.generation_started()
+        yield from original(self, fn, iterable)
+
+    monkeypatch.setattr(sweep.Pool, "map", map)
 
 
 def test_a_particle_that_makes_no_valid_scenario_is_drawn_again(tmp_path):
@@ -416,7 +430,7 @@ def test_ctrl_c_while_a_finished_calibration_stops_its_workers_exits_as_interrup
 class WorkersDie(cf.ThreadPoolExecutor):
     """An executor whose workers die at the first task, as after an out-of-memory kill."""
 
-    def map(self, fn, *iterables, **kwargs):
+    def submit(self, fn, /, *args, **kwargs):
         raise BrokenProcessPool("a worker died")
 
 
