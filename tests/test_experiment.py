@@ -173,6 +173,17 @@ def test_a_bad_spec_exits_2_with_a_clear_message_and_writes_nothing(case, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
 
 
+def test_a_set_key_that_does_not_choose_the_rule_is_not_blamed_for_its_missing_parameter(tmp_path):
+    """Over a base whose rule lacks the swept parameter, the base file is blamed, not a
+    set: key that only tunes that rule (blaming set: holds only where it chose the rule)."""
+    base = tmp_path / "threshold.yaml"
+    base.write_text(yaml.safe_dump({"extends": str(BASELINE), "rules": {"decision": {"name": "threshold"}}}))
+    spec = _change(scenario=str(base), set={"rules.decision.noise": 0.1}, grid={"rules.decision.cap": [0.3, 0.5]})
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(spec)
+    assert info.value.problems == [("grid.rules.decision.cap", f"no such setting 'cap': the decision rule 'threshold' has no such parameter (available there: name, noise, threshold) in {base}")]
+
+
 def test_every_problem_is_listed_at_once():
     spec = _change(charts=[{"type": "heatmap"}], grid={"rules.coercion.strength": [2.0], "rules.decision.cap": [0.0]})
     with pytest.raises(ExperimentError) as info:
