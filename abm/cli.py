@@ -552,32 +552,32 @@ def check_executor(args) -> None:
 
 
 def one_line_dask_logs() -> None:
-    """Dask's log records on one line each, without tracebacks: when a scheduler goes
-    away, or the command closes its client with results still on their way, distributed
-    logs the tracebacks of its own internals (a reconnect cancelled, a callback on a closed
-    stream: tornado's "Exception in callback", dropped whole), which say nothing a user
-    can act on; the command itself says what is stored and how to go on. Dask's one-line
-    messages are kept."""
+    """Dask's log records on one line each, without tracebacks (:func:`_one_line`)."""
     import logging
 
     try:
         import distributed  # noqa: F401  (configures the loggers below)
-    except ImportError:  # abm.sweep.dask_pool says how to install it
+    except ImportError:  # abm.sweep.dask_target says how to install it
         return
-
-    def one_line(record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            message = record.getMessage().strip()
-            if not message or record.name == "tornado.application":  # the traceback was all of it
-                return False
-            record.msg, record.args = f"{message} ({type(exc).__name__}: {exc})", ()
-        record.exc_info = record.exc_text = record.stack_info = None
-        return True
-
     for name in ("distributed", "distributed.client", "tornado", "tornado.application"):  # those dask's logging configuration gives a handler
         for handler in logging.getLogger(name).handlers:
-            handler.addFilter(one_line)
+            handler.addFilter(_one_line)  # once: a filter already there is not added again
+
+
+def _one_line(record) -> bool:
+    """When a scheduler goes away, or the command closes its client with results still on
+    their way, distributed logs the tracebacks of its own internals (a reconnect cancelled,
+    a callback on a closed stream: tornado's "Exception in callback", dropped whole), which
+    say nothing a user can act on; the command itself says what is stored and how to go on.
+    Dask's one-line messages are kept, with the exception's type and text."""
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        message = record.getMessage().strip()
+        if not message or record.name == "tornado.application":  # the traceback was all of it
+            return False
+        record.msg, record.args = f"{message} ({type(exc).__name__}: {exc})", ()
+    record.exc_info = record.exc_text = record.stack_info = None
+    return True
 
 
 def add_model_change(parser, work: str, stored: str) -> None:

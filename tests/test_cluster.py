@@ -208,3 +208,30 @@ def test_abm_sweep_ends_when_its_dask_scheduler_is_killed(tmp_path):
     assert err.rstrip().endswith(f"continue with: abm sweep {spec} --out {out} --resume --scheduler {file}")
     session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
     assert session["ended"] and session["failed"] == 0 and 0 < session["ok"] < 800
+
+
+def test_dask_log_records_keep_their_line_and_lose_their_traceback():
+    """A lost scheduler filled the terminal with distributed's and tornado's tracebacks."""
+    import logging
+
+    from abm.cli import _one_line, one_line_dask_logs
+
+    def record(name: str, message: str) -> logging.LogRecord:
+        try:
+            raise OSError("Stream is closed")
+        except OSError:
+            return logging.getLogger(name).makeRecord(name, logging.ERROR, __file__, 1, message, (), sys.exc_info())
+
+    kept = record("distributed.client", "Failed to reconnect to scheduler after %d seconds")
+    kept.args = (10,)
+    assert _one_line(kept) and logging.Formatter().format(kept) == "Failed to reconnect to scheduler after 10 seconds (OSError: Stream is closed)"
+    assert not _one_line(record("distributed.client", ""))  # logger.exception(""): nothing but a traceback
+    assert not _one_line(record("tornado.application", "Exception in callback functools.partial(...)"))
+    dasks = logging.StreamHandler()  # as Dask's logging configuration gives its loggers (not under pytest)
+    logging.getLogger("distributed.client").addHandler(dasks)
+    try:
+        one_line_dask_logs()
+        one_line_dask_logs()  # as a second command in one process does
+        assert dasks.filters == [_one_line]
+    finally:
+        logging.getLogger("distributed.client").removeHandler(dasks)
