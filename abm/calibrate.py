@@ -505,18 +505,19 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         session.update(ended=_now(), interrupted=interrupted, worker_deaths=pool.generation)
         write_json(out / MANIFEST, manifest)
         return result
-    except ClusterLost as exc:  # the particles in flight are dropped, stored generations kept
+    except (ClusterLost, BrokenProcessPool) as exc:  # the particles in flight are dropped, stored generations kept
+        if isinstance(exc, ClusterLost):
+            why = str(exc)
+        else:  # a local pool's workers died twice while one generation ran (abm.sweep.Pool.map runs its tasks again once); another executor's, once
+            why = f"worker processes died (killed, or out of memory){' twice' if pool.make is not None else ''} while one generation ran (if memory is short, use fewer --workers)"
         if session is not None:
-            session.update(ended=_now(), aborted=str(exc))
+            session.update(ended=_now(), aborted=why)
             write_json(out / MANIFEST, manifest)
-        raise CalibrationStopped(f"{exc}; every finished generation is stored in {out / DB}: continue with --resume once the cluster is back") from None
+        raise CalibrationStopped(f"{why}; every finished generation is stored in {out / DB}") from None
     except SweepError as exc:  # another calibration holds the folder, or a worker ran other code (abm.sweep.Pool.check): its particles are dropped, stored generations kept
         if session is not None:
             session["ended"] = session["ended"] or _now()
         raise CalibrationError(str(exc)) from None
-    except BrokenProcessPool:  # a local pool's workers died twice while one generation ran (abm.sweep.Pool.map runs its tasks again once); another executor's, once
-        twice = " twice" if pool.make is not None else ""
-        raise CalibrationStopped(f"worker processes died (killed, or out of memory){twice} while one generation ran; every finished generation is stored in {out / DB}: continue with --resume, with fewer --workers if memory is short") from None
     except Exception as exc:
         if (reason := None if isinstance(exc, CalibrationError) else disk_error(exc)) is None:  # priors that seldom make a valid scenario (MAX_INVALID), or a fault in the model or the code: a new folder with no generation in it would only block the next try
             discard = not existed and history is not None and history.max_t < 0

@@ -519,7 +519,7 @@ def cmd_calibrate(args) -> int:
         with resume_hint_if_stopped(out / calibrate.MANIFEST, kept):
             result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
     except calibrate.CalibrationStopped as exc:  # not the input's fault (exit 1, as a sweep stopped early)
-        print(f"stopped early: {exc}", file=sys.stderr)
+        print(f"stopped early: {exc}; continue with: {resume}", file=sys.stderr)
         return 1
     except calibrate.CalibrationError as exc:
         raise UsageError(str(exc)) from None

@@ -284,6 +284,8 @@ class Pool:
             if done:
                 self._workerless = None
                 return done
+            if (signum := take_held_stop()) is not None:  # a calibration holds Ctrl-C and SIGTERM until a particle returns: none may, so waiting is where it stops
+                interrupt(signum)
             if (why := self.lost()) is not None:
                 raise ClusterLost(why)
             self._say_if_workerless()
@@ -535,6 +537,9 @@ def dask_pool(scheduler: str) -> Pool:
             print(f"waiting for a worker to join the Dask scheduler at {client.scheduler.address} (Ctrl-C stops)", file=sys.stderr, flush=True)
             client.wait_for_workers(1)
         capacity = sum(client.nthreads().values())
+    except (OSError, TimeoutError) as exc:  # the scheduler went away meanwhile
+        client.close()
+        raise SweepError(f"lost the Dask scheduler at {scheduler} while waiting for a worker: {exc}") from None
     except BaseException:
         client.close()
         raise

@@ -472,8 +472,10 @@ def test_a_calibration_started_when_the_hash_covered_the_patterns_text_still_res
 
 def test_a_calibration_whose_workers_keep_dying_stops_with_one_clear_message(tmp_path, capsys):
     # an executor the calibration was given is not restarted: one death ends it, and the message does not say twice
-    with WorkersDie(max_workers=1) as ex, pytest.raises(calibrate.CalibrationError, match=r"worker processes died \(killed, or out of memory\) while one generation ran; .* continue with --resume"):
+    with WorkersDie(max_workers=1) as ex, pytest.raises(calibrate.CalibrationStopped, match=r"^worker processes died \(killed, or out of memory\) while one generation ran \(if memory is short, use fewer --workers\); every finished generation is stored in "):
         calibrate.run(small_spec(), tmp_path / "c", executor=ex, progress=False)
+    session = json.loads((tmp_path / "c" / "manifest.json").read_text())["sessions"][-1]
+    assert session["ended"] and session["aborted"].startswith("worker processes died")  # it was left ended: None
 
 
 def test_a_worker_that_died_once_is_replaced_said_and_recorded(small, monkeypatch, tmp_path, capsys):

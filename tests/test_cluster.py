@@ -25,6 +25,7 @@ import yaml
 
 from abm import calibrate, results, sweep
 from abm.cli import main
+from abm.processes import interrupts_deferred
 from tests.conftest import BASELINE, ROOT
 from tests.test_calibrate import small_spec
 from tests.test_sweep import tiny_spec
@@ -99,7 +100,7 @@ def test_a_sweep_whose_cluster_goes_stops_with_what_it_finished_and_no_failure(t
 
 def test_a_calibration_whose_cluster_goes_stops_in_one_message_its_session_ended(tmp_path):
     """It printed a 60-line traceback and left its session with ended: None."""
-    with Cluster(tasks=8, then="lost") as cluster, pytest.raises(calibrate.CalibrationStopped, match=r"^lost the Dask scheduler .*: continue with --resume once the cluster is back$"):
+    with Cluster(tasks=8, then="lost") as cluster, pytest.raises(calibrate.CalibrationStopped, match=r"^lost the Dask scheduler .*; every finished generation is stored in .*calibration.db$"):
         calibrate.run(small_spec(), tmp_path / "c", executor=cluster, progress=False)
     session = json.loads((tmp_path / "c" / "manifest.json").read_text())["sessions"][-1]
     assert session["ended"] and "lost the Dask scheduler" in session["aborted"]
@@ -116,8 +117,9 @@ def test_a_stopped_calibration_exits_1_as_a_stopped_sweep_does(monkeypatch, tmp_
         raise calibrate.CalibrationStopped("lost the Dask scheduler (Dask tcp://h:1, 2 thread(s)): it stopped, or its network did; every finished generation is stored")
 
     monkeypatch.setattr(calibrate, "run", lost)
-    assert main(["calibrate", str(spec), "--out", str(tmp_path / "c")]) == 1
-    assert capsys.readouterr().err == "stopped early: lost the Dask scheduler (Dask tcp://h:1, 2 thread(s)): it stopped, or its network did; every finished generation is stored\n"
+    assert main(["calibrate", str(spec), "--out", str(tmp_path / "c"), "--scheduler", "tcp://h:1"]) == 1
+    assert capsys.readouterr().err == ("stopped early: lost the Dask scheduler (Dask tcp://h:1, 2 thread(s)): it stopped, or its network did; every finished generation is stored; "
+                                       f"continue with: abm calibrate {spec} --out {tmp_path / 'c'} --resume --scheduler tcp://h:1\n")
 
 
 def test_a_cluster_left_without_workers_is_said_once_and_the_sweep_goes_on(tmp_path, capsys):
@@ -137,10 +139,21 @@ def test_a_sweep_waits_for_the_first_worker_of_a_cluster_and_says_so(tmp_path, c
         threading.Timer(1.0, cluster.scale, (1,)).start()
         pool = sweep.dask_pool(cluster.scheduler_address)
         try:
-            assert pool.capacity >= 1
+            assert pool.executor._client.nthreads() and pool.capacity == sum(pool.executor._client.nthreads().values())
         finally:
             pool.shutdown(False)
     assert capsys.readouterr().err == f"waiting for a worker to join the Dask scheduler at {cluster.scheduler_address} (Ctrl-C stops)\n"
+
+
+def test_a_stop_held_while_the_cluster_runs_nothing_is_acted_on():
+    """A calibration holds Ctrl-C and SIGTERM until a particle returns; on a cluster left
+    without workers none did, and the command could not be stopped."""
+    with Cluster(tasks=0, then="lost") as cluster, interrupts_deferred():
+        cluster._client.status = "connecting"  # neither running work nor lost
+        pool = sweep.given_pool(cluster)
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):  # it waited for ever
+            pool.wait([cf.Future()])
 
 
 def test_the_hint_to_go_on_keeps_where_the_work_ran(monkeypatch, tmp_path, capsys):
