@@ -543,6 +543,7 @@ def add_executor(parser) -> None:
 
 
 def check_executor(args) -> None:
+    """Refuse --workers and --scheduler that cannot be; on a cluster, keep Dask's logs to one line each."""
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {args.workers})")
     if args.workers is not None and args.scheduler is not None:

@@ -218,6 +218,7 @@ class Pool:
     def __init__(self, make: Callable[[], cf.Executor] | None, capacity: int, description: str, executor: cf.Executor | None = None, close: Callable[[], None] | None = None):
         self.make = make  # set for pools the sweep creates, so a broken one can be replaced
         self.executor = executor if executor is not None else make()
+        self.client = getattr(self.executor, "_client", None)  # a Dask pool's client (distributed.ClientExecutor's), whose status and workers it reads
         self.capacity = max(1, capacity)
         self.description = description
         self.generation = 0  # times the executor was replaced after a worker died
@@ -270,8 +271,7 @@ class Pool:
         scheduler tries to reconnect for its connect timeout, then closes; its futures may
         then never complete (distributed leaves some pending), so waiting on them alone
         would hang the command. ``reconnecting``: count a client still trying as lost."""
-        client = getattr(self.executor, "_client", None)  # distributed.ClientExecutor
-        if client is None or client.status not in ("closing", "closed", *(("connecting",) if reconnecting else ())):
+        if self.client is None or self.client.status not in ("closing", "closed", *(("connecting",) if reconnecting else ())):
             return None
         return f"lost the Dask scheduler ({self.description}): it stopped, or its network did"
 
@@ -295,11 +295,10 @@ class Pool:
         the command would otherwise wait in silence, as long as a batch job lets it, for
         workers that never joined or that died (one that cannot import abm dies at its
         first task). Workers may still join (a job queue starts them late), so it waits on."""
-        client = getattr(self.executor, "_client", None)
-        if client is None:
+        if self.client is None:
             return
         try:
-            workers = len(client.nthreads())
+            workers = len(self.client.nthreads())
         except Exception:  # the scheduler is going away: lost() decides
             return
         now = time.monotonic()
@@ -323,7 +322,7 @@ class Pool:
         """Whether a done Dask ``future`` was dropped by the cluster rather than run: cancelled,
         though this process cancels only when it stops (the scheduler went away, or was
         restarted). Its runs are then not failures, and a resume runs them."""
-        if future.cancelled() and getattr(self.executor, "_client", None) is not None:
+        if future.cancelled() and self.client is not None:
             return ClusterLost(self.lost(reconnecting=True) or f"the Dask scheduler ({self.description}) cancelled tasks this process had not: it was restarted, or another client cancelled them")
         return None
 
