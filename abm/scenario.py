@@ -551,6 +551,11 @@ def merge_rule(family: str, old: dict[str, Any], new: dict[str, Any]) -> dict[st
 
 
 MAX_EXTENDS = 16  # files in one extends: chain
+# What a file extending a scenario.resolved.yaml keeps of its provenance: the posterior its
+# values were drawn from, whose file is still checked (abm.posterior.problems). The command,
+# seeds and --set overrides were the parent run's: inherited, they would be named in this
+# run's chart titles and record (and could contradict what this file sets).
+INHERITED_PROVENANCE = ("posterior_sha256", "posterior_file", "posterior_draw")
 
 
 def resolve_extends(path: Path) -> dict[str, Any]:
@@ -599,6 +604,8 @@ def resolve_chain(path: Path) -> Chain:
         if data and not set(data) & (set(Scenario.model_fields) | {"extends"}):
             raise ScenarioError([("", "not a scenario: none of its keys is a scenario field (name, states, powers, ...)")], str(shown))
         parent = data.pop("extends", None)
+        if chain and isinstance(data.get("provenance"), dict):  # a parent's record: only what still describes the values inherited
+            data["provenance"] = {k: v for k, v in data["provenance"].items() if k in INHERITED_PROVENANCE}
         chain.append((real, shown, data))
         if parent is None:
             break

@@ -584,6 +584,21 @@ def test_rerunning_a_resolved_file_made_with_overrides_draws_the_same_charts(tmp
     assert yaml.safe_load((tmp_path / "d" / "scenario.resolved.yaml").read_text())["provenance"]["overrides"] == ["rules.decision.name=hedging", sets[3]]  # set again: its last value
 
 
+def test_a_file_extending_a_resolved_one_does_not_inherit_its_command(tmp_path, abm_main):
+    """The --set overrides and seeds in a scenario.resolved.yaml were its run's: a file that
+    extends it is another scenario, whose record and chart titles name only its own
+    overrides (the parent's time.steps=2 would contradict the child's 3 steps), and which
+    was not written by an ensemble."""
+    assert abm_main("run", BASELINE, "--set", "time.steps=2", "--seeds", 2, "--no-charts", "--out", tmp_path / "a", cwd=tmp_path).returncode == 0
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: a/scenario.resolved.yaml\nname: child\ntime:\n  steps: 3\n")
+    proc = abm_main("run", child, "--set", "offers.duration=6", "--no-charts", "--out", tmp_path / "b", cwd=tmp_path)
+    assert proc.returncode == 0 and notices(proc) == [], proc.stderr
+    record = yaml.safe_load((tmp_path / "b" / "scenario.resolved.yaml").read_text())["provenance"]
+    assert record["overrides"] == ["offers.duration=6"] and record["seeds"] == [0]
+    assert len((tmp_path / "b" / "model.csv").read_text().splitlines()) == 1 + 4  # a header, the start and the child's 3 steps
+
+
 def test_rerunning_an_ensembles_resolved_file_says_how_to_rerun_the_ensemble(tmp_path, abm_main):
     """An ensemble's scenario.resolved.yaml holds its first seed; the others are only in
     its provenance. Run as it is, it runs that seed alone (unchanged), with a notice that

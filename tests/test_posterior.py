@@ -117,6 +117,9 @@ def test_a_run_whose_posterior_changed_since_is_not_re_run(tmp_path, capsys):
     child = tmp_path / "child.yaml"
     child.write_text(f"extends: {resolved}\nposterior: other.csv\n")
     assert load(child).posterior == str(tmp_path / "other.csv")
+    child.write_text(f"extends: {resolved}\nname: child\n")  # inherits the run's posterior, and the check of its file
+    with pytest.raises(ScenarioError, match="the posterior file changed after the run"):
+        load(child)
     text = resolved.read_text()
     resolved.write_text("\n".join(line for line in text.splitlines() if "posterior_sha256" not in line))
     assert main(["run", str(resolved), "--no-charts", "--out", str(tmp_path / "again")]) == 0  # with the file as it is
