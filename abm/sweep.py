@@ -219,7 +219,8 @@ class Pool:
         self.make = make  # set for pools the sweep creates, so a broken one can be replaced
         self.executor = executor if executor is not None else make()
         self.client = getattr(self.executor, "_client", None)  # a Dask pool's client (distributed.ClientExecutor's), whose status and workers it reads
-        self.capacity = max(1, capacity)
+        self._capacity = max(1, capacity)
+        self._counted = time.monotonic()
         self.description = description
         self.generation = 0  # times the executor was replaced after a worker died
         self._close = close
@@ -235,6 +236,18 @@ class Pool:
         if make is not None and isinstance(self.executor, cf.ProcessPoolExecutor):
             self._watchdog = threading.Thread(target=self._watch, name="abm-pool-watchdog", daemon=True)
             self._watchdog.start()
+
+    @property
+    def capacity(self) -> int:
+        """Parallel slots, which bound the chunks in flight and their size. A Dask
+        cluster's are its threads now, counted again every RECOUNT seconds: a job queue
+        starts workers late, and a sweep that began on the first would otherwise keep
+        the cluster's later workers idle to its end."""
+        if self.client is not None and time.monotonic() - self._counted > RECOUNT:
+            self._counted = time.monotonic()
+            with contextlib.suppress(Exception):  # the scheduler is going away: lost() decides
+                self._capacity = max(1, sum(self.client.nthreads().values()))
+        return self._capacity
 
     def _watch(self) -> None:
         """Unblock an executor whose reader thread waits on a dead worker's half result.
@@ -432,6 +445,7 @@ FORK_SERVER_DIED = ("the process that starts the workers (multiprocessing's fork
 WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the workers
 WATCH_GRACE = 3.0  # a dead worker unnoticed this long means a reader stuck on its half result
 WORKERLESS = 10.0  # seconds a Dask cluster may be without workers before the wait is said
+RECOUNT = 2.0  # seconds between counts of a Dask cluster's threads (Pool.capacity)
 
 
 def _unblock(executor: cf.Executor) -> None:

@@ -145,6 +145,39 @@ def test_a_sweep_waits_for_the_first_worker_of_a_cluster_and_says_so(tmp_path, c
     assert capsys.readouterr().err == f"waiting for a worker to join the Dask scheduler at {cluster.scheduler_address} (Ctrl-C stops)\n"
 
 
+class Growing(cf.ThreadPoolExecutor):
+    """Eight threads behind a cluster of one worker, which seven more join as work starts
+    (a job queue starting them late); it counts the most tasks it held at once."""
+
+    def __init__(self):
+        super().__init__(max_workers=8)
+        self._client, self.held, self.most, self.lock = Client(), 0, 0, threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        self._client.workers = {f"tcp://node{k}:1": 1 for k in range(8)}
+        with self.lock:
+            self.held += 1
+            self.most = max(self.most, self.held)
+        return super().submit(self.slowly, fn, *args)
+
+    def slowly(self, fn, *args):
+        time.sleep(0.1)
+        try:
+            return fn(*args)
+        finally:
+            with self.lock:
+                self.held -= 1
+
+
+def test_workers_that_join_a_cluster_late_get_work(monkeypatch, tmp_path):
+    """The cluster's threads were counted once, at the start: a sweep begun on the first
+    worker kept two chunks in flight to its end, and the later workers idle."""
+    monkeypatch.setattr(sweep, "RECOUNT", 0.0)
+    with Growing() as cluster:
+        result = sweep.run(tiny_spec(), tmp_path / "out", executor=cluster, progress=False)
+    assert result.ok == 12 and cluster.most == 12  # every run at once: 16 slots now, where the first count gave 2
+
+
 def test_a_stop_held_while_the_cluster_runs_nothing_is_acted_on():
     """A calibration holds Ctrl-C and SIGTERM until a particle returns; on a cluster left
     without workers none did, and the command could not be stopped."""
