@@ -543,7 +543,8 @@ class RegionModel(mesa.Model):
         self.bloc_labels = labels
 
     def check_metric_columns(self) -> None:
-        """Hold :meth:`measure` to the columns :meth:`Scenario.metric_columns` declares:
+        """Hold :meth:`measure` to the columns :meth:`Scenario.metric_columns` declares, and
+        the per-state table to :func:`abm.scenario.state_columns`:
         sweeps, ``watch`` and ``compare`` know the metrics from there, without building a
         model, so a metric added to one and not the other would be written by ``abm run``
         and called unknown by the rest (or the reverse, left out without a word)."""
@@ -552,6 +553,8 @@ class RegionModel(mesa.Model):
             extra, lacking = [c for c in measured if c not in declared], [c for c in declared if c not in measured]
             raise RuntimeError(f"RegionModel.measure computes other metric columns than Scenario.metric_columns declares (computed only: {extra or 'none'}; declared only: {lacking or 'none'}"
                                f"{'; the same columns in another order' if not extra and not lacking else ''}): a metric is added to both, in the same order")
+        if self.state_table.shape[1] != (columns := len(metrics.state_columns(self.power_keys))):  # else the run fails at its end, or drops a column without a word
+            raise RuntimeError(f"abm.metrics.state_table computes {self.state_table.shape[1]} per-state columns where abm.scenario.state_columns declares {columns}: a per-state column is added to both, in the same order")
 
     @property
     def hostility(self) -> np.ndarray:

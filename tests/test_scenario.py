@@ -1086,6 +1086,26 @@ def test_a_metric_added_to_the_model_but_not_declared_is_refused_in_words(change
         RegionModel(load(BASELINE), rng=0)
 
 
+@pytest.mark.parametrize("extra", [1, -1])
+def test_a_per_state_column_computed_but_not_declared_is_refused_in_words(extra, monkeypatch):
+    """A per-state column declared in state_columns and not computed by state_table made
+    the run fail at its end with an IndexError and no agents.csv; one computed and not
+    declared was dropped without a word."""
+    from abm import metrics
+    from abm.model import RegionModel
+
+    table = metrics.state_table
+
+    def changed(*args):
+        values = table(*args)
+        return np.concatenate([values, values[:, :1]], axis=1) if extra > 0 else values[:, :-1]
+
+    monkeypatch.setattr(metrics, "state_table", changed)
+    declared = len(metrics.state_columns(list(load(BASELINE).powers)))
+    with pytest.raises(RuntimeError, match=f"state_table computes {declared + extra} per-state columns where abm.scenario.state_columns declares {declared}"):
+        RegionModel(load(BASELINE), rng=0)
+
+
 def test_watch_names_known_metrics(tiny, tmp_path, capsys):
     tiny["watch"] = ["fragmentation", "fragmentaton"]
     path, msg = only_problem(tiny)
