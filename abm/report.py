@@ -523,14 +523,18 @@ class ChartNotMadeError(Exception):
 
 
 def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame:
-    """One row per summary and level of ``by`` other than ``against``: the mean over pairs
-    of (level - reference), a pair being two runs with the same seed and the same values of
+    """One row per summary and level of ``by`` other than ``against``: the mean of
+    (level - reference), a pair being two runs with the same seed and the same values of
     every other factor (swept parameters, and the base scenario when there are several);
     its s.d. and 95% confidence interval (Student t, as :func:`abm.compare.differences`) over
     ``seeds``, each seed's differences averaged over the other factors first: runs with one
     seed meet the same draws at every value of the other factors (common random numbers),
     so their differences are not independent, and a t over all ``pairs`` would be too
-    narrow; the means of both sides over the pairs; ``unpaired``: runs of either
+    narrow. The difference and the means of both sides are means over the seeds of each
+    seed's means, so that the difference is the one the interval is centred on and is
+    ``level_mean - reference_mean`` (where some seeds have fewer pairs, failed or unrun, a
+    mean over pairs would be neither); with every pair present they are the means over
+    the pairs. ``unpaired``: runs of either
     side left out, their counterpart failed, not run, or without a value. Raises
     :class:`ChartNotMadeError` when no level has a pair, so no empty chart is drawn."""
     by, others = chart.by, _paired_within(ctx, chart.by)
@@ -546,11 +550,12 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
             both = pd.concat([side.rename("level"), reference.rename("reference")], axis=1, join="inner").dropna()
             # pairs that share a seed share its draws at every value of the other factors:
             # one mean per seed is the independent unit the interval is taken over
-            d = (both["level"] - both["reference"]).groupby(level="run_seed").mean()
+            seeds = both.groupby(level="run_seed").mean()
+            d = seeds["level"] - seeds["reference"]
             sd = d.std(ddof=1) if len(d) > 1 else math.nan
             mean, half = d.mean(), float(cs.ci95(sd, len(d)))
             rows.append({"metric": metric, by: level, "reference": chart.against, "pairs": len(both), "seeds": len(d), "unpaired": len(side) + len(reference) - 2 * len(both),
-                         "reference_mean": both["reference"].mean(), "level_mean": both["level"].mean(),
+                         "reference_mean": seeds["reference"].mean(), "level_mean": seeds["level"].mean(),
                          "difference": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half})  # fmt: skip
     table = pd.DataFrame(rows)
     if not table["pairs"].any():
@@ -605,7 +610,8 @@ def difference(ctx: ReportContext, chart: DifferenceChart, table: pd.DataFrame |
     title = chart.title or f"Paired differences from {ctx.group_label(by)} = {_fmt(chart.against)}"
     within = f" and the same {', '.join(map(short, others))}" if others else ""
     over = f"over the seeds, each seed's differences averaged over {', '.join(map(short, others))} first" if others else "over the pairs"
-    notes = [f"point: mean of the differences (level - {_fmt(chart.against)}) between runs with the same seed{within}; bar: its 95% confidence interval (t, {over})"]
+    point = "mean over the seeds of each seed's mean difference" if others else "mean of the differences"
+    notes = [f"point: {point} (level - {_fmt(chart.against)}) between runs with the same seed{within}; bar: its 95% confidence interval (t, {over})"]
     counts = sorted(set(table.loc[table["pairs"] > 0, "pairs"]))
     seeds = sorted(set(table.loc[table["pairs"] > 0, "seeds"]))
     pooled = f", pooled over {', '.join(map(short, others))} (how the difference varies with them widens the interval)" if others else ""

@@ -124,6 +124,30 @@ def test_pairs_are_matched_within_the_other_swept_values(reference):
     assert "same seed and the same coercion strength" in " ".join(text.split())
 
 
+def test_with_a_run_missing_the_difference_is_its_sides_means_and_the_intervals_centre(reference, tmp_path):
+    """Pooled over coercion strength, one seed left with one pair of two (a run failed, or
+    not run yet): the difference was the mean over the seeds, its sides' means the means
+    over the pairs, so one row's difference was not level_mean - reference_mean."""
+    import shutil
+
+    copy = tmp_path / "partial"
+    shutil.copytree(reference, copy)
+    table = results.load(copy).table().drop_duplicates("run")
+    gone = table[table["rules.decision.cap"] != 1.0]["run"].iloc[0]
+    with closing(sqlite3.connect(copy / "results.sqlite")) as conn, conn:
+        conn.execute("DELETE FROM summaries WHERE run = ?", (gone,))
+        conn.execute("DELETE FROM runs WHERE run = ?", (gone,))
+    spec = {"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 1.0}
+    row = report.difference_table(report.ReportContext(results.load(copy)), chart_of(spec)).iloc[0]
+    assert row["pairs"] == 5 and row["seeds"] == 3
+    wide = table[table["run"] != gone].pivot_table(index=["seed", "rules.coercion.strength"], columns="rules.decision.cap", values="fragmentation_final").dropna()
+    seeds = wide.groupby(level="seed").mean()
+    level = next(c for c in wide.columns if c != 1.0)
+    assert row["level_mean"] == pytest.approx(seeds[level].mean(), rel=1e-12) and row["reference_mean"] == pytest.approx(seeds[1.0].mean(), rel=1e-12)
+    assert row["difference"] == pytest.approx(row["level_mean"] - row["reference_mean"], rel=1e-9, abs=1e-15)
+    assert row["difference"] == pytest.approx((row["ci95_low"] + row["ci95_high"]) / 2, rel=1e-9, abs=1e-15)
+
+
 def test_a_long_note_on_a_narrow_chart_stays_above_the_panels(reference):
     """A one-panel chart pooled over another parameter wraps its note to seven lines,
     which ran over the panel's title: the head band now grows with the text."""
