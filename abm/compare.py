@@ -223,10 +223,10 @@ def table(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> pd.Data
     for asked, first, snap in _snapshots(series, dates):
         for scenario, group in snap.groupby("scenario", sort=False):
             row = {"scenario": scenario, "date": first, "asked": asked, "seeds": group["seed"].nunique()}
+            sds = cs.sd(group[metrics])  # NaN for one seed: no spread to estimate, not a spread of 0
             for m in metrics:
-                sd = group[m].std(ddof=1) if len(group) > 1 else math.nan  # one seed has no spread to estimate, not a spread of 0
-                row[f"{m}_mean"], row[f"{m}_sd"] = group[m].mean(), sd
-                row[f"{m}_ci95"] = float(cs.ci95(sd, len(group)))
+                row[f"{m}_mean"], row[f"{m}_sd"] = group[m].mean(), sds[m]
+                row[f"{m}_ci95"] = float(cs.ci95(sds[m], len(group)))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -245,9 +245,9 @@ def differences(series: pd.DataFrame, dates: list[str], metrics: list[str]) -> p
             other = snap[snap["scenario"] == scenario].set_index("seed")
             seeds = base.index.intersection(other.index)
             for m in metrics:
-                d = (other.loc[seeds, m] - base.loc[seeds, m]).to_numpy(dtype=float)
+                d = (other.loc[seeds, m] - base.loc[seeds, m]).astype(float)
                 mean = float(d.mean()) if len(d) else math.nan
-                half = float(cs.ci95(d.std(ddof=1) if len(d) > 1 else math.nan, len(d)))
+                half = float(cs.ci95(cs.sd(d), len(d)))
                 rows.append({
                     "scenario": scenario, "reference": reference, "date": first, "asked": asked, "metric": m, "seeds": len(d),
                     "difference": mean, "ci95_low": mean - half, "ci95_high": mean + half,
@@ -283,7 +283,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
 
 def _mean_ci(values: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     grouped = values.groupby("date")["value"]
-    mean, sd, n = grouped.mean(), grouped.std(ddof=1), grouped.count()
+    mean, sd, n = grouped.mean(), cs.sd(grouped), grouped.count()
     return mean, pd.Series(cs.ci95(sd.to_numpy(), n.to_numpy()), index=mean.index)
 
 

@@ -552,7 +552,7 @@ def difference_table(ctx: ReportContext, chart: DifferenceChart) -> pd.DataFrame
             # one mean per seed is the independent unit the interval is taken over
             seeds = both.groupby(level="run_seed").mean()
             d = seeds["level"] - seeds["reference"]
-            sd = d.std(ddof=1) if len(d) > 1 else math.nan
+            sd = cs.sd(d)
             mean, half = d.mean(), float(cs.ci95(sd, len(d)))
             rows.append({"metric": metric, by: level, "reference": chart.against, "pairs": len(both), "seeds": len(d), "unpaired": len(side) + len(reference) - 2 * len(both),
                          "reference_mean": seeds["reference"].mean(), "level_mean": seeds["level"].mean(),
@@ -958,7 +958,7 @@ def summary_table(results: Results) -> pd.DataFrame:
     counts = counts.reindex(columns=["ok", "failed", "missing"], fill_value=0).add_prefix("runs_")
     table = results.params.set_index("point").join(counts)
     grouped = results.summaries.groupby("point")[results.summary_columns]
-    mean, sd, n = grouped.mean(), grouped.std(), grouped.count()
+    mean, sd, n = grouped.mean(), cs.sd(grouped), grouped.count()
     columns = {}
     for metric in results.summary_columns:
         columns[f"{metric}_mean"], columns[f"{metric}_sd"] = mean[metric], sd[metric]

@@ -326,7 +326,7 @@ def ensemble(models: list[pd.DataFrame]) -> pd.DataFrame:
     values = np.stack([m[numbers].to_numpy(dtype=float) for m in models])  # runs x steps x metrics
     n = len(models)
     mean = values.mean(axis=0)
-    sd = values.std(axis=0, ddof=1) if n > 1 else np.full_like(mean, np.nan)
+    sd = np.where(np.ptp(values, axis=0) == 0, 0.0, values.std(axis=0, ddof=1)) if n > 1 else np.full_like(mean, np.nan)  # runs that agree: exactly 0 (as chartstyle.sd)
     half = stdtrit(max(n - 1, 1), 0.975) * sd / np.sqrt(n) if n > 1 else np.full_like(mean, np.nan)
     q05, q50, q95 = np.percentile(values, [5, 50, 95], axis=0)
     steps = len(models[0])

@@ -727,3 +727,25 @@ def test_a_pooled_timeseries_band_is_taken_over_the_seeds(uneven):
     got.index.names = expected.index.names
     pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index(), check_dtype=False, rtol=1e-12)
     assert (cells["n0"] == 2).all() and (cells["reached"] == 4).all()  # 2 seeds, each of 2 runs (the caps)
+
+
+AGREED = 0.17105265965299693  # seven runs of this value: numpy's s.d. of them is 3e-17
+
+
+def test_runs_that_agree_have_no_spread_not_a_rounding_one():
+    """Seven seeds with one value at the start of a run: the s.d. was 3e-17 (the mean off
+    in its last bit), and compare.md printed "0.171 ± 2.8e-17" where others had ± 0.000."""
+    from abm.runner import ensemble
+
+    assert pd.Series([AGREED] * 7).std(ddof=1) > 0, "the premise: numpy's rounding"
+    frame = pd.DataFrame({"g": [1] * 7 + [2] * 2, "x": [AGREED] * 7 + [1.0, 2.0], "y": [AGREED] * 9})
+    assert chartstyle.sd(frame.loc[frame["g"] == 1, "x"]) == 0.0 and math.isnan(chartstyle.sd(pd.Series([AGREED])))
+    by_group = chartstyle.sd(frame.groupby("g"))
+    assert by_group.loc[1].tolist() == [0.0, 0.0] and by_group.loc[2, "x"] == pytest.approx(math.sqrt(0.5)) and by_group.loc[2, "y"] == 0.0
+    assert chartstyle.sd(frame.groupby("g")["x"]).tolist() == [0.0, pytest.approx(math.sqrt(0.5))]
+    assert chartstyle.sd(frame[frame["g"] == 2].head(1)[["x", "y"]]).isna().all()  # one run: no spread to estimate
+    models = [pd.DataFrame({"step": [0, 1], "date": ["2025-01-01", "2025-04-01"], "m": [AGREED, float(k)]}) for k in range(7)]
+    spread = ensemble(models)
+    start = spread[spread["step"] == 0].iloc[0]
+    assert start["sd"] == 0.0 and start["ci95_low"] == start["ci95_high"] == start["mean"]
+    assert spread[spread["step"] == 1]["sd"].iloc[0] == pytest.approx(pd.Series(range(7)).std())
