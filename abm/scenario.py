@@ -552,10 +552,11 @@ def merge_rule(family: str, old: dict[str, Any], new: dict[str, Any]) -> dict[st
 
 MAX_EXTENDS = 16  # files in one extends: chain
 # What a file extending a scenario.resolved.yaml keeps of its provenance: the posterior its
-# values were drawn from, whose file is still checked (abm.posterior.problems). The command,
+# values are drawn from, whose file is still checked (abm.posterior.problems); not the
+# row drawn, which each of its own runs draws again. The command,
 # seeds and --set overrides were the parent run's: inherited, they would be named in this
 # run's chart titles and record (and could contradict what this file sets).
-INHERITED_PROVENANCE = ("posterior_sha256", "posterior_file", "posterior_draw")
+INHERITED_PROVENANCE = ("posterior_sha256", "posterior_file")
 
 
 def resolve_extends(path: Path) -> dict[str, Any]:

@@ -556,7 +556,7 @@ def dask_pool(scheduler: str) -> Pool:
     except BaseException:
         client.close()
         raise
-    return Pool(None, capacity, f"Dask {client.scheduler.address}, {capacity} thread(s)", executor=client.get_executor(pure=False), close=client.close)
+    return Pool(None, capacity, f"Dask {client.scheduler.address}, {capacity} thread(s) at the start", executor=client.get_executor(pure=False), close=client.close)
 
 
 def _scheduler_file(path: Path) -> str:

@@ -117,6 +117,7 @@ def test_a_run_whose_posterior_changed_since_is_not_re_run(tmp_path, capsys):
     child = tmp_path / "child.yaml"
     child.write_text(f"extends: {resolved}\nposterior: other.csv\n")
     assert load(child).posterior == str(tmp_path / "other.csv")
+    assert set(load(child).provenance) == {"posterior_sha256", "posterior_file"}  # not the parent run's command, nor its drawn row
     child.write_text(f"extends: {resolved}\nname: child\n")  # inherits the run's posterior, and the check of its file
     with pytest.raises(ScenarioError, match="the posterior file changed after the run"):
         load(child)
