@@ -397,11 +397,11 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def resume_line(spec: str | Path, out: Path, overrides: list[str], options: list[str] = ()) -> str:
-    """The command that resumes the sweep of ``spec`` in ``out``, quoted for a shell."""
+def resume_line(spec: str | Path, out: Path, overrides: list[str], options: list[str] = (), command: str = "sweep") -> str:
+    """The command that resumes the sweep (or calibration) of ``spec`` in ``out``, quoted for a shell."""
     import shlex
 
-    return shlex.join(["abm", "sweep", str(spec), "--out", str(out), "--resume", *(x for item in overrides for x in ("--set", item)), *options])
+    return shlex.join(["abm", command, str(spec), "--out", str(out), "--resume", *(x for item in overrides for x in ("--set", item)), *options])
 
 
 def carried(args) -> list[str]:
@@ -493,7 +493,6 @@ def cmd_export(args) -> int:
 
 def cmd_calibrate(args) -> int:
     import logging
-    import shlex
 
     from abm import calibrate
 
@@ -514,7 +513,7 @@ def cmd_calibrate(args) -> int:
         _nothing_to_resume(args.resume, out)
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
-        resume = shlex.join(["abm", "calibrate", str(args.spec), "--out", str(out), "--resume", *(["--seed", str(args.seed)] if args.seed is not None else []), *carried(args)])
+        resume = resume_line(args.spec, out, [], [*(["--seed", str(args.seed)] if args.seed is not None else []), *carried(args)], command="calibrate")
         kept = f"every finished generation is stored in {out}/{calibrate.DB}; continue with: {resume}"
         with resume_hint_if_stopped(out / calibrate.MANIFEST, kept):
             result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
