@@ -331,8 +331,11 @@ def scenario_hash(resolved: dict[str, Any]) -> str:
     sets the arrays' indices and the order of random draws, so a scenario reordered is
     another scenario (its runs differ), not the same one. A state's or power's colour and
     map position (:data:`DISPLAY_ONLY`) are left out: recolouring a power for a figure
-    must not stop a sweep from resuming or change its runs' keys."""
-    runs_on = dict(posterior.identity(resolved))
+    must not stop a sweep from resuming or change its runs' keys. So is ``provenance``, a
+    run's record (its command, machine, commit) that no run reads: a base that is a run's
+    ``scenario.resolved.yaml``, written again on another machine or at another commit with
+    the same values, keeps its runs' keys and its sweeps resume."""
+    runs_on = {**posterior.identity(resolved), "provenance": None}
     for group in ("states", "powers"):
         if isinstance(runs_on.get(group), dict):
             runs_on[group] = {k: {f: v for f, v in spec.items() if f not in DISPLAY_ONLY} if isinstance(spec, dict) else spec for k, spec in runs_on[group].items()}

@@ -106,8 +106,7 @@ def identity(resolved: dict[str, Any]) -> dict[str, Any]:
     posterior, ``resolved`` itself."""
     if resolved.get("posterior") is None:
         return resolved
-    record = {k: v for k, v in (resolved.get("provenance") or {}).items() if k != "posterior_file"}  # the loader's note of a path
-    return {**resolved, "posterior": {"sha256": sha256(resolved["posterior"])}, "provenance": record or resolved.get("provenance")}
+    return {**resolved, "posterior": {"sha256": sha256(resolved["posterior"])}}
 
 
 def portable(resolved: dict[str, Any], folder: str | Path) -> dict[str, Any]:

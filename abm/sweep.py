@@ -777,12 +777,12 @@ def check_resumable(out: Path, exp: Experiment, allow_model_change: bool = False
         if old["bases"].get(name) == exp.hashed["bases"].get(name):
             continue
         if name in old_bases and name in exp.bases:
-            fields = experiments.differences(old_bases[name]["resolved"], exp.bases[name].scenario.to_dict())
+            fields = experiments.differences(*({**d, "provenance": None} for d in (old_bases[name]["resolved"], exp.bases[name].scenario.to_dict())))  # a record, not hashed
             before, now = old_bases[name].get("posterior_sha256"), exp.bases[name].posterior_sha256
             if before and now and before != now:
                 fields.insert(0, f"posterior: the file's content changed (sha256 {before[:8]} -> {now[:8]})")
-            if not fields:  # the same scenario, hashed as before 3 December 2026 (posterior by path, keys sorted)
-                fields = ["its runs are keyed another way (a sweep made by an earlier version, before scenario hashes counted key order and posterior content): start a new sweep"]
+            if not fields:  # the same scenario, hashed as before 3 December 2026 (posterior by path, keys sorted) or 6 December (provenance hashed)
+                fields = ["its runs are keyed another way (a sweep made by an earlier version, which hashed scenarios otherwise): start a new sweep"]
             changes.append(f"scenario '{name}' resolves differently: " + "; ".join(fields[:5]) + (" ..." if len(fields) > 5 else ""))
         else:
             changes.append(f"scenario '{name}': {'added' if name not in old['bases'] else 'removed'}")

@@ -359,6 +359,25 @@ def test_colours_and_map_positions_do_not_change_run_keys():
     assert not {r.key for r in stronger.runs} & {r.key for r in plain.runs}
 
 
+def test_a_resolved_base_written_again_elsewhere_keeps_its_run_keys(tmp_path):
+    """A run's scenario.resolved.yaml records its command, machine and commit; none of
+    that changes a run. The same file written again at another commit or on a cluster's
+    node (its provenance changed, its values not) keeps its runs' keys, so a sweep over it
+    resumes; a changed value still changes them."""
+    from abm import runner
+    from abm.scenario import load as load_scenario
+
+    written = runner.run(load_scenario(BASELINE, ["time.steps=4"]), seed=0).write(tmp_path / "run") / "scenario.resolved.yaml"
+    raw = yaml.safe_load(written.read_text())
+    raw["provenance"] = {**raw["provenance"], "argv": ["abm", "run", "elsewhere"], "model": {"commit": "0" * 40, "dirty": True}, "platform": "another node"}
+    (tmp_path / "again.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    raw["rules"]["decay"]["rate"] = 0.05
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    keys = {name: [r.key for r in experiment.load(tiny_spec(scenario=name, set={}), base_dir=tmp_path).runs] for name in (str(written), "again.yaml", "changed.yaml")}
+    assert keys["again.yaml"] == keys[str(written)]
+    assert not set(keys["changed.yaml"]) & set(keys[str(written)])
+
+
 def test_a_scenario_whose_states_are_reordered_is_another_scenario(tmp_path):
     """The order of states (and powers, corridors, shocks) sets array indices and the order
     of draws, so reordered states give other runs: they must have other keys, or two such

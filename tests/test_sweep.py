@@ -1002,9 +1002,33 @@ def test_a_refused_resume_lists_only_what_changed(two_quarters_stored):
     assert "order" not in message, message
 
 
+def test_a_sweep_over_a_resolved_base_written_again_elsewhere_resumes(tmp_path):
+    """A base that is a run's scenario.resolved.yaml, written again on a cluster's node
+    (another machine, commit and command in its provenance, the same values), resumes the
+    sweep; with a value changed too, the refusal names that value, not the provenance."""
+    from abm import runner
+    from abm.scenario import load
+
+    base = runner.run(load(BASELINE), seed=0).write(tmp_path / "run") / "scenario.resolved.yaml"
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump(_two_quarters(scenario=str(base)), sort_keys=False))
+    with ThreadPoolExecutor(1) as ex:
+        assert sweep.run(spec, tmp_path / "out", executor=ex, progress=False).ok == 4
+    raw = yaml.safe_load(base.read_text())
+    raw["provenance"] = {**raw["provenance"], "argv": ["abm", "run", "on", "a", "node"], "model": {"commit": "0" * 40, "dirty": True}, "platform": "a node"}
+    base.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with ThreadPoolExecutor(1) as ex:
+        resumed = sweep.run(spec, tmp_path / "out", executor=ex, progress=False, resume=True)
+    assert (resumed.ok, resumed.failed) == (0, 0)  # every run already stored under its key
+    raw["rules"]["decay"]["rate"] = 0.05
+    base.write_text(yaml.safe_dump(raw, sort_keys=False))
+    message = _refusal(spec, tmp_path / "out")
+    assert "rules.decay.rate: 0.02 -> 0.05" in message and "provenance" not in message, message
+
+
 def test_a_sweep_keyed_by_the_old_hashes_says_why_it_cannot_resume(two_quarters_stored):
-    """A sweep made before scenario hashes counted key order and posterior content has an
-    equal resolved scenario under another hash: the refusal says so, rather than listing
+    """A sweep made before scenario hashes counted key order and posterior content, or left
+    out a base's provenance, has an equal resolved scenario under another hash: the refusal says so, rather than listing
     nothing (simulated by another base hash in the store)."""
     spec, out = two_quarters_stored
     with closing(sqlite3.connect(out / "results.sqlite")) as conn, conn:
