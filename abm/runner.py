@@ -257,12 +257,12 @@ def environment() -> dict[str, Any]:
 
 def provenance(scenario: Scenario, seed: int, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """The resolved scenario with the seed and what produced it: enough to re-run.
-    ``record`` says how the command was called (argv, every seed of an ensemble); without
-    it, argv is unknown and the seed is the one seed, never a value carried over from the
-    provenance of a re-run file."""
+    ``record`` says how the command was called (argv, its folder, every seed of an
+    ensemble); without it, argv is unknown and the seed is the one seed, never a value
+    carried over from the provenance of a re-run file."""
     data = scenario.to_dict()
     data["seed"] = seed
-    carried = {k: v for k, v in (data.get("provenance") or {}).items() if k != "posterior_rows"}  # an ensemble's rows belong to the run that drew them
+    carried = {k: v for k, v in (data.get("provenance") or {}).items() if k not in ("posterior_rows", "cwd")}  # an ensemble's rows and a command's folder belong to the run that wrote them
     data["provenance"] = {**carried, "argv": None, "seeds": [seed], **(record or {}), **environment()}
     return data
 

@@ -553,6 +553,7 @@ def test_a_rerun_written_from_python_does_not_inherit_the_earlier_command(tmp_pa
     run(tmp_path / "a" / "scenario.resolved.yaml", steps=1).write(tmp_path / "b")
     prov = yaml.safe_load((tmp_path / "b" / "scenario.resolved.yaml").read_text())["provenance"]
     assert prov["argv"] is None and prov["seeds"] == [earlier["seed"]] != earlier["provenance"]["seeds"]
+    assert earlier["provenance"]["cwd"] == str(tmp_path) and "cwd" not in prov  # the folder the earlier command ran in, not this one's
 
 
 def test_a_run_and_a_comparison_name_their_code_by_its_source_fingerprint(tmp_path, abm_main):
