@@ -314,7 +314,8 @@ class CorridorNetwork:
             bottleneck.capacity += size * self.freight.capacity_per_bn / len(routes)
 
     def close(self, cid: str, node: str) -> None:
-        """Close a node's segments for good (an event): no pending reopening may undo it."""
+        """Close a node's segments (an event): no pending reopening of a coercion's may undo
+        it, only a scheduled upgrade that opens them (``open: true``)."""
         corridor = self.corridor(cid)
         corridor.close(node)
         closed = {id(seg) for seg in corridor.segments if seg.node == node}  # by identity: another route's segment may be equal in every figure
@@ -355,7 +356,8 @@ class CorridorNetwork:
             for seg in shut:
                 seg.closed = False
             self.closures.remove(closure)
-            happened.append(("corridor_reopen", {"corridor": cid, "node": node}, "", None))
+            why = {} if shut else {"no_effect": "a corridor_close event has closed its segments since"}  # close() emptied the list
+            happened.append(("corridor_reopen", {"corridor": cid, "node": node, **why}, "", None))
         self.assign(years)
         # added risk fades after this period's freight has priced it
         recovery = self.freight.risk_recovery

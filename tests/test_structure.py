@@ -513,6 +513,8 @@ def test_an_event_closure_is_not_undone_when_a_coercion_closure_ends():
     for _ in range(4):
         model.step()
         assert model.metrics["corridor_ra_volume"] == 0
+    reopened = [json.loads(row[6]) for row in model.event_log if row[3] == "corridor_reopen"]
+    assert reopened == [{"corridor": "ra", "node": "a", "no_effect": "a corridor_close event has closed its segments since"}]  # the log says nothing reopened
 
 
 def test_an_event_closure_keeps_another_routes_pending_reopening():
