@@ -445,7 +445,7 @@ def check_sweep(directory: Path, verb: str) -> None:
 
 
 def cmd_report(args) -> int:
-    from abm import report
+    from abm import report, store
 
     directory = Path(args.directory)
     check_sweep(directory, "report on")  # first: a file given as DIRECTORY is named as such, not as its default --out
@@ -456,6 +456,8 @@ def cmd_report(args) -> int:
         made = report.make(directory, args.out, tuple(dict.fromkeys(args.export)), argv=args.argv)  # a format asked twice is exported once
     except (sqlite3.DatabaseError, DatabaseError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
         raise UsageError(f"cannot report on {directory}: {exc}; is it a complete sweep folder, and is --out a new directory?") from None
+    except store.StoreError as exc:  # a damaged per-state series, read by --export (as abm export says it)
+        raise UsageError(str(exc)) from None
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
     if args.export:
         print(f"exported tables to {made.out / 'export'}/ ({', '.join(dict.fromkeys(args.export))})")

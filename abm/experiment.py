@@ -704,6 +704,8 @@ class _Builder:
                 self.problem("metrics.summaries", f"two summaries are named '{name}'; give one a 'name'")
             if name in RESERVED:
                 self.problem("metrics.summaries", f"'{name}' is reserved for a column of the results; choose another name")
+            if name in (spec.grid if spec.sample is None else spec.sample.ranges):
+                self.problem("metrics.summaries", f"'{name}' is a swept parameter's column; give the summary another 'name'")
         for k, s in enumerate(spec.metrics.summaries):
             found = len(self.problems)
             self.check_summary(f"metrics.summaries.{k}", s)

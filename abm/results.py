@@ -331,7 +331,10 @@ class Results:
             "state": np.tile(np.array(a.states, dtype=object), n_runs * n_steps),
         })  # fmt: skip
         frame = index.assign(**{c: v.reshape(-1) for c, v in a.values.items()})
-        frame = frame[frame["step"].to_numpy() < a.steps[frame["run_index"].to_numpy()]]  # not past a run's end
+        has = {name: np.isin(a.states, self.state_keys[name]) for name in a.runs["scenario"].unique()}
+        has = np.array([has[name] for name in a.runs["scenario"]], dtype=bool).reshape(n_runs, n_states)
+        run, state = frame["run_index"].to_numpy(), np.tile(np.arange(n_states), n_runs * n_steps)
+        frame = frame[(frame["step"].to_numpy() < a.steps[run]) & has[run, state]]  # not past a run's end, nor a state of another base scenario
         keys = a.runs[KEYS].iloc[frame["run_index"].to_numpy()].reset_index(drop=True)
         frame = pd.concat([keys, frame.drop(columns="run_index").reset_index(drop=True)], axis=1)
         if with_params:
@@ -378,10 +381,11 @@ class Results:
                 nan = np.full_like(next(iter(by_power.values())), np.nan)
                 stacked = np.stack([by_power.get(p, nan) for p in kept_powers], axis=-1)
                 data_vars[family] = (("run", "step", "state", "power"), stacked, _described(f"{family}_<power> of each state toward each power", cs.state_unit(family)))
-            data_vars |= self._run_variables(a, set(data_vars))
+            data_vars |= self._run_variables(a, {*data_vars, *coords, "date", "point", "replication", "seed", "scenario", *self.parameters})  # no variable named as a coordinate
             ds = xr.Dataset(data_vars, coords=coords)
-            same = (a.dates == a.dates[:1]) | np.isnat(a.dates)
-            ds = ds.assign_coords(date=("step", a.dates[0]) if len(a.runs) and same.all() else (("run", "step"), a.dates))
+            longest = a.dates[a.steps.argmax()] if len(a.runs) else None  # a shorter run's dates end early (NaT), and do not differ
+            same = (a.dates == longest) | np.isnat(a.dates)
+            ds = ds.assign_coords(date=("step", longest) if len(a.runs) and same.all() else (("run", "step"), a.dates))
             run_coords = {"point": a.runs["point"].to_numpy(), "replication": a.runs["replication"].to_numpy(), "seed": a.runs["seed"].to_numpy(dtype=np.int64), "scenario": a.runs["scenario"].to_numpy(dtype=str)}
             params = self.params.set_index("point").loc[a.runs["point"]]
             for p in self.parameters:
@@ -394,7 +398,8 @@ class Results:
 
     def _run_variables(self, a: StateArrays, taken: set[str]) -> dict:
         """Kept model series (run x step) and summaries (run) of the same runs, under
-        their own names (prefixed ``model_``/``summary_`` where a per-state name has it)."""
+        their own names (prefixed ``model_``/``summary_`` where a per-state variable or a
+        coordinate, ``taken``, has it)."""
         out = {}
         position = {run: i for i, run in enumerate(a.runs["run"])}
         if self.series_columns:

@@ -150,6 +150,7 @@ BAD = {
     "difference zoomed": (_change(charts=[_difference(zoom=True)]), "charts.0.zoom: a difference chart's scale always fits the differences around 0: remove zoom"),
     "a seed in set": (_change(set={"time.steps": 4, "seed": 5}), "set.seed: a sweep's runs take their seeds from the spec's 'seed' and 'replications', not the scenario's: set those"),
     "a swept seed": (_change(grid={"seed": [0, 1, 2]}), "grid.seed: a sweep's runs take their seeds from the spec's 'seed' and 'replications'"),
+    "a summary named as a swept parameter": (_change(metrics={"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "final", "name": "rules.decision.cap"}]}), "metrics.summaries: 'rules.decision.cap' is a swept parameter's column; give the summary another 'name'"),
     "a swept posterior": (_change(grid={"posterior": ["a.csv", "b.csv"]}), "grid.posterior: a posterior cannot be swept: give one scenario per posterior under 'scenarios' (each may set its own posterior:)"),
     "sobol chart without sobol design": (_change(charts=[{"type": "sobol", "metrics": ["fragmentation_final"]}]), "charts.0.type: a sobol chart needs sample.method: sobol"),
     "missing scenario file": (_change(scenario="no_such.yaml"), "scenario: no_such.yaml: file not found"),

@@ -274,9 +274,11 @@ def test_a_damaged_state_store_is_found(swept, tmp_path, capsys):
     shutil.copytree(swept / "w1", out)
     with closing(sqlite3.connect(out / store.FILE)) as conn, conn:
         conn.execute("UPDATE states SET data = X'00FF00FF' WHERE rowid = (SELECT MIN(rowid) FROM states)")
-    assert main(["export", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "damaged" in err and "Traceback" not in err
+    for args in (["export", str(out)], ["report", str(out), "--export", "csv"]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "damaged" in err and "Traceback" not in err
+        assert not (out / "report").exists()
     with closing(sqlite3.connect(out / store.FILE)) as conn, conn:
         conn.execute("DROP TABLE states")
     for args in (["report", str(out)], ["export", str(out)]):

@@ -176,6 +176,39 @@ def test_per_state_arrays_of_a_sweep_whose_runs_cover_some_scenarios_only(tmp_pa
     assert arrays.values["welfare"].shape == (2, 3, 8) and not np.isnan(arrays.values["welfare"]).any()
 
 
+def test_per_state_tables_and_arrays_of_two_worlds_and_two_horizons(tmp_path):
+    """Audit of the exports: the long table gave every run rows for the other base
+    scenario's states (all NaN); a summary named like a coordinate ('state') broke
+    to_xarray; a first run shorter than the others put `date` on (run, step) though all
+    runs keep one calendar."""
+    spec = {
+        "name": "two_worlds",
+        "scenarios": {"caucasus": str(ROOT / "configs" / "baseline.yaml"), "generated": str(ROOT / "configs" / "generated.yaml")},
+        "set": {"time.steps": 2},
+        "replications": 1,
+        "seed": 3,
+        "metrics": {"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "final", "name": "state"}], "states": ["welfare"]},
+    }
+    with ThreadPoolExecutor(1) as ex:
+        sweep.run(spec, tmp_path / "worlds", executor=ex, progress=False)
+    res = results.load(tmp_path / "worlds")
+    table = res.states()
+    own = {name: set(res.state_keys[name]) for name in ("caucasus", "generated")}
+    for run, rows in table.merge(res.runs[["run"]]).groupby("run"):
+        scenario = res.sql("SELECT p.scenario FROM design d JOIN points p ON p.point = d.point WHERE d.run = ?", (run,))["scenario"].iloc[0]
+        assert set(rows["state"]) == own[scenario] and len(rows) == 3 * len(own[scenario]) and rows["welfare"].notna().all()
+    ds = res.to_xarray()
+    assert ds["summary_state"].shape == (2,) and list(ds["state"].values) == list(dict.fromkeys([*res.state_keys["caucasus"], *res.state_keys["generated"]]))
+
+    spec = {**spec, "scenarios": None, "scenario": str(ROOT / "configs" / "baseline.yaml"), "set": {}, "grid": {"time.steps": [2, 3]}}
+    spec["metrics"] = {**spec["metrics"], "summaries": [{"metric": "fragmentation", "stat": "final"}]}
+    del spec["scenarios"]
+    with ThreadPoolExecutor(1) as ex:
+        sweep.run(spec, tmp_path / "horizons", executor=ex, progress=False)
+    ds = results.load(tmp_path / "horizons").to_xarray()
+    assert ds["date"].dims == ("step",) and not np.isnat(ds["date"].values).any()  # one calendar: the longer run's dates
+
+
 def generated_not_yet(scenario, seed):
     """The baseline's runs succeed; the generated world's have not finished (they fail)."""
     if "s0000" in scenario.states:
