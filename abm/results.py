@@ -399,8 +399,14 @@ class Results:
     def _run_variables(self, a: StateArrays, taken: set[str]) -> dict:
         """Kept model series (run x step) and summaries (run) of the same runs, under
         their own names (prefixed ``model_``/``summary_`` where a per-state variable or a
-        coordinate, ``taken``, has it)."""
+        coordinate, ``taken``, or an earlier variable has it, as often as needed)."""
         out = {}
+
+        def free(name: str, prefix: str) -> str:
+            while name in taken or name in out:
+                name = prefix + name
+            return name
+
         position = {run: i for i, run in enumerate(a.runs["run"])}
         if self.series_columns:
             series = self.series()
@@ -408,11 +414,10 @@ class Results:
             for metric in self.series_columns:
                 grid = np.full((len(a.runs), len(a.steps_axis)), np.nan)
                 grid[i, s] = series[metric].to_numpy(dtype=float)
-                out[f"model_{metric}" if metric in taken else metric] = (("run", "step"), grid, _described(f"model metric {metric}", cs.unit(metric)))
+                out[free(metric, "model_")] = (("run", "step"), grid, _described(f"model metric {metric}", cs.unit(metric)))
         summaries = self.summaries.drop_duplicates("run").set_index("run").reindex(a.runs["run"])
         for name in self.summary_columns:
-            key = f"summary_{name}" if name in taken or name in out else name
-            out[key] = (("run",), summaries[name].to_numpy(dtype=float), _described(f"summary {name}", self.summary_units.get(name, "model units")))
+            out[free(name, "summary_")] = (("run",), summaries[name].to_numpy(dtype=float), _described(f"summary {name}", self.summary_units.get(name, "model units")))
         return out
 
     def export_arrays(self, out: str | Path, fmt: str = "netcdf", columns: list[str] | None = None, overwrite: bool = False) -> tuple[Path, dict[str, int]]:

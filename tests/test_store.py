@@ -187,7 +187,7 @@ def test_per_state_tables_and_arrays_of_two_worlds_and_two_horizons(tmp_path):
         "set": {"time.steps": 2},
         "replications": 1,
         "seed": 3,
-        "metrics": {"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "final", "name": "state"}], "states": ["welfare"]},
+        "metrics": {"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "mean", "name": "summary_state"}, {"metric": "fragmentation", "stat": "final", "name": "state"}], "states": ["welfare"]},
     }
     with ThreadPoolExecutor(1) as ex:
         sweep.run(spec, tmp_path / "worlds", executor=ex, progress=False)
@@ -198,7 +198,9 @@ def test_per_state_tables_and_arrays_of_two_worlds_and_two_horizons(tmp_path):
         scenario = res.sql("SELECT p.scenario FROM design d JOIN points p ON p.point = d.point WHERE d.run = ?", (run,))["scenario"].iloc[0]
         assert set(rows["state"]) == own[scenario] and len(rows) == 3 * len(own[scenario]) and rows["welfare"].notna().all()
     ds = res.to_xarray()
-    assert ds["summary_state"].shape == (2,) and list(ds["state"].values) == list(dict.fromkeys([*res.state_keys["caucasus"], *res.state_keys["generated"]]))
+    kept = res.summaries.set_index("run").loc[ds["run"].values]
+    assert list(ds["summary_state"].values) == list(kept["summary_state"]) and list(ds["summary_summary_state"].values) == list(kept["state"])  # neither overwrites the other
+    assert list(ds["state"].values) == list(dict.fromkeys([*res.state_keys["caucasus"], *res.state_keys["generated"]]))
 
     spec = {**spec, "scenarios": None, "scenario": str(ROOT / "configs" / "baseline.yaml"), "set": {}, "grid": {"time.steps": [2, 3]}}
     spec["metrics"] = {**spec["metrics"], "summaries": [{"metric": "fragmentation", "stat": "final"}]}
