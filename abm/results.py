@@ -410,7 +410,7 @@ class Results:
         position = {run: i for i, run in enumerate(a.runs["run"])}
         if self.series_columns:
             series = self.series()
-            i, s = series["run"].map(position).to_numpy(), series["step"].to_numpy()
+            i, s = series["run"].map(position).to_numpy(dtype=int), series["step"].to_numpy(dtype=int)  # int, also when no run has finished
             for metric in self.series_columns:
                 grid = np.full((len(a.runs), len(a.steps_axis)), np.nan)
                 grid[i, s] = series[metric].to_numpy(dtype=float)

@@ -210,6 +210,13 @@ def test_per_state_tables_and_arrays_of_two_worlds_and_two_horizons(tmp_path):
     ds = results.load(tmp_path / "horizons").to_xarray()
     assert ds["date"].dims == ("step",) and not np.isnat(ds["date"].values).any()  # one calendar: the longer run's dates
 
+    def failing(scenario, seed):
+        raise RuntimeError("no run finishes")
+
+    with ThreadPoolExecutor(1) as ex:
+        sweep.run(spec, tmp_path / "none", executor=ex, runner=failing, progress=False)
+    assert results.load(tmp_path / "none").to_xarray().sizes["run"] == 0  # not an IndexError while no run has finished
+
 
 def generated_not_yet(scenario, seed):
     """The baseline's runs succeed; the generated world's have not finished (they fail)."""
