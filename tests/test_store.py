@@ -157,20 +157,24 @@ def test_series_stream_in_chunks(store, tmp_path):
     assert sum(sizes) == 12 * 5 and max(sizes) == 7
 
 
+def two_worlds(replications: int = 1, summaries: list | None = None) -> dict:
+    """A 2-quarter sweep of two base scenarios with different states, keeping welfare."""
+    return {
+        "name": "two_worlds",
+        "scenarios": {"caucasus": str(ROOT / "configs" / "baseline.yaml"), "generated": str(ROOT / "configs" / "generated.yaml")},
+        "set": {"time.steps": 2},
+        "replications": replications,
+        "seed": 3,
+        "metrics": {"series": ["fragmentation"], "summaries": summaries or [{"metric": "fragmentation", "stat": "final"}], "states": ["welfare"]},
+    }
+
+
 def test_per_state_arrays_of_a_sweep_whose_runs_cover_some_scenarios_only(tmp_path):
     """Part-way through a sweep of two base scenarios with different states, only the
     first had finished runs: reading the per-state arrays failed on a state of the
     second ('s0000' is not in list)."""
-    spec = {
-        "name": "two_worlds",
-        "scenarios": {"caucasus": str(ROOT / "configs" / "baseline.yaml"), "generated": str(ROOT / "configs" / "generated.yaml")},
-        "set": {"time.steps": 2},
-        "replications": 2,
-        "seed": 3,
-        "metrics": {"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "final"}], "states": ["welfare"]},
-    }
     with ThreadPoolExecutor(1) as ex:
-        sweep.run(spec, tmp_path / "out", executor=ex, runner=generated_not_yet, progress=False)
+        sweep.run(two_worlds(replications=2), tmp_path / "out", executor=ex, runner=generated_not_yet, progress=False)
     arrays = results.load(tmp_path / "out").state_arrays()
     assert len(arrays.runs) == 2 and set(arrays.runs["scenario"]) == {"caucasus"}
     assert arrays.values["welfare"].shape == (2, 3, 8) and not np.isnan(arrays.values["welfare"]).any()
@@ -181,14 +185,7 @@ def test_per_state_tables_and_arrays_of_two_worlds_and_two_horizons(tmp_path):
     scenario's states (all NaN); a summary named like a coordinate ('state') broke
     to_xarray; a first run shorter than the others put `date` on (run, step) though all
     runs keep one calendar."""
-    spec = {
-        "name": "two_worlds",
-        "scenarios": {"caucasus": str(ROOT / "configs" / "baseline.yaml"), "generated": str(ROOT / "configs" / "generated.yaml")},
-        "set": {"time.steps": 2},
-        "replications": 1,
-        "seed": 3,
-        "metrics": {"series": ["fragmentation"], "summaries": [{"metric": "fragmentation", "stat": "mean", "name": "summary_state"}, {"metric": "fragmentation", "stat": "final", "name": "state"}], "states": ["welfare"]},
-    }
+    spec = two_worlds(summaries=[{"metric": "fragmentation", "stat": "mean", "name": "summary_state"}, {"metric": "fragmentation", "stat": "final", "name": "state"}])
     with ThreadPoolExecutor(1) as ex:
         sweep.run(spec, tmp_path / "worlds", executor=ex, progress=False)
     res = results.load(tmp_path / "worlds")
