@@ -381,17 +381,17 @@ class Results:
                 nan = np.full_like(next(iter(by_power.values())), np.nan)
                 stacked = np.stack([by_power.get(p, nan) for p in kept_powers], axis=-1)
                 data_vars[family] = (("run", "step", "state", "power"), stacked, _described(f"{family}_<power> of each state toward each power", cs.state_unit(family)))
-            data_vars |= self._run_variables(a, {*data_vars, *coords, "date", "point", "replication", "seed", "scenario", *self.parameters})  # no variable named as a coordinate
-            ds = xr.Dataset(data_vars, coords=coords)
-            longest = a.dates[a.steps.argmax()] if len(a.runs) else None  # a shorter run's dates end early (NaT), and do not differ
-            same = (a.dates == longest) | np.isnat(a.dates)
-            ds = ds.assign_coords(date=("step", longest) if len(a.runs) and same.all() else (("run", "step"), a.dates))
             run_coords = {"point": a.runs["point"].to_numpy(), "replication": a.runs["replication"].to_numpy(), "seed": a.runs["seed"].to_numpy(dtype=np.int64), "scenario": a.runs["scenario"].to_numpy(dtype=str)}
             params = self.params.set_index("point").loc[a.runs["point"]]
             for p in self.parameters:
                 column = params[p]
                 numeric = pd.to_numeric(column, errors="coerce")
                 run_coords[p] = numeric.to_numpy(dtype=float) if numeric.notna().all() and column.map(lambda v: not isinstance(v, bool | str)).all() else column.astype(str).to_numpy(dtype=str)
+            data_vars |= self._run_variables(a, {*data_vars, *coords, "date", *run_coords})  # no variable named as a coordinate
+            ds = xr.Dataset(data_vars, coords=coords)
+            longest = a.dates[a.steps.argmax()] if len(a.runs) else None  # a shorter run's dates end early (NaT), and do not differ
+            same = (a.dates == longest) | np.isnat(a.dates)
+            ds = ds.assign_coords(date=("step", longest) if len(a.runs) and same.all() else (("run", "step"), a.dates))
             ds = ds.assign_coords({k: ("run", v) for k, v in run_coords.items()})
             ds.attrs = {"experiment": self.experiment, "spec_hash": self.spec_hash, "source": "abm sweep results (abm.results.Results.to_xarray)", **self.provenance()}
             return ds
