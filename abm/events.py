@@ -438,12 +438,14 @@ class Withdrawal(PowerEvent):
         power = model.power(p.power)
         power.scale_spending(p.budget_factor)
         model.shift_credibility(power.index, -p.credibility_loss)
-        for cid in p.corridors:
-            model.network.corridor(cid).sponsors.pop(p.power, None)
+        # a listed stake the power no longer holds (another event or the scenario took it)
+        # is named: the cut still acts, so the event is not one of no effect
+        unheld = [cid for cid in p.corridors if model.network.corridor(cid).sponsors.pop(p.power, None) is None]
         model.network.refresh_sponsors()
         for oid in p.organisations:
-            model.organisations.expel_power(p.power, oid)
-        return self.record()
+            if not model.organisations.expel_power(p.power, oid):
+                unheld.append(oid)
+        return {**self.record(), "not_held": unheld} if unheld else self.record()
 
 
 @register

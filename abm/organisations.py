@@ -99,12 +99,18 @@ class Organisations:
         self.by_key[org_key].powers.add(self.power_index[power_key])
         self.changed = True
 
-    def expel_power(self, power_key: str, org_key: str) -> None:
+    def expel_power(self, power_key: str, org_key: str) -> bool:
+        """Remove a power from an organisation; False if it was neither its leader nor a
+        member power."""
         org = self.by_key[org_key]
-        org.powers.discard(self.power_index[power_key])
-        if org.leader == self.power_index[power_key]:
+        index = self.power_index[power_key]
+        if index not in org.patrons:
+            return False
+        org.powers.discard(index)
+        if org.leader == index:
             org.leader = None
         self.changed = True
+        return True
 
     def apply(self, state_key: str, org_key: str, model) -> str:
         """A state applies; returns 'admitted', 'blocked' or 'closed'. A vetoed

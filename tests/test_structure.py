@@ -752,3 +752,19 @@ def test_a_membership_event_that_changes_nothing_says_so_and_is_not_marked_on_th
     assert logged["no_effect"] == "georgia is not a member of EAEU"
     marked = [label for _, label, _, _ in charts.event_states(r.events, set(r.scenario.states), r.scenario)]
     assert "georgia_exits" not in marked and "az_joins_c6" in marked
+
+
+def test_a_withdrawal_names_the_stakes_it_lists_but_the_power_no_longer_holds():
+    """A second withdrawal of the same stakes still cuts spending and belief, so it is no
+    event of no effect; but its log names the corridor and the club it could not leave,
+    which the first withdrawal had already taken."""
+    from abm.rules import make
+
+    model = after_first_step({})
+    fire = lambda: make("event", {"type": "withdrawal", "power": "p", "budget_factor": 0.5, "corridors": ["ra"], "organisations": ["CLUB"]}, key="type").apply(model)  # noqa: E731
+    first = fire()
+    assert "not_held" not in first and "no_effect" not in first
+    budget = model.power("p").budget.copy()
+    second = fire()
+    assert second["not_held"] == ["ra", "CLUB"] and "no_effect" not in second
+    assert model.power("p").budget.tolist() == (0.5 * budget).tolist()  # the cut acted again
