@@ -139,9 +139,19 @@ class Results:
 
     @property
     def params(self) -> pd.DataFrame:
-        """One row per point: ``point``, ``scenario``, then one column per swept parameter."""
-        cols = ", ".join(["point", "scenario", *map(quote, self.parameters)])
-        return self._table(f"SELECT {cols} FROM points ORDER BY point")
+        """One row per point: ``point``, ``scenario``, then one column per swept parameter.
+        A swept switch reads True/False: SQLite keeps a boolean label as 1 or 0, and the
+        point's values (JSON) say which of a column's whole numbers were booleans."""
+        cols = ", ".join(["point", "scenario", *map(quote, self.parameters), "[values]"])
+        stored = self._table(f"SELECT {cols} FROM points ORDER BY point")
+        frame = stored.drop(columns="values")
+        whole = [p for p in self.parameters if pd.api.types.is_integer_dtype(frame[p])]
+        values = stored["values"].map(json.loads) if whole else None
+        for p in whole:
+            given = values.map(lambda v: v.get(p))
+            if given.map(lambda v: isinstance(v, bool)).any():
+                frame[p] = [v if isinstance(v, bool) else label for v, label in zip(given, frame[p])]
+        return frame
 
     @property
     def runs(self) -> pd.DataFrame:

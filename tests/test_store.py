@@ -235,3 +235,18 @@ def test_a_json_record_that_cannot_be_written_leaves_the_old_one_and_nothing_els
     with pytest.raises(OSError):
         write_json(path, {"sessions": [{"started": "now"}]})
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"] and json.loads(path.read_text()) == {"sessions": []}
+
+
+def test_a_swept_switch_reads_true_and_false_in_tables_and_arrays(tmp_path):
+    """SQLite keeps a boolean as 1 or 0: a sweep over whether a club takes applications
+    showed 1 and 0 in the report's tables and exported 1.0 and 0.0."""
+    spec = {**two_worlds(), "scenarios": None, "scenario": str(ROOT / "configs" / "baseline.yaml"), "grid": {"organisations.EAEU.open": [True, False]}}
+    del spec["scenarios"]
+    with ThreadPoolExecutor(1) as ex:
+        sweep.run(spec, tmp_path / "switch", executor=ex, progress=False)
+    res = results.load(tmp_path / "switch")
+    assert res.params["organisations.EAEU.open"].tolist() == [True, False]
+    assert res.to_xarray()["organisations.EAEU.open"].values.tolist() == ["True", "False"]
+    from abm import report
+
+    assert report.summary_table(res)["organisations.EAEU.open"].tolist() == [True, False]
