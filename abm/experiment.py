@@ -847,18 +847,14 @@ class _Builder:
                     points.append(Point(len(points), name, {p: v for p, _, v in combo}, {p: lb for p, lb, _ in combo}))
             return points
         s = spec.sample
-        sampled = sensitivity.sample(s.method, s.ranges, s.n, spec.seed, s.levels, s.second_order)
+        defaults = next(iter(bases.values())).scenario.to_dict()  # a setting's type is the schema's: the same in every base
+        integer = [isinstance(v := _lookup(defaults, p), int) and not isinstance(v, bool) for p in s.ranges]
+        if s.method == "morris":
+            self.check_whole_levels([p for p, is_int in zip(s.ranges, integer) if is_int])
+        sampled = sensitivity.sample(s.method, s.ranges, s.n, spec.seed, s.levels, s.second_order, integer)
         points = []
-        for name, base in bases.items():  # several bases (latin, factorial): the same sample in each
-            defaults = base.scenario.to_dict()
-            integer = [isinstance(_lookup(defaults, p), int) and not isinstance(_lookup(defaults, p), bool) for p in s.ranges]
-            matrix = sampled.copy()
-            for j, is_int in enumerate(integer):
-                if is_int:
-                    matrix[:, j] = np.round(matrix[:, j])
-            if s.method == "morris":
-                self.check_whole_levels([p for p, is_int in zip(s.ranges, integer) if is_int])
-            for row in matrix:
+        for name in bases:  # several bases (latin, factorial): the same sample in each
+            for row in sampled:
                 values = {p: (int(v) if is_int else float(v)) for p, v, is_int in zip(s.ranges, row, integer)}
                 points.append(Point(len(points), name, values, values))
         return points

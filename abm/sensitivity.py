@@ -43,6 +43,7 @@ class Sampler:
     draw: Callable[[dict, int, int, int, bool], np.ndarray]  # (problem, n, seed, levels, second_order)
     needs_n: bool = True
     analysis: str | None = None  # the analysis this design supports
+    uniform: bool = False  # draws anywhere in the box (not on a grid of levels)
 
 
 def _factorial(problem, n, seed, levels, second_order):
@@ -72,8 +73,8 @@ SAMPLERS: dict[str, Sampler] = {
     s.name: s
     for s in (
         Sampler("factorial", "full factorial: `levels` evenly spaced values per range", lambda n, d, lv, so: lv**d, _factorial, needs_n=False),
-        Sampler("latin", "Latin hypercube of `n` points", lambda n, d, lv, so: n, _latin),
-        Sampler("sobol", "Saltelli/Sobol' sequence for Sobol indices: n*(D+2) points, n*(2D+2) with second order", lambda n, d, lv, so: n * (2 * d + 2 if so else d + 2), _sobol, analysis="sobol"),
+        Sampler("latin", "Latin hypercube of `n` points", lambda n, d, lv, so: n, _latin, uniform=True),
+        Sampler("sobol", "Saltelli/Sobol' sequence for Sobol indices: n*(D+2) points, n*(2D+2) with second order", lambda n, d, lv, so: n * (2 * d + 2 if so else d + 2), _sobol, analysis="sobol", uniform=True),
         Sampler("morris", "Morris elementary-effects design: `n` trajectories of D+1 points", lambda n, d, lv, so: n * (d + 1), _morris, analysis="morris"),
     )
 }
@@ -89,12 +90,25 @@ def expected_points(method: str, n: int | None, dimensions: int, levels: int = 4
     return SAMPLERS[method].count(n or 0, dimensions, levels, second_order)
 
 
-def sample(method: str, ranges: Ranges, n: int | None, seed: int, levels: int = 4, second_order: bool = False) -> np.ndarray:
-    """Draw the design; one row per point, one column per range, in the ranges' order."""
-    points = SAMPLERS[method].draw(problem(ranges), n or 0, seed, levels, second_order)
+def sample(method: str, ranges: Ranges, n: int | None, seed: int, levels: int = 4, second_order: bool = False, whole: list[bool] | None = None) -> np.ndarray:
+    """Draw the design; one row per point, one column per range, in the ranges' order.
+
+    The ranges flagged in ``whole`` take whole numbers. A design on a grid of levels
+    (factorial, morris) rounds its levels. One drawn anywhere in the box (latin, sobol)
+    draws such a range over [low, high + 1) and floors, so that every whole number in it
+    is as likely as another: rounding draws over [low, high] would give the two ends half
+    the weight of the values between, and the indices would describe that distribution.
+    """
+    sampler = SAMPLERS[method]
+    whole = whole or [False] * len(ranges)
+    bounds = [(np.ceil(lo), np.floor(hi)) if w else (lo, hi) for (lo, hi), w in zip(ranges.values(), whole)]
+    drawn = {p: (lo, hi + 1) if w and sampler.uniform else (lo, hi) for p, (lo, hi), w in zip(ranges, bounds, whole)}
+    points = sampler.draw(problem(drawn), n or 0, seed, levels, second_order)
     expected = expected_points(method, n, len(ranges), levels, second_order)
     if len(points) != expected:  # a SALib change of convention must not go unnoticed
         raise RuntimeError(f"{method} sampler drew {len(points)} points, expected {expected}")
+    for j in np.flatnonzero(whole):
+        points[:, j] = np.minimum(np.floor(points[:, j]), bounds[j][1]) if sampler.uniform else np.round(points[:, j])
     return points
 
 
