@@ -18,6 +18,7 @@ makes the analysis refuse with a count (see :mod:`abm.sensitivity`), never a sil
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import textwrap
@@ -44,6 +45,10 @@ from abm.store import quote
 MD_ROWS = 60
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "svg.fonttype": "none", "text.parse_math": False}
 unit = cs.unit  # kept as report.unit for callers
+SEED_SHARE = 0.1  # above this share of the variance between points, a metric's indices are flagged as possibly seed noise
+SEEDS_FIXED = "seeds fixed (the indices are of the mean over replications)"
+SEEDS_NOTE = ("seed_share: the seeds' part of the variance between design points of the mean over replications, which the indices divide "
+              "(an index near or below it may be seed noise alone); <index>_seed_min/_max: the index computed from each replication alone")
 SOBOL_SMALL_N = 512  # below this base sample size Sobol estimates are noisy (SALib's examples use 1,024+)
 
 
@@ -657,6 +662,58 @@ def _design_outputs(ctx: ReportContext, metric: str) -> tuple[np.ndarray, int]:
     return y, int(by_point["incomplete"].sum())
 
 
+def _by_replication(ctx: ReportContext, metric: str) -> np.ndarray:
+    """A summary at each design point (rows) and replication (columns); NaN where a run
+    failed, has not run or has no value."""
+    res = ctx.results
+    merged = res.runs[["point", "replication", "run"]].merge(res.summaries[["run", metric]].drop_duplicates("run"), on="run", how="left")
+    return merged.pivot(index="point", columns="replication", values=metric).reindex(res.params["point"]).to_numpy(dtype=float)
+
+
+def seed_spread(ctx: ReportContext, metric: str, compute: Callable[..., pd.DataFrame], key: str) -> pd.DataFrame | None:
+    """How much of a metric's sensitivity indices the seeds could make. The indices are
+    those of the mean over the replications at each point, with the seeds held fixed: their
+    bootstrap intervals are over the design points, and say nothing of the seeds. So:
+
+    * ``seed_share``: the seeds' part of the variance between the point means that the
+      indices divide (an index near it or below may be seed noise alone). Every point runs
+      the same seeds, so what a seed does alike at every point (a shock drawn from its own
+      stream) moves all the means together and no index; what it does differently from
+      point to point is the residual of a two-way (point x replication) decomposition,
+      whose variance over R is that noise in a mean;
+    * each parameter's index ``key`` computed from each replication alone
+      (``<key>_seed_min``, ``<key>_seed_max``: how far the seed moves it).
+
+    None with one replication."""
+    runs = _by_replication(ctx, metric)
+    p, r = runs.shape
+    if r < 2 or np.isnan(runs).any():
+        return None
+    means = runs.mean(axis=1)
+    residual = runs - means[:, None] - runs.mean(axis=0)[None, :] + runs.mean()
+    between = means.var(ddof=1)
+    share = (residual**2).sum() / ((p - 1) * (r - 1)) / r / between if between > 0 else np.nan
+    alone = []
+    for r in range(runs.shape[1]):
+        with contextlib.suppress(sensitivity.UnusableOutputError):  # one seed's outputs may not vary: its indices are undefined
+            alone.append(compute(metric, runs[:, r], False).set_index("parameter")[key])
+    spread = pd.concat(alone, axis=1) if alone else pd.DataFrame(index=list(_ranges(ctx)))
+    return pd.DataFrame({"metric": metric, "parameter": spread.index, "replications": r, "seed_share": share,
+                         f"{key}_seed_min": spread.min(axis=1).to_numpy(), f"{key}_seed_max": spread.max(axis=1).to_numpy()})
+
+
+def seed_warnings(table: pd.DataFrame, label: Callable[[str], str] = cs.metric_label) -> list[str]:
+    """The metrics whose indices the seeds could make in good part (``attrs["seeds"]`` of
+    an index table: :func:`seed_spread`), or a note that nobody can tell (one replication)."""
+    seeds = table.attrs.get("seeds")
+    if seeds is None:
+        return ["one replication per point: how much of the indices the seeds make is unknown (run 2 or more)"]
+    shares = seeds.drop_duplicates("metric").set_index("metric")["seed_share"]
+    noisy = shares[shares > SEED_SHARE]
+    return [f"seeds make {share:.0%} of the variance between points of {label(m)}: an index near or below that may be seed noise alone; add replications (each index by seed: the _seeds table)"
+            for m, share in noisy.items()]
+
+
 def _ranges(ctx: ReportContext) -> dict[str, tuple[float, float]]:
     return {p: tuple(b) for p, b in ctx.spec["sample"]["ranges"].items()}
 
@@ -673,25 +730,27 @@ def sobol_table(ctx: ReportContext, chart: SobolChart) -> pd.DataFrame:
     pair's in ``attrs["second_order"]`` (written beside the table)."""
     ranges, sample, pairs = _ranges(ctx), ctx.spec["sample"], []
 
-    def indices(metric: str, y: np.ndarray) -> pd.DataFrame:
+    def indices(metric: str, y: np.ndarray, kept: bool = True) -> pd.DataFrame:
         table = sensitivity.sobol_indices(ranges, y, seed=ctx.spec.get("seed", 0), second_order=sample.get("second_order", False), what=f"Sobol analysis of {metric}")
-        if "second_order" in table.attrs:  # taken out: pandas compares the attrs of the tables it concatenates
-            pairs.append(table.attrs.pop("second_order").assign(metric=metric))
+        second = table.attrs.pop("second_order", None)  # taken out: pandas compares the attrs of the tables it concatenates
+        if second is not None and kept:
+            pairs.append(second.assign(metric=metric))
         return table
 
-    table = _indices(ctx, chart, "Sobol", indices, ["S1", "S1_conf", "ST", "ST_conf"])
+    table = _indices(ctx, chart, "Sobol", indices, ["S1", "S1_conf", "ST", "ST_conf"], "ST")
     if pairs:
         table.attrs["second_order"] = pd.concat(pairs, ignore_index=True)[["metric", "parameter", "with", "S2", "S2_conf"]]
     return table
 
 
-def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, compute: Callable[[str, np.ndarray], pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, compute: Callable[..., pd.DataFrame], columns: list[str], key: str) -> pd.DataFrame:
     """Each metric's sensitivity indices, one block of rows per metric. A metric whose
     design has gaps is refused (:func:`abm.sensitivity.require_complete`) without taking
     the others with it, as is one the analysis cannot use (a Sobol output that never
     varies): ``attrs["refused"]`` maps it to the refusal, which the chart and the report's
-    problems state. Every metric refused: UnusableOutputError."""
-    tables, refused = [], {}
+    problems state. Every metric refused: UnusableOutputError. ``attrs["seeds"]``: what
+    the seeds could make of index ``key`` (:func:`seed_spread`), absent with one replication."""
+    tables, refused, seeds = [], {}, []
     for metric in chart.metrics:
         y, missing = _design_outputs(ctx, metric)
         try:
@@ -699,10 +758,14 @@ def _indices(ctx: ReportContext, chart: SobolChart | MorrisChart, method: str, c
             tables.append(compute(metric, y).assign(metric=metric))
         except sensitivity.UnusableOutputError as exc:
             refused[metric] = str(exc)
+            continue
+        seeds.append(seed_spread(ctx, metric, compute, key))
     if not tables:
         raise sensitivity.UnusableOutputError("; ".join(refused.values()))
     table = pd.concat(tables, ignore_index=True)[["metric", "parameter", *columns]]
     table.attrs["refused"] = refused
+    if seeds and all(part is not None for part in seeds):
+        table.attrs["seeds"] = pd.concat(seeds, ignore_index=True)
     return table
 
 
@@ -757,7 +820,7 @@ def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = No
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
     _legend_below(body, *axes[0][0].get_legend_handles_labels(), "")
     title = chart.title or f"Sobol sensitivity indices, base sample N={n}"
-    notes = ["error bars: 95% bootstrap confidence intervals"] + [f"WARNING: {w}" for w in sobol_warnings(table, n, ctx.metric_label)] + _refused_note(ctx, table)
+    notes = [f"error bars: 95% bootstrap confidence intervals over the design points, {SEEDS_FIXED}"] + [f"WARNING: {w}" for w in sobol_warnings(table, n, ctx.metric_label) + seed_warnings(table, ctx.metric_label)] + _refused_note(ctx, table)
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
@@ -765,10 +828,10 @@ def morris_table(ctx: ReportContext, chart: MorrisChart) -> pd.DataFrame:
     ranges, sample = _ranges(ctx), ctx.spec["sample"]
     x = ctx.results.params[list(ranges)].to_numpy(float)
 
-    def indices(metric: str, y: np.ndarray) -> pd.DataFrame:
+    def indices(metric: str, y: np.ndarray, kept: bool = True) -> pd.DataFrame:
         return sensitivity.morris_indices(ranges, x, y, seed=ctx.spec.get("seed", 0), levels=sample.get("levels", 4), what=metric)
 
-    return _indices(ctx, chart, "Morris", indices, ["mu", "mu_star", "mu_star_conf", "sigma"])
+    return _indices(ctx, chart, "Morris", indices, ["mu", "mu_star", "mu_star_conf", "sigma"], "mu_star")
 
 
 def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = None) -> Figure:
@@ -803,7 +866,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     n = ctx.spec["sample"].get("n")
     title = chart.title or f"Morris elementary effects, {n} trajectories"
     coincident = ["parameters on the same point are drawn as nested markers, the first-listed largest"] if coincide else []
-    return _decorate(fig, ctx.footer, title, "; ".join(["left: mu* with error bars = 95% bootstrap confidence intervals; right: mu* against sigma", *coincident, *_refused_note(ctx, table)]))
+    return _decorate(fig, ctx.footer, title, "; ".join([f"left: mu* with error bars = 95% bootstrap confidence intervals, {SEEDS_FIXED}; right: mu* against sigma", *coincident, *[f"WARNING: {w}" for w in seed_warnings(table, ctx.metric_label)], *_refused_note(ctx, table)]))
 
 
 def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
@@ -1110,8 +1173,10 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                 data.to_csv(out / f"{stem}.csv", index=False)
                 written.append(out / f"{stem}.csv")
             elif data is not None:
-                notes = sobol_warnings(data, ctx.spec["sample"].get("n"), ctx.metric_label) if chart.type == "sobol" else []
+                notes = (sobol_warnings(data, ctx.spec["sample"].get("n"), ctx.metric_label) if chart.type == "sobol" else []) + (seed_warnings(data, ctx.metric_label) if chart.type in ("sobol", "morris") else [])
                 written += _table_files(data, out, stem, notes)
+                if "seeds" in data.attrs:
+                    written += _table_files(data.attrs["seeds"], out, f"{stem}_seeds", [SEEDS_NOTE])
                 if "second_order" in data.attrs:
                     written += _table_files(data.attrs["second_order"], out, f"{stem}_second_order", ["S2: second-order Sobol index of the pair (their joint effect beyond their first-order ones), with the half-width of its 95% bootstrap interval"])
             written += save(fig, out, stem)

@@ -40,7 +40,7 @@ def test_shipped_experiment_is_valid_and_states_its_question(path):
     if "grid" in spec:
         assert len(exp.points) == math.prod(len(v) for v in spec["grid"].values())
     assert len(exp.runs) == len(exp.points) * spec["replications"]
-    assert len(exp.runs) <= 5000, "shipped experiments must run in minutes on a laptop"
+    assert len(exp.runs) <= 10_000, "shipped experiments must run in minutes on a laptop (9,216 baseline runs took 3 minutes on 2 cores)"
     assert exp.charts, "every shipped experiment draws charts"
 
 

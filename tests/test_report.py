@@ -731,3 +731,58 @@ def test_a_timeseries_says_when_some_runs_have_no_value_at_some_dates(reference,
     said = " ".join(texts(report.figure(copy, spec)).split())
     assert "fragmentation: some runs have no value at some dates, which average the runs that have one" in said
     assert "some runs have no value" not in texts(report.figure(reference, spec))
+
+
+def test_sensitivity_reports_say_how_much_of_the_indices_the_seeds_could_make(tmp_path, capsys):
+    """Audit of the sensitivity path: the indices are those of the mean over replications
+    and their bootstrap intervals resample the design points with the seeds fixed, so the
+    report never showed the seeds' part. Checked against a computation of its own: the
+    two-way residual variance of the runs over R, against the variance of the point means,
+    and SALib's ST from each replication alone."""
+    from abm import sensitivity
+
+    out = tmp_path / "two"
+    assert sweep.run({**sampled_spec("sobol", 8), "replications": 2}, out, workers=1, progress=False).failed == 0
+    assert main(["report", str(out)]) == 0
+    stem = "sobol_fragmentation_final_integration_mean_last2"
+    seeds = pd.read_csv(out / "report" / f"{stem}_seeds.csv")
+    res = results.load(out)
+    runs, seed = res.summaries, report.ReportContext(res).spec["seed"]
+    ranges = {"rules.coercion.strength": (0.0, 1.0), "rules.decision.noise": (0.0, 0.3)}
+    for metric in ("fragmentation_final", "integration_mean_last2"):
+        y = runs.pivot(index="point", columns="replication", values=metric).to_numpy()
+        means = y.mean(axis=1)
+        residual = y - means[:, None] - y.mean(axis=0) + y.mean()
+        share = (residual**2).sum() / (len(y) - 1) / 2 / means.var(ddof=1)
+        rows = seeds[seeds["metric"] == metric].set_index("parameter")
+        assert rows["seed_share"].to_numpy() == pytest.approx(share)
+        alone = [sensitivity.sobol_indices(ranges, y[:, r], seed=seed)["ST"].to_numpy() for r in (0, 1)]
+        assert rows.loc[list(ranges), "ST_seed_min"].to_numpy() == pytest.approx(np.minimum(*alone))
+        assert rows.loc[list(ranges), "ST_seed_max"].to_numpy() == pytest.approx(np.maximum(*alone))
+
+    one = tmp_path / "one"
+    assert sweep.run(sampled_spec("sobol", 8), one, workers=1, progress=False).failed == 0
+    chart = experiment.CHARTS["sobol"].model_validate({"type": "sobol", "metrics": ["fragmentation_final"]})
+    table = report.sobol_table(report.ReportContext(results.load(one)), chart)
+    assert "seeds" not in table.attrs and report.seed_warnings(table) == ["one replication per point: how much of the indices the seeds make is unknown (run 2 or more)"]
+
+
+def test_the_seed_share_counts_what_a_seed_does_differently_from_point_to_point(monkeypatch):
+    """Every point runs the same seeds: a seed's effect alike at every point moves every
+    mean and no index, so it must not count; noise of its own at each point must."""
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=400)
+    compute = lambda metric, y, kept=True: pd.DataFrame({"parameter": ["a"], "ST": [float(np.var(y))]})  # noqa: E731
+    ctx = SimpleNamespace(spec={"sample": {"ranges": {"a": [0, 1]}}})
+
+    def share(y):
+        monkeypatch.setattr(report, "_by_replication", lambda ctx, metric: y)
+        return report.seed_spread(ctx, "m", compute, "ST")["seed_share"].iloc[0]
+
+    common = signal[:, None] + np.array([0.0, 5.0, -3.0, 2.0])  # four seeds, each shifting every point alike
+    assert share(common) == pytest.approx(0.0, abs=1e-12)
+    own = signal[:, None] + rng.normal(scale=1.0, size=(400, 4))  # noise of variance 1 per run: 1/4 in a mean of 4
+    assert share(own) == pytest.approx(0.25 / (1 + 0.25), rel=0.15)
+    table = pd.DataFrame({"metric": ["m"], "parameter": ["a"]})
+    table.attrs["seeds"] = pd.DataFrame({"metric": ["m", "quiet"], "seed_share": [0.3, 0.01]})
+    assert [w.split(":")[0] for w in report.seed_warnings(table, str)] == ["seeds make 30% of the variance between points of m"]
