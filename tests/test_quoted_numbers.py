@@ -1593,3 +1593,20 @@ def test_behaviour_quotes_the_screens_largest_steps(screen_and_uncertainty):
     steps = sorted(float(summary[lever][1]) for lever in quiet)
     assert (f"Coercion strength, contest intensity, rivalry spill-over, the C6's imported rivalry, decay and noise move outcomes smoothly and by "
             f"little (largest step between neighbouring values {steps[0]:.3f} to {steps[-1]:.3f})") in BEHAVIOUR
+
+
+def test_money_stays_in_its_subregion_without_a_bandwagon_bonus_not_because_of_the_cap():
+    """docs/behaviour.md: under hedging EU money in the South Caucasus leaves Central Asian
+    division where it was, and so it does with the cap at 1 or under the threshold rule
+    (no cap); a bandwagon bonus carries it across (the behaviour audit's ablation)."""
+    assert "the cap is not why: with the cap at 1, or under the threshold rule" in BEHAVIOUR
+    only_sc = ["powers.european_union.default_interest=0", "powers.european_union.interests.kazakhstan=0", "powers.european_union.interests.uzbekistan=0"]
+
+    def division(rule: list[str], money: float) -> float:
+        sets = only_sc + rule + [f"powers.european_union.budget.{d}={money}" for d in ("investment", "security", "trade")]
+        return np.mean([run(scenario.load(BASELINE, sets), seed=s).model["division_central_asia"].iloc[-1] for s in range(3)])
+
+    for rule in ([], ["rules.decision.cap=1"], ["rules.decision.name=threshold"]):
+        assert abs(division(rule, 1.5) - division(rule, 0.0)) < 0.001, rule
+    bandwagon = ["rules.decision.name=bandwagon", "rules.decision.bonus=1"]
+    assert division(bandwagon, 1.5) - division(bandwagon, 0.0) > 0.005
