@@ -1610,3 +1610,23 @@ def test_money_stays_in_its_subregion_without_a_bandwagon_bonus_not_because_of_t
         assert abs(division(rule, 1.5) - division(rule, 0.0)) < 0.001, rule
     bandwagon = ["rules.decision.name=bandwagon", "rules.decision.bonus=1"]
     assert division(bandwagon, 1.5) - division(bandwagon, 0.0) > 0.005
+
+
+def test_the_neighbour_pull_switch_does_not_need_azerbaijans_dated_accession():
+    """docs/behaviour.md: without the dated accession Azerbaijan joins the C6 by its own
+    calculus at a pull of 0.3 (not at 0.25), its neighbours a year later, and integration
+    ends where it does with the event (the behaviour audit's ablation)."""
+    def runs(pull: float) -> list:
+        sets = ["rules.membership.name=calculus", f"rules.membership.neighbour_pull={pull}", "events.az_joins_c6=null"]
+        return [run(scenario.load(BASELINE, sets), seed=s) for s in range(6)]
+
+    def joined(r) -> list:
+        e = r.events[r.events["type"] == "accession"]
+        return sorted(zip(e["date"].str[:4], e["state"]))
+
+    assert all(joined(r) == [] for r in runs(0.25))
+    at = runs(0.3)
+    assert all(joined(r) == [("2026", "azerbaijan"), ("2027", "armenia"), ("2027", "georgia")] for r in at)
+    mean = np.mean([r.model["integration_south_caucasus"].iloc[-1] for r in at])
+    assert ("Azerbaijan joins by its own calculus at 0.3 in 2026 (at 0.25 it stays out), Georgia and Armenia follow in 2027, "
+            f"and South Caucasus integration ends at {mean:.3f} (seeds 0-5)") in BEHAVIOUR
