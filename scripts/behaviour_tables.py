@@ -148,14 +148,15 @@ def run_all(pool, jobs: list) -> list[dict]:
 # --------------------------------------------------------------------------- screen
 
 
-def patron_maps(cell: list[dict]) -> str:
+def patron_maps(cell: list[dict], by_count: bool = False) -> str:
     """The main-patron maps of a cell's runs, one letter per state in scenario order
     (the power's initial, upper case; 'j' Japan, 'i' India, 'p' Pakistan, 'l' Israel),
-    each with its number of runs."""
+    each with its number of runs: in the runs' order, or the most frequent first."""
     letters = {"japan": "j", "india": "i", "pakistan": "p", "israel": "l", "iran": "I"}
     powers = cell[0]["_powers"]
     maps = ["".join(letters.get(powers[k], powers[k][0].upper()) for k in r["_patrons"]) for r in cell]
-    return ", ".join(f"{m} x{maps.count(m)}" for m in dict.fromkeys(maps))
+    order = sorted(set(maps), key=lambda m: (-maps.count(m), m)) if by_count else dict.fromkeys(maps)
+    return ", ".join(f"{m} x{maps.count(m)}" for m in order)
 
 
 def memberships(pool) -> None:
@@ -367,21 +368,24 @@ def patron_changes(runs: list[dict], fixed: list[dict]) -> str:
 
 # --------------------------------------------------------------------------- bandwagon maps
 
-MAP_SEEDS = range(60)
+MAP_SEEDS = range(120)
 
 
 def bandwagon(pool) -> None:
     """How often each main-patron map ends a bandwagon run: the screen's six seeds a value
     show that its end states depend on the seed, not how often each one wins."""
     print(f"## Bandwagon end states (rules.decision: bandwagon; 2040, seeds 0-{len(MAP_SEEDS) - 1})\n")
-    print("| bonus | influence EU, mean (s.d.) | main-patron maps (runs) | most common map: share, 95% Wilson interval |")
-    print("|---|---|---|---|")
+    half = len(MAP_SEEDS) // 2  # the most common map's runs in each half of the seeds: whether more seeds would still move the share
+    print(f"| bonus | EU influence, mean (s.d.) | main-patron maps (runs of {len(MAP_SEEDS)}) | most common map, share (95% Wilson interval) "
+          f"| its runs, seeds {MAP_SEEDS[0]}-{MAP_SEEDS[half - 1]} / {MAP_SEEDS[half]}-{MAP_SEEDS[-1]} |")
+    print("|---|---|---|---|---|")
     for bonus in (1, 2, 4, 6):
         runs = run_all(pool, [(str(BASELINE), ["rules.decision.name=bandwagon", f"rules.decision.bonus={bonus}"], s) for s in MAP_SEEDS])
         eu = [r["influence_european_union"] for r in runs]
-        top = max(Counter(r["_patrons"] for r in runs).values())
+        common, top = Counter(r["_patrons"] for r in runs).most_common(1)[0]
         low, high = cs.wilson95(top, len(runs))
-        print(f"| {bonus} | {np.mean(eu):.3f} ({np.std(eu, ddof=1):.3f}) | {patron_maps(sorted(runs, key=lambda r: r['_patrons']))} | {top / len(runs):.2f} ({low:.2f}-{high:.2f}) |")
+        halves = [sum(r["_patrons"] == common for r in part) for part in (runs[:half], runs[half:])]
+        print(f"| {bonus} | {np.mean(eu):.3f} ({np.std(eu, ddof=1):.3f}) | {patron_maps(runs, by_count=True)} | {top / len(runs):.2f} ({low:.2f}-{high:.2f}) | {halves[0]} / {halves[1]} |")
     print()
 
 

@@ -1637,3 +1637,27 @@ def test_the_neighbour_pull_switch_does_not_need_azerbaijans_dated_accession():
     mean = np.mean([r.model["integration_south_caucasus"].iloc[-1] for r in at])
     assert ("Azerbaijan joins by its own calculus at 0.3 in 2026 (at 0.25 it stays out), Georgia and Armenia follow in 2027, "
             f"and South Caucasus integration ends at {mean:.3f} (seeds 0-5)") in BEHAVIOUR
+
+
+def test_behaviour_quotes_the_bandwagon_maps_over_120_seeds():
+    """scripts/behaviour_tables.py bandwagon (480 runs, about 15 s on 2 cores) as
+    docs/behaviour.md and the ODD quote it. Sixty seeds had put the two maps at a bonus of
+    6 at 32 and 28, read as an even split; the next sixty gave the EU-led map 20 (the
+    behaviour audit)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "behaviour_tables.py"), "bandwagon"], capture_output=True, text=True, check=True).stdout
+    table = out[out.index("| bonus |"):].split("\n\n")[0].splitlines()
+    assert len(table) == 6 and all(row in BEHAVIOUR for row in table)
+    rows = {cells[0]: cells for cells in map(row_cells, table[2:])}
+    maps = {bonus: [int(m.split(" x")[1]) for m in cells[2].split(", ")] for bonus, cells in rows.items()}
+    odd = " ".join(ODD.split())
+    for text in (BEHAVIOUR, odd):
+        assert f"at 2 one map wins {maps['2'][0]} runs of 120" in text
+    assert f"(at 6 both often, {maps['6'][0]} and {maps['6'][1]} runs of 120" in BEHAVIOUR
+    assert f"both often at 6 ({maps['6'][0]} and {maps['6'][1]} of 120 seeds)" in odd
+    low, high = map(float, rows["6"][3].split("(")[1].rstrip(")").split("-"))
+    first, second = map(int, rows["6"][4].split(" / "))
+    assert low < 0.5 < high and rows["6"][2].startswith("RRERRRCR")
+    assert f"the Russia-led map won {first} runs of the first sixty seeds, {second} of the next sixty" in BEHAVIOUR
