@@ -48,7 +48,8 @@ unit = cs.unit  # kept as report.unit for callers
 SEED_SHARE = 0.1  # above this share of the variance between points, a metric's indices are flagged as possibly seed noise
 SEEDS_FIXED = "seeds fixed (the indices are of the mean over replications)"
 SEEDS_NOTE = ("seed_share: the seeds' part of the variance between design points of the mean over replications, which the indices divide "
-              "(an index near or below it may be seed noise alone); <index>_seed_min/_max: the index computed from each replication alone")
+              "(an index near or below it may be seed noise alone); <index>_seed_min/_max: the index computed from each replication alone, "
+              "over analysed_alone of the replications (one whose outputs never vary has no indices)")
 SOBOL_SMALL_N = 512  # below this base sample size Sobol estimates are noisy (SALib's examples use 1,024+)
 
 
@@ -694,11 +695,11 @@ def seed_spread(ctx: ReportContext, metric: str, compute: Callable[..., pd.DataF
     between = means.var(ddof=1)
     share = (residual**2).sum() / ((p - 1) * (r - 1)) / r / between if between > 0 else np.nan
     alone = []
-    for r in range(runs.shape[1]):
+    for column in runs.T:
         with contextlib.suppress(sensitivity.UnusableOutputError):  # one seed's outputs may not vary: its indices are undefined
-            alone.append(compute(metric, runs[:, r], False).set_index("parameter")[key])
+            alone.append(compute(metric, column, False).set_index("parameter")[key])
     spread = pd.concat(alone, axis=1) if alone else pd.DataFrame(index=list(_ranges(ctx)))
-    return pd.DataFrame({"metric": metric, "parameter": spread.index, "replications": r, "seed_share": share,
+    return pd.DataFrame({"metric": metric, "parameter": spread.index, "replications": r, "analysed_alone": len(alone), "seed_share": share,
                          f"{key}_seed_min": spread.min(axis=1).to_numpy(), f"{key}_seed_max": spread.max(axis=1).to_numpy()})
 
 

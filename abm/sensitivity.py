@@ -100,7 +100,7 @@ def sample(method: str, ranges: Ranges, n: int | None, seed: int, levels: int = 
     the weight of the values between, and the indices would describe that distribution.
     """
     sampler = SAMPLERS[method]
-    whole = whole or [False] * len(ranges)
+    whole = [bool(w) and np.ceil(lo) <= np.floor(hi) for (lo, hi), w in zip(ranges.values(), whole or [False] * len(ranges))]  # a range holding no whole number is drawn as given: the experiment's checks refuse it
     bounds = [(np.ceil(lo), np.floor(hi)) if w else (lo, hi) for (lo, hi), w in zip(ranges.values(), whole)]
     drawn = {p: (lo, hi + 1) if w and sampler.uniform else (lo, hi) for p, (lo, hi), w in zip(ranges, bounds, whole)}
     points = sampler.draw(problem(drawn), n or 0, seed, levels, second_order)

@@ -307,6 +307,16 @@ def test_every_whole_number_in_a_sampled_range_is_as_likely(method, n):
     assert counts.min() >= 0.75 * counts.max()  # half the weight at the ends would give 0.5
 
 
+@pytest.mark.parametrize("method", ["latin", "sobol", "morris"])
+def test_a_whole_number_range_that_holds_none_is_refused_in_words(method):
+    """[4.2, 4.8] holds no whole number: drawing it over whole numbers handed SALib
+    reversed bounds, and a bare ValueError came out instead of the experiment's message
+    (found by the review)."""
+    sample = {"method": method, "n": 4, "ranges": {"offers.duration": [4.2, 4.8]}}
+    with pytest.raises(experiment.ExperimentError, match="whole number"):
+        experiment.load(_change(grid={}, sample=sample, replications=1, charts=[], set=tiny_spec()["set"] | {"rules.decay.name": "expiry"}))
+
+
 def test_factorial_levels_are_evenly_spaced():
     exp = _sampled("factorial", None, 2, levels=3)
     assert sorted({p.values["rules.coercion.strength"] for p in exp.points}) == [0.0, 0.5, 1.0]

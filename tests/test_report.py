@@ -756,6 +756,7 @@ def test_sensitivity_reports_say_how_much_of_the_indices_the_seeds_could_make(tm
         share = (residual**2).sum() / (len(y) - 1) / 2 / means.var(ddof=1)
         rows = seeds[seeds["metric"] == metric].set_index("parameter")
         assert rows["seed_share"].to_numpy() == pytest.approx(share)
+        assert (rows["replications"] == 2).all() and (rows["analysed_alone"] == 2).all()
         alone = [sensitivity.sobol_indices(ranges, y[:, r], seed=seed)["ST"].to_numpy() for r in (0, 1)]
         assert rows.loc[list(ranges), "ST_seed_min"].to_numpy() == pytest.approx(np.minimum(*alone))
         assert rows.loc[list(ranges), "ST_seed_max"].to_numpy() == pytest.approx(np.maximum(*alone))
