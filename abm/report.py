@@ -1174,7 +1174,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                 data.to_csv(out / f"{stem}.csv", index=False)
                 written.append(out / f"{stem}.csv")
             elif data is not None:
-                notes = (sobol_warnings(data, ctx.spec["sample"].get("n"), ctx.metric_label) if chart.type == "sobol" else []) + (seed_warnings(data, ctx.metric_label) if chart.type in ("sobol", "morris") else [])
+                notes = (sobol_warnings(data, ctx.spec["sample"].get("n"), ctx.metric_label) if chart.type == "sobol" else []) + seed_warnings(data, ctx.metric_label)  # sobol or morris: the tables left
                 written += _table_files(data, out, stem, notes)
                 if "seeds" in data.attrs:
                     written += _table_files(data.attrs["seeds"], out, f"{stem}_seeds", [SEEDS_NOTE])
