@@ -1527,16 +1527,20 @@ def row_cells(row: str) -> list[str]:
     return [c.strip() for c in row.strip("|").split("|")]
 
 
+def behaviour_tables(*sections: str) -> str:
+    """What scripts/behaviour_tables.py prints for ``sections``, run as a reader runs it."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "behaviour_tables.py"), *sections], capture_output=True, text=True, check=True).stdout
+
+
 @pytest.fixture(scope="module")
 def screen_and_uncertainty() -> dict:
     """scripts/behaviour_tables.py's screen and uncertainty sections, as run by a reader
     (554 runs, about 25 s on 2 cores): each printed table row split into its cells, by the
     first cell."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "behaviour_tables.py"), "screen", "uncertainty"],
-                         capture_output=True, text=True, check=True).stdout
+    out = behaviour_tables("screen", "uncertainty")
     rows: dict[str, list[list[str]]] = {}
     for line in out.splitlines():
         if line.startswith("| ") and not line.startswith("|---"):
@@ -1644,10 +1648,7 @@ def test_behaviour_quotes_the_bandwagon_maps_over_120_seeds():
     docs/behaviour.md and the ODD quote it. Sixty seeds had put the two maps at a bonus of
     6 at 32 and 28, read as an even split; the next sixty gave the EU-led map 20 (the
     behaviour audit)."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "behaviour_tables.py"), "bandwagon"], capture_output=True, text=True, check=True).stdout
+    out = behaviour_tables("bandwagon")
     table = out[out.index("| bonus |"):].split("\n\n")[0].splitlines()
     assert len(table) == 6 and all(row in BEHAVIOUR for row in table)
     rows = {cells[0]: cells for cells in map(row_cells, table[2:])}
