@@ -1662,3 +1662,61 @@ def test_behaviour_quotes_the_bandwagon_maps_over_120_seeds():
     first, second = map(int, rows["6"][4].split(" / "))
     assert low < 0.5 < high and rows["6"][2].startswith("RRERRRCR")
     assert f"the Russia-led map won {first} runs of the first sixty seeds, {second} of the next sixty" in BEHAVIOUR
+
+
+VALIDATION = " ".join((ROOT / "docs" / "validation.md").read_text(encoding="utf-8").split())
+
+
+@pytest.fixture(scope="module")
+def validation_2020(tmp_path_factory):
+    """docs/validation.md's two 50-run tables, with and without the posterior, as the
+    script writes them: {"posterior"/"assumed": (validation.md text, per-run DataFrame)}."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = {}
+    for name, extra in (("posterior", ["--posterior", str(ROOT / "data" / "posterior_baseline.csv")]), ("assumed", [])):
+        folder = tmp_path_factory.mktemp(name)
+        assert script.main(["--seeds", "50", "--workers", "1", *extra, "--out", str(folder)]) == 0
+        out[name] = ((folder / "validation.md").read_text(encoding="utf-8"), pd.read_csv(folder / "validation.csv"))
+    return out
+
+
+def test_validation_quotes_the_scripts_table(validation_2020):
+    """The table's rows (its header names the columns in words) are the script's, cell by cell."""
+    rows = [line for line in validation_2020["posterior"][0].splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 10
+    for row in rows:
+        assert " ".join(row.split()) in VALIDATION, row
+
+
+def test_validation_quotes_the_runs_in_its_prose(validation_2020):
+    """Every figure the prose reads off the runs: sizes, ranges and shares of runs, with the
+    posterior and without it (section "What the calibration changed")."""
+    runs, assumed = validation_2020["posterior"][1], validation_2020["assumed"][1]
+    q = lambda column, at, frame=runs: frame[column].quantile(at)  # noqa: E731
+    georgia, fragments = runs["georgia_russia_stable"], runs["south_caucasus_fragments"]
+    growth = [f"{100 * q('middle_corridor_grows', at):.0f}" for at in (0.5, 0.05, 0.95)]
+    expected = [
+        f"barely moves (median {q('russia_holds_kazakh_arms', 0.5):.3f})",
+        f"(median -{-q('northern_route_constrained', 0.5):.2f} of its share between 2021 and 2024)",
+        f"(median +{growth[0]}%, 90% of runs +{growth[1]}% to +{growth[2]}%;",
+        f"by {-q('russia_falls_in_armenian_arms', 0.5):.3f} (median; {-q('russia_falls_in_armenian_arms', 0.95):.3f} to {-q('russia_falls_in_armenian_arms', 0.05):.3f})",
+        f"the model's opinion of Russia falls by {-q('russia_falls_in_armenian_opinion', 0.5):.3f} on a -1 to 1 scale (median)",
+        f"by {-georgia.median():.3f} (median; {georgia.quantile(0.05):.3f} to {georgia.quantile(0.95):+.3f})",
+        f"{100 * (1 - (georgia < -0.06).mean() - (georgia > 0.06).mean()):.0f}% of runs are within the tolerance of 0.03",
+        f"but {100 * (georgia < -0.03).mean():.0f}% of runs fall below it, and {(georgia < -0.08).sum()} of the 50 fall by more than 0.08",
+        f"(median {fragments.median():.3f}, falling in {100 * (fragments < 0).mean():.0f}% of runs; {100 * (fragments > -0.02).mean():.0f}% of runs are within the tolerance of 0.02",
+        f"(median {q('instc_east_leg_rises', 0.5):.3f}) where it rose",
+        f"barely moves (median {q('central_asia_coheres', 0.5):.5f})",
+        f"falls by {-q('russia_falls_in_armenian_arms', 0.5, assumed):.3f} (median; {-q('russia_falls_in_armenian_arms', 0.95, assumed):.3f} to {-q('russia_falls_in_armenian_arms', 0.05, assumed):.3f}) and Armenia's opinion of Russia by {-q('russia_falls_in_armenian_opinion', 0.5, assumed):.3f}",
+        f"Georgia's trade falls by {-q('georgia_russia_stable', 0.5, assumed):.3f} ({-georgia.median():.3f} with the posterior)",
+        f"(5-95% of runs at {-q('georgia_russia_stable', 0.5, assumed):.3f})",
+        f"(median {q('south_caucasus_fragments', 0.5, assumed):+.4f}) and falls with it ({fragments.median():.3f})",
+    ]
+    for phrase in expected:
+        assert phrase in VALIDATION, phrase
+    assert (runs["instc_east_leg_rises"] < 0).all()  # "Wrong direction in every run"
+    assert round(-q("georgia_russia_stable", 0.05, assumed), 3) == round(-q("georgia_russia_stable", 0.95, assumed), 3)  # every assumed run lands at the same fall
