@@ -1720,3 +1720,27 @@ def test_validation_quotes_the_runs_in_its_prose(validation_2020):
         assert phrase in VALIDATION, phrase
     assert (runs["instc_east_leg_rises"] < 0).all()  # "Wrong direction in every run"
     assert round(-q("georgia_russia_stable", 0.05, assumed), 3) == round(-q("georgia_russia_stable", 0.95, assumed), 3)  # every assumed run lands at the same fall
+
+
+def test_experiments_doc_quotes_the_scenarios_sweeps_differences(tmp_path):
+    """docs/experiments.md's "an interval that excludes 0" example: the shipped scenarios
+    sweep (240 runs) and `abm compare --seeds 30` on the same pair, and the baseline's spread
+    over seeds 0-99."""
+    from abm import sweep
+
+    text = quoted((ROOT / "docs" / "experiments.md").read_text(encoding="utf-8"), "An interval that excludes 0 says", 900)
+    assert sweep.run(experiment.load(ROOT / "experiments" / "scenarios.yaml"), tmp_path / "s", workers=2, progress=False).failed == 0
+    assert main(["report", str(tmp_path / "s")]) == 0
+    diff = pd.read_csv(tmp_path / "s" / "report" / "difference_from_baseline.csv").set_index(["metric", "scenario"])
+    summary = pd.read_csv(tmp_path / "s" / "report" / "summary.csv").set_index("scenario")
+
+    def said(row) -> str:
+        return f"{row['difference']:+.4f} ± {row['ci95_high'] - row['difference']:.4f}"
+
+    reopens = diff.loc[("influence_russia_final", "northern_route_reopens")]
+    spread = np.std([run(BASELINE, seed=s, tables=False).model["influence_russia"].iloc[-1] for s in range(100)], ddof=1)
+    assert (f"`northern_route_reopens` moves Russia's final influence by {said(reopens)}, where the baseline's 30 runs spread around "
+            f"{reopens['reference_mean']:.2f} with a s.d. of {summary.loc['baseline', 'influence_russia_final_sd']:.3f} ({spread:.3f} over seeds 0-99") in text
+    assert main(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--seeds", "30", "--out", str(tmp_path / "c")]) == 0
+    compared = pd.read_csv(tmp_path / "c" / "differences.csv").set_index(["date", "metric"]).loc[("2035-01-01", "fragmentation_south_caucasus")]
+    assert f"2035: {said(diff.loc[('fragmentation_south_caucasus_2035', 'no_peace')])} from `scenarios.yaml`, {said(compared)} from `abm compare --seeds 30`" in text
