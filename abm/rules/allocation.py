@@ -42,7 +42,7 @@ class AllocationRule(Rule):
 
 @register
 class Interest(AllocationRule):
-    """Spend where the power's standing interests lie, ignoring rivals (the baseline)."""
+    """Spend where the power's standing interests lie, ignoring rivals: the standing offers never move."""
 
     name = "interest"
 
