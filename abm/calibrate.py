@@ -683,17 +683,21 @@ def constraint_table(cal: Calibration, post: pd.DataFrame) -> pd.DataFrame:
 
 
 def predictive(cal: Calibration, post: pd.DataFrame, pool) -> pd.DataFrame:
-    """Posterior predictive check: fresh runs at draws from the posterior, one row per draw."""
+    """Posterior predictive check: one fresh run at each draw from the posterior, one row per
+    draw. One run, not the mean of ``seeds_per_particle`` runs that the fit scores: the
+    observed patterns are one history, and a mean of runs varies less than a history can, so
+    it would show the model reproducing them more surely than it does."""
     n = cal.spec.predictive or cal.spec.population
     rng = np.random.default_rng([cal.spec.seed, 0xC0FFEE])
     rows = rng.choice(len(post), size=n, p=post["weight"].to_numpy())
-    seeds = rng.integers(0, 2**31 - 1, size=(n, cal.spec.seeds_per_particle))
+    seeds = rng.integers(0, 2**31 - 1, size=n)
     base = cal.base.to_dict()
-    tasks = [([f"{name}={float(post[name].iloc[r])!r}" for name in cal.names], [int(s) for s in seeds[k]]) for k, r in enumerate(rows)]
+    tasks = [([f"{name}={float(post[name].iloc[r])!r}" for name in cal.names], [int(seeds[k])]) for k, r in enumerate(rows)]
     job = functools.partial(_predict_one, base, cal.patterns, cal.steps, cal.tables)
     stats = list(pool.map(job, tasks))
     frame = pd.DataFrame(stats)
     frame.insert(0, "draw", range(n))
+    frame.insert(1, "seed", seeds)
     for name in cal.names:
         frame.insert(len(frame.columns) - len(cal.patterns), name, post[name].to_numpy()[rows])
     return frame
