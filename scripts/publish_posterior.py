@@ -8,7 +8,9 @@ manifest without the full base scenario (identified by its spec hash), the SHA-2
 CSV, and the constraint and predictive-check tables. Every input is read before anything
 is written, and both files are replaced together. It replaces only a posterior it published
 itself, of the same calibration (spec name) and parameters, unchanged since (its JSON names this script
-and the CSV's SHA-256); any other file in the way is refused. A refusal is one line and exit status 2.
+and the CSV's SHA-256); any other file in the way is refused, and so is a calibration run on uncommitted
+changes (its manifest names a commit that is not the code that ran). A refusal is one line and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         command = " ".join(["abm", *manifest["sessions"][0]["argv"][1:]])
     except (KeyError, IndexError, TypeError):
         raise Refusal(f"{src / 'manifest.json'}: its first session does not record the command (sessions[0].argv)") from None
+    dirty = [m for m in (manifest.get("model"), *(s.get("model") for s in manifest["sessions"] if isinstance(s, dict))) if isinstance(m, dict) and m.get("dirty")]
+    if dirty:  # the commit it names is not the code that ran: the provenance could not be reproduced
+        raise Refusal(f"{src} ran on uncommitted changes to commit {str(dirty[0].get('commit'))[:12]}; commit them and calibrate again before publishing")
     posterior = _read(src / "posterior.csv")
     rows = {name: _table(src / name) for name in ("constraint.csv", "predictive_check.csv")}
     if any(row.get("verdict") == "unreliable" for row in rows["constraint.csv"]):  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty

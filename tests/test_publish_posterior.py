@@ -119,6 +119,18 @@ def test_another_calibrations_posterior_is_not_replaced(calibration, tmp_path):
     assert {k: v for k, v in listing(out).items() if k.startswith("post.")} == before
 
 
+@pytest.mark.parametrize("where", ["model", "session"])
+def test_a_calibration_run_on_uncommitted_changes_is_not_published(calibration, tmp_path, where):
+    """Its manifest names a commit that is not the code that ran (a resumed calibration
+    records each session's), so the published provenance could not be reproduced."""
+    manifest = json.loads((calibration / "manifest.json").read_text())
+    (manifest["model"] if where == "model" else manifest["sessions"][-1]["model"])["dirty"] = True
+    (calibration / "manifest.json").write_text(json.dumps(manifest))
+    done = publish(calibration, tmp_path / "post")
+    assert done.returncode == 2 and "ran on uncommitted changes to commit" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "post.csv").exists() and not (tmp_path / "post.json").exists()
+
+
 def test_a_published_posterior_edited_since_is_not_replaced(calibration, tmp_path):
     assert publish(calibration, tmp_path / "post").returncode == 0
     with (tmp_path / "post.csv").open("a") as f:
