@@ -1744,3 +1744,23 @@ def test_experiments_doc_quotes_the_scenarios_sweeps_differences(tmp_path):
     assert main(["compare", str(BASELINE), str(ROOT / "configs" / "no_peace.yaml"), "--seeds", "30", "--out", str(tmp_path / "c")]) == 0
     compared = pd.read_csv(tmp_path / "c" / "differences.csv").set_index(["date", "metric"]).loc[("2035-01-01", "fragmentation_south_caucasus")]
     assert f"2035: {said(diff.loc[('fragmentation_south_caucasus_2035', 'no_peace')])} from `scenarios.yaml`, {said(compared)} from `abm compare --seeds 30`" in text
+
+
+def test_calibration_quotes_the_published_predictive_check():
+    """calibration.md section 5's reading of the predictive check, from the published one."""
+    text = quoted(CALIBRATION, "**Predictive check** (", 1900)
+    check = {row["pattern"]: row for row in PUBLISHED["predictive_check"]}
+    share = pd.Series({k: float(r["reproduced_share"]) for k, r in check.items()}).sort_values(ascending=False)
+    words = {1: "one", 5: "five", 8: "eight", 10: "ten"}
+    draws = PUBLISHED["spec"]["predictive"]
+    top = int(100 * share.iloc[7] + 1e-9)
+    assert (f"({draws} posterior draws, one run each, `predictive_check.csv`): {words[int((share > 0).sum())]} of the eleven patterns are reproduced "
+            f"(score at most 1) by at least {int(100 * share[share > 0].min() + 1e-9)}% of the draws ({words[int((share == 1).sum())]} by every draw, "
+            f"eight by at least {top}%); {words[int((share == 0).sum())]} is never reproduced.") in text
+    assert share.iloc[8] < top / 100 and len(share) == 11
+    median = lambda pattern: float(check[pattern]["median"])  # noqa: E731
+    assert f"the model's does not grow (median {100 * median('middle_corridor_grows'):+.1f}%)" in text
+    assert f"should hold or rise: median {median('russia_holds_in_georgia'):.3f}; the South Caucasus should fragment: median {median('south_caucasus_fragmenting'):.3f})" in text
+    run = quoted(CALIBRATION, "and again on 6 December 2026", 300)  # the run the JSON's provenance is
+    assert f"at commit {PUBLISHED['model']['commit'][:7]}, when the predictive check came to score single runs" in run and not PUBLISHED["model"]["dirty"]
+    assert f"it gave the same {PUBLISHED['sessions'][0]['simulations']:,} simulations" in quoted(CALIBRATION, "Re-run on 5 December", 400)
