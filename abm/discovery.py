@@ -6,8 +6,8 @@ concentrates. An experiment declares outcome classes as comparisons of a summary
 number or a quantile over runs::
 
     outcomes:
-      fragmented: fragmentation_south_caucasus_2040 > 0.5
-      divided: division_2040 >= q0.8            # the top fifth of runs
+      fragmented: fragmentation_south_caucasus_final > 0.5
+      divided: division_final >= q80            # the top fifth of runs
 
 and a ``discovery`` chart per class. ``abm report`` then runs, on one row per run
 (swept parameters, and the base scenario when there are several, against the class):
@@ -16,9 +16,15 @@ and a ``discovery`` chart per class. ``abm report`` then runs, on one row per ru
   2010): the peeling trajectory (coverage against density of each box), the chosen box
   (the one with the largest coverage whose density reaches the chart's ``density``) and
   its limits with quasi-p-values (one-sided binomial test that the restriction matters);
+  the *pruned* box, the chosen box with only its significant limits (:func:`significance`),
+  counted on the runs; and a check out of sample: PRIM refitted on random halves of the
+  runs, each half's box chosen by the same rule and counted on the other half
+  (:func:`holdout`), since a box's in-sample density flatters it;
 * a CART tree (scikit-learn's DecisionTreeClassifier on the inputs coded as EMA Workbench's
   CART codes them, each category a 0/1 column; its leaves counted here);
-* feature scores (extra-trees impurity importances, Jaxa-Rozen & Kwakkel 2018).
+* feature scores (extra-trees impurity importances, Jaxa-Rozen & Kwakkel 2018; EMA
+  Workbench codes a category as one integer per value, in alphabetical order, so the trees
+  split it as if its values were ordered).
 
 The algorithms are EMA Workbench's (``ema_workbench.analysis``), imported only when a
 discovery is computed, so loading an experiment stays cheap. This module parses and
@@ -120,7 +126,7 @@ class Discovery:
     share: float  # share of runs in the class
     trajectory: pd.DataFrame  # PRIM peeling trajectory: one row per box
     chosen: int  # index of the chosen box in the trajectory
-    box: pd.DataFrame  # chosen box: parameter, min, max, quasi-p-values, and the full range
+    box: pd.DataFrame  # chosen box: parameter, min, max, quasi-p-values, the full range, the pruned box's limits, how many refits restrict it
     cart: pd.DataFrame  # CART leaves: coverage, density, mass, the leaf's limits
     tree: object  # the fitted sklearn DecisionTreeClassifier
     features: list[str]  # CART's feature names (categories as dummies)
@@ -128,10 +134,13 @@ class Discovery:
     peeled: object = None  # EMA Workbench's PrimBox: every box of the trajectory
     inputs: pd.DataFrame | None = None  # the input space searched (features())
     blank: int = 0  # runs outside the class because a summary it names has no value
+    pruned: dict | None = None  # the chosen box with its significant limits only: coverage, density, mass, n, k
+    holdout: pd.DataFrame | None = None  # one row per refit on a random half (holdout())
 
     def box_at(self, i: int) -> pd.DataFrame:
         """Limits and quasi-p-values of box ``i`` of the peeling trajectory (the table
-        ``box`` holds for the chosen one), for choosing another box by hand."""
+        ``box`` holds for the chosen one, but for its ``refits_`` counts), for choosing another
+        box by hand."""
         if i not in set(self.trajectory["id"]):
             raise KeyError(f"no box {i} on the peeling trajectory (boxes 0-{int(self.trajectory['id'].max())})")
         return _box_table(self.peeled, i, self.inputs)
@@ -142,6 +151,34 @@ class Discovery:
         limits = self.box_at(i)
         restricted = ", ".join(limits["parameter"]) or "none (the whole space)"
         return f"box {i}: coverage {c['coverage']:.2f}, density {c['density']:.2f}, {int(c['n'])} runs ({c['mass']:.0%}); restricts {restricted}"
+
+
+ALPHA = 0.05  # a box's family-wise error rate: the chance that any of its limits passes as significant by chance alone
+HOLDOUT_FITS = 5  # refits on random halves of the runs (holdout()); a discovery chart's default
+
+
+def tested(found, i: int) -> int:
+    """How many limits box ``i`` sets and tests: one per restricted side of a number, one
+    per restricted category (EMA Workbench gives an untested side the quasi-p-value -1)."""
+    return sum(qp >= 0 for pair in found.p_values[i].values() for qp in pair)
+
+
+def significance(limits: int) -> float:
+    """The quasi-p-value below which a limit of a box that tests ``limits`` limits is
+    significant: ``ALPHA`` divided by their number (Bonferroni), so that the chance of
+    calling any of them significant by chance alone stays under ``ALPHA``. Each
+    quasi-p-value tests one limit against the box without it; a box tests several, and
+    at 0.05 each one in twenty limits that do not matter would pass. (The limits were
+    chosen by the search on the same runs, so even this reads them generously: the
+    holdout is the check that does not.)"""
+    return ALPHA / max(limits, 1)
+
+
+def rule(limits: int) -> str:
+    """The significance rule of a box that tests ``limits`` limits, in words."""
+    if not limits:
+        return "the box sets no limit (it is the whole space)"
+    return f"a limit is significant below qp {ALPHA:g} / {limits} = {significance(limits):.2g} (Bonferroni over the box's {limits} limits)"
 
 
 DUMMY_SEP = "!?!"  # between a category's parameter and its value in CART's 0/1 columns, as EMA Workbench's CART.sep
@@ -184,14 +221,15 @@ def features(table: pd.DataFrame, parameters: list[str]) -> pd.DataFrame:
 
 
 def analyse(table: pd.DataFrame, parameters: list[str], expression: str, outcome: str = "outcome", density: float = 0.8,
-            mass_min: float = 0.05, peel_alpha: float = 0.05, depth: int = 3, seed: int = 0) -> Discovery:
-    """PRIM, CART and feature scores for one outcome class over ``table`` (one row per run,
-    the parameters and the summaries the expression names)."""
+            mass_min: float = 0.05, peel_alpha: float = 0.05, depth: int = 3, seed: int = 0, fits: int = HOLDOUT_FITS) -> Discovery:
+    """PRIM (with the pruned box and ``fits`` refits on random halves: :func:`holdout`),
+    CART and feature scores for one outcome class over ``table`` (one row per run, the
+    parameters and the summaries the expression names)."""
     with _quiet_ema() as ema:
-        return _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed)
+        return _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed, fits)
 
 
-def _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed) -> Discovery:
+def _analyse(ema, table, parameters, expression, outcome, density, mass_min, peel_alpha, depth, seed, fits) -> Discovery:
     prim, feature_scoring = ema
     x = features(table, parameters)
     try:
@@ -203,9 +241,12 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     finder = prim.Prim(x, y.astype(int), peel_alpha=peel_alpha, mass_min=mass_min)
     found = finder.find_box()
     traj = found.peeling_trajectory[["id", "coverage", "density", "mass", "res_dim", "n", "k"]].copy()
-    dense = traj[traj["density"] >= density].sort_values(["coverage", "density"], ascending=False, kind="stable")
-    chosen = int(dense["id"].iloc[0]) if len(dense) else int(traj.sort_values(["density", "coverage"], ascending=False, kind="stable")["id"].iloc[0])
+    chosen = _choose(traj, density)
     box = _box_table(found, chosen, x)
+    pruned = _stats(_inside(x, _pruned_limits(found, chosen)), y)
+    refits = holdout(prim, x, y, density, mass_min, peel_alpha, fits, seed)
+    for column in ("restricted", "significant") if fits else ():  # no column of zeros for refits not made
+        box[f"refits_{column}"] = box["parameter"].map(restricted(refits, column)).fillna(0).astype(int)
     from sklearn.tree import DecisionTreeClassifier
 
     # the classifier of EMA Workbench's CART.build_tree (leaves of at least mass_min of the
@@ -219,28 +260,117 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     scores = scores.reset_index().set_axis(["feature", "score"], axis=1)
     named = list(dict.fromkeys(t.summary for t in parse(expression)))
     blank = int(table[named].isna().any(axis=1).sum())
-    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, tree, list(coded.columns), scores, found, x, blank)
+    return Discovery(outcome, expression, float(y.mean()), traj.reset_index(drop=True), chosen, box, leaves, tree, list(coded.columns), scores, found, x, blank, pruned, refits)
+
+
+def _choose(trajectory: pd.DataFrame, density: float) -> int:
+    """The box of a peeling trajectory a discovery reports: the largest coverage among the
+    boxes at least ``density`` dense, or the densest box if none is."""
+    dense = trajectory[trajectory["density"] >= density].sort_values(["coverage", "density"], ascending=False, kind="stable")
+    if len(dense):
+        return int(dense["id"].iloc[0])
+    return int(trajectory.sort_values(["density", "coverage"], ascending=False, kind="stable")["id"].iloc[0])
+
+
+def _pruned_limits(found, i: int) -> pd.DataFrame:
+    """The limits of box ``i`` (EMA Workbench's box_lims: a row of lower and one of upper
+    limits, a category's kept values in both) with every limit that is not significant
+    moved back to the whole space's."""
+    limits, space = found.box_lims[i].copy(), found.box_lims[0]
+    below = significance(tested(found, i))
+    for name, pair in found.p_values[i].items():
+        for side, qp in enumerate(pair):
+            if qp >= below:  # tested and not significant (an untested side's qp is -1)
+                limits.at[side, name] = space.at[side, name]
+                if isinstance(space.at[side, name], set):  # a category's limit is its set of kept values, in both rows
+                    limits.at[1 - side, name] = space.at[1 - side, name]
+    return limits
+
+
+def _inside(x: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
+    """Which runs (rows of ``x``) a box holds: between its limits (inclusive, as PRIM
+    counts them), a category among its kept values."""
+    inside = np.ones(len(x), dtype=bool)
+    for name in limits.columns:
+        lo, hi = limits.at[0, name], limits.at[1, name]
+        col = x[name]
+        inside &= col.astype(str).isin(set(map(str, lo))).to_numpy() if isinstance(lo, set) else ((col >= lo) & (col <= hi)).to_numpy()
+    return inside
+
+
+def _stats(inside: np.ndarray, y: np.ndarray) -> dict:
+    """Coverage, density, mass and counts of the runs ``inside`` a box, against the class
+    ``y``; the density of a box that holds no run is NaN."""
+    n, k = int(inside.sum()), int(y[inside].sum())
+    return {"coverage": k / max(int(y.sum()), 1), "density": k / n if n else np.nan, "mass": n / len(y), "n": n, "k": k}
+
+
+def holdout(prim, x: pd.DataFrame, y: np.ndarray, density: float, mass_min: float, peel_alpha: float, fits: int, seed: int) -> pd.DataFrame:
+    """PRIM refitted on ``fits`` random halves of the runs, each half's box chosen by the
+    rule of the full fit (:func:`_choose`) and counted on the other half. A box's coverage
+    and density are measured on the runs that shaped it, and the peeling stops where they
+    look best, so they flatter it; on runs it has not seen they show what it finds. A
+    parameter that some halves restrict and others do not is restricted by the sample
+    rather than by the model. Halves are drawn within the class and outside it, so each
+    keeps the class's share (and the held-out half holds at least one run of each); the
+    draws follow ``seed``. One row per fit: the half's box and its coverage and density
+    there, the same box's (``held_``) and its pruned box's (``held_pruned_``) on the other
+    half, the parameters it restricts and those it restricts by a significant limit."""
+    rng = np.random.default_rng(seed)
+    members, others = np.flatnonzero(y), np.flatnonzero(~y)
+    rows = []
+    for fit in range(fits):
+        a, b = rng.permutation(members), rng.permutation(others)
+        train = np.sort(np.concatenate([a[: len(a) // 2], b[: len(b) // 2]]))
+        held = np.sort(np.concatenate([a[len(a) // 2:], b[len(b) // 2:]]))
+        found = prim.Prim(x.iloc[train].reset_index(drop=True), y[train].astype(int), peel_alpha=peel_alpha, mass_min=mass_min).find_box()
+        i = _choose(found.peeling_trajectory, density)
+        limits, pruned = found.box_lims[i], _pruned_limits(found, i)
+        own = found.peeling_trajectory.set_index("id").loc[i]
+        out, out_pruned = _stats(_inside(x.iloc[held], limits), y[held]), _stats(_inside(x.iloc[held], pruned), y[held])
+        restricts = list(found.p_values[i])
+        kept = [p for p in restricts if _differs(pruned, found.box_lims[0], p)]
+        rows.append({"fit": fit, "box": i, "coverage": own["coverage"], "density": own["density"],
+                     "held_coverage": out["coverage"], "held_density": out["density"], "held_mass": out["mass"],
+                     "held_pruned_coverage": out_pruned["coverage"], "held_pruned_density": out_pruned["density"],
+                     "restricted": "; ".join(restricts), "significant": "; ".join(kept)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["fit", "box", "coverage", "density", "held_coverage", "held_density", "held_mass", "held_pruned_coverage", "held_pruned_density", "restricted", "significant"])
+
+
+def restricted(refits: pd.DataFrame, column: str = "restricted") -> pd.Series:
+    """In how many fits of a :func:`holdout` table each parameter is restricted (or, with
+    ``column="significant"``, restricted by a significant limit)."""
+    return pd.Series([p for fit in refits[column] for p in fit.split("; ") if p], dtype=object).value_counts()
+
+
+def _differs(limits: pd.DataFrame, space: pd.DataFrame, name: str) -> bool:
+    """Whether ``limits`` restrict parameter ``name`` within ``space``."""
+    return any(limits.at[side, name] != space.at[side, name] for side in (0, 1))
 
 
 def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
-    """Limits of box ``i`` on its restricted parameters, with quasi-p-values and the range
-    the parameter spans over all runs."""
+    """Limits of box ``i`` on its restricted parameters, with quasi-p-values, the range
+    the parameter spans over all runs, and the limits of the pruned box (those of box
+    ``i`` where significant, the range's otherwise)."""
     # from the box's own records (PrimBox.inspect(style="data") cannot hold a category's
     # set of values under pandas 3); p_values[i] has one entry per restricted parameter
-    lims, qps = found.box_lims[i], found.p_values[i]
+    lims, qps, pruned = found.box_lims[i], found.p_values[i], _pruned_limits(found, i)
     rows = []
+
+    def shown(value, numeric: bool):
+        return value if numeric else ", ".join(sorted(map(str, value)))
+
     for name, (qp_lo, qp_hi) in qps.items():
-        lo, hi = lims[name].iloc[0], lims[name].iloc[1]
-        col = x[name]
-        numeric = pd.api.types.is_numeric_dtype(col)
+        numeric = pd.api.types.is_numeric_dtype(x[name])
         rows.append({
             "parameter": name,
-            "min": lo if numeric else ", ".join(sorted(map(str, lo))), "max": hi if numeric else "",
+            "min": shown(lims[name].iloc[0], numeric), "max": lims[name].iloc[1] if numeric else "",
             "qp_lower": qp_lo if qp_lo >= 0 else np.nan, "qp_upper": qp_hi if qp_hi >= 0 else np.nan,
-            "range_min": col.min() if numeric else ", ".join(sorted(map(str, col.unique()))),
-            "range_max": col.max() if numeric else "",
+            "range_min": x[name].min() if numeric else ", ".join(sorted(map(str, x[name].unique()))),
+            "range_max": x[name].max() if numeric else "",
+            "pruned_min": shown(pruned[name].iloc[0], numeric), "pruned_max": pruned[name].iloc[1] if numeric else "",
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=["parameter", "min", "max", "qp_lower", "qp_upper", "range_min", "range_max"])
+    return pd.DataFrame(rows, columns=["parameter", "min", "max", "qp_lower", "qp_upper", "range_min", "range_max", "pruned_min", "pruned_max"])
 
 
 def _cart_table(tree, coded: pd.DataFrame, x: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
@@ -313,7 +443,7 @@ def run(ctx, chart) -> Discovery:
     table = runs(ctx.results)
     expression = ctx.spec.get("outcomes", {})[chart.outcome]
     parameters = chart.parameters or ctx.results.parameters
-    return analyse(table, parameters, expression, chart.outcome, chart.density, chart.mass_min, depth=chart.depth, seed=ctx.spec.get("seed", 0))
+    return analyse(table, parameters, expression, chart.outcome, chart.density, chart.mass_min, depth=chart.depth, seed=ctx.spec.get("seed", 0), fits=chart.holdout)
 
 
 def _name(feature: str) -> str:
@@ -399,23 +529,29 @@ def box_picker(d: Discovery, directory):
 
 
 def box_figure(ctx, d: Discovery, title: str | None = None):
-    """The chosen box: each restricted parameter's limits within its swept range, with quasi-p-values."""
+    """The chosen box: each restricted parameter's limits within its swept range, with
+    quasi-p-values; a parameter none of whose limits is significant is drawn in grey (the
+    pruned box leaves it out)."""
     from abm import chartstyle as cs
     from abm import report
 
     rows = d.box
+    limits = tested(d.peeled, d.chosen)
+    below = significance(limits)
     fig, body = report._canvas(7.0, 0.45 * max(2, len(rows)) + 0.8)
     ax = body.subplots()
     for i, r in enumerate(rows.itertuples(index=False)):
         y = len(rows) - 1 - i
-        qp = "; ".join(f"{side} qp {v:.2g}" for side, v in (("lower", r.qp_lower), ("upper", r.qp_upper)) if pd.notna(v))
+        qps = [(side, v) for side, v in (("lower", r.qp_lower), ("upper", r.qp_upper)) if pd.notna(v)]
+        qp = "; ".join(f"{side} qp {v:.2g}" + ("" if v < below else ", dropped") for side, v in qps)
         if isinstance(r.min, str):  # a category: the values the box keeps
-            ax.text(0.01, y, f"only {r.min}", ha="left", va="center", fontsize=7)
-            ax.text(1.02, y, f"(qp {qp.split('qp ')[-1]})" if qp else "", va="center", fontsize=7)
+            ax.text(0.01, y, f"only {r.min}", ha="left", va="center", fontsize=7, color="black" if qps[0][1] < below else "0.5")
+            ax.text(1.02, y, f"(qp {qp.split('qp ')[-1]})", va="center", fontsize=7)
             continue
         lo, hi = float(r.range_min), float(r.range_max)
         span = (hi - lo) or 1.0
-        ax.barh(y, (float(r.max) - float(r.min)) / span, left=(float(r.min) - lo) / span, height=0.5, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5)
+        kept = any(v < below for _, v in qps)
+        ax.barh(y, (float(r.max) - float(r.min)) / span, left=(float(r.min) - lo) / span, height=0.5, color=cs.OKABE_ITO[0] if kept else "0.8", edgecolor="black", linewidth=0.5)
         ax.text(1.02, y, f"{float(r.min):.3g} - {float(r.max):.3g}  ({qp})", va="center", fontsize=7)
     ax.set_yticks(range(len(rows)), [_name(p) for p in rows["parameter"]][::-1], fontsize=8)
     ax.set_xlim(0, 1)
@@ -424,8 +560,17 @@ def box_figure(ctx, d: Discovery, title: str | None = None):
     ax.grid(True, axis="x", color="0.9", linewidth=0.6)
     c = d.trajectory.loc[d.trajectory["id"] == d.chosen].iloc[0]
     note = (f"PRIM box {d.chosen} for {_what(d)}: coverage {c['coverage']:.2f}, density {c['density']:.2f}; "
-            "bars: the box's limits; qp: quasi-p-value of each limit (one-sided binomial test, Bryant & Lempert 2010; below 0.05 the limit matters)")
+            f"bars: the box's limits; qp: quasi-p-value of each limit (one-sided binomial test, Bryant & Lempert 2010): {rule(limits)}, "
+            f"the others are dropped (grey: no significant limit); pruned box: coverage {d.pruned['coverage']:.2f}, density {d.pruned['density']:.2f}"
+            + (f"; {_held(d)}" if len(d.holdout) else ""))
     return report._decorate(fig, ctx.footer, title or f"The conditions under which the region is '{d.outcome}'", note)
+
+
+def _held(d: Discovery, digits: int = 2) -> str:
+    """The holdout's medians in words."""
+    h = d.holdout
+    return (f"held out ({len(h)} refits on random halves, each box tested on the other half): median coverage {h['held_coverage'].median():.{digits}f}, "
+            f"density {h['held_density'].median():.{digits}f}")
 
 
 def scores_figure(ctx, d: Discovery, title: str | None = None):
@@ -481,8 +626,19 @@ def write(ctx, chart, out, stem: str) -> list:
     d.scores.to_csv(out / f"{stem}_scores.csv", index=False)
     written += [out / f"{stem}_trajectory.csv", out / f"{stem}_cart.csv", out / f"{stem}_scores.csv"]
     c = d.trajectory.loc[d.trajectory["id"] == d.chosen].iloc[0]
+    p = d.pruned
     notes = [f"outcome {_what(d)}", f"box {d.chosen} of the peeling trajectory: coverage {c['coverage']:.3f}, density {c['density']:.3f}, mass {c['mass']:.3f}, {int(c['n'])} runs",
-             "qp_lower/qp_upper: quasi-p-values of each limit (one-sided binomial test; Bryant & Lempert 2010)"]
+             f"qp_lower/qp_upper: quasi-p-values of each limit (one-sided binomial test; Bryant & Lempert 2010); {rule(tested(d.peeled, d.chosen))}",
+             f"pruned box (pruned_min/pruned_max: the box's significant limits, the swept range elsewhere): coverage {p['coverage']:.3f}, density {p['density']:.3f}, mass {p['mass']:.3f}, {p['n']} runs"]
+    if len(d.holdout):
+        h = d.holdout
+        others = restricted(h).drop(d.box["parameter"], errors="ignore")
+        notes += [f"{_held(d, 3)} (its pruned box: coverage {h['held_pruned_coverage'].median():.3f}, density {h['held_pruned_density'].median():.3f}); "
+                  f"in sample on their halves {h['coverage'].median():.3f} and {h['density'].median():.3f}; halves drawn with the spec's seed ({ctx.spec.get('seed', 0)}); each fit: {stem}_holdout.csv",
+                  f"refits_restricted/refits_significant: in how many of the {len(h)} refits the parameter is restricted / restricted by a significant limit"
+                  + (f"; restricted there but not in this box: {', '.join(f'{q} ({n})' for q, n in others.items())}" if len(others) else "")]
+        d.holdout.to_csv(out / f"{stem}_holdout.csv", index=False)
+        written.append(out / f"{stem}_holdout.csv")
     written += report._table_files(d.box, out, f"{stem}_box", notes)
     for suffix, fig in figures(ctx, chart, d).items():
         written += report.save(fig, out, f"{stem}_{suffix}")

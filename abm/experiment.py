@@ -206,6 +206,7 @@ class DiscoveryChart(Chart):
     density: Annotated[Real, Field(gt=0, le=1)] = 0.8  # chosen box: the largest coverage at this density or more
     mass_min: Annotated[Real, Field(gt=0, lt=0.5)] = 0.05  # smallest box (and CART leaf), share of runs
     depth: Annotated[Int, Field(ge=1, le=8)] = 3  # CART tree depth
+    holdout: Annotated[Int, Field(ge=0, le=100)] = discovery.HOLDOUT_FITS  # PRIM refitted on this many random halves, each box tested on the other half (0: none)
 
 
 CHARTS: dict[str, type[Chart]] = {"timeseries": TimeseriesChart, "phase": PhaseChart, "box": BoxChart, "difference": DifferenceChart, "sobol": SobolChart, "morris": MorrisChart, "discovery": DiscoveryChart}

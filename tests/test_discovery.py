@@ -85,6 +85,9 @@ def test_cart_leaves_over_several_base_scenarios_are_counted_from_the_runs_in_th
 def test_the_discovery_is_reproducible():
     one, two = (discovery.analyse(synthetic(4), list("abcd"), "y_final > 0.5", seed=7) for _ in range(2))
     pd.testing.assert_frame_equal(one.box, two.box)
+    pd.testing.assert_frame_equal(one.holdout, two.holdout)  # the same halves for the same seed
+    other = discovery.analyse(synthetic(4), list("abcd"), "y_final > 0.5", seed=8)
+    assert not one.holdout[["held_coverage", "held_density"]].equals(other.holdout[["held_coverage", "held_density"]])
     pd.testing.assert_frame_equal(one.scores, two.scores)
     pd.testing.assert_frame_equal(one.cart, two.cart)
 
@@ -139,6 +142,7 @@ BAD = {
     "parameter not swept": ({"charts": [{"type": "discovery", "outcome": "fragmented", "parameters": ["rules.decision.cap"]}]}, "charts.0.parameters: 'rules.decision.cap' is not swept"),
     "no parameters": ({"charts": [{"type": "discovery", "outcome": "fragmented", "parameters": []}]}, "charts.0.parameters: must not be empty"),  # searched every swept one, silently
     "bad density": ({"charts": [{"type": "discovery", "outcome": "fragmented", "density": 1.5}]}, "charts.0.density: must be in (0, 1] (got 1.5)"),
+    "bad holdout": ({"charts": [{"type": "discovery", "outcome": "fragmented", "holdout": -1}]}, "charts.0.holdout: must be in [0, 100] (got -1)"),
 }
 
 
@@ -187,8 +191,12 @@ def test_report_of_a_discovery_sweep_writes_its_figures_and_tables(tmp_path):
     assert trajectory["coverage"].iloc[0] == 1.0 and trajectory["density"].iloc[0] == pytest.approx(0.5, abs=0.05)
     assert set(pd.read_csv(report / f"{stem}_scores.csv")["feature"]) == {"rules.coercion.strength", "rules.decision.noise"}
     box = pd.read_csv(report / f"{stem}_box.csv")
-    assert list(box.columns[:5]) == ["parameter", "min", "max", "qp_lower", "qp_upper"]
-    assert "quasi-p-values" in (report / f"{stem}_box.md").read_text()
+    assert list(box.columns) == ["parameter", "min", "max", "qp_lower", "qp_upper", "range_min", "range_max", "pruned_min", "pruned_max", "refits_restricted", "refits_significant"]
+    notes = (report / f"{stem}_box.md").read_text()
+    assert "quasi-p-values" in notes and "(Bonferroni over the box's" in notes and "- pruned box (pruned_min/pruned_max" in notes
+    assert "- held out (5 refits on random halves, each box tested on the other half): median coverage" in notes
+    holdout = pd.read_csv(report / f"{stem}_holdout.csv")
+    assert len(holdout) == 5 and {"held_coverage", "held_density", "restricted", "significant"} <= set(holdout.columns)
     assert f"![{stem}_prim]({stem}_prim.png)" in (report / "summary.md").read_text()
     # the class is computed from the stored summaries, as the report says
     table = results.load(out).table()
@@ -213,26 +221,95 @@ def test_a_run_shared_by_identical_points_counts_once(tmp_path):
     assert found.trajectory["n"].iloc[0] == 18
 
 
+def holding(t: pd.DataFrame, limits: pd.DataFrame) -> np.ndarray:
+    """The runs of ``t`` inside the limits of a box table's rows (``min`` to ``max``, both
+    included, as PRIM counts; the base's kept values listed in ``min``), counted by hand."""
+    inside = np.ones(len(t), dtype=bool)
+    for lim in limits.itertuples():
+        if lim.parameter == "base":
+            inside &= t["scenario"].astype(str).isin(lim.min.split(", ")).to_numpy()
+        else:
+            inside &= ((t[lim.parameter] >= lim.min) & (t[lim.parameter] <= lim.max)).to_numpy()
+    return inside
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_any_box_of_the_peeling_trajectory_can_be_chosen_with_its_limits(seed):
     """box_at(i) gives the limits of box i: exactly the runs inside them make the
     trajectory's count and class count of that box, for every box from the whole space in."""
     t = synthetic(seed)
     d = discovery.analyse(t, list("abcd"), "y_final > 0.5", "high", density=0.9, seed=seed)
-    pd.testing.assert_frame_equal(d.box_at(d.chosen), d.box)
+    pd.testing.assert_frame_equal(d.box_at(d.chosen), d.box.drop(columns=["refits_restricted", "refits_significant"]))
     y = discovery.classify(t, "y_final > 0.5")
-    column = {"base": t["scenario"].astype(str)}
     for row in d.trajectory.itertuples():
         limits = d.box_at(row.id)
         assert len(limits) == row.res_dim and (row.res_dim == 0) == (row.id == 0)
-        inside = np.ones(len(t), dtype=bool)
-        for lim in limits.itertuples():
-            values = column.get(lim.parameter, t.get(lim.parameter))
-            inside &= values.isin(lim.min.split(", ")).to_numpy() if lim.parameter == "base" else ((values >= lim.min) & (values <= lim.max)).to_numpy()
+        inside = holding(t, limits)
         assert (inside.sum(), y[inside].sum()) == (row.n, row.k), (row, limits)
     assert d.describe(d.chosen).startswith(f"box {d.chosen}: coverage")
     with pytest.raises(KeyError, match="no box"):
         d.box_at(len(d.trajectory) + 5)
+
+
+def test_the_pruned_box_keeps_the_significant_limits_and_is_counted_on_the_runs():
+    """A limit is significant below 0.05 divided by the number of limits its box tests
+    (Bonferroni); the pruned box keeps only those, and its coverage, density, mass and
+    counts are those of the runs inside what is left, counted here by hand. The class:
+    a > 0.5 in the no_peace base, its labels flipped in 15% of the runs where c > 0.5 and
+    2% elsewhere; on these 400 runs PRIM's box limits b and c besides the base, and c's
+    upper limit (qp 0.035) would pass at 0.05 but not at 0.05 / 5."""
+    t = synthetic(4, 400)
+    flip = np.random.default_rng(4).uniform(0, 1, len(t)) < np.where(t["c"] > 0.5, 0.15, 0.02)
+    t["y_final"] = (((t["a"] > 0.5) & (t["scenario"] == "no_peace")) ^ flip).astype(float)
+    d = discovery.analyse(t, list("abcd"), "y_final > 0.5", "high", seed=4, fits=0)
+    box = d.box
+    qp = box[["qp_lower", "qp_upper"]]
+    threshold = 0.05 / qp.notna().sum().sum()
+    significant = qp < threshold  # an untested side (NaN) is not
+    # the premise: a significant category kept, and a limit between the threshold and 0.05 dropped
+    assert significant.loc[box["parameter"] == "base", "qp_lower"].all(), box
+    assert ((qp >= threshold) & (qp < 0.05)).any().any(), box
+    assert discovery.significance(int(qp.notna().sum().sum())) == threshold
+    kept = box.assign(min=box["min"].where(significant["qp_lower"], box["range_min"]), max=box["max"].where(significant["qp_upper"], box["range_max"]))
+    assert kept[["min", "max"]].astype(str).values.tolist() == box[["pruned_min", "pruned_max"]].astype(str).values.tolist()
+    y = discovery.classify(t, "y_final > 0.5")
+    inside = holding(t, kept)
+    assert d.pruned == pytest.approx({"coverage": y[inside].sum() / y.sum(), "density": y[inside].mean(), "mass": inside.mean(), "n": inside.sum(), "k": y[inside].sum()})
+    assert d.pruned["n"] > d.trajectory.set_index("id").at[d.chosen, "n"]  # fewer limits, more runs
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_box_fitted_to_noise_holds_no_more_of_the_class_than_its_share_out_of_sample(seed):
+    """The class is drawn independently of every input: on the half it was fitted to, PRIM
+    still finds a box denser than the class's share, and on the other half, the holdout's,
+    the box holds the class at about its share."""
+    t = synthetic(seed, 600)
+    t["y_final"] = np.random.default_rng(seed + 100).uniform(0, 1, len(t))
+    d = discovery.analyse(t, list("abcd"), "y_final > 0.7", "noise", density=0.5, seed=seed)
+    h = d.holdout
+    assert len(h) == discovery.HOLDOUT_FITS and list(h["fit"]) == list(range(discovery.HOLDOUT_FITS))
+    assert h["density"].median() > d.share + 0.05  # the premise: in sample, PRIM finds something
+    assert abs(h["held_density"].median() - d.share) < 0.05, h
+    assert h["held_density"].median() < h["density"].median() - 0.05, h
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_holdout_finds_a_known_box_again_on_the_other_half(seed):
+    """The box a > 0.6, b < 0.3 is in the model, not in the sample: every refit restricts
+    a and b by significant limits, never c or d by one, and counted on the other half the
+    box keeps most of its coverage and density."""
+    d = discovery.analyse(synthetic(seed), list("abcd"), "y_final > 0.5", "high", density=0.9, seed=seed)
+    h = d.holdout
+    assert h["held_density"].median() > 0.9 and h["held_coverage"].median() > 0.7, h
+    assert discovery.restricted(h, "significant").to_dict() == {"a": 5, "b": 5}, h
+    assert d.box.set_index("parameter")[["refits_restricted", "refits_significant"]].loc[["a", "b"]].eq(5).all().all()
+
+
+def test_a_discovery_without_refits_says_nothing_of_them():
+    """holdout: 0 (fits=0) skips the refits: no held-out table, and no refits columns of zeros in the box table."""
+    d = discovery.analyse(synthetic(1), list("abcd"), "y_final > 0.5", "high", density=0.9, seed=1, fits=0)
+    assert d.holdout.empty and not any(c.startswith("refits_") for c in d.box.columns)
+    assert "held out" not in " ".join(t.get_text() for t in discovery.box_figure(SimpleNamespace(footer="footer"), d).findobj(lambda a: hasattr(a, "get_text")))
 
 
 def test_the_box_picker_shows_the_box_chosen_on_the_slider(tmp_path):
