@@ -1764,3 +1764,153 @@ def test_calibration_quotes_the_published_predictive_check():
     run = quoted(CALIBRATION, "and again on 6 December 2026", 300)  # the run the JSON's provenance is
     assert f"at commit {PUBLISHED['model']['commit'][:7]}, when the predictive check came to score single runs" in run and not PUBLISHED["model"]["dirty"]
     assert f"it gave the same {PUBLISHED['sessions'][0]['simulations']:,} simulations" in quoted(CALIBRATION, "Re-run on 5 December", 400)
+
+
+def test_experiments_doc_quotes_what_the_discovery_says(tmp_path):
+    """docs/experiments.md, "What the discovery says": every figure of its reading, from the
+    shipped discovery sweep (2,048 runs) through abm.discovery as `abm report` calls it
+    (without drawing the charts): the outcomes' ranges, each class's box, pruned box,
+    held-out medians, significant limits, CART leaf and feature scores, and what the
+    peace and Russia's seat in the format do to integration."""
+    from types import SimpleNamespace
+
+    from abm import discovery, results
+
+    doc = (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8")
+    start = doc.index("### What the discovery says")
+    text = quoted(doc, "### What the discovery says", doc.index("## Shipped experiments") - start)
+    spec = experiment.load(ROOT / "experiments" / "discovery.yaml")
+    swept("discovery", tmp_path)
+    res = results.load(tmp_path / "discovery")
+    ctx = SimpleNamespace(results=res, spec=res.manifest["spec"])
+    found = {c.outcome: discovery.run(ctx, c) for c in spec.charts}
+    t = discovery.runs(res)
+
+    def e(v: float, digits: int = 0) -> str:  # 3e-29, 1.5e-7
+        return f"{v:.{digits}e}".replace("e-0", "e-")
+
+    def box(name: str) -> pd.DataFrame:
+        return found[name].box.set_index("parameter")
+
+    def qp(name: str, parameter: str) -> float:
+        return box(name).loc[parameter, ["qp_lower", "qp_upper"]].min()
+
+    def chosen(name: str) -> pd.Series:
+        d = found[name]
+        return d.trajectory.set_index("id").loc[d.chosen]
+
+    def held(name: str) -> pd.Series:
+        return found[name].holdout.median(numeric_only=True)
+
+    def threshold(name: str) -> float:
+        return discovery.significance(discovery.tested(found[name].peeled, found[name].chosen))
+
+    def scores(name: str) -> pd.Series:
+        return found[name].scores.set_index("feature")["score"]
+
+    def leaf(name: str) -> pd.Series:  # the densest leaf of the CART tree
+        return found[name].cart.sort_values("density", ascending=False).iloc[0]
+
+    def cut(limits: str, parameter: str, op: str) -> str:
+        return re.search(rf"{re.escape(parameter)} {op} ([\d.]+)", limits).group(1)
+
+    cap, noise, decay, base = "rules.decision.cap", "rules.decision.noise", "rules.decay.rate", "base"
+    us, eu, china = (f"powers.{p}.budget.investment" for p in ("united_states", "european_union", "china"))
+    levers = [us, eu, china, "powers.russia.budget.security", "rules.coercion.strength", "rules.coercion.stakes", "freight.risk_premium", "shocks.iran_strike.hazard", "organisations.CMHS.rivalry_import"]
+    tested = [discovery.tested(d.peeled, d.chosen) for d in found.values()]
+    assert f"The boxes test {min(tested)} to {max(tested)} limits each, so a limit is significant below a qp of {discovery.significance(max(tested)):.2g} (six limits) to {discovery.significance(min(tested)):.2g} (three)" in text and max(tested) == 6 and min(tested) == 3
+    held_densities, densities = [held(n)["held_density"] for n in found], [chosen(n)["density"] for n in found]
+    assert f"median densities of {min(held_densities):.2f}-{max(held_densities):.2f}, where the boxes chosen on all runs hold {min(densities):.2f}-{max(densities):.2f}" in text
+
+    sc, fr, dv = (t[f"{m}_final"] for m in ("fragmentation_south_caucasus", "fragmentation", "division"))
+    assert (f"South Caucasus fragmentation in 2040 lies between {sc.min():.2f} and {sc.max():.2f}, regional fragmentation between {fr.min():.2f} and {fr.max():.2f}, "
+            f"division between {dv.min():.2f} and {dv.max():.2f}.") in text
+
+    # South Caucasus fragmentation: the box is its own pruned box, and it holds up
+    sc, c, h = box("fragmented_south_caucasus"), chosen("fragmented_south_caucasus"), held("fragmented_south_caucasus")
+    assert list(sc.index) == [cap, noise, decay] and sc[["qp_lower", "qp_upper"]].max().max() < 1e-19
+    assert found["fragmented_south_caucasus"].pruned["n"] == c["n"]
+    assert (f"One box holds {c['coverage']:.0%} of the fragmented runs at {c['density']:.0%} density (against {found['fragmented_south_caucasus'].share:.0%} overall): decision noise below "
+            f"{sc.at[noise, 'max']:.2f}, decay of ties above {sc.at[decay, 'min']:.3f} a quarter and a hedging cap above {sc.at[cap, 'min']:.2f} (all three quasi-p-values below 1e-19") in text
+    assert f"(median coverage {h['held_coverage']:.2f}, density {h['held_density']:.2f})" in text
+    refits = found["fragmented_south_caucasus"].holdout
+    assert discovery.restricted(refits, "significant").to_dict() == {cap: 5, noise: 5, decay: 5}
+    assert discovery.restricted(refits).drop([cap, noise, decay]).to_dict() == {"freight.risk_premium": 1}
+    f = leaf("fragmented_south_caucasus")
+    assert f"(noise <= {cut(f['limits'], noise, '<=')}, decay > {cut(f['limits'], decay, '>')}, cap > {cut(f['limits'], cap, '>')}: {f['mass']:.0%} of runs, {f['density']:.0%} of them fragmented)" in text
+    s = scores("fragmented_south_caucasus")
+    assert f"Feature scores: decay {s[decay]:.2f}, noise {s[noise]:.2f}, base scenario {s[base]:.2f}, cap {s[cap]:.2f}; every lever" in text and s[levers].max() <= 0.04
+    assert list(s.index[:4]) == [decay, noise, base, cap]
+
+    # region-wide fragmentation
+    fr, c, h, p = box("fragmented"), chosen("fragmented"), held("fragmented"), found["fragmented"].pruned
+    assert set(fr.index) == {cap, noise, decay, eu, "organisations.CMHS.rivalry_import", base} and fr.at[base, "min"] == "peace, peace_russia_in_format"
+    assert (f"coverage {c['coverage']:.2f} and density {c['density']:.2f} on decay (above {fr.at[decay, 'min']:.3f}, qp {e(qp('fragmented', decay))}), noise (below {fr.at[noise, 'max']:.2f}, qp "
+            f"{e(qp('fragmented', noise))}), the two peace bases (qp {e(qp('fragmented', base))}: the region-wide top fifth is a peace world) and a cap above {fr.at[cap, 'min']:.2f} (qp "
+            f"{e(qp('fragmented', cap), 1)}); its limits on EU investment money (qp {qp('fragmented', eu):.2f}) and the format's imported rivalry (qp "
+            f"{qp('fragmented', 'organisations.CMHS.rivalry_import'):.2f}) are not significant (threshold {threshold('fragmented'):.2g}), and without them the pruned box holds "
+            f"{p['coverage']:.2f} of the class at density {p['density']:.2f}. Held out the box holds {h['held_coverage']:.2f} at density {h['held_density']:.2f}.") in text
+    assert qp("fragmented", eu) >= threshold("fragmented") and max(qp("fragmented", x) for x in (cap, noise, decay, base)) < threshold("fragmented")
+    s = scores("fragmented")
+    assert f"EU investment money scores {s[eu]:.3f}, after decay {s[decay]:.2f}, base {s[base]:.2f} and noise {s[noise]:.3f}" in text and list(s.index[:4]) == [decay, base, noise, eu]
+    assert discovery.restricted(found["fragmented"].holdout)[eu] == 5 and eu not in discovery.restricted(found["fragmented"].holdout, "significant")
+
+    # division in the South Caucasus
+    ds, c, h, p = box("divided_south_caucasus"), chosen("divided_south_caucasus"), held("divided_south_caucasus"), found["divided_south_caucasus"].pruned
+    dropped = [decay, "utility.dependence", eu]
+    assert set(ds.index) == {cap, noise, base, *dropped} and ds.at[base, "min"] == "no_peace, no_peace_russia_in_format"
+    others = [qp("divided_south_caucasus", x) for x in dropped]
+    assert (f"The box (coverage {c['coverage']:.2f}, density {c['density']:.2f}) keeps the two `no_peace` bases, with Russia in the format or not (qp {e(qp('divided_south_caucasus', base))}), "
+            f"decision noise below {ds.at[noise, 'max']:.2f} (qp {e(qp('divided_south_caucasus', noise))}) and a hedging cap above {ds.at[cap, 'min']:.2f} (qp "
+            f"{e(qp('divided_south_caucasus', cap))}); its other limits (decay, weight of dependence, EU money) have qp {min(others):.2f}-{max(others):.2f} and are dropped: the pruned box "
+            f"holds {p['coverage']:.2f} of the class at density {p['density']:.2f}, and held out the box holds {h['held_coverage']:.2f} at density {h['held_density']:.2f}, its three "
+            "significant limits significant in every refit too.") in text
+    assert min(others) >= threshold("divided_south_caucasus") and discovery.restricted(found["divided_south_caucasus"].holdout, "significant").to_dict() == {cap: 5, noise: 5, base: 5}
+    s = scores("divided_south_caucasus")
+    assert f"Feature scores: base {s[base]:.2f}, noise {s[noise]:.2f}, cap {s[cap]:.2f}, decay {s[decay]:.2f}, every lever 0.045 or less" in text and s[levers].max() <= 0.045
+    assert list(s.index[:4]) == [base, noise, cap, decay]
+
+    # region-wide division
+    dv, c, h, p = box("divided"), chosen("divided"), held("divided"), found["divided"].pruned
+    assert set(dv.index) == {decay, cap, china, us, eu, "rules.allocation.intensity"}
+    assert (f"Region-wide division's box (coverage {c['coverage']:.2f}, density {c['density']:.2f}) rests on slow decay (below {dv.at[decay, 'max']:.3f}, qp {e(qp('divided', decay))}) and a cap "
+            f"above {dv.at[cap, 'min']:.2f} (qp {e(qp('divided', cap))}); its limits on Chinese investment (below {dv.at[china, 'max']:.2f}, qp {qp('divided', china):.3f}), US and EU "
+            f"investment (above {dv.at[us, 'min']:.3f} and {dv.at[eu, 'min']:.3f}, qp {qp('divided', us):.2f} and {qp('divided', eu):.2f}) and contest intensity (qp "
+            f"{qp('divided', 'rules.allocation.intensity'):.2f}) are not significant (threshold {threshold('divided'):.2g}). The two limits that are do not make a dense box by themselves: "
+            f"the pruned box holds {p['coverage']:.2f} of the class at density {p['density']:.2f}, below the 0.8 the box was chosen for, and held out the box holds "
+            f"{h['held_coverage']:.2f} at density {h['held_density']:.2f}.") in text
+    assert qp("divided", china) >= threshold("divided") > max(qp("divided", decay), qp("divided", cap)) and p["density"] < 0.8
+    s = scores("divided")
+    assert (f"Feature scores: decay {s[decay]:.2f}, base {s[base]:.2f}, US investment {s[us]:.2f}, cap {s[cap]:.2f}, Chinese investment {s[china]:.2f}, EU investment {s[eu]:.2f}." in text
+            and list(s.index[:6]) == [decay, base, us, cap, china, eu])
+
+    # low integration
+    di, c, h, p = box("disintegrated"), chosen("disintegrated"), held("disintegrated"), found["disintegrated"].pruned
+    dropped = [qp("disintegrated", x) for x in (noise, "rules.opinion.rate")]
+    assert set(di.index) == {base, decay, us, noise, "rules.opinion.rate"} and di.at[base, "min"] == "no_peace"
+    assert (f"The box (coverage {c['coverage']:.2f}, density {c['density']:.2f}) is the `no_peace` base (qp {e(qp('disintegrated', base))}) with decay below {di.at[decay, 'max']:.3f} (qp "
+            f"{e(qp('disintegrated', decay))}) and US new investment above USD {di.at[us, 'min']:.2f} bn a quarter (qp {qp('disintegrated', us):.3f}, under the threshold of "
+            f"{threshold('disintegrated'):.2g} but not far); its limits on noise and the opinion rate (qp {min(dropped):.2f}-{max(dropped):.2f}) should be dropped, and the pruned box "
+            f"holds {p['coverage']:.2f} of the class at density {p['density']:.2f}. Held out the box holds {h['held_coverage']:.2f} at density {h['held_density']:.2f}; every refit "
+            f"restricts the base and decay by significant limits, and US investment is restricted in {discovery.restricted(found['disintegrated'].holdout)[us]} of the "
+            f"{discovery.HOLDOUT_FITS} refits and significant in none.") in text
+    assert qp("disintegrated", us) < threshold("disintegrated") <= min(dropped)
+    assert discovery.restricted(found["disintegrated"].holdout, "significant").to_dict() == {base: 5, decay: 5}
+    s = scores("disintegrated")
+    assert f"The base scenario scores {s[base]:.2f}, the cap {s[cap]:.2f}, decay {s[decay]:.2f}, nothing else above 0.04." in text and s.drop([base, cap, decay]).max() <= 0.04
+    integration = t.pivot_table(index=spec.parameters, columns="scenario", values="integration_final")
+    joins = pd.concat([integration[f"{p}_russia_in_format"] - integration[p] for p in ("peace", "no_peace")])
+    peace = pd.concat([integration[f"peace{r}"] - integration[f"no_peace{r}"] for r in ("", "_russia_in_format")])
+    inside = t.loc[t["scenario"].str.endswith("_russia_in_format"), "integration_final"]
+    assert len(integration) == 512 and (joins < 0).any()  # "but not in every run"
+    assert (f"Regional integration in 2040 ranges from {t['integration_final'].min():.2f} to {t['integration_final'].max():.2f}; a great power joining the regional format raises it by "
+            f"about 0.1 on average ({joins.mean():.3f} over the 512 points, with peace or without), more than the peace does ({peace.mean():.3f})") in text
+    assert f"with Russia in the format it falls as low as {inside.min():.2f} where they stay out" in text
+
+    # the levers: one significant lever limit in all five boxes, never significant in a refit; division's tree
+    significant = [(n, x) for n, d in found.items() for x in d.box["parameter"] if x in levers and qp(n, x) < threshold(n)]
+    assert significant == [("disintegrated", us)]
+    assert f"US new investment above about USD {di.at[us, 'min']:.2f} bn a quarter in the low-integration box (qp {qp('disintegrated', us):.3f}), and the refits on half the runs do not find it significant once" in text
+    f = leaf("divided")
+    assert (f"(a leaf above USD {float(cut(f['limits'], us, '>')):.2f} bn a quarter, with decay below {float(cut(f['limits'], decay, '<=')):.3f} and a cap above "
+            f"{float(cut(f['limits'], cap, '>')):.2f}: {f['mass']:.0%} of runs, {f['density']:.0%} of them divided)") in text
