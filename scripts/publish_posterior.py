@@ -102,9 +102,9 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         command = " ".join(["abm", *manifest["sessions"][0]["argv"][1:]])
     except (KeyError, IndexError, TypeError):
         raise Refusal(f"{src / 'manifest.json'}: its first session does not record the command (sessions[0].argv)") from None
-    dirty = [m for m in (manifest.get("model"), *(s.get("model") for s in manifest["sessions"] if isinstance(s, dict))) if isinstance(m, dict) and m.get("dirty")]
-    if dirty:  # the commit it names is not the code that ran: the provenance could not be reproduced
-        raise Refusal(f"{src} ran on uncommitted changes to commit {str(dirty[0].get('commit'))[:12]}; commit them and calibrate again before publishing")
+    for model in (manifest.get("model"), *(session.get("model") for session in manifest["sessions"] if isinstance(session, dict))):
+        if isinstance(model, dict) and model.get("dirty"):  # the commit it names is not the code that ran: no reproducible provenance
+            raise Refusal(f"{src} ran on uncommitted changes to commit {str(model.get('commit'))[:12]}; commit them and calibrate again before publishing")
     posterior = _read(src / "posterior.csv")
     rows = {name: _table(src / name) for name in ("constraint.csv", "predictive_check.csv")}
     if any(row.get("verdict") == "unreliable" for row in rows["constraint.csv"]):  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty

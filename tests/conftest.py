@@ -113,6 +113,16 @@ TINY: dict[str, Any] = {
 }
 
 
+def script(name: str):
+    """scripts/<name>.py loaded as a module, so that a test calls its main() in-process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def tiny_scenario(**changes: Any) -> dict[str, Any]:
     """A fresh copy of the tiny world; keyword arguments replace top-level sections
     (mappings are merged one level deep, so ``rules={"decay": {...}}`` keeps the rest)."""

@@ -3,7 +3,6 @@ calibration's posterior, replaces only what it published itself, and refuses the
 one line with exit status 2, writing nothing."""
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -12,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import script as load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "publish_posterior.py"
@@ -176,9 +177,7 @@ def test_a_target_folder_that_does_not_exist_is_refused(calibration, tmp_path):
 
 def test_the_shipped_posterior_is_this_scripts_to_replace():
     """Republishing data/posterior_baseline (the documented command) must not be refused."""
-    spec = importlib.util.spec_from_file_location("publish_posterior", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("publish_posterior")
     for name in ("posterior_baseline", "posterior_baseline_seed1"):
         csv_path, json_path = script.targets(str(ROOT / "data" / name))
         script.check_replaceable(csv_path, json_path, "calibrate_baseline", script.csv_header(csv_path.read_bytes()))  # raises Refusal otherwise

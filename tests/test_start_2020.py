@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.util
 
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ import yaml
 from abm import patterns, runner
 from abm.scenario import load
 from tests.conftest import ROOT
+from tests.conftest import script as load_script
 
 CONFIG = ROOT / "configs" / "start_2020.yaml"
 DATA = yaml.safe_load((ROOT / "data" / "region_2020.yaml").read_text())
@@ -47,9 +47,7 @@ def test_the_exogenous_events_are_scheduled_and_fire_before_2025():
 
 
 def test_the_validation_table_can_be_regenerated(tmp_path):
-    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("validate_2020")
     assert script.main(["--seeds", "2", "--workers", "1", "--out", str(tmp_path)]) == 0
     values = pd.read_csv(tmp_path / "validation.csv")
     observed = patterns.load(ROOT / "data" / "observed_2020_2024.yaml")
@@ -59,9 +57,7 @@ def test_the_validation_table_can_be_regenerated(tmp_path):
 
 
 def test_the_validation_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("validate_2020")
     (tmp_path / "validation.md").write_text("my own notes")
     assert script.main(["--seeds", "1", "--workers", "1", "--out", str(tmp_path)]) == 2
     assert (tmp_path / "validation.md").read_text() == "my own notes"
@@ -81,9 +77,7 @@ def test_the_validation_never_overwrites_a_file_it_did_not_write(tmp_path, capsy
 
 
 def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
-    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("validate_2020")
     with pytest.raises(SystemExit):
         script.main(["--help"])
     assert "against the observed ones of data/observed_2020_2024.yaml." in " ".join(capsys.readouterr().out.split())
@@ -97,9 +91,7 @@ def test_the_validation_scripts_help_says_a_whole_sentence(capsys):
 def test_observations_a_run_cannot_give_are_refused_before_the_runs(tmp_path, capsys, monkeypatch, change, says):
     """An observation dated after the run printed a table of nan and exited 0; an unknown
     column or state ended in a traceback after every run."""
-    spec = importlib.util.spec_from_file_location("validate_2020", ROOT / "scripts" / "validate_2020.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("validate_2020")
     observed = tmp_path / "observed.yaml"
     observed.write_text((ROOT / "data" / "observed_2020_2024.yaml").read_text().replace(*change, 1))
     monkeypatch.setattr(script.validation, "compare", lambda *a: pytest.fail("the runs started"))
