@@ -1721,7 +1721,8 @@ def test_validation_quotes_the_runs_in_its_prose(validation_2020):
     assert (runs["russia_falls_in_armenian_arms"] < 0).all()  # "every run lowers Russia's share of Armenia's security ties"
     landed = assumed["georgia_russia_stable"].round(3) == round(q("georgia_russia_stable", 0.5, assumed), 3)
     assert (~landed).sum() == 1 and "all but one of the 50 runs land there" in VALIDATION
-    shares = [float(row.split("|")[-2]) for row in validation_2020["posterior"][0].splitlines() if row.startswith("| ") and "---" not in row][1:]
+    rows = [row for row in validation_2020["posterior"][0].splitlines() if row.startswith("| ") and "---" not in row][1:]
+    shares = [float(row.split("|")[-2]) for row in rows]
     assert sum(s > 0.5 for s in shares) == 8 and "most runs reproduce 8 of the 10 (the rows with a share above one half)" in VALIDATION
     assert 0.2 <= (georgia.abs() > 0.06).mean() <= 0.3 and "puts a quarter of the runs outside the tolerance" in VALIDATION
 
