@@ -242,8 +242,9 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     found = finder.find_box()
     traj = found.peeling_trajectory[["id", "coverage", "density", "mass", "res_dim", "n", "k"]].copy()
     chosen = _choose(traj, density)
-    box = _box_table(found, chosen, x)
-    pruned = _stats(_inside(x, _pruned_limits(found, chosen)), y)
+    limits = _pruned_limits(found, chosen)
+    box = _box_table(found, chosen, x, limits)
+    pruned = _stats(_inside(x, limits), y)
     refits = holdout(prim, x, y, density, mass_min, peel_alpha, fits, seed)
     for column in ("restricted", "significant") if fits else ():  # no column of zeros for refits not made
         box[f"refits_{column}"] = box["parameter"].map(restricted(refits, column)).fillna(0).astype(int)
@@ -327,9 +328,10 @@ def holdout(prim, x: pd.DataFrame, y: np.ndarray, density: float, mass_min: floa
         i = _choose(found.peeling_trajectory, density)
         limits, pruned = found.box_lims[i], _pruned_limits(found, i)
         own = found.peeling_trajectory.set_index("id").loc[i]
-        out, out_pruned = _stats(_inside(x.iloc[held], limits), y[held]), _stats(_inside(x.iloc[held], pruned), y[held])
-        restricts = list(found.p_values[i])
-        kept = [p for p in restricts if _differs(pruned, found.box_lims[0], p)]
+        xh, yh = x.iloc[held], y[held]
+        out, out_pruned = _stats(_inside(xh, limits), yh), _stats(_inside(xh, pruned), yh)
+        restricts, below = list(found.p_values[i]), significance(tested(found, i))
+        kept = [p for p, pair in found.p_values[i].items() if any(0 <= qp < below for qp in pair)]
         rows.append({"fit": fit, "box": i, "coverage": own["coverage"], "density": own["density"],
                      "held_coverage": out["coverage"], "held_density": out["density"], "held_mass": out["mass"],
                      "held_pruned_coverage": out_pruned["coverage"], "held_pruned_density": out_pruned["density"],
@@ -343,18 +345,14 @@ def restricted(refits: pd.DataFrame, column: str = "restricted") -> pd.Series:
     return pd.Series([p for fit in refits[column] for p in fit.split("; ") if p], dtype=object).value_counts()
 
 
-def _differs(limits: pd.DataFrame, space: pd.DataFrame, name: str) -> bool:
-    """Whether ``limits`` restrict parameter ``name`` within ``space``."""
-    return any(limits.at[side, name] != space.at[side, name] for side in (0, 1))
-
-
-def _box_table(found, i: int, x: pd.DataFrame) -> pd.DataFrame:
+def _box_table(found, i: int, x: pd.DataFrame, pruned: pd.DataFrame | None = None) -> pd.DataFrame:
     """Limits of box ``i`` on its restricted parameters, with quasi-p-values, the range
     the parameter spans over all runs, and the limits of the pruned box (those of box
     ``i`` where significant, the range's otherwise)."""
     # from the box's own records (PrimBox.inspect(style="data") cannot hold a category's
     # set of values under pandas 3); p_values[i] has one entry per restricted parameter
-    lims, qps, pruned = found.box_lims[i], found.p_values[i], _pruned_limits(found, i)
+    lims, qps = found.box_lims[i], found.p_values[i]
+    pruned = _pruned_limits(found, i) if pruned is None else pruned
     rows = []
 
     def shown(value, numeric: bool):
@@ -544,13 +542,13 @@ def box_figure(ctx, d: Discovery, title: str | None = None):
         y = len(rows) - 1 - i
         qps = [(side, v) for side, v in (("lower", r.qp_lower), ("upper", r.qp_upper)) if pd.notna(v)]
         qp = "; ".join(f"{side} qp {v:.2g}" + ("" if v < below else ", dropped") for side, v in qps)
+        kept = any(v < below for _, v in qps)
         if isinstance(r.min, str):  # a category: the values the box keeps
-            ax.text(0.01, y, f"only {r.min}", ha="left", va="center", fontsize=7, color="black" if qps[0][1] < below else "0.5")
+            ax.text(0.01, y, f"only {r.min}", ha="left", va="center", fontsize=7, color="black" if kept else "0.5")
             ax.text(1.02, y, f"(qp {qp.split('qp ')[-1]})", va="center", fontsize=7)
             continue
         lo, hi = float(r.range_min), float(r.range_max)
         span = (hi - lo) or 1.0
-        kept = any(v < below for _, v in qps)
         ax.barh(y, (float(r.max) - float(r.min)) / span, left=(float(r.min) - lo) / span, height=0.5, color=cs.OKABE_ITO[0] if kept else "0.8", edgecolor="black", linewidth=0.5)
         ax.text(1.02, y, f"{float(r.min):.3g} - {float(r.max):.3g}  ({qp})", va="center", fontsize=7)
     ax.set_yticks(range(len(rows)), [_name(p) for p in rows["parameter"]][::-1], fontsize=8)

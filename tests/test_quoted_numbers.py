@@ -23,10 +23,12 @@ from abm.model import RegionModel
 from abm.rules.registry import REGISTRY
 from abm.runner import run
 from tests.conftest import BASELINE, ROOT
+from tests.conftest import script as load_script
 
 ODD = (ROOT / "docs" / "ODD.md").read_text(encoding="utf-8")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CALIBRATION = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
+EXPERIMENTS = (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8")
 NB04 = (ROOT / "notebooks" / "04_experiments.ipynb").read_text(encoding="utf-8")
 NB06 = (ROOT / "notebooks" / "06_fitting_the_model.ipynb").read_text(encoding="utf-8")
 PUBLISHED = json.loads((ROOT / "data" / "posterior_baseline.json").read_text(encoding="utf-8"))
@@ -217,7 +219,7 @@ def test_the_export_examples_name_sweeps_that_keep_per_state_series():
     """`abm export runs/NAME` in the README and docs/experiments.md must name a shipped
     experiment whose sweep keeps `metrics.states`: without them the command exits 2."""
     shipped = {e.spec.name: e for e in map(experiment.load, sorted((ROOT / "experiments").glob("*.yaml")))}
-    named = {name for text in (README, (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8"))
+    named = {name for text in (README, EXPERIMENTS)
              for name in re.findall(r"abm export runs/(\w+)", text)}
     assert named and named <= set(shipped), named - set(shipped)
     assert not [name for name in named if not shipped[name].spec.metrics.states]
@@ -227,7 +229,7 @@ def test_the_experiments_guide_quotes_a_shares_wilson_interval():
     from abm import chartstyle
 
     low, high = chartstyle.wilson95(3, 12)
-    assert f"(3 of 12 runs: 0.25 ({low:.2f}-{high:.2f}))" in quoted((ROOT / "docs" / "experiments.md").read_text(encoding="utf-8"), "Every class, with a discovery chart")
+    assert f"(3 of 12 runs: 0.25 ({low:.2f}-{high:.2f}))" in quoted(EXPERIMENTS, "Every class, with a discovery chart")
 
 
 def written(argv: list[str], out) -> list[str]:
@@ -1671,8 +1673,6 @@ VALIDATION = " ".join((ROOT / "docs" / "validation.md").read_text(encoding="utf-
 def validation_2020(tmp_path_factory):
     """docs/validation.md's two 50-run tables, with and without the posterior, as the
     script writes them: {"posterior"/"assumed": (validation.md text, per-run DataFrame)}."""
-    from tests.conftest import script as load_script
-
     script = load_script("validate_2020")
     out = {}
     for name, extra in (("posterior", ["--posterior", str(ROOT / "data" / "posterior_baseline.csv")]), ("assumed", [])):
@@ -1733,7 +1733,7 @@ def test_experiments_doc_quotes_the_scenarios_sweeps_differences(tmp_path):
     over seeds 0-99."""
     from abm import sweep
 
-    text = quoted((ROOT / "docs" / "experiments.md").read_text(encoding="utf-8"), "An interval that excludes 0 says", 900)
+    text = quoted(EXPERIMENTS, "An interval that excludes 0 says", 900)
     assert sweep.run(experiment.load(ROOT / "experiments" / "scenarios.yaml"), tmp_path / "s", workers=2, progress=False).failed == 0
     assert main(["report", str(tmp_path / "s")]) == 0
     diff = pd.read_csv(tmp_path / "s" / "report" / "difference_from_baseline.csv").set_index(["metric", "scenario"])
@@ -1782,7 +1782,7 @@ def test_experiments_doc_quotes_what_the_discovery_says(tmp_path):
 
     from abm import discovery, results
 
-    doc = (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8")
+    doc = EXPERIMENTS
     start = doc.index("### What the discovery says")
     text = quoted(doc, "### What the discovery says", doc.index("## Shipped experiments") - start)
     spec = experiment.load(ROOT / "experiments" / "discovery.yaml")
