@@ -140,6 +140,7 @@ class RegionModel(mesa.Model):
         self.coercions: list[tuple[int, str, str, str, str]] = []  # (step, power, state, tool, response)
         self.spending = np.zeros(m)  # USD bn each power offers in the step (none before the first)
         self.chosen = np.zeros((n, m))  # ties each state took from each power's new spending in the step
+        self.taken_from_rivals = np.zeros((n, m))  # [s, p]: share of s's ties taken in the step from p's rivals' new spending (the defection test)
         self.new_money_taken = np.zeros((n, len(DOMAINS), m))  # USD bn of each power's new spending each state took in the step
         self.answered = np.zeros((m, len(DOMAINS)))  # new money each power adds to its budget in answer to rivals (the spending rule)
         self.observe()
@@ -343,8 +344,8 @@ class RegionModel(mesa.Model):
         (``expiry``); and one rival's losses never hide another's gain."""
         advance = self.chosen @ self.rival_mask  # [s, p]: new spending of p's rivals taken
         everything = self.total + self.other_total
-        rise = np.divide(advance, everything[:, None], out=np.zeros_like(advance), where=everything[:, None] > 0)
-        defected = rise > self.config.offers.defection_tolerance
+        self.taken_from_rivals = np.divide(advance, everything[:, None], out=np.zeros_like(advance), where=everything[:, None] > 0)
+        defected = self.taken_from_rivals > self.config.offers.defection_tolerance
         self.defections += defected
         return list(zip(*(k.tolist() for k in np.nonzero(defected))))
 

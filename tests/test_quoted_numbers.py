@@ -586,6 +586,28 @@ def test_notebook_02_answers_the_decision_noise_exercise(twelve):
     assert np.allclose(baseline["fragmentation"].iloc[:3], last["hedging", 0.1]["fragmentation"])
 
 
+def test_notebook_02_reads_the_decomposition_chart(start):
+    """The chart's reading: leverage is 0 for every bidder in Armenia, and in Kazakhstan
+    its spread over the bidders is the widest of the terms, at the quoted values."""
+    from abm.offers import DOMAINS, Offers, explain
+
+    text = markdown("02_offers_and_rules")
+    bidders = ["russia", "china", "european_union", "united_states", "turkey", "japan"]
+    terms = ["need", "dependence", "conditions", "backlash", "opinion", "leverage"]
+
+    def decompose(state):
+        offers = Offers.of([start.power_index[b] for b in bidders], start.state_index[state], DOMAINS.index("investment"), 0.5)
+        return pd.DataFrame(explain(offers, start), index=bidders)[terms]
+
+    armenia, kazakhstan = decompose("armenia"), decompose("kazakhstan")
+    assert (armenia["leverage"] == 0).all()
+    spread = kazakhstan.max() - kazakhstan.min()
+    assert spread.idxmax() == "leverage", spread
+    russia, china, japan = re.search(r"in Kazakhstan it separates the bids more than any other term \(Russia\s+\+([\d.]+), China \+([\d.]+), Japan (\d);", text).groups()
+    assert agrees(russia, kazakhstan.loc["russia", "leverage"]) and agrees(china, kazakhstan.loc["china", "leverage"])
+    assert float(japan) == kazakhstan.loc["japan", "leverage"]
+
+
 def test_notebook_02_answers_the_turkmenistan_exercise(start):
     from abm.offers import DOMAINS, Offers, explain
 
@@ -626,9 +648,9 @@ def test_notebook_02_answers_the_coercion_exercise(twelve, monkeypatch):
     original = RegionModel.find_defections
 
     def recording(model):
-        everything = model.total + model.other_total
-        rises.append(np.divide(model.chosen @ model.rival_mask, everything[:, None], out=np.zeros(model.chosen.shape), where=everything[:, None] > 0))
-        return original(model)
+        defections = original(model)
+        rises.append(model.taken_from_rivals)
+        return defections
 
     monkeypatch.setattr(RegionModel, "find_defections", recording)
 
