@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from abm import rules, scenario
+from abm.units import LIMIT
 from abm.metrics import state_columns
 from abm.model import RegionModel
 from abm.rules.registry import FAMILIES, REGISTRY
@@ -179,7 +180,17 @@ def test_the_parameter_tables_give_each_scalar_setting_its_default(section, pref
             ok = said == (str(default) if default != "" else '""')
         if not ok:
             wrong.append(f"{key}: code {default!r}, docs/ODD.md {row[1]!r}")
+        bounds = {float(v) for m in info.metadata for k in ("ge", "gt", "le", "lt") if (v := getattr(m, k, None)) is not None} - {LIMIT, -LIMIT}
+        if not bounds <= stated(row[2]):
+            wrong.append(f"{key}: limits {sorted(bounds)}, docs/ODD.md {row[2]!r}")
     assert not wrong, wrong
+
+
+def stated(allowed: str) -> set[float]:
+    """The numbers an 'Allowed' cell states, powers written 10^6 or 2^63 - 1 included; the
+    limit of every number, 10^9, is said once above the tables and need not be repeated."""
+    powers = re.sub(r"(\d+)\^(\d+)( - 1)?", lambda m: str(int(m[1]) ** int(m[2]) - (1 if m[3] else 0)), allowed)
+    return {float(x) for x in re.findall(r"(?:(?<![\w.])-)?\d+(?:\.\d+)?(?:e-?\d+)?", powers)}
 
 
 def test_the_table_of_interests_is_the_baselines():
