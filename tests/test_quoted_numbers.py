@@ -159,17 +159,18 @@ def test_calibration_md_quotes_the_effective_sizes_and_the_second_seed():
     second = {row["parameter"]: row for row in other["constraint"]}
     assert agrees(re.search(r"`\.json`,\s*effective sample size ([\d.]+)\)", text).group(1), other["constraint"][0]["ess"])
     said = " ".join(text.split())
-    label, ratio, low, high, assumed, seed0 = re.search(
-        r"(?:partly constrains the|puts the) ([\w ]+?) (?:closest )?\(sd ratio ([\d.]+), 90% interval ([\d.]+)-([\d.]+), around the assumed ([\d.]+)\), which seed 0 leaves at ([\d.]+)", said).groups()
+    label, ratio, low, high, mean, assumed, seed0 = re.search(
+        r"(?:partly constrains the|puts the) ([\w ]+?) (?:closest )?\(sd ratio ([\d.]+), 90% interval ([\d.]+)-([\d.]+), mean ([\d.]+) against the assumed ([\d.]+), which lies near the interval's lower end\), which seed 0 leaves at ([\d.]+)", said).groups()
     name = {v: k for k, v in LABELS.items()}[label]
     partly = {p for p, row in second.items() if row["verdict"] != "loose"}
     assert partly == {name} if "partly constrains the" in said else (not partly and name == min(second, key=lambda p: float(second[p]["sd_ratio"])))
     row = second[name]
-    assert agrees(ratio, row["sd_ratio"]) and agrees(low, row["q05"]) and agrees(high, row["q95"])
+    assert agrees(ratio, row["sd_ratio"]) and agrees(low, row["q05"]) and agrees(high, row["q95"]) and agrees(mean, row["posterior_mean"])
     baseline = scenario.load(BASELINE).model_dump()
     for key in name.split("."):
         baseline = baseline[key]
     assert float(assumed) == baseline
+    assert float(row["q05"]) <= baseline < (float(row["q05"]) + float(row["q95"])) / 2 < float(row["posterior_mean"])  # "near the lower end"
     assert agrees(seed0, {r["parameter"]: r for r in PUBLISHED["constraint"]}[name]["sd_ratio"])
 
 
@@ -937,7 +938,17 @@ def test_notebook_04_answers_the_least_divided_exercise(notebook_04_sweeps, star
     assert agrees(noise, qp["rules.decision.noise"]) and agrees(decay, qp["rules.decay.rate"]) and "base" not in box.index
     assert divided.box[["qp_lower", "qp_upper"]].min().min() >= 0.05
     armenia = start.state_table[start.state_index["armenia"], state_columns(start.power_keys).index("alignment_russia")]
-    assert agrees(re.search(r"Russia starts with ([\d.]+) of Armenia's", text).group(1), armenia)
+    said = " ".join(text.split())
+    assert agrees(re.search(r"Russia starts with ([\d.]+) of Armenia's", said).group(1), armenia)
+    decayed, kept = re.search(r"at a cap of 0\.35 they fall to ([\d.]+) by 2031 at the baseline's decay rate, and stay at ([\d.]+) if ties do not decay", said).groups()
+
+    def russia_in_armenia(*sets):
+        agents = run(BASELINE, seed=0, sets=["rules.decision.cap=0.35", *sets]).agents
+        return agents[agents["state"] == "armenia"].set_index("date")["alignment_russia"]
+
+    assert agrees(decayed, russia_in_armenia().loc["2031-01-01"])
+    undecayed = russia_in_armenia("rules.decay.rate=0")
+    assert agrees(kept, undecayed.loc["2031-01-01"]) and agrees(kept, undecayed.iloc[-1])
 
 
 def test_notebook_04_answers_the_new_money_exercise(notebook_04_sweeps):
