@@ -461,6 +461,9 @@ def cmd_report(args) -> int:
     print(f"wrote {made.out}/: " + ", ".join(sorted({p.name for p in made.files if p.parent == made.out})))
     if args.export:
         print(f"exported tables to {made.out / 'export'}/ ({', '.join(dict.fromkeys(args.export))})")
+    if made.missing:
+        print(f"note: {made.missing} of the {made.planned} planned runs have not run (an interrupted sweep?): the tables and charts "
+              f"cover the others; `abm sweep SPEC --out {directory} --resume` completes it", file=sys.stderr)
     for problem in made.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 1 if made.problems else 0

@@ -1123,6 +1123,8 @@ class Report:
     out: Path
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    missing: int = 0  # planned runs not run yet (an interrupted sweep): the report covers the rest
+    planned: int = 0
 
 
 def make(directory: str | Path, out: str | Path | None = None, exports: tuple[str, ...] = (), argv: list[str] | None = None) -> Report:
@@ -1140,6 +1142,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
     with results.snapshot(), matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:  # one state of a sweep still running
         report = Report(final)
         ctx = ReportContext(results)
+        report.missing, report.planned = ctx.missing, len(results.runs)
         table = summary_table(results)
         table.to_csv(out / "summary.csv", index=False)
         summary_dictionary(results, table).to_csv(out / "columns.csv", index=False)

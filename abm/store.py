@@ -209,6 +209,12 @@ class Store:
             self.conn.executemany("INSERT INTO design VALUES (?, ?, ?, ?)", ((r.point, r.replication, r.seed, r.key) for r in experiment.runs if r.replication >= replications))
             self.conn.executemany("UPDATE meta SET value = ? WHERE key = ?", ((experiment.hash, "spec_hash"), (json.dumps(experiment.hashed, sort_keys=True), "hashed")))
 
+    def rename(self, name: str) -> None:
+        """Record the experiment's name, which a resume may change (the hash leaves it
+        out): the report's title and the export's file names follow the spec that ran last."""
+        with self.conn:
+            self.conn.execute("UPDATE meta SET value = ? WHERE key = 'experiment'", (name,))
+
     def meta(self, key: str) -> str:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else ""

@@ -858,6 +858,8 @@ def _describe(out: Path, exp: Experiment, top_up: tuple[int, int] | None = None)
     manifest["top_ups"] = ups + ([{"at": _now(), "replications": list(top_up), "argv": sys.argv}] if top_up else [])
     write_json(out / MANIFEST, manifest)
     write_text(out / SPEC, spec_text(exp))
+    with Store(out) as store:
+        store.rename(exp.name)
 
 
 def _overrides_then(out: Path, exp: Experiment) -> str:

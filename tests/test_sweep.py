@@ -637,7 +637,7 @@ def test_a_stop_held_by_an_outer_block_is_found_after_an_inner_block_ends():
         assert outer == [] and take_held_stop() is None  # taken: not raised again when the block ends
 
 
-def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path):
+def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_results(tmp_path, capsys):
     spec = tiny_spec(name="killed", replications=30, set={"time.steps": 8})  # 120 runs
     path = tmp_path / "killed.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -645,6 +645,9 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_result
     done_before = kill_part_way(path, out)
     assert 0 < len(done_before) < 120, "the sweep must be killed part-way"
     assert (out / ".lock").exists()  # the killed sweep's, which the resume takes over
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(tmp_path / "partial")]) == 0  # a report of the runs so far says so on the terminal
+    assert f"note: {120 - len(done_before)} of the 120 planned runs have not run" in capsys.readouterr().err
 
     assert main(["sweep", str(path), "--out", str(out), "--workers", "2", "--resume"]) == 0
     assert not (out / ".lock").exists()  # and removes when it ends, as its own
@@ -892,18 +895,20 @@ def test_only_the_libraries_that_compute_numbers_are_compared():
     assert "pyabc" in runner.model_change(then, {**CODE, "libraries": runner._libraries({**recorded, "pyabc": "0.13.0"})})
 
 
-def test_resuming_a_complete_sweep_runs_nothing_and_takes_the_specs_charts_and_description(reference, tmp_path):
-    """The hash leaves charts, outcome classes and the description out: a resume with them
-    changed runs nothing and describes the folder by the new spec, which abm report reads
-    (docs/experiments.md: classes can be changed and reported again without re-running)."""
+def test_resuming_a_complete_sweep_runs_nothing_and_takes_the_specs_name_charts_and_description(reference, tmp_path):
+    """The hash leaves the name, charts, outcome classes and the description out: a resume
+    with them changed runs nothing and describes the folder by the new spec, which abm
+    report reads (docs/experiments.md: classes can be changed and reported again without
+    re-running); the name in the store too, which the report's footer gives."""
     folder = tmp_path / "copy"
     shutil.copytree(reference, folder)
-    changed = tiny_spec(charts=[{"type": "box", "metrics": ["fragmentation_final"], "file": "renamed"}], description="described anew")
+    changed = tiny_spec(name="tiny_renamed", charts=[{"type": "box", "metrics": ["fragmentation_final"], "file": "renamed"}], description="described anew")
     result = sweep.run(changed, folder, workers=1, resume=True, progress=False)
     assert (result.already, result.ok, result.failed) == (12, 0, 0)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["description"] == "described anew" and [c.get("file") for c in manifest["charts"]] == ["renamed"]
     assert "renamed" in (folder / "experiment.yaml").read_text() and len(manifest["sessions"]) == 2
+    assert manifest["experiment"] == results.load(folder).experiment == "tiny_renamed"
 
 
 def test_identical_points_are_run_once(tmp_path):
