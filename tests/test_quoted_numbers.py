@@ -1505,6 +1505,62 @@ def test_behaviour_quotes_the_tipping_sweeps_south_caucasus_integration(tmp_path
                 f"Russia-led map; at a bonus of 1 the rise is smaller and exceeds 0.01 in {(rise['bandwagon_1'] > 0.01).sum()} runs of 12") in BEHAVIOUR, seat
 
 
+def test_behaviour_quotes_the_tipping_coercion_sweep(tmp_path):
+    """The table of runs of 12 ending with Armenia and Georgia in the C6 (eight members)
+    over EU money and coercion strength, the prose read from it, and the counts over 48
+    replications of the cells it names (their first 12 replications are the shipped ones:
+    every point runs the same seeds)."""
+    t = swept("tipping_coercion", tmp_path)
+    both = (t["members_CMHS_final"] == 8).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
+    for strength in (0.0, 0.1, 0.25, 0.5, 1.0):
+        label = {0.0: "0 (none)", 0.5: "0.5 (baseline)"}.get(strength, f"{strength:g}")
+        assert f"| {label} | {' | '.join(str(both[strength, m]) for m in MONEY)} |" in BEHAVIOUR, strength
+    out = (t["members_CMHS_final"] == 6).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
+    assert f"it keeps both out in {out[0.0, '1']} runs of 12 at 1 bn and {out[0.0, '1.5']} at 1.5 bn" in BEHAVIOUR
+    coerced = t.groupby(["rules.coercion.strength", "powers.european_union.budget"])["coercion_events_mean"].mean()
+    assert f"Russia coerces them ({coerced[0.5, '0.5']:.2f} coercions a quarter at the baseline's strength" in BEHAVIOUR and coerced[0.0].max() == 0
+
+    spec = yaml.safe_load((ROOT / "experiments" / "tipping_coercion.yaml").read_text(encoding="utf-8"))
+    spec["grid"]["powers.european_union.budget"] = {m: spec["grid"]["powers.european_union.budget"][m] for m in ("0.5", "1", "1.5")}
+    spec["grid"]["rules.coercion.strength"] = [0.0, 0.1, 0.5, 1.0]
+    spec.update(replications=48, scenario=str(ROOT / "experiments" / spec["scenario"]), charts=[])
+    from abm import sweep
+    from abm.results import Results
+
+    assert sweep.run(experiment.load(spec), tmp_path / "48", workers=2, progress=False).failed == 0
+    wide = Results(tmp_path / "48").table()
+    members = wide.pivot_table(index="replication", columns=["powers.european_union.budget", "rules.coercion.strength"], values="members_CMHS_final")
+    shipped = t.pivot_table(index="replication", columns=["powers.european_union.budget", "rules.coercion.strength"], values="members_CMHS_final")
+    pd.testing.assert_frame_equal(members.loc[:11], shipped[members.columns])  # the same seeds
+    inside, outside = members == 8, members == 6
+    assert "without coercion 44 of 48 runs end with both inside, as without money" in BEHAVIOUR and inside["0.5", 0.0].sum() == 44
+    assert f"with 48 replications {inside['0.5', 0.1].sum()} of 48 do, against {inside['0.5', 0.0].sum()}" in BEHAVIOUR
+    kept_out, brought_in = (inside["0.5", 0.0] & ~inside["0.5", 0.1]).sum(), (~inside["0.5", 0.0] & inside["0.5", 0.1]).sum()
+    assert f"the weak coercion keeps {kept_out} out and brings {'none' if brought_in == 0 else brought_in} in" in BEHAVIOUR
+    alone = [outside[m, 0.0].sum() for m in ("1", "1.5")]
+    coerced_out = [outside[m, c].sum() for m in ("1", "1.5") for c in (0.5, 1.0)]
+    assert f"keeps both out in {alone[0]} and {alone[1]} of 48 runs at 1 and 1.5 bn" in BEHAVIOUR
+    assert f"adds about ten ({min(coerced_out)}-{max(coerced_out)} of 48)" in BEHAVIOUR and all(7 <= c - a <= 13 for a, c in zip(alone, coerced_out[::2]))
+
+
+def test_behaviour_reads_the_iran_strikes_spread_and_the_long_outbidding_run():
+    """The scenarios section's reading of iran_strikes' INSTC effect (paired over seeds
+    0-11) and the outbidding section's 240-quarter runs (seed 0)."""
+    paired = np.array([finished(ROOT / "configs" / "iran_strikes.yaml", s).metrics["corridor_instc_east_volume"] - finished(BASELINE, s).metrics["corridor_instc_east_volume"]
+                       for s in range(12)])
+    mean, still, spread = re.search(r"moves the INSTC legs by ([\d.]+) on average, .*? the legs move by less than 0\.001 in (\d+) of seeds 0-11 \(s\.d\. of the paired differences ([\d.]+):", BEHAVIOUR).groups()
+    assert agrees(mean, -paired.mean()) and int(still) == (np.abs(paired) < 0.001).sum() and agrees(spread, paired.std(ddof=1))
+    peaks = {}
+    for response in (0.5, 0.75, 1.0):
+        model, answers = RegionModel(BASELINE, rng=0, sets=["rules.spending.name=outbid", f"rules.spending.response={response}", "time.steps=240"]), []
+        while model.running:
+            model.step()
+            answers.append(model.answered.sum())
+        peaks[response] = answers
+    low, mid, level = re.search(r"the answers at 0\.5 and 0\.75 keep drifting up, to ([\d.]+) and ([\d.]+) bn at their highest, and at 1 they level off near (\d+) bn", BEHAVIOUR).groups()
+    assert agrees(low, max(peaks[0.5])) and agrees(mid, max(peaks[0.75])) and abs(np.array(peaks[1.0][-120:]) - float(level)).max() < 1.0
+
+
 def finished(config, seed: int, sets=()) -> RegionModel:
     model = RegionModel(config, rng=seed, sets=list(sets))
     while model.running:
