@@ -199,6 +199,15 @@ class DashboardModel(RegionModel):
 DEFAULTS = {name: p.default for name, p in inspect.signature(DashboardModel.__init__).parameters.items() if name not in ("self", "scenario", "rng")}
 
 
+def spending_text(scale: float, new_money: float) -> str:
+    """The spending sliders in words: Spending × scales the New money too (build_scenario)."""
+    if not new_money:
+        return f"spending ×{scale:g}"
+    if scale == 1:
+        return f"spending ×1 and {new_money:g} bn new money a quarter per domain"
+    return f"spending ×{scale:g}, of standing offers and of {new_money:g} bn new money a quarter per domain ({scale * new_money:g} bn)"
+
+
 def settings_text(model: RegionModel) -> str:
     """What the model was built with: the scenario and the rules and values the sidebar set."""
     s = getattr(model, "settings", None)
@@ -214,7 +223,7 @@ def settings_text(model: RegionModel) -> str:
     return (
         f"scenario {s['config']} · decision {rules.decision['name']}" + (f" ({decision})" if decision else "")
         + f" · allocation {rules.allocation['name']} · coercion {coercion} · tie decay {rules.decay.get('rate', '-')}"
-        + f" · spending ×{s['budget_scale']:g}" + (f" and {s['new_money']:g} bn new money a quarter per domain" if s["new_money"] else "") + f" for {who} · seed {s['seed']}"
+        + f" · {spending_text(s['budget_scale'], s['new_money'])} for {who} · seed {s['seed']}"
         + (f" · parameters drawn from posterior row {drawn['row']}" + (f", but the sidebar's {', '.join(moved)}" if moved else "") if drawn else "")
     )
 
@@ -303,7 +312,7 @@ def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, st
         if legend_outside:
             ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if len(series) <= 12 else 2)
         else:
-            ax.legend(fontsize=7.5, loc="lower left")
+            ax.legend(fontsize=7.5, loc="best")  # a fixed corner covered a scenario's low line (no_peace's South Caucasus integration)
     axes[0].set_ylabel(ylabel, fontsize=8.5)
 
     def update(model):
@@ -477,7 +486,8 @@ def readable_draw(path: str | None, seed: int) -> tuple[int, dict[str, float]] |
 # only a rival's new spending makes one (RegionModel.find_defections, docs/ODD.md 7.4).
 COERCION_NOTE = (
     "Acts only on a defection: a state taking, in a quarter, more than {tolerance} of its ties from a power's "
-    "rivals' new spending (New money, or Spending × above 1). Without it this slider changes nothing."
+    "rivals' new spending (New money, Spending × above 1, or the scenario's own new money, as in a generated world). "
+    "Without it this slider changes nothing."
 )
 # under the none rule instead: COERCION_NOTE would say when coercion acts, and it never does
 NO_COERCION_NOTE = "This rule never coerces (the control case), so this slider changes nothing."

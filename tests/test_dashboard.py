@@ -118,6 +118,23 @@ def test_new_money_is_the_notebooks_budget_lever():
     assert "spending ×1 and 1 bn new money a quarter per domain for Russia" in dashboard.settings_text(model)
 
 
+def test_the_settings_line_says_that_spending_scales_new_money_too():
+    """Spending × scales the new money as well (a budget_change from the first quarter):
+    at ×0, 3 bn of new money is no money, and the settings line said "3 bn new money"."""
+    def run(scale, money):
+        model = dashboard.DashboardModel(power="china", budget_scale=scale, new_money=money, seed=0)
+        for _ in range(8):
+            model.step()
+        return model
+
+    zero, none = run(0.0, 3.0), run(0.0, 0.0)
+    assert (zero.datacollector.get_model_vars_dataframe() == none.datacollector.get_model_vars_dataframe()).all().all()
+    assert "spending ×0, of standing offers and of 3 bn new money a quarter per domain (0 bn) for China" in dashboard.settings_text(zero)
+    doubled = run(2.0, 1.0)
+    assert "(2 bn) for China" in dashboard.settings_text(doubled)
+    assert doubled.datacollector.get_model_vars_dataframe()["spending_china"].iloc[-1] > run(1.0, 2.0).datacollector.get_model_vars_dataframe()["spending_china"].iloc[-1]
+
+
 def test_status_line_names_the_rules_the_model_was_built_with():
     default, changed = dashboard.DashboardModel(), dashboard.DashboardModel(decision="threshold", coercion="none")
     assert "decision hedging" in dashboard.status_text(default)
