@@ -463,7 +463,7 @@ def cmd_report(args) -> int:
         print(f"exported tables to {made.out / 'export'}/ ({', '.join(dict.fromkeys(args.export))})")
     if made.missing:
         print(f"note: {made.missing} of the {made.planned} planned runs have not run (an interrupted sweep?): the tables and charts "
-              f"cover the others; `abm sweep SPEC --out {directory} --resume` completes it", file=sys.stderr)
+              f"cover the others; `{resume_command(directory)}` completes it", file=sys.stderr)
     for problem in made.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 1 if made.problems else 0

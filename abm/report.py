@@ -1142,7 +1142,8 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
     with results.snapshot(), matplotlib.rc_context(STYLE), atomic_directory(final, "report", replace=out is not None) as out:  # one state of a sweep still running
         report = Report(final)
         ctx = ReportContext(results)
-        report.missing, report.planned = ctx.missing, len(results.runs)
+        runs = results.runs.drop_duplicates("run")  # identical points share a run (Morris revisits): count each once, as abm sweep does
+        report.missing, report.planned = int((runs["status"] == "missing").sum()), len(runs)
         table = summary_table(results)
         table.to_csv(out / "summary.csv", index=False)
         summary_dictionary(results, table).to_csv(out / "columns.csv", index=False)

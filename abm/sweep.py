@@ -849,6 +849,9 @@ def _describe(out: Path, exp: Experiment, top_up: tuple[int, int] | None = None)
     (or will hold, for a ``top_up``), where they do not: every spec-derived field anew
     (description and charts too, which the hash leaves out), the folder's history kept.
     A top-up that never reached the store is dropped from ``top_ups``."""
+    with Store(out) as store:
+        if store.meta("experiment") != exp.name:
+            store.rename(exp.name)
     manifest = json.loads((out / MANIFEST).read_text())
     fresh = json.loads(json.dumps(described(exp)))  # as stored, to compare with what is
     if top_up is None and all(manifest.get(k) == v for k, v in fresh.items()):
@@ -858,8 +861,6 @@ def _describe(out: Path, exp: Experiment, top_up: tuple[int, int] | None = None)
     manifest["top_ups"] = ups + ([{"at": _now(), "replications": list(top_up), "argv": sys.argv}] if top_up else [])
     write_json(out / MANIFEST, manifest)
     write_text(out / SPEC, spec_text(exp))
-    with Store(out) as store:
-        store.rename(exp.name)
 
 
 def _overrides_then(out: Path, exp: Experiment) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import special
 
 from abm import calibrate, experiment, scenario
 from abm.calibrate import weighted_quantile
@@ -650,7 +651,7 @@ def test_notebook_02_answers_the_coercion_exercise(twelve, monkeypatch):
 
     def recording(model):
         defections = original(model)
-        rises.append(model.taken_from_rivals)
+        rises.append(model.taken_from_rivals.copy())
         return defections
 
     monkeypatch.setattr(RegionModel, "find_defections", recording)
@@ -1548,8 +1549,9 @@ def test_behaviour_reads_the_iran_strikes_spread_and_the_long_outbidding_run():
     0-11) and the outbidding section's 240-quarter runs (seed 0)."""
     paired = np.array([finished(ROOT / "configs" / "iran_strikes.yaml", s).metrics["corridor_instc_east_volume"] - finished(BASELINE, s).metrics["corridor_instc_east_volume"]
                        for s in range(12)])
-    mean, still, spread = re.search(r"moves the INSTC legs by ([\d.]+) on average, .*? the legs move by less than 0\.001 in (\d+) of seeds 0-11 \(s\.d\. of the paired differences ([\d.]+):", BEHAVIOUR).groups()
+    mean, still, spread, half = re.search(r"moves the INSTC legs by ([\d.]+) on average, .*? the legs move by less than 0\.001 in (\d+) of seeds 0-11 \(s\.d\. of the paired differences ([\d.]+), which sets the CI's half-width, ([\d.]+)\)", BEHAVIOUR).groups()
     assert agrees(mean, -paired.mean()) and int(still) == (np.abs(paired) < 0.001).sum() and agrees(spread, paired.std(ddof=1))
+    assert agrees(half, special.stdtrit(11, 0.975) * paired.std(ddof=1) / np.sqrt(12))
     peaks = {}
     for response in (0.5, 0.75, 1.0):
         model, answers = RegionModel(BASELINE, rng=0, sets=["rules.spending.name=outbid", f"rules.spending.response={response}", "time.steps=240"]), []
@@ -1557,8 +1559,10 @@ def test_behaviour_reads_the_iran_strikes_spread_and_the_long_outbidding_run():
             model.step()
             answers.append(model.answered.sum())
         peaks[response] = answers
-    low, mid, level = re.search(r"the answers at 0\.5 and 0\.75 keep drifting up, to ([\d.]+) and ([\d.]+) bn at their highest, and at 1 they level off near (\d+) bn", BEHAVIOUR).groups()
+    low, mid, when, level = re.search(r"the answers at 0\.5 and 0\.75 rise and fall back, highest at ([\d.]+) and ([\d.]+) bn near quarter (\d+), and at 1 they level off near (\d+) bn", BEHAVIOUR).groups()
     assert agrees(low, max(peaks[0.5])) and agrees(mid, max(peaks[0.75])) and abs(np.array(peaks[1.0][-120:]) - float(level)).max() < 1.0
+    for answers in (peaks[0.5], peaks[0.75]):
+        assert abs(np.argmax(answers) + 1 - int(when)) <= 10 and answers[-1] < 0.8 * max(answers)  # quarters count from 1; "fall back"
 
 
 def finished(config, seed: int, sets=()) -> RegionModel:
