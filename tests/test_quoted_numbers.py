@@ -1467,12 +1467,13 @@ MONEY = ("0", "0.1", "0.25", "0.5", "1", "1.5")  # the EU money labels of both t
 BOTH_INSIDE = 0.45  # South Caucasus integration sits at 0.53-0.59 with Armenia and Georgia in the C6, 0.35-0.38 with one, 0.25 with none
 
 
-def swept(name: str, tmp_path) -> pd.DataFrame:
-    """The shipped experiment ``name``, run whole (its seeds are the published ones)."""
+def swept(name: str, tmp_path, spec: dict | None = None) -> pd.DataFrame:
+    """The shipped experiment ``name``, run whole (its seeds are the published ones), or
+    ``spec``, a variant of it, run in a folder of that name."""
     from abm import sweep
     from abm.results import Results
 
-    spec = experiment.load(ROOT / "experiments" / f"{name}.yaml")
+    spec = experiment.load(ROOT / "experiments" / f"{name}.yaml" if spec is None else spec)
     assert sweep.run(spec, tmp_path / name, workers=2, progress=False).failed == 0
     return Results(tmp_path / name).table()
 
@@ -1504,44 +1505,6 @@ def test_behaviour_quotes_the_tipping_sweeps_south_caucasus_integration(tmp_path
         assert held.abs().max() < 0.005
         assert (f"in {len(held)} runs of 12 Central Asian division is as high without the money (within 0.005), and the 0.1 bn pulls the other {pulled} off the "
                 f"Russia-led map; at a bonus of 1 the rise is smaller and exceeds 0.01 in {(rise['bandwagon_1'] > 0.01).sum()} runs of 12") in BEHAVIOUR, seat
-
-
-def test_behaviour_quotes_the_tipping_coercion_sweep(tmp_path):
-    """The table of runs of 12 ending with Armenia and Georgia in the C6 (eight members)
-    over EU money and coercion strength, the prose read from it, and the counts over 48
-    replications of the cells it names (their first 12 replications are the shipped ones:
-    every point runs the same seeds)."""
-    t = swept("tipping_coercion", tmp_path)
-    both = (t["members_CMHS_final"] == 8).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
-    for strength in (0.0, 0.1, 0.25, 0.5, 1.0):
-        label = {0.0: "0 (none)", 0.5: "0.5 (baseline)"}.get(strength, f"{strength:g}")
-        assert f"| {label} | {' | '.join(str(both[strength, m]) for m in MONEY)} |" in BEHAVIOUR, strength
-    out = (t["members_CMHS_final"] == 6).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
-    assert f"it keeps both out in {out[0.0, '1']} runs of 12 at 1 bn and {out[0.0, '1.5']} at 1.5 bn" in BEHAVIOUR
-    coerced = t.groupby(["rules.coercion.strength", "powers.european_union.budget"])["coercion_events_mean"].mean()
-    assert f"Russia coerces them ({coerced[0.5, '0.5']:.2f} coercions a quarter at the baseline's strength" in BEHAVIOUR and coerced[0.0].max() == 0
-
-    spec = yaml.safe_load((ROOT / "experiments" / "tipping_coercion.yaml").read_text(encoding="utf-8"))
-    spec["grid"]["powers.european_union.budget"] = {m: spec["grid"]["powers.european_union.budget"][m] for m in ("0.5", "1", "1.5")}
-    spec["grid"]["rules.coercion.strength"] = [0.0, 0.1, 0.5, 1.0]
-    spec.update(replications=48, scenario=str(ROOT / "experiments" / spec["scenario"]), charts=[])
-    from abm import sweep
-    from abm.results import Results
-
-    assert sweep.run(experiment.load(spec), tmp_path / "48", workers=2, progress=False).failed == 0
-    wide = Results(tmp_path / "48").table()
-    members = wide.pivot_table(index="replication", columns=["powers.european_union.budget", "rules.coercion.strength"], values="members_CMHS_final")
-    shipped = t.pivot_table(index="replication", columns=["powers.european_union.budget", "rules.coercion.strength"], values="members_CMHS_final")
-    pd.testing.assert_frame_equal(members.loc[:11], shipped[members.columns])  # the same seeds
-    inside, outside = members == 8, members == 6
-    assert "without coercion 44 of 48 runs end with both inside, as without money" in BEHAVIOUR and inside["0.5", 0.0].sum() == 44
-    assert f"with 48 replications {inside['0.5', 0.1].sum()} of 48 do, against {inside['0.5', 0.0].sum()}" in BEHAVIOUR
-    kept_out, brought_in = (inside["0.5", 0.0] & ~inside["0.5", 0.1]).sum(), (~inside["0.5", 0.0] & inside["0.5", 0.1]).sum()
-    assert f"the weak coercion keeps {kept_out} out and brings {'none' if brought_in == 0 else brought_in} in" in BEHAVIOUR
-    alone = [outside[m, 0.0].sum() for m in ("1", "1.5")]
-    coerced_out = [outside[m, c].sum() for m in ("1", "1.5") for c in (0.5, 1.0)]
-    assert f"keeps both out in {alone[0]} and {alone[1]} of 48 runs at 1 and 1.5 bn" in BEHAVIOUR
-    assert f"adds about ten ({min(coerced_out)}-{max(coerced_out)} of 48)" in BEHAVIOUR and all(7 <= c - a <= 13 for a, c in zip(alone, coerced_out[::2]))
 
 
 def test_behaviour_reads_the_iran_strikes_spread_and_the_long_outbidding_run():
@@ -1609,12 +1572,38 @@ def test_odd_quotes_where_a_hedging_cap_makes_the_bloc_count_alternate():
 
 def test_behaviour_quotes_the_coercion_sweeps_accessions(tmp_path):
     """docs/behaviour.md's table of runs (of 12) ending with Armenia and Georgia in the C6,
-    over EU money and Russia's coercion strength, from the shipped sweep (360 runs)."""
+    over EU money and Russia's coercion strength, from the shipped sweep (360 runs), the
+    prose read from it, and the counts over 48 replications of the cells the prose names
+    (their first 12 replications are the shipped ones: every point runs the same seeds)."""
     t = swept("tipping_coercion", tmp_path)
     inside = (t["integration_south_caucasus_final"] > BOTH_INSIDE).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
     labels = {0.0: "0 (none)", 0.1: "0.1", 0.25: "0.25", 0.5: "0.5 (baseline)", 1.0: "1"}
     for strength, label in labels.items():
         assert f"| {label} | {' | '.join(str(inside[strength, m]) for m in MONEY)} |" in BEHAVIOUR
+    both = (t["members_CMHS_final"] == 8).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
+    assert both.equals(inside)  # eight members: the two states inside, as the integration threshold reads it
+    out = (t["members_CMHS_final"] == 6).groupby([t["rules.coercion.strength"], t["powers.european_union.budget"]]).sum()
+    assert f"it keeps both out in {out[0.0, '1']} runs of 12 at 1 bn and {out[0.0, '1.5']} at 1.5 bn" in BEHAVIOUR
+    coerced = t.groupby(["rules.coercion.strength", "powers.european_union.budget"])["coercion_events_mean"].mean()
+    assert f"Russia coerces them ({coerced[0.5, '0.5']:.2f} coercions a quarter at the baseline's strength" in BEHAVIOUR and coerced[0.0].max() == 0
+
+    spec = yaml.safe_load((ROOT / "experiments" / "tipping_coercion.yaml").read_text(encoding="utf-8"))
+    spec["grid"]["powers.european_union.budget"] = {m: spec["grid"]["powers.european_union.budget"][m] for m in ("0.5", "1", "1.5")}
+    spec["grid"]["rules.coercion.strength"] = [0.0, 0.1, 0.5, 1.0]
+    spec.update(replications=48, scenario=str(ROOT / "experiments" / spec["scenario"]), charts=[])
+    wide = swept("tipping_coercion_48", tmp_path, spec)
+    members = wide.pivot_table(index="replication", columns=["powers.european_union.budget", "rules.coercion.strength"], values="members_CMHS_final")
+    shipped = t.pivot_table(index="replication", columns=["powers.european_union.budget", "rules.coercion.strength"], values="members_CMHS_final")
+    pd.testing.assert_frame_equal(members.loc[:11], shipped[members.columns])  # the same seeds
+    inside, outside = members == 8, members == 6
+    assert "without coercion 44 of 48 runs end with both inside, as without money" in BEHAVIOUR and inside["0.5", 0.0].sum() == 44
+    assert f"with 48 replications {inside['0.5', 0.1].sum()} of 48 do, against {inside['0.5', 0.0].sum()}" in BEHAVIOUR
+    kept_out, brought_in = (inside["0.5", 0.0] & ~inside["0.5", 0.1]).sum(), (~inside["0.5", 0.0] & inside["0.5", 0.1]).sum()
+    assert f"the weak coercion keeps {kept_out} out and brings {'none' if brought_in == 0 else brought_in} in" in BEHAVIOUR
+    alone = [outside[m, 0.0].sum() for m in ("1", "1.5")]
+    coerced_out = [outside[m, c].sum() for m in ("1", "1.5") for c in (0.5, 1.0)]
+    assert f"keeps both out in {alone[0]} and {alone[1]} of 48 runs at 1 and 1.5 bn" in BEHAVIOUR
+    assert f"adds about ten ({min(coerced_out)}-{max(coerced_out)} of 48)" in BEHAVIOUR and all(7 <= c - a <= 13 for a, c in zip(alone, coerced_out[::2]))
 
 
 def row_cells(row: str) -> list[str]:
