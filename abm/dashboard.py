@@ -545,7 +545,10 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
             value, note = drawn[1][slider_path(name)], f" (drawn, posterior row {drawn[0]})"
         off = name in SLIDERS and not slider_applies(name, {**{f: s[f] for f in MENUS}, "decay": decay})
         shown = f"{label}: {value:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {value}"
-        cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=set_(name), thumb_label="always", disabled=off)
+        # the browser adds steps in binary floating point (0.8500000000000001): round to the
+        # slider's own digits, so the model gets the value shown, as --set would give it
+        on_value = (lambda v: set_(name)(round(v, digits))) if cls is solara.SliderFloat else set_(name)
+        cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=on_value, thumb_label="always", disabled=off)
 
     powers, decay, drawn_from, tolerance = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
     drawn = solara.use_memo(lambda: readable_draw(drawn_from, int(s["seed"])), [drawn_from, s["seed"]])

@@ -208,6 +208,19 @@ def test_choosing_a_scenario_takes_its_own_rules_and_values():
     assert model.config.rules.decision == own.decision and model.config.rules.coercion == own.coercion
 
 
+def test_a_slider_gives_the_model_the_value_it_shows():
+    """A keyboard-stepped slider sent 0.8500000000000001, which the model ran with and the
+    settings line printed: the value is rounded to the slider's own digits."""
+    settings, _, _, sliders = render_settings()
+    sliders()["Coercion strength"].v_model = 0.8500000000000001
+    sliders()["Tie decay per quarter"].v_model = 0.035000000000000003
+    sliders()["Spending ×"].v_model = 0.30000000000000004
+    assert (settings.value["coercion_strength"], settings.value["decay_rate"], settings.value["budget_scale"]) == (0.85, 0.035, 0.3)
+    model = dashboard.DashboardModel(**settings.value)
+    assert model.config.rules.coercion["strength"] == 0.85 and model.config.rules.decay["rate"] == 0.035
+    assert "coercion punish 0.85 · tie decay 0.035 · spending ×0.3 " in dashboard.settings_text(model)
+
+
 def test_a_slider_the_chosen_rule_does_not_use_is_greyed_out():
     settings, _, selects, sliders = render_settings()
     assert not sliders()["Hedging cap"].disabled
