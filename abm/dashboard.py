@@ -295,54 +295,68 @@ def _time_axis(ax, model: RegionModel) -> None:
 PANEL_SIZE = (5.2, 2.9)  # inches, for a line panel; a card shows it about 400 px wide
 
 
-def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, str, dict]]]], ylabel: str, natural: bool, legend_outside: bool = False) -> LivePanel:
-    """Line panels: ``panels`` is [(title, [(column, label, style)])]; the y scale is 0-1
-    when ``natural``, else it grows (with a redraw) when the data outgrow it."""
-    fig = Figure(figsize=PANEL_SIZE, dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-    lines = []
-    for ax, (title, series) in zip(axes, panels):
+def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, str, dict]], str, bool]], legend: str | None = "best", sharey: bool = True, size: tuple[float, float] = PANEL_SIZE, columns: int | None = None) -> LivePanel:
+    """Line panels: ``panels`` is [(title, [(column, label, style)], y label, natural)]; a
+    natural scale is 0-1, any other grows (with a redraw) when the data outgrow it. Shared
+    y axes show the first panel's label only. ``legend`` is "best", "outside" or None."""
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    columns = columns or len(panels)
+    grid = fig.subplots(-(-len(panels) // columns), columns, sharey=sharey, squeeze=False).ravel()
+    for spare in grid[len(panels):]:
+        spare.set_axis_off()
+    lines, scales = [], []
+    for ax, (title, series, ylabel, natural) in zip(grid, panels):
         for column, label, style in series:
             lines.append((column, ax.plot([], [], label=label, linewidth=1.6, **{"marker": "o", "markersize": 3, **style, "markevery": [-1]})[0]))  # a dot marks the current step
-        ax.set_title(title, fontsize=10)
+        scales.append((ax, [column for column, _, _ in series], natural))
+        ax.set_title(title, fontsize=10 if legend else 8.5)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
         _time_axis(ax, model)
-        if legend_outside:
+        if legend == "outside":
             ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if len(series) <= 12 else 2)
-        else:
+        elif legend:
             ax.legend(fontsize=7.5, loc="best")  # a fixed corner covered a scenario's low line (no_peace's South Caucasus integration)
-    axes[0].set_ylabel(ylabel, fontsize=8.5)
+        if not sharey or ax is grid[0]:
+            ax.set_ylabel(ylabel, fontsize=8.5 if sharey else 7.5)
 
     def update(model):
         frame = model_frame(model)
         for column, line in lines:
             line.set_data(frame["date"], frame[column])
-        if natural or frame.empty:
-            return False
-        top = float(np.nanmax(frame[[c for c, _ in lines]].to_numpy())) if lines else 0.0
-        if top > axes[0].get_ylim()[1]:
-            for ax in axes:
+        grown = False
+        for ax, drawn, natural in scales:
+            top = np.nan if natural or frame.empty else float(np.nanmax(frame[drawn].to_numpy()))
+            if top > ax.get_ylim()[1]:
                 ax.set_ylim(0, top * 1.5)
-            return True
-        return False
+                grown = True
+        return grown
 
     return LivePanel(fig, update, [line for _, line in lines])
+
+
+def _note_panel(text: str) -> LivePanel:
+    """A panel with nothing to draw for this scenario, saying why."""
+    fig = Figure(figsize=PANEL_SIZE, dpi=DPI)
+    ax = fig.subplots()
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, color="grey", transform=ax.transAxes)
+    ax.set_axis_off()
+    return LivePanel(fig, lambda model: False, [])
 
 
 def live_fragmentation(model: RegionModel) -> LivePanel:
     colors = cs.palette(len(model.subregions) + 1)[:-1]  # one spare: Okabe-Ito's last colour is the region's black; a generated world may have more subregions than Okabe-Ito has colours, or than there are line styles
     styles = [{"color": "black"}] + [{"color": c, "linestyle": cs.LINESTYLES[(k + 1) % len(cs.LINESTYLES)]} for k, c in enumerate(colors)]
     series = lambda metric: [(metric, "region", styles[0])] + [(f"{metric}_{r}", r.replace("_", " "), styles[k + 1]) for k, r in enumerate(model.subregions)]  # noqa: E731
-    return _series_panel(model, [("fragmentation", series("fragmentation")), ("integration", series("integration"))], "index (0-1)", natural=True)
+    return _series_panel(model, [(metric, series(metric), "index (0-1)", True) for metric in ("fragmentation", "integration")])
 
 
 def live_influence(model: RegionModel) -> LivePanel:
     colors = power_colors(model)
     series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p]}) for p in model.power_keys]
     # influence_p = mean_s a[s,p] (ODD 7.8): the mean of the states' own shares, not a share of the region's pooled ties
-    return _series_panel(model, [("Influence of each power (mean material alignment)", series)], "mean share of each state's ties (0-1)", natural=True, legend_outside=True)
+    return _series_panel(model, [("Influence of each power (mean material alignment)", series, "mean share of each state's ties (0-1)", True)], legend="outside")
 
 
 def corridor_columns(frame: pd.DataFrame) -> list[str]:
@@ -352,14 +366,21 @@ def corridor_columns(frame: pd.DataFrame) -> list[str]:
 def live_corridors(model: RegionModel) -> LivePanel:
     columns = corridor_columns(model_frame(model))
     if not columns:
-        fig = Figure(figsize=PANEL_SIZE, dpi=DPI)
-        ax = fig.subplots()
-        ax.text(0.5, 0.5, "no corridors in this scenario\n(no corridor_<id>_volume columns collected)", ha="center", va="center", fontsize=9, color="grey", transform=ax.transAxes)
-        ax.set_axis_off()
-        return LivePanel(fig, lambda model: False, [])
+        return _note_panel("no corridors in this scenario\n(no corridor_<id>_volume columns collected)")
     names = {key: corridor.name.split(" (")[0] for key, corridor in model.config.corridors.items()}  # without the route in brackets
     series = [(c, names.get(key := CORRIDOR_COLUMN.match(c).group(1), key.replace("_", " ")), cs.line_style(k, len(columns))) for k, c in enumerate(columns)]
-    return _series_panel(model, [("Freight volume on each corridor", series)], "Mt per year", natural=False, legend_outside=True)
+    return _series_panel(model, [("Freight volume on each corridor", series, "Mt per year", False)], legend="outside")
+
+
+def live_question(model: RegionModel) -> LivePanel:
+    """The metrics the scenario's question names (its ``watch:`` list, abm compare's
+    default), each on its own scale and in its own unit: some of them (unmet demand,
+    dependency, transit revenue) no other panel draws."""
+    watched = model.config.watch
+    if not watched:
+        return _note_panel("this scenario's watch: list names no metrics")
+    panels = [(metric, [(metric, metric, {"color": "black"})], cs.unit(metric), cs.unit(metric).endswith("0-1")) for metric in watched]
+    return _series_panel(model, panels, legend=None, sharey=False, size=(2 * PANEL_SIZE[0], 0.85 * PANEL_SIZE[1] * -(-len(panels) // 4)), columns=min(4, len(panels)))
 
 
 def live_region(model: RegionModel) -> LivePanel:
@@ -390,7 +411,7 @@ def _relations(model: RegionModel) -> list:
     return [(keys[a], keys[b], rel) for a, b, rel in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.relation.tolist())]
 
 
-PANELS = {"region": live_region, "fragmentation": live_fragmentation, "influence": live_influence, "corridors": live_corridors}
+PANELS = {"region": live_region, "fragmentation": live_fragmentation, "influence": live_influence, "corridors": live_corridors, "question": live_question}
 
 
 def status_text(model: RegionModel) -> str:
@@ -425,6 +446,12 @@ def latest_events(model: RegionModel, n: int = 3) -> str:
         return who + (" (no effect)" if "no_effect" in params else "")
 
     return "; ".join(f"{date} {kind.replace('_', ' ')}{named(key, params)}" for _, date, key, kind, _, _, params in reversed(log[-n:]))
+
+
+def question_text(scenario: Scenario) -> str:
+    """The scenario's description and the metrics its ``watch:`` list names."""
+    watched = f"Its metrics (watch:): {', '.join(scenario.watch)}." if scenario.watch else "Its watch: list names no metrics."
+    return f"{scenario.description} {watched}".strip()
 
 
 @solara.component
@@ -577,13 +604,16 @@ TITLE = "Great-power competition in the South Caucasus and Central Asia"
 
 @solara.component
 def Panels(model, pending: bool = False):
-    """The main view: the title, the status, then the region and fragmentation/integration,
-    then influence and corridors, in two columns (laid out here rather than in Mesa's
+    """The main view: the title, the status, the scenario's question and its metrics, then
+    the region and fragmentation/integration, then influence and corridors, in two columns (laid out here rather than in Mesa's
     draggable grid, whose front-end package does not load under Solara's Vue 3 app)."""
     with solara.Column(gap="12px", style={"padding": "0 12px", "width": "100%"}) as main:
         solara.Text(TITLE, style={"font-size": "1.4em", "font-weight": "500", "padding-top": "8px"}, classes=["abm-title"])
         with solara.Card(margin=0):
             Status(model, pending)
+        with solara.Card("The scenario's question", margin=0):
+            solara.Text(question_text(model.config), style={"font-size": "0.95em"}, classes=["abm-question"])
+            Live(model, "question")
         with solara.Columns([1, 1]):
             with solara.Card("The region", margin=0):
                 Live(model, "region")

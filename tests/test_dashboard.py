@@ -497,6 +497,34 @@ def test_corridor_panel_reads_every_corridor_volume_column():
     assert len(columns) == len(model.config.corridors)
 
 
+def test_the_question_panel_draws_each_watched_metric_on_its_own_scale():
+    """A scenario's watch: list (its question's metrics) was shown nowhere on the page, and
+    some of its metrics (unmet demand, dependency, transit revenue) were drawn in no panel."""
+    import solara
+
+    from abm import chartstyle as cs
+
+    model = dashboard.DashboardModel(config="northern_route_reopens")
+    for _ in range(12):
+        model.step()
+    panel = dashboard.live_question(model)
+    panel.png(model)
+    axes = [ax for ax in panel.fig.axes if ax.axison]
+    frame = dashboard.model_frame(model)
+    assert [ax.get_title() for ax in axes] == model.config.watch and len(axes) == 4
+    for ax, metric in zip(axes, model.config.watch):
+        (line,) = ax.get_lines()
+        assert line.get_ydata().tolist() == frame[metric].tolist()
+        assert ax.get_ylabel() == cs.unit(metric) and ax.get_ylim()[1] >= frame[metric].max()
+    assert axes[0].get_ylim()[1] > 1, "a volume in Mt grows past the 0-1 start"
+    page = solara.render(dashboard.Panels(model), handle_error=False)[1]
+    (question,) = page.find(class_="abm-question").widgets
+    assert question.children[0].startswith(model.config.description) and all(m in question.children[0] for m in model.config.watch)
+    unwatched = dashboard.DashboardModel(config="generated")
+    assert not unwatched.config.watch and dashboard.question_text(unwatched.config).endswith("Its watch: list names no metrics.")
+    assert not [ax for ax in dashboard.live_question(unwatched).fig.axes if ax.axison]
+
+
 def test_assets_are_the_versions_solara_asks_for():
     """If Solara is upgraded, ASSETS must follow, or the page would try a public CDN."""
     import solara
