@@ -604,16 +604,14 @@ TITLE = "Great-power competition in the South Caucasus and Central Asia"
 
 @solara.component
 def Panels(model, pending: bool = False):
-    """The main view: the title, the status, the scenario's question and its metrics, then
-    the region and fragmentation/integration, then influence and corridors, in two columns (laid out here rather than in Mesa's
-    draggable grid, whose front-end package does not load under Solara's Vue 3 app)."""
+    """The main view: the title, the status, then the region and fragmentation/integration,
+    then influence and corridors, in two columns (laid out here rather than in Mesa's
+    draggable grid, whose front-end package does not load under Solara's Vue 3 app), then
+    the scenario's question and its metrics."""
     with solara.Column(gap="12px", style={"padding": "0 12px", "width": "100%"}) as main:
         solara.Text(TITLE, style={"font-size": "1.4em", "font-weight": "500", "padding-top": "8px"}, classes=["abm-title"])
         with solara.Card(margin=0):
             Status(model, pending)
-        with solara.Card("The scenario's question", margin=0):
-            solara.Text(question_text(model.config), style={"font-size": "0.95em"}, classes=["abm-question"])
-            Live(model, "question")
         with solara.Columns([1, 1]):
             with solara.Card("The region", margin=0):
                 Live(model, "region")
@@ -624,6 +622,9 @@ def Panels(model, pending: bool = False):
                 Live(model, "influence")
             with solara.Card("Corridors", margin=0):
                 Live(model, "corridors")
+        with solara.Card("The scenario's question", margin=0):
+            solara.Text(question_text(model.config), style={"font-size": "0.95em"}, classes=["abm-question"])
+            Live(model, "question")
     return main
 
 
