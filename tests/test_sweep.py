@@ -283,6 +283,8 @@ def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path, f
         while any(map(_running, helpers)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not [p for p in helpers if _running(p)], "processes outlived the sweep"
+        # docs/experiments.md: a session killed outright keeps ended null, and its runs
+        assert json.loads((out / "manifest.json").read_text())["sessions"][-1]["ended"] is None and _count(out / "results.sqlite") > 0
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
