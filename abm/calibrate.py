@@ -464,7 +464,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             _create(out, cal)
         lock.enter_context(_lock(out, "calibration"))  # two calibrations writing one database would store generations twice
         manifest = json.loads((out / MANIFEST).read_text())
-        session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "cwd": os.getcwd(), "model": model_record()}
+        session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "cwd": os.getcwd(), "model": model_record(files=True)}
         manifest["sessions"].append(session)
         write_json(out / MANIFEST, manifest)
         sampler = SeededSampler(pool.map, cal.spec.seed, progress)
@@ -581,7 +581,7 @@ def _create(out: Path, cal: Calibration) -> None:
                 "base_scenario": cal.base.to_dict(),
                 "patterns": [p.model_dump(mode="json", by_alias=True) for p in cal.patterns],
                 "steps": cal.steps,
-                "model": model_record(),
+                "model": model_record(files=True),
                 "packages": _packages(),
                 "machine": machine(),
                 "created": _now(),

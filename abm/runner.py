@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from abm.model import RegionModel
 
 MODEL_PACKAGE = "abm-caucasus"  # the model's distribution: its version identifies an installed copy
+PACKAGE = Path(__file__).resolve().parent  # the model package's folder, whose files the fingerprints read
 PACKAGES = (MODEL_PACKAGE, "mesa", "numpy", "pandas", "networkx", "scipy", "pydantic", "pyyaml", "matplotlib")
 
 
@@ -82,7 +83,7 @@ def versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 def git_state() -> dict[str, Any]:
     """Commit of the model's source tree, and whether tracked files differ from it."""
-    here = Path(__file__).resolve().parent
+    here = PACKAGE
 
     def git(*args: str) -> str | None:
         try:
@@ -103,32 +104,44 @@ def git_state() -> dict[str, Any]:
 PRESENTATION = frozenset({"cli.py", "processes.py", "charts.py", "chartstyle.py", "report.py", "compare.py", "dashboard.py", "bench.py"})
 
 
+def _package_files(root: Path, presentation: bool) -> list[Path]:
+    """The package's Python files that decide a run's results (or, ``presentation``, those
+    that only present them), in a fixed order."""
+    return [path for path in sorted(root.rglob("*.py")) if (path.parent == root and path.name in PRESENTATION) == presentation]
+
+
 def source_hash(root: Path | None = None, presentation: bool = False) -> str:
     """A fingerprint of the model package's Python files (paths and contents) but the
     presentation modules: the code that decides a run's results besides its inputs,
     known in a git checkout with or without uncommitted changes and in an installed copy
     alike. ``presentation``: of those modules alone instead, the code that draws a report
     from stored results. ``root``: the package folder (default: this one)."""
-    root = root or Path(__file__).resolve().parent
+    root = root or PACKAGE
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        if (path.parent == root and path.name in PRESENTATION) != presentation:
-            continue
+    for path in _package_files(root, presentation):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
-def model_record() -> dict[str, Any]:
+def source_files(root: Path | None = None) -> dict[str, str]:
+    """Each file :func:`source_hash` reads, with a short hash of its contents: a manifest
+    keeps them so that a refused resume can name the files that changed."""
+    root = root or PACKAGE
+    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:12] for path in _package_files(root, False)}
+
+
+def model_record(files: bool = False) -> dict[str, Any]:
     """The model's code now, as the manifest of a sweep or a calibration records it (at
-    creation and per session)."""
-    return {**git_state(), "source": source_hash()}
+    creation and per session, with ``files``: :func:`source_files`) and a run's
+    provenance does (without them)."""
+    return {**git_state(), "source": source_hash(), **({"files": source_files()} if files else {})}
 
 
 def model_identity(manifest: dict[str, Any] | None = None) -> dict[str, Any]:
     """The model's code as a sweep's or a calibration's ``manifest`` recorded it when the
     folder was created, or now (no manifest): ``model_record()`` and the package version."""
     if manifest is None:
-        return {**git_state(), **code_identity(), "version": versions((MODEL_PACKAGE,))[MODEL_PACKAGE]}
+        return {**git_state(), **code_identity(), "files": source_files(), "version": versions((MODEL_PACKAGE,))[MODEL_PACKAGE]}
     model, packages = manifest.get("model"), manifest.get("packages")
     packages = packages if isinstance(packages, dict) else {}
     return {**(model if isinstance(model, dict) else {}), "version": packages.get(MODEL_PACKAGE), "libraries": _libraries(packages)}
@@ -168,7 +181,7 @@ def _moved(a: dict[str, str], b: dict[str, str], in_a: str, in_b: str) -> str | 
 
 def _code_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
     if then.get("source") and now.get("source"):
-        return None if then["source"] == now["source"] else f"its Python files differ from those that made the stored results ({_code(then)} then, {_code(now)} now)"
+        return None if then["source"] == now["source"] else f"its Python files differ from those that made the stored results ({_code(then)} then, {_code(now)} now{_files_changed(then, now)})"
     if then.get("commit") and now.get("commit"):
         if then["commit"] != now["commit"] or then.get("dirty") or now.get("dirty"):
             return f"the stored results were made at {_code(then)} and this is {_code(now)}"
@@ -177,6 +190,17 @@ def _code_change(then: dict[str, Any], now: dict[str, Any]) -> str | None:
     if all(v and v != "not installed" for v in released) and released[0] != released[1]:
         return f"the stored results were made by version {released[0]} of the model and this is version {released[1]}"
     return None
+
+
+def _files_changed(then: dict[str, Any], now: dict[str, Any], shown: int = 5) -> str:
+    """The package's files that differ between two records' ``files``, as text to append,
+    or nothing when either record has none (folders made before they were kept)."""
+    a, b = then.get("files"), now.get("files")
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return ""
+    changed = sorted(path for path in a.keys() | b.keys() if a.get(path) != b.get(path))
+    named = [f"{PACKAGE.name}/{path}" + ("" if path in a and path in b else " (new)" if path in b else " (removed)") for path in changed[:shown]]
+    return "; changed: " + ", ".join(named) + (f" and {len(changed) - shown} more" if len(changed) > shown else "") if changed else ""
 
 
 def _code(side: dict[str, Any]) -> str:

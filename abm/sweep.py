@@ -609,7 +609,7 @@ def packages() -> dict[str, str]:
 def new_manifest(exp: Experiment) -> dict[str, Any]:
     return {
         **described(exp),
-        "model": model_record(),
+        "model": model_record(files=True),
         "packages": packages(),
         "machine": machine(),
         "created": _now(),
@@ -989,7 +989,7 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
 
     started = time.perf_counter()
     manifest = json.loads((out / MANIFEST).read_text())
-    session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "cwd": os.getcwd(), "model": model_record()}
+    session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "cwd": os.getcwd(), "model": model_record(files=True)}
     manifest["sessions"].append(session)
     write_json(out / MANIFEST, manifest)
 

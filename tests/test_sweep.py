@@ -790,6 +790,10 @@ def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["source"] == runner.source_hash() and "commit" in manifest["model"]
     manifest["model"]["source"] = "0" * 16
+    files = manifest["model"]["files"]
+    assert files == runner.source_files() and {"model.py", "offers.py"} <= files.keys() and "cli.py" not in files  # the fingerprinted files
+    files.update({"model.py": "0" * 12, "gone.py": "1" * 12})
+    del files["offers.py"]
     (out / "manifest.json").write_text(json.dumps(manifest))
     spec = tmp_path / "tiny.yaml"
     spec.write_text(yaml.safe_dump(tiny_spec()))
@@ -797,6 +801,7 @@ def test_resuming_with_other_model_code_is_refused_unless_allowed(reference, tmp
     assert main(["sweep", str(spec), "--out", str(out), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot resume" in err and "model's code or a library it computes with changed" in err and "--allow-model-change" in err and "Traceback" not in err
+    assert "now; changed: abm/gone.py (removed), abm/model.py, abm/offers.py (new))" in err  # which files, not only that some did
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert main(["sweep", str(spec), "--out", str(out), "--resume", "--allow-model-change"]) == 0
     sessions = json.loads((out / "manifest.json").read_text())["sessions"]
