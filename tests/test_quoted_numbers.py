@@ -1634,6 +1634,60 @@ def screen_and_uncertainty() -> dict:
     return {"text": out, "rows": rows}
 
 
+@pytest.fixture(scope="module")
+def switch_and_scenarios() -> dict[str, list[list[str]]]:
+    """scripts/behaviour_tables.py's switch and scenarios sections, as run by a reader
+    (about 250 runs, 25 s on 2 cores): each table's rows as printed, by its header."""
+    tables: dict[str, list[list[str]]] = {}
+    header = None
+    for line in behaviour_tables("switch", "scenarios").splitlines():
+        if not line.startswith("|"):
+            header = None
+        elif header is None:
+            header = line
+        elif not line.startswith("|---"):
+            tables.setdefault(header, []).append(row_cells(line))
+    return tables
+
+
+def test_behaviour_quotes_the_accession_switch_table(switch_and_scenarios):
+    """The switch table ("How far the accession sits from its threshold") as printed, and
+    the prose that reads it: the margin over the threshold, and how many runs each nudge
+    and the calibrated posterior keep out."""
+    (rows,) = [rows for header, rows in switch_and_scenarios.items() if header.startswith("| variant | runs |")]
+    assert len(rows) == 7 and all(f"| {' | '.join(row)} |" in BEHAVIOUR for row in rows)
+    shipped, *nudged, drawn = [(row[0], int(row[1]), int(row[2]), float(row[3]), float(row[4])) for row in rows]
+    assert shipped[0] == "as shipped" and drawn[0].startswith("calibrated posterior")
+    assert f"Armenia's value clears the 0.05 threshold by {shipped[3] - 0.05:.3f}; Georgia's is negative" in BEHAVIOUR and shipped[4] < 0
+    assert f"The two states end inside in all {shipped[1]} runs as shipped" in BEHAVIOUR and shipped[2] == shipped[1]
+    (kept_out,) = {runs - inside for _, runs, inside, _, _ in nudged}  # every nudge alike, as the prose says
+    assert f"moved by 5-20% of its value, keeps them out in {kept_out} of the {shipped[1]}, and so does the decay rate" in BEHAVIOUR
+    assert f"keeps them out in {drawn[1] - drawn[2]} runs of {drawn[1]}" in BEHAVIOUR
+
+
+def test_behaviour_quotes_the_scenarios_table_and_reads_it(switch_and_scenarios):
+    """The library scenarios against the baseline (32 rows) as printed, and the figures the
+    prose under the table takes from it."""
+    (rows,) = [rows for header, rows in switch_and_scenarios.items() if header.startswith("| scenario | outcome |")]
+    assert len(rows) == 32 and all(f"| {' | '.join(row)} |" in BEHAVIOUR for row in rows)
+    cell = {(row[0], row[1]): row for row in rows}
+    mean, diff, param, ratio = (lambda name, outcome, k=k: float(cell[name, outcome][k]) for k in (2, 3, 6, 7))
+    lead = [ratio("us_withdraws", "influence_united_states"), ratio("iran_strikes", "corridor_instc_east_volume")]
+    assert f"beyond the seed spread ({lead[0]:.1f} to {lead[1]:.0f} seed s.d.)" in BEHAVIOUR and lead[1] == max(float(r[7]) for r in rows)
+    assert (f"`iran_strikes` moves the INSTC legs by {diff('iran_strikes', 'corridor_instc_west_volume'):.2f} on average, "
+            f"{ratio('iran_strikes', 'corridor_instc_east_volume'):.0f} of the baseline's seed s.d. on the eastern leg") in BEHAVIOUR
+    assert (f"(no_peace's South Caucasus integration, {diff('no_peace', 'integration_south_caucasus'):.3f} against a parameter s.d. of "
+            f"{param('no_peace', 'integration_south_caucasus'):.4f})") in BEHAVIOUR
+    assert f"(the US holds ~{100 * mean('us_withdraws', 'US share in AM+AZ'):.0f}% of Armenia's and Azerbaijan's ties" in BEHAVIOUR
+    assert (f"lowers the mean dependency HHI by {-diff('japan_minerals', 'mean_dependency_hhi'):.4f} ({ratio('japan_minerals', 'mean_dependency_hhi')} seed s.d.) "
+            f"and Russia's and China's combined share in Central Asia by {-diff('japan_minerals', 'Russia+China share in Central Asia'):.3f}") in BEHAVIOUR
+    assert f"raises its share in Central Asia by {diff('china_backs_southern_route', 'China' + chr(39) + 's share in Central Asia'):.2f}" in BEHAVIOUR
+    assert diff("china_backs_southern_route", "corridor_southern_corridor_volume") < 0  # "moves freight *away* from the Southern corridor"
+    assert (f"(Central Asian integration down) only by {-diff('russia_joins_regional_format', 'integration_central_asia'):.3f}, inside the seed spread, "
+            f"and moves regional integration the other way by {diff('russia_joins_regional_format', 'integration'):.3f}") in BEHAVIOUR
+    assert ratio("russia_joins_regional_format", "integration_central_asia") < 1
+
+
 def test_behaviour_quotes_the_uncertainty_table_and_its_ratios(screen_and_uncertainty):
     """The uncertainty table as printed, the baseline's drift from 2025 to 2040 that "In
     short" quotes ("left alone, the 2025 region stays where it is"), and the ratios of
