@@ -1635,27 +1635,38 @@ def screen_and_uncertainty() -> dict:
 
 
 @pytest.fixture(scope="module")
-def switch_and_scenarios() -> dict[str, list[list[str]]]:
-    """scripts/behaviour_tables.py's switch and scenarios sections, as run by a reader
-    (about 250 runs, 25 s on 2 cores): each table's rows as printed, by its header."""
+def printed_tables() -> dict[str, list[list[str]]]:
+    """scripts/behaviour_tables.py's switch, scenarios and outbidding sections, as run by a
+    reader (about 470 runs, 45 s on 2 cores): each table's rows as printed, by the heading
+    above it and its header row."""
     tables: dict[str, list[list[str]]] = {}
-    header = None
-    for line in behaviour_tables("switch", "scenarios").splitlines():
+    heading = header = None
+    for line in behaviour_tables("switch", "scenarios", "outbidding").splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("# ")
         if not line.startswith("|"):
             header = None
         elif header is None:
             header = line
         elif not line.startswith("|---"):
-            tables.setdefault(header, []).append(row_cells(line))
+            tables.setdefault(f"{heading} {header}", []).append(row_cells(line))
     return tables
 
 
-def test_behaviour_quotes_the_accession_switch_table(switch_and_scenarios):
+def printed(tables: dict[str, list[list[str]]], start: str) -> list[list[str]]:
+    """The rows of the one table whose heading and header start with ``start``, each also
+    found in behaviour.md as printed."""
+    (rows,) = [rows for key, rows in tables.items() if key.startswith(start)]
+    assert all(f"| {' | '.join(row)} |" in BEHAVIOUR for row in rows)
+    return rows
+
+
+def test_behaviour_quotes_the_accession_switch_table(printed_tables):
     """The switch table ("How far the accession sits from its threshold") as printed, and
     the prose that reads it: the margin over the threshold, and how many runs each nudge
     and the calibrated posterior keep out."""
-    (rows,) = [rows for header, rows in switch_and_scenarios.items() if header.startswith("| variant | runs |")]
-    assert len(rows) == 7 and all(f"| {' | '.join(row)} |" in BEHAVIOUR for row in rows)
+    rows = printed(printed_tables, "The accession switch")
+    assert len(rows) == 7
     shipped, *nudged, drawn = [(row[0], int(row[1]), int(row[2]), float(row[3]), float(row[4])) for row in rows]
     assert shipped[0] == "as shipped" and drawn[0].startswith("calibrated posterior")
     assert f"Armenia's value clears the 0.05 threshold by {shipped[3] - 0.05:.3f}; Georgia's is negative" in BEHAVIOUR and shipped[4] < 0
@@ -1665,11 +1676,11 @@ def test_behaviour_quotes_the_accession_switch_table(switch_and_scenarios):
     assert f"keeps them out in {drawn[1] - drawn[2]} runs of {drawn[1]}" in BEHAVIOUR
 
 
-def test_behaviour_quotes_the_scenarios_table_and_reads_it(switch_and_scenarios):
+def test_behaviour_quotes_the_scenarios_table_and_reads_it(printed_tables):
     """The library scenarios against the baseline (32 rows) as printed, and the figures the
     prose under the table takes from it."""
-    (rows,) = [rows for header, rows in switch_and_scenarios.items() if header.startswith("| scenario | outcome |")]
-    assert len(rows) == 32 and all(f"| {' | '.join(row)} |" in BEHAVIOUR for row in rows)
+    rows = printed(printed_tables, "Scenarios against the baseline")
+    assert len(rows) == 32
     cell = {(row[0], row[1]): row for row in rows}
     mean, diff, param, ratio = (lambda name, outcome, k=k: float(cell[name, outcome][k]) for k in (2, 3, 6, 7))
     lead = [ratio("us_withdraws", "influence_united_states"), ratio("iran_strikes", "corridor_instc_east_volume")]
@@ -1681,11 +1692,38 @@ def test_behaviour_quotes_the_scenarios_table_and_reads_it(switch_and_scenarios)
     assert f"(the US holds ~{100 * mean('us_withdraws', 'US share in AM+AZ'):.0f}% of Armenia's and Azerbaijan's ties" in BEHAVIOUR
     assert (f"lowers the mean dependency HHI by {-diff('japan_minerals', 'mean_dependency_hhi'):.4f} ({ratio('japan_minerals', 'mean_dependency_hhi')} seed s.d.) "
             f"and Russia's and China's combined share in Central Asia by {-diff('japan_minerals', 'Russia+China share in Central Asia'):.3f}") in BEHAVIOUR
-    assert f"raises its share in Central Asia by {diff('china_backs_southern_route', 'China' + chr(39) + 's share in Central Asia'):.2f}" in BEHAVIOUR
+    china = diff("china_backs_southern_route", "China's share in Central Asia")
+    assert f"raises its share in Central Asia by {china:.2f}" in BEHAVIOUR
     assert diff("china_backs_southern_route", "corridor_southern_corridor_volume") < 0  # "moves freight *away* from the Southern corridor"
     assert (f"(Central Asian integration down) only by {-diff('russia_joins_regional_format', 'integration_central_asia'):.3f}, inside the seed spread, "
             f"and moves regional integration the other way by {diff('russia_joins_regional_format', 'integration'):.3f}") in BEHAVIOUR
     assert ratio("russia_joins_regional_format", "integration_central_asia") < 1
+
+
+def test_behaviour_quotes_the_outbidding_tables_and_reads_them(printed_tables):
+    """The two outbidding tables (baseline, and the accession switch) as printed, and the
+    figures the prose under them takes from them: the answers' size by response, the
+    ceiling's effect, mixing not camps, and memberships untouched."""
+    columns = ["rule", "answer", "F", "D", "I", "F_sc", "F_ca", "D_sc", "D_ca", "I_sc", "I_ca", "infl_RU", "infl_EU", "infl_CN", "coercions", "inside", "flips"]
+    base, switch = (pd.DataFrame(printed(printed_tables, title), columns=columns).set_index("rule") for title in ("baseline", "EU 0.5 bn"))
+    assert len(base) == len(switch) == 9
+    at = lambda table, rule, column: float(table.loc[rule, column])  # noqa: E731
+    assert (f"the answers stay small to 2040 ({at(base, 'outbid 0.5', 'answer'):.2f} and {at(base, 'outbid 0.75', 'answer'):.2f} bn a quarter"
+            f", against fixed budgets' none) and change next to nothing, though they still grow slowly with contest's drift; at 1 they reach "
+            f"{at(base, 'outbid 1', 'answer'):.1f} bn") in BEHAVIOUR
+    ceilings = ["outbid 2, ceiling 0.25", "outbid 2", "outbid 2, ceiling 4"]
+    fall = {column: [f"{-at(base, rule, column):.3f}" for rule in ceilings] for column in ("F", "infl_RU")}
+    assert (f"the race lowers regional fragmentation by {fall['F'][0]}, {fall['F'][1]} and {fall['F'][2]} under ceilings of 0.25, 1 and 4 bn, "
+            f"and Russia's influence by {fall['infl_RU'][0]}, {fall['infl_RU'][1]} and {fall['infl_RU'][2]}; "
+            f"coercion rises from none to {at(base, ceilings[1], 'coercions')} and {at(base, ceilings[2], 'coercions')} a run") in BEHAVIOUR
+    assert at(base, ceilings[0], "coercions") == 0
+    ceiling_1 = base.drop(["fixed", *ceilings[::2]])
+    assert f"fragmentation falls (Central Asia by up to {-ceiling_1['F_ca'].astype(float).min():.3f} at ceiling 1)" in BEHAVIOUR
+    assert f"Central Asian division rises (+{at(base, 'outbid 2', 'D_ca'):.2f})" in BEHAVIOUR and f"division falls ({at(base, 'outbid 2', 'D_sc'):.2f} at response 2)" in BEHAVIOUR
+    assert (f"the race adds to Russia's coercion ({at(switch, 'fixed', 'coercions')} to {at(switch, 'outbid 2', 'coercions')} coercions a run at response 2)") in BEHAVIOUR
+    inside = sorted({int(cell.split(" of ")[0]) for cell in switch["inside"]})
+    assert f"leaves the number of runs with Armenia and Georgia inside at {inside[0]}-{inside[-1]} of 12" in BEHAVIOUR
+    assert f"South Caucasus integration falls by {-at(switch, 'outbid 2', 'I_sc'):.2f} at response 2 on these seeds" in BEHAVIOUR
 
 
 def test_behaviour_quotes_the_uncertainty_table_and_its_ratios(screen_and_uncertainty):
