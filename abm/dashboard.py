@@ -295,21 +295,24 @@ def _time_axis(ax, model: RegionModel) -> None:
 PANEL_SIZE = (5.2, 2.9)  # inches, for a line panel; a card shows it about 400 px wide
 
 
-def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, str, dict]], str, bool]], legend: str | None = "best", sharey: bool = True, size: tuple[float, float] = PANEL_SIZE, columns: int | None = None) -> LivePanel:
-    """Line panels: ``panels`` is [(title, [(column, label, style)], y label, natural)]; a
-    natural scale is 0-1, any other grows (with a redraw) when the data outgrow it. Shared
-    y axes show the first panel's label only. ``legend`` is "best", "outside" or None."""
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, str, dict]], str, str]], legend: str | None = "best", sharey: bool = True, row_size: tuple[float, float] = PANEL_SIZE, columns: int | None = None, text_size: float = 10) -> LivePanel:
+    """Line panels, ``columns`` to a row: ``panels`` is [(title, [(column, label, style)],
+    y label, scale)]; the scale "0-1" stays put, "grow" grows (with a redraw) when the data
+    outgrow it, "fit" also shrinks when they fill less than a third of it, so that a small
+    metric's moves show. Shared y axes show the first panel's label only. ``legend`` is
+    "best", "outside" or None."""
     columns = columns or len(panels)
-    grid = fig.subplots(-(-len(panels) // columns), columns, sharey=sharey, squeeze=False).ravel()
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(row_size[0], row_size[1] * rows), dpi=DPI, layout="constrained")
+    grid = fig.subplots(rows, columns, sharey=sharey, squeeze=False).ravel()
     for spare in grid[len(panels):]:
         spare.set_axis_off()
     lines, scales = [], []
-    for ax, (title, series, ylabel, natural) in zip(grid, panels):
+    for ax, (title, series, ylabel, scale) in zip(grid, panels):
         for column, label, style in series:
             lines.append((column, ax.plot([], [], label=label, linewidth=1.6, **{"marker": "o", "markersize": 3, **style, "markevery": [-1]})[0]))  # a dot marks the current step
-        scales.append((ax, [column for column, _, _ in series], natural))
-        ax.set_title(title, fontsize=10 if legend else 8.5)
+        scales.append((ax, [column for column, _, _ in series], scale))
+        ax.set_title(title, fontsize=text_size)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
@@ -319,19 +322,22 @@ def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, st
         elif legend:
             ax.legend(fontsize=7.5, loc="best")  # a fixed corner covered a scenario's low line (no_peace's South Caucasus integration)
         if not sharey or ax is grid[0]:
-            ax.set_ylabel(ylabel, fontsize=8.5 if sharey else 7.5)
+            ax.set_ylabel(ylabel, fontsize=text_size - 1.5)
 
     def update(model):
         frame = model_frame(model)
         for column, line in lines:
             line.set_data(frame["date"], frame[column])
-        grown = False
-        for ax, drawn, natural in scales:
-            top = np.nan if natural or frame.empty else float(np.nanmax(frame[drawn].to_numpy()))
-            if top > ax.get_ylim()[1]:
+        rescaled = False
+        for ax, drawn, scale in scales:
+            values = frame[drawn].to_numpy(dtype=float)
+            if scale == "0-1" or not np.isfinite(values).any():
+                continue
+            top, high = float(np.nanmax(values)), ax.get_ylim()[1]
+            if top > high or (scale == "fit" and 0 < top < high / 3):
                 ax.set_ylim(0, top * 1.5)
-                grown = True
-        return grown
+                rescaled = True
+        return rescaled
 
     return LivePanel(fig, update, [line for _, line in lines])
 
@@ -349,14 +355,14 @@ def live_fragmentation(model: RegionModel) -> LivePanel:
     colors = cs.palette(len(model.subregions) + 1)[:-1]  # one spare: Okabe-Ito's last colour is the region's black; a generated world may have more subregions than Okabe-Ito has colours, or than there are line styles
     styles = [{"color": "black"}] + [{"color": c, "linestyle": cs.LINESTYLES[(k + 1) % len(cs.LINESTYLES)]} for k, c in enumerate(colors)]
     series = lambda metric: [(metric, "region", styles[0])] + [(f"{metric}_{r}", r.replace("_", " "), styles[k + 1]) for k, r in enumerate(model.subregions)]  # noqa: E731
-    return _series_panel(model, [(metric, series(metric), "index (0-1)", True) for metric in ("fragmentation", "integration")])
+    return _series_panel(model, [(metric, series(metric), "index (0-1)", "0-1") for metric in ("fragmentation", "integration")])
 
 
 def live_influence(model: RegionModel) -> LivePanel:
     colors = power_colors(model)
     series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p]}) for p in model.power_keys]
     # influence_p = mean_s a[s,p] (ODD 7.8): the mean of the states' own shares, not a share of the region's pooled ties
-    return _series_panel(model, [("Influence of each power (mean material alignment)", series, "mean share of each state's ties (0-1)", True)], legend="outside")
+    return _series_panel(model, [("Influence of each power (mean material alignment)", series, "mean share of each state's ties (0-1)", "0-1")], legend="outside")
 
 
 def corridor_columns(frame: pd.DataFrame) -> list[str]:
@@ -369,18 +375,18 @@ def live_corridors(model: RegionModel) -> LivePanel:
         return _note_panel("no corridors in this scenario\n(no corridor_<id>_volume columns collected)")
     names = {key: corridor.name.split(" (")[0] for key, corridor in model.config.corridors.items()}  # without the route in brackets
     series = [(c, names.get(key := CORRIDOR_COLUMN.match(c).group(1), key.replace("_", " ")), cs.line_style(k, len(columns))) for k, c in enumerate(columns)]
-    return _series_panel(model, [("Freight volume on each corridor", series, "Mt per year", False)], legend="outside")
+    return _series_panel(model, [("Freight volume on each corridor", series, "Mt per year", "grow")], legend="outside")
 
 
 def live_question(model: RegionModel) -> LivePanel:
     """The metrics the scenario's question names (its ``watch:`` list, abm compare's
-    default), each on its own scale and in its own unit: some of them (unmet demand,
-    dependency, transit revenue) no other panel draws."""
+    default), each on a scale fitted to its values (from 0) and in its own unit: some of
+    them (unmet demand, dependency, transit revenue) no other panel draws."""
     watched = model.config.watch
     if not watched:
         return _note_panel("this scenario's watch: list names no metrics")
-    panels = [(metric, [(metric, metric, {"color": "black"})], cs.unit(metric), cs.unit(metric).endswith("0-1")) for metric in watched]
-    return _series_panel(model, panels, legend=None, sharey=False, size=(2 * PANEL_SIZE[0], 0.85 * PANEL_SIZE[1] * -(-len(panels) // 4)), columns=min(4, len(panels)))
+    panels = [(metric, [(metric, metric, {"color": "black"})], cs.unit(metric), "fit") for metric in watched]
+    return _series_panel(model, panels, legend=None, sharey=False, row_size=(2 * PANEL_SIZE[0], 0.85 * PANEL_SIZE[1]), columns=min(4, len(panels)), text_size=8.5)
 
 
 def live_region(model: RegionModel) -> LivePanel:

@@ -3,7 +3,8 @@ figure from its document and recomputes it (issue 11: "generated, or checked by 
 docs/behaviour.md, docs/calibration.md and docs/validation.md quote tables printed by the
 commands they name (scripts/behaviour_tables.py, abm calibrate, scripts/validate_2020.py);
 behaviour.md's tables from the shipped sweeps (outbidding, tipping) and the script's
-screen and uncertainty sections are recomputed here."""
+screen, uncertainty, bandwagon, switch, scenarios and outbidding sections are recomputed
+here."""
 
 from __future__ import annotations
 
@@ -1690,7 +1691,7 @@ def test_behaviour_quotes_the_scenarios_table_and_reads_it(printed_tables):
     assert (f"(no_peace's South Caucasus integration, {diff('no_peace', 'integration_south_caucasus'):.3f} against a parameter s.d. of "
             f"{param('no_peace', 'integration_south_caucasus'):.4f})") in BEHAVIOUR
     assert f"(the US holds ~{100 * mean('us_withdraws', 'US share in AM+AZ'):.0f}% of Armenia's and Azerbaijan's ties" in BEHAVIOUR
-    assert (f"lowers the mean dependency HHI by {-diff('japan_minerals', 'mean_dependency_hhi'):.4f} ({ratio('japan_minerals', 'mean_dependency_hhi')} seed s.d.) "
+    assert (f"lowers the mean dependency HHI by {cell['japan_minerals', 'mean_dependency_hhi'][3].lstrip('-')} ({cell['japan_minerals', 'mean_dependency_hhi'][7]} seed s.d.) "
             f"and Russia's and China's combined share in Central Asia by {-diff('japan_minerals', 'Russia+China share in Central Asia'):.3f}") in BEHAVIOUR
     china = diff("china_backs_southern_route", "China's share in Central Asia")
     assert f"raises its share in Central Asia by {china:.2f}" in BEHAVIOUR
@@ -1715,12 +1716,12 @@ def test_behaviour_quotes_the_outbidding_tables_and_reads_them(printed_tables):
     fall = {column: [f"{-at(base, rule, column):.3f}" for rule in ceilings] for column in ("F", "infl_RU")}
     assert (f"the race lowers regional fragmentation by {fall['F'][0]}, {fall['F'][1]} and {fall['F'][2]} under ceilings of 0.25, 1 and 4 bn, "
             f"and Russia's influence by {fall['infl_RU'][0]}, {fall['infl_RU'][1]} and {fall['infl_RU'][2]}; "
-            f"coercion rises from none to {at(base, ceilings[1], 'coercions')} and {at(base, ceilings[2], 'coercions')} a run") in BEHAVIOUR
+            f"coercion rises from none to {at(base, ceilings[1], 'coercions'):.1f} and {at(base, ceilings[2], 'coercions'):.1f} a run") in BEHAVIOUR
     assert at(base, ceilings[0], "coercions") == 0
     ceiling_1 = base.drop(["fixed", *ceilings[::2]])
     assert f"fragmentation falls (Central Asia by up to {-ceiling_1['F_ca'].astype(float).min():.3f} at ceiling 1)" in BEHAVIOUR
     assert f"Central Asian division rises (+{at(base, 'outbid 2', 'D_ca'):.2f})" in BEHAVIOUR and f"division falls ({at(base, 'outbid 2', 'D_sc'):.2f} at response 2)" in BEHAVIOUR
-    assert (f"the race adds to Russia's coercion ({at(switch, 'fixed', 'coercions')} to {at(switch, 'outbid 2', 'coercions')} coercions a run at response 2)") in BEHAVIOUR
+    assert (f"the race adds to Russia's coercion ({at(switch, 'fixed', 'coercions'):.1f} to {at(switch, 'outbid 2', 'coercions'):.1f} coercions a run at response 2)") in BEHAVIOUR
     inside = sorted({int(cell.split(" of ")[0]) for cell in switch["inside"]})
     assert f"leaves the number of runs with Armenia and Georgia inside at {inside[0]}-{inside[-1]} of 12" in BEHAVIOUR
     assert f"South Caucasus integration falls by {-at(switch, 'outbid 2', 'I_sc'):.2f} at response 2 on these seeds" in BEHAVIOUR
