@@ -199,8 +199,10 @@ def _files_changed(then: dict[str, Any], now: dict[str, Any], shown: int = 5) ->
     if not (isinstance(a, dict) and isinstance(b, dict)):
         return ""
     changed = sorted(path for path in a.keys() | b.keys() if a.get(path) != b.get(path))
+    if not changed:
+        return ""
     named = [f"{PACKAGE.name}/{path}" + ("" if path in a and path in b else " (new)" if path in b else " (removed)") for path in changed[:shown]]
-    return "; changed: " + ", ".join(named) + (f" and {len(changed) - shown} more" if len(changed) > shown else "") if changed else ""
+    return "; changed: " + ", ".join(named) + (f" and {len(changed) - shown} more" if len(changed) > shown else "")
 
 
 def _code(side: dict[str, Any]) -> str:

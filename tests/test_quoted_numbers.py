@@ -1624,11 +1624,17 @@ def behaviour_tables(*sections: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def screen_and_uncertainty() -> dict:
-    """scripts/behaviour_tables.py's screen and uncertainty sections, as run by a reader
-    (554 runs, about 25 s on 2 cores): each printed table row split into its cells, by the
-    first cell."""
-    out = behaviour_tables("screen", "uncertainty")
+def behaviour_output() -> str:
+    """What scripts/behaviour_tables.py prints for the sections the tests below read, run
+    once as a reader runs it (about 1,000 runs, 70 s on 2 cores)."""
+    return behaviour_tables("screen", "uncertainty", "switch", "scenarios", "outbidding")
+
+
+@pytest.fixture(scope="module")
+def screen_and_uncertainty(behaviour_output) -> dict:
+    """The screen and uncertainty sections: each printed table row split into its cells, by
+    the first cell."""
+    out = behaviour_output
     rows: dict[str, list[list[str]]] = {}
     for line in out.splitlines():
         if line.startswith("| ") and not line.startswith("|---"):
@@ -1639,13 +1645,12 @@ def screen_and_uncertainty() -> dict:
 
 
 @pytest.fixture(scope="module")
-def printed_tables() -> dict[str, list[list[str]]]:
-    """scripts/behaviour_tables.py's switch, scenarios and outbidding sections, as run by a
-    reader (about 470 runs, 45 s on 2 cores): each table's rows as printed, by the heading
-    above it and its header row."""
+def printed_tables(behaviour_output) -> dict[str, list[list[str]]]:
+    """Each table of the switch, scenarios and outbidding sections: its rows as printed, by
+    the heading above it and its header row."""
     tables: dict[str, list[list[str]]] = {}
     heading = header = None
-    for line in behaviour_tables("switch", "scenarios", "outbidding").splitlines():
+    for line in behaviour_output.splitlines():
         if line.startswith("#"):
             heading = line.lstrip("# ")
         if not line.startswith("|"):
