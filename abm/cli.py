@@ -779,8 +779,19 @@ def check_utf8(argv: list[str]) -> None:
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            shown = os.fsencode(arg).decode("utf-8", "backslashreplace")
-            raise UsageError(f"argument '{cut(shown, 80)}' is not UTF-8 text: give file names, --out and --set values in UTF-8") from None
+            raise UsageError(f"argument '{around_first_bad_byte(os.fsencode(arg))}' is not UTF-8 text: give file names, --out and --set values in UTF-8") from None
+
+
+def around_first_bad_byte(raw: bytes, before: int = 50, after: int = 30) -> str:
+    """``raw`` shown from a little before its first byte that is not UTF-8, escaped (\\xff),
+    so that a long path still shows where the bad byte is."""
+    try:
+        start = len(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    head = raw[:start].decode("utf-8")
+    head = "..." + head[-before:] if len(head) > before else head
+    return head + cut(raw[start:].decode("utf-8", "backslashreplace"), after)
 
 
 class Unbroken:

@@ -819,7 +819,7 @@ class _Builder:
                 raw, found, files = resolve_chain(path)
             except ScenarioError as exc:
                 elsewhere = self.kept_from() if not path.exists() else None
-                for p, msg in exc.problems:  # (a message is cut at 200 characters: the folder comes first)
+                for p, msg in exc.problems:
                     self.problem(where, f"{rel}: not found beside this copy of a sweep's spec; its scenario paths are relative to {elsewhere}: copy it there to run it" if elsewhere else f"{rel}: {p + ': ' if p else ''}{msg}")
                 continue
             try:

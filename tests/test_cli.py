@@ -782,6 +782,16 @@ def test_an_argument_that_is_not_utf8_is_refused_before_anything_runs(tmp_path, 
     assert not out.exists()
 
 
+def test_a_long_argument_that_is_not_utf8_is_shown_where_its_bad_byte_is(tmp_path, capsys):
+    """The argument was cut to its first 80 characters, so in a long path the bad byte
+    the message is about was not shown."""
+    deep = "a" * 120 + os.fsdecode(b"b\xffc") + "d" * 40
+    assert cli.main(["run", str(BASELINE), "--no-charts", "--out", str(tmp_path / "o"), "--set", f"description={deep}"]) == 2
+    err = capsys.readouterr().err
+    shown = re.search(r"argument '(.*)' is not UTF-8 text", err).group(1)
+    assert shown.startswith("...aaa") and "ab\\xffcd" in shown and shown.endswith("d...") and len(shown) <= 90 and not (tmp_path / "o").exists()
+
+
 def test_a_command_that_writes_no_provenance_takes_any_file_name(tmp_path, capsys):
     """validate records no command line, so a file name that is not UTF-8 is no problem
     for it (the refusal above is for the commands that write one)."""

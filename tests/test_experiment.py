@@ -254,8 +254,10 @@ def test_a_misspelt_swept_path_is_not_blamed_on_the_chart_that_spells_it_right()
 
 def test_a_sweep_folders_copy_run_from_there_says_where_its_scenarios_are(tmp_path, capsys):
     """`abm sweep DIR/experiment.yaml`: the copy keeps its scenario paths relative to the
-    spec's own folder, so from DIR they are not found; the message names that folder."""
-    (tmp_path / "specs").mkdir()
+    spec's own folder, so from DIR they are not found; the message names that folder and,
+    however deep it lies, goes on to the remedy (cut at 200 characters, it stopped short)."""
+    tmp_path = tmp_path / ("deep_" * 20)
+    (tmp_path / "specs").mkdir(parents=True)
     (tmp_path / "specs" / "mine.yaml").write_text(f"extends: {BASELINE}\nname: mine\n")
     spec = tiny_spec(scenario="mine.yaml", charts=[])
     sweep_dir = tmp_path / "runs" / "tiny"
