@@ -40,6 +40,32 @@ def pytest_configure(config):
     unreachable cycles are freed changes; no test depends on that."""
     gc.set_threshold(10_000, 10, 10)
 
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
+def pytest_collection_modifyitems(config, items):
+    """The suite runs in parallel (pytest-xdist, ``--dist loadgroup`` in pyproject.toml).
+    Tests that share a module-scoped fixture (a whole sweep, a notebook's run, a script's
+    tables: up to a minute each) are put in one group, which one worker runs, so that the
+    fixture is computed once rather than once in every worker. Fixtures used by the same
+    test join one group."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    shared = {}
+    for item in items:
+        defs = getattr(item, "_fixtureinfo", None)
+        names = [f"{item.module.__name__}.{name}" for name, d in (defs.name2fixturedefs.items() if defs else ()) if d[-1].scope == "module"]
+        for name in names[1:]:
+            parent[root(name)] = root(names[0])
+        shared[item] = names
+    for item, names in shared.items():
+        if names:
+            item.add_marker(pytest.mark.xdist_group(root(names[0])))
+
 TINY: dict[str, Any] = {
     "name": "tiny",
     "seed": 0,
