@@ -782,16 +782,19 @@ def check_utf8(argv: list[str]) -> None:
             raise UsageError(f"argument '{around_first_bad_byte(os.fsencode(arg))}' is not UTF-8 text: give file names, --out and --set values in UTF-8") from None
 
 
-def around_first_bad_byte(raw: bytes, before: int = 50, after: int = 30) -> str:
-    """``raw`` shown from a little before its first byte that is not UTF-8, escaped (\\xff),
-    so that a long path still shows where the bad byte is."""
+def around_first_bad_byte(raw: bytes, before: int = 50, after: int = 8) -> str:
+    """``raw`` on one line from at most ``before`` characters ahead of its first byte that
+    is not UTF-8, then that byte and at most ``after`` more bytes, escaped (\\xff): a long
+    path still shows where the bad byte is."""
     try:
-        start = len(raw.decode("utf-8"))
+        raw.decode("utf-8")
+        start = len(raw)
     except UnicodeDecodeError as exc:
         start = exc.start
     head = raw[:start].decode("utf-8")
-    head = "..." + head[-before:] if len(head) > before else head
-    return head + cut(raw[start:].decode("utf-8", "backslashreplace"), after)
+    end = start + 1 + after
+    shown = ("..." + head[-before:] if len(head) > before else head) + raw[start:end].decode("utf-8", "backslashreplace") + ("..." if len(raw) > end else "")
+    return " ".join(shown.split("\n"))
 
 
 class Unbroken:

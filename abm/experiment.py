@@ -820,7 +820,7 @@ class _Builder:
             except ScenarioError as exc:
                 elsewhere = self.kept_from() if not path.exists() else None
                 for p, msg in exc.problems:
-                    self.problem(where, f"{rel}: not found beside this copy of a sweep's spec; its scenario paths are relative to {elsewhere}: copy it there to run it" if elsewhere else f"{rel}: {p + ': ' if p else ''}{msg}")
+                    self.problem(where, f"{rel}: not found beside this copy of a sweep's spec; to run it, copy it to the folder its scenario paths are relative to, {elsewhere}" if elsewhere else f"{rel}: {p + ': ' if p else ''}{msg}")
                 continue
             try:
                 raw = apply_overrides(raw, fixed)

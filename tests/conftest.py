@@ -47,7 +47,8 @@ def pytest_collection_modifyitems(config, items):
     Tests that share a module-scoped fixture (a whole sweep, a notebook's run, a script's
     tables: up to a minute each) are put in one group, which one worker runs, so that the
     fixture is computed once rather than once in every worker. Fixtures used by the same
-    test join one group."""
+    test join one group. Cheap module fixtures group their tests too (``kernel_name``
+    keeps the notebooks on one worker), which costs nothing on a few cores."""
     parent: dict[str, str] = {}
 
     def root(name: str) -> str:
@@ -58,7 +59,7 @@ def pytest_collection_modifyitems(config, items):
     shared = {}
     for item in items:
         defs = getattr(item, "_fixtureinfo", None)
-        names = [f"{item.module.__name__}.{name}" for name, d in (defs.name2fixturedefs.items() if defs else ()) if d[-1].scope == "module"]
+        names = [f"{item.path.stem}.{name}" for name, d in (defs.name2fixturedefs.items() if defs else ()) if d[-1].scope == "module"]
         for name in names[1:]:
             parent[root(name)] = root(names[0])
         shared[item] = names

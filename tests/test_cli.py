@@ -790,6 +790,10 @@ def test_a_long_argument_that_is_not_utf8_is_shown_where_its_bad_byte_is(tmp_pat
     err = capsys.readouterr().err
     shown = re.search(r"argument '(.*)' is not UTF-8 text", err).group(1)
     assert shown.startswith("...aaa") and "ab\\xffcd" in shown and shown.endswith("d...") and len(shown) <= 90 and not (tmp_path / "o").exists()
+    two_lines = os.fsdecode(b"line1\nline2\xff")
+    assert cli.main(["run", str(BASELINE), "--no-charts", "--out", str(tmp_path / "o"), "--set", f"description={two_lines}"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert cli.around_first_bad_byte("é".encode()) == "é"  # surrogates that make valid UTF-8 (the caller's case) are shown as it
 
 
 def test_a_command_that_writes_no_provenance_takes_any_file_name(tmp_path, capsys):

@@ -255,7 +255,8 @@ def test_a_misspelt_swept_path_is_not_blamed_on_the_chart_that_spells_it_right()
 def test_a_sweep_folders_copy_run_from_there_says_where_its_scenarios_are(tmp_path, capsys):
     """`abm sweep DIR/experiment.yaml`: the copy keeps its scenario paths relative to the
     spec's own folder, so from DIR they are not found; the message names that folder and,
-    however deep it lies, goes on to the remedy (cut at 200 characters, it stopped short)."""
+    however deep it lies, keeps the remedy (the message was cut at 200 characters, and the
+    remedy came after the folder)."""
     tmp_path = tmp_path / ("deep_" * 20)
     (tmp_path / "specs").mkdir(parents=True)
     (tmp_path / "specs" / "mine.yaml").write_text(f"extends: {BASELINE}\nname: mine\n")
@@ -264,7 +265,7 @@ def test_a_sweep_folders_copy_run_from_there_says_where_its_scenarios_are(tmp_pa
     sweep_dir.mkdir(parents=True)
     (sweep_dir / "experiment.yaml").write_text(f"{experiment.PATHS_HEAD}{tmp_path / 'specs'}\n" + yaml.safe_dump(spec))
     assert main(["sweep", str(sweep_dir / "experiment.yaml"), "--dry-run"]) == 2
-    assert f"scenario: mine.yaml: not found beside this copy of a sweep's spec; its scenario paths are relative to {tmp_path / 'specs'}: copy it there to run it\n" in capsys.readouterr().err
+    assert f"scenario: mine.yaml: not found beside this copy of a sweep's spec; to run it, copy it to the folder its scenario paths are relative to, {tmp_path / 'specs'}\n" in capsys.readouterr().err
     assert experiment.load(sweep_dir / "experiment.yaml", base_dir=tmp_path / "specs").bases["mine"].scenario.name == "mine"
 
 
