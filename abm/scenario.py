@@ -38,14 +38,13 @@ SHOWN = 3  # problems a one-line message shows
 _DATE = TypeAdapter(Date)
 
 
-ITEM_CHARS = 400  # a problem's words and a long file path fit; echoed values are cut shorter where they are echoed
+ITEM_CHARS = 400  # a problem's words and a deep folder's path fit; echoed values are cut where they are echoed
 
 
 def _item(path: str, msg: str) -> str:
     """A problem as a reader sees it: the field's path, then what is wrong (a problem of
-    the whole file, such as a missing file or a syntax error, has no path). Cut at
-    ITEM_CHARS, not at the 200 of a value: a message that names a folder deep in a user's
-    home lost its remedy, which comes after the folder."""
+    the whole file, such as a missing file or a syntax error, has no path), cut at
+    ITEM_CHARS: at 200, a message naming a folder deep in a user's home lost its end."""
     return cut(f"{path}: {msg}" if path else msg, ITEM_CHARS)
 
 

@@ -67,6 +67,7 @@ def pytest_collection_modifyitems(config, items):
         if names:
             item.add_marker(pytest.mark.xdist_group(root(names[0])))
 
+
 TINY: dict[str, Any] = {
     "name": "tiny",
     "seed": 0,

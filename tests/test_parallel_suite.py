@@ -39,9 +39,8 @@ def test_alone(k):
 def test_tests_sharing_a_module_fixture_run_in_one_worker(tmp_path):
     (tmp_path / "conftest.py").write_text("from tests.conftest import pytest_collection_modifyitems  # noqa: F401\n")
     (tmp_path / "test_small.py").write_text(SUITE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup", "-v"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     workers = {line.split()[0] for line in done.stdout.splitlines() if "PASSED" in line}
     assert workers == {"[gw0]", "[gw1]"}, done.stdout  # both workers had work
