@@ -725,6 +725,27 @@ def test_scenarios_run_with_one_seed_meet_the_same_shocks():
         pd.testing.assert_frame_equal(shocks(a).reset_index(drop=True), shocks(b).reset_index(drop=True))
 
 
+def test_a_clash_event_leaves_the_guarantees_of_the_models_own_clashes_as_they_were():
+    """Common random numbers: a border_clash shock calls on guarantees with draws of its
+    own, so the clashes the model makes in the same step decide theirs as without it
+    (they took the next draws of one shared stream, and so came out differently)."""
+    def hostile(**shocks):
+        raw = resolve_extends(BASELINE)
+        del raw["events"]["kg_tj_border_treaty"]
+        raw["rules"]["neighbours"] = {"name": "interdependence", "conflict_hazard": 1.0}
+        raw["states"]["kyrgyzstan"]["neighbours"]["tajikistan"]["relation"] = -1.0
+        raw["shocks"].update(shocks)
+        return raw
+
+    clash = {"type": "border_clash", "hazard": 1.0, "start": "2025-01-01", "end": "2025-02-01", "states": ["kyrgyzstan", "tajikistan"], "relation": 0.0, "damage": 0.0}
+    called = lambda r: r.events[r.events["type"].str.startswith("guarantee")][["type", "organisation", "state"]].reset_index(drop=True)  # noqa: E731
+    for seed in range(3):
+        a, b = run(hostile(), seed=seed, steps=1), run(hostile(kg_tj_skirmish=clash), seed=seed, steps=1)
+        own, both = called(a), called(b)  # b's shock calls (stage 2) come before the model's clashes (stage 11)
+        assert len(own) >= 4 and len(both) > len(own)
+        pd.testing.assert_frame_equal(own, both.iloc[len(both) - len(own):].reset_index(drop=True))
+
+
 def test_a_membership_event_that_changes_nothing_says_so_and_is_not_marked_on_the_charts():
     """An exit by a non-member, an accession by a member or a power joining a club it is
     in changed nothing, yet was logged, and marked on the alignment chart, as if it had."""

@@ -23,9 +23,12 @@ class CredibilityRule(Rule):
     def update(self, model) -> None:
         """Move credibility once a step (after offers were made)."""
 
-    def guarantee_called(self, model, victim: int, attacker: int) -> list[tuple[str, dict]]:
+    def guarantee_called(self, model, victim: int, attacker: int, draws: np.ndarray) -> list[tuple[str, dict]]:
         """A clash hit ``victim``: the security guarantees it holds are called on.
-        Returns what happened, for the event log: (kind, parameters)."""
+        ``draws`` holds one uniform per organisation (in ``model.organisations``' order),
+        drawn whether or not it is called on, so that which clashes happen, and in what
+        order, does not move the draws of the others. Returns what happened, for the
+        event log: (kind, parameters)."""
         return []
 
 
@@ -65,18 +68,18 @@ class Delivery(CredibilityRule):
         target = base[None, :] * np.minimum(1.0, model.delivery)
         model.credibility += self.params.recovery * (target - model.credibility)
 
-    def guarantee_called(self, model, victim, attacker):
+    def guarantee_called(self, model, victim, attacker, draws):
         p = self.params
         log = []
         security = DOMAIN_INDEX["security"]
-        for org in model.organisations:
+        for org, draw in zip(model.organisations, draws):
             if org.leader is None or victim not in org.active or org.benefits[security] <= 0:
                 continue
             leader = org.leader
             want_victim = model.interests[leader, victim]
             want_attacker = model.interests[leader, attacker]
             chance = want_victim / (want_victim + want_attacker) if want_victim + want_attacker > 0 else 0.0
-            honoured = bool(model.streams["guarantees"].random() < chance)
+            honoured = bool(draw < chance)
             others = [s for s in org.active if s != victim]
             c = model.credibility[:, leader]
             if honoured:
