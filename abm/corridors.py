@@ -287,9 +287,9 @@ class CorridorNetwork:
     def corridor(self, cid: str) -> Corridor:
         return self.corridors[self.ids.index(cid)]
 
-    def add_risk(self, node: str, amount: float) -> None:
-        for c in self.corridors:
-            c.add_risk(node, amount)
+    def add_risk(self, node: str, amount: float) -> int:
+        """Raise (or lower) the risk of the node's segments on every corridor; returns how many."""
+        return sum(c.add_risk(node, amount) for c in self.corridors)
 
     def set_base_risk(self, node: str, risk: float) -> None:
         for c, base in zip(self.corridors, self.base_risk):

@@ -257,11 +257,13 @@ class Sanctions(Event):
         if target == "random":
             volume = model.ties[:, DOMAIN_INDEX["trade"], partner] * model.gdp  # at the period's opening GDP (events fire before growth), not the start's
             if volume.sum() <= 0.0:
-                return {**self.record(), "target": ""}  # no trade with the partner to sanction
+                return {**self.record(), "target": "", "no_effect": f"no regional state trades with {model.power_keys[partner]}"}
             target = model.state_keys[int(model.event_rng.choice(len(volume), p=volume / volume.sum()))]
-        model.network.add_risk(target, p.risk)
+        segments = model.network.add_risk(target, p.risk)
         if target in model.state_index:
             model.state(target).ties[DOMAIN_INDEX["trade"], partner] *= 1.0 - p.trade_cut
+        elif segments == 0:
+            return {**self.record(), "target": target, "no_effect": f"{target} is no regional state and lies on no corridor"}
         return {**self.record(), "target": target}
 
 

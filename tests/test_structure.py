@@ -477,7 +477,24 @@ def test_random_sanctions_fall_where_the_trade_with_the_partner_is():
     none["states"]["c"]["ties"]["trade"] = {"q": 0.3}
     model = RegionModel(none, rng=0)
     trade = [s.ties.copy() for s in model.states]
-    assert event.apply(model)["target"] == "" and all(np.array_equal(t, s.ties) for t, s in zip(trade, model.states))
+    logged = event.apply(model)
+    assert logged["target"] == "" and all(np.array_equal(t, s.ties) for t, s in zip(trade, model.states))
+    assert logged["no_effect"] == "no regional state trades with p"
+
+
+def test_sanctions_on_a_power_that_lies_on_no_corridor_say_they_changed_nothing():
+    """A power may be sanctioned as a freight node (Russia, on the northern route); one
+    that lies on no corridor, such as Japan, has no route risk to raise and no trade ties
+    to cut, and the events table says so rather than logging the sanctions as if they had acted."""
+    from abm.rules import make
+
+    model = RegionModel(load(BASELINE), rng=0)
+    risk = lambda: [seg.risk for c in model.network.corridors for seg in c.segments]  # noqa: E731
+    before = risk()
+    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "japan"}, key="type").apply(model)
+    assert logged["no_effect"] == "japan is no regional state and lies on no corridor" and risk() == before
+    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "russia"}, key="type").apply(model)
+    assert "no_effect" not in logged and risk() != before
 
 
 def test_every_registered_event_type_is_tested():
