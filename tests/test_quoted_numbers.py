@@ -1882,7 +1882,7 @@ def test_validation_quotes_the_runs_in_its_prose(validation_2020):
     growth = [f"{100 * q('middle_corridor_grows', at):.0f}" for at in (0.5, 0.05, 0.95)]
     expected = [
         f"barely moves (median {q('russia_holds_kazakh_arms', 0.5):.3f})",
-        f"(median -{-q('northern_route_constrained', 0.5):.2f} of its share between 2021 and 2024)",
+        f"(its share of the freight falls by a median {-q('northern_route_constrained', 0.5):.2f} between 2021 and 2024)",
         f"(median +{growth[0]}%, 90% of runs +{growth[1]}% to +{growth[2]}%;",
         f"by {-q('russia_falls_in_armenian_arms', 0.5):.3f} (median; {-q('russia_falls_in_armenian_arms', 0.95):.3f} to {-q('russia_falls_in_armenian_arms', 0.05):.3f})",
         f"the model's opinion of Russia falls by {-q('russia_falls_in_armenian_opinion', 0.5):.3f} on a -1 to 1 scale (median)",
