@@ -1133,7 +1133,8 @@ class _Builder:
 
 
 def state_families(bases: dict[str, Base]) -> dict[str, list[str]]:
-    """Per-power families of per-state columns (``alignment``, ``declared``, ``opinion``)
+    """Per-power families of per-state columns (``alignment``, each domain's share,
+    ``declared``, ``opinion``)
     and their columns for the powers every base scenario has."""
     from abm.store import family_of
 
