@@ -225,7 +225,7 @@ def cmd_dashboard(args) -> int:
     try:
         from abm import dashboard
     except ImportError as exc:
-        raise UsageError(f"the dashboard needs Mesa's visualization stack ({exc.name} is missing): pip install -e '.[dashboard]'") from None
+        raise UsageError(f"the dashboard needs Mesa's visualization stack ({exc.name} is missing): in the project's folder, .venv/bin/pip install -e '.[dashboard]' (bash scripts/setup.sh dev installs every extra)") from None
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is 0-65535 (0: any free port)")
     if not args.no_fetch:

@@ -523,7 +523,7 @@ def dask_target(scheduler: str) -> dict[str, str]:
         import dask
         import distributed  # noqa: F401
     except ImportError:
-        raise SweepError("--scheduler needs Dask distributed; install the cluster extra: pip install 'abm-caucasus[cluster]'") from None
+        raise SweepError("--scheduler needs Dask distributed; in the project's folder, .venv/bin/pip install -e '.[cluster]' (bash scripts/setup.sh dev installs every extra)") from None
     if scheduler == "config":
         address = dask.config.get("scheduler-address", None)
         if not address:

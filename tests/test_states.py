@@ -151,6 +151,19 @@ def test_export_writes_the_dataset(swept, tmp_path, capsys, fmt):
     assert "--out" in capsys.readouterr().err
 
 
+def test_an_array_format_whose_library_is_missing_says_how_to_install_it_into_the_projects_environment(swept, tmp_path, monkeypatch):
+    """The README runs everything as .venv/bin/...; a bare ``pip install`` typed in a shell
+    where the environment is not active installs into another Python, and abm still fails."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "h5netcdf" else real(name, *a))
+    with pytest.raises(ImportError) as raised:
+        results.load(swept / "w1").export_arrays(tmp_path, "netcdf")
+    assert str(raised.value) == "--format netcdf needs h5netcdf: in the project's folder, .venv/bin/pip install -e '.[arrays]' (bash scripts/setup.sh dev installs every extra)"
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("fmt", ["netcdf", "zarr"])
 def test_export_arrays_from_python_refuses_to_overwrite_unless_asked(swept, tmp_path, fmt):
     """As Results.export: the folder may hold the user's own files (NetCDF overwrote them)."""
