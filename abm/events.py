@@ -138,7 +138,7 @@ class BorderClash(Treaty):
         k = model.pair(*p.states)
         model.pairs.relation[k] = np.clip(model.pairs.relation[k] + p.relation, -1.0, 1.0)
         model.pairs.anchor[k] = np.clip(model.pairs.anchor[k] + p.relation / 2.0, -1.0, 1.0)  # half the shift lasts
-        model.clash(k, p.damage, model.event_rng.random((2, len(model.organisations))))  # its guarantees drawn from its own stream
+        model.clash(k, p.damage, model.event_rng)  # its guarantees drawn from its own stream
         return self.record()
 
 

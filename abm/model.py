@@ -449,18 +449,18 @@ class RegionModel(mesa.Model):
     def pair(self, a: str, b: str) -> int:
         return self.pairs.find(self.state_index[a], self.state_index[b])
 
-    def clash(self, k: int, damage: float, draws: np.ndarray) -> None:
+    def clash(self, k: int, damage: float, rng: np.random.Generator) -> None:
         """A clash on neighbour pair ``k``: both sides suffer, feel threatened, the
         routes through them get riskier, and each calls on its security guarantees,
-        deciding them by ``draws`` (2 x organisations uniforms: a row for each side)."""
+        decided by draws from ``rng``."""
         self.counts["conflict_events"] += 1
         i, j = int(self.pairs.i[k]), int(self.pairs.j[k])
-        for victim, attacker, calls in ((i, j, draws[0]), (j, i, draws[1])):
+        for victim, attacker in ((i, j), (j, i)):
             state = self.states[victim]
             state.damage += damage
             state.threat = min(1.0, state.threat + 0.05)
             self.network.add_risk(state.key, self.config.freight.conflict_risk)
-            for kind, params in self.rules["credibility"].guarantee_called(self, victim, attacker, calls):
+            for kind, params in self.rules["credibility"].guarantee_called(self, victim, attacker, rng):
                 self.log(kind, "model", params)
 
     def shift_credibility(self, power: int, delta: float) -> None:

@@ -72,9 +72,6 @@ class Organisations:
     def __iter__(self):
         return iter(self.by_key.values())
 
-    def __len__(self):
-        return len(self.by_key)
-
     def __getitem__(self, key: str) -> Organisation:
         return self.by_key[key]
 

@@ -23,12 +23,11 @@ class CredibilityRule(Rule):
     def update(self, model) -> None:
         """Move credibility once a step (after offers were made)."""
 
-    def guarantee_called(self, model, victim: int, attacker: int, draws: np.ndarray) -> list[tuple[str, dict]]:
-        """A clash hit ``victim``: the security guarantees it holds are called on.
-        ``draws`` holds one uniform per organisation (in ``model.organisations``' order),
-        drawn whether or not it is called on, so that which clashes happen, and in what
-        order, does not move the draws of the others. Returns what happened, for the
-        event log: (kind, parameters)."""
+    def guarantee_called(self, model, victim: int, attacker: int, rng: np.random.Generator) -> list[tuple[str, dict]]:
+        """A clash hit ``victim``: the security guarantees it holds are called on, each
+        decided by a draw from ``rng`` (the model's ``guarantees`` stream, or a clash
+        event's own, so that an event does not move the draws of the model's clashes).
+        Returns what happened, for the event log: (kind, parameters)."""
         return []
 
 
@@ -68,18 +67,18 @@ class Delivery(CredibilityRule):
         target = base[None, :] * np.minimum(1.0, model.delivery)
         model.credibility += self.params.recovery * (target - model.credibility)
 
-    def guarantee_called(self, model, victim, attacker, draws):
+    def guarantee_called(self, model, victim, attacker, rng):
         p = self.params
         log = []
         security = DOMAIN_INDEX["security"]
-        for org, draw in zip(model.organisations, draws):
+        for org in model.organisations:
             if org.leader is None or victim not in org.active or org.benefits[security] <= 0:
                 continue
             leader = org.leader
             want_victim = model.interests[leader, victim]
             want_attacker = model.interests[leader, attacker]
             chance = want_victim / (want_victim + want_attacker) if want_victim + want_attacker > 0 else 0.0
-            honoured = bool(draw < chance)
+            honoured = bool(rng.random() < chance)
             others = [s for s in org.active if s != victim]
             c = model.credibility[:, leader]
             if honoured:

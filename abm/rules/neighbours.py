@@ -74,10 +74,9 @@ class Interdependence(NeighboursRule):
         target = np.minimum(np.maximum(pairs.anchor + dividend - spill, -1.0), 1.0)  # np.clip's result, without its Python wrapper
         pairs.relation += p.adjustment * (target - pairs.relation)
         clashes = model.streams["clashes"].random(pairs.n) < p.conflict_hazard * np.maximum(0.0, -pairs.relation)
-        calls = model.streams["guarantees"].random((pairs.n, 2, len(model.organisations)))  # for every pair a step, clash or not
         for k in np.flatnonzero(clashes).tolist():
             pairs.relation[k] -= 0.1
             pairs.anchor[k] = max(-1.0, pairs.anchor[k] - 0.05)
             pairs.trade[k] *= 0.9
-            model.clash(k, p.conflict_damage, calls[k])
+            model.clash(k, p.conflict_damage, model.streams["guarantees"])
         np.minimum(np.maximum(pairs.relation, -1.0, out=pairs.relation), 1.0, out=pairs.relation)  # clip in place
