@@ -259,12 +259,15 @@ class Sanctions(Event):
             if volume.sum() <= 0.0:
                 return {**self.record(), "target": "", "no_effect": f"no regional state trades with {model.power_keys[partner]}"}
             target = model.state_keys[int(model.event_rng.choice(len(volume), p=volume / volume.sum()))]
-        segments = model.network.add_risk(target, p.risk)
-        if target in model.state_index:
-            model.state(target).ties[DOMAIN_INDEX["trade"], partner] *= 1.0 - p.trade_cut
-        elif segments == 0:
-            return {**self.record(), "target": target, "no_effect": f"{target} is no regional state and lies on no corridor"}
-        return {**self.record(), "target": target}
+        raised = model.network.add_risk(target, p.risk) > 0 and p.risk > 0
+        if target not in model.state_index:
+            return {**self.record(), "target": target, **({} if raised else {"no_effect": f"{target} is no regional state, and no route risk through it rises"})}
+        ties = model.state(target).ties[DOMAIN_INDEX["trade"]]
+        cut = ties[partner] > 0.0 and p.trade_cut > 0.0
+        ties[partner] *= 1.0 - p.trade_cut
+        if raised or cut:
+            return {**self.record(), "target": target}
+        return {**self.record(), "target": target, "no_effect": f"{target} has no trade with {model.power_keys[partner]} to cut, and no route risk through it rises"}
 
 
 # --------------------------------------------------------------------------- organisations

@@ -656,7 +656,7 @@ def test_cli_reports_missing_dashboard_extra_cleanly(monkeypatch, capsys):
 
     monkeypatch.delattr(abm, "dashboard", raising=False)
     assert cli.main(["dashboard", "--no-fetch"]) == 2
-    assert "pip install" in capsys.readouterr().err
+    assert "in the project's folder, .venv/bin/pip install -e '.[dashboard]' (bash scripts/setup.sh dev installs every extra)" in capsys.readouterr().err
 
 
 def test_screenshot_kept_in_docs():

@@ -1106,21 +1106,27 @@ def test_notebook_05_answers_the_own_scenario_exercise(twelve, tmp_path):
     fragments = every["fragmentation_central_asia"]
 
     def failed_by_the_clash(result):
-        """The guarantees the clash called on (logged just before it, made while it acted): which failed."""
-        events = result.events.reset_index(drop=True)
-        before = events.iloc[:int(events.index[events["id"] == "kz_uz_clash"][0])].iloc[::-1]
-        called = before.iloc[:int(before["type"].str.startswith("guarantee").cumprod().sum())]
+        """The guarantees the clash called on (logged in its step, before it): which failed."""
+        events = result.events
+        at = events.index[events["id"] == "kz_uz_clash"][0]
+        called = events[(events.index < at) & (events["step"] == events.at[at, "step"]) & events["type"].str.startswith("guarantee")]
         assert sorted(zip(called["organisation"], called["state"])) == [("CSTO", "kazakhstan"), ("SCO", "kazakhstan"), ("SCO", "uzbekistan")]
-        return {(o, st[:2]) for o, st, kind in zip(called["organisation"], called["state"], called["type"]) if kind == "guarantee_failed"}
+        return {(o, state) for o, state, kind in zip(called["organisation"], called["state"], called["type"]) if kind == "guarantee_failed"}
 
     failed = [failed_by_the_clash(r) for r in clash]
-    cases = re.search(r"where both SCO guarantees\s+failed \(seeds (\d+), (\d+) and (\d+)\) fragmentation rises by ([\d.]+) to ([\d.]+), where all three were\s+honoured "
-                      r"\(seed (\d+)\) it falls by ([\d.]+), and where only the CSTO's failed \(seeds (\d+) and (\d+)\) it\s+falls by ([\d.]+) to ([\d.]+)\.", text).groups()
-    both_sco, none, csto = [int(x) for x in cases[:3]], [int(cases[5])], [int(x) for x in cases[7:9]]
-    assert both_sco == [s for s, f in enumerate(failed) if f == {("SCO", "ka"), ("SCO", "uz")}] and none == [s for s, f in enumerate(failed) if not f]
-    assert csto == [s for s, f in enumerate(failed) if f == {("CSTO", "ka")}]
-    assert agrees(cases[3], fragments[both_sco].min()) and agrees(cases[4], fragments[both_sco].max()) and agrees(cases[6], -fragments[none[0]])
-    assert agrees(cases[9], -fragments[csto].max()) and agrees(cases[10], -fragments[csto].min())
+    sco_failures = [len(f & {("SCO", "kazakhstan"), ("SCO", "uzbekistan")}) for f in failed]
+    cases = re.search(r"where both SCO guarantees\s+failed \(seeds ([\d, and]+)\) fragmentation rises by ([\d.]+) to ([\d.]+), where one of them failed\s+\(seeds ([\d, and]+)\) "
+                      r"by ([\d.]+) to ([\d.]+), where all three were honoured \(seed (\d+)\) it falls by ([\d.]+), and where only\s+the CSTO's failed \(seeds ([\d, and]+)\) "
+                      r"by ([\d.]+) to ([\d.]+)\.", text).groups()
+    seeds = lambda listed: [int(x) for x in re.findall(r"\d+", listed)]  # noqa: E731
+    two, one, none, csto = seeds(cases[0]), seeds(cases[3]), [int(cases[6])], seeds(cases[8])
+    assert two == [s for s, n in enumerate(sco_failures) if n == 2] and one == [s for s, n in enumerate(sco_failures) if n == 1]
+    assert none == [s for s, f in enumerate(failed) if not f] and csto == [s for s, f in enumerate(failed) if f == {("CSTO", "kazakhstan")}]
+    for (low, high), group in (((cases[1], cases[2]), two), ((cases[4], cases[5]), one)):
+        assert agrees(low, fragments[group].min()) and agrees(high, fragments[group].max())
+    assert agrees(cases[7], -fragments[none[0]]) and agrees(cases[9], -fragments[csto].max()) and agrees(cases[10], -fragments[csto].min())
+    rise, error, up = re.search(r"over seeds 0-11 it is \+([\d.]+) \(standard error ([\d.]+)\), up in (\d+) of 12", text).groups()
+    assert agrees(rise, fragments.mean()) and agrees(error, fragments.std() / np.sqrt(12)) and int(up) == (fragments > 0).sum() and clear_difference(every)["fragmentation_central_asia"]
     assert "lowers the Kazakh-Uzbek relation by 0.4" in text and clash[0].scenario.events["kz_uz_clash"]["relation"] == -0.4
     pair = [r.relations[(r.relations["state"] == "kazakhstan") & (r.relations["neighbour"] == "uzbekistan")].set_index("step") for r in (clash[0], twelve[0])]
     hit = int(clash[0].events.set_index("id").loc["kz_uz_clash", "step"])

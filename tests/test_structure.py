@@ -482,19 +482,26 @@ def test_random_sanctions_fall_where_the_trade_with_the_partner_is():
     assert logged["no_effect"] == "no regional state trades with p"
 
 
-def test_sanctions_on_a_power_that_lies_on_no_corridor_say_they_changed_nothing():
+def test_sanctions_that_change_nothing_say_so():
     """A power may be sanctioned as a freight node (Russia, on the northern route); one
     that lies on no corridor, such as Japan, has no route risk to raise and no trade ties
-    to cut, and the events table says so rather than logging the sanctions as if they had acted."""
+    to cut; nor has a state off the corridors that does not trade with the sanctioning
+    power, nor a node sanctioned with risk 0. The events table says so rather than logging
+    the sanctions as if they had acted."""
     from abm.rules import make
 
     model = RegionModel(load(BASELINE), rng=0)
     risk = lambda: [seg.risk for c in model.network.corridors for seg in c.segments]  # noqa: E731
     before = risk()
     logged = make("event", {"type": "sanctions", "by": "united_states", "target": "japan"}, key="type").apply(model)
-    assert logged["no_effect"] == "japan is no regional state and lies on no corridor" and risk() == before
+    assert logged["no_effect"] == "japan is no regional state, and no route risk through it rises" and risk() == before
     logged = make("event", {"type": "sanctions", "by": "united_states", "target": "russia"}, key="type").apply(model)
     assert "no_effect" not in logged and risk() != before
+    before = risk()
+    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "tajikistan"}, key="type").apply(model)
+    assert logged["no_effect"] == "tajikistan has no trade with united_states to cut, and no route risk through it rises" and risk() == before
+    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "afghanistan", "risk": 0.0}, key="type").apply(model)
+    assert logged["no_effect"] == "afghanistan is no regional state, and no route risk through it rises" and risk() == before
 
 
 def test_every_registered_event_type_is_tested():
@@ -761,6 +768,12 @@ def test_a_clash_event_leaves_the_guarantees_of_the_models_own_clashes_as_they_w
         own, both = called(a), called(b)  # b's shock calls (stage 2) come before the model's clashes (stage 11)
         assert len(own) >= 4 and len(both) > len(own)
         pd.testing.assert_frame_equal(own, both.iloc[len(both) - len(own):].reset_index(drop=True))
+    # the model's own clashes decide by the guarantees stream: draws of 1 fail them all, of 0 honour them
+    for draw, kind in ((1.0, "guarantee_failed"), (0.0, "guarantee_honoured")):
+        model = RegionModel(hostile(), rng=0)
+        model.streams["guarantees"] = type("Always", (), {"random": lambda self: draw})()
+        model.step()
+        assert [e[3] for e in model.event_log if e[3].startswith("guarantee")] == [kind] * len(own)
 
 
 def test_a_membership_event_that_changes_nothing_says_so_and_is_not_marked_on_the_charts():
