@@ -230,7 +230,8 @@ class Sanctions(Event):
     secondary sanctions on sanctions-evasion trade, with the power named in ``ties_with``
     (Western pressure on re-exports to Russia through the region: @dipirro2025, @abrahamyan2025).
     ``target: random`` draws a regional state in proportion to its trade with that power
-    (tie share times GDP): enforcement goes where the evasion trade is."""
+    (tie share times GDP): enforcement goes where the evasion trade is. Sanctions that
+    neither raise a route's risk nor cut a tie are logged with ``no_effect``."""
 
     name = "sanctions"
 
@@ -259,15 +260,17 @@ class Sanctions(Event):
             if volume.sum() <= 0.0:
                 return {**self.record(), "target": "", "no_effect": f"no regional state trades with {model.power_keys[partner]}"}
             target = model.state_keys[int(model.event_rng.choice(len(volume), p=volume / volume.sum()))]
-        raised = model.network.add_risk(target, p.risk) > 0 and p.risk > 0
-        if target not in model.state_index:
-            return {**self.record(), "target": target, **({} if raised else {"no_effect": f"{target} is no regional state, and no route risk through it rises"})}
-        ties = model.state(target).ties[DOMAIN_INDEX["trade"]]
-        cut = ties[partner] > 0.0 and p.trade_cut > 0.0
-        ties[partner] *= 1.0 - p.trade_cut
-        if raised or cut:
-            return {**self.record(), "target": target}
-        return {**self.record(), "target": target, "no_effect": f"{target} has no trade with {model.power_keys[partner]} to cut, and no route risk through it rises"}
+        raised = p.risk > 0 and model.network.add_risk(target, p.risk) > 0
+        state = target in model.state_index
+        cut = False
+        if state:
+            ties = model.state(target).ties[DOMAIN_INDEX["trade"]]
+            cut = ties[partner] > 0.0 and p.trade_cut > 0.0
+            ties[partner] *= 1.0 - p.trade_cut
+        record = {**self.record(), "target": target}
+        if not (raised or cut):
+            record["no_effect"] = (f"{target} has no trade with {model.power_keys[partner]} to cut" if state else f"{target} is no regional state") + ", and no route risk through it rises"
+        return record
 
 
 # --------------------------------------------------------------------------- organisations
