@@ -1115,9 +1115,10 @@ def test_notebook_05_answers_the_own_scenario_exercise(twelve, tmp_path):
 
     failed = [failed_by_the_clash(r) for r in clash]
     sco_failures = [len(f & {("SCO", "kazakhstan"), ("SCO", "uzbekistan")}) for f in failed]
-    cases = re.search(r"where both SCO guarantees\s+failed \(seeds ([\d, and]+)\) fragmentation rises by ([\d.]+) to ([\d.]+), where one of them failed\s+\(seeds ([\d, and]+)\) "
-                      r"by ([\d.]+) to ([\d.]+), where all three were honoured \(seed (\d+)\) it falls by ([\d.]+), and where only\s+the CSTO's failed \(seeds ([\d, and]+)\) "
-                      r"by ([\d.]+) to ([\d.]+)\.", text).groups()
+    flat = " ".join(text.split())
+    cases = re.search(r"where both SCO guarantees failed \(seeds ([\d, and]+)\) fragmentation rises by ([\d.]+) to ([\d.]+), where one of them failed \(seeds ([\d, and]+)\) "
+                      r"by ([\d.]+) to ([\d.]+), where all three were honoured \(seed (\d+)\) it falls by ([\d.]+), and where only the CSTO's failed \(seeds ([\d, and]+)\) "
+                      r"by ([\d.]+) to ([\d.]+)\.", flat).groups()
     seeds = lambda listed: [int(x) for x in re.findall(r"\d+", listed)]  # noqa: E731
     two, one, none, csto = seeds(cases[0]), seeds(cases[3]), [int(cases[6])], seeds(cases[8])
     assert two == [s for s, n in enumerate(sco_failures) if n == 2] and one == [s for s, n in enumerate(sco_failures) if n == 1]
@@ -1125,7 +1126,7 @@ def test_notebook_05_answers_the_own_scenario_exercise(twelve, tmp_path):
     for (low, high), group in (((cases[1], cases[2]), two), ((cases[4], cases[5]), one)):
         assert agrees(low, fragments[group].min()) and agrees(high, fragments[group].max())
     assert agrees(cases[7], -fragments[none[0]]) and agrees(cases[9], -fragments[csto].max()) and agrees(cases[10], -fragments[csto].min())
-    rise, error, up = re.search(r"over seeds 0-11 it is \+([\d.]+) \(standard error ([\d.]+)\), up in (\d+) of 12", text).groups()
+    rise, error, up = re.search(r"over seeds 0-11 it is \+([\d.]+) \(standard error ([\d.]+)\), up in (\d+) of 12", flat).groups()
     assert agrees(rise, fragments.mean()) and agrees(error, fragments.std() / np.sqrt(12)) and int(up) == (fragments > 0).sum() and clear_difference(every)["fragmentation_central_asia"]
     assert "lowers the Kazakh-Uzbek relation by 0.4" in text and clash[0].scenario.events["kz_uz_clash"]["relation"] == -0.4
     pair = [r.relations[(r.relations["state"] == "kazakhstan") & (r.relations["neighbour"] == "uzbekistan")].set_index("step") for r in (clash[0], twelve[0])]

