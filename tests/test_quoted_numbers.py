@@ -796,6 +796,16 @@ def test_notebook_06_answers_the_uncertainty_exercise(twelve):
                                 (corridor, "baseline", "corridor_middle_corridor_volume"), (corridor_calibrated, "baseline_calibrated", "corridor_middle_corridor_volume")):
         assert spans(quote, at_end[name].loc[metric, ["p05", "p95"]]), (name, metric)
     assert agrees(corridor_ratio, ratio("corridor_middle_corridor_volume"))
+    tiny = re.search(r"eastern leg carries ([\d.-]+) Mt/yr seed-only against ([\d.-]+) \(ratio (\d+)\), the\s+Trans-Afghan corridor ([\d.-]+) against ([\d.-]+) \(ratio (\d+)\)", text).groups()
+    for at, metric in ((0, "corridor_instc_east_volume"), (3, "corridor_trans_afghan_volume")):
+        assert spans(tiny[at], at_end["baseline"].loc[metric, ["p05", "p95"]]) and spans(tiny[at + 1], at_end["baseline_calibrated"].loc[metric, ["p05", "p95"]]), metric
+        assert agrees(tiny[at + 2], ratio(metric)), metric
+    india, narrow, wide = re.search(r"India's influence\*\* \(ratio ([\d.]+)\) is likewise a ratio of two tiny widths: ([\d.]+) against\s+([\d.]+)", text).groups()
+    assert agrees(india, ratio("influence_india")) and agrees(narrow, width["baseline"]["influence_india"]) and agrees(wide, width["baseline_calibrated"]["influence_india"])
+    # outside spending, nothing but the INSTC and Trans-Afghan corridors has a ratio above India's
+    named = {"corridor_instc_east_volume", "corridor_trans_afghan_volume", "influence_india"}
+    others = pd.Series({m: ratio(m) for m in width["baseline"].index if not m.startswith("spending_") and width["baseline"][m] > 0})
+    assert all(m in named or m.startswith(("corridor_instc_", "corridor_trans_afghan_", "instc_leg_share_")) for m in others[others >= ratio("influence_india")].index)
     alignment = re.search(r"the EU's influence \(ratio ([\d.]+)\), fragmentation \(([\d.]+)\), polarization \(([\d.]+)\), South Caucasus fragmentation \(([\d.]+)\), Russia's influence \(([\d.]+)\)", text).groups()
     for quote, metric in zip(alignment, ("influence_european_union", "fragmentation", "polarization", "fragmentation_south_caucasus", "influence_russia")):
         assert agrees(quote, ratio(metric)), metric
@@ -1211,6 +1221,9 @@ def test_notebook_01_prose_quotes_the_start_and_azerbaijans_accession(seed0):
     event = seed0.events.set_index("id").loc["az_joins_c6"]
     joins, step = re.search(r"\(Azerbaijan joins the C5 on (\d{4}-\d\d-\d\d), in the step dated (\d{4}-\d\d-\d\d)\)", text).groups()
     assert (joins, step) == (event["event_date"], event["date"])
+    # the accession is to the regional format; the C5+1 is the C6+1 from the first step and stays so
+    assert "the model starts with Azerbaijan already in the C5+1, as the C6+1" in text
+    assert event["organisation"] == "CMHS" and (seed0.model["members_C6_PLUS_US"] == 6).all()
 
 
 def test_notebook_01_what_to_notice_quotes_the_moves_of_the_baseline(twelve):
