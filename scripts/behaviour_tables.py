@@ -1,7 +1,7 @@
 """Print the tables of docs/behaviour.md: what the model does, measured.
 
     .venv/bin/python scripts/behaviour_tables.py                 # every table (under 2 minutes on 2 cores)
-    .venv/bin/python scripts/behaviour_tables.py screen          # one section: memberships, screen, scenarios, uncertainty
+    .venv/bin/python scripts/behaviour_tables.py screen          # one section (the seven are listed below)
 
 Every run is ``abm.model.RegionModel(scenario, rng=seed)`` stepped to its horizon, as
 ``abm run --seed`` does; values are read in the last quarter (2040-01-01). Seeds are the
@@ -16,7 +16,7 @@ common seeds 0..N-1 on both sides of every comparison (paired differences). Sect
   mean outcome at each value, the largest change between two neighbouring values, the
   largest seed spread in any cell, and how many runs end with a main-patron map (the
   power holding each state's largest share) different from the lever's first value;
-* bandwagon: how often each main-patron map ends a bandwagon run, over 60 seeds a bonus;
+* bandwagon: how often each main-patron map ends a bandwagon run, over 120 seeds a bonus;
 * scenarios: each library scenario against the baseline on the outcomes its question
   names: mean paired difference with a 95% t interval, the baseline's seed s.d., and the
   s.d. of the same outcome over the parameter ranges of experiments/sensitivity.yaml;

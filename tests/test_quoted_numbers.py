@@ -1568,6 +1568,31 @@ def test_behaviour_reads_the_iran_strikes_spread_and_the_long_outbidding_run():
         assert abs(np.argmax(answers) + 1 - int(when)) <= 10 and answers[-1] < 0.8 * max(answers)  # quarters count from 1; "fall back"
 
 
+def test_behaviour_quotes_the_140_quarter_outbidding_runs():
+    """The outbidding section's "2040 snapshot": the answers in the last of 140 quarters at
+    responses 0.75 and 1, seeds 0-11 (an unreproducible figure from a review stood here)."""
+    found = re.search(r"run to 140 quarters \((\d{4})\), the answers in the last quarter average ([\d.]+) bn at 0\.75 and ([\d.]+) bn at 1 over seeds 0-11 \(([\d.-]+) and ([\d.-]+) bn by seed\)", BEHAVIOUR).groups()
+    for response, mean, spread in ((0.75, found[1], found[3]), (1.0, found[2], found[4])):
+        models = [finished(BASELINE, seed, ["rules.spending.name=outbid", f"rules.spending.response={response}", "time.steps=140"]) for seed in range(12)]
+        answers = [m.answered.sum() for m in models]
+        assert agrees(mean, np.mean(answers)) and spans(spread, answers), response
+    assert models[0].config.date(140).year == int(found[0])
+
+
+def test_behaviour_reads_the_bandwagon_maps_it_names():
+    """The bandwagoning paragraph counts the EU-led states of the two maps of bonus 4 and 6
+    from the 120-seed table, and the table's legend names every letter it uses."""
+    lines = (ROOT / "docs" / "behaviour.md").read_text(encoding="utf-8").splitlines()
+    rows = {int(line.split("|")[1]): line.split("|")[3] for line in lines if re.match(r"\s*\| [1246] \| 0\.\d+ \(", line)}
+    common = {bonus: re.findall(r"([A-Za-z]{8}) x(\d+)", rows[bonus]) for bonus in (4, 6)}
+    eu_led = {bonus: max((m for m, _ in maps), key=lambda m: m.count("E")).count("E") for bonus, maps in common.items()}
+    words = {4: "four", 5: "five", 6: "six"}
+    assert f"Georgia alone or {words[eu_led[4]]} of the eight states ({words[eu_led[6]]} at 6," in BEHAVIOUR
+    legend = re.search(r"Turkmenistan, Uzbekistan; (.*?)\):", BEHAVIOUR).group(1)
+    letters = set("".join(re.findall(r"([A-Za-z]{8}) x\d+", " ".join(rows.values()))))
+    assert letters == {entry.split(" ")[0] for entry in legend.split(", ")}
+
+
 def finished(config, seed: int, sets=()) -> RegionModel:
     model = RegionModel(config, rng=seed, sets=list(sets))
     while model.running:
