@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -138,6 +139,7 @@ BAD = {
     "a label as an axis": (_change(grid={"powers.russia.color": ["#aa0000", "#0000aa"]}), "grid.powers.russia.color: names, describes or places something (powers.*.color); no mechanism reads it: sweeping it changes nothing"),
     "the scenario's name as an axis": (_change(grid={"name": ["a", "b"]}), "grid.name: names, describes or places something (name)"),
     "a sampled place": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"states.armenia.lat": [30, 50]}}), "sample.ranges.states.armenia.lat: names, describes or places something (states.*.lat)"),
+    "a sampled box with points a rule refuses": (_change(grid={}, sample={"method": "latin", "n": 8, "ranges": {"rules.membership.join": [-0.3, 0.3], "rules.coercion.strength": [0, 1], "rules.membership.leave": [-0.5, 0.1]}}), "leave (0.1) must not exceed join (-0.3)"),  # passed: only the all-low and all-high corners were checked, and 2 of 8 runs failed
     "a sampled axis no corner lets act": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"offers.duration": [4, 12]}}), "sample.ranges.offers.duration: acts only under rules.decay.name=expiry (here 'exponential'), in every point"),
     "phase chart of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "ranges": {"rules.coercion.strength": [0, 1], "rules.decision.cap": [0.4, 1]}}, charts=[{"type": "phase", "x": "rules.coercion.strength", "y": "rules.decision.cap", "metric": "fragmentation_final"}]), "charts.0.type: a phase chart needs a grid or sample.method: factorial, not latin"),
     "difference by an unswept parameter": (_change(charts=[_difference(by="rules.decision.noise")]), "charts.0.by: 'rules.decision.noise' is not a grid parameter or scenario; did you mean 'rules.decision.cap'? choose from rules.coercion.strength, rules.decision.cap"),
@@ -172,6 +174,21 @@ def test_a_bad_spec_exits_2_with_a_clear_message_and_writes_nothing(case, tmp_pa
     assert "Traceback" not in err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
+
+
+@pytest.mark.parametrize("k", range(1, 41))
+def test_the_corners_checked_set_every_pair_of_ranges_to_each_of_its_four_bound_combinations(k):
+    """experiment.box_corners: a rule on two settings holds in a sampled box if it holds at
+    every combination of their bounds, so each pair must meet all four; the extreme
+    corners stand for rules on more; and the corners stay few (a build each)."""
+    ranges = {f"p{i}": (-i - 1.0, i + 1.0) for i in range(k)}
+    corners = experiment.box_corners(ranges)
+    for a, b in itertools.combinations(ranges, 2):
+        assert {(c[a], c[b]) for c in corners} == set(itertools.product(ranges[a], ranges[b])), (a, b)
+    for side in (0, 1):
+        assert {p: bounds[side] for p, bounds in ranges.items()} in corners
+    assert all(set(c) == set(ranges) and all(c[p] in ranges[p] for p in c) for c in corners)
+    assert len(corners) == len({tuple(c.values()) for c in corners}) <= math.ceil(math.log2(k + 1)) + 4  # 10 for 40 ranges
 
 
 def test_a_set_key_that_does_not_choose_the_rule_is_not_blamed_for_its_missing_parameter(tmp_path):
