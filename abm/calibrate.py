@@ -72,6 +72,7 @@ CONSTRAINED, PARTLY = 0.5, 0.8  # posterior/prior spread ratios below which a pa
 # what the patterns allow, and reads as "constrained".
 MIN_ESS = 20
 CHARTS = ("marginals", "pairs", "predictive")  # report.posterior_figures' stems
+OUTPUTS = ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", *(f"{chart}.{kind}" for chart in CHARTS for kind in ("png", "svg")))
 
 
 class CalibrationError(Exception):
@@ -497,8 +498,10 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         manifest["finished"] = sampled  # a resume only writes the outputs
         write_json(out / MANIFEST, manifest)
         if not interrupted:
+            _check_outputs_free(out, manifest)
             try:
                 result.files, result.ess = write_outputs(out, cal, history, pool)
+                manifest["outputs"] = list(OUTPUTS)
             except KeyboardInterrupt:  # none of the outputs is written; a resume writes them
                 interrupted = result.interrupted = True
         result.worker_deaths = pool.generation
@@ -586,6 +589,7 @@ def _create(out: Path, cal: Calibration) -> None:
                 "machine": machine(),
                 "created": _now(),
                 "sessions": [],
+                "outputs": [],  # those written (write_outputs), so that a resume replaces no file of the user's
             })
             if cal.source is not None:
                 copy_spec(cal, tmp / "calibration.yaml")
@@ -634,9 +638,21 @@ def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fal
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:
         raise CalibrationError(refusal)
+    _check_outputs_free(out, manifest)
     db, stored = out / DB, max((s.get("generations") or 0 for s in manifest["sessions"]), default=0)
     if (db.exists() or db.is_symlink()) and not db.is_file() or stored and not _has_generation(db):  # a resume would start again, or crash, over generations the record says were stored
         raise CalibrationError(f"cannot resume {out}: its {DB} is missing or damaged, though {stored} generation(s) were stored in it; restore it from a copy, or start a new calibration with another --out")
+
+
+def _check_outputs_free(out: Path, manifest: dict[str, Any]) -> None:
+    """Refuse to write the outputs over a file of their name that the calibration did not
+    write: a summary.md or posterior.csv of the user's, saved in a stopped calibration's
+    folder, was replaced by its --resume. The manifest lists the outputs written; one made
+    before it kept that list trusts a finished calibration's files to be its own."""
+    written = manifest.get("outputs", OUTPUTS if manifest.get("finished") else ())
+    for name in OUTPUTS:
+        if name not in written and ((out / name).exists() or (out / name).is_symlink()):
+            raise CalibrationError(f"--out {out}: {name} is in the way and was not written by abm calibrate; move it, then continue with --resume")
 
 
 # --------------------------------------------------------------------------- outputs
@@ -718,13 +734,14 @@ def predictive_table(cal: Calibration, pred: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_outputs(out: Path, cal: Calibration, history, pool) -> tuple[list[Path], float]:
-    """posterior.csv/.parquet, constraint.csv/.md, predictive.csv/.md and the charts; the
-    files and the final weights' effective sample size. They are written all together or
+    """posterior.csv/.parquet, constraint.csv, predictive.csv, predictive_check.csv,
+    summary.md and the charts (:data:`OUTPUTS`); the files and the final weights'
+    effective sample size. They are written all together or
     not at all (:func:`abm.outputs.staged_files`): a calibration stopped while drawing
     used to leave the first tables without the rest, under a manifest saying it finished."""
     with staged_files(out) as tmp:
         ess = _write_outputs(tmp, cal, history, pool)
-    files = [out / n for n in ("posterior.csv", "posterior.parquet", "constraint.csv", "predictive.csv", "predictive_check.csv", "summary.md", *(f"{chart}.{kind}" for chart in CHARTS for kind in ("png", "svg")))]
+    files = [out / name for name in OUTPUTS]
     return files, ess
 
 

@@ -329,6 +329,36 @@ def test_a_calibration_stopped_while_drawing_leaves_no_outputs_and_resume_writes
     assert (out / "marginals.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_a_resume_replaces_no_file_of_the_users_named_like_an_output(monkeypatch, tmp_path):
+    """A summary.md and a posterior.csv saved in a stopped calibration's folder were
+    replaced by its --resume (exit 0); they are in the way, as for abm run and abm report.
+    The outputs it wrote itself, it may write again."""
+    spec, out = small_spec(), tmp_path / "c"
+    from abm import report
+
+    def stop(fig, out, stem):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, serial() as ex:
+        patch.setattr(report, "save", stop)
+        assert calibrate.run(spec, out, executor=ex, progress=False).interrupted
+    (out / "summary.md").write_text("my notes")
+    (out / "posterior.csv").write_text("MY OWN")
+    for _ in range(2):  # refused before sampling, and again (the files still there) with nothing changed
+        with pytest.raises(calibrate.CalibrationError, match=r"posterior\.csv is in the way and was not written by abm calibrate; move it, then continue with --resume"), serial() as ex:
+            calibrate.run(spec, out, executor=ex, resume=True, progress=False)
+        assert (out / "summary.md").read_text() == "my notes" and (out / "posterior.csv").read_text() == "MY OWN"
+    (out / "posterior.csv").unlink()
+    with pytest.raises(calibrate.CalibrationError, match=r"summary\.md is in the way"), serial() as ex:
+        calibrate.run(spec, out, executor=ex, resume=True, progress=False)
+    (out / "summary.md").rename(tmp_path / "summary.md")
+    for _ in range(2):  # writes the outputs, then writes its own outputs again
+        with serial() as ex:
+            resumed = calibrate.run(spec, out, executor=ex, resume=True, progress=False)
+        assert sorted(p.name for p in out.iterdir()) == sorted([*calibrate.OUTPUTS, "calibration.db", "manifest.json"]) == sorted(f.name for f in resumed.files + [out / "calibration.db", out / "manifest.json"])
+        assert json.loads((out / "manifest.json").read_text())["outputs"] == list(calibrate.OUTPUTS)
+
+
 def test_a_calibration_killed_while_its_database_was_made_resumes_from_the_start(small, tmp_path):
     """A stop (even kill -9) among the statements that create pyabc's database left tables
     without their version row: every --resume then ended in pyabc's traceback ("Database
