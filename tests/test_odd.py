@@ -132,7 +132,7 @@ def test_the_parameter_tables_give_each_rule_parameter_its_default_and_limits(fa
             if said != info.default:
                 wrong.append(f"{name}.{field}: default {info.default!r}, docs/ODD.md {row[3]!r}")
             bounds = {float(v) for m in info.metadata for k in ("ge", "gt", "le", "lt") if (v := getattr(m, k, None)) is not None}
-            if not bounds <= {float(x) for x in re.findall(r"\d+(?:\.\d+)?", row[4])}:
+            if not bounds <= stated(row[4]):
                 wrong.append(f"{name}.{field}: limits {sorted(bounds)}, docs/ODD.md {row[4]!r}")
     assert not wrong, wrong
 
