@@ -496,14 +496,20 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         result = CalibrationResult(out, history.max_t + 1, simulations, time.perf_counter() - started, pool.description, interrupted)
         session.update(generations=result.generations, simulations=simulations, interrupted=interrupted)
         manifest["finished"] = sampled  # a resume only writes the outputs
+        blocked = None if interrupted else _outputs_in_the_way(out, manifest)  # a file saved there while it sampled
+        if blocked:
+            session["ended"] = _now()
+        elif not interrupted:  # recorded before they are written: a stop or a full disk after they moved in must not leave them looking like the user's
+            manifest["outputs"] = list(OUTPUTS)
         write_json(out / MANIFEST, manifest)
+        if blocked:
+            raise CalibrationError(blocked)
         if not interrupted:
-            _check_outputs_free(out, manifest)
             try:
                 result.files, result.ess = write_outputs(out, cal, history, pool)
-                manifest["outputs"] = list(OUTPUTS)
-            except KeyboardInterrupt:  # none of the outputs is written; a resume writes them
+            except KeyboardInterrupt:  # stopped while drawing, none is written; while they moved in, all are (the stop waits for the moves); a resume writes them
                 interrupted = result.interrupted = True
+                manifest["outputs"] = [name for name in OUTPUTS if (out / name).exists()]  # none was the user's: checked above
         result.worker_deaths = pool.generation
         session.update(ended=_now(), interrupted=interrupted, worker_deaths=pool.generation)
         write_json(out / MANIFEST, manifest)
@@ -638,21 +644,23 @@ def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fal
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:
         raise CalibrationError(refusal)
-    _check_outputs_free(out, manifest)
+    if blocked := _outputs_in_the_way(out, manifest):
+        raise CalibrationError(blocked)
     db, stored = out / DB, max((s.get("generations") or 0 for s in manifest["sessions"]), default=0)
     if (db.exists() or db.is_symlink()) and not db.is_file() or stored and not _has_generation(db):  # a resume would start again, or crash, over generations the record says were stored
         raise CalibrationError(f"cannot resume {out}: its {DB} is missing or damaged, though {stored} generation(s) were stored in it; restore it from a copy, or start a new calibration with another --out")
 
 
-def _check_outputs_free(out: Path, manifest: dict[str, Any]) -> None:
-    """Refuse to write the outputs over a file of their name that the calibration did not
-    write: a summary.md or posterior.csv of the user's, saved in a stopped calibration's
-    folder, was replaced by its --resume. The manifest lists the outputs written; one made
-    before it kept that list trusts a finished calibration's files to be its own."""
+def _outputs_in_the_way(out: Path, manifest: dict[str, Any]) -> str | None:
+    """Why the outputs cannot be written: a file of their name that the calibration did not
+    write (a summary.md or posterior.csv of the user's, saved in a stopped calibration's
+    folder, was replaced by its --resume), or None. The manifest lists the outputs written;
+    one made before it kept that list trusts a finished calibration's files to be its own."""
     written = manifest.get("outputs", OUTPUTS if manifest.get("finished") else ())
     for name in OUTPUTS:
         if name not in written and ((out / name).exists() or (out / name).is_symlink()):
-            raise CalibrationError(f"--out {out}: {name} is in the way and was not written by abm calibrate; move it, then continue with --resume")
+            return f"--out {out}: {name} is in the way and was not written by abm calibrate; move it, then continue with --resume"
+    return None
 
 
 # --------------------------------------------------------------------------- outputs

@@ -67,7 +67,8 @@ Signed = Annotated[Real, Field(ge=-1.0, le=1.0)]  # an opinion or relation in [-
 NonNeg = Annotated[Real, Field(ge=0.0, le=LIMIT, allow_inf_nan=False)]
 Positive = Annotated[Real, Field(gt=0.0, le=LIMIT, allow_inf_nan=False)]
 Finite = Annotated[Real, Field(ge=-LIMIT, le=LIMIT, allow_inf_nan=False)]
-Count = Annotated[Int, Field(ge=0, le=1_000_000)]  # steps, targets and the like
+MAX_COUNT = 1_000_000
+Count = Annotated[Int, Field(ge=0, le=MAX_COUNT)]  # steps, targets and the like
 SEED_MAX = 2**63 - 1  # fits SQLite's integers
 Seed = Annotated[Int, Field(ge=0, le=SEED_MAX)]
 

@@ -359,6 +359,42 @@ def test_a_resume_replaces_no_file_of_the_users_named_like_an_output(monkeypatch
         assert json.loads((out / "manifest.json").read_text())["outputs"] == list(calibrate.OUTPUTS)
 
 
+def test_a_file_saved_while_it_samples_is_not_replaced_by_its_outputs(monkeypatch, tmp_path):
+    """The check before writing: a summary.md that appears while the calibration samples
+    is in the way too; the session is ended and the outputs recorded as none written."""
+    spec, out = small_spec(), tmp_path / "c"
+    real = calibrate.pyabc.History
+
+    def history_and_a_users_file(*args, **kwargs):  # the History calibrate.run opens once sampling ends
+        (out / "summary.md").write_text("my notes")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate.pyabc, "History", history_and_a_users_file)
+    with pytest.raises(calibrate.CalibrationError, match=r"summary\.md is in the way"), serial() as ex:
+        calibrate.run(spec, out, executor=ex, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (out / "summary.md").read_text() == "my notes" and not (out / "posterior.csv").exists()
+    assert manifest["finished"] and manifest["outputs"] == [] and manifest["sessions"][-1]["ended"]
+
+
+def test_outputs_moved_in_before_a_stop_are_the_calibrations_own(monkeypatch, tmp_path):
+    """A Ctrl-C held while the outputs move in is raised once they are all in place: the
+    manifest must already list them, or the resume took them for the user's files."""
+    spec, out = small_spec(), tmp_path / "c"
+    real = calibrate.write_outputs
+
+    def write_then_stop(*args):
+        real(*args)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, serial() as ex:
+        patch.setattr(calibrate, "write_outputs", write_then_stop)
+        assert calibrate.run(spec, out, executor=ex, progress=False).interrupted
+    assert (out / "summary.md").exists()
+    with serial() as ex:
+        assert not calibrate.run(spec, out, executor=ex, resume=True, progress=False).interrupted
+
+
 def test_a_calibration_killed_while_its_database_was_made_resumes_from_the_start(small, tmp_path):
     """A stop (even kill -9) among the statements that create pyabc's database left tables
     without their version row: every --resume then ended in pyabc's traceback ("Database

@@ -180,7 +180,7 @@ def test_a_bad_spec_exits_2_with_a_clear_message_and_writes_nothing(case, tmp_pa
 def test_the_corners_checked_set_every_pair_of_ranges_to_each_of_its_four_bound_combinations(k):
     """experiment.box_corners: a rule on two settings holds in a sampled box if it holds at
     every combination of their bounds, so each pair must meet all four; the extreme
-    corners stand for rules on more; and the corners stay few (a build each)."""
+    corners are there too; and the corners stay few (a build each)."""
     ranges = {f"p{i}": (-i - 1.0, i + 1.0) for i in range(k)}
     corners = experiment.box_corners(ranges)
     for a, b in itertools.combinations(ranges, 2):

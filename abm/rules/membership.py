@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from abm.rules.registry import Rule, RuleParams, register
+from abm.units import MAX_COUNT
 
 
 class MembershipRule(Rule):
@@ -53,7 +54,7 @@ class Calculus(MembershipRule):
         leave: float = Field(-0.2, description="value below which a member leaves (exit is costly)")
         affinity: float = Field(0.1, ge=0.0, description="value per unit of mean opinion toward the patrons")
         neighbour_pull: float = Field(0.2, ge=0.0, description="value of a regional format per share of neighbours inside")
-        every: int = Field(4, ge=1, le=1_000_000, description="steps between reviews")
+        every: int = Field(4, ge=1, le=MAX_COUNT, description="steps between reviews")
         freeze: float | None = Field(None, description="value below which a member freezes its participation (None: members only stay or leave)")
 
         @model_validator(mode="after")
