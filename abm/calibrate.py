@@ -496,14 +496,13 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         result = CalibrationResult(out, history.max_t + 1, simulations, time.perf_counter() - started, pool.description, interrupted)
         session.update(generations=result.generations, simulations=simulations, interrupted=interrupted)
         manifest["finished"] = sampled  # a resume only writes the outputs
-        blocked = None if interrupted else _outputs_in_the_way(out, manifest)  # a file saved there while it sampled
-        if blocked:
-            session["ended"] = _now()
-        elif not interrupted:  # recorded before they are written: a stop or a full disk after they moved in must not leave them looking like the user's
-            manifest["outputs"] = list(OUTPUTS)
+        if not interrupted:
+            if blocked := _outputs_in_the_way(out, manifest):  # a file saved there while it sampled
+                session["ended"] = _now()
+                write_json(out / MANIFEST, manifest)
+                raise CalibrationError(blocked)
+            manifest["outputs"] = list(OUTPUTS)  # recorded before they are written: a stop or a full disk after they moved in must not leave them looking like the user's
         write_json(out / MANIFEST, manifest)
-        if blocked:
-            raise CalibrationError(blocked)
         if not interrupted:
             try:
                 result.files, result.ess = write_outputs(out, cal, history, pool)

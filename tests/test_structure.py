@@ -493,15 +493,16 @@ def test_sanctions_that_change_nothing_say_so():
 
     model = RegionModel(load(BASELINE), rng=0)
     risk = lambda: [seg.risk for c in model.network.corridors for seg in c.segments]  # noqa: E731
+    sanction = lambda target, **p: make("event", {"type": "sanctions", "by": "united_states", "target": target, **p}, key="type").apply(model)  # noqa: E731
     before = risk()
-    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "japan"}, key="type").apply(model)
+    logged = sanction("japan")
     assert logged["no_effect"] == "japan is no regional state, and no route risk through it rises" and risk() == before
-    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "russia"}, key="type").apply(model)
+    logged = sanction("russia")
     assert "no_effect" not in logged and risk() != before
     before = risk()
-    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "tajikistan"}, key="type").apply(model)
+    logged = sanction("tajikistan")
     assert logged["no_effect"] == "tajikistan has no trade with united_states to cut, and no route risk through it rises" and risk() == before
-    logged = make("event", {"type": "sanctions", "by": "united_states", "target": "afghanistan", "risk": 0.0}, key="type").apply(model)
+    logged = sanction("afghanistan", risk=0.0)
     assert logged["no_effect"] == "afghanistan is no regional state, and no route risk through it rises" and risk() == before
 
 
