@@ -117,16 +117,19 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
-@contextmanager
-def dashboard_server(workdir: Path) -> Iterator[str]:
-    """The URL of ``abm dashboard --no-fetch`` started in ``workdir`` (its log goes to
-    workdir/server.log, whose tail is printed if starting or using it fails); the
-    server's whole process group is stopped afterwards. The front-end assets must already
-    be in Solara's cache (abm.dashboard.fetch_assets): nothing is fetched here."""
-    port = free_port()
-    log_path = workdir / "server.log"
+PORT_TRIES = 3  # a port found free can be taken by another process before the server binds it
+
+
+def start_dashboard(workdir: Path, log) -> tuple[subprocess.Popen, str]:
+    """``abm dashboard --no-fetch`` started in ``workdir`` in its own process group, writing
+    to the open file ``log``, and its URL once it answers. A free port can be taken between
+    choosing it and the server binding it (tests run in parallel); the command then exits 2
+    with "already in use" before serving, and another port is tried."""
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
-    with open(log_path, "wb") as log:
+    tries = 1
+    while True:
+        port = free_port()
+        start = log.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch"],
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
@@ -134,19 +137,50 @@ def dashboard_server(workdir: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_http(url, proc, timeout=60)
+            return proc, url
+        except RuntimeError:
+            log.flush()
+            with open(log.name, "rb") as text:
+                text.seek(start)
+                taken = proc.returncode == 2 and b"already in use" in text.read()
+            if not taken or tries == PORT_TRIES:
+                raise
+            tries += 1
+        except BaseException:
+            stop(proc)
+            raise
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server started by start_dashboard, and its whole process group."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@contextmanager
+def dashboard_server(workdir: Path) -> Iterator[str]:
+    """The URL of ``abm dashboard --no-fetch`` started in ``workdir`` (its log goes to
+    workdir/server.log, whose tail is printed if starting or using it fails); the
+    server's whole process group is stopped afterwards. The front-end assets must already
+    be in Solara's cache (abm.dashboard.fetch_assets): nothing is fetched here."""
+    log_path = workdir / "server.log"
+    with open(log_path, "wb") as log:
+        proc = None
+        try:
+            proc, url = start_dashboard(workdir, log)
             yield url
         except Exception:
             log.flush()
             print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
             raise
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
+            if proc is not None:
+                stop(proc)
 
 
 def launch_chromium(playwright):

@@ -664,31 +664,37 @@ def test_screenshot_kept_in_docs():
     assert shot.is_file() and shot.stat().st_size > 20_000
 
 
-def test_sigterm_to_abm_dashboard_stops_the_solara_server(tmp_path):
+def test_sigterm_to_abm_dashboard_stops_the_solara_server(tmp_path, monkeypatch):
     """``kill PID`` of ``abm dashboard`` (not of its process group) stops the Solara server
-    it started and frees the port (tests/test_cli.py checks SIGHUP and SIGINT alike)."""
+    it started and frees the port (tests/test_cli.py checks SIGHUP and SIGINT alike). The
+    first port the harness picks is taken meanwhile, as by a parallel test: it tries another."""
     import os
     import signal
     import socket
-    import subprocess
 
-    port = harness.free_port()
-    command = [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch"]
-    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as proc:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    free = harness.free_port
+    monkeypatch.setattr(harness, "free_port", lambda: next(ports, None) or free())
+    with taken, open(tmp_path / "server.log", "wb") as log:
+        proc, url = harness.start_dashboard(tmp_path, log)
+    assert "already in use" in (tmp_path / "server.log").read_text()
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == -signal.SIGTERM  # stopped, it ends by the signal (a shell shows 143)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))  # OSError (address in use) if the server were left
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)  # nothing is left in the command's process group
+    finally:
         try:
-            harness.wait_http(f"http://127.0.0.1:{port}/", proc, timeout=60)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == -signal.SIGTERM  # stopped, it ends by the signal (a shell shows 143)
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", port))  # OSError (address in use) if the server were left
-            with pytest.raises(ProcessLookupError):
-                os.killpg(proc.pid, 0)  # nothing is left in the command's process group
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_dashboard_checks_its_port_before_starting(monkeypatch, capsys):
