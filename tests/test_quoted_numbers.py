@@ -365,6 +365,18 @@ def test_odd_quotes_the_start_chances_of_the_ties_out_of_balance(start):
         if floor:
             floored.add((s, d, p))
     assert floored == set(zip(*np.nonzero(chance <= start.config.offers.min_acceptance)))
+    listed = {(start.state_index[names[state]], DOMAINS.index(domain), start.power_index[names[power]]) for state, domain, power, *_ in rows}
+    more = quoted(ODD, "ties start below 0.99, renewed in most quarters:", 400)
+    kazakhstan = re.search(r"Kazakhstan's investment \(([\d.]+)\) and security \(([\d.]+)\) ties with the European Union", more).groups()
+    uzbekistan = re.search(r"Uzbekistan's security tie with Russia \(([\d.]+)\)", more).group(1)
+    turkmenistan = re.search(r"Turkmenistan's with the European Union \(([\d.]+)\)", more).group(1)
+    s, p = start.state_index, start.power_index
+    for quoted_chance, cell in ((kazakhstan[0], (s["kazakhstan"], 0, p["european_union"])), (kazakhstan[1], (s["kazakhstan"], 1, p["european_union"])),
+                                (uzbekistan, (s["uzbekistan"], 1, p["russia"])), (turkmenistan, (s["turkmenistan"], 1, p["european_union"]))):
+        assert agrees(quoted_chance, chance[cell]), cell
+        listed.add(cell)
+    assert re.search(r"(\w+)\s+more ties start below 0\.99", ODD).group(1) == "Four"
+    assert listed == set(zip(*np.nonzero(chance < 0.99))), "the table and the sentence after it name every tie that starts below 0.99"
 
 
 def test_odd_quotes_what_is_quiet_over_twelve_seeds(twelve):
