@@ -237,7 +237,8 @@ def cmd_dashboard(args) -> int:
     app = [sys.executable, "-m", "solara", "run", dashboard.__file__, "--host", args.host, "--port", str(port)]
     if not args.dev:
         app.append("--production")
-    print(f"abm dashboard: open http://{args.host}:{port}/ in a browser (Ctrl-C stops the server)", flush=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address is bracketed in a URL (RFC 3986)
+    print(f"abm dashboard: open http://{host}:{port}/ in a browser (Ctrl-C stops the server)", flush=True)
     return serve(app)
 
 

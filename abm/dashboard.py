@@ -17,8 +17,8 @@ Scenario and rules card). The panels show
 * freight volume on each corridor over time (every ``corridor_<id>_volume`` column the
   model collects; a note when the scenario has no corridors).
 
-Choosing a scenario moves the rule menus and sliders to that scenario's own rules and
-values (for baseline_calibrated, to the values its posterior draws for the seed, which
+Choosing a scenario moves the rule menus and sliders to that scenario's own rules, values
+and seed (a slider's range widens to reach a value beyond it; for baseline_calibrated, to the values its posterior draws for the seed, which
 stand until a slider is moved); every slider then *overrides* the scenario's value, shows its value, and is greyed
 out where the chosen rule has no such parameter (a note under coercion strength says when
 coercion acts at all, or, under the none rule, that it never does); the status line names
@@ -36,6 +36,7 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
     Raises :class:`ScenarioError` for a file that does not validate."""
     scenario = config if isinstance(config, Scenario) else load(CONFIGS / f"{config}.yaml")
     rules = scenario.rules
-    values: dict = {family: getattr(rules, family)["name"] for family in MENUS}
+    values: dict = {family: getattr(rules, family)["name"] for family in MENUS} | {"seed": scenario.seed}
     for name, (family, parameter) in SLIDERS.items():
         if parameter in getattr(rules, family):
             values[name] = getattr(rules, family)[parameter]
@@ -111,6 +112,17 @@ def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
     if power is not None:
         values["power"] = power if power in scenario.powers else ALL_POWERS
     return {**values, **{name: None for name in SLIDERS if slider_path(name) in drawn}}
+
+
+def slider_track(value: float, lo: float, hi: float, step: float) -> tuple[float, float, bool]:
+    """The range of a slider showing ``value`` (its own range widened by whole steps to
+    reach a scenario's value beyond it), and whether ``value`` lies on the slider's steps.
+    A value between steps (a scenario's 0.33, a posterior's draw) would show in the
+    slider's bubble snapped to the nearest step while the model runs the exact value."""
+    lo = min(lo, lo - math.ceil((lo - value) / step) * step)
+    hi = max(hi, hi + math.ceil((value - hi) / step) * step)
+    k = (value - lo) / step
+    return round(lo, 12), round(hi, 12), abs(k - round(k)) < 1e-9
 
 
 def slider_applies(name: str, rules: dict[str, str]) -> bool:
@@ -581,7 +593,9 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
         # the browser adds steps in binary floating point (0.8500000000000001): round to the
         # slider's own digits, so the model gets the value shown, as --set would give it
         on_value = (lambda v: set_(name)(round(v, digits))) if cls is solara.SliderFloat else set_(name)
-        cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=on_value, thumb_label="always", disabled=off)
+        lo, hi, on_steps = slider_track(value, lo, hi, step)
+        bubble = "always" if on_steps else True  # a value between steps is shown by the label alone, until the slider is moved
+        cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=on_value, thumb_label=bubble, disabled=off)
 
     powers, decay, drawn_from, tolerance = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
     drawn = solara.use_memo(lambda: readable_draw(drawn_from, int(s["seed"])), [drawn_from, s["seed"]])

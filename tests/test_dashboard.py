@@ -208,6 +208,30 @@ def test_choosing_a_scenario_takes_its_own_rules_and_values():
     assert model.config.rules.decision == own.decision and model.config.rules.coercion == own.coercion
 
 
+def test_choosing_a_scenario_takes_its_seed_and_shows_values_off_the_sliders_steps_as_they_are(monkeypatch, tmp_path):
+    """A scenario's own seed was ignored (the model ran the slider's seed 0, not the file's
+    7), and a value off a slider's steps or beyond its range showed snapped or clamped in
+    the slider's bubble (0.33 as 0.35, a cap of 0.1 as 0.20) while the model ran the exact
+    value. The seed is the file's; the range widens to the value; a value between steps has
+    no bubble until the slider is moved, then it has one again."""
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nseed: 123\n"
+                                        "rules: {decision: {name: hedging, cap: 0.1, noise: 0.3}, coercion: {name: punish, strength: 0.33}}\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    settings, problem, selects, sliders = render_settings()
+    selects()[0].v_model = "mine"
+    assert not problem.value and settings.value["seed"] == 123 and dashboard.DashboardModel(**settings.value).config.seed == 123
+    seed, cap, noise, strength = (sliders()[name] for name in ("Seed", "Hedging cap", "Decision noise", "Coercion strength"))
+    assert (seed.v_model, seed.max, seed.thumb_label) == (123, 123, "always")
+    assert (cap.v_model, cap.min, cap.thumb_label) == (0.1, 0.1, "always")  # 0.2 widened by two steps of 0.05: 0.1 is on them
+    assert (noise.v_model, noise.thumb_label) == (0.3, "always")
+    assert (strength.v_model, strength.thumb_label) == (0.33, True)  # between 0.30 and 0.35: the label alone shows it
+    assert strength.label == "Coercion strength: 0.33"
+    strength.v_model = 0.35
+    assert sliders()["Coercion strength"].thumb_label == "always"
+    assert dashboard.slider_track(1.37, 0.0, 1.0, 0.05)[:2] == (0.0, 1.4) and dashboard.slider_track(0.5, 0.0, 1.0, 0.05) == (0.0, 1.0, True)
+
+
 def test_a_slider_gives_the_model_the_value_it_shows():
     """A keyboard-stepped slider sent 0.8500000000000001, which the model ran with and the
     settings line printed: the value is rounded to the slider's own digits."""
@@ -718,6 +742,11 @@ def test_dashboard_checks_its_port_before_starting(monkeypatch, capsys):
     assert cli.main(["dashboard", "--no-fetch", "--port", "0"]) == 0
     chosen = int(started[0][started[0].index("--port") + 1])
     assert chosen > 0 and f"http://127.0.0.1:{chosen}/" in capsys.readouterr().out
+
+    # An IPv6 address is printed in brackets: http://::1:PORT/ is not a URL a browser opens.
+    assert cli.main(["dashboard", "--no-fetch", "--host", "::1", "--port", "0"]) == 0
+    chosen = int(started[1][started[1].index("--port") + 1])
+    assert f"open http://[::1]:{chosen}/ in a browser" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("target", ["balance", "hedging", "threshold"])
