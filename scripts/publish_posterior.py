@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's abm, as the other scripts
 
 from abm.outputs import staged  # noqa: E402
+from abm.posterior import PosteriorError, table  # noqa: E402
 
 SIGNATURE = "scripts/publish_posterior.py"  # in the JSON's "what": the files are this script's to replace
 
@@ -96,6 +97,9 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         raise Refusal(f"{src / 'manifest.json'}: not valid JSON") from None
     if not isinstance(manifest, dict) or "calibration" not in manifest:
         raise Refusal(f"{src / 'manifest.json'}: not the manifest of an abm calibrate folder")
+    spec = manifest.get("spec", {})
+    if not isinstance(spec, dict):
+        raise Refusal(f"{src / 'manifest.json'}: its spec is not a mapping; not the manifest of an abm calibrate folder")
     if not manifest.get("finished"):
         raise Refusal(f"{src} is not a finished calibration (resume it first)")
     try:
@@ -106,12 +110,16 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         if isinstance(model, dict) and model.get("dirty"):  # the commit it names is not the code that ran: no reproducible provenance
             raise Refusal(f"{src} ran on uncommitted changes to commit {str(model.get('commit'))[:12]}; commit them and calibrate again before publishing")
     posterior = _read(src / "posterior.csv")
+    try:  # what a scenario's posterior: will read, checked as it will be read
+        table(src / "posterior.csv")
+    except PosteriorError as exc:
+        raise Refusal(str(exc)) from None
     rows = {name: _table(src / name) for name in ("constraint.csv", "predictive_check.csv")}
     if any(row.get("verdict") == "unreliable" for row in rows["constraint.csv"]):  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty
         raise Refusal(f"{src}'s final weights are degenerate (constraint.csv: unreliable); run more particles or another --seed before publishing")
-    check_replaceable(csv_path, json_path, manifest.get("spec", {}).get("name"), csv_header(posterior))
+    check_replaceable(csv_path, json_path, spec.get("name"), csv_header(posterior))
     meta = {
-        "what": f"Posterior of abm calibrate {manifest.get('spec', {}).get('name', '')} (ABC-SMC), copied from {src}/posterior.csv by "
+        "what": f"Posterior of abm calibrate {spec.get('name', '')} (ABC-SMC), copied from {src}/posterior.csv by "
         f"{SIGNATURE}; its manifest.json trimmed to provenance (the full base scenario is identified by spec_hash).",
         "file": csv_path.name,
         "sha256": hashlib.sha256(posterior).hexdigest(),

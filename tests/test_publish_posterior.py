@@ -72,6 +72,10 @@ def test_a_finished_calibration_is_published_with_its_provenance_and_republished
         (lambda folder: (folder / "manifest.json").write_text("[1, 2]"), "manifest.json: not the manifest of an abm calibrate folder"),
         (lambda folder: (folder / "manifest.json").write_text(json.dumps({**SHIPPED, "sessions": [{}]})), "does not record the command (sessions[0].argv)"),
         (lambda folder: (folder / "constraint.csv").write_bytes(b"verdict\n\xff\xfe\n"), "constraint.csv: not a CSV table abm calibrate wrote"),
+        (lambda folder: (folder / "manifest.json").write_text(json.dumps({**SHIPPED, "spec": "baseline"})), "its spec is not a mapping"),
+        (lambda folder: (folder / "posterior.csv").write_bytes(b"weight,x\n\xff,1\n"), "posterior.csv: cannot read it as CSV"),
+        (lambda folder: (folder / "posterior.csv").write_text("hello world\n"), "posterior.csv: needs a 'weight' column"),
+        (lambda folder: (folder / "posterior.csv").write_text("weight,rules.coercion.strength\n1,high\n"), "must hold a finite number in every row"),
         (lambda folder: write_rows(folder / "constraint.csv", [{**row, "verdict": "unreliable"} for row in SHIPPED["constraint"]]), "degenerate"),
     ],
 )
