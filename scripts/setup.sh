@@ -5,11 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
+case "$extra" in
+    "" | dev) ;;
+    *) echo "error: unknown argument '$extra': give none (runtime only) or dev (runtime + test, notebook and dashboard extras)" >&2; exit 2 ;;
+esac
+
+new_enough() {
+    command -v "$1" >/dev/null 2>&1 && "$1" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null
+}
 
 find_python() {
-    for cand in "${PYTHON:-}" python3.13 python3.12 python3; do
-        [ -n "$cand" ] || continue
-        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+    if [ -n "${PYTHON:-}" ]; then  # the user's choice is used or refused, never passed over
+        new_enough "$PYTHON" && { command -v "$PYTHON"; return; }
+        echo "error: PYTHON=$PYTHON is not a Python >= 3.12 that runs here (Mesa 3.5 needs one)" >&2
+        exit 2
+    fi
+    for cand in python3.13 python3.12 python3; do
+        if new_enough "$cand"; then
             command -v "$cand"; return
         fi
     done
@@ -22,7 +34,8 @@ find_python() {
 }
 
 if [ ! -x .venv/bin/python ]; then
-    "$(find_python)" -m venv .venv
+    python="$(find_python)"  # under set -e, find_python's exit 2 ends the script here
+    "$python" -m venv .venv
 fi
 # pip's and setuptools' chatter goes to a log, shown only if the install fails
 pip_install() {

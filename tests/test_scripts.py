@@ -41,3 +41,27 @@ def test_a_bad_number_is_refused_before_any_work(name, args, says):
     done = script(name, *args)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args, env, says",
+    [
+        (["--dev"], {}, "error: unknown argument '--dev': give none (runtime only) or dev"),  # did the runtime-only install
+        ([], {"PYTHON": "/nonexistent/python3.12"}, "error: PYTHON=/nonexistent/python3.12 is not a Python >= 3.12"),  # was passed over for another
+        ([], {"PATH": "{bin}"}, "error: Python >= 3.12 not found"),  # then ': command not found', exit 127
+    ],
+)
+def test_setup_refuses_what_it_cannot_do_in_one_line_with_exit_2_and_makes_no_venv(tmp_path, args, env, says):
+    """setup.sh in a copy of the project's scripts/ (it works in the folder above its own),
+    with a PATH that holds only what it needs before choosing a Python where none is wanted."""
+    import os
+    import shutil
+
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(harness.ROOT / "scripts" / "setup.sh", tmp_path / "scripts")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "dirname").symlink_to(shutil.which("dirname"))
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)} | {k: v.format(bin=tmp_path / "bin") for k, v in env.items()}
+    done = subprocess.run(["/bin/bash", str(tmp_path / "scripts" / "setup.sh"), *args], capture_output=True, text=True, env=environment, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith(says) and done.stderr.count("\n") == 1, (done.returncode, done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "scripts"]
