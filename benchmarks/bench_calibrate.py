@@ -63,7 +63,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-dask", action="store_true")
     args = p.parse_args(argv)
     logging.getLogger("ABC").setLevel(logging.WARNING)
-    cal = calibrate.load_spec(cal_spec(args.population, args.generations))
+    try:
+        cal = calibrate.load_spec(cal_spec(args.population, args.generations))
+    except calibrate.CalibrationError as exc:
+        p.error(str(exc))
     with_tables = functools.partial(runner.run, tables=True)  # the calibration's runs build per-state tables too
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -87,6 +87,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1, help="rounds over all variants; the fastest of each is kept (on a shared machine, the least disturbed)")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.runs < 10 or args.runs % 10:  # 10 points x runs/10 replications: another count ran fewer runs than it divided by
+        p.error(f"--runs must be a positive multiple of 10 (got {args.runs})")
+    for option in ("steps", "repeats"):
+        if getattr(args, option) < 1:
+            p.error(f"--{option} must be at least 1 (got {getattr(args, option)})")
     if args.variant:
         print(json.dumps(variant(args.variant, args.runs, args.steps)))
         return

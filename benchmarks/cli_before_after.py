@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="the earlier commit")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1 (got {args.repeats})")
     config = str(ROOT / "configs" / "baseline.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "before.tar"

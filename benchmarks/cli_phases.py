@@ -67,6 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     repeats = parser.parse_args().repeats
+    if repeats < 1:
+        parser.error(f"--repeats must be at least 1 (got {repeats})")
     phases: dict[str, list[float]] = {}
     totals: list[float] = []
     floors: dict[str, list[float]] = {name: [] for name in FLOORS}

@@ -52,9 +52,10 @@ def tables(config: str, seed: int, sets: list[str]) -> dict[str, pd.DataFrame]:
 
 
 def save(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     saved = {label: tables(config, seed, sets) for label, config, seed, sets in cases()}
-    (folder / "tables.pkl").write_bytes(pickle.dumps(saved))
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "tables.pkl", "xb") as out:  # "x": a file made meanwhile is not replaced either
+        out.write(pickle.dumps(saved))
     print(f"saved {len(saved)} cases to {folder}")
 
 
@@ -113,6 +114,10 @@ def main() -> int:
     parser.add_argument("action", choices=("save", "compare"))
     parser.add_argument("folder", type=Path)
     args = parser.parse_args()
+    if args.action == "save" and (args.folder / "tables.pkl").exists():  # never replaced: an earlier save is the reference a comparison needs
+        parser.error(f"{args.folder / 'tables.pkl'} exists; choose another folder, or remove it to save again")
+    if args.action == "compare" and not (args.folder / "tables.pkl").is_file():
+        parser.error(f"{args.folder / 'tables.pkl'} not found; make it with: compare_tables.py save {args.folder} (on the code before the change)")
     if args.action == "save":
         save(args.folder)
         return 0

@@ -18,6 +18,7 @@ bring to sweeps and calibration.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
@@ -104,4 +105,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help, and no options
     main()

@@ -43,14 +43,19 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default=None, help="a scenario (default: the baseline of the checkout timed)")
     parser.add_argument("--runs", type=int, default=40, help="runs timed, after 5 untimed ones (seeds 0..runs-1)")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1 (got {args.runs})")
 
     from abm import metrics, model
     from abm.model import RegionModel
     from abm.runner import run
-    from abm.scenario import load
+    from abm.scenario import ScenarioError, load
 
     args.config = args.config or str(Path(model.__file__).resolve().parents[1] / "configs" / "baseline.yaml")
-    scenario = load(args.config)
+    try:
+        scenario = load(args.config)
+    except ScenarioError as exc:
+        parser.error(str(exc))
     spent: collections.Counter = collections.Counter()
     for name in [p for p in PHASES if hasattr(RegionModel, p)]:  # an older checkout may lack a phase
         setattr(RegionModel, name, timed(spent, name, getattr(RegionModel, name)))

@@ -1,5 +1,6 @@
-"""The maintainers' scripts in scripts/: their --help says what their docstring says, and
-a bad number is refused in one line with exit status 2 before any work starts."""
+"""The maintainers' scripts in scripts/ and benchmarks/: their --help says what their
+docstring says, and a bad number is refused in one line with exit status 2 before any work
+starts; setup.sh refuses what it cannot do alike."""
 
 import ast
 import subprocess
@@ -9,11 +10,13 @@ import pytest
 
 from tests import harness
 
-SCRIPTS = sorted((harness.ROOT / "scripts").glob("*.py"))
+SCRIPTS = sorted([*(harness.ROOT / "scripts").glob("*.py"), *(harness.ROOT / "benchmarks").glob("*.py")])
 
 
 def script(name: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(harness.ROOT / "scripts" / name), *args], capture_output=True, text=True, cwd=harness.ROOT, timeout=120)
+    """scripts/NAME, or benchmarks/NAME for a name given as benchmarks/NAME."""
+    path = harness.ROOT / name if "/" in name else harness.ROOT / "scripts" / name
+    return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, cwd=harness.ROOT, timeout=120)
 
 
 def squeezed(text: str) -> str:
@@ -24,7 +27,7 @@ def squeezed(text: str) -> str:
 def test_help_gives_the_docstrings_first_paragraph_whole(path):
     """fuzz.py and gallery.py cut theirs at the first line break, mid-sentence."""
     first = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))).split("\n\n")[0]
-    done = script(path.name, "--help")
+    done = script(str(path.relative_to(harness.ROOT)), "--help")
     assert done.returncode == 0 and squeezed(first) in squeezed(done.stdout), done.stdout
 
 
@@ -36,11 +39,27 @@ def test_help_gives_the_docstrings_first_paragraph_whole(path):
     ("fuzz.py", ["--runs", "-5"], "--runs must be at least 1"),  # "0 cases ... 0 failures" and exit 0
     ("fuzz.py", ["--experiments", "nan"], "--experiments is a share, in [0, 1]"),
     ("fuzz.py", ["--full-runs", "2"], "--full-runs is a share, in [0, 1]"),
+    ("benchmarks/bench_sweep.py", ["--runs", "15"], "--runs must be a positive multiple of 10"),  # ran 10 runs, divided by 15
+    ("benchmarks/bench_sweep.py", ["--steps", "0"], "--steps must be at least 1"),
+    ("benchmarks/bench_calibrate.py", ["--population", "0"], "population: Input should be greater than or equal to 2"),
+    ("benchmarks/cli_phases.py", ["--repeats", "0"], "--repeats must be at least 1"),
+    ("benchmarks/cli_before_after.py", ["--before", "HEAD", "--repeats", "0"], "--repeats must be at least 1"),
+    ("benchmarks/step_phases.py", ["--runs", "0"], "--runs must be at least 1"),
+    ("benchmarks/step_phases.py", ["/nonexistent.yaml"], "file not found: /nonexistent.yaml"),
+    ("benchmarks/compare_tables.py", ["compare", "/nonexistent"], "/nonexistent/tables.pkl not found"),
 ])  # fmt: skip
 def test_a_bad_number_is_refused_before_any_work(name, args, says):
     done = script(name, *args)
     assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+def test_compare_tables_never_replaces_a_saved_reference(tmp_path):
+    """`save` into a folder holding tables.pkl replaced it (a user's file, or the reference
+    taken before a change that a comparison needs)."""
+    (tmp_path / "tables.pkl").write_text("mine")
+    done = script("benchmarks/compare_tables.py", "save", str(tmp_path))
+    assert done.returncode == 2 and "tables.pkl exists" in done.stderr and (tmp_path / "tables.pkl").read_text() == "mine"
 
 
 @pytest.mark.parametrize(
