@@ -44,11 +44,11 @@ def record(args, argv, scenario) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))  # the first sentence, whole
-    p.add_argument("--config", default=str(ROOT / "configs" / "start_2020.yaml"))
-    p.add_argument("--observed", default=str(ROOT / "data" / "observed_2020_2024.yaml"))
+    p.add_argument("--config", default=str(ROOT / "configs" / "start_2020.yaml"), help="the scenario started in 2020 (default: configs/start_2020.yaml)")
+    p.add_argument("--observed", default=str(ROOT / "data" / "observed_2020_2024.yaml"), help="what was observed in 2020-2024 (default: data/observed_2020_2024.yaml)")
     p.add_argument("--posterior", default=None, help="posterior.csv/.parquet of abm calibrate (default: the scenario's own parameters)")
-    p.add_argument("--seeds", type=int, default=20)
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--seeds", type=int, default=20, help="runs, seeds 0..N-1 (default 20)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU this process may use)")
     p.add_argument("--allow-large", action="store_true", help="start more workers than the budget allows (abm/budget.py)")
     p.add_argument("--out", default=None, help="directory for validation.csv and validation.md")
     args = p.parse_args(argv)
