@@ -153,7 +153,7 @@ def cmd_run(args) -> int:
             digits = 1 if name in COUNTS else 3  # a count's mean over runs: one decimal, not an index's three
             print(f"  {name:<22} {row['mean']:8.{digits}f} [{row['p05']:.{digits}f}-{row['p95']:.{digits}f}]")
         print("tables and charts of one run below are seed " + str(result.seed))
-    overridden = f" with {', '.join(args.set)}" if args.set else ""
+    overridden = f" with {', '.join(overrides)}" if overrides else ""  # as the charts name them: a re-run of a resolved file is not the plain scenario
     print(f"{result.scenario.name}{overridden}: seed {result.seed}, {int(last['step'])} steps, {first['date']} -> {last['date']}")
     for name in SUMMARY:
         digits = 0 if name in COUNTS else 3

@@ -571,11 +571,12 @@ def test_a_run_and_a_comparison_name_their_code_by_its_source_fingerprint(tmp_pa
 
 def test_rerunning_a_resolved_file_made_with_overrides_draws_the_same_charts(tmp_path, abm_main):
     """Its tables came out the same, but its charts were titled as the plain scenario's:
-    the --set overrides the values came from were lost (found by a provenance audit). A
-    re-run with overrides of its own records both."""
+    the --set overrides the values came from were lost (found by a provenance audit). The
+    summary it prints names them too. A re-run with overrides of its own records both."""
     sets = ["--set", "rules.decision.name=bandwagon", "--set", "powers.china.budget.investment=4"]
     assert abm_main("run", BASELINE, *sets, "--seed", 5, "--steps", 2, "--out", tmp_path / "a", cwd=tmp_path).returncode == 0
-    assert abm_main("run", tmp_path / "a" / "scenario.resolved.yaml", "--out", tmp_path / "b", cwd=tmp_path).returncode == 0
+    again = abm_main("run", tmp_path / "a" / "scenario.resolved.yaml", "--out", tmp_path / "b", cwd=tmp_path)
+    assert again.returncode == 0 and "baseline with rules.decision.name=bandwagon, powers.china.budget.investment=4: seed 5" in again.stdout  # printed "baseline: seed 5"
     for name in ("alignment.png", "fragmentation_integration.png", "region_map.png", "model.csv", "agents.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert abm_main("run", tmp_path / "b" / "scenario.resolved.yaml", "--set", "offers.duration=6", "--out", tmp_path / "c", cwd=tmp_path).returncode == 0
