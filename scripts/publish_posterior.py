@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's abm, as the other scripts
 
 from abm.outputs import staged  # noqa: E402
-from abm.posterior import PosteriorError, table  # noqa: E402
+from abm.scenario import ScenarioError, load  # noqa: E402
 
 SIGNATURE = "scripts/publish_posterior.py"  # in the JSON's "what": the files are this script's to replace
 
@@ -84,6 +84,21 @@ def check_replaceable(csv_path: Path, json_path: Path, name: str, columns: list[
         raise Refusal(f"{csv_path} holds {', '.join(header)}, not {', '.join(columns)}: choose another target (a posterior is replaced only by one of the same parameters)")
 
 
+def check_usable(src: Path, manifest: dict) -> None:
+    """Refuse a posterior that the calibration's own base scenario could not run with, checked
+    as a scenario's ``posterior:`` is checked when it is loaded (its shape, every column a
+    real-valued setting, every value in its setting's range): published, it would be refused
+    only later, by every run using it."""
+    base = manifest.get("base_scenario")
+    if not isinstance(base, dict):
+        raise Refusal(f"{src / 'manifest.json'}: it records no base_scenario; not the manifest of an abm calibrate folder")
+    try:
+        load({**base, "posterior": str((src / "posterior.csv").resolve())})
+    except ScenarioError as exc:
+        field, problem = exc.problems[0]
+        raise Refusal(problem if field == "posterior" else f"{src / 'manifest.json'}: its base_scenario does not load: {field}: {problem}") from None
+
+
 def csv_header(content: bytes) -> list[str]:
     return next(csv.reader(io.StringIO(content.decode("utf-8-sig"))), [])
 
@@ -110,10 +125,7 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         if isinstance(model, dict) and model.get("dirty"):  # the commit it names is not the code that ran: no reproducible provenance
             raise Refusal(f"{src} ran on uncommitted changes to commit {str(model.get('commit'))[:12]}; commit them and calibrate again before publishing")
     posterior = _read(src / "posterior.csv")
-    try:  # what a scenario's posterior: will read, checked as it will be read
-        table(src / "posterior.csv")
-    except PosteriorError as exc:
-        raise Refusal(str(exc)) from None
+    check_usable(src, manifest)
     rows = {name: _table(src / name) for name in ("constraint.csv", "predictive_check.csv")}
     if any(row.get("verdict") == "unreliable" for row in rows["constraint.csv"]):  # degenerate weights: a posterior of a few particles would pass for parameter uncertainty
         raise Refusal(f"{src}'s final weights are degenerate (constraint.csv: unreliable); run more particles or another --seed before publishing")

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from abm.scenario import load
 from tests.conftest import script as load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "publish_posterior.py"
 SHIPPED = json.loads((ROOT / "data" / "posterior_baseline.json").read_text())
+BASE = load(ROOT / "configs" / "baseline.yaml").to_dict()  # what abm calibrate records as the base of the calibration published
 
 
 def publish(*args: str) -> subprocess.CompletedProcess:
@@ -37,6 +39,7 @@ def calibration(tmp_path) -> Path:
     folder.mkdir()
     shutil.copy(ROOT / "data" / "posterior_baseline.csv", folder / "posterior.csv")
     manifest = {k: SHIPPED[k] for k in ("calibration", "spec_hash", "spec", "steps", "model", "sessions", "finished", "patterns") if k in SHIPPED}
+    manifest["base_scenario"] = BASE  # abm calibrate records it; the published JSON leaves it out
     (folder / "manifest.json").write_text(json.dumps(manifest))
     write_rows(folder / "constraint.csv", SHIPPED["constraint"])
     write_rows(folder / "predictive_check.csv", SHIPPED["predictive_check"])
@@ -76,6 +79,10 @@ def test_a_finished_calibration_is_published_with_its_provenance_and_republished
         (lambda folder: (folder / "posterior.csv").write_bytes(b"weight,x\n\xff,1\n"), "posterior.csv: cannot read it as CSV"),
         (lambda folder: (folder / "posterior.csv").write_text("hello world\n"), "posterior.csv: needs a 'weight' column"),
         (lambda folder: (folder / "posterior.csv").write_text("weight,rules.coercion.strength\n1,high\n"), "must hold a finite number in every row"),
+        (lambda folder: (folder / "posterior.csv").write_text("weight,rules.coercion.strengthh\n1,0.5\n"), "strengthh"),
+        (lambda folder: (folder / "posterior.csv").write_text("weight,rules.coercion.strength\n1,7.5\n"), "rules.coercion.strength"),
+        (lambda folder: (folder / "posterior.csv").write_text("weight,seed\n1,3\n"), "not a real-valued setting"),
+        (lambda folder: (folder / "manifest.json").write_text(json.dumps({k: v for k, v in json.loads((folder / "manifest.json").read_text()).items() if k != "base_scenario"})), "records no base_scenario"),
         (lambda folder: write_rows(folder / "constraint.csv", [{**row, "verdict": "unreliable"} for row in SHIPPED["constraint"]]), "degenerate"),
     ],
 )
