@@ -119,10 +119,13 @@ def slider_track(value: float, lo: float, hi: float, step: float) -> tuple[float
     reach a scenario's value beyond it), and whether ``value`` lies on the slider's steps.
     A value between steps (a scenario's 0.33, a posterior's draw) would show in the
     slider's bubble snapped to the nearest step while the model runs the exact value."""
-    lo = min(lo, lo - math.ceil((lo - value) / step) * step)
-    hi = max(hi, hi + math.ceil((value - hi) / step) * step)
+    def steps(x: float) -> int:  # whole steps to cover x; (0.2 - 0.05) / 0.05 is 3.0000000000000004, three steps, not four
+        return math.ceil(round(x / step, 9))
+
+    lo = round(min(lo, lo - steps(lo - value) * step), 12)
+    hi = round(max(hi, hi + steps(value - hi) * step), 12)
     k = (value - lo) / step
-    return round(lo, 12), round(hi, 12), abs(k - round(k)) < 1e-9
+    return lo, hi, abs(k - round(k)) < 1e-9
 
 
 def slider_applies(name: str, rules: dict[str, str]) -> bool:
@@ -589,12 +592,13 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
         elif value is None:  # the posterior's draw for this seed, until the slider is moved
             value, note = drawn[1][slider_path(name)], f" (drawn, posterior row {drawn[0]})"
         off = name in SLIDERS and not slider_applies(name, {**{f: s[f] for f in MENUS}, "decay": decay})
-        shown = f"{label}: {value:.{digits}f}" if cls is solara.SliderFloat else f"{label}: {value}"
+        lo, hi, on_steps = slider_track(value, lo, hi, step)
+        # a value between steps (a scenario's 0.333, a posterior's draw) has no bubble, which
+        # would show it snapped to a step, and its label shows it to six significant digits
+        bubble, shown = ("always", f"{label}: {value:.{digits}f}") if on_steps else (True, f"{label}: {value:.6g}")
         # the browser adds steps in binary floating point (0.8500000000000001): round to the
         # slider's own digits, so the model gets the value shown, as --set would give it
         on_value = (lambda v: set_(name)(round(v, digits))) if cls is solara.SliderFloat else set_(name)
-        lo, hi, on_steps = slider_track(value, lo, hi, step)
-        bubble = "always" if on_steps else True  # a value between steps is shown by the label alone, until the slider is moved
         cls(shown + note + (" (not used by this rule)" if off else ""), value=value, min=lo, max=hi, step=step, on_value=on_value, thumb_label=bubble, disabled=off)
 
     powers, decay, drawn_from, tolerance = solara.use_memo(lambda: scenario_facts(s["config"]), [s["config"]])
@@ -616,7 +620,7 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     select("Power whose spending to change", "power", powers if known else [*powers, menu_entry(s["power"])], choose_power)
     slider("Spending ×", "budget_scale", 0.0, 3.0, 0.1, digits=1)
     slider("New money, USD bn a quarter per domain", "new_money", 0.0, 3.0, 0.25)
-    slider("Seed", "seed", 0, 99, 1)
+    slider("Seed", "seed", 0, 99, 1, digits=0)
 
 
 TITLE = "Great-power competition in the South Caucasus and Central Asia"

@@ -316,6 +316,9 @@ def main() -> None:
     p.add_argument("--data")
     p.add_argument("--target")
     args = p.parse_args()
+    for option, least in (("runs", 1), ("steps", 1), ("batch", 1), ("buffer", 1), ("repeats", 1), ("sweep_runs", 0)):
+        if getattr(args, option) < least:
+            p.error(f"--{option.replace('_', '-')} must be at least {least} (got {getattr(args, option)})")
     if args.child:
         args.variant = args.child
         child(args)

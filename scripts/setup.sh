@@ -3,6 +3,9 @@
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh dev      runtime + test/notebook/dashboard extras
 set -euo pipefail
+if [[ "${PYTHON:-}" == */* && "$PYTHON" != /* ]]; then
+    PYTHON="$PWD/$PYTHON"  # a relative path is from where the user typed it, not from the project's folder (cd below)
+fi
 cd "$(dirname "$0")/.."
 extra="${1:-}"
 case "$extra" in
@@ -36,6 +39,8 @@ find_python() {
 if [ ! -x .venv/bin/python ]; then
     python="$(find_python)"  # under set -e, find_python's exit 2 ends the script here
     "$python" -m venv .venv
+elif [ -n "${PYTHON:-}" ]; then
+    echo "note: .venv exists, so PYTHON=$PYTHON is not used (remove .venv to make it anew with that Python)" >&2
 fi
 # pip's and setuptools' chatter goes to a log, shown only if the install fails
 pip_install() {

@@ -123,8 +123,9 @@ PORT_TRIES = 3  # a port found free can be taken by another process before the s
 def start_dashboard(workdir: Path, log) -> tuple[subprocess.Popen, str]:
     """``abm dashboard --no-fetch`` started in ``workdir`` in its own process group, writing
     to the open file ``log``, and its URL once it answers. A free port can be taken between
-    choosing it and the server binding it (tests run in parallel); the command then exits 2
-    with "already in use" before serving, and another port is tried."""
+    choosing it and the server binding it (tests run in parallel): ``abm dashboard``'s own
+    check then exits 2, or Solara, binding it seconds later, exits 3, each saying "already in
+    use" before serving, and another port is tried."""
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False"}
     tries = 1
     while True:
@@ -142,7 +143,7 @@ def start_dashboard(workdir: Path, log) -> tuple[subprocess.Popen, str]:
             log.flush()
             with open(log.name, "rb") as text:
                 text.seek(start)
-                taken = proc.returncode == 2 and b"already in use" in text.read()
+                taken = b"already in use" in text.read().lower()
             if not taken or tries == PORT_TRIES:
                 raise
             tries += 1

@@ -168,7 +168,7 @@ def test_the_calibrated_scenario_chosen_in_the_sidebar_runs_as_abm_run_does(seed
     selects()[0].v_model = "baseline_calibrated"
     sliders()["Seed"].v_model = seed
     row, values = posterior.draw(dashboard.load(dashboard.CONFIGS / "baseline_calibrated.yaml").posterior, seed)
-    assert sliders()["Decision noise"].label == f"Decision noise: {values['rules.decision.noise']:.2f} (drawn, posterior row {row})"
+    assert sliders()["Decision noise"].label == f"Decision noise: {values['rules.decision.noise']:.6g} (drawn, posterior row {row})"  # between the slider's steps: six digits
     model = dashboard.DashboardModel(**settings.value)
     for _ in range(12):
         model.step()
@@ -213,10 +213,11 @@ def test_choosing_a_scenario_takes_its_seed_and_shows_values_off_the_sliders_ste
     7), and a value off a slider's steps or beyond its range showed snapped or clamped in
     the slider's bubble (0.33 as 0.35, a cap of 0.1 as 0.20) while the model ran the exact
     value. The seed is the file's; the range widens to the value; a value between steps has
-    no bubble until the slider is moved, then it has one again."""
+    no bubble until the slider is moved, then it has one again, and its label has the
+    digits the value needs."""
     (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
     (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nseed: 123\n"
-                                        "rules: {decision: {name: hedging, cap: 0.1, noise: 0.3}, coercion: {name: punish, strength: 0.33}}\n")
+                                        "rules: {decision: {name: hedging, cap: 0.1, noise: 0.3}, coercion: {name: punish, strength: 0.333}}\n")
     monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
     settings, problem, selects, sliders = render_settings()
     selects()[0].v_model = "mine"
@@ -225,11 +226,13 @@ def test_choosing_a_scenario_takes_its_seed_and_shows_values_off_the_sliders_ste
     assert (seed.v_model, seed.max, seed.thumb_label) == (123, 123, "always")
     assert (cap.v_model, cap.min, cap.thumb_label) == (0.1, 0.1, "always")  # 0.2 widened by two steps of 0.05: 0.1 is on them
     assert (noise.v_model, noise.thumb_label) == (0.3, "always")
-    assert (strength.v_model, strength.thumb_label) == (0.33, True)  # between 0.30 and 0.35: the label alone shows it
-    assert strength.label == "Coercion strength: 0.33"
+    assert (strength.v_model, strength.thumb_label) == (0.333, True)  # between 0.30 and 0.35: the label alone shows it,
+    assert strength.label == "Coercion strength: 0.333"  # to six significant digits, not the slider's two
     strength.v_model = 0.35
     assert sliders()["Coercion strength"].thumb_label == "always"
     assert dashboard.slider_track(1.37, 0.0, 1.0, 0.05)[:2] == (0.0, 1.4) and dashboard.slider_track(0.5, 0.0, 1.0, 0.05) == (0.0, 1.0, True)
+    # (0.2 - 0.05) / 0.05 is 3.0000000000000004 in floating point: three steps down, not four (a cap slider reaching 0, which the rule refuses)
+    assert dashboard.slider_track(0.05, 0.2, 1.0, 0.05) == (0.05, 1.0, True) and dashboard.slider_track(1.1, 0.2, 1.0, 0.05) == (0.2, 1.1, True)
 
 
 def test_a_slider_gives_the_model_the_value_it_shows():

@@ -43,6 +43,8 @@ def test_help_gives_the_docstrings_first_paragraph_whole(path):
     ("benchmarks/bench_sweep.py", ["--steps", "0"], "--steps must be at least 1"),
     ("benchmarks/bench_calibrate.py", ["--population", "0"], "population: Input should be greater than or equal to 2"),
     ("benchmarks/cli_phases.py", ["--repeats", "0"], "--repeats must be at least 1"),
+    ("benchmarks/bench_state_store.py", ["--runs", "0", "--sweep-runs", "0"], "--runs must be at least 1"),  # a ZeroDivisionError
+    ("benchmarks/bench_state_store.py", ["--sweep-runs", "-1"], "--sweep-runs must be at least 0"),
     ("benchmarks/cli_before_after.py", ["--before", "HEAD", "--repeats", "0"], "--repeats must be at least 1"),
     ("benchmarks/step_phases.py", ["--runs", "0"], "--runs must be at least 1"),
     ("benchmarks/step_phases.py", ["/nonexistent.yaml"], "file not found: /nonexistent.yaml"),
@@ -68,6 +70,7 @@ def test_compare_tables_never_replaces_a_saved_reference(tmp_path):
         (["--dev"], {}, "error: unknown argument '--dev': give none (runtime only) or dev"),  # did the runtime-only install
         ([], {"PYTHON": "/nonexistent/python3.12"}, "error: PYTHON=/nonexistent/python3.12 is not a Python >= 3.12"),  # was passed over for another
         ([], {"PATH": "{bin}"}, "error: Python >= 3.12 not found"),  # then ': command not found', exit 127
+        ([], {"PYTHON": "my py/python3.12"}, "error: PYTHON={cwd}/my py/python3.12 is not"),  # relative to where it was typed, not to the project
     ],
 )
 def test_setup_refuses_what_it_cannot_do_in_one_line_with_exit_2_and_makes_no_venv(tmp_path, args, env, says):
@@ -81,6 +84,7 @@ def test_setup_refuses_what_it_cannot_do_in_one_line_with_exit_2_and_makes_no_ve
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "dirname").symlink_to(shutil.which("dirname"))
     environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)} | {k: v.format(bin=tmp_path / "bin") for k, v in env.items()}
-    done = subprocess.run(["/bin/bash", str(tmp_path / "scripts" / "setup.sh"), *args], capture_output=True, text=True, env=environment, timeout=60)
-    assert done.returncode == 2 and done.stderr.startswith(says) and done.stderr.count("\n") == 1, (done.returncode, done.stderr)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "scripts"]
+    (typed_in := tmp_path / "elsewhere").mkdir()
+    done = subprocess.run(["/bin/bash", str(tmp_path / "scripts" / "setup.sh"), *args], capture_output=True, text=True, env=environment, cwd=typed_in, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith(says.format(cwd=typed_in)) and done.stderr.count("\n") == 1, (done.returncode, done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "elsewhere", "scripts"] and not any(typed_in.iterdir())
