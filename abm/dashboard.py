@@ -18,9 +18,10 @@ Scenario and rules card). The panels show
   model collects; a note when the scenario has no corridors).
 
 Choosing a scenario moves the rule menus and sliders to that scenario's own rules, values
-and seed (a slider's range widens to reach a value beyond it; for baseline_calibrated, to the values its posterior draws for the seed, which
-stand until a slider is moved); every slider then *overrides* the scenario's value, shows its value, and is greyed
-out where the chosen rule has no such parameter (a note under coercion strength says when
+and seed (a slider's range widens to reach a value beyond it; for baseline_calibrated, to
+the values its posterior draws for the seed, which stand until a slider is moved); every
+slider then *overrides* the scenario's value, shows its value, and is greyed out where the
+chosen rule has no such parameter (a note under coercion strength says when
 coercion acts at all, or, under the none rule, that it never does); the status line names
 the rules the running model was built with. A scenario file that does not validate is refused with its
 problems shown above the controls, and the running model is kept. The
