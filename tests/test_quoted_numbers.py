@@ -365,6 +365,9 @@ def test_odd_quotes_the_start_chances_of_the_ties_out_of_balance(start):
         if floor:
             floored.add((s, d, p))
     assert floored == set(zip(*np.nonzero(chance <= start.config.offers.min_acceptance)))
+    decay = quoted(ODD, "The balance of section 5 is exact", 400)  # 7.6 repeats the count
+    count, of = re.search(r"section 5; (\w+) of the baseline's (\d+) ties", decay).groups()
+    assert (WORDS[count], int(of)) == (len(floored), ties)
     listed = {(start.state_index[names[state]], DOMAINS.index(domain), start.power_index[names[power]]) for state, domain, power, *_ in rows}
     more = quoted(ODD, "ties start below 0.99, renewed in most quarters:", 400)
     kazakhstan = re.search(r"Kazakhstan's investment \(([\d.]+)\) and security \(([\d.]+)\) ties with the European Union", more).groups()
