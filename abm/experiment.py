@@ -51,6 +51,9 @@ class ExperimentError(ScenarioError):
     A subclass of :class:`ScenarioError` so that the CLI's one handler for bad input
     (exit status 2, one readable message) covers experiments as well."""
 
+    def listing(self, limit: int = MAX_PROBLEMS) -> str:
+        return super().listing(limit)
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -603,11 +606,8 @@ class _Builder:
         return not any(under(f, b) for f in fields for b in self.broken)
 
     def fail_if_problems(self) -> None:
-        if self.problems:
-            shown = self.problems[:MAX_PROBLEMS]
-            if len(self.problems) > MAX_PROBLEMS:
-                shown.append(("", f"... and {len(self.problems) - MAX_PROBLEMS} more"))
-            raise ExperimentError(shown, self.where)
+        if self.problems:  # the count heads the listing, which shows MAX_PROBLEMS of them
+            raise ExperimentError(self.problems, self.where)
 
     def problem(self, path: str, msg: str) -> None:
         if (path, msg) not in self.problems:
@@ -786,7 +786,7 @@ class _Builder:
             self.problem("sample.n", f"does not apply to the {s.method} sampler ({sampler.description}); remove it")
         if "levels" in given and s.method not in ("factorial", "morris"):
             self.problem("sample.levels", f"applies to the factorial and morris samplers, not to {s.method}")
-        if "second_order" in given and s.second_order and s.method != "sobol":
+        if "second_order" in given and s.method != "sobol":
             self.problem("sample.second_order", f"applies to the sobol sampler, not to {s.method}")
 
     def check_summary(self, where: str, s: Summary) -> None:

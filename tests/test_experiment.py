@@ -134,6 +134,7 @@ BAD = {
     "n of a factorial sample": (_change(grid={}, sample={"method": "factorial", "n": 64, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.n: does not apply to the factorial sampler"),
     "levels of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "levels": 6, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.levels: applies to the factorial and morris samplers, not to latin"),
     "second order of a morris sample": (_change(grid={}, sample={"method": "morris", "n": 4, "second_order": True, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.second_order: applies to the sobol sampler, not to morris"),
+    "second order, even false, of a latin sample": (_change(grid={}, sample={"method": "latin", "n": 4, "second_order": False, "ranges": {"rules.coercion.strength": [0, 1]}}), "sample.second_order: applies to the sobol sampler, not to latin"),
     "integer morris levels off whole numbers": (_change(grid={}, sample={"method": "morris", "n": 4, "levels": 4, "ranges": {"offers.duration": [4, 12]}}), "sample.ranges.offers.duration: an integer parameter's 4 morris levels must fall on whole numbers: make high - low a multiple of 3 (got [4, 12]; try [4, 13])"),
     "an axis no point lets act": (_change(grid={"offers.duration": [4, 12]}), "grid.offers.duration: acts only under rules.decay.name=expiry (here 'exponential'), in every point: sweeping it changes nothing; set or sweep that rule too"),
     "a label as an axis": (_change(grid={"powers.russia.color": ["#aa0000", "#0000aa"]}), "grid.powers.russia.color: names, describes or places something (powers.*.color); no mechanism reads it: sweeping it changes nothing"),
@@ -258,6 +259,17 @@ def test_problems_of_independent_checks_are_listed_in_one_pass(tmp_path, capsys)
     assert main(["sweep", str(_write(tmp_path, spec)), "--dry-run"]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("error: 6 problem(s) in ") and [line.split(":")[0] for line in lines[1:]] == [f"  - {p}" for p in expected]
+
+
+def test_a_long_listing_counts_every_problem_and_shows_the_first_ones(tmp_path, capsys):
+    """Past experiment.MAX_PROBLEMS the listing is cut with "... and N more"; its header
+    counted that line as a problem of its own (26 for 30)."""
+    spec = _change()
+    spec["metrics"] = {**spec["metrics"], "summaries": [{"metric": f"nothing_{i}"} for i in range(30)]}
+    assert main(["sweep", str(_write(tmp_path, spec)), "--dry-run"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("error: 30 problem(s) in ")
+    assert len(lines) == 1 + experiment.MAX_PROBLEMS + 1 and lines[-1] == f"  - ... and {30 - experiment.MAX_PROBLEMS} more"
 
 
 def test_a_misspelt_swept_path_is_not_blamed_on_the_chart_that_spells_it_right():
