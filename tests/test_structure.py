@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -291,6 +292,26 @@ def test_library_scenarios_extend_the_baseline():
     for path in CONFIGS:
         if path.stem not in ("baseline", "generated"):
             assert "extends: baseline.yaml" in path.read_text(), path
+
+
+def test_every_library_scenario_is_named_for_its_file_and_listed_in_the_docs():
+    """docs/extending.md's steps for a new scenario: without its own ``name:`` it took the
+    baseline's (``abm run`` wrote to runs/baseline/, ``abm compare`` refused the pair), and
+    README's library table and ODD section 9 list every file."""
+    readme = (ROOT / "README.md").read_text().split("### Scenario library", 1)[1].split("\n## ", 1)[0]
+    odd = (ROOT / "docs" / "ODD.md").read_text().split("## 9. Scenario library", 1)[1].split("\n## ", 1)[0]
+    for path in CONFIGS:
+        assert load(path).name == path.stem, path
+        assert f"| `{path.stem}` |" in readme and f"| `{path.name}` |" in odd, path
+
+
+def test_every_random_stream_is_in_the_odds_table():
+    """A source of chance added to STREAMS (docs/extending.md) is described in ODD
+    section 3's table of streams."""
+    from abm.model import STREAMS
+
+    table = (ROOT / "docs" / "ODD.md").read_text().split("**Random numbers.**", 1)[1].split("\n\n", 2)[1]
+    assert sorted(re.findall(r"^\| `(\w+)` \|", table, re.M)) == sorted(STREAMS)
 
 
 def test_scenario_dates_are_quarterly_to_2040():
