@@ -2182,3 +2182,27 @@ def test_experiments_doc_quotes_what_the_discovery_says(tmp_path):
     f = leaf("divided")
     assert (f"(a leaf above USD {float(cut(f['limits'], us, '>')):.2f} bn a quarter, with decay below {float(cut(f['limits'], decay, '<=')):.3f} and a cap above "
             f"{float(cut(f['limits'], cap, '>')):.2f}: {f['mass']:.0%} of runs, {f['density']:.0%} of them divided)") in text
+
+
+def test_odd_quotes_how_much_pairing_by_seed_tightens_a_comparison():
+    """ODD 3, random numbers: the paired differences' spread relative to the level's, as
+    scripts/common_random_numbers.py prints it (its scenarios, metrics and run function,
+    in-process: a pool under pytest would fork a threaded process)."""
+    text = quoted(ODD, "Measured with `configs/japan_minerals.yaml` against the baseline", 1000)
+    seeds = range(int(re.search(r"over (\d+) seeds", text).group(1)))
+    crn = load_script("common_random_numbers")
+
+    eu = "EU new money, 1 bn a quarter per domain"
+    cases = {"baseline": (crn.BASELINE, []), "japan_minerals": crn.CASES["japan_minerals"], eu: crn.CASES[eu]}
+    finals = {case: np.array([crn.finals((scenario, sets, s)) for s in seeds]) for case, (scenario, sets) in cases.items()}
+
+    def ratio(case: str, metric: str) -> str:
+        k = crn.METRICS.index(metric)
+        other = finals[case][:, k]
+        return f"{(other - finals['baseline'][:, k]).std(ddof=1) / other.std(ddof=1):.2f}"
+
+    russia, caucasus = re.search(r"2040 influence spreads ([\d.]+) times .* South Caucasus fragmentation ([\d.]+) times", text).groups()
+    money = re.search(r"spreads ([\d.]+) times as much as its level with keyed streams", text).group(1)
+    assert ratio("japan_minerals", "influence_russia") == russia
+    assert ratio("japan_minerals", "fragmentation_south_caucasus") == caucasus
+    assert ratio(eu, "fragmentation_south_caucasus") == money
