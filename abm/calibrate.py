@@ -442,7 +442,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
         allow_model_change: bool = False, progress: bool | None = None) -> CalibrationResult:
     """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs.
     ``allow_model_change``: resume even if the model's code changed since the calibration
-    started, which mixes generations of two models (:func:`_check_resumable`), and accept
+    started, which mixes generations of two models (:func:`check_resumable`), and accept
     particles from workers whose code differs from this process's (:meth:`abm.sweep.Pool.check`)."""
     not_in_a_starting_worker("abm.calibrate.run")
     cal = source if isinstance(source, Calibration) else load_spec(source)
@@ -450,7 +450,7 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
     check_new(out, resume)
     existed = resume and (out.exists() or out.is_symlink())  # decided once: --resume of a folder not there starts it; a new one made meanwhile is another command's
     if existed:
-        _check_resumable(out, cal, allow_model_change)
+        check_resumable(out, cal, allow_model_change)
     pool = _pool(workers, scheduler, executor)
     pool.allow_other_code = allow_model_change
     try:
@@ -625,10 +625,11 @@ def check_new(out: Path, resume: bool) -> None:
         raise CalibrationError(str(exc)) from None
 
 
-def _check_resumable(out: Path, cal: Calibration, allow_model_change: bool = False) -> None:
+def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = False) -> None:
     """Refuse to resume a folder that holds no calibration, one whose spec (base scenario,
     patterns) changed, or (unless ``allow_model_change``) one started by other model code:
-    its stored generations would mix with this code's, as a sweep's runs would."""
+    its stored generations would mix with this code's, as a sweep's runs would. Cheap
+    (the manifest, and one query of the database), so the CLI asks it before printing the plan."""
     try:
         manifest = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):

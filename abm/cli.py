@@ -517,6 +517,8 @@ def cmd_calibrate(args) -> int:
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
         calibrate.check_new(out, args.resume)  # refused before the plan is printed
         _nothing_to_resume(args.resume, out)
+        if args.resume and (out.exists() or out.is_symlink()):  # a refused resume is one message, with no plan line before it
+            calibrate.check_resumable(out, cal, args.allow_model_change)
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
         resume = resume_line(args.spec, out, [], [*(["--seed", str(args.seed)] if args.seed is not None else []), *carried(args)], command="calibrate")
