@@ -2206,3 +2206,13 @@ def test_odd_quotes_how_much_pairing_by_seed_tightens_a_comparison():
     assert ratio("japan_minerals", "influence_russia") == russia
     assert ratio("japan_minerals", "fragmentation_south_caucasus") == caucasus
     assert ratio(eu, "fragmentation_south_caucasus") == money
+
+
+def test_performance_note_counts_the_baselines_offers(seed0):
+    """docs/performance.md's design note: how many of the possible offers the baseline makes
+    every step (the waste of dense offers with a mask)."""
+    text = quoted((ROOT / "docs" / "performance.md").read_text(encoding="utf-8"), "in the baseline", 120)
+    made, possible = map(int, re.search(r"in the baseline (\d+) of the (\d+) possible offers are made every step", text).groups())
+    cfg = scenario.load(BASELINE)
+    assert possible == 3 * len(cfg.states) * len(cfg.powers)
+    assert seed0.model["offers_made"].iloc[1:].eq(made).all()
