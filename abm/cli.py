@@ -21,7 +21,7 @@ from pathlib import Path
 
 from abm import budget
 from abm.outputs import OutputError, check_target
-from abm.processes import die_with, end, interrupted_status, interrupts_deferred, sigterm_as_interrupt
+from abm.processes import die_with, end, install_hint, interrupted_status, interrupts_deferred, sigterm_as_interrupt
 from abm.scenario import Scenario, ScenarioError, TimeSpec, load, override_path, under, with_run_settings
 from abm.units import MAX_NAME_BYTES, SEED_MAX
 from abm.yamlfile import cut
@@ -225,7 +225,7 @@ def cmd_dashboard(args) -> int:
     try:
         from abm import dashboard
     except ImportError as exc:
-        raise UsageError(f"the dashboard needs Mesa's visualization stack ({exc.name} is missing): in the project's folder, .venv/bin/pip install -e '.[dashboard]' (bash scripts/setup.sh dev installs every extra)") from None
+        raise UsageError(f"the dashboard needs Mesa's visualization stack ({exc.name} is missing): {install_hint('dashboard')}") from None
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is 0-65535 (0: any free port)")
     if not args.no_fetch:

@@ -26,6 +26,14 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
+
+def install_hint(extra: str) -> str:
+    """How to install an optional extra: into the project's environment, which the README
+    runs everything from (a bare ``pip install`` in a shell without it active installs into
+    another Python, and the command still fails)."""
+    return f"in the project's folder, .venv/bin/pip install -e '.[{extra}]' (bash scripts/setup.sh dev installs every extra)"
+
+
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the signals a command stops on as it would on Ctrl-C (SIGHUP: a closed terminal or ssh session)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 

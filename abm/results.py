@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from abm import chartstyle as cs
+from abm.processes import install_hint
 from abm.store import FILE, StoreError, expected_rows, family_of, is_plain_name, quote, reader, unpack
 
 KEYS = ["point", "replication", "seed", "run"]
@@ -440,7 +441,7 @@ class Results:
             raise ValueError(f"unknown array format {fmt!r}; use {' or '.join(ARRAY_FORMATS)}")
         missing = [m for m in ARRAY_FORMATS[fmt] if importlib.util.find_spec(m) is None]
         if missing:
-            raise ImportError(f"--format {fmt} needs {', '.join(missing)}: in the project's folder, .venv/bin/pip install -e '.[arrays]' (bash scripts/setup.sh dev installs every extra)")
+            raise ImportError(f"--format {fmt} needs {', '.join(missing)}: {install_hint('arrays')}")
         if not is_plain_name(self.experiment):  # a damaged store's name must not choose where the file goes
             raise ValueError(f"{self.path}: its experiment name {self.experiment!r} is not a plain name (letters, digits, _ . -); the sweep folder is damaged")
         path = Path(out) / f"{self.experiment}.{'nc' if fmt == 'netcdf' else 'zarr'}"

@@ -63,7 +63,7 @@ from abm import posterior, runner, yamlfile
 from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile
-from abm.processes import alive, die_with_parent, ignored, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt, take_held_stop
+from abm.processes import alive, die_with_parent, ignored, install_hint, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt, take_held_stop
 from abm.scenario import load
 from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, interrupted_top_up, pack, reader, write_json, write_text
 from abm.store import check as check_store
@@ -523,7 +523,7 @@ def dask_target(scheduler: str) -> dict[str, str]:
         import dask
         import distributed  # noqa: F401
     except ImportError:
-        raise SweepError("--scheduler needs Dask distributed; in the project's folder, .venv/bin/pip install -e '.[cluster]' (bash scripts/setup.sh dev installs every extra)") from None
+        raise SweepError(f"--scheduler needs Dask distributed; {install_hint('cluster')}") from None
     if scheduler == "config":
         address = dask.config.get("scheduler-address", None)
         if not address:
