@@ -206,20 +206,26 @@ class Strike(Event):
 class RouteRisk(Event):
     """The lasting risk of the route segments at some nodes changes (sanctions on
     transit through Russia lifted, a war ends): the new level becomes the base to which
-    shock risk returns."""
+    shock risk returns. ``corridors`` limits it to those routes' segments: the 2022 war and
+    sanctions weighed on the westbound rail through Russia, not on the INSTC's legs to Iran."""
 
     name = "route_risk"
 
     class Params(RuleParams):
         nodes: Annotated[Ids, Field(min_length=1)]
         risk: Unit
+        corridors: Ids = []  # none: every corridor crossing the nodes
 
     def check(self, scn):
-        return _missing("nodes", self.params.nodes, set(scn.states) | set(scn.freight.nodes), "node")
+        problems = _missing("nodes", self.params.nodes, set(scn.states) | set(scn.freight.nodes), "node") + _missing("corridors", self.params.corridors, scn.corridors, "corridor")
+        for cid in (c for c in self.params.corridors if c in scn.corridors):
+            if not {s.node for s in scn.corridors[cid].segments} & set(self.params.nodes):
+                problems.append(("corridors", f"corridor '{cid}' crosses none of the nodes {self.params.nodes}"))
+        return problems
 
     def apply(self, model):
         for node in self.params.nodes:
-            model.network.set_base_risk(node, self.params.risk)
+            model.network.set_base_risk(node, self.params.risk, self.params.corridors or None)
         return self.record()
 
 
