@@ -865,14 +865,14 @@ def test_route_risk_can_be_limited_to_named_corridors():
     without ``corridors`` the event reaches every route crossing the node (the INSTC legs
     too), with it only those named; a corridor that crosses none of the nodes is refused."""
     def russian_risks(**limit) -> dict[str, float]:
-        event = {"date": "2025-01-15", "type": "route_risk", "nodes": ["russia"], "risk": 0.5, **limit}
+        event = {"date": "2025-01-15", "type": "route_risk", "nodes": ["russia"], "risk": 0.7, **limit}
         model = RegionModel(baseline_with(invasion=event), rng=0)
         model.step()
         return {c.id: seg.risk for c in model.network.corridors for seg in c.segments if seg.node == "russia"}
 
     everywhere, northern = russian_risks(), russian_risks(corridors=["northern_route"])
-    assert set(everywhere) >= {"northern_route", "instc_west", "instc_east"} and all(r == 0.5 for r in everywhere.values())
-    assert northern["northern_route"] == 0.5 and northern["instc_west"] == northern["instc_east"] == 0.0
+    assert set(everywhere) >= {"northern_route", "instc_west", "instc_east"} and all(r == 0.7 for r in everywhere.values())
+    assert northern["northern_route"] == 0.7 and northern["instc_west"] == northern["instc_east"] == 0.0
     for corridors, message in ((["middle_corridor"], "corridor 'middle_corridor' crosses none of the nodes"), (["nowhere"], "unknown corridor 'nowhere'")):
         raw = baseline_with(invasion={"date": "2025-01-15", "type": "route_risk", "nodes": ["russia"], "risk": 0.5, "corridors": corridors})
         with pytest.raises(ScenarioError, match=message):
