@@ -291,10 +291,10 @@ class CorridorNetwork:
         """Raise (or lower) the risk of the node's segments on every corridor; returns how many."""
         return sum(c.add_risk(node, amount) for c in self.corridors)
 
-    def set_base_risk(self, node: str, risk: float, corridors: list[str] | None = None) -> None:
-        """Set the base and current risk of the segments at ``node``, on ``corridors`` (ids) or on all."""
+    def set_base_risk(self, node: str, risk: float, corridors: list[str] = ()) -> None:
+        """Set the base and current risk of the segments at ``node``, on ``corridors`` (ids) or, if none, on all."""
         for c, base in zip(self.corridors, self.base_risk):
-            if corridors is not None and c.id not in corridors:
+            if corridors and c.id not in corridors:
                 continue
             for k, seg in enumerate(c.segments):
                 if seg.node == node:

@@ -217,15 +217,14 @@ class RouteRisk(Event):
         corridors: Ids = []  # none: every corridor crossing the nodes
 
     def check(self, scn):
-        problems = _missing("nodes", self.params.nodes, set(scn.states) | set(scn.freight.nodes), "node") + _missing("corridors", self.params.corridors, scn.corridors, "corridor")
-        for cid in (c for c in self.params.corridors if c in scn.corridors):
-            if not {s.node for s in scn.corridors[cid].segments} & set(self.params.nodes):
-                problems.append(("corridors", f"corridor '{cid}' crosses none of the nodes {self.params.nodes}"))
-        return problems
+        nodes, corridors = self.params.nodes, self.params.corridors
+        problems = _missing("nodes", nodes, set(scn.states) | set(scn.freight.nodes), "node") + _missing("corridors", corridors, scn.corridors, "corridor")
+        astray = [c for c in corridors if c in scn.corridors and not {s.node for s in scn.corridors[c].segments} & set(nodes)]
+        return problems + [("corridors", f"corridor '{c}' crosses none of the nodes {nodes}") for c in astray]
 
     def apply(self, model):
         for node in self.params.nodes:
-            model.network.set_base_risk(node, self.params.risk, self.params.corridors or None)
+            model.network.set_base_risk(node, self.params.risk, self.params.corridors)
         return self.record()
 
 
