@@ -877,3 +877,15 @@ def test_route_risk_can_be_limited_to_named_corridors():
         raw = baseline_with(invasion={"date": "2025-01-15", "type": "route_risk", "nodes": ["russia"], "risk": 0.5, "corridors": corridors})
         with pytest.raises(ScenarioError, match=message):
             RegionModel(raw, rng=0)
+
+
+def test_northern_route_reopens_lowers_the_northern_routes_risk_alone():
+    """Lifting the sanctions lowers the risk through Russia and Belarus on the Northern route;
+    the INSTC's Russian segments, risk-free in the baseline, stay so (the event once set them
+    to 0.05 too, a rise the scenario did not mean)."""
+    model = RegionModel(load(ROOT / "configs" / "northern_route_reopens.yaml"), rng=0)
+    while model.date < dt.date(2027, 7, 1):  # the event of 2027-01-01 has acted
+        model.step()
+    risks = {(c.id, seg.node): seg.risk for c in model.network.corridors for seg in c.segments if seg.node in ("russia", "belarus")}
+    assert {k: r for k, r in risks.items() if k[0] == "northern_route"} == {("northern_route", "russia"): 0.05, ("northern_route", "belarus"): 0.05}
+    assert {k for k in risks if k[0] != "northern_route"} and all(r == 0.0 for k, r in risks.items() if k[0] != "northern_route")
