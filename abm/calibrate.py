@@ -62,7 +62,7 @@ from abm.runner import model_record, resume_refusal
 from abm.scenario import Scenario, ScenarioError, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
 from abm.store import write_json
 from abm.sweep import ClusterLost, SweepError, _lock, check_unlocked, not_in_a_starting_worker
-from abm.units import Ids, Int, PlainName, Real
+from abm.units import SEED_MAX, Ids, Int, PlainName, Real, Seed
 
 MANIFEST = "manifest.json"
 DB = "calibration.db"
@@ -147,7 +147,7 @@ class Spec(_Strict):
     epsilon: Epsilon = Epsilon()
     seeds_per_particle: Annotated[Int, Field(ge=1)] = 1  # each particle's outputs are the mean over this many seeds
     predictive: Annotated[Int, Field(ge=1)] | None = None  # posterior draws for the predictive check (default: population)
-    seed: Annotated[Int, Field(ge=0)] = 0
+    seed: Seed = 0
 
 
 FITTED = {"id", "output", "target", "tolerance", "weight"}  # what of a pattern the distance reads: what the spec hash covers
@@ -165,16 +165,18 @@ class Calibration:
     tables: bool
     hash: str
     text_hash: str = ""  # the hash of calibrations started before it covered the patterns' fitted fields, not their file's text: they still resume
+    allow_large: bool = False  # every particle's scenario is built beyond the world-size budget (--allow-large); not hashed: it changes no run
 
     @property
     def names(self) -> list[str]:
         return list(self.spec.parameters)
 
 
-def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None = None, seed: int | None = None) -> Calibration:
+def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None = None, seed: int | None = None, allow_large: bool = False) -> Calibration:
     """Read and check a calibration spec; every problem is one line (CalibrationError).
     ``seed`` replaces the spec's own (and so enters its hash): the same spec under
-    another seed shows how much of a verdict is the ABC's Monte Carlo error."""
+    another seed shows how much of a verdict is the ABC's Monte Carlo error. ``allow_large``
+    lifts the world-size budget (:mod:`abm.budget`) for the base scenario, as ``abm run``'s does."""
     if isinstance(source, dict):
         raw, where, root = source, "spec", Path(base_dir or ".")
     else:
@@ -189,13 +191,13 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     except ValidationError as exc:
         raise _spec_error(pydantic_problems(exc, Spec), where) from None
     if seed is not None:
-        if seed < 0:
-            raise CalibrationError(f"--seed must be at least 0 (got {seed})")
+        if not 0 <= seed <= SEED_MAX:  # as abm run's --seed: a seed SQLite can store
+            raise CalibrationError(f"--seed: must be in [0, {SEED_MAX}] (got {seed})")
         spec = spec.model_copy(update={"seed": seed})
     files: list = []  # the chain's files, once read
     try:  # read as abm sweep reads a base: the file's problems and set:'s in one listing
         raw, found, files = resolve_chain(root / spec.scenario)
-        base = build(apply_overrides(raw, [override(k, v) for k, v in spec.set.items()]), str(root / spec.scenario), False, found)
+        base = build(apply_overrides(raw, [override(k, v) for k, v in spec.set.items()]), str(root / spec.scenario), allow_large, found)
     except ScenarioError as exc:
         raise _spec_error(base_problems(blame_parents(exc, files, spec.set), "scenario", spec.scenario, list(spec.set)), where) from None
     if base.posterior:
@@ -212,10 +214,10 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
             raise CalibrationError(f"{where}: parameters.{name}: not a real-valued setting (a count, yes/no, date or name); only real-valued settings can be calibrated")
         for value in (prior.low, prior.high):
             try:
-                load(base, [f"{name}={value!r}"])
+                load(base, [f"{name}={value!r}"], allow_large)
             except ScenarioError as exc:
                 raise CalibrationError(f"{where}: parameters.{name}: {value} is not a valid setting: {exc.problems[0][1]}") from None
-    if problem := _jointly_invalid(base, spec):
+    if problem := _jointly_invalid(base, spec, allow_large):
         raise CalibrationError(f"{where}: parameters: {problem}")
     try:
         patterns = pat.load(root / spec.patterns, spec.use)
@@ -231,20 +233,20 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     fitted = [p.model_dump(mode="json", by_alias=True, include=FITTED) for p in patterns]  # not the file's text: a comment or a source's spelling changes no fit, and blocked --resume
     hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted}
     text = {**hashed, "patterns": (root / spec.patterns).read_text(encoding="utf-8")}
-    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text))
+    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text), allow_large)
 
 
 JOINT_DRAWS = 200  # draws from the priors tried before a calibration starts
 
 
-def _jointly_invalid(base: Scenario, spec: Spec) -> str | None:
+def _jointly_invalid(base: Scenario, spec: Spec, allow_large: bool = False) -> str | None:
     """Why no draw from the priors makes a valid scenario though each range is valid
     alone (two trade shares summing over 1), or None once one does: every particle would
     be drawn again without end (see INVALID)."""
     rng = np.random.default_rng(spec.seed)
     for _ in range(JOINT_DRAWS):
         try:
-            load(base, [f"{name}={prior.quantile(u)!r}" for (name, prior), u in zip(spec.parameters.items(), rng.random(len(spec.parameters)))])
+            load(base, [f"{name}={prior.quantile(u)!r}" for (name, prior), u in zip(spec.parameters.items(), rng.random(len(spec.parameters)))], allow_large)
             return None
         except ScenarioError as exc:
             path, message = exc.problems[0]
@@ -288,10 +290,11 @@ class Simulator:
     steps: int
     seeds: int
     tables: bool
+    allow_large: bool = False
 
     def __call__(self, parameters) -> dict[str, float]:
         try:
-            scenario = load(self.raw, [f"{n}={float(parameters[n])!r}" for n in self.names])
+            scenario = load(self.raw, [f"{n}={float(parameters[n])!r}" for n in self.names], self.allow_large)
         except ScenarioError:  # values valid one by one but not together (two trade shares summing over 1): outside the model's domain
             return {INVALID: 1.0, **{p.id: math.nan for p in self.patterns}}
         seeds = np.random.randint(0, 2**31 - 1, size=self.seeds)
@@ -413,7 +416,7 @@ def _now() -> str:
 def _abc(cal: Calibration, sampler):
     prior = pyabc.Distribution(**{n: p.rv() for n, p in cal.spec.parameters.items()})
     base = cal.base.to_dict()
-    model = Simulator(base, cal.names, cal.patterns, cal.steps, cal.spec.seeds_per_particle, cal.tables)
+    model = Simulator(base, cal.names, cal.patterns, cal.steps, cal.spec.seeds_per_particle, cal.tables, cal.allow_large)
     return pyabc.ABCSMC(
         model,
         prior,
@@ -717,7 +720,7 @@ def predictive(cal: Calibration, post: pd.DataFrame, pool) -> pd.DataFrame:
     seeds = rng.integers(0, 2**31 - 1, size=n)
     base = cal.base.to_dict()
     tasks = [([f"{name}={float(post[name].iloc[r])!r}" for name in cal.names], [int(seeds[k])]) for k, r in enumerate(rows)]
-    job = functools.partial(_predict_one, base, cal.patterns, cal.steps, cal.tables)
+    job = functools.partial(_predict_one, base, cal.patterns, cal.steps, cal.tables, cal.allow_large)
     stats = list(pool.map(job, tasks))
     frame = pd.DataFrame(stats)
     frame.insert(0, "draw", range(n))
@@ -727,9 +730,9 @@ def predictive(cal: Calibration, post: pd.DataFrame, pool) -> pd.DataFrame:
     return frame
 
 
-def _predict_one(base: dict, patterns: list[pat.Pattern], steps: int, tables: bool, task) -> dict[str, float]:
+def _predict_one(base: dict, patterns: list[pat.Pattern], steps: int, tables: bool, allow_large: bool, task) -> dict[str, float]:
     sets, seeds = task
-    return simulate(load(base, sets), seeds, patterns, steps, tables)
+    return simulate(load(base, sets, allow_large), seeds, patterns, steps, tables)
 
 
 def predictive_table(cal: Calibration, pred: pd.DataFrame) -> pd.DataFrame:

@@ -52,6 +52,9 @@ def wrong_kind(exc, command: str) -> str | None:
     or None when the file is of the kind expected; ``exc`` carries the problems found."""
     unknown = {path for path, msg in exc.problems if path and "." not in path and msg.startswith("unknown key")}
     expected = KINDS[command] if command in ("sweep", "calibrate") else KINDS["run"]  # the others read scenarios
+    if str(exc.source) == "--set":  # an override, not a file: a scenario's key goes under the spec's set:
+        scenario = sorted(unknown & KINDS["run"][2])
+        return f"--set {scenario[0]}...: {scenario[0]} is a scenario's setting, not {expected[0]}'s; override it under set., as in --set set.{scenario[0]}.<path>=VALUE" if scenario and command == "sweep" else None
     for kind, advice, keys in KINDS.values():
         if kind != expected[0] and unknown & keys:
             return f"{exc.source} is {kind}, not {expected[0]}: {advice.format(source=exc.source, folder=Path(str(exc.source)).parent)}"
@@ -359,7 +362,7 @@ def cmd_sweep(args) -> int:
         if args.scheduler is not None:  # as are a missing scheduler file or Dask (checked, not connected to: a dry run checks it too)
             sweep.dask_target(args.scheduler)
         stored = None
-        if args.dry_run and args.resume and out.exists():  # a dry run promises what the real resume would accept
+        if args.resume and out.exists():  # a refused resume is one message, with no plan line before it; a dry run promises what the real resume would accept
             incomplete = sweep.check_resumable(out, exp, args.allow_model_change, dry_run=True, top_up=args.top_up)
             stored = sweep.left_to_run(out, exp, incomplete)
         print(f"{args.experiment}: {exp.describe()} -> {out}/", flush=True)
@@ -506,7 +509,7 @@ def cmd_calibrate(args) -> int:
     check_model_change(args, "calibration", "generations")
     logging.getLogger("ABC").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
-        cal = calibrate.load_spec(args.spec, seed=args.seed)
+        cal = calibrate.load_spec(args.spec, seed=args.seed, allow_large=args.allow_large)
     except calibrate.CalibrationError as exc:
         raise UsageError(wrong_kind(exc, "calibrate") or str(exc)) from None
     if args.scheduler is None:  # as abm sweep's: --workers 1000 started a process per particle
@@ -611,11 +614,11 @@ def add_calibrate(sub) -> None:
     k = sub.add_parser("calibrate", help="fit parameters to the observed patterns (ABC-SMC); posterior, charts and predictive checks")
     k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate/baseline.yaml)")
     add_executor(k)
-    k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>)")
+    k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>); an existing one is never replaced, only completed with --resume")
     k.add_argument("--seed", type=int, default=None, help="the ABC's seed instead of the spec's (with another --out): the same calibration under another seed shows its Monte Carlo error")
     k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation (a folder that does not exist yet is started, with a notice); refused if the model's code (its Python files) or a library it computes with changed since the calibration started")
     add_model_change(k, "calibration", "generations")
-    k.add_argument(*LARGE, action="store_true", help="start more workers than the budget allows (abm/budget.py)")
+    k.add_argument(*LARGE, **LARGE_HELP)
     k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")
     k.set_defaults(func=cmd_calibrate)
 
@@ -654,12 +657,13 @@ def parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="abm",
         description="Great-power competition in the South Caucasus and Central Asia (agent-based model).",
-        epilog="Exit status: 0 success; 1 some runs of a sweep failed; 2 bad input (nothing written); 128+N stopped by signal N "
+        epilog="Exit status: 0 success; 1 the work is incomplete: some runs of a sweep failed, a sweep or calibration stopped early "
+        "(--resume continues it), or abm report could not make some charts; 2 bad input (nothing written); 128+N stopped by signal N "
         "(130 Ctrl-C, 143 SIGTERM, which abm sweep and abm calibrate take as cleanly as Ctrl-C), the abm script then ending by "
         "that signal once it has cleaned up. "
         "Output folders: a command writes into a new folder, or into its own earlier output named with --out, where it "
         "replaces only the files it wrote (listed in .abm-output.json) and never touches other files; without --out it "
-        "never replaces anything. abm sweep never replaces a results folder (--resume completes it).",
+        "never replaces anything. abm sweep and abm calibrate never replace a folder (--resume completes their own).",
     )
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     p.commands = sub.choices
@@ -669,7 +673,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's seed)")
     r.add_argument("--steps", type=int, default=None, help="number of steps (default: the scenario's time.steps)")
     r.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a setting, e.g. --set rules.decision.name=bandwagon (repeatable)")
-    r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet); naming an earlier run's output replaces the files that run wrote, other files are never touched")
+    r.add_argument("--out", default=None, help="output directory (default: runs/<scenario name>, which must not exist yet or be empty); naming an earlier run's output replaces the files that run wrote, other files are never touched")
     r.add_argument("--no-charts", action="store_true", help="write tables only")
     r.add_argument("--zoom", action="store_true", help=f"with --seeds: ensemble.png's {ZOOM_HELP}")
     r.add_argument("--seeds", type=int, default=None, metavar="N", help="also run the next N-1 seeds and write their spread (ensemble.csv, ensemble.png): mean, 95%% CI of the mean, 5-95%% of runs (default 1: one run)")
@@ -691,7 +695,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=None, help="number of steps (default: each scenario's time.steps)")
     c.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override applied to every scenario")
     c.add_argument("--zoom", action="store_true", help=f"compare.png's {ZOOM_HELP}")
-    c.add_argument("--out", default=None, help="output directory (default: runs/compare, which must not exist yet); naming an earlier comparison replaces the files it wrote, other files are never touched")
+    c.add_argument("--out", default=None, help="output directory (default: runs/compare, which must not exist yet or be empty); naming an earlier comparison replaces the files it wrote, other files are never touched")
     c.add_argument(*LARGE, **LARGE_HELP)
     c.set_defaults(func=cmd_compare)
 
@@ -716,19 +720,19 @@ def parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="summary table and charts of a sweep directory")
     rp.add_argument("directory", help="results directory written by abm sweep")
-    rp.add_argument("--out", default=None, help="where to write the report (default: DIRECTORY/report, which must not exist yet); naming an earlier report replaces the files it wrote, other files are never touched")
-    rp.add_argument("--export", action="append", default=[], choices=["csv", "parquet"], help="also export the tables (params, runs, summaries, series, and states when the sweep kept per-state series); repeatable")
+    rp.add_argument("--out", default=None, help="where to write the report (default: DIRECTORY/report, which must not exist yet or be empty); naming an earlier report replaces the files it wrote, other files are never touched")
+    rp.add_argument("--export", action="append", default=[], choices=["csv", "parquet"], help="also export the tables (params, runs, summaries; series and states when the sweep kept them); repeatable")
     rp.set_defaults(func=cmd_report)
 
     e = sub.add_parser("export", help="per-state series of a sweep (metrics.states) as an xarray Dataset: NetCDF or Zarr")
     e.add_argument("directory", help="results directory written by abm sweep")
     e.add_argument("--format", default="netcdf", choices=["netcdf", "zarr"], help="netcdf: DIR/arrays/<experiment>.nc (NetCDF-4); zarr: DIR/arrays/<experiment>.zarr (Zarr v3)")
     e.add_argument("--columns", nargs="+", default=None, metavar="COLUMN", help="only these kept per-state columns (default: all kept)")
-    e.add_argument("--out", default=None, help="output folder (default: DIRECTORY/arrays, which must not exist yet); naming an earlier export replaces the files it wrote, other files are never touched")
+    e.add_argument("--out", default=None, help="output folder (default: DIRECTORY/arrays, which must not exist yet or be empty); naming an earlier export replaces the files it wrote, other files are never touched")
     e.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="time the model (baseline run, per-step and per-offer cost by world size)")
-    b.add_argument("--repeats", type=int, default=7, help="repeats per figure, reported as medians (default 7)")
+    b.add_argument("--repeats", type=int, default=7, help="repeats per figure, reported as medians (1 to 100; default 7)")
     b.add_argument("--quick", action="store_true", help="fewer sizes and repeats, for a smoke test")
     b.set_defaults(func=cmd_bench)
     add_calibrate(sub)

@@ -975,7 +975,7 @@ def to_run(exp: Experiment, finished: set[str], incomplete: list[str]) -> tuple[
 
 def left_to_run(out: Path, exp: Experiment, incomplete: list[str]) -> tuple[int, int]:
     """How many of the plan's distinct runs a resume of ``out`` finds stored, and how many
-    it would run; read only, for a dry run."""
+    it would run; read only, for the plan the CLI prints before a resume."""
     conn = reader(out / FILE)
     try:
         distinct, todo = to_run(exp, completed(conn), incomplete)

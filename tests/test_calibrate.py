@@ -824,10 +824,26 @@ def test_another_seed_is_another_calibration(tmp_path, capsys):
     own, other = calibrate.load_spec(shipped), calibrate.load_spec(shipped, seed=1)
     assert (own.spec.seed, other.spec.seed) == (0, 1) and own.hash != other.hash
     assert calibrate.load_spec(shipped, seed=0).hash == own.hash
-    assert main(["calibrate", str(shipped), "--seed", "-1", "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "--seed must be at least 0" in err and err.count("\n") == 1
-    assert not (tmp_path / "out").exists()
+    for seed in ("-1", str(2**63)):  # abm run's bounds: a seed SQLite can store
+        assert main(["calibrate", str(shipped), "--seed", seed, "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"--seed: must be in [0, {2**63 - 1}] (got {seed})" in err and err.count("\n") == 1
+        assert not (tmp_path / "out").exists()
+
+
+def test_allow_large_lifts_the_memory_budget_of_the_base_scenario(tmp_path, capsys, monkeypatch):
+    """The base scenario was built under the budget whatever the flag: the refusal named
+    --allow-large, which abm calibrate accepted and then ignored."""
+    from abm import budget
+
+    monkeypatch.setattr(budget, "memory_budget", lambda: 100)
+    shipped = ROOT / "experiments" / "calibrate" / "baseline.yaml"
+    assert main(["calibrate", str(shipped), "--out", str(tmp_path / "out")]) == 2
+    assert "of memory, over the budget" in capsys.readouterr().err
+    cal = calibrate.load_spec(shipped, allow_large=True)
+    particle = calibrate.Simulator(cal.base.to_dict(), cal.names, cal.patterns, 1, 1, cal.tables, cal.allow_large)
+    stats = particle({name: prior.low for name, prior in cal.spec.parameters.items()})  # built in the worker, beyond the budget too
+    assert calibrate.INVALID not in stats and set(stats) == {p.id for p in cal.patterns}
 
 
 def test_the_spec_copied_beside_a_calibration_re_runs_it_under_another_seed(tmp_path):

@@ -123,6 +123,18 @@ def test_a_file_given_to_the_wrong_command_is_named_for_what_it_is(capsys, args,
     assert err.count("\n") == 1 and said in err and "unknown key" not in err
 
 
+@pytest.mark.parametrize("setting, said", [
+    ("time.steps=4", "--set time...: time is a scenario's setting, not an experiment spec's; override it under set., as in --set set.time.<path>=VALUE"),
+    ("population=4", "population: unknown key"),
+])
+def test_a_sweeps_set_of_another_kinds_key_is_not_called_a_file_of_that_kind(capsys, setting, said):
+    """--set is no file: it was called "a scenario, not an experiment spec: abm run --set runs
+    it" (and a calibration's key sent the user to abm calibrate --set, which does not exist)."""
+    assert main(["sweep", str(RULES), "--set", setting, "--dry-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and said in err and "runs it" not in err
+
+
 @pytest.mark.parametrize("command", [["run"], ["sweep"], ["calibrate"]])
 @pytest.mark.parametrize("record, said", [
     ({"experiment": "tipping", "description": "", "plan": {}, "sessions": []}, "the manifest of a sweep's results, not {kind}: abm report {folder} reports them"),
