@@ -445,7 +445,7 @@ def test_the_ensemble_fan_chart_shows_what_the_scenario_watches():
 
 
 def test_zoom_fits_the_fan_chart_and_the_compare_chart_to_the_data(baseline_run, tmp_path, capsys):
-    """Seeds move the headline indices by thousandths, so on 0-1 the ensemble's and a
+    """Seeds move the headline indices by at most a hundredth and a half (s.d.), so on 0-1 the ensemble's and a
     comparison's bands were invisible, with no way to zoom from the command line."""
     from abm.cli import main
     from abm.runner import ensemble

@@ -92,6 +92,24 @@ def twelve():
     return [run(BASELINE, seed=s) for s in range(12)]
 
 
+def test_readme_quotes_the_spread_of_the_fan_charts_panels():
+    """README, `abm run --seeds`: the panels' standard deviations and 5th-95th spans over
+    the 20 runs of `--seeds 20` (it said thousandths and two hundredths; subregional
+    integration spreads wider). The panels are ensemble.png's: the headline indices and
+    the three leading powers' influence."""
+    from abm.runner import ensemble
+
+    spread = ensemble([run(BASELINE, seed=s, tables=False).model for s in range(20)])
+    final = spread[spread["step"] == spread["step"].max()].set_index("metric")["mean"]
+    leaders = sorted((m for m in final.index if m.startswith("influence_")), key=lambda m: -final[m])[:3]
+    panels = spread[spread["metric"].isin(["fragmentation", "division", "integration", "integration_central_asia", "integration_south_caucasus", *leaders])]
+    sd = panels.groupby("metric")["sd"].max()
+    span = (panels["p95"] - panels["p05"]).groupby(panels["metric"]).max()
+    assert span.idxmax() == "integration_south_caucasus"
+    assert (f"over the baseline's 20 seeds the panels' standard deviations are {sd.min():.3f} to {sd.max():.3f} (the 5th-95th percentiles span "
+            f"{span.min():.3f} to {span.max():.3f}, widest for South Caucasus integration)") in " ".join(README.split())
+
+
 def test_odd_quotes_russias_ground_in_the_south_caucasus_over_twelve_seeds(twelve):
     """ODD 1.2, the pattern "Russia ... loses ground in Armenia and Azerbaijan"."""
     text = quoted(ODD, "`influence_russia` largest at step 0", 500)
@@ -1256,8 +1274,9 @@ def test_notebook_01_what_to_notice_quotes_the_moves_of_the_baseline(twelve):
     assert model["fragmentation_central_asia"].iloc[0] < model["fragmentation_south_caucasus"].iloc[0] and model["integration_central_asia"].iloc[0] > model["integration_south_caucasus"].iloc[0]
     gap = lambda m, kind: (m[f"{kind}_south_caucasus"] - m[f"{kind}_central_asia"]).abs()  # noqa: E731
     widens = [bool(gap(r.model, "fragmentation").iloc[-1] > gap(r.model, "fragmentation").iloc[0]) for r in twelve]
-    assert "The integration gap widens a little" in text and gap(model, "integration").iloc[-1] > gap(model, "integration").iloc[0]  # in this run (seed 0)
-    seeds, start, end = re.search(r"so does the fragmentation gap with (\d+) of the seeds 0-11, but not in this run \(seed 0\), where South Caucasus fragmentation falls from ([\d.]+) to ([\d.]+)\.", text).groups()
+    integration = [bool(gap(r.model, "integration").iloc[-1] > gap(r.model, "integration").iloc[0]) for r in twelve]
+    assert f"The integration gap widens a little with {sum(integration)} of the seeds 0-11, this run among them;" in text and integration[0]
+    seeds, start, end = re.search(r"so does the fragmentation gap with (\d+) of them, but not in this run \(seed 0\), where South Caucasus fragmentation falls from ([\d.]+) to ([\d.]+)\.", text).groups()
     assert int(seeds) == sum(widens) and not widens[0]
     assert agrees(start, model["fragmentation_south_caucasus"].iloc[0]) and agrees(end, model["fragmentation_south_caucasus"].iloc[-1])
 
