@@ -1,7 +1,7 @@
 """Output folders: written whole or not at all, and never at the cost of a user's files.
 
 The rule every command follows (``abm run``, ``abm compare``, ``abm report``, ``abm export``; ``abm sweep``
-never replaces anything):
+and ``abm calibrate`` never replace anything):
 
 - A command writes into a new (or empty) folder, or into an earlier output *of the same
   command*: a folder holding ``.abm-output.json``, the list of the files that command wrote
@@ -9,8 +9,8 @@ never replaces anything):
   (notes, analyses) is left alone, and a new file that would land on one of them is refused.
   Listed files the new output does not have are removed, and named on stderr.
   Any other existing folder is refused.
-- Without ``--out`` a command never replaces anything: if its default folder exists it
-  stops and asks for ``--out`` (name the folder to replace it, or choose a new one).
+- Without ``--out`` a command never replaces anything: if its default folder exists and is not
+  empty it stops and asks for ``--out`` (name the folder to replace it, or choose a new one).
 
 Files are built in a hidden folder beside the target (``.NAME.partial-PID-XXXX``) and moved
 into place only when everything is written, so an error, Ctrl-C or bad input leaves the

@@ -485,8 +485,8 @@ class Results:
         return self.params.merge(self.summaries, on="point")
 
     def export(self, out: str | Path, fmt: str = "csv", overwrite: bool = False) -> list[Path]:
-        """Write ``params``, ``runs``, ``summaries`` and ``series`` as CSV or Parquet files,
-        and ``states`` (the long table of :meth:`states`) when the sweep kept per-state
+        """Write ``params``, ``runs`` and ``summaries`` as CSV or Parquet files, ``series``
+        when the sweep kept any, and ``states`` (the long table of :meth:`states`) when the sweep kept per-state
         series; series are written chunk by chunk.
 
         ``out`` may be any folder, perhaps one holding the user's own tables, so a file

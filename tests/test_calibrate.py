@@ -840,6 +840,10 @@ def test_allow_large_lifts_the_memory_budget_of_the_base_scenario(tmp_path, caps
     shipped = ROOT / "experiments" / "calibrate" / "baseline.yaml"
     assert main(["calibrate", str(shipped), "--out", str(tmp_path / "out")]) == 2
     assert "of memory, over the budget" in capsys.readouterr().err
+    given = []
+    monkeypatch.setattr(calibrate, "run", lambda cal, *args, **kwargs: given.append(cal.allow_large) or (_ for _ in ()).throw(calibrate.CalibrationError("recorded")))
+    assert main(["calibrate", str(shipped), "--out", str(tmp_path / "out"), "--allow-large"]) == 2 and given == [True]  # the flag reaches the runs
+    assert "recorded" in capsys.readouterr().err
     cal = calibrate.load_spec(shipped, allow_large=True)
     particle = calibrate.Simulator(cal.base.to_dict(), cal.names, cal.patterns, 1, 1, cal.tables, cal.allow_large)
     stats = particle({name: prior.low for name, prior in cal.spec.parameters.items()})  # built in the worker, beyond the budget too

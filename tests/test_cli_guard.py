@@ -124,7 +124,7 @@ def test_a_file_given_to_the_wrong_command_is_named_for_what_it_is(capsys, args,
 
 
 @pytest.mark.parametrize("setting, said", [
-    ("time.steps=4", "--set time...: time is a scenario's setting, not an experiment spec's; override it under set., as in --set set.time.<path>=VALUE"),
+    ("time.steps=4", "--set time...: time is a scenario's setting, not an experiment spec's; override it under set., as in --set set.time.<path>=VALUE (or set.time=VALUE for the whole key)"),
     ("population=4", "population: unknown key"),
 ])
 def test_a_sweeps_set_of_another_kinds_key_is_not_called_a_file_of_that_kind(capsys, setting, said):
