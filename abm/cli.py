@@ -52,9 +52,11 @@ def wrong_kind(exc, command: str) -> str | None:
     or None when the file is of the kind expected; ``exc`` carries the problems found."""
     unknown = {path for path, msg in exc.problems if path and "." not in path and msg.startswith("unknown key")}
     expected = KINDS[command] if command in ("sweep", "calibrate") else KINDS["run"]  # the others read scenarios
-    if str(exc.source) == "--set":  # an override, not a file: a scenario's key goes under the spec's set:
-        scenario = sorted(unknown & KINDS["run"][2])
-        return f"--set {scenario[0]}...: {scenario[0]} is a scenario's setting, not {expected[0]}'s; override it under set., as in --set set.{scenario[0]}.<path>=VALUE (or set.{scenario[0]}=VALUE for the whole key)" if scenario and command == "sweep" else None
+    if str(exc.source) == "--set":  # an override, not a file: a scenario's key goes under a sweep spec's set:
+        key = min(unknown & KINDS["run"][2], default=None)
+        if command != "sweep" or key is None:
+            return None
+        return f"--set {key}...: {key} is a scenario's setting, not {expected[0]}'s; override it under set., as in --set set.{key}.<path>=VALUE (or set.{key}=VALUE for the whole key)"
     for kind, advice, keys in KINDS.values():
         if kind != expected[0] and unknown & keys:
             return f"{exc.source} is {kind}, not {expected[0]}: {advice.format(source=exc.source, folder=Path(str(exc.source)).parent)}"
