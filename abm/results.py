@@ -486,8 +486,8 @@ class Results:
 
     def export(self, out: str | Path, fmt: str = "csv", overwrite: bool = False) -> list[Path]:
         """Write ``params``, ``runs`` and ``summaries`` as CSV or Parquet files, ``series``
-        when the sweep kept any, and ``states`` (the long table of :meth:`states`) when the sweep kept per-state
-        series; series are written chunk by chunk.
+        when the sweep kept any, and ``states`` (the long table of :meth:`states`) when it
+        kept per-state series; series are written chunk by chunk.
 
         ``out`` may be any folder, perhaps one holding the user's own tables, so a file
         of one of those names already there is refused (FileExistsError, before anything

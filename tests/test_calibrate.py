@@ -841,7 +841,12 @@ def test_allow_large_lifts_the_memory_budget_of_the_base_scenario(tmp_path, caps
     assert main(["calibrate", str(shipped), "--out", str(tmp_path / "out")]) == 2
     assert "of memory, over the budget" in capsys.readouterr().err
     given = []
-    monkeypatch.setattr(calibrate, "run", lambda cal, *args, **kwargs: given.append(cal.allow_large) or (_ for _ in ()).throw(calibrate.CalibrationError("recorded")))
+
+    def record(cal, *args, **kwargs):  # stands in for the calibration: what the CLI hands it
+        given.append(cal.allow_large)
+        raise calibrate.CalibrationError("recorded")
+
+    monkeypatch.setattr(calibrate, "run", record)
     assert main(["calibrate", str(shipped), "--out", str(tmp_path / "out"), "--allow-large"]) == 2 and given == [True]  # the flag reaches the runs
     assert "recorded" in capsys.readouterr().err
     cal = calibrate.load_spec(shipped, allow_large=True)
