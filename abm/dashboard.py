@@ -38,6 +38,7 @@ import inspect
 import io
 import json
 import math
+import operator
 import re
 from pathlib import Path
 
@@ -95,8 +96,8 @@ def slider_path(name: str) -> str:
 
 
 def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
-    """The sidebar's settings as ``configs/<config>.yaml`` itself sets them (its rules, and
-    the values of the sliders its rules have), so that choosing a scenario runs it as
+    """The sidebar's settings as ``configs/<config>.yaml`` itself sets them (its rules, the
+    values of the sliders its rules have, and its spending unchanged), so that choosing a scenario runs it as
     written until a control is moved. A slider whose parameter the scenario's posterior
     draws gets None: each seed's draw stands until the slider is moved, so the dashboard
     runs baseline_calibrated as ``abm run`` does. With ``power`` (the one chosen now), the
@@ -105,7 +106,7 @@ def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
     Raises :class:`ScenarioError` for a file that does not validate."""
     scenario = config if isinstance(config, Scenario) else load(CONFIGS / f"{config}.yaml")
     rules = scenario.rules
-    values: dict = {family: getattr(rules, family)["name"] for family in MENUS} | {"seed": scenario.seed}
+    values: dict = {family: getattr(rules, family)["name"] for family in MENUS} | {"seed": scenario.seed, "budget_scale": 1.0, "new_money": 0.0}
     for name, (family, parameter) in SLIDERS.items():
         if parameter in getattr(rules, family):
             values[name] = getattr(rules, family)[parameter]
@@ -115,25 +116,45 @@ def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
     return {**values, **{name: None for name in SLIDERS if slider_path(name) in drawn}}
 
 
-def slider_track(value: float, lo: float, hi: float, step: float) -> tuple[float, float, bool]:
+def slider_track(value: float, lo: float, hi: float, step: float, allowed=lambda x: True) -> tuple[float, float, bool]:
     """The range of a slider showing ``value`` (its own range widened by whole steps to
     reach a scenario's value beyond it), and whether ``value`` lies on the slider's steps.
     A value between steps (a scenario's 0.33, a posterior's draw) would show in the
-    slider's bubble snapped to the nearest step while the model runs the exact value."""
+    slider's bubble snapped to the nearest step while the model runs the exact value.
+    An end that ``allowed`` (the parameter's bounds, :func:`slider_bounds`) refuses is
+    moved to the value itself: a cap of 0.02 widened by whole steps of 0.05 would reach 0,
+    which the hedging rule refuses, and the model built from it would fail."""
     def steps(x: float) -> int:  # whole steps to cover x; (0.2 - 0.05) / 0.05 is 3.0000000000000004, three steps, not four
         return math.ceil(round(x / step, 9))
 
     lo = round(min(lo, lo - steps(lo - value) * step), 12)
     hi = round(max(hi, hi + steps(value - hi) * step), 12)
+    lo, hi = (lo if allowed(lo) else value), (hi if allowed(hi) else value)
     k = (value - lo) / step
     return lo, hi, abs(k - round(k)) < 1e-9
 
 
-def slider_applies(name: str, rules: dict[str, str]) -> bool:
-    """Whether the rule named in ``rules`` (family -> rule name) for the slider's family
-    takes the slider's parameter."""
+def slider_field(name: str, rules: dict[str, str]):
+    """The field (pydantic's) of the slider's parameter in the rule named in ``rules``
+    (family -> rule name) for the slider's family; None if that rule does not take it."""
     family, parameter = SLIDERS[name]
-    return parameter in registry.get(family, rules[family]).Params.model_fields
+    return registry.get(family, rules[family]).Params.model_fields.get(parameter)
+
+
+def slider_applies(name: str, rules: dict[str, str]) -> bool:
+    """Whether the rule named in ``rules`` for the slider's family takes its parameter."""
+    return slider_field(name, rules) is not None
+
+
+BOUNDS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+
+
+def slider_bounds(name: str, rules: dict[str, str]):
+    """Whether a value lies within the bounds the rule's field sets its parameter
+    (``Field(gt=0.0, le=1.0)``); any value, for a rule that does not take it."""
+    field = slider_field(name, rules)
+    bounds = [(test, getattr(m, key)) for m in (field.metadata if field else []) for key, test in BOUNDS.items() if hasattr(m, key)]
+    return lambda x: all(test(x, bound) for test, bound in bounds)
 
 
 def build_scenario(
@@ -143,10 +164,11 @@ def build_scenario(
 ) -> Scenario:
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
-    money) and ``new_money`` (USD bn a quarter, added to the ``budget`` of each domain: the
-    notebooks' lever) apply to ``power``, or to every power when ``power`` is "all powers"
-    or not in the scenario (a generated world has its own powers). A scenario with
-    ``posterior:`` (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
+    money) and ``new_money`` (USD bn a quarter, added to the ``budget`` of each domain and
+    to what the scenario's ``new_money`` events set it to: the notebooks' lever) apply to
+    ``power``, or to every power when ``power`` is "all powers" or not in the scenario (a
+    generated world has its own powers). A scenario with ``posterior:``
+    (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
     does; a slider's value (not None: the user moved it) then replaces the drawn one it
     sets, which the settings line says. ``loaded``: that file, if the caller has loaded it
     already (it is not read again)."""
@@ -165,6 +187,9 @@ def build_scenario(
             raw["events"][f"dashboard_spending_{key}"] = {"date": base.time.start.isoformat(), "type": "budget_change", "power": key, "factor": budget_scale}
         if new_money:
             raw["powers"][key]["budget"] = {domain: value + new_money for domain, value in raw["powers"][key]["budget"].items()}
+            for event in [*raw["events"].values(), *raw["shocks"].values()]:  # the scenario's new_money events set the budget: added to what they set too
+                if event and event["type"] == "new_money" and event["power"] == key:
+                    event["amount"] += new_money
     return load(raw)
 
 
@@ -592,8 +617,9 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
             value, note = DEFAULTS[name], " (the posterior cannot be read: Reset says why)"
         elif value is None:  # the posterior's draw for this seed, until the slider is moved
             value, note = drawn[1][slider_path(name)], f" (drawn, posterior row {drawn[0]})"
-        off = name in SLIDERS and not slider_applies(name, {**{f: s[f] for f in MENUS}, "decay": decay})
-        lo, hi, on_steps = slider_track(value, lo, hi, step)
+        rules = {**{f: s[f] for f in MENUS}, "decay": decay}
+        off = name in SLIDERS and not slider_applies(name, rules)
+        lo, hi, on_steps = slider_track(value, lo, hi, step, slider_bounds(name, rules) if name in SLIDERS else lambda x: True)
         # a value between steps (a scenario's 0.333, a posterior's draw) has no bubble, which
         # would show it snapped to a step, and its label shows it to six significant digits
         bubble, shown = ("always", f"{label}: {value:.{digits}f}") if on_steps else (True, f"{label}: {value:.6g}")

@@ -23,6 +23,7 @@ pytest.importorskip("solara", reason="dashboard extra not installed")
 from mesa.experimental.scenarios import Scenario as MesaScenario  # noqa: E402
 
 from abm import dashboard  # noqa: E402
+from abm.offers import DOMAINS  # noqa: E402
 from tests import harness  # noqa: E402
 
 ROOT = harness.ROOT
@@ -233,6 +234,61 @@ def test_choosing_a_scenario_takes_its_seed_and_shows_values_off_the_sliders_ste
     assert dashboard.slider_track(1.37, 0.0, 1.0, 0.05)[:2] == (0.0, 1.4) and dashboard.slider_track(0.5, 0.0, 1.0, 0.05) == (0.0, 1.0, True)
     # (0.2 - 0.05) / 0.05 is 3.0000000000000004 in floating point: three steps down, not four (a cap slider reaching 0, which the rule refuses)
     assert dashboard.slider_track(0.05, 0.2, 1.0, 0.05) == (0.05, 1.0, True) and dashboard.slider_track(1.1, 0.2, 1.0, 0.05) == (0.2, 1.1, True)
+
+
+def test_choosing_a_scenario_runs_it_as_written_with_the_spending_sliders_back_at_one_and_zero():
+    """Spending x2 and 1 bn of new money chosen for the baseline stayed when iran_strikes
+    was chosen, so the dashboard ran a scenario its file does not describe (fragmentation
+    0.414 at the horizon against abm run's 0.476) while the README says a scenario chosen
+    runs as written until a control is moved."""
+    settings, problem, selects, sliders = render_settings()
+    sliders()["Spending ×"].v_model = 2.0
+    sliders()["New money, USD bn a quarter per domain"].v_model = 1.0
+    selects()[0].v_model = "iran_strikes"
+    assert not problem.value and (settings.value["budget_scale"], settings.value["new_money"]) == (1.0, 0.0)
+    built = dashboard.DashboardModel(**settings.value).config
+    assert built.to_dict() == dashboard.load(dashboard.CONFIGS / "iran_strikes.yaml").to_dict()
+
+
+def test_new_money_adds_to_what_the_scenarios_own_new_money_events_set():
+    """japan_minerals' pledge is a new_money event, which sets Japan's investment budget:
+    1 bn of New money for Japan ran 0.95 bn from 2026 and nothing from 2031, not 1.95 and 1
+    as the settings line said ("1 bn new money a quarter per domain for Japan")."""
+    values = {**dashboard.scenario_values("japan_minerals"), "config": "japan_minerals", "power": "japan", "new_money": 1.0}
+    model = dashboard.DashboardModel(**values)
+    japan, investment = model.power("japan"), DOMAINS.index("investment")
+    budgets = {}
+    while model.running:
+        model.step()
+        budgets[model.date.year] = float(japan.budget[investment])
+    assert budgets[2025] == 1.0 and budgets[2027] == pytest.approx(1.95) and budgets[2035] == pytest.approx(1.0)
+    assert [japan.budget[DOMAINS.index(d)] for d in ("security", "trade")] == [1.0, 1.0]  # the domains the pledge leaves alone keep the slider's 1 bn
+
+
+def test_a_slider_widened_to_a_scenarios_value_stops_where_the_rule_does():
+    """A cap of 0.02 widened the hedging cap's slider by whole steps of 0.05 down to 0,
+    which the rule refuses (cap > 0): moved there, Reset built the baseline instead and
+    blamed the scenario's file, which is valid. A decay rate of 0.996 widened its slider
+    to 1.0 (the rule takes rates below 1). Each range now ends at the value itself."""
+    cap = dashboard.slider_bounds("hedge_cap", {"decision": "hedging"})
+    decay = dashboard.slider_bounds("decay_rate", {"decay": "exponential"})
+    assert dashboard.slider_track(0.02, 0.2, 1.0, 0.05, cap) == (0.02, 1.0, True)
+    assert dashboard.slider_track(0.996, 0.0, 0.1, 0.005, decay)[:2] == (0.0, 0.996)
+    assert dashboard.slider_track(0.05, 0.2, 1.0, 0.05, cap) == (0.05, 1.0, True)  # whole steps the rule allows still widen it
+    assert dashboard.slider_bounds("hedge_cap", {"decision": "threshold"})(-5.0)  # a rule without a cap bounds nothing
+
+
+def test_a_slider_at_either_end_builds_a_model(monkeypatch, tmp_path):
+    (tmp_path / "baseline.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\n")
+    (tmp_path / "tight.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nrules: {{decision: {{name: hedging, cap: 0.02}}}}\n")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    settings, problem, selects, sliders = render_settings()
+    selects()[0].v_model = "tight"
+    for end in ("min", "max"):
+        slider = sliders()["Hedging cap"]
+        slider.v_model = getattr(slider, end)
+        model = dashboard.session_model(settings, problem)()
+        assert not problem.value and model.config.rules.decision["cap"] == settings.value["hedge_cap"] == getattr(slider, end)
 
 
 def test_a_slider_gives_the_model_the_value_it_shows():
@@ -756,11 +812,14 @@ def test_dashboard_checks_its_port_before_starting(monkeypatch, capsys):
 def test_a_rule_chosen_in_the_sidebar_starts_from_its_defaults_as_a_switch_at_the_command_line_does(target):
     """The sidebar kept every parameter of the old rule the new one accepts: bandwagon's
     bonus 2.0 carried over to balance, which `--set rules.decision.name=balance` resets
-    to its default (README: only the parameters both rules carry keep their values)."""
+    to its default (README: only the parameters both rules carry keep their values). A
+    parameter with a slider (hedging's cap) runs at the value its slider shows, which
+    bandwagon, without a cap, left where the sidebar had it: as `--set` of it gives."""
     changed = ["rules.decision={name: bandwagon, bonus: 2.0, noise: 0.2, threshold: 0.1}"]
     loaded = dashboard.load(dashboard.CONFIGS / "baseline.yaml", changed)
-    values = {"hedge_cap": None, **dashboard.scenario_values(loaded, dashboard.ALL_POWERS), "decision": target}  # bandwagon has no cap: that slider is not set
-    built = dashboard.build_scenario("baseline", **values, budget_scale=1.0, loaded=loaded)
-    at_the_command_line = dashboard.load(dashboard.CONFIGS / "baseline.yaml", [*changed, f"rules.decision.name={target}"])
+    values = {**dashboard.DEFAULTS, **dashboard.scenario_values(loaded, dashboard.ALL_POWERS), "decision": target}  # bandwagon has no cap: the sidebar keeps its slider's value
+    built = dashboard.build_scenario(**values, loaded=loaded)
+    shown = [f"rules.decision.cap={values['hedge_cap']}"] if target == "hedging" else []
+    at_the_command_line = dashboard.load(dashboard.CONFIGS / "baseline.yaml", [*changed, f"rules.decision.name={target}", *shown])
     assert built.rules.decision == at_the_command_line.rules.decision
     assert built.rules.decision["noise"] == 0.2 and built.rules.decision["threshold"] == 0.1
