@@ -13,6 +13,7 @@ recorded in ``model.event_log`` and written to ``events.csv``.
 from __future__ import annotations
 
 import datetime as dt
+from abc import abstractmethod
 from typing import Annotated, Literal
 
 import numpy as np
@@ -58,9 +59,9 @@ class Event(Rule):
         """Problems with the event's references to the scenario (ids that don't exist)."""
         return []
 
+    @abstractmethod
     def apply(self, model) -> dict:
         """Change the model; return the parameters to record (after any random draw)."""
-        raise NotImplementedError
 
     def record(self) -> dict:
         return self.params.model_dump(mode="json")

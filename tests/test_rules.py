@@ -1293,6 +1293,25 @@ def test_every_registered_rule_has_a_test():
     assert not stale, f"tests claim to cover rules that are not registered: {', '.join(stale)}"
 
 
+@pytest.mark.parametrize("base", ["allocation.AllocationRule", "coercion.CoercionRule", "decay.DecayRule", "membership.MembershipRule",
+                                  "neighbours.NeighboursRule", "opinion.OpinionRule", "route_choice.RouteChoiceRule", "events.Event"])
+def test_a_rule_without_its_familys_method_is_refused_when_registered(base):
+    """An event type registered without ``apply`` passed ``abm validate`` and crashed
+    ``abm run`` with a bare NotImplementedError: a rule missing what its family's base
+    declares abstract is refused at registration, naming the method, and is not registered.
+    (The decision, credibility and spending bases implement every method: a rule of theirs
+    may override none.)"""
+    import importlib
+
+    module, name = base.split(".")
+    cls = getattr(importlib.import_module(f"abm.{module}" if module == "events" else f"abm.rules.{module}"), name)
+    required = sorted(cls.__abstractmethods__)
+    assert required, f"{name} declares no method its rules must implement"
+    with pytest.raises(TypeError, match=rf"rule {cls.family}\.incomplete does not implement {required[0]}"):
+        registry.register(type("Incomplete", (cls,), {"name": "incomplete"}))
+    assert "incomplete" not in registry.REGISTRY[cls.family]
+
+
 def test_a_spending_shock_that_keeps_firing_stops_at_the_input_limit():
     """budget_change compounds each time it fires; without a ceiling a shock at every step
     took spending past float range, and the metrics to NaN, within 160 quarters."""

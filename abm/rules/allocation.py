@@ -15,6 +15,8 @@ states array; row p is power p's attention). They are used twice (docs/ODD.md 7.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from pydantic import Field
 
@@ -25,9 +27,9 @@ class AllocationRule(Rule):
     family = "allocation"
     learns = False  # whether the model must report offers' outcomes to it
 
+    @abstractmethod
     def weights(self, model) -> np.ndarray:
         """Attention weights, powers x states."""
-        raise NotImplementedError
 
     def reference(self, model) -> np.ndarray:
         """The weights against which later weights reallocate standing offers (called

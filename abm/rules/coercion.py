@@ -23,6 +23,7 @@ reconciliation that interdependence brought (@avdaliani2025b, @gusseinov2025).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Literal
 
 import numpy as np
@@ -57,12 +58,12 @@ def usable(tool: str, power, state, model) -> bool:
 class CoercionRule(Rule):
     family = "coercion"
 
+    @abstractmethod
     def respond(self, power, state, model, draws) -> tuple[str, str] | None:
         """Possibly coerce ``state``; return (tool, 'complied' or 'defied'), or None.
         ``draws``: three uniforms in [0, 1), the pair's own for the step (whether the
         power coerces, which tool, whether the state complies), so that a defection in one
         scenario and not in another shifts no other pair's draws."""
-        raise NotImplementedError
 
 
 @register

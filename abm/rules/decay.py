@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from pydantic import Field
 
@@ -16,8 +18,9 @@ class DecayRule(Rule):
     family = "decay"
     Params = DecayParams
 
+    @abstractmethod
     def apply(self, ties: np.ndarray, expiry: np.ndarray, step: int) -> None:
-        raise NotImplementedError
+        ...
 
     def upkeep(self, ties: np.ndarray) -> np.ndarray:
         """Tie strength per step that keeps ``ties`` where they are: what standing offers

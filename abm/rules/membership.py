@@ -12,6 +12,8 @@ of neighbours already inside. Reviews happen every ``every`` steps.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from pydantic import Field, model_validator
 
@@ -22,9 +24,9 @@ from abm.units import MAX_COUNT
 class MembershipRule(Rule):
     family = "membership"
 
+    @abstractmethod
     def review(self, model) -> list[tuple[str, str, str]]:
         """Return the (action, state, organisation) changes the states want."""
-        raise NotImplementedError
 
 
 @register

@@ -12,6 +12,8 @@ relations.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from pydantic import Field
 
@@ -21,9 +23,9 @@ from abm.rules.registry import Rule, RuleParams, register
 class NeighboursRule(Rule):
     family = "neighbours"
 
+    @abstractmethod
     def update(self, pairs, model) -> None:
         """Advance relations one step; report clashes through ``model.clash``."""
-        raise NotImplementedError
 
 
 @register

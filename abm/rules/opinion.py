@@ -9,6 +9,8 @@ anchor when nothing changes.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from pydantic import Field
 
@@ -25,9 +27,9 @@ class OpinionRule(Rule):
     family = "opinion"
     Params = OpinionParams
 
+    @abstractmethod
     def update(self, model) -> None:
         """Move the opinions of all states (``model.opinion``, states x powers)."""
-        raise NotImplementedError
 
     def target(self, model) -> np.ndarray:
         p = self.params

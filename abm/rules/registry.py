@@ -10,6 +10,7 @@ parameters as a pydantic model, which gives defaults, ranges and clear errors.
 from __future__ import annotations
 
 import typing
+from abc import ABCMeta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
@@ -42,8 +43,9 @@ class RuleParams(BaseModel):
         return number_only(value) if numeric else value
 
 
-class Rule:
-    """A named rule variant. Subclasses set ``family``, ``name`` and ``Params``."""
+class Rule(metaclass=ABCMeta):
+    """A named rule variant. Subclasses set ``family``, ``name`` and ``Params``, and
+    implement the family's abstract methods (``register`` refuses a rule that does not)."""
 
     family: ClassVar[str]
     name: ClassVar[str]
@@ -66,6 +68,8 @@ def register(cls: type[Rule]) -> type[Rule]:
     family = REGISTRY[cls.family]
     if cls.name in family:
         raise ValueError(f"rule {cls.family}.{cls.name} registered twice")
+    if cls.__abstractmethods__:  # refused on import, not when a scenario first runs it (abm validate would pass it)
+        raise TypeError(f"rule {cls.family}.{cls.name} does not implement {', '.join(sorted(cls.__abstractmethods__))}, which every rule of the {cls.family} family must")
     family[cls.name] = cls
     return cls
 

@@ -6,6 +6,8 @@ Each rule turns a vector of generalized costs (USD per tonne) into shares summin
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from pydantic import Field
 
@@ -15,8 +17,9 @@ from abm.rules.registry import Rule, RuleParams, register
 class RouteChoiceRule(Rule):
     family = "route_choice"
 
+    @abstractmethod
     def shares(self, gcs: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        ...
 
 
 @register
