@@ -53,6 +53,13 @@ UNCERTAINTY = "mean over runs; bands and ± are 95% confidence intervals of the 
 UNCERTAINTY_TABLE = "each cell: mean over runs ± half-width of the 95% confidence interval of that mean (t, over runs; no ± with a single run)"
 PAIRED = "differences paired by seed; bands and ± are the 95% confidence interval of the mean difference (t, over seeds)"
 
+
+def starred(cells: int) -> str:
+    """What a table's * means: each cell's own interval, with no correction for the many
+    cells of a table read at once (compare.md, a report's difference tables)."""
+    return (f"* marks an interval that excludes 0: each cell's own 95% interval, not adjusted for the table's {cells} cells "
+            "(with no effect anywhere, about 1 in 20 would be starred)")
+
 # Okabe & Ito (2008), "Color Universal Design": distinct for the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1))]

@@ -312,18 +312,23 @@ def holdout(prim, x: pd.DataFrame, y: np.ndarray, density: float, mass_min: floa
     and density are measured on the runs that shaped it, and the peeling stops where they
     look best, so they flatter it; on runs it has not seen they show what it finds. A
     parameter that some halves restrict and others do not is restricted by the sample
-    rather than by the model. Halves are drawn within the class and outside it, so each
-    keeps the class's share (and the held-out half holds at least one run of each); the
-    draws follow ``seed``. One row per fit: the half's box and its coverage and density
-    there, the same box's (``held_``) and its pruned box's (``held_pruned_``) on the other
-    half, the parameters it restricts and those it restricts by a significant limit."""
+    rather than by the model. Halves are of parameter points, not runs: a point's
+    replications all go to one half, or the held-out half would hold the very points the
+    box was fitted on (with 3 replications, most of them). They are drawn within the
+    points with a run in the class and outside them, so each half keeps about the class's
+    share (and the held-out half holds at least one run of each); the draws follow
+    ``seed``. One row per fit: the half's box and its coverage and density there, the
+    same box's (``held_``) and its pruned box's (``held_pruned_``) on the other half, the
+    parameters it restricts and those it restricts by a significant limit."""
     rng = np.random.default_rng(seed)
-    members, others = np.flatnonzero(y), np.flatnonzero(~y)
+    point = pd.factorize(pd.MultiIndex.from_frame(x.astype(str)))[0]  # one code per parameter point, in order of first run
+    hit = np.bincount(point, y, point.max() + 1) > 0
+    members, others = np.flatnonzero(hit), np.flatnonzero(~hit)
     rows = []
     for fit in range(fits):
         a, b = rng.permutation(members), rng.permutation(others)
-        train = np.sort(np.concatenate([a[: len(a) // 2], b[: len(b) // 2]]))
-        held = np.sort(np.concatenate([a[len(a) // 2:], b[len(b) // 2:]]))
+        train = np.flatnonzero(np.isin(point, np.concatenate([a[: len(a) // 2], b[: len(b) // 2]])))
+        held = np.flatnonzero(np.isin(point, np.concatenate([a[len(a) // 2:], b[len(b) // 2:]])))
         found = prim.Prim(x.iloc[train].reset_index(drop=True), y[train].astype(int), peel_alpha=peel_alpha, mass_min=mass_min).find_box()
         i = _choose(found.peeling_trajectory, density)
         limits, pruned = found.box_lims[i], _pruned_limits(found, i)

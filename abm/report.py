@@ -46,6 +46,7 @@ MD_ROWS = 60
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "svg.fonttype": "none", "text.parse_math": False}
 unit = cs.unit  # kept as report.unit for callers
 SEED_SHARE = 0.1  # above this share of the variance between points, a metric's indices are flagged as possibly seed noise
+BOOTSTRAP = "normal approximation, as SALib gives them: 1.96 bootstrap standard deviations"
 SEEDS_FIXED = "seeds fixed (the indices are of the mean over replications)"
 SEEDS_NOTE = ("seed_share: the seeds' part of the variance between design points of the mean over replications, which the indices divide "
               "(an index near or below it may be seed noise alone); <index>_seed_min/_max: the index computed from each replication alone, "
@@ -301,12 +302,17 @@ def _run_values(ctx: ReportContext, metric: str, columns: list[str], per_point: 
 
 
 def phase_cells(ctx: ReportContext, chart: PhaseChart) -> pd.DataFrame:
-    """One row per cell (x, y and facet values): mean, s.d., the number of runs with a
-    value (``n``) and of successful runs (``runs``), and the half-width of the 95%
-    confidence interval of the mean."""
+    """One row per cell (x, y and facet values): mean, s.d., the number of seeds with a
+    value (``n``, what the interval is taken over), of runs with a value (``valued``) and
+    of successful runs (``runs``), and the half-width of the 95% confidence interval of
+    the mean. A cell pooled over other swept parameters holds several runs of each seed,
+    which share its draws (common random numbers): each seed's runs are averaged first, as
+    in the timeseries and difference charts, or the interval would count them as
+    independent and come out too narrow. With nothing pooled a seed is one run."""
     cols = [chart.x, chart.y] + ([chart.facet] if chart.facet else [])
     frame = _run_values(ctx, chart.metric, cols)
-    cells = frame.groupby(cols, dropna=False)["value"].agg(mean="mean", sd="std", n="count", runs="size").reset_index()
+    seeds = frame.groupby([*cols, "run_seed"], dropna=False)["value"].agg(value="mean", valued="count", runs="size").reset_index()
+    cells = seeds.groupby(cols, dropna=False).agg(mean=("value", "mean"), sd=("value", "std"), n=("value", "count"), valued=("valued", "sum"), runs=("runs", "sum")).reset_index()
     cells["ci95"] = cs.ci95(cells["sd"], cells["n"])
     return cells
 
@@ -355,7 +361,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
         "mean": (bounds if bounds and not chart.zoom else _span(cells["mean"].min(), cells["mean"].max(), metric_unit), "cividis", _wrap(f"mean of {ctx.metric_label(chart.metric)}\n({metric_unit})", fig, 8, 3.4)),
         "ci95": ((0.0, np.nanmax(cells["ci95"]) if cells["ci95"].notna().any() else 1.0), "Greys", f"95% CI half-width of the mean\n({metric_unit})"),
     }
-    full = int(cells["n"].max())  # runs with a value in the best-filled cell: fewer elsewhere is flagged
+    full = int(cells["valued"].max())  # runs with a value in the best-filled cell: fewer elsewhere is flagged
     for row, fv in enumerate(facets):
         part = cells if fv is None else cells[cells[chart.facet] == fv]
         for col, stat in enumerate(("mean", "ci95")):
@@ -363,7 +369,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             grid, counts = np.full((len(ys), len(xs)), np.nan), np.zeros((len(ys), len(xs)), dtype=int)
             for _, c in part.iterrows():
                 i, j = ys.index(c[chart.y]), xs.index(c[chart.x])
-                grid[i, j], counts[i, j] = c[stat], c["n"]
+                grid[i, j], counts[i, j] = c[stat], c["valued"]
             ax = axes[row][col]
             mesh = ax.pcolormesh(xe, ye, grid, cmap=cmap, vmin=vmin, vmax=vmax, edgecolors="white", linewidth=0.5)
             for i, j in zip(*np.nonzero((counts > 0) & (counts < full))):
@@ -386,16 +392,17 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{ctx.metric_label(chart.metric)}, by {short(chart.x)} and {short(chart.y)}"
-    notes = ["cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t)"]
+    pooled = bool((cells["valued"] > cells["n"]).any())  # several runs of a seed in a cell: other parameters pooled
+    notes = ["cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t" + (", over seeds, each seed's runs averaged first)" if pooled else ")")]
     notes += [n for n in (scale_note([(short(chart.x), xhow), (short(chart.y), yhow)]),) if n]
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
-    notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["n"]).sum()))) if p]
+    notes += [p for p in (_pooled(ctx, [chart.x, chart.y, chart.facet]), _without_value(int((cells["runs"] - cells["valued"]).sum()))) if p]
     if cells["ci95"].isna().all():
         notes.append("no interval: no cell has a value in two runs")
-    fewer = cells[(cells["n"] > 0) & (cells["n"] < full)]
+    fewer = cells[(cells["valued"] > 0) & (cells["valued"] < full)]
     if len(fewer):
-        notes.append(f"hatched: {len(fewer)} cell(s) from fewer runs than the others' {full} (as few as {int(fewer['n'].min())}" + ("; n written in the cell)" if len(xs) * len(ys) <= 64 else ")"))
+        notes.append(f"hatched: {len(fewer)} cell(s) from fewer runs than the others' {full} (as few as {int(fewer['valued'].min())}" + ("; n written in the cell)" if len(xs) * len(ys) <= 64 else ")"))
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
@@ -821,7 +828,7 @@ def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = No
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
     _legend_below(body, *axes[0][0].get_legend_handles_labels(), "")
     title = chart.title or f"Sobol sensitivity indices, base sample N={n}"
-    notes = [f"error bars: 95% bootstrap confidence intervals over the design points, {SEEDS_FIXED}"] + [f"WARNING: {w}" for w in sobol_warnings(table, n, ctx.metric_label) + seed_warnings(table, ctx.metric_label)] + _refused_note(ctx, table)
+    notes = [f"error bars: 95% bootstrap confidence intervals over the design points ({BOOTSTRAP}), {SEEDS_FIXED}"] + [f"WARNING: {w}" for w in sobol_warnings(table, n, ctx.metric_label) + seed_warnings(table, ctx.metric_label)] + _refused_note(ctx, table)
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
@@ -867,7 +874,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     n = ctx.spec["sample"].get("n")
     title = chart.title or f"Morris elementary effects, {n} trajectories"
     coincident = ["parameters on the same point are drawn as nested markers, the first-listed largest"] if coincide else []
-    return _decorate(fig, ctx.footer, title, "; ".join([f"left: mu* with error bars = 95% bootstrap confidence intervals, {SEEDS_FIXED}; right: mu* against sigma", *coincident, *[f"WARNING: {w}" for w in seed_warnings(table, ctx.metric_label)], *_refused_note(ctx, table)]))
+    return _decorate(fig, ctx.footer, title, "; ".join([f"left: mu* with error bars = 95% bootstrap confidence intervals ({BOOTSTRAP}), {SEEDS_FIXED}; right: mu* against sigma", *coincident, *[f"WARNING: {w}" for w in seed_warnings(table, ctx.metric_label)], *_refused_note(ctx, table)]))
 
 
 def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
@@ -1189,7 +1196,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             if chart.type == "difference":
                 sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval "
                                 f"(t over the seeds, each seed's differences averaged over the other swept settings first: runs with one seed share its draws), "
-                                f"and the number of pairs; * marks an interval that excludes 0. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
+                                f"and the number of pairs; {cs.starred(len(data))}. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems, drawn), encoding="utf-8")
         write_yaml(out / "provenance.yaml", drawn)
         written.append(out / "provenance.yaml")

@@ -239,7 +239,7 @@ def test_a_chart_that_averages_over_base_scenarios_says_so(two_bases):
     assert "reach every date" not in texts(ts)  # both bases keep the same calendar
     assert "pooled over scenario" in " ".join(texts(ph).split())
     cells = report.phase_cells(report.ReportContext(Results(two_bases)), report.CHARTS["phase"].model_validate(Results(two_bases).manifest["charts"][1]))
-    assert (cells["n"] == 4).all()  # 2 replications x 2 bases in every cell
+    assert (cells["valued"] == 4).all() and (cells["n"] == 2).all()  # 2 replications x 2 bases in every cell; the interval over the 2 seeds each base's runs share
     legend = bx.subfigs[1].legends[0]
     assert legend.get_title().get_text() == "coercion strength" and "pooled over scenario" in " ".join(texts(bx).split())
 
