@@ -164,8 +164,9 @@ def build_scenario(
 ) -> Scenario:
     """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
-    money) and ``new_money`` (USD bn a quarter, added to the ``budget`` of each domain and
-    to what the scenario's ``new_money`` events set it to: the notebooks' lever) apply to
+    money, and what the scenario's ``new_money`` events set it to) and ``new_money`` (USD bn
+    a quarter, added to the ``budget`` of each domain and to what those events set it to:
+    the notebooks' lever) apply to
     ``power``, or to every power when ``power`` is "all powers" or not in the scenario (a
     generated world has its own powers). A scenario with ``posterior:``
     (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
@@ -187,9 +188,9 @@ def build_scenario(
             raw["events"][f"dashboard_spending_{key}"] = {"date": base.time.start.isoformat(), "type": "budget_change", "power": key, "factor": budget_scale}
         if new_money:
             raw["powers"][key]["budget"] = {domain: value + new_money for domain, value in raw["powers"][key]["budget"].items()}
-            for event in [*raw["events"].values(), *raw["shocks"].values()]:  # the scenario's new_money events set the budget: added to what they set too
-                if event and event["type"] == "new_money" and event["power"] == key:
-                    event["amount"] += new_money
+        for event in [*raw["events"].values(), *raw["shocks"].values()]:  # the scenario's new_money events set the budget: both sliders act on what they set too
+            if event and event["type"] == "new_money" and event["power"] == key:
+                event["amount"] = (event["amount"] + new_money) * budget_scale
     return load(raw)
 
 

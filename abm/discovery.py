@@ -18,7 +18,7 @@ and a ``discovery`` chart per class. ``abm report`` then runs, on one row per ru
   its limits with quasi-p-values (one-sided binomial test that the restriction matters);
   the *pruned* box, the chosen box with only its significant limits (:func:`significance`),
   counted on the runs; and a check out of sample: PRIM refitted on random halves of the
-  runs, each half's box chosen by the same rule and counted on the other half
+  parameter points, each half's box chosen by the same rule and counted on the other half
   (:func:`holdout`), since a box's in-sample density flatters it;
 * a CART tree (scikit-learn's DecisionTreeClassifier on the inputs coded as EMA Workbench's
   CART codes them, each category a 0/1 column; its leaves counted here);
@@ -154,7 +154,7 @@ class Discovery:
 
 
 ALPHA = 0.05  # a box's family-wise error rate: the chance that any of its limits passes as significant by chance alone
-HOLDOUT_FITS = 5  # refits on random halves of the runs (holdout()); a discovery chart's default
+HOLDOUT_FITS = 5  # refits on random halves of the points (holdout()); a discovery chart's default
 
 
 def tested(found, i: int) -> int:
@@ -246,7 +246,7 @@ def _analyse(ema, table, parameters, expression, outcome, density, mass_min, pee
     box = _box_table(found, chosen, x, limits)
     pruned = _stats(_inside(x, limits), y)
     refits = holdout(prim, x, y, density, mass_min, peel_alpha, fits, seed)
-    for column in ("restricted", "significant") if fits else ():  # no column of zeros for refits not made
+    for column in ("restricted", "significant") if len(refits) else ():  # no column of zeros for refits not made
         box[f"refits_{column}"] = box["parameter"].map(restricted(refits, column)).fillna(0).astype(int)
     from sklearn.tree import DecisionTreeClassifier
 
@@ -307,7 +307,7 @@ def _stats(inside: np.ndarray, y: np.ndarray) -> dict:
 
 
 def holdout(prim, x: pd.DataFrame, y: np.ndarray, density: float, mass_min: float, peel_alpha: float, fits: int, seed: int) -> pd.DataFrame:
-    """PRIM refitted on ``fits`` random halves of the runs, each half's box chosen by the
+    """PRIM refitted on ``fits`` random halves of the points, each half's box chosen by the
     rule of the full fit (:func:`_choose`) and counted on the other half. A box's coverage
     and density are measured on the runs that shaped it, and the peeling stops where they
     look best, so they flatter it; on runs it has not seen they show what it finds. A
@@ -319,11 +319,19 @@ def holdout(prim, x: pd.DataFrame, y: np.ndarray, density: float, mass_min: floa
     share (and the held-out half holds at least one run of each); the draws follow
     ``seed``. One row per fit: the half's box and its coverage and density there, the
     same box's (``held_``) and its pruned box's (``held_pruned_``) on the other half, the
-    parameters it restricts and those it restricts by a significant limit."""
+    parameters it restricts and those it restricts by a significant limit. With fewer
+    than two points in the class, or outside it, no split leaves both halves one of each:
+    the table is empty, and its ``attrs["skipped"]`` says why."""
     rng = np.random.default_rng(seed)
     point = pd.factorize(pd.MultiIndex.from_frame(x.astype(str)))[0]  # one code per parameter point, in order of first run
     hit = np.bincount(point, y, point.max() + 1) > 0
     members, others = np.flatnonzero(hit), np.flatnonzero(~hit)
+    columns = ["fit", "box", "coverage", "density", "held_coverage", "held_density", "held_mass", "held_pruned_coverage", "held_pruned_density", "restricted", "significant"]
+    if fits and min(len(members), len(others)) < 2:
+        skipped = pd.DataFrame(columns=columns)
+        skipped.attrs["skipped"] = (f"no holdout: {len(members)} parameter point(s) with a run in the class and {len(others)} without one; "
+                                    "halves of the points need two of each (the refits would fit one half without the class, or test on one without it)")
+        return skipped
     rows = []
     for fit in range(fits):
         a, b = rng.permutation(members), rng.permutation(others)
@@ -341,7 +349,7 @@ def holdout(prim, x: pd.DataFrame, y: np.ndarray, density: float, mass_min: floa
                      "held_coverage": out["coverage"], "held_density": out["density"], "held_mass": out["mass"],
                      "held_pruned_coverage": out_pruned["coverage"], "held_pruned_density": out_pruned["density"],
                      "restricted": "; ".join(restricts), "significant": "; ".join(kept)})  # fmt: skip
-    return pd.DataFrame(rows, columns=["fit", "box", "coverage", "density", "held_coverage", "held_density", "held_mass", "held_pruned_coverage", "held_pruned_density", "restricted", "significant"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def restricted(refits: pd.DataFrame, column: str = "restricted") -> pd.Series:
@@ -565,13 +573,15 @@ def box_figure(ctx, d: Discovery, title: str | None = None):
     note = (f"PRIM box {d.chosen} for {_what(d)}: coverage {c['coverage']:.2f}, density {c['density']:.2f}; "
             f"bars: the box's limits; qp: quasi-p-value of each limit (one-sided binomial test, Bryant & Lempert 2010): {rule(limits)}, "
             f"the others are dropped (grey: no significant limit); pruned box: coverage {d.pruned['coverage']:.2f}, density {d.pruned['density']:.2f}"
-            + (f"; {_held(d)}" if len(d.holdout) else ""))
+            + (f"; {held}" if (held := _held(d)) else ""))
     return report._decorate(fig, ctx.footer, title or f"The conditions under which the region is '{d.outcome}'", note)
 
 
 def _held(d: Discovery, digits: int = 2) -> str:
-    """The holdout's medians in words."""
+    """The holdout's medians in words, or why there are none ("" for refits not asked for)."""
     h = d.holdout
+    if not len(h):
+        return h.attrs.get("skipped", "")
     return (f"held out ({len(h)} refits on random halves, each box tested on the other half): median coverage {h['held_coverage'].median():.{digits}f}, "
             f"density {h['held_density'].median():.{digits}f}")
 
@@ -642,6 +652,8 @@ def write(ctx, chart, out, stem: str) -> list:
                   + (f"; restricted there but not in this box: {', '.join(f'{q} ({n})' for q, n in others.items())}" if len(others) else "")]
         d.holdout.to_csv(out / f"{stem}_holdout.csv", index=False)
         written.append(out / f"{stem}_holdout.csv")
+    elif skipped := _held(d):
+        notes.append(skipped)
     written += report._table_files(d.box, out, f"{stem}_box", notes)
     for suffix, fig in figures(ctx, chart, d).items():
         written += report.save(fig, out, f"{stem}_{suffix}")

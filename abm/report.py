@@ -386,14 +386,15 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
                         if np.isfinite(grid[i, j]):
                             shade = norm(grid[i, j])
                             dark = shade < 0.55 if stat == "mean" else shade > 0.45
-                            few = f"\nn={counts[i, j]}" if counts[i, j] < full else ""
+                            few = f"\nruns={counts[i, j]}" if counts[i, j] < full else ""
                             digits = 3 if stat == "mean" else 2  # a half-width to 2 figures, as summary.md gives it: 3 ran into the next cell
                             ax.text(xc[j], yc[i], value_text(ctx.summary_unit(chart.metric), grid[i, j], digits, zeros=False) + few, ha="center", va="center", fontsize=7, color="white" if dark else "black")
             what = "mean" if stat == "mean" else "95% confidence interval (half-width)"
             ax.set_title(what + (f", {short(chart.facet)} = {_fmt(fv)}" if fv is not None else ""), fontsize=10)
     title = chart.title or f"{ctx.metric_label(chart.metric)}, by {short(chart.x)} and {short(chart.y)}"
     pooled = bool((cells["valued"] > cells["n"]).any())  # several runs of a seed in a cell: other parameters pooled
-    notes = ["cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t" + (", over seeds, each seed's runs averaged first)" if pooled else ")")]
+    notes = [("cell: mean over the seeds of each seed's runs in the cell (other parameters pooled); right: half-width of its 95% confidence interval (t, over seeds)" if pooled
+              else "cell: mean over the runs of that cell; right: half-width of its 95% confidence interval (t)")]
     notes += [n for n in (scale_note([(short(chart.x), xhow), (short(chart.y), yhow)]),) if n]
     if bounds and chart.zoom:
         notes.append("colour " + cs.zoom_note(*scales["mean"][0]))
@@ -402,7 +403,7 @@ def phase(ctx: ReportContext, chart: PhaseChart, cells: pd.DataFrame | None = No
         notes.append("no interval: no cell has a value in two runs")
     fewer = cells[(cells["valued"] > 0) & (cells["valued"] < full)]
     if len(fewer):
-        notes.append(f"hatched: {len(fewer)} cell(s) from fewer runs than the others' {full} (as few as {int(fewer['valued'].min())}" + ("; n written in the cell)" if len(xs) * len(ys) <= 64 else ")"))
+        notes.append(f"hatched: {len(fewer)} cell(s) from fewer runs than the others' {full} (as few as {int(fewer['valued'].min())}" + ("; runs written in the cell)" if len(xs) * len(ys) <= 64 else ")"))
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 

@@ -253,16 +253,17 @@ def test_choosing_a_scenario_runs_it_as_written_with_the_spending_sliders_back_a
 def test_new_money_adds_to_what_the_scenarios_own_new_money_events_set():
     """japan_minerals' pledge is a new_money event, which sets Japan's investment budget:
     1 bn of New money for Japan ran 0.95 bn from 2026 and nothing from 2031, not 1.95 and 1
-    as the settings line said ("1 bn new money a quarter per domain for Japan")."""
-    values = {**dashboard.scenario_values("japan_minerals"), "config": "japan_minerals", "power": "japan", "new_money": 1.0}
+    as the settings line said ("1 bn new money a quarter per domain for Japan"), and
+    Spending x2 left the pledge at 0.95 although it scales new money."""
+    values = {**dashboard.scenario_values("japan_minerals"), "config": "japan_minerals", "power": "japan", "new_money": 1.0, "budget_scale": 2.0}
     model = dashboard.DashboardModel(**values)
     japan, investment = model.power("japan"), DOMAINS.index("investment")
     budgets = {}
     while model.running:
         model.step()
         budgets[model.date.year] = float(japan.budget[investment])
-    assert budgets[2025] == 1.0 and budgets[2027] == pytest.approx(1.95) and budgets[2035] == pytest.approx(1.0)
-    assert [japan.budget[DOMAINS.index(d)] for d in ("security", "trade")] == [1.0, 1.0]  # the domains the pledge leaves alone keep the slider's 1 bn
+    assert budgets[2025] == 2.0 and budgets[2027] == pytest.approx(3.9) and budgets[2035] == pytest.approx(2.0)  # (pledge + 1) x 2
+    assert [japan.budget[DOMAINS.index(d)] for d in ("security", "trade")] == [2.0, 2.0]  # the domains the pledge leaves alone: the slider's 1 bn, doubled
 
 
 def test_a_slider_widened_to_a_scenarios_value_stops_where_the_rule_does():

@@ -176,6 +176,7 @@ def test_the_report_draws_the_chart_and_lists_its_table(paired, tmp_path):
     md = (out / "summary.md").read_text()
     assert f"![{stem}]({stem}.png)" in md and f"[{stem}.csv]({stem}.csv)" in md
     assert "| scenario | integration_final | fragmentation_final |" in md and "(n=4)" in md
+    assert "not adjusted for the table's 4 cells" in md  # 2 scenarios x 2 metrics, each * one cell's own interval
     row = table[(table["metric"] == "integration_final") & (table["scenario"] == "no_peace")].iloc[0]
     cell = f"{cs.estimate(row['difference'], (row['ci95_high'] - row['ci95_low']) / 2, sign=True)}"
     assert f"| no_peace | {cell}" in md

@@ -323,6 +323,18 @@ def test_the_holdout_finds_a_known_box_again_on_the_other_half(seed):
     assert d.box.set_index("parameter")[["refits_restricted", "refits_significant"]].loc[["a", "b"]].eq(5).all().all()
 
 
+def test_a_class_at_one_point_gets_no_holdout_and_says_why():
+    """Halves of points with the class at a single point (a 5x5 grid, 4 replications, the
+    class in one corner): every refit fitted a half without the class, or tested on one
+    without it, and reported coverage 0 with nothing restricted, which read as "a trait
+    of the sample". The refits are skipped and the reason given."""
+    grid = pd.DataFrame([(a, b) for a in range(5) for b in range(5)] * 4, columns=["a", "b"]).astype(float)
+    grid["y_final"] = ((grid["a"] == 4) & (grid["b"] == 0)).astype(float)
+    d = discovery.analyse(grid, ["a", "b"], "y_final > 0.5", "corner", density=0.5, seed=1)
+    assert d.holdout.empty and "1 parameter point(s) with a run in the class and 24 without one" in d.holdout.attrs["skipped"]
+    assert discovery._held(d) == d.holdout.attrs["skipped"] and not d.box.columns.str.startswith("refits_").any()
+
+
 def test_a_discovery_without_refits_says_nothing_of_them():
     """holdout: 0 (fits=0) skips the refits: no held-out table, and no refits columns of zeros in the box table."""
     d = discovery.analyse(synthetic(1), list("abcd"), "y_final > 0.5", "high", density=0.9, seed=1, fits=0)

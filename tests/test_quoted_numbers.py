@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import yaml
 from scipy import special
 
@@ -928,12 +929,13 @@ def test_notebook_04_answers_the_noise_facet_exercise(notebook_04_sweeps):
     low, high = re.search(r"is ([\d.-]+) across the cells at noise 0\.05, ([\d.-]+) at noise 0\.3", text).groups()
     assert spans(low, cells.loc[0.05]) and spans(high, cells.loc[0.3])
     chart = pd.read_csv(out / "noise_report" / "phase_fragmentation_south_caucasus_final.csv")
-    widths, sd = re.search(r"half-widths ([\d.-]+)\).*?s\.d\. ([\d.-]+) in a cell", text).groups()
-    assert spans(widths, chart["ci95"]) and spans(sd, chart["sd"])
+    t1, widths, sd = re.search(r"one degree of freedom \(([\d.]+) standard errors\), and the half-widths \(([\d.-]+)\).*?\(s\.d\. ([\d.-]+) in a cell\)", text).groups()
+    assert spans(widths, chart["ci95"]) and spans(sd, chart["sd"]) and (chart["n"] == 2).all() and (chart["valued"] == 4).all()  # two seeds, each with both caps
+    assert agrees(t1, scipy.stats.t.ppf(0.975, 1))
     by_cap = table.groupby(["rules.decision.noise", "rules.decision.cap"])[metric]
     caps = re.search(r"\(([\d.]+) against ([\d.]+) at noise 0\.05, ([\d.]+) against ([\d.]+) at 0\.3\)", text).groups()
     assert all(agrees(q, by_cap.mean()[key]) for q, key in zip(caps, [(0.05, 0.35), (0.05, 1.0), (0.3, 0.35), (0.3, 1.0)]))
-    assert agrees(re.search(r"against at most ([\d.]+) over all the runs with one noise and one cap", text).group(1), by_cap.std().max())
+    assert agrees(re.search(r"s\.d\. at most ([\d.]+) over all the runs with one noise and one cap", text).group(1), by_cap.std().max())
     difference, ci_low, ci_high = re.search(r"is (-[\d.]+), but over two seeds its 95% interval, (-[\d.]+) to ([\d.]+), includes zero", text).groups()
     row = paired(out / "noise", metric, "rules.decision.noise", 0.05).loc[0.3]
     assert agrees(difference, row["difference"]) and agrees(ci_low, row["ci95_low"]) and agrees(ci_high, row["ci95_high"]) and row["seeds"] == 2

@@ -414,6 +414,8 @@ def test_a_sobol_design_drawn_for_second_order_reports_them(tmp_path):
     assert list(pairs["metric"]) == ["fragmentation_final", "integration_mean_last2"] and set(pairs["parameter"]) == {"rules.coercion.strength"}
     assert pairs[["S2", "S2_conf"]].notna().all().all()
     assert (out / "report" / "sobol_fragmentation_final_integration_mean_last2_second_order.md").exists()
+    svg = " ".join((out / "report" / "sobol_fragmentation_final_integration_mean_last2.svg").read_text().split())
+    assert "(normal approximation, as SALib gives them: 1.96" in svg  # what the error bars are (the note wraps after it)
 
 
 def test_a_sobol_metric_that_never_varies_is_refused_alone(tmp_path, monkeypatch):
@@ -541,7 +543,7 @@ def test_a_phase_cell_from_fewer_runs_than_the_others_is_hatched_and_says_how_ma
     cells.loc[2, ["n", "valued"]] = 1  # as when two of a cell's runs failed
     fig = report.phase(ctx, chart, cells)
     said = " ".join(texts(fig).split())
-    assert "hatched: 1 cell(s) from fewer runs than the others' 3 (as few as 1; n written in the cell)" in said
+    assert "hatched: 1 cell(s) from fewer runs than the others' 3 (as few as 1; runs written in the cell)" in said
     panels = [ax for ax in fig.subfigs[1].axes if ax.get_label() != "<colorbar>"]
     assert len(panels) == 2
     for ax in panels:
@@ -549,7 +551,7 @@ def test_a_phase_cell_from_fewer_runs_than_the_others_is_hatched_and_says_how_ma
         assert len(hatched) == 1
         x, y = hatched[0].get_xy()
         centre = (x + hatched[0].get_width() / 2, y + hatched[0].get_height() / 2)
-        marked = [t for t in ax.texts if t.get_text().endswith("\nn=1")]
+        marked = [t for t in ax.texts if t.get_text().endswith("\nruns=1")]
         assert len(marked) == 1 and marked[0].get_position() == pytest.approx(centre)
         strength, cap = cells.loc[2, ["rules.coercion.strength", "rules.decision.cap"]]
         assert centre == pytest.approx((strength, cap))  # the hatched cell is the one with fewer runs
@@ -572,7 +574,7 @@ def test_a_phase_cell_pooling_other_parameters_takes_its_interval_over_seeds(mon
     assert cells.loc[0, "mean"] == pytest.approx(cell.mean())
     assert cells.loc[0, "ci95"] == pytest.approx(scipy.stats.t.ppf(0.975, 2) * cell.std() / np.sqrt(3))
     note = " ".join(texts(report.phase(ctx, _phase_chart(), cells)).split())
-    assert "95% confidence interval (t, over seeds, each seed's runs averaged first)" in note and "hatched" not in note
+    assert "cell: mean over the seeds of each seed's runs in the cell (other parameters pooled); right: half-width of its 95% confidence interval (t, over seeds)" in note and "hatched" not in note
 
 
 def crafted_box(monkeypatch, reference, sizes: dict, value=None, unit=None, zoom=True, sd=0.1):
