@@ -97,13 +97,14 @@ def slider_path(name: str) -> str:
 
 def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
     """The sidebar's settings as ``configs/<config>.yaml`` itself sets them (its rules, the
-    values of the sliders its rules have, and its spending unchanged), so that choosing a scenario runs it as
-    written until a control is moved. A slider whose parameter the scenario's posterior
-    draws gets None: each seed's draw stands until the slider is moved, so the dashboard
-    runs baseline_calibrated as ``abm run`` does. With ``power`` (the one chosen now), the
-    power to scale too: kept if the scenario has it, else all powers (a generated world
-    has its own). ``config`` may be the file already loaded (it is not read again).
-    Raises :class:`ScenarioError` for a file that does not validate."""
+    values of the sliders its rules have, and its spending unchanged), so that choosing
+    a scenario runs it as written until a control is moved. A slider whose parameter the
+    scenario's posterior draws gets None: each seed's draw stands until the slider is
+    moved, so the dashboard runs baseline_calibrated as ``abm run`` does. With ``power``
+    (the one chosen now), the power to scale too: kept if the scenario has it, else all
+    powers (a generated world has its own). ``config`` may be the file already loaded
+    (it is not read again). Raises :class:`ScenarioError` for a file that does not
+    validate."""
     scenario = config if isinstance(config, Scenario) else load(CONFIGS / f"{config}.yaml")
     rules = scenario.rules
     values: dict = {family: getattr(rules, family)["name"] for family in MENUS} | {"seed": scenario.seed, "budget_scale": 1.0, "new_money": 0.0}
@@ -166,11 +167,10 @@ def build_scenario(
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
     money, and what the scenario's ``new_money`` events set it to) and ``new_money`` (USD bn
     a quarter, added to the ``budget`` of each domain and to what those events set it to:
-    the notebooks' lever) apply to
-    ``power``, or to every power when ``power`` is "all powers" or not in the scenario (a
-    generated world has its own powers). A scenario with ``posterior:``
-    (baseline_calibrated) first takes ``seed``'s draw of its parameters, as a run of it
-    does; a slider's value (not None: the user moved it) then replaces the drawn one it
+    the notebooks' lever) apply to ``power``, or to every power when ``power`` is "all
+    powers" or not in the scenario (a generated world has its own powers). A scenario with
+    ``posterior:`` (baseline_calibrated) first takes ``seed``'s draw of its parameters, as
+    a run of it does; a slider's value (not None: the user moved it) then replaces the drawn one it
     sets, which the settings line says. ``loaded``: that file, if the caller has loaded it
     already (it is not read again)."""
     base = posterior.apply(load(CONFIGS / f"{config}.yaml") if loaded is None else loaded, int(seed))
