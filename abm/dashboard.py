@@ -152,8 +152,9 @@ BOUNDS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operato
 
 def slider_bounds(name: str, rules: dict[str, str]):
     """Whether a value lies within the bounds the rule's field sets its parameter
-    (``Field(gt=0.0, le=1.0)``); any value, for a rule that does not take it."""
-    field = slider_field(name, rules)
+    (``Field(gt=0.0, le=1.0)``); any value, for a rule that does not take it or a slider
+    that sets no rule's parameter (spending, seed)."""
+    field = slider_field(name, rules) if name in SLIDERS else None
     bounds = [(test, getattr(m, key)) for m in (field.metadata if field else []) for key, test in BOUNDS.items() if hasattr(m, key)]
     return lambda x: all(test(x, bound) for test, bound in bounds)
 
@@ -620,7 +621,7 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
             value, note = drawn[1][slider_path(name)], f" (drawn, posterior row {drawn[0]})"
         rules = {**{f: s[f] for f in MENUS}, "decay": decay}
         off = name in SLIDERS and not slider_applies(name, rules)
-        lo, hi, on_steps = slider_track(value, lo, hi, step, slider_bounds(name, rules) if name in SLIDERS else lambda x: True)
+        lo, hi, on_steps = slider_track(value, lo, hi, step, slider_bounds(name, rules))
         # a value between steps (a scenario's 0.333, a posterior's draw) has no bubble, which
         # would show it snapped to a step, and its label shows it to six significant digits
         bubble, shown = ("always", f"{label}: {value:.{digits}f}") if on_steps else (True, f"{label}: {value:.6g}")
