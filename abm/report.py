@@ -52,6 +52,7 @@ SEEDS_NOTE = ("seed_share: the seeds' part of the variance between design points
               "(an index near or below it may be seed noise alone); <index>_seed_min/_max: the index computed from each replication alone, "
               "over analysed_alone of the replications (one whose outputs never vary has no indices)")
 SOBOL_SMALL_N = 512  # below this base sample size Sobol estimates are noisy (SALib's examples use 1,024+)
+MORRIS_FEW_R = 10  # screening designs use 10 trajectories or more (Campolongo et al. 2007)
 
 
 class ReportContext:
@@ -810,6 +811,23 @@ def sobol_warnings(table: pd.DataFrame, n: int, label: Callable[[str], str] = cs
     return notes
 
 
+def morris_warnings(n: int) -> list[str]:
+    """A design of few trajectories: mu* is a mean over ``n`` elementary effects per
+    parameter, and its bootstrap resamples those same few, so the interval understates
+    what another design would give."""
+    if n >= MORRIS_FEW_R:
+        return []
+    return [f"few trajectories: n={n} (below {MORRIS_FEW_R}); mu* and its ranking are rough, and a bootstrap over {n} trajectories understates their uncertainty"]
+
+
+def index_warnings(ctx: ReportContext, kind: str, table: pd.DataFrame) -> list[str]:
+    """What a ``sobol`` or ``morris`` chart and its table warn of: the design's own
+    weaknesses, then the seeds'."""
+    n = ctx.spec["sample"].get("n")
+    own = sobol_warnings(table, n, ctx.metric_label) if kind == "sobol" else morris_warnings(n)
+    return own + seed_warnings(table, ctx.metric_label)
+
+
 def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = None) -> Figure:
     table = sobol_table(ctx, chart) if table is None else table
     n = ctx.spec["sample"].get("n")
@@ -829,7 +847,7 @@ def sobol(ctx: ReportContext, chart: SobolChart, table: pd.DataFrame | None = No
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
     _legend_below(body, *axes[0][0].get_legend_handles_labels(), "")
     title = chart.title or f"Sobol sensitivity indices, base sample N={n}"
-    notes = [f"error bars: 95% bootstrap confidence intervals over the design points ({BOOTSTRAP}), {SEEDS_FIXED}"] + [f"WARNING: {w}" for w in sobol_warnings(table, n, ctx.metric_label) + seed_warnings(table, ctx.metric_label)] + _refused_note(ctx, table)
+    notes = [f"error bars: 95% bootstrap confidence intervals over the design points ({BOOTSTRAP}), {SEEDS_FIXED}"] + [f"WARNING: {w}" for w in index_warnings(ctx, "sobol", table)] + _refused_note(ctx, table)
     return _decorate(fig, ctx.footer, title, "; ".join(notes))
 
 
@@ -875,7 +893,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
     n = ctx.spec["sample"].get("n")
     title = chart.title or f"Morris elementary effects, {n} trajectories"
     coincident = ["parameters on the same point are drawn as nested markers, the first-listed largest"] if coincide else []
-    return _decorate(fig, ctx.footer, title, "; ".join([f"left: mu* with error bars = 95% bootstrap confidence intervals ({BOOTSTRAP}), {SEEDS_FIXED}; right: mu* against sigma", *coincident, *[f"WARNING: {w}" for w in seed_warnings(table, ctx.metric_label)], *_refused_note(ctx, table)]))
+    return _decorate(fig, ctx.footer, title, "; ".join([f"left: mu* with error bars = 95% bootstrap confidence intervals ({BOOTSTRAP}), {SEEDS_FIXED}; right: mu* against sigma", *coincident, *[f"WARNING: {w}" for w in index_warnings(ctx, "morris", table)], *_refused_note(ctx, table)]))
 
 
 def discovery_chart(ctx: ReportContext, chart: Chart) -> Figure:
@@ -1186,7 +1204,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                 data.to_csv(out / f"{stem}.csv", index=False)
                 written.append(out / f"{stem}.csv")
             elif data is not None:
-                notes = (sobol_warnings(data, ctx.spec["sample"].get("n"), ctx.metric_label) if chart.type == "sobol" else []) + seed_warnings(data, ctx.metric_label)  # sobol or morris: the tables left
+                notes = index_warnings(ctx, chart.type, data)  # sobol or morris: the tables left
                 written += _table_files(data, out, stem, notes)
                 if "seeds" in data.attrs:
                     written += _table_files(data.attrs["seeds"], out, f"{stem}_seeds", [SEEDS_NOTE])

@@ -402,6 +402,11 @@ def test_sensitivity_report(tmp_path, method, n, columns):
         sizes = [[c.get_sizes()[0] for c in ax.collections] for ax in (fig.subfigs[1].axes[1], fig.subfigs[1].axes[3])]
         assert all(len(s) == 2 and s[0] > s[1] for s in sizes), sizes
         assert "parameters on the same point are drawn as nested markers" in " ".join(texts(fig).split())
+        # three trajectories: the chart and its table say mu* and its interval are rough
+        few = "few trajectories: n=3 (below 10)"
+        assert few in " ".join(texts(fig).split())
+        assert few in (out / "report" / f"{method}_fragmentation_final_integration_mean_last2.md").read_text()
+        assert report.morris_warnings(10) == []
 
 
 def test_a_sobol_design_drawn_for_second_order_reports_them(tmp_path):
