@@ -38,7 +38,6 @@ import inspect
 import io
 import json
 import math
-import operator
 import re
 from pathlib import Path
 
@@ -59,7 +58,7 @@ from abm import charts, posterior  # noqa: E402
 from abm import chartstyle as cs  # noqa: E402
 from abm.model import RegionModel  # noqa: E402
 from abm.rules import registry  # noqa: E402
-from abm.scenario import OfferSpec, Scenario, ScenarioError, load, merge_rule  # noqa: E402
+from abm.scenario import Bounds, OfferSpec, Scenario, ScenarioError, load, merge_rule  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 DPI = 100  # panel resolution: with the panels' small sizes in inches, text about 9 px high on screen, and few pixels to encode
@@ -147,16 +146,12 @@ def slider_applies(name: str, rules: dict[str, str]) -> bool:
     return slider_field(name, rules) is not None
 
 
-BOUNDS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
-
-
 def slider_bounds(name: str, rules: dict[str, str]):
     """Whether a value lies within the bounds the rule's field sets its parameter
     (``Field(gt=0.0, le=1.0)``); any value, for a rule that does not take it or a slider
     that sets no rule's parameter (spending, seed)."""
     field = slider_field(name, rules) if name in SLIDERS else None
-    bounds = [(test, getattr(m, key)) for m in (field.metadata if field else []) for key, test in BOUNDS.items() if hasattr(m, key)]
-    return lambda x: all(test(x, bound) for test, bound in bounds)
+    return Bounds.of(field.metadata if field else []).__contains__
 
 
 def build_scenario(

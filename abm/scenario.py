@@ -957,29 +957,59 @@ def _unwrap(tp: Any) -> Any:
 BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}  # pydantic's errors that name one bound
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The values a field lets through: the tightest bound pydantic enforces on each side
+    (an alias's and the field's own), as (value, strict), or None where there is none. One
+    reading of a schema's bounds for the error messages, the dashboard's sliders and the
+    ODD's tables."""
+
+    low: tuple[float, bool] | None = None
+    high: tuple[float, bool] | None = None
+
+    @classmethod
+    def of(cls, marks) -> Bounds:
+        """The bounds among ``marks``: a field's metadata, or an ``Annotated`` type's."""
+        marks, low, high = list(marks), None, None
+        while marks:
+            mark = marks.pop()
+            marks += getattr(mark, "metadata", [])  # a Field(...) carries its bounds as metadata
+            for name, strict in (("gt", True), ("ge", False)):
+                if (x := getattr(mark, name, None)) is not None and (low is None or (x, strict) > low):
+                    low = (x, strict)
+            for name, strict in (("lt", True), ("le", False)):
+                if (x := getattr(mark, name, None)) is not None and (high is None or (-x, strict) > (-high[0], high[1])):
+                    high = (x, strict)
+        return cls(low, high)
+
+    def __contains__(self, x: float) -> bool:
+        above = self.low is None or x > self.low[0] or (x == self.low[0] and not self.low[1])
+        below = self.high is None or x < self.high[0] or (x == self.high[0] and not self.high[1])
+        return above and below
+
+    def values(self) -> set[float]:
+        return {float(side[0]) for side in (self.low, self.high) if side is not None}
+
+    def interval(self) -> str | None:
+        """In interval notation, ``(0, 1]``, when bounded on both sides; else None."""
+        if self.low is None or self.high is None:
+            return None
+
+        def number(x) -> str:
+            return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+        return f"{'(' if self.low[1] else '['}{number(self.low[0])}, {number(self.high[0])}{')' if self.high[1] else ']'}"
+
+
 def _interval(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
-    """The range allowed at ``loc`` in interval notation, ``(0, 1]``, when the schema bounds
-    it on both sides (pydantic's message names only the bound that was crossed); else None."""
+    """The range allowed at ``loc`` in interval notation, when the schema bounds it on both
+    sides (pydantic's message names only the bound that was crossed); else None."""
     tp: Any = model
     for part in loc:
         tp = _child(tp, str(part))
         if tp is None:
             return None
-    marks, low, high = list(typing.get_args(tp)[1:]) if typing.get_origin(tp) is Annotated else [], None, None
-    while marks:  # pydantic enforces every bound given (an alias's and the field's own): the tightest is the range
-        mark = marks.pop()
-        marks += getattr(mark, "metadata", [])  # a Field(...) carries its bounds as metadata
-        for name, side in (("gt", "("), ("ge", "[")):
-            if (x := getattr(mark, name, None)) is not None and (low is None or (x, side == "(") > (low[1], low[0] == "(")):
-                low = (side, x)
-        for name, side in (("lt", ")"), ("le", "]")):
-            if (x := getattr(mark, name, None)) is not None and (high is None or (-x, side == ")") > (-high[1], high[0] == ")")):
-                high = (side, x)
-
-    def number(x) -> str:
-        return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-    return f"{low[0]}{number(low[1])}, {number(high[1])}{high[0]}" if low and high else None
+    return Bounds.of(typing.get_args(tp)[1:] if typing.get_origin(tp) is Annotated else []).interval()
 
 
 SCALAR_TAGS = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false", "date": "a date"}

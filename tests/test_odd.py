@@ -84,8 +84,8 @@ def test_every_event_parameter_has_a_row_with_its_limits_and_a_source(kind):
         row = _event_row(kind, field)
         assert len(row) == 6 and row[5], f"{kind}.{field}: no source column"
         limits = {float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e\d+)?", row[3])}
-        bounds = [v for m in info.metadata for k in ("ge", "gt", "le", "lt") if (v := getattr(m, k, None)) is not None]
-        assert set(map(float, bounds)) <= limits, f"{kind}.{field}: code allows {bounds}, docs/ODD.md says {row[3]!r}"
+        bounds = scenario.Bounds.of(info.metadata).values()
+        assert bounds <= limits, f"{kind}.{field}: code allows {bounds}, docs/ODD.md says {row[3]!r}"
 
 
 def _named_columns(section: str, scn: scenario.Scenario) -> list[re.Pattern]:
@@ -131,7 +131,7 @@ def test_the_parameter_tables_give_each_rule_parameter_its_default_and_limits(fa
             said = None if default == "None" or default.startswith("none") else float(default)
             if said != info.default:
                 wrong.append(f"{name}.{field}: default {info.default!r}, docs/ODD.md {row[3]!r}")
-            bounds = {float(v) for m in info.metadata for k in ("ge", "gt", "le", "lt") if (v := getattr(m, k, None)) is not None}
+            bounds = scenario.Bounds.of(info.metadata).values()
             if not bounds <= stated(row[4]):
                 wrong.append(f"{name}.{field}: limits {sorted(bounds)}, docs/ODD.md {row[4]!r}")
     assert not wrong, wrong
@@ -180,7 +180,7 @@ def test_the_parameter_tables_give_each_scalar_setting_its_default(section, pref
             ok = said == (str(default) if default != "" else '""')
         if not ok:
             wrong.append(f"{key}: code {default!r}, docs/ODD.md {row[1]!r}")
-        bounds = {float(v) for m in info.metadata for k in ("ge", "gt", "le", "lt") if (v := getattr(m, k, None)) is not None} - {LIMIT, -LIMIT}
+        bounds = scenario.Bounds.of(info.metadata).values() - {LIMIT, -LIMIT}
         if not bounds <= stated(row[2]):
             wrong.append(f"{key}: limits {sorted(bounds)}, docs/ODD.md {row[2]!r}")
     assert not wrong, wrong
