@@ -15,6 +15,7 @@ import pandas as pd
 
 from abm import patterns as pat
 from abm.calibrate import simulate
+from abm.chartstyle import wilson95
 from abm.scenario import Scenario
 
 
@@ -22,15 +23,44 @@ def one_run(scenario: Scenario, observations: list[pat.Pattern], seed: int) -> d
     return simulate(scenario, [seed], observations, scenario.time.steps, True)  # with posterior: the run draws its parameters
 
 
+def direction(target: pat.Target) -> int:
+    """The sign every change that hits ``target`` shares: +1 (a rise), -1 (a fall), or 0
+    for a target that admits no change (a band around zero: "stable")."""
+    low, high = target.bounds()
+    if low is not None and (low > 0 or (low == 0 and target.above is not None)):
+        return 1
+    if high is not None and (high < 0 or (high == 0 and target.below is not None)):
+        return -1
+    return 0
+
+
 def compare(scenario: Scenario, observations: list[pat.Pattern], seeds: int, executor) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every run's values (one row per seed 0..seeds-1) and the table: per observation the
-    target, the simulated 5%, 50% and 95% quantiles and the share of runs within tolerance."""
+    target, the simulated 5%, 50% and 95% quantiles, the share of runs within tolerance
+    with its 95% Wilson interval, whether a change of zero is within tolerance too (a
+    model in which nothing moves: the benchmark a share must beat), and the share of runs
+    that move the observed way (none for a target of no change)."""
     runs = list(executor.map(functools.partial(one_run, scenario, observations), range(seeds)))
     values = pd.DataFrame(runs)
     values.insert(0, "seed", range(seeds))
     rows = []
     for o in observations:
         x = values[o.id].to_numpy(dtype=float)
+        hits = sum(o.score(v) <= 1 for v in x)
+        low, high = wilson95(hits, len(x))
+        way = direction(o.target)
         rows.append({"observation": o.id, "observed": f"{o.target.describe()} (tolerance {o.tolerance:g})", "q05": float(np.nanquantile(x, 0.05)),
-                     "median": float(np.nanmedian(x)), "q95": float(np.nanquantile(x, 0.95)), "reproduced": float(np.mean([o.score(v) <= 1 for v in x]))})
+                     "median": float(np.nanmedian(x)), "q95": float(np.nanquantile(x, 0.95)), "reproduced": hits / len(x),
+                     "reproduced_ci95": f"{low:.2f}-{high:.2f}", "no_change": "yes" if o.score(0.0) <= 1 else "no",
+                     "right_way": f"{np.mean(np.sign(x) == way):.2f}" if way else "none observed"})
     return values, pd.DataFrame(rows)
+
+
+def counts(values: pd.DataFrame, observations: list[pat.Pattern]) -> str:
+    """How many observations each run reproduces, against a change of zero everywhere:
+    the line under the table that says whether the model beats standing still."""
+    per_run = sum((values[o.id].map(o.score) <= 1).astype(int) for o in observations)
+    spread = ", ".join(f"{k} in {n} run{'s' if n > 1 else ''}" for k, n in per_run.value_counts().sort_index().items())
+    still = [o.id for o in observations if o.score(0.0) <= 1]
+    return (f"Observations reproduced per run (of {len(observations)}): {spread}. A change of zero everywhere reproduces {len(still)}: "
+            f"{', '.join(still)}.")

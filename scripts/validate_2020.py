@@ -4,7 +4,10 @@ the observed ones of data/observed_2020_2024.yaml.
     .venv/bin/python scripts/validate_2020.py --seeds 50 --posterior runs/calibrate_baseline/posterior.csv
 
 prints a Markdown table (one row per observation: what was observed, the simulated median
-and 90% range over the runs, and the share of runs that reproduce it within tolerance) and,
+and 90% range over the runs, the share of runs that reproduce it within tolerance with its
+95% interval, whether a change of zero would reproduce it too, and the share of runs that
+move the observed way), then how many observations each run reproduces against what a
+change of zero everywhere reproduces, and,
 with --out DIR, writes validation.csv (every run's value), validation.md and provenance.yaml
 (the command, each input file's SHA-256, the commit and versions) there: DIR is
 new, or an earlier output of this script, whose files are replaced; any other folder is
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
     finally:
         pool.shutdown(False)
     where = f"posterior {args.posterior or scenario.posterior}" if scenario.posterior else "the scenario's parameters"
-    text = f"{scenario.name}: {args.seeds} runs with {where}, {scenario.date(0)} to {scenario.date(scenario.time.steps)}\n\n{markdown(table)}\n"
+    text = f"{scenario.name}: {args.seeds} runs with {where}, {scenario.date(0)} to {scenario.date(scenario.time.steps)}\n\n{markdown(table)}\n\n{validation.counts(values, observations)}\n"
     print(text)
     if args.out is not None:  # all files or none; an earlier validation's files replaced, nobody else's
         try:

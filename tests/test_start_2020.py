@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from abm import patterns, runner
+from abm import patterns, runner, validation
 from abm.scenario import load
 from tests.conftest import ROOT
 from tests.conftest import script as load_script
@@ -106,3 +106,11 @@ def test_observations_a_run_cannot_give_are_refused_before_the_runs(tmp_path, ca
         script.main(["--workers", "999", "--allow-large"])
     assert script.main(["--posterior", str(tmp_path / "nope.csv")]) == 2
     assert capsys.readouterr().err.startswith("error: --posterior: posterior file not found")  # an option of the script's, not a --set
+
+
+@pytest.mark.parametrize("target, way", [({"above": 0.0}, 1), ({"below": 0.0}, -1), ({"value": -1.0}, -1), ({"value": 0.11}, 1),
+                                         ({"between": [-0.03, 0.03]}, 0), ({"above": -0.1}, 0), ({"between": [0.1, 0.2]}, 1), ({"value": 0.0}, 0)])
+def test_a_target_moves_one_way_only_where_every_hit_shares_a_sign(target, way):
+    """'Moves the observed way' counts runs whose change has the sign every hit of the
+    target shares; a target that a fall and a rise can both meet has no direction."""
+    assert validation.direction(patterns.Target(**target)) == way
