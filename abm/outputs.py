@@ -14,9 +14,12 @@ and ``abm calibrate`` never replace anything):
 
 Files are built in a hidden folder beside the target (``.NAME.partial-PID-XXXX``) and moved
 into place only when everything is written, so an error, Ctrl-C or bad input leaves the
-target as it was. A folder left behind by a process killed with ``kill -9`` is removed by
-the next command writing to the same target (only if it is marked as a staging folder and
-its process is gone).
+target as it was (Ctrl-C and SIGTERM wait for the moves). A folder left behind by a process
+killed with ``kill -9`` is removed by the next command writing to the same target (only if
+it is marked as a staging folder and its process is gone). A new folder appears in one
+rename; an earlier output is replaced file by file (the user's own files stay in it), so
+``kill -9`` in those milliseconds can leave old and new files together: the listing then
+says ``"complete": false``, and the next command writing there replaces them all.
 """
 
 from __future__ import annotations
@@ -237,16 +240,18 @@ def _in_the_way(out: Path, rel: str, command: str) -> OutputError:
     return OutputError(f"--out {out}: {rel} is in the way and was not written by {_who(command)}; move it or choose another --out")
 
 
-def _write_listing(folder: Path, command: str, files: list[str]) -> None:
+def _write_listing(folder: Path, command: str, files: list[str], complete: bool = True) -> None:
     tmp = folder / f"{LISTING}.tmp"
-    tmp.write_text(json.dumps({"command": command, "files": sorted(files)}, indent=1) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps({"command": command, "files": sorted(files), **({} if complete else {"complete": False})}, indent=1) + "\n", encoding="utf-8")
     tmp.replace(folder / LISTING)
 
 
 def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
     """Move the new files of ``tmp`` into ``out`` over the files of the earlier output,
-    then remove the earlier files the new output no longer has. The listing in ``out``
-    covers both sets while files move, so an interruption leaves nothing unaccounted."""
+    then remove the earlier files the new output no longer has. Ctrl-C and SIGTERM wait
+    for the moves, which would otherwise leave old and new files side by side; kill -9
+    cannot wait, so the listing in ``out`` covers both sets while files move, marked
+    ``"complete": false``: nothing is left unaccounted, and the next command replaces it all."""
     new = [f for f in _walk(tmp) if f != LISTING]
     old = set(previous)
     for rel in new:
@@ -254,22 +259,23 @@ def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
         blocked = [p for p in (target, *target.parents) if p != out and out in p.parents and (p.exists() or p.is_symlink())]
         if (rel not in old and (target.exists() or target.is_symlink())) or target.is_dir() or any(p.is_symlink() or (p != target and not p.is_dir()) for p in blocked):
             raise _in_the_way(out, rel, command)
-    _write_listing(out, command, sorted(old | set(new)))
-    for rel in new:
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp / rel, out / rel)
     removed = []
-    for rel in sorted(old - set(new)):
-        target = out / rel
-        if (target.is_file() or target.is_symlink()) and target.parent.resolve().is_relative_to(out.resolve()):
-            target.unlink()
-            removed.append(rel)
-            for parent in target.parents:
-                if parent == out or out not in parent.parents:
-                    break
-                with contextlib.suppress(OSError):
-                    parent.rmdir()  # only when empty: a folder the user filled stays
-    _write_listing(out, command, new)
+    with interrupts_deferred():
+        _write_listing(out, command, sorted(old | set(new)), complete=False)
+        for rel in new:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / rel, out / rel)
+        for rel in sorted(old - set(new)):
+            target = out / rel
+            if (target.is_file() or target.is_symlink()) and target.parent.resolve().is_relative_to(out.resolve()):
+                target.unlink()
+                removed.append(rel)
+                for parent in target.parents:
+                    if parent == out or out not in parent.parents:
+                        break
+                    with contextlib.suppress(OSError):
+                        parent.rmdir()  # only when empty: a folder the user filled stays
+        _write_listing(out, command, new)
     if removed:  # a replaced output must not lose files unseen (charts after --no-charts, a .nc after a Zarr export)
         print(f"{_who(command)}: removed what the earlier output in {out} had and this one does not write: {_named(removed)}", file=sys.stderr)
 

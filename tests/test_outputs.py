@@ -345,3 +345,29 @@ def test_an_out_ending_in_dotdot_is_refused_before_anything_is_made(tmp_path, mo
     assert main([*command, "--out", "new/.."]) == 2
     assert capsys.readouterr().err == "error: --out new/..: ends in '..', which names the folder above another; give the output folder's own name\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
+
+
+def test_ctrl_c_while_an_earlier_output_is_replaced_waits_for_the_moves(tmp_path, monkeypatch):
+    """A Ctrl-C among the file-by-file moves over an earlier output left new files beside
+    old ones (an agents.csv of one seed beside the model.csv of another), and nothing said
+    so: the moves now finish first, then the interrupt stops the command."""
+    out = tmp_path / "D"
+    with atomic_directory(out, "run") as tmp:
+        for name in ("a.csv", "b.csv", "c.csv"):
+            (tmp / name).write_text("old")
+    real, moves = os.replace, []
+
+    def interrupted(src, dst):
+        moves.append(json.loads((out / LISTING).read_text()))  # what kill -9 here would leave: both sets, marked incomplete
+        if len(moves) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the first file moves (the first replace writes the listing)
+        real(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_directory(out, "run") as tmp:
+            for name in ("a.csv", "b.csv", "c.csv"):
+                (tmp / name).write_text("new")
+    assert {p.name: p.read_text() for p in out.glob("*.csv")} == dict.fromkeys(("a.csv", "b.csv", "c.csv"), "new")
+    assert moves[1] == {"command": "run", "files": ["a.csv", "b.csv", "c.csv"], "complete": False}
+    assert "complete" not in json.loads((out / LISTING).read_text())  # the listing's interim mark is gone
