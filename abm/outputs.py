@@ -276,8 +276,8 @@ def _merge(tmp: Path, out: Path, command: str, previous: list[str]) -> None:
                     with contextlib.suppress(OSError):
                         parent.rmdir()  # only when empty: a folder the user filled stays
         _write_listing(out, command, new)
-    if removed:  # a replaced output must not lose files unseen (charts after --no-charts, a .nc after a Zarr export)
-        print(f"{_who(command)}: removed what the earlier output in {out} had and this one does not write: {_named(removed)}", file=sys.stderr)
+        if removed:  # a replaced output must not lose files unseen (charts after --no-charts, a .nc after a Zarr export), even when a held Ctrl-C follows
+            print(f"{_who(command)}: removed what the earlier output in {out} had and this one does not write: {_named(removed)}", file=sys.stderr)
 
 
 def _named(files: list[str]) -> str:

@@ -24,12 +24,13 @@ def one_run(scenario: Scenario, observations: list[pat.Pattern], seed: int) -> d
 
 
 def direction(target: pat.Target) -> int:
-    """The sign every change that hits ``target`` shares: +1 (a rise), -1 (a fall), or 0
-    for a target that admits no change (a band around zero: "stable")."""
+    """The way a target asks the change to go: +1 for a rise (it admits no fall, and some
+    rise), -1 for a fall, 0 where it admits both or only no change (a band around zero:
+    "stable"). ``above: 0`` asks for a rise, though a change of exactly 0 meets it too."""
     low, high = target.bounds()
-    if low is not None and (low > 0 or (low == 0 and target.above is not None)):
+    if low is not None and low >= 0 and (high is None or high > 0):
         return 1
-    if high is not None and (high < 0 or (high == 0 and target.below is not None)):
+    if high is not None and high <= 0 and (low is None or low < 0):
         return -1
     return 0
 
@@ -52,7 +53,7 @@ def compare(scenario: Scenario, observations: list[pat.Pattern], seeds: int, exe
         rows.append({"observation": o.id, "observed": f"{o.target.describe()} (tolerance {o.tolerance:g})", "q05": float(np.nanquantile(x, 0.05)),
                      "median": float(np.nanmedian(x)), "q95": float(np.nanquantile(x, 0.95)), "reproduced": hits / len(x),
                      "reproduced_ci95": f"{low:.2f}-{high:.2f}", "no_change": "yes" if o.score(0.0) <= 1 else "no",
-                     "right_way": f"{np.mean(np.sign(x) == way):.2f}" if way else "none observed"})
+                     "right_way": f"{np.mean(np.sign(x[np.isfinite(x)]) == way):.2f}" if way else "none observed"})  # over the runs with a value, as the quantiles
     return values, pd.DataFrame(rows)
 
 

@@ -347,13 +347,13 @@ def test_an_out_ending_in_dotdot_is_refused_before_anything_is_made(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
 
 
-def test_ctrl_c_while_an_earlier_output_is_replaced_waits_for_the_moves(tmp_path, monkeypatch):
+def test_ctrl_c_while_an_earlier_output_is_replaced_waits_for_the_moves(tmp_path, monkeypatch, capsys):
     """A Ctrl-C among the file-by-file moves over an earlier output left new files beside
     old ones (an agents.csv of one seed beside the model.csv of another), and nothing said
     so: the moves now finish first, then the interrupt stops the command."""
     out = tmp_path / "D"
     with atomic_directory(out, "run") as tmp:
-        for name in ("a.csv", "b.csv", "c.csv"):
+        for name in ("a.csv", "b.csv", "c.csv", "gone.png"):
             (tmp / name).write_text("old")
     real, moves = os.replace, []
 
@@ -369,5 +369,6 @@ def test_ctrl_c_while_an_earlier_output_is_replaced_waits_for_the_moves(tmp_path
             for name in ("a.csv", "b.csv", "c.csv"):
                 (tmp / name).write_text("new")
     assert {p.name: p.read_text() for p in out.glob("*.csv")} == dict.fromkeys(("a.csv", "b.csv", "c.csv"), "new")
-    assert moves[1] == {"command": "run", "files": ["a.csv", "b.csv", "c.csv"], "complete": False}
+    assert moves[1] == {"command": "run", "files": ["a.csv", "b.csv", "c.csv", "gone.png"], "complete": False}
+    assert not (out / "gone.png").exists() and "does not write: gone.png" in capsys.readouterr().err  # said, though the Ctrl-C follows
     assert "complete" not in json.loads((out / LISTING).read_text())  # the listing's interim mark is gone

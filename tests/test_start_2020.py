@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -109,8 +110,27 @@ def test_observations_a_run_cannot_give_are_refused_before_the_runs(tmp_path, ca
 
 
 @pytest.mark.parametrize("target, way", [({"above": 0.0}, 1), ({"below": 0.0}, -1), ({"value": -1.0}, -1), ({"value": 0.11}, 1),
-                                         ({"between": [-0.03, 0.03]}, 0), ({"above": -0.1}, 0), ({"between": [0.1, 0.2]}, 1), ({"value": 0.0}, 0)])
+                                         ({"between": [-0.03, 0.03]}, 0), ({"above": -0.1}, 0), ({"between": [0.1, 0.2]}, 1), ({"value": 0.0}, 0),
+                                         ({"between": [0.0, 0.2]}, 1), ({"between": [-0.2, 0.0]}, -1), ({"below": 0.1}, 0)])
 def test_a_target_moves_one_way_only_where_every_hit_shares_a_sign(target, way):
-    """'Moves the observed way' counts runs whose change has the sign every hit of the
-    target shares; a target that a fall and a rise can both meet has no direction."""
+    """'Moves the observed way' counts runs whose change goes the way the target asks;
+    a target that a fall and a rise can both meet, or only no change, has no direction."""
     assert validation.direction(patterns.Target(**target)) == way
+
+
+def test_the_table_and_its_count_line_read_the_runs_as_a_reader_would(monkeypatch):
+    """Three made-up observations and four runs, one without a value: the shares, the
+    standstill column, the way moved (over the runs with a value) and the count line."""
+    observed = [patterns.Pattern(description=k, source=[{"author": "a", "title": "t", "outlet": "o", "date": "2020"}], output={"column": "fragmentation", "from": "2020-01-01", "to": "2021-01-01"},
+                                 target=t, tolerance=0.1) for k, t in (("rise", {"above": 0.0}), ("big", {"value": 1.0}), ("still", {"between": [-0.05, 0.05]}))]
+    for o in observed:
+        o.id = o.description  # as patterns.load names them, by their key
+    runs = {0: {"rise": 0.3, "big": 1.05, "still": 0.0}, 1: {"rise": -0.05, "big": 0.2, "still": 0.2}, 2: {"rise": -0.3, "big": 0.95, "still": 0.1}, 3: {"rise": float("nan"), "big": 1.0, "still": 0.0}}
+    monkeypatch.setattr(validation, "one_run", lambda scenario, obs, seed: runs[seed])
+    values, table = validation.compare(None, observed, 4, SimpleNamespace(map=map))
+    table = table.set_index("observation")
+    assert list(table["reproduced"]) == [0.5, 0.75, 0.75]  # rise: 0.3 and -0.05 (within 0.1); the NaN run misses
+    assert list(table["no_change"]) == ["yes", "no", "yes"]
+    assert list(table["right_way"]) == ["0.33", "1.00", "none observed"]  # rise: 1 of the 3 runs with a value
+    assert validation.counts(values, observed) == ("Observations reproduced per run (of 3): 1 in 1 run, 2 in 2 runs, 3 in 1 run. "
+                                                   "A change of zero everywhere reproduces 2: rise, still.")
