@@ -740,7 +740,7 @@ def predictive_table(cal: Calibration, pred: pd.DataFrame) -> pd.DataFrame:
     for p in cal.patterns:
         x = pred[p.id].to_numpy(dtype=float)
         rows.append({"pattern": p.id, "target": p.target.describe(), "tolerance": p.tolerance, "q05": float(np.nanquantile(x, 0.05)),
-                     "median": float(np.nanmedian(x)), "q95": float(np.nanquantile(x, 0.95)), "reproduced_share": float(np.mean([p.score(v) <= 1.0 for v in x]))})
+                     "median": float(np.nanmedian(x)), "q95": float(np.nanquantile(x, 0.95)), "reproduced_share": float(np.mean([p.reproduced(v) for v in x]))})
     return pd.DataFrame(rows)
 
 

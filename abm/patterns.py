@@ -113,6 +113,17 @@ class Target(_Strict):
         high = math.inf if high is None else high
         return max(low - x, 0.0, x - high)
 
+    def direction(self) -> int:
+        """The way the target asks a change to go: +1 for a rise (it admits no fall, and
+        some rise), -1 for a fall, 0 where it admits both or only no change (a band around
+        zero: "stable"). ``above: 0`` asks for a rise, though a change of exactly 0 meets it too."""
+        low, high = self.bounds()
+        if low is not None and low >= 0 and (high is None or high > 0):
+            return 1
+        if high is not None and high <= 0 and (low is None or low < 0):
+            return -1
+        return 0
+
     def describe(self) -> str:
         if self.value is not None:
             return f"= {self.value:g}"
@@ -141,6 +152,11 @@ class Pattern(_Strict):
     def score(self, x: float) -> float:
         """Miss in tolerances (0 inside the target; a missing value scores infinity)."""
         return self.target.miss(x) / self.tolerance if np.isfinite(x) else math.inf
+
+    def reproduced(self, x: float) -> bool:
+        """Within one tolerance of the target: what calibration's predictive check and the
+        validation count as reproducing the pattern."""
+        return self.score(x) <= 1
 
 
 class PatternFile(_Strict):

@@ -23,18 +23,6 @@ def one_run(scenario: Scenario, observations: list[pat.Pattern], seed: int) -> d
     return simulate(scenario, [seed], observations, scenario.time.steps, True)  # with posterior: the run draws its parameters
 
 
-def direction(target: pat.Target) -> int:
-    """The way a target asks the change to go: +1 for a rise (it admits no fall, and some
-    rise), -1 for a fall, 0 where it admits both or only no change (a band around zero:
-    "stable"). ``above: 0`` asks for a rise, though a change of exactly 0 meets it too."""
-    low, high = target.bounds()
-    if low is not None and low >= 0 and (high is None or high > 0):
-        return 1
-    if high is not None and high <= 0 and (low is None or low < 0):
-        return -1
-    return 0
-
-
 def compare(scenario: Scenario, observations: list[pat.Pattern], seeds: int, executor) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every run's values (one row per seed 0..seeds-1) and the table: per observation the
     target, the simulated 5%, 50% and 95% quantiles, the share of runs within tolerance
@@ -47,12 +35,12 @@ def compare(scenario: Scenario, observations: list[pat.Pattern], seeds: int, exe
     rows = []
     for o in observations:
         x = values[o.id].to_numpy(dtype=float)
-        hits = sum(o.score(v) <= 1 for v in x)
+        hits = sum(map(o.reproduced, x))
         low, high = wilson95(hits, len(x))
-        way = direction(o.target)
+        way = o.target.direction()
         rows.append({"observation": o.id, "observed": f"{o.target.describe()} (tolerance {o.tolerance:g})", "q05": float(np.nanquantile(x, 0.05)),
                      "median": float(np.nanmedian(x)), "q95": float(np.nanquantile(x, 0.95)), "reproduced": hits / len(x),
-                     "reproduced_ci95": f"{low:.2f}-{high:.2f}", "no_change": "yes" if o.score(0.0) <= 1 else "no",
+                     "reproduced_ci95": f"{low:.2f}-{high:.2f}", "no_change": "yes" if o.reproduced(0.0) else "no",
                      "right_way": f"{np.mean(np.sign(x[np.isfinite(x)]) == way):.2f}" if way else "none observed"})  # over the runs with a value, as the quantiles
     return values, pd.DataFrame(rows)
 
@@ -60,8 +48,8 @@ def compare(scenario: Scenario, observations: list[pat.Pattern], seeds: int, exe
 def counts(values: pd.DataFrame, observations: list[pat.Pattern]) -> str:
     """How many observations each run reproduces, against a change of zero everywhere:
     the line under the table that says whether the model beats standing still."""
-    per_run = sum((values[o.id].map(o.score) <= 1).astype(int) for o in observations)
+    per_run = sum(values[o.id].map(o.reproduced).astype(int) for o in observations)
     spread = ", ".join(f"{k} in {n} run{'s' if n > 1 else ''}" for k, n in per_run.value_counts().sort_index().items())
-    still = [o.id for o in observations if o.score(0.0) <= 1]
+    still = [o.id for o in observations if o.reproduced(0.0)]
     return (f"Observations reproduced per run (of {len(observations)}): {spread}. A change of zero everywhere reproduces {len(still)}: "
             f"{', '.join(still)}.")

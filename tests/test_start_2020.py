@@ -115,7 +115,7 @@ def test_observations_a_run_cannot_give_are_refused_before_the_runs(tmp_path, ca
 def test_a_target_moves_one_way_only_where_every_hit_shares_a_sign(target, way):
     """'Moves the observed way' counts runs whose change goes the way the target asks;
     a target that a fall and a rise can both meet, or only no change, has no direction."""
-    assert validation.direction(patterns.Target(**target)) == way
+    assert patterns.Target(**target).direction() == way
 
 
 def test_the_table_and_its_count_line_read_the_runs_as_a_reader_would(monkeypatch):
