@@ -191,6 +191,8 @@ def _worker_init(main: int) -> None:
 # of importing the model finds nothing to free; 0.05 s of CPU); workers turn it back on.
 if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()):
     gc.disable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already so unless a worker's start started it (_LocalExecutor)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     die_with_parent()
     if str(os.getppid()) != os.environ.pop("ABM_SWEEP_MAIN"):  # that process is gone already
         os._exit(1)
@@ -482,7 +484,7 @@ def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep", "ab
     def make() -> cf.Executor:
         if "forkserver" in methods:  # (again for a pool made anew: a fork server killed meanwhile is replaced by one that also dies with the sweep)
             _start_fork_server()
-        return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+        return _LocalExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
 
     return Pool(make, workers, f"local process pool, {workers} worker(s)")
 
@@ -497,6 +499,20 @@ def _start_fork_server() -> None:
 
     with ignored(signal.SIGINT, signal.SIGHUP), _environment(ABM_SWEEP_MAIN=str(os.getpid())):
         forkserver.ensure_running()
+
+
+class _LocalExecutor(cf.ProcessPoolExecutor):
+    """A process pool whose submissions pass on the variable that makes a fork server die
+    with the sweep. Submitting may start a worker, and multiprocessing starts the fork
+    server anew at a worker's start if it finds it dead: a pool made anew just after its
+    fork server was killed can find it still alive (its pipes closed, the process not yet
+    reaped), and the next worker's start then starts the replacement. Ctrl-C is not
+    ignored here, so as not to lose one pressed while a worker starts: such a fork server
+    ignores it once it has imported this module."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with _environment(ABM_SWEEP_MAIN=str(os.getpid())):
+            return super().submit(fn, *args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +291,45 @@ def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path, f
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's (documented)")
+def test_a_fork_server_started_by_a_workers_start_also_dies_with_the_sweep():
+    """multiprocessing starts the fork server afresh at any worker's start if it finds it
+    dead. A pool made anew just after its fork server was killed could still find it
+    alive (its pipes closed, the process not yet dead); the next one, started with the
+    probe's worker, lacked the order to die with the sweep and outlived a kill -9 of it
+    with its worker (seen once in the test above). Here the pool never starts the fork
+    server itself, so the worker's start does; the fork server must also leave Ctrl-C
+    and SIGHUP to the main process, as one started by the pool does."""
+    script = (
+        "import time\n"
+        "from abm import sweep\n"
+        "sweep._start_fork_server = lambda: None\n"
+        "pool = sweep.local_pool(1)\n"
+        "pool.submit(int).result()\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True)
+    helpers: set[int] = set()
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        helpers = _descendants(proc.pid)
+        assert (fork_server := _fork_server(helpers)) is not None and len(helpers) >= 3  # resource tracker, fork server, worker
+        ignores = int(re.search(r"SigIgn:\s*(\w+)", Path(f"/proc/{fork_server}/status").read_text()).group(1), 16)
+        assert all(ignores >> (s - 1) & 1 for s in (signal.SIGINT, signal.SIGHUP)), "Ctrl-C and SIGHUP are the main process's to handle"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(map(_running, helpers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in helpers if _running(p)], "processes outlived the sweep"
+    finally:
+        for pid in [proc.pid, *helpers]:  # what outlived it, so as not to leave it to the rest of the suite
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.stdout.close()
 
 
 def test_ctrl_c_while_a_worker_starts_leaves_no_worker_unknown_to_the_pool(monkeypatch):
