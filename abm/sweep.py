@@ -1094,15 +1094,16 @@ def _session(exp: Experiment, out: Path, pool: Pool, runner: Callable, progress:
                     outcomes = [Outcome(k, "failed", 0.0, "", _now(), error=why, traceback="".join(traceback.format_exception(exc))) for k in keys]
                 else:
                     pool.check(there)  # a worker running other code: refused before anything of it is stored
-                store.commit(outcomes)
-                for o in outcomes:
-                    if o.status == "ok":
-                        result.ok += 1
-                        per_run = o.seconds if per_run is None else 0.8 * per_run + 0.2 * o.seconds
-                    else:
-                        result.failed += 1
-                        r = run_of[o.key]
-                        result.failures.append({"run": o.key, "point": r.point, "replication": r.replication, "seed": r.seed, "params": points[r.point].labels, "error": o.error})
+                with interrupts_deferred(again=interrupt):  # what is stored is counted in the session's record (a second Ctrl-C stops a commit that hangs)
+                    store.commit(outcomes)
+                    for o in outcomes:
+                        if o.status == "ok":
+                            result.ok += 1
+                            per_run = o.seconds if per_run is None else 0.8 * per_run + 0.2 * o.seconds
+                        else:
+                            result.failed += 1
+                            r = run_of[o.key]
+                            result.failures.append({"run": o.key, "point": r.point, "replication": r.replication, "seed": r.seed, "params": points[r.point].labels, "error": o.error})
                 bar.update(len(outcomes))
                 if result.failed:
                     bar.set_postfix(failed=result.failed, refresh=False)

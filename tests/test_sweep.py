@@ -32,6 +32,7 @@ from abm import experiment, report, results, runner, sweep
 from abm.cli import main
 from abm.runner import run
 from abm.scenario import load as load_scenario
+from abm.store import Store
 from tests.conftest import other_code_pool, report_other_code, stopped_while_shutting_down
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -375,6 +376,24 @@ def test_sigterm_while_the_sweep_sets_up_stops_it_as_ctrl_c_would(monkeypatch, t
         signal.signal(signal.SIGTERM, previous)
     assert not unhandled
     assert not list(tmp_path.iterdir()), "nothing is left behind"
+
+
+def test_a_ctrl_c_just_after_runs_are_stored_still_counts_them(monkeypatch, tmp_path):
+    """The session's record counts what the store holds: a Ctrl-C between storing a
+    chunk's runs and counting them left the manifest's ran and ok short of the runs in
+    results.sqlite."""
+    original = Store.commit
+
+    def commit_then_ctrl_c(store, outcomes):
+        original(store, outcomes)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Store, "commit", commit_then_ctrl_c)
+    out = tmp_path / "out"
+    with ThreadPoolExecutor(1) as ex, suppress(KeyboardInterrupt):
+        sweep.run(tiny_spec(replications=6), out, executor=ex, progress=False)
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["interrupted"] and session["ok"] == session["ran"] == _count(out / "results.sqlite") > 0
 
 
 def test_a_sweep_stopped_before_its_session_began_still_says_how_to_continue(monkeypatch, tmp_path, capsys):
