@@ -223,10 +223,10 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         patterns = pat.load(root / spec.patterns, spec.use)
     except pat.PatternError as exc:  # named by the spec and its field, as a missing scenario is
         raise CalibrationError(f"{where}: {'use' if isinstance(exc, pat.UnknownPatternError) else 'patterns'}: {exc}") from None
-    last = pat.last_date(patterns)
+    last, latest = pat.last_date(patterns)
     steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
     if steps is None:
-        raise CalibrationError(f"{where}: pattern date {last} is after the scenario ends ({base.date(base.time.steps)})")
+        raise CalibrationError(f"{where}: pattern {latest}: date {last} is after the scenario ends ({base.date(base.time.steps)}; time.steps sets the scenario's length)")
     problem = unreadable(base, patterns, steps)
     if problem:
         raise CalibrationError(f"{where}: {problem}")
@@ -643,7 +643,9 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         stored, now = manifest.get("spec") or {}, plain(cal.spec.model_dump())
         if stored.get("seed") != now["seed"] and {**stored, "seed": None} == {**now, "seed": None}:  # a --seed left out of the resume
             raise CalibrationError(f"cannot resume {out}: it started with seed {stored.get('seed')}, not {now['seed']}; resume with --seed {stored.get('seed')}")
-        raise CalibrationError(f"cannot resume {out}: the spec, its base scenario or its patterns changed since it started; restore them, or start a new calibration with another --out")
+        changed = [k for k in dict.fromkeys([*now, *stored]) if stored.get(k) != now.get(k)]
+        what = f"the spec's {', '.join(changed)}" if changed else "its base scenario or its patterns"
+        raise CalibrationError(f"cannot resume {out}: {what} changed since it started; restore what changed, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:
         raise CalibrationError(refusal)

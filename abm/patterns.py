@@ -185,8 +185,9 @@ def load(path: str | Path, only: list[str] | None = None) -> list[Pattern]:
     return [parsed.patterns[k] for k in only]
 
 
-def last_date(patterns: list[Pattern]) -> dt.date:
-    return max(d for p in patterns for d in p.output.dates())
+def last_date(patterns: list[Pattern]) -> tuple[dt.date, str]:
+    """The last date any pattern reads, and the id of the pattern that reads it."""
+    return max((d, p.id) for p in patterns for d in p.output.dates())
 
 
 def needs_agents(patterns: list[Pattern]) -> bool:

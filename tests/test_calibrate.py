@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -209,8 +210,8 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
     assert not (tmp_path / "r" / "posterior.csv").exists()
     with pytest.raises(calibrate.CalibrationError, match="already exists"):
         calibrate.run(spec, tmp_path / "r", executor=serial(), progress=False)
-    with pytest.raises(calibrate.CalibrationError, match="changed"):
-        calibrate.run(small_spec(generations=3, population=7), tmp_path / "r", executor=serial(), resume=True, progress=False)
+    with pytest.raises(calibrate.CalibrationError, match=r": the spec's description, population changed since it started; restore what changed"):  # named, not "the spec, its base scenario or its patterns"
+        calibrate.run({**small_spec(generations=3, population=7), "description": "more particles"}, tmp_path / "r", executor=serial(), resume=True, progress=False)
     # a --seed left out of the resume was blamed on a changed spec
     with pytest.raises(calibrate.CalibrationError, match=r"it started with seed 3, not 5; resume with --seed 3$"):
         calibrate.run(small_spec(generations=3, seed=5), tmp_path / "r", executor=serial(), resume=True, progress=False)
@@ -572,7 +573,10 @@ def test_a_worker_that_died_once_is_replaced_said_and_recorded(small, monkeypatc
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(small_spec()))
     assert main(["calibrate", str(path), "--out", str(tmp_path / "c")]) == 0
-    assert "notice: 1 worker process(es) died (killed, or out of memory) and were replaced" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "notice: 1 worker process(es) died (killed, or out of memory) and were replaced" in err
+    # six particles cannot reach an effective sample size of 20: said so, not called degenerate weights
+    assert re.search(rf"effective sample size is [\d.]+ of 6 particles, below {calibrate.MIN_ESS} \(which 6 particles cannot pass\)", err)
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["sessions"][0]["worker_deaths"] == 1
     # and the posterior is the one no death would have given
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "posterior.csv"), pd.read_csv(small.out / "posterior.csv"))
@@ -738,18 +742,23 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         assert not (tmp_path / "out").exists()
 
 
-def test_a_pattern_dated_before_the_scenario_starts_is_refused_as_such(tmp_path, capsys):
-    """It was refused as 'outside the run (2025-01-01 to 2025-01-01)': the range of a run
-    cut to the last pattern's date, which for a pattern before the start is no run at all."""
+@pytest.mark.parametrize(("start", "end", "expected"), [
+    ("2024-01-01", "2024-07-01", "pattern odd: date 2024-01-01 is before the scenario starts (2025-01-01)"),
+    ("2030-01-01", "2090-01-01", "pattern odd: date 2090-01-01 is after the scenario ends ("),
+])
+def test_a_pattern_dated_outside_the_scenario_is_refused_as_such(tmp_path, capsys, start, end, expected):
+    """One before the start was refused as 'outside the run (2025-01-01 to 2025-01-01)':
+    the range of a run cut to the last pattern's date, which for a pattern before the start
+    is no run at all; one after the end did not say which pattern."""
     patterns = yaml.safe_load(PATTERNS.read_text())
-    early = patterns["patterns"]["south_caucasus_fragmenting"]
-    patterns["patterns"] = {"early": {**early, "output": {**early["output"], "from": "2024-01-01", "to": "2024-07-01"}}}
+    pattern = patterns["patterns"]["south_caucasus_fragmenting"]
+    patterns["patterns"] = {"odd": {**pattern, "output": {**pattern["output"], "from": start, "to": end}}, "central_asia_coheres": patterns["patterns"]["central_asia_coheres"]}
     (tmp_path / "patterns.yaml").write_text(yaml.safe_dump(patterns))
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(small_spec(patterns=str(tmp_path / "patterns.yaml"))))
     assert main(["calibrate", str(bad), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "pattern early: date 2024-01-01 is before the scenario starts (2025-01-01)" in err and err.count("\n") == 1
+    assert expected in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
 
