@@ -153,6 +153,12 @@ class Spec(_Strict):
 FITTED = {"id", "output", "target", "tolerance", "weight"}  # what of a pattern the distance reads: what the spec hash covers
 
 
+def fitted(patterns: list[dict]) -> list[dict]:
+    """What of each pattern (as dumped) a fit reads, for the spec hash: not the file's text,
+    since a comment or a source's spelling changes no fit (and blocked --resume)."""
+    return [{k: v for k, v in p.items() if k in FITTED} for p in patterns]
+
+
 @dataclass
 class Calibration:
     """A checked spec, ready to run: the base scenario, the patterns and the run length."""
@@ -223,15 +229,14 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         patterns = pat.load(root / spec.patterns, spec.use)
     except pat.PatternError as exc:  # named by the spec and its field, as a missing scenario is
         raise CalibrationError(f"{where}: {'use' if isinstance(exc, pat.UnknownPatternError) else 'patterns'}: {exc}") from None
-    last, latest = pat.last_date(patterns)
+    last, pattern_id = pat.last_date(patterns)
     steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
     if steps is None:
-        raise CalibrationError(f"{where}: pattern {latest}: date {last} is after the scenario ends ({base.date(base.time.steps)}; time.steps sets the scenario's length)")
+        raise CalibrationError(f"{where}: pattern {pattern_id}: date {last} is after the scenario ends ({base.date(base.time.steps)}; time.steps sets the scenario's length)")
     problem = unreadable(base, patterns, steps)
     if problem:
         raise CalibrationError(f"{where}: {problem}")
-    fitted = [p.model_dump(mode="json", by_alias=True, include=FITTED) for p in patterns]  # not the file's text: a comment or a source's spelling changes no fit, and blocked --resume
-    hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted}
+    hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted([p.model_dump(mode="json", by_alias=True) for p in patterns])}
     text = {**hashed, "patterns": (root / spec.patterns).read_text(encoding="utf-8")}
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text), allow_large)
 
@@ -643,8 +648,11 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         stored, now = manifest.get("spec") or {}, plain(cal.spec.model_dump())
         if stored.get("seed") != now["seed"] and {**stored, "seed": None} == {**now, "seed": None}:  # a --seed left out of the resume
             raise CalibrationError(f"cannot resume {out}: it started with seed {stored.get('seed')}, not {now['seed']}; resume with --seed {stored.get('seed')}")
-        changed = [k for k in dict.fromkeys([*now, *stored]) if stored.get(k) != now.get(k)]
-        what = f"the spec's {', '.join(changed)}" if changed else "its base scenario or its patterns"
+        settings = [k for k in dict.fromkeys([*now, *stored]) if stored.get(k) != now.get(k)]
+        changed = [f"the spec's {', '.join(settings)}"] if settings else []
+        changed += ["its base scenario"] if scenario_hash(manifest.get("base_scenario") or {}) != scenario_hash(cal.base.to_dict()) else []
+        changed += ["its patterns"] if fitted([p for p in manifest.get("patterns") or [] if isinstance(p, dict)]) != fitted([p.model_dump(mode="json", by_alias=True) for p in cal.patterns]) else []
+        what = " and ".join(changed) or "the spec, its base scenario or its patterns"
         raise CalibrationError(f"cannot resume {out}: {what} changed since it started; restore what changed, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:

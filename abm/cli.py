@@ -543,7 +543,7 @@ def cmd_calibrate(args) -> int:
         return interrupted_status()
     print(f"wrote {out}/: " + ", ".join(p.name for p in result.files))
     if result.ess < calibrate.MIN_ESS:
-        why = f"which {cal.spec.population} particles cannot pass" if cal.spec.population <= calibrate.MIN_ESS else "a few particles hold most of the weight"
+        why = f"which {cal.spec.population} particles cannot reach" if cal.spec.population < calibrate.MIN_ESS else "a few particles hold most of the weight"
         print(f"warning: the final weights' effective sample size is {result.ess:.1f} of {cal.spec.population} particles, below {calibrate.MIN_ESS} ({why}): "
               "every verdict in constraint.csv is 'unreliable'; run more particles or seeds per particle, or another --seed", file=sys.stderr)
     return 0

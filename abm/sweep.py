@@ -186,12 +186,16 @@ def _worker_init(main: int) -> None:
 
 
 # The fork server imports this module at its start (see local_pool), with a variable
-# naming the sweep process that started it: it dies with that process. It only imports
+# naming the sweep process that started it: it dies with that process. (The variable is
+# set while the sweep submits work, so a process started meanwhile by another thread
+# could see it: only a fork server, a ``python -c`` running multiprocessing.forkserver,
+# acts on it.) It only imports
 # and forks, so it runs without the cyclic garbage collector (a collection in the middle
 # of importing the model finds nothing to free; 0.05 s of CPU); workers turn it back on.
-if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()):
+if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()) and sys.argv == ["-c"] and "multiprocessing.forkserver" in sys.modules:
     gc.disable()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # already so unless a worker's start started it (_LocalExecutor)
+    # inherited unless a worker's start started it (_LocalExecutor); multiprocessing ignores Ctrl-C itself only once the preload is imported
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     die_with_parent()
     if str(os.getppid()) != os.environ.pop("ABM_SWEEP_MAIN"):  # that process is gone already
@@ -484,7 +488,8 @@ def local_pool(workers: int | None, preload: tuple[str, ...] = ("abm.sweep", "ab
     def make() -> cf.Executor:
         if "forkserver" in methods:  # (again for a pool made anew: a fork server killed meanwhile is replaced by one that also dies with the sweep)
             _start_fork_server()
-        return _LocalExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+        executor = _LocalExecutor if "forkserver" in methods else cf.ProcessPoolExecutor
+        return executor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
 
     return Pool(make, workers, f"local process pool, {workers} worker(s)")
 

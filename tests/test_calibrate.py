@@ -212,6 +212,14 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
         calibrate.run(spec, tmp_path / "r", executor=serial(), progress=False)
     with pytest.raises(calibrate.CalibrationError, match=r": the spec's description, population changed since it started; restore what changed"):  # named, not "the spec, its base scenario or its patterns"
         calibrate.run({**small_spec(generations=3, population=7), "description": "more particles"}, tmp_path / "r", executor=serial(), resume=True, progress=False)
+    other_base, other_patterns = tmp_path / "base.yaml", tmp_path / "patterns.yaml"
+    other_base.write_text("# a copy\n" + BASELINE.read_text())  # the same scenario
+    other_patterns.write_text(PATTERNS.read_text())
+    with pytest.raises(calibrate.CalibrationError, match=r": the spec's scenario, patterns changed since it started"):  # moved files, the same content
+        calibrate.run(small_spec(generations=3, scenario=str(other_base), patterns=str(other_patterns)), tmp_path / "r", executor=serial(), resume=True, progress=False)
+    other_base.write_text(BASELINE.read_text().replace("steps: 60", "steps: 61", 1))
+    with pytest.raises(calibrate.CalibrationError, match=r": the spec's scenario and its base scenario changed since it started"):
+        calibrate.run(small_spec(generations=3, scenario=str(other_base)), tmp_path / "r", executor=serial(), resume=True, progress=False)
     # a --seed left out of the resume was blamed on a changed spec
     with pytest.raises(calibrate.CalibrationError, match=r"it started with seed 3, not 5; resume with --seed 3$"):
         calibrate.run(small_spec(generations=3, seed=5), tmp_path / "r", executor=serial(), resume=True, progress=False)
@@ -576,7 +584,7 @@ def test_a_worker_that_died_once_is_replaced_said_and_recorded(small, monkeypatc
     err = capsys.readouterr().err
     assert "notice: 1 worker process(es) died (killed, or out of memory) and were replaced" in err
     # six particles cannot reach an effective sample size of 20: said so, not called degenerate weights
-    assert re.search(rf"effective sample size is [\d.]+ of 6 particles, below {calibrate.MIN_ESS} \(which 6 particles cannot pass\)", err)
+    assert re.search(rf"effective sample size is [\d.]+ of 6 particles, below {calibrate.MIN_ESS} \(which 6 particles cannot reach\)", err)
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["sessions"][0]["worker_deaths"] == 1
     # and the posterior is the one no death would have given
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "posterior.csv"), pd.read_csv(small.out / "posterior.csv"))
