@@ -153,10 +153,12 @@ class Spec(_Strict):
 FITTED = {"id", "output", "target", "tolerance", "weight"}  # what of a pattern the distance reads: what the spec hash covers
 
 
-def fitted(patterns: list[dict]) -> list[dict]:
-    """What of each pattern (as dumped) a fit reads, for the spec hash: not the file's text,
-    since a comment or a source's spelling changes no fit (and blocked --resume)."""
-    return [{k: v for k, v in p.items() if k in FITTED} for p in patterns]
+def fitted(patterns: list[pat.Pattern | dict]) -> list[dict]:
+    """What of each pattern (loaded, or as a manifest stores it) a fit reads, for the spec
+    hash: not the file's text, since a comment or a source's spelling changes no fit (and
+    blocked --resume)."""
+    dumped = (p if isinstance(p, dict) else p.model_dump(mode="json", by_alias=True) for p in patterns)
+    return [{k: v for k, v in p.items() if k in FITTED} for p in dumped]
 
 
 @dataclass
@@ -236,7 +238,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
     problem = unreadable(base, patterns, steps)
     if problem:
         raise CalibrationError(f"{where}: {problem}")
-    hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted([p.model_dump(mode="json", by_alias=True) for p in patterns])}
+    hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted(patterns)}
     text = {**hashed, "patterns": (root / spec.patterns).read_text(encoding="utf-8")}
     return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text), allow_large)
 
@@ -651,7 +653,7 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         settings = [k for k in dict.fromkeys([*now, *stored]) if stored.get(k) != now.get(k)]
         changed = [f"the spec's {', '.join(settings)}"] if settings else []
         changed += ["its base scenario"] if scenario_hash(manifest.get("base_scenario") or {}) != scenario_hash(cal.base.to_dict()) else []
-        changed += ["its patterns"] if fitted([p for p in manifest.get("patterns") or [] if isinstance(p, dict)]) != fitted([p.model_dump(mode="json", by_alias=True) for p in cal.patterns]) else []
+        changed += ["its patterns"] if fitted([p for p in manifest.get("patterns") or [] if isinstance(p, dict)]) != fitted(cal.patterns) else []
         what = " and ".join(changed) or "the spec, its base scenario or its patterns"
         raise CalibrationError(f"cannot resume {out}: {what} changed since it started; restore what changed, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")

@@ -186,12 +186,12 @@ def _worker_init(main: int) -> None:
 
 
 # The fork server imports this module at its start (see local_pool), with a variable
-# naming the sweep process that started it: it dies with that process. (The variable is
-# set while the sweep submits work, so a process started meanwhile by another thread
-# could see it: only a fork server, a ``python -c`` running multiprocessing.forkserver,
-# acts on it.) It only imports
-# and forks, so it runs without the cyclic garbage collector (a collection in the middle
-# of importing the model finds nothing to free; 0.05 s of CPU); workers turn it back on.
+# naming the sweep process that started it: it dies with that process. The variable is
+# set while the sweep submits work, when another thread could start a process that sees
+# it: only a fork server (a ``python -c`` running multiprocessing.forkserver) acts on it.
+# It only imports and forks, so it runs without the cyclic garbage collector (a collection
+# in the middle of importing the model finds nothing to free; 0.05 s of CPU); workers turn
+# it back on.
 if os.environ.get("ABM_SWEEP_MAIN", str(os.getpid())) != str(os.getpid()) and sys.argv == ["-c"] and "multiprocessing.forkserver" in sys.modules:
     gc.disable()
     # inherited unless a worker's start started it (_LocalExecutor); multiprocessing ignores Ctrl-C itself only once the preload is imported

@@ -243,6 +243,15 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _survivors(pids: set[int], wait: float = 20) -> list[int]:
+    """Those of ``pids`` still running after up to ``wait`` seconds (a process killed by
+    its parent's death takes a moment to go)."""
+    deadline = time.monotonic() + wait
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if _running(p)]
+
+
 def _fork_server(pids: set[int]) -> int | None:
     for pid in pids:
         try:
@@ -281,10 +290,7 @@ def test_kill_9_of_the_sweep_leaves_no_fork_server_tracker_or_worker(tmp_path, f
         if killed:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        deadline = time.monotonic() + 20
-        while any(map(_running, helpers)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in helpers if _running(p)], "processes outlived the sweep"
+        assert not _survivors(helpers), "processes outlived the sweep"
         # docs/experiments.md: a session killed outright keeps ended null (one that stopped itself writes it), and its runs
         assert (json.loads((out / "manifest.json").read_text())["sessions"][-1]["ended"] is None) == killed and _count(out / "results.sqlite") > 0
     finally:
@@ -313,7 +319,6 @@ def test_a_fork_server_started_by_a_workers_start_also_dies_with_the_sweep():
         "time.sleep(600)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, text=True)
-    helpers: set[int] = set()
     try:
         assert proc.stdout.readline().strip() == "ready"
         helpers = _descendants(proc.pid)
@@ -322,14 +327,10 @@ def test_a_fork_server_started_by_a_workers_start_also_dies_with_the_sweep():
         assert ignores >> (signal.SIGHUP - 1) & 1, "a closed terminal's SIGHUP is the main process's to handle"  # (multiprocessing ignores Ctrl-C itself once the preload is imported)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        deadline = time.monotonic() + 20
-        while any(map(_running, helpers)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [p for p in helpers if _running(p)], "processes outlived the sweep"
+        assert not _survivors(helpers), "processes outlived the sweep"
     finally:
-        for pid in [proc.pid, *helpers]:  # what outlived it, so as not to leave it to the rest of the suite
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):  # what outlived it, as the test above does
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.stdout.close()
 
 
