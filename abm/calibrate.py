@@ -41,6 +41,7 @@ import sqlite3
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,13 +56,13 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm import yamlfile
-from abm.experiment import base_problems, canonical_hash, override, plain, scenario_hash
+from abm.experiment import base_problems, canonical_hash, override, plain, scenario_hash, set_in_spec
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt, take_held_stop
 from abm.runner import model_record, resume_refusal
-from abm.scenario import Scenario, ScenarioError, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
 from abm.store import write_json
-from abm.sweep import ClusterLost, SweepError, _lock, check_unlocked, not_in_a_starting_worker
+from abm.sweep import ClusterLost, SweepError, _as_sets, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import SEED_MAX, Ids, Int, PlainName, Real, Seed
 
 MANIFEST = "manifest.json"
@@ -174,30 +175,41 @@ class Calibration:
     hash: str
     text_hash: str = ""  # the hash of calibrations started before it covered the patterns' fitted fields, not their file's text: they still resume
     allow_large: bool = False  # every particle's scenario is built beyond the world-size budget (--allow-large); not hashed: it changes no run
+    sets: tuple[str, ...] = ()  # the --set overrides the spec was read with (the settings they change are hashed)
 
     @property
     def names(self) -> list[str]:
         return list(self.spec.parameters)
 
 
-def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None = None, seed: int | None = None, allow_large: bool = False) -> Calibration:
+def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None = None, seed: int | None = None, allow_large: bool = False,
+              sets: Sequence[str] = ()) -> Calibration:
     """Read and check a calibration spec; every problem is one line (CalibrationError).
     ``seed`` replaces the spec's own (and so enters its hash): the same spec under
     another seed shows how much of a verdict is the ABC's Monte Carlo error. ``allow_large``
-    lifts the world-size budget (:mod:`abm.budget`) for the base scenario, as ``abm run``'s does."""
+    lifts the world-size budget (:mod:`abm.budget`) for the base scenario, as ``abm run``'s does.
+    ``sets`` are ``path=value`` overrides of the spec itself (``abm calibrate --set``:
+    ``population=40``, ``parameters.rules.decay.rate.high=0.05``), so that a calibration
+    can be scaled down or varied without a copy of the file (whose relative paths break
+    when it moves); they enter the hash as the settings they change do."""
     if isinstance(source, dict):
-        raw, where, root = source, "spec", Path(base_dir or ".")
+        raw, source_name, root = source, "spec", Path(base_dir or ".")
     else:
         path = Path(source)
         try:
             raw = read_yaml(path, "a calibration spec")
         except ScenarioError as exc:
             raise CalibrationError(f"{path}: {exc.problems[0][1]}") from None
-        where, root = str(path), Path(base_dir) if base_dir else path.parent
+        source_name, root = str(path), Path(base_dir) if base_dir else path.parent
+    sets = list(sets)
+    where = f"{source_name} read with --set {' '.join(sets)}" if sets else source_name  # what every later problem may follow from
     try:
-        spec = Spec.model_validate(raw)
-    except ValidationError as exc:
-        raise _spec_error(pydantic_problems(exc, Spec), where) from None
+        spec = Spec.model_validate(set_in_spec(raw, sets, spec_keys) if sets else raw)
+    except ScenarioError as exc:  # a path that cannot be set, or a malformed override
+        raise _spec_error(exc.problems, "--set") from None
+    except ValidationError as exc:  # blamed on --set where an override made it, as abm sweep's spec problems are
+        blamed = _blame_overrides(ScenarioError(pydantic_problems(exc, Spec), source_name), sets)
+        raise _spec_error(blamed.problems, where if blamed.read_with else blamed.source, blamed.source) from None
     if seed is not None:
         if not 0 <= seed <= SEED_MAX:  # as abm run's --seed: a seed SQLite can store
             raise CalibrationError(f"--seed: must be in [0, {SEED_MAX}] (got {seed})")
@@ -207,7 +219,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raw, found, files = resolve_chain(root / spec.scenario)
         base = build(apply_overrides(raw, [override(k, v) for k, v in spec.set.items()]), str(root / spec.scenario), allow_large, found)
     except ScenarioError as exc:
-        raise _spec_error(base_problems(blame_parents(exc, files, spec.set), "scenario", spec.scenario, list(spec.set)), where) from None
+        raise _spec_error(base_problems(blame_parents(exc, files, spec.set), "scenario", spec.scenario, list(spec.set)), where, source_name) from None
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     reference = base.to_dict()
@@ -240,7 +252,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise CalibrationError(f"{where}: {problem}")
     hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted(patterns)}
     text = {**hashed, "patterns": (root / spec.patterns).read_text(encoding="utf-8")}
-    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text), allow_large)
+    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text), allow_large, tuple(sets))
 
 
 JOINT_DRAWS = 200  # draws from the priors tried before a calibration starts
@@ -260,10 +272,23 @@ def _jointly_invalid(base: Scenario, spec: Spec, allow_large: bool = False) -> s
     return f"none of {JOINT_DRAWS} draws from the priors makes a valid scenario ({path}: {message}); the ranges are valid one by one, not together: narrow them"
 
 
-def _spec_error(problems: list[tuple[str, str]], where: str) -> CalibrationError:
-    """Every problem of a spec, as abm sweep lists a spec's."""
+def _spec_error(problems: list[tuple[str, str]], where: str, source: str | None = None) -> CalibrationError:
+    """Every problem of a spec, as abm sweep lists a spec's; ``where`` says what was read
+    (the file, with the --set overrides it was read with, or --set alone) and ``source``
+    is the file, whose keys tell a file of another kind (its ``where`` by default)."""
     message = f"{where}: {problems[0][0]}: {problems[0][1]}" if len(problems) == 1 else ScenarioError(problems, where).listing()
-    return CalibrationError(message, problems, where)
+    return CalibrationError(message, problems, source or where)
+
+
+def spec_keys(path: str) -> list[str]:
+    """The keys a spec override's ``path`` walks: ``set.time.steps`` is ``set`` then
+    ``time.steps``; ``parameters.rules.decay.rate.high`` is ``parameters``,
+    ``rules.decay.rate``, ``high`` (a prior's own field), and ``parameters.rules.decay.rate``
+    the whole prior."""
+    keys = path.split(".")
+    if keys[0] == "parameters" and len(keys) > 2 and keys[-1] in Prior.model_fields:
+        return [keys[0], ".".join(keys[1:-1]), keys[-1]]
+    return [keys[0], ".".join(keys[1:])] if keys[0] in ("set", "parameters") and len(keys) > 1 else keys
 
 
 def unreadable(base: Scenario, patterns: list[pat.Pattern], steps: int) -> str | None:
@@ -596,6 +621,7 @@ def _create(out: Path, cal: Calibration) -> None:
                 "description": cal.spec.description,
                 "spec_hash": cal.hash,
                 "spec": plain(cal.spec.model_dump()),
+                "overrides": list(cal.sets),  # abm calibrate --set, which a resume repeats
                 "base_scenario": cal.base.to_dict(),
                 "patterns": [p.model_dump(mode="json", by_alias=True) for p in cal.patterns],
                 "steps": cal.steps,
@@ -615,12 +641,14 @@ def _create(out: Path, cal: Calibration) -> None:
 
 
 def copy_spec(cal: Calibration, path: Path) -> None:
-    """The spec beside its outputs, as run: the file itself, or under ``--seed`` its
-    settings with that seed (a copy of the file would re-run the file's seed)."""
-    if Spec.model_validate(read_yaml(cal.source, "a calibration spec")).seed == cal.spec.seed:
+    """The spec beside its outputs, as run: the file itself, or under ``--set`` or
+    ``--seed`` its settings as they changed them (a copy of the file would re-run the file's)."""
+    seeded = Spec.model_validate(set_in_spec(read_yaml(cal.source, "a calibration spec"), list(cal.sets), spec_keys)).seed != cal.spec.seed
+    if not cal.sets and not seeded:
         shutil.copyfile(cal.source, path)
     else:
-        head = f"# {cal.source} with abm calibrate --seed {cal.spec.seed}; its paths are relative to {Path(cal.source).resolve().parent}\n"
+        options = " ".join([_as_sets(cal.sets), f"--seed {cal.spec.seed}" if seeded else ""]).strip()
+        head = f"# {cal.source} with abm calibrate {options}; its paths are relative to {Path(cal.source).resolve().parent}\n"
         path.write_text(head + yamlfile.dump(plain(cal.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
@@ -655,7 +683,9 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         changed += ["its base scenario"] if scenario_hash(manifest.get("base_scenario") or {}) != scenario_hash(cal.base.to_dict()) else []
         changed += ["its patterns"] if fitted([p for p in manifest.get("patterns") or [] if isinstance(p, dict)]) != fitted(cal.patterns) else []
         what = " and ".join(changed) or "the spec, its base scenario or its patterns"
-        raise CalibrationError(f"cannot resume {out}: {what} changed since it started; restore what changed, or start a new calibration with another --out")
+        then = recorded if isinstance(recorded := manifest.get("overrides"), list) else []  # none recorded before --set existed
+        sets = "" if sorted(map(str, then)) == sorted(cal.sets) else f" (it started with {_as_sets(then) or 'no --set'}, this command has {_as_sets(cal.sets) or 'none'})"
+        raise CalibrationError(f"cannot resume {out}: {what} changed since it started{sets}; restore what changed, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:
         raise CalibrationError(refusal)
@@ -783,7 +813,8 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     epsilons = history.get_all_populations()
     epsilons = epsilons[epsilons["t"] >= 0]  # pyabc's row t = -1 stands for its own set-up, not a generation
     lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
-             f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); seed {cal.spec.seed}, spec hash {cal.hash[:12]}.", "",
+             f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); seed {cal.spec.seed}, spec hash {cal.hash[:12]}"
+             f"{f', the spec read with {_as_sets(cal.sets)}' if cal.sets else ''}.", "",
              "## Which parameters the patterns constrain", "", report.markdown(table), "",
              f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise; "
              f"every verdict is unreliable when the final weights' effective sample size (ess, Kish) is below {MIN_ESS}: "

@@ -54,7 +54,7 @@ def wrong_kind(exc, command: str) -> str | None:
     expected = KINDS[command] if command in ("sweep", "calibrate") else KINDS["run"]  # the others read scenarios
     if str(exc.source) == "--set":  # an override, not a file: a scenario's key goes under a sweep spec's set:
         key = min(unknown & KINDS["run"][2], default=None)
-        if command != "sweep" or key is None:
+        if command not in ("sweep", "calibrate") or key is None:
             return None
         return f"--set {key}...: {key} is a scenario's setting, not {expected[0]}'s; override it under set., as in --set set.{key}.<path>=VALUE (or set.{key}=VALUE for the whole key)"
     for kind, advice, keys in KINDS.values():
@@ -511,7 +511,7 @@ def cmd_calibrate(args) -> int:
     check_model_change(args, "calibration", "generations")
     logging.getLogger("ABC").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
-        cal = calibrate.load_spec(args.spec, seed=args.seed, allow_large=args.allow_large)
+        cal = calibrate.load_spec(args.spec, seed=args.seed, allow_large=args.allow_large, sets=args.set)
     except calibrate.CalibrationError as exc:
         raise UsageError(wrong_kind(exc, "calibrate") or str(exc)) from None
     if args.scheduler is None:  # as abm sweep's: --workers 1000 started a process per particle
@@ -526,7 +526,7 @@ def cmd_calibrate(args) -> int:
             calibrate.check_resumable(out, cal, args.allow_model_change)
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
-        resume = resume_line(args.spec, out, [], [*(["--seed", str(args.seed)] if args.seed is not None else []), *carried(args)], command="calibrate")
+        resume = resume_line(args.spec, out, args.set, [*(["--seed", str(args.seed)] if args.seed is not None else []), *carried(args)], command="calibrate")
         kept = f"every finished generation is stored in {out}/{calibrate.DB}; continue with: {resume}"
         with resume_hint_if_stopped(out / calibrate.MANIFEST, kept):
             result = calibrate.run(cal, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, allow_model_change=args.allow_model_change)
@@ -618,6 +618,8 @@ def add_calibrate(sub) -> None:
     k.add_argument("spec", help="calibration spec YAML (see experiments/calibrate/baseline.yaml)")
     add_executor(k)
     k.add_argument("--out", default=None, help="output directory (default: runs/<spec name>); an existing one is never replaced, only completed with --resume")
+    k.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override the calibration spec itself, e.g. --set population=40, --set generations=2, "
+                   "--set parameters.rules.decay.rate.high=0.05, --set set.time.steps=20 (repeatable; recorded in the manifest; --resume needs the same overrides)")
     k.add_argument("--seed", type=int, default=None, help="the ABC's seed instead of the spec's (with another --out): the same calibration under another seed shows its Monte Carlo error")
     k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation (a folder that does not exist yet is started, with a notice); refused if the model's code (its Python files) or a library it computes with changed since the calibration started")
     add_model_change(k, "calibration", "generations")

@@ -26,6 +26,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -570,17 +571,24 @@ def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     with the allowed names; the overrides are kept in the spec (and so in the manifest)."""
     if not sets:
         return raw
+    out = set_in_spec(raw, sets, spec_keys)
+    earlier = out.get("overrides", [])  # a spec written by an earlier sweep with --set lists its own
+    out["overrides"] = [*earlier, *sets] if isinstance(earlier, list) else earlier
+    return out
+
+
+def set_in_spec(raw: dict[str, Any], sets: list[str], keys: Callable[[str], list[str]]) -> dict[str, Any]:
+    """A copy of a spec (an experiment's, a calibration's) with ``path=value`` overrides
+    applied; ``keys`` splits a path into the keys it walks (the spec's sections keyed by
+    dotted scenario paths). Every path that cannot be set is refused at once, blamed on --set."""
     out = copy.deepcopy(raw)
     problems = []
     for item in sets:
         path, value = parse_set(item)
-        problem = set_path(out, spec_keys(path), value)
-        if problem:
+        if problem := set_path(out, keys(path), value):
             problems.append((path, problem))
     if problems:
         raise ExperimentError(problems, "--set")
-    earlier = out.get("overrides", [])  # a spec written by an earlier sweep with --set lists its own
-    out["overrides"] = [*earlier, *sets] if isinstance(earlier, list) else earlier
     return out
 
 

@@ -291,13 +291,13 @@ def test_a_full_disk_stops_the_calibration_in_one_line_and_a_resume_completes_it
         calibrate.run(small_spec(), tmp_path / "d", executor=ex, progress=False)
 
 
-def test_the_interrupted_calibrations_hint_repeats_its_seed(monkeypatch, tmp_path, capsys):
+def test_the_interrupted_calibrations_hint_repeats_its_seed_and_overrides(monkeypatch, tmp_path, capsys):
     """The hint left --seed out, and the resume it gave was refused as a changed spec."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec()))
     monkeypatch.setattr(calibrate, "run", lambda *a, **k: types.SimpleNamespace(interrupted=True, generations=1, simulations=6, seconds=0.1, executor="serial", worker_deaths=0))
-    assert main(["calibrate", str(spec), "--seed", "5", "--out", str(tmp_path / "c")]) in (130, 143)
-    assert capsys.readouterr().err.rstrip().endswith(f"continue with: abm calibrate {spec} --out {tmp_path / 'c'} --resume --seed 5")
+    assert main(["calibrate", str(spec), "--seed", "5", "--set", "population=7", "--out", str(tmp_path / "c")]) in (130, 143)
+    assert capsys.readouterr().err.rstrip().endswith(f"continue with: abm calibrate {spec} --out {tmp_path / 'c'} --resume --set population=7 --seed 5")
 
 
 def test_a_calibration_stopped_while_making_its_folder_leaves_none(monkeypatch, tmp_path):
@@ -832,6 +832,60 @@ def test_the_shipped_spec_is_valid():
     cal = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml")
     assert cal.steps == 4 and cal.tables and len(cal.names) >= 5
     assert np.isfinite([p.tolerance for p in cal.patterns]).all()
+
+
+def test_set_is_the_calibration_an_edited_copy_of_the_spec_would_be(tmp_path):
+    """--set scales a calibration down or varies it without a copy of the file (a moved
+    copy breaks its relative paths): a spec read with --set has the hash of the file
+    edited the same way, so it resumes and reports as that calibration."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec()))
+    sets = ["population=7", "parameters.rules.decay.rate.high=0.05", "set.time.steps=24", "epsilon.alpha=0.4"]
+    edited = small_spec(population=7, parameters={**small_spec()["parameters"], "rules.decay.rate": {"low": 0.0, "high": 0.05}},
+                        set={"time.steps": 24}, epsilon={"alpha": 0.4})
+    copy = tmp_path / "edited.yaml"
+    copy.write_text(yaml.safe_dump(edited))
+    cal = calibrate.load_spec(spec, sets=sets)
+    assert cal.hash == calibrate.load_spec(copy).hash != calibrate.load_spec(spec).hash
+    assert (cal.spec.population, cal.spec.parameters["rules.decay.rate"].high, cal.base.time.steps) == (7, 0.05, 24)
+    assert calibrate.load_spec(spec, sets=["parameters.rules.decay.rate={low: 0.0, high: 0.05}"]).spec.parameters["rules.decay.rate"].high == 0.05
+
+
+def test_a_calibration_made_with_set_records_it_and_its_resume_needs_it(tmp_path):
+    """calibration.yaml is the spec as run (a copy of the file would re-run the file's
+    settings), the manifest and summary name the overrides, and a resume without them is
+    refused by name rather than as a changed spec."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec()))
+    cal = calibrate.load_spec(spec, sets=["population=7", "generations=1"])
+    with serial() as ex:
+        calibrate.run(cal, tmp_path / "c", executor=ex, progress=False)
+    written = tmp_path / "c" / "calibration.yaml"
+    assert written.read_text().startswith(f"# {spec} with abm calibrate --set population=7 --set generations=1; its paths are relative to {tmp_path}")
+    assert calibrate.load_spec(written).hash == cal.hash
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["overrides"] == ["population=7", "generations=1"]
+    assert ", the spec read with --set population=7 --set generations=1." in (tmp_path / "c" / "summary.md").read_text()
+    with pytest.raises(calibrate.CalibrationError, match=r": the spec's population, generations changed since it started \(it started with --set population=7 --set generations=1, this command has none\); restore"):
+        calibrate.check_resumable(tmp_path / "c", calibrate.load_spec(spec))
+    calibrate.check_resumable(tmp_path / "c", calibrate.load_spec(spec, sets=["generations=1", "population=7"]))  # their order is no change
+
+
+@pytest.mark.parametrize(("item", "expected"), [
+    ("population=1", "--set: population: Input should be greater than or equal to 2 (got 1)"),
+    ("populaton=40", "--set: populaton: unknown key; did you mean 'population'?"),
+    ("population40", "--set: population40: a --set override must look like dotted.path=value"),
+    ("time.steps=20", "--set time...: time is a scenario's setting, not a calibration spec's; override it under set., as in --set set.time.<path>=VALUE"),
+    ("parameters.rules.decay.rate.low=0.5", "spec.yaml read with --set parameters.rules.decay.rate.low=0.5: parameters.rules.decay.rate: needs low < high"),
+    ("set.time.steps=2", "spec.yaml read with --set set.time.steps=2: pattern "),  # the run no longer reaches the patterns
+    ("name.first=x", "--set: name.first: cannot set a field inside a value that is not a mapping"),
+])
+def test_a_bad_set_is_refused_in_one_line_naming_it_and_writes_nothing(tmp_path, capsys, item, expected):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec()))
+    assert main(["calibrate", str(spec), "--set", item, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_another_seed_is_another_calibration(tmp_path, capsys):
