@@ -505,7 +505,7 @@ def cmd_export(args) -> int:
 def cmd_calibrate(args) -> int:
     import logging
 
-    from abm import calibrate
+    from abm import calibrate, sweep
 
     check_executor(args)
     check_model_change(args, "calibration", "generations")
@@ -515,17 +515,19 @@ def cmd_calibrate(args) -> int:
     except calibrate.CalibrationError as exc:
         raise UsageError(wrong_kind(exc, "calibrate") or str(exc)) from None
     if args.scheduler is None:  # as abm sweep's: --workers 1000 started a process per particle
-        from abm import sweep
-
         budget.check_workers(args.workers or sweep.default_workers(), budget.world_bytes(len(cal.base.states), len(cal.base.powers), cal.steps), args.allow_large)
     try:
         out = Path(args.out) if args.out else Path("runs") / cal.spec.name
         calibrate.check_new(out, args.resume)  # refused before the plan is printed
         _nothing_to_resume(args.resume, out)
+        if args.scheduler is not None:  # checked, not connected to, before the plan line, as abm sweep checks it (a dry run too)
+            sweep.dask_target(args.scheduler)
         if args.resume and (out.exists() or out.is_symlink()):  # a refused resume is one message, with no plan line before it
             calibrate.check_resumable(out, cal, args.allow_model_change)
         print(f"{args.spec}: {len(cal.names)} parameter(s), {len(cal.patterns)} pattern(s), {cal.spec.generations} generation(s) of {cal.spec.population} particles, "
               f"{cal.spec.seeds_per_particle} seed(s) per particle, {cal.steps} steps per run -> {out}/", flush=True)
+        if args.dry_run:
+            return 0
         resume = resume_line(args.spec, out, args.set, [*(["--seed", str(args.seed)] if args.seed is not None else []), *carried(args)], command="calibrate")
         kept = f"every finished generation is stored in {out}/{calibrate.DB}; continue with: {resume}"
         with resume_hint_if_stopped(out / calibrate.MANIFEST, kept):
@@ -533,7 +535,7 @@ def cmd_calibrate(args) -> int:
     except calibrate.CalibrationStopped as exc:  # not the input's fault (exit 1, as a sweep stopped early)
         print(f"stopped early: {exc}; continue with: {resume}", file=sys.stderr)
         return 1
-    except calibrate.CalibrationError as exc:
+    except (calibrate.CalibrationError, sweep.SweepError) as exc:
         raise UsageError(str(exc)) from None
     print(f"{result.generations} generation(s) done; {result.simulations} simulations in {result.seconds:.1f} s on {result.executor}")
     if result.worker_deaths:  # recovered, as a sweep's are, and said as a sweep says it
@@ -623,6 +625,7 @@ def add_calibrate(sub) -> None:
     k.add_argument("--seed", type=int, default=None, help="the ABC's seed instead of the spec's (with another --out): the same calibration under another seed shows its Monte Carlo error")
     k.add_argument("--resume", action="store_true", help="continue an interrupted calibration in --out from its last finished generation (a folder that does not exist yet is started, with a notice); refused if the model's code (its Python files) or a library it computes with changed since the calibration started")
     add_model_change(k, "calibration", "generations")
+    k.add_argument("--dry-run", action="store_true", help="check the spec (with its --set), the output folder and --scheduler, print the plan, run nothing")
     k.add_argument(*LARGE, **LARGE_HELP)
     k.add_argument("--verbose", action="store_true", help="print pyabc's log (epsilon and acceptance rate of each generation)")
     k.set_defaults(func=cmd_calibrate)

@@ -888,6 +888,20 @@ def test_a_bad_set_is_refused_in_one_line_naming_it_and_writes_nothing(tmp_path,
     assert not (tmp_path / "out").exists()
 
 
+def test_a_dry_run_checks_and_prints_the_plan_and_runs_nothing(tmp_path, capsys, monkeypatch):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec()))
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("a dry run ran the calibration"))
+    assert main(["calibrate", str(spec), "--set", "population=9", "--dry-run", "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert out == f"{spec}: 2 parameter(s), 11 pattern(s), 2 generation(s) of 9 particles, 1 seed(s) per particle, 4 steps per run -> {tmp_path / 'c'}/\n"
+    assert not (tmp_path / "c").exists()
+    # a scheduler file that is not there is refused before the plan line, as abm sweep refuses it
+    assert main(["calibrate", str(spec), "--scheduler", str(tmp_path / "nope.json"), "--dry-run", "--out", str(tmp_path / "c")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"--scheduler: no such scheduler file: {tmp_path / 'nope.json'}" in captured.err
+
+
 def test_another_seed_is_another_calibration(tmp_path, capsys):
     """--seed replaces the spec's seed, and so its hash (a resumed calibration cannot mix
     seeds); a negative seed is refused in one line."""
