@@ -56,7 +56,7 @@ from pyabc.sampler import MappingSampler
 
 from abm import patterns as pat
 from abm import yamlfile
-from abm.experiment import base_problems, canonical_hash, override, plain, scenario_hash, set_in_spec
+from abm.experiment import PATHS_HEAD, base_problems, canonical_hash, kept_from, override, plain, scenario_hash, set_in_spec
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt, take_held_stop
 from abm.runner import model_record, resume_refusal
@@ -202,14 +202,24 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
             raise CalibrationError(f"{path}: {exc.problems[0][1]}") from None
         source_name, root = str(path), Path(base_dir) if base_dir else path.parent
     sets = list(sets)
-    where = f"{source_name} read with --set {' '.join(sets)}" if sets else source_name  # what every later problem may follow from
+    where = f"{source_name} read with --set {' '.join(sets)}" if sets else source_name  # what a problem no override made may follow from
+
+    def refused(problems: list[tuple[str, str]]) -> CalibrationError:
+        """The spec's problems, blamed on --set where an override set their field, as abm sweep blames its spec's."""
+        blamed = _blame_overrides(ScenarioError(problems, source_name), sets)
+        return _spec_error(blamed.problems, where if blamed.read_with else blamed.source, blamed.source)
+
+    def moved(field: str, rel: str) -> CalibrationError | None:
+        """A file not found beside a calibration's copy of its spec: its paths are relative to the folder its head names."""
+        elsewhere = kept_from(source_name, root) if not (root / rel).exists() else None
+        return refused([(field, f"{rel}: not found beside this copy of a calibration's spec; to run it, copy it to the folder its paths are relative to, {elsewhere}")]) if elsewhere else None
+
     try:
         spec = Spec.model_validate(set_in_spec(raw, sets, spec_keys) if sets else raw)
     except ScenarioError as exc:  # a path that cannot be set, or a malformed override
         raise _spec_error(exc.problems, "--set") from None
-    except ValidationError as exc:  # blamed on --set where an override made it, as abm sweep's spec problems are
-        blamed = _blame_overrides(ScenarioError(pydantic_problems(exc, Spec), source_name), sets)
-        raise _spec_error(blamed.problems, where if blamed.read_with else blamed.source, blamed.source) from None
+    except ValidationError as exc:
+        raise refused(pydantic_problems(exc, Spec)) from None
     if seed is not None:
         if not 0 <= seed <= SEED_MAX:  # as abm run's --seed: a seed SQLite can store
             raise CalibrationError(f"--seed: must be in [0, {SEED_MAX}] (got {seed})")
@@ -219,30 +229,30 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raw, found, files = resolve_chain(root / spec.scenario)
         base = build(apply_overrides(raw, [override(k, v) for k, v in spec.set.items()]), str(root / spec.scenario), allow_large, found)
     except ScenarioError as exc:
-        raise _spec_error(base_problems(blame_parents(exc, files, spec.set), "scenario", spec.scenario, list(spec.set)), where, source_name) from None
+        raise moved("scenario", spec.scenario) or refused(base_problems(blame_parents(exc, files, spec.set), "scenario", spec.scenario, list(spec.set))) from None
     if base.posterior:
         raise CalibrationError(f"{where}: scenario {spec.scenario} draws its parameters from a posterior (posterior:); calibrate a scenario without one")
     reference = base.to_dict()
     for name, prior in spec.parameters.items():
         if fixed := [path for path in spec.set if under(name, path)]:  # every particle would replace it, while the manifest recorded it
-            raise CalibrationError(f"{where}: set.{fixed[0]}: fixes {name}, which the calibration draws in every particle; remove it from set: or from parameters:")
+            raise refused([(f"set.{fixed[0]}", f"fixes {name}, which the calibration draws in every particle; remove it from set: or from parameters:")])
         if why := labels_only(name):  # its posterior would be the prior, reported as a fit
-            raise CalibrationError(f"{where}: parameters.{name}: {why}; calibrating it changes nothing")
+            raise refused([(f"parameters.{name}", f"{why}; calibrating it changes nothing")])
         if not prior.low < prior.high or (prior.prior == "loguniform" and prior.low <= 0):
-            raise CalibrationError(f"{where}: parameters.{name}: needs low < high{' and low > 0 (loguniform)' if prior.prior == 'loguniform' else ''}")
+            raise refused([(f"parameters.{name}", f"needs low < high{' and low > 0 (loguniform)' if prior.prior == 'loguniform' else ''}")])
         if not_real_valued(reference, name):
-            raise CalibrationError(f"{where}: parameters.{name}: not a real-valued setting (a count, yes/no, date or name); only real-valued settings can be calibrated")
+            raise refused([(f"parameters.{name}", "not a real-valued setting (a count, yes/no, date or name); only real-valued settings can be calibrated")])
         for value in (prior.low, prior.high):
             try:
                 load(base, [f"{name}={value!r}"], allow_large)
             except ScenarioError as exc:
-                raise CalibrationError(f"{where}: parameters.{name}: {value} is not a valid setting: {exc.problems[0][1]}") from None
+                raise refused([(f"parameters.{name}", f"{value} is not a valid setting: {exc.problems[0][1]}")]) from None
     if problem := _jointly_invalid(base, spec, allow_large):
         raise CalibrationError(f"{where}: parameters: {problem}")
     try:
         patterns = pat.load(root / spec.patterns, spec.use)
     except pat.PatternError as exc:  # named by the spec and its field, as a missing scenario is
-        raise CalibrationError(f"{where}: {'use' if isinstance(exc, pat.UnknownPatternError) else 'patterns'}: {exc}") from None
+        raise moved("patterns", spec.patterns) or refused([("use" if isinstance(exc, pat.UnknownPatternError) else "patterns", str(exc))]) from None
     last, pattern_id = pat.last_date(patterns)
     steps = next((s for s in range(base.time.steps + 1) if base.date(s) >= last), None)
     if steps is None:
@@ -280,13 +290,14 @@ def _spec_error(problems: list[tuple[str, str]], where: str, source: str | None 
     return CalibrationError(message, problems, source or where)
 
 
-def spec_keys(path: str) -> list[str]:
-    """The keys a spec override's ``path`` walks: ``set.time.steps`` is ``set`` then
-    ``time.steps``; ``parameters.rules.decay.rate.high`` is ``parameters``,
-    ``rules.decay.rate``, ``high`` (a prior's own field), and ``parameters.rules.decay.rate``
-    the whole prior."""
+def spec_keys(path: str, value: Any) -> list[str]:
+    """The keys a spec override walks: ``set.time.steps`` is ``set`` then ``time.steps``;
+    ``parameters.rules.decay.rate.high=0.05`` is ``parameters``, ``rules.decay.rate``,
+    ``high`` (a prior's own field), and a mapping, ``parameters.rules.decay.rate={...}``,
+    the whole prior (so a parameter named like a prior's field, the adaptive allocation
+    rule's ``prior``, is reached as well)."""
     keys = path.split(".")
-    if keys[0] == "parameters" and len(keys) > 2 and keys[-1] in Prior.model_fields:
+    if keys[0] == "parameters" and len(keys) > 2 and keys[-1] in Prior.model_fields and not isinstance(value, dict):
         return [keys[0], ".".join(keys[1:-1]), keys[-1]]
     return [keys[0], ".".join(keys[1:])] if keys[0] in ("set", "parameters") and len(keys) > 1 else keys
 
@@ -644,12 +655,12 @@ def copy_spec(cal: Calibration, path: Path) -> None:
     """The spec beside its outputs, as run: the file itself, or under ``--set`` or
     ``--seed`` its settings as they changed them (a copy of the file would re-run the file's)."""
     seeded = Spec.model_validate(set_in_spec(read_yaml(cal.source, "a calibration spec"), list(cal.sets), spec_keys)).seed != cal.spec.seed
+    paths = f"{PATHS_HEAD}{Path(cal.source).resolve().parent}\n"  # named by a refusal when the copy is run where it is
     if not cal.sets and not seeded:
-        shutil.copyfile(cal.source, path)
+        path.write_text(paths + Path(cal.source).read_text(encoding="utf-8"), encoding="utf-8")
     else:
         options = " ".join([_as_sets(cal.sets), f"--seed {cal.spec.seed}" if seeded else ""]).strip()
-        head = f"# {cal.source} with abm calibrate {options}; its paths are relative to {Path(cal.source).resolve().parent}\n"
-        path.write_text(head + yamlfile.dump(plain(cal.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
+        path.write_text(f"# {cal.source} with abm calibrate {options}\n{paths}" + yamlfile.dump(plain(cal.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
 def check_new(out: Path, resume: bool) -> None:

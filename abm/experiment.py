@@ -452,6 +452,20 @@ def base_problems(exc: ScenarioError, where: str, rel: str, keys: list[str]) -> 
 PATHS_HEAD = "# scenario paths below are relative to "
 
 
+def kept_from(where: str | None, root: Path) -> str | None:
+    """The folder a spec's paths are relative to, when the spec is the copy a results
+    folder keeps (``abm sweep``'s experiment.yaml, ``abm calibrate``'s calibration.yaml:
+    their head names that folder, :data:`PATHS_HEAD`) and it is loaded from elsewhere than
+    that folder (``root``): None otherwise."""
+    try:
+        with open(where or "", encoding="utf-8") as f:
+            head = [f.readline() for _ in range(2)]
+    except OSError:
+        return None
+    folder = next((line[len(PATHS_HEAD):].strip() for line in head if line.startswith(PATHS_HEAD)), None)
+    return None if folder is None or Path(folder) == root.resolve() else folder
+
+
 def load(source: str | Path | dict[str, Any] | Experiment, base_dir: str | Path | None = None, allow_large: bool = False, sets=()) -> Experiment:
     """Load and validate an experiment; scenario paths are relative to the spec file
     (or to ``base_dir`` for a mapping). Raises :class:`ExperimentError` listing every
@@ -571,21 +585,21 @@ def override_spec(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     with the allowed names; the overrides are kept in the spec (and so in the manifest)."""
     if not sets:
         return raw
-    out = set_in_spec(raw, sets, spec_keys)
+    out = set_in_spec(raw, sets, lambda path, _: spec_keys(path))
     earlier = out.get("overrides", [])  # a spec written by an earlier sweep with --set lists its own
     out["overrides"] = [*earlier, *sets] if isinstance(earlier, list) else earlier
     return out
 
 
-def set_in_spec(raw: dict[str, Any], sets: list[str], keys: Callable[[str], list[str]]) -> dict[str, Any]:
+def set_in_spec(raw: dict[str, Any], sets: list[str], keys: Callable[[str, Any], list[str]]) -> dict[str, Any]:
     """A copy of a spec (an experiment's, a calibration's) with ``path=value`` overrides
-    applied; ``keys`` splits a path into the keys it walks (the spec's sections keyed by
-    dotted scenario paths). Every path that cannot be set is refused at once, blamed on --set."""
+    applied; ``keys(path, value)`` splits a path into the keys it walks (the spec's sections
+    keyed by dotted scenario paths). Every path that cannot be set is refused at once, blamed on --set."""
     out = copy.deepcopy(raw)
     problems = []
     for item in sets:
         path, value = parse_set(item)
-        if problem := set_path(out, keys(path), value):
+        if problem := set_path(out, keys(path, value), value):
             problems.append((path, problem))
     if problems:
         raise ExperimentError(problems, "--set")
@@ -824,18 +838,6 @@ class _Builder:
             return {Path(p).stem: (f"scenarios.{k}", p) for k, p in enumerate(spec.scenarios)}
         return {name: (f"scenarios.{name}", p) for name, p in spec.scenarios.items()}
 
-    def kept_from(self) -> str | None:
-        """The folder the spec's scenario paths are relative to, when the spec is the copy an
-        ``abm sweep`` results folder keeps (its head names that folder, :data:`PATHS_HEAD`)
-        and it is loaded from elsewhere: None otherwise."""
-        try:
-            with open(self.where or "", encoding="utf-8") as f:
-                head = [f.readline() for _ in range(2)]
-        except OSError:
-            return None
-        folder = next((line[len(PATHS_HEAD):].strip() for line in head if line.startswith(PATHS_HEAD)), None)
-        return None if folder is None or Path(folder) == self.root.resolve() else folder
-
     def resolve_bases(self) -> dict[str, Base]:
         spec = self.spec
         named = self.base_names()
@@ -847,7 +849,7 @@ class _Builder:
             try:
                 raw, found, files = resolve_chain(path)
             except ScenarioError as exc:
-                elsewhere = self.kept_from() if not path.exists() else None
+                elsewhere = kept_from(self.where, self.root) if not path.exists() else None
                 for p, msg in exc.problems:
                     self.problem(where, f"{rel}: not found beside this copy of a sweep's spec; to run it, copy it to the folder its scenario paths are relative to, {elsewhere}" if elsewhere else f"{rel}: {p + ': ' if p else ''}{msg}")
                 continue

@@ -26,6 +26,7 @@ import yaml
 from abm import calibrate, runner, sweep
 from abm.calibrate import weighted_quantile
 from abm.cli import main
+from abm.experiment import PATHS_HEAD
 from abm.scenario import load
 from tests.conftest import BASELINE, ROOT, other_code_pool, stopped_while_shutting_down
 
@@ -849,6 +850,12 @@ def test_set_is_the_calibration_an_edited_copy_of_the_spec_would_be(tmp_path):
     assert cal.hash == calibrate.load_spec(copy).hash != calibrate.load_spec(spec).hash
     assert (cal.spec.population, cal.spec.parameters["rules.decay.rate"].high, cal.base.time.steps) == (7, 0.05, 24)
     assert calibrate.load_spec(spec, sets=["parameters.rules.decay.rate={low: 0.0, high: 0.05}"]).spec.parameters["rules.decay.rate"].high == 0.05
+    # a whole prior of a parameter named like a prior's field: the adaptive allocation rule's prior
+    adaptive = tmp_path / "adaptive.yaml"
+    adaptive.write_text(yaml.safe_dump(small_spec(set={"rules.allocation.name": "adaptive"}, parameters={"rules.allocation.prior": {"low": 0.1, "high": 0.9}})))
+    priors = calibrate.load_spec(adaptive, sets=["parameters.rules.allocation.prior={low: 0.2, high: 0.8}"]).spec.parameters
+    assert list(priors) == ["rules.allocation.prior"] and (priors["rules.allocation.prior"].low, priors["rules.allocation.prior"].high) == (0.2, 0.8)
+    assert calibrate.load_spec(adaptive, sets=["parameters.rules.allocation.prior.high=0.8"]).spec.parameters["rules.allocation.prior"].high == 0.8
 
 
 def test_a_calibration_made_with_set_records_it_and_its_resume_needs_it(tmp_path):
@@ -861,7 +868,7 @@ def test_a_calibration_made_with_set_records_it_and_its_resume_needs_it(tmp_path
     with serial() as ex:
         calibrate.run(cal, tmp_path / "c", executor=ex, progress=False)
     written = tmp_path / "c" / "calibration.yaml"
-    assert written.read_text().startswith(f"# {spec} with abm calibrate --set population=7 --set generations=1; its paths are relative to {tmp_path}")
+    assert written.read_text().startswith(f"# {spec} with abm calibrate --set population=7 --set generations=1\n{PATHS_HEAD}{tmp_path}\n")
     assert calibrate.load_spec(written).hash == cal.hash
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["overrides"] == ["population=7", "generations=1"]
     assert ", the spec read with --set population=7 --set generations=1." in (tmp_path / "c" / "summary.md").read_text()
@@ -875,8 +882,10 @@ def test_a_calibration_made_with_set_records_it_and_its_resume_needs_it(tmp_path
     ("populaton=40", "--set: populaton: unknown key; did you mean 'population'?"),
     ("population40", "--set: population40: a --set override must look like dotted.path=value"),
     ("time.steps=20", "--set time...: time is a scenario's setting, not a calibration spec's; override it under set., as in --set set.time.<path>=VALUE"),
-    ("parameters.rules.decay.rate.low=0.5", "spec.yaml read with --set parameters.rules.decay.rate.low=0.5: parameters.rules.decay.rate: needs low < high"),
-    ("set.time.steps=2", "spec.yaml read with --set set.time.steps=2: pattern "),  # the run no longer reaches the patterns
+    ("parameters.rules.decay.rate.low=0.5", "--set: parameters.rules.decay.rate: needs low < high"),
+    ("set.time.steps=abc", "--set: set.time.steps: a number is expected, not the text 'abc' (in "),  # the file's own set: is blamed on the file
+    ("use=[nope]", "--set: use: "),
+    ("set.time.steps=2", "spec.yaml read with --set set.time.steps=2: pattern "),  # the run no longer reaches the patterns: the override is named, not blamed
     ("name.first=x", "--set: name.first: cannot set a field inside a value that is not a mapping"),
 ])
 def test_a_bad_set_is_refused_in_one_line_naming_it_and_writes_nothing(tmp_path, capsys, item, expected):
@@ -943,7 +952,8 @@ def test_allow_large_lifts_the_memory_budget_of_the_base_scenario(tmp_path, caps
 def test_the_spec_copied_beside_a_calibration_re_runs_it_under_another_seed(tmp_path):
     """The folder's calibration.yaml is what ran: under --seed, loading the copy (from the
     spec's folder, where its paths point) gives the same calibration, hash and all; without
-    it, the file itself."""
+    it, the file itself, under a head naming that folder. Run where it is, the copy is
+    refused naming the folder (it said only 'file not found')."""
     shipped = ROOT / "experiments" / "calibrate" / "baseline.yaml"
     for seed in (None, 5):
         cal = calibrate.load_spec(shipped, seed=seed)
@@ -951,7 +961,10 @@ def test_the_spec_copied_beside_a_calibration_re_runs_it_under_another_seed(tmp_
         calibrate.copy_spec(cal, copy)
         again = calibrate.load_spec(copy, base_dir=shipped.parent)
         assert (again.spec.seed, again.hash) == (cal.spec.seed, cal.hash)
-    assert (tmp_path / "copy_None.yaml").read_text() == shipped.read_text()
+        with pytest.raises(calibrate.CalibrationError, match=re.escape(f"{copy}: scenario: ../../configs/baseline.yaml: not found beside this copy of a calibration's spec; "
+                                                                       f"to run it, copy it to the folder its paths are relative to, {shipped.parent}")):
+            calibrate.load_spec(copy)
+    assert (tmp_path / "copy_None.yaml").read_text() == f"{PATHS_HEAD}{shipped.parent}\n" + shipped.read_text()
 
 
 def test_degenerate_weights_make_every_verdict_unreliable():
