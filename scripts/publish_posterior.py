@@ -136,7 +136,7 @@ def main(source: str = "runs/calibrate_baseline", target: str = "data/posterior_
         "file": csv_path.name,
         "sha256": hashlib.sha256(posterior).hexdigest(),
         "command": command,
-        **{k: manifest[k] for k in ("calibration", "spec_hash", "spec", "steps", "model", "machine", "created", "sessions", "finished", "packages", "patterns") if k in manifest},
+        **{k: manifest[k] for k in ("calibration", "spec_hash", "spec", "overrides", "steps", "model", "machine", "created", "sessions", "finished", "packages", "patterns") if k in manifest},
         "constraint": rows["constraint.csv"],
         "predictive_check": rows["predictive_check.csv"],
     }

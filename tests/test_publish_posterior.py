@@ -131,6 +131,15 @@ def test_another_calibrations_posterior_is_not_replaced(calibration, tmp_path):
     assert {k: v for k, v in listing(out).items() if k.startswith("post.")} == before
 
 
+def test_the_overrides_a_calibration_ran_with_are_published_with_it(calibration, tmp_path):
+    """abm calibrate --set changes the spec the manifest records; its list is kept too."""
+    manifest = json.loads((calibration / "manifest.json").read_text())
+    (calibration / "manifest.json").write_text(json.dumps({**manifest, "overrides": ["seeds_per_particle=2"]}))
+    done = publish(calibration, tmp_path / "post")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "post.json").read_text())["overrides"] == ["seeds_per_particle=2"]
+
+
 @pytest.mark.parametrize("where", ["model", "session"])
 def test_a_calibration_run_on_uncommitted_changes_is_not_published(calibration, tmp_path, where):
     """Its manifest names a commit that is not the code that ran (a resumed calibration
