@@ -487,6 +487,8 @@ def _pool(workers: int | None, scheduler: str | None, executor):
 def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: int | None = None, scheduler: str | None = None, executor=None, resume: bool = False,
         allow_model_change: bool = False, progress: bool | None = None) -> CalibrationResult:
     """Run (or with ``resume`` continue) the calibration into ``out``, then write its outputs.
+    ``source`` is a spec (a file or mapping, read by :func:`load_spec` as it stands) or the
+    :class:`Calibration` ``load_spec`` made with a seed, overrides or ``allow_large``.
     ``allow_model_change``: resume even if the model's code changed since the calibration
     started, which mixes generations of two models (:func:`check_resumable`), and accept
     particles from workers whose code differs from this process's (:meth:`abm.sweep.Pool.check`)."""
