@@ -211,7 +211,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
 
     def moved(field: str, rel: str) -> CalibrationError | None:
         """A file not found beside a calibration's copy of its spec: its paths are relative to the folder its head names."""
-        elsewhere = kept_from(source_name, root) if not (root / rel).exists() else None
+        elsewhere = kept_from(None if isinstance(source, dict) else source_name, root) if not (root / rel).exists() else None  # a mapping is no copy
         return refused([(field, f"{rel}: not found beside this copy of a calibration's spec; to run it, copy it to the folder its paths are relative to, {elsewhere}")]) if elsewhere else None
 
     try:
