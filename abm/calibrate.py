@@ -176,6 +176,7 @@ class Calibration:
     text_hash: str = ""  # the hash of calibrations started before it covered the patterns' fitted fields, not their file's text: they still resume
     allow_large: bool = False  # every particle's scenario is built beyond the world-size budget (--allow-large); not hashed: it changes no run
     sets: tuple[str, ...] = ()  # the --set overrides the spec was read with (the settings they change are hashed)
+    seeded: bool = False  # --seed replaced the seed the spec (with its overrides) gives
 
     @property
     def names(self) -> list[str]:
@@ -220,10 +221,11 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise _spec_error(exc.problems, "--set") from None
     except ValidationError as exc:
         raise refused(pydantic_problems(exc, Spec)) from None
+    seeded = False
     if seed is not None:
         if not 0 <= seed <= SEED_MAX:  # as abm run's --seed: a seed SQLite can store
             raise CalibrationError(f"--seed: must be in [0, {SEED_MAX}] (got {seed})")
-        spec = spec.model_copy(update={"seed": seed})
+        seeded, spec = seed != spec.seed, spec.model_copy(update={"seed": seed})  # a copy of the file would re-run the file's seed
     files: list = []  # the chain's files, once read
     try:  # read as abm sweep reads a base: the file's problems and set:'s in one listing
         raw, found, files = resolve_chain(root / spec.scenario)
@@ -262,7 +264,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
         raise CalibrationError(f"{where}: {problem}")
     hashed = {"spec": plain(spec.model_dump()), "base": scenario_hash(base.to_dict()), "patterns": fitted(patterns)}
     text = {**hashed, "patterns": (root / spec.patterns).read_text(encoding="utf-8")}
-    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text), allow_large, tuple(sets))
+    return Calibration(spec, None if isinstance(source, dict) else Path(source), base, patterns, max(steps, 1), pat.needs_agents(patterns), canonical_hash(hashed), canonical_hash(text), allow_large, tuple(sets), seeded)
 
 
 JOINT_DRAWS = 200  # draws from the priors tried before a calibration starts
@@ -656,12 +658,11 @@ def _create(out: Path, cal: Calibration) -> None:
 def copy_spec(cal: Calibration, path: Path) -> None:
     """The spec beside its outputs, as run: the file itself, or under ``--set`` or
     ``--seed`` its settings as they changed them (a copy of the file would re-run the file's)."""
-    seeded = Spec.model_validate(set_in_spec(read_yaml(cal.source, "a calibration spec"), list(cal.sets), spec_keys)).seed != cal.spec.seed
     paths = f"{PATHS_HEAD}{Path(cal.source).resolve().parent}\n"  # named by a refusal when the copy is run where it is
-    if not cal.sets and not seeded:
+    if not cal.sets and not cal.seeded:
         path.write_text(paths + Path(cal.source).read_text(encoding="utf-8"), encoding="utf-8")
     else:
-        options = " ".join([_as_sets(cal.sets), f"--seed {cal.spec.seed}" if seeded else ""]).strip()
+        options = " ".join([_as_sets(cal.sets), f"--seed {cal.spec.seed}" if cal.seeded else ""]).strip()
         path.write_text(f"# {cal.source} with abm calibrate {options}\n{paths}" + yamlfile.dump(plain(cal.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
