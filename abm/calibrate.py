@@ -43,7 +43,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -515,6 +515,8 @@ def run(source: str | Path | dict | Calibration, out: str | Path, *, workers: in
             _create(out, cal)
         lock.enter_context(_lock(out, "calibration"))  # two calibrations writing one database would store generations twice
         manifest = json.loads((out / MANIFEST).read_text())
+        if existed:  # the overrides as the calibration started with them (a resume may order or spell them otherwise, to the same effect): summary.md names what manifest.json records
+            cal = replace(cal, sets=tuple(_recorded_overrides(manifest)))
         session = {"started": _now(), "ended": None, "executor": pool.description, "argv": sys.argv, "cwd": os.getcwd(), "model": model_record(files=True)}
         manifest["sessions"].append(session)
         write_json(out / MANIFEST, manifest)
@@ -677,6 +679,11 @@ def check_new(out: Path, resume: bool) -> None:
         raise CalibrationError(str(exc)) from None
 
 
+def _recorded_overrides(manifest: dict) -> list[str]:
+    """The --set overrides a calibration's manifest records: none before --set existed."""
+    return [str(s) for s in recorded] if isinstance(recorded := manifest.get("overrides"), list) else []
+
+
 def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = False) -> None:
     """Refuse to resume a folder that holds no calibration, one whose spec (base scenario,
     patterns) changed, or (unless ``allow_model_change``) one started by other model code:
@@ -697,9 +704,10 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         changed += ["its base scenario"] if scenario_hash(manifest.get("base_scenario") or {}) != scenario_hash(cal.base.to_dict()) else []
         changed += ["its patterns"] if fitted([p for p in manifest.get("patterns") or [] if isinstance(p, dict)]) != fitted(cal.patterns) else []
         what = " and ".join(changed) or "the spec, its base scenario or its patterns"
-        then = recorded if isinstance(recorded := manifest.get("overrides"), list) else []  # none recorded before --set existed
-        sets = "" if sorted(map(str, then)) == sorted(cal.sets) else f" (it started with {_as_sets(then) or 'no --set'}, this command has {_as_sets(cal.sets) or 'none'})"
-        raise CalibrationError(f"cannot resume {out}: {what} changed since it started{sets}; restore what changed, or start a new calibration with another --out")
+        then = _recorded_overrides(manifest)
+        sets = "" if sorted(then) == sorted(cal.sets) else f" (it started with {_as_sets(then) or 'no --set'}, this command has {_as_sets(cal.sets) or 'none'})"
+        seed = f" (--seed {stored.get('seed')})" if "seed" in settings else ""  # a seed given by --seed is in no file the user could restore it from: name it
+        raise CalibrationError(f"cannot resume {out}: {what} changed since it started{sets}; restore what changed{seed}, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:
         raise CalibrationError(refusal)

@@ -224,6 +224,8 @@ def test_an_interrupted_calibration_resumes_to_the_uninterrupted_posterior(tmp_p
     # a --seed left out of the resume was blamed on a changed spec
     with pytest.raises(calibrate.CalibrationError, match=r"it started with seed 3, not 5; resume with --seed 3$"):
         calibrate.run(small_spec(generations=3, seed=5), tmp_path / "r", executor=serial(), resume=True, progress=False)
+    with pytest.raises(calibrate.CalibrationError, match=r": the spec's (population, seed|seed, population) changed since it started; restore what changed \(--seed 3\), or start"):  # with another change too, the seed to give is still named
+        calibrate.run(small_spec(generations=3, seed=5, population=7), tmp_path / "r", executor=serial(), resume=True, progress=False)
     with serial() as ex:
         resumed = calibrate.run(spec, tmp_path / "r", executor=ex, resume=True, progress=False)
     assert resumed.generations == 3 and not resumed.interrupted
@@ -874,7 +876,11 @@ def test_a_calibration_made_with_set_records_it_and_its_resume_needs_it(tmp_path
     assert ", the spec read with --set population=7 --set generations=1." in (tmp_path / "c" / "summary.md").read_text()
     with pytest.raises(calibrate.CalibrationError, match=r": the spec's population, generations changed since it started \(it started with --set population=7 --set generations=1, this command has none\); restore"):
         calibrate.check_resumable(tmp_path / "c", calibrate.load_spec(spec))
-    calibrate.check_resumable(tmp_path / "c", calibrate.load_spec(spec, sets=["generations=1", "population=7"]))  # their order is no change
+    reordered = calibrate.load_spec(spec, sets=["generations=1", "population=7"])
+    calibrate.check_resumable(tmp_path / "c", reordered)  # their order is no change
+    with serial() as ex:
+        calibrate.run(reordered, tmp_path / "c", executor=ex, resume=True, progress=False)  # writes the outputs again
+    assert ", the spec read with --set population=7 --set generations=1." in (tmp_path / "c" / "summary.md").read_text()  # as manifest.json records them
 
 
 @pytest.mark.parametrize(("item", "expected"), [
