@@ -417,8 +417,8 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
-    # at a start they share, every difference is who is in the region and the initial conditions: the tables add it, unless --dates chose them
-    show_start = len({s.time.start for s in scenarios}) == 1 and not dates
+    # at a start they share, every difference is who is in the region and the initial conditions: the tables add it, unless --dates chose dates without it
+    show_start = len({s.time.start for s in scenarios}) == 1 and (not dates or first in {pd.Timestamp(d).date() for d in dates})
     if mixed := composition(scenarios):
         mixed += ": region-wide metrics differ by that alone at the start, " + ("so the tables show it too" if show_start else "which the tables do not show")
     notice = "; ".join(n for n in (notice, mixed) if n) or None

@@ -287,6 +287,11 @@ def test_scenarios_with_other_states_or_powers_say_so_and_show_the_start(tmp_pat
     assert main(["compare", *args, "--dates", "2025-07-01", "--out", str(tmp_path / "dated")]) == 0  # the dates asked for, and the notice says so
     assert "alone at the start, which the tables do not show" in capsys.readouterr().err
     assert pd.read_csv(tmp_path / "dated" / "differences.csv")["date"].tolist() == ["2025-07-01"]
+    assert main(["compare", *args, "--dates", "2025-01-01", "2025-07-01", "--out", str(tmp_path / "with_start")]) == 0  # dates asked for that hold the start
+    assert "alone at the start, so the tables show it too" in capsys.readouterr().err
+    assert main(["compare", "--from", str(out / "provenance.yaml"), "--out", str(tmp_path / "again")]) == 0  # its recorded dates hold the start
+    assert f"notice: {notice}" in capsys.readouterr().err and notice in (tmp_path / "again" / "compare.md").read_text()
+    assert pd.read_csv(tmp_path / "again" / "differences.csv")["date"].tolist() == ["2025-01-01", "2026-01-01"]
     (tmp_path / "later.yaml").write_text(f"extends: {GENERATED}\nname: later\ntime: {{start: 2025-07-01}}\ngenerated: {{n_states: 11}}\n")
     assert main(["compare", str(tmp_path / "small.yaml"), str(tmp_path / "later.yaml"), "--seeds", "2", "--metrics", "fragmentation", "--out", str(tmp_path / "later")]) == 0
     assert "which the tables do not show" in capsys.readouterr().err  # 2025-07-01 is small's step 2, not a start they share
