@@ -1041,8 +1041,11 @@ class _Builder:
             elif any(name in b.states for b in bases.values()):
                 lacking = [n for n, b in bases.items() if name not in b.states]
                 self.problem(where, f"per-state column '{name}' is not produced by scenario(s) {', '.join(lacking)}")
+            elif any(name in state_families({n: b}) for n, b in bases.items()):  # a family of each scenario's own powers
+                self.problem(where, f"per-state family '{name}' has one column per power every base scenario has, and they share none; give 'all' or columns: {', '.join(common)}")
             else:
-                self.problem(where, f"unknown per-state column '{name}'; {did_you_mean(name, [*families, *common])}give 'all', a family ({', '.join(families)}: one column per power) or columns: {', '.join(common)}")
+                family = f"a family ({', '.join(families)}: one column per power) " if families else ""
+                self.problem(where, f"unknown per-state column '{name}'; {did_you_mean(name, [*families, *common])}give 'all', {family}or columns: {', '.join(common)}")
         return [c for c in common if c in set(chosen)]  # the agents table's order, each once
 
     def check_metric(self, where: str, metric: str, known: dict[str, set[str]], every: list[str]) -> None:

@@ -18,8 +18,10 @@ from abm import experiment, results, store, sweep
 from abm.cli import main
 
 try:
+    from tests.conftest import GENERATED
     from tests.test_sweep import kill_part_way, tiny_spec
 except ImportError:
+    from conftest import GENERATED
     from test_sweep import kill_part_way, tiny_spec
 
 KEPT = ["alignment", "opinion_russia", "opinion_china", "dependency_hhi", "welfare"]
@@ -76,6 +78,18 @@ def test_an_unknown_column_is_refused_naming_the_field_and_exit_2(tmp_path, caps
     assert head.startswith("error: ") and all(line.startswith("  - ") for line in items) and "Traceback" not in err
     assert field in err and says in err, err
     assert len(items) == listed
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_family_of_scenarios_that_share_no_power_is_refused_as_such(tmp_path, capsys):
+    """The baseline and a generated world have no power in common, so a family has no
+    column every run records: said so, not called an unknown column."""
+    spec = states_spec(states=["welfare", "alignment"])
+    spec["scenarios"] = {"baseline": spec.pop("scenario"), "generated": str(GENERATED)}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["sweep", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.states.1: per-state family 'alignment' has one column per power every base scenario has, and they share none; give 'all' or columns: " in err, err
     assert not (tmp_path / "out").exists()
 
 
