@@ -88,14 +88,16 @@ def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: boo
         except ScenarioError as exc:
             failed.append((label, exc))
     if failed:
-        if len(failed) == 1 or all(exc.source == "--set" and exc.problems == failed[0][1].problems for _, exc in failed):
-            label, exc = failed[0]  # one file's, or the command line's, the same for every file
+        if len(failed) == len(labelled) and all(exc.source == "--set" and exc.problems == failed[0][1].problems for _, exc in failed):
+            raise failed[0][1]  # the command line's, the same for every file
+        if len(failed) == 1 and failed[0][1].source != "--set":
+            label, exc = failed[0]  # one file's own
             raise exc if exc.source is not None else ScenarioError(exc.problems, label, exc.read_with)
         problems = []
-        for label, exc in failed:
-            name = "--set" if exc.source == "--set" else label
+        for label, exc in failed:  # an override is named with the files it fails on
             for path, msg in exc.problems:
-                if (item := (f"{name}: {path}" if path else name, msg)) not in problems:
+                item = (f"--set: {path}", f"{msg} (in {label})") if exc.source == "--set" else (f"{label}: {path}" if path else label, msg)
+                if item not in problems:
                     problems.append(item)
         raise ScenarioError(problems)
     names = [s.name for s in scenarios]

@@ -417,6 +417,15 @@ def test_a_bad_set_shared_by_every_scenario_is_reported_once(tmp_path, capsys):
     assert capsys.readouterr().err == "error: 1 problem(s) in --set: rules.decision.cap: must be in (0, 1] (got 3)\n"
 
 
+def test_a_set_that_fails_on_some_scenarios_names_them(tmp_path, capsys):
+    """An event only one file has: the override is named with the file it fails on, not
+    reported as the command line's problem for every file."""
+    assert main(["compare", str(BASELINE), str(ROOT / "configs" / "russia_joins_regional_format.yaml"), "--set", "events.russia_joins_c6.date=2026-06-01", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 1 problem(s): --set: events.russia_joins_c6.date: no such setting 'russia_joins_c6'") and err.endswith(f" (in {BASELINE})\n"), err
+    assert "russia_joins_regional_format.yaml" not in err and not (tmp_path / "o").exists()
+
+
 def test_a_comparison_runs_again_from_its_record_even_after_its_files_changed(tmp_path, capsys):
     """provenance.yaml holds every scenario as it ran: `abm compare --from` re-runs the
     comparison from it, byte for byte, though the scenario file has changed since."""
