@@ -305,6 +305,8 @@ def check(directory: str | Path) -> list[str]:
     directory = Path(directory)
     path = directory / FILE
     lost = "start the sweep again with another --out, or restore the folder from a copy"
+    if directory.name == FILE and directory.is_file():  # the store itself, for the folder it sits in
+        raise StoreError(f"{directory} is the sweep's store; give the sweep folder that holds it: {directory.parent}")
     if not path.exists():
         where = "NEW_FOLDER" if directory.exists() else directory  # abm sweep refuses an existing folder
         raise StoreError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {where}")

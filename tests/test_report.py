@@ -354,6 +354,13 @@ def test_a_file_given_as_the_sweep_folder_is_named_as_that_not_as_out(tmp_path, 
     assert given.read_text() == "hi\n"
 
 
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_the_store_given_for_its_folder_is_pointed_to_the_folder(reference, capsys, command):
+    store_file = reference / "results.sqlite"
+    assert main([command, str(store_file)]) == 2
+    assert capsys.readouterr().err == f"error: cannot {command}: {store_file} is the sweep's store; give the sweep folder that holds it: {reference}\n"
+
+
 def test_a_report_stopped_while_exporting_leaves_nothing_and_the_next_one_is_written(reference, tmp_path, monkeypatch):
     """The export used to follow the report's publication: stopped there, the report
     stood without its export, holding files its listing did not name, and every later
