@@ -697,7 +697,7 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         raise CalibrationError(f"{out} holds no calibration ({MANIFEST} missing, unreadable or damaged); choose another --out")
     if manifest.get("spec_hash") not in (cal.hash, cal.text_hash):
         stored, now = manifest.get("spec") or {}, plain(cal.spec.model_dump())
-        if stored.get("seed") != now["seed"] and {**stored, "seed": None} == {**now, "seed": None}:  # a --seed left out of the resume
+        if stored.get("seed") not in (None, now["seed"]) and {**stored, "seed": None} == {**now, "seed": None}:  # a --seed left out of the resume
             raise CalibrationError(f"cannot resume {out}: it started with seed {stored.get('seed')}, not {now['seed']}; resume with --seed {stored.get('seed')}")
         settings = [k for k in dict.fromkeys([*now, *stored]) if stored.get(k) != now.get(k)]
         changed = [f"the spec's {', '.join(settings)}"] if settings else []
@@ -706,7 +706,7 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         what = " and ".join(changed) or "the spec, its base scenario or its patterns"
         then = _recorded_overrides(manifest)
         sets = "" if sorted(then) == sorted(cal.sets) else f" (it started with {_as_sets(then) or 'no --set'}, this command has {_as_sets(cal.sets) or 'none'})"
-        seed = f" (--seed {stored.get('seed')})" if "seed" in settings else ""  # a seed given by --seed is in no file the user could restore it from: name it
+        seed = f" (--seed {stored['seed']})" if "seed" in settings and stored.get("seed") is not None else ""  # a seed given by --seed is in no file the user could restore it from: name it
         raise CalibrationError(f"cannot resume {out}: {what} changed since it started{sets}; restore what changed{seed}, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
     if refusal:

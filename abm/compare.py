@@ -93,13 +93,12 @@ def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: boo
         if len(failed) == 1 and failed[0][1].source != "--set":
             label, exc = failed[0]  # one file's own
             raise exc if exc.source is not None else ScenarioError(exc.problems, label, exc.read_with)
-        problems = []
-        for label, exc in failed:  # an override is named with the files it fails on
+        found: dict[tuple[str, str], list[str]] = {}  # each problem once, with the files it is found in
+        for label, exc in failed:
             for path, msg in exc.problems:
-                item = (f"--set: {path}", f"{msg} (in {label})") if exc.source == "--set" else (f"{label}: {path}" if path else label, msg)
-                if item not in problems:
-                    problems.append(item)
-        raise ScenarioError(problems)
+                found.setdefault((f"--set: {path}", msg) if exc.source == "--set" else (f"{label}: {path}" if path else label, msg), []).append(label)
+        every = [label for label, _ in labelled]
+        raise ScenarioError([(path, msg if not path.startswith("--set") or where == every else f"{msg} (in {', '.join(where)})") for (path, msg), where in found.items()])  # an override is named with the files it fails on, unless it fails on all
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):  # each file named, and what to do: a file that extends another takes its name unless it sets its own
         name = repeated(names)[0]
@@ -420,7 +419,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
     # at a start they share, every difference is who is in the region and the initial conditions: the tables add it, unless --dates chose dates without it
-    show_start = len({s.time.start for s in scenarios}) == 1 and (not dates or first in {pd.Timestamp(d).date() for d in dates})
+    show_start = len({s.time.start for s in scenarios}) == 1 and (not dates or any(in_force(shared, pd.Timestamp(d).date()) == 0 for d in dates))
     if mixed := composition(scenarios):
         mixed += ": region-wide metrics differ by that alone at the start, " + ("so the tables show it too" if show_start else "which the tables do not show")
     notice = "; ".join(n for n in (notice, mixed) if n) or None

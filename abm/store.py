@@ -306,7 +306,7 @@ def check(directory: str | Path) -> list[str]:
     path = directory / FILE
     lost = "start the sweep again with another --out, or restore the folder from a copy"
     if directory.name == FILE and directory.is_file():  # the store itself, for the folder it sits in
-        raise StoreError(f"{directory} is the sweep's store; give the sweep folder that holds it: {directory.parent}")
+        raise StoreError(f"{directory} is the sweep's store; give the sweep folder that holds it: {(directory.resolve() if directory.is_symlink() else directory).parent}")
     if not path.exists():
         where = "NEW_FOLDER" if directory.exists() else directory  # abm sweep refuses an existing folder
         raise StoreError(f"{directory} holds no sweep results ({FILE} not found); make one with: abm sweep EXPERIMENT --out {where}")

@@ -883,6 +883,15 @@ def test_a_calibration_made_with_set_records_it_and_its_resume_needs_it(tmp_path
     assert ", the spec read with --set population=7 --set generations=1." in (tmp_path / "c" / "summary.md").read_text()  # as manifest.json records them
 
 
+def test_a_resume_names_no_seed_to_give_when_none_was_recorded(tmp_path):
+    """A manifest without the spec's seed (edited by hand, or damaged) gets no '--seed None'."""
+    cal = calibrate.load_spec(small_spec(seed=5))
+    stored = {k: v for k, v in calibrate.plain(cal.spec.model_dump()).items() if k != "seed"}
+    (tmp_path / "manifest.json").write_text(json.dumps({"spec_hash": "other", "spec": stored, "sessions": []}))
+    with pytest.raises(calibrate.CalibrationError, match=r": the spec's seed (and .*)?changed since it started; restore what changed, or start"):
+        calibrate.check_resumable(tmp_path, cal)
+
+
 @pytest.mark.parametrize(("item", "expected"), [
     ("population=1", "--set: population: Input should be greater than or equal to 2 (got 1)"),
     ("populaton=40", "--set: populaton: unknown key; did you mean 'population'?"),

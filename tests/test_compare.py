@@ -287,7 +287,7 @@ def test_scenarios_with_other_states_or_powers_say_so_and_show_the_start(tmp_pat
     assert main(["compare", *args, "--dates", "2025-07-01", "--out", str(tmp_path / "dated")]) == 0  # the dates asked for, and the notice says so
     assert "alone at the start, which the tables do not show" in capsys.readouterr().err
     assert pd.read_csv(tmp_path / "dated" / "differences.csv")["date"].tolist() == ["2025-07-01"]
-    assert main(["compare", *args, "--dates", "2025-01-01", "2025-07-01", "--out", str(tmp_path / "with_start")]) == 0  # dates asked for that hold the start
+    assert main(["compare", *args, "--dates", "2025-02-01", "2025-07-01", "--out", str(tmp_path / "with_start")]) == 0  # a date asked for that the start is in force on
     assert "alone at the start, so the tables show it too" in capsys.readouterr().err
     assert main(["compare", "--from", str(out / "provenance.yaml"), "--out", str(tmp_path / "again")]) == 0  # its recorded dates hold the start
     assert f"notice: {notice}" in capsys.readouterr().err and notice in (tmp_path / "again" / "compare.md").read_text()
@@ -424,6 +424,9 @@ def test_a_set_that_fails_on_some_scenarios_names_them(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: 1 problem(s): --set: events.russia_joins_c6.date: no such setting 'russia_joins_c6'") and err.endswith(f" (in {BASELINE})\n"), err
     assert "russia_joins_regional_format.yaml" not in err and not (tmp_path / "o").exists()
+    assert main(["compare", str(BASELINE), str(ROOT / "configs" / "russia_joins_regional_format.yaml"), "--set", "events.russia_joins_c6.date=2026-06-01", "--set", "nosuch=1", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err  # beside it, an override every file refuses alike is said once, naming none
+    assert err.startswith("error: 2 problem(s): --set: events.russia_joins_c6.date: ") and err.count("--set: nosuch: no such setting 'nosuch'") == 1 and "(in " not in err.split("--set: nosuch:")[1], err
 
 
 def test_a_comparison_runs_again_from_its_record_even_after_its_files_changed(tmp_path, capsys):

@@ -355,10 +355,12 @@ def test_a_file_given_as_the_sweep_folder_is_named_as_that_not_as_out(tmp_path, 
 
 
 @pytest.mark.parametrize("command", ["report", "export"])
-def test_the_store_given_for_its_folder_is_pointed_to_the_folder(reference, capsys, command):
-    store_file = reference / "results.sqlite"
-    assert main([command, str(store_file)]) == 2
-    assert capsys.readouterr().err == f"error: cannot {command}: {store_file} is the sweep's store; give the sweep folder that holds it: {reference}\n"
+def test_the_store_given_for_its_folder_is_pointed_to_the_folder(reference, tmp_path, capsys, command):
+    store_file, link = reference / "results.sqlite", tmp_path / "results.sqlite"
+    link.symlink_to(store_file)  # a link to the store points to the folder the store is in
+    for given in (store_file, link):
+        assert main([command, str(given)]) == 2
+        assert capsys.readouterr().err == f"error: cannot {command}: {given} is the sweep's store; give the sweep folder that holds it: {reference}\n"
 
 
 def test_a_report_stopped_while_exporting_leaves_nothing_and_the_next_one_is_written(reference, tmp_path, monkeypatch):
