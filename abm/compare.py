@@ -96,9 +96,11 @@ def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: boo
         found: dict[tuple[str, str], list[str]] = {}  # each problem once, with the files it is found in
         for label, exc in failed:
             for path, msg in exc.problems:
-                found.setdefault((f"--set: {path}", msg) if exc.source == "--set" else (f"{label}: {path}" if path else label, msg), []).append(label)
+                key = (f"--set: {path}", msg) if exc.source == "--set" else (f"{label}: {path}" if path else label, msg)
+                found.setdefault(key, []).append(label)
         every = [label for label, _ in labelled]
-        raise ScenarioError([(path, msg if not path.startswith("--set") or where == every else f"{msg} (in {', '.join(where)})") for (path, msg), where in found.items()])  # an override is named with the files it fails on, unless it fails on all
+        # an override is named with the files it fails on, unless it fails on all; a file's own problem names its file already
+        raise ScenarioError([(path, f"{msg} (in {', '.join(where)})" if path.startswith("--set: ") and where != every else msg) for (path, msg), where in found.items()])
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):  # each file named, and what to do: a file that extends another takes its name unless it sets its own
         name = repeated(names)[0]
