@@ -93,14 +93,14 @@ def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: boo
         if len(failed) == 1 and failed[0][1].source != "--set":
             label, exc = failed[0]  # one file's own
             raise exc if exc.source is not None else ScenarioError(exc.problems, label, exc.read_with)
-        found: dict[tuple[str, str], list[str]] = {}  # each problem once, with the files it is found in
+        found: dict[tuple[bool, str, str], list[str]] = {}  # each problem once (an override's or a file's own), with the files it is found in
         for label, exc in failed:
             for path, msg in exc.problems:
-                key = (f"--set: {path}", msg) if exc.source == "--set" else (f"{label}: {path}" if path else label, msg)
+                key = (True, f"--set: {path}", msg) if exc.source == "--set" else (False, f"{label}: {path}" if path else label, msg)
                 found.setdefault(key, []).append(label)
         every = [label for label, _ in labelled]
         # an override is named with the files it fails on, unless it fails on all; a file's own problem names its file already
-        raise ScenarioError([(path, f"{msg} (in {', '.join(where)})" if path.startswith("--set: ") and where != every else msg) for (path, msg), where in found.items()])
+        raise ScenarioError([(path, f"{msg} (in {', '.join(where)})" if overridden and where != every else msg) for (overridden, path, msg), where in found.items()])
     names = [s.name for s in scenarios]
     if len(set(names)) < len(names):  # each file named, and what to do: a file that extends another takes its name unless it sets its own
         name = repeated(names)[0]
