@@ -176,6 +176,8 @@ def cmd_validate(args) -> int:
         try:
             scenario = load(config, args.set, args.allow_large)
         except ScenarioError as exc:  # validate explains every problem, one per line
+            if exc.source == "--set" and len(args.configs) > 1:  # an override may fit one file and not another
+                exc = ScenarioError(exc.problems, f"--set on {config}")
             print(f"error: {wrong_kind(exc, 'validate') or exc.listing()}", file=sys.stderr)
             status = 2
             continue
@@ -761,8 +763,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
         args.argv = ["abm", *(sys.argv[1:] if argv is None else map(str, argv))]  # recorded in provenance files
-        if args.command in WRITES_ARGV:
-            check_utf8(args.argv)
+        check_utf8(args.argv if args.command in WRITES_ARGV else getattr(args, "set", None) or [])  # an override's value goes into the scenario either way
         check_out(args)
         return args.func(args)
     except ScenarioError as exc:

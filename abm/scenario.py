@@ -994,11 +994,12 @@ class Bounds:
         """In interval notation, ``(0, 1]``, when bounded on both sides; else None."""
         if self.low is None or self.high is None:
             return None
+        return f"{'(' if self.low[1] else '['}{_number(self.low[0])}, {_number(self.high[0])}{')' if self.high[1] else ']'}"
 
-        def number(x) -> str:
-            return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
-        return f"{'(' if self.low[1] else '['}{number(self.low[0])}, {number(self.high[0])}{')' if self.high[1] else ']'}"
+def _number(x: float) -> str:
+    """A bound as a message writes it: 0, not 0.0."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _interval(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
@@ -1088,12 +1089,20 @@ EXPECTED = {
 }
 
 
+BOUND_WORDS = {"greater_than": ("gt", "more than"), "greater_than_equal": ("ge", "at least"), "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
+
+
 def _in_words(err: dict) -> str:
     """An error's message without the value given: our own words for a ValueError
     (without pydantic's "Value error, "), the house style's for a common error, else
     pydantic's."""
     if err["type"] == "value_error":
         return str(err["ctx"]["error"])
+    if err["type"] in BOUND_WORDS:  # a field bounded on one side ("must be in [a, b]" covers both)
+        name, words = BOUND_WORDS[err["type"]]
+        return f"must be {words} {_number(err['ctx'][name])}"
+    if err["type"] == "invalid_key" or err["loc"][-1:] == ("[key]",):
+        return "a key must be text"
     if err["type"] == "literal_error":
         expected = err["ctx"]["expected"]  # "'a', 'b' or 'c'"
         return f"must be one of: {', '.join(expected.rsplit(' or ', 1))}" if " or " in expected else f"must be {expected}"
@@ -1110,7 +1119,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
     problems = []
     errors = [{**err, "loc": tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))} for err in exc.errors(include_url=False)]
     for err in _without_members(errors, model):
-        loc = err["loc"]
+        loc = err["loc"][:-1] if err["type"] == "invalid_key" else err["loc"]  # a key that is not text is a problem of its mapping
         path = ".".join(part for part in (at, _describe(loc)) if part)
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, loc[:-1])
@@ -1122,7 +1131,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
         elif err["type"] == "missing":
             problems.append((path, "required field is missing"))
         elif err["type"] in (*BOUNDS, "int_parsing_size") and (allowed := _interval(model, loc)):  # a whole number too large for any integer: past the bound too
-            problems.append((path, f"must be in {allowed} (got {err.get('input')!r})"))
+            problems.append((path, f"must be in {allowed} (got {_shown(err.get('input'))})"))
         elif err["type"] == "model_type" and (keys := _allowed_keys(model, loc)):  # pydantic would name our class ("instance of DomainValues")
             got = err.get("input")
             problems.append((path, f"must be a mapping with keys from: {', '.join(keys)} (got {got!r})"))
@@ -1135,12 +1144,25 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             problems.append((path, "must not be empty" if least and n == 1 else f"must have at {'least' if least else 'most'} {n} item{'s' * (n != 1)}, not {actual}"))
         else:
             got = err.get("input")
-            shown = got.isoformat() if isinstance(got, dt.date) else repr(got) if not isinstance(got, dict | list) else _member(type(got).__name__)
+            shown = _shown(got)
             message = _in_words(err)
             whole = err["type"] == "value_error" and isinstance(got, dict) and _is_mapping(_type_at(model, loc))  # our check of a mapping's content (a rule's parameters in order, shares summing to at most 1): "(got a mapping)" would be noise
             said = whole or f"'{got}'" in message or (isinstance(got, str) and f"'{cut(got, 40)}'" in message) or (isinstance(got, dt.date) and shown in message) or (isinstance(got, list) and any(f"'{cut(str(item), 40)}'" in message for item in got))  # quoted whole, as the message cut it, or by the item at fault
             problems.append((path, message if said else f"{message} (got {shown})"))  # the value once
     return problems
+
+
+def _shown(got: Any) -> str:
+    """A value given, as a message echoes it: in YAML's words (null, true, a mapping),
+    not Python's (None, True, a dict's whole text)."""
+    if got is None or isinstance(got, bool):
+        return {None: "null, an empty value", True: "true", False: "false"}[got]
+    if isinstance(got, float) and math.isinf(got):
+        sign = "-" * (got < 0)
+        return f"{sign}infinity: {sign}.inf, or a number beyond about {sign}1.8e308"
+    if isinstance(got, dict | list):
+        return _member(type(got).__name__)
+    return got.isoformat() if isinstance(got, dt.date) else repr(got)
 
 
 ENTRIES = {"states": "state", "powers": "power", "organisations": "organisation", "corridors": "corridor", "events": "event", "shocks": "shock"}
@@ -1234,15 +1256,17 @@ def _check_references(scn: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
-def _unknown(path: str, ids: Any, kind: str, known: Any, but: str | None = None) -> list[tuple[str, str]]:
+def _unknown(path: str, ids: Any, kind: str, known: Any, but: tuple[str, str] | None = None) -> list[tuple[str, str]]:
     """A problem at ``path.<id>`` for each of ``ids`` not in ``known`` (ids), or that is
-    ``but`` (an entry naming itself). The known ids are listed only for a problem: a world
-    of thousands of states checks each entry against them."""
-    missing = [ident for ident in ids if ident == but or ident not in known]
+    the entry itself, ``but`` = (its id, what it would be to itself: "neighbour"). The known
+    ids are listed only for a problem: a world of thousands of states checks each entry
+    against them."""
+    own = but[0] if but else None
+    missing = [ident for ident in ids if ident == own or ident not in known]
     if not missing:
         return []
-    names = sorted(set(known) - {but})
-    return [(f"{path}.{ident}", f"unknown {kind}; {choices(ident, names, 'known:')}") for ident in missing]
+    names = sorted(set(known) - {own})
+    return [(f"{path}.{ident}", f"a {kind} cannot be its own {but[1]}" if ident == own else f"unknown {kind}; {choices(ident, names, 'known:')}") for ident in missing]
 
 
 @_check("powers")
@@ -1269,7 +1293,7 @@ def _opinion(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
 
 @_check("states.neighbours", each=True)
 def _neighbours(scn: Scenario, sid: str, st: StateSpec) -> list[tuple[str, str]]:
-    problems = _unknown(f"states.{sid}.neighbours", st.neighbours, "state", scn.states, but=sid)
+    problems = _unknown(f"states.{sid}.neighbours", st.neighbours, "state", scn.states, but=(sid, "neighbour"))
     for other, here in st.neighbours.items():  # a pair declared on both sides must agree: one pair, one relation
         there = scn.states[other].neighbours.get(sid) if other in scn.states else None
         if there is None or there == here:
@@ -1303,13 +1327,12 @@ def _interests(scn: Scenario, pid: str, pw: PowerSpec) -> list[tuple[str, str]]:
 
 @_check("powers.rivals", each=True)
 def _rivals(scn: Scenario, pid: str, pw: PowerSpec) -> list[tuple[str, str]]:
-    return _unknown(f"powers.{pid}.rivals", pw.rivals, "power", scn.powers, but=pid)
+    return _unknown(f"powers.{pid}.rivals", pw.rivals, "power", scn.powers, but=(pid, "rival"))
 
 
 @_check("powers.conditions", each=True)
 def _exclusivity(scn: Scenario, pid: str, pw: PowerSpec) -> list[tuple[str, str]]:
-    others = [p for p in scn.powers if p != pid]
-    return [(f"powers.{pid}.conditions.exclusivity", f"unknown power '{rival}'; known: {', '.join(sorted(others))}") for rival in pw.conditions.exclusivity if rival not in others]
+    return _unknown(f"powers.{pid}.conditions.exclusivity", pw.conditions.exclusivity, "power", scn.powers, but=(pid, "excluded rival"))
 
 
 @_check("states.memberships", each=True)
@@ -1331,7 +1354,7 @@ def _leader(scn: Scenario, oid: str, org: OrganisationSpec) -> list[tuple[str, s
     if org.kind == "regional_format" and org.leader is not None:  # a leader is a patron: the club's mechanisms, not the format's
         problems.append((f"organisations.{oid}.leader", f"a regional format has no leader; to bring '{org.leader}' in, list it in organisations.{oid}.powers (or make the organisation a club)"))
     if org.leader is not None and org.leader not in scn.powers:
-        problems.append((f"organisations.{oid}.leader", f"unknown power '{org.leader}'; known: {', '.join(sorted(scn.powers))}"))
+        problems.append((f"organisations.{oid}.leader", f"unknown power '{org.leader}'; {choices(org.leader, sorted(scn.powers), 'known:')}"))
     return problems
 
 
@@ -1431,7 +1454,7 @@ def _horizon_problems(scn: Scenario) -> list[tuple[str, str]]:
 def _unserved(key: str, scn: Scenario) -> list[tuple[str, str]]:
     """The markets of ``freight.<key>`` that no corridor serves."""
     markets = {c.market for c in scn.corridors.values()}
-    return [(f"freight.{key}.{market}", f"no corridor serves market '{market}'; markets: {', '.join(sorted(markets)) or 'none'}")
+    return [(f"freight.{key}.{market}", f"no corridor serves market '{market}'; {choices(market, sorted(markets), 'markets:')}")
             for market in getattr(scn.freight, key) if market not in markets]
 
 

@@ -185,9 +185,11 @@ def cut(text: str, limit: int = 200) -> str:
 
 def did_you_mean(name: object, options) -> str:
     """The hint a message gives for a name that is not among ``options``: the closest
-    one, as "did you mean 'x'? ", or nothing when none is close."""
-    near = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f"did you mean '{near[0]}'? " if near else ""
+    one, as "did you mean 'x'? ", or nothing when none is close. Case is ignored in the
+    comparison: a name typed in capitals (HEDGING) is otherwise too far from every one."""
+    folded = {str(o).lower(): str(o) for o in options}
+    near = difflib.get_close_matches(str(name).lower(), list(folded), n=1)
+    return f"did you mean '{folded[near[0]]}'? " if near else ""
 
 
 def choices(name: object, options, label: str, none: str = "none") -> str:
@@ -209,8 +211,10 @@ def parse(text: str) -> Any:
         raise _bad_date(text, exc) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise YamlError(f"YAML syntax error{f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''}: {cut(problem, 120)}", mark.line + 1 if mark else None, limit=False) from None
+        problem = cut(getattr(exc, "problem", None) or str(exc), 120)
+        if mark and text[mark.index:mark.index + 1] == "\t" and "tab" not in problem:  # YAML indents with spaces only; libyaml's words do not say the tab is the fault
+            problem += " (a tab: indent with spaces)"
+        raise YamlError(f"YAML syntax error{f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''}: {problem}", mark.line + 1 if mark else None, limit=False) from None
     except RecursionError:  # defensive: the graph check should have refused it first
         raise YamlError(f"nested more than {MAX_DEPTH} levels deep") from None
 

@@ -806,6 +806,22 @@ def test_a_command_that_writes_no_provenance_takes_any_file_name(tmp_path, capsy
     assert done.returncode == 0 and b"b\xff.yaml: valid" in done.stdout, done.stderr
 
 
+def test_validate_refuses_an_override_that_is_not_utf8(capsys):
+    """Its value goes into the scenario whatever the command: validate showed Python's
+    "surrogates not allowed" for it (a bad-input audit)."""
+    assert cli.main(["validate", str(BASELINE), "--set", f"description={os.fsdecode(b'x\xff')}"]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and "surrogates" not in err
+
+
+def test_validate_names_the_file_an_override_fails_on(tmp_path, capsys):
+    """With several files, an override that fits one and not another was reported as a
+    problem "in --set", leaving the reader to guess which file it failed on."""
+    assert cli.main(["validate", str(ROOT / "configs" / "generated.yaml"), str(BASELINE), "--set", "generated.n_states=20"]) == 2
+    out, err = capsys.readouterr()
+    assert "generated.yaml: valid" in out and f"in --set on {BASELINE}:" in err, err
+
+
 def test_the_blas_record_does_not_depend_on_the_order_the_libraries_are_listed(monkeypatch):
     """threadpoolctl listed scipy's and numpy's OpenBLAS in either order, so identical runs
     wrote scenario.resolved.yaml files that differed (found by a provenance audit)."""

@@ -397,7 +397,7 @@ def test_a_number_as_a_new_id_is_a_problem_not_a_crash(tmp_path):
     numbered = write(tmp_path / "n.yaml", {"extends": str(BASELINE), "states": {123: {"population": 3}}})
     with pytest.raises(ScenarioError) as info:
         load(numbered)
-    assert ("states", "text is expected (got 123)") in info.value.problems  # the mapping whose key is refused; the message names the key
+    assert ("states", "a key must be text (got 123)") in info.value.problems  # the mapping whose key is refused; the message names the key
 
 
 # =========================================================================== --set
@@ -543,7 +543,7 @@ def test_set_checks_schema_paths_with_hints(tiny):
     path, msg = only_problem(tiny, ["states.a.opinion.qq=0.1"])
     assert "did you mean 'q'" in msg and "p, q" in msg
     path, msg = only_problem(tiny, ["states.a.neighbours.a.relation=0.1"])  # itself: refused by validation
-    assert path == "states.a.neighbours.a" and "unknown state" in msg
+    assert path == "states.a.neighbours.a" and msg == "a state cannot be its own neighbour"
     path, msg = only_problem(BASELINE, ["corridors.tripp_zangezur.segments.9.capacity=3"])
     assert "no such setting '9'" in msg and "0, 1, 2, 3, 4, 5, 6, 7" in msg
     path, msg = only_problem(BASELINE, ["events.kg_tj_border_treaty.relatoin=0.3"])
@@ -585,6 +585,20 @@ def test_a_value_out_of_range_is_told_the_whole_range(setting, message):
     range is what a user needs to pick a value."""
     path, msg = only_problem(BASELINE, [setting])
     assert (path, msg) == (setting.split("=")[0], message)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("rules.decision.noise=-1", "must be at least 0 (got -1)"),  # bounded below only: not pydantic's "Input should be greater than or equal to 0"
+    ("seed=", "a whole number is expected (got null, an empty value)"),  # YAML's words, not Python's None
+    ("states.armenia.gdp=1e400", "a finite number is expected (got infinity: .inf, or a number beyond about 1.8e308)"),
+])
+def test_a_value_given_is_echoed_in_yamls_words(setting, message):
+    assert only_problem(BASELINE, [setting]) == (setting.split("=")[0], message)
+
+
+@pytest.mark.parametrize(("text", "path"), [("~: 1\n", ""), ("states:\n  armenia:\n    opinion: {1: 0.2}\n", "states.armenia.opinion")])
+def test_a_key_that_is_not_text_is_a_problem_of_its_mapping(tmp_path, text, path):
+    assert only_problem(write(tmp_path / "k.yaml", f"extends: {BASELINE}\n{text}")) == (path, f"a key must be text (got {'null, an empty value' if '~' in text else 1})")
 
 
 def test_the_range_told_is_the_tightest_of_an_alias_and_a_fields_own_bounds():
@@ -834,14 +848,36 @@ def test_unknown_reference_suggests_the_closest(tiny):
 def test_exclusivity_names_a_known_power(tiny):
     tiny["powers"]["p"]["conditions"] = {"exclusivity": ["x"]}
     path, msg = only_problem(tiny)
-    assert path == "powers.p.conditions.exclusivity"
-    assert "'x'" in msg and "q" in msg
+    assert path == "powers.p.conditions.exclusivity.x"
+    assert "unknown power" in msg and "q" in msg
 
 
 def test_a_state_cannot_be_its_own_neighbour(tiny):
     tiny["states"]["a"]["neighbours"]["a"] = {}
-    path, _ = only_problem(tiny)
-    assert path == "states.a.neighbours.a"
+    assert only_problem(tiny) == ("states.a.neighbours.a", "a state cannot be its own neighbour")  # not "unknown", with another state suggested
+
+
+@pytest.mark.parametrize(("setting", "problem"), [
+    ("powers.russia.rivals.russia=0.3", ("powers.russia.rivals.russia", "a power cannot be its own rival")),
+    ("powers.russia.conditions.exclusivity=[russia]", ("powers.russia.conditions.exclusivity.russia", "a power cannot be its own excluded rival")),
+])
+def test_a_power_naming_itself_is_told_so(setting, problem):
+    assert only_problem(BASELINE, [setting]) == problem
+
+
+@pytest.mark.parametrize(("setting", "hint"), [
+    ("organisations.EAEU.leader=rusia", "did you mean 'russia'?"),
+    ("powers.china.conditions.exclusivity=[united_state]", "did you mean 'united_states'?"),
+    ("rules.decision.name=HEDGING", "did you mean 'hedging'?"),  # a name differing in case only
+])
+def test_a_near_miss_is_given_the_name_it_misses(setting, hint):
+    _, msg = only_problem(BASELINE, [setting])
+    assert hint in msg
+
+
+def test_a_misspelt_market_is_given_the_market_it_misses(tmp_path):
+    path, msg = only_problem(write(tmp_path / "m.yaml", f"extends: {BASELINE}\nfreight: {{demand: {{east_wst: 3}}}}\n"))
+    assert path == "freight.demand.east_wst" and "did you mean 'east_west'?" in msg
 
 
 def test_every_problem_is_reported_at_once(tiny):
@@ -1182,7 +1218,7 @@ def test_text_is_not_taken_for_a_number_or_a_boolean(tiny, tmp_path, where, text
     assert only_problem(path) == (where, message)
 
 
-@pytest.mark.parametrize("text, got", [("2026", "2026"), ("0", "0"), ("2031-01", "'2031-01'"), ("'2026/01/01'", "'2026/01/01'"), ("true", "True")])
+@pytest.mark.parametrize("text, got", [("2026", "2026"), ("0", "0"), ("2031-01", "'2031-01'"), ("'2026/01/01'", "'2026/01/01'"), ("true", "true")])
 def test_a_date_must_be_written_as_a_date(tiny, text, got):
     # pydantic read 2026 as seconds since 1970 and refused it in words about datetimes,
     # took 0 as 1970-01-01, and called 2031-01 "too short"
@@ -1257,7 +1293,7 @@ def test_in_force_is_the_last_step_on_or_before_a_date_and_none_outside_the_run(
     ("name=[a, b]", ("name", "text is expected (got a list)")),
     ("watch=fragmentation", ("watch", "a list is expected (got 'fragmentation')")),
     ("events.am_az_peace=5", ("events.am_az_peace", "a mapping is expected (got 5)")),
-    ("states.armenia.lat=1e400", ("states.armenia.lat", "a finite number is expected (got inf)")),
+    ("states.armenia.lat=1e400", ("states.armenia.lat", "a finite number is expected (got infinity: .inf, or a number beyond about 1.8e308)")),
     ("time.start=2025-02-30", ("time.start", "no such day in the calendar (got '2025-02-30')")),
     ("corridors.tripp_zangezur.segments=[]", ("corridors.tripp_zangezur.segments", "must not be empty")),
     ("events.am_az_peace.states=[armenia]", ("events.am_az_peace.states", "must have at least 2 items, not 1")),

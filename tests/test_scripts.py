@@ -41,7 +41,7 @@ def test_help_gives_the_docstrings_first_paragraph_whole(path):
     ("fuzz.py", ["--full-runs", "2"], "--full-runs is a share, in [0, 1]"),
     ("benchmarks/bench_sweep.py", ["--runs", "15"], "--runs must be a positive multiple of 10"),  # ran 10 runs, divided by 15
     ("benchmarks/bench_sweep.py", ["--steps", "0"], "--steps must be at least 1"),
-    ("benchmarks/bench_calibrate.py", ["--population", "0"], "population: Input should be greater than or equal to 2"),
+    ("benchmarks/bench_calibrate.py", ["--population", "0"], "population: must be at least 2"),
     ("benchmarks/cli_phases.py", ["--repeats", "0"], "--repeats must be at least 1"),
     ("benchmarks/bench_state_store.py", ["--runs", "0", "--sweep-runs", "0"], "--runs must be at least 1"),  # a ZeroDivisionError
     ("benchmarks/bench_state_store.py", ["--sweep-runs", "-1"], "--sweep-runs must be at least 0"),

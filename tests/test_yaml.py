@@ -48,3 +48,10 @@ def test_a_whole_number_that_cannot_be_read_is_named(text):
     with pytest.raises(yamlfile.YamlError, match="is not a whole number this reader takes") as err:
         yamlfile.parse(f"x: 1\nseed: {text}\n")
     assert err.value.line == 2
+
+
+@pytest.mark.parametrize("text", ["name: x\ntime:\n\tsteps: 5\n", "a:\n  b: 1\n\tc: 2\n"])
+def test_a_tab_in_the_indentation_is_named(text):
+    with pytest.raises(yamlfile.YamlError) as info:
+        parse(text)
+    assert "line 3, column 1" in str(info.value) and str(info.value).count("tab") == 1, info.value
