@@ -13,6 +13,12 @@ rather than found out an hour later by the out-of-memory killer.
   this machine's memory), or when it has more than ``MAX_STATES`` states or ``MAX_POWERS``
   powers (the limits of generated worlds, and what validation handles in seconds).
 - *Runs*: a sweep plan or a comparison of more than ``MAX_RUNS`` runs.
+- *Kept series*: ``abm run --seeds`` and ``abm compare`` keep every run's metric series
+  until their tables are made: ``KEPT_RUN_BYTES`` a run and ``KEPT_NUMBER_BYTES`` a
+  number (steps x metrics a run), an upper bound of what tests/test_inputs.py measures:
+  the peak memory 100 more runs of 20 steps add to each command, 70 to 140 kB a run
+  (the tables, their stack, the spread's temporaries and the runs' garbage not yet
+  collected); about 145 kB a run of 60 steps.
 - *Workers*: more than ``WORKERS_PER_CPU`` per CPU, or workers x world memory over a
   whole run above the budget. ``HARD_MAX_WORKERS`` is never exceeded.
 """
@@ -31,6 +37,8 @@ PAIR_BYTES = 64
 STATE_POWER_BYTES = 1536
 RECORD_BYTES = 192
 BASE_BYTES = 4 * 2**20
+KEPT_RUN_BYTES = 96 * 2**10
+KEPT_NUMBER_BYTES = 48
 
 
 class BudgetError(ValueError):
@@ -70,6 +78,20 @@ def check_world(states: int, powers: int, allow_large: bool = False) -> str | No
 def check_runs(runs: int, what: str, allow_large: bool = False) -> None:
     if runs > MAX_RUNS and not allow_large:
         raise BudgetError(f"{what}: {runs:,} runs, over the budget of {MAX_RUNS:,} ({FLAG} to run them anyway)")
+
+
+def kept_bytes(runs: int, numbers: int) -> int:
+    """Bytes a command holds for the series of ``runs`` runs, ``numbers`` values in all."""
+    return runs * KEPT_RUN_BYTES + numbers * KEPT_NUMBER_BYTES
+
+
+def check_kept(runs: int, numbers: int, what: str, allow_large: bool = False) -> None:
+    """Refuse a command that would keep ``numbers`` metric values of ``runs`` runs in
+    memory beyond the budget: it would fail hours in, for want of memory, with nothing
+    written."""
+    need = kept_bytes(runs, numbers)
+    if need > memory_budget() and not allow_large:
+        raise BudgetError(f"{what}: keeps {numbers:,} metric values of its runs, about {_gib(need)} of memory, over the budget of {_gib(memory_budget())} (half of this machine's memory; fewer seeds, or {FLAG} to try anyway)")
 
 
 def check_workers(workers: int, world: int = 0, allow_large: bool = False) -> None:

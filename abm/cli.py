@@ -114,6 +114,8 @@ def cmd_run(args) -> int:
         raise UsageError("--zoom only applies to the ensemble chart, drawn with --seeds N (N >= 2) and without --no-charts")
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
+    if args.seeds > 1:
+        budget.check_kept(args.seeds, args.seeds * (scenario.time.steps + 1) * len(scenario.metric_names()), f"--seeds {args.seeds}", args.allow_large)
     if scenario.seed > SEED_MAX - args.seeds + 1:
         raise UsageError(f"--seeds {args.seeds} from seed {scenario.seed} runs past the largest seed, {SEED_MAX}: start at {SEED_MAX - args.seeds + 1} or lower")
     out = Path(args.out) if args.out else Path("runs") / scenario.name
@@ -130,8 +132,14 @@ def cmd_run(args) -> int:
     if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread
         from abm.runner import ensemble
 
-        others = [run(scenario, seed=result.seed + k, tables=False) for k in range(1, args.seeds)]
-        spread = ensemble([result.model, *(r.model for r in others)])
+        models, rows = [result.model], {}
+        for seed in range(result.seed + 1, result.seed + args.seeds):  # a run's model table kept, not the run: thousands of seeds fit
+            other = run(scenario, seed=seed, tables=False)
+            models.append(other.model)
+            if scenario.posterior is not None:
+                rows[seed] = other.scenario.provenance["posterior_draw"]["row"]
+        spread = ensemble(models)
+        del models
 
     def extras(folder: Path) -> None:
         if spread is not None:
@@ -145,7 +153,7 @@ def cmd_run(args) -> int:
 
     record = {"argv": args.argv, "cwd": os.getcwd(), "seeds": list(range(result.seed, result.seed + args.seeds)), "overrides": overrides}
     if scenario.posterior is not None and args.seeds > 1:  # posterior_draw is the first seed's: every seed's row
-        record["posterior_rows"] = {r.seed: r.scenario.provenance["posterior_draw"]["row"] for r in [result, *others]}
+        record["posterior_rows"] = {result.seed: result.scenario.provenance["posterior_draw"]["row"], **rows}
     result.write(out, also=extras, replace=args.out is not None, record=record)
     first, last = result.model.iloc[0], result.model.iloc[-1]
     extra = ", ensemble.csv" + ("" if args.no_charts else ", ensemble.png") if spread is not None else ""

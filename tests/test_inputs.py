@@ -192,6 +192,38 @@ def test_the_memory_budget_is_lifted_by_the_flag(tmp_path, capsys, monkeypatch):
     assert main([*args, "--allow-large"]) == 0
 
 
+PEAK_OF = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)  # the command's peak (Linux counts kB)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in kB on Linux")
+@pytest.mark.parametrize("command", [["run", str(BASELINE), "--no-charts"], ["compare", str(BASELINE), str(BASELINE.parent / "us_withdraws.yaml")]])
+def test_the_kept_series_estimate_covers_what_ensembles_and_comparisons_use(tmp_path, command):
+    """abm run --seeds and abm compare keep every run's series; a million seeds passed
+    the run-count budget and would have failed hours in, for want of memory (an audit).
+    What 100 more runs add to the command's peak memory stays under the estimate, and not
+    so far under that the estimate would refuse ensembles that fit."""
+    abm = Path(sys.executable).parent / "abm"
+    scenarios = len(command) - 1 - (command[0] == "run")
+    peaks = [int(subprocess.run([sys.executable, "-c", PEAK_OF, str(abm), *command, "--seeds", str(seeds), "--steps", "20", "--out", str(tmp_path / str(seeds))],
+                                capture_output=True, text=True, timeout=600, check=True).stdout) for seeds in (10, 10 + 100 // scenarios)]
+    used = (peaks[1] - peaks[0]) / 100
+    estimate = budget.kept_bytes(1, 21 * len(load(BASELINE).metric_names()))
+    assert used <= estimate <= 4 * used, (used, estimate)
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_seeds_whose_series_exceed_the_memory_budget_are_refused_before_running(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setattr(budget, "memory_budget", lambda: 8 << 20)  # the world fits; 200 runs' series (about 10 MB) do not
+    args = [command, str(BASELINE), "--seeds", "200", "--steps", "1", "--out", str(tmp_path / "o"), *(["--no-charts"] if command == "run" else [])]
+    assert main(args) == 2
+    assert "metric values of its runs" in one_line_error(capsys) and not (tmp_path / "o").exists()
+    assert main([*args, "--allow-large"]) == 0
+
+
 def test_compare_refuses_a_billion_seeds_before_running(tmp_path, capsys):
     assert main(["compare", str(BASELINE), "--seeds", "1000000000", "--out", str(tmp_path / "c")]) == 2
     assert "1,000,000,000 runs" in one_line_error(capsys)
