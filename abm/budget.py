@@ -16,7 +16,7 @@ rather than found out an hour later by the out-of-memory killer.
 - *Kept series*: ``abm run --seeds`` and ``abm compare`` keep every run's metric series
   until their tables are made: ``KEPT_RUN_BYTES`` a run and ``KEPT_NUMBER_BYTES`` a
   number (steps x metrics a run), an upper bound of what tests/test_inputs.py measures:
-  the peak memory 100 more runs of 20 steps add to each command, 70 to 140 kB a run
+  the peak memory 100 more runs of 20 steps add to each command, 70 to 145 kB a run
   (the tables, their stack, the spread's temporaries and the runs' garbage not yet
   collected); about 145 kB a run of 60 steps.
 - *Workers*: more than ``WORKERS_PER_CPU`` per CPU, or workers x world memory over a
@@ -37,7 +37,7 @@ PAIR_BYTES = 64
 STATE_POWER_BYTES = 1536
 RECORD_BYTES = 192
 BASE_BYTES = 4 * 2**20
-KEPT_RUN_BYTES = 96 * 2**10
+KEPT_RUN_BYTES = 128 * 2**10
 KEPT_NUMBER_BYTES = 48
 
 

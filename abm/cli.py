@@ -179,20 +179,28 @@ def cmd_run(args) -> int:
 def cmd_validate(args) -> int:
     """Check each file in turn, so that a folder of scenarios is checked in one command;
     exit 2 if any is invalid."""
-    status = 0
+    checked = []  # (file, its ScenarioError or its warnings), all files read before any is reported
     for config in args.configs:
         try:
             scenario = load(config, args.set, args.allow_large)
-        except ScenarioError as exc:  # validate explains every problem, one per line
-            if exc.source == "--set" and len(args.configs) > 1:  # an override may fit one file and not another
-                exc = ScenarioError(exc.problems, f"--set on {config}")
-            print(f"error: {wrong_kind(exc, 'validate') or exc.listing()}", file=sys.stderr)
-            status = 2
+        except ScenarioError as exc:
+            checked.append((config, exc))
             continue
-        for late in scenario.late_events() + scenario.inert_overrides(args.set):
+        valid = f"{config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})"
+        checked.append((config, [*scenario.late_events(), *scenario.inert_overrides(args.set), valid]))
+    failed = [got for _, got in checked if isinstance(got, ScenarioError)]
+    alike = len(failed) == len(checked) and all(exc.source == "--set" and exc.problems == failed[0].problems for exc in failed)
+    for config, got in checked[:1] if alike else checked:  # an override every file refuses alike: said once
+        if isinstance(got, ScenarioError):  # validate explains every problem, one per line
+            if got.source == "--set" and not alike and len(checked) > 1:  # an override may fit one file and not another
+                got = ScenarioError(got.problems, f"--set on {config}")
+            print(f"error: {wrong_kind(got, 'validate') or got.listing()}", file=sys.stderr)
+            continue
+        *warnings, valid = got
+        for late in warnings:
             print(f"warning: {late}", file=sys.stderr)
-        print(f"{config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})")
-    return status
+        print(valid)
+    return 2 if failed else 0
 
 
 def cmd_compare(args) -> int:

@@ -1101,7 +1101,7 @@ def _in_words(err: dict) -> str:
     if err["type"] in BOUND_WORDS:  # a field bounded on one side ("must be in [a, b]" covers both)
         name, words = BOUND_WORDS[err["type"]]
         return f"must be {words} {_number(err['ctx'][name])}"
-    if err["type"] == "invalid_key" or err["loc"][-1:] == ("[key]",):
+    if err["type"] == "invalid_key" or err["type"] == "string_type" and err["loc"][-1:] == ("[key]",):
         return "a key must be text"
     if err["type"] == "literal_error":
         expected = err["ctx"]["expected"]  # "'a', 'b' or 'c'"
@@ -1134,7 +1134,7 @@ def pydantic_problems(exc: ValidationError, model: type[BaseModel] = None, owner
             problems.append((path, f"must be in {allowed} (got {_shown(err.get('input'))})"))
         elif err["type"] == "model_type" and (keys := _allowed_keys(model, loc)):  # pydantic would name our class ("instance of DomainValues")
             got = err.get("input")
-            problems.append((path, f"must be a mapping with keys from: {', '.join(keys)} (got {got!r})"))
+            problems.append((path, f"must be a mapping with keys from: {', '.join(keys)} (got {_shown(got)})"))
         elif err["type"] == "dict_type" and model is Scenario and len(loc) == 2 and loc[0] == "rules" and isinstance(err.get("input"), str):
             name = err["input"]  # rules.decision=hedging: the rule's name given for its entry
             problems.append((path, f"a rule entry is a mapping of its name and parameters: write {path}: {{name: {name}}}, or --set {path}.name={name}"))
@@ -1160,6 +1160,8 @@ def _shown(got: Any) -> str:
     if isinstance(got, float) and math.isinf(got):
         sign = "-" * (got < 0)
         return f"{sign}infinity: {sign}.inf, or a number beyond about {sign}1.8e308"
+    if isinstance(got, float) and math.isnan(got):
+        return ".nan, not a number"
     if isinstance(got, dict | list):
         return _member(type(got).__name__)
     return got.isoformat() if isinstance(got, dt.date) else repr(got)

@@ -185,11 +185,12 @@ def cut(text: str, limit: int = 200) -> str:
 
 def did_you_mean(name: object, options) -> str:
     """The hint a message gives for a name that is not among ``options``: the closest
-    one, as "did you mean 'x'? ", or nothing when none is close. Case is ignored in the
-    comparison: a name typed in capitals (HEDGING) is otherwise too far from every one."""
-    folded = {str(o).lower(): str(o) for o in options}
-    near = difflib.get_close_matches(str(name).lower(), list(folded), n=1)
-    return f"did you mean '{folded[near[0]]}'? " if near else ""
+    one, as "did you mean 'x'? ", or nothing when none is close. Failing that, case is
+    ignored: a name typed in capitals (HEDGING) is otherwise too far from every one."""
+    shown = [str(o) for o in options]
+    folded = {o.lower(): o for o in reversed(shown)}  # of two options differing in case alone, the first
+    near = difflib.get_close_matches(str(name), shown, n=1) or [folded[m] for m in difflib.get_close_matches(str(name).lower(), list(folded), n=1)]
+    return f"did you mean '{near[0]}'? " if near else ""
 
 
 def choices(name: object, options, label: str, none: str = "none") -> str:
@@ -212,7 +213,8 @@ def parse(text: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = cut(getattr(exc, "problem", None) or str(exc), 120)
-        if mark and text[mark.index:mark.index + 1] == "\t" and "tab" not in problem:  # YAML indents with spaces only; libyaml's words do not say the tab is the fault
+        indent = text[text.rfind("\n", 0, mark.index) + 1:mark.index + 1] if mark else ""
+        if indent.endswith("\t") and not indent.strip(" \t") and "tab" not in problem:  # YAML indents with spaces only; libyaml's words do not say the tab is the fault
             problem += " (a tab: indent with spaces)"
         raise YamlError(f"YAML syntax error{f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''}: {problem}", mark.line + 1 if mark else None, limit=False) from None
     except RecursionError:  # defensive: the graph check should have refused it first

@@ -729,7 +729,7 @@ def test_the_cli_refuses_bad_specs_in_one_line_and_writes_nothing(tmp_path, caps
         ({**small_spec(), "generations": True}, "generations: a number is expected here, not true or false"),
         (small_spec(parameters={"rules.decay.rate": {"low": False, "high": 0.1}}), "not true or false"),
         ({**small_spec(), "epsilon": {"minimum": math.inf}}, "epsilon.minimum: a finite number is expected (got infinity: .inf, or a number beyond about 1.8e308)"),
-        (small_spec(parameters={"rules.decay.rate": {"low": 0, "high": math.nan}}), "parameters.rules.decay.rate.high: a finite number is expected (got nan)"),
+        (small_spec(parameters={"rules.decay.rate": {"low": 0, "high": math.nan}}), "parameters.rules.decay.rate.high: a finite number is expected (got .nan, not a number)"),
         (small_spec(parameters={"rules.decay.rat": {"low": 0, "high": 1}}), "did you mean 'rate'"),
         (small_spec(parameters={"rules.decay.rate": {"low": 0.5, "high": 0.1}}), "low < high"),
         (small_spec(use=["nope"]), ": use: "),  # the patterns file was blamed, not the spec's field

@@ -820,6 +820,9 @@ def test_validate_names_the_file_an_override_fails_on(tmp_path, capsys):
     assert cli.main(["validate", str(ROOT / "configs" / "generated.yaml"), str(BASELINE), "--set", "generated.n_states=20"]) == 2
     out, err = capsys.readouterr()
     assert "generated.yaml: valid" in out and f"in --set on {BASELINE}:" in err, err
+    assert cli.main(["validate", str(ROOT / "configs" / "generated.yaml"), str(BASELINE), "--set", "name=["]) == 2
+    err = capsys.readouterr().err
+    assert err.count("is not a valid YAML mapping") == 1 and "1 problem(s) in --set:" in err, err  # refused alike by every file: said once, naming none
 
 
 def test_the_blas_record_does_not_depend_on_the_order_the_libraries_are_listed(monkeypatch):

@@ -591,6 +591,9 @@ def test_a_value_out_of_range_is_told_the_whole_range(setting, message):
     ("rules.decision.noise=-1", "must be at least 0 (got -1)"),  # bounded below only: not pydantic's "Input should be greater than or equal to 0"
     ("seed=", "a whole number is expected (got null, an empty value)"),  # YAML's words, not Python's None
     ("states.armenia.gdp=1e400", "a finite number is expected (got infinity: .inf, or a number beyond about 1.8e308)"),
+    ("states.armenia.gdp=.nan", "a finite number is expected (got .nan, not a number)"),
+    ("states.armenia.needs=", "must be a mapping with keys from: investment, security, trade (got null, an empty value)"),
+    ("states.armenia.ties={secruity: {russia: 0.2}}", "must be one of: 'investment', 'security', 'trade' (got 'secruity')"),  # a key of the wrong name, not of the wrong kind
 ])
 def test_a_value_given_is_echoed_in_yamls_words(setting, message):
     assert only_problem(BASELINE, [setting]) == (setting.split("=")[0], message)

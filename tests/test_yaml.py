@@ -55,3 +55,15 @@ def test_a_tab_in_the_indentation_is_named(text):
     with pytest.raises(yamlfile.YamlError) as info:
         parse(text)
     assert "line 3, column 1" in str(info.value) and str(info.value).count("tab") == 1, info.value
+
+
+def test_a_tab_that_is_not_indentation_is_not_blamed():
+    with pytest.raises(yamlfile.YamlError) as info:
+        parse("a: *\tb\n")
+    assert "tab" not in str(info.value)
+
+
+def test_the_hint_prefers_the_name_in_the_case_typed():
+    assert yamlfile.did_you_mean("EAEUx", ["EAEU", "eaeu"]) == "did you mean 'EAEU'? "
+    assert yamlfile.did_you_mean("eaeux", ["EAEU", "eaeu"]) == "did you mean 'eaeu'? "
+    assert yamlfile.did_you_mean("HEDGING", ["hedging", "balance"]) == "did you mean 'hedging'? "
