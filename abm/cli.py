@@ -139,7 +139,7 @@ def cmd_run(args) -> int:
             if scenario.posterior is not None:
                 rows[seed] = other.scenario.provenance["posterior_draw"]["row"]
         spread = ensemble(models)
-        del models
+        del models  # not held while the charts are drawn
 
     def extras(folder: Path) -> None:
         if spread is not None:
