@@ -1,5 +1,7 @@
 """Sources live inside the repository: no file points outside it, and every citation key
-resolves to an entry of docs/sources.md (and every entry there is cited)."""
+resolves to an entry of docs/sources.md (and every entry there is cited). The configs are
+typed by hand, so the baseline's values that the data tables give are checked against them
+(docs/sources.md lists which)."""
 
 import re
 from pathlib import Path
@@ -148,6 +150,64 @@ def test_the_baselines_trade_ties_are_the_national_shares_where_found():
                 assert abs(ties[power] - row[partner] / 100) < 1e-9, (key, partner)
                 checked += 1
     assert checked >= 9
+
+
+
+def test_the_baselines_gdp_and_population_are_the_world_bank_figures():
+    """The configs are typed by hand, not built from the tables: every state's GDP and
+    population in configs/baseline.yaml must be the World Bank figure that
+    data/region_inputs.yaml records for it (@wdi-gdp2024, @wdi-pop2025), state by state."""
+    inputs = load("data/region_inputs.yaml")
+    states = load("configs/baseline.yaml")["states"]
+    for field, table in (("gdp", "gdp_usd_bn_2023"), ("population", "population_m_2024")):
+        assert set(inputs[table]) == set(states), table
+        for state, value in inputs[table].items():
+            assert states[state][field] == value, (state, field)
+
+
+def baseline_pairs() -> dict[frozenset, dict]:
+    """The baseline's neighbour entries by unordered pair (each pair is written once)."""
+    pairs: dict[frozenset, dict] = {}
+    for state, spec in load("configs/baseline.yaml")["states"].items():
+        for other, entry in (spec.get("neighbours") or {}).items():
+            pair = frozenset((state, other))
+            assert pair not in pairs, f"{sorted(pair)} written twice"
+            pairs[pair] = entry
+    return pairs
+
+
+def test_the_baselines_neighbour_trade_is_the_tabulated_figures():
+    """The neighbour trade that the data tables record: Kazakhstan-Uzbekistan is the 4.2 bn of
+    Uzbekistan's 2024 statistics (data/region_inputs.yaml, the basis of its trade shares);
+    Kazakhstan-Kyrgyzstan is read below the upper bound @abazov2025 gives ('<2.0' bn in 2025,
+    data/region_facts.yaml), not a figure; and all pairs within the C6 (Central Asia and
+    Azerbaijan), the others assumed, add up to no more than the C6's mutual trade of 2024
+    (@ihr2025)."""
+    inputs, facts = load("data/region_inputs.yaml"), load("data/region_facts.yaml")
+    pairs = baseline_pairs()
+    basis = inputs["trade_shares_pct"]["uzbekistan_2024"]["basis"]
+    assert pairs[frozenset(("kazakhstan", "uzbekistan"))]["trade"] == float(re.search(r"Kazakhstan ([\d.]+)", basis).group(1))
+    bound = facts["regional_states"]["kazakhstan"]["trade_with_kyrgyzstan_usd_bn"][2025]
+    assert bound.startswith("<")
+    assert 0 < pairs[frozenset(("kazakhstan", "kyrgyzstan"))]["trade"] < float(bound[1:])
+    states = load("configs/baseline.yaml")["states"]
+    c6 = {s for s, spec in states.items() if spec["subregion"] == "central_asia"} | {"azerbaijan"}
+    assert len(c6) == 6
+    within = sum(entry.get("trade", 0.0) for pair, entry in pairs.items() if pair <= c6)
+    assert within <= facts["region"]["c6_mutual_trade_usd_bn"][2024] + 1e-9, within
+
+
+def test_turkmenistans_china_trade_share_is_the_derivation_its_comment_gives():
+    """No share of Turkmenistan's trade was found (data/region_inputs.yaml, not_found): its
+    China tie is derived, Chinese customs' 2024 total with China (@gacc2025, in that table's
+    comment) over the assumed outside trade plus its neighbour entries' trade, rounded to
+    one decimal as the baseline's comment says."""
+    text = (ROOT / "data" / "region_inputs.yaml").read_text(encoding="utf-8")
+    assert "turkmenistan" in load("data/region_inputs.yaml")["trade_shares_pct"]["not_found"]
+    with_china = float(re.search(r"Turkmenistan ([\d.]+) bn with China in 2024", text).group(1))
+    state = load("configs/baseline.yaml")["states"]["turkmenistan"]
+    regional = sum(entry.get("trade", 0.0) for pair, entry in baseline_pairs().items() if "turkmenistan" in pair)
+    assert round(with_china / (state["external_trade"] + regional), 1) == state["ties"]["trade"]["china"]
 
 
 def test_data_tables_describe_an_untitled_article_as_the_bibliography_does():
