@@ -22,7 +22,7 @@ from pathlib import Path
 from abm import budget
 from abm.outputs import OutputError, check_target
 from abm.processes import die_with, end, install_hint, interrupted_status, interrupts_deferred, sigterm_as_interrupt
-from abm.scenario import Scenario, ScenarioError, TimeSpec, load, override_path, under, with_run_settings
+from abm.scenario import Scenario, ScenarioError, TimeSpec, load, override_path, refused_alike, under, with_run_settings
 from abm.units import MAX_NAME_BYTES, SEED_MAX
 from abm.yamlfile import cut
 
@@ -189,7 +189,7 @@ def cmd_validate(args) -> int:
         valid = f"{config}: valid ({len(scenario.states)} states, {len(scenario.powers)} powers, {scenario.time.steps} steps from {scenario.time.start})"
         checked.append((config, [*scenario.late_events(), *scenario.inert_overrides(args.set), valid]))
     failed = [got for _, got in checked if isinstance(got, ScenarioError)]
-    alike = len(failed) == len(checked) and all(exc.source == "--set" and exc.problems == failed[0].problems for exc in failed)
+    alike = refused_alike(failed, len(checked))
     for config, got in checked[:1] if alike else checked:  # an override every file refuses alike: said once
         if isinstance(got, ScenarioError):  # validate explains every problem, one per line
             if got.source == "--set" and not alike and len(checked) > 1:  # an override may fit one file and not another

@@ -30,7 +30,7 @@ from abm import chartstyle as cs
 from abm import posterior
 from abm.outputs import atomic_directory, read_table
 from abm.runner import environment, run, write_yaml
-from abm.scenario import ScenarioError, anchor_posterior, in_force, load, parse_set, with_run_settings
+from abm.scenario import ScenarioError, anchor_posterior, in_force, load, parse_set, refused_alike, with_run_settings
 from abm.units import repeated
 
 KEY_METRICS = [
@@ -89,8 +89,8 @@ def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: boo
         except ScenarioError as exc:
             failed.append((label, exc))
     if failed:
-        if len(failed) == len(labelled) and all(exc.source == "--set" and exc.problems == failed[0][1].problems for _, exc in failed):
-            raise failed[0][1]  # the command line's, the same for every file
+        if refused_alike([exc for _, exc in failed], len(labelled)):
+            raise failed[0][1]
         if len(failed) == 1 and failed[0][1].source != "--set":
             label, exc = failed[0]  # one file's own
             raise exc if exc.source is not None else ScenarioError(exc.problems, label, exc.read_with)

@@ -78,6 +78,12 @@ class ScenarioError(Exception):
         return "\n".join(lines)
 
 
+def refused_alike(failed: list[ScenarioError], tried: int) -> bool:
+    """Whether all ``tried`` scenarios were refused for the same problems of the ``--set``
+    overrides: the command line's fault, said once, not once per file."""
+    return len(failed) == tried and all(exc.source == "--set" and exc.problems == failed[0].problems for exc in failed)
+
+
 class Keys:
     """Marks what a mapping's keys name (``dict[PowerKey, ...]``), so that ``--set`` can
     reach an entry the file leaves out (a state's opinion of a power it does not list);
