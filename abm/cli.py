@@ -130,10 +130,13 @@ def cmd_run(args) -> int:
     result = run(scenario)
     spread = None
     if args.seeds > 1:  # further runs with the next seeds, for the ensemble's spread
+        from tqdm import tqdm
+
         from abm.runner import ensemble
 
         models, rows = [result.model], {}
-        for seed in range(result.seed + 1, result.seed + args.seeds):  # a run's model table kept, not the run: thousands of seeds fit
+        seeds = range(result.seed + 1, result.seed + args.seeds)  # a run's model table kept, not the run: thousands of seeds fit
+        for seed in tqdm(seeds, desc="seeds", unit="run", initial=1, total=args.seeds, disable=None, dynamic_ncols=True):  # on a terminal only, as abm sweep's bar
             other = run(scenario, seed=seed, tables=False)
             models.append(other.model)
             if scenario.posterior is not None:

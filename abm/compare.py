@@ -113,11 +113,13 @@ def scenarios_of(configs: list[str] | dict[str, dict], sets=(), allow_large: boo
 def run_all(scenarios: list, seeds: int, steps: int | None = None) -> pd.DataFrame:
     """Run each scenario with seeds 0..seeds-1; return the long table of every series
     (dates as datetimes)."""
+    from tqdm import tqdm
+
     frames = []
-    for scenario in scenarios:
-        for seed in range(seeds):
-            result = run(scenario, seed=seed, steps=steps)
-            frames.append(result.model.assign(scenario=scenario.name, seed=seed))
+    runs = [(scenario, seed) for scenario in scenarios for seed in range(seeds)]
+    for scenario, seed in tqdm(runs, unit="run", disable=None, dynamic_ncols=True):  # on a terminal only, as abm sweep's bar
+        result = run(scenario, seed=seed, steps=steps, tables=False)  # the model table is all a comparison keeps
+        frames.append(result.model.assign(scenario=scenario.name, seed=seed))
     series = pd.concat(frames, ignore_index=True)
     series["date"] = pd.to_datetime(series["date"])
     return series[["scenario", "seed", *[c for c in series.columns if c not in ("scenario", "seed")]]]

@@ -837,3 +837,24 @@ def test_the_blas_record_does_not_depend_on_the_order_the_libraries_are_listed(m
     forward = blas()
     monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: libraries[::-1])
     assert blas() == forward == "openblas 0.3.31 (Haswell kernels); openblas 0.3.34 (Haswell kernels)"
+
+
+def test_runs_of_several_seeds_show_progress_on_a_terminal_only(tmp_path, monkeypatch, abm_main):
+    """``abm run --seeds N`` and ``abm compare`` can run for minutes: on a terminal a bar
+    counts the runs (the first seed's included), as ``abm sweep``'s does; piped, nothing."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    commands = {"3/3": ("run", BASELINE, "--seeds", 3, "--steps", 1, "--no-charts", "--out", tmp_path / "r"),
+                "4/4": ("compare", BASELINE, ROOT / "configs" / "no_peace.yaml", "--seeds", 2, "--steps", 1, "--out", tmp_path / "c")}
+    for count, args in commands.items():
+        piped = abm_main(*args, cwd=tmp_path)
+        assert piped.returncode == 0 and count not in piped.stderr and "run/s" not in piped.stderr
+        with monkeypatch.context() as m:
+            m.setattr(sys, "stderr", Terminal())
+            assert cli.main([str(a) for a in args]) == 0  # the same output again: replaced, as --out allows
+            shown = sys.stderr.getvalue()
+        assert re.search(rf"{count} \[.*run", shown), shown
