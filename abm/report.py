@@ -650,7 +650,7 @@ def difference_markdown(chart: DifferenceChart, table: pd.DataFrame) -> str:
         for r in rows.set_index("metric").loc[chart.metrics].itertuples():
             half = (r.ci95_high - r.ci95_low) / 2
             clear = r.ci95_low > 0 or r.ci95_high < 0
-            n = f"n={r.pairs}" if r.pairs == r.seeds else f"{r.pairs} pairs, {r.seeds} seeds"
+            n = f"n={r.pairs}" if r.pairs == r.seeds else f"{r.pairs} pair{'s' * (r.pairs != 1)}, {r.seeds} seed{'s' * (r.seeds != 1)}"
             cells.append("no pairs" if r.pairs == 0 else f"{cs.estimate(r.difference, half, sign=True)}{'*' if clear else ''} ({n})")
         lines.append(f"| {cs.cell(_fmt(level))} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -1215,7 +1215,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             if chart.type == "difference":
                 sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval "
                                 f"(t over the seeds, each seed's differences averaged over the other swept settings first: runs with one seed share its draws), "
-                                f"and the number of pairs; {cs.starred(len(data))}. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
+                                f"and the number of pairs; {cs.starred(int((data['pairs'] > 0).sum()))}. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems, drawn), encoding="utf-8")
         write_yaml(out / "provenance.yaml", drawn)
         written.append(out / "provenance.yaml")
@@ -1308,8 +1308,9 @@ def _summary_markdown(ctx: ReportContext, table: pd.DataFrame, sections: list[st
     partial = any((table[f"{m}_n"] < table["runs_ok"]).any() for m in res.summary_columns)
     partial = '; "(n of N runs)": only n of the point\'s N runs have a value (the others never crossed the threshold), and the mean is theirs' if partial else ""
     classes = table.attrs["classes"]
-    shares = (" A `<class>_share` cell: the share of the point's runs in that outcome class (defined below), with its 95% Wilson interval in brackets; "
-              "a quantile threshold (q80) is taken over every run of the sweep, not the point's.") if classes else ""
+    quantiles = any(t.quantile for e in m["spec"].get("outcomes", {}).values() for t in discovery.parse(e))
+    shares = (" A `<class>_share` cell: the share of the point's runs in that outcome class (defined below), with its 95% Wilson interval in brackets"
+              + ("; a quantile threshold (such as q80) is taken over every run of the sweep, not the point's." if quantiles else ".")) if classes else ""
     lines += ["## Summary by point", "", f"{cs.UNCERTAINTY_TABLE[0].upper()}{cs.UNCERTAINTY_TABLE[1:]}{partial}.{shares} summary.csv also has the s.d. over runs and their number n; columns.csv gives every column of it with its unit.", ""]
     shown = table.head(MD_ROWS)
     compact = shown.drop(columns=[f"{m}_{k}" for m in res.summary_columns for k in ("mean", "sd", "ci95", "n")] + [f"{c}_{k}" for c in classes for k in ("runs", "share", "ci95_low", "ci95_high")])

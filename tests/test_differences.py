@@ -316,3 +316,28 @@ def test_a_level_without_pairs_in_one_panel_only_says_so_in_that_panel(paired, m
     rows = {t.get_text(): y for t, y in zip(integration.get_yticklabels(), integration.get_yticks())}
     assert len(marks) == 1 and marks[0].get_position()[1] == rows[gone], rows  # on the row of the level without pairs
     assert not any("(no pairs)" in label for label in rows)
+
+
+def test_a_level_with_no_pairs_is_not_counted_among_the_starred_cells(paired, tmp_path):
+    """The * note counts the cells a reader could find starred; a level whose runs all
+    failed (or have not run) has "no pairs" cells, which no interval can star."""
+    import shutil
+
+    copy = tmp_path / "partial"
+    shutil.copytree(paired, copy)
+    table = results.load(copy).table().drop_duplicates("run")
+    gone = table[table["scenario"] == "no_peace"]["run"].tolist()
+    with closing(sqlite3.connect(copy / "results.sqlite")) as conn, conn:
+        conn.executemany("DELETE FROM summaries WHERE run = ?", [(r,) for r in gone])
+        conn.executemany("DELETE FROM runs WHERE run = ?", [(r,) for r in gone])
+    main(["report", str(copy), "--out", str(tmp_path / "report")])
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "no pairs" in md and "not adjusted for the table's 2 cells" in md  # 2 metrics x the one level with pairs
+
+
+def test_a_cell_counts_its_pairs_and_seeds_in_words():
+    chart = chart_of({"type": "difference", "metrics": ["fragmentation_final"], "by": "rules.decision.cap", "against": 1.0})
+    table = pd.DataFrame({"rules.decision.cap": [0.5, 2.0], "metric": "fragmentation_final", "difference": [0.1, 0.2],
+                          "ci95_low": [0.05, -0.1], "ci95_high": [0.15, 0.5], "pairs": [1, 3], "seeds": [2, 1]})
+    md = report.difference_markdown(chart, table)
+    assert "(1 pair, 2 seeds)" in md and "(3 pairs, 1 seed)" in md

@@ -224,6 +224,14 @@ def test_the_summary_gives_each_points_share_of_runs_in_each_outcome_class(refer
     assert row.endswith(f"| 1.00 (0.44-1.00) | {first['fragmented_share']:.2f} ({first['fragmented_ci95_low']:.2f}-{first['fragmented_ci95_high']:.2f}) |")
     assert f"- `fragmented_share`: share of the point's runs in the outcome class `fragmented`: fragmentation_final >= q50 (fragmentation_final >= {threshold:#.4g}: q50 over the sweep's 12 successful runs)" in md
     assert "- `few_offers_share`: share of the point's runs in the outcome class `few_offers`: offers_accepted_max < 1000\n" in md
+    assert "a quantile threshold (such as q80) is taken over every run of the sweep" in md
+    plain = tmp_path / "plain"  # classes on fixed numbers only: no word of quantiles
+    shutil.copytree(reference, plain)
+    spec.write_text(yaml.safe_dump(tiny_spec(outcomes={"few_offers": "offers_accepted_max < 1000"})))
+    assert main(["sweep", str(spec), "--out", str(plain), "--resume"]) == 0
+    assert main(["report", str(plain), "--out", str(tmp_path / "plain_report")]) == 0
+    md = (tmp_path / "plain_report" / "summary.md").read_text()
+    assert "`<class>_share` cell" in md and "quantile" not in md
     columns = pd.read_csv(out / "columns.csv", keep_default_na=False).set_index("column")
     assert list(columns.index) == list(table.columns)
     assert columns.at["fragmented_share", "unit"] == "share, 0-1" and "Wilson" in columns.at["fragmented_ci95_low", "meaning"]
