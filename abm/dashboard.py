@@ -557,8 +557,9 @@ def readable_draw(path: str | None, seed: int) -> tuple[int, dict[str, float]] |
 # only a rival's new spending makes one (RegionModel.find_defections, docs/ODD.md 7.4).
 COERCION_NOTE = (
     "Acts only on a defection: a state taking, in a quarter, more than {tolerance} of its ties from a power's "
-    "rivals' new spending (New money, Spending × above 1, or the scenario's own new money, as in a generated world). "
-    "Without it this slider changes nothing."
+    "rivals' new spending (New money, Spending × above 1, the scenario's own new money, as in a generated world, or standing "
+    "offers the allocation rule moves: random moves them every quarter, adaptive as it learns, interest never). "
+    "Without new spending this slider changes nothing."
 )
 # under the none rule instead: COERCION_NOTE would say when coercion acts, and it never does
 NO_COERCION_NOTE = "This rule never coerces (the control case), so this slider changes nothing."

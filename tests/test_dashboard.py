@@ -326,7 +326,7 @@ def test_the_coercion_slider_says_when_coercion_acts():
     (note,) = solara.render(dashboard.Settings(settings, problem), handle_error=False)[1].find(class_="abm-coercion-note").widgets
     text = note.children[0]
     assert "more than 0.5% of its ties from a power's rivals' new spending" in text
-    assert "Spending × above 1" in text and text.endswith("Without it this slider changes nothing.")
+    assert "Spending × above 1" in text and "random moves them" in text and text.endswith("Without new spending this slider changes nothing.")
     runs = {}
     for strength in (0.0, 1.0):
         for scale in (1.0, 2.0):  # x2: standing offers scaled up beyond their upkeep, new spending
@@ -336,6 +336,10 @@ def test_the_coercion_slider_says_when_coercion_acts():
             runs[strength, scale] = model.datacollector.get_model_vars_dataframe()
     assert runs[0.0, 1.0].equals(runs[1.0, 1.0]) and runs[1.0, 1.0]["coercion_events"].sum() == 0
     assert runs[1.0, 2.0]["coercion_events"].sum() > 0 and not runs[0.0, 2.0].equals(runs[1.0, 2.0])
+    moved = dashboard.DashboardModel(allocation="random", coercion_strength=1.0)  # no new money, but standing offers moved at random
+    for _ in range(4):
+        moved.step()
+    assert moved.datacollector.get_model_vars_dataframe()["coercion_events"].sum() > 0
 
 
 def test_the_coercion_note_under_the_none_rule_says_it_never_coerces():
