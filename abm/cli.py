@@ -254,6 +254,7 @@ def cmd_dashboard(args) -> int:
         raise UsageError(f"the dashboard needs Mesa's visualization stack ({exc.name} is missing): {install_hint('dashboard')}") from None
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is 0-65535 (0: any free port)")
+    load(dashboard.CONFIGS / "baseline.yaml")  # the page starts from it and falls back to it: a problem in it is told here, not as a traceback in the page
     if not args.no_fetch:
         try:
             dashboard.fetch_assets()

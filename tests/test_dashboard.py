@@ -828,3 +828,19 @@ def test_a_rule_chosen_in_the_sidebar_starts_from_its_defaults_as_a_switch_at_th
     at_the_command_line = dashboard.load(dashboard.CONFIGS / "baseline.yaml", [*changed, f"rules.decision.name={target}", *shown])
     assert built.rules.decision == at_the_command_line.rules.decision
     assert built.rules.decision["noise"] == 0.2 and built.rules.decision["threshold"] == 0.1
+
+
+def test_a_broken_baseline_is_told_before_the_dashboard_starts(monkeypatch, capsys, tmp_path):
+    """The page starts from configs/baseline.yaml and falls back to it when another
+    scenario is refused: a typo in it put a traceback in the page and the terminal.
+    abm dashboard now refuses to start, naming the field (exit 2, no server)."""
+    from abm import cli
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli, "serve", lambda command: started.append(command) or 0)
+    (tmp_path / "baseline.yaml").write_text((dashboard.CONFIGS / "baseline.yaml").read_text(encoding="utf-8") + "stepz: 1\n", encoding="utf-8")
+    monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
+    assert cli.main(["dashboard", "--no-fetch", "--port", "0"]) == 2
+    captured = capsys.readouterr()
+    assert "stepz" in captured.err and "unknown key" in captured.err and "Traceback" not in captured.err
+    assert captured.out == "" and not started
