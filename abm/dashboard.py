@@ -356,7 +356,7 @@ def _series_panel(model: RegionModel, panels: list[tuple[str, list[tuple[str, st
         ax.tick_params(labelsize=8)
         _time_axis(ax, model)
         if legend == "outside":
-            ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if len(series) <= 12 else 2)
+            ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, ncol=1 if sum(not label.startswith("_") for _, label, _ in series) <= 13 else 2)  # "_": a line without an entry
         elif legend:
             ax.legend(fontsize=7.5, loc="best")  # a fixed corner covered a scenario's low line (no_peace's South Caucasus integration)
         if not sharey or ax is grid[0]:
@@ -396,11 +396,28 @@ def live_fragmentation(model: RegionModel) -> LivePanel:
     return _series_panel(model, [(metric, series(metric), "index (0-1)", "0-1") for metric in ("fragmentation", "integration")])
 
 
+NAMED_POWERS = 12  # the influence panel names at most this many powers; a generated world's others are drawn in grey
+
+
 def live_influence(model: RegionModel) -> LivePanel:
-    colors = power_colors(model)
-    series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p]}) for p in model.power_keys]
+    """Each power's influence; in a world of more than :data:`NAMED_POWERS` powers (a
+    generated one has up to 200, and colours repeat past 20), the largest at the start
+    named, told apart by colour (and line style where colours repeat), the others as
+    unnamed grey lines."""
+    colors, keys = power_colors(model), model.power_keys
     # influence_p = mean_s a[s,p] (ODD 7.8): the mean of the states' own shares, not a share of the region's pooled ties
-    return _series_panel(model, [("Influence of each power (mean material alignment)", series, "mean share of each state's ties (0-1)", "0-1")], legend="outside")
+    title = "Influence of each power (mean material alignment)"
+    if len(keys) <= NAMED_POWERS:
+        series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p]}) for p in keys]
+    else:
+        start = model_frame(model).iloc[0]
+        named = sorted(keys, key=lambda p: -start[f"influence_{p}"])[:NAMED_POWERS]
+        others = [p for p in keys if p not in named]
+        repeats = [[colors[q] for q in named[:k]].count(colors[p]) for k, p in enumerate(named)]  # a colour named again is dashed, dotted...
+        series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p], "linestyle": cs.LINESTYLES[n]}) for p, n in zip(named, repeats)]
+        series += [(f"influence_{p}", f"the {len(others)} others" if k == 0 else "_", {"color": "0.75", "marker": "", "zorder": 1}) for k, p in enumerate(others)]
+        title = f"{title}:\nthe {NAMED_POWERS} largest powers at the start, {len(others)} others in grey"
+    return _series_panel(model, [(title, series, "mean share of each state's ties (0-1)", "0-1")], legend="outside")
 
 
 def corridor_columns(frame: pd.DataFrame) -> list[str]:

@@ -844,3 +844,25 @@ def test_a_broken_baseline_is_told_before_the_dashboard_starts(monkeypatch, caps
     captured = capsys.readouterr()
     assert "stepz" in captured.err and "unknown key" in captured.err and "Traceback" not in captured.err
     assert captured.out == "" and not started
+
+
+def test_the_influence_panel_of_many_powers_names_the_largest_and_greys_the_rest():
+    """A generated world of 50 powers drew 50 lines in 20 colours, with a legend that ran
+    off the figure (and matplotlib's "constrained_layout not applied"): the 12 largest at
+    the start are named, each told apart by colour and line style, the others grey."""
+    from abm.scenario import load
+
+    scenario = load(ROOT / "configs" / "generated.yaml", ["generated.n_powers=50", "generated.n_states=20"])
+    model = dashboard.DashboardModel(config="generated", scenario=scenario)
+    start = {p: model.alignment[:, k].mean() for k, p in enumerate(model.power_keys)}
+    model.step()
+    panel = dashboard.live_influence(model)
+    panel.png(model)  # warnings are errors here: a legend that does not fit fails
+    ax = panel.fig.axes[0]
+    named = [line for line in ax.get_lines() if not line.get_label().startswith("_") and "others" not in line.get_label()]
+    largest = sorted(start, key=lambda p: -start[p])[: dashboard.NAMED_POWERS]
+    assert [line.get_label() for line in named] == [model.config.powers[p].name for p in largest]
+    assert len({(line.get_color(), line.get_linestyle()) for line in named}) == dashboard.NAMED_POWERS
+    assert len(ax.get_lines()) == 50 and [t.get_text() for t in ax.get_legend().get_texts()][-1] == "the 38 others"
+    legend = ax.get_legend().get_window_extent(panel.fig.canvas.get_renderer())
+    assert legend.x1 <= panel.fig.bbox.x1 and legend.y0 >= 0
