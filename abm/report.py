@@ -48,6 +48,13 @@ unit = cs.unit  # kept as report.unit for callers
 SEED_SHARE = 0.1  # above this share of the variance between points, a metric's indices are flagged as possibly seed noise
 BOOTSTRAP = "normal approximation, as SALib gives them: 1.96 bootstrap standard deviations"
 SEEDS_FIXED = "seeds fixed (the indices are of the mean over replications)"
+INDEX_COLUMNS = {  # what a sensitivity table's columns hold, first in its .md (SALib's defaults: 100 bootstrap resamples)
+    "sobol": "S1, ST: first-order and total Sobol indices, shares of the variance of the mean over replications (0-1 in theory); "
+             f"S1_conf, ST_conf: half-widths of their 95% bootstrap intervals (100 resamples of the base sample's rows; {BOOTSTRAP})",
+    "morris": "mu, mu_star, sigma: the mean, mean absolute value and standard deviation of a parameter's elementary effects, in the output's units "
+              "per the parameter's full range (a move from its lower to its upper bound; mu* can exceed an index's 0-1); "
+              f"mu_star_conf: half-width of mu*'s 95% bootstrap interval (100 resamples of the parameter's elementary effects, one per trajectory; {BOOTSTRAP})",
+}
 SEEDS_NOTE = ("seed_share: the seeds' part of the variance between design points of the mean over replications, which the indices divide "
               "(an index near or below it may be seed noise alone); <index>_seed_min/_max: the index computed from each replication alone, "
               "over analysed_alone of the replications (one whose outputs never vary has no indices)")
@@ -1204,7 +1211,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
                 data.to_csv(out / f"{stem}.csv", index=False)
                 written.append(out / f"{stem}.csv")
             elif data is not None:
-                notes = index_warnings(ctx, chart.type, data)  # sobol or morris: the tables left
+                notes = [INDEX_COLUMNS[chart.type], *index_warnings(ctx, chart.type, data)]  # sobol or morris: the tables left
                 written += _table_files(data, out, stem, notes)
                 if "seeds" in data.attrs:
                     written += _table_files(data.attrs["seeds"], out, f"{stem}_seeds", [SEEDS_NOTE])

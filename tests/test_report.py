@@ -404,6 +404,8 @@ def test_sensitivity_report(tmp_path, method, n, columns):
     assert sorted(table["parameter"].unique()) == ["rules.coercion.strength", "rules.decision.noise"]
     assert len(table) == 4 and table[columns].notna().all().all()
     assert (out / "report" / f"{method}_fragmentation_final_integration_mean_last2.svg").exists()
+    note = (out / "report" / f"{method}_fragmentation_final_integration_mean_last2.md").read_text().split("\n- ")[1]  # the first note says what the columns hold
+    assert all(c in note for c in columns) and "half-width" in note and "95% bootstrap" in note
     if method == "morris":  # mu* >= 0: an interval wider than mu* is drawn down to 0, not below
         wide = table.assign(mu_star_conf=2 * table["mu_star"] + 0.01)
         chart = experiment.CHARTS["morris"].model_validate({"type": "morris", "metrics": ["fragmentation_final", "integration_mean_last2"]})
