@@ -523,7 +523,7 @@ def box(ctx: ReportContext, chart: BoxChart) -> Figure:
         handles = [matplotlib.patches.Patch(facecolor=c, edgecolor="black", linewidth=0.7) for c in colours]
         _legend_below(body, handles, [_fmt(v) for v in hues], cs.axis_label(hue))
     title = chart.title or f"{_metrics(ctx, chart.metrics)}, by {ctx.group_label(by)}" + (f" and {short(hue)}" if hue else "")
-    notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR), diamond: mean; a distribution of runs, not a confidence interval"] if boxed else []
+    notes = ["boxes: spread of the runs (quartiles; whiskers 1.5 x IQR, runs beyond them small black dots), diamond: mean; a distribution of runs, not a confidence interval"] if boxed else []
     notes += [f"a group of fewer than {MIN_BOX} runs: each run a dot, no box" + ("" if boxed else "; a spread of runs, not a confidence interval")] if dots else []
     notes += ["n: a group's runs with a value"] if uneven else []
     counts = set(missing.values())  # each panel's own: summed over panels, 36 runs read as 70 left out
