@@ -54,9 +54,13 @@ UNCERTAINTY_TABLE = "each cell: mean over runs ± half-width of the 95% confiden
 PAIRED = "differences paired by seed; bands and ± are the 95% confidence interval of the mean difference (t, over seeds)"
 
 
-def starred(cells: int) -> str:
+def starred(lows) -> str:
     """What a table's * means: each cell's own interval, with no correction for the many
-    cells of a table read at once (compare.md, a report's difference tables)."""
+    cells of a table read at once (compare.md, a report's difference tables). ``lows``:
+    the cells' lower bounds; a cell without an interval (one seed, no pairs) counts for none."""
+    cells = int(np.isfinite(np.asarray(lows, dtype=float)).sum())
+    if not cells:
+        return "no cell has an interval (one seed each), so none is starred"
     return (f"* marks an interval that excludes 0: each cell's own 95% interval, not adjusted for the table's {cells} cells "
             "(with no effect anywhere, about 1 in 20 would be starred)")
 

@@ -277,7 +277,7 @@ def markdown(tab: pd.DataFrame, diffs: pd.DataFrame, metrics: list[str], notice:
     if not diffs.empty:
         reference = diffs["reference"].iloc[0]
         lines += ["", f"## Differences from {reference}", "", f"Each cell: mean over seeds of (scenario - {reference}) with the same seed, "
-                  f"± half-width of its 95% confidence interval (t over seeds); {cs.starred(int(diffs['metric'].isin(metrics).sum()))}.", ""]
+                  f"± half-width of its 95% confidence interval (t over seeds); {cs.starred(diffs.loc[diffs['metric'].isin(metrics), 'ci95_low'])}.", ""]
         lines += ["| scenario | date | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
         for (scenario, date), group in diffs.groupby(["scenario", "date"], sort=False):
             by = group.set_index("metric")

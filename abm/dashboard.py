@@ -396,25 +396,25 @@ def live_fragmentation(model: RegionModel) -> LivePanel:
     return _series_panel(model, [(metric, series(metric), "index (0-1)", "0-1") for metric in ("fragmentation", "integration")])
 
 
-NAMED_POWERS = 12  # the influence panel names at most this many powers; a generated world's others are drawn in grey
+NAMED_POWERS = 12  # the influence panel names this many powers of a world of more than 13, and draws the others in grey
 
 
 def live_influence(model: RegionModel) -> LivePanel:
-    """Each power's influence; in a world of more than :data:`NAMED_POWERS` powers (a
+    """Each power's influence; in a world of more than :data:`NAMED_POWERS` + 1 powers (a
     generated one has up to 200, and colours repeat past 20), the largest at the start
     named, told apart by colour (and line style where colours repeat), the others as
     unnamed grey lines."""
     colors, keys = power_colors(model), model.power_keys
     # influence_p = mean_s a[s,p] (ODD 7.8): the mean of the states' own shares, not a share of the region's pooled ties
     title = "Influence of each power (mean material alignment)"
-    if len(keys) <= NAMED_POWERS:
+    if len(keys) <= NAMED_POWERS + 1:  # one power more is named too: a grey line of "1 others" would hide it for nothing
         series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p]}) for p in keys]
     else:
         start = model_frame(model).iloc[0]
         named = sorted(keys, key=lambda p: -start[f"influence_{p}"])[:NAMED_POWERS]
         others = [p for p in keys if p not in named]
         repeats = [[colors[q] for q in named[:k]].count(colors[p]) for k, p in enumerate(named)]  # a colour named again is dashed, dotted...
-        series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p], "linestyle": cs.LINESTYLES[n]}) for p, n in zip(named, repeats)]
+        series = [(f"influence_{p}", model.config.powers[p].name, {"color": colors[p], "linestyle": cs.LINESTYLES[n % len(cs.LINESTYLES)]}) for p, n in zip(named, repeats)]
         series += [(f"influence_{p}", f"the {len(others)} others" if k == 0 else "_", {"color": "0.75", "marker": "", "zorder": 1}) for k, p in enumerate(others)]
         title = f"{title}:\nthe {NAMED_POWERS} largest powers at the start, {len(others)} others in grey"
     return _series_panel(model, [(title, series, "mean share of each state's ties (0-1)", "0-1")], legend="outside")
@@ -575,7 +575,8 @@ def readable_draw(path: str | None, seed: int) -> tuple[int, dict[str, float]] |
 COERCION_NOTE = (
     "Acts only on a defection: a state taking, in a quarter, more than {tolerance} of its ties from a power's "
     "rivals' new spending (New money, Spending × above 1, the scenario's own new money, as in a generated world, or standing "
-    "offers the allocation rule moves: random moves them every quarter, adaptive as it learns, interest never). "
+    "offers the allocation rule moves: random every quarter, adaptive as it learns, contest and consolidate as alignments shift, "
+    "interest never). "
     "Without new spending this slider changes nothing."
 )
 # under the none rule instead: COERCION_NOTE would say when coercion acts, and it never does

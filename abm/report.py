@@ -48,7 +48,7 @@ unit = cs.unit  # kept as report.unit for callers
 SEED_SHARE = 0.1  # above this share of the variance between points, a metric's indices are flagged as possibly seed noise
 BOOTSTRAP = "normal approximation, as SALib gives them: 1.96 bootstrap standard deviations"
 SEEDS_FIXED = "seeds fixed (the indices are of the mean over replications)"
-INDEX_COLUMNS = {  # what a sensitivity table's columns hold, first in its .md (SALib's defaults: 100 bootstrap resamples)
+INDEX_COLUMNS = {  # what a sensitivity table's columns hold: the first note under its .md table (SALib's defaults: 100 bootstrap resamples)
     "sobol": "S1, ST: first-order and total Sobol indices, shares of the variance of the mean over replications (0-1 in theory); "
              f"S1_conf, ST_conf: half-widths of their 95% bootstrap intervals (100 resamples of the base sample's rows; {BOOTSTRAP})",
     "morris": "mu, mu_star, sigma: the mean, mean absolute value and standard deviation of a parameter's elementary effects, in the output's units "
@@ -1222,7 +1222,7 @@ def make(directory: str | Path, out: str | Path | None = None, exports: tuple[st
             if chart.type == "difference":
                 sections.append(f"Paired differences from {chart.by} = {_fmt(chart.against)}: mean ± half-width of its 95% confidence interval "
                                 f"(t over the seeds, each seed's differences averaged over the other swept settings first: runs with one seed share its draws), "
-                                f"and the number of pairs; {cs.starred(int((data['pairs'] > 0).sum()))}. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
+                                f"and the number of pairs; {cs.starred(data['ci95_low'])}. All columns in [{stem}.csv]({stem}.csv).\n\n{difference_markdown(chart, data)}\n")
         (out / "summary.md").write_text(_summary_markdown(ctx, table, sections, report.problems, drawn), encoding="utf-8")
         write_yaml(out / "provenance.yaml", drawn)
         written.append(out / "provenance.yaml")

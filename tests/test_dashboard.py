@@ -326,7 +326,7 @@ def test_the_coercion_slider_says_when_coercion_acts():
     (note,) = solara.render(dashboard.Settings(settings, problem), handle_error=False)[1].find(class_="abm-coercion-note").widgets
     text = note.children[0]
     assert "more than 0.5% of its ties from a power's rivals' new spending" in text
-    assert "Spending × above 1" in text and "random moves them" in text and text.endswith("Without new spending this slider changes nothing.")
+    assert "Spending × above 1" in text and "random every quarter" in text and "interest never" in text and text.endswith("Without new spending this slider changes nothing.")
     runs = {}
     for strength in (0.0, 1.0):
         for scale in (1.0, 2.0):  # x2: standing offers scaled up beyond their upkeep, new spending
@@ -866,3 +866,20 @@ def test_the_influence_panel_of_many_powers_names_the_largest_and_greys_the_rest
     assert len(ax.get_lines()) == 50 and [t.get_text() for t in ax.get_legend().get_texts()][-1] == "the 38 others"
     legend = ax.get_legend().get_window_extent(panel.fig.canvas.get_renderer())
     assert legend.x1 <= panel.fig.bbox.x1 and legend.y0 >= 0
+
+
+def test_the_influence_panel_names_a_thirteenth_power_and_survives_one_colour_for_all(monkeypatch):
+    """13 powers put one in grey as "the 1 others"; powers sharing one colour (a scenario
+    may set them so) ran past the line styles and raised IndexError."""
+    from abm.scenario import load
+
+    def panel(n: int):
+        scenario = load(ROOT / "configs" / "generated.yaml", [f"generated.n_powers={n}", "generated.n_states=10"])
+        model = dashboard.DashboardModel(config="generated", scenario=scenario)
+        drawn = dashboard.live_influence(model)
+        drawn.png(model)
+        return [t.get_text() for t in drawn.fig.axes[0].get_legend().get_texts()]
+
+    assert len(panel(13)) == 13 and not any("others" in t for t in panel(13))
+    monkeypatch.setattr(dashboard, "power_colors", lambda model: dict.fromkeys(model.power_keys, "#336699"))
+    assert panel(20)[-1] == "the 8 others"

@@ -341,3 +341,10 @@ def test_a_cell_counts_its_pairs_and_seeds_in_words():
                           "ci95_low": [0.05, -0.1], "ci95_high": [0.15, 0.5], "pairs": [1, 3], "seeds": [2, 1]})
     md = report.difference_markdown(chart, table)
     assert "(1 pair, 2 seeds)" in md and "(3 pairs, 1 seed)" in md
+
+
+def test_the_star_note_counts_only_cells_with_an_interval():
+    """One seed gives a cell a mean and no interval: no * can mark it, and a note counting
+    it among "the table's N cells" promised a 1-in-20 chance of stars it cannot have."""
+    assert "not adjusted for the table's 1 cells" in cs.starred([0.1, np.nan])
+    assert cs.starred([np.nan, np.nan]) == "no cell has an interval (one seed each), so none is starred"
