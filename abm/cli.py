@@ -115,7 +115,7 @@ def cmd_run(args) -> int:
     budget.check_runs(args.seeds, f"--seeds {args.seeds}", args.allow_large)
     scenario = run_settings(load(args.config, args.set, args.allow_large), seed=args.seed, steps=args.steps)
     if args.seeds > 1:
-        budget.check_kept(args.seeds, args.seeds * (scenario.time.steps + 1) * len(scenario.metric_names()), f"--seeds {args.seeds}", args.allow_large)
+        budget.check_kept(args.seeds, args.seeds * scenario.series_values(), f"--seeds {args.seeds}", args.allow_large)
     if scenario.seed > SEED_MAX - args.seeds + 1:
         raise UsageError(f"--seeds {args.seeds} from seed {scenario.seed} runs past the largest seed, {SEED_MAX}: start at {SEED_MAX - args.seeds + 1} or lower")
     out = Path(args.out) if args.out else Path("runs") / scenario.name

@@ -421,7 +421,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
     scenarios = scenarios_of(configs, sets, allow_large)  # every check before the first run
     # each as it runs, its horizon checked by the setting's own rules (a date past 9999 would fail below)
     as_run = [s if steps is None else with_run_settings(s, steps=steps) for s in scenarios]
-    budget.check_kept(seeds * len(as_run), seeds * sum((s.time.steps + 1) * len(s.metric_names()) for s in as_run), f"--seeds {seeds} x {len(scenarios)} scenario(s)", allow_large)
+    budget.check_kept(seeds * len(as_run), seeds * sum(s.series_values() for s in as_run), f"--seeds {seeds} x {len(scenarios)} scenario(s)", allow_large)
     shared, notice = shared_dates(scenarios, steps)
     first, last = shared[0], shared[-1]
     # at a start they share, every difference is who is in the region and the initial conditions: the tables add it, unless --dates chose dates without it

@@ -470,6 +470,11 @@ class Scenario(Strict):
         """Every metric column of the model for this scenario, in output order."""
         return [name for names in self.metric_columns().values() for name in names]
 
+    def series_values(self) -> int:
+        """How many metric values a run's model table holds: one per metric and step, the
+        start included (what ``abm run --seeds`` and ``abm compare`` keep of each run)."""
+        return (self.time.steps + 1) * len(self.metric_names())
+
 
 def state_columns(power_keys: list[str]) -> list[str]:
     """The per-state columns of the model's output, in order (after step and state): named
