@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import errno
 import gc
+import json
 import os
 import signal
 import sqlite3
@@ -255,6 +256,9 @@ def cmd_dashboard(args) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is 0-65535 (0: any free port)")
     load(dashboard.CONFIGS / "baseline.yaml")  # the page starts from it and falls back to it: a problem in it is told here, not as a traceback in the page
+    for path in args.scenarios:
+        load(path)  # likewise for the files added to the menu
+    added = {path: str(Path(path).resolve()) for path in args.scenarios}  # the server reads them from its environment
     if not args.no_fetch:
         try:
             dashboard.fetch_assets()
@@ -266,7 +270,7 @@ def cmd_dashboard(args) -> int:
         app.append("--production")
     host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address is bracketed in a URL (RFC 3986)
     print(f"abm dashboard: open http://{host}:{port}/ in a browser (Ctrl-C stops the server)", flush=True)
-    return serve(app)
+    return serve(app, env={**os.environ, dashboard.ADDED_FILES: json.dumps(added)})
 
 
 def usable_port(host: str, port: int) -> int:
@@ -298,14 +302,14 @@ class _Stop(Exception):
     """Raised by :func:`serve`'s signal handler to leave its wait for the child."""
 
 
-def serve(command: list[str], grace: float = 10.0) -> int:
+def serve(command: list[str], grace: float = 10.0, env: dict[str, str] | None = None) -> int:
     """Run a server as a child process that stops when this process is told to stop.
 
     SIGTERM and SIGHUP (``kill PID``, ``timeout``, a closed terminal, a process manager)
     reach this process only: unless passed on, they would leave the child running and
     holding its port. Each stop signal is passed on, and only from here (the child has a
     process group of its own, which a terminal's signals do not reach); the child then has ``grace`` seconds
-    to shut down before it is killed; if this process is killed outright (kill -9), the
+    to shut down before it is killed (``env``: the child's environment); if this process is killed outright (kill -9), the
     kernel sends the child SIGTERM (:func:`abm.processes.die_with`). Ctrl-C ends as any interrupted command does (status
     130), another stop signal as a process killed by it does (128 + its number)."""
     import subprocess
@@ -326,7 +330,7 @@ def serve(command: list[str], grace: float = 10.0) -> int:
             # in its own process group: a Ctrl-C at the terminal (SIGINT to the foreground
             # group) reaches the child once, passed on from here, not twice (uvicorn, which
             # serves Solara, takes a second SIGINT as "quit now" and skips its clean shutdown)
-            child = subprocess.Popen(command, process_group=0, preexec_fn=die_with(os.getpid()))
+            child = subprocess.Popen(command, process_group=0, preexec_fn=die_with(os.getpid()), env=env)
             if stops:  # the signal came while the child was being started
                 child.send_signal(stops[0])
                 raise _Stop
@@ -730,6 +734,7 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("dashboard", help="start the interactive dashboard in the browser (Solara, Mesa's visualization)")
+    d.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario files of your own to add to the sidebar's menu (configs/*.yaml are always there); the first is shown at the start")
     d.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765; 0: any free port)")
     d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     d.add_argument("--dev", action="store_true", help="development mode: reload when the code changes")

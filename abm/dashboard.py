@@ -1,7 +1,8 @@
 """Interactive dashboard on Mesa's visualization stack (SolaraViz).
 
 Start it with ``abm dashboard`` (or ``solara run abm/dashboard.py``) and open the address
-it prints. The sidebar chooses a scenario from ``configs/``, the decision, allocation and
+it prints (``abm dashboard my.yaml`` adds a scenario file of one's own to the menu, and starts
+from it). The sidebar chooses a scenario from ``configs/``, the decision, allocation and
 coercion rules, and the key parameters; **Reset** rebuilds the model with them, **Step**
 advances one period and **▶** plays (Mesa's buttons, in its Controls card, below the
 Scenario and rules card). The panels show
@@ -38,6 +39,7 @@ import inspect
 import io
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -66,10 +68,54 @@ PLAY_INTERVAL = 60  # ms between steps while playing; the four panels take about
 CORRIDOR_COLUMN = re.compile(r"^corridor_(.+)_volume$")
 
 
+# the scenario files ``abm dashboard FILE ...`` names, passed to the server it starts as
+# JSON {path as typed: absolute path}: the server's process reads them from its environment
+ADDED_FILES = "ABM_DASHBOARD_SCENARIOS"
+
+
+def added_files() -> dict[str, Path]:
+    """The files named on ``abm dashboard``'s command line, by menu entry: a file in
+    ``configs/`` by its name there (it is on the menu already), another by its path as typed."""
+    named = json.loads(os.environ.get(ADDED_FILES) or "{}")
+    configs = CONFIGS.resolve()
+    return {(Path(path).stem if Path(path).parent == configs else typed): Path(path) for typed, path in named.items()}
+
+
+def scenario_files() -> dict[str, Path]:
+    """The scenario menu, entry -> file: the files named on the command line, in their
+    order, then ``configs/*.yaml`` by name, baseline first."""
+    configs = sorted(CONFIGS.glob("*.yaml"), key=lambda p: (p.stem != "baseline", p.stem))
+    return added_files() | {p.stem: p for p in configs}
+
+
 def config_names() -> list[str]:
-    """Scenario files offered in the dashboard: the stems of ``configs/*.yaml``, baseline first."""
-    names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
-    return sorted(names, key=lambda n: n != "baseline")
+    """The scenario menu's entries (:func:`scenario_files`)."""
+    return list(scenario_files())
+
+
+def config_file(config: str) -> Path:
+    """The file of menu entry ``config``; an entry not on the menu is read as a name in ``configs/``."""
+    return scenario_files().get(config, CONFIGS / f"{config}.yaml")
+
+
+def file_label(config: str) -> str:
+    """How messages name ``config``'s file: ``configs/<name>.yaml``, or the path as typed."""
+    path = config_file(config)
+    return f"configs/{path.name}" if path.parent.resolve() == CONFIGS.resolve() else config
+
+
+def start_settings() -> tuple[dict, str]:
+    """The sidebar's first settings and problem line: the model's defaults (the baseline
+    as written), or the first file named on the command line as written; a file that
+    stopped validating since ``abm dashboard`` checked it gives the defaults and its problems."""
+    added = added_files()
+    if not added:
+        return dict(DEFAULTS), ""
+    first = next(iter(added))
+    try:
+        return {**DEFAULTS, "config": first, **scenario_values(first, DEFAULTS["power"])}, ""
+    except ScenarioError as exc:
+        return dict(DEFAULTS), f"{file_label(first)} cannot be used, so the dashboard starts from the baseline: {exc}"
 
 
 def _rule(family: str, current: dict, name: str, **overrides) -> dict:
@@ -95,7 +141,7 @@ def slider_path(name: str) -> str:
 
 
 def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
-    """The sidebar's settings as ``configs/<config>.yaml`` itself sets them (its rules, the
+    """The sidebar's settings as the file of ``config`` (:func:`config_file`) itself sets them (its rules, the
     values of the sliders its rules have, and its spending unchanged), so that choosing
     a scenario runs it as written until a control is moved. A slider whose parameter the
     scenario's posterior draws gets None: each seed's draw stands until the slider is
@@ -104,7 +150,7 @@ def scenario_values(config: str | Scenario, power: str | None = None) -> dict:
     powers (a generated world has its own). ``config`` may be the file already loaded
     (it is not read again). Raises :class:`ScenarioError` for a file that does not
     validate."""
-    scenario = config if isinstance(config, Scenario) else load(CONFIGS / f"{config}.yaml")
+    scenario = config if isinstance(config, Scenario) else load(config_file(config))
     rules = scenario.rules
     values: dict = {family: getattr(rules, family)["name"] for family in MENUS} | {"seed": scenario.seed, "budget_scale": 1.0, "new_money": 0.0}
     for name, (family, parameter) in SLIDERS.items():
@@ -159,7 +205,7 @@ def build_scenario(
     hedge_cap: float, noise: float, decay_rate: float, power: str, budget_scale: float, new_money: float = 0.0, seed: int = 0,
     loaded: Scenario | None = None,
 ) -> Scenario:
-    """The scenario ``configs/<config>.yaml`` with the dashboard's choices applied. The
+    """The scenario the file of ``config`` (:func:`config_file`) with the dashboard's choices applied. The
     spending factor (a ``budget_change`` in the first quarter: standing offers and new
     money, and what the scenario's ``new_money`` events set it to) and ``new_money`` (USD bn
     a quarter, added to the ``budget`` of each domain and to what those events set it to:
@@ -169,7 +215,7 @@ def build_scenario(
     a run of it does; a slider's value (not None: the user moved it) then replaces the drawn one it
     sets, which the settings line says. ``loaded``: that file, if the caller has loaded it
     already (it is not read again)."""
-    base = posterior.apply(load(CONFIGS / f"{config}.yaml") if loaded is None else loaded, int(seed))
+    base = posterior.apply(load(config_file(config)) if loaded is None else loaded, int(seed))
     rules = base.rules
     raw = base.to_dict()  # the rules and the spending, changed here and validated in one load (a load costs about 10 ms of a Reset)
     raw["posterior"] = None  # drawn once, here: the sidebar's values stay
@@ -199,7 +245,7 @@ class DashboardModel(RegionModel):
 
     ``scenario`` is accepted and ignored when it is Mesa's own scenario holder (SolaraViz
     passes one on reset); the model's scenario comes from ``config`` and the rules. An
-    :class:`abm.scenario.Scenario` there is ``configs/<config>.yaml`` already loaded,
+    :class:`abm.scenario.Scenario` there is the file of ``config`` (:func:`config_file`) already loaded,
     which is then not read again.
     """
 
@@ -549,11 +595,11 @@ def menu_entry(value: str, title: str | None = None) -> dict:
 
 def scenario_facts(config: str) -> tuple[list[dict], str, str | None, float]:
     """The power menu's entries (each power's name, its id the value), the decay rule, the
-    posterior file and the defection tolerance of ``configs/<config>.yaml``; a file that
+    posterior file and the defection tolerance of the file of ``config`` (:func:`config_file`); a file that
     stopped validating after it was chosen gives the menu's fixed entry and the baseline's
     decay rule and tolerance (Reset then says what is wrong)."""
     try:
-        scenario = load(CONFIGS / f"{config}.yaml")
+        scenario = load(config_file(config))
     except ScenarioError:
         return [menu_entry(ALL_POWERS)], "exponential", None, OfferSpec().defection_tolerance
     powers = [menu_entry(ALL_POWERS), *(menu_entry(key, power.name) for key, power in scenario.powers.items())]
@@ -610,7 +656,7 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
         try:
             values = scenario_values(config, chosen)
         except ScenarioError as exc:
-            problem.set(f"configs/{config}.yaml cannot be used, so the scenario stays {settings.value['config']}: {exc}")
+            problem.set(f"{file_label(config)} cannot be used, so the scenario stays {settings.value['config']}: {exc}")
             set_refusals(refusals + 1)  # a new menu, showing the kept scenario: the browser would keep showing the refused pick
             return
         problem.set("")
@@ -649,7 +695,7 @@ def Settings(settings: solara.Reactive[dict], problem: solara.Reactive[str]):
     solara.Style(SIDEBAR_CSS)
     if problem.value:
         solara.Error(problem.value, classes=["abm-problem"])
-    select("Scenario (configs/)", "config", config_names(), choose_config, key=f"config-{refusals}")
+    select("Scenario (configs/)" if not added_files() else "Scenario", "config", config_names(), choose_config, key=f"config-{refusals}")
     select("Decision rule", "decision", registry.known("decision"))
     select("Allocation rule", "allocation", registry.known("allocation"))
     select("Coercion rule", "coercion", registry.known("coercion"))
@@ -706,7 +752,7 @@ def session_model(settings: solara.Reactive[dict], problem: solara.Reactive[str]
             try:
                 super().__init__(**chosen)
             except ScenarioError as exc:  # raised before the model is built: build the baseline instead
-                problem.set(f"configs/{chosen['config']}.yaml cannot be used, so the model was built from the baseline: {exc}")
+                problem.set(f"{file_label(chosen['config'])} cannot be used, so the model was built from the baseline: {exc}")
                 baseline = load(CONFIGS / "baseline.yaml")  # read once, for both the sidebar's values and the model
                 super().__init__(**{**chosen, "config": "baseline", **scenario_values(baseline)}, scenario=baseline)
                 settings.set(dict(self.settings))  # the sidebar shows what was built, and no Reset is pending
@@ -718,8 +764,9 @@ def session_model(settings: solara.Reactive[dict], problem: solara.Reactive[str]
 def Page():
     """The app: one model per browser session. The sidebar's settings live here; Mesa's
     Reset builds ``type(model)()``, so the model class is bound to them."""
-    settings = solara.use_reactive(dict(DEFAULTS))
-    problem = solara.use_reactive("")
+    first, told = solara.use_memo(start_settings, [])
+    settings = solara.use_reactive(first)
+    problem = solara.use_reactive(told)
     bound = solara.use_memo(lambda: session_model(settings, problem), [])
     initial = solara.use_memo(bound, [])
     model = solara.use_reactive(initial)

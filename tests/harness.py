@@ -120,8 +120,8 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
 PORT_TRIES = 3  # a port found free can be taken by another process before the server binds it
 
 
-def start_dashboard(workdir: Path, log) -> tuple[subprocess.Popen, str]:
-    """``abm dashboard --no-fetch`` started in ``workdir`` in its own process group, writing
+def start_dashboard(workdir: Path, log, scenarios: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """``abm dashboard --no-fetch [SCENARIO ...]`` started in ``workdir`` in its own process group, writing
     to the open file ``log``, and its URL once it answers. A free port can be taken between
     choosing it and the server binding it (tests run in parallel): ``abm dashboard``'s own
     check then exits 2, or Solara, binding it seconds later, exits 3, each saying "already in
@@ -132,7 +132,7 @@ def start_dashboard(workdir: Path, log) -> tuple[subprocess.Popen, str]:
         port = free_port()
         start = log.tell()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch"],
+            [sys.executable, "-m", "abm.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port), "--no-fetch", *scenarios],
             cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}/"
@@ -164,8 +164,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def dashboard_server(workdir: Path) -> Iterator[str]:
-    """The URL of ``abm dashboard --no-fetch`` started in ``workdir`` (its log goes to
+def dashboard_server(workdir: Path, scenarios: tuple[str, ...] = ()) -> Iterator[str]:
+    """The URL of ``abm dashboard --no-fetch [SCENARIO ...]`` started in ``workdir`` (its log goes to
     workdir/server.log, whose tail is printed if starting or using it fails); the
     server's whole process group is stopped afterwards. The front-end assets must already
     be in Solara's cache (abm.dashboard.fetch_assets): nothing is fetched here."""
@@ -173,7 +173,7 @@ def dashboard_server(workdir: Path) -> Iterator[str]:
     with open(log_path, "wb") as log:
         proc = None
         try:
-            proc, url = start_dashboard(workdir, log)
+            proc, url = start_dashboard(workdir, log, scenarios)
             yield url
         except Exception:
             log.flush()

@@ -735,6 +735,23 @@ def test_dashboard_steps_and_resets_in_a_browser(server, tmp_path):
     assert not errors, f"errors in the page: {errors}"
 
 
+@pytest.mark.skipif(not Path(harness.CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_the_page_of_abm_dashboard_with_a_file_of_ones_own_starts_from_it(tmp_path):
+    """The server reads the files abm dashboard names from the environment it is given."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nname: mine\ntime: {{steps: 9}}\n")
+    errors: list[str] = []
+    with harness.dashboard_server(tmp_path, ("mine.yaml",)) as url, sync_api.sync_playwright() as p:
+        browser = harness.launch_chromium(p)
+        try:
+            page = harness.open_dashboard(browser, url, errors)
+            assert page.get_by_text(re.compile(r"^Step 0 of 9\b")).count() == 1
+            assert "mine.yaml" in page.locator(".v-select").filter(has_text="Scenario").first.inner_text()
+        finally:
+            browser.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
 def test_cli_reports_missing_dashboard_extra_cleanly(monkeypatch, capsys):
     """Without the dashboard extra, ``abm dashboard`` says what to install (exit 2)."""
     from abm import cli
@@ -793,7 +810,7 @@ def test_dashboard_checks_its_port_before_starting(monkeypatch, capsys):
     from abm import cli
 
     started: list[list[str]] = []
-    monkeypatch.setattr(cli, "serve", lambda command: started.append(command) or 0)
+    monkeypatch.setattr(cli, "serve", lambda command, **_: started.append(command) or 0)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -837,7 +854,7 @@ def test_a_broken_baseline_is_told_before_the_dashboard_starts(monkeypatch, caps
     from abm import cli
 
     started: list[list[str]] = []
-    monkeypatch.setattr(cli, "serve", lambda command: started.append(command) or 0)
+    monkeypatch.setattr(cli, "serve", lambda command, **_: started.append(command) or 0)
     (tmp_path / "baseline.yaml").write_text((dashboard.CONFIGS / "baseline.yaml").read_text(encoding="utf-8") + "stepz: 1\n", encoding="utf-8")
     monkeypatch.setattr(dashboard, "CONFIGS", tmp_path)
     assert cli.main(["dashboard", "--no-fetch", "--port", "0"]) == 2
@@ -883,3 +900,68 @@ def test_the_influence_panel_names_a_thirteenth_power_and_survives_one_colour_fo
     assert len(panel(13)) == 13 and not any("others" in t for t in panel(13))
     monkeypatch.setattr(dashboard, "power_colors", lambda model: dict.fromkeys(model.power_keys, "#336699"))
     assert panel(20)[-1] == "the 8 others"
+
+
+def added_by_cli(monkeypatch, *files: str) -> dict:
+    """``abm dashboard FILE ...`` (its server not started): the environment it gives the
+    server, which is then this process's, as the server's process would read it."""
+    from abm import cli
+
+    envs: list[dict] = []
+    monkeypatch.setattr(cli, "serve", lambda command, env=None, **_: envs.append(env) or 0)
+    assert cli.main(["dashboard", "--no-fetch", "--port", "0", *files]) == 0
+    monkeypatch.setenv(dashboard.ADDED_FILES, envs[0][dashboard.ADDED_FILES])
+    return envs[0]
+
+
+def test_abm_dashboard_adds_a_scenario_file_of_ones_own_and_starts_from_it(monkeypatch, tmp_path):
+    """The dashboard offered only configs/*.yaml: a modeler's own scenario could not be
+    seen in it without copying it there. A file named on the command line (relative to
+    where abm dashboard was started) heads the menu, the page starts from it as written,
+    and its model runs as abm run runs the file."""
+    from abm import runner
+
+    (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nname: mine\nseed: 5\nrules: {{decision: {{noise: 0.2}}}}\n")
+    monkeypatch.chdir(tmp_path)
+    added_by_cli(monkeypatch, "mine.yaml")
+    monkeypatch.chdir(ROOT)  # the server may run elsewhere: the file was resolved where it was named
+    assert dashboard.config_names()[:2] == ["mine.yaml", "baseline"]
+    settings, problem = dashboard.start_settings()
+    assert (settings["config"], settings["seed"], settings["noise"], problem) == ("mine.yaml", 5, 0.2, "")
+    model = dashboard.DashboardModel(**settings)
+    for _ in range(8):
+        model.step()
+    reference = runner.run(tmp_path / "mine.yaml", steps=8, tables=False).model
+    assert model.metrics["fragmentation"] == pytest.approx(reference["fragmentation"].iloc[-1], rel=1e-12)
+
+    sidebar, _, selects, _ = render_settings()
+    assert selects()[0].label == "Scenario" and [e for e in selects()[0].items][:1] == ["mine.yaml"]
+    selects()[0].v_model = "generated"
+    selects()[0].v_model = "mine.yaml"  # back to it from another scenario: its own values again
+    assert (sidebar.value["config"], sidebar.value["noise"]) == ("mine.yaml", 0.2)
+
+    (tmp_path / "mine.yaml").write_text(f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nstepz: 1\n")  # edited into an invalid file after abm dashboard checked it
+    settings, problem = dashboard.start_settings()
+    assert settings == dashboard.DEFAULTS and problem.startswith("mine.yaml cannot be used, so the dashboard starts from the baseline:") and "stepz" in problem
+
+
+def test_a_file_in_configs_named_on_the_command_line_is_not_listed_twice(monkeypatch):
+    added_by_cli(monkeypatch, str(dashboard.CONFIGS / "generated.yaml"))
+    names = dashboard.config_names()
+    assert names[0] == "generated" and names.count("generated") == 1 and len(names) == len(list(dashboard.CONFIGS.glob("*.yaml")))
+    assert dashboard.start_settings()[0]["config"] == "generated" and dashboard.file_label("generated") == "configs/generated.yaml"
+
+
+@pytest.mark.parametrize(("text", "said"), [(None, "file not found"), (f"extends: {dashboard.CONFIGS / 'baseline.yaml'}\nstepz: 1\n", "stepz: unknown key")])
+def test_a_scenario_file_named_on_the_command_line_that_cannot_be_used_stops_abm_dashboard(monkeypatch, capsys, tmp_path, text, said):
+    from abm import cli
+
+    started: list = []
+    monkeypatch.setattr(cli, "serve", lambda command, **_: started.append(command) or 0)
+    path = tmp_path / "mine.yaml"
+    if text is not None:
+        path.write_text(text)
+    assert cli.main(["dashboard", "--no-fetch", "--port", "0", str(dashboard.CONFIGS / "generated.yaml"), str(path)]) == 2
+    captured = capsys.readouterr()
+    assert said in captured.err and str(path) in captured.err and "Traceback" not in captured.err
+    assert captured.out == "" and not started
