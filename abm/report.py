@@ -463,9 +463,11 @@ def _hidden_spread(values: pd.Series, metric_unit: str, zoom: bool) -> str:
     """Note for runs too close together to see on the metric's anchored 0-1 axis."""
     bounds = cs.natural_range(metric_unit)
     spread = float(np.ptp(values)) if len(values) else 0.0
-    if zoom or not bounds or not 0 < spread < HIDDEN_SPREAD * (bounds[1] - bounds[0]):
+    limit = HIDDEN_SPREAD * (bounds[1] - bounds[0]) if bounds else 0.0
+    if zoom or not 0 < spread < limit:
         return ""
-    return f"the runs span only {spread:.2g}, too little to see on this scale (zoom: true fits the axis to them)"
+    shown = next(text for digits in range(2, 18) if float(text := f"{spread:.{digits}g}") < limit)  # 0.0198 is not "0.02", the limit itself
+    return f"the runs span only {shown}, too little to see on this scale (zoom: true fits the axis to them)"
 
 
 def box(ctx: ReportContext, chart: BoxChart) -> Figure:
@@ -883,6 +885,7 @@ def morris(ctx: ReportContext, chart: MorrisChart, table: pd.DataFrame | None = 
         ax.bar(pos, part["mu_star"], 0.6, yerr=[low, part["mu_star_conf"]], capsize=3, color=cs.OKABE_ITO[0], edgecolor="black", linewidth=0.5)
         ax.set_xticks(pos, [short(p) for p in part["parameter"]], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(_wrap(f"mu* of {what}\nper parameter range", fig, 9, 3.0), fontsize=9)
+        ax.set_ylim(bottom=0)  # mu* >= 0: every mu* at 0 would otherwise centre the axis on 0
         ax.grid(True, axis="y", color="0.9", linewidth=0.6)
         ax = axes[row][1]
         colours = cs.palette(len(part))

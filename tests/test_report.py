@@ -416,11 +416,12 @@ def test_sensitivity_report(tmp_path, method, n, columns):
         assert "nested markers" not in " ".join(texts(fig).split())
         # mu* is in the summary's unit over a parameter's whole range, not a 0-1 scale per range
         assert fig.subfigs[1].axes[1].get_xlabel() == "mu*: change over a parameter's full range\n(index, 0-1)"
-        same = table.assign(mu_star=0.0, sigma=0.0)  # no parameter matters: both sit on the origin, the first must ring the second
+        same = table.assign(mu_star=0.0, mu_star_conf=0.0, sigma=0.0)  # no parameter matters: both sit on the origin, the first must ring the second
         fig = report.morris(report.ReportContext(results.load(out)), chart, same)
         sizes = [[c.get_sizes()[0] for c in ax.collections] for ax in (fig.subfigs[1].axes[1], fig.subfigs[1].axes[3])]
         assert all(len(s) == 2 and s[0] > s[1] for s in sizes), sizes
         assert "parameters on the same point are drawn as nested markers" in " ".join(texts(fig).split())
+        assert all(fig.subfigs[1].axes[k].get_ylim()[0] == 0 for k in (0, 2))  # no bar axis reaching below 0
         # three trajectories: the chart and its table say mu* and its interval are rough
         few = "few trajectories: n=3 (below 10)"
         assert few in " ".join(texts(fig).split())
@@ -640,6 +641,9 @@ def test_a_box_chart_says_when_its_runs_are_too_close_to_see(monkeypatch, refere
     wide = texts(crafted_box(monkeypatch, reference, sizes, zoom=False))
     zoomed = texts(crafted_box(monkeypatch, reference, sizes, sd=0.001))
     assert "span only" not in wide and "span only" not in zoomed
+    assert report._hidden_spread(pd.Series([0.5, 0.5198]), "index, 0-1", zoom=False).startswith("the runs span only 0.0198,")  # not rounded to the limit, 0.02
+    assert report._hidden_spread(pd.Series([0.5, 0.5001]), "index, 0-1", zoom=False).startswith("the runs span only 0.0001,")
+    assert report._hidden_spread(pd.Series([0.5, 0.52]), "index, 0-1", zoom=False) == ""
 
 
 def test_a_box_chart_of_equal_values_keeps_a_readable_axis(monkeypatch, reference):
