@@ -203,7 +203,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
             raise CalibrationError(f"{path}: {exc.problems[0][1]}") from None
         source_name, root = str(path), Path(base_dir) if base_dir else path.parent
     sets = list(sets)
-    where = f"{source_name} read with --set {' '.join(sets)}" if sets else source_name  # what a problem no override made may follow from
+    where = f"{source_name} read with {_as_sets(sets)}" if sets else source_name  # what a problem no override made may follow from
 
     def refused(problems: list[tuple[str, str]]) -> CalibrationError:
         """The spec's problems, blamed on --set where an override set their field, as abm sweep blames its spec's."""
@@ -820,6 +820,10 @@ def write_outputs(out: Path, cal: Calibration, history, pool) -> tuple[list[Path
     return files, ess
 
 
+def _counted(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     from abm import report  # matplotlib: only when a calibration has finished
 
@@ -834,8 +838,9 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     check.to_csv(out / "predictive_check.csv", index=False)
     epsilons = history.get_all_populations()
     epsilons = epsilons[epsilons["t"] >= 0]  # pyabc's row t = -1 stands for its own set-up, not a generation
-    lines = [f"# Calibration {cal.spec.name}", "", f"{history.max_t + 1} generations of {cal.spec.population} particles, "
-             f"{history.total_nr_simulations} particles simulated (x{cal.spec.seeds_per_particle} seeds); seed {cal.spec.seed}, spec hash {cal.hash[:12]}"
+    done = f"{_counted(history.max_t + 1, 'generation')} of {_counted(cal.spec.population, 'particle')}"
+    lines = [f"# Calibration {cal.spec.name}", "", f"{done}, "
+             f"{_counted(history.total_nr_simulations, 'particle')} simulated (x{_counted(cal.spec.seeds_per_particle, 'seed')}); seed {cal.spec.seed}, spec hash {cal.hash[:12]}"
              f"{f', the spec read with {_as_sets(cal.sets)}' if cal.sets else ''}.", "",
              "## Which parameters the patterns constrain", "", report.markdown(table), "",
              f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise; "
@@ -846,8 +851,8 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     ess = float(table["ess"].iloc[0])
-    footer = (f"calibration {cal.spec.name} (spec {cal.hash[:10]}): {history.max_t + 1} generations of {cal.spec.population} particles, "
-              f"{history.total_nr_simulations} simulated x {cal.spec.seeds_per_particle} seed(s); seed {cal.spec.seed}")
+    footer = (f"calibration {cal.spec.name} (spec {cal.hash[:10]}): {done}, "
+              f"{history.total_nr_simulations} simulated x {_counted(cal.spec.seeds_per_particle, 'seed')}; seed {cal.spec.seed}")
     weights = f"the weights amount to {ess:.1f} of {len(post)} particles (Kish)" + (f", below {MIN_ESS}: too few to read a shape from" if ess < MIN_ESS else "")
     for stem, fig in report.posterior_figures(cal.spec.parameters, post, cal.patterns, pred, check, footer, weights).items():
         report.save(fig, out, stem)

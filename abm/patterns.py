@@ -129,7 +129,7 @@ class Target(_Strict):
             return f"= {self.value:g}"
         if self.between is not None:
             return f"in [{self.between[0]:g}, {self.between[1]:g}]"
-        return f"> {self.above:g}" if self.above is not None else f"< {self.below:g}"
+        return f">= {self.above:g}" if self.above is not None else f"<= {self.below:g}"  # the bound itself hits (miss 0)
 
 
 class Pattern(_Strict):

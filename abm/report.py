@@ -1026,7 +1026,7 @@ def _predictive(patterns: list, predictive: pd.DataFrame, check: pd.DataFrame, f
         if not len(finite):
             ax.text(0.5, 0.5, "no draw has a value", transform=ax.transAxes, ha="center", va="center", fontsize=8)
         missing = len(x) - len(finite)
-        ax.set_title(_wrap(f"{p.id}: target {t.describe()}, tolerance {tol:g}; reproduced in {shares[p.id]:.0%} of draws" + (f" ({missing} without a value)" if missing else ""), fig, 7, 3.2), fontsize=7)
+        ax.set_title(_wrap(f"{p.id}: target {t.describe()}, tolerance {tol:g}; reproduced in {shares[p.id]:.0%} of draws" + (f" ({missing} without a value)" if missing else ""), fig, 7, 2.8), fontsize=7)  # narrower than the panel's 3.2 in: a title of the right column reached past the figure
         ax.set_xlabel(_wrap(p.output.describe(), fig, 7, 3.2), fontsize=7)
         ax.set_ylabel("draws" if k % cols == 0 else "", fontsize=7)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))

@@ -874,6 +874,7 @@ def test_a_calibration_made_with_set_records_it_and_its_resume_needs_it(tmp_path
     assert calibrate.load_spec(written).hash == cal.hash
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["overrides"] == ["population=7", "generations=1"]
     assert ", the spec read with --set population=7 --set generations=1." in (tmp_path / "c" / "summary.md").read_text()
+    assert "\n1 generation of 7 particles, 7 particles simulated (x1 seed); seed" in (tmp_path / "c" / "summary.md").read_text()  # not "1 generations", "x1 seeds"
     with pytest.raises(calibrate.CalibrationError, match=r": the spec's population, generations changed since it started \(it started with --set population=7 --set generations=1, this command has none\); restore"):
         calibrate.check_resumable(tmp_path / "c", calibrate.load_spec(spec))
     reordered = calibrate.load_spec(spec, sets=["generations=1", "population=7"])
@@ -890,6 +891,15 @@ def test_a_resume_names_no_seed_to_give_when_none_was_recorded(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"spec_hash": "other", "spec": stored, "sessions": []}))
     with pytest.raises(calibrate.CalibrationError, match=r": the spec's seed (and .*)?changed since it started; restore what changed, or start"):
         calibrate.check_resumable(tmp_path, cal)
+
+
+def test_a_problem_after_several_sets_names_them_as_they_are_typed(tmp_path, capsys):
+    """The message read "with --set population=9 set.time.steps=2", which typed so fails."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec()))
+    assert main(["calibrate", str(spec), "--set", "population=9", "--set", "set.time.steps=2", "--out", str(tmp_path / "out")]) == 2
+    assert "spec.yaml read with --set population=9 --set set.time.steps=2: pattern " in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("item", "expected"), [
@@ -1020,6 +1030,24 @@ def synthetic_posterior(cal, n=50, seed=0):
     post["weight"] = rng.uniform(0.5, 1.5, n)
     post["weight"] /= post["weight"].sum()
     return post
+
+
+def test_the_predictive_charts_titles_stay_inside_the_figure():
+    """With the shipped spec's patterns, a right-column title ("...: target > 0.05,
+    tolerance") ran past the figure's edge, its last letter cut off."""
+    from abm import report
+
+    cal = calibrate.load_spec(ROOT / "experiments" / "calibrate" / "baseline.yaml")
+    pred = pd.DataFrame({p.id: np.linspace(-1, 1, 20) for p in cal.patterns})
+    fig = report.posterior_figures(cal.spec.parameters, synthetic_posterior(cal), cal.patterns, pred, calibrate.predictive_table(cal, pred), "footer", "note")["predictive"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # as saved: the layout set
+    edge = fig.bbox
+    titles = [ax.title.get_window_extent(renderer) for ax in fig.subfigs[1].axes]
+    assert len(titles) == len(cal.patterns)
+    assert all(edge.x0 <= t.x0 and t.x1 <= edge.x1 for t in titles), [(t.x0, t.x1, edge.x1) for t in titles]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

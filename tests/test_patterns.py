@@ -147,3 +147,13 @@ def test_a_column_a_pattern_cannot_read_is_refused_before_the_runs(tmp_path, out
     agents = pd.DataFrame({"step": [0, 1], "date": ["2025-01-01", "2025-04-01"], "state": ["x", "x"], "k": [0.1, 0.2]})
     ps = patterns.load(write(tmp_path, {"patterns": {"p": {**GOOD, "output": output}}}))
     assert patterns.check(ps, patterns.readable(model, agents), {"x"}, dt.date(2025, 1, 1), dt.date(2025, 4, 1)) == f"pattern p: output.column {message}"
+
+
+@pytest.mark.parametrize(("target", "said"), [({"above": 0}, ">= 0"), ({"below": -0.5}, "<= -0.5"), ({"value": 1}, "= 1"), ({"between": [-0.03, 0.03]}, "in [-0.03, 0.03]")])
+def test_a_target_is_described_as_it_scores(target, said):
+    """``above: 0`` read "> 0" in the predictive tables and charts, though 0 misses it by 0
+    and counts as reproduced (the median of a shipped pattern was 0)."""
+    t = patterns.Target.model_validate(target)
+    assert t.describe() == said
+    low, high = t.bounds()
+    assert all(t.miss(bound) == 0 for bound in (low, high) if bound is not None)
