@@ -60,9 +60,9 @@ from abm.experiment import PATHS_HEAD, base_problems, canonical_hash, kept_from,
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile, staged_files
 from abm.processes import interrupt, interrupts_deferred, sigterm_as_interrupt, take_held_stop
 from abm.runner import model_record, resume_refusal
-from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
+from abm.scenario import Scenario, ScenarioError, _blame_overrides, apply_overrides, as_sets, blame_parents, build, labels_only, load, not_real_valued, pydantic_problems, read_yaml, resolve_chain, under
 from abm.store import write_json
-from abm.sweep import ClusterLost, SweepError, _as_sets, _lock, check_unlocked, not_in_a_starting_worker
+from abm.sweep import ClusterLost, SweepError, _lock, check_unlocked, not_in_a_starting_worker
 from abm.units import SEED_MAX, Ids, Int, PlainName, Real, Seed
 
 MANIFEST = "manifest.json"
@@ -203,7 +203,7 @@ def load_spec(source: str | Path | dict[str, Any], base_dir: str | Path | None =
             raise CalibrationError(f"{path}: {exc.problems[0][1]}") from None
         source_name, root = str(path), Path(base_dir) if base_dir else path.parent
     sets = list(sets)
-    where = f"{source_name} read with {_as_sets(sets)}" if sets else source_name  # what a problem no override made may follow from
+    where = f"{source_name} read with {as_sets(sets)}" if sets else source_name  # what a problem no override made may follow from
 
     def refused(problems: list[tuple[str, str]]) -> CalibrationError:
         """The spec's problems, blamed on --set where an override set their field, as abm sweep blames its spec's."""
@@ -664,7 +664,7 @@ def copy_spec(cal: Calibration, path: Path) -> None:
     if not cal.sets and not cal.seeded:
         path.write_text(paths + Path(cal.source).read_text(encoding="utf-8"), encoding="utf-8")
     else:
-        options = " ".join([_as_sets(cal.sets), f"--seed {cal.spec.seed}" if cal.seeded else ""]).strip()
+        options = " ".join([as_sets(cal.sets), f"--seed {cal.spec.seed}" if cal.seeded else ""]).strip()
         path.write_text(f"# {cal.source} with abm calibrate {options}\n{paths}" + yamlfile.dump(plain(cal.spec.model_dump(exclude_unset=True)), sort_keys=False), encoding="utf-8")
 
 
@@ -705,7 +705,7 @@ def check_resumable(out: Path, cal: Calibration, allow_model_change: bool = Fals
         changed += ["its patterns"] if fitted([p for p in manifest.get("patterns") or [] if isinstance(p, dict)]) != fitted(cal.patterns) else []
         what = " and ".join(changed) or "the spec, its base scenario or its patterns"
         then = _recorded_overrides(manifest)
-        sets = "" if sorted(then) == sorted(cal.sets) else f" (it started with {_as_sets(then) or 'no --set'}, this command has {_as_sets(cal.sets) or 'none'})"
+        sets = "" if sorted(then) == sorted(cal.sets) else f" (it started with {as_sets(then) or 'no --set'}, this command has {as_sets(cal.sets) or 'none'})"
         seed = f" (--seed {stored['seed']})" if "seed" in settings and stored.get("seed") is not None else ""  # a seed given by --seed is in no file the user could restore it from: name it
         raise CalibrationError(f"cannot resume {out}: {what} changed since it started{sets}; restore what changed{seed}, or start a new calibration with another --out")
     refusal = None if allow_model_change else resume_refusal(out, manifest, "calibration", "generations")
@@ -841,7 +841,7 @@ def _write_outputs(out: Path, cal: Calibration, history, pool) -> float:
     done = f"{_counted(history.max_t + 1, 'generation')} of {_counted(cal.spec.population, 'particle')}"
     lines = [f"# Calibration {cal.spec.name}", "", f"{done}, "
              f"{_counted(history.total_nr_simulations, 'particle')} simulated (x{_counted(cal.spec.seeds_per_particle, 'seed')}); seed {cal.spec.seed}, spec hash {cal.hash[:12]}"
-             f"{f', the spec read with {_as_sets(cal.sets)}' if cal.sets else ''}.", "",
+             f"{f', the spec read with {as_sets(cal.sets)}' if cal.sets else ''}.", "",
              "## Which parameters the patterns constrain", "", report.markdown(table), "",
              f"sd_ratio = posterior sd / prior sd; constrained below {CONSTRAINED}, partly constrained below {PARTLY}, loose otherwise; "
              f"every verdict is unreliable when the final weights' effective sample size (ess, Kish) is below {MIN_ESS}: "

@@ -31,6 +31,7 @@ import pandas as pd
 
 from abm import chartstyle as cs
 from abm.processes import install_hint
+from abm.scenario import as_sets
 from abm.store import FILE, StoreError, expected_rows, family_of, is_plain_name, quote, reader, unpack
 
 KEYS = ["point", "replication", "seed", "run"]
@@ -282,7 +283,7 @@ class Results:
             "packages": ", ".join(f"{name} {version}" for name, version in (m.get("packages") or {}).items()),
             "seed": int(spec.get("seed", 0)),
             "replication_seeds": np.asarray(m.get("seeds", []), dtype=np.int64),
-            "overrides": ", ".join(spec.get("overrides", [])),
+            "overrides": as_sets(spec.get("overrides", [])),  # as typed: values hold commas, and shlex.split splits these back
             **({"posterior_sha256": ", ".join(drawn)} if drawn else {}),  # the content each base scenario's parameters were drawn from
         }  # not the creation time: the same sweep made twice exports the same file
 

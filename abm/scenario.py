@@ -17,6 +17,7 @@ import functools
 import itertools
 import math
 import re
+import shlex
 import types
 import typing
 from collections.abc import Callable
@@ -48,6 +49,11 @@ def _item(path: str, msg: str) -> str:
     return cut(f"{path}: {msg}" if path else msg, ITEM_CHARS)
 
 
+def as_sets(items) -> str:
+    """Overrides as the options that give them, ready to retype (``--set a=1 --set 'b=[1, 2]'``)."""
+    return " ".join(f"--set {shlex.quote(str(item))}" for item in items)
+
+
 class ScenarioError(Exception):
     """A scenario that cannot be used, with every problem found (path, message)."""
 
@@ -68,7 +74,7 @@ class ScenarioError(Exception):
         return f"{self.header()}: {shown}{more}"
 
     def header(self) -> str:
-        return f"{len(self.problems)} problem(s)" + (f" in {cut(self.source)}" if self.source else "") + (f" read with --set {cut(' '.join(self.read_with))}" if self.source and self.read_with else "")
+        return f"{len(self.problems)} problem(s)" + (f" in {cut(self.source)}" if self.source else "") + (f" read with {cut(as_sets(self.read_with))}" if self.source and self.read_with else "")
 
     def listing(self, limit: int = 50) -> str:
         """Every problem on its own line (``abm validate``), at most ``limit`` of them."""

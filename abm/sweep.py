@@ -42,7 +42,6 @@ import json
 import multiprocessing
 import os
 import platform
-import shlex
 import signal
 import socket
 import sqlite3
@@ -64,7 +63,7 @@ from abm.runner import model_record, resume_refusal
 from abm.experiment import Experiment, Summary, summarise
 from abm.outputs import OutputError, atomic_directory, check_new_or_resumable, disk_error, made_meanwhile
 from abm.processes import alive, die_with_parent, ignored, install_hint, interrupt, interrupts_deferred, process_name, sigterm_as_interrupt, take_held_stop
-from abm.scenario import load
+from abm.scenario import as_sets, load
 from abm.store import FILE, MANIFEST, SPEC, Outcome, Store, StoreError, completed, interrupted_top_up, pack, reader, write_json, write_text
 from abm.store import check as check_store
 
@@ -895,12 +894,8 @@ def _overrides_then(out: Path, exp: Experiment) -> str:
     if not isinstance(then, list) or sorted(map(str, then)) == sorted(exp.spec.overrides):  # their order is no change
         return ""
     if not then:
-        return f"The sweep was {when} without --set overrides (this command: {_as_sets(exp.spec.overrides)}); leave them off to resume.\n"
-    return f"The sweep was {when} with {_as_sets(then)} (this command: {_as_sets(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
-
-
-def _as_sets(items: list) -> str:
-    return " ".join(f"--set {shlex.quote(str(item))}" for item in items)
+        return f"The sweep was {when} without --set overrides (this command: {as_sets(exp.spec.overrides)}); leave them off to resume.\n"
+    return f"The sweep was {when} with {as_sets(then)} (this command: {as_sets(exp.spec.overrides) or 'none'}); repeat them to resume.\n"
 
 
 def _create(out: Path, exp: Experiment) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -482,9 +483,13 @@ def test_the_overrides_a_file_was_read_with_are_echoed_on_one_short_line(tmp_pat
     for value in ("x" * 5000, "first\n  second"):
         with pytest.raises(ScenarioError) as err:
             load(scn, [f"description={value}"])
-        assert err.value.problems[0][0] == "offers.duration" and " read with --set description=" in str(err.value)
+        assert err.value.problems[0][0] == "offers.duration" and re.search(r" read with --set '?description=", str(err.value))
         assert "\n" not in str(err.value) and len(str(err.value)) < 1000
         assert err.value.listing().count("\n") == 1  # abm validate's: the header, then the one problem
+    # several overrides, as they would be typed again: "--set a=1 b=2" typed so fails
+    with pytest.raises(ScenarioError) as err:
+        load(scn, ["description=two words", "seed=3"])
+    assert f"in {scn} read with --set 'description=two words' --set seed=3: " in str(err.value)
 
 
 def test_set_param_of_a_newly_chosen_rule(tiny):

@@ -339,6 +339,22 @@ def test_export_takes_the_specs_family_names_and_names_its_code_and_seeds(swept,
     back.close()
 
 
+def test_an_exported_file_gives_its_sweeps_overrides_as_they_were_typed(tmp_path):
+    """The overrides were joined with ", ", which their values also hold: a file shared
+    alone could not be split back into the --set options that made it."""
+    import shlex
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(states_spec()))
+    given = ["grid={rules.coercion.strength: [0.0, 0.5]}", "replications=1", "charts=[]"]
+    assert main(["sweep", str(spec), *[a for item in given for a in ("--set", item)], "--out", str(tmp_path / "s"), "--workers", "1"]) == 0
+    assert main(["export", str(tmp_path / "s"), "--out", str(tmp_path / "a")]) == 0
+    with xr.open_dataset(tmp_path / "a" / "tiny_states.nc", engine="h5netcdf") as back:
+        typed = back.attrs["overrides"]
+    assert typed == "--set 'grid={rules.coercion.strength: [0.0, 0.5]}' --set replications=1 --set 'charts=[]'"
+    assert shlex.split(typed)[1::2] == given
+
+
 def test_an_exported_metric_or_summary_carries_its_unit(swept, tmp_path):
     """A NetCDF file shared alone says what its numbers measure (CF's ``units``), as the
     charts' axes do; a quantity without a known unit gets no made-up one."""
