@@ -258,7 +258,10 @@ def cmd_dashboard(args) -> int:
     load(dashboard.CONFIGS / "baseline.yaml")  # the page starts from it and falls back to it: a problem in it is told here, not as a traceback in the page
     for path in args.scenarios:
         load(path)  # likewise for the files added to the menu
-    added = {path: str(Path(path).resolve()) for path in args.scenarios}  # the server reads them from its environment
+    added: dict[str, str] = {}  # path as typed -> the file; the server reads them from its environment
+    for path in args.scenarios:
+        if (resolved := str(Path(path).resolve())) not in added.values():  # one file named two ways: listed once
+            added[path] = resolved
     if not args.no_fetch:
         try:
             dashboard.fetch_assets()

@@ -30,7 +30,7 @@ from abm import chartstyle as cs
 from abm import posterior
 from abm.outputs import atomic_directory, read_table
 from abm.runner import environment, run, write_yaml
-from abm.scenario import ScenarioError, anchor_posterior, in_force, load, parse_set, refused_alike, with_run_settings
+from abm.scenario import ScenarioError, anchor_posterior, as_sets, in_force, load, parse_set, refused_alike, with_run_settings
 from abm.units import repeated
 
 KEY_METRICS = [
@@ -456,7 +456,7 @@ def compare(configs: list[str] | dict[str, dict], out: str | Path, seeds: int = 
         tab.to_csv(tmp / "compare.csv", index=False, date_format="%Y-%m-%d")
         if len(scenarios) > 1:  # one scenario alone has no differences to write
             diffs.to_csv(tmp / "differences.csv", index=False, date_format="%Y-%m-%d")
-        own = [*(f"--set {s}" for s in sets), *([f"--steps {steps}"] if steps is not None else [])]
+        own = [*(as_sets([s]) for s in sets), *([f"--steps {steps}"] if steps is not None else [])]
         overrides = [*([f"--from {record}"] if record else []), *(f"{o} (recorded)" for o in recorded_overrides), *own]
         produced = environment()
         (tmp / "compare.md").write_text(markdown(tab, diffs, metrics, notice, source_line(seeds, overrides, produced["model"])), encoding="utf-8")

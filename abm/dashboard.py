@@ -75,10 +75,16 @@ ADDED_FILES = "ABM_DASHBOARD_SCENARIOS"
 
 def added_files() -> dict[str, Path]:
     """The files named on ``abm dashboard``'s command line, by menu entry: a file in
-    ``configs/`` by its name there (it is on the menu already), another by its path as typed."""
+    ``configs/`` by its name there (it is on the menu already), another by its path as
+    typed, or its absolute path where that typed is a name in ``configs/`` (``baseline``)."""
     named = json.loads(os.environ.get(ADDED_FILES) or "{}")
     configs = CONFIGS.resolve()
-    return {(Path(path).stem if Path(path).parent == configs else typed): Path(path) for typed, path in named.items()}
+    names = {p.stem for p in configs.glob("*.yaml")}
+
+    def entry(typed: str, path: Path) -> str:
+        return path.stem if path.parent == configs and path.suffix == ".yaml" else path.as_posix() if typed in names else typed
+
+    return {entry(typed, Path(path)): Path(path) for typed, path in named.items()}
 
 
 def scenario_files() -> dict[str, Path]:

@@ -39,6 +39,7 @@ from abm.experiment import CHARTS, BoxChart, Chart, DifferenceChart, MorrisChart
 from abm.outputs import atomic_directory
 from abm.results import OK_RUNS, Results, commit_text
 from abm.runner import environment, source_hash, write_yaml
+from abm.scenario import as_sets
 from abm.scenario import load as load_scenario
 from abm.store import quote
 
@@ -83,7 +84,7 @@ class ReportContext:
         )
         self.overrides = self.spec.get("overrides", [])  # abm sweep --set: the spec file alone does not describe these runs
         if self.overrides:
-            self.footer += f"; spec overridden by abm sweep --set {', '.join(self.overrides)}"
+            self.footer += f"; spec overridden by abm sweep {as_sets(self.overrides)}"
 
     def summary_unit(self, column: str) -> str:
         return self.results.summary_units.get(column, "model units")

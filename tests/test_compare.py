@@ -234,6 +234,10 @@ def test_the_table_and_charts_name_the_overrides_they_ran_with(tmp_path, monkeyp
         fig.draw(renderer)
         heading, page = fig._suptitle.get_window_extent(renderer), fig.bbox
         assert page.x0 <= heading.x0 and heading.x1 <= page.x1, (heading, page)
+    # an override with a space, as it would be typed again
+    assert main(["compare", str(BASELINE), str(NO_PEACE), "--seeds", "1", "--steps", "1", "--metrics", "integration", "--set", "description=two words", "--out", str(tmp_path / "d")]) == 0
+    assert "overrides `--set 'description=two words'`, `--steps 1`;" in (tmp_path / "d" / "compare.md").read_text()
+
 
 def test_compare_md_names_the_code_outside_git_by_its_source_fingerprint():
     """An installed copy has no commit: compare.md said "model commit None"."""

@@ -945,7 +945,16 @@ def test_abm_dashboard_adds_a_scenario_file_of_ones_own_and_starts_from_it(monke
     assert settings == dashboard.DEFAULTS and problem.startswith("mine.yaml cannot be used, so the dashboard starts from the baseline:") and "stepz" in problem
 
 
-def test_a_file_in_configs_named_on_the_command_line_is_not_listed_twice(monkeypatch):
+def test_a_file_named_twice_is_listed_once_and_one_named_as_a_config_keeps_its_own_file(monkeypatch, tmp_path):
+    """Named two ways, one file was listed twice; a file typed as ``baseline`` (no
+    extension) was replaced on the menu, silently, by configs/baseline.yaml."""
+    (tmp_path / "baseline").write_text(f"extends: {dashboard.CONFIGS / 'generated.yaml'}\nname: mine\n")
+    monkeypatch.chdir(tmp_path)
+    added_by_cli(monkeypatch, "baseline", "./baseline", str(tmp_path / "baseline"))
+    names = dashboard.config_names()
+    assert names[:2] == [(tmp_path / "baseline").resolve().as_posix(), "baseline"] and len(names) == len(list(dashboard.CONFIGS.glob("*.yaml"))) + 1
+    assert dashboard.load(dashboard.config_file(names[0])).name == "mine" and dashboard.start_settings()[0]["config"] == names[0]
+
     added_by_cli(monkeypatch, str(dashboard.CONFIGS / "generated.yaml"))
     names = dashboard.config_names()
     assert names[0] == "generated" and names.count("generated") == 1 and len(names) == len(list(dashboard.CONFIGS.glob("*.yaml")))

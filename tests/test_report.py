@@ -508,8 +508,9 @@ def test_overrides_of_the_spec_are_shown_by_the_folder_the_summary_and_every_cha
     assert "`set.time.steps=2`, `replications=1`" in summary
     # the shared settings and the period, so that "at the end of the run" has a date
     assert "Every run shares the spec's `set:` `time.steps: 2`. Runs: baseline from 2025-01-01 to 2025-07-01, every 3 month(s)." in summary
+    assert report.ReportContext(results.load(out)).footer.endswith("; spec overridden by abm sweep --set set.time.steps=2 --set replications=1")  # as typed: a value may hold ", "
     for svg in (out / "report").glob("*.svg"):
-        assert "abm sweep --set set.time.steps=2, replications=1" in svg.read_text(), svg.name
+        assert "abm sweep --set set.time.steps=2 --set" in svg.read_text(), svg.name  # the footer, wrapped
 
 
 def test_a_spec_rerun_from_its_folder_keeps_its_earlier_overrides(tmp_path):
