@@ -256,10 +256,9 @@ def cmd_dashboard(args) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is 0-65535 (0: any free port)")
     load(dashboard.CONFIGS / "baseline.yaml")  # the page starts from it and falls back to it: a problem in it is told here, not as a traceback in the page
-    for path in args.scenarios:
-        load(path)  # likewise for the files added to the menu
     added: dict[str, str] = {}  # path as typed -> the file; the server reads them from its environment
     for path in args.scenarios:
+        load(path)  # likewise for the files added to the menu
         if (resolved := str(Path(path).resolve())) not in added.values():  # one file named two ways: listed once
             added[path] = resolved
     if not args.no_fetch:
